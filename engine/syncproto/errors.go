@@ -1,0 +1,31 @@
+package syncproto
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors of the replication protocol layer.
+var (
+	// ErrBadMessage: a peer message is malformed (bad JSON, missing property, wrong shape).
+	ErrBadMessage = errors.New("syncproto: malformed message")
+	// ErrUnknownCollection: a collection index or path the session does not serve.
+	ErrUnknownCollection = errors.New("syncproto: unknown collection")
+	// ErrNoCheckpoint: the peer has no checkpoint stored for this client ID.
+	ErrNoCheckpoint = errors.New("syncproto: no checkpoint")
+	// ErrCheckpointConflict: setCheckpoint carried a stale revision.
+	ErrCheckpointConflict = errors.New("syncproto: checkpoint revision conflict")
+	// ErrRemoteCollectionMissing: the passive peer does not have a collection the active side asked for.
+	ErrRemoteCollectionMissing = errors.New("syncproto: collection missing on remote")
+	// ErrPeerIncompatible: the peer asked for something this implementation does not speak
+	// (version vectors, an unknown filter) or answered in a way that makes replication impossible.
+	ErrPeerIncompatible = errors.New("syncproto: peer incompatible")
+	// ErrForbidden: the passive side refused the direction (read-only listener) or the request.
+	ErrForbidden = errors.New("syncproto: forbidden by peer")
+	// ErrSessionClosed: the session ended while work was in progress.
+	ErrSessionClosed = errors.New("syncproto: session closed")
+)
+
+func badf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrBadMessage}, args...)...)
+}
