@@ -1,0 +1,957 @@
+package blip
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+)
+
+// Config tunes a connection. The zero value means defaults.
+type Config struct {
+	// CompressionLevel for messages sent with Compressed set: 0 => 6; 1..9; -1 => never compress.
+	CompressionLevel int
+	// HeartbeatInterval: a WebSocket ping is sent after this much silence from the peer.
+	// 0 => 300 s; negative disables heartbeats.
+	HeartbeatInterval time.Duration
+	// PongTimeout: how long to wait for the peer to show life after a ping before the
+	// connection is declared dead. 0 => min(20 s, HeartbeatInterval - 1 s).
+	PongTimeout time.Duration
+	// MaxFrameSize: largest frame sent, header and checksum included. 0 => 16 KiB.
+	MaxFrameSize int
+	// MaxBodySize caps Message.ReadBody. 0 => 256 MiB. BodyReader streams without it.
+	MaxBodySize int64
+	// MaxMessageSize caps the decoded size (properties + body) of any incoming message, read
+	// or streamed; a peer exceeding it is a protocol error. 0 => 1 GiB; negative => no cap.
+	MaxMessageSize int64
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+}
+
+const (
+	defaultCompressionLevel = 6
+	defaultHeartbeat        = 300 * time.Second
+	defaultFrameSize        = 16 << 10
+	smallFrameSize          = 4096 // frame size while an urgent message waits behind this one
+	minFrameSize            = 256
+	defaultMaxBody          = 256 << 20
+	defaultMaxMessage       = 1 << 30
+	closeTimeout            = 5 * time.Second // close handshake cap (as CBL)
+	controlWriteTimeout     = time.Second
+	// inflightHardLimit: when unread bytes of incomplete incoming messages exceed this, the
+	// reader stops reading the socket until consumers catch up. Compliant senders (which stop
+	// at 128,000 unacknowledged bytes per message) rarely get near it; it bounds memory
+	// against peers that ignore flow control or send extremely compressible data.
+	inflightHardLimit = 16 << 20
+	// deflateSlack: room kept in a compressed frame for deflate's overhead on incompressible data.
+	deflateSlack = 64
+)
+
+func (cfg Config) withDefaults() Config {
+	switch {
+	case cfg.CompressionLevel == 0:
+		cfg.CompressionLevel = defaultCompressionLevel
+	case cfg.CompressionLevel < 0:
+		cfg.CompressionLevel = -1
+	case cfg.CompressionLevel > 9:
+		cfg.CompressionLevel = 9
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = defaultHeartbeat
+	}
+	if cfg.PongTimeout <= 0 && cfg.HeartbeatInterval > 0 {
+		cfg.PongTimeout = min(20*time.Second, cfg.HeartbeatInterval-time.Second)
+		if cfg.PongTimeout <= 0 {
+			cfg.PongTimeout = cfg.HeartbeatInterval
+		}
+	}
+	switch {
+	case cfg.MaxFrameSize == 0:
+		cfg.MaxFrameSize = defaultFrameSize
+	case cfg.MaxFrameSize < minFrameSize:
+		cfg.MaxFrameSize = minFrameSize
+	case cfg.MaxFrameSize > maxIncomingFrame:
+		cfg.MaxFrameSize = maxIncomingFrame
+	}
+	if cfg.MaxBodySize <= 0 {
+		cfg.MaxBodySize = defaultMaxBody
+	}
+	switch {
+	case cfg.MaxMessageSize == 0:
+		cfg.MaxMessageSize = defaultMaxMessage
+	case cfg.MaxMessageSize < 0:
+		cfg.MaxMessageSize = -1
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// Handler handles one incoming request on its own goroutine. Return (response, nil) to reply
+// RPY (a nil response is an empty RPY), or (nil, err) to reply ERR: a *Error (also wrapped)
+// is sent with its domain, code and message, any other error as BLIP/501 with its text. For
+// NoReply requests the result is discarded and nothing is sent. A panic is recovered and
+// answered BLIP/501. ctx is canceled when the connection ends. The request body can be read
+// until the handler returns.
+type Handler func(ctx context.Context, req *Message) (*Message, error)
+
+// Reply is the outcome of SendAsync: the reply message, or an error (*Error for an ERR
+// reply, in which case Msg holds the ERR message too; ErrClosed if the connection ended).
+type Reply struct {
+	Msg *Message
+	Err error
+}
+
+// Stats are counters of a connection. Bytes are BLIP frame bytes (headers included, the
+// WebSocket framing excluded); frames include ACKs; messages exclude them.
+type Stats struct {
+	BytesSent, BytesReceived       uint64
+	FramesSent, FramesReceived     uint64
+	MessagesSent, MessagesReceived uint64
+}
+
+type pendingReply struct {
+	ch        chan Reply
+	opened    bool // the first frame of the reply arrived
+	delivered bool // something was put in ch
+	abandoned bool // the sender stopped waiting
+}
+
+// Conn is a BLIP connection over a WebSocket. It is safe for concurrent use.
+type Conn struct {
+	ws       *websocket.Conn
+	cfg      Config
+	log      *slog.Logger
+	proto    string
+	tlsState *tls.ConnectionState
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	hmu      sync.RWMutex
+	handlers map[string]Handler
+	fallback Handler
+
+	mu          sync.Mutex // guards everything below up to the next blank line
+	outbox      []*outMsg
+	live        map[outKey]*outMsg
+	acks        []ackReq
+	lastReq     uint64
+	pending     map[uint64]*pendingReply
+	started     bool
+	closeCalled bool
+	closing     bool        // no new outgoing messages, no new requests dispatched
+	term        *CloseError // why the connection ends (first cause wins)
+	flushedSent bool
+
+	wake      chan struct{}
+	flushed   chan struct{} // closed by the writer once closing and everything is sent
+	closingCh chan struct{} // closed when closing starts
+	closingMu sync.Once
+	abortCh   chan struct{} // closed when the socket is being torn down
+	abortOnce sync.Once
+
+	enc  encoder   // writer goroutine only
+	recv *receiver // reader goroutine only
+
+	inflightBytes atomic.Int64
+	flowSignal    chan struct{}
+	readerPaused  atomic.Bool
+	lastRecv      atomic.Int64 // unix nanoseconds of the last sign of life from the peer
+
+	ioWG  sync.WaitGroup // writer and heartbeat goroutines
+	hwg   sync.WaitGroup // handler goroutines
+	ended chan struct{}  // closed when the socket is closed and I/O goroutines are gone
+	done  chan struct{}  // closed after ended, once handlers have returned too
+	err   *CloseError
+
+	bytesSent, bytesRecv, framesSent, framesRecv, msgsSent, msgsRecv atomic.Uint64
+}
+
+func newConn(ws *websocket.Conn, proto string, cfg Config, tlsState *tls.ConnectionState) *Conn {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Conn{
+		ws:         ws,
+		cfg:        cfg,
+		log:        cfg.Logger.With("blip", ws.RemoteAddr().String()),
+		proto:      proto,
+		tlsState:   tlsState,
+		ctx:        ctx,
+		cancel:     cancel,
+		handlers:   make(map[string]Handler),
+		live:       make(map[outKey]*outMsg),
+		pending:    make(map[uint64]*pendingReply),
+		wake:       make(chan struct{}, 1),
+		flushed:    make(chan struct{}),
+		closingCh:  make(chan struct{}),
+		abortCh:    make(chan struct{}),
+		flowSignal: make(chan struct{}, 1),
+		ended:      make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	c.enc.level = max(cfg.CompressionLevel, 1)
+	c.recv = newReceiver(c, cfg.MaxMessageSize, cfg.MaxBodySize, c.log)
+	c.lastRecv.Store(time.Now().UnixNano())
+	ws.SetPingHandler(func(data string) error {
+		c.lastRecv.Store(time.Now().UnixNano())
+		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(controlWriteTimeout))
+		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				return err
+			}
+		}
+		return nil
+	})
+	ws.SetPongHandler(func(string) error {
+		c.lastRecv.Store(time.Now().UnixNano())
+		return nil
+	})
+	return c
+}
+
+// Subprotocol returns the negotiated subprotocol, e.g. SubprotocolCBMobile3.
+func (c *Conn) Subprotocol() string { return c.proto }
+
+// RemoteAddr returns the peer's network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.ws.RemoteAddr() }
+
+// TLSState returns the TLS connection state, or nil for ws://.
+func (c *Conn) TLSState() *tls.ConnectionState { return c.tlsState }
+
+// Handle registers h for requests whose Profile is profile (replacing any previous one).
+// Register before Start so that no request finds the handler missing; later is safe too.
+func (c *Conn) Handle(profile string, h Handler) {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	if h == nil {
+		delete(c.handlers, profile)
+		return
+	}
+	c.handlers[profile] = h
+}
+
+// HandleDefault registers h for requests with no registered profile. Without one they are
+// answered BLIP/404 "no handler for message" (LiteCore's text, which CBL peers look for).
+func (c *Conn) HandleDefault(h Handler) {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	c.fallback = h
+}
+
+func (c *Conn) handlerFor(profile string) Handler {
+	c.hmu.RLock()
+	defer c.hmu.RUnlock()
+	if h := c.handlers[profile]; h != nil {
+		return h
+	}
+	if c.fallback != nil {
+		return c.fallback
+	}
+	return notFound
+}
+
+func notFound(context.Context, *Message) (*Message, error) {
+	return nil, &Error{Domain: "BLIP", Code: 404, Message: "no handler for message"}
+}
+
+// Start begins reading and writing. Call it once, after registering handlers.
+func (c *Conn) Start() {
+	c.mu.Lock()
+	if c.started || c.closeCalled {
+		c.mu.Unlock()
+		return
+	}
+	c.started = true
+	c.mu.Unlock()
+	c.ioWG.Add(1)
+	go c.writeLoop()
+	if c.cfg.HeartbeatInterval > 0 {
+		c.ioWG.Add(1)
+		go c.heartbeatLoop()
+	}
+	go c.readLoop()
+}
+
+// Done is closed when the connection has fully ended: socket closed, internal goroutines
+// stopped and every handler returned.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection ended (a *CloseError; Code 1000 for a clean close), or nil
+// while it is still open.
+func (c *Conn) Err() error {
+	select {
+	case <-c.ended:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// Stats returns the connection's counters.
+func (c *Conn) Stats() Stats {
+	return Stats{
+		BytesSent: c.bytesSent.Load(), BytesReceived: c.bytesRecv.Load(),
+		FramesSent: c.framesSent.Load(), FramesReceived: c.framesRecv.Load(),
+		MessagesSent: c.msgsSent.Load(), MessagesReceived: c.msgsRecv.Load(),
+	}
+}
+
+// Send sends a request and waits for its reply. It returns the RPY message once the reply's
+// properties have arrived (read its body with ReadBody or BodyReader), the ERR reply as an
+// *Error (with the message), or an error wrapping ErrClosed if the connection ends first.
+// For a NoReply request it returns (nil, nil) once the request is queued. Canceling ctx stops
+// the wait (the request is still sent; its reply will be discarded). Send sets req.Number.
+func (c *Conn) Send(ctx context.Context, req *Message) (*Message, error) {
+	num, ch, err := c.sendRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		return r.Msg, r.Err
+	case <-ctx.Done():
+		c.abandon(num, ch)
+		return nil, fmt.Errorf("send %q #%d: %w", req.Profile(), num, ctx.Err())
+	}
+}
+
+// SendAsync queues a request and returns a channel that receives its single Reply (at once
+// with an empty Reply for a NoReply request). Read the channel, and the reply's body, or the
+// reply's remaining frames pile up until flow control stalls that message.
+func (c *Conn) SendAsync(req *Message) (<-chan Reply, error) {
+	_, ch, err := c.sendRequest(req)
+	return ch, err
+}
+
+func (c *Conn) sendRequest(req *Message) (uint64, chan Reply, error) {
+	if req == nil || req.Type != TypeRequest {
+		return 0, nil, fmt.Errorf("send: %w: not a request", ErrInvalidMessage)
+	}
+	head, err := appendProperties(nil, req.Properties)
+	if err != nil {
+		return 0, nil, fmt.Errorf("send %q: %w", req.Profile(), err)
+	}
+	m := &outMsg{typ: TypeRequest, flags: c.outFlags(req.Urgent, req.Compressed), head: head, body: req.Body}
+	if req.NoReply {
+		m.flags |= flagNoReply
+	}
+	ch := make(chan Reply, 1)
+	c.mu.Lock()
+	if c.closing || c.term != nil {
+		err := c.closedErrLocked()
+		c.mu.Unlock()
+		return 0, nil, fmt.Errorf("send %q: %w", req.Profile(), err)
+	}
+	c.lastReq++
+	num := c.lastReq
+	req.Number = num
+	m.key = outKey{num, false}
+	if req.NoReply {
+		ch <- Reply{}
+	} else {
+		c.pending[num] = &pendingReply{ch: ch}
+	}
+	c.live[m.key] = m
+	c.insertLocked(m)
+	c.wakeWriter()
+	c.mu.Unlock()
+	return num, ch, nil
+}
+
+func (c *Conn) outFlags(urgent, compressed bool) byte {
+	var f byte
+	if urgent {
+		f |= flagUrgent
+	}
+	if compressed && c.cfg.CompressionLevel > 0 {
+		f |= flagCompressed
+	}
+	return f
+}
+
+func (c *Conn) closedErrLocked() error {
+	if c.term != nil {
+		return fmt.Errorf("%w: %w", ErrClosed, c.term)
+	}
+	return ErrClosed
+}
+
+// abandon stops waiting for the reply to request num; a reply that arrives is discarded.
+func (c *Conn) abandon(num uint64, ch chan Reply) {
+	c.mu.Lock()
+	if p := c.pending[num]; p != nil {
+		p.abandoned = true
+	}
+	c.mu.Unlock()
+	select {
+	case r := <-ch:
+		if r.Msg != nil && r.Msg.in != nil {
+			r.Msg.in.discard()
+		}
+	default:
+	}
+}
+
+// Close closes the connection: messages already queued are sent (within the 5 s budget),
+// then the WebSocket close handshake runs with code and reason, then the TCP connection is
+// closed. It returns once the socket is closed; handlers may still be returning (see Done).
+// Calling it again, or after the connection ended, does nothing. Valid codes are 1000–1003,
+// 1007–1011 and 3000–4999.
+func (c *Conn) Close(code int, reason string) error {
+	if !validCloseCode(code) {
+		return fmt.Errorf("close: %w: invalid close code %d", ErrInvalidMessage, code)
+	}
+	reason = truncateReason(reason)
+	c.mu.Lock()
+	if c.closeCalled {
+		c.mu.Unlock()
+		<-c.ended
+		return nil
+	}
+	c.closeCalled = true
+	started := c.started
+	c.closing = true
+	c.mu.Unlock()
+	c.markClosing()
+	if !started {
+		ce := &CloseError{Code: code, Reason: reason}
+		c.setTerm(ce)
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(controlWriteTimeout))
+		c.shutdown(nil)
+		return nil
+	}
+	c.wakeWriter()
+	deadline := time.Now().Add(closeTimeout)
+	timer := time.NewTimer(closeTimeout)
+	defer timer.Stop()
+	select {
+	case <-c.flushed:
+	case <-c.ended:
+		return nil
+	case <-timer.C:
+	}
+	if c.setTerm(&CloseError{Code: code, Reason: reason}) {
+		err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), deadline)
+		if err != nil {
+			c.abort(nil)
+		} else {
+			_ = c.ws.SetReadDeadline(deadline)
+		}
+	}
+	select {
+	case <-c.ended:
+	case <-timer.C:
+		c.abort(nil)
+		<-c.ended
+	}
+	return nil
+}
+
+func validCloseCode(code int) bool {
+	return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) || (code >= 3000 && code <= 4999)
+}
+
+// truncateReason keeps a close reason within the 123 bytes a close frame allows.
+func truncateReason(s string) string {
+	const max = 123
+	if len(s) <= max {
+		return s
+	}
+	s = s[:max]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func (c *Conn) markClosing() {
+	c.closingMu.Do(func() { close(c.closingCh) })
+}
+
+// setTerm records why the connection ends, if nothing did before. It reports whether ce won.
+func (c *Conn) setTerm(ce *CloseError) bool {
+	c.mu.Lock()
+	won := c.term == nil
+	if won {
+		c.term = ce
+		c.closing = true
+	}
+	c.mu.Unlock()
+	c.markClosing()
+	c.wakeWriter()
+	return won
+}
+
+// abort tears the socket down at once (no close handshake). ce, if not nil, is the cause.
+func (c *Conn) abort(ce *CloseError) {
+	if ce != nil {
+		c.setTerm(ce)
+	}
+	c.abortOnce.Do(func() {
+		close(c.abortCh)
+		_ = c.ws.Close()
+	})
+}
+
+// readLoop reads frames until the connection ends, then shuts everything down.
+func (c *Conn) readLoop() {
+	var buf []byte
+	var readErr error
+	draining := false // after a protocol error: read until the peer's close, ignore frames
+	for {
+		if !draining && c.inflightBytes.Load() > inflightHardLimit {
+			c.pauseReading()
+		}
+		mt, r, err := c.ws.NextReader()
+		if err != nil {
+			readErr = err
+			break
+		}
+		c.lastRecv.Store(time.Now().UnixNano())
+		buf, err = readMessage(r, buf[:0], maxIncomingFrame)
+		if err != nil && !errors.Is(err, ErrTooLarge) {
+			readErr = err
+			break
+		}
+		if draining {
+			continue
+		}
+		if err == nil && mt != websocket.BinaryMessage {
+			err = protoErrorf("non-binary WebSocket message")
+		}
+		if err == nil {
+			c.bytesRecv.Add(uint64(len(buf)))
+			c.framesRecv.Add(1)
+			err = c.recv.handle(buf)
+		}
+		if err != nil {
+			c.protocolFailure(err)
+			draining = true
+		}
+		if cap(buf) > 2*defaultFrameSize+maxFrameHeader+checksumSize {
+			buf = nil // don't keep a big buffer around after one large frame
+		}
+	}
+	c.shutdown(readErr)
+}
+
+// readMessage reads one WebSocket message into buf, failing beyond limit bytes.
+func readMessage(r io.Reader, buf []byte, limit int) ([]byte, error) {
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, 2*defaultFrameSize)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) > limit {
+				return buf, tooLargeErrorf("frame larger than %d bytes", limit)
+			}
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			if len(buf) > limit {
+				return buf, tooLargeErrorf("frame larger than %d bytes", limit)
+			}
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// pauseReading waits while too many unread bytes of incomplete messages are buffered.
+func (c *Conn) pauseReading() {
+	c.readerPaused.Store(true)
+	defer func() {
+		c.readerPaused.Store(false)
+		c.lastRecv.Store(time.Now().UnixNano())
+	}()
+	for c.inflightBytes.Load() > inflightHardLimit {
+		select {
+		case <-c.flowSignal:
+		case <-c.abortCh:
+			return
+		case <-c.closingCh:
+			return
+		}
+	}
+}
+
+func (c *Conn) inflight(delta int64) {
+	if c.inflightBytes.Add(delta) <= inflightHardLimit && delta < 0 {
+		select {
+		case c.flowSignal <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// protocolFailure closes the connection with 1002 because the peer broke the protocol.
+func (c *Conn) protocolFailure(err error) {
+	c.log.Warn("blip: protocol error; closing", "err", err)
+	ce := &CloseError{Code: CloseProtocolError, Reason: truncateReason(err.Error()), Err: err}
+	if !c.setTerm(ce) {
+		return
+	}
+	now := time.Now()
+	if werr := c.ws.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(CloseProtocolError, ce.Reason), now.Add(controlWriteTimeout)); werr != nil {
+		c.abort(nil)
+		return
+	}
+	_ = c.ws.SetReadDeadline(now.Add(closeTimeout))
+}
+
+// finalError decides the CloseError reported by Err.
+func (c *Conn) finalError(readErr error) *CloseError {
+	c.mu.Lock()
+	term := c.term
+	c.mu.Unlock()
+	if term != nil {
+		return term
+	}
+	var wce *websocket.CloseError
+	if errors.As(readErr, &wce) && wce.Code != websocket.CloseAbnormalClosure {
+		return &CloseError{Code: wce.Code, Reason: wce.Text, Remote: true}
+	}
+	if readErr == nil {
+		readErr = io.ErrUnexpectedEOF
+	}
+	return &CloseError{Code: CloseAbnormal, Remote: true, Err: readErr}
+}
+
+// shutdown ends the connection: records the outcome, fails whatever waits, stops the
+// goroutines, closes the socket, then waits for handlers.
+func (c *Conn) shutdown(readErr error) {
+	ce := c.finalError(readErr)
+	c.setTerm(ce)
+	c.cancel()
+	c.abort(nil)
+	closed := fmt.Errorf("%w: %w", ErrClosed, ce)
+	c.mu.Lock()
+	pending := c.pending
+	c.pending = map[uint64]*pendingReply{}
+	c.outbox, c.acks = nil, nil
+	clear(c.live)
+	c.mu.Unlock()
+	for _, p := range pending {
+		if !p.delivered {
+			p.ch <- Reply{Err: closed}
+		}
+	}
+	c.recv.abandon(closed)
+	c.ioWG.Wait()
+	c.err = ce
+	close(c.ended)
+	c.hwg.Wait()
+	close(c.done)
+	c.log.Debug("blip: connection ended", "err", ce)
+}
+
+// writeLoop writes ACKs and message frames, one frame per WebSocket message.
+func (c *Conn) writeLoop() {
+	defer c.ioWG.Done()
+	var ackBuf []byte
+	for {
+		c.mu.Lock()
+		acks := c.acks
+		c.acks = nil
+		var m *outMsg
+		nextUrgent := false
+		if len(acks) == 0 {
+			m, nextUrgent = c.popLocked()
+			if m == nil && c.closing && len(c.live) == 0 && !c.flushedSent {
+				c.flushedSent = true
+				close(c.flushed)
+			}
+		}
+		c.mu.Unlock()
+
+		if len(acks) > 0 {
+			for _, a := range acks {
+				ackBuf = appendAck(ackBuf[:0], a.num, a.typ, a.bytes)
+				if !c.writeFrame(ackBuf) {
+					return
+				}
+			}
+			continue
+		}
+		if m == nil {
+			select {
+			case <-c.wake:
+				continue
+			case <-c.ctx.Done():
+				return
+			}
+		}
+		if !c.writeNextFrame(m, nextUrgent) {
+			return
+		}
+	}
+}
+
+// writeNextFrame sends m's next frame and puts m back in line (or on ice, or retires it).
+func (c *Conn) writeNextFrame(m *outMsg, nextUrgent bool) bool {
+	limit := c.cfg.MaxFrameSize
+	if nextUrgent && !m.urgent() {
+		limit = min(limit, smallFrameSize)
+	}
+	limit -= maxFrameHeader + checksumSize
+	if m.flags&flagCompressed != 0 {
+		limit -= deflateSlack
+	}
+	n := min(m.size()-m.off, limit)
+	var parts [2][]byte
+	if m.off < len(m.head) {
+		end := min(m.off+n, len(m.head))
+		parts[0] = m.head[m.off:end]
+		parts[1] = m.body[:n-(end-m.off)]
+	} else {
+		start := m.off - len(m.head)
+		parts[1] = m.body[start : start+n]
+	}
+	more := m.off+n < m.size()
+	flags := byte(m.typ) | m.flags
+	if more {
+		flags |= flagMoreComing
+	}
+	b, err := c.enc.encode(m.key.num, flags, parts[0], parts[1])
+	if err != nil {
+		c.log.Error("blip: encoding frame failed", "err", err)
+		c.abort(&CloseError{Code: CloseInternal, Reason: "internal error", Err: err})
+		return false
+	}
+	m.off += n
+	if !c.writeFrame(b) {
+		return false
+	}
+	raw := uint64(len(b) - frameHeaderLen(m.key.num))
+	c.mu.Lock()
+	m.sent += raw
+	if more {
+		if c.live[m.key] == m {
+			c.requeueLocked(m)
+		}
+	} else {
+		delete(c.live, m.key)
+		c.msgsSent.Add(1)
+	}
+	c.mu.Unlock()
+	return true
+}
+
+func frameHeaderLen(num uint64) int {
+	n := 1
+	for num >= 0x80 {
+		num >>= 7
+		n++
+	}
+	return n + 1
+}
+
+// writeFrame writes one frame. It reports false when the writer must stop.
+func (c *Conn) writeFrame(b []byte) bool {
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+		if !errors.Is(err, websocket.ErrCloseSent) {
+			c.abort(&CloseError{Code: CloseAbnormal, Remote: true, Err: fmt.Errorf("write frame: %w", err)})
+		}
+		return false
+	}
+	c.bytesSent.Add(uint64(len(b)))
+	c.framesSent.Add(1)
+	return true
+}
+
+// heartbeatLoop pings after HeartbeatInterval of silence and declares the peer dead if it
+// stays silent PongTimeout after the ping.
+func (c *Conn) heartbeatLoop() {
+	defer c.ioWG.Done()
+	interval, wait := c.cfg.HeartbeatInterval, c.cfg.PongTimeout
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
+	var pingAt int64
+	waiting := false
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-timer.C:
+		}
+		now := time.Now()
+		last := c.lastRecv.Load()
+		if c.readerPaused.Load() {
+			// Not reading on purpose (back-pressure): pongs cannot be seen, and that is fine.
+			waiting = false
+			timer.Reset(interval)
+			continue
+		}
+		if waiting {
+			if last > pingAt {
+				waiting = false
+			} else if elapsed := now.Sub(time.Unix(0, pingAt)); elapsed >= wait {
+				c.abort(&CloseError{Code: CloseAbnormal, Reason: "peer stopped responding",
+					Err: fmt.Errorf("%w: no answer to ping within %v", ErrTimeout, wait)})
+				return
+			} else {
+				timer.Reset(wait - elapsed)
+				continue
+			}
+		}
+		idle := now.Sub(time.Unix(0, last))
+		if idle < interval {
+			timer.Reset(interval - idle)
+			continue
+		}
+		pingAt = now.UnixNano()
+		waiting = true
+		if err := c.ws.WriteControl(websocket.PingMessage, nil, now.Add(wait)); err != nil {
+			c.log.Debug("blip: ping failed", "err", err)
+		}
+		timer.Reset(wait)
+	}
+}
+
+// openReply implements receiverHost.
+func (c *Conn) openReply(num uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.pending[num]
+	if p == nil || p.opened {
+		return false
+	}
+	p.opened = true
+	return true
+}
+
+// begin implements receiverHost: a message's properties are complete.
+func (c *Conn) begin(in *inbound) {
+	if in.typ == TypeRequest {
+		c.mu.Lock()
+		closing := c.closing
+		if !closing {
+			c.hwg.Add(1)
+		}
+		c.mu.Unlock()
+		if closing {
+			in.discard()
+			return
+		}
+		go c.serve(in.msg)
+		return
+	}
+	if in.typ == TypeError {
+		return // delivered by finish, with its body
+	}
+	c.mu.Lock()
+	p := c.pending[in.num]
+	deliver := p != nil && !p.abandoned && !p.delivered
+	if deliver {
+		p.delivered = true
+	}
+	c.mu.Unlock()
+	if deliver {
+		p.ch <- Reply{Msg: in.msg}
+	} else {
+		in.discard()
+	}
+}
+
+// finish implements receiverHost: a message's last frame has arrived.
+func (c *Conn) finish(in *inbound) {
+	c.msgsRecv.Add(1)
+	if in.typ == TypeRequest {
+		return
+	}
+	c.mu.Lock()
+	p := c.pending[in.num]
+	delete(c.pending, in.num)
+	deliver := in.typ == TypeError && p != nil && !p.abandoned && !p.delivered
+	if deliver {
+		p.delivered = true
+	}
+	c.mu.Unlock()
+	if deliver {
+		body, _ := in.readAll()
+		p.ch <- Reply{Msg: in.msg, Err: errorFromMessage(in.msg, body)}
+	}
+}
+
+// serve runs the handler for one request and queues the reply.
+func (c *Conn) serve(req *Message) {
+	defer c.hwg.Done()
+	h := c.handlerFor(req.Profile())
+	resp, err := c.callHandler(h, req)
+	req.in.discard()
+	if req.NoReply {
+		return
+	}
+	m := c.buildReply(req, resp, err)
+	c.mu.Lock()
+	if !c.closing && c.term == nil {
+		c.live[m.key] = m
+		c.insertLocked(m)
+		c.wakeWriter()
+	}
+	c.mu.Unlock()
+}
+
+func (c *Conn) callHandler(h Handler, req *Message) (resp *Message, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("blip: handler panicked", "profile", req.Profile(), "panic", p, "stack", string(debug.Stack()))
+			resp, err = nil, &Error{Domain: "BLIP", Code: 501, Message: fmt.Sprintf("handler panicked: %v", p)}
+		}
+	}()
+	return h(c.ctx, req)
+}
+
+// buildReply encodes a handler's result as an RPY or ERR for req.
+func (c *Conn) buildReply(req *Message, resp *Message, herr error) *outMsg {
+	typ := TypeResponse
+	var props Properties
+	var body []byte
+	urgent, compressed := req.Urgent, false
+	if herr != nil {
+		typ = TypeError
+		var be *Error
+		if !errors.As(herr, &be) {
+			be = &Error{Domain: "BLIP", Code: 501, Message: herr.Error()}
+		}
+		domain := be.Domain
+		if domain == "" {
+			domain = "BLIP"
+		}
+		props = Properties{{"Error-Domain", domain}, {"Error-Code", strconv.Itoa(be.Code)}}
+		body = []byte(be.Message)
+	} else if resp != nil {
+		if resp.Type == TypeError {
+			typ = TypeError
+		}
+		props, body = resp.Properties, resp.Body
+		urgent = urgent || resp.Urgent
+		compressed = resp.Compressed
+	}
+	head, err := appendProperties(nil, props)
+	if err != nil {
+		c.log.Error("blip: handler returned an invalid reply", "profile", req.Profile(), "err", err)
+		typ, body = TypeError, []byte("invalid reply: "+err.Error())
+		head, _ = appendProperties(nil, Properties{{"Error-Domain", "BLIP"}, {"Error-Code", "501"}})
+	}
+	return &outMsg{key: outKey{req.Number, true}, typ: typ, flags: c.outFlags(urgent, compressed), head: head, body: body}
+}

@@ -1,0 +1,267 @@
+package blip
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+
+	"github.com/klauspost/compress/flate"
+)
+
+// Frame flag bits (PROTOCOL.md §2.4; the values of both reference implementations).
+const (
+	flagTypeMask   = 0x07
+	flagCompressed = 0x08
+	flagUrgent     = 0x10
+	flagNoReply    = 0x20
+	flagMoreComing = 0x40
+	flagReserved   = 0x80 // would turn the flags varint into two bytes; never valid
+)
+
+const (
+	checksumSize = 4
+	// maxFrameHeader is the longest frame header: a 10-byte uvarint number plus the flags byte.
+	maxFrameHeader = binary.MaxVarintLen64 + 1
+	// maxInflatedFrame caps one compressed frame's inflated size. LiteCore fills 16 KiB frames
+	// with compressed output, and deflate expands at most ~1032:1, so a legitimate frame from a
+	// reference peer stays below ~16.6 MiB.
+	maxInflatedFrame = 17 << 20
+	// maxIncomingFrame caps one incoming WebSocket message (= one BLIP frame) on the wire.
+	// Reference peers send at most 16 KiB.
+	maxIncomingFrame = 1 << 20
+	// deflateWindow is the deflate history size (window bits 15).
+	deflateWindow = 32 << 10
+)
+
+// syncTrailer is what a sync flush ends with; BLIP drops it on the wire.
+var syncTrailer = []byte{0x00, 0x00, 0xff, 0xff}
+
+// finalEmptyBlock is an empty stored block with BFINAL set. The inflater appends it after
+// the restored sync trailer so that each frame decodes as a complete deflate stream (see
+// inflater).
+var finalEmptyBlock = []byte{0x01, 0x00, 0x00, 0xff, 0xff}
+
+var crcTable = crc32.IEEETable
+
+// frame is one decoded incoming frame.
+type frame struct {
+	num   uint64
+	flags byte
+	data  []byte // MSG/RPY/ERR: decoded (inflated) payload; valid until the next decode
+	ack   uint64 // ACK frames: the acknowledged byte count
+	raw   int    // wire bytes after the header, checksum included (flow-control unit)
+}
+
+func (f frame) typ() MessageType { return MessageType(f.flags & flagTypeMask) }
+func (f frame) more() bool       { return f.flags&flagMoreComing != 0 }
+
+// decoder decodes the frames of one direction: header, running checksum, inflate context.
+type decoder struct {
+	crc        uint32
+	inf        inflater
+	maxInflate int // per-frame cap on inflated bytes; 0 means maxInflatedFrame
+}
+
+// decode parses one frame. Errors wrap ErrProtocol (and ErrTooLarge for caps).
+func (d *decoder) decode(b []byte) (frame, error) {
+	var f frame
+	num, n := binary.Uvarint(b)
+	if n == 0 {
+		return f, protoErrorf("frame too short for its message number")
+	}
+	if n < 0 {
+		return f, protoErrorf("message number varint overflows")
+	}
+	b = b[n:]
+	if len(b) == 0 {
+		return f, protoErrorf("frame has no flags")
+	}
+	f.num, f.flags = num, b[0]
+	if f.flags&flagReserved != 0 {
+		return f, protoErrorf("unknown flag bits 0x%02x in frame #%d", f.flags, num)
+	}
+	b = b[1:]
+	f.raw = len(b)
+	switch f.typ() {
+	case TypeAckRequest, TypeAckResponse:
+		v, n := binary.Uvarint(b)
+		if n <= 0 || n != len(b) {
+			return f, protoErrorf("malformed ACK frame for #%d", num)
+		}
+		f.ack = v
+		return f, nil
+	case TypeRequest, TypeResponse, TypeError:
+	default:
+		return f, nil // unknown type: the caller drops it (PROTOCOL.md §2.4)
+	}
+	if len(b) < checksumSize {
+		return f, protoErrorf("frame #%d too short for its checksum", num)
+	}
+	payload, sum := b[:len(b)-checksumSize], binary.BigEndian.Uint32(b[len(b)-checksumSize:])
+	if f.flags&flagCompressed != 0 {
+		limit := d.maxInflate
+		if limit <= 0 {
+			limit = maxInflatedFrame
+		}
+		out, err := d.inf.inflate(payload, limit)
+		if err != nil {
+			return f, fmt.Errorf("inflate frame #%d: %w", num, err)
+		}
+		payload = out
+	}
+	d.crc = crc32.Update(d.crc, crcTable, payload)
+	if d.crc != sum {
+		return f, protoErrorf("checksum mismatch in frame #%d: got %08x, computed %08x", num, sum, d.crc)
+	}
+	f.data = payload
+	return f, nil
+}
+
+// inflater is the receiving half of one direction's deflate stream.
+//
+// The sender keeps one deflate context for the whole connection and sync-flushes after each
+// frame. Go's flate readers pull input from an io.Reader and fail for good when it runs dry
+// mid-stream, so instead of one long-lived reader this resets the reader for every frame with
+// the last 32 KiB of output as its preset dictionary (the deflate window), and terminates the
+// frame's input with the stripped sync trailer plus an empty final block. Each frame then
+// decodes as a complete stream, with exactly the context a continuous inflater would have.
+type inflater struct {
+	fr   io.ReadCloser
+	src  bytes.Reader
+	in   []byte
+	out  []byte
+	hist []byte // last <= 32 KiB of inflated output
+}
+
+// inflate decodes one frame's compressed payload (sync trailer stripped). The result is valid
+// until the next call. More than limit output bytes => ErrTooLarge.
+func (f *inflater) inflate(payload []byte, limit int) ([]byte, error) {
+	if len(payload) == 0 {
+		return nil, nil
+	}
+	f.in = append(append(append(f.in[:0], payload...), syncTrailer...), finalEmptyBlock...)
+	f.src.Reset(f.in)
+	if f.fr == nil {
+		f.fr = flate.NewReaderDict(&f.src, f.window())
+	} else if err := f.fr.(flate.Resetter).Reset(&f.src, f.window()); err != nil {
+		return nil, protoErrorf("reset inflater: %v", err)
+	}
+	out := f.out[:0]
+	if cap(out) == 0 {
+		out = make([]byte, 0, 64<<10)
+	}
+	for {
+		if len(out) == cap(out) {
+			if len(out) > limit {
+				return nil, tooLargeErrorf("frame inflates to more than %d bytes", limit)
+			}
+			out = append(out, 0)[:len(out)]
+		}
+		n, err := f.fr.Read(out[len(out):cap(out)])
+		out = out[:len(out)+n]
+		if len(out) > limit {
+			return nil, tooLargeErrorf("frame inflates to more than %d bytes", limit)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, protoErrorf("bad deflate data: %v", err)
+		}
+	}
+	if f.src.Len() != 0 {
+		return nil, protoErrorf("deflate stream ended inside a frame")
+	}
+	if cap(out) <= 1<<20 {
+		f.out = out // keep the scratch buffer unless a huge frame grew it
+	} else {
+		f.out = nil
+	}
+	f.remember(out)
+	return out, nil
+}
+
+// remember appends output to the history, which keeps at least the last 32 KiB and at most
+// 64 KiB (so that sliding it costs one copy every 32 KiB of output).
+func (f *inflater) remember(out []byte) {
+	if len(out) >= deflateWindow {
+		f.hist = append(f.hist[:0], out[len(out)-deflateWindow:]...)
+		return
+	}
+	if len(f.hist)+len(out) > 2*deflateWindow {
+		n := copy(f.hist, f.hist[len(f.hist)-deflateWindow:])
+		f.hist = f.hist[:n]
+	}
+	f.hist = append(f.hist, out...)
+}
+
+// window returns the dictionary to seed the next frame with (at most 32 KiB).
+func (f *inflater) window() []byte {
+	if len(f.hist) > deflateWindow {
+		return f.hist[len(f.hist)-deflateWindow:]
+	}
+	return f.hist
+}
+
+// encoder produces the frames of one direction: header, running checksum, deflate context.
+type encoder struct {
+	crc    uint32
+	level  int // 1..9
+	def    *flate.Writer
+	defOut bytes.Buffer
+	buf    []byte
+}
+
+// encode builds one MSG/RPY/ERR frame carrying the message bytes parts (concatenated).
+// If flags has flagCompressed the payload is deflated. The result is valid until the next call.
+func (e *encoder) encode(num uint64, flags byte, parts ...[]byte) ([]byte, error) {
+	b := binary.AppendUvarint(e.buf[:0], num)
+	b = append(b, flags)
+	if flags&flagCompressed != 0 {
+		if e.def == nil {
+			w, err := flate.NewWriter(&e.defOut, e.level)
+			if err != nil {
+				return nil, fmt.Errorf("create deflater: %w", err)
+			}
+			e.def = w
+		}
+		e.defOut.Reset()
+		for _, p := range parts {
+			e.crc = crc32.Update(e.crc, crcTable, p)
+			if _, err := e.def.Write(p); err != nil {
+				return nil, fmt.Errorf("deflate: %w", err)
+			}
+		}
+		if err := e.def.Flush(); err != nil {
+			return nil, fmt.Errorf("deflate: %w", err)
+		}
+		out := e.defOut.Bytes()
+		if !bytes.HasSuffix(out, syncTrailer) {
+			return nil, errors.New("blip: deflate output lacks the sync trailer")
+		}
+		b = append(b, out[:len(out)-len(syncTrailer)]...)
+	} else {
+		for _, p := range parts {
+			e.crc = crc32.Update(e.crc, crcTable, p)
+			b = append(b, p...)
+		}
+	}
+	b = binary.BigEndian.AppendUint32(b, e.crc)
+	e.buf = b
+	return b, nil
+}
+
+// appendAck appends an ACK frame for message num of type typ (TypeRequest or TypeResponse/
+// TypeError: what is being acknowledged) reporting n bytes received.
+func appendAck(dst []byte, num uint64, acked MessageType, n uint64) []byte {
+	t := TypeAckRequest
+	if acked != TypeRequest {
+		t = TypeAckResponse
+	}
+	dst = binary.AppendUvarint(dst, num)
+	dst = append(dst, byte(t)|flagUrgent|flagNoReply)
+	return binary.AppendUvarint(dst, n)
+}
