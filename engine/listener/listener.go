@@ -1,0 +1,347 @@
+package listener
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto"
+)
+
+// Sentinel errors.
+var (
+	// ErrInvalidConfig: the configuration cannot work.
+	ErrInvalidConfig = errors.New("listener: invalid configuration")
+	// ErrUnsupported: an option this version does not provide.
+	ErrUnsupported = errors.New("listener: unsupported option")
+	// ErrRunning: Start on a running listener.
+	ErrRunning = errors.New("listener: already running")
+	// ErrNotRunning: a query that needs a running listener.
+	ErrNotRunning = errors.New("listener: not running")
+)
+
+// Config configures a Listener. The zero value of every optional field is its default.
+type Config struct {
+	// Database served (required). Clients reach it at /<Database.Name()>/_blipsync.
+	Database *store.Database
+	// Collections served (all from Database); empty = the default collection.
+	Collections []*store.Collection
+	// Port to listen on; 0 lets the OS pick (read it with Port after Start).
+	Port int
+	// NetworkInterface restricts listening to an interface name ("lo", "eth0") or an IP
+	// address; "" = every interface, IPv4 and IPv6.
+	NetworkInterface string
+	// ReadOnly refuses pushes from clients (HTTP/403); pulls are served.
+	ReadOnly bool
+	// TLSConfig enables wss:// (nil = plain ws://).
+	TLSConfig *tls.Config
+	// Authenticate vets each upgrade request; false answers 401 with a Basic challenge.
+	// nil = no authentication. It runs on the request's goroutine and may block.
+	Authenticate func(r *http.Request) bool
+	// EnableDeltaSync offers delta-encoded revisions (not available yet: New fails with
+	// ErrUnsupported when set).
+	EnableDeltaSync bool
+	// Limits tune batching and pipelining of every session (zero = defaults).
+	Limits syncproto.Limits
+	// Logger receives diagnostics (nil = discard).
+	Logger *slog.Logger
+}
+
+// Status counts connections.
+type Status struct {
+	ConnectionCount       int // connected replicators
+	ActiveConnectionCount int // of which currently transferring documents
+}
+
+// Listener accepts replicators (Couchbase Lite peers and our own) and serves them the
+// database over BLIP/CBMobile (the passive side of replication).
+type Listener struct {
+	cfg   Config
+	log   *slog.Logger
+	colls []*store.Collection
+
+	mu       sync.Mutex
+	running  bool
+	server   *http.Server
+	lns      []net.Listener
+	port     int
+	conns    map[*session]struct{}
+	wg       sync.WaitGroup
+	stopping bool
+}
+
+type session struct {
+	conn *blip.Conn
+	sess *syncproto.Session
+}
+
+// New validates cfg and returns a stopped listener.
+func New(cfg Config) (*Listener, error) {
+	if cfg.Database == nil {
+		return nil, fmt.Errorf("%w: no database", ErrInvalidConfig)
+	}
+	if cfg.EnableDeltaSync {
+		return nil, fmt.Errorf("%w: delta sync is not available in this version", ErrUnsupported)
+	}
+	if cfg.Port < 0 || cfg.Port > 65535 {
+		return nil, fmt.Errorf("%w: port %d out of range", ErrInvalidConfig, cfg.Port)
+	}
+	colls := cfg.Collections
+	if len(colls) == 0 {
+		colls = []*store.Collection{cfg.Database.DefaultCollection()}
+	}
+	for _, c := range colls {
+		if c == nil || c.Database() != cfg.Database {
+			return nil, fmt.Errorf("%w: collections must belong to the served database", ErrInvalidConfig)
+		}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Listener{cfg: cfg, log: log, colls: colls, conns: map[*session]struct{}{}}, nil
+}
+
+// bindAddresses resolves NetworkInterface into host addresses ("" = all).
+func bindAddresses(iface string) ([]string, error) {
+	if iface == "" {
+		return []string{""}, nil
+	}
+	if ip := net.ParseIP(iface); ip != nil {
+		return []string{ip.String()}, nil
+	}
+	ifi, err := net.InterfaceByName(iface)
+	if err != nil {
+		return nil, fmt.Errorf("%w: network interface %q: %v", ErrInvalidConfig, iface, err)
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return nil, fmt.Errorf("%w: addresses of %q: %v", ErrInvalidConfig, iface, err)
+	}
+	var out []string
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		out = append(out, ipn.IP.String())
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: network interface %q has no usable address", ErrInvalidConfig, iface)
+	}
+	return out, nil
+}
+
+// Start begins listening. The port is fixed after Start (see Port).
+func (l *Listener) Start() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.running {
+		return ErrRunning
+	}
+	hosts, err := bindAddresses(l.cfg.NetworkInterface)
+	if err != nil {
+		return err
+	}
+	port := l.cfg.Port
+	var lns []net.Listener
+	for _, h := range hosts {
+		ln, err := net.Listen("tcp", net.JoinHostPort(h, strconv.Itoa(port)))
+		if err != nil {
+			for _, o := range lns {
+				o.Close()
+			}
+			return fmt.Errorf("listen on %s: %w", net.JoinHostPort(h, strconv.Itoa(port)), err)
+		}
+		port = ln.Addr().(*net.TCPAddr).Port
+		if l.cfg.TLSConfig != nil {
+			ln = tls.NewListener(ln, l.cfg.TLSConfig)
+		}
+		lns = append(lns, ln)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", l.serveHTTP)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 15 * time.Second, ErrorLog: slog.NewLogLogger(l.log.Handler(), slog.LevelDebug)}
+	l.server, l.lns, l.port, l.running, l.stopping = srv, lns, port, true, false
+	for _, ln := range lns {
+		l.wg.Add(1)
+		go func(ln net.Listener) {
+			defer l.wg.Done()
+			_ = srv.Serve(ln)
+		}(ln)
+	}
+	return nil
+}
+
+// Port returns the TCP port after Start (0 when stopped).
+func (l *Listener) Port() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.running {
+		return 0
+	}
+	return l.port
+}
+
+// URLs returns ws[s]://<address>:<port>/<dbname> for each address the listener can be
+// reached at (nil when stopped).
+func (l *Listener) URLs() []string {
+	l.mu.Lock()
+	running, port := l.running, l.port
+	l.mu.Unlock()
+	if !running {
+		return nil
+	}
+	scheme := "ws"
+	if l.cfg.TLSConfig != nil {
+		scheme = "wss"
+	}
+	hosts, _ := bindAddresses(l.cfg.NetworkInterface)
+	var ips []string
+	if len(hosts) == 1 && hosts[0] == "" {
+		addrs, err := net.InterfaceAddrs()
+		if err == nil {
+			for _, a := range addrs {
+				if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLinkLocalUnicast() && !ipn.IP.IsMulticast() {
+					ips = append(ips, ipn.IP.String())
+				}
+			}
+		}
+	} else {
+		ips = hosts
+	}
+	out := make([]string, 0, len(ips))
+	for _, ip := range ips {
+		out = append(out, fmt.Sprintf("%s://%s/%s", scheme, net.JoinHostPort(ip, strconv.Itoa(port)), l.cfg.Database.Name()))
+	}
+	return out
+}
+
+// Status returns the connection counts.
+func (l *Listener) Status() Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := Status{ConnectionCount: len(l.conns)}
+	for s := range l.conns {
+		if s.sess.Busy() {
+			st.ActiveConnectionCount++
+		}
+	}
+	return st
+}
+
+// Stop closes the listening sockets and every connection. Connected replicators are
+// told with close code 4001 (transient), so they retry with backoff and resume when a
+// listener is back. Stop waits for every session to end.
+func (l *Listener) Stop() {
+	l.mu.Lock()
+	if !l.running {
+		l.mu.Unlock()
+		return
+	}
+	l.stopping = true
+	srv := l.server
+	conns := make([]*session, 0, len(l.conns))
+	for s := range l.conns {
+		conns = append(conns, s)
+	}
+	l.mu.Unlock()
+	_ = srv.Close()
+	var cwg sync.WaitGroup
+	for _, s := range conns {
+		cwg.Add(1)
+		go func(s *session) {
+			defer cwg.Done()
+			_ = s.conn.Close(blip.CloseAppTransient, "listener stopped")
+		}(s)
+	}
+	cwg.Wait()
+	l.wg.Wait()
+	l.mu.Lock()
+	l.running, l.server, l.lns, l.port = false, nil, nil, 0
+	l.mu.Unlock()
+}
+
+func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	path := strings.Trim(r.URL.Path, "/")
+	parts := strings.Split(path, "/")
+	if len(parts) != 2 || parts[1] != "_blipsync" {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	if parts[0] != l.cfg.Database.Name() {
+		http.Error(w, "no such database", http.StatusNotFound)
+		return
+	}
+	if r.Method != http.MethodGet {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if l.cfg.Authenticate != nil && !l.authenticate(r) {
+		w.Header().Set("WWW-Authenticate", `Basic charset="UTF-8"`)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	l.mu.Lock()
+	stopping := l.stopping
+	l.mu.Unlock()
+	if stopping {
+		http.Error(w, "listener stopping", http.StatusServiceUnavailable)
+		return
+	}
+	conn, err := blip.Upgrade(w, r, blip.UpgradeOptions{
+		Subprotocols: []string{blip.SubprotocolCBMobile3, blip.SubprotocolCBMobile2},
+		Config:       blip.Config{Logger: l.log},
+	})
+	if err != nil {
+		l.log.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	s := &session{conn: conn}
+	s.sess = syncproto.NewSession(conn, syncproto.SessionConfig{
+		Role: syncproto.RolePassive, Database: l.cfg.Database, Limits: l.cfg.Limits, Logger: l.log,
+	})
+	s.sess.ServePassive(syncproto.PassiveConfig{Collections: l.colls, AllowPush: !l.cfg.ReadOnly, AllowPull: true})
+	l.mu.Lock()
+	if l.stopping {
+		l.mu.Unlock()
+		s.sess.Close()
+		conn.Close(blip.CloseAppTransient, "listener stopped")
+		return
+	}
+	l.conns[s] = struct{}{}
+	l.wg.Add(1)
+	l.mu.Unlock()
+	conn.Start()
+	go func() {
+		defer l.wg.Done()
+		<-conn.Done()
+		s.sess.Close()
+		l.mu.Lock()
+		delete(l.conns, s)
+		l.mu.Unlock()
+		l.log.Debug("connection ended", "remote", r.RemoteAddr, "err", conn.Err())
+	}()
+}
+
+func (l *Listener) authenticate(r *http.Request) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return l.cfg.Authenticate(r)
+}
+
+// Database returns the served database.
+func (l *Listener) Database() *store.Database { return l.cfg.Database }

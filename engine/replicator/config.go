@@ -1,0 +1,172 @@
+package replicator
+
+import (
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto"
+)
+
+// Sentinel errors.
+var (
+	// ErrInvalidConfig: the configuration cannot work (bad URL, no database, …).
+	ErrInvalidConfig = errors.New("replicator: invalid configuration")
+	// ErrUnsupported: an option that this version does not provide.
+	ErrUnsupported = errors.New("replicator: unsupported option")
+	// ErrRunning: Start on a replicator that is already running.
+	ErrRunning = errors.New("replicator: already running")
+	// ErrNotPushing: pending-document queries on a replicator that does not push.
+	ErrNotPushing = errors.New("replicator: not a push replicator")
+	// ErrUnknownCollection: a collection that is not part of the configuration.
+	ErrUnknownCollection = errors.New("replicator: collection not replicated")
+	// ErrPeerClosed: the passive peer ended the connection cleanly without being asked to.
+	ErrPeerClosed = errors.New("replicator: connection closed by peer")
+	// ErrTLS: the TLS handshake failed (untrusted or invalid certificate): permanent.
+	ErrTLS = errors.New("replicator: TLS handshake failed")
+)
+
+// Type is the direction of replication.
+type Type int
+
+const (
+	// PushAndPull sends and receives (the zero value).
+	PushAndPull Type = iota
+	// Push only sends local changes.
+	Push
+	// Pull only receives remote changes.
+	Pull
+)
+
+func (t Type) String() string {
+	switch t {
+	case PushAndPull:
+		return "push-and-pull"
+	case Push:
+		return "push"
+	case Pull:
+		return "pull"
+	}
+	return "unknown"
+}
+
+func (t Type) pushes() bool { return t == PushAndPull || t == Push }
+func (t Type) pulls() bool  { return t == PushAndPull || t == Pull }
+
+// Document is what push/pull filters see: one revision of one document. Body is the
+// JSON object ("{}" for a deletion); the filter must not keep it after returning.
+type Document struct {
+	Collection string // "scope.name"
+	ID         string
+	RevID      string
+	Deleted    bool
+	Body       []byte
+}
+
+// Filter decides whether a document revision is replicated. It is called on a library
+// goroutine and may block briefly; it must not call back into the same replicator.
+type Filter func(doc Document) bool
+
+// CollectionConfig configures one replicated collection.
+type CollectionConfig struct {
+	Collection  *store.Collection
+	DocumentIDs []string // only these documents (nil = all)
+	PushFilter  Filter   // nil = everything
+	PullFilter  Filter   // nil = everything
+	// ConflictResolver resolves conflicts created by pulled revisions. nil uses
+	// DefaultConflictResolver (a deletion wins, else the higher generation, else the
+	// larger revision ID).
+	ConflictResolver ConflictResolver
+	// Channels are passed to Sync Gateway (filter sync_gateway/bychannel). A Couchbase Lite
+	// or libp2psync listener refuses channel filtering.
+	Channels []string
+}
+
+// Authenticator adds credentials to the WebSocket upgrade request.
+type Authenticator interface {
+	Authorize(h http.Header)
+}
+
+// BasicAuthenticator sends HTTP Basic credentials pre-emptively (as Couchbase Lite does).
+type BasicAuthenticator struct{ Username, Password string }
+
+// Authorize implements Authenticator.
+func (a BasicAuthenticator) Authorize(h http.Header) {
+	r := http.Request{Header: h}
+	r.SetBasicAuth(a.Username, a.Password)
+}
+
+// SessionAuthenticator sends a Sync Gateway session cookie.
+type SessionAuthenticator struct {
+	SessionID  string
+	CookieName string // "" = SyncGatewaySession
+}
+
+// Authorize implements Authenticator.
+func (a SessionAuthenticator) Authorize(h http.Header) {
+	name := a.CookieName
+	if name == "" {
+		name = "SyncGatewaySession"
+	}
+	c := http.Cookie{Name: name, Value: a.SessionID}
+	if prev := h.Get("Cookie"); prev != "" {
+		h.Set("Cookie", prev+"; "+c.String())
+		return
+	}
+	h.Set("Cookie", c.String())
+}
+
+// Config configures a Replicator. The zero value of every optional field is its default.
+type Config struct {
+	// Database is the local database (required).
+	Database *store.Database
+	// URL is the remote endpoint: ws[s]://host:port/<db> (the "/_blipsync" suffix is added
+	// as Couchbase Lite does; a URL already ending in /_blipsync is used as is).
+	URL string
+	// Collections to replicate; empty = the default collection with no options.
+	Collections []CollectionConfig
+	// Type: PushAndPull (default), Push or Pull.
+	Type Type
+	// Continuous keeps replicating until stopped; otherwise stop when caught up.
+	Continuous bool
+	// Headers are extra HTTP headers for the upgrade request.
+	Headers map[string]string
+	// Authenticator adds credentials (nil = none). Client certificates go in TLSConfig.
+	Authenticator Authenticator
+	// TLSConfig for wss:// (nil = system roots). Trust failures are permanent errors.
+	TLSConfig *tls.Config
+	// Heartbeat is the WebSocket ping interval (0 = 300 s).
+	Heartbeat time.Duration
+	// MaxAttempts bounds connection attempts (0 = 10 for one-shot, unlimited for
+	// continuous; negative = unlimited). The count resets after a successful connection.
+	MaxAttempts int
+	// MaxAttemptWait caps the wait between attempts (0 = 300 s).
+	MaxAttemptWait time.Duration
+	// RetryBase is the unit of the exponential backoff: the wait before retry k is
+	// RetryBase·2^k, capped at MaxAttemptWait (0 = 1 s, i.e. 2, 4, 8 … s as in CBL).
+	RetryBase time.Duration
+	// DisableAutoPurge keeps documents whose access was revoked by the remote (default:
+	// they are purged).
+	DisableAutoPurge bool
+	// EnableDeltaSync asks for delta-encoded revisions (not available yet: New fails with
+	// ErrUnsupported when set).
+	EnableDeltaSync bool
+	// CheckpointInterval is how often progress is saved while running (0 = 2 s).
+	// Checkpoints are also saved when a one-shot replication completes and on Stop.
+	CheckpointInterval time.Duration
+	// Limits tune batching and pipelining (zero = defaults).
+	Limits syncproto.Limits
+	// Logger receives diagnostics (nil = discard).
+	Logger *slog.Logger
+}
+
+const (
+	defaultHeartbeat          = 300 * time.Second
+	defaultMaxAttemptWait     = 300 * time.Second
+	defaultOneShotAttempts    = 10
+	defaultRetryBase          = time.Second
+	defaultCheckpointInterval = 2 * time.Second
+)

@@ -1,0 +1,291 @@
+package replicator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto"
+)
+
+// ConflictRevision is one side of a conflict. A nil *ConflictRevision means that side is
+// a deletion.
+type ConflictRevision struct {
+	RevID string
+	Body  []byte
+}
+
+// Conflict describes a document whose local revision and a pulled remote revision
+// diverged.
+type Conflict struct {
+	Collection string // "scope.name"
+	DocID      string
+	Local      *ConflictRevision // nil = deleted locally
+	Remote     *ConflictRevision // nil = deleted remotely
+	localRev   string
+	remoteRev  string
+}
+
+// LocalRevID and RemoteRevID name the conflicting revisions (also for deletions).
+func (c Conflict) LocalRevID() string  { return c.localRev }
+func (c Conflict) RemoteRevID() string { return c.remoteRev }
+
+// ResolutionKind says which outcome a resolver chose.
+type ResolutionKind int
+
+const (
+	// UseRemote keeps the remote revision.
+	UseRemote ResolutionKind = iota
+	// UseLocal keeps the local revision (its body, or its deletion).
+	UseLocal
+	// UseMerged saves Resolution.Body as the result.
+	UseMerged
+	// UseDeletion deletes the document.
+	UseDeletion
+)
+
+// Resolution is a resolver's decision.
+type Resolution struct {
+	Kind ResolutionKind
+	Body []byte // JSON object, for UseMerged
+}
+
+// ConflictResolver decides a conflict. It runs on a library goroutine, may block, and may
+// read the database; returning an error (or panicking) leaves the document unresolved and
+// reports a document error.
+type ConflictResolver func(ctx context.Context, c Conflict) (Resolution, error)
+
+// DefaultConflictResolver is Couchbase Lite's default rule (PROTOCOL §4.7): a deletion
+// wins; otherwise the revision with the higher generation; otherwise the larger revision
+// ID, which every peer computes the same way.
+func DefaultConflictResolver(_ context.Context, c Conflict) (Resolution, error) {
+	switch {
+	case c.Remote == nil:
+		return Resolution{Kind: UseRemote}, nil
+	case c.Local == nil:
+		return Resolution{Kind: UseLocal}, nil
+	}
+	lg, rg := generation(c.localRev), generation(c.remoteRev)
+	switch {
+	case rg > lg:
+		return Resolution{Kind: UseRemote}, nil
+	case lg > rg:
+		return Resolution{Kind: UseLocal}, nil
+	case digest(c.remoteRev) >= digest(c.localRev):
+		return Resolution{Kind: UseRemote}, nil
+	default:
+		return Resolution{Kind: UseLocal}, nil
+	}
+}
+
+func generation(rev string) int {
+	n := 0
+	for i := 0; i < len(rev) && rev[i] != '-'; i++ {
+		if rev[i] < '0' || rev[i] > '9' {
+			return 0
+		}
+		n = n*10 + int(rev[i]-'0')
+	}
+	return n
+}
+
+func digest(rev string) string {
+	if i := strings.IndexByte(rev, '-'); i >= 0 {
+		return rev[i+1:]
+	}
+	return rev
+}
+
+// ErrResolverFailed wraps a resolver's error or panic in the document event.
+var ErrResolverFailed = errors.New("replicator: conflict resolver failed")
+
+// resolverQueue runs conflict resolutions one at a time on its own goroutine.
+type resolverQueue struct {
+	r      *Replicator
+	mu     sync.Mutex
+	cond   *sync.Cond
+	queue  []syncproto.ConflictEvent
+	busy   bool
+	closed bool
+	done   chan struct{}
+	// resolvedSeq records the sequence of each resolution so a one-shot push includes it.
+	onResolved func(idx int, seq uint64)
+}
+
+func newResolverQueue(r *Replicator, onResolved func(int, uint64)) *resolverQueue {
+	q := &resolverQueue{r: r, done: make(chan struct{}), onResolved: onResolved}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+func (q *resolverQueue) add(ev syncproto.ConflictEvent) {
+	q.mu.Lock()
+	if !q.closed {
+		q.queue = append(q.queue, ev)
+		q.cond.Signal()
+	}
+	q.mu.Unlock()
+}
+
+// idle reports nothing queued or running.
+func (q *resolverQueue) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.queue) == 0 && !q.busy
+}
+
+func (q *resolverQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.cond.Signal()
+	q.mu.Unlock()
+	<-q.done
+}
+
+func (q *resolverQueue) run(ctx context.Context, kick func()) {
+	defer close(q.done)
+	for {
+		q.mu.Lock()
+		for len(q.queue) == 0 && !q.closed {
+			q.cond.Wait()
+		}
+		if q.closed {
+			q.mu.Unlock()
+			return
+		}
+		ev := q.queue[0]
+		q.queue = q.queue[1:]
+		q.busy = true
+		q.mu.Unlock()
+		seq, err := q.r.resolve(ctx, ev)
+		if err != nil {
+			q.r.docEvent(DirectionPull, ReplicatedDocument{Collection: ev.Collection.FullName(), ID: ev.DocID, RevID: ev.RemoteRevID, Error: err})
+		} else if seq != 0 && q.onResolved != nil {
+			q.onResolved(ev.CollectionIndex, seq)
+		}
+		q.mu.Lock()
+		q.busy = false
+		q.mu.Unlock()
+		kick()
+	}
+}
+
+// resolve applies the configured resolver to one conflict. It returns the sequence of
+// the resulting change (0 if nothing was written).
+func (r *Replicator) resolve(ctx context.Context, ev syncproto.ConflictEvent) (uint64, error) {
+	coll := ev.Collection
+	revs, err := coll.Revisions(ctx, ev.DocID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
+	}
+	var local, remote *store.Revision
+	for i := range revs {
+		switch revs[i].RevID {
+		case ev.LocalRevID:
+			local = &revs[i]
+		case ev.RemoteRevID:
+			remote = &revs[i]
+		}
+	}
+	if local == nil || remote == nil || !local.Leaf || !remote.Leaf {
+		return 0, nil // already resolved or superseded
+	}
+	c := Conflict{Collection: coll.FullName(), DocID: ev.DocID, localRev: local.RevID, remoteRev: remote.RevID}
+	if !local.Deleted {
+		d, err := coll.GetRevision(ctx, ev.DocID, local.RevID)
+		if err != nil {
+			return 0, fmt.Errorf("resolve conflict of %q: read local revision: %w", ev.DocID, err)
+		}
+		c.Local = &ConflictRevision{RevID: local.RevID, Body: d.Body}
+	}
+	if !remote.Deleted {
+		d, err := coll.GetRevision(ctx, ev.DocID, remote.RevID)
+		if err != nil {
+			return 0, fmt.Errorf("resolve conflict of %q: read remote revision: %w", ev.DocID, err)
+		}
+		c.Remote = &ConflictRevision{RevID: remote.RevID, Body: d.Body}
+	}
+	resolver := r.colls[ev.CollectionIndex].ConflictResolver
+	if resolver == nil {
+		resolver = DefaultConflictResolver
+	}
+	res, err := callResolver(ctx, resolver, c)
+	if err != nil {
+		return 0, fmt.Errorf("%w: document %q: %w", ErrResolverFailed, ev.DocID, err)
+	}
+	// The result always becomes a child of the remote revision, so that pushing it back
+	// extends what the remote has (as Couchbase Lite does).
+	var body []byte
+	deleted := false
+	switch res.Kind {
+	case UseRemote:
+		if local.Deleted {
+			return 0, nil // the live remote revision already wins over the local tombstone
+		}
+		doc, err := coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, nil, false)
+		if err != nil {
+			return 0, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
+		}
+		return doc.Sequence, nil
+	case UseLocal:
+		if c.Local == nil {
+			deleted = true
+		} else {
+			body = c.Local.Body
+		}
+	case UseMerged:
+		if res.Body == nil {
+			return 0, fmt.Errorf("%w: document %q: merged resolution without a body", ErrResolverFailed, ev.DocID)
+		}
+		body = res.Body
+	case UseDeletion:
+		deleted = true
+	default:
+		return 0, fmt.Errorf("%w: document %q: unknown resolution %d", ErrResolverFailed, ev.DocID, res.Kind)
+	}
+	if deleted && remote.Deleted {
+		// Both sides end deleted: close the local branch if it is still live.
+		if local.Deleted {
+			return 0, nil
+		}
+		doc, err := coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, nil, false)
+		if err != nil {
+			return 0, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
+		}
+		return doc.Sequence, nil
+	}
+	if local.Deleted {
+		// The store's current revision is the live remote one: write on top of it.
+		opts := store.SaveOptions{ParentRevID: remote.RevID, Concurrency: store.FailOnConflict}
+		var doc *store.Document
+		if deleted {
+			doc, err = coll.Delete(ctx, ev.DocID, opts)
+		} else {
+			doc, err = coll.Save(ctx, ev.DocID, body, opts)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
+		}
+		return doc.Sequence, nil
+	}
+	doc, err := coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, body, deleted)
+	if err != nil {
+		return 0, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
+	}
+	return doc.Sequence, nil
+}
+
+func callResolver(ctx context.Context, fn ConflictResolver, c Conflict) (res Resolution, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return fn(ctx, c)
+}

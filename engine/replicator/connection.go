@@ -1,0 +1,463 @@
+package replicator
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto"
+)
+
+// connState is one connection's replication.
+type connState struct {
+	r        *Replicator
+	sess     *syncproto.Session
+	pushers  []*syncproto.Pusher
+	pullers  []*syncproto.Puller
+	resolver *resolverQueue
+	kick     chan struct{}
+
+	cpMu      sync.Mutex
+	remoteRev []string               // checkpoint revision on the peer, per collection
+	saved     []syncproto.Checkpoint // last saved, per collection
+	start     []syncproto.Checkpoint
+
+	targetMu sync.Mutex
+	target   []uint64 // one-shot push: local sequence that must be reached
+
+	docsDone atomic.Uint64
+}
+
+func (cs *connState) pusher(idx int) *syncproto.Pusher {
+	if cs == nil || idx >= len(cs.pushers) {
+		return nil
+	}
+	return cs.pushers[idx]
+}
+
+func (cs *connState) signal() {
+	select {
+	case cs.kick <- struct{}{}:
+	default:
+	}
+}
+
+// IsTransient is the replicator's single error classifier (PROTOCOL §8.1): transient
+// errors are retried with backoff, everything else stops the replicator. TLS trust
+// failures are permanent.
+func IsTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if isTLSFailure(err) {
+		return false
+	}
+	switch {
+	case errors.Is(err, syncproto.ErrForbidden), errors.Is(err, syncproto.ErrPeerIncompatible),
+		errors.Is(err, syncproto.ErrRemoteCollectionMissing), errors.Is(err, ErrPeerClosed),
+		errors.Is(err, blip.ErrNoSubprotocol), errors.Is(err, blip.ErrProtocol):
+		return false
+	}
+	return blip.IsTransient(err)
+}
+
+func isTLSFailure(err error) bool {
+	var (
+		unknownAuth x509.UnknownAuthorityError
+		invalid     x509.CertificateInvalidError
+		hostname    x509.HostnameError
+		recordHdr   tls.RecordHeaderError
+		verify      *tls.CertificateVerificationError
+		alert       tls.AlertError
+	)
+	return errors.Is(err, ErrTLS) || errors.As(err, &unknownAuth) || errors.As(err, &invalid) || errors.As(err, &hostname) ||
+		errors.As(err, &recordHdr) || errors.As(err, &verify) || errors.As(err, &alert)
+}
+
+func (r *Replicator) dialOptions() blip.DialOptions {
+	h := http.Header{}
+	for k, v := range r.cfg.Headers {
+		h.Set(k, v)
+	}
+	if r.cfg.Authenticator != nil {
+		r.cfg.Authenticator.Authorize(h)
+	}
+	hb := r.cfg.Heartbeat
+	if hb <= 0 {
+		hb = defaultHeartbeat
+	}
+	return blip.DialOptions{
+		Config:       blip.Config{HeartbeatInterval: hb, Logger: r.log},
+		Subprotocols: []string{blip.SubprotocolCBMobile3, blip.SubprotocolCBMobile2},
+		Header:       h,
+		TLSConfig:    r.cfg.TLSConfig,
+	}
+}
+
+// runOnce connects and replicates until done (nil), stopped (ctx), or an error.
+// connected reports that the connection and handshake succeeded (resets the retry count).
+func (r *Replicator) runOnce(ctx context.Context, reset bool, base Progress) (connected bool, prog Progress, err error) {
+	prog = base
+	conn, _, err := blip.Dial(ctx, r.url, r.dialOptions())
+	if err != nil {
+		var he *blip.HTTPError
+		if errors.As(err, &he) {
+			return false, prog, fmt.Errorf("connect to %s: %w", r.url, err)
+		}
+		if isTLSFailure(err) {
+			return false, prog, fmt.Errorf("%w: connect to %s: %w", ErrTLS, r.url, err)
+		}
+		return false, prog, fmt.Errorf("connect to %s: %w", r.url, err)
+	}
+	legacy := conn.Subprotocol() == blip.SubprotocolCBMobile2
+	if legacy && (len(r.colls) != 1 || r.colls[0].Collection.FullName() != "_default._default") {
+		conn.Close(blip.CloseNormal, "collections need CBMobile_3")
+		return false, prog, fmt.Errorf("%w: the peer only speaks %s, which cannot replicate named collections", syncproto.ErrPeerIncompatible, blip.SubprotocolCBMobile2)
+	}
+	cs := &connState{r: r, kick: make(chan struct{}, 1),
+		pushers: make([]*syncproto.Pusher, len(r.colls)), pullers: make([]*syncproto.Puller, len(r.colls)),
+		remoteRev: make([]string, len(r.colls)), saved: make([]syncproto.Checkpoint, len(r.colls)),
+		start: make([]syncproto.Checkpoint, len(r.colls)), target: make([]uint64, len(r.colls))}
+	cs.resolver = newResolverQueue(r, cs.noteResolved)
+	sess := syncproto.NewSession(conn, syncproto.SessionConfig{
+		Role: syncproto.RoleActive, Database: r.cfg.Database, RemoteID: r.remoteID, Limits: r.cfg.Limits, Logger: r.log,
+		OnDocument: func(ev syncproto.DocumentEvent) {
+			cs.docsDone.Add(1)
+			var e error
+			if ev.Err != nil {
+				e = ev.Err
+			}
+			r.docEvent(ev.Direction, ReplicatedDocument{Collection: ev.Collection.FullName(), ID: ev.DocID, RevID: ev.RevID,
+				Deleted: ev.Deleted, AccessRemoved: ev.AccessRemoved, Error: e})
+		},
+		OnConflict: cs.resolver.add,
+		OnProgress: cs.signal,
+	})
+	cs.sess = sess
+	colls := make([]*store.Collection, len(r.colls))
+	for i, c := range r.colls {
+		colls[i] = c.Collection
+	}
+	sess.SetCollections(colls, !legacy)
+	if r.cfg.Type.pulls() {
+		for i, c := range r.colls {
+			p, err := sess.AddPuller(i, syncproto.PullOptions{Active: true, DocIDs: c.DocumentIDs, Filter: wrapFilter(c.PullFilter),
+				AutoPurge: !r.cfg.DisableAutoPurge})
+			if err != nil {
+				conn.Close(blip.CloseInternal, "setup failed")
+				sess.Close()
+				return false, prog, err
+			}
+			cs.pullers[i] = p
+		}
+	}
+	conn.Start()
+	resolverCtx, stopResolver := context.WithCancel(context.Background())
+	go cs.resolver.run(resolverCtx, cs.signal)
+	defer func() {
+		stopResolver()
+		cs.resolver.close()
+		sess.Close()
+		r.mu.Lock()
+		r.conn = nil
+		r.mu.Unlock()
+	}()
+
+	if err := cs.handshake(ctx, legacy, reset); err != nil {
+		closeCode := blip.CloseNormal
+		conn.Close(closeCode, "")
+		if ctx.Err() != nil {
+			return false, prog, nil
+		}
+		return false, prog, err
+	}
+	r.mu.Lock()
+	r.conn = cs
+	r.mu.Unlock()
+	connected = true
+
+	interval := r.cfg.CheckpointInterval
+	if interval <= 0 {
+		interval = defaultCheckpointInterval
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	lastStatus := time.Time{}
+	for {
+		activity, p, complete := cs.evaluate(base)
+		prog = p
+		if complete && !r.cfg.Continuous {
+			cs.saveCheckpoints(ctx)
+			conn.Close(blip.CloseNormal, "replication complete")
+			return true, prog, nil
+		}
+		if now := time.Now(); now.Sub(lastStatus) >= 50*time.Millisecond || activity != r.Status().Activity {
+			lastStatus = now
+			r.setStatus(func(s *Status) { s.Activity, s.Progress, s.Error = activity, prog, nil })
+		}
+		select {
+		case <-ctx.Done():
+			cs.saveCheckpoints(context.Background())
+			conn.Close(blip.CloseNormal, "stopped")
+			return true, prog, nil
+		case <-sess.Failed():
+			err := sess.Err()
+			var ce *blip.CloseError
+			if errors.As(err, &ce) && ce.Remote && (ce.Code == blip.CloseNormal || ce.Code == blip.CloseGoingAway) {
+				err = fmt.Errorf("%w (close code %d): %w", ErrPeerClosed, ce.Code, err)
+			}
+			// Local progress is kept: whatever was fully handled stays checkpointed.
+			cs.saveLocalOnly()
+			conn.Close(blip.CloseInternal, "replication error")
+			return true, prog, err
+		case <-ticker.C:
+			cs.saveCheckpoints(ctx)
+		case <-cs.kick:
+		}
+	}
+}
+
+func wrapFilter(f Filter) func(syncproto.DocumentInfo) bool {
+	if f == nil {
+		return nil
+	}
+	return func(d syncproto.DocumentInfo) bool {
+		ok := false
+		safeCall(func() {
+			ok = f(Document{Collection: d.Collection.FullName(), ID: d.DocID, RevID: d.RevID, Deleted: d.Deleted, Body: d.Body})
+		})
+		return ok
+	}
+}
+
+func (cs *connState) noteResolved(idx int, seq uint64) {
+	cs.targetMu.Lock()
+	if seq > cs.target[idx] {
+		cs.target[idx] = seq
+	}
+	cs.targetMu.Unlock()
+}
+
+// handshake exchanges collections and checkpoints, then starts the feeds.
+func (cs *connState) handshake(ctx context.Context, legacy, reset bool) error {
+	r := cs.r
+	remote := make([]syncproto.Checkpoint, len(r.colls))
+	remoteFound := make([]bool, len(r.colls))
+	if !legacy {
+		req := syncproto.GetCollectionsRequest{}
+		for i, c := range r.colls {
+			req.CheckpointIDs = append(req.CheckpointIDs, r.clientIDs[i])
+			req.Collections = append(req.Collections, syncproto.CollectionPath(c.Collection.Scope(), c.Collection.Name()))
+		}
+		entries, err := cs.sess.GetCollections(ctx, req, r.cfg.Database.UUID())
+		if err != nil {
+			if syncproto.IsNoHandler(err) {
+				return fmt.Errorf("%w: the peer does not know getCollections", syncproto.ErrPeerIncompatible)
+			}
+			return err
+		}
+		for i, e := range entries {
+			if e.Missing {
+				return fmt.Errorf("%w: %s", syncproto.ErrRemoteCollectionMissing, r.colls[i].Collection.FullName())
+			}
+			if e.Body != nil {
+				cp, err := syncproto.DecodeCheckpoint(e.Body)
+				if err == nil {
+					remote[i], remoteFound[i] = cp, true
+				}
+				cs.remoteRev[i] = e.Rev
+			}
+		}
+	} else {
+		cp, rev, err := cs.sess.GetCheckpoint(ctx, 0, r.clientIDs[0])
+		switch {
+		case err == nil:
+			remote[0], remoteFound[0], cs.remoteRev[0] = cp, true, rev
+		case errors.Is(err, syncproto.ErrNoCheckpoint):
+		default:
+			return err
+		}
+	}
+	for i := range r.colls {
+		var start syncproto.Checkpoint
+		if !reset {
+			start = mergeCheckpoints(cs.localCheckpoint(ctx, i), remote[i], remoteFound[i])
+		}
+		cs.start[i], cs.saved[i] = start, start
+	}
+	for i, c := range r.colls {
+		if r.cfg.Type.pulls() {
+			cs.pullers[i].SetStart(cs.start[i].Remote)
+			sub := syncproto.SubChanges{Since: cs.start[i].Remote, Continuous: r.cfg.Continuous, Batch: 200,
+				ActiveOnly: cs.start[i].Remote == "", DocIDs: c.DocumentIDs}
+			if len(c.Channels) > 0 {
+				sub.Filter, sub.Channels = "sync_gateway/bychannel", c.Channels
+			}
+			if err := cs.sess.SubChanges(ctx, i, sub); err != nil {
+				return err
+			}
+		}
+		if r.cfg.Type.pushes() {
+			last, err := c.Collection.LastSequence(ctx)
+			if err != nil {
+				return fmt.Errorf("read last sequence: %w", err)
+			}
+			cs.targetMu.Lock()
+			cs.target[i] = last
+			cs.targetMu.Unlock()
+			p, err := cs.sess.StartPusher(i, syncproto.PushOptions{Propose: true, Since: cs.start[i].Local,
+				Continuous: true, DocIDs: c.DocumentIDs, Filter: wrapFilter(c.PushFilter)})
+			if err != nil {
+				return err
+			}
+			cs.pushers[i] = p
+		}
+	}
+	return nil
+}
+
+// mergeCheckpoints keeps the safer (older) position of the two copies (PROTOCOL §7.1).
+// A missing remote copy means the peer does not know us (it may have been reset): start over.
+func mergeCheckpoints(local, remote syncproto.Checkpoint, remoteFound bool) syncproto.Checkpoint {
+	if !remoteFound {
+		return syncproto.Checkpoint{}
+	}
+	out := syncproto.Checkpoint{Local: min(local.Local, remote.Local)}
+	switch {
+	case local.Remote == remote.Remote:
+		out.Remote = local.Remote
+	case local.Remote == "" || remote.Remote == "":
+		out.Remote = ""
+	default:
+		a, okA := local.Remote.Uint()
+		b, okB := remote.Remote.Uint()
+		if okA && okB {
+			if a <= b {
+				out.Remote = local.Remote
+			} else {
+				out.Remote = remote.Remote
+			}
+		}
+	}
+	return out
+}
+
+func (cs *connState) localCheckpoint(ctx context.Context, idx int) syncproto.Checkpoint {
+	body, _, err := cs.r.cfg.Database.GetLocal(ctx, localCheckpointID(cs.r.clientIDs[idx]))
+	if err != nil {
+		return syncproto.Checkpoint{}
+	}
+	cp, err := syncproto.DecodeCheckpoint(body)
+	if err != nil {
+		return syncproto.Checkpoint{}
+	}
+	return cp
+}
+
+// current returns the checkpoint to save now for collection idx.
+func (cs *connState) current(idx int) syncproto.Checkpoint {
+	cp := cs.start[idx]
+	if p := cs.pushers[idx]; p != nil {
+		cp.Local = p.Checkpoint()
+	}
+	if p := cs.pullers[idx]; p != nil {
+		if s, ok := p.Checkpoint(); ok {
+			cp.Remote = s
+		}
+	}
+	return cp
+}
+
+// saveCheckpoints writes changed checkpoints to the peer, then locally (CBL order).
+func (cs *connState) saveCheckpoints(ctx context.Context) {
+	cs.cpMu.Lock()
+	defer cs.cpMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for i := range cs.r.colls {
+		cp := cs.current(i)
+		if cp.Local == cs.saved[i].Local && cp.Remote == cs.saved[i].Remote {
+			continue
+		}
+		cp.Time = time.Now().Unix()
+		rev, err := cs.sess.SetCheckpoint(ctx, i, cs.r.clientIDs[i], cs.remoteRev[i], cp)
+		if errors.Is(err, syncproto.ErrCheckpointConflict) {
+			_, cur, gerr := cs.sess.GetCheckpoint(ctx, i, cs.r.clientIDs[i])
+			if gerr == nil || errors.Is(gerr, syncproto.ErrNoCheckpoint) {
+				rev, err = cs.sess.SetCheckpoint(ctx, i, cs.r.clientIDs[i], cur, cp)
+			}
+		}
+		if err != nil {
+			cs.r.log.Debug("save remote checkpoint failed", "err", err)
+			continue
+		}
+		cs.remoteRev[i] = rev
+		if err := cs.saveLocal(i, cp); err != nil {
+			cs.r.log.Warn("save local checkpoint failed", "err", err)
+			continue
+		}
+		cs.saved[i] = cp
+	}
+}
+
+func (cs *connState) saveLocal(i int, cp syncproto.Checkpoint) error {
+	_, err := cs.r.cfg.Database.PutLocal(context.Background(), localCheckpointID(cs.r.clientIDs[i]), cp.Encode(), store.AnyRev)
+	return err
+}
+
+// saveLocalOnly keeps progress when the connection failed. The remote copy is behind,
+// and the merge at the next start picks the older one, so nothing is skipped.
+func (cs *connState) saveLocalOnly() {
+	cs.cpMu.Lock()
+	defer cs.cpMu.Unlock()
+	for i := range cs.r.colls {
+		cp := cs.current(i)
+		if cp.Local == cs.saved[i].Local && cp.Remote == cs.saved[i].Remote {
+			continue
+		}
+		cp.Time = time.Now().Unix()
+		if cs.saveLocal(i, cp) == nil {
+			cs.saved[i] = cp
+		}
+	}
+}
+
+// evaluate computes the activity and progress; complete reports a finished one-shot run.
+func (cs *connState) evaluate(base Progress) (ActivityLevel, Progress, bool) {
+	caughtUp := true
+	var pending uint64
+	for i := range cs.r.colls {
+		if p := cs.pullers[i]; p != nil {
+			pending += uint64(p.Pending())
+			if !p.CaughtUp() {
+				caughtUp = false
+			}
+		}
+		if p := cs.pushers[i]; p != nil {
+			pending += uint64(p.Pending())
+			cs.targetMu.Lock()
+			target := cs.target[i]
+			cs.targetMu.Unlock()
+			if !p.CaughtUp() || p.Checkpoint() < target {
+				caughtUp = false
+			}
+		}
+	}
+	if !cs.resolver.idle() {
+		caughtUp = false
+	}
+	done := cs.docsDone.Load()
+	prog := Progress{Completed: base.Completed + done, Total: base.Completed + done + pending}
+	if caughtUp {
+		return Idle, prog, true
+	}
+	return Busy, prog, false
+}

@@ -1,0 +1,79 @@
+package replicator
+
+import "sync"
+
+// dispatcher delivers status and document events to listeners on one goroutine, in
+// order, never while a replicator lock is held. Consecutive document events of the same
+// direction are delivered as one batch.
+type dispatcher struct {
+	r      *Replicator
+	mu     sync.Mutex
+	cond   *sync.Cond
+	queue  []event
+	closed bool
+	done   chan struct{}
+}
+
+type event struct {
+	status *Status
+	dir    Direction
+	doc    ReplicatedDocument
+}
+
+func newDispatcher(r *Replicator) *dispatcher {
+	d := &dispatcher{r: r, done: make(chan struct{})}
+	d.cond = sync.NewCond(&d.mu)
+	go d.run()
+	return d
+}
+
+func (d *dispatcher) post(e event) {
+	d.mu.Lock()
+	if !d.closed {
+		d.queue = append(d.queue, e)
+		d.cond.Signal()
+	}
+	d.mu.Unlock()
+}
+
+// close delivers what is queued, then stops the goroutine and waits for it.
+func (d *dispatcher) close() {
+	d.mu.Lock()
+	d.closed = true
+	d.cond.Signal()
+	d.mu.Unlock()
+	<-d.done
+}
+
+func (d *dispatcher) run() {
+	defer close(d.done)
+	for {
+		d.mu.Lock()
+		for len(d.queue) == 0 && !d.closed {
+			d.cond.Wait()
+		}
+		if len(d.queue) == 0 && d.closed {
+			d.mu.Unlock()
+			return
+		}
+		batch := d.queue
+		d.queue = nil
+		d.mu.Unlock()
+		for i := 0; i < len(batch); {
+			e := batch[i]
+			if e.status != nil {
+				d.r.callStatus(*e.status)
+				i++
+				continue
+			}
+			j := i
+			var docs []ReplicatedDocument
+			for j < len(batch) && batch[j].status == nil && batch[j].dir == e.dir {
+				docs = append(docs, batch[j].doc)
+				j++
+			}
+			d.r.callDocs(DocumentReplication{Direction: e.dir, Documents: docs})
+			i = j
+		}
+	}
+}

@@ -1,0 +1,275 @@
+package syncproto
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/p2psync/libp2psync/engine/store"
+)
+
+// inserter saves received revisions in batched transactions (CBL: "insertion batches of
+// 100 or every 20 ms"). A rev handler queues its revision and waits for the commit, so the
+// reply to the peer is only sent once the revision is durable (PROTOCOL §9 item 18).
+type inserter struct {
+	db    *store.Database
+	max   int
+	queue chan *insertReq
+}
+
+type insertReq struct {
+	coll           *store.Collection
+	rev            store.RemoteRevision
+	detectConflict bool
+	done           chan insertResult
+}
+
+type insertResult struct {
+	res          store.InsertResult
+	conflictWith string // local current revision the new one conflicts with ("" = none)
+	err          error
+}
+
+func newInserter(db *store.Database, max int) *inserter {
+	return &inserter{db: db, max: max, queue: make(chan *insertReq, max)}
+}
+
+// insert queues rev and waits until it is committed (or ctx ends).
+func (in *inserter) insert(ctx context.Context, coll *store.Collection, rev store.RemoteRevision, detectConflict bool) insertResult {
+	req := &insertReq{coll: coll, rev: rev, detectConflict: detectConflict, done: make(chan insertResult, 1)}
+	select {
+	case in.queue <- req:
+	case <-ctx.Done():
+		return insertResult{err: ctx.Err()}
+	}
+	select {
+	case r := <-req.done:
+		return r
+	case <-ctx.Done():
+		return insertResult{err: ctx.Err()}
+	}
+}
+
+func (in *inserter) run(ctx context.Context) {
+	var carry *insertReq
+	for {
+		var first *insertReq
+		if carry != nil {
+			first, carry = carry, nil
+		} else {
+			select {
+			case first = <-in.queue:
+			case <-ctx.Done():
+				in.drain(ctx.Err())
+				return
+			}
+		}
+		batch := []*insertReq{first}
+		seen := map[docKey]bool{{first.coll, first.rev.DocID}: true}
+	collect:
+		for len(batch) < in.max {
+			select {
+			case r := <-in.queue:
+				k := docKey{r.coll, r.rev.DocID}
+				if seen[k] {
+					// Conflict detection reads committed state: keep one revision per doc per batch.
+					carry = r
+					break collect
+				}
+				seen[k] = true
+				batch = append(batch, r)
+			default:
+				break collect
+			}
+		}
+		in.commit(ctx, batch)
+	}
+}
+
+type docKey struct {
+	coll *store.Collection
+	id   string
+}
+
+// perItem reports store errors that concern one revision, not the transaction.
+func perItem(err error) bool {
+	return errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrInvalidRevID) ||
+		errors.Is(err, store.ErrInvalidID) || errors.Is(err, store.ErrInvalidJSON) || errors.Is(err, store.ErrNotFound)
+}
+
+func (in *inserter) commit(ctx context.Context, batch []*insertReq) {
+	results := make([]insertResult, len(batch))
+	err := in.db.InBatch(ctx, func(b *store.Batch) error {
+		for i, r := range batch {
+			var cur *store.Document
+			if r.detectConflict {
+				d, err := r.coll.GetWithDeleted(ctx, r.rev.DocID)
+				if err == nil {
+					cur = d
+				}
+			}
+			res, err := b.PutExistingRevision(r.coll, r.rev)
+			if err != nil {
+				if !perItem(err) {
+					return err
+				}
+				results[i].err = err
+				continue
+			}
+			results[i].res = res
+			if cur != nil && res.Inserted && isConflict(cur, r.rev) {
+				results[i].conflictWith = cur.RevID
+			}
+		}
+		return nil
+	})
+	for i, r := range batch {
+		if err != nil {
+			results[i] = insertResult{err: err}
+		}
+		r.done <- results[i]
+	}
+}
+
+// isConflict: the incoming revision does not descend from the local current revision.
+// Two tombstones are not worth resolving.
+func isConflict(cur *store.Document, rev store.RemoteRevision) bool {
+	if cur.RevID == rev.RevID {
+		return false
+	}
+	for _, h := range rev.History {
+		if h == cur.RevID {
+			return false
+		}
+	}
+	return !(cur.Deleted && rev.Deleted)
+}
+
+func (in *inserter) drain(err error) {
+	for {
+		select {
+		case r := <-in.queue:
+			r.done <- insertResult{err: err}
+		default:
+			return
+		}
+	}
+}
+
+// ancestorCache records remote ancestors (PROTOCOL §4.6) asynchronously: the pusher and
+// puller note them in memory and a background goroutine persists them in batches. A lost
+// update is harmless: the next proposal without a parent gets a 409 carrying the peer's
+// current revision, which the pusher then uses.
+type ancestorCache struct {
+	remote  string
+	mu      sync.Mutex
+	pending map[docKey]string
+	kick    chan struct{}
+}
+
+func newAncestorCache(remote string) *ancestorCache {
+	return &ancestorCache{remote: remote, pending: map[docKey]string{}, kick: make(chan struct{}, 1)}
+}
+
+func (a *ancestorCache) set(coll *store.Collection, docID, revID string) {
+	a.mu.Lock()
+	a.pending[docKey{coll, docID}] = revID
+	n := len(a.pending)
+	a.mu.Unlock()
+	if n >= 1000 {
+		select {
+		case a.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// get returns the latest known remote revision of a document.
+func (a *ancestorCache) get(ctx context.Context, coll *store.Collection, docID string) (string, error) {
+	a.mu.Lock()
+	rev, ok := a.pending[docKey{coll, docID}]
+	a.mu.Unlock()
+	if ok {
+		return rev, nil
+	}
+	return coll.RemoteAncestor(ctx, a.remote, docID)
+}
+
+func (a *ancestorCache) run(ctx context.Context) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-a.kick:
+		}
+		a.flush(ctx, nil)
+	}
+}
+
+// batchAncestorSetter is implemented by store batches that can record remote ancestors
+// inside a transaction; without it each record is its own write.
+type batchAncestorSetter interface {
+	SetRemoteAncestor(c *store.Collection, remote, docID, revID string) error
+}
+
+// flush persists pending entries. Entries stay visible in memory until written.
+func (a *ancestorCache) flush(ctx context.Context, db *store.Database) {
+	a.mu.Lock()
+	if len(a.pending) == 0 {
+		a.mu.Unlock()
+		return
+	}
+	snapshot := make(map[docKey]string, len(a.pending))
+	for k, v := range a.pending {
+		snapshot[k] = v
+	}
+	a.mu.Unlock()
+	var database *store.Database
+	for k := range snapshot {
+		database = k.coll.Database()
+		break
+	}
+	if db != nil {
+		database = db
+	}
+	written := map[docKey]string{}
+	err := database.InBatch(ctx, func(b *store.Batch) error {
+		setter, ok := any(b).(batchAncestorSetter)
+		if !ok {
+			return errNoBatchSetter
+		}
+		for k, v := range snapshot {
+			if err := setter.SetRemoteAncestor(k.coll, a.remote, k.id, v); err != nil {
+				return err
+			}
+			written[k] = v
+		}
+		return nil
+	})
+	if errors.Is(err, errNoBatchSetter) {
+		written = map[docKey]string{}
+		for k, v := range snapshot {
+			if ctx.Err() != nil {
+				break
+			}
+			if k.coll.SetRemoteAncestor(ctx, a.remote, k.id, v) == nil {
+				written[k] = v
+			}
+		}
+	} else if err != nil {
+		written = nil
+	}
+	a.mu.Lock()
+	for k, v := range written {
+		if a.pending[k] == v {
+			delete(a.pending, k)
+		}
+	}
+	a.mu.Unlock()
+}
+
+var errNoBatchSetter = errors.New("syncproto: store batch cannot record remote ancestors")

@@ -1,0 +1,214 @@
+package syncproto
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/store"
+)
+
+// PassiveConfig configures the passive side of a session (a listener connection).
+type PassiveConfig struct {
+	// Collections served. A collection-aware client may ask for any of them; a legacy
+	// client (no getCollections) gets the default collection, if it is served.
+	Collections []*store.Collection
+	AllowPush   bool // accept documents from the client
+	AllowPull   bool // serve the changes feed to the client
+}
+
+type passiveState struct {
+	cfg PassiveConfig
+}
+
+// Local document ID prefix for checkpoints stored on behalf of peers.
+const peerCheckpointPrefix = "peer-checkpoint/"
+
+// maxClientIDLen bounds checkpoint IDs accepted from peers.
+const maxClientIDLen = 1024
+
+// ServePassive installs the passive handlers (getCollections, getCheckpoint,
+// setCheckpoint, subChanges) on s. Call before conn.Start.
+func (s *Session) ServePassive(cfg PassiveConfig) {
+	s.mu.Lock()
+	s.passive = &passiveState{cfg: cfg}
+	s.mu.Unlock()
+	s.conn.Handle(ProfileGetCollections, s.handleGetCollections)
+	s.conn.Handle(ProfileGetCheckpoint, s.handleGetCheckpoint)
+	s.conn.Handle(ProfileSetCheckpoint, s.handleSetCheckpoint)
+	s.conn.Handle(ProfileSubChanges, s.handleSubChanges)
+}
+
+// enterLegacyLocked switches a passive session to legacy mode (CBMobile_2 style): the
+// default collection only, at index 0. s.mu is held.
+func (ps *passiveState) enterLegacyLocked(s *Session) {
+	s.modeSet, s.aware = true, false
+	var def *store.Collection
+	for _, c := range ps.cfg.Collections {
+		if c.Scope() == "_default" && c.Name() == "_default" {
+			def = c
+		}
+	}
+	if def == nil {
+		s.colls = nil
+		return
+	}
+	sc := &sessionCollection{coll: def}
+	s.colls = []*sessionCollection{sc}
+	if ps.cfg.AllowPush {
+		sc.puller = &Puller{s: s, idx: 0, coll: def, opts: PullOptions{MaxHistory: 20}, wanted: map[string]trackKey{}}
+	}
+}
+
+func (s *Session) handleGetCollections(ctx context.Context, req *blip.Message) (*blip.Message, error) {
+	s.mu.Lock()
+	ps := s.passive
+	already := s.modeSet
+	s.mu.Unlock()
+	if already || req.Number != 1 {
+		return nil, &blip.Error{Domain: "BLIP", Code: 400, Message: "getCollections must be the first request"}
+	}
+	body, err := req.ReadBody()
+	if err != nil {
+		return nil, err
+	}
+	gc, err := DecodeGetCollectionsRequest(body)
+	if err != nil {
+		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
+	}
+	colls := make([]*sessionCollection, len(gc.Collections))
+	entries := make([]RemoteCheckpoint, len(gc.Collections))
+	for i, path := range gc.Collections {
+		scope, name, _ := SplitCollectionPath(path)
+		var found *store.Collection
+		for _, c := range ps.cfg.Collections {
+			if c.Scope() == scope && c.Name() == name {
+				found = c
+			}
+		}
+		if found == nil {
+			entries[i].Missing = true
+			continue
+		}
+		sc := &sessionCollection{coll: found}
+		if ps.cfg.AllowPush {
+			sc.puller = &Puller{s: s, idx: i, coll: found, opts: PullOptions{MaxHistory: 20}, wanted: map[string]trackKey{}}
+		}
+		colls[i] = sc
+		cpBody, rev, err := s.cfg.Database.GetLocal(ctx, peerCheckpointPrefix+gc.CheckpointIDs[i])
+		switch {
+		case err == nil:
+			entries[i] = RemoteCheckpoint{Body: cpBody, Rev: rev}
+		case errors.Is(err, store.ErrNotFound):
+		default:
+			return nil, &blip.Error{Domain: "HTTP", Code: 503, Message: "reading checkpoint: " + err.Error()}
+		}
+	}
+	resp, err := EncodeGetCollectionsResponse(entries)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.colls, s.aware, s.modeSet = colls, true, true
+	s.mu.Unlock()
+	return &blip.Message{Type: blip.TypeResponse, Body: resp}, nil
+}
+
+func clientID(req *blip.Message) (string, error) {
+	id := req.Properties.Get("client")
+	if id == "" || len(id) > maxClientIDLen {
+		return "", &blip.Error{Domain: "BLIP", Code: 400, Message: "missing or oversized client property"}
+	}
+	return id, nil
+}
+
+func (s *Session) handleGetCheckpoint(ctx context.Context, req *blip.Message) (*blip.Message, error) {
+	if _, _, err := s.collection(req); err != nil {
+		return nil, err
+	}
+	id, err := clientID(req)
+	if err != nil {
+		return nil, err
+	}
+	body, rev, err := s.cfg.Database.GetLocal(ctx, peerCheckpointPrefix+id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &blip.Error{Domain: "HTTP", Code: 404, Message: "missing"}
+	}
+	if err != nil {
+		return nil, &blip.Error{Domain: "HTTP", Code: 503, Message: "reading checkpoint: " + err.Error()}
+	}
+	resp := &blip.Message{Type: blip.TypeResponse, Body: body}
+	resp.Properties.Set("rev", rev)
+	return resp, nil
+}
+
+func (s *Session) handleSetCheckpoint(ctx context.Context, req *blip.Message) (*blip.Message, error) {
+	if _, _, err := s.collection(req); err != nil {
+		return nil, err
+	}
+	id, err := clientID(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := req.ReadBody()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := DecodeCheckpoint(body); err != nil {
+		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
+	}
+	newRev, err := s.cfg.Database.PutLocal(ctx, peerCheckpointPrefix+id, body, req.Properties.Get("rev"))
+	if errors.Is(err, store.ErrConflict) {
+		return nil, &blip.Error{Domain: "HTTP", Code: 409, Message: "checkpoint revision mismatch"}
+	}
+	if err != nil {
+		return nil, &blip.Error{Domain: "HTTP", Code: 503, Message: "saving checkpoint: " + err.Error()}
+	}
+	resp := &blip.Message{Type: blip.TypeResponse}
+	resp.Properties.Set("rev", newRev)
+	return resp, nil
+}
+
+func (s *Session) handleSubChanges(ctx context.Context, req *blip.Message) (*blip.Message, error) {
+	idx, sc, err := s.collection(req)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	allowPull := s.passive.cfg.AllowPull
+	s.mu.Unlock()
+	if !allowPull {
+		return nil, &blip.Error{Domain: "HTTP", Code: 403, Message: "Attempting to pull from a push-only replicator"}
+	}
+	body, err := req.ReadBody()
+	if err != nil {
+		return nil, err
+	}
+	sub, err := DecodeSubChanges(req.Properties, body)
+	if err != nil {
+		return nil, &blip.Error{Domain: "BLIP", Code: 400, Message: err.Error()}
+	}
+	if sub.Filter != "" {
+		return nil, &blip.Error{Domain: "LiteCore", Code: 18, Message: "Filtering not supported"}
+	}
+	if sub.Versioning != "" && sub.Versioning != VersioningRevTrees {
+		return nil, &blip.Error{Domain: "LiteCore", Code: 501, Message: "Incompatible document versioning."}
+	}
+	var since uint64
+	if n, ok := sub.Since.Uint(); ok {
+		since = n
+	}
+	if sub.Future {
+		if last, err := sc.coll.LastSequence(ctx); err == nil {
+			since = last
+		}
+	}
+	_, err = s.StartPusher(idx, PushOptions{
+		Since: since, Continuous: sub.Continuous, BatchSize: sub.Batch, ActiveOnly: sub.ActiveOnly, DocIDs: sub.DocIDs,
+	})
+	if err != nil {
+		return nil, &blip.Error{Domain: "LiteCore", Code: 501, Message: "already sending changes for collection " + strconv.Itoa(idx)}
+	}
+	return nil, nil
+}

@@ -1,0 +1,406 @@
+package syncproto
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/store"
+)
+
+// PullOptions configure the receiving side of one collection.
+type PullOptions struct {
+	// Active: this is the replicator's puller. It tracks the remote checkpoint, fetches
+	// only what it needs, allows conflicting revisions and reports them (OnConflict).
+	// A passive puller (a listener receiving a push) honours "noconflicts" instead.
+	Active bool
+	// DocIDs restricts the documents accepted (nil = all).
+	DocIDs []string
+	// Filter, when set, decides whether a pulled revision is saved.
+	Filter func(DocumentInfo) bool
+	// AutoPurge purges local documents whose access was revoked (default on in CBL).
+	AutoPurge bool
+	// MaxHistory is advertised in changes answers (0 => 20).
+	MaxHistory int
+}
+
+// Puller receives changes, proposeChanges, rev and norev for one collection.
+type Puller struct {
+	s    *Session
+	idx  int
+	coll *store.Collection
+	opts PullOptions
+	ids  map[string]bool
+
+	tracker  progressTracker[Sequence]
+	mu       sync.Mutex
+	wanted   map[string]trackKey // docID \x00 revID => tracker key (active)
+	caughtUp atomic.Bool
+	received atomic.Uint64
+}
+
+// AddPuller attaches a puller to collection idx. Call before the peer can send changes.
+func (s *Session) AddPuller(idx int, opts PullOptions) (*Puller, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if idx < 0 || idx >= len(s.colls) || s.colls[idx] == nil {
+		return nil, ErrUnknownCollection
+	}
+	if opts.MaxHistory <= 0 {
+		opts.MaxHistory = 20
+	}
+	p := &Puller{s: s, idx: idx, coll: s.colls[idx].coll, opts: opts, wanted: map[string]trackKey{}}
+	if len(opts.DocIDs) > 0 {
+		p.ids = make(map[string]bool, len(opts.DocIDs))
+		for _, id := range opts.DocIDs {
+			p.ids[id] = true
+		}
+	}
+	s.colls[idx].puller = p
+	return p, nil
+}
+
+// SetStart sets the checkpoint position the pull resumed from.
+func (p *Puller) SetStart(since Sequence) {
+	if since != "" {
+		p.tracker.setBase(since)
+	}
+}
+
+// Checkpoint returns the remote sequence up to which everything has been handled.
+func (p *Puller) Checkpoint() (Sequence, bool) { return p.tracker.position() }
+
+// CaughtUp reports that the pusher said it was caught up and every requested revision
+// has been handled.
+func (p *Puller) CaughtUp() bool { return p.caughtUp.Load() && p.tracker.outstanding() == 0 }
+
+// Pending returns the number of announced revisions not yet handled.
+func (p *Puller) Pending() int { return p.tracker.outstanding() }
+
+// Received returns the number of revisions saved so far.
+func (p *Puller) Received() uint64 { return p.received.Load() }
+
+func wantKey(docID, revID string) string { return docID + "\x00" + revID }
+
+func (p *Puller) complete(docID, revID string) {
+	if !p.opts.Active {
+		return
+	}
+	p.mu.Lock()
+	k, ok := p.wanted[wantKey(docID, revID)]
+	if ok {
+		delete(p.wanted, wantKey(docID, revID))
+	}
+	p.mu.Unlock()
+	if ok {
+		p.tracker.complete(k)
+		p.s.progress()
+	}
+}
+
+// pullerFor returns the puller of a message's collection, or the refusal to send.
+func (s *Session) pullerFor(req *blip.Message) (*Puller, error) {
+	_, sc, err := s.collection(req)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	p := sc.puller
+	ps := s.passive
+	s.mu.Unlock()
+	if p == nil {
+		if ps != nil && !ps.cfg.AllowPush {
+			return nil, &blip.Error{Domain: "HTTP", Code: 403, Message: "Attempting to push to a pull-only replicator"}
+		}
+		return nil, &blip.Error{Domain: "BLIP", Code: 400, Message: "not receiving documents for this collection"}
+	}
+	return p, nil
+}
+
+// handleChanges answers a pusher's changes list with the revisions wanted.
+func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.Message, error) {
+	p, err := s.pullerFor(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := req.ReadBody()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := DecodeChanges(body)
+	if err != nil {
+		return nil, &blip.Error{Domain: "BLIP", Code: 400, Message: err.Error()}
+	}
+	if len(rows) == 0 {
+		p.caughtUp.Store(true)
+		s.progress()
+		return nil, nil
+	}
+	answers := make([]ChangeAnswer, len(rows))
+	for i, row := range rows {
+		key := trackKey{req.Number, uint64(i)}
+		if p.opts.Active {
+			p.tracker.add(key, row.Sequence)
+		}
+		want, known, err := p.decide(ctx, row)
+		if err != nil {
+			return nil, blipErrorFor(err)
+		}
+		if want {
+			answers[i] = ChangeAnswer{Want: true, KnownRevs: known}
+			if p.opts.Active {
+				p.mu.Lock()
+				p.wanted[wantKey(row.DocID, row.RevID)] = key
+				p.mu.Unlock()
+			}
+		} else if p.opts.Active {
+			p.tracker.complete(key)
+		}
+	}
+	s.progress()
+	resp := &blip.Message{Type: blip.TypeResponse, Compressed: true, Body: EncodeChangesResponse(answers)}
+	resp.Properties.Set("maxHistory", strconv.Itoa(p.opts.MaxHistory))
+	return resp, nil
+}
+
+// decide says whether a changes row's revision is wanted, and which ancestors we have.
+func (p *Puller) decide(ctx context.Context, row ChangeRow) (bool, []string, error) {
+	if p.ids != nil && !p.ids[row.DocID] {
+		return false, nil, nil
+	}
+	if row.AccessRemoved() {
+		if p.opts.Active && p.opts.AutoPurge {
+			err := p.coll.Purge(ctx, row.DocID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return false, nil, err
+			}
+			if err == nil {
+				p.s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: row.DocID, RevID: row.RevID,
+					AccessRemoved: true, Direction: DirectionPull})
+			}
+		}
+		return false, nil, nil
+	}
+	revs, err := p.coll.Revisions(ctx, row.DocID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil, nil
+	}
+	if err != nil {
+		return false, nil, err
+	}
+	gen := revGeneration(row.RevID)
+	var known []store.Revision
+	for _, r := range revs {
+		if r.RevID == row.RevID {
+			if p.s.anc != nil {
+				p.s.anc.set(p.coll, row.DocID, row.RevID)
+			}
+			return false, nil, nil
+		}
+		if r.Leaf && r.HasBody && revGeneration(r.RevID) < gen {
+			known = append(known, r)
+		}
+	}
+	// Best ancestor first: live before deleted, then newest.
+	sort.SliceStable(known, func(i, j int) bool {
+		if known[i].Deleted != known[j].Deleted {
+			return !known[i].Deleted
+		}
+		return revGeneration(known[i].RevID) > revGeneration(known[j].RevID)
+	})
+	ids := make([]string, 0, len(known))
+	for i, r := range known {
+		if i == 10 {
+			break
+		}
+		ids = append(ids, r.RevID)
+	}
+	return true, ids, nil
+}
+
+// revGeneration returns the generation of "<gen>-<digest>" (0 if malformed).
+func revGeneration(rev string) int {
+	n := 0
+	for i := 0; i < len(rev); i++ {
+		c := rev[i]
+		if c == '-' {
+			return n
+		}
+		if c < '0' || c > '9' || n > 1<<30 {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	return 0
+}
+
+// handleProposeChanges applies the passive decision rule of PROTOCOL §3.6.
+func (s *Session) handleProposeChanges(ctx context.Context, req *blip.Message) (*blip.Message, error) {
+	p, err := s.pullerFor(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := req.ReadBody()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := DecodeProposeChanges(body)
+	if err != nil {
+		return nil, &blip.Error{Domain: "BLIP", Code: 400, Message: err.Error()}
+	}
+	if len(rows) == 0 {
+		p.caughtUp.Store(true)
+		s.progress()
+		return nil, nil
+	}
+	withRev := ParseBool(req.Properties.Get("conflictIncludesRev"))
+	answers := make([]ProposeAnswer, len(rows))
+	for i, row := range rows {
+		a, err := p.decideProposal(ctx, row)
+		if err != nil {
+			return nil, blipErrorFor(err)
+		}
+		if !withRev {
+			a.CurrentRev = ""
+		}
+		answers[i] = a
+	}
+	return &blip.Message{Type: blip.TypeResponse, Compressed: true, Body: EncodeProposeChangesResponse(answers)}, nil
+}
+
+func (p *Puller) decideProposal(ctx context.Context, row ProposedChange) (ProposeAnswer, error) {
+	if p.ids != nil && !p.ids[row.DocID] {
+		return ProposeAnswer{Status: ProposeForbidden}, nil
+	}
+	cur, err := p.coll.GetWithDeleted(ctx, row.DocID)
+	if errors.Is(err, store.ErrNotFound) {
+		if row.ParentRevID == "" {
+			return ProposeAnswer{Status: ProposeAccept}, nil
+		}
+		return ProposeAnswer{Status: ProposeConflict}, nil
+	}
+	if err != nil {
+		return ProposeAnswer{}, err
+	}
+	switch {
+	case cur.RevID == row.RevID:
+		return ProposeAnswer{Status: ProposeAlreadyHave}, nil
+	case cur.RevID == row.ParentRevID:
+		return ProposeAnswer{Status: ProposeAccept}, nil
+	case row.ParentRevID == "" && cur.Deleted:
+		return ProposeAnswer{Status: ProposeAccept}, nil
+	}
+	// An older revision we already hold (it was superseded here): nothing to send.
+	if revGeneration(row.RevID) <= revGeneration(cur.RevID) {
+		if revs, err := p.coll.Revisions(ctx, row.DocID); err == nil {
+			for _, r := range revs {
+				if r.RevID == row.RevID {
+					return ProposeAnswer{Status: ProposeAlreadyHave}, nil
+				}
+			}
+		}
+	}
+	return ProposeAnswer{Status: ProposeConflict, CurrentRev: cur.RevID}, nil
+}
+
+// handleRev saves a revision; the reply is sent once it is durable.
+func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Message, error) {
+	p, err := s.pullerFor(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := req.ReadBody()
+	if err != nil {
+		return nil, err
+	}
+	rev, err := DecodeRev(req.Properties, body)
+	if err != nil {
+		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
+	}
+	if rev.ErrorStatus != 0 {
+		p.noRev(NoRev{DocID: rev.DocID, RevID: rev.RevID, Sequence: rev.Sequence, Error: rev.ErrorStatus})
+		return nil, nil
+	}
+	if rev.DeltaSrc != "" {
+		// Deltas are only sent when the puller advertised them, which this one does not.
+		return nil, &blip.Error{Domain: "HTTP", Code: 422, Message: "delta not accepted"}
+	}
+	clean, removed, err := CleanBody(rev.Body)
+	if err != nil {
+		p.complete(rev.DocID, rev.RevID)
+		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
+	}
+	if removed {
+		if p.opts.Active && p.opts.AutoPurge {
+			if err := p.coll.Purge(ctx, rev.DocID); err == nil {
+				s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID,
+					AccessRemoved: true, Direction: DirectionPull})
+			}
+		}
+		p.complete(rev.DocID, rev.RevID)
+		return nil, nil
+	}
+	if rev.Deleted {
+		clean = []byte("{}")
+	}
+	if p.ids != nil && !p.ids[rev.DocID] {
+		p.complete(rev.DocID, rev.RevID)
+		return nil, nil
+	}
+	if p.opts.Filter != nil && !p.opts.Filter(DocumentInfo{Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted, Body: clean}) {
+		p.complete(rev.DocID, rev.RevID)
+		return nil, nil
+	}
+	rr := store.RemoteRevision{
+		DocID: rev.DocID, RevID: rev.RevID, History: rev.History, Deleted: rev.Deleted, Body: clean,
+		NoConflicts: rev.NoConflicts && !p.opts.Active,
+	}
+	res := s.ins.insert(ctx, p.coll, rr, p.opts.Active)
+	if res.err != nil {
+		if ctx.Err() != nil || errors.Is(res.err, context.Canceled) {
+			// The session is ending: leave the row pending so the checkpoint stays behind it.
+			return nil, blipErrorFor(res.err)
+		}
+		p.complete(rev.DocID, rev.RevID)
+		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted,
+			Direction: DirectionPull, Err: docErrorFrom(blipErrorFor(res.err))})
+		return nil, blipErrorFor(res.err)
+	}
+	if s.anc != nil {
+		s.anc.set(p.coll, rev.DocID, rev.RevID)
+	}
+	p.received.Add(1)
+	p.complete(rev.DocID, rev.RevID)
+	s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted, Direction: DirectionPull})
+	if res.conflictWith != "" && s.cfg.OnConflict != nil {
+		s.cfg.OnConflict(ConflictEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, LocalRevID: res.conflictWith, RemoteRevID: rev.RevID})
+	}
+	return nil, nil
+}
+
+func (s *Session) handleNoRev(ctx context.Context, req *blip.Message) (*blip.Message, error) {
+	p, err := s.pullerFor(req)
+	if err != nil {
+		return nil, err
+	}
+	n, err := DecodeNoRev(req.Properties)
+	if err != nil {
+		return nil, &blip.Error{Domain: "BLIP", Code: 400, Message: err.Error()}
+	}
+	p.noRev(n)
+	return nil, nil
+}
+
+func (p *Puller) noRev(n NoRev) {
+	p.complete(n.DocID, n.RevID)
+	code := n.Error
+	if code == 0 {
+		code = 404
+	}
+	p.s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: n.DocID, RevID: n.RevID, Direction: DirectionPull,
+		Err: &DocError{Domain: "HTTP", Code: code, Message: n.Reason}})
+}

@@ -1,0 +1,549 @@
+package syncproto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/store"
+)
+
+// PushOptions configure the sending side of one collection.
+type PushOptions struct {
+	// Propose selects proposeChanges (an active pusher, as current CBL does) instead of
+	// changes (a passive pusher serving subChanges).
+	Propose bool
+	// Since: only local sequences after it are sent.
+	Since uint64
+	// Continuous keeps the feed open and sends new changes as they are committed.
+	Continuous bool
+	// BatchSize: rows per message (0 => the session limit, 200).
+	BatchSize int
+	// ActiveOnly skips tombstones (a first pull asks for it).
+	ActiveOnly bool
+	// DocIDs restricts the feed (nil = all).
+	DocIDs []string
+	// Filter, when set, decides whether a document revision is sent.
+	Filter func(DocumentInfo) bool
+}
+
+// Pusher sends one collection's changes to the peer.
+type Pusher struct {
+	s    *Session
+	idx  int
+	coll *store.Collection
+	opts PushOptions
+	ids  map[string]bool
+
+	tracker    progressTracker[uint64]
+	caughtUp   atomic.Bool
+	finished   chan struct{}
+	err        error
+	sent       atomic.Uint64
+	maxHistory atomic.Int64
+
+	revSlots chan struct{}
+	byteMu   sync.Mutex
+	byteCond *sync.Cond
+	bytes    int64
+	revWG    sync.WaitGroup
+}
+
+// StartPusher starts sending collection idx. The pusher stops when its feed is done (one
+// shot: every change sent and acknowledged), on a fatal error, or when the session ends.
+func (s *Session) StartPusher(idx int, opts PushOptions) (*Pusher, error) {
+	s.mu.Lock()
+	if idx < 0 || idx >= len(s.colls) || s.colls[idx] == nil {
+		s.mu.Unlock()
+		return nil, ErrUnknownCollection
+	}
+	sc := s.colls[idx]
+	if sc.pusher != nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: collection %d is already being sent", ErrPeerIncompatible, idx)
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = s.limits.ChangesBatch
+	}
+	p := &Pusher{s: s, idx: idx, coll: sc.coll, opts: opts, finished: make(chan struct{}),
+		revSlots: make(chan struct{}, s.limits.MaxRevsInFlight)}
+	p.byteCond = sync.NewCond(&p.byteMu)
+	if len(opts.DocIDs) > 0 {
+		p.ids = make(map[string]bool, len(opts.DocIDs))
+		for _, id := range opts.DocIDs {
+			p.ids[id] = true
+		}
+	}
+	p.tracker.setBase(opts.Since)
+	sc.pusher = p
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		err := p.run(s.ctx)
+		p.revWG.Wait()
+		if err != nil && s.ctx.Err() == nil {
+			p.err = err
+			s.fail(err)
+		}
+		close(p.finished)
+		s.progress()
+	}()
+	return p, nil
+}
+
+// Done is closed when the pusher has stopped.
+func (p *Pusher) Done() <-chan struct{} { return p.finished }
+
+// Err returns why the pusher stopped early (nil after a completed one-shot feed).
+func (p *Pusher) Err() error {
+	select {
+	case <-p.finished:
+		return p.err
+	default:
+		return nil
+	}
+}
+
+// CaughtUp reports that every change existing so far was sent and acknowledged.
+func (p *Pusher) CaughtUp() bool { return p.caughtUp.Load() && p.tracker.outstanding() == 0 }
+
+// Checkpoint returns the local sequence up to which every change is done.
+func (p *Pusher) Checkpoint() uint64 { v, _ := p.tracker.position(); return v }
+
+// Pending returns the number of changes read but not yet done.
+func (p *Pusher) Pending() int { return p.tracker.outstanding() }
+
+// Sent returns the number of revisions acknowledged by the peer.
+func (p *Pusher) Sent() uint64 { return p.sent.Load() }
+
+type pushRow struct {
+	change store.Change
+	parent string // remote ancestor (propose mode)
+}
+
+func (p *Pusher) run(ctx context.Context) error {
+	notify := make(chan struct{}, 1)
+	token := p.coll.AddChangeListener(func(store.CollectionChange) {
+		select {
+		case notify <- struct{}{}:
+		default:
+		}
+	})
+	defer token.Remove()
+
+	batchSlots := make(chan struct{}, p.s.limits.MaxChangesInFlight)
+	var batchWG sync.WaitGroup
+	defer batchWG.Wait()
+	var batchErr atomic.Pointer[error]
+
+	since := p.opts.Since
+	sentCaughtUp := false
+	for {
+		if e := batchErr.Load(); e != nil {
+			return *e
+		}
+		changes, err := p.coll.ChangesSince(ctx, since, p.opts.BatchSize)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("read changes: %w", err)
+		}
+		if len(changes) == 0 {
+			if !sentCaughtUp {
+				// Every earlier list must be answered before "caught up" goes out, so the
+				// peer has registered every row it asked for.
+				batchWG.Wait()
+				if e := batchErr.Load(); e != nil {
+					return *e
+				}
+				profile := ProfileChanges
+				if p.opts.Propose {
+					profile = ProfileProposeChanges
+				}
+				msg := p.s.newRequest(profile, p.idx, nil)
+				msg.NoReply, msg.Urgent = true, true
+				msg.Body = []byte("[]")
+				if _, err := p.s.conn.Send(ctx, msg); err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return fmt.Errorf("send caught-up %s: %w", profile, err)
+				}
+				sentCaughtUp = true
+				p.caughtUp.Store(true)
+				p.s.progress()
+			}
+			if !p.opts.Continuous {
+				p.revWG.Wait()
+				return nil
+			}
+			select {
+			case <-notify:
+				continue
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		since = changes[len(changes)-1].Sequence
+		rows := make([]pushRow, 0, len(changes))
+		for _, ch := range changes {
+			p.tracker.add(trackKey{ch.Sequence, 0}, ch.Sequence)
+			row, keep, err := p.prepare(ctx, ch)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			if !keep {
+				p.tracker.complete(trackKey{ch.Sequence, 0})
+				continue
+			}
+			rows = append(rows, row)
+		}
+		p.s.progress()
+		if len(rows) == 0 {
+			continue
+		}
+		select {
+		case batchSlots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		batchWG.Add(1)
+		go func() {
+			defer batchWG.Done()
+			defer func() { <-batchSlots }()
+			if err := p.sendBatch(ctx, rows); err != nil && ctx.Err() == nil {
+				batchErr.CompareAndSwap(nil, &err)
+			}
+		}()
+	}
+}
+
+// prepare applies the filters to one change. keep=false means it is done without sending.
+func (p *Pusher) prepare(ctx context.Context, ch store.Change) (pushRow, bool, error) {
+	row := pushRow{change: ch}
+	if p.ids != nil && !p.ids[ch.DocID] {
+		return row, false, nil
+	}
+	if p.opts.ActiveOnly && ch.Deleted {
+		return row, false, nil
+	}
+	if p.s.anc != nil {
+		anc, err := p.s.anc.get(ctx, p.coll, ch.DocID)
+		if err != nil {
+			return row, false, fmt.Errorf("read remote ancestor of %q: %w", ch.DocID, err)
+		}
+		if anc == ch.RevID {
+			return row, false, nil // the peer already has it
+		}
+		row.parent = anc
+		if ch.Deleted && anc != "" {
+			// A resolved conflict can leave two tombstone leaves; send the one that extends
+			// what the peer has, or nothing if the peer's revision is itself a deleted leaf.
+			leaf, skip, err := p.tombstoneFor(ctx, ch.DocID, anc)
+			if err != nil {
+				return row, false, err
+			}
+			if skip {
+				return row, false, nil
+			}
+			if leaf != "" {
+				row.change.RevID = leaf
+			}
+		}
+	}
+	if p.opts.Filter != nil {
+		doc, err := p.coll.GetWithDeleted(ctx, ch.DocID)
+		if errors.Is(err, store.ErrNotFound) {
+			return row, false, nil
+		}
+		if err != nil {
+			return row, false, fmt.Errorf("read %q for the push filter: %w", ch.DocID, err)
+		}
+		if !p.opts.Filter(DocumentInfo{Collection: p.coll, DocID: doc.ID, RevID: doc.RevID, Deleted: doc.Deleted, Body: doc.Body}) {
+			return row, false, nil
+		}
+	}
+	return row, true, nil
+}
+
+func (p *Pusher) sendBatch(ctx context.Context, rows []pushRow) error {
+	if p.opts.Propose {
+		return p.sendProposals(ctx, rows)
+	}
+	return p.sendChanges(ctx, rows)
+}
+
+func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow) error {
+	list := make([]ChangeRow, len(rows))
+	for i, r := range rows {
+		list[i] = ChangeRow{Sequence: UintSequence(r.change.Sequence), DocID: r.change.DocID, RevID: r.change.RevID}
+		if r.change.Deleted {
+			list[i].Flags = FlagDeleted
+		}
+	}
+	msg := p.s.newRequest(ProfileChanges, p.idx, nil)
+	msg.Urgent, msg.Compressed = true, true
+	msg.Body = EncodeChanges(list)
+	reply, err := p.s.conn.Send(ctx, msg)
+	if err != nil {
+		return p.listError(ProfileChanges, err)
+	}
+	if v := reply.Properties.Get("maxHistory"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			p.maxHistory.Store(int64(n))
+		}
+	}
+	body, err := reply.ReadBody()
+	if err != nil {
+		return fmt.Errorf("read changes answer: %w", err)
+	}
+	answers, err := DecodeChangesResponse(body, len(rows))
+	if err != nil {
+		return err
+	}
+	for i, a := range answers {
+		if !a.Want {
+			p.done(rows[i].change)
+			continue
+		}
+		if err := p.sendRev(ctx, rows[i].change, a.KnownRevs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow) error {
+	list := make([]ProposedChange, len(rows))
+	for i, r := range rows {
+		list[i] = ProposedChange{DocID: r.change.DocID, RevID: r.change.RevID, ParentRevID: r.parent}
+	}
+	msg := p.s.newRequest(ProfileProposeChanges, p.idx, []Prop{{"conflictIncludesRev", wireTrue}})
+	msg.Urgent, msg.Compressed = true, true
+	msg.Body = EncodeProposeChanges(list)
+	reply, err := p.s.conn.Send(ctx, msg)
+	if err != nil {
+		return p.listError(ProfileProposeChanges, err)
+	}
+	body, err := reply.ReadBody()
+	if err != nil {
+		return fmt.Errorf("read proposeChanges answer: %w", err)
+	}
+	answers, err := DecodeProposeChangesResponse(body, len(rows))
+	if err != nil {
+		return err
+	}
+	for i, a := range answers {
+		ch := rows[i].change
+		switch a.Status {
+		case ProposeAccept:
+			var known []string
+			if rows[i].parent != "" {
+				known = []string{rows[i].parent}
+			}
+			if err := p.sendRev(ctx, ch, known); err != nil {
+				return err
+			}
+		case ProposeAlreadyHave:
+			if p.s.anc != nil {
+				p.s.anc.set(p.coll, ch.DocID, ch.RevID)
+			}
+			p.done(ch)
+		case ProposeConflict:
+			// If the peer's revision is an ancestor of ours, send ours on top of it.
+			if a.CurrentRev != "" && a.CurrentRev != rows[i].parent {
+				hist, err := p.coll.History(ctx, ch.DocID, ch.RevID, 0)
+				if err == nil && contains(hist, a.CurrentRev) {
+					if err := p.sendRev(ctx, ch, []string{a.CurrentRev}); err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			p.failDoc(ch, &DocError{Domain: "HTTP", Code: 409, Message: "conflict: the peer has a different revision"})
+		default:
+			p.failDoc(ch, &DocError{Domain: "HTTP", Code: a.Status, Message: "proposal rejected"})
+		}
+	}
+	return nil
+}
+
+// listError turns a failed changes/proposeChanges exchange into the pusher's fatal error.
+func (p *Pusher) listError(profile string, err error) error {
+	var be *blip.Error
+	if errors.As(err, &be) && be.Code == 403 {
+		return fmt.Errorf("%w: %s refused: %s", ErrForbidden, profile, be.Message)
+	}
+	return fmt.Errorf("send %s: %w", profile, err)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Pusher) done(ch store.Change) {
+	p.tracker.complete(trackKey{ch.Sequence, 0})
+	p.s.progress()
+}
+
+func (p *Pusher) failDoc(ch store.Change, err *DocError) {
+	p.s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: ch.DocID, RevID: ch.RevID, Deleted: ch.Deleted,
+		Direction: DirectionPush, Err: err})
+	p.done(ch)
+}
+
+// acquire takes a rev slot and n bytes of the in-flight budget; false (nothing held)
+// when the session ends first. The byte wait always ends: every rev in flight releases
+// its bytes when answered or when the session ends.
+func (p *Pusher) acquire(ctx context.Context, n int64) bool {
+	select {
+	case p.revSlots <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	p.byteMu.Lock()
+	for p.bytes > 0 && p.bytes+n > p.s.limits.MaxRevBytesInFlight {
+		p.byteCond.Wait()
+	}
+	p.bytes += n
+	p.byteMu.Unlock()
+	return true
+}
+
+func (p *Pusher) release(n int64) {
+	p.byteMu.Lock()
+	p.bytes -= n
+	p.byteCond.Broadcast()
+	p.byteMu.Unlock()
+	<-p.revSlots
+}
+
+// sendRev sends one revision with its history cut after the first revision the peer
+// said it has, and handles the reply asynchronously.
+func (p *Pusher) sendRev(ctx context.Context, ch store.Change, known []string) error {
+	doc, err := p.coll.GetWithDeleted(ctx, ch.DocID)
+	if err == nil && doc.RevID != ch.RevID {
+		doc, err = p.coll.GetRevision(ctx, ch.DocID, ch.RevID)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		// Superseded or purged: a later sequence carries the newer state, if any.
+		if !p.opts.Propose {
+			p.sendNoRev(ctx, ch, 404, "revision no longer available")
+		}
+		p.done(ch)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %q for sending: %w", ch.DocID, err)
+	}
+	maxHist := int(p.maxHistory.Load())
+	hist, err := p.coll.History(ctx, ch.DocID, ch.RevID, maxHist)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("read history of %q: %w", ch.DocID, err)
+	}
+	if len(known) > 0 {
+		for i, h := range hist {
+			if contains(known, h) {
+				hist = hist[:i+1]
+				break
+			}
+		}
+	}
+	rev := Rev{DocID: ch.DocID, RevID: ch.RevID, History: hist, Deleted: doc.Deleted,
+		Sequence: UintSequence(ch.Sequence), NoConflicts: p.opts.Propose, Body: doc.Body}
+	if doc.Deleted || len(rev.Body) == 0 {
+		rev.Body = []byte("{}")
+	}
+	size := int64(len(rev.Body))
+	if !p.acquire(ctx, size) {
+		return nil
+	}
+	msg := p.s.newRequest(ProfileRev, p.idx, rev.Props())
+	msg.Compressed = true
+	msg.Body = rev.Body
+	replies, err := p.s.conn.SendAsync(msg)
+	if err != nil {
+		p.release(size)
+		return fmt.Errorf("send rev %q: %w", ch.DocID, err)
+	}
+	p.revWG.Add(1)
+	go func() {
+		defer p.revWG.Done()
+		defer p.release(size)
+		var r blip.Reply
+		select {
+		case r = <-replies:
+		case <-ctx.Done():
+			return
+		}
+		if r.Err == nil && r.Msg != nil && r.Msg.IsError() {
+			r.Err = &blip.Error{Domain: r.Msg.ErrorDomain(), Code: r.Msg.ErrorCode()}
+		}
+		if r.Err != nil {
+			if isConnectionGone(r.Err) {
+				return // not acknowledged: the checkpoint stays behind this change
+			}
+			p.failDoc(ch, docErrorFrom(r.Err))
+			return
+		}
+		if p.s.anc != nil {
+			p.s.anc.set(p.coll, ch.DocID, ch.RevID)
+		}
+		p.sent.Add(1)
+		p.s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: ch.DocID, RevID: ch.RevID,
+			Deleted: doc.Deleted, Direction: DirectionPush})
+		p.done(ch)
+	}()
+	return nil
+}
+
+func (p *Pusher) sendNoRev(ctx context.Context, ch store.Change, code int, reason string) {
+	n := NoRev{DocID: ch.DocID, RevID: ch.RevID, Sequence: UintSequence(ch.Sequence), Error: code, Reason: reason}
+	msg := p.s.newRequest(ProfileNoRev, p.idx, n.Props())
+	msg.NoReply = true
+	_, _ = p.s.conn.Send(ctx, msg)
+}
+
+// tombstoneFor picks, for a deleted document, the tombstone leaf descending from the
+// peer's revision anc. skip is true when anc is itself a deleted leaf (both sides agree).
+func (p *Pusher) tombstoneFor(ctx context.Context, docID, anc string) (leaf string, skip bool, err error) {
+	revs, err := p.coll.Revisions(ctx, docID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", true, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read revisions of %q: %w", docID, err)
+	}
+	for _, r := range revs {
+		if r.Leaf && r.Deleted && r.RevID == anc {
+			return "", true, nil
+		}
+	}
+	for _, r := range revs {
+		if !r.Leaf || !r.Deleted {
+			continue
+		}
+		hist, err := p.coll.History(ctx, docID, r.RevID, 0)
+		if err != nil {
+			continue
+		}
+		if contains(hist, anc) {
+			return r.RevID, false, nil
+		}
+	}
+	return "", false, nil
+}

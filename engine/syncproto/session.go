@@ -1,0 +1,404 @@
+package syncproto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/store"
+)
+
+// Role says which side of the connection the local peer is.
+type Role int
+
+const (
+	// RoleActive is the peer that opened the connection (a replicator).
+	RoleActive Role = iota
+	// RolePassive is the peer that accepted it (a listener).
+	RolePassive
+)
+
+// Direction of a replicated document.
+type Direction int
+
+const (
+	// DirectionPush: the local peer sent the document.
+	DirectionPush Direction = iota + 1
+	// DirectionPull: the local peer received the document.
+	DirectionPull
+)
+
+func (d Direction) String() string {
+	switch d {
+	case DirectionPush:
+		return "push"
+	case DirectionPull:
+		return "pull"
+	}
+	return "unknown"
+}
+
+// DocumentEvent reports one document replicated, or failed, by a session.
+type DocumentEvent struct {
+	CollectionIndex int
+	Collection      *store.Collection
+	DocID           string
+	RevID           string
+	Deleted         bool
+	AccessRemoved   bool // the remote revoked access; the local copy was purged
+	Direction       Direction
+	Err             error // nil on success; a *DocError otherwise
+}
+
+// DocError is a per-document failure. Domain/Code follow the peer's error (for example
+// HTTP/409 for a conflict, HTTP/403 for a rejection).
+type DocError struct {
+	Domain  string
+	Code    int
+	Message string
+}
+
+func (e *DocError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("document error %s/%d", e.Domain, e.Code)
+	}
+	return fmt.Sprintf("document error %s/%d: %s", e.Domain, e.Code, e.Message)
+}
+
+// ConflictEvent tells an active puller's owner that a pulled revision created a conflict
+// with the local revision LocalRevID.
+type ConflictEvent struct {
+	CollectionIndex int
+	Collection      *store.Collection
+	DocID           string
+	LocalRevID      string
+	RemoteRevID     string
+}
+
+// DocumentInfo is what push and pull filters see.
+type DocumentInfo struct {
+	Collection *store.Collection
+	DocID      string
+	RevID      string
+	Deleted    bool
+	Body       []byte
+}
+
+// Limits bound the work in flight on one session. Zero values mean defaults.
+type Limits struct {
+	ChangesBatch        int   // rows per changes/proposeChanges message; 0 => 200
+	MaxChangesInFlight  int   // outstanding changes/proposeChanges messages; 0 => 4
+	MaxRevsInFlight     int   // rev messages awaiting a reply; 0 => 64
+	MaxRevBytesInFlight int64 // body bytes awaiting a reply; 0 => 4 MiB
+	InsertBatch         int   // received revisions saved per transaction; 0 => 200
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.ChangesBatch <= 0 {
+		l.ChangesBatch = 200
+	}
+	if l.MaxChangesInFlight <= 0 {
+		l.MaxChangesInFlight = 4
+	}
+	if l.MaxRevsInFlight <= 0 {
+		l.MaxRevsInFlight = 64
+	}
+	if l.MaxRevBytesInFlight <= 0 {
+		l.MaxRevBytesInFlight = 4 << 20
+	}
+	if l.InsertBatch <= 0 {
+		l.InsertBatch = 200
+	}
+	return l
+}
+
+// SessionConfig configures a Session. Callbacks are called on session goroutines,
+// never while a session lock is held; they must return quickly.
+type SessionConfig struct {
+	Role     Role
+	Database *store.Database
+	// RemoteID names the remote for remote-ancestor tracking (PROTOCOL §4.6); "" disables it.
+	RemoteID string
+	Limits   Limits
+	Logger   *slog.Logger
+
+	OnDocument func(DocumentEvent) // a document was pushed or pulled, or failed
+	OnConflict func(ConflictEvent) // active puller: a pulled revision created a conflict
+	OnProgress func()              // something moved (a revision done, a feed caught up)
+}
+
+// Session runs the CBMobile protocol over one BLIP connection: it owns the pushers and
+// pullers of every collection replicated on it, and the revision inserter.
+type Session struct {
+	cfg    SessionConfig
+	limits Limits
+	conn   *blip.Conn
+	log    *slog.Logger
+	ins    *inserter
+	anc    *ancestorCache
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	aware    bool // collection-aware mode (getCollections happened)
+	modeSet  bool
+	colls    []*sessionCollection
+	failErr  error
+	failed   chan struct{}
+	closed   bool
+	passive  *passiveState
+	inFlight atomic.Int64
+}
+
+type sessionCollection struct {
+	coll   *store.Collection
+	puller *Puller
+	pusher *Pusher
+}
+
+// NewSession wraps conn (not yet started). Register collections and handlers, then call
+// conn.Start(). The session ends when Close is called or the connection ends.
+func NewSession(conn *blip.Conn, cfg SessionConfig) *Session {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Session{
+		cfg:    cfg,
+		limits: cfg.Limits.withDefaults(),
+		conn:   conn,
+		log:    log,
+		ctx:    ctx,
+		cancel: cancel,
+		failed: make(chan struct{}),
+	}
+	s.ins = newInserter(s.cfg.Database, s.limits.InsertBatch)
+	if cfg.RemoteID != "" {
+		s.anc = newAncestorCache(cfg.RemoteID)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.ins.run(ctx)
+	}()
+	if s.anc != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.anc.run(ctx)
+		}()
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		select {
+		case <-conn.Done():
+			s.fail(fmt.Errorf("%w: %w", ErrSessionClosed, conn.Err()))
+			s.cancel()
+		case <-ctx.Done():
+		}
+	}()
+	conn.Handle(ProfileChanges, s.counted(s.handleChanges))
+	conn.Handle(ProfileProposeChanges, s.counted(s.handleProposeChanges))
+	conn.Handle(ProfileRev, s.counted(s.handleRev))
+	conn.Handle(ProfileNoRev, s.handleNoRev)
+	conn.Handle(ProfileGetAttachment, func(ctx context.Context, req *blip.Message) (*blip.Message, error) {
+		return nil, &blip.Error{Domain: "HTTP", Code: 404, Message: "attachment not found"}
+	})
+	return s
+}
+
+// Conn returns the underlying connection.
+func (s *Session) Conn() *blip.Conn { return s.conn }
+
+// Context is cancelled when the session ends.
+func (s *Session) Context() context.Context { return s.ctx }
+
+// SetCollections fixes the collections of an active session: index i of the list is
+// collection index i on the wire. aware=false selects legacy mode (one default collection,
+// no "collection" property on messages).
+func (s *Session) SetCollections(colls []*store.Collection, aware bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.colls = make([]*sessionCollection, len(colls))
+	for i, c := range colls {
+		s.colls[i] = &sessionCollection{coll: c}
+	}
+	s.aware, s.modeSet = aware, true
+}
+
+// Failed is closed when the session hit a fatal error (including the connection ending).
+func (s *Session) Failed() <-chan struct{} { return s.failed }
+
+// Err returns the fatal error, if any.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failErr
+}
+
+func (s *Session) fail(err error) {
+	s.mu.Lock()
+	if s.failErr != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.failErr = err
+	close(s.failed)
+	s.mu.Unlock()
+	s.log.Debug("session failed", "err", err)
+	s.progress()
+}
+
+// Close stops every pusher and puller, flushes pending remote-ancestor updates and waits
+// for the session goroutines. It does not close the connection.
+func (s *Session) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	if s.anc != nil {
+		s.anc.flush(context.Background(), s.cfg.Database)
+	}
+}
+
+// Stats sums the work done so far.
+type Stats struct {
+	RevsSent, RevsReceived uint64
+}
+
+func (s *Session) progress() {
+	if s.cfg.OnProgress != nil {
+		s.cfg.OnProgress()
+	}
+}
+
+func (s *Session) docEvent(ev DocumentEvent) {
+	if s.cfg.OnDocument != nil {
+		s.cfg.OnDocument(ev)
+	}
+}
+
+// collection resolves the collection of an incoming message.
+func (s *Session) collection(req *blip.Message) (int, *sessionCollection, error) {
+	idx, present, err := CollectionIndex(req.Properties)
+	if err != nil {
+		return 0, nil, &blip.Error{Domain: "BLIP", Code: 400, Message: err.Error()}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.modeSet {
+		// A passive session that saw no getCollections first runs in legacy mode.
+		if s.passive != nil {
+			s.passive.enterLegacyLocked(s)
+		}
+	}
+	if s.aware && !present {
+		return 0, nil, &blip.Error{Domain: "BLIP", Code: 400, Message: "missing collection property"}
+	}
+	if !s.aware && present {
+		return 0, nil, &blip.Error{Domain: "BLIP", Code: 400, Message: "collection property without getCollections"}
+	}
+	if idx >= len(s.colls) || s.colls[idx] == nil {
+		return 0, nil, &blip.Error{Domain: "BLIP", Code: 404, Message: "unknown collection " + strconv.Itoa(idx)}
+	}
+	return idx, s.colls[idx], nil
+}
+
+// newRequest builds a collection-scoped request.
+func (s *Session) newRequest(profile string, idx int, props []Prop) *blip.Message {
+	m := blip.NewRequest(profile)
+	for _, p := range props {
+		m.Properties = append(m.Properties, blip.Property{Key: p.Key, Value: p.Value})
+	}
+	s.mu.Lock()
+	aware := s.aware
+	s.mu.Unlock()
+	if aware {
+		m.Properties = append(m.Properties, blip.Property{Key: "collection", Value: strconv.Itoa(idx)})
+	}
+	return m
+}
+
+// blipErrorFor converts a local failure into the reply the peer should see.
+func blipErrorFor(err error) error {
+	var be *blip.Error
+	switch {
+	case errors.As(err, &be):
+		return be
+	case errors.Is(err, store.ErrConflict):
+		return &blip.Error{Domain: "HTTP", Code: 409, Message: "conflict"}
+	case errors.Is(err, store.ErrInvalidRevID), errors.Is(err, store.ErrInvalidID), errors.Is(err, store.ErrInvalidJSON), errors.Is(err, ErrBadMessage):
+		return &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
+	case errors.Is(err, store.ErrNotFound):
+		return &blip.Error{Domain: "HTTP", Code: 404, Message: "missing"}
+	case errors.Is(err, context.Canceled), errors.Is(err, store.ErrClosed):
+		return &blip.Error{Domain: "HTTP", Code: 503, Message: "shutting down"}
+	default:
+		return &blip.Error{Domain: "HTTP", Code: 500, Message: err.Error()}
+	}
+}
+
+// docErrorFrom turns a reply error into a DocError.
+func docErrorFrom(err error) *DocError {
+	var be *blip.Error
+	if errors.As(err, &be) {
+		return &DocError{Domain: be.Domain, Code: be.Code, Message: be.Message}
+	}
+	var de *DocError
+	if errors.As(err, &de) {
+		return de
+	}
+	return &DocError{Domain: "LiteCore", Code: 26, Message: err.Error()}
+}
+
+// isConnectionGone reports errors meaning the connection (not the request) failed.
+func isConnectionGone(err error) bool {
+	var be *blip.Error
+	if errors.As(err, &be) {
+		return false
+	}
+	return err != nil
+}
+
+// Busy reports that documents are being transferred: a feed not caught up, or requests
+// being handled.
+func (s *Session) Busy() bool {
+	if s.inFlight.Load() > 0 {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.colls {
+		if c != nil && c.pusher != nil && !c.pusher.CaughtUp() {
+			select {
+			case <-c.pusher.finished:
+			default:
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *Session) counted(h blip.Handler) blip.Handler {
+	return func(ctx context.Context, req *blip.Message) (*blip.Message, error) {
+		s.inFlight.Add(1)
+		defer s.inFlight.Add(-1)
+		return h(ctx, req)
+	}
+}
