@@ -1,0 +1,287 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+)
+
+// Change describes one committed change of a document.
+type Change struct {
+	Sequence uint64 // 0 for a purge
+	DocID    string
+	RevID    string // current revision after the change ("" for a purge)
+	Deleted  bool   // the current revision is a tombstone
+	BodySize int    // bytes of the current revision's body
+	Purged   bool   // the document was purged (explicitly or by expiry); only seen by listeners
+}
+
+// CollectionChange is what a collection listener receives: the changes one
+// committed write made to that collection, in order.
+type CollectionChange struct {
+	Collection *Collection
+	Changes    []Change
+}
+
+// ChangesSince returns one row per document whose latest sequence is
+// greater than since, ascending by sequence; limit <= 0 means no limit.
+// Purged documents do not appear.
+func (c *Collection) ChangesSince(ctx context.Context, since uint64, limit int) ([]Change, error) {
+	if err := c.usable(); err != nil {
+		return nil, fmt.Errorf("changes of %s: %w", c.FullName(), err)
+	}
+	defer c.db.leave()
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := c.db.rstmts.changes.QueryContext(ctx, c.id, int64(since), limit)
+	if err != nil {
+		return nil, fmt.Errorf("changes of %s: %w", c.FullName(), classify(err))
+	}
+	defer rows.Close()
+	var out []Change
+	for rows.Next() {
+		var ch Change
+		var seq int64
+		if err := rows.Scan(&seq, &ch.DocID, &ch.RevID, &ch.Deleted, &ch.BodySize); err != nil {
+			return nil, fmt.Errorf("changes of %s: %w", c.FullName(), classify(err))
+		}
+		ch.Sequence = uint64(seq)
+		out = append(out, ch)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("changes of %s: %w", c.FullName(), classify(err))
+	}
+	return out, nil
+}
+
+// ListenerToken identifies a registered listener.
+type ListenerToken struct {
+	n       *notifier
+	coll    *Collection
+	docID   string // "" for a collection listener
+	collFn  func(CollectionChange)
+	docFn   func(Change)
+	removed bool   // guarded by n.mu
+	after   uint64 // commits numbered up to this one were published before registration
+}
+
+// Remove unregisters the listener. It waits for a call in progress to
+// return, unless it is called from inside a listener callback (then it
+// returns at once; the listener is not called again). Idempotent.
+func (t *ListenerToken) Remove() {
+	if t == nil || t.n == nil {
+		return
+	}
+	n := t.n
+	onNotifier := goroutineID() == n.goid.Load()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !t.removed {
+		t.removed = true
+		n.unregister(t)
+	}
+	if onNotifier {
+		return
+	}
+	for n.running == t {
+		n.cond.Wait()
+	}
+}
+
+// AddChangeListener calls fn after every committed write that changed the
+// collection, on the notifier goroutine, serially and in commit order.
+func (c *Collection) AddChangeListener(fn func(CollectionChange)) *ListenerToken {
+	t := &ListenerToken{n: c.db.notify, coll: c, collFn: fn}
+	c.db.notify.register(t)
+	return t
+}
+
+// AddDocumentChangeListener calls fn for every committed change of document
+// docID, on the notifier goroutine, serially and in commit order.
+func (c *Collection) AddDocumentChangeListener(docID string, fn func(Change)) *ListenerToken {
+	t := &ListenerToken{n: c.db.notify, coll: c, docID: docID, docFn: fn}
+	c.db.notify.register(t)
+	return t
+}
+
+// published is one commit's changes, numbered in commit order.
+type published struct {
+	n       uint64
+	changes []pendingChange
+}
+
+// notifier delivers change notifications on its own goroutine so that no
+// callback ever runs on a writer's goroutine or under a lock. Commits append
+// to an unbounded queue (a writer never waits for a slow listener).
+type notifier struct {
+	log  *slog.Logger
+	goid atomic.Uint64 // the run goroutine's ID
+	done chan struct{}
+
+	mu       sync.Mutex
+	cond     *sync.Cond // queue grew, closing set, or running changed
+	queue    []published
+	numbered uint64 // number of the last published commit
+	closing  bool
+	running  *ListenerToken
+	collSubs map[*Collection][]*ListenerToken
+	docSubs  map[*Collection]map[string][]*ListenerToken
+}
+
+func newNotifier(log *slog.Logger) *notifier {
+	n := &notifier{
+		log:      log,
+		done:     make(chan struct{}),
+		collSubs: make(map[*Collection][]*ListenerToken),
+		docSubs:  make(map[*Collection]map[string][]*ListenerToken),
+	}
+	n.cond = sync.NewCond(&n.mu)
+	return n
+}
+
+func (n *notifier) register(t *ListenerToken) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	t.after = n.numbered // a listener only hears of commits after it was added
+	if t.docID == "" {
+		n.collSubs[t.coll] = append(n.collSubs[t.coll], t)
+		return
+	}
+	m := n.docSubs[t.coll]
+	if m == nil {
+		m = make(map[string][]*ListenerToken)
+		n.docSubs[t.coll] = m
+	}
+	m[t.docID] = append(m[t.docID], t)
+}
+
+// unregister removes t from the subscription lists; n.mu is held.
+func (n *notifier) unregister(t *ListenerToken) {
+	without := func(list []*ListenerToken) []*ListenerToken {
+		out := list[:0:0]
+		for _, x := range list {
+			if x != t {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	if t.docID == "" {
+		n.collSubs[t.coll] = without(n.collSubs[t.coll])
+		if len(n.collSubs[t.coll]) == 0 {
+			delete(n.collSubs, t.coll)
+		}
+		return
+	}
+	if m := n.docSubs[t.coll]; m != nil {
+		m[t.docID] = without(m[t.docID])
+		if len(m[t.docID]) == 0 {
+			delete(m, t.docID)
+		}
+		if len(m) == 0 {
+			delete(n.docSubs, t.coll)
+		}
+	}
+}
+
+// publish queues the changes of one commit. Called by the writer after
+// COMMIT while it still holds the writer, so the queue is in commit order.
+func (n *notifier) publish(changes []pendingChange) {
+	n.mu.Lock()
+	n.numbered++
+	n.queue = append(n.queue, published{n: n.numbered, changes: changes})
+	n.mu.Unlock()
+	n.cond.Broadcast()
+}
+
+// close makes run deliver what is queued and exit, and waits for that
+// unless called from a callback (which runs on the notifier goroutine).
+func (n *notifier) close() {
+	n.mu.Lock()
+	n.closing = true
+	n.mu.Unlock()
+	n.cond.Broadcast()
+	if goroutineID() != n.goid.Load() {
+		<-n.done
+	}
+}
+
+func (n *notifier) run() {
+	n.goid.Store(goroutineID())
+	defer close(n.done)
+	for {
+		n.mu.Lock()
+		for len(n.queue) == 0 && !n.closing {
+			n.cond.Wait()
+		}
+		if len(n.queue) == 0 {
+			n.mu.Unlock()
+			return
+		}
+		batch := n.queue[0]
+		n.queue[0] = published{}
+		n.queue = n.queue[1:]
+		n.mu.Unlock()
+		n.deliver(batch)
+	}
+}
+
+// deliver calls the listeners for one commit: per collection, first the
+// collection listeners with all its changes, then document listeners.
+func (n *notifier) deliver(batch published) {
+	var order []*Collection
+	byColl := make(map[*Collection][]Change)
+	for _, p := range batch.changes {
+		if _, ok := byColl[p.c]; !ok {
+			order = append(order, p.c)
+		}
+		byColl[p.c] = append(byColl[p.c], p.ch)
+	}
+	for _, c := range order {
+		changes := byColl[c]
+		n.mu.Lock()
+		subs := append([]*ListenerToken(nil), n.collSubs[c]...)
+		docSubs := n.docSubs[c]
+		var docCalls []func()
+		for _, ch := range changes {
+			for _, t := range docSubs[ch.DocID] {
+				t, ch := t, ch
+				docCalls = append(docCalls, func() { n.call(t, batch.n, func() { t.docFn(ch) }) })
+			}
+		}
+		n.mu.Unlock()
+		event := CollectionChange{Collection: c, Changes: changes}
+		for _, t := range subs {
+			n.call(t, batch.n, func() { t.collFn(event) })
+		}
+		for _, f := range docCalls {
+			f()
+		}
+	}
+}
+
+// call runs one callback unless its token was removed (or registered after
+// the commit was published), marking it running
+// so Remove can wait for it. A panicking listener is logged, not fatal.
+func (n *notifier) call(t *ListenerToken, commit uint64, fn func()) {
+	n.mu.Lock()
+	if t.removed || commit <= t.after {
+		n.mu.Unlock()
+		return
+	}
+	n.running = t
+	n.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			n.log.Error("store: change listener panicked", "panic", r)
+		}
+		n.mu.Lock()
+		n.running = nil
+		n.mu.Unlock()
+		n.cond.Broadcast()
+	}()
+	fn()
+}

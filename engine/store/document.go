@@ -1,0 +1,561 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// ConcurrencyControl chooses what a save does when the document changed
+// since the caller read it.
+type ConcurrencyControl int
+
+const (
+	// LastWriteWins makes the new revision a child of the current revision,
+	// whatever the caller read.
+	LastWriteWins ConcurrencyControl = iota
+	// FailOnConflict returns ErrConflict unless SaveOptions.ParentRevID is the
+	// current revision ("" requires the document to be absent or deleted).
+	FailOnConflict
+)
+
+// SaveOptions tunes Save and Delete.
+type SaveOptions struct {
+	ParentRevID string             // the revision the caller read ("" = new document / don't know)
+	Concurrency ConcurrencyControl // see ConcurrencyControl
+}
+
+// Document is one revision of a document as returned to callers. Body is a
+// fresh copy owned by the caller.
+type Document struct {
+	ID         string
+	RevID      string // "<generation>-<40 hex sha1>" for local saves
+	Sequence   uint64
+	Deleted    bool
+	Body       []byte    // compact JSON object text; "{}" for tombstones
+	Expiration time.Time // zero = none
+}
+
+// Revision describes one kept revision of a document's revision tree.
+type Revision struct {
+	RevID    string
+	Deleted  bool
+	Leaf     bool
+	HasBody  bool
+	Parent   string // "" for a root (first revision, or history pruned above it)
+	Sequence uint64 // local sequence at which it was added; 0 for history-only revisions
+}
+
+// maxDocIDLen is the longest document ID in bytes (PROTOCOL.md §4.1 / CBL).
+const maxDocIDLen = 255
+
+// validateDocID enforces: 1–255 bytes of valid UTF-8 without NUL.
+func validateDocID(id string) error {
+	switch {
+	case len(id) == 0:
+		return fmt.Errorf("%w: empty", ErrInvalidID)
+	case len(id) > maxDocIDLen:
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrInvalidID, len(id), maxDocIDLen)
+	case !utf8.ValidString(id):
+		return fmt.Errorf("%w: %q is not valid UTF-8", ErrInvalidID, id)
+	case bytes.IndexByte([]byte(id), 0) >= 0:
+		return fmt.Errorf("%w: %q contains NUL", ErrInvalidID, id)
+	}
+	return nil
+}
+
+func emptyObject() []byte { return []byte{'{', '}'} }
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}
+
+func expirationTime(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(v.Int64)
+}
+
+// docRow is a document as loaded by the writer.
+type docRow struct {
+	key        int64
+	deleted    bool
+	seq        uint64
+	expiration sql.NullInt64
+	tree       *revTree
+}
+
+// checkColl verifies c can be written by this batch.
+func (b *Batch) checkColl(c *Collection) error {
+	switch {
+	case c == nil:
+		return fmt.Errorf("%w: nil collection", ErrNotFound)
+	case c.db != b.db:
+		return fmt.Errorf("%w: collection %s belongs to another database", ErrNotFound, c.FullName())
+	case c.dropped.Load():
+		return fmt.Errorf("%w: collection %s was deleted", ErrNotFound, c.FullName())
+	}
+	return nil
+}
+
+// loadDoc reads a document's row and tree; nil if absent.
+func (b *Batch) loadDoc(c *Collection, id string) (*docRow, error) {
+	var (
+		row        docRow
+		revid      string
+		seq        int64
+		tree, body []byte
+	)
+	err := b.db.wstmts.selDoc.QueryRowContext(b.ctx, c.id, id).Scan(&row.key, &revid, &row.deleted, &seq, &row.expiration, &tree, &body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, b.fail(err)
+	}
+	row.seq = uint64(seq)
+	row.tree, err = decodeTree(tree, body)
+	if err != nil {
+		return nil, fmt.Errorf("document %q: %w", id, err)
+	}
+	return &row, nil
+}
+
+// storeDoc prunes t, applies the body retention rule, writes the row with
+// sequence seq and records the change. It returns the current revision's index.
+func (b *Batch) storeDoc(c *Collection, id string, row *docRow, t *revTree, seq uint64) (int, error) {
+	t.prune(b.db.maxDepth)
+	cur := t.winner()
+	t.dropBodies(cur)
+	n := &t.nodes[cur]
+	body := n.body
+	if body == nil {
+		body = emptyObject()
+	}
+	b.treeBuf = encodeTree(t, cur, b.treeBuf)
+	var err error
+	if row == nil {
+		_, err = b.db.wstmts.insDoc.ExecContext(b.ctx, c.id, id, n.id, n.deleted, seq, b.treeBuf, body)
+	} else {
+		_, err = b.db.wstmts.updDoc.ExecContext(b.ctx, n.id, n.deleted, seq, b.treeBuf, body, row.key)
+	}
+	if err != nil {
+		return 0, b.fail(err)
+	}
+	b.touch(c)
+	c.seq = seq
+	if row != nil && !row.deleted {
+		c.count--
+	}
+	if !n.deleted {
+		c.count++
+	}
+	b.changes = append(b.changes, pendingChange{c: c, ch: Change{Sequence: seq, DocID: id, RevID: n.id, Deleted: n.deleted, BodySize: len(body)}})
+	return cur, nil
+}
+
+// Save adds a new revision of document id with the given JSON object body.
+func (b *Batch) Save(c *Collection, id string, body []byte, opts SaveOptions) (*Document, error) {
+	doc, err := b.newRevision(c, id, body, false, opts)
+	if err != nil {
+		return nil, fmt.Errorf("save document %q: %w", id, err)
+	}
+	return doc, nil
+}
+
+// Delete adds a tombstone revision. ErrNotFound if the document is absent
+// or already deleted.
+func (b *Batch) Delete(c *Collection, id string, opts SaveOptions) (*Document, error) {
+	doc, err := b.newRevision(c, id, nil, true, opts)
+	if err != nil {
+		return nil, fmt.Errorf("delete document %q: %w", id, err)
+	}
+	return doc, nil
+}
+
+func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool, opts SaveOptions) (*Document, error) {
+	if err := b.start(); err != nil {
+		return nil, err
+	}
+	defer b.end()
+	if err := b.checkColl(c); err != nil {
+		return nil, err
+	}
+	if err := validateDocID(id); err != nil {
+		return nil, err
+	}
+	var data []byte
+	if deleted {
+		data = emptyObject()
+	} else {
+		var err error
+		if data, err = compactObject(body); err != nil {
+			return nil, err
+		}
+	}
+	row, err := b.loadDoc(c, id)
+	if err != nil {
+		return nil, err
+	}
+	t, cur := &revTree{}, -1
+	var exp sql.NullInt64
+	if row != nil {
+		t, cur, exp = row.tree, row.tree.winner(), row.expiration
+	}
+	curDeleted := cur < 0 || t.nodes[cur].deleted
+	if deleted && curDeleted {
+		return nil, fmt.Errorf("%w: document is absent or already deleted", ErrNotFound)
+	}
+	if opts.Concurrency == FailOnConflict {
+		switch {
+		case opts.ParentRevID == "" && !curDeleted:
+			return nil, fmt.Errorf("%w: document exists (current revision %s)", ErrConflict, t.nodes[cur].id)
+		case opts.ParentRevID != "" && (cur < 0 || t.nodes[cur].id != opts.ParentRevID):
+			current := "none"
+			if cur >= 0 {
+				current = t.nodes[cur].id
+			}
+			return nil, fmt.Errorf("%w: parent %s is not the current revision (%s)", ErrConflict, opts.ParentRevID, current)
+		}
+	}
+	parentGen, parentID := 0, ""
+	if cur >= 0 {
+		parentGen, parentID = t.nodes[cur].gen, t.nodes[cur].id
+	}
+	rev := newRevID(parentGen, parentID, deleted, data)
+	seq := c.seq + 1
+	t.add(cur, rev, parentGen+1, deleted, data, seq)
+	if _, err := b.storeDoc(c, id, row, t, seq); err != nil {
+		return nil, err
+	}
+	return &Document{ID: id, RevID: rev, Sequence: seq, Deleted: deleted, Body: cloneBytes(data), Expiration: expirationTime(exp)}, nil
+}
+
+// Purge removes document id and its whole history: no tombstone is left and
+// nothing replicates. Listeners see a Change with Purged set.
+func (b *Batch) Purge(c *Collection, id string) error {
+	if err := b.purge(c, id, time.Time{}); err != nil {
+		return fmt.Errorf("purge document %q: %w", id, err)
+	}
+	return nil
+}
+
+// purge deletes the document; with a non-zero expiredBy it only does so if
+// the document's expiration is still at or before that time.
+func (b *Batch) purge(c *Collection, id string, expiredBy time.Time) error {
+	if err := b.start(); err != nil {
+		return err
+	}
+	defer b.end()
+	if err := b.checkColl(c); err != nil {
+		return err
+	}
+	if err := validateDocID(id); err != nil {
+		return err
+	}
+	var (
+		key     int64
+		deleted bool
+		exp     sql.NullInt64
+	)
+	err := b.db.wstmts.selDocMeta.QueryRowContext(b.ctx, c.id, id).Scan(&key, &deleted, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return b.fail(err)
+	}
+	if !expiredBy.IsZero() && (!exp.Valid || exp.Int64 > expiredBy.UnixMilli()) {
+		return ErrNotFound // expiration changed since the purger looked
+	}
+	if _, err := b.db.wstmts.delDoc.ExecContext(b.ctx, key); err != nil {
+		return b.fail(err)
+	}
+	if _, err := b.db.wstmts.delDocRemotes.ExecContext(b.ctx, c.id, id); err != nil {
+		return b.fail(err)
+	}
+	b.touch(c)
+	if !deleted {
+		c.count--
+	}
+	b.changes = append(b.changes, pendingChange{c: c, ch: Change{DocID: id, Purged: true}})
+	return nil
+}
+
+// SetExpiration sets (or with a zero time clears) the time after which the
+// document is purged automatically. It makes no new revision.
+func (b *Batch) SetExpiration(c *Collection, id string, at time.Time) error {
+	err := func() error {
+		if err := b.start(); err != nil {
+			return err
+		}
+		defer b.end()
+		if err := b.checkColl(c); err != nil {
+			return err
+		}
+		if err := validateDocID(id); err != nil {
+			return err
+		}
+		var (
+			key     int64
+			deleted bool
+			exp     sql.NullInt64
+		)
+		err := b.db.wstmts.selDocMeta.QueryRowContext(b.ctx, c.id, id).Scan(&key, &deleted, &exp)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return b.fail(err)
+		}
+		var v any
+		if !at.IsZero() {
+			v = at.UnixMilli()
+		}
+		if _, err := b.db.wstmts.setExpiration.ExecContext(b.ctx, v, key); err != nil {
+			return b.fail(err)
+		}
+		return nil
+	}()
+	if err != nil {
+		return fmt.Errorf("set expiration of %q: %w", id, err)
+	}
+	return nil
+}
+
+// Save adds a new revision of document id (see Batch.Save) in its own transaction.
+func (c *Collection) Save(ctx context.Context, id string, body []byte, opts SaveOptions) (*Document, error) {
+	var doc *Document
+	err := c.write(ctx, "save document", func(b *Batch) (err error) {
+		doc, err = b.Save(c, id, body, opts)
+		return err
+	})
+	return doc, err
+}
+
+// Delete adds a tombstone revision; ErrNotFound if absent or already deleted.
+func (c *Collection) Delete(ctx context.Context, id string, opts SaveOptions) (*Document, error) {
+	var doc *Document
+	err := c.write(ctx, "delete document", func(b *Batch) (err error) {
+		doc, err = b.Delete(c, id, opts)
+		return err
+	})
+	return doc, err
+}
+
+// Purge removes the document and its history entirely; ErrNotFound if absent.
+func (c *Collection) Purge(ctx context.Context, id string) error {
+	return c.write(ctx, "purge document", func(b *Batch) error { return b.Purge(c, id) })
+}
+
+// SetExpiration sets (zero time: clears) the document's expiration. After
+// that time the document is purged automatically.
+func (c *Collection) SetExpiration(ctx context.Context, id string, at time.Time) error {
+	return c.write(ctx, "set expiration", func(b *Batch) error { return b.SetExpiration(c, id, at) })
+}
+
+// write runs fn in an internal transaction; errors from starting or
+// committing it are prefixed with what, fn's own errors pass unchanged.
+func (c *Collection) write(ctx context.Context, what string, fn func(b *Batch) error) error {
+	b, err := c.db.begin(ctx, false)
+	if err != nil {
+		return fmt.Errorf("%s in %s: %w", what, c.FullName(), err)
+	}
+	if err := fn(b); err != nil {
+		b.Rollback()
+		return err
+	}
+	if err := b.Commit(); err != nil {
+		return fmt.Errorf("%s in %s: %w", what, c.FullName(), err)
+	}
+	return nil
+}
+
+// Expiration returns the document's expiration (zero = none); ErrNotFound if absent.
+func (c *Collection) Expiration(ctx context.Context, id string) (time.Time, error) {
+	if err := c.usable(); err != nil {
+		return time.Time{}, fmt.Errorf("get expiration of %q: %w", id, err)
+	}
+	defer c.db.leave()
+	if err := validateDocID(id); err != nil {
+		return time.Time{}, fmt.Errorf("get expiration: %w", err)
+	}
+	var exp sql.NullInt64
+	err := c.db.rstmts.expiration.QueryRowContext(ctx, c.id, id).Scan(&exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, fmt.Errorf("get expiration of %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("get expiration of %q: %w", id, classify(err))
+	}
+	return expirationTime(exp), nil
+}
+
+// Get returns the current revision; ErrNotFound if the document is missing or deleted.
+func (c *Collection) Get(ctx context.Context, id string) (*Document, error) {
+	doc, err := c.getCurrent(ctx, id)
+	if err == nil && doc.Deleted {
+		err = fmt.Errorf("%w: document is deleted", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get document %q: %w", id, err)
+	}
+	return doc, nil
+}
+
+// GetWithDeleted returns the current revision, tombstones included (Deleted=true).
+func (c *Collection) GetWithDeleted(ctx context.Context, id string) (*Document, error) {
+	doc, err := c.getCurrent(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get document %q: %w", id, err)
+	}
+	return doc, nil
+}
+
+func (c *Collection) getCurrent(ctx context.Context, id string) (*Document, error) {
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
+	defer c.db.leave()
+	if err := validateDocID(id); err != nil {
+		return nil, err
+	}
+	doc := &Document{ID: id}
+	var (
+		seq int64
+		exp sql.NullInt64
+	)
+	err := c.db.rstmts.getDoc.QueryRowContext(ctx, c.id, id).Scan(&doc.RevID, &doc.Deleted, &seq, &exp, &doc.Body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	doc.Sequence = uint64(seq)
+	doc.Expiration = expirationTime(exp)
+	return doc, nil
+}
+
+// docTree is a document's row with its decoded tree, as read by readers.
+type docTree struct {
+	revid      string
+	deleted    bool
+	seq        uint64
+	expiration sql.NullInt64
+	tree       *revTree
+}
+
+func (c *Collection) readTree(ctx context.Context, id string) (*docTree, error) {
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
+	defer c.db.leave()
+	if err := validateDocID(id); err != nil {
+		return nil, err
+	}
+	var (
+		d          docTree
+		seq        int64
+		tree, body []byte
+	)
+	err := c.db.rstmts.getTree.QueryRowContext(ctx, c.id, id).Scan(&d.revid, &d.deleted, &seq, &d.expiration, &tree, &body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	d.seq = uint64(seq)
+	if d.tree, err = decodeTree(tree, body); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// GetRevision returns a specific revision if its body is still kept (see
+// the package documentation for what is kept); ErrNotFound otherwise.
+func (c *Collection) GetRevision(ctx context.Context, id, revID string) (*Document, error) {
+	if _, _, err := parseRevID(revID); err != nil {
+		return nil, fmt.Errorf("get revision %s of %q: %w", revID, id, err)
+	}
+	d, err := c.readTree(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get revision %s of %q: %w", revID, id, err)
+	}
+	i := d.tree.find(revID)
+	if i < 0 {
+		return nil, fmt.Errorf("get revision %s of %q: %w: unknown revision", revID, id, ErrNotFound)
+	}
+	n := d.tree.nodes[i]
+	if n.body == nil {
+		return nil, fmt.Errorf("get revision %s of %q: %w: body no longer kept", revID, id, ErrNotFound)
+	}
+	return &Document{ID: id, RevID: n.id, Sequence: n.seq, Deleted: n.deleted, Body: cloneBytes(n.body), Expiration: expirationTime(d.expiration)}, nil
+}
+
+// Revisions returns the kept revision tree, newest generation first.
+func (c *Collection) Revisions(ctx context.Context, id string) ([]Revision, error) {
+	d, err := c.readTree(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get revisions of %q: %w", id, err)
+	}
+	return d.tree.revisions(), nil
+}
+
+// History returns the kept ancestors of revID, newest first, excluding
+// revID itself; max <= 0 means all.
+func (c *Collection) History(ctx context.Context, id, revID string, max int) ([]string, error) {
+	if _, _, err := parseRevID(revID); err != nil {
+		return nil, fmt.Errorf("get history of %q: %w", id, err)
+	}
+	d, err := c.readTree(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get history of %q: %w", id, err)
+	}
+	i := d.tree.find(revID)
+	if i < 0 {
+		return nil, fmt.Errorf("get history of %q: %w: unknown revision %s", id, ErrNotFound, revID)
+	}
+	return d.tree.ancestors(i, max), nil
+}
+
+// Conflicts returns the live leaf revisions other than the current one
+// (best first by the winner rule); empty if the document is not in conflict.
+func (c *Collection) Conflicts(ctx context.Context, id string) ([]string, error) {
+	d, err := c.readTree(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get conflicts of %q: %w", id, err)
+	}
+	return conflictsOf(d.tree), nil
+}
+
+func conflictsOf(t *revTree) []string {
+	cur := t.winner()
+	leaves := t.liveLeaves()
+	out := []string{}
+	for _, i := range leaves {
+		if i != cur {
+			out = append(out, t.nodes[i].id)
+		}
+	}
+	// best first by the winner rule
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0; j-- {
+			a, b := t.find(out[j]), t.find(out[j-1])
+			if !t.better(a, b) {
+				break
+			}
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}

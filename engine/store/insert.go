@@ -1,0 +1,240 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// RemoteRevision is a revision received from a peer, with its history.
+type RemoteRevision struct {
+	DocID       string
+	RevID       string
+	History     []string // ancestors newest first, excluding RevID (may be truncated)
+	Deleted     bool
+	Body        []byte // JSON object; "{}"/nil for tombstones
+	NoConflicts bool   // refuse (ErrConflict) if the result would not extend the current revision
+}
+
+// InsertResult reports what PutExistingRevision did.
+type InsertResult struct {
+	Sequence   uint64    // new sequence (0 if the revision was already present)
+	Inserted   bool      // false => already had it (no-op)
+	Conflicted bool      // the document now has more than one live leaf
+	Document   *Document // current revision after the insert
+}
+
+// validateRemote checks a remote revision and returns its compact body.
+func validateRemote(rev *RemoteRevision) ([]byte, error) {
+	if err := validateDocID(rev.DocID); err != nil {
+		return nil, err
+	}
+	gen, _, err := parseRevID(rev.RevID)
+	if err != nil {
+		return nil, err
+	}
+	if len(rev.History) >= gen {
+		return nil, fmt.Errorf("%w: %d history entries for generation %d", ErrInvalidRevID, len(rev.History), gen)
+	}
+	for i, h := range rev.History {
+		hg, _, err := parseRevID(h)
+		if err != nil {
+			return nil, fmt.Errorf("history[%d]: %w", i, err)
+		}
+		if hg != gen-1-i {
+			return nil, fmt.Errorf("%w: history[%d] %s: generation %d, want %d (generations must be consecutive)",
+				ErrInvalidRevID, i, h, hg, gen-1-i)
+		}
+	}
+	// Consecutive generations already make the IDs distinct from each other and from RevID.
+	if rev.Deleted && len(rev.Body) == 0 {
+		return emptyObject(), nil
+	}
+	if len(rev.Body) == 0 {
+		return nil, fmt.Errorf("%w: missing body", ErrInvalidJSON)
+	}
+	return compactObject(rev.Body)
+}
+
+// PutExistingRevision inserts a revision received from a peer together with
+// its history. It grafts onto the newest ancestor in History that is known;
+// if none is known the chain becomes a new branch (a conflict, unless the
+// other leaves are deleted). Already-known revisions are a no-op.
+func (b *Batch) PutExistingRevision(c *Collection, rev RemoteRevision) (InsertResult, error) {
+	res, err := b.putExisting(c, &rev)
+	if err != nil {
+		return InsertResult{}, fmt.Errorf("insert revision %s of %q: %w", rev.RevID, rev.DocID, err)
+	}
+	return res, nil
+}
+
+func (b *Batch) putExisting(c *Collection, rev *RemoteRevision) (InsertResult, error) {
+	if err := b.start(); err != nil {
+		return InsertResult{}, err
+	}
+	defer b.end()
+	if err := b.checkColl(c); err != nil {
+		return InsertResult{}, err
+	}
+	body, err := validateRemote(rev)
+	if err != nil {
+		return InsertResult{}, err
+	}
+	row, err := b.loadDoc(c, rev.DocID)
+	if err != nil {
+		return InsertResult{}, err
+	}
+	t := &revTree{}
+	if row != nil {
+		t = row.tree
+		if t.find(rev.RevID) >= 0 {
+			return InsertResult{Document: currentDocument(rev.DocID, row, t)}, nil
+		}
+	}
+	graft, known := -1, len(rev.History)
+	for i, h := range rev.History {
+		if j := t.find(h); j >= 0 {
+			graft, known = j, i
+			break
+		}
+	}
+	if rev.NoConflicts && row != nil {
+		cur := t.winner()
+		extends := graft == cur || (t.nodes[cur].deleted && len(rev.History) == 0)
+		if !extends {
+			return InsertResult{}, fmt.Errorf("%w: revision does not extend the current revision %s", ErrConflict, t.nodes[cur].id)
+		}
+	}
+	seq := c.seq + 1
+	parent := graft
+	for i := known - 1; i >= 0; i-- {
+		parent = t.add(parent, rev.History[i], revGen(rev.History[i]), false, nil, 0)
+	}
+	t.add(parent, rev.RevID, revGen(rev.RevID), rev.Deleted, body, seq)
+	cur, err := b.storeDoc(c, rev.DocID, row, t, seq)
+	if err != nil {
+		return InsertResult{}, err
+	}
+	return InsertResult{
+		Sequence:   seq,
+		Inserted:   true,
+		Conflicted: len(t.liveLeaves()) > 1,
+		Document:   nodeDocument(rev.DocID, t, cur, seq, row),
+	}, nil
+}
+
+// currentDocument builds the current revision of a loaded document.
+func currentDocument(id string, row *docRow, t *revTree) *Document {
+	return nodeDocument(id, t, t.winner(), row.seq, row)
+}
+
+// nodeDocument builds a Document for node i; seq 0 means "the node's own".
+func nodeDocument(id string, t *revTree, i int, seq uint64, row *docRow) *Document {
+	n := t.nodes[i]
+	if seq == 0 {
+		seq = n.seq
+	}
+	body := cloneBytes(n.body)
+	if body == nil {
+		body = emptyObject()
+	}
+	d := &Document{ID: id, RevID: n.id, Sequence: seq, Deleted: n.deleted, Body: body}
+	if row != nil {
+		d.Expiration = expirationTime(row.expiration)
+	}
+	return d
+}
+
+// PutExistingRevision inserts a peer's revision in its own transaction (see Batch.PutExistingRevision).
+func (c *Collection) PutExistingRevision(ctx context.Context, rev RemoteRevision) (InsertResult, error) {
+	var res InsertResult
+	err := c.write(ctx, "insert revision", func(b *Batch) (err error) {
+		res, err = b.PutExistingRevision(c, rev)
+		return err
+	})
+	return res, err
+}
+
+// ResolveConflict closes the losing leaf with a tombstone child and, if
+// mergedBody is non-nil or mergedDeleted is set, adds a new revision (child
+// of winningRevID) with that body or deletion. Both revisions must be leaves
+// and losingRevID must be live; otherwise ErrConflict (the tree changed).
+// It returns the resulting current document.
+func (b *Batch) ResolveConflict(c *Collection, id, winningRevID, losingRevID string, mergedBody []byte, mergedDeleted bool) (*Document, error) {
+	doc, err := b.resolve(c, id, winningRevID, losingRevID, mergedBody, mergedDeleted)
+	if err != nil {
+		return nil, fmt.Errorf("resolve conflict of %q: %w", id, err)
+	}
+	return doc, nil
+}
+
+func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, mergedBody []byte, mergedDeleted bool) (*Document, error) {
+	if err := b.start(); err != nil {
+		return nil, err
+	}
+	defer b.end()
+	if err := b.checkColl(c); err != nil {
+		return nil, err
+	}
+	if err := validateDocID(id); err != nil {
+		return nil, err
+	}
+	for _, r := range []string{winningRevID, losingRevID} {
+		if _, _, err := parseRevID(r); err != nil {
+			return nil, err
+		}
+	}
+	if winningRevID == losingRevID {
+		return nil, fmt.Errorf("%w: winning and losing revision are the same", ErrInvalidRevID)
+	}
+	var merged []byte
+	switch {
+	case mergedDeleted:
+		merged = emptyObject()
+	case mergedBody != nil:
+		var err error
+		if merged, err = compactObject(mergedBody); err != nil {
+			return nil, err
+		}
+	}
+	row, err := b.loadDoc(c, id)
+	if err != nil {
+		return nil, err
+	}
+	if row == nil {
+		return nil, ErrNotFound
+	}
+	t := row.tree
+	win, lose := t.find(winningRevID), t.find(losingRevID)
+	if win < 0 || lose < 0 {
+		return nil, fmt.Errorf("%w: unknown revision", ErrNotFound)
+	}
+	if !t.isLeaf(win) || !t.isLeaf(lose) {
+		return nil, fmt.Errorf("%w: both revisions must be leaves", ErrConflict)
+	}
+	if t.nodes[lose].deleted {
+		return nil, fmt.Errorf("%w: losing revision %s is already deleted", ErrConflict, losingRevID)
+	}
+	seq := c.seq + 1
+	lg, ln := t.nodes[lose].gen, t.nodes[lose].id
+	tomb := emptyObject()
+	t.add(lose, newRevID(lg, ln, true, tomb), lg+1, true, tomb, seq)
+	if merged != nil {
+		wg, wn := t.nodes[win].gen, t.nodes[win].id
+		t.add(win, newRevID(wg, wn, mergedDeleted, merged), wg+1, mergedDeleted, merged, seq)
+	}
+	cur, err := b.storeDoc(c, id, row, t, seq)
+	if err != nil {
+		return nil, err
+	}
+	return nodeDocument(id, t, cur, seq, row), nil
+}
+
+// ResolveConflict resolves a conflict in its own transaction (see Batch.ResolveConflict).
+func (c *Collection) ResolveConflict(ctx context.Context, id, winningRevID, losingRevID string, mergedBody []byte, mergedDeleted bool) (*Document, error) {
+	var doc *Document
+	err := c.write(ctx, "resolve conflict", func(b *Batch) (err error) {
+		doc, err = b.ResolveConflict(c, id, winningRevID, losingRevID, mergedBody, mergedDeleted)
+		return err
+	})
+	return doc, err
+}

@@ -1,0 +1,309 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sort"
+)
+
+// revNode is one revision of a document's revision tree.
+type revNode struct {
+	id      string // "<gen>-<digest>"
+	gen     int
+	parent  int // index into revTree.nodes, -1 for a root (first revision or pruned history)
+	deleted bool
+	seq     uint64 // sequence at which this revision was added locally (0 for history-only revisions)
+	body    []byte // nil when the body is not kept
+}
+
+// revTree is a document's revision tree. Invariant: a node's parent has a
+// smaller index and a generation exactly one lower; IDs are unique.
+type revTree struct {
+	nodes []revNode
+}
+
+func (t *revTree) find(rev string) int {
+	for i := range t.nodes {
+		if t.nodes[i].id == rev {
+			return i
+		}
+	}
+	return -1
+}
+
+// isParent reports, for each node, whether some node has it as parent (i.e.
+// whether it is NOT a leaf).
+func (t *revTree) isParent() []bool {
+	p := make([]bool, len(t.nodes))
+	for i := range t.nodes {
+		if t.nodes[i].parent >= 0 {
+			p[t.nodes[i].parent] = true
+		}
+	}
+	return p
+}
+
+func (t *revTree) isLeaf(i int) bool {
+	for j := i + 1; j < len(t.nodes); j++ {
+		if t.nodes[j].parent == i {
+			return false
+		}
+	}
+	return true
+}
+
+// winner returns the index of the current revision: the best leaf by the
+// winner rule. -1 for an empty tree.
+func (t *revTree) winner() int {
+	nonLeaf := t.isParent()
+	best := -1
+	for i := range t.nodes {
+		if nonLeaf[i] {
+			continue
+		}
+		if best < 0 || t.better(i, best) {
+			best = i
+		}
+	}
+	return best
+}
+
+func (t *revTree) better(i, j int) bool {
+	a, b := &t.nodes[i], &t.nodes[j]
+	return compareRevs(a.deleted, a.gen, a.id, b.deleted, b.gen, b.id) > 0
+}
+
+// liveLeaves returns the non-deleted leaves.
+func (t *revTree) liveLeaves() []int {
+	nonLeaf := t.isParent()
+	var out []int
+	for i := range t.nodes {
+		if !nonLeaf[i] && !t.nodes[i].deleted {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// add appends a revision as a child of parent (-1 for a root) and returns its index.
+func (t *revTree) add(parent int, id string, gen int, deleted bool, body []byte, seq uint64) int {
+	t.nodes = append(t.nodes, revNode{id: id, gen: gen, parent: parent, deleted: deleted, body: body, seq: seq})
+	return len(t.nodes) - 1
+}
+
+// ancestors returns the revision IDs of the ancestors of node i, newest
+// first; max <= 0 means all that are kept.
+func (t *revTree) ancestors(i, max int) []string {
+	var out []string
+	for p := t.nodes[i].parent; p >= 0; p = t.nodes[p].parent {
+		if max > 0 && len(out) >= max {
+			break
+		}
+		out = append(out, t.nodes[p].id)
+	}
+	return out
+}
+
+// prune keeps, for every leaf, the leaf and its maxDepth-1 nearest ancestors,
+// and removes every other revision. Children of removed revisions become roots.
+// It reports whether anything was removed.
+func (t *revTree) prune(maxDepth int) bool {
+	if maxDepth <= 0 || len(t.nodes) <= maxDepth {
+		return false
+	}
+	nonLeaf := t.isParent()
+	keep := make([]bool, len(t.nodes))
+	for i := range t.nodes {
+		if nonLeaf[i] {
+			continue
+		}
+		d := 0
+		for p := i; p >= 0 && d < maxDepth; p = t.nodes[p].parent {
+			keep[p] = true
+			d++
+		}
+	}
+	removed := false
+	newIndex := make([]int, len(t.nodes))
+	out := t.nodes[:0]
+	for i := range t.nodes {
+		if !keep[i] {
+			newIndex[i] = -1
+			removed = true
+			continue
+		}
+		n := t.nodes[i]
+		if n.parent >= 0 {
+			n.parent = newIndex[n.parent]
+		}
+		newIndex[i] = len(out)
+		out = append(out, n)
+	}
+	t.nodes = out
+	return removed
+}
+
+// dropBodies applies the body retention rule: a revision keeps its body if
+// it is a leaf, or if it is the parent of the current revision (so a delta
+// against the previous version can still be made). Everything else loses it.
+func (t *revTree) dropBodies(current int) {
+	nonLeaf := t.isParent()
+	keepParent := -1
+	if current >= 0 {
+		keepParent = t.nodes[current].parent
+	}
+	for i := range t.nodes {
+		if nonLeaf[i] && i != keepParent {
+			t.nodes[i].body = nil
+		}
+	}
+}
+
+// sortedRevisions returns the tree as Revision values, newest generation
+// first, ties by revID descending.
+func (t *revTree) revisions() []Revision {
+	nonLeaf := t.isParent()
+	out := make([]Revision, 0, len(t.nodes))
+	for i, n := range t.nodes {
+		r := Revision{RevID: n.id, Deleted: n.deleted, Leaf: !nonLeaf[i], HasBody: n.body != nil, Sequence: n.seq}
+		if n.parent >= 0 {
+			r.Parent = t.nodes[n.parent].id
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		gi, gj := revGen(out[i].RevID), revGen(out[j].RevID)
+		if gi != gj {
+			return gi > gj
+		}
+		return out[i].RevID > out[j].RevID
+	})
+	return out
+}
+
+// Tree encoding (our own storage format, version 1):
+//
+//	byte     version (1)
+//	uvarint  node count
+//	per node:
+//	  uvarint  len(id), id bytes
+//	  uvarint  parent index + 1 (0 = root)
+//	  byte     flags: 1 deleted, 2 has body, 4 body is the docs.body column (current revision)
+//	  uvarint  sequence
+//	  if has body and not in column: uvarint len, body bytes
+const (
+	treeFormatVersion = 1
+	flagDeleted       = 1
+	flagHasBody       = 2
+	flagBodyInColumn  = 4
+)
+
+// encodeTree serialises t; the body of node current (if kept) is not
+// written because it lives in the docs.body column.
+func encodeTree(t *revTree, current int, buf []byte) []byte {
+	buf = append(buf[:0], treeFormatVersion)
+	buf = binary.AppendUvarint(buf, uint64(len(t.nodes)))
+	for i := range t.nodes {
+		n := &t.nodes[i]
+		buf = binary.AppendUvarint(buf, uint64(len(n.id)))
+		buf = append(buf, n.id...)
+		buf = binary.AppendUvarint(buf, uint64(n.parent+1))
+		var flags byte
+		if n.deleted {
+			flags |= flagDeleted
+		}
+		if n.body != nil {
+			flags |= flagHasBody
+			if i == current {
+				flags |= flagBodyInColumn
+			}
+		}
+		buf = append(buf, flags)
+		buf = binary.AppendUvarint(buf, n.seq)
+		if n.body != nil && i != current {
+			buf = binary.AppendUvarint(buf, uint64(len(n.body)))
+			buf = append(buf, n.body...)
+		}
+	}
+	return buf
+}
+
+// decodeTree parses an encoded tree; column is the docs.body value, given to
+// the node flagged as the current revision. Malformed input is ErrCorrupt;
+// the decoder never panics and checks every invariant of revTree.
+func decodeTree(data, column []byte) (*revTree, error) {
+	bad := func(what string) error { return fmt.Errorf("%w: revision tree: %s", ErrCorrupt, what) }
+	if len(data) < 2 || data[0] != treeFormatVersion {
+		return nil, bad("unknown format")
+	}
+	p := data[1:]
+	count, k := binary.Uvarint(p)
+	if k <= 0 || count == 0 || count > uint64(len(p)) {
+		return nil, bad("bad node count")
+	}
+	p = p[k:]
+	t := &revTree{nodes: make([]revNode, 0, count)}
+	seen := make(map[string]struct{}, count)
+	for i := 0; i < int(count); i++ {
+		l, k := binary.Uvarint(p)
+		if k <= 0 || l > uint64(len(p)-k) {
+			return nil, bad("truncated revision ID")
+		}
+		id := string(p[k : k+int(l)])
+		p = p[k+int(l):]
+		gen, _, err := parseRevID(id)
+		if err != nil {
+			return nil, bad(err.Error())
+		}
+		if _, dup := seen[id]; dup {
+			return nil, bad("duplicate revision " + id)
+		}
+		seen[id] = struct{}{}
+		par, k := binary.Uvarint(p)
+		if k <= 0 || par > uint64(i) {
+			return nil, bad("bad parent index")
+		}
+		p = p[k:]
+		parent := int(par) - 1
+		if parent >= 0 && t.nodes[parent].gen != gen-1 {
+			return nil, bad("parent generation mismatch")
+		}
+		if len(p) < 1 {
+			return nil, bad("truncated flags")
+		}
+		flags := p[0]
+		p = p[1:]
+		if flags&^(flagDeleted|flagHasBody|flagBodyInColumn) != 0 {
+			return nil, bad("unknown flags")
+		}
+		seq, k := binary.Uvarint(p)
+		if k <= 0 {
+			return nil, bad("bad sequence")
+		}
+		p = p[k:]
+		n := revNode{id: id, gen: gen, parent: parent, deleted: flags&flagDeleted != 0, seq: seq}
+		switch {
+		case flags&flagHasBody == 0:
+			if flags&flagBodyInColumn != 0 {
+				return nil, bad("column flag without body")
+			}
+		case flags&flagBodyInColumn != 0:
+			if column == nil {
+				return nil, bad("missing body column")
+			}
+			n.body = column
+		default:
+			bl, k := binary.Uvarint(p)
+			if k <= 0 || bl > uint64(len(p)-k) {
+				return nil, bad("truncated body")
+			}
+			n.body = append([]byte{}, p[k:k+int(bl)]...)
+			p = p[k+int(bl):]
+		}
+		t.nodes = append(t.nodes, n)
+	}
+	if len(p) != 0 {
+		return nil, bad("trailing bytes")
+	}
+	return t, nil
+}

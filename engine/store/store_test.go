@@ -1,0 +1,20 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) *store.Database {
+		db, err := store.Open(context.Background(), t.TempDir()+"/db", store.Config{ExpiryInterval: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	})
+}

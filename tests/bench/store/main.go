@@ -1,0 +1,210 @@
+// Command store runs benchmark workload W1 (shared/bench/WORKLOAD.md):
+// documents 1..N of the ~1 KB set saved into an empty database in batches of
+// 1,000, then read back, through engine/store; and, in the same run, the same
+// rows inserted into a plain modernc.org/sqlite table as a baseline. Each is
+// run several times; it prints min/median/max docs/s and the ratio
+// store/plain of the medians.
+//
+//	go run ./tests/bench/store          # full W1 (100,000 docs, 3 runs)
+//	go run ./tests/bench/store -n 5000  # quick smoke run
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/tests/bench/workload"
+	_ "modernc.org/sqlite"
+)
+
+func main() {
+	n := flag.Int("n", 100000, "number of documents")
+	runs := flag.Int("runs", 3, "runs of each variant")
+	batch := flag.Int("batch", 1000, "documents per transaction")
+	dir := flag.String("dir", "", "scratch directory (default: a new temporary directory)")
+	flag.Parse()
+	if err := run(*n, *runs, *batch, *dir); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type doc struct {
+	id   string
+	body []byte
+}
+
+func run(n, runs, batch int, dir string) error {
+	if n <= 0 || runs <= 0 || batch <= 0 {
+		return fmt.Errorf("-n, -runs and -batch must be positive")
+	}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "bench-store-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	docs := make([]doc, n)
+	for i := range docs {
+		id, body := workload.Doc("doc-", i+1, workload.SmallPayload)
+		docs[i] = doc{id, body}
+	}
+	fmt.Printf("W1 local write: %d docs (~1 KB), batches of %d, %d runs each\n", n, batch, runs)
+	var sw, sr, pw, pr []float64
+	for r := 0; r < runs; r++ {
+		w, rd, err := runStore(filepath.Join(dir, fmt.Sprintf("store-%d", r)), docs, batch)
+		if err != nil {
+			return fmt.Errorf("store run %d: %w", r+1, err)
+		}
+		sw, sr = append(sw, w), append(sr, rd)
+		w, rd, err = runPlain(filepath.Join(dir, fmt.Sprintf("plain-%d.sqlite3", r)), docs, batch)
+		if err != nil {
+			return fmt.Errorf("plain run %d: %w", r+1, err)
+		}
+		pw, pr = append(pw, w), append(pr, rd)
+		fmt.Printf("  run %d: store write %.0f/s read %.0f/s | plain write %.0f/s read %.0f/s\n", r+1, sw[r], sr[r], pw[r], pr[r])
+	}
+	report := func(name string, xs []float64) float64 {
+		s := append([]float64(nil), xs...)
+		sort.Float64s(s)
+		med := s[len(s)/2]
+		if len(s)%2 == 0 {
+			med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+		}
+		fmt.Printf("%-12s docs/s  min %8.0f  median %8.0f  max %8.0f\n", name, s[0], med, s[len(s)-1])
+		return med
+	}
+	msw := report("store write", sw)
+	mpw := report("plain write", pw)
+	msr := report("store read", sr)
+	mpr := report("plain read", pr)
+	fmt.Printf("ratio store/plain (medians): write %.2f  read %.2f\n", msw/mpw, msr/mpr)
+	return nil
+}
+
+// runStore saves docs through engine/store and reads them back with Get.
+func runStore(dir string, docs []doc, batch int) (writeRate, readRate float64, err error) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, dir, store.Config{})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() {
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
+		store.Delete(dir)
+	}()
+	coll := db.DefaultCollection()
+	start := time.Now()
+	for lo := 0; lo < len(docs); lo += batch {
+		hi := min(lo+batch, len(docs))
+		err := db.InBatch(ctx, func(b *store.Batch) error {
+			for _, d := range docs[lo:hi] {
+				if _, err := b.Save(coll, d.id, d.body, store.SaveOptions{}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	writeRate = float64(len(docs)) / time.Since(start).Seconds()
+	if c, err := coll.Count(ctx); err != nil || c != uint64(len(docs)) {
+		return 0, 0, fmt.Errorf("count after write = %d (%v), want %d", c, err, len(docs))
+	}
+	start = time.Now()
+	for _, d := range docs {
+		got, err := coll.Get(ctx, d.id)
+		if err != nil {
+			return 0, 0, err
+		}
+		if !bytes.Equal(got.Body, d.body) {
+			return 0, 0, fmt.Errorf("document %s read back differently", d.id)
+		}
+	}
+	readRate = float64(len(docs)) / time.Since(start).Seconds()
+	return writeRate, readRate, nil
+}
+
+// runPlain is the baseline: one table (id TEXT PRIMARY KEY, body TEXT),
+// transactions of batch rows, with the same journal and sync settings as the
+// store's writer.
+func runPlain(path string, docs []doc, batch int) (writeRate, readRate float64, err error) {
+	ctx := context.Background()
+	u := url.URL{Scheme: "file", Path: path}
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(NORMAL)", "cache_size(-16000)"} {
+		q.Add("_pragma", p)
+	}
+	db, err := sql.Open("sqlite", u.String()+"?"+q.Encode())
+	if err != nil {
+		return 0, 0, err
+	}
+	db.SetMaxOpenConns(1)
+	defer func() {
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Remove(path + suffix)
+		}
+	}()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE docs (id TEXT PRIMARY KEY, body TEXT)`); err != nil {
+		return 0, 0, err
+	}
+	ins, err := db.PrepareContext(ctx, `INSERT INTO docs (id, body) VALUES (?, ?)`)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer ins.Close()
+	start := time.Now()
+	for lo := 0; lo < len(docs); lo += batch {
+		hi := min(lo+batch, len(docs))
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return 0, 0, err
+		}
+		st := tx.StmtContext(ctx, ins)
+		for _, d := range docs[lo:hi] {
+			if _, err := st.ExecContext(ctx, d.id, string(d.body)); err != nil {
+				tx.Rollback()
+				return 0, 0, err
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return 0, 0, err
+		}
+	}
+	writeRate = float64(len(docs)) / time.Since(start).Seconds()
+	sel, err := db.PrepareContext(ctx, `SELECT body FROM docs WHERE id = ?`)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer sel.Close()
+	start = time.Now()
+	for _, d := range docs {
+		var body string
+		if err := sel.QueryRowContext(ctx, d.id).Scan(&body); err != nil {
+			return 0, 0, err
+		}
+		if body != string(d.body) {
+			return 0, 0, fmt.Errorf("row %s read back differently", d.id)
+		}
+	}
+	readRate = float64(len(docs)) / time.Since(start).Seconds()
+	return writeRate, readRate, nil
+}
