@@ -1,0 +1,149 @@
+# libp2psync — build, test, lint, fuzz, bench and demo.
+#
+# `make demo` and `make test` install what they need on a fresh Debian machine
+# (tests/setup-tools.sh). Outputs go to build/: build/lib (libraries), build/include
+# (header), build/cmake (C tests), build/kotlin (jars).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+GO      ?= go
+CC      ?= gcc
+CXX     ?= g++
+PYTHON  ?= /usr/bin/python3
+KOTLINC ?= kotlinc
+FUZZTIME ?= 20s
+
+# Versions come from the header, the single source of truth.
+VERSION := $(shell sed -n 's/^\#define P2P_VERSION_STRING "\(.*\)".*/\1/p' include/p2psync.h)
+MAJOR   := $(shell sed -n 's/^\#define P2P_ABI_VERSION \([0-9]*\)u.*/\1/p' include/p2psync.h)
+
+BUILD     := $(CURDIR)/build
+LIB_DIR   := $(BUILD)/lib
+SONAME    := libp2psync.so.$(MAJOR)
+LIB_REAL  := $(LIB_DIR)/libp2psync.so.$(VERSION)
+LIB       := $(LIB_DIR)/libp2psync.so
+HEADER    := $(BUILD)/include/p2psync.h
+GO_SRC    := $(shell find capi engine -name '*.go' -not -name '*_test.go') capi/abi.c capi/exports.map go.mod go.sum
+
+# Kotlin 1.3 runs on JDK 17; prefer it over any newer JDK on the machine.
+JAVA_HOME := $(firstword $(wildcard /usr/lib/jvm/java-17-openjdk-*) \
+               $(patsubst %/bin/javac,%,$(realpath $(shell command -v javac 2>/dev/null))))
+export JAVA_HOME
+JAVA     := $(JAVA_HOME)/bin/java
+JAVA_LIB := /usr/share/java
+KT_DIR   := $(BUILD)/kotlin
+KT_JAR   := $(KT_DIR)/p2psync.jar
+KT_TESTS := $(KT_DIR)/p2psync-tests.jar
+JNI_LIB  := $(LIB_DIR)/libp2psync_jni.so
+KT_SRC   := $(shell find bindings/kotlin/src -name '*.kt' 2>/dev/null)
+KT_TEST_SRC := $(wildcard tests/kotlin/*.kt)
+KT_TEST_CLASSES := $(patsubst tests/kotlin/%.kt,org.p2psync.test.%,$(wildcard tests/kotlin/*Test.kt))
+KT_RUN_CP := $(KT_TESTS):$(KT_JAR):$(JAVA_LIB)/kotlin-stdlib.jar:$(JAVA_LIB)/junit4.jar:$(JAVA_LIB)/hamcrest-core.jar
+
+.PHONY: build tools tools-demo test test-go test-c test-python test-kotlin lint fuzz bench demo clean
+
+# ------------------------------------------------------------------ build
+
+build: $(LIB) $(HEADER)
+
+$(LIB_REAL): $(GO_SRC) include/p2psync.h
+	@mkdir -p $(LIB_DIR)
+	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=c-shared \
+	  -ldflags "-extldflags '-Wl,-soname,$(SONAME) -Wl,--version-script=$(CURDIR)/capi/exports.map'" \
+	  -o $@ ./capi
+	@rm -f $(LIB_DIR)/libp2psync.so.*.h   # cgo's internal header; the contract is include/p2psync.h
+
+$(LIB): $(LIB_REAL)
+	ln -sf $(notdir $(LIB_REAL)) $(LIB_DIR)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+$(HEADER): include/p2psync.h
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+tools:
+	@bash tests/setup-tools.sh test
+
+tools-demo:
+	@bash tests/setup-tools.sh demo
+
+# ------------------------------------------------------------------ test
+
+test: tools
+	$(MAKE) --no-print-directory build
+	$(MAKE) --no-print-directory test-go
+	$(MAKE) --no-print-directory test-c
+	$(if $(wildcard tests/python/*.py),$(MAKE) --no-print-directory test-python)
+	$(if $(wildcard tests/kotlin/*.kt),$(MAKE) --no-print-directory test-kotlin)
+
+test-go:
+	CGO_ENABLED=1 $(GO) test -race ./engine/... ./capi/...
+
+# CMake drives the C tests. It is pointed at build/lib, where the library it would
+# build with `go build` already is, so the custom command finds it up to date.
+test-c: build
+	cmake -S . -B $(BUILD)/cmake -DP2PSYNC_LIBRARY_DIR=$(LIB_DIR) -DP2PSYNC_BUILD_TESTS=ON >/dev/null
+	cmake --build $(BUILD)/cmake -j2 -- --no-print-directory
+	ctest --test-dir $(BUILD)/cmake --output-on-failure -j2
+
+test-python: build
+	P2PSYNC_LIBRARY=$(LIB) PYTHONPATH=$(CURDIR)/bindings/python \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
+
+$(KT_JAR): $(KT_SRC)
+	@mkdir -p $(KT_DIR)
+	$(KOTLINC) -jvm-target 1.8 -nowarn -d $@ $(KT_SRC) 2>&1 | { grep -v -- '-Xverify:none' || true; }
+	@test -s $@
+
+$(JNI_LIB): bindings/kotlin/jni/p2psync_jni.c include/p2psync.h $(LIB)
+	$(CC) -std=c99 -O2 -Wall -Wextra -Werror -shared -fPIC \
+	  -I$(JAVA_HOME)/include -I$(JAVA_HOME)/include/linux -Iinclude \
+	  -o $@ $< -L$(LIB_DIR) -lp2psync -Wl,-rpath,'$$ORIGIN'
+
+$(KT_TESTS): $(KT_TEST_SRC) $(KT_JAR)
+	$(KOTLINC) -jvm-target 1.8 -nowarn -cp $(KT_JAR):$(JAVA_LIB)/junit4.jar:$(JAVA_LIB)/hamcrest-core.jar \
+	  -d $@ $(KT_TEST_SRC) 2>&1 | { grep -v -- '-Xverify:none' || true; }
+	@test -s $@
+
+test-kotlin: build $(JNI_LIB) $(KT_JAR) $(KT_TESTS)
+	$(JAVA) -Djava.library.path=$(LIB_DIR) -cp $(KT_RUN_CP) org.junit.runner.JUnitCore $(KT_TEST_CLASSES)
+
+# ------------------------------------------------------------------ lint
+
+lint:
+	@out=$$(gofmt -l capi engine tests 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(CC) -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c include/p2psync.h
+	$(CXX) -std=c++11 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c++ include/p2psync.h
+	bash tests/c/check_exports.sh include/p2psync.h include/p2psync.exports
+	$(PYTHON) -m py_compile $$(find bindings/python tests/python -name '*.py')
+
+# ------------------------------------------------------------------ fuzz, bench, demo
+
+# Runs every Go fuzz target under engine/ for FUZZTIME each.
+fuzz: tools-demo
+	@for pkg in $$($(GO) list ./engine/...); do \
+	  for target in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$target ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+# Runs every Go main under tests/bench/*/ except the shared workload package.
+bench: tools-demo
+	@for dir in tests/bench/*/; do \
+	  name=$$(basename $$dir); \
+	  [ "$$name" = workload ] && continue; \
+	  grep -qs '^package main' $$dir*.go || continue; \
+	  echo "== bench $$name"; \
+	  $(GO) run ./tests/bench/$$name; \
+	done
+
+demo: tools-demo
+	$(MAKE) --no-print-directory build
+	P2PSYNC_LIBRARY=$(LIB) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) bindings/python/examples/demo.py
+
+clean:
+	rm -rf build

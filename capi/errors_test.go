@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestEverySentinelMapped parses every engine package that capi imports and fails if
+// one of its exported sentinels (var ErrX = errors.New("...")) has no row in statusFor.
+func TestEverySentinelMapped(t *testing.T) {
+	mapped := map[string]bool{}
+	for _, e := range statusFor {
+		mapped[e.target.Error()] = true
+	}
+	const module = "github.com/p2psync/libp2psync/"
+	checked := 0
+	for _, pkg := range importedEnginePackages(t, module) {
+		dir := filepath.Join("..", strings.TrimPrefix(pkg, module))
+		for name, msg := range sentinels(t, dir) {
+			checked++
+			if !mapped[msg] {
+				t.Errorf("%s.%s (%q) has no row in statusFor (capi/errors.go)", filepath.Base(dir), name, msg)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("found no engine sentinels at all: the parser is not looking in the right place")
+	}
+}
+
+func importedEnginePackages(t *testing.T, module string) []string {
+	t.Helper()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	var pkgs []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		parsed, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range parsed.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			if strings.HasPrefix(path, module+"engine/") && !seen[path] {
+				seen[path] = true
+				pkgs = append(pkgs, path)
+			}
+		}
+	}
+	return pkgs
+}
+
+// sentinels returns name -> message of the package-level `ErrX = errors.New("msg")`.
+func sentinels(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range pkgs {
+		for _, file := range pkg.Files {
+			for _, decl := range file.Decls {
+				gen, ok := decl.(*ast.GenDecl)
+				if !ok || gen.Tok != token.VAR {
+					continue
+				}
+				for _, spec := range gen.Specs {
+					vs := spec.(*ast.ValueSpec)
+					for i, name := range vs.Names {
+						if !strings.HasPrefix(name.Name, "Err") || !name.IsExported() || i >= len(vs.Values) {
+							continue
+						}
+						call, ok := vs.Values[i].(*ast.CallExpr)
+						if !ok || len(call.Args) != 1 {
+							t.Errorf("%s: sentinel %s is not errors.New(\"...\"); map it by hand and extend this test", dir, name.Name)
+							continue
+						}
+						lit, ok := call.Args[0].(*ast.BasicLit)
+						if !ok {
+							t.Errorf("%s: sentinel %s has a non-literal message", dir, name.Name)
+							continue
+						}
+						out[name.Name], _ = strconv.Unquote(lit.Value)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestStatusOf(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int32
+	}{
+		{"invalid argument", fmt.Errorf("%w: path is NULL", errInvalidArgument), -1},
+		{"wrapped twice", fmt.Errorf("open: %w", fmt.Errorf("%w: x", errInvalidHandle)), -2},
+		{"busy", errBusy, -5},
+		{"cancelled", fmt.Errorf("wait: %w", context.Canceled), -12},
+		{"timeout", context.DeadlineExceeded, -13},
+		{"unsupported", errUnsupported, -14},
+		{"unknown error is internal", errors.New("surprise"), -99},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := int32(statusOf(tt.err)); got != tt.want {
+				t.Fatalf("statusOf(%v) = %d, want %d", tt.err, got, tt.want)
+			}
+		})
+	}
+}

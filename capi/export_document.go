@@ -1,0 +1,246 @@
+package main
+
+/*
+#include "p2psync.h"
+*/
+import "C"
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/p2psync/libp2psync/engine/store"
+)
+
+// saveOptions converts a (parent revision, concurrency) pair.
+func saveOptions(parent *C.char, concurrency C.uint8_t) (store.SaveOptions, error) {
+	rev, err := goOptText(parent, "parent_rev_id")
+	opts := store.SaveOptions{ParentRevID: rev}
+	switch concurrency {
+	case C.P2P_CONCURRENCY_LAST_WRITE_WINS:
+		opts.Concurrency = store.LastWriteWins
+	case C.P2P_CONCURRENCY_FAIL_ON_CONFLICT:
+		opts.Concurrency = store.FailOnConflict
+	default:
+		err = fmt.Errorf("%w: unknown concurrency %d", errInvalidArgument, concurrency)
+	}
+	return opts, err
+}
+
+// putDocument hands a snapshot to the caller when it asked for one (out may be NULL).
+func putDocument(out *C.p2p_document, d *store.Document) error {
+	if out == nil {
+		return nil
+	}
+	h, err := docs.add(&docObj{doc: d})
+	if err == nil {
+		*out = C.p2p_document(h)
+	}
+	return err
+}
+
+// docArgs is what a write needs besides the target: ID, body and save options.
+type docArgs struct {
+	id   string
+	body []byte
+	opts store.SaveOptions
+}
+
+// writeArgs copies the arguments of a save (body != NULL) or a delete (body == NULL).
+func writeArgs(id, body, parent *C.char, concurrency C.uint8_t, isSave bool) (docArgs, error) {
+	var a docArgs
+	var err error
+	a.id, err = goText(id, "doc_id")
+	if isSave {
+		a.body, err = then(err, func() ([]byte, error) { return goJSON(body, "json") })
+	}
+	a.opts, err = then(err, func() (store.SaveOptions, error) { return saveOptions(parent, concurrency) })
+	return a, err
+}
+
+//export p2pgo_collection_save_document
+func p2pgo_collection_save_document(coll C.p2p_collection, id, body, parent *C.char, concurrency C.uint8_t, out *C.p2p_document, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	o, err := colls.lookup(uint64(coll))
+	a, err := then(err, func() (docArgs, error) { return writeArgs(id, body, parent, concurrency, true) })
+	d, err := then(err, func() (*store.Document, error) { return o.coll.Save(context.Background(), a.id, a.body, a.opts) })
+	if err == nil {
+		err = putDocument(out, d)
+	}
+	if err != nil {
+		return fail(cerr, err)
+	}
+	return C.P2P_OK
+}
+
+//export p2pgo_collection_delete_document
+func p2pgo_collection_delete_document(coll C.p2p_collection, id, parent *C.char, concurrency C.uint8_t, out *C.p2p_document, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	o, err := colls.lookup(uint64(coll))
+	a, err := then(err, func() (docArgs, error) { return writeArgs(id, nil, parent, concurrency, false) })
+	d, err := then(err, func() (*store.Document, error) { return o.coll.Delete(context.Background(), a.id, a.opts) })
+	if err == nil {
+		err = putDocument(out, d)
+	}
+	if err != nil {
+		return fail(cerr, err)
+	}
+	return C.P2P_OK
+}
+
+// withDocID runs fn on the collection and the validated document ID.
+func withDocID(coll C.p2p_collection, id *C.char, fn func(c *store.Collection, docID string) error) error {
+	o, err := colls.lookup(uint64(coll))
+	docID, err := then(err, func() (string, error) { return goText(id, "doc_id") })
+	if err == nil {
+		err = fn(o.coll, docID)
+	}
+	return err
+}
+
+//export p2pgo_collection_purge_document
+func p2pgo_collection_purge_document(coll C.p2p_collection, id *C.char, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	err := withDocID(coll, id, func(c *store.Collection, docID string) error { return c.Purge(context.Background(), docID) })
+	if err != nil {
+		return fail(cerr, err)
+	}
+	return C.P2P_OK
+}
+
+//export p2pgo_collection_get_document
+func p2pgo_collection_get_document(coll C.p2p_collection, id *C.char, includeDeleted C.uint8_t, out *C.p2p_document, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	err := withDocID(coll, id, func(c *store.Collection, docID string) error {
+		get := c.Get
+		if includeDeleted != 0 {
+			get = c.GetWithDeleted
+		}
+		d, err := then(needOut(out != nil, "out_doc"), func() (*store.Document, error) { return get(context.Background(), docID) })
+		return then1(err, func() error { return putDocument(out, d) })
+	})
+	if err != nil {
+		return fail(cerr, err)
+	}
+	return C.P2P_OK
+}
+
+//export p2pgo_collection_get_revision
+func p2pgo_collection_get_revision(coll C.p2p_collection, id, revID *C.char, out *C.p2p_document, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	err := withDocID(coll, id, func(c *store.Collection, docID string) error {
+		rev, err := goText(revID, "rev_id")
+		err = then1(err, func() error { return needOut(out != nil, "out_doc") })
+		d, err := then(err, func() (*store.Document, error) { return c.GetRevision(context.Background(), docID, rev) })
+		return then1(err, func() error { return putDocument(out, d) })
+	})
+	if err != nil {
+		return fail(cerr, err)
+	}
+	return C.P2P_OK
+}
+
+//export p2pgo_collection_get_conflicts
+func p2pgo_collection_get_conflicts(coll C.p2p_collection, id *C.char, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	err := withDocID(coll, id, func(c *store.Collection, docID string) error {
+		revs, err := then(needOut(out != nil, "out_json"), func() ([]string, error) { return c.Conflicts(context.Background(), docID) })
+		return then1(err, func() error { return setJSON(out, nonNil(revs)) })
+	})
+	if err != nil {
+		return fail(cerr, err)
+	}
+	return C.P2P_OK
+}
+
+//export p2pgo_collection_set_document_expiration
+func p2pgo_collection_set_document_expiration(coll C.p2p_collection, id *C.char, unixMS C.int64_t, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	err := withDocID(coll, id, func(c *store.Collection, docID string) error {
+		var at time.Time // zero clears
+		if unixMS != 0 {
+			at = time.UnixMilli(int64(unixMS))
+		}
+		return c.SetExpiration(context.Background(), docID, at)
+	})
+	if err != nil {
+		return fail(cerr, err)
+	}
+	return C.P2P_OK
+}
+
+//export p2pgo_collection_get_document_expiration
+func p2pgo_collection_get_document_expiration(coll C.p2p_collection, id *C.char, out *C.int64_t, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	err := withDocID(coll, id, func(c *store.Collection, docID string) error {
+		at, err := then(needOut(out != nil, "out_unix_ms"), func() (time.Time, error) { return c.Expiration(context.Background(), docID) })
+		if err == nil {
+			*out = C.int64_t(unixMillis(at))
+		}
+		return err
+	})
+	if err != nil {
+		return fail(cerr, err)
+	}
+	return C.P2P_OK
+}
+
+func unixMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+//export p2pgo_document_close
+func p2pgo_document_close(doc C.p2p_document, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	if _, _, err := docs.remove(uint64(doc)); err != nil {
+		return fail(cerr, err)
+	}
+	return C.P2P_OK
+}
+
+// docField serves the getters of a document snapshot.
+func docField(doc C.p2p_document, outOK bool, cerr *C.p2p_error, set func(*store.Document)) C.int32_t {
+	o, err := docs.lookup(uint64(doc))
+	if err == nil {
+		err = needOut(outOK, "out parameter")
+	}
+	if err != nil {
+		return fail(cerr, err)
+	}
+	set(o.doc)
+	return C.P2P_OK
+}
+
+//export p2pgo_document_json
+func p2pgo_document_json(doc C.p2p_document, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	return docField(doc, out != nil, cerr, func(d *store.Document) { setText(out, string(d.Body)) })
+}
+
+//export p2pgo_document_id
+func p2pgo_document_id(doc C.p2p_document, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	return docField(doc, out != nil, cerr, func(d *store.Document) { setText(out, d.ID) })
+}
+
+//export p2pgo_document_rev_id
+func p2pgo_document_rev_id(doc C.p2p_document, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	return docField(doc, out != nil, cerr, func(d *store.Document) { setText(out, d.RevID) })
+}
+
+//export p2pgo_document_sequence
+func p2pgo_document_sequence(doc C.p2p_document, out *C.uint64_t, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	return docField(doc, out != nil, cerr, func(d *store.Document) { *out = C.uint64_t(d.Sequence) })
+}
+
+//export p2pgo_document_deleted
+func p2pgo_document_deleted(doc C.p2p_document, out *C.uint8_t, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	return docField(doc, out != nil, cerr, func(d *store.Document) { *out = cBool(d.Deleted) })
+}

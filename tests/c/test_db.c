@@ -1,0 +1,151 @@
+/* Database module: open options, names, delete, exclusive opening, bad paths, local
+ * documents. */
+#include "check.h"
+
+#include <sys/stat.h>
+
+static void test_open_close(const char *dir)
+{
+    p2p_error err = P2P_ERROR_INIT;
+    char *path = path_join(dir, "main-db");
+    p2p_db db = 0;
+    uint8_t exists = 9;
+    EXPECT(P2P_OK, p2p_db_exists(path, &exists, &err));
+    CHECK(exists == 0);
+
+    p2p_db_options opts;
+    EXPECT(P2P_OK, p2p_db_options_init(&opts, &err));
+    CHECK(opts.struct_size == sizeof opts && opts.create == 1 && opts.max_rev_tree_depth == 0);
+    opts.create = 0;
+    EXPECT(P2P_ERR_NOT_FOUND, p2p_db_open(path, &opts, &db, &err));
+    CHECK(db == 0);
+
+    opts.create = 1;
+    opts.max_rev_tree_depth = 5;
+    EXPECT(P2P_OK, p2p_db_open(path, &opts, &db, &err));
+    EXPECT(P2P_OK, p2p_db_exists(path, &exists, &err));
+    CHECK(exists == 1);
+
+    char *name = NULL, *got_path = NULL, *uuid = NULL;
+    EXPECT(P2P_OK, p2p_db_name(db, &name, &err));
+    CHECK(strcmp(name, "main-db") == 0);
+    EXPECT(P2P_OK, p2p_db_path(db, &got_path, &err));
+    CHECK_CONTAINS(got_path, "main-db");
+    EXPECT(P2P_OK, p2p_db_uuid(db, &uuid, &err));
+    CHECK(strlen(uuid) == 32);
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_uuid(db, NULL, &err));
+
+    /* a second opener of the same database is refused */
+    p2p_db second = 0;
+    EXPECT(P2P_ERR_BUSY, p2p_db_open(path, NULL, &second, &err));
+    CHECK(second == 0);
+    /* nor can an open database be deleted */
+    EXPECT(P2P_ERR_BUSY, p2p_db_delete(path, &err));
+    EXPECT(P2P_OK, p2p_db_close(db, &err));
+
+    /* reopened: same UUID */
+    opts.create = 0;
+    EXPECT(P2P_OK, p2p_db_open(path, &opts, &db, &err));
+    char *uuid2 = NULL;
+    EXPECT(P2P_OK, p2p_db_uuid(db, &uuid2, &err));
+    CHECK(strcmp(uuid, uuid2) == 0);
+    EXPECT(P2P_OK, p2p_db_close(db, &err));
+
+    EXPECT(P2P_OK, p2p_db_delete(path, &err));
+    EXPECT(P2P_OK, p2p_db_exists(path, &exists, &err));
+    CHECK(exists == 0);
+    p2p_free(name);
+    p2p_free(got_path);
+    p2p_free(uuid);
+    p2p_free(uuid2);
+    free(path);
+}
+
+/* Old and future callers: struct_size is honoured. */
+static void test_options_struct_size(const char *dir)
+{
+    p2p_error err = P2P_ERROR_INIT;
+    char *path = path_join(dir, "sized");
+    p2p_db db = 0;
+    struct {
+        p2p_db_options known;
+        uint64_t future_field;
+    } bigger;
+    memset(&bigger, 0, sizeof bigger);
+    EXPECT(P2P_OK, p2p_db_options_init(&bigger.known, &err));
+    bigger.known.struct_size = sizeof bigger;
+    EXPECT(P2P_OK, p2p_db_open(path, &bigger.known, &db, &err)); /* zero tail: accepted */
+    EXPECT(P2P_OK, p2p_db_close(db, &err));
+
+    bigger.future_field = 1;
+    EXPECT(P2P_ERR_UNSUPPORTED, p2p_db_open(path, &bigger.known, &db, &err));
+
+    p2p_db_options small = P2P_DB_OPTIONS_INIT;
+    small.struct_size = 4;
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_open(path, &small, &db, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_options_init(NULL, &err));
+    free(path);
+}
+
+static void test_bad_paths(const char *dir)
+{
+    p2p_error err = P2P_ERROR_INIT;
+    p2p_db db = 0;
+    /* a path that is a regular file */
+    char *file = path_join(dir, "plain-file");
+    FILE *f = fopen(file, "w");
+    CHECK(f != NULL);
+    fputs("not a database", f);
+    fclose(f);
+    EXPECT(P2P_ERR_IO, p2p_db_open(file, NULL, &db, &err));
+    /* a directory nobody can create, not even root */
+    EXPECT(P2P_ERR_IO, p2p_db_open("/proc/p2psync-cannot-exist/db", NULL, &db, &err));
+    /* not UTF-8 */
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_open("/tmp/\xff\xfe-db", NULL, &db, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_open("", NULL, &db, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_open(file, NULL, NULL, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_delete(NULL, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_exists(file, NULL, &err));
+    CHECK(db == 0);
+    free(file);
+}
+
+static void test_local_documents(const char *dir)
+{
+    p2p_error err = P2P_ERROR_INIT;
+    char *path = path_join(dir, "local");
+    p2p_db db = 0;
+    EXPECT(P2P_OK, p2p_db_open(path, NULL, &db, &err));
+    char *json = NULL, *rev = NULL, *rev2 = NULL, *rev3 = NULL;
+    EXPECT(P2P_ERR_NOT_FOUND, p2p_db_get_local(db, "checkpoint", &json, &rev, &err));
+    EXPECT(P2P_OK, p2p_db_put_local(db, "checkpoint", "{\"seq\":1}", NULL, &rev, &err));
+    CHECK(rev != NULL && rev[0] != '\0');
+    /* must not exist yet: conflict */
+    EXPECT(P2P_ERR_CONFLICT, p2p_db_put_local(db, "checkpoint", "{\"seq\":2}", NULL, NULL, &err));
+    EXPECT(P2P_ERR_CONFLICT, p2p_db_put_local(db, "checkpoint", "{\"seq\":2}", "99-local", NULL, &err));
+    EXPECT(P2P_OK, p2p_db_put_local(db, "checkpoint", "{\"seq\":2}", rev, &rev2, &err));
+    EXPECT(P2P_OK, p2p_db_put_local(db, "checkpoint", "{\"seq\":3}", "*", NULL, &err));
+    EXPECT(P2P_OK, p2p_db_get_local(db, "checkpoint", &json, &rev3, &err));
+    CHECK_CONTAINS(json, "\"seq\":3");
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_put_local(db, "x", "{broken", "*", NULL, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_get_local(db, "checkpoint", NULL, &rev, &err));
+    EXPECT(P2P_OK, p2p_db_delete_local(db, "checkpoint", &err));
+    EXPECT(P2P_ERR_NOT_FOUND, p2p_db_delete_local(db, "checkpoint", &err));
+    p2p_free(json);
+    p2p_free(rev);
+    p2p_free(rev2);
+    p2p_free(rev3);
+    EXPECT(P2P_OK, p2p_db_close(db, &err));
+    free(path);
+}
+
+int main(void)
+{
+    char *dir = make_temp_dir();
+    test_open_close(dir);
+    test_options_struct_size(dir);
+    test_bad_paths(dir);
+    test_local_documents(dir);
+    remove_tree(dir);
+    return finish("test_db");
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# setup-tools.sh — installs what `make demo` or `make test` needs on a fresh machine.
+#
+#   tests/setup-tools.sh demo   Go modules only (the demo needs Go, gcc and python3)
+#   tests/setup-tools.sh test   also cmake, pytest, JUnit 4, Kotlin 1.3 and a JDK
+#
+# Missing Debian packages are installed with apt-get when running as root; otherwise
+# the exact command is printed and the script fails. Go itself is not a Debian package
+# here (Debian's golang is too old for go.mod): it must already be on PATH.
+set -euo pipefail
+
+mode=${1:-test}
+cd "$(dirname "$0")/.."
+
+need_cmd() { command -v "$1" >/dev/null 2>&1; }
+
+for tool in go gcc; do
+    if ! need_cmd "$tool"; then
+        echo "setup-tools: '$tool' is not on PATH; install it first (Go >= the version in go.mod)" >&2
+        exit 1
+    fi
+done
+
+missing=()
+if [ "$mode" = test ]; then
+    need_cmd cmake || missing+=(cmake)
+    need_cmd pkg-config || missing+=(pkg-config)
+    /usr/bin/python3 -m pytest --version >/dev/null 2>&1 || missing+=(python3-pytest)
+    [ -f /usr/share/java/junit4.jar ] || missing+=(junit4)
+    [ -f /usr/share/java/hamcrest-core.jar ] || missing+=(libhamcrest-java)
+    need_cmd kotlinc || missing+=(kotlin)
+    # JNI headers and javac come with the JDK, not the JRE.
+    ls /usr/lib/jvm/java-17-openjdk-*/include/jni.h >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+elif [ "$mode" != demo ]; then
+    echo "usage: $0 demo|test" >&2
+    exit 2
+fi
+[ -x /usr/bin/python3 ] || missing+=(python3)
+
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "setup-tools: installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update
+        apt-get install -y --no-install-recommends "${missing[@]}"
+    else
+        echo "setup-tools: missing Debian packages; run:" >&2
+        echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+go mod download
