@@ -296,8 +296,17 @@ func (cs *connState) handshake(ctx context.Context, legacy, reset bool) error {
 	for i, c := range r.colls {
 		if r.cfg.Type.pulls() {
 			cs.pullers[i].SetStart(cs.start[i].Remote)
+			// Tombstones are only useless when pulling from scratch into an empty collection.
+			activeOnly := false
+			if cs.start[i].Remote == "" {
+				last, err := c.Collection.LastSequence(ctx)
+				if err != nil {
+					return fmt.Errorf("read last sequence: %w", err)
+				}
+				activeOnly = last == 0
+			}
 			sub := syncproto.SubChanges{Since: cs.start[i].Remote, Continuous: r.cfg.Continuous, Batch: 200,
-				ActiveOnly: cs.start[i].Remote == "", DocIDs: c.DocumentIDs}
+				ActiveOnly: activeOnly, DocIDs: c.DocumentIDs}
 			if len(c.Channels) > 0 {
 				sub.Filter, sub.Channels = "sync_gateway/bychannel", c.Channels
 			}
@@ -314,7 +323,7 @@ func (cs *connState) handshake(ctx context.Context, legacy, reset bool) error {
 			cs.target[i] = last
 			cs.targetMu.Unlock()
 			p, err := cs.sess.StartPusher(i, syncproto.PushOptions{Propose: true, Since: cs.start[i].Local,
-				Continuous: true, DocIDs: c.DocumentIDs, Filter: wrapFilter(c.PushFilter)})
+				Continuous: true, DocIDs: c.DocumentIDs, Filter: wrapFilter(c.PushFilter), PullResolvesConflicts: r.cfg.Type.pulls()})
 			if err != nil {
 				return err
 			}

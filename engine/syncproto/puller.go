@@ -374,11 +374,13 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 		s.anc.set(p.coll, rev.DocID, rev.RevID)
 	}
 	p.received.Add(1)
-	p.complete(rev.DocID, rev.RevID)
-	s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted, Direction: DirectionPull})
+	// Queue the conflict before the row counts as done, so that nobody sees the pull
+	// complete with a resolution still to come.
 	if res.conflictWith != "" && s.cfg.OnConflict != nil {
 		s.cfg.OnConflict(ConflictEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, LocalRevID: res.conflictWith, RemoteRevID: rev.RevID})
 	}
+	s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted, Direction: DirectionPull})
+	p.complete(rev.DocID, rev.RevID)
 	return nil, nil
 }
 

@@ -29,6 +29,10 @@ type PushOptions struct {
 	DocIDs []string
 	// Filter, when set, decides whether a document revision is sent.
 	Filter func(DocumentInfo) bool
+	// PullResolvesConflicts: the same replicator also pulls, so a proposal refused with 409
+	// is not a document error: the puller brings the remote revision in, the conflict is
+	// resolved locally and the resolution is pushed as a new change.
+	PullResolvesConflicts bool
 }
 
 // Pusher sends one collection's changes to the peer.
@@ -369,6 +373,10 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow) error {
 					continue
 				}
 			}
+			if p.opts.PullResolvesConflicts {
+				p.done(ch)
+				continue
+			}
 			p.failDoc(ch, &DocError{Domain: "HTTP", Code: 409, Message: "conflict: the peer has a different revision"})
 		default:
 			p.failDoc(ch, &DocError{Domain: "HTTP", Code: a.Status, Message: "proposal rejected"})
@@ -456,11 +464,25 @@ func (p *Pusher) sendRev(ctx context.Context, ch store.Change, known []string) e
 		return fmt.Errorf("read history of %q: %w", ch.DocID, err)
 	}
 	if len(known) > 0 {
+		cut := -1
 		for i, h := range hist {
 			if contains(known, h) {
-				hist = hist[:i+1]
+				cut = i
 				break
 			}
+		}
+		if cut < 0 && p.opts.Propose {
+			// The peer's revision is not an ancestor of ours: a conflict. Sending would be
+			// refused (noconflicts); the pull side brings the peer's revision in instead.
+			if p.opts.PullResolvesConflicts {
+				p.done(ch)
+			} else {
+				p.failDoc(ch, &DocError{Domain: "HTTP", Code: 409, Message: "conflict: the peer has a different revision"})
+			}
+			return nil
+		}
+		if cut >= 0 {
+			hist = hist[:cut+1]
 		}
 	}
 	rev := Rev{DocID: ch.DocID, RevID: ch.RevID, History: hist, Deleted: doc.Deleted,
