@@ -71,12 +71,16 @@ tools-demo:
 
 # ------------------------------------------------------------------ test
 
+# Every suite runs even if an earlier one failed, so one run shows every failure.
+TEST_SUITES := test-go test-c test-python $(if $(wildcard tests/kotlin/*.kt),test-kotlin)
 test: tools
 	$(MAKE) --no-print-directory build
-	$(MAKE) --no-print-directory test-go
-	$(MAKE) --no-print-directory test-c
-	$(if $(wildcard tests/python/*.py),$(MAKE) --no-print-directory test-python)
-	$(if $(wildcard tests/kotlin/*.kt),$(MAKE) --no-print-directory test-kotlin)
+	@failed=""; for suite in $(TEST_SUITES); do \
+	  echo "==== $$suite"; \
+	  $(MAKE) --no-print-directory $$suite || failed="$$failed $$suite"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED suites:$$failed"; exit 1; fi; \
+	echo "all test suites passed"
 
 test-go:
 	CGO_ENABLED=1 $(GO) test -race ./engine/... ./capi/...

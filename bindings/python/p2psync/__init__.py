@@ -1,0 +1,45 @@
+"""p2psync — Python binding of libp2psync, an embeddable peer-to-peer JSON document
+database with sync.
+
+    from p2psync import Database
+
+    with Database("/tmp/notes-db") as db, db.default_collection() as notes:
+        doc = notes.save("note-1", {"text": "hello"})
+        print(notes.get("note-1").body, doc.rev_id)
+
+The shared library is found through $P2PSYNC_LIBRARY, then libp2psync.so beside this
+package, then the system library path.
+"""
+
+from . import _ffi
+from .database import (Batch, Change, ChangeEvent, ChangeQueue, Collection, Concurrency, Database, Document,
+                       Subscription)
+from .errors import (AuthError, BusyError, CancelledError, ConflictError, CorruptError, InternalError,
+                     InvalidArgumentError, InvalidHandleError, IoError, NetworkError, NotFoundError, P2PSyncError,
+                     ProtocolError, TimedOutError, TLSError, UnsupportedError)
+
+ABI_VERSION = _ffi.ABI_VERSION
+
+
+def library_version() -> str:
+    """Version of the loaded libp2psync, e.g. "1.0.0"."""
+    return _ffi.version()
+
+
+def abi_version() -> int:
+    """ABI version of the loaded libp2psync."""
+    return _ffi.abi_version()
+
+
+def live_handles() -> int:
+    """Number of live library objects (for leak checks in tests)."""
+    return _ffi.live_handles()
+
+
+__all__ = [
+    "ABI_VERSION", "AuthError", "Batch", "BusyError", "CancelledError", "Change", "ChangeEvent", "ChangeQueue",
+    "Collection", "Concurrency", "ConflictError", "CorruptError", "Database", "Document", "InternalError",
+    "InvalidArgumentError", "InvalidHandleError", "IoError", "NetworkError", "NotFoundError", "P2PSyncError",
+    "ProtocolError", "Subscription", "TLSError", "TimedOutError", "UnsupportedError", "abi_version",
+    "library_version", "live_handles",
+]

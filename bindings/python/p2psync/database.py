@@ -1,0 +1,415 @@
+"""Pythonic classes over the C API: Database, Collection, Document, Batch, listeners.
+
+Every object is a context manager. ``close()`` raises on failure; a ``weakref.finalize``
+is only the safety net. Children hold a strong reference to their parent, so a parent
+is never finalized first, and closing a parent with open children raises BusyError.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import threading
+import weakref
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+
+from . import _ffi
+from .errors import InvalidHandleError
+
+Body = Union[Dict[str, Any], str]
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class Concurrency(enum.IntEnum):
+    """What a save does when the document changed since the caller read it."""
+
+    LAST_WRITE_WINS = 0  # the new revision follows whatever is current
+    FAIL_ON_CONFLICT = 1  # ConflictError unless parent_rev_id is the current revision
+
+
+def _body_text(body: Body) -> str:
+    # A str is passed through untouched so the library validates it (and reports offsets).
+    return body if isinstance(body, str) else json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+class _Handle:
+    """A handle plus its closer; close() is idempotent and raises on failure."""
+
+    _closer = ""
+
+    def __init__(self, handle: int) -> None:
+        self._handle = handle
+        self._finalizer = weakref.finalize(self, _ffi.close_quietly, self._closer, handle)
+
+    @property
+    def handle(self) -> int:
+        """The raw C handle (for diagnostics)."""
+        return self._handle
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
+
+    def close(self) -> None:
+        if self._finalizer.alive:
+            _ffi.call(self._closer, self._handle)
+            self._finalizer.detach()
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class Document:
+    """One revision of a document, read in full when it was returned."""
+
+    id: str
+    rev_id: str
+    sequence: int
+    deleted: bool
+    json: str = field(repr=False)
+
+    @property
+    def body(self) -> Dict[str, Any]:
+        """The body as a dict ({} for a deleted document)."""
+        return json.loads(self.json)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.body[key]
+
+    @classmethod
+    def _take(cls, handle: int) -> "Document":
+        """Reads a p2p_document snapshot and releases it."""
+        try:
+            return cls(id=_ffi.out_text("p2p_document_id", handle) or "",
+                       rev_id=_ffi.out_text("p2p_document_rev_id", handle) or "",
+                       sequence=_ffi.out_uint("p2p_document_sequence", handle),
+                       deleted=_ffi.out_flag("p2p_document_deleted", handle),
+                       json=_ffi.out_text("p2p_document_json", handle) or "{}")
+        finally:
+            _ffi.call("p2p_document_close", handle)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of the changes feed: a document at its latest sequence."""
+
+    sequence: int
+    id: str
+    rev_id: str
+    deleted: bool
+
+    @classmethod
+    def _from(cls, obj: Dict[str, Any]) -> "Change":
+        return cls(sequence=obj["sequence"], id=obj["id"], rev_id=obj["rev_id"], deleted=obj["deleted"])
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """What a listener or change queue receives: the changes of one committed write,
+    or (kind == "overflow") the number of events a full queue dropped at this point."""
+
+    kind: str
+    collection: str
+    changes: Tuple[Change, ...] = ()
+    dropped: int = 0
+
+    @classmethod
+    def _parse(cls, text: str) -> "ChangeEvent":
+        obj = json.loads(text)
+        return cls(kind=obj["event"], collection=obj["collection"],
+                   changes=tuple(Change._from(c) for c in obj.get("changes", [])),
+                   dropped=obj.get("dropped", 0))
+
+
+def _changes(text: Optional[str]) -> List[Change]:
+    return [Change._from(c) for c in json.loads(text or "[]")]
+
+
+def _millis(when: Optional[datetime]) -> int:
+    if when is None:
+        return 0
+    if when.tzinfo is None:
+        raise ValueError("expiration must be timezone-aware")
+    return int(when.timestamp() * 1000)
+
+
+class Database(_Handle):
+    """An open database stored in one directory. Only one opener at a time (BusyError)."""
+
+    _closer = "p2p_db_close"
+
+    def __init__(self, path: PathLike, *, create: bool = True, max_rev_tree_depth: int = 0) -> None:
+        opts = _ffi.db_options(create, max_rev_tree_depth)
+        super().__init__(_ffi.out_handle("p2p_db_open", _ffi.text(os.fspath(path)), opts))
+
+    @staticmethod
+    def delete(path: PathLike) -> None:
+        """Deletes the closed database stored at path (BusyError if it is open)."""
+        _ffi.call("p2p_db_delete", _ffi.text(os.fspath(path)))
+
+    @staticmethod
+    def exists(path: PathLike) -> bool:
+        return _ffi.out_flag("p2p_db_exists", _ffi.text(os.fspath(path)))
+
+    @property
+    def name(self) -> str:
+        return _ffi.out_text("p2p_db_name", self._handle) or ""
+
+    @property
+    def path(self) -> str:
+        return _ffi.out_text("p2p_db_path", self._handle) or ""
+
+    @property
+    def uuid(self) -> str:
+        return _ffi.out_text("p2p_db_uuid", self._handle) or ""
+
+    def default_collection(self) -> "Collection":
+        return Collection(self, _ffi.out_handle("p2p_db_default_collection", self._handle))
+
+    def create_collection(self, name: str, scope: Optional[str] = None) -> "Collection":
+        """Creates the collection if missing and opens it."""
+        return Collection(self, _ffi.out_handle("p2p_db_create_collection", self._handle,
+                                                _ffi.text(scope), _ffi.text(name)))
+
+    def collection(self, name: str, scope: Optional[str] = None) -> "Collection":
+        """Opens an existing collection (NotFoundError if missing)."""
+        return Collection(self, _ffi.out_handle("p2p_db_get_collection", self._handle,
+                                                _ffi.text(scope), _ffi.text(name)))
+
+    def delete_collection(self, name: str, scope: Optional[str] = None) -> None:
+        _ffi.call("p2p_db_delete_collection", self._handle, _ffi.text(scope), _ffi.text(name))
+
+    def collection_names(self, scope: Optional[str] = None) -> List[str]:
+        return json.loads(_ffi.out_text("p2p_db_collection_names", self._handle, _ffi.text(scope)) or "[]")
+
+    def scope_names(self) -> List[str]:
+        return json.loads(_ffi.out_text("p2p_db_scope_names", self._handle) or "[]")
+
+    def batch(self) -> "Batch":
+        """Begins a write transaction. As a context manager it commits on success and
+        aborts on an exception."""
+        return Batch(self, _ffi.out_handle("p2p_db_begin_batch", self._handle))
+
+    def get_local(self, doc_id: str) -> Tuple[Dict[str, Any], str]:
+        """Reads a local (never replicated) document: (body, revision)."""
+        body, rev = _ffi.out_texts("p2p_db_get_local", self._handle, _ffi.text(doc_id))
+        return json.loads(body or "{}"), rev or ""
+
+    def put_local(self, doc_id: str, body: Body, expected_rev: Optional[str] = None) -> str:
+        """Writes a local document; expected_rev None = must not exist, "*" = no check."""
+        return _ffi.out_text("p2p_db_put_local", self._handle, _ffi.text(doc_id), _ffi.text(_body_text(body)),
+                             _ffi.text(expected_rev)) or ""
+
+    def delete_local(self, doc_id: str) -> None:
+        _ffi.call("p2p_db_delete_local", self._handle, _ffi.text(doc_id))
+
+
+class Collection(_Handle):
+    """A collection of an open database. Keeps its database open until closed."""
+
+    _closer = "p2p_collection_close"
+
+    def __init__(self, database: Database, handle: int) -> None:
+        super().__init__(handle)
+        self.database = database  # strong reference: the parent outlives the child
+        self._callbacks: Dict[int, Any] = {}  # token -> CFUNCTYPE object, kept until removed
+        # Callbacks removed from inside themselves are still on the stack: they are
+        # released only when the collection closes (no call can be in flight then).
+        self._retired: List[Any] = []
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return _ffi.out_text("p2p_collection_name", self._handle) or ""
+
+    @property
+    def scope(self) -> str:
+        return _ffi.out_text("p2p_collection_scope_name", self._handle) or ""
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.scope}.{self.name}"
+
+    def count(self) -> int:
+        """Number of live (non-deleted) documents."""
+        return _ffi.out_uint("p2p_collection_count", self._handle)
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def last_sequence(self) -> int:
+        return _ffi.out_uint("p2p_collection_last_sequence", self._handle)
+
+    def save(self, doc_id: str, body: Body, *, parent_rev_id: Optional[str] = None,
+             concurrency: Concurrency = Concurrency.LAST_WRITE_WINS) -> Document:
+        """Saves a new revision; body is a dict or JSON object text."""
+        return Document._take(_ffi.out_handle("p2p_collection_save_document", self._handle, _ffi.text(doc_id),
+                                              _ffi.text(_body_text(body)), _ffi.text(parent_rev_id),
+                                              int(concurrency)))
+
+    def delete(self, doc_id: str, *, parent_rev_id: Optional[str] = None,
+               concurrency: Concurrency = Concurrency.LAST_WRITE_WINS) -> Document:
+        """Deletes a document (a tombstone revision that replicates)."""
+        return Document._take(_ffi.out_handle("p2p_collection_delete_document", self._handle, _ffi.text(doc_id),
+                                              _ffi.text(parent_rev_id), int(concurrency)))
+
+    def purge(self, doc_id: str) -> None:
+        """Removes a document and its history without a trace."""
+        _ffi.call("p2p_collection_purge_document", self._handle, _ffi.text(doc_id))
+
+    def get(self, doc_id: str, *, include_deleted: bool = False) -> Document:
+        """Reads the current revision (NotFoundError if missing or deleted)."""
+        return Document._take(_ffi.out_handle("p2p_collection_get_document", self._handle, _ffi.text(doc_id),
+                                              1 if include_deleted else 0))
+
+    def __getitem__(self, doc_id: str) -> Document:
+        return self.get(doc_id)
+
+    def __contains__(self, doc_id: str) -> bool:
+        try:
+            self.get(doc_id)
+        except KeyError:
+            return False
+        return True
+
+    def get_revision(self, doc_id: str, rev_id: str) -> Document:
+        return Document._take(_ffi.out_handle("p2p_collection_get_revision", self._handle, _ffi.text(doc_id),
+                                              _ffi.text(rev_id)))
+
+    def conflicts(self, doc_id: str) -> List[str]:
+        """Revision IDs of the live conflicting leaves other than the current revision."""
+        return json.loads(_ffi.out_text("p2p_collection_get_conflicts", self._handle, _ffi.text(doc_id)) or "[]")
+
+    def set_expiration(self, doc_id: str, when: Optional[datetime]) -> None:
+        """Purges the document automatically at `when` (timezone-aware); None clears it."""
+        _ffi.call("p2p_collection_set_document_expiration", self._handle, _ffi.text(doc_id), _millis(when))
+
+    def expiration(self, doc_id: str) -> Optional[datetime]:
+        ms = _ffi.out_int("p2p_collection_get_document_expiration", self._handle, _ffi.text(doc_id))
+        return None if ms == 0 else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+    def changes(self, since: int = 0, limit: int = 0) -> List[Change]:
+        """Changes after sequence `since`, one per document, ascending (limit 0 = all)."""
+        return _changes(_ffi.out_text("p2p_collection_changes", self._handle, since, limit))
+
+    def iter_changes(self, since: int = 0, page_size: int = 500) -> Iterator[Change]:
+        """Iterates over the changes feed page by page."""
+        while True:
+            page = self.changes(since, page_size)
+            yield from page
+            if len(page) < page_size:
+                return
+            since = page[-1].sequence
+
+    def add_change_listener(self, listener: Callable[[ChangeEvent], None],
+                            doc_id: Optional[str] = None) -> "Subscription":
+        """Calls listener(event) on a library thread after each committed write to this
+        collection (or only to `doc_id`). It must return quickly; exceptions are logged."""
+        callback = _ffi.change_callback(lambda _token, text: listener(ChangeEvent._parse(text)))
+        if doc_id is None:
+            token = _ffi.out_handle("p2p_collection_add_change_listener", self._handle, callback, None)
+        else:
+            token = _ffi.out_handle("p2p_collection_add_document_change_listener", self._handle,
+                                    _ffi.text(doc_id), callback, None)
+        with self._lock:
+            self._callbacks[token] = callback
+        return Subscription(self, token)
+
+    def change_queue(self, capacity: int = 0) -> "ChangeQueue":
+        """A pull-style alternative to a listener: events wait in a bounded queue."""
+        return ChangeQueue(self, _ffi.out_handle("p2p_collection_add_change_queue", self._handle, capacity))
+
+    def _forget(self, token: int) -> None:
+        with self._lock:
+            callback = self._callbacks.pop(token, None)
+            if callback is not None:
+                self._retired.append(callback)
+
+    def close(self) -> None:
+        super().close()
+        with self._lock:
+            self._retired.clear()
+
+
+class Subscription(_Handle):
+    """A registered change listener. remove() (or close()) waits for calls in flight."""
+
+    _closer = "p2p_subscription_remove"
+
+    def __init__(self, collection: Collection, token: int) -> None:
+        super().__init__(token)
+        self.collection = collection
+
+    def close(self) -> None:
+        super().close()
+        self.collection._forget(self._handle)  # only now may the callback object go
+
+    remove = close
+
+
+class ChangeQueue(Subscription):
+    """Events of a collection, read with next_event() or by iterating."""
+
+    def next_event(self, timeout: float = 0.0) -> Optional[ChangeEvent]:
+        """The next event, waiting up to `timeout` seconds; None on timeout."""
+        text = _ffi.out_text("p2p_subscription_next_event", self._handle, max(0, int(timeout * 1000)))
+        return None if text is None else ChangeEvent._parse(text)
+
+    def events(self, timeout: float = 0.0) -> Iterator[ChangeEvent]:
+        """Yields events until none arrives within `timeout` seconds."""
+        while True:
+            event = self.next_event(timeout)
+            if event is None:
+                return
+            yield event
+
+    def __iter__(self) -> Iterator[ChangeEvent]:
+        return self.events()
+
+
+class Batch(_Handle):
+    """One write transaction: all of its writes land at commit(), or none do."""
+
+    _closer = "p2p_batch_abort"
+
+    def __init__(self, database: Database, handle: int) -> None:
+        super().__init__(handle)
+        self.database = database
+
+    def save(self, collection: Collection, doc_id: str, body: Body, *, parent_rev_id: Optional[str] = None,
+             concurrency: Concurrency = Concurrency.LAST_WRITE_WINS) -> Document:
+        return Document._take(_ffi.out_handle("p2p_batch_save_document", self._handle, collection.handle,
+                                              _ffi.text(doc_id), _ffi.text(_body_text(body)),
+                                              _ffi.text(parent_rev_id), int(concurrency)))
+
+    def delete(self, collection: Collection, doc_id: str, *, parent_rev_id: Optional[str] = None,
+               concurrency: Concurrency = Concurrency.LAST_WRITE_WINS) -> Document:
+        return Document._take(_ffi.out_handle("p2p_batch_delete_document", self._handle, collection.handle,
+                                              _ffi.text(doc_id), _ffi.text(parent_rev_id), int(concurrency)))
+
+    def purge(self, collection: Collection, doc_id: str) -> None:
+        _ffi.call("p2p_batch_purge_document", self._handle, collection.handle, _ffi.text(doc_id))
+
+    def commit(self) -> None:
+        """Makes every write durable; the batch ends either way."""
+        if self.closed:
+            raise InvalidHandleError(InvalidHandleError.code, message="batch has already ended")
+        self._finalizer.detach()
+        _ffi.call("p2p_batch_commit", self._handle)
+
+    def abort(self) -> None:
+        """Discards the writes; harmless on an ended batch."""
+        self.close()
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        if exc_type is None and not self.closed:
+            self.commit()
+        else:
+            self.abort()

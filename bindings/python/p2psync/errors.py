@@ -1,0 +1,119 @@
+"""Exceptions raised by p2psync: one class per C status code (see include/p2psync.h)."""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Type
+
+# Error domains (P2P_DOMAIN_*): which numbering `P2PSyncError.domain_code` follows.
+DOMAIN_LIBRARY = 1  # a P2P_ERR_* code
+DOMAIN_POSIX = 2  # an errno value
+DOMAIN_SQLITE = 3  # an SQLite (extended) result code
+DOMAIN_WEBSOCKET = 4  # a WebSocket close code or HTTP status
+
+
+class P2PSyncError(Exception):
+    """A call into libp2psync failed.
+
+    ``code`` is the status the C function returned (a negative P2P_ERR_* value);
+    ``domain`` and ``domain_code`` keep the underlying cause, e.g. an SQLite result code.
+    """
+
+    code: int = 0
+
+    def __init__(self, code: int, domain: int = DOMAIN_LIBRARY, domain_code: Optional[int] = None,
+                 message: str = "") -> None:
+        super().__init__(message or f"libp2psync status {code}")
+        self.code = code
+        self.domain = domain
+        self.domain_code = code if domain_code is None else domain_code
+        self.message = message
+
+
+class InvalidArgumentError(P2PSyncError, ValueError):
+    """NULL where not allowed, bad UTF-8, bad JSON, bad ID or name (P2P_ERR_INVALID_ARGUMENT)."""
+
+
+class InvalidHandleError(P2PSyncError):
+    """The object was closed, or the handle is of the wrong kind (P2P_ERR_INVALID_HANDLE)."""
+
+
+class NotFoundError(P2PSyncError, KeyError):
+    """Document, revision, collection or database missing (P2P_ERR_NOT_FOUND)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message
+
+
+class ConflictError(P2PSyncError):
+    """Revision conflict on save (P2P_ERR_CONFLICT)."""
+
+
+class BusyError(P2PSyncError):
+    """Dependent objects still open, or the database is in use elsewhere (P2P_ERR_BUSY)."""
+
+
+class IoError(P2PSyncError, OSError):
+    """File system or disk error (P2P_ERR_IO)."""
+
+
+class CorruptError(P2PSyncError):
+    """Database file unreadable (P2P_ERR_CORRUPT)."""
+
+
+class NetworkError(P2PSyncError):
+    """Connection failed or dropped (P2P_ERR_NETWORK)."""
+
+
+class TLSError(P2PSyncError):
+    """TLS handshake or certificate failure (P2P_ERR_TLS)."""
+
+
+class AuthError(P2PSyncError):
+    """The peer refused the credentials (P2P_ERR_AUTH)."""
+
+
+class ProtocolError(P2PSyncError):
+    """The peer broke the sync protocol (P2P_ERR_PROTOCOL)."""
+
+
+class CancelledError(P2PSyncError):
+    """The operation was stopped by a close or stop (P2P_ERR_CANCELLED)."""
+
+
+class TimedOutError(P2PSyncError, TimeoutError):
+    """A deadline passed (P2P_ERR_TIMEOUT)."""
+
+
+class UnsupportedError(P2PSyncError):
+    """Option or feature not available in this build (P2P_ERR_UNSUPPORTED)."""
+
+
+class InternalError(P2PSyncError):
+    """A bug in the library, including a recovered panic (P2P_ERR_INTERNAL)."""
+
+
+# Status code -> exception class. tests/python/test_ffi.py checks it against the header.
+ERRORS: Dict[int, Type[P2PSyncError]] = {
+    -1: InvalidArgumentError,
+    -2: InvalidHandleError,
+    -3: NotFoundError,
+    -4: ConflictError,
+    -5: BusyError,
+    -6: IoError,
+    -7: CorruptError,
+    -8: NetworkError,
+    -9: TLSError,
+    -10: AuthError,
+    -11: ProtocolError,
+    -12: CancelledError,
+    -13: TimedOutError,
+    -14: UnsupportedError,
+    -99: InternalError,
+}
+for _status, _cls in ERRORS.items():
+    _cls.code = _status
+
+
+def error_for(status: int, domain: int, domain_code: int, message: str) -> P2PSyncError:
+    """Builds the exception for a failed call; unknown codes give the base class."""
+    return ERRORS.get(status, P2PSyncError)(status, domain, domain_code, message)

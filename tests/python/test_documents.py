@@ -1,0 +1,130 @@
+"""Documents: save/get/delete/purge, concurrency control, revisions, expiration,
+changes feed, and bad input."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+import p2psync
+from p2psync import Concurrency
+
+
+def test_save_and_get(coll: p2psync.Collection) -> None:
+    doc = coll.save("doc-1", {"name": "Ada", "tags": ["x", "é"]})
+    assert doc.id == "doc-1" and doc.rev_id.startswith("1-") and doc.sequence == 1 and not doc.deleted
+    got = coll.get("doc-1")
+    assert got.body == {"name": "Ada", "tags": ["x", "é"]}
+    assert got["name"] == "Ada"
+    assert got.rev_id == doc.rev_id
+    assert "doc-1" in coll and "nope" not in coll
+    assert coll["doc-1"].json == '{"name":"Ada","tags":["x","é"]}'
+    with pytest.raises(p2psync.NotFoundError):
+        coll.get("nope")
+    with pytest.raises(KeyError):
+        coll["nope"]
+
+
+def test_json_text_body(coll: p2psync.Collection) -> None:
+    coll.save("t", '{ "a" : 1 }')
+    assert coll.get("t").json == '{"a":1}'
+
+
+def test_concurrency_control(coll: p2psync.Collection) -> None:
+    first = coll.save("d", {"v": 1})
+    with pytest.raises(p2psync.ConflictError):
+        coll.save("d", {"v": 2}, concurrency=Concurrency.FAIL_ON_CONFLICT)
+    second = coll.save("d", {"v": 2}, parent_rev_id=first.rev_id, concurrency=Concurrency.FAIL_ON_CONFLICT)
+    assert second.rev_id.startswith("2-")
+    with pytest.raises(p2psync.ConflictError):
+        coll.save("d", {"v": 3}, parent_rev_id=first.rev_id, concurrency=Concurrency.FAIL_ON_CONFLICT)
+    third = coll.save("d", {"v": 3}, parent_rev_id=first.rev_id)  # last write wins
+    assert third.rev_id.startswith("3-")
+    assert coll.get_revision("d", second.rev_id).body == {"v": 2}
+    assert coll.conflicts("d") == []
+
+
+def test_delete_and_purge(coll: p2psync.Collection) -> None:
+    coll.save("gone", {"a": 1})
+    tomb = coll.delete("gone")
+    assert tomb.deleted
+    with pytest.raises(p2psync.NotFoundError):
+        coll.get("gone")
+    assert coll.get("gone", include_deleted=True).body == {}
+    with pytest.raises(p2psync.NotFoundError):
+        coll.delete("gone")
+    coll.purge("gone")
+    with pytest.raises(p2psync.NotFoundError):
+        coll.get("gone", include_deleted=True)
+    with pytest.raises(p2psync.NotFoundError):
+        coll.purge("gone")
+
+
+def test_expiration(coll: p2psync.Collection) -> None:
+    coll.save("temp", {})
+    assert coll.expiration("temp") is None
+    later = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=1)
+    coll.set_expiration("temp", later)
+    assert coll.expiration("temp") == later
+    coll.set_expiration("temp", None)
+    assert coll.expiration("temp") is None
+    with pytest.raises(ValueError):
+        coll.set_expiration("temp", datetime.now())  # naive
+    coll.set_expiration("temp", datetime.now(timezone.utc) - timedelta(seconds=1))
+    deadline = time.monotonic() + 20
+    while "temp" in coll and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "temp" not in coll
+
+
+def test_changes_feed(coll: p2psync.Collection) -> None:
+    for i in range(5):
+        coll.save(f"c{i}", {"i": i})
+    coll.save("c0", {"i": 10})
+    changes = coll.changes()
+    assert [c.id for c in changes] == ["c1", "c2", "c3", "c4", "c0"]
+    assert [c.sequence for c in changes] == [2, 3, 4, 5, 6]
+    assert coll.changes(since=4) == changes[3:]
+    assert len(coll.changes(limit=2)) == 2
+    assert [c.id for c in coll.iter_changes(page_size=2)] == [c.id for c in changes]
+
+
+@pytest.mark.parametrize("body", ["{", "[1, 2]", '"text"', "42", "null", "", '{"a":1} tail'])
+def test_invalid_bodies(coll: p2psync.Collection, body: str) -> None:
+    with pytest.raises(p2psync.InvalidArgumentError):
+        coll.save("bad", body)
+    assert "bad" not in coll
+
+
+def test_json_error_reports_offset(coll: p2psync.Collection) -> None:
+    with pytest.raises(p2psync.InvalidArgumentError) as info:
+        coll.save("bad", '{"a": tru}')
+    assert "offset" in str(info.value)
+
+
+@pytest.mark.parametrize("doc_id", ["", "x" * 256, "bad\udcff"])
+def test_invalid_ids(coll: p2psync.Collection, doc_id: str) -> None:
+    with pytest.raises(p2psync.InvalidArgumentError):
+        coll.save(doc_id, {})
+    with pytest.raises(p2psync.InvalidArgumentError):
+        coll.get(doc_id)
+
+
+def test_longest_valid_id(coll: p2psync.Collection) -> None:
+    coll.save("x" * 255, {})
+    coll.save("é" * 127, {})  # 254 bytes
+    assert coll.count() == 2
+
+
+def test_unknown_concurrency(coll: p2psync.Collection) -> None:
+    with pytest.raises(p2psync.InvalidArgumentError):
+        coll.save("d", {}, concurrency=7)  # type: ignore[arg-type]
+
+
+def test_use_after_close(db: p2psync.Database) -> None:
+    coll = db.default_collection()
+    coll.close()
+    with pytest.raises(p2psync.InvalidHandleError):
+        coll.save("d", {})

@@ -1,0 +1,86 @@
+"""The ctypes layer: signature table, library lookup, ABI check, error classes."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import p2psync
+from p2psync import _ffi, errors
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = (ROOT / "include" / "p2psync.h").read_text()
+
+
+def test_signature_table_matches_exports() -> None:
+    exported = (ROOT / "include" / "p2psync.exports").read_text().split()
+    assert sorted(_ffi.SIGNATURES) == exported
+
+
+def test_signature_table_in_header_order() -> None:
+    declared = re.findall(r"^P2P_API [^(]*?\b(p2p_\w+)\(", HEADER, flags=re.M)
+    assert list(_ffi.SIGNATURES) == declared
+
+
+def test_versions() -> None:
+    assert p2psync.abi_version() == p2psync.ABI_VERSION == 1
+    version = re.search(r'#define P2P_VERSION_STRING "([^"]+)"', HEADER).group(1)
+    assert p2psync.library_version() == version
+
+
+def test_error_classes_match_header_codes() -> None:
+    codes = {name: int(value) for name, value in re.findall(r"#define (P2P_ERR_\w+)\s+(-\d+)", HEADER)}
+    assert sorted(codes.values()) == sorted(errors.ERRORS)
+    for name, code in codes.items():
+        assert _ffi.status_string(code) == name
+        cls = errors.ERRORS[code]
+        assert cls.code == code and issubclass(cls, p2psync.P2PSyncError)
+    unknown = errors.error_for(-77, errors.DOMAIN_LIBRARY, -77, "from the future")
+    assert type(unknown) is p2psync.P2PSyncError and unknown.code == -77
+
+
+def test_error_carries_domain_and_message(tmp_path: Path) -> None:
+    try:
+        p2psync.Database(tmp_path / "x", create=False)
+    except p2psync.NotFoundError as e:
+        assert e.code == -3 and e.domain == errors.DOMAIN_LIBRARY and e.domain_code == -3
+        assert "not found" in str(e)
+    else:
+        raise AssertionError("expected NotFoundError")
+
+
+def _import_in_child(env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "import p2psync; print(p2psync.library_version())"],
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "bindings" / "python"), **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_explicit_library_path_must_load() -> None:
+    res = _import_in_child({"P2PSYNC_LIBRARY": "/nonexistent/libp2psync.so"})
+    assert res.returncode != 0 and "nonexistent" in res.stderr
+
+
+def test_library_found_through_explicit_path() -> None:
+    res = _import_in_child({"P2PSYNC_LIBRARY": os.environ["P2PSYNC_LIBRARY"]})
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == p2psync.library_version()
+
+
+def test_abi_mismatch_refuses_import() -> None:
+    # Simulate a binding written for another ABI by patching the constant before the check runs.
+    script = ("import sys, importlib.util, pathlib\n"
+              f"path = pathlib.Path({str(ROOT / 'bindings/python/p2psync/_ffi.py')!r})\n"
+              "src = path.read_text().replace('ABI_VERSION = 1', 'ABI_VERSION = 999')\n"
+              "import p2psync.errors\n"
+              "mod = type(sys)('p2psync._ffi_test'); mod.__package__ = 'p2psync'; mod.__file__ = str(path)\n"
+              "try:\n"
+              "    exec(compile(src, str(path), 'exec'), mod.__dict__)\n"
+              "except ImportError as e:\n"
+              "    print('refused:', e)\n")
+    res = subprocess.run([sys.executable, "-c", script],
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "bindings" / "python")},
+                         capture_output=True, text=True, timeout=60)
+    assert "refused:" in res.stdout and "999" in res.stdout and "1" in res.stdout, res.stdout + res.stderr
