@@ -178,6 +178,10 @@ type Conn struct {
 	err   *CloseError
 
 	bytesSent, bytesRecv, framesSent, framesRecv, msgsSent, msgsRecv atomic.Uint64
+	// Flow-control observations (for tests and diagnostics).
+	peakUnacked  atomic.Uint64 // most unacknowledged bytes of one outgoing message
+	freezes      atomic.Uint64 // times an outgoing message paused for an ACK
+	peakInflight atomic.Int64  // most unread bytes buffered for incomplete incoming messages
 }
 
 func newConn(ws *websocket.Conn, proto string, cfg Config, tlsState *tls.ConnectionState) *Conn {
@@ -594,7 +598,11 @@ func (c *Conn) pauseReading() {
 }
 
 func (c *Conn) inflight(delta int64) {
-	if c.inflightBytes.Add(delta) <= inflightHardLimit && delta < 0 {
+	n := c.inflightBytes.Add(delta)
+	if delta > 0 {
+		storeMax(&c.peakInflight, n)
+	}
+	if n <= inflightHardLimit && delta < 0 {
 		select {
 		case c.flowSignal <- struct{}{}:
 		default:
@@ -744,6 +752,9 @@ func (c *Conn) writeNextFrame(m *outMsg, nextUrgent bool) bool {
 	raw := uint64(len(b) - frameHeaderLen(m.key.num))
 	c.mu.Lock()
 	m.sent += raw
+	if m.sent > m.acked {
+		storeMaxU(&c.peakUnacked, m.sent-m.acked)
+	}
 	if more {
 		if c.live[m.key] == m {
 			c.requeueLocked(m)
@@ -954,4 +965,22 @@ func (c *Conn) buildReply(req *Message, resp *Message, herr error) *outMsg {
 		head, _ = appendProperties(nil, Properties{{"Error-Domain", "BLIP"}, {"Error-Code", "501"}})
 	}
 	return &outMsg{key: outKey{req.Number, true}, typ: typ, flags: c.outFlags(urgent, compressed), head: head, body: body}
+}
+
+func storeMax(v *atomic.Int64, n int64) {
+	for {
+		old := v.Load()
+		if n <= old || v.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+func storeMaxU(v *atomic.Uint64, n uint64) {
+	for {
+		old := v.Load()
+		if n <= old || v.CompareAndSwap(old, n) {
+			return
+		}
+	}
 }

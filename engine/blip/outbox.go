@@ -78,6 +78,7 @@ func (c *Conn) popLocked() (m *outMsg, nextUrgent bool) {
 func (c *Conn) requeueLocked(m *outMsg) {
 	if m.sent > m.acked && m.sent-m.acked > sendWindow {
 		m.frozen = true
+		c.freezes.Add(1)
 		return
 	}
 	c.insertLocked(m)
