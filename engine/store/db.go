@@ -150,7 +150,7 @@ func prepareDir(dir string, noCreate bool) error {
 		}
 		return nil
 	default:
-		return fmt.Errorf("%w: %v", ErrIO, err)
+		return fmt.Errorf("%w: cannot use %s as a database directory: %v", ErrIO, dir, err)
 	}
 }
 
