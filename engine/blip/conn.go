@@ -665,11 +665,11 @@ func (c *Conn) shutdown(readErr error) {
 	}
 	c.recv.abandon(closed)
 	c.ioWG.Wait()
+	c.log.Debug("blip: connection ended", "err", ce)
 	c.err = ce
 	close(c.ended)
 	c.hwg.Wait()
 	close(c.done)
-	c.log.Debug("blip: connection ended", "err", ce)
 }
 
 // writeLoop writes ACKs and message frames, one frame per WebSocket message.

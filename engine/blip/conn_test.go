@@ -285,7 +285,7 @@ func TestConcurrentBothDirections(t *testing.T) {
 }
 
 func TestCompressionOnOff(t *testing.T) {
-	doc := []byte(strings.Repeat(`{"_id":"airline_10","type":"airline","name":"40-Mile Air","iata":"Q5","country":"United States"},`, 10_000))
+	doc := []byte(strings.Repeat(`{"_id":"airline_10","type":"airline","name":"40-Mile Air","iata":"Q5","country":"United States"},`, 3_000))
 	tests := []struct {
 		name       string
 		level      int

@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"runtime/debug"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,10 +23,11 @@ import (
 // never buffers more than a few hundred KB, and the heap does not grow with the message.
 func TestLargeMessageSlowReader(t *testing.T) {
 	const size = 50 << 20
-	body := make([]byte, size)
-	for i := range body {
-		body[i] = byte(i*7 + i>>13)
+	pattern := make([]byte, 65521) // prime length: frames never line up with it
+	for i := range pattern {
+		pattern[i] = byte(i*7 + i>>8)
 	}
+	body := bytes.Repeat(pattern, size/len(pattern)+1)[:size]
 	want := sha256.Sum256(body)
 
 	var peakBuffered atomic.Int64
@@ -116,26 +116,32 @@ func TestLargeMessageSlowReader(t *testing.T) {
 	}
 }
 
-// rawServer runs a test-controlled WebSocket peer speaking raw frames.
+// rawServer runs a test-controlled WebSocket peer speaking raw frames (one connection).
 func rawServer(t *testing.T, script func(ws *websocket.Conn)) *httptest.Server {
 	t.Helper()
-	var wg sync.WaitGroup
+	finished := make(chan struct{})
+	var started atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !started.CompareAndSwap(false, true) {
+			http.Error(w, "one connection only", http.StatusConflict)
+			return
+		}
+		defer close(finished)
 		up := websocket.Upgrader{Subprotocols: []string{SubprotocolCBMobile3}}
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			t.Errorf("raw upgrade: %v", err)
 			return
 		}
-		wg.Add(1)
-		defer wg.Done()
 		defer ws.Close()
 		script(ws)
 	}))
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
+		if started.Load() {
+			<-finished
+		}
 		srv.Close()
-		wg.Wait()
 	})
 	return srv
 }

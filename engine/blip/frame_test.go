@@ -217,12 +217,12 @@ func TestDecodeFrameErrors(t *testing.T) {
 func TestInflateCaps(t *testing.T) {
 	var e encoder
 	e.level = 9
-	zeros := make([]byte, 4<<20)
+	zeros := make([]byte, 2<<20)
 	b, err := e.encode(1, flagCompressed, zeros)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("4 MiB of zeros deflate to %d bytes", len(b))
+	t.Logf("2 MiB of zeros deflate to %d bytes", len(b))
 	d := decoder{maxInflate: 1 << 20}
 	if _, err := d.decode(b); !errors.Is(err, ErrTooLarge) || !errors.Is(err, ErrProtocol) {
 		t.Errorf("bomb: err = %v, want ErrTooLarge and ErrProtocol", err)
