@@ -22,6 +22,7 @@ import (
 
 // Identity is a private key with its certificate chain: the leaf first, then any
 // intermediates and (optionally) the root. It is immutable and safe for concurrent use.
+// Obtain identities from this package's constructors; the zero Identity is not usable.
 type Identity struct {
 	key   crypto.Signer
 	chain []*x509.Certificate
@@ -44,6 +45,14 @@ func NewIdentity(key crypto.Signer, chain []*x509.Certificate) (*Identity, error
 		return nil, fmt.Errorf("new identity: %w: private key does not match the leaf certificate", ErrInvalidArgument)
 	}
 	return &Identity{key: key, chain: append([]*x509.Certificate(nil), chain...)}, nil
+}
+
+// usable reports whether id came from a constructor (a nil or zero Identity did not).
+func (id *Identity) usable() error {
+	if id == nil || id.key == nil || len(id.chain) == 0 {
+		return fmt.Errorf("%w: identity is nil or empty", ErrInvalidArgument)
+	}
+	return nil
 }
 
 // Certificate returns the leaf certificate. Treat it as read-only.
@@ -170,6 +179,9 @@ func CreateIdentity(opts CreateOptions) (*Identity, error) {
 
 	parent, signer, chainTail := tmpl, crypto.Signer(key), []*x509.Certificate(nil)
 	if opts.Issuer != nil {
+		if err := opts.Issuer.usable(); err != nil {
+			return nil, fmt.Errorf("create identity: issuer: %w", err)
+		}
 		issuerLeaf := opts.Issuer.Certificate()
 		if !issuerLeaf.IsCA {
 			return nil, fmt.Errorf("create identity: %w: issuer certificate is not a CA", ErrInvalidArgument)

@@ -211,3 +211,18 @@ func TestTLSCertificate(t *testing.T) {
 		t.Fatalf("tls.Certificate %+v", c)
 	}
 }
+
+func TestZeroIdentityRefused(t *testing.T) {
+	zero := &Identity{}
+	_, err := zero.ExportPKCS12("x")
+	wantIs(t, err, ErrInvalidArgument)
+	_, _, err = zero.ExportPEM("")
+	wantIs(t, err, ErrInvalidArgument)
+	_, err = CreateIdentity(CreateOptions{Issuer: zero})
+	wantIs(t, err, ErrInvalidArgument)
+	_, err = ClientTLSConfig(ClientTrust{Identity: zero})
+	wantIs(t, err, ErrInvalidArgument)
+	if cfg := ServerTLSConfig(zero, ServerOptions{}); len(cfg.Certificates) != 0 || cfg.GetCertificate == nil {
+		t.Fatal("a zero identity must not be served")
+	}
+}

@@ -117,6 +117,10 @@ type keystoreEntry struct {
 // or failing its integrity check), ErrInvalidArgument (empty password, bad config), or an
 // *fs.PathError for I/O failures.
 func OpenKeystore(path, password string, cfg KeystoreConfig) (*Keystore, error) {
+	return openKeystore(path, password, cfg, true)
+}
+
+func openKeystore(path, password string, cfg KeystoreConfig, mayCreate bool) (*Keystore, error) {
 	if password == "" {
 		return nil, fmt.Errorf("open keystore: %w: the password must not be empty", ErrInvalidArgument)
 	}
@@ -127,13 +131,13 @@ func OpenKeystore(path, password string, cfg KeystoreConfig) (*Keystore, error) 
 	ks := &Keystore{path: path, newIterations: iter, entries: map[string][]byte{}}
 
 	data, err := readFileLimited(path, MaxInputSize*4)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) && mayCreate {
 		if err := ks.setPassword(password, iter); err != nil {
 			return nil, fmt.Errorf("open keystore: %w", err)
 		}
 		if err := ks.write(ks.entries, ks.state(), true); err != nil {
 			if errors.Is(err, fs.ErrExist) { // created concurrently: open that one
-				return OpenKeystore(path, password, cfg)
+				return openKeystore(path, password, cfg, false)
 			}
 			return nil, fmt.Errorf("create keystore %s: %w", path, err)
 		}
@@ -337,8 +341,8 @@ func (ks *Keystore) Store(label string, id *Identity) error {
 	if err := checkLabel(label); err != nil {
 		return fmt.Errorf("store %q: %w: %v", label, ErrInvalidArgument, err)
 	}
-	if id == nil {
-		return fmt.Errorf("store %q: %w: nil identity", label, ErrInvalidArgument)
+	if err := id.usable(); err != nil {
+		return fmt.Errorf("store %q: %w", label, err)
 	}
 	ks.mu.Lock()
 	defer ks.mu.Unlock()

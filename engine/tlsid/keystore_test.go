@@ -184,6 +184,7 @@ func TestKeystoreRejectedInputLeavesFileUnchanged(t *testing.T) {
 		{"label too long", strings.Repeat("x", maxLabelLen+1), fx.client},
 		{"label not UTF-8", "\xff\xfe", fx.client},
 		{"nil identity", "new", nil},
+		{"zero identity", "new", &Identity{}},
 		{"key that cannot be exported", "new", opaque},
 	}
 	for _, tt := range tests {

@@ -144,6 +144,9 @@ func (id *Identity) ExportPEM(password string) (certPEM, keyPEM []byte, err erro
 }
 
 func (id *Identity) exportPEM(password string, iterations int) (certPEM, keyPEM []byte, err error) {
+	if err := id.usable(); err != nil {
+		return nil, nil, fmt.Errorf("export pem: %w", err)
+	}
 	if err := checkExportableKey(id.key); err != nil {
 		return nil, nil, fmt.Errorf("export pem: %w", err)
 	}

@@ -62,6 +62,9 @@ func importPKCS12(data []byte, password string) (*Identity, error) {
 // 1.1.1+ and Java 12+ read it. Its KDF uses few iterations, so use a high-entropy password
 // when the file leaves protected storage.
 func (id *Identity) ExportPKCS12(password string) ([]byte, error) {
+	if err := id.usable(); err != nil {
+		return nil, fmt.Errorf("export pkcs12: %w", err)
+	}
 	if err := checkExportableKey(id.key); err != nil {
 		return nil, fmt.Errorf("export pkcs12: %w", err)
 	}

@@ -39,7 +39,8 @@ type ServerOptions struct {
 // certificate" (ErrClientCertRequired through ClassifyListener); a refused one with an error
 // wrapping ErrClientCertUntrusted.
 //
-// id must not be nil; if it is, every handshake fails with ErrInvalidArgument. The returned
+// id must come from this package; if it is nil or empty, every handshake fails with
+// ErrInvalidArgument. The returned
 // config may be shared by all connections of a listener.
 func ServerTLSConfig(id *Identity, opts ServerOptions) *tls.Config {
 	now := clock(opts.Now)
@@ -47,7 +48,7 @@ func ServerTLSConfig(id *Identity, opts ServerOptions) *tls.Config {
 		MinVersion: tls.VersionTLS12,
 		Time:       now,
 	}
-	if id != nil {
+	if id.usable() == nil {
 		cfg.Certificates = []tls.Certificate{id.TLSCertificate()}
 	} else {
 		cfg.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -185,6 +186,9 @@ func clientTLSConfig(opts ClientTrust) (*tls.Config, error) {
 		Time:       now,
 	}
 	if opts.Identity != nil {
+		if err := opts.Identity.usable(); err != nil {
+			return nil, fmt.Errorf("client identity: %w", err)
+		}
 		cert := opts.Identity.TLSCertificate()
 		// Always offer our certificate: a listener that names no acceptable CAs, or names
 		// CAs that do not cover a self-signed client, still gets it and decides itself.
