@@ -448,6 +448,8 @@ func (ks *Keystore) ChangePassword(newPassword string) error {
 	if err := ks.write(next, k, false); err != nil {
 		return fmt.Errorf("change keystore password: %w", err)
 	}
+	clear(ks.checkKey)
+	clear(ks.macKey)
 	ks.adopt(k)
 	ks.entries = next
 	return nil
