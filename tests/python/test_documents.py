@@ -104,7 +104,7 @@ def test_json_error_reports_offset(coll: p2psync.Collection) -> None:
     assert "offset" in str(info.value)
 
 
-@pytest.mark.parametrize("doc_id", ["", "x" * 256, "bad\udcff"])
+@pytest.mark.parametrize("doc_id", ["", "x" * 256, "bad\udcff", "nul\0inside"])
 def test_invalid_ids(coll: p2psync.Collection, doc_id: str) -> None:
     with pytest.raises(p2psync.InvalidArgumentError):
         coll.save(doc_id, {})

@@ -147,6 +147,8 @@ def text(value: Optional[str]) -> Optional[bytes]:
         return None
     if not isinstance(value, str):
         raise TypeError(f"expected str, got {type(value).__name__}")
+    if "\0" in value:  # C text would silently end there
+        raise error_for(-1, 1, -1, "text contains a NUL character")
     return value.encode("utf-8", "surrogateescape")
 
 

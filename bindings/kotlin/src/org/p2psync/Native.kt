@@ -1,0 +1,92 @@
+package org.p2psync
+
+/**
+ * The JNI surface: one external per C function (jni/p2psync_jni.c). Text crosses as
+ * UTF-8 byte arrays; handles as Long; failures as [P2PSyncException].
+ */
+internal object Native {
+    init {
+        System.loadLibrary("p2psync_jni")
+    }
+
+    @JvmStatic external fun abiVersion(): Int
+    @JvmStatic external fun version(): ByteArray
+    @JvmStatic external fun liveHandles(): Long
+    @JvmStatic external fun statusString(status: Int): ByteArray
+
+    @JvmStatic external fun dbOpen(path: ByteArray, create: Boolean, maxRevTreeDepth: Int): Long
+    @JvmStatic external fun dbClose(db: Long)
+    @JvmStatic external fun dbDelete(path: ByteArray)
+    @JvmStatic external fun dbExists(path: ByteArray): Boolean
+    @JvmStatic external fun dbName(db: Long): ByteArray
+    @JvmStatic external fun dbPath(db: Long): ByteArray
+    @JvmStatic external fun dbUuid(db: Long): ByteArray
+
+    @JvmStatic external fun dbDefaultCollection(db: Long): Long
+    @JvmStatic external fun dbCreateCollection(db: Long, scope: ByteArray?, name: ByteArray): Long
+    @JvmStatic external fun dbGetCollection(db: Long, scope: ByteArray?, name: ByteArray): Long
+    @JvmStatic external fun dbDeleteCollection(db: Long, scope: ByteArray?, name: ByteArray)
+    @JvmStatic external fun dbCollectionNames(db: Long, scope: ByteArray?): ByteArray
+    @JvmStatic external fun dbScopeNames(db: Long): ByteArray
+    @JvmStatic external fun collectionClose(coll: Long)
+    @JvmStatic external fun collectionScopeName(coll: Long): ByteArray
+    @JvmStatic external fun collectionName(coll: Long): ByteArray
+    @JvmStatic external fun collectionCount(coll: Long): Long
+    @JvmStatic external fun collectionLastSequence(coll: Long): Long
+
+    @JvmStatic external fun collectionSave(coll: Long, id: ByteArray, json: ByteArray, parentRevId: ByteArray?, concurrency: Int): Long
+    @JvmStatic external fun collectionDelete(coll: Long, id: ByteArray, parentRevId: ByteArray?, concurrency: Int): Long
+    @JvmStatic external fun collectionPurge(coll: Long, id: ByteArray)
+    @JvmStatic external fun collectionGet(coll: Long, id: ByteArray, includeDeleted: Boolean): Long
+    @JvmStatic external fun collectionGetRevision(coll: Long, id: ByteArray, revId: ByteArray): Long
+    @JvmStatic external fun collectionConflicts(coll: Long, id: ByteArray): ByteArray
+    @JvmStatic external fun collectionSetExpiration(coll: Long, id: ByteArray, unixMs: Long)
+    @JvmStatic external fun collectionGetExpiration(coll: Long, id: ByteArray): Long
+    @JvmStatic external fun documentClose(doc: Long)
+    @JvmStatic external fun documentJson(doc: Long): ByteArray
+    @JvmStatic external fun documentId(doc: Long): ByteArray
+    @JvmStatic external fun documentRevId(doc: Long): ByteArray
+    @JvmStatic external fun documentSequence(doc: Long): Long
+    @JvmStatic external fun documentDeleted(doc: Long): Boolean
+
+    @JvmStatic external fun dbGetLocal(db: Long, id: ByteArray): Array<ByteArray>
+    @JvmStatic external fun dbPutLocal(db: Long, id: ByteArray, json: ByteArray, expectedRev: ByteArray?): ByteArray
+    @JvmStatic external fun dbDeleteLocal(db: Long, id: ByteArray)
+
+    @JvmStatic external fun dbBeginBatch(db: Long): Long
+    @JvmStatic external fun batchSave(batch: Long, coll: Long, id: ByteArray, json: ByteArray, parentRevId: ByteArray?, concurrency: Int): Long
+    @JvmStatic external fun batchDelete(batch: Long, coll: Long, id: ByteArray, parentRevId: ByteArray?, concurrency: Int): Long
+    @JvmStatic external fun batchPurge(batch: Long, coll: Long, id: ByteArray)
+    @JvmStatic external fun batchCommit(batch: Long)
+    @JvmStatic external fun batchAbort(batch: Long)
+
+    @JvmStatic external fun collectionChanges(coll: Long, since: Long, limit: Int): ByteArray
+    /** Returns {token, glue pointer}; pass both to [subscriptionRemove]. */
+    @JvmStatic external fun collectionAddChangeListener(coll: Long, docId: ByteArray?, sink: ChangeSink): LongArray
+    @JvmStatic external fun collectionAddChangeQueue(coll: Long, capacity: Int): Long
+    @JvmStatic external fun subscriptionNextEvent(token: Long, timeoutMs: Int): ByteArray?
+    @JvmStatic external fun subscriptionRemove(token: Long, gluePointer: Long)
+
+    /** UTF-8 for the C API. A NUL would silently cut C text short, so it is refused. */
+    fun utf8(s: String): ByteArray {
+        if (s.indexOf('\u0000') >= 0) {
+            throw InvalidArgumentException(P2PSyncException.DOMAIN_LIBRARY, -1, "text contains a NUL character")
+        }
+        return s.toByteArray(Charsets.UTF_8)
+    }
+
+    fun utf8OrNull(s: String?): ByteArray? = s?.let { utf8(it) }
+    fun text(b: ByteArray): String = String(b, Charsets.UTF_8)
+
+    init {
+        val abi = abiVersion()
+        if (abi != P2PSync.ABI_VERSION) {
+            throw UnsatisfiedLinkError("libp2psync ABI version $abi does not match the binding's ${P2PSync.ABI_VERSION}")
+        }
+    }
+}
+
+/** Receives change events from the JNI glue on a library thread. */
+internal interface ChangeSink {
+    fun onEvent(token: Long, json: ByteArray)
+}

@@ -1,0 +1,34 @@
+package org.p2psync.test
+
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertTrue
+import org.junit.Test
+import org.p2psync.BusyException
+import org.p2psync.P2PSync
+import org.p2psync.P2PSyncException
+import java.io.File
+
+class ErrorsTest : P2PTestBase() {
+    private val header: String by lazy {
+        var dir: File? = File(".").absoluteFile
+        while (dir != null && !File(dir, "include/p2psync.h").exists()) dir = dir.parentFile
+        File(dir, "include/p2psync.h").readText()
+    }
+
+    @Test
+    fun everyHeaderCodeHasASubclass() {
+        val codes = Regex("""#define (P2P_ERR_\w+)\s+(-\d+)""").findAll(header)
+            .associate { it.groupValues[1] to it.groupValues[2].toInt() }
+        assertTrue(codes.size >= 15)
+        assertEquals(codes.values.toSet(), P2PSyncException.knownCodes)
+        for ((name, code) in codes) {
+            assertEquals(name, P2PSync.statusString(code))
+            val e = P2PSyncException.create(code, P2PSyncException.DOMAIN_LIBRARY, code, "m".toByteArray())
+            assertEquals(code, e.code)
+            assertTrue(e.javaClass != P2PSyncException::class.java)
+        }
+        assertTrue(P2PSyncException.create(-5, 1, -5, "x".toByteArray()) is BusyException)
+        val unknown = P2PSyncException.create(-77, 1, -77, "later".toByteArray())
+        assertEquals(P2PSyncException::class.java, unknown.javaClass)
+    }
+}
