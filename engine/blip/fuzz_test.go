@@ -203,4 +203,3 @@ func FuzzInflate(f *testing.F) {
 		}
 	})
 }
-
