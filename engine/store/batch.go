@@ -23,13 +23,14 @@ type Batch struct {
 	user bool   // opened by BeginBatch/InBatch (Close refuses while open)
 	goid uint64 // owner goroutine of a user batch
 
-	mu       sync.Mutex
-	done     bool
-	err      error // first SQL failure; the batch can then only roll back
-	dirty    []dirtyColl
-	changes  []pendingChange
-	onCommit []func()
-	treeBuf  []byte
+	mu         sync.Mutex
+	done       bool
+	err        error // first SQL failure; the batch can then only roll back
+	dirty      []dirtyColl
+	changes    []pendingChange
+	onCommit   []func()
+	onRollback []func()
+	treeBuf    []byte
 }
 
 type dirtyColl struct {
@@ -243,6 +244,9 @@ func (b *Batch) rollbackLocked() error {
 	for _, d := range b.dirty {
 		d.c.seq = d.seq
 		d.c.count = d.count
+	}
+	for _, f := range b.onRollback {
+		f()
 	}
 	_, err := b.db.wconn.ExecContext(context.Background(), "ROLLBACK")
 	if err != nil && containsFold(err.Error(), "no transaction is active") {

@@ -36,7 +36,11 @@ func (c *Collection) ChangesSince(ctx context.Context, since uint64, limit int) 
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := c.db.rstmts.changes.QueryContext(ctx, c.id, int64(since), limit)
+	r, err := c.readers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("changes of %s: %w", c.FullName(), err)
+	}
+	rows, err := r.changes.QueryContext(ctx, int64(since), limit)
 	if err != nil {
 		return nil, fmt.Errorf("changes of %s: %w", c.FullName(), classify(err))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"sync/atomic"
 )
 
@@ -27,6 +28,38 @@ type Collection struct {
 	committedSeq   atomic.Uint64
 	committedCount atomic.Int64
 	dropped        atomic.Bool
+
+	w collWriterStmts // prepared on the writer connection; used under writeSem
+
+	rmu sync.Mutex
+	r   *collReaderStmts // prepared on first read
+}
+
+// readers returns the collection's reader statements, preparing them on
+// first use (a new collection's table is only visible to readers once its
+// creation has committed).
+func (c *Collection) readers(ctx context.Context) (*collReaderStmts, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.r != nil {
+		return c.r, nil
+	}
+	r := &collReaderStmts{}
+	if err := prepareAll(ctx, c.db.rdb, r.specs(c.id)); err != nil {
+		return nil, err
+	}
+	c.r = r
+	return r, nil
+}
+
+func (c *Collection) closeStmts() {
+	closeAll(c.w.specs(c.id))
+	c.rmu.Lock()
+	if c.r != nil {
+		closeAll(c.r.specs(c.id))
+		c.r = nil
+	}
+	c.rmu.Unlock()
 }
 
 func newCollection(db *Database, id int64, scope, name string, seq uint64, count int64) *Collection {
@@ -155,7 +188,16 @@ func (db *Database) CreateCollection(ctx context.Context, scope, name string) (*
 		if err != nil {
 			return b.fail(err)
 		}
+		for _, stmt := range docsSchema(id) {
+			if _, err := db.wconn.ExecContext(b.ctx, stmt); err != nil {
+				return b.fail(err)
+			}
+		}
 		created = newCollection(db, id, scope, name, 0, 0)
+		if err := prepareAll(b.ctx, db.wconn, created.w.specs(id)); err != nil {
+			return b.fail(err)
+		}
+		b.onRollback = append(b.onRollback, created.closeStmts)
 		b.onCommit = append(b.onCommit, func() {
 			db.mu.Lock()
 			db.colls[collKey{scope, name}] = created
@@ -203,7 +245,6 @@ func (db *Database) DeleteCollection(ctx context.Context, scope, name string) er
 			return ErrNotFound
 		}
 		for _, q := range []string{
-			`DELETE FROM docs WHERE coll = ?`,
 			`DELETE FROM remote_ancestors WHERE coll = ?`,
 			`DELETE FROM collections WHERE id = ?`,
 		} {
@@ -211,8 +252,12 @@ func (db *Database) DeleteCollection(ctx context.Context, scope, name string) er
 				return b.fail(err)
 			}
 		}
+		if _, err := db.wconn.ExecContext(b.ctx, `DROP TABLE `+docsTable(c.id)); err != nil {
+			return b.fail(err)
+		}
 		b.onCommit = append(b.onCommit, func() {
 			c.dropped.Store(true)
+			c.closeStmts()
 			db.mu.Lock()
 			delete(db.colls, collKey{scope, name})
 			delete(db.byID, c.id)

@@ -227,7 +227,7 @@ func (db *Database) openSQL(ctx context.Context) error {
 	if err := db.initSchema(ctx); err != nil {
 		return err
 	}
-	if err := db.wstmts.prepare(ctx, db.wconn); err != nil {
+	if err := prepareAll(ctx, db.wconn, db.wstmts.specs()); err != nil {
 		return err
 	}
 	db.rdb, err = sql.Open("sqlite", sqliteDSN(path, "busy_timeout(5000)", "query_only(1)"))
@@ -236,7 +236,7 @@ func (db *Database) openSQL(ctx context.Context) error {
 	}
 	db.rdb.SetMaxOpenConns(readerConns)
 	db.rdb.SetMaxIdleConns(readerConns)
-	if err := db.rstmts.prepare(ctx, db.rdb); err != nil {
+	if err := prepareAll(ctx, db.rdb, db.rstmts.specs()); err != nil {
 		return err
 	}
 	return db.loadCollections(ctx)
@@ -253,22 +253,6 @@ var schemaSQL = []string{
 		last_seq INTEGER NOT NULL DEFAULT 0,
 		doc_count INTEGER NOT NULL DEFAULT 0,
 		UNIQUE (scope, name))`,
-	// One row per document: the current revision's metadata and body, plus
-	// the encoded revision tree (see revtree.go). Small columns first so the
-	// body's overflow pages are only read when the body is wanted.
-	`CREATE TABLE IF NOT EXISTS docs (
-		key INTEGER PRIMARY KEY,
-		coll INTEGER NOT NULL,
-		docid TEXT NOT NULL,
-		revid TEXT NOT NULL,
-		deleted INTEGER NOT NULL,
-		seq INTEGER NOT NULL,
-		expiration INTEGER,
-		tree BLOB NOT NULL,
-		body BLOB NOT NULL)`,
-	`CREATE UNIQUE INDEX IF NOT EXISTS docs_by_id ON docs (coll, docid)`,
-	`CREATE INDEX IF NOT EXISTS docs_by_seq ON docs (coll, seq)`,
-	`CREATE INDEX IF NOT EXISTS docs_by_expiration ON docs (expiration) WHERE expiration IS NOT NULL`,
 	`CREATE TABLE IF NOT EXISTS remote_ancestors (
 		coll INTEGER NOT NULL,
 		docid TEXT NOT NULL,
@@ -303,6 +287,15 @@ func (db *Database) initSchema(ctx context.Context) (err error) {
 	for _, stmt := range schemaSQL {
 		if _, err := db.wconn.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("create schema: %w", classify(err))
+		}
+	}
+	var defaultID int64
+	if err := db.wconn.QueryRowContext(ctx, `SELECT id FROM collections WHERE scope = '_default' AND name = '_default'`).Scan(&defaultID); err != nil {
+		return fmt.Errorf("%w: find default collection: %w", ErrCorrupt, classify(err))
+	}
+	for _, stmt := range docsSchema(defaultID) {
+		if _, err := db.wconn.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("create default collection: %w", classify(err))
 		}
 	}
 	if version == "" {
@@ -377,6 +370,12 @@ func (db *Database) loadCollections(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("load collections: %w", classify(err))
 	}
+	rows.Close()
+	for _, c := range db.byID {
+		if err := prepareAll(ctx, db.wconn, c.w.specs(c.id)); err != nil {
+			return fmt.Errorf("%w: collection %s: %w", ErrCorrupt, c.FullName(), err)
+		}
+	}
 	if db.colls[collKey{defaultName, defaultName}] == nil {
 		return fmt.Errorf("%w: default collection missing", ErrCorrupt)
 	}
@@ -386,8 +385,11 @@ func (db *Database) loadCollections(ctx context.Context) error {
 // closeSQL closes whatever SQL handles are open.
 func (db *Database) closeSQL() error {
 	var errs []error
-	db.rstmts.close()
-	db.wstmts.close()
+	for _, c := range db.byID {
+		c.closeStmts()
+	}
+	closeAll(db.rstmts.specs())
+	closeAll(db.wstmts.specs())
 	if db.rdb != nil {
 		errs = append(errs, db.rdb.Close())
 	}
@@ -494,12 +496,6 @@ func (db *Database) lookup(scope, name string) *Collection {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	return db.colls[collKey{scope, name}]
-}
-
-func (db *Database) collectionByID(id int64) *Collection {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	return db.byID[id]
 }
 
 func sortedKeys(m map[string]struct{}) []string {

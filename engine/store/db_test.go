@@ -200,7 +200,7 @@ func TestFailingBatchLeavesNothing(t *testing.T) {
 		t.Fatalf("save after failed batch: %v %v", d, err)
 	}
 	var rows int
-	db.rdb.QueryRow("SELECT count(*) FROM docs").Scan(&rows)
+	db.rdb.QueryRow("SELECT count(*) FROM " + docsTable(c.id)).Scan(&rows)
 	if rows != 2 {
 		t.Fatalf("%d rows in docs, want 2", rows)
 	}
@@ -273,7 +273,7 @@ func TestCountMatchesRows(t *testing.T) {
 			t.Fatal(err)
 		}
 		var rows int64
-		db.rdb.QueryRow("SELECT count(*) FROM docs WHERE coll = ? AND deleted = 0", c.id).Scan(&rows)
+		db.rdb.QueryRow("SELECT count(*) FROM " + docsTable(c.id) + " WHERE deleted = 0").Scan(&rows)
 		if n, _ := c.Count(ctx); int64(n) != rows {
 			t.Fatalf("step %d: Count = %d, live rows = %d", i, n, rows)
 		}

@@ -86,9 +86,8 @@ func expirationTime(v sql.NullInt64) time.Time {
 
 // docRow is a document as loaded by the writer.
 type docRow struct {
-	key        int64
+	seq        uint64 // the row's key: sequence of the latest change
 	deleted    bool
-	seq        uint64
 	expiration sql.NullInt64
 	tree       *revTree
 }
@@ -110,11 +109,10 @@ func (b *Batch) checkColl(c *Collection) error {
 func (b *Batch) loadDoc(c *Collection, id string) (*docRow, error) {
 	var (
 		row        docRow
-		revid      string
 		seq        int64
 		tree, body []byte
 	)
-	err := b.db.wstmts.selDoc.QueryRowContext(b.ctx, c.id, id).Scan(&row.key, &revid, &row.deleted, &seq, &row.expiration, &tree, &body)
+	err := c.w.selDoc.QueryRowContext(b.ctx, id).Scan(&seq, &row.deleted, &row.expiration, &tree, &body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -143,23 +141,50 @@ func (b *Batch) storeDoc(c *Collection, id string, row *docRow, t *revTree, seq 
 	b.treeBuf = encodeTree(t, cur, b.treeBuf)
 	var err error
 	if row == nil {
-		_, err = b.db.wstmts.insDoc.ExecContext(b.ctx, c.id, id, n.id, n.deleted, seq, b.treeBuf, body)
+		_, err = c.w.insDoc.ExecContext(b.ctx, seq, id, n.id, n.deleted, b.treeBuf, body)
 	} else {
-		_, err = b.db.wstmts.updDoc.ExecContext(b.ctx, n.id, n.deleted, seq, b.treeBuf, body, row.key)
+		_, err = c.w.updDoc.ExecContext(b.ctx, seq, n.id, n.deleted, b.treeBuf, body, row.seq)
 	}
 	if err != nil {
 		return 0, b.fail(err)
 	}
+	b.stored(c, id, seq, n.id, n.deleted, row != nil && !row.deleted, len(body))
+	return cur, nil
+}
+
+// stored updates the in-transaction collection state after a document row
+// was written and records the change for the listeners.
+func (b *Batch) stored(c *Collection, id string, seq uint64, rev string, deleted, wasLive bool, bodySize int) {
 	b.touch(c)
 	c.seq = seq
-	if row != nil && !row.deleted {
+	if wasLive {
 		c.count--
 	}
-	if !n.deleted {
+	if !deleted {
 		c.count++
 	}
-	b.changes = append(b.changes, pendingChange{c: c, ch: Change{Sequence: seq, DocID: id, RevID: n.id, Deleted: n.deleted, BodySize: len(body)}})
-	return cur, nil
+	b.changes = append(b.changes, pendingChange{c: c, ch: Change{Sequence: seq, DocID: id, RevID: rev, Deleted: deleted, BodySize: bodySize}})
+}
+
+// insertNew tries to store data as the first revision of a document that
+// does not exist yet, in one statement. It reports false (having written
+// nothing) if the document exists.
+func (b *Batch) insertNew(c *Collection, id string, data []byte) (*Document, bool, error) {
+	rev := newRevID(0, "", false, data)
+	seq := c.seq + 1
+	t := revTree{nodes: []revNode{{id: rev, gen: 1, parent: -1, seq: seq, body: data}}}
+	b.treeBuf = encodeTree(&t, 0, b.treeBuf)
+	res, err := c.w.insNew.ExecContext(b.ctx, seq, id, rev, b.treeBuf, data)
+	if err != nil {
+		return nil, false, b.fail(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return nil, false, b.fail(err)
+	} else if n == 0 {
+		return nil, false, nil
+	}
+	b.stored(c, id, seq, rev, false, false, len(data))
+	return &Document{ID: id, RevID: rev, Sequence: seq, Body: cloneBytes(data)}, true, nil
 }
 
 // Save adds a new revision of document id with the given JSON object body.
@@ -199,6 +224,13 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 		var err error
 		if data, err = compactObject(body); err != nil {
 			return nil, err
+		}
+	}
+	// Most saves create documents: try that in a single statement first.
+	if !deleted && (opts.Concurrency == LastWriteWins || opts.ParentRevID == "") {
+		doc, ok, err := b.insertNew(c, id, data)
+		if err != nil || ok {
+			return doc, err
 		}
 	}
 	row, err := b.loadDoc(c, id)
@@ -262,11 +294,11 @@ func (b *Batch) purge(c *Collection, id string, expiredBy time.Time) error {
 		return err
 	}
 	var (
-		key     int64
+		seq     int64
 		deleted bool
 		exp     sql.NullInt64
 	)
-	err := b.db.wstmts.selDocMeta.QueryRowContext(b.ctx, c.id, id).Scan(&key, &deleted, &exp)
+	err := c.w.selDocMeta.QueryRowContext(b.ctx, id).Scan(&seq, &deleted, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
@@ -276,10 +308,10 @@ func (b *Batch) purge(c *Collection, id string, expiredBy time.Time) error {
 	if !expiredBy.IsZero() && (!exp.Valid || exp.Int64 > expiredBy.UnixMilli()) {
 		return ErrNotFound // expiration changed since the purger looked
 	}
-	if _, err := b.db.wstmts.delDoc.ExecContext(b.ctx, key); err != nil {
+	if _, err := c.w.delDoc.ExecContext(b.ctx, seq); err != nil {
 		return b.fail(err)
 	}
-	if _, err := b.db.wstmts.delDocRemotes.ExecContext(b.ctx, c.id, id); err != nil {
+	if _, err := b.db.wstmts.delDocRem.ExecContext(b.ctx, c.id, id); err != nil {
 		return b.fail(err)
 	}
 	b.touch(c)
@@ -305,11 +337,11 @@ func (b *Batch) SetExpiration(c *Collection, id string, at time.Time) error {
 			return err
 		}
 		var (
-			key     int64
+			seq     int64
 			deleted bool
 			exp     sql.NullInt64
 		)
-		err := b.db.wstmts.selDocMeta.QueryRowContext(b.ctx, c.id, id).Scan(&key, &deleted, &exp)
+		err := c.w.selDocMeta.QueryRowContext(b.ctx, id).Scan(&seq, &deleted, &exp)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -320,7 +352,7 @@ func (b *Batch) SetExpiration(c *Collection, id string, at time.Time) error {
 		if !at.IsZero() {
 			v = at.UnixMilli()
 		}
-		if _, err := b.db.wstmts.setExpiration.ExecContext(b.ctx, v, key); err != nil {
+		if _, err := c.w.setExpiration.ExecContext(b.ctx, v, seq); err != nil {
 			return b.fail(err)
 		}
 		return nil
@@ -388,8 +420,12 @@ func (c *Collection) Expiration(ctx context.Context, id string) (time.Time, erro
 	if err := validateDocID(id); err != nil {
 		return time.Time{}, fmt.Errorf("get expiration: %w", err)
 	}
+	r, err := c.readers(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("get expiration of %q: %w", id, err)
+	}
 	var exp sql.NullInt64
-	err := c.db.rstmts.expiration.QueryRowContext(ctx, c.id, id).Scan(&exp)
+	err = r.expiration.QueryRowContext(ctx, id).Scan(&exp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, fmt.Errorf("get expiration of %q: %w", id, ErrNotFound)
 	}
@@ -428,12 +464,16 @@ func (c *Collection) getCurrent(ctx context.Context, id string) (*Document, erro
 	if err := validateDocID(id); err != nil {
 		return nil, err
 	}
+	r, err := c.readers(ctx)
+	if err != nil {
+		return nil, err
+	}
 	doc := &Document{ID: id}
 	var (
 		seq int64
 		exp sql.NullInt64
 	)
-	err := c.db.rstmts.getDoc.QueryRowContext(ctx, c.id, id).Scan(&doc.RevID, &doc.Deleted, &seq, &exp, &doc.Body)
+	err = r.getDoc.QueryRowContext(ctx, id).Scan(&doc.RevID, &doc.Deleted, &seq, &exp, &doc.Body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -462,12 +502,16 @@ func (c *Collection) readTree(ctx context.Context, id string) (*docTree, error) 
 	if err := validateDocID(id); err != nil {
 		return nil, err
 	}
+	r, err := c.readers(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var (
 		d          docTree
 		seq        int64
 		tree, body []byte
 	)
-	err := c.db.rstmts.getTree.QueryRowContext(ctx, c.id, id).Scan(&d.revid, &d.deleted, &seq, &d.expiration, &tree, &body)
+	err = r.getTree.QueryRowContext(ctx, id).Scan(&d.revid, &d.deleted, &seq, &d.expiration, &tree, &body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

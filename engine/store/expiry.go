@@ -39,25 +39,29 @@ func (db *Database) purgeExpired() (more bool) {
 	ctx := context.Background()
 	now := time.Now()
 	type victim struct {
-		coll int64
-		id   string
-	}
-	rows, err := db.rstmts.expired.QueryContext(ctx, now.UnixMilli())
-	if err != nil {
-		db.log.Error("store: look for expired documents", "err", classify(err))
-		return false
+		c  *Collection
+		id string
 	}
 	var victims []victim
-	for rows.Next() {
-		var v victim
-		if err := rows.Scan(&v.coll, &v.id); err != nil {
-			rows.Close()
-			db.log.Error("store: look for expired documents", "err", classify(err))
-			return false
-		}
-		victims = append(victims, v)
+	db.mu.Lock()
+	colls := make([]*Collection, 0, len(db.byID))
+	for _, c := range db.byID {
+		colls = append(colls, c)
 	}
-	rows.Close()
+	db.mu.Unlock()
+	for _, c := range colls {
+		ids, err := c.expiredIDs(ctx, now, expiryPage-len(victims))
+		if err != nil {
+			db.log.Error("store: look for expired documents", "collection", c.FullName(), "err", err)
+			continue
+		}
+		for _, id := range ids {
+			victims = append(victims, victim{c, id})
+		}
+		if len(victims) >= expiryPage {
+			break
+		}
+	}
 	if len(victims) == 0 {
 		return false
 	}
@@ -69,11 +73,7 @@ func (db *Database) purgeExpired() (more bool) {
 		return false
 	}
 	for _, v := range victims {
-		c := db.collectionByID(v.coll)
-		if c == nil {
-			continue
-		}
-		if err := b.purge(c, v.id, now); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := b.purge(v.c, v.id, now); err != nil && !errors.Is(err, ErrNotFound) {
 			b.Rollback()
 			db.log.Error("store: purge expired document", "doc", v.id, "err", err)
 			return false
@@ -84,5 +84,30 @@ func (db *Database) purgeExpired() (more bool) {
 		return false
 	}
 	db.log.Debug("store: purged expired documents", "count", len(victims))
-	return len(victims) == 256
+	return len(victims) >= expiryPage
+}
+
+// expiredIDs lists up to max documents of c whose expiration is at or before now.
+func (c *Collection) expiredIDs(ctx context.Context, now time.Time, max int) ([]string, error) {
+	if c.dropped.Load() || max <= 0 {
+		return nil, nil
+	}
+	r, err := c.readers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.expired.QueryContext(ctx, now.UnixMilli())
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() && len(ids) < max {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, classify(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, classify(rows.Err())
 }

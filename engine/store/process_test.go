@@ -259,7 +259,7 @@ func checkRounds(t *testing.T, dir string, committedBefore int) {
 	}
 	// The counters agree with the rows, and writing resumes.
 	var rows, maxSeq int64
-	db.rdb.QueryRowContext(ctx, "SELECT count(*), coalesce(max(seq), 0) FROM docs WHERE deleted = 0").Scan(&rows, &maxSeq)
+	db.rdb.QueryRowContext(ctx, "SELECT count(*), coalesce(max(seq), 0) FROM "+docsTable(c.id)+" WHERE deleted = 0").Scan(&rows, &maxSeq)
 	last, _ := c.LastSequence(ctx)
 	if uint64(rows) != n || uint64(maxSeq) != last {
 		t.Fatalf("rows %d / count %d, max seq %d / last sequence %d", rows, n, maxSeq, last)

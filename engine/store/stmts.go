@@ -6,103 +6,148 @@ import (
 	"fmt"
 )
 
-// writerStmts are prepared once on the single writer connection. A save of a
-// new document costs selDoc + insDoc; an update selDoc + updDoc.
-type writerStmts struct {
-	selDoc        *sql.Stmt
-	selDocMeta    *sql.Stmt
-	insDoc        *sql.Stmt
-	updDoc        *sql.Stmt
-	delDoc        *sql.Stmt
-	delDocRemotes *sql.Stmt
-	setExpiration *sql.Stmt
-	updColl       *sql.Stmt
-	setRemote     *sql.Stmt
-	delRemote     *sql.Stmt
-	selLocal      *sql.Stmt
-	putLocal      *sql.Stmt
-	delLocal      *sql.Stmt
+// Every collection has its own documents table, docs_<collection id>, whose
+// rowid is the sequence of the document's latest change. Inserting a new
+// document therefore appends to the table b-tree and adds one index entry
+// (docid), the same work as a plain "id TEXT PRIMARY KEY" table.
+func docsTable(collID int64) string { return fmt.Sprintf("docs_%d", collID) }
+
+// docsSchema returns the statements creating a collection's table.
+func docsSchema(collID int64) []string {
+	t := docsTable(collID)
+	return []string{
+		// Small columns first so that the body's overflow pages are read only
+		// when the body is wanted. tree is the encoded revision tree (revtree.go).
+		`CREATE TABLE IF NOT EXISTS ` + t + ` (
+			seq INTEGER PRIMARY KEY,
+			docid TEXT NOT NULL,
+			revid TEXT NOT NULL,
+			deleted INTEGER NOT NULL,
+			expiration INTEGER,
+			tree BLOB NOT NULL,
+			body BLOB NOT NULL)`,
+		`CREATE UNIQUE INDEX IF NOT EXISTS ` + t + `_docid ON ` + t + ` (docid)`,
+		`CREATE INDEX IF NOT EXISTS ` + t + `_expiration ON ` + t + ` (expiration) WHERE expiration IS NOT NULL`,
+	}
 }
 
-func (s *writerStmts) prepare(ctx context.Context, c *sql.Conn) error {
-	list := []struct {
-		dst **sql.Stmt
-		sql string
-	}{
-		{&s.selDoc, `SELECT key, revid, deleted, seq, expiration, tree, body FROM docs WHERE coll = ? AND docid = ?`},
-		{&s.selDocMeta, `SELECT key, deleted, expiration FROM docs WHERE coll = ? AND docid = ?`},
-		{&s.insDoc, `INSERT INTO docs (coll, docid, revid, deleted, seq, tree, body) VALUES (?, ?, ?, ?, ?, ?, ?)`},
-		{&s.updDoc, `UPDATE docs SET revid = ?, deleted = ?, seq = ?, tree = ?, body = ? WHERE key = ?`},
-		{&s.delDoc, `DELETE FROM docs WHERE key = ?`},
-		{&s.delDocRemotes, `DELETE FROM remote_ancestors WHERE coll = ? AND docid = ?`},
-		{&s.setExpiration, `UPDATE docs SET expiration = ? WHERE key = ?`},
+type stmtSpec struct {
+	dst **sql.Stmt
+	sql string
+}
+
+type preparer interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+func prepareAll(ctx context.Context, p preparer, specs []stmtSpec) error {
+	for _, s := range specs {
+		st, err := p.PrepareContext(ctx, s.sql)
+		if err != nil {
+			for _, done := range specs {
+				if *done.dst != nil {
+					(*done.dst).Close()
+					*done.dst = nil
+				}
+			}
+			return fmt.Errorf("prepare %q: %w", s.sql, classify(err))
+		}
+		*s.dst = st
+	}
+	return nil
+}
+
+func closeAll(specs []stmtSpec) {
+	for _, s := range specs {
+		if *s.dst != nil {
+			(*s.dst).Close()
+			*s.dst = nil
+		}
+	}
+}
+
+// writerStmts are the database-wide statements prepared once on the writer connection.
+type writerStmts struct {
+	updColl   *sql.Stmt
+	setRemote *sql.Stmt
+	delRemote *sql.Stmt
+	delDocRem *sql.Stmt
+	selLocal  *sql.Stmt
+	putLocal  *sql.Stmt
+	delLocal  *sql.Stmt
+}
+
+func (s *writerStmts) specs() []stmtSpec {
+	return []stmtSpec{
 		{&s.updColl, `UPDATE collections SET last_seq = ?, doc_count = ? WHERE id = ?`},
 		{&s.setRemote, `INSERT INTO remote_ancestors (coll, docid, remote, revid) VALUES (?, ?, ?, ?)
 			ON CONFLICT (coll, docid, remote) DO UPDATE SET revid = excluded.revid`},
 		{&s.delRemote, `DELETE FROM remote_ancestors WHERE coll = ? AND docid = ? AND remote = ?`},
+		{&s.delDocRem, `DELETE FROM remote_ancestors WHERE coll = ? AND docid = ?`},
 		{&s.selLocal, `SELECT rev FROM local_docs WHERE id = ?`},
 		{&s.putLocal, `INSERT INTO local_docs (id, rev, body) VALUES (?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET rev = excluded.rev, body = excluded.body`},
 		{&s.delLocal, `DELETE FROM local_docs WHERE id = ?`},
 	}
-	for _, p := range list {
-		st, err := c.PrepareContext(ctx, p.sql)
-		if err != nil {
-			return fmt.Errorf("prepare %q: %w", p.sql, classify(err))
-		}
-		*p.dst = st
-	}
-	return nil
 }
 
-func (s *writerStmts) close() {
-	for _, st := range []*sql.Stmt{s.selDoc, s.selDocMeta, s.insDoc, s.updDoc, s.delDoc, s.delDocRemotes,
-		s.setExpiration, s.updColl, s.setRemote, s.delRemote, s.selLocal, s.putLocal, s.delLocal} {
-		if st != nil {
-			st.Close()
-		}
-	}
-}
-
-// readerStmts are prepared on the reader pool (database/sql prepares them
-// lazily on each pooled connection).
+// readerStmts are the database-wide statements on the reader pool.
 type readerStmts struct {
+	getLocal  *sql.Stmt
+	getRemote *sql.Stmt
+}
+
+func (s *readerStmts) specs() []stmtSpec {
+	return []stmtSpec{
+		{&s.getLocal, `SELECT rev, body FROM local_docs WHERE id = ?`},
+		{&s.getRemote, `SELECT revid FROM remote_ancestors WHERE coll = ? AND docid = ? AND remote = ?`},
+	}
+}
+
+// collWriterStmts are a collection's statements on the writer connection.
+// A save of a new document costs one insNew; an update selDoc + updDoc.
+type collWriterStmts struct {
+	insNew        *sql.Stmt
+	selDoc        *sql.Stmt
+	selDocMeta    *sql.Stmt
+	insDoc        *sql.Stmt
+	updDoc        *sql.Stmt
+	delDoc        *sql.Stmt
+	setExpiration *sql.Stmt
+}
+
+func (s *collWriterStmts) specs(collID int64) []stmtSpec {
+	t := docsTable(collID)
+	return []stmtSpec{
+		{&s.insNew, `INSERT INTO ` + t + ` (seq, docid, revid, deleted, tree, body) VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (docid) DO NOTHING`},
+		{&s.selDoc, `SELECT seq, deleted, expiration, tree, body FROM ` + t + ` WHERE docid = ?`},
+		{&s.selDocMeta, `SELECT seq, deleted, expiration FROM ` + t + ` WHERE docid = ?`},
+		{&s.insDoc, `INSERT INTO ` + t + ` (seq, docid, revid, deleted, tree, body) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&s.updDoc, `UPDATE ` + t + ` SET seq = ?, revid = ?, deleted = ?, tree = ?, body = ? WHERE seq = ?`},
+		{&s.delDoc, `DELETE FROM ` + t + ` WHERE seq = ?`},
+		{&s.setExpiration, `UPDATE ` + t + ` SET expiration = ? WHERE seq = ?`},
+	}
+}
+
+// collReaderStmts are a collection's statements on the reader pool.
+type collReaderStmts struct {
 	getDoc     *sql.Stmt
 	getTree    *sql.Stmt
 	changes    *sql.Stmt
-	getLocal   *sql.Stmt
-	getRemote  *sql.Stmt
-	expired    *sql.Stmt
 	expiration *sql.Stmt
+	expired    *sql.Stmt
 }
 
-func (s *readerStmts) prepare(ctx context.Context, db *sql.DB) error {
-	list := []struct {
-		dst **sql.Stmt
-		sql string
-	}{
-		{&s.getDoc, `SELECT revid, deleted, seq, expiration, body FROM docs WHERE coll = ? AND docid = ?`},
-		{&s.getTree, `SELECT revid, deleted, seq, expiration, tree, body FROM docs WHERE coll = ? AND docid = ?`},
-		{&s.changes, `SELECT seq, docid, revid, deleted, length(body) FROM docs WHERE coll = ? AND seq > ? ORDER BY seq LIMIT ?`},
-		{&s.getLocal, `SELECT rev, body FROM local_docs WHERE id = ?`},
-		{&s.getRemote, `SELECT revid FROM remote_ancestors WHERE coll = ? AND docid = ? AND remote = ?`},
-		{&s.expired, `SELECT coll, docid FROM docs WHERE expiration IS NOT NULL AND expiration <= ? ORDER BY expiration LIMIT 256`},
-		{&s.expiration, `SELECT expiration FROM docs WHERE coll = ? AND docid = ?`},
-	}
-	for _, p := range list {
-		st, err := db.PrepareContext(ctx, p.sql)
-		if err != nil {
-			return fmt.Errorf("prepare %q: %w", p.sql, classify(err))
-		}
-		*p.dst = st
-	}
-	return nil
-}
+// expiryPage is how many expired documents one purge transaction handles.
+const expiryPage = 256
 
-func (s *readerStmts) close() {
-	for _, st := range []*sql.Stmt{s.getDoc, s.getTree, s.changes, s.getLocal, s.getRemote, s.expired, s.expiration} {
-		if st != nil {
-			st.Close()
-		}
+func (s *collReaderStmts) specs(collID int64) []stmtSpec {
+	t := docsTable(collID)
+	return []stmtSpec{
+		{&s.getDoc, `SELECT revid, deleted, seq, expiration, body FROM ` + t + ` WHERE docid = ?`},
+		{&s.getTree, `SELECT revid, deleted, seq, expiration, tree, body FROM ` + t + ` WHERE docid = ?`},
+		{&s.changes, `SELECT seq, docid, revid, deleted, length(body) FROM ` + t + ` WHERE seq > ? ORDER BY seq LIMIT ?`},
+		{&s.expiration, `SELECT expiration FROM ` + t + ` WHERE docid = ?`},
+		{&s.expired, fmt.Sprintf(`SELECT docid FROM %s WHERE expiration IS NOT NULL AND expiration <= ? ORDER BY expiration LIMIT %d`, t, expiryPage)},
 	}
 }
