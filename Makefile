@@ -106,13 +106,22 @@ $(JNI_LIB): bindings/kotlin/jni/p2psync_jni.c include/p2psync.h $(LIB)
 	  -I$(JAVA_HOME)/include -I$(JAVA_HOME)/include/linux -Iinclude \
 	  -o $@ $< -L$(LIB_DIR) -lp2psync -Wl,-rpath,'$$ORIGIN'
 
-$(KT_TESTS): $(KT_TEST_SRC) $(KT_JAR)
+# The README's Kotlin quickstart is compiled with the tests and run after them.
+KT_README := $(KT_DIR)/readme/Quickstart.kt
+$(KT_README): README.md
+	@mkdir -p $(dir $@)
+	awk '/^```kotlin$$/{f=1;next} /^```$$/{f=0} f' $< > $@
+	@test -s $@
+
+$(KT_TESTS): $(KT_TEST_SRC) $(KT_README) $(KT_JAR)
 	$(KOTLINC) -jvm-target 1.8 -nowarn -cp $(KT_JAR):$(JAVA_LIB)/junit4.jar:$(JAVA_LIB)/hamcrest-core.jar \
-	  -d $@ $(KT_TEST_SRC) 2>&1 | { grep -v -- '-Xverify:none' || true; }
+	  -d $@ $(KT_TEST_SRC) $(KT_README) 2>&1 | { grep -v -- '-Xverify:none' || true; }
 	@test -s $@
 
 test-kotlin: build $(JNI_LIB) $(KT_JAR) $(KT_TESTS)
 	$(JAVA) -Djava.library.path=$(LIB_DIR) -cp $(KT_RUN_CP) org.junit.runner.JUnitCore $(KT_TEST_CLASSES)
+	$(JAVA) -Djava.library.path=$(LIB_DIR) -cp $(KT_RUN_CP) QuickstartKt | tee $(KT_DIR)/readme/out.txt
+	grep -q '^note-1 = {"text":"hello, world"}$$' $(KT_DIR)/readme/out.txt
 
 # ------------------------------------------------------------------ lint
 
