@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -318,5 +319,36 @@ func TestCloseFromListenerDoesNotDeadlock(t *testing.T) {
 	case <-db.notify.done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("notifier goroutine still running after Close")
+	}
+}
+
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		db, err := Open(ctx, filepath.Join(t.TempDir(), "db"), Config{ExpiryInterval: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := db.DefaultCollection()
+		tok := c.AddChangeListener(func(CollectionChange) {})
+		if _, err := c.Save(ctx, "a", []byte(`{}`), SaveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Get(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		tok.Remove()
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,0 +1,189 @@
+/*
+Package store is libp2psync's local document database: JSON documents in
+collections, with the revision trees, sequences, change feed, local documents
+and remote-ancestor records that Couchbase Lite style replication needs. It is
+pure Go on modernc.org/sqlite; nothing here knows about the network.
+
+# Opening and closing
+
+A database is a directory. Open creates it (unless Config.NoCreate) and takes
+an exclusive lock on it:
+
+	db, err := store.Open(ctx, "/data/app.p2pdb", store.Config{})
+	if err != nil {
+		// ErrBusy: open elsewhere (another process, or another Open in this one)
+		// ErrIO: the path is a regular file, or the directory is not writable
+		// ErrCorrupt: the SQLite file is damaged or from a newer version
+		// ErrNotFound: NoCreate and there is no database
+	}
+	defer db.Close()
+
+The directory holds db.sqlite3 (WAL mode, synchronous=NORMAL), its -wal and
+-shm files, and db.lock. The lock is an flock(2) held for the lifetime of the
+Database; because flock belongs to an open file description, a second Open of
+the same directory fails with ErrBusy whether it comes from another process or
+from this one, and the kernel drops the lock if the process dies. Delete
+removes a closed database (ErrBusy while it is open anywhere). Exists reports
+whether a directory holds one.
+
+Close waits for calls in progress, delivers the change notifications already
+committed, stops the expiry purger and releases the lock. It refuses with
+ErrBusy while a Batch is open. After Close every call returns ErrClosed.
+
+# Collections
+
+Documents live in collections grouped in scopes. _default._default always
+exists (DefaultCollection) and cannot be deleted. Other collections are made
+with CreateCollection (idempotent) and found with Collection; scope "" means
+"_default". Names are 1–251 characters of A-Z a-z 0-9 _ - %, not starting
+with _ or %; the only exception is "_default", and a collection named
+"_default" exists only in scope "_default". Bad names are ErrInvalidName.
+DeleteCollection removes a collection with all its documents; afterwards every
+call on its *Collection returns ErrNotFound.
+
+# Documents and revisions
+
+A document is a JSON object (anything else is ErrInvalidJSON and nothing is
+written) stored in compact form: insignificant whitespace removed, keys and
+values byte for byte. Document IDs are 1–255 bytes of UTF-8 without NUL
+(ErrInvalidID).
+
+	doc, err := coll.Save(ctx, "user:42", []byte(`{"name":"Ada"}`), store.SaveOptions{})
+	// doc.RevID = "1-<40 hex>", doc.Sequence = next sequence of the collection
+	doc, err = coll.Save(ctx, "user:42", []byte(`{"name":"Ada L."}`), store.SaveOptions{
+		ParentRevID: doc.RevID,             // what the caller read
+		Concurrency: store.FailOnConflict,  // ErrConflict if someone saved in between
+	})
+
+Every save, delete, inserted remote revision and conflict resolution creates
+a revision "<generation>-<digest>", where the digest of a local revision is the
+lowercase hex SHA-1 of byte(len(parent)) || parent || byte(deleted) || body.
+With LastWriteWins (the default) the new revision is always a child of the
+current one. Delete adds a tombstone revision (body "{}"); Get then reports
+ErrNotFound while GetWithDeleted returns it with Deleted set, and saving again
+continues the same history. Purge removes a document and all its history
+without a tombstone, so nothing about it replicates.
+
+Revisions form a tree per document. Each revision keeps its ID, parent,
+deletion flag and the sequence at which it was added locally. What is kept:
+
+  - the tree is pruned to Config.MaxRevTreeDepth (default 20) revisions
+    behind each leaf; older ancestors are forgotten, and a revision whose
+    parent was pruned becomes a root;
+  - bodies are kept for every leaf (the current revision, conflicting
+    branches, tombstones) and for the parent of the current revision, so that
+    GetRevision of the previous version works (a delta can be computed against
+    it); every other body is dropped when a later change makes it obsolete.
+    Ancestors received only as history from a peer never had a body.
+
+GetRevision returns a revision whose body is still kept (ErrNotFound
+otherwise), Revisions the whole kept tree (newest generation first) and
+History the kept ancestors of a revision, newest first.
+
+# Conflicts
+
+PutExistingRevision inserts a revision received from a peer together with
+its history (ancestors newest first, consecutive generations, possibly
+truncated). It grafts the new revisions onto the newest ancestor it already
+has; if it knows none of them, the chain becomes a separate branch. Inserting
+a revision that is already present is a no-op (Inserted=false). With
+NoConflicts set it refuses (ErrConflict) anything that would not extend the
+current revision; a deleted or absent document accepts a new chain.
+
+The current revision is chosen among the leaves: a live leaf beats a deleted
+one, then the higher generation wins, then the larger digest (string order).
+This is the rule of Couchbase Lite and Sync Gateway, so every peer agrees on
+it. A document is in conflict when it has more than one live leaf; Conflicts
+lists the live leaves other than the current one. ResolveConflict closes the
+losing leaf with a tombstone child and optionally adds a merged revision (or
+a deletion) under the winning one, all under one new sequence.
+
+# Batches
+
+Every write runs in a transaction. A Batch groups many writes into one
+transaction, committed together or not at all:
+
+	err := db.InBatch(ctx, func(b *store.Batch) error {
+		for _, d := range docs {
+			if _, err := b.Save(coll, d.ID, d.Body, store.SaveOptions{}); err != nil {
+				return err // rolls everything back
+			}
+		}
+		return nil // commits
+	})
+
+There is one writer: while a batch is open, writes from other goroutines wait
+for it (honouring their ctx). Readers never wait: they use their own
+connections and see the last committed state. An invalid input (bad JSON, bad
+ID, a lost FailOnConflict) fails only that call and the batch stays usable; a
+failure inside SQLite, or cancellation of the batch's ctx, leaves the batch
+able only to roll back. Commit after such a failure rolls back and returns the
+error. A process killed mid-batch loses the whole batch and nothing else.
+
+Caller duty: do not call the Collection or Database write methods on the
+goroutine that holds an open Batch — they would wait for the batch forever, so
+they fail with ErrBusy instead. Use the Batch's methods.
+
+# Sequences and changes
+
+Each collection numbers its changes: every save, delete, insert and
+resolution gets the next sequence, strictly increasing and never reused, even
+across restarts and purges (purges take no sequence). LastSequence is the
+highest committed one. ChangesSince(since, limit) returns one row per document
+whose latest change is after since, in sequence order — the feed a pusher
+reads. Purged documents disappear from it.
+
+# Listeners
+
+AddChangeListener and AddDocumentChangeListener register callbacks that run
+after each commit that touched the collection (or the document). They are
+called on one notifier goroutine per database, never on the writer's
+goroutine and never while the store holds a lock, serially and in commit
+order. A listener hears only of commits made after it was registered. A
+commit that changed a collection gives one CollectionChange carrying all of
+that collection's changes. Purges (explicit or by expiry) are announced with
+Change.Purged set and Sequence 0. A callback may call the store, including
+writes, but should return quickly. ListenerToken.Remove waits for a call in
+progress unless it is made from inside a callback. A panicking callback is
+logged and does not stop delivery.
+
+# Expiration
+
+SetExpiration gives a document a time after which a goroutine owned by the
+Database purges it (every Config.ExpiryInterval, default 1 s, stopped by
+Close). A zero time clears it. Setting an expiration creates no revision and
+survives later saves.
+
+# Local documents and remote ancestors
+
+GetLocal/PutLocal/DeleteLocal store per-database JSON documents that never
+replicate (checkpoints, metadata), with opaque revisions "<n>-local" for
+optimistic concurrency (expectedRev "" = must not exist, AnyRev = no check,
+mismatch = ErrConflict). RemoteAncestor/SetRemoteAncestor record, per remote
+and document, the latest revision known to be on that remote; purging the
+document or deleting the collection forgets the records.
+
+# Errors
+
+Every error wraps one of the sentinels (ErrNotFound, ErrConflict,
+ErrInvalidJSON, ErrInvalidID, ErrInvalidName, ErrInvalidRevID, ErrBusy,
+ErrClosed, ErrCorrupt, ErrIO) with a lowercase prefix saying what was being
+done; test with errors.Is. Failures reported by SQLite also carry an
+*SQLiteError with the extended result code (errors.As).
+
+# Thread safety
+
+Database, Collection and ListenerToken are safe for concurrent use. A Batch
+may be shared between goroutines; its calls run one at a time.
+
+# Storage layout
+
+One table per collection, keyed by the sequence of each document's latest
+change, holds the current revision (ID, deletion flag, body), the encoded
+revision tree with the other kept bodies, and the expiration; a unique index
+finds documents by ID. Saving a new document is a single INSERT; an update
+reads the row and rewrites it. Tables beside it hold the collection catalogue
+(with each collection's last sequence and live document count), local
+documents, remote ancestors and the database UUID.
+*/
+package store
