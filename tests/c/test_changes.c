@@ -140,27 +140,35 @@ static void test_queue(p2p_collection coll)
     CHECK_CONTAINS(json, "\"id\":\"q1\"");
     p2p_free(json);
 
-    /* overflow: 3 queued, the rest counted in one overflow event at the gap */
-    for (int i = 0; i < 7; i++) {
+    /* overflow: with the reader idle, the queue keeps 3 events and counts the rest in an
+     * overflow event at the gap. Delivery is asynchronous, so the exact split depends on
+     * timing; what must hold: every change is either delivered or counted, an overflow
+     * is reported, and it comes after the queue had filled. */
+    enum { N = 40 };
+    for (int i = 0; i < N; i++) {
         char id[16];
         snprintf(id, sizeof id, "o%d", i);
         save(coll, id);
     }
-    double deadline = now_seconds() + 10;
-    int changes = 0, overflow = 0;
-    while (now_seconds() < deadline && changes + overflow < 7) {
+    double deadline = now_seconds() + 20;
+    int changes = 0, dropped = 0, overflows = 0, changes_before_overflow = -1;
+    while (now_seconds() < deadline && changes + dropped < N) {
         EXPECT(P2P_OK, p2p_subscription_next_event(q, 200, &json, &err));
         if (json == NULL)
             continue;
         if (strstr(json, "\"event\":\"overflow\"")) {
-            CHECK(changes == 3);
-            CHECK(sscanf(strstr(json, "\"dropped\":") + 10, "%d", &overflow) == 1);
+            int n = 0;
+            CHECK(sscanf(strstr(json, "\"dropped\":") + 10, "%d", &n) == 1 && n > 0);
+            dropped += n;
+            if (overflows++ == 0)
+                changes_before_overflow = changes;
         } else {
             changes++;
         }
         p2p_free(json);
     }
-    CHECK(changes == 3 && overflow == 4);
+    CHECK(changes + dropped == N);
+    CHECK(overflows >= 1 && changes_before_overflow >= 3);
 
     /* a callback subscription has no queue */
     p2p_subscription cb = 0;

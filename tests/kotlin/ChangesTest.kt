@@ -72,14 +72,19 @@ class ChangesTest : P2PTestBase() {
             db.defaultCollection().use { coll ->
                 coll.changeQueue(capacity = 2).use { queue ->
                     assertNull(queue.nextEvent(50))
-                    for (i in 0 until 5) coll.save("d$i", "{}")
+                    // Delivery is asynchronous: every change must be delivered or counted,
+                    // and an overflow reported after the queue had filled.
+                    val n = 40
+                    for (i in 0 until n) coll.save("d$i", "{}")
                     val events = ArrayList<ChangeEvent>()
-                    val deadline = System.currentTimeMillis() + 10_000
-                    while (events.sumBy { it.changes.size + it.dropped } < 5 && System.currentTimeMillis() < deadline) {
+                    val deadline = System.currentTimeMillis() + 20_000
+                    while (events.sumBy { it.changes.size + it.dropped } < n && System.currentTimeMillis() < deadline) {
                         queue.nextEvent(200)?.let { events.add(it) }
                     }
-                    assertEquals(listOf("change", "change", "overflow"), events.map { it.kind })
-                    assertEquals(3, events[2].dropped)
+                    assertEquals(n, events.sumBy { it.changes.size + it.dropped })
+                    val kinds = events.map { it.kind }
+                    assertTrue(kinds.indexOf("overflow") >= 2)
+                    assertTrue(events.filter { it.kind == "overflow" }.all { it.dropped > 0 })
                 }
             }
         }

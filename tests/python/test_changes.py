@@ -104,18 +104,23 @@ def test_change_queue(coll: p2psync.Collection) -> None:
 
 
 def test_change_queue_overflow(coll: p2psync.Collection) -> None:
+    # Delivery is asynchronous, so the split between delivered and dropped depends on
+    # timing. What must hold: every change is delivered or counted, and an overflow is
+    # reported after the queue had filled.
+    n = 40
     with coll.change_queue(capacity=2) as queue:
-        for i in range(6):
+        for i in range(n):
             coll.save(f"d{i}", {})
-        wait_for(lambda: coll.last_sequence() == 6)
         events = []
-        deadline = time.monotonic() + 10
-        while sum(len(e.changes) + e.dropped for e in events) < 6 and time.monotonic() < deadline:
+        deadline = time.monotonic() + 20
+        while sum(len(e.changes) + e.dropped for e in events) < n and time.monotonic() < deadline:
             event = queue.next_event(timeout=0.2)
             if event is not None:
                 events.append(event)
-        assert [e.kind for e in events] == ["change", "change", "overflow"]
-        assert events[2].dropped == 4
+        assert sum(len(e.changes) + e.dropped for e in events) == n
+        kinds = [e.kind for e in events]
+        assert "overflow" in kinds and kinds.index("overflow") >= 2
+        assert all(e.dropped > 0 for e in events if e.kind == "overflow")
 
 
 def test_queue_remove_wakes_reader(coll: p2psync.Collection) -> None:
