@@ -31,33 +31,35 @@ type Collection struct {
 
 	w collWriterStmts // prepared on the writer connection; used under writeSem
 
-	rmu sync.Mutex
-	r   *collReaderStmts // prepared on first read
+	rmu sync.Mutex                      // serialises preparing and closing r
+	r   atomic.Pointer[collReaderStmts] // prepared on first read
 }
 
 // readers returns the collection's reader statements, preparing them on
 // first use (a new collection's table is only visible to readers once its
 // creation has committed).
 func (c *Collection) readers(ctx context.Context) (*collReaderStmts, error) {
+	if r := c.r.Load(); r != nil {
+		return r, nil
+	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	if c.r != nil {
-		return c.r, nil
+	if r := c.r.Load(); r != nil {
+		return r, nil
 	}
 	r := &collReaderStmts{}
 	if err := prepareAll(ctx, c.db.rdb, r.specs(c.id)); err != nil {
 		return nil, err
 	}
-	c.r = r
+	c.r.Store(r)
 	return r, nil
 }
 
 func (c *Collection) closeStmts() {
 	closeAll(c.w.specs(c.id))
 	c.rmu.Lock()
-	if c.r != nil {
-		closeAll(c.r.specs(c.id))
-		c.r = nil
+	if r := c.r.Swap(nil); r != nil {
+		closeAll(r.specs(c.id))
 	}
 	c.rmu.Unlock()
 }
