@@ -14,15 +14,15 @@ cd "$(dirname "$0")/.."
 
 need_cmd() { command -v "$1" >/dev/null 2>&1; }
 
-for tool in go gcc; do
-    if ! need_cmd "$tool"; then
-        echo "setup-tools: '$tool' is not on PATH; install it first (Go >= the version in go.mod)" >&2
-        exit 1
-    fi
-done
+if ! need_cmd go; then
+    echo "setup-tools: 'go' is not on PATH; install Go (at least the version in go.mod) first" >&2
+    exit 1
+fi
 
 missing=()
+need_cmd gcc || missing+=(gcc)  # cgo builds the shared library
 if [ "$mode" = test ]; then
+    need_cmd g++ || missing+=(g++)  # the header must compile as C++
     need_cmd cmake || missing+=(cmake)
     need_cmd pkg-config || missing+=(pkg-config)
     /usr/bin/python3 -m pytest --version >/dev/null 2>&1 || missing+=(python3-pytest)
