@@ -184,7 +184,7 @@ func (b *Batch) insertNew(c *Collection, id string, data []byte) (*Document, boo
 		return nil, false, nil
 	}
 	b.stored(c, id, seq, rev, false, false, len(data))
-	return &Document{ID: id, RevID: rev, Sequence: seq, Body: cloneBytes(data)}, true, nil
+	return &Document{ID: id, RevID: rev, Sequence: seq, Body: data}, true, nil // data is ours (compactObject made it) and not retained
 }
 
 // Save adds a new revision of document id with the given JSON object body.
@@ -268,7 +268,7 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	if _, err := b.storeDoc(c, id, row, t, seq); err != nil {
 		return nil, err
 	}
-	return &Document{ID: id, RevID: rev, Sequence: seq, Deleted: deleted, Body: cloneBytes(data), Expiration: expirationTime(exp)}, nil
+	return &Document{ID: id, RevID: rev, Sequence: seq, Deleted: deleted, Body: data, Expiration: expirationTime(exp)}, nil
 }
 
 // Purge removes document id and its whole history: no tombstone is left and
