@@ -132,6 +132,7 @@ type pendingReply struct {
 // Conn is a BLIP connection over a WebSocket. It is safe for concurrent use.
 type Conn struct {
 	ws       *websocket.Conn
+	batch    *batchConn // under ws; nil when not available
 	cfg      Config
 	log      *slog.Logger
 	proto    string
@@ -184,11 +185,13 @@ type Conn struct {
 	peakInflight atomic.Int64  // most unread bytes buffered for incomplete incoming messages
 }
 
-func newConn(ws *websocket.Conn, proto string, cfg Config, tlsState *tls.ConnectionState) *Conn {
+// newConn wraps an upgraded WebSocket. bc is the batching layer under it (nil if absent).
+func newConn(ws *websocket.Conn, bc *batchConn, proto string, cfg Config, tlsState *tls.ConnectionState) *Conn {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Conn{
 		ws:         ws,
+		batch:      bc,
 		cfg:        cfg,
 		log:        cfg.Logger.With("blip", ws.RemoteAddr().String()),
 		proto:      proto,
@@ -513,7 +516,8 @@ func (c *Conn) abort(ce *CloseError) {
 
 // readLoop reads frames until the connection ends, then shuts everything down.
 func (c *Conn) readLoop() {
-	var buf []byte
+	buf := getFrameBuf()
+	defer func() { putFrameBuf(buf) }()
 	var readErr error
 	draining := false // after a protocol error: read until the peer's close, ignore frames
 	for {
@@ -526,7 +530,7 @@ func (c *Conn) readLoop() {
 			break
 		}
 		c.lastRecv.Store(time.Now().UnixNano())
-		buf, err = readMessage(r, buf[:0], maxIncomingFrame)
+		*buf, err = readMessage(r, (*buf)[:0], maxIncomingFrame)
 		if err != nil && !errors.Is(err, ErrTooLarge) {
 			readErr = err
 			break
@@ -538,16 +542,19 @@ func (c *Conn) readLoop() {
 			err = protoErrorf("non-binary WebSocket message")
 		}
 		if err == nil {
-			c.bytesRecv.Add(uint64(len(buf)))
+			c.bytesRecv.Add(uint64(len(*buf)))
 			c.framesRecv.Add(1)
-			err = c.recv.handle(buf)
+			var kept bool
+			if kept, err = c.recv.handle(*buf, buf); kept {
+				buf = getFrameBuf() // a message owns the old one now
+			}
 		}
 		if err != nil {
 			c.protocolFailure(err)
 			draining = true
 		}
-		if cap(buf) > 2*defaultFrameSize+maxFrameHeader+checksumSize {
-			buf = nil // don't keep a big buffer around after one large frame
+		if cap(*buf) > 2*defaultFrameSize {
+			*buf = nil // don't keep a big buffer around after one large frame
 		}
 	}
 	c.shutdown(readErr)
@@ -556,7 +563,7 @@ func (c *Conn) readLoop() {
 // readMessage reads one WebSocket message into buf, failing beyond limit bytes.
 func readMessage(r io.Reader, buf []byte, limit int) ([]byte, error) {
 	if cap(buf) == 0 {
-		buf = make([]byte, 0, 2*defaultFrameSize)
+		buf = make([]byte, 0, defaultFrameSize+64)
 	}
 	for {
 		if len(buf) == cap(buf) {
@@ -672,9 +679,11 @@ func (c *Conn) shutdown(readErr error) {
 	close(c.done)
 }
 
-// writeLoop writes ACKs and message frames, one frame per WebSocket message.
+// writeLoop writes ACKs and message frames, one frame per WebSocket message. Consecutive
+// frames are coalesced into one socket write while more are ready (see batchConn).
 func (c *Conn) writeLoop() {
 	defer c.ioWG.Done()
+	defer c.flush()
 	var ackBuf []byte
 	for {
 		c.mu.Lock()
@@ -692,15 +701,22 @@ func (c *Conn) writeLoop() {
 		c.mu.Unlock()
 
 		if len(acks) > 0 {
+			c.hold()
 			for _, a := range acks {
 				ackBuf = appendAck(ackBuf[:0], a.num, a.typ, a.bytes)
 				if !c.writeFrame(ackBuf) {
 					return
 				}
 			}
+			if !c.flush() { // ACKs are what the peer's sender waits for: no delay
+				return
+			}
 			continue
 		}
 		if m == nil {
+			if !c.flush() {
+				return
+			}
 			select {
 			case <-c.wake:
 				continue
@@ -708,10 +724,29 @@ func (c *Conn) writeLoop() {
 				return
 			}
 		}
+		c.hold()
 		if !c.writeNextFrame(m, nextUrgent) {
 			return
 		}
 	}
+}
+
+func (c *Conn) hold() {
+	if c.batch != nil {
+		c.batch.holdBatch()
+	}
+}
+
+// flush writes out coalesced frames. It reports false when the writer must stop.
+func (c *Conn) flush() bool {
+	if c.batch == nil {
+		return true
+	}
+	if err := c.batch.release(); err != nil {
+		c.abort(&CloseError{Code: CloseAbnormal, Remote: true, Err: fmt.Errorf("write frames: %w", err)})
+		return false
+	}
+	return true
 }
 
 // writeNextFrame sends m's next frame and puts m back in line (or on ice, or retires it).
@@ -739,17 +774,18 @@ func (c *Conn) writeNextFrame(m *outMsg, nextUrgent bool) bool {
 	if more {
 		flags |= flagMoreComing
 	}
-	b, err := c.enc.encode(m.key.num, flags, parts[0], parts[1])
+	pieces, err := c.enc.encodeParts(m.key.num, flags, parts[0], parts[1])
 	if err != nil {
 		c.log.Error("blip: encoding frame failed", "err", err)
 		c.abort(&CloseError{Code: CloseInternal, Reason: "internal error", Err: err})
 		return false
 	}
 	m.off += n
-	if !c.writeFrame(b) {
+	size, ok := c.writePieces(pieces)
+	if !ok {
 		return false
 	}
-	raw := uint64(len(b) - frameHeaderLen(m.key.num))
+	raw := uint64(size - len(pieces[0]))
 	c.mu.Lock()
 	m.sent += raw
 	if m.sent > m.acked {
@@ -767,26 +803,39 @@ func (c *Conn) writeNextFrame(m *outMsg, nextUrgent bool) bool {
 	return true
 }
 
-func frameHeaderLen(num uint64) int {
-	n := 1
-	for num >= 0x80 {
-		num >>= 7
-		n++
-	}
-	return n + 1
-}
-
 // writeFrame writes one frame. It reports false when the writer must stop.
 func (c *Conn) writeFrame(b []byte) bool {
-	if err := c.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+	_, ok := c.writePieces([][]byte{b})
+	return ok
+}
+
+// writePieces writes one frame given as consecutive pieces, as one WebSocket message,
+// copying each piece once (into the WebSocket's buffer). It returns the frame size and
+// false when the writer must stop.
+func (c *Conn) writePieces(pieces [][]byte) (int, bool) {
+	size := 0
+	w, err := c.ws.NextWriter(websocket.BinaryMessage)
+	for _, p := range pieces {
+		if err != nil {
+			break
+		}
+		_, err = w.Write(p)
+		size += len(p)
+	}
+	if w != nil {
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
 		if !errors.Is(err, websocket.ErrCloseSent) {
 			c.abort(&CloseError{Code: CloseAbnormal, Remote: true, Err: fmt.Errorf("write frame: %w", err)})
 		}
-		return false
+		return 0, false
 	}
-	c.bytesSent.Add(uint64(len(b)))
+	c.bytesSent.Add(uint64(size))
 	c.framesSent.Add(1)
-	return true
+	return size, true
 }
 
 // heartbeatLoop pings after HeartbeatInterval of silence and declares the peer dead if it

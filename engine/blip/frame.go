@@ -53,6 +53,7 @@ type frame struct {
 	data  []byte // MSG/RPY/ERR: decoded (inflated) payload; valid until the next decode
 	ack   uint64 // ACK frames: the acknowledged byte count
 	raw   int    // wire bytes after the header, checksum included (flow-control unit)
+	alias bool   // data points into the decoded input (not into decoder scratch space)
 }
 
 func (f frame) typ() MessageType { return MessageType(f.flags & flagTypeMask) }
@@ -117,6 +118,7 @@ func (d *decoder) decode(b []byte) (frame, error) {
 		return f, protoErrorf("checksum mismatch in frame #%d: got %08x, computed %08x", num, sum, d.crc)
 	}
 	f.data = payload
+	f.alias = f.flags&flagCompressed == 0
 	return f, nil
 }
 
@@ -212,14 +214,20 @@ type encoder struct {
 	level  int // 1..9
 	def    *flate.Writer
 	defOut bytes.Buffer
+	hdr    [maxFrameHeader]byte
+	sum    [checksumSize]byte
+	pieces [][]byte
 	buf    []byte
 }
 
-// encode builds one MSG/RPY/ERR frame carrying the message bytes parts (concatenated).
-// If flags has flagCompressed the payload is deflated. The result is valid until the next call.
-func (e *encoder) encode(num uint64, flags byte, parts ...[]byte) ([]byte, error) {
-	b := binary.AppendUvarint(e.buf[:0], num)
-	b = append(b, flags)
+// encodeParts encodes one MSG/RPY/ERR frame carrying the message bytes parts (concatenated)
+// and returns it as consecutive pieces: header, payload, checksum. Uncompressed payload
+// pieces are the caller's parts themselves (no copy); if flags has flagCompressed the payload
+// is deflated. The pieces are valid until the next call.
+func (e *encoder) encodeParts(num uint64, flags byte, parts ...[]byte) ([][]byte, error) {
+	h := binary.AppendUvarint(e.hdr[:0], num)
+	h = append(h, flags)
+	e.pieces = append(e.pieces[:0], h)
 	if flags&flagCompressed != 0 {
 		if e.def == nil {
 			w, err := flate.NewWriter(&e.defOut, e.level)
@@ -242,16 +250,31 @@ func (e *encoder) encode(num uint64, flags byte, parts ...[]byte) ([]byte, error
 		if !bytes.HasSuffix(out, syncTrailer) {
 			return nil, errors.New("blip: deflate output lacks the sync trailer")
 		}
-		b = append(b, out[:len(out)-len(syncTrailer)]...)
+		e.pieces = append(e.pieces, out[:len(out)-len(syncTrailer)])
 	} else {
 		for _, p := range parts {
-			e.crc = crc32.Update(e.crc, crcTable, p)
-			b = append(b, p...)
+			if len(p) > 0 {
+				e.crc = crc32.Update(e.crc, crcTable, p)
+				e.pieces = append(e.pieces, p)
+			}
 		}
 	}
-	b = binary.BigEndian.AppendUint32(b, e.crc)
-	e.buf = b
-	return b, nil
+	binary.BigEndian.PutUint32(e.sum[:], e.crc)
+	e.pieces = append(e.pieces, e.sum[:])
+	return e.pieces, nil
+}
+
+// encode is encodeParts joined into one slice, valid until the next call.
+func (e *encoder) encode(num uint64, flags byte, parts ...[]byte) ([]byte, error) {
+	pieces, err := e.encodeParts(num, flags, parts...)
+	if err != nil {
+		return nil, err
+	}
+	e.buf = e.buf[:0]
+	for _, p := range pieces {
+		e.buf = append(e.buf, p...)
+	}
+	return e.buf, nil
 }
 
 // appendAck appends an ACK frame for message num of type typ (TypeRequest or TypeResponse/

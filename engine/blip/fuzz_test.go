@@ -87,7 +87,7 @@ func FuzzDecodeFrame(f *testing.F) {
 		r := newReceiver(h, 1<<20, 1<<20, slog.New(slog.DiscardHandler))
 		r.dec.maxInflate = 1 << 20
 		for _, fr := range splitFrames(data) {
-			if err := r.handle(fr); err != nil {
+			if _, err := r.handle(fr, nil); err != nil {
 				if !errors.Is(err, ErrProtocol) {
 					t.Fatalf("error %v does not wrap ErrProtocol", err)
 				}

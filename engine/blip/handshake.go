@@ -55,8 +55,21 @@ func Dial(ctx context.Context, url string, opts DialOptions) (*Conn, *http.Respo
 	if timeout <= 0 {
 		timeout = defaultHandshakeTimeout
 	}
+	var bc *batchConn
+	netDial := opts.NetDial
+	if netDial == nil {
+		var nd net.Dialer
+		netDial = nd.DialContext
+	}
 	d := websocket.Dialer{
-		NetDialContext:   opts.NetDial,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := netDial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			bc = &batchConn{Conn: c}
+			return bc, nil
+		},
 		TLSClientConfig:  opts.TLSConfig,
 		HandshakeTimeout: timeout,
 		Subprotocols:     offered,
@@ -90,7 +103,7 @@ func Dial(ctx context.Context, url string, opts DialOptions) (*Conn, *http.Respo
 		s := tc.ConnectionState()
 		state = &s
 	}
-	return newConn(ws, proto, opts.Config, state), resp, nil
+	return newConn(ws, bc, proto, opts.Config, state), resp, nil
 }
 
 func isTimeout(err error) bool {
@@ -141,9 +154,10 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts UpgradeOptions) (*Conn
 		}
 		up.Subprotocols = []string{proto}
 	}
-	ws, err := up.Upgrade(w, r, opts.ResponseHeader)
+	hw := &hijackWrapper{ResponseWriter: w}
+	ws, err := up.Upgrade(hw, r, opts.ResponseHeader)
 	if err != nil {
 		return nil, fmt.Errorf("upgrade: %w", err)
 	}
-	return newConn(ws, proto, opts.Config, r.TLS), nil
+	return newConn(ws, hw.conn, proto, opts.Config, r.TLS), nil
 }

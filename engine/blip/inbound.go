@@ -35,8 +35,26 @@ type flowHost interface {
 }
 
 type chunk struct {
-	b   []byte
-	raw uint64 // wire bytes not yet credited for ACKs; credited when the chunk is consumed
+	b    []byte
+	raw  uint64  // wire bytes not yet credited for ACKs; credited when the chunk is consumed
+	pool *[]byte // frame buffer b lives in, returned to framePool once b is consumed
+}
+
+// framePool recycles the buffers incoming frames are read into; a message keeps the
+// buffer of an uncompressed frame as its body chunk instead of copying the data out.
+var framePool = sync.Pool{New: func() any {
+	// A whole default-size frame plus room for the read that sees EOF.
+	b := make([]byte, 0, defaultFrameSize+64)
+	return &b
+}}
+
+func getFrameBuf() *[]byte { return framePool.Get().(*[]byte) }
+
+func putFrameBuf(p *[]byte) {
+	if p != nil && cap(*p) <= 2*defaultFrameSize {
+		*p = (*p)[:0]
+		framePool.Put(p)
+	}
 }
 
 // inbound is the receiving state of one incoming message. The reader goroutine pushes frames
@@ -93,8 +111,9 @@ func newInbound(host flowHost, num uint64, flags byte, maxBody int64) *inbound {
 }
 
 // push adds one frame's body bytes (possibly none). raw is the frame's wire size after the
-// header; last marks the final frame.
-func (in *inbound) push(data []byte, raw int, last bool) {
+// header; last marks the final frame. If buf is the pooled buffer data lives in, push may
+// keep data without copying, and reports whether it did (the buffer is then the message's).
+func (in *inbound) push(data []byte, raw int, last bool, buf *[]byte) (kept bool) {
 	in.mu.Lock()
 	var credit uint64
 	var delta int64
@@ -112,7 +131,11 @@ func (in *inbound) push(data []byte, raw int, last bool) {
 			in.buffered += len(data)
 		}
 	default:
-		c := chunk{b: bytes.Clone(data)}
+		c := chunk{b: data, pool: buf}
+		// Keep the frame buffer only if it is not much bigger than the data.
+		if kept = buf != nil && cap(*buf) <= len(data)+len(data)/4+64; !kept {
+			c = chunk{b: bytes.Clone(data)}
+		}
 		in.buffered += len(data)
 		if in.buffered <= creditSoftLimit {
 			credit = uint64(raw)
@@ -137,6 +160,7 @@ func (in *inbound) push(data []byte, raw int, last bool) {
 	in.cond.Broadcast()
 	in.mu.Unlock()
 	in.notify(delta, ack)
+	return kept
 }
 
 // creditLocked adds n credited bytes and returns the value to ACK, or 0 for no ACK now.
@@ -205,15 +229,51 @@ func (in *inbound) Read(p []byte) (int, error) {
 	n := copy(p, c.b)
 	c.b = c.b[n:]
 	var credit uint64
+	var done *[]byte
 	if len(c.b) == 0 {
-		credit = c.raw
+		credit, done = c.raw, c.pool
 		in.q[0] = chunk{}
 		in.q = in.q[1:]
 	}
 	delta, ack := in.consumedLocked(n, credit)
 	in.mu.Unlock()
+	putFrameBuf(done)
 	in.notify(delta, ack)
 	return n, nil
+}
+
+// WriteTo streams the body into w chunk by chunk, without copying it through an
+// intermediate buffer (io.Copy uses it).
+func (in *inbound) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		in.mu.Lock()
+		in.waitLocked()
+		if len(in.q) == 0 {
+			err := in.endLocked()
+			in.mu.Unlock()
+			if err == io.EOF {
+				err = nil
+			}
+			return total, err
+		}
+		c := in.q[0]
+		in.q[0] = chunk{}
+		if len(in.q) == 1 {
+			in.q = in.q[:0]
+		} else {
+			in.q = in.q[1:]
+		}
+		delta, ack := in.consumedLocked(len(c.b), c.raw)
+		in.mu.Unlock()
+		in.notify(delta, ack)
+		n, err := w.Write(c.b)
+		putFrameBuf(c.pool) // io.Writer must not keep c.b
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // readAll implements Message.ReadBody.
@@ -241,9 +301,10 @@ func (in *inbound) readAll() ([]byte, error) {
 				break
 			}
 			if body == nil {
-				body = c.b // chunks are private copies: take the first one as is
+				body = c.b // chunks are private: take the first one as is (its buffer goes with it)
 			} else {
 				body = append(body, c.b...)
+				putFrameBuf(c.pool)
 			}
 			n += len(c.b)
 			credit += c.raw
@@ -286,6 +347,7 @@ func (in *inbound) discard() {
 	for _, c := range in.q {
 		credit += c.raw
 		n += len(c.b)
+		putFrameBuf(c.pool)
 	}
 	in.q = nil
 	delta, ack := in.consumedLocked(n, credit)

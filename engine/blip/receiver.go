@@ -45,59 +45,64 @@ func newReceiver(host receiverHost, maxMessage, maxBody int64, log *slog.Logger)
 }
 
 // handle processes one incoming frame. An error (always wrapping ErrProtocol) is fatal for
-// the connection.
-func (r *receiver) handle(b []byte) error {
+// the connection. If buf is a framePool buffer holding b, a message may keep it instead of
+// copying the data out; kept reports whether it did, in which case the caller must not
+// reuse buf.
+func (r *receiver) handle(b []byte, buf *[]byte) (kept bool, err error) {
 	f, err := r.dec.decode(b)
 	if err != nil {
-		return err
+		return false, err
+	}
+	if !f.alias {
+		buf = nil
 	}
 	switch t := f.typ(); t {
 	case TypeAckRequest, TypeAckResponse:
 		r.host.gotAck(f.num, t == TypeAckResponse, f.ack)
-		return nil
+		return false, nil
 	case TypeRequest:
 		in := r.reqs[f.num]
 		if in == nil {
 			if f.num != r.lastReq+1 {
-				return protoErrorf("request #%d out of sequence (previous new request was #%d)", f.num, r.lastReq)
+				return false, protoErrorf("request #%d out of sequence (previous new request was #%d)", f.num, r.lastReq)
 			}
 			r.lastReq = f.num
 			in = newInbound(r.host, f.num, f.flags, r.maxBody)
 			r.reqs[f.num] = in
 		}
-		return r.feed(in, f, r.reqs)
+		return r.feed(in, f, r.reqs, buf)
 	case TypeResponse, TypeError:
 		in := r.replies[f.num]
 		if in == nil {
 			if !r.host.openReply(f.num) {
-				return protoErrorf("%s #%d answers no pending request", t, f.num)
+				return false, protoErrorf("%s #%d answers no pending request", t, f.num)
 			}
 			in = newInbound(r.host, f.num, f.flags, r.maxBody)
 			r.replies[f.num] = in
 		}
-		return r.feed(in, f, r.replies)
+		return r.feed(in, f, r.replies, buf)
 	default:
 		r.log.Warn("blip: ignoring frame of unknown type", "type", int(t), "number", f.num)
-		return nil
+		return false, nil
 	}
 }
 
 // feed adds one frame's data to its message.
-func (r *receiver) feed(in *inbound, f frame, m map[uint64]*inbound) error {
+func (r *receiver) feed(in *inbound, f frame, m map[uint64]*inbound, buf *[]byte) (kept bool, err error) {
 	data := f.data
 	last := !f.more()
 	r.addTotal(in, len(data))
 	if r.maxMessage >= 0 && in.total > r.maxMessage {
-		return tooLargeErrorf("%s #%d exceeds %d bytes", in.typ, in.num, r.maxMessage)
+		return false, tooLargeErrorf("%s #%d exceeds %d bytes", in.typ, in.num, r.maxMessage)
 	}
 	if !in.began {
 		if in.propLen < 0 {
 			v, n := binary.Uvarint(data)
 			if n <= 0 {
-				return protoErrorf("%s #%d: bad properties length", in.typ, in.num)
+				return false, protoErrorf("%s #%d: bad properties length", in.typ, in.num)
 			}
 			if v > MaxPropertiesSize {
-				return tooLargeErrorf("%s #%d: properties are %d bytes (limit %d)", in.typ, in.num, v, MaxPropertiesSize)
+				return false, tooLargeErrorf("%s #%d: properties are %d bytes (limit %d)", in.typ, in.num, v, MaxPropertiesSize)
 			}
 			in.propLen = int(v)
 			in.props = make([]byte, 0, in.propLen)
@@ -108,26 +113,26 @@ func (r *receiver) feed(in *inbound, f frame, m map[uint64]*inbound) error {
 		data = data[k:]
 		if len(in.props) < in.propLen {
 			if last {
-				return protoErrorf("%s #%d ends inside its properties", in.typ, in.num)
+				return false, protoErrorf("%s #%d ends inside its properties", in.typ, in.num)
 			}
-			in.push(nil, f.raw, false)
-			return nil
+			in.push(nil, f.raw, false, nil)
+			return false, nil
 		}
 		props, err := decodeProperties(in.props)
 		if err != nil {
-			return err
+			return false, err
 		}
 		in.props = nil
 		in.msg.Properties = props
 		in.began = true
 		r.host.begin(in)
 	}
-	in.push(data, f.raw, last)
+	kept = in.push(data, f.raw, last, buf)
 	if last {
 		delete(m, in.num)
 		r.host.finish(in)
 	}
-	return nil
+	return kept, nil
 }
 
 func (r *receiver) addTotal(in *inbound, n int) { in.total += int64(n) }

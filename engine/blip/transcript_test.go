@@ -167,7 +167,7 @@ func TestTranscriptsDecode(t *testing.T) {
 					if e.Checksum != "" && fmt.Sprintf("%08x", s.dec.crc) != e.Checksum {
 						t.Errorf("event %d: running checksum %08x, want %s", e.I, s.dec.crc, e.Checksum)
 					}
-					if err := s.recv.handle(raw); err != nil {
+					if _, err := s.recv.handle(raw, nil); err != nil {
 						t.Fatalf("event %d: receive: %v", e.I, err)
 					}
 				case "message":
