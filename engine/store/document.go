@@ -166,6 +166,10 @@ func (b *Batch) stored(c *Collection, id string, seq uint64, rev string, deleted
 	b.changes = append(b.changes, pendingChange{c: c, ch: Change{Sequence: seq, DocID: id, RevID: rev, Deleted: deleted, BodySize: bodySize}})
 }
 
+// insertFirstMaxBody is the largest body for which a save first tries to
+// insert a new document (see newRevision).
+const insertFirstMaxBody = 16 << 10
+
 // insertNew tries to store data as the first revision of a document that
 // does not exist yet, in one statement. It reports false (having written
 // nothing) if the document exists.
@@ -226,8 +230,11 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 			return nil, err
 		}
 	}
-	// Most saves create documents: try that in a single statement first.
-	if !deleted && (opts.Concurrency == LastWriteWins || opts.ParentRevID == "") {
+	// Most saves of small documents create them: try that in a single
+	// statement first. For large bodies a failed attempt would waste a hash
+	// of the whole body, while the extra lookup of the normal path is cheap
+	// next to writing the body, so they take the normal path.
+	if !deleted && len(data) <= insertFirstMaxBody && (opts.Concurrency == LastWriteWins || opts.ParentRevID == "") {
 		doc, ok, err := b.insertNew(c, id, data)
 		if err != nil || ok {
 			return doc, err

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Database) {
 		{"DeleteCollection", testDeleteCollection},
 		{"SaveAndGet", testSaveAndGet},
 		{"RevIDDigest", testRevIDDigest},
+		{"LargeDocuments", testLargeDocuments},
 		{"InvalidBodies", testInvalidBodies},
 		{"InvalidDocIDs", testInvalidDocIDs},
 		{"UpdateKeepsParentBody", testUpdateKeepsParentBody},
@@ -354,6 +355,35 @@ func testSaveAndGet(t *testing.T, db *store.Database) {
 	must(t, err)
 	if string(u.Body) != `{"emoji":"😀","esc":"a\"b\\c\u00e9"}` {
 		t.Errorf("unicode body = %s", u.Body)
+	}
+}
+
+func testLargeDocuments(t *testing.T, db *store.Database) {
+	c := db.DefaultCollection()
+	big := func(kind string) string {
+		return `{"kind":"` + kind + `","payload":"` + strings.Repeat("0123456789abcdef", 100000/16) + `"}`
+	}
+	d1 := save(t, c, "big", big("bench"))
+	if want := revID("", false, big("bench")); d1.RevID != want {
+		t.Errorf("revID of a large document = %s, want %s", d1.RevID, want)
+	}
+	d2 := save(t, c, "big", big("edit1"))
+	got, err := c.Get(bg, "big")
+	must(t, err)
+	if got.RevID != d2.RevID || string(got.Body) != big("edit1") {
+		t.Errorf("large document read back as rev %s, %d bytes", got.RevID, len(got.Body))
+	}
+	prev, err := c.GetRevision(bg, "big", d1.RevID)
+	must(t, err)
+	if string(prev.Body) != big("bench") {
+		t.Error("previous revision of a large document lost its body")
+	}
+	_, err = c.Save(bg, "big", []byte(big("x")), store.SaveOptions{Concurrency: store.FailOnConflict})
+	wantErr(t, err, store.ErrConflict)
+	changes, err := c.ChangesSince(bg, d1.Sequence, 0)
+	must(t, err)
+	if len(changes) != 1 || changes[0].BodySize != len(big("edit1")) {
+		t.Errorf("changes = %+v", changes)
 	}
 }
 
