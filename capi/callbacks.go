@@ -64,6 +64,14 @@ func (s *subObj) deliver(collection string, changes []store.Change) {
 	C.p2p_call_change_fn(s.fn, C.p2p_subscription(s.handle), text, s.userData)
 }
 
+// needQueue refuses to pop events from a callback listener.
+func (s *subObj) needQueue() error {
+	if s.queue == nil {
+		return fmt.Errorf("%w: subscription %#x is a callback listener, not a change queue", errInvalidArgument, s.handle)
+	}
+	return nil
+}
+
 // subscribe registers s under coll, then attaches it to the engine with attach.
 func subscribe(coll C.p2p_collection, s *subObj, out *C.p2p_subscription, attach func(*store.Collection) *store.ListenerToken) error {
 	c, err := colls.lookup(uint64(coll))
@@ -129,14 +137,12 @@ func p2pgo_subscription_next_event(token C.p2p_subscription, timeoutMS C.uint32_
 	defer guard(&rc, cerr)
 	s, err := subs.lookup(uint64(token))
 	err = then1(err, func() error { return needOut(out != nil, "out_json") })
-	if err == nil && s.queue == nil {
-		err = fmt.Errorf("%w: subscription %#x is a callback listener, not a change queue", errInvalidArgument, uint64(token))
-	}
+	err = then1(err, func() error { return s.needQueue() })
 	ev, ok, err := then2(err, func() (string, bool, error) { return s.queue.pop(time.Duration(timeoutMS) * time.Millisecond) })
 	if err != nil {
 		return fail(cerr, err)
 	}
-	*out = nil
+	*out = nil // timeout
 	if ok {
 		setText(out, ev)
 	}

@@ -95,9 +95,7 @@ func p2pgo_db_collection_names(db C.p2p_db, scope *C.char, out **C.char, cerr *C
 		err = needOut(out != nil, "out_json")
 	}
 	names, err := then(err, func() ([]string, error) { return o.db.Collections(context.Background(), s) })
-	if err == nil {
-		err = setJSON(out, nonNil(names))
-	}
+	err = then1(err, func() error { return setJSON(out, nonNil(names)) })
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -112,9 +110,7 @@ func p2pgo_db_scope_names(db C.p2p_db, out **C.char, cerr *C.p2p_error) (rc C.in
 		err = needOut(out != nil, "out_json")
 	}
 	names, err := then(err, func() ([]string, error) { return o.db.Scopes(context.Background()) })
-	if err == nil {
-		err = setJSON(out, nonNil(names))
-	}
+	err = then1(err, func() error { return setJSON(out, nonNil(names)) })
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -207,9 +203,7 @@ func p2pgo_collection_changes(coll C.p2p_collection, since C.uint64_t, limit C.u
 	changes, err := then(err, func() ([]store.Change, error) {
 		return o.coll.ChangesSince(context.Background(), uint64(since), int(limit))
 	})
-	if err == nil {
-		err = setJSON(out, changesJSON(changes))
-	}
+	err = then1(err, func() error { return setJSON(out, changesJSON(changes)) })
 	if err != nil {
 		return fail(cerr, err)
 	}
