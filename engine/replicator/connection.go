@@ -205,8 +205,13 @@ func (r *Replicator) runOnce(ctx context.Context, reset bool, base Progress) (co
 		}
 		select {
 		case <-ctx.Done():
+			// Let what is already in flight land, so the checkpoint is as fresh as possible.
+			qctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			sess.Quiesce(qctx)
+			cancel()
 			cs.saveCheckpoints(context.Background())
 			conn.Close(blip.CloseNormal, "stopped")
+			_, prog, _ = cs.evaluate(base)
 			return true, prog, nil
 		case <-sess.Failed():
 			err := sess.Err()

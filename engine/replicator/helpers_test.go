@@ -3,6 +3,9 @@ package replicator
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -70,7 +73,11 @@ func runOneShot(t testing.TB, r *Replicator) Status {
 	defer cancel()
 	st, err := r.Wait(ctx)
 	if err != nil {
-		t.Fatalf("replicator did not stop: %v (status %+v)", err, st)
+		buf := make([]byte, 8<<20)
+		n := runtime.Stack(buf, true)
+		path := filepath.Join(os.TempDir(), "p2p-goroutines-"+strings.ReplaceAll(t.Name(), "/", "_")+".txt")
+		_ = os.WriteFile(path, buf[:n], 0o644)
+		t.Fatalf("replicator did not stop: %v (status %+v); goroutines in %s", err, st, path)
 	}
 	return st
 }

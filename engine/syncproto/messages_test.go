@@ -370,3 +370,36 @@ func TestProgressTracker(t *testing.T) {
 		t.Fatal("unknown completion moved the position")
 	}
 }
+
+func TestProgressTrackerBarrierAndStepBack(t *testing.T) {
+	var tr progressTracker[Sequence]
+	tr.before = sequenceBefore
+	tr.setBase("10")
+	k := func(a, b uint64) trackKey { return trackKey{a, b} }
+	// Message 3 is still arriving (barrier) while message 4's rows complete.
+	tr.addBarrier(k(3, 0))
+	tr.add(k(4, 1), "20")
+	tr.complete(k(4, 1))
+	if p, _ := tr.position(); p != "10" {
+		t.Fatalf("position moved past a barrier: %s", p)
+	}
+	tr.add(k(3, 1), "15")
+	tr.complete(k(3, 0))
+	if p, _ := tr.position(); p != "10" || tr.outstanding() != 1 {
+		t.Fatalf("position %s outstanding %d", p, tr.outstanding())
+	}
+	tr.complete(k(3, 1))
+	if p, _ := tr.position(); p != "20" {
+		t.Fatalf("position %s, want 20", p)
+	}
+	// A row registering after later rows were counted steps the position back.
+	tr.add(k(2, 1), "12")
+	if p, _ := tr.position(); p != "11" {
+		t.Fatalf("after late registration position %s, want 11", p)
+	}
+	// Without a numeric predecessor the base is used.
+	tr.add(k(1, 1), `"a:b"`)
+	if p, _ := tr.position(); p != "10" {
+		t.Fatalf("fallback position %s, want base 10", p)
+	}
+}

@@ -54,6 +54,7 @@ func (s *Session) AddPuller(idx int, opts PullOptions) (*Puller, error) {
 		opts.MaxHistory = 20
 	}
 	p := &Puller{s: s, idx: idx, coll: s.colls[idx].coll, opts: opts, wanted: map[string]trackKey{}}
+	p.tracker.before = sequenceBefore
 	if len(opts.DocIDs) > 0 {
 		p.ids = make(map[string]bool, len(opts.DocIDs))
 		for _, id := range opts.DocIDs {
@@ -121,11 +122,27 @@ func (s *Session) pullerFor(req *blip.Message) (*Puller, error) {
 	return p, nil
 }
 
+// sequenceBefore returns a sequence just before seq, for numeric sequences.
+func sequenceBefore(seq Sequence) (Sequence, bool) {
+	n, ok := seq.Uint()
+	if !ok || n == 0 || seq[0] == '"' {
+		return "", false
+	}
+	return UintSequence(n - 1), true
+}
+
 // handleChanges answers a pusher's changes list with the revisions wanted.
 func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.Message, error) {
 	p, err := s.pullerFor(req)
 	if err != nil {
 		return nil, err
+	}
+	if p.opts.Active {
+		// Hold the checkpoint back until this message's rows are registered: a later
+		// message may finish arriving first (PROTOCOL §7.2). Rows use minor keys 1…n.
+		barrier := trackKey{req.Number, 0}
+		p.tracker.addBarrier(barrier)
+		defer p.tracker.complete(barrier)
 	}
 	body, err := req.ReadBody()
 	if err != nil {
@@ -142,9 +159,14 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 	}
 	answers := make([]ChangeAnswer, len(rows))
 	for i, row := range rows {
-		key := trackKey{req.Number, uint64(i)}
+		key := trackKey{req.Number, uint64(i) + 1}
 		if p.opts.Active {
 			p.tracker.add(key, row.Sequence)
+		}
+		if s.quiescing.Load() {
+			// Stopping: ask for nothing more; the rows stay pending, so the checkpoint
+			// stays before them.
+			continue
 		}
 		want, known, err := p.decide(ctx, row)
 		if err != nil {
@@ -405,4 +427,11 @@ func (p *Puller) noRev(n NoRev) {
 	}
 	p.s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: n.DocID, RevID: n.RevID, Direction: DirectionPull,
 		Err: &DocError{Domain: "HTTP", Code: code, Message: n.Reason}})
+}
+
+// waiting returns the number of requested revisions not yet received.
+func (p *Puller) waiting() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.wanted)
 }

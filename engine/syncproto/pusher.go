@@ -46,6 +46,7 @@ type Pusher struct {
 	tracker    progressTracker[uint64]
 	caughtUp   atomic.Bool
 	finished   chan struct{}
+	quiet      chan struct{} // closed when quiescing and nothing is in flight
 	err        error
 	sent       atomic.Uint64
 	maxHistory atomic.Int64
@@ -73,7 +74,7 @@ func (s *Session) StartPusher(idx int, opts PushOptions) (*Pusher, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = s.limits.ChangesBatch
 	}
-	p := &Pusher{s: s, idx: idx, coll: sc.coll, opts: opts, finished: make(chan struct{}),
+	p := &Pusher{s: s, idx: idx, coll: sc.coll, opts: opts, finished: make(chan struct{}), quiet: make(chan struct{}),
 		revSlots: make(chan struct{}, s.limits.MaxRevsInFlight)}
 	p.byteCond = sync.NewCond(&p.byteMu)
 	if len(opts.DocIDs) > 0 {
@@ -151,6 +152,13 @@ func (p *Pusher) run(ctx context.Context) error {
 		if e := batchErr.Load(); e != nil {
 			return *e
 		}
+		if p.s.quiescing.Load() {
+			batchWG.Wait()
+			p.revWG.Wait()
+			close(p.quiet)
+			<-ctx.Done()
+			return nil
+		}
 		changes, err := p.coll.ChangesSince(ctx, since, p.opts.BatchSize)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -190,6 +198,8 @@ func (p *Pusher) run(ctx context.Context) error {
 			select {
 			case <-notify:
 				continue
+			case <-p.s.quiesceCh:
+				continue
 			case <-ctx.Done():
 				return nil
 			}
@@ -217,6 +227,8 @@ func (p *Pusher) run(ctx context.Context) error {
 		}
 		select {
 		case batchSlots <- struct{}{}:
+		case <-p.s.quiesceCh:
+			continue // rows stay pending: the checkpoint stays before them
 		case <-ctx.Done():
 			return nil
 		}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/store"
@@ -156,6 +157,10 @@ type Session struct {
 	closed   bool
 	passive  *passiveState
 	inFlight atomic.Int64
+	// quiescing: finish what was promised, start nothing new (see Quiesce).
+	quiescing atomic.Bool
+	quiesceCh chan struct{}
+	quiesce1  sync.Once
 }
 
 type sessionCollection struct {
@@ -173,13 +178,14 @@ func NewSession(conn *blip.Conn, cfg SessionConfig) *Session {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Session{
-		cfg:    cfg,
-		limits: cfg.Limits.withDefaults(),
-		conn:   conn,
-		log:    log,
-		ctx:    ctx,
-		cancel: cancel,
-		failed: make(chan struct{}),
+		cfg:       cfg,
+		limits:    cfg.Limits.withDefaults(),
+		conn:      conn,
+		log:       log,
+		ctx:       ctx,
+		cancel:    cancel,
+		failed:    make(chan struct{}),
+		quiesceCh: make(chan struct{}),
 	}
 	s.ins = newInserter(s.cfg.Database, s.limits.InsertBatch)
 	if cfg.RemoteID != "" {
@@ -400,5 +406,50 @@ func (s *Session) counted(h blip.Handler) blip.Handler {
 		s.inFlight.Add(1)
 		defer s.inFlight.Add(-1)
 		return h(ctx, req)
+	}
+}
+
+// Quiesce prepares a clean stop: pushers start no new batch but finish sending the
+// revisions already accepted by the peer, and pullers stop asking for revisions while the
+// ones already requested arrive. It returns when that work is done or ctx ends, so a
+// checkpoint saved afterwards is as far along as possible.
+func (s *Session) Quiesce(ctx context.Context) {
+	s.quiescing.Store(true)
+	s.quiesce1.Do(func() { close(s.quiesceCh) })
+	s.mu.Lock()
+	var pushers []*Pusher
+	var pullers []*Puller
+	for _, c := range s.colls {
+		if c == nil {
+			continue
+		}
+		if c.pusher != nil {
+			pushers = append(pushers, c.pusher)
+		}
+		if c.puller != nil {
+			pullers = append(pullers, c.puller)
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range pushers {
+		select {
+		case <-p.quiet:
+		case <-p.finished:
+		case <-ctx.Done():
+			return
+		}
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for _, p := range pullers {
+		for p.waiting() > 0 {
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return
+			case <-s.failed:
+				return
+			}
+		}
 	}
 }

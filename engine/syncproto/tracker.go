@@ -12,7 +12,14 @@ type progressTracker[S any] struct {
 	entries []trackEntry[S] // sorted by key; head is entries[0]
 	last    S               // position of the last completed prefix row
 	hasLast bool
+	lastKey trackKey // key of the last popped row
+	popped  bool
+	base    S // starting position (setBase)
+	hasBase bool
 	pending int
+	// before, if set, returns a position just before pos; used to step back when a row
+	// registers after later rows were already counted (ok=false: fall back to the base).
+	before func(pos S) (S, bool)
 }
 
 type trackKey struct{ major, minor uint64 }
@@ -22,23 +29,53 @@ func (a trackKey) less(b trackKey) bool {
 }
 
 type trackEntry[S any] struct {
-	key  trackKey
-	pos  S
-	done bool
+	key     trackKey
+	pos     S
+	done    bool
+	barrier bool // placeholder holding the position back; carries no position
 }
 
 // add registers a pending row.
 func (t *progressTracker[S]) add(key trackKey, pos S) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.insertLocked(trackEntry[S]{key: key, pos: pos})
+}
+
+// addBarrier registers a placeholder that holds the position back until completed.
+func (t *progressTracker[S]) addBarrier(key trackKey) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.insertLocked(trackEntry[S]{key: key, barrier: true})
+	t.pending-- // barriers are not rows
+}
+
+func (t *progressTracker[S]) insertLocked(e trackEntry[S]) {
+	key := e.key
+	if t.popped && key.less(t.lastKey) && !e.barrier {
+		// Registered after later rows were counted: step the position back before it.
+		if p, ok := t.stepBack(e.pos); ok {
+			t.last, t.hasLast = p, true
+		} else {
+			t.last, t.hasLast = t.base, t.hasBase
+		}
+	}
 	i := len(t.entries)
 	for i > 0 && key.less(t.entries[i-1].key) {
 		i--
 	}
 	t.entries = append(t.entries, trackEntry[S]{})
 	copy(t.entries[i+1:], t.entries[i:])
-	t.entries[i] = trackEntry[S]{key: key, pos: pos}
+	t.entries[i] = e
 	t.pending++
+}
+
+func (t *progressTracker[S]) stepBack(pos S) (S, bool) {
+	if t.before == nil {
+		var zero S
+		return zero, false
+	}
+	return t.before(pos)
 }
 
 // complete marks the row with key as handled. Unknown keys are ignored.
@@ -50,7 +87,9 @@ func (t *progressTracker[S]) complete(key trackKey) {
 		if t.entries[i].key == key {
 			if !t.entries[i].done {
 				t.entries[i].done = true
-				t.pending--
+				if !t.entries[i].barrier {
+					t.pending--
+				}
 			}
 			break
 		}
@@ -60,7 +99,10 @@ func (t *progressTracker[S]) complete(key trackKey) {
 	}
 	n := 0
 	for n < len(t.entries) && t.entries[n].done {
-		t.last, t.hasLast = t.entries[n].pos, true
+		if !t.entries[n].barrier {
+			t.last, t.hasLast = t.entries[n].pos, true
+			t.lastKey, t.popped = t.entries[n].key, true
+		}
 		n++
 	}
 	if n > 0 {
@@ -80,6 +122,7 @@ func (t *progressTracker[S]) setBase(pos S) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.last, t.hasLast = pos, true
+	t.base, t.hasBase = pos, true
 }
 
 // outstanding returns the number of registered rows not yet completed.
