@@ -270,6 +270,10 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 		parentGen, parentID = t.nodes[cur].gen, t.nodes[cur].id
 	}
 	rev := newRevID(parentGen, parentID, deleted, data)
+	if t.find(rev) >= 0 {
+		// Only possible if a peer sent this very ID on another branch.
+		return nil, fmt.Errorf("%w: revision %s already exists elsewhere in the tree", ErrConflict, rev)
+	}
 	seq := c.seq + 1
 	t.add(cur, rev, parentGen+1, deleted, data, seq)
 	if _, err := b.storeDoc(c, id, row, t, seq); err != nil {

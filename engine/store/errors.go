@@ -18,7 +18,7 @@ var (
 	ErrInvalidRevID = errors.New("store: invalid revision ID")
 	ErrBusy         = errors.New("store: busy")
 	ErrClosed       = errors.New("store: database is closed")
-	ErrReadOnly     = errors.New("store: database is read-only")
+	ErrReadOnly     = errors.New("store: database is read-only") // reserved: this version has no read-only mode
 	ErrCorrupt      = errors.New("store: database is corrupt")
 	ErrIO           = errors.New("store: I/O error")
 )
@@ -62,9 +62,9 @@ func classify(err error) error {
 	switch se.Code() & 0xff {
 	case sqliteCorrupt, sqliteNotADB:
 		return fmt.Errorf("%w: %w", ErrCorrupt, wrapped)
-	case sqliteIOErr, sqliteFull, sqliteCantOpen, sqlitePerm:
-		return fmt.Errorf("%w: %w", ErrIO, wrapped)
-	case sqliteReadOnly:
+	case sqliteIOErr, sqliteFull, sqliteCantOpen, sqlitePerm, sqliteReadOnly:
+		// SQLITE_READONLY here means the files are not writable: an I/O
+		// problem, not a database opened read-only on purpose.
 		return fmt.Errorf("%w: %w", ErrIO, wrapped)
 	case sqliteBusy, sqliteLocked:
 		return fmt.Errorf("%w: %w", ErrBusy, wrapped)

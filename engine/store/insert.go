@@ -217,10 +217,20 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, mer
 	seq := c.seq + 1
 	lg, ln := t.nodes[lose].gen, t.nodes[lose].id
 	tomb := emptyObject()
-	t.add(lose, newRevID(lg, ln, true, tomb), lg+1, true, tomb, seq)
+	closing := newRevID(lg, ln, true, tomb)
+	mergedRev := ""
 	if merged != nil {
-		wg, wn := t.nodes[win].gen, t.nodes[win].id
-		t.add(win, newRevID(wg, wn, mergedDeleted, merged), wg+1, mergedDeleted, merged, seq)
+		mergedRev = newRevID(t.nodes[win].gen, t.nodes[win].id, mergedDeleted, merged)
+	}
+	for _, r := range []string{closing, mergedRev} {
+		if r != "" && t.find(r) >= 0 {
+			// Only possible if a peer sent this very ID on another branch.
+			return nil, fmt.Errorf("%w: revision %s already exists elsewhere in the tree", ErrConflict, r)
+		}
+	}
+	t.add(lose, closing, lg+1, true, tomb, seq)
+	if merged != nil {
+		t.add(win, mergedRev, t.nodes[win].gen+1, mergedDeleted, merged, seq)
 	}
 	cur, err := b.storeDoc(c, id, row, t, seq)
 	if err != nil {

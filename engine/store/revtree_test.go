@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -261,5 +262,37 @@ func TestNewRevIDMatchesFormula(t *testing.T) {
 	const want = "1-a5bb2524156f3e56dcc4e5c52c73c46f82c2efb0"
 	if got := newRevID(0, "", false, []byte(`{}`)); got != want {
 		t.Fatalf("newRevID = %s, want %s", got, want)
+	}
+}
+
+// A peer can send a revision whose ID equals the one a local save would
+// compute, on another branch; the save must refuse rather than store a tree
+// with a duplicate ID.
+func TestLocalRevisionIDClash(t *testing.T) {
+	db := openTest(t, Config{})
+	c := db.DefaultCollection()
+	ctx := context.Background()
+	d1, err := c.Save(ctx, "d", []byte(`{"v":1}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := newRevID(1, d1.RevID, false, []byte(`{"v":2}`))
+	// Insert "next" as a child of an unrelated root, then make it lose by
+	// deleting it so that d1 stays current.
+	if _, err := c.PutExistingRevision(ctx, RemoteRevision{DocID: "d", RevID: next, History: []string{rid(1, 'e')}, Body: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutExistingRevision(ctx, RemoteRevision{DocID: "d", RevID: rid(3, 'e'), History: []string{next}, Deleted: true}); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := c.Get(ctx, "d"); cur.RevID != d1.RevID {
+		t.Fatalf("current = %s, want %s", cur.RevID, d1.RevID)
+	}
+	_, err = c.Save(ctx, "d", []byte(`{"v":2}`), SaveOptions{})
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("save clashing with a remote revision ID = %v", err)
+	}
+	if _, err := c.Revisions(ctx, "d"); err != nil {
+		t.Fatalf("tree unreadable after the refused save: %v", err)
 	}
 }
