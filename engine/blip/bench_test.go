@@ -10,10 +10,14 @@ import (
 	"time"
 )
 
-// BenchmarkBulk sends 16 MiB messages to a handler that streams them to io.Discard.
+// BenchmarkBulk sends messages to a handler that streams them to io.Discard.
 func BenchmarkBulk(b *testing.B) {
-	for _, compressed := range []bool{false, true} {
-		b.Run(fmt.Sprintf("compressed=%v", compressed), func(b *testing.B) {
+	for _, bc := range []struct {
+		size       int
+		compressed bool
+	}{{1 << 20, false}, {16 << 20, false}, {1 << 20, true}} {
+		size, compressed := bc.size, bc.compressed
+		b.Run(fmt.Sprintf("%dKiB/compressed=%v", size>>10, compressed), func(b *testing.B) {
 			quiet := Config{Logger: slog.New(slog.DiscardHandler)}
 			t := &testing.T{}
 			p := newPair(t, quiet, quiet, func(client, server *Conn) {
@@ -27,7 +31,7 @@ func BenchmarkBulk(b *testing.B) {
 				_ = p.server.Close(CloseNormal, "")
 				p.srv.Close()
 			}()
-			body := jsonish(16 << 20)
+			body := jsonish(size)
 			b.SetBytes(int64(len(body)))
 			cpu0 := cpuTime()
 			b.ResetTimer()

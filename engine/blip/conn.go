@@ -3,6 +3,7 @@ package blip
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -164,8 +165,9 @@ type Conn struct {
 	abortCh   chan struct{} // closed when the socket is being torn down
 	abortOnce sync.Once
 
-	enc  encoder   // writer goroutine only
-	recv *receiver // reader goroutine only
+	wmu  sync.Mutex // serializes WebSocket data writes (the writer goroutine, direct ACKs)
+	enc  encoder    // writer goroutine only
+	recv *receiver  // reader goroutine only
 
 	inflightBytes atomic.Int64
 	flowSignal    chan struct{}
@@ -683,8 +685,11 @@ func (c *Conn) shutdown(readErr error) {
 // frames are coalesced into one socket write while more are ready (see batchConn).
 func (c *Conn) writeLoop() {
 	defer c.ioWG.Done()
-	defer c.flush()
-	var ackBuf []byte
+	defer func() {
+		c.wmu.Lock()
+		c.flush()
+		c.wmu.Unlock()
+	}()
 	for {
 		c.mu.Lock()
 		acks := c.acks
@@ -700,35 +705,41 @@ func (c *Conn) writeLoop() {
 		}
 		c.mu.Unlock()
 
-		if len(acks) > 0 {
+		c.wmu.Lock()
+		ok := true
+		switch {
+		case len(acks) > 0:
 			c.hold()
 			for _, a := range acks {
-				ackBuf = appendAck(ackBuf[:0], a.num, a.typ, a.bytes)
-				if !c.writeFrame(ackBuf) {
-					return
+				if ok = c.writeAck(a); !ok {
+					break
 				}
 			}
-			if !c.flush() { // ACKs are what the peer's sender waits for: no delay
-				return
-			}
-			continue
+			ok = ok && c.flush() // ACKs are what the peer's sender waits for: no delay
+		case m == nil:
+			ok = c.flush()
+		default:
+			c.hold()
+			ok = c.writeNextFrame(m, nextUrgent)
 		}
-		if m == nil {
-			if !c.flush() {
-				return
-			}
+		c.wmu.Unlock()
+		if !ok {
+			return
+		}
+		if len(acks) == 0 && m == nil {
 			select {
 			case <-c.wake:
-				continue
 			case <-c.ctx.Done():
 				return
 			}
 		}
-		c.hold()
-		if !c.writeNextFrame(m, nextUrgent) {
-			return
-		}
 	}
+}
+
+// writeAck writes one ACK frame. Caller holds c.wmu.
+func (c *Conn) writeAck(a ackReq) bool {
+	var buf [2*binary.MaxVarintLen64 + 1]byte
+	return c.writeFrame(appendAck(buf[:0], a.num, a.typ, a.bytes))
 }
 
 func (c *Conn) hold() {
