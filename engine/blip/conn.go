@@ -11,6 +11,7 @@ import (
 	"net"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -477,6 +478,7 @@ func validCloseCode(code int) bool {
 // truncateReason keeps a close reason within the 123 bytes a close frame allows.
 func truncateReason(s string) string {
 	const max = 123
+	s = strings.ToValidUTF8(s, "?")
 	if len(s) <= max {
 		return s
 	}

@@ -91,7 +91,7 @@ func (r *receiver) handle(b []byte, buf *[]byte) (kept bool, err error) {
 func (r *receiver) feed(in *inbound, f frame, m map[uint64]*inbound, buf *[]byte) (kept bool, err error) {
 	data := f.data
 	last := !f.more()
-	r.addTotal(in, len(data))
+	in.total += int64(len(data))
 	if r.maxMessage >= 0 && in.total > r.maxMessage {
 		return false, tooLargeErrorf("%s #%d exceeds %d bytes", in.typ, in.num, r.maxMessage)
 	}
@@ -134,8 +134,6 @@ func (r *receiver) feed(in *inbound, f frame, m map[uint64]*inbound, buf *[]byte
 	}
 	return kept, nil
 }
-
-func (r *receiver) addTotal(in *inbound, n int) { in.total += int64(n) }
 
 // abandon fails every incomplete incoming message with err (the connection ended).
 func (r *receiver) abandon(err error) {
