@@ -258,3 +258,34 @@ func TestPasswordCheckHeaders(t *testing.T) {
 		}
 	}
 }
+
+// A continuous replicator (unlimited attempts for transient errors) also stops at once on
+// a security failure instead of retrying forever.
+func TestContinuousStopsOnSecurityFailure(t *testing.T) {
+	tests := []struct {
+		name    string
+		lcfg    ListenerConfig
+		rcfg    ReplicatorConfig
+		wantErr error
+		wantCat ErrorCategory
+	}{
+		{"wrong password", ListenerConfig{Password: StaticPasswords(map[string]string{"alice": "x"})},
+			ReplicatorConfig{TrustMode: tlsid.TrustSelfSignedOnly, Authenticator: replicator.BasicAuthenticator{Username: "alice", Password: "y"}},
+			ErrUnauthorized, CategoryUnauthorized},
+		{"pin mismatch", ListenerConfig{},
+			ReplicatorConfig{TrustMode: tlsid.TrustPinned, PinnedCertificate: fx.otherSelf.Certificate().Raw},
+			tlsid.ErrPinMismatch, CategoryPinMismatch},
+		{"client certificate missing", ListenerConfig{ClientCertificate: &CertificateAuthenticator{Roots: []*x509.Certificate{fx.ca.Certificate()}}},
+			ReplicatorConfig{TrustMode: tlsid.TrustSelfSignedOnly},
+			tlsid.ErrClientCertRequired, CategoryClientCertRequired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.lcfg.Database, tt.lcfg.Identity = newDB(t, "remote"), fx.selfSigned
+			tt.rcfg.Database, tt.rcfg.Continuous, tt.rcfg.MaxAttempts = newDB(t, "local"), true, -1
+			l := startListener(t, tt.lcfg)
+			expectPermanent(t, replicate(t, l, tt.rcfg), tt.wantErr, tt.wantCat)
+		})
+	}
+}
