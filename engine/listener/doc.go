@@ -1,0 +1,37 @@
+// Package listener is the passive side of peer-to-peer replication: an HTTP/WebSocket
+// server that accepts Couchbase Lite replicators (and libp2psync replicators) at
+// ws[s]://<address>:<port>/<dbname>/_blipsync and serves them a database, like Couchbase
+// Lite's URLEndpointListener.
+//
+// # Use
+//
+//  1. l, err := listener.New(listener.Config{Database: db}) — optionally Collections,
+//     Port (0 = chosen by the OS), NetworkInterface (name or IP; "" = all), ReadOnly,
+//     TLSConfig (nil = ws://), Authenticate (nil = open).
+//  2. l.Start(); read l.Port() and l.URLs() to advertise it.
+//  3. l.Status() reports connected and active replicators.
+//  4. l.Stop() closes the socket and every connection with close code 4001 (transient),
+//     so clients retry with backoff and resume when a listener is back; a listener can be
+//     restarted at once on the same port.
+//
+// Example:
+//
+//	l, err := listener.New(listener.Config{Database: db, Port: 4984, ReadOnly: true})
+//	if err != nil { … }
+//	if err := l.Start(); err != nil { … }
+//	defer l.Stop()
+//	fmt.Println(l.URLs())
+//
+// Each connection is a syncproto.Session in passive mode: getCollections (CBMobile_3) or
+// legacy default-collection mode (CBMobile_2), peer checkpoints stored as local documents
+// per client ID, subChanges served one-shot or continuously, proposeChanges and changes
+// answered, revisions saved in batches. An unknown database answers 404, a failed
+// Authenticate 401 with `WWW-Authenticate: Basic charset="UTF-8"`, no common subprotocol
+// 500 (as Sync Gateway does), a push to a read-only listener HTTP/403.
+//
+// # Thread safety
+//
+// All methods are safe for concurrent use. Any number of listeners may serve one
+// database, which may also run its own replicators. Authenticate runs on the request's
+// goroutine and may block.
+package listener

@@ -1,0 +1,49 @@
+// Package replicator is the active side of peer-to-peer replication: it connects to a
+// Couchbase Lite URLEndpointListener, a libp2psync listener or Sync Gateway and pushes,
+// pulls, or both, one-shot or continuously.
+//
+// # Use
+//
+//  1. r, err := replicator.New(replicator.Config{Database: db, URL: "ws://host:4984/travel"});
+//     the URL names the remote database; "/_blipsync" is appended as Couchbase Lite does.
+//  2. Optionally register listeners: r.AddChangeListener(func(replicator.Status)) and
+//     r.AddDocumentListener(func(replicator.DocumentReplication)).
+//  3. r.Start(false) (true = reset checkpoints and start from the beginning).
+//  4. One-shot: r.Wait(ctx) returns when caught up in both directions. Continuous: the
+//     replicator runs until r.Stop(). Stop saves the checkpoint, closes with 1000 and
+//     returns once everything has been delivered to listeners.
+//
+// Example:
+//
+//	r, err := replicator.New(replicator.Config{
+//		Database: db, URL: "wss://10.0.0.5:4984/travel", Continuous: true,
+//		Authenticator: replicator.BasicAuthenticator{Username: "u", Password: "p"},
+//		TLSConfig: tlsConf,
+//	})
+//	if err != nil { … }
+//	r.AddChangeListener(func(s replicator.Status) { log.Println(s.Activity, s.Progress, s.Error) })
+//	_ = r.Start(false)
+//	defer r.Stop()
+//
+// # Behaviour
+//
+// Checkpoints are stored both locally (local documents) and on the peer (setCheckpoint)
+// under a stable client ID per (local database, remote, collection, direction, filters);
+// at start the older of the two copies is used. Pushing uses proposeChanges; pulling uses
+// subChanges. Conflicts created by pulled revisions are resolved by the collection's
+// ConflictResolver (default: Couchbase Lite's rule); the result is saved as a new
+// revision on top of the remote one and pushed. A resolver that fails or panics leaves
+// the document conflicted and reports a document error.
+//
+// Errors are classified by IsTransient: connection failures, 408/429/5xx upgrades, close
+// codes 1006 and 4001 and timeouts are retried after RetryBase·2^k (capped at
+// MaxAttemptWait) up to MaxAttempts; everything else (401, 403, 404, protocol errors,
+// untrusted certificates) stops the replicator with Status.Error set. Going offline never
+// loses a local change: the push checkpoint only covers acknowledged revisions.
+//
+// # Thread safety
+//
+// All methods are safe for concurrent use. Listener callbacks and filters run on library
+// goroutines; status and document listeners are called serially, in order, and should
+// return quickly; filters and resolvers may block briefly but must not call Stop.
+package replicator
