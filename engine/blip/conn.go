@@ -166,9 +166,8 @@ type Conn struct {
 	abortCh   chan struct{} // closed when the socket is being torn down
 	abortOnce sync.Once
 
-	wmu  sync.Mutex // serializes WebSocket data writes (the writer goroutine, direct ACKs)
-	enc  encoder    // writer goroutine only
-	recv *receiver  // reader goroutine only
+	enc  encoder   // writer goroutine only
+	recv *receiver // reader goroutine only
 
 	inflightBytes atomic.Int64
 	flowSignal    chan struct{}
@@ -687,11 +686,6 @@ func (c *Conn) shutdown(readErr error) {
 // frames are coalesced into one socket write while more are ready (see batchConn).
 func (c *Conn) writeLoop() {
 	defer c.ioWG.Done()
-	defer func() {
-		c.wmu.Lock()
-		c.flush()
-		c.wmu.Unlock()
-	}()
 	for {
 		c.mu.Lock()
 		acks := c.acks
@@ -707,28 +701,30 @@ func (c *Conn) writeLoop() {
 		}
 		c.mu.Unlock()
 
-		c.wmu.Lock()
-		ok := true
 		switch {
 		case len(acks) > 0:
-			c.hold()
-			for _, a := range acks {
-				if ok = c.writeAck(a); !ok {
-					break
+			var buf [2*binary.MaxVarintLen64 + 1]byte
+			for i, a := range acks {
+				// ACKs are what the peer's sender waits for: out with the last one.
+				c.setHold(i < len(acks)-1)
+				if !c.writeFrame(appendAck(buf[:0], a.num, a.typ, a.bytes)) {
+					return
 				}
 			}
-			ok = ok && c.flush() // ACKs are what the peer's sender waits for: no delay
-		case m == nil:
-			ok = c.flush()
+		case m != nil:
+			if !c.writeNextFrame(m, nextUrgent) {
+				return
+			}
 		default:
-			c.hold()
-			ok = c.writeNextFrame(m, nextUrgent)
-		}
-		c.wmu.Unlock()
-		if !ok {
-			return
-		}
-		if len(acks) == 0 && m == nil {
+			if c.batch != nil && c.batch.pending() {
+				// More work was expected but none came (a message froze, say): push out what
+				// is coalesced with an unsolicited pong, which peers ignore (RFC 6455 §5.5.3).
+				c.batch.force.Store(true)
+				if err := c.ws.WriteControl(websocket.PongMessage, nil, time.Now().Add(controlWriteTimeout)); err != nil {
+					c.abort(&CloseError{Code: CloseAbnormal, Remote: true, Err: fmt.Errorf("write frames: %w", err)})
+					return
+				}
+			}
 			select {
 			case <-c.wake:
 			case <-c.ctx.Done():
@@ -738,28 +734,11 @@ func (c *Conn) writeLoop() {
 	}
 }
 
-// writeAck writes one ACK frame. Caller holds c.wmu.
-func (c *Conn) writeAck(a ackReq) bool {
-	var buf [2*binary.MaxVarintLen64 + 1]byte
-	return c.writeFrame(appendAck(buf[:0], a.num, a.typ, a.bytes))
-}
-
-func (c *Conn) hold() {
+// setHold tells the batching layer whether another frame follows at once.
+func (c *Conn) setHold(more bool) {
 	if c.batch != nil {
-		c.batch.holdBatch()
+		c.batch.hold.Store(more)
 	}
-}
-
-// flush writes out coalesced frames. It reports false when the writer must stop.
-func (c *Conn) flush() bool {
-	if c.batch == nil {
-		return true
-	}
-	if err := c.batch.release(); err != nil {
-		c.abort(&CloseError{Code: CloseAbnormal, Remote: true, Err: fmt.Errorf("write frames: %w", err)})
-		return false
-	}
-	return true
 }
 
 // writeNextFrame sends m's next frame and puts m back in line (or on ice, or retires it).
@@ -794,11 +773,18 @@ func (c *Conn) writeNextFrame(m *outMsg, nextUrgent bool) bool {
 		return false
 	}
 	m.off += n
-	size, ok := c.writePieces(pieces)
+	size := 0
+	for _, p := range pieces {
+		size += len(p)
+	}
+	raw := uint64(size - len(pieces[0]))
+	c.mu.Lock()
+	c.setHold(len(c.outbox) > 0 || len(c.acks) > 0 || (more && m.sent+raw-m.acked <= sendWindow))
+	c.mu.Unlock()
+	_, ok := c.writePieces(pieces)
 	if !ok {
 		return false
 	}
-	raw := uint64(size - len(pieces[0]))
 	c.mu.Lock()
 	m.sent += raw
 	if m.sent > m.acked {

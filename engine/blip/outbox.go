@@ -100,26 +100,15 @@ func (c *Conn) gotAck(num uint64, response bool, n uint64) {
 	}
 }
 
-// sendAck sends an ACK frame: at once if the writer is idle (the peer's sender may be
-// waiting for it), otherwise through the writer; a newer count for the same message
-// replaces a queued one.
+// sendAck queues an ACK frame for the writer; a newer count for the same message replaces
+// a queued one. (The reader never writes itself: a reader blocked on a full socket while
+// the peer's reader is blocked the same way would deadlock both.)
 func (c *Conn) sendAck(num uint64, typ MessageType, n uint64) {
 	c.mu.Lock()
-	if c.term != nil || !c.started {
-		c.mu.Unlock()
-		return
-	}
-	c.mu.Unlock()
-	if c.wmu.TryLock() {
-		c.hold()
-		if c.writeAck(ackReq{num, typ, n}) {
-			c.flush()
-		}
-		c.wmu.Unlock()
-		return
-	}
-	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.term != nil {
+		return
+	}
 	for i := range c.acks {
 		if c.acks[i].num == num && (c.acks[i].typ == TypeRequest) == (typ == TypeRequest) {
 			c.acks[i].bytes = max(c.acks[i].bytes, n)
