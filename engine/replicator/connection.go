@@ -166,8 +166,12 @@ func (r *Replicator) runOnce(ctx context.Context, reset bool, base Progress) (co
 		stopResolver()
 		cs.resolver.close()
 		sess.Close()
+		<-conn.Done()
+		st := conn.Stats()
 		r.mu.Lock()
 		r.conn = nil
+		r.wire.BytesSent += st.BytesSent
+		r.wire.BytesReceived += st.BytesReceived
 		r.mu.Unlock()
 	}()
 

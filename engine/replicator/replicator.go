@@ -39,6 +39,26 @@ type Replicator struct {
 	done    chan struct{}
 	disp    *dispatcher
 	conn    *connState // current connection, nil when not connected
+	wire    TransferStats
+}
+
+// TransferStats counts bytes on the wire (WebSocket payloads including BLIP framing).
+type TransferStats struct {
+	BytesSent     uint64
+	BytesReceived uint64
+}
+
+// TransferStats returns the bytes sent and received since New, over every connection.
+func (r *Replicator) TransferStats() TransferStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ts := r.wire
+	if r.conn != nil {
+		st := r.conn.sess.Conn().Stats()
+		ts.BytesSent += st.BytesSent
+		ts.BytesReceived += st.BytesReceived
+	}
+	return ts
 }
 
 // New validates cfg and returns a stopped replicator.

@@ -1,0 +1,393 @@
+// Command replication runs the replication benchmarks of shared/bench/WORKLOAD.md between
+// two processes over loopback (the benchmark re-executes itself as the listener process):
+//
+//   - W2: one-shot push of N ~1 KB documents into an empty database in the other
+//     process: wall time, docs/s, and the ratio to the store's own batched insert rate of
+//     the same documents measured in the same run (target >= 0.3); peak RSS of both
+//     processes (VmHWM); bytes on the wire each way.
+//   - W3: continuous replication; 200 documents saved one every 20 ms; latency from just
+//     before the save to the document's arrival in the other process (p50, p99).
+//
+// Each workload runs 3 times; min / median / max are printed.
+//
+//	go run ./tests/bench/replication          # full (100,000 docs)
+//	go run ./tests/bench/replication -quick   # smoke run (10,000 docs, 50 live docs)
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/p2psync/libp2psync/engine/listener"
+	"github.com/p2psync/libp2psync/engine/replicator"
+	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/tests/bench/workload"
+)
+
+func main() {
+	serve := flag.String("serve", "", "internal: run as the listener process on this database directory")
+	n := flag.Int("n", 100000, "W2: number of documents")
+	live := flag.Int("live", 200, "W3: number of documents")
+	runs := flag.Int("runs", 3, "runs of each workload")
+	quick := flag.Bool("quick", false, "smoke run: 10,000 documents, 50 live documents")
+	flag.Parse()
+	if *serve != "" {
+		if err := serveChild(*serve); err != nil {
+			fmt.Fprintln(os.Stderr, "listener process:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *quick {
+		*n, *live = 10000, 50
+	}
+	if err := run(*n, *live, *runs); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// ---- listener process ----
+
+// serveChild serves a database and answers commands on stdin: "rss" prints VmHWM,
+// "watch" starts printing "arrived <id> <unixnano>" for every new document, "quit" exits.
+func serveChild(dir string) error {
+	ctx := context.Background()
+	db, err := store.Open(ctx, dir, store.Config{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	l, err := listener.New(listener.Config{Database: db, NetworkInterface: "127.0.0.1"})
+	if err != nil {
+		return err
+	}
+	if err := l.Start(); err != nil {
+		return err
+	}
+	defer l.Stop()
+	out := bufio.NewWriter(os.Stdout)
+	var outMu sync.Mutex
+	say := func(format string, args ...any) {
+		outMu.Lock()
+		fmt.Fprintf(out, format+"\n", args...)
+		out.Flush()
+		outMu.Unlock()
+	}
+	say("port %d", l.Port())
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		switch strings.TrimSpace(in.Text()) {
+		case "rss":
+			say("rss %d", vmHWM("self"))
+		case "watch":
+			db.DefaultCollection().AddChangeListener(func(ch store.CollectionChange) {
+				now := time.Now().UnixNano()
+				for _, c := range ch.Changes {
+					say("arrived %s %d", c.DocID, now)
+				}
+			})
+			say("watching")
+		case "quit":
+			return nil
+		}
+	}
+	return nil
+}
+
+// vmHWM reads the peak resident set size (bytes) of a process from /proc.
+func vmHWM(pid string) uint64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseUint(f[0], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
+
+// resetHWM resets this process's peak RSS counter (Linux clear_refs 5).
+func resetHWM() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+	port  int
+}
+
+func startChild(dir string) (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, "-serve", dir)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &child{cmd: cmd, stdin: stdin, lines: make(chan string, 1024)}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			c.lines <- sc.Text()
+		}
+		close(c.lines)
+	}()
+	line, err := c.expect("port ")
+	if err != nil {
+		return nil, err
+	}
+	c.port, _ = strconv.Atoi(line)
+	return c, nil
+}
+
+func (c *child) expect(prefix string) (string, error) {
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				return "", fmt.Errorf("listener process exited")
+			}
+			if rest, ok := strings.CutPrefix(line, prefix); ok {
+				return rest, nil
+			}
+		case <-timeout:
+			return "", fmt.Errorf("listener process: no %q line", prefix)
+		}
+	}
+}
+
+func (c *child) send(cmd string) { fmt.Fprintln(c.stdin, cmd) }
+
+func (c *child) rss() uint64 {
+	c.send("rss")
+	v, err := c.expect("rss ")
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(v, 10, 64)
+	return n
+}
+
+func (c *child) quit() {
+	c.send("quit")
+	_ = c.cmd.Wait()
+}
+
+// ---- workloads ----
+
+type w2Result struct {
+	insertRate, pushRate, seconds float64
+	rssParent, rssChild           uint64
+	sent, received                uint64
+}
+
+func run(n, live, runs int) error {
+	scratch, err := os.MkdirTemp("", "p2p-bench-repl-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scratch)
+	fmt.Printf("W2 one-shot push, %d docs of ~1 KB, %d runs\n", n, runs)
+	var w2 []w2Result
+	for i := 0; i < runs; i++ {
+		r, err := runW2(filepath.Join(scratch, fmt.Sprintf("w2-%d", i)), n)
+		if err != nil {
+			return fmt.Errorf("W2 run %d: %w", i+1, err)
+		}
+		fmt.Printf("  run %d: insert %.0f docs/s, push %.0f docs/s (%.2fs), ratio %.2f, RSS parent %.0f MiB child %.0f MiB, wire sent %.1f MB received %.1f MB\n",
+			i+1, r.insertRate, r.pushRate, r.seconds, r.pushRate/r.insertRate, mib(r.rssParent), mib(r.rssChild), mb(r.sent), mb(r.received))
+		w2 = append(w2, r)
+	}
+	pick := func(f func(w2Result) float64) []float64 {
+		var v []float64
+		for _, r := range w2 {
+			v = append(v, f(r))
+		}
+		return v
+	}
+	fmt.Println("W2 summary (min / median / max):")
+	report("  local batched insert docs/s", pick(func(r w2Result) float64 { return r.insertRate }), "%.0f")
+	report("  push docs/s", pick(func(r w2Result) float64 { return r.pushRate }), "%.0f")
+	report("  push wall time s", pick(func(r w2Result) float64 { return r.seconds }), "%.2f")
+	report("  ratio push/insert (target >= 0.3)", pick(func(r w2Result) float64 { return r.pushRate / r.insertRate }), "%.2f")
+	report("  peak RSS pusher MiB", pick(func(r w2Result) float64 { return mib(r.rssParent) }), "%.0f")
+	report("  peak RSS listener MiB", pick(func(r w2Result) float64 { return mib(r.rssChild) }), "%.0f")
+	report("  wire bytes pusher->listener MB", pick(func(r w2Result) float64 { return mb(r.sent) }), "%.2f")
+	report("  wire bytes listener->pusher MB", pick(func(r w2Result) float64 { return mb(r.received) }), "%.2f")
+
+	fmt.Printf("W3 continuous propagation latency, %d docs one every 20 ms, %d runs\n", live, runs)
+	var p50s, p99s []float64
+	for i := 0; i < runs; i++ {
+		p50, p99, err := runW3(filepath.Join(scratch, fmt.Sprintf("w3-%d", i)), live)
+		if err != nil {
+			return fmt.Errorf("W3 run %d: %w", i+1, err)
+		}
+		fmt.Printf("  run %d: p50 %.2f ms, p99 %.2f ms\n", i+1, p50, p99)
+		p50s, p99s = append(p50s, p50), append(p99s, p99)
+	}
+	fmt.Println("W3 summary (min / median / max):")
+	report("  p50 ms (target < 10)", p50s, "%.2f")
+	report("  p99 ms", p99s, "%.2f")
+	return nil
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+func mb(b uint64) float64  { return float64(b) / 1e6 }
+
+func report(what string, v []float64, format string) {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	f := func(x float64) string { return fmt.Sprintf(format, x) }
+	fmt.Printf("%s: %s / %s / %s\n", what, f(s[0]), f(s[len(s)/2]), f(s[len(s)-1]))
+}
+
+func runW2(dir string, n int) (w2Result, error) {
+	ctx := context.Background()
+	var res w2Result
+	resetHWM()
+	src, err := store.Open(ctx, filepath.Join(dir, "source"), store.Config{})
+	if err != nil {
+		return res, err
+	}
+	defer src.Close()
+	// Baseline: the store's own batched insert of the same documents (batches of 1,000).
+	begin := time.Now()
+	c := src.DefaultCollection()
+	for start := 1; start <= n; start += 1000 {
+		err := src.InBatch(ctx, func(b *store.Batch) error {
+			for i := start; i < start+1000 && i <= n; i++ {
+				id, body := workload.Doc("doc-", i, workload.SmallPayload)
+				if _, err := b.Save(c, id, body, store.SaveOptions{}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return res, err
+		}
+	}
+	res.insertRate = float64(n) / time.Since(begin).Seconds()
+
+	ch, err := startChild(filepath.Join(dir, "target"))
+	if err != nil {
+		return res, err
+	}
+	defer ch.quit()
+	r, err := replicator.New(replicator.Config{Database: src, URL: fmt.Sprintf("ws://127.0.0.1:%d/target", ch.port), Type: replicator.Push})
+	if err != nil {
+		return res, err
+	}
+	begin = time.Now()
+	if err := r.Start(false); err != nil {
+		return res, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	defer cancel()
+	st, err := r.Wait(wctx)
+	if err != nil {
+		return res, err
+	}
+	if st.Error != nil {
+		return res, st.Error
+	}
+	res.seconds = time.Since(begin).Seconds()
+	res.pushRate = float64(n) / res.seconds
+	ts := r.TransferStats()
+	res.sent, res.received = ts.BytesSent, ts.BytesReceived
+	res.rssChild = ch.rss()
+	res.rssParent = vmHWM("self")
+	return res, nil
+}
+
+func runW3(dir string, live int) (p50, p99 float64, err error) {
+	ctx := context.Background()
+	src, err := store.Open(ctx, filepath.Join(dir, "source"), store.Config{})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer src.Close()
+	ch, err := startChild(filepath.Join(dir, "target"))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer ch.quit()
+	ch.send("watch")
+	if _, err := ch.expect("watching"); err != nil {
+		return 0, 0, err
+	}
+	r, err := replicator.New(replicator.Config{Database: src, URL: fmt.Sprintf("ws://127.0.0.1:%d/target", ch.port), Continuous: true})
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := r.Start(false); err != nil {
+		return 0, 0, err
+	}
+	defer r.Stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for r.Status().Activity != replicator.Idle {
+		if time.Now().After(deadline) {
+			return 0, 0, fmt.Errorf("replicator not idle: %+v", r.Status())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	saved := make(map[string]int64, live)
+	c := src.DefaultCollection()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i := 1; i <= live; i++ {
+		<-tick.C
+		id, body := workload.Doc("live-", i, workload.SmallPayload)
+		saved[id] = time.Now().UnixNano()
+		if _, err := c.Save(ctx, id, body, store.SaveOptions{}); err != nil {
+			return 0, 0, err
+		}
+	}
+	var lat []float64
+	for len(lat) < live {
+		line, err := ch.expect("arrived ")
+		if err != nil {
+			return 0, 0, err
+		}
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		at, _ := strconv.ParseInt(f[1], 10, 64)
+		if t0, ok := saved[f[0]]; ok {
+			lat = append(lat, float64(at-t0)/1e6)
+			delete(saved, f[0])
+		}
+	}
+	sort.Float64s(lat)
+	return lat[len(lat)/2], lat[(len(lat)*99)/100], nil
+}
