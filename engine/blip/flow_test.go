@@ -463,3 +463,63 @@ func TestOutboxScheduling(t *testing.T) {
 		t.Errorf("urgent interleaving: %s", got)
 	}
 }
+
+// Both peers push many large messages at each other at once, through handlers that read
+// slowly: socket buffers fill in both directions and most messages sit paused for ACKs.
+// Everything must still arrive intact (no deadlock between the two readers and writers).
+func TestBidirectionalBulk(t *testing.T) {
+	const perSide, size = 24, 2 << 20
+	sink := func(ctx context.Context, req *Message) (*Message, error) {
+		h := sha256.New()
+		buf := make([]byte, 8<<10)
+		r := req.BodyReader()
+		for i := 0; ; i++ {
+			n, err := r.Read(buf)
+			h.Write(buf[:n])
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			if i%16 == 0 {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+		return &Message{Body: h.Sum(nil)}, nil
+	}
+	p := newPair(t, Config{}, Config{}, func(client, server *Conn) {
+		client.Handle("sink", sink)
+		server.Handle("sink", sink)
+	})
+	errs := make(chan error, 2*perSide)
+	for side, c := range []*Conn{p.client, p.server} {
+		for i := 0; i < perSide; i++ {
+			go func() {
+				body := bytes.Repeat([]byte{byte(side*perSide + i)}, size)
+				want := sha256.Sum256(body)
+				req := NewRequest("sink")
+				req.Body = body
+				resp, err := c.Send(context.Background(), req)
+				if err == nil {
+					var got []byte
+					if got, err = resp.ReadBody(); err == nil && !bytes.Equal(got, want[:]) {
+						err = fmt.Errorf("side %d message %d corrupted", side, i)
+					}
+				}
+				errs <- err
+			}()
+		}
+	}
+	timeout := time.After(45 * time.Second)
+	for i := 0; i < 2*perSide; i++ {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-timeout:
+			t.Fatalf("stuck after %d of %d messages", i, 2*perSide)
+		}
+	}
+}
