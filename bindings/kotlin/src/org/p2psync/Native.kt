@@ -5,8 +5,22 @@ package org.p2psync
  * UTF-8 byte arrays; handles as Long; failures as [P2PSyncException].
  */
 internal object Native {
+    /** Names the directory holding libp2psync_jni.so and libp2psync.so.1 (else java.library.path). */
+    const val LIBRARY_PATH_PROPERTY = "p2psync.library.path"
+
     init {
-        System.loadLibrary("p2psync_jni")
+        val dir = System.getProperty(LIBRARY_PATH_PROPERTY)
+        val file = System.mapLibraryName("p2psync_jni")
+        try {
+            if (dir.isNullOrEmpty()) System.loadLibrary("p2psync_jni") else System.load(java.io.File(dir, file).absolutePath)
+        } catch (e: UnsatisfiedLinkError) {
+            // The JVM's own message names only one place; say where both are looked for.
+            val err = UnsatisfiedLinkError("cannot load $file (${e.message}); put it and libp2psync.so.1 in a directory " +
+                "and pass -D$LIBRARY_PATH_PROPERTY=DIR or -Djava.library.path=DIR " +
+                "($LIBRARY_PATH_PROPERTY=${dir ?: "unset"}, java.library.path=${System.getProperty("java.library.path")})")
+            err.initCause(e)
+            throw err
+        }
     }
 
     @JvmStatic external fun abiVersion(): Int
