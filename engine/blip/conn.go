@@ -461,9 +461,12 @@ func (c *Conn) Close(code int, reason string) error {
 			_ = c.ws.SetReadDeadline(deadline)
 		}
 	}
+	// The read deadline ends the wait for the peer's close frame; this is a backstop.
+	backstop := time.NewTimer(max(time.Until(deadline), 0) + controlWriteTimeout)
+	defer backstop.Stop()
 	select {
 	case <-c.ended:
-	case <-timer.C:
+	case <-backstop.C:
 		c.abort(nil)
 		<-c.ended
 	}
