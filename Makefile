@@ -42,7 +42,8 @@ KT_TEST_SRC := $(wildcard tests/kotlin/*.kt)
 KT_TEST_CLASSES := $(patsubst tests/kotlin/%.kt,org.p2psync.test.%,$(wildcard tests/kotlin/*Test.kt))
 KT_RUN_CP := $(KT_TESTS):$(KT_JAR):$(JAVA_LIB)/kotlin-stdlib.jar:$(JAVA_LIB)/junit4.jar:$(JAVA_LIB)/hamcrest-core.jar
 
-.PHONY: build tools tools-demo test test-go test-c test-python test-kotlin lint fuzz bench demo clean
+.PHONY: build tools tools-demo test test-go test-c test-python test-kotlin lint fuzz bench demo clean \
+        install python-package kotlin
 
 # ------------------------------------------------------------------ build
 
@@ -62,6 +63,32 @@ $(LIB): $(LIB_REAL)
 $(HEADER): include/p2psync.h
 	@mkdir -p $(dir $@)
 	cp $< $@
+
+# ------------------------------------------------------------------ install and packages
+
+# make install [PREFIX=/usr/local] [DESTDIR=/staging]: the header, the library with its
+# SONAME links, the CMake package (find_package(p2psync)) and p2psync.pc, through the
+# CMake install rules (their own build directory, pointed at the library built above;
+# installing needs only the configure step, so the library is not built a second time).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: build
+	cmake -S . -B $(BUILD)/cmake-install -DP2PSYNC_LIBRARY_DIR=$(LIB_DIR) -DP2PSYNC_BUILD_TESTS=OFF \
+	  -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)/cmake-install
+
+# A wheel with libp2psync.so inside (bindings/python/setup.py bundles it), built offline
+# with the system's setuptools and wheel: pip install build/python/p2psync-*.whl
+PY_DIST := $(BUILD)/python
+python-package: build
+	rm -rf $(PY_DIST)
+	P2PSYNC_LIBRARY=$(LIB) $(PYTHON) -m pip wheel --no-build-isolation --no-deps --no-index -q \
+	  -w $(PY_DIST) bindings/python
+	@echo "built $$(ls $(PY_DIST)/*.whl)"
+
+# The jar and the native libraries for JVM users: run with
+#   java -Dp2psync.library.path=build/lib -cp build/kotlin/p2psync.jar:/usr/share/java/kotlin-stdlib.jar:...
+kotlin: build $(JNI_LIB) $(KT_JAR)
 
 tools:
 	@bash tests/setup-tools.sh test

@@ -26,6 +26,10 @@ if [ "$mode" = test ]; then
     need_cmd cmake || missing+=(cmake)
     need_cmd pkg-config || missing+=(pkg-config)
     /usr/bin/python3 -m pytest --version >/dev/null 2>&1 || missing+=(python3-pytest)
+    # `make python-package` (and its test) builds a wheel offline and installs it in a venv.
+    /usr/bin/python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+    /usr/bin/python3 -c 'import setuptools, wheel' >/dev/null 2>&1 || missing+=(python3-setuptools python3-wheel)
+    /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
     [ -f /usr/share/java/junit4.jar ] || missing+=(junit4)
     [ -f /usr/share/java/hamcrest-core.jar ] || missing+=(libhamcrest-java)
     need_cmd kotlinc || missing+=(kotlin)

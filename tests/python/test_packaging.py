@@ -1,0 +1,83 @@
+"""Packaging as users meet it: `make install` (PREFIX/DESTDIR) and the Python wheel with
+the library bundled (`make python-package`), installed into a fresh virtual environment."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = (ROOT / "include" / "p2psync.h").read_text()
+VERSION = re.search(r'#define P2P_VERSION_STRING "([0-9.]+)"', HEADER).group(1)
+# A make started from inside `make test` must not inherit its jobserver or level.
+MAKE_ENV = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+
+
+LIB_REAL = ROOT / "build" / "lib" / f"libp2psync.so.{VERSION}"
+
+
+def make(*args: str) -> None:
+    # -o: use the library the suite runs against; never rebuild it under the other tests.
+    res = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "-o", str(LIB_REAL), *args], capture_output=True, text=True,
+                         env=MAKE_ENV, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_make_install_with_prefix_and_destdir(tmp_path: Path) -> None:
+    stage = tmp_path / "stage"
+    make("install", f"DESTDIR={stage}", "PREFIX=/usr")
+    prefix = stage / "usr"
+    libdirs = [p.parent for p in prefix.glob("lib*/**/libp2psync.so")]
+    assert len(libdirs) == 1, f"libp2psync.so installed {len(libdirs)} times under {prefix}"
+    lib = libdirs[0]
+    assert (lib / f"libp2psync.so.{VERSION}").is_file()
+    assert os.readlink(lib / "libp2psync.so") == f"libp2psync.so.{VERSION.split('.')[0]}"
+    assert os.readlink(lib / f"libp2psync.so.{VERSION.split('.')[0]}") == f"libp2psync.so.{VERSION}"
+    assert (prefix / "include" / "p2psync.h").read_text() == HEADER
+    assert (lib / "cmake" / "p2psync" / "p2psyncConfig.cmake").is_file()
+
+    # The relocatable .pc file must point back into the staged tree, whatever LIBDIR's depth.
+    env = {**os.environ, "PKG_CONFIG_PATH": str(lib / "pkgconfig")}
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "p2psync"], capture_output=True, text=True,
+                           env=env, check=True).stdout.split()
+    inc = Path(next(f[2:] for f in flags if f.startswith("-I"))).resolve()
+    libflag = Path(next(f[2:] for f in flags if f.startswith("-L"))).resolve()
+    assert inc == (prefix / "include").resolve() and libflag == lib.resolve()
+    exe = tmp_path / "consumer"
+    subprocess.run(["cc", str(ROOT / "tests" / "c" / "consumer" / "main.c"), *flags, f"-Wl,-rpath,{lib}",
+                    "-o", str(exe)], check=True, timeout=120)
+    subprocess.run([str(exe)], check=True, timeout=60)
+
+
+def test_wheel_bundles_the_library(tmp_path: Path) -> None:
+    make("python-package")
+    wheels = list((ROOT / "build" / "python").glob("p2psync-*.whl"))
+    assert len(wheels) == 1
+    assert wheels[0].name.startswith(f"p2psync-{VERSION}-py3-none-")
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
+                    "--no-index", "--no-deps", str(wheels[0])], check=True, timeout=300)
+    # No P2PSYNC_LIBRARY, no PYTHONPATH, another directory: only the bundled library can load.
+    env = {k: v for k, v in os.environ.items() if k not in ("P2PSYNC_LIBRARY", "PYTHONPATH")}
+    db = tmp_path / "db"
+    script = venv / "bin" / "p2psync"
+    run = lambda *a: subprocess.run([str(script), *a], capture_output=True, text=True, env=env, cwd=tmp_path,
+                                    timeout=60)
+    assert run("--version").stdout.startswith(f"p2psync {VERSION}")
+    assert run("put", str(db), "d", '{"ok": true}').returncode == 0
+    assert run("get", str(db), "d").stdout.strip() == '{"ok":true}'
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import p2psync._ffi as f; print(f.__file__)"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path, check=True).stdout
+    assert where.startswith(str(venv))
+    shutil.rmtree(venv)
+
+
+def test_python_package_version_matches_header() -> None:
+    pyproject = (ROOT / "bindings" / "python" / "pyproject.toml").read_text()
+    assert f'version = "{VERSION}"' in pyproject
