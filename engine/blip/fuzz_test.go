@@ -87,7 +87,9 @@ func FuzzDecodeFrame(f *testing.F) {
 		r := newReceiver(h, 1<<20, 1<<20, slog.New(slog.DiscardHandler))
 		r.dec.maxInflate = 1 << 20
 		for _, fr := range splitFrames(data) {
-			if _, err := r.handle(fr, nil); err != nil {
+			// Hand the receiver its own buffer, as the connection does, so messages may keep it.
+			own := bytes.Clone(fr)
+			if _, err := r.handle(own, &own); err != nil {
 				if !errors.Is(err, ErrProtocol) {
 					t.Fatalf("error %v does not wrap ErrProtocol", err)
 				}
