@@ -1,4 +1,6 @@
-"""The README quickstarts run exactly as written (C and Python here; Kotlin in make test-kotlin)."""
+"""The README's examples run exactly as written: the C and Python quickstarts and the shell
+sessions here, the Kotlin quickstart in make test-kotlin. A shell block that must not run
+(it installs something, or is what runs the tests) is preceded by `<!-- readme-test: skip ... -->`."""
 
 from __future__ import annotations
 
@@ -46,3 +48,29 @@ def test_python_quickstart(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert "note-1 = {'text': 'hello, world'}" in res.stdout
     assert "heard ['note-2']" in res.stdout
+
+
+def shell_blocks() -> list:
+    """(skipped, text) for each ```sh block."""
+    found = re.findall(r"(<!-- readme-test: skip[^>]*-->\n)?^```sh\n(.*?)^```$", README, flags=re.M | re.S)
+    return [(bool(skip), text) for skip, text in found]
+
+
+def test_shell_blocks_run(tmp_path: Path) -> None:
+    runnable = [text for skipped, text in shell_blocks() if not skipped]
+    assert runnable, "README.md has no runnable shell session"
+    # `p2psync` as an installed package provides it: this repository's package and library.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "p2psync"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m p2psync "$@"\n')
+    shim.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT / "bindings" / "python"),
+           "P2PSYNC_LIBRARY": str(ROOT / "build" / "lib" / "libp2psync.so")}
+    for i, text in enumerate(runnable):
+        work = tmp_path / f"session-{i}"
+        work.mkdir()
+        res = subprocess.run(["bash", "-euo", "pipefail", "-c", text], cwd=work, capture_output=True, text=True,
+                             env=env, timeout=120)
+        assert res.returncode == 0, f"README shell block {i} failed:\n{text}\n{res.stdout}\n{res.stderr}"
+        assert "Traceback" not in res.stderr
