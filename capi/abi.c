@@ -36,12 +36,30 @@ const char *p2p_status_string(int32_t status)
     case P2P_ERR_CANCELLED: return "P2P_ERR_CANCELLED";
     case P2P_ERR_TIMEOUT: return "P2P_ERR_TIMEOUT";
     case P2P_ERR_UNSUPPORTED: return "P2P_ERR_UNSUPPORTED";
+    case P2P_ERR_TLS_UNTRUSTED: return "P2P_ERR_TLS_UNTRUSTED";
+    case P2P_ERR_TLS_HOSTNAME: return "P2P_ERR_TLS_HOSTNAME";
+    case P2P_ERR_TLS_EXPIRED: return "P2P_ERR_TLS_EXPIRED";
+    case P2P_ERR_TLS_PIN_MISMATCH: return "P2P_ERR_TLS_PIN_MISMATCH";
+    case P2P_ERR_TLS_CLIENT_CERT: return "P2P_ERR_TLS_CLIENT_CERT";
+    case P2P_ERR_TLS_VERSION: return "P2P_ERR_TLS_VERSION";
+    case P2P_ERR_WRONG_PASSWORD: return "P2P_ERR_WRONG_PASSWORD";
     case P2P_ERR_INTERNAL: return "P2P_ERR_INTERNAL";
     default: return "P2P_ERR_UNKNOWN";
     }
 }
 
 void p2p_free(void *ptr) { free(ptr); }
+
+char *p2p_strdup(const char *text)
+{
+    if (text == NULL)
+        return NULL;
+    size_t n = strlen(text) + 1;
+    char *copy = malloc(n);
+    if (copy != NULL)
+        memcpy(copy, text, n);
+    return copy;
+}
 
 void p2p_error_dispose(p2p_error *err)
 {
@@ -114,3 +132,49 @@ int32_t p2p_collection_add_document_change_listener(p2p_collection coll, const c
 int32_t p2p_collection_add_change_queue(p2p_collection coll, uint32_t capacity, p2p_subscription *out_token, p2p_error *err) { return p2pgo_collection_add_change_queue(coll, capacity, out_token, err); }
 int32_t p2p_subscription_next_event(p2p_subscription token, uint32_t timeout_ms, char **out_json, p2p_error *err) { return p2pgo_subscription_next_event(token, timeout_ms, out_json, err); }
 int32_t p2p_subscription_remove(p2p_subscription token, p2p_error *err) { return p2pgo_subscription_remove(token, err); }
+
+/* TLS identities */
+int32_t p2p_tls_identity_options_init(p2p_tls_identity_options *opts, p2p_error *err) { return p2pgo_tls_identity_options_init(opts, err); }
+int32_t p2p_tls_identity_create(const p2p_tls_identity_options *options, p2p_tls_identity *out_identity, p2p_error *err) { return p2pgo_tls_identity_create((p2p_tls_identity_options *)options, out_identity, err); }
+int32_t p2p_tls_identity_import_pkcs12(const uint8_t *data, size_t len, const char *password, p2p_tls_identity *out_identity, p2p_error *err) { return p2pgo_tls_identity_import_pkcs12((uint8_t *)data, len, (char *)password, out_identity, err); }
+int32_t p2p_tls_identity_export_pkcs12(p2p_tls_identity identity, const char *password, uint8_t **out_data, size_t *out_len, p2p_error *err) { return p2pgo_tls_identity_export_pkcs12(identity, (char *)password, out_data, out_len, err); }
+int32_t p2p_tls_identity_import_pem(const char *cert_pem, const char *key_pem, const char *password, p2p_tls_identity *out_identity, p2p_error *err) { return p2pgo_tls_identity_import_pem((char *)cert_pem, (char *)key_pem, (char *)password, out_identity, err); }
+int32_t p2p_tls_identity_export_pem(p2p_tls_identity identity, const char *password, char **out_cert_pem, char **out_key_pem, p2p_error *err) { return p2pgo_tls_identity_export_pem(identity, (char *)password, out_cert_pem, out_key_pem, err); }
+int32_t p2p_tls_identity_fingerprint(p2p_tls_identity identity, char **out_hex, p2p_error *err) { return p2pgo_tls_identity_fingerprint(identity, out_hex, err); }
+int32_t p2p_tls_identity_not_after(p2p_tls_identity identity, int64_t *out_unix_ms, p2p_error *err) { return p2pgo_tls_identity_not_after(identity, out_unix_ms, err); }
+int32_t p2p_tls_identity_chain_pem(p2p_tls_identity identity, char **out_pem, p2p_error *err) { return p2pgo_tls_identity_chain_pem(identity, out_pem, err); }
+int32_t p2p_tls_identity_close(p2p_tls_identity identity, p2p_error *err) { return p2pgo_tls_identity_close(identity, err); }
+
+/* keystores */
+int32_t p2p_keystore_open(const char *path, const char *password, p2p_keystore *out_keystore, p2p_error *err) { return p2pgo_keystore_open((char *)path, (char *)password, out_keystore, err); }
+int32_t p2p_keystore_store(p2p_keystore keystore, const char *label, p2p_tls_identity identity, p2p_error *err) { return p2pgo_keystore_store(keystore, (char *)label, identity, err); }
+int32_t p2p_keystore_get(p2p_keystore keystore, const char *label, p2p_tls_identity *out_identity, p2p_error *err) { return p2pgo_keystore_get(keystore, (char *)label, out_identity, err); }
+int32_t p2p_keystore_list(p2p_keystore keystore, char **out_json, p2p_error *err) { return p2pgo_keystore_list(keystore, out_json, err); }
+int32_t p2p_keystore_delete(p2p_keystore keystore, const char *label, p2p_error *err) { return p2pgo_keystore_delete(keystore, (char *)label, err); }
+int32_t p2p_keystore_close(p2p_keystore keystore, p2p_error *err) { return p2pgo_keystore_close(keystore, err); }
+
+/* listener */
+int32_t p2p_listener_options_init(p2p_listener_options *opts, p2p_error *err) { return p2pgo_listener_options_init(opts, err); }
+int32_t p2p_listener_create(p2p_db db, const p2p_listener_options *options, p2p_listener *out_listener, p2p_error *err) { return p2pgo_listener_create(db, (p2p_listener_options *)options, out_listener, err); }
+int32_t p2p_listener_start(p2p_listener listener, p2p_error *err) { return p2pgo_listener_start(listener, err); }
+int32_t p2p_listener_stop(p2p_listener listener, p2p_error *err) { return p2pgo_listener_stop(listener, err); }
+int32_t p2p_listener_port(p2p_listener listener, uint16_t *out_port, p2p_error *err) { return p2pgo_listener_port(listener, out_port, err); }
+int32_t p2p_listener_urls(p2p_listener listener, char **out_json, p2p_error *err) { return p2pgo_listener_urls(listener, out_json, err); }
+int32_t p2p_listener_status(p2p_listener listener, char **out_json, p2p_error *err) { return p2pgo_listener_status(listener, out_json, err); }
+int32_t p2p_listener_tls_identity(p2p_listener listener, p2p_tls_identity *out_identity, p2p_error *err) { return p2pgo_listener_tls_identity(listener, out_identity, err); }
+int32_t p2p_listener_close(p2p_listener listener, p2p_error *err) { return p2pgo_listener_close(listener, err); }
+
+/* replicator */
+int32_t p2p_replication_collection_init(p2p_replication_collection *coll, p2p_error *err) { return p2pgo_replication_collection_init(coll, err); }
+int32_t p2p_replicator_options_init(p2p_replicator_options *opts, p2p_error *err) { return p2pgo_replicator_options_init(opts, err); }
+int32_t p2p_replicator_create(p2p_db db, const p2p_replicator_options *options, p2p_replicator *out_replicator, p2p_error *err) { return p2pgo_replicator_create(db, (p2p_replicator_options *)options, out_replicator, err); }
+int32_t p2p_replicator_start(p2p_replicator repl, uint8_t reset_checkpoint, p2p_error *err) { return p2pgo_replicator_start(repl, reset_checkpoint, err); }
+int32_t p2p_replicator_stop(p2p_replicator repl, p2p_error *err) { return p2pgo_replicator_stop(repl, err); }
+int32_t p2p_replicator_status(p2p_replicator repl, char **out_json, p2p_error *err) { return p2pgo_replicator_status(repl, out_json, err); }
+int32_t p2p_replicator_add_status_listener(p2p_replicator repl, p2p_replicator_event_fn fn, void *user_data, p2p_subscription *out_token, p2p_error *err) { return p2pgo_replicator_add_status_listener(repl, fn, user_data, out_token, err); }
+int32_t p2p_replicator_add_document_listener(p2p_replicator repl, p2p_replicator_event_fn fn, void *user_data, p2p_subscription *out_token, p2p_error *err) { return p2pgo_replicator_add_document_listener(repl, fn, user_data, out_token, err); }
+int32_t p2p_replicator_add_event_queue(p2p_replicator repl, uint32_t capacity, p2p_subscription *out_token, p2p_error *err) { return p2pgo_replicator_add_event_queue(repl, capacity, out_token, err); }
+int32_t p2p_replicator_pending_document_ids(p2p_replicator repl, p2p_collection coll, char **out_json, p2p_error *err) { return p2pgo_replicator_pending_document_ids(repl, coll, out_json, err); }
+int32_t p2p_replicator_is_document_pending(p2p_replicator repl, p2p_collection coll, const char *doc_id, uint8_t *out_pending, p2p_error *err) { return p2pgo_replicator_is_document_pending(repl, coll, (char *)doc_id, out_pending, err); }
+int32_t p2p_replicator_server_certificate(p2p_replicator repl, char **out_pem, p2p_error *err) { return p2pgo_replicator_server_certificate(repl, out_pem, err); }
+int32_t p2p_replicator_close(p2p_replicator repl, p2p_error *err) { return p2pgo_replicator_close(repl, err); }

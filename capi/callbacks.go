@@ -10,29 +10,45 @@ package main
 static inline void p2p_call_change_fn(uintptr_t fn, p2p_subscription token, const char *json, uintptr_t user_data) {
 	((p2p_change_fn)fn)(token, json, (void *)user_data);
 }
+static inline uint8_t p2p_call_password_auth(uintptr_t fn, const char *user, const char *password, uintptr_t user_data) {
+	return ((p2p_password_auth_fn)fn)(user, password, (void *)user_data);
+}
+static inline uint8_t p2p_call_client_cert_auth(uintptr_t fn, const char *chain_pem, uintptr_t user_data) {
+	return ((p2p_client_cert_auth_fn)fn)(chain_pem, (void *)user_data);
+}
+static inline uint8_t p2p_call_filter(uintptr_t fn, const char *coll, const char *id, const char *rev, uint8_t deleted, const char *body, uintptr_t user_data) {
+	return ((p2p_replication_filter_fn)fn)(coll, id, rev, deleted, body, (void *)user_data);
+}
+static inline uint8_t p2p_call_resolver(uintptr_t fn, const char *coll, const char *id, const char *local, const char *remote, char **merged, uintptr_t user_data) {
+	return ((p2p_conflict_resolver_fn)fn)(coll, id, local, remote, merged, (void *)user_data);
+}
 */
 import "C"
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 	"unsafe"
 
+	"github.com/p2psync/libp2psync/engine/p2psync"
+	"github.com/p2psync/libp2psync/engine/replicator"
 	"github.com/p2psync/libp2psync/engine/store"
 )
 
-// subObj is a registered change listener or change queue. The (fn, user_data) pair
-// lives here, in capi, never in engine objects.
+// subObj is a registered listener callback or event queue, of a collection or of a
+// replicator. The (fn, user_data) pair lives here, in capi, never in engine objects.
 type subObj struct {
 	node
 	handle   uint64
 	fn       C.uintptr_t // NULL for a queue
 	userData C.uintptr_t
 	queue    *eventQueue // nil for a callback listener
-	token    *store.ListenerToken
+	token    interface{ Remove() }
 }
 
 // eventJSON is the one JSON shape of a change event (see the header).
@@ -54,7 +70,11 @@ func encodeEvent(ev eventJSON) string {
 // deliver hands one event to the subscriber: a call into C, or a queue push.
 // It runs on the store's notifier goroutine with no lock held.
 func (s *subObj) deliver(collection string, changes []store.Change) {
-	ev := encodeEvent(eventJSON{Event: "change", Collection: collection, Changes: changesJSON(changes)})
+	s.deliverJSON(encodeEvent(eventJSON{Event: "change", Collection: collection, Changes: changesJSON(changes)}), collection)
+}
+
+// deliverJSON hands one encoded event to the subscriber (collection labels an overflow).
+func (s *subObj) deliverJSON(ev, collection string) {
 	if s.queue != nil {
 		s.queue.push(ev, collection)
 		return
@@ -62,6 +82,11 @@ func (s *subObj) deliver(collection string, changes []store.Change) {
 	text := C.CString(ev)
 	defer C.free(unsafe.Pointer(text))
 	C.p2p_call_change_fn(s.fn, C.p2p_subscription(s.handle), text, s.userData)
+}
+
+// newCallbackSub is a subscription that calls fn (any p2p_*_event_fn: same shape).
+func newCallbackSub(fn unsafe.Pointer, userData unsafe.Pointer) *subObj {
+	return &subObj{fn: C.uintptr_t(uintptr(fn)), userData: C.uintptr_t(uintptr(userData))}
 }
 
 // needQueue refuses to pop events from a callback listener.
@@ -91,7 +116,7 @@ func subscribe(coll C.p2p_collection, s *subObj, out *C.p2p_subscription, attach
 //export p2pgo_collection_add_change_listener
 func p2pgo_collection_add_change_listener(coll C.p2p_collection, fn C.p2p_change_fn, userData unsafe.Pointer, out *C.p2p_subscription, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	s := &subObj{fn: C.uintptr_t(uintptr(unsafe.Pointer(fn))), userData: C.uintptr_t(uintptr(userData))}
+	s := newCallbackSub(unsafe.Pointer(fn), userData)
 	err := then1(needOut(fn != nil, "fn"), func() error {
 		return subscribe(coll, s, out, func(c *store.Collection) *store.ListenerToken {
 			return c.AddChangeListener(func(ch store.CollectionChange) { s.deliver(c.FullName(), ch.Changes) })
@@ -106,7 +131,7 @@ func p2pgo_collection_add_change_listener(coll C.p2p_collection, fn C.p2p_change
 //export p2pgo_collection_add_document_change_listener
 func p2pgo_collection_add_document_change_listener(coll C.p2p_collection, id *C.char, fn C.p2p_change_fn, userData unsafe.Pointer, out *C.p2p_subscription, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	s := &subObj{fn: C.uintptr_t(uintptr(unsafe.Pointer(fn))), userData: C.uintptr_t(uintptr(userData))}
+	s := newCallbackSub(unsafe.Pointer(fn), userData)
 	docID, err := then(needOut(fn != nil, "fn"), func() (string, error) { return goText(id, "doc_id") })
 	err = then1(err, func() error {
 		return subscribe(coll, s, out, func(c *store.Collection) *store.ListenerToken {
@@ -122,7 +147,7 @@ func p2pgo_collection_add_document_change_listener(coll C.p2p_collection, id *C.
 //export p2pgo_collection_add_change_queue
 func p2pgo_collection_add_change_queue(coll C.p2p_collection, capacity C.uint32_t, out *C.p2p_subscription, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	s := &subObj{queue: newEventQueue(int(capacity))}
+	s := &subObj{queue: newEventQueue(int(capacity), changeOverflow)}
 	err := subscribe(coll, s, out, func(c *store.Collection) *store.ListenerToken {
 		return c.AddChangeListener(func(ch store.CollectionChange) { s.deliver(c.FullName(), ch.Changes) })
 	})
@@ -168,15 +193,21 @@ func p2pgo_subscription_remove(token C.p2p_subscription, cerr *C.p2p_error) (rc 
 // defaultQueueCapacity is used when the caller passes 0.
 const defaultQueueCapacity = 1024
 
-// eventQueue is the bounded queue behind p2p_collection_add_change_queue. When full,
-// further events are counted in one overflow marker placed where the gap is.
+// eventQueue is the bounded queue behind change queues and replicator event queues.
+// When full, further events are counted in one overflow marker placed where the gap is.
 type eventQueue struct {
 	mu       sync.Mutex
 	items    []queued
 	capacity int
 	closed   bool
-	ready    chan struct{} // one-slot "something changed" signal
-	done     chan struct{} // closed by close()
+	overflow func(collection string, dropped int) string // encodes an overflow marker
+	ready    chan struct{}                               // one-slot "something changed" signal
+	done     chan struct{}                               // closed by close()
+}
+
+// changeOverflow is the overflow event of a change queue.
+func changeOverflow(collection string, dropped int) string {
+	return encodeEvent(eventJSON{Event: "overflow", Collection: collection, Dropped: dropped})
 }
 
 type queued struct {
@@ -185,11 +216,11 @@ type queued struct {
 	dropped    int // > 0 for an overflow marker
 }
 
-func newEventQueue(capacity int) *eventQueue {
+func newEventQueue(capacity int, overflow func(collection string, dropped int) string) *eventQueue {
 	if capacity <= 0 {
 		capacity = defaultQueueCapacity
 	}
-	return &eventQueue{capacity: capacity, ready: make(chan struct{}, 1), done: make(chan struct{})}
+	return &eventQueue{capacity: capacity, overflow: overflow, ready: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 func (q *eventQueue) push(event, collection string) {
@@ -222,7 +253,7 @@ func (q *eventQueue) pop(timeout time.Duration) (event string, ok bool, err erro
 		q.mu.Lock()
 		if q.closed {
 			q.mu.Unlock()
-			return "", false, fmt.Errorf("%w: the change queue was removed", context.Canceled)
+			return "", false, fmt.Errorf("%w: the event queue was removed", context.Canceled)
 		}
 		if len(q.items) > 0 {
 			it := q.items[0]
@@ -233,7 +264,7 @@ func (q *eventQueue) pop(timeout time.Duration) (event string, ok bool, err erro
 				q.signal() // another waiter may be sleeping
 			}
 			if it.dropped > 0 {
-				return encodeEvent(eventJSON{Event: "overflow", Collection: it.collection, Dropped: it.dropped}), true, nil
+				return q.overflow(it.collection, it.dropped), true, nil
 			}
 			return it.event, true, nil
 		}
@@ -253,5 +284,132 @@ func (q *eventQueue) close() {
 	if !q.closed {
 		q.closed = true
 		close(q.done)
+	}
+}
+
+// ------------------------------------------------------------ application callbacks
+
+// cCallback is a C function pointer with its user data, kept as integers so that Go's
+// garbage collector never sees them. Calls go through the owner's gate, so none starts
+// after the owner's close returned.
+type cCallback struct {
+	fn, userData C.uintptr_t
+	gate         *p2psync.CallbackGate
+}
+
+func newCCallback(fn, userData unsafe.Pointer, gate *p2psync.CallbackGate) cCallback {
+	return cCallback{fn: C.uintptr_t(uintptr(fn)), userData: C.uintptr_t(uintptr(userData)), gate: gate}
+}
+
+func (c cCallback) set() bool { return c.fn != 0 }
+
+// passwordAuth adapts a p2p_password_auth_fn; nil if none was given.
+func (c cCallback) passwordAuth() p2psync.PasswordAuthenticator {
+	if !c.set() {
+		return nil
+	}
+	return func(username, password string) bool {
+		return p2psync.Call(c.gate, false, func() bool {
+			u, p := C.CString(username), C.CString(password)
+			defer C.free(unsafe.Pointer(u))
+			defer C.free(unsafe.Pointer(p))
+			return C.p2p_call_password_auth(c.fn, u, p, c.userData) != 0
+		})
+	}
+}
+
+// clientCertAuth adapts a p2p_client_cert_auth_fn; nil if none was given.
+func (c cCallback) clientCertAuth() func(chain []*x509.Certificate) bool {
+	if !c.set() {
+		return nil
+	}
+	return func(chain []*x509.Certificate) bool {
+		return p2psync.Call(c.gate, false, func() bool {
+			pem := C.CString(string(p2psync.CertificatesPEM(chain)))
+			defer C.free(unsafe.Pointer(pem))
+			return C.p2p_call_client_cert_auth(c.fn, pem, c.userData) != 0
+		})
+	}
+}
+
+// filter adapts a p2p_replication_filter_fn; nil if none was given. A closed gate skips
+// the document.
+func (c cCallback) filter() replicator.Filter {
+	if !c.set() {
+		return nil
+	}
+	return func(d replicator.Document) bool {
+		return p2psync.Call(c.gate, false, func() bool {
+			coll, id, rev, body := C.CString(d.Collection), C.CString(d.ID), C.CString(d.RevID), C.CString(string(d.Body))
+			defer freeAll(coll, id, rev, body)
+			return C.p2p_call_filter(c.fn, coll, id, rev, cBool(d.Deleted), body, c.userData) != 0
+		})
+	}
+}
+
+// errResolverClosed is what a resolver called during close reports.
+var errResolverClosed = errors.New("the replicator is closing")
+
+// resolver adapts a p2p_conflict_resolver_fn; nil if none was given.
+func (c cCallback) resolver() replicator.ConflictResolver {
+	if !c.set() {
+		return nil
+	}
+	return func(_ context.Context, cf replicator.Conflict) (replicator.Resolution, error) {
+		type result struct {
+			res replicator.Resolution
+			err error
+		}
+		r := p2psync.Call(c.gate, result{err: errResolverClosed}, func() result {
+			res, err := c.callResolver(cf)
+			return result{res, err}
+		})
+		return r.res, r.err
+	}
+}
+
+func (c cCallback) callResolver(cf replicator.Conflict) (replicator.Resolution, error) {
+	coll, id := C.CString(cf.Collection), C.CString(cf.DocID)
+	local, remote := optCString(cf.Local), optCString(cf.Remote)
+	defer freeAll(coll, id, local, remote)
+	var merged *C.char
+	decision := C.p2p_call_resolver(c.fn, coll, id, local, remote, &merged, c.userData)
+	var body []byte
+	if merged != nil {
+		body = []byte(C.GoString(merged))
+		C.free(unsafe.Pointer(merged)) // allocated with p2p_strdup: ours now
+	}
+	return resolution(uint8(decision), body)
+}
+
+// resolution turns the C decision into the engine's; the engine checks a merged body.
+func resolution(decision uint8, body []byte) (replicator.Resolution, error) {
+	switch decision {
+	case C.P2P_RESOLVE_REMOTE:
+		return replicator.Resolution{Kind: replicator.UseRemote}, nil
+	case C.P2P_RESOLVE_LOCAL:
+		return replicator.Resolution{Kind: replicator.UseLocal}, nil
+	case C.P2P_RESOLVE_DELETE:
+		return replicator.Resolution{Kind: replicator.UseDeletion}, nil
+	case C.P2P_RESOLVE_MERGED:
+		if body == nil {
+			return replicator.Resolution{}, fmt.Errorf("resolver chose P2P_RESOLVE_MERGED without a merged body")
+		}
+		return replicator.Resolution{Kind: replicator.UseMerged, Body: body}, nil
+	}
+	return replicator.Resolution{}, fmt.Errorf("resolver returned %d: the document stays in conflict", decision)
+}
+
+// optCString is the body of one side of a conflict, or NULL for a deletion.
+func optCString(rev *replicator.ConflictRevision) *C.char {
+	if rev == nil {
+		return nil
+	}
+	return C.CString(string(rev.Body))
+}
+
+func freeAll(ps ...*C.char) {
+	for _, p := range ps {
+		C.free(unsafe.Pointer(p))
 	}
 }

@@ -11,11 +11,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"syscall"
 
+	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/listener"
+	"github.com/p2psync/libp2psync/engine/p2psync"
+	"github.com/p2psync/libp2psync/engine/replicator"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto"
+	"github.com/p2psync/libp2psync/engine/tlsid"
 )
 
 // Conditions detected by capi itself (before any engine call).
@@ -56,6 +63,49 @@ var statusFor = []struct {
 	{store.ErrCorrupt, C.P2P_ERR_CORRUPT},
 	{store.ErrIO, C.P2P_ERR_IO},
 
+	// Security first: a pin mismatch is also a TLS failure, but the caller wants to know
+	// which one.
+	{tlsid.ErrPinMismatch, C.P2P_ERR_TLS_PIN_MISMATCH},
+	{tlsid.ErrCertificateExpired, C.P2P_ERR_TLS_EXPIRED},
+	{tlsid.ErrHostnameMismatch, C.P2P_ERR_TLS_HOSTNAME},
+	{tlsid.ErrUntrustedCertificate, C.P2P_ERR_TLS_UNTRUSTED},
+	{tlsid.ErrClientCertRequired, C.P2P_ERR_TLS_CLIENT_CERT},
+	{tlsid.ErrClientCertUntrusted, C.P2P_ERR_TLS_CLIENT_CERT},
+	{tlsid.ErrTLSVersion, C.P2P_ERR_TLS_VERSION},
+	{tlsid.ErrWrongPassword, C.P2P_ERR_WRONG_PASSWORD},
+	{p2psync.ErrUnauthorized, C.P2P_ERR_AUTH},
+	{syncproto.ErrForbidden, C.P2P_ERR_AUTH},
+	{replicator.ErrTLS, C.P2P_ERR_TLS},
+	// Configuration errors: what the caller passed cannot work.
+	{listener.ErrInvalidConfig, C.P2P_ERR_INVALID_ARGUMENT},
+	{replicator.ErrInvalidConfig, C.P2P_ERR_INVALID_ARGUMENT},
+	{listener.ErrUnsupported, C.P2P_ERR_UNSUPPORTED},
+	{replicator.ErrUnsupported, C.P2P_ERR_UNSUPPORTED},
+	{tlsid.ErrInvalidArgument, C.P2P_ERR_INVALID_ARGUMENT},
+	{tlsid.ErrCorruptInput, C.P2P_ERR_INVALID_ARGUMENT}, // undecodable PEM, PKCS#12, keystore file
+	{tlsid.ErrNotFound, C.P2P_ERR_NOT_FOUND},
+	{listener.ErrRunning, C.P2P_ERR_BUSY},
+	{replicator.ErrRunning, C.P2P_ERR_BUSY},
+	{listener.ErrNotRunning, C.P2P_ERR_INVALID_ARGUMENT},
+	{replicator.ErrNotPushing, C.P2P_ERR_INVALID_ARGUMENT},
+	{replicator.ErrUnknownCollection, C.P2P_ERR_INVALID_ARGUMENT},
+	{replicator.ErrResolverFailed, C.P2P_ERR_CONFLICT},
+	// The peer and the connection.
+	{replicator.ErrPeerClosed, C.P2P_ERR_NETWORK},
+	{syncproto.ErrSessionClosed, C.P2P_ERR_NETWORK},
+	{syncproto.ErrBadMessage, C.P2P_ERR_PROTOCOL},
+	{syncproto.ErrUnknownCollection, C.P2P_ERR_PROTOCOL},
+	{syncproto.ErrPeerIncompatible, C.P2P_ERR_PROTOCOL},
+	{syncproto.ErrRemoteCollectionMissing, C.P2P_ERR_NOT_FOUND},
+	{syncproto.ErrNoCheckpoint, C.P2P_ERR_NOT_FOUND},
+	{syncproto.ErrCheckpointConflict, C.P2P_ERR_CONFLICT},
+	{blip.ErrProtocol, C.P2P_ERR_PROTOCOL},
+	{blip.ErrTooLarge, C.P2P_ERR_PROTOCOL},
+	{blip.ErrNoSubprotocol, C.P2P_ERR_PROTOCOL},
+	{blip.ErrInvalidMessage, C.P2P_ERR_PROTOCOL},
+	{blip.ErrTimeout, C.P2P_ERR_TIMEOUT},
+	{blip.ErrClosed, C.P2P_ERR_NETWORK},
+
 	{context.Canceled, C.P2P_ERR_CANCELLED},
 	{context.DeadlineExceeded, C.P2P_ERR_TIMEOUT},
 }
@@ -66,21 +116,88 @@ func statusOf(err error) C.int32_t {
 			return e.status
 		}
 	}
+	// Peer errors without a sentinel: an HTTP status (upgrade refused, per-document error)
+	// or a WebSocket close code.
+	if status, ok := httpStatusOf(err); ok {
+		return statusForHTTP(status)
+	}
+	var ce *blip.CloseError
+	if errors.As(err, &ce) && !blip.IsTransient(ce) {
+		return C.P2P_ERR_PROTOCOL
+	}
+	if p2psync.Categorize(err) == p2psync.CategoryTransient {
+		return C.P2P_ERR_NETWORK // refused, reset, dropped, DNS: retried by replicators
+	}
 	return C.P2P_ERR_INTERNAL
 }
 
-// domainOf keeps a foreign cause: an SQLite result code or an errno travels in the
-// error's domain/code; everything else is reported in the library domain.
+// httpStatusOf finds an HTTP status a peer answered with, if any.
+func httpStatusOf(err error) (int, bool) {
+	var he *blip.HTTPError
+	if errors.As(err, &he) {
+		return he.Status, true
+	}
+	var de *syncproto.DocError
+	if errors.As(err, &de) && de.Domain == "HTTP" {
+		return de.Code, true
+	}
+	return 0, false
+}
+
+func statusForHTTP(status int) C.int32_t {
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return C.P2P_ERR_AUTH
+	case http.StatusNotFound:
+		return C.P2P_ERR_NOT_FOUND
+	case http.StatusConflict:
+		return C.P2P_ERR_CONFLICT
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return C.P2P_ERR_NETWORK
+	}
+	return C.P2P_ERR_PROTOCOL
+}
+
+// domainOf keeps a foreign cause: an SQLite result code, an HTTP status or WebSocket
+// close code of a peer, or an errno travels in the error's domain/code; everything else
+// is reported in the library domain.
 func domainOf(err error, status C.int32_t) (domain, code C.int32_t) {
 	var sqliteErr *store.SQLiteError
 	if errors.As(err, &sqliteErr) {
 		return C.P2P_DOMAIN_SQLITE, C.int32_t(sqliteErr.Code)
+	}
+	if status, ok := httpStatusOf(err); ok {
+		return C.P2P_DOMAIN_WEBSOCKET, C.int32_t(status)
+	}
+	var ce *blip.CloseError
+	if errors.As(err, &ce) {
+		return C.P2P_DOMAIN_WEBSOCKET, C.int32_t(ce.Code)
 	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		return C.P2P_DOMAIN_POSIX, C.int32_t(errno)
 	}
 	return C.P2P_DOMAIN_LIBRARY, status
+}
+
+// errorJSON is the one JSON shape of an error in status and events: the p2p_error fields
+// plus the status the call would have returned.
+type errorJSON struct {
+	Status  int32  `json:"status"`
+	Domain  int32  `json:"domain"`
+	Code    int32  `json:"code"`
+	Message string `json:"message"`
+}
+
+// errorObject describes err for JSON; nil for no error.
+func errorObject(err error) *errorJSON {
+	if err == nil {
+		return nil
+	}
+	status := statusOf(err)
+	domain, code := domainOf(err, status)
+	return &errorJSON{Status: int32(status), Domain: int32(domain), Code: int32(code), Message: err.Error()}
 }
 
 // fail fills the optional caller-owned error and returns the status for err.

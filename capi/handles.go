@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/p2psync/libp2psync/engine/p2psync"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/tlsid"
 )
 
 // Handle kinds. A handle is kind<<56 | serial; kinds stay below 0x80 so that every
@@ -15,6 +17,10 @@ const (
 	kindDocument     uint64 = 3
 	kindBatch        uint64 = 4
 	kindSubscription uint64 = 5
+	kindListener     uint64 = 6
+	kindReplicator   uint64 = 7
+	kindTLSIdentity  uint64 = 8
+	kindKeystore     uint64 = 9
 )
 
 // handlesMu guards every registry and every parent/child link, so that "close the
@@ -151,10 +157,43 @@ type batchObj struct {
 	owner *dbObj
 }
 
+// identityObj and keystoreObj have no parent: identities are immutable values that
+// listeners and replicators keep their own reference to.
+type identityObj struct {
+	node
+	id *tlsid.Identity
+}
+
+type keystoreObj struct {
+	node
+	ks *tlsid.Keystore
+}
+
+// listenerObj and replicatorObj are children of their database. gate guards the
+// application's callbacks (authenticators, filters, resolvers): close shuts it so that
+// none runs after close returns, whatever the engine still has in flight.
+type listenerObj struct {
+	node
+	l     *p2psync.Listener
+	gate  *p2psync.CallbackGate
+	owner *dbObj
+}
+
+type replicatorObj struct {
+	node
+	r     *p2psync.Replicator
+	gate  *p2psync.CallbackGate
+	owner *dbObj
+}
+
 var (
-	dbs     = newRegistry[*dbObj](kindDB)
-	colls   = newRegistry[*collObj](kindCollection)
-	docs    = newRegistry[*docObj](kindDocument)
-	batches = newRegistry[*batchObj](kindBatch)
-	subs    = newRegistry[*subObj](kindSubscription)
+	dbs         = newRegistry[*dbObj](kindDB)
+	colls       = newRegistry[*collObj](kindCollection)
+	docs        = newRegistry[*docObj](kindDocument)
+	batches     = newRegistry[*batchObj](kindBatch)
+	subs        = newRegistry[*subObj](kindSubscription)
+	listeners   = newRegistry[*listenerObj](kindListener)
+	replicators = newRegistry[*replicatorObj](kindReplicator)
+	identities  = newRegistry[*identityObj](kindTLSIdentity)
+	keystores   = newRegistry[*keystoreObj](kindKeystore)
 )

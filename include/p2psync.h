@@ -8,8 +8,9 @@
  *            wrong-kind handle gives P2P_ERR_INVALID_HANDLE and changes nothing.
  *            Closing 0 or an already-closed handle is a no-op returning P2P_OK.
  *            Closing a parent that still has live children (a database with open
- *            collections or batches, a collection with live subscriptions) returns
- *            P2P_ERR_BUSY and closes nothing.
+ *            collections, batches, listeners or replicators; a collection or a
+ *            replicator with live subscriptions) returns P2P_ERR_BUSY and closes
+ *            nothing.
  *  Status    Functions that can fail return int32_t: P2P_OK (0) or a negative
  *            P2P_ERR_* code. New codes may be appended in later versions; treat an
  *            unknown negative code like P2P_ERR_INTERNAL.
@@ -21,6 +22,10 @@
  *            what it keeps. Text returned through `char **out_*` is owned by the
  *            caller and released with p2p_free. On failure out-parameters are left
  *            untouched.
+ *  Binary    The one exception to "all text": PKCS#12 files are binary, so they
+ *            travel as (const uint8_t *data, size_t len) inputs and
+ *            (uint8_t **out_data, size_t *out_len) outputs released with p2p_free.
+ *            Certificates and keys are always PEM text.
  *  JSON      Document bodies, lists, change events are JSON text. Document bodies
  *            must be JSON objects.
  *  Threads   Every function may be called from any thread, concurrently.
@@ -58,7 +63,11 @@ typedef uint64_t p2p_db;           /* an open database */
 typedef uint64_t p2p_collection;   /* a collection of one open database */
 typedef uint64_t p2p_document;     /* an immutable snapshot of one document revision */
 typedef uint64_t p2p_batch;        /* an open write transaction of one database */
-typedef uint64_t p2p_subscription; /* token of a change listener or change queue */
+typedef uint64_t p2p_subscription; /* token of a listener callback or event queue */
+typedef uint64_t p2p_tls_identity; /* a private key with its certificate chain (immutable) */
+typedef uint64_t p2p_keystore;     /* an open password-protected file of identities */
+typedef uint64_t p2p_listener;     /* serves one open database to replicators */
+typedef uint64_t p2p_replicator;   /* syncs one open database with one listener */
 
 /* Number of live handles of every kind. Tests assert it is 0 at the end. Never fails. */
 P2P_API uint64_t p2p_debug_live_handles(void);
@@ -80,7 +89,16 @@ P2P_API uint64_t p2p_debug_live_handles(void);
 #define P2P_ERR_CANCELLED         -12   /* operation stopped by a close or stop */
 #define P2P_ERR_TIMEOUT           -13   /* deadline passed */
 #define P2P_ERR_UNSUPPORTED       -14   /* option or feature not available in this build */
-/* Codes between -15 and -98 are reserved for later versions. */
+/* Finer TLS and security codes (1.1). Each names exactly what was refused; an application
+ * that only cares about "TLS failed" treats -15..-20 like P2P_ERR_TLS. */
+#define P2P_ERR_TLS_UNTRUSTED     -15   /* peer certificate not trusted in this trust mode */
+#define P2P_ERR_TLS_HOSTNAME      -16   /* trusted certificate, but not issued for the host dialled */
+#define P2P_ERR_TLS_EXPIRED       -17   /* certificate expired or not yet valid */
+#define P2P_ERR_TLS_PIN_MISMATCH  -18   /* server certificate is not the pinned one */
+#define P2P_ERR_TLS_CLIENT_CERT   -19   /* listener requires a client certificate, or refused ours */
+#define P2P_ERR_TLS_VERSION       -20   /* peer speaks only TLS versions below 1.2 */
+#define P2P_ERR_WRONG_PASSWORD    -21   /* password does not open a keystore, PKCS#12 file or key */
+/* Codes between -22 and -98 are reserved for later versions. */
 #define P2P_ERR_INTERNAL          -99   /* a bug in the library, including recovered panics */
 
 /* Static English name of a status, e.g. "P2P_ERR_BUSY"; "P2P_ERR_UNKNOWN" for codes this
@@ -104,9 +122,15 @@ typedef struct p2p_error {
 /* Frees err->message and zeroes *err. Accepts NULL and an already-disposed error. */
 P2P_API void p2p_error_dispose(p2p_error *err);
 
-/* Releases memory the library handed out through a `char **out_*` parameter.
- * p2p_free(NULL) is a no-op. */
+/* Releases memory the library handed out through a `char **out_*` or `uint8_t **out_*`
+ * parameter. p2p_free(NULL) is a no-op. */
 P2P_API void p2p_free(void *ptr);
+
+/* Copies `text` into memory from the library's allocator, or returns NULL for NULL text or
+ * when memory is exhausted. It is how a callback hands text over to the library through an
+ * out-parameter (the conflict resolver's merged body): the library takes ownership and
+ * releases it. Text obtained here and not handed over is released with p2p_free. */
+P2P_API char *p2p_strdup(const char *text);
 
 /* ---------------------------------------------------------------- database */
 
@@ -415,6 +439,473 @@ P2P_API int32_t p2p_subscription_next_event(p2p_subscription token, uint32_t tim
  * without waiting. Removing 0 or a removed token returns P2P_OK.
  * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind). */
 P2P_API int32_t p2p_subscription_remove(p2p_subscription token, p2p_error *err);
+
+/* ---------------------------------------------------------------- TLS identities */
+
+/* A TLS identity is a private key with its certificate chain (leaf first). It is
+ * immutable: a listener or replicator given one keeps its own reference, so the handle
+ * may be closed right after p2p_listener_create / p2p_replicator_create. Identities
+ * have no parent. */
+
+#define P2P_KEY_EC_P256  0   /* ECDSA on NIST P-256 (default) */
+#define P2P_KEY_RSA_2048 1
+#define P2P_KEY_RSA_3072 2   /* generation takes seconds */
+
+#define P2P_TLS_USAGE_SERVER            0 /* TLS server authentication (default) */
+#define P2P_TLS_USAGE_CLIENT            1 /* TLS client authentication */
+#define P2P_TLS_USAGE_SERVER_AND_CLIENT 2
+
+typedef struct p2p_tls_identity_options {
+    uint32_t struct_size;          /* sizeof(p2p_tls_identity_options); set by the INIT macro */
+    uint8_t  key_type;             /* P2P_KEY_* */
+    uint8_t  usage;                /* P2P_TLS_USAGE_*; ignored with is_ca */
+    uint8_t  is_ca;                /* 1 = a certificate authority that can sign other identities */
+    uint32_t validity_days;        /* 0 = 365 */
+    const char *common_name;       /* subject fields; NULL or "" = left out */
+    const char *organization;
+    const char *organizational_unit;
+    const char *country;
+    const char *locality;
+    const char *province;
+    /* Subject alternative names: a JSON array of strings, e.g. ["localhost","127.0.0.1"];
+     * entries that are IP addresses become IP SANs, the others DNS names. NULL = none. */
+    const char *subject_alt_names_json;
+    p2p_tls_identity issuer;       /* 0 = self-signed; otherwise a CA identity that signs */
+    /* new fields are appended below this line, never above */
+} p2p_tls_identity_options;
+
+#define P2P_TLS_IDENTITY_OPTIONS_INIT \
+    { (uint32_t)sizeof(p2p_tls_identity_options), 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0 }
+
+/* Fills *opts with defaults, including struct_size.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL). */
+P2P_API int32_t p2p_tls_identity_options_init(p2p_tls_identity_options *opts, p2p_error *err);
+
+/* Generates a key pair and a certificate (self-signed, or signed by options->issuer).
+ *   options       borrowed; NULL means defaults (a self-signed EC P-256 server identity).
+ *   out_identity  receives a new handle owned by the caller; release with p2p_tls_identity_close.
+ * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL out, bad UTF-8 or JSON, unknown key type
+ * or usage, issuer not a CA, struct_size too small); P2P_ERR_INVALID_HANDLE (issuer);
+ * P2P_ERR_UNSUPPORTED (non-zero unknown option fields). Thread-safe. */
+P2P_API int32_t p2p_tls_identity_create(const p2p_tls_identity_options *options,
+                                        p2p_tls_identity *out_identity, p2p_error *err);
+
+/* Reads a PKCS#12 (.p12/.pfx) file holding one key and its chain (openssl, keytool, or
+ * p2p_tls_identity_export_pkcs12).
+ *   data, len     borrowed; the file's bytes.
+ *   password      borrowed; NULL means "".
+ *   out_identity  receives a new handle owned by the caller (p2p_tls_identity_close).
+ * Returns P2P_OK, P2P_ERR_WRONG_PASSWORD, P2P_ERR_INVALID_ARGUMENT (NULL, malformed file,
+ * no key, too large). */
+P2P_API int32_t p2p_tls_identity_import_pkcs12(const uint8_t *data, size_t len, const char *password,
+                                               p2p_tls_identity *out_identity, p2p_error *err);
+
+/* Writes the identity as a PKCS#12 file (PBES2/AES-256, HMAC-SHA-256; OpenSSL 1.1.1+ and
+ * Java 12+ read it).
+ *   password            borrowed; NULL means "".
+ *   out_data, out_len   receive bytes owned by the caller; release *out_data with p2p_free.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_tls_identity_export_pkcs12(p2p_tls_identity identity, const char *password,
+                                               uint8_t **out_data, size_t *out_len, p2p_error *err);
+
+/* Builds an identity from PEM text: `cert_pem` holds the chain (any order), `key_pem` the
+ * private key (PKCS#8, encrypted PKCS#8, PKCS#1 or SEC 1), or NULL when cert_pem holds
+ * the key too.
+ *   password      borrowed; for an ENCRYPTED PRIVATE KEY; NULL means "".
+ *   out_identity  receives a new handle owned by the caller (p2p_tls_identity_close).
+ * Returns P2P_OK, P2P_ERR_WRONG_PASSWORD (wrong or missing password for an encrypted key),
+ * P2P_ERR_INVALID_ARGUMENT (NULL cert_pem, undecodable PEM, no certificate or key, key
+ * matching no certificate, legacy OpenSSL-encrypted key). */
+P2P_API int32_t p2p_tls_identity_import_pem(const char *cert_pem, const char *key_pem,
+                                            const char *password, p2p_tls_identity *out_identity,
+                                            p2p_error *err);
+
+/* Writes the chain as CERTIFICATE blocks (leaf first) and the key as PKCS#8: "PRIVATE KEY"
+ * when password is NULL or "", else "ENCRYPTED PRIVATE KEY" (PBES2, AES-256-CBC).
+ *   out_cert_pem, out_key_pem  receive text owned by the caller; release each with p2p_free.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_tls_identity_export_pem(p2p_tls_identity identity, const char *password,
+                                            char **out_cert_pem, char **out_key_pem, p2p_error *err);
+
+/* SHA-256 of the leaf certificate (DER) as 64 lowercase hex digits: what peers pin and
+ * what users compare.
+ *   out_hex  receives text owned by the caller; release with p2p_free.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_tls_identity_fingerprint(p2p_tls_identity identity, char **out_hex,
+                                             p2p_error *err);
+
+/* End of the leaf certificate's validity, in milliseconds since the Unix epoch.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_tls_identity_not_after(p2p_tls_identity identity, int64_t *out_unix_ms,
+                                           p2p_error *err);
+
+/* The certificate chain as PEM CERTIFICATE blocks, leaf first (no key).
+ *   out_pem  receives text owned by the caller; release with p2p_free.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_tls_identity_chain_pem(p2p_tls_identity identity, char **out_pem,
+                                           p2p_error *err);
+
+/* Releases an identity handle. Listeners and replicators created with it keep working.
+ * Closing 0 or a closed handle returns P2P_OK.
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind). */
+P2P_API int32_t p2p_tls_identity_close(p2p_tls_identity identity, p2p_error *err);
+
+/* ---------------------------------------------------------------- keystores */
+
+/* A keystore is a password-protected file of identities under labels. Every change
+ * rewrites the file atomically. Open one keystore per file (another process's changes
+ * are not noticed). Keystores have no parent; identities read from one are independent
+ * handles.
+ *
+ * p2p_keystore_open: opens the keystore file `path` with `password`, creating an empty one
+ *   (mode 0600) if missing.
+ *   path, password  borrowed; password must not be empty.
+ *   out_keystore    receives a new handle owned by the caller (p2p_keystore_close).
+ *   Returns P2P_OK, P2P_ERR_WRONG_PASSWORD (file untouched), P2P_ERR_INVALID_ARGUMENT
+ *   (NULL, empty password, not a keystore or damaged file), P2P_ERR_IO.
+ * p2p_keystore_store: saves `identity` under `label` (1-255 bytes), replacing any there.
+ *   Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (bad label, keystore full),
+ *   P2P_ERR_INVALID_HANDLE, P2P_ERR_IO (then nothing changed).
+ * p2p_keystore_get: reads the identity under `label`.
+ *   out_identity  receives a new handle owned by the caller (p2p_tls_identity_close).
+ *   Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * p2p_keystore_list: the labels, sorted, as a JSON array of strings.
+ *   out_json  receives text owned by the caller; release with p2p_free.
+ *   Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * p2p_keystore_delete: removes the identity under `label`.
+ *   Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE,
+ *   P2P_ERR_IO.
+ * p2p_keystore_close: forgets the derived keys. Closing 0 or a closed handle returns P2P_OK.
+ *   Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind).
+ * Thread-safe. */
+P2P_API int32_t p2p_keystore_open(const char *path, const char *password,
+                                  p2p_keystore *out_keystore, p2p_error *err);
+P2P_API int32_t p2p_keystore_store(p2p_keystore keystore, const char *label,
+                                   p2p_tls_identity identity, p2p_error *err);
+P2P_API int32_t p2p_keystore_get(p2p_keystore keystore, const char *label,
+                                 p2p_tls_identity *out_identity, p2p_error *err);
+P2P_API int32_t p2p_keystore_list(p2p_keystore keystore, char **out_json, p2p_error *err);
+P2P_API int32_t p2p_keystore_delete(p2p_keystore keystore, const char *label, p2p_error *err);
+P2P_API int32_t p2p_keystore_close(p2p_keystore keystore, p2p_error *err);
+
+/* ---------------------------------------------------------------- listener */
+
+/* A listener serves one open database to replicators (ours, Couchbase Lite peers) over
+ * wss://host:port/<database name> (ws:// with TLS disabled). It is a child of the
+ * database: close it before the database.
+ *
+ * Authentication callbacks below run on a library thread, once per connection attempt,
+ * never with a library lock held, possibly concurrently for several connections. They
+ * MAY block (to look a user up), delaying only that connection. They must not close
+ * their own listener. After p2p_listener_close returns they are never called again, so
+ * user_data may be freed then. */
+
+/* Decides whether HTTP Basic credentials are accepted: return 1 to accept, 0 to refuse
+ * (answered 401). username and password are borrowed for the call. */
+typedef uint8_t (*p2p_password_auth_fn)(const char *username, const char *password,
+                                        void *user_data);
+
+/* Decides whether a client certificate is accepted: return 1 to accept, 0 to refuse.
+ * chain_pem (borrowed) holds the chain the client presented as PEM, leaf first; with
+ * trusted roots configured, it is called only after the chain was verified against them. */
+typedef uint8_t (*p2p_client_cert_auth_fn)(const char *chain_pem, void *user_data);
+
+typedef struct p2p_listener_options {
+    uint32_t struct_size;                 /* sizeof(p2p_listener_options); set by the INIT macro */
+    const p2p_collection *collections;    /* collections served (of the same database); */
+    uint32_t collection_count;            /*   0 = the default collection */
+    uint16_t port;                        /* 0 = the system picks one (p2p_listener_port) */
+    const char *network_interface;        /* interface name ("lo") or IP address; NULL = all */
+    uint8_t  read_only;                   /* 1 = refuse pushes (403); pulls are served */
+    uint8_t  disable_tls;                 /* 1 = plain ws:// (no identity, no client certs) */
+    p2p_tls_identity identity;            /* server identity; 0 = the database's anonymous
+                                             identity, created at the first start and kept in
+                                             the database directory (same fingerprint across
+                                             restarts) */
+    /* Password authentication: set credentials_json, password_auth, or both. A JSON
+     * object {"user":"password",...} of accepted credentials (compared in constant
+     * time); with password_auth too, credentials it does not list go to the callback. */
+    const char *credentials_json;
+    p2p_password_auth_fn password_auth;
+    void *password_auth_user_data;
+    /* Client-certificate authentication (needs TLS): trusted roots as PEM, a callback,
+     * or both (then a client must pass both). */
+    const char *client_cert_roots_pem;
+    p2p_client_cert_auth_fn client_cert_auth;
+    void *client_cert_auth_user_data;
+    uint8_t  enable_delta_sync;           /* not available in this version: P2P_ERR_UNSUPPORTED */
+    /* new fields are appended below this line, never above */
+} p2p_listener_options;
+
+#define P2P_LISTENER_OPTIONS_INIT \
+    { (uint32_t)sizeof(p2p_listener_options), NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0 }
+
+/* Fills *opts with defaults, including struct_size.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL). */
+P2P_API int32_t p2p_listener_options_init(p2p_listener_options *opts, p2p_error *err);
+
+/* Creates a stopped listener for `db`. Nothing is opened until p2p_listener_start.
+ *   options       borrowed (strings, arrays and roots are copied); NULL means defaults: TLS
+ *                 with the anonymous identity, no authentication, default collection, any
+ *                 port. The callbacks and their user_data are kept until close.
+ *   out_listener  receives a new handle owned by the caller; release with p2p_listener_close.
+ * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL out; bad JSON, UTF-8 or PEM; identity or
+ * client-certificate authentication with disable_tls; collection of another database;
+ * struct_size too small); P2P_ERR_INVALID_HANDLE (db, a collection or the identity);
+ * P2P_ERR_UNSUPPORTED (enable_delta_sync, non-zero unknown option fields). */
+P2P_API int32_t p2p_listener_create(p2p_db db, const p2p_listener_options *options,
+                                    p2p_listener *out_listener, p2p_error *err);
+
+/* Starts listening (loading or creating the anonymous identity first if needed).
+ * Returns P2P_OK, P2P_ERR_BUSY (already running), P2P_ERR_INVALID_HANDLE,
+ * P2P_ERR_WRONG_PASSWORD or P2P_ERR_INVALID_ARGUMENT (anonymous identity file unreadable:
+ * delete it to start over), P2P_ERR_IO (port in use, unknown interface). */
+P2P_API int32_t p2p_listener_start(p2p_listener listener, p2p_error *err);
+
+/* Stops listening: connected replicators are told to come back later (close code 4001).
+ * Returns when every connection has ended. Stopping a stopped listener returns P2P_OK; a
+ * stopped listener may be started again (same anonymous identity).
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_listener_stop(p2p_listener listener, p2p_error *err);
+
+/* TCP port while running, 0 when stopped.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_listener_port(p2p_listener listener, uint16_t *out_port, p2p_error *err);
+
+/* URLs replicators can use, one per address, as a JSON array of strings
+ * (["wss://127.0.0.1:50123/notes", ...]); [] when stopped.
+ *   out_json  receives text owned by the caller; release with p2p_free.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_listener_urls(p2p_listener listener, char **out_json, p2p_error *err);
+
+/* Connection counts as the JSON object
+ *   {"connection_count": 2, "active_connection_count": 1}   (zeros when stopped)
+ *   out_json  receives text owned by the caller; release with p2p_free.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_listener_status(p2p_listener listener, char **out_json, p2p_error *err);
+
+/* The identity the running listener serves (show its fingerprint to users who will pin it).
+ *   out_identity  receives a new handle owned by the caller (p2p_tls_identity_close), or 0
+ *                 when the listener is stopped or has TLS disabled.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_listener_tls_identity(p2p_listener listener, p2p_tls_identity *out_identity,
+                                          p2p_error *err);
+
+/* Stops the listener (as p2p_listener_stop) and releases it; its callbacks are not called
+ * after this returns. Closing 0 or a closed handle returns P2P_OK. Must not be called from
+ * inside one of its own callbacks.
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind). */
+P2P_API int32_t p2p_listener_close(p2p_listener listener, p2p_error *err);
+
+/* ---------------------------------------------------------------- replicator */
+
+/* A replicator syncs one open database with one listener. It is a child of the database
+ * (close it first), and its subscriptions are its children.
+ *
+ * Status, as returned by p2p_replicator_status and carried by status events:
+ *   {"activity": "busy", "progress": {"completed": 3, "total": 10}, "error": null}
+ * activity is "stopped", "offline" (waiting to retry), "connecting", "idle" (continuous,
+ * caught up) or "busy". error is null or
+ *   {"status": -18, "domain": 1, "code": -18, "message": "..."}
+ * where status is the P2P_ERR_* code and domain/code keep the cause as in p2p_error: a
+ * peer refusing the upgrade gives domain P2P_DOMAIN_WEBSOCKET with the HTTP status (401),
+ * a peer closing gives the WebSocket close code.
+ *
+ * Events (callbacks and event queues; one JSON object each):
+ *   {"event": "status", "activity": ..., "progress": ..., "error": ...}
+ *   {"event": "document", "direction": "push"|"pull", "documents": [
+ *       {"collection": "scope.name", "id": "doc-1", "rev_id": "2-...", "deleted": false,
+ *        "access_removed": false, "error": null or an error object as above}, ...]}
+ *   {"event": "overflow", "dropped": 17}        (event queues only)
+ *
+ * Errors that stop a replicator (status "stopped" with an error): security failures
+ * (P2P_ERR_TLS_*, P2P_ERR_AUTH for 401/403) are never retried; network failures
+ * (P2P_ERR_NETWORK, P2P_ERR_TIMEOUT) are retried with backoff up to max_attempts first. */
+
+#define P2P_REPLICATOR_PUSH_AND_PULL 0
+#define P2P_REPLICATOR_PUSH          1
+#define P2P_REPLICATOR_PULL          2
+
+#define P2P_TRUST_SYSTEM_ROOTS    0 /* the system's roots, host name checked (default) */
+#define P2P_TRUST_ROOTS           1 /* only trusted_roots_pem (an application CA), host name checked */
+#define P2P_TRUST_SELF_SIGNED_ONLY 2 /* a lone valid self-signed certificate, any host name */
+#define P2P_TRUST_PINNED          3 /* exactly pinned_certificate_pem; chain and host name not checked */
+
+/* Conflict resolutions returned by p2p_conflict_resolver_fn. */
+#define P2P_RESOLVE_REMOTE 0 /* keep the remote revision */
+#define P2P_RESOLVE_LOCAL  1 /* keep the local revision (its body, or its deletion) */
+#define P2P_RESOLVE_MERGED 2 /* save *out_merged_json as the result */
+#define P2P_RESOLVE_DELETE 3 /* delete the document */
+/* Any other value means the resolver failed: the document stays in conflict and its
+ * document event carries an error with status P2P_ERR_CONFLICT. */
+
+/* Replication filter and conflict resolver: called on a library thread, never with a
+ * library lock held, while the replicator runs; they MAY block (the replication of that
+ * collection waits). They must not call the same replicator. Every pointer argument is
+ * borrowed for the call. After p2p_replicator_close returns they are never called again,
+ * so user_data may be freed then. */
+
+/* Returns 1 to replicate the revision, 0 to skip it. body_json is the document body ("{}"
+ * for a deletion). */
+typedef uint8_t (*p2p_replication_filter_fn)(const char *collection, const char *doc_id,
+                                             const char *rev_id, uint8_t deleted,
+                                             const char *body_json, void *user_data);
+
+/* Decides a conflict between the local revision and a pulled remote one.
+ *   local_json, remote_json  the bodies; NULL when that side is a deletion.
+ *   out_merged_json          for P2P_RESOLVE_MERGED, set it to a JSON object allocated with
+ *                            p2p_strdup; the library takes ownership (also if it is set with
+ *                            another resolution) and frees it. Initially NULL.
+ * Returns a P2P_RESOLVE_* value. */
+typedef uint8_t (*p2p_conflict_resolver_fn)(const char *collection, const char *doc_id,
+                                            const char *local_json, const char *remote_json,
+                                            char **out_merged_json, void *user_data);
+
+/* One replicated collection. In an array, every element has the same struct_size, which
+ * is the distance between elements. */
+typedef struct p2p_replication_collection {
+    uint32_t struct_size;                   /* sizeof(p2p_replication_collection) */
+    p2p_collection collection;              /* required; of the replicator's database */
+    const char *doc_ids_json;               /* JSON array of document IDs; NULL = all */
+    const char *channels_json;              /* JSON array of Sync Gateway channels; NULL = all */
+    p2p_replication_filter_fn push_filter;  /* NULL = push everything */
+    void *push_filter_user_data;
+    p2p_replication_filter_fn pull_filter;  /* NULL = accept everything */
+    void *pull_filter_user_data;
+    p2p_conflict_resolver_fn conflict_resolver; /* NULL = default rule: a deletion wins, else
+                                                   the higher generation, else the larger
+                                                   revision ID */
+    void *conflict_resolver_user_data;
+    /* new fields are appended below this line, never above */
+} p2p_replication_collection;
+
+#define P2P_REPLICATION_COLLECTION_INIT \
+    { (uint32_t)sizeof(p2p_replication_collection), 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+
+/* Fills *coll with defaults, including struct_size.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (coll NULL). */
+P2P_API int32_t p2p_replication_collection_init(p2p_replication_collection *coll, p2p_error *err);
+
+typedef struct p2p_replicator_options {
+    uint32_t struct_size;            /* sizeof(p2p_replicator_options); set by the INIT macro */
+    const char *url;                 /* required: wss://host:port/<db> (ws:// without TLS) */
+    uint8_t  type;                   /* P2P_REPLICATOR_* */
+    uint8_t  continuous;             /* 1 = keep replicating until stopped; 0 = stop when caught up */
+    const char *headers_json;        /* JSON object of extra HTTP headers; NULL = none */
+    uint32_t heartbeat_ms;           /* WebSocket ping interval; 0 = 300 s */
+    int32_t  max_attempts;           /* connection attempts after network errors; 0 = 10
+                                        one-shot, unlimited continuous; negative = unlimited */
+    uint32_t max_attempt_wait_ms;    /* cap of the wait between attempts; 0 = 300 s */
+    uint32_t retry_base_ms;          /* unit of the exponential backoff; 0 = 1 s */
+    uint8_t  disable_auto_purge;     /* 1 = keep documents whose access the remote revoked */
+    uint8_t  enable_delta_sync;      /* not available in this version: P2P_ERR_UNSUPPORTED */
+    const char *username;            /* HTTP Basic credentials, sent pre-emptively; */
+    const char *password;            /*   NULL username = none */
+    p2p_tls_identity client_identity; /* client certificate presented when asked; 0 = none */
+    uint8_t  trust_mode;             /* P2P_TRUST_* (wss:// only) */
+    const char *trusted_roots_pem;   /* for P2P_TRUST_ROOTS; NULL otherwise */
+    const char *pinned_certificate_pem; /* for P2P_TRUST_PINNED (e.g. saved from
+                                        p2p_replicator_server_certificate); NULL otherwise */
+    const char *server_name;         /* SNI and name checked in the CA modes; NULL = URL host */
+    const p2p_replication_collection *collections; /* NULL/0 = the default collection */
+    uint32_t collection_count;
+    /* new fields are appended below this line, never above */
+} p2p_replicator_options;
+
+#define P2P_REPLICATOR_OPTIONS_INIT \
+    { (uint32_t)sizeof(p2p_replicator_options), NULL, 0, 0, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, \
+      NULL, NULL, NULL, NULL, 0 }
+
+/* Fills *opts with defaults, including struct_size.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL). */
+P2P_API int32_t p2p_replicator_options_init(p2p_replicator_options *opts, p2p_error *err);
+
+/* Creates a stopped replicator for `db`.
+ *   options         borrowed and required (url); strings, arrays and PEM are copied, the
+ *                   callbacks and their user_data are kept until close.
+ *   out_replicator  receives a new handle owned by the caller; release with
+ *                   p2p_replicator_close.
+ * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL, bad URL, bad JSON or PEM, unknown type or
+ * trust mode, roots or pin given in a mode that does not use them, TLS settings with a
+ * ws:// URL, collection of another database, struct_size too small);
+ * P2P_ERR_INVALID_HANDLE (db, a collection, the client identity); P2P_ERR_UNSUPPORTED
+ * (enable_delta_sync, non-zero unknown option fields). */
+P2P_API int32_t p2p_replicator_create(p2p_db db, const p2p_replicator_options *options,
+                                      p2p_replicator *out_replicator, p2p_error *err);
+
+/* Starts replicating in the background; reset_checkpoint = 1 starts over from the
+ * beginning. Progress and the outcome are reported by status and events.
+ * Returns P2P_OK, P2P_ERR_BUSY (already running), P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_replicator_start(p2p_replicator repl, uint8_t reset_checkpoint, p2p_error *err);
+
+/* Stops replicating, saves the checkpoint, and returns once stopped and every listener
+ * call has been made. Stopping a stopped replicator returns P2P_OK. Must not be called
+ * from inside the replicator's own filter or resolver.
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_replicator_stop(p2p_replicator repl, p2p_error *err);
+
+/* Current status (the JSON object described above).
+ *   out_json  receives text owned by the caller; release with p2p_free.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_replicator_status(p2p_replicator repl, char **out_json, p2p_error *err);
+
+/* Receives replicator events: typedef identical in shape to p2p_change_fn. Called on a
+ * library thread, never with a library lock held, serially and in order per
+ * subscription; must return within milliseconds and must not block on the library (it
+ * may call p2p_subscription_remove on its own token).
+ *   event_json  borrowed for the call. */
+typedef void (*p2p_replicator_event_fn)(p2p_subscription token, const char *event_json,
+                                        void *user_data);
+
+/* Registers `fn` for status events (p2p_replicator_add_status_listener) or document events
+ * (p2p_replicator_add_document_listener).
+ *   fn, user_data  user_data must stay valid until p2p_subscription_remove returns.
+ *   out_token      receives the subscription, owned by the caller; release with
+ *                  p2p_subscription_remove (before closing the replicator).
+ * Return P2P_OK, P2P_ERR_INVALID_ARGUMENT (NULL fn or out_token), P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_replicator_add_status_listener(p2p_replicator repl, p2p_replicator_event_fn fn,
+                                                   void *user_data, p2p_subscription *out_token,
+                                                   p2p_error *err);
+P2P_API int32_t p2p_replicator_add_document_listener(p2p_replicator repl, p2p_replicator_event_fn fn,
+                                                     void *user_data, p2p_subscription *out_token,
+                                                     p2p_error *err);
+
+/* Pull-style alternative to both listeners: status and document events go to a bounded
+ * queue read with p2p_subscription_next_event. When it is full, later events are dropped
+ * and counted in one "overflow" event at the point of the gap.
+ *   capacity   maximum queued events; 0 = default (1024).
+ *   out_token  receives the subscription, owned by the caller; release with
+ *              p2p_subscription_remove.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_replicator_add_event_queue(p2p_replicator repl, uint32_t capacity,
+                                               p2p_subscription *out_token, p2p_error *err);
+
+/* IDs of the documents of `coll` with local changes not yet pushed, as a JSON array of
+ * strings; and whether one document has such changes.
+ *   out_json  receives text owned by the caller; release with p2p_free.
+ * Return P2P_OK, P2P_ERR_INVALID_ARGUMENT (NULL, a pull-only replicator, a collection not
+ * replicated), P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+P2P_API int32_t p2p_replicator_pending_document_ids(p2p_replicator repl, p2p_collection coll,
+                                                    char **out_json, p2p_error *err);
+P2P_API int32_t p2p_replicator_is_document_pending(p2p_replicator repl, p2p_collection coll,
+                                                   const char *doc_id, uint8_t *out_pending,
+                                                   p2p_error *err);
+
+/* The certificate the listener presented at the most recent TLS handshake of the current
+ * or last run, whether or not it was trusted, as PEM. Pin on first use: connect once
+ * with P2P_TRUST_SELF_SIGNED_ONLY after the user compared fingerprints, then save this
+ * and use it as pinned_certificate_pem with P2P_TRUST_PINNED.
+ *   out_pem  receives text owned by the caller (p2p_free), or NULL before any handshake.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_replicator_server_certificate(p2p_replicator repl, char **out_pem,
+                                                  p2p_error *err);
+
+/* Stops the replicator (as p2p_replicator_stop) and releases it; its filters and resolvers
+ * are not called after this returns. Closing 0 or a closed handle returns P2P_OK. Must not
+ * be called from inside one of its own callbacks.
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind), P2P_ERR_BUSY (subscriptions on it
+ * are still registered: nothing is closed or stopped). */
+P2P_API int32_t p2p_replicator_close(p2p_replicator repl, p2p_error *err);
 
 #ifdef __cplusplus
 }

@@ -65,7 +65,8 @@ class NetworkError(P2PSyncError):
 
 
 class TLSError(P2PSyncError):
-    """TLS handshake or certificate failure (P2P_ERR_TLS)."""
+    """TLS handshake or certificate failure (P2P_ERR_TLS); the finer TLS errors below are
+    subclasses, so ``except TLSError`` catches them all."""
 
 
 class AuthError(P2PSyncError):
@@ -88,6 +89,34 @@ class UnsupportedError(P2PSyncError):
     """Option or feature not available in this build (P2P_ERR_UNSUPPORTED)."""
 
 
+class TLSUntrustedError(TLSError):
+    """The peer's certificate is not trusted in this trust mode (P2P_ERR_TLS_UNTRUSTED)."""
+
+
+class TLSHostnameError(TLSError):
+    """A trusted certificate not issued for the host dialled (P2P_ERR_TLS_HOSTNAME)."""
+
+
+class TLSExpiredError(TLSError):
+    """A certificate expired or not yet valid (P2P_ERR_TLS_EXPIRED)."""
+
+
+class TLSPinMismatchError(TLSError):
+    """The server certificate is not the pinned one (P2P_ERR_TLS_PIN_MISMATCH)."""
+
+
+class TLSClientCertError(TLSError):
+    """The listener requires a client certificate, or refused ours (P2P_ERR_TLS_CLIENT_CERT)."""
+
+
+class TLSVersionError(TLSError):
+    """The peer speaks only TLS versions below 1.2 (P2P_ERR_TLS_VERSION)."""
+
+
+class WrongPasswordError(P2PSyncError):
+    """A password does not open a keystore, PKCS#12 file or key (P2P_ERR_WRONG_PASSWORD)."""
+
+
 class InternalError(P2PSyncError):
     """A bug in the library, including a recovered panic (P2P_ERR_INTERNAL)."""
 
@@ -108,6 +137,13 @@ ERRORS: Dict[int, Type[P2PSyncError]] = {
     -12: CancelledError,
     -13: TimedOutError,
     -14: UnsupportedError,
+    -15: TLSUntrustedError,
+    -16: TLSHostnameError,
+    -17: TLSExpiredError,
+    -18: TLSPinMismatchError,
+    -19: TLSClientCertError,
+    -20: TLSVersionError,
+    -21: WrongPasswordError,
     -99: InternalError,
 }
 for _status, _cls in ERRORS.items():

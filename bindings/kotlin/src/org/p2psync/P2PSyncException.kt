@@ -32,6 +32,13 @@ open class P2PSyncException(
             -12 to ::CancelledException,
             -13 to ::TimeoutException,
             -14 to ::UnsupportedException,
+            -15 to ::TlsUntrustedException,
+            -16 to ::TlsHostnameException,
+            -17 to ::TlsExpiredException,
+            -18 to ::TlsPinMismatchException,
+            -19 to ::TlsClientCertException,
+            -20 to ::TlsVersionException,
+            -21 to ::WrongPasswordException,
             -99 to ::InternalException
         )
 
@@ -64,4 +71,11 @@ class ProtocolException(domain: Int, domainCode: Int, message: String) : P2PSync
 class CancelledException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-12, domain, domainCode, message)
 class TimeoutException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-13, domain, domainCode, message)
 class UnsupportedException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-14, domain, domainCode, message)
+class TlsUntrustedException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-15, domain, domainCode, message)
+class TlsHostnameException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-16, domain, domainCode, message)
+class TlsExpiredException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-17, domain, domainCode, message)
+class TlsPinMismatchException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-18, domain, domainCode, message)
+class TlsClientCertException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-19, domain, domainCode, message)
+class TlsVersionException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-20, domain, domainCode, message)
+class WrongPasswordException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-21, domain, domainCode, message)
 class InternalException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-99, domain, domainCode, message)
