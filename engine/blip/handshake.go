@@ -1,6 +1,7 @@
 package blip
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -80,6 +81,7 @@ func Dial(ctx context.Context, url string, opts DialOptions) (*Conn, *http.Respo
 	if err != nil {
 		if errors.Is(err, websocket.ErrBadHandshake) && resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+			resp.Body = io.NopCloser(bytes.NewReader(body))
 			return nil, resp, &HTTPError{Status: resp.StatusCode, Body: string(body), Header: resp.Header}
 		}
 		if isTimeout(err) {

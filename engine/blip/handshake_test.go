@@ -3,6 +3,7 @@ package blip
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -40,6 +41,9 @@ func TestRefusedUpgrade(t *testing.T) {
 			}
 			if !strings.Contains(he.Body, "go away") || resp == nil || resp.StatusCode != tt.status {
 				t.Errorf("body %q, resp %v", he.Body, resp)
+			}
+			if b, _ := io.ReadAll(resp.Body); !strings.Contains(string(b), "go away") {
+				t.Errorf("response body no longer readable: %q", b)
 			}
 			if tt.status == http.StatusUnauthorized && he.Header.Get("WWW-Authenticate") == "" {
 				t.Error("WWW-Authenticate header lost")
