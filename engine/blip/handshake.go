@@ -21,14 +21,14 @@ const (
 	wsBufferSize            = 32 << 10 // holds a whole 16 KiB frame plus WebSocket framing
 )
 
-// DefaultSubprotocols are offered by Dial and accepted by Upgrade when none are given:
-// rev-tree replication, newest first (PROTOCOL.md §1.2).
-var DefaultSubprotocols = []string{SubprotocolCBMobile3, SubprotocolCBMobile2}
+// defaultSubprotocols are offered by Dial and accepted by Upgrade when none are given:
+// rev-tree replication, newest first (PROTOCOL.md §1.2). Read-only.
+var defaultSubprotocols = []string{SubprotocolCBMobile3, SubprotocolCBMobile2}
 
 // DialOptions configure Dial.
 type DialOptions struct {
 	Config
-	// Subprotocols offered, most preferred first; nil => DefaultSubprotocols.
+	// Subprotocols offered, most preferred first; nil => [CBMobile_3, CBMobile_2].
 	Subprotocols []string
 	// Header holds extra request headers (Authorization, Cookie, User-Agent, ...).
 	Header http.Header
@@ -50,7 +50,7 @@ type DialOptions struct {
 func Dial(ctx context.Context, url string, opts DialOptions) (*Conn, *http.Response, error) {
 	offered := opts.Subprotocols
 	if offered == nil {
-		offered = DefaultSubprotocols
+		offered = defaultSubprotocols
 	}
 	timeout := opts.HandshakeTimeout
 	if timeout <= 0 {
@@ -116,7 +116,7 @@ func isTimeout(err error) bool {
 // UpgradeOptions configure Upgrade.
 type UpgradeOptions struct {
 	Config
-	// Subprotocols accepted; nil => DefaultSubprotocols. The first entry of the CLIENT's
+	// Subprotocols accepted; nil => [CBMobile_3, CBMobile_2]. The first entry of the CLIENT's
 	// list that appears here wins (the rule of Couchbase Lite's listener and Sync Gateway).
 	Subprotocols []string
 	// ResponseHeader holds extra headers for the 101 response (Set-Cookie, ...).
@@ -134,7 +134,7 @@ type UpgradeOptions struct {
 func Upgrade(w http.ResponseWriter, r *http.Request, opts UpgradeOptions) (*Conn, error) {
 	accepted := opts.Subprotocols
 	if accepted == nil {
-		accepted = DefaultSubprotocols
+		accepted = defaultSubprotocols
 	}
 	up := websocket.Upgrader{
 		ReadBufferSize:  wsBufferSize,
