@@ -128,6 +128,10 @@ func statusOf(err error) C.int32_t {
 	if p2psync.Categorize(err) == p2psync.CategoryTransient {
 		return C.P2P_ERR_NETWORK // refused, reset, dropped, DNS: retried by replicators
 	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return C.P2P_ERR_IO // local system calls: a port in use, an unknown address
+	}
 	return C.P2P_ERR_INTERNAL
 }
 

@@ -1,0 +1,672 @@
+/* Replicator against a listener in the same process: two databases, TLS with the
+ * listener's anonymous identity, password authentication; push and pull reaching
+ * "stopped" without error; wrong password (P2P_ERR_AUTH, no retry); untrusted and
+ * mismatched certificates (TLS codes); status and document listeners; the pull-style
+ * event queue; a conflict resolver choosing a merged body; filters; pending documents;
+ * bad input. */
+#include "check.h"
+
+#include <pthread.h>
+
+#define CHECK_STATUS(st, fragment)                                              \
+    do {                                                                         \
+        if (!strstr((st), (fragment)))                                           \
+            fprintf(stderr, "%s:%d: status %s lacks %s\n", __FILE__, __LINE__, (st), (fragment)); \
+        CHECK(strstr((st), (fragment)) != NULL);                                 \
+    } while (0)
+
+static p2p_error err = P2P_ERROR_INIT;
+
+/* ------------------------------------------------------------ helpers */
+
+struct counter {
+    pthread_mutex_t mu;
+    int calls;
+};
+
+static void bump(struct counter *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->calls++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int count_of(struct counter *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int n = c->calls;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+/* Accepts bob/cb (alice/pw is in the listener's static list); counts every call. */
+static uint8_t password_auth(const char *user, const char *password, void *user_data)
+{
+    bump(user_data);
+    return strcmp(user, "bob") == 0 && strcmp(password, "cb") == 0;
+}
+
+static char *status_of(p2p_replicator r)
+{
+    char *json = NULL;
+    EXPECT(P2P_OK, p2p_replicator_status(r, &json, &err));
+    return json;
+}
+
+/* Polls until the replicator is stopped; returns its final status JSON (p2p_free). */
+static char *wait_stopped(p2p_replicator r)
+{
+    double deadline = now_seconds() + 60;
+    for (;;) {
+        char *json = status_of(r);
+        if (strstr(json, "\"activity\":\"stopped\""))
+            return json;
+        p2p_free(json);
+        CHECK(now_seconds() < deadline);
+        sleep_ms(20);
+    }
+}
+
+static void save(p2p_collection c, const char *id, const char *json)
+{
+    EXPECT(P2P_OK, p2p_collection_save_document(c, id, json, NULL, P2P_CONCURRENCY_LAST_WRITE_WINS, NULL, &err));
+}
+
+static char *body_of(p2p_collection c, const char *id)
+{
+    p2p_document doc = 0;
+    char *json = NULL;
+    EXPECT(P2P_OK, p2p_collection_get_document(c, id, 0, &doc, &err));
+    EXPECT(P2P_OK, p2p_document_json(doc, &json, &err));
+    EXPECT(P2P_OK, p2p_document_close(doc, &err));
+    return json;
+}
+
+static int has_doc(p2p_collection c, const char *id)
+{
+    p2p_document doc = 0;
+    int32_t rc = p2p_collection_get_document(c, id, 0, &doc, NULL);
+    p2p_document_close(doc, NULL);
+    return rc == P2P_OK;
+}
+
+struct env {
+    p2p_db a, b;              /* a is served by the listener, b replicates */
+    p2p_collection ca, cb;    /* their default collections */
+    p2p_listener listener;
+    char url[128];
+    char *server_pem;         /* the listener's certificate (PEM) */
+    struct counter auth_calls;
+};
+
+/* Runs a one-shot replicator to completion and returns its final status (p2p_free). */
+static char *run_once(struct env *e, p2p_replicator_options *opts)
+{
+    p2p_replicator r = 0;
+    EXPECT(P2P_OK, p2p_replicator_create(e->b, opts, &r, &err));
+    EXPECT(P2P_OK, p2p_replicator_start(r, 0, &err));
+    char *st = wait_stopped(r);
+    EXPECT(P2P_OK, p2p_replicator_close(r, &err));
+    return st;
+}
+
+static p2p_replicator_options base_options(struct env *e)
+{
+    p2p_replicator_options o = P2P_REPLICATOR_OPTIONS_INIT;
+    o.url = e->url;
+    o.username = "alice";
+    o.password = "pw";
+    o.trust_mode = P2P_TRUST_PINNED;
+    o.pinned_certificate_pem = e->server_pem;
+    o.max_attempts = 2;
+    o.retry_base_ms = 50;
+    return o;
+}
+
+/* ------------------------------------------------------------ tests */
+
+/* First contact in self-signed-only mode (pin on first use), then pinned. */
+static void test_push_pull(struct env *e)
+{
+    save(e->ca, "from-a", "{\"side\":\"a\"}");
+    save(e->cb, "from-b", "{\"side\":\"b\"}");
+
+    p2p_replicator_options o = P2P_REPLICATOR_OPTIONS_INIT;
+    o.url = e->url;
+    o.username = "alice";
+    o.password = "pw";
+    o.trust_mode = P2P_TRUST_SELF_SIGNED_ONLY;
+    p2p_replicator r = 0;
+    EXPECT(P2P_OK, p2p_replicator_create(e->b, &o, &r, &err));
+    char *pem = NULL;
+    EXPECT(P2P_OK, p2p_replicator_server_certificate(r, &pem, &err));
+    CHECK(pem == NULL); /* no handshake yet */
+    EXPECT(P2P_ERR_BUSY, p2p_db_close(e->b, &err));
+    EXPECT(P2P_OK, p2p_replicator_start(r, 0, &err));
+    EXPECT(P2P_ERR_BUSY, p2p_replicator_start(r, 0, &err));
+    char *st = wait_stopped(r);
+    CHECK_STATUS(st, "\"error\":null");
+    p2p_free(st);
+    CHECK(has_doc(e->ca, "from-b") && has_doc(e->cb, "from-a"));
+    char *body = body_of(e->ca, "from-b");
+    CHECK(strcmp(body, "{\"side\":\"b\"}") == 0);
+    p2p_free(body);
+
+    /* the certificate it saw is the listener's */
+    EXPECT(P2P_OK, p2p_replicator_server_certificate(r, &pem, &err));
+    CHECK(pem != NULL && strncmp(pem, e->server_pem, strlen(pem)) == 0);
+    p2p_free(pem);
+    EXPECT(P2P_OK, p2p_replicator_close(r, &err));
+
+    /* pinned from now on: a second round carries new documents both ways */
+    save(e->ca, "a2", "{\"n\":2}");
+    save(e->cb, "b2", "{\"n\":2}");
+    p2p_replicator_options pinned = base_options(e);
+    st = run_once(e, &pinned);
+    CHECK_STATUS(st, "\"error\":null");
+    CHECK_STATUS(st, "\"completed\":");
+    p2p_free(st);
+    CHECK(has_doc(e->ca, "b2") && has_doc(e->cb, "a2"));
+
+    /* the password callback admits a user the static list does not know */
+    pinned.username = "bob";
+    pinned.password = "cb";
+    pinned.type = P2P_REPLICATOR_PULL;
+    int before = count_of(&e->auth_calls);
+    st = run_once(e, &pinned);
+    CHECK_STATUS(st, "\"error\":null");
+    p2p_free(st);
+    CHECK(count_of(&e->auth_calls) == before + 1);
+}
+
+/* Accepts any chain the roots let through (it arrives as PEM); counts every call. */
+static uint8_t client_cert_auth(const char *chain_pem, void *user_data)
+{
+    bump(user_data);
+    return strstr(chain_pem, "-----BEGIN CERTIFICATE-----") != NULL;
+}
+
+/* A listener serving a certificate issued by an application CA for 127.0.0.1. */
+static void test_ca_modes(struct env *e)
+{
+    p2p_tls_identity_options co = P2P_TLS_IDENTITY_OPTIONS_INIT;
+    co.is_ca = 1;
+    co.common_name = "app CA";
+    p2p_tls_identity ca = 0, stranger = 0, leaf = 0;
+    EXPECT(P2P_OK, p2p_tls_identity_create(&co, &ca, &err));
+    EXPECT(P2P_OK, p2p_tls_identity_create(&co, &stranger, &err));
+    p2p_tls_identity_options lo = P2P_TLS_IDENTITY_OPTIONS_INIT;
+    lo.issuer = ca;
+    lo.subject_alt_names_json = "[\"127.0.0.1\"]";
+    EXPECT(P2P_OK, p2p_tls_identity_create(&lo, &leaf, &err));
+    char *ca_pem = NULL, *stranger_pem = NULL;
+    EXPECT(P2P_OK, p2p_tls_identity_chain_pem(ca, &ca_pem, &err));
+    EXPECT(P2P_OK, p2p_tls_identity_chain_pem(stranger, &stranger_pem, &err));
+
+    p2p_listener_options lopts = P2P_LISTENER_OPTIONS_INIT;
+    lopts.network_interface = "127.0.0.1";
+    lopts.identity = leaf;
+    p2p_listener l = 0;
+    uint16_t port = 0;
+    EXPECT(P2P_OK, p2p_listener_create(e->a, &lopts, &l, &err));
+    EXPECT(P2P_OK, p2p_listener_start(l, &err));
+    EXPECT(P2P_OK, p2p_listener_port(l, &port, &err));
+    char url[128];
+    snprintf(url, sizeof url, "wss://127.0.0.1:%u/a", (unsigned)port);
+
+    p2p_replicator_options o = P2P_REPLICATOR_OPTIONS_INIT;
+    o.url = url;
+    o.type = P2P_REPLICATOR_PULL;
+    o.max_attempts = 1;
+    char *st = run_once(e, &o); /* system roots do not know the app CA */
+    CHECK_STATUS(st, "\"status\":-15");
+    p2p_free(st);
+    o.trust_mode = P2P_TRUST_ROOTS;
+    o.trusted_roots_pem = stranger_pem;
+    st = run_once(e, &o);
+    CHECK_STATUS(st, "\"status\":-15");
+    p2p_free(st);
+    o.trusted_roots_pem = ca_pem;
+    st = run_once(e, &o);
+    CHECK_STATUS(st, "\"error\":null");
+    p2p_free(st);
+    o.trust_mode = P2P_TRUST_SELF_SIGNED_ONLY; /* CA-issued: refused in this mode */
+    o.trusted_roots_pem = NULL;
+    st = run_once(e, &o);
+    CHECK_STATUS(st, "\"status\":-15");
+    p2p_free(st);
+
+    EXPECT(P2P_OK, p2p_listener_close(l, &err));
+
+    /* client certificates: issued by the CA and accepted by the callback */
+    p2p_tls_identity_options cl = P2P_TLS_IDENTITY_OPTIONS_INIT;
+    cl.issuer = ca;
+    cl.usage = P2P_TLS_USAGE_CLIENT;
+    cl.common_name = "good client";
+    p2p_tls_identity client = 0, rogue = 0;
+    EXPECT(P2P_OK, p2p_tls_identity_create(&cl, &client, &err));
+    cl.issuer = stranger;
+    EXPECT(P2P_OK, p2p_tls_identity_create(&cl, &rogue, &err));
+    struct counter seen = {PTHREAD_MUTEX_INITIALIZER, 0};
+    lopts.client_cert_roots_pem = ca_pem;
+    lopts.client_cert_auth = client_cert_auth;
+    lopts.client_cert_auth_user_data = &seen;
+    EXPECT(P2P_OK, p2p_listener_create(e->a, &lopts, &l, &err));
+    EXPECT(P2P_OK, p2p_listener_start(l, &err));
+    EXPECT(P2P_OK, p2p_listener_port(l, &port, &err));
+    snprintf(url, sizeof url, "wss://127.0.0.1:%u/a", (unsigned)port);
+    o.trust_mode = P2P_TRUST_ROOTS;
+    o.trusted_roots_pem = ca_pem;
+    st = run_once(e, &o); /* no client certificate */
+    CHECK_STATUS(st, "\"status\":-19");
+    p2p_free(st);
+    o.client_identity = rogue;
+    st = run_once(e, &o);
+    CHECK_STATUS(st, "\"status\":-19");
+    p2p_free(st);
+    CHECK(count_of(&seen) == 0); /* refused by the roots before the callback */
+    o.client_identity = client;
+    st = run_once(e, &o);
+    CHECK_STATUS(st, "\"error\":null");
+    p2p_free(st);
+    CHECK(count_of(&seen) == 1);
+    EXPECT(P2P_OK, p2p_listener_close(l, &err));
+    EXPECT(P2P_OK, p2p_tls_identity_close(client, &err));
+    EXPECT(P2P_OK, p2p_tls_identity_close(rogue, &err));
+
+    p2p_free(ca_pem);
+    p2p_free(stranger_pem);
+    EXPECT(P2P_OK, p2p_tls_identity_close(ca, &err));
+    EXPECT(P2P_OK, p2p_tls_identity_close(stranger, &err));
+    EXPECT(P2P_OK, p2p_tls_identity_close(leaf, &err));
+}
+
+static void test_refusals(struct env *e)
+{
+    /* wrong password: AUTH with the HTTP status as cause, and no retry */
+    p2p_replicator_options o = base_options(e);
+    o.password = "wrong";
+    o.max_attempts = 5;
+    int before = count_of(&e->auth_calls);
+    char *st = run_once(e, &o);
+    CHECK_STATUS(st, "\"status\":-10");
+    CHECK_STATUS(st, "\"domain\":4");
+    CHECK_STATUS(st, "\"code\":401");
+    p2p_free(st);
+    CHECK(count_of(&e->auth_calls) == before + 1);
+
+    /* no credentials at all */
+    o = base_options(e);
+    o.username = NULL;
+    st = run_once(e, &o);
+    CHECK_STATUS(st, "\"status\":-10");
+    p2p_free(st);
+
+    /* in the CA modes the host name is checked: the anonymous certificate names no IP */
+    o = base_options(e);
+    o.trust_mode = P2P_TRUST_SYSTEM_ROOTS;
+    o.pinned_certificate_pem = NULL;
+    st = run_once(e, &o);
+    CHECK_STATUS(st, "\"status\":-16");
+    p2p_free(st);
+
+    /* pinned to another certificate */
+    p2p_tls_identity other = 0;
+    char *other_pem = NULL;
+    EXPECT(P2P_OK, p2p_tls_identity_create(NULL, &other, &err));
+    EXPECT(P2P_OK, p2p_tls_identity_chain_pem(other, &other_pem, &err));
+    o = base_options(e);
+    o.pinned_certificate_pem = other_pem;
+    p2p_replicator r = 0;
+    EXPECT(P2P_OK, p2p_replicator_create(e->b, &o, &r, &err));
+    EXPECT(P2P_OK, p2p_replicator_start(r, 0, &err));
+    st = wait_stopped(r);
+    CHECK_STATUS(st, "\"status\":-18");
+    p2p_free(st);
+    /* the refused certificate is still shown, for the user to decide */
+    char *seen = NULL;
+    EXPECT(P2P_OK, p2p_replicator_server_certificate(r, &seen, &err));
+    CHECK(seen != NULL && strncmp(seen, e->server_pem, strlen(seen)) == 0);
+    p2p_free(seen);
+    EXPECT(P2P_OK, p2p_replicator_close(r, &err));
+
+    p2p_free(other_pem);
+    EXPECT(P2P_OK, p2p_tls_identity_close(other, &err));
+    test_ca_modes(e);
+
+    /* nobody listening: a network error after the allowed attempts */
+    o = base_options(e);
+    o.url = "wss://127.0.0.1:1/a";
+    o.max_attempts = 1;
+    st = run_once(e, &o);
+    CHECK_STATUS(st, "\"status\":-8");
+    p2p_free(st);
+}
+
+struct recorder {
+    pthread_mutex_t mu;
+    int statuses, documents, stopped;
+    char docs[8192];
+};
+
+static void on_status(p2p_subscription token, const char *json, void *user_data)
+{
+    struct recorder *r = user_data;
+    (void)token;
+    pthread_mutex_lock(&r->mu);
+    CHECK(strstr(json, "\"event\":\"status\"") != NULL);
+    r->statuses++;
+    if (strstr(json, "\"activity\":\"stopped\""))
+        r->stopped++;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void on_documents(p2p_subscription token, const char *json, void *user_data)
+{
+    struct recorder *r = user_data;
+    (void)token;
+    pthread_mutex_lock(&r->mu);
+    CHECK(strstr(json, "\"event\":\"document\"") != NULL);
+    r->documents++;
+    size_t used = strlen(r->docs);
+    snprintf(r->docs + used, sizeof r->docs - used, "%s", json);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void test_listeners_and_queue(struct env *e)
+{
+    save(e->cb, "evt-push", "{\"e\":1}");
+    save(e->ca, "evt-pull", "{\"e\":2}");
+    p2p_replicator_options o = base_options(e);
+    p2p_replicator r = 0;
+    EXPECT(P2P_OK, p2p_replicator_create(e->b, &o, &r, &err));
+    struct recorder rec = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, ""};
+    p2p_subscription ts = 0, td = 0, q = 0;
+    EXPECT(P2P_OK, p2p_replicator_add_status_listener(r, on_status, &rec, &ts, &err));
+    EXPECT(P2P_OK, p2p_replicator_add_document_listener(r, on_documents, &rec, &td, &err));
+    EXPECT(P2P_OK, p2p_replicator_add_event_queue(r, 0, &q, &err));
+    EXPECT(P2P_ERR_BUSY, p2p_replicator_close(r, &err)); /* subscriptions keep it open */
+
+    /* pending documents before the push */
+    char *ids = NULL;
+    uint8_t pending = 0;
+    EXPECT(P2P_OK, p2p_replicator_pending_document_ids(r, e->cb, &ids, &err));
+    CHECK_CONTAINS(ids, "\"evt-push\"");
+    p2p_free(ids);
+    EXPECT(P2P_OK, p2p_replicator_is_document_pending(r, e->cb, "evt-push", &pending, &err));
+    CHECK(pending == 1);
+
+    EXPECT(P2P_OK, p2p_replicator_start(r, 0, &err));
+    char *st = wait_stopped(r);
+    CHECK_STATUS(st, "\"error\":null");
+    p2p_free(st);
+    EXPECT(P2P_OK, p2p_replicator_stop(r, &err)); /* every listener call has been made */
+
+    pthread_mutex_lock(&rec.mu);
+    CHECK(rec.statuses >= 2 && rec.stopped >= 1 && rec.documents >= 2);
+    CHECK_CONTAINS(rec.docs, "\"direction\":\"push\"");
+    CHECK_CONTAINS(rec.docs, "\"direction\":\"pull\"");
+    CHECK_CONTAINS(rec.docs, "\"id\":\"evt-push\"");
+    CHECK_CONTAINS(rec.docs, "\"id\":\"evt-pull\"");
+    CHECK_CONTAINS(rec.docs, "\"collection\":\"_default._default\"");
+    CHECK_CONTAINS(rec.docs, "\"access_removed\":false");
+    pthread_mutex_unlock(&rec.mu);
+    EXPECT(P2P_OK, p2p_replicator_is_document_pending(r, e->cb, "evt-push", &pending, &err));
+    CHECK(pending == 0);
+
+    /* the queue saw the same story, in order, ending with "stopped" */
+    int statuses = 0, documents = 0, last_stopped = 0;
+    char *json = NULL;
+    for (;;) {
+        EXPECT(P2P_OK, p2p_subscription_next_event(q, 100, &json, &err));
+        if (json == NULL)
+            break;
+        if (strstr(json, "\"event\":\"status\"")) {
+            statuses++;
+            last_stopped = strstr(json, "\"activity\":\"stopped\"") != NULL;
+        } else {
+            CHECK_CONTAINS(json, "\"event\":\"document\"");
+            documents++;
+            last_stopped = 0;
+        }
+        p2p_free(json);
+    }
+    CHECK(statuses >= 2 && documents >= 2 && last_stopped);
+
+    EXPECT(P2P_OK, p2p_subscription_remove(ts, &err));
+    EXPECT(P2P_OK, p2p_subscription_remove(td, &err));
+    EXPECT(P2P_OK, p2p_subscription_remove(q, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_pending_document_ids(r, e->ca, &ids, &err)); /* other db */
+    EXPECT(P2P_OK, p2p_replicator_close(r, &err));
+}
+
+/* An event queue of capacity 1 overflows, and says so. */
+static void test_queue_overflow(struct env *e)
+{
+    for (int i = 0; i < 30; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "ovf-%d", i);
+        save(e->cb, id, "{}");
+    }
+    p2p_replicator_options o = base_options(e);
+    o.type = P2P_REPLICATOR_PUSH;
+    p2p_replicator r = 0;
+    p2p_subscription q = 0;
+    EXPECT(P2P_OK, p2p_replicator_create(e->b, &o, &r, &err));
+    EXPECT(P2P_OK, p2p_replicator_add_event_queue(r, 1, &q, &err));
+    EXPECT(P2P_OK, p2p_replicator_start(r, 0, &err));
+    char *st = wait_stopped(r);
+    p2p_free(st);
+    EXPECT(P2P_OK, p2p_replicator_stop(r, &err));
+    char *first = NULL, *second = NULL, *third = NULL;
+    EXPECT(P2P_OK, p2p_subscription_next_event(q, 1000, &first, &err));
+    EXPECT(P2P_OK, p2p_subscription_next_event(q, 1000, &second, &err));
+    EXPECT(P2P_OK, p2p_subscription_next_event(q, 50, &third, &err));
+    CHECK_CONTAINS(first, "\"event\":\"status\"");
+    CHECK_CONTAINS(second, "\"event\":\"overflow\"");
+    CHECK_CONTAINS(second, "\"dropped\":");
+    CHECK(third == NULL);
+    p2p_free(first);
+    p2p_free(second);
+    EXPECT(P2P_OK, p2p_subscription_remove(q, &err));
+    EXPECT(P2P_OK, p2p_replicator_close(r, &err));
+}
+
+struct resolver_log {
+    pthread_mutex_t mu;
+    int calls, saw_both;
+};
+
+static uint8_t merge(const char *collection, const char *doc_id, const char *local_json,
+                     const char *remote_json, char **out_merged_json, void *user_data)
+{
+    struct resolver_log *log = user_data;
+    (void)collection;
+    pthread_mutex_lock(&log->mu);
+    log->calls++;
+    log->saw_both += local_json != NULL && remote_json != NULL && strstr(local_json, "\"local\"") &&
+                     strstr(remote_json, "\"remote\"") && strcmp(doc_id, "clash") == 0;
+    pthread_mutex_unlock(&log->mu);
+    *out_merged_json = p2p_strdup("{\"merged\":true}");
+    return P2P_RESOLVE_MERGED;
+}
+
+/* Skips documents whose ID starts with "secret". */
+static uint8_t no_secrets(const char *collection, const char *doc_id, const char *rev_id, uint8_t deleted,
+                          const char *body_json, void *user_data)
+{
+    (void)collection, (void)rev_id, (void)deleted, (void)body_json;
+    bump(user_data);
+    return strncmp(doc_id, "secret", 6) != 0;
+}
+
+static void test_resolver_and_filters(struct env *e)
+{
+    save(e->ca, "clash", "{\"v\":\"remote\"}");
+    save(e->cb, "clash", "{\"v\":\"local\"}");
+    save(e->ca, "secret-1", "{}");
+    save(e->ca, "public-1", "{}");
+
+    struct resolver_log log = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    struct counter filtered = {PTHREAD_MUTEX_INITIALIZER, 0};
+    p2p_replication_collection coll;
+    EXPECT(P2P_OK, p2p_replication_collection_init(&coll, &err));
+    CHECK(coll.struct_size == sizeof coll);
+    coll.collection = e->cb;
+    coll.conflict_resolver = merge;
+    coll.conflict_resolver_user_data = &log;
+    coll.pull_filter = no_secrets;
+    coll.pull_filter_user_data = &filtered;
+    p2p_replicator_options o = base_options(e);
+    o.type = P2P_REPLICATOR_PULL;
+    o.collections = &coll;
+    o.collection_count = 1;
+    char *st = run_once(e, &o);
+    CHECK_STATUS(st, "\"error\":null");
+    p2p_free(st);
+
+    CHECK(log.calls >= 1 && log.saw_both >= 1);
+    char *body = body_of(e->cb, "clash");
+    CHECK(strcmp(body, "{\"merged\":true}") == 0);
+    p2p_free(body);
+    CHECK(has_doc(e->cb, "public-1") && !has_doc(e->cb, "secret-1"));
+    CHECK(count_of(&filtered) >= 2);
+
+    /* doc_ids restricts a push to the listed documents */
+    save(e->cb, "only-this", "{}");
+    save(e->cb, "not-this", "{}");
+    p2p_replication_collection some = P2P_REPLICATION_COLLECTION_INIT;
+    some.collection = e->cb;
+    some.doc_ids_json = "[\"only-this\"]";
+    o = base_options(e);
+    o.type = P2P_REPLICATOR_PUSH;
+    o.collections = &some;
+    o.collection_count = 1;
+    st = run_once(e, &o);
+    CHECK_STATUS(st, "\"error\":null");
+    p2p_free(st);
+    CHECK(has_doc(e->ca, "only-this") && !has_doc(e->ca, "not-this"));
+}
+
+static void test_bad_input(struct env *e)
+{
+    p2p_replicator r = 0;
+    p2p_replicator_options o;
+    memset(&o, 0x77, sizeof o);
+    EXPECT(P2P_OK, p2p_replicator_options_init(&o, &err));
+    CHECK(o.struct_size == sizeof o && o.url == NULL && o.collections == NULL && o.trust_mode == 0);
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err)); /* no URL */
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, NULL, &r, &err));
+    o.url = "not a url";
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    o.url = "http://127.0.0.1:1/a";
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    o.url = "ws://127.0.0.1:1/a";
+    o.trust_mode = P2P_TRUST_PINNED; /* TLS settings on a ws:// URL */
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    o = base_options(e);
+    o.pinned_certificate_pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    o.pinned_certificate_pem = "garbage";
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    o = base_options(e);
+    o.trusted_roots_pem = e->server_pem; /* roots in pinned mode */
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    o = base_options(e);
+    o.pinned_certificate_pem = NULL; /* pinned mode without a pin */
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    o = base_options(e);
+    o.type = 7;
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    o = base_options(e);
+    o.headers_json = "{\"X-A\":1}";
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    o = base_options(e);
+    o.enable_delta_sync = 1;
+    EXPECT(P2P_ERR_UNSUPPORTED, p2p_replicator_create(e->b, &o, &r, &err));
+    o = base_options(e);
+    o.client_identity = 0x0800000000000999ULL;
+    EXPECT(P2P_ERR_INVALID_HANDLE, p2p_replicator_create(e->b, &o, &r, &err));
+    p2p_replication_collection c = P2P_REPLICATION_COLLECTION_INIT;
+    c.collection = e->ca; /* of the other database */
+    o = base_options(e);
+    o.collections = &c;
+    o.collection_count = 1;
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    c.collection = e->cb;
+    c.doc_ids_json = "not json";
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    c.doc_ids_json = NULL;
+    c.struct_size = 2;
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    o.collections = NULL;
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    o = base_options(e);
+    o.struct_size = 8;
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    o = base_options(e);
+    EXPECT(P2P_ERR_INVALID_HANDLE, p2p_replicator_create(e->cb, &o, &r, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, NULL, &err));
+
+    /* closed and wrong-kind handles */
+    EXPECT(P2P_OK, p2p_replicator_create(e->b, &o, &r, &err));
+    char *json = NULL;
+    p2p_subscription t = 0;
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_status(r, NULL, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_add_status_listener(r, NULL, NULL, &t, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_is_document_pending(r, e->cb, NULL, NULL, &err));
+    EXPECT(P2P_OK, p2p_replicator_close(r, &err));
+    EXPECT(P2P_OK, p2p_replicator_close(r, &err));
+    EXPECT(P2P_ERR_INVALID_HANDLE, p2p_replicator_start(r, 0, &err));
+    EXPECT(P2P_ERR_INVALID_HANDLE, p2p_replicator_status(r, &json, &err));
+    EXPECT(P2P_ERR_INVALID_HANDLE, p2p_replicator_add_event_queue(r, 0, &t, &err));
+    EXPECT(P2P_ERR_INVALID_HANDLE, p2p_replicator_status(e->listener, &json, &err));
+    EXPECT(P2P_ERR_INVALID_HANDLE, p2p_replicator_close(e->listener, &err));
+    EXPECT(P2P_OK, p2p_replicator_close(0, &err));
+}
+
+int main(void)
+{
+    char *dir = make_temp_dir();
+    char *pa = path_join(dir, "a"), *pb = path_join(dir, "b");
+    struct env e;
+    memset(&e, 0, sizeof e);
+    pthread_mutex_init(&e.auth_calls.mu, NULL);
+    EXPECT(P2P_OK, p2p_db_open(pa, NULL, &e.a, &err));
+    EXPECT(P2P_OK, p2p_db_open(pb, NULL, &e.b, &err));
+    EXPECT(P2P_OK, p2p_db_default_collection(e.a, &e.ca, &err));
+    EXPECT(P2P_OK, p2p_db_default_collection(e.b, &e.cb, &err));
+
+    p2p_listener_options lo = P2P_LISTENER_OPTIONS_INIT;
+    lo.network_interface = "127.0.0.1";
+    lo.credentials_json = "{\"alice\":\"pw\"}";
+    lo.password_auth = password_auth;
+    lo.password_auth_user_data = &e.auth_calls;
+    EXPECT(P2P_OK, p2p_listener_create(e.a, &lo, &e.listener, &err));
+    EXPECT(P2P_OK, p2p_listener_start(e.listener, &err));
+    uint16_t port = 0;
+    EXPECT(P2P_OK, p2p_listener_port(e.listener, &port, &err));
+    snprintf(e.url, sizeof e.url, "wss://127.0.0.1:%u/a", (unsigned)port);
+    p2p_tls_identity id = 0;
+    EXPECT(P2P_OK, p2p_listener_tls_identity(e.listener, &id, &err));
+    EXPECT(P2P_OK, p2p_tls_identity_chain_pem(id, &e.server_pem, &err));
+    EXPECT(P2P_OK, p2p_tls_identity_close(id, &err));
+
+    test_push_pull(&e);
+    test_refusals(&e);
+    test_listeners_and_queue(&e);
+    test_queue_overflow(&e);
+    test_resolver_and_filters(&e);
+    test_bad_input(&e);
+
+    EXPECT(P2P_OK, p2p_listener_close(e.listener, &err));
+    p2p_free(e.server_pem);
+    EXPECT(P2P_OK, p2p_collection_close(e.ca, &err));
+    EXPECT(P2P_OK, p2p_collection_close(e.cb, &err));
+    EXPECT(P2P_OK, p2p_db_close(e.a, &err));
+    EXPECT(P2P_OK, p2p_db_close(e.b, &err));
+    free(pa);
+    free(pb);
+    remove_tree(dir);
+    return finish("test_replicator");
+}
