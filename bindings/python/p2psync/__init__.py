@@ -16,7 +16,12 @@ from .database import (Batch, Change, ChangeEvent, ChangeQueue, Collection, Conc
                        Subscription)
 from .errors import (AuthError, BusyError, CancelledError, ConflictError, CorruptError, InternalError,
                      InvalidArgumentError, InvalidHandleError, IoError, NetworkError, NotFoundError, P2PSyncError,
-                     ProtocolError, TimedOutError, TLSError, UnsupportedError)
+                     ProtocolError, TimedOutError, TLSClientCertError, TLSError, TLSExpiredError, TLSHostnameError,
+                     TLSPinMismatchError, TLSUntrustedError, TLSVersionError, UnsupportedError, WrongPasswordError)
+from .replication import (Conflict, DocumentEvent, Listener, ListenerStatus, OverflowEvent, ReplicatedDocument,
+                          ReplicationCollection, ReplicationDocument, Replicator, ReplicatorEventQueue,
+                          ReplicatorStatus, ReplicatorType, Resolution, TrustMode)
+from .security import Identity, KeyType, Keystore, Usage
 
 ABI_VERSION = _ffi.ABI_VERSION
 
@@ -38,8 +43,12 @@ def live_handles() -> int:
 
 __all__ = [
     "ABI_VERSION", "AuthError", "Batch", "BusyError", "CancelledError", "Change", "ChangeEvent", "ChangeQueue",
-    "Collection", "Concurrency", "ConflictError", "CorruptError", "Database", "Document", "InternalError",
-    "InvalidArgumentError", "InvalidHandleError", "IoError", "NetworkError", "NotFoundError", "P2PSyncError",
-    "ProtocolError", "Subscription", "TLSError", "TimedOutError", "UnsupportedError", "abi_version",
-    "library_version", "live_handles",
+    "Collection", "Concurrency", "Conflict", "ConflictError", "CorruptError", "Database", "Document",
+    "DocumentEvent", "Identity", "InternalError", "InvalidArgumentError", "InvalidHandleError", "IoError",
+    "KeyType", "Keystore", "Listener", "ListenerStatus", "NetworkError", "NotFoundError", "OverflowEvent",
+    "P2PSyncError", "ProtocolError", "ReplicatedDocument", "ReplicationCollection", "ReplicationDocument",
+    "Replicator", "ReplicatorEventQueue", "ReplicatorStatus", "ReplicatorType", "Resolution", "Subscription",
+    "TLSClientCertError", "TLSError", "TLSExpiredError", "TLSHostnameError", "TLSPinMismatchError",
+    "TLSUntrustedError", "TLSVersionError", "TimedOutError", "TrustMode", "UnsupportedError", "Usage",
+    "WrongPasswordError", "abi_version", "library_version", "live_handles",
 ]

@@ -15,8 +15,8 @@ import ctypes
 import ctypes.util
 import logging
 import os
-from ctypes import (CFUNCTYPE, POINTER, Structure, byref, c_char_p, c_int32, c_int64, c_uint8,
-                    c_uint32, c_uint64, c_void_p)
+from ctypes import (CFUNCTYPE, POINTER, Structure, byref, c_char_p, c_int32, c_int64, c_size_t, c_uint8,
+                    c_uint16, c_uint32, c_uint64, c_void_p)
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -41,6 +41,59 @@ class DbOptions(Structure):
 
 # typedef void (*p2p_change_fn)(p2p_subscription token, const char *event_json, void *user_data);
 ChangeFn = CFUNCTYPE(None, c_uint64, c_char_p, c_void_p)
+# typedef void (*p2p_replicator_event_fn)(p2p_subscription, const char *event_json, void *user_data);
+ReplicatorEventFn = ChangeFn
+# typedef uint8_t (*p2p_password_auth_fn)(const char *username, const char *password, void *user_data);
+PasswordAuthFn = CFUNCTYPE(c_uint8, c_char_p, c_char_p, c_void_p)
+# typedef uint8_t (*p2p_client_cert_auth_fn)(const char *chain_pem, void *user_data);
+ClientCertAuthFn = CFUNCTYPE(c_uint8, c_char_p, c_void_p)
+# typedef uint8_t (*p2p_replication_filter_fn)(const char *collection, const char *doc_id,
+#     const char *rev_id, uint8_t deleted, const char *body_json, void *user_data);
+FilterFn = CFUNCTYPE(c_uint8, c_char_p, c_char_p, c_char_p, c_uint8, c_char_p, c_void_p)
+# typedef uint8_t (*p2p_conflict_resolver_fn)(const char *collection, const char *doc_id,
+#     const char *local_json, const char *remote_json, char **out_merged_json, void *user_data);
+ResolverFn = CFUNCTYPE(c_uint8, c_char_p, c_char_p, c_char_p, c_char_p, POINTER(c_void_p), c_void_p)
+
+
+class TlsIdentityOptions(Structure):
+    """p2p_tls_identity_options (1.1 layout)."""
+
+    _fields_ = [("struct_size", c_uint32), ("key_type", c_uint8), ("usage", c_uint8), ("is_ca", c_uint8),
+                ("validity_days", c_uint32), ("common_name", c_char_p), ("organization", c_char_p),
+                ("organizational_unit", c_char_p), ("country", c_char_p), ("locality", c_char_p),
+                ("province", c_char_p), ("subject_alt_names_json", c_char_p), ("issuer", c_uint64)]
+
+
+class ListenerOptions(Structure):
+    """p2p_listener_options (1.1 layout)."""
+
+    _fields_ = [("struct_size", c_uint32), ("collections", POINTER(c_uint64)), ("collection_count", c_uint32),
+                ("port", c_uint16), ("network_interface", c_char_p), ("read_only", c_uint8),
+                ("disable_tls", c_uint8), ("identity", c_uint64), ("credentials_json", c_char_p),
+                ("password_auth", PasswordAuthFn), ("password_auth_user_data", c_void_p),
+                ("client_cert_roots_pem", c_char_p), ("client_cert_auth", ClientCertAuthFn),
+                ("client_cert_auth_user_data", c_void_p), ("enable_delta_sync", c_uint8)]
+
+
+class ReplicationCollection(Structure):
+    """p2p_replication_collection (1.1 layout)."""
+
+    _fields_ = [("struct_size", c_uint32), ("collection", c_uint64), ("doc_ids_json", c_char_p),
+                ("channels_json", c_char_p), ("push_filter", FilterFn), ("push_filter_user_data", c_void_p),
+                ("pull_filter", FilterFn), ("pull_filter_user_data", c_void_p),
+                ("conflict_resolver", ResolverFn), ("conflict_resolver_user_data", c_void_p)]
+
+
+class ReplicatorOptions(Structure):
+    """p2p_replicator_options (1.1 layout)."""
+
+    _fields_ = [("struct_size", c_uint32), ("url", c_char_p), ("type", c_uint8), ("continuous", c_uint8),
+                ("headers_json", c_char_p), ("heartbeat_ms", c_uint32), ("max_attempts", c_int32),
+                ("max_attempt_wait_ms", c_uint32), ("retry_base_ms", c_uint32), ("disable_auto_purge", c_uint8),
+                ("enable_delta_sync", c_uint8), ("username", c_char_p), ("password", c_char_p),
+                ("client_identity", c_uint64), ("trust_mode", c_uint8), ("trusted_roots_pem", c_char_p),
+                ("pinned_certificate_pem", c_char_p), ("server_name", c_char_p),
+                ("collections", POINTER(ReplicationCollection)), ("collection_count", c_uint32)]
 
 _handle = c_uint64
 _out_handle = POINTER(c_uint64)
@@ -56,6 +109,7 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any]] = {
     "p2p_status_string": ([c_int32], c_char_p),
     "p2p_error_dispose": ([_err], None),
     "p2p_free": ([c_void_p], None),
+    "p2p_strdup": ([c_char_p], c_void_p),
     # database
     "p2p_db_options_init": ([POINTER(DbOptions), _err], c_int32),
     "p2p_db_open": ([c_char_p, POINTER(DbOptions), _out_handle, _err], c_int32),
@@ -110,6 +164,48 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any]] = {
     "p2p_collection_add_change_queue": ([_handle, c_uint32, _out_handle, _err], c_int32),
     "p2p_subscription_next_event": ([_handle, c_uint32, _out_text, _err], c_int32),
     "p2p_subscription_remove": ([_handle, _err], c_int32),
+    # TLS identities
+    "p2p_tls_identity_options_init": ([POINTER(TlsIdentityOptions), _err], c_int32),
+    "p2p_tls_identity_create": ([POINTER(TlsIdentityOptions), _out_handle, _err], c_int32),
+    "p2p_tls_identity_import_pkcs12": ([c_char_p, c_size_t, c_char_p, _out_handle, _err], c_int32),
+    "p2p_tls_identity_export_pkcs12": ([_handle, c_char_p, POINTER(c_void_p), POINTER(c_size_t), _err], c_int32),
+    "p2p_tls_identity_import_pem": ([c_char_p, c_char_p, c_char_p, _out_handle, _err], c_int32),
+    "p2p_tls_identity_export_pem": ([_handle, c_char_p, _out_text, _out_text, _err], c_int32),
+    "p2p_tls_identity_fingerprint": ([_handle, _out_text, _err], c_int32),
+    "p2p_tls_identity_not_after": ([_handle, POINTER(c_int64), _err], c_int32),
+    "p2p_tls_identity_chain_pem": ([_handle, _out_text, _err], c_int32),
+    "p2p_tls_identity_close": ([_handle, _err], c_int32),
+    # keystores
+    "p2p_keystore_open": ([c_char_p, c_char_p, _out_handle, _err], c_int32),
+    "p2p_keystore_store": ([_handle, c_char_p, _handle, _err], c_int32),
+    "p2p_keystore_get": ([_handle, c_char_p, _out_handle, _err], c_int32),
+    "p2p_keystore_list": ([_handle, _out_text, _err], c_int32),
+    "p2p_keystore_delete": ([_handle, c_char_p, _err], c_int32),
+    "p2p_keystore_close": ([_handle, _err], c_int32),
+    # listener
+    "p2p_listener_options_init": ([POINTER(ListenerOptions), _err], c_int32),
+    "p2p_listener_create": ([_handle, POINTER(ListenerOptions), _out_handle, _err], c_int32),
+    "p2p_listener_start": ([_handle, _err], c_int32),
+    "p2p_listener_stop": ([_handle, _err], c_int32),
+    "p2p_listener_port": ([_handle, POINTER(c_uint16), _err], c_int32),
+    "p2p_listener_urls": ([_handle, _out_text, _err], c_int32),
+    "p2p_listener_status": ([_handle, _out_text, _err], c_int32),
+    "p2p_listener_tls_identity": ([_handle, _out_handle, _err], c_int32),
+    "p2p_listener_close": ([_handle, _err], c_int32),
+    # replicator
+    "p2p_replication_collection_init": ([POINTER(ReplicationCollection), _err], c_int32),
+    "p2p_replicator_options_init": ([POINTER(ReplicatorOptions), _err], c_int32),
+    "p2p_replicator_create": ([_handle, POINTER(ReplicatorOptions), _out_handle, _err], c_int32),
+    "p2p_replicator_start": ([_handle, c_uint8, _err], c_int32),
+    "p2p_replicator_stop": ([_handle, _err], c_int32),
+    "p2p_replicator_status": ([_handle, _out_text, _err], c_int32),
+    "p2p_replicator_add_status_listener": ([_handle, ReplicatorEventFn, c_void_p, _out_handle, _err], c_int32),
+    "p2p_replicator_add_document_listener": ([_handle, ReplicatorEventFn, c_void_p, _out_handle, _err], c_int32),
+    "p2p_replicator_add_event_queue": ([_handle, c_uint32, _out_handle, _err], c_int32),
+    "p2p_replicator_pending_document_ids": ([_handle, _handle, _out_text, _err], c_int32),
+    "p2p_replicator_is_document_pending": ([_handle, _handle, c_char_p, POINTER(c_uint8), _err], c_int32),
+    "p2p_replicator_server_certificate": ([_handle, _out_text, _err], c_int32),
+    "p2p_replicator_close": ([_handle, _err], c_int32),
 }
 
 
@@ -215,8 +311,9 @@ def out_flag(name: str, *args: Any) -> bool:
     return out.value != 0
 
 
-def close_quietly(name: str, handle: int) -> None:
-    """Safety-net close for finalizers: never raises."""
+def close_quietly(name: str, handle: int, *keep_alive: Any) -> None:
+    """Safety-net close for finalizers: never raises. keep_alive holds objects (callbacks)
+    the library may still call until the close returns."""
     try:
         getattr(lib, name)(handle, None)
     except Exception:  # pragma: no cover - interpreter shutdown
@@ -244,6 +341,91 @@ def change_callback(fn: Callable[[int, str], None]) -> Any:
             log.exception("p2psync change listener raised")
 
     return ChangeFn(trampoline)
+
+
+def out_bytes(name: str, *args: Any) -> bytes:
+    """Calls a function ending in (uint8_t **out_data, size_t *out_len); frees the data."""
+    data, size = c_void_p(), c_size_t(0)
+    call(name, *args, byref(data), byref(size))
+    try:
+        return ctypes.string_at(data.value, size.value) if data.value else b""
+    finally:
+        lib.p2p_free(data)
+
+
+def out_port(name: str, *args: Any) -> int:
+    out = c_uint16(0)
+    call(name, *args, byref(out))
+    return out.value
+
+
+def init_struct(name: str, struct_type: Any) -> Any:
+    """A struct filled by its *_init function (defaults and struct_size)."""
+    value = struct_type()
+    call(name, byref(value))
+    return value
+
+
+def handle_array(handles: List[int]) -> Any:
+    """A C array of handles (keep the returned object alive for the call)."""
+    return (c_uint64 * len(handles))(*handles)
+
+
+def struct_array(struct_type: Any, items: List[Any]) -> Any:
+    return (struct_type * len(items))(*items)
+
+
+def _guarded(kind: str, refused: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Runs fn; any exception from user code is logged and becomes `refused`."""
+
+    def call_user(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except BaseException:  # noqa: BLE001 - nothing may cross into C
+            log.exception("p2psync %s raised; treated as a refusal", kind)
+            return refused
+
+    return call_user
+
+
+def password_auth_callback(fn: Callable[[str, str], bool]) -> Any:
+    check = _guarded("password authenticator", False, fn)
+    return PasswordAuthFn(lambda user, password, _ud: 1 if check(user.decode("utf-8"), password.decode("utf-8"))
+                          else 0)
+
+
+def client_cert_auth_callback(fn: Callable[[str], bool]) -> Any:
+    check = _guarded("client-certificate authenticator", False, fn)
+    return ClientCertAuthFn(lambda chain, _ud: 1 if check(chain.decode("utf-8")) else 0)
+
+
+def filter_callback(fn: Callable[[str, str, str, bool, str], bool]) -> Any:
+    check = _guarded("replication filter", False, fn)
+
+    def trampoline(coll: bytes, doc_id: bytes, rev_id: bytes, deleted: int, body: bytes, _ud: Any) -> int:
+        return 1 if check(coll.decode("utf-8"), doc_id.decode("utf-8"), rev_id.decode("utf-8"), deleted != 0,
+                          body.decode("utf-8")) else 0
+
+    return FilterFn(trampoline)
+
+
+RESOLVE_FAILED = 255  # any value other than P2P_RESOLVE_*: the resolver failed
+
+
+def resolver_callback(fn: Callable[[str, str, Optional[str], Optional[str]], Tuple[int, Optional[str]]]) -> Any:
+    """fn(collection, doc_id, local_json, remote_json) -> (P2P_RESOLVE_*, merged_json or None).
+    The merged text is handed to the library through p2p_strdup (it takes ownership)."""
+
+    def resolve(coll: bytes, doc_id: bytes, local: Optional[bytes], remote: Optional[bytes], out_merged: Any,
+                _ud: Any) -> int:
+        decision, merged = fn(coll.decode("utf-8"), doc_id.decode("utf-8"),
+                              None if local is None else local.decode("utf-8"),
+                              None if remote is None else remote.decode("utf-8"))
+        if merged is not None:
+            out_merged[0] = lib.p2p_strdup(text(merged))
+        return int(decision)
+
+    return ResolverFn(_guarded("conflict resolver", RESOLVE_FAILED, resolve))
 
 
 def live_handles() -> int:

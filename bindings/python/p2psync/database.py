@@ -40,9 +40,11 @@ class _Handle:
 
     _closer = ""
 
-    def __init__(self, handle: int) -> None:
+    def __init__(self, handle: int, *keep_alive: Any) -> None:
         self._handle = handle
-        self._finalizer = weakref.finalize(self, _ffi.close_quietly, self._closer, handle)
+        # keep_alive (callbacks the library may call) lives until the close has returned,
+        # also when only the safety net closes the handle.
+        self._finalizer = weakref.finalize(self, _ffi.close_quietly, self._closer, handle, *keep_alive)
 
     @property
     def handle(self) -> int:
@@ -339,17 +341,23 @@ class Collection(_Handle):
 
 
 class Subscription(_Handle):
-    """A registered change listener. remove() (or close()) waits for calls in flight."""
+    """A registered listener of a collection or a replicator (its owner). remove() (or
+    close()) waits for calls in flight."""
 
     _closer = "p2p_subscription_remove"
 
-    def __init__(self, collection: Collection, token: int) -> None:
+    def __init__(self, owner: Any, token: int) -> None:
         super().__init__(token)
-        self.collection = collection
+        self.owner = owner  # strong reference: the owner outlives the subscription
+
+    @property
+    def collection(self) -> Any:
+        """The owner (kept for round-1 callers: the collection of a change listener)."""
+        return self.owner
 
     def close(self) -> None:
         super().close()
-        self.collection._forget(self._handle)  # only now may the callback object go
+        self.owner._forget(self._handle)  # only now may the callback object go
 
     remove = close
 
@@ -357,10 +365,12 @@ class Subscription(_Handle):
 class ChangeQueue(Subscription):
     """Events of a collection, read with next_event() or by iterating."""
 
+    _parse: Callable[[str], Any] = staticmethod(ChangeEvent._parse)
+
     def next_event(self, timeout: float = 0.0) -> Optional[ChangeEvent]:
         """The next event, waiting up to `timeout` seconds; None on timeout."""
         text = _ffi.out_text("p2p_subscription_next_event", self._handle, max(0, int(timeout * 1000)))
-        return None if text is None else ChangeEvent._parse(text)
+        return None if text is None else self._parse(text)
 
     def events(self, timeout: float = 0.0) -> Iterator[ChangeEvent]:
         """Yields events until none arrives within `timeout` seconds."""
