@@ -11,7 +11,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/p2psync"
+	"github.com/p2psync/libp2psync/engine/replicator"
+	"github.com/p2psync/libp2psync/engine/syncproto"
+	"github.com/p2psync/libp2psync/engine/tlsid"
 )
 
 // TestEverySentinelMapped parses every engine package that capi imports and fails if
@@ -125,5 +132,41 @@ func TestStatusOf(t *testing.T) {
 				t.Fatalf("statusOf(%v) = %d, want %d", tt.err, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestPeerAndSecurityErrors(t *testing.T) {
+	pinned := fmt.Errorf("%w: %w", replicator.ErrTLS, tlsid.ErrPinMismatch)
+	refused := fmt.Errorf("%w: %w", p2psync.ErrUnauthorized, &blip.HTTPError{Status: 401})
+	tests := []struct {
+		name              string
+		err               error
+		status, dom, code int32
+	}{
+		{"pin mismatch beats the generic TLS failure", pinned, -18, 1, -18},
+		{"untrusted", tlsid.ErrUntrustedCertificate, -15, 1, -15},
+		{"client certificate refused", tlsid.ErrClientCertUntrusted, -19, 1, -19},
+		{"wrong keystore password", fmt.Errorf("open keystore: %w", tlsid.ErrWrongPassword), -21, 1, -21},
+		{"401 keeps the HTTP status", refused, -10, 4, 401},
+		{"403 without a sentinel", &blip.HTTPError{Status: 403}, -10, 4, 403},
+		{"404 upgrade", &blip.HTTPError{Status: 404}, -3, 4, 404},
+		{"503 is retried network trouble", &blip.HTTPError{Status: 503}, -8, 4, 503},
+		{"policy close is a protocol error", &blip.CloseError{Code: 1008, Remote: true}, -11, 4, 1008},
+		{"listener going away", &blip.CloseError{Code: 4001, Remote: true}, -8, 4, 4001},
+		{"per-document conflict", &syncproto.DocError{Domain: "HTTP", Code: 409}, -4, 4, 409},
+		{"connection refused", fmt.Errorf("dial: %w", syscall.ECONNREFUSED), -8, 2, int32(syscall.ECONNREFUSED)},
+		{"port in use", fmt.Errorf("listen: %w", syscall.EADDRINUSE), -6, 2, int32(syscall.EADDRINUSE)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := errorObject(tt.err)
+			if e.Status != tt.status || e.Domain != tt.dom || e.Code != tt.code {
+				t.Fatalf("errorObject(%v) = {status %d, domain %d, code %d}, want {%d, %d, %d}",
+					tt.err, e.Status, e.Domain, e.Code, tt.status, tt.dom, tt.code)
+			}
+		})
+	}
+	if errorObject(nil) != nil {
+		t.Fatal("errorObject(nil) is not nil")
 	}
 }

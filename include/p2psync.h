@@ -89,7 +89,7 @@ P2P_API uint64_t p2p_debug_live_handles(void);
 #define P2P_ERR_CANCELLED         -12   /* operation stopped by a close or stop */
 #define P2P_ERR_TIMEOUT           -13   /* deadline passed */
 #define P2P_ERR_UNSUPPORTED       -14   /* option or feature not available in this build */
-/* Finer TLS and security codes (1.1). Each names exactly what was refused; an application
+/* Finer TLS and security codes. Each names exactly what was refused; an application
  * that only cares about "TLS failed" treats -15..-20 like P2P_ERR_TLS. */
 #define P2P_ERR_TLS_UNTRUSTED     -15   /* peer certificate not trusted in this trust mode */
 #define P2P_ERR_TLS_HOSTNAME      -16   /* trusted certificate, but not issued for the host dialled */
@@ -426,7 +426,8 @@ P2P_API int32_t p2p_collection_add_document_change_listener(p2p_collection coll,
 P2P_API int32_t p2p_collection_add_change_queue(p2p_collection coll, uint32_t capacity,
                                                 p2p_subscription *out_token, p2p_error *err);
 
-/* Pops the next event of a change queue, waiting up to `timeout_ms` (0 = do not wait).
+/* Pops the next event of a change queue or a replicator event queue
+ * (p2p_replicator_add_event_queue), waiting up to `timeout_ms` (0 = do not wait).
  *   out_json  receives an event owned by the caller (p2p_free), or NULL on timeout.
  * Returns P2P_OK (also on timeout), P2P_ERR_INVALID_ARGUMENT (NULL out_json, or the
  * token is a callback listener), P2P_ERR_INVALID_HANDLE, P2P_ERR_CANCELLED (the
@@ -434,9 +435,9 @@ P2P_API int32_t p2p_collection_add_change_queue(p2p_collection coll, uint32_t ca
 P2P_API int32_t p2p_subscription_next_event(p2p_subscription token, uint32_t timeout_ms,
                                             char **out_json, p2p_error *err);
 
-/* Unregisters a listener or change queue. Waits until calls in flight return, so that
- * user_data may be freed afterwards; called from inside its own callback it returns
- * without waiting. Removing 0 or a removed token returns P2P_OK.
+/* Unregisters a listener or event queue (of a collection or a replicator). Waits until
+ * calls in flight return, so that user_data may be freed afterwards; called from inside
+ * its own callback it returns without waiting. Removing 0 or a removed token returns P2P_OK.
  * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind). */
 P2P_API int32_t p2p_subscription_remove(p2p_subscription token, p2p_error *err);
 
