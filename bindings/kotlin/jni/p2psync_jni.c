@@ -13,6 +13,12 @@ static jclass g_exception_class;  /* org.p2psync.P2PSyncException */
 static jmethodID g_exception_create;
 static jclass g_bytes_class;      /* byte[] */
 static jmethodID g_sink_on_event; /* org.p2psync.ChangeSink.onEvent(long, byte[]) */
+static jmethodID g_password_auth; /* org.p2psync.PasswordSink.authenticate(byte[], byte[]) */
+static jmethodID g_cert_auth;     /* org.p2psync.ClientCertSink.authenticate(byte[]) */
+static jmethodID g_filter;        /* org.p2psync.FilterSink.include(byte[], byte[], byte[], boolean, byte[]) */
+static jmethodID g_resolve;       /* org.p2psync.ResolverSink.resolve(byte[], byte[], byte[], byte[]) */
+static jfieldID g_resolved_decision; /* org.p2psync.ResolvedConflict.decision (int) */
+static jfieldID g_resolved_merged;   /* org.p2psync.ResolvedConflict.merged (byte[] or null) */
 
 JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved)
 {
@@ -39,6 +45,22 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved)
     g_bytes_class = (*env)->NewGlobalRef(env, bytes);
     g_sink_on_event = (*env)->GetMethodID(env, sink, "onEvent", "(J[B)V");
     if (g_sink_on_event == NULL)
+        return JNI_ERR;
+    jclass password = (*env)->FindClass(env, "org/p2psync/PasswordSink");
+    jclass cert = password == NULL ? NULL : (*env)->FindClass(env, "org/p2psync/ClientCertSink");
+    jclass filter = cert == NULL ? NULL : (*env)->FindClass(env, "org/p2psync/FilterSink");
+    jclass resolver = filter == NULL ? NULL : (*env)->FindClass(env, "org/p2psync/ResolverSink");
+    jclass resolved = resolver == NULL ? NULL : (*env)->FindClass(env, "org/p2psync/ResolvedConflict");
+    if (resolved == NULL)
+        return JNI_ERR;
+    g_password_auth = (*env)->GetMethodID(env, password, "authenticate", "([B[B)Z");
+    g_cert_auth = (*env)->GetMethodID(env, cert, "authenticate", "([B)Z");
+    g_filter = (*env)->GetMethodID(env, filter, "include", "([B[B[BZ[B)Z");
+    g_resolve = (*env)->GetMethodID(env, resolver, "resolve", "([B[B[B[B)Lorg/p2psync/ResolvedConflict;");
+    g_resolved_decision = (*env)->GetFieldID(env, resolved, "decision", "I");
+    g_resolved_merged = (*env)->GetFieldID(env, resolved, "merged", "[B");
+    if (g_password_auth == NULL || g_cert_auth == NULL || g_filter == NULL || g_resolve == NULL ||
+        g_resolved_decision == NULL || g_resolved_merged == NULL)
         return JNI_ERR;
     return JNI_VERSION_1_8;
 }
@@ -408,30 +430,101 @@ struct jni_subscription {
     jobject sink;
 };
 
+/* ------------------------------------------------------------ up-calls */
+
+/* Every call from a library thread into Kotlin goes through upcall_begin/upcall_end.
+ * Go calls from threads the JVM has never seen: attach those (as daemons, so that they
+ * never hold the JVM open) and detach them again, but leave alone a thread that was
+ * attached already. The local frame keeps an attached thread from piling up refs. */
+struct upcall {
+    JNIEnv *env;
+    int attached_here;
+};
+
+static int upcall_begin(struct upcall *up)
+{
+    up->env = NULL;
+    up->attached_here = 0;
+    jint got = (*g_vm)->GetEnv(g_vm, (void **)&up->env, JNI_VERSION_1_8);
+    if (got == JNI_EDETACHED) {
+        if ((*g_vm)->AttachCurrentThreadAsDaemon(g_vm, (void **)&up->env, NULL) != JNI_OK)
+            return 0;
+        up->attached_here = 1;
+    } else if (got != JNI_OK) {
+        return 0;
+    }
+    if ((*up->env)->PushLocalFrame(up->env, 16) != 0) {
+        (*up->env)->ExceptionClear(up->env);
+        if (up->attached_here)
+            (*g_vm)->DetachCurrentThread(g_vm);
+        return 0;
+    }
+    return 1;
+}
+
+/* Returns 1 if the up-call threw, after reporting and clearing the exception: it must
+ * never escape into a library thread. The caller then answers with its safe default. */
+static int upcall_threw(struct upcall *up)
+{
+    JNIEnv *env = up->env;
+    if (!(*env)->ExceptionCheck(env))
+        return 0;
+    (*env)->ExceptionDescribe(env);
+    (*env)->ExceptionClear(env);
+    return 1;
+}
+
+static void upcall_end(struct upcall *up)
+{
+    upcall_threw(up);
+    (*up->env)->PopLocalFrame(up->env, NULL);
+    if (up->attached_here)
+        (*g_vm)->DetachCurrentThread(g_vm);
+}
+
 static void on_change(p2p_subscription token, const char *event_json, void *user_data)
 {
     struct jni_subscription *sub = user_data;
-    JNIEnv *env = NULL;
-    int attached_here = 0;
-    jint got = (*g_vm)->GetEnv(g_vm, (void **)&env, JNI_VERSION_1_8);
-    if (got == JNI_EDETACHED) {
-        if ((*g_vm)->AttachCurrentThreadAsDaemon(g_vm, (void **)&env, NULL) != JNI_OK)
-            return;
-        attached_here = 1;
-    } else if (got != JNI_OK) {
+    struct upcall up;
+    if (!upcall_begin(&up))
         return;
-    }
+    JNIEnv *env = up.env;
     jbyteArray json = bytes_of(env, event_json); /* NULL => OOM already pending */
-    if (json != NULL) {
+    if (json != NULL)
         (*env)->CallVoidMethod(env, sub->sink, g_sink_on_event, (jlong)token, json);
-        (*env)->DeleteLocalRef(env, json);
+    upcall_end(&up);
+}
+
+/* Allocates the user_data of a listener: a global ref to `sink`. NULL when memory ran out. */
+static struct jni_subscription *subscription_new(JNIEnv *env, jobject sink)
+{
+    struct jni_subscription *sub = malloc(sizeof *sub);
+    if (sub == NULL)
+        return NULL;
+    sub->sink = (*env)->NewGlobalRef(env, sink);
+    if (sub->sink == NULL) {
+        free(sub);
+        return NULL;
     }
-    if ((*env)->ExceptionCheck(env)) { /* never let it escape into a library thread */
-        (*env)->ExceptionDescribe(env);
-        (*env)->ExceptionClear(env);
+    return sub;
+}
+
+static void subscription_free(JNIEnv *env, struct jni_subscription *sub)
+{
+    if (sub != NULL) {
+        (*env)->DeleteGlobalRef(env, sub->sink);
+        free(sub);
     }
-    if (attached_here)
-        (*g_vm)->DetachCurrentThread(g_vm);
+}
+
+/* {first, second} as a new long[2]; NULL with an exception pending when out of memory. */
+static jlongArray long_pair(JNIEnv *env, jlong first, jlong second)
+{
+    jlongArray out = (*env)->NewLongArray(env, 2);
+    jlong values[2] = {first, second};
+    if (out != NULL)
+        (*env)->SetLongArrayRegion(env, out, 0, 2, values);
+    return out;
 }
 
 /* Returns {token, user_data pointer}; the pointer comes back to subscriptionRemove. */
@@ -439,27 +532,21 @@ FN(jlongArray, collectionAddChangeListener)(ARGS, jlong coll, jbyteArray doc_id,
 {
     (void)cls;
     TEXTS3(doc_id, NULL, NULL)
-    struct jni_subscription *sub = malloc(sizeof *sub);
+    struct jni_subscription *sub = subscription_new(env, sink);
     if (sub == NULL) {
         FREE_TEXTS();
         return NULL;
     }
-    sub->sink = (*env)->NewGlobalRef(env, sink);
     p2p_subscription token = 0;
     int32_t rc = t1 == NULL
         ? p2p_collection_add_change_listener((uint64_t)coll, on_change, sub, &token, &err)
         : p2p_collection_add_document_change_listener((uint64_t)coll, t1, on_change, sub, &token, &err);
     FREE_TEXTS();
     if (check(env, rc, &err)) {
-        (*env)->DeleteGlobalRef(env, sub->sink);
-        free(sub);
+        subscription_free(env, sub);
         return NULL;
     }
-    jlongArray out = (*env)->NewLongArray(env, 2);
-    jlong values[2] = {(jlong)token, (jlong)(intptr_t)sub};
-    if (out != NULL)
-        (*env)->SetLongArrayRegion(env, out, 0, 2, values);
-    return out;
+    return long_pair(env, (jlong)token, (jlong)(intptr_t)sub);
 }
 
 FN(jlong, collectionAddChangeQueue)(ARGS, jlong coll, jint capacity)
@@ -489,9 +576,586 @@ FN(void, subscriptionRemove)(ARGS, jlong token, jlong user_data)
     int32_t rc = p2p_subscription_remove((uint64_t)token, &err);
     if (check(env, rc, &err))
         return;
-    struct jni_subscription *sub = (struct jni_subscription *)(intptr_t)user_data;
-    if (sub != NULL) {
-        (*env)->DeleteGlobalRef(env, sub->sink);
-        free(sub);
+    subscription_free(env, (struct jni_subscription *)(intptr_t)user_data);
+}
+
+/* ------------------------------------------------------------ more conversions */
+
+/* Copies a Java byte[] (binary) into a malloc'd buffer of *len bytes; NULL for null. */
+static uint8_t *binary_in(JNIEnv *env, jbyteArray bytes, size_t *len)
+{
+    *len = 0;
+    if (bytes == NULL)
+        return NULL;
+    jsize n = (*env)->GetArrayLength(env, bytes);
+    uint8_t *b = malloc((size_t)n + 1);
+    if (b == NULL)
+        return NULL;
+    (*env)->GetByteArrayRegion(env, bytes, 0, n, (jbyte *)b);
+    *len = (size_t)n;
+    return b;
+}
+
+static void texts_free(char **texts, jsize n)
+{
+    if (texts == NULL)
+        return;
+    for (jsize i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+}
+
+/* Copies the n elements of a byte[][] (null elements stay NULL); NULL when out of memory. */
+static char **texts_in(JNIEnv *env, jobjectArray arr, jsize n)
+{
+    char **out = calloc((size_t)n + 1, sizeof *out);
+    for (jsize i = 0; out != NULL && i < n; i++) {
+        jbyteArray b = (*env)->GetObjectArrayElement(env, arr, i);
+        out[i] = text_in(env, b);
+        if (b != NULL && out[i] == NULL) { /* a null here would mean "all" or "none" */
+            texts_free(out, n);
+            out = NULL;
+        }
+        (*env)->DeleteLocalRef(env, b);
     }
+    return out;
+}
+
+/* Copies a long[] of handles; NULL for an empty array or when out of memory. */
+static uint64_t *handles_in(JNIEnv *env, jlongArray arr, jsize n)
+{
+    if (n == 0)
+        return NULL;
+    uint64_t *out = malloc((size_t)n * sizeof *out);
+    if (out != NULL)
+        (*env)->GetLongArrayRegion(env, arr, 0, n, (jlong *)out);
+    return out;
+}
+
+/* Throws OutOfMemoryError for a failed malloc in the glue. */
+static void throw_oom(JNIEnv *env)
+{
+    jclass oom = (*env)->FindClass(env, "java/lang/OutOfMemoryError");
+    if (oom != NULL)
+        (*env)->ThrowNew(env, oom, "p2psync JNI glue");
+}
+
+/* ------------------------------------------------------------ TLS identities */
+
+/* subject: byte[6] of common name, organization, organizational unit, country, locality,
+ * province (elements may be null). */
+FN(jlong, tlsIdentityCreate)(ARGS, jint key_type, jint usage, jboolean is_ca, jint validity_days,
+                             jobjectArray subject, jbyteArray sans_json, jlong issuer)
+{
+    (void)cls;
+    TEXTS3(sans_json, NULL, NULL)
+    char **names = texts_in(env, subject, 6);
+    if (names == NULL) {
+        FREE_TEXTS();
+        throw_oom(env);
+        return 0;
+    }
+    p2p_tls_identity_options opts = P2P_TLS_IDENTITY_OPTIONS_INIT;
+    opts.key_type = (uint8_t)key_type;
+    opts.usage = (uint8_t)usage;
+    opts.is_ca = is_ca ? 1 : 0;
+    opts.validity_days = (uint32_t)validity_days;
+    opts.common_name = names[0];
+    opts.organization = names[1];
+    opts.organizational_unit = names[2];
+    opts.country = names[3];
+    opts.locality = names[4];
+    opts.province = names[5];
+    opts.subject_alt_names_json = t1;
+    opts.issuer = (uint64_t)issuer;
+    p2p_tls_identity out = 0;
+    int32_t rc = p2p_tls_identity_create(&opts, &out, &err);
+    texts_free(names, 6);
+    FREE_TEXTS();
+    return check(env, rc, &err) ? 0 : (jlong)out;
+}
+
+FN(jlong, tlsIdentityImportPkcs12)(ARGS, jbyteArray data, jbyteArray password)
+{
+    (void)cls;
+    TEXTS3(password, NULL, NULL)
+    size_t len = 0;
+    uint8_t *bytes = binary_in(env, data, &len);
+    p2p_tls_identity out = 0;
+    int32_t rc = p2p_tls_identity_import_pkcs12(bytes, len, t1, &out, &err);
+    free(bytes);
+    FREE_TEXTS();
+    return check(env, rc, &err) ? 0 : (jlong)out;
+}
+
+FN(jbyteArray, tlsIdentityExportPkcs12)(ARGS, jlong identity, jbyteArray password)
+{
+    (void)cls;
+    TEXTS3(password, NULL, NULL)
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int32_t rc = p2p_tls_identity_export_pkcs12((uint64_t)identity, t1, &data, &len, &err);
+    FREE_TEXTS();
+    if (check(env, rc, &err))
+        return NULL;
+    jbyteArray out = (*env)->NewByteArray(env, (jsize)len);
+    if (out != NULL)
+        (*env)->SetByteArrayRegion(env, out, 0, (jsize)len, (const jbyte *)data);
+    p2p_free(data);
+    return out;
+}
+
+FN(jlong, tlsIdentityImportPem)(ARGS, jbyteArray cert_pem, jbyteArray key_pem, jbyteArray password)
+{
+    (void)cls;
+    TEXTS3(cert_pem, key_pem, password)
+    p2p_tls_identity out = 0;
+    int32_t rc = p2p_tls_identity_import_pem(t1, t2, t3, &out, &err);
+    FREE_TEXTS();
+    return check(env, rc, &err) ? 0 : (jlong)out;
+}
+
+/* Returns {certificate chain PEM, private key PEM}. */
+FN(jobjectArray, tlsIdentityExportPem)(ARGS, jlong identity, jbyteArray password)
+{
+    (void)cls;
+    TEXTS3(password, NULL, NULL)
+    char *cert = NULL, *key = NULL;
+    int32_t rc = p2p_tls_identity_export_pem((uint64_t)identity, t1, &cert, &key, &err);
+    FREE_TEXTS();
+    if (check(env, rc, &err))
+        return NULL;
+    jobjectArray out = (*env)->NewObjectArray(env, 2, g_bytes_class, NULL);
+    if (out != NULL) {
+        (*env)->SetObjectArrayElement(env, out, 0, bytes_of(env, cert));
+        (*env)->SetObjectArrayElement(env, out, 1, bytes_of(env, key));
+    }
+    p2p_free(cert);
+    p2p_free(key);
+    return out;
+}
+
+TEXT_GETTER(tlsIdentityFingerprint, p2p_tls_identity_fingerprint)
+TEXT_GETTER(tlsIdentityChainPem, p2p_tls_identity_chain_pem)
+CLOSE_FN(tlsIdentityClose, p2p_tls_identity_close)
+
+FN(jlong, tlsIdentityNotAfter)(ARGS, jlong identity)
+{
+    (void)cls;
+    p2p_error err = P2P_ERROR_INIT;
+    int64_t out = 0;
+    int32_t rc = p2p_tls_identity_not_after((uint64_t)identity, &out, &err);
+    return check(env, rc, &err) ? 0 : (jlong)out;
+}
+
+/* ------------------------------------------------------------ keystores */
+
+FN(jlong, keystoreOpen)(ARGS, jbyteArray path, jbyteArray password)
+{
+    (void)cls;
+    TEXTS3(path, password, NULL)
+    p2p_keystore out = 0;
+    int32_t rc = p2p_keystore_open(t1, t2, &out, &err);
+    FREE_TEXTS();
+    return check(env, rc, &err) ? 0 : (jlong)out;
+}
+
+FN(void, keystoreStore)(ARGS, jlong keystore, jbyteArray label, jlong identity)
+{
+    (void)cls;
+    TEXTS3(label, NULL, NULL)
+    int32_t rc = p2p_keystore_store((uint64_t)keystore, t1, (uint64_t)identity, &err);
+    FREE_TEXTS();
+    check(env, rc, &err);
+}
+
+FN(jlong, keystoreGet)(ARGS, jlong keystore, jbyteArray label)
+{
+    (void)cls;
+    TEXTS3(label, NULL, NULL)
+    p2p_tls_identity out = 0;
+    int32_t rc = p2p_keystore_get((uint64_t)keystore, t1, &out, &err);
+    FREE_TEXTS();
+    return check(env, rc, &err) ? 0 : (jlong)out;
+}
+
+FN(void, keystoreDelete)(ARGS, jlong keystore, jbyteArray label)
+{
+    (void)cls;
+    TEXTS3(label, NULL, NULL)
+    int32_t rc = p2p_keystore_delete((uint64_t)keystore, t1, &err);
+    FREE_TEXTS();
+    check(env, rc, &err);
+}
+
+TEXT_GETTER(keystoreList, p2p_keystore_list)
+CLOSE_FN(keystoreClose, p2p_keystore_close)
+
+/* ------------------------------------------------------------ application callbacks */
+
+/* The callbacks of one listener or replicator: global refs to Kotlin sinks (null
+ * elements stay NULL). The user_data of callback i is &refs[i]. Allocated by the create
+ * glue, freed by the close glue once p2p_listener_close / p2p_replicator_close has
+ * returned, after which the library never calls them again. */
+struct jni_callbacks {
+    jsize count;
+    jobject refs[];
+};
+
+static struct jni_callbacks *callbacks_new(JNIEnv *env, jobjectArray sinks)
+{
+    jsize n = (*env)->GetArrayLength(env, sinks);
+    struct jni_callbacks *cbs = calloc(1, sizeof *cbs + (size_t)n * sizeof(jobject));
+    if (cbs == NULL)
+        return NULL;
+    cbs->count = n;
+    for (jsize i = 0; i < n; i++) {
+        jobject sink = (*env)->GetObjectArrayElement(env, sinks, i);
+        if (sink != NULL) {
+            cbs->refs[i] = (*env)->NewGlobalRef(env, sink);
+            (*env)->DeleteLocalRef(env, sink);
+        }
+    }
+    return cbs;
+}
+
+static void callbacks_free(JNIEnv *env, struct jni_callbacks *cbs)
+{
+    if (cbs == NULL)
+        return;
+    for (jsize i = 0; i < cbs->count; i++) {
+        if (cbs->refs[i] != NULL)
+            (*env)->DeleteGlobalRef(env, cbs->refs[i]);
+    }
+    free(cbs);
+}
+
+/* user_data for callback i, or NULL when Kotlin gave no sink for it. */
+static void *callback_data(struct jni_callbacks *cbs, jsize i)
+{
+    return cbs->refs[i] == NULL ? NULL : (void *)&cbs->refs[i];
+}
+
+/* A sink that throws refuses: the connection is answered 401. */
+static uint8_t on_password_auth(const char *username, const char *password, void *user_data)
+{
+    jobject sink = *(jobject *)user_data;
+    struct upcall up;
+    if (!upcall_begin(&up))
+        return 0;
+    JNIEnv *env = up.env;
+    jboolean accepted = JNI_FALSE;
+    jbyteArray u = bytes_of(env, username), p = bytes_of(env, password);
+    if (u != NULL && p != NULL)
+        accepted = (*env)->CallBooleanMethod(env, sink, g_password_auth, u, p);
+    if (upcall_threw(&up))
+        accepted = JNI_FALSE;
+    upcall_end(&up);
+    return accepted ? 1 : 0;
+}
+
+/* A sink that throws refuses the client certificate. */
+static uint8_t on_client_cert_auth(const char *chain_pem, void *user_data)
+{
+    jobject sink = *(jobject *)user_data;
+    struct upcall up;
+    if (!upcall_begin(&up))
+        return 0;
+    JNIEnv *env = up.env;
+    jboolean accepted = JNI_FALSE;
+    jbyteArray chain = bytes_of(env, chain_pem);
+    if (chain != NULL)
+        accepted = (*env)->CallBooleanMethod(env, sink, g_cert_auth, chain);
+    if (upcall_threw(&up))
+        accepted = JNI_FALSE;
+    upcall_end(&up);
+    return accepted ? 1 : 0;
+}
+
+/* A filter that throws rejects the revision. */
+static uint8_t on_filter(const char *collection, const char *doc_id, const char *rev_id,
+                         uint8_t deleted, const char *body_json, void *user_data)
+{
+    jobject sink = *(jobject *)user_data;
+    struct upcall up;
+    if (!upcall_begin(&up))
+        return 0;
+    JNIEnv *env = up.env;
+    jboolean include = JNI_FALSE;
+    jbyteArray c = bytes_of(env, collection), id = bytes_of(env, doc_id);
+    jbyteArray rev = bytes_of(env, rev_id), body = bytes_of(env, body_json);
+    if (c != NULL && id != NULL && rev != NULL && body != NULL)
+        include = (*env)->CallBooleanMethod(env, sink, g_filter, c, id, rev, deleted ? JNI_TRUE : JNI_FALSE, body);
+    if (upcall_threw(&up))
+        include = JNI_FALSE;
+    upcall_end(&up);
+    return include ? 1 : 0;
+}
+
+/* Not a P2P_RESOLVE_* value: the resolver failed, the document stays in conflict. */
+#define RESOLVER_FAILED 0xFF
+
+/* A resolver that throws (or returns null) fails: the library reports a document error. */
+static uint8_t on_resolve(const char *collection, const char *doc_id, const char *local_json,
+                          const char *remote_json, char **out_merged_json, void *user_data)
+{
+    jobject sink = *(jobject *)user_data;
+    struct upcall up;
+    if (!upcall_begin(&up))
+        return RESOLVER_FAILED;
+    JNIEnv *env = up.env;
+    uint8_t decision = RESOLVER_FAILED;
+    jbyteArray c = bytes_of(env, collection), id = bytes_of(env, doc_id);
+    jbyteArray local = bytes_of(env, local_json), remote = bytes_of(env, remote_json);
+    jobject answer = NULL;
+    if (!(*env)->ExceptionCheck(env))
+        answer = (*env)->CallObjectMethod(env, sink, g_resolve, c, id, local, remote);
+    if (!upcall_threw(&up) && answer != NULL) {
+        jint d = (*env)->GetIntField(env, answer, g_resolved_decision);
+        jbyteArray merged = (*env)->GetObjectField(env, answer, g_resolved_merged);
+        char *text = text_in(env, merged);
+        if (text != NULL) {
+            *out_merged_json = p2p_strdup(text); /* the library owns and frees it */
+            free(text);
+        }
+        decision = d >= 0 && d < RESOLVER_FAILED ? (uint8_t)d : RESOLVER_FAILED;
+    }
+    upcall_end(&up);
+    return decision;
+}
+
+/* ------------------------------------------------------------ listener */
+
+/* sinks: {PasswordSink or null, ClientCertSink or null}. Returns {listener, callbacks
+ * pointer}; the pointer comes back to listenerClose. */
+FN(jlongArray, listenerCreate)(ARGS, jlong db, jlongArray collections, jint port, jbyteArray network_interface,
+                               jboolean read_only, jboolean disable_tls, jlong identity, jbyteArray credentials_json,
+                               jbyteArray client_cert_roots_pem, jboolean enable_delta_sync, jobjectArray sinks)
+{
+    (void)cls;
+    TEXTS3(network_interface, credentials_json, client_cert_roots_pem)
+    jsize ncoll = (*env)->GetArrayLength(env, collections);
+    uint64_t *colls = handles_in(env, collections, ncoll);
+    struct jni_callbacks *cbs = callbacks_new(env, sinks);
+    if ((ncoll > 0 && colls == NULL) || cbs == NULL || cbs->count != 2) {
+        FREE_TEXTS();
+        free(colls);
+        callbacks_free(env, cbs);
+        throw_oom(env);
+        return NULL;
+    }
+    p2p_listener_options opts = P2P_LISTENER_OPTIONS_INIT;
+    opts.collections = colls;
+    opts.collection_count = (uint32_t)ncoll;
+    opts.port = (uint16_t)port;
+    opts.network_interface = t1;
+    opts.read_only = read_only ? 1 : 0;
+    opts.disable_tls = disable_tls ? 1 : 0;
+    opts.identity = (uint64_t)identity;
+    opts.credentials_json = t2;
+    opts.client_cert_roots_pem = t3;
+    opts.enable_delta_sync = enable_delta_sync ? 1 : 0;
+    if (cbs->refs[0] != NULL) {
+        opts.password_auth = on_password_auth;
+        opts.password_auth_user_data = callback_data(cbs, 0);
+    }
+    if (cbs->refs[1] != NULL) {
+        opts.client_cert_auth = on_client_cert_auth;
+        opts.client_cert_auth_user_data = callback_data(cbs, 1);
+    }
+    p2p_listener out = 0;
+    int32_t rc = p2p_listener_create((uint64_t)db, &opts, &out, &err);
+    FREE_TEXTS();
+    free(colls);
+    if (check(env, rc, &err)) {
+        callbacks_free(env, cbs);
+        return NULL;
+    }
+    return long_pair(env, (jlong)out, (jlong)(intptr_t)cbs);
+}
+
+/* Closes the listener, then frees its callbacks: none runs after the close returned. */
+FN(void, listenerClose)(ARGS, jlong listener, jlong callbacks)
+{
+    (void)cls;
+    p2p_error err = P2P_ERROR_INIT;
+    if (!check(env, p2p_listener_close((uint64_t)listener, &err), &err))
+        callbacks_free(env, (struct jni_callbacks *)(intptr_t)callbacks);
+}
+
+CLOSE_FN(listenerStart, p2p_listener_start)
+CLOSE_FN(listenerStop, p2p_listener_stop)
+TEXT_GETTER(listenerUrls, p2p_listener_urls)
+TEXT_GETTER(listenerStatus, p2p_listener_status)
+U64_GETTER(listenerTlsIdentity, p2p_listener_tls_identity)
+
+FN(jint, listenerPort)(ARGS, jlong listener)
+{
+    (void)cls;
+    p2p_error err = P2P_ERROR_INIT;
+    uint16_t out = 0;
+    int32_t rc = p2p_listener_port((uint64_t)listener, &out, &err);
+    return check(env, rc, &err) ? 0 : (jint)out;
+}
+
+/* ------------------------------------------------------------ replicator */
+
+/* One element per replicated collection: collections[i] with doc_ids_json[i] and
+ * channels_json[i] (null = all), and sinks[3i..3i+2] = {push FilterSink, pull
+ * FilterSink, ResolverSink}, each possibly null. Returns {replicator, callbacks pointer};
+ * the pointer comes back to replicatorClose. */
+FN(jlongArray, replicatorCreate)(ARGS, jlong db, jbyteArray url, jint type, jboolean continuous,
+                                 jbyteArray headers_json, jint heartbeat_ms, jint max_attempts,
+                                 jint max_attempt_wait_ms, jint retry_base_ms, jboolean disable_auto_purge,
+                                 jboolean enable_delta_sync, jbyteArray username, jbyteArray password,
+                                 jlong client_identity, jint trust_mode, jbyteArray trusted_roots_pem,
+                                 jbyteArray pinned_certificate_pem, jbyteArray server_name,
+                                 jlongArray collections, jobjectArray doc_ids_json,
+                                 jobjectArray channels_json, jobjectArray sinks)
+{
+    (void)cls;
+    TEXTS3(url, headers_json, username)
+    char *password_t = text_in(env, password), *roots = text_in(env, trusted_roots_pem);
+    char *pinned = text_in(env, pinned_certificate_pem), *server = text_in(env, server_name);
+    jsize n = (*env)->GetArrayLength(env, collections);
+    uint64_t *handles = handles_in(env, collections, n);
+    char **doc_ids = texts_in(env, doc_ids_json, n), **channels = texts_in(env, channels_json, n);
+    p2p_replication_collection *colls = calloc((size_t)n + 1, sizeof *colls);
+    struct jni_callbacks *cbs = callbacks_new(env, sinks);
+    p2p_replicator out = 0;
+    int32_t rc = P2P_OK;
+    if ((n > 0 && handles == NULL) || doc_ids == NULL || channels == NULL || colls == NULL ||
+        cbs == NULL || cbs->count != 3 * n) {
+        throw_oom(env);
+        rc = P2P_ERR_INTERNAL;
+    } else {
+        for (jsize i = 0; i < n; i++) {
+            p2p_replication_collection c = P2P_REPLICATION_COLLECTION_INIT;
+            c.collection = handles[i];
+            c.doc_ids_json = doc_ids[i];
+            c.channels_json = channels[i];
+            if (cbs->refs[3 * i] != NULL) {
+                c.push_filter = on_filter;
+                c.push_filter_user_data = callback_data(cbs, 3 * i);
+            }
+            if (cbs->refs[3 * i + 1] != NULL) {
+                c.pull_filter = on_filter;
+                c.pull_filter_user_data = callback_data(cbs, 3 * i + 1);
+            }
+            if (cbs->refs[3 * i + 2] != NULL) {
+                c.conflict_resolver = on_resolve;
+                c.conflict_resolver_user_data = callback_data(cbs, 3 * i + 2);
+            }
+            colls[i] = c;
+        }
+        p2p_replicator_options opts = P2P_REPLICATOR_OPTIONS_INIT;
+        opts.url = t1;
+        opts.type = (uint8_t)type;
+        opts.continuous = continuous ? 1 : 0;
+        opts.headers_json = t2;
+        opts.heartbeat_ms = (uint32_t)heartbeat_ms;
+        opts.max_attempts = (int32_t)max_attempts;
+        opts.max_attempt_wait_ms = (uint32_t)max_attempt_wait_ms;
+        opts.retry_base_ms = (uint32_t)retry_base_ms;
+        opts.disable_auto_purge = disable_auto_purge ? 1 : 0;
+        opts.enable_delta_sync = enable_delta_sync ? 1 : 0;
+        opts.username = t3;
+        opts.password = password_t;
+        opts.client_identity = (uint64_t)client_identity;
+        opts.trust_mode = (uint8_t)trust_mode;
+        opts.trusted_roots_pem = roots;
+        opts.pinned_certificate_pem = pinned;
+        opts.server_name = server;
+        opts.collections = n > 0 ? colls : NULL;
+        opts.collection_count = (uint32_t)n;
+        rc = p2p_replicator_create((uint64_t)db, &opts, &out, &err);
+        if (check(env, rc, &err))
+            rc = P2P_ERR_INTERNAL;
+    }
+    FREE_TEXTS();
+    free(password_t);
+    free(roots);
+    free(pinned);
+    free(server);
+    free(handles);
+    texts_free(doc_ids, n);
+    texts_free(channels, n);
+    free(colls);
+    if (rc != P2P_OK) {
+        callbacks_free(env, cbs);
+        return NULL;
+    }
+    return long_pair(env, (jlong)out, (jlong)(intptr_t)cbs);
+}
+
+/* Closes the replicator, then frees its callbacks: none runs after the close returned.
+ * On P2P_ERR_BUSY (subscriptions left) nothing is closed, so the callbacks stay. */
+FN(void, replicatorClose)(ARGS, jlong replicator, jlong callbacks)
+{
+    (void)cls;
+    p2p_error err = P2P_ERROR_INIT;
+    if (!check(env, p2p_replicator_close((uint64_t)replicator, &err), &err))
+        callbacks_free(env, (struct jni_callbacks *)(intptr_t)callbacks);
+}
+
+FN(void, replicatorStart)(ARGS, jlong replicator, jboolean reset_checkpoint)
+{
+    (void)cls;
+    p2p_error err = P2P_ERROR_INIT;
+    check(env, p2p_replicator_start((uint64_t)replicator, reset_checkpoint ? 1 : 0, &err), &err);
+}
+
+CLOSE_FN(replicatorStop, p2p_replicator_stop)
+TEXT_GETTER(replicatorStatus, p2p_replicator_status)
+TEXT_GETTER(replicatorServerCertificate, p2p_replicator_server_certificate)
+
+/* Registers a ChangeSink for status events (documents false) or document events; the
+ * events have the shape of change events, so on_change delivers them. Returns {token,
+ * user_data pointer} for subscriptionRemove. */
+FN(jlongArray, replicatorAddListener)(ARGS, jlong replicator, jboolean documents, jobject sink)
+{
+    (void)cls;
+    p2p_error err = P2P_ERROR_INIT;
+    struct jni_subscription *sub = subscription_new(env, sink);
+    if (sub == NULL) {
+        throw_oom(env);
+        return NULL;
+    }
+    p2p_subscription token = 0;
+    int32_t rc = documents
+        ? p2p_replicator_add_document_listener((uint64_t)replicator, on_change, sub, &token, &err)
+        : p2p_replicator_add_status_listener((uint64_t)replicator, on_change, sub, &token, &err);
+    if (check(env, rc, &err)) {
+        subscription_free(env, sub);
+        return NULL;
+    }
+    return long_pair(env, (jlong)token, (jlong)(intptr_t)sub);
+}
+
+FN(jlong, replicatorAddEventQueue)(ARGS, jlong replicator, jint capacity)
+{
+    (void)cls;
+    p2p_error err = P2P_ERROR_INIT;
+    p2p_subscription token = 0;
+    int32_t rc = p2p_replicator_add_event_queue((uint64_t)replicator, (uint32_t)capacity, &token, &err);
+    return check(env, rc, &err) ? 0 : (jlong)token;
+}
+
+FN(jbyteArray, replicatorPendingDocumentIds)(ARGS, jlong replicator, jlong coll)
+{
+    (void)cls;
+    p2p_error err = P2P_ERROR_INIT;
+    char *out = NULL;
+    int32_t rc = p2p_replicator_pending_document_ids((uint64_t)replicator, (uint64_t)coll, &out, &err);
+    return check(env, rc, &err) ? NULL : take_text(env, out);
+}
+
+FN(jboolean, replicatorIsDocumentPending)(ARGS, jlong replicator, jlong coll, jbyteArray doc_id)
+{
+    (void)cls;
+    TEXTS3(doc_id, NULL, NULL)
+    uint8_t out = 0;
+    int32_t rc = p2p_replicator_is_document_pending((uint64_t)replicator, (uint64_t)coll, t1, &out, &err);
+    FREE_TEXTS();
+    return check(env, rc, &err) ? JNI_FALSE : (out ? JNI_TRUE : JNI_FALSE);
 }

@@ -1,8 +1,8 @@
 package org.p2psync
 
 /**
- * A small reader for the JSON the library hands out (lists of names, changes, events).
- * Values become Map<String, Any?>, List<Any?>, String, Long, Double, Boolean or null.
+ * A small reader for the JSON the library hands out (lists of names, changes, events),
+ * and an encoder for the string lists and maps it takes in options. Values become Map<String, Any?>, List<Any?>, String, Long, Double, Boolean or null.
  * Document bodies are returned to the caller as text; this is not a general JSON API.
  */
 internal class Json private constructor(private val s: String) {
@@ -39,6 +39,13 @@ internal class Json private constructor(private val s: String) {
             }
             return sb.append('"').toString()
         }
+
+        /** Encodes strings as a JSON array. */
+        fun encodeArray(values: List<String>): String = values.joinToString(",", "[", "]") { quote(it) }
+
+        /** Encodes a string map as a JSON object. */
+        fun encodeObject(values: Map<String, String>): String =
+            values.entries.joinToString(",", "{", "}") { quote(it.key) + ":" + quote(it.value) }
     }
 
     private fun ws() {

@@ -81,6 +81,61 @@ internal object Native {
     @JvmStatic external fun subscriptionNextEvent(token: Long, timeoutMs: Int): ByteArray?
     @JvmStatic external fun subscriptionRemove(token: Long, gluePointer: Long)
 
+    @JvmStatic external fun tlsIdentityCreate(keyType: Int, usage: Int, isCa: Boolean, validityDays: Int,
+                                              subject: Array<ByteArray?>, subjectAltNamesJson: ByteArray?, issuer: Long): Long
+    @JvmStatic external fun tlsIdentityImportPkcs12(data: ByteArray, password: ByteArray?): Long
+    @JvmStatic external fun tlsIdentityExportPkcs12(identity: Long, password: ByteArray?): ByteArray
+    @JvmStatic external fun tlsIdentityImportPem(certPem: ByteArray, keyPem: ByteArray?, password: ByteArray?): Long
+    /** Returns {certificate chain PEM, private key PEM}. */
+    @JvmStatic external fun tlsIdentityExportPem(identity: Long, password: ByteArray?): Array<ByteArray>
+    @JvmStatic external fun tlsIdentityFingerprint(identity: Long): ByteArray
+    @JvmStatic external fun tlsIdentityNotAfter(identity: Long): Long
+    @JvmStatic external fun tlsIdentityChainPem(identity: Long): ByteArray
+    @JvmStatic external fun tlsIdentityClose(identity: Long)
+
+    @JvmStatic external fun keystoreOpen(path: ByteArray, password: ByteArray): Long
+    @JvmStatic external fun keystoreStore(keystore: Long, label: ByteArray, identity: Long)
+    @JvmStatic external fun keystoreGet(keystore: Long, label: ByteArray): Long
+    @JvmStatic external fun keystoreList(keystore: Long): ByteArray
+    @JvmStatic external fun keystoreDelete(keystore: Long, label: ByteArray)
+    @JvmStatic external fun keystoreClose(keystore: Long)
+
+    /** sinks = {PasswordSink?, ClientCertSink?}. Returns {listener, glue pointer}; pass both to [listenerClose]. */
+    @JvmStatic external fun listenerCreate(db: Long, collections: LongArray, port: Int, networkInterface: ByteArray?,
+                                           readOnly: Boolean, disableTls: Boolean, identity: Long, credentialsJson: ByteArray?,
+                                           clientCertRootsPem: ByteArray?, enableDeltaSync: Boolean, sinks: Array<Any?>): LongArray
+    @JvmStatic external fun listenerClose(listener: Long, gluePointer: Long)
+    @JvmStatic external fun listenerStart(listener: Long)
+    @JvmStatic external fun listenerStop(listener: Long)
+    @JvmStatic external fun listenerPort(listener: Long): Int
+    @JvmStatic external fun listenerUrls(listener: Long): ByteArray
+    @JvmStatic external fun listenerStatus(listener: Long): ByteArray
+    /** A new identity handle, or 0 when stopped or without TLS. */
+    @JvmStatic external fun listenerTlsIdentity(listener: Long): Long
+
+    /**
+     * Per collection i: collections[i], docIdsJson[i], channelsJson[i] and
+     * sinks[3i..3i+2] = {push FilterSink?, pull FilterSink?, ResolverSink?}.
+     * Returns {replicator, glue pointer}; pass both to [replicatorClose].
+     */
+    @JvmStatic external fun replicatorCreate(db: Long, url: ByteArray, type: Int, continuous: Boolean, headersJson: ByteArray?,
+                                             heartbeatMs: Int, maxAttempts: Int, maxAttemptWaitMs: Int, retryBaseMs: Int,
+                                             disableAutoPurge: Boolean, enableDeltaSync: Boolean,
+                                             username: ByteArray?, password: ByteArray?, clientIdentity: Long,
+                                             trustMode: Int, trustedRootsPem: ByteArray?, pinnedCertificatePem: ByteArray?,
+                                             serverName: ByteArray?, collections: LongArray, docIdsJson: Array<ByteArray?>,
+                                             channelsJson: Array<ByteArray?>, sinks: Array<Any?>): LongArray
+    @JvmStatic external fun replicatorClose(replicator: Long, gluePointer: Long)
+    @JvmStatic external fun replicatorStart(replicator: Long, resetCheckpoint: Boolean)
+    @JvmStatic external fun replicatorStop(replicator: Long)
+    @JvmStatic external fun replicatorStatus(replicator: Long): ByteArray
+    @JvmStatic external fun replicatorServerCertificate(replicator: Long): ByteArray?
+    /** Status events, or document events with [documents]. Returns {token, glue pointer} for [subscriptionRemove]. */
+    @JvmStatic external fun replicatorAddListener(replicator: Long, documents: Boolean, sink: ChangeSink): LongArray
+    @JvmStatic external fun replicatorAddEventQueue(replicator: Long, capacity: Int): Long
+    @JvmStatic external fun replicatorPendingDocumentIds(replicator: Long, coll: Long): ByteArray
+    @JvmStatic external fun replicatorIsDocumentPending(replicator: Long, coll: Long, docId: ByteArray): Boolean
+
     /** UTF-8 for the C API. A NUL would silently cut C text short, so it is refused. */
     fun utf8(s: String): ByteArray {
         if (s.indexOf('\u0000') >= 0) {
@@ -104,3 +159,26 @@ internal object Native {
 internal interface ChangeSink {
     fun onEvent(token: Long, json: ByteArray)
 }
+
+/** Decides HTTP Basic credentials for a listener, on a library thread. Throwing refuses. */
+internal interface PasswordSink {
+    fun authenticate(username: ByteArray, password: ByteArray): Boolean
+}
+
+/** Decides a client certificate chain (PEM) for a listener, on a library thread. Throwing refuses. */
+internal interface ClientCertSink {
+    fun authenticate(chainPem: ByteArray): Boolean
+}
+
+/** A push or pull filter, on a library thread. Throwing skips the revision. */
+internal interface FilterSink {
+    fun include(collection: ByteArray, docId: ByteArray, revId: ByteArray, deleted: Boolean, body: ByteArray): Boolean
+}
+
+/** A conflict resolver, on a library thread. Throwing leaves the document in conflict. */
+internal interface ResolverSink {
+    fun resolve(collection: ByteArray, docId: ByteArray, local: ByteArray?, remote: ByteArray?): ResolvedConflict
+}
+
+/** A resolver's answer as the glue reads it: a P2P_RESOLVE_* code and, for merged, the body. */
+internal class ResolvedConflict(@JvmField val decision: Int, @JvmField val merged: ByteArray?)

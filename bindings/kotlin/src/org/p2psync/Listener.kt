@@ -1,0 +1,119 @@
+package org.p2psync
+
+/**
+ * Decides HTTP Basic credentials: true accepts, false refuses (401). Called on a library
+ * thread once per connection attempt, possibly concurrently; it may block briefly (to
+ * look a user up) and must not close its own listener. Throwing refuses.
+ */
+typealias PasswordAuthenticator = (username: String, password: String) -> Boolean
+
+/**
+ * Decides a client certificate from the chain the client presented (PEM, leaf first);
+ * with trusted roots configured it is called only for chains that verified against them.
+ * Threads as for [PasswordAuthenticator]; throwing refuses.
+ */
+typealias ClientCertificateAuthenticator = (chainPem: String) -> Boolean
+
+/**
+ * How a [Listener] serves its database. The defaults serve the default collection over
+ * TLS with the database's anonymous identity (created at the first start and kept in the
+ * database directory), on a port the system picks, on every interface, to anyone.
+ *
+ * Password authentication: give [credentials] (accepted user -> password), a
+ * [passwordAuthenticator], or both (then users not in [credentials] go to the
+ * authenticator). Client certificates (TLS only): [clientCertificateRootsPem], a
+ * [clientCertificateAuthenticator], or both (a client must then pass both).
+ */
+data class ListenerConfig @JvmOverloads constructor(
+    /** Collections served, of the listener's database; empty = the default collection. */
+    val collections: List<Collection> = emptyList(),
+    /** TCP port; 0 = the system picks one (see [Listener.port]). */
+    val port: Int = 0,
+    /** Interface name ("lo") or IP address to listen on; null = all. */
+    val networkInterface: String? = null,
+    /** Refuse pushes (403); pulls are served. */
+    val readOnly: Boolean = false,
+    /** false = plain ws:// (then no identity and no client certificates). */
+    val tlsEnabled: Boolean = true,
+    /** Server identity; null = the database's anonymous identity. */
+    val identity: TLSIdentity? = null,
+    val credentials: Map<String, String>? = null,
+    val passwordAuthenticator: PasswordAuthenticator? = null,
+    val clientCertificateRootsPem: String? = null,
+    val clientCertificateAuthenticator: ClientCertificateAuthenticator? = null,
+    /** Not available in this version: true gives [UnsupportedException]. */
+    val enableDeltaSync: Boolean = false
+) {
+    init {
+        if (port !in 0..65535) throw InvalidArgumentException(P2PSyncException.DOMAIN_LIBRARY, -1, "port $port is out of range")
+    }
+
+    override fun toString() = "ListenerConfig(collections=$collections, port=$port, networkInterface=$networkInterface, " +
+        "readOnly=$readOnly, tlsEnabled=$tlsEnabled, identity=$identity, credentials for ${credentials?.keys}, " +
+        "passwordAuthenticator=${passwordAuthenticator != null}, clientCertificateRootsPem=${clientCertificateRootsPem != null}, " +
+        "clientCertificateAuthenticator=${clientCertificateAuthenticator != null}, enableDeltaSync=$enableDeltaSync)"
+}
+
+/** Connection counts of a [Listener] (zeros when stopped). */
+data class ListenerStatus(val connectionCount: Int, val activeConnectionCount: Int)
+
+/**
+ * Serves one open [database] to replicators (ours, Couchbase Lite peers) over
+ * wss://host:port/<database name> (ws:// without TLS). Nothing is opened until [start].
+ * It keeps the database open: close the listener first (the database refuses with
+ * [BusyException] otherwise). After [close] returns its authenticators are never called
+ * again. An authenticator that holds the listener keeps it from ever being cleaned up
+ * by the garbage collector, so close listeners explicitly.
+ */
+class Listener private constructor(val database: Database, val config: ListenerConfig, ids: LongArray) :
+    NativeObject(ids[0], database, { h -> Native.listenerClose(h, ids[1]) }) {
+
+    @JvmOverloads
+    constructor(database: Database, config: ListenerConfig = ListenerConfig()) : this(database, config, create(database, config))
+
+    private companion object {
+        fun create(database: Database, config: ListenerConfig): LongArray {
+            val password = config.passwordAuthenticator?.let { auth ->
+                object : PasswordSink {
+                    override fun authenticate(username: ByteArray, password: ByteArray) = auth(Native.text(username), Native.text(password))
+                }
+            }
+            val certificate = config.clientCertificateAuthenticator?.let { auth ->
+                object : ClientCertSink {
+                    override fun authenticate(chainPem: ByteArray) = auth(Native.text(chainPem))
+                }
+            }
+            return Native.listenerCreate(database.handle, config.collections.map { it.handle }.toLongArray(), config.port,
+                Native.utf8OrNull(config.networkInterface), config.readOnly, !config.tlsEnabled, config.identity?.handle ?: 0L,
+                config.credentials?.let { Native.utf8(Json.encodeObject(it)) }, Native.utf8OrNull(config.clientCertificateRootsPem),
+                config.enableDeltaSync, arrayOf<Any?>(password, certificate))
+        }
+    }
+
+    /**
+     * Starts listening ([BusyException] if running; [IoException] for a port in use or an
+     * unknown interface). A stopped listener may be started again.
+     */
+    fun start() = Native.listenerStart(handle)
+
+    /** Stops listening; connected replicators are told to come back later. Returns when every connection ended. */
+    fun stop() = Native.listenerStop(handle)
+
+    /** TCP port while running, 0 when stopped. */
+    val port: Int get() = Native.listenerPort(handle)
+
+    /** URLs replicators can use, one per address; empty when stopped. */
+    val urls: List<String> get() = Json.strings(Native.text(Native.listenerUrls(handle)))
+
+    val status: ListenerStatus
+        get() {
+            val m = Json.obj(Native.text(Native.listenerStatus(handle)))
+            return ListenerStatus((m["connection_count"] as Number).toInt(), (m["active_connection_count"] as Number).toInt())
+        }
+
+    /**
+     * The identity the running listener serves (show its fingerprint to users who will pin
+     * it), as a new object the caller closes; null when stopped or without TLS.
+     */
+    fun tlsIdentity(): TLSIdentity? = TLSIdentity.takeOrNull(Native.listenerTlsIdentity(handle))
+}

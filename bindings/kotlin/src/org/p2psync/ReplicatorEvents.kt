@@ -1,0 +1,88 @@
+package org.p2psync
+
+/** What a [Replicator] is doing. */
+enum class ActivityLevel {
+    STOPPED,
+    /** Waiting to retry after a network error. */
+    OFFLINE,
+    CONNECTING,
+    /** Continuous and caught up. */
+    IDLE,
+    BUSY;
+
+    internal companion object {
+        fun of(name: String): ActivityLevel = valueOf(name.toUpperCase(java.util.Locale.ROOT))
+    }
+}
+
+/**
+ * A replicator's status. [error] is why it stopped or is retrying: a [P2PSyncException]
+ * subclass by code (an [AuthException] for refused credentials, a [TlsException] or one
+ * of its finer codes for TLS), whose [P2PSyncException.domain] and
+ * [P2PSyncException.domainCode] keep the cause (e.g. the HTTP status 401 in the WebSocket
+ * domain).
+ */
+data class ReplicatorStatus(val activity: ActivityLevel, val completed: Long, val total: Long, val error: P2PSyncException?) {
+    internal companion object {
+        @Suppress("UNCHECKED_CAST")
+        fun from(m: Map<String, Any?>): ReplicatorStatus {
+            val progress = m["progress"] as Map<String, Any?>
+            return ReplicatorStatus(ActivityLevel.of(m["activity"] as String), (progress["completed"] as Number).toLong(),
+                (progress["total"] as Number).toLong(), errorOf(m["error"]))
+        }
+    }
+}
+
+/** Turns the library's error object ({"status", "domain", "code", "message"}) into an exception. */
+@Suppress("UNCHECKED_CAST")
+internal fun errorOf(value: Any?): P2PSyncException? {
+    val m = value as Map<String, Any?>? ?: return null
+    return P2PSyncException.create((m["status"] as Number).toInt(), (m["domain"] as Number).toInt(),
+        (m["code"] as Number).toInt(), (m["message"] as String? ?: "").toByteArray(Charsets.UTF_8))
+}
+
+/** Which way a document went. */
+enum class Direction { PUSH, PULL }
+
+/** One replicated revision, or (with [error]) one that failed to replicate. */
+data class ReplicatedDocument(
+    /** "scope.name" */
+    val collection: String,
+    val id: String,
+    val revId: String,
+    val deleted: Boolean,
+    /** The remote revoked access to the document. */
+    val accessRemoved: Boolean,
+    val error: P2PSyncException?
+) {
+    internal companion object {
+        fun from(m: Map<String, Any?>) = ReplicatedDocument(m["collection"] as String, m["id"] as String,
+            m["rev_id"] as String, m["deleted"] as Boolean, m["access_removed"] as Boolean, errorOf(m["error"]))
+    }
+}
+
+/** A batch of documents a replicator pushed or pulled. */
+data class DocumentReplication(val direction: Direction, val documents: List<ReplicatedDocument>) {
+    internal companion object {
+        @Suppress("UNCHECKED_CAST")
+        fun from(m: Map<String, Any?>) = DocumentReplication(Direction.valueOf((m["direction"] as String).toUpperCase(java.util.Locale.ROOT)),
+            (m["documents"] as List<Map<String, Any?>>).map { ReplicatedDocument.from(it) })
+    }
+}
+
+/** What a [ReplicatorEventQueue] holds. */
+sealed class ReplicatorEvent {
+    data class StatusChanged(val status: ReplicatorStatus) : ReplicatorEvent()
+    data class DocumentsReplicated(val replication: DocumentReplication) : ReplicatorEvent()
+    /** The queue was full: [dropped] events were lost at this point. */
+    data class Overflow(val dropped: Int) : ReplicatorEvent()
+
+    internal companion object {
+        fun parse(m: Map<String, Any?>): ReplicatorEvent = when (val kind = m["event"]) {
+            "status" -> StatusChanged(ReplicatorStatus.from(m))
+            "document" -> DocumentsReplicated(DocumentReplication.from(m))
+            "overflow" -> Overflow((m["dropped"] as Number).toInt())
+            else -> throw IllegalStateException("unknown replicator event $kind")
+        }
+    }
+}
