@@ -15,7 +15,9 @@ import org.p2psync.ConflictException
 import org.p2psync.Direction
 import org.p2psync.DocumentReplication
 import org.p2psync.InvalidArgumentException
+import org.p2psync.Listener
 import org.p2psync.ListenerConfig
+import org.p2psync.P2PSync
 import org.p2psync.P2PSyncException
 import org.p2psync.ReplicatedDocument
 import org.p2psync.ReplicationCollection
@@ -29,6 +31,7 @@ import org.p2psync.ServerTrust
 import org.p2psync.TLSIdentity
 import org.p2psync.TlsPinMismatchException
 import org.p2psync.UnsupportedException
+import java.lang.ref.WeakReference
 import java.util.Collections
 import java.util.concurrent.atomic.AtomicInteger
 
@@ -105,10 +108,15 @@ class ReplicatorTest : SyncTestBase() {
         assertEquals(P2PSyncException.DOMAIN_WEBSOCKET, error.domain)
         assertEquals(401, error.domainCode)
         assertEquals(1, passwordCalls.get()) // refused once, never retried
-        val activities = generateSequence { queue.nextEvent(0) }
-            .mapNotNull { (it as? ReplicatorEvent.StatusChanged)?.status?.activity }.toList()
-        assertFalse(activities.toString(), ActivityLevel.OFFLINE in activities)
+        // the queue is fed asynchronously: read it up to the final "stopped"
+        val activities = ArrayList<ActivityLevel>()
+        val deadline = System.currentTimeMillis() + 10_000
+        while (activities.lastOrNull() != ActivityLevel.STOPPED && System.currentTimeMillis() < deadline) {
+            (queue.nextEvent(200) as? ReplicatorEvent.StatusChanged)?.let { activities.add(it.status.activity) }
+        }
         assertEquals(ActivityLevel.STOPPED, activities.last())
+        assertFalse(activities.toString(), ActivityLevel.OFFLINE in activities)
+        assertNull(queue.nextEvent(100))
         assertEquals(emptySet<String>(), docIds(remoteDocs))
     }
 
@@ -237,6 +245,38 @@ class ReplicatorTest : SyncTestBase() {
         repl.close()
         repl.close()
         assertTrue(repl.isClosed)
+    }
+
+    /** A replicator whose push filter holds [marker]; closed here unless [forget]. */
+    private fun replicatorHolding(marker: Any, forget: Boolean) {
+        val repl = Replicator(local, ReplicatorConfig("wss://127.0.0.1:9/nowhere", trust = ServerTrust.SelfSignedOnly,
+            collections = listOf(ReplicationCollection(localDocs, pushFilter = { marker.hashCode() != 0 }))))
+        val sub = repl.addDocumentListener { marker.hashCode() }
+        sub.close()
+        if (!forget) repl.close()
+    }
+
+    private fun listenerHolding(marker: Any, forget: Boolean) {
+        val listener = Listener(remote, ListenerConfig(passwordAuthenticator = { _, _ -> marker.hashCode() != 0 }))
+        if (!forget) listener.close()
+    }
+
+    @Test
+    fun glueReleasesCallbacksOnCloseAndCleanup() {
+        val base = P2PSync.liveHandles()
+        for (forget in listOf(false, true)) {
+            // The JNI glue holds each lambda through a global ref until the close: once
+            // it let go, nothing else holds the marker the lambdas captured.
+            var marker: Any? = Any()
+            val ref = WeakReference(marker)
+            replicatorHolding(marker!!, forget)
+            listenerHolding(marker, forget)
+            marker = null
+            waitFor {
+                System.gc()
+                ref.get() == null && P2PSync.liveHandles() == base
+            }
+        }
     }
 
     @Test

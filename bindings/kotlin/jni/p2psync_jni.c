@@ -802,6 +802,18 @@ struct jni_callbacks {
     jobject refs[];
 };
 
+static void callbacks_free(JNIEnv *env, struct jni_callbacks *cbs)
+{
+    if (cbs == NULL)
+        return;
+    for (jsize i = 0; i < cbs->count; i++) {
+        if (cbs->refs[i] != NULL)
+            (*env)->DeleteGlobalRef(env, cbs->refs[i]);
+    }
+    free(cbs);
+}
+
+/* NULL when out of memory: a callback silently left out would filter nothing. */
 static struct jni_callbacks *callbacks_new(JNIEnv *env, jobjectArray sinks)
 {
     jsize n = (*env)->GetArrayLength(env, sinks);
@@ -814,20 +826,13 @@ static struct jni_callbacks *callbacks_new(JNIEnv *env, jobjectArray sinks)
         if (sink != NULL) {
             cbs->refs[i] = (*env)->NewGlobalRef(env, sink);
             (*env)->DeleteLocalRef(env, sink);
+            if (cbs->refs[i] == NULL) {
+                callbacks_free(env, cbs);
+                return NULL;
+            }
         }
     }
     return cbs;
-}
-
-static void callbacks_free(JNIEnv *env, struct jni_callbacks *cbs)
-{
-    if (cbs == NULL)
-        return;
-    for (jsize i = 0; i < cbs->count; i++) {
-        if (cbs->refs[i] != NULL)
-            (*env)->DeleteGlobalRef(env, cbs->refs[i]);
-    }
-    free(cbs);
 }
 
 /* user_data for callback i, or NULL when Kotlin gave no sink for it. */
