@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import queue
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
-from typing import List
+from typing import Iterator, List, Tuple
 
 import pytest
 
@@ -136,3 +141,160 @@ def test_help_on_every_command() -> None:
 
 def test_version() -> None:
     assert cli("--version").stdout.startswith("p2psync 1.")
+
+
+# ------------------------------------------------------------------ serve, sync, identity
+
+class Lines:
+    """A process's stdout lines, read by a thread so a test can wait for one with a deadline."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.queue: "queue.Queue[str]" = queue.Queue()
+        self.seen: List[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            self.queue.put(line.rstrip("\n"))
+        self.queue.put("")  # end of output
+
+    def wait_for(self, prefix: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                line = ""
+            if not line and (self.proc.poll() is not None or time.monotonic() >= deadline):
+                self.proc.kill()
+                raise AssertionError(f"no line starting {prefix!r}; saw {self.seen}; stderr: "
+                                     f"{self.proc.stderr.read() if self.proc.stderr else ''}")
+            self.seen.append(line)
+            if line.startswith(prefix):
+                return line
+
+
+class Server:
+    """`p2psync serve` in the background; reads the URL and fingerprint it prints."""
+
+    def __init__(self, db: str, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "p2psync", "serve", db, "--host", "127.0.0.1", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        self.lines = Lines(self.proc)
+        self.url = self.lines.wait_for("url ").split()[1]
+        self.fingerprint = self.lines.wait_for("fingerprint ").split()[1]
+        assert re.fullmatch(r"wss://127\.0\.0\.1:\d+/[^/]+", self.url), self.url
+        assert int(self.url.rsplit(":", 1)[1].split("/")[0]) > 0
+
+    def stop(self) -> str:
+        self.proc.send_signal(signal.SIGINT)
+        self.lines.wait_for("stopped")
+        assert self.proc.wait(30) == 0
+        return self.proc.stderr.read()  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Tuple[Server, str]]:
+    a = str(tmp_path / "a.db")
+    for i in range(3):
+        cli("put", a, f"a-{i}", json.dumps({"i": i}))
+    server = Server(a, "--user", "bob:s3cret")
+    try:
+        yield server, a
+    finally:
+        if server.proc.poll() is None:
+            server.stop()
+
+
+def test_serve_and_sync_both_ways(served: Tuple[Server, str], tmp_path: Path) -> None:
+    server, a = served
+    b = str(tmp_path / "b.db")
+    cli("put", b, "b-0", '{"from": "b"}')
+    res = cli("sync", b, server.url, "--user", "bob:s3cret", "--pin", server.fingerprint, "--json")
+    summary = json.loads(res.stdout)
+    assert summary["pulled"] == 3 and summary["pushed"] == 1 and summary["failed"] == 0
+    assert out_lines(cli("ls", b)) == ["b-0", "a-0", "a-1", "a-2"]
+    # The password can come from the environment; a pin without colons is accepted too.
+    env_user = subprocess.run([sys.executable, "-m", "p2psync", "sync", b, server.url, "--user", "bob", "--pin",
+                               server.fingerprint.replace(":", "").lower()], capture_output=True, text=True,
+                              env={**ENV, "P2PSYNC_PASSWORD": "s3cret"}, timeout=60)
+    assert env_user.returncode == 0 and "pulled 0, pushed 0" in env_user.stdout, env_user.stderr
+    server.stop()
+    assert json.loads(cli("get", a, "b-0").stdout) == {"from": "b"}
+
+
+def test_sync_refusals(served: Tuple[Server, str], tmp_path: Path) -> None:
+    server, _ = served
+    b = str(tmp_path / "b.db")
+    wrong_pin = "00" * 32
+    assert "mismatch" in cli("sync", b, server.url, "--user", "bob:s3cret", "--pin", wrong_pin, code=6).stderr
+    assert "401" in cli("sync", b, server.url, "--user", "bob:wrong", "--pin", server.fingerprint, code=6).stderr
+    assert "--self-signed" in cli("sync", b, server.url, "--user", "bob:s3cret", code=6).stderr
+    cli("sync", b, server.url, "--user", "bob:s3cret", "--self-signed")
+    assert "64 hex digits" in cli("sync", b, server.url, "--pin", "abc", code=2).stderr
+    assert "one of" in cli("sync", b, server.url, "--pin", server.fingerprint, "--self-signed", code=2).stderr
+    assert "NAME:PASSWORD" in cli("sync", b, server.url, "--user", "bob", "--self-signed", code=2).stderr
+
+
+def test_busy_while_serving(served: Tuple[Server, str]) -> None:
+    _, a = served
+    assert "already open" in cli("put", a, "x", "{}", code=5).stderr
+
+
+def test_continuous_sync_stops_cleanly_and_resumes(served: Tuple[Server, str], tmp_path: Path) -> None:
+    server, _ = served
+    b = str(tmp_path / "b.db")
+    proc = subprocess.Popen([sys.executable, "-m", "p2psync", "sync", b, server.url, "--continuous", "--user",
+                             "bob:s3cret", "--pin", server.fingerprint], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    lines = Lines(proc)
+    line = lines.wait_for("idle")
+    assert line.strip() == "idle: pulled 3, pushed 0"
+    proc.send_signal(signal.SIGINT)
+    assert "checkpoint saved" in lines.wait_for("pulled 3, pushed 0 documents")
+    assert proc.wait(30) == 0, proc.stderr.read()  # type: ignore[union-attr]
+    # The checkpoint was saved: the next sync has nothing to pull.
+    assert json.loads(cli("sync", b, server.url, "--user", "bob:s3cret", "--pin", server.fingerprint,
+                          "--json").stdout)["pulled"] == 0
+
+
+def test_identity_commands(tmp_path: Path) -> None:
+    p12 = str(tmp_path / "id.p12")
+    created = cli("identity", "create", p12, "--cn", "test-peer", "--san", "127.0.0.1", "--password", "pw").stdout
+    fingerprint = created.split()[-1]
+    assert re.fullmatch(r"([0-9A-F]{2}:){31}[0-9A-F]{2}", fingerprint)
+    assert os.stat(p12).st_mode & 0o077 == 0
+    assert "exists" in cli("identity", "create", p12, code=2).stderr
+    assert "password" in cli("identity", "show", p12, "--password", "wrong", code=6).stderr
+    shown = json.loads(cli("identity", "show", p12, "--password", "pw", "--json").stdout)
+    assert colon(shown["fingerprint"]) == fingerprint
+
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    cli("identity", "export", p12, "--password", "pw", "--cert", cert, "--key", key)
+    assert Path(cert).read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert "PRIVATE KEY" in Path(key).read_text()
+    assert cli("identity", "export", p12, "--password", "pw").stdout == Path(cert).read_text()
+    copy = str(tmp_path / "copy.p12")
+    assert cli("identity", "import", copy, "--cert", cert, "--key", key).stdout.split()[-1] == fingerprint
+
+    # serve presents the identity it is given.
+    server = Server(str(tmp_path / "db"), "--identity", p12, "--password", "pw")
+    assert server.fingerprint == fingerprint
+    assert "no --user" in server.stop()
+
+
+def test_anonymous_identity_is_persistent(tmp_path: Path) -> None:
+    db = str(tmp_path / "db")
+    cli("put", db, "d", "{}")
+    shown = cli("identity", "show", "--database", db).stdout
+    first = Server(db, "--user", "u:p")
+    first.stop()
+    second = Server(db, "--user", "u:p")
+    second.stop()
+    assert first.fingerprint == second.fingerprint
+    assert f"fingerprint  {first.fingerprint}" in shown
+
+
+def colon(hex_digest: str) -> str:
+    return ":".join(hex_digest[i:i + 2] for i in range(0, len(hex_digest), 2)).upper()

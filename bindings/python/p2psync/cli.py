@@ -4,6 +4,9 @@
     p2psync get   notes.db note-1
     p2psync ls    notes.db -l
     p2psync info  notes.db
+    p2psync serve notes.db --user alice:secret          # prints its URL and fingerprint
+    p2psync sync  copy.db wss://host:port/notes.db --user alice:secret --pin FINGERPRINT
+    p2psync identity create server.p12 --cn my-server
 
 Run `p2psync --help` or `p2psync COMMAND --help` for every option. Installed as the
 `p2psync` console script by `pip install bindings/python`; `python3 -m p2psync` is the
@@ -17,8 +20,11 @@ Exit codes (stable; scripts may rely on them):
     3  not found: database, collection, document or revision
     4  conflict: the document changed since the given revision
     5  busy: the database is open in another process (e.g. a running `p2psync serve`)
-    6  refused: TLS trust or authentication failed
+    6  refused: TLS trust or authentication failed, or a wrong identity password
     130  interrupted (Ctrl-C) before the command finished
+
+`serve` and `sync --continuous` run until Ctrl-C (or SIGTERM), stop cleanly (a replicator
+saves its checkpoint) and exit 0.
 
 Errors are printed as one line on standard error, "p2psync: <what failed>: <why>".
 """
@@ -26,13 +32,23 @@ Errors are printed as one line on standard error, "p2psync: <what failed>: <why>
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import signal
+import ssl
 import sys
+import threading
+import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from urllib.parse import urlsplit
 
 from . import errors
 from .database import Collection, Concurrency, Database
+from .replication import (DocumentEvent, Listener, ReplicationCollection, Replicator, ReplicatorStatus,
+                          ReplicatorType, TrustMode)
+from .security import Identity, Usage
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -51,17 +67,22 @@ _EXIT_CODES: Dict[type, int] = {
     errors.BusyError: EXIT_BUSY,
     errors.TLSError: EXIT_REFUSED,
     errors.AuthError: EXIT_REFUSED,
+    errors.WrongPasswordError: EXIT_REFUSED,
 }
 
 PROG = "p2psync"
 
 EPILOG = """exit codes: 0 ok, 1 error, 2 usage or bad input, 3 not found, 4 conflict,
-5 database busy (open in another process), 6 TLS trust or authentication refused,
-130 interrupted."""
+5 database busy (open in another process), 6 TLS trust or authentication refused
+(or a wrong identity password), 130 interrupted."""
 
 
 class UsageError(Exception):
     """A problem with the arguments that argparse cannot see (exit code 2)."""
+
+
+class RefusedError(Exception):
+    """A peer is not who it should be, e.g. a fingerprint mismatch (exit code 6)."""
 
 
 # ------------------------------------------------------------------ helpers
@@ -216,6 +237,354 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------ network commands
+
+
+def colon_fingerprint(hex_digest: str) -> str:
+    """"ab12..." -> "AB:12:..." (the form people compare by eye)."""
+    return ":".join(hex_digest[i:i + 2] for i in range(0, len(hex_digest), 2)).upper()
+
+
+def normalize_fingerprint(text: str) -> str:
+    """Accepts "AB:12:...", "ab12..." or "SHA256:..."; returns 64 lowercase hex digits."""
+    hex_digits = text.strip().lower()
+    if hex_digits.startswith("sha256:"):
+        hex_digits = hex_digits[len("sha256:"):]
+    hex_digits = hex_digits.replace(":", "").replace(" ", "")
+    if len(hex_digits) != 64 or any(c not in "0123456789abcdef" for c in hex_digits):
+        raise UsageError(f"bad fingerprint {text!r}: expected the 64 hex digits (SHA-256) that `serve` prints")
+    return hex_digits
+
+
+def parse_user(spec: str) -> Tuple[str, str]:
+    """"NAME:PASSWORD", or "NAME" with the password in $P2PSYNC_PASSWORD."""
+    name, colon, password = spec.partition(":")
+    if not colon:
+        password = os.environ.get("P2PSYNC_PASSWORD", "")
+        if not password:
+            raise UsageError(f"no password for user {name!r}: give NAME:PASSWORD or set P2PSYNC_PASSWORD")
+    if not name:
+        raise UsageError(f"bad --user {spec!r}: expected NAME:PASSWORD")
+    return name, password
+
+
+def identity_password(args: argparse.Namespace) -> str:
+    if getattr(args, "password", None) is not None:
+        return args.password
+    return os.environ.get("P2PSYNC_IDENTITY_PASSWORD", "")
+
+
+def load_identity(path: str, password: str) -> Identity:
+    with open(path, "rb") as f:
+        return Identity.from_pkcs12(f.read(), password)
+
+
+def write_private(path: str, data: bytes, force: bool) -> None:
+    """Writes a file only its owner can read (it holds a private key)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise UsageError(f"{path} exists (use --force to replace it)") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def open_collections(db: Database, specs: Optional[List[str]], *, create: bool) -> List[Collection]:
+    opened: List[Collection] = []
+    try:
+        for spec in specs or ["_default"]:
+            opened.append(open_collection(db, spec, create=create))
+    except BaseException:
+        for coll in opened:
+            coll.close()
+        raise
+    return opened
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived while serving or syncing."""
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGINT/SIGTERM (Ctrl-C, `kill`), so that the main thread can stop
+    the listener or replicator cleanly instead of dying mid-write."""
+    stop = threading.Event()
+
+    def handler(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    credentials = dict(parse_user(u) for u in args.user or [])
+    if args.no_tls and args.identity:
+        raise UsageError("--identity needs TLS: drop --no-tls")
+    identity = load_identity(args.identity, identity_password(args)) if args.identity else None
+    stop = stop_on_signals()
+    try:
+        with open_database(args.database, create=True) as db:
+            colls = open_collections(db, args.collection, create=True)
+            try:
+                with Listener(db, collections=colls, port=args.port, network_interface=args.host,
+                              read_only=args.read_only, disable_tls=args.no_tls, identity=identity,
+                              credentials=credentials or None) as listener:
+                    listener.start()
+                    fingerprint = ""
+                    served = listener.tls_identity()
+                    if served is not None:
+                        with served:
+                            fingerprint = served.fingerprint
+                    if args.json:
+                        print_json({"urls": listener.urls, "port": listener.port, "fingerprint": fingerprint,
+                                    "collections": [c.full_name for c in colls]}, False)
+                    else:
+                        print(f"serving {db.path} ({', '.join(c.full_name for c in colls)})"
+                              f"{' read-only' if args.read_only else ''}")
+                        for url in listener.urls:
+                            print(f"url {url}")
+                        if fingerprint:
+                            print(f"fingerprint {colon_fingerprint(fingerprint)}")
+                        print("press Ctrl-C to stop")
+                    sys.stdout.flush()
+                    if not credentials:
+                        print(f"{PROG}: warning: no --user: any peer that reaches this port can read and write "
+                              "the database", file=sys.stderr)
+                    while not stop.wait(0.5):
+                        pass
+                    listener.stop()
+            finally:
+                for coll in colls:
+                    coll.close()
+    finally:
+        if identity is not None:
+            identity.close()
+    print("stopped", flush=True)
+    return EXIT_OK
+
+
+def fetch_certificate(url: str, fingerprint: str) -> str:
+    """The listener's certificate as PEM, after checking that its SHA-256 fingerprint is the
+    expected one. The check happens before any credentials are sent; the replicator then
+    pins exactly this certificate."""
+    parts = urlsplit(url)
+    if parts.scheme != "wss" or not parts.hostname:
+        raise UsageError("--pin needs a wss:// URL")
+    try:
+        pem = ssl.get_server_certificate((parts.hostname, parts.port or 443), timeout=30)
+    except (OSError, ssl.SSLError) as e:
+        raise errors.NetworkError(errors.NetworkError.code,
+                                  message=f"connect to {parts.hostname}:{parts.port}: {e}") from None
+    seen = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+    if seen != fingerprint:
+        raise RefusedError(f"certificate fingerprint mismatch: expected {colon_fingerprint(fingerprint)}, "
+                           f"the listener presented {colon_fingerprint(seen)}")
+    return pem
+
+
+class SyncProgress:
+    """Counts replicated documents and draws a one-line progress bar on standard error."""
+
+    def __init__(self, draw: bool) -> None:
+        self.draw = draw
+        self.lock = threading.Lock()
+        self.pulled = self.pushed = self.failed = 0
+        self.status: Optional[ReplicatorStatus] = None
+        self.started = time.monotonic()
+        self._last = 0.0
+        self._drawn = False
+
+    def on_documents(self, event: DocumentEvent) -> None:
+        with self.lock:
+            for doc in event.documents:
+                if doc.error is not None:
+                    self.failed += 1
+                elif event.direction == "pull":
+                    self.pulled += 1
+                else:
+                    self.pushed += 1
+
+    def on_status(self, status: ReplicatorStatus) -> None:
+        with self.lock:
+            self.status = status
+
+    def line(self) -> str:
+        st = self.status
+        activity = st.activity if st else "starting"
+        completed, total = (st.completed, st.total) if st else (0, 0)
+        width = 24
+        filled = width * min(completed, total) // total if total else (width if activity == "idle" else 0)
+        rate = (self.pulled + self.pushed) / max(time.monotonic() - self.started, 1e-9)
+        return (f"[{'#' * filled}{'.' * (width - filled)}] {activity:<10} pulled {self.pulled}  "
+                f"pushed {self.pushed}  {rate:,.0f} docs/s")
+
+    def tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.draw and (force or now - self._last >= 0.1):
+            sys.stderr.write("\r" + self.line() + "\033[K")
+            sys.stderr.flush()
+            self._last, self._drawn = now, True
+
+    def finish(self) -> None:
+        if self._drawn:
+            self.tick(force=True)
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    trust_options = [o for o in ("pin", "self_signed", "ca", "pinned_cert") if getattr(args, o)]
+    if len(trust_options) > 1:
+        raise UsageError("choose one of --pin, --self-signed, --ca and --pinned-cert")
+    username, password = parse_user(args.user) if args.user else (None, None)
+    trust, roots, pinned = TrustMode.SYSTEM_ROOTS, None, None
+    if args.pin:
+        pinned, trust = fetch_certificate(args.url, normalize_fingerprint(args.pin)), TrustMode.PINNED
+    elif args.pinned_cert:
+        with open(args.pinned_cert, encoding="utf-8") as f:
+            pinned, trust = f.read(), TrustMode.PINNED
+    elif args.ca:
+        with open(args.ca, encoding="utf-8") as f:
+            roots, trust = f.read(), TrustMode.ROOTS
+    elif args.self_signed:
+        trust = TrustMode.SELF_SIGNED_ONLY
+    direction = ReplicatorType.PUSH if args.push else ReplicatorType.PULL if args.pull else ReplicatorType.PUSH_AND_PULL
+    tls_settings = trust != TrustMode.SYSTEM_ROOTS
+    if tls_settings and not args.url.startswith("wss://"):
+        raise UsageError("--pin, --self-signed, --ca and --pinned-cert need a wss:// URL")
+
+    draw = args.progress if args.progress is not None else sys.stderr.isatty()
+    progress = SyncProgress(draw)
+    stop = stop_on_signals()
+    interrupted = False
+    with open_database(args.database, create=True) as db:
+        colls = open_collections(db, args.collection, create=True)
+        try:
+            repl = Replicator(db, args.url, type=direction, continuous=args.continuous, username=username,
+                              password=password, trust_mode=trust, trusted_roots=roots, pinned_certificate=pinned,
+                              collections=[ReplicationCollection(c) for c in colls])
+            with repl, repl.add_document_listener(progress.on_documents), \
+                    repl.add_status_listener(progress.on_status):
+                repl.start(reset_checkpoint=args.reset)
+                deadline = time.monotonic() + args.timeout if args.timeout else None
+                shown = ""
+                while True:
+                    if stop.wait(0.05):
+                        interrupted = True
+                        break
+                    progress.tick()
+                    status = repl.status
+                    if status.stopped:
+                        break
+                    if args.continuous and not draw and status.activity != shown and \
+                            status.activity in ("idle", "offline"):
+                        # Without a progress bar, say when a continuous sync is caught up.
+                        why = f": {status.error.message}" if status.error is not None else ""
+                        print(f"{status.activity}: pulled {progress.pulled}, pushed {progress.pushed}{why}",
+                              flush=True)
+                    shown = status.activity
+                    if deadline is not None and time.monotonic() > deadline:
+                        last = repl.status.error
+                        raise errors.TimedOutError(errors.TimedOutError.code, message=(
+                            f"sync did not finish within {args.timeout:g} s"
+                            + (f" (last error: {last.message})" if last is not None else "")))
+                repl.stop()  # saves the checkpoint
+                final = repl.status
+            progress.finish()
+        finally:
+            for coll in colls:
+                coll.close()
+    elapsed = time.monotonic() - progress.started
+    summary = {"pulled": progress.pulled, "pushed": progress.pushed, "failed": progress.failed,
+               "seconds": round(elapsed, 3), "interrupted": interrupted}
+    if args.json:
+        print_json(summary, False)
+    else:
+        print(f"pulled {progress.pulled}, pushed {progress.pushed} documents in {elapsed:.1f} s"
+              f"{f', {progress.failed} failed' if progress.failed else ''}"
+              f"{' (stopped by signal; checkpoint saved)' if interrupted else ''}")
+    if final.error is not None and not interrupted:
+        if isinstance(final.error, errors.TLSError) and trust == TrustMode.SYSTEM_ROOTS:
+            # The usual first stumble: a listener's anonymous identity is self-signed.
+            return fail(f"{final.error.message} (a self-signed listener? use --pin FINGERPRINT, as "
+                        "`serve` prints it, or --self-signed)", EXIT_REFUSED)
+        raise final.error
+    if interrupted and not args.continuous:
+        return EXIT_INTERRUPTED
+    return EXIT_ERROR if progress.failed else EXIT_OK
+
+
+def cmd_identity_create(args: argparse.Namespace) -> int:
+    usage = Usage.SERVER_AND_CLIENT if args.client else Usage.SERVER
+    with Identity.create(common_name=args.cn, subject_alt_names=args.san or [], validity_days=args.days,
+                         usage=usage) as identity:
+        write_private(args.file, identity.to_pkcs12(identity_password(args)), args.force)
+        print(f"{args.file}: fingerprint {colon_fingerprint(identity.fingerprint)}")
+    return EXIT_OK
+
+
+def cmd_identity_import(args: argparse.Namespace) -> int:
+    with open(args.cert, encoding="utf-8") as f:
+        cert = f.read()
+    key = None
+    if args.key:
+        with open(args.key, encoding="utf-8") as f:
+            key = f.read()
+    with Identity.from_pem(cert, key, args.key_password) as identity:
+        write_private(args.file, identity.to_pkcs12(identity_password(args)), args.force)
+        print(f"{args.file}: fingerprint {colon_fingerprint(identity.fingerprint)}")
+    return EXIT_OK
+
+
+def cmd_identity_export(args: argparse.Namespace) -> int:
+    with load_identity(args.file, identity_password(args)) as identity:
+        if args.key:
+            chain, key = identity.to_pem(args.key_password)
+            write_private(args.key, key.encode("utf-8"), args.force)
+        else:
+            chain = identity.chain_pem
+        if args.cert:
+            with open(args.cert, "w", encoding="utf-8") as f:
+                f.write(chain)
+        else:
+            sys.stdout.write(chain)
+    return EXIT_OK
+
+
+def show_identity(identity: Identity, source: str, as_json: bool) -> None:
+    info = {"source": source, "fingerprint": identity.fingerprint,
+            "not_after": identity.not_after.isoformat(timespec="seconds")}
+    if as_json:
+        print_json(info, False)
+        return
+    print(f"identity     {source}")
+    print(f"fingerprint  {colon_fingerprint(info['fingerprint'])}")
+    print(f"valid until  {info['not_after']}")
+
+
+def cmd_identity_show(args: argparse.Namespace) -> int:
+    if (args.file is None) == (args.database is None):
+        raise UsageError("give an identity FILE or --database DB")
+    if args.file is not None:
+        with load_identity(args.file, identity_password(args)) as identity:
+            show_identity(identity, args.file, args.json)
+        return EXIT_OK
+    # A database's anonymous identity is what `serve` presents; a listener started on
+    # loopback for a moment loads it (creating it on first use, as serve would).
+    with open_database(args.database, create=False) as db, \
+            Listener(db, network_interface="127.0.0.1") as listener:
+        listener.start()
+        try:
+            with listener.tls_identity() as identity:  # type: ignore[union-attr]
+                show_identity(identity, f"anonymous identity of {db.path}", args.json)
+        finally:
+            listener.stop()
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------ parser
 
 
@@ -233,10 +602,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the library and ABI versions and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, fn: Callable[[argparse.Namespace], int], help_text: str,
+    def command(name: str, fn: Optional[Callable[[argparse.Namespace], int]], help_text: str,
                 description: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=description, epilog=EPILOG)
-        p.set_defaults(func=fn)
+        if fn is not None:  # None: the command has sub-commands that set it
+            p.set_defaults(func=fn)
         return p
 
     p = command("put", cmd_put, "save a document",
@@ -286,6 +656,103 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     add_collection_option(p, default=None)
 
+    p = command("serve", cmd_serve, "serve a database to peers (a listener)",
+                "Starts a listener on DATABASE (created if missing) and serves it until Ctrl-C. "
+                "It prints one 'url URL' line per address and a 'fingerprint' line: give the URL "
+                "to peers and let them compare (or --pin) the fingerprint. TLS is on by default, "
+                "with the database's anonymous identity (a self-signed certificate kept in the "
+                "database directory, so the fingerprint survives restarts).")
+    p.add_argument("database", help="database directory")
+    p.add_argument("-p", "--port", type=int, default=0, help="TCP port (default: any free port)")
+    p.add_argument("--host", metavar="ADDRESS", help="listen only on this IP address or interface name "
+                   "(default: all)")
+    p.add_argument("-u", "--user", action="append", metavar="NAME[:PASSWORD]",
+                   help="accept this user (repeatable); without :PASSWORD, $P2PSYNC_PASSWORD is used")
+    p.add_argument("--identity", metavar="FILE.p12", help="serve this identity (see `identity create`) "
+                   "instead of the anonymous one; its password: --password or $P2PSYNC_IDENTITY_PASSWORD")
+    p.add_argument("--password", help="password of the --identity file")
+    p.add_argument("--read-only", action="store_true", help="refuse pushes; serve pulls only")
+    p.add_argument("--no-tls", action="store_true", help="plain ws:// (only on a trusted network)")
+    p.add_argument("--json", action="store_true", help='print one JSON line {"urls", "port", "fingerprint", '
+                   '"collections"} instead of text')
+    p.add_argument("-c", "--collection", action="append", metavar="[SCOPE.]NAME",
+                   help="serve this collection (repeatable; default: the default collection)")
+
+    p = command("sync", cmd_sync, "sync a database with a listener (a replicator)",
+                "Replicates DATABASE (created if missing) with the listener at URL "
+                "(wss://host:port/db, as `serve` prints it): both directions unless --push or "
+                "--pull, once unless --continuous. Ctrl-C stops cleanly and saves the checkpoint, "
+                "so the next run resumes. Server trust, for wss:// URLs: the system's CAs by "
+                "default; --pin FINGERPRINT accepts only the certificate with that SHA-256 "
+                "fingerprint (checked before credentials are sent); --self-signed accepts any "
+                "self-signed certificate; --ca and --pinned-cert take PEM files.")
+    p.add_argument("database", help="local database directory")
+    p.add_argument("url", help="the listener's URL, e.g. wss://192.0.2.7:4984/notes")
+    direction = p.add_mutually_exclusive_group()
+    direction.add_argument("--push", action="store_true", help="only send local changes")
+    direction.add_argument("--pull", action="store_true", help="only receive remote changes")
+    p.add_argument("--continuous", action="store_true", help="keep syncing until Ctrl-C")
+    p.add_argument("-u", "--user", metavar="NAME[:PASSWORD]",
+                   help="log in (HTTP Basic); without :PASSWORD, $P2PSYNC_PASSWORD is used")
+    p.add_argument("--pin", metavar="FINGERPRINT", help="trust only the certificate with this SHA-256 "
+                   "fingerprint (as `serve` prints it; colons optional)")
+    p.add_argument("--self-signed", action="store_true", help="trust any self-signed certificate")
+    p.add_argument("--ca", metavar="ROOTS.pem", help="trust certificates issued by these CAs")
+    p.add_argument("--pinned-cert", metavar="CERT.pem", help="trust only this certificate")
+    p.add_argument("--reset", action="store_true", help="ignore the checkpoint and start from the beginning")
+    p.add_argument("--timeout", type=float, default=0, metavar="SECONDS",
+                   help="give up (exit code 1) if a one-shot sync takes longer (default: no limit)")
+    p.add_argument("--progress", dest="progress", action="store_true", default=None,
+                   help="draw a progress bar on standard error (default: when it is a terminal)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="never draw the progress bar")
+    p.add_argument("--json", action="store_true",
+                   help='print the summary as JSON {"pulled", "pushed", "failed", "seconds", "interrupted"}')
+    p.add_argument("-c", "--collection", action="append", metavar="[SCOPE.]NAME",
+                   help="replicate this collection (repeatable; default: the default collection)")
+
+    p = command("identity", None, "create, import, export or show a TLS identity",
+                "TLS identities (a private key and its certificate) kept in PKCS#12 files, "
+                "readable by openssl and keytool. The file's password comes from --password or "
+                "$P2PSYNC_IDENTITY_PASSWORD (default: empty).")
+    ids = p.add_subparsers(dest="identity_command", metavar="ACTION", required=True)
+
+    def action(name: str, fn: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        q = ids.add_parser(name, help=help_text, description=help_text + ".", epilog=EPILOG)
+        q.set_defaults(func=fn)
+        return q
+
+    q = action("create", cmd_identity_create, "create a self-signed identity in a PKCS#12 file")
+    q.add_argument("file", help="PKCS#12 file to write (mode 0600)")
+    q.add_argument("--cn", metavar="NAME", help="certificate common name")
+    q.add_argument("--san", action="append", metavar="HOST_OR_IP",
+                   help="subject alternative name (repeatable), for peers that check host names")
+    q.add_argument("--days", type=int, default=0, help="validity in days (default 365)")
+    q.add_argument("--client", action="store_true", help="also usable as a client certificate")
+    q.add_argument("--password", help="password of the PKCS#12 file")
+    q.add_argument("--force", action="store_true", help="replace an existing file")
+
+    q = action("import", cmd_identity_import, "build a PKCS#12 identity file from PEM certificate and key")
+    q.add_argument("file", help="PKCS#12 file to write (mode 0600)")
+    q.add_argument("--cert", required=True, metavar="CHAIN.pem", help="certificate chain (leaf first)")
+    q.add_argument("--key", metavar="KEY.pem", help="private key (default: in the --cert file)")
+    q.add_argument("--key-password", help="password of an encrypted private key")
+    q.add_argument("--password", help="password of the PKCS#12 file")
+    q.add_argument("--force", action="store_true", help="replace an existing file")
+
+    q = action("export", cmd_identity_export, "write an identity's certificate chain (and key) as PEM")
+    q.add_argument("file", help="PKCS#12 identity file")
+    q.add_argument("--cert", metavar="OUT.pem", help="write the chain here (default: standard output)")
+    q.add_argument("--key", metavar="OUT.pem", help="also write the private key here (mode 0600)")
+    q.add_argument("--key-password", help="encrypt the exported key with this password")
+    q.add_argument("--password", help="password of the PKCS#12 file")
+    q.add_argument("--force", action="store_true", help="replace an existing key file")
+
+    q = action("show", cmd_identity_show, "print an identity's fingerprint and expiry")
+    q.add_argument("file", nargs="?", help="PKCS#12 identity file")
+    q.add_argument("--database", metavar="DB", help="show the anonymous identity `serve` uses for DB")
+    q.add_argument("--password", help="password of the PKCS#12 file")
+    q.add_argument("--json", action="store_true", help="print JSON")
+
     return parser
 
 
@@ -300,7 +767,10 @@ def exit_code_for(exc: BaseException) -> int:
 
 
 def fail(message: str, code: int) -> int:
-    print(f"{PROG}: {message}", file=sys.stderr)
+    message = " ".join(message.split())  # one line, even if a peer's reason had several
+    if not message.startswith(f"{PROG}: "):
+        message = f"{PROG}: {message}"
+    print(message, file=sys.stderr)
     return code
 
 
@@ -318,6 +788,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return args.func(args)
     except UsageError as e:
         return fail(str(e), EXIT_USAGE)
+    except RefusedError as e:
+        return fail(str(e), EXIT_REFUSED)
     except errors.P2PSyncError as e:
         return fail(e.message or str(e), exit_code_for(e))
     except KeyboardInterrupt:
