@@ -184,17 +184,12 @@ func (r *Replicator) resolve(ctx context.Context, ev syncproto.ConflictEvent) (u
 		}
 		return 0, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
 	}
-	var local, remote *store.Revision
-	for i := range revs {
-		switch revs[i].RevID {
-		case ev.LocalRevID:
-			local = &revs[i]
-		case ev.RemoteRevID:
-			remote = &revs[i]
-		}
+	local, remote, err := r.conflictLeaves(ctx, coll, ev, revs)
+	if err != nil {
+		return 0, err
 	}
-	if local == nil || remote == nil || !local.Leaf || !remote.Leaf {
-		return 0, nil // already resolved or superseded
+	if local == nil || remote == nil {
+		return 0, nil // nothing left to resolve
 	}
 	c := Conflict{Collection: coll.FullName(), DocID: ev.DocID, localRev: local.RevID, remoteRev: remote.RevID}
 	if !local.Deleted {
@@ -288,4 +283,72 @@ func callResolver(ctx context.Context, fn ConflictResolver, c Conflict) (res Res
 		}
 	}()
 	return fn(ctx, c)
+}
+
+// conflictLeaves finds the two leaves to resolve for a conflict event. Revisions may have
+// moved on since the event: the remote leaf is the leaf at or above the pulled revision,
+// the local leaf the other live leaf (or the local tombstone the pulled revision
+// conflicted with).
+func (r *Replicator) conflictLeaves(ctx context.Context, coll *store.Collection, ev syncproto.ConflictEvent, revs []store.Revision) (local, remote *store.Revision, err error) {
+	descends := func(leaf store.Revision, ancestor string) (bool, error) {
+		if leaf.RevID == ancestor {
+			return true, nil
+		}
+		if generation(leaf.RevID) <= generation(ancestor) {
+			return false, nil
+		}
+		hist, err := coll.History(ctx, ev.DocID, leaf.RevID, 0)
+		if err != nil {
+			return false, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
+		}
+		for _, h := range hist {
+			if h == ancestor {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	var leaves []*store.Revision
+	for i := range revs {
+		if revs[i].Leaf {
+			leaves = append(leaves, &revs[i])
+		}
+	}
+	for _, l := range leaves {
+		ok, err := descends(*l, ev.RemoteRevID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok && (remote == nil || (!l.Deleted && remote.Deleted)) {
+			remote = l
+		}
+	}
+	if remote == nil {
+		return nil, nil, nil
+	}
+	// The local side: the event's local revision if still a leaf, else a live leaf that
+	// descends from it, else any other live leaf.
+	for _, l := range leaves {
+		if l != remote && l.RevID == ev.LocalRevID {
+			local = l
+		}
+	}
+	if local == nil {
+		for _, l := range leaves {
+			if l == remote || l.Deleted {
+				continue
+			}
+			ok, err := descends(*l, ev.LocalRevID)
+			if err != nil {
+				return nil, nil, err
+			}
+			if ok || local == nil {
+				local = l
+			}
+		}
+	}
+	if local != nil && local.Deleted && remote.Deleted {
+		return nil, nil, nil
+	}
+	return local, remote, nil
 }

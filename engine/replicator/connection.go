@@ -199,6 +199,7 @@ func (r *Replicator) runOnce(ctx context.Context, reset bool, base Progress) (co
 		activity, p, complete := cs.evaluate(base)
 		prog = p
 		if complete && !r.cfg.Continuous {
+			r.log.Debug("replication complete", "progress", p)
 			cs.saveCheckpoints(ctx)
 			conn.Close(blip.CloseNormal, "replication complete")
 			return true, prog, nil
@@ -301,6 +302,7 @@ func (cs *connState) handshake(ctx context.Context, legacy, reset bool) error {
 			start = mergeCheckpoints(cs.localCheckpoint(ctx, i), remote[i], remoteFound[i])
 		}
 		cs.start[i], cs.saved[i] = start, start
+		r.log.Debug("checkpoint", "collection", r.colls[i].Collection.FullName(), "local", cs.localCheckpoint(ctx, i), "remote", remote[i], "remoteFound", remoteFound[i], "start", start)
 	}
 	for i, c := range r.colls {
 		if r.cfg.Type.pulls() {
@@ -319,6 +321,7 @@ func (cs *connState) handshake(ctx context.Context, legacy, reset bool) error {
 			if len(c.Channels) > 0 {
 				sub.Filter, sub.Channels = "sync_gateway/bychannel", c.Channels
 			}
+			r.log.Debug("subscribing", "collection", c.Collection.FullName(), "since", string(sub.Since), "continuous", sub.Continuous, "activeOnly", activeOnly)
 			if err := cs.sess.SubChanges(ctx, i, sub); err != nil {
 				return err
 			}

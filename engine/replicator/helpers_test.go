@@ -3,6 +3,7 @@ package replicator
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -28,7 +29,7 @@ func openDB(t testing.TB, name string) *store.Database {
 
 func startListener(t testing.TB, db *store.Database, mutate func(*listener.Config)) *listener.Listener {
 	t.Helper()
-	cfg := listener.Config{Database: db}
+	cfg := listener.Config{Database: db, Logger: testLogger(t)}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -55,6 +56,9 @@ func newRepl(t testing.TB, cfg Config) *Replicator {
 	if cfg.MaxAttemptWait == 0 {
 		cfg.MaxAttemptWait = 200 * time.Millisecond
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
 	r, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +66,18 @@ func newRepl(t testing.TB, cfg Config) *Replicator {
 	t.Cleanup(r.Stop)
 	return r
 }
+
+// testLogger logs to the test output when P2P_TEST_LOG is set.
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("P2P_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
 
 // runOnce starts a one-shot replicator and waits for it to stop.
 func runOneShot(t testing.TB, r *Replicator) Status {

@@ -393,7 +393,7 @@ func (r *Replicator) collectionIndex(c *store.Collection) (int, error) {
 			return i, nil
 		}
 	}
-	if c != nil {
+	if c != nil && c.Database() == r.cfg.Database {
 		for i, cc := range r.colls {
 			if cc.Collection.FullName() == c.FullName() {
 				return i, nil

@@ -118,8 +118,13 @@ func (in *inserter) commit(ctx context.Context, batch []*insertReq) {
 				continue
 			}
 			results[i].res = res
-			if cur != nil && res.Inserted && isConflict(cur, r.rev) {
+			switch {
+			case cur != nil && res.Inserted && isConflict(cur, r.rev):
 				results[i].conflictWith = cur.RevID
+			case r.detectConflict && res.Inserted && res.Conflicted:
+				// The document still has an unresolved conflict (an earlier resolution was
+				// overtaken by this revision): have it resolved again.
+				results[i].conflictWith = cur0(cur)
 			}
 		}
 		return nil
@@ -157,24 +162,34 @@ func (in *inserter) drain(err error) {
 	}
 }
 
-// ancestorCache records remote ancestors (PROTOCOL §4.6) asynchronously: the pusher and
-// puller note them in memory and a background goroutine persists them in batches. A lost
-// update is harmless: the next proposal without a parent gets a 409 carrying the peer's
-// current revision, which the pusher then uses.
+// ancestorCache records remote ancestors (PROTOCOL §4.6). The pusher and puller note
+// them in memory, where they stay for the session (bounded), and a background goroutine
+// persists them. When the store can only write them one transaction each, first
+// revisions are kept in memory only: persisting each costs a transaction, while a missing
+// record costs at most one extra proposal round trip later (the 409 answer carries the
+// peer's revision, which the pusher then builds on).
 type ancestorCache struct {
 	remote  string
 	mu      sync.Mutex
-	pending map[docKey]string
+	known   map[docKey]string // this session's records
+	pending map[docKey]string // not yet persisted
 	kick    chan struct{}
 }
 
+const maxKnownAncestors = 1 << 20
+
 func newAncestorCache(remote string) *ancestorCache {
-	return &ancestorCache{remote: remote, pending: map[docKey]string{}, kick: make(chan struct{}, 1)}
+	return &ancestorCache{remote: remote, known: map[docKey]string{}, pending: map[docKey]string{}, kick: make(chan struct{}, 1)}
 }
 
 func (a *ancestorCache) set(coll *store.Collection, docID, revID string) {
+	k := docKey{coll, docID}
 	a.mu.Lock()
-	a.pending[docKey{coll, docID}] = revID
+	if len(a.known) >= maxKnownAncestors {
+		a.known = map[docKey]string{}
+	}
+	a.known[k] = revID
+	a.pending[k] = revID
 	n := len(a.pending)
 	a.mu.Unlock()
 	if n >= 1000 {
@@ -188,7 +203,7 @@ func (a *ancestorCache) set(coll *store.Collection, docID, revID string) {
 // get returns the latest known remote revision of a document.
 func (a *ancestorCache) get(ctx context.Context, coll *store.Collection, docID string) (string, error) {
 	a.mu.Lock()
-	rev, ok := a.pending[docKey{coll, docID}]
+	rev, ok := a.known[docKey{coll, docID}]
 	a.mu.Unlock()
 	if ok {
 		return rev, nil
@@ -211,22 +226,20 @@ func (a *ancestorCache) run(ctx context.Context) {
 }
 
 // batchAncestorSetter is implemented by store batches that can record remote ancestors
-// inside a transaction; without it each record is its own write.
+// inside a transaction.
 type batchAncestorSetter interface {
 	SetRemoteAncestor(c *store.Collection, remote, docID, revID string) error
 }
 
-// flush persists pending entries. Entries stay visible in memory until written.
+// flush persists pending entries.
 func (a *ancestorCache) flush(ctx context.Context, db *store.Database) {
 	a.mu.Lock()
 	if len(a.pending) == 0 {
 		a.mu.Unlock()
 		return
 	}
-	snapshot := make(map[docKey]string, len(a.pending))
-	for k, v := range a.pending {
-		snapshot[k] = v
-	}
+	snapshot := a.pending
+	a.pending = map[docKey]string{}
 	a.mu.Unlock()
 	var database *store.Database
 	for k := range snapshot {
@@ -236,7 +249,7 @@ func (a *ancestorCache) flush(ctx context.Context, db *store.Database) {
 	if db != nil {
 		database = db
 	}
-	written := map[docKey]string{}
+	failed := map[docKey]string{}
 	err := database.InBatch(ctx, func(b *store.Batch) error {
 		setter, ok := any(b).(batchAncestorSetter)
 		if !ok {
@@ -246,30 +259,38 @@ func (a *ancestorCache) flush(ctx context.Context, db *store.Database) {
 			if err := setter.SetRemoteAncestor(k.coll, a.remote, k.id, v); err != nil {
 				return err
 			}
-			written[k] = v
 		}
 		return nil
 	})
-	if errors.Is(err, errNoBatchSetter) {
-		written = map[docKey]string{}
+	switch {
+	case errors.Is(err, errNoBatchSetter):
 		for k, v := range snapshot {
-			if ctx.Err() != nil {
-				break
+			if revGeneration(v) <= 1 {
+				continue // kept in memory only (see the type comment)
 			}
-			if k.coll.SetRemoteAncestor(ctx, a.remote, k.id, v) == nil {
-				written[k] = v
+			if ctx.Err() != nil || k.coll.SetRemoteAncestor(ctx, a.remote, k.id, v) != nil {
+				failed[k] = v
 			}
 		}
-	} else if err != nil {
-		written = nil
+	case err != nil:
+		failed = snapshot
 	}
-	a.mu.Lock()
-	for k, v := range written {
-		if a.pending[k] == v {
-			delete(a.pending, k)
+	if len(failed) > 0 {
+		a.mu.Lock()
+		for k, v := range failed {
+			if _, newer := a.pending[k]; !newer {
+				a.pending[k] = v
+			}
 		}
+		a.mu.Unlock()
 	}
-	a.mu.Unlock()
 }
 
 var errNoBatchSetter = errors.New("syncproto: store batch cannot record remote ancestors")
+
+func cur0(d *store.Document) string {
+	if d == nil {
+		return ""
+	}
+	return d.RevID
+}

@@ -41,6 +41,8 @@ type Puller struct {
 	wanted   map[string]trackKey // docID \x00 revID => tracker key (active)
 	caughtUp atomic.Bool
 	received atomic.Uint64
+	// maxAnswered is the highest changes message number answered with wants.
+	maxAnswered atomic.Uint64
 }
 
 // AddPuller attaches a puller to collection idx. Call before the peer can send changes.
@@ -153,19 +155,22 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 		return nil, &blip.Error{Domain: "BLIP", Code: 400, Message: err.Error()}
 	}
 	if len(rows) == 0 {
+		s.log.Debug("peer caught up", "collection", p.idx, "pending", p.tracker.outstanding())
 		p.caughtUp.Store(true)
 		s.progress()
 		return nil, nil
 	}
+	s.log.Debug("changes", "collection", p.idx, "rows", len(rows), "first", string(rows[0].Sequence), "last", string(rows[len(rows)-1].Sequence))
 	answers := make([]ChangeAnswer, len(rows))
 	for i, row := range rows {
 		key := trackKey{req.Number, uint64(i) + 1}
 		if p.opts.Active {
 			p.tracker.add(key, row.Sequence)
 		}
-		if s.quiescing.Load() {
+		if s.quiescing.Load() && req.Number > p.maxAnswered.Load() {
 			// Stopping: ask for nothing more; the rows stay pending, so the checkpoint
-			// stays before them.
+			// stays before them. (A list older than one already answered is still served,
+			// so that no gap is left before the checkpoint position.)
 			continue
 		}
 		want, known, err := p.decide(ctx, row)
@@ -181,6 +186,14 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 			}
 		} else if p.opts.Active {
 			p.tracker.complete(key)
+		}
+	}
+	if !s.quiescing.Load() {
+		for {
+			cur := p.maxAnswered.Load()
+			if req.Number <= cur || p.maxAnswered.CompareAndSwap(cur, req.Number) {
+				break
+			}
 		}
 	}
 	s.progress()
@@ -383,6 +396,7 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 	}
 	res := s.ins.insert(ctx, p.coll, rr, p.opts.Active)
 	if res.err != nil {
+		s.log.Debug("revision not saved", "doc", rev.DocID, "rev", rev.RevID, "err", res.err)
 		if ctx.Err() != nil || errors.Is(res.err, context.Canceled) {
 			// The session is ending: leave the row pending so the checkpoint stays behind it.
 			return nil, blipErrorFor(res.err)

@@ -205,26 +205,10 @@ func (p *Pusher) run(ctx context.Context) error {
 			}
 		}
 		since = changes[len(changes)-1].Sequence
-		rows := make([]pushRow, 0, len(changes))
 		for _, ch := range changes {
 			p.tracker.add(trackKey{ch.Sequence, 0}, ch.Sequence)
-			row, keep, err := p.prepare(ctx, ch)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return err
-			}
-			if !keep {
-				p.tracker.complete(trackKey{ch.Sequence, 0})
-				continue
-			}
-			rows = append(rows, row)
 		}
 		p.s.progress()
-		if len(rows) == 0 {
-			continue
-		}
 		select {
 		case batchSlots <- struct{}{}:
 		case <-p.s.quiesceCh:
@@ -236,6 +220,25 @@ func (p *Pusher) run(ctx context.Context) error {
 		go func() {
 			defer batchWG.Done()
 			defer func() { <-batchSlots }()
+			// Filtering reads the database; doing it here lets batches overlap.
+			rows := make([]pushRow, 0, len(changes))
+			for _, ch := range changes {
+				row, keep, err := p.prepare(ctx, ch)
+				if err != nil {
+					if ctx.Err() == nil {
+						batchErr.CompareAndSwap(nil, &err)
+					}
+					return
+				}
+				if !keep {
+					p.done(ch)
+					continue
+				}
+				rows = append(rows, row)
+			}
+			if len(rows) == 0 {
+				return
+			}
 			if err := p.sendBatch(ctx, rows); err != nil && ctx.Err() == nil {
 				batchErr.CompareAndSwap(nil, &err)
 			}
@@ -375,6 +378,25 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow) error {
 			}
 			p.done(ch)
 		case ProposeConflict:
+			if ch.Deleted && a.CurrentRev != "" {
+				// A deletion: any of our tombstones on top of the peer's revision will do.
+				leaf, skip, err := p.tombstoneFor(ctx, ch.DocID, a.CurrentRev)
+				if err != nil {
+					return err
+				}
+				if skip {
+					p.done(ch)
+					continue
+				}
+				if leaf != "" && leaf != ch.RevID {
+					alt := ch
+					alt.RevID = leaf
+					if err := p.sendRev(ctx, alt, []string{a.CurrentRev}); err != nil {
+						return err
+					}
+					continue
+				}
+			}
 			// If the peer's revision is an ancestor of ours, send ours on top of it.
 			if a.CurrentRev != "" && a.CurrentRev != rows[i].parent {
 				hist, err := p.coll.History(ctx, ch.DocID, ch.RevID, 0)
@@ -385,7 +407,9 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow) error {
 					continue
 				}
 			}
-			if p.opts.PullResolvesConflicts {
+			if p.opts.PullResolvesConflicts && a.CurrentRev != "" {
+				// A real conflict (the peer's revision is not ours): the pull brings it in,
+				// the resolution becomes a new local change and is pushed then.
 				p.done(ch)
 				continue
 			}
@@ -470,10 +494,12 @@ func (p *Pusher) sendRev(ctx context.Context, ch store.Change, known []string) e
 	if err != nil {
 		return fmt.Errorf("read %q for sending: %w", ch.DocID, err)
 	}
-	maxHist := int(p.maxHistory.Load())
-	hist, err := p.coll.History(ctx, ch.DocID, ch.RevID, maxHist)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("read history of %q: %w", ch.DocID, err)
+	var hist []string
+	if revGeneration(ch.RevID) > 1 { // a first revision has no history to read
+		hist, err = p.coll.History(ctx, ch.DocID, ch.RevID, int(p.maxHistory.Load()))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("read history of %q: %w", ch.DocID, err)
+		}
 	}
 	if len(known) > 0 {
 		cut := -1
@@ -530,6 +556,11 @@ func (p *Pusher) sendRev(ctx context.Context, ch store.Change, known []string) e
 		if r.Err != nil {
 			if isConnectionGone(r.Err) {
 				return // not acknowledged: the checkpoint stays behind this change
+			}
+			if de := docErrorFrom(r.Err); de.Code == 409 && p.opts.PullResolvesConflicts {
+				// A conflict the pull side will bring in and resolve (see PushOptions).
+				p.done(ch)
+				return
 			}
 			p.failDoc(ch, docErrorFrom(r.Err))
 			return

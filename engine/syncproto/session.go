@@ -95,8 +95,8 @@ type DocumentInfo struct {
 type Limits struct {
 	ChangesBatch        int   // rows per changes/proposeChanges message; 0 => 200
 	MaxChangesInFlight  int   // outstanding changes/proposeChanges messages; 0 => 4
-	MaxRevsInFlight     int   // rev messages awaiting a reply; 0 => 64
-	MaxRevBytesInFlight int64 // body bytes awaiting a reply; 0 => 4 MiB
+	MaxRevsInFlight     int   // rev messages awaiting a reply; 0 => 256
+	MaxRevBytesInFlight int64 // body bytes awaiting a reply; 0 => 8 MiB
 	InsertBatch         int   // received revisions saved per transaction; 0 => 200
 }
 
@@ -108,10 +108,10 @@ func (l Limits) withDefaults() Limits {
 		l.MaxChangesInFlight = 4
 	}
 	if l.MaxRevsInFlight <= 0 {
-		l.MaxRevsInFlight = 64
+		l.MaxRevsInFlight = 256
 	}
 	if l.MaxRevBytesInFlight <= 0 {
-		l.MaxRevBytesInFlight = 4 << 20
+		l.MaxRevBytesInFlight = 8 << 20
 	}
 	if l.InsertBatch <= 0 {
 		l.InsertBatch = 200

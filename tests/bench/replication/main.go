@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,25 +39,48 @@ import (
 func main() {
 	serve := flag.String("serve", "", "internal: run as the listener process on this database directory")
 	n := flag.Int("n", 100000, "W2: number of documents")
-	live := flag.Int("live", 200, "W3: number of documents")
+	live := flag.Int("live", 200, "W3: number of documents (0 = skip W3)")
 	runs := flag.Int("runs", 3, "runs of each workload")
 	quick := flag.Bool("quick", false, "smoke run: 10,000 documents, 50 live documents")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process to the file")
+	childProfile := flag.String("childprofile", "", "write a CPU profile of the listener process to the file")
 	flag.Parse()
+	childProfilePath = *childProfile
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *serve != "" {
-		if err := serveChild(*serve); err != nil {
+		err := serveChild(*serve)
+		pprof.StopCPUProfile()
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "listener process:", err)
 			os.Exit(1)
 		}
 		return
 	}
 	if *quick {
-		*n, *live = 10000, 50
+		*n = 10000
+		if *live > 50 {
+			*live = 50
+		}
 	}
 	if err := run(*n, *live, *runs); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
+
+// childProfilePath is passed to listener processes (-childprofile).
+var childProfilePath string
 
 // ---- listener process ----
 
@@ -139,7 +163,11 @@ func startChild(dir string) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "-serve", dir)
+	args := []string{"-serve", dir}
+	if childProfilePath != "" {
+		args = append(args, "-cpuprofile", childProfilePath)
+	}
+	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -244,6 +272,9 @@ func run(n, live, runs int) error {
 	report("  wire bytes pusher->listener MB", pick(func(r w2Result) float64 { return mb(r.sent) }), "%.2f")
 	report("  wire bytes listener->pusher MB", pick(func(r w2Result) float64 { return mb(r.received) }), "%.2f")
 
+	if live <= 0 {
+		return nil
+	}
 	fmt.Printf("W3 continuous propagation latency, %d docs one every 20 ms, %d runs\n", live, runs)
 	var p50s, p99s []float64
 	for i := 0; i < runs; i++ {
