@@ -140,15 +140,20 @@ $(KT_README): README.md
 	awk '/^```kotlin$$/{f=1;next} /^```$$/{f=0} f' $< > $@
 	@test -s $@
 
-$(KT_TESTS): $(KT_TEST_SRC) $(KT_README) $(KT_JAR)
+# The examples under examples/kotlin are compiled with the tests too, and run after them.
+KT_EXAMPLES := $(wildcard examples/kotlin/*.kt)
+
+$(KT_TESTS): $(KT_TEST_SRC) $(KT_README) $(KT_EXAMPLES) $(KT_JAR)
 	$(KOTLINC) -jvm-target 1.8 -nowarn -cp $(KT_JAR):$(JAVA_LIB)/junit4.jar:$(JAVA_LIB)/hamcrest-core.jar \
-	  -d $@ $(KT_TEST_SRC) $(KT_README) 2>&1 | { grep -v -- '-Xverify:none' || true; }
+	  -d $@ $(KT_TEST_SRC) $(KT_README) $(KT_EXAMPLES) 2>&1 | { grep -v -- '-Xverify:none' || true; }
 	@test -s $@
 
 test-kotlin: build $(JNI_LIB) $(KT_JAR) $(KT_TESTS)
 	$(JAVA) -Djava.library.path=$(LIB_DIR) -cp $(KT_RUN_CP) org.junit.runner.JUnitCore $(KT_TEST_CLASSES)
 	$(JAVA) -Djava.library.path=$(LIB_DIR) -cp $(KT_RUN_CP) QuickstartKt | tee $(KT_DIR)/readme/out.txt
 	grep -q '^note-1 = {"text":"hello, world"}$$' $(KT_DIR)/readme/out.txt
+	$(JAVA) -Dp2psync.library.path=$(LIB_DIR) -cp $(KT_RUN_CP) SyncExampleKt | tee $(KT_DIR)/example-out.txt
+	grep -q '^example OK$$' $(KT_DIR)/example-out.txt
 
 # ------------------------------------------------------------------ lint
 
@@ -158,7 +163,7 @@ lint:
 	$(CC) -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c include/p2psync.h
 	$(CXX) -std=c++11 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c++ include/p2psync.h
 	bash tests/c/check_exports.sh include/p2psync.h include/p2psync.exports
-	$(PYTHON) -m py_compile $$(find bindings/python tests/python -name '*.py')
+	$(PYTHON) -m py_compile $$(find bindings/python tests/python examples -name '*.py')
 
 # ------------------------------------------------------------------ fuzz, bench, demo
 

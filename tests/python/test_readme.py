@@ -17,10 +17,30 @@ ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 
 
-def block(language: str) -> str:
-    blocks = re.findall(rf"^```{language}\n(.*?)^```$", README, flags=re.M | re.S)
-    assert len(blocks) == 1, f"expected one {language} quickstart in README.md"
+def block(language: str, first_line: str = "") -> str:
+    """The README's one `language` block whose first line starts with first_line."""
+    blocks = [b for b in re.findall(rf"^```{language}\n(.*?)^```$", README, flags=re.M | re.S)
+              if b.startswith(first_line)]
+    assert len(blocks) == 1, f"expected one {language} block starting {first_line!r} in README.md"
     return blocks[0]
+
+
+PYTHON_BLOCKS = ("# quickstart.py", "# sync.py")
+
+
+def test_every_python_block_is_run() -> None:
+    firsts = [b.splitlines()[0] for b in re.findall(r"^```python\n(.*?)^```$", README, flags=re.M | re.S)]
+    assert sorted(f.split(" ")[1] for f in firsts) == sorted(b.split(" ")[1] for b in PYTHON_BLOCKS)
+
+
+def run_python(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
+    script = tmp_path / "block.py"
+    script.write_text(text)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "bindings" / "python"),
+           "P2PSYNC_LIBRARY": str(ROOT / "build" / "lib" / "libp2psync.so")}
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env)
+    assert res.returncode == 0, res.stderr
+    return res
 
 
 def test_c_quickstart(tmp_path: Path) -> None:
@@ -40,14 +60,17 @@ def test_c_quickstart(tmp_path: Path) -> None:
 
 
 def test_python_quickstart(tmp_path: Path) -> None:
-    script = tmp_path / "quickstart.py"
-    script.write_text(block("python"))
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "bindings" / "python"),
-           "P2PSYNC_LIBRARY": str(ROOT / "build" / "lib" / "libp2psync.so")}
-    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env)
-    assert res.returncode == 0, res.stderr
+    res = run_python(tmp_path, block("python", "# quickstart.py"))
     assert "note-1 = {'text': 'hello, world'}" in res.stdout
     assert "heard ['note-2']" in res.stdout
+
+
+def test_python_sync(tmp_path: Path) -> None:
+    res = run_python(tmp_path, block("python", "# sync.py"))
+    assert re.search(r"^fingerprint [0-9a-f]{64}$", res.stdout, flags=re.M)
+    assert "error: None" in res.stdout
+    assert "alpha has ['note-a', 'note-b']" in res.stdout
+    assert "beta has ['note-a', 'note-b']" in res.stdout
 
 
 def shell_blocks() -> list:
@@ -67,6 +90,7 @@ def test_shell_blocks_run(tmp_path: Path) -> None:
     shim.chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT / "bindings" / "python"),
            "P2PSYNC_LIBRARY": str(ROOT / "build" / "lib" / "libp2psync.so")}
+    outputs = []
     for i, text in enumerate(runnable):
         work = tmp_path / f"session-{i}"
         work.mkdir()
@@ -74,3 +98,8 @@ def test_shell_blocks_run(tmp_path: Path) -> None:
                              env=env, timeout=120)
         assert res.returncode == 0, f"README shell block {i} failed:\n{text}\n{res.stdout}\n{res.stderr}"
         assert "Traceback" not in res.stderr
+        outputs.append(res.stdout)
+    # What the sessions promise: an exit code for a missing document, a synced document.
+    joined = "\n".join(outputs)
+    assert "exit code 3" in joined
+    assert '{"text":"from alpha"}' in joined
