@@ -841,6 +841,13 @@ static void *callback_data(struct jni_callbacks *cbs, jsize i)
     return cbs->refs[i] == NULL ? NULL : (void *)&cbs->refs[i];
 }
 
+/* bytes_of for up-call arguments: once one failed (out of memory, exception pending) no
+ * further JNI call may be made, so the rest give NULL and the up-call is skipped. */
+static jbyteArray arg_bytes(JNIEnv *env, const char *s)
+{
+    return (*env)->ExceptionCheck(env) ? NULL : bytes_of(env, s);
+}
+
 /* A sink that throws refuses: the connection is answered 401. */
 static uint8_t on_password_auth(const char *username, const char *password, void *user_data)
 {
@@ -850,8 +857,8 @@ static uint8_t on_password_auth(const char *username, const char *password, void
         return 0;
     JNIEnv *env = up.env;
     jboolean accepted = JNI_FALSE;
-    jbyteArray u = bytes_of(env, username), p = bytes_of(env, password);
-    if (u != NULL && p != NULL)
+    jbyteArray u = arg_bytes(env, username), p = arg_bytes(env, password);
+    if (!(*env)->ExceptionCheck(env))
         accepted = (*env)->CallBooleanMethod(env, sink, g_password_auth, u, p);
     if (upcall_threw(&up))
         accepted = JNI_FALSE;
@@ -868,8 +875,8 @@ static uint8_t on_client_cert_auth(const char *chain_pem, void *user_data)
         return 0;
     JNIEnv *env = up.env;
     jboolean accepted = JNI_FALSE;
-    jbyteArray chain = bytes_of(env, chain_pem);
-    if (chain != NULL)
+    jbyteArray chain = arg_bytes(env, chain_pem);
+    if (!(*env)->ExceptionCheck(env))
         accepted = (*env)->CallBooleanMethod(env, sink, g_cert_auth, chain);
     if (upcall_threw(&up))
         accepted = JNI_FALSE;
@@ -887,9 +894,9 @@ static uint8_t on_filter(const char *collection, const char *doc_id, const char 
         return 0;
     JNIEnv *env = up.env;
     jboolean include = JNI_FALSE;
-    jbyteArray c = bytes_of(env, collection), id = bytes_of(env, doc_id);
-    jbyteArray rev = bytes_of(env, rev_id), body = bytes_of(env, body_json);
-    if (c != NULL && id != NULL && rev != NULL && body != NULL)
+    jbyteArray c = arg_bytes(env, collection), id = arg_bytes(env, doc_id);
+    jbyteArray rev = arg_bytes(env, rev_id), body = arg_bytes(env, body_json);
+    if (!(*env)->ExceptionCheck(env))
         include = (*env)->CallBooleanMethod(env, sink, g_filter, c, id, rev, deleted ? JNI_TRUE : JNI_FALSE, body);
     if (upcall_threw(&up))
         include = JNI_FALSE;
@@ -910,8 +917,8 @@ static uint8_t on_resolve(const char *collection, const char *doc_id, const char
         return RESOLVER_FAILED;
     JNIEnv *env = up.env;
     uint8_t decision = RESOLVER_FAILED;
-    jbyteArray c = bytes_of(env, collection), id = bytes_of(env, doc_id);
-    jbyteArray local = bytes_of(env, local_json), remote = bytes_of(env, remote_json);
+    jbyteArray c = arg_bytes(env, collection), id = arg_bytes(env, doc_id);
+    jbyteArray local = arg_bytes(env, local_json), remote = arg_bytes(env, remote_json);
     jobject answer = NULL;
     if (!(*env)->ExceptionCheck(env))
         answer = (*env)->CallObjectMethod(env, sink, g_resolve, c, id, local, remote);
@@ -1028,11 +1035,10 @@ FN(jlongArray, replicatorCreate)(ARGS, jlong db, jbyteArray url, jint type, jboo
     p2p_replication_collection *colls = calloc((size_t)n + 1, sizeof *colls);
     struct jni_callbacks *cbs = callbacks_new(env, sinks);
     p2p_replicator out = 0;
-    int32_t rc = P2P_OK;
+    int failed = 1; /* with an exception pending */
     if ((n > 0 && handles == NULL) || doc_ids == NULL || channels == NULL || colls == NULL ||
         cbs == NULL || cbs->count != 3 * n) {
         throw_oom(env);
-        rc = P2P_ERR_INTERNAL;
     } else {
         for (jsize i = 0; i < n; i++) {
             p2p_replication_collection c = P2P_REPLICATION_COLLECTION_INIT;
@@ -1073,9 +1079,7 @@ FN(jlongArray, replicatorCreate)(ARGS, jlong db, jbyteArray url, jint type, jboo
         opts.server_name = server;
         opts.collections = n > 0 ? colls : NULL;
         opts.collection_count = (uint32_t)n;
-        rc = p2p_replicator_create((uint64_t)db, &opts, &out, &err);
-        if (check(env, rc, &err))
-            rc = P2P_ERR_INTERNAL;
+        failed = check(env, p2p_replicator_create((uint64_t)db, &opts, &out, &err), &err);
     }
     FREE_TEXTS();
     free(password_t);
@@ -1086,7 +1090,7 @@ FN(jlongArray, replicatorCreate)(ARGS, jlong db, jbyteArray url, jint type, jboo
     texts_free(doc_ids, n);
     texts_free(channels, n);
     free(colls);
-    if (rc != P2P_OK) {
+    if (failed) {
         callbacks_free(env, cbs);
         return NULL;
     }
