@@ -75,6 +75,11 @@ def test_wheel_bundles_the_library(tmp_path: Path) -> None:
     where = subprocess.run([str(venv / "bin" / "python"), "-c", "import p2psync._ffi as f; print(f.__file__)"],
                            capture_output=True, text=True, env=env, cwd=tmp_path, check=True).stdout
     assert where.startswith(str(venv))
+    # A library that cannot be loaded is one line from the console script, not a traceback.
+    broken = subprocess.run([str(script), "--version"], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                            env={**env, "P2PSYNC_LIBRARY": str(tmp_path / "missing.so")})
+    assert broken.returncode == 1
+    assert broken.stderr.startswith("p2psync: cannot load libp2psync:") and broken.stderr.count("\n") == 1
     shutil.rmtree(venv)
 
 

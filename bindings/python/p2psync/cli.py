@@ -9,8 +9,8 @@
     p2psync identity create server.p12 --cn my-server
 
 Run `p2psync --help` or `p2psync COMMAND --help` for every option. Installed as the
-`p2psync` console script by `pip install bindings/python`; `python3 -m p2psync` is the
-same program.
+`p2psync` console script (through _p2psync_cli) by `pip install bindings/python`;
+`python3 -m p2psync` is the same program.
 
 Exit codes (stable; scripts may rely on them):
 
@@ -803,10 +803,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return fail(f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}", EXIT_ERROR)
 
 
-def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
-
-
 if __name__ == "__main__":
-    run()
+    sys.exit(main())
