@@ -479,12 +479,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
                     status = repl.status
                     if status.stopped:
                         break
-                    if args.continuous and not draw and status.activity != shown and \
-                            status.activity in ("idle", "offline"):
-                        # Without a progress bar, say when a continuous sync is caught up.
-                        why = f": {status.error.message}" if status.error is not None else ""
-                        print(f"{status.activity}: pulled {progress.pulled}, pushed {progress.pushed}{why}",
-                              flush=True)
+                    if not draw and status.activity != shown:
+                        # Without a progress bar, say when a continuous sync is caught up, and
+                        # why any sync is waiting to retry (a one-shot sync retries too).
+                        if status.activity == "idle" and args.continuous:
+                            print(f"idle: pulled {progress.pulled}, pushed {progress.pushed}", flush=True)
+                        elif status.activity == "offline":
+                            why = f" ({' '.join(status.error.message.split())})" if status.error is not None else ""
+                            print(f"{PROG}: offline{why}; retrying", file=sys.stderr, flush=True)
                     shown = status.activity
                     if deadline is not None and time.monotonic() > deadline:
                         last = repl.status.error
