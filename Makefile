@@ -84,6 +84,7 @@ python-package: build
 	rm -rf $(PY_DIST)
 	P2PSYNC_LIBRARY=$(LIB) $(PYTHON) -m pip wheel --no-build-isolation --no-deps --no-index -q \
 	  -w $(PY_DIST) bindings/python
+	rm -rf bindings/python/build bindings/python/p2psync.egg-info   # setuptools' in-tree leftovers
 	@echo "built $$(ls $(PY_DIST)/*.whl)"
 
 # The jar and the native libraries for JVM users: run with

@@ -59,12 +59,13 @@ def test_wheel_bundles_the_library(tmp_path: Path) -> None:
     assert len(wheels) == 1
     assert wheels[0].name.startswith(f"p2psync-{VERSION}-py3-none-")
 
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
-                    "--no-index", "--no-deps", str(wheels[0])], check=True, timeout=300)
-    # No P2PSYNC_LIBRARY, no PYTHONPATH, another directory: only the bundled library can load.
+    # No P2PSYNC_LIBRARY, no PYTHONPATH (pip would take the source tree for an installed
+    # copy), another directory: only the bundled library can load.
     env = {k: v for k, v in os.environ.items() if k not in ("P2PSYNC_LIBRARY", "PYTHONPATH")}
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120, env=env)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
+                    "--no-index", "--no-deps", str(wheels[0])], check=True, timeout=300, env=env, cwd=tmp_path)
     db = tmp_path / "db"
     script = venv / "bin" / "p2psync"
     run = lambda *a: subprocess.run([str(script), *a], capture_output=True, text=True, env=env, cwd=tmp_path,
