@@ -151,8 +151,10 @@ type Config struct {
 	// DisableAutoPurge keeps documents whose access was revoked by the remote (default:
 	// they are purged).
 	DisableAutoPurge bool
-	// EnableDeltaSync asks for delta-encoded revisions (not available yet: New fails with
-	// ErrUnsupported when set).
+	// EnableDeltaSync lets the replicator send and accept delta-encoded revisions
+	// (PROTOCOL §6). Deltas are used only where both ends permit them: this flag, the
+	// database's setting (store.Config.DisableDeltaSync) and, for each direction, the
+	// peer's advertisement (a listener's EnableDeltaSync). Default off.
 	EnableDeltaSync bool
 	// CheckpointInterval is how often progress is saved while running (0 = 2 s).
 	// Checkpoints are also saved when a one-shot replication completes and on Stop.

@@ -129,6 +129,7 @@ func (r *Replicator) runOnce(ctx context.Context, reset bool, base Progress) (co
 	cs.resolver = newResolverQueue(r, cs.noteResolved)
 	sess := syncproto.NewSession(conn, syncproto.SessionConfig{
 		Role: syncproto.RoleActive, Database: r.cfg.Database, RemoteID: r.remoteID, Limits: r.cfg.Limits, Logger: r.log,
+		DeltaSync: r.cfg.EnableDeltaSync,
 		OnDocument: func(ev syncproto.DocumentEvent) {
 			cs.docsDone.Add(1)
 			var e error
@@ -172,6 +173,7 @@ func (r *Replicator) runOnce(ctx context.Context, reset bool, base Progress) (co
 		r.conn = nil
 		r.wire.BytesSent += st.BytesSent
 		r.wire.BytesReceived += st.BytesReceived
+		r.revs = r.revs.Add(sess.Stats())
 		r.mu.Unlock()
 	}()
 

@@ -40,6 +40,23 @@ type Replicator struct {
 	disp    *dispatcher
 	conn    *connState // current connection, nil when not connected
 	wire    TransferStats
+	revs    syncproto.Stats // of finished connections
+}
+
+// Stats counts the revisions this replicator sent and received since New, over every
+// connection: how many, how many as deltas, and their body bytes against the bytes the
+// full bodies take (see syncproto.Stats).
+type Stats = syncproto.Stats
+
+// Stats returns the revision counts since New, including the current connection.
+func (r *Replicator) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.revs
+	if r.conn != nil {
+		st = st.Add(r.conn.sess.Stats())
+	}
+	return st
 }
 
 // TransferStats counts bytes on the wire (WebSocket payloads including BLIP framing).
@@ -65,9 +82,6 @@ func (r *Replicator) TransferStats() TransferStats {
 func New(cfg Config) (*Replicator, error) {
 	if cfg.Database == nil {
 		return nil, fmt.Errorf("%w: no database", ErrInvalidConfig)
-	}
-	if cfg.EnableDeltaSync {
-		return nil, fmt.Errorf("%w: delta sync is not available in this version", ErrUnsupported)
 	}
 	full, remoteID, err := endpointURL(cfg.URL)
 	if err != nil {

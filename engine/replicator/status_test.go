@@ -22,7 +22,6 @@ func TestNewValidation(t *testing.T) {
 		{"foreign collection", Config{Database: db, URL: "ws://h/db", Collections: []CollectionConfig{{Collection: other.DefaultCollection()}}}, ErrInvalidConfig},
 		{"duplicate collection", Config{Database: db, URL: "ws://h/db", Collections: []CollectionConfig{{Collection: db.DefaultCollection()}, {Collection: db.DefaultCollection()}}}, ErrInvalidConfig},
 		{"bad type", Config{Database: db, URL: "ws://h/db", Type: 7}, ErrInvalidConfig},
-		{"delta sync", Config{Database: db, URL: "ws://h/db", EnableDeltaSync: true}, ErrUnsupported},
 	}
 	for _, tt := range tests {
 		if _, err := New(tt.cfg); !errors.Is(err, tt.want) {

@@ -53,6 +53,7 @@ func (in *inserter) insert(ctx context.Context, coll *store.Collection, rev stor
 
 func (in *inserter) run(ctx context.Context) {
 	var carry *insertReq
+	lastSize := 0
 	for {
 		var first *insertReq
 		if carry != nil {
@@ -67,22 +68,46 @@ func (in *inserter) run(ctx context.Context) {
 		}
 		batch := []*insertReq{first}
 		seen := map[docKey]bool{{first.coll, first.rev.DocID}: true}
+		// While revisions stream in (the last batch was big), give the next ones a moment
+		// to arrive so that commits stay large; a lone revision is saved at once.
+		var linger <-chan time.Time
+		var timer *time.Timer
+		if lastSize >= 32 {
+			timer = time.NewTimer(500 * time.Microsecond)
+			linger = timer.C
+		}
 	collect:
 		for len(batch) < in.max {
-			select {
-			case r := <-in.queue:
-				k := docKey{r.coll, r.rev.DocID}
-				if seen[k] {
-					// Conflict detection reads committed state: keep one revision per doc per batch.
-					carry = r
+			var r *insertReq
+			if linger == nil {
+				select {
+				case r = <-in.queue:
+				default:
 					break collect
 				}
-				seen[k] = true
-				batch = append(batch, r)
-			default:
+			} else {
+				select {
+				case r = <-in.queue:
+				case <-linger:
+					linger = nil
+					continue
+				case <-ctx.Done():
+					break collect
+				}
+			}
+			k := docKey{r.coll, r.rev.DocID}
+			if seen[k] {
+				// Conflict detection reads committed state: keep one revision per doc per batch.
+				carry = r
 				break collect
 			}
+			seen[k] = true
+			batch = append(batch, r)
 		}
+		if timer != nil {
+			timer.Stop()
+		}
+		lastSize = len(batch)
 		in.commit(ctx, batch)
 	}
 }
@@ -200,12 +225,13 @@ func (a *ancestorCache) set(coll *store.Collection, docID, revID string) {
 	}
 }
 
-// get returns the latest known remote revision of a document.
-func (a *ancestorCache) get(ctx context.Context, coll *store.Collection, docID string) (string, error) {
+// get returns the latest known remote revision of a document; with readStore false only
+// this session's records are consulted.
+func (a *ancestorCache) get(ctx context.Context, coll *store.Collection, docID string, readStore bool) (string, error) {
 	a.mu.Lock()
 	rev, ok := a.known[docKey{coll, docID}]
 	a.mu.Unlock()
-	if ok {
+	if ok || !readStore {
 		return rev, nil
 	}
 	return coll.RemoteAncestor(ctx, a.remote, docID)

@@ -3,12 +3,14 @@ package syncproto
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/delta"
 	"github.com/p2psync/libp2psync/engine/store"
 )
 
@@ -199,6 +201,10 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 	s.progress()
 	resp := &blip.Message{Type: blip.TypeResponse, Compressed: true, Body: EncodeChangesResponse(answers)}
 	resp.Properties.Set("maxHistory", strconv.Itoa(p.opts.MaxHistory))
+	if s.deltas {
+		// Sent on every answer, as SG does; CBL reads the first one only.
+		resp.Properties.Set("deltas", wireTrue)
+	}
 	return resp, nil
 }
 
@@ -304,7 +310,11 @@ func (s *Session) handleProposeChanges(ctx context.Context, req *blip.Message) (
 		}
 		answers[i] = a
 	}
-	return &blip.Message{Type: blip.TypeResponse, Compressed: true, Body: EncodeProposeChangesResponse(answers)}, nil
+	resp := &blip.Message{Type: blip.TypeResponse, Compressed: true, Body: EncodeProposeChangesResponse(answers)}
+	if s.deltas {
+		resp.Properties.Set("deltas", wireTrue)
+	}
+	return resp, nil
 }
 
 func (p *Puller) decideProposal(ctx context.Context, row ProposedChange) (ProposeAnswer, error) {
@@ -360,10 +370,18 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 		p.noRev(NoRev{DocID: rev.DocID, RevID: rev.RevID, Sequence: rev.Sequence, Error: rev.ErrorStatus})
 		return nil, nil
 	}
-	if rev.DeltaSrc != "" {
-		// Deltas are only sent when the puller advertised them, which this one does not.
-		return nil, &blip.Error{Domain: "HTTP", Code: 422, Message: "delta not accepted"}
+	wireSize, isDelta := len(rev.Body), rev.DeltaSrc != ""
+	if isDelta {
+		full, err := p.applyDelta(ctx, rev)
+		if err != nil {
+			// The pusher resends the full body (PROTOCOL §6.3); the row stays pending until then.
+			s.stats.refused.Add(1)
+			s.log.Debug("delta refused", "doc", rev.DocID, "rev", rev.RevID, "deltaSrc", rev.DeltaSrc, "err", err)
+			return nil, &blip.Error{Domain: "HTTP", Code: 422, Message: err.Error()}
+		}
+		rev.Body = full
 	}
+	fullSize := len(rev.Body)
 	clean, removed, err := CleanBody(rev.Body)
 	if err != nil {
 		p.complete(rev.DocID, rev.RevID)
@@ -410,6 +428,7 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 		s.anc.set(p.coll, rev.DocID, rev.RevID)
 	}
 	p.received.Add(1)
+	s.stats.received(wireSize, fullSize, isDelta)
 	// Queue the conflict before the row counts as done, so that nobody sees the pull
 	// complete with a resolution still to come.
 	if res.conflictWith != "" && s.cfg.OnConflict != nil {
@@ -418,6 +437,27 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 	s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted, Direction: DirectionPull})
 	p.complete(rev.DocID, rev.RevID)
 	return nil, nil
+}
+
+// applyDelta rebuilds the body of a rev sent as a delta against rev.DeltaSrc from the
+// stored body of that revision. Any error means the peer must send the full body.
+func (p *Puller) applyDelta(ctx context.Context, rev Rev) ([]byte, error) {
+	if !p.s.deltas {
+		// Deltas are only sent to a puller that advertised them, which this one did not.
+		return nil, errors.New("delta not accepted")
+	}
+	base, err := p.coll.GetRevision(ctx, rev.DocID, rev.DeltaSrc)
+	if err != nil {
+		return nil, fmt.Errorf("delta base %s unknown: %w", rev.DeltaSrc, err)
+	}
+	if base.Deleted {
+		return nil, fmt.Errorf("delta base %s is a tombstone", rev.DeltaSrc)
+	}
+	body, err := delta.Apply(base.Body, rev.Body)
+	if err != nil {
+		return nil, fmt.Errorf("apply delta against %s: %w", rev.DeltaSrc, err)
+	}
+	return body, nil
 }
 
 func (s *Session) handleNoRev(ctx context.Context, req *blip.Message) (*blip.Message, error) {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/delta"
 	"github.com/p2psync/libp2psync/engine/store"
 )
 
@@ -50,6 +51,7 @@ type Pusher struct {
 	err        error
 	sent       atomic.Uint64
 	maxHistory atomic.Int64
+	peerDeltas atomic.Bool // the puller advertised deltas=true (sticky: CBL says it once)
 
 	revSlots chan struct{}
 	byteMu   sync.Mutex
@@ -256,7 +258,9 @@ func (p *Pusher) prepare(ctx context.Context, ch store.Change) (pushRow, bool, e
 		return row, false, nil
 	}
 	if p.s.anc != nil {
-		anc, err := p.s.anc.get(ctx, p.coll, ch.DocID)
+		// A first revision's remote ancestor can only be itself (an echo of a pull), and
+		// those are remembered in memory (see ancestorCache): skip the database read.
+		anc, err := p.s.anc.get(ctx, p.coll, ch.DocID, revGeneration(ch.RevID) > 1)
 		if err != nil {
 			return row, false, fmt.Errorf("read remote ancestor of %q: %w", ch.DocID, err)
 		}
@@ -316,6 +320,9 @@ func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow) error {
 	if err != nil {
 		return p.listError(ProfileChanges, err)
 	}
+	if ParseBool(reply.Properties.Get("deltas")) {
+		p.peerDeltas.Store(true)
+	}
 	if v := reply.Properties.Get("maxHistory"); v != "" {
 		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
 			p.maxHistory.Store(int64(n))
@@ -352,6 +359,9 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow) error {
 	reply, err := p.s.conn.Send(ctx, msg)
 	if err != nil {
 		return p.listError(ProfileProposeChanges, err)
+	}
+	if ParseBool(reply.Properties.Get("deltas")) {
+		p.peerDeltas.Store(true)
 	}
 	body, err := reply.ReadBody()
 	if err != nil {
@@ -528,14 +538,15 @@ func (p *Pusher) sendRev(ctx context.Context, ch store.Change, known []string) e
 	if doc.Deleted || len(rev.Body) == 0 {
 		rev.Body = []byte("{}")
 	}
+	fullBody := rev.Body
+	if !doc.Deleted {
+		p.deltaEncode(ctx, &rev, known)
+	}
 	size := int64(len(rev.Body))
 	if !p.acquire(ctx, size) {
 		return nil
 	}
-	msg := p.s.newRequest(ProfileRev, p.idx, rev.Props())
-	msg.Compressed = true
-	msg.Body = rev.Body
-	replies, err := p.s.conn.SendAsync(msg)
+	replies, err := p.sendRevMessage(rev)
 	if err != nil {
 		p.release(size)
 		return fmt.Errorf("send rev %q: %w", ch.DocID, err)
@@ -544,14 +555,22 @@ func (p *Pusher) sendRev(ctx context.Context, ch store.Change, known []string) e
 	go func() {
 		defer p.revWG.Done()
 		defer p.release(size)
-		var r blip.Reply
-		select {
-		case r = <-replies:
-		case <-ctx.Done():
+		r, ok := awaitReply(ctx, replies)
+		if !ok {
 			return
 		}
-		if r.Err == nil && r.Msg != nil && r.Msg.IsError() {
-			r.Err = &blip.Error{Domain: r.Msg.ErrorDomain(), Code: r.Msg.ErrorCode()}
+		if rev.DeltaSrc != "" && r.Err != nil && deltaRefused(r.Err) {
+			// PROTOCOL §6.3: resend the same revision as a full body at once.
+			p.s.stats.deltaFallbacks.Add(1)
+			p.s.log.Debug("delta refused, resending the full body", "doc", ch.DocID, "rev", ch.RevID, "err", r.Err)
+			rev.DeltaSrc, rev.Body = "", fullBody
+			replies, err := p.sendRevMessage(rev)
+			if err != nil {
+				return // the connection is gone: not acknowledged, the checkpoint stays behind
+			}
+			if r, ok = awaitReply(ctx, replies); !ok {
+				return
+			}
 		}
 		if r.Err != nil {
 			if isConnectionGone(r.Err) {
@@ -569,11 +588,85 @@ func (p *Pusher) sendRev(ctx context.Context, ch store.Change, known []string) e
 			p.s.anc.set(p.coll, ch.DocID, ch.RevID)
 		}
 		p.sent.Add(1)
+		p.s.stats.sent(len(rev.Body), len(fullBody), rev.DeltaSrc != "")
 		p.s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: ch.DocID, RevID: ch.RevID,
 			Deleted: doc.Deleted, Direction: DirectionPush})
 		p.done(ch)
 	}()
 	return nil
+}
+
+// Delta policy of Couchbase Lite (PROTOCOL §6.1).
+const (
+	minDeltaBodySize = 200 // smaller bodies are always sent whole
+	maxDeltaRatio    = 1.2 // a delta larger than this times the body is not worth it
+)
+
+// deltaEncode replaces rev's full body by a delta when the peer accepts deltas and a
+// base is available: the first of known (the remote ancestor in propose mode, else the
+// revisions the puller listed, best first) whose body is still kept and is not a
+// tombstone. rev is left unchanged when no delta is worth sending.
+func (p *Pusher) deltaEncode(ctx context.Context, rev *Rev, known []string) {
+	if !p.s.deltas || !p.peerDeltas.Load() || len(known) == 0 || len(rev.Body) < minDeltaBodySize {
+		return
+	}
+	for _, baseID := range known {
+		base, err := p.coll.GetRevision(ctx, rev.DocID, baseID)
+		if err != nil {
+			continue // body no longer kept here: try the next one
+		}
+		if base.Deleted {
+			return
+		}
+		d, err := delta.Create(base.Body, rev.Body)
+		if err != nil {
+			p.s.log.Debug("no delta", "doc", rev.DocID, "base", baseID, "err", err)
+			return
+		}
+		if float64(len(d)) > maxDeltaRatio*float64(len(rev.Body)) {
+			return
+		}
+		rev.DeltaSrc, rev.Body = baseID, d
+		return
+	}
+}
+
+// sendRevMessage sends rev (requesting a reply) and returns the reply channel.
+func (p *Pusher) sendRevMessage(rev Rev) (<-chan blip.Reply, error) {
+	msg := p.s.newRequest(ProfileRev, p.idx, rev.Props())
+	msg.Compressed = true
+	msg.Body = rev.Body
+	return p.s.conn.SendAsync(msg)
+}
+
+// awaitReply waits for a rev reply; an error reply becomes r.Err. ok is false when the
+// session ended first.
+func awaitReply(ctx context.Context, replies <-chan blip.Reply) (r blip.Reply, ok bool) {
+	select {
+	case r = <-replies:
+	case <-ctx.Done():
+		return r, false
+	}
+	if r.Err == nil && r.Msg != nil && r.Msg.IsError() {
+		r.Err = &blip.Error{Domain: r.Msg.ErrorDomain(), Code: r.Msg.ErrorCode()}
+	}
+	return r, true
+}
+
+// deltaRefused reports the answers after which a delta rev is resent whole: HTTP/422
+// (CBL, SG), HTTP/404 (SG), LiteCore/31 DeltaBaseUnknown and LiteCore/32 CorruptDelta.
+func deltaRefused(err error) bool {
+	var be *blip.Error
+	if !errors.As(err, &be) {
+		return false
+	}
+	switch be.Domain {
+	case "HTTP":
+		return be.Code == 422 || be.Code == 404
+	case "LiteCore":
+		return be.Code == 31 || be.Code == 32
+	}
+	return false
 }
 
 func (p *Pusher) sendNoRev(ctx context.Context, ch store.Change, code int, reason string) {

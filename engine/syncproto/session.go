@@ -128,6 +128,10 @@ type SessionConfig struct {
 	RemoteID string
 	Limits   Limits
 	Logger   *slog.Logger
+	// DeltaSync lets this end use delta sync (PROTOCOL §6): its puller advertises
+	// deltas=true and its pushers send deltas to a peer that advertised them. It takes
+	// effect only if Database permits it too (store.Database.DeltaSyncEnabled).
+	DeltaSync bool
 
 	OnDocument func(DocumentEvent) // a document was pushed or pulled, or failed
 	OnConflict func(ConflictEvent) // active puller: a pulled revision created a conflict
@@ -143,6 +147,8 @@ type Session struct {
 	log    *slog.Logger
 	ins    *inserter
 	anc    *ancestorCache
+	deltas bool // delta sync permitted at this end (config and database)
+	stats  sessionStats
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -186,6 +192,7 @@ func NewSession(conn *blip.Conn, cfg SessionConfig) *Session {
 		cancel:    cancel,
 		failed:    make(chan struct{}),
 		quiesceCh: make(chan struct{}),
+		deltas:    cfg.DeltaSync && cfg.Database != nil && cfg.Database.DeltaSyncEnabled(),
 	}
 	s.ins = newInserter(s.cfg.Database, s.limits.InsertBatch)
 	if cfg.RemoteID != "" {
@@ -282,10 +289,77 @@ func (s *Session) Close() {
 	}
 }
 
-// Stats sums the work done so far.
+// Stats sums the revisions a session moved. Byte counts are rev message bodies as
+// built (before BLIP compression): *BodyBytes is what was sent or received, *FullBytes
+// what the full bodies of the same revisions take, so BodyBytes < FullBytes shows what
+// delta sync saved.
 type Stats struct {
-	RevsSent, RevsReceived uint64
+	RevsSent      uint64 // revisions acknowledged by the peer
+	DeltasSent    uint64 // of those, sent as deltas
+	BytesSent     uint64 // rev bodies sent, as sent (deltas or full)
+	FullBytesSent uint64 // full bodies of the same revisions
+	// DeltaFallbacks counts deltas the peer refused (HTTP/422 and the like) that were
+	// resent as full bodies (PROTOCOL §6.3).
+	DeltaFallbacks uint64
+
+	RevsReceived      uint64 // revisions saved
+	DeltasReceived    uint64 // of those, received as deltas
+	BytesReceived     uint64 // rev bodies received, as received
+	FullBytesReceived uint64 // full bodies of the same revisions
+	// DeltasRefused counts received deltas answered with HTTP/422 (base missing or a
+	// delta that does not apply).
+	DeltasRefused uint64
 }
+
+// Add returns the sum of two Stats.
+func (a Stats) Add(b Stats) Stats {
+	return Stats{
+		RevsSent: a.RevsSent + b.RevsSent, DeltasSent: a.DeltasSent + b.DeltasSent,
+		BytesSent: a.BytesSent + b.BytesSent, FullBytesSent: a.FullBytesSent + b.FullBytesSent,
+		DeltaFallbacks: a.DeltaFallbacks + b.DeltaFallbacks,
+		RevsReceived:   a.RevsReceived + b.RevsReceived, DeltasReceived: a.DeltasReceived + b.DeltasReceived,
+		BytesReceived: a.BytesReceived + b.BytesReceived, FullBytesReceived: a.FullBytesReceived + b.FullBytesReceived,
+		DeltasRefused: a.DeltasRefused + b.DeltasRefused,
+	}
+}
+
+type sessionStats struct {
+	revsSent, deltasSent, bytesSent, fullBytesSent, deltaFallbacks          atomic.Uint64
+	revsReceived, deltasReceived, bytesReceived, fullBytesReceived, refused atomic.Uint64
+}
+
+func (st *sessionStats) sent(wire, full int, isDelta bool) {
+	st.revsSent.Add(1)
+	st.bytesSent.Add(uint64(wire))
+	st.fullBytesSent.Add(uint64(full))
+	if isDelta {
+		st.deltasSent.Add(1)
+	}
+}
+
+func (st *sessionStats) received(wire, full int, isDelta bool) {
+	st.revsReceived.Add(1)
+	st.bytesReceived.Add(uint64(wire))
+	st.fullBytesReceived.Add(uint64(full))
+	if isDelta {
+		st.deltasReceived.Add(1)
+	}
+}
+
+// Stats returns what the session moved so far. Safe to call at any time, also after Close.
+func (s *Session) Stats() Stats {
+	st := &s.stats
+	return Stats{
+		RevsSent: st.revsSent.Load(), DeltasSent: st.deltasSent.Load(), BytesSent: st.bytesSent.Load(),
+		FullBytesSent: st.fullBytesSent.Load(), DeltaFallbacks: st.deltaFallbacks.Load(),
+		RevsReceived: st.revsReceived.Load(), DeltasReceived: st.deltasReceived.Load(), BytesReceived: st.bytesReceived.Load(),
+		FullBytesReceived: st.fullBytesReceived.Load(), DeltasRefused: st.refused.Load(),
+	}
+}
+
+// DeltaSync reports whether this end uses delta sync (SessionConfig.DeltaSync and the
+// database permits it).
+func (s *Session) DeltaSync() bool { return s.deltas }
 
 func (s *Session) progress() {
 	if s.cfg.OnProgress != nil {

@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/p2psync/libp2psync/engine/listener"
@@ -234,6 +235,7 @@ func (c *child) quit() {
 
 type w2Result struct {
 	insertRate, pushRate, seconds float64
+	cpuParent, cpuChild           float64 // CPU seconds spent during the push
 	rssParent, rssChild           uint64
 	sent, received                uint64
 }
@@ -251,8 +253,8 @@ func run(n, live, runs int) error {
 		if err != nil {
 			return fmt.Errorf("W2 run %d: %w", i+1, err)
 		}
-		fmt.Printf("  run %d: insert %.0f docs/s, push %.0f docs/s (%.2fs), ratio %.2f, RSS parent %.0f MiB child %.0f MiB, wire sent %.1f MB received %.1f MB\n",
-			i+1, r.insertRate, r.pushRate, r.seconds, r.pushRate/r.insertRate, mib(r.rssParent), mib(r.rssChild), mb(r.sent), mb(r.received))
+		fmt.Printf("  run %d: insert %.0f docs/s, push %.0f docs/s (%.2fs), ratio %.2f, CPU pusher %.2fs listener %.2fs, RSS pusher %.0f MiB listener %.0f MiB, wire sent %.1f MB received %.1f MB\n",
+			i+1, r.insertRate, r.pushRate, r.seconds, r.pushRate/r.insertRate, r.cpuParent, r.cpuChild, mib(r.rssParent), mib(r.rssChild), mb(r.sent), mb(r.received))
 		w2 = append(w2, r)
 	}
 	pick := func(f func(w2Result) float64) []float64 {
@@ -267,6 +269,7 @@ func run(n, live, runs int) error {
 	report("  push docs/s", pick(func(r w2Result) float64 { return r.pushRate }), "%.0f")
 	report("  push wall time s", pick(func(r w2Result) float64 { return r.seconds }), "%.2f")
 	report("  ratio push/insert (target >= 0.3)", pick(func(r w2Result) float64 { return r.pushRate / r.insertRate }), "%.2f")
+	report("  CPU s pusher+listener during the push", pick(func(r w2Result) float64 { return r.cpuParent + r.cpuChild }), "%.2f")
 	report("  peak RSS pusher MiB", pick(func(r w2Result) float64 { return mib(r.rssParent) }), "%.0f")
 	report("  peak RSS listener MiB", pick(func(r w2Result) float64 { return mib(r.rssChild) }), "%.0f")
 	report("  wire bytes pusher->listener MB", pick(func(r w2Result) float64 { return mb(r.sent) }), "%.2f")
@@ -339,6 +342,7 @@ func runW2(dir string, n int) (w2Result, error) {
 		return res, err
 	}
 	begin = time.Now()
+	cpu0 := selfCPU()
 	if err := r.Start(false); err != nil {
 		return res, err
 	}
@@ -352,6 +356,8 @@ func runW2(dir string, n int) (w2Result, error) {
 		return res, st.Error
 	}
 	res.seconds = time.Since(begin).Seconds()
+	res.cpuParent = selfCPU() - cpu0
+	res.cpuChild = procCPU(ch.cmd.Process.Pid)
 	res.pushRate = float64(n) / res.seconds
 	ts := r.TransferStats()
 	res.sent, res.received = ts.BytesSent, ts.BytesReceived
@@ -421,4 +427,34 @@ func runW3(dir string, live int) (p50, p99 float64, err error) {
 	}
 	sort.Float64s(lat)
 	return lat[len(lat)/2], lat[(len(lat)*99)/100], nil
+}
+
+// selfCPU returns this process's user+system CPU seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+
+// procCPU returns a live process's user+system CPU seconds from /proc/<pid>/stat.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	k, _ := strconv.ParseFloat(f[12], 64)
+	return (u + k) / 100 // clock ticks (USER_HZ = 100)
 }
