@@ -48,8 +48,9 @@ type Config struct {
 	// Authenticate vets each upgrade request; false answers 401 with a Basic challenge.
 	// nil = no authentication. It runs on the request's goroutine and may block.
 	Authenticate func(r *http.Request) bool
-	// EnableDeltaSync offers delta-encoded revisions (not available yet: New fails with
-	// ErrUnsupported when set).
+	// EnableDeltaSync offers delta sync (PROTOCOL §6) to clients: the listener accepts
+	// deltas and sends them to clients that accept them, if the database permits it too
+	// (store.Config.DisableDeltaSync). Default off.
 	EnableDeltaSync bool
 	// Limits tune batching and pipelining of every session (zero = defaults).
 	Limits syncproto.Limits
@@ -89,9 +90,6 @@ type session struct {
 func New(cfg Config) (*Listener, error) {
 	if cfg.Database == nil {
 		return nil, fmt.Errorf("%w: no database", ErrInvalidConfig)
-	}
-	if cfg.EnableDeltaSync {
-		return nil, fmt.Errorf("%w: delta sync is not available in this version", ErrUnsupported)
 	}
 	if cfg.Port < 0 || cfg.Port > 65535 {
 		return nil, fmt.Errorf("%w: port %d out of range", ErrInvalidConfig, cfg.Port)
@@ -310,6 +308,7 @@ func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s := &session{conn: conn}
 	s.sess = syncproto.NewSession(conn, syncproto.SessionConfig{
 		Role: syncproto.RolePassive, Database: l.cfg.Database, Limits: l.cfg.Limits, Logger: l.log,
+		DeltaSync: l.cfg.EnableDeltaSync,
 	})
 	s.sess.ServePassive(syncproto.PassiveConfig{Collections: l.colls, AllowPush: !l.cfg.ReadOnly, AllowPull: true})
 	l.mu.Lock()

@@ -65,7 +65,6 @@ func TestNewValidation(t *testing.T) {
 		{"no database", Config{}, ErrInvalidConfig},
 		{"bad port", Config{Database: db, Port: 70000}, ErrInvalidConfig},
 		{"foreign collection", Config{Database: db, Collections: []*store.Collection{other.DefaultCollection()}}, ErrInvalidConfig},
-		{"delta sync", Config{Database: db, EnableDeltaSync: true}, ErrUnsupported},
 	}
 	for _, tt := range tests {
 		if _, err := New(tt.cfg); !errors.Is(err, tt.want) {

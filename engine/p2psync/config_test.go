@@ -42,7 +42,6 @@ func TestListenerConfigErrors(t *testing.T) {
 		{"foreign collection", ListenerConfig{Database: db, Collections: []*store.Collection{other.DefaultCollection()}},
 			listener.ErrInvalidConfig, "collections"},
 		{"bad port", ListenerConfig{Database: db, Port: 70000}, listener.ErrInvalidConfig, "port"},
-		{"delta sync", ListenerConfig{Database: db, EnableDeltaSync: true}, listener.ErrUnsupported, "delta"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,8 +30,8 @@ type ListenerConfig struct {
 	NetworkInterface string
 	// ReadOnly refuses pushes (HTTP/403); pulls are served.
 	ReadOnly bool
-	// EnableDeltaSync is not available in this version (NewListener fails with
-	// listener.ErrUnsupported).
+	// EnableDeltaSync offers delta sync to clients where the database permits it too
+	// (see listener.Config.EnableDeltaSync). Default off.
 	EnableDeltaSync bool
 	// Limits tune batching and pipelining of every session (zero = defaults).
 	Limits syncproto.Limits

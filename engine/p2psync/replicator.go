@@ -44,8 +44,8 @@ type ReplicatorConfig struct {
 	RetryBase time.Duration
 	// DisableAutoPurge keeps documents whose access the remote revoked.
 	DisableAutoPurge bool
-	// EnableDeltaSync is not available in this version (NewReplicator fails with
-	// replicator.ErrUnsupported).
+	// EnableDeltaSync lets the replicator use delta sync where the database and the
+	// peer permit it too (see replicator.Config.EnableDeltaSync). Default off.
 	EnableDeltaSync bool
 	// CheckpointInterval is how often progress is saved while running (0 = 2 s).
 	CheckpointInterval time.Duration

@@ -32,6 +32,10 @@ type Config struct {
 	NoCreate        bool          // true => ErrNotFound if the database does not exist
 	Logger          *slog.Logger  // nil => discard
 	ExpiryInterval  time.Duration // how often the expiry purger runs; 0 => 1s
+	// DisableDeltaSync forbids delta sync for every listener and replicator using this
+	// database (PROTOCOL §6). By default the database permits it; deltas are then used
+	// only where the listener and the replicator also enable them.
+	DisableDeltaSync bool
 }
 
 const (
@@ -47,6 +51,7 @@ type Database struct {
 	name     string
 	uuid     string
 	maxDepth int
+	noDeltas bool
 	log      *slog.Logger
 
 	lock *os.File // flock'ed for the lifetime of the Database
@@ -100,6 +105,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Database, error) {
 		dir:        abs,
 		name:       filepath.Base(abs),
 		maxDepth:   cfg.MaxRevTreeDepth,
+		noDeltas:   cfg.DisableDeltaSync,
 		log:        cfg.Logger,
 		lock:       lock,
 		writeSem:   make(chan struct{}, 1),
@@ -476,6 +482,10 @@ func (db *Database) Name() string { return db.name }
 // UUID returns the database's random identifier (32 lowercase hex digits),
 // fixed when the database was created.
 func (db *Database) UUID() string { return db.uuid }
+
+// DeltaSyncEnabled reports whether the database permits delta sync (Config.DisableDeltaSync
+// not set). Listeners and replicators use deltas only when it does.
+func (db *Database) DeltaSyncEnabled() bool { return !db.noDeltas }
 
 // enter registers a public call in progress; Close waits for it. Every
 // successful enter must be paired with leave.
