@@ -171,6 +171,7 @@ int32_t p2p_replicator_create(p2p_db db, const p2p_replicator_options *options, 
 int32_t p2p_replicator_start(p2p_replicator repl, uint8_t reset_checkpoint, p2p_error *err) { return p2pgo_replicator_start(repl, reset_checkpoint, err); }
 int32_t p2p_replicator_stop(p2p_replicator repl, p2p_error *err) { return p2pgo_replicator_stop(repl, err); }
 int32_t p2p_replicator_status(p2p_replicator repl, char **out_json, p2p_error *err) { return p2pgo_replicator_status(repl, out_json, err); }
+int32_t p2p_replicator_stats(p2p_replicator repl, char **out_json, p2p_error *err) { return p2pgo_replicator_stats(repl, out_json, err); }
 int32_t p2p_replicator_add_status_listener(p2p_replicator repl, p2p_replicator_event_fn fn, void *user_data, p2p_subscription *out_token, p2p_error *err) { return p2pgo_replicator_add_status_listener(repl, fn, user_data, out_token, err); }
 int32_t p2p_replicator_add_document_listener(p2p_replicator repl, p2p_replicator_event_fn fn, void *user_data, p2p_subscription *out_token, p2p_error *err) { return p2pgo_replicator_add_document_listener(repl, fn, user_data, out_token, err); }
 int32_t p2p_replicator_add_event_queue(p2p_replicator repl, uint32_t capacity, p2p_subscription *out_token, p2p_error *err) { return p2pgo_replicator_add_event_queue(repl, capacity, out_token, err); }

@@ -157,7 +157,7 @@ func p2pgo_replicator_stop(h C.p2p_replicator, cerr *C.p2p_error) (rc C.int32_t)
 	return withReplicator(h, cerr, func(r *p2psync.Replicator) error { r.Stop(); return nil })
 }
 
-// Replicator JSON shapes (see the header): status, status event, document event.
+// Replicator JSON shapes (see the header): status, stats, status event, document event.
 type progressJSON struct {
 	Completed uint64 `json:"completed"`
 	Total     uint64 `json:"total"`
@@ -190,6 +190,24 @@ func statusJSON(event string, st replicator.Status) replicatorStatusJSON {
 		Progress: progressJSON{st.Progress.Completed, st.Progress.Total}, Error: errorObject(st.Error)}
 }
 
+type replicatorStatsJSON struct {
+	RevsSent          uint64 `json:"revs_sent"`
+	DeltasSent        uint64 `json:"deltas_sent"`
+	BytesSent         uint64 `json:"bytes_sent"`
+	FullBytesSent     uint64 `json:"full_bytes_sent"`
+	DeltaFallbacks    uint64 `json:"delta_fallbacks"`
+	RevsReceived      uint64 `json:"revs_received"`
+	DeltasReceived    uint64 `json:"deltas_received"`
+	BytesReceived     uint64 `json:"bytes_received"`
+	FullBytesReceived uint64 `json:"full_bytes_received"`
+	DeltasRefused     uint64 `json:"deltas_refused"`
+}
+
+func statsJSON(st replicator.Stats) replicatorStatsJSON {
+	return replicatorStatsJSON{st.RevsSent, st.DeltasSent, st.BytesSent, st.FullBytesSent, st.DeltaFallbacks,
+		st.RevsReceived, st.DeltasReceived, st.BytesReceived, st.FullBytesReceived, st.DeltasRefused}
+}
+
 func documentEvent(dr replicator.DocumentReplication) documentEventJSON {
 	ev := documentEventJSON{Event: "document", Direction: dr.Direction.String(), Documents: []replicatedDocJSON{}}
 	for _, d := range dr.Documents {
@@ -213,6 +231,14 @@ func p2pgo_replicator_status(h C.p2p_replicator, out **C.char, cerr *C.p2p_error
 	defer guard(&rc, cerr)
 	return withReplicator(h, cerr, func(r *p2psync.Replicator) error {
 		return then1(needOut(out != nil, "out_json"), func() error { return setJSON(out, statusJSON("", r.Status())) })
+	})
+}
+
+//export p2pgo_replicator_stats
+func p2pgo_replicator_stats(h C.p2p_replicator, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	return withReplicator(h, cerr, func(r *p2psync.Replicator) error {
+		return then1(needOut(out != nil, "out_json"), func() error { return setJSON(out, statsJSON(r.Stats())) })
 	})
 }
 

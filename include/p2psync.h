@@ -634,7 +634,7 @@ typedef struct p2p_listener_options {
     const char *client_cert_roots_pem;
     p2p_client_cert_auth_fn client_cert_auth;
     void *client_cert_auth_user_data;
-    uint8_t  enable_delta_sync;           /* not available in this version: P2P_ERR_UNSUPPORTED */
+    uint8_t  enable_delta_sync;           /* 1 = offer delta sync to clients (if the database permits) */
     /* new fields are appended below this line, never above */
 } p2p_listener_options;
 
@@ -653,7 +653,7 @@ P2P_API int32_t p2p_listener_options_init(p2p_listener_options *opts, p2p_error 
  * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL out; bad JSON, UTF-8 or PEM; identity or
  * client-certificate authentication with disable_tls; collection of another database;
  * struct_size too small); P2P_ERR_INVALID_HANDLE (db, a collection or the identity);
- * P2P_ERR_UNSUPPORTED (enable_delta_sync, non-zero unknown option fields). */
+ * P2P_ERR_UNSUPPORTED (non-zero unknown option fields). */
 P2P_API int32_t p2p_listener_create(p2p_db db, const p2p_listener_options *options,
                                     p2p_listener *out_listener, p2p_error *err);
 
@@ -799,7 +799,7 @@ typedef struct p2p_replicator_options {
     uint32_t max_attempt_wait_ms;    /* cap of the wait between attempts; 0 = 300 s */
     uint32_t retry_base_ms;          /* unit of the exponential backoff; 0 = 1 s */
     uint8_t  disable_auto_purge;     /* 1 = keep documents whose access the remote revoked */
-    uint8_t  enable_delta_sync;      /* not available in this version: P2P_ERR_UNSUPPORTED */
+    uint8_t  enable_delta_sync;      /* 1 = use delta sync where the listener and database permit */
     const char *username;            /* HTTP Basic credentials, sent pre-emptively; */
     const char *password;            /*   NULL username = none */
     p2p_tls_identity client_identity; /* client certificate presented when asked; 0 = none */
@@ -830,7 +830,7 @@ P2P_API int32_t p2p_replicator_options_init(p2p_replicator_options *opts, p2p_er
  * trust mode, roots or pin given in a mode that does not use them, TLS settings with a
  * ws:// URL, collection of another database, struct_size too small);
  * P2P_ERR_INVALID_HANDLE (db, a collection, the client identity); P2P_ERR_UNSUPPORTED
- * (enable_delta_sync, non-zero unknown option fields). */
+ * (non-zero unknown option fields). */
 P2P_API int32_t p2p_replicator_create(p2p_db db, const p2p_replicator_options *options,
                                       p2p_replicator *out_replicator, p2p_error *err);
 
@@ -849,6 +849,19 @@ P2P_API int32_t p2p_replicator_stop(p2p_replicator repl, p2p_error *err);
  *   out_json  receives text owned by the caller; release with p2p_free.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
 P2P_API int32_t p2p_replicator_status(p2p_replicator repl, char **out_json, p2p_error *err);
+
+/* Revision statistics since the replicator was created, over every connection, as JSON:
+ *   {"revs_sent": 10, "deltas_sent": 9, "bytes_sent": 2100, "full_bytes_sent": 99000,
+ *    "delta_fallbacks": 0, "revs_received": 4, "deltas_received": 0, "bytes_received": 800,
+ *    "full_bytes_received": 800, "deltas_refused": 0}
+ * revs_* count revisions acknowledged by the peer (sent) or saved (received); deltas_* how
+ * many of them went as deltas (delta sync, see enable_delta_sync); bytes_* their rev bodies
+ * as they went over the connection (before compression) and full_bytes_* what the full
+ * bodies take. delta_fallbacks counts deltas the peer refused and that were resent whole;
+ * deltas_refused deltas this side could not apply (the peer resent them whole).
+ *   out_json  receives text owned by the caller; release with p2p_free.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_replicator_stats(p2p_replicator repl, char **out_json, p2p_error *err);
 
 /* Receives replicator events: typedef identical in shape to p2p_change_fn. Called on a
  * library thread, never with a library lock held, serially and in order per

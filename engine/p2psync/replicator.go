@@ -232,6 +232,11 @@ func (r *Replicator) Stop() { r.eng.Stop() }
 // Categorize): tlsid.ErrPinMismatch, ErrUnauthorized, and so on.
 func (r *Replicator) Status() replicator.Status { return r.observe(r.eng.Status()) }
 
+// Stats returns the revisions sent and received since the replicator was created, with
+// how many went as deltas and their body bytes against the full bodies' (see
+// replicator.Stats).
+func (r *Replicator) Stats() replicator.Stats { return r.eng.Stats() }
+
 // Wait blocks until the replicator is stopped (or ctx ends) and returns its status, with
 // the error classified as by Status.
 func (r *Replicator) Wait(ctx context.Context) (replicator.Status, error) {

@@ -142,9 +142,6 @@ static void test_options(p2p_db db, p2p_db other)
     bad.credentials_json = "[\"alice\"]";
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_listener_create(db, &bad, &l, &err));
     bad.credentials_json = NULL;
-    bad.enable_delta_sync = 1;
-    EXPECT(P2P_ERR_UNSUPPORTED, p2p_listener_create(db, &bad, &l, &err));
-    bad.enable_delta_sync = 0;
     bad.collections = NULL;
     bad.collection_count = 2;
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_listener_create(db, &bad, &l, &err));

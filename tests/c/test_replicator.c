@@ -582,9 +582,6 @@ static void test_bad_input(struct env *e)
     o.headers_json = "{\"X-A\":1}";
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
     o = base_options(e);
-    o.enable_delta_sync = 1;
-    EXPECT(P2P_ERR_UNSUPPORTED, p2p_replicator_create(e->b, &o, &r, &err));
-    o = base_options(e);
     o.client_identity = 0x0800000000000999ULL;
     EXPECT(P2P_ERR_INVALID_HANDLE, p2p_replicator_create(e->b, &o, &r, &err));
     p2p_replication_collection c = P2P_REPLICATION_COLLECTION_INIT;
@@ -625,6 +622,72 @@ static void test_bad_input(struct env *e)
     EXPECT(P2P_OK, p2p_replicator_close(0, &err));
 }
 
+/* The number after "key": in a stats object (-1 when missing). */
+static long long stat_of(const char *json, const char *key)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\":", key);
+    const char *p = strstr(json, pattern);
+    return p ? strtoll(p + strlen(pattern), NULL, 10) : -1;
+}
+
+/* Runs a push with the given delta setting; returns its stats JSON (p2p_free). */
+static char *push_stats(struct env *e, uint8_t deltas)
+{
+    p2p_replicator_options o = base_options(e);
+    o.type = P2P_REPLICATOR_PUSH;
+    o.enable_delta_sync = deltas;
+    p2p_replicator r = 0;
+    EXPECT(P2P_OK, p2p_replicator_create(e->b, &o, &r, &err));
+    EXPECT(P2P_OK, p2p_replicator_start(r, 0, &err));
+    char *st = wait_stopped(r);
+    CHECK(strstr(st, "\"error\":null") != NULL);
+    p2p_free(st);
+    char *json = NULL;
+    EXPECT(P2P_OK, p2p_replicator_stats(r, &json, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_stats(r, NULL, &err));
+    EXPECT(P2P_OK, p2p_replicator_close(r, &err));
+    EXPECT(P2P_ERR_INVALID_HANDLE, p2p_replicator_stats(r, &json, &err));
+    return json;
+}
+
+/* Delta sync (the listener enables it): an edit of a large document goes as a delta when
+ * the replicator enables it too, whole otherwise; p2p_replicator_stats shows which. */
+static void test_delta_stats(struct env *e)
+{
+    char body[2048], pad[1501];
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = 0;
+    snprintf(body, sizeof body, "{\"kind\":\"bench\",\"pad\":\"%s\"}", pad);
+    save(e->cb, "delta-doc", body);
+    char *json = push_stats(e, 1);
+    CHECK(stat_of(json, "revs_sent") >= 1);
+    CHECK(stat_of(json, "deltas_sent") == 0); /* a new document has no base */
+    p2p_free(json);
+
+    for (int round = 0; round < 2; round++) {
+        snprintf(body, sizeof body, "{\"kind\":\"edit%d\",\"pad\":\"%s\"}", round + 1, pad);
+        save(e->cb, "delta-doc", body);
+        json = push_stats(e, round == 0);
+        CHECK(stat_of(json, "revs_sent") == 1);
+        long long sent = stat_of(json, "bytes_sent"), full = stat_of(json, "full_bytes_sent");
+        CHECK(full >= 1500);
+        if (round == 0) {
+            CHECK(stat_of(json, "deltas_sent") == 1);
+            CHECK(sent > 0 && sent < 100);
+        } else {
+            CHECK(stat_of(json, "deltas_sent") == 0);
+            CHECK(sent == full);
+        }
+        CHECK(stat_of(json, "revs_received") == 0);
+        CHECK(stat_of(json, "delta_fallbacks") == 0);
+        p2p_free(json);
+        char *got = body_of(e->ca, "delta-doc");
+        CHECK(strcmp(got, body) == 0);
+        p2p_free(got);
+    }
+}
+
 int main(void)
 {
     char *dir = make_temp_dir();
@@ -642,6 +705,7 @@ int main(void)
     lo.credentials_json = "{\"alice\":\"pw\"}";
     lo.password_auth = password_auth;
     lo.password_auth_user_data = &e.auth_calls;
+    lo.enable_delta_sync = 1;
     EXPECT(P2P_OK, p2p_listener_create(e.a, &lo, &e.listener, &err));
     EXPECT(P2P_OK, p2p_listener_start(e.listener, &err));
     uint16_t port = 0;
@@ -658,6 +722,7 @@ int main(void)
     test_queue_overflow(&e);
     test_resolver_and_filters(&e);
     test_bad_input(&e);
+    test_delta_stats(&e);
 
     EXPECT(P2P_OK, p2p_listener_close(e.listener, &err));
     p2p_free(e.server_pem);

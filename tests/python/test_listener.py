@@ -59,8 +59,6 @@ def test_refused_options(db: Database, tmp_path: Path) -> None:
             Listener(db, disable_tls=True, client_cert_roots=me.chain_pem)
     with pytest.raises(p2psync.InvalidArgumentError):
         Listener(db, client_cert_roots="-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
-    with pytest.raises(p2psync.UnsupportedError):
-        Listener(db, enable_delta_sync=True)
     with Database(tmp_path / "other") as other, other.default_collection() as foreign:
         with pytest.raises(p2psync.InvalidArgumentError):
             Listener(db, collections=[foreign])

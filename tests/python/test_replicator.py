@@ -250,6 +250,35 @@ def test_continuous_replication_propagates(peers: Peers) -> None:
     assert "idle" in statuses and statuses[-1] == "stopped"
 
 
+def test_delta_sync_stats(tmp_path: Path) -> None:
+    with Database(tmp_path / "da") as a, Database(tmp_path / "db") as b, \
+            a.default_collection() as ca, b.default_collection() as cb, \
+            Listener(a, network_interface="127.0.0.1", disable_tls=True, enable_delta_sync=True) as listener:
+        listener.start()
+        url = f"ws://127.0.0.1:{listener.port}/da"
+
+        def push(deltas: bool) -> Dict[str, int]:
+            with Replicator(b, url, type=ReplicatorType.PUSH, enable_delta_sync=deltas) as repl:
+                repl.start()
+                assert repl.wait(60).error is None
+                return repl.stats
+
+        pad = "x" * 2000
+        cb.save("big", {"kind": "bench", "pad": pad})
+        first = push(True)
+        assert first["revs_sent"] == 1 and first["deltas_sent"] == 0  # no base yet
+        cb.save("big", {"kind": "edit1", "pad": pad})
+        with_deltas = push(True)
+        assert with_deltas["revs_sent"] == 1 and with_deltas["deltas_sent"] == 1
+        assert 0 < with_deltas["bytes_sent"] < 100 < 2000 < with_deltas["full_bytes_sent"]
+        assert with_deltas["revs_received"] == 0 and with_deltas["delta_fallbacks"] == 0
+        assert ca["big"].body == {"kind": "edit1", "pad": pad}
+        cb.save("big", {"kind": "edit2", "pad": pad})
+        without = push(False)
+        assert without["deltas_sent"] == 0 and without["bytes_sent"] == without["full_bytes_sent"] > 2000
+        assert ca["big"].body == {"kind": "edit2", "pad": pad}
+
+
 def test_bad_input(peers: Peers) -> None:
     for url in ("not a url", "http://127.0.0.1:1/a"):
         with pytest.raises(p2psync.InvalidArgumentError):
@@ -262,8 +291,6 @@ def test_bad_input(peers: Peers) -> None:
         peers.replicator(pinned_certificate=None)  # pinned mode without a pin
     with pytest.raises(p2psync.InvalidArgumentError):
         peers.replicator(collections=[peers.ca])  # of the other database
-    with pytest.raises(p2psync.UnsupportedError):
-        peers.replicator(enable_delta_sync=True)
     with pytest.raises(p2psync.BusyError):
         with peers.replicator():
             peers.b.close()

@@ -1116,6 +1116,7 @@ FN(void, replicatorStart)(ARGS, jlong replicator, jboolean reset_checkpoint)
 
 CLOSE_FN(replicatorStop, p2p_replicator_stop)
 TEXT_GETTER(replicatorStatus, p2p_replicator_status)
+TEXT_GETTER(replicatorStats, p2p_replicator_stats)
 TEXT_GETTER(replicatorServerCertificate, p2p_replicator_server_certificate)
 
 /* Registers a ChangeSink for status events (documents false) or document events; the

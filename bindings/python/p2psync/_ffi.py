@@ -199,6 +199,7 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any]] = {
     "p2p_replicator_start": ([_handle, c_uint8, _err], c_int32),
     "p2p_replicator_stop": ([_handle, _err], c_int32),
     "p2p_replicator_status": ([_handle, _out_text, _err], c_int32),
+    "p2p_replicator_stats": ([_handle, _out_text, _err], c_int32),
     "p2p_replicator_add_status_listener": ([_handle, ReplicatorEventFn, c_void_p, _out_handle, _err], c_int32),
     "p2p_replicator_add_document_listener": ([_handle, ReplicatorEventFn, c_void_p, _out_handle, _err], c_int32),
     "p2p_replicator_add_event_queue": ([_handle, c_uint32, _out_handle, _err], c_int32),

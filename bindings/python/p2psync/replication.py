@@ -335,6 +335,13 @@ class Replicator(_Handle):
     def status(self) -> ReplicatorStatus:
         return ReplicatorStatus._from(json.loads(_ffi.out_text("p2p_replicator_status", self._handle) or "{}"))
 
+    @property
+    def stats(self) -> Dict[str, int]:
+        """Revisions sent and received since creation: revs_sent, deltas_sent, bytes_sent,
+        full_bytes_sent, delta_fallbacks and the same *_received (plus deltas_refused).
+        bytes_* are rev bodies as sent/received, full_bytes_* what the full bodies take."""
+        return json.loads(_ffi.out_text("p2p_replicator_stats", self._handle) or "{}")
+
     def wait(self, timeout: float = 60.0, poll: float = 0.02) -> ReplicatorStatus:
         """Waits until the replicator is stopped and returns its status (the error, if any,
         is in status.error). Raises TimeoutError if it is still running after `timeout`."""

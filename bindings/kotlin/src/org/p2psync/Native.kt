@@ -129,6 +129,7 @@ internal object Native {
     @JvmStatic external fun replicatorStart(replicator: Long, resetCheckpoint: Boolean)
     @JvmStatic external fun replicatorStop(replicator: Long)
     @JvmStatic external fun replicatorStatus(replicator: Long): ByteArray
+    @JvmStatic external fun replicatorStats(replicator: Long): ByteArray
     @JvmStatic external fun replicatorServerCertificate(replicator: Long): ByteArray?
     /** Status events, or document events with [documents]. Returns {token, glue pointer} for [subscriptionRemove]. */
     @JvmStatic external fun replicatorAddListener(replicator: Long, documents: Boolean, sink: ChangeSink): LongArray

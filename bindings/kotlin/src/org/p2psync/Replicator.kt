@@ -187,6 +187,9 @@ class Replicator private constructor(val database: Database, val config: Replica
 
     val status: ReplicatorStatus get() = ReplicatorStatus.from(Json.obj(Native.text(Native.replicatorStatus(handle))))
 
+    /** Revisions sent and received so far, with how many went as deltas (see [ReplicatorStats]). */
+    val stats: ReplicatorStats get() = ReplicatorStats.from(Json.obj(Native.text(Native.replicatorStats(handle))))
+
     /**
      * The certificate the listener presented at the latest TLS handshake, trusted or not,
      * as PEM; null before any handshake. See [ServerTrust.Pinned].

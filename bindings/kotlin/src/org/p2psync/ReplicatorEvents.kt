@@ -33,6 +33,27 @@ data class ReplicatorStatus(val activity: ActivityLevel, val completed: Long, va
     }
 }
 
+/**
+ * Revisions a replicator sent and received since it was created. [bytesSent] and
+ * [bytesReceived] are rev bodies as they went over the connection (deltas or full bodies,
+ * before compression); the full* fields are what the full bodies take, so delta sync shows
+ * as bytes below full bytes. [deltaFallbacks]: deltas the peer refused and that were resent
+ * whole; [deltasRefused]: deltas this side could not apply.
+ */
+data class ReplicatorStats(
+    val revsSent: Long, val deltasSent: Long, val bytesSent: Long, val fullBytesSent: Long, val deltaFallbacks: Long,
+    val revsReceived: Long, val deltasReceived: Long, val bytesReceived: Long, val fullBytesReceived: Long,
+    val deltasRefused: Long
+) {
+    internal companion object {
+        fun from(m: Map<String, Any?>): ReplicatorStats {
+            fun n(k: String) = (m[k] as Number).toLong()
+            return ReplicatorStats(n("revs_sent"), n("deltas_sent"), n("bytes_sent"), n("full_bytes_sent"), n("delta_fallbacks"),
+                n("revs_received"), n("deltas_received"), n("bytes_received"), n("full_bytes_received"), n("deltas_refused"))
+        }
+    }
+}
+
 /** Turns the library's error object ({"status", "domain", "code", "message"}) into an exception. */
 @Suppress("UNCHECKED_CAST")
 internal fun errorOf(value: Any?): P2PSyncException? {
