@@ -1,0 +1,187 @@
+// Command delta runs workload W4 of shared/bench/WORKLOAD.md: 1,000 documents of the
+// ~100 KB set are pushed once from one database to another over loopback through a
+// listener; then "kind" changes from "bench" to "edit1" in every document and the edits
+// are pushed, once with delta sync and once without (each mode starts from its own pair
+// of databases, in the same process). For the edit push it reports bytes on the wire
+// (WebSocket payloads both ways, from the replicator's TransferStats), rev body bytes
+// (the replicator's Stats) and wall time, and the delta/full ratio of wire bytes
+// (target: <= 5%). Each measurement runs 3 times; min / median / max are printed.
+//
+//	go run ./tests/bench/delta          # 1,000 documents
+//	go run ./tests/bench/delta -quick   # smoke run (100 documents)
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/p2psync/libp2psync/engine/listener"
+	"github.com/p2psync/libp2psync/engine/replicator"
+	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/tests/bench/workload"
+)
+
+type result struct {
+	wire      uint64 // WebSocket bytes both ways during the edit push
+	body      uint64 // rev body bytes sent
+	fullBody  uint64 // full body bytes of the same revisions
+	deltas    uint64 // revisions sent as deltas
+	revs      uint64
+	wall      time.Duration
+	converged bool
+}
+
+func main() {
+	n := flag.Int("n", 1000, "number of ~100 KB documents")
+	runs := flag.Int("runs", 3, "runs of each mode")
+	quick := flag.Bool("quick", false, "smoke run: 100 documents")
+	flag.Parse()
+	if *quick {
+		*n = 100
+	}
+	ctx := context.Background()
+	fmt.Printf("W4: %d documents of ~%d KB, %d runs\n", *n, workload.LargePayload/1000, *runs)
+	var full, delta []result
+	for run := 0; run < *runs; run++ {
+		for _, deltas := range []bool{false, true} {
+			r, err := once(ctx, *n, deltas)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+				os.Exit(1)
+			}
+			if !r.converged {
+				fmt.Fprintln(os.Stderr, "bench: the databases differ after the edit push")
+				os.Exit(1)
+			}
+			mode := "full "
+			if deltas {
+				mode = "delta"
+				delta = append(delta, r)
+			} else {
+				full = append(full, r)
+			}
+			fmt.Printf("  run %d %s: wire %d B, rev bodies %d B of %d B full, %d/%d revs as deltas, %v\n",
+				run+1, mode, r.wire, r.body, r.fullBody, r.deltas, r.revs, r.wall.Round(time.Millisecond))
+		}
+	}
+	report := func(name string, rs []result, f func(result) float64, unit string) {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		sort.Float64s(v)
+		fmt.Printf("%-28s min %10.1f  median %10.1f  max %10.1f %s\n", name, v[0], v[len(v)/2], v[len(v)-1], unit)
+	}
+	wire := func(r result) float64 { return float64(r.wire) / 1e3 }
+	wall := func(r result) float64 { return float64(r.wall) / float64(time.Millisecond) }
+	report("edit push wire, full", full, wire, "KB")
+	report("edit push wire, delta", delta, wire, "KB")
+	report("edit push time, full", full, wall, "ms")
+	report("edit push time, delta", delta, wall, "ms")
+	ratios := make([]result, len(full))
+	for i := range full {
+		ratios[i] = result{wire: delta[i].wire * 1e6 / full[i].wire} // parts per million
+	}
+	report("wire ratio delta/full", ratios, func(r result) float64 { return float64(r.wire) / 1e4 }, "% (target <= 5%)")
+}
+
+// once builds a source and a destination database, pushes the documents, edits them and
+// measures the push of the edits.
+func once(ctx context.Context, n int, deltas bool) (result, error) {
+	dir, err := os.MkdirTemp("", "p2p-bench-delta-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	src, err := store.Open(ctx, filepath.Join(dir, "src"), store.Config{})
+	if err != nil {
+		return result{}, err
+	}
+	defer src.Close()
+	dst, err := store.Open(ctx, filepath.Join(dir, "dst"), store.Config{})
+	if err != nil {
+		return result{}, err
+	}
+	defer dst.Close()
+	sc := src.DefaultCollection()
+	write := func(edit bool) error {
+		return src.InBatch(ctx, func(b *store.Batch) error {
+			for i := 1; i <= n; i++ {
+				id, body := workload.Doc("big-", i, workload.LargePayload)
+				if edit {
+					body = bytes.Replace(body, []byte(`"kind":"bench"`), []byte(`"kind":"edit1"`), 1)
+				}
+				if _, err := b.Save(sc, id, body, store.SaveOptions{}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := write(false); err != nil {
+		return result{}, fmt.Errorf("write documents: %w", err)
+	}
+	l, err := listener.New(listener.Config{Database: dst, NetworkInterface: "127.0.0.1", EnableDeltaSync: deltas})
+	if err != nil {
+		return result{}, err
+	}
+	if err := l.Start(); err != nil {
+		return result{}, err
+	}
+	defer l.Stop()
+	url := fmt.Sprintf("ws://127.0.0.1:%d/%s", l.Port(), dst.Name())
+	push := func() (result, error) {
+		r, err := replicator.New(replicator.Config{Database: src, URL: url, Type: replicator.Push, EnableDeltaSync: deltas})
+		if err != nil {
+			return result{}, err
+		}
+		defer r.Stop()
+		start := time.Now()
+		if err := r.Start(false); err != nil {
+			return result{}, err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		defer cancel()
+		st, err := r.Wait(wctx)
+		if err != nil {
+			return result{}, err
+		}
+		if st.Error != nil {
+			return result{}, fmt.Errorf("push: %w", st.Error)
+		}
+		wall := time.Since(start)
+		ts, rs := r.TransferStats(), r.Stats()
+		return result{wire: ts.BytesSent + ts.BytesReceived, body: rs.BytesSent, fullBody: rs.FullBytesSent,
+			deltas: rs.DeltasSent, revs: rs.RevsSent, wall: wall}, nil
+	}
+	if _, err := push(); err != nil {
+		return result{}, fmt.Errorf("first push: %w", err)
+	}
+	if err := write(true); err != nil {
+		return result{}, fmt.Errorf("edit documents: %w", err)
+	}
+	res, err := push()
+	if err != nil {
+		return result{}, fmt.Errorf("edit push: %w", err)
+	}
+	res.converged = true
+	dc := dst.DefaultCollection()
+	for _, i := range []int{1, n / 2, n} {
+		id, body := workload.Doc("big-", i, workload.LargePayload)
+		want := bytes.Replace(body, []byte(`"kind":"bench"`), []byte(`"kind":"edit1"`), 1)
+		d, err := dc.Get(ctx, id)
+		if err != nil || !bytes.Equal(d.Body, want) {
+			res.converged = false
+		}
+	}
+	if c, err := dc.Count(ctx); err != nil || c != uint64(n) {
+		res.converged = false
+	}
+	return res, nil
+}
