@@ -76,6 +76,9 @@ deletion flag and the sequence at which it was added locally. What is kept:
     it); every other body is dropped when a later change makes it obsolete.
     Ancestors received only as history from a peer never had a body.
 
+GetManyWithDeleted and CurrentRevisions (the latter without bodies) look up
+many documents in one statement from one snapshot, much cheaper than a
+GetWithDeleted each; a missing document gives nil (or an empty RevID).
 GetRevision returns a revision whose body is still kept (ErrNotFound
 otherwise), Revisions the whole kept tree (newest generation first) and
 History the kept ancestors of a revision, newest first.
@@ -162,6 +165,8 @@ optimistic concurrency (expectedRev "" = must not exist, AnyRev = no check,
 mismatch = ErrConflict). RemoteAncestor/SetRemoteAncestor record, per remote
 and document, the latest revision known to be on that remote; purging the
 document or deleting the collection forgets the records.
+Batch.SetRemoteAncestor records one inside a batch, so that many cost a single
+transaction.
 
 # Errors
 

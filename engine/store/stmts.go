@@ -132,6 +132,8 @@ func (s *collWriterStmts) specs(collID int64) []stmtSpec {
 // collReaderStmts are a collection's statements on the reader pool.
 type collReaderStmts struct {
 	getDoc     *sql.Stmt
+	getMany    *sql.Stmt
+	getRevs    *sql.Stmt
 	getTree    *sql.Stmt
 	changes    *sql.Stmt
 	expiration *sql.Stmt
@@ -145,6 +147,10 @@ func (s *collReaderStmts) specs(collID int64) []stmtSpec {
 	t := docsTable(collID)
 	return []stmtSpec{
 		{&s.getDoc, `SELECT revid, deleted, seq, expiration, body FROM ` + t + ` WHERE docid = ?`},
+		// Many documents in one statement (one read transaction): the IDs come as one
+		// JSON array, each looked up in the docid index.
+		{&s.getMany, `SELECT docid, revid, deleted, seq, expiration, body FROM ` + t + ` WHERE docid IN (SELECT value FROM json_each(?))`},
+		{&s.getRevs, `SELECT docid, revid, deleted, seq FROM ` + t + ` WHERE docid IN (SELECT value FROM json_each(?))`},
 		{&s.getTree, `SELECT revid, deleted, seq, expiration, tree, body FROM ` + t + ` WHERE docid = ?`},
 		{&s.changes, `SELECT seq, docid, revid, deleted, length(body) FROM ` + t + ` WHERE seq > ? ORDER BY seq LIMIT ?`},
 		{&s.expiration, `SELECT expiration FROM ` + t + ` WHERE docid = ?`},

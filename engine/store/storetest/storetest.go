@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Database) {
 		{"CollectionNames", testCollectionNames},
 		{"DeleteCollection", testDeleteCollection},
 		{"SaveAndGet", testSaveAndGet},
+		{"GetMany", testGetMany},
 		{"RevIDDigest", testRevIDDigest},
 		{"LargeDocuments", testLargeDocuments},
 		{"InvalidBodies", testInvalidBodies},
@@ -65,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Database) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"LocalDocuments", testLocalDocuments},
 		{"RemoteAncestors", testRemoteAncestors},
+		{"BatchRemoteAncestors", testBatchRemoteAncestors},
 		{"ChangeListeners", testChangeListeners},
 		{"ListenerRemove", testListenerRemove},
 		{"Expiration", testExpiration},
@@ -355,6 +357,89 @@ func testSaveAndGet(t *testing.T, db *store.Database) {
 	must(t, err)
 	if string(u.Body) != `{"emoji":"😀","esc":"a\"b\\c\u00e9"}` {
 		t.Errorf("unicode body = %s", u.Body)
+	}
+}
+
+func testGetMany(t *testing.T, db *store.Database) {
+	c := db.DefaultCollection()
+	other, err := db.CreateCollection(bg, "s", "c")
+	must(t, err)
+	a := save(t, c, "a", `{"v":"a"}`)
+	save(t, c, "b", `{"v":"b"}`)
+	del, err := c.Delete(bg, "b", store.SaveOptions{})
+	must(t, err)
+	save(t, other, "o", `{"v":"o"}`)
+	big := save(t, c, "big", `{"p":"`+strings.Repeat("x", 100000)+`"}`)
+
+	ids := []string{"missing", "big", "a", "b", "o", "a"}
+	docs, err := c.GetManyWithDeleted(bg, ids)
+	must(t, err)
+	revs, err := c.CurrentRevisions(bg, ids)
+	must(t, err)
+	if len(docs) != len(ids) || len(revs) != len(ids) {
+		t.Fatalf("got %d docs, %d revisions for %d IDs", len(docs), len(revs), len(ids))
+	}
+	want := []*store.Document{nil, big, a, del, nil, a}
+	for i, w := range want {
+		d, r := docs[i], revs[i]
+		if w == nil {
+			if d != nil || r != (store.CurrentRevision{}) {
+				t.Errorf("%s: got %+v / %+v for a missing document", ids[i], d, r)
+			}
+			continue
+		}
+		one, err := c.GetWithDeleted(bg, ids[i])
+		must(t, err)
+		if d == nil || d.ID != ids[i] || d.RevID != w.RevID || d.Deleted != w.Deleted || d.Sequence != one.Sequence ||
+			string(d.Body) != string(one.Body) {
+			t.Errorf("%s: GetManyWithDeleted = %+v, want %+v", ids[i], d, one)
+		}
+		if r.RevID != w.RevID || r.Deleted != w.Deleted || r.Sequence != one.Sequence {
+			t.Errorf("%s: CurrentRevisions = %+v, want %+v", ids[i], r, one)
+		}
+	}
+	// A repeated ID gets its own copy.
+	docs[2].Body[0] = 'X'
+	if docs[5].Body[0] != '{' {
+		t.Errorf("repeated ID shares its body")
+	}
+	for _, ids := range [][]string{nil, {}} {
+		if docs, err := c.GetManyWithDeleted(bg, ids); err != nil || len(docs) != 0 {
+			t.Errorf("GetManyWithDeleted(%v) = %v, %v", ids, docs, err)
+		}
+		if revs, err := c.CurrentRevisions(bg, ids); err != nil || len(revs) != 0 {
+			t.Errorf("CurrentRevisions(%v) = %v, %v", ids, revs, err)
+		}
+	}
+	// IDs needing JSON escapes are found like any other.
+	odd := "q\"\\\u2028<&>é\t"
+	save(t, c, odd, `{}`)
+	if revs, err := c.CurrentRevisions(bg, []string{odd}); err != nil || revs[0].RevID == "" {
+		t.Errorf("CurrentRevisions(%q) = %v, %v", odd, revs, err)
+	}
+	_, err = c.GetManyWithDeleted(bg, []string{"a", ""})
+	wantErr(t, err, store.ErrInvalidID)
+	_, err = c.CurrentRevisions(bg, []string{"a", "bad\x00"})
+	wantErr(t, err, store.ErrInvalidID)
+	// Many IDs, one snapshot.
+	var many []string
+	for i := 0; i < 3000; i++ {
+		many = append(many, fmt.Sprintf("m%d", i%1500))
+	}
+	must(t, db.InBatch(bg, func(b *store.Batch) error {
+		for i := 0; i < 1500; i += 2 {
+			if _, err := b.Save(c, fmt.Sprintf("m%d", i), []byte(`{}`), store.SaveOptions{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	revs, err = c.CurrentRevisions(bg, many)
+	must(t, err)
+	for i, r := range revs {
+		if (i%1500%2 == 0) != (r.RevID != "") {
+			t.Fatalf("%s: %+v", many[i], r)
+		}
 	}
 }
 
@@ -1372,6 +1457,77 @@ func testRemoteAncestors(t *testing.T, db *store.Database) {
 	}
 }
 
+func testBatchRemoteAncestors(t *testing.T, db *store.Database) {
+	c := db.DefaultCollection()
+	other, err := db.CreateCollection(bg, "s", "c")
+	must(t, err)
+	const peer = "wss://peer/db"
+	r1, r2 := fakeRev(1, "a"), fakeRev(2, "b")
+	must(t, c.SetRemoteAncestor(bg, peer, "gone", r1))
+	must(t, c.SetRemoteAncestor(bg, peer, "p", r1))
+	save(t, c, "p", `{}`)
+
+	// Rolled back: nothing recorded, earlier records untouched.
+	b, err := db.BeginBatch(bg)
+	must(t, err)
+	must(t, b.SetRemoteAncestor(c, peer, "x", r1))
+	must(t, b.SetRemoteAncestor(c, peer, "gone", ""))
+	must(t, b.Rollback())
+	wantErr(t, b.SetRemoteAncestor(c, peer, "x", r1), store.ErrClosed)
+
+	// Committed: many records in one transaction, invalid ones failing alone, a later
+	// write of the same record winning, a purge in the same batch forgetting the record.
+	b, err = db.BeginBatch(bg)
+	must(t, err)
+	for i := 0; i < 50; i++ {
+		must(t, b.SetRemoteAncestor(c, peer, fmt.Sprintf("m%d", i), r1))
+	}
+	wantErr(t, b.SetRemoteAncestor(c, peer, "x", "garbage"), store.ErrInvalidRevID)
+	wantErr(t, b.SetRemoteAncestor(c, peer, "", r1), store.ErrInvalidID)
+	must(t, b.SetRemoteAncestor(c, peer, "x", r1))
+	must(t, b.SetRemoteAncestor(c, peer, "x", r2))
+	must(t, b.SetRemoteAncestor(other, peer, "x", r1))
+	must(t, b.SetRemoteAncestor(c, "wss://other/db", "x", r1))
+	must(t, b.SetRemoteAncestor(c, peer, "gone", ""))
+	must(t, b.Purge(c, "p"))
+	// Written before the batch ends, visible to readers only after the commit.
+	if got, _ := c.RemoteAncestor(bg, peer, "x"); got != "" {
+		t.Errorf("uncommitted remote ancestor visible: %q", got)
+	}
+	must(t, b.Commit())
+
+	tests := []struct {
+		c                   *store.Collection
+		remote, docID, want string
+	}{
+		{c, peer, "x", r2},
+		{c, "wss://other/db", "x", r1},
+		{other, peer, "x", r1},
+		{c, peer, "m0", r1},
+		{c, peer, "m49", r1},
+		{c, peer, "gone", ""},
+		{c, peer, "p", ""},
+	}
+	for _, tt := range tests {
+		got, err := tt.c.RemoteAncestor(bg, tt.remote, tt.docID)
+		must(t, err)
+		if got != tt.want {
+			t.Errorf("%s %s %s = %q, want %q", tt.c.FullName(), tt.remote, tt.docID, got, tt.want)
+		}
+	}
+
+	// A collection of another database or a deleted one is refused.
+	db2, err := store.Open(bg, t.TempDir()+"/second", store.Config{})
+	must(t, err)
+	defer db2.Close()
+	must(t, db.DeleteCollection(bg, "s", "c"))
+	must(t, db.InBatch(bg, func(b *store.Batch) error {
+		wantErr(t, b.SetRemoteAncestor(db2.DefaultCollection(), peer, "x", r1), store.ErrNotFound)
+		wantErr(t, b.SetRemoteAncestor(other, peer, "x", r1), store.ErrNotFound)
+		return nil
+	}))
+}
+
 // recorder collects listener calls.
 type recorder struct {
 	mu     sync.Mutex
@@ -1599,6 +1755,8 @@ func testClosed(t *testing.T, db *store.Database) {
 	}{
 		{"Save", func() error { _, err := c.Save(bg, "b", []byte(`{}`), store.SaveOptions{}); return err }()},
 		{"Get", func() error { _, err := c.Get(bg, "a"); return err }()},
+		{"GetManyWithDeleted", func() error { _, err := c.GetManyWithDeleted(bg, []string{"a"}); return err }()},
+		{"CurrentRevisions", func() error { _, err := c.CurrentRevisions(bg, []string{"a"}); return err }()},
 		{"Count", func() error { _, err := c.Count(bg); return err }()},
 		{"ChangesSince", func() error { _, err := c.ChangesSince(bg, 0, 0); return err }()},
 		{"BeginBatch", func() error { _, err := db.BeginBatch(bg); return err }()},
