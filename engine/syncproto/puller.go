@@ -299,9 +299,25 @@ func (s *Session) handleProposeChanges(ctx context.Context, req *blip.Message) (
 		return nil, nil
 	}
 	withRev := ParseBool(req.Properties.Get("conflictIncludesRev"))
+	// One store query for the whole list instead of one per row (rows outside the
+	// document ID filter are not looked up: they are refused anyway).
+	ids := make([]string, 0, len(rows))
+	for _, row := range rows {
+		if p.ids == nil || p.ids[row.DocID] {
+			ids = append(ids, row.DocID)
+		}
+	}
+	found, err := p.coll.CurrentRevisions(ctx, ids)
+	if err != nil {
+		return nil, blipErrorFor(err)
+	}
+	curs := make(map[string]store.CurrentRevision, len(ids))
+	for i, id := range ids {
+		curs[id] = found[i]
+	}
 	answers := make([]ProposeAnswer, len(rows))
 	for i, row := range rows {
-		a, err := p.decideProposal(ctx, row)
+		a, err := p.decideProposal(ctx, row, curs[row.DocID])
 		if err != nil {
 			return nil, blipErrorFor(err)
 		}
@@ -317,19 +333,17 @@ func (s *Session) handleProposeChanges(ctx context.Context, req *blip.Message) (
 	return resp, nil
 }
 
-func (p *Puller) decideProposal(ctx context.Context, row ProposedChange) (ProposeAnswer, error) {
+// decideProposal answers one proposed change given the document's current revision
+// (RevID "" when it does not exist).
+func (p *Puller) decideProposal(ctx context.Context, row ProposedChange, cur store.CurrentRevision) (ProposeAnswer, error) {
 	if p.ids != nil && !p.ids[row.DocID] {
 		return ProposeAnswer{Status: ProposeForbidden}, nil
 	}
-	cur, err := p.coll.GetWithDeleted(ctx, row.DocID)
-	if errors.Is(err, store.ErrNotFound) {
+	if cur.RevID == "" {
 		if row.ParentRevID == "" {
 			return ProposeAnswer{Status: ProposeAccept}, nil
 		}
 		return ProposeAnswer{Status: ProposeConflict}, nil
-	}
-	if err != nil {
-		return ProposeAnswer{}, err
 	}
 	switch {
 	case cur.RevID == row.RevID:

@@ -336,12 +336,13 @@ func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow) error {
 	if err != nil {
 		return err
 	}
+	docs := newPrefetcher(p.coll, rows, func(i int) bool { return answers[i].Want })
 	for i, a := range answers {
 		if !a.Want {
 			p.done(rows[i].change)
 			continue
 		}
-		if err := p.sendRev(ctx, rows[i].change, a.KnownRevs); err != nil {
+		if err := p.sendRevOf(ctx, rows[i].change, a.KnownRevs, docs.get(ctx, i)); err != nil {
 			return err
 		}
 	}
@@ -371,6 +372,7 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow) error {
 	if err != nil {
 		return err
 	}
+	docs := newPrefetcher(p.coll, rows, func(i int) bool { return answers[i].Status == ProposeAccept })
 	for i, a := range answers {
 		ch := rows[i].change
 		switch a.Status {
@@ -379,7 +381,7 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow) error {
 			if rows[i].parent != "" {
 				known = []string{rows[i].parent}
 			}
-			if err := p.sendRev(ctx, ch, known); err != nil {
+			if err := p.sendRevOf(ctx, ch, known, docs.get(ctx, i)); err != nil {
 				return err
 			}
 		case ProposeAlreadyHave:
@@ -489,7 +491,16 @@ func (p *Pusher) release(n int64) {
 // sendRev sends one revision with its history cut after the first revision the peer
 // said it has, and handles the reply asynchronously.
 func (p *Pusher) sendRev(ctx context.Context, ch store.Change, known []string) error {
-	doc, err := p.coll.GetWithDeleted(ctx, ch.DocID)
+	return p.sendRevOf(ctx, ch, known, nil)
+}
+
+// sendRevOf is sendRev given the document's current revision if already read (nil: read
+// it here).
+func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string, cur *store.Document) error {
+	doc, err := cur, error(nil)
+	if doc == nil {
+		doc, err = p.coll.GetWithDeleted(ctx, ch.DocID)
+	}
 	if err == nil && doc.RevID != ch.RevID {
 		doc, err = p.coll.GetRevision(ctx, ch.DocID, ch.RevID)
 	}
@@ -594,6 +605,58 @@ func (p *Pusher) sendRev(ctx context.Context, ch store.Change, known []string) e
 		p.done(ch)
 	}()
 	return nil
+}
+
+// maxPrefetchBytes bounds the bodies one prefetch query reads (by the sizes the change
+// feed reported), so that the documents of a list of big ones are not all held at once.
+const maxPrefetchBytes = 1 << 20
+
+// prefetcher reads the current revisions of a list's rows to be sent, a chunk of rows per
+// store query, just before they are sent: one query per list of small documents instead
+// of one per document.
+type prefetcher struct {
+	coll *store.Collection
+	rows []pushRow
+	want func(i int) bool
+	docs []*store.Document
+	next int // rows before next have been considered
+}
+
+func newPrefetcher(coll *store.Collection, rows []pushRow, want func(i int) bool) *prefetcher {
+	return &prefetcher{coll: coll, rows: rows, want: want, docs: make([]*store.Document, len(rows))}
+}
+
+// get returns row i's current document, or nil when it could not be read in a batch (the
+// caller then reads it alone, which reports any error).
+func (f *prefetcher) get(ctx context.Context, i int) *store.Document {
+	if i >= f.next {
+		var (
+			ids  []string
+			idx  []int
+			size int
+		)
+		for j := i; j < len(f.rows); j++ {
+			if !f.want(j) {
+				f.next = j + 1
+				continue
+			}
+			n := f.rows[j].change.BodySize
+			if len(ids) > 0 && size+n > maxPrefetchBytes {
+				break
+			}
+			ids, idx, size = append(ids, f.rows[j].change.DocID), append(idx, j), size+n
+			f.next = j + 1
+		}
+		docs, err := f.coll.GetManyWithDeleted(ctx, ids)
+		if err == nil {
+			for k, j := range idx {
+				f.docs[j] = docs[k]
+			}
+		}
+	}
+	d := f.docs[i]
+	f.docs[i] = nil // the sender owns it now
+	return d
 }
 
 // Delta policy of Couchbase Lite (PROTOCOL §6.1).
