@@ -39,10 +39,16 @@ func dbConfig(opts *C.p2p_db_options) (store.Config, error) {
 		return store.Config{}, nil
 	}
 	known := unsafe.Sizeof(*opts)
-	if err := checkStructSize(unsafe.Pointer(opts), opts.struct_size, known, known); err != nil {
+	// 1.0 callers end at max_rev_tree_depth; fields after it are read only when present.
+	first := unsafe.Offsetof(opts.max_rev_tree_depth) + unsafe.Sizeof(opts.max_rev_tree_depth)
+	if err := checkStructSize(unsafe.Pointer(opts), opts.struct_size, first, known); err != nil {
 		return store.Config{}, err
 	}
-	return store.Config{NoCreate: opts.create == 0, MaxRevTreeDepth: int(opts.max_rev_tree_depth)}, nil
+	cfg := store.Config{NoCreate: opts.create == 0, MaxRevTreeDepth: int(opts.max_rev_tree_depth)}
+	if uintptr(opts.struct_size) > unsafe.Offsetof(opts.disable_delta_sync) {
+		cfg.DisableDeltaSync = opts.disable_delta_sync != 0
+	}
+	return cfg, nil
 }
 
 //export p2pgo_db_open

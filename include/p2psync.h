@@ -139,9 +139,13 @@ typedef struct p2p_db_options {
     uint8_t  create;             /* 1 = create the database if missing (default); 0 = P2P_ERR_NOT_FOUND */
     uint32_t max_rev_tree_depth; /* revisions kept per document branch; 0 = default (20) */
     /* new fields are appended below this line, never above */
+    uint8_t  disable_delta_sync; /* 1 = this database never sends nor accepts delta-encoded
+                                  * revisions, whatever its listeners and replicators ask;
+                                  * 0 = permitted (default): deltas are then used where both
+                                  * the listener and the replicator enable them */
 } p2p_db_options;
 
-#define P2P_DB_OPTIONS_INIT { (uint32_t)sizeof(p2p_db_options), 1, 0 }
+#define P2P_DB_OPTIONS_INIT { (uint32_t)sizeof(p2p_db_options), 1, 0, 0 }
 
 /* Fills *opts with defaults, including struct_size. For callers that cannot use the macro.
  *   opts  required; written.

@@ -16,6 +16,7 @@ static void test_open_close(const char *dir)
     p2p_db_options opts;
     EXPECT(P2P_OK, p2p_db_options_init(&opts, &err));
     CHECK(opts.struct_size == sizeof opts && opts.create == 1 && opts.max_rev_tree_depth == 0);
+    CHECK(opts.disable_delta_sync == 0); /* delta sync permitted by default */
     opts.create = 0;
     EXPECT(P2P_ERR_NOT_FOUND, p2p_db_open(path, &opts, &db, &err));
     CHECK(db == 0);
@@ -79,6 +80,13 @@ static void test_options_struct_size(const char *dir)
 
     bigger.future_field = 1;
     EXPECT(P2P_ERR_UNSUPPORTED, p2p_db_open(path, &bigger.known, &db, &err));
+
+    /* A 1.0 caller's struct ends at max_rev_tree_depth: accepted, later fields defaulted. */
+    p2p_db_options v1 = P2P_DB_OPTIONS_INIT;
+    v1.struct_size = (uint32_t)(offsetof(p2p_db_options, max_rev_tree_depth) + sizeof(uint32_t));
+    v1.disable_delta_sync = 1; /* beyond the caller's size: must not be read */
+    EXPECT(P2P_OK, p2p_db_open(path, &v1, &db, &err));
+    EXPECT(P2P_OK, p2p_db_close(db, &err));
 
     p2p_db_options small = P2P_DB_OPTIONS_INIT;
     small.struct_size = 4;

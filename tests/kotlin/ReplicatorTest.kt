@@ -11,6 +11,7 @@ import org.p2psync.AuthException
 import org.p2psync.BasicAuthenticator
 import org.p2psync.BusyException
 import org.p2psync.Conflict
+import org.p2psync.Database
 import org.p2psync.ConflictException
 import org.p2psync.Direction
 import org.p2psync.DocumentReplication
@@ -303,6 +304,28 @@ class ReplicatorTest : SyncTestBase() {
         assertEquals(0L, without.deltasSent)
         assertEquals(without.fullBytesSent, without.bytesSent)
         assertEquals("""{"kind":"edit2","pad":"$pad"}""", remoteDocs.get("big").json)
+    }
+
+    @Test
+    fun databaseCanForbidDeltaSync() {
+        // The listener and the replicator both enable deltas, but the serving database forbids
+        // them: the edit travels whole.
+        val strict = keep(Database.open(dbPath("strict"), deltaSync = false))
+        val strictDocs = keep(strict.defaultCollection())
+        val listener = keep(Listener(strict, ListenerConfig(enableDeltaSync = true, networkInterface = "127.0.0.1")))
+        listener.start()
+        val pad = "z".repeat(2000)
+        for (kind in listOf("bench", "edit1")) {
+            localDocs.save("big", """{"kind":"$kind","pad":"$pad"}""")
+            val r = keep(Replicator(local, ReplicatorConfig(listener.urls.single(), type = ReplicatorType.PUSH,
+                trust = ServerTrust.SelfSignedOnly, enableDeltaSync = true)))
+            assertStoppedCleanly(runToStop(r))
+            val stats = r.stats
+            assertEquals(1L, stats.revsSent)
+            assertEquals(0L, stats.deltasSent)
+            assertEquals(stats.fullBytesSent, stats.bytesSent)
+        }
+        assertEquals("""{"kind":"edit1","pad":"$pad"}""", strictDocs.get("big").json)
     }
 
     @Test

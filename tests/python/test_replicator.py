@@ -309,3 +309,23 @@ def test_callbacks_run_on_library_threads(peers: Peers) -> None:
         repl.wait(60)
         repl.stop()
     assert threads and threading.get_ident() not in threads
+
+
+def test_database_can_forbid_delta_sync(tmp_path: Path) -> None:
+    # Both the listener and the replicator ask for deltas, but the pushing database forbids
+    # them: revisions travel whole.
+    with Database(tmp_path / "fa") as a, Database(tmp_path / "fb", delta_sync=False) as b, \
+            a.default_collection() as ca, b.default_collection() as cb, \
+            Listener(a, network_interface="127.0.0.1", disable_tls=True, enable_delta_sync=True) as listener:
+        listener.start()
+        url = f"ws://127.0.0.1:{listener.port}/fa"
+        pad = "y" * 2000
+        for kind in ("bench", "edit1"):
+            cb.save("big", {"kind": kind, "pad": pad})
+            with Replicator(b, url, type=ReplicatorType.PUSH, enable_delta_sync=True) as repl:
+                repl.start()
+                assert repl.wait(60).error is None
+                stats = repl.stats
+            assert stats["revs_sent"] == 1 and stats["deltas_sent"] == 0
+            assert stats["bytes_sent"] == stats["full_bytes_sent"] > 2000
+        assert ca["big"].body == {"kind": "edit1", "pad": pad}

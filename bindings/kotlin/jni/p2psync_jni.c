@@ -135,13 +135,14 @@ FN(jbyteArray, statusString)(ARGS, jint status) { (void)cls; return bytes_of(env
 
 /* ------------------------------------------------------------ database */
 
-FN(jlong, dbOpen)(ARGS, jbyteArray path, jboolean create, jint max_depth)
+FN(jlong, dbOpen)(ARGS, jbyteArray path, jboolean create, jint max_depth, jboolean delta_sync)
 {
     (void)cls;
     TEXTS3(path, NULL, NULL)
     p2p_db_options opts = P2P_DB_OPTIONS_INIT;
     opts.create = create ? 1 : 0;
     opts.max_rev_tree_depth = (uint32_t)max_depth;
+    opts.disable_delta_sync = delta_sync ? 0 : 1;
     p2p_db db = 0;
     int32_t rc = p2p_db_open(t1, &opts, &db, &err);
     FREE_TEXTS();

@@ -36,7 +36,8 @@ class Error(Structure):
 class DbOptions(Structure):
     """p2p_db_options (version 1.0 layout; struct_size tells the library which)."""
 
-    _fields_ = [("struct_size", c_uint32), ("create", c_uint8), ("max_rev_tree_depth", c_uint32)]
+    _fields_ = [("struct_size", c_uint32), ("create", c_uint8), ("max_rev_tree_depth", c_uint32),
+                ("disable_delta_sync", c_uint8)]
 
 
 # typedef void (*p2p_change_fn)(p2p_subscription token, const char *event_json, void *user_data);
@@ -321,12 +322,13 @@ def close_quietly(name: str, handle: int, *keep_alive: Any) -> None:
         pass
 
 
-def db_options(create: bool, max_rev_tree_depth: int) -> Any:
+def db_options(create: bool, max_rev_tree_depth: int, delta_sync: bool = True) -> Any:
     """A filled p2p_db_options, passed by reference (the reference keeps it alive)."""
     opts = DbOptions()
     call("p2p_db_options_init", byref(opts))
     opts.create = 1 if create else 0
     opts.max_rev_tree_depth = max_rev_tree_depth
+    opts.disable_delta_sync = 0 if delta_sync else 1
     return byref(opts)
 
 

@@ -147,8 +147,14 @@ class Database(_Handle):
 
     _closer = "p2p_db_close"
 
-    def __init__(self, path: PathLike, *, create: bool = True, max_rev_tree_depth: int = 0) -> None:
-        opts = _ffi.db_options(create, max_rev_tree_depth)
+    def __init__(self, path: PathLike, *, create: bool = True, max_rev_tree_depth: int = 0,
+                 delta_sync: bool = True) -> None:
+        """Opens (or creates) the database stored in directory `path`.
+
+        delta_sync=False forbids delta-encoded revisions for this database whatever its
+        listeners and replicators enable (by default they are permitted, and used where
+        both the listener and the replicator enable them)."""
+        opts = _ffi.db_options(create, max_rev_tree_depth, delta_sync)
         super().__init__(_ffi.out_handle("p2p_db_open", _ffi.text(os.fspath(path)), opts))
 
     @staticmethod

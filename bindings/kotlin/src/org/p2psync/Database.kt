@@ -7,11 +7,15 @@ package org.p2psync
  */
 class Database private constructor(handle: Long) : NativeObject(handle, null, Native::dbClose) {
     companion object {
-        /** Opens (and by default creates) the database in directory [path]. */
+        /**
+         * Opens (and by default creates) the database in directory [path].
+         * [deltaSync] false forbids delta-encoded revisions for this database whatever its
+         * listeners and replicators enable; true (default) permits them where both enable them.
+         */
         @JvmStatic
         @JvmOverloads
-        fun open(path: String, create: Boolean = true, maxRevTreeDepth: Int = 0): Database =
-            Database(Native.dbOpen(Native.utf8(path), create, maxRevTreeDepth))
+        fun open(path: String, create: Boolean = true, maxRevTreeDepth: Int = 0, deltaSync: Boolean = true): Database =
+            Database(Native.dbOpen(Native.utf8(path), create, maxRevTreeDepth, deltaSync))
 
         /** Deletes the closed database at [path] ([BusyException] if it is open). */
         @JvmStatic

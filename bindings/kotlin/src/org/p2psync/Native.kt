@@ -28,7 +28,7 @@ internal object Native {
     @JvmStatic external fun liveHandles(): Long
     @JvmStatic external fun statusString(status: Int): ByteArray
 
-    @JvmStatic external fun dbOpen(path: ByteArray, create: Boolean, maxRevTreeDepth: Int): Long
+    @JvmStatic external fun dbOpen(path: ByteArray, create: Boolean, maxRevTreeDepth: Int, deltaSync: Boolean): Long
     @JvmStatic external fun dbClose(db: Long)
     @JvmStatic external fun dbDelete(path: ByteArray)
     @JvmStatic external fun dbExists(path: ByteArray): Boolean
