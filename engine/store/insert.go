@@ -79,6 +79,14 @@ func (b *Batch) putExisting(c *Collection, rev *RemoteRevision) (InsertResult, e
 	if err != nil {
 		return InsertResult{}, err
 	}
+	// Most revisions received by a new database create their document: try that in a
+	// single statement first (see insertFirstMaxBody).
+	if !rev.Deleted && len(body) <= insertFirstMaxBody {
+		res, ok, err := b.insertNewRemote(c, rev, body)
+		if err != nil || ok {
+			return res, err
+		}
+	}
 	row, err := b.loadDoc(c, rev.DocID)
 	if err != nil {
 		return InsertResult{}, err
@@ -120,6 +128,34 @@ func (b *Batch) putExisting(c *Collection, rev *RemoteRevision) (InsertResult, e
 		Conflicted: len(t.liveLeaves()) > 1,
 		Document:   nodeDocument(rev.DocID, t, cur, seq, row),
 	}, nil
+}
+
+// insertNewRemote stores rev (not deleted) with its history as a document that does not
+// exist yet, in one statement. It reports false (having written nothing) if the document
+// exists.
+func (b *Batch) insertNewRemote(c *Collection, rev *RemoteRevision, body []byte) (InsertResult, bool, error) {
+	seq := c.seq + 1
+	t := &revTree{nodes: make([]revNode, 0, len(rev.History)+1)}
+	parent := -1
+	for i := len(rev.History) - 1; i >= 0; i-- {
+		parent = t.add(parent, rev.History[i], revGen(rev.History[i]), false, nil, 0)
+	}
+	t.add(parent, rev.RevID, revGen(rev.RevID), false, body, seq)
+	t.prune(b.db.maxDepth)
+	cur := t.winner()
+	t.dropBodies(cur)
+	b.treeBuf = encodeTree(t, cur, b.treeBuf)
+	res, err := c.w.insNew.ExecContext(b.ctx, seq, rev.DocID, rev.RevID, b.treeBuf, body)
+	if err != nil {
+		return InsertResult{}, false, b.fail(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return InsertResult{}, false, b.fail(err)
+	} else if n == 0 {
+		return InsertResult{}, false, nil
+	}
+	b.stored(c, rev.DocID, seq, rev.RevID, false, false, len(body))
+	return InsertResult{Sequence: seq, Inserted: true, Document: nodeDocument(rev.DocID, t, cur, seq, nil)}, true, nil
 }
 
 // currentDocument builds the current revision of a loaded document.

@@ -873,6 +873,40 @@ func testPutExistingRevision(t *testing.T, db *store.Database) {
 	if !res.Inserted || res.Document.RevID != r1 {
 		t.Errorf("insert new = %+v", res)
 	}
+	// New documents with a history longer than the kept depth: small and large bodies
+	// (stored by different paths) give the same pruned tree.
+	var long []string
+	for g := 29; g >= 1; g-- {
+		long = append(long, fakeRev(g, "h"))
+	}
+	top := fakeRev(30, "h")
+	n0 := count(t, c)
+	for _, body := range []string{`{"v":1}`, `{"p":"` + strings.Repeat("y", 40000) + `"}`} {
+		id := fmt.Sprintf("long%d", len(body))
+		seq := lastSeq(t, c)
+		res, err := c.PutExistingRevision(bg, store.RemoteRevision{DocID: id, RevID: top, History: long, Body: []byte(body), NoConflicts: true})
+		must(t, err)
+		if !res.Inserted || res.Conflicted || res.Sequence != seq+1 || res.Document.RevID != top || string(res.Document.Body) != body {
+			t.Errorf("%s: insert = %+v", id, res)
+		}
+		revs, err := c.Revisions(bg, id)
+		must(t, err)
+		if len(revs) != 20 || revs[0].RevID != top || !revs[0].Leaf || !revs[0].HasBody || revs[0].Sequence != seq+1 ||
+			revs[19].RevID != long[18] || revs[19].Parent != "" || revs[1].HasBody {
+			t.Errorf("%s: revisions = %+v", id, revs)
+		}
+		if doc, err := c.Get(bg, id); err != nil || doc.RevID != top || string(doc.Body) != body {
+			t.Errorf("%s: get = %+v, %v", id, doc, err)
+		}
+		res, err = c.PutExistingRevision(bg, store.RemoteRevision{DocID: id, RevID: top, History: long, Body: []byte(body)})
+		must(t, err)
+		if res.Inserted || lastSeq(t, c) != seq+1 {
+			t.Errorf("%s: re-insert = %+v", id, res)
+		}
+	}
+	if got := count(t, c); got != n0+2 {
+		t.Errorf("count = %d, want %d", got, n0+2)
+	}
 }
 
 func testPutExistingInvalid(t *testing.T, db *store.Database) {
