@@ -128,8 +128,9 @@ Modes:
 	TrustRoots           only ClientTrust.Roots (an application CA); host name checked
 	TrustSelfSignedOnly  accept a lone, currently valid, self-signed server certificate with any
 	                     host name; refuse every CA-issued chain, even one the system trusts
-	TrustPinned          accept only the server certificate whose DER equals PinnedCertificate
-	                     (and is currently valid); chain and host name not checked
+	TrustPinned          accept only the pinned server certificate (and only while it is valid);
+	                     chain and host name not checked. The pin is either PinnedCertificate
+	                     (its DER) or PinnedFingerprint (the SHA-256 of its DER), never both
 
 TrustSelfSignedOnly is Couchbase Lite's acceptOnlySelfSignedServerCertificate. It does not mean
 "self-signed certificates too": Couchbase Lite documents that every certificate that is not
@@ -141,7 +142,22 @@ flag); the Java trust manager checks validity, then refuses more than one certif
 that does not verify with its own key. We follow the Java order and strictness. We also refuse
 a self-signed certificate whose extended key usage excludes server authentication. As in
 LiteCore, trusted roots combined with self-signed-only are refused (ErrInvalidArgument).
-TrustPinned likewise checks validity before the exact DER comparison, as Couchbase Lite does.
+TrustPinned likewise checks validity before comparing with the pin, as Couchbase Lite does.
+
+Pinning by fingerprint suits users who compare what a listener shows rather than exchange
+certificate files: the listener prints FingerprintColons(id.Fingerprint()), the user types or
+pastes it, and the replicator pins it directly, with no separate connection to fetch the
+certificate first:
+
+	cfg, err := tlsid.ClientTLSConfig(tlsid.ClientTrust{
+		Mode:              tlsid.TrustPinned,
+		PinnedFingerprint: "AB:01:...",                     // or "ab01..." (ParseFingerprint)
+	})
+
+ParseFingerprint accepts 64 hex digits in either case, run together or as 32 colon-separated
+pairs, and refuses anything else with ErrInvalidArgument. The leaf's SHA-256 is compared in
+constant time; a different certificate fails with ErrPinMismatch and an error naming both
+fingerprints.
 
 The custom modes switch off crypto/tls's own verification (InsecureSkipVerify) and replace it
 with a VerifyConnection check, which runs on every handshake including resumed ones and returns

@@ -2,11 +2,15 @@ package tlsid
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -127,9 +131,10 @@ const (
 	// including one issued by a CA the system trusts, is refused with
 	// ErrUntrustedCertificate. This is Couchbase Lite's acceptOnlySelfSignedServerCertificate.
 	TrustSelfSignedOnly
-	// TrustPinned accepts only a server whose leaf certificate is byte-for-byte
-	// ClientTrust.PinnedCertificate (and is currently valid); chain and host name are not
-	// checked. Couchbase Lite's pinnedServerCertificate.
+	// TrustPinned accepts only a server whose leaf certificate is the pinned one (and is
+	// currently valid): byte-for-byte ClientTrust.PinnedCertificate, or the certificate whose
+	// SHA-256 fingerprint is ClientTrust.PinnedFingerprint. Exactly one of the two is given.
+	// Chain and host name are not checked. Couchbase Lite's pinnedServerCertificate.
 	TrustPinned
 )
 
@@ -141,6 +146,11 @@ type ClientTrust struct {
 	Roots []*x509.Certificate
 	// PinnedCertificate is the DER certificate for TrustPinned; it must be empty otherwise.
 	PinnedCertificate []byte
+	// PinnedFingerprint pins the server certificate by the SHA-256 of its DER instead, in
+	// TrustPinned mode, when users exchange fingerprints rather than certificate files (see
+	// ParseFingerprint for the accepted forms). It must be empty in other modes and when
+	// PinnedCertificate is set.
+	PinnedFingerprint string
 	// ServerName is sent as SNI and, in TrustSystemRoots and TrustRoots, is the name checked
 	// against the certificate. Empty means the host of the address dialled (tls.Dial,
 	// net/http and websocket dialers fill it in; with tls.Client set it yourself).
@@ -159,7 +169,8 @@ type ClientTrust struct {
 // other modes crypto/tls verifies and reports x509 errors: pass dial errors through Classify.
 //
 // Errors: ErrInvalidArgument (unknown mode, roots or pin given in a mode that does not use
-// them, missing roots or pin), ErrCorruptInput (pinned certificate is not DER).
+// them, missing roots or pin, both a pinned certificate and a pinned fingerprint, malformed
+// fingerprint), ErrCorruptInput (pinned certificate is not DER).
 func ClientTLSConfig(opts ClientTrust) (*tls.Config, error) {
 	cfg, err := clientTLSConfig(opts)
 	if err != nil {
@@ -178,6 +189,9 @@ func clientTLSConfig(opts ClientTrust) (*tls.Config, error) {
 	}
 	if len(opts.PinnedCertificate) > 0 && opts.Mode != TrustPinned {
 		return nil, fmt.Errorf("%w: a pinned certificate is only used in TrustPinned mode", ErrInvalidArgument)
+	}
+	if opts.PinnedFingerprint != "" && opts.Mode != TrustPinned {
+		return nil, fmt.Errorf("%w: a pinned fingerprint is only used in TrustPinned mode", ErrInvalidArgument)
 	}
 	now := clock(opts.Now)
 	cfg := &tls.Config{
@@ -219,19 +233,79 @@ func clientTLSConfig(opts ClientTrust) (*tls.Config, error) {
 			return verifySelfSignedServer(cs.PeerCertificates, now())
 		}
 	case TrustPinned:
-		if len(opts.PinnedCertificate) == 0 {
-			return nil, fmt.Errorf("%w: TrustPinned needs a pinned certificate", ErrInvalidArgument)
+		verify, err := pinPolicy(opts.PinnedCertificate, opts.PinnedFingerprint)
+		if err != nil {
+			return nil, err
 		}
-		if _, err := x509.ParseCertificate(opts.PinnedCertificate); err != nil {
-			return nil, fmt.Errorf("%w: pinned certificate: %v", ErrCorruptInput, err)
-		}
-		pinned := bytes.Clone(opts.PinnedCertificate)
 		cfg.InsecureSkipVerify = true // replaced by VerifyConnection below
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			return verifyPinnedServer(cs.PeerCertificates, pinned, now())
+			return verifyPinnedServer(cs.PeerCertificates, verify, now())
 		}
 	}
 	return cfg, nil
+}
+
+// pinPolicy checks the pin of TrustPinned (a certificate or a fingerprint, exactly one) and
+// returns the comparison of a currently valid leaf against it.
+func pinPolicy(cert []byte, fingerprint string) (func(leaf *x509.Certificate) error, error) {
+	switch {
+	case len(cert) > 0 && fingerprint != "":
+		return nil, fmt.Errorf("%w: TrustPinned takes a pinned certificate or a pinned fingerprint, not both", ErrInvalidArgument)
+	case len(cert) > 0:
+		if _, err := x509.ParseCertificate(cert); err != nil {
+			return nil, fmt.Errorf("%w: pinned certificate: %v", ErrCorruptInput, err)
+		}
+		pinned := bytes.Clone(cert)
+		return func(leaf *x509.Certificate) error {
+			if !bytes.Equal(leaf.Raw, pinned) {
+				return fmt.Errorf("%w: fingerprint %s", ErrPinMismatch, CertificateFingerprint(leaf))
+			}
+			return nil
+		}, nil
+	case fingerprint != "":
+		want, err := ParseFingerprint(fingerprint)
+		if err != nil {
+			return nil, fmt.Errorf("pinned fingerprint: %w", err)
+		}
+		return func(leaf *x509.Certificate) error {
+			got := sha256.Sum256(leaf.Raw)
+			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				return fmt.Errorf("%w: fingerprint mismatch: expected %s, the server presented %s", ErrPinMismatch,
+					FingerprintColons(hex.EncodeToString(want[:])), FingerprintColons(hex.EncodeToString(got[:])))
+			}
+			return nil
+		}, nil
+	}
+	return nil, fmt.Errorf("%w: TrustPinned needs a pinned certificate or a pinned fingerprint", ErrInvalidArgument)
+}
+
+// ParseFingerprint reads a SHA-256 certificate fingerprint as users exchange it: 64 hex
+// digits, in either case, either run together ("ab01...", as Identity.Fingerprint gives it)
+// or as 32 colon-separated pairs ("AB:01:...", as FingerprintColons and
+// `openssl x509 -fingerprint -sha256` print it). Anything else, including other digest
+// lengths and stray spaces, is refused with ErrInvalidArgument.
+func ParseFingerprint(s string) ([sha256.Size]byte, error) {
+	var out [sha256.Size]byte
+	digits := s
+	if strings.Contains(s, ":") {
+		pairs := strings.Split(s, ":")
+		ok := len(pairs) == sha256.Size
+		for _, p := range pairs {
+			ok = ok && len(p) == 2
+		}
+		if !ok {
+			return out, fmt.Errorf("%w: fingerprint %q: colons must separate 32 pairs of hex digits", ErrInvalidArgument, s)
+		}
+		digits = strings.Join(pairs, "")
+	}
+	if len(digits) != 2*sha256.Size {
+		return out, fmt.Errorf("%w: fingerprint %q: want the 64 hex digits of a SHA-256 digest, got %d characters",
+			ErrInvalidArgument, s, len(digits))
+	}
+	if _, err := hex.Decode(out[:], []byte(digits)); err != nil {
+		return out, fmt.Errorf("%w: fingerprint %q: %v", ErrInvalidArgument, s, err)
+	}
+	return out, nil
 }
 
 // verifySelfSignedServer is the self-signed-only policy. Like Couchbase Lite's Java trust
@@ -256,8 +330,9 @@ func verifySelfSignedServer(certs []*x509.Certificate, now time.Time) error {
 	return nil
 }
 
-// verifyPinnedServer is the pinned-certificate policy: validity, then exact DER equality.
-func verifyPinnedServer(certs []*x509.Certificate, pinned []byte, now time.Time) error {
+// verifyPinnedServer is the pinned policy: validity (as Couchbase Lite checks it first),
+// then the leaf compared with the pin by match (see pinPolicy).
+func verifyPinnedServer(certs []*x509.Certificate, match func(*x509.Certificate) error, now time.Time) error {
 	if len(certs) == 0 {
 		return fmt.Errorf("verify server: %w: no certificate presented", ErrPinMismatch)
 	}
@@ -265,9 +340,8 @@ func verifyPinnedServer(certs []*x509.Certificate, pinned []byte, now time.Time)
 	if err := checkValidity(leaf, now); err != nil {
 		return fmt.Errorf("verify server %q: %w", leaf.Subject.String(), err)
 	}
-	if !bytes.Equal(leaf.Raw, pinned) {
-		return fmt.Errorf("verify server %q: %w: fingerprint %s", leaf.Subject.String(), ErrPinMismatch,
-			CertificateFingerprint(leaf))
+	if err := match(leaf); err != nil {
+		return fmt.Errorf("verify server %q: %w", leaf.Subject.String(), err)
 	}
 	return nil
 }

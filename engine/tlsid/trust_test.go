@@ -1,14 +1,17 @@
 package tlsid
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,6 +48,14 @@ func TestClientTrustModes(t *testing.T) {
 		{name: "pinned/self-signed match", server: fx.selfSigned, trust: ClientTrust{Mode: TrustPinned, PinnedCertificate: fx.selfSigned.Certificate().Raw}},
 		{name: "pinned/other certificate", server: fx.leaf, trust: ClientTrust{Mode: TrustPinned, PinnedCertificate: fx.otherLeaf.Certificate().Raw}, want: ErrPinMismatch, typed: true},
 		{name: "pinned/expired", server: fx.expiredSelf, trust: ClientTrust{Mode: TrustPinned, PinnedCertificate: fx.expiredSelf.Certificate().Raw}, want: ErrCertificateExpired, typed: true},
+
+		{name: "fingerprint/lowercase match, host not checked", server: fx.wrongHost, trust: ClientTrust{Mode: TrustPinned, PinnedFingerprint: fx.wrongHost.Fingerprint()}},
+		{name: "fingerprint/uppercase colons match", server: fx.selfSigned, trust: ClientTrust{Mode: TrustPinned, PinnedFingerprint: FingerprintColons(fx.selfSigned.Fingerprint())}},
+		{name: "fingerprint/uppercase match", server: fx.leaf, trust: ClientTrust{Mode: TrustPinned, PinnedFingerprint: strings.ToUpper(fx.leaf.Fingerprint())}},
+		{name: "fingerprint/lowercase colons match", server: fx.leaf, trust: ClientTrust{Mode: TrustPinned, PinnedFingerprint: strings.ToLower(FingerprintColons(fx.leaf.Fingerprint()))}},
+		{name: "fingerprint/other certificate", server: fx.leaf, trust: ClientTrust{Mode: TrustPinned, PinnedFingerprint: fx.otherLeaf.Fingerprint()}, want: ErrPinMismatch, typed: true},
+		{name: "fingerprint/one digit off", server: fx.selfSigned, trust: ClientTrust{Mode: TrustPinned, PinnedFingerprint: flipLastDigit(fx.selfSigned.Fingerprint())}, want: ErrPinMismatch, typed: true},
+		{name: "fingerprint/expired checked before the digest", server: fx.expiredSelf, trust: ClientTrust{Mode: TrustPinned, PinnedFingerprint: fx.expiredSelf.Fingerprint()}, want: ErrCertificateExpired, typed: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,6 +98,10 @@ func TestClientTLSConfigInvalid(t *testing.T) {
 		{"CA mode with nil root", ClientTrust{Mode: TrustRoots, Roots: []*x509.Certificate{nil}}, ErrInvalidArgument},
 		{"pinned mode without pin", ClientTrust{Mode: TrustPinned}, ErrInvalidArgument},
 		{"pin is not DER", ClientTrust{Mode: TrustPinned, PinnedCertificate: []byte("not a certificate")}, ErrCorruptInput},
+		{"fingerprint outside pinned mode", ClientTrust{Mode: TrustSelfSignedOnly, PinnedFingerprint: fx.leaf.Fingerprint()}, ErrInvalidArgument},
+		{"certificate and fingerprint", ClientTrust{Mode: TrustPinned, PinnedCertificate: fx.leaf.Certificate().Raw, PinnedFingerprint: fx.leaf.Fingerprint()}, ErrInvalidArgument},
+		{"fingerprint too short", ClientTrust{Mode: TrustPinned, PinnedFingerprint: fx.leaf.Fingerprint()[:62]}, ErrInvalidArgument},
+		{"fingerprint not hex", ClientTrust{Mode: TrustPinned, PinnedFingerprint: "zz" + fx.leaf.Fingerprint()[2:]}, ErrInvalidArgument},
 		{"unknown mode", ClientTrust{Mode: TrustPinned + 1}, ErrInvalidArgument},
 	}
 	for _, tt := range tests {
@@ -98,6 +113,54 @@ func TestClientTLSConfigInvalid(t *testing.T) {
 			wantIs(t, err, tt.want)
 		})
 	}
+}
+
+func TestParseFingerprint(t *testing.T) {
+	fp := fx.leaf.Fingerprint()
+	want, _ := hex.DecodeString(fp)
+	colons := FingerprintColons(fp)
+	tests := []struct {
+		name, in string
+		ok       bool
+	}{
+		{"lowercase", fp, true},
+		{"uppercase", strings.ToUpper(fp), true},
+		{"uppercase colons", colons, true},
+		{"lowercase colons", strings.ToLower(colons), true},
+		{"mixed case", strings.ToUpper(fp[:10]) + fp[10:], true},
+		{"empty", "", false},
+		{"63 digits", fp[:63], false},
+		{"65 digits", fp + "0", false},
+		{"SHA-1 length", fp[:40], false},
+		{"not hex", "g" + fp[1:], false},
+		{"leading space", " " + fp, false},
+		{"trailing newline", fp + "\n", false},
+		{"colons misplaced", fp[:3] + ":" + fp[3:], false},
+		{"some colons", colons[:6] + strings.ReplaceAll(colons[6:], ":", ""), false},
+		{"trailing colon", colons + ":", false},
+		{"prefixed", "sha256:" + fp, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseFingerprint(tt.in)
+			if !tt.ok {
+				wantIs(t, err, ErrInvalidArgument)
+				return
+			}
+			if err != nil || !bytes.Equal(got[:], want) {
+				t.Fatalf("ParseFingerprint(%q) = %x, %v; want %x", tt.in, got, err, want)
+			}
+		})
+	}
+}
+
+// flipLastDigit returns fp with its last hex digit changed.
+func flipLastDigit(fp string) string {
+	last := "1"
+	if fp[len(fp)-1] == '1' {
+		last = "2"
+	}
+	return fp[:len(fp)-1] + last
 }
 
 func TestClientTLSConfigMinVersion(t *testing.T) {
