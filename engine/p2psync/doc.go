@@ -58,7 +58,7 @@ with the peer's address (never the password).
 		URL:           "wss://192.0.2.7:4984/notes",
 		Authenticator: replicator.BasicAuthenticator{Username: "alice", Password: "correct horse"},
 		TrustMode:     tlsid.TrustPinned,
-		PinnedCertificate: savedDER,
+		PinnedFingerprint: "AB:01:...",  // what the listener showed; or PinnedCertificate: savedDER
 	})
 	r.AddChangeListener(func(st replicator.Status) { ... })
 	err = r.Start(false)
@@ -72,11 +72,19 @@ Server trust (wss:// only), chosen by TrustMode and built by tlsid.ClientTLSConf
 	tlsid.TrustSelfSignedOnly  a lone valid self-signed certificate, any host name; CA-issued
 	                           certificates are refused (Couchbase Lite's
 	                           acceptOnlySelfSignedServerCertificate)
-	tlsid.TrustPinned          exactly PinnedCertificate (DER), chain and host name not checked
+	tlsid.TrustPinned          exactly the pinned certificate, chain and host name not checked;
+	                           the pin is PinnedCertificate (DER) or PinnedFingerprint (the
+	                           SHA-256 fingerprint users compare), one of the two
 
 Client authentication: Authenticator (replicator.BasicAuthenticator, sent pre-emptively as
 Couchbase Lite does; replicator.SessionAuthenticator for Sync Gateway) and ClientIdentity, a
 client certificate presented when the listener asks for one.
+
+Pin by fingerprint: users read the fingerprint the listener shows
+(tlsid.FingerprintColons(l.TLSIdentity().Fingerprint())) and the replicator pins it as
+PinnedFingerprint; the check happens in the TLS handshake, before any credentials are sent,
+and a different certificate stops the replicator with tlsid.ErrPinMismatch, whose message
+names the expected and the presented fingerprints.
 
 Pin on first use: connect once in TrustSelfSignedOnly mode (after the user compared the
 fingerprint with the one the listener shows), save ServerCertificate().Raw, and use
@@ -95,8 +103,9 @@ show the user what the listener presented ("the certificate changed: fingerprint
 Configuration errors come from NewListener and NewReplicator, wrap listener.ErrInvalidConfig
 or replicator.ErrInvalidConfig, and say what to change: for instance a client-certificate
 authenticator with DisableTLS ("client-certificate authentication requires TLS"), an
-Identity with DisableTLS, a ClientIdentity, trust mode or pin with a ws:// URL, or a trust
-setting tlsid refuses (which also wraps tlsid.ErrInvalidArgument or ErrCorruptInput).
+Identity with DisableTLS, a ClientIdentity, trust mode or pin with a ws:// URL, both a
+pinned certificate and a pinned fingerprint, a malformed fingerprint, or a trust setting
+tlsid refuses (which also wraps tlsid.ErrInvalidArgument or ErrCorruptInput).
 
 A replicator stopped by a security failure reports it in Status().Error (and in Wait and the
 change listeners), wrapped around the original error, and does not retry: retrying cannot

@@ -96,6 +96,40 @@ func TestAnonymousIdentityPinOnFirstUse(t *testing.T) {
 	expectPermanent(t, res, tlsid.ErrPinMismatch, CategoryPinMismatch)
 }
 
+// Users exchange fingerprints, not certificates: a replicator pins the listener's anonymous
+// identity by the fingerprint the listener shows, in any accepted form; another listener's
+// certificate stops it at the first connection with a pin mismatch naming both fingerprints.
+func TestPinnedFingerprint(t *testing.T) {
+	local := newDB(t, "local")
+	remote := newDB(t, "remote")
+	save(t, remote, "doc", `{"n":1}`)
+	l := startListener(t, ListenerConfig{Database: remote})
+	fp := l.TLSIdentity().Fingerprint()
+	for i, form := range []string{fp, tlsid.FingerprintColons(fp), strings.ToUpper(fp)} {
+		res := replicate(t, l, ReplicatorConfig{Database: local, Type: replicator.Pull, TrustMode: tlsid.TrustPinned,
+			PinnedFingerprint: form})
+		if res.status.Error != nil {
+			t.Fatalf("pinned by fingerprint %q: %v", form, res.status.Error)
+		}
+		if i == 0 && !has(t, local, "doc") {
+			t.Fatal("the document was not pulled")
+		}
+	}
+
+	other := newDB(t, "other")
+	l2 := startListener(t, ListenerConfig{Database: other})
+	res := replicate(t, l2, ReplicatorConfig{Database: local, Type: replicator.Pull, TrustMode: tlsid.TrustPinned,
+		PinnedFingerprint: fp})
+	expectPermanent(t, res, tlsid.ErrPinMismatch, CategoryPinMismatch)
+	msg := res.status.Error.Error()
+	if !strings.Contains(msg, tlsid.FingerprintColons(fp)) || !strings.Contains(msg, tlsid.FingerprintColons(l2.TLSIdentity().Fingerprint())) {
+		t.Errorf("mismatch error %q does not name the expected and the presented fingerprints", msg)
+	}
+	if cert := res.repl.ServerCertificate(); cert == nil || tlsid.CertificateFingerprint(cert) != l2.TLSIdentity().Fingerprint() {
+		t.Error("ServerCertificate is not the refused certificate")
+	}
+}
+
 // The anonymous identity file is protected by AnonymousIdentity.Password: a listener that
 // starts with another password reports ErrWrongPassword and leaves the file alone.
 func TestAnonymousIdentityPassword(t *testing.T) {

@@ -67,13 +67,19 @@ type ReplicatorConfig struct {
 	// TrustMode decides which listener certificates are accepted (wss:// only):
 	// tlsid.TrustSystemRoots (default), TrustRoots (TrustedRoots, an application CA),
 	// TrustSelfSignedOnly (Couchbase Lite's acceptOnlySelfSignedServerCertificate) or
-	// TrustPinned (exactly PinnedCertificate). See the tlsid package for the exact rules.
+	// TrustPinned (exactly the certificate given by PinnedCertificate or by
+	// PinnedFingerprint). See the tlsid package for the exact rules.
 	TrustMode tlsid.TrustMode
 	// TrustedRoots are the roots for tlsid.TrustRoots; they must be empty in other modes.
 	TrustedRoots []*x509.Certificate
 	// PinnedCertificate is the DER certificate for tlsid.TrustPinned (for instance
 	// Replicator.ServerCertificate().Raw saved from an earlier connection).
 	PinnedCertificate []byte
+	// PinnedFingerprint is the other way to give the pin of tlsid.TrustPinned: the SHA-256
+	// fingerprint of the listener's certificate as users exchange it (what the listener
+	// shows: Listener.TLSIdentity().Fingerprint(), with or without colons, either case; see
+	// tlsid.ParseFingerprint). Set PinnedCertificate or PinnedFingerprint, not both.
+	PinnedFingerprint string
 	// ServerName is sent as SNI and, in the CA modes, checked against the certificate;
 	// "" = the host of URL.
 	ServerName string
@@ -139,6 +145,8 @@ func tlsOnlySetting(cfg ReplicatorConfig) string {
 		return "trusted roots"
 	case len(cfg.PinnedCertificate) > 0:
 		return "a pinned certificate"
+	case cfg.PinnedFingerprint != "":
+		return "a pinned fingerprint"
 	case cfg.ServerName != "":
 		return "a TLS server name"
 	}
@@ -152,6 +160,7 @@ func (r *Replicator) clientTLSConfig(cfg ReplicatorConfig) (*tls.Config, error) 
 		Mode:              cfg.TrustMode,
 		Roots:             cfg.TrustedRoots,
 		PinnedCertificate: cfg.PinnedCertificate,
+		PinnedFingerprint: cfg.PinnedFingerprint,
 		ServerName:        cfg.ServerName,
 		Identity:          cfg.ClientIdentity,
 	})
