@@ -52,7 +52,8 @@ type Config struct {
 	// deltas and sends them to clients that accept them, if the database permits it too
 	// (store.Config.DisableDeltaSync). Default off.
 	EnableDeltaSync bool
-	// Limits tune batching and pipelining of every session (zero = defaults).
+	// Limits tune batching, pipelining and the compression level of every session
+	// (zero = defaults).
 	Limits syncproto.Limits
 	// Logger receives diagnostics (nil = discard).
 	Logger *slog.Logger
@@ -93,6 +94,9 @@ func New(cfg Config) (*Listener, error) {
 	}
 	if cfg.Port < 0 || cfg.Port > 65535 {
 		return nil, fmt.Errorf("%w: port %d out of range", ErrInvalidConfig, cfg.Port)
+	}
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
 	colls := cfg.Collections
 	if len(colls) == 0 {
@@ -299,7 +303,7 @@ func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn, err := blip.Upgrade(w, r, blip.UpgradeOptions{
 		Subprotocols: []string{blip.SubprotocolCBMobile3, blip.SubprotocolCBMobile2},
-		Config:       blip.Config{Logger: l.log},
+		Config:       blip.Config{Logger: l.log, CompressionLevel: l.cfg.Limits.CompressionLevel},
 	})
 	if err != nil {
 		l.log.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto"
 )
 
 func openDB(t testing.TB, name string) *store.Database {
@@ -64,6 +65,7 @@ func TestNewValidation(t *testing.T) {
 	}{
 		{"no database", Config{}, ErrInvalidConfig},
 		{"bad port", Config{Database: db, Port: 70000}, ErrInvalidConfig},
+		{"bad compression level", Config{Database: db, Limits: syncproto.Limits{CompressionLevel: -2}}, ErrInvalidConfig},
 		{"foreign collection", Config{Database: db, Collections: []*store.Collection{other.DefaultCollection()}}, ErrInvalidConfig},
 	}
 	for _, tt := range tests {

@@ -3,6 +3,9 @@ package replicator
 import (
 	"testing"
 	"time"
+
+	"github.com/p2psync/libp2psync/engine/listener"
+	"github.com/p2psync/libp2psync/engine/syncproto"
 )
 
 func TestOneShot(t *testing.T) {
@@ -76,5 +79,38 @@ func TestContinuous(t *testing.T) {
 	r.Stop()
 	if st := r.Status(); st.Activity != Stopped || st.Error != nil {
 		t.Fatalf("after stop: %+v", st)
+	}
+}
+
+// Any deflate level (or none) on either end is understood by the other.
+func TestCompressionLevels(t *testing.T) {
+	tests := []struct {
+		name            string
+		local, listener int
+	}{
+		{"fastest, uncompressed listener", 1, -1},
+		{"smallest, level 3 listener", 9, 3},
+		{"uncompressed, default listener", -1, 0},
+	}
+	sent := map[int]uint64{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			local, remote := openDB(t, "local"), openDB(t, "remote")
+			saveN(t, local.DefaultCollection(), "l-compressible-document-", 150)
+			saveN(t, remote.DefaultCollection(), "r-", 100)
+			l := startListener(t, remote, func(c *listener.Config) { c.Limits.CompressionLevel = tt.listener })
+			r := newRepl(t, Config{Database: local, URL: localURL(l), Limits: syncproto.Limits{CompressionLevel: tt.local}})
+			st := runOneShot(t, r)
+			if st.Error != nil || st.Activity != Stopped {
+				t.Fatalf("final status %+v", st)
+			}
+			if !sameDocs(t, local.DefaultCollection(), remote.DefaultCollection()) {
+				t.Error("collections differ")
+			}
+			sent[tt.local] = r.TransferStats().BytesSent
+		})
+	}
+	if sent[-1] <= sent[9] {
+		t.Errorf("bytes sent uncompressed %d, at level 9 %d", sent[-1], sent[9])
 	}
 }

@@ -159,7 +159,7 @@ type Config struct {
 	// CheckpointInterval is how often progress is saved while running (0 = 2 s).
 	// Checkpoints are also saved when a one-shot replication completes and on Stop.
 	CheckpointInterval time.Duration
-	// Limits tune batching and pipelining (zero = defaults).
+	// Limits tune batching, pipelining and the compression level (zero = defaults).
 	Limits syncproto.Limits
 	// Logger receives diagnostics (nil = discard).
 	Logger *slog.Logger

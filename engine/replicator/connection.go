@@ -95,7 +95,7 @@ func (r *Replicator) dialOptions() blip.DialOptions {
 		hb = defaultHeartbeat
 	}
 	return blip.DialOptions{
-		Config:       blip.Config{HeartbeatInterval: hb, Logger: r.log},
+		Config:       blip.Config{HeartbeatInterval: hb, Logger: r.log, CompressionLevel: r.cfg.Limits.CompressionLevel},
 		Subprotocols: []string{blip.SubprotocolCBMobile3, blip.SubprotocolCBMobile2},
 		Header:       h,
 		TLSConfig:    r.cfg.TLSConfig,

@@ -107,6 +107,9 @@ func New(cfg Config) (*Replicator, error) {
 	if cfg.Type < PushAndPull || cfg.Type > Pull {
 		return nil, fmt.Errorf("%w: unknown replicator type %d", ErrInvalidConfig, cfg.Type)
 	}
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/p2psync/libp2psync/engine/syncproto"
 )
 
 func TestNewValidation(t *testing.T) {
@@ -22,6 +24,7 @@ func TestNewValidation(t *testing.T) {
 		{"foreign collection", Config{Database: db, URL: "ws://h/db", Collections: []CollectionConfig{{Collection: other.DefaultCollection()}}}, ErrInvalidConfig},
 		{"duplicate collection", Config{Database: db, URL: "ws://h/db", Collections: []CollectionConfig{{Collection: db.DefaultCollection()}, {Collection: db.DefaultCollection()}}}, ErrInvalidConfig},
 		{"bad type", Config{Database: db, URL: "ws://h/db", Type: 7}, ErrInvalidConfig},
+		{"bad compression level", Config{Database: db, URL: "ws://h/db", Limits: syncproto.Limits{CompressionLevel: 10}}, ErrInvalidConfig},
 	}
 	for _, tt := range tests {
 		if _, err := New(tt.cfg); !errors.Is(err, tt.want) {

@@ -98,6 +98,22 @@ type Limits struct {
 	MaxRevsInFlight     int   // rev messages awaiting a reply; 0 => 256
 	MaxRevBytesInFlight int64 // body bytes awaiting a reply; 0 => 8 MiB
 	InsertBatch         int   // received revisions saved per transaction; 0 => 200
+	// CompressionLevel is the deflate level of the messages this end compresses (rev
+	// bodies, changes lists): 0 => the BLIP default (6, as Couchbase Lite), 1 (fastest)
+	// .. 9 (smallest), -1 => send uncompressed. Every level is understood by every
+	// peer. The session does not use it itself: the caller passes it to the BLIP
+	// connection (blip.Config.CompressionLevel), as engine/replicator and
+	// engine/listener do.
+	CompressionLevel int
+}
+
+// Validate reports a setting no session can use (a compression level outside -1..9);
+// the other fields accept any value (zero or negative = default).
+func (l Limits) Validate() error {
+	if l.CompressionLevel < -1 || l.CompressionLevel > 9 {
+		return fmt.Errorf("compression level %d is not in -1..9", l.CompressionLevel)
+	}
+	return nil
 }
 
 func (l Limits) withDefaults() Limits {

@@ -34,6 +34,7 @@ import (
 	"github.com/p2psync/libp2psync/engine/listener"
 	"github.com/p2psync/libp2psync/engine/replicator"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto"
 	"github.com/p2psync/libp2psync/tests/bench/workload"
 )
 
@@ -45,8 +46,10 @@ func main() {
 	quick := flag.Bool("quick", false, "smoke run: 10,000 documents, 50 live documents")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process to the file")
 	childProfile := flag.String("childprofile", "", "write a CPU profile of the listener process to the file")
+	level := flag.Int("level", 0, "deflate level of both processes (syncproto.Limits.CompressionLevel; 0 = default)")
 	flag.Parse()
 	childProfilePath = *childProfile
+	limits.CompressionLevel = *level
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err == nil {
@@ -83,6 +86,9 @@ func main() {
 // childProfilePath is passed to listener processes (-childprofile).
 var childProfilePath string
 
+// limits configure both processes (-level is passed on to the listener process).
+var limits syncproto.Limits
+
 // ---- listener process ----
 
 // serveChild serves a database and answers commands on stdin: "rss" prints VmHWM,
@@ -94,7 +100,7 @@ func serveChild(dir string) error {
 		return err
 	}
 	defer db.Close()
-	l, err := listener.New(listener.Config{Database: db, NetworkInterface: "127.0.0.1"})
+	l, err := listener.New(listener.Config{Database: db, NetworkInterface: "127.0.0.1", Limits: limits})
 	if err != nil {
 		return err
 	}
@@ -164,7 +170,7 @@ func startChild(dir string) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-serve", dir}
+	args := []string{"-serve", dir, "-level", strconv.Itoa(limits.CompressionLevel)}
 	if childProfilePath != "" {
 		args = append(args, "-cpuprofile", childProfilePath)
 	}
@@ -337,7 +343,7 @@ func runW2(dir string, n int) (w2Result, error) {
 		return res, err
 	}
 	defer ch.quit()
-	r, err := replicator.New(replicator.Config{Database: src, URL: fmt.Sprintf("ws://127.0.0.1:%d/target", ch.port), Type: replicator.Push})
+	r, err := replicator.New(replicator.Config{Database: src, URL: fmt.Sprintf("ws://127.0.0.1:%d/target", ch.port), Type: replicator.Push, Limits: limits})
 	if err != nil {
 		return res, err
 	}
@@ -382,7 +388,7 @@ func runW3(dir string, live int) (p50, p99 float64, err error) {
 	if _, err := ch.expect("watching"); err != nil {
 		return 0, 0, err
 	}
-	r, err := replicator.New(replicator.Config{Database: src, URL: fmt.Sprintf("ws://127.0.0.1:%d/target", ch.port), Continuous: true})
+	r, err := replicator.New(replicator.Config{Database: src, URL: fmt.Sprintf("ws://127.0.0.1:%d/target", ch.port), Continuous: true, Limits: limits})
 	if err != nil {
 		return 0, 0, err
 	}
