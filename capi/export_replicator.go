@@ -91,7 +91,9 @@ func millis(ms C.uint32_t) time.Duration { return time.Duration(ms) * time.Milli
 func replicatorConfig(db *dbObj, opts *C.p2p_replicator_options, gate *p2psync.CallbackGate) (p2psync.ReplicatorConfig, error) {
 	cfg := p2psync.ReplicatorConfig{Database: db.db}
 	known := unsafe.Sizeof(*opts)
-	err := checkStructSize(unsafe.Pointer(opts), opts.struct_size, known, known)
+	// 1.0 callers end at collection_count; fields after it are read only when present.
+	first := unsafe.Offsetof(opts.collection_count) + unsafe.Sizeof(opts.collection_count)
+	err := checkStructSize(unsafe.Pointer(opts), opts.struct_size, first, known)
 	if err == nil && (opts._type > C.P2P_REPLICATOR_PULL || opts.trust_mode > C.P2P_TRUST_PINNED) {
 		err = fmt.Errorf("%w: unknown type %d or trust_mode %d", errInvalidArgument, opts._type, opts.trust_mode)
 	}
@@ -105,6 +107,9 @@ func replicatorConfig(db *dbObj, opts *C.p2p_replicator_options, gate *p2psync.C
 	})
 	cfg.PinnedCertificate, err = then(err, func() ([]byte, error) { return pinnedDER(opts.pinned_certificate_pem) })
 	cfg.ServerName, err = then(err, func() (string, error) { return goOptText(opts.server_name, "server_name") })
+	if uintptr(opts.struct_size) > unsafe.Offsetof(opts.pinned_fingerprint) {
+		cfg.PinnedFingerprint, err = then(err, func() (string, error) { return goOptText(opts.pinned_fingerprint, "pinned_fingerprint") })
+	}
 	cfg.Collections, err = then(err, func() ([]replicator.CollectionConfig, error) {
 		return replicationCollections(db, opts.collections, opts.collection_count, gate)
 	})

@@ -734,7 +734,9 @@ P2P_API int32_t p2p_listener_close(p2p_listener listener, p2p_error *err);
 #define P2P_TRUST_SYSTEM_ROOTS    0 /* the system's roots, host name checked (default) */
 #define P2P_TRUST_ROOTS           1 /* only trusted_roots_pem (an application CA), host name checked */
 #define P2P_TRUST_SELF_SIGNED_ONLY 2 /* a lone valid self-signed certificate, any host name */
-#define P2P_TRUST_PINNED          3 /* exactly pinned_certificate_pem; chain and host name not checked */
+#define P2P_TRUST_PINNED          3 /* exactly the pinned certificate, given by pinned_certificate_pem
+                                       or by pinned_fingerprint (one of the two); chain and
+                                       host name not checked */
 
 /* Conflict resolutions returned by p2p_conflict_resolver_fn. */
 #define P2P_RESOLVE_REMOTE 0 /* keep the remote revision */
@@ -815,11 +817,22 @@ typedef struct p2p_replicator_options {
     const p2p_replication_collection *collections; /* NULL/0 = the default collection */
     uint32_t collection_count;
     /* new fields are appended below this line, never above */
+    const char *pinned_fingerprint;  /* borrowed; for P2P_TRUST_PINNED instead of
+                                        pinned_certificate_pem (set one, not both): the
+                                        SHA-256 fingerprint of the listener's certificate as
+                                        users exchange it (p2p_tls_identity_fingerprint on the
+                                        listener side): 64 hex digits, either case, run
+                                        together or as 32 colon-separated pairs
+                                        ("AB:01:..."). The certificate must be currently valid
+                                        and its fingerprint equal this one, else the replicator
+                                        stops with P2P_ERR_TLS_PIN_MISMATCH (or _EXPIRED).
+                                        NULL otherwise. Callers built before this field
+                                        existed pass a smaller struct_size and are unaffected. */
 } p2p_replicator_options;
 
 #define P2P_REPLICATOR_OPTIONS_INIT \
     { (uint32_t)sizeof(p2p_replicator_options), NULL, 0, 0, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, \
-      NULL, NULL, NULL, NULL, 0 }
+      NULL, NULL, NULL, NULL, 0, NULL }
 
 /* Fills *opts with defaults, including struct_size.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL). */
@@ -831,7 +844,8 @@ P2P_API int32_t p2p_replicator_options_init(p2p_replicator_options *opts, p2p_er
  *   out_replicator  receives a new handle owned by the caller; release with
  *                   p2p_replicator_close.
  * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL, bad URL, bad JSON or PEM, unknown type or
- * trust mode, roots or pin given in a mode that does not use them, TLS settings with a
+ * trust mode, roots or pin given in a mode that does not use them, both a pinned
+ * certificate and a pinned fingerprint, a malformed fingerprint, TLS settings with a
  * ws:// URL, collection of another database, struct_size too small);
  * P2P_ERR_INVALID_HANDLE (db, a collection, the client identity); P2P_ERR_UNSUPPORTED
  * (non-zero unknown option fields). */
@@ -912,7 +926,8 @@ P2P_API int32_t p2p_replicator_is_document_pending(p2p_replicator repl, p2p_coll
 /* The certificate the listener presented at the most recent TLS handshake of the current
  * or last run, whether or not it was trusted, as PEM. Pin on first use: connect once
  * with P2P_TRUST_SELF_SIGNED_ONLY after the user compared fingerprints, then save this
- * and use it as pinned_certificate_pem with P2P_TRUST_PINNED.
+ * and use it as pinned_certificate_pem with P2P_TRUST_PINNED (or pin the fingerprint the
+ * user compared directly, with pinned_fingerprint, and skip the first connection).
  *   out_pem  receives text owned by the caller (p2p_free), or NULL before any handshake.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
 P2P_API int32_t p2p_replicator_server_certificate(p2p_replicator repl, char **out_pem,

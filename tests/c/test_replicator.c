@@ -6,7 +6,9 @@
  * bad input. */
 #include "check.h"
 
+#include <ctype.h>
 #include <pthread.h>
+#include <stddef.h>
 
 #define CHECK_STATUS(st, fragment)                                              \
     do {                                                                         \
@@ -96,6 +98,7 @@ struct env {
     p2p_listener listener;
     char url[128];
     char *server_pem;         /* the listener's certificate (PEM) */
+    char *server_fp;          /* its SHA-256 fingerprint (64 lowercase hex digits) */
     struct counter auth_calls;
 };
 
@@ -622,6 +625,84 @@ static void test_bad_input(struct env *e)
     EXPECT(P2P_OK, p2p_replicator_close(0, &err));
 }
 
+/* "ab01..." -> "AB:01:..." (how users read a fingerprint); out holds 96 bytes. */
+static void colon_form(const char *hex, char *out)
+{
+    for (size_t i = 0; i < 32; i++) {
+        out[3 * i] = (char)toupper((unsigned char)hex[2 * i]);
+        out[3 * i + 1] = (char)toupper((unsigned char)hex[2 * i + 1]);
+        out[3 * i + 2] = i == 31 ? '\0' : ':';
+    }
+}
+
+/* P2P_TRUST_PINNED with pinned_fingerprint: the fingerprint users exchange pins the
+ * listener's certificate with no certificate file and no first connection. */
+static void test_pinned_fingerprint(struct env *e)
+{
+    char colons[96];
+    colon_form(e->server_fp, colons);
+    const char *forms[] = {e->server_fp, colons};
+    for (size_t i = 0; i < 2; i++) {
+        save(e->ca, i == 0 ? "fp-1" : "fp-2", "{\"pinned\":\"fingerprint\"}");
+        p2p_replicator_options o = base_options(e);
+        o.pinned_certificate_pem = NULL;
+        o.pinned_fingerprint = forms[i];
+        o.type = P2P_REPLICATOR_PULL;
+        char *st = run_once(e, &o);
+        CHECK_STATUS(st, "\"error\":null");
+        p2p_free(st);
+        CHECK(has_doc(e->cb, i == 0 ? "fp-1" : "fp-2"));
+    }
+
+    /* another certificate's fingerprint: pin mismatch, naming the presented fingerprint */
+    char wrong[65];
+    memcpy(wrong, e->server_fp, sizeof wrong);
+    wrong[63] = wrong[63] == '0' ? '1' : '0';
+    p2p_replicator_options o = base_options(e);
+    o.pinned_certificate_pem = NULL;
+    o.pinned_fingerprint = wrong;
+    o.max_attempts = 5;
+    int before = count_of(&e->auth_calls);
+    char *st = run_once(e, &o);
+    CHECK_STATUS(st, "\"status\":-18");
+    CHECK_STATUS(st, colons);
+    p2p_free(st);
+    CHECK(count_of(&e->auth_calls) == before); /* refused in the handshake: no credentials sent */
+
+    /* configuration errors */
+    p2p_replicator r = 0;
+    o = base_options(e);
+    o.pinned_fingerprint = e->server_fp; /* both a certificate and a fingerprint */
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    o.pinned_certificate_pem = NULL;
+    o.pinned_fingerprint = "AB:CD"; /* colons, but not 32 pairs */
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    o.pinned_fingerprint = "ab01cd"; /* too short: the message says what is expected */
+    CHECK(p2p_replicator_create(e->b, &o, &r, &err) == P2P_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(err.message, "64 hex digits");
+    p2p_error_dispose(&err);
+    o.pinned_fingerprint = e->server_fp;
+    o.trust_mode = P2P_TRUST_SELF_SIGNED_ONLY; /* a fingerprint outside pinned mode */
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    o = base_options(e);
+    o.url = "ws://127.0.0.1:1/a";
+    o.trust_mode = P2P_TRUST_SYSTEM_ROOTS;
+    o.pinned_certificate_pem = NULL;
+    o.pinned_fingerprint = e->server_fp; /* TLS settings on a ws:// URL */
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+
+    /* a caller built before pinned_fingerprint existed: the field is not read */
+    o = base_options(e);
+    o.struct_size = (uint32_t)offsetof(p2p_replicator_options, pinned_fingerprint);
+    o.pinned_fingerprint = "not read";
+    o.type = P2P_REPLICATOR_PULL;
+    st = run_once(e, &o);
+    CHECK_STATUS(st, "\"error\":null");
+    p2p_free(st);
+    o.struct_size = (uint32_t)offsetof(p2p_replicator_options, collection_count) + 3; /* cuts a field */
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+}
+
 /* The number after "key": in a stats object (-1 when missing). */
 static long long stat_of(const char *json, const char *key)
 {
@@ -714,6 +795,7 @@ int main(void)
     p2p_tls_identity id = 0;
     EXPECT(P2P_OK, p2p_listener_tls_identity(e.listener, &id, &err));
     EXPECT(P2P_OK, p2p_tls_identity_chain_pem(id, &e.server_pem, &err));
+    EXPECT(P2P_OK, p2p_tls_identity_fingerprint(id, &e.server_fp, &err));
     EXPECT(P2P_OK, p2p_tls_identity_close(id, &err));
 
     test_push_pull(&e);
@@ -722,10 +804,12 @@ int main(void)
     test_queue_overflow(&e);
     test_resolver_and_filters(&e);
     test_bad_input(&e);
+    test_pinned_fingerprint(&e);
     test_delta_stats(&e);
 
     EXPECT(P2P_OK, p2p_listener_close(e.listener, &err));
     p2p_free(e.server_pem);
+    p2p_free(e.server_fp);
     EXPECT(P2P_OK, p2p_collection_close(e.ca, &err));
     EXPECT(P2P_OK, p2p_collection_close(e.cb, &err));
     EXPECT(P2P_OK, p2p_db_close(e.a, &err));
