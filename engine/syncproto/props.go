@@ -58,6 +58,9 @@ func NormalizeSequence(raw []byte) Sequence {
 	if len(raw) == 0 || string(raw) == "null" {
 		return ""
 	}
+	if plainUint(raw) {
+		return Sequence(raw) // the common case, kept as is without a JSON decoder
+	}
 	switch raw[0] {
 	case '"':
 		var s string
@@ -73,6 +76,20 @@ func NormalizeSequence(raw []byte) Sequence {
 	}
 	b, _ := json.Marshal(string(raw))
 	return Sequence(b)
+}
+
+// plainUint reports whether raw is a JSON number made of digits only ("0" or no leading
+// zero), which NormalizeSequence keeps unchanged.
+func plainUint(raw []byte) bool {
+	if len(raw) == 0 || (raw[0] == '0' && len(raw) > 1) {
+		return false
+	}
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Uint returns the sequence as an unsigned integer when it is one, either a JSON number or
