@@ -247,6 +247,12 @@ func safeCall(fn func()) {
 }
 
 func (r *Replicator) docEvent(dir Direction, d ReplicatedDocument) {
+	r.lmu.Lock()
+	listening := len(r.docFns) > 0
+	r.lmu.Unlock()
+	if !listening {
+		return // nobody to tell: spare the dispatcher a wake-up per document
+	}
 	r.mu.Lock()
 	disp := r.disp
 	r.mu.Unlock()
