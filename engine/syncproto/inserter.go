@@ -22,6 +22,7 @@ type insertReq struct {
 	coll           *store.Collection
 	rev            store.RemoteRevision
 	detectConflict bool
+	anc            *ancestorCache // records the revision as the remote's (nil: no tracking)
 	done           chan insertResult
 }
 
@@ -35,9 +36,10 @@ func newInserter(db *store.Database, max int) *inserter {
 	return &inserter{db: db, max: max, queue: make(chan *insertReq, max)}
 }
 
-// insert queues rev and waits until it is committed (or ctx ends).
-func (in *inserter) insert(ctx context.Context, coll *store.Collection, rev store.RemoteRevision, detectConflict bool) insertResult {
-	req := &insertReq{coll: coll, rev: rev, detectConflict: detectConflict, done: make(chan insertResult, 1)}
+// insert queues rev and waits until it is committed (or ctx ends). With anc set, rev is
+// recorded as the remote's revision of the document in the same transaction (see commit).
+func (in *inserter) insert(ctx context.Context, coll *store.Collection, rev store.RemoteRevision, detectConflict bool, anc *ancestorCache) insertResult {
+	req := &insertReq{coll: coll, rev: rev, detectConflict: detectConflict, anc: anc, done: make(chan insertResult, 1)}
 	select {
 	case in.queue <- req:
 	case <-ctx.Done():
@@ -143,6 +145,16 @@ func (in *inserter) commit(ctx context.Context, batch []*insertReq) {
 				continue
 			}
 			results[i].res = res
+			if r.anc != nil {
+				// The remote ancestor is written with the revision, and noted in memory before
+				// the commit makes the revision visible: a pusher that sees the new change
+				// also sees that the peer has it, so it never echoes it back, and the record
+				// survives a connection drop or crash (PendingDocumentIDs reads it).
+				if err := b.SetRemoteAncestor(r.coll, r.anc.remote, r.rev.DocID, r.rev.RevID); err != nil {
+					return err
+				}
+				r.anc.noteStored(r.coll, r.rev.DocID, r.rev.RevID)
+			}
 			switch {
 			case cur != nil && res.Inserted && isConflict(cur, r.rev):
 				results[i].conflictWith = cur.RevID
@@ -225,6 +237,31 @@ func (a *ancestorCache) set(coll *store.Collection, docID, revID string) {
 	}
 }
 
+// noteStored records in memory a remote ancestor that the caller writes to the store
+// itself (inside its transaction). A pending older value is replaced so that a later
+// flush cannot overwrite the newer record.
+func (a *ancestorCache) noteStored(coll *store.Collection, docID, revID string) {
+	k := docKey{coll, docID}
+	a.mu.Lock()
+	if len(a.known) >= maxKnownAncestors {
+		a.known = map[docKey]string{}
+	}
+	a.known[k] = revID
+	if _, ok := a.pending[k]; ok {
+		a.pending[k] = revID
+	}
+	a.mu.Unlock()
+}
+
+// stale reports that a newer value than revID is known for k (so writing revID would
+// regress the stored record).
+func (a *ancestorCache) stale(k docKey, revID string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cur, ok := a.known[k]
+	return ok && cur != revID
+}
+
 // get returns the latest known remote revision of a document; with readStore false only
 // this session's records are consulted.
 func (a *ancestorCache) get(ctx context.Context, coll *store.Collection, docID string, readStore bool) (string, error) {
@@ -282,6 +319,11 @@ func (a *ancestorCache) flush(ctx context.Context, db *store.Database) {
 			return errNoBatchSetter
 		}
 		for k, v := range snapshot {
+			if a.stale(k, v) {
+				// A newer record was written meanwhile (the inserter writes its own in its
+				// transaction, which is serialised with this one): keep it.
+				continue
+			}
 			if err := setter.SetRemoteAncestor(k.coll, a.remote, k.id, v); err != nil {
 				return err
 			}

@@ -426,7 +426,7 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 		DocID: rev.DocID, RevID: rev.RevID, History: rev.History, Deleted: rev.Deleted, Body: clean,
 		NoConflicts: rev.NoConflicts && !p.opts.Active,
 	}
-	res := s.ins.insert(ctx, p.coll, rr, p.opts.Active)
+	res := s.ins.insert(ctx, p.coll, rr, p.opts.Active, s.anc)
 	if res.err != nil {
 		s.log.Debug("revision not saved", "doc", rev.DocID, "rev", rev.RevID, "err", res.err)
 		if ctx.Err() != nil || errors.Is(res.err, context.Canceled) {
@@ -437,9 +437,6 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted,
 			Direction: DirectionPull, Err: docErrorFrom(blipErrorFor(res.err))})
 		return nil, blipErrorFor(res.err)
-	}
-	if s.anc != nil {
-		s.anc.set(p.coll, rev.DocID, rev.RevID)
 	}
 	p.received.Add(1)
 	s.stats.received(wireSize, fullSize, isDelta)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,11 @@ type Pusher struct {
 	maxHistory atomic.Int64
 	peerDeltas atomic.Bool // the puller advertised deltas=true (sticky: CBL says it once)
 
+	// sessionStart is the collection's last sequence before this session could insert
+	// anything: a first revision changed after it can only have come from this
+	// session's pull, whose remote ancestors are noted in memory before they commit.
+	sessionStart uint64
+
 	revSlots chan struct{}
 	byteMu   sync.Mutex
 	byteCond *sync.Cond
@@ -86,6 +92,10 @@ func (s *Session) StartPusher(idx int, opts PushOptions) (*Pusher, error) {
 		}
 	}
 	p.tracker.setBase(opts.Since)
+	p.sessionStart = math.MaxUint64 // unknown: always read the database
+	if last, err := sc.coll.LastSequence(s.ctx); err == nil {
+		p.sessionStart = last
+	}
 	sc.pusher = p
 	s.mu.Unlock()
 	s.wg.Add(1)
@@ -258,9 +268,12 @@ func (p *Pusher) prepare(ctx context.Context, ch store.Change) (pushRow, bool, e
 		return row, false, nil
 	}
 	if p.s.anc != nil {
-		// A first revision's remote ancestor can only be itself (an echo of a pull), and
-		// those are remembered in memory (see ancestorCache): skip the database read.
-		anc, err := p.s.anc.get(ctx, p.coll, ch.DocID, revGeneration(ch.RevID) > 1)
+		// A first revision's remote ancestor can only be itself (an echo of a pull). Those
+		// this session pulled are in memory (see ancestorCache): skip the database read
+		// for them. Older ones (pulled by an earlier session, after the saved checkpoint)
+		// are only in the database.
+		readStore := revGeneration(ch.RevID) > 1 || ch.Sequence <= p.sessionStart
+		anc, err := p.s.anc.get(ctx, p.coll, ch.DocID, readStore)
 		if err != nil {
 			return row, false, fmt.Errorf("read remote ancestor of %q: %w", ch.DocID, err)
 		}
