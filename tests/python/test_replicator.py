@@ -111,6 +111,37 @@ def test_trust_failures_have_their_own_errors(peers: Peers) -> None:
             assert repl.server_certificate is not None and peers.pin.startswith(repl.server_certificate)
 
 
+def colons(hex_digest: str) -> str:
+    return ":".join(hex_digest[i:i + 2] for i in range(0, len(hex_digest), 2)).upper()
+
+
+def test_pinned_fingerprint(peers: Peers) -> None:
+    with peers.listener.tls_identity() as ident:
+        fingerprint = ident.fingerprint
+    for i, form in enumerate((fingerprint, colons(fingerprint), fingerprint.upper())):
+        peers.ca.save(f"fp-{i}", {"n": i})
+        status = peers.run(pinned_certificate=None, pinned_fingerprint=form, type=ReplicatorType.PULL)
+        assert status.error is None and f"fp-{i}" in peers.cb
+
+    with Identity.create() as other:
+        wrong = other.fingerprint
+    with peers.replicator(pinned_certificate=None, pinned_fingerprint=wrong, max_attempts=5) as repl:
+        repl.start()
+        status = repl.wait(60)
+        assert isinstance(status.error, p2psync.TLSPinMismatchError)
+        assert colons(wrong) in status.error.message and colons(fingerprint) in status.error.message
+        assert repl.server_certificate is not None and peers.pin.startswith(repl.server_certificate)
+    assert peers.auth_calls == []  # refused in the handshake: the credentials were never sent
+
+    for bad in ("abc", fingerprint[:-1], "sha256:" + fingerprint, colons(fingerprint)[3:]):
+        with pytest.raises(p2psync.InvalidArgumentError):
+            peers.replicator(pinned_certificate=None, pinned_fingerprint=bad)
+    with pytest.raises(p2psync.InvalidArgumentError, match="not both"):
+        peers.replicator(pinned_fingerprint=fingerprint)  # and the certificate
+    with pytest.raises(p2psync.InvalidArgumentError):
+        peers.replicator(pinned_certificate=None, pinned_fingerprint=fingerprint, trust_mode=TrustMode.SELF_SIGNED_ONLY)
+
+
 def test_ca_roots_and_client_certificates(peers: Peers) -> None:
     with Identity.create(is_ca=True, common_name="app CA") as ca, Identity.create(is_ca=True) as stranger, \
             Identity.create(issuer=ca, subject_alt_names=["127.0.0.1"]) as server, \

@@ -94,7 +94,8 @@ class ReplicatorOptions(Structure):
                 ("enable_delta_sync", c_uint8), ("username", c_char_p), ("password", c_char_p),
                 ("client_identity", c_uint64), ("trust_mode", c_uint8), ("trusted_roots_pem", c_char_p),
                 ("pinned_certificate_pem", c_char_p), ("server_name", c_char_p),
-                ("collections", POINTER(ReplicationCollection)), ("collection_count", c_uint32)]
+                ("collections", POINTER(ReplicationCollection)), ("collection_count", c_uint32),
+                ("pinned_fingerprint", c_char_p)]
 
 _handle = c_uint64
 _out_handle = POINTER(c_uint64)

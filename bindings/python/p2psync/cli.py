@@ -32,17 +32,15 @@ Errors are printed as one line on standard error, "p2psync: <what failed>: <why>
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
 import signal
-import ssl
 import sys
 import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
-
-from urllib.parse import urlsplit
 
 from . import errors
 from .database import Collection, Concurrency, Database
@@ -79,10 +77,6 @@ EPILOG = """exit codes: 0 ok, 1 error, 2 usage or bad input, 3 not found, 4 conf
 
 class UsageError(Exception):
     """A problem with the arguments that argparse cannot see (exit code 2)."""
-
-
-class RefusedError(Exception):
-    """A peer is not who it should be, e.g. a fingerprint mismatch (exit code 6)."""
 
 
 # ------------------------------------------------------------------ helpers
@@ -256,6 +250,12 @@ def normalize_fingerprint(text: str) -> str:
     return hex_digits
 
 
+def pem_fingerprint(pem: str) -> str:
+    """SHA-256 of the first certificate in `pem` (of its DER), as 64 lowercase hex digits."""
+    body = pem.split("-----BEGIN CERTIFICATE-----", 1)[1].split("-----END CERTIFICATE-----", 1)[0]
+    return hashlib.sha256(base64.b64decode("".join(body.split()))).hexdigest()
+
+
 def parse_user(spec: str) -> Tuple[str, str]:
     """"NAME:PASSWORD", or "NAME" with the password in $P2PSYNC_PASSWORD."""
     name, colon, password = spec.partition(":")
@@ -366,25 +366,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def fetch_certificate(url: str, fingerprint: str) -> str:
-    """The listener's certificate as PEM, after checking that its SHA-256 fingerprint is the
-    expected one. The check happens before any credentials are sent; the replicator then
-    pins exactly this certificate."""
-    parts = urlsplit(url)
-    if parts.scheme != "wss" or not parts.hostname:
-        raise UsageError("--pin needs a wss:// URL")
-    try:
-        pem = ssl.get_server_certificate((parts.hostname, parts.port or 443), timeout=30)
-    except (OSError, ssl.SSLError) as e:
-        raise errors.NetworkError(errors.NetworkError.code,
-                                  message=f"connect to {parts.hostname}:{parts.port}: {e}") from None
-    seen = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
-    if seen != fingerprint:
-        raise RefusedError(f"certificate fingerprint mismatch: expected {colon_fingerprint(fingerprint)}, "
-                           f"the listener presented {colon_fingerprint(seen)}")
-    return pem
-
-
 class SyncProgress:
     """Counts replicated documents and draws a one-line progress bar on standard error."""
 
@@ -440,9 +421,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if len(trust_options) > 1:
         raise UsageError("choose one of --pin, --self-signed, --ca and --pinned-cert")
     username, password = parse_user(args.user) if args.user else (None, None)
-    trust, roots, pinned = TrustMode.SYSTEM_ROOTS, None, None
+    trust, roots, pinned, fingerprint = TrustMode.SYSTEM_ROOTS, None, None, None
     if args.pin:
-        pinned, trust = fetch_certificate(args.url, normalize_fingerprint(args.pin)), TrustMode.PINNED
+        # The replicator checks the fingerprint in the TLS handshake, before credentials are sent.
+        fingerprint, trust = normalize_fingerprint(args.pin), TrustMode.PINNED
     elif args.pinned_cert:
         with open(args.pinned_cert, encoding="utf-8") as f:
             pinned, trust = f.read(), TrustMode.PINNED
@@ -465,7 +447,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         try:
             repl = Replicator(db, args.url, type=direction, continuous=args.continuous, username=username,
                               password=password, trust_mode=trust, trusted_roots=roots, pinned_certificate=pinned,
-                              collections=[ReplicationCollection(c) for c in colls])
+                              pinned_fingerprint=fingerprint, collections=[ReplicationCollection(c) for c in colls])
             with repl, repl.add_document_listener(progress.on_documents), \
                     repl.add_status_listener(progress.on_status):
                 repl.start(reset_checkpoint=args.reset)
@@ -494,7 +476,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
                             f"sync did not finish within {args.timeout:g} s"
                             + (f" (last error: {last.message})" if last is not None else "")))
                 repl.stop()  # saves the checkpoint
-                final = repl.status
+                final, presented = repl.status, repl.server_certificate
             progress.finish()
         finally:
             for coll in colls:
@@ -509,6 +491,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
               f"{f', {progress.failed} failed' if progress.failed else ''}"
               f"{' (stopped by signal; checkpoint saved)' if interrupted else ''}")
     if final.error is not None and not interrupted:
+        if isinstance(final.error, errors.TLSPinMismatchError) and fingerprint is not None and presented:
+            return fail(f"certificate fingerprint mismatch: expected {colon_fingerprint(fingerprint)}, "
+                        f"the listener presented {colon_fingerprint(pem_fingerprint(presented))}", EXIT_REFUSED)
         if isinstance(final.error, errors.TLSError) and trust == TrustMode.SYSTEM_ROOTS:
             # The usual first stumble: a listener's anonymous identity is self-signed.
             return fail(f"{final.error.message} (a self-signed listener? use --pin FINGERPRINT, as "
@@ -686,7 +671,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "--pull, once unless --continuous. Ctrl-C stops cleanly and saves the checkpoint, "
                 "so the next run resumes. Server trust, for wss:// URLs: the system's CAs by "
                 "default; --pin FINGERPRINT accepts only the certificate with that SHA-256 "
-                "fingerprint (checked before credentials are sent); --self-signed accepts any "
+                "fingerprint (checked in the TLS handshake, before credentials are sent); "
+                "--self-signed accepts any "
                 "self-signed certificate; --ca and --pinned-cert take PEM files.")
     p.add_argument("database", help="local database directory")
     p.add_argument("url", help="the listener's URL, e.g. wss://192.0.2.7:4984/notes")
@@ -790,8 +776,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return args.func(args)
     except UsageError as e:
         return fail(str(e), EXIT_USAGE)
-    except RefusedError as e:
-        return fail(str(e), EXIT_REFUSED)
     except errors.P2PSyncError as e:
         return fail(e.message or str(e), exit_code_for(e))
     except KeyboardInterrupt:

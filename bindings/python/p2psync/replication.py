@@ -2,10 +2,10 @@
 
     with Database("/data/a") as a, Listener(a, credentials={"alice": "pw"}) as listener:
         listener.start()
-        pin = listener.tls_identity().chain_pem      # show its fingerprint to users
+        fingerprint = listener.tls_identity().fingerprint  # show it to users; they pin it
         with Database("/data/b") as b, Replicator(
                 b, listener.urls[0], username="alice", password="pw",
-                trust_mode=TrustMode.PINNED, pinned_certificate=pin) as repl:
+                trust_mode=TrustMode.PINNED, pinned_fingerprint=fingerprint) as repl:
             repl.start()
             status = repl.wait(30)                    # one-shot: until stopped
             if status.error:
@@ -122,7 +122,7 @@ class TrustMode(enum.IntEnum):
     SYSTEM_ROOTS = 0  # the system's roots, host name checked
     ROOTS = 1  # only trusted_roots (an application CA), host name checked
     SELF_SIGNED_ONLY = 2  # a lone valid self-signed certificate, any host name
-    PINNED = 3  # exactly pinned_certificate
+    PINNED = 3  # exactly the certificate given by pinned_certificate or pinned_fingerprint
 
 
 class Resolution(enum.IntEnum):
@@ -288,8 +288,12 @@ class Replicator(_Handle):
     """Syncs `database` with the listener at `url` (wss://host:port/db).
 
     Times are in seconds (0 = the library's default). pinned_certificate and trusted_roots
-    are PEM text (e.g. a previous run's server_certificate). collections is a list of
-    Collection or ReplicationCollection (None = the default collection).
+    are PEM text (e.g. a previous run's server_certificate). With TrustMode.PINNED, give
+    either pinned_certificate or pinned_fingerprint (not both): the SHA-256 fingerprint of
+    the listener's certificate as users exchange it (Identity.fingerprint on the listener),
+    64 hex digits in either case, with or without colons; a different certificate stops
+    the replicator with TLSPinMismatchError. collections is a list of Collection or
+    ReplicationCollection (None = the default collection).
     """
 
     _closer = "p2p_replicator_close"
@@ -300,8 +304,8 @@ class Replicator(_Handle):
                  auto_purge: bool = True, enable_delta_sync: bool = False, username: Optional[str] = None,
                  password: Optional[str] = None, client_identity: Optional[Identity] = None,
                  trust_mode: TrustMode = TrustMode.SYSTEM_ROOTS, trusted_roots: Optional[str] = None,
-                 pinned_certificate: Optional[str] = None, server_name: Optional[str] = None,
-                 collections: Optional[Iterable[Union[Collection, ReplicationCollection]]] = None) -> None:
+                 pinned_certificate: Optional[str] = None, pinned_fingerprint: Optional[str] = None,
+                 server_name: Optional[str] = None, collections: Optional[Iterable[Union[Collection, ReplicationCollection]]] = None) -> None:
         opts = _ffi.init_struct("p2p_replicator_options_init", _ffi.ReplicatorOptions)
         opts.url, opts.type, opts.continuous = _ffi.text(url), int(type), int(continuous)
         opts.headers_json = None if headers is None else _ffi.text(json.dumps(headers))
@@ -312,7 +316,7 @@ class Replicator(_Handle):
         opts.client_identity = 0 if client_identity is None else client_identity.handle
         opts.trust_mode = int(trust_mode)
         opts.trusted_roots_pem, opts.pinned_certificate_pem = _ffi.text(trusted_roots), _ffi.text(pinned_certificate)
-        opts.server_name = _ffi.text(server_name)
+        opts.server_name, opts.pinned_fingerprint = _ffi.text(server_name), _ffi.text(pinned_fingerprint)
         keep: List[Any] = []
         structs = [_collection_struct(c, keep) for c in collections or []]
         array = _ffi.struct_array(_ffi.ReplicationCollection, structs)
