@@ -94,6 +94,45 @@ class ReplicatorTest : SyncTestBase() {
         assertTrue(refused.error.toString(), refused.error is TlsPinMismatchException)
     }
 
+    /** "ab01..." -> "AB:01:..." (how users read fingerprints). */
+    private fun colons(hex: String) = hex.chunked(2).joinToString(":").toUpperCase()
+
+    @Test
+    fun pinnedByFingerprint() {
+        val listener = passwordListener()
+        val fingerprint = keep(listener.tlsIdentity()!!).fingerprint
+        val auth = BasicAuthenticator("alice", "secret")
+        for ((i, form) in listOf(fingerprint, colons(fingerprint), fingerprint.toUpperCase()).withIndex()) {
+            remoteDocs.save("fp-$i", """{"n":$i}""")
+            val repl = replicator(listener) {
+                ReplicatorConfig(it, type = ReplicatorType.PULL, trust = ServerTrust.PinnedFingerprint(form), authenticator = auth)
+            }
+            assertStoppedCleanly(runToStop(repl))
+            assertEquals("""{"n":$i}""", localDocs.get("fp-$i").json)
+        }
+        val callsBefore = passwordCalls.get()
+
+        // another certificate's fingerprint: refused in the handshake, credentials never sent
+        val stranger = TLSIdentity.create().use { it.fingerprint }
+        val wrong = replicator(listener) {
+            ReplicatorConfig(it, trust = ServerTrust.PinnedFingerprint(stranger), authenticator = auth, maxAttempts = 5)
+        }
+        val refused = runToStop(wrong)
+        val error = refused.error
+        assertTrue(error.toString(), error is TlsPinMismatchException)
+        assertTrue(error!!.message, error.message!!.contains(colons(stranger)) && error.message!!.contains(colons(fingerprint)))
+        assertEquals(callsBefore, passwordCalls.get())
+
+        // malformed fingerprints are refused when the replicator is created
+        for (bad in listOf("abc", fingerprint.dropLast(1), "sha256:$fingerprint")) {
+            try {
+                Replicator(local, ReplicatorConfig(listener.urls.single(), trust = ServerTrust.PinnedFingerprint(bad))).close()
+                throw AssertionError("expected InvalidArgumentException for $bad")
+            } catch (e: InvalidArgumentException) {
+            }
+        }
+    }
+
     @Test
     fun wrongPasswordIsAuthErrorWithoutRetry() {
         val listener = passwordListener()

@@ -1022,7 +1022,8 @@ FN(jlongArray, replicatorCreate)(ARGS, jlong db, jbyteArray url, jint type, jboo
                                  jint max_attempt_wait_ms, jint retry_base_ms, jboolean disable_auto_purge,
                                  jboolean enable_delta_sync, jbyteArray username, jbyteArray password,
                                  jlong client_identity, jint trust_mode, jbyteArray trusted_roots_pem,
-                                 jbyteArray pinned_certificate_pem, jbyteArray server_name,
+                                 jbyteArray pinned_certificate_pem, jbyteArray pinned_fingerprint,
+                                 jbyteArray server_name,
                                  jlongArray collections, jobjectArray doc_ids_json,
                                  jobjectArray channels_json, jobjectArray sinks)
 {
@@ -1030,6 +1031,7 @@ FN(jlongArray, replicatorCreate)(ARGS, jlong db, jbyteArray url, jint type, jboo
     TEXTS3(url, headers_json, username)
     char *password_t = text_in(env, password), *roots = text_in(env, trusted_roots_pem);
     char *pinned = text_in(env, pinned_certificate_pem), *server = text_in(env, server_name);
+    char *fingerprint = text_in(env, pinned_fingerprint);
     jsize n = (*env)->GetArrayLength(env, collections);
     uint64_t *handles = handles_in(env, collections, n);
     char **doc_ids = texts_in(env, doc_ids_json, n), **channels = texts_in(env, channels_json, n);
@@ -1077,6 +1079,7 @@ FN(jlongArray, replicatorCreate)(ARGS, jlong db, jbyteArray url, jint type, jboo
         opts.trust_mode = (uint8_t)trust_mode;
         opts.trusted_roots_pem = roots;
         opts.pinned_certificate_pem = pinned;
+        opts.pinned_fingerprint = fingerprint;
         opts.server_name = server;
         opts.collections = n > 0 ? colls : NULL;
         opts.collection_count = (uint32_t)n;
@@ -1086,6 +1089,7 @@ FN(jlongArray, replicatorCreate)(ARGS, jlong db, jbyteArray url, jint type, jboo
     free(password_t);
     free(roots);
     free(pinned);
+    free(fingerprint);
     free(server);
     free(handles);
     texts_free(doc_ids, n);

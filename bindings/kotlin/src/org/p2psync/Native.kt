@@ -123,7 +123,7 @@ internal object Native {
                                              disableAutoPurge: Boolean, enableDeltaSync: Boolean,
                                              username: ByteArray?, password: ByteArray?, clientIdentity: Long,
                                              trustMode: Int, trustedRootsPem: ByteArray?, pinnedCertificatePem: ByteArray?,
-                                             serverName: ByteArray?, collections: LongArray, docIdsJson: Array<ByteArray?>,
+                                             pinnedFingerprint: ByteArray?, serverName: ByteArray?, collections: LongArray, docIdsJson: Array<ByteArray?>,
                                              channelsJson: Array<ByteArray?>, sinks: Array<Any?>): LongArray
     @JvmStatic external fun replicatorClose(replicator: Long, gluePointer: Long)
     @JvmStatic external fun replicatorStart(replicator: Long, resetCheckpoint: Boolean)

@@ -24,6 +24,16 @@ sealed class ServerTrust(internal val code: Int) {
      * then save [Replicator.serverCertificate] and pin it.
      */
     data class Pinned(val certificatePem: String) : ServerTrust(3)
+
+    /**
+     * Exactly the certificate whose SHA-256 fingerprint is [fingerprint], as users exchange
+     * it (what the listener shows, [TLSIdentity.fingerprint]): 64 hex digits, either case,
+     * with or without colons between the pairs. Chain and host name are not checked; the
+     * certificate must be currently valid. Another certificate stops the replicator with
+     * [TLSPinMismatchException] before any credentials are sent; a malformed fingerprint
+     * makes the [Replicator] constructor throw [InvalidArgumentException].
+     */
+    data class PinnedFingerprint(val fingerprint: String) : ServerTrust(3)
 }
 
 /** HTTP Basic credentials, sent pre-emptively. */
@@ -163,6 +173,7 @@ class Replicator private constructor(val database: Database, val config: Replica
                 config.clientIdentity?.handle ?: 0L, trust.code,
                 Native.utf8OrNull((trust as? ServerTrust.Roots)?.rootsPem),
                 Native.utf8OrNull((trust as? ServerTrust.Pinned)?.certificatePem),
+                Native.utf8OrNull((trust as? ServerTrust.PinnedFingerprint)?.fingerprint),
                 Native.utf8OrNull(config.serverName),
                 colls.map { it.collection.handle }.toLongArray(),
                 colls.map { c -> c.documentIds?.let { Native.utf8(Json.encodeArray(it)) } }.toTypedArray(),
