@@ -189,6 +189,8 @@ func (r *Replicator) runOnce(ctx context.Context, reset bool, base Progress) (co
 	r.conn = cs
 	r.mu.Unlock()
 	connected = true
+	// Conflicts an earlier connection did not get to resolve are resolved now.
+	cs.requeueConflicts(ctx)
 
 	interval := r.cfg.CheckpointInterval
 	if interval <= 0 {

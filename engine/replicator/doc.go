@@ -33,7 +33,11 @@
 // subChanges. Conflicts created by pulled revisions are resolved by the collection's
 // ConflictResolver (default: Couchbase Lite's rule); the result is saved as a new
 // revision on top of the remote one and pushed. A resolver that fails or panics leaves
-// the document conflicted and reports a document error.
+// the document conflicted and reports a document error. Each time it connects, the
+// replicator looks for documents still in conflict with a revision pulled from its
+// remote (a failed resolver, or a connection that ended before the resolution was made)
+// and resolves them again, as Couchbase Lite does when its replicator starts; a one-shot
+// run completes only once they are resolved and pushed.
 //
 // Errors are classified by IsTransient: connection failures, 408/429/5xx upgrades, close
 // codes 1006 and 4001 and timeouts are retried after RetryBase·2^k (capped at

@@ -1,0 +1,87 @@
+package replicator
+
+import (
+	"context"
+	"errors"
+
+	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto"
+)
+
+// requeueConflicts queues, for resolution, every document of a pulled collection that
+// is still in conflict with a revision pulled from this remote: conflicts whose
+// resolution was still queued or running when an earlier connection ended, or whose
+// resolver failed. As Couchbase Lite does when its replicator starts, they are resolved
+// again (and the results pushed) before a one-shot replication counts as complete.
+//
+// A conflict is this replicator's when the remote ancestor recorded for the document
+// (the latest revision known to be on this remote, written together with every pulled
+// revision) is one of its live leaves; the other best live leaf is the local side.
+// Conflicts with other remotes are left to their replicators.
+func (cs *connState) requeueConflicts(ctx context.Context) {
+	r := cs.r
+	if !r.cfg.Type.pulls() {
+		return
+	}
+	for i, cc := range r.colls {
+		ids, err := cc.Collection.ConflictedDocuments(ctx)
+		if err != nil {
+			r.log.Warn("cannot look for unresolved conflicts", "collection", cc.Collection.FullName(), "err", err)
+			continue
+		}
+		var only map[string]bool
+		if len(cc.DocumentIDs) > 0 {
+			only = make(map[string]bool, len(cc.DocumentIDs))
+			for _, id := range cc.DocumentIDs {
+				only[id] = true
+			}
+		}
+		for _, id := range ids {
+			if only != nil && !only[id] {
+				continue
+			}
+			ev, ok, err := cs.unresolved(ctx, i, cc.Collection, id)
+			if err != nil {
+				if !errors.Is(err, store.ErrNotFound) {
+					r.log.Warn("cannot read a conflicted document", "collection", cc.Collection.FullName(), "doc", id, "err", err)
+				}
+				continue
+			}
+			if ok {
+				r.log.Debug("re-resolving a conflict left unresolved", "doc", id, "local", ev.LocalRevID, "remote", ev.RemoteRevID)
+				cs.resolver.add(ev)
+			}
+		}
+	}
+}
+
+// unresolved builds the conflict event of document id if its conflict involves a
+// revision pulled from this remote.
+func (cs *connState) unresolved(ctx context.Context, idx int, c *store.Collection, id string) (syncproto.ConflictEvent, bool, error) {
+	anc, err := c.RemoteAncestor(ctx, cs.r.remoteID, id)
+	if err != nil || anc == "" {
+		return syncproto.ConflictEvent{}, false, err
+	}
+	doc, err := c.GetWithDeleted(ctx, id)
+	if err != nil {
+		return syncproto.ConflictEvent{}, false, err
+	}
+	others, err := c.Conflicts(ctx, id)
+	if err != nil {
+		return syncproto.ConflictEvent{}, false, err
+	}
+	// Live leaves, best first: the current revision, then the others.
+	leaves := append([]string{doc.RevID}, others...)
+	local, isLeaf := "", false
+	for _, l := range leaves {
+		if l == anc {
+			isLeaf = true
+		} else if local == "" {
+			local = l
+		}
+	}
+	if !isLeaf || local == "" {
+		return syncproto.ConflictEvent{}, false, nil
+	}
+	return syncproto.ConflictEvent{CollectionIndex: idx, Collection: c, DocID: id, LocalRevID: local, RemoteRevID: anc}, true, nil
+}

@@ -1,0 +1,113 @@
+package replicator
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/p2psync/libp2psync/engine/store"
+)
+
+// A conflict whose resolution is still pending when the connection ends (here the
+// replicator is stopped while the resolver runs) is found again and resolved by the
+// next connection, although its pulled revision is behind the saved checkpoint.
+func TestConflictResolvedAfterDisconnect(t *testing.T) {
+	ctx := context.Background()
+	local, remote := openDB(t, "local"), openDB(t, "remote")
+	lc, rc := local.DefaultCollection(), remote.DefaultCollection()
+	l := startListener(t, remote, nil)
+	makeConflict(t, local, remote, localURL(l), 1, 2) // the remote branch wins
+	save(t, rc, "other", `{"v":1}`)                   // a row after the conflict's
+
+	var calls atomic.Int32
+	entered := make(chan struct{})
+	resolver := func(ctx context.Context, c Conflict) (Resolution, error) {
+		if calls.Add(1) == 1 {
+			close(entered)
+			<-ctx.Done() // the connection ends before this resolution is made
+			return Resolution{}, ctx.Err()
+		}
+		return DefaultConflictResolver(ctx, c)
+	}
+	r := newRepl(t, Config{Database: local, URL: localURL(l),
+		Collections: []CollectionConfig{{Collection: lc, ConflictResolver: resolver}}})
+	if err := r.Start(false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the conflict never reached the resolver")
+	}
+	eventually(t, 10*time.Second, "the pull to finish", func() bool {
+		_, err := lc.Get(ctx, "other")
+		return err == nil
+	})
+	r.Stop()
+	if cf, err := lc.Conflicts(ctx, "c"); err != nil || len(cf) == 0 {
+		t.Fatalf("precondition: the document should still be conflicted: %v %v", cf, err)
+	}
+
+	// The next run has nothing new to pull, yet resolves the conflict and pushes the result.
+	var rec docRecorder
+	rec.listen(r)
+	if st := runOneShot(t, r); st.Error != nil {
+		t.Fatalf("second run: %+v", st)
+	}
+	if errs := rec.errors(); len(errs) > 0 {
+		t.Fatalf("document errors: %v", errs)
+	}
+	if calls.Load() != 2 {
+		t.Errorf("resolver called %d times, want 2", calls.Load())
+	}
+	for _, c := range []*store.Collection{lc, rc} {
+		if cf, err := c.Conflicts(ctx, "c"); err != nil || len(cf) != 0 {
+			t.Errorf("%s: still conflicted: %v %v", c.Database().Name(), cf, err)
+		}
+		d, err := c.Get(ctx, "c")
+		if err != nil || string(d.Body) != `{"v":"remote","i":1}` {
+			t.Errorf("%s: c = %+v, %v", c.Database().Name(), d, err)
+		}
+	}
+	a, _ := lc.Get(ctx, "c")
+	b, _ := rc.Get(ctx, "c")
+	if a == nil || b == nil || a.RevID != b.RevID {
+		t.Errorf("diverged: local %+v remote %+v", a, b)
+	}
+	// A third run finds nothing to resolve.
+	if st := runOneShot(t, r); st.Error != nil || calls.Load() != 2 {
+		t.Fatalf("third run: %+v, resolver calls %d", st, calls.Load())
+	}
+}
+
+// Conflicts with another remote (or made locally) are not this replicator's to resolve.
+func TestConflictOfOtherRemoteLeftAlone(t *testing.T) {
+	ctx := context.Background()
+	local, remote := openDB(t, "local"), openDB(t, "remote")
+	lc := local.DefaultCollection()
+	if _, err := lc.PutExistingRevision(ctx, store.RemoteRevision{DocID: "x", RevID: "1-aa", Body: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, rev := range []string{"2-bb", "2-cc"} {
+		if _, err := lc.PutExistingRevision(ctx, store.RemoteRevision{DocID: "x", RevID: rev, History: []string{"1-aa"}, Body: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := startListener(t, remote, nil)
+	var calls atomic.Int32
+	r := newRepl(t, Config{Database: local, URL: localURL(l), Type: Pull,
+		Collections: []CollectionConfig{{Collection: lc, ConflictResolver: func(ctx context.Context, c Conflict) (Resolution, error) {
+			calls.Add(1)
+			return DefaultConflictResolver(ctx, c)
+		}}}})
+	if st := runOneShot(t, r); st.Error != nil {
+		t.Fatal(st.Error)
+	}
+	if calls.Load() != 0 {
+		t.Errorf("resolver called %d times for a conflict that is not this remote's", calls.Load())
+	}
+	if cf, _ := lc.Conflicts(ctx, "x"); len(cf) != 1 {
+		t.Errorf("conflicts = %v", cf)
+	}
+}

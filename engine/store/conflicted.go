@@ -1,0 +1,54 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+)
+
+// ConflictedDocuments returns the IDs of the documents of c that are in
+// conflict — more than one live leaf revision, as reported by Conflicts — in
+// sequence order. It reads the revision tree of every live document in one
+// statement (one snapshot), so it costs a scan of the collection: it is meant
+// for occasional use, such as a replicator looking, when it (re)connects, for
+// conflicts it has not resolved yet.
+func (c *Collection) ConflictedDocuments(ctx context.Context) ([]string, error) {
+	if err := c.usable(); err != nil {
+		return nil, fmt.Errorf("list conflicted documents of %s: %w", c.FullName(), err)
+	}
+	defer c.db.leave()
+	// The current revision of a conflicted document is live (a live leaf beats a deleted
+	// one), so tombstoned documents need not be read.
+	rows, err := c.db.rdb.QueryContext(ctx, `SELECT docid, tree FROM `+docsTable(c.id)+` WHERE deleted = 0 ORDER BY seq`)
+	if err != nil {
+		return nil, fmt.Errorf("list conflicted documents of %s: %w", c.FullName(), classify(err))
+	}
+	defer rows.Close()
+	var (
+		out  []string
+		id   string
+		tree []byte
+	)
+	for rows.Next() {
+		if err := rows.Scan(&id, &tree); err != nil {
+			return nil, fmt.Errorf("list conflicted documents of %s: %w", c.FullName(), classify(err))
+		}
+		// A tree of one revision has one leaf: skip decoding it.
+		if len(tree) > 1 && tree[0] == treeFormatVersion {
+			if n, k := binary.Uvarint(tree[1:]); k > 0 && n == 1 {
+				continue
+			}
+		}
+		t, err := decodeTree(tree, []byte{})
+		if err != nil {
+			return nil, fmt.Errorf("list conflicted documents of %s: document %q: %w", c.FullName(), id, err)
+		}
+		if len(t.liveLeaves()) > 1 {
+			out = append(out, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list conflicted documents of %s: %w", c.FullName(), classify(err))
+	}
+	return out, nil
+}
