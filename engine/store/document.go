@@ -291,6 +291,24 @@ func (b *Batch) Purge(c *Collection, id string) error {
 	return nil
 }
 
+// docMeta checks the collection and ID, then reads the document's row key, deleted flag
+// and expiration (ErrNotFound if the document is absent). Must run inside b.start/b.end.
+func (b *Batch) docMeta(c *Collection, id string) (seq int64, deleted bool, exp sql.NullInt64, err error) {
+	if err = b.checkColl(c); err != nil {
+		return
+	}
+	if err = validateDocID(id); err != nil {
+		return
+	}
+	err = c.w.selDocMeta.QueryRowContext(b.ctx, id).Scan(&seq, &deleted, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	} else if err != nil {
+		err = b.fail(err)
+	}
+	return
+}
+
 // purge deletes the document; with a non-zero expiredBy it only does so if
 // the document's expiration is still at or before that time.
 func (b *Batch) purge(c *Collection, id string, expiredBy time.Time) error {
@@ -298,23 +316,9 @@ func (b *Batch) purge(c *Collection, id string, expiredBy time.Time) error {
 		return err
 	}
 	defer b.end()
-	if err := b.checkColl(c); err != nil {
-		return err
-	}
-	if err := validateDocID(id); err != nil {
-		return err
-	}
-	var (
-		seq     int64
-		deleted bool
-		exp     sql.NullInt64
-	)
-	err := c.w.selDocMeta.QueryRowContext(b.ctx, id).Scan(&seq, &deleted, &exp)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
-	}
+	seq, deleted, exp, err := b.docMeta(c, id)
 	if err != nil {
-		return b.fail(err)
+		return err
 	}
 	if !expiredBy.IsZero() && (!exp.Valid || exp.Int64 > expiredBy.UnixMilli()) {
 		return ErrNotFound // expiration changed since the purger looked
@@ -341,23 +345,9 @@ func (b *Batch) SetExpiration(c *Collection, id string, at time.Time) error {
 			return err
 		}
 		defer b.end()
-		if err := b.checkColl(c); err != nil {
-			return err
-		}
-		if err := validateDocID(id); err != nil {
-			return err
-		}
-		var (
-			seq     int64
-			deleted bool
-			exp     sql.NullInt64
-		)
-		err := c.w.selDocMeta.QueryRowContext(b.ctx, id).Scan(&seq, &deleted, &exp)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
+		seq, _, _, err := b.docMeta(c, id)
 		if err != nil {
-			return b.fail(err)
+			return err
 		}
 		var v any
 		if !at.IsZero() {
