@@ -157,6 +157,14 @@ func (p *Pusher) run(ctx context.Context) error {
 	var batchWG sync.WaitGroup
 	defer batchWG.Wait()
 	var batchErr atomic.Pointer[error]
+	// batchFailed wakes the loop wherever it waits: a list can fail after "caught up"
+	// went out, while the loop waits for local changes that may never come.
+	batchFailed := make(chan struct{})
+	failBatch := func(err error) {
+		if batchErr.CompareAndSwap(nil, &err) {
+			close(batchFailed)
+		}
+	}
 
 	since := p.opts.Since
 	sentCaughtUp := false
@@ -212,6 +220,8 @@ func (p *Pusher) run(ctx context.Context) error {
 				continue
 			case <-p.s.quiesceCh:
 				continue
+			case <-batchFailed:
+				continue
 			case <-ctx.Done():
 				return nil
 			}
@@ -225,6 +235,8 @@ func (p *Pusher) run(ctx context.Context) error {
 		case batchSlots <- struct{}{}:
 		case <-p.s.quiesceCh:
 			continue // rows stay pending: the checkpoint stays before them
+		case <-batchFailed:
+			continue
 		case <-ctx.Done():
 			return nil
 		}
@@ -238,7 +250,7 @@ func (p *Pusher) run(ctx context.Context) error {
 				row, keep, err := p.prepare(ctx, ch)
 				if err != nil {
 					if ctx.Err() == nil {
-						batchErr.CompareAndSwap(nil, &err)
+						failBatch(err)
 					}
 					return
 				}
@@ -252,7 +264,7 @@ func (p *Pusher) run(ctx context.Context) error {
 				return
 			}
 			if err := p.sendBatch(ctx, rows); err != nil && ctx.Err() == nil {
-				batchErr.CompareAndSwap(nil, &err)
+				failBatch(err)
 			}
 		}()
 	}
