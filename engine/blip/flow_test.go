@@ -313,7 +313,7 @@ func TestReaderPausesAtHardLimit(t *testing.T) {
 	serverCh := make(chan *Conn, 1)
 	var got atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := Upgrade(w, r, UpgradeOptions{Config: Config{Logger: testLogger(t), HeartbeatInterval: 100 * time.Millisecond}})
+		c, err := Upgrade(w, r, UpgradeOptions{Config: Config{Logger: testLogger(t), HeartbeatInterval: 250 * time.Millisecond}})
 		if err != nil {
 			t.Error(err)
 			return
@@ -333,6 +333,23 @@ func TestReaderPausesAtHardLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.Close()
+	// A reader that answers the server's pings (gorilla does so only while reading) and
+	// passes on the response; ACKs are read and dropped. Without it, a receive gap under
+	// load before the pause would make the server's heartbeat declare this peer dead.
+	responded := make(chan error, 1)
+	go func() {
+		for {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				responded <- err
+				return
+			}
+			if len(b) > 1 && b[1]&flagTypeMask == byte(TypeResponse) {
+				responded <- nil
+				return
+			}
+		}
+	}()
 	writeErr := make(chan error, 1)
 	go func() { // ignore ACKs: just write
 		var e encoder
@@ -364,7 +381,7 @@ func TestReaderPausesAtHardLimit(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond) // several heartbeat intervals: pausing must not look like a dead peer
+	time.Sleep(800 * time.Millisecond) // several heartbeat intervals: pausing must not look like a dead peer
 	if peak := server.peakInflight.Load(); peak > inflightHardLimit+maxIncomingFrame {
 		t.Errorf("buffered %d bytes, hard limit %d", peak, inflightHardLimit)
 	}
@@ -372,14 +389,8 @@ func TestReaderPausesAtHardLimit(t *testing.T) {
 	if err := <-writeErr; err != nil {
 		t.Fatal(err)
 	}
-	for {
-		_, b, err := ws.ReadMessage()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(b) > 1 && b[1]&flagTypeMask == byte(TypeResponse) {
-			break
-		}
+	if err := <-responded; err != nil {
+		t.Fatal(err)
 	}
 	if got.Load() != frames*16000 {
 		t.Errorf("handler read %d bytes, want %d", got.Load(), frames*16000)
