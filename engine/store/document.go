@@ -414,17 +414,11 @@ func (c *Collection) write(ctx context.Context, what string, fn func(b *Batch) e
 
 // Expiration returns the document's expiration (zero = none); ErrNotFound if absent.
 func (c *Collection) Expiration(ctx context.Context, id string) (time.Time, error) {
-	if err := c.usable(); err != nil {
-		return time.Time{}, fmt.Errorf("get expiration of %q: %w", id, err)
-	}
-	defer c.db.leave()
-	if err := validateDocID(id); err != nil {
-		return time.Time{}, fmt.Errorf("get expiration: %w", err)
-	}
-	r, err := c.readers(ctx)
+	r, err := c.enterForDoc(ctx, id)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("get expiration of %q: %w", id, err)
 	}
+	defer c.db.leave()
 	var exp sql.NullInt64
 	err = r.expiration.QueryRowContext(ctx, id).Scan(&exp)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -457,18 +451,31 @@ func (c *Collection) GetWithDeleted(ctx context.Context, id string) (*Document, 
 	return doc, nil
 }
 
-func (c *Collection) getCurrent(ctx context.Context, id string) (*Document, error) {
+// enterForDoc starts a read of document id: it enters the database, checks the
+// collection and the ID, and returns the reader statements. On success the caller must
+// call c.db.leave(); on failure nothing is left entered.
+func (c *Collection) enterForDoc(ctx context.Context, id string) (*collReaderStmts, error) {
 	if err := c.usable(); err != nil {
 		return nil, err
 	}
-	defer c.db.leave()
-	if err := validateDocID(id); err != nil {
+	err := validateDocID(id)
+	var r *collReaderStmts
+	if err == nil {
+		r, err = c.readers(ctx)
+	}
+	if err != nil {
+		c.db.leave()
 		return nil, err
 	}
-	r, err := c.readers(ctx)
+	return r, nil
+}
+
+func (c *Collection) getCurrent(ctx context.Context, id string) (*Document, error) {
+	r, err := c.enterForDoc(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	defer c.db.leave()
 	doc := &Document{ID: id}
 	var (
 		seq int64
@@ -496,17 +503,11 @@ type docTree struct {
 }
 
 func (c *Collection) readTree(ctx context.Context, id string) (*docTree, error) {
-	if err := c.usable(); err != nil {
-		return nil, err
-	}
-	defer c.db.leave()
-	if err := validateDocID(id); err != nil {
-		return nil, err
-	}
-	r, err := c.readers(ctx)
+	r, err := c.enterForDoc(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	defer c.db.leave()
 	var (
 		d          docTree
 		seq        int64
