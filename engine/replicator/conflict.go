@@ -173,36 +173,66 @@ func (q *resolverQueue) run(ctx context.Context, kick func()) {
 	}
 }
 
+// maxResolveAttempts bounds how often one conflict is decided again because its
+// revision tree changed between the read and the write.
+const maxResolveAttempts = 8
+
 // resolve applies the configured resolver to one conflict. It returns the sequence of
 // the resulting change (0 if nothing was written).
+//
+// The leaves are read, the resolver runs, and the result is written in a separate
+// transaction; a revision saved meanwhile (typically one pushed by another peer to this
+// database's listener, extending the local leaf) makes the store refuse the stale
+// result with ErrConflict. The conflict is then decided again from the new tree, as
+// Couchbase Lite does when a document changes during resolution; giving up would leave
+// the document conflicted until the next connection.
 func (r *Replicator) resolve(ctx context.Context, ev syncproto.ConflictEvent) (uint64, error) {
+	for attempt := 1; ; attempt++ {
+		seq, stale, err := r.resolveOnce(ctx, ev)
+		if err == nil || !stale || attempt == maxResolveAttempts || ctx.Err() != nil {
+			return seq, err
+		}
+		r.log.Debug("document changed during conflict resolution; resolving again", "doc", ev.DocID, "attempt", attempt, "err", err)
+	}
+}
+
+// resolveOnce is one attempt of resolve: it reads the conflict, asks the resolver and
+// writes the result. stale reports that the write was refused (store.ErrConflict)
+// because the document's revision tree changed after it was read.
+func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent) (uint64, bool, error) {
+	written := func(doc *store.Document, err error) (uint64, bool, error) {
+		if err != nil {
+			return 0, errors.Is(err, store.ErrConflict), fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
+		}
+		return doc.Sequence, false, nil
+	}
 	coll := ev.Collection
 	revs, err := coll.Revisions(ctx, ev.DocID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return 0, nil
+			return 0, false, nil
 		}
-		return 0, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
+		return 0, false, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
 	}
 	local, remote, err := r.conflictLeaves(ctx, coll, ev, revs)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if local == nil || remote == nil {
-		return 0, nil // nothing left to resolve
+		return 0, false, nil // nothing left to resolve
 	}
 	c := Conflict{Collection: coll.FullName(), DocID: ev.DocID, localRev: local.RevID, remoteRev: remote.RevID}
 	if !local.Deleted {
 		d, err := coll.GetRevision(ctx, ev.DocID, local.RevID)
 		if err != nil {
-			return 0, fmt.Errorf("resolve conflict of %q: read local revision: %w", ev.DocID, err)
+			return 0, false, fmt.Errorf("resolve conflict of %q: read local revision: %w", ev.DocID, err)
 		}
 		c.Local = &ConflictRevision{RevID: local.RevID, Body: d.Body}
 	}
 	if !remote.Deleted {
 		d, err := coll.GetRevision(ctx, ev.DocID, remote.RevID)
 		if err != nil {
-			return 0, fmt.Errorf("resolve conflict of %q: read remote revision: %w", ev.DocID, err)
+			return 0, false, fmt.Errorf("resolve conflict of %q: read remote revision: %w", ev.DocID, err)
 		}
 		c.Remote = &ConflictRevision{RevID: remote.RevID, Body: d.Body}
 	}
@@ -212,7 +242,7 @@ func (r *Replicator) resolve(ctx context.Context, ev syncproto.ConflictEvent) (u
 	}
 	res, err := callResolver(ctx, resolver, c)
 	if err != nil {
-		return 0, fmt.Errorf("%w: document %q: %w", ErrResolverFailed, ev.DocID, err)
+		return 0, false, fmt.Errorf("%w: document %q: %w", ErrResolverFailed, ev.DocID, err)
 	}
 	// The result always becomes a child of the remote revision, so that pushing it back
 	// extends what the remote has (as Couchbase Lite does).
@@ -221,13 +251,9 @@ func (r *Replicator) resolve(ctx context.Context, ev syncproto.ConflictEvent) (u
 	switch res.Kind {
 	case UseRemote:
 		if local.Deleted {
-			return 0, nil // the live remote revision already wins over the local tombstone
+			return 0, false, nil // the live remote revision already wins over the local tombstone
 		}
-		doc, err := coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, nil, false)
-		if err != nil {
-			return 0, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
-		}
-		return doc.Sequence, nil
+		return written(coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, nil, false))
 	case UseLocal:
 		if c.Local == nil {
 			deleted = true
@@ -236,44 +262,30 @@ func (r *Replicator) resolve(ctx context.Context, ev syncproto.ConflictEvent) (u
 		}
 	case UseMerged:
 		if res.Body == nil {
-			return 0, fmt.Errorf("%w: document %q: merged resolution without a body", ErrResolverFailed, ev.DocID)
+			return 0, false, fmt.Errorf("%w: document %q: merged resolution without a body", ErrResolverFailed, ev.DocID)
 		}
 		body = res.Body
 	case UseDeletion:
 		deleted = true
 	default:
-		return 0, fmt.Errorf("%w: document %q: unknown resolution %d", ErrResolverFailed, ev.DocID, res.Kind)
+		return 0, false, fmt.Errorf("%w: document %q: unknown resolution %d", ErrResolverFailed, ev.DocID, res.Kind)
 	}
 	if deleted && remote.Deleted {
 		// Both sides end deleted: close the local branch if it is still live.
 		if local.Deleted {
-			return 0, nil
+			return 0, false, nil
 		}
-		doc, err := coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, nil, false)
-		if err != nil {
-			return 0, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
-		}
-		return doc.Sequence, nil
+		return written(coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, nil, false))
 	}
 	if local.Deleted {
 		// The store's current revision is the live remote one: write on top of it.
 		opts := store.SaveOptions{ParentRevID: remote.RevID, Concurrency: store.FailOnConflict}
-		var doc *store.Document
 		if deleted {
-			doc, err = coll.Delete(ctx, ev.DocID, opts)
-		} else {
-			doc, err = coll.Save(ctx, ev.DocID, body, opts)
+			return written(coll.Delete(ctx, ev.DocID, opts))
 		}
-		if err != nil {
-			return 0, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
-		}
-		return doc.Sequence, nil
+		return written(coll.Save(ctx, ev.DocID, body, opts))
 	}
-	doc, err := coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, body, deleted)
-	if err != nil {
-		return 0, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
-	}
-	return doc.Sequence, nil
+	return written(coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, body, deleted))
 }
 
 func callResolver(ctx context.Context, fn ConflictResolver, c Conflict) (res Resolution, err error) {
@@ -288,7 +300,7 @@ func callResolver(ctx context.Context, fn ConflictResolver, c Conflict) (res Res
 // conflictLeaves finds the two leaves to resolve for a conflict event. Revisions may have
 // moved on since the event: the remote leaf is the leaf at or above the pulled revision,
 // the local leaf the other live leaf (or the local tombstone the pulled revision
-// conflicted with).
+// conflicted with). Both nil means there is nothing left to resolve.
 func (r *Replicator) conflictLeaves(ctx context.Context, coll *store.Collection, ev syncproto.ConflictEvent, revs []store.Revision) (local, remote *store.Revision, err error) {
 	descends := func(leaf store.Revision, ancestor string) (bool, error) {
 		if leaf.RevID == ancestor {
@@ -324,6 +336,12 @@ func (r *Replicator) conflictLeaves(ctx context.Context, coll *store.Collection,
 		}
 	}
 	if remote == nil {
+		return nil, nil, nil
+	}
+	if remote.Deleted && remote.RevID != ev.RemoteRevID {
+		// The pulled revision's branch has since been closed with a tombstone (another
+		// peer resolved this conflict and its resolution arrived first): the live leaf
+		// is already the outcome. A deletion wins only when it is what was pulled.
 		return nil, nil, nil
 	}
 	// The local side: the event's local revision if still a leaf, else a live leaf that
