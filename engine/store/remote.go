@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -26,6 +27,47 @@ func (c *Collection) RemoteAncestor(ctx context.Context, remote string, docID st
 		return "", fmt.Errorf("get remote ancestor of %q: %w", docID, classify(err))
 	}
 	return rev, nil
+}
+
+// RemoteAncestors is RemoteAncestor for many documents in one statement:
+// the result maps each listed document that has a record to its revision
+// (documents without one are absent). A replicator reads the records of a
+// whole list of changes this way instead of one query per document. An
+// invalid ID fails the whole call (ErrInvalidID).
+func (c *Collection) RemoteAncestors(ctx context.Context, remote string, docIDs []string) (map[string]string, error) {
+	out := make(map[string]string)
+	if len(docIDs) == 0 {
+		return out, nil
+	}
+	for _, id := range docIDs {
+		if err := validateDocID(id); err != nil {
+			return nil, fmt.Errorf("get remote ancestors: %w", err)
+		}
+	}
+	list, err := json.Marshal(docIDs)
+	if err != nil {
+		return nil, fmt.Errorf("get remote ancestors: %w", err)
+	}
+	if err := c.usable(); err != nil {
+		return nil, fmt.Errorf("get remote ancestors: %w", err)
+	}
+	defer c.db.leave()
+	rows, err := c.db.rstmts.getRemotes.QueryContext(ctx, c.id, remote, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("get remote ancestors: %w", classify(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, rev string
+		if err := rows.Scan(&id, &rev); err != nil {
+			return nil, fmt.Errorf("get remote ancestors: %w", classify(err))
+		}
+		out[id] = rev
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("get remote ancestors: %w", classify(err))
+	}
+	return out, nil
 }
 
 // SetRemoteAncestor records revID as the latest revision of docID on the

@@ -93,14 +93,17 @@ func (s *writerStmts) specs() []stmtSpec {
 
 // readerStmts are the database-wide statements on the reader pool.
 type readerStmts struct {
-	getLocal  *sql.Stmt
-	getRemote *sql.Stmt
+	getLocal   *sql.Stmt
+	getRemote  *sql.Stmt
+	getRemotes *sql.Stmt
 }
 
 func (s *readerStmts) specs() []stmtSpec {
 	return []stmtSpec{
 		{&s.getLocal, `SELECT rev, body FROM local_docs WHERE id = ?`},
 		{&s.getRemote, `SELECT revid FROM remote_ancestors WHERE coll = ? AND docid = ? AND remote = ?`},
+		{&s.getRemotes, `SELECT docid, revid FROM remote_ancestors
+			WHERE coll = ? AND remote = ? AND docid IN (SELECT value FROM json_each(?))`},
 	}
 }
 

@@ -262,16 +262,32 @@ func (a *ancestorCache) stale(k docKey, revID string) bool {
 	return ok && cur != revID
 }
 
-// get returns the latest known remote revision of a document; with readStore false only
-// this session's records are consulted.
-func (a *ancestorCache) get(ctx context.Context, coll *store.Collection, docID string, readStore bool) (string, error) {
+// getMany returns the latest known remote revision of each change's document (absent:
+// none known). This session's records come from memory; the others, for the changes
+// readStore selects, from the store in one query for the whole list.
+func (a *ancestorCache) getMany(ctx context.Context, coll *store.Collection, changes []store.Change, readStore func(store.Change) bool) (map[string]string, error) {
+	out := make(map[string]string, len(changes))
+	var unknown []string
 	a.mu.Lock()
-	rev, ok := a.known[docKey{coll, docID}]
-	a.mu.Unlock()
-	if ok || !readStore {
-		return rev, nil
+	for _, ch := range changes {
+		if rev, ok := a.known[docKey{coll, ch.DocID}]; ok {
+			out[ch.DocID] = rev
+		} else if readStore(ch) {
+			unknown = append(unknown, ch.DocID)
+		}
 	}
-	return coll.RemoteAncestor(ctx, a.remote, docID)
+	a.mu.Unlock()
+	if len(unknown) == 0 {
+		return out, nil
+	}
+	stored, err := coll.RemoteAncestors(ctx, a.remote, unknown)
+	if err != nil {
+		return nil, err
+	}
+	for id, rev := range stored {
+		out[id] = rev
+	}
+	return out, nil
 }
 
 func (a *ancestorCache) run(ctx context.Context) {

@@ -245,9 +245,16 @@ func (p *Pusher) run(ctx context.Context) error {
 			defer batchWG.Done()
 			defer func() { <-batchSlots }()
 			// Filtering reads the database; doing it here lets batches overlap.
+			ancestors, err := p.remoteAncestors(ctx, changes)
+			if err != nil {
+				if ctx.Err() == nil {
+					failBatch(err)
+				}
+				return
+			}
 			rows := make([]pushRow, 0, len(changes))
 			for _, ch := range changes {
-				row, keep, err := p.prepare(ctx, ch)
+				row, keep, err := p.prepare(ctx, ch, ancestors)
 				if err != nil {
 					if ctx.Err() == nil {
 						failBatch(err)
@@ -270,8 +277,27 @@ func (p *Pusher) run(ctx context.Context) error {
 	}
 }
 
-// prepare applies the filters to one change. keep=false means it is done without sending.
-func (p *Pusher) prepare(ctx context.Context, ch store.Change) (pushRow, bool, error) {
+// remoteAncestors reads the peer's known revision of each listed change's document
+// (nil without remote-ancestor tracking). A first revision's remote ancestor can only be
+// itself (an echo of a pull); those this session pulled are in memory (see
+// ancestorCache), so the store is read only for older ones (pulled by an earlier session,
+// after the saved checkpoint) and for later revisions.
+func (p *Pusher) remoteAncestors(ctx context.Context, changes []store.Change) (map[string]string, error) {
+	if p.s.anc == nil {
+		return nil, nil
+	}
+	anc, err := p.s.anc.getMany(ctx, p.coll, changes, func(ch store.Change) bool {
+		return revGeneration(ch.RevID) > 1 || ch.Sequence <= p.sessionStart
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read remote ancestors: %w", err)
+	}
+	return anc, nil
+}
+
+// prepare applies the filters to one change, given the remote ancestors of its list.
+// keep=false means it is done without sending.
+func (p *Pusher) prepare(ctx context.Context, ch store.Change, ancestors map[string]string) (pushRow, bool, error) {
 	row := pushRow{change: ch}
 	if p.ids != nil && !p.ids[ch.DocID] {
 		return row, false, nil
@@ -280,15 +306,7 @@ func (p *Pusher) prepare(ctx context.Context, ch store.Change) (pushRow, bool, e
 		return row, false, nil
 	}
 	if p.s.anc != nil {
-		// A first revision's remote ancestor can only be itself (an echo of a pull). Those
-		// this session pulled are in memory (see ancestorCache): skip the database read
-		// for them. Older ones (pulled by an earlier session, after the saved checkpoint)
-		// are only in the database.
-		readStore := revGeneration(ch.RevID) > 1 || ch.Sequence <= p.sessionStart
-		anc, err := p.s.anc.get(ctx, p.coll, ch.DocID, readStore)
-		if err != nil {
-			return row, false, fmt.Errorf("read remote ancestor of %q: %w", ch.DocID, err)
-		}
+		anc := ancestors[ch.DocID]
 		if anc == ch.RevID {
 			return row, false, nil // the peer already has it
 		}

@@ -1483,6 +1483,21 @@ func testRemoteAncestors(t *testing.T, db *store.Database) {
 			t.Errorf("%s %s = %q, want %q", tt.c.FullName(), tt.remote, got, tt.want)
 		}
 	}
+	// The batched read agrees with the single one; documents without a record are absent.
+	must(t, c.SetRemoteAncestor(bg, "wss://peer/db", "e", r1))
+	many, err := c.RemoteAncestors(bg, "wss://peer/db", []string{"d", "missing", "e", "d"})
+	must(t, err)
+	if fmt.Sprint(many) != fmt.Sprint(map[string]string{"d": r2, "e": r1}) {
+		t.Errorf("RemoteAncestors = %v", many)
+	}
+	if many, err := other.RemoteAncestors(bg, "wss://peer/db", []string{"d", "e"}); err != nil || len(many) != 0 {
+		t.Errorf("RemoteAncestors of another collection = %v, %v", many, err)
+	}
+	if many, err := c.RemoteAncestors(bg, "wss://peer/db", nil); err != nil || len(many) != 0 {
+		t.Errorf("RemoteAncestors of no documents = %v, %v", many, err)
+	}
+	_, err = c.RemoteAncestors(bg, "wss://peer/db", []string{"d", ""})
+	wantErr(t, err, store.ErrInvalidID)
 	wantErr(t, c.SetRemoteAncestor(bg, "wss://peer/db", "d", "garbage"), store.ErrInvalidRevID)
 	wantErr(t, c.SetRemoteAncestor(bg, "wss://peer/db", "", r1), store.ErrInvalidID)
 	must(t, c.SetRemoteAncestor(bg, "wss://peer/db", "d", ""))
