@@ -102,6 +102,50 @@ func (b *Batch) SetRemoteAncestor(c *Collection, remote, docID, revID string) er
 	return b.setRemoteAncestor(c, remote, docID, revID)
 }
 
+// SetRemoteAncestors is SetRemoteAncestor for many documents of one
+// collection in one statement: revs maps document IDs to revision IDs ("" clears
+// that document's record). A replicator records the acknowledgements of a
+// whole list this way. Every entry is checked first; an invalid one fails the
+// call with nothing written (ErrInvalidID, ErrInvalidRevID), and the batch
+// stays usable.
+func (b *Batch) SetRemoteAncestors(c *Collection, remote string, revs map[string]string) error {
+	set := make(map[string]string, len(revs))
+	var clear []string
+	for id, rev := range revs {
+		if err := checkRemoteAncestor(id, rev); err != nil {
+			return err
+		}
+		if rev == "" {
+			clear = append(clear, id)
+		} else {
+			set[id] = rev
+		}
+	}
+	if err := b.start(); err != nil {
+		return fmt.Errorf("set remote ancestors: %w", err)
+	}
+	defer b.end()
+	for _, id := range clear {
+		if err := b.setRemoteAncestor(c, remote, id, ""); err != nil {
+			return err
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	if err := b.checkColl(c); err != nil {
+		return fmt.Errorf("set remote ancestors: %w", err)
+	}
+	list, err := json.Marshal(set)
+	if err != nil {
+		return fmt.Errorf("set remote ancestors: %w", err)
+	}
+	if _, err := b.db.wstmts.setRemotes.ExecContext(b.ctx, c.id, remote, string(list)); err != nil {
+		return fmt.Errorf("set remote ancestors: %w", b.fail(err))
+	}
+	return nil
+}
+
 func checkRemoteAncestor(docID, revID string) error {
 	if err := validateDocID(docID); err != nil {
 		return fmt.Errorf("set remote ancestor: %w", err)

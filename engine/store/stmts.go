@@ -68,19 +68,23 @@ func closeAll(specs []stmtSpec) {
 
 // writerStmts are the database-wide statements prepared once on the writer connection.
 type writerStmts struct {
-	updColl   *sql.Stmt
-	setRemote *sql.Stmt
-	delRemote *sql.Stmt
-	delDocRem *sql.Stmt
-	selLocal  *sql.Stmt
-	putLocal  *sql.Stmt
-	delLocal  *sql.Stmt
+	updColl    *sql.Stmt
+	setRemote  *sql.Stmt
+	setRemotes *sql.Stmt
+	delRemote  *sql.Stmt
+	delDocRem  *sql.Stmt
+	selLocal   *sql.Stmt
+	putLocal   *sql.Stmt
+	delLocal   *sql.Stmt
 }
 
 func (s *writerStmts) specs() []stmtSpec {
 	return []stmtSpec{
 		{&s.updColl, `UPDATE collections SET last_seq = ?, doc_count = ? WHERE id = ?`},
 		{&s.setRemote, `INSERT INTO remote_ancestors (coll, docid, remote, revid) VALUES (?, ?, ?, ?)
+			ON CONFLICT (coll, docid, remote) DO UPDATE SET revid = excluded.revid`},
+		{&s.setRemotes, `INSERT INTO remote_ancestors (coll, docid, remote, revid)
+			SELECT ?, key, ?, value FROM json_each(?) WHERE true
 			ON CONFLICT (coll, docid, remote) DO UPDATE SET revid = excluded.revid`},
 		{&s.delRemote, `DELETE FROM remote_ancestors WHERE coll = ? AND docid = ? AND remote = ?`},
 		{&s.delDocRem, `DELETE FROM remote_ancestors WHERE coll = ? AND docid = ?`},

@@ -201,10 +201,7 @@ func (in *inserter) drain(err error) {
 
 // ancestorCache records remote ancestors (PROTOCOL §4.6). The pusher and puller note
 // them in memory, where they stay for the session (bounded), and a background goroutine
-// persists them. When the store can only write them one transaction each, first
-// revisions are kept in memory only: persisting each costs a transaction, while a missing
-// record costs at most one extra proposal round trip later (the 409 answer carries the
-// peer's revision, which the pusher then builds on).
+// persists them in batches.
 type ancestorCache struct {
 	remote  string
 	mu      sync.Mutex
@@ -304,13 +301,8 @@ func (a *ancestorCache) run(ctx context.Context) {
 	}
 }
 
-// batchAncestorSetter is implemented by store batches that can record remote ancestors
-// inside a transaction.
-type batchAncestorSetter interface {
-	SetRemoteAncestor(c *store.Collection, remote, docID, revID string) error
-}
-
-// flush persists pending entries.
+// flush persists pending entries, one statement per collection in one transaction.
+// db is the database when known (tests), else taken from the entries.
 func (a *ancestorCache) flush(ctx context.Context, db *store.Database) {
 	a.mu.Lock()
 	if len(a.pending) == 0 {
@@ -320,57 +312,45 @@ func (a *ancestorCache) flush(ctx context.Context, db *store.Database) {
 	snapshot := a.pending
 	a.pending = map[docKey]string{}
 	a.mu.Unlock()
-	var database *store.Database
-	for k := range snapshot {
-		database = k.coll.Database()
-		break
-	}
-	if db != nil {
-		database = db
-	}
-	failed := map[docKey]string{}
-	err := database.InBatch(ctx, func(b *store.Batch) error {
-		setter, ok := any(b).(batchAncestorSetter)
-		if !ok {
-			return errNoBatchSetter
+	byColl := map[*store.Collection]map[string]string{}
+	for k, v := range snapshot {
+		if db == nil {
+			db = k.coll.Database()
 		}
-		for k, v := range snapshot {
-			if a.stale(k, v) {
-				// A newer record was written meanwhile (the inserter writes its own in its
-				// transaction, which is serialised with this one): keep it.
-				continue
+		if a.stale(k, v) {
+			// A newer record was written meanwhile (the inserter writes its own in its
+			// transaction): keep that one.
+			continue
+		}
+		if byColl[k.coll] == nil {
+			byColl[k.coll] = map[string]string{}
+		}
+		byColl[k.coll][k.id] = v
+	}
+	err := db.InBatch(ctx, func(b *store.Batch) error {
+		for coll, revs := range byColl {
+			err := b.SetRemoteAncestors(coll, a.remote, revs)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // the collection was deleted meanwhile: nothing to remember
 			}
-			if err := setter.SetRemoteAncestor(k.coll, a.remote, k.id, v); err != nil {
+			if err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	switch {
-	case errors.Is(err, errNoBatchSetter):
-		for k, v := range snapshot {
-			if revGeneration(v) <= 1 {
-				continue // kept in memory only (see the type comment)
-			}
-			if ctx.Err() != nil || k.coll.SetRemoteAncestor(ctx, a.remote, k.id, v) != nil {
-				failed[k] = v
-			}
-		}
-	case err != nil:
-		failed = snapshot
+	if err == nil {
+		return
 	}
-	if len(failed) > 0 {
-		a.mu.Lock()
-		for k, v := range failed {
-			if _, newer := a.pending[k]; !newer {
-				a.pending[k] = v
-			}
+	// Keep them for the next flush unless a newer value is pending by now.
+	a.mu.Lock()
+	for k, v := range snapshot {
+		if _, newer := a.pending[k]; !newer {
+			a.pending[k] = v
 		}
-		a.mu.Unlock()
 	}
+	a.mu.Unlock()
 }
-
-var errNoBatchSetter = errors.New("syncproto: store batch cannot record remote ancestors")
 
 func cur0(d *store.Document) string {
 	if d == nil {

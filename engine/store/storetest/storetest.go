@@ -1565,6 +1565,20 @@ func testBatchRemoteAncestors(t *testing.T, db *store.Database) {
 		}
 	}
 
+	// Many records in one statement: new, updated and cleared ones; an invalid entry
+	// fails the whole call with nothing written.
+	must(t, db.InBatch(bg, func(b *store.Batch) error {
+		wantErr(t, b.SetRemoteAncestors(c, peer, map[string]string{"y": r1, "z": "garbage"}), store.ErrInvalidRevID)
+		wantErr(t, b.SetRemoteAncestors(c, peer, map[string]string{"y": r1, "": r1}), store.ErrInvalidID)
+		must(t, b.SetRemoteAncestors(c, peer, map[string]string{"x": r1, "m0": "", "new \"quoted\" é": r2}))
+		return b.SetRemoteAncestors(c, peer, nil)
+	}))
+	many, err := c.RemoteAncestors(bg, peer, []string{"x", "y", "z", "m0", "m1", "new \"quoted\" é"})
+	must(t, err)
+	if fmt.Sprint(many) != fmt.Sprint(map[string]string{"x": r1, "m1": r1, "new \"quoted\" é": r2}) {
+		t.Errorf("after SetRemoteAncestors: %v", many)
+	}
+
 	// A collection of another database or a deleted one is refused.
 	db2, err := store.Open(bg, t.TempDir()+"/second", store.Config{})
 	must(t, err)
@@ -1573,6 +1587,7 @@ func testBatchRemoteAncestors(t *testing.T, db *store.Database) {
 	must(t, db.InBatch(bg, func(b *store.Batch) error {
 		wantErr(t, b.SetRemoteAncestor(db2.DefaultCollection(), peer, "x", r1), store.ErrNotFound)
 		wantErr(t, b.SetRemoteAncestor(other, peer, "x", r1), store.ErrNotFound)
+		wantErr(t, b.SetRemoteAncestors(other, peer, map[string]string{"x": r1}), store.ErrNotFound)
 		return nil
 	}))
 }
