@@ -61,6 +61,8 @@ def _import_in_child(env: dict) -> subprocess.CompletedProcess:
 def test_explicit_library_path_must_load() -> None:
     res = _import_in_child({"P2PSYNC_LIBRARY": "/nonexistent/libp2psync.so"})
     assert res.returncode != 0 and "nonexistent" in res.stderr
+    # One ImportError that names the setting to fix (not a bare OSError from ctypes).
+    assert "ImportError: cannot load libp2psync from P2PSYNC_LIBRARY" in res.stderr
 
 
 def test_library_found_through_explicit_path() -> None:

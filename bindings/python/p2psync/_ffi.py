@@ -215,7 +215,10 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any]] = {
 def _load() -> ctypes.CDLL:
     explicit = os.environ.get("P2PSYNC_LIBRARY")
     if explicit:
-        return ctypes.CDLL(explicit)  # a wrong explicit path fails loudly
+        try:
+            return ctypes.CDLL(explicit)  # a wrong explicit path fails loudly: no fall-through
+        except OSError as e:
+            raise ImportError(f"cannot load libp2psync from P2PSYNC_LIBRARY: {e}") from e
     beside = Path(__file__).resolve().parent / "libp2psync.so"
     found = str(beside) if beside.exists() else ctypes.util.find_library("p2psync")
     if found is None:
