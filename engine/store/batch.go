@@ -106,6 +106,9 @@ func (db *Database) begin(ctx context.Context, user bool) (*Batch, error) {
 		db.mu.Unlock()
 	}
 	if _, err := db.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		// A cancellation can report failure for a BEGIN that took effect: make sure no
+		// transaction stays open on the writer connection.
+		_, _ = db.wconn.ExecContext(context.Background(), "ROLLBACK")
 		b.release()
 		return nil, classify(err)
 	}
@@ -208,7 +211,10 @@ func (b *Batch) Commit() error {
 		}
 	}
 	if err == nil {
-		if _, e := b.db.wconn.ExecContext(b.ctx, "COMMIT"); e != nil {
+		// Not cancellable: a COMMIT interrupted by the context can still take effect while
+		// reporting the cancellation, and the rollback below would then restore sequences
+		// the database has already moved past. The context was checked just above.
+		if _, e := b.db.wconn.ExecContext(context.Background(), "COMMIT"); e != nil {
 			err = classify(e)
 		}
 	}
