@@ -3,6 +3,7 @@ package replicator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/syncproto"
 )
 
 // Peers that do not speak the protocol give a clear, permanent error (no endless retry).
@@ -167,6 +169,8 @@ func TestBackoffAndClassifier(t *testing.T) {
 		{ErrTLS, false},
 		{ErrPeerClosed, false},
 		{context.DeadlineExceeded, true},
+		{fmt.Errorf("%w: rev refused: %w", syncproto.ErrRetryLater, &blip.Error{Domain: "HTTP", Code: 503}), true},
+		{&blip.Error{Domain: "HTTP", Code: 500}, false},
 	}
 	for _, tt := range tests {
 		if got := IsTransient(tt.err); got != tt.transient {

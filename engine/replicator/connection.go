@@ -60,6 +60,9 @@ func IsTransient(err error) bool {
 	if isTLSFailure(err) {
 		return false
 	}
+	if errors.Is(err, syncproto.ErrRetryLater) {
+		return true
+	}
 	switch {
 	case errors.Is(err, syncproto.ErrForbidden), errors.Is(err, syncproto.ErrPeerIncompatible),
 		errors.Is(err, syncproto.ErrRemoteCollectionMissing), errors.Is(err, ErrPeerClosed),

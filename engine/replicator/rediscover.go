@@ -9,14 +9,14 @@ import (
 )
 
 // requeueConflicts queues, for resolution, every document of a pulled collection that
-// is still in conflict with a revision pulled from this remote: conflicts whose
-// resolution was still queued or running when an earlier connection ended, or whose
-// resolver failed. As Couchbase Lite does when its replicator starts, they are resolved
+// is still in conflict with a revision pulled from this remote (a live one, or a
+// deletion): conflicts whose resolution was still queued or running when an earlier
+// connection ended, or whose resolver failed. As Couchbase Lite does when its replicator starts, they are resolved
 // again (and the results pushed) before a one-shot replication counts as complete.
 //
 // A conflict is this replicator's when the remote ancestor recorded for the document
 // (the latest revision known to be on this remote, written together with every pulled
-// revision) is one of its live leaves; the other best live leaf is the local side.
+// revision) is one of its leaves; the best other live leaf is the local side.
 // Conflicts with other remotes are left to their replicators.
 func (cs *connState) requeueConflicts(ctx context.Context) {
 	r := cs.r
@@ -24,7 +24,7 @@ func (cs *connState) requeueConflicts(ctx context.Context) {
 		return
 	}
 	for i, cc := range r.colls {
-		ids, err := cc.Collection.ConflictedDocuments(ctx)
+		ids, err := cc.Collection.BranchedDocuments(ctx)
 		if err != nil {
 			r.log.Warn("cannot look for unresolved conflicts", "collection", cc.Collection.FullName(), "err", err)
 			continue
@@ -56,32 +56,50 @@ func (cs *connState) requeueConflicts(ctx context.Context) {
 }
 
 // unresolved builds the conflict event of document id if its conflict involves a
-// revision pulled from this remote.
+// revision pulled from this remote: the remote ancestor is still a leaf beside another
+// live leaf. That leaf may be a deletion: a pulled tombstone on its own branch loses the
+// storage-level winner rule to the live local revision, so only the resolver (where the
+// deletion wins by default) settles it — unless the live revision is newer locally than
+// the deletion.
 func (cs *connState) unresolved(ctx context.Context, idx int, c *store.Collection, id string) (syncproto.ConflictEvent, bool, error) {
+	none := syncproto.ConflictEvent{}
 	anc, err := c.RemoteAncestor(ctx, cs.r.remoteID, id)
 	if err != nil || anc == "" {
-		return syncproto.ConflictEvent{}, false, err
+		return none, false, err
 	}
 	doc, err := c.GetWithDeleted(ctx, id)
-	if err != nil {
-		return syncproto.ConflictEvent{}, false, err
+	if err != nil || doc.Deleted {
+		return none, false, err
 	}
-	others, err := c.Conflicts(ctx, id)
+	revs, err := c.Revisions(ctx, id)
 	if err != nil {
-		return syncproto.ConflictEvent{}, false, err
+		return none, false, err
 	}
-	// Live leaves, best first: the current revision, then the others.
-	leaves := append([]string{doc.RevID}, others...)
-	local, isLeaf := "", false
-	for _, l := range leaves {
-		if l == anc {
-			isLeaf = true
-		} else if local == "" {
-			local = l
+	var ancRev, curRev *store.Revision
+	for i := range revs {
+		switch revs[i].RevID {
+		case anc:
+			ancRev = &revs[i]
+		case doc.RevID:
+			curRev = &revs[i]
 		}
 	}
-	if !isLeaf || local == "" {
-		return syncproto.ConflictEvent{}, false, nil
+	if ancRev == nil || !ancRev.Leaf {
+		return none, false, nil
+	}
+	if ancRev.Deleted && (curRev == nil || ancRev.Sequence < curRev.Sequence) {
+		// The live revision was saved after the deletion arrived (e.g. the document was
+		// created again): it already answers the deletion, which must not win over it.
+		return none, false, nil
+	}
+	local := doc.RevID
+	if anc == doc.RevID {
+		// The pulled revision won the storage rule: the local side is the best other live leaf.
+		others, err := c.Conflicts(ctx, id)
+		if err != nil || len(others) == 0 {
+			return none, false, err
+		}
+		local = others[0]
 	}
 	return syncproto.ConflictEvent{CollectionIndex: idx, Collection: c, DocID: id, LocalRevID: local, RemoteRevID: anc}, true, nil
 }

@@ -2,6 +2,7 @@ package replicator
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,5 +110,70 @@ func TestConflictOfOtherRemoteLeftAlone(t *testing.T) {
 	}
 	if cf, _ := lc.Conflicts(ctx, "x"); len(cf) != 1 {
 		t.Errorf("conflicts = %v", cf)
+	}
+}
+
+// A deletion pulled onto its own branch loses the storage winner rule to the live local
+// revision, so the document does not count as conflicted. If the connection ends before
+// the resolver runs, the next connection must still resolve it (the deletion wins by
+// default); otherwise the local document stays live for ever while the peer has it
+// deleted, and every push of it is refused as a conflict.
+func TestPulledDeletionResolvedAfterDisconnect(t *testing.T) {
+	ctx := context.Background()
+	local, remote := openDB(t, "local"), openDB(t, "remote")
+	lc, rc := local.DefaultCollection(), remote.DefaultCollection()
+	l := startListener(t, remote, nil)
+	makeConflict(t, local, remote, localURL(l), 1, -1) // edited here, deleted there
+
+	var calls atomic.Int32
+	entered := make(chan struct{})
+	resolver := func(ctx context.Context, c Conflict) (Resolution, error) {
+		if calls.Add(1) == 1 {
+			close(entered)
+			<-ctx.Done()
+			return Resolution{}, ctx.Err()
+		}
+		return DefaultConflictResolver(ctx, c)
+	}
+	r := newRepl(t, Config{Database: local, URL: localURL(l),
+		Collections: []CollectionConfig{{Collection: lc, ConflictResolver: resolver}}})
+	if err := r.Start(false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the conflict never reached the resolver")
+	}
+	r.Stop()
+	if d, err := lc.Get(ctx, "c"); err != nil || d.Deleted {
+		t.Fatalf("precondition: the local document should still be live: %+v %v", d, err)
+	}
+
+	var rec docRecorder
+	rec.listen(r)
+	if st := runOneShot(t, r); st.Error != nil {
+		t.Fatalf("second run: %+v", st)
+	}
+	if errs := rec.errors(); len(errs) > 0 {
+		t.Fatalf("document errors: %v", errs)
+	}
+	if calls.Load() != 2 {
+		t.Errorf("resolver called %d times, want 2", calls.Load())
+	}
+	for _, c := range []*store.Collection{lc, rc} {
+		if d, err := c.Get(ctx, "c"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s: c = %+v, %v; want it deleted", c.Database().Name(), d, err)
+		}
+	}
+	// Created again afterwards: the old deletion must not win over the new revision.
+	save(t, lc, "c", `{"v":"again"}`)
+	if st := runOneShot(t, r); st.Error != nil || calls.Load() != 2 {
+		t.Fatalf("third run: %+v, resolver calls %d", st, calls.Load())
+	}
+	for _, c := range []*store.Collection{lc, rc} {
+		if d, err := c.Get(ctx, "c"); err != nil || string(d.Body) != `{"v":"again"}` {
+			t.Errorf("%s: c = %+v, %v; want the new revision", c.Database().Name(), d, err)
+		}
 	}
 }

@@ -45,6 +45,10 @@ func TestConflictedDocuments(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("conflicted = %v, %v; want %v", got, err, want)
 	}
+	// Branched: the conflicted ones plus a live document with a deleted branch.
+	if got, err := c.BranchedDocuments(ctx); err != nil || !reflect.DeepEqual(got, []string{"two-live", "closed", "later"}) {
+		t.Fatalf("branched = %v, %v", got, err)
+	}
 	for _, id := range want {
 		if cs, err := c.Conflicts(ctx, id); err != nil || len(cs) != 1 {
 			t.Errorf("Conflicts(%s) = %v, %v", id, cs, err)
@@ -60,5 +64,8 @@ func TestConflictedDocuments(t *testing.T) {
 	db.Close()
 	if _, err := c.ConflictedDocuments(ctx); err == nil {
 		t.Fatal("closed database: no error")
+	}
+	if _, err := c.BranchedDocuments(ctx); err == nil {
+		t.Fatal("closed database: no error from BranchedDocuments")
 	}
 }

@@ -90,8 +90,10 @@ its history (ancestors newest first, consecutive generations, possibly
 truncated). It grafts the new revisions onto the newest ancestor it already
 has; if it knows none of them, the chain becomes a separate branch. Inserting
 a revision that is already present is a no-op (Inserted=false). With
-NoConflicts set it refuses (ErrConflict) anything that would not extend the
-current revision; a deleted or absent document accepts a new chain.
+NoConflicts set it refuses (ErrConflict) what Sync Gateway refuses in its
+no-conflicts mode: it accepts a revision extending the current one, a
+tombstone closing a live leaf, and on a deleted or absent document a
+revision none of whose history is known here (the document created again).
 
 The current revision is chosen among the leaves: a live leaf beats a deleted
 one, then the higher generation wins, then the larger digest (string order).

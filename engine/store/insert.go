@@ -106,9 +106,14 @@ func (b *Batch) putExisting(c *Collection, rev *RemoteRevision) (InsertResult, e
 		}
 	}
 	if rev.NoConflicts && row != nil {
+		// Sync Gateway's no-conflicts rules: the revision extends the current one; or it
+		// is a tombstone closing a live leaf (it adds no live branch); or the document is
+		// deleted and the revision shares no known ancestry with it (the document created
+		// again on a branch of its own).
 		cur := t.winner()
-		extends := graft == cur || (t.nodes[cur].deleted && len(rev.History) == 0)
-		if !extends {
+		closesLiveLeaf := rev.Deleted && graft >= 0 && known == 0 && !t.nodes[graft].deleted && t.isLeaf(graft)
+		revives := t.nodes[cur].deleted && graft < 0 && (!rev.Deleted || len(rev.History) == 0)
+		if graft != cur && !closesLiveLeaf && !revives {
 			return InsertResult{}, fmt.Errorf("%w: revision does not extend the current revision %s", ErrConflict, t.nodes[cur].id)
 		}
 	}

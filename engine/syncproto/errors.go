@@ -3,6 +3,8 @@ package syncproto
 import (
 	"errors"
 	"fmt"
+
+	"github.com/p2psync/libp2psync/engine/blip"
 )
 
 // Sentinel errors of the replication protocol layer.
@@ -24,7 +26,30 @@ var (
 	ErrForbidden = errors.New("syncproto: forbidden by peer")
 	// ErrSessionClosed: the session ended while work was in progress.
 	ErrSessionClosed = errors.New("syncproto: session closed")
+	// ErrRetryLater: the peer refused a request with a transient status (HTTP 408, 429,
+	// 502, 503, 504: overloaded, shutting down). The session ends with it, nothing it
+	// refused counts as done, and a replicator retries with backoff (PROTOCOL §8.1).
+	ErrRetryLater = errors.New("syncproto: the peer asked to retry later")
 )
+
+// askedToRetryLater reports an error reply with one of the transient HTTP statuses of
+// PROTOCOL §8.1.
+func askedToRetryLater(err error) bool {
+	var be *blip.Error
+	if !errors.As(err, &be) || (be.Domain != "HTTP" && be.Domain != "WebSocket") {
+		return false
+	}
+	return transientStatus(be.Code)
+}
+
+// transientStatus: an HTTP status meaning "not now" rather than "no".
+func transientStatus(code int) bool {
+	switch code {
+	case 408, 429, 502, 503, 504:
+		return true
+	}
+	return false
+}
 
 func badf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrBadMessage}, args...)...)

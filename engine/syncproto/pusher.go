@@ -470,6 +470,10 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow) error {
 			}
 			p.failDoc(ch, &DocError{Domain: "HTTP", Code: 409, Message: "conflict: the peer has a different revision"})
 		default:
+			if transientStatus(a.Status) {
+				// Not now rather than no: this row and the rest of the list stay pending.
+				return fmt.Errorf("%w: proposal of %q answered %d", ErrRetryLater, ch.DocID, a.Status)
+			}
 			p.failDoc(ch, &DocError{Domain: "HTTP", Code: a.Status, Message: "proposal rejected"})
 		}
 	}
@@ -481,6 +485,9 @@ func (p *Pusher) listError(profile string, err error) error {
 	var be *blip.Error
 	if errors.As(err, &be) && be.Code == 403 {
 		return fmt.Errorf("%w: %s refused: %s", ErrForbidden, profile, be.Message)
+	}
+	if askedToRetryLater(err) {
+		return fmt.Errorf("%w: %s refused: %w", ErrRetryLater, profile, err)
 	}
 	return fmt.Errorf("send %s: %w", profile, err)
 }
@@ -573,7 +580,21 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 				break
 			}
 		}
-		if cut < 0 && p.opts.Propose {
+		revives := false
+		if cut < 0 && p.opts.Propose && !doc.Deleted {
+			// The peer's revision is not an ancestor of ours. If it is a deletion that this
+			// database has too, as a leaf beside our live branch (a deletion that won a
+			// conflict, after which the document was created again here), the peer takes
+			// our revision as the document created again, provided it shares no ancestry
+			// with what the peer has (Sync Gateway's no-conflicts rule): send no history.
+			if revives, err = p.revivesOver(ctx, ch.DocID, ch.RevID, known); err != nil {
+				return err
+			}
+			if revives {
+				hist = nil
+			}
+		}
+		if cut < 0 && p.opts.Propose && !revives {
 			// The peer's revision is not an ancestor of ours: a conflict. Sending would be
 			// refused (noconflicts); the pull side brings the peer's revision in instead.
 			if p.opts.PullResolvesConflicts {
@@ -630,6 +651,13 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 			if isConnectionGone(r.Err) {
 				return // not acknowledged: the checkpoint stays behind this change
 			}
+			if askedToRetryLater(r.Err) {
+				// The peer could not take it now (shutting down, overloaded): not a verdict on
+				// this document. It stays pending (the checkpoint stays behind it) and the
+				// session ends, so that the replicator reconnects with backoff and sends it again.
+				p.s.fail(fmt.Errorf("%w: rev %q refused: %w", ErrRetryLater, ch.DocID, r.Err))
+				return
+			}
 			if de := docErrorFrom(r.Err); de.Code == 409 && p.opts.PullResolvesConflicts {
 				// A conflict the pull side will bring in and resolve (see PushOptions).
 				p.done(ch)
@@ -648,6 +676,32 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 		p.done(ch)
 	}()
 	return nil
+}
+
+// revivesOver reports whether revision revID, live and not descending from any of the
+// peer's revisions (known), is the document created again over one of them: a deleted
+// leaf here that arrived before revID was saved. A deletion that arrived after it is a
+// conflict still to be resolved instead (the live revision was made without seeing it).
+func (p *Pusher) revivesOver(ctx context.Context, docID, revID string, known []string) (bool, error) {
+	revs, err := p.coll.Revisions(ctx, docID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read revisions of %q: %w", docID, err)
+	}
+	var own uint64
+	for _, r := range revs {
+		if r.RevID == revID {
+			own = r.Sequence
+		}
+	}
+	for _, r := range revs {
+		if r.Leaf && r.Deleted && contains(known, r.RevID) && r.Sequence < own {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // maxPrefetchBytes bounds the bodies one prefetch query reads (by the sizes the change

@@ -1067,6 +1067,45 @@ func testNoConflicts(t *testing.T, db *store.Database) {
 	if res.Document.Deleted || res.Document.RevID != fakeRev(1, "n") {
 		t.Errorf("insert over tombstone = %+v", res.Document)
 	}
+
+	// Sync Gateway's other two rules. A conflicted document: live leaves 2-b (current)
+	// and 2-a, both from root 1-r.
+	root, la, lb := fakeRev(1, "r"), fakeRev(2, "a"), fakeRev(2, "b")
+	for _, r := range []string{la, lb} {
+		_, err := c.PutExistingRevision(bg, store.RemoteRevision{DocID: "br", RevID: r, History: []string{root}, Body: []byte(`{}`)})
+		must(t, err)
+	}
+	put := func(rev store.RemoteRevision) (store.InsertResult, error) {
+		rev.DocID, rev.NoConflicts = "br", true
+		if !rev.Deleted {
+			rev.Body = []byte(`{"v":"live"}`)
+		}
+		return c.PutExistingRevision(bg, rev)
+	}
+	// A tombstone closing the live non-current leaf is accepted; one on a new branch is not.
+	_, err = put(store.RemoteRevision{RevID: fakeRev(2, "t"), History: []string{root}, Deleted: true})
+	wantErr(t, err, store.ErrConflict)
+	res, err = put(store.RemoteRevision{RevID: fakeRev(3, "close"), History: []string{la, root}, Deleted: true})
+	must(t, err)
+	if res.Conflicted || res.Document.RevID != lb {
+		t.Errorf("closing a live leaf = %+v", res)
+	}
+	// Closing the (now deleted) branch again is refused: it is not a live leaf any more.
+	_, err = put(store.RemoteRevision{RevID: fakeRev(4, "again"), History: []string{fakeRev(3, "close"), la, root}, Deleted: true})
+	wantErr(t, err, store.ErrConflict)
+	// Deleted document: a revision branching from a revision known here is refused,
+	// live or not; a live one with no known ancestry (created again) is accepted.
+	_, err = put(store.RemoteRevision{RevID: fakeRev(3, "del"), History: []string{lb, root}, Deleted: true})
+	must(t, err)
+	_, err = put(store.RemoteRevision{RevID: fakeRev(3, "t2"), History: []string{la, root}, Deleted: true})
+	wantErr(t, err, store.ErrConflict)
+	_, err = put(store.RemoteRevision{RevID: fakeRev(4, "branch"), History: []string{fakeRev(3, "x"), la, root}})
+	wantErr(t, err, store.ErrConflict)
+	res, err = put(store.RemoteRevision{RevID: fakeRev(4, "revived"), History: []string{fakeRev(3, "x")}})
+	must(t, err)
+	if res.Document.Deleted || res.Document.RevID != fakeRev(4, "revived") || res.Conflicted {
+		t.Errorf("created again over a deletion = %+v", res)
+	}
 }
 
 func testResolveConflict(t *testing.T, db *store.Database) {
