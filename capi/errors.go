@@ -93,6 +93,7 @@ var statusFor = []struct {
 	// The peer and the connection.
 	{replicator.ErrPeerClosed, C.P2P_ERR_NETWORK},
 	{syncproto.ErrSessionClosed, C.P2P_ERR_NETWORK},
+	{syncproto.ErrRetryLater, C.P2P_ERR_NETWORK}, // the peer said "not now": retried like a dropped connection
 	{syncproto.ErrBadMessage, C.P2P_ERR_PROTOCOL},
 	{syncproto.ErrUnknownCollection, C.P2P_ERR_PROTOCOL},
 	{syncproto.ErrPeerIncompatible, C.P2P_ERR_PROTOCOL},

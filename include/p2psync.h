@@ -82,7 +82,7 @@ P2P_API uint64_t p2p_debug_live_handles(void);
 #define P2P_ERR_BUSY               -5   /* live children, database in use by another opener */
 #define P2P_ERR_IO                 -6   /* file system or disk error */
 #define P2P_ERR_CORRUPT            -7   /* database file unreadable */
-#define P2P_ERR_NETWORK            -8   /* connection failed or dropped */
+#define P2P_ERR_NETWORK            -8   /* connection failed or dropped, or the peer asked to retry later */
 #define P2P_ERR_TLS                -9   /* TLS handshake or certificate failure */
 #define P2P_ERR_AUTH              -10   /* peer refused the credentials */
 #define P2P_ERR_PROTOCOL          -11   /* peer broke the sync protocol */
