@@ -10,18 +10,13 @@ import (
 	"github.com/p2psync/libp2psync/engine/store"
 )
 
-// A conflict whose resolution is still pending when the connection ends (here the
-// replicator is stopped while the resolver runs) is found again and resolved by the
-// next connection, although its pulled revision is behind the saved checkpoint.
-func TestConflictResolvedAfterDisconnect(t *testing.T) {
-	ctx := context.Background()
-	local, remote := openDB(t, "local"), openDB(t, "remote")
-	lc, rc := local.DefaultCollection(), remote.DefaultCollection()
-	l := startListener(t, remote, nil)
-	makeConflict(t, local, remote, localURL(l), 1, 2) // the remote branch wins
-	save(t, rc, "other", `{"v":1}`)                   // a row after the conflict's
-
-	var calls atomic.Int32
+// interruptedResolution starts a push-pull replicator of local's default collection whose
+// resolver's first call waits until the connection ends, and stops the replicator once
+// that call has begun (after beforeStop, if given): a conflict left unresolved by an
+// earlier connection. Later calls use the default rule. calls counts them.
+func interruptedResolution(t *testing.T, local *store.Database, url string, beforeStop func()) (r *Replicator, calls *atomic.Int32) {
+	t.Helper()
+	calls = new(atomic.Int32)
 	entered := make(chan struct{})
 	resolver := func(ctx context.Context, c Conflict) (Resolution, error) {
 		if calls.Add(1) == 1 {
@@ -31,8 +26,8 @@ func TestConflictResolvedAfterDisconnect(t *testing.T) {
 		}
 		return DefaultConflictResolver(ctx, c)
 	}
-	r := newRepl(t, Config{Database: local, URL: localURL(l),
-		Collections: []CollectionConfig{{Collection: lc, ConflictResolver: resolver}}})
+	r = newRepl(t, Config{Database: local, URL: url,
+		Collections: []CollectionConfig{{Collection: local.DefaultCollection(), ConflictResolver: resolver}}})
 	if err := r.Start(false); err != nil {
 		t.Fatal(err)
 	}
@@ -41,16 +36,17 @@ func TestConflictResolvedAfterDisconnect(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the conflict never reached the resolver")
 	}
-	eventually(t, 10*time.Second, "the pull to finish", func() bool {
-		_, err := lc.Get(ctx, "other")
-		return err == nil
-	})
-	r.Stop()
-	if cf, err := lc.Conflicts(ctx, "c"); err != nil || len(cf) == 0 {
-		t.Fatalf("precondition: the document should still be conflicted: %v %v", cf, err)
+	if beforeStop != nil {
+		beforeStop()
 	}
+	r.Stop()
+	return r, calls
+}
 
-	// The next run has nothing new to pull, yet resolves the conflict and pushes the result.
+// rerunResolves runs r once more (one-shot) and checks that it completes without document
+// errors, having called the resolver a second time.
+func rerunResolves(t *testing.T, r *Replicator, calls *atomic.Int32) {
+	t.Helper()
 	var rec docRecorder
 	rec.listen(r)
 	if st := runOneShot(t, r); st.Error != nil {
@@ -62,6 +58,31 @@ func TestConflictResolvedAfterDisconnect(t *testing.T) {
 	if calls.Load() != 2 {
 		t.Errorf("resolver called %d times, want 2", calls.Load())
 	}
+}
+
+// A conflict whose resolution is still pending when the connection ends (here the
+// replicator is stopped while the resolver runs) is found again and resolved by the
+// next connection, although its pulled revision is behind the saved checkpoint.
+func TestConflictResolvedAfterDisconnect(t *testing.T) {
+	ctx := context.Background()
+	local, remote := openDB(t, "local"), openDB(t, "remote")
+	lc, rc := local.DefaultCollection(), remote.DefaultCollection()
+	l := startListener(t, remote, nil)
+	makeConflict(t, local, remote, localURL(l), 1, 2) // the remote branch wins
+	save(t, rc, "other", `{"v":1}`)                   // a row after the conflict's
+
+	r, calls := interruptedResolution(t, local, localURL(l), func() {
+		eventually(t, 10*time.Second, "the pull to finish", func() bool {
+			_, err := lc.Get(ctx, "other")
+			return err == nil
+		})
+	})
+	if cf, err := lc.Conflicts(ctx, "c"); err != nil || len(cf) == 0 {
+		t.Fatalf("precondition: the document should still be conflicted: %v %v", cf, err)
+	}
+
+	// The next run has nothing new to pull, yet resolves the conflict and pushes the result.
+	rerunResolves(t, r, calls)
 	for _, c := range []*store.Collection{lc, rc} {
 		if cf, err := c.Conflicts(ctx, "c"); err != nil || len(cf) != 0 {
 			t.Errorf("%s: still conflicted: %v %v", c.Database().Name(), cf, err)
@@ -125,42 +146,11 @@ func TestPulledDeletionResolvedAfterDisconnect(t *testing.T) {
 	l := startListener(t, remote, nil)
 	makeConflict(t, local, remote, localURL(l), 1, -1) // edited here, deleted there
 
-	var calls atomic.Int32
-	entered := make(chan struct{})
-	resolver := func(ctx context.Context, c Conflict) (Resolution, error) {
-		if calls.Add(1) == 1 {
-			close(entered)
-			<-ctx.Done()
-			return Resolution{}, ctx.Err()
-		}
-		return DefaultConflictResolver(ctx, c)
-	}
-	r := newRepl(t, Config{Database: local, URL: localURL(l),
-		Collections: []CollectionConfig{{Collection: lc, ConflictResolver: resolver}}})
-	if err := r.Start(false); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-entered:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the conflict never reached the resolver")
-	}
-	r.Stop()
+	r, calls := interruptedResolution(t, local, localURL(l), nil)
 	if d, err := lc.Get(ctx, "c"); err != nil || d.Deleted {
 		t.Fatalf("precondition: the local document should still be live: %+v %v", d, err)
 	}
-
-	var rec docRecorder
-	rec.listen(r)
-	if st := runOneShot(t, r); st.Error != nil {
-		t.Fatalf("second run: %+v", st)
-	}
-	if errs := rec.errors(); len(errs) > 0 {
-		t.Fatalf("document errors: %v", errs)
-	}
-	if calls.Load() != 2 {
-		t.Errorf("resolver called %d times, want 2", calls.Load())
-	}
+	rerunResolves(t, r, calls)
 	for _, c := range []*store.Collection{lc, rc} {
 		if d, err := c.Get(ctx, "c"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("%s: c = %+v, %v; want it deleted", c.Database().Name(), d, err)

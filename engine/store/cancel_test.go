@@ -20,11 +20,7 @@ import (
 // failed with "UNIQUE constraint failed: seq".
 func TestBatchCancelledAtAnyMoment(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, t.TempDir()+"/db", store.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTempDB(t)
 	c := db.DefaultCollection()
 	committed := 0
 	for i := 0; i < 300; i++ {

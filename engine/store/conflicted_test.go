@@ -10,11 +10,7 @@ import (
 
 func TestConflictedDocuments(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, t.TempDir()+"/db", store.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTempDB(t)
 	c := db.DefaultCollection()
 	const r1, r2a, r2b, r2d = "1-aaaa", "2-bbbb", "2-cccc", "2-dddd"
 	put := func(id, rev string, deleted bool, hist ...string) {

@@ -18,3 +18,14 @@ func TestConformance(t *testing.T) {
 		return db
 	})
 }
+
+// openTempDB opens a new database in a temporary directory, closed when the test ends.
+func openTempDB(t *testing.T) *store.Database {
+	t.Helper()
+	db, err := store.Open(context.Background(), t.TempDir()+"/db", store.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
