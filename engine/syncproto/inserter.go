@@ -302,7 +302,7 @@ func (a *ancestorCache) run(ctx context.Context) {
 }
 
 // flush persists pending entries, one statement per collection in one transaction.
-// db is the database when known (tests), else taken from the entries.
+// db is the database when the caller knows it (session close), else taken from the entries.
 func (a *ancestorCache) flush(ctx context.Context, db *store.Database) {
 	a.mu.Lock()
 	if len(a.pending) == 0 {
@@ -312,22 +312,26 @@ func (a *ancestorCache) flush(ctx context.Context, db *store.Database) {
 	snapshot := a.pending
 	a.pending = map[docKey]string{}
 	a.mu.Unlock()
-	byColl := map[*store.Collection]map[string]string{}
-	for k, v := range snapshot {
-		if db == nil {
+	if db == nil {
+		for k := range snapshot {
 			db = k.coll.Database()
+			break
 		}
-		if a.stale(k, v) {
-			// A newer record was written meanwhile (the inserter writes its own in its
-			// transaction): keep that one.
-			continue
-		}
-		if byColl[k.coll] == nil {
-			byColl[k.coll] = map[string]string{}
-		}
-		byColl[k.coll][k.id] = v
 	}
 	err := db.InBatch(ctx, func(b *store.Batch) error {
+		// Decided inside the transaction: the inserter writes its own records in its
+		// transactions, which are serialised with this one, so a record it noted before
+		// this point is newer and must be kept, and one it writes later overwrites ours.
+		byColl := map[*store.Collection]map[string]string{}
+		for k, v := range snapshot {
+			if a.stale(k, v) {
+				continue
+			}
+			if byColl[k.coll] == nil {
+				byColl[k.coll] = map[string]string{}
+			}
+			byColl[k.coll][k.id] = v
+		}
 		for coll, revs := range byColl {
 			err := b.SetRemoteAncestors(coll, a.remote, revs)
 			if errors.Is(err, store.ErrNotFound) {
