@@ -11,8 +11,9 @@ import (
 // requeueConflicts queues, for resolution, every document of a pulled collection that
 // is still in conflict with a revision pulled from this remote (a live one, or a
 // deletion): conflicts whose resolution was still queued or running when an earlier
-// connection ended, or whose resolver failed. As Couchbase Lite does when its replicator starts, they are resolved
-// again (and the results pushed) before a one-shot replication counts as complete.
+// connection ended, or whose resolver failed. As Couchbase Lite does when its replicator
+// starts, they are resolved again (and the results pushed) before a one-shot replication
+// counts as complete.
 //
 // A conflict is this replicator's when the remote ancestor recorded for the document
 // (the latest revision known to be on this remote, written together with every pulled
@@ -87,9 +88,9 @@ func (cs *connState) unresolved(ctx context.Context, idx int, c *store.Collectio
 	if ancRev == nil || !ancRev.Leaf {
 		return none, false, nil
 	}
-	if ancRev.Deleted && (curRev == nil || ancRev.Sequence < curRev.Sequence) {
+	if ancRev.Deleted && (curRev == nil || ancRev.AnsweredBy(*curRev)) {
 		// The live revision was saved after the deletion arrived (e.g. the document was
-		// created again): it already answers the deletion, which must not win over it.
+		// created again): the deletion must not win over it.
 		return none, false, nil
 	}
 	local := doc.RevID

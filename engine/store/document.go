@@ -50,6 +50,14 @@ type Revision struct {
 	Sequence uint64 // local sequence at which it was added; 0 for history-only revisions
 }
 
+// AnsweredBy reports whether r is a deleted leaf stored here before the live revision
+// live: the document was created again (or edited) after the deletion arrived, so live
+// answers the deletion instead of conflicting with it. A deletion stored after live
+// arrived without having seen it, and is a conflict still to resolve.
+func (r Revision) AnsweredBy(live Revision) bool {
+	return r.Leaf && r.Deleted && !live.Deleted && r.Sequence < live.Sequence
+}
+
 // maxDocIDLen is the longest document ID in bytes (PROTOCOL.md §4.1 / CBL).
 const maxDocIDLen = 255
 

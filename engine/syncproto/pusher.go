@@ -690,14 +690,14 @@ func (p *Pusher) revivesOver(ctx context.Context, docID, revID string, known []s
 	if err != nil {
 		return false, fmt.Errorf("read revisions of %q: %w", docID, err)
 	}
-	var own uint64
+	var own store.Revision
 	for _, r := range revs {
 		if r.RevID == revID {
-			own = r.Sequence
+			own = r
 		}
 	}
 	for _, r := range revs {
-		if r.Leaf && r.Deleted && contains(known, r.RevID) && r.Sequence < own {
+		if contains(known, r.RevID) && r.AnsweredBy(own) {
 			return true, nil
 		}
 	}
