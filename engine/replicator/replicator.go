@@ -174,7 +174,8 @@ func (r *Replicator) URL() string { return r.url }
 // Config returns the configuration (as normalized by New).
 func (r *Replicator) Config() Config { return r.cfg }
 
-// Status returns a snapshot.
+// Status returns a snapshot. It reads Stopped only once the run has delivered everything
+// (see Stop), so polling it until Stopped waits as Wait does.
 func (r *Replicator) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
