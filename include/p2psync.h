@@ -721,7 +721,10 @@ P2P_API int32_t p2p_listener_close(p2p_listener listener, p2p_error *err);
  * Status, as returned by p2p_replicator_status and carried by status events:
  *   {"activity": "busy", "progress": {"completed": 3, "total": 10}, "error": null}
  * activity is "stopped", "offline" (waiting to retry), "connecting", "idle" (continuous,
- * caught up) or "busy". error is null or
+ * caught up) or "busy". A run that ends (stopped, caught up, failed) reads "stopped" only
+ * once every status, document and collection change callback for its work has returned
+ * (the last of them is the "stopped" status event), so polling the status until
+ * "stopped" is a complete wait. error is null or
  *   {"status": -18, "domain": 1, "code": -18, "message": "..."}
  * where status is the P2P_ERR_* code and domain/code keep the cause as in p2p_error: a
  * peer refusing the upgrade gives domain P2P_DOMAIN_WEBSOCKET with the HTTP status (401),
@@ -868,9 +871,15 @@ P2P_API int32_t p2p_replicator_create(p2p_db db, const p2p_replicator_options *o
  * Returns P2P_OK, P2P_ERR_BUSY (already running), P2P_ERR_INVALID_HANDLE. */
 P2P_API int32_t p2p_replicator_start(p2p_replicator repl, uint8_t reset_checkpoint, p2p_error *err);
 
-/* Stops replicating, saves the checkpoint, and returns once stopped and every listener
- * call has been made. Stopping a stopped replicator returns P2P_OK. Must not be called
- * from inside the replicator's own filter or resolver.
+/* Stops replicating, saves the checkpoint, and returns once stopped and every callback for
+ * the work done has returned: the replicator's status and document listeners (and event
+ * queues have received every event), and the database's collection change listeners
+ * for the revisions it saved. None of them is called for this run afterwards. This holds
+ * also when the run had already ended on its own and was still delivering its last
+ * events. Stopping a stopped replicator returns P2P_OK. Must not be called from inside
+ * the replicator's own filter or resolver. Called from inside one of its own status or
+ * document listeners it cannot wait for itself: it ends the run and returns at once;
+ * from inside a collection change listener it does not wait for change listeners.
  * Returns P2P_OK, P2P_ERR_INVALID_HANDLE. */
 P2P_API int32_t p2p_replicator_stop(p2p_replicator repl, p2p_error *err);
 
