@@ -181,3 +181,34 @@ func waitConverged(t *testing.T, r *Replicator, ca, cb *store.Collection, timeou
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// A first pull into an empty database asks the peer to skip tombstones (activeOnly), but
+// only the deletions that were already there: a continuous replication must still
+// receive documents deleted later on. (The soak benchmark found that every deletion
+// made on the listener's side during the first connection was lost.)
+func TestContinuousFirstPullReceivesLaterDeletions(t *testing.T) {
+	ctx := context.Background()
+	a, b := openDB(t, "a"), openDB(t, "b")
+	cb := b.DefaultCollection()
+	save(t, cb, "kept", `{"v":1}`)
+	save(t, cb, "old", `{"v":1}`)
+	if _, err := cb.Delete(ctx, "old", store.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	l := startListener(t, b, nil)
+	r := newRepl(t, Config{Database: a, URL: localURL(l), Continuous: true})
+	if err := r.Start(false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "first pull", func() bool { return count(t, a.DefaultCollection()) == 1 })
+	if _, err := a.DefaultCollection().GetWithDeleted(ctx, "old"); err == nil {
+		t.Error("the first pull brought a tombstone it asked to skip")
+	}
+	if _, err := cb.Delete(ctx, "kept", store.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the deletion to arrive", func() bool {
+		d, err := a.DefaultCollection().GetWithDeleted(ctx, "kept")
+		return err == nil && d.Deleted
+	})
+}

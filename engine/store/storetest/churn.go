@@ -117,22 +117,19 @@ func (ch *Churn) record(id string, shared bool, st ChurnState) {
 }
 
 // CheckChurn verifies a converged replica c against every writer: each own document in
-// its last committed state, each shared document deleted or holding a body some writer
-// wrote (and deleted only if some writer deleted it). It returns one line per problem.
+// its last committed state (see CheckOwn), each shared document deleted or holding a body
+// some writer wrote (and deleted only if some writer deleted it). It returns one line per
+// problem.
 func CheckChurn(ctx context.Context, c *store.Collection, writers ...*Churn) ([]string, error) {
 	var out []string
 	sharedBodies := map[string]map[string]bool{}
 	for _, w := range writers {
+		lines, err := w.CheckOwn(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lines...)
 		w.mu.Lock()
-		ids := make([]string, 0, len(w.own))
-		for id := range w.own {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		own := make(map[string]ChurnState, len(w.own))
-		for id, st := range w.own {
-			own[id] = st
-		}
 		for id, set := range w.written {
 			if sharedBodies[id] == nil {
 				sharedBodies[id] = map[string]bool{}
@@ -142,23 +139,6 @@ func CheckChurn(ctx context.Context, c *store.Collection, writers ...*Churn) ([]
 			}
 		}
 		w.mu.Unlock()
-		for _, id := range ids {
-			want := own[id]
-			d, err := c.GetWithDeleted(ctx, id)
-			if errors.Is(err, store.ErrNotFound) {
-				out = append(out, fmt.Sprintf("%q: lost (writer %s committed deleted=%v %s)", id, w.Side, want.Deleted, clip(want.Body)))
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			switch {
-			case want.Deleted != d.Deleted:
-				out = append(out, fmt.Sprintf("%q: deleted=%v, but writer %s last committed deleted=%v %s", id, d.Deleted, w.Side, want.Deleted, clip(want.Body)))
-			case !want.Deleted && !bytes.Equal(want.Body, d.Body):
-				out = append(out, fmt.Sprintf("%q: body %s, but writer %s last committed %s", id, clip(d.Body), w.Side, clip(want.Body)))
-			}
-		}
 	}
 	ids := make([]string, 0, len(sharedBodies))
 	for id := range sharedBodies {
@@ -180,6 +160,39 @@ func CheckChurn(ctx context.Context, c *store.Collection, writers ...*Churn) ([]
 		}
 		if !sharedBodies[id][key] {
 			out = append(out, fmt.Sprintf("%q: current revision %s deleted=%v %s was written by no one", id, d.RevID, d.Deleted, clip(d.Body)))
+		}
+	}
+	return out, nil
+}
+
+// CheckOwn verifies that replica c holds each of this writer's own documents in the last
+// state it committed. It returns one line per problem.
+func (ch *Churn) CheckOwn(ctx context.Context, c *store.Collection) ([]string, error) {
+	ch.mu.Lock()
+	ids := make([]string, 0, len(ch.own))
+	own := make(map[string]ChurnState, len(ch.own))
+	for id, st := range ch.own {
+		ids = append(ids, id)
+		own[id] = st
+	}
+	ch.mu.Unlock()
+	sort.Strings(ids)
+	var out []string
+	for _, id := range ids {
+		want := own[id]
+		d, err := c.GetWithDeleted(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			out = append(out, fmt.Sprintf("%q: lost (writer %s committed deleted=%v %s)", id, ch.Side, want.Deleted, clip(want.Body)))
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case want.Deleted != d.Deleted:
+			out = append(out, fmt.Sprintf("%q: deleted=%v, but writer %s last committed deleted=%v %s", id, d.Deleted, ch.Side, want.Deleted, clip(want.Body)))
+		case !want.Deleted && !bytes.Equal(want.Body, d.Body):
+			out = append(out, fmt.Sprintf("%q: body %s, but writer %s last committed %s", id, clip(d.Body), ch.Side, clip(want.Body)))
 		}
 	}
 	return out, nil
