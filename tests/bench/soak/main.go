@@ -366,8 +366,11 @@ func run(duration, every time.Duration) error {
 			return a, b, err
 		}
 		now := time.Now()
-		secs := now.Sub(prevAt).Seconds()
 		ops, docs := a.ops+b.ops, a.docs
+		if label == "end" { // rates over the whole run
+			prevOps, prevDocs, prevAt = 0, 0, began
+		}
+		secs := now.Sub(prevAt).Seconds()
 		fmt.Printf("%-6s t=%-7v A: %s | B: %s | writes a=%d b=%d (%.0f/s) replicated push=%d pull=%d (%.0f/s) errors: writes %d/%d, documents %d\n",
 			label, now.Sub(began).Round(time.Second), a, b, a.ops, b.ops, float64(ops-prevOps)/secs,
 			pushed.Load(), pulled.Load(), float64(docs-prevDocs)/secs, a.errors, b.errors, docErrors.Load())
