@@ -25,7 +25,9 @@ type PushOptions struct {
 	Continuous bool
 	// BatchSize: rows per message (0 => the session limit, 200).
 	BatchSize int
-	// ActiveOnly skips tombstones (a first pull asks for it).
+	// ActiveOnly skips the tombstones already in the collection when the pusher starts (a
+	// first pull asks for it: the peer has none of those documents). Deletions made later
+	// are sent, so that a continuous feed keeps the peer up to date.
 	ActiveOnly bool
 	// DocIDs restricts the feed (nil = all).
 	DocIDs []string
@@ -57,6 +59,7 @@ type Pusher struct {
 	// sessionStart is the collection's last sequence before this session could insert
 	// anything: a first revision changed after it can only have come from this
 	// session's pull, whose remote ancestors are noted in memory before they commit.
+	// ActiveOnly skips only the tombstones up to it.
 	sessionStart uint64
 
 	revSlots chan struct{}
@@ -302,7 +305,7 @@ func (p *Pusher) prepare(ctx context.Context, ch store.Change, ancestors map[str
 	if p.ids != nil && !p.ids[ch.DocID] {
 		return row, false, nil
 	}
-	if p.opts.ActiveOnly && ch.Deleted {
+	if p.opts.ActiveOnly && ch.Deleted && ch.Sequence <= p.sessionStart {
 		return row, false, nil
 	}
 	if p.s.anc != nil {
