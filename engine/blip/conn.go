@@ -36,7 +36,7 @@ type Config struct {
 	MaxBodySize int64
 	// MaxMessageSize caps the decoded (inflated) size, properties + body, of any incoming
 	// message, read or streamed. A message passing it is refused: the rest of it is dropped
-	// as it arrives (never inflated into memory), a request is answered BLIP/413, and the
+	// as it arrives (never inflated into memory), a request is answered HTTP/413, and the
 	// reader of a reply gets an error wrapping ErrTooLarge. 0 => 1 GiB; negative => no cap.
 	MaxMessageSize int64
 	// MaxBufferedBytes caps the incoming bytes one connection holds: unread data of incoming
@@ -44,7 +44,7 @@ type Config struct {
 	// handlers that have not returned yet. Past it the connection stops reading the socket
 	// until bytes are released; if only incomplete messages whose readers wait for more hold
 	// them, one of them may go on alone (up to MaxMessageSize) and the newer ones are refused
-	// with BLIP/503. 0 => 16 MiB.
+	// with HTTP/503. 0 => 16 MiB.
 	MaxBufferedBytes int64
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger

@@ -389,7 +389,7 @@ func readReplies(t *testing.T, ws *websocket.Conn, n int) map[uint64]rawReply {
 	return out
 }
 
-// A message inflating past MaxMessageSize is refused with BLIP/413; the rest of it is
+// A message inflating past MaxMessageSize is refused with HTTP/413; the rest of it is
 // dropped without being buffered, and the connection goes on.
 func TestOversizedMessageRefused(t *testing.T) {
 	var server *Conn
@@ -408,8 +408,8 @@ func TestOversizedMessageRefused(t *testing.T) {
 		}
 	}
 	replies := readReplies(t, ws, 2)
-	if r := replies[1]; r.typ != TypeError || r.props.Get("Error-Domain") != "BLIP" || r.props.Get("Error-Code") != "413" {
-		t.Errorf("reply to the oversized message: %v %v, want ERR BLIP/413", r.typ, r.props)
+	if r := replies[1]; r.typ != TypeError || r.props.Get("Error-Domain") != "HTTP" || r.props.Get("Error-Code") != "413" {
+		t.Errorf("reply to the oversized message: %v %v, want ERR HTTP/413", r.typ, r.props)
 	}
 	if r := replies[2]; r.typ != TypeResponse {
 		t.Errorf("reply to the next message: %v, want RPY", r.typ)
@@ -427,7 +427,7 @@ func TestOversizedMessageRefused(t *testing.T) {
 }
 
 // When incomplete messages whose handlers wait for more hold more than MaxBufferedBytes,
-// the newest is refused with BLIP/503 and the oldest completes.
+// the newest is refused with HTTP/503 and the oldest completes.
 func TestBufferLimitRefusesNewest(t *testing.T) {
 	const limit = 1 << 20
 	ws, conns := badInputServer(t, Config{MaxBufferedBytes: limit}, func(c *Conn) {
@@ -471,8 +471,8 @@ func TestBufferLimitRefusesNewest(t *testing.T) {
 			got[r.props.Get("Error-Domain")+"/"+r.props.Get("Error-Code")]++
 		}
 	}
-	if got["RPY"] == 0 || got["BLIP/503"] == 0 || got["RPY"]+got["BLIP/503"] != 4 {
-		t.Errorf("replies %v, want some RPY and the rest BLIP/503", got)
+	if got["RPY"] == 0 || got["HTTP/503"] == 0 || got["RPY"]+got["HTTP/503"] != 4 {
+		t.Errorf("replies %v, want some RPY and the rest HTTP/503", got)
 	}
 	if peak := server.peakInflight.Load(); peak > limit+2<<20+2*inflatePiece {
 		t.Errorf("held %d bytes with a limit of %d and 2 MiB messages", peak, limit)

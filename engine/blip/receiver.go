@@ -178,12 +178,13 @@ func (r *receiver) feedData(in *inbound, data []byte, buf *[]byte) (kept bool, e
 	return in.push(data, buf), nil
 }
 
-// refuse drops the rest of in: a refused request is answered with BLIP error code and
-// message; the reader of a refused reply gets the error.
+// refuse drops the rest of in: a refused request is answered with an error of domain HTTP
+// (as Sync Gateway answers a document too large: peers treat it as a per-message failure)
+// and code 413 or 503; the reader of a refused reply gets the error.
 func (r *receiver) refuse(in *inbound, code int, message string) {
 	in.rejected = true
 	in.props = nil
-	be := &Error{Domain: "BLIP", Code: code, Message: message}
+	be := &Error{Domain: "HTTP", Code: code, Message: message}
 	in.refuse(be)
 	r.host.refused(in, be)
 }
@@ -192,7 +193,7 @@ func (r *receiver) refuse(in *inbound, code int, message string) {
 // its limit of incoming bytes (total, read before the call). If only incomplete messages
 // hold bytes and every one of them has a consumer waiting for more, nothing can be released
 // without reading on: then a lone message may go on (it is capped by maxMessage), and of
-// several the newest is refused with BLIP/503 to make room. It reports whether the reader
+// several the newest is refused with HTTP/503 to make room. It reports whether the reader
 // should read on.
 func (r *receiver) unblock(total int64, limit int64) (readOn bool) {
 	var sum int64

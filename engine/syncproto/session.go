@@ -106,7 +106,7 @@ type Limits struct {
 	// engine/listener do.
 	CompressionLevel int
 	// MaxMessageSize caps the inflated size (properties + body) of each incoming message:
-	// a larger one is refused (a rev is answered BLIP/413 and the document fails, the
+	// a larger one is refused (a rev is answered HTTP/413 and the document fails, the
 	// connection goes on). 0 => DefaultMaxMessageSize (20 MiB), which leaves room for the
 	// largest document the store accepts (store.MaxDocumentSize) and its revision history.
 	// Like CompressionLevel it is for the BLIP connection (blip.Config.MaxMessageSize; see
