@@ -608,7 +608,7 @@ P2P_API int32_t p2p_keystore_close(p2p_keystore keystore, p2p_error *err);
  * released, and if only partly received messages that are all waited for hold the bytes,
  * the newest is refused with HTTP error 503. A listener serves at most max_connections at
  * once (default 256) and answers more with HTTP 503. Refusals are logged. Measured (see
- * README "Resource limits"), a listener stays within about 64 MiB plus 32 MiB per
+ * README "Resource limits"), a listener stays within about 80 MiB plus 16 MiB per
  * connection under attack at the defaults and gives the memory back when its last
  * connection closes. */
 

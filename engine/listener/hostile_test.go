@@ -301,7 +301,10 @@ func TestHostileInputMemory(t *testing.T) {
 	child := startHostileChild(t)
 	idle := child.stats(t)
 	t.Logf("idle: %v", idle)
-	const conns = 2
+	conns := 2
+	if n, err := strconv.Atoi(os.Getenv(hostileChildEnv + "_CONNS")); err == nil && n > 0 {
+		conns = n // for measuring (README "Resource limits")
+	}
 	var wg sync.WaitGroup
 	for i := 0; i < conns; i++ {
 		wg.Add(1)
@@ -332,7 +335,7 @@ func TestHostileInputMemory(t *testing.T) {
 	peak := child.stats(t)
 	t.Logf("after the attack: %v", peak)
 	// HeapSys only grows: it is the high-water mark of the heap.
-	if limit := uint64(64<<20 + conns*64<<20); peak.HeapSys > limit {
+	if limit := uint64(64<<20 + conns*(64<<20)); peak.HeapSys > limit {
 		t.Errorf("listener heap reached %s under attack, limit %s", mib(peak.HeapSys), mib(limit))
 	}
 	var after memFigures
