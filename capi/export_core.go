@@ -124,6 +124,18 @@ func then2[T, U any](err error, step func() (T, U, error)) (T, U, error) {
 	return step()
 }
 
+// has reports whether an options struct of the caller's struct_size contains the field
+// at offset off of size n.
+func has(structSize C.uint32_t, off, n uintptr) bool { return uintptr(structSize) >= off+n }
+
+// optSize reads a byte-count option: 0 = the default, at most 1 TiB.
+func optSize(v C.uint64_t, name string) (int64, error) {
+	if v > 1<<40 {
+		return 0, fmt.Errorf("%w: %s %d is too large", errInvalidArgument, name, uint64(v))
+	}
+	return int64(v), nil
+}
+
 // checkStructSize applies the options-struct rule: a size below the first released
 // size is invalid; a size beyond what this library knows is accepted only if the
 // unknown tail is all zero.

@@ -8,6 +8,7 @@ import "C"
 import (
 	"crypto/x509"
 	"fmt"
+	"math"
 	"unsafe"
 
 	"github.com/p2psync/libp2psync/engine/p2psync"
@@ -81,7 +82,9 @@ func listenerConfig(db *dbObj, opts *C.p2p_listener_options, gate *p2psync.Callb
 		return cfg, nil
 	}
 	known := unsafe.Sizeof(*opts)
-	err := checkStructSize(unsafe.Pointer(opts), opts.struct_size, known, known)
+	// 1.0 callers end at enable_delta_sync; fields after it are read only when present.
+	first := unsafe.Offsetof(opts.enable_delta_sync) + unsafe.Sizeof(opts.enable_delta_sync)
+	err := checkStructSize(unsafe.Pointer(opts), opts.struct_size, first, known)
 	cfg.Collections, err = then(err, func() ([]*store.Collection, error) { return collectionsOf(db, opts.collections, opts.collection_count) })
 	cfg.NetworkInterface, err = then(err, func() (string, error) { return goOptText(opts.network_interface, "network_interface") })
 	cfg.Identity, err = then(err, func() (*tlsid.Identity, error) { return optIdentity(opts.identity) })
@@ -92,6 +95,22 @@ func listenerConfig(db *dbObj, opts *C.p2p_listener_options, gate *p2psync.Callb
 	})
 	cfg.Port, cfg.ReadOnly, cfg.DisableTLS = int(opts.port), opts.read_only != 0, opts.disable_tls != 0
 	cfg.EnableDeltaSync = opts.enable_delta_sync != 0
+	if has(opts.struct_size, unsafe.Offsetof(opts.max_message_size), unsafe.Sizeof(opts.max_message_size)) {
+		cfg.Limits.MaxMessageSize, err = then(err, func() (int64, error) { return optSize(opts.max_message_size, "max_message_size") })
+	}
+	if has(opts.struct_size, unsafe.Offsetof(opts.max_connection_buffer), unsafe.Sizeof(opts.max_connection_buffer)) {
+		cfg.Limits.MaxBufferedBytes, err = then(err, func() (int64, error) {
+			return optSize(opts.max_connection_buffer, "max_connection_buffer")
+		})
+	}
+	if has(opts.struct_size, unsafe.Offsetof(opts.max_connections), unsafe.Sizeof(opts.max_connections)) {
+		if opts.max_connections > math.MaxInt32 {
+			err = then1(err, func() error {
+				return fmt.Errorf("%w: max_connections %d is too large", errInvalidArgument, opts.max_connections)
+			})
+		}
+		cfg.MaxConnections = int(opts.max_connections)
+	}
 	cfg.Password = p2psync.PasswordsOrCallback(creds, newCCallback(unsafe.Pointer(opts.password_auth), opts.password_auth_user_data, gate).passwordAuth())
 	if verify := newCCallback(unsafe.Pointer(opts.client_cert_auth), opts.client_cert_auth_user_data, gate).clientCertAuth(); verify != nil || len(roots) > 0 {
 		cfg.ClientCertificate = &p2psync.CertificateAuthenticator{Roots: roots, Verify: verify}

@@ -120,6 +120,14 @@ func replicatorConfig(db *dbObj, opts *C.p2p_replicator_options, gate *p2psync.C
 	cfg.Heartbeat, cfg.MaxAttempts = millis(opts.heartbeat_ms), int(opts.max_attempts)
 	cfg.MaxAttemptWait, cfg.RetryBase = millis(opts.max_attempt_wait_ms), millis(opts.retry_base_ms)
 	cfg.DisableAutoPurge, cfg.EnableDeltaSync = opts.disable_auto_purge != 0, opts.enable_delta_sync != 0
+	if has(opts.struct_size, unsafe.Offsetof(opts.max_message_size), unsafe.Sizeof(opts.max_message_size)) {
+		cfg.Limits.MaxMessageSize, err = then(err, func() (int64, error) { return optSize(opts.max_message_size, "max_message_size") })
+	}
+	if has(opts.struct_size, unsafe.Offsetof(opts.max_connection_buffer), unsafe.Sizeof(opts.max_connection_buffer)) {
+		cfg.Limits.MaxBufferedBytes, err = then(err, func() (int64, error) {
+			return optSize(opts.max_connection_buffer, "max_connection_buffer")
+		})
+	}
 	return cfg, err
 }
 

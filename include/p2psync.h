@@ -606,6 +606,23 @@ P2P_API int32_t p2p_keystore_close(p2p_keystore keystore, p2p_error *err);
 
 /* ---------------------------------------------------------------- listener */
 
+/* P2P_LIMITS: what one connection may cost. Every connection, listener or replicator side,
+ * refuses an incoming message larger than max_message_size (default 20 MiB, measured
+ * after decompression: a compressed frame is inflated in 64 KiB pieces and dropped as soon
+ * as its message passes the limit, so a "compression bomb" costs CPU, not memory). A
+ * refused request is answered HTTP error 413; for a revision the document fails with that
+ * error (its document event carries it) and replication goes on. The store itself has no
+ * document size limit: the default leaves room for documents up to Couchbase's 20 MB
+ * (20,000,000 bytes) with their revision history. A connection also holds at most
+ * max_connection_buffer incoming bytes (default 8 MiB: messages arriving or not yet read,
+ * and documents waiting to be saved); past it, it stops reading the socket until they are
+ * released, and if only partly received messages that are all waited for hold the bytes,
+ * the newest is refused with HTTP error 503. A listener serves at most max_connections at
+ * once (default 256) and answers more with HTTP 503. Refusals are logged. Measured (see
+ * README "Resource limits"), a listener stays within about 80 MiB plus 16 MiB per
+ * connection under attack at the defaults and gives the memory back when its last
+ * connection closes. */
+
 /* A listener serves one open database to replicators (ours, Couchbase Lite peers) over
  * wss://host:port/<database name> (ws:// with TLS disabled). It is a child of the
  * database: close it before the database.
@@ -651,10 +668,23 @@ typedef struct p2p_listener_options {
     void *client_cert_auth_user_data;
     uint8_t  enable_delta_sync;           /* 1 = offer delta sync to clients (if the database permits) */
     /* new fields are appended below this line, never above */
+    /* Resource limits per connection (0 = the default). Callers built before these fields
+     * existed pass a smaller struct_size and get the defaults. See P2P_LIMITS below. */
+    uint64_t max_message_size;            /* largest incoming message in bytes, measured
+                                             inflated (properties + body); 0 = 20 MiB. A
+                                             larger one is refused with HTTP error 413 (a
+                                             pushed document fails, the connection goes on) */
+    uint64_t max_connection_buffer;       /* incoming bytes one connection may hold (messages
+                                             arriving or unread, documents being saved);
+                                             0 = 8 MiB. Past it the connection stops reading
+                                             until they are released */
+    uint32_t max_connections;             /* connections served at once; 0 = 256. More are
+                                             answered HTTP 503 before the WebSocket upgrade */
 } p2p_listener_options;
 
 #define P2P_LISTENER_OPTIONS_INIT \
-    { (uint32_t)sizeof(p2p_listener_options), NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0 }
+    { (uint32_t)sizeof(p2p_listener_options), NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, \
+      0, 0, 0 }
 
 /* Fills *opts with defaults, including struct_size.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL). */
@@ -842,11 +872,16 @@ typedef struct p2p_replicator_options {
                                         stops with P2P_ERR_TLS_PIN_MISMATCH (or _EXPIRED).
                                         NULL otherwise. Callers built before this field
                                         existed pass a smaller struct_size and are unaffected. */
+    /* Resource limits of the connection (0 = the default), as in p2p_listener_options;
+     * callers built before these fields existed pass a smaller struct_size. */
+    uint64_t max_message_size;       /* largest incoming message (inflated); 0 = 20 MiB. A
+                                        larger pulled revision fails that document */
+    uint64_t max_connection_buffer;  /* incoming bytes the connection may hold; 0 = 8 MiB */
 } p2p_replicator_options;
 
 #define P2P_REPLICATOR_OPTIONS_INIT \
     { (uint32_t)sizeof(p2p_replicator_options), NULL, 0, 0, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, \
-      NULL, NULL, NULL, NULL, 0, NULL }
+      NULL, NULL, NULL, NULL, 0, NULL, 0, 0 }
 
 /* Fills *opts with defaults, including struct_size.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL). */

@@ -34,9 +34,18 @@ type Config struct {
 	MaxFrameSize int
 	// MaxBodySize caps Message.ReadBody. 0 => 256 MiB. BodyReader streams without it.
 	MaxBodySize int64
-	// MaxMessageSize caps the decoded size (properties + body) of any incoming message, read
-	// or streamed; a peer exceeding it is a protocol error. 0 => 1 GiB; negative => no cap.
+	// MaxMessageSize caps the decoded (inflated) size, properties + body, of any incoming
+	// message, read or streamed. A message passing it is refused: the rest of it is dropped
+	// as it arrives (never inflated into memory), a request is answered HTTP/413, and the
+	// reader of a reply gets an error wrapping ErrTooLarge. 0 => 1 GiB; negative => no cap.
 	MaxMessageSize int64
+	// MaxBufferedBytes caps the incoming bytes one connection holds: unread data of incoming
+	// messages, properties being collected, and the bodies ReadBody handed to request
+	// handlers that have not returned yet. Past it the connection stops reading the socket
+	// until bytes are released; if only incomplete messages whose readers wait for more hold
+	// them, one of them may go on alone (up to MaxMessageSize) and the newer ones are refused
+	// with HTTP/503. 0 => 16 MiB.
+	MaxBufferedBytes int64
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 }
@@ -51,11 +60,14 @@ const (
 	defaultMaxMessage       = 1 << 30
 	closeTimeout            = 5 * time.Second // close handshake cap (as CBL)
 	controlWriteTimeout     = time.Second
-	// inflightHardLimit: when unread bytes of incomplete incoming messages exceed this, the
-	// reader stops reading the socket until consumers catch up. Compliant senders (which stop
-	// at 128,000 unacknowledged bytes per message) rarely get near it; it bounds memory
-	// against peers that ignore flow control or send extremely compressible data.
-	inflightHardLimit = 16 << 20
+	// defaultMaxBuffered (Config.MaxBufferedBytes): when a connection holds more incoming
+	// bytes than this, the reader stops reading the socket until consumers catch up.
+	// Compliant senders (which stop at 128,000 unacknowledged bytes per message) rarely get
+	// near it; it bounds memory against peers that ignore flow control or send extremely
+	// compressible data.
+	defaultMaxBuffered = 16 << 20
+	// stuckCheck: how often a paused reader looks again at what holds the buffered bytes.
+	stuckCheck = 100 * time.Millisecond
 	// deflateSlack: room kept in a compressed frame for deflate's overhead on incompressible data.
 	deflateSlack = 64
 )
@@ -95,6 +107,9 @@ func (cfg Config) withDefaults() Config {
 	case cfg.MaxMessageSize < 0:
 		cfg.MaxMessageSize = -1
 	}
+	if cfg.MaxBufferedBytes <= 0 {
+		cfg.MaxBufferedBytes = defaultMaxBuffered
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -122,6 +137,11 @@ type Stats struct {
 	BytesSent, BytesReceived       uint64
 	FramesSent, FramesReceived     uint64
 	MessagesSent, MessagesReceived uint64
+	// PeakBufferedBytes is the most incoming bytes the connection held at once (what
+	// Config.MaxBufferedBytes caps); MessagesRefused counts incoming messages refused for
+	// passing MaxMessageSize or MaxBufferedBytes.
+	PeakBufferedBytes int64
+	MessagesRefused   uint64
 }
 
 type pendingReply struct {
@@ -184,7 +204,9 @@ type Conn struct {
 	// Flow-control observations (for tests and diagnostics).
 	peakUnacked  atomic.Uint64 // most unacknowledged bytes of one outgoing message
 	freezes      atomic.Uint64 // times an outgoing message paused for an ACK
-	peakInflight atomic.Int64  // most unread bytes buffered for incomplete incoming messages
+	peakInflight atomic.Int64  // most incoming bytes held at once (see inbound.held)
+	pauses       atomic.Uint64 // times the reader paused because of MaxBufferedBytes
+	refusals     atomic.Uint64 // incoming messages refused
 }
 
 // newConn wraps an upgraded WebSocket. bc is the batching layer under it (nil if absent).
@@ -316,6 +338,7 @@ func (c *Conn) Stats() Stats {
 		BytesSent: c.bytesSent.Load(), BytesReceived: c.bytesRecv.Load(),
 		FramesSent: c.framesSent.Load(), FramesReceived: c.framesRecv.Load(),
 		MessagesSent: c.msgsSent.Load(), MessagesReceived: c.msgsRecv.Load(),
+		PeakBufferedBytes: c.peakInflight.Load(), MessagesRefused: c.refusals.Load(),
 	}
 }
 
@@ -527,7 +550,7 @@ func (c *Conn) readLoop() {
 	var readErr error
 	draining := false // after a protocol error: read until the peer's close, ignore frames
 	for {
-		if !draining && c.inflightBytes.Load() > inflightHardLimit {
+		if !draining && c.inflightBytes.Load() > c.cfg.MaxBufferedBytes {
 			c.pauseReading()
 		}
 		mt, r, err := c.ws.NextReader()
@@ -592,16 +615,40 @@ func readMessage(r io.Reader, buf []byte, limit int) ([]byte, error) {
 	}
 }
 
-// pauseReading waits while too many unread bytes of incomplete messages are buffered.
+// pauseReading waits while the connection holds more incoming bytes than
+// Config.MaxBufferedBytes (reader goroutine only).
 func (c *Conn) pauseReading() {
-	c.readerPaused.Store(true)
+	limit := c.cfg.MaxBufferedBytes
+	paused := false
 	defer func() {
-		c.readerPaused.Store(false)
-		c.lastRecv.Store(time.Now().UnixNano())
+		if paused {
+			c.readerPaused.Store(false)
+			c.lastRecv.Store(time.Now().UnixNano())
+		}
 	}()
-	for c.inflightBytes.Load() > inflightHardLimit {
+	var timer *time.Timer
+	for {
+		total := c.inflightBytes.Load()
+		if total <= limit || c.recv.unblock(total, limit) {
+			return
+		}
+		if !paused {
+			paused = true
+			c.readerPaused.Store(true)
+			c.pauses.Add(1)
+		}
+		if c.inflightBytes.Load() <= limit {
+			return
+		}
+		if timer == nil {
+			timer = time.NewTimer(stuckCheck)
+			defer timer.Stop()
+		} else {
+			timer.Reset(stuckCheck)
+		}
 		select {
 		case <-c.flowSignal:
+		case <-timer.C:
 		case <-c.abortCh:
 			return
 		case <-c.closingCh:
@@ -610,16 +657,48 @@ func (c *Conn) pauseReading() {
 	}
 }
 
+// throttle implements receiverHost.
+func (c *Conn) throttle() {
+	if c.inflightBytes.Load() > c.cfg.MaxBufferedBytes {
+		c.pauseReading()
+	}
+}
+
 func (c *Conn) inflight(delta int64) {
 	n := c.inflightBytes.Add(delta)
 	if delta > 0 {
 		storeMax(&c.peakInflight, n)
 	}
-	if n <= inflightHardLimit && delta < 0 {
-		select {
-		case c.flowSignal <- struct{}{}:
-		default:
-		}
+	if n <= c.cfg.MaxBufferedBytes && delta < 0 {
+		c.poke()
+	}
+}
+
+// poke implements flowHost.
+func (c *Conn) poke() {
+	select {
+	case c.flowSignal <- struct{}{}:
+	default:
+	}
+}
+
+// refused implements receiverHost: a message was refused (see receiver.refuse).
+func (c *Conn) refused(in *inbound, be *Error) {
+	c.refusals.Add(1)
+	c.log.Warn("blip: refusing incoming message", "type", in.typ.String(), "number", in.num,
+		"profile", in.msg.Properties.Get("Profile"), "reason", be.Message)
+	if in.typ == TypeRequest || in.began {
+		return // answered by serve or finish; a begun reply's reader gets the error
+	}
+	c.mu.Lock()
+	p := c.pending[in.num]
+	deliver := p != nil && !p.abandoned && !p.delivered
+	if deliver {
+		p.delivered = true
+	}
+	c.mu.Unlock()
+	if deliver {
+		p.ch <- Reply{Err: fmt.Errorf("reply to #%d refused: %w: %w", in.num, ErrTooLarge, be)}
 	}
 }
 
@@ -938,6 +1017,10 @@ func (c *Conn) begin(in *inbound) {
 func (c *Conn) finish(in *inbound) {
 	c.msgsRecv.Add(1)
 	if in.typ == TypeRequest {
+		if in.rejected && !in.began && !in.msg.NoReply {
+			// Refused before its properties were complete: no handler ran.
+			c.queueReply(c.buildReply(in.msg, nil, in.refusal))
+		}
 		return
 	}
 	c.mu.Lock()
@@ -959,11 +1042,18 @@ func (c *Conn) serve(req *Message) {
 	defer c.hwg.Done()
 	h := c.handlerFor(req.Profile())
 	resp, err := c.callHandler(h, req)
+	if be := req.in.refusalWhenDone(); be != nil {
+		resp, err = nil, be // whatever the handler made of the refused body
+	}
 	req.in.discard()
 	if req.NoReply {
 		return
 	}
-	m := c.buildReply(req, resp, err)
+	c.queueReply(c.buildReply(req, resp, err))
+}
+
+// queueReply queues a reply unless the connection is closing.
+func (c *Conn) queueReply(m *outMsg) {
 	c.mu.Lock()
 	if !c.closing && c.term == nil {
 		c.live[m.key] = m

@@ -86,12 +86,20 @@
 // blocking other messages and without buffering the whole body: a 100 MB message read
 // through BodyReader needs a few hundred KB. As a last resort against peers that ignore
 // ACKs (or send extremely compressible data), the connection stops reading the socket while
-// more than 16 MiB of incomplete messages sits unread. Read (or let the handler return
-// without reading) every body: an unread reply body stalls that reply's sender.
+// it holds more than Config.MaxBufferedBytes (default 16 MiB) of incoming data: messages
+// arriving or unread, and the bodies ReadBody handed to request handlers still running. If
+// only incomplete messages whose readers wait for more hold it, one may go on alone and the
+// newer ones are refused (HTTP/503). Read (or let the handler return without reading) every
+// body: an unread reply body stalls that reply's sender.
 //
-// ReadBody is capped by Config.MaxBodySize (default 256 MiB; the rest is discarded and
-// ErrTooLarge returned). Config.MaxMessageSize (default 1 GiB) caps any incoming message,
-// streamed or not; exceeding it is a protocol error.
+// Compressed frames are inflated in 64 KiB pieces straight into their message, never whole
+// into one buffer. ReadBody is capped by Config.MaxBodySize (default 256 MiB; the rest is
+// discarded and ErrTooLarge returned). Config.MaxMessageSize (default 1 GiB) caps any
+// incoming message, streamed or not: one passing it is refused, its rest dropped as it
+// arrives (inflated only to keep the deflate stream, never kept), a request answered
+// HTTP/413 once it has fully arrived, and the reader of a reply gets ErrTooLarge; the
+// connection goes on. Stats.PeakBufferedBytes and Stats.MessagesRefused show both limits at
+// work.
 //
 // # Compression and checksums
 //
@@ -121,7 +129,7 @@
 // NUL-terminated or with a key and no value or duplicate keys, a message ending inside its
 // properties, a new request whose number is not the next one, a reply to a request that is
 // not waiting for one, a checksum mismatch, invalid deflate data, a frame inflating beyond
-// 17 MiB, a message beyond MaxMessageSize, a WebSocket message beyond 1 MiB, a text
+// 17 MiB (inflation stops there), a WebSocket message beyond 1 MiB, a text
 // message — each closes the connection with 1002 and a reason. Frames of unknown type
 // (3, 6, 7) are ignored, as LiteCore does. Fuzz targets: FuzzDecodeFrame,
 // FuzzDecodeProperties, FuzzInflate (go test -fuzz; their seeds run in go test).

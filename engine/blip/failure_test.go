@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -236,14 +237,6 @@ func TestBadInputClosesWith1002(t *testing.T) {
 		{name: "decompression bomb (frame)", tooLarge: true, frames: func(fb *frameBuilder) [][]byte {
 			return [][]byte{fb.msg(1, flagCompressed, props("Profile", "echo"), zeros)}
 		}},
-		{name: "decompression bomb (message)", tooLarge: true, cfg: Config{MaxMessageSize: 1 << 20}, frames: func(fb *frameBuilder) [][]byte {
-			var out [][]byte
-			out = append(out, fb.msg(1, flagCompressed|flagMoreComing, props("Profile", "echo")))
-			for i := 0; i < 3; i++ {
-				out = append(out, fb.msg(1, flagCompressed|flagMoreComing, zeros[:400<<10]))
-			}
-			return out
-		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -357,5 +350,134 @@ func TestReadBodyCap(t *testing.T) {
 	}
 	if b, _ := m.ReadBody(); string(b) != "still fine" {
 		t.Errorf("after cap: %q", b)
+	}
+}
+
+type rawReply struct {
+	typ   MessageType
+	props Properties
+}
+
+// readReplies reads frames from a raw peer until it has the replies (RPY or ERR) to n
+// requests, and returns them by request number.
+func readReplies(t *testing.T, ws *websocket.Conn, n int) map[uint64]rawReply {
+	t.Helper()
+	var dec decoder
+	out := map[uint64]rawReply{}
+	_ = ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for len(out) < n {
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("waiting for replies (have %v): %v", out, err)
+		}
+		f, err := dec.decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.typ() == TypeResponse || f.typ() == TypeError {
+			if _, seen := out[f.num]; seen {
+				continue // a later frame of the same reply
+			}
+			l, k := binary.Uvarint(f.data)
+			p, err := decodeProperties(f.data[k : k+int(l)])
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[f.num] = rawReply{f.typ(), p}
+		}
+	}
+	return out
+}
+
+// A message inflating past MaxMessageSize is refused with HTTP/413; the rest of it is
+// dropped without being buffered, and the connection goes on.
+func TestOversizedMessageRefused(t *testing.T) {
+	var server *Conn
+	ws, conns := badInputServer(t, Config{MaxMessageSize: 1 << 20}, nil)
+	zeros := make([]byte, 400<<10)
+	var fb frameBuilder
+	frames := [][]byte{fb.msg(1, flagCompressed|flagMoreComing, props("Profile", "echo"))}
+	for i := 0; i < 8; i++ { // 3.2 MB inflated, about 3 KB on the wire
+		frames = append(frames, fb.msg(1, flagCompressed|flagMoreComing, zeros))
+	}
+	frames = append(frames, fb.msg(1, flagCompressed, zeros[:10]))
+	frames = append(frames, fb.msg(2, 0, props("Profile", "echo"), []byte("still here")))
+	for _, f := range frames {
+		if err := ws.WriteMessage(websocket.BinaryMessage, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replies := readReplies(t, ws, 2)
+	if r := replies[1]; r.typ != TypeError || r.props.Get("Error-Domain") != "HTTP" || r.props.Get("Error-Code") != "413" {
+		t.Errorf("reply to the oversized message: %v %v, want ERR HTTP/413", r.typ, r.props)
+	}
+	if r := replies[2]; r.typ != TypeResponse {
+		t.Errorf("reply to the next message: %v, want RPY", r.typ)
+	}
+	server = <-conns
+	if err := server.Err(); err != nil {
+		t.Errorf("connection ended: %v", err)
+	}
+	if peak := server.peakInflight.Load(); peak > 1<<20+inflatePiece {
+		t.Errorf("held %d bytes of a message capped at %d", peak, 1<<20)
+	}
+	if server.refusals.Load() != 1 {
+		t.Errorf("%d refusals, want 1", server.refusals.Load())
+	}
+}
+
+// When incomplete messages whose handlers wait for more hold more than MaxBufferedBytes,
+// the newest is refused with HTTP/503 and the oldest completes.
+func TestBufferLimitRefusesNewest(t *testing.T) {
+	const limit = 1 << 20
+	ws, conns := badInputServer(t, Config{MaxBufferedBytes: limit}, func(c *Conn) {
+		c.Handle("sink", func(ctx context.Context, req *Message) (*Message, error) {
+			body, err := req.ReadBody()
+			if err != nil {
+				return nil, err
+			}
+			return &Message{Body: []byte(strconv.Itoa(len(body)))}, nil
+		})
+	})
+	zeros := make([]byte, 256<<10)
+	var fb frameBuilder
+	// Four requests, interleaved, each of 8 compressed frames of 256 KiB (2 MiB each).
+	var frames [][]byte
+	for num := uint64(1); num <= 4; num++ {
+		frames = append(frames, fb.msg(num, flagCompressed|flagMoreComing, props("Profile", "sink")))
+	}
+	for i := 0; i < 8; i++ {
+		for num := uint64(1); num <= 4; num++ {
+			flags := byte(flagCompressed | flagMoreComing)
+			if i == 7 {
+				flags = flagCompressed
+			}
+			frames = append(frames, fb.msg(num, flags, zeros))
+		}
+	}
+	go func() {
+		for _, f := range frames {
+			if err := ws.WriteMessage(websocket.BinaryMessage, f); err != nil {
+				return
+			}
+		}
+	}()
+	server := <-conns
+	got := map[string]int{}
+	for _, r := range readReplies(t, ws, 4) {
+		if r.typ == TypeResponse {
+			got["RPY"]++
+		} else {
+			got[r.props.Get("Error-Domain")+"/"+r.props.Get("Error-Code")]++
+		}
+	}
+	if got["RPY"] == 0 || got["HTTP/503"] == 0 || got["RPY"]+got["HTTP/503"] != 4 {
+		t.Errorf("replies %v, want some RPY and the rest HTTP/503", got)
+	}
+	if peak := server.peakInflight.Load(); peak > limit+2<<20+2*inflatePiece {
+		t.Errorf("held %d bytes with a limit of %d and 2 MiB messages", peak, limit)
+	}
+	if err := server.Err(); err != nil {
+		t.Errorf("connection ended: %v", err)
 	}
 }

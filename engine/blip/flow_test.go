@@ -382,8 +382,8 @@ func TestReaderPausesAtHardLimit(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(800 * time.Millisecond) // several heartbeat intervals: pausing must not look like a dead peer
-	if peak := server.peakInflight.Load(); peak > inflightHardLimit+maxIncomingFrame {
-		t.Errorf("buffered %d bytes, hard limit %d", peak, inflightHardLimit)
+	if peak := server.peakInflight.Load(); peak > defaultMaxBuffered+maxIncomingFrame {
+		t.Errorf("buffered %d bytes, hard limit %d", peak, defaultMaxBuffered)
 	}
 	close(release)
 	if err := <-writeErr; err != nil {

@@ -34,6 +34,9 @@ const (
 	maxIncomingFrame = 1 << 20
 	// deflateWindow is the deflate history size (window bits 15).
 	deflateWindow = 32 << 10
+	// inflatePiece is the most inflated output handled at a time: a compressed frame reaches
+	// its message in pieces of this size.
+	inflatePiece = 64 << 10
 )
 
 // syncTrailer is what a sync flush ends with; BLIP drops it on the wire.
@@ -54,6 +57,7 @@ type frame struct {
 	ack   uint64 // ACK frames: the acknowledged byte count
 	raw   int    // wire bytes after the header, checksum included (flow-control unit)
 	alias bool   // data points into the decoded input (not into decoder scratch space)
+	sum   uint32 // compressed frames from decodeHeader: the checksum still to verify
 }
 
 func (f frame) typ() MessageType { return MessageType(f.flags & flagTypeMask) }
@@ -66,8 +70,53 @@ type decoder struct {
 	maxInflate int // per-frame cap on inflated bytes; 0 means maxInflatedFrame
 }
 
-// decode parses one frame. Errors wrap ErrProtocol (and ErrTooLarge for caps).
+// decode parses one frame, inflating a compressed one whole into f.data. Errors wrap
+// ErrProtocol (and ErrTooLarge for caps). The receiver uses decodeHeader and inflateFrame
+// instead, which never hold a frame's inflated data in one buffer.
 func (d *decoder) decode(b []byte) (frame, error) {
+	f, err := d.decodeHeader(b)
+	if err != nil || f.flags&flagCompressed == 0 || f.typ() > TypeError {
+		return f, err
+	}
+	var out []byte
+	err = d.inflateFrame(f, func(p []byte) error {
+		out = append(out, p...)
+		return nil
+	})
+	f.data, f.alias = out, false
+	return f, err
+}
+
+// inflateFrame inflates a compressed frame from decodeHeader, handing its data to emit in
+// pieces of at most inflatePiece bytes (each valid until emit returns), and then checks the
+// running checksum. It stops, with an error wrapping ErrTooLarge, as soon as the frame's
+// output passes the per-frame cap: the output is never allocated whole. An error from
+// emit is returned as is.
+func (d *decoder) inflateFrame(f frame, emit func([]byte) error) error {
+	limit := d.maxInflate
+	if limit <= 0 {
+		limit = maxInflatedFrame
+	}
+	err := d.inf.inflate(f.data, limit, func(p []byte) error {
+		d.crc = crc32.Update(d.crc, crcTable, p)
+		return emit(p)
+	})
+	if err != nil {
+		if errors.Is(err, ErrProtocol) {
+			return fmt.Errorf("inflate frame #%d: %w", f.num, err)
+		}
+		return err
+	}
+	if d.crc != f.sum {
+		return protoErrorf("checksum mismatch in frame #%d: got %08x, computed %08x", f.num, f.sum, d.crc)
+	}
+	return nil
+}
+
+// decodeHeader parses one frame. Uncompressed frames are complete (checksum verified);
+// for a compressed MSG/RPY/ERR frame, f.data is the compressed payload and f.sum its
+// checksum: call inflateFrame next, before decoding another frame.
+func (d *decoder) decodeHeader(b []byte) (frame, error) {
 	var f frame
 	num, n := binary.Uvarint(b)
 	if n == 0 {
@@ -103,22 +152,15 @@ func (d *decoder) decode(b []byte) (frame, error) {
 	}
 	payload, sum := b[:len(b)-checksumSize], binary.BigEndian.Uint32(b[len(b)-checksumSize:])
 	if f.flags&flagCompressed != 0 {
-		limit := d.maxInflate
-		if limit <= 0 {
-			limit = maxInflatedFrame
-		}
-		out, err := d.inf.inflate(payload, limit)
-		if err != nil {
-			return f, fmt.Errorf("inflate frame #%d: %w", num, err)
-		}
-		payload = out
+		f.data, f.sum = payload, sum
+		return f, nil
 	}
 	d.crc = crc32.Update(d.crc, crcTable, payload)
 	if d.crc != sum {
 		return f, protoErrorf("checksum mismatch in frame #%d: got %08x, computed %08x", num, sum, d.crc)
 	}
 	f.data = payload
-	f.alias = f.flags&flagCompressed == 0
+	f.alias = true
 	return f, nil
 }
 
@@ -138,52 +180,54 @@ type inflater struct {
 	hist []byte // last <= 32 KiB of inflated output
 }
 
-// inflate decodes one frame's compressed payload (sync trailer stripped). The result is valid
-// until the next call. More than limit output bytes => ErrTooLarge.
-func (f *inflater) inflate(payload []byte, limit int) ([]byte, error) {
+// inflate decodes one frame's compressed payload (sync trailer stripped), handing the
+// output to emit in pieces of at most inflatePiece bytes. More than limit output bytes =>
+// ErrTooLarge, detected within one piece of the limit.
+func (f *inflater) inflate(payload []byte, limit int, emit func([]byte) error) error {
 	if len(payload) == 0 {
-		return nil, nil
+		return nil
 	}
 	f.in = append(append(append(f.in[:0], payload...), syncTrailer...), finalEmptyBlock...)
 	f.src.Reset(f.in)
 	if f.fr == nil {
 		f.fr = flate.NewReaderDict(&f.src, f.window())
 	} else if err := f.fr.(flate.Resetter).Reset(&f.src, f.window()); err != nil {
-		return nil, protoErrorf("reset inflater: %v", err)
+		return protoErrorf("reset inflater: %v", err)
 	}
-	out := f.out[:0]
-	if cap(out) == 0 {
-		out = make([]byte, 0, 64<<10)
+	if len(f.out) < inflatePiece {
+		f.out = make([]byte, inflatePiece)
 	}
+	total := 0
 	for {
-		if len(out) == cap(out) {
-			if len(out) > limit {
-				return nil, tooLargeErrorf("frame inflates to more than %d bytes", limit)
-			}
-			out = append(out, 0)[:len(out)]
+		out := f.out[:inflatePiece]
+		n := 0
+		var err error
+		for n < len(out) && err == nil {
+			var k int
+			k, err = f.fr.Read(out[n:])
+			n += k
 		}
-		n, err := f.fr.Read(out[len(out):cap(out)])
-		out = out[:len(out)+n]
-		if len(out) > limit {
-			return nil, tooLargeErrorf("frame inflates to more than %d bytes", limit)
+		if n > 0 {
+			total += n
+			if total > limit {
+				return tooLargeErrorf("frame inflates to more than %d bytes", limit)
+			}
+			f.remember(out[:n])
+			if eerr := emit(out[:n]); eerr != nil {
+				return eerr
+			}
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, protoErrorf("bad deflate data: %v", err)
+			return protoErrorf("bad deflate data: %v", err)
 		}
 	}
 	if f.src.Len() != 0 {
-		return nil, protoErrorf("deflate stream ended inside a frame")
+		return protoErrorf("deflate stream ended inside a frame")
 	}
-	if cap(out) <= 1<<20 {
-		f.out = out // keep the scratch buffer unless a huge frame grew it
-	} else {
-		f.out = nil
-	}
-	f.remember(out)
-	return out, nil
+	return nil
 }
 
 // remember appends output to the history, which keeps at least the last 32 KiB and at most

@@ -165,7 +165,8 @@ func FuzzInflate(f *testing.F) {
 		var inf inflater
 		var window []byte
 		for _, p := range splitFrames(data) {
-			out, err := inf.inflate(p, 1<<20)
+			var out []byte
+			err := inf.inflate(p, 1<<20, func(b []byte) error { out = append(out, b...); return nil })
 			if err != nil {
 				if !errors.Is(err, ErrProtocol) {
 					t.Fatalf("error %v does not wrap ErrProtocol", err)

@@ -30,8 +30,12 @@ type flowHost interface {
 	// sendAck queues an ACK telling the peer that n bytes of its message num (of type typ)
 	// have been received.
 	sendAck(num uint64, typ MessageType, n uint64)
-	// inflight adds delta to the count of unread bytes buffered for incomplete messages.
+	// inflight adds delta to the count of incoming bytes the connection holds (see
+	// inbound.held).
 	inflight(delta int64)
+	// poke tells a paused reader to look again at what holds the buffered bytes (a
+	// consumer started waiting for data).
+	poke()
 }
 
 type chunk struct {
@@ -68,17 +72,24 @@ type inbound struct {
 	maxBody int64
 
 	// Owned by the reader goroutine.
-	propLen int // -1 until the properties length has been read
-	props   []byte
-	total   int64
-	began   bool
+	propLen  int // -1 until the properties length has been read
+	props    []byte
+	total    int64
+	began    bool
+	rejected bool   // refused (see refuse): the rest of the message is dropped
+	seq      uint64 // arrival order among incoming messages
 
-	mu        sync.Mutex
-	cond      sync.Cond
-	q         []chunk
-	buffered  int  // unread body bytes in q
-	counted   int  // part of buffered counted in the connection's in-flight total
-	done      bool // the last frame has arrived
+	mu       sync.Mutex
+	cond     sync.Cond
+	q        []chunk
+	buffered int // unread body bytes in q
+	// held: bytes counted in the connection's total (Config.MaxBufferedBytes): the
+	// unread bytes in q, properties still being collected, and, for a request, the
+	// bytes ReadBody handed to its handler, until the handler returns.
+	held      int
+	waiting   bool   // a consumer is blocked waiting for data
+	refusal   *Error // why the message was refused (the reply sent for a request)
+	done      bool   // the last frame has arrived
 	err       error
 	discarded bool
 	keepLimit int // > 0: keep at most this many body bytes and credit everything at once
@@ -110,18 +121,15 @@ func newInbound(host flowHost, num uint64, flags byte, maxBody int64) *inbound {
 	return in
 }
 
-// push adds one frame's body bytes (possibly none). raw is the frame's wire size after the
-// header; last marks the final frame. If buf is the pooled buffer data lives in, push may
-// keep data without copying, and reports whether it did (the buffer is then the message's).
-func (in *inbound) push(data []byte, raw int, last bool, buf *[]byte) (kept bool) {
+// push adds body bytes of one frame (possibly a piece of an inflated frame). If buf is the
+// pooled buffer data lives in, push may keep data without copying, and reports whether it
+// did (the buffer is then the message's). Credit for the frame is given by endFrame.
+func (in *inbound) push(data []byte, buf *[]byte) (kept bool) {
 	in.mu.Lock()
-	var credit uint64
 	var delta int64
 	switch {
 	case in.discarded || len(data) == 0:
-		credit = uint64(raw)
 	case in.keepLimit > 0:
-		credit = uint64(raw)
 		if room := in.keepLimit - in.kept; room > 0 {
 			if len(data) > room {
 				data = data[:room]
@@ -137,30 +145,97 @@ func (in *inbound) push(data []byte, raw int, last bool, buf *[]byte) (kept bool
 			c = chunk{b: bytes.Clone(data)}
 		}
 		in.buffered += len(data)
-		if in.buffered <= creditSoftLimit {
-			credit = uint64(raw)
-		} else {
-			c.raw = uint64(raw)
-		}
+		in.held += len(data)
+		delta = int64(len(data))
 		in.q = append(in.q, c)
-		if !last {
-			in.counted += len(data)
-			delta += int64(len(data))
-		}
 		if in.buffered > in.peak {
 			in.peak = in.buffered
 		}
 	}
+	in.cond.Broadcast()
+	in.mu.Unlock()
+	in.notify(delta, 0)
+	return kept
+}
+
+// endFrame credits a frame whose data was pushed: raw is its wire size after the header,
+// last marks the message's final frame. The frame is credited (counted for ACKs) at once
+// while the message has at most creditSoftLimit unread bytes buffered, else when the
+// reader consumes the frame's last chunk.
+func (in *inbound) endFrame(raw int, last bool) {
+	in.mu.Lock()
+	credit := uint64(raw)
+	if !in.discarded && in.keepLimit == 0 && in.buffered > creditSoftLimit && len(in.q) > 0 {
+		in.q[len(in.q)-1].raw += credit
+		credit = 0
+	}
 	if last {
 		in.done = true
-		delta -= int64(in.counted)
-		in.counted = 0
 	}
 	ack := in.creditLocked(credit)
 	in.cond.Broadcast()
 	in.mu.Unlock()
+	in.notify(0, ack)
+}
+
+// holdProps counts n bytes of properties being collected (negative: released).
+func (in *inbound) holdProps(n int) {
+	in.mu.Lock()
+	if in.discarded {
+		in.mu.Unlock()
+		return
+	}
+	n = max(n, -in.held)
+	in.held += n
+	in.mu.Unlock()
+	in.notify(int64(n), 0)
+}
+
+// heldState reports the bytes held and whether a consumer waits for more.
+func (in *inbound) heldState() (held int, waiting bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.held, in.waiting
+}
+
+// refuse drops the message: what is buffered is released and credited, the rest will be
+// dropped as it arrives (and credited, so the sender finishes), and the consumer gets err.
+// be is the error a refused request is answered with.
+func (in *inbound) refuse(be *Error) {
+	in.mu.Lock()
+	if in.refusal != nil {
+		in.mu.Unlock()
+		return
+	}
+	in.refusal = be
+	in.discarded = true
+	var credit uint64
+	for _, c := range in.q {
+		credit += c.raw
+		putFrameBuf(c.pool)
+	}
+	in.q = nil
+	in.buffered = 0
+	delta := -int64(in.held)
+	in.held = 0
+	ack := in.creditLocked(credit)
+	in.cond.Broadcast()
+	in.mu.Unlock()
 	in.notify(delta, ack)
-	return kept
+}
+
+// refusalWhenDone returns the refusal of the message (nil if it was not refused), once its
+// last frame has arrived or the connection has ended.
+func (in *inbound) refusalWhenDone() *Error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.refusal == nil {
+		return nil
+	}
+	for !in.done && in.err == nil {
+		in.cond.Wait()
+	}
+	return in.refusal
 }
 
 // creditLocked adds n credited bytes and returns the value to ACK, or 0 for no ACK now.
@@ -183,11 +258,12 @@ func (in *inbound) notify(delta int64, ack uint64) {
 }
 
 // consumedLocked accounts for n bytes taken by the consumer plus the credit of fully
-// consumed chunks.
-func (in *inbound) consumedLocked(n int, credit uint64) (delta int64, ack uint64) {
+// consumed chunks. release says whether the bytes stop counting in the connection's
+// total now (ReadBody of a request keeps them counted until its handler returns).
+func (in *inbound) consumedLocked(n int, credit uint64, release bool) (delta int64, ack uint64) {
 	in.buffered -= n
-	if d := min(n, in.counted); d > 0 {
-		in.counted -= d
+	if d := min(n, in.held); release && d > 0 {
+		in.held -= d
 		delta = -int64(d)
 	}
 	return delta, in.creditLocked(credit)
@@ -196,13 +272,20 @@ func (in *inbound) consumedLocked(n int, credit uint64) (delta int64, ack uint64
 // waitLocked blocks until there is data, the end, an error or a discard.
 func (in *inbound) waitLocked() {
 	for len(in.q) == 0 && !in.done && in.err == nil && !in.discarded {
+		if !in.waiting {
+			in.waiting = true
+			in.host.poke()
+		}
 		in.cond.Wait()
 	}
+	in.waiting = false
 }
 
 // endLocked returns the error to report once q is empty.
 func (in *inbound) endLocked() error {
 	switch {
+	case in.refusal != nil:
+		return fmt.Errorf("%s #%d refused: %w: %w", in.typ, in.num, ErrTooLarge, in.refusal)
 	case in.discarded && !in.done:
 		return errBodyDiscarded
 	case in.done:
@@ -235,7 +318,7 @@ func (in *inbound) Read(p []byte) (int, error) {
 		in.q[0] = chunk{}
 		in.q = in.q[1:]
 	}
-	delta, ack := in.consumedLocked(n, credit)
+	delta, ack := in.consumedLocked(n, credit, true)
 	in.mu.Unlock()
 	putFrameBuf(done)
 	in.notify(delta, ack)
@@ -264,7 +347,7 @@ func (in *inbound) WriteTo(w io.Writer) (int64, error) {
 		} else {
 			in.q = in.q[1:]
 		}
-		delta, ack := in.consumedLocked(len(c.b), c.raw)
+		delta, ack := in.consumedLocked(len(c.b), c.raw, true)
 		in.mu.Unlock()
 		in.notify(delta, ack)
 		n, err := w.Write(c.b)
@@ -283,7 +366,11 @@ func (in *inbound) readAll() ([]byte, error) {
 	if in.haveBody {
 		return in.body, in.bodyErr
 	}
-	var body []byte
+	// The chunks are taken (and credited) as they arrive, so that the sender is not held
+	// back, and joined once at the end: growing one buffer as they come would allocate
+	// about twice the body.
+	var parts []chunk
+	size := int64(0)
 	var err error
 	for {
 		in.mu.Lock()
@@ -296,16 +383,12 @@ func (in *inbound) readAll() ([]byte, error) {
 		n, taken := 0, 0
 		var credit uint64
 		for _, c := range in.q {
-			if in.maxBody >= 0 && int64(len(body))+int64(len(c.b)) > in.maxBody {
+			if in.maxBody >= 0 && size+int64(len(c.b)) > in.maxBody {
 				err = fmt.Errorf("read body of %s #%d: %w: more than %d bytes", in.typ, in.num, ErrTooLarge, in.maxBody)
 				break
 			}
-			if body == nil {
-				body = c.b // chunks are private: take the first one as is (its buffer goes with it)
-			} else {
-				body = append(body, c.b...)
-				putFrameBuf(c.pool)
-			}
+			parts = append(parts, chunk{b: c.b, pool: c.pool})
+			size += int64(len(c.b))
 			n += len(c.b)
 			credit += c.raw
 			taken++
@@ -316,12 +399,25 @@ func (in *inbound) readAll() ([]byte, error) {
 		} else {
 			in.q = in.q[taken:] // what is left after a cap error is credited by discard below
 		}
-		delta, ack := in.consumedLocked(n, credit)
+		delta, ack := in.consumedLocked(n, credit, in.typ != TypeRequest)
 		in.mu.Unlock()
 		in.notify(delta, ack)
 		if err != nil {
 			in.discard()
 			break
+		}
+	}
+	var body []byte
+	switch len(parts) {
+	case 0:
+	case 1:
+		body = parts[0].b // chunks are private: take it as is (its buffer goes with it)
+	default:
+		body = make([]byte, 0, size)
+		for i, c := range parts {
+			body = append(body, c.b...)
+			putFrameBuf(c.pool)
+			parts[i] = chunk{}
 		}
 	}
 	if err == io.EOF {
@@ -334,7 +430,8 @@ func (in *inbound) readAll() ([]byte, error) {
 	return body, err
 }
 
-// discard drops the unread body and everything still to come, crediting it all.
+// discard drops the unread body and everything still to come, crediting it all, and stops
+// counting the bytes held for the message (its handler is done with them).
 func (in *inbound) discard() {
 	in.mu.Lock()
 	if in.discarded {
@@ -350,8 +447,10 @@ func (in *inbound) discard() {
 		putFrameBuf(c.pool)
 	}
 	in.q = nil
-	delta, ack := in.consumedLocked(n, credit)
+	delta, ack := in.consumedLocked(n, credit, true)
 	in.buffered = 0
+	delta -= int64(in.held)
+	in.held = 0
 	in.cond.Broadcast()
 	in.mu.Unlock()
 	in.notify(delta, ack)
@@ -363,11 +462,8 @@ func (in *inbound) fail(err error) {
 	if !in.done && in.err == nil {
 		in.err = err
 	}
-	delta := -int64(in.counted)
-	in.counted = 0
 	in.cond.Broadcast()
 	in.mu.Unlock()
-	in.notify(delta, 0)
 }
 
 // peakBuffered returns the largest number of unread body bytes buffered at once.

@@ -2,6 +2,7 @@ package blip
 
 import (
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 )
 
@@ -17,6 +18,12 @@ type receiverHost interface {
 	begin(in *inbound)
 	// finish is called after a message's last frame.
 	finish(in *inbound)
+	// refused is called when a message is refused (too large, or the connection's buffer
+	// is full); be is the error the refusal reports.
+	refused(in *inbound, be *Error)
+	// throttle is called after each piece of an inflated frame: it waits while the
+	// connection holds too many incoming bytes.
+	throttle()
 }
 
 // receiver turns the incoming frames of one connection into messages: it checks request
@@ -30,6 +37,7 @@ type receiver struct {
 	replies    map[uint64]*inbound // incomplete incoming replies
 	maxMessage int64               // cap on a message's decoded size; < 0 = none
 	maxBody    int64               // ReadBody cap given to messages
+	arrivals   uint64              // messages seen (inbound.seq)
 	log        *slog.Logger
 }
 
@@ -49,12 +57,9 @@ func newReceiver(host receiverHost, maxMessage, maxBody int64, log *slog.Logger)
 // copying the data out; kept reports whether it did, in which case the caller must not
 // reuse buf.
 func (r *receiver) handle(b []byte, buf *[]byte) (kept bool, err error) {
-	f, err := r.dec.decode(b)
+	f, err := r.dec.decodeHeader(b)
 	if err != nil {
 		return false, err
-	}
-	if !f.alias {
-		buf = nil
 	}
 	switch t := f.typ(); t {
 	case TypeAckRequest, TypeAckResponse:
@@ -67,7 +72,7 @@ func (r *receiver) handle(b []byte, buf *[]byte) (kept bool, err error) {
 				return false, protoErrorf("request #%d out of sequence (previous new request was #%d)", f.num, r.lastReq)
 			}
 			r.lastReq = f.num
-			in = newInbound(r.host, f.num, f.flags, r.maxBody)
+			in = r.newInbound(f)
 			r.reqs[f.num] = in
 		}
 		return r.feed(in, f, r.reqs, buf)
@@ -77,7 +82,7 @@ func (r *receiver) handle(b []byte, buf *[]byte) (kept bool, err error) {
 			if !r.host.openReply(f.num) {
 				return false, protoErrorf("%s #%d answers no pending request", t, f.num)
 			}
-			in = newInbound(r.host, f.num, f.flags, r.maxBody)
+			in = r.newInbound(f)
 			r.replies[f.num] = in
 		}
 		return r.feed(in, f, r.replies, buf)
@@ -87,13 +92,55 @@ func (r *receiver) handle(b []byte, buf *[]byte) (kept bool, err error) {
 	}
 }
 
-// feed adds one frame's data to its message.
+func (r *receiver) newInbound(f frame) *inbound {
+	in := newInbound(r.host, f.num, f.flags, r.maxBody)
+	r.arrivals++
+	in.seq = r.arrivals
+	return in
+}
+
+// feed adds one frame to its message. A compressed frame is inflated piece by piece
+// straight into the message, so that its inflated size never sits in one buffer; the
+// message's last frame only counts as arrived once the checksum matched.
 func (r *receiver) feed(in *inbound, f frame, m map[uint64]*inbound, buf *[]byte) (kept bool, err error) {
-	data := f.data
+	if f.flags&flagCompressed != 0 {
+		err = r.dec.inflateFrame(f, func(piece []byte) error {
+			if _, err := r.feedData(in, piece, nil); err != nil {
+				return err
+			}
+			r.host.throttle()
+			return nil
+		})
+	} else {
+		if !f.alias {
+			buf = nil
+		}
+		kept, err = r.feedData(in, f.data, buf)
+	}
+	if err != nil {
+		return false, err
+	}
 	last := !f.more()
+	if last && !in.began && !in.rejected {
+		return kept, protoErrorf("%s #%d ends inside its properties", in.typ, in.num)
+	}
+	in.endFrame(f.raw, last)
+	if last {
+		delete(m, in.num)
+		r.host.finish(in)
+	}
+	return kept, nil
+}
+
+// feedData adds decoded message bytes (properties, then body) to in.
+func (r *receiver) feedData(in *inbound, data []byte, buf *[]byte) (kept bool, err error) {
+	if in.rejected {
+		return false, nil
+	}
 	in.total += int64(len(data))
 	if r.maxMessage >= 0 && in.total > r.maxMessage {
-		return false, tooLargeErrorf("%s #%d exceeds %d bytes", in.typ, in.num, r.maxMessage)
+		r.refuse(in, 413, fmt.Sprintf("%s #%d is larger than the limit of %d bytes", in.typ, in.num, r.maxMessage))
+		return false, nil
 	}
 	if !in.began {
 		if in.propLen < 0 {
@@ -110,29 +157,73 @@ func (r *receiver) feed(in *inbound, f frame, m map[uint64]*inbound, buf *[]byte
 		}
 		k := min(in.propLen-len(in.props), len(data))
 		in.props = append(in.props, data[:k]...)
+		in.holdProps(k)
 		data = data[k:]
 		if len(in.props) < in.propLen {
-			if last {
-				return false, protoErrorf("%s #%d ends inside its properties", in.typ, in.num)
-			}
-			in.push(nil, f.raw, false, nil)
 			return false, nil
 		}
 		props, err := decodeProperties(in.props)
 		if err != nil {
 			return false, err
 		}
+		in.holdProps(-len(in.props))
 		in.props = nil
 		in.msg.Properties = props
 		in.began = true
 		r.host.begin(in)
 	}
-	kept = in.push(data, f.raw, last, buf)
-	if last {
-		delete(m, in.num)
-		r.host.finish(in)
+	if len(data) == 0 {
+		return false, nil
 	}
-	return kept, nil
+	return in.push(data, buf), nil
+}
+
+// refuse drops the rest of in: a refused request is answered with an error of domain HTTP
+// (as Sync Gateway answers a document too large: peers treat it as a per-message failure)
+// and code 413 or 503; the reader of a refused reply gets the error.
+func (r *receiver) refuse(in *inbound, code int, message string) {
+	in.rejected = true
+	in.props = nil
+	be := &Error{Domain: "HTTP", Code: code, Message: message}
+	in.refuse(be)
+	r.host.refused(in, be)
+}
+
+// unblock is called while the reader is paused because the connection holds more than
+// its limit of incoming bytes (total, read before the call). If only incomplete messages
+// hold bytes and every one of them has a consumer waiting for more, nothing can be released
+// without reading on: then a lone message may go on (it is capped by maxMessage), and of
+// several the newest is refused with HTTP/503 to make room. It reports whether the reader
+// should read on.
+func (r *receiver) unblock(total int64, limit int64) (readOn bool) {
+	var sum int64
+	holders := 0
+	var newest *inbound
+	for _, m := range [2]map[uint64]*inbound{r.reqs, r.replies} {
+		for _, in := range m {
+			held, waiting := in.heldState()
+			if held == 0 {
+				continue
+			}
+			if !waiting {
+				return false // its consumer will take the bytes
+			}
+			sum += int64(held)
+			holders++
+			if newest == nil || in.seq > newest.seq {
+				newest = in
+			}
+		}
+	}
+	if holders == 0 || sum < total {
+		return false // complete messages hold bytes: their handlers will release them
+	}
+	if holders == 1 {
+		return true
+	}
+	r.refuse(newest, 503, fmt.Sprintf("%s #%d refused: the connection already buffers more than %d bytes of incoming messages",
+		newest.typ, newest.num, limit))
+	return false
 }
 
 // abandon fails every incomplete incoming message with err (the connection ended).

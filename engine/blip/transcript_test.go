@@ -105,6 +105,9 @@ func (h *recordHost) gotAck(num uint64, response bool, n uint64)    { h.acks = a
 func (h *recordHost) openReply(uint64) bool                         { return true }
 func (h *recordHost) begin(*inbound)                                { h.began++ }
 func (h *recordHost) finish(in *inbound)                            { h.done = append(h.done, in) }
+func (h *recordHost) poke()                                         {}
+func (h *recordHost) throttle()                                     {}
+func (h *recordHost) refused(*inbound, *Error)                      {}
 
 func checkMessage(t *testing.T, e event, m *Message, body []byte) {
 	t.Helper()

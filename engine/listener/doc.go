@@ -29,6 +29,16 @@
 // Authenticate 401 with `WWW-Authenticate: Basic charset="UTF-8"`, no common subprotocol
 // 500 (as Sync Gateway does), a push to a read-only listener HTTP/403.
 //
+// # Resource limits
+//
+// Config.Limits.MaxMessageSize (default 20 MiB, measured inflated) and MaxBufferedBytes
+// (default 8 MiB of incoming data held per connection) bound what one connection costs;
+// Config.MaxConnections (default 256) bounds how many are served, further upgrade requests
+// being answered 503. A message over the size limit is refused with HTTP/413 (the pushed
+// document fails, the connection goes on); each refusal is logged at Warn. When the last
+// connection ends after one held megabytes, the freed memory is returned to the system
+// (debug.FreeOSMemory). TestHostileInputMemory measures the bound against compression bombs.
+//
 // # Thread safety
 //
 // All methods are safe for concurrent use. Any number of listeners may serve one

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,12 +53,21 @@ type Config struct {
 	// deltas and sends them to clients that accept them, if the database permits it too
 	// (store.Config.DisableDeltaSync). Default off.
 	EnableDeltaSync bool
-	// Limits tune batching, pipelining and the compression level of every session
-	// (zero = defaults).
+	// Limits tune batching, pipelining, the compression level and the resource limits of
+	// every connection: the largest incoming message (MaxMessageSize, default 20 MiB) and
+	// the incoming bytes one connection may hold (MaxBufferedBytes, default 16 MiB).
+	// Zero = defaults.
 	Limits syncproto.Limits
+	// MaxConnections caps the connections served at once: an upgrade request beyond it is
+	// answered HTTP 503 before the WebSocket upgrade (and logged). 0 = DefaultMaxConnections
+	// (256); negative = no cap.
+	MaxConnections int
 	// Logger receives diagnostics (nil = discard).
 	Logger *slog.Logger
 }
+
+// DefaultMaxConnections is the default of Config.MaxConnections.
+const DefaultMaxConnections = 256
 
 // Status counts connections.
 type Status struct {
@@ -78,6 +88,8 @@ type Listener struct {
 	lns      []net.Listener
 	port     int
 	conns    map[*session]struct{}
+	admitted int  // connections counted against MaxConnections (upgrading or served)
+	heavy    bool // a connection that ended since the last release of memory held a lot
 	wg       sync.WaitGroup
 	stopping bool
 }
@@ -296,14 +308,30 @@ func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	l.mu.Lock()
 	stopping := l.stopping
+	full := !stopping && l.maxConnections() > 0 && l.admitted >= l.maxConnections()
+	if !stopping && !full {
+		l.admitted++
+	}
 	l.mu.Unlock()
 	if stopping {
 		http.Error(w, "listener stopping", http.StatusServiceUnavailable)
 		return
 	}
+	if full {
+		l.log.Warn("connection refused: too many connections", "remote", r.RemoteAddr, "max_connections", l.maxConnections())
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "too many connections", http.StatusServiceUnavailable)
+		return
+	}
+	served := false
+	defer func() {
+		if !served {
+			l.release()
+		}
+	}()
 	conn, err := blip.Upgrade(w, r, blip.UpgradeOptions{
 		Subprotocols: []string{blip.SubprotocolCBMobile3, blip.SubprotocolCBMobile2},
-		Config:       blip.Config{Logger: l.log, CompressionLevel: l.cfg.Limits.CompressionLevel},
+		Config:       l.cfg.Limits.BlipConfig(blip.Config{Logger: l.log}),
 	})
 	if err != nil {
 		l.log.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)
@@ -325,6 +353,7 @@ func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	l.conns[s] = struct{}{}
 	l.wg.Add(1)
 	l.mu.Unlock()
+	served = true
 	conn.Start()
 	go func() {
 		defer l.wg.Done()
@@ -332,10 +361,46 @@ func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.sess.Close()
 		l.mu.Lock()
 		delete(l.conns, s)
+		if conn.Stats().PeakBufferedBytes >= heavyConnection {
+			l.heavy = true
+		}
 		l.mu.Unlock()
+		l.release()
 		l.log.Debug("connection ended", "remote", r.RemoteAddr, "err", conn.Err())
 	}()
 }
+
+func (l *Listener) maxConnections() int {
+	switch n := l.cfg.MaxConnections; {
+	case n == 0:
+		return DefaultMaxConnections
+	case n < 0:
+		return 0
+	default:
+		return n
+	}
+}
+
+// release ends a connection's claim on MaxConnections. When the last connection is gone,
+// the memory the connections used is handed back to the system at once (the Go runtime
+// would otherwise keep freed pages for minutes, and a burst of large messages leaves
+// many).
+func (l *Listener) release() {
+	l.mu.Lock()
+	l.admitted--
+	free := l.admitted == 0 && l.heavy
+	if free {
+		l.heavy = false
+	}
+	l.mu.Unlock()
+	if free {
+		debug.FreeOSMemory()
+	}
+}
+
+// heavyConnection: release gives memory back (a full garbage collection) only after a
+// connection that held at least this many incoming bytes at once.
+const heavyConnection = 4 << 20
 
 func (l *Listener) authenticate(r *http.Request) (ok bool) {
 	defer func() {

@@ -33,8 +33,14 @@ type ListenerConfig struct {
 	// EnableDeltaSync offers delta sync to clients where the database permits it too
 	// (see listener.Config.EnableDeltaSync). Default off.
 	EnableDeltaSync bool
-	// Limits tune batching and pipelining of every session (zero = defaults).
+	// Limits tune batching and pipelining of every session and the resource limits of
+	// every connection: MaxMessageSize (largest incoming message, default 20 MiB) and
+	// MaxBufferedBytes (incoming bytes one connection may hold, default 8 MiB). Zero =
+	// defaults.
 	Limits syncproto.Limits
+	// MaxConnections caps the connections served at once (0 = 256, negative = no cap);
+	// more are answered HTTP 503 (see listener.Config.MaxConnections).
+	MaxConnections int
 	// Logger receives diagnostics, including every refused replicator (nil = discard).
 	Logger *slog.Logger
 
@@ -126,6 +132,7 @@ func (l *Listener) engineConfig(tlsCfg *tls.Config) listener.Config {
 		TLSConfig:        tlsCfg,
 		EnableDeltaSync:  l.cfg.EnableDeltaSync,
 		Limits:           l.cfg.Limits,
+		MaxConnections:   l.cfg.MaxConnections,
 		Logger:           l.log,
 	}
 	if l.cfg.Password != nil {

@@ -49,7 +49,8 @@ type ReplicatorConfig struct {
 	EnableDeltaSync bool
 	// CheckpointInterval is how often progress is saved while running (0 = 2 s).
 	CheckpointInterval time.Duration
-	// Limits tune batching and pipelining (zero = defaults).
+	// Limits tune batching and pipelining, and the resource limits of the connection
+	// (MaxMessageSize, MaxBufferedBytes; see syncproto.Limits). Zero = defaults.
 	Limits syncproto.Limits
 	// Logger receives diagnostics (nil = discard).
 	Logger *slog.Logger

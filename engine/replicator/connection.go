@@ -98,7 +98,7 @@ func (r *Replicator) dialOptions() blip.DialOptions {
 		hb = defaultHeartbeat
 	}
 	return blip.DialOptions{
-		Config:       blip.Config{HeartbeatInterval: hb, Logger: r.log, CompressionLevel: r.cfg.Limits.CompressionLevel},
+		Config:       r.cfg.Limits.BlipConfig(blip.Config{HeartbeatInterval: hb, Logger: r.log}),
 		Subprotocols: []string{blip.SubprotocolCBMobile3, blip.SubprotocolCBMobile2},
 		Header:       h,
 		TLSConfig:    r.cfg.TLSConfig,

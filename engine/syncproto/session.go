@@ -105,6 +105,41 @@ type Limits struct {
 	// connection (blip.Config.CompressionLevel), as engine/replicator and
 	// engine/listener do.
 	CompressionLevel int
+	// MaxMessageSize caps the inflated size (properties + body) of each incoming message:
+	// a larger one is refused (a rev is answered HTTP/413 and the document fails, the
+	// connection goes on). 0 => DefaultMaxMessageSize (20 MiB), which leaves room for the
+	// largest document the store accepts (store.MaxDocumentSize) and its revision history.
+	// Like CompressionLevel it is for the BLIP connection (blip.Config.MaxMessageSize; see
+	// BlipConfig).
+	MaxMessageSize int64
+	// MaxBufferedBytes caps the incoming bytes one connection holds at once: messages
+	// arriving or unread, and request bodies whose handling has not finished
+	// (blip.Config.MaxBufferedBytes). Past it the connection stops reading until bytes
+	// are released. 0 => DefaultMaxBufferedBytes (8 MiB).
+	MaxBufferedBytes int64
+}
+
+// Default resource limits of a connection (see Limits).
+const (
+	DefaultMaxMessageSize   = 20 << 20
+	DefaultMaxBufferedBytes = 8 << 20
+)
+
+// BlipConfig returns cfg with the connection settings of l (compression level, message
+// size and buffer caps, defaults applied) filled in: what engine/listener and
+// engine/replicator pass to their BLIP connections.
+func (l Limits) BlipConfig(cfg blip.Config) blip.Config {
+	cfg.CompressionLevel = l.CompressionLevel
+	cfg.MaxMessageSize = l.MaxMessageSize
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	cfg.MaxBodySize = cfg.MaxMessageSize
+	cfg.MaxBufferedBytes = l.MaxBufferedBytes
+	if cfg.MaxBufferedBytes <= 0 {
+		cfg.MaxBufferedBytes = DefaultMaxBufferedBytes
+	}
+	return cfg
 }
 
 // Validate reports a setting no session can use (a compression level outside -1..9);

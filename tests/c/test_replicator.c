@@ -926,6 +926,89 @@ static void test_stop_means_stopped(struct env *e)
         EXPECT(P2P_OK, p2p_replicator_close(r, &err));
         pthread_mutex_destroy(&c.mu);
     }
+/* Resource limits: a listener with a small max_message_size refuses a larger document
+ * (its document event carries HTTP 413) and keeps the others; max_connections = 1 answers
+ * a second connection 503; a caller built before the limit fields (smaller struct_size)
+ * gets the defaults. */
+static void test_resource_limits(struct env *e)
+{
+    p2p_listener_options lo = P2P_LISTENER_OPTIONS_INIT;
+    CHECK(lo.max_message_size == 0 && lo.max_connection_buffer == 0 && lo.max_connections == 0);
+    lo.network_interface = "127.0.0.1";
+    lo.disable_tls = 1;
+    lo.max_message_size = 64 * 1024;
+    lo.max_connection_buffer = 1 << 20;
+    lo.max_connections = 1;
+    p2p_listener l = 0;
+    EXPECT(P2P_OK, p2p_listener_create(e->a, &lo, &l, &err));
+    EXPECT(P2P_OK, p2p_listener_start(l, &err));
+    uint16_t port = 0;
+    EXPECT(P2P_OK, p2p_listener_port(l, &port, &err));
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%u/a", (unsigned)port);
+
+    static char big[200 * 1024 + 32];
+    memcpy(big, "{\"pad\":\"", 8);
+    memset(big + 8, 'y', 200 * 1024);
+    memcpy(big + 8 + 200 * 1024, "\"}", 3);
+    save(e->cb, "lim-huge", big);
+    save(e->cb, "lim-small", "{\"pad\":\"small\"}");
+
+    p2p_replicator_options o = P2P_REPLICATOR_OPTIONS_INIT;
+    o.url = url;
+    o.type = P2P_REPLICATOR_PUSH;
+    o.max_attempts = 1;
+    o.max_message_size = 1 << 20;
+    p2p_replicator r = 0;
+    EXPECT(P2P_OK, p2p_replicator_create(e->b, &o, &r, &err));
+    struct recorder rec = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, ""};
+    p2p_subscription td = 0;
+    EXPECT(P2P_OK, p2p_replicator_add_document_listener(r, on_documents, &rec, &td, &err));
+    EXPECT(P2P_OK, p2p_replicator_start(r, 0, &err));
+    p2p_free(wait_stopped(r));
+    EXPECT(P2P_OK, p2p_subscription_remove(td, &err));
+    EXPECT(P2P_OK, p2p_replicator_close(r, &err));
+    CHECK(has_doc(e->ca, "lim-small"));
+    CHECK(!has_doc(e->ca, "lim-huge"));
+    CHECK_CONTAINS(rec.docs, "\"id\":\"lim-huge\"");
+    CHECK_CONTAINS(rec.docs, "\"code\":413");
+    CHECK_CONTAINS(rec.docs, "larger than the limit");
+
+    /* One connection at a time: a continuous pull holds it, a second one gets 503. */
+    o.type = P2P_REPLICATOR_PULL;
+    o.continuous = 1;
+    p2p_replicator first = 0, second = 0;
+    EXPECT(P2P_OK, p2p_replicator_create(e->b, &o, &first, &err));
+    EXPECT(P2P_OK, p2p_replicator_start(first, 0, &err));
+    for (int i = 0; i < 1000; i++) {
+        char *st = NULL;
+        EXPECT(P2P_OK, p2p_listener_status(l, &st, &err));
+        int one = strstr(st, "\"connection_count\":1") != NULL;
+        p2p_free(st);
+        if (one) {
+            break;
+        }
+        sleep_ms(10);
+    }
+    o.continuous = 0;
+    EXPECT(P2P_OK, p2p_replicator_create(e->b, &o, &second, &err));
+    EXPECT(P2P_OK, p2p_replicator_start(second, 0, &err));
+    char *st = wait_stopped(second);
+    CHECK_CONTAINS(st, "\"code\":503");
+    p2p_free(st);
+    EXPECT(P2P_OK, p2p_replicator_close(second, &err));
+    EXPECT(P2P_OK, p2p_replicator_close(first, &err));
+    EXPECT(P2P_OK, p2p_listener_close(l, &err));
+
+    /* An older caller's struct ends before the limit fields: accepted, defaults apply. */
+    p2p_listener_options old = P2P_LISTENER_OPTIONS_INIT;
+    old.struct_size = (uint32_t)offsetof(p2p_listener_options, max_message_size);
+    old.disable_tls = 1;
+    old.max_message_size = 1; /* beyond the caller's struct_size: never read */
+    EXPECT(P2P_OK, p2p_listener_create(e->a, &old, &l, &err));
+    EXPECT(P2P_OK, p2p_listener_close(l, &err));
+    lo.max_message_size = (uint64_t)1 << 50; /* past 1 TiB */
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_listener_create(e->a, &lo, &l, &err));
 }
 
 int main(void)
@@ -965,6 +1048,7 @@ int main(void)
     test_bad_input(&e);
     test_pinned_fingerprint(&e);
     test_delta_stats(&e);
+    test_resource_limits(&e);
     test_stop_means_stopped(&e);
 
     EXPECT(P2P_OK, p2p_listener_close(e.listener, &err));

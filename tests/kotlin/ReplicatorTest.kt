@@ -259,6 +259,25 @@ class ReplicatorTest : SyncTestBase() {
     }
 
     @Test
+    fun listenerMaxMessageSizeRefusesLargeDocument() {
+        localDocs.save("small", """{"pad":"${"x".repeat(1000)}"}""")
+        localDocs.save("huge", """{"pad":"${"y".repeat(200_000)}"}""")
+        val listener = startListener(ListenerConfig(maxMessageSize = 64L * 1024, maxConnectionBuffer = 1L shl 20, maxConnections = 4))
+        val repl = replicator(listener) { url ->
+            ReplicatorConfig(url, type = ReplicatorType.PUSH, trust = ServerTrust.SelfSignedOnly, maxMessageSize = 1L shl 20)
+        }
+        val errors = Collections.synchronizedMap(HashMap<String, P2PSyncException?>())
+        val sub = repl.addDocumentListener { batch -> batch.documents.forEach { errors[it.id] = it.error } }
+        runToStop(repl)
+        sub.close()
+        assertNull(errors["small"])
+        val huge = errors["huge"]
+        assertNotNull("the huge document must fail", huge)
+        assertEquals(413, huge!!.domainCode)
+        assertEquals(setOf("small"), docIds(remoteDocs))
+    }
+
+    @Test
     fun closingDatabaseUnderLiveReplicatorIsBusy() {
         val listener = startListener()
         val pulled = AtomicInteger()

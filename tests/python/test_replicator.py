@@ -436,3 +436,37 @@ def test_stop_means_stopped(peers: Peers, continuous: bool) -> None:
             assert continuous or stored == docs
             time.sleep(0.05)
         assert rec.late == 0, f"run {run}: {rec.late} callbacks after stop() returned"
+
+
+def test_resource_limits(tmp_path: Path) -> None:
+    """A listener with a small max_message_size refuses a larger document (BLIP 413, the
+    document event carries the error) and keeps the smaller ones; max_connections=1
+    answers a second replicator 503 while the first one is connected."""
+    with Database(tmp_path / "la") as a, Database(tmp_path / "lb") as b, \
+            a.default_collection() as ca, b.default_collection() as cb, \
+            Listener(a, network_interface="127.0.0.1", disable_tls=True, max_message_size=64 * 1024,
+                     max_connection_buffer=1 << 20, max_connections=1) as listener:
+        listener.start()
+        url = f"ws://127.0.0.1:{listener.port}/la"
+        cb.save("small", {"pad": "x" * 1000})
+        cb.save("huge", {"pad": "y" * 200_000})
+        documents: List[DocumentEvent] = []
+        with Replicator(b, url, type=ReplicatorType.PUSH, max_message_size=1 << 20) as repl, \
+                repl.add_document_listener(documents.append):
+            repl.start()
+            repl.wait(60)
+        errors = {d.id: d.error for e in documents for d in e.documents}
+        assert errors["small"] is None
+        huge = errors["huge"]
+        assert huge is not None and huge.domain_code == 413 and "larger than the limit" in str(huge), errors
+        assert ca["small"].body == {"pad": "x" * 1000}
+        with pytest.raises(KeyError):
+            ca["huge"]
+        with Replicator(b, url, type=ReplicatorType.PULL, continuous=True) as first:
+            first.start()
+            wait_for(lambda: listener.status.connection_count == 1)
+            with Replicator(b, url, type=ReplicatorType.PULL, max_attempts=1) as second:
+                second.start()
+                status = second.wait(60)
+                assert status.error is not None and status.error.domain_code == 503, status.error
+            first.stop()

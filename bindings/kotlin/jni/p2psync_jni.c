@@ -943,7 +943,8 @@ static uint8_t on_resolve(const char *collection, const char *doc_id, const char
  * pointer}; the pointer comes back to listenerClose. */
 FN(jlongArray, listenerCreate)(ARGS, jlong db, jlongArray collections, jint port, jbyteArray network_interface,
                                jboolean read_only, jboolean disable_tls, jlong identity, jbyteArray credentials_json,
-                               jbyteArray client_cert_roots_pem, jboolean enable_delta_sync, jobjectArray sinks)
+                               jbyteArray client_cert_roots_pem, jboolean enable_delta_sync, jlong max_message_size,
+                               jlong max_connection_buffer, jint max_connections, jobjectArray sinks)
 {
     (void)cls;
     TEXTS3(network_interface, credentials_json, client_cert_roots_pem)
@@ -968,6 +969,9 @@ FN(jlongArray, listenerCreate)(ARGS, jlong db, jlongArray collections, jint port
     opts.credentials_json = t2;
     opts.client_cert_roots_pem = t3;
     opts.enable_delta_sync = enable_delta_sync ? 1 : 0;
+    opts.max_message_size = (uint64_t)max_message_size; /* not negative: checked by ListenerConfig */
+    opts.max_connection_buffer = (uint64_t)max_connection_buffer;
+    opts.max_connections = (uint32_t)max_connections;
     if (cbs->refs[0] != NULL) {
         opts.password_auth = on_password_auth;
         opts.password_auth_user_data = callback_data(cbs, 0);
@@ -1025,7 +1029,8 @@ FN(jlongArray, replicatorCreate)(ARGS, jlong db, jbyteArray url, jint type, jboo
                                  jbyteArray pinned_certificate_pem, jbyteArray pinned_fingerprint,
                                  jbyteArray server_name,
                                  jlongArray collections, jobjectArray doc_ids_json,
-                                 jobjectArray channels_json, jobjectArray sinks)
+                                 jobjectArray channels_json, jobjectArray sinks, jlong max_message_size,
+                                 jlong max_connection_buffer)
 {
     (void)cls;
     TEXTS3(url, headers_json, username)
@@ -1083,6 +1088,8 @@ FN(jlongArray, replicatorCreate)(ARGS, jlong db, jbyteArray url, jint type, jboo
         opts.server_name = server;
         opts.collections = n > 0 ? colls : NULL;
         opts.collection_count = (uint32_t)n;
+        opts.max_message_size = (uint64_t)max_message_size; /* not negative: checked by ReplicatorConfig */
+        opts.max_connection_buffer = (uint64_t)max_connection_buffer;
         failed = check(env, p2p_replicator_create((uint64_t)db, &opts, &out, &err), &err);
     }
     FREE_TEXTS();

@@ -73,7 +73,8 @@ class ListenerOptions(Structure):
                 ("disable_tls", c_uint8), ("identity", c_uint64), ("credentials_json", c_char_p),
                 ("password_auth", PasswordAuthFn), ("password_auth_user_data", c_void_p),
                 ("client_cert_roots_pem", c_char_p), ("client_cert_auth", ClientCertAuthFn),
-                ("client_cert_auth_user_data", c_void_p), ("enable_delta_sync", c_uint8)]
+                ("client_cert_auth_user_data", c_void_p), ("enable_delta_sync", c_uint8),
+                ("max_message_size", c_uint64), ("max_connection_buffer", c_uint64), ("max_connections", c_uint32)]
 
 
 class ReplicationCollection(Structure):
@@ -95,7 +96,8 @@ class ReplicatorOptions(Structure):
                 ("client_identity", c_uint64), ("trust_mode", c_uint8), ("trusted_roots_pem", c_char_p),
                 ("pinned_certificate_pem", c_char_p), ("server_name", c_char_p),
                 ("collections", POINTER(ReplicationCollection)), ("collection_count", c_uint32),
-                ("pinned_fingerprint", c_char_p)]
+                ("pinned_fingerprint", c_char_p), ("max_message_size", c_uint64),
+                ("max_connection_buffer", c_uint64)]
 
 _handle = c_uint64
 _out_handle = POINTER(c_uint64)

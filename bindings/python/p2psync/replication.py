@@ -55,7 +55,8 @@ class Listener(_Handle):
                  network_interface: Optional[str] = None, read_only: bool = False, disable_tls: bool = False,
                  identity: Optional[Identity] = None, credentials: Optional[Dict[str, str]] = None,
                  password_auth: Optional[Callable[[str, str], bool]] = None, client_cert_roots: Optional[str] = None,
-                 client_cert_auth: Optional[Callable[[str], bool]] = None, enable_delta_sync: bool = False) -> None:
+                 client_cert_auth: Optional[Callable[[str], bool]] = None, enable_delta_sync: bool = False,
+                 max_message_size: int = 0, max_connection_buffer: int = 0, max_connections: int = 0) -> None:
         opts = _ffi.init_struct("p2p_listener_options_init", _ffi.ListenerOptions)
         handles = _ffi.handle_array([c.handle for c in collections or []])
         opts.collections, opts.collection_count = handles, len(collections or [])
@@ -65,6 +66,8 @@ class Listener(_Handle):
         opts.credentials_json = None if credentials is None else _ffi.text(json.dumps(credentials))
         opts.client_cert_roots_pem = _ffi.text(client_cert_roots)
         opts.enable_delta_sync = int(enable_delta_sync)
+        opts.max_message_size, opts.max_connection_buffer = max_message_size, max_connection_buffer
+        opts.max_connections = max_connections
         keep: List[Any] = []
         if password_auth is not None:
             opts.password_auth = _ffi.password_auth_callback(password_auth)
@@ -305,7 +308,8 @@ class Replicator(_Handle):
                  password: Optional[str] = None, client_identity: Optional[Identity] = None,
                  trust_mode: TrustMode = TrustMode.SYSTEM_ROOTS, trusted_roots: Optional[str] = None,
                  pinned_certificate: Optional[str] = None, pinned_fingerprint: Optional[str] = None,
-                 server_name: Optional[str] = None, collections: Optional[Iterable[Union[Collection, ReplicationCollection]]] = None) -> None:
+                 server_name: Optional[str] = None, collections: Optional[Iterable[Union[Collection, ReplicationCollection]]] = None,
+                 max_message_size: int = 0, max_connection_buffer: int = 0) -> None:
         opts = _ffi.init_struct("p2p_replicator_options_init", _ffi.ReplicatorOptions)
         opts.url, opts.type, opts.continuous = _ffi.text(url), int(type), int(continuous)
         opts.headers_json = None if headers is None else _ffi.text(json.dumps(headers))
@@ -317,6 +321,7 @@ class Replicator(_Handle):
         opts.trust_mode = int(trust_mode)
         opts.trusted_roots_pem, opts.pinned_certificate_pem = _ffi.text(trusted_roots), _ffi.text(pinned_certificate)
         opts.server_name, opts.pinned_fingerprint = _ffi.text(server_name), _ffi.text(pinned_fingerprint)
+        opts.max_message_size, opts.max_connection_buffer = max_message_size, max_connection_buffer
         keep: List[Any] = []
         structs = [_collection_struct(c, keep) for c in collections or []]
         array = _ffi.struct_array(_ffi.ReplicationCollection, structs)

@@ -42,16 +42,28 @@ data class ListenerConfig @JvmOverloads constructor(
     val clientCertificateRootsPem: String? = null,
     val clientCertificateAuthenticator: ClientCertificateAuthenticator? = null,
     /** Not available in this version: true gives [UnsupportedException]. */
-    val enableDeltaSync: Boolean = false
+    val enableDeltaSync: Boolean = false,
+    /** Largest incoming message in bytes, measured inflated; 0 = 20 MiB. A larger pushed
+     *  document fails with HTTP error 413 (the connection goes on). */
+    val maxMessageSize: Long = 0,
+    /** Incoming bytes one connection may hold (unread or being saved); 0 = 8 MiB. */
+    val maxConnectionBuffer: Long = 0,
+    /** Connections served at once; 0 = 256. More are answered HTTP 503. */
+    val maxConnections: Int = 0
 ) {
     init {
         if (port !in 0..65535) throw InvalidArgumentException(P2PSyncException.DOMAIN_LIBRARY, -1, "port $port is out of range")
+        for ((name, value) in listOf("maxMessageSize" to maxMessageSize, "maxConnectionBuffer" to maxConnectionBuffer,
+            "maxConnections" to maxConnections.toLong())) {
+            if (value < 0) throw InvalidArgumentException(P2PSyncException.DOMAIN_LIBRARY, -1, "$name must not be negative")
+        }
     }
 
     override fun toString() = "ListenerConfig(collections=$collections, port=$port, networkInterface=$networkInterface, " +
         "readOnly=$readOnly, tlsEnabled=$tlsEnabled, identity=$identity, credentials for ${credentials?.keys}, " +
         "passwordAuthenticator=${passwordAuthenticator != null}, clientCertificateRootsPem=${clientCertificateRootsPem != null}, " +
-        "clientCertificateAuthenticator=${clientCertificateAuthenticator != null}, enableDeltaSync=$enableDeltaSync)"
+        "clientCertificateAuthenticator=${clientCertificateAuthenticator != null}, enableDeltaSync=$enableDeltaSync, " +
+        "maxMessageSize=$maxMessageSize, maxConnectionBuffer=$maxConnectionBuffer, maxConnections=$maxConnections)"
 }
 
 /** Connection counts of a [Listener] (zeros when stopped). */
@@ -86,7 +98,8 @@ class Listener private constructor(val database: Database, val config: ListenerC
             return Native.listenerCreate(database.handle, config.collections.map { it.handle }.toLongArray(), config.port,
                 Native.utf8OrNull(config.networkInterface), config.readOnly, !config.tlsEnabled, config.identity?.handle ?: 0L,
                 config.credentials?.let { Native.utf8(Json.encodeObject(it)) }, Native.utf8OrNull(config.clientCertificateRootsPem),
-                config.enableDeltaSync, arrayOf<Any?>(password, certificate))
+                config.enableDeltaSync, config.maxMessageSize, config.maxConnectionBuffer, config.maxConnections,
+                arrayOf<Any?>(password, certificate))
         }
     }
 

@@ -103,7 +103,8 @@ internal object Native {
     /** sinks = {PasswordSink?, ClientCertSink?}. Returns {listener, glue pointer}; pass both to [listenerClose]. */
     @JvmStatic external fun listenerCreate(db: Long, collections: LongArray, port: Int, networkInterface: ByteArray?,
                                            readOnly: Boolean, disableTls: Boolean, identity: Long, credentialsJson: ByteArray?,
-                                           clientCertRootsPem: ByteArray?, enableDeltaSync: Boolean, sinks: Array<Any?>): LongArray
+                                           clientCertRootsPem: ByteArray?, enableDeltaSync: Boolean, maxMessageSize: Long,
+                                           maxConnectionBuffer: Long, maxConnections: Int, sinks: Array<Any?>): LongArray
     @JvmStatic external fun listenerClose(listener: Long, gluePointer: Long)
     @JvmStatic external fun listenerStart(listener: Long)
     @JvmStatic external fun listenerStop(listener: Long)
@@ -124,7 +125,8 @@ internal object Native {
                                              username: ByteArray?, password: ByteArray?, clientIdentity: Long,
                                              trustMode: Int, trustedRootsPem: ByteArray?, pinnedCertificatePem: ByteArray?,
                                              pinnedFingerprint: ByteArray?, serverName: ByteArray?, collections: LongArray, docIdsJson: Array<ByteArray?>,
-                                             channelsJson: Array<ByteArray?>, sinks: Array<Any?>): LongArray
+                                             channelsJson: Array<ByteArray?>, sinks: Array<Any?>, maxMessageSize: Long,
+                                             maxConnectionBuffer: Long): LongArray
     @JvmStatic external fun replicatorClose(replicator: Long, gluePointer: Long)
     @JvmStatic external fun replicatorStart(replicator: Long, resetCheckpoint: Boolean)
     @JvmStatic external fun replicatorStop(replicator: Long)

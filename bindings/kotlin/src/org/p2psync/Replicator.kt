@@ -120,12 +120,19 @@ data class ReplicatorConfig @JvmOverloads constructor(
     /** SNI and the name checked in the CA modes; null = the URL's host. */
     val serverName: String? = null,
     /** Empty = the default collection. */
-    val collections: List<ReplicationCollection> = emptyList()
+    val collections: List<ReplicationCollection> = emptyList(),
+    /** Largest incoming message in bytes, measured inflated; 0 = 20 MiB. */
+    val maxMessageSize: Long = 0,
+    /** Incoming bytes the connection may hold; 0 = 8 MiB. */
+    val maxConnectionBuffer: Long = 0
 ) {
     init {
         for ((name, value) in listOf("heartbeatMillis" to heartbeatMillis, "maxAttemptWaitMillis" to maxAttemptWaitMillis,
             "retryBaseMillis" to retryBaseMillis)) {
             if (value < 0) throw InvalidArgumentException(P2PSyncException.DOMAIN_LIBRARY, -1, "$name must not be negative")
+        }
+        if (maxMessageSize < 0 || maxConnectionBuffer < 0) {
+            throw InvalidArgumentException(P2PSyncException.DOMAIN_LIBRARY, -1, "maxMessageSize and maxConnectionBuffer must not be negative")
         }
     }
 }
@@ -179,7 +186,7 @@ class Replicator private constructor(val database: Database, val config: Replica
                 colls.map { c -> c.documentIds?.let { Native.utf8(Json.encodeArray(it)) } }.toTypedArray(),
                 colls.map { c -> c.channels?.let { Native.utf8(Json.encodeArray(it)) } }.toTypedArray(),
                 colls.flatMap { c -> listOf(filterSink(c.pushFilter), filterSink(c.pullFilter), resolverSink(c.conflictResolver)) }
-                    .toTypedArray())
+                    .toTypedArray(), config.maxMessageSize, config.maxConnectionBuffer)
         }
     }
 
