@@ -926,6 +926,8 @@ static void test_stop_means_stopped(struct env *e)
         EXPECT(P2P_OK, p2p_replicator_close(r, &err));
         pthread_mutex_destroy(&c.mu);
     }
+}
+
 /* Resource limits: a listener with a small max_message_size refuses a larger document
  * (its document event carries HTTP 413) and keeps the others; max_connections = 1 answers
  * a second connection 503; a caller built before the limit fields (smaller struct_size)
