@@ -32,11 +32,12 @@ type Ref struct {
 }
 
 // MayReference is a cheap pre-check: it reports false only when body certainly holds no
-// blob reference (no '@', no backslash escape, no literal "_attachments"), so that the
-// full parse of References can be skipped for most documents.
+// blob reference, so that the full parse of References can be skipped for most
+// documents. A reference needs the key "@type" or "_attachments"; written without
+// \u escapes they appear literally, and any other spelling contains `\u`.
 func MayReference(body []byte) bool {
-	return bytes.IndexByte(body, '@') >= 0 || bytes.IndexByte(body, '\\') >= 0 ||
-		bytes.Contains(body, []byte("_attachments"))
+	return bytes.Contains(body, []byte(`"@type"`)) || bytes.Contains(body, []byte(`_attachments"`)) ||
+		bytes.Contains(body, []byte(`\u`))
 }
 
 // References returns every blob reference in a JSON document body, sorted by pointer:

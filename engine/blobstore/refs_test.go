@@ -48,10 +48,12 @@ func TestReferences(t *testing.T) {
 	if _, err := References([]byte(`{"a":`)); !errors.Is(err, ErrInvalid) {
 		t.Errorf("bad JSON: %v", err)
 	}
-	if MayReference([]byte(`{"plain":"document","n":1}`)) {
-		t.Error("MayReference on a body without blobs")
+	for _, b := range []string{`{"plain":"document","n":1}`, `{"mail":"ada@example.com","q":"\"x\""}`} {
+		if MayReference([]byte(b)) {
+			t.Errorf("MayReference(%s) = true", b)
+		}
 	}
-	for _, b := range []string{body, `{"\u0040type":"blob"}`, `{"_attachments":{}}`} {
+	for _, b := range []string{body, `{"\u0040type":"blob"}`, `{"@\u0074ype":"blob"}`, `{"_attachments":{}}`, `{"_\u0061ttachments":{}}`} {
 		if !MayReference([]byte(b)) {
 			t.Errorf("MayReference(%s) = false", b)
 		}
