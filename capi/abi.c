@@ -215,3 +215,19 @@ int32_t p2p_replicator_pending_document_ids(p2p_replicator repl, p2p_collection 
 int32_t p2p_replicator_is_document_pending(p2p_replicator repl, p2p_collection coll, const char *doc_id, uint8_t *out_pending, p2p_error *err) { return GO(err, p2pgo_replicator_is_document_pending(repl, coll, (char *)doc_id, out_pending, err)); }
 int32_t p2p_replicator_server_certificate(p2p_replicator repl, char **out_pem, p2p_error *err) { return GO(err, p2pgo_replicator_server_certificate(repl, out_pem, err)); }
 int32_t p2p_replicator_close(p2p_replicator repl, p2p_error *err) { return GO(err, p2pgo_replicator_close(repl, err)); }
+
+/* blobs */
+int32_t p2p_blob_create(p2p_db db, const uint8_t *data, size_t len, const char *content_type, char **out_blob_json, p2p_error *err) { return GO(err, p2pgo_blob_create(db, (uint8_t *)data, len, (char *)content_type, out_blob_json, err)); }
+int32_t p2p_blob_create_from_file(p2p_db db, const char *path, const char *content_type, char **out_blob_json, p2p_error *err) { return GO(err, p2pgo_blob_create_from_file(db, (char *)path, (char *)content_type, out_blob_json, err)); }
+int32_t p2p_blob_writer_create(p2p_db db, const char *content_type, p2p_blob_writer *out_writer, p2p_error *err) { return GO(err, p2pgo_blob_writer_create(db, (char *)content_type, out_writer, err)); }
+int32_t p2p_blob_writer_write(p2p_blob_writer writer, const uint8_t *data, size_t len, p2p_error *err) { return GO(err, p2pgo_blob_writer_write(writer, (uint8_t *)data, len, err)); }
+int32_t p2p_blob_writer_finish(p2p_blob_writer writer, char **out_blob_json, p2p_error *err) { return GO(err, p2pgo_blob_writer_finish(writer, out_blob_json, err)); }
+int32_t p2p_blob_writer_close(p2p_blob_writer writer, p2p_error *err) { return GO(err, p2pgo_blob_writer_close(writer, err)); }
+int32_t p2p_blob_reader_open(p2p_db db, const char *blob, p2p_blob_reader *out_reader, p2p_error *err) { return GO(err, p2pgo_blob_reader_open(db, (char *)blob, out_reader, err)); }
+int32_t p2p_blob_reader_read(p2p_blob_reader reader, uint8_t *buf, size_t capacity, size_t *out_read, p2p_error *err) { return GO(err, p2pgo_blob_reader_read(reader, buf, capacity, out_read, err)); }
+int32_t p2p_blob_reader_length(p2p_blob_reader reader, uint64_t *out_length, p2p_error *err) { return GO(err, p2pgo_blob_reader_length(reader, out_length, err)); }
+int32_t p2p_blob_reader_close(p2p_blob_reader reader, p2p_error *err) { return GO(err, p2pgo_blob_reader_close(reader, err)); }
+int32_t p2p_blob_save_to_file(p2p_db db, const char *blob, const char *path, p2p_error *err) { return GO(err, p2pgo_blob_save_to_file(db, (char *)blob, (char *)path, err)); }
+int32_t p2p_blob_info(p2p_db db, const char *blob, char **out_blob_json, p2p_error *err) { return GO(err, p2pgo_blob_info(db, (char *)blob, out_blob_json, err)); }
+int32_t p2p_blob_exists(p2p_db db, const char *blob, uint8_t *out_exists, p2p_error *err) { return GO(err, p2pgo_blob_exists(db, (char *)blob, out_exists, err)); }
+int32_t p2p_db_compact(p2p_db db, char **out_json, p2p_error *err) { return GO(err, p2pgo_db_compact(db, out_json, err)); }

@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/blobstore"
 	"github.com/p2psync/libp2psync/engine/listener"
 	"github.com/p2psync/libp2psync/engine/p2psync"
 	"github.com/p2psync/libp2psync/engine/replicator"
@@ -118,6 +119,14 @@ var statusFor = []struct {
 	{context.DeadlineExceeded, C.P2P_ERR_TIMEOUT},
 
 	{errForked, C.P2P_ERR_FORKED},
+
+	// Blobs.
+	{blobstore.ErrNotFound, C.P2P_ERR_NOT_FOUND},
+	{blobstore.ErrCorrupt, C.P2P_ERR_CORRUPT},
+	{blobstore.ErrMismatch, C.P2P_ERR_CORRUPT}, // bytes that do not match the digest they were sent for
+	{blobstore.ErrInvalid, C.P2P_ERR_INVALID_ARGUMENT},
+	{blobstore.ErrIO, C.P2P_ERR_IO},
+	{blobstore.ErrClosed, C.P2P_ERR_INVALID_HANDLE},
 }
 
 func statusOf(err error) C.int32_t {

@@ -21,6 +21,8 @@ const (
 	kindReplicator   uint64 = 7
 	kindTLSIdentity  uint64 = 8
 	kindKeystore     uint64 = 9
+	kindBlobWriter   uint64 = 10
+	kindBlobReader   uint64 = 11
 )
 
 // handlesMu guards every registry and every parent/child link, so that "close the
@@ -196,4 +198,6 @@ var (
 	replicators = newRegistry[*replicatorObj](kindReplicator)
 	identities  = newRegistry[*identityObj](kindTLSIdentity)
 	keystores   = newRegistry[*keystoreObj](kindKeystore)
+	blobWriters = newRegistry[*blobWriterObj](kindBlobWriter)
+	blobReaders = newRegistry[*blobReaderObj](kindBlobReader)
 )

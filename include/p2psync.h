@@ -76,6 +76,8 @@ typedef uint64_t p2p_tls_identity; /* a private key with its certificate chain (
 typedef uint64_t p2p_keystore;     /* an open password-protected file of identities */
 typedef uint64_t p2p_listener;     /* serves one open database to replicators */
 typedef uint64_t p2p_replicator;   /* syncs one open database with one listener */
+typedef uint64_t p2p_blob_writer;  /* a blob being written into one open database */
+typedef uint64_t p2p_blob_reader;  /* a blob of one open database being read */
 
 /* Number of live handles of every kind. Tests assert it is 0 at the end. Never fails.
  * In a child forked after the library was loaded it returns 0: no handle works there. */
@@ -269,8 +271,9 @@ P2P_API int32_t p2p_collection_last_sequence(p2p_collection coll, uint64_t *out_
  *   out_doc        optional; receives a snapshot of the saved revision, owned by the caller,
  *                  release with p2p_document_close.
  * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL, bad UTF-8, bad ID, body not a JSON
- * object, unknown concurrency); P2P_ERR_CONFLICT; P2P_ERR_INVALID_HANDLE;
- * P2P_ERR_NOT_FOUND (collection deleted); P2P_ERR_IO.
+ * object, unknown concurrency, malformed blob dictionary); P2P_ERR_CONFLICT;
+ * P2P_ERR_INVALID_HANDLE; P2P_ERR_NOT_FOUND (collection deleted, or the body refers to a
+ * blob the database does not hold: see "blobs"); P2P_ERR_IO.
  * A write waits while a batch of the same database is open: do not call this on the
  * thread that holds an open batch; write through the batch instead. */
 P2P_API int32_t p2p_collection_save_document(p2p_collection coll, const char *doc_id,
@@ -994,6 +997,165 @@ P2P_API int32_t p2p_replicator_server_certificate(p2p_replicator repl, char **ou
  * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind), P2P_ERR_BUSY (subscriptions on it
  * are still registered: nothing is closed or stopped). */
 P2P_API int32_t p2p_replicator_close(p2p_replicator repl, p2p_error *err);
+
+/* ---------------------------------------------------------------- blobs */
+
+/* A blob is binary content kept outside the JSON of a document (a photo, a PDF). A
+ * document refers to it with a blob dictionary, anywhere in its body:
+ *   {"@type":"blob","content_type":"image/png","digest":"sha1-<base64>","length":12345}
+ * The digest is "sha1-" and the standard base64 (with padding) of the SHA-1 of the bytes;
+ * it names the content, so identical content is stored once. content_type is optional.
+ * The functions that create a blob return this dictionary (keys in this order, no
+ * spaces): put it into a document body and save the document.
+ *
+ * Storage: each blob is a file in the directory "blobs" inside the database directory.
+ * Content is written to a temporary file, flushed to disk (fsync), renamed to its final
+ * name and the directory flushed, so no partial blob is ever visible; a crash leaves only
+ * a temporary file, removed by the next p2p_db_open or p2p_db_compact. Memory use is
+ * bounded: nothing here holds a whole blob in memory.
+ *
+ * Saving a document: a local save (p2p_collection_save_document, p2p_batch_save_document)
+ * refuses a body that introduces a blob dictionary the database cannot back: a digest
+ * that is not stored gives P2P_ERR_NOT_FOUND, a malformed dictionary ("@type":"blob" with
+ * a missing or invalid digest, a length that is not a non-negative integer or does not
+ * match the stored blob) gives P2P_ERR_INVALID_ARGUMENT. A dictionary carried over
+ * unchanged from the revision being replaced is accepted as it is.
+ *
+ * Naming a blob (the `blob` parameter below): either its dictionary as JSON text (as
+ * found in a document body; only "digest" is required, "length" is verified when
+ * present) or its bare digest "sha1-...".
+ *
+ * Removal: blobs are removed only by p2p_db_compact, when no revision whose body the
+ * database keeps refers to them (see p2p_db_compact).
+ *
+ * Replication: not implemented yet for blob content. Documents replicate with their blob
+ * dictionaries as ordinary JSON, but the content is neither sent nor fetched: on the
+ * receiving side the dictionary names a blob that is not there (p2p_blob_reader_open
+ * gives P2P_ERR_NOT_FOUND), and the document can still be edited and saved as long as the
+ * dictionary is kept unchanged.
+ *
+ * Threads: every function may be called from any thread. Calls on one writer or reader
+ * handle are serialised (a second call waits for the first); different handles run in
+ * parallel. All of them block on file I/O. */
+
+/* Stores `len` bytes of `data` as a blob and returns its dictionary.
+ *   data           borrowed; may be NULL when len is 0.
+ *   content_type   borrowed; optional (NULL or "" = none), e.g. "image/png".
+ *   out_blob_json  receives the blob dictionary, owned by the caller (p2p_free).
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+P2P_API int32_t p2p_blob_create(p2p_db db, const uint8_t *data, size_t len,
+                                const char *content_type, char **out_blob_json, p2p_error *err);
+
+/* Stores the content of the file at `path` as a blob (streamed, never read whole) and
+ * returns its dictionary. Parameters as for p2p_blob_create.
+ * Returns P2P_OK, P2P_ERR_NOT_FOUND (no such file), P2P_ERR_INVALID_ARGUMENT,
+ * P2P_ERR_INVALID_HANDLE, P2P_ERR_IO (unreadable file; errno in the POSIX domain). */
+P2P_API int32_t p2p_blob_create_from_file(p2p_db db, const char *path, const char *content_type,
+                                          char **out_blob_json, p2p_error *err);
+
+/* Starts a blob written in chunks with p2p_blob_writer_write, then
+ * p2p_blob_writer_finish. Its content goes to a temporary file; nothing is visible
+ * until finish.
+ *   content_type  borrowed; optional (NULL or "" = none), copied into the dictionary.
+ *   out_writer    receives a handle owned by the caller; release it with
+ *                 p2p_blob_writer_close, after finish or to abandon the blob. The
+ *                 database cannot be closed while it is open (P2P_ERR_BUSY).
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+P2P_API int32_t p2p_blob_writer_create(p2p_db db, const char *content_type,
+                                       p2p_blob_writer *out_writer, p2p_error *err);
+
+/* Appends `len` bytes of `data` to the blob (copied to its temporary file before the
+ * call returns; the SHA-1 is computed as the bytes pass).
+ *   data  borrowed; may be NULL when len is 0.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE (closed, or already
+ * finished), P2P_ERR_IO (e.g. disk full; the writer then only accepts close). */
+P2P_API int32_t p2p_blob_writer_write(p2p_blob_writer writer, const uint8_t *data, size_t len,
+                                      p2p_error *err);
+
+/* Makes the blob durable and visible under its digest and returns its dictionary.
+ * Finishing again returns the same dictionary. The handle stays open: close it with
+ * p2p_blob_writer_close.
+ *   out_blob_json  receives the blob dictionary, owned by the caller (p2p_free).
+ * A blob finished here survives the next p2p_db_compact even before a document refers to
+ * it (the one after that removes it if still unreferenced): save the document first.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+P2P_API int32_t p2p_blob_writer_finish(p2p_blob_writer writer, char **out_blob_json,
+                                       p2p_error *err);
+
+/* Releases the writer. If it was not finished, the blob is abandoned: its temporary file
+ * is removed and nothing is stored. Closing 0 or a closed handle returns P2P_OK.
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind). */
+P2P_API int32_t p2p_blob_writer_close(p2p_blob_writer writer, p2p_error *err);
+
+/* Opens a stored blob for reading in chunks with p2p_blob_reader_read.
+ *   blob        borrowed; the blob's dictionary (JSON) or its digest (see above).
+ *   out_reader  receives a handle owned by the caller; release with p2p_blob_reader_close.
+ *               The database cannot be closed while it is open (P2P_ERR_BUSY).
+ * Returns P2P_OK, P2P_ERR_NOT_FOUND (no such blob), P2P_ERR_INVALID_ARGUMENT (malformed
+ * dictionary or digest), P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+P2P_API int32_t p2p_blob_reader_open(p2p_db db, const char *blob, p2p_blob_reader *out_reader,
+                                     p2p_error *err);
+
+/* Reads the next bytes of the blob into `buf`, filling it unless the end comes first.
+ *   buf       caller's buffer of `capacity` (> 0) bytes; written.
+ *   out_read  receives the number of bytes written to buf; 0 means the end, reached and
+ *             verified.
+ * Verification: when the end is reached the length and SHA-1 of everything read are
+ * checked against the digest (and the dictionary's length, if one was given); a mismatch
+ * (a damaged blob file) fails with P2P_ERR_CORRUPT instead of reporting the end, and so
+ * do all later reads. Treat the bytes as good only once a read returned 0.
+ * Returns P2P_OK, P2P_ERR_CORRUPT, P2P_ERR_INVALID_ARGUMENT (NULL, capacity 0),
+ * P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+P2P_API int32_t p2p_blob_reader_read(p2p_blob_reader reader, uint8_t *buf, size_t capacity,
+                                     size_t *out_read, p2p_error *err);
+
+/* Length of the blob in bytes (from its dictionary if one was given, else the stored size).
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_blob_reader_length(p2p_blob_reader reader, uint64_t *out_length,
+                                       p2p_error *err);
+
+/* Releases the reader. Closing 0 or a closed handle returns P2P_OK.
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind). */
+P2P_API int32_t p2p_blob_reader_close(p2p_blob_reader reader, p2p_error *err);
+
+/* Writes the content of a stored blob to the file `path`, verified: it is streamed to a
+ * temporary file beside `path`, checked, flushed and renamed over `path`, so `path` never
+ * holds a partial or damaged copy (an existing file is replaced only on success).
+ *   blob  borrowed; dictionary or digest.  path  borrowed.
+ * Returns P2P_OK, P2P_ERR_NOT_FOUND (no such blob, or path's directory missing),
+ * P2P_ERR_CORRUPT (the stored blob is damaged; nothing written), P2P_ERR_INVALID_ARGUMENT,
+ * P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+P2P_API int32_t p2p_blob_save_to_file(p2p_db db, const char *blob, const char *path,
+                                      p2p_error *err);
+
+/* Returns the dictionary of a stored blob: its digest and stored length (and the
+ * content_type of `blob` if it is a dictionary that has one). Reads no content.
+ *   out_blob_json  receives text owned by the caller (p2p_free).
+ * Returns P2P_OK, P2P_ERR_NOT_FOUND (not stored), P2P_ERR_CORRUPT (the dictionary's
+ * length differs from the stored size), P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE,
+ * P2P_ERR_IO. */
+P2P_API int32_t p2p_blob_info(p2p_db db, const char *blob, char **out_blob_json, p2p_error *err);
+
+/* Sets *out_exists to 1 if the blob is stored, else 0. Reads no content.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+P2P_API int32_t p2p_blob_exists(p2p_db db, const char *blob, uint8_t *out_exists, p2p_error *err);
+
+/* Compacts the database: removes every blob that no kept revision refers to, and the
+ * temporary files of blob writers that crashed. A blob is referenced when the body of a
+ * revision the database keeps names its digest, in a "@type":"blob" dictionary anywhere
+ * or in a top-level "_attachments" entry. Kept bodies are those of the current revision,
+ * of every other leaf (conflicting branches, deleted leaves) and of the current
+ * revision's parent (kept for deltas); after an update drops a reference the blob
+ * therefore goes only once a second update has made the old body obsolete, and after a
+ * purge at once. Blobs finished since the previous compaction are kept in any case (a
+ * writer may not have saved its document yet). Local documents do not count.
+ * Document writes wait while it runs. A crash during compaction never removes a
+ * referenced blob.
+ *   out_json  optional; receives {"blobs_removed":N,"bytes_removed":N,"blobs_kept":N,
+ *             "temp_files_removed":N}, owned by the caller (p2p_free).
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE, P2P_ERR_CORRUPT (a stored body does not
+ * parse: nothing removed), P2P_ERR_IO. */
+P2P_API int32_t p2p_db_compact(p2p_db db, char **out_json, p2p_error *err);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/p2psync/libp2psync/engine/blobstore"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -55,6 +56,8 @@ type Database struct {
 	log      *slog.Logger
 
 	lock *os.File // flock'ed for the lifetime of the Database
+
+	blobs *blobstore.Store // the "blobs" directory, opened under the lock
 
 	// Writer: one connection, owned by whoever holds writeSem.
 	wdb      *sql.DB
@@ -119,6 +122,10 @@ func Open(ctx context.Context, dir string, cfg Config) (*Database, error) {
 	}
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
+	}
+	if db.blobs, err = openBlobs(abs); err != nil {
+		unlockDir(lock)
+		return nil, fmt.Errorf("open database %q: %w", dir, err)
 	}
 	if err := db.openSQL(ctx); err != nil {
 		db.closeSQL()
@@ -432,6 +439,7 @@ func (db *Database) Close() error {
 	<-db.expiryDone
 	db.notify.close() // delivers what was committed, then stops (unless called from a callback)
 	err := db.closeSQL()
+	db.blobs.Close()
 	unlockDir(db.lock)
 	db.log.Debug("store: closed database", "dir", db.dir)
 	if err != nil {
@@ -463,6 +471,9 @@ func Delete(dir string) error {
 		if err := os.Remove(filepath.Join(abs, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("delete database %q: %w: %v", dir, ErrIO, err)
 		}
+	}
+	if err := os.RemoveAll(filepath.Join(abs, blobDirName)); err != nil {
+		return fmt.Errorf("delete database %q: %w: remove blobs: %v", dir, ErrIO, err)
 	}
 	// Unlink the lock file while still holding it; an opener that raced us
 	// notices the inode change and retries on a fresh file.

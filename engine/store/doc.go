@@ -19,11 +19,11 @@ an exclusive lock on it:
 	defer db.Close()
 
 The directory holds db.sqlite3 (WAL mode, synchronous=NORMAL), its -wal and
--shm files, and db.lock. The lock is an flock(2) held for the lifetime of the
+-shm files, db.lock, and the blob store "blobs" (see Blobs). The lock is an flock(2) held for the lifetime of the
 Database; because flock belongs to an open file description, a second Open of
 the same directory fails with ErrBusy whether it comes from another process or
 from this one, and the kernel drops the lock if the process dies. Delete
-removes a closed database (ErrBusy while it is open anywhere). Exists reports
+removes a closed database with its blobs (ErrBusy while it is open anywhere). Exists reports
 whether a directory holds one.
 
 Close waits for calls in progress, delivers the change notifications already
@@ -173,6 +173,28 @@ and document, the latest revision known to be on that remote; purging the
 document or deleting the collection forgets the records.
 Batch.SetRemoteAncestor records one inside a batch, so that many cost a single
 transaction.
+
+# Blobs
+
+Blobs (binary content referred to from documents by "@type":"blob" dictionaries, see
+package blobstore) live in the directory "blobs" of the database, opened with it:
+Database.Blobs returns the blobstore.Store, through which they are written and read.
+Two rules tie them to documents:
+
+  - A local save (Save, Batch.Save) refuses a body that introduces a blob reference the
+    store cannot back: a digest it does not hold is ErrNotFound; a malformed
+    "@type":"blob" dictionary (digest missing or invalid, length not a non-negative
+    integer, content_type not a string) or a length differing from the stored blob is
+    ErrInvalidJSON. A reference equal to one in the revision being replaced is accepted
+    as it is, so a document pulled from a peer whose blob content has not arrived can
+    still be edited. Inserted remote revisions and conflict resolutions are not checked.
+  - Compact removes the blobs no kept revision body refers to — in a "@type":"blob"
+    dictionary anywhere or a top-level "_attachments" entry — where the kept bodies are
+    those of "Documents and revisions": every leaf (current, conflicting, deleted) and the
+    current revision's parent. Local documents do not count. Blobs committed since the
+    previous Compact began are kept regardless (blobstore.Store.Sweep). Compact holds the
+    write lock throughout, so no save can start referring to a blob it is removing; it
+    also removes the temporary files of crashed blob writers.
 
 # Errors
 

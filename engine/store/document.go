@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/p2psync/libp2psync/engine/blobstore"
 )
 
 // ConcurrencyControl chooses what a save does when the document changed
@@ -238,11 +240,20 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 			return nil, err
 		}
 	}
+	// Blob references the blob store cannot back are refused unless carried over from
+	// the revision this one replaces (checkBlobRefs, once the tree is loaded).
+	var unsatisfied []blobstore.Ref
+	if !deleted {
+		var err error
+		if unsatisfied, err = b.unsatisfiedBlobs(data); err != nil {
+			return nil, err
+		}
+	}
 	// Most saves of small documents create them: try that in a single
 	// statement first. For large bodies a failed attempt would waste a hash
 	// of the whole body, while the extra lookup of the normal path is cheap
 	// next to writing the body, so they take the normal path.
-	if !deleted && len(data) <= insertFirstMaxBody && (opts.Concurrency == LastWriteWins || opts.ParentRevID == "") {
+	if !deleted && len(unsatisfied) == 0 && len(data) <= insertFirstMaxBody && (opts.Concurrency == LastWriteWins || opts.ParentRevID == "") {
 		doc, ok, err := b.insertNew(c, id, data)
 		if err != nil || ok {
 			return doc, err
@@ -272,6 +283,13 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 			}
 			return nil, fmt.Errorf("%w: parent %s is not the current revision (%s)", ErrConflict, opts.ParentRevID, current)
 		}
+	}
+	var prevBody []byte
+	if cur >= 0 {
+		prevBody = t.nodes[cur].body
+	}
+	if err := checkBlobRefs(unsatisfied, prevBody); err != nil {
+		return nil, err
 	}
 	parentGen, parentID := 0, ""
 	if cur >= 0 {

@@ -25,7 +25,7 @@ def block(language: str, first_line: str = "") -> str:
     return blocks[0]
 
 
-PYTHON_BLOCKS = ("# quickstart.py", "# sync.py")
+PYTHON_BLOCKS = ("# quickstart.py", "# sync.py", "# blobs.py")
 
 
 def test_every_python_block_is_run() -> None:
@@ -71,6 +71,11 @@ def test_python_sync(tmp_path: Path) -> None:
     assert "error: None" in res.stdout
     assert "alpha has ['note-a', 'note-b']" in res.stdout
     assert "beta has ['note-a', 'note-b']" in res.stdout
+
+
+def test_python_blobs(tmp_path: Path) -> None:
+    res = run_python(tmp_path, block("python", "# blobs.py"))
+    assert "b'\\x89PNG' 16 image/png" in res.stdout
 
 
 def shell_blocks() -> list:

@@ -1181,3 +1181,130 @@ FN(jboolean, replicatorIsDocumentPending)(ARGS, jlong replicator, jlong coll, jb
     FREE_TEXTS();
     return check(env, rc, &err) ? JNI_FALSE : (out ? JNI_TRUE : JNI_FALSE);
 }
+
+/* ------------------------------------------------------------ blobs */
+
+/* Chunk through which blob bytes cross between a Java byte[] and the library: the JVM
+ * array is copied region by region, never pinned while the library does file I/O. */
+#define BLOB_CHUNK 65536
+
+FN(jbyteArray, blobCreate)(ARGS, jlong db, jbyteArray data, jbyteArray content_type)
+{
+    (void)cls;
+    TEXTS3(content_type, NULL, NULL)
+    size_t len = 0;
+    uint8_t *bytes = binary_in(env, data, &len);
+    if (bytes == NULL) {
+        FREE_TEXTS();
+        throw_oom(env);
+        return NULL;
+    }
+    char *out = NULL;
+    int32_t rc = p2p_blob_create((uint64_t)db, bytes, len, t1, &out, &err);
+    free(bytes);
+    FREE_TEXTS();
+    return check(env, rc, &err) ? NULL : take_text(env, out);
+}
+
+FN(jbyteArray, blobCreateFromFile)(ARGS, jlong db, jbyteArray path, jbyteArray content_type)
+{
+    (void)cls;
+    TEXTS3(path, content_type, NULL)
+    char *out = NULL;
+    int32_t rc = p2p_blob_create_from_file((uint64_t)db, t1, t2, &out, &err);
+    FREE_TEXTS();
+    return check(env, rc, &err) ? NULL : take_text(env, out);
+}
+
+FN(jlong, blobWriterCreate)(ARGS, jlong db, jbyteArray content_type)
+{
+    (void)cls;
+    TEXTS3(content_type, NULL, NULL)
+    p2p_blob_writer out = 0;
+    int32_t rc = p2p_blob_writer_create((uint64_t)db, t1, &out, &err);
+    FREE_TEXTS();
+    return check(env, rc, &err) ? 0 : (jlong)out;
+}
+
+/* Writes data[off, off+len) (bounds checked by the Kotlin caller). */
+FN(void, blobWriterWrite)(ARGS, jlong writer, jbyteArray data, jint off, jint len)
+{
+    (void)cls;
+    uint8_t buf[BLOB_CHUNK];
+    while (len > 0) {
+        jint n = len < BLOB_CHUNK ? len : BLOB_CHUNK;
+        (*env)->GetByteArrayRegion(env, data, off, n, (jbyte *)buf);
+        if ((*env)->ExceptionCheck(env))
+            return;
+        p2p_error err = P2P_ERROR_INIT;
+        if (check(env, p2p_blob_writer_write((uint64_t)writer, buf, (size_t)n, &err), &err))
+            return;
+        off += n;
+        len -= n;
+    }
+}
+
+TEXT_GETTER(blobWriterFinish, p2p_blob_writer_finish)
+CLOSE_FN(blobWriterClose, p2p_blob_writer_close)
+
+FN(jlong, blobReaderOpen)(ARGS, jlong db, jbyteArray blob)
+{
+    (void)cls;
+    TEXTS3(blob, NULL, NULL)
+    p2p_blob_reader out = 0;
+    int32_t rc = p2p_blob_reader_open((uint64_t)db, t1, &out, &err);
+    FREE_TEXTS();
+    return check(env, rc, &err) ? 0 : (jlong)out;
+}
+
+/* Reads up to len bytes into buf[off...]; returns the count, or -1 at the verified end. */
+FN(jint, blobReaderRead)(ARGS, jlong reader, jbyteArray buf, jint off, jint len)
+{
+    (void)cls;
+    if (len <= 0)
+        return 0;
+    uint8_t chunk[BLOB_CHUNK];
+    size_t n = 0;
+    p2p_error err = P2P_ERROR_INIT;
+    int32_t rc = p2p_blob_reader_read((uint64_t)reader, chunk, len < BLOB_CHUNK ? (size_t)len : BLOB_CHUNK, &n, &err);
+    if (check(env, rc, &err))
+        return 0;
+    if (n == 0)
+        return -1;
+    (*env)->SetByteArrayRegion(env, buf, off, (jsize)n, (const jbyte *)chunk);
+    return (jint)n;
+}
+
+U64_GETTER(blobReaderLength, p2p_blob_reader_length)
+CLOSE_FN(blobReaderClose, p2p_blob_reader_close)
+
+FN(void, blobSaveToFile)(ARGS, jlong db, jbyteArray blob, jbyteArray path)
+{
+    (void)cls;
+    TEXTS3(blob, path, NULL)
+    int32_t rc = p2p_blob_save_to_file((uint64_t)db, t1, t2, &err);
+    FREE_TEXTS();
+    check(env, rc, &err);
+}
+
+FN(jbyteArray, blobInfo)(ARGS, jlong db, jbyteArray blob)
+{
+    (void)cls;
+    TEXTS3(blob, NULL, NULL)
+    char *out = NULL;
+    int32_t rc = p2p_blob_info((uint64_t)db, t1, &out, &err);
+    FREE_TEXTS();
+    return check(env, rc, &err) ? NULL : take_text(env, out);
+}
+
+FN(jboolean, blobExists)(ARGS, jlong db, jbyteArray blob)
+{
+    (void)cls;
+    TEXTS3(blob, NULL, NULL)
+    uint8_t exists = 0;
+    int32_t rc = p2p_blob_exists((uint64_t)db, t1, &exists, &err);
+    FREE_TEXTS();
+    return check(env, rc, &err) ? JNI_FALSE : (exists ? JNI_TRUE : JNI_FALSE);
+}
+
+TEXT_GETTER(dbCompact, p2p_db_compact)

@@ -12,6 +12,7 @@ package, then the system library path.
 """
 
 from . import _ffi
+from .blob import Blob, BlobReader, BlobWriter
 from .database import (Batch, Change, ChangeEvent, ChangeQueue, Collection, Concurrency, Database, Document,
                        Subscription)
 from .errors import (AuthError, BusyError, CancelledError, ConflictError, CorruptError, ForkedError,
@@ -43,7 +44,7 @@ def live_handles() -> int:
 
 
 __all__ = [
-    "ABI_VERSION", "AuthError", "Batch", "BusyError", "CancelledError", "Change", "ChangeEvent", "ChangeQueue",
+    "ABI_VERSION", "AuthError", "Batch", "Blob", "BlobReader", "BlobWriter", "BusyError", "CancelledError", "Change", "ChangeEvent", "ChangeQueue",
     "Collection", "Concurrency", "Conflict", "ConflictError", "CorruptError", "Database", "Document",
     "DocumentEvent", "ForkedError", "Identity", "InternalError", "InvalidArgumentError", "InvalidHandleError", "IoError",
     "KeyType", "Keystore", "Listener", "ListenerStatus", "NetworkError", "NotFoundError", "OverflowEvent",

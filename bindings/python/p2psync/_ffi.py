@@ -211,6 +211,21 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any]] = {
     "p2p_replicator_is_document_pending": ([_handle, _handle, c_char_p, POINTER(c_uint8), _err], c_int32),
     "p2p_replicator_server_certificate": ([_handle, _out_text, _err], c_int32),
     "p2p_replicator_close": ([_handle, _err], c_int32),
+    # blobs
+    "p2p_blob_create": ([_handle, c_void_p, c_size_t, c_char_p, _out_text, _err], c_int32),
+    "p2p_blob_create_from_file": ([_handle, c_char_p, c_char_p, _out_text, _err], c_int32),
+    "p2p_blob_writer_create": ([_handle, c_char_p, _out_handle, _err], c_int32),
+    "p2p_blob_writer_write": ([_handle, c_void_p, c_size_t, _err], c_int32),
+    "p2p_blob_writer_finish": ([_handle, _out_text, _err], c_int32),
+    "p2p_blob_writer_close": ([_handle, _err], c_int32),
+    "p2p_blob_reader_open": ([_handle, c_char_p, _out_handle, _err], c_int32),
+    "p2p_blob_reader_read": ([_handle, c_void_p, c_size_t, POINTER(c_size_t), _err], c_int32),
+    "p2p_blob_reader_length": ([_handle, POINTER(c_uint64), _err], c_int32),
+    "p2p_blob_reader_close": ([_handle, _err], c_int32),
+    "p2p_blob_save_to_file": ([_handle, c_char_p, c_char_p, _err], c_int32),
+    "p2p_blob_info": ([_handle, c_char_p, _out_text, _err], c_int32),
+    "p2p_blob_exists": ([_handle, c_char_p, POINTER(c_uint8), _err], c_int32),
+    "p2p_db_compact": ([_handle, _out_text, _err], c_int32),
 }
 
 

@@ -14,10 +14,13 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import _ffi
 from .errors import InvalidHandleError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .blob import Blob, BlobRef, BlobWriter
 
 Body = Union[Dict[str, Any], str]
 PathLike = Union[str, "os.PathLike[str]"]
@@ -217,6 +220,24 @@ class Database(_Handle):
 
     def delete_local(self, doc_id: str) -> None:
         _ffi.call("p2p_db_delete_local", self._handle, _ffi.text(doc_id))
+
+    # blobs (see p2psync.blob)
+
+    def get_blob(self, blob: "BlobRef") -> "Blob":
+        """The stored blob a dictionary (as found in a document body) or a digest names;
+        NotFoundError if its content is not stored here."""
+        from .blob import Blob, _spec
+        return Blob(self, json.loads(_ffi.out_text("p2p_blob_info", self._handle, _spec(blob)) or "{}"))
+
+    def blob_writer(self, content_type: Optional[str] = None) -> "BlobWriter":
+        """Starts a blob written in chunks (a file-like object); see BlobWriter."""
+        from .blob import BlobWriter
+        return BlobWriter(self, content_type)
+
+    def compact(self) -> Dict[str, int]:
+        """Removes blobs no kept revision refers to (and leftovers of crashed writers);
+        returns {"blobs_removed", "bytes_removed", "blobs_kept", "temp_files_removed"}."""
+        return json.loads(_ffi.out_text("p2p_db_compact", self._handle) or "{}")
 
 
 class Collection(_Handle):

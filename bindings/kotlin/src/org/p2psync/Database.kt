@@ -78,4 +78,22 @@ class Database private constructor(handle: Long) : NativeObject(handle, null, Na
         Native.text(Native.dbPutLocal(handle, Native.utf8(id), Native.utf8(json), Native.utf8OrNull(expectedRev)))
 
     fun deleteLocal(id: String) = Native.dbDeleteLocal(handle, Native.utf8(id))
+
+    /**
+     * The stored blob that [blob] names: its dictionary as JSON (as found in a document
+     * body) or its digest. [NotFoundException] if its content is not stored here.
+     */
+    fun getBlob(blob: String): Blob = Blob(this, Native.text(Native.blobInfo(handle, Native.utf8(blob))))
+
+    /** Starts a blob written in chunks; see [BlobOutputStream]. */
+    @JvmOverloads
+    fun blobWriter(contentType: String? = null): BlobOutputStream = BlobOutputStream(this, contentType)
+
+    /**
+     * Removes blobs no kept revision refers to, and leftovers of crashed writers; returns
+     * {"blobs_removed", "bytes_removed", "blobs_kept", "temp_files_removed"}.
+     */
+    @Suppress("UNCHECKED_CAST")
+    fun compact(): Map<String, Long> =
+        Json.obj(Native.text(Native.dbCompact(handle))).mapValues { (it.value as Number).toLong() }
 }

@@ -139,6 +139,21 @@ internal object Native {
     @JvmStatic external fun replicatorPendingDocumentIds(replicator: Long, coll: Long): ByteArray
     @JvmStatic external fun replicatorIsDocumentPending(replicator: Long, coll: Long, docId: ByteArray): Boolean
 
+    @JvmStatic external fun blobCreate(db: Long, data: ByteArray, contentType: ByteArray?): ByteArray
+    @JvmStatic external fun blobCreateFromFile(db: Long, path: ByteArray, contentType: ByteArray?): ByteArray
+    @JvmStatic external fun blobWriterCreate(db: Long, contentType: ByteArray?): Long
+    @JvmStatic external fun blobWriterWrite(writer: Long, data: ByteArray, off: Int, len: Int)
+    @JvmStatic external fun blobWriterFinish(writer: Long): ByteArray
+    @JvmStatic external fun blobWriterClose(writer: Long)
+    @JvmStatic external fun blobReaderOpen(db: Long, blob: ByteArray): Long
+    @JvmStatic external fun blobReaderRead(reader: Long, buf: ByteArray, off: Int, len: Int): Int
+    @JvmStatic external fun blobReaderLength(reader: Long): Long
+    @JvmStatic external fun blobReaderClose(reader: Long)
+    @JvmStatic external fun blobSaveToFile(db: Long, blob: ByteArray, path: ByteArray)
+    @JvmStatic external fun blobInfo(db: Long, blob: ByteArray): ByteArray
+    @JvmStatic external fun blobExists(db: Long, blob: ByteArray): Boolean
+    @JvmStatic external fun dbCompact(db: Long): ByteArray
+
     /** UTF-8 for the C API. A NUL would silently cut C text short, so it is refused. */
     fun utf8(s: String): ByteArray {
         if (s.indexOf('\u0000') >= 0) {

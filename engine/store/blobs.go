@@ -1,0 +1,208 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/p2psync/libp2psync/engine/blobstore"
+)
+
+// blobDirName is the blob store's directory inside the database directory.
+const blobDirName = "blobs"
+
+// Blobs returns the database's blob store (the directory "blobs" inside the database
+// directory). Its calls fail with blobstore.ErrClosed after Close.
+func (db *Database) Blobs() *blobstore.Store { return db.blobs }
+
+// CompactStats reports what Compact removed.
+type CompactStats = blobstore.SweepStats
+
+// Compact removes the blobs that no kept revision refers to, and the temporary files of
+// blob writers that crashed. A blob is referenced when a revision whose body the
+// database still keeps mentions its digest, either in a "@type":"blob" dictionary
+// anywhere in the body or in a top-level "_attachments" entry: the current revision,
+// every other leaf (conflicting branches, deleted leaves) and the parent of the current
+// revision (kept for deltas); see "Documents and revisions" for which bodies are kept.
+// Blobs committed since the previous Compact began are kept too (see
+// blobstore.Store.Sweep), so a blob written for a document not saved yet survives a
+// Compact running in between.
+//
+// Compact holds the write lock for its whole run: saves wait, and no save can start
+// referring to a blob while the sweep decides to remove it. A crash at any point
+// removes nothing that is referenced: the references are read before anything is
+// deleted, and files are only ever removed.
+func (db *Database) Compact(ctx context.Context) (CompactStats, error) {
+	var st CompactStats
+	err := db.write(ctx, func(b *Batch) error {
+		refs, err := b.referencedBlobs()
+		if err != nil {
+			return err
+		}
+		st, err = db.blobs.Sweep(func(d blobstore.Digest) bool {
+			_, ok := refs[d]
+			return ok
+		})
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrIO, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("compact database: %w", err)
+	}
+	return st, nil
+}
+
+// referencedBlobs reads, inside the batch's transaction, the digests referred to by
+// every kept revision body of every collection.
+func (b *Batch) referencedBlobs() (map[blobstore.Digest]struct{}, error) {
+	rows, err := b.db.wconn.QueryContext(b.ctx, `SELECT id FROM collections`)
+	if err != nil {
+		return nil, b.fail(err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, b.fail(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, b.fail(err)
+	}
+	refs := make(map[blobstore.Digest]struct{})
+	for _, id := range ids {
+		if err := b.collectBlobRefs(id, refs); err != nil {
+			return nil, err
+		}
+	}
+	return refs, nil
+}
+
+func (b *Batch) collectBlobRefs(collID int64, refs map[blobstore.Digest]struct{}) error {
+	rows, err := b.db.wconn.QueryContext(b.ctx, `SELECT docid, tree, body FROM `+docsTable(collID))
+	if err != nil {
+		return b.fail(err)
+	}
+	defer rows.Close()
+	var (
+		id         string
+		tree, body []byte
+	)
+	for rows.Next() {
+		if err := rows.Scan(&id, &tree, &body); err != nil {
+			return b.fail(err)
+		}
+		// Most documents hold no blob: skip decoding them.
+		if !blobstore.MayReference(tree) && !blobstore.MayReference(body) {
+			continue
+		}
+		t, err := decodeTree(tree, body)
+		if err != nil {
+			return fmt.Errorf("document %q: %w", id, err)
+		}
+		for i := range t.nodes {
+			if t.nodes[i].body == nil {
+				continue
+			}
+			found, err := blobstore.References(t.nodes[i].body)
+			if err != nil {
+				// A stored body that does not parse is damage: never guess, never sweep.
+				return fmt.Errorf("%w: document %q revision %s: %v", ErrCorrupt, id, t.nodes[i].id, err)
+			}
+			for _, r := range found {
+				if r.HasDigest {
+					refs[r.Digest] = struct{}{}
+				}
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return b.fail(err)
+	}
+	return nil
+}
+
+// unsatisfiedBlobs returns the "@type":"blob" references of a body about to be saved
+// locally that the blob store cannot back: malformed dictionaries and digests it does
+// not hold. Whether they are refused depends on the revision replaced (checkBlobRefs).
+// Legacy _attachments entries are not checked here.
+func (b *Batch) unsatisfiedBlobs(data []byte) ([]blobstore.Ref, error) {
+	if !blobstore.MayReference(data) {
+		return nil, nil
+	}
+	refs, err := blobstore.References(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidJSON, err)
+	}
+	var out []blobstore.Ref
+	for _, r := range refs {
+		if r.Legacy {
+			continue
+		}
+		if r.Problem != "" {
+			out = append(out, r)
+			continue
+		}
+		size, err := b.db.blobs.Stat(r.Digest)
+		switch {
+		case errors.Is(err, blobstore.ErrNotFound):
+			out = append(out, r)
+		case err != nil:
+			return nil, fmt.Errorf("%w: %w", ErrIO, err)
+		case r.Length >= 0 && r.Length != size:
+			return nil, fmt.Errorf("%w: blob at %s says length %d but blob %s has %d bytes",
+				ErrInvalidJSON, r.Pointer, r.Length, r.Digest, size)
+		}
+	}
+	return out, nil
+}
+
+// checkBlobRefs refuses the unsatisfied references of a new local revision unless the
+// revision it replaces (prev, nil for none) carries the same reference: a document
+// pulled from a peer whose blob content has not arrived can still be edited, but a save
+// cannot introduce a blob this database does not hold, nor a malformed blob dictionary.
+func checkBlobRefs(unsatisfied []blobstore.Ref, prev []byte) error {
+	if len(unsatisfied) == 0 {
+		return nil
+	}
+	carried := map[string]bool{}
+	if prev != nil && blobstore.MayReference(prev) {
+		if refs, err := blobstore.References(prev); err == nil {
+			for _, r := range refs {
+				carried[refKey(r)] = true
+			}
+		}
+	}
+	for _, r := range unsatisfied {
+		if carried[refKey(r)] {
+			continue
+		}
+		if r.Problem != "" {
+			return fmt.Errorf("%w: blob dictionary at %s: %s", ErrInvalidJSON, r.Pointer, r.Problem)
+		}
+		return fmt.Errorf("%w: blob %s (at %s) is not in this database; store its content first",
+			ErrNotFound, r.Digest, r.Pointer)
+	}
+	return nil
+}
+
+func refKey(r blobstore.Ref) string {
+	if r.Problem != "" {
+		return "problem:" + r.Pointer + ":" + r.Problem
+	}
+	return r.Digest.String()
+}
+
+func openBlobs(dir string) (*blobstore.Store, error) {
+	s, err := blobstore.Open(filepath.Join(dir, blobDirName))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrIO, err)
+	}
+	return s, nil
+}
