@@ -257,9 +257,14 @@ P2P_API int32_t p2p_collection_last_sequence(p2p_collection coll, uint64_t *out_
  *                  document to be absent or deleted.
  *   out_doc        optional; receives a snapshot of the saved revision, owned by the caller,
  *                  release with p2p_document_close.
+ * Top-level keys starting with "_" are reserved for the sync protocol ("_id", "_rev",
+ * "_deleted", "_removed", "_attachments", "_exp", "_revisions", and any other): a body
+ * with one is refused with P2P_ERR_INVALID_ARGUMENT and a message naming the key, because
+ * a peer would strip it (or take "_removed" as a revocation) and hold another body under
+ * the same revision ID. Nested keys are not restricted.
  * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL, bad UTF-8, bad ID, body not a JSON
- * object, unknown concurrency); P2P_ERR_CONFLICT; P2P_ERR_INVALID_HANDLE;
- * P2P_ERR_NOT_FOUND (collection deleted); P2P_ERR_IO.
+ * object, a reserved top-level key, unknown concurrency); P2P_ERR_CONFLICT;
+ * P2P_ERR_INVALID_HANDLE; P2P_ERR_NOT_FOUND (collection deleted); P2P_ERR_IO.
  * A write waits while a batch of the same database is open: do not call this on the
  * thread that holds an open batch; write through the batch instead. */
 P2P_API int32_t p2p_collection_save_document(p2p_collection coll, const char *doc_id,

@@ -48,6 +48,18 @@ written) stored in compact form: insignificant whitespace removed, keys and
 values byte for byte. Document IDs are 1–255 bytes of UTF-8 without NUL
 (ErrInvalidID).
 
+Top-level keys starting with "_" are reserved (IsReservedProperty): every
+write of a body — Save, a merged body in ResolveConflict, a received revision
+in PutExistingRevision — refuses one with ErrReservedProperty naming the key,
+also when the underscore is written as an escape. The sync protocol carries
+metadata in such keys (_id, _rev, _deleted, _revisions, _removed, _exp,
+_attachments); a peer strips or acts on them, so a body holding one would reach
+the peer as another body under the same revision ID, or ("_removed": true) as
+an access revocation. Keys below the top level are not restricted.
+_attachments is refused too for now: this version keeps no attachments (the
+blob work will define the one form of it that is stored). CheckDocumentBody
+finds such a key in a body stored before this rule existed.
+
 	doc, err := coll.Save(ctx, "user:42", []byte(`{"name":"Ada"}`), store.SaveOptions{})
 	// doc.RevID = "1-<40 hex>", doc.Sequence = next sequence of the collection
 	doc, err = coll.Save(ctx, "user:42", []byte(`{"name":"Ada L."}`), store.SaveOptions{
@@ -174,7 +186,7 @@ transaction.
 
 Every error wraps one of the sentinels (ErrNotFound, ErrConflict,
 ErrInvalidJSON, ErrInvalidID, ErrInvalidName, ErrInvalidRevID, ErrBusy,
-ErrClosed, ErrCorrupt, ErrIO) with a lowercase prefix saying what was being
+ErrClosed, ErrCorrupt, ErrIO, ErrReservedProperty) with a lowercase prefix saying what was being
 done; test with errors.Is. Failures reported by SQLite also carry an
 *SQLiteError with the extended result code (errors.As).
 

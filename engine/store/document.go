@@ -234,7 +234,7 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 		data = emptyObject()
 	} else {
 		var err error
-		if data, err = compactObject(body); err != nil {
+		if data, err = compactDocument(body); err != nil {
 			return nil, err
 		}
 	}
