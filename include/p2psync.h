@@ -244,7 +244,9 @@ P2P_API int32_t p2p_collection_last_sequence(p2p_collection coll, uint64_t *out_
 
 /* ---------------------------------------------------------------- documents */
 
-/* Document IDs are 1-255 bytes of UTF-8. Revision IDs look like "3-<40 hex digits>". */
+/* Document IDs are 1-255 bytes of UTF-8. Every function taking a document ID (or the IDs
+ * of a replicator's doc_ids_json, or a local document ID) refuses any other with
+ * P2P_ERR_INVALID_ARGUMENT. Revision IDs look like "3-<40 hex digits>". */
 
 #define P2P_CONCURRENCY_LAST_WRITE_WINS 0 /* the new revision always follows the current one */
 #define P2P_CONCURRENCY_FAIL_ON_CONFLICT 1 /* P2P_ERR_CONFLICT unless parent_rev_id is current */
@@ -778,7 +780,8 @@ typedef uint8_t (*p2p_conflict_resolver_fn)(const char *collection, const char *
 typedef struct p2p_replication_collection {
     uint32_t struct_size;                   /* sizeof(p2p_replication_collection) */
     p2p_collection collection;              /* required; of the replicator's database */
-    const char *doc_ids_json;               /* JSON array of document IDs; NULL = all */
+    const char *doc_ids_json;               /* JSON array of document IDs; NULL = all.
+                                               An invalid ID is P2P_ERR_INVALID_ARGUMENT. */
     const char *channels_json;              /* JSON array of Sync Gateway channels; NULL = all */
     p2p_replication_filter_fn push_filter;  /* NULL = push everything */
     void *push_filter_user_data;
@@ -921,7 +924,7 @@ P2P_API int32_t p2p_replicator_add_event_queue(p2p_replicator repl, uint32_t cap
  * strings; and whether one document has such changes.
  *   out_json  receives text owned by the caller; release with p2p_free.
  * Return P2P_OK, P2P_ERR_INVALID_ARGUMENT (NULL, a pull-only replicator, a collection not
- * replicated), P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+ * replicated, an invalid doc_id), P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
 P2P_API int32_t p2p_replicator_pending_document_ids(p2p_replicator repl, p2p_collection coll,
                                                     char **out_json, p2p_error *err);
 P2P_API int32_t p2p_replicator_is_document_pending(p2p_replicator repl, p2p_collection coll,
