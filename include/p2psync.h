@@ -161,7 +161,10 @@ P2P_API int32_t p2p_db_options_init(p2p_db_options *opts, p2p_error *err);
  * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL, bad UTF-8, struct_size too small);
  * P2P_ERR_UNSUPPORTED (non-zero unknown option fields); P2P_ERR_NOT_FOUND (missing and
  * create == 0); P2P_ERR_BUSY (open elsewhere); P2P_ERR_IO (path is a file, not writable);
- * P2P_ERR_CORRUPT. */
+ * P2P_ERR_CORRUPT (the database file is empty, truncated, not a database or from a newer
+ * version; the message says which, and the file is left untouched). A new database file is
+ * written whole before it takes its name, so an empty one is lost data, never a database
+ * whose creation was interrupted. */
 P2P_API int32_t p2p_db_open(const char *path, const p2p_db_options *options,
                             p2p_db *out_db, p2p_error *err);
 

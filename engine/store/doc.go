@@ -13,13 +13,19 @@ an exclusive lock on it:
 	if err != nil {
 		// ErrBusy: open elsewhere (another process, or another Open in this one)
 		// ErrIO: the path is a regular file, or the directory is not writable
-		// ErrCorrupt: the SQLite file is damaged or from a newer version
+		// ErrCorrupt: the SQLite file is damaged (empty, truncated, not a
+		// database) or from a newer version
 		// ErrNotFound: NoCreate and there is no database
 	}
 	defer db.Close()
 
 The directory holds db.sqlite3 (WAL mode, synchronous=NORMAL), its -wal and
--shm files, and db.lock. The lock is an flock(2) held for the lifetime of the
+-shm files, and db.lock. A new db.sqlite3 is written whole (schema and
+identity in a temporary file, synced, then renamed into place), so a crash
+during creation leaves no database file; an existing db.sqlite3 that is empty,
+too short, not an SQLite file, shorter than its header records, or an SQLite
+file without this package's tables is refused with ErrCorrupt and left as it
+is, never replaced by a new database. The lock is an flock(2) held for the lifetime of the
 Database; because flock belongs to an open file description, a second Open of
 the same directory fails with ErrBusy whether it comes from another process or
 from this one, and the kernel drops the lock if the process dies. Delete
