@@ -25,7 +25,7 @@ SONAME    := libp2psync.so.$(MAJOR)
 LIB_REAL  := $(LIB_DIR)/libp2psync.so.$(VERSION)
 LIB       := $(LIB_DIR)/libp2psync.so
 HEADER    := $(BUILD)/include/p2psync.h
-GO_SRC    := $(shell find capi engine -name '*.go' -not -name '*_test.go') capi/abi.c capi/exports.map go.mod go.sum
+GO_SRC    := $(shell find capi engine -name '*.go' -not -name '*_test.go') capi/abi.c capi/forked.h capi/exports.map go.mod go.sum
 
 # Kotlin 1.3 runs on JDK 17; prefer it over any newer JDK on the machine.
 JAVA_HOME := $(firstword $(wildcard /usr/lib/jvm/java-17-openjdk-*) \

@@ -5,11 +5,21 @@
  * Each public p2p_* function below is a one-line forward, so the compiler checks
  * every prototype of include/p2psync.h against what Go exports. The few functions
  * that need no Go (versions, status names, freeing) are written here directly: they
- * cannot panic, and keeping them in C avoids a needless trip through cgo. */
+ * cannot panic, and keeping them in C avoids a needless trip through cgo.
+ *
+ * Fork: the Go runtime inside the library does not survive fork() (the child has one
+ * thread, the runtime's other threads are gone, and the first call into Go waits for
+ * them forever). A pthread_atfork child handler, registered when the library loads,
+ * marks the child; from then on every forward returns P2P_ERR_FORKED from C without
+ * entering Go. The functions written in C keep working in the child; the one
+ * non-failing forward, p2p_debug_live_handles, answers 0 there (no handle is usable). */
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "p2psync.h"
+#include "forked.h"
 #include "_cgo_export.h"
 
 /* ------------------------------------------------------------ written in C */
@@ -43,6 +53,7 @@ const char *p2p_status_string(int32_t status)
     case P2P_ERR_TLS_CLIENT_CERT: return "P2P_ERR_TLS_CLIENT_CERT";
     case P2P_ERR_TLS_VERSION: return "P2P_ERR_TLS_VERSION";
     case P2P_ERR_WRONG_PASSWORD: return "P2P_ERR_WRONG_PASSWORD";
+    case P2P_ERR_FORKED: return "P2P_ERR_FORKED";
     case P2P_ERR_INTERNAL: return "P2P_ERR_INTERNAL";
     default: return "P2P_ERR_UNKNOWN";
     }
@@ -69,113 +80,138 @@ void p2p_error_dispose(p2p_error *err)
     memset(err, 0, sizeof *err);
 }
 
+/* ------------------------------------------------------------ fork */
+
+static volatile sig_atomic_t forked; /* set in the child of a fork(); never in the parent */
+
+static void mark_forked(void) { forked = 1; }
+
+/* Registered once per load (glibc unregisters it if the library is unloaded). If the
+ * registration fails (out of memory) a child behaves as before: its calls into Go hang. */
+__attribute__((constructor)) static void watch_for_fork(void) { pthread_atfork(NULL, NULL, mark_forked); }
+
+/* The failure of every forward in a forked child, filled in C: the message comes from
+ * malloc, as p2p_error_dispose expects. */
+static int32_t forked_status(p2p_error *err)
+{
+    if (err != NULL) {
+        err->code = P2P_ERR_FORKED;
+        err->domain = P2P_DOMAIN_LIBRARY;
+        err->message = p2p_strdup(P2P_FORKED_MESSAGE);
+    }
+    return P2P_ERR_FORKED;
+}
+
+/* GO(err, call): makes `call` into Go, or fails with P2P_ERR_FORKED in a forked child. */
+#define GO(err, call) (forked ? forked_status(err) : (call))
+
 /* ------------------------------------------------------------ forwards to Go */
 
-uint64_t p2p_debug_live_handles(void) { return p2pgo_debug_live_handles(); }
+uint64_t p2p_debug_live_handles(void) { return forked ? 0 : p2pgo_debug_live_handles(); }
 
 /* database */
-int32_t p2p_db_options_init(p2p_db_options *opts, p2p_error *err) { return p2pgo_db_options_init(opts, err); }
-int32_t p2p_db_open(const char *path, const p2p_db_options *options, p2p_db *out_db, p2p_error *err) { return p2pgo_db_open((char *)path, (p2p_db_options *)options, out_db, err); }
-int32_t p2p_db_close(p2p_db db, p2p_error *err) { return p2pgo_db_close(db, err); }
-int32_t p2p_db_delete(const char *path, p2p_error *err) { return p2pgo_db_delete((char *)path, err); }
-int32_t p2p_db_exists(const char *path, uint8_t *out_exists, p2p_error *err) { return p2pgo_db_exists((char *)path, out_exists, err); }
-int32_t p2p_db_name(p2p_db db, char **out_name, p2p_error *err) { return p2pgo_db_name(db, out_name, err); }
-int32_t p2p_db_path(p2p_db db, char **out_path, p2p_error *err) { return p2pgo_db_path(db, out_path, err); }
-int32_t p2p_db_uuid(p2p_db db, char **out_uuid, p2p_error *err) { return p2pgo_db_uuid(db, out_uuid, err); }
+int32_t p2p_db_options_init(p2p_db_options *opts, p2p_error *err) { return GO(err, p2pgo_db_options_init(opts, err)); }
+int32_t p2p_db_open(const char *path, const p2p_db_options *options, p2p_db *out_db, p2p_error *err) { return GO(err, p2pgo_db_open((char *)path, (p2p_db_options *)options, out_db, err)); }
+int32_t p2p_db_close(p2p_db db, p2p_error *err) { return GO(err, p2pgo_db_close(db, err)); }
+int32_t p2p_db_delete(const char *path, p2p_error *err) { return GO(err, p2pgo_db_delete((char *)path, err)); }
+int32_t p2p_db_exists(const char *path, uint8_t *out_exists, p2p_error *err) { return GO(err, p2pgo_db_exists((char *)path, out_exists, err)); }
+int32_t p2p_db_name(p2p_db db, char **out_name, p2p_error *err) { return GO(err, p2pgo_db_name(db, out_name, err)); }
+int32_t p2p_db_path(p2p_db db, char **out_path, p2p_error *err) { return GO(err, p2pgo_db_path(db, out_path, err)); }
+int32_t p2p_db_uuid(p2p_db db, char **out_uuid, p2p_error *err) { return GO(err, p2pgo_db_uuid(db, out_uuid, err)); }
 
 /* collections */
-int32_t p2p_db_default_collection(p2p_db db, p2p_collection *out_coll, p2p_error *err) { return p2pgo_db_default_collection(db, out_coll, err); }
-int32_t p2p_db_create_collection(p2p_db db, const char *scope, const char *name, p2p_collection *out_coll, p2p_error *err) { return p2pgo_db_create_collection(db, (char *)scope, (char *)name, out_coll, err); }
-int32_t p2p_db_get_collection(p2p_db db, const char *scope, const char *name, p2p_collection *out_coll, p2p_error *err) { return p2pgo_db_get_collection(db, (char *)scope, (char *)name, out_coll, err); }
-int32_t p2p_db_delete_collection(p2p_db db, const char *scope, const char *name, p2p_error *err) { return p2pgo_db_delete_collection(db, (char *)scope, (char *)name, err); }
-int32_t p2p_db_collection_names(p2p_db db, const char *scope, char **out_json, p2p_error *err) { return p2pgo_db_collection_names(db, (char *)scope, out_json, err); }
-int32_t p2p_db_scope_names(p2p_db db, char **out_json, p2p_error *err) { return p2pgo_db_scope_names(db, out_json, err); }
-int32_t p2p_collection_close(p2p_collection coll, p2p_error *err) { return p2pgo_collection_close(coll, err); }
-int32_t p2p_collection_scope_name(p2p_collection coll, char **out_name, p2p_error *err) { return p2pgo_collection_scope_name(coll, out_name, err); }
-int32_t p2p_collection_name(p2p_collection coll, char **out_name, p2p_error *err) { return p2pgo_collection_name(coll, out_name, err); }
-int32_t p2p_collection_count(p2p_collection coll, uint64_t *out_count, p2p_error *err) { return p2pgo_collection_count(coll, out_count, err); }
-int32_t p2p_collection_last_sequence(p2p_collection coll, uint64_t *out_sequence, p2p_error *err) { return p2pgo_collection_last_sequence(coll, out_sequence, err); }
+int32_t p2p_db_default_collection(p2p_db db, p2p_collection *out_coll, p2p_error *err) { return GO(err, p2pgo_db_default_collection(db, out_coll, err)); }
+int32_t p2p_db_create_collection(p2p_db db, const char *scope, const char *name, p2p_collection *out_coll, p2p_error *err) { return GO(err, p2pgo_db_create_collection(db, (char *)scope, (char *)name, out_coll, err)); }
+int32_t p2p_db_get_collection(p2p_db db, const char *scope, const char *name, p2p_collection *out_coll, p2p_error *err) { return GO(err, p2pgo_db_get_collection(db, (char *)scope, (char *)name, out_coll, err)); }
+int32_t p2p_db_delete_collection(p2p_db db, const char *scope, const char *name, p2p_error *err) { return GO(err, p2pgo_db_delete_collection(db, (char *)scope, (char *)name, err)); }
+int32_t p2p_db_collection_names(p2p_db db, const char *scope, char **out_json, p2p_error *err) { return GO(err, p2pgo_db_collection_names(db, (char *)scope, out_json, err)); }
+int32_t p2p_db_scope_names(p2p_db db, char **out_json, p2p_error *err) { return GO(err, p2pgo_db_scope_names(db, out_json, err)); }
+int32_t p2p_collection_close(p2p_collection coll, p2p_error *err) { return GO(err, p2pgo_collection_close(coll, err)); }
+int32_t p2p_collection_scope_name(p2p_collection coll, char **out_name, p2p_error *err) { return GO(err, p2pgo_collection_scope_name(coll, out_name, err)); }
+int32_t p2p_collection_name(p2p_collection coll, char **out_name, p2p_error *err) { return GO(err, p2pgo_collection_name(coll, out_name, err)); }
+int32_t p2p_collection_count(p2p_collection coll, uint64_t *out_count, p2p_error *err) { return GO(err, p2pgo_collection_count(coll, out_count, err)); }
+int32_t p2p_collection_last_sequence(p2p_collection coll, uint64_t *out_sequence, p2p_error *err) { return GO(err, p2pgo_collection_last_sequence(coll, out_sequence, err)); }
 
 /* documents */
-int32_t p2p_collection_save_document(p2p_collection coll, const char *doc_id, const char *json, const char *parent_rev_id, uint8_t concurrency, p2p_document *out_doc, p2p_error *err) { return p2pgo_collection_save_document(coll, (char *)doc_id, (char *)json, (char *)parent_rev_id, concurrency, out_doc, err); }
-int32_t p2p_collection_delete_document(p2p_collection coll, const char *doc_id, const char *parent_rev_id, uint8_t concurrency, p2p_document *out_doc, p2p_error *err) { return p2pgo_collection_delete_document(coll, (char *)doc_id, (char *)parent_rev_id, concurrency, out_doc, err); }
-int32_t p2p_collection_purge_document(p2p_collection coll, const char *doc_id, p2p_error *err) { return p2pgo_collection_purge_document(coll, (char *)doc_id, err); }
-int32_t p2p_collection_get_document(p2p_collection coll, const char *doc_id, uint8_t include_deleted, p2p_document *out_doc, p2p_error *err) { return p2pgo_collection_get_document(coll, (char *)doc_id, include_deleted, out_doc, err); }
-int32_t p2p_collection_get_revision(p2p_collection coll, const char *doc_id, const char *rev_id, p2p_document *out_doc, p2p_error *err) { return p2pgo_collection_get_revision(coll, (char *)doc_id, (char *)rev_id, out_doc, err); }
-int32_t p2p_collection_get_conflicts(p2p_collection coll, const char *doc_id, char **out_json, p2p_error *err) { return p2pgo_collection_get_conflicts(coll, (char *)doc_id, out_json, err); }
-int32_t p2p_collection_set_document_expiration(p2p_collection coll, const char *doc_id, int64_t unix_ms, p2p_error *err) { return p2pgo_collection_set_document_expiration(coll, (char *)doc_id, unix_ms, err); }
-int32_t p2p_collection_get_document_expiration(p2p_collection coll, const char *doc_id, int64_t *out_unix_ms, p2p_error *err) { return p2pgo_collection_get_document_expiration(coll, (char *)doc_id, out_unix_ms, err); }
-int32_t p2p_document_close(p2p_document doc, p2p_error *err) { return p2pgo_document_close(doc, err); }
-int32_t p2p_document_json(p2p_document doc, char **out_json, p2p_error *err) { return p2pgo_document_json(doc, out_json, err); }
-int32_t p2p_document_id(p2p_document doc, char **out_id, p2p_error *err) { return p2pgo_document_id(doc, out_id, err); }
-int32_t p2p_document_rev_id(p2p_document doc, char **out_rev_id, p2p_error *err) { return p2pgo_document_rev_id(doc, out_rev_id, err); }
-int32_t p2p_document_sequence(p2p_document doc, uint64_t *out_sequence, p2p_error *err) { return p2pgo_document_sequence(doc, out_sequence, err); }
-int32_t p2p_document_deleted(p2p_document doc, uint8_t *out_deleted, p2p_error *err) { return p2pgo_document_deleted(doc, out_deleted, err); }
+int32_t p2p_collection_save_document(p2p_collection coll, const char *doc_id, const char *json, const char *parent_rev_id, uint8_t concurrency, p2p_document *out_doc, p2p_error *err) { return GO(err, p2pgo_collection_save_document(coll, (char *)doc_id, (char *)json, (char *)parent_rev_id, concurrency, out_doc, err)); }
+int32_t p2p_collection_delete_document(p2p_collection coll, const char *doc_id, const char *parent_rev_id, uint8_t concurrency, p2p_document *out_doc, p2p_error *err) { return GO(err, p2pgo_collection_delete_document(coll, (char *)doc_id, (char *)parent_rev_id, concurrency, out_doc, err)); }
+int32_t p2p_collection_purge_document(p2p_collection coll, const char *doc_id, p2p_error *err) { return GO(err, p2pgo_collection_purge_document(coll, (char *)doc_id, err)); }
+int32_t p2p_collection_get_document(p2p_collection coll, const char *doc_id, uint8_t include_deleted, p2p_document *out_doc, p2p_error *err) { return GO(err, p2pgo_collection_get_document(coll, (char *)doc_id, include_deleted, out_doc, err)); }
+int32_t p2p_collection_get_revision(p2p_collection coll, const char *doc_id, const char *rev_id, p2p_document *out_doc, p2p_error *err) { return GO(err, p2pgo_collection_get_revision(coll, (char *)doc_id, (char *)rev_id, out_doc, err)); }
+int32_t p2p_collection_get_conflicts(p2p_collection coll, const char *doc_id, char **out_json, p2p_error *err) { return GO(err, p2pgo_collection_get_conflicts(coll, (char *)doc_id, out_json, err)); }
+int32_t p2p_collection_set_document_expiration(p2p_collection coll, const char *doc_id, int64_t unix_ms, p2p_error *err) { return GO(err, p2pgo_collection_set_document_expiration(coll, (char *)doc_id, unix_ms, err)); }
+int32_t p2p_collection_get_document_expiration(p2p_collection coll, const char *doc_id, int64_t *out_unix_ms, p2p_error *err) { return GO(err, p2pgo_collection_get_document_expiration(coll, (char *)doc_id, out_unix_ms, err)); }
+int32_t p2p_document_close(p2p_document doc, p2p_error *err) { return GO(err, p2pgo_document_close(doc, err)); }
+int32_t p2p_document_json(p2p_document doc, char **out_json, p2p_error *err) { return GO(err, p2pgo_document_json(doc, out_json, err)); }
+int32_t p2p_document_id(p2p_document doc, char **out_id, p2p_error *err) { return GO(err, p2pgo_document_id(doc, out_id, err)); }
+int32_t p2p_document_rev_id(p2p_document doc, char **out_rev_id, p2p_error *err) { return GO(err, p2pgo_document_rev_id(doc, out_rev_id, err)); }
+int32_t p2p_document_sequence(p2p_document doc, uint64_t *out_sequence, p2p_error *err) { return GO(err, p2pgo_document_sequence(doc, out_sequence, err)); }
+int32_t p2p_document_deleted(p2p_document doc, uint8_t *out_deleted, p2p_error *err) { return GO(err, p2pgo_document_deleted(doc, out_deleted, err)); }
 
 /* local documents */
-int32_t p2p_db_get_local(p2p_db db, const char *id, char **out_json, char **out_rev, p2p_error *err) { return p2pgo_db_get_local(db, (char *)id, out_json, out_rev, err); }
-int32_t p2p_db_put_local(p2p_db db, const char *id, const char *json, const char *expected_rev, char **out_rev, p2p_error *err) { return p2pgo_db_put_local(db, (char *)id, (char *)json, (char *)expected_rev, out_rev, err); }
-int32_t p2p_db_delete_local(p2p_db db, const char *id, p2p_error *err) { return p2pgo_db_delete_local(db, (char *)id, err); }
+int32_t p2p_db_get_local(p2p_db db, const char *id, char **out_json, char **out_rev, p2p_error *err) { return GO(err, p2pgo_db_get_local(db, (char *)id, out_json, out_rev, err)); }
+int32_t p2p_db_put_local(p2p_db db, const char *id, const char *json, const char *expected_rev, char **out_rev, p2p_error *err) { return GO(err, p2pgo_db_put_local(db, (char *)id, (char *)json, (char *)expected_rev, out_rev, err)); }
+int32_t p2p_db_delete_local(p2p_db db, const char *id, p2p_error *err) { return GO(err, p2pgo_db_delete_local(db, (char *)id, err)); }
 
 /* batches */
-int32_t p2p_db_begin_batch(p2p_db db, p2p_batch *out_batch, p2p_error *err) { return p2pgo_db_begin_batch(db, out_batch, err); }
-int32_t p2p_batch_save_document(p2p_batch batch, p2p_collection coll, const char *doc_id, const char *json, const char *parent_rev_id, uint8_t concurrency, p2p_document *out_doc, p2p_error *err) { return p2pgo_batch_save_document(batch, coll, (char *)doc_id, (char *)json, (char *)parent_rev_id, concurrency, out_doc, err); }
-int32_t p2p_batch_delete_document(p2p_batch batch, p2p_collection coll, const char *doc_id, const char *parent_rev_id, uint8_t concurrency, p2p_document *out_doc, p2p_error *err) { return p2pgo_batch_delete_document(batch, coll, (char *)doc_id, (char *)parent_rev_id, concurrency, out_doc, err); }
-int32_t p2p_batch_purge_document(p2p_batch batch, p2p_collection coll, const char *doc_id, p2p_error *err) { return p2pgo_batch_purge_document(batch, coll, (char *)doc_id, err); }
-int32_t p2p_batch_commit(p2p_batch batch, p2p_error *err) { return p2pgo_batch_commit(batch, err); }
-int32_t p2p_batch_abort(p2p_batch batch, p2p_error *err) { return p2pgo_batch_abort(batch, err); }
+int32_t p2p_db_begin_batch(p2p_db db, p2p_batch *out_batch, p2p_error *err) { return GO(err, p2pgo_db_begin_batch(db, out_batch, err)); }
+int32_t p2p_batch_save_document(p2p_batch batch, p2p_collection coll, const char *doc_id, const char *json, const char *parent_rev_id, uint8_t concurrency, p2p_document *out_doc, p2p_error *err) { return GO(err, p2pgo_batch_save_document(batch, coll, (char *)doc_id, (char *)json, (char *)parent_rev_id, concurrency, out_doc, err)); }
+int32_t p2p_batch_delete_document(p2p_batch batch, p2p_collection coll, const char *doc_id, const char *parent_rev_id, uint8_t concurrency, p2p_document *out_doc, p2p_error *err) { return GO(err, p2pgo_batch_delete_document(batch, coll, (char *)doc_id, (char *)parent_rev_id, concurrency, out_doc, err)); }
+int32_t p2p_batch_purge_document(p2p_batch batch, p2p_collection coll, const char *doc_id, p2p_error *err) { return GO(err, p2pgo_batch_purge_document(batch, coll, (char *)doc_id, err)); }
+int32_t p2p_batch_commit(p2p_batch batch, p2p_error *err) { return GO(err, p2pgo_batch_commit(batch, err)); }
+int32_t p2p_batch_abort(p2p_batch batch, p2p_error *err) { return GO(err, p2pgo_batch_abort(batch, err)); }
 
 /* changes */
-int32_t p2p_collection_changes(p2p_collection coll, uint64_t since, uint32_t limit, char **out_json, p2p_error *err) { return p2pgo_collection_changes(coll, since, limit, out_json, err); }
-int32_t p2p_collection_add_change_listener(p2p_collection coll, p2p_change_fn fn, void *user_data, p2p_subscription *out_token, p2p_error *err) { return p2pgo_collection_add_change_listener(coll, fn, user_data, out_token, err); }
-int32_t p2p_collection_add_document_change_listener(p2p_collection coll, const char *doc_id, p2p_change_fn fn, void *user_data, p2p_subscription *out_token, p2p_error *err) { return p2pgo_collection_add_document_change_listener(coll, (char *)doc_id, fn, user_data, out_token, err); }
-int32_t p2p_collection_add_change_queue(p2p_collection coll, uint32_t capacity, p2p_subscription *out_token, p2p_error *err) { return p2pgo_collection_add_change_queue(coll, capacity, out_token, err); }
-int32_t p2p_subscription_next_event(p2p_subscription token, uint32_t timeout_ms, char **out_json, p2p_error *err) { return p2pgo_subscription_next_event(token, timeout_ms, out_json, err); }
-int32_t p2p_subscription_remove(p2p_subscription token, p2p_error *err) { return p2pgo_subscription_remove(token, err); }
+int32_t p2p_collection_changes(p2p_collection coll, uint64_t since, uint32_t limit, char **out_json, p2p_error *err) { return GO(err, p2pgo_collection_changes(coll, since, limit, out_json, err)); }
+int32_t p2p_collection_add_change_listener(p2p_collection coll, p2p_change_fn fn, void *user_data, p2p_subscription *out_token, p2p_error *err) { return GO(err, p2pgo_collection_add_change_listener(coll, fn, user_data, out_token, err)); }
+int32_t p2p_collection_add_document_change_listener(p2p_collection coll, const char *doc_id, p2p_change_fn fn, void *user_data, p2p_subscription *out_token, p2p_error *err) { return GO(err, p2pgo_collection_add_document_change_listener(coll, (char *)doc_id, fn, user_data, out_token, err)); }
+int32_t p2p_collection_add_change_queue(p2p_collection coll, uint32_t capacity, p2p_subscription *out_token, p2p_error *err) { return GO(err, p2pgo_collection_add_change_queue(coll, capacity, out_token, err)); }
+int32_t p2p_subscription_next_event(p2p_subscription token, uint32_t timeout_ms, char **out_json, p2p_error *err) { return GO(err, p2pgo_subscription_next_event(token, timeout_ms, out_json, err)); }
+int32_t p2p_subscription_remove(p2p_subscription token, p2p_error *err) { return GO(err, p2pgo_subscription_remove(token, err)); }
 
 /* TLS identities */
-int32_t p2p_tls_identity_options_init(p2p_tls_identity_options *opts, p2p_error *err) { return p2pgo_tls_identity_options_init(opts, err); }
-int32_t p2p_tls_identity_create(const p2p_tls_identity_options *options, p2p_tls_identity *out_identity, p2p_error *err) { return p2pgo_tls_identity_create((p2p_tls_identity_options *)options, out_identity, err); }
-int32_t p2p_tls_identity_import_pkcs12(const uint8_t *data, size_t len, const char *password, p2p_tls_identity *out_identity, p2p_error *err) { return p2pgo_tls_identity_import_pkcs12((uint8_t *)data, len, (char *)password, out_identity, err); }
-int32_t p2p_tls_identity_export_pkcs12(p2p_tls_identity identity, const char *password, uint8_t **out_data, size_t *out_len, p2p_error *err) { return p2pgo_tls_identity_export_pkcs12(identity, (char *)password, out_data, out_len, err); }
-int32_t p2p_tls_identity_import_pem(const char *cert_pem, const char *key_pem, const char *password, p2p_tls_identity *out_identity, p2p_error *err) { return p2pgo_tls_identity_import_pem((char *)cert_pem, (char *)key_pem, (char *)password, out_identity, err); }
-int32_t p2p_tls_identity_export_pem(p2p_tls_identity identity, const char *password, char **out_cert_pem, char **out_key_pem, p2p_error *err) { return p2pgo_tls_identity_export_pem(identity, (char *)password, out_cert_pem, out_key_pem, err); }
-int32_t p2p_tls_identity_fingerprint(p2p_tls_identity identity, char **out_hex, p2p_error *err) { return p2pgo_tls_identity_fingerprint(identity, out_hex, err); }
-int32_t p2p_tls_identity_not_after(p2p_tls_identity identity, int64_t *out_unix_ms, p2p_error *err) { return p2pgo_tls_identity_not_after(identity, out_unix_ms, err); }
-int32_t p2p_tls_identity_chain_pem(p2p_tls_identity identity, char **out_pem, p2p_error *err) { return p2pgo_tls_identity_chain_pem(identity, out_pem, err); }
-int32_t p2p_tls_identity_close(p2p_tls_identity identity, p2p_error *err) { return p2pgo_tls_identity_close(identity, err); }
+int32_t p2p_tls_identity_options_init(p2p_tls_identity_options *opts, p2p_error *err) { return GO(err, p2pgo_tls_identity_options_init(opts, err)); }
+int32_t p2p_tls_identity_create(const p2p_tls_identity_options *options, p2p_tls_identity *out_identity, p2p_error *err) { return GO(err, p2pgo_tls_identity_create((p2p_tls_identity_options *)options, out_identity, err)); }
+int32_t p2p_tls_identity_import_pkcs12(const uint8_t *data, size_t len, const char *password, p2p_tls_identity *out_identity, p2p_error *err) { return GO(err, p2pgo_tls_identity_import_pkcs12((uint8_t *)data, len, (char *)password, out_identity, err)); }
+int32_t p2p_tls_identity_export_pkcs12(p2p_tls_identity identity, const char *password, uint8_t **out_data, size_t *out_len, p2p_error *err) { return GO(err, p2pgo_tls_identity_export_pkcs12(identity, (char *)password, out_data, out_len, err)); }
+int32_t p2p_tls_identity_import_pem(const char *cert_pem, const char *key_pem, const char *password, p2p_tls_identity *out_identity, p2p_error *err) { return GO(err, p2pgo_tls_identity_import_pem((char *)cert_pem, (char *)key_pem, (char *)password, out_identity, err)); }
+int32_t p2p_tls_identity_export_pem(p2p_tls_identity identity, const char *password, char **out_cert_pem, char **out_key_pem, p2p_error *err) { return GO(err, p2pgo_tls_identity_export_pem(identity, (char *)password, out_cert_pem, out_key_pem, err)); }
+int32_t p2p_tls_identity_fingerprint(p2p_tls_identity identity, char **out_hex, p2p_error *err) { return GO(err, p2pgo_tls_identity_fingerprint(identity, out_hex, err)); }
+int32_t p2p_tls_identity_not_after(p2p_tls_identity identity, int64_t *out_unix_ms, p2p_error *err) { return GO(err, p2pgo_tls_identity_not_after(identity, out_unix_ms, err)); }
+int32_t p2p_tls_identity_chain_pem(p2p_tls_identity identity, char **out_pem, p2p_error *err) { return GO(err, p2pgo_tls_identity_chain_pem(identity, out_pem, err)); }
+int32_t p2p_tls_identity_close(p2p_tls_identity identity, p2p_error *err) { return GO(err, p2pgo_tls_identity_close(identity, err)); }
 
 /* keystores */
-int32_t p2p_keystore_open(const char *path, const char *password, p2p_keystore *out_keystore, p2p_error *err) { return p2pgo_keystore_open((char *)path, (char *)password, out_keystore, err); }
-int32_t p2p_keystore_store(p2p_keystore keystore, const char *label, p2p_tls_identity identity, p2p_error *err) { return p2pgo_keystore_store(keystore, (char *)label, identity, err); }
-int32_t p2p_keystore_get(p2p_keystore keystore, const char *label, p2p_tls_identity *out_identity, p2p_error *err) { return p2pgo_keystore_get(keystore, (char *)label, out_identity, err); }
-int32_t p2p_keystore_list(p2p_keystore keystore, char **out_json, p2p_error *err) { return p2pgo_keystore_list(keystore, out_json, err); }
-int32_t p2p_keystore_delete(p2p_keystore keystore, const char *label, p2p_error *err) { return p2pgo_keystore_delete(keystore, (char *)label, err); }
-int32_t p2p_keystore_close(p2p_keystore keystore, p2p_error *err) { return p2pgo_keystore_close(keystore, err); }
+int32_t p2p_keystore_open(const char *path, const char *password, p2p_keystore *out_keystore, p2p_error *err) { return GO(err, p2pgo_keystore_open((char *)path, (char *)password, out_keystore, err)); }
+int32_t p2p_keystore_store(p2p_keystore keystore, const char *label, p2p_tls_identity identity, p2p_error *err) { return GO(err, p2pgo_keystore_store(keystore, (char *)label, identity, err)); }
+int32_t p2p_keystore_get(p2p_keystore keystore, const char *label, p2p_tls_identity *out_identity, p2p_error *err) { return GO(err, p2pgo_keystore_get(keystore, (char *)label, out_identity, err)); }
+int32_t p2p_keystore_list(p2p_keystore keystore, char **out_json, p2p_error *err) { return GO(err, p2pgo_keystore_list(keystore, out_json, err)); }
+int32_t p2p_keystore_delete(p2p_keystore keystore, const char *label, p2p_error *err) { return GO(err, p2pgo_keystore_delete(keystore, (char *)label, err)); }
+int32_t p2p_keystore_close(p2p_keystore keystore, p2p_error *err) { return GO(err, p2pgo_keystore_close(keystore, err)); }
 
 /* listener */
-int32_t p2p_listener_options_init(p2p_listener_options *opts, p2p_error *err) { return p2pgo_listener_options_init(opts, err); }
-int32_t p2p_listener_create(p2p_db db, const p2p_listener_options *options, p2p_listener *out_listener, p2p_error *err) { return p2pgo_listener_create(db, (p2p_listener_options *)options, out_listener, err); }
-int32_t p2p_listener_start(p2p_listener listener, p2p_error *err) { return p2pgo_listener_start(listener, err); }
-int32_t p2p_listener_stop(p2p_listener listener, p2p_error *err) { return p2pgo_listener_stop(listener, err); }
-int32_t p2p_listener_port(p2p_listener listener, uint16_t *out_port, p2p_error *err) { return p2pgo_listener_port(listener, out_port, err); }
-int32_t p2p_listener_urls(p2p_listener listener, char **out_json, p2p_error *err) { return p2pgo_listener_urls(listener, out_json, err); }
-int32_t p2p_listener_status(p2p_listener listener, char **out_json, p2p_error *err) { return p2pgo_listener_status(listener, out_json, err); }
-int32_t p2p_listener_tls_identity(p2p_listener listener, p2p_tls_identity *out_identity, p2p_error *err) { return p2pgo_listener_tls_identity(listener, out_identity, err); }
-int32_t p2p_listener_close(p2p_listener listener, p2p_error *err) { return p2pgo_listener_close(listener, err); }
+int32_t p2p_listener_options_init(p2p_listener_options *opts, p2p_error *err) { return GO(err, p2pgo_listener_options_init(opts, err)); }
+int32_t p2p_listener_create(p2p_db db, const p2p_listener_options *options, p2p_listener *out_listener, p2p_error *err) { return GO(err, p2pgo_listener_create(db, (p2p_listener_options *)options, out_listener, err)); }
+int32_t p2p_listener_start(p2p_listener listener, p2p_error *err) { return GO(err, p2pgo_listener_start(listener, err)); }
+int32_t p2p_listener_stop(p2p_listener listener, p2p_error *err) { return GO(err, p2pgo_listener_stop(listener, err)); }
+int32_t p2p_listener_port(p2p_listener listener, uint16_t *out_port, p2p_error *err) { return GO(err, p2pgo_listener_port(listener, out_port, err)); }
+int32_t p2p_listener_urls(p2p_listener listener, char **out_json, p2p_error *err) { return GO(err, p2pgo_listener_urls(listener, out_json, err)); }
+int32_t p2p_listener_status(p2p_listener listener, char **out_json, p2p_error *err) { return GO(err, p2pgo_listener_status(listener, out_json, err)); }
+int32_t p2p_listener_tls_identity(p2p_listener listener, p2p_tls_identity *out_identity, p2p_error *err) { return GO(err, p2pgo_listener_tls_identity(listener, out_identity, err)); }
+int32_t p2p_listener_close(p2p_listener listener, p2p_error *err) { return GO(err, p2pgo_listener_close(listener, err)); }
 
 /* replicator */
-int32_t p2p_replication_collection_init(p2p_replication_collection *coll, p2p_error *err) { return p2pgo_replication_collection_init(coll, err); }
-int32_t p2p_replicator_options_init(p2p_replicator_options *opts, p2p_error *err) { return p2pgo_replicator_options_init(opts, err); }
-int32_t p2p_replicator_create(p2p_db db, const p2p_replicator_options *options, p2p_replicator *out_replicator, p2p_error *err) { return p2pgo_replicator_create(db, (p2p_replicator_options *)options, out_replicator, err); }
-int32_t p2p_replicator_start(p2p_replicator repl, uint8_t reset_checkpoint, p2p_error *err) { return p2pgo_replicator_start(repl, reset_checkpoint, err); }
-int32_t p2p_replicator_stop(p2p_replicator repl, p2p_error *err) { return p2pgo_replicator_stop(repl, err); }
-int32_t p2p_replicator_status(p2p_replicator repl, char **out_json, p2p_error *err) { return p2pgo_replicator_status(repl, out_json, err); }
-int32_t p2p_replicator_stats(p2p_replicator repl, char **out_json, p2p_error *err) { return p2pgo_replicator_stats(repl, out_json, err); }
-int32_t p2p_replicator_add_status_listener(p2p_replicator repl, p2p_replicator_event_fn fn, void *user_data, p2p_subscription *out_token, p2p_error *err) { return p2pgo_replicator_add_status_listener(repl, fn, user_data, out_token, err); }
-int32_t p2p_replicator_add_document_listener(p2p_replicator repl, p2p_replicator_event_fn fn, void *user_data, p2p_subscription *out_token, p2p_error *err) { return p2pgo_replicator_add_document_listener(repl, fn, user_data, out_token, err); }
-int32_t p2p_replicator_add_event_queue(p2p_replicator repl, uint32_t capacity, p2p_subscription *out_token, p2p_error *err) { return p2pgo_replicator_add_event_queue(repl, capacity, out_token, err); }
-int32_t p2p_replicator_pending_document_ids(p2p_replicator repl, p2p_collection coll, char **out_json, p2p_error *err) { return p2pgo_replicator_pending_document_ids(repl, coll, out_json, err); }
-int32_t p2p_replicator_is_document_pending(p2p_replicator repl, p2p_collection coll, const char *doc_id, uint8_t *out_pending, p2p_error *err) { return p2pgo_replicator_is_document_pending(repl, coll, (char *)doc_id, out_pending, err); }
-int32_t p2p_replicator_server_certificate(p2p_replicator repl, char **out_pem, p2p_error *err) { return p2pgo_replicator_server_certificate(repl, out_pem, err); }
-int32_t p2p_replicator_close(p2p_replicator repl, p2p_error *err) { return p2pgo_replicator_close(repl, err); }
+int32_t p2p_replication_collection_init(p2p_replication_collection *coll, p2p_error *err) { return GO(err, p2pgo_replication_collection_init(coll, err)); }
+int32_t p2p_replicator_options_init(p2p_replicator_options *opts, p2p_error *err) { return GO(err, p2pgo_replicator_options_init(opts, err)); }
+int32_t p2p_replicator_create(p2p_db db, const p2p_replicator_options *options, p2p_replicator *out_replicator, p2p_error *err) { return GO(err, p2pgo_replicator_create(db, (p2p_replicator_options *)options, out_replicator, err)); }
+int32_t p2p_replicator_start(p2p_replicator repl, uint8_t reset_checkpoint, p2p_error *err) { return GO(err, p2pgo_replicator_start(repl, reset_checkpoint, err)); }
+int32_t p2p_replicator_stop(p2p_replicator repl, p2p_error *err) { return GO(err, p2pgo_replicator_stop(repl, err)); }
+int32_t p2p_replicator_status(p2p_replicator repl, char **out_json, p2p_error *err) { return GO(err, p2pgo_replicator_status(repl, out_json, err)); }
+int32_t p2p_replicator_stats(p2p_replicator repl, char **out_json, p2p_error *err) { return GO(err, p2pgo_replicator_stats(repl, out_json, err)); }
+int32_t p2p_replicator_add_status_listener(p2p_replicator repl, p2p_replicator_event_fn fn, void *user_data, p2p_subscription *out_token, p2p_error *err) { return GO(err, p2pgo_replicator_add_status_listener(repl, fn, user_data, out_token, err)); }
+int32_t p2p_replicator_add_document_listener(p2p_replicator repl, p2p_replicator_event_fn fn, void *user_data, p2p_subscription *out_token, p2p_error *err) { return GO(err, p2pgo_replicator_add_document_listener(repl, fn, user_data, out_token, err)); }
+int32_t p2p_replicator_add_event_queue(p2p_replicator repl, uint32_t capacity, p2p_subscription *out_token, p2p_error *err) { return GO(err, p2pgo_replicator_add_event_queue(repl, capacity, out_token, err)); }
+int32_t p2p_replicator_pending_document_ids(p2p_replicator repl, p2p_collection coll, char **out_json, p2p_error *err) { return GO(err, p2pgo_replicator_pending_document_ids(repl, coll, out_json, err)); }
+int32_t p2p_replicator_is_document_pending(p2p_replicator repl, p2p_collection coll, const char *doc_id, uint8_t *out_pending, p2p_error *err) { return GO(err, p2pgo_replicator_is_document_pending(repl, coll, (char *)doc_id, out_pending, err)); }
+int32_t p2p_replicator_server_certificate(p2p_replicator repl, char **out_pem, p2p_error *err) { return GO(err, p2pgo_replicator_server_certificate(repl, out_pem, err)); }
+int32_t p2p_replicator_close(p2p_replicator repl, p2p_error *err) { return GO(err, p2pgo_replicator_close(repl, err)); }

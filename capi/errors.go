@@ -3,6 +3,7 @@ package main
 /*
 #cgo CFLAGS: -I${SRCDIR}/../include -Wall
 #include "p2psync.h"
+#include "forked.h"
 */
 import "C"
 
@@ -33,6 +34,12 @@ var (
 	errUnsupported     = errors.New("unsupported")
 	errInternal        = errors.New("internal error")
 )
+
+// errForked is P2P_ERR_FORKED. Go never produces it: in a child process created by
+// fork() the Go runtime is gone, so abi.c answers every call there itself, in C, with
+// the same text. The row keeps the table complete, so that Go, the header and the
+// bindings agree on every code.
+var errForked = errors.New(C.P2P_FORKED_MESSAGE)
 
 // status is a C status code; the alias lets tests (which cannot import "C") name it.
 type status = C.int32_t
@@ -110,6 +117,8 @@ var statusFor = []struct {
 
 	{context.Canceled, C.P2P_ERR_CANCELLED},
 	{context.DeadlineExceeded, C.P2P_ERR_TIMEOUT},
+
+	{errForked, C.P2P_ERR_FORKED},
 }
 
 func statusOf(err error) C.int32_t {

@@ -9,6 +9,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -112,6 +113,30 @@ func sentinels(t *testing.T, dir string) map[string]string {
 	return out
 }
 
+// TestEveryHeaderCodeHasARow fails when include/p2psync.h defines a P2P_ERR_* code that
+// no row of statusFor produces, so that Go, the header and the bindings (whose tests
+// check the same header) know the same codes.
+func TestEveryHeaderCodeHasARow(t *testing.T) {
+	header, err := os.ReadFile(filepath.Join("..", "include", "p2psync.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inTable := map[int32]bool{}
+	for _, e := range statusFor {
+		inTable[int32(e.status)] = true
+	}
+	defines := regexp.MustCompile(`(?m)^#define (P2P_ERR_\w+)\s+(-\d+)`).FindAllStringSubmatch(string(header), -1)
+	if len(defines) < 20 {
+		t.Fatalf("found %d P2P_ERR_* codes in the header: the pattern is wrong", len(defines))
+	}
+	for _, d := range defines {
+		code, _ := strconv.Atoi(d[2])
+		if !inTable[int32(code)] {
+			t.Errorf("%s (%d) has no row in statusFor (capi/errors.go)", d[1], code)
+		}
+	}
+}
+
 func TestStatusOf(t *testing.T) {
 	tests := []struct {
 		name string
@@ -125,6 +150,7 @@ func TestStatusOf(t *testing.T) {
 		{"timeout", context.DeadlineExceeded, -13},
 		{"unsupported", errUnsupported, -14},
 		{"unknown error is internal", errors.New("surprise"), -99},
+		{"forked (produced in C, known here too)", errForked, -22},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

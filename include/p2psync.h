@@ -29,6 +29,14 @@
  *  JSON      Document bodies, lists, change events are JSON text. Document bodies
  *            must be JSON objects.
  *  Threads   Every function may be called from any thread, concurrently.
+ *  Fork      The library cannot be used in a child process created by fork() after it
+ *            was loaded (its Go runtime does not survive a fork). There every function
+ *            that returns a status returns P2P_ERR_FORKED at once (never hangs, never
+ *            enters the runtime); p2p_abi_version, p2p_version, p2p_status_string,
+ *            p2p_error_dispose, p2p_free and p2p_strdup keep working, and
+ *            p2p_debug_live_handles returns 0. The parent is unaffected. Start workers
+ *            with exec or posix_spawn (Python multiprocessing: the "spawn" or
+ *            "forkserver" start method), or load the library only after the fork.
  */
 #ifndef P2PSYNC_H
 #define P2PSYNC_H
@@ -69,7 +77,8 @@ typedef uint64_t p2p_keystore;     /* an open password-protected file of identit
 typedef uint64_t p2p_listener;     /* serves one open database to replicators */
 typedef uint64_t p2p_replicator;   /* syncs one open database with one listener */
 
-/* Number of live handles of every kind. Tests assert it is 0 at the end. Never fails. */
+/* Number of live handles of every kind. Tests assert it is 0 at the end. Never fails.
+ * In a child forked after the library was loaded it returns 0: no handle works there. */
 P2P_API uint64_t p2p_debug_live_handles(void);
 
 /* ---------------------------------------------------------------- status codes */
@@ -98,7 +107,9 @@ P2P_API uint64_t p2p_debug_live_handles(void);
 #define P2P_ERR_TLS_CLIENT_CERT   -19   /* listener requires a client certificate, or refused ours */
 #define P2P_ERR_TLS_VERSION       -20   /* peer speaks only TLS versions below 1.2 */
 #define P2P_ERR_WRONG_PASSWORD    -21   /* password does not open a keystore, PKCS#12 file or key */
-/* Codes between -22 and -98 are reserved for later versions. */
+#define P2P_ERR_FORKED            -22   /* called in a child process forked after the library was
+                                         * loaded: unusable there (see "Fork" above) */
+/* Codes between -23 and -98 are reserved for later versions. */
 #define P2P_ERR_INTERNAL          -99   /* a bug in the library, including recovered panics */
 
 /* Static English name of a status, e.g. "P2P_ERR_BUSY"; "P2P_ERR_UNKNOWN" for codes this
@@ -720,7 +731,10 @@ P2P_API int32_t p2p_listener_close(p2p_listener listener, p2p_error *err);
  * Status, as returned by p2p_replicator_status and carried by status events:
  *   {"activity": "busy", "progress": {"completed": 3, "total": 10}, "error": null}
  * activity is "stopped", "offline" (waiting to retry), "connecting", "idle" (continuous,
- * caught up) or "busy". error is null or
+ * caught up) or "busy". A run that ends (stopped, caught up, failed) reads "stopped" only
+ * once every status, document and collection change callback for its work has returned
+ * (the last of them is the "stopped" status event), so polling the status until
+ * "stopped" is a complete wait. error is null or
  *   {"status": -18, "domain": 1, "code": -18, "message": "..."}
  * where status is the P2P_ERR_* code and domain/code keep the cause as in p2p_error: a
  * peer refusing the upgrade gives domain P2P_DOMAIN_WEBSOCKET with the HTTP status (401),
@@ -868,9 +882,15 @@ P2P_API int32_t p2p_replicator_create(p2p_db db, const p2p_replicator_options *o
  * Returns P2P_OK, P2P_ERR_BUSY (already running), P2P_ERR_INVALID_HANDLE. */
 P2P_API int32_t p2p_replicator_start(p2p_replicator repl, uint8_t reset_checkpoint, p2p_error *err);
 
-/* Stops replicating, saves the checkpoint, and returns once stopped and every listener
- * call has been made. Stopping a stopped replicator returns P2P_OK. Must not be called
- * from inside the replicator's own filter or resolver.
+/* Stops replicating, saves the checkpoint, and returns once stopped and every callback for
+ * the work done has returned: the replicator's status and document listeners (and event
+ * queues have received every event), and the database's collection change listeners
+ * for the revisions it saved. None of them is called for this run afterwards. This holds
+ * also when the run had already ended on its own and was still delivering its last
+ * events. Stopping a stopped replicator returns P2P_OK. Must not be called from inside
+ * the replicator's own filter or resolver. Called from inside one of its own status or
+ * document listeners it cannot wait for itself: it ends the run and returns at once;
+ * from inside a collection change listener it does not wait for change listeners.
  * Returns P2P_OK, P2P_ERR_INVALID_HANDLE. */
 P2P_API int32_t p2p_replicator_stop(p2p_replicator repl, p2p_error *err);
 

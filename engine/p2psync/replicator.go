@@ -234,7 +234,8 @@ func (r *Replicator) Start(resetCheckpoint bool) error {
 }
 
 // Stop stops replicating, saves the checkpoint and returns once the replicator is stopped
-// and every listener call has been made. Stopping a stopped replicator does nothing.
+// and every listener call for the work done has returned, collection change listeners
+// included (see replicator.Replicator.Stop). Stopping a stopped replicator does nothing.
 func (r *Replicator) Stop() { r.eng.Stop() }
 
 // Status returns a snapshot. Status.Error, when set, wraps the sentinel of its cause (see

@@ -11,7 +11,10 @@
 //  3. r.Start(false) (true = reset checkpoints and start from the beginning).
 //  4. One-shot: r.Wait(ctx) returns when caught up in both directions. Continuous: the
 //     replicator runs until r.Stop(). Stop saves the checkpoint, closes with 1000 and
-//     returns once everything has been delivered to listeners.
+//     returns once everything has been delivered to listeners: status and document
+//     listeners, and the database's collection change listeners for what it saved.
+//     Wait, and Status reading Stopped, come after the same deliveries, also when a
+//     one-shot run ends on its own; no listener is called for the run afterwards.
 //
 // Example:
 //
@@ -49,5 +52,6 @@
 //
 // All methods are safe for concurrent use. Listener callbacks and filters run on library
 // goroutines; status and document listeners are called serially, in order, and should
-// return quickly; filters and resolvers may block briefly but must not call Stop.
+// return quickly; filters and resolvers may block briefly but must not call Stop. A
+// listener that calls Stop ends the run without waiting (it would wait for itself).
 package replicator

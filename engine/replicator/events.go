@@ -1,6 +1,12 @@
 package replicator
 
-import "sync"
+import (
+	"bytes"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
 
 // dispatcher delivers status and document events to listeners on one goroutine, in
 // order, never while a replicator lock is held. Consecutive document events of the same
@@ -12,6 +18,7 @@ type dispatcher struct {
 	queue  []event
 	closed bool
 	done   chan struct{}
+	goid   atomic.Uint64 // the delivering goroutine's ID
 }
 
 type event struct {
@@ -36,6 +43,11 @@ func (d *dispatcher) post(e event) {
 	d.mu.Unlock()
 }
 
+// onDispatcher reports whether the caller is the delivering goroutine (a listener).
+func (d *dispatcher) onDispatcher() bool {
+	return d != nil && d.goid.Load() == goroutineID()
+}
+
 // close delivers what is queued, then stops the goroutine and waits for it.
 func (d *dispatcher) close() {
 	d.mu.Lock()
@@ -46,6 +58,7 @@ func (d *dispatcher) close() {
 }
 
 func (d *dispatcher) run() {
+	d.goid.Store(goroutineID())
 	defer close(d.done)
 	for {
 		d.mu.Lock()
@@ -76,4 +89,19 @@ func (d *dispatcher) run() {
 			i = j
 		}
 	}
+}
+
+// goroutineID returns the current goroutine's ID, parsed from the first line of its
+// stack trace ("goroutine 123 [running]:"). It only serves to spot a Stop made from a
+// listener (which would wait for itself), never on the hot path.
+func goroutineID() uint64 {
+	var buf [64]byte
+	n := runtime.Stack(buf[:], false)
+	line := bytes.TrimPrefix(buf[:n], []byte("goroutine "))
+	if i := bytes.IndexByte(line, ' '); i > 0 {
+		if id, err := strconv.ParseUint(string(line[:i]), 10, 64); err == nil {
+			return id
+		}
+	}
+	return 0
 }

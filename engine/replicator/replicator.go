@@ -41,6 +41,10 @@ type Replicator struct {
 	conn    *connState // current connection, nil when not connected
 	wire    TransferStats
 	revs    syncproto.Stats // of finished connections
+
+	// stopWaitingForChanges lets a Stop made from inside a collection change listener of
+	// the database end the run without waiting for that listener's own goroutine (mu).
+	stopWaitingForChanges context.CancelFunc
 }
 
 // Stats counts the revisions this replicator sent and received since New, over every
@@ -175,7 +179,8 @@ func (r *Replicator) URL() string { return r.url }
 // Config returns the configuration (as normalized by New).
 func (r *Replicator) Config() Config { return r.cfg }
 
-// Status returns a snapshot.
+// Status returns a snapshot. It reads Stopped only once the run has delivered everything
+// (see Stop), so polling it until Stopped waits as Wait does.
 func (r *Replicator) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -288,32 +293,50 @@ func (r *Replicator) Start(resetCheckpoint bool) error {
 		return ErrRunning
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	changesCtx, stopWaitingForChanges := context.WithCancel(context.Background())
 	r.running, r.cancel, r.done = true, cancel, make(chan struct{})
+	r.stopWaitingForChanges = stopWaitingForChanges
 	r.disp = newDispatcher(r)
 	r.status = Status{Activity: Connecting}
 	s := r.status
 	disp, done := r.disp, r.done
 	r.mu.Unlock()
 	disp.post(event{status: &s})
-	go r.run(ctx, resetCheckpoint, done, disp)
+	go r.run(ctx, changesCtx, resetCheckpoint, done, disp)
 	return nil
 }
 
 // Stop stops replicating: the checkpoint is saved, the connection closed with 1000, and
-// Stop returns once the replicator is Stopped and every listener call has been made.
-// Stopping a stopped replicator does nothing.
+// Stop returns once the replicator is Stopped and every listener call for the work done
+// has returned: status and document listeners, and the database's collection change
+// listeners for the revisions it saved. No listener of the run is called afterwards.
+// Stopping a stopped replicator does nothing; a Stop made while a finished run is still
+// delivering its last events waits for them too.
+//
+// Called from inside one of the replicator's own status or document listeners, Stop
+// cannot wait for itself: it asks the run to end and returns at once. Called from inside
+// a collection change listener of the database, it waits for the run but not for the
+// change listeners.
 func (r *Replicator) Stop() {
 	r.mu.Lock()
-	cancel, done := r.cancel, r.done
+	cancel, done, disp, stopWaiting := r.cancel, r.done, r.disp, r.stopWaitingForChanges
 	r.mu.Unlock()
 	if cancel == nil {
-		return
+		return // not running, and nothing left to deliver
 	}
 	cancel()
+	if disp.onDispatcher() {
+		return
+	}
+	if r.cfg.Database.InChangeListener() {
+		stopWaiting()
+	}
 	<-done
 }
 
 // Wait blocks until the replicator is stopped (or ctx ends) and returns its final status.
+// When it returns the final status, every listener call for the work done has returned
+// (as for Stop).
 func (r *Replicator) Wait(ctx context.Context) (Status, error) {
 	r.mu.Lock()
 	done := r.done
@@ -360,14 +383,32 @@ func (r *Replicator) backoff(k int) time.Duration {
 	return d
 }
 
-func (r *Replicator) run(ctx context.Context, reset bool, done chan struct{}, disp *dispatcher) {
-	defer func() {
-		r.mu.Lock()
-		r.running, r.cancel, r.disp = false, nil, nil
-		r.mu.Unlock()
-		disp.close()
-		close(done)
-	}()
+// run replicates until stopped, then finishes the run: every source of events has ended
+// when loop returns (runOnce waits for the session, the connection's handlers and the
+// resolver), so the collection change listeners are waited for, the final status is
+// queued behind every document event, the dispatcher delivers all of it, and only then
+// does the status read Stopped and done close. Pollers of Status, Wait and Stop are all
+// released after the last listener call.
+func (r *Replicator) run(ctx, changesCtx context.Context, reset bool, done chan struct{}, disp *dispatcher) {
+	final := r.loop(ctx, reset)
+	_ = r.cfg.Database.WaitChangesDelivered(changesCtx)
+	disp.post(event{status: &final})
+	disp.close()
+	r.mu.Lock()
+	r.status = final
+	r.running, r.cancel, r.disp, r.stopWaitingForChanges = false, nil, nil, nil
+	r.mu.Unlock()
+	close(done)
+}
+
+// loop connects and retries until the run is over, and returns the final status (not yet
+// published: see run).
+func (r *Replicator) loop(ctx context.Context, reset bool) Status {
+	final := func(mutate func(s *Status)) Status {
+		st := r.Status()
+		mutate(&st)
+		return st
+	}
 	failures := 0
 	var base Progress
 	for {
@@ -379,24 +420,21 @@ func (r *Replicator) run(ctx context.Context, reset bool, done chan struct{}, di
 			reset = false
 		}
 		if ctx.Err() != nil || err == nil {
-			r.setStatus(func(s *Status) {
+			return final(func(s *Status) {
 				s.Activity, s.Progress = Stopped, prog
 				if err == nil || ctx.Err() != nil {
 					s.Error = nil
 				}
 			})
-			return
 		}
 		if !IsTransient(err) {
 			r.log.Info("replication stopped by a permanent error", "err", err)
-			r.setStatus(func(s *Status) { s.Activity, s.Error = Stopped, err })
-			return
+			return final(func(s *Status) { s.Activity, s.Error = Stopped, err })
 		}
 		failures++
 		if max := r.maxAttempts(); max > 0 && failures >= max {
 			r.log.Info("replication gave up after max attempts", "attempts", failures, "err", err)
-			r.setStatus(func(s *Status) { s.Activity, s.Error = Stopped, err })
-			return
+			return final(func(s *Status) { s.Activity, s.Error = Stopped, err })
 		}
 		wait := r.backoff(failures)
 		r.log.Debug("replication offline, retrying", "err", err, "wait", wait)
@@ -405,8 +443,7 @@ func (r *Replicator) run(ctx context.Context, reset bool, done chan struct{}, di
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			r.setStatus(func(s *Status) { s.Activity = Stopped })
-			return
+			return final(func(s *Status) { s.Activity = Stopped })
 		case <-t.C:
 		}
 	}

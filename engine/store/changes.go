@@ -129,10 +129,14 @@ type notifier struct {
 	cond     *sync.Cond // queue grew, closing set, or running changed
 	queue    []published
 	numbered uint64 // number of the last published commit
-	closing  bool
-	running  *ListenerToken
-	collSubs map[*Collection][]*ListenerToken
-	docSubs  map[*Collection]map[string][]*ListenerToken
+	// delivered is the number of the last commit whose listener calls have all returned;
+	// waiters are released when it reaches their commit (see waitDelivered).
+	delivered uint64
+	waiters   []deliveryWaiter
+	closing   bool
+	running   *ListenerToken
+	collSubs  map[*Collection][]*ListenerToken
+	docSubs   map[*Collection]map[string][]*ListenerToken
 }
 
 func newNotifier(log *slog.Logger) *notifier {
@@ -230,7 +234,64 @@ func (n *notifier) run() {
 		n.queue = n.queue[1:]
 		n.mu.Unlock()
 		n.deliver(batch)
+		n.mu.Lock()
+		n.delivered = batch.n
+		kept := n.waiters[:0]
+		for _, w := range n.waiters {
+			if w.commit <= n.delivered {
+				close(w.ch)
+			} else {
+				kept = append(kept, w)
+			}
+		}
+		n.waiters = kept
+		n.mu.Unlock()
 	}
+}
+
+// deliveryWaiter is released when commit has been delivered.
+type deliveryWaiter struct {
+	commit uint64
+	ch     chan struct{}
+}
+
+// waitDelivered waits until every listener call for the commits published so far has
+// returned, ctx ends or the notifier stops. On the notifier goroutine it returns at once:
+// the caller is itself one of those calls.
+func (n *notifier) waitDelivered(ctx context.Context) error {
+	if goroutineID() == n.goid.Load() {
+		return nil
+	}
+	n.mu.Lock()
+	if n.delivered >= n.numbered {
+		n.mu.Unlock()
+		return nil
+	}
+	w := deliveryWaiter{commit: n.numbered, ch: make(chan struct{})}
+	n.waiters = append(n.waiters, w)
+	n.mu.Unlock()
+	select {
+	case <-w.ch:
+		return nil
+	case <-n.done:
+		return nil // closed: Close delivered everything that was committed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// WaitChangesDelivered returns once every change-listener call for the commits made
+// before it was called has returned, or ctx ends (ctx's error), or the database was
+// closed (Close delivers what was committed). Called from inside a change listener it
+// returns at once, as it would otherwise wait for itself.
+func (db *Database) WaitChangesDelivered(ctx context.Context) error {
+	return db.notify.waitDelivered(ctx)
+}
+
+// InChangeListener reports whether the calling goroutine is running one of db's change
+// listeners (and so must not wait for change notifications of db to be delivered).
+func (db *Database) InChangeListener() bool {
+	return goroutineID() == db.notify.goid.Load()
 }
 
 // deliver calls the listeners for one commit: per collection, first the

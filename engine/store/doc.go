@@ -169,6 +169,10 @@ Change.Purged set and Sequence 0. A callback may call the store, including
 writes, but should return quickly. ListenerToken.Remove waits for a call in
 progress unless it is made from inside a callback. A panicking callback is
 logged and does not stop delivery.
+Database.WaitChangesDelivered waits until the listeners have been called for
+every commit made so far (the replicator uses it so that its Stop and its
+"stopped" status come after the change listeners heard of what it wrote);
+from inside a callback it returns at once.
 
 # Expiration
 

@@ -780,6 +780,165 @@ static void test_delta_stats(struct env *e)
     }
 }
 
+/* ------------------------------------------------------------ stop means stopped */
+
+/* Counts, slowly, the documents whose IDs start with `prefix` in document events and in
+ * change events of the replicating database; any call made after `finished` was set is
+ * counted as late. */
+struct slow_counter {
+    pthread_mutex_t mu;
+    const char *prefix; /* "\"id\":\"<prefix>": the same in document and change events */
+    int documents, changes, statuses, last_stopped, late, finished;
+};
+
+static void sleep_us(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000L};
+    nanosleep(&ts, NULL);
+}
+
+static int occurrences(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+static void slow_documents(p2p_subscription token, const char *json, void *user_data)
+{
+    struct slow_counter *c = user_data;
+    (void)token;
+    int n = strstr(json, "\"error\":{") ? 0 : occurrences(json, c->prefix);
+    pthread_mutex_lock(&c->mu);
+    c->late += c->finished;
+    pthread_mutex_unlock(&c->mu);
+    sleep_us(200L * n); /* a slow listener: 0.2 ms a document */
+    pthread_mutex_lock(&c->mu);
+    c->documents += n;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void slow_status(p2p_subscription token, const char *json, void *user_data)
+{
+    struct slow_counter *c = user_data;
+    (void)token;
+    sleep_us(200);
+    pthread_mutex_lock(&c->mu);
+    c->late += c->finished;
+    c->statuses++;
+    c->last_stopped = strstr(json, "\"activity\":\"stopped\"") != NULL;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void slow_changes(p2p_subscription token, const char *json, void *user_data)
+{
+    struct slow_counter *c = user_data;
+    (void)token;
+    int n = occurrences(json, c->prefix);
+    pthread_mutex_lock(&c->mu);
+    c->late += c->finished;
+    pthread_mutex_unlock(&c->mu);
+    sleep_us(200L * n);
+    pthread_mutex_lock(&c->mu);
+    c->changes += n;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Saves `n` documents prefix000.. in one batch. */
+static void save_many(p2p_db db, p2p_collection c, const char *prefix, int n)
+{
+    p2p_batch b = 0;
+    EXPECT(P2P_OK, p2p_db_begin_batch(db, &b, &err));
+    for (int i = 0; i < n; i++) {
+        char id[32], json[64];
+        snprintf(id, sizeof id, "%s%03d", prefix, i);
+        snprintf(json, sizeof json, "{\"n\":%d}", i);
+        EXPECT(P2P_OK, p2p_batch_save_document(b, c, id, json, NULL, P2P_CONCURRENCY_LAST_WRITE_WINS, NULL, &err));
+    }
+    EXPECT(P2P_OK, p2p_batch_commit(b, &err));
+}
+
+static int docs_with_prefix(p2p_collection c, const char *prefix, int n)
+{
+    int found = 0;
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "%s%03d", prefix, i);
+        found += has_doc(c, id);
+    }
+    return found;
+}
+
+/* When p2p_replicator_stop returns (and when a one-shot replicator's status reads
+ * "stopped"), every document, status and change callback for what was replicated has
+ * run, and none runs afterwards. Run last: it adds many documents to the served database. */
+static void test_stop_means_stopped(struct env *e)
+{
+    enum { DOCS = 300 };
+    for (int iter = 0; iter < 4; iter++) {
+        int continuous = iter % 2; /* one-shot: poll the status, then stop; continuous: stop midway */
+        char prefix[16], needle[32];
+        snprintf(prefix, sizeof prefix, "stop%d-", iter);
+        snprintf(needle, sizeof needle, "\"id\":\"%s", prefix);
+        save_many(e->a, e->ca, prefix, DOCS);
+
+        p2p_replicator_options o = base_options(e);
+        o.type = P2P_REPLICATOR_PULL;
+        o.continuous = (uint8_t)continuous;
+        p2p_replicator r = 0;
+        EXPECT(P2P_OK, p2p_replicator_create(e->b, &o, &r, &err));
+        struct slow_counter c;
+        memset(&c, 0, sizeof c);
+        pthread_mutex_init(&c.mu, NULL);
+        c.prefix = needle;
+        p2p_subscription td = 0, ts = 0, tc = 0;
+        EXPECT(P2P_OK, p2p_replicator_add_document_listener(r, slow_documents, &c, &td, &err));
+        EXPECT(P2P_OK, p2p_replicator_add_status_listener(r, slow_status, &c, &ts, &err));
+        EXPECT(P2P_OK, p2p_collection_add_change_listener(e->cb, slow_changes, &c, &tc, &err));
+        EXPECT(P2P_OK, p2p_replicator_start(r, 0, &err));
+        if (continuous) {
+            double deadline = now_seconds() + 60;
+            while (docs_with_prefix(e->cb, prefix, 40) < 40) {
+                CHECK(now_seconds() < deadline);
+                sleep_ms(2);
+            }
+        } else {
+            p2p_free(wait_stopped(r));
+            pthread_mutex_lock(&c.mu);
+            int docs = c.documents, changes = c.changes, last_stopped = c.last_stopped;
+            pthread_mutex_unlock(&c.mu);
+            if (docs != DOCS || changes != DOCS || !last_stopped)
+                fprintf(stderr, "run %d: status read stopped with %d document and %d change callbacks of %d, "
+                        "last status stopped %d\n", iter, docs, changes, DOCS, last_stopped);
+            CHECK(docs == DOCS && changes == DOCS && last_stopped);
+        }
+        EXPECT(P2P_OK, p2p_replicator_stop(r, &err));
+        pthread_mutex_lock(&c.mu);
+        c.finished = 1;
+        int docs = c.documents, changes = c.changes, last_stopped = c.last_stopped;
+        pthread_mutex_unlock(&c.mu);
+        int stored = docs_with_prefix(e->cb, prefix, DOCS);
+        if (docs != stored || changes != stored || !last_stopped)
+            fprintf(stderr, "run %d: stop returned with %d document and %d change callbacks for %d pulled "
+                    "documents, last status stopped %d\n", iter, docs, changes, stored, last_stopped);
+        CHECK(docs == stored && changes == stored && last_stopped);
+        CHECK(continuous || stored == DOCS);
+        sleep_ms(50);
+        pthread_mutex_lock(&c.mu);
+        int late = c.late;
+        pthread_mutex_unlock(&c.mu);
+        if (late)
+            fprintf(stderr, "run %d: %d callbacks after stop returned\n", iter, late);
+        CHECK(late == 0);
+        EXPECT(P2P_OK, p2p_subscription_remove(td, &err));
+        EXPECT(P2P_OK, p2p_subscription_remove(ts, &err));
+        EXPECT(P2P_OK, p2p_subscription_remove(tc, &err));
+        EXPECT(P2P_OK, p2p_replicator_close(r, &err));
+        pthread_mutex_destroy(&c.mu);
+    }
+}
+
 int main(void)
 {
     char *dir = make_temp_dir();
@@ -817,6 +976,7 @@ int main(void)
     test_bad_input(&e);
     test_pinned_fingerprint(&e);
     test_delta_stats(&e);
+    test_stop_means_stopped(&e);
 
     EXPECT(P2P_OK, p2p_listener_close(e.listener, &err));
     p2p_free(e.server_pem);

@@ -308,6 +308,50 @@ def test_continuous_sync_stops_cleanly_and_resumes(served: Tuple[Server, str], t
                           "--json").stdout)["pulled"] == 0
 
 
+def fill(path: str, prefix: str, count: int) -> None:
+    """Creates (or extends) a database with `count` documents, in one batch."""
+    import p2psync
+    with p2psync.Database(path) as db, db.default_collection() as coll, db.batch() as batch:
+        for i in range(count):
+            batch.save(coll, f"{prefix}{i:04d}", {"i": i, "text": "x" * 200})
+
+
+# The CLI with a slow document listener, as on a loaded machine: every event takes 0.3 ms
+# a document to count.
+SLOW_CLI = """
+import sys, time
+from p2psync import cli
+count = cli.SyncProgress.on_documents
+def slow(self, event):
+    time.sleep(0.0003 * len(event.documents))
+    count(self, event)
+cli.SyncProgress.on_documents = slow
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_sync_counts_are_exact(tmp_path: Path) -> None:
+    """`sync --json` counts every document it replicated: the replicator's stop waits for
+    the document listener, so nothing is still on its way when the summary is printed."""
+    a = str(tmp_path / "a.db")
+    fill(a, "a-", 400)
+    server = Server(a, "--user", "bob:s3cret")
+    try:
+        for run in range(3):
+            b = str(tmp_path / f"b{run}.db")
+            fill(b, f"b{run}-", 100)
+            args = ["sync", b, server.url, "--user", "bob:s3cret", "--pin", server.fingerprint, "--json"]
+            res = subprocess.run([sys.executable, "-c", SLOW_CLI, *args], capture_output=True, text=True, env=ENV,
+                                 timeout=120)
+            assert res.returncode == 0, res.stderr
+            summary = json.loads(res.stdout)
+            # Each run also pulls what the runs before it pushed.
+            want = (400 + 100 * run, 100, 0)
+            assert (summary["pulled"], summary["pushed"], summary["failed"]) == want, f"run {run}: {summary}"
+    finally:
+        server.stop()
+
+
 def test_identity_commands(tmp_path: Path) -> None:
     p12 = str(tmp_path / "id.p12")
     created = cli("identity", "create", p12, "--cn", "test-peer", "--san", "127.0.0.1", "--password", "pw").stdout

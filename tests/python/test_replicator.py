@@ -360,3 +360,79 @@ def test_database_can_forbid_delta_sync(tmp_path: Path) -> None:
             assert stats["revs_sent"] == 1 and stats["deltas_sent"] == 0
             assert stats["bytes_sent"] == stats["full_bytes_sent"] > 2000
         assert ca["big"].body == {"kind": "edit1", "pad": pad}
+
+
+class SlowRecorder:
+    """Slow document, status and change listeners (a backlog builds up) that count the
+    documents they were told about and any call made after `finished` was set."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.lock = threading.Lock()
+        self.pulled: set = set()
+        self.changed: set = set()
+        self.last_status = ""
+        self.finished = False
+        self.late = 0
+
+    def _enter(self) -> None:
+        with self.lock:
+            self.late += self.finished
+
+    def on_documents(self, event: DocumentEvent) -> None:
+        self._enter()
+        for d in event.documents:
+            time.sleep(0.0002)
+            if event.direction == "pull" and d.error is None and d.id.startswith(self.prefix):
+                with self.lock:
+                    self.pulled.add(d.id)
+
+    def on_status(self, status: ReplicatorStatus) -> None:
+        self._enter()
+        time.sleep(0.0002)
+        with self.lock:
+            self.last_status = status.activity
+
+    def on_changes(self, event: p2psync.ChangeEvent) -> None:
+        self._enter()
+        for c in event.changes:
+            time.sleep(0.0002)
+            if c.id.startswith(self.prefix):
+                with self.lock:
+                    self.changed.add(c.id)
+
+    def finish(self) -> tuple:
+        with self.lock:
+            self.finished = True
+            return len(self.pulled), len(self.changed), self.last_status
+
+
+@pytest.mark.parametrize("continuous", [False, True], ids=["one-shot", "stopped midway"])
+def test_stop_means_stopped(peers: Peers, continuous: bool) -> None:
+    """When wait() or stop() returns, every document, status and change callback for what
+    was pulled has run, and none runs afterwards."""
+    docs = 300
+    for run in range(3):
+        prefix = f"stop{int(continuous)}{run}-"
+        with peers.a.batch() as batch:
+            for i in range(docs):
+                batch.save(peers.ca, f"{prefix}{i:03d}", {"n": i})
+        rec = SlowRecorder(prefix)
+        with peers.replicator(type=ReplicatorType.PULL, continuous=continuous) as repl, \
+                repl.add_document_listener(rec.on_documents), repl.add_status_listener(rec.on_status), \
+                peers.cb.add_change_listener(rec.on_changes):
+            repl.start()
+            if continuous:
+                wait_for(lambda: all(f"{prefix}{i:03d}" in peers.cb for i in range(40)))
+            else:
+                assert repl.wait(60).error is None
+                with rec.lock:
+                    seen = (len(rec.pulled), len(rec.changed), rec.last_status)
+                assert seen == (docs, docs, "stopped"), f"run {run}: wait() returned with {seen}"
+            repl.stop()
+            pulled, changed, last = rec.finish()
+            stored = sum(1 for i in range(docs) if f"{prefix}{i:03d}" in peers.cb)
+            assert (pulled, changed, last) == (stored, stored, "stopped"), f"run {run}: stop() returned early"
+            assert continuous or stored == docs
+            time.sleep(0.05)
+        assert rec.late == 0, f"run {run}: {rec.late} callbacks after stop() returned"

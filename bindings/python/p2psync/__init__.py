@@ -14,10 +14,11 @@ package, then the system library path.
 from . import _ffi
 from .database import (Batch, Change, ChangeEvent, ChangeQueue, Collection, Concurrency, Database, Document,
                        Subscription)
-from .errors import (AuthError, BusyError, CancelledError, ConflictError, CorruptError, InternalError,
-                     InvalidArgumentError, InvalidHandleError, IoError, NetworkError, NotFoundError, P2PSyncError,
-                     ProtocolError, TimedOutError, TLSClientCertError, TLSError, TLSExpiredError, TLSHostnameError,
-                     TLSPinMismatchError, TLSUntrustedError, TLSVersionError, UnsupportedError, WrongPasswordError)
+from .errors import (AuthError, BusyError, CancelledError, ConflictError, CorruptError, ForkedError,
+                     InternalError, InvalidArgumentError, InvalidHandleError, IoError, NetworkError, NotFoundError,
+                     P2PSyncError, ProtocolError, TimedOutError, TLSClientCertError, TLSError, TLSExpiredError,
+                     TLSHostnameError, TLSPinMismatchError, TLSUntrustedError, TLSVersionError, UnsupportedError,
+                     WrongPasswordError)
 from .replication import (Conflict, DocumentEvent, Listener, ListenerStatus, OverflowEvent, ReplicatedDocument,
                           ReplicationCollection, ReplicationDocument, Replicator, ReplicatorEventQueue,
                           ReplicatorStatus, ReplicatorType, Resolution, TrustMode)
@@ -44,7 +45,7 @@ def live_handles() -> int:
 __all__ = [
     "ABI_VERSION", "AuthError", "Batch", "BusyError", "CancelledError", "Change", "ChangeEvent", "ChangeQueue",
     "Collection", "Concurrency", "Conflict", "ConflictError", "CorruptError", "Database", "Document",
-    "DocumentEvent", "Identity", "InternalError", "InvalidArgumentError", "InvalidHandleError", "IoError",
+    "DocumentEvent", "ForkedError", "Identity", "InternalError", "InvalidArgumentError", "InvalidHandleError", "IoError",
     "KeyType", "Keystore", "Listener", "ListenerStatus", "NetworkError", "NotFoundError", "OverflowEvent",
     "P2PSyncError", "ProtocolError", "ReplicatedDocument", "ReplicationCollection", "ReplicationDocument",
     "Replicator", "ReplicatorEventQueue", "ReplicatorStatus", "ReplicatorType", "Resolution", "Subscription",

@@ -20,7 +20,7 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, byref, c_char_p, c_int32, c_i
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .errors import error_for
+from .errors import DOMAIN_LIBRARY, ForkedError, error_for
 
 ABI_VERSION = 1  # P2P_ABI_VERSION this binding was written for
 
@@ -240,6 +240,33 @@ if lib.p2p_abi_version() != ABI_VERSION:
                       f"{ABI_VERSION}: install matching versions")
 
 
+# ------------------------------------------------------------------ fork
+
+# The library's Go runtime does not survive fork(): in a child process forked after the
+# library was loaded, every C call that returns a status fails with P2P_ERR_FORKED (the C
+# side checks this itself). The binding marks such a child too, so that it raises
+# ForkedError before calling into the library at all, with advice written for Python.
+FORKED_MESSAGE = ("p2psync cannot be used in a process forked after it was imported: the Go runtime inside "
+                  "libp2psync does not survive a fork. Use multiprocessing.get_context(\"spawn\") (or "
+                  "\"forkserver\", without preloading p2psync in the server), or import p2psync only in the "
+                  "child processes, not in the parent before it forks")
+_forked = False
+
+
+def _mark_forked() -> None:
+    global _forked
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_mark_forked)
+
+
+def forked() -> bool:
+    """True in a child process forked after p2psync was imported (where it cannot work)."""
+    return _forked
+
+
 # ------------------------------------------------------------------ text
 
 def text(value: Optional[str]) -> Optional[bytes]:
@@ -268,6 +295,8 @@ def _take_text(ptr: c_void_p) -> Optional[str]:
 
 def call(name: str, *args: Any) -> None:
     """Calls `name` with args plus an error out-parameter; raises the mapped exception."""
+    if _forked:
+        raise ForkedError(ForkedError.code, DOMAIN_LIBRARY, ForkedError.code, FORKED_MESSAGE)
     err = Error()
     status = getattr(lib, name)(*args, byref(err))
     if status != 0:
@@ -319,7 +348,10 @@ def out_flag(name: str, *args: Any) -> bool:
 
 def close_quietly(name: str, handle: int, *keep_alive: Any) -> None:
     """Safety-net close for finalizers: never raises. keep_alive holds objects (callbacks)
-    the library may still call until the close returns."""
+    the library may still call until the close returns. In a forked child it does nothing:
+    the handle belongs to the parent."""
+    if _forked:
+        return
     try:
         getattr(lib, name)(handle, None)
     except Exception:  # pragma: no cover - interpreter shutdown

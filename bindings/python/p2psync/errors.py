@@ -117,6 +117,13 @@ class WrongPasswordError(P2PSyncError):
     """A password does not open a keystore, PKCS#12 file or key (P2P_ERR_WRONG_PASSWORD)."""
 
 
+class ForkedError(P2PSyncError):
+    """libp2psync was used in a child process created by ``fork()`` after it was loaded
+    (P2P_ERR_FORKED). The library cannot work there: its Go runtime does not survive a
+    fork. Use ``multiprocessing.get_context("spawn")`` (or ``"forkserver"``, without
+    preloading p2psync), or import p2psync only in the child after the fork."""
+
+
 class InternalError(P2PSyncError):
     """A bug in the library, including a recovered panic (P2P_ERR_INTERNAL)."""
 
@@ -144,6 +151,7 @@ ERRORS: Dict[int, Type[P2PSyncError]] = {
     -19: TLSClientCertError,
     -20: TLSVersionError,
     -21: WrongPasswordError,
+    -22: ForkedError,
     -99: InternalError,
 }
 for _status, _cls in ERRORS.items():

@@ -332,7 +332,9 @@ class Replicator(_Handle):
         _ffi.call("p2p_replicator_start", self._handle, int(reset_checkpoint))
 
     def stop(self) -> None:
-        """Stops and returns once every listener call has been made."""
+        """Stops and returns once every listener call for the work done has returned
+        (status and document listeners, and change listeners of the replicated
+        collections); none is made afterwards."""
         _ffi.call("p2p_replicator_stop", self._handle)
 
     @property
@@ -348,7 +350,9 @@ class Replicator(_Handle):
 
     def wait(self, timeout: float = 60.0, poll: float = 0.02) -> ReplicatorStatus:
         """Waits until the replicator is stopped and returns its status (the error, if any,
-        is in status.error). Raises TimeoutError if it is still running after `timeout`."""
+        is in status.error). The status reads "stopped" only once every listener call for
+        the run has returned, so the listeners have seen everything when this returns.
+        Raises TimeoutError if it is still running after `timeout`."""
         deadline = time.monotonic() + timeout
         while True:
             status = self.status

@@ -39,6 +39,7 @@ open class P2PSyncException(
             -19 to ::TlsClientCertException,
             -20 to ::TlsVersionException,
             -21 to ::WrongPasswordException,
+            -22 to ::ForkedException,
             -99 to ::InternalException
         )
 
@@ -78,4 +79,10 @@ class TlsPinMismatchException(domain: Int, domainCode: Int, message: String) : P
 class TlsClientCertException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-19, domain, domainCode, message)
 class TlsVersionException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-20, domain, domainCode, message)
 class WrongPasswordException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-21, domain, domainCode, message)
+/**
+ * libp2psync was called in a child process created by fork() after the library was loaded
+ * (P2P_ERR_FORKED): its Go runtime does not survive a fork. Start worker processes with
+ * ProcessBuilder (fork + exec), which is unaffected.
+ */
+class ForkedException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-22, domain, domainCode, message)
 class InternalException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-99, domain, domainCode, message)

@@ -191,11 +191,14 @@ class Replicator private constructor(val database: Database, val config: Replica
     fun start(resetCheckpoint: Boolean = false) = Native.replicatorStart(handle, resetCheckpoint)
 
     /**
-     * Stops, saves the checkpoint and returns once stopped and every listener call was
-     * made. Must not be called from the replicator's own filters or resolvers.
+     * Stops, saves the checkpoint and returns once stopped and every listener call for the
+     * work done has returned (status and document listeners, and change listeners of the
+     * replicated collections); none is made afterwards. Must not be called from the
+     * replicator's own filters or resolvers.
      */
     fun stop() = Native.replicatorStop(handle)
 
+    /** The current status; it reads stopped only once every listener call of the run has returned. */
     val status: ReplicatorStatus get() = ReplicatorStatus.from(Json.obj(Native.text(Native.replicatorStatus(handle))))
 
     /** Revisions sent and received so far, with how many went as deltas (see [ReplicatorStats]). */
