@@ -132,7 +132,7 @@ func p2pgo_collection_add_change_listener(coll C.p2p_collection, fn C.p2p_change
 func p2pgo_collection_add_document_change_listener(coll C.p2p_collection, id *C.char, fn C.p2p_change_fn, userData unsafe.Pointer, out *C.p2p_subscription, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	s := newCallbackSub(unsafe.Pointer(fn), userData)
-	docID, err := then(needOut(fn != nil, "fn"), func() (string, error) { return goText(id, "doc_id") })
+	docID, err := then(needOut(fn != nil, "fn"), func() (string, error) { return goDocID(id, "doc_id") })
 	err = then1(err, func() error {
 		return subscribe(coll, s, out, func(c *store.Collection) *store.ListenerToken {
 			return c.AddDocumentChangeListener(docID, func(ch store.Change) { s.deliver(c.FullName(), []store.Change{ch}) })

@@ -70,6 +70,7 @@ var statusFor = []struct {
 	{store.ErrReadOnly, C.P2P_ERR_IO},
 	{store.ErrCorrupt, C.P2P_ERR_CORRUPT},
 	{store.ErrIO, C.P2P_ERR_IO},
+	{store.ErrReservedProperty, C.P2P_ERR_INVALID_ARGUMENT}, // a document body with a top-level "_" key
 
 	// Security first: a pin mismatch is also a TLS failure, but the caller wants to know
 	// which one.

@@ -73,7 +73,7 @@ func p2pgo_batch_delete_document(batch C.p2p_batch, coll C.p2p_collection, id, p
 func p2pgo_batch_purge_document(batch C.p2p_batch, coll C.p2p_collection, id *C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	b, c, err := batchTarget(batch, coll)
-	docID, err := then(err, func() (string, error) { return goText(id, "doc_id") })
+	docID, err := then(err, func() (string, error) { return goDocID(id, "doc_id") })
 	err = then1(err, func() error { return b.Purge(c, docID) })
 	if err != nil {
 		return fail(cerr, err)

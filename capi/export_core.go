@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/p2psync/libp2psync/engine/store"
 )
 
 //export p2pgo_debug_live_handles
@@ -31,6 +33,19 @@ func goText(p *C.char, what string) (string, error) {
 		return "", fmt.Errorf("%w: %s is NULL", errInvalidArgument, what)
 	}
 	return goOptText(p, what)
+}
+
+// goDocID copies a document ID and checks it with store.ValidateDocID, the one rule
+// for document IDs: every export taking one reads it with this.
+func goDocID(p *C.char, what string) (string, error) {
+	id, err := goText(p, what)
+	if err != nil {
+		return "", err
+	}
+	if err := store.ValidateDocID(id); err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	return id, nil
 }
 
 // goOptText copies an optional C string; NULL gives "".

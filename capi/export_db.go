@@ -143,7 +143,7 @@ func p2pgo_db_uuid(db C.p2p_db, out **C.char, cerr *C.p2p_error) (rc C.int32_t) 
 func p2pgo_db_get_local(db C.p2p_db, id *C.char, outJSON, outRev **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	docID, err := then(err, func() (string, error) { return goText(id, "id") })
+	docID, err := then(err, func() (string, error) { return goDocID(id, "id") })
 	if err == nil {
 		err = needOut(outJSON != nil && outRev != nil, "out_json or out_rev")
 	}
@@ -160,7 +160,7 @@ func p2pgo_db_get_local(db C.p2p_db, id *C.char, outJSON, outRev **C.char, cerr 
 func p2pgo_db_put_local(db C.p2p_db, id, body, expectedRev *C.char, outRev **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	docID, err := then(err, func() (string, error) { return goText(id, "id") })
+	docID, err := then(err, func() (string, error) { return goDocID(id, "id") })
 	data, err := then(err, func() ([]byte, error) { return goJSON(body, "json") })
 	expected, err := then(err, func() (string, error) { return goOptText(expectedRev, "expected_rev") })
 	rev, err := then(err, func() (string, error) { return o.db.PutLocal(context.Background(), docID, data, expected) })
@@ -177,7 +177,7 @@ func p2pgo_db_put_local(db C.p2p_db, id, body, expectedRev *C.char, outRev **C.c
 func p2pgo_db_delete_local(db C.p2p_db, id *C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	docID, err := then(err, func() (string, error) { return goText(id, "id") })
+	docID, err := then(err, func() (string, error) { return goDocID(id, "id") })
 	if err == nil {
 		err = o.db.DeleteLocal(context.Background(), docID)
 	}

@@ -51,7 +51,7 @@ type docArgs struct {
 func writeArgs(id, body, parent *C.char, concurrency C.uint8_t, isSave bool) (docArgs, error) {
 	var a docArgs
 	var err error
-	a.id, err = goText(id, "doc_id")
+	a.id, err = goDocID(id, "doc_id")
 	if isSave {
 		a.body, err = then(err, func() ([]byte, error) { return goJSON(body, "json") })
 	}
@@ -92,7 +92,7 @@ func p2pgo_collection_delete_document(coll C.p2p_collection, id, parent *C.char,
 // withDocID runs fn on the collection and the validated document ID.
 func withDocID(coll C.p2p_collection, id *C.char, fn func(c *store.Collection, docID string) error) error {
 	o, err := colls.lookup(uint64(coll))
-	docID, err := then(err, func() (string, error) { return goText(id, "doc_id") })
+	docID, err := then(err, func() (string, error) { return goDocID(id, "doc_id") })
 	if err == nil {
 		err = fn(o.coll, docID)
 	}

@@ -366,7 +366,7 @@ func p2pgo_replicator_pending_document_ids(h C.p2p_replicator, coll C.p2p_collec
 func p2pgo_replicator_is_document_pending(h C.p2p_replicator, coll C.p2p_collection, id *C.char, out *C.uint8_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	r, c, err := replicatorCollection(h, coll)
-	docID, err := then(err, func() (string, error) { return goText(id, "doc_id") })
+	docID, err := then(err, func() (string, error) { return goDocID(id, "doc_id") })
 	err = then1(err, func() error { return needOut(out != nil, "out_pending") })
 	pending, err := then(err, func() (bool, error) { return r.IsDocumentPending(context.Background(), c, docID) })
 	if err != nil {

@@ -174,7 +174,10 @@ P2P_API int32_t p2p_db_options_init(p2p_db_options *opts, p2p_error *err);
  * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL, bad UTF-8, struct_size too small);
  * P2P_ERR_UNSUPPORTED (non-zero unknown option fields); P2P_ERR_NOT_FOUND (missing and
  * create == 0); P2P_ERR_BUSY (open elsewhere); P2P_ERR_IO (path is a file, not writable);
- * P2P_ERR_CORRUPT. */
+ * P2P_ERR_CORRUPT (the database file is empty, truncated, not a database or from a newer
+ * version; the message says which, and the file is left untouched). A new database file is
+ * written whole before it takes its name, so an empty one is lost data, never a database
+ * whose creation was interrupted. */
 P2P_API int32_t p2p_db_open(const char *path, const p2p_db_options *options,
                             p2p_db *out_db, p2p_error *err);
 
@@ -257,7 +260,9 @@ P2P_API int32_t p2p_collection_last_sequence(p2p_collection coll, uint64_t *out_
 
 /* ---------------------------------------------------------------- documents */
 
-/* Document IDs are 1-255 bytes of UTF-8. Revision IDs look like "3-<40 hex digits>". */
+/* Document IDs are 1-255 bytes of UTF-8. Every function taking a document ID (or the IDs
+ * of a replicator's doc_ids_json, or a local document ID) refuses any other with
+ * P2P_ERR_INVALID_ARGUMENT. Revision IDs look like "3-<40 hex digits>". */
 
 #define P2P_CONCURRENCY_LAST_WRITE_WINS 0 /* the new revision always follows the current one */
 #define P2P_CONCURRENCY_FAIL_ON_CONFLICT 1 /* P2P_ERR_CONFLICT unless parent_rev_id is current */
@@ -270,10 +275,15 @@ P2P_API int32_t p2p_collection_last_sequence(p2p_collection coll, uint64_t *out_
  *                  document to be absent or deleted.
  *   out_doc        optional; receives a snapshot of the saved revision, owned by the caller,
  *                  release with p2p_document_close.
+ * Top-level keys starting with "_" are reserved for the sync protocol ("_id", "_rev",
+ * "_deleted", "_removed", "_attachments", "_exp", "_revisions", and any other): a body
+ * with one is refused with P2P_ERR_INVALID_ARGUMENT and a message naming the key, because
+ * a peer would strip it (or take "_removed" as a revocation) and hold another body under
+ * the same revision ID. Nested keys are not restricted.
  * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL, bad UTF-8, bad ID, body not a JSON
- * object, unknown concurrency, malformed blob dictionary); P2P_ERR_CONFLICT;
- * P2P_ERR_INVALID_HANDLE; P2P_ERR_NOT_FOUND (collection deleted, or the body refers to a
- * blob the database does not hold: see "blobs"); P2P_ERR_IO.
+ * object, a reserved top-level key, unknown concurrency, malformed blob dictionary);
+ * P2P_ERR_CONFLICT; P2P_ERR_INVALID_HANDLE; P2P_ERR_NOT_FOUND (collection deleted, or the
+ * body refers to a blob the database does not hold: see "blobs"); P2P_ERR_IO.
  * A write waits while a batch of the same database is open: do not call this on the
  * thread that holds an open batch; write through the batch instead. */
 P2P_API int32_t p2p_collection_save_document(p2p_collection coll, const char *doc_id,
@@ -820,7 +830,8 @@ typedef uint8_t (*p2p_conflict_resolver_fn)(const char *collection, const char *
 typedef struct p2p_replication_collection {
     uint32_t struct_size;                   /* sizeof(p2p_replication_collection) */
     p2p_collection collection;              /* required; of the replicator's database */
-    const char *doc_ids_json;               /* JSON array of document IDs; NULL = all */
+    const char *doc_ids_json;               /* JSON array of document IDs; NULL = all.
+                                               An invalid ID is P2P_ERR_INVALID_ARGUMENT. */
     const char *channels_json;              /* JSON array of Sync Gateway channels; NULL = all */
     p2p_replication_filter_fn push_filter;  /* NULL = push everything */
     void *push_filter_user_data;
@@ -974,7 +985,7 @@ P2P_API int32_t p2p_replicator_add_event_queue(p2p_replicator repl, uint32_t cap
  * strings; and whether one document has such changes.
  *   out_json  receives text owned by the caller; release with p2p_free.
  * Return P2P_OK, P2P_ERR_INVALID_ARGUMENT (NULL, a pull-only replicator, a collection not
- * replicated), P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+ * replicated, an invalid doc_id), P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
 P2P_API int32_t p2p_replicator_pending_document_ids(p2p_replicator repl, p2p_collection coll,
                                                     char **out_json, p2p_error *err);
 P2P_API int32_t p2p_replicator_is_document_pending(p2p_replicator repl, p2p_collection coll,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -258,6 +259,26 @@ func TestPassiveProtocol(t *testing.T) {
 			wantBLIPError(t, err, "HTTP", 400)
 			_, _, err = cl.send("rev", `{}`, "id", "d3", "rev", "garbage", "collection", "0")
 			wantBLIPError(t, err, "HTTP", 400)
+		}},
+		{"§3.7/§9.27 rev: protocol _ keys stripped keeping the rest as sent, any other _ key refused with 400", false, func(t *testing.T, cl *client, db *store.Database) {
+			c := db.DefaultCollection()
+			cl.mustSend("getCollections", `{"checkpoint_ids":["cp-1"],"collections":["_default"]}`)
+			cl.mustSend("rev", `{"z":1,"_attachments":{"a":{"stub":true}},"b":"<&>","_exp":5,"a":2,"_revisions":{}}`, "rev", rev1, "id", "p1", "collection", "0", "sequence", "1")
+			if d := getDoc(t, c, "p1"); string(d.Body) != `{"z":1,"b":"<&>","a":2}` {
+				t.Fatalf("stored %s", d.Body)
+			}
+			for i, body := range []string{`{"a":1,"_foo":true}`, `{"_sync":{},"a":1}`, `{"\u005fpurged":true}`} {
+				id := fmt.Sprintf("r%d", i)
+				_, _, err := cl.send("rev", body, "rev", rev1, "id", id, "collection", "0", "sequence", "2")
+				wantBLIPError(t, err, "HTTP", 400)
+				var be *blip.Error
+				if errors.As(err, &be) && be.Message != "" && !strings.Contains(be.Message, "reserved") {
+					t.Fatalf("%s: error %q does not say why", body, be.Message)
+				}
+				if _, err := c.GetWithDeleted(context.Background(), id); !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("%s: refused revision stored (%v)", body, err)
+				}
+			}
 		}},
 		{"§9.8/§9.10 changes from an SG-style pusher: rows of 3–5 elements, deleted forms, null caught up", false, func(t *testing.T, cl *client, db *store.Database) {
 			c := db.DefaultCollection()

@@ -106,6 +106,11 @@ func New(cfg Config) (*Replicator, error) {
 		if seen[c.Collection.FullName()] {
 			return nil, fmt.Errorf("%w: collection %s listed twice", ErrInvalidConfig, c.Collection.FullName())
 		}
+		for _, id := range c.DocumentIDs {
+			if err := store.ValidateDocID(id); err != nil {
+				return nil, fmt.Errorf("%w: document ID filter of %s: %w", ErrInvalidConfig, c.Collection.FullName(), err)
+			}
+		}
 		seen[c.Collection.FullName()] = true
 	}
 	if cfg.Type < PushAndPull || cfg.Type > Pull {
@@ -470,6 +475,9 @@ func (r *Replicator) PendingDocumentIDs(ctx context.Context, c *store.Collection
 
 // IsDocumentPending reports whether docID in c has local changes not yet pushed.
 func (r *Replicator) IsDocumentPending(ctx context.Context, c *store.Collection, docID string) (bool, error) {
+	if err := store.ValidateDocID(docID); err != nil {
+		return false, fmt.Errorf("is document pending: %w", err)
+	}
 	ids, err := r.pending(ctx, c, docID)
 	return len(ids) > 0, err
 }

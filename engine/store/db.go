@@ -123,6 +123,10 @@ func Open(ctx context.Context, dir string, cfg Config) (*Database, error) {
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
 	}
+	if err := db.prepareFile(ctx, cfg.NoCreate); err != nil {
+		unlockDir(lock)
+		return nil, fmt.Errorf("open database %q: %w", dir, err)
+	}
 	if db.blobs, err = openBlobs(abs); err != nil {
 		unlockDir(lock)
 		return nil, fmt.Errorf("open database %q: %w", dir, err)
@@ -292,8 +296,19 @@ func (db *Database) initSchema(ctx context.Context) (err error) {
 		if version != schemaVersion {
 			return fmt.Errorf("%w: unsupported schema version %q (this library reads %s)", ErrCorrupt, version, schemaVersion)
 		}
-	case errors.Is(err, sql.ErrNoRows) || isNoSuchTable(err):
+	case errors.Is(err, sql.ErrNoRows):
 		// new database (or one interrupted before its first commit)
+	case isNoSuchTable(err):
+		// No meta table: a database file with no table at all is new (createFile,
+		// or one an older version began creating in place and was interrupted
+		// before its first commit); one holding other tables is not ours.
+		var tables int
+		if err := db.wconn.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master`).Scan(&tables); err != nil {
+			return fmt.Errorf("read schema: %w", classify(err))
+		}
+		if tables != 0 {
+			return fmt.Errorf("%w: not a libp2psync database (it has %d schema objects but no meta table)", ErrCorrupt, tables)
+		}
 	default:
 		return fmt.Errorf("read schema version: %w", classify(err))
 	}
@@ -467,7 +482,8 @@ func Delete(dir string) error {
 		return fmt.Errorf("delete database %q: %w", dir, err)
 	}
 	defer unlockDir(lock)
-	for _, name := range []string{dbFileName, dbFileName + "-wal", dbFileName + "-shm", dbFileName + "-journal"} {
+	for _, name := range []string{dbFileName, dbFileName + "-wal", dbFileName + "-shm", dbFileName + "-journal",
+		dbFileName + creatingSuffix, dbFileName + creatingSuffix + "-journal"} {
 		if err := os.Remove(filepath.Join(abs, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("delete database %q: %w: %v", dir, ErrIO, err)
 		}

@@ -13,13 +13,19 @@ an exclusive lock on it:
 	if err != nil {
 		// ErrBusy: open elsewhere (another process, or another Open in this one)
 		// ErrIO: the path is a regular file, or the directory is not writable
-		// ErrCorrupt: the SQLite file is damaged or from a newer version
+		// ErrCorrupt: the SQLite file is damaged (empty, truncated, not a
+		// database) or from a newer version
 		// ErrNotFound: NoCreate and there is no database
 	}
 	defer db.Close()
 
 The directory holds db.sqlite3 (WAL mode, synchronous=NORMAL), its -wal and
--shm files, db.lock, and the blob store "blobs" (see Blobs). The lock is an flock(2) held for the lifetime of the
+-shm files, db.lock, and the blob store "blobs" (see Blobs). A new db.sqlite3
+is written whole (schema and identity in a temporary file, synced, then renamed
+into place), so a crash during creation leaves no database file; an existing
+db.sqlite3 that is empty, too short, not an SQLite file, shorter than its header
+records, or an SQLite file without this package's tables is refused with
+ErrCorrupt and left as it is, never replaced by a new database. The lock is an flock(2) held for the lifetime of the
 Database; because flock belongs to an open file description, a second Open of
 the same directory fails with ErrBusy whether it comes from another process or
 from this one, and the kernel drops the lock if the process dies. Delete
@@ -47,6 +53,18 @@ A document is a JSON object (anything else is ErrInvalidJSON and nothing is
 written) stored in compact form: insignificant whitespace removed, keys and
 values byte for byte. Document IDs are 1–255 bytes of UTF-8 without NUL
 (ErrInvalidID).
+
+Top-level keys starting with "_" are reserved (IsReservedProperty): every
+write of a body — Save, a merged body in ResolveConflict, a received revision
+in PutExistingRevision — refuses one with ErrReservedProperty naming the key,
+also when the underscore is written as an escape. The sync protocol carries
+metadata in such keys (_id, _rev, _deleted, _revisions, _removed, _exp,
+_attachments); a peer strips or acts on them, so a body holding one would reach
+the peer as another body under the same revision ID, or ("_removed": true) as
+an access revocation. Keys below the top level are not restricted.
+_attachments is refused too for now: this version keeps no attachments (the
+blob work will define the one form of it that is stored). CheckDocumentBody
+finds such a key in a body stored before this rule existed.
 
 	doc, err := coll.Save(ctx, "user:42", []byte(`{"name":"Ada"}`), store.SaveOptions{})
 	// doc.RevID = "1-<40 hex>", doc.Sequence = next sequence of the collection
@@ -200,7 +218,7 @@ Two rules tie them to documents:
 
 Every error wraps one of the sentinels (ErrNotFound, ErrConflict,
 ErrInvalidJSON, ErrInvalidID, ErrInvalidName, ErrInvalidRevID, ErrBusy,
-ErrClosed, ErrCorrupt, ErrIO) with a lowercase prefix saying what was being
+ErrClosed, ErrCorrupt, ErrIO, ErrReservedProperty) with a lowercase prefix saying what was being
 done; test with errors.Is. Failures reported by SQLite also carry an
 *SQLiteError with the extended result code (errors.As).
 

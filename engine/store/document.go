@@ -63,6 +63,11 @@ func (r Revision) AnsweredBy(live Revision) bool {
 // maxDocIDLen is the longest document ID in bytes (PROTOCOL.md §4.1 / CBL).
 const maxDocIDLen = 255
 
+// ValidateDocID is the one rule for document IDs, applied by every call that
+// takes one (here, in the C API and in the replicator): 1–255 bytes of valid
+// UTF-8 without NUL. It returns nil or an error wrapping ErrInvalidID.
+func ValidateDocID(id string) error { return validateDocID(id) }
+
 // validateDocID enforces: 1–255 bytes of valid UTF-8 without NUL.
 func validateDocID(id string) error {
 	switch {
@@ -236,7 +241,7 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 		data = emptyObject()
 	} else {
 		var err error
-		if data, err = compactObject(body); err != nil {
+		if data, err = compactDocument(body); err != nil {
 			return nil, err
 		}
 	}

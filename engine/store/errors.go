@@ -21,6 +21,9 @@ var (
 	ErrReadOnly     = errors.New("store: database is read-only") // reserved: this version has no read-only mode
 	ErrCorrupt      = errors.New("store: database is corrupt")
 	ErrIO           = errors.New("store: I/O error")
+	// ErrReservedProperty: a document body has a top-level key starting with "_"
+	// (see IsReservedProperty).
+	ErrReservedProperty = errors.New("store: reserved top-level property")
 )
 
 // SQLiteError carries the (extended) SQLite result code of a failure so that

@@ -52,7 +52,7 @@ func validateRemote(rev *RemoteRevision) ([]byte, error) {
 	if len(rev.Body) == 0 {
 		return nil, fmt.Errorf("%w: missing body", ErrInvalidJSON)
 	}
-	return compactObject(rev.Body)
+	return compactDocument(rev.Body)
 }
 
 // PutExistingRevision inserts a revision received from a peer together with
@@ -233,7 +233,7 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, mer
 		merged = emptyObject()
 	case mergedBody != nil:
 		var err error
-		if merged, err = compactObject(mergedBody); err != nil {
+		if merged, err = compactDocument(mergedBody); err != nil {
 			return nil, err
 		}
 	}

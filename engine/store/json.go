@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"unicode/utf8"
 )
@@ -16,6 +18,47 @@ const maxJSONDepth = 10000
 // encoding/json.Compact was a quarter of the cost of a save. FuzzCompactObject
 // checks it against encoding/json.
 func compactObject(body []byte) ([]byte, error) {
+	return compact(body, false)
+}
+
+// compactDocument is compactObject for a document body: it also refuses
+// (ErrReservedProperty) a top-level key starting with "_" (see IsReservedProperty).
+// Every revision body the store writes, local or received, passes here.
+func compactDocument(body []byte) ([]byte, error) {
+	return compact(body, true)
+}
+
+// IsReservedProperty reports whether name, a top-level key of a document body,
+// is reserved: every name starting with "_". The sync protocol carries its
+// metadata in such keys (_id, _rev, _deleted, _revisions, _removed, _exp,
+// _attachments) and receivers strip or act on them, so a document saved with
+// one would arrive at a peer with another body under the same revision ID, or
+// as an access revocation (_removed). Sync Gateway refuses every such key that
+// it does not consume itself; Couchbase Lite refuses _id, _rev and _deleted on
+// save and strips the others when receiving. The store refuses them all.
+//
+// _attachments is reserved too: this version keeps no attachments, and a
+// received _attachments dictionary is stripped (see syncproto.CleanBody). When
+// blobs are supported, the blob code will define which _attachments content is
+// stored, and this rule will make that one exception.
+func IsReservedProperty(name string) bool {
+	return len(name) > 0 && name[0] == '_'
+}
+
+// CheckDocumentBody returns nil if body, a stored document body, has no reserved
+// top-level key, else an error wrapping ErrReservedProperty that names the first
+// one. Databases written before the store refused such keys may hold them; a
+// pusher checks each body with this before sending it. Most bodies contain no
+// `"_` at all and cost one scan for it.
+func CheckDocumentBody(body []byte) error {
+	if !bytes.Contains(body, []byte(`"_`)) && !bytes.Contains(body, []byte(`"\u005`)) {
+		return nil
+	}
+	_, err := compactDocument(body)
+	return err
+}
+
+func compact(body []byte, document bool) ([]byte, error) {
 	if !utf8.Valid(body) {
 		return nil, fmt.Errorf("%w: body is not valid UTF-8", ErrInvalidJSON)
 	}
@@ -24,7 +67,7 @@ func compactObject(body []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: body must be a JSON object", ErrInvalidJSON)
 	}
 	out := make([]byte, 0, len(body))
-	out, i, err := compactValue(body, i, out)
+	out, i, err := compactValue(body, i, out, document)
 	if err != nil {
 		return nil, err
 	}
@@ -52,8 +95,9 @@ func skipSpace(b []byte, i int) int {
 
 // compactValue parses the value starting at b[i] (not whitespace) and
 // appends its compact form. Containers use an explicit stack of open
-// brackets instead of recursion.
-func compactValue(b []byte, i int, out []byte) ([]byte, int, error) {
+// brackets instead of recursion. With document set, a reserved key of the
+// outermost object is refused.
+func compactValue(b []byte, i int, out []byte, document bool) ([]byte, int, error) {
 	var stack []byte // '{' or '[' per open container
 	for {
 		// A value is expected at b[i].
@@ -80,7 +124,7 @@ func compactValue(b []byte, i int, out []byte) ([]byte, int, error) {
 			stack = append(stack, c)
 			if c == '{' {
 				var err error
-				if out, i, err = compactKey(b, i, out); err != nil {
+				if out, i, err = compactKey(b, i, out, document && len(stack) == 1); err != nil {
 					return nil, i, err
 				}
 			}
@@ -130,7 +174,7 @@ func compactValue(b []byte, i int, out []byte) ([]byte, int, error) {
 				i++
 				if top == '{' {
 					var err error
-					if out, i, err = compactKey(b, skipSpace(b, i), out); err != nil {
+					if out, i, err = compactKey(b, skipSpace(b, i), out, document && len(stack) == 1); err != nil {
 						return nil, i, err
 					}
 				}
@@ -147,8 +191,9 @@ func compactValue(b []byte, i int, out []byte) ([]byte, int, error) {
 	}
 }
 
-// compactKey parses `"key" :` at b[i] and appends `"key":`.
-func compactKey(b []byte, i int, out []byte) ([]byte, int, error) {
+// compactKey parses `"key" :` at b[i] and appends `"key":`. With
+// refuseReserved, a reserved key (IsReservedProperty) is an error.
+func compactKey(b []byte, i int, out []byte, refuseReserved bool) ([]byte, int, error) {
 	if i >= len(b) || b[i] != '"' {
 		return nil, i, syntaxError(i, "expected a string key")
 	}
@@ -156,12 +201,36 @@ func compactKey(b []byte, i int, out []byte) ([]byte, int, error) {
 	if err != nil {
 		return nil, i, err
 	}
+	if refuseReserved {
+		if err := checkKey(b[i:end]); err != nil {
+			return nil, i, err
+		}
+	}
 	out = append(out, b[i:end]...)
 	i = skipSpace(b, end)
 	if i >= len(b) || b[i] != ':' {
 		return nil, i, syntaxError(i, "expected ':' after a key")
 	}
 	return append(out, ':'), i + 1, nil
+}
+
+// checkKey refuses the top-level key raw (a valid JSON string with its quotes)
+// if it is reserved. An escaped first character ("\u005fid") is decoded, so
+// that it cannot slip past.
+func checkKey(raw []byte) error {
+	if len(raw) < 3 || (raw[1] != '_' && raw[1] != '\\') {
+		return nil
+	}
+	name := string(raw[1 : len(raw)-1])
+	if raw[1] == '\\' {
+		if err := json.Unmarshal(raw, &name); err != nil {
+			return fmt.Errorf("%w: key %s: %v", ErrInvalidJSON, raw, err)
+		}
+	}
+	if !IsReservedProperty(name) {
+		return nil
+	}
+	return fmt.Errorf("%w: %q (top-level keys starting with \"_\" are reserved for the sync protocol)", ErrReservedProperty, name)
 }
 
 // scanString returns the index just past the string starting at b[i] == '"'.

@@ -42,6 +42,18 @@
 // durable. Checkpoint positions only advance over rows that are completely handled
 // (PROTOCOL §7.2), whatever order revisions complete in.
 //
+// # Reserved keys in bodies
+//
+// A received body loses the top-level "_" keys the protocol defines (_id, _rev,
+// _deleted, _revisions, _exp, _attachments, _removed; "_removed": true is a revocation)
+// and keeps everything else as sent, order included. A revision with any other
+// top-level "_" key is refused with HTTP/400 and a document event naming the key:
+// the store cannot hold it (store.IsReservedProperty) and dropping it would leave two
+// bodies under one revision ID. The pusher sends no body with a reserved key (a
+// database written before the store refused them may hold one): it reports a document
+// error wrapping store.ErrReservedProperty, and answers a peer's request for it with a
+// norev (HTTP/400).
+//
 // # Thread safety
 //
 // A Session is safe for concurrent use. Its callbacks (OnDocument, OnConflict,

@@ -1,6 +1,11 @@
 package syncproto
 
-import "testing"
+import (
+	"errors"
+	"testing"
+
+	"github.com/p2psync/libp2psync/engine/store"
+)
 
 // Every decoder of peer input must return an error or a value, never panic.
 
@@ -57,5 +62,22 @@ func FuzzDecodeProps(f *testing.F) {
 		_, _, _ = CollectionIndex(p)
 		_ = ParseBool(v2)
 		_, _ = NormalizeSequence([]byte(v1)).Uint()
+	})
+}
+
+// CleanBody never returns a body the store would refuse for a reserved key, and keeps a
+// body without "_" keys as it was.
+func FuzzCleanBody(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"_id":"x","b":[1,{"_c":2}]}`, `{"\u005fid":1,"z":0}`, `{"_foo":1}`, ` { "_removed" : true } `, `{"a":1,"a":2,"_rev":"1-a"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		clean, _, err := CleanBody(b)
+		if err != nil {
+			return
+		}
+		if err := store.CheckDocumentBody(clean); errors.Is(err, store.ErrReservedProperty) {
+			t.Fatalf("CleanBody(%q) = %q, which has a reserved key: %v", b, clean, err)
+		}
 	})
 }

@@ -122,7 +122,8 @@ type docKey struct {
 // perItem reports store errors that concern one revision, not the transaction.
 func perItem(err error) bool {
 	return errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrInvalidRevID) ||
-		errors.Is(err, store.ErrInvalidID) || errors.Is(err, store.ErrInvalidJSON) || errors.Is(err, store.ErrNotFound)
+		errors.Is(err, store.ErrInvalidID) || errors.Is(err, store.ErrInvalidJSON) || errors.Is(err, store.ErrNotFound) ||
+		errors.Is(err, store.ErrReservedProperty)
 }
 
 func (in *inserter) commit(ctx context.Context, batch []*insertReq) {

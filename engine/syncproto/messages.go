@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
+
+	"github.com/p2psync/libp2psync/engine/store"
 )
 
 // Profiles of the CBMobile messages (PROTOCOL §3).
@@ -824,9 +827,31 @@ func CollectionIndex(p Props) (idx int, present bool, err error) {
 	return n, true, nil
 }
 
+// protocolBodyKeys are the top-level "_" keys a peer may put in a rev body, by what the
+// receiver does with them (PROTOCOL §3.7, §4.4, §4.5, §9 item 27). They are metadata,
+// not document properties: the sender does not count them as part of the body (Sync
+// Gateway keeps _id, _rev, _deleted, _revisions, _exp and _attachments out of the body
+// it stores; Couchbase Lite strips them), so removing them keeps the body the sender
+// has under this revision ID.
+//
+// _attachments: this version keeps no attachments, so the legacy _attachments
+// dictionary Sync Gateway sends is dropped (the blobs work will keep it). _exp: an
+// expiry set on Sync Gateway is not applied here. _removed: true is an access
+// revocation (CleanBody reports it); any other value means nothing and is dropped.
+var protocolBodyKeys = map[string]bool{
+	"_id": true, "_rev": true, "_deleted": true, "_revisions": true,
+	"_exp": true, "_attachments": true, "_removed": true,
+}
+
 // CleanBody prepares a received revision body for storage: it must be a JSON object;
-// top-level keys starting with "_" are removed (PROTOCOL §3.7, §9 item 27). removed
-// reports an SG revocation marker "_removed": true. An empty body becomes "{}".
+// the top-level keys the protocol defines (protocolBodyKeys) are removed, the others
+// kept byte for byte in their order. removed reports an SG revocation marker
+// "_removed": true. An empty body becomes "{}".
+//
+// Any other top-level key starting with "_" is refused with an error wrapping
+// store.ErrReservedProperty that names it: the store cannot keep it (see
+// store.IsReservedProperty), and dropping it would leave this side with another body
+// than the sender's under the same revision ID.
 func CleanBody(body []byte) (clean []byte, removed bool, err error) {
 	b := bytes.TrimSpace(body)
 	if len(b) == 0 || string(b) == "null" {
@@ -835,31 +860,77 @@ func CleanBody(body []byte) (clean []byte, removed bool, err error) {
 	if b[0] != '{' {
 		return nil, false, badf("revision body is not a JSON object")
 	}
-	if !bytes.Contains(b, []byte(`"_`)) {
+	// A key starting with "_" is written `"_` or, escaped, `"\u005f`/`"\u005F`.
+	if !bytes.Contains(b, []byte(`"_`)) && !bytes.Contains(b, []byte(`"\u005`)) {
 		return b, false, nil
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, false, badf("revision body: %v", err)
-	}
-	changed := false
-	for k, v := range m {
-		if strings.HasPrefix(k, "_") {
-			if k == "_removed" && string(bytes.TrimSpace(v)) == "true" {
-				removed = true
-			}
-			delete(m, k)
-			changed = true
-		}
-	}
-	if !changed {
-		return b, false, nil
-	}
-	out, err := json.Marshal(m)
+	members, err := topLevelMembers(b)
 	if err != nil {
 		return nil, false, badf("revision body: %v", err)
 	}
+	var keep [][]byte
+	for _, m := range members {
+		if !store.IsReservedProperty(m.key) {
+			keep = append(keep, m.text)
+			continue
+		}
+		if !protocolBodyKeys[m.key] {
+			return nil, false, fmt.Errorf("%w: %q in a received revision body (not a key the sync protocol defines)",
+				store.ErrReservedProperty, m.key)
+		}
+		if m.key == "_removed" && string(m.value) == "true" {
+			removed = true
+		}
+	}
+	if len(keep) == len(members) {
+		return b, removed, nil
+	}
+	out := make([]byte, 0, len(b))
+	out = append(out, '{')
+	out = append(out, bytes.Join(keep, []byte{','})...)
+	out = append(out, '}')
 	return out, removed, nil
+}
+
+// bodyMember is one top-level member of a JSON object: its decoded key, its text
+// (`"key":value`, as sent but for the whitespace around it) and its value's text.
+type bodyMember struct {
+	key         string
+	text, value []byte
+}
+
+// topLevelMembers splits the JSON object b into its top-level members, in order,
+// keeping each member's text as it is in b.
+func topLevelMembers(b []byte) ([]bodyMember, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.Token(); err != nil { // '{', checked by the caller
+		return nil, err
+	}
+	var out []bodyMember
+	for dec.More() {
+		start := dec.InputOffset() // after '{' or the previous value: a ',' and spaces may follow
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, fmt.Errorf("expected a string key")
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, err
+		}
+		text := bytes.TrimLeft(b[start:dec.InputOffset()], " \t\r\n,")
+		out = append(out, bodyMember{key: key, text: text, value: value})
+	}
+	if _, err := dec.Token(); err != nil { // '}'
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("data after the top-level object")
+	}
+	return out, nil
 }
 
 func writeJSONString(buf *bytes.Buffer, s string) {

@@ -3,7 +3,10 @@ package syncproto
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/p2psync/libp2psync/engine/store"
 )
 
 func TestParseBool(t *testing.T) {
@@ -330,12 +333,30 @@ func TestCleanBody(t *testing.T) {
 		{`{"_removed":true}`, `{}`, true, false},
 		{`[1]`, ``, false, true},
 		{`{"_x":`, ``, false, true},
+		{`{"_removed":false,"a":1}`, `{"a":1}`, false, false},
+		{`{"_removed": true ,"a":1}`, `{"a":1}`, true, false},
+		// The rest of the body is kept as sent: order, escapes, numbers.
+		{`{ "z" : 1 , "_attachments" : {"x":{"stub":true}} , "b":"<\u0026>", "n":1.50, "_exp":3, "a":[ 1 ] }`, `{"z" : 1,"b":"<\u0026>","n":1.50,"a":[ 1 ]}`, false, false},
+		{`{"\u005fid":"x","a":1}`, `{"a":1}`, false, false},
+		{`{"_deleted":true}`, `{}`, false, false},
+		{`{"nested":{"_foo":1},"a":"_bar"}`, `{"nested":{"_foo":1},"a":"_bar"}`, false, false},
+		{`{"_id":"x"}trailing`, ``, false, true},
 	}
 	for _, tt := range tests {
 		got, removed, err := CleanBody([]byte(tt.in))
 		if (err != nil) != tt.err || string(got) != tt.out || removed != tt.removed {
 			t.Errorf("CleanBody(%s) = %s,%v,%v", tt.in, got, removed, err)
 		}
+	}
+	// A "_" key the protocol does not define is refused, named, not dropped.
+	for _, in := range []string{`{"a":1,"_foo":2}`, `{"_sync":{}}`, `{"_":1}`, `{"\u005Fpurged":true}`, `{"_purged":true,"_id":"x"}`} {
+		got, _, err := CleanBody([]byte(in))
+		if !errors.Is(err, store.ErrReservedProperty) || got != nil {
+			t.Errorf("CleanBody(%s) = %s, %v; want ErrReservedProperty", in, got, err)
+		}
+	}
+	if _, _, err := CleanBody([]byte(`{"_foo":1}`)); err == nil || !strings.Contains(err.Error(), `"_foo"`) {
+		t.Errorf("error does not name the key: %v", err)
 	}
 }
 

@@ -398,8 +398,13 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 	fullSize := len(rev.Body)
 	clean, removed, err := CleanBody(rev.Body)
 	if err != nil {
+		// Refused, not cleaned up: keeping part of the body would give this side another
+		// body than the sender's under the same revision ID.
+		berr := &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
 		p.complete(rev.DocID, rev.RevID)
-		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
+		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted,
+			Direction: DirectionPull, Err: docErrorFrom(berr)})
+		return nil, berr
 	}
 	if removed {
 		if p.opts.Active && p.opts.AutoPurge {

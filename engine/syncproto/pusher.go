@@ -568,6 +568,18 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 	if err != nil {
 		return fmt.Errorf("read %q for sending: %w", ch.DocID, err)
 	}
+	if !doc.Deleted {
+		if err := store.CheckDocumentBody(doc.Body); err != nil {
+			// Saved before the store refused reserved keys: the peer would strip the key
+			// (keeping another body under this revision ID) or, for "_removed", take the
+			// revision as an access revocation. Report it instead of sending it.
+			if !p.opts.Propose {
+				p.sendNoRev(ctx, ch, 400, err.Error()) // the peer asked for it: do not leave it waiting
+			}
+			p.failDoc(ch, &DocError{Domain: "LiteCore", Code: liteCoreCorruptRevisionData, Message: err.Error(), Err: err})
+			return nil
+		}
+	}
 	var hist []string
 	if revGeneration(ch.RevID) > 1 { // a first revision has no history to read
 		hist, err = p.coll.History(ctx, ch.DocID, ch.RevID, int(p.maxHistory.Load()))
@@ -680,6 +692,10 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 	}()
 	return nil
 }
+
+// liteCoreCorruptRevisionData is LiteCore's error code for a revision body it cannot
+// store, which it also gives for a forbidden top-level key.
+const liteCoreCorruptRevisionData = 5
 
 // revivesOver reports whether revision revID, live and not descending from any of the
 // peer's revisions (known), is the document created again over one of them: a deleted

@@ -58,12 +58,16 @@ type DocumentEvent struct {
 }
 
 // DocError is a per-document failure. Domain/Code follow the peer's error (for example
-// HTTP/409 for a conflict, HTTP/403 for a rejection).
+// HTTP/409 for a conflict, HTTP/403 for a rejection). A failure found on this side
+// before anything was sent carries its local cause in Err (errors.Is/As see it).
 type DocError struct {
 	Domain  string
 	Code    int
 	Message string
+	Err     error // the local cause, if any
 }
+
+func (e *DocError) Unwrap() error { return e.Err }
 
 func (e *DocError) Error() string {
 	if e.Message == "" {
@@ -473,7 +477,8 @@ func blipErrorFor(err error) error {
 		return be
 	case errors.Is(err, store.ErrConflict):
 		return &blip.Error{Domain: "HTTP", Code: 409, Message: "conflict"}
-	case errors.Is(err, store.ErrInvalidRevID), errors.Is(err, store.ErrInvalidID), errors.Is(err, store.ErrInvalidJSON), errors.Is(err, ErrBadMessage):
+	case errors.Is(err, store.ErrInvalidRevID), errors.Is(err, store.ErrInvalidID), errors.Is(err, store.ErrInvalidJSON), errors.Is(err, ErrBadMessage),
+		errors.Is(err, store.ErrReservedProperty):
 		return &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
 	case errors.Is(err, store.ErrNotFound):
 		return &blip.Error{Domain: "HTTP", Code: 404, Message: "missing"}

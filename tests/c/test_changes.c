@@ -121,6 +121,22 @@ static void test_listeners(p2p_db db, p2p_collection coll)
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_collection_add_change_listener(coll, NULL, NULL, &t_self, &err));
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_collection_add_change_listener(coll, on_change, NULL, NULL, &err));
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_collection_add_document_change_listener(coll, "\xff", on_change, NULL, &t_self, &err));
+    /* Document IDs are 1-255 bytes, here as everywhere else. */
+    size_t huge_len = (size_t)1 << 20;
+    char *huge = malloc(huge_len + 1);
+    CHECK(huge != NULL);
+    memset(huge, 'x', huge_len);
+    huge[huge_len] = '\0';
+    CHECK(p2p_collection_add_document_change_listener(coll, huge, on_change, NULL, &t_self, &err) == P2P_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(err.message, "doc_id");
+    p2p_error_dispose(&err);
+    huge[256] = '\0';
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_collection_add_document_change_listener(coll, huge, on_change, NULL, &t_self, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_collection_add_document_change_listener(coll, "", on_change, NULL, &t_self, &err));
+    huge[255] = '\0';
+    EXPECT(P2P_OK, p2p_collection_add_document_change_listener(coll, huge, on_change, NULL, &t_self, &err));
+    EXPECT(P2P_OK, p2p_subscription_remove(t_self, &err));
+    free(huge);
     EXPECT(P2P_ERR_INVALID_HANDLE, p2p_collection_add_change_listener(db, on_change, NULL, &t_self, &err));
     EXPECT(P2P_ERR_INVALID_HANDLE, p2p_subscription_remove(coll, &err));
 }

@@ -147,6 +147,70 @@ static void test_local_documents(const char *dir)
     free(path);
 }
 
+static long file_size(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    CHECK(fseek(f, 0, SEEK_END) == 0);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+/* Opening a damaged database file reports P2P_ERR_CORRUPT with a message saying what is
+ * wrong, promptly, and leaves the file as it was. */
+static void expect_corrupt(const char *path, const char *file, const char *fragment)
+{
+    p2p_error err = P2P_ERROR_INIT;
+    p2p_db db = 0;
+    long before = file_size(file);
+    double start = now_seconds();
+    CHECK(p2p_db_open(path, NULL, &db, &err) == P2P_ERR_CORRUPT);
+    CHECK(now_seconds() - start < 10);
+    CHECK(db == 0);
+    CHECK_CONTAINS(err.message, fragment);
+    p2p_error_dispose(&err);
+    CHECK(file_size(file) == before);
+}
+
+static void test_corrupt_files(const char *dir)
+{
+    p2p_error err = P2P_ERROR_INIT;
+    char *path = path_join(dir, "damaged");
+    char *file = path_join(path, "db.sqlite3");
+    p2p_db db = 0;
+    p2p_collection coll = 0;
+    p2p_batch batch = 0;
+    EXPECT(P2P_OK, p2p_db_open(path, NULL, &db, &err));
+    EXPECT(P2P_OK, p2p_db_default_collection(db, &coll, &err));
+    EXPECT(P2P_OK, p2p_db_begin_batch(db, &batch, &err));
+    for (int i = 0; i < 500; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "doc-%04d", i);
+        EXPECT(P2P_OK, p2p_batch_save_document(batch, coll, id,
+                                               "{\"text\":\"0123456789012345678901234567890123456789012345678901234567890123456789\"}",
+                                               NULL, 0, NULL, &err));
+    }
+    EXPECT(P2P_OK, p2p_batch_commit(batch, &err));
+    EXPECT(P2P_OK, p2p_collection_close(coll, &err));
+    EXPECT(P2P_OK, p2p_db_close(db, &err));
+    long size = file_size(file);
+    CHECK(size > 8 * 4096);
+
+    CHECK(truncate(file, size / 2) == 0); /* cut in the middle */
+    expect_corrupt(path, file, "truncated");
+    CHECK(truncate(file, 0) == 0); /* a zero-length file is lost data, not a new database */
+    expect_corrupt(path, file, "empty");
+    FILE *f = fopen(file, "wb"); /* garbage where the database was */
+    CHECK(f != NULL);
+    for (int i = 0; i < 3 * 4096; i++)
+        fputc((i * 7919) & 0xff, f);
+    fclose(f);
+    expect_corrupt(path, file, "not a database");
+    free(file);
+    free(path);
+}
+
 int main(void)
 {
     char *dir = make_temp_dir();
@@ -154,6 +218,7 @@ int main(void)
     test_options_struct_size(dir);
     test_bad_paths(dir);
     test_local_documents(dir);
+    test_corrupt_files(dir);
     remove_tree(dir);
     return finish("test_db");
 }

@@ -175,6 +175,35 @@ static void test_bad_input(p2p_collection coll)
     EXPECT(P2P_OK, p2p_collection_save_document(coll, long_id, "{}", NULL, 0, NULL, &err));
 }
 
+/* Top-level keys starting with "_" are reserved for the sync protocol: refused by every
+ * write path, with a message naming the key; nothing is stored. */
+static void test_reserved_keys(p2p_db db, p2p_collection coll)
+{
+    const char *keys[] = {"_id", "_rev", "_deleted", "_removed", "_attachments", "_exp", "_revisions", "_other", NULL};
+    for (int i = 0; keys[i] != NULL; i++) {
+        char body[128], quoted[64];
+        snprintf(body, sizeof body, "{\"a\":1,\"%s\":true}", keys[i]);
+        snprintf(quoted, sizeof quoted, "\"%s\"", keys[i]);
+        CHECK(p2p_collection_save_document(coll, "reserved", body, NULL, 0, NULL, &err) == P2P_ERR_INVALID_ARGUMENT);
+        CHECK_CONTAINS(err.message, quoted);
+        p2p_error_dispose(&err);
+
+        p2p_batch batch = 0;
+        EXPECT(P2P_OK, p2p_db_begin_batch(db, &batch, &err));
+        CHECK(p2p_batch_save_document(batch, coll, "reserved", body, NULL, 0, NULL, &err) == P2P_ERR_INVALID_ARGUMENT);
+        CHECK_CONTAINS(err.message, quoted);
+        p2p_error_dispose(&err);
+        EXPECT(P2P_OK, p2p_batch_commit(batch, &err));
+    }
+    /* an escaped underscore is one too */
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_collection_save_document(coll, "reserved", "{\"\\u005fid\":1}", NULL, 0, NULL, &err));
+    p2p_document doc = 0;
+    EXPECT(P2P_ERR_NOT_FOUND, p2p_collection_get_document(coll, "reserved", 1, &doc, &err));
+    /* only top-level keys are reserved */
+    EXPECT(P2P_OK, p2p_collection_save_document(coll, "reserved", "{\"n\":{\"_id\":1},\"a_b\":\"_x\"}", NULL, 0, NULL, &err));
+    EXPECT(P2P_OK, p2p_collection_purge_document(coll, "reserved", &err));
+}
+
 int main(void)
 {
     char *dir = make_temp_dir();
@@ -188,6 +217,7 @@ int main(void)
     test_expiration(coll);
     test_changes_feed(coll);
     test_bad_input(coll);
+    test_reserved_keys(db, coll);
     EXPECT(P2P_OK, p2p_collection_close(coll, &err));
     EXPECT(P2P_OK, p2p_db_close(db, &err));
     free(path);

@@ -596,6 +596,8 @@ static void test_bad_input(struct env *e)
     c.collection = e->cb;
     c.doc_ids_json = "not json";
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    c.doc_ids_json = "[\"ok\", \"\"]"; /* an empty ID can match no document */
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
     c.doc_ids_json = NULL;
     c.struct_size = 2;
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
@@ -615,6 +617,15 @@ static void test_bad_input(struct env *e)
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_status(r, NULL, &err));
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_add_status_listener(r, NULL, NULL, &t, &err));
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_is_document_pending(r, e->cb, NULL, NULL, &err));
+    {
+        char long_id[300];
+        uint8_t pending = 7;
+        memset(long_id, 'x', sizeof long_id - 1);
+        long_id[sizeof long_id - 1] = '\0';
+        EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_is_document_pending(r, e->cb, long_id, &pending, &err));
+        EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_is_document_pending(r, e->cb, "", &pending, &err));
+        CHECK(pending == 7);
+    }
     EXPECT(P2P_OK, p2p_replicator_close(r, &err));
     EXPECT(P2P_OK, p2p_replicator_close(r, &err));
     EXPECT(P2P_ERR_INVALID_HANDLE, p2p_replicator_start(r, 0, &err));

@@ -109,6 +109,20 @@ class DocumentTest : P2PTestBase() {
     }
 
     @Test
+    fun reservedTopLevelKeysRefused() {
+        for (key in listOf("_id", "_rev", "_deleted", "_removed", "_attachments", "_exp", "_revisions", "_anything")) {
+            val e = assertThrows<InvalidArgumentException> { coll.save("r", """{"a":1,"$key":true}""") }
+            assertTrue(e.message, e.message!!.contains("\"$key\""))
+            assertThrows<InvalidArgumentException> {
+                db.inBatch { b -> b.save(coll, "r", """{"$key":1}""") }
+            }
+        }
+        assertNull(coll.getOrNull("r"))
+        coll.save("r", """{"nested":{"_id":1},"a_b":"_x"}""") // only top-level keys are reserved
+        assertEquals(1L, coll.count)
+    }
+
+    @Test
     fun collections() {
         db.createCollection("users", "app").use { users ->
             assertEquals("app.users", users.fullName)

@@ -122,6 +122,52 @@ def test_delete_ls_and_info(tmp_path: Path) -> None:
     assert out_lines(cli("ls", db, "--all")) == ["doc-2", "doc-1"]
 
 
+def test_put_refuses_reserved_key(tmp_path: Path) -> None:
+    db = str(tmp_path / "db")
+    assert '"_removed"' in cli("put", db, "d", '{"text": "x", "_removed": true}', code=2).stderr
+    cli("get", db, "d", code=3)
+
+
+def _corrupt_db(tmp_path: Path, how: str) -> str:
+    import p2psync
+    db = tmp_path / "db"
+    with p2psync.Database(db) as database, database.default_collection() as coll, database.batch() as batch:
+        for i in range(400):
+            batch.save(coll, f"doc-{i:04d}", {"i": i, "text": "x" * 300})
+    path = db / "db.sqlite3"
+    data = path.read_bytes()
+    assert len(data) > 40 * 4096 and not (db / "db.sqlite3-wal").exists()
+    if how == "empty":
+        data = b""
+    elif how == "truncated":
+        data = data[:len(data) // 2]
+    elif how == "garbage inside":  # the header and schema intact, document pages overwritten
+        middle = (len(data) // 2) // 4096 * 4096
+        data = data[:middle] + bytes((i * 7919) & 0xFF for i in range(8 * 4096)) + data[middle + 8 * 4096:]
+    elif how == "garbage":
+        data = bytes((i * 31 + 7) & 0xFF for i in range(len(data)))
+    path.write_bytes(data)
+    return str(db)
+
+
+_OPEN_FAILS = [("empty", "empty (0 bytes)"), ("truncated", "truncated"), ("garbage", "not a database file")]
+
+
+# Damage found when opening fails every command; damage inside (found when the pages are
+# read) fails the commands that read every document. Either way the corruption is what the
+# command reports (it used to be hidden by "busy" from closing the database), exit 1.
+@pytest.mark.parametrize("how,needle,command", [
+    *[(how, needle, command) for how, needle in _OPEN_FAILS for command in (["info"], ["ls"], ["get", "DB", "doc-0"])],
+    ("garbage inside", "corrupt", ["info"]), ("garbage inside", "corrupt", ["ls"]),
+])
+def test_corrupt_database(tmp_path: Path, how: str, needle: str, command: List[str]) -> None:
+    db = _corrupt_db(tmp_path, how)
+    args = [db if a == "DB" else a for a in command] if "DB" in command else [*command, db]
+    err = cli(*args, code=1, timeout=60).stderr
+    assert "corrupt" in err and needle in err, err
+    assert "busy" not in err
+
+
 def test_busy_database(tmp_path: Path) -> None:
     import p2psync
     db = tmp_path / "db"

@@ -66,6 +66,38 @@ def test_parent_with_children_is_busy(db_path: Path) -> None:
     db.close()
 
 
+def test_error_inside_with_is_not_hidden_by_busy_close(db_path: Path) -> None:
+    # An error that leaves a child open must reach the caller, not the BusyError of
+    # closing the parent on the way out (which used to replace it).
+    db = p2psync.Database(db_path)
+    coll = db.default_collection()
+    with pytest.raises(p2psync.NotFoundError) as info:
+        with db:
+            coll.get("missing")
+    assert any("closing Database failed" in note for note in getattr(info.value, "__notes__", [""]))
+    assert not db.closed  # still open: its child is
+    coll.close()
+    db.close()
+    # Without an exception in flight, a failing close still raises.
+    db = p2psync.Database(db_path)
+    coll = db.default_collection()
+    with pytest.raises(p2psync.BusyError):
+        with db:
+            pass
+    coll.close()
+    db.close()
+
+
+def test_corrupt_database_files(tmp_path: Path) -> None:
+    for name, data in [("empty", b""), ("short", b"SQLite"), ("garbage", bytes(range(256)) * 64)]:
+        path = tmp_path / name
+        path.mkdir()
+        (path / "db.sqlite3").write_bytes(data)
+        with pytest.raises(p2psync.CorruptError):
+            p2psync.Database(path)
+        assert (path / "db.sqlite3").read_bytes() == data  # left as it was
+
+
 def test_second_opener_is_busy(db: p2psync.Database, db_path: Path) -> None:
     with pytest.raises(p2psync.BusyError):
         p2psync.Database(db_path)

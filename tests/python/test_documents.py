@@ -112,6 +112,33 @@ def test_invalid_ids(coll: p2psync.Collection, doc_id: str) -> None:
         coll.get(doc_id)
 
 
+RESERVED_KEYS = ["_id", "_rev", "_deleted", "_removed", "_attachments", "_exp", "_revisions", "_anything"]
+
+
+@pytest.mark.parametrize("key", RESERVED_KEYS)
+def test_reserved_top_level_keys_refused(db: p2psync.Database, coll: p2psync.Collection, key: str) -> None:
+    with pytest.raises(ValueError) as info:  # InvalidArgumentError is a ValueError
+        coll.save("r", {"a": 1, key: True})
+    assert isinstance(info.value, p2psync.InvalidArgumentError)
+    assert f'"{key}"' in str(info.value)
+    with db.batch() as batch:
+        with pytest.raises(p2psync.InvalidArgumentError) as info:
+            batch.save(coll, "r", '{"%s": 1}' % key)
+        assert f'"{key}"' in str(info.value)
+    assert "r" not in coll
+
+
+def test_reserved_keys_only_at_top_level(coll: p2psync.Collection) -> None:
+    coll.save("r", {"nested": {"_id": 1, "_removed": True}, "a_b": "_x", "list": [{"_rev": 1}]})
+    assert coll.get("r")["nested"] == {"_id": 1, "_removed": True}
+
+
+@pytest.mark.parametrize("doc_id", ["", "x" * 256, "x" * (1 << 20)], ids=["empty", "256 bytes", "1 MiB"])
+def test_document_listener_refuses_invalid_id(coll: p2psync.Collection, doc_id: str) -> None:
+    with pytest.raises(p2psync.InvalidArgumentError):
+        coll.add_change_listener(lambda _event: None, doc_id=doc_id)
+
+
 def test_longest_valid_id(coll: p2psync.Collection) -> None:
     coll.save("x" * 255, {})
     coll.save("é" * 127, {})  # 254 bytes

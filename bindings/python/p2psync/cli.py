@@ -15,7 +15,7 @@ Run `p2psync --help` or `p2psync COMMAND --help` for every option. Installed as 
 Exit codes (stable; scripts may rely on them):
 
     0  success
-    1  error (I/O, protocol, network, anything not listed below)
+    1  error (I/O, a corrupt database, protocol, network, anything not listed below)
     2  usage: bad arguments or bad input (e.g. a body that is not a JSON object)
     3  not found: database, collection, document or revision
     4  conflict: the document changed since the given revision
@@ -40,7 +40,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import errors
 from .database import Collection, Concurrency, Database
@@ -132,16 +132,11 @@ def print_json(obj: Any, pretty: bool) -> None:
         print(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
 
 
-def iter_collections(db: Database, spec: Optional[str]) -> Iterator[Collection]:
-    """The named collection, or every collection of every scope."""
+def collection_specs(db: Database, spec: Optional[str]) -> List[Tuple[Optional[str], str]]:
+    """(scope, name) of the named collection, or of every collection of every scope."""
     if spec is not None:
-        with open_collection(db, spec, create=False) as coll:
-            yield coll
-        return
-    for scope in db.scope_names():
-        for name in db.collection_names(scope):
-            with db.collection(name, scope=scope) as coll:
-                yield coll
+        return [split_collection(spec)]
+    return [(scope, name) for scope in db.scope_names() for name in db.collection_names(scope)]
 
 
 # ------------------------------------------------------------------ document commands
@@ -216,8 +211,14 @@ def collection_info(coll: Collection) -> Dict[str, Any]:
 
 def cmd_info(args: argparse.Namespace) -> int:
     with open_database(args.database, create=False) as db:
-        info = {"path": db.path, "name": db.name, "uuid": db.uuid,
-                "collections": [collection_info(c) for c in iter_collections(db, args.collection)]}
+        collections = []
+        for scope, name in collection_specs(db, args.collection):
+            # Each collection is closed before an error propagates (a suspended generator
+            # used to keep one open, so closing the database failed with BusyError and
+            # hid the real error, e.g. a corrupt database).
+            with db.collection(name, scope=scope) as coll:
+                collections.append(collection_info(coll))
+        info = {"path": db.path, "name": db.name, "uuid": db.uuid, "collections": collections}
     if args.json:
         print_json(info, True)
         return EXIT_OK

@@ -66,8 +66,18 @@ class _Handle:
     def __enter__(self):  # type: ignore[no-untyped-def]
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except Exception as close_error:  # noqa: BLE001 - reported on the exception in flight
+            # The exception in flight says what went wrong; a close failing because of it
+            # (BusyError: the error left a child open) must not replace it. The handle
+            # stays with its safety net (closed when collected).
+            if hasattr(exc, "add_note"):
+                exc.add_note(f"while handling it, closing {type(self).__name__} failed too: {close_error}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// reservedBodies are document bodies with a reserved top-level key, and the key.
+var reservedBodies = []struct{ body, key string }{
+	{`{"_id":"x","a":1}`, "_id"},
+	{`{"a":1,"_rev":"1-abc"}`, "_rev"},
+	{`{"_deleted":true}`, "_deleted"},
+	{`{"a":1,"_attachments":{}}`, "_attachments"},
+	{`{"_exp":1700000000}`, "_exp"},
+	{`{"_removed":true}`, "_removed"},
+	{`{"_revisions":{"start":1,"ids":["a"]}}`, "_revisions"},
+	{`{"a":1, "_sync":{}}`, "_sync"},
+	{`{"_":0}`, "_"},
+	{` { "b" : 2 , "_x" : 1 } `, "_x"},
+	{`{"\u005fid":"x"}`, "_id"}, // an escaped underscore is still one
+	{`{"\u005Fremoved":true}`, "_removed"},
+}
+
+// allowedBodies have "_" only where it is not a top-level key.
+var allowedBodies = []string{
+	`{"a_b":1}`,
+	`{"a":"_id"}`,
+	`{"nested":{"_id":1,"_removed":true}}`,
+	`{"list":[{"_rev":"x"}]}`,
+	`{"\u0061_":1}`,
+	`{"@type":"x"}`,
+}
+
+func TestSaveRefusesReservedKeys(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	c := db.DefaultCollection()
+	for _, tt := range reservedBodies {
+		_, err := c.Save(ctx, "doc", []byte(tt.body), SaveOptions{})
+		if !errors.Is(err, ErrReservedProperty) || !strings.Contains(err.Error(), `"`+tt.key+`"`) {
+			t.Errorf("Save(%s) = %v; want ErrReservedProperty naming %q", tt.body, err, tt.key)
+		}
+	}
+	if _, err := c.Get(ctx, "doc"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a refused save left a document: %v", err)
+	}
+	for _, body := range allowedBodies {
+		if _, err := c.Save(ctx, "doc", []byte(body), SaveOptions{}); err != nil {
+			t.Errorf("Save(%s): %v", body, err)
+		}
+	}
+	// An update of an existing document is refused too (not only the first-insert path).
+	big := `{"pad":"` + strings.Repeat("x", insertFirstMaxBody) + `","_id":"x"}`
+	for _, body := range []string{`{"_rev":"2-x"}`, big} {
+		if _, err := c.Save(ctx, "doc", []byte(body), SaveOptions{}); !errors.Is(err, ErrReservedProperty) {
+			t.Errorf("update with %.20s...: %v", body, err)
+		}
+	}
+}
+
+func TestBatchSaveRefusesReservedKeys(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	c := db.DefaultCollection()
+	err := db.InBatch(ctx, func(b *Batch) error {
+		if _, err := b.Save(c, "ok", []byte(`{"a":1}`), SaveOptions{}); err != nil {
+			return err
+		}
+		_, err := b.Save(c, "bad", []byte(`{"_removed":true}`), SaveOptions{})
+		if !errors.Is(err, ErrReservedProperty) || !strings.Contains(err.Error(), `"_removed"`) {
+			t.Errorf("batch save: %v", err)
+		}
+		return nil // the batch stays usable: commit the good one
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "bad"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("refused document stored: %v", err)
+	}
+}
+
+func TestPutExistingAndResolveRefuseReservedKeys(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	c := db.DefaultCollection()
+	_, err := c.PutExistingRevision(ctx, RemoteRevision{DocID: "r", RevID: "1-aa", Body: []byte(`{"_foo":1}`)})
+	if !errors.Is(err, ErrReservedProperty) {
+		t.Fatalf("PutExistingRevision: %v", err)
+	}
+	// A conflict, then a merge whose body has a reserved key.
+	if _, err := c.PutExistingRevision(ctx, RemoteRevision{DocID: "r", RevID: "1-aa", Body: []byte(`{"v":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutExistingRevision(ctx, RemoteRevision{DocID: "r", RevID: "1-bb", Body: []byte(`{"v":2}`)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ResolveConflict(ctx, "r", "1-bb", "1-aa", []byte(`{"v":3,"_rev":"x"}`), false)
+	if !errors.Is(err, ErrReservedProperty) {
+		t.Fatalf("ResolveConflict: %v", err)
+	}
+	if conflicts, err := c.Conflicts(ctx, "r"); err != nil || len(conflicts) != 1 {
+		t.Fatalf("refused resolution changed the document: %v %v", conflicts, err)
+	}
+}
+
+func TestCheckDocumentBody(t *testing.T) {
+	for _, tt := range reservedBodies {
+		if err := CheckDocumentBody([]byte(tt.body)); !errors.Is(err, ErrReservedProperty) || !strings.Contains(err.Error(), tt.key) {
+			t.Errorf("CheckDocumentBody(%s) = %v", tt.body, err)
+		}
+	}
+	for _, body := range append(allowedBodies, `{}`, `{"a":1}`) {
+		if err := CheckDocumentBody([]byte(body)); err != nil {
+			t.Errorf("CheckDocumentBody(%s) = %v", body, err)
+		}
+	}
+}
