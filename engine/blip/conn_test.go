@@ -186,7 +186,21 @@ func TestRequestResponse(t *testing.T) {
 	}
 
 	// NoReply: the handler runs, nothing comes back, not even for an unknown profile.
-	before := p.client.Stats().MessagesReceived
+	// Replies are counted when their last frame has been handled, a moment after Send
+	// returns: let the count of the replies above settle first.
+	settled := func() uint64 {
+		n := p.client.Stats().MessagesReceived
+		for i := 0; i < 100; i++ {
+			time.Sleep(10 * time.Millisecond)
+			m := p.client.Stats().MessagesReceived
+			if m == n {
+				break
+			}
+			n = m
+		}
+		return n
+	}
+	before := settled()
 	note := NewRequest("note")
 	note.NoReply = true
 	note.Body = []byte("fyi")
@@ -205,7 +219,10 @@ func TestRequestResponse(t *testing.T) {
 	if _, err := p.client.Send(ctx, NewRequest("empty")); err != nil {
 		t.Fatal(err)
 	}
-	if got := p.client.Stats().MessagesReceived - before; got != 1 {
+	for i := 0; i < 500 && p.client.Stats().MessagesReceived == before; i++ {
+		time.Sleep(10 * time.Millisecond) // the reply above, counted a moment after Send returned
+	}
+	if got := settled() - before; got != 1 {
 		t.Errorf("client received %d messages for 2 NoReply requests + 1 request, want 1", got)
 	}
 
