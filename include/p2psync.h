@@ -279,7 +279,10 @@ P2P_API int32_t p2p_collection_last_sequence(p2p_collection coll, uint64_t *out_
  * "_deleted", "_removed", "_attachments", "_exp", "_revisions", and any other): a body
  * with one is refused with P2P_ERR_INVALID_ARGUMENT and a message naming the key, because
  * a peer would strip it (or take "_removed" as a revocation) and hold another body under
- * the same revision ID. Nested keys are not restricted.
+ * the same revision ID. Nested keys are not restricted. One exception: a document received
+ * from Sync Gateway keeps its "_attachments" (attachment stubs); a save may carry that
+ * value over unchanged (compared as JSON) from the revision it replaces, so such a document
+ * can be edited, but introducing or changing "_attachments" is refused the same way.
  * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL, bad UTF-8, bad ID, body not a JSON
  * object, a reserved top-level key, unknown concurrency, malformed blob dictionary);
  * P2P_ERR_CONFLICT; P2P_ERR_INVALID_HANDLE; P2P_ERR_NOT_FOUND (collection deleted, or the

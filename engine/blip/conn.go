@@ -146,9 +146,10 @@ type Stats struct {
 
 type pendingReply struct {
 	ch        chan Reply
-	opened    bool // the first frame of the reply arrived
-	delivered bool // something was put in ch
-	abandoned bool // the sender stopped waiting
+	opened    bool  // the first frame of the reply arrived
+	delivered bool  // something was put in ch
+	abandoned bool  // the sender stopped waiting
+	maxSize   int64 // > 0: the reply's size cap (Message.MaxReplySize)
 }
 
 // Conn is a BLIP connection over a WebSocket. It is safe for concurrent use.
@@ -377,7 +378,10 @@ func (c *Conn) sendRequest(req *Message) (uint64, chan Reply, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("send %q: %w", req.Profile(), err)
 	}
-	m := &outMsg{typ: TypeRequest, flags: c.outFlags(req.Urgent, req.Compressed), head: head, body: req.Body}
+	m := &outMsg{typ: TypeRequest, flags: c.outFlags(req.Urgent, req.Compressed), head: head}
+	if err := m.setBody(req); err != nil {
+		return 0, nil, fmt.Errorf("send %q: %w", req.Profile(), err)
+	}
 	if req.NoReply {
 		m.flags |= flagNoReply
 	}
@@ -386,6 +390,7 @@ func (c *Conn) sendRequest(req *Message) (uint64, chan Reply, error) {
 	if c.closing || c.term != nil {
 		err := c.closedErrLocked()
 		c.mu.Unlock()
+		m.closeSource()
 		return 0, nil, fmt.Errorf("send %q: %w", req.Profile(), err)
 	}
 	c.lastReq++
@@ -395,7 +400,7 @@ func (c *Conn) sendRequest(req *Message) (uint64, chan Reply, error) {
 	if req.NoReply {
 		ch <- Reply{}
 	} else {
-		c.pending[num] = &pendingReply{ch: ch}
+		c.pending[num] = &pendingReply{ch: ch, maxSize: req.MaxReplySize}
 	}
 	c.live[m.key] = m
 	c.insertLocked(m)
@@ -748,8 +753,13 @@ func (c *Conn) shutdown(readErr error) {
 	pending := c.pending
 	c.pending = map[uint64]*pendingReply{}
 	c.outbox, c.acks = nil, nil
+	live := make([]*outMsg, 0, len(c.live))
+	for _, m := range c.live {
+		live = append(live, m)
+	}
 	clear(c.live)
 	c.mu.Unlock()
+
 	for _, p := range pending {
 		if !p.delivered {
 			p.ch <- Reply{Err: closed}
@@ -757,6 +767,9 @@ func (c *Conn) shutdown(readErr error) {
 	}
 	c.recv.abandon(closed)
 	c.ioWG.Wait()
+	for _, m := range live {
+		m.closeSource() // streamed bodies not sent whole (the writer has stopped)
+	}
 	c.log.Debug("blip: connection ended", "err", ce)
 	c.err = ce
 	close(c.ended)
@@ -835,15 +848,29 @@ func (c *Conn) writeNextFrame(m *outMsg, nextUrgent bool) bool {
 	}
 	n := min(m.size()-m.off, limit)
 	var parts [2][]byte
+	more := m.off+n < m.size()
 	if m.off < len(m.head) {
 		end := min(m.off+n, len(m.head))
 		parts[0] = m.head[m.off:end]
-		parts[1] = m.body[:n-(end-m.off)]
+		if m.src == nil {
+			parts[1] = m.body[:n-(end-m.off)]
+		} else if k := n - (end - m.off); k > 0 || !more {
+			var err error
+			if parts[1], err = m.readSource(k, !more); err != nil {
+				return c.sourceFailed(m, err)
+			}
+		}
 	} else {
 		start := m.off - len(m.head)
-		parts[1] = m.body[start : start+n]
+		if m.src == nil {
+			parts[1] = m.body[start : start+n]
+		} else {
+			var err error
+			if parts[1], err = m.readSource(n, !more); err != nil {
+				return c.sourceFailed(m, err)
+			}
+		}
 	}
-	more := m.off+n < m.size()
 	flags := byte(m.typ) | m.flags
 	if more {
 		flags |= flagMoreComing
@@ -881,7 +908,19 @@ func (c *Conn) writeNextFrame(m *outMsg, nextUrgent bool) bool {
 		c.msgsSent.Add(1)
 	}
 	c.mu.Unlock()
+	if !more {
+		m.closeSource()
+	}
 	return true
+}
+
+// sourceFailed ends the connection because a streamed body could not be read: the
+// message is partly sent and BLIP has no way to withdraw it.
+func (c *Conn) sourceFailed(m *outMsg, err error) bool {
+	c.log.Warn("blip: streamed body failed; closing", "message", m.key.num, "err", err)
+	m.closeSource()
+	c.abort(&CloseError{Code: CloseInternal, Reason: "streamed body failed", Err: err})
+	return false
 }
 
 // writeFrame writes one frame. It reports false when the writer must stop.
@@ -969,15 +1008,15 @@ func (c *Conn) heartbeatLoop() {
 }
 
 // openReply implements receiverHost.
-func (c *Conn) openReply(num uint64) bool {
+func (c *Conn) openReply(num uint64) (bool, int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.pending[num]
 	if p == nil || p.opened {
-		return false
+		return false, 0
 	}
 	p.opened = true
-	return true
+	return true, p.maxSize
 }
 
 // begin implements receiverHost: a message's properties are complete.
@@ -1059,6 +1098,8 @@ func (c *Conn) queueReply(m *outMsg) {
 		c.live[m.key] = m
 		c.insertLocked(m)
 		c.wakeWriter()
+	} else {
+		m.closeSource()
 	}
 	c.mu.Unlock()
 }
@@ -1098,6 +1139,22 @@ func (c *Conn) buildReply(req *Message, resp *Message, herr error) *outMsg {
 		props, body = resp.Properties, resp.Body
 		urgent = urgent || resp.Urgent
 		compressed = resp.Compressed
+		if resp.BodyStream != nil {
+			head, err := appendProperties(nil, props)
+			m := &outMsg{key: outKey{req.Number, true}, typ: typ, flags: c.outFlags(urgent, compressed), head: head}
+			if err == nil {
+				err = m.setBody(resp)
+			}
+			if err == nil {
+				return m
+			}
+			if cl, ok := resp.BodyStream.(io.Closer); ok {
+				_ = cl.Close()
+			}
+			c.log.Error("blip: handler returned an invalid reply", "profile", req.Profile(), "err", err)
+			typ, body = TypeError, []byte("invalid reply: "+err.Error())
+			props = Properties{{"Error-Domain", "BLIP"}, {"Error-Code", "501"}}
+		}
 	}
 	head, err := appendProperties(nil, props)
 	if err != nil {

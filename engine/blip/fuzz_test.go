@@ -59,12 +59,12 @@ type fuzzHost struct {
 	opened map[uint64]bool
 }
 
-func (h *fuzzHost) openReply(num uint64) bool {
+func (h *fuzzHost) openReply(num uint64) (bool, int64) {
 	if h.opened[num] {
-		return false
+		return false, 0
 	}
 	h.opened[num] = true
-	return true
+	return true, 0
 }
 
 func FuzzDecodeFrame(f *testing.F) {

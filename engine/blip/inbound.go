@@ -72,12 +72,15 @@ type inbound struct {
 	maxBody int64
 
 	// Owned by the reader goroutine.
-	propLen  int // -1 until the properties length has been read
-	props    []byte
-	total    int64
-	began    bool
-	rejected bool   // refused (see refuse): the rest of the message is dropped
-	seq      uint64 // arrival order among incoming messages
+	propLen int // -1 until the properties length has been read
+	props   []byte
+	total   int64
+	// maxMessage caps total (< 0: none): the connection's cap, or for a reply the one
+	// its request asked for (Message.MaxReplySize).
+	maxMessage int64
+	began      bool
+	rejected   bool   // refused (see refuse): the rest of the message is dropped
+	seq        uint64 // arrival order among incoming messages
 
 	mu       sync.Mutex
 	cond     sync.Cond

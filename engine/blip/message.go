@@ -69,6 +69,19 @@ type Message struct {
 	Compressed bool // outgoing: deflate the frames (ignored when Config.CompressionLevel < 0)
 	Body       []byte
 
+	// BodyStream, on an outgoing message, supplies the body instead of Body: the writer
+	// reads exactly BodyLength bytes from it, one frame at a time as the message's turn
+	// comes (so a large body is never whole in memory), then checks that it is at its end
+	// (io.EOF). If it fails or ends early or late, the message cannot be completed and
+	// the connection is closed (code 1011), since BLIP cannot withdraw a message already
+	// partly sent. It is closed (if an io.Closer) once the message is sent or dropped.
+	BodyStream io.Reader
+	BodyLength int64
+	// MaxReplySize, on an outgoing request, replaces Config.MaxMessageSize as the cap on
+	// the size of its reply (> 0), for a reply expected to be large and read as a stream
+	// with BodyReader (a blob).
+	MaxReplySize int64
+
 	in *inbound // incoming messages only
 }
 

@@ -1,5 +1,11 @@
 package blip
 
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
 // outKey identifies an outgoing message: my requests and my responses have separate numbers.
 type outKey struct {
 	num      uint64
@@ -13,6 +19,9 @@ type outMsg struct {
 	flags  byte   // flagCompressed | flagUrgent | flagNoReply
 	head   []byte // uvarint(properties length) + properties
 	body   []byte
+	src    io.Reader // streamed body of srcLen bytes instead of body (Message.BodyStream)
+	srcLen int
+	srcBuf []byte // one frame's worth of src (writer only)
 	off    int    // message bytes already framed (writer only)
 	sent   uint64 // wire bytes sent after frame headers, checksums included
 	acked  uint64 // highest byte count the peer acknowledged
@@ -21,7 +30,65 @@ type outMsg struct {
 
 func (m *outMsg) urgent() bool  { return m.flags&flagUrgent != 0 }
 func (m *outMsg) started() bool { return m.off > 0 }
-func (m *outMsg) size() int     { return len(m.head) + len(m.body) }
+func (m *outMsg) size() int {
+	if m.src != nil {
+		return len(m.head) + m.srcLen
+	}
+	return len(m.head) + len(m.body)
+}
+
+// closeSource closes a streamed body's source, once.
+func (m *outMsg) closeSource() {
+	if m.src == nil {
+		return
+	}
+	if cl, ok := m.src.(io.Closer); ok {
+		_ = cl.Close()
+	}
+	m.src = nil
+}
+
+// setBody takes the body of msg: its bytes or its stream.
+func (m *outMsg) setBody(msg *Message) error {
+	if msg.BodyStream == nil {
+		m.body = msg.Body
+		return nil
+	}
+	if msg.BodyLength < 0 || int64(int(msg.BodyLength)) != msg.BodyLength {
+		return fmt.Errorf("%w: body stream length %d", ErrInvalidMessage, msg.BodyLength)
+	}
+	m.src, m.srcLen = msg.BodyStream, int(msg.BodyLength)
+	return nil
+}
+
+// readSource reads the next k body bytes of a streamed message; last says they end the
+// body, after which the source must be at its end.
+func (m *outMsg) readSource(k int, last bool) ([]byte, error) {
+	if cap(m.srcBuf) < k {
+		m.srcBuf = make([]byte, k)
+	}
+	buf := m.srcBuf[:k]
+	if _, err := io.ReadFull(m.src, buf); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("body stream ended before its %d bytes", m.srcLen)
+		}
+		return nil, fmt.Errorf("body stream: %w", err)
+	}
+	if last {
+		var probe [1]byte
+		n, err := m.src.Read(probe[:])
+		for n == 0 && err == nil {
+			n, err = m.src.Read(probe[:])
+		}
+		if n > 0 {
+			return nil, fmt.Errorf("body stream is longer than its %d bytes", m.srcLen)
+		}
+		if !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("body stream: %w", err)
+		}
+	}
+	return buf, nil
+}
 
 // ackReq is an ACK waiting to be written.
 type ackReq struct {

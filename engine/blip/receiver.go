@@ -13,7 +13,7 @@ type receiverHost interface {
 	gotAck(num uint64, response bool, n uint64)
 	// openReply is called on the first frame of a reply to my request num; false means no
 	// such request is waiting for a reply (a protocol error).
-	openReply(num uint64) bool
+	openReply(num uint64) (ok bool, maxSize int64)
 	// begin is called once a message's properties are complete.
 	begin(in *inbound)
 	// finish is called after a message's last frame.
@@ -79,10 +79,14 @@ func (r *receiver) handle(b []byte, buf *[]byte) (kept bool, err error) {
 	case TypeResponse, TypeError:
 		in := r.replies[f.num]
 		if in == nil {
-			if !r.host.openReply(f.num) {
+			ok, maxSize := r.host.openReply(f.num)
+			if !ok {
 				return false, protoErrorf("%s #%d answers no pending request", t, f.num)
 			}
 			in = r.newInbound(f)
+			if maxSize > 0 {
+				in.maxMessage = maxSize
+			}
 			r.replies[f.num] = in
 		}
 		return r.feed(in, f, r.replies, buf)
@@ -94,6 +98,7 @@ func (r *receiver) handle(b []byte, buf *[]byte) (kept bool, err error) {
 
 func (r *receiver) newInbound(f frame) *inbound {
 	in := newInbound(r.host, f.num, f.flags, r.maxBody)
+	in.maxMessage = r.maxMessage
 	r.arrivals++
 	in.seq = r.arrivals
 	return in
@@ -138,8 +143,8 @@ func (r *receiver) feedData(in *inbound, data []byte, buf *[]byte) (kept bool, e
 		return false, nil
 	}
 	in.total += int64(len(data))
-	if r.maxMessage >= 0 && in.total > r.maxMessage {
-		r.refuse(in, 413, fmt.Sprintf("%s #%d is larger than the limit of %d bytes", in.typ, in.num, r.maxMessage))
+	if in.maxMessage >= 0 && in.total > in.maxMessage {
+		r.refuse(in, 413, fmt.Sprintf("%s #%d is larger than the limit of %d bytes", in.typ, in.num, in.maxMessage))
 		return false, nil
 	}
 	if !in.began {

@@ -102,7 +102,7 @@ type recordHost struct {
 func (h *recordHost) sendAck(num uint64, typ MessageType, n uint64) {}
 func (h *recordHost) inflight(int64)                                {}
 func (h *recordHost) gotAck(num uint64, response bool, n uint64)    { h.acks = append(h.acks, n) }
-func (h *recordHost) openReply(uint64) bool                         { return true }
+func (h *recordHost) openReply(uint64) (bool, int64)                { return true, 0 }
 func (h *recordHost) begin(*inbound)                                { h.began++ }
 func (h *recordHost) finish(in *inbound)                            { h.done = append(h.done, in) }
 func (h *recordHost) poke()                                         {}

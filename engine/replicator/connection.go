@@ -474,7 +474,7 @@ func (cs *connState) evaluate(base Progress) (ActivityLevel, Progress, bool) {
 			cs.targetMu.Lock()
 			target := cs.target[i]
 			cs.targetMu.Unlock()
-			if !p.CaughtUp() || p.Checkpoint() < target {
+			if !p.CaughtUp() || p.Settled() < target {
 				caughtUp = false
 			}
 		}

@@ -1,10 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 
 	"github.com/p2psync/libp2psync/engine/blobstore"
 )
@@ -205,4 +208,77 @@ func openBlobs(dir string) (*blobstore.Store, error) {
 		return nil, fmt.Errorf("%w: %w", ErrIO, err)
 	}
 	return s, nil
+}
+
+// hasTopLevelAttachments reports whether the compact document body data has a
+// top-level "_attachments" member.
+func hasTopLevelAttachments(data []byte) bool {
+	if !bytes.Contains(data, []byte(`"_attachments"`)) && !bytes.Contains(data, []byte(`"\u005`)) {
+		return false
+	}
+	_, ok := topLevelValue(data, AttachmentsProperty)
+	return ok
+}
+
+// topLevelValue returns the value of the top-level member name of the JSON object
+// data (a compact, valid body), decoded names compared.
+func topLevelValue(data []byte, name string) (json.RawMessage, bool) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		return nil, false
+	}
+	v, ok := members[name]
+	return v, ok
+}
+
+// checkAttachmentsCarried refuses a local body whose top-level "_attachments" is not the
+// one of the revision it replaces (prev, nil for none), compared as JSON values (key
+// order and number spelling aside): the legacy attachment metadata comes from a peer
+// (Sync Gateway) and describes content this database fetched or will fetch under those
+// digests, so an application may keep it when it edits the document, but not make it up
+// or change it (a peer would take the stubs as attachments the document has).
+func checkAttachmentsCarried(data, prev []byte) error {
+	mine, _ := topLevelValue(data, AttachmentsProperty)
+	var theirs json.RawMessage
+	ok := false
+	if prev != nil {
+		theirs, ok = topLevelValue(prev, AttachmentsProperty)
+	}
+	if ok && sameJSON(mine, theirs) {
+		return nil
+	}
+	return fmt.Errorf("%w: %q (only carried over unchanged from the revision it replaces; local blobs are \"@type\":\"blob\" dictionaries)",
+		ErrReservedProperty, AttachmentsProperty)
+}
+
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	da, db := json.NewDecoder(bytes.NewReader(a)), json.NewDecoder(bytes.NewReader(b))
+	da.UseNumber()
+	db.UseNumber()
+	if da.Decode(&x) != nil || db.Decode(&y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(normalizeNumbers(x), normalizeNumbers(y))
+}
+
+// normalizeNumbers replaces json.Number values by their float64 (so 1 and 1.0 match).
+func normalizeNumbers(v any) any {
+	switch t := v.(type) {
+	case json.Number:
+		f, err := t.Float64()
+		if err != nil {
+			return t.String()
+		}
+		return f
+	case map[string]any:
+		for k, e := range t {
+			t[k] = normalizeNumbers(e)
+		}
+	case []any:
+		for i, e := range t {
+			t[i] = normalizeNumbers(e)
+		}
+	}
+	return v
 }

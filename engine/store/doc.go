@@ -62,9 +62,15 @@ metadata in such keys (_id, _rev, _deleted, _revisions, _removed, _exp,
 _attachments); a peer strips or acts on them, so a body holding one would reach
 the peer as another body under the same revision ID, or ("_removed": true) as
 an access revocation. Keys below the top level are not restricted.
-_attachments is refused too for now: this version keeps no attachments (the
-blob work will define the one form of it that is stored). CheckDocumentBody
-finds such a key in a body stored before this rule existed.
+One reserved key may be stored: _attachments (AttachmentsProperty), the legacy
+attachment metadata Sync Gateway sends. PutExistingRevision keeps it as received;
+a local save may carry it over from the revision it replaces, compared as a JSON
+value (so an application can edit such a document without touching it), but a
+save that introduces it or changes it is refused with ErrReservedProperty (local
+blobs are "@type":"blob" dictionaries; the replicator writes the stubs for Sync
+Gateway itself). A merged body in ResolveConflict refuses it like any other.
+CheckDocumentBody finds a reserved key other than _attachments in a body stored
+before this rule existed.
 
 	doc, err := coll.Save(ctx, "user:42", []byte(`{"name":"Ada"}`), store.SaveOptions{})
 	// doc.RevID = "1-<40 hex>", doc.Sequence = next sequence of the collection

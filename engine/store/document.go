@@ -241,10 +241,13 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 		data = emptyObject()
 	} else {
 		var err error
-		if data, err = compactDocument(body); err != nil {
+		if data, err = compactWithAttachments(body); err != nil {
 			return nil, err
 		}
 	}
+	// A top-level _attachments is only accepted carried over unchanged (checked once the
+	// replaced revision is known); a body without one takes the fast path.
+	attachments := !deleted && hasTopLevelAttachments(data)
 	// Blob references the blob store cannot back are refused unless carried over from
 	// the revision this one replaces (checkBlobRefs, once the tree is loaded).
 	var unsatisfied []blobstore.Ref
@@ -258,7 +261,7 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	// statement first. For large bodies a failed attempt would waste a hash
 	// of the whole body, while the extra lookup of the normal path is cheap
 	// next to writing the body, so they take the normal path.
-	if !deleted && len(unsatisfied) == 0 && len(data) <= insertFirstMaxBody && (opts.Concurrency == LastWriteWins || opts.ParentRevID == "") {
+	if !deleted && !attachments && len(unsatisfied) == 0 && len(data) <= insertFirstMaxBody && (opts.Concurrency == LastWriteWins || opts.ParentRevID == "") {
 		doc, ok, err := b.insertNew(c, id, data)
 		if err != nil || ok {
 			return doc, err
@@ -292,6 +295,11 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	var prevBody []byte
 	if cur >= 0 {
 		prevBody = t.nodes[cur].body
+	}
+	if attachments {
+		if err := checkAttachmentsCarried(data, prevBody); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkBlobRefs(unsatisfied, prevBody); err != nil {
 		return nil, err

@@ -52,7 +52,7 @@ func validateRemote(rev *RemoteRevision) ([]byte, error) {
 	if len(rev.Body) == 0 {
 		return nil, fmt.Errorf("%w: missing body", ErrInvalidJSON)
 	}
-	return compactDocument(rev.Body)
+	return compactWithAttachments(rev.Body)
 }
 
 // PutExistingRevision inserts a revision received from a peer together with

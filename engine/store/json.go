@@ -18,15 +18,30 @@ const maxJSONDepth = 10000
 // encoding/json.Compact was a quarter of the cost of a save. FuzzCompactObject
 // checks it against encoding/json.
 func compactObject(body []byte) ([]byte, error) {
-	return compact(body, false)
+	return compact(body, keysAny)
 }
 
 // compactDocument is compactObject for a document body: it also refuses
 // (ErrReservedProperty) a top-level key starting with "_" (see IsReservedProperty).
-// Every revision body the store writes, local or received, passes here.
+// A merged conflict resolution passes here.
 func compactDocument(body []byte) ([]byte, error) {
-	return compact(body, true)
+	return compact(body, keysNoReserved)
 }
+
+// compactWithAttachments is compactDocument that lets a top-level "_attachments"
+// through: a received revision (the legacy attachment metadata a peer sent is kept),
+// and a local save, which then checks that the value is carried over unchanged
+// (checkAttachmentsCarried).
+func compactWithAttachments(body []byte) ([]byte, error) {
+	return compact(body, keysAttachmentsAllowed)
+}
+
+// AttachmentsProperty is the one reserved top-level key a stored body may hold: the
+// legacy attachment metadata of Sync Gateway and CouchDB ("_attachments": {name:
+// {"digest","length","revpos","content_type","stub":true}}). It is kept as a peer sent
+// it, and a local save may carry it over unchanged from the revision it replaces, but
+// never introduce or change it (see "Documents and revisions" in the package doc).
+const AttachmentsProperty = "_attachments"
 
 // IsReservedProperty reports whether name, a top-level key of a document body,
 // is reserved: every name starting with "_". The sync protocol carries its
@@ -35,30 +50,36 @@ func compactDocument(body []byte) ([]byte, error) {
 // one would arrive at a peer with another body under the same revision ID, or
 // as an access revocation (_removed). Sync Gateway refuses every such key that
 // it does not consume itself; Couchbase Lite refuses _id, _rev and _deleted on
-// save and strips the others when receiving. The store refuses them all.
-//
-// _attachments is reserved too: this version keeps no attachments, and a
-// received _attachments dictionary is stripped (see syncproto.CleanBody). When
-// blobs are supported, the blob code will define which _attachments content is
-// stored, and this rule will make that one exception.
+// save and strips the others when receiving. The store refuses them all but
+// one: _attachments (AttachmentsProperty), which is kept when received and may
+// be carried over unchanged by a local save.
 func IsReservedProperty(name string) bool {
 	return len(name) > 0 && name[0] == '_'
 }
 
 // CheckDocumentBody returns nil if body, a stored document body, has no reserved
-// top-level key, else an error wrapping ErrReservedProperty that names the first
-// one. Databases written before the store refused such keys may hold them; a
-// pusher checks each body with this before sending it. Most bodies contain no
-// `"_` at all and cost one scan for it.
+// top-level key other than _attachments, else an error wrapping
+// ErrReservedProperty that names the first one. Databases written before the
+// store refused such keys may hold them; a pusher checks each body with this
+// before sending it. Most bodies contain no `"_` at all and cost one scan for it.
 func CheckDocumentBody(body []byte) error {
 	if !bytes.Contains(body, []byte(`"_`)) && !bytes.Contains(body, []byte(`"\u005`)) {
 		return nil
 	}
-	_, err := compactDocument(body)
+	_, err := compactWithAttachments(body)
 	return err
 }
 
-func compact(body []byte, document bool) ([]byte, error) {
+// keyRule says which top-level keys compact refuses.
+type keyRule uint8
+
+const (
+	keysAny                keyRule = iota // a plain JSON object
+	keysNoReserved                        // refuse every reserved key
+	keysAttachmentsAllowed                // refuse every reserved key but _attachments
+)
+
+func compact(body []byte, rule keyRule) ([]byte, error) {
 	if !utf8.Valid(body) {
 		return nil, fmt.Errorf("%w: body is not valid UTF-8", ErrInvalidJSON)
 	}
@@ -67,7 +88,7 @@ func compact(body []byte, document bool) ([]byte, error) {
 		return nil, fmt.Errorf("%w: body must be a JSON object", ErrInvalidJSON)
 	}
 	out := make([]byte, 0, len(body))
-	out, i, err := compactValue(body, i, out, document)
+	out, i, err := compactValue(body, i, out, rule)
 	if err != nil {
 		return nil, err
 	}
@@ -95,9 +116,9 @@ func skipSpace(b []byte, i int) int {
 
 // compactValue parses the value starting at b[i] (not whitespace) and
 // appends its compact form. Containers use an explicit stack of open
-// brackets instead of recursion. With document set, a reserved key of the
-// outermost object is refused.
-func compactValue(b []byte, i int, out []byte, document bool) ([]byte, int, error) {
+// brackets instead of recursion. rule says which keys of the outermost object
+// are refused.
+func compactValue(b []byte, i int, out []byte, rule keyRule) ([]byte, int, error) {
 	var stack []byte // '{' or '[' per open container
 	for {
 		// A value is expected at b[i].
@@ -124,7 +145,7 @@ func compactValue(b []byte, i int, out []byte, document bool) ([]byte, int, erro
 			stack = append(stack, c)
 			if c == '{' {
 				var err error
-				if out, i, err = compactKey(b, i, out, document && len(stack) == 1); err != nil {
+				if out, i, err = compactKey(b, i, out, topRule(rule, len(stack))); err != nil {
 					return nil, i, err
 				}
 			}
@@ -174,7 +195,7 @@ func compactValue(b []byte, i int, out []byte, document bool) ([]byte, int, erro
 				i++
 				if top == '{' {
 					var err error
-					if out, i, err = compactKey(b, skipSpace(b, i), out, document && len(stack) == 1); err != nil {
+					if out, i, err = compactKey(b, skipSpace(b, i), out, topRule(rule, len(stack))); err != nil {
 						return nil, i, err
 					}
 				}
@@ -191,9 +212,17 @@ func compactValue(b []byte, i int, out []byte, document bool) ([]byte, int, erro
 	}
 }
 
-// compactKey parses `"key" :` at b[i] and appends `"key":`. With
-// refuseReserved, a reserved key (IsReservedProperty) is an error.
-func compactKey(b []byte, i int, out []byte, refuseReserved bool) ([]byte, int, error) {
+// topRule is the key rule at a nesting depth: only top-level keys are restricted.
+func topRule(rule keyRule, depth int) keyRule {
+	if depth != 1 {
+		return keysAny
+	}
+	return rule
+}
+
+// compactKey parses `"key" :` at b[i] and appends `"key":`. A key refused by
+// rule (see checkKey) is an error.
+func compactKey(b []byte, i int, out []byte, rule keyRule) ([]byte, int, error) {
 	if i >= len(b) || b[i] != '"' {
 		return nil, i, syntaxError(i, "expected a string key")
 	}
@@ -201,8 +230,8 @@ func compactKey(b []byte, i int, out []byte, refuseReserved bool) ([]byte, int, 
 	if err != nil {
 		return nil, i, err
 	}
-	if refuseReserved {
-		if err := checkKey(b[i:end]); err != nil {
+	if rule != keysAny {
+		if err := checkKey(b[i:end], rule); err != nil {
 			return nil, i, err
 		}
 	}
@@ -217,7 +246,7 @@ func compactKey(b []byte, i int, out []byte, refuseReserved bool) ([]byte, int, 
 // checkKey refuses the top-level key raw (a valid JSON string with its quotes)
 // if it is reserved. An escaped first character ("\u005fid") is decoded, so
 // that it cannot slip past.
-func checkKey(raw []byte) error {
+func checkKey(raw []byte, rule keyRule) error {
 	if len(raw) < 3 || (raw[1] != '_' && raw[1] != '\\') {
 		return nil
 	}
@@ -227,7 +256,7 @@ func checkKey(raw []byte) error {
 			return fmt.Errorf("%w: key %s: %v", ErrInvalidJSON, raw, err)
 		}
 	}
-	if !IsReservedProperty(name) {
+	if !IsReservedProperty(name) || (rule == keysAttachmentsAllowed && name == AttachmentsProperty) {
 		return nil
 	}
 	return fmt.Errorf("%w: %q (top-level keys starting with \"_\" are reserved for the sync protocol)", ErrReservedProperty, name)

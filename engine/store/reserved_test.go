@@ -111,13 +111,68 @@ func TestPutExistingAndResolveRefuseReservedKeys(t *testing.T) {
 
 func TestCheckDocumentBody(t *testing.T) {
 	for _, tt := range reservedBodies {
+		if tt.key == AttachmentsProperty {
+			continue // a stored body may hold it (received, or carried over)
+		}
 		if err := CheckDocumentBody([]byte(tt.body)); !errors.Is(err, ErrReservedProperty) || !strings.Contains(err.Error(), tt.key) {
 			t.Errorf("CheckDocumentBody(%s) = %v", tt.body, err)
 		}
 	}
-	for _, body := range append(allowedBodies, `{}`, `{"a":1}`) {
+	for _, body := range append(allowedBodies, `{}`, `{"a":1}`, `{"a":1,"_attachments":{}}`) {
 		if err := CheckDocumentBody([]byte(body)); err != nil {
 			t.Errorf("CheckDocumentBody(%s) = %v", body, err)
 		}
+	}
+}
+
+// A received _attachments is kept as sent; a local save may carry it over unchanged
+// (key order aside) but not introduce, change or drop-and-readd it; a merged
+// resolution refuses it like any reserved key.
+func TestAttachmentsKeptAndCarriedOver(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	c := db.DefaultCollection()
+	stubs := `{"hello.txt":{"content_type":"text/plain","digest":"sha1-gyVDxtgNqLc9qt2O+DDtfuD1dQY=","length":33,"revpos":1,"stub":true}}`
+	body := `{"_attachments":` + stubs + `,"title":"inline"}`
+	if _, err := c.PutExistingRevision(ctx, RemoteRevision{DocID: "sg", RevID: "1-d98127bcfdbadbd82818ec6de6125b98", Body: []byte(body)}); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := c.Get(ctx, "sg")
+	if err != nil || string(doc.Body) != body {
+		t.Fatalf("received body stored as %s (%v), want %s", doc.Body, err, body)
+	}
+	// Carried over, with its keys in another order and other spacing: accepted.
+	reordered := `{"title":"edited","_attachments":{"hello.txt":{"stub":true,"revpos":1.0,"length":33,"digest":"sha1-gyVDxtgNqLc9qt2O+DDtfuD1dQY=","content_type":"text/plain"}}}`
+	doc2, err := c.Save(ctx, "sg", []byte(reordered), SaveOptions{ParentRevID: doc.RevID})
+	if err != nil {
+		t.Fatalf("edit keeping the stubs: %v", err)
+	}
+	// Changed, invented, or re-added after being dropped: refused.
+	changed := strings.Replace(reordered, `"length":33`, `"length":34`, 1)
+	for name, tc := range map[string]struct{ id, body string }{
+		"changed":  {"sg", changed},
+		"invented": {"new", `{"_attachments":` + stubs + `}`},
+		"added":    {"plain", `{"a":2,"_attachments":{}}`},
+	} {
+		if tc.id == "plain" {
+			if _, err := c.Save(ctx, "plain", []byte(`{"a":1}`), SaveOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := c.Save(ctx, tc.id, []byte(tc.body), SaveOptions{})
+		if !errors.Is(err, ErrReservedProperty) || !strings.Contains(err.Error(), `"_attachments"`) {
+			t.Errorf("%s: Save = %v, want ErrReservedProperty naming _attachments", name, err)
+		}
+	}
+	if cur, _ := c.Get(ctx, "sg"); cur.RevID != doc2.RevID {
+		t.Fatalf("a refused save changed the document")
+	}
+	// Dropping the stubs is an ordinary edit; putting them back afterwards is refused.
+	doc3, err := c.Save(ctx, "sg", []byte(`{"title":"no more"}`), SaveOptions{ParentRevID: doc2.RevID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Save(ctx, "sg", []byte(reordered), SaveOptions{ParentRevID: doc3.RevID}); !errors.Is(err, ErrReservedProperty) {
+		t.Fatalf("stubs re-added: %v", err)
 	}
 }

@@ -1,7 +1,7 @@
 // Package syncproto implements the Couchbase Mobile replication messages (CBMobile 2 and
 // 3 over BLIP 3) shared by both ends of a connection: the codec of every message
 // (getCollections, getCheckpoint, setCheckpoint, subChanges, changes, proposeChanges,
-// rev, norev) and a Session that runs the pusher and puller of each collection. A
+// rev, norev, getAttachment, proveAttachment) and a Session that runs the pusher and puller of each collection. A
 // listener connection and a replicator run the same code with roles swapped, as
 // Couchbase Lite does: the passive side answers subChanges with a Pusher in "changes"
 // mode, the active side pushes with proposeChanges; both receive with a Puller.
@@ -42,11 +42,42 @@
 // durable. Checkpoint positions only advance over rows that are completely handled
 // (PROTOCOL §7.2), whatever order revisions complete in.
 //
+// # Blobs
+//
+// A revision's blobs are its "@type":"blob" dictionaries and the entries of its
+// top-level _attachments (PROTOCOL §3.9, §3.10, §4.5). Receiving (handleRev, both
+// roles): after the delta is applied and the body cleaned, FoldLegacyAttachments drops
+// the "blob_<pointer>" stubs that mirror a blob of the same body; then every blob the
+// blob store lacks is fetched with getAttachment (digest, docID, compress=true unless the
+// content type or name says it is already compressed; the reply's size cap is raised to
+// the announced length) and streamed into a blobstore.Writer that demands that digest
+// and length. Only when all are stored is the revision saved and the rev answered. A
+// blob that cannot be obtained (an error reply, a digest or length mismatch) answers the
+// rev HTTP/502, reports a document error, and leaves the row out of the checkpoint (the
+// active puller holds it: it no longer counts as pending, so a one-shot run completes,
+// but the checkpoint never passes it); a connection lost mid-blob leaves the row pending
+// and ends the session. This side never sends proveAttachment: it asks only for blobs
+// it lacks, and a peer that may push may also pull everything, so a proof would guard
+// nothing (Couchbase Lite's puller does not send it either).
+//
+// Sending: while a rev awaits its reply, its (docID, digest) pairs are granted on the
+// session; getAttachment and proveAttachment are answered only for granted blobs (HTTP
+// 403 otherwise, as Sync Gateway does; 400 without digest or docID; 404 for a blob
+// missing here). The getAttachment reply streams the blob from the store through
+// blip.Message.BodyStream (memory stays bounded; a blob found damaged at its end closes
+// the connection rather than deliver wrong bytes). proveAttachment gets
+// ProveAttachment's "sha1-"+base64(SHA-1(len(nonce) ‖ nonce ‖ content)). To a puller that
+// did not answer with blobs=true (Sync Gateway) the body gets AddLegacyAttachments'
+// stubs (key "blob_"+pointer, digest, length, content_type, revpos = the revision's
+// generation, stub) and is sent whole (no delta). A rev answered HTTP/502 is held the
+// same way as on the receiving side (Pusher.Settled tells a one-shot push it is over).
+// Answers to changes and proposeChanges carry blobs=true.
+//
 // # Reserved keys in bodies
 //
 // A received body loses the top-level "_" keys the protocol defines (_id, _rev,
-// _deleted, _revisions, _exp, _attachments, _removed; "_removed": true is a revocation)
-// and keeps everything else as sent, order included. A revision with any other
+// _deleted, _revisions, _exp, _removed; "_removed": true is a revocation) and keeps
+// everything else as sent, order included, _attachments too (see Blobs). A revision with any other
 // top-level "_" key is refused with HTTP/400 and a document event naming the key:
 // the store cannot hold it (store.IsReservedProperty) and dropping it would leave two
 // bodies under one revision ID. The pusher sends no body with a reserved key (a

@@ -834,18 +834,19 @@ func CollectionIndex(p Props) (idx int, present bool, err error) {
 // it stores; Couchbase Lite strips them), so removing them keeps the body the sender
 // has under this revision ID.
 //
-// _attachments: this version keeps no attachments, so the legacy _attachments
-// dictionary Sync Gateway sends is dropped (the blobs work will keep it). _exp: an
+// _attachments is not among them: the legacy attachment metadata is kept (see
+// CleanBody and FoldLegacyAttachments). _exp: an
 // expiry set on Sync Gateway is not applied here. _removed: true is an access
 // revocation (CleanBody reports it); any other value means nothing and is dropped.
 var protocolBodyKeys = map[string]bool{
 	"_id": true, "_rev": true, "_deleted": true, "_revisions": true,
-	"_exp": true, "_attachments": true, "_removed": true,
+	"_exp": true, "_removed": true,
 }
 
 // CleanBody prepares a received revision body for storage: it must be a JSON object;
 // the top-level keys the protocol defines (protocolBodyKeys) are removed, the others
-// kept byte for byte in their order. removed reports an SG revocation marker
+// kept byte for byte in their order, _attachments included (store.AttachmentsProperty:
+// Sync Gateway's attachment stubs, kept until their content is fetched and after). removed reports an SG revocation marker
 // "_removed": true. An empty body becomes "{}".
 //
 // Any other top-level key starting with "_" is refused with an error wrapping
@@ -870,7 +871,7 @@ func CleanBody(body []byte) (clean []byte, removed bool, err error) {
 	}
 	var keep [][]byte
 	for _, m := range members {
-		if !store.IsReservedProperty(m.key) {
+		if !store.IsReservedProperty(m.key) || m.key == store.AttachmentsProperty {
 			keep = append(keep, m.text)
 			continue
 		}

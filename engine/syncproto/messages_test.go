@@ -336,7 +336,7 @@ func TestCleanBody(t *testing.T) {
 		{`{"_removed":false,"a":1}`, `{"a":1}`, false, false},
 		{`{"_removed": true ,"a":1}`, `{"a":1}`, true, false},
 		// The rest of the body is kept as sent: order, escapes, numbers.
-		{`{ "z" : 1 , "_attachments" : {"x":{"stub":true}} , "b":"<\u0026>", "n":1.50, "_exp":3, "a":[ 1 ] }`, `{"z" : 1,"b":"<\u0026>","n":1.50,"a":[ 1 ]}`, false, false},
+		{`{ "z" : 1 , "_attachments" : {"x":{"stub":true}} , "b":"<\u0026>", "n":1.50, "_exp":3, "a":[ 1 ] }`, `{"z" : 1,"_attachments" : {"x":{"stub":true}},"b":"<\u0026>","n":1.50,"a":[ 1 ]}`, false, false},
 		{`{"\u005fid":"x","a":1}`, `{"a":1}`, false, false},
 		{`{"_deleted":true}`, `{}`, false, false},
 		{`{"nested":{"_foo":1},"a":"_bar"}`, `{"nested":{"_foo":1},"a":"_bar"}`, false, false},

@@ -107,6 +107,24 @@ func (p *Puller) complete(docID, revID string) {
 	}
 }
 
+// hold gives up on a requested revision for this session without counting it as done
+// (see progressTracker.hold): the checkpoint stays before it.
+func (p *Puller) hold(docID, revID string) {
+	if !p.opts.Active {
+		return
+	}
+	p.mu.Lock()
+	k, ok := p.wanted[wantKey(docID, revID)]
+	if ok {
+		delete(p.wanted, wantKey(docID, revID))
+	}
+	p.mu.Unlock()
+	if ok {
+		p.tracker.hold(k)
+		p.s.progress()
+	}
+}
+
 // pullerFor returns the puller of a message's collection, or the refusal to send.
 func (s *Session) pullerFor(req *blip.Message) (*Puller, error) {
 	_, sc, err := s.collection(req)
@@ -201,6 +219,7 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 	s.progress()
 	resp := &blip.Message{Type: blip.TypeResponse, Compressed: true, Body: EncodeChangesResponse(answers)}
 	resp.Properties.Set("maxHistory", strconv.Itoa(p.opts.MaxHistory))
+	resp.Properties.Set("blobs", wireTrue) // blob dictionaries are understood (no _attachments stubs needed)
 	if s.deltas {
 		// Sent on every answer, as SG does; CBL reads the first one only.
 		resp.Properties.Set("deltas", wireTrue)
@@ -327,6 +346,7 @@ func (s *Session) handleProposeChanges(ctx context.Context, req *blip.Message) (
 		answers[i] = a
 	}
 	resp := &blip.Message{Type: blip.TypeResponse, Compressed: true, Body: EncodeProposeChangesResponse(answers)}
+	resp.Properties.Set("blobs", wireTrue)
 	if s.deltas {
 		resp.Properties.Set("deltas", wireTrue)
 	}
@@ -418,6 +438,12 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 	}
 	if rev.Deleted {
 		clean = []byte("{}")
+	} else if clean, err = FoldLegacyAttachments(clean); err != nil {
+		berr := &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
+		p.complete(rev.DocID, rev.RevID)
+		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID,
+			Direction: DirectionPull, Err: docErrorFrom(berr)})
+		return nil, berr
 	}
 	if p.ids != nil && !p.ids[rev.DocID] {
 		p.complete(rev.DocID, rev.RevID)
@@ -426,6 +452,22 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 	if p.opts.Filter != nil && !p.opts.Filter(DocumentInfo{Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted, Body: clean}) {
 		p.complete(rev.DocID, rev.RevID)
 		return nil, nil
+	}
+	if !rev.Deleted {
+		// Every blob the revision refers to must be here before it is saved (and before the
+		// rev is answered: the sender allows getAttachment only until then).
+		if err := p.fetchMissingBlobs(ctx, rev.DocID, clean); err != nil {
+			s.log.Debug("blobs not obtained", "doc", rev.DocID, "rev", rev.RevID, "err", err)
+			// Not saved and not done: the checkpoint stays before it, so the next
+			// replication asks for it again.
+			var be *blip.Error
+			if errors.As(err, &be) {
+				p.hold(rev.DocID, rev.RevID)
+			}
+			s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID,
+				Direction: DirectionPull, Err: docErrorFrom(err)})
+			return nil, blipErrorFor(err)
+		}
 	}
 	rr := store.RemoteRevision{
 		DocID: rev.DocID, RevID: rev.RevID, History: rev.History, Deleted: rev.Deleted, Body: clean,

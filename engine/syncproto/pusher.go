@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/blobstore"
 	"github.com/p2psync/libp2psync/engine/delta"
 	"github.com/p2psync/libp2psync/engine/store"
 )
@@ -55,6 +56,7 @@ type Pusher struct {
 	sent       atomic.Uint64
 	maxHistory atomic.Int64
 	peerDeltas atomic.Bool // the puller advertised deltas=true (sticky: CBL says it once)
+	peerBlobs  atomic.Bool // the puller advertised blobs=true: no _attachments stubs needed
 
 	// sessionStart is the collection's last sequence before this session could insert
 	// anything: a first revision changed after it can only have come from this
@@ -369,6 +371,9 @@ func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow) error {
 	if ParseBool(reply.Properties.Get("deltas")) {
 		p.peerDeltas.Store(true)
 	}
+	if ParseBool(reply.Properties.Get("blobs")) {
+		p.peerBlobs.Store(true)
+	}
 	if v := reply.Properties.Get("maxHistory"); v != "" {
 		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
 			p.maxHistory.Store(int64(n))
@@ -409,6 +414,9 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow) error {
 	}
 	if ParseBool(reply.Properties.Get("deltas")) {
 		p.peerDeltas.Store(true)
+	}
+	if ParseBool(reply.Properties.Get("blobs")) {
+		p.peerBlobs.Store(true)
 	}
 	body, err := reply.ReadBody()
 	if err != nil {
@@ -508,6 +516,19 @@ func (p *Pusher) done(ch store.Change) {
 	p.tracker.complete(trackKey{ch.Sequence, 0})
 	p.s.progress()
 }
+
+// holdDoc reports a document error for ch without counting it as done: the checkpoint
+// stays before it, so the next replication sends it again.
+func (p *Pusher) holdDoc(ch store.Change, err *DocError) {
+	p.s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: ch.DocID, RevID: ch.RevID, Deleted: ch.Deleted,
+		Direction: DirectionPush, Err: err})
+	p.tracker.hold(trackKey{ch.Sequence, 0})
+	p.s.progress()
+}
+
+// Settled returns the local sequence up to which every change is done or held for a
+// later replication (see holdDoc): a one-shot push is over once it reaches its target.
+func (p *Pusher) Settled() uint64 { v, _ := p.tracker.settled(); return v }
 
 func (p *Pusher) failDoc(ch store.Change, err *DocError) {
 	p.s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: ch.DocID, RevID: ch.RevID, Deleted: ch.Deleted,
@@ -628,16 +649,34 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 	if doc.Deleted || len(rev.Body) == 0 {
 		rev.Body = []byte("{}")
 	}
-	fullBody := rev.Body
+	var digests []blobstore.Digest
+	legacy := false
 	if !doc.Deleted {
+		digests = bodyDigests(rev.Body)
+		if len(digests) > 0 && !p.peerBlobs.Load() {
+			// A peer that did not say blobs=true (Sync Gateway) only knows attachments: announce
+			// each blob in _attachments as Couchbase Lite does (PROTOCOL §4.5).
+			b, err := AddLegacyAttachments(rev.Body, revGeneration(ch.RevID))
+			if err != nil {
+				p.failDoc(ch, &DocError{Domain: "LiteCore", Code: liteCoreCorruptRevisionData, Message: err.Error(), Err: err})
+				return nil
+			}
+			rev.Body, legacy = b, true
+		}
+	}
+	fullBody := rev.Body
+	if !doc.Deleted && !legacy {
 		p.deltaEncode(ctx, &rev, known)
 	}
 	size := int64(len(rev.Body))
 	if !p.acquire(ctx, size) {
 		return nil
 	}
+	// The peer may fetch this revision's blobs until it answers the rev.
+	p.s.grants.add(ch.DocID, digests)
 	replies, err := p.sendRevMessage(rev)
 	if err != nil {
+		p.s.grants.remove(ch.DocID, digests)
 		p.release(size)
 		return fmt.Errorf("send rev %q: %w", ch.DocID, err)
 	}
@@ -645,6 +684,7 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 	go func() {
 		defer p.revWG.Done()
 		defer p.release(size)
+		defer p.s.grants.remove(ch.DocID, digests)
 		r, ok := awaitReply(ctx, replies)
 		if !ok {
 			return
@@ -665,6 +705,12 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 		if r.Err != nil {
 			if isConnectionGone(r.Err) {
 				return // not acknowledged: the checkpoint stays behind this change
+			}
+			if de := docErrorFrom(r.Err); de.Domain == "HTTP" && de.Code == blobCodeUnavailable {
+				// The peer could not get this revision's blobs from us (missing or damaged
+				// here, or refused): report it, and keep it for the next replication.
+				p.holdDoc(ch, de)
+				return
 			}
 			if askedToRetryLater(r.Err) {
 				// The peer could not take it now (shutting down, overloaded): not a verdict on

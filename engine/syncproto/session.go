@@ -202,7 +202,8 @@ type Session struct {
 	log    *slog.Logger
 	ins    *inserter
 	anc    *ancestorCache
-	deltas bool // delta sync permitted at this end (config and database)
+	grants blobGrants // blobs the peer may fetch now (see blobs.go)
+	deltas bool       // delta sync permitted at this end (config and database)
 	stats  sessionStats
 
 	ctx    context.Context
@@ -279,9 +280,8 @@ func NewSession(conn *blip.Conn, cfg SessionConfig) *Session {
 	conn.Handle(ProfileProposeChanges, s.counted(s.handleProposeChanges))
 	conn.Handle(ProfileRev, s.counted(s.handleRev))
 	conn.Handle(ProfileNoRev, s.handleNoRev)
-	conn.Handle(ProfileGetAttachment, func(ctx context.Context, req *blip.Message) (*blip.Message, error) {
-		return nil, &blip.Error{Domain: "HTTP", Code: 404, Message: "attachment not found"}
-	})
+	conn.Handle(ProfileGetAttachment, s.counted(s.handleGetAttachment))
+	conn.Handle(ProfileProveAttach, s.counted(s.handleProveAttachment))
 	return s
 }
 

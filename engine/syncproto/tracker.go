@@ -32,6 +32,7 @@ type trackEntry[S any] struct {
 	key     trackKey
 	pos     S
 	done    bool
+	held    bool // not done, but no longer awaited (hold): the position stays before it
 	barrier bool // placeholder holding the position back; carries no position
 }
 
@@ -108,6 +109,39 @@ func (t *progressTracker[S]) complete(key trackKey) {
 	if n > 0 {
 		t.entries = append(t.entries[:0], t.entries[n:]...)
 	}
+}
+
+// hold marks the row with key as finished without being done: it no longer counts as
+// outstanding, but the position never passes it (a document to retry later).
+func (t *progressTracker[S]) hold(key trackKey) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range t.entries {
+		if t.entries[i].key == key {
+			if !t.entries[i].done && !t.entries[i].held && !t.entries[i].barrier {
+				t.entries[i].held = true
+				t.pending--
+			}
+			return
+		}
+	}
+}
+
+// settled returns the position past every row that is done or held: how far the rows
+// have been dealt with, retries aside.
+func (t *progressTracker[S]) settled() (S, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pos, ok := t.last, t.hasLast
+	for _, e := range t.entries {
+		if !e.done && !e.held {
+			break
+		}
+		if !e.barrier {
+			pos, ok = e.pos, true
+		}
+	}
+	return pos, ok
 }
 
 // position returns the last position whose whole prefix is handled.
