@@ -178,8 +178,8 @@ def test_busy_database(tmp_path: Path) -> None:
 def test_help_on_every_command() -> None:
     top = cli("--help").stdout
     assert "exit codes" in top
-    commands = [c for c in ("put", "get", "delete", "ls", "info", "serve", "sync", "identity") if f"    {c}" in top]
-    assert {"put", "get", "delete", "ls", "info"} <= set(commands)
+    commands = [c for c in ("put", "get", "delete", "ls", "info", "compact", "serve", "sync", "identity") if f"    {c}" in top]
+    assert {"put", "get", "delete", "ls", "info", "compact"} <= set(commands)
     for command in commands:
         res = cli(command, "--help")
         assert res.stdout.startswith("usage: p2psync " + command)
@@ -391,3 +391,153 @@ def test_anonymous_identity_is_persistent(tmp_path: Path) -> None:
 
 def colon(hex_digest: str) -> str:
     return ":".join(hex_digest[i:i + 2] for i in range(0, len(hex_digest), 2)).upper()
+
+
+# ------------------------------------------------------------------ blobs: put --attach, get --save-blobs, compact
+
+
+def blob_files(db: str) -> List[Path]:
+    return sorted((Path(db) / "blobs").glob("*.blob"))
+
+
+def test_put_attach_and_save_blobs(tmp_path: Path) -> None:
+    db = str(tmp_path / "db")
+    photo = tmp_path / "sunset.jpg"
+    photo.write_bytes(bytes((i * 7919) & 0xFF for i in range(300_000)))
+    notes = tmp_path / "notes.dat"
+    notes.write_bytes(b"# hello\n")
+    res = cli("put", db, "photo-1", '{"title": "sunset"}', "--attach", str(photo),
+              "--attach", f"{notes}:text", "--content-type", "text/markdown")
+    lines = out_lines(res)
+    assert lines[0].split()[0] == "photo-1" and lines[0].split()[1].startswith("1-")
+    assert lines[1].startswith(f"attached {photo} as sunset: 300,000 bytes, image/jpeg, sha1-")
+    assert lines[2].startswith(f"attached {notes} as text: 8 bytes, text/markdown, sha1-")
+
+    body = json.loads(cli("get", db, "photo-1").stdout)
+    assert body["title"] == "sunset"
+    assert body["sunset"]["@type"] == "blob" and body["sunset"]["length"] == 300_000
+    assert body["sunset"]["content_type"] == "image/jpeg" and body["sunset"]["digest"].startswith("sha1-")
+    assert body["text"]["content_type"] == "text/markdown" and body["text"]["length"] == 8
+
+    info = json.loads(cli("info", db, "--json").stdout)
+    assert info["blobs"] == {"count": 2, "bytes": 300_008}
+    assert "2 blobs stored, 300,008 bytes" in cli("info", db).stdout
+
+    out = tmp_path / "out"
+    saved = out_lines(cli("get", db, "photo-1", "--save-blobs", str(out)))
+    assert saved == [f"saved {out}/sunset.jpg (300,000 bytes, image/jpeg) from /sunset",
+                     f"saved {out}/text.md (8 bytes, text/markdown) from /text"]
+    assert (out / "sunset.jpg").read_bytes() == photo.read_bytes()
+    assert (out / "text.md").read_bytes() == notes.read_bytes()
+
+    # Existing files are not replaced without --force (and nothing is written).
+    (out / "text.md").write_bytes(b"mine")
+    assert "exists" in cli("get", db, "photo-1", "--save-blobs", str(out), code=2).stderr
+    assert (out / "text.md").read_bytes() == b"mine"
+    meta = json.loads(cli("get", db, "photo-1", "--save-blobs", str(out), "--force", "--meta").stdout)
+    assert meta["body"] == body
+    assert [(b["pointer"], b["file"], b["length"]) for b in meta["blobs"]] == [
+        ("/sunset", f"{out}/sunset.jpg", 300_000), ("/text", f"{out}/text.md", 8)]
+    assert (out / "text.md").read_bytes() == notes.read_bytes()
+
+    # Standard input still works with --attach ('-'); a document without blobs says so.
+    cli("put", db, "photo-2", "-", "--attach", f"{photo}:image", stdin='{"n": 2}')
+    assert json.loads(cli("get", db, "photo-2").stdout)["n"] == 2
+    cli("put", db, "plain", '{"n": 3}')
+    assert out_lines(cli("get", db, "plain", "--save-blobs", str(tmp_path / "none"))) == ["plain refers to no blobs"]
+    assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize("args,code,needle", [
+    (["--attach", "NOFILE"], 1, "no such file"),
+    (["--attach", "DIR:x"], 2, "not a regular file"),
+    (["{\"title\": 1}", "--attach", "FILE:title"], 2, "already has a property 'title'"),
+    (["--attach", "FILE:p", "--attach", "FILE:p"], 2, "both go to property 'p'"),
+    (["--attach", "FILE:_attachments"], 2, "reserved top-level property: \"_attachments\""),
+    (["--attach", "FILE:x", "--content-type", "a/b", "--content-type", "c/d"], 2, "two --content-type"),
+    (["--attach", "FILE:"], 2, "FILE:PROPERTY"),
+    (["--content-type", "text/plain"], 2, "--attach FILE first"),
+])
+def test_put_attach_errors(tmp_path: Path, args: List[str], code: int, needle: str) -> None:
+    db = str(tmp_path / "db")
+    cli("put", db, "seed", "{}")
+    (tmp_path / "file.bin").write_bytes(b"content")
+    subst = {"NOFILE": str(tmp_path / "missing.bin"), "DIR:x": f"{tmp_path}:x"}
+    args = [subst.get(a, a.replace("FILE", str(tmp_path / "file.bin"))) for a in args]
+    res = subprocess.run([sys.executable, "-m", "p2psync", "put", db, "d", *args], capture_output=True, text=True,
+                         env=ENV, timeout=60)
+    assert res.returncode == code, res.stderr
+    assert needle in res.stderr and "Traceback" not in res.stderr
+    cli("get", db, "d", code=3)
+
+
+def test_save_blobs_reports_missing_blobs(tmp_path: Path) -> None:
+    """A document whose blob content is not in the database (as on a peer that received
+    the document but not the content): the blobs present are saved, the missing ones are
+    named on one line, exit code 7."""
+    db = str(tmp_path / "db")
+    a, b = tmp_path / "a.txt", tmp_path / "b.png"
+    a.write_bytes(b"present")
+    b.write_bytes(b"\x89PNG gone")
+    cli("put", db, "d", "--attach", f"{a}:kept", "--attach", f"{b}:lost")
+    lost = json.loads(cli("get", db, "d").stdout)["lost"]
+    [lost_file] = [p for p in blob_files(db) if p.stat().st_size == len(b"\x89PNG gone")]
+    lost_file.unlink()
+
+    out = tmp_path / "out"
+    res = cli("get", db, "d", "--save-blobs", str(out), code=7)
+    assert res.stdout.strip() == f"saved {out}/kept.txt (7 bytes, text/plain) from /kept"
+    assert "1 of 2 blobs not saved" in res.stderr and f"/lost {lost['digest']}: not in this database" in res.stderr
+    assert (out / "kept.txt").read_bytes() == b"present" and sorted(os.listdir(out)) == ["kept.txt"]
+    meta = json.loads(cli("get", db, "d", "--save-blobs", str(out), "--force", "--meta", code=7).stdout)
+    assert [(x["pointer"], x["file"], x.get("missing")) for x in meta["blobs"]] == [
+        ("/kept", f"{out}/kept.txt", None), ("/lost", None, "not in this database")]
+
+
+def test_save_blobs_names_stay_inside_the_directory(tmp_path: Path) -> None:
+    import p2psync
+    db = tmp_path / "db"
+    with p2psync.Database(db) as database, database.default_collection() as coll:
+        blobs = [p2psync.Blob.from_bytes(database, f"content {i}".encode(), "image/png") for i in range(6)]
+        coll.save("evil", {"../../escape": blobs[0].properties, "/etc/passwd": blobs[1].properties,
+                           "album": [blobs[2].properties, {"cover": blobs[3].properties}],
+                           "a/b": blobs[4].properties, "a_b": blobs[5].properties,
+                           "..": blobs[0].properties, "x" * 500: blobs[1].properties})
+    out = tmp_path / "deep" / "out"
+    lines = out_lines(cli("get", str(db), "evil", "--save-blobs", str(out)))
+    assert len(lines) == 8
+    names = sorted(os.listdir(out))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["db", "deep"] and os.listdir(tmp_path / "deep") == ["out"]
+    assert all(re.fullmatch(r"[A-Za-z0-9+_][A-Za-z0-9._+-]*", n) and len(n) <= 120 for n in names), names
+    assert {"album-0.png", "album-1-cover.png", "a_b.png", "a_b-2.png", "_etc_passwd.png", "blob.png"} <= set(names)
+    assert len(names) == 8
+
+
+def test_blob_file_names_from_untrusted_text() -> None:
+    from p2psync import cli as tool
+    name = tool.blob_file_name
+    assert name("/photo", None, {"content_type": "image/jpeg"}) == "photo.jpg"
+    assert name("/photo.jpeg", None, {"content_type": "image/jpeg"}) == "photo.jpeg"
+    assert name("/a~1b/0", None, {}) == "a_b-0"
+    assert name("", None, {}) == "blob"
+    # Legacy attachment names (a received `_attachments`) are untrusted too.
+    for evil in ("../../etc/passwd", "/abs/path", "..", ".hidden", "-rf", "a\x00b", "dir\\..\\x", "é/ü"):
+        n = name("/_attachments/x", evil, {"content_type": "text/plain"})
+        assert "/" not in n and "\\" not in n and "\x00" not in n and not n.startswith((".", "-")), n
+    refs = tool.blob_references({"_attachments": {"pic.png": {"digest": "sha1-x"}},
+                                 "list": [{"@type": "blob", "digest": "sha1-y"}]})
+    assert [(p, n) for p, n, _ in refs] == [("/_attachments/pic.png", "pic.png"), ("/list/0", None)]
+
+
+def test_compact(tmp_path: Path) -> None:
+    db = str(tmp_path / "db")
+    f = tmp_path / "f.bin"
+    f.write_bytes(b"x" * 1000)
+    cli("put", db, "d", "--attach", f"{f}:file")
+    assert cli("compact", db).stdout.strip() == "removed 0 blobs (0 bytes), kept 1"
+    cli("put", db, "d", "{}")
+    cli("put", db, "d", '{"v": 2}')  # the body that referred to the blob is no longer kept
+    assert json.loads(cli("compact", db, "--json").stdout) == {
+        "blobs_removed": 1, "bytes_removed": 1000, "blobs_kept": 0, "temp_files_removed": 0}
+    assert json.loads(cli("info", db, "--json").stdout)["blobs"] == {"count": 0, "bytes": 0}
+    cli("compact", str(tmp_path / "nodb"), code=3)

@@ -1,5 +1,5 @@
-"""`make demo`'s program: two processes sync over TLS, with a conflict and a bulk transfer,
-and finish well under a minute."""
+"""`make demo`'s program: two processes sync over TLS, with a conflict, a picture (a blob)
+and a bulk transfer, and finish well under a minute."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ def test_demo_two_peers() -> None:
     assert re.search(r"documents A -> B\s+(\d+)", out) and int(re.search(r"documents A -> B\s+(\d+)", out)[1]) >= 2500
     assert int(re.search(r"documents B -> A\s+(\d+)", out)[1]) >= 2500
     assert re.search(r"conflicts resolved 1\b", out)
+    assert re.search(r"3\. A attached a 2\.1 MB picture to photo-1  -> on B after \d+ ms, content verified \(sha1-", out)
+    assert re.search(r"blob A -> B\s+2,098,192 bytes \(image/x-portable-pixmap\), verified", out)
     assert "5000/5000 documents" in out
     assert out.rstrip().endswith("demo OK")
     assert elapsed < 60, f"the demo took {elapsed:.0f} s"

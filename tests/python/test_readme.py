@@ -108,3 +108,5 @@ def test_shell_blocks_run(tmp_path: Path) -> None:
     joined = "\n".join(outputs)
     assert "exit code 3" in joined
     assert '{"text":"from alpha"}' in joined
+    assert "saved photos-out/image.jpg (22 bytes, image/jpeg) from /image" in joined
+    assert "removed 1 blob (22 bytes), kept 0" in joined

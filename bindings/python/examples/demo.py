@@ -8,8 +8,10 @@ the certificate whose fingerprint A printed. Then:
   1. a document written on A appears on B, and one written on B appears on A;
   2. B goes offline, both peers edit the same document, B reconnects: the conflict is
      resolved (here by merging the two edits) and both peers end with the same revision;
-  3. both peers write a few thousand documents at once; a progress bar follows them;
-  4. a summary: documents each way, conflicts resolved, time, documents per second.
+  3. A attaches a generated picture (a ~2 MB blob) to a document; B receives the document
+     and the picture's content, and checks it against the digest;
+  4. both peers write a few thousand documents at once; a progress bar follows them;
+  5. a summary: documents each way, conflicts resolved, time, documents per second.
 
 Everything below uses the public Python API (and the standard library). Run it with
 `make demo`, or from the repository root after `make build`:
@@ -21,6 +23,8 @@ Everything below uses the public Python API (and the standard library). Run it w
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
 import shutil
 import subprocess
@@ -35,6 +39,35 @@ import p2psync
 
 USER, PASSWORD = "peer-b", "correct horse battery staple"
 TIMEOUT = 30.0  # seconds any single step may take before the demo gives up
+
+
+PICTURE_W, PICTURE_H = 1024, 683  # a 3:2 picture, 2.1 MB as 24-bit pixels
+
+
+def picture_rows() -> Any:
+    """A generated test card as a binary PPM image (a format any image viewer opens): the
+    header, then one row of RGB pixels at a time (colour bars over a gradient with some
+    noise, so that it does not compress to nothing)."""
+    yield f"P6\n{PICTURE_W} {PICTURE_H}\n255\n".encode("ascii")
+    bars = [(255, 255, 255), (255, 255, 0), (0, 255, 255), (0, 255, 0), (255, 0, 255), (255, 0, 0), (0, 0, 255)]
+    noise = 0x2545F491
+    for y in range(PICTURE_H):
+        row = bytearray()
+        for x in range(PICTURE_W):
+            noise = (noise * 1103515245 + 12345) & 0x7FFFFFFF
+            r, g, b = bars[x * len(bars) // PICTURE_W]
+            shade = 64 + 191 * y // PICTURE_H
+            jitter = noise >> 27
+            row += bytes(((r * shade) // 255 ^ jitter, (g * shade) // 255 ^ jitter, (b * shade) // 255 ^ jitter))
+        yield bytes(row)
+
+
+def sha1_digest(chunks: Any) -> str:
+    """The blob digest of some content: "sha1-" and the base64 of its SHA-1."""
+    h = hashlib.sha1()
+    for chunk in chunks:
+        h.update(chunk)
+    return "sha1-" + base64.b64encode(h.digest()).decode("ascii")
 
 
 def colons(hex_digest: str) -> str:
@@ -84,6 +117,13 @@ def peer_a(path: str) -> int:
                         reply(error=f"{cmd['id']} did not arrive within {TIMEOUT} s")
                         break
                     time.sleep(0.01)
+            elif op == "picture":  # a generated picture, streamed into a blob, in a document
+                with db.blob_writer("image/x-portable-pixmap") as w:
+                    for row in picture_rows():
+                        w.write(row)
+                    blob = w.finish()
+                doc = docs.save(cmd["id"], {"title": "generated test card", "image": blob.properties})
+                reply(rev=doc.rev_id, image=blob.properties)
             elif op == "count":
                 reply(count=docs.count())
             elif op == "quit":
@@ -239,8 +279,25 @@ def peer_b(workdir: Path, bulk: int) -> int:
             if not same:
                 raise RuntimeError("the peers disagree about the merged document")
 
-            # 3. Bulk transfer, both directions at once.
-            print(f"3. A and B each write {bulk} documents at once")
+            # 3. A picture: a blob travels with its document.
+            t0 = time.monotonic()
+            image = a("picture", id="photo-1")["image"]
+            wait_for_doc(docs, "photo-1")
+            picture = p2psync.Blob(db, docs.get("photo-1")["image"])
+            try:
+                wait_until(picture.exists, "the picture's content on peer B")
+            except RuntimeError:
+                raise RuntimeError(f"photo-1 arrived on B without its {image['length'] / 1e6:.1f} MB picture "
+                                   f"({image['digest']}): its blob content was not replicated") from None
+            with picture.open() as r:  # streamed; the reader also checks the digest at the end
+                received = sha1_digest(iter(lambda: r.read(1 << 16), b""))
+            if received != image["digest"] or picture.length != image["length"]:
+                raise RuntimeError(f"the picture on B differs from A's: {received} != {image['digest']}")
+            print(f"3. A attached a {image['length'] / 1e6:.1f} MB picture to photo-1  -> on B after "
+                  f"{1000 * (time.monotonic() - t0):.0f} ms, content verified ({image['digest']})")
+
+            # 4. Bulk transfer, both directions at once.
+            print(f"4. A and B each write {bulk} documents at once")
             before_pulled, before_pushed = tally.pulled, tally.pushed
             t_bulk = time.monotonic()
             a("bulk", prefix="bulk-a", count=bulk)
@@ -279,6 +336,7 @@ def peer_b(workdir: Path, bulk: int) -> int:
     print(f"  documents A -> B   {tally.pulled}")
     print(f"  documents B -> A   {tally.pushed}")
     print(f"  conflicts resolved {tally.conflicts}")
+    print(f"  blob A -> B        {image['length']:,} bytes ({image['content_type']}), verified")
     print(f"  documents on each  {count_b}")
     print(f"  bulk transfer      {2 * bulk} documents in {bulk_seconds:.2f} s = {2 * bulk / bulk_seconds:,.0f} docs/s")
     print(f"  total time         {elapsed:.1f} s")

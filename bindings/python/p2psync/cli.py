@@ -2,6 +2,9 @@
 
     p2psync put   notes.db note-1 '{"text": "hello"}'
     p2psync get   notes.db note-1
+    p2psync put   photos.db photo-1 '{"title": "sunset"}' --attach sunset.jpg:image
+    p2psync get   photos.db photo-1 --save-blobs out/     # writes out/image.jpg
+    p2psync compact photos.db                            # removes blobs no document needs
     p2psync ls    notes.db -l
     p2psync info  notes.db
     p2psync serve notes.db --user alice:secret          # prints its URL and fingerprint
@@ -21,6 +24,9 @@ Exit codes (stable; scripts may rely on them):
     4  conflict: the document changed since the given revision
     5  busy: the database is open in another process (e.g. a running `p2psync serve`)
     6  refused: TLS trust or authentication failed, or a wrong identity password
+    7  blobs missing: `get --save-blobs` found the document, but it refers to blob content
+       this database does not hold (not replicated yet?) or names a blob with a malformed
+       dictionary; the blobs that are present were saved
     130  interrupted (Ctrl-C) before the command finished
 
 `serve` and `sync --continuous` run until Ctrl-C (or SIGTERM), stop cleanly (a replicator
@@ -35,6 +41,7 @@ import argparse
 import base64
 import hashlib
 import json
+import mimetypes
 import os
 import signal
 import sys
@@ -43,6 +50,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import errors
+from .blob import Blob
 from .database import Collection, Concurrency, Database
 from .replication import (DocumentEvent, Listener, ReplicationCollection, Replicator, ReplicatorStatus,
                           ReplicatorType, TrustMode)
@@ -55,6 +63,7 @@ EXIT_NOT_FOUND = 3
 EXIT_CONFLICT = 4
 EXIT_BUSY = 5
 EXIT_REFUSED = 6
+EXIT_MISSING_BLOBS = 7
 EXIT_INTERRUPTED = 130
 
 # Library error class -> exit code; anything else is EXIT_ERROR.
@@ -72,7 +81,7 @@ PROG = "p2psync"
 
 EPILOG = """exit codes: 0 ok, 1 error, 2 usage or bad input, 3 not found, 4 conflict,
 5 database busy (open in another process), 6 TLS trust or authentication refused
-(or a wrong identity password), 130 interrupted."""
+(or a wrong identity password), 7 blobs missing (get --save-blobs), 130 interrupted."""
 
 
 class UsageError(Exception):
@@ -142,27 +151,261 @@ def collection_specs(db: Database, spec: Optional[str]) -> List[Tuple[Optional[s
 # ------------------------------------------------------------------ document commands
 
 
+class Attachment:
+    """One --attach FILE[:PROPERTY] (with the --content-type that followed it, if any)."""
+
+    def __init__(self, spec: str) -> None:
+        if ":" in spec:
+            self.file, _, self.property = spec.rpartition(":")
+            if not self.file or not self.property:
+                raise argparse.ArgumentTypeError(f"bad --attach {spec!r}: expected FILE or FILE:PROPERTY")
+        else:
+            self.file = spec
+            # "photos/sunset.jpg" -> "sunset"; a name without a stem keeps its whole name.
+            self.property = os.path.splitext(os.path.basename(spec))[0] or os.path.basename(spec)
+            if not self.property:
+                raise argparse.ArgumentTypeError(f"bad --attach {spec!r}: no file name to name the property "
+                                                 "after; give FILE:PROPERTY")
+        self.content_type: Optional[str] = None
+
+    def guessed_type(self) -> Optional[str]:
+        return self.content_type or mimetypes.guess_type(self.file)[0]
+
+
+class AttachAction(argparse.Action):
+    """--attach: appends an Attachment (argparse reports a bad spec as a usage error)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: Optional[str] = None) -> None:
+        try:
+            attachment = Attachment(values)
+        except argparse.ArgumentTypeError as e:
+            parser.error(str(e))
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), attachment])
+
+
+class ContentTypeAction(argparse.Action):
+    """--content-type: sets the type of the --attach just before it."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: Optional[str] = None) -> None:
+        attachments = getattr(namespace, "attach", None)
+        if not attachments:
+            parser.error("--content-type applies to the --attach before it: give --attach FILE first")
+        if attachments[-1].content_type is not None:
+            parser.error(f"two --content-type for --attach {attachments[-1].file}")
+        attachments[-1].content_type = values
+
+
+def attach_blobs(db: Database, body_text: str,
+                 attachments: List[Attachment]) -> Tuple[str, List[Tuple[Attachment, Blob]]]:
+    """Stores each attached file as a blob (streamed by the library) and returns the body
+    with each blob's dictionary under its property, and the blobs stored."""
+    body = json.loads(body_text)
+    seen: Dict[str, str] = {}
+    for a in attachments:
+        if a.property in body:
+            raise UsageError(f"--attach {a.file}: the body already has a property {a.property!r} "
+                             f"(name another one: {a.file}:PROPERTY)")
+        if a.property in seen:
+            raise UsageError(f"--attach {a.file} and --attach {seen[a.property]} both go to property "
+                             f"{a.property!r} (name one: FILE:PROPERTY)")
+        seen[a.property] = a.file
+        if not os.path.exists(a.file):
+            raise FileNotFoundError(2, "no such file", a.file)
+        if not os.path.isfile(a.file):
+            raise UsageError(f"--attach {a.file}: not a regular file")
+    stored = []
+    for a in attachments:
+        # A blob stored here and left unreferenced (if the save below fails) is removed by
+        # `p2psync compact`.
+        blob = Blob.from_path(db, a.file, a.guessed_type())
+        body[a.property] = blob.properties
+        stored.append((a, blob))
+    try:
+        return json.dumps(body, ensure_ascii=False, allow_nan=False), stored
+    except ValueError as e:
+        raise UsageError(f"the body cannot be written back as JSON: {e}") from None
+
+
 def cmd_put(args: argparse.Namespace) -> int:
-    body = read_body(args.body, args.file)
+    attachments: List[Attachment] = args.attach or []
+    if attachments and args.body is None and args.file is None:
+        body = "{}"  # with --attach, an omitted body is empty ('-' reads standard input)
+    else:
+        body = read_body(args.body, args.file)
     with open_database(args.database, create=True) as db, \
             open_collection(db, args.collection, create=True) as coll:
+        stored: List[Tuple[Attachment, Blob]] = []
+        if attachments:
+            body, stored = attach_blobs(db, body, attachments)
         if args.rev:
             doc = coll.save(args.id, body, parent_rev_id=args.rev, concurrency=Concurrency.FAIL_ON_CONFLICT)
         else:
             doc = coll.save(args.id, body)
         print(f"{doc.id} {doc.rev_id}")
+        for a, blob in stored:
+            print(f"attached {a.file} as {a.property}: {blob.length:,} bytes"
+                  f"{', ' + blob.content_type if blob.content_type else ''}, {blob.digest}")
     return EXIT_OK
+
+
+# ------------------------------------------------------------------ blobs of a document
+
+
+def escape_pointer(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def blob_references(body: Any) -> List[Tuple[str, Optional[str], Any]]:
+    """(JSON pointer, attachment name or None, dictionary) of every blob reference in a
+    body, sorted by pointer, as the library finds them: each "@type": "blob" dictionary
+    anywhere, and each entry of a top-level "_attachments" object (the legacy form, which
+    a received document may carry)."""
+    found: Dict[str, Tuple[str, Optional[str], Any]] = {}
+
+    def walk(value: Any, pointer: str) -> None:
+        if isinstance(value, dict):
+            if value.get("@type") == "blob":
+                found[pointer] = (pointer, None, value)
+                return  # a blob's own properties are not more blobs
+            for key, child in value.items():
+                if pointer == "" and key == "_attachments" and isinstance(child, dict):
+                    continue  # its entries are taken below
+                walk(child, f"{pointer}/{escape_pointer(key)}")
+        elif isinstance(value, list):
+            for i, child in enumerate(value):
+                walk(child, f"{pointer}/{i}")
+
+    walk(body, "")
+    attachments = body.get("_attachments") if isinstance(body, dict) else None
+    if isinstance(attachments, dict):
+        for name, entry in attachments.items():
+            pointer = f"/_attachments/{escape_pointer(name)}"
+            found[pointer] = (pointer, name, entry)
+    return [found[p] for p in sorted(found)]
+
+
+MAX_FILE_NAME = 120
+
+
+def safe_file_name(text: str) -> str:
+    """A single, harmless file name made from untrusted text: ASCII letters, digits and
+    ._-+ only (anything else, including every path separator, becomes "_"), no leading
+    dot or dash (no hidden file, no "..", nothing read as an option), at most
+    MAX_FILE_NAME characters."""
+    name = "".join(c if (c.isascii() and c.isalnum()) or c in "._-+" else "_" for c in text)
+    name = name.lstrip(".-")
+    if len(name) > MAX_FILE_NAME:
+        root, ext = os.path.splitext(name)
+        ext = ext if len(ext) <= 16 else ""
+        name = root[:MAX_FILE_NAME - len(ext)] + ext
+    return name or "blob"
+
+
+def blob_file_name(pointer: str, attachment_name: Optional[str], entry: Any) -> str:
+    """File name for a blob: the attachment name, or the property path ("/album/0" ->
+    "album-0"), plus an extension for its content type unless it already has one."""
+    if attachment_name is not None:
+        base = attachment_name
+    else:
+        base = "-".join(p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:])
+    name = safe_file_name(base)
+    content_type = entry.get("content_type") if isinstance(entry, dict) else None
+    if isinstance(content_type, str):
+        mime = content_type.split(";", 1)[0].strip().lower()
+        extensions = mimetypes.guess_all_extensions(mime)
+        if extensions and not any(name.lower().endswith(e) for e in extensions):
+            name = safe_file_name(name + (mimetypes.guess_extension(mime) or extensions[0]))
+    return name
+
+
+def unique_name(name: str, taken: set) -> str:
+    """name, or name-2, name-3 ... (before the extension) if taken (compared ignoring
+    case, for case-insensitive file systems)."""
+    root, ext = os.path.splitext(name)
+    candidate, n = name, 1
+    while candidate.lower() in taken:
+        n += 1
+        candidate = f"{root}-{n}{ext}"
+    taken.add(candidate.lower())
+    return candidate
+
+
+def save_blobs(db: Database, body: Any, directory: str, force: bool, report: bool) -> List[Dict[str, Any]]:
+    """Writes every blob the body refers to into `directory`, streamed and verified by the
+    library (each file appears only once its content checked out). Returns one entry per
+    reference: {"pointer", "file", "digest", "length", "content_type"}, with "file": null
+    and "missing": why, for a blob that could not be saved."""
+    plan = []
+    taken: set = set()
+    for pointer, name, entry in blob_references(body):
+        item: Dict[str, Any] = {"pointer": pointer, "file": None}
+        if isinstance(entry, dict):
+            item.update({k: entry[k] for k in ("digest", "length", "content_type") if k in entry})
+        problem, blob = None, None
+        if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
+            problem = "malformed blob dictionary (no digest)"
+        else:
+            try:
+                blob = db.get_blob(entry)
+            except errors.NotFoundError:
+                problem = "not in this database"
+            except errors.InvalidArgumentError as e:
+                problem = f"malformed blob dictionary ({e.message or e})"
+        if problem is None:
+            # One component of safe characters: it cannot point outside `directory`.
+            path = os.path.join(directory, unique_name(blob_file_name(pointer, name, entry), taken))
+            if os.path.lexists(path) and not force:
+                raise UsageError(f"{path} exists (use --force to replace it)")
+            item["file"] = path
+        else:
+            item["missing"] = problem
+        plan.append((item, entry, blob))
+
+    if any(item["file"] for item, _, _ in plan):
+        os.makedirs(directory, exist_ok=True)
+    for item, entry, blob in plan:
+        if item["file"] is None:
+            continue
+        # Named by the document's own dictionary, so its length, if given, is checked too.
+        Blob(db, entry).save_to(item["file"])
+        if report:
+            print(f"saved {item['file']} ({blob.length:,} bytes"
+                  f"{', ' + blob.content_type if blob.content_type else ''}) from {item['pointer']}", flush=True)
+    return [item for item, _, _ in plan]
+
+
+def missing_message(doc_id: str, items: List[Dict[str, Any]]) -> Optional[str]:
+    missing = [i for i in items if "missing" in i]
+    if not missing:
+        return None
+    shown = "; ".join(f"{i['pointer']} {i.get('digest', '?')}: {i['missing']}" for i in missing[:5])
+    more = f"; and {len(missing) - 5} more" if len(missing) > 5 else ""
+    return (f"{doc_id}: {len(missing)} of {plural(len(items), 'blob')} not saved (not replicated yet?): "
+            f"{shown}{more}; saved the other {len(items) - len(missing)}")
 
 
 def cmd_get(args: argparse.Namespace) -> int:
     with open_database(args.database, create=False) as db, \
             open_collection(db, args.collection, create=False) as coll:
         doc = coll.get_revision(args.id, args.rev) if args.rev else coll.get(args.id)
+        blobs: Optional[List[Dict[str, Any]]] = None
+        if args.save_blobs is not None:
+            blobs = save_blobs(db, doc.body, args.save_blobs, args.force, report=not args.meta)
+            if not blobs and not args.meta:
+                print(f"{doc.id} refers to no blobs")
         if args.meta:
-            print_json({"id": doc.id, "rev": doc.rev_id, "sequence": doc.sequence, "deleted": doc.deleted,
-                        "conflicts": coll.conflicts(doc.id), "body": doc.body}, args.pretty)
-        else:
+            meta = {"id": doc.id, "rev": doc.rev_id, "sequence": doc.sequence, "deleted": doc.deleted,
+                    "conflicts": coll.conflicts(doc.id), "body": doc.body}
+            if blobs is not None:
+                meta["blobs"] = blobs
+            print_json(meta, args.pretty)
+        elif blobs is None:
             print_json(doc.body, args.pretty)
+    missing = missing_message(doc.id, blobs or [])
+    if missing is not None:
+        return fail(missing, EXIT_MISSING_BLOBS)
     return EXIT_OK
 
 
@@ -209,6 +452,23 @@ def collection_info(coll: Collection) -> Dict[str, Any]:
             "conflicted_documents": len(conflicted), "conflicted_ids": conflicted[:20]}
 
 
+def blob_usage(db_path: str) -> Dict[str, int]:
+    """Number and total size of the blobs stored in a database: the "<hex digest>.blob"
+    files of its "blobs" directory (see engine/blobstore), counted without reading them.
+    Blobs no document refers to any more count until `compact` removes them."""
+    count = size = 0
+    try:
+        entries = os.scandir(os.path.join(db_path, "blobs"))
+    except FileNotFoundError:
+        return {"count": 0, "bytes": 0}
+    with entries:
+        for e in entries:
+            if e.name.endswith(".blob") and e.is_file(follow_symlinks=False):
+                count += 1
+                size += e.stat(follow_symlinks=False).st_size
+    return {"count": count, "bytes": size}
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     with open_database(args.database, create=False) as db:
         collections = []
@@ -218,7 +478,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             # hid the real error, e.g. a corrupt database).
             with db.collection(name, scope=scope) as coll:
                 collections.append(collection_info(coll))
-        info = {"path": db.path, "name": db.name, "uuid": db.uuid, "collections": collections}
+        info = {"path": db.path, "name": db.name, "uuid": db.uuid, "collections": collections,
+                "blobs": blob_usage(db.path)}
     if args.json:
         print_json(info, True)
         return EXIT_OK
@@ -229,6 +490,21 @@ def cmd_info(args: argparse.Namespace) -> int:
               f"{c['last_sequence']}, {c['conflicted_documents']} in conflict")
         for doc_id in c["conflicted_ids"]:
             print(f"  conflict   {doc_id}")
+    blobs = info["blobs"]
+    print(f"blobs        {plural(blobs['count'], 'blob')} stored, {blobs['bytes']:,} bytes")
+    return EXIT_OK
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    with open_database(args.database, create=False) as db:
+        stats = db.compact()
+    if args.json:
+        print_json(stats, False)
+        return EXIT_OK
+    temps = stats.get("temp_files_removed", 0)
+    temp_text = f"; removed {temps} temporary file{'' if temps == 1 else 's'}" if temps else ""
+    print(f"removed {plural(stats.get('blobs_removed', 0), 'blob')} ({stats.get('bytes_removed', 0):,} bytes), "
+          f"kept {stats.get('blobs_kept', 0)}{temp_text}")
     return EXIT_OK
 
 
@@ -603,19 +879,35 @@ def build_parser() -> argparse.ArgumentParser:
                 "current; with --rev it fails with exit code 4 if the document changed since.")
     p.add_argument("database", help="database directory")
     p.add_argument("id", help="document ID")
-    p.add_argument("body", nargs="?", help="JSON object; '-' or omitted: read standard input")
+    p.add_argument("body", nargs="?", help="JSON object; '-' or omitted: read standard input "
+                   "(with --attach, omitted means {})")
     p.add_argument("-f", "--file", help="read the JSON body from this file")
     p.add_argument("--rev", metavar="REV_ID", help="the revision this edit is based on (conflict check)")
+    p.add_argument("--attach", action=AttachAction, metavar="FILE[:PROPERTY]",
+                   help="store FILE as a blob (streamed, never read whole) and put its blob dictionary "
+                   "in the body under PROPERTY (default: the file name without its extension; a top-level "
+                   "property the body must not already have). Repeatable. The content type is guessed "
+                   "from the file name")
+    p.add_argument("--content-type", action=ContentTypeAction, metavar="TYPE",
+                   help="content type of the --attach just before it (e.g. image/png), instead of the guess")
     add_collection_option(p)
 
     p = command("get", cmd_get, "print a document",
-                "Prints a document's body as JSON (exit code 3 if it does not exist or is deleted).")
+                "Prints a document's body as JSON (exit code 3 if it does not exist or is deleted), "
+                "or with --save-blobs DIR writes the blobs it refers to into DIR.")
     p.add_argument("database", help="database directory")
     p.add_argument("id", help="document ID")
     p.add_argument("--rev", metavar="REV_ID", help="print this revision instead of the current one")
     p.add_argument("--meta", action="store_true",
                    help='print {"id", "rev", "sequence", "deleted", "conflicts", "body"}')
     p.add_argument("--pretty", action="store_true", help="indent the JSON")
+    p.add_argument("--save-blobs", metavar="DIR",
+                   help="write every blob the document refers to into DIR (created if needed), verified, "
+                   "one file each, named after its property (\"/album/0\" -> album-0) plus an extension for "
+                   "its content type, and print a 'saved' line for each instead of the body (with --meta: "
+                   "a \"blobs\" list in the JSON). A blob this database does not hold gives exit code 7, "
+                   "after the others were saved")
+    p.add_argument("--force", action="store_true", help="with --save-blobs: replace existing files")
     add_collection_option(p)
 
     p = command("delete", cmd_delete, "delete a document",
@@ -637,12 +929,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, metavar="N", help="at most N entries (0: all)")
     add_collection_option(p)
 
-    p = command("info", cmd_info, "show counts, sequences and conflicts",
+    p = command("info", cmd_info, "show counts, sequences, conflicts and blobs",
                 "Shows the database's UUID and, per collection, the number of documents, the "
-                "last sequence and the documents in conflict.")
+                "last sequence and the documents in conflict; and the number and total size of "
+                "the blobs stored (including unreferenced ones until `compact`).")
     p.add_argument("database", help="database directory")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_collection_option(p, default=None)
+
+    p = command("compact", cmd_compact, "remove blobs no document refers to",
+                "Removes the blobs that no kept revision refers to (and leftovers of interrupted "
+                "blob writes) and prints how many were removed and kept. Kept revisions are the "
+                "current one, other leaves (conflicts) and the current one's parent, so a blob an "
+                "update dropped goes once a further update made the old body obsolete.")
+    p.add_argument("database", help="database directory")
+    p.add_argument("--json", action="store_true", help='print {"blobs_removed", "bytes_removed", '
+                   '"blobs_kept", "temp_files_removed"}')
 
     p = command("serve", cmd_serve, "serve a database to peers (a listener)",
                 "Starts a listener on DATABASE (created if missing) and serves it until Ctrl-C. "

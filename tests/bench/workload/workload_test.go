@@ -1,7 +1,9 @@
 package workload
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 )
@@ -83,5 +85,53 @@ func TestSmallSetSizeRange(t *testing.T) {
 	}
 	if min < 1017 || max > 1024 {
 		t.Fatalf("sizes with _id span %d..%d, spec says 1017..1024", min, max)
+	}
+}
+
+func TestBlobContent(t *testing.T) {
+	// The first words of blob 1, from a literal transcription of the definition.
+	x := uint32((uint64(1)*2246822519)%(1<<32)) ^ 0x85EBCA6B
+	var want []byte
+	for k := 0; k < 3; k++ {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		want = append(want, byte(x), byte(x>>8), byte(x>>16), byte(x>>24))
+	}
+	got, err := io.ReadAll(BlobContent(1, 10))
+	if err != nil || !bytes.Equal(got, want[:10]) {
+		t.Fatalf("BlobContent(1, 10) = %x, %v; want %x", got, err, want[:10])
+	}
+	// Reading in odd-sized pieces gives the same stream as reading it whole.
+	whole, _ := io.ReadAll(BlobContent(7, 100003))
+	var pieces []byte
+	r := BlobContent(7, 100003)
+	buf := make([]byte, 7)
+	for {
+		n, err := r.Read(buf[:1+len(pieces)%7])
+		pieces = append(pieces, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+	}
+	if len(whole) != 100003 || !bytes.Equal(whole, pieces) {
+		t.Fatalf("stream differs when read in pieces (%d vs %d bytes)", len(whole), len(pieces))
+	}
+	other, _ := io.ReadAll(BlobContent(8, 100003))
+	if bytes.Equal(whole, other) {
+		t.Fatal("blobs 7 and 8 are equal")
+	}
+}
+
+func TestPictureDoc(t *testing.T) {
+	id, body := PictureDoc(3, []byte(`{"@type":"blob","digest":"sha1-x","length":1}`))
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("body is not JSON: %v: %s", err, body)
+	}
+	img, _ := m["image"].(map[string]any)
+	if id != "pic-000003" || m["n"] != 3.0 || img["digest"] != "sha1-x" ||
+		!strings.HasSuffix(string(body), `"image":{"@type":"blob","digest":"sha1-x","length":1}}`) {
+		t.Fatalf("PictureDoc(3) = %q, %s", id, body)
 	}
 }
