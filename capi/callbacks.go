@@ -16,8 +16,8 @@ static inline uint8_t p2p_call_password_auth(uintptr_t fn, const char *user, con
 static inline uint8_t p2p_call_client_cert_auth(uintptr_t fn, const char *chain_pem, uintptr_t user_data) {
 	return ((p2p_client_cert_auth_fn)fn)(chain_pem, (void *)user_data);
 }
-static inline uint8_t p2p_call_filter(uintptr_t fn, const char *coll, const char *id, const char *rev, uint8_t deleted, const char *body, uintptr_t user_data) {
-	return ((p2p_replication_filter_fn)fn)(coll, id, rev, deleted, body, (void *)user_data);
+static inline uint8_t p2p_call_filter(uintptr_t fn, const char *coll, const char *id, const char *rev, uint8_t flags, const char *body, uintptr_t user_data) {
+	return ((p2p_replication_filter_fn)fn)(coll, id, rev, flags, body, (void *)user_data);
 }
 static inline uint8_t p2p_call_resolver(uintptr_t fn, const char *coll, const char *id, const char *local, const char *remote, char **merged, uintptr_t user_data) {
 	return ((p2p_conflict_resolver_fn)fn)(coll, id, local, remote, merged, (void *)user_data);
@@ -342,7 +342,14 @@ func (c cCallback) filter() replicator.Filter {
 		return p2psync.Call(c.gate, false, func() bool {
 			coll, id, rev, body := C.CString(d.Collection), C.CString(d.ID), C.CString(d.RevID), C.CString(string(d.Body))
 			defer freeAll(coll, id, rev, body)
-			return C.p2p_call_filter(c.fn, coll, id, rev, cBool(d.Deleted), body, c.userData) != 0
+			var flags C.uint8_t
+			if d.Deleted {
+				flags |= C.P2P_DOC_DELETED
+			}
+			if d.AccessRemoved {
+				flags |= C.P2P_DOC_ACCESS_REMOVED
+			}
+			return C.p2p_call_filter(c.fn, coll, id, rev, flags, body, c.userData) != 0
 		})
 	}
 }

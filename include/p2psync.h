@@ -813,9 +813,16 @@ P2P_API int32_t p2p_listener_close(p2p_listener listener, p2p_error *err);
  * so user_data may be freed then. */
 
 /* Returns 1 to replicate the revision, 0 to skip it. body_json is the document body ("{}"
- * for a deletion). */
+ * for a deletion). flags is a set of P2P_DOC_* bits (before ABI 1.1 it was a 0/1
+ * "deleted" value, which P2P_DOC_DELETED keeps; testing it for non-zero still means "the
+ * document goes away here").
+ * P2P_DOC_ACCESS_REMOVED (pull filters only): the remote revoked access to the document
+ * (Sync Gateway channel removal or access revocation) and, auto-purge being on, it is
+ * about to be purged here; body_json is "{}". Returning 0 keeps the local copy. */
+#define P2P_DOC_DELETED        1
+#define P2P_DOC_ACCESS_REMOVED 2
 typedef uint8_t (*p2p_replication_filter_fn)(const char *collection, const char *doc_id,
-                                             const char *rev_id, uint8_t deleted,
+                                             const char *rev_id, uint8_t flags,
                                              const char *body_json, void *user_data);
 
 /* Decides a conflict between the local revision and a pulled remote one.
@@ -865,7 +872,10 @@ typedef struct p2p_replicator_options {
                                         one-shot, unlimited continuous; negative = unlimited */
     uint32_t max_attempt_wait_ms;    /* cap of the wait between attempts; 0 = 300 s */
     uint32_t retry_base_ms;          /* unit of the exponential backoff; 0 = 1 s */
-    uint8_t  disable_auto_purge;     /* 1 = keep documents whose access the remote revoked */
+    uint8_t  disable_auto_purge;     /* 1 = keep documents whose access the remote revoked
+                                        (still reported, access_removed true); 0 = purge
+                                        them locally (no tombstone, nothing pushed back),
+                                        unless the pull filter returns 0 for them */
     uint8_t  enable_delta_sync;      /* 1 = use delta sync where the listener and database permit */
     const char *username;            /* HTTP Basic credentials, sent pre-emptively; */
     const char *password;            /*   NULL username = none */

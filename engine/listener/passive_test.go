@@ -324,6 +324,33 @@ func TestPassiveProtocol(t *testing.T) {
 				t.Error("caught-up changes must be NoReply")
 			}
 		}},
+		{"§3.4/§4.4 a CBL replicator with auto-purge on: revocations=true and sendReplacementRevs=1 are accepted; no row is ever a revocation", false, func(t *testing.T, cl *client, db *store.Database) {
+			c := db.DefaultCollection()
+			for _, id := range []string{"x", "y"} {
+				if _, err := c.Save(context.Background(), id, []byte(`{}`), store.SaveOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := c.Delete(context.Background(), "y", store.SaveOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			cl.setAnswer(func(body string) string { return "[]" })
+			cl.mustSend("getCollections", `{"checkpoint_ids":["cp-cbl"],"collections":["_default"]}`)
+			// Exactly the properties LiteCore's puller sends (Puller::_start), none of them ignored by accident.
+			cl.mustSend("subChanges", "", "collection", "0", "batch", "200", "sendReplacementRevs", "1",
+				"versioning", "rev-trees", "revocations", "true")
+			ch := cl.waitFor("changes", func(r *received) bool { return r.profile == "changes" && len(r.body) > 2 })
+			var rows [][]json.RawMessage
+			if err := json.Unmarshal([]byte(ch.body), &rows); err != nil || len(rows) != 2 {
+				t.Fatalf("changes %s %v", ch.body, err)
+			}
+			for _, row := range rows {
+				if len(row) > 3 && string(row[3]) != "true" && string(row[3]) != "false" {
+					t.Errorf("row %s: the listener has no channels, nothing is ever revoked", row)
+				}
+			}
+			cl.waitFor("caught-up", func(r *received) bool { return r.profile == "changes" && r.body == "[]" })
+		}},
 		{"§3.4 subChanges continuous sends new changes as they happen", false, func(t *testing.T, cl *client, db *store.Database) {
 			cl.setAnswer(func(body string) string { return "[]" })
 			cl.mustSend("getCollections", `{"checkpoint_ids":["cp-1"],"collections":["_default"]}`)

@@ -64,6 +64,10 @@ type Document struct {
 	RevID      string
 	Deleted    bool
 	Body       []byte
+	// AccessRemoved (pull filters only): the remote revoked access to the document and
+	// it is about to be purged here (auto-purge on); Body is "{}". Returning false keeps
+	// the local copy. See Config.DisableAutoPurge.
+	AccessRemoved bool
 }
 
 // Filter decides whether a document revision is replicated. It is called on a library
@@ -149,7 +153,11 @@ type Config struct {
 	// RetryBase·2^k, capped at MaxAttemptWait (0 = 1 s, i.e. 2, 4, 8 … s as in CBL).
 	RetryBase time.Duration
 	// DisableAutoPurge keeps documents whose access was revoked by the remote (default:
-	// they are purged).
+	// they are purged). As in Couchbase Lite, the replicator asks the remote for
+	// revocations (subChanges "revocations") when auto-purge is on or a document
+	// listener is registered when the pull starts; each revoked document present here
+	// is reported with ReplicatedDocument.AccessRemoved, purged or (disabled, or kept by
+	// the pull filter) not. A purge is local: no tombstone is made or pushed.
 	DisableAutoPurge bool
 	// EnableDeltaSync lets the replicator send and accept delta-encoded revisions
 	// (PROTOCOL §6). Deltas are used only where both ends permit them: this flag, the

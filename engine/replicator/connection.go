@@ -249,7 +249,8 @@ func wrapFilter(f Filter) func(syncproto.DocumentInfo) bool {
 	return func(d syncproto.DocumentInfo) bool {
 		ok := false
 		safeCall(func() {
-			ok = f(Document{Collection: d.Collection.FullName(), ID: d.DocID, RevID: d.RevID, Deleted: d.Deleted, Body: d.Body})
+			ok = f(Document{Collection: d.Collection.FullName(), ID: d.DocID, RevID: d.RevID, Deleted: d.Deleted, Body: d.Body,
+				AccessRemoved: d.AccessRemoved})
 		})
 		return ok
 	}
@@ -323,8 +324,13 @@ func (cs *connState) handshake(ctx context.Context, legacy, reset bool) error {
 				}
 				activeOnly = last == 0
 			}
+			// The properties CBL sends (docs/protocol-notes.md): the versioning in use, a
+			// newer revision instead of norev when a requested one is gone, and revocation
+			// rows when they would be acted on or reported (CBL: auto-purge on or a
+			// document listener registered).
 			sub := syncproto.SubChanges{Since: cs.start[i].Remote, Continuous: r.cfg.Continuous, Batch: 200,
-				ActiveOnly: activeOnly, DocIDs: c.DocumentIDs}
+				ActiveOnly: activeOnly, DocIDs: c.DocumentIDs, Versioning: syncproto.VersioningRevTrees,
+				SendReplacementRevs: true, Revocations: !r.cfg.DisableAutoPurge || r.hasDocumentListeners()}
 			if len(c.Channels) > 0 {
 				sub.Filter, sub.Channels = "sync_gateway/bychannel", c.Channels
 			}

@@ -207,6 +207,13 @@ func (r *Replicator) AddDocumentListener(fn func(DocumentReplication)) *Listener
 	return &ListenerToken{r: r, id: r.nextID}
 }
 
+// hasDocumentListeners reports whether a document listener is registered.
+func (r *Replicator) hasDocumentListeners() bool {
+	r.lmu.Lock()
+	defer r.lmu.Unlock()
+	return len(r.docFns) > 0
+}
+
 // removeListener unregisters a listener: no call starts after it returns. A call in
 // progress on the dispatcher goroutine is not waited for.
 func (r *Replicator) removeListener(id uint64) {

@@ -31,6 +31,10 @@ type fakeSG struct {
 	pushed      map[string]map[string]string
 	feed        string // body of the changes message to serve, "" = nothing
 	feedRevs    map[string]string
+	// feedReplace: docID -> {revID, history} sent instead of the requested revision, with
+	// replacedRev naming it (SG with sendReplacementRevs=true).
+	feedReplace map[string][2]string
+	proposed    []string // proposeChanges bodies
 }
 
 type sgCheckpoint struct {
@@ -134,6 +138,10 @@ func (sg *fakeSG) serve(w http.ResponseWriter, r *http.Request) {
 	})
 	conn.Handle("proposeChanges", func(ctx context.Context, req *blip.Message) (*blip.Message, error) {
 		sg.record(req)
+		body, _ := req.ReadBody()
+		sg.mu.Lock()
+		sg.proposed = append(sg.proposed, string(body))
+		sg.mu.Unlock()
 		return reply("[]"), nil
 	})
 	conn.Handle("rev", func(ctx context.Context, req *blip.Message) (*blip.Message, error) {
@@ -184,13 +192,24 @@ func (sg *fakeSG) sendFeed(conn *blip.Conn) {
 			seq = string(rows[i][0])
 			_ = json.Unmarshal(rows[i][1], &id)
 			_ = json.Unmarshal(rows[i][2], &rev)
-			deleted := len(rows[i]) > 3 && string(rows[i][3]) == "1"
+			var flags int
+			if len(rows[i]) > 3 {
+				_ = json.Unmarshal(rows[i][3], &flags)
+			}
+			deleted := flags&1 != 0
 			r := blip.NewRequest("rev")
 			r.Properties = blip.Properties{{Key: "Content-Type", Value: "application/json"}, {Key: "Profile", Value: "rev"},
 				{Key: "id", Value: id}, {Key: "rev", Value: rev}, {Key: "collection", Value: "0"}, {Key: "sequence", Value: seq}}
 			if deleted {
 				r.Properties.Set("deleted", "1")
 			}
+			sg.mu.Lock()
+			if rep, ok := sg.feedReplace[id]; ok {
+				r.Properties.Set("rev", rep[0])
+				r.Properties.Set("history", rep[1])
+				r.Properties.Set("replacedRev", rev)
+			}
+			sg.mu.Unlock()
 			r.NoReply, r.Compressed = true, true
 			sg.mu.Lock()
 			r.Body = []byte(sg.feedRevs[id])

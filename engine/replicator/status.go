@@ -68,7 +68,7 @@ type ReplicatedDocument struct {
 	ID            string
 	RevID         string
 	Deleted       bool
-	AccessRemoved bool  // access revoked by the remote; the local copy was purged
+	AccessRemoved bool  // access revoked by the remote: purged here unless auto-purge is off or the pull filter kept it
 	Error         error // nil on success; *syncproto.DocError for a per-document failure
 }
 

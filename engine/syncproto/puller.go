@@ -24,7 +24,12 @@ type PullOptions struct {
 	DocIDs []string
 	// Filter, when set, decides whether a pulled revision is saved.
 	Filter func(DocumentInfo) bool
-	// AutoPurge purges local documents whose access was revoked (default on in CBL).
+	// AutoPurge purges local documents whose access the remote revoked (default on in
+	// CBL): a changes row flagged revoked or removed, or a revision whose body is
+	// {"_removed":true}. The purge is local only (no tombstone, nothing to push back);
+	// Filter is asked first (DocumentInfo.AccessRemoved) and may keep the document.
+	// Either way, or with AutoPurge off (the document is kept), a DocumentEvent with
+	// AccessRemoved reports it when the document exists here (active pullers only).
 	AutoPurge bool
 	// MaxHistory is advertised in changes answers (0 => 20).
 	MaxHistory int
@@ -122,6 +127,24 @@ func (p *Puller) hold(docID, revID string) {
 	if ok {
 		p.tracker.hold(k)
 		p.s.progress()
+	}
+}
+
+// completeRev completes the row that asked for rev: the one naming its revision or, for a
+// replacement the pusher sent because the requested revision was gone (replacedRev,
+// asked for with sendReplacementRevs), the one naming the replaced revision.
+func (p *Puller) completeRev(rev Rev) {
+	p.complete(rev.DocID, rev.RevID)
+	if rev.ReplacedRev != "" && rev.ReplacedRev != rev.RevID {
+		p.complete(rev.DocID, rev.ReplacedRev)
+	}
+}
+
+// holdRev is hold for the row that asked for rev (see completeRev).
+func (p *Puller) holdRev(rev Rev) {
+	p.hold(rev.DocID, rev.RevID)
+	if rev.ReplacedRev != "" && rev.ReplacedRev != rev.RevID {
+		p.hold(rev.DocID, rev.ReplacedRev)
 	}
 }
 
@@ -233,17 +256,8 @@ func (p *Puller) decide(ctx context.Context, row ChangeRow) (bool, []string, err
 		return false, nil, nil
 	}
 	if row.AccessRemoved() {
-		if p.opts.Active && p.opts.AutoPurge {
-			err := p.coll.Purge(ctx, row.DocID)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return false, nil, err
-			}
-			if err == nil {
-				p.s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: row.DocID, RevID: row.RevID,
-					AccessRemoved: true, Direction: DirectionPull})
-			}
-		}
-		return false, nil, nil
+		// Not requested (answered 0): the row is done once the access loss is handled.
+		return false, nil, p.accessLost(ctx, row.DocID, row.RevID)
 	}
 	revs, err := p.coll.Revisions(ctx, row.DocID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -280,6 +294,40 @@ func (p *Puller) decide(ctx context.Context, row ChangeRow) (bool, []string, err
 		ids = append(ids, r.RevID)
 	}
 	return true, ids, nil
+}
+
+// accessLost handles the remote's revocation of this side's access to docID (a changes
+// row flagged revoked/removed, or a "_removed" revision; PROTOCOL §3.5, §4.4), as CBL
+// does: with auto-purge on, the pull filter is asked (AccessRemoved set, empty body) and,
+// unless it says no, the document is purged — locally only: a purge leaves no tombstone
+// and no change for the pusher, so nothing goes back to the remote. With auto-purge off
+// the document is kept. In every case the document event carries AccessRemoved; nothing
+// is reported for a document this side does not have. A passive puller (a listener
+// receiving a push) never purges: there the marker means nothing and is ignored.
+func (p *Puller) accessLost(ctx context.Context, docID, revID string) error {
+	if !p.opts.Active {
+		return nil
+	}
+	doc, err := p.coll.GetWithDeleted(ctx, docID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ev := DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: docID, RevID: revID, Deleted: doc.Deleted,
+		AccessRemoved: true, Direction: DirectionPull}
+	if p.opts.AutoPurge && (p.opts.Filter == nil || p.opts.Filter(DocumentInfo{Collection: p.coll, DocID: docID, RevID: revID,
+		Deleted: doc.Deleted, Body: []byte("{}"), AccessRemoved: true})) {
+		if err := p.coll.Purge(ctx, docID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		p.s.log.Debug("access removed: purged", "collection", p.idx, "doc", docID, "rev", revID)
+	} else {
+		p.s.log.Debug("access removed: kept", "collection", p.idx, "doc", docID, "rev", revID, "autoPurge", p.opts.AutoPurge)
+	}
+	p.s.docEvent(ev)
+	return nil
 }
 
 // revGeneration returns the generation of "<gen>-<digest>" (0 if malformed).
@@ -421,36 +469,45 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 		// Refused, not cleaned up: keeping part of the body would give this side another
 		// body than the sender's under the same revision ID.
 		berr := &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
-		p.complete(rev.DocID, rev.RevID)
+		p.completeRev(rev)
 		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted,
 			Direction: DirectionPull, Err: docErrorFrom(berr)})
 		return nil, berr
 	}
 	if removed {
-		if p.opts.Active && p.opts.AutoPurge {
-			if err := p.coll.Purge(ctx, rev.DocID); err == nil {
-				s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID,
-					AccessRemoved: true, Direction: DirectionPull})
-			}
+		// Sync Gateway's removal revision: not stored, the document's access is gone.
+		if p.ids != nil && !p.ids[rev.DocID] {
+			p.completeRev(rev)
+			return nil, nil
 		}
-		p.complete(rev.DocID, rev.RevID)
+		if err := p.accessLost(ctx, rev.DocID, rev.RevID); err != nil {
+			s.log.Debug("access loss not handled", "doc", rev.DocID, "rev", rev.RevID, "err", err)
+			if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+				return nil, blipErrorFor(err) // ending: the row stays pending
+			}
+			p.completeRev(rev)
+			s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID,
+				AccessRemoved: true, Direction: DirectionPull, Err: docErrorFrom(blipErrorFor(err))})
+			return nil, blipErrorFor(err)
+		}
+		p.completeRev(rev)
 		return nil, nil
 	}
 	if rev.Deleted {
 		clean = []byte("{}")
 	} else if clean, err = FoldLegacyAttachments(clean); err != nil {
 		berr := &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
-		p.complete(rev.DocID, rev.RevID)
+		p.completeRev(rev)
 		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID,
 			Direction: DirectionPull, Err: docErrorFrom(berr)})
 		return nil, berr
 	}
 	if p.ids != nil && !p.ids[rev.DocID] {
-		p.complete(rev.DocID, rev.RevID)
+		p.completeRev(rev)
 		return nil, nil
 	}
 	if p.opts.Filter != nil && !p.opts.Filter(DocumentInfo{Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted, Body: clean}) {
-		p.complete(rev.DocID, rev.RevID)
+		p.completeRev(rev)
 		return nil, nil
 	}
 	if !rev.Deleted {
@@ -462,7 +519,7 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 			// replication asks for it again.
 			var be *blip.Error
 			if errors.As(err, &be) {
-				p.hold(rev.DocID, rev.RevID)
+				p.holdRev(rev)
 			}
 			s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID,
 				Direction: DirectionPull, Err: docErrorFrom(err)})
@@ -480,7 +537,7 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 			// The session is ending: leave the row pending so the checkpoint stays behind it.
 			return nil, blipErrorFor(res.err)
 		}
-		p.complete(rev.DocID, rev.RevID)
+		p.completeRev(rev)
 		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted,
 			Direction: DirectionPull, Err: docErrorFrom(blipErrorFor(res.err))})
 		return nil, blipErrorFor(res.err)
@@ -493,7 +550,7 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 		s.cfg.OnConflict(ConflictEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, LocalRevID: res.conflictWith, RemoteRevID: rev.RevID})
 	}
 	s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted, Direction: DirectionPull})
-	p.complete(rev.DocID, rev.RevID)
+	p.completeRev(rev)
 	return nil, nil
 }
 

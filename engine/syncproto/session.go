@@ -52,9 +52,12 @@ type DocumentEvent struct {
 	DocID           string
 	RevID           string
 	Deleted         bool
-	AccessRemoved   bool // the remote revoked access; the local copy was purged
-	Direction       Direction
-	Err             error // nil on success; a *DocError otherwise
+	// AccessRemoved: the remote revoked this side's access to the document (a changes row
+	// flagged revoked or removed, or a "_removed" revision). The local copy was purged,
+	// unless auto-purge is off (PullOptions.AutoPurge) or the pull filter kept it.
+	AccessRemoved bool
+	Direction     Direction
+	Err           error // nil on success; a *DocError otherwise
 }
 
 // DocError is a per-document failure. Domain/Code follow the peer's error (for example
@@ -93,6 +96,9 @@ type DocumentInfo struct {
 	RevID      string
 	Deleted    bool
 	Body       []byte
+	// AccessRemoved (pull filters only): the remote revoked access to the document and
+	// the puller is about to purge it; Body is "{}". Returning false keeps the local copy.
+	AccessRemoved bool
 }
 
 // Limits bound the work in flight on one session. Zero values mean defaults.

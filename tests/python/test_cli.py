@@ -377,6 +377,13 @@ def test_identity_commands(tmp_path: Path) -> None:
     assert "no --user" in server.stop()
 
 
+def test_read_only_serve_warns_about_reading(tmp_path: Path) -> None:
+    """Without --user, a read-only listener lets anyone read, not write: the warning says so."""
+    err = Server(str(tmp_path / "ro"), "--read-only").stop()
+    assert "can read the database" in err and "write" not in err
+    assert "can read and write the database" in Server(str(tmp_path / "rw")).stop()
+
+
 def test_anonymous_identity_is_persistent(tmp_path: Path) -> None:
     db = str(tmp_path / "db")
     cli("put", db, "d", "{}")

@@ -86,3 +86,21 @@ def test_abi_mismatch_refuses_import() -> None:
                          env={**os.environ, "PYTHONPATH": str(ROOT / "bindings" / "python")},
                          capture_output=True, text=True, timeout=60)
     assert "refused:" in res.stdout and "999" in res.stdout and "1" in res.stdout, res.stdout + res.stderr
+
+
+def test_filter_flags_reach_the_document() -> None:
+    """The filter's flags byte (P2P_DOC_*) becomes ReplicationDocument.deleted / access_removed."""
+    from p2psync.replication import ReplicationDocument, _filter
+    assert (_ffi.DOC_DELETED, _ffi.DOC_ACCESS_REMOVED) == tuple(
+        int(re.search(rf"#define {name}\s+(\d+)", HEADER).group(1)) for name in ("P2P_DOC_DELETED", "P2P_DOC_ACCESS_REMOVED"))
+    seen: list = []
+
+    def keep_unless_revoked(doc: ReplicationDocument) -> bool:
+        seen.append(doc)
+        return not doc.access_removed
+
+    fn = _filter(keep_unless_revoked)
+    assert fn(b"_default._default", b"d", b"2-a", 0, b'{"a":1}', None) == 1
+    assert fn(b"_default._default", b"d", b"3-b", _ffi.DOC_DELETED, b"{}", None) == 1
+    assert fn(b"_default._default", b"d", b"3-c", _ffi.DOC_ACCESS_REMOVED, b"{}", None) == 0
+    assert [(d.deleted, d.access_removed) for d in seen] == [(False, False), (True, False), (False, True)]

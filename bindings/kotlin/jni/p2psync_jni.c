@@ -15,7 +15,7 @@ static jclass g_bytes_class;      /* byte[] */
 static jmethodID g_sink_on_event; /* org.p2psync.ChangeSink.onEvent(long, byte[]) */
 static jmethodID g_password_auth; /* org.p2psync.PasswordSink.authenticate(byte[], byte[]) */
 static jmethodID g_cert_auth;     /* org.p2psync.ClientCertSink.authenticate(byte[]) */
-static jmethodID g_filter;        /* org.p2psync.FilterSink.include(byte[], byte[], byte[], boolean, byte[]) */
+static jmethodID g_filter;        /* org.p2psync.FilterSink.include(byte[], byte[], byte[], boolean, byte[], boolean) */
 static jmethodID g_resolve;       /* org.p2psync.ResolverSink.resolve(byte[], byte[], byte[], byte[]) */
 static jfieldID g_resolved_decision; /* org.p2psync.ResolvedConflict.decision (int) */
 static jfieldID g_resolved_merged;   /* org.p2psync.ResolvedConflict.merged (byte[] or null) */
@@ -55,7 +55,7 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved)
         return JNI_ERR;
     g_password_auth = (*env)->GetMethodID(env, password, "authenticate", "([B[B)Z");
     g_cert_auth = (*env)->GetMethodID(env, cert, "authenticate", "([B)Z");
-    g_filter = (*env)->GetMethodID(env, filter, "include", "([B[B[BZ[B)Z");
+    g_filter = (*env)->GetMethodID(env, filter, "include", "([B[B[BZ[BZ)Z");
     g_resolve = (*env)->GetMethodID(env, resolver, "resolve", "([B[B[B[B)Lorg/p2psync/ResolvedConflict;");
     g_resolved_decision = (*env)->GetFieldID(env, resolved, "decision", "I");
     g_resolved_merged = (*env)->GetFieldID(env, resolved, "merged", "[B");
@@ -887,7 +887,7 @@ static uint8_t on_client_cert_auth(const char *chain_pem, void *user_data)
 
 /* A filter that throws rejects the revision. */
 static uint8_t on_filter(const char *collection, const char *doc_id, const char *rev_id,
-                         uint8_t deleted, const char *body_json, void *user_data)
+                         uint8_t flags, const char *body_json, void *user_data)
 {
     jobject sink = *(jobject *)user_data;
     struct upcall up;
@@ -898,7 +898,9 @@ static uint8_t on_filter(const char *collection, const char *doc_id, const char 
     jbyteArray c = arg_bytes(env, collection), id = arg_bytes(env, doc_id);
     jbyteArray rev = arg_bytes(env, rev_id), body = arg_bytes(env, body_json);
     if (!(*env)->ExceptionCheck(env))
-        include = (*env)->CallBooleanMethod(env, sink, g_filter, c, id, rev, deleted ? JNI_TRUE : JNI_FALSE, body);
+        include = (*env)->CallBooleanMethod(env, sink, g_filter, c, id, rev,
+                                            (flags & P2P_DOC_DELETED) ? JNI_TRUE : JNI_FALSE, body,
+                                            (flags & P2P_DOC_ACCESS_REMOVED) ? JNI_TRUE : JNI_FALSE);
     if (upcall_threw(&up))
         include = JNI_FALSE;
     upcall_end(&up);

@@ -455,12 +455,16 @@ def client_cert_auth_callback(fn: Callable[[str], bool]) -> Any:
     return ClientCertAuthFn(lambda chain, _ud: 1 if check(chain.decode("utf-8")) else 0)
 
 
-def filter_callback(fn: Callable[[str, str, str, bool, str], bool]) -> Any:
+DOC_DELETED = 1  # P2P_DOC_DELETED
+DOC_ACCESS_REMOVED = 2  # P2P_DOC_ACCESS_REMOVED
+
+
+def filter_callback(fn: Callable[[str, str, str, bool, str, bool], bool]) -> Any:
     check = _guarded("replication filter", False, fn)
 
-    def trampoline(coll: bytes, doc_id: bytes, rev_id: bytes, deleted: int, body: bytes, _ud: Any) -> int:
-        return 1 if check(coll.decode("utf-8"), doc_id.decode("utf-8"), rev_id.decode("utf-8"), deleted != 0,
-                          body.decode("utf-8")) else 0
+    def trampoline(coll: bytes, doc_id: bytes, rev_id: bytes, flags: int, body: bytes, _ud: Any) -> int:
+        return 1 if check(coll.decode("utf-8"), doc_id.decode("utf-8"), rev_id.decode("utf-8"),
+                          flags & DOC_DELETED != 0, body.decode("utf-8"), flags & DOC_ACCESS_REMOVED != 0) else 0
 
     return FilterFn(trampoline)
 

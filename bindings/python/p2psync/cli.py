@@ -628,7 +628,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         print("press Ctrl-C to stop")
                     sys.stdout.flush()
                     if not credentials:
-                        print(f"{PROG}: warning: no --user: any peer that reaches this port can read and write "
+                        access = "read" if args.read_only else "read and write"
+                        print(f"{PROG}: warning: no --user: any peer that reaches this port can {access} "
                               "the database", file=sys.stderr)
                     while not stop.wait(0.5):
                         pass

@@ -138,13 +138,19 @@ class Resolution(enum.IntEnum):
 
 @dataclass(frozen=True)
 class ReplicationDocument:
-    """What a push or pull filter sees: one revision of one document."""
+    """What a push or pull filter sees: one revision of one document.
+
+    access_removed (pull filters only): the remote revoked access to the document (Sync
+    Gateway channel removal or access revocation) and it is about to be purged here
+    (auto-purge on); json is "{}". Returning False keeps the local copy.
+    """
 
     collection: str
     id: str
     rev_id: str
     deleted: bool
     json: str = field(repr=False)
+    access_removed: bool = False
 
     @property
     def body(self) -> Dict[str, Any]:
@@ -249,8 +255,8 @@ class ReplicatorEventQueue(ChangeQueue):
 
 
 def _filter(fn: Callable[[ReplicationDocument], bool]) -> Any:
-    return _ffi.filter_callback(lambda coll, doc_id, rev_id, deleted, body:
-                                bool(fn(ReplicationDocument(coll, doc_id, rev_id, deleted, body))))
+    return _ffi.filter_callback(lambda coll, doc_id, rev_id, deleted, body, access_removed:
+                                bool(fn(ReplicationDocument(coll, doc_id, rev_id, deleted, body, access_removed))))
 
 
 def _resolver(fn: Callable[[Conflict], Union[Resolution, Dict[str, Any]]]) -> Any:

@@ -190,7 +190,7 @@ internal interface ClientCertSink {
 
 /** A push or pull filter, on a library thread. Throwing skips the revision. */
 internal interface FilterSink {
-    fun include(collection: ByteArray, docId: ByteArray, revId: ByteArray, deleted: Boolean, body: ByteArray): Boolean
+    fun include(collection: ByteArray, docId: ByteArray, revId: ByteArray, deleted: Boolean, body: ByteArray, accessRemoved: Boolean): Boolean
 }
 
 /** A conflict resolver, on a library thread. Throwing leaves the document in conflict. */

@@ -41,8 +41,14 @@ data class BasicAuthenticator(val username: String, val password: String) {
     override fun toString() = "BasicAuthenticator(username=$username, password=<hidden>)"
 }
 
-/** A revision offered to a push or pull filter; [json] is "{}" for a deletion. */
-data class ReplicatedRevision(val collection: String, val id: String, val revId: String, val deleted: Boolean, val json: String)
+/**
+ * A revision offered to a push or pull filter; [json] is "{}" for a deletion.
+ * [accessRemoved] (pull filters only): the remote revoked access to the document (Sync
+ * Gateway channel removal or access revocation) and it is about to be purged here
+ * (auto-purge on); [json] is "{}". Returning false keeps the local copy.
+ */
+data class ReplicatedRevision(val collection: String, val id: String, val revId: String, val deleted: Boolean, val json: String,
+                              val accessRemoved: Boolean = false)
 
 /**
  * Decides whether a revision is replicated: true replicates, false skips it. Called on a
@@ -154,8 +160,10 @@ class Replicator private constructor(val database: Database, val config: Replica
     private companion object {
         fun filterSink(filter: ReplicationFilter?): FilterSink? = filter?.let { f ->
             object : FilterSink {
-                override fun include(collection: ByteArray, docId: ByteArray, revId: ByteArray, deleted: Boolean, body: ByteArray) =
-                    f(ReplicatedRevision(Native.text(collection), Native.text(docId), Native.text(revId), deleted, Native.text(body)))
+                override fun include(collection: ByteArray, docId: ByteArray, revId: ByteArray, deleted: Boolean, body: ByteArray,
+                                     accessRemoved: Boolean) =
+                    f(ReplicatedRevision(Native.text(collection), Native.text(docId), Native.text(revId), deleted, Native.text(body),
+                                         accessRemoved))
             }
         }
 
