@@ -34,6 +34,9 @@ const (
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(childModeEnv); mode != "" {
+		if strings.HasPrefix(mode, "blob-") {
+			os.Exit(runBlobChild(mode, os.Getenv(childDirEnv))) // blob_process_test.go
+		}
 		os.Exit(runChild(mode, os.Getenv(childDirEnv)))
 	}
 	os.Exit(m.Run())

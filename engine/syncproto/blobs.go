@@ -29,6 +29,11 @@ const legacyBlobPrefix = "blob_"
 // later, never counted as done.
 const blobCodeUnavailable = 502
 
+// blobCodeTooLarge answers a rev whose blob is longer than Limits.MaxBlobSize: HTTP 413,
+// as for a message over Limits.MaxMessageSize. The revision is held (not checkpointed)
+// like an unavailable one, so raising the cap lets a later replication get it.
+const blobCodeTooLarge = 413
+
 // ---------------------------------------------------------------- grants (sending side)
 
 // blobGrants are the (document, digest) pairs the peer may fetch or prove: the blobs of
@@ -241,9 +246,20 @@ func (p *Puller) fetchBlob(ctx context.Context, docID string, r blobstore.Ref) e
 	if compressible(r) {
 		props = append(props, Prop{"compress", wireTrue})
 	}
+	limit := p.s.limits.MaxBlobSize // > 0: a cap; negative: none
+	tooLarge := func(what string) error {
+		return &blip.Error{Domain: "HTTP", Code: blobCodeTooLarge,
+			Message: fmt.Sprintf("blob %s (at %s) %s, more than the %d bytes this end accepts (MaxBlobSize)", r.Digest, r.Pointer, what, limit)}
+	}
+	if limit > 0 && r.Length > limit {
+		return tooLarge(fmt.Sprintf("is %d bytes", r.Length)) // not asked for: nothing is written
+	}
 	req := p.s.newRequest(ProfileGetAttachment, p.idx, props)
-	if r.Length >= 0 {
+	switch {
+	case r.Length >= 0:
 		req.MaxReplySize = r.Length + 1 // a byte past the length shows a longer reply
+	case limit > 0:
+		req.MaxReplySize = limit + 1
 	}
 	unavailable := func(format string, args ...any) error {
 		return &blip.Error{Domain: "HTTP", Code: blobCodeUnavailable,
@@ -270,6 +286,9 @@ func (p *Puller) fetchBlob(ctx context.Context, docID string, r blobstore.Ref) e
 			return unavailable("%v", err)
 		}
 		if errors.Is(err, blip.ErrTooLarge) {
+			if r.Length < 0 {
+				return tooLarge("has no announced length and is longer")
+			}
 			return unavailable("longer than its length %d", r.Length)
 		}
 		return fmt.Errorf("receive blob %s: %w", r.Digest, err)

@@ -58,7 +58,12 @@
 // but the checkpoint never passes it); a connection lost mid-blob leaves the row pending
 // and ends the session. This side never sends proveAttachment: it asks only for blobs
 // it lacks, and a peer that may push may also pull everything, so a proof would guard
-// nothing (Couchbase Lite's puller does not send it either).
+// nothing (Couchbase Lite's puller does not send it either). A blob longer than
+// Limits.MaxBlobSize (default 1 GiB) is not asked for (its announced length is checked
+// first; with no announced length the reply is cut off at the cap): the rev is answered
+// HTTP/413, reported and held the same way (the active puller's checkpoint stays
+// before it; a pusher answered 413 counts the document as failed, as for any 413), so a
+// peer cannot make this side stream an unbounded amount to disk.
 //
 // Sending: while a rev awaits its reply, its (docID, digest) pairs are granted on the
 // session; getAttachment and proveAttachment are answered only for granted blobs (HTTP

@@ -127,12 +127,22 @@ type Limits struct {
 	// (blip.Config.MaxBufferedBytes). Past it the connection stops reading until bytes
 	// are released. 0 => DefaultMaxBufferedBytes (8 MiB).
 	MaxBufferedBytes int64
+	// MaxBlobSize caps the length of a blob this end fetches from its peer with
+	// getAttachment (streamed to disk, so the cap is on disk use, not memory). A received
+	// revision referring to a longer blob — by its announced length, checked before
+	// asking, or by what arrives when no length is announced — is not saved: its rev is
+	// answered HTTP/413, a document error is reported, and the checkpoint stays before it,
+	// so that a replication with a higher cap gets it. 0 => DefaultMaxBlobSize (1 GiB);
+	// negative => no cap for blobs with an announced length (one without a length is then
+	// capped by MaxMessageSize).
+	MaxBlobSize int64
 }
 
 // Default resource limits of a connection (see Limits).
 const (
 	DefaultMaxMessageSize   = 20 << 20
 	DefaultMaxBufferedBytes = 8 << 20
+	DefaultMaxBlobSize      = 1 << 30
 )
 
 // BlipConfig returns cfg with the connection settings of l (compression level, message
@@ -176,6 +186,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.InsertBatch <= 0 {
 		l.InsertBatch = 200
+	}
+	if l.MaxBlobSize == 0 {
+		l.MaxBlobSize = DefaultMaxBlobSize
 	}
 	return l
 }
