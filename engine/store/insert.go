@@ -233,7 +233,9 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, mer
 		merged = emptyObject()
 	case mergedBody != nil:
 		var err error
-		if merged, err = compactDocument(mergedBody); err != nil {
+		// A merged body may keep a legacy _attachments dictionary, as a save may: only
+		// carried over unchanged from one of the two sides (checked below).
+		if merged, err = compactWithAttachments(mergedBody); err != nil {
 			return nil, err
 		}
 	}
@@ -254,6 +256,13 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, mer
 	}
 	if t.nodes[lose].deleted {
 		return nil, fmt.Errorf("%w: losing revision %s is already deleted", ErrConflict, losingRevID)
+	}
+	if merged != nil && !mergedDeleted && hasTopLevelAttachments(merged) {
+		if err := checkAttachmentsCarried(merged, t.nodes[win].body); err != nil {
+			if checkAttachmentsCarried(merged, t.nodes[lose].body) != nil {
+				return nil, err
+			}
+		}
 	}
 	seq := c.seq + 1
 	lg, ln := t.nodes[lose].gen, t.nodes[lose].id

@@ -176,3 +176,34 @@ func TestAttachmentsKeptAndCarriedOver(t *testing.T) {
 		t.Fatalf("stubs re-added: %v", err)
 	}
 }
+
+// A merged conflict resolution may keep the legacy _attachments of either side unchanged,
+// and no other: the same rule as a save.
+func TestResolveConflictKeepsOnlyCarriedAttachments(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	c := db.DefaultCollection()
+	stubs := `{"a.txt":{"digest":"sha1-gyVDxtgNqLc9qt2O+DDtfuD1dQY=","length":33,"revpos":1,"stub":true}}`
+	put := func(rev string, history []string, body string) {
+		t.Helper()
+		if _, err := c.PutExistingRevision(ctx, RemoteRevision{DocID: "d", RevID: rev, History: history, Body: []byte(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("1-aa", nil, `{"_attachments":`+stubs+`,"v":1}`)
+	put("2-bb", []string{"1-aa"}, `{"_attachments":`+stubs+`,"v":2}`)
+	put("2-cc", []string{"1-aa"}, `{"_attachments":`+stubs+`,"v":3}`)
+	changed := strings.Replace(stubs, `"length":33`, `"length":34`, 1)
+	for _, body := range []string{`{"_attachments":` + changed + `,"v":4}`, `{"_other":1,"v":4}`} {
+		if _, err := c.ResolveConflict(ctx, "d", "2-cc", "2-bb", []byte(body), false); !errors.Is(err, ErrReservedProperty) {
+			t.Fatalf("merged body %s: %v, want ErrReservedProperty", body, err)
+		}
+	}
+	doc, err := c.ResolveConflict(ctx, "d", "2-cc", "2-bb", []byte(`{"v":4,"_attachments":`+stubs+`}`), false)
+	if err != nil {
+		t.Fatalf("merged body keeping the stubs: %v", err)
+	}
+	if !strings.Contains(string(doc.Body), `"_attachments"`) || doc.RevID[:2] != "3-" {
+		t.Fatalf("resolved to %s %s", doc.RevID, doc.Body)
+	}
+}
