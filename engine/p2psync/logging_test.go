@@ -115,7 +115,7 @@ func TestListenerStatusConnections(t *testing.T) {
 		Password: StaticPasswords(map[string]string{"bob": "pw"})})
 	local := newDB(t, "statclient")
 	r, err := NewReplicator(ReplicatorConfig{Database: local, Type: replicator.PushAndPull, Continuous: true,
-		URL: fmt.Sprintf("ws://127.0.0.1:%d/%s", l.Port(), remote.Name()),
+		URL:           fmt.Sprintf("ws://127.0.0.1:%d/%s", l.Port(), remote.Name()),
 		Authenticator: replicator.BasicAuthenticator{Username: "bob", Password: "pw"}})
 	if err != nil {
 		t.Fatal(err)
