@@ -87,4 +87,3 @@ func logLevelAndDomains(level, domains C.uint32_t) (logging.Level, logging.Domai
 	}
 	return logging.Level(level), logging.Domain(domains), nil
 }
-
