@@ -231,3 +231,8 @@ int32_t p2p_blob_save_to_file(p2p_db db, const char *blob, const char *path, p2p
 int32_t p2p_blob_info(p2p_db db, const char *blob, char **out_blob_json, p2p_error *err) { return GO(err, p2pgo_blob_info(db, (char *)blob, out_blob_json, err)); }
 int32_t p2p_blob_exists(p2p_db db, const char *blob, uint8_t *out_exists, p2p_error *err) { return GO(err, p2pgo_blob_exists(db, (char *)blob, out_exists, err)); }
 int32_t p2p_db_compact(p2p_db db, char **out_json, p2p_error *err) { return GO(err, p2pgo_db_compact(db, out_json, err)); }
+
+/* logging */
+int32_t p2p_log_set_callback(uint32_t level, uint32_t domains, p2p_log_fn fn, void *user_data, p2p_error *err) { return GO(err, p2pgo_log_set_callback(level, domains, fn, user_data, err)); }
+int32_t p2p_log_set_console(uint32_t level, uint32_t domains, p2p_error *err) { return GO(err, p2pgo_log_set_console(level, domains, err)); }
+int32_t p2p_log_settings(char **out_json, p2p_error *err) { return GO(err, p2pgo_log_settings(out_json, err)); }

@@ -9,8 +9,10 @@ import (
 	"crypto/x509"
 	"fmt"
 	"math"
+	"time"
 	"unsafe"
 
+	"github.com/p2psync/libp2psync/engine/listener"
 	"github.com/p2psync/libp2psync/engine/p2psync"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/tlsid"
@@ -177,10 +179,36 @@ func p2pgo_listener_urls(h C.p2p_listener, out **C.char, cerr *C.p2p_error) (rc 
 	})
 }
 
-// listenerStatusJSON is the one JSON shape of a listener's status.
+// listenerStatusJSON is the one JSON shape of a listener's status (see the header).
 type listenerStatusJSON struct {
-	ConnectionCount       int `json:"connection_count"`
-	ActiveConnectionCount int `json:"active_connection_count"`
+	ConnectionCount       int              `json:"connection_count"`
+	ActiveConnectionCount int              `json:"active_connection_count"`
+	TotalConnectionCount  uint64           `json:"total_connection_count"`
+	Connections           []connectionJSON `json:"connections"`
+}
+
+type connectionJSON struct {
+	Peer          string   `json:"peer"`
+	User          string   `json:"user"`
+	Subprotocol   string   `json:"subprotocol"`
+	Collections   []string `json:"collections"`
+	Started       string   `json:"started"`
+	Active        bool     `json:"active"`
+	BytesSent     uint64   `json:"bytes_sent"`
+	BytesReceived uint64   `json:"bytes_received"`
+	DocsSent      uint64   `json:"docs_sent"`
+	DocsReceived  uint64   `json:"docs_received"`
+}
+
+func listenerStatus(st listener.Status) listenerStatusJSON {
+	out := listenerStatusJSON{ConnectionCount: st.ConnectionCount, ActiveConnectionCount: st.ActiveConnectionCount,
+		TotalConnectionCount: st.TotalConnections, Connections: []connectionJSON{}}
+	for _, c := range st.Connections {
+		out.Connections = append(out.Connections, connectionJSON{Peer: c.Peer, User: c.User, Subprotocol: c.Subprotocol,
+			Collections: nonNil(c.Collections), Started: c.Started.UTC().Format(time.RFC3339Nano), Active: c.Active,
+			BytesSent: c.BytesSent, BytesReceived: c.BytesReceived, DocsSent: c.DocsSent, DocsReceived: c.DocsReceived})
+	}
+	return out
 }
 
 //export p2pgo_listener_status
@@ -189,7 +217,7 @@ func p2pgo_listener_status(h C.p2p_listener, out **C.char, cerr *C.p2p_error) (r
 	return withListener(h, cerr, func(l *p2psync.Listener) error {
 		st := l.Status()
 		return then1(needOut(out != nil, "out_json"), func() error {
-			return setJSON(out, listenerStatusJSON{st.ConnectionCount, st.ActiveConnectionCount})
+			return setJSON(out, listenerStatus(st))
 		})
 	})
 }

@@ -214,11 +214,29 @@ type replicatorStatsJSON struct {
 	BytesReceived     uint64 `json:"bytes_received"`
 	FullBytesReceived uint64 `json:"full_bytes_received"`
 	DeltasRefused     uint64 `json:"deltas_refused"`
+	// appended in 1.1
+	DeltaBytesSavedSent     uint64     `json:"delta_bytes_saved_sent"`
+	DeltaBytesSavedReceived uint64     `json:"delta_bytes_saved_received"`
+	WireBytesSent           uint64     `json:"wire_bytes_sent"`
+	WireBytesReceived       uint64     `json:"wire_bytes_received"`
+	ConflictsResolved       uint64     `json:"conflicts_resolved"`
+	Retries                 uint64     `json:"retries"`
+	LastError               *errorJSON `json:"last_error"`
 }
 
-func statsJSON(st replicator.Stats) replicatorStatsJSON {
+func saved(full, sent uint64) uint64 {
+	if full > sent {
+		return full - sent
+	}
+	return 0
+}
+
+func statsJSON(r *p2psync.Replicator) replicatorStatsJSON {
+	st, wire, c := r.Stats(), r.TransferStats(), r.Counters()
 	return replicatorStatsJSON{st.RevsSent, st.DeltasSent, st.BytesSent, st.FullBytesSent, st.DeltaFallbacks,
-		st.RevsReceived, st.DeltasReceived, st.BytesReceived, st.FullBytesReceived, st.DeltasRefused}
+		st.RevsReceived, st.DeltasReceived, st.BytesReceived, st.FullBytesReceived, st.DeltasRefused,
+		saved(st.FullBytesSent, st.BytesSent), saved(st.FullBytesReceived, st.BytesReceived),
+		wire.BytesSent, wire.BytesReceived, c.ConflictsResolved, c.Retries, errorObject(c.LastError)}
 }
 
 func documentEvent(dr replicator.DocumentReplication) documentEventJSON {
@@ -251,7 +269,7 @@ func p2pgo_replicator_status(h C.p2p_replicator, out **C.char, cerr *C.p2p_error
 func p2pgo_replicator_stats(h C.p2p_replicator, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	return withReplicator(h, cerr, func(r *p2psync.Replicator) error {
-		return then1(needOut(out != nil, "out_json"), func() error { return setJSON(out, statsJSON(r.Stats())) })
+		return then1(needOut(out != nil, "out_json"), func() error { return setJSON(out, statsJSON(r)) })
 	})
 }
 

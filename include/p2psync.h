@@ -740,8 +740,27 @@ P2P_API int32_t p2p_listener_port(p2p_listener listener, uint16_t *out_port, p2p
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
 P2P_API int32_t p2p_listener_urls(p2p_listener listener, char **out_json, p2p_error *err);
 
-/* Connection counts as the JSON object
- *   {"connection_count": 2, "active_connection_count": 1}   (zeros when stopped)
+/* Connection counts and connections as the JSON object
+ *   {"connection_count": 1, "active_connection_count": 1, "total_connection_count": 7,
+ *    "connections": [{"peer": "127.0.0.1:50412", "user": "alice",
+ *                     "subprotocol": "BLIP_3+CBMobile_3", "collections": ["_default._default"],
+ *                     "started": "2025-01-31T12:00:00.123Z", "active": true,
+ *                     "bytes_sent": 5120, "bytes_received": 812,
+ *                     "docs_sent": 10, "docs_received": 0}]}
+ *   connection_count         replicators connected now (0 when stopped);
+ *   active_connection_count  of which transferring documents now;
+ *   total_connection_count   (since 1.1) connections served since the listener was
+ *                            created, across starts and stops;
+ *   connections              (since 1.1) one object per connected replicator, oldest first:
+ *     peer         its address, "host:port" ("[v6]:port" for IPv6);
+ *     user         its HTTP Basic user name, else its client certificate's common name,
+ *                  else "";
+ *     subprotocol  the negotiated WebSocket subprotocol;
+ *     collections  "scope.name" of the collections it replicates ([] until it has asked);
+ *     started      when it connected, RFC 3339 UTC;
+ *     active       transferring documents now;
+ *     bytes_sent, bytes_received  BLIP frame bytes of the connection (compressed);
+ *     docs_sent    revisions it acknowledged; docs_received  revisions saved from it.
  *   out_json  receives text owned by the caller; release with p2p_free.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
 P2P_API int32_t p2p_listener_status(p2p_listener listener, char **out_json, p2p_error *err);
@@ -959,6 +978,16 @@ P2P_API int32_t p2p_replicator_status(p2p_replicator repl, char **out_json, p2p_
  * as they went over the connection (before compression) and full_bytes_* what the full
  * bodies take. delta_fallbacks counts deltas the peer refused and that were resent whole;
  * deltas_refused deltas this side could not apply (the peer resent them whole).
+ * Appended in 1.1:
+ *   "delta_bytes_saved_sent": 96900, "delta_bytes_saved_received": 0,
+ *   "wire_bytes_sent": 3000, "wire_bytes_received": 1900,
+ *   "conflicts_resolved": 1, "retries": 2, "last_error": null
+ * delta_bytes_saved_* are full_bytes_* minus bytes_* (what deltas saved each way);
+ * wire_bytes_* count every BLIP frame byte of every connection (all messages, after
+ * compression); conflicts_resolved counts conflicts settled by the resolver or the default
+ * rule and saved; retries counts connection attempts made again after a transient error;
+ * last_error is null or the last error met (a retry's reason, an unresolved conflict or
+ * the error that stopped a run), as an error object of the status.
  *   out_json  receives text owned by the caller; release with p2p_free.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
 P2P_API int32_t p2p_replicator_stats(p2p_replicator repl, char **out_json, p2p_error *err);
@@ -1180,6 +1209,99 @@ P2P_API int32_t p2p_blob_exists(p2p_db db, const char *blob, uint8_t *out_exists
  * Returns P2P_OK, P2P_ERR_INVALID_HANDLE, P2P_ERR_CORRUPT (a stored body does not
  * parse: nothing removed), P2P_ERR_IO. */
 P2P_API int32_t p2p_db_compact(p2p_db db, char **out_json, p2p_error *err);
+
+/* ---------------------------------------------------------------- logging */
+
+/* The library log, in the manner of Couchbase Lite's log sinks. Every record has a level
+ * and a domain; two sinks take them, each with its own level and domain mask: the
+ * application's callback (p2p_log_set_callback) and the console, which writes one line
+ * per record to standard error (p2p_log_set_console). Both are off by default, except
+ * that the console is configured when the library loads from the environment variable
+ *
+ *   P2PSYNC_LOG=level[,domain...]     e.g. P2PSYNC_LOG=info  or  P2PSYNC_LOG=debug,replicator,network
+ *
+ * with level one of debug, verbose, info, warning, error, none and domains among
+ * database, replicator, listener, network, tls, all (no domain = all). A value that does
+ * not parse leaves the console off and prints one line saying why on standard error.
+ * Console lines read "2025-01-31T12:00:00.000Z p2psync Info listener: connection opened ...".
+ *
+ * A sink at level L receives the records of level L and above in its domains. A record no
+ * sink wants costs one comparison (it is not even formatted).
+ *
+ * What is logged (the message is one line of text: a fixed phrase, then key=value pairs,
+ * values quoted when they contain spaces):
+ *   Listener  Info: "connection opened peer=<host:port> user=<name> subprotocol=<...>"
+ *             (CBMobile_2 peers: also collections=_default._default), "peer asked for
+ *             collections peer=... collections=<scope.name,...>", "connection closed
+ *             peer=... user=... reason=... duration=... collections=... docs_sent=N
+ *             docs_received=N bytes_sent=N bytes_received=N" (Warning instead when the
+ *             peer caused the end: protocol error, abnormal close).
+ *             Warning, for every error a peer caused: "connection refused: credentials not
+ *             accepted", "...: malformed Basic credentials", "...: too many connections",
+ *             "...: WebSocket upgrade failed", "...: client certificate not accepted"
+ *             (domain tls), "TLS handshake failed" (domain tls).
+ *   Replicator Info: "replicator state changed from=<activity> to=<activity> url=...",
+ *             "conflict resolved collection=... doc=... local=<rev> remote=<rev>".
+ *             Warning: "replication offline; retrying url=... attempt=N delay=<duration>
+ *             reason=<error>", "conflict not resolved ... err=...".
+ *             Error: "replication stopped by a permanent error", "replication gave up
+ *             after max attempts".
+ *   Network   Warning: BLIP protocol errors; Debug: connection ends, failed pings.
+ *   Database  Error: failed expiry purges; Debug: open, close.
+ *   TLS       Info: anonymous identity created or renewed.
+ *   Verbose/Debug: per-message detail of a sync (changes, revisions, checkpoints).
+ * The phrases are for people; they may gain key=value pairs in later versions. Programs
+ * should read statistics (p2p_listener_status, p2p_replicator_stats) instead. */
+
+#define P2P_LOG_DEBUG   0
+#define P2P_LOG_VERBOSE 1
+#define P2P_LOG_INFO    2
+#define P2P_LOG_WARNING 3
+#define P2P_LOG_ERROR   4
+#define P2P_LOG_NONE    5   /* as a sink's level: the sink is off */
+
+#define P2P_LOG_DOMAIN_DATABASE   1u   /* the store: open, close, expiry */
+#define P2P_LOG_DOMAIN_REPLICATOR 2u   /* the active side */
+#define P2P_LOG_DOMAIN_LISTENER   4u   /* the passive side: connections, refused peers */
+#define P2P_LOG_DOMAIN_NETWORK    8u   /* BLIP and WebSocket */
+#define P2P_LOG_DOMAIN_TLS       16u   /* identities, handshakes */
+#define P2P_LOG_DOMAIN_ALL       31u
+
+/* Receives one log record.
+ *   level    a P2P_LOG_* level (DEBUG..ERROR).
+ *   domain   exactly one P2P_LOG_DOMAIN_* bit.
+ *   message  borrowed for the call; one line of UTF-8 text without a newline.
+ * Threads: called on the library thread that logged, with no library lock held. Calls may
+ * come from any thread and SEVERAL AT ONCE (they are not serialised): the function must be
+ * thread-safe. It should return quickly (the logging thread waits). It may call library
+ * functions, except p2p_log_set_callback (which returns P2P_ERR_BUSY there); records those
+ * calls produce are delivered to it too, so it must not loop on them. */
+typedef void (*p2p_log_fn)(uint32_t level, uint32_t domain, const char *message, void *user_data);
+
+/* Installs `fn` as the application's log sink for records of `level` and above in
+ * `domains` (a mask of P2P_LOG_DOMAIN_* bits), replacing any previous one; fn NULL or
+ * level P2P_LOG_NONE removes it. Returns after the previous callback has been uninstalled
+ * and every call of it in flight has returned, so the previous user_data may be freed
+ * then.
+ *   fn, user_data  kept until replaced; user_data is passed back unchanged.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (level above P2P_LOG_NONE, unknown domain
+ * bits), P2P_ERR_BUSY (called from inside a log callback: it would wait for itself).
+ * Thread-safe. */
+P2P_API int32_t p2p_log_set_callback(uint32_t level, uint32_t domains, p2p_log_fn fn, void *user_data,
+                                     p2p_error *err);
+
+/* Sets the console sink (standard error): records of `level` and above in `domains`;
+ * level P2P_LOG_NONE turns it off. Overrides what P2PSYNC_LOG set.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (level above P2P_LOG_NONE, unknown domain bits).
+ * Thread-safe. */
+P2P_API int32_t p2p_log_set_console(uint32_t level, uint32_t domains, p2p_error *err);
+
+/* Current settings of the two sinks as JSON:
+ *   {"callback": {"level": 2, "domains": 31}, "console": {"level": 5, "domains": 0}}
+ * (level P2P_LOG_NONE when a sink is off).
+ *   out_json  receives text owned by the caller; release with p2p_free.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (out_json NULL). */
+P2P_API int32_t p2p_log_settings(char **out_json, p2p_error *err);
 
 #ifdef __cplusplus
 }

@@ -18,6 +18,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/p2psync/libp2psync/engine/logging"
 )
 
 // Config tunes a connection. The zero value means defaults.
@@ -46,7 +48,8 @@ type Config struct {
 	// them, one of them may go on alone (up to MaxMessageSize) and the newer ones are refused
 	// with HTTP/503. 0 => 16 MiB.
 	MaxBufferedBytes int64
-	// Logger receives diagnostics; nil discards them.
+	// Logger receives diagnostics, in domain Network when it is the library log's; nil =
+	// the library log (engine/logging).
 	Logger *slog.Logger
 }
 
@@ -111,7 +114,7 @@ func (cfg Config) withDefaults() Config {
 		cfg.MaxBufferedBytes = defaultMaxBuffered
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+		cfg.Logger = logging.Logger(logging.Network)
 	}
 	return cfg
 }
@@ -218,7 +221,7 @@ func newConn(ws *websocket.Conn, bc *batchConn, proto string, cfg Config, tlsSta
 		ws:         ws,
 		batch:      bc,
 		cfg:        cfg,
-		log:        cfg.Logger.With("blip", ws.RemoteAddr().String()),
+		log:        cfg.Logger.With(logging.DomainAttr(logging.Network), "blip", ws.RemoteAddr().String()),
 		proto:      proto,
 		tlsState:   tlsState,
 		ctx:        ctx,

@@ -9,7 +9,9 @@
 //     Port (0 = chosen by the OS), NetworkInterface (name or IP; "" = all), ReadOnly,
 //     TLSConfig (nil = ws://), Authenticate (nil = open).
 //  2. l.Start(); read l.Port() and l.URLs() to advertise it.
-//  3. l.Status() reports connected and active replicators.
+//  3. l.Status() reports connected and active replicators, the connections served since
+//     New, and per connection its peer address, user, subprotocol, collections, start
+//     time, bytes and documents each way.
 //  4. l.Stop() closes the socket and every connection with close code 4001 (transient),
 //     so clients retry with backoff and resume when a listener is back; a listener can be
 //     restarted at once on the same port.
@@ -28,6 +30,14 @@
 // answered, revisions saved in batches. An unknown database answers 404, a failed
 // Authenticate 401 with `WWW-Authenticate: Basic charset="UTF-8"`, no common subprotocol
 // 500 (as Sync Gateway does), a push to a read-only listener HTTP/403.
+//
+// # Logging
+//
+// Without Config.Logger, records go to the library log (engine/logging), domain Listener:
+// Info for every connection opened (peer, user, subprotocol) and closed (reason, duration,
+// collections, documents and bytes), Warning for every error a peer caused (too many
+// connections, a failed upgrade, a connection closed by a protocol error, a failed TLS
+// handshake, which goes to domain TLS).
 //
 // # Resource limits
 //

@@ -1,20 +1,23 @@
 package listener
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/logging"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto"
 )
@@ -62,17 +65,36 @@ type Config struct {
 	// answered HTTP 503 before the WebSocket upgrade (and logged). 0 = DefaultMaxConnections
 	// (256); negative = no cap.
 	MaxConnections int
-	// Logger receives diagnostics (nil = discard).
+	// Logger receives diagnostics (nil = the library log, engine/logging, domain Listener).
 	Logger *slog.Logger
 }
 
 // DefaultMaxConnections is the default of Config.MaxConnections.
 const DefaultMaxConnections = 256
 
-// Status counts connections.
+// Status counts connections and describes each one.
 type Status struct {
 	ConnectionCount       int // connected replicators
 	ActiveConnectionCount int // of which currently transferring documents
+	// TotalConnections counts the connections served since New (WebSocket upgrades that
+	// became sessions), across Start and Stop.
+	TotalConnections uint64
+	// Connections describes each connected replicator, oldest first.
+	Connections []Connection
+}
+
+// Connection describes one connected replicator.
+type Connection struct {
+	Peer        string    // remote address, "host:port"
+	User        string    // HTTP Basic user name, else the client certificate's common name, else ""
+	Subprotocol string    // negotiated WebSocket subprotocol, e.g. "BLIP_3+CBMobile_3"
+	Collections []string  // "scope.name" of the collections the peer replicates (empty until it asks)
+	Started     time.Time // when the connection was opened
+	Active      bool      // transferring documents now
+	// BytesSent and BytesReceived count BLIP frame bytes (see blip.Stats);
+	// DocsSent and DocsReceived the revisions the peer acknowledged or this side saved.
+	BytesSent, BytesReceived uint64
+	DocsSent, DocsReceived   uint64
 }
 
 // Listener accepts replicators (Couchbase Lite peers and our own) and serves them the
@@ -88,15 +110,39 @@ type Listener struct {
 	lns      []net.Listener
 	port     int
 	conns    map[*session]struct{}
-	admitted int  // connections counted against MaxConnections (upgrading or served)
-	heavy    bool // a connection that ended since the last release of memory held a lot
+	total    uint64 // connections served since New
+	admitted int    // connections counted against MaxConnections (upgrading or served)
+	heavy    bool   // a connection that ended since the last release of memory held a lot
 	wg       sync.WaitGroup
 	stopping bool
 }
 
 type session struct {
-	conn *blip.Conn
-	sess *syncproto.Session
+	conn        *blip.Conn
+	sess        *syncproto.Session
+	peer, user  string
+	subprotocol string
+	started     time.Time
+}
+
+// info describes s now.
+func (s *session) info() Connection {
+	bs, rs := s.conn.Stats(), s.sess.Stats()
+	return Connection{Peer: s.peer, User: s.user, Subprotocol: s.subprotocol, Collections: s.sess.Collections(),
+		Started: s.started, Active: s.sess.Busy(), BytesSent: bs.BytesSent, BytesReceived: bs.BytesReceived,
+		DocsSent: rs.RevsSent, DocsReceived: rs.RevsReceived}
+}
+
+// userOf names the authenticated peer of r: its HTTP Basic user name, else the common
+// name of its client certificate, else "".
+func userOf(r *http.Request) string {
+	if u, _, ok := r.BasicAuth(); ok {
+		return u
+	}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		return r.TLS.PeerCertificates[0].Subject.CommonName
+	}
+	return ""
 }
 
 // New validates cfg and returns a stopped listener.
@@ -121,7 +167,7 @@ func New(cfg Config) (*Listener, error) {
 	}
 	log := cfg.Logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = logging.Logger(logging.Listener)
 	}
 	return &Listener{cfg: cfg, log: log, colls: colls, conns: map[*session]struct{}{}}, nil
 }
@@ -185,7 +231,7 @@ func (l *Listener) Start() error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", l.serveHTTP)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 15 * time.Second, ErrorLog: slog.NewLogLogger(l.log.Handler(), slog.LevelDebug)}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 15 * time.Second, ErrorLog: log.New(serverLog{l.log}, "", 0)}
 	l.server, l.lns, l.port, l.running, l.stopping = srv, lns, port, true, false
 	for _, ln := range lns {
 		l.wg.Add(1)
@@ -245,12 +291,15 @@ func (l *Listener) URLs() []string {
 func (l *Listener) Status() Status {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	st := Status{ConnectionCount: len(l.conns)}
+	st := Status{ConnectionCount: len(l.conns), TotalConnections: l.total}
 	for s := range l.conns {
-		if s.sess.Busy() {
+		c := s.info()
+		if c.Active {
 			st.ActiveConnectionCount++
 		}
+		st.Connections = append(st.Connections, c)
 	}
+	sort.Slice(st.Connections, func(i, j int) bool { return st.Connections[i].Started.Before(st.Connections[j].Started) })
 	return st
 }
 
@@ -318,7 +367,7 @@ func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if full {
-		l.log.Warn("connection refused: too many connections", "remote", r.RemoteAddr, "max_connections", l.maxConnections())
+		l.log.Warn("connection refused: too many connections", "peer", r.RemoteAddr, "max_connections", l.maxConnections())
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
 		return
@@ -334,12 +383,12 @@ func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		Config:       l.cfg.Limits.BlipConfig(blip.Config{Logger: l.log}),
 	})
 	if err != nil {
-		l.log.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)
+		l.log.Warn("connection refused: WebSocket upgrade failed", "peer", r.RemoteAddr, "err", err)
 		return
 	}
-	s := &session{conn: conn}
+	s := &session{conn: conn, peer: r.RemoteAddr, user: userOf(r), subprotocol: conn.Subprotocol(), started: time.Now()}
 	s.sess = syncproto.NewSession(conn, syncproto.SessionConfig{
-		Role: syncproto.RolePassive, Database: l.cfg.Database, Limits: l.cfg.Limits, Logger: l.log,
+		Role: syncproto.RolePassive, Database: l.cfg.Database, Limits: l.cfg.Limits, Logger: l.log.With("peer", s.peer),
 		DeltaSync: l.cfg.EnableDeltaSync,
 	})
 	s.sess.ServePassive(syncproto.PassiveConfig{Collections: l.colls, AllowPush: !l.cfg.ReadOnly, AllowPull: true})
@@ -351,9 +400,15 @@ func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l.conns[s] = struct{}{}
+	l.total++
 	l.wg.Add(1)
 	l.mu.Unlock()
 	served = true
+	opened := []any{"peer", s.peer, "user", s.user, "subprotocol", s.subprotocol}
+	if s.subprotocol == blip.SubprotocolCBMobile2 {
+		opened = append(opened, "collections", "_default._default") // no getCollections in this protocol
+	}
+	l.log.Info("connection opened", opened...)
 	conn.Start()
 	go func() {
 		defer l.wg.Done()
@@ -366,8 +421,60 @@ func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		l.mu.Unlock()
 		l.release()
-		l.log.Debug("connection ended", "remote", r.RemoteAddr, "err", conn.Err())
+		l.logClosed(s)
 	}()
+}
+
+// logClosed logs the end of a connection: Info when it closed normally or the listener
+// closed it, Warning when the peer caused it (a protocol error, an abnormal close).
+func (l *Listener) logClosed(s *session) {
+	c := s.info()
+	level, reason := slog.LevelInfo, "closed"
+	var ce *blip.CloseError
+	if err := s.conn.Err(); errors.As(err, &ce) {
+		reason = fmt.Sprintf("code %d", ce.Code)
+		if ce.Reason != "" {
+			reason += " " + ce.Reason
+		}
+		if ce.Err != nil {
+			reason += ": " + ce.Err.Error()
+		}
+		if ce.Remote {
+			reason = "by peer, " + reason
+		}
+		if !cleanClose(ce) {
+			level = slog.LevelWarn
+		}
+	}
+	l.log.Log(context.Background(), level, "connection closed", "peer", c.Peer, "user", c.User, "reason", reason,
+		"duration", time.Since(c.Started).Round(time.Millisecond), "collections", strings.Join(c.Collections, ","),
+		"docs_sent", c.DocsSent, "docs_received", c.DocsReceived, "bytes_sent", c.BytesSent, "bytes_received", c.BytesReceived)
+}
+
+// cleanClose: the peer closed normally or went away, or this side closed without a
+// fault of the peer (stopping).
+func cleanClose(ce *blip.CloseError) bool {
+	switch ce.Code {
+	case blip.CloseNormal, blip.CloseGoingAway:
+		return true
+	case blip.CloseAppTransient, blip.CloseAppPermanent:
+		return !ce.Remote
+	}
+	return false
+}
+
+// serverLog carries the HTTP server's messages into the log: a failed TLS handshake is
+// an error the peer caused (Warning, domain TLS); anything else goes to Network at Info.
+type serverLog struct{ log *slog.Logger }
+
+func (w serverLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if strings.Contains(msg, "TLS handshake error") {
+		w.log.With(logging.DomainAttr(logging.TLS)).Warn("TLS handshake failed", "detail", msg)
+	} else {
+		w.log.With(logging.DomainAttr(logging.Network)).Info("http server", "detail", msg)
+	}
+	return len(p), nil
 }
 
 func (l *Listener) maxConnections() int {

@@ -94,16 +94,16 @@ func passwordCheck(check PasswordAuthenticator, log *slog.Logger) func(*http.Req
 	return func(r *http.Request) bool {
 		values := r.Header.Values("Authorization")
 		if len(values) != 1 {
-			log.Info("replicator refused: no single Authorization header", "remote", r.RemoteAddr, "headers", len(values))
+			log.Warn("connection refused: no single Authorization header", "peer", r.RemoteAddr, "headers", len(values))
 			return false
 		}
 		user, pass, ok := parseBasicAuth(values[0])
 		if !ok {
-			log.Info("replicator refused: malformed Basic credentials", "remote", r.RemoteAddr)
+			log.Warn("connection refused: malformed Basic credentials", "peer", r.RemoteAddr)
 			return false
 		}
 		if !callSafely(log, "password authenticator", func() bool { return check(user, pass) }) {
-			log.Info("replicator refused: credentials not accepted", "remote", r.RemoteAddr, "username", user)
+			log.Warn("connection refused: credentials not accepted", "peer", r.RemoteAddr, "username", user)
 			return false
 		}
 		return true

@@ -5,11 +5,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 
 	"github.com/p2psync/libp2psync/engine/listener"
+	"github.com/p2psync/libp2psync/engine/logging"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto"
 	"github.com/p2psync/libp2psync/engine/tlsid"
@@ -41,7 +41,8 @@ type ListenerConfig struct {
 	// MaxConnections caps the connections served at once (0 = 256, negative = no cap);
 	// more are answered HTTP 503 (see listener.Config.MaxConnections).
 	MaxConnections int
-	// Logger receives diagnostics, including every refused replicator (nil = discard).
+	// Logger receives diagnostics, including every refused replicator (nil = the library
+	// log, engine/logging, domain Listener).
 	Logger *slog.Logger
 
 	// DisableTLS serves plain ws:// instead of wss://. Identity and the client-certificate
@@ -83,7 +84,7 @@ func NewListener(cfg ListenerConfig) (*Listener, error) {
 	}
 	log := cfg.Logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = logging.Logger(logging.Listener)
 	}
 	l := &Listener{cfg: cfg, log: log}
 	// The engine validates the plain fields; the listener it returns is only a dry run
@@ -189,7 +190,7 @@ func (l *Listener) resolveIdentity() (*tlsid.Identity, error) {
 	}
 	opts := l.cfg.AnonymousIdentity
 	if opts.Logger == nil {
-		opts.Logger = l.log
+		opts.Logger = l.log.With(logging.DomainAttr(logging.TLS))
 	}
 	return tlsid.LoadOrCreateAnonymous(l.cfg.Database.Path(), opts)
 }
@@ -207,7 +208,7 @@ func (l *Listener) serverOptions() tlsid.ServerOptions {
 	if verify := cc.Verify; verify != nil {
 		opts.VerifyClient = func(chain []*x509.Certificate, _ [][]*x509.Certificate) error {
 			if !callSafely(l.log, "certificate authenticator", func() bool { return verify(chain) }) {
-				l.log.Info("replicator refused: client certificate not accepted", "subject", chain[0].Subject.String(),
+				l.log.With(logging.DomainAttr(logging.TLS)).Warn("connection refused: client certificate not accepted", "subject", chain[0].Subject.String(),
 					"fingerprint", tlsid.CertificateFingerprint(chain[0]))
 				return errRefusedByApp
 			}

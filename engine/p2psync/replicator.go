@@ -52,7 +52,7 @@ type ReplicatorConfig struct {
 	// Limits tune batching and pipelining, and the resource limits of the connection
 	// (MaxMessageSize, MaxBufferedBytes; see syncproto.Limits). Zero = defaults.
 	Limits syncproto.Limits
-	// Logger receives diagnostics (nil = discard).
+	// Logger receives diagnostics (nil = the library log, engine/logging, domain Replicator).
 	Logger *slog.Logger
 
 	// Authenticator sends credentials on the WebSocket upgrade:
@@ -247,6 +247,20 @@ func (r *Replicator) Status() replicator.Status { return r.observe(r.eng.Status(
 // how many went as deltas and their body bytes against the full bodies' (see
 // replicator.Stats).
 func (r *Replicator) Stats() replicator.Stats { return r.eng.Stats() }
+
+// Counters returns the retries, conflicts resolved and the last error since the
+// replicator was created (see replicator.Counters); LastError is classified as by Status.
+func (r *Replicator) Counters() replicator.Counters {
+	c := r.eng.Counters()
+	if c.LastError != nil {
+		c.LastError = classify(c.LastError)
+	}
+	return c
+}
+
+// TransferStats returns the bytes sent and received on the wire since the replicator was
+// created (see replicator.TransferStats).
+func (r *Replicator) TransferStats() replicator.TransferStats { return r.eng.TransferStats() }
 
 // Wait blocks until the replicator is stopped (or ctx ends) and returns its status, with
 // the error classified as by Status.

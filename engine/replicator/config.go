@@ -169,7 +169,7 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// Limits tune batching, pipelining and the compression level (zero = defaults).
 	Limits syncproto.Limits
-	// Logger receives diagnostics (nil = discard).
+	// Logger receives diagnostics (nil = the library log, engine/logging, domain Replicator).
 	Logger *slog.Logger
 }
 

@@ -162,6 +162,15 @@ func (q *resolverQueue) run(ctx context.Context, kick func()) {
 		q.mu.Unlock()
 		seq, err := q.r.resolve(ctx, ev)
 		if err != nil {
+			q.r.log.Warn("conflict not resolved", "collection", ev.Collection.FullName(), "doc", ev.DocID,
+				"local", ev.LocalRevID, "remote", ev.RemoteRevID, "err", err)
+			q.r.count(func(c *Counters) { c.LastError = err })
+		} else {
+			q.r.log.Info("conflict resolved", "collection", ev.Collection.FullName(), "doc", ev.DocID,
+				"local", ev.LocalRevID, "remote", ev.RemoteRevID)
+			q.r.count(func(c *Counters) { c.ConflictsResolved++ })
+		}
+		if err != nil {
 			q.r.docEvent(DirectionPull, ReplicatedDocument{Collection: ev.Collection.FullName(), ID: ev.DocID, RevID: ev.RemoteRevID, Error: err})
 		} else if seq != 0 && q.onResolved != nil {
 			q.onResolved(ev.CollectionIndex, seq)

@@ -48,6 +48,14 @@
 // untrusted certificates) stops the replicator with Status.Error set. Going offline never
 // loses a local change: the push checkpoint only covers acknowledged revisions.
 //
+// # Logging and statistics
+//
+// Without Config.Logger, records go to the library log (engine/logging), domain
+// Replicator: Info for every change of activity and every conflict resolved, Warning for
+// every retry (attempt, delay, reason) and every conflict left unresolved, Error for the
+// error that stops a run. Stats counts revisions and body bytes, TransferStats the bytes
+// on the wire, Counters the retries, conflicts resolved and the last error.
+//
 // # Thread safety
 //
 // All methods are safe for concurrent use. Listener callbacks and filters run on library

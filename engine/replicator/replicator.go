@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"sort"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/p2psync/libp2psync/engine/logging"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto"
 )
@@ -41,6 +41,7 @@ type Replicator struct {
 	conn    *connState // current connection, nil when not connected
 	wire    TransferStats
 	revs    syncproto.Stats // of finished connections
+	counted Counters
 
 	// stopWaitingForChanges lets a Stop made from inside a collection change listener of
 	// the database end the run without waiting for that listener's own goroutine (mu).
@@ -61,6 +62,30 @@ func (r *Replicator) Stats() Stats {
 		st = st.Add(r.conn.sess.Stats())
 	}
 	return st
+}
+
+// Counters are what a replicator counts beside revisions and bytes, since New over every
+// run: retries after transient errors, conflicts resolved (by the resolver or the default
+// rule) and the last error it met (a retry's reason or the error that stopped a run; nil
+// if none yet).
+type Counters struct {
+	Retries           uint64
+	ConflictsResolved uint64
+	LastError         error
+}
+
+// Counters returns the counters since New.
+func (r *Replicator) Counters() Counters {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.counted
+}
+
+// count updates the counters under r.mu.
+func (r *Replicator) count(update func(c *Counters)) {
+	r.mu.Lock()
+	update(&r.counted)
+	r.mu.Unlock()
 }
 
 // TransferStats counts bytes on the wire (WebSocket payloads including BLIP framing).
@@ -121,7 +146,7 @@ func New(cfg Config) (*Replicator, error) {
 	}
 	log := cfg.Logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = logging.Logger(logging.Replicator)
 	}
 	r := &Replicator{cfg: cfg, url: full, remoteID: remoteID, log: log, colls: colls,
 		statusFns: map[uint64]func(Status){}, docFns: map[uint64]func(DocumentReplication){}}
@@ -286,6 +311,9 @@ func (r *Replicator) setStatus(mutate func(s *Status)) {
 	s := r.status
 	disp := r.disp
 	r.mu.Unlock()
+	if old.Activity != s.Activity {
+		r.logActivity(old.Activity, s)
+	}
 	if disp != nil && (old.Activity != s.Activity || old.Error != s.Error || old.Progress != s.Progress) {
 		disp.post(event{status: &s})
 	}
@@ -304,10 +332,12 @@ func (r *Replicator) Start(resetCheckpoint bool) error {
 	r.running, r.cancel, r.done = true, cancel, make(chan struct{})
 	r.stopWaitingForChanges = stopWaitingForChanges
 	r.disp = newDispatcher(r)
+	old := r.status.Activity
 	r.status = Status{Activity: Connecting}
 	s := r.status
 	disp, done := r.disp, r.done
 	r.mu.Unlock()
+	r.logActivity(old, s)
 	disp.post(event{status: &s})
 	go r.run(ctx, changesCtx, resetCheckpoint, done, disp)
 	return nil
@@ -402,9 +432,13 @@ func (r *Replicator) run(ctx, changesCtx context.Context, reset bool, done chan 
 	disp.post(event{status: &final})
 	disp.close()
 	r.mu.Lock()
+	old := r.status.Activity
 	r.status = final
 	r.running, r.cancel, r.disp, r.stopWaitingForChanges = false, nil, nil, nil
 	r.mu.Unlock()
+	if old != final.Activity {
+		r.logActivity(old, final)
+	}
 	close(done)
 }
 
@@ -434,17 +468,19 @@ func (r *Replicator) loop(ctx context.Context, reset bool) Status {
 				}
 			})
 		}
+		r.count(func(c *Counters) { c.LastError = err })
 		if !IsTransient(err) {
-			r.log.Info("replication stopped by a permanent error", "err", err)
+			r.log.Error("replication stopped by a permanent error", "url", r.cfg.URL, "err", err)
 			return final(func(s *Status) { s.Activity, s.Error = Stopped, err })
 		}
 		failures++
 		if max := r.maxAttempts(); max > 0 && failures >= max {
-			r.log.Info("replication gave up after max attempts", "attempts", failures, "err", err)
+			r.log.Error("replication gave up after max attempts", "url", r.cfg.URL, "attempts", failures, "err", err)
 			return final(func(s *Status) { s.Activity, s.Error = Stopped, err })
 		}
 		wait := r.backoff(failures)
-		r.log.Debug("replication offline, retrying", "err", err, "wait", wait)
+		r.count(func(c *Counters) { c.Retries++ })
+		r.log.Warn("replication offline; retrying", "url", r.cfg.URL, "attempt", failures+1, "delay", wait, "reason", err)
 		r.setStatus(func(s *Status) { s.Activity, s.Error = Offline, err })
 		t := time.NewTimer(wait)
 		select {
@@ -454,6 +490,15 @@ func (r *Replicator) loop(ctx context.Context, reset bool) Status {
 		case <-t.C:
 		}
 	}
+}
+
+// logActivity logs a change of activity (Info; with the error when there is one).
+func (r *Replicator) logActivity(from ActivityLevel, st Status) {
+	if st.Error != nil {
+		r.log.Info("replicator state changed", "from", from.String(), "to", st.Activity.String(), "url", r.cfg.URL, "err", st.Error)
+		return
+	}
+	r.log.Info("replicator state changed", "from", from.String(), "to", st.Activity.String(), "url", r.cfg.URL)
 }
 
 // localCheckpointID is the local document holding the checkpoint for a client ID.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/p2psync/libp2psync/engine/blobstore"
+	"github.com/p2psync/libp2psync/engine/logging"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -31,7 +32,7 @@ const (
 type Config struct {
 	MaxRevTreeDepth int           // 0 => 20; older revisions are pruned beyond this depth
 	NoCreate        bool          // true => ErrNotFound if the database does not exist
-	Logger          *slog.Logger  // nil => discard
+	Logger          *slog.Logger  // nil => the library log (engine/logging), domain Database
 	ExpiryInterval  time.Duration // how often the expiry purger runs; 0 => 1s
 	// DisableDeltaSync forbids delta sync for every listener and replicator using this
 	// database (PROTOCOL §6). By default the database permits it; deltas are then used
@@ -121,7 +122,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Database, error) {
 		db.maxDepth = defaultMaxRevTreeDepth
 	}
 	if db.log == nil {
-		db.log = slog.New(slog.DiscardHandler)
+		db.log = logging.Logger(logging.Database)
 	}
 	if err := db.prepareFile(ctx, cfg.NoCreate); err != nil {
 		unlockDir(lock)

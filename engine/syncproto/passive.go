@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/store"
@@ -112,6 +113,19 @@ func (s *Session) handleGetCollections(ctx context.Context, req *blip.Message) (
 	s.mu.Lock()
 	s.colls, s.aware, s.modeSet = colls, true, true
 	s.mu.Unlock()
+	var found, missing []string
+	for i, sc := range colls {
+		if sc != nil {
+			found = append(found, sc.coll.FullName())
+		} else {
+			missing = append(missing, gc.Collections[i])
+		}
+	}
+	if len(missing) > 0 {
+		s.log.Info("peer asked for collections", "collections", strings.Join(found, ","), "missing", strings.Join(missing, ","))
+	} else {
+		s.log.Info("peer asked for collections", "collections", strings.Join(found, ","))
+	}
 	return &blip.Message{Type: blip.TypeResponse, Body: resp}, nil
 }
 

@@ -323,6 +323,21 @@ func (s *Session) SetCollections(colls []*store.Collection, aware bool) {
 	s.aware, s.modeSet = aware, true
 }
 
+// Collections returns the "scope.name" of the session's collections in wire order,
+// skipping those the peer asked for and this side does not have; nil before they are
+// known (a passive session learns them from getCollections or the first legacy request).
+func (s *Session) Collections() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, c := range s.colls {
+		if c != nil && c.coll != nil {
+			out = append(out, c.coll.FullName())
+		}
+	}
+	return out
+}
+
 // Failed is closed when the session hit a fatal error (including the connection ending).
 func (s *Session) Failed() <-chan struct{} { return s.failed }
 

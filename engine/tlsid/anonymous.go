@@ -10,6 +10,8 @@ import (
 	"time"
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
+
+	"github.com/p2psync/libp2psync/engine/logging"
 )
 
 // AnonymousIdentityFile is the name of the file LoadOrCreateAnonymous keeps in its directory.
@@ -38,7 +40,7 @@ type AnonymousOptions struct {
 	RenewBefore time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Logger receives one Info record when an identity is created or renewed; nil discards.
+	// Logger receives one Info record when an identity is created or renewed; nil = the library log (engine/logging), domain TLS.
 	Logger *slog.Logger
 }
 
@@ -84,7 +86,7 @@ func loadOrCreateAnonymous(dir string, opts AnonymousOptions) (*Identity, error)
 	}
 	logger := opts.Logger
 	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		logger = logging.Logger(logging.TLS)
 	}
 	if st, err := os.Stat(dir); err != nil {
 		return nil, err

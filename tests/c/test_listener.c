@@ -42,7 +42,8 @@ static void test_lifecycle(p2p_db db)
     CHECK_CONTAINS(json, want);
     p2p_free(json);
     EXPECT(P2P_OK, p2p_listener_status(l, &json, &err));
-    CHECK(strcmp(json, "{\"connection_count\":0,\"active_connection_count\":0}") == 0);
+    CHECK(strcmp(json, "{\"connection_count\":0,\"active_connection_count\":0,\"total_connection_count\":0,"
+                       "\"connections\":[]}") == 0);
     p2p_free(json);
     char *fp1 = identity_fingerprint(l);
 

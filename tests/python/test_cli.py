@@ -548,3 +548,26 @@ def test_compact(tmp_path: Path) -> None:
         "blobs_removed": 1, "bytes_removed": 1000, "blobs_kept": 0, "temp_files_removed": 0}
     assert json.loads(cli("info", db, "--json").stdout)["blobs"] == {"count": 0, "bytes": 0}
     cli("compact", str(tmp_path / "nodb"), code=3)
+
+
+def test_serve_logs_connections_and_peer_errors(served: Tuple[Server, str], tmp_path: Path) -> None:
+    """`serve` logs one line on standard error per connection opened and closed (peer
+    address, user, subprotocol, collections) and per error a peer caused."""
+    server, _ = served
+    b = str(tmp_path / "b.db")
+    cli("sync", b, server.url, "--user", "bob:s3cret", "--pin", server.fingerprint)
+    cli("sync", b, server.url, "--user", "bob:wrong", "--pin", server.fingerprint, code=6)
+    err = server.stop()
+    lines = err.splitlines()
+
+    def one(*parts: str) -> str:
+        found = [ln for ln in lines if all(p in ln for p in parts)]
+        assert len(found) == 1, f"{parts} in {lines}"
+        return found[0]
+
+    opened = one("INFO listener: connection opened", "user=bob", "subprotocol=BLIP_3+CBMobile_3")
+    peer = re.search(r"peer=(127\.0\.0\.1:\d+)", opened).group(1)  # type: ignore[union-attr]
+    one("INFO listener: peer asked for collections", f"peer={peer}", "collections=_default._default")
+    one("INFO listener: connection closed", f"peer={peer}", "user=bob", "docs_sent=3", "reason=")
+    one("WARNING listener: connection refused: credentials not accepted", "username=bob")
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ", opened), opened

@@ -1310,3 +1310,80 @@ FN(jboolean, blobExists)(ARGS, jlong db, jbyteArray blob)
 }
 
 TEXT_GETTER(dbCompact, p2p_db_compact)
+
+/* ------------------------------------------------------------ logging */
+
+/* user_data of the log callback: a global ref to the Kotlin LogSink and its method. The
+ * current one is freed when it is replaced, after p2p_log_set_callback has returned (no
+ * call of it is in flight then). Setters are serialised by P2PLog (Kotlin). */
+struct jni_log_sink {
+    jobject sink;
+    jmethodID on_log;
+};
+static struct jni_log_sink *g_log_sink;
+
+/* Called on any library thread, possibly several at once (see p2p_log_fn). */
+static void on_log(uint32_t level, uint32_t domain, const char *message, void *user_data)
+{
+    struct jni_log_sink *s = user_data;
+    struct upcall up;
+    if (!upcall_begin(&up))
+        return;
+    JNIEnv *env = up.env;
+    jbyteArray msg = bytes_of(env, message); /* NULL => OOM already pending */
+    if (msg != NULL)
+        (*env)->CallVoidMethod(env, s->sink, s->on_log, (jint)level, (jint)domain, msg);
+    upcall_end(&up);
+}
+
+FN(void, logSetCallback)(ARGS, jint level, jint domains, jobject sink)
+{
+    (void)cls;
+    struct jni_log_sink *s = NULL;
+    if (sink != NULL) {
+        jclass c = (*env)->GetObjectClass(env, sink);
+        jmethodID m = c == NULL ? NULL : (*env)->GetMethodID(env, c, "onLog", "(II[B)V");
+        if (m == NULL)
+            return; /* NoSuchMethodError pending */
+        s = malloc(sizeof *s);
+        if (s == NULL || (s->sink = (*env)->NewGlobalRef(env, sink)) == NULL) {
+            free(s);
+            jclass oom = (*env)->FindClass(env, "java/lang/OutOfMemoryError");
+            if (oom != NULL)
+                (*env)->ThrowNew(env, oom, "log sink");
+            return;
+        }
+        s->on_log = m;
+    }
+    p2p_error err = P2P_ERROR_INIT;
+    int32_t rc = p2p_log_set_callback((uint32_t)level, (uint32_t)domains, s != NULL ? on_log : NULL, s, &err);
+    if (check(env, rc, &err)) {
+        if (s != NULL) {
+            (*env)->DeleteGlobalRef(env, s->sink);
+            free(s);
+        }
+        return;
+    }
+    struct jni_log_sink *old = g_log_sink;
+    g_log_sink = s;
+    if (old != NULL) {
+        (*env)->DeleteGlobalRef(env, old->sink);
+        free(old);
+    }
+}
+
+FN(void, logSetConsole)(ARGS, jint level, jint domains)
+{
+    (void)cls;
+    p2p_error err = P2P_ERROR_INIT;
+    check(env, p2p_log_set_console((uint32_t)level, (uint32_t)domains, &err), &err);
+}
+
+FN(jbyteArray, logSettings)(ARGS)
+{
+    (void)cls;
+    p2p_error err = P2P_ERROR_INIT;
+    char *out = NULL;
+    int32_t rc = p2p_log_settings(&out, &err);
+    return check(env, rc, &err) ? NULL : take_text(env, out);
+}

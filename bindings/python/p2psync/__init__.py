@@ -11,7 +11,7 @@ The shared library is found through $P2PSYNC_LIBRARY, then libp2psync.so beside 
 package, then the system library path.
 """
 
-from . import _ffi
+from . import _ffi, log
 from .blob import Blob, BlobReader, BlobWriter
 from .database import (Batch, Change, ChangeEvent, ChangeQueue, Collection, Concurrency, Database, Document,
                        Subscription)
@@ -20,9 +20,10 @@ from .errors import (AuthError, BusyError, CancelledError, ConflictError, Corrup
                      P2PSyncError, ProtocolError, TimedOutError, TLSClientCertError, TLSError, TLSExpiredError,
                      TLSHostnameError, TLSPinMismatchError, TLSUntrustedError, TLSVersionError, UnsupportedError,
                      WrongPasswordError)
-from .replication import (Conflict, DocumentEvent, Listener, ListenerStatus, OverflowEvent, ReplicatedDocument,
+from .replication import (Conflict, DocumentEvent, Listener, ListenerConnection, ListenerStatus, OverflowEvent,
+                          ReplicatedDocument,
                           ReplicationCollection, ReplicationDocument, Replicator, ReplicatorEventQueue,
-                          ReplicatorStatus, ReplicatorType, Resolution, TrustMode)
+                          ReplicatorStats, ReplicatorStatus, ReplicatorType, Resolution, TrustMode)
 from .security import Identity, KeyType, Keystore, Usage
 
 ABI_VERSION = _ffi.ABI_VERSION
@@ -47,10 +48,11 @@ __all__ = [
     "ABI_VERSION", "AuthError", "Batch", "Blob", "BlobReader", "BlobWriter", "BusyError", "CancelledError", "Change", "ChangeEvent", "ChangeQueue",
     "Collection", "Concurrency", "Conflict", "ConflictError", "CorruptError", "Database", "Document",
     "DocumentEvent", "ForkedError", "Identity", "InternalError", "InvalidArgumentError", "InvalidHandleError", "IoError",
-    "KeyType", "Keystore", "Listener", "ListenerStatus", "NetworkError", "NotFoundError", "OverflowEvent",
+    "KeyType", "Keystore", "Listener", "ListenerConnection", "ListenerStatus", "NetworkError", "NotFoundError",
+    "OverflowEvent",
     "P2PSyncError", "ProtocolError", "ReplicatedDocument", "ReplicationCollection", "ReplicationDocument",
-    "Replicator", "ReplicatorEventQueue", "ReplicatorStatus", "ReplicatorType", "Resolution", "Subscription",
+    "Replicator", "ReplicatorEventQueue", "ReplicatorStats", "ReplicatorStatus", "ReplicatorType", "Resolution", "Subscription",
     "TLSClientCertError", "TLSError", "TLSExpiredError", "TLSHostnameError", "TLSPinMismatchError",
     "TLSUntrustedError", "TLSVersionError", "TimedOutError", "TrustMode", "UnsupportedError", "Usage",
-    "WrongPasswordError", "abi_version", "library_version", "live_handles",
+    "WrongPasswordError", "abi_version", "log", "library_version", "live_handles",
 ]

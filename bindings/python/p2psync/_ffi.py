@@ -54,6 +54,8 @@ FilterFn = CFUNCTYPE(c_uint8, c_char_p, c_char_p, c_char_p, c_uint8, c_char_p, c
 # typedef uint8_t (*p2p_conflict_resolver_fn)(const char *collection, const char *doc_id,
 #     const char *local_json, const char *remote_json, char **out_merged_json, void *user_data);
 ResolverFn = CFUNCTYPE(c_uint8, c_char_p, c_char_p, c_char_p, c_char_p, POINTER(c_void_p), c_void_p)
+# typedef void (*p2p_log_fn)(uint32_t level, uint32_t domain, const char *message, void *user_data);
+LogFn = CFUNCTYPE(None, c_uint32, c_uint32, c_char_p, c_void_p)
 
 
 class TlsIdentityOptions(Structure):
@@ -226,6 +228,10 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any]] = {
     "p2p_blob_info": ([_handle, c_char_p, _out_text, _err], c_int32),
     "p2p_blob_exists": ([_handle, c_char_p, POINTER(c_uint8), _err], c_int32),
     "p2p_db_compact": ([_handle, _out_text, _err], c_int32),
+    # logging
+    "p2p_log_set_callback": ([c_uint32, c_uint32, LogFn, c_void_p, _err], c_int32),
+    "p2p_log_set_console": ([c_uint32, c_uint32, _err], c_int32),
+    "p2p_log_settings": ([_out_text, _err], c_int32),
 }
 
 

@@ -7,7 +7,7 @@
     p2psync compact photos.db                            # removes blobs no document needs
     p2psync ls    notes.db -l
     p2psync info  notes.db
-    p2psync serve notes.db --user alice:secret          # prints its URL and fingerprint
+    p2psync serve notes.db --user alice:secret          # prints its URL and fingerprint; logs connections
     p2psync sync  copy.db wss://host:port/notes.db --user alice:secret --pin FINGERPRINT
     p2psync identity create server.p12 --cn my-server
 
@@ -41,6 +41,7 @@ import argparse
 import base64
 import hashlib
 import json
+import logging
 import mimetypes
 import os
 import signal
@@ -50,6 +51,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import errors
+from . import log as p2plog
 from .blob import Blob
 from .database import Collection, Concurrency, Database
 from .replication import (DocumentEvent, Listener, ReplicationCollection, Replicator, ReplicatorStatus,
@@ -596,8 +598,32 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
+SERVE_LOG_DOMAINS = p2plog.LISTENER | p2plog.TLS | p2plog.NETWORK
+
+
+def log_to_stderr(level: str, domains: int) -> None:
+    """Routes the library's records of `level` and above in `domains` to standard error,
+    one line each: "<UTC time> <level> <domain>: <message>"."""
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter("%(asctime)s.%(msecs)03dZ %(levelname)s %(domain)s: %(message)s",
+                                  "%Y-%m-%dT%H:%M:%S")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    handler.addFilter(_add_domain)
+    p2plog.logger.addHandler(handler)
+    p2plog.logger.setLevel(logging.DEBUG)
+    p2plog.set_level(level, domains)
+
+
+def _add_domain(record: logging.LogRecord) -> bool:
+    record.domain = record.name.rpartition(".")[2]
+    return True
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     credentials = dict(parse_user(u) for u in args.user or [])
+    if args.log_level != "none":
+        log_to_stderr(args.log_level, SERVE_LOG_DOMAINS)
     if args.no_tls and args.identity:
         raise UsageError("--identity needs TLS: drop --no-tls")
     identity = load_identity(args.identity, identity_password(args)) if args.identity else None
@@ -968,6 +994,10 @@ def build_parser() -> argparse.ArgumentParser:
                    '"collections"} instead of text')
     p.add_argument("-c", "--collection", action="append", metavar="[SCOPE.]NAME",
                    help="serve this collection (repeatable; default: the default collection)")
+    p.add_argument("--log-level", choices=["debug", "verbose", "info", "warning", "error", "none"], default="info",
+                   help="log lines on standard error, one per event: at info (the default) each connection "
+                        "opened and closed (peer address, user, subprotocol, collections) and every error a "
+                        "peer caused; warning: the errors only; none: nothing")
 
     p = command("sync", cmd_sync, "sync a database with a listener (a replicator)",
                 "Replicates DATABASE (created if missing) with the listener at URL "

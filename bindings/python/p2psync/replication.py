@@ -19,6 +19,7 @@ is logged and counts as a refusal (or, for a resolver, a failure).
 
 from __future__ import annotations
 
+import datetime
 import enum
 import json
 import time
@@ -34,9 +35,40 @@ from .security import Identity
 # ------------------------------------------------------------------ listener
 
 @dataclass(frozen=True)
+class ListenerConnection:
+    """One connected replicator, as p2p_listener_status describes it: peer ("host:port"),
+    user (HTTP Basic user name, else client certificate common name, else ""), the
+    negotiated subprotocol, the "scope.name" collections it replicates (empty until it
+    asked), started (UTC datetime), active (transferring now), BLIP bytes each way and the
+    revisions it acknowledged (docs_sent) or that were saved from it (docs_received)."""
+
+    peer: str
+    user: str
+    subprotocol: str
+    collections: List[str]
+    started: datetime.datetime
+    active: bool
+    bytes_sent: int
+    bytes_received: int
+    docs_sent: int
+    docs_received: int
+
+    @classmethod
+    def _from(cls, obj: Dict[str, Any]) -> "ListenerConnection":
+        started = datetime.datetime.fromisoformat(obj["started"].replace("Z", "+00:00"))
+        return cls(obj["peer"], obj["user"], obj["subprotocol"], list(obj["collections"]), started, obj["active"],
+                   obj["bytes_sent"], obj["bytes_received"], obj["docs_sent"], obj["docs_received"])
+
+
+@dataclass(frozen=True)
 class ListenerStatus:
+    """Connections now (and how many transfer documents), connections served since the
+    listener was created, and each connected replicator, oldest first."""
+
     connection_count: int
     active_connection_count: int
+    total_connection_count: int = 0
+    connections: List[ListenerConnection] = field(default_factory=list)
 
 
 class Listener(_Handle):
@@ -100,7 +132,8 @@ class Listener(_Handle):
     @property
     def status(self) -> ListenerStatus:
         obj = json.loads(_ffi.out_text("p2p_listener_status", self._handle) or "{}")
-        return ListenerStatus(obj["connection_count"], obj["active_connection_count"])
+        return ListenerStatus(obj["connection_count"], obj["active_connection_count"], obj["total_connection_count"],
+                              [ListenerConnection._from(c) for c in obj["connections"]])
 
     def tls_identity(self) -> Optional[Identity]:
         """The served identity (close it when done), or None when stopped or without TLS."""
@@ -183,6 +216,43 @@ def _error(obj: Optional[Dict[str, Any]]) -> Optional[P2PSyncError]:
     if obj is None:
         return None
     return error_for(obj["status"], obj["domain"], obj["code"], obj["message"])
+
+
+@dataclass(frozen=True)
+class ReplicatorStats:
+    """What a replicator did since it was created (p2p_replicator_stats): revisions sent
+    (acknowledged) and received (saved), how many as deltas, their body bytes as sent and
+    as full bodies, and what deltas saved; delta fallbacks and refusals; every BLIP byte
+    each way (wire_bytes_*); conflicts resolved; retries after transient errors; the last
+    error met (None if none). Also readable as a mapping: stats["revs_sent"]."""
+
+    revs_sent: int
+    deltas_sent: int
+    bytes_sent: int
+    full_bytes_sent: int
+    delta_fallbacks: int
+    revs_received: int
+    deltas_received: int
+    bytes_received: int
+    full_bytes_received: int
+    deltas_refused: int
+    delta_bytes_saved_sent: int
+    delta_bytes_saved_received: int
+    wire_bytes_sent: int
+    wire_bytes_received: int
+    conflicts_resolved: int
+    retries: int
+    last_error: Optional[P2PSyncError]
+
+    @classmethod
+    def _from(cls, obj: Dict[str, Any]) -> "ReplicatorStats":
+        names = [f for f in cls.__dataclass_fields__ if f != "last_error"]
+        return cls(**{n: obj[n] for n in names}, last_error=_error(obj["last_error"]))
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
 
 
 @dataclass(frozen=True)
@@ -353,11 +423,10 @@ class Replicator(_Handle):
         return ReplicatorStatus._from(json.loads(_ffi.out_text("p2p_replicator_status", self._handle) or "{}"))
 
     @property
-    def stats(self) -> Dict[str, int]:
-        """Revisions sent and received since creation: revs_sent, deltas_sent, bytes_sent,
-        full_bytes_sent, delta_fallbacks and the same *_received (plus deltas_refused).
-        bytes_* are rev bodies as sent/received, full_bytes_* what the full bodies take."""
-        return json.loads(_ffi.out_text("p2p_replicator_stats", self._handle) or "{}")
+    def stats(self) -> ReplicatorStats:
+        """Statistics since creation (see ReplicatorStats): revisions and bytes each way,
+        deltas and the bytes they saved, conflicts resolved, retries, the last error."""
+        return ReplicatorStats._from(json.loads(_ffi.out_text("p2p_replicator_stats", self._handle) or "{}"))
 
     def wait(self, timeout: float = 60.0, poll: float = 0.02) -> ReplicatorStatus:
         """Waits until the replicator is stopped and returns its status (the error, if any,

@@ -66,8 +66,37 @@ data class ListenerConfig @JvmOverloads constructor(
         "maxMessageSize=$maxMessageSize, maxConnectionBuffer=$maxConnectionBuffer, maxConnections=$maxConnections)"
 }
 
-/** Connection counts of a [Listener] (zeros when stopped). */
-data class ListenerStatus(val connectionCount: Int, val activeConnectionCount: Int)
+/**
+ * Connection counts of a [Listener] (zeros when stopped), the connections served since it
+ * was created ([totalConnectionCount]) and each connected replicator, oldest first.
+ */
+data class ListenerStatus(
+    val connectionCount: Int, val activeConnectionCount: Int,
+    val totalConnectionCount: Long = 0, val connections: List<ListenerConnection> = emptyList()
+)
+
+/**
+ * One connected replicator: [peer] "host:port"; [user] its HTTP Basic user name, else its
+ * client certificate's common name, else ""; the negotiated [subprotocol]; the
+ * "scope.name" [collections] it replicates (empty until it asked); when it [started];
+ * whether it is [active] (transferring); BLIP bytes each way; revisions it acknowledged
+ * ([docsSent]) and revisions saved from it ([docsReceived]).
+ */
+data class ListenerConnection(
+    val peer: String, val user: String, val subprotocol: String, val collections: List<String>,
+    val started: java.time.Instant, val active: Boolean, val bytesSent: Long, val bytesReceived: Long,
+    val docsSent: Long, val docsReceived: Long
+) {
+    internal companion object {
+        @Suppress("UNCHECKED_CAST")
+        fun from(m: Map<String, Any?>): ListenerConnection {
+            fun n(k: String) = (m[k] as Number).toLong()
+            return ListenerConnection(m["peer"] as String, m["user"] as String, m["subprotocol"] as String,
+                m["collections"] as List<String>, java.time.Instant.parse(m["started"] as String), m["active"] as Boolean,
+                n("bytes_sent"), n("bytes_received"), n("docs_sent"), n("docs_received"))
+        }
+    }
+}
 
 /**
  * Serves one open [database] to replicators (ours, Couchbase Lite peers) over
@@ -121,7 +150,10 @@ class Listener private constructor(val database: Database, val config: ListenerC
     val status: ListenerStatus
         get() {
             val m = Json.obj(Native.text(Native.listenerStatus(handle)))
-            return ListenerStatus((m["connection_count"] as Number).toInt(), (m["active_connection_count"] as Number).toInt())
+            @Suppress("UNCHECKED_CAST")
+            val conns = (m["connections"] as List<Map<String, Any?>>).map { ListenerConnection.from(it) }
+            return ListenerStatus((m["connection_count"] as Number).toInt(), (m["active_connection_count"] as Number).toInt(),
+                (m["total_connection_count"] as Number).toLong(), conns)
         }
 
     /**

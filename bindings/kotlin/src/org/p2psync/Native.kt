@@ -21,9 +21,13 @@ internal object Native {
             err.initCause(e)
             throw err
         }
+        P2PLog.installDefault() // library records of warning and above go to java.util.logging
     }
 
     @JvmStatic external fun abiVersion(): Int
+    @JvmStatic external fun logSetCallback(level: Int, domains: Int, sink: LogSink?)
+    @JvmStatic external fun logSetConsole(level: Int, domains: Int)
+    @JvmStatic external fun logSettings(): ByteArray
     @JvmStatic external fun version(): ByteArray
     @JvmStatic external fun liveHandles(): Long
     @JvmStatic external fun statusString(status: Int): ByteArray
@@ -174,6 +178,11 @@ internal object Native {
 }
 
 /** Receives change events from the JNI glue on a library thread. */
+/** Receives log records from jni/p2psync_jni.c (any library thread, possibly concurrently). */
+internal interface LogSink {
+    fun onLog(level: Int, domain: Int, message: ByteArray)
+}
+
 internal interface ChangeSink {
     fun onEvent(token: Long, json: ByteArray)
 }

@@ -38,18 +38,28 @@ data class ReplicatorStatus(val activity: ActivityLevel, val completed: Long, va
  * [bytesReceived] are rev bodies as they went over the connection (deltas or full bodies,
  * before compression); the full* fields are what the full bodies take, so delta sync shows
  * as bytes below full bytes. [deltaFallbacks]: deltas the peer refused and that were resent
- * whole; [deltasRefused]: deltas this side could not apply.
+ * whole; [deltasRefused]: deltas this side could not apply. [deltaBytesSavedSent] and
+ * [deltaBytesSavedReceived]: what deltas saved (full bytes minus bytes); [wireBytesSent]
+ * and [wireBytesReceived]: every BLIP frame byte of every connection; [conflictsResolved]:
+ * conflicts settled and saved; [retries]: connection attempts made again after transient
+ * errors; [lastError]: the last error met (a retry's reason, an unresolved conflict or
+ * what stopped a run), null if none.
  */
 data class ReplicatorStats(
     val revsSent: Long, val deltasSent: Long, val bytesSent: Long, val fullBytesSent: Long, val deltaFallbacks: Long,
     val revsReceived: Long, val deltasReceived: Long, val bytesReceived: Long, val fullBytesReceived: Long,
-    val deltasRefused: Long
+    val deltasRefused: Long,
+    val deltaBytesSavedSent: Long = 0, val deltaBytesSavedReceived: Long = 0,
+    val wireBytesSent: Long = 0, val wireBytesReceived: Long = 0,
+    val conflictsResolved: Long = 0, val retries: Long = 0, val lastError: P2PSyncException? = null
 ) {
     internal companion object {
         fun from(m: Map<String, Any?>): ReplicatorStats {
             fun n(k: String) = (m[k] as Number).toLong()
             return ReplicatorStats(n("revs_sent"), n("deltas_sent"), n("bytes_sent"), n("full_bytes_sent"), n("delta_fallbacks"),
-                n("revs_received"), n("deltas_received"), n("bytes_received"), n("full_bytes_received"), n("deltas_refused"))
+                n("revs_received"), n("deltas_received"), n("bytes_received"), n("full_bytes_received"), n("deltas_refused"),
+                n("delta_bytes_saved_sent"), n("delta_bytes_saved_received"), n("wire_bytes_sent"), n("wire_bytes_received"),
+                n("conflicts_resolved"), n("retries"), errorOf(m["last_error"]))
         }
     }
 }

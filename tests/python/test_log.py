@@ -1,0 +1,142 @@
+"""The library log in Python (records reach the standard logging module under
+"p2psync.<domain>", filtered by the library's level and domains) and the typed statistics
+of listeners and replicators."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+
+from p2psync import (AuthError, Database, Listener, ListenerStatus, Replicator, ReplicatorStats, ReplicatorType,
+                     log as p2plog)
+
+
+class Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: List[logging.LogRecord] = []
+        self.lock_ = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.lock_:
+            self.records.append(record)
+
+    def find(self, name: str, level: int, *parts: str) -> List[logging.LogRecord]:
+        with self.lock_:
+            return [r for r in self.records
+                    if r.name == name and r.levelno == level and all(p in r.getMessage() for p in parts)]
+
+
+@pytest.fixture
+def captured() -> Iterator[Capture]:
+    cap = Capture()
+    root = logging.getLogger("p2psync")
+    old = root.level
+    root.addHandler(cap)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield cap
+    finally:
+        root.removeHandler(cap)
+        root.setLevel(old)
+        p2plog.set_level(logging.WARNING)  # the default of an imported p2psync
+
+
+def wait_for(pred, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "condition not met"
+        time.sleep(0.01)
+
+
+def test_default_routes_warnings(captured: Capture) -> None:
+    assert p2plog.settings()["callback"] == {"level": p2plog.WARNING, "domains": p2plog.ALL}
+
+
+def test_log_lines_reach_python_logging(captured: Capture, tmp_path: Path) -> None:
+    p2plog.set_level(logging.INFO, p2plog.LISTENER | p2plog.REPLICATOR)
+    assert p2plog.settings()["callback"] == {"level": p2plog.INFO, "domains": p2plog.LISTENER | p2plog.REPLICATOR}
+    with Database(tmp_path / "a") as a, Database(tmp_path / "b") as b, a.default_collection() as ca, \
+            Listener(a, network_interface="127.0.0.1", disable_tls=True, credentials={"ann": "pw"}) as listener:
+        ca.save("d1", {"n": 1})
+        listener.start()
+        url = f"ws://127.0.0.1:{listener.port}/a"
+        with Replicator(b, url, type=ReplicatorType.PULL, username="ann", password="pw") as repl:
+            repl.start()
+            assert repl.wait(60).error is None
+            stats = repl.stats
+        assert isinstance(stats, ReplicatorStats)
+        assert stats.revs_received == 1 and stats["revs_received"] == 1 and stats.retries == 0
+        assert stats.conflicts_resolved == 0 and stats.last_error is None and stats.wire_bytes_received > 0
+        wait_for(lambda: bool(captured.find("p2psync.listener", logging.INFO, "connection closed")))
+        opened = captured.find("p2psync.listener", logging.INFO, "connection opened", "peer=127.0.0.1:", "user=ann",
+                               "subprotocol=BLIP_3+CBMobile_3")
+        assert len(opened) == 1
+        assert captured.find("p2psync.listener", logging.INFO, "peer asked for collections",
+                             "collections=_default._default")
+        assert captured.find("p2psync.listener", logging.INFO, "connection closed", "user=ann", "docs_sent=1")
+        assert captured.find("p2psync.replicator", logging.INFO, "replicator state changed", "from=stopped",
+                             "to=connecting")
+        assert not [r for r in captured.records if r.levelno < logging.INFO]
+        assert not [r for r in captured.records if r.name in ("p2psync.database", "p2psync.network")]
+
+        # A peer-caused error: a warning of the listener; the replicator's stop, an error.
+        with Replicator(b, url, type=ReplicatorType.PULL, username="ann", password="no") as repl:
+            repl.start()
+            assert isinstance(repl.wait(60).error, AuthError)
+            assert isinstance(repl.stats.last_error, AuthError)
+        assert captured.find("p2psync.listener", logging.WARNING, "connection refused: credentials not accepted")
+        assert captured.find("p2psync.replicator", logging.ERROR, "replication stopped by a permanent error")
+
+        # Retries: warnings with the reason and the delay, and counted.
+        listener.stop()
+        with Replicator(b, url, type=ReplicatorType.PULL, max_attempts=3, retry_base=0.01,
+                        max_attempt_wait=0.02) as repl:
+            repl.start()
+            assert repl.wait(60).error is not None
+            assert repl.stats.retries == 2
+        assert captured.find("p2psync.replicator", logging.WARNING, "replication offline; retrying", "attempt=2",
+                             "delay=20ms", "reason=")
+
+
+def test_level_none_stops_routing(captured: Capture, tmp_path: Path) -> None:
+    p2plog.set_level("none")
+    assert p2plog.settings()["callback"]["level"] == p2plog.NONE
+    with Database(tmp_path / "a") as a, Listener(a, network_interface="127.0.0.1", disable_tls=True) as listener:
+        listener.start()
+        listener.stop()
+    assert captured.records == []
+    with pytest.raises(ValueError):
+        p2plog.set_level("loud")
+
+
+def test_listener_status_lists_connections(tmp_path: Path) -> None:
+    with Database(tmp_path / "a") as a, Database(tmp_path / "b") as b, a.default_collection() as ca, \
+            b.default_collection() as cb, \
+            Listener(a, network_interface="127.0.0.1", disable_tls=True, credentials={"ann": "pw"}) as listener:
+        ca.save("down", {"n": 1})
+        cb.save("up", {"n": 2})
+        listener.start()
+        assert listener.status == ListenerStatus(0, 0, 0, [])
+        with Replicator(b, f"ws://127.0.0.1:{listener.port}/a", continuous=True, username="ann",
+                        password="pw") as repl:
+            repl.start()
+            wait_for(lambda: len(listener.status.connections) == 1
+                     and listener.status.connections[0].docs_sent == 1
+                     and listener.status.connections[0].docs_received == 1)
+            st = listener.status
+            c = st.connections[0]
+            assert st.connection_count == 1 and st.total_connection_count == 1
+            assert c.peer.startswith("127.0.0.1:") and c.user == "ann" and c.subprotocol == "BLIP_3+CBMobile_3"
+            assert c.collections == ["_default._default"] and c.bytes_sent > 0 and c.bytes_received > 0
+            age = datetime.datetime.now(datetime.timezone.utc) - c.started
+            assert datetime.timedelta(0) <= age < datetime.timedelta(minutes=1)
+            repl.stop()
+        wait_for(lambda: listener.status.connection_count == 0)
+        assert listener.status.total_connection_count == 1 and listener.status.connections == []
