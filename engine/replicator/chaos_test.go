@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,6 +121,7 @@ func runChaos(t *testing.T, seed int64, useTLS bool, faults int) {
 			t.Logf("replicator errors seen: %v\nin order:\n  %s", errs, strings.Join(errTimes, "\n  "))
 			mu.Unlock()
 			t.Logf("document events:\n%s", docs.report(ids))
+			t.Logf("revision trees (latest local sequence first; @0: history only):\n%s", revisionTrees(ca, cb, ids))
 		}
 	}()
 	if proxy.remaining() > 0 {
@@ -292,4 +294,47 @@ func (l *docLog) report(ids []string) string {
 		fmt.Fprintf(&b, "  %q:\n    %s\n", id, strings.Join(ev, "\n    "))
 	}
 	return b.String()
+}
+
+// revisionTrees describes the stored revisions of the first documents of ids on both
+// sides (generation, digest prefix, deleted/leaf/body flags, parent, local sequence).
+func revisionTrees(ca, cb *store.Collection, ids []string) string {
+	ctx := context.Background()
+	var b strings.Builder
+	for _, id := range ids[:min(len(ids), 10)] {
+		for _, side := range []struct {
+			name string
+			c    *store.Collection
+		}{{"A", ca}, {"B", cb}} {
+			revs, err := side.c.Revisions(ctx, id)
+			if err != nil {
+				fmt.Fprintf(&b, "  %q %s: %v\n", id, side.name, err)
+				continue
+			}
+			sort.Slice(revs, func(i, j int) bool { return revs[i].Sequence > revs[j].Sequence })
+			var parts []string
+			for _, r := range revs[:min(len(revs), 8)] {
+				flags := ""
+				if r.Deleted {
+					flags += " deleted"
+				}
+				if r.Leaf {
+					flags += " leaf"
+				}
+				if !r.HasBody {
+					flags += " nobody"
+				}
+				parts = append(parts, fmt.Sprintf("%s%s <- %s @%d", clipRev(r.RevID), flags, clipRev(r.Parent), r.Sequence))
+			}
+			fmt.Fprintf(&b, "  %q %s:\n    %s\n", id, side.name, strings.Join(parts, "\n    "))
+		}
+	}
+	return b.String()
+}
+
+func clipRev(rev string) string {
+	if i := strings.IndexByte(rev, '-'); i >= 0 && len(rev) > i+9 {
+		return rev[:i+9]
+	}
+	return rev
 }
