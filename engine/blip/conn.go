@@ -170,6 +170,7 @@ type Conn struct {
 	hmu      sync.RWMutex
 	handlers map[string]Handler
 	fallback Handler
+	arrivals map[string]func(*Message) // OnArrival hooks
 
 	mu          sync.Mutex // guards everything below up to the next blank line
 	outbox      []*outMsg
@@ -285,6 +286,31 @@ func (c *Conn) HandleDefault(h Handler) {
 	c.hmu.Lock()
 	defer c.hmu.Unlock()
 	c.fallback = h
+}
+
+// OnArrival registers fn to run for each request of profile as soon as its properties
+// are complete, before its handler starts (replacing any previous one; nil removes it).
+// Handlers run concurrently and may start in any order; fn runs on the connection's
+// reading goroutine, in the order the requests began to arrive, which is their number
+// order (first frames are sent in request-number order). A request whose fn ran gets
+// its handler. fn must return quickly, must not block and must not read the body.
+func (c *Conn) OnArrival(profile string, fn func(req *Message)) {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	if fn == nil {
+		delete(c.arrivals, profile)
+		return
+	}
+	if c.arrivals == nil {
+		c.arrivals = make(map[string]func(*Message))
+	}
+	c.arrivals[profile] = fn
+}
+
+func (c *Conn) arrivalFor(profile string) func(*Message) {
+	c.hmu.RLock()
+	defer c.hmu.RUnlock()
+	return c.arrivals[profile]
 }
 
 func (c *Conn) handlerFor(profile string) Handler {
@@ -1034,6 +1060,9 @@ func (c *Conn) begin(in *inbound) {
 		if closing {
 			in.discard()
 			return
+		}
+		if fn := c.arrivalFor(in.msg.Profile()); fn != nil {
+			fn(in.msg)
 		}
 		go c.serve(in.msg)
 		return

@@ -481,3 +481,62 @@ func TestPendingFailOnClose(t *testing.T) {
 func sha(b []byte) string { s := sha256.Sum256(b); return fmt.Sprintf("%x", s[:8]) }
 
 var _ = io.EOF
+
+// OnArrival hooks run in request order, each before its request's handler starts, even
+// when handlers run out of order: here the first request's handler waits until the
+// second one's has returned, and a third request's hook still runs after both hooks.
+func TestOnArrivalRunsInRequestOrder(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		events []string
+	)
+	note := func(s string) {
+		mu.Lock()
+		events = append(events, s)
+		mu.Unlock()
+	}
+	secondDone := make(chan struct{})
+	p := newPair(t, Config{}, Config{}, func(client, server *Conn) {
+		server.OnArrival("work", func(req *Message) { note(fmt.Sprintf("arrived %d", req.Number)) })
+		server.Handle("work", func(ctx context.Context, req *Message) (*Message, error) {
+			if req.Number == 1 {
+				select {
+				case <-secondDone:
+				case <-time.After(10 * time.Second):
+					t.Error("the second handler never returned")
+				}
+			}
+			note(fmt.Sprintf("handled %d", req.Number))
+			if req.Number == 2 {
+				close(secondDone)
+			}
+			return nil, nil
+		})
+	})
+	var replies []<-chan Reply
+	for i := 0; i < 3; i++ {
+		req := NewRequest("work")
+		req.Body = []byte("x")
+		ch, err := p.client.SendAsync(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replies = append(replies, ch)
+	}
+	for _, ch := range replies {
+		if r := <-ch; r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	pos := map[string]int{}
+	for i, e := range events {
+		pos[e] = i
+	}
+	if len(events) != 6 || pos["arrived 1"] > pos["arrived 2"] || pos["arrived 2"] > pos["arrived 3"] ||
+		pos["arrived 1"] > pos["handled 1"] || pos["arrived 2"] > pos["handled 2"] || pos["arrived 3"] > pos["handled 3"] ||
+		pos["handled 2"] > pos["handled 1"] {
+		t.Fatalf("events %v", events)
+	}
+}

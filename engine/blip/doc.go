@@ -17,7 +17,9 @@
 //  1. Open it: Dial (client side, ws:// or wss://) or Upgrade (inside an http.Handler).
 //     Both return a Conn that is not reading yet.
 //  2. Register handlers with Handle (by Profile) and optionally HandleDefault. Unknown
-//     profiles are answered BLIP/404 "no handler for message".
+//     profiles are answered BLIP/404 "no handler for message". Handlers run concurrently
+//     and may start in any order; OnArrival adds a quick hook that runs in arrival order
+//     before a profile's handler starts.
 //  3. Call Start once.
 //  4. Send requests with Send (waits for the reply) or SendAsync (returns a channel), from
 //     any goroutine. Read each reply's body with ReadBody or BodyReader.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,13 +64,20 @@ func runChaos(t *testing.T, seed int64, useTLS bool, faults int) {
 		Continuous: true, TLSConfig: tlsConf, CheckpointInterval: 100 * time.Millisecond})
 	var mu sync.Mutex
 	errs := map[string]int{}
+	var errTimes []string // when each error was reported, for matching with document events
+	began := time.Now()
 	r.AddChangeListener(func(s Status) {
 		if s.Error != nil {
 			mu.Lock()
 			errs[s.Error.Error()]++
+			if len(errTimes) < 100 {
+				errTimes = append(errTimes, fmt.Sprintf("%v %s", time.Since(began).Round(time.Millisecond), s.Error))
+			}
 			mu.Unlock()
 		}
 	})
+	docs := newDocLog(began)
+	r.AddDocumentListener(docs.record)
 	if err := r.Start(false); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +102,6 @@ func runChaos(t *testing.T, seed int64, useTLS bool, faults int) {
 			}
 		}(w)
 	}
-	began := time.Now()
 	for proxy.remaining() > 0 && time.Since(began) < 60*time.Second && r.Status().Activity != Stopped {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -104,14 +111,17 @@ func runChaos(t *testing.T, seed int64, useTLS bool, faults int) {
 	wg.Wait()
 	chaos := time.Since(began)
 	t.Logf("chaos phase %v: %s; writes a=%d b=%d", chaos.Round(time.Millisecond), proxy.summary(), wa.Ops(), wb.Ops())
+	var ids []string // the documents that differ, for the failure report
 	defer func() {
 		if t.Failed() {
 			proxy.mu.Lock()
 			t.Logf("faults injected:\n  %s", strings.Join(proxy.injected, "\n  "))
 			proxy.mu.Unlock()
 			mu.Lock()
-			t.Logf("replicator errors seen: %v", errs)
+			t.Logf("replicator errors seen: %v\nin order:\n  %s", errs, strings.Join(errTimes, "\n  "))
 			mu.Unlock()
+			t.Logf("document events:\n%s", docs.report(ids))
+			t.Logf("revision trees (latest local sequence first; @0: history only):\n%s", revisionTrees(ca, cb, ids))
 		}
 	}()
 	if proxy.remaining() > 0 {
@@ -120,6 +130,13 @@ func runChaos(t *testing.T, seed int64, useTLS bool, faults int) {
 
 	// Convergence: identical databases, no conflict left, the replicator still running.
 	diff, tombstones := waitConverged(t, r, ca, cb, 60*time.Second)
+	for _, line := range diff {
+		if q, err := strconv.QuotedPrefix(line); err == nil {
+			if id, err := strconv.Unquote(q); err == nil && (len(ids) == 0 || ids[len(ids)-1] != id) {
+				ids = append(ids, id)
+			}
+		}
+	}
 	if len(diff) > 0 {
 		t.Fatalf("no convergence 60 s after the faults stopped (status %+v); differences (A = active, B = listener):\n  %s",
 			r.Status(), strings.Join(diff[:min(len(diff), 40)], "\n  "))
@@ -211,4 +228,113 @@ func TestContinuousFirstPullReceivesLaterDeletions(t *testing.T) {
 		d, err := a.DefaultCollection().GetWithDeleted(ctx, "kept")
 		return err == nil && d.Deleted
 	})
+}
+
+// docLog records a replicator's document events for a failure report: per direction the
+// number of documents replicated and failed, the errors (the first 100), and the last
+// events of each document, with the time since the start.
+type docLog struct {
+	began  time.Time
+	mu     sync.Mutex
+	ok     map[Direction]int
+	failed map[Direction]int
+	errors []string
+	recent map[string][]string // document ID => its last docLogRecent events, oldest first
+}
+
+const docLogRecent = 8
+
+func newDocLog(began time.Time) *docLog {
+	return &docLog{began: began, ok: map[Direction]int{}, failed: map[Direction]int{}, recent: map[string][]string{}}
+}
+
+func (l *docLog) record(d DocumentReplication) {
+	at := time.Since(l.began).Round(time.Millisecond)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, doc := range d.Documents {
+		line := fmt.Sprintf("%v %v %s deleted=%v", at, d.Direction, doc.RevID, doc.Deleted)
+		if doc.AccessRemoved {
+			line += " access-removed"
+		}
+		if doc.Error != nil {
+			line += " error: " + doc.Error.Error()
+			l.failed[d.Direction]++
+			if len(l.errors) < 100 {
+				l.errors = append(l.errors, fmt.Sprintf("%q %s", doc.ID, line))
+			}
+		} else {
+			l.ok[d.Direction]++
+		}
+		ev := append(l.recent[doc.ID], line)
+		if len(ev) > docLogRecent {
+			ev = ev[len(ev)-docLogRecent:]
+		}
+		l.recent[doc.ID] = ev
+	}
+}
+
+// report describes the events, with the last ones of each document of ids.
+func (l *docLog) report(ids []string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b strings.Builder
+	for _, dir := range []Direction{DirectionPush, DirectionPull} {
+		fmt.Fprintf(&b, "  %v: %d replicated, %d failed\n", dir, l.ok[dir], l.failed[dir])
+	}
+	if len(l.errors) > 0 {
+		fmt.Fprintf(&b, "  document errors:\n    %s\n", strings.Join(l.errors, "\n    "))
+	}
+	for _, id := range ids[:min(len(ids), 40)] {
+		ev := l.recent[id]
+		if len(ev) == 0 {
+			fmt.Fprintf(&b, "  %q: no event\n", id)
+			continue
+		}
+		fmt.Fprintf(&b, "  %q:\n    %s\n", id, strings.Join(ev, "\n    "))
+	}
+	return b.String()
+}
+
+// revisionTrees describes the stored revisions of the first documents of ids on both
+// sides (generation, digest prefix, deleted/leaf/body flags, parent, local sequence).
+func revisionTrees(ca, cb *store.Collection, ids []string) string {
+	ctx := context.Background()
+	var b strings.Builder
+	for _, id := range ids[:min(len(ids), 10)] {
+		for _, side := range []struct {
+			name string
+			c    *store.Collection
+		}{{"A", ca}, {"B", cb}} {
+			revs, err := side.c.Revisions(ctx, id)
+			if err != nil {
+				fmt.Fprintf(&b, "  %q %s: %v\n", id, side.name, err)
+				continue
+			}
+			sort.Slice(revs, func(i, j int) bool { return revs[i].Sequence > revs[j].Sequence })
+			var parts []string
+			for _, r := range revs[:min(len(revs), 8)] {
+				flags := ""
+				if r.Deleted {
+					flags += " deleted"
+				}
+				if r.Leaf {
+					flags += " leaf"
+				}
+				if !r.HasBody {
+					flags += " nobody"
+				}
+				parts = append(parts, fmt.Sprintf("%s%s <- %s @%d", clipRev(r.RevID), flags, clipRev(r.Parent), r.Sequence))
+			}
+			fmt.Fprintf(&b, "  %q %s:\n    %s\n", id, side.name, strings.Join(parts, "\n    "))
+		}
+	}
+	return b.String()
+}
+
+func clipRev(rev string) string {
+	if i := strings.IndexByte(rev, '-'); i >= 0 && len(rev) > i+9 {
+		return rev[:i+9]
+	}
+	return rev
 }

@@ -40,7 +40,11 @@
 //
 // Received revisions are saved in batched transactions and acknowledged only once
 // durable. Checkpoint positions only advance over rows that are completely handled
-// (PROTOCOL §7.2), whatever order revisions complete in.
+// (PROTOCOL §7.2), whatever order revisions complete in. The puller knows the rows'
+// order by the order of the changes messages (registered as they arrive, whatever order
+// their handlers run in), so a pusher prepares lists concurrently but sends them in
+// sequence order; with numeric sequences the puller also stays before any pending row
+// of a list that came late.
 //
 // # Blobs
 //

@@ -64,6 +64,7 @@ func (s *Session) AddPuller(idx int, opts PullOptions) (*Puller, error) {
 	}
 	p := &Puller{s: s, idx: idx, coll: s.colls[idx].coll, opts: opts, wanted: map[string]trackKey{}}
 	p.tracker.before = sequenceBefore
+	p.tracker.atOrBefore = sequenceAtOrBefore
 	if len(opts.DocIDs) > 0 {
 		p.ids = make(map[string]bool, len(opts.DocIDs))
 		for _, id := range opts.DocIDs {
@@ -176,6 +177,25 @@ func sequenceBefore(seq Sequence) (Sequence, bool) {
 	return UintSequence(n - 1), true
 }
 
+// sequenceAtOrBefore reports a <= b for numeric sequences (false when either is not one).
+func sequenceAtOrBefore(a, b Sequence) bool {
+	x, okA := a.Uint()
+	y, okB := b.Uint()
+	return okA && okB && a[0] != '"' && b[0] != '"' && x <= y
+}
+
+// changesArrived runs when a changes list begins to arrive, before its handler starts
+// (see blip.Conn.OnArrival): an active puller holds the checkpoint back until the list's
+// rows are registered, since a later list may be handled first (PROTOCOL §7.2). It is
+// done here rather than in the handler: handlers start in any order, and a later list
+// handled before an earlier one's handler started let the position pass the earlier
+// list's rows, for as long as it took that handler to start.
+func (s *Session) changesArrived(req *blip.Message) {
+	if p, err := s.pullerFor(req); err == nil && p.opts.Active {
+		p.tracker.addBarrier(trackKey{req.Number, 0})
+	}
+}
+
 // handleChanges answers a pusher's changes list with the revisions wanted.
 func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.Message, error) {
 	p, err := s.pullerFor(req)
@@ -183,11 +203,9 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 		return nil, err
 	}
 	if p.opts.Active {
-		// Hold the checkpoint back until this message's rows are registered: a later
-		// message may finish arriving first (PROTOCOL §7.2). Rows use minor keys 1…n.
-		barrier := trackKey{req.Number, 0}
-		p.tracker.addBarrier(barrier)
-		defer p.tracker.complete(barrier)
+		// Release the barrier changesArrived set, once the rows (minor keys 1…n) are
+		// registered.
+		defer p.tracker.complete(trackKey{req.Number, 0})
 	}
 	body, err := req.ReadBody()
 	if err != nil {

@@ -171,6 +171,15 @@ func (p *Pusher) run(ctx context.Context) error {
 		}
 	}
 
+	// Lists leave in sequence order. The peer's puller may only checkpoint a sequence once
+	// every row before it is handled (PROTOCOL §7.2), and it knows the rows' order only by
+	// the order of the messages: a later list overtaking an earlier one let the peer save a
+	// checkpoint past rows it had not received yet, and skip them after a reconnection.
+	// Batches still prepare their rows concurrently; each one sends its list only once the
+	// list before it has been queued (or given up).
+	prevQueued := make(chan struct{})
+	close(prevQueued)
+
 	since := p.opts.Since
 	sentCaughtUp := false
 	for {
@@ -245,10 +254,13 @@ func (p *Pusher) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		}
+		order := listOrder{turn: prevQueued, queued: make(chan struct{})}
+		prevQueued = order.queued
 		batchWG.Add(1)
 		go func() {
 			defer batchWG.Done()
 			defer func() { <-batchSlots }()
+			defer order.done()
 			// Filtering reads the database; doing it here lets batches overlap.
 			ancestors, err := p.remoteAncestors(ctx, changes)
 			if err != nil {
@@ -275,7 +287,7 @@ func (p *Pusher) run(ctx context.Context) error {
 			if len(rows) == 0 {
 				return
 			}
-			if err := p.sendBatch(ctx, rows); err != nil && ctx.Err() == nil {
+			if err := p.sendBatch(ctx, rows, &order); err != nil && ctx.Err() == nil {
 				failBatch(err)
 			}
 		}()
@@ -346,14 +358,46 @@ func (p *Pusher) prepare(ctx context.Context, ch store.Change, ancestors map[str
 	return row, true, nil
 }
 
-func (p *Pusher) sendBatch(ctx context.Context, rows []pushRow) error {
-	if p.opts.Propose {
-		return p.sendProposals(ctx, rows)
-	}
-	return p.sendChanges(ctx, rows)
+// listOrder makes a batch's list wait for the previous batch's list (see run).
+type listOrder struct {
+	turn   <-chan struct{} // closed once the previous list is queued or given up
+	queued chan struct{}   // closed by done
+	once   sync.Once
 }
 
-func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow) error {
+// done lets the next list go; called once this batch's list is queued, and in any case
+// when the batch ends.
+func (o *listOrder) done() { o.once.Do(func() { close(o.queued) }) }
+
+// sendList sends a changes or proposeChanges list once the previous list has been
+// queued, and waits for its reply (as blip.Conn.Send does).
+func (p *Pusher) sendList(ctx context.Context, msg *blip.Message, order *listOrder) (*blip.Message, error) {
+	select {
+	case <-order.turn:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	replies, err := p.s.conn.SendAsync(msg)
+	order.done()
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-replies:
+		return r.Msg, r.Err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (p *Pusher) sendBatch(ctx context.Context, rows []pushRow, order *listOrder) error {
+	if p.opts.Propose {
+		return p.sendProposals(ctx, rows, order)
+	}
+	return p.sendChanges(ctx, rows, order)
+}
+
+func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow, order *listOrder) error {
 	list := make([]ChangeRow, len(rows))
 	for i, r := range rows {
 		list[i] = ChangeRow{Sequence: UintSequence(r.change.Sequence), DocID: r.change.DocID, RevID: r.change.RevID}
@@ -364,7 +408,7 @@ func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow) error {
 	msg := p.s.newRequest(ProfileChanges, p.idx, nil)
 	msg.Urgent, msg.Compressed = true, true
 	msg.Body = EncodeChanges(list)
-	reply, err := p.s.conn.Send(ctx, msg)
+	reply, err := p.sendList(ctx, msg, order)
 	if err != nil {
 		return p.listError(ProfileChanges, err)
 	}
@@ -400,7 +444,7 @@ func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow) error {
 	return nil
 }
 
-func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow) error {
+func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listOrder) error {
 	list := make([]ProposedChange, len(rows))
 	for i, r := range rows {
 		list[i] = ProposedChange{DocID: r.change.DocID, RevID: r.change.RevID, ParentRevID: r.parent}
@@ -408,7 +452,7 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow) error {
 	msg := p.s.newRequest(ProfileProposeChanges, p.idx, []Prop{{"conflictIncludesRev", wireTrue}})
 	msg.Urgent, msg.Compressed = true, true
 	msg.Body = EncodeProposeChanges(list)
-	reply, err := p.s.conn.Send(ctx, msg)
+	reply, err := p.sendList(ctx, msg, order)
 	if err != nil {
 		return p.listError(ProfileProposeChanges, err)
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +20,18 @@ import (
 // are the given ones, with doc "a" saved locally. cfg's Role, Database and RemoteID are
 // filled in.
 func pushPeer(t *testing.T, cfg SessionConfig, propose, rev blip.Handler) (*Session, *store.Collection) {
+	t.Helper()
+	handlers := map[string]blip.Handler{ProfileProposeChanges: propose}
+	if rev != nil {
+		handlers[ProfileRev] = rev
+	}
+	s, coll, _ := pushPeerWith(t, cfg, handlers)
+	return s, coll
+}
+
+// pushPeerWith is pushPeer with the test peer's handlers given by profile; it also
+// returns the test peer's end of the connection.
+func pushPeerWith(t *testing.T, cfg SessionConfig, handlers map[string]blip.Handler) (*Session, *store.Collection, *blip.Conn) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, t.TempDir()+"/db", store.Config{})
@@ -36,9 +50,8 @@ func pushPeer(t *testing.T, cfg SessionConfig, propose, rev blip.Handler) (*Sess
 			close(serverConn)
 			return
 		}
-		c.Handle(ProfileProposeChanges, propose)
-		if rev != nil {
-			c.Handle(ProfileRev, rev)
+		for profile, h := range handlers {
+			c.Handle(profile, h)
 		}
 		c.Start()
 		serverConn <- c
@@ -62,7 +75,7 @@ func pushPeer(t *testing.T, cfg SessionConfig, propose, rev blip.Handler) (*Sess
 			_ = server.Close(blip.CloseNormal, "")
 		}
 	})
-	return s, coll
+	return s, coll, server
 }
 
 // A list the peer refuses after the pusher has caught up (here a transient 503) must
@@ -149,5 +162,97 @@ func TestPusherRevRefusedTransiently(t *testing.T) {
 	}
 	if p.Checkpoint() != 0 || docErrors.Load() != 0 {
 		t.Errorf("checkpoint %d, %d document errors: the refused revision must stay pending", p.Checkpoint(), docErrors.Load())
+	}
+}
+
+// A pusher prepares several lists at once, but must send them in sequence order: the
+// peer's puller knows the order of the rows only by the order of the messages, and
+// checkpoints a sequence once every row of the messages before it is handled. Before, a
+// later list could overtake an earlier one whose preparation took longer (here a filter
+// that waits; in the chaos test, a busy machine); the peer then saved a checkpoint past
+// the earlier list's rows while their revisions were still on the way, and after a
+// reconnection never asked for them again (documents stayed at older revisions there,
+// with no error on either side).
+func TestPusherSendsListsInSequenceOrder(t *testing.T) {
+	ctx := context.Background()
+	type list struct {
+		number uint64
+		seqs   []Sequence
+	}
+	var (
+		mu    sync.Mutex
+		lists []list
+	)
+	secondListArrived := make(chan struct{})
+	var arrivedOnce sync.Once
+	s, coll, _ := pushPeerWith(t, SessionConfig{}, map[string]blip.Handler{
+		ProfileChanges: func(ctx context.Context, req *blip.Message) (*blip.Message, error) {
+			body, err := req.ReadBody()
+			if err != nil {
+				return nil, err
+			}
+			rows, err := DecodeChanges(body)
+			if err != nil {
+				return nil, err
+			}
+			if len(rows) == 0 {
+				return nil, nil // caught up
+			}
+			l := list{number: req.Number}
+			for _, r := range rows {
+				l.seqs = append(l.seqs, r.Sequence)
+				if r.DocID == "b" {
+					arrivedOnce.Do(func() { close(secondListArrived) })
+				}
+			}
+			mu.Lock()
+			lists = append(lists, l)
+			mu.Unlock()
+			return &blip.Message{Type: blip.TypeResponse, Body: []byte("[]")}, nil // nothing wanted
+		},
+	})
+	for _, id := range []string{"b", "c"} {
+		if _, err := coll.Save(ctx, id, []byte(`{"v":1}`), store.SaveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One row per list: "a" (sequence 1) is the first list, "b" the second. The first
+	// list's preparation waits until the second list reaches the peer, or 2 s (a pusher
+	// that keeps the order never sends it first).
+	p, err := s.StartPusher(0, PushOptions{BatchSize: 1, Filter: func(d DocumentInfo) bool {
+		if d.DocID == "a" {
+			select {
+			case <-secondListArrived:
+			case <-time.After(2 * time.Second):
+			}
+		}
+		return true
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the pusher did not finish")
+	}
+	if err := p.Err(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	sort.Slice(lists, func(i, j int) bool { return lists[i].number < lists[j].number })
+	var prev uint64
+	for _, l := range lists {
+		for _, seq := range l.seqs {
+			n, _ := seq.Uint()
+			if n <= prev {
+				t.Errorf("lists by message number: %+v; sequence %d sent after %d", lists, n, prev)
+			}
+			prev = n
+		}
+	}
+	if prev != 3 {
+		t.Errorf("lists %+v, want the sequences 1 to 3", lists)
 	}
 }

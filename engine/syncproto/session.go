@@ -295,6 +295,7 @@ func NewSession(conn *blip.Conn, cfg SessionConfig) *Session {
 		case <-ctx.Done():
 		}
 	}()
+	conn.OnArrival(ProfileChanges, s.changesArrived)
 	conn.Handle(ProfileChanges, s.counted(s.handleChanges))
 	conn.Handle(ProfileProposeChanges, s.counted(s.handleProposeChanges))
 	conn.Handle(ProfileRev, s.counted(s.handleRev))

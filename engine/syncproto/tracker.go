@@ -20,6 +20,10 @@ type progressTracker[S any] struct {
 	// before, if set, returns a position just before pos; used to step back when a row
 	// registers after later rows were already counted (ok=false: fall back to the base).
 	before func(pos S) (S, bool)
+	// atOrBefore, if set, reports that position a is at or before b (false when they
+	// cannot be compared). With it, the position also stays before a pending row whose
+	// position is not after it, whatever their keys (see position).
+	atOrBefore func(a, b S) bool
 }
 
 type trackKey struct{ major, minor uint64 }
@@ -148,7 +152,25 @@ func (t *progressTracker[S]) settled() (S, bool) {
 func (t *progressTracker[S]) position() (S, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.last, t.hasLast
+	pos, ok := t.last, t.hasLast
+	if !ok || t.atOrBefore == nil {
+		return pos, ok
+	}
+	// Keys order the rows as the peer sent them, which is the order of their positions
+	// for a peer that sends its lists in sequence order. For one that does not, a row of
+	// a later list can have an earlier position than rows already counted: stay before it
+	// while it is pending (held rows included).
+	for _, e := range t.entries {
+		if e.done || e.barrier || !t.atOrBefore(e.pos, pos) {
+			continue
+		}
+		p, stepped := t.stepBack(e.pos)
+		if !stepped {
+			return t.base, t.hasBase
+		}
+		pos = p
+	}
+	return pos, ok
 }
 
 // setBase sets the starting position (from a checkpoint) when nothing is pending.
