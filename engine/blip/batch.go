@@ -33,6 +33,17 @@ type batchConn struct {
 	force atomic.Bool  // the next write flushes, whatever it is
 	queue atomic.Int64 // bytes waiting in buf
 	buf   []byte       // only touched inside Write, under gorilla's write lock
+	// readEnded: a Read of the socket has failed (EOF included); Dial uses it to tell a
+	// handshake response cut off by the network from a malformed one.
+	readEnded atomic.Bool
+}
+
+func (b *batchConn) Read(p []byte) (int, error) {
+	n, err := b.Conn.Read(p)
+	if err != nil {
+		b.readEnded.Store(true)
+	}
+	return n, err
 }
 
 const (

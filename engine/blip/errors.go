@@ -30,6 +30,10 @@ var (
 	// ErrInvalidMessage: an outgoing message cannot be encoded (NUL byte in a property,
 	// duplicate property key, wrong message type for the call).
 	ErrInvalidMessage = errors.New("blip: invalid message")
+	// ErrHandshakeCut: the connection ended (EOF or a read error) before the server's
+	// upgrade response was complete, so what was read of it is cut off (a malformed status
+	// line or header is then the network's doing, not the server's). Transient.
+	ErrHandshakeCut = errors.New("blip: connection ended during the WebSocket handshake")
 )
 
 // HTTPError reports that the server refused the WebSocket upgrade with a non-101 status.
@@ -122,7 +126,7 @@ func IsTransient(err error) bool {
 	if errors.Is(err, ErrProtocol) || errors.Is(err, ErrNoSubprotocol) || errors.Is(err, ErrTooLarge) {
 		return false
 	}
-	if errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrHandshakeCut) {
 		return true
 	}
 	for _, errno := range []syscall.Errno{syscall.ECONNREFUSED, syscall.ECONNRESET,

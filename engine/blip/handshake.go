@@ -87,6 +87,9 @@ func Dial(ctx context.Context, url string, opts DialOptions) (*Conn, *http.Respo
 		if isTimeout(err) {
 			return nil, resp, fmt.Errorf("dial %s: %w: %w", url, ErrTimeout, err)
 		}
+		if bc != nil && bc.readEnded.Load() {
+			return nil, resp, fmt.Errorf("dial %s: %w: %w", url, ErrHandshakeCut, err)
+		}
 		return nil, resp, fmt.Errorf("dial %s: %w", url, err)
 	}
 	proto := ws.Subprotocol()

@@ -245,3 +245,41 @@ func TestIsTransient(t *testing.T) {
 		}
 	}
 }
+
+// A connection cut in the middle of the server's handshake response (seen under the
+// fault proxy: "malformed MIME header: missing colon") is worth a retry, like one cut
+// before the response: the server is not at fault, the network is.
+func TestDialCutMidResponseIsTransient(t *testing.T) {
+	for name, partial := range map[string]string{
+		"mid header":      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnec",
+		"mid status line": "HTTP/1.1 10",
+		"before headers":  "HTTP/1.1 101 Switching Protocols\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				buf := make([]byte, 4096)
+				_, _ = c.Read(buf) // the request
+				_, _ = io.WriteString(c, partial)
+				c.Close()
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, _, err = Dial(ctx, "ws://"+ln.Addr().String()+"/db/_blipsync", DialOptions{})
+			if err == nil {
+				t.Fatal("Dial succeeded")
+			}
+			if !IsTransient(err) {
+				t.Errorf("IsTransient(%v) = false, want true", err)
+			}
+		})
+	}
+}
