@@ -244,16 +244,20 @@ func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent
 	if err != nil {
 		return 0, false, fmt.Errorf("%w: document %q: %w", ErrResolverFailed, ev.DocID, err)
 	}
-	// The result always becomes a child of the remote revision, so that pushing it back
-	// extends what the remote has (as Couchbase Lite does).
+	// The result always becomes a child of the remote revision (or is the remote
+	// revision), so that pushing it back extends what the remote has (as Couchbase Lite
+	// does).
 	var body []byte
 	deleted := false
 	switch res.Kind {
 	case UseRemote:
-		if local.Deleted {
-			return 0, false, nil // the live remote revision already wins over the local tombstone
+		deleted = remote.Deleted
+		if !deleted {
+			if local.Deleted {
+				return 0, false, nil // the live remote revision already wins over the local tombstone
+			}
+			return written(coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, nil, false))
 		}
-		return written(coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, nil, false))
 	case UseLocal:
 		if c.Local == nil {
 			deleted = true
@@ -270,22 +274,35 @@ func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent
 	default:
 		return 0, false, fmt.Errorf("%w: document %q: unknown resolution %d", ErrResolverFailed, ev.DocID, res.Kind)
 	}
-	if deleted && remote.Deleted {
-		// Both sides end deleted: close the local branch if it is still live.
-		if local.Deleted {
-			return 0, false, nil
-		}
-		return written(coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, nil, false))
+	if deleted {
+		// The document ends deleted. Its current revision must then be the remote's
+		// tombstone (the remote revision is a deletion) or a tombstone child of the remote
+		// revision, which the remote accepts: the same on both sides. Closing the local
+		// branch with a tombstone of its own would not do: that tombstone outranks the
+		// result whenever the local branch is as long as the remote's (the winner rule
+		// compares generations), the document would end deleted by different tombstones
+		// on the two sides, and the pusher rightly sends nothing (the remote's revision is
+		// already a deleted leaf here; it would refuse ours anyway, Sync Gateway's
+		// no-conflicts rules). So the losing local branch is removed from the tree
+		// instead, as Couchbase Lite's resolution does, together with any other tombstone
+		// that would outrank the result; nothing live is lost, the outcome being a
+		// deletion. (A peer that pulled the losing branch meets the deletion as a
+		// conflict of its own and resolves it the same way.)
+		opts := store.ResolveOptions{PruneLosingBranch: true, MergedDeleted: !remote.Deleted}
+		return written(coll.ResolveConflictWith(ctx, ev.DocID, remote.RevID, local.RevID, opts))
 	}
 	if local.Deleted {
 		// The store's current revision is the live remote one: write on top of it.
 		opts := store.SaveOptions{ParentRevID: remote.RevID, Concurrency: store.FailOnConflict}
-		if deleted {
-			return written(coll.Delete(ctx, ev.DocID, opts))
-		}
 		return written(coll.Save(ctx, ev.DocID, body, opts))
 	}
-	return written(coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, body, deleted))
+	// A live outcome is the only live leaf left, hence the current revision whatever
+	// tombstones the tree holds: the losing branch is closed with a tombstone rather
+	// than removed. That keeps the revisions the other mechanisms rely on (a closed
+	// branch tells a later conflict event that its pulled revision already lost, see
+	// conflictLeaves; a pulled revision coming back finds itself already known instead
+	// of making a new conflict) and changes nothing for live documents.
+	return written(coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, body, false))
 }
 
 func callResolver(ctx context.Context, fn ConflictResolver, c Conflict) (res Resolution, err error) {

@@ -425,6 +425,10 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 	rr := store.RemoteRevision{
 		DocID: rev.DocID, RevID: rev.RevID, History: rev.History, Deleted: rev.Deleted, Body: clean,
 		NoConflicts: rev.NoConflicts && !p.opts.Active,
+		// An active pull receives the peer's current revisions. A deletion concurrent
+		// with a local one becomes current here, since the passive peer keeps its own
+		// (it refuses ours): both sides end on one tombstone.
+		AdoptDeletion: p.opts.Active,
 	}
 	res := s.ins.insert(ctx, p.coll, rr, p.opts.Active, s.anc)
 	if res.err != nil {

@@ -1,0 +1,246 @@
+package replicator
+
+import (
+	"context"
+	"crypto/sha1"
+	"fmt"
+	"testing"
+
+	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/store/storetest"
+)
+
+// pushEventsFor counts the successful push events of document id.
+func (d *docRecorder) pushEventsFor(id string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for i, doc := range d.docs {
+		if d.dirs[i] == DirectionPush && doc.ID == id && doc.Error == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// requireSame fails unless the two collections are identical (storetest.Diff, every kind
+// of difference, tombstones included).
+func requireSame(t *testing.T, a, b *store.Collection) {
+	t.Helper()
+	d, err := storetest.Diff(context.Background(), a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range d {
+		t.Errorf("A (active) and B (listener) differ: %s", x.Text)
+	}
+}
+
+func deleteDoc(t *testing.T, c *store.Collection, id string) *store.Document {
+	t.Helper()
+	d, err := c.Delete(context.Background(), id, store.SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// A document ends deleted on both sides of a push-and-pull: its current revision must be
+// the same tombstone on both. Each case starts with document "d" saved on the listener's
+// side (B) and synced to the replicator's (A), then edits both sides without syncing and
+// runs two one-shot push-and-pull replications. Before the fix the resolution closed the
+// losing local branch with a tombstone of its own, which outranked the result (the
+// remote's deletion, or the tombstone made on top of the remote's revision) whenever the
+// local branch was the longer one, and the pusher (rightly) sent nothing: A and B stayed
+// deleted by different tombstones.
+func TestDeletedOnBothSidesByOneTombstone(t *testing.T) {
+	useDeletion := func(context.Context, Conflict) (Resolution, error) { return Resolution{Kind: UseDeletion}, nil }
+	tests := []struct {
+		name     string
+		edit     func(t *testing.T, a, b *store.Collection) (wantRev string)
+		resolver ConflictResolver
+		// noPush: the outcome is B's own revision, so nothing of d may be pushed.
+		noPush bool
+	}{
+		{name: "remote deletion wins over a longer local branch", noPush: true,
+			edit: func(t *testing.T, a, b *store.Collection) string {
+				save(t, a, "d", `{"v":1}`)
+				save(t, a, "d", `{"v":2}`)
+				return deleteDoc(t, b, "d").RevID
+			}},
+		{name: "local deletion wins over a shorter remote edit",
+			edit: func(t *testing.T, a, b *store.Collection) string {
+				save(t, a, "d", `{"v":1}`)
+				save(t, a, "d", `{"v":2}`)
+				deleteDoc(t, a, "d")
+				remote := save(t, b, "d", `{"v":"remote"}`)
+				return tombstoneOf(remote.RevID)
+			}},
+		{name: "custom deletion over a longer local branch", resolver: useDeletion,
+			edit: func(t *testing.T, a, b *store.Collection) string {
+				save(t, a, "d", `{"v":1}`)
+				save(t, a, "d", `{"v":2}`)
+				remote := save(t, b, "d", `{"v":"remote"}`)
+				return tombstoneOf(remote.RevID)
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			a, b := openDB(t, "a"), openDB(t, "b")
+			ca, cb := a.DefaultCollection(), b.DefaultCollection()
+			save(t, cb, "d", `{"v":0}`)
+			l := startListener(t, b, nil)
+			cfg := Config{Database: a, URL: localURL(l),
+				Collections: []CollectionConfig{{Collection: ca, ConflictResolver: tt.resolver}}}
+			if st := runOneShot(t, newRepl(t, cfg)); st.Error != nil {
+				t.Fatal(st.Error)
+			}
+			want := tt.edit(t, ca, cb)
+			var rec docRecorder
+			for i := 0; i < 2; i++ {
+				r := newRepl(t, cfg)
+				rec.listen(r)
+				if st := runOneShot(t, r); st.Error != nil {
+					t.Fatalf("run %d: %+v", i+1, st)
+				}
+			}
+			if errs := rec.errors(); len(errs) > 0 {
+				t.Errorf("document errors: %v", errs)
+			}
+			requireSame(t, ca, cb)
+			for side, c := range map[string]*store.Collection{"A": ca, "B": cb} {
+				d, err := c.GetWithDeleted(ctx, "d")
+				if err != nil || !d.Deleted || d.RevID != want {
+					t.Errorf("%s: current %+v, %v; want the tombstone %s", side, d, err, want)
+				}
+				if cf, _ := c.Conflicts(ctx, "d"); len(cf) != 0 {
+					t.Errorf("%s: still conflicted: %v", side, cf)
+				}
+			}
+			if n := rec.pushEventsFor("d"); tt.noPush && n != 0 {
+				t.Errorf("%d pushes of d, want none (the listener's revision is the outcome)", n)
+			}
+		})
+	}
+}
+
+// tombstoneOf returns the ID of the deletion made on top of parent (the store's digest:
+// SHA-1 of the parent's length and ID, the deletion flag and the body "{}").
+func tombstoneOf(parent string) string {
+	h := sha1.New()
+	h.Write([]byte{byte(len(parent))})
+	h.Write([]byte(parent))
+	h.Write([]byte{1})
+	h.Write([]byte("{}"))
+	return fmt.Sprintf("%d-%x", generation(parent)+1, h.Sum(nil))
+}
+
+// Both sides delete a document concurrently (on different branches, so the tombstones
+// differ). The listener refuses the replicator's tombstone (no-conflicts rules, as Sync
+// Gateway) and keeps its own; the replicator's side must take the listener's, whichever
+// the winner rule prefers: a longer local branch (higher generation), or equal
+// generations, either digest order.
+func TestConcurrentDeletionsConverge(t *testing.T) {
+	ctx := context.Background()
+	a, b := openDB(t, "a"), openDB(t, "b")
+	ca, cb := a.DefaultCollection(), b.DefaultCollection()
+	const n = 8
+	id := func(i int) string { return fmt.Sprintf("d%d", i) }
+	for i := 0; i < n; i++ {
+		save(t, cb, id(i), fmt.Sprintf(`{"v":%d}`, i))
+	}
+	l := startListener(t, b, nil)
+	cfg := Config{Database: a, URL: localURL(l)}
+	if st := runOneShot(t, newRepl(t, cfg)); st.Error != nil {
+		t.Fatal(st.Error)
+	}
+	want := map[string]string{}
+	localBeats := 0
+	for i := 0; i < n; i++ {
+		// d0: a longer local branch; the others: one edit on each side, then deletions.
+		save(t, ca, id(i), fmt.Sprintf(`{"local":%d}`, i))
+		if i == 0 {
+			save(t, ca, id(i), `{"local":"again"}`)
+		}
+		save(t, cb, id(i), fmt.Sprintf(`{"remote":%d}`, i))
+		local, remote := deleteDoc(t, ca, id(i)), deleteDoc(t, cb, id(i))
+		want[id(i)] = remote.RevID
+		if generation(local.RevID) > generation(remote.RevID) ||
+			(generation(local.RevID) == generation(remote.RevID) && digest(local.RevID) > digest(remote.RevID)) {
+			localBeats++
+		}
+	}
+	if localBeats < 2 || localBeats == n {
+		t.Fatalf("precondition: the local tombstone beats the remote one for %d of %d documents; want both orders", localBeats, n)
+	}
+	var rec docRecorder
+	for i := 0; i < 2; i++ {
+		r := newRepl(t, cfg)
+		rec.listen(r)
+		if st := runOneShot(t, r); st.Error != nil {
+			t.Fatalf("run %d: %+v", i+1, st)
+		}
+	}
+	if errs := rec.errors(); len(errs) > 0 {
+		t.Errorf("document errors: %v", errs)
+	}
+	requireSame(t, ca, cb)
+	for i := 0; i < n; i++ {
+		for side, c := range map[string]*store.Collection{"A": ca, "B": cb} {
+			d, err := c.GetWithDeleted(ctx, id(i))
+			if err != nil || d.RevID != want[id(i)] {
+				t.Errorf("%s: %s = %+v, %v; want the listener's tombstone %s", side, id(i), d, err, want[id(i)])
+			}
+		}
+	}
+	// The replicator's side changed its current revision: one more run sends nothing.
+	r := newRepl(t, cfg)
+	var again docRecorder
+	again.listen(r)
+	if st := runOneShot(t, r); st.Error != nil {
+		t.Fatal(st.Error)
+	}
+	if n := again.count(DirectionPush); n != 0 {
+		t.Errorf("a third run pushed %d revisions, want none", n)
+	}
+	requireSame(t, ca, cb)
+}
+
+// A third peer C that pulled the losing local branch before the resolution removed it
+// meets the deletion as a conflict of its own when it next syncs, resolves it the same
+// way, and all three end on the one tombstone of the listener B.
+func TestThirdPeerFollowsPrunedResolution(t *testing.T) {
+	ctx := context.Background()
+	a, b, c := openDB(t, "a"), openDB(t, "b"), openDB(t, "c")
+	ca, cb, cc := a.DefaultCollection(), b.DefaultCollection(), c.DefaultCollection()
+	save(t, cb, "d", `{"v":0}`)
+	lb, la := startListener(t, b, nil), startListener(t, a, nil)
+	aToB := Config{Database: a, URL: localURL(lb)}
+	cToA := Config{Database: c, URL: localURL(la)}
+	if st := runOneShot(t, newRepl(t, aToB)); st.Error != nil {
+		t.Fatal(st.Error)
+	}
+	save(t, ca, "d", `{"v":1}`)
+	save(t, ca, "d", `{"v":2}`)
+	if st := runOneShot(t, newRepl(t, cToA)); st.Error != nil { // C pulls A's branch
+		t.Fatal(st.Error)
+	}
+	if d, err := cc.Get(ctx, "d"); err != nil || string(d.Body) != `{"v":2}` {
+		t.Fatalf("precondition: C has %+v, %v", d, err)
+	}
+	want := deleteDoc(t, cb, "d").RevID
+	for _, cfg := range []Config{aToB, aToB, cToA, cToA} {
+		if st := runOneShot(t, newRepl(t, cfg)); st.Error != nil {
+			t.Fatal(st.Error)
+		}
+	}
+	for side, coll := range map[string]*store.Collection{"A": ca, "B": cb, "C": cc} {
+		d, err := coll.GetWithDeleted(ctx, "d")
+		if err != nil || d.RevID != want {
+			t.Errorf("%s: current %+v, %v; want %s", side, d, err, want)
+		}
+	}
+	requireSame(t, ca, cb)
+	requireSame(t, cc, ca)
+}
