@@ -119,8 +119,11 @@ func runChaos(t *testing.T, seed int64, useTLS bool, faults int) {
 	}
 
 	// Convergence: identical databases, no conflict left, the replicator still running.
-	diff := waitConverged(t, r, ca, cb, 60*time.Second)
+	diff, ids := waitConverged(t, r, ca, cb, 60*time.Second)
 	if len(diff) > 0 {
+		for _, id := range ids[:min(len(ids), 5)] {
+			logTrees(t, r, id, ca, cb)
+		}
 		t.Fatalf("no convergence 60 s after the faults stopped (status %+v); %d differences (A = active, B = listener):\n  %s",
 			r.Status(), len(diff), strings.Join(diff[:min(len(diff), 40)], "\n  "))
 	}
@@ -141,7 +144,7 @@ func runChaos(t *testing.T, seed int64, useTLS bool, faults int) {
 // remaining differences (nil once converged). Every difference counts, a document
 // deleted on both sides by different tombstones included: the current revisions must be
 // the same.
-func waitConverged(t *testing.T, r *Replicator, ca, cb *store.Collection, timeout time.Duration) (diff []string) {
+func waitConverged(t *testing.T, r *Replicator, ca, cb *store.Collection, timeout time.Duration) (diff, ids []string) {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(timeout)
@@ -149,27 +152,48 @@ func waitConverged(t *testing.T, r *Replicator, ca, cb *store.Collection, timeou
 		if st := r.Status(); st.Activity == Stopped {
 			t.Fatalf("the continuous replicator stopped: %+v", st)
 		}
-		diff = nil
+		diff, ids = nil, nil
 		d, err := storetest.Diff(ctx, ca, cb)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, x := range d {
-			diff = append(diff, x.Text)
+			diff, ids = append(diff, x.Text), append(ids, x.DocID)
 		}
 		for side, c := range map[string]*store.Collection{"A": ca, "B": cb} {
-			ids, err := c.ConflictedDocuments(ctx)
+			conflicted, err := c.ConflictedDocuments(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, id := range ids {
-				diff = append(diff, fmt.Sprintf("%q: still in conflict in %s", id, side))
+			for _, id := range conflicted {
+				diff, ids = append(diff, fmt.Sprintf("%q: still in conflict in %s", id, side)), append(ids, id)
 			}
 		}
 		if len(diff) == 0 || time.Now().After(deadline) {
-			return diff
+			return diff, ids
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// logTrees logs, for a failed convergence, document id's revision tree on both sides and
+// the revision A records as the listener's.
+func logTrees(t *testing.T, r *Replicator, id string, ca, cb *store.Collection) {
+	t.Helper()
+	ctx := context.Background()
+	anc, _ := ca.RemoteAncestor(ctx, r.remoteID, id)
+	t.Logf("%q: A's remote ancestor %s", id, anc)
+	for side, c := range map[string]*store.Collection{"A": ca, "B": cb} {
+		revs, err := c.Revisions(ctx, id)
+		if err != nil {
+			t.Logf("%q in %s: %v", id, side, err)
+			continue
+		}
+		var lines []string
+		for _, rv := range revs {
+			lines = append(lines, fmt.Sprintf("%s parent=%s deleted=%v leaf=%v body=%v seq=%d", rv.RevID, rv.Parent, rv.Deleted, rv.Leaf, rv.HasBody, rv.Sequence))
+		}
+		t.Logf("%q in %s:\n    %s", id, side, strings.Join(lines, "\n    "))
 	}
 }
 

@@ -113,7 +113,13 @@ type resolverQueue struct {
 	done   chan struct{}
 	// resolvedSeq records the sequence of each resolution so a one-shot push includes it.
 	onResolved func(idx int, seq uint64)
+	// remoteRev reads the latest revision known to be on the remote (the session's view,
+	// see syncproto.Session.RemoteRevision); nil reads the stored record.
+	remoteRev remoteRevFunc
 }
+
+// remoteRevFunc returns the latest revision of a document known to be on the remote.
+type remoteRevFunc func(ctx context.Context, coll *store.Collection, docID string) (string, error)
 
 func newResolverQueue(r *Replicator, onResolved func(int, uint64)) *resolverQueue {
 	q := &resolverQueue{r: r, done: make(chan struct{}), onResolved: onResolved}
@@ -160,7 +166,7 @@ func (q *resolverQueue) run(ctx context.Context, kick func()) {
 		q.queue = q.queue[1:]
 		q.busy = true
 		q.mu.Unlock()
-		seq, err := q.r.resolve(ctx, ev)
+		seq, err := q.r.resolveWith(ctx, ev, q.remoteRev)
 		if err != nil {
 			q.r.docEvent(DirectionPull, ReplicatedDocument{Collection: ev.Collection.FullName(), ID: ev.DocID, RevID: ev.RemoteRevID, Error: err})
 		} else if seq != 0 && q.onResolved != nil {
@@ -187,8 +193,19 @@ const maxResolveAttempts = 8
 // Couchbase Lite does when a document changes during resolution; giving up would leave
 // the document conflicted until the next connection.
 func (r *Replicator) resolve(ctx context.Context, ev syncproto.ConflictEvent) (uint64, error) {
+	return r.resolveWith(ctx, ev, nil)
+}
+
+// resolveWith is resolve with the remote's revisions read by remoteRev (nil: from the
+// store's remote-ancestor records).
+func (r *Replicator) resolveWith(ctx context.Context, ev syncproto.ConflictEvent, remoteRev remoteRevFunc) (uint64, error) {
+	if remoteRev == nil {
+		remoteRev = func(ctx context.Context, coll *store.Collection, docID string) (string, error) {
+			return coll.RemoteAncestor(ctx, r.remoteID, docID)
+		}
+	}
 	for attempt := 1; ; attempt++ {
-		seq, stale, err := r.resolveOnce(ctx, ev)
+		seq, stale, err := r.resolveOnce(ctx, ev, remoteRev)
 		if err == nil || !stale || attempt == maxResolveAttempts || ctx.Err() != nil {
 			return seq, err
 		}
@@ -199,7 +216,7 @@ func (r *Replicator) resolve(ctx context.Context, ev syncproto.ConflictEvent) (u
 // resolveOnce is one attempt of resolve: it reads the conflict, asks the resolver and
 // writes the result. stale reports that the write was refused (store.ErrConflict)
 // because the document's revision tree changed after it was read.
-func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent) (uint64, bool, error) {
+func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent, remoteRev remoteRevFunc) (uint64, bool, error) {
 	written := func(doc *store.Document, err error) (uint64, bool, error) {
 		if err != nil {
 			return 0, errors.Is(err, store.ErrConflict), fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
@@ -220,6 +237,21 @@ func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent
 	}
 	if local == nil || remote == nil {
 		return 0, false, nil // nothing left to resolve
+	}
+	if remote.Deleted && !local.Deleted {
+		// The remote may have taken the live local leaf since it sent its deletion (the
+		// document created again here and pushed, the push acknowledged after the
+		// deletion was pulled): its latest revision then answers its own deletion, and
+		// the document is live on both sides. Resolving would delete it (and a deletion
+		// removes the losing branch, which the remote holds as its current revision:
+		// the sides would never agree again).
+		held, err := remoteRev(ctx, coll, ev.DocID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return 0, false, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
+		}
+		if held == local.RevID {
+			return 0, false, nil
+		}
 	}
 	c := Conflict{Collection: coll.FullName(), DocID: ev.DocID, localRev: local.RevID, remoteRev: remote.RevID}
 	if !local.Deleted {

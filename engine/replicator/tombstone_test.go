@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha1"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/store/storetest"
+	"github.com/p2psync/libp2psync/engine/syncproto"
 )
 
 // pushEventsFor counts the successful push events of document id.
@@ -243,4 +245,116 @@ func TestThirdPeerFollowsPrunedResolution(t *testing.T) {
 	}
 	requireSame(t, ca, cb)
 	requireSame(t, cc, ca)
+}
+
+// A pulled deletion conflicts with a live local revision that the remote has taken since
+// it sent the deletion (the document created again here, and the push acknowledged after
+// the deletion was pulled): the remote's latest revision is the local one, so there is
+// nothing to resolve. Resolving "deletion wins" would remove the live local branch,
+// which the remote holds as its current revision (the chaos test found the two sides
+// stuck that way, one live and one deleted).
+func TestPulledDeletionAnsweredByRemoteLeftAlone(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, "local")
+	c := db.DefaultCollection()
+	root, deletion, again := "1-"+strings.Repeat("0", 40), "2-"+strings.Repeat("d", 40), "3-"+strings.Repeat("a", 40)
+	for _, rev := range []store.RemoteRevision{
+		{DocID: "doc", RevID: root, Body: []byte(`{"v":0}`)},
+		{DocID: "doc", RevID: again, History: []string{"2-" + strings.Repeat("1", 40), root}, Body: []byte(`{"v":"again"}`)},
+		{DocID: "doc", RevID: deletion, History: []string{root}, Deleted: true},
+	} {
+		if _, err := c.PutExistingRevision(ctx, rev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := newRepl(t, Config{Database: db, URL: "ws://127.0.0.1:1/unused"})
+	if err := c.SetRemoteAncestor(ctx, r.remoteID, "doc", again); err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	r.colls[0].ConflictResolver = func(ctx context.Context, cf Conflict) (Resolution, error) {
+		called = true
+		return DefaultConflictResolver(ctx, cf)
+	}
+	seq, err := r.resolve(ctx, syncproto.ConflictEvent{Collection: c, DocID: "doc", LocalRevID: again, RemoteRevID: deletion})
+	if err != nil || seq != 0 || called {
+		t.Fatalf("resolve = %d, %v (resolver called: %v); want nothing to resolve", seq, err, called)
+	}
+	if d, err := c.Get(ctx, "doc"); err != nil || d.RevID != again {
+		t.Fatalf("current = %+v, %v; want the live %s the remote holds", d, err, again)
+	}
+	// Without that record the deletion wins, and the live branch is removed.
+	if err := c.SetRemoteAncestor(ctx, r.remoteID, "doc", deletion); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.resolve(ctx, syncproto.ConflictEvent{Collection: c, DocID: "doc", LocalRevID: again, RemoteRevID: deletion}); err != nil || !called {
+		t.Fatal(err)
+	}
+	d, err := c.GetWithDeleted(ctx, "doc")
+	if err != nil || d.RevID != deletion {
+		t.Fatalf("current = %+v, %v; want the remote's deletion", d, err)
+	}
+	if revs, _ := c.Revisions(ctx, "doc"); len(revs) != 2 {
+		t.Errorf("tree = %+v, want the root and the deletion", revs)
+	}
+}
+
+// A side can hold a branch closed by an earlier conflict resolution, whose tombstone
+// outranks a later deletion of the live revision (the chaos test found it: the closing
+// tombstone had the same generation and a larger digest). A deletion made on the other
+// side must still be the current revision on both once replicated, whichever side holds
+// the closed branch: pulled by the replicator, or pushed to the listener.
+func TestDeletionOverClosedBranchConverges(t *testing.T) {
+	for _, tt := range []struct {
+		name             string
+		closedOnListener bool
+	}{{"closed branch on the replicator's side, deletion pulled", false}, {"closed branch on the listener's side, deletion pushed", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			a, b := openDB(t, "a"), openDB(t, "b")
+			ca, cb := a.DefaultCollection(), b.DefaultCollection()
+			base := save(t, cb, "d", `{"v":0}`)
+			l := startListener(t, b, nil)
+			cfg := Config{Database: a, URL: localURL(l)}
+			if st := runOneShot(t, newRepl(t, cfg)); st.Error != nil {
+				t.Fatal(st.Error)
+			}
+			holder, deleter := ca, cb
+			if tt.closedOnListener {
+				holder, deleter = cb, ca
+			}
+			// A closed branch beside the current revision, its tombstone above any
+			// deletion of generation 2.
+			branch, closed := "1-"+strings.Repeat("1", 40), "2-"+strings.Repeat("f", 40)
+			for _, rev := range []store.RemoteRevision{
+				{DocID: "d", RevID: branch, Body: []byte(`{"v":"lost"}`)},
+				{DocID: "d", RevID: closed, History: []string{branch}, Deleted: true},
+			} {
+				if _, err := holder.PutExistingRevision(ctx, rev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if d, _ := holder.Get(ctx, "d"); d == nil || d.RevID != base.RevID {
+				t.Fatalf("precondition: current %+v, want %s", d, base.RevID)
+			}
+			want := deleteDoc(t, deleter, "d").RevID
+			var rec docRecorder
+			for i := 0; i < 2; i++ {
+				r := newRepl(t, cfg)
+				rec.listen(r)
+				if st := runOneShot(t, r); st.Error != nil {
+					t.Fatalf("run %d: %+v", i+1, st)
+				}
+			}
+			if errs := rec.errors(); len(errs) > 0 {
+				t.Errorf("document errors: %v", errs)
+			}
+			requireSame(t, ca, cb)
+			for side, c := range map[string]*store.Collection{"A": ca, "B": cb} {
+				if d, err := c.GetWithDeleted(ctx, "d"); err != nil || d.RevID != want {
+					t.Errorf("%s: current %+v, %v; want the deletion %s", side, d, err, want)
+				}
+			}
+		})
+	}
 }

@@ -13,11 +13,12 @@ type RemoteRevision struct {
 	Deleted     bool
 	Body        []byte // JSON object; "{}"/nil for tombstones
 	NoConflicts bool   // refuse (ErrConflict) if the result would not extend the current revision
-	// AdoptDeletion: the revision is the peer's current one, pulled by an active
-	// replicator. If it is a deletion and the document has no live leaf once it is
-	// inserted, it becomes the current revision: the other deleted leaves that would beat
-	// it by the winner rule are removed, with the branches only they descend from (see
-	// "Conflicts" in the package documentation). Only tombstones are ever removed.
+	// AdoptDeletion: the revision is the peer's current one (pulled by an active
+	// replicator, or pushed under the no-conflicts rules). If it is a deletion and the
+	// document has no live leaf once it is inserted, it becomes the current revision: the
+	// other deleted leaves that would beat it by the winner rule are removed, with the
+	// branches only they descend from (see "Conflicts" in the package documentation).
+	// Only tombstones are ever removed.
 	AdoptDeletion bool
 }
 
@@ -130,8 +131,9 @@ func (b *Batch) putExisting(c *Collection, rev *RemoteRevision) (InsertResult, e
 	}
 	added := t.add(parent, rev.RevID, revGen(rev.RevID), rev.Deleted, body, seq)
 	if rev.AdoptDeletion && rev.Deleted && len(t.liveLeaves()) == 0 {
-		// Two concurrent deletions: the peer keeps its own tombstone (it refuses ours, as
-		// Sync Gateway does), so this side takes the peer's.
+		// The peer's deletion is the document's state: a tombstone of ours that would
+		// outrank it (a concurrent deletion, which the peer refuses as Sync Gateway does,
+		// or one closing a branch in an earlier resolution) must not stay current.
 		t.removeLeaves(t.tombstonesAbove(added))
 	}
 	cur, err := b.storeDoc(c, rev.DocID, row, t, seq)

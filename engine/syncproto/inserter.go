@@ -234,6 +234,14 @@ func (a *ancestorCache) set(coll *store.Collection, docID, revID string) {
 	}
 }
 
+// get returns this session's record for a document, if any.
+func (a *ancestorCache) get(coll *store.Collection, docID string) (string, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rev, ok := a.known[docKey{coll, docID}]
+	return rev, ok
+}
+
 // noteStored records in memory a remote ancestor that the caller writes to the store
 // itself (inside its transaction). A pending older value is replaced so that a later
 // flush cannot overwrite the newer record.

@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Database) {
 		{"ResolveConflict", testResolveConflict},
 		{"ResolvePruningLosingBranch", testResolvePruningLosingBranch},
 		{"AdoptDeletion", testAdoptDeletion},
+		{"DeleteOverClosedBranch", testDeleteOverClosedBranch},
 		{"HistoryAndPruning", testHistoryAndPruning},
 		{"Batch", testBatch},
 		{"BatchRollback", testBatchRollback},
@@ -1397,6 +1398,55 @@ func testAdoptDeletion(t *testing.T, db *store.Database) {
 	must(t, err)
 	if res.Document.RevID != oursDel || len(revSet(t, c, "low")) != 5 {
 		t.Errorf("a better pulled deletion: %+v, tree %v", res.Document, revSet(t, c, "low"))
+	}
+}
+
+// A local deletion is the document's new current revision even where a tombstone
+// closing an old branch (a conflict resolved earlier) would outrank it by the winner
+// rule: that closed branch is removed. A live leaf is never removed.
+func testDeleteOverClosedBranch(t *testing.T, db *store.Database) {
+	c := db.DefaultCollection()
+	root, live, branch, closed := fakeRev(1, "root"), fakeRev(2, "live"), fakeRev(2, "branch"), "3-"+strings.Repeat("f", 40)
+	for _, id := range []string{"d", "conflicted"} {
+		for _, r := range []store.RemoteRevision{
+			{RevID: live, History: []string{root}, Body: []byte(`{"v":"live"}`)},
+			{RevID: branch, History: []string{root}, Body: []byte(`{"v":"b"}`)},
+			{RevID: closed, History: []string{branch, root}, Deleted: true},
+		} {
+			r.DocID = id
+			_, err := c.PutExistingRevision(bg, r)
+			must(t, err)
+		}
+	}
+	seq := lastSeq(t, c)
+	del, err := c.Delete(bg, "d", store.SaveOptions{})
+	must(t, err)
+	if want := revID(live, true, `{}`); del.RevID != want {
+		t.Fatalf("deletion %s, want %s", del.RevID, want)
+	}
+	if cur, err := c.GetWithDeleted(bg, "d"); err != nil || cur.RevID != del.RevID || !cur.Deleted {
+		t.Errorf("current after Delete = %+v, %v; want the new tombstone %s", cur, err, del.RevID)
+	}
+	if revs := revSet(t, c, "d"); len(revs) != 3 {
+		t.Errorf("tree = %v, want %s, %s and the deletion", revs, root, live)
+	}
+	wantChange(t, c, seq, "d", del.RevID, true)
+
+	// A second live leaf keeps the document live: nothing is removed.
+	put := func(r store.RemoteRevision) {
+		r.DocID = "conflicted"
+		_, err := c.PutExistingRevision(bg, r)
+		must(t, err)
+	}
+	other := fakeRev(2, "other")
+	put(store.RemoteRevision{RevID: other, History: []string{root}, Body: []byte(`{"v":"o"}`)})
+	del, err = c.Delete(bg, "conflicted", store.SaveOptions{})
+	must(t, err)
+	if cur, err := c.Get(bg, "conflicted"); err != nil || cur.Deleted {
+		t.Errorf("the other live leaf should be current: %+v, %v", cur, err)
+	}
+	if revs := revSet(t, c, "conflicted"); len(revs) != 6 || !del.Deleted {
+		t.Errorf("deleting one of two live leaves: %+v, tree %v", del, revs)
 	}
 }
 
