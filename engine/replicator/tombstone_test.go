@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/store/storetest"
@@ -356,5 +357,61 @@ func TestDeletionOverClosedBranchConverges(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The remote's branch wins the winner rule (higher generation) over a live local leaf,
+// and the remote deletes it while that conflict awaits resolution: the pulled deletion
+// extends the current revision, and the live local leaf becomes current again. The
+// conflict queued for the remote's live revision no longer counts (its branch ends in a
+// tombstone now), so the deletion must be a conflict of its own: otherwise the document
+// stays live here and deleted on the remote (the chaos test found it).
+func TestDeletionOfWinningRemoteBranchIsAConflict(t *testing.T) {
+	ctx := context.Background()
+	a, b := openDB(t, "a"), openDB(t, "b")
+	ca, cb := a.DefaultCollection(), b.DefaultCollection()
+	save(t, cb, "d", `{"v":0}`)
+	l := startListener(t, b, nil)
+	if st := runOneShot(t, newRepl(t, Config{Database: a, URL: localURL(l)})); st.Error != nil {
+		t.Fatal(st.Error)
+	}
+	save(t, ca, "d", `{"local":1}`)
+	save(t, cb, "d", `{"remote":1}`)
+	winner := save(t, cb, "d", `{"remote":2}`)
+	deleted := make(chan string, 1)
+	calls := 0 // the resolver runs on one goroutine, one call at a time
+	resolver := func(ctx context.Context, c Conflict) (Resolution, error) {
+		calls++
+		if calls == 1 {
+			// Hold the first resolution until the remote's deletion of its branch is here.
+			d, err := cb.Delete(ctx, "d", store.SaveOptions{})
+			if err != nil {
+				return Resolution{}, err
+			}
+			deleted <- d.RevID
+			for ctx.Err() == nil {
+				if _, err := ca.GetRevision(ctx, "d", d.RevID); err == nil {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		return DefaultConflictResolver(ctx, c)
+	}
+	r := newRepl(t, Config{Database: a, URL: localURL(l), Continuous: true,
+		Collections: []CollectionConfig{{Collection: ca, ConflictResolver: resolver}}})
+	if err := r.Start(false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the deletion to win on both sides", func() bool {
+		da, errA := ca.GetWithDeleted(ctx, "d")
+		db, errB := cb.GetWithDeleted(ctx, "d")
+		return errA == nil && errB == nil && da.Deleted && db.Deleted && da.RevID == db.RevID
+	})
+	r.Stop()
+	requireSame(t, ca, cb)
+	deletion := <-deleted
+	if d, _ := cb.GetWithDeleted(ctx, "d"); d.RevID != deletion || generation(deletion) != generation(winner.RevID)+1 {
+		t.Errorf("B: current %s, want the deletion %s of %s", d.RevID, deletion, winner.RevID)
 	}
 }
