@@ -129,21 +129,11 @@ func runChaos(t *testing.T, seed int64, useTLS bool, faults int) {
 	}
 
 	// Convergence: identical databases, no conflict left, the replicator still running.
-	diff, tombstones := waitConverged(t, r, ca, cb, 60*time.Second)
-	for _, line := range diff {
-		if q, err := strconv.QuotedPrefix(line); err == nil {
-			if id, err := strconv.Unquote(q); err == nil && (len(ids) == 0 || ids[len(ids)-1] != id) {
-				ids = append(ids, id)
-			}
-		}
-	}
+	var diff []string
+	diff, ids = waitConverged(t, r, ca, cb, 60*time.Second)
 	if len(diff) > 0 {
-		t.Fatalf("no convergence 60 s after the faults stopped (status %+v); differences (A = active, B = listener):\n  %s",
-			r.Status(), strings.Join(diff[:min(len(diff), 40)], "\n  "))
-	}
-	if len(tombstones) > 0 {
-		t.Logf("KNOWN DIVERGENCE (see the report of issue 12): %d documents deleted on both sides by different tombstones:\n  %s",
-			len(tombstones), strings.Join(tombstones, "\n  "))
+		t.Fatalf("no convergence 60 s after the faults stopped (status %+v); %d differences (A = active, B = listener):\n  %s",
+			r.Status(), len(diff), strings.Join(diff[:min(len(diff), 40)], "\n  "))
 	}
 	t.Logf("converged %v after the faults stopped; %d documents", time.Since(began)-chaos, count(t, ca))
 	for side, c := range map[string]*store.Collection{"A": ca, "B": cb} {
@@ -159,11 +149,10 @@ func runChaos(t *testing.T, seed int64, useTLS bool, faults int) {
 
 // waitConverged polls until the two collections are identical with no conflict left, or
 // the timeout passes; it fails at once if the replicator stopped. It returns the
-// remaining differences (nil once converged), and separately the documents deleted on
-// both sides by different tombstone revisions: a difference the revision-tree model
-// allows (two concurrent deletions, or a resolution whose closing tombstone outranks
-// the remote's deletion), tolerated here and reported by the caller.
-func waitConverged(t *testing.T, r *Replicator, ca, cb *store.Collection, timeout time.Duration) (diff, tombstones []string) {
+// remaining differences (nil once converged). Every difference counts, a document
+// deleted on both sides by different tombstones included: the current revisions must be
+// the same.
+func waitConverged(t *testing.T, r *Replicator, ca, cb *store.Collection, timeout time.Duration) (diff, ids []string) {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(timeout)
@@ -171,29 +160,25 @@ func waitConverged(t *testing.T, r *Replicator, ca, cb *store.Collection, timeou
 		if st := r.Status(); st.Activity == Stopped {
 			t.Fatalf("the continuous replicator stopped: %+v", st)
 		}
-		diff, tombstones = nil, nil
+		diff, ids = nil, nil
 		d, err := storetest.Diff(ctx, ca, cb)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, x := range d {
-			if x.Kind == storetest.DiffTombstone {
-				tombstones = append(tombstones, x.Text)
-			} else {
-				diff = append(diff, x.Text)
-			}
+			diff, ids = append(diff, x.Text), append(ids, x.DocID)
 		}
 		for side, c := range map[string]*store.Collection{"A": ca, "B": cb} {
-			ids, err := c.ConflictedDocuments(ctx)
+			conflicted, err := c.ConflictedDocuments(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, id := range ids {
-				diff = append(diff, fmt.Sprintf("%q: still in conflict in %s", id, side))
+			for _, id := range conflicted {
+				diff, ids = append(diff, fmt.Sprintf("%q: still in conflict in %s", id, side)), append(ids, id)
 			}
 		}
 		if len(diff) == 0 || time.Now().After(deadline) {
-			return diff, tombstones
+			return diff, ids
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -113,7 +113,13 @@ type resolverQueue struct {
 	done   chan struct{}
 	// resolvedSeq records the sequence of each resolution so a one-shot push includes it.
 	onResolved func(idx int, seq uint64)
+	// remoteRev reads the latest revision known to be on the remote (the session's view,
+	// see syncproto.Session.RemoteRevision); nil reads the stored record.
+	remoteRev remoteRevFunc
 }
+
+// remoteRevFunc returns the latest revision of a document known to be on the remote.
+type remoteRevFunc func(ctx context.Context, coll *store.Collection, docID string) (string, error)
 
 func newResolverQueue(r *Replicator, onResolved func(int, uint64)) *resolverQueue {
 	q := &resolverQueue{r: r, done: make(chan struct{}), onResolved: onResolved}
@@ -160,7 +166,7 @@ func (q *resolverQueue) run(ctx context.Context, kick func()) {
 		q.queue = q.queue[1:]
 		q.busy = true
 		q.mu.Unlock()
-		seq, err := q.r.resolve(ctx, ev)
+		seq, err := q.r.resolveWith(ctx, ev, q.remoteRev)
 		if err != nil {
 			q.r.log.Warn("conflict not resolved", "collection", ev.Collection.FullName(), "doc", ev.DocID,
 				"local", ev.LocalRevID, "remote", ev.RemoteRevID, "err", err)
@@ -196,8 +202,19 @@ const maxResolveAttempts = 8
 // Couchbase Lite does when a document changes during resolution; giving up would leave
 // the document conflicted until the next connection.
 func (r *Replicator) resolve(ctx context.Context, ev syncproto.ConflictEvent) (uint64, error) {
+	return r.resolveWith(ctx, ev, nil)
+}
+
+// resolveWith is resolve with the remote's revisions read by remoteRev (nil: from the
+// store's remote-ancestor records).
+func (r *Replicator) resolveWith(ctx context.Context, ev syncproto.ConflictEvent, remoteRev remoteRevFunc) (uint64, error) {
+	if remoteRev == nil {
+		remoteRev = func(ctx context.Context, coll *store.Collection, docID string) (string, error) {
+			return coll.RemoteAncestor(ctx, r.remoteID, docID)
+		}
+	}
 	for attempt := 1; ; attempt++ {
-		seq, stale, err := r.resolveOnce(ctx, ev)
+		seq, stale, err := r.resolveOnce(ctx, ev, remoteRev)
 		if err == nil || !stale || attempt == maxResolveAttempts || ctx.Err() != nil {
 			return seq, err
 		}
@@ -208,7 +225,7 @@ func (r *Replicator) resolve(ctx context.Context, ev syncproto.ConflictEvent) (u
 // resolveOnce is one attempt of resolve: it reads the conflict, asks the resolver and
 // writes the result. stale reports that the write was refused (store.ErrConflict)
 // because the document's revision tree changed after it was read.
-func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent) (uint64, bool, error) {
+func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent, remoteRev remoteRevFunc) (uint64, bool, error) {
 	written := func(doc *store.Document, err error) (uint64, bool, error) {
 		if err != nil {
 			return 0, errors.Is(err, store.ErrConflict), fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
@@ -229,6 +246,21 @@ func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent
 	}
 	if local == nil || remote == nil {
 		return 0, false, nil // nothing left to resolve
+	}
+	if remote.Deleted && !local.Deleted {
+		// The remote may have taken the live local leaf since it sent its deletion (the
+		// document created again here and pushed, the push acknowledged after the
+		// deletion was pulled): its latest revision then answers its own deletion, and
+		// the document is live on both sides. Resolving would delete it (and a deletion
+		// removes the losing branch, which the remote holds as its current revision:
+		// the sides would never agree again).
+		held, err := remoteRev(ctx, coll, ev.DocID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return 0, false, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
+		}
+		if held == local.RevID {
+			return 0, false, nil
+		}
 	}
 	c := Conflict{Collection: coll.FullName(), DocID: ev.DocID, localRev: local.RevID, remoteRev: remote.RevID}
 	if !local.Deleted {
@@ -253,16 +285,20 @@ func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent
 	if err != nil {
 		return 0, false, fmt.Errorf("%w: document %q: %w", ErrResolverFailed, ev.DocID, err)
 	}
-	// The result always becomes a child of the remote revision, so that pushing it back
-	// extends what the remote has (as Couchbase Lite does).
+	// The result always becomes a child of the remote revision (or is the remote
+	// revision), so that pushing it back extends what the remote has (as Couchbase Lite
+	// does).
 	var body []byte
 	deleted := false
 	switch res.Kind {
 	case UseRemote:
-		if local.Deleted {
-			return 0, false, nil // the live remote revision already wins over the local tombstone
+		deleted = remote.Deleted
+		if !deleted {
+			if local.Deleted {
+				return 0, false, nil // the live remote revision already wins over the local tombstone
+			}
+			return written(coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, nil, false))
 		}
-		return written(coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, nil, false))
 	case UseLocal:
 		if c.Local == nil {
 			deleted = true
@@ -279,22 +315,35 @@ func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent
 	default:
 		return 0, false, fmt.Errorf("%w: document %q: unknown resolution %d", ErrResolverFailed, ev.DocID, res.Kind)
 	}
-	if deleted && remote.Deleted {
-		// Both sides end deleted: close the local branch if it is still live.
-		if local.Deleted {
-			return 0, false, nil
-		}
-		return written(coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, nil, false))
+	if deleted {
+		// The document ends deleted. Its current revision must then be the remote's
+		// tombstone (the remote revision is a deletion) or a tombstone child of the remote
+		// revision, which the remote accepts: the same on both sides. Closing the local
+		// branch with a tombstone of its own would not do: that tombstone outranks the
+		// result whenever the local branch is as long as the remote's (the winner rule
+		// compares generations), the document would end deleted by different tombstones
+		// on the two sides, and the pusher rightly sends nothing (the remote's revision is
+		// already a deleted leaf here; it would refuse ours anyway, Sync Gateway's
+		// no-conflicts rules). So the losing local branch is removed from the tree
+		// instead, as Couchbase Lite's resolution does, together with any other tombstone
+		// that would outrank the result; nothing live is lost, the outcome being a
+		// deletion. (A peer that pulled the losing branch meets the deletion as a
+		// conflict of its own and resolves it the same way.)
+		opts := store.ResolveOptions{PruneLosingBranch: true, MergedDeleted: !remote.Deleted}
+		return written(coll.ResolveConflictWith(ctx, ev.DocID, remote.RevID, local.RevID, opts))
 	}
 	if local.Deleted {
 		// The store's current revision is the live remote one: write on top of it.
 		opts := store.SaveOptions{ParentRevID: remote.RevID, Concurrency: store.FailOnConflict}
-		if deleted {
-			return written(coll.Delete(ctx, ev.DocID, opts))
-		}
 		return written(coll.Save(ctx, ev.DocID, body, opts))
 	}
-	return written(coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, body, deleted))
+	// A live outcome is the only live leaf left, hence the current revision whatever
+	// tombstones the tree holds: the losing branch is closed with a tombstone rather
+	// than removed. That keeps the revisions the other mechanisms rely on (a closed
+	// branch tells a later conflict event that its pulled revision already lost, see
+	// conflictLeaves; a pulled revision coming back finds itself already known instead
+	// of making a new conflict) and changes nothing for live documents.
+	return written(coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, body, false))
 }
 
 func callResolver(ctx context.Context, fn ConflictResolver, c Conflict) (res Resolution, err error) {

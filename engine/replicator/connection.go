@@ -146,6 +146,7 @@ func (r *Replicator) runOnce(ctx context.Context, reset bool, base Progress) (co
 		OnProgress: cs.signal,
 	})
 	cs.sess = sess
+	cs.resolver.remoteRev = sess.RemoteRevision
 	colls := make([]*store.Collection, len(r.colls))
 	for i, c := range r.colls {
 		colls[i] = c.Collection

@@ -35,7 +35,21 @@
 // at start the older of the two copies is used. Pushing uses proposeChanges; pulling uses
 // subChanges. Conflicts created by pulled revisions are resolved by the collection's
 // ConflictResolver (default: Couchbase Lite's rule); the result is saved as a new
-// revision on top of the remote one and pushed. A resolver that fails or panics leaves
+// revision on top of the remote one (or is the remote one) and pushed. A live result
+// closes the losing local branch with a tombstone. A result that is a deletion removes
+// the losing local branch instead (as Couchbase Lite's resolution does), so that the
+// current revision is the remote's tombstone or the one made on top of the remote
+// revision, the same on both sides; a closing tombstone of a longer local branch would
+// outrank it. No resolution runs, and nothing is removed, when the remote has taken
+// the live local revision since it sent its deletion (the latest revision recorded
+// for the remote is that local one): the document is live on both sides. When both
+// sides deleted a document concurrently, the remote (which, like Sync Gateway,
+// refuses our tombstone) keeps its own and the pulled tombstone becomes the current
+// one here (store.RemoteRevision.AdoptDeletion); more generally a deletion that
+// leaves a document without a live leaf, pulled, pushed or made locally, is its
+// current revision on both sides, whatever older closed branches the trees hold. A
+// third peer that had pulled the removed branch meets the deletion as a conflict when
+// it next syncs and resolves it the same way. A resolver that fails or panics leaves
 // the document conflicted and reports a document error. Each time it connects, the
 // replicator looks for documents still in conflict with a revision pulled from its
 // remote (a failed resolver, or a connection that ended before the resolution was made)

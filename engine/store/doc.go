@@ -85,8 +85,11 @@ lowercase hex SHA-1 of byte(len(parent)) || parent || byte(deleted) || body.
 With LastWriteWins (the default) the new revision is always a child of the
 current one. Delete adds a tombstone revision (body "{}"); Get then reports
 ErrNotFound while GetWithDeleted returns it with Deleted set, and saving again
-continues the same history. Purge removes a document and all its history
-without a tombstone, so nothing about it replicates.
+continues the same history. A deletion that leaves no live leaf is the
+current revision even where the tombstone of an older branch (closed by a
+conflict resolution) would beat it by the winner rule: that branch is
+removed. Purge removes a document and all its history without a tombstone,
+so nothing about it replicates.
 
 Revisions form a tree per document. Each revision keeps its ID, parent,
 deletion flag and the sequence at which it was added locally. What is kept:
@@ -118,6 +121,12 @@ NoConflicts set it refuses (ErrConflict) what Sync Gateway refuses in its
 no-conflicts mode: it accepts a revision extending the current one, a
 tombstone closing a live leaf, and on a deleted or absent document a
 revision none of whose history is known here (the document created again).
+With AdoptDeletion set (the peer's current revision: pulled by an active
+replicator, or pushed under the no-conflicts rules), a deletion that leaves
+the document without a live leaf becomes its current revision: the other
+deleted leaves that would beat it are removed with the branches only they
+hold. Two concurrent deletions thus end on the passive peer's tombstone on
+both sides, since that peer refuses ours; nothing live is ever removed.
 
 The current revision is chosen among the leaves: a live leaf beats a deleted
 one, then the higher generation wins, then the larger digest (string order).
@@ -126,6 +135,15 @@ it. A document is in conflict when it has more than one live leaf; Conflicts
 lists the live leaves other than the current one. ResolveConflict closes the
 losing leaf with a tombstone child and optionally adds a merged revision (or
 a deletion) under the winning one, all under one new sequence.
+ResolveConflictWith does the same with ResolveOptions; PruneLosingBranch
+removes the losing leaf (which may then be a tombstone) and the ancestors no
+other leaf shares instead of closing it, as Couchbase Lite's resolution
+does, and, when the result is a deletion, also the tombstones that would
+outrank it, so that the result is the current revision. A closing tombstone
+has a generation one above the losing leaf and can outrank a deletion that
+won; the replicator prunes whenever a resolution ends in a deletion. The
+change of current revision, like every write, takes a new sequence and
+appears in the change feed.
 
 # Batches
 

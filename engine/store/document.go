@@ -314,7 +314,12 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 		return nil, fmt.Errorf("%w: revision %s already exists elsewhere in the tree", ErrConflict, rev)
 	}
 	seq := c.seq + 1
-	t.add(cur, rev, parentGen+1, deleted, data, seq)
+	added := t.add(cur, rev, parentGen+1, deleted, data, seq)
+	if deleted && len(t.liveLeaves()) == 0 {
+		// The deletion is the document's new state: a tombstone closing an old branch
+		// (a conflict resolved earlier) must not outrank it and stay current.
+		t.removeLeaves(t.tombstonesAbove(added))
+	}
 	if _, err := b.storeDoc(c, id, row, t, seq); err != nil {
 		return nil, err
 	}

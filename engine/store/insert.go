@@ -13,6 +13,13 @@ type RemoteRevision struct {
 	Deleted     bool
 	Body        []byte // JSON object; "{}"/nil for tombstones
 	NoConflicts bool   // refuse (ErrConflict) if the result would not extend the current revision
+	// AdoptDeletion: the revision is the peer's current one (pulled by an active
+	// replicator, or pushed under the no-conflicts rules). If it is a deletion and the
+	// document has no live leaf once it is inserted, it becomes the current revision: the
+	// other deleted leaves that would beat it by the winner rule are removed, with the
+	// branches only they descend from (see "Conflicts" in the package documentation).
+	// Only tombstones are ever removed.
+	AdoptDeletion bool
 }
 
 // InsertResult reports what PutExistingRevision did.
@@ -122,7 +129,13 @@ func (b *Batch) putExisting(c *Collection, rev *RemoteRevision) (InsertResult, e
 	for i := known - 1; i >= 0; i-- {
 		parent = t.add(parent, rev.History[i], revGen(rev.History[i]), false, nil, 0)
 	}
-	t.add(parent, rev.RevID, revGen(rev.RevID), rev.Deleted, body, seq)
+	added := t.add(parent, rev.RevID, revGen(rev.RevID), rev.Deleted, body, seq)
+	if rev.AdoptDeletion && rev.Deleted && len(t.liveLeaves()) == 0 {
+		// The peer's deletion is the document's state: a tombstone of ours that would
+		// outrank it (a concurrent deletion, which the peer refuses as Sync Gateway does,
+		// or one closing a branch in an earlier resolution) must not stay current.
+		t.removeLeaves(t.tombstonesAbove(added))
+	}
 	cur, err := b.storeDoc(c, rev.DocID, row, t, seq)
 	if err != nil {
 		return InsertResult{}, err
@@ -201,14 +214,39 @@ func (c *Collection) PutExistingRevision(ctx context.Context, rev RemoteRevision
 // and losingRevID must be live; otherwise ErrConflict (the tree changed).
 // It returns the resulting current document.
 func (b *Batch) ResolveConflict(c *Collection, id, winningRevID, losingRevID string, mergedBody []byte, mergedDeleted bool) (*Document, error) {
-	doc, err := b.resolve(c, id, winningRevID, losingRevID, mergedBody, mergedDeleted)
+	return b.ResolveConflictWith(c, id, winningRevID, losingRevID, ResolveOptions{MergedBody: mergedBody, MergedDeleted: mergedDeleted})
+}
+
+// ResolveOptions says how ResolveConflictWith settles a conflict.
+type ResolveOptions struct {
+	// MergedBody, if non-nil, is saved as a new revision, child of the winning one.
+	MergedBody []byte
+	// MergedDeleted adds a deletion as that new revision instead.
+	MergedDeleted bool
+	// PruneLosingBranch removes the losing leaf, and the ancestors no other leaf
+	// descends from, instead of closing it with a tombstone child; the losing leaf may
+	// then be a tombstone itself. If the result (the new revision, else the winning one)
+	// is a deletion, the other deleted leaves that would beat it by the winner rule are
+	// removed too, so that it is the current revision unless a live leaf remains. This
+	// is what Couchbase Lite's resolution does (LiteCore prunes the losing branch): a
+	// closing tombstone can outrank a deletion that won, and the document would end
+	// deleted by different tombstones on the two sides.
+	PruneLosingBranch bool
+}
+
+// ResolveConflictWith resolves a conflict between two leaves as opts says. Both
+// revisions must be leaves and, unless opts.PruneLosingBranch, losingRevID must be live;
+// otherwise ErrConflict (the tree changed). Everything is written under one new
+// sequence. It returns the resulting current document.
+func (b *Batch) ResolveConflictWith(c *Collection, id, winningRevID, losingRevID string, opts ResolveOptions) (*Document, error) {
+	doc, err := b.resolve(c, id, winningRevID, losingRevID, opts)
 	if err != nil {
 		return nil, fmt.Errorf("resolve conflict of %q: %w", id, err)
 	}
 	return doc, nil
 }
 
-func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, mergedBody []byte, mergedDeleted bool) (*Document, error) {
+func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, opts ResolveOptions) (*Document, error) {
 	if err := b.start(); err != nil {
 		return nil, err
 	}
@@ -229,13 +267,13 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, mer
 	}
 	var merged []byte
 	switch {
-	case mergedDeleted:
+	case opts.MergedDeleted:
 		merged = emptyObject()
-	case mergedBody != nil:
+	case opts.MergedBody != nil:
 		var err error
 		// A merged body may keep a legacy _attachments dictionary, as a save may: only
 		// carried over unchanged from one of the two sides (checked below).
-		if merged, err = compactWithAttachments(mergedBody); err != nil {
+		if merged, err = compactWithAttachments(opts.MergedBody); err != nil {
 			return nil, err
 		}
 	}
@@ -254,10 +292,10 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, mer
 	if !t.isLeaf(win) || !t.isLeaf(lose) {
 		return nil, fmt.Errorf("%w: both revisions must be leaves", ErrConflict)
 	}
-	if t.nodes[lose].deleted {
+	if t.nodes[lose].deleted && !opts.PruneLosingBranch {
 		return nil, fmt.Errorf("%w: losing revision %s is already deleted", ErrConflict, losingRevID)
 	}
-	if merged != nil && !mergedDeleted && hasTopLevelAttachments(merged) {
+	if merged != nil && !opts.MergedDeleted && hasTopLevelAttachments(merged) {
 		if err := checkAttachmentsCarried(merged, t.nodes[win].body); err != nil {
 			if checkAttachmentsCarried(merged, t.nodes[lose].body) != nil {
 				return nil, err
@@ -265,12 +303,12 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, mer
 		}
 	}
 	seq := c.seq + 1
-	lg, ln := t.nodes[lose].gen, t.nodes[lose].id
-	tomb := emptyObject()
-	closing := newRevID(lg, ln, true, tomb)
-	mergedRev := ""
+	closing, mergedRev := "", ""
+	if !opts.PruneLosingBranch {
+		closing = newRevID(t.nodes[lose].gen, t.nodes[lose].id, true, emptyObject())
+	}
 	if merged != nil {
-		mergedRev = newRevID(t.nodes[win].gen, t.nodes[win].id, mergedDeleted, merged)
+		mergedRev = newRevID(t.nodes[win].gen, t.nodes[win].id, opts.MergedDeleted, merged)
 	}
 	for _, r := range []string{closing, mergedRev} {
 		if r != "" && t.find(r) >= 0 {
@@ -278,9 +316,19 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, mer
 			return nil, fmt.Errorf("%w: revision %s already exists elsewhere in the tree", ErrConflict, r)
 		}
 	}
-	t.add(lose, closing, lg+1, true, tomb, seq)
+	result := win
 	if merged != nil {
-		t.add(win, mergedRev, t.nodes[win].gen+1, mergedDeleted, merged, seq)
+		result = t.add(win, mergedRev, t.nodes[win].gen+1, opts.MergedDeleted, merged, seq)
+	}
+	if opts.PruneLosingBranch {
+		drop := make([]bool, len(t.nodes))
+		if t.nodes[result].deleted {
+			drop = t.tombstonesAbove(result)
+		}
+		drop[lose] = true
+		t.removeLeaves(drop)
+	} else {
+		t.add(lose, closing, t.nodes[lose].gen+1, true, emptyObject(), seq)
 	}
 	cur, err := b.storeDoc(c, id, row, t, seq)
 	if err != nil {
@@ -294,6 +342,17 @@ func (c *Collection) ResolveConflict(ctx context.Context, id, winningRevID, losi
 	var doc *Document
 	err := c.write(ctx, "resolve conflict", func(b *Batch) (err error) {
 		doc, err = b.ResolveConflict(c, id, winningRevID, losingRevID, mergedBody, mergedDeleted)
+		return err
+	})
+	return doc, err
+}
+
+// ResolveConflictWith resolves a conflict in its own transaction (see
+// Batch.ResolveConflictWith).
+func (c *Collection) ResolveConflictWith(ctx context.Context, id, winningRevID, losingRevID string, opts ResolveOptions) (*Document, error) {
+	var doc *Document
+	err := c.write(ctx, "resolve conflict", func(b *Batch) (err error) {
+		doc, err = b.ResolveConflictWith(c, id, winningRevID, losingRevID, opts)
 		return err
 	})
 	return doc, err

@@ -123,6 +123,12 @@ func (t *revTree) prune(maxDepth int) bool {
 			d++
 		}
 	}
+	return t.keepOnly(keep)
+}
+
+// keepOnly removes every revision not marked in keep. Children of removed revisions
+// become roots. It reports whether anything was removed.
+func (t *revTree) keepOnly(keep []bool) bool {
 	removed := false
 	newIndex := make([]int, len(t.nodes))
 	out := t.nodes[:0]
@@ -141,6 +147,38 @@ func (t *revTree) prune(maxDepth int) bool {
 	}
 	t.nodes = out
 	return removed
+}
+
+// removeLeaves removes the leaves marked in drop together with their branches: every
+// ancestor that no remaining leaf descends from. A revision shared with a kept branch
+// (the branch point and everything above it) stays. Indexes change: look nodes up by
+// ID afterwards.
+func (t *revTree) removeLeaves(drop []bool) {
+	nonLeaf := t.isParent()
+	keep := make([]bool, len(t.nodes))
+	for i := range t.nodes {
+		if nonLeaf[i] || drop[i] {
+			continue
+		}
+		for p := i; p >= 0 && !keep[p]; p = t.nodes[p].parent {
+			keep[p] = true
+		}
+	}
+	t.keepOnly(keep)
+}
+
+// tombstonesAbove marks, for the deleted leaf w, the other deleted leaves that beat it
+// by the winner rule: the ones to remove so that w becomes the current revision of a
+// document without live leaves.
+func (t *revTree) tombstonesAbove(w int) []bool {
+	nonLeaf := t.isParent()
+	drop := make([]bool, len(t.nodes))
+	for i := range t.nodes {
+		if i != w && !nonLeaf[i] && t.nodes[i].deleted && t.better(i, w) {
+			drop[i] = true
+		}
+	}
+	return drop
 }
 
 // dropBodies applies the body retention rule: a revision keeps its body if

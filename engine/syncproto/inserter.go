@@ -163,6 +163,12 @@ func (in *inserter) commit(ctx context.Context, batch []*insertReq) {
 				// The document still has an unresolved conflict (an earlier resolution was
 				// overtaken by this revision): have it resolved again.
 				results[i].conflictWith = cur0(cur)
+			case r.detectConflict && res.Inserted && r.rev.Deleted && res.Document != nil && !res.Document.Deleted:
+				// A deletion extending the current revision (the remote's branch, which had
+				// won the winner rule) while a live local leaf remains: that leaf is current
+				// now and conflicts with the deletion. The conflicts queued for the branch's
+				// earlier revisions no longer count (see conflictLeaves), so this one must.
+				results[i].conflictWith = res.Document.RevID
 			}
 		}
 		return nil
@@ -233,6 +239,14 @@ func (a *ancestorCache) set(coll *store.Collection, docID, revID string) {
 		default:
 		}
 	}
+}
+
+// get returns this session's record for a document, if any.
+func (a *ancestorCache) get(coll *store.Collection, docID string) (string, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rev, ok := a.known[docKey{coll, docID}]
+	return rev, ok
 }
 
 // noteStored records in memory a remote ancestor that the caller writes to the store

@@ -547,6 +547,13 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 	rr := store.RemoteRevision{
 		DocID: rev.DocID, RevID: rev.RevID, History: rev.History, Deleted: rev.Deleted, Body: clean,
 		NoConflicts: rev.NoConflicts && !p.opts.Active,
+		// An active pull receives the peer's current revisions, and a push under the
+		// no-conflicts rules the pusher's (extending ours or closing a live leaf): a
+		// deletion among them that leaves no live leaf is the document's state, and
+		// becomes current here even where a tombstone of ours would outrank it (a
+		// concurrent deletion, which the passive side refuses and keeps its own, or a
+		// branch closed by an earlier resolution): both sides end on one tombstone.
+		AdoptDeletion: p.opts.Active || rev.NoConflicts,
 	}
 	res := s.ins.insert(ctx, p.coll, rr, p.opts.Active, s.anc)
 	if res.err != nil {

@@ -308,6 +308,20 @@ func NewSession(conn *blip.Conn, cfg SessionConfig) *Session {
 // Conn returns the underlying connection.
 func (s *Session) Conn() *blip.Conn { return s.conn }
 
+// RemoteRevision returns the latest revision of a document known to be on the peer (its
+// remote ancestor, PROTOCOL §4.6): this session's record if it has one (pulled,
+// acknowledged, or listed by the peer as one this side already has), which may not be
+// persisted yet, else the stored one; "" if none or without remote-ancestor tracking.
+func (s *Session) RemoteRevision(ctx context.Context, coll *store.Collection, docID string) (string, error) {
+	if s.anc == nil {
+		return "", nil
+	}
+	if rev, ok := s.anc.get(coll, docID); ok {
+		return rev, nil
+	}
+	return coll.RemoteAncestor(ctx, s.anc.remote, docID)
+}
+
 // Context is cancelled when the session ends.
 func (s *Session) Context() context.Context { return s.ctx }
 

@@ -86,7 +86,8 @@ const (
 	// DiffCurrent: the current revisions differ (and are not both deletions).
 	DiffCurrent
 	// DiffTombstone: the document is deleted on both sides, by different tombstone
-	// revisions.
+	// revisions. A divergence like the others: converged replicas have the same current
+	// revision, deletions included.
 	DiffTombstone
 	// DiffBody: one revision ID has two bodies (or two deletion flags).
 	DiffBody

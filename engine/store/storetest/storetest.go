@@ -59,6 +59,9 @@ func Run(t *testing.T, open func(t *testing.T) *store.Database) {
 		{"ConflictsAndWinner", testConflictsAndWinner},
 		{"NoConflicts", testNoConflicts},
 		{"ResolveConflict", testResolveConflict},
+		{"ResolvePruningLosingBranch", testResolvePruningLosingBranch},
+		{"AdoptDeletion", testAdoptDeletion},
+		{"DeleteOverClosedBranch", testDeleteOverClosedBranch},
 		{"HistoryAndPruning", testHistoryAndPruning},
 		{"Batch", testBatch},
 		{"BatchRollback", testBatchRollback},
@@ -1188,6 +1191,263 @@ func testResolveConflict(t *testing.T, db *store.Database) {
 	must(t, err)
 	_, err = c.ResolveConflict(bg, "err", a, b, nil, false) // b already closed
 	wantErr(t, err, store.ErrConflict)
+}
+
+// revSet lists a document's kept revision IDs.
+func revSet(t *testing.T, c *store.Collection, id string) map[string]store.Revision {
+	t.Helper()
+	revs, err := c.Revisions(bg, id)
+	must(t, err)
+	out := map[string]store.Revision{}
+	for _, r := range revs {
+		out[r.RevID] = r
+	}
+	return out
+}
+
+// wantChange checks that the change feed's row for id comes after since and names rev.
+func wantChange(t *testing.T, c *store.Collection, since uint64, id, rev string, deleted bool) {
+	t.Helper()
+	ch, err := c.ChangesSince(bg, since, 0)
+	must(t, err)
+	for _, x := range ch {
+		if x.DocID == id {
+			if x.RevID != rev || x.Deleted != deleted || x.Sequence <= since {
+				t.Errorf("change of %q = %+v, want rev %s deleted=%v after sequence %d", id, x, rev, deleted, since)
+			}
+			return
+		}
+	}
+	t.Errorf("no change of %q after sequence %d", id, since)
+}
+
+// ResolveConflictWith with PruneLosingBranch removes the losing branch instead of
+// closing it, so that a deletion that won is the current revision.
+func testResolvePruningLosingBranch(t *testing.T, db *store.Database) {
+	c := db.DefaultCollection()
+	put := func(id string, rev store.RemoteRevision) {
+		t.Helper()
+		rev.DocID = id
+		if !rev.Deleted && rev.Body == nil {
+			rev.Body = []byte(`{"r":"` + rev.RevID[:4] + `"}`)
+		}
+		_, err := c.PutExistingRevision(bg, rev)
+		must(t, err)
+	}
+	root := fakeRev(1, "root")
+	la2, la3 := fakeRev(2, "local"), fakeRev(3, "local")
+	deletion := fakeRev(2, "deletion")
+	oldBranch, oldClosed := fakeRev(2, "old"), fakeRev(3, "old-closed")
+
+	// 1. A deletion (generation 2) wins over a longer live branch (generation 3), beside
+	// an older closed branch whose tombstone (generation 3) would outrank it too.
+	for _, r := range []store.RemoteRevision{
+		{RevID: la2, History: []string{root}}, {RevID: la3, History: []string{la2, root}},
+		{RevID: oldBranch, History: []string{root}}, {RevID: oldClosed, History: []string{oldBranch, root}, Deleted: true},
+		{RevID: deletion, History: []string{root}, Deleted: true},
+	} {
+		put("del", r)
+	}
+	if d, _ := c.GetWithDeleted(bg, "del"); d.RevID != la3 {
+		t.Fatalf("precondition: current %s, want the live %s", d.RevID, la3)
+	}
+	seq := lastSeq(t, c)
+	doc, err := c.ResolveConflictWith(bg, "del", deletion, la3, store.ResolveOptions{PruneLosingBranch: true})
+	must(t, err)
+	if doc.RevID != deletion || !doc.Deleted || doc.Sequence != seq+1 {
+		t.Errorf("resolution = %+v, want the deletion %s at sequence %d", doc, deletion, seq+1)
+	}
+	revs := revSet(t, c, "del")
+	if len(revs) != 2 || !revs[deletion].Leaf || revs[root].RevID != root {
+		t.Errorf("tree after pruning = %v, want only %s and %s", revs, root, deletion)
+	}
+	if d, err := c.GetWithDeleted(bg, "del"); err != nil || d.RevID != deletion || d.Sequence != seq+1 {
+		t.Errorf("current = %+v, %v", d, err)
+	}
+	wantChange(t, c, seq, "del", deletion, true)
+	if n := count(t, c); n != 0 {
+		t.Errorf("live documents = %d, want 0", n)
+	}
+
+	// 2. A deletion made on top of the live winner over a local tombstone branch that
+	// is longer: the local tombstone goes, the new tombstone is current.
+	rw, lt2, lt3, lt4 := fakeRev(2, "remote"), fakeRev(2, "l"), fakeRev(3, "l"), fakeRev(4, "l-deleted")
+	for _, r := range []store.RemoteRevision{
+		{RevID: lt2, History: []string{root}}, {RevID: lt3, History: []string{lt2, root}},
+		{RevID: lt4, History: []string{lt3, lt2, root}, Deleted: true},
+		{RevID: rw, History: []string{root}},
+	} {
+		put("del2", r)
+	}
+	doc, err = c.ResolveConflictWith(bg, "del2", rw, lt4, store.ResolveOptions{PruneLosingBranch: true, MergedDeleted: true})
+	must(t, err)
+	if want := revID(rw, true, `{}`); doc.RevID != want || !doc.Deleted {
+		t.Errorf("resolution = %+v, want the tombstone %s on top of %s", doc, want, rw)
+	}
+	revs = revSet(t, c, "del2")
+	if len(revs) != 3 || revs[rw].Leaf || !revs[doc.RevID].Leaf {
+		t.Errorf("tree after pruning = %v, want %s, %s and its tombstone", revs, root, rw)
+	}
+
+	// 3. A live result: the losing branch goes, nothing else changes; the branch point
+	// shared with the winner stays.
+	a, b := fakeRev(2, "a"), fakeRev(2, "b")
+	b3 := fakeRev(3, "b")
+	for _, r := range []store.RemoteRevision{
+		{RevID: a, History: []string{root}}, {RevID: b, History: []string{root}}, {RevID: b3, History: []string{b, root}},
+	} {
+		put("live", r)
+	}
+	doc, err = c.ResolveConflictWith(bg, "live", a, b3, store.ResolveOptions{PruneLosingBranch: true, MergedBody: []byte(`{"m":1}`)})
+	must(t, err)
+	if doc.Deleted || string(doc.Body) != `{"m":1}` {
+		t.Errorf("merged resolution = %+v", doc)
+	}
+	revs = revSet(t, c, "live")
+	if _, ok := revs[b]; ok || len(revs) != 3 {
+		t.Errorf("tree after pruning = %v, want %s, %s and the merge", revs, root, a)
+	}
+	if cf, _ := c.Conflicts(bg, "live"); len(cf) != 0 {
+		t.Errorf("conflicts = %v", cf)
+	}
+
+	// 4. Without PruneLosingBranch a deleted loser is still refused; with it, unknown
+	// revisions and inner ones are errors as for ResolveConflict.
+	put("err", store.RemoteRevision{RevID: a, History: []string{root}})
+	put("err", store.RemoteRevision{RevID: deletion, History: []string{root}, Deleted: true})
+	put("err", store.RemoteRevision{RevID: fakeRev(2, "x"), History: []string{root}, Deleted: true})
+	_, err = c.ResolveConflictWith(bg, "err", a, deletion, store.ResolveOptions{})
+	wantErr(t, err, store.ErrConflict)
+	_, err = c.ResolveConflictWith(bg, "err", a, root, store.ResolveOptions{PruneLosingBranch: true})
+	wantErr(t, err, store.ErrConflict)
+	_, err = c.ResolveConflictWith(bg, "err", a, fakeRev(2, "unknown"), store.ResolveOptions{PruneLosingBranch: true})
+	wantErr(t, err, store.ErrNotFound)
+}
+
+// PutExistingRevision with AdoptDeletion: a pulled deletion becomes the current revision
+// of a document without live leaves, the tombstones that would beat it being removed;
+// a live leaf is never removed.
+func testAdoptDeletion(t *testing.T, db *store.Database) {
+	c := db.DefaultCollection()
+	root := fakeRev(1, "root")
+	ours2, ours3, oursDel := fakeRev(2, "ours"), fakeRev(3, "ours"), fakeRev(4, "ours-deleted")
+	theirs := fakeRev(2, "theirs-deleted")
+	for _, id := range []string{"plain", "adopt"} {
+		for _, r := range []store.RemoteRevision{
+			{RevID: root, Body: []byte(`{}`)},
+			{RevID: ours2, History: []string{root}, Body: []byte(`{"v":2}`)},
+			{RevID: ours3, History: []string{ours2, root}, Body: []byte(`{"v":3}`)},
+			{RevID: oursDel, History: []string{ours3, ours2, root}, Deleted: true},
+		} {
+			r.DocID = id
+			_, err := c.PutExistingRevision(bg, r)
+			must(t, err)
+		}
+	}
+	// Without the flag the winner rule keeps the longer local tombstone current.
+	res, err := c.PutExistingRevision(bg, store.RemoteRevision{DocID: "plain", RevID: theirs, History: []string{root}, Deleted: true})
+	must(t, err)
+	if res.Document.RevID != oursDel {
+		t.Errorf("without AdoptDeletion: current %s, want %s", res.Document.RevID, oursDel)
+	}
+	seq := lastSeq(t, c)
+	res, err = c.PutExistingRevision(bg, store.RemoteRevision{DocID: "adopt", RevID: theirs, History: []string{root}, Deleted: true, AdoptDeletion: true})
+	must(t, err)
+	if !res.Inserted || res.Document.RevID != theirs || !res.Document.Deleted || res.Sequence != seq+1 || res.Conflicted {
+		t.Errorf("with AdoptDeletion: %+v, want %s current at sequence %d", res, theirs, seq+1)
+	}
+	revs := revSet(t, c, "adopt")
+	if len(revs) != 2 || !revs[theirs].Leaf {
+		t.Errorf("tree = %v, want %s and %s", revs, root, theirs)
+	}
+	wantChange(t, c, seq, "adopt", theirs, true)
+	// Already known: a no-op.
+	res, err = c.PutExistingRevision(bg, store.RemoteRevision{DocID: "adopt", RevID: theirs, History: []string{root}, Deleted: true, AdoptDeletion: true})
+	must(t, err)
+	if res.Inserted || lastSeq(t, c) != seq+1 {
+		t.Errorf("inserting again: %+v", res)
+	}
+
+	// A live leaf stays (the document is live: the deletion is a conflict to resolve).
+	for _, r := range []store.RemoteRevision{
+		{RevID: root, Body: []byte(`{}`)},
+		{RevID: ours2, History: []string{root}, Body: []byte(`{"v":2}`)},
+		{RevID: fakeRev(2, "closed"), History: []string{root}, Body: []byte(`{"v":"c"}`)},
+		{RevID: fakeRev(3, "closed"), History: []string{fakeRev(2, "closed"), root}, Deleted: true},
+	} {
+		r.DocID = "live"
+		_, err := c.PutExistingRevision(bg, r)
+		must(t, err)
+	}
+	res, err = c.PutExistingRevision(bg, store.RemoteRevision{DocID: "live", RevID: theirs, History: []string{root}, Deleted: true, AdoptDeletion: true})
+	must(t, err)
+	revs = revSet(t, c, "live")
+	if res.Document.RevID != ours2 || res.Document.Deleted || len(revs) != 5 {
+		t.Errorf("a live leaf beside: current %+v, tree %v; want %s current and nothing removed", res.Document, revs, ours2)
+	}
+	// A pulled deletion beaten by nothing leaves the other tombstones alone.
+	for _, r := range []store.RemoteRevision{
+		{RevID: root, Body: []byte(`{}`)},
+		{RevID: fakeRev(2, "low-deleted"), History: []string{root}, Deleted: true},
+	} {
+		r.DocID = "low"
+		_, err := c.PutExistingRevision(bg, r)
+		must(t, err)
+	}
+	res, err = c.PutExistingRevision(bg, store.RemoteRevision{DocID: "low", RevID: oursDel, History: []string{ours3, ours2, root}, Deleted: true, AdoptDeletion: true})
+	must(t, err)
+	if res.Document.RevID != oursDel || len(revSet(t, c, "low")) != 5 {
+		t.Errorf("a better pulled deletion: %+v, tree %v", res.Document, revSet(t, c, "low"))
+	}
+}
+
+// A local deletion is the document's new current revision even where a tombstone
+// closing an old branch (a conflict resolved earlier) would outrank it by the winner
+// rule: that closed branch is removed. A live leaf is never removed.
+func testDeleteOverClosedBranch(t *testing.T, db *store.Database) {
+	c := db.DefaultCollection()
+	root, live, branch, closed := fakeRev(1, "root"), fakeRev(2, "live"), fakeRev(2, "branch"), "3-"+strings.Repeat("f", 40)
+	for _, id := range []string{"d", "conflicted"} {
+		for _, r := range []store.RemoteRevision{
+			{RevID: live, History: []string{root}, Body: []byte(`{"v":"live"}`)},
+			{RevID: branch, History: []string{root}, Body: []byte(`{"v":"b"}`)},
+			{RevID: closed, History: []string{branch, root}, Deleted: true},
+		} {
+			r.DocID = id
+			_, err := c.PutExistingRevision(bg, r)
+			must(t, err)
+		}
+	}
+	seq := lastSeq(t, c)
+	del, err := c.Delete(bg, "d", store.SaveOptions{})
+	must(t, err)
+	if want := revID(live, true, `{}`); del.RevID != want {
+		t.Fatalf("deletion %s, want %s", del.RevID, want)
+	}
+	if cur, err := c.GetWithDeleted(bg, "d"); err != nil || cur.RevID != del.RevID || !cur.Deleted {
+		t.Errorf("current after Delete = %+v, %v; want the new tombstone %s", cur, err, del.RevID)
+	}
+	if revs := revSet(t, c, "d"); len(revs) != 3 {
+		t.Errorf("tree = %v, want %s, %s and the deletion", revs, root, live)
+	}
+	wantChange(t, c, seq, "d", del.RevID, true)
+
+	// A second live leaf keeps the document live: nothing is removed.
+	put := func(r store.RemoteRevision) {
+		r.DocID = "conflicted"
+		_, err := c.PutExistingRevision(bg, r)
+		must(t, err)
+	}
+	other := fakeRev(2, "other")
+	put(store.RemoteRevision{RevID: other, History: []string{root}, Body: []byte(`{"v":"o"}`)})
+	del, err = c.Delete(bg, "conflicted", store.SaveOptions{})
+	must(t, err)
+	if cur, err := c.Get(bg, "conflicted"); err != nil || cur.Deleted {
+		t.Errorf("the other live leaf should be current: %+v, %v", cur, err)
+	}
+	if revs := revSet(t, c, "conflicted"); len(revs) != 6 || !del.Deleted {
+		t.Errorf("deleting one of two live leaves: %+v, tree %v", del, revs)
+	}
 }
 
 func testHistoryAndPruning(t *testing.T, db *store.Database) {
