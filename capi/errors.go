@@ -115,6 +115,7 @@ var statusFor = []struct {
 	{blip.ErrInvalidMessage, C.P2P_ERR_PROTOCOL},
 	{blip.ErrTimeout, C.P2P_ERR_TIMEOUT},
 	{blip.ErrClosed, C.P2P_ERR_NETWORK},
+	{blip.ErrHandshakeCut, C.P2P_ERR_NETWORK},
 
 	{context.Canceled, C.P2P_ERR_CANCELLED},
 	{context.DeadlineExceeded, C.P2P_ERR_TIMEOUT},

@@ -407,6 +407,11 @@ func TestMaxConnections(t *testing.T) {
 	if !errors.As(err, &he) || he.Status != http.StatusServiceUnavailable {
 		t.Fatalf("third connection: %v, want HTTP 503", err)
 	}
+	// The slots are taken before the upgrade; the status lists a connection once its
+	// session is registered, a moment after the client's Dial returned.
+	for deadline := time.Now().Add(5 * time.Second); l.Status().ConnectionCount < 2 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if n := l.Status().ConnectionCount; n != 2 {
 		t.Errorf("%d connections, want 2", n)
 	}
