@@ -1,7 +1,6 @@
 package query
 
 import (
-	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -45,7 +44,7 @@ type compiler struct {
 	args    []argSpec
 	index   bool // compiling an index expression: no parameters, variables or aggregates
 	aggOK   bool
-	sawAgg  bool // an aggregate was compiled
+	sawAgg  bool            // an aggregate was compiled
 	aliases map[string]expr // result aliases usable in ORDER BY
 }
 
@@ -525,5 +524,3 @@ func (c *compiler) resolveCollection(pos int, scope, coll string) (string, strin
 	}
 	return scope, coll
 }
-
-var _ = fmt.Sprintf

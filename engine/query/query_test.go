@@ -232,3 +232,21 @@ func TestInjection(t *testing.T) {
 		t.Fatalf("a property name with a double quote: %v", err)
 	}
 }
+
+func TestMoreConstructs(t *testing.T) {
+	_, src := openTestDB(t)
+	for _, c := range []struct{ q, want string }{
+		{"SELECT meta(d).id FROM _ AS d -- comment\n WHERE SOME t IN d.tags SATISFIES t = \"poet\" END /* block */", `{"id":"a"}`},
+		{`SELECT ROUND(score), FLOOR(score) AS f, CEIL(score) AS c, ABS(-2) AS a, SQRT(16) AS s, POWER(2, 3) AS p FROM _ WHERE meta().id = 'a'`, `{"$1":10,"f":9,"c":10,"a":2,"s":4,"p":8}`},
+		{`SELECT IFNULL(nick, name) AS n, TRIM('  x ') AS t, name || '!' AS e FROM _ WHERE meta().id = 'a'`, `{"n":"Ada","t":"x","e":"Ada!"}`},
+		{`SELECT address.city, COUNT(DISTINCT name) AS n FROM _ WHERE address.city IS VALUED GROUP BY address.city ORDER BY COUNT(*) DESC LIMIT 1`, `{"city":"London","n":2}`},
+		{`SELECT ISARRAY(tags) AS a, ISOBJECT(address) AS o, ISSTRING(name) AS s, ISBOOLEAN(active) AS b, ISNUMBER(score) AS n FROM _ WHERE meta().id = 'a'`, `{"a":true,"o":true,"s":true,"b":true,"n":true}`},
+		{`SELECT meta().deleted, meta().expiration FROM _ WHERE meta().id = 'a'`, `{"deleted":false,"expiration":null}`},
+		{`SELECT MISSING IS MISSING AS m, NULL IS NULL AS n, 1 IS VALUED AS v FROM _ WHERE meta().id = 'a'`, `{"m":true,"n":true,"v":true}`},
+	} {
+		got := run(t, src, c.q, ``)
+		if len(got) != 1 || got[0] != c.want {
+			t.Errorf("%s\n got %v\nwant %s", c.q, got, c.want)
+		}
+	}
+}

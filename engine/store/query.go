@@ -39,6 +39,7 @@ type QueryRows struct {
 	*sql.Rows
 	once  sync.Once
 	db    *Database
+	conn  *sql.Conn // pinned connection of an EXPLAIN, closed with the rows
 	close error
 }
 
@@ -46,6 +47,9 @@ type QueryRows struct {
 func (r *QueryRows) Close() error {
 	r.once.Do(func() {
 		r.close = r.Rows.Close()
+		if r.conn != nil {
+			r.conn.Close()
+		}
 		r.db.leave()
 	})
 	return r.close
@@ -59,12 +63,39 @@ func (db *Database) Query(ctx context.Context, sqlText string, args ...any) (*Qu
 	if err := db.enter(); err != nil {
 		return nil, err
 	}
+	if strings.HasPrefix(sqlText, "EXPLAIN") {
+		return db.explain(ctx, sqlText, args)
+	}
 	rows, err := db.rdb.QueryContext(ctx, sqlText, args...)
 	if err != nil {
 		db.leave()
 		return nil, classify(err)
 	}
 	return &QueryRows{Rows: rows, db: db}, nil
+}
+
+// explain runs an EXPLAIN statement on a reader connection whose schema is
+// current. A statement that reads the database notices a schema changed by the
+// writer (a new index) and reloads it; EXPLAIN alone does not, and would show
+// the plan of the schema the connection loaded last.
+func (db *Database) explain(ctx context.Context, sqlText string, args []any) (*QueryRows, error) {
+	conn, err := db.rdb.Conn(ctx)
+	if err != nil {
+		db.leave()
+		return nil, classify(err)
+	}
+	var n int64
+	err = conn.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master`).Scan(&n)
+	if err == nil {
+		var rows *sql.Rows
+		rows, err = conn.QueryContext(ctx, sqlText, args...)
+		if err == nil {
+			return &QueryRows{Rows: rows, db: db, conn: conn}, nil
+		}
+	}
+	conn.Close()
+	db.leave()
+	return nil, classify(err)
 }
 
 var indexNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,63}$`)
