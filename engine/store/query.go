@@ -50,6 +50,7 @@ func (r *QueryRows) Close() error {
 		if r.conn != nil {
 			r.conn.Close()
 		}
+		r.db.openQueries.Add(-1)
 		r.db.leave()
 	})
 	return r.close
@@ -63,12 +64,32 @@ func (db *Database) Query(ctx context.Context, sqlText string, args ...any) (*Qu
 	if err := db.enter(); err != nil {
 		return nil, err
 	}
+	if n := db.openQueries.Add(1); n > MaxOpenQueries {
+		db.openQueries.Add(-1)
+		db.leave()
+		return nil, fmt.Errorf("%w: %d query results are open; close one first", ErrBusy, MaxOpenQueries)
+	}
+	rows, err := db.query(ctx, sqlText, args)
+	if err != nil {
+		db.openQueries.Add(-1)
+		db.leave()
+		return nil, err
+	}
+	return rows, nil
+}
+
+// MaxOpenQueries is how many QueryRows may be open at once; one more is refused
+// with ErrBusy. Each open result holds a reader connection, and one reader is
+// always left for the other calls, which would otherwise wait for a result the
+// application may never close.
+const MaxOpenQueries = readerConns - 1
+
+func (db *Database) query(ctx context.Context, sqlText string, args []any) (*QueryRows, error) {
 	if strings.HasPrefix(sqlText, "EXPLAIN") {
 		return db.explain(ctx, sqlText, args)
 	}
 	rows, err := db.rdb.QueryContext(ctx, sqlText, args...)
 	if err != nil {
-		db.leave()
 		return nil, classify(err)
 	}
 	return &QueryRows{Rows: rows, db: db}, nil
@@ -81,7 +102,6 @@ func (db *Database) Query(ctx context.Context, sqlText string, args ...any) (*Qu
 func (db *Database) explain(ctx context.Context, sqlText string, args []any) (*QueryRows, error) {
 	conn, err := db.rdb.Conn(ctx)
 	if err != nil {
-		db.leave()
 		return nil, classify(err)
 	}
 	var n int64
@@ -94,7 +114,6 @@ func (db *Database) explain(ctx context.Context, sqlText string, args []any) (*Q
 		}
 	}
 	conn.Close()
-	db.leave()
 	return nil, classify(err)
 }
 

@@ -53,3 +53,45 @@ func TestQueryEntryPoint(t *testing.T) {
 		t.Fatalf("Query after Close: %v", err)
 	}
 }
+
+// Open results are bounded below the reader pool: one more is ErrBusy, and the
+// other reads never wait for a result the caller keeps open.
+func TestQueryOpenResultsBounded(t *testing.T) {
+	db := openTest(t, Config{})
+	ctx := context.Background()
+	coll := db.DefaultCollection()
+	if _, err := coll.Save(ctx, "a", []byte(`{"x":1}`), SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var open []*QueryRows
+	for i := 0; i < MaxOpenQueries; i++ {
+		r, err := db.Query(ctx, `SELECT 1 UNION ALL SELECT 2`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Next()
+		open = append(open, r)
+	}
+	if _, err := db.Query(ctx, `SELECT 1`); !errors.Is(err, ErrBusy) {
+		t.Fatalf("one result too many: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := coll.Get(ctx, "a"); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Get waited for the open query results")
+	}
+	open[0].Close()
+	r, err := db.Query(ctx, `SELECT 1`)
+	if err != nil {
+		t.Fatalf("after closing one: %v", err)
+	}
+	r.Close()
+	for _, r := range open {
+		r.Close()
+	}
+}
