@@ -136,4 +136,3 @@ func p2pgo_query_close(qh C.p2p_query, cerr *C.p2p_error) (rc C.int32_t) {
 	}
 	return C.P2P_OK
 }
-
