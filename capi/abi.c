@@ -236,3 +236,11 @@ int32_t p2p_db_compact(p2p_db db, char **out_json, p2p_error *err) { return GO(e
 int32_t p2p_log_set_callback(uint32_t level, uint32_t domains, p2p_log_fn fn, void *user_data, p2p_error *err) { return GO(err, p2pgo_log_set_callback(level, domains, fn, user_data, err)); }
 int32_t p2p_log_set_console(uint32_t level, uint32_t domains, p2p_error *err) { return GO(err, p2pgo_log_set_console(level, domains, err)); }
 int32_t p2p_log_settings(char **out_json, p2p_error *err) { return GO(err, p2pgo_log_settings(out_json, err)); }
+
+/* queries */
+int32_t p2p_query_prepare(p2p_db db, const char *text, p2p_query *out_query, p2p_error *err) { return GO(err, p2pgo_query_prepare(db, (char *)text, out_query, err)); }
+int32_t p2p_query_columns(p2p_query query, char **out_json, p2p_error *err) { return GO(err, p2pgo_query_columns(query, out_json, err)); }
+int32_t p2p_query_execute(p2p_query query, const char *params_json, p2p_error *err) { return GO(err, p2pgo_query_execute(query, (char *)params_json, err)); }
+int32_t p2p_query_next(p2p_query query, char **out_row_json, p2p_error *err) { return GO(err, p2pgo_query_next(query, out_row_json, err)); }
+int32_t p2p_query_explain(p2p_query query, char **out_text, p2p_error *err) { return GO(err, p2pgo_query_explain(query, out_text, err)); }
+int32_t p2p_query_close(p2p_query query, p2p_error *err) { return GO(err, p2pgo_query_close(query, err)); }

@@ -21,6 +21,7 @@ import (
 	"github.com/p2psync/libp2psync/engine/blobstore"
 	"github.com/p2psync/libp2psync/engine/listener"
 	"github.com/p2psync/libp2psync/engine/p2psync"
+	"github.com/p2psync/libp2psync/engine/query"
 	"github.com/p2psync/libp2psync/engine/replicator"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto"
@@ -129,6 +130,10 @@ var statusFor = []struct {
 	{blobstore.ErrInvalid, C.P2P_ERR_INVALID_ARGUMENT},
 	{blobstore.ErrIO, C.P2P_ERR_IO},
 	{blobstore.ErrClosed, C.P2P_ERR_INVALID_HANDLE},
+
+	// Queries: the message gives the line and column of the problem.
+	{query.ErrInvalidQuery, C.P2P_ERR_INVALID_ARGUMENT},
+	{store.ErrIndexName, C.P2P_ERR_INVALID_ARGUMENT},
 }
 
 func statusOf(err error) C.int32_t {

@@ -23,6 +23,7 @@ const (
 	kindKeystore     uint64 = 9
 	kindBlobWriter   uint64 = 10
 	kindBlobReader   uint64 = 11
+	kindQuery        uint64 = 12
 )
 
 // handlesMu guards every registry and every parent/child link, so that "close the
@@ -200,4 +201,5 @@ var (
 	keystores   = newRegistry[*keystoreObj](kindKeystore)
 	blobWriters = newRegistry[*blobWriterObj](kindBlobWriter)
 	blobReaders = newRegistry[*blobReaderObj](kindBlobReader)
+	queries     = newRegistry[*queryObj](kindQuery)
 )

@@ -78,6 +78,7 @@ typedef uint64_t p2p_listener;     /* serves one open database to replicators */
 typedef uint64_t p2p_replicator;   /* syncs one open database with one listener */
 typedef uint64_t p2p_blob_writer;  /* a blob being written into one open database */
 typedef uint64_t p2p_blob_reader;  /* a blob of one open database being read */
+typedef uint64_t p2p_query;        /* a compiled query of one open database */
 
 /* Number of live handles of every kind. Tests assert it is 0 at the end. Never fails.
  * In a child forked after the library was loaded it returns 0: no handle works there. */
@@ -1302,6 +1303,73 @@ P2P_API int32_t p2p_log_set_console(uint32_t level, uint32_t domains, p2p_error 
  *   out_json  receives text owned by the caller; release with p2p_free.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (out_json NULL). */
 P2P_API int32_t p2p_log_settings(char **out_json, p2p_error *err);
+
+/* ---------------------------------------------------------------- queries
+ *
+ * A query finds documents by their content, in a subset of SQL++ for mobile (Couchbase
+ * Lite's query language), compiled to SQLite over one collection:
+ *
+ *   SELECT name, address.city FROM _ WHERE age > $min ORDER BY name LIMIT 10
+ *   SELECT meta().id, COUNT(*) FROM inventory.parts AS p GROUP BY p.kind HAVING COUNT(*) > 1
+ *   CREATE INDEX byCity ON _(address.city)      DROP INDEX byCity ON _
+ *   EXPLAIN SELECT ...
+ *
+ * The language, the MISSING/NULL rules and the column names are described in the README
+ * ("Queries") and in engine/query/doc.go. Deleted documents never match. Each row is a JSON
+ * object; a property MISSING from a document is left out of its row.
+ *
+ * Lifecycle: p2p_query_prepare compiles once; p2p_query_execute runs it (again) with
+ * parameters; p2p_query_next returns the rows one by one; p2p_query_close releases it.
+ * An executed query whose rows were not all read holds one of the database's reader
+ * connections: at most 3 may be open at once per database (the next execute returns
+ * P2P_ERR_BUSY), so read to the end or close the query. A query is a child of its
+ * database: the database cannot be closed while a query of it is open (P2P_ERR_BUSY).
+ * Calls on one query are serialised; different queries may be used from different threads. */
+
+/* Parses and compiles a statement against db.
+ *   text       borrowed; the statement (UTF-8, at most 64 KiB).
+ *   out_query  receives a handle owned by the caller; release with p2p_query_close.
+ * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL, bad UTF-8, or a statement that does not
+ * parse or compile: the message reads "invalid query at line L, column C: ..."),
+ * P2P_ERR_NOT_FOUND (the collection of FROM does not exist; the message has its position),
+ * P2P_ERR_INVALID_HANDLE. Blocks only briefly. Thread-safe. */
+P2P_API int32_t p2p_query_prepare(p2p_db db, const char *text, p2p_query *out_query, p2p_error *err);
+
+/* The result column names as a JSON array, e.g. ["name","city","$1"]; ["plan"] for an
+ * EXPLAIN; [] for CREATE/DROP INDEX.
+ *   out_json  receives text owned by the caller; release with p2p_free.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (out_json NULL), P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_query_columns(p2p_query query, char **out_json, p2p_error *err);
+
+/* Runs the query, replacing the rows of a previous execute that were not read. A SELECT
+ * reads the last committed state; CREATE INDEX / DROP INDEX are applied here (and have no
+ * rows); an EXPLAIN has one row {"plan": "..."}.
+ *   params_json  borrowed, may be NULL; a JSON object of parameter values, e.g.
+ *                {"min": 30, "names": ["a", "b"]}. Every $name of the query must be given.
+ * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (params not a JSON object, a parameter missing,
+ * a LIKE parameter not a string, a bad index name); P2P_ERR_BUSY (3 queries of this
+ * database have unread rows); P2P_ERR_NOT_FOUND (DROP INDEX of a missing index, collection
+ * deleted); P2P_ERR_INVALID_HANDLE; P2P_ERR_IO. May block while another thread writes, for
+ * CREATE/DROP INDEX only. */
+P2P_API int32_t p2p_query_execute(p2p_query query, const char *params_json, p2p_error *err);
+
+/* The next row of the last execute as a JSON object, or NULL after the last row (and when
+ * the query was not executed). Reaching the end releases the rows.
+ *   out_row_json  receives text owned by the caller (release with p2p_free), or NULL.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (out_row_json NULL), P2P_ERR_INVALID_HANDLE,
+ * P2P_ERR_IO. */
+P2P_API int32_t p2p_query_next(p2p_query query, char **out_row_json, p2p_error *err);
+
+/* The compiled SQLite statement followed by SQLite's EXPLAIN QUERY PLAN, one step a line,
+ * e.g. "SEARCH docs_1 USING INDEX qidx_1_byCity (<expr>=?)" when an index serves the WHERE.
+ *   out_text  receives text owned by the caller; release with p2p_free.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (out_text NULL, or the query is CREATE/DROP
+ * INDEX), P2P_ERR_BUSY (as for execute), P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_query_explain(p2p_query query, char **out_text, p2p_error *err);
+
+/* Releases the query and its unread rows. Closing 0 or a closed handle returns P2P_OK.
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind). */
+P2P_API int32_t p2p_query_close(p2p_query query, p2p_error *err);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,6 +70,8 @@ type Database struct {
 	// Readers: a pool of query_only connections; never blocked by the writer (WAL).
 	rdb    *sql.DB
 	rstmts readerStmts
+	// query results open (QueryRows): bounded so that they never hold every reader
+	openQueries atomic.Int32
 
 	mu        sync.Mutex // guards the fields below
 	closed    bool

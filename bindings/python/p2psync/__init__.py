@@ -14,7 +14,7 @@ package, then the system library path.
 from . import _ffi, log
 from .blob import Blob, BlobReader, BlobWriter
 from .database import (Batch, Change, ChangeEvent, ChangeQueue, Collection, Concurrency, Database, Document,
-                       Subscription)
+                       Query, Subscription)
 from .errors import (AuthError, BusyError, CancelledError, ConflictError, CorruptError, ForkedError,
                      InternalError, InvalidArgumentError, InvalidHandleError, IoError, NetworkError, NotFoundError,
                      P2PSyncError, ProtocolError, TimedOutError, TLSClientCertError, TLSError, TLSExpiredError,
@@ -50,7 +50,7 @@ __all__ = [
     "DocumentEvent", "ForkedError", "Identity", "InternalError", "InvalidArgumentError", "InvalidHandleError", "IoError",
     "KeyType", "Keystore", "Listener", "ListenerConnection", "ListenerStatus", "NetworkError", "NotFoundError",
     "OverflowEvent",
-    "P2PSyncError", "ProtocolError", "ReplicatedDocument", "ReplicationCollection", "ReplicationDocument",
+    "P2PSyncError", "ProtocolError", "Query", "ReplicatedDocument", "ReplicationCollection", "ReplicationDocument",
     "Replicator", "ReplicatorEventQueue", "ReplicatorStats", "ReplicatorStatus", "ReplicatorType", "Resolution", "Subscription",
     "TLSClientCertError", "TLSError", "TLSExpiredError", "TLSHostnameError", "TLSPinMismatchError",
     "TLSUntrustedError", "TLSVersionError", "TimedOutError", "TrustMode", "UnsupportedError", "Usage",

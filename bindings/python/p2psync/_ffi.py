@@ -232,6 +232,13 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any]] = {
     "p2p_log_set_callback": ([c_uint32, c_uint32, LogFn, c_void_p, _err], c_int32),
     "p2p_log_set_console": ([c_uint32, c_uint32, _err], c_int32),
     "p2p_log_settings": ([_out_text, _err], c_int32),
+    # queries
+    "p2p_query_prepare": ([_handle, c_char_p, _out_handle, _err], c_int32),
+    "p2p_query_columns": ([_handle, _out_text, _err], c_int32),
+    "p2p_query_execute": ([_handle, c_char_p, _err], c_int32),
+    "p2p_query_next": ([_handle, _out_text, _err], c_int32),
+    "p2p_query_explain": ([_handle, _out_text, _err], c_int32),
+    "p2p_query_close": ([_handle, _err], c_int32),
 }
 
 

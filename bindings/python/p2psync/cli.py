@@ -5,6 +5,7 @@
     p2psync put   photos.db photo-1 '{"title": "sunset"}' --attach sunset.jpg:image
     p2psync get   photos.db photo-1 --save-blobs out/     # writes out/image.jpg
     p2psync compact photos.db                            # removes blobs no document needs
+    p2psync query notes.db 'SELECT meta().id, text FROM _ WHERE text LIKE $p' --param p=%hello%
     p2psync ls    notes.db -l
     p2psync info  notes.db
     p2psync serve notes.db --user alice:secret          # prints its URL and fingerprint; logs connections
@@ -510,6 +511,40 @@ def cmd_compact(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def query_params(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
+    params: Dict[str, Any] = {}
+    if args.params:
+        try:
+            params = json.loads(args.params)
+        except ValueError as e:
+            raise UsageError(f"--params is not JSON: {e}") from None
+        if not isinstance(params, dict):
+            raise UsageError("--params must be a JSON object")
+    for item in args.param or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--param {item!r}: expected NAME=JSON")
+        try:
+            params[name.lstrip("$")] = json.loads(value)
+        except ValueError:
+            params[name.lstrip("$")] = value  # not JSON: taken as a string
+    return params or None
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    params = query_params(args)
+    with open_database(args.database, create=False) as db, db.prepare(args.statement) as q:
+        if args.explain:
+            print(q.explain(), end="")
+            return EXIT_OK
+        for row in q.execute(params):
+            if args.pretty:
+                print(json.dumps(row, indent=2, ensure_ascii=False))
+            else:
+                print(json.dumps(row, separators=(",", ":"), ensure_ascii=False))
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------ network commands
 
 
@@ -972,6 +1007,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("database", help="database directory")
     p.add_argument("--json", action="store_true", help='print {"blobs_removed", "bytes_removed", '
                    '"blobs_kept", "temp_files_removed"}')
+
+    p = command("query", cmd_query, "find documents with a SQL++ query",
+                "Runs a SQL++ statement (SELECT, EXPLAIN SELECT, CREATE INDEX, DROP INDEX; see the "
+                "README, \"Queries\") and prints each result row as one JSON object per line. A statement "
+                "that does not parse gives exit code 2 and the line and column of the problem; an "
+                "unknown collection exit code 3.")
+    p.add_argument("database", help="database directory")
+    p.add_argument("statement", help="the SQL++ statement, e.g. \"SELECT name FROM _ WHERE age > $min\"")
+    p.add_argument("--param", action="append", metavar="NAME=JSON",
+                   help="value of parameter $NAME, as JSON (a value that is not JSON is taken as a "
+                   "string). Repeatable")
+    p.add_argument("--params", metavar="JSON", help="all parameters as one JSON object")
+    p.add_argument("--explain", action="store_true",
+                   help="print the SQLite statement and SQLite's query plan instead of running it")
+    p.add_argument("--pretty", action="store_true", help="indent the JSON")
 
     p = command("serve", cmd_serve, "serve a database to peers (a listener)",
                 "Starts a listener on DATABASE (created if missing) and serves it until Ctrl-C. "

@@ -249,6 +249,59 @@ class Database(_Handle):
         returns {"blobs_removed", "bytes_removed", "blobs_kept", "temp_files_removed"}."""
         return json.loads(_ffi.out_text("p2p_db_compact", self._handle) or "{}")
 
+    def prepare(self, text: str) -> "Query":
+        """Compiles a SQL++ statement (SELECT, EXPLAIN SELECT, CREATE/DROP INDEX) once,
+        to run many times with Query.execute. InvalidArgumentError (message with the line
+        and column) if it does not parse or compile; NotFoundError for an unknown
+        collection."""
+        return Query(self, _ffi.out_handle("p2p_query_prepare", self._handle, _ffi.text(text)))
+
+    def query(self, text: str, params: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+        """Runs a SQL++ statement and returns its rows as dicts, e.g.
+        db.query("SELECT name FROM _ WHERE age > $min", {"min": 30}) -> [{"name": "Ada"}].
+        A property MISSING from a document is absent from its row; null is None."""
+        with self.prepare(text) as q:
+            return list(q.execute(params))
+
+    def explain(self, text: str) -> str:
+        """The SQLite statement a SELECT compiles to and SQLite's query plan."""
+        with self.prepare(text) as q:
+            return q.explain()
+
+
+class Query(_Handle):
+    """A compiled query of an open database (see Database.prepare). Keeps its database
+    open until closed. Not for concurrent use from several threads."""
+
+    _closer = "p2p_query_close"
+
+    def __init__(self, database: Database, handle: int) -> None:
+        super().__init__(handle)
+        self.database = database
+
+    @property
+    def columns(self) -> List[str]:
+        """The result column names (the keys rows may have)."""
+        return json.loads(_ffi.out_text("p2p_query_columns", self._handle) or "[]")
+
+    def execute(self, params: Optional[Dict[str, Any]] = None) -> Iterator[Dict[str, Any]]:
+        """Runs the query with params ({"name": value} for each $name) and yields its rows
+        as dicts. Executing again abandons the rows not read yet."""
+        _ffi.call("p2p_query_execute", self._handle,
+                  None if params is None else _ffi.text(json.dumps(params, ensure_ascii=False)))
+        return self._rows()
+
+    def _rows(self) -> Iterator[Dict[str, Any]]:
+        while True:
+            row = _ffi.out_text("p2p_query_next", self._handle)
+            if row is None:
+                return
+            yield json.loads(row)
+
+    def explain(self) -> str:
+        """The compiled SQLite statement and SQLite's EXPLAIN QUERY PLAN."""
+        return _ffi.out_text("p2p_query_explain", self._handle) or ""
+
 
 class Collection(_Handle):
     """A collection of an open database. Keeps its database open until closed."""
