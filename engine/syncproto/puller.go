@@ -97,25 +97,20 @@ func (p *Puller) Received() uint64 { return p.received.Load() }
 
 func wantKey(docID, revID string) string { return docID + "\x00" + revID }
 
+// complete counts a requested revision as handled (the checkpoint may pass it).
 func (p *Puller) complete(docID, revID string) {
-	if !p.opts.Active {
-		return
-	}
-	p.mu.Lock()
-	k, ok := p.wanted[wantKey(docID, revID)]
-	if ok {
-		delete(p.wanted, wantKey(docID, revID))
-	}
-	p.mu.Unlock()
-	if ok {
-		p.tracker.complete(k)
-		p.s.progress()
-	}
+	p.settle(docID, revID, p.tracker.complete)
 }
 
 // hold gives up on a requested revision for this session without counting it as done
 // (see progressTracker.hold): the checkpoint stays before it.
 func (p *Puller) hold(docID, revID string) {
+	p.settle(docID, revID, p.tracker.hold)
+}
+
+// settle takes a requested revision off the wanted list and, if it was there, hands its
+// row to the tracker (complete or hold).
+func (p *Puller) settle(docID, revID string, outcome func(trackKey)) {
 	if !p.opts.Active {
 		return
 	}
@@ -126,7 +121,7 @@ func (p *Puller) hold(docID, revID string) {
 	}
 	p.mu.Unlock()
 	if ok {
-		p.tracker.hold(k)
+		outcome(k)
 		p.s.progress()
 	}
 }
