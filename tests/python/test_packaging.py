@@ -53,11 +53,30 @@ def test_make_install_with_prefix_and_destdir(tmp_path: Path) -> None:
     subprocess.run([str(exe)], check=True, timeout=60)
 
 
+# What auditwheel allows a manylinux wheel to need from the system (the glibc C runtime).
+MANYLINUX_ALLOWED = {"libc.so.6", "libm.so.6", "libdl.so.2", "librt.so.1", "libpthread.so.0", "libutil.so.1",
+                     "libnsl.so.1", "libresolv.so.2", "libcrypt.so.1", "libgcc_s.so.1", "libstdc++.so.6",
+                     "libatomic.so.1", "libz.so.1", "libexpat.so.1", "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1"}
+
+
+def expected_platform_tag(lib: Path) -> str:
+    """The tag binutils' view of the library allows: newest GLIBC_X.Y symbol, DT_NEEDED allow-listed."""
+    symbols = subprocess.run(["objdump", "-T", str(lib)], capture_output=True, text=True, check=True).stdout
+    versions = {tuple(map(int, m)) for m in re.findall(r"GLIBC_(\d+)\.(\d+)", symbols)}
+    headers = subprocess.run(["objdump", "-p", str(lib)], capture_output=True, text=True, check=True).stdout
+    needed = re.findall(r"^\s*NEEDED\s+(\S+)", headers, re.M)
+    assert needed and set(needed) <= MANYLINUX_ALLOWED, f"not uploadable as manylinux: needs {needed}"
+    arch = re.search(r"file format elf64-([\w-]+)", headers).group(1).replace("x86-64", "x86_64")
+    major, minor = max(versions)
+    return f"manylinux_{major}_{minor}_{arch}"
+
+
 def test_wheel_bundles_the_library(tmp_path: Path) -> None:
     make("python-package")
     wheels = list((ROOT / "build" / "python").glob("p2psync-*.whl"))
     assert len(wheels) == 1
     assert wheels[0].name.startswith(f"p2psync-{VERSION}-py3-none-")
+    assert wheels[0].name.endswith(f"-{expected_platform_tag(LIB_REAL)}.whl"), wheels[0].name
 
     # No P2PSYNC_LIBRARY, no PYTHONPATH (pip would take the source tree for an installed
     # copy), another directory: only the bundled library can load.
@@ -87,3 +106,23 @@ def test_wheel_bundles_the_library(tmp_path: Path) -> None:
 def test_python_package_version_matches_header() -> None:
     pyproject = (ROOT / "bindings" / "python" / "pyproject.toml").read_text()
     assert f'version = "{VERSION}"' in pyproject
+
+
+def test_pip_install_source_tree_offline_in_fresh_venv(tmp_path: Path) -> None:
+    """`pip install bindings/python` in a new venv (its own pip, no index, no setuptools)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    env["P2PSYNC_LIBRARY"] = str(LIB_REAL)
+    env["PIP_NO_INDEX"] = "1"
+    venv = tmp_path / "venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True, timeout=300, env=env)
+    res = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-index", str(ROOT / "bindings" / "python")],
+                         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    del env["P2PSYNC_LIBRARY"]  # the installed copy must carry its own library
+    out = subprocess.run([str(venv / "bin" / "p2psync"), "--version"], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith(f"p2psync {VERSION}"), out.stdout + out.stderr
+    assert list((venv / "lib").glob("python3*/site-packages/p2psync/libp2psync.so"))
+    # The build leaves nothing behind in the source tree.
+    assert not list((ROOT / "bindings" / "python").glob("*.egg-info"))
+    assert not (ROOT / "bindings" / "python" / "build").exists()
