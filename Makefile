@@ -45,7 +45,7 @@ KT_TEST_CLASSES := $(patsubst tests/kotlin/%.kt,org.p2psync.test.%,$(wildcard te
 KT_RUN_CP := $(KT_TESTS):$(KT_JAR):$(JAVA_LIB)/kotlin-stdlib.jar:$(JAVA_LIB)/junit4.jar:$(JAVA_LIB)/hamcrest-core.jar
 
 .PHONY: build tools tools-demo test test-go test-c test-python test-kotlin lint fuzz bench demo clean \
-        install python-package kotlin
+        install install-configure uninstall python-package kotlin
 
 # ------------------------------------------------------------------ build
 
@@ -74,12 +74,57 @@ $(HEADER): include/p2psync.h
 # SONAME links, the CMake package (find_package(p2psync)) and p2psync.pc, through the
 # CMake install rules (their own build directory, pointed at the library built above;
 # installing needs only the configure step, so the library is not built a second time).
+# Where kotlinc is found (KOTLIN=no skips it), the JVM binding too:
+#   LIBDIR/libp2psync_jni.so                 the JNI glue (finds libp2psync.so.1 beside it)
+#   share/java/p2psync-VERSION.jar, p2psync.jar   the jar, with LIBDIR written into it
+#   share/maven-repo/org/p2psync/p2psync/VERSION/p2psync-VERSION.{jar,pom}   a file repository
+# LIBDIR is CMake's GNUInstallDirs choice (lib, or lib/x86_64-linux-gnu under PREFIX=/usr).
+# make uninstall with the same PREFIX and DESTDIR removes exactly these files.
 PREFIX  ?= /usr/local
 DESTDIR ?=
-install: build
-	cmake -S . -B $(BUILD)/cmake-install -DP2PSYNC_LIBRARY_DIR=$(LIB_DIR) -DP2PSYNC_BUILD_TESTS=OFF \
+KOTLIN  ?= $(if $(shell command -v $(KOTLINC) 2>/dev/null),yes,no)
+KT_STDLIB_VERSION := $(or $(patsubst kotlin-stdlib-%.jar,%,$(notdir $(realpath $(JAVA_LIB)/kotlin-stdlib.jar))),1.3.31)
+CMAKE_INSTALL_DIR := $(BUILD)/cmake-install
+# CMake's LIBDIR for this PREFIX, read from the configured cache.
+install_libdir = $$(sed -n 's/^CMAKE_INSTALL_LIBDIR:PATH=//p' $(CMAKE_INSTALL_DIR)/CMakeCache.txt)
+MAVEN_DIR := share/maven-repo/org/p2psync/p2psync/$(VERSION)
+
+install-configure:
+	cmake -S . -B $(CMAKE_INSTALL_DIR) -DP2PSYNC_LIBRARY_DIR=$(LIB_DIR) -DP2PSYNC_BUILD_TESTS=OFF \
 	  -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
-	DESTDIR=$(DESTDIR) cmake --install $(BUILD)/cmake-install
+
+install: build $(if $(filter yes,$(KOTLIN)),kotlin) install-configure
+	DESTDIR=$(DESTDIR) cmake --install $(CMAKE_INSTALL_DIR)
+ifeq ($(KOTLIN),yes)
+	@libdir=$(install_libdir); root="$(DESTDIR)$(PREFIX)"; stage=$(KT_DIR)/install; \
+	rm -rf $$stage && mkdir -p $$stage/props/org/p2psync; \
+	echo "libdir=$(PREFIX)/$$libdir" > $$stage/props/org/p2psync/install.properties; \
+	cp $(KT_JAR) $$stage/p2psync-$(VERSION).jar; \
+	$(JAVA_HOME)/bin/jar uf $$stage/p2psync-$(VERSION).jar -C $$stage/props org/p2psync/install.properties; \
+	sed -e 's/@VERSION@/$(VERSION)/' -e 's/@KOTLIN_VERSION@/$(KT_STDLIB_VERSION)/' bindings/kotlin/pom.xml.in \
+	  > $$stage/p2psync-$(VERSION).pom; \
+	set -x; \
+	install -D -m 755 $(JNI_LIB) "$$root/$$libdir/libp2psync_jni.so"; \
+	install -D -m 644 $$stage/p2psync-$(VERSION).jar "$$root/share/java/p2psync-$(VERSION).jar"; \
+	ln -sf p2psync-$(VERSION).jar "$$root/share/java/p2psync.jar"; \
+	install -D -m 644 $$stage/p2psync-$(VERSION).jar "$$root/$(MAVEN_DIR)/p2psync-$(VERSION).jar"; \
+	install -D -m 644 $$stage/p2psync-$(VERSION).pom "$$root/$(MAVEN_DIR)/p2psync-$(VERSION).pom"
+else
+	@echo "kotlinc not found (or KOTLIN=no): the JVM binding is not installed"
+endif
+
+uninstall: install-configure
+	@libdir=$(install_libdir); root="$(DESTDIR)$(PREFIX)"; set -x; \
+	rm -f "$$root/include/p2psync.h" \
+	  "$$root/$$libdir"/libp2psync.so "$$root/$$libdir"/libp2psync.so.$(MAJOR) "$$root/$$libdir"/libp2psync.so.$(VERSION) \
+	  "$$root/$$libdir/libp2psync_jni.so" "$$root/$$libdir/pkgconfig/p2psync.pc" \
+	  "$$root/$$libdir/cmake/p2psync/p2psyncConfig.cmake" "$$root/$$libdir/cmake/p2psync/p2psyncConfigVersion.cmake" \
+	  "$$root/share/java/p2psync-$(VERSION).jar" "$$root/share/java/p2psync.jar" \
+	  "$$root/$(MAVEN_DIR)/p2psync-$(VERSION).jar" "$$root/$(MAVEN_DIR)/p2psync-$(VERSION).pom"; \
+	for d in "$$root/$$libdir/cmake/p2psync" "$$root/$(MAVEN_DIR)" "$$root/share/maven-repo/org/p2psync/p2psync" \
+	         "$$root/share/maven-repo/org/p2psync"; do \
+	  if [ -d "$$d" ]; then rmdir --ignore-fail-on-non-empty "$$d"; fi; \
+	done
 
 # A wheel with libp2psync.so inside, built offline by the package's own backend
 # (bindings/python/_build, standard library only) and tagged manylinux_X_Y_ARCH from the

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = (ROOT / "include" / "p2psync.h").read_text()
 VERSION = re.search(r'#define P2P_VERSION_STRING "([0-9.]+)"', HEADER).group(1)
@@ -126,3 +128,68 @@ def test_pip_install_source_tree_offline_in_fresh_venv(tmp_path: Path) -> None:
     # The build leaves nothing behind in the source tree.
     assert not list((ROOT / "bindings" / "python").glob("*.egg-info"))
     assert not (ROOT / "bindings" / "python" / "build").exists()
+
+
+KOTLIN_PROGRAM = """
+import org.p2psync.Database
+import org.p2psync.P2PSync
+
+fun main(args: Array<String>) {
+    Database.open(args[0]).use { db ->
+        db.defaultCollection().use { notes ->
+            notes.save("n1", "{\\"installed\\":true}")
+            println("got " + notes.get("n1").json)
+        }
+    }
+    println("version " + P2PSync.libraryVersion + " live " + P2PSync.liveHandles())
+}
+"""
+
+
+def class_major_versions(jar: Path) -> set:
+    import zipfile
+    with zipfile.ZipFile(jar) as zf:
+        return {int.from_bytes(zf.read(n)[6:8], "big") for n in zf.namelist() if n.endswith(".class")}
+
+
+@pytest.mark.skipif(shutil.which("kotlinc") is None, reason="kotlinc not installed (tests/setup-tools.sh test installs it)")
+def test_make_install_jvm_binding_then_uninstall(tmp_path: Path) -> None:
+    """The jar, its pom in a file Maven repository and the JNI library; a Kotlin program built
+    against the installed jar runs with no -D flag; make uninstall leaves nothing behind."""
+    import xml.etree.ElementTree as ET
+    prefix = tmp_path / "prefix"
+    make("install", f"PREFIX={prefix}")
+    lib = next(p.parent for p in prefix.glob("lib*/**/libp2psync.so"))
+    assert (lib / "libp2psync_jni.so").is_file()
+    assert os.readlink(prefix / "share" / "java" / "p2psync.jar") == f"p2psync-{VERSION}.jar"
+    repo = prefix / "share" / "maven-repo"
+    artifact = repo / "org" / "p2psync" / "p2psync" / VERSION
+    jar, pom = artifact / f"p2psync-{VERSION}.jar", artifact / f"p2psync-{VERSION}.pom"
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    root = ET.parse(pom).getroot()
+    assert [root.findtext(f"m:{k}", namespaces=ns) for k in ("groupId", "artifactId", "version", "packaging")] == \
+        ["org.p2psync", "p2psync", VERSION, "jar"]
+    dep = root.find("m:dependencies/m:dependency", ns)
+    stdlib = Path("/usr/share/maven-repo") / "org" / "jetbrains" / "kotlin" / "kotlin-stdlib" / \
+        dep.findtext("m:version", namespaces=ns)
+    assert dep.findtext("m:artifactId", namespaces=ns) == "kotlin-stdlib" and stdlib.is_dir(), stdlib
+    # Compiled for the JVM level it needs (java.lang.ref.Cleaner: Java 9, class major 53).
+    assert class_major_versions(jar) == {53}
+
+    src = tmp_path / "App.kt"
+    src.write_text(KOTLIN_PROGRAM)
+    app = tmp_path / "app.jar"
+    res = subprocess.run(["kotlinc", "-jvm-target", "9", "-nowarn", "-cp", str(jar), "-d", str(app), str(src)],
+                         capture_output=True, text=True, timeout=600)
+    assert app.is_file(), res.stdout + res.stderr
+    java = str(Path(os.environ.get("JAVA_HOME", "/usr")) / "bin" / "java")
+    cp = f"{app}:{jar}:/usr/share/java/kotlin-stdlib.jar"
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH",)}
+    out = subprocess.run([java, "-cp", cp, "AppKt", str(tmp_path / "db")], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines() == ['got {"installed":true}', f"version {VERSION} live 0"]
+
+    make("uninstall", f"PREFIX={prefix}")
+    left = [str(p.relative_to(prefix)) for p in prefix.rglob("*") if not p.is_dir()]
+    assert left == [], f"make uninstall left {left}"
