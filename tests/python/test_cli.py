@@ -571,3 +571,75 @@ def test_serve_logs_connections_and_peer_errors(served: Tuple[Server, str], tmp_
     one("INFO listener: connection closed", f"peer={peer}", "user=bob", "docs_sent=3", "reason=")
     one("WARNING listener: connection refused: credentials not accepted", "username=bob")
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ", opened), opened
+
+
+def test_import_export_roundtrip_in_batches(tmp_path: Path) -> None:
+    src = tmp_path / "docs.jsonl"
+    with open(src, "w") as f:
+        for i in range(2500):
+            f.write(json.dumps({"id": f"d{i:04}", "body": {"n": i, "name": f"doc {i}"}}) + "\n")
+        f.write("\n")  # blank lines are skipped
+    db = str(tmp_path / "db")
+    res = cli("import", db, str(src), "--batch", "1000")
+    assert re.fullmatch(r"imported 2500 documents in \d+\.\d s", res.stdout.strip()), res.stdout
+    assert json.loads(cli("get", db, "d1234").stdout) == {"n": 1234, "name": "doc 1234"}
+    exported = cli("export", db).stdout.splitlines()
+    assert len(exported) == 2500
+    first = json.loads(exported[0])
+    assert first["id"] == "d0000" and first["body"] == {"n": 0, "name": "doc 0"} and first["rev"].startswith("1-")
+    # What export writes, import reads (rev is accepted; the documents get new revisions).
+    copy = str(tmp_path / "copy")
+    cli("import", copy, "-", stdin="\n".join(exported) + "\n")
+    assert [json.loads(x)["body"] for x in cli("export", copy).stdout.splitlines()] == [json.loads(x)["body"] for x in exported]
+    assert json.loads(cli("info", copy, "--json").stdout)["collections"][0]["documents"] == 2500
+
+
+def test_import_bad_line_names_it_and_keeps_earlier_batches(tmp_path: Path) -> None:
+    src = tmp_path / "bad.jsonl"
+    lines = [json.dumps({"id": f"d{i}", "body": {"n": i}}) for i in range(5)]
+    lines.insert(3, '{"id": "x", "body": [1, 2]}')
+    src.write_text("\n".join(lines) + "\n")
+    db = str(tmp_path / "db")
+    res = cli("import", db, str(src), "--batch", "2", code=2)
+    assert f"{src}:4: \"body\" must be a JSON object" in res.stderr
+    assert "(2 documents imported before it, in whole batches of 2" in res.stderr
+    assert cli("ls", db).stdout.split() == ["d0", "d1"]
+    for bad, message in [("[1]", "expected an object"), ('{"id": "a", "body": {}, "x": 1}', "unknown key(s) 'x'"),
+                         ('{"id": "", "body": {}}', '"id" must be a non-empty string'), ("{oops", "not valid JSON")]:
+        res = cli("import", str(tmp_path / "db2"), "-", stdin=bad + "\n", code=2)
+        assert "<stdin>:1: " + message in res.stderr, res.stderr
+
+
+def test_import_progress_shows_count_rate_eta_and_never_goes_back(tmp_path: Path) -> None:
+    src = tmp_path / "docs.jsonl"
+    src.write_text("".join(json.dumps({"id": f"d{i}", "body": {"n": i}}) + "\n" for i in range(3000)))
+    res = cli("import", str(tmp_path / "db"), str(src), "--batch", "100", "--progress")
+    # (text mode reads each "\r" as a line end)
+    frames = [f.replace("\x1b[K", "") for f in re.split(r"[\r\n]", res.stderr) if f.strip()]
+    assert frames and res.stderr.endswith("\n")
+    counts, percents = [], []
+    for frame in frames:
+        m = re.match(r"\[[#.]{24}\]\s+([\d.]+)%  ([\d,]+) docs  [\d,]+ docs/s", frame.strip())
+        assert m, frame
+        percents.append(float(m.group(1)))
+        counts.append(int(m.group(2).replace(",", "")))
+    assert counts == sorted(counts) and percents == sorted(percents)
+    assert counts[-1] == 3000 and percents[-1] == 100.0
+
+
+def test_progress_never_goes_backwards_when_the_total_grows() -> None:
+    import io
+    from p2psync.cli import Progress
+    now = [0.0]
+    out = io.StringIO()
+    p = Progress(True, total=100, clock=lambda: now[0], stream=out)
+    now[0] = 1.0
+    p.update(50, 50)
+    assert "50.0%" in p.line() and "50 docs/s" in p.line() and "ETA 1s" in p.line()
+    now[0] = 2.0
+    p.update(60, 60, total=1000)  # the work grew: 6 %, but the display stays at 50 %
+    assert "50.0%" in p.line() and "60 docs" in p.line()
+    p.update(40, 40)  # a smaller count is not shown either
+    assert "60 docs" in p.line()
+    p.update(1000, 1000)
+    assert "100.0%" in p.line() and "ETA" not in p.line()
