@@ -264,9 +264,9 @@ def test_serve_and_sync_both_ways(served: Tuple[Server, str], tmp_path: Path) ->
     # inserted in any order within their batch.
     listed = out_lines(cli("ls", b))
     assert listed[0] == "b-0" and sorted(listed[1:]) == ["a-0", "a-1", "a-2"]
-    # The password can come from the environment; a pin without colons is accepted too.
+    # The password can come from the environment; a pin in openssl's form is accepted too.
     env_user = subprocess.run([sys.executable, "-m", "p2psync", "sync", b, server.url, "--user", "bob", "--pin",
-                               server.fingerprint.replace(":", "").lower()], capture_output=True, text=True,
+                               "SHA256:" + colon(server.fingerprint)], capture_output=True, text=True,
                               env={**ENV, "P2PSYNC_PASSWORD": "s3cret"}, timeout=60)
     assert env_user.returncode == 0 and "pulled 0, pushed 0" in env_user.stdout, env_user.stderr
     server.stop()
@@ -277,7 +277,9 @@ def test_sync_refusals(served: Tuple[Server, str], tmp_path: Path) -> None:
     server, _ = served
     b = str(tmp_path / "b.db")
     wrong_pin = "00" * 32
-    assert "mismatch" in cli("sync", b, server.url, "--user", "bob:s3cret", "--pin", wrong_pin, code=6).stderr
+    mismatch = cli("sync", b, server.url, "--user", "bob:s3cret", "--pin", wrong_pin, code=6).stderr
+    # One fingerprint form in every output: the error names both as `serve` prints them.
+    assert f"expected {wrong_pin}, the listener presented {server.fingerprint}" in mismatch, mismatch
     assert "401" in cli("sync", b, server.url, "--user", "bob:wrong", "--pin", server.fingerprint, code=6).stderr
     assert "--self-signed" in cli("sync", b, server.url, "--user", "bob:s3cret", code=6).stderr
     cli("sync", b, server.url, "--user", "bob:s3cret", "--self-signed")
@@ -356,12 +358,13 @@ def test_identity_commands(tmp_path: Path) -> None:
     p12 = str(tmp_path / "id.p12")
     created = cli("identity", "create", p12, "--cn", "test-peer", "--san", "127.0.0.1", "--password", "pw").stdout
     fingerprint = created.split()[-1]
-    assert re.fullmatch(r"([0-9A-F]{2}:){31}[0-9A-F]{2}", fingerprint)
+    assert re.fullmatch(r"[0-9a-f]{64}", fingerprint)  # the one form: as Identity.fingerprint gives it
     assert os.stat(p12).st_mode & 0o077 == 0
     assert "exists" in cli("identity", "create", p12, code=2).stderr
     assert "password" in cli("identity", "show", p12, "--password", "wrong", code=6).stderr
     shown = json.loads(cli("identity", "show", p12, "--password", "pw", "--json").stdout)
-    assert colon(shown["fingerprint"]) == fingerprint
+    assert shown["fingerprint"] == fingerprint
+    assert cli("identity", "show", p12, "--password", "pw").stdout.count(fingerprint) == 1
 
     cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
     cli("identity", "export", p12, "--password", "pw", "--cert", cert, "--key", key)

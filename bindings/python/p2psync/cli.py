@@ -692,13 +692,10 @@ def cmd_compact(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ network commands
 
 
-def colon_fingerprint(hex_digest: str) -> str:
-    """"ab12..." -> "AB:12:..." (the form people compare by eye)."""
-    return ":".join(hex_digest[i:i + 2] for i in range(0, len(hex_digest), 2)).upper()
-
-
 def normalize_fingerprint(text: str) -> str:
-    """Accepts "AB:12:...", "ab12..." or "SHA256:..."; returns 64 lowercase hex digits."""
+    """Accepts "ab12...", "AB:12:..." (as openssl prints it), either case, optionally after
+    "SHA256:"; returns the one form every output uses: 64 lowercase hex digits, what
+    Identity.fingerprint and p2p_tls_identity_fingerprint give."""
     hex_digits = text.strip().lower()
     if hex_digits.startswith("sha256:"):
         hex_digits = hex_digits[len("sha256:"):]
@@ -829,7 +826,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         for url in listener.urls:
                             print(f"url {url}")
                         if fingerprint:
-                            print(f"fingerprint {colon_fingerprint(fingerprint)}")
+                            print(f"fingerprint {fingerprint}")
                         print("press Ctrl-C to stop")
                     sys.stdout.flush()
                     if not credentials:
@@ -978,8 +975,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
               f"{' (stopped by signal; checkpoint saved)' if interrupted else ''}")
     if final.error is not None and not interrupted:
         if isinstance(final.error, errors.TLSPinMismatchError) and fingerprint is not None and presented:
-            return fail(f"certificate fingerprint mismatch: expected {colon_fingerprint(fingerprint)}, "
-                        f"the listener presented {colon_fingerprint(pem_fingerprint(presented))}", EXIT_REFUSED)
+            return fail(f"certificate fingerprint mismatch: expected {fingerprint}, "
+                        f"the listener presented {pem_fingerprint(presented)}", EXIT_REFUSED)
         if isinstance(final.error, errors.TLSError) and trust == TrustMode.SYSTEM_ROOTS:
             # The usual first stumble: a listener's anonymous identity is self-signed.
             return fail(f"{final.error.message} (a self-signed listener? use --pin FINGERPRINT, as "
@@ -995,7 +992,7 @@ def cmd_identity_create(args: argparse.Namespace) -> int:
     with Identity.create(common_name=args.cn, subject_alt_names=args.san or [], validity_days=args.days,
                          usage=usage) as identity:
         write_private(args.file, identity.to_pkcs12(identity_password(args)), args.force)
-        print(f"{args.file}: fingerprint {colon_fingerprint(identity.fingerprint)}")
+        print(f"{args.file}: fingerprint {identity.fingerprint}")
     return EXIT_OK
 
 
@@ -1008,7 +1005,7 @@ def cmd_identity_import(args: argparse.Namespace) -> int:
             key = f.read()
     with Identity.from_pem(cert, key, args.key_password) as identity:
         write_private(args.file, identity.to_pkcs12(identity_password(args)), args.force)
-        print(f"{args.file}: fingerprint {colon_fingerprint(identity.fingerprint)}")
+        print(f"{args.file}: fingerprint {identity.fingerprint}")
     return EXIT_OK
 
 
@@ -1034,7 +1031,7 @@ def show_identity(identity: Identity, source: str, as_json: bool) -> None:
         print_json(info, False)
         return
     print(f"identity     {source}")
-    print(f"fingerprint  {colon_fingerprint(info['fingerprint'])}")
+    print(f"fingerprint  {info['fingerprint']}")
     print(f"valid until  {info['not_after']}")
 
 
