@@ -80,3 +80,11 @@ def test_listener_tls_identity_before_start_is_a_clear_error(db) -> None:
             listener.tls_identity()
     with p2psync.Listener(db, network_interface="127.0.0.1", disable_tls=True) as plain:
         assert plain.tls_identity() is None
+
+
+def test_error_messages_are_one_line() -> None:
+    from p2psync.errors import error_for
+    e = error_for(-8, 4, 401, "connect: HTTP 401\r\n  Unauthorized\n\nretry later\n")
+    assert isinstance(e, p2psync.NetworkError)
+    assert str(e) == e.message == "connect: HTTP 401 Unauthorized retry later"
+    assert str(error_for(-3, 1, -3, 'get document "a  b": not found')) == 'get document "a  b": not found'
