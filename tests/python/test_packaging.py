@@ -193,3 +193,36 @@ def test_make_install_jvm_binding_then_uninstall(tmp_path: Path) -> None:
     make("uninstall", f"PREFIX={prefix}")
     left = [str(p.relative_to(prefix)) for p in prefix.rglob("*") if not p.is_dir()]
     assert left == [], f"make uninstall left {left}"
+
+
+def test_sdist_without_library_finds_an_installed_one(tmp_path: Path) -> None:
+    """The source distribution builds a pure wheel offline; it loads the library of a
+    `make install` prefix through LD_LIBRARY_PATH, and says what to do without it."""
+    prefix = tmp_path / "prefix"
+    make("install", f"PREFIX={prefix}", "KOTLIN=no")
+    lib = next(p.parent for p in prefix.glob("lib*/**/libp2psync.so"))
+    assert not (lib / "libp2psync_jni.so").exists()  # KOTLIN=no
+
+    sys.path.insert(0, str(ROOT / "bindings" / "python" / "_build"))
+    try:
+        import p2psync_build
+        sdist = tmp_path / p2psync_build.build_sdist(str(tmp_path))
+    finally:
+        sys.path.pop(0)
+    env = {k: v for k, v in os.environ.items() if k not in ("P2PSYNC_LIBRARY", "PYTHONPATH", "LD_LIBRARY_PATH")}
+    venv = tmp_path / "venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True, timeout=300, env=env)
+    res = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-index", str(sdist)],
+                         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert not list((venv / "lib").glob("python3*/site-packages/p2psync/libp2psync.so"))
+    script = str(venv / "bin" / "p2psync")
+    ok = subprocess.run([script, "--version"], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                        env={**env, "LD_LIBRARY_PATH": str(lib)})
+    assert ok.returncode == 0 and ok.stdout.startswith(f"p2psync {VERSION}"), ok.stdout + ok.stderr
+    import ctypes.util
+    if ctypes.util.find_library("p2psync") is None:  # no system-wide install on this machine
+        missing = subprocess.run([script, "--version"], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                                 env=env)
+        assert missing.returncode == 1 and missing.stderr.count("\n") == 1, missing.stderr
+        assert "LD_LIBRARY_PATH=DIR/lib" in missing.stderr

@@ -165,8 +165,11 @@ def library_to_bundle():
         if not lib.is_file():
             raise SystemExit(f"p2psync: P2PSYNC_LIBRARY={explicit} is not a file")
         return lib
-    built = HERE.parent.parent / "build" / "lib" / "libp2psync.so"
-    return built.resolve() if built.exists() else None
+    repo = HERE.parent.parent  # only inside the repository (not an unpacked sdist)
+    built = repo / "build" / "lib" / "libp2psync.so"
+    if (repo / "include" / "p2psync.h").is_file() and built.exists():
+        return built.resolve()
+    return None
 
 
 # ------------------------------------------------------------------ PEP 517 hooks
