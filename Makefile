@@ -45,7 +45,7 @@ KT_TEST_CLASSES := $(patsubst tests/kotlin/%.kt,org.p2psync.test.%,$(wildcard te
 KT_RUN_CP := $(KT_TESTS):$(KT_JAR):$(JAVA_LIB)/kotlin-stdlib.jar:$(JAVA_LIB)/junit4.jar:$(JAVA_LIB)/hamcrest-core.jar
 
 .PHONY: build tools tools-demo test test-go test-c test-python test-kotlin lint fuzz bench demo clean \
-        install install-configure uninstall python-package kotlin
+        install install-configure uninstall python-package kotlin docs
 
 # ------------------------------------------------------------------ build
 
@@ -139,6 +139,21 @@ python-package: build
 # The jar and the native libraries for JVM users: run with
 #   java -Dp2psync.library.path=build/lib -cp build/kotlin/p2psync.jar:/usr/share/java/kotlin-stdlib.jar:...
 kotlin: build $(JNI_LIB) $(KT_JAR)
+
+# make docs: the C API reference (Doxygen, from the header's comments through
+# docs/doxygen.sed) in build/docs/c/index.html and the Python API (pydoc) in
+# build/docs/python/p2psync.html. Doxygen is Debian's `doxygen` (tests/setup-tools.sh docs).
+DOCS_DIR := $(BUILD)/docs
+PY_DOC_MODULES := p2psync p2psync.database p2psync.replication p2psync.security p2psync.blob p2psync.log \
+                  p2psync.errors p2psync.cli
+docs: build
+	@command -v doxygen >/dev/null || { echo "make docs needs doxygen: bash tests/setup-tools.sh docs" >&2; exit 1; }
+	rm -rf $(DOCS_DIR) && mkdir -p $(DOCS_DIR)/python
+	{ cat docs/Doxyfile; echo "OUTPUT_DIRECTORY = $(DOCS_DIR)"; echo "PROJECT_NUMBER = $(VERSION)"; \
+	  echo "WARN_LOGFILE = $(DOCS_DIR)/doxygen-warnings.txt"; } | doxygen -
+	cd $(DOCS_DIR)/python && P2PSYNC_LIBRARY=$(LIB) PYTHONPATH=$(CURDIR)/bindings/python \
+	  $(PYTHON) -m pydoc -w $(PY_DOC_MODULES) >/dev/null
+	@echo "C API: $(DOCS_DIR)/c/index.html; Python: $(DOCS_DIR)/python/p2psync.html"
 
 tools:
 	@bash tests/setup-tools.sh test
