@@ -646,3 +646,16 @@ def test_progress_never_goes_backwards_when_the_total_grows() -> None:
     assert "60 docs" in p.line()
     p.update(1000, 1000)
     assert "100.0%" in p.line() and "ETA" not in p.line()
+
+
+def test_sync_progress_bar_never_goes_back_and_shows_eta() -> None:
+    from p2psync import ReplicatorStatus
+    from p2psync.cli import SyncProgress
+    p = SyncProgress(False)
+    p.on_status(ReplicatorStatus("busy", 50, 100, None))
+    first = p.line()
+    assert first.startswith("[" + "#" * 12 + "." * 12 + "] busy") and "ETA " in first
+    p.on_status(ReplicatorStatus("busy", 60, 1000, None))  # more work found: 6 %, the bar stays
+    assert p.line().startswith("[" + "#" * 12 + "." * 12 + "]")
+    p.on_status(ReplicatorStatus("idle", 1000, 1000, None))
+    assert p.line().startswith("[" + "#" * 24 + "] idle") and "ETA" not in p.line()

@@ -881,9 +881,13 @@ class SyncProgress:
         # The total grows as the replicator finds more work: the bar never moves back.
         self._fraction = max(getattr(self, "_fraction", 0.0), fraction)
         filled = int(width * self._fraction)
-        rate = (self.pulled + self.pushed) / max(time.monotonic() - self.started, 1e-9)
-        return (f"[{'#' * filled}{'.' * (width - filled)}] {activity:<10} pulled {self.pulled}  "
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = (self.pulled + self.pushed) / elapsed
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {activity:<10} pulled {self.pulled}  "
                 f"pushed {self.pushed}  {rate:,.0f} docs/s")
+        if activity == "busy" and 0 < self._fraction < 1:
+            line += f"  ETA {format_duration(elapsed * (1 - self._fraction) / self._fraction)}"
+        return line
 
     def tick(self, force: bool = False) -> None:
         now = time.monotonic()
