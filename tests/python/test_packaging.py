@@ -73,12 +73,40 @@ def expected_platform_tag(lib: Path) -> str:
     return f"manylinux_{major}_{minor}_{arch}"
 
 
+def check_wheel_record(wheel: Path) -> None:
+    """RECORD lists every other file of the wheel with its size and urlsafe-base64 SHA-256
+    (what installers and upload checks verify), and WHEEL's tag matches the file name."""
+    import base64
+    import hashlib
+    import zipfile
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        info = f"p2psync-{VERSION}.dist-info"
+        record = {}
+        for line in zf.read(f"{info}/RECORD").decode().splitlines():
+            path, digest, size = line.rsplit(",", 2)
+            record[path] = (digest, size)
+        assert set(record) == set(names)
+        for name in names:
+            if name == f"{info}/RECORD":
+                assert record[name] == ("", "")
+                continue
+            data = zf.read(name)
+            want = "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            assert record[name] == (want, str(len(data))), name
+        tag = wheel.name[len(f"p2psync-{VERSION}-"):-len(".whl")]
+        assert f"Tag: {tag}\n" in zf.read(f"{info}/WHEEL").decode()
+        metadata = zf.read(f"{info}/METADATA").decode()
+        assert f"Name: p2psync\nVersion: {VERSION}\n" in metadata and "Requires-Python: >=3.8" in metadata
+
+
 def test_wheel_bundles_the_library(tmp_path: Path) -> None:
     make("python-package")
     wheels = list((ROOT / "build" / "python").glob("p2psync-*.whl"))
     assert len(wheels) == 1
     assert wheels[0].name.startswith(f"p2psync-{VERSION}-py3-none-")
     assert wheels[0].name.endswith(f"-{expected_platform_tag(LIB_REAL)}.whl"), wheels[0].name
+    check_wheel_record(wheels[0])
 
     # No P2PSYNC_LIBRARY, no PYTHONPATH (pip would take the source tree for an installed
     # copy), another directory: only the bundled library can load.
