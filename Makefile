@@ -33,6 +33,8 @@ JAVA_HOME := $(firstword $(wildcard /usr/lib/jvm/java-17-openjdk-*) \
 export JAVA_HOME
 JAVA     := $(JAVA_HOME)/bin/java
 JAVA_LIB := /usr/share/java
+# The binding uses java.lang.ref.Cleaner (Java 9); Kotlin 1.3 accepts 1.6, 1.8 and 9 to 12.
+KT_JVM_TARGET := 9
 KT_DIR   := $(BUILD)/kotlin
 KT_JAR   := $(KT_DIR)/p2psync.jar
 KT_TESTS := $(KT_DIR)/p2psync-tests.jar
@@ -43,16 +45,18 @@ KT_TEST_CLASSES := $(patsubst tests/kotlin/%.kt,org.p2psync.test.%,$(wildcard te
 KT_RUN_CP := $(KT_TESTS):$(KT_JAR):$(JAVA_LIB)/kotlin-stdlib.jar:$(JAVA_LIB)/junit4.jar:$(JAVA_LIB)/hamcrest-core.jar
 
 .PHONY: build tools tools-demo test test-go test-c test-python test-kotlin lint fuzz bench demo clean \
-        install python-package kotlin
+        install install-configure uninstall python-package kotlin docs
 
 # ------------------------------------------------------------------ build
 
 build: $(LIB) $(HEADER)
 
-$(LIB_REAL): $(GO_SRC) include/p2psync.h
+# -s -w: no symbol table or DWARF (about 20 MB down to about 14 MB); Go's own stack traces
+# keep their function names and lines (pclntab), which is what a panic report needs.
+$(LIB_REAL): $(GO_SRC) include/p2psync.h Makefile
 	@mkdir -p $(LIB_DIR)
 	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=c-shared \
-	  -ldflags "-extldflags '-Wl,-soname,$(SONAME) -Wl,--version-script=$(CURDIR)/capi/exports.map'" \
+	  -ldflags "-s -w -extldflags '-Wl,-soname,$(SONAME) -Wl,--version-script=$(CURDIR)/capi/exports.map'" \
 	  -o $@ ./capi
 	@rm -f $(LIB_DIR)/libp2psync.so.*.h   # cgo's internal header; the contract is include/p2psync.h
 
@@ -70,26 +74,86 @@ $(HEADER): include/p2psync.h
 # SONAME links, the CMake package (find_package(p2psync)) and p2psync.pc, through the
 # CMake install rules (their own build directory, pointed at the library built above;
 # installing needs only the configure step, so the library is not built a second time).
+# Where kotlinc is found (KOTLIN=no skips it), the JVM binding too:
+#   LIBDIR/libp2psync_jni.so                 the JNI glue (finds libp2psync.so.1 beside it)
+#   share/java/p2psync-VERSION.jar, p2psync.jar   the jar, with LIBDIR written into it
+#   share/maven-repo/org/p2psync/p2psync/VERSION/p2psync-VERSION.{jar,pom}   a file repository
+# LIBDIR is CMake's GNUInstallDirs choice (lib, or lib/x86_64-linux-gnu under PREFIX=/usr).
+# make uninstall with the same PREFIX and DESTDIR removes exactly these files.
 PREFIX  ?= /usr/local
 DESTDIR ?=
-install: build
-	cmake -S . -B $(BUILD)/cmake-install -DP2PSYNC_LIBRARY_DIR=$(LIB_DIR) -DP2PSYNC_BUILD_TESTS=OFF \
-	  -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
-	DESTDIR=$(DESTDIR) cmake --install $(BUILD)/cmake-install
+KOTLIN  ?= $(if $(shell command -v $(KOTLINC) 2>/dev/null),yes,no)
+KT_STDLIB_VERSION := $(or $(patsubst kotlin-stdlib-%.jar,%,$(notdir $(realpath $(JAVA_LIB)/kotlin-stdlib.jar))),1.3.31)
+CMAKE_INSTALL_DIR := $(BUILD)/cmake-install
+# CMake's LIBDIR for this PREFIX, read from the configured cache.
+install_libdir = $$(sed -n 's/^CMAKE_INSTALL_LIBDIR:PATH=//p' $(CMAKE_INSTALL_DIR)/CMakeCache.txt)
+MAVEN_DIR := share/maven-repo/org/p2psync/p2psync/$(VERSION)
 
-# A wheel with libp2psync.so inside (bindings/python/setup.py bundles it), built offline
-# with the system's setuptools and wheel: pip install build/python/p2psync-*.whl
+install-configure:
+	cmake -S . -B $(CMAKE_INSTALL_DIR) -DP2PSYNC_LIBRARY_DIR=$(LIB_DIR) -DP2PSYNC_BUILD_TESTS=OFF \
+	  -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+
+install: build $(if $(filter yes,$(KOTLIN)),kotlin) install-configure
+	DESTDIR=$(DESTDIR) cmake --install $(CMAKE_INSTALL_DIR)
+ifeq ($(KOTLIN),yes)
+	@libdir=$(install_libdir); root="$(DESTDIR)$(PREFIX)"; stage=$(KT_DIR)/install; \
+	rm -rf $$stage && mkdir -p $$stage/props/org/p2psync; \
+	echo "libdir=$(PREFIX)/$$libdir" > $$stage/props/org/p2psync/install.properties; \
+	cp $(KT_JAR) $$stage/p2psync-$(VERSION).jar; \
+	$(JAVA_HOME)/bin/jar uf $$stage/p2psync-$(VERSION).jar -C $$stage/props org/p2psync/install.properties; \
+	sed -e 's/@VERSION@/$(VERSION)/' -e 's/@KOTLIN_VERSION@/$(KT_STDLIB_VERSION)/' bindings/kotlin/pom.xml.in \
+	  > $$stage/p2psync-$(VERSION).pom; \
+	set -x; \
+	install -D -m 755 $(JNI_LIB) "$$root/$$libdir/libp2psync_jni.so"; \
+	install -D -m 644 $$stage/p2psync-$(VERSION).jar "$$root/share/java/p2psync-$(VERSION).jar"; \
+	ln -sf p2psync-$(VERSION).jar "$$root/share/java/p2psync.jar"; \
+	install -D -m 644 $$stage/p2psync-$(VERSION).jar "$$root/$(MAVEN_DIR)/p2psync-$(VERSION).jar"; \
+	install -D -m 644 $$stage/p2psync-$(VERSION).pom "$$root/$(MAVEN_DIR)/p2psync-$(VERSION).pom"
+else
+	@echo "kotlinc not found (or KOTLIN=no): the JVM binding is not installed"
+endif
+
+uninstall: install-configure
+	@libdir=$(install_libdir); root="$(DESTDIR)$(PREFIX)"; set -x; \
+	rm -f "$$root/include/p2psync.h" \
+	  "$$root/$$libdir"/libp2psync.so "$$root/$$libdir"/libp2psync.so.$(MAJOR) "$$root/$$libdir"/libp2psync.so.$(VERSION) \
+	  "$$root/$$libdir/libp2psync_jni.so" "$$root/$$libdir/pkgconfig/p2psync.pc" \
+	  "$$root/$$libdir/cmake/p2psync/p2psyncConfig.cmake" "$$root/$$libdir/cmake/p2psync/p2psyncConfigVersion.cmake" \
+	  "$$root/share/java/p2psync-$(VERSION).jar" "$$root/share/java/p2psync.jar" \
+	  "$$root/$(MAVEN_DIR)/p2psync-$(VERSION).jar" "$$root/$(MAVEN_DIR)/p2psync-$(VERSION).pom"; \
+	for d in "$$root/$$libdir/cmake/p2psync" "$$root/$(MAVEN_DIR)" "$$root/share/maven-repo/org/p2psync/p2psync" \
+	         "$$root/share/maven-repo/org/p2psync"; do \
+	  if [ -d "$$d" ]; then rmdir --ignore-fail-on-non-empty "$$d"; fi; \
+	done
+
+# A wheel with libp2psync.so inside, built offline by the package's own backend
+# (bindings/python/_build, standard library only) and tagged manylinux_X_Y_ARCH from the
+# library's glibc symbol versions and DT_NEEDED: pip install build/python/p2psync-*.whl
 PY_DIST := $(BUILD)/python
 python-package: build
 	rm -rf $(PY_DIST)
 	P2PSYNC_LIBRARY=$(LIB) $(PYTHON) -m pip wheel --no-build-isolation --no-deps --no-index -q \
 	  -w $(PY_DIST) bindings/python
-	rm -rf bindings/python/build bindings/python/p2psync.egg-info   # setuptools' in-tree leftovers
 	@echo "built $$(ls $(PY_DIST)/*.whl)"
 
 # The jar and the native libraries for JVM users: run with
 #   java -Dp2psync.library.path=build/lib -cp build/kotlin/p2psync.jar:/usr/share/java/kotlin-stdlib.jar:...
 kotlin: build $(JNI_LIB) $(KT_JAR)
+
+# make docs: the C API reference (Doxygen, from the header's comments through
+# docs/doxygen.sed) in build/docs/c/index.html and the Python API (pydoc) in
+# build/docs/python/p2psync.html. Doxygen is Debian's `doxygen` (tests/setup-tools.sh docs).
+DOCS_DIR := $(BUILD)/docs
+PY_DOC_MODULES := p2psync p2psync.database p2psync.replication p2psync.security p2psync.blob p2psync.log \
+                  p2psync.errors p2psync.cli
+docs: build
+	@command -v doxygen >/dev/null || { echo "make docs needs doxygen: bash tests/setup-tools.sh docs" >&2; exit 1; }
+	rm -rf $(DOCS_DIR) && mkdir -p $(DOCS_DIR)/python
+	{ cat docs/Doxyfile; echo "OUTPUT_DIRECTORY = $(DOCS_DIR)"; echo "PROJECT_NUMBER = $(VERSION)"; \
+	  echo "WARN_LOGFILE = $(DOCS_DIR)/doxygen-warnings.txt"; } | doxygen -
+	cd $(DOCS_DIR)/python && P2PSYNC_LIBRARY=$(LIB) PYTHONPATH=$(CURDIR)/bindings/python \
+	  $(PYTHON) -m pydoc -w $(PY_DOC_MODULES) >/dev/null
+	@echo "C API: $(DOCS_DIR)/c/index.html; Python: $(DOCS_DIR)/python/p2psync.html"
 
 tools:
 	@bash tests/setup-tools.sh test
@@ -128,7 +192,7 @@ test-python: build
 
 $(KT_JAR): $(KT_SRC)
 	@mkdir -p $(KT_DIR)
-	$(KOTLINC) -jvm-target 1.8 -nowarn -d $@ $(KT_SRC) 2>&1 | { grep -v -- '-Xverify:none' || true; }
+	$(KOTLINC) -jvm-target $(KT_JVM_TARGET) -nowarn -d $@ $(KT_SRC) 2>&1 | { grep -v -- '-Xverify:none' || true; }
 	@test -s $@
 
 $(JNI_LIB): bindings/kotlin/jni/p2psync_jni.c include/p2psync.h $(LIB)
@@ -147,7 +211,7 @@ $(KT_README): README.md
 KT_EXAMPLES := $(wildcard examples/kotlin/*.kt)
 
 $(KT_TESTS): $(KT_TEST_SRC) $(KT_README) $(KT_EXAMPLES) $(KT_JAR)
-	$(KOTLINC) -jvm-target 1.8 -nowarn -cp $(KT_JAR):$(JAVA_LIB)/junit4.jar:$(JAVA_LIB)/hamcrest-core.jar \
+	$(KOTLINC) -jvm-target $(KT_JVM_TARGET) -nowarn -cp $(KT_JAR):$(JAVA_LIB)/junit4.jar:$(JAVA_LIB)/hamcrest-core.jar \
 	  -d $@ $(KT_TEST_SRC) $(KT_README) $(KT_EXAMPLES) 2>&1 | { grep -v -- '-Xverify:none' || true; }
 	@test -s $@
 

@@ -2,7 +2,8 @@
 # setup-tools.sh — installs what `make demo` or `make test` needs on a fresh machine.
 #
 #   tests/setup-tools.sh demo   Go modules only (the demo needs Go, gcc and python3)
-#   tests/setup-tools.sh test   also cmake, pytest, JUnit 4, Kotlin 1.3 and a JDK
+#   tests/setup-tools.sh test   also cmake, pytest, JUnit 4, Kotlin 1.3, a JDK and doxygen
+#   tests/setup-tools.sh docs   doxygen (`make docs`)
 #
 # Missing Debian packages are installed with apt-get when running as root; otherwise
 # the exact command is printed and the script fails. Go itself is not a Debian package
@@ -26,17 +27,21 @@ if [ "$mode" = test ]; then
     need_cmd cmake || missing+=(cmake)
     need_cmd pkg-config || missing+=(pkg-config)
     /usr/bin/python3 -m pytest --version >/dev/null 2>&1 || missing+=(python3-pytest)
-    # `make python-package` (and its test) builds a wheel offline and installs it in a venv.
+    # `make python-package` (and its test) builds a wheel offline (the package's own
+    # backend: no setuptools) and installs it in a venv; objdump (binutils) checks its tag.
     /usr/bin/python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
-    /usr/bin/python3 -c 'import setuptools, wheel' >/dev/null 2>&1 || missing+=(python3-setuptools python3-wheel)
+    need_cmd objdump || missing+=(binutils)
     /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
     [ -f /usr/share/java/junit4.jar ] || missing+=(junit4)
     [ -f /usr/share/java/hamcrest-core.jar ] || missing+=(libhamcrest-java)
     need_cmd kotlinc || missing+=(kotlin)
     # JNI headers and javac come with the JDK, not the JRE.
     ls /usr/lib/jvm/java-17-openjdk-*/include/jni.h >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+    need_cmd doxygen || missing+=(doxygen)  # tests/python/test_docs.py runs `make docs`
+elif [ "$mode" = docs ]; then
+    need_cmd doxygen || missing+=(doxygen)
 elif [ "$mode" != demo ]; then
-    echo "usage: $0 demo|test" >&2
+    echo "usage: $0 demo|test|docs" >&2
     exit 2
 fi
 [ -x /usr/bin/python3 ] || missing+=(python3)

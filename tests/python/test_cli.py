@@ -264,9 +264,9 @@ def test_serve_and_sync_both_ways(served: Tuple[Server, str], tmp_path: Path) ->
     # inserted in any order within their batch.
     listed = out_lines(cli("ls", b))
     assert listed[0] == "b-0" and sorted(listed[1:]) == ["a-0", "a-1", "a-2"]
-    # The password can come from the environment; a pin without colons is accepted too.
+    # The password can come from the environment; a pin in openssl's form is accepted too.
     env_user = subprocess.run([sys.executable, "-m", "p2psync", "sync", b, server.url, "--user", "bob", "--pin",
-                               server.fingerprint.replace(":", "").lower()], capture_output=True, text=True,
+                               "SHA256:" + colon(server.fingerprint)], capture_output=True, text=True,
                               env={**ENV, "P2PSYNC_PASSWORD": "s3cret"}, timeout=60)
     assert env_user.returncode == 0 and "pulled 0, pushed 0" in env_user.stdout, env_user.stderr
     server.stop()
@@ -277,7 +277,9 @@ def test_sync_refusals(served: Tuple[Server, str], tmp_path: Path) -> None:
     server, _ = served
     b = str(tmp_path / "b.db")
     wrong_pin = "00" * 32
-    assert "mismatch" in cli("sync", b, server.url, "--user", "bob:s3cret", "--pin", wrong_pin, code=6).stderr
+    mismatch = cli("sync", b, server.url, "--user", "bob:s3cret", "--pin", wrong_pin, code=6).stderr
+    # One fingerprint form in every output: the error names both as `serve` prints them.
+    assert f"expected {wrong_pin}, the listener presented {server.fingerprint}" in mismatch, mismatch
     assert "401" in cli("sync", b, server.url, "--user", "bob:wrong", "--pin", server.fingerprint, code=6).stderr
     assert "--self-signed" in cli("sync", b, server.url, "--user", "bob:s3cret", code=6).stderr
     cli("sync", b, server.url, "--user", "bob:s3cret", "--self-signed")
@@ -356,12 +358,13 @@ def test_identity_commands(tmp_path: Path) -> None:
     p12 = str(tmp_path / "id.p12")
     created = cli("identity", "create", p12, "--cn", "test-peer", "--san", "127.0.0.1", "--password", "pw").stdout
     fingerprint = created.split()[-1]
-    assert re.fullmatch(r"([0-9A-F]{2}:){31}[0-9A-F]{2}", fingerprint)
+    assert re.fullmatch(r"[0-9a-f]{64}", fingerprint)  # the one form: as Identity.fingerprint gives it
     assert os.stat(p12).st_mode & 0o077 == 0
     assert "exists" in cli("identity", "create", p12, code=2).stderr
     assert "password" in cli("identity", "show", p12, "--password", "wrong", code=6).stderr
     shown = json.loads(cli("identity", "show", p12, "--password", "pw", "--json").stdout)
-    assert colon(shown["fingerprint"]) == fingerprint
+    assert shown["fingerprint"] == fingerprint
+    assert cli("identity", "show", p12, "--password", "pw").stdout.count(fingerprint) == 1
 
     cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
     cli("identity", "export", p12, "--password", "pw", "--cert", cert, "--key", key)
@@ -571,3 +574,88 @@ def test_serve_logs_connections_and_peer_errors(served: Tuple[Server, str], tmp_
     one("INFO listener: connection closed", f"peer={peer}", "user=bob", "docs_sent=3", "reason=")
     one("WARNING listener: connection refused: credentials not accepted", "username=bob")
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ", opened), opened
+
+
+def test_import_export_roundtrip_in_batches(tmp_path: Path) -> None:
+    src = tmp_path / "docs.jsonl"
+    with open(src, "w") as f:
+        for i in range(2500):
+            f.write(json.dumps({"id": f"d{i:04}", "body": {"n": i, "name": f"doc {i}"}}) + "\n")
+        f.write("\n")  # blank lines are skipped
+    db = str(tmp_path / "db")
+    res = cli("import", db, str(src), "--batch", "1000")
+    assert re.fullmatch(r"imported 2500 documents in \d+\.\d s", res.stdout.strip()), res.stdout
+    assert json.loads(cli("get", db, "d1234").stdout) == {"n": 1234, "name": "doc 1234"}
+    exported = cli("export", db).stdout.splitlines()
+    assert len(exported) == 2500
+    first = json.loads(exported[0])
+    assert first["id"] == "d0000" and first["body"] == {"n": 0, "name": "doc 0"} and first["rev"].startswith("1-")
+    # What export writes, import reads (rev is accepted; the documents get new revisions).
+    copy = str(tmp_path / "copy")
+    cli("import", copy, "-", stdin="\n".join(exported) + "\n")
+    assert [json.loads(x)["body"] for x in cli("export", copy).stdout.splitlines()] == [json.loads(x)["body"] for x in exported]
+    assert json.loads(cli("info", copy, "--json").stdout)["collections"][0]["documents"] == 2500
+
+
+def test_import_bad_line_names_it_and_keeps_earlier_batches(tmp_path: Path) -> None:
+    src = tmp_path / "bad.jsonl"
+    lines = [json.dumps({"id": f"d{i}", "body": {"n": i}}) for i in range(5)]
+    lines.insert(3, '{"id": "x", "body": [1, 2]}')
+    src.write_text("\n".join(lines) + "\n")
+    db = str(tmp_path / "db")
+    res = cli("import", db, str(src), "--batch", "2", code=2)
+    assert f"{src}:4: \"body\" must be a JSON object" in res.stderr
+    assert "(2 documents imported before it, in whole batches of 2" in res.stderr
+    assert cli("ls", db).stdout.split() == ["d0", "d1"]
+    for bad, message in [("[1]", "expected an object"), ('{"id": "a", "body": {}, "x": 1}', "unknown key(s) 'x'"),
+                         ('{"id": "", "body": {}}', '"id" must be a non-empty string'), ("{oops", "not valid JSON")]:
+        res = cli("import", str(tmp_path / "db2"), "-", stdin=bad + "\n", code=2)
+        assert "<stdin>:1: " + message in res.stderr, res.stderr
+
+
+def test_import_progress_shows_count_rate_eta_and_never_goes_back(tmp_path: Path) -> None:
+    src = tmp_path / "docs.jsonl"
+    src.write_text("".join(json.dumps({"id": f"d{i}", "body": {"n": i}}) + "\n" for i in range(3000)))
+    res = cli("import", str(tmp_path / "db"), str(src), "--batch", "100", "--progress")
+    # (text mode reads each "\r" as a line end)
+    frames = [f.replace("\x1b[K", "") for f in re.split(r"[\r\n]", res.stderr) if f.strip()]
+    assert frames and res.stderr.endswith("\n")
+    counts, percents = [], []
+    for frame in frames:
+        m = re.match(r"\[[#.]{24}\]\s+([\d.]+)%  ([\d,]+) docs  [\d,]+ docs/s", frame.strip())
+        assert m, frame
+        percents.append(float(m.group(1)))
+        counts.append(int(m.group(2).replace(",", "")))
+    assert counts == sorted(counts) and percents == sorted(percents)
+    assert counts[-1] == 3000 and percents[-1] == 100.0
+
+
+def test_progress_never_goes_backwards_when_the_total_grows() -> None:
+    import io
+    from p2psync.cli import Progress
+    now = [0.0]
+    out = io.StringIO()
+    p = Progress(True, total=100, clock=lambda: now[0], stream=out)
+    now[0] = 1.0
+    p.update(50, 50)
+    assert "50.0%" in p.line() and "50 docs/s" in p.line() and "ETA 1s" in p.line()
+    now[0] = 2.0
+    p.update(60, 60, total=1000)  # the work grew: 6 %, but the display stays at 50 %
+    assert "50.0%" in p.line() and "60 docs" in p.line()
+    p.update(40, 40)  # a smaller count is not shown either
+    assert "60 docs" in p.line()
+    p.update(1000, 1000)
+    assert "100.0%" in p.line() and "ETA" not in p.line()
+
+
+def test_sync_progress_bar_never_goes_back_and_shows_eta() -> None:
+    from p2psync import ReplicatorStatus
+    from p2psync.cli import SyncProgress
+    p = SyncProgress(False)
+    p.on_status(ReplicatorStatus("busy", 50, 100, None))
+    first = p.line()
+    assert first.startswith("[" + "#" * 12 + "." * 12 + "] busy") and "ETA " in first
+    p.on_status(ReplicatorStatus("busy", 60, 1000, None))  # more work found: 6 %, the bar stays
+    assert p.line().startswith("[" + "#" * 12 + "." * 12 + "]")
+    p.on_status(ReplicatorStatus("idle", 1000, 1000, None))
+    assert p.line().startswith("[" + "#" * 24 + "] idle") and "ETA" not in p.line()

@@ -12,7 +12,7 @@ from p2psync import Database, Identity, Listener
 
 def test_lifecycle(db: Database) -> None:
     with Listener(db, network_interface="127.0.0.1") as listener:
-        assert listener.port == 0 and listener.urls == [] and listener.tls_identity() is None
+        assert listener.port == 0 and listener.urls == []
         listener.start()
         with pytest.raises(p2psync.BusyError):
             listener.start()

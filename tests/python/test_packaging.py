@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = (ROOT / "include" / "p2psync.h").read_text()
 VERSION = re.search(r'#define P2P_VERSION_STRING "([0-9.]+)"', HEADER).group(1)
@@ -53,11 +55,58 @@ def test_make_install_with_prefix_and_destdir(tmp_path: Path) -> None:
     subprocess.run([str(exe)], check=True, timeout=60)
 
 
+# What auditwheel allows a manylinux wheel to need from the system (the glibc C runtime).
+MANYLINUX_ALLOWED = {"libc.so.6", "libm.so.6", "libdl.so.2", "librt.so.1", "libpthread.so.0", "libutil.so.1",
+                     "libnsl.so.1", "libresolv.so.2", "libcrypt.so.1", "libgcc_s.so.1", "libstdc++.so.6",
+                     "libatomic.so.1", "libz.so.1", "libexpat.so.1", "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1"}
+
+
+def expected_platform_tag(lib: Path) -> str:
+    """The tag binutils' view of the library allows: newest GLIBC_X.Y symbol, DT_NEEDED allow-listed."""
+    symbols = subprocess.run(["objdump", "-T", str(lib)], capture_output=True, text=True, check=True).stdout
+    versions = {tuple(map(int, m)) for m in re.findall(r"GLIBC_(\d+)\.(\d+)", symbols)}
+    headers = subprocess.run(["objdump", "-p", str(lib)], capture_output=True, text=True, check=True).stdout
+    needed = re.findall(r"^\s*NEEDED\s+(\S+)", headers, re.M)
+    assert needed and set(needed) <= MANYLINUX_ALLOWED, f"not uploadable as manylinux: needs {needed}"
+    arch = re.search(r"file format elf64-([\w-]+)", headers).group(1).replace("x86-64", "x86_64")
+    major, minor = max(versions)
+    return f"manylinux_{major}_{minor}_{arch}"
+
+
+def check_wheel_record(wheel: Path) -> None:
+    """RECORD lists every other file of the wheel with its size and urlsafe-base64 SHA-256
+    (what installers and upload checks verify), and WHEEL's tag matches the file name."""
+    import base64
+    import hashlib
+    import zipfile
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        info = f"p2psync-{VERSION}.dist-info"
+        record = {}
+        for line in zf.read(f"{info}/RECORD").decode().splitlines():
+            path, digest, size = line.rsplit(",", 2)
+            record[path] = (digest, size)
+        assert set(record) == set(names)
+        for name in names:
+            if name == f"{info}/RECORD":
+                assert record[name] == ("", "")
+                continue
+            data = zf.read(name)
+            want = "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            assert record[name] == (want, str(len(data))), name
+        tag = wheel.name[len(f"p2psync-{VERSION}-"):-len(".whl")]
+        assert f"Tag: {tag}\n" in zf.read(f"{info}/WHEEL").decode()
+        metadata = zf.read(f"{info}/METADATA").decode()
+        assert f"Name: p2psync\nVersion: {VERSION}\n" in metadata and "Requires-Python: >=3.8" in metadata
+
+
 def test_wheel_bundles_the_library(tmp_path: Path) -> None:
     make("python-package")
     wheels = list((ROOT / "build" / "python").glob("p2psync-*.whl"))
     assert len(wheels) == 1
     assert wheels[0].name.startswith(f"p2psync-{VERSION}-py3-none-")
+    assert wheels[0].name.endswith(f"-{expected_platform_tag(LIB_REAL)}.whl"), wheels[0].name
+    check_wheel_record(wheels[0])
 
     # No P2PSYNC_LIBRARY, no PYTHONPATH (pip would take the source tree for an installed
     # copy), another directory: only the bundled library can load.
@@ -87,3 +136,121 @@ def test_wheel_bundles_the_library(tmp_path: Path) -> None:
 def test_python_package_version_matches_header() -> None:
     pyproject = (ROOT / "bindings" / "python" / "pyproject.toml").read_text()
     assert f'version = "{VERSION}"' in pyproject
+
+
+def test_pip_install_source_tree_offline_in_fresh_venv(tmp_path: Path) -> None:
+    """`pip install bindings/python` in a new venv (its own pip, no index, no setuptools)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    env["P2PSYNC_LIBRARY"] = str(LIB_REAL)
+    env["PIP_NO_INDEX"] = "1"
+    venv = tmp_path / "venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True, timeout=300, env=env)
+    res = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-index", str(ROOT / "bindings" / "python")],
+                         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    del env["P2PSYNC_LIBRARY"]  # the installed copy must carry its own library
+    out = subprocess.run([str(venv / "bin" / "p2psync"), "--version"], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith(f"p2psync {VERSION}"), out.stdout + out.stderr
+    assert list((venv / "lib").glob("python3*/site-packages/p2psync/libp2psync.so"))
+    # The build leaves nothing behind in the source tree.
+    assert not list((ROOT / "bindings" / "python").glob("*.egg-info"))
+    assert not (ROOT / "bindings" / "python" / "build").exists()
+
+
+KOTLIN_PROGRAM = """
+import org.p2psync.Database
+import org.p2psync.P2PSync
+
+fun main(args: Array<String>) {
+    Database.open(args[0]).use { db ->
+        db.defaultCollection().use { notes ->
+            notes.save("n1", "{\\"installed\\":true}")
+            println("got " + notes.get("n1").json)
+        }
+    }
+    println("version " + P2PSync.libraryVersion + " live " + P2PSync.liveHandles())
+}
+"""
+
+
+def class_major_versions(jar: Path) -> set:
+    import zipfile
+    with zipfile.ZipFile(jar) as zf:
+        return {int.from_bytes(zf.read(n)[6:8], "big") for n in zf.namelist() if n.endswith(".class")}
+
+
+@pytest.mark.skipif(shutil.which("kotlinc") is None, reason="kotlinc not installed (tests/setup-tools.sh test installs it)")
+def test_make_install_jvm_binding_then_uninstall(tmp_path: Path) -> None:
+    """The jar, its pom in a file Maven repository and the JNI library; a Kotlin program built
+    against the installed jar runs with no -D flag; make uninstall leaves nothing behind."""
+    import xml.etree.ElementTree as ET
+    prefix = tmp_path / "prefix"
+    make("install", f"PREFIX={prefix}")
+    lib = next(p.parent for p in prefix.glob("lib*/**/libp2psync.so"))
+    assert (lib / "libp2psync_jni.so").is_file()
+    assert os.readlink(prefix / "share" / "java" / "p2psync.jar") == f"p2psync-{VERSION}.jar"
+    repo = prefix / "share" / "maven-repo"
+    artifact = repo / "org" / "p2psync" / "p2psync" / VERSION
+    jar, pom = artifact / f"p2psync-{VERSION}.jar", artifact / f"p2psync-{VERSION}.pom"
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    root = ET.parse(pom).getroot()
+    assert [root.findtext(f"m:{k}", namespaces=ns) for k in ("groupId", "artifactId", "version", "packaging")] == \
+        ["org.p2psync", "p2psync", VERSION, "jar"]
+    dep = root.find("m:dependencies/m:dependency", ns)
+    stdlib = Path("/usr/share/maven-repo") / "org" / "jetbrains" / "kotlin" / "kotlin-stdlib" / \
+        dep.findtext("m:version", namespaces=ns)
+    assert dep.findtext("m:artifactId", namespaces=ns) == "kotlin-stdlib" and stdlib.is_dir(), stdlib
+    # Compiled for the JVM level it needs (java.lang.ref.Cleaner: Java 9, class major 53).
+    assert class_major_versions(jar) == {53}
+
+    src = tmp_path / "App.kt"
+    src.write_text(KOTLIN_PROGRAM)
+    app = tmp_path / "app.jar"
+    res = subprocess.run(["kotlinc", "-jvm-target", "9", "-nowarn", "-cp", str(jar), "-d", str(app), str(src)],
+                         capture_output=True, text=True, timeout=600)
+    assert app.is_file(), res.stdout + res.stderr
+    java = str(Path(os.environ.get("JAVA_HOME", "/usr")) / "bin" / "java")
+    cp = f"{app}:{jar}:/usr/share/java/kotlin-stdlib.jar"
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH",)}
+    out = subprocess.run([java, "-cp", cp, "AppKt", str(tmp_path / "db")], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines() == ['got {"installed":true}', f"version {VERSION} live 0"]
+
+    make("uninstall", f"PREFIX={prefix}")
+    left = [str(p.relative_to(prefix)) for p in prefix.rglob("*") if not p.is_dir()]
+    assert left == [], f"make uninstall left {left}"
+
+
+def test_sdist_without_library_finds_an_installed_one(tmp_path: Path) -> None:
+    """The source distribution builds a pure wheel offline; it loads the library of a
+    `make install` prefix through LD_LIBRARY_PATH, and says what to do without it."""
+    prefix = tmp_path / "prefix"
+    make("install", f"PREFIX={prefix}", "KOTLIN=no")
+    lib = next(p.parent for p in prefix.glob("lib*/**/libp2psync.so"))
+    assert not (lib / "libp2psync_jni.so").exists()  # KOTLIN=no
+
+    sys.path.insert(0, str(ROOT / "bindings" / "python" / "_build"))
+    try:
+        import p2psync_build
+        sdist = tmp_path / p2psync_build.build_sdist(str(tmp_path))
+    finally:
+        sys.path.pop(0)
+    env = {k: v for k, v in os.environ.items() if k not in ("P2PSYNC_LIBRARY", "PYTHONPATH", "LD_LIBRARY_PATH")}
+    venv = tmp_path / "venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True, timeout=300, env=env)
+    res = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-index", str(sdist)],
+                         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert not list((venv / "lib").glob("python3*/site-packages/p2psync/libp2psync.so"))
+    script = str(venv / "bin" / "p2psync")
+    ok = subprocess.run([script, "--version"], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                        env={**env, "LD_LIBRARY_PATH": str(lib)})
+    assert ok.returncode == 0 and ok.stdout.startswith(f"p2psync {VERSION}"), ok.stdout + ok.stderr
+    import ctypes.util
+    if ctypes.util.find_library("p2psync") is None:  # no system-wide install on this machine
+        missing = subprocess.run([script, "--version"], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                                 env=env)
+        assert missing.returncode == 1 and missing.stderr.count("\n") == 1, missing.stderr
+        assert "LD_LIBRARY_PATH=DIR/lib" in missing.stderr

@@ -6,7 +6,8 @@ checks the ABI version, and offers a few typed helpers so that the public classe
 never handle C memory themselves.
 
 Library lookup order: $P2PSYNC_LIBRARY (must load; no fall-through), then
-libp2psync.so beside this package, then ctypes.util.find_library("p2psync").
+libp2psync.so beside this package, then ctypes.util.find_library("p2psync"), then
+the dynamic loader's own search for libp2psync.so.<ABI> (LD_LIBRARY_PATH, ld.so.cache).
 """
 
 from __future__ import annotations
@@ -250,10 +251,20 @@ def _load() -> ctypes.CDLL:
         except OSError as e:
             raise ImportError(f"cannot load libp2psync from P2PSYNC_LIBRARY: {e}") from e
     beside = Path(__file__).resolve().parent / "libp2psync.so"
-    found = str(beside) if beside.exists() else ctypes.util.find_library("p2psync")
-    if found is None:
-        raise ImportError("libp2psync not found: set P2PSYNC_LIBRARY to the path of libp2psync.so")
-    return ctypes.CDLL(found)
+    if beside.exists():
+        return ctypes.CDLL(str(beside))
+    found = ctypes.util.find_library("p2psync")
+    if found is not None:
+        return ctypes.CDLL(found)
+    # find_library needs ldconfig's cache or a compiler; the dynamic loader itself also
+    # searches LD_LIBRARY_PATH and its default directories.
+    soname = f"libp2psync.so.{ABI_VERSION}"
+    try:
+        return ctypes.CDLL(soname)
+    except OSError:
+        raise ImportError(f"libp2psync not found: no libp2psync.so beside the package, and the system cannot "
+                          f"find {soname} (after `make install PREFIX=DIR`, set LD_LIBRARY_PATH=DIR/lib or run "
+                          f"ldconfig); or set P2PSYNC_LIBRARY to its path") from None
 
 
 def _declare(lib: ctypes.CDLL) -> None:

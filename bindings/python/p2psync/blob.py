@@ -72,14 +72,17 @@ class Blob:
 
     @property
     def digest(self) -> str:
+        """The content digest, `sha1-<base64>`: the blob's identity."""
         return str(self._properties["digest"])
 
     @property
     def length(self) -> int:
+        """The length of the content in bytes."""
         return int(self._properties.get("length", -1))
 
     @property
     def content_type(self) -> Optional[str]:
+        """The MIME type given when the blob was made, or None."""
         return self._properties.get("content_type")
 
     def exists(self) -> bool:
@@ -124,6 +127,7 @@ class _BlobHandle(io.RawIOBase):
 
     @property
     def handle(self) -> int:
+        """The raw C handle (for diagnostics)."""
         return self._handle
 
     def __del__(self) -> None:
@@ -149,6 +153,7 @@ class BlobReader(_BlobHandle):
         return True
 
     def readinto(self, buffer: Any) -> int:
+        """Reads up to len(buffer) bytes into `buffer`; returns the count (0 at the end)."""
         view = memoryview(buffer).cast("B")
         if len(view) == 0:
             return 0
@@ -180,6 +185,7 @@ class BlobWriter(_BlobHandle):
         return True
 
     def write(self, data: Any) -> int:
+        """Appends bytes to the blob; returns the count written (all of them)."""
         if self.closed:
             raise ValueError("I/O operation on closed blob writer")
         view = memoryview(data).cast("B")

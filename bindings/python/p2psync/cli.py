@@ -7,6 +7,8 @@
     p2psync compact photos.db                            # removes blobs no document needs
     p2psync query notes.db 'SELECT meta().id, text FROM _ WHERE text LIKE $p' --param p=%hello%
     p2psync ls    notes.db -l
+    p2psync export notes.db > notes.jsonl                # one {"id", "rev", "body"} per line
+    p2psync import copy.db notes.jsonl --progress        # batched: thousands of documents a second
     p2psync info  notes.db
     p2psync serve notes.db --user alice:secret          # prints its URL and fingerprint; logs connections
     p2psync sync  copy.db wss://host:port/notes.db --user alice:secret --pin FINGERPRINT
@@ -449,6 +451,183 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------ bulk import and export
+
+
+class Progress:
+    """A one-line progress display on standard error: count, total when known, rate and ETA.
+
+    What it shows never goes backwards: the count and the completed fraction only grow,
+    even when the total grows (a replicator discovering more work) or a caller reports a
+    smaller number. The rate is over the whole run; the ETA comes from the fraction left
+    at that rate, and is shown only once a total is known.
+    """
+
+    def __init__(self, draw: bool, noun: str = "docs", total: Optional[float] = None,
+                 clock: Callable[[], float] = time.monotonic, stream: Any = None) -> None:
+        self.draw, self.noun, self.clock = draw, noun, clock
+        self.stream = stream if stream is not None else sys.stderr
+        self.started = clock()
+        self.count = 0
+        self.fraction = 0.0
+        self.total = total
+        self._last = -1.0
+        self._drawn = False
+
+    def update(self, count: int, done: Optional[float] = None, total: Optional[float] = None) -> None:
+        """Reports `count` items so far and, when known, `done` out of `total` (any unit:
+        documents, bytes). Redraws at most ten times a second."""
+        self.count = max(self.count, count)
+        if total is not None:
+            self.total = total
+        if done is not None and self.total:
+            self.fraction = max(self.fraction, min(done / self.total, 1.0))
+        self.tick()
+
+    def line(self) -> str:
+        elapsed = max(self.clock() - self.started, 1e-9)
+        rate = self.count / elapsed
+        text = f"{self.count:,} {self.noun}"
+        if self.total:
+            width = 24
+            filled = int(width * self.fraction)
+            text = f"[{'#' * filled}{'.' * (width - filled)}] {self.fraction * 100:5.1f}%  " + text
+        text += f"  {rate:,.0f} {self.noun}/s"
+        if self.total and 0 < self.fraction < 1:
+            left = elapsed * (1 - self.fraction) / self.fraction
+            text += f"  ETA {format_duration(left)}"
+        return text
+
+    def tick(self, force: bool = False) -> None:
+        now = self.clock()
+        if self.draw and (force or now - self._last >= 0.1):
+            self.stream.write("\r" + self.line() + "\033[K")
+            self.stream.flush()
+            self._last, self._drawn = now, True
+
+    def finish(self) -> None:
+        """Draws the final state and ends the line (if anything was drawn)."""
+        if self.draw:
+            self.tick(force=True)
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(seconds + 0.5)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+IMPORT_KEYS = {"id", "body", "rev"}
+
+
+def parse_import_line(line: str, number: int, source: str) -> Tuple[str, str]:
+    """(doc_id, body text) from one line of an import file, or UsageError naming the line."""
+    where = f"{source}:{number}"
+    try:
+        obj = json.loads(line)
+    except ValueError as e:
+        raise UsageError(f"{where}: not valid JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise UsageError(f'{where}: expected an object {{"id": ..., "body": {{...}}}}')
+    unknown = sorted(set(obj) - IMPORT_KEYS)
+    if unknown:
+        raise UsageError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} (expected id, body and "
+                         f"optionally rev)")
+    doc_id, body = obj.get("id"), obj.get("body")
+    if not isinstance(doc_id, str) or not doc_id:
+        raise UsageError(f'{where}: "id" must be a non-empty string')
+    if not isinstance(body, dict):
+        raise UsageError(f'{where}: "body" must be a JSON object')
+    return doc_id, json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    if args.batch < 1:
+        raise UsageError("--batch must be at least 1")
+    source = "<stdin>" if args.file == "-" else args.file
+    stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+    total_bytes: Optional[int] = None
+    if args.file != "-":
+        st = os.fstat(stream.fileno())
+        total_bytes = st.st_size if st.st_size > 0 and os.path.isfile(args.file) else None
+    draw = args.progress if args.progress is not None else sys.stderr.isatty()
+    progress = Progress(draw, total=total_bytes)
+    imported = 0
+    pending: List[Tuple[str, str]] = []
+    consumed = 0
+    try:
+        with open_database(args.database, create=True) as db, \
+                open_collection(db, args.collection, create=True) as coll:
+            def flush() -> None:
+                nonlocal imported
+                if not pending:
+                    return
+                with db.batch() as batch:
+                    for doc_id, body in pending:
+                        batch.save(coll, doc_id, body)
+                imported += len(pending)
+                pending.clear()
+                progress.update(imported, consumed)
+
+            for number, line in enumerate(stream, 1):
+                consumed += len(line.encode("utf-8"))
+                if not line.strip():
+                    continue
+                pending.append(parse_import_line(line, number, source))
+                if len(pending) >= args.batch:
+                    flush()
+            flush()
+    except (UsageError, errors.P2PSyncError) as e:
+        progress.finish()
+        saved = (f" ({plural(imported, 'document')} imported before it, in whole batches of {args.batch}; "
+                 f"nothing of the failed batch)")
+        if isinstance(e, UsageError):
+            raise UsageError(f"{e}{saved}") from None
+        e.message = f"{e.message or e}{saved}"
+        raise
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+    progress.finish()
+    elapsed = time.monotonic() - progress.started
+    print(f"imported {plural(imported, 'document')} in {elapsed:.1f} s")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    draw = args.progress if args.progress is not None else sys.stderr.isatty()
+    out = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")
+    exported = 0
+    try:
+        with open_database(args.database, create=False) as db, \
+                open_collection(db, args.collection, create=False) as coll:
+            progress = Progress(draw, total=coll.count())
+            for change in coll.iter_changes():
+                if change.deleted:
+                    continue
+                try:
+                    doc = coll.get(change.id)
+                except errors.NotFoundError:
+                    continue  # deleted or purged since the feed was read
+                out.write(json.dumps({"id": doc.id, "rev": doc.rev_id, "body": doc.body},
+                                     separators=(",", ":"), ensure_ascii=False) + "\n")
+                exported += 1
+                progress.update(exported, exported)
+            progress.finish()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if out is not sys.stdout:
+        print(f"exported {plural(exported, 'document')} to {args.output}")
+    return EXIT_OK
+
+
 def collection_info(coll: Collection) -> Dict[str, Any]:
     conflicted = [c.id for c in coll.iter_changes() if not c.deleted and coll.conflicts(c.id)]
     return {"collection": coll.full_name, "documents": coll.count(), "last_sequence": coll.last_sequence(),
@@ -548,13 +727,10 @@ def cmd_query(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ network commands
 
 
-def colon_fingerprint(hex_digest: str) -> str:
-    """"ab12..." -> "AB:12:..." (the form people compare by eye)."""
-    return ":".join(hex_digest[i:i + 2] for i in range(0, len(hex_digest), 2)).upper()
-
-
 def normalize_fingerprint(text: str) -> str:
-    """Accepts "AB:12:...", "ab12..." or "SHA256:..."; returns 64 lowercase hex digits."""
+    """Accepts "ab12...", "AB:12:..." (as openssl prints it), either case, optionally after
+    "SHA256:"; returns the one form every output uses: 64 lowercase hex digits, what
+    Identity.fingerprint and p2p_tls_identity_fingerprint give."""
     hex_digits = text.strip().lower()
     if hex_digits.startswith("sha256:"):
         hex_digits = hex_digits[len("sha256:"):]
@@ -685,7 +861,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         for url in listener.urls:
                             print(f"url {url}")
                         if fingerprint:
-                            print(f"fingerprint {colon_fingerprint(fingerprint)}")
+                            print(f"fingerprint {fingerprint}")
                         print("press Ctrl-C to stop")
                     sys.stdout.flush()
                     if not credentials:
@@ -736,10 +912,17 @@ class SyncProgress:
         activity = st.activity if st else "starting"
         completed, total = (st.completed, st.total) if st else (0, 0)
         width = 24
-        filled = width * min(completed, total) // total if total else (width if activity == "idle" else 0)
-        rate = (self.pulled + self.pushed) / max(time.monotonic() - self.started, 1e-9)
-        return (f"[{'#' * filled}{'.' * (width - filled)}] {activity:<10} pulled {self.pulled}  "
+        fraction = min(completed, total) / total if total else (1.0 if activity == "idle" else 0.0)
+        # The total grows as the replicator finds more work: the bar never moves back.
+        self._fraction = max(getattr(self, "_fraction", 0.0), fraction)
+        filled = int(width * self._fraction)
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = (self.pulled + self.pushed) / elapsed
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {activity:<10} pulled {self.pulled}  "
                 f"pushed {self.pushed}  {rate:,.0f} docs/s")
+        if activity == "busy" and 0 < self._fraction < 1:
+            line += f"  ETA {format_duration(elapsed * (1 - self._fraction) / self._fraction)}"
+        return line
 
     def tick(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -831,8 +1014,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
               f"{' (stopped by signal; checkpoint saved)' if interrupted else ''}")
     if final.error is not None and not interrupted:
         if isinstance(final.error, errors.TLSPinMismatchError) and fingerprint is not None and presented:
-            return fail(f"certificate fingerprint mismatch: expected {colon_fingerprint(fingerprint)}, "
-                        f"the listener presented {colon_fingerprint(pem_fingerprint(presented))}", EXIT_REFUSED)
+            return fail(f"certificate fingerprint mismatch: expected {fingerprint}, "
+                        f"the listener presented {pem_fingerprint(presented)}", EXIT_REFUSED)
         if isinstance(final.error, errors.TLSError) and trust == TrustMode.SYSTEM_ROOTS:
             # The usual first stumble: a listener's anonymous identity is self-signed.
             return fail(f"{final.error.message} (a self-signed listener? use --pin FINGERPRINT, as "
@@ -848,7 +1031,7 @@ def cmd_identity_create(args: argparse.Namespace) -> int:
     with Identity.create(common_name=args.cn, subject_alt_names=args.san or [], validity_days=args.days,
                          usage=usage) as identity:
         write_private(args.file, identity.to_pkcs12(identity_password(args)), args.force)
-        print(f"{args.file}: fingerprint {colon_fingerprint(identity.fingerprint)}")
+        print(f"{args.file}: fingerprint {identity.fingerprint}")
     return EXIT_OK
 
 
@@ -861,7 +1044,7 @@ def cmd_identity_import(args: argparse.Namespace) -> int:
             key = f.read()
     with Identity.from_pem(cert, key, args.key_password) as identity:
         write_private(args.file, identity.to_pkcs12(identity_password(args)), args.force)
-        print(f"{args.file}: fingerprint {colon_fingerprint(identity.fingerprint)}")
+        print(f"{args.file}: fingerprint {identity.fingerprint}")
     return EXIT_OK
 
 
@@ -887,7 +1070,7 @@ def show_identity(identity: Identity, source: str, as_json: bool) -> None:
         print_json(info, False)
         return
     print(f"identity     {source}")
-    print(f"fingerprint  {colon_fingerprint(info['fingerprint'])}")
+    print(f"fingerprint  {info['fingerprint']}")
     print(f"valid until  {info['not_after']}")
 
 
@@ -989,6 +1172,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-a", "--all", action="store_true", help="include deleted documents")
     p.add_argument("--since", type=int, default=0, metavar="SEQ", help="only changes after this sequence")
     p.add_argument("--limit", type=int, default=0, metavar="N", help="at most N entries (0: all)")
+    add_collection_option(p)
+
+    p = command("import", cmd_import, "save many documents from a JSON Lines file",
+                "Saves one document per line of FILE ('-': standard input), each line "
+                '{"id": ID, "body": {...}} (a "rev" key, as `export` writes, is accepted and ignored: '
+                "every document gets a new revision, winning over the current one). Writes go in "
+                "batches of --batch documents, each one transaction; a bad line stops the import with "
+                "exit code 2 naming the line, after the batches before it were saved.")
+    p.add_argument("database", help="database directory (created if needed)")
+    p.add_argument("file", help="JSON Lines file, or '-' for standard input")
+    p.add_argument("--batch", type=int, default=1000, metavar="N", help="documents per transaction (default: 1000)")
+    p.add_argument("--progress", dest="progress", action="store_true", default=None,
+                   help="show count, rate and ETA on standard error (default: when it is a terminal)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress")
+    add_collection_option(p)
+
+    p = command("export", cmd_export, "write every document as JSON Lines",
+                'Writes one line per live document, {"id", "rev", "body"}, in sequence order: what '
+                "`import` reads.")
+    p.add_argument("database", help="database directory")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
+    p.add_argument("--progress", dest="progress", action="store_true", default=None,
+                   help="show count, rate and ETA on standard error (default: when it is a terminal)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress")
     add_collection_option(p)
 
     p = command("info", cmd_info, "show counts, sequences, conflicts and blobs",

@@ -56,15 +56,30 @@ class _Handle:
 
     @property
     def closed(self) -> bool:
+        """True once close() has succeeded (or the safety net has closed it)."""
         return not self._finalizer.alive
 
     def close(self) -> None:
+        """Releases the library object; idempotent. Raises (e.g. BusyError) if it cannot be closed yet."""
         if self._finalizer.alive:
             _ffi.call(self._closer, self._handle)
             self._finalizer.detach()
 
     def __enter__(self):  # type: ignore[no-untyped-def]
         return self
+
+    def _describe(self) -> str:
+        """What __repr__ shows of an open object (empty: nothing beyond the handle)."""
+        return ""
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return f"<{type(self).__name__} closed>"
+        try:
+            detail = self._describe()
+        except Exception:  # noqa: BLE001 - a repr must not raise (e.g. the parent was closed)
+            detail = ""
+        return f"<{type(self).__name__} {detail + ' ' if detail else ''}handle={self._handle}>"
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc is None:
@@ -177,21 +192,29 @@ class Database(_Handle):
 
     @staticmethod
     def exists(path: PathLike) -> bool:
+        """True if a database exists at `path`."""
         return _ffi.out_flag("p2p_db_exists", _ffi.text(os.fspath(path)))
 
     @property
     def name(self) -> str:
+        """The database's name: the base name of its directory."""
         return _ffi.out_text("p2p_db_name", self._handle) or ""
 
     @property
     def path(self) -> str:
+        """The database's directory."""
         return _ffi.out_text("p2p_db_path", self._handle) or ""
 
     @property
     def uuid(self) -> str:
+        """The database's UUID (32 lowercase hex characters), fixed when it was created."""
         return _ffi.out_text("p2p_db_uuid", self._handle) or ""
 
+    def _describe(self) -> str:
+        return repr(self.path)
+
     def default_collection(self) -> "Collection":
+        """The `_default._default` collection, which always exists."""
         return Collection(self, _ffi.out_handle("p2p_db_default_collection", self._handle))
 
     def create_collection(self, name: str, scope: Optional[str] = None) -> "Collection":
@@ -205,12 +228,15 @@ class Database(_Handle):
                                                 _ffi.text(scope), _ffi.text(name)))
 
     def delete_collection(self, name: str, scope: Optional[str] = None) -> None:
+        """Deletes a collection and all its documents (NotFoundError if it does not exist)."""
         _ffi.call("p2p_db_delete_collection", self._handle, _ffi.text(scope), _ffi.text(name))
 
     def collection_names(self, scope: Optional[str] = None) -> List[str]:
+        """Names of the collections in `scope` (default: `_default`)."""
         return json.loads(_ffi.out_text("p2p_db_collection_names", self._handle, _ffi.text(scope)) or "[]")
 
     def scope_names(self) -> List[str]:
+        """Names of the scopes that hold at least one collection."""
         return json.loads(_ffi.out_text("p2p_db_scope_names", self._handle) or "[]")
 
     def batch(self) -> "Batch":
@@ -229,6 +255,7 @@ class Database(_Handle):
                              _ffi.text(expected_rev)) or ""
 
     def delete_local(self, doc_id: str) -> None:
+        """Deletes a local (non-replicating) document (NotFoundError if missing)."""
         _ffi.call("p2p_db_delete_local", self._handle, _ffi.text(doc_id))
 
     # blobs (see p2psync.blob)
@@ -319,14 +346,17 @@ class Collection(_Handle):
 
     @property
     def name(self) -> str:
+        """The collection's name."""
         return _ffi.out_text("p2p_collection_name", self._handle) or ""
 
     @property
     def scope(self) -> str:
+        """The name of the collection's scope."""
         return _ffi.out_text("p2p_collection_scope_name", self._handle) or ""
 
     @property
     def full_name(self) -> str:
+        """`scope.name`, as replication and the CLI spell it."""
         return f"{self.scope}.{self.name}"
 
     def count(self) -> int:
@@ -336,7 +366,17 @@ class Collection(_Handle):
     def __len__(self) -> int:
         return self.count()
 
+    def __iter__(self) -> Iterator[str]:
+        """The IDs of the live (non-deleted) documents, in sequence order: `for doc_id in coll`."""
+        for change in self.iter_changes():
+            if not change.deleted:
+                yield change.id
+
+    def _describe(self) -> str:
+        return f"{self.full_name!r} count={self.count()}"
+
     def last_sequence(self) -> int:
+        """The highest sequence number assigned in this collection (0 when empty)."""
         return _ffi.out_uint("p2p_collection_last_sequence", self._handle)
 
     def save(self, doc_id: str, body: Body, *, parent_rev_id: Optional[str] = None,
@@ -372,6 +412,7 @@ class Collection(_Handle):
         return True
 
     def get_revision(self, doc_id: str, rev_id: str) -> Document:
+        """Reads one revision by ID, current or not, while its body is kept (NotFoundError otherwise)."""
         return Document._take(_ffi.out_handle("p2p_collection_get_revision", self._handle, _ffi.text(doc_id),
                                               _ffi.text(rev_id)))
 
@@ -384,6 +425,7 @@ class Collection(_Handle):
         _ffi.call("p2p_collection_set_document_expiration", self._handle, _ffi.text(doc_id), _millis(when))
 
     def expiration(self, doc_id: str) -> Optional[datetime]:
+        """When the document will be purged (timezone-aware UTC), or None."""
         ms = _ffi.out_int("p2p_collection_get_document_expiration", self._handle, _ffi.text(doc_id))
         return None if ms == 0 else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
@@ -425,6 +467,8 @@ class Collection(_Handle):
                 self._retired.append(callback)
 
     def close(self) -> None:
+        """Releases the collection handle; idempotent. BusyError while change listeners or
+        queues on it are still registered (remove them first)."""
         super().close()
         with self._lock:
             self._retired.clear()
@@ -446,6 +490,8 @@ class Subscription(_Handle):
         return self.owner
 
     def close(self) -> None:
+        """Unregisters the listener or queue; idempotent. Waits for a callback in flight (unless
+        called from inside it), so none runs after it returns."""
         super().close()
         self.owner._forget(self._handle)  # only now may the callback object go
 
@@ -485,16 +531,19 @@ class Batch(_Handle):
 
     def save(self, collection: Collection, doc_id: str, body: Body, *, parent_rev_id: Optional[str] = None,
              concurrency: Concurrency = Concurrency.LAST_WRITE_WINS) -> Document:
+        """Saves a revision inside the batch (visible to others when commit() returns)."""
         return Document._take(_ffi.out_handle("p2p_batch_save_document", self._handle, collection.handle,
                                               _ffi.text(doc_id), _ffi.text(_body_text(body)),
                                               _ffi.text(parent_rev_id), int(concurrency)))
 
     def delete(self, collection: Collection, doc_id: str, *, parent_rev_id: Optional[str] = None,
                concurrency: Concurrency = Concurrency.LAST_WRITE_WINS) -> Document:
+        """Deletes a document inside the batch."""
         return Document._take(_ffi.out_handle("p2p_batch_delete_document", self._handle, collection.handle,
                                               _ffi.text(doc_id), _ffi.text(parent_rev_id), int(concurrency)))
 
     def purge(self, collection: Collection, doc_id: str) -> None:
+        """Purges a document inside the batch."""
         _ffi.call("p2p_batch_purge_document", self._handle, collection.handle, _ffi.text(doc_id))
 
     def commit(self) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Dict, Optional, Type
+
+_LINE_BREAKS = re.compile(r"[ \t]*[\r\n]+[ \t]*")
 
 # Error domains (P2P_DOMAIN_*): which numbering `P2PSyncError.domain_code` follows.
 DOMAIN_LIBRARY = 1  # a P2P_ERR_* code
@@ -22,6 +25,9 @@ class P2PSyncError(Exception):
 
     def __init__(self, code: int, domain: int = DOMAIN_LIBRARY, domain_code: Optional[int] = None,
                  message: str = "") -> None:
+        # One line: a reason a peer sent (an HTTP body, a close reason) may carry line
+        # breaks; they become single spaces, and none is left at either end.
+        message = _LINE_BREAKS.sub(" ", message).strip()
         super().__init__(message or f"libp2psync status {code}")
         self.code = code
         self.domain = domain

@@ -110,6 +110,11 @@ class Listener(_Handle):
         super().__init__(_ffi.out_handle("p2p_listener_create", database.handle, _ffi.byref(opts)), keep)
         self.database = database  # strong reference: the parent outlives the child
         self.collections = list(collections or [])
+        self._tls = not disable_tls
+
+    def _describe(self) -> str:
+        port = self.port
+        return f"port={port}" if port else "stopped"
 
     def start(self) -> None:
         """Starts listening (BusyError if running)."""
@@ -131,14 +136,22 @@ class Listener(_Handle):
 
     @property
     def status(self) -> ListenerStatus:
+        """Connection counts and per-connection details (a ListenerStatus snapshot)."""
         obj = json.loads(_ffi.out_text("p2p_listener_status", self._handle) or "{}")
         return ListenerStatus(obj["connection_count"], obj["active_connection_count"], obj["total_connection_count"],
                               [ListenerConnection._from(c) for c in obj["connections"]])
 
     def tls_identity(self) -> Optional[Identity]:
-        """The served identity (close it when done), or None when stopped or without TLS."""
+        """The served identity (close it when done); None for a listener without TLS.
+
+        Raises RuntimeError while the listener is stopped: the identity (the anonymous one
+        included) is only settled by start()."""
         handle = _ffi.out_handle("p2p_listener_tls_identity", self._handle)
-        return Identity(handle) if handle else None
+        if handle:
+            return Identity(handle)
+        if self._tls and self.port == 0:
+            raise RuntimeError("Listener.tls_identity(): the listener is not running; call start() first")
+        return None
 
     def __enter__(self) -> "Listener":
         return self
@@ -187,6 +200,7 @@ class ReplicationDocument:
 
     @property
     def body(self) -> Dict[str, Any]:
+        """The body as a dict ({} for a deletion)."""
         return json.loads(self.json)
 
 
@@ -271,6 +285,7 @@ class ReplicatorStatus:
 
     @property
     def stopped(self) -> bool:
+        """True once the replicator has stopped (activity `stopped`)."""
         return self.activity == "stopped"
 
 
@@ -404,9 +419,13 @@ class Replicator(_Handle):
         opts.collections, opts.collection_count = array, len(structs)
         super().__init__(_ffi.out_handle("p2p_replicator_create", database.handle, _ffi.byref(opts)), keep)
         self.database = database  # strong reference: the parent outlives the child
+        self.url = url
         self._callbacks: Dict[int, Any] = {}  # token -> CFUNCTYPE object, kept until removed
         self._retired: List[Any] = []  # callbacks removed from inside themselves
         self._keep = keep
+
+    def _describe(self) -> str:
+        return f"{self.url!r} {self.status.activity}"
 
     def start(self, reset_checkpoint: bool = False) -> None:
         """Starts replicating in the background (BusyError if running)."""
@@ -420,6 +439,7 @@ class Replicator(_Handle):
 
     @property
     def status(self) -> ReplicatorStatus:
+        """The current activity, progress and last error (a ReplicatorStatus snapshot)."""
         return ReplicatorStatus._from(json.loads(_ffi.out_text("p2p_replicator_status", self._handle) or "{}"))
 
     @property
@@ -471,6 +491,7 @@ class Replicator(_Handle):
                                         collection.handle) or "[]")
 
     def is_document_pending(self, collection: Collection, doc_id: str) -> bool:
+        """True if a local change to `doc_id` in `collection` is not pushed yet."""
         return _ffi.out_flag("p2p_replicator_is_document_pending", self._handle, collection.handle,
                              _ffi.text(doc_id))
 

@@ -76,6 +76,9 @@ class Identity(_Handle):
         return cls(_ffi.out_handle("p2p_tls_identity_import_pem", _ffi.text(cert_pem), _ffi.text(key_pem),
                                    _ffi.text(password)))
 
+    def _describe(self) -> str:
+        return f"fingerprint={self.fingerprint!r}"
+
     def to_pkcs12(self, password: str = "") -> bytes:
         """The identity as a PKCS#12 file (AES-256, HMAC-SHA-256)."""
         return _ffi.out_bytes("p2p_tls_identity_export_pkcs12", self._handle, _ffi.text(password))
@@ -123,6 +126,7 @@ class Keystore(_Handle):
         return json.loads(_ffi.out_text("p2p_keystore_list", self._handle) or "[]")
 
     def delete(self, label: str) -> None:
+        """Removes the identity stored under `label` (NotFoundError if none)."""
         _ffi.call("p2p_keystore_delete", self._handle, _ffi.text(label))
 
     def __contains__(self, label: str) -> bool:

@@ -5,22 +5,90 @@ package org.p2psync
  * UTF-8 byte arrays; handles as Long; failures as [P2PSyncException].
  */
 internal object Native {
-    /** Names the directory holding libp2psync_jni.so and libp2psync.so.1 (else java.library.path). */
+    /** Names the directory holding libp2psync_jni.so and libp2psync.so.1 (else the places below). */
     const val LIBRARY_PATH_PROPERTY = "p2psync.library.path"
 
+    /** Written into the jar by `make install`: libdir=the directory the libraries were installed to. */
+    private const val INSTALL_PROPERTIES = "/org/p2psync/install.properties"
+
     init {
-        val dir = System.getProperty(LIBRARY_PATH_PROPERTY)
+        load()
+    }
+
+    /**
+     * Loads libp2psync_jni.so (which finds libp2psync.so.1 beside itself) from the first of:
+     * -Dp2psync.library.path=DIR; the install libdir baked into an installed jar; the jar's
+     * own directory and DIR/../lib (the build tree's layout); then java.library.path.
+     */
+    private fun load() {
         val file = System.mapLibraryName("p2psync_jni")
-        try {
-            if (dir.isNullOrEmpty()) System.loadLibrary("p2psync_jni") else System.load(java.io.File(dir, file).absolutePath)
-        } catch (e: UnsatisfiedLinkError) {
-            // The JVM's own message names only one place; say where both are looked for.
-            val err = UnsatisfiedLinkError("cannot load $file (${e.message}); put it and libp2psync.so.1 in a directory " +
-                "and pass -D$LIBRARY_PATH_PROPERTY=DIR or -Djava.library.path=DIR " +
-                "($LIBRARY_PATH_PROPERTY=${dir ?: "unset"}, java.library.path=${System.getProperty("java.library.path")})")
-            err.initCause(e)
-            throw err
+        val explicit = System.getProperty(LIBRARY_PATH_PROPERTY)
+        val tried = ArrayList<String>()
+        if (!explicit.isNullOrEmpty()) {
+            try {
+                System.load(java.io.File(explicit, file).absolutePath)
+                return
+            } catch (e: UnsatisfiedLinkError) {
+                throw loadError("$LIBRARY_PATH_PROPERTY=$explicit: ${e.message}", e)
+            }
         }
+        for (dir in candidateDirs()) {
+            val lib = java.io.File(dir, file)
+            if (!lib.isFile) {
+                tried.add(lib.path + " (absent)")
+                continue
+            }
+            try {
+                System.load(lib.absolutePath)
+                return
+            } catch (e: UnsatisfiedLinkError) {
+                throw loadError("${lib.path}: ${e.message}", e)
+            }
+        }
+        try {
+            System.loadLibrary("p2psync_jni")
+        } catch (e: UnsatisfiedLinkError) {
+            tried.add("java.library.path=${System.getProperty("java.library.path")} (${e.message})")
+            throw loadError("tried ${tried.joinToString("; ")}", e)
+        }
+    }
+
+    private fun candidateDirs(): List<java.io.File> {
+        val dirs = ArrayList<java.io.File>()
+        try {
+            Native::class.java.getResourceAsStream(INSTALL_PROPERTIES)?.use { stream ->
+                val props = java.util.Properties()
+                props.load(stream)
+                props.getProperty("libdir")?.let { if (it.isNotEmpty()) dirs.add(java.io.File(it)) }
+            }
+        } catch (e: java.io.IOException) {
+            // An unreadable resource only removes one candidate.
+        }
+        try {
+            val location = Native::class.java.protectionDomain?.codeSource?.location
+            if (location != null && location.protocol == "file") {
+                val jarDir = java.io.File(location.toURI()).parentFile
+                if (jarDir != null) {
+                    dirs.add(jarDir)
+                    dirs.add(java.io.File(jarDir.parentFile, "lib"))
+                }
+            }
+        } catch (e: Exception) {
+            // SecurityException or a URI the platform cannot map: skip the jar-relative places.
+        }
+        return dirs
+    }
+
+    private fun loadError(detail: String, cause: Throwable): UnsatisfiedLinkError {
+        // The JVM's own message names only one place; say where the library is looked for.
+        val err = UnsatisfiedLinkError("cannot load ${System.mapLibraryName("p2psync_jni")} ($detail); put it and " +
+            "libp2psync.so.1 in a directory and pass -D$LIBRARY_PATH_PROPERTY=DIR or -Djava.library.path=DIR, " +
+            "or install both with `make install`")
+        err.initCause(cause)
+        return err
+    }
+
+    init {
         P2PLog.installDefault() // library records of warning and above go to java.util.logging
     }
 

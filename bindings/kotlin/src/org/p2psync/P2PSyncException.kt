@@ -26,7 +26,7 @@ open class P2PSyncException(
             -6 to ::IoException,
             -7 to ::CorruptException,
             -8 to ::NetworkException,
-            -9 to ::TlsException,
+            -9 to { d: Int, c: Int, m: String -> TlsException(d, c, m) },
             -10 to ::AuthException,
             -11 to ::ProtocolException,
             -12 to ::CancelledException,
@@ -66,18 +66,25 @@ class BusyException(domain: Int, domainCode: Int, message: String) : P2PSyncExce
 class IoException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-6, domain, domainCode, message)
 class CorruptException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-7, domain, domainCode, message)
 class NetworkException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-8, domain, domainCode, message)
-class TlsException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-9, domain, domainCode, message)
+/**
+ * A TLS handshake or certificate failure (P2P_ERR_TLS), and the base class of the specific
+ * TLS failures below, so that `catch (e: TlsException)` catches them all (as Python's TLSError).
+ */
+open class TlsException internal constructor(code: Int, domain: Int, domainCode: Int, message: String) :
+    P2PSyncException(code, domain, domainCode, message) {
+    constructor(domain: Int, domainCode: Int, message: String) : this(-9, domain, domainCode, message)
+}
 class AuthException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-10, domain, domainCode, message)
 class ProtocolException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-11, domain, domainCode, message)
 class CancelledException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-12, domain, domainCode, message)
 class TimeoutException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-13, domain, domainCode, message)
 class UnsupportedException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-14, domain, domainCode, message)
-class TlsUntrustedException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-15, domain, domainCode, message)
-class TlsHostnameException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-16, domain, domainCode, message)
-class TlsExpiredException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-17, domain, domainCode, message)
-class TlsPinMismatchException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-18, domain, domainCode, message)
-class TlsClientCertException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-19, domain, domainCode, message)
-class TlsVersionException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-20, domain, domainCode, message)
+class TlsUntrustedException(domain: Int, domainCode: Int, message: String) : TlsException(-15, domain, domainCode, message)
+class TlsHostnameException(domain: Int, domainCode: Int, message: String) : TlsException(-16, domain, domainCode, message)
+class TlsExpiredException(domain: Int, domainCode: Int, message: String) : TlsException(-17, domain, domainCode, message)
+class TlsPinMismatchException(domain: Int, domainCode: Int, message: String) : TlsException(-18, domain, domainCode, message)
+class TlsClientCertException(domain: Int, domainCode: Int, message: String) : TlsException(-19, domain, domainCode, message)
+class TlsVersionException(domain: Int, domainCode: Int, message: String) : TlsException(-20, domain, domainCode, message)
 class WrongPasswordException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-21, domain, domainCode, message)
 /**
  * libp2psync was called in a child process created by fork() after the library was loaded

@@ -213,6 +213,33 @@ class Replicator private constructor(val database: Database, val config: Replica
      */
     fun stop() = Native.replicatorStop(handle)
 
+    /**
+     * Waits until the replicator has stopped and returns its status (a failure is in
+     * [ReplicatorStatus.error], not thrown), like Python's `Replicator.wait()`. The status
+     * reads stopped only once every listener call of the run has returned, so listeners
+     * have seen everything when this returns. Throws [TimeoutException] if it is still
+     * running after [timeoutMillis]. Polls [status]; call it from any thread but the
+     * replicator's own listeners, filters and resolvers.
+     */
+    @JvmOverloads
+    fun await(timeoutMillis: Long = 60_000, pollMillis: Long = 20): ReplicatorStatus {
+        require(timeoutMillis >= 0 && pollMillis > 0) { "timeoutMillis must be >= 0 and pollMillis > 0" }
+        val deadline = System.nanoTime() + timeoutMillis * 1_000_000
+        while (true) {
+            val current = status
+            if (current.activity == ActivityLevel.STOPPED) return current
+            val left = deadline - System.nanoTime()
+            if (left <= 0) {
+                throw TimeoutException(P2PSyncException.DOMAIN_LIBRARY, -13,
+                    "replicator still ${current.activity.name.toLowerCase()} after $timeoutMillis ms")
+            }
+            Thread.sleep(minOf(pollMillis, left / 1_000_000 + 1))
+        }
+    }
+
+    /** [await] with a [java.time.Duration]. */
+    fun await(timeout: java.time.Duration): ReplicatorStatus = await(timeout.toMillis())
+
     /** The current status; it reads stopped only once every listener call of the run has returned. */
     val status: ReplicatorStatus get() = ReplicatorStatus.from(Json.obj(Native.text(Native.replicatorStatus(handle))))
 

@@ -1,0 +1,54 @@
+package org.p2psync.test
+
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertNull
+import org.junit.Assert.assertTrue
+import org.junit.Assert.fail
+import org.junit.Test
+import org.p2psync.ActivityLevel
+import org.p2psync.P2PSyncException
+import org.p2psync.Replicator
+import org.p2psync.ReplicatorConfig
+import org.p2psync.ReplicatorType
+import org.p2psync.ServerTrust
+import org.p2psync.TimeoutException
+import org.p2psync.TlsException
+
+class RoughEdgesTest : SyncTestBase() {
+    @Test
+    fun everyTlsFailureIsATlsException() {
+        for (code in listOf(-9, -15, -16, -17, -18, -19, -20)) {
+            val e = P2PSyncException.create(code, P2PSyncException.DOMAIN_LIBRARY, code, "m".toByteArray())
+            assertTrue("code $code gives ${e.javaClass.simpleName}", e is TlsException)
+            assertEquals(code, e.code)
+        }
+        assertTrue(P2PSyncException.create(-8, 1, -8, "n".toByteArray()) !is TlsException)
+    }
+
+    @Test
+    fun awaitReturnsTheStoppedStatus() {
+        val listener = startListener()
+        remoteDocs.save("a", """{"n":1}""")
+        val repl = replicator(listener) { ReplicatorConfig(it, type = ReplicatorType.PULL, trust = ServerTrust.SelfSignedOnly) }
+        repl.start()
+        val status = repl.await(30_000)
+        assertEquals(ActivityLevel.STOPPED, status.activity)
+        assertNull(status.error)
+        assertEquals("""{"n":1}""", localDocs.get("a").json)
+    }
+
+    @Test
+    fun awaitTimesOutWhileRunning() {
+        // A continuous replicator towards a port nobody listens on keeps retrying.
+        val repl = keep(Replicator(local, ReplicatorConfig("ws://127.0.0.1:9/db", continuous = true)))
+        repl.start()
+        try {
+            repl.await(200)
+            fail("await returned while the replicator runs")
+        } catch (e: TimeoutException) {
+            assertTrue(e.message!!, e.message!!.contains("after 200 ms"))
+        }
+        repl.stop()
+        assertEquals(ActivityLevel.STOPPED, repl.await(java.time.Duration.ofSeconds(10)).activity)
+    }
+}
