@@ -9,7 +9,8 @@
 // between writes on each side.
 //
 // At the start, every -every and at the end it prints, for each side, the resident set
-// (VmRSS), the Go heap in use, the open file descriptors and the goroutines, and the
+// (VmRSS), the Go heap in use, the live heap (what a forced collection leaves), the open
+// file descriptors and the goroutines, and the
 // document throughput: writes on each side and revisions replicated each way. After
 // -duration the writers stop, replication is given time to catch up, both processes
 // close their databases, and the two databases are compared (storetest.Diff); A's own
@@ -19,6 +20,8 @@
 //
 //	go run ./tests/bench/soak                       # 10 minutes
 //	go run ./tests/bench/soak -duration 3m -every 15s
+//	go run ./tests/bench/soak -duration 4m -every 1m -heapprofile /tmp/prof
+//	go tool pprof -top -inuse_space -base /tmp/prof/A-60s.pprof /tmp/prof/A-240s.pprof
 package main
 
 import (
@@ -32,6 +35,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,7 +53,22 @@ var (
 	own      = flag.Int("own", 1000, "own document IDs per side")
 	shared   = flag.Int("shared", 50, "shared document IDs (edited by both sides)")
 	seed     = flag.Int64("seed", 0, "seed of the writers (0 = from the clock)")
+	heapDir  = flag.String("heapprofile", "", "directory: at each report, each process writes a pprof heap profile there (A-<secs>s.pprof, B-<secs>s.pprof), after a GC; compare two with go tool pprof -top -inuse_space -base")
 )
+
+// writeHeapProfile collects garbage and writes the in-use heap profile to dir/name.
+func writeHeapProfile(name string) error {
+	runtime.GC()
+	f, err := os.Create(filepath.Join(*heapDir, name))
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
 
 func main() {
 	serve := flag.String("serve", "", "internal: run as the listener process on this database directory")
@@ -58,6 +77,10 @@ func main() {
 	flag.Parse()
 	if *seed == 0 {
 		*seed = time.Now().UnixNano()
+	}
+	if *heapDir != "" {
+		// Sample finely enough to see small retained objects (the default is every 512 KiB).
+		runtime.MemProfileRate = 4096
 	}
 	var err error
 	if *serve != "" {
@@ -74,15 +97,23 @@ func main() {
 // ---- resources ----
 
 type usage struct {
-	rss, heap         uint64
+	rss, heap, live   uint64
 	fds, goroutines   int
 	ops, docs, errors int64
 }
 
+// selfUsage reads the resources of this process. heap is the heap in use as it stands
+// (live objects plus garbage not yet collected, so it swings with the collector's
+// cycle); live is the heap still allocated right after a forced collection: the
+// objects actually retained, the number that shows a leak.
 func selfUsage() usage {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return usage{rss: procStatus("self", "VmRSS:"), heap: ms.HeapInuse, fds: openFDs(), goroutines: runtime.NumGoroutine()}
+	u := usage{rss: procStatus("self", "VmRSS:"), heap: ms.HeapInuse, fds: openFDs(), goroutines: runtime.NumGoroutine()}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	u.live = ms.HeapAlloc
+	return u
 }
 
 // procStatus reads a size field (kB) of /proc/<pid>/status, in bytes.
@@ -111,16 +142,16 @@ func openFDs() int {
 }
 
 func (u usage) String() string {
-	return fmt.Sprintf("rss %6.1f MiB  heap %6.1f MiB  fds %3d  goroutines %4d", mib(u.rss), mib(u.heap), u.fds, u.goroutines)
+	return fmt.Sprintf("rss %6.1f MiB  heap %6.1f MiB  live %6.2f MiB  fds %3d  goroutines %4d", mib(u.rss), mib(u.heap), mib(u.live), u.fds, u.goroutines)
 }
 
 func (u usage) encode() string {
-	return fmt.Sprintf("%d %d %d %d %d %d %d", u.rss, u.heap, u.fds, u.goroutines, u.ops, u.docs, u.errors)
+	return fmt.Sprintf("%d %d %d %d %d %d %d %d", u.rss, u.heap, u.live, u.fds, u.goroutines, u.ops, u.docs, u.errors)
 }
 
 func decodeUsage(s string) (usage, error) {
 	var u usage
-	_, err := fmt.Sscanf(s, "%d %d %d %d %d %d %d", &u.rss, &u.heap, &u.fds, &u.goroutines, &u.ops, &u.docs, &u.errors)
+	_, err := fmt.Sscanf(s, "%d %d %d %d %d %d %d %d", &u.rss, &u.heap, &u.live, &u.fds, &u.goroutines, &u.ops, &u.docs, &u.errors)
 	return u, err
 }
 
@@ -196,6 +227,13 @@ func serveChild(dir string) error {
 	fmt.Printf("port %d\n", l.Port())
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
+		if name, ok := strings.CutPrefix(strings.TrimSpace(in.Text()), "profile "); ok {
+			if err := writeHeapProfile(name); err != nil {
+				fmt.Fprintln(os.Stderr, "soak: heap profile:", err)
+			}
+			fmt.Println("profiled")
+			continue
+		}
 		switch strings.TrimSpace(in.Text()) {
 		case "stats":
 			u := selfUsage()
@@ -233,7 +271,7 @@ func startChild(dir string) (*child, error) {
 		return nil, err
 	}
 	cmd := exec.Command(exe, "-serve", dir, "-seed", strconv.FormatInt(*seed, 10),
-		"-interval", interval.String(), "-own", strconv.Itoa(*own), "-shared", strconv.Itoa(*shared))
+		"-interval", interval.String(), "-own", strconv.Itoa(*own), "-shared", strconv.Itoa(*shared), "-heapprofile", *heapDir)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -366,6 +404,16 @@ func run(duration, every time.Duration) error {
 			return a, b, err
 		}
 		now := time.Now()
+		if *heapDir != "" {
+			secs := int(now.Sub(began).Round(time.Second).Seconds())
+			if err := writeHeapProfile(fmt.Sprintf("A-%ds.pprof", secs)); err != nil {
+				return a, b, err
+			}
+			fmt.Fprintf(ch.stdin, "profile B-%ds.pprof\n", secs)
+			if _, err := ch.expect("profiled"); err != nil {
+				return a, b, err
+			}
+		}
 		ops, docs := a.ops+b.ops, a.docs
 		if label == "end" { // rates over the whole run
 			prevOps, prevDocs, prevAt = 0, 0, began
