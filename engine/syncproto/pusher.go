@@ -520,7 +520,7 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listO
 			if p.opts.PullResolvesConflicts && a.CurrentRev != "" {
 				// A real conflict (the peer's revision is not ours): the pull brings it in,
 				// the resolution becomes a new local change and is pushed then.
-				p.done(ch)
+				p.leaveToPull(ch, a.CurrentRev)
 				continue
 			}
 			p.failDoc(ch, &DocError{Domain: "HTTP", Code: 409, Message: "conflict: the peer has a different revision"})
@@ -678,7 +678,7 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 			// The peer's revision is not an ancestor of ours: a conflict. Sending would be
 			// refused (noconflicts); the pull side brings the peer's revision in instead.
 			if p.opts.PullResolvesConflicts {
-				p.done(ch)
+				p.leaveToPull(ch, known[0])
 			} else {
 				p.failDoc(ch, &DocError{Domain: "HTTP", Code: 409, Message: "conflict: the peer has a different revision"})
 			}
@@ -765,7 +765,11 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 			}
 			if de := docErrorFrom(r.Err); de.Code == 409 && p.opts.PullResolvesConflicts {
 				// A conflict the pull side will bring in and resolve (see PushOptions).
-				p.done(ch)
+				remote := ""
+				if len(known) > 0 {
+					remote = known[0]
+				}
+				p.leaveToPull(ch, remote)
 				return
 			}
 			p.failDoc(ch, docErrorFrom(r.Err))
@@ -781,6 +785,22 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 		p.done(ch)
 	}()
 	return nil
+}
+
+// leaveToPull finishes change ch without sending it: it conflicts with the peer's
+// revision remoteRev, which the pull side brings in and resolves (PushOptions.
+// PullResolvesConflicts), the resolution being pushed as a new change. The conflict is
+// also reported (SessionConfig.OnConflict) when remoteRev is known, so that it is
+// resolved even if the pull side has nothing more to bring: the peer's revision may be
+// here already, on a branch that no pending resolution handles (extended or closed
+// here since it was pulled), and the document would otherwise stay different on the
+// two sides for good.
+func (p *Pusher) leaveToPull(ch store.Change, remoteRev string) {
+	if remoteRev != "" && p.s.cfg.OnConflict != nil {
+		p.s.cfg.OnConflict(ConflictEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: ch.DocID,
+			LocalRevID: ch.RevID, RemoteRevID: remoteRev})
+	}
+	p.done(ch)
 }
 
 // liteCoreCorruptRevisionData is LiteCore's error code for a revision body it cannot
