@@ -308,6 +308,20 @@ func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent
 		if held == local.RevID {
 			return 0, false, nil
 		}
+		if held != "" && held != remote.RevID && generation(held) < generation(local.RevID) {
+			// Or an ancestor of it: the remote took the live branch and the local leaf is a
+			// later edit of it (the pusher reports such a leaf when the remote refused it
+			// for a stale parent; it is still to be pushed, not deleted).
+			hist, err := coll.History(ctx, ev.DocID, local.RevID, 0)
+			if err != nil {
+				return 0, false, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
+			}
+			for _, h := range hist {
+				if h == held {
+					return 0, false, nil
+				}
+			}
+		}
 	}
 	c := Conflict{Collection: coll.FullName(), DocID: ev.DocID, localRev: local.RevID, remoteRev: remote.RevID}
 	if !local.Deleted {

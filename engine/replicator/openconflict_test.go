@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto"
 )
 
 // checkSettled checks that document c is the same revision on both sides (deleted or
@@ -192,5 +193,36 @@ func TestConflictMetByPusherIsResolved(t *testing.T) {
 	checkSettled(t, lc, rc, false)
 	if d, err := rc.Get(ctx, "c"); err != nil || string(d.Body) != `{"v":"local again"}` {
 		t.Errorf("remote: c = %+v, %v; want the local edit", d, err)
+	}
+}
+
+// A deletion pulled from the remote, after which the remote took the live local branch
+// (the document created again here and pushed over it), and the local leaf is a later
+// edit of what the remote took: the deletion is answered, nothing is to resolve (the
+// pusher reports such a leaf as a conflict when the remote refused it for a stale
+// parent). Resolving used to delete the document here, while the remote kept it live.
+func TestDeletionAnsweredByRemoteAncestorOfLocalLeaf(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, "local")
+	c := db.DefaultCollection()
+	root, deletion := "1-"+strings.Repeat("0", 32), "2-"+strings.Repeat("d", 32)
+	taken, edit := "2-"+strings.Repeat("a", 32), "3-"+strings.Repeat("b", 32)
+	for _, rev := range []store.RemoteRevision{
+		{DocID: "doc", RevID: deletion, History: []string{root}, Deleted: true},
+		{DocID: "doc", RevID: taken, History: []string{root}, Body: []byte(`{"v":"again"}`)},
+		{DocID: "doc", RevID: edit, History: []string{taken, root}, Body: []byte(`{"v":"edited"}`)},
+	} {
+		if _, err := c.PutExistingRevision(ctx, rev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := newRepl(t, Config{Database: db, URL: "ws://127.0.0.1:1/unused"})
+	held := func(context.Context, *store.Collection, string) (string, error) { return taken, nil }
+	seq, n, err := r.resolveWith(ctx, syncproto.ConflictEvent{Collection: c, DocID: "doc", LocalRevID: edit, RemoteRevID: deletion}, held)
+	if err != nil || seq != 0 || n != 0 {
+		t.Fatalf("resolve = %d, %d, %v; want nothing done", seq, n, err)
+	}
+	if d, err := c.Get(ctx, "doc"); err != nil || d.RevID != edit {
+		t.Fatalf("current = %+v, %v; want the live edit", d, err)
 	}
 }
