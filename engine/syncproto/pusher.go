@@ -652,6 +652,7 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 			return fmt.Errorf("read history of %q: %w", ch.DocID, err)
 		}
 	}
+	fullHist := hist
 	if len(known) > 0 {
 		cut := -1
 		for i, h := range hist {
@@ -746,6 +747,23 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 				return
 			}
 		}
+		if r.Err != nil && p.opts.PullResolvesConflicts && docErrorFrom(r.Err).Code == 409 {
+			// Refused as a conflict: the peer may have taken an earlier revision of this
+			// document meanwhile (a change sent in a list still in flight when this one was
+			// proposed on the peer's previous revision, or over its deletion). This one then
+			// extends what the peer has now: send it again on top of that.
+			if base := p.peerTookAncestor(ctx, ch.DocID, known, fullHist); base >= 0 {
+				p.s.log.Debug("rev refused on a stale parent, sending it again", "doc", ch.DocID, "rev", ch.RevID, "parent", fullHist[base])
+				rev.History, rev.DeltaSrc, rev.Body = fullHist[:base+1], "", fullBody
+				replies, err := p.sendRevMessage(rev)
+				if err != nil {
+					return // the connection is gone: not acknowledged, the checkpoint stays behind
+				}
+				if r, ok = awaitReply(ctx, replies); !ok {
+					return
+				}
+			}
+		}
 		if r.Err != nil {
 			if isConnectionGone(r.Err) {
 				return // not acknowledged: the checkpoint stays behind this change
@@ -785,6 +803,22 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 		p.done(ch)
 	}()
 	return nil
+}
+
+// peerTookAncestor returns the index in hist (a revision's history, newest first) of the
+// latest revision now known to be on the peer if it is there and is not one of known
+// (what the revision was sent against), else -1.
+func (p *Pusher) peerTookAncestor(ctx context.Context, docID string, known, hist []string) int {
+	cur, err := p.s.RemoteRevision(ctx, p.coll, docID)
+	if err != nil || cur == "" || contains(known, cur) {
+		return -1
+	}
+	for i, h := range hist {
+		if h == cur {
+			return i
+		}
+	}
+	return -1
 }
 
 // leaveToPull finishes change ch without sending it: it conflicts with the peer's
