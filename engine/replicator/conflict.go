@@ -166,19 +166,21 @@ func (q *resolverQueue) run(ctx context.Context, kick func()) {
 		q.queue = q.queue[1:]
 		q.busy = true
 		q.mu.Unlock()
-		seq, err := q.r.resolveWith(ctx, ev, q.remoteRev)
+		seq, n, err := q.r.resolveWith(ctx, ev, q.remoteRev)
 		if err != nil {
 			q.r.log.Warn("conflict not resolved", "collection", ev.Collection.FullName(), "doc", ev.DocID,
 				"local", ev.LocalRevID, "remote", ev.RemoteRevID, "err", err)
 			q.r.count(func(c *Counters) { c.LastError = err })
-		} else {
+		}
+		if n > 0 {
 			q.r.log.Info("conflict resolved", "collection", ev.Collection.FullName(), "doc", ev.DocID,
 				"local", ev.LocalRevID, "remote", ev.RemoteRevID)
-			q.r.count(func(c *Counters) { c.ConflictsResolved++ })
+			q.r.count(func(c *Counters) { c.ConflictsResolved += uint64(n) })
 		}
 		if err != nil {
 			q.r.docEvent(DirectionPull, ReplicatedDocument{Collection: ev.Collection.FullName(), ID: ev.DocID, RevID: ev.RemoteRevID, Error: err})
-		} else if seq != 0 && q.onResolved != nil {
+		}
+		if seq != 0 && q.onResolved != nil {
 			q.onResolved(ev.CollectionIndex, seq)
 		}
 		q.mu.Lock()
@@ -202,21 +204,50 @@ const maxResolveAttempts = 8
 // Couchbase Lite does when a document changes during resolution; giving up would leave
 // the document conflicted until the next connection.
 func (r *Replicator) resolve(ctx context.Context, ev syncproto.ConflictEvent) (uint64, error) {
-	return r.resolveWith(ctx, ev, nil)
+	seq, _, err := r.resolveWith(ctx, ev, nil)
+	return seq, err
 }
 
 // resolveWith is resolve with the remote's revisions read by remoteRev (nil: from the
-// store's remote-ancestor records).
-func (r *Replicator) resolveWith(ctx context.Context, ev syncproto.ConflictEvent, remoteRev remoteRevFunc) (uint64, error) {
+// store's remote-ancestor records). It also returns how many resolutions it made
+// (none when the event finds nothing left to resolve).
+func (r *Replicator) resolveWith(ctx context.Context, ev syncproto.ConflictEvent, remoteRev remoteRevFunc) (uint64, int, error) {
 	if remoteRev == nil {
 		remoteRev = func(ctx context.Context, coll *store.Collection, docID string) (string, error) {
 			return coll.RemoteAncestor(ctx, r.remoteID, docID)
 		}
 	}
+	var last uint64
+	n := 0
+	for round := 0; round < maxResolveRounds; round++ {
+		seq, decided, err := r.resolveRetrying(ctx, ev, remoteRev)
+		if decided {
+			n++
+		}
+		if err != nil || seq == 0 {
+			return max(seq, last), n, err // what was written is pushed even if a later round failed
+		}
+		// A resolution settles one pair of leaves. A document can hold more live leaves
+		// (a third branch, e.g. a local edit of the remote's branch beside a newer pulled
+		// revision): read it again and resolve what is left, rather than leaving it
+		// conflicted until some later connection.
+		last = seq
+	}
+	return last, n, nil
+}
+
+// maxResolveRounds bounds the resolutions one conflict event makes in a row (each one
+// removes a live leaf from the document, so a document with n live leaves needs n-1).
+const maxResolveRounds = 16
+
+// resolveRetrying is one resolution, made again while the store refuses it as stale.
+func (r *Replicator) resolveRetrying(ctx context.Context, ev syncproto.ConflictEvent, remoteRev remoteRevFunc) (seq uint64, decided bool, err error) {
 	for attempt := 1; ; attempt++ {
-		seq, stale, err := r.resolveOnce(ctx, ev, remoteRev)
+		decided = false
+		var stale bool
+		seq, stale, err = r.resolveOnce(ctx, ev, remoteRev, &decided)
 		if err == nil || !stale || attempt == maxResolveAttempts || ctx.Err() != nil {
-			return seq, err
+			return seq, decided && err == nil, err
 		}
 		r.log.Debug("document changed during conflict resolution; resolving again", "doc", ev.DocID, "attempt", attempt, "err", err)
 	}
@@ -224,9 +255,12 @@ func (r *Replicator) resolveWith(ctx context.Context, ev syncproto.ConflictEvent
 
 // resolveOnce is one attempt of resolve: it reads the conflict, asks the resolver and
 // writes the result. stale reports that the write was refused (store.ErrConflict)
-// because the document's revision tree changed after it was read.
-func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent, remoteRev remoteRevFunc) (uint64, bool, error) {
+// because the document's revision tree changed after it was read. *decided is set
+// when an outcome was settled (written, or found already in place by the resolver's
+// choice).
+func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent, remoteRev remoteRevFunc, decided *bool) (uint64, bool, error) {
 	written := func(doc *store.Document, err error) (uint64, bool, error) {
+		*decided = true
 		if err != nil {
 			return 0, errors.Is(err, store.ErrConflict), fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
 		}
@@ -240,12 +274,25 @@ func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent
 		}
 		return 0, false, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
 	}
-	local, remote, err := r.conflictLeaves(ctx, coll, ev, revs)
+	local, remote, carry, err := r.conflictLeaves(ctx, coll, ev, revs, remoteRev)
 	if err != nil {
 		return 0, false, err
 	}
 	if local == nil || remote == nil {
 		return 0, false, nil // nothing left to resolve
+	}
+	if carry {
+		// The remote's branch was closed here by a tombstone the remote does not have
+		// (see conflictLeaves): the live local leaf is the document's state here, and it
+		// is carried onto the remote's branch, a child of that tombstone (which the
+		// remote accepts as extending its revision), the local leaf being closed. Left as
+		// it was, the document would stay live here and unchanged on the remote for good:
+		// the pusher cannot send a revision that does not descend from the remote's.
+		d, err := coll.GetRevision(ctx, ev.DocID, local.RevID)
+		if err != nil {
+			return 0, false, fmt.Errorf("resolve conflict of %q: read local revision: %w", ev.DocID, err)
+		}
+		return written(coll.ResolveConflictWith(ctx, ev.DocID, remote.RevID, local.RevID, store.ResolveOptions{MergedBody: d.Body}))
 	}
 	if remote.Deleted && !local.Deleted {
 		// The remote may have taken the live local leaf since it sent its deletion (the
@@ -260,6 +307,20 @@ func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent
 		}
 		if held == local.RevID {
 			return 0, false, nil
+		}
+		if held != "" && held != remote.RevID && generation(held) < generation(local.RevID) {
+			// Or an ancestor of it: the remote took the live branch and the local leaf is a
+			// later edit of it (the pusher reports such a leaf when the remote refused it
+			// for a stale parent; it is still to be pushed, not deleted).
+			hist, err := coll.History(ctx, ev.DocID, local.RevID, 0)
+			if err != nil {
+				return 0, false, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
+			}
+			for _, h := range hist {
+				if h == held {
+					return 0, false, nil
+				}
+			}
 		}
 	}
 	c := Conflict{Collection: coll.FullName(), DocID: ev.DocID, localRev: local.RevID, remoteRev: remote.RevID}
@@ -295,6 +356,7 @@ func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent
 		deleted = remote.Deleted
 		if !deleted {
 			if local.Deleted {
+				*decided = true
 				return 0, false, nil // the live remote revision already wins over the local tombstone
 			}
 			return written(coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, nil, false))
@@ -358,8 +420,11 @@ func callResolver(ctx context.Context, fn ConflictResolver, c Conflict) (res Res
 // conflictLeaves finds the two leaves to resolve for a conflict event. Revisions may have
 // moved on since the event: the remote leaf is the leaf at or above the pulled revision,
 // the local leaf the other live leaf (or the local tombstone the pulled revision
-// conflicted with). Both nil means there is nothing left to resolve.
-func (r *Replicator) conflictLeaves(ctx context.Context, coll *store.Collection, ev syncproto.ConflictEvent, revs []store.Revision) (local, remote *store.Revision, err error) {
+// conflicted with). Both nil means there is nothing left to resolve. carry reports a
+// remote leaf that is a tombstone made after the latest revision known to be on the
+// remote (remoteRev), with a live local leaf: the live leaf is the outcome, to be
+// carried onto the remote's branch rather than decided by the resolver.
+func (r *Replicator) conflictLeaves(ctx context.Context, coll *store.Collection, ev syncproto.ConflictEvent, revs []store.Revision, remoteRev remoteRevFunc) (local, remote *store.Revision, carry bool, err error) {
 	descends := func(leaf store.Revision, ancestor string) (bool, error) {
 		if leaf.RevID == ancestor {
 			return true, nil
@@ -387,20 +452,40 @@ func (r *Replicator) conflictLeaves(ctx context.Context, coll *store.Collection,
 	for _, l := range leaves {
 		ok, err := descends(*l, ev.RemoteRevID)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		if ok && (remote == nil || (!l.Deleted && remote.Deleted)) {
 			remote = l
 		}
 	}
 	if remote == nil {
-		return nil, nil, nil
+		return nil, nil, false, nil
 	}
 	if remote.Deleted && remote.RevID != ev.RemoteRevID {
 		// The pulled revision's branch has since been closed with a tombstone (another
-		// peer resolved this conflict and its resolution arrived first): the live leaf
-		// is already the outcome. A deletion wins only when it is what was pulled.
-		return nil, nil, nil
+		// peer resolved this conflict and its resolution arrived first, or a resolution
+		// here closed it, or the application deleted the pulled revision while it was
+		// the current one): the live leaf is already the outcome. A deletion wins only
+		// when it is what was pulled. But if the remote does not have that tombstone
+		// (it was made after the latest revision known to be on the remote), nothing
+		// would ever bring the outcome to the remote: the live leaf does not descend
+		// from the remote's revision, so the pusher cannot send it. It is then carried
+		// onto the remote's branch.
+		if remoteRev == nil {
+			return nil, nil, false, nil
+		}
+		anc, err := remoteRev(ctx, coll, ev.DocID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, nil, false, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
+		}
+		if anc == "" || anc == remote.RevID {
+			return nil, nil, false, nil
+		}
+		ahead, err := descends(*remote, anc)
+		if err != nil || !ahead {
+			return nil, nil, false, err
+		}
+		carry = true
 	}
 	// The local side: the event's local revision if still a leaf, else a live leaf that
 	// descends from it, else any other live leaf.
@@ -416,7 +501,7 @@ func (r *Replicator) conflictLeaves(ctx context.Context, coll *store.Collection,
 			}
 			ok, err := descends(*l, ev.LocalRevID)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, false, err
 			}
 			if ok || local == nil {
 				local = l
@@ -424,7 +509,10 @@ func (r *Replicator) conflictLeaves(ctx context.Context, coll *store.Collection,
 		}
 	}
 	if local != nil && local.Deleted && remote.Deleted {
-		return nil, nil, nil
+		return nil, nil, false, nil
 	}
-	return local, remote, nil
+	if carry && (local == nil || local.Deleted) {
+		return nil, nil, false, nil
+	}
+	return local, remote, carry, nil
 }

@@ -50,11 +50,22 @@
 // current revision on both sides, whatever older closed branches the trees hold. A
 // third peer that had pulled the removed branch meets the deletion as a conflict when
 // it next syncs and resolves it the same way. A resolver that fails or panics leaves
-// the document conflicted and reports a document error. Each time it connects, the
-// replicator looks for documents still in conflict with a revision pulled from its
-// remote (a failed resolver, or a connection that ended before the resolution was made)
-// and resolves them again, as Couchbase Lite does when its replicator starts; a one-shot
-// run completes only once they are resolved and pushed.
+// the document conflicted and reports a document error. A document with more than two
+// live leaves is resolved pair by pair until one is left. If the pulled revision's
+// branch was closed here by a tombstone the remote does not have (the application
+// deleted the pulled revision while it was the current one, the conflict still
+// pending), the live local leaf, which the document then reads as, is carried onto the
+// remote's branch as a child of that tombstone and pushed; a tombstone the remote has,
+// or one made by another peer's resolution, leaves the live leaf as the outcome. Each
+// time it connects, the replicator looks for documents still in conflict with its
+// remote (a failed resolver, or a connection that ended before the resolution was made):
+// the revision last known to be on the remote is a leaf beside another live leaf, or
+// was extended here (edited or deleted) beside a live leaf that does not descend from
+// it. It resolves them again, as Couchbase Lite does when its replicator starts; a
+// one-shot run completes only once they are resolved and pushed. A local change that
+// cannot be pushed because it does not descend from the remote's revision is reported
+// to the resolution side too, so that a conflict nothing else handles is resolved in
+// the same connection.
 //
 // Errors are classified by IsTransient: connection failures, 408/429/5xx upgrades, close
 // codes 1006 and 4001 and timeouts are retried after RetryBase·2^k (capped at

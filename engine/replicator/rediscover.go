@@ -17,8 +17,11 @@ import (
 //
 // A conflict is this replicator's when the remote ancestor recorded for the document
 // (the latest revision known to be on this remote, written together with every pulled
-// revision) is one of its leaves; the best other live leaf is the local side.
-// Conflicts with other remotes are left to their replicators.
+// revision) is one of its leaves, the best other live leaf being the local side; or
+// when the remote ancestor has since been extended here (edited, or deleted while it
+// was the current revision) and a live leaf that does not descend from it remains.
+// Conflicts with other remotes (no leaf on this remote's branch) are left to their
+// replicators.
 func (cs *connState) requeueConflicts(ctx context.Context) {
 	r := cs.r
 	if !r.cfg.Type.pulls() {
@@ -85,8 +88,12 @@ func (cs *connState) unresolved(ctx context.Context, idx int, c *store.Collectio
 			curRev = &revs[i]
 		}
 	}
-	if ancRev == nil || !ancRev.Leaf {
+	if ancRev == nil {
 		return none, false, nil
+	}
+	if !ancRev.Leaf {
+		ev, ok := branchConflict(idx, c, id, anc, doc.RevID, revs)
+		return ev, ok, nil
 	}
 	if ancRev.Deleted && (curRev == nil || ancRev.AnsweredBy(*curRev)) {
 		// The live revision was saved after the deletion arrived (e.g. the document was
@@ -103,4 +110,40 @@ func (cs *connState) unresolved(ctx context.Context, idx int, c *store.Collectio
 		local = others[0]
 	}
 	return syncproto.ConflictEvent{CollectionIndex: idx, Collection: c, DocID: id, LocalRevID: local, RemoteRevID: anc}, true, nil
+}
+
+// branchConflict builds the conflict event of a document whose remote ancestor anc is
+// no longer a leaf: the remote's branch was extended here (a local edit or deletion of
+// the pulled revision) while the conflict was still to resolve. Its leaves that descend
+// from anc are the remote's side; a live leaf that does not is the local side (the
+// current revision if it is one). Without such a live leaf there is no conflict with
+// this remote; without a leaf above anc the remote's branch was removed.
+func branchConflict(idx int, c *store.Collection, id, anc, current string, revs []store.Revision) (syncproto.ConflictEvent, bool) {
+	parent := make(map[string]string, len(revs))
+	for _, r := range revs {
+		parent[r.RevID] = r.Parent
+	}
+	above := func(rev string) bool {
+		for n := 0; rev != "" && n <= len(revs); n++ {
+			if rev == anc {
+				return true
+			}
+			rev = parent[rev]
+		}
+		return false
+	}
+	remoteSide, local := false, ""
+	for _, r := range revs {
+		switch {
+		case !r.Leaf:
+		case above(r.RevID):
+			remoteSide = true
+		case !r.Deleted && (local == "" || r.RevID == current):
+			local = r.RevID
+		}
+	}
+	if !remoteSide || local == "" {
+		return syncproto.ConflictEvent{}, false
+	}
+	return syncproto.ConflictEvent{CollectionIndex: idx, Collection: c, DocID: id, LocalRevID: local, RemoteRevID: anc}, true
 }

@@ -520,7 +520,7 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listO
 			if p.opts.PullResolvesConflicts && a.CurrentRev != "" {
 				// A real conflict (the peer's revision is not ours): the pull brings it in,
 				// the resolution becomes a new local change and is pushed then.
-				p.done(ch)
+				p.leaveToPull(ch, a.CurrentRev)
 				continue
 			}
 			p.failDoc(ch, &DocError{Domain: "HTTP", Code: 409, Message: "conflict: the peer has a different revision"})
@@ -652,6 +652,7 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 			return fmt.Errorf("read history of %q: %w", ch.DocID, err)
 		}
 	}
+	fullHist := hist
 	if len(known) > 0 {
 		cut := -1
 		for i, h := range hist {
@@ -678,7 +679,7 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 			// The peer's revision is not an ancestor of ours: a conflict. Sending would be
 			// refused (noconflicts); the pull side brings the peer's revision in instead.
 			if p.opts.PullResolvesConflicts {
-				p.done(ch)
+				p.leaveToPull(ch, known[0])
 			} else {
 				p.failDoc(ch, &DocError{Domain: "HTTP", Code: 409, Message: "conflict: the peer has a different revision"})
 			}
@@ -746,6 +747,23 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 				return
 			}
 		}
+		if r.Err != nil && p.opts.PullResolvesConflicts && docErrorFrom(r.Err).Code == 409 {
+			// Refused as a conflict: the peer may have taken an earlier revision of this
+			// document meanwhile (a change sent in a list still in flight when this one was
+			// proposed on the peer's previous revision, or over its deletion). This one then
+			// extends what the peer has now: send it again on top of that.
+			if base := p.peerTookAncestor(ctx, ch.DocID, known, fullHist); base >= 0 {
+				p.s.log.Debug("rev refused on a stale parent, sending it again", "doc", ch.DocID, "rev", ch.RevID, "parent", fullHist[base])
+				rev.History, rev.DeltaSrc, rev.Body = fullHist[:base+1], "", fullBody
+				replies, err := p.sendRevMessage(rev)
+				if err != nil {
+					return // the connection is gone: not acknowledged, the checkpoint stays behind
+				}
+				if r, ok = awaitReply(ctx, replies); !ok {
+					return
+				}
+			}
+		}
 		if r.Err != nil {
 			if isConnectionGone(r.Err) {
 				return // not acknowledged: the checkpoint stays behind this change
@@ -765,7 +783,11 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 			}
 			if de := docErrorFrom(r.Err); de.Code == 409 && p.opts.PullResolvesConflicts {
 				// A conflict the pull side will bring in and resolve (see PushOptions).
-				p.done(ch)
+				remote := ""
+				if len(known) > 0 {
+					remote = known[0]
+				}
+				p.leaveToPull(ch, remote)
 				return
 			}
 			p.failDoc(ch, docErrorFrom(r.Err))
@@ -781,6 +803,38 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 		p.done(ch)
 	}()
 	return nil
+}
+
+// peerTookAncestor returns the index in hist (a revision's history, newest first) of the
+// latest revision now known to be on the peer if it is there and is not one of known
+// (what the revision was sent against), else -1.
+func (p *Pusher) peerTookAncestor(ctx context.Context, docID string, known, hist []string) int {
+	cur, err := p.s.RemoteRevision(ctx, p.coll, docID)
+	if err != nil || cur == "" || contains(known, cur) {
+		return -1
+	}
+	for i, h := range hist {
+		if h == cur {
+			return i
+		}
+	}
+	return -1
+}
+
+// leaveToPull finishes change ch without sending it: it conflicts with the peer's
+// revision remoteRev, which the pull side brings in and resolves (PushOptions.
+// PullResolvesConflicts), the resolution being pushed as a new change. The conflict is
+// also reported (SessionConfig.OnConflict) when remoteRev is known, so that it is
+// resolved even if the pull side has nothing more to bring: the peer's revision may be
+// here already, on a branch that no pending resolution handles (extended or closed
+// here since it was pulled), and the document would otherwise stay different on the
+// two sides for good.
+func (p *Pusher) leaveToPull(ch store.Change, remoteRev string) {
+	if remoteRev != "" && p.s.cfg.OnConflict != nil {
+		p.s.cfg.OnConflict(ConflictEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: ch.DocID,
+			LocalRevID: ch.RevID, RemoteRevID: remoteRev})
+	}
+	p.done(ch)
 }
 
 // liteCoreCorruptRevisionData is LiteCore's error code for a revision body it cannot

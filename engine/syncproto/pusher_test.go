@@ -256,3 +256,85 @@ func TestPusherSendsListsInSequenceOrder(t *testing.T) {
 		t.Errorf("lists %+v, want the sequences 1 to 3", lists)
 	}
 }
+
+// A revision sent over the peer's deletion (as the document created again) while an
+// earlier revision of the same branch, sent in another list, reaches the peer first: the
+// peer refuses the later one as a conflict, although by then it holds its parent. The
+// pusher must send it again on top of what the peer took, not drop it as a conflict for
+// the pull side (which has nothing to bring: the document then stayed different on the
+// two sides for good, chaos test "shared-09").
+func TestPusherResendsRevRefusedOnStaleParent(t *testing.T) {
+	ctx := context.Background()
+	var (
+		mu    sync.Mutex
+		sends [][]string // histories of the revs of "d" received
+		s     *Session
+		coll  *store.Collection
+	)
+	ready := make(chan struct{})
+	propose := func(ctx context.Context, req *blip.Message) (*blip.Message, error) {
+		body, err := req.ReadBody()
+		if err != nil {
+			return nil, err
+		}
+		rows, err := DecodeProposeChanges(body)
+		if err != nil || len(rows) == 0 {
+			return nil, err
+		}
+		return &blip.Message{Type: blip.TypeResponse, Body: EncodeProposeChangesResponse(make([]ProposeAnswer, len(rows)))}, nil
+	}
+	rev := func(ctx context.Context, req *blip.Message) (*blip.Message, error) {
+		<-ready
+		body, err := req.ReadBody()
+		if err != nil {
+			return nil, err
+		}
+		r, err := DecodeRev(req.Properties, body)
+		if err != nil || r.DocID != "d" {
+			return nil, err
+		}
+		mu.Lock()
+		sends = append(sends, r.History)
+		first := len(sends) == 1
+		mu.Unlock()
+		if first {
+			// The earlier revision of the branch arrived first and was acknowledged.
+			s.anc.set(coll, "d", "2-"+strings.Repeat("a", 32))
+			return nil, &blip.Error{Domain: "HTTP", Code: 409, Message: "conflict"}
+		}
+		return nil, nil
+	}
+	s, coll = pushPeer(t, SessionConfig{}, propose, rev)
+	close(ready)
+	root, deletion, taken := "1-"+strings.Repeat("0", 32), "2-"+strings.Repeat("d", 32), "2-"+strings.Repeat("a", 32)
+	for _, r := range []store.RemoteRevision{
+		{DocID: "d", RevID: root, Body: []byte(`{}`)},
+		{DocID: "d", RevID: taken, History: []string{root}, Body: []byte(`{"v":"again"}`)},
+		{DocID: "d", RevID: deletion, History: []string{root}, Deleted: true},
+	} {
+		if _, err := coll.PutExistingRevision(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := coll.SetRemoteAncestor(ctx, "peer", "d", deletion); err != nil {
+		t.Fatal(err)
+	}
+	edit, err := coll.Save(ctx, "d", []byte(`{"v":"edited"}`), store.SaveOptions{ParentRevID: taken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.StartPusher(0, PushOptions{Propose: true, PullResolvesConflicts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pusher did not finish")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sends) != 2 || len(sends[1]) == 0 || sends[1][0] != taken {
+		t.Fatalf("revs of %s received with histories %v; want it sent again on top of %s", edit.RevID, sends, taken)
+	}
+}

@@ -208,7 +208,7 @@ type SessionConfig struct {
 	DeltaSync bool
 
 	OnDocument func(DocumentEvent) // a document was pushed or pulled, or failed
-	OnConflict func(ConflictEvent) // active puller: a pulled revision created a conflict
+	OnConflict func(ConflictEvent) // active puller: a pulled revision created a conflict; active pusher: a change not sent because it conflicts with the peer's revision
 	OnProgress func()              // something moved (a revision done, a feed caught up)
 }
 
