@@ -1082,11 +1082,12 @@ P2P_API int32_t p2p_replicator_close(p2p_replicator repl, p2p_error *err);
  * Removal: blobs are removed only by p2p_db_compact, when no revision whose body the
  * database keeps refers to them (see p2p_db_compact).
  *
- * Replication: not implemented yet for blob content. Documents replicate with their blob
- * dictionaries as ordinary JSON, but the content is neither sent nor fetched: on the
- * receiving side the dictionary names a blob that is not there (p2p_blob_reader_open
- * gives P2P_ERR_NOT_FOUND), and the document can still be edited and saved as long as the
- * dictionary is kept unchanged.
+ * Replication: blob content travels with the documents that refer to it, in both
+ * directions (README "Blobs"): the receiving side fetches each blob it lacks, verifies
+ * its digest and length, and saves the revision only once every blob is stored; a blob
+ * that cannot be fetched gives that document an error event and it is retried. A
+ * document whose blob content is absent here (e.g. a peer that could not serve it) can
+ * still be edited and saved as long as the dictionary is kept unchanged.
  *
  * Threads: every function may be called from any thread. Calls on one writer or reader
  * handle are serialised (a second call waits for the first); different handles run in

@@ -87,8 +87,8 @@ func TestSaveKeepsCarriedOverBlobReferences(t *testing.T) {
 	ctx := context.Background()
 	db := openTempDB(t)
 	c := db.DefaultCollection()
-	// A revision pulled from a peer whose blob content has not arrived (blob replication
-	// is not implemented yet): editing the document locally must still work.
+	// A revision stored without its blob content (received from a peer that could not
+	// serve it): editing the document locally must still work.
 	absent := blobstore.DigestOf([]byte("on the peer only"))
 	body := `{"photo":{"@type":"blob","digest":"` + absent.String() + `","length":16},"n":1}`
 	if _, err := c.PutExistingRevision(ctx, store.RemoteRevision{DocID: "d", RevID: "1-" + fmt.Sprintf("%040x", 1), Body: []byte(body)}); err != nil {

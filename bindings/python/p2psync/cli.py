@@ -28,7 +28,7 @@ Exit codes (stable; scripts may rely on them):
     5  busy: the database is open in another process (e.g. a running `p2psync serve`)
     6  refused: TLS trust or authentication failed, or a wrong identity password
     7  blobs missing: `get --save-blobs` found the document, but it refers to blob content
-       this database does not hold (not replicated yet?) or names a blob with a malformed
+       this database does not hold (not fetched from a peer) or names a blob with a malformed
        dictionary; the blobs that are present were saved
     130  interrupted (Ctrl-C) before the command finished
 
@@ -387,7 +387,7 @@ def missing_message(doc_id: str, items: List[Dict[str, Any]]) -> Optional[str]:
         return None
     shown = "; ".join(f"{i['pointer']} {i.get('digest', '?')}: {i['missing']}" for i in missing[:5])
     more = f"; and {len(missing) - 5} more" if len(missing) > 5 else ""
-    return (f"{doc_id}: {len(missing)} of {plural(len(items), 'blob')} not saved (not replicated yet?): "
+    return (f"{doc_id}: {len(missing)} of {plural(len(items), 'blob')} not saved (not held by this database): "
             f"{shown}{more}; saved the other {len(items) - len(missing)}")
 
 
