@@ -724,16 +724,22 @@ func (c *Conn) refused(in *inbound, be *Error) {
 	if in.typ == TypeRequest || in.began {
 		return // answered by serve or finish; a begun reply's reader gets the error
 	}
-	c.mu.Lock()
-	p := c.pending[in.num]
-	deliver := p != nil && !p.abandoned && !p.delivered
-	if deliver {
-		p.delivered = true
-	}
-	c.mu.Unlock()
-	if deliver {
+	if p := c.claimReply(in.num); p != nil {
 		p.ch <- Reply{Err: fmt.Errorf("reply to #%d refused: %w: %w", in.num, ErrTooLarge, be)}
 	}
+}
+
+// claimReply returns the request waiting for reply num if its reply is still to be
+// delivered (not abandoned, not delivered yet), marking it delivered; nil otherwise.
+func (c *Conn) claimReply(num uint64) *pendingReply {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.pending[num]
+	if p == nil || p.abandoned || p.delivered {
+		return nil
+	}
+	p.delivered = true
+	return p
 }
 
 // protocolFailure closes the connection with 1002 because the peer broke the protocol.
@@ -1070,14 +1076,7 @@ func (c *Conn) begin(in *inbound) {
 	if in.typ == TypeError {
 		return // delivered by finish, with its body
 	}
-	c.mu.Lock()
-	p := c.pending[in.num]
-	deliver := p != nil && !p.abandoned && !p.delivered
-	if deliver {
-		p.delivered = true
-	}
-	c.mu.Unlock()
-	if deliver {
+	if p := c.claimReply(in.num); p != nil {
 		p.ch <- Reply{Msg: in.msg}
 	} else {
 		in.discard()
@@ -1094,15 +1093,14 @@ func (c *Conn) finish(in *inbound) {
 		}
 		return
 	}
-	c.mu.Lock()
-	p := c.pending[in.num]
-	delete(c.pending, in.num)
-	deliver := in.typ == TypeError && p != nil && !p.abandoned && !p.delivered
-	if deliver {
-		p.delivered = true
+	var p *pendingReply
+	if in.typ == TypeError {
+		p = c.claimReply(in.num) // an RPY was delivered by begin
 	}
+	c.mu.Lock()
+	delete(c.pending, in.num)
 	c.mu.Unlock()
-	if deliver {
+	if p != nil {
 		body, _ := in.readAll()
 		p.ch <- Reply{Msg: in.msg, Err: errorFromMessage(in.msg, body)}
 	}
