@@ -19,22 +19,20 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/p2psync/libp2psync/engine/listener"
 	"github.com/p2psync/libp2psync/engine/replicator"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto"
+	"github.com/p2psync/libp2psync/tests/bench/benchproc"
 	"github.com/p2psync/libp2psync/tests/bench/workload"
 )
 
@@ -121,7 +119,7 @@ func serveChild(dir string) error {
 	for in.Scan() {
 		switch strings.TrimSpace(in.Text()) {
 		case "rss":
-			say("rss %d", vmHWM("self"))
+			say("rss %d", benchproc.VmHWM("self"))
 		case "watch":
 			db.DefaultCollection().AddChangeListener(func(ch store.CollectionChange) {
 				now := time.Now().UnixNano()
@@ -137,104 +135,27 @@ func serveChild(dir string) error {
 	return nil
 }
 
-// vmHWM reads the peak resident set size (bytes) of a process from /proc.
-func vmHWM(pid string) uint64 {
-	b, err := os.ReadFile("/proc/" + pid + "/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				kb, _ := strconv.ParseUint(f[0], 10, 64)
-				return kb * 1024
-			}
-		}
-	}
-	return 0
-}
-
-// resetHWM resets this process's peak RSS counter (Linux clear_refs 5).
-func resetHWM() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
 type child struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines chan string
-	port  int
+	*benchproc.Child
+	port int
 }
 
 func startChild(dir string) (*child, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	args := []string{"-serve", dir, "-level", strconv.Itoa(limits.CompressionLevel)}
 	if childProfilePath != "" {
 		args = append(args, "-cpuprofile", childProfilePath)
 	}
-	cmd := exec.Command(exe, args...)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
+	bc, err := benchproc.Start(args...)
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	c := &child{cmd: cmd, stdin: stdin, lines: make(chan string, 1024)}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			c.lines <- sc.Text()
-		}
-		close(c.lines)
-	}()
-	line, err := c.expect("port ")
+	c := &child{Child: bc}
+	line, err := c.Expect("port ")
 	if err != nil {
 		return nil, err
 	}
 	c.port, _ = strconv.Atoi(line)
 	return c, nil
-}
-
-func (c *child) expect(prefix string) (string, error) {
-	timeout := time.After(60 * time.Second)
-	for {
-		select {
-		case line, ok := <-c.lines:
-			if !ok {
-				return "", fmt.Errorf("listener process exited")
-			}
-			if rest, ok := strings.CutPrefix(line, prefix); ok {
-				return rest, nil
-			}
-		case <-timeout:
-			return "", fmt.Errorf("listener process: no %q line", prefix)
-		}
-	}
-}
-
-func (c *child) send(cmd string) { fmt.Fprintln(c.stdin, cmd) }
-
-func (c *child) rss() uint64 {
-	c.send("rss")
-	v, err := c.expect("rss ")
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.ParseUint(v, 10, 64)
-	return n
-}
-
-func (c *child) quit() {
-	c.send("quit")
-	_ = c.cmd.Wait()
 }
 
 // ---- workloads ----
@@ -260,7 +181,7 @@ func run(n, live, runs int) error {
 			return fmt.Errorf("W2 run %d: %w", i+1, err)
 		}
 		fmt.Printf("  run %d: insert %.0f docs/s, push %.0f docs/s (%.2fs), ratio %.2f, CPU pusher %.2fs listener %.2fs, RSS pusher %.0f MiB listener %.0f MiB, wire sent %.1f MB received %.1f MB\n",
-			i+1, r.insertRate, r.pushRate, r.seconds, r.pushRate/r.insertRate, r.cpuParent, r.cpuChild, mib(r.rssParent), mib(r.rssChild), mb(r.sent), mb(r.received))
+			i+1, r.insertRate, r.pushRate, r.seconds, r.pushRate/r.insertRate, r.cpuParent, r.cpuChild, benchproc.MiB(r.rssParent), benchproc.MiB(r.rssChild), benchproc.MB(r.sent), benchproc.MB(r.received))
 		w2 = append(w2, r)
 	}
 	pick := func(f func(w2Result) float64) []float64 {
@@ -271,15 +192,15 @@ func run(n, live, runs int) error {
 		return v
 	}
 	fmt.Println("W2 summary (min / median / max):")
-	report("  local batched insert docs/s", pick(func(r w2Result) float64 { return r.insertRate }), "%.0f")
-	report("  push docs/s", pick(func(r w2Result) float64 { return r.pushRate }), "%.0f")
-	report("  push wall time s", pick(func(r w2Result) float64 { return r.seconds }), "%.2f")
-	report("  ratio push/insert (target >= 0.3)", pick(func(r w2Result) float64 { return r.pushRate / r.insertRate }), "%.2f")
-	report("  CPU s pusher+listener during the push", pick(func(r w2Result) float64 { return r.cpuParent + r.cpuChild }), "%.2f")
-	report("  peak RSS pusher MiB", pick(func(r w2Result) float64 { return mib(r.rssParent) }), "%.0f")
-	report("  peak RSS listener MiB", pick(func(r w2Result) float64 { return mib(r.rssChild) }), "%.0f")
-	report("  wire bytes pusher->listener MB", pick(func(r w2Result) float64 { return mb(r.sent) }), "%.2f")
-	report("  wire bytes listener->pusher MB", pick(func(r w2Result) float64 { return mb(r.received) }), "%.2f")
+	benchproc.Report("  local batched insert docs/s", pick(func(r w2Result) float64 { return r.insertRate }), "%.0f")
+	benchproc.Report("  push docs/s", pick(func(r w2Result) float64 { return r.pushRate }), "%.0f")
+	benchproc.Report("  push wall time s", pick(func(r w2Result) float64 { return r.seconds }), "%.2f")
+	benchproc.Report("  ratio push/insert (target >= 0.3)", pick(func(r w2Result) float64 { return r.pushRate / r.insertRate }), "%.2f")
+	benchproc.Report("  CPU s pusher+listener during the push", pick(func(r w2Result) float64 { return r.cpuParent + r.cpuChild }), "%.2f")
+	benchproc.Report("  peak RSS pusher MiB", pick(func(r w2Result) float64 { return benchproc.MiB(r.rssParent) }), "%.0f")
+	benchproc.Report("  peak RSS listener MiB", pick(func(r w2Result) float64 { return benchproc.MiB(r.rssChild) }), "%.0f")
+	benchproc.Report("  wire bytes pusher->listener MB", pick(func(r w2Result) float64 { return benchproc.MB(r.sent) }), "%.2f")
+	benchproc.Report("  wire bytes listener->pusher MB", pick(func(r w2Result) float64 { return benchproc.MB(r.received) }), "%.2f")
 
 	if live <= 0 {
 		return nil
@@ -295,25 +216,15 @@ func run(n, live, runs int) error {
 		p50s, p99s = append(p50s, p50), append(p99s, p99)
 	}
 	fmt.Println("W3 summary (min / median / max):")
-	report("  p50 ms (target < 10)", p50s, "%.2f")
-	report("  p99 ms", p99s, "%.2f")
+	benchproc.Report("  p50 ms (target < 10)", p50s, "%.2f")
+	benchproc.Report("  p99 ms", p99s, "%.2f")
 	return nil
-}
-
-func mib(b uint64) float64 { return float64(b) / (1 << 20) }
-func mb(b uint64) float64  { return float64(b) / 1e6 }
-
-func report(what string, v []float64, format string) {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	f := func(x float64) string { return fmt.Sprintf(format, x) }
-	fmt.Printf("%s: %s / %s / %s\n", what, f(s[0]), f(s[len(s)/2]), f(s[len(s)-1]))
 }
 
 func runW2(dir string, n int) (w2Result, error) {
 	ctx := context.Background()
 	var res w2Result
-	resetHWM()
+	benchproc.ResetHWM()
 	src, err := store.Open(ctx, filepath.Join(dir, "source"), store.Config{})
 	if err != nil {
 		return res, err
@@ -342,13 +253,13 @@ func runW2(dir string, n int) (w2Result, error) {
 	if err != nil {
 		return res, err
 	}
-	defer ch.quit()
+	defer ch.Quit()
 	r, err := replicator.New(replicator.Config{Database: src, URL: fmt.Sprintf("ws://127.0.0.1:%d/target", ch.port), Type: replicator.Push, Limits: limits})
 	if err != nil {
 		return res, err
 	}
 	begin = time.Now()
-	cpu0 := selfCPU()
+	cpu0 := benchproc.SelfCPU()
 	if err := r.Start(false); err != nil {
 		return res, err
 	}
@@ -362,13 +273,13 @@ func runW2(dir string, n int) (w2Result, error) {
 		return res, st.Error
 	}
 	res.seconds = time.Since(begin).Seconds()
-	res.cpuParent = selfCPU() - cpu0
-	res.cpuChild = procCPU(ch.cmd.Process.Pid)
+	res.cpuParent = benchproc.SelfCPU() - cpu0
+	res.cpuChild = benchproc.ProcCPU(ch.Cmd.Process.Pid)
 	res.pushRate = float64(n) / res.seconds
 	ts := r.TransferStats()
 	res.sent, res.received = ts.BytesSent, ts.BytesReceived
-	res.rssChild = ch.rss()
-	res.rssParent = vmHWM("self")
+	res.rssChild = ch.RSS()
+	res.rssParent = benchproc.VmHWM("self")
 	return res, nil
 }
 
@@ -383,9 +294,9 @@ func runW3(dir string, live int) (p50, p99 float64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	defer ch.quit()
-	ch.send("watch")
-	if _, err := ch.expect("watching"); err != nil {
+	defer ch.Quit()
+	ch.Send("watch")
+	if _, err := ch.Expect("watching"); err != nil {
 		return 0, 0, err
 	}
 	r, err := replicator.New(replicator.Config{Database: src, URL: fmt.Sprintf("ws://127.0.0.1:%d/target", ch.port), Continuous: true, Limits: limits})
@@ -417,7 +328,7 @@ func runW3(dir string, live int) (p50, p99 float64, err error) {
 	}
 	var lat []float64
 	for len(lat) < live {
-		line, err := ch.expect("arrived ")
+		line, err := ch.Expect("arrived ")
 		if err != nil {
 			return 0, 0, err
 		}
@@ -433,34 +344,4 @@ func runW3(dir string, live int) (p50, p99 float64, err error) {
 	}
 	sort.Float64s(lat)
 	return lat[len(lat)/2], lat[(len(lat)*99)/100], nil
-}
-
-// selfCPU returns this process's user+system CPU seconds.
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return tv(ru.Utime) + tv(ru.Stime)
-}
-
-func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-
-// procCPU returns a live process's user+system CPU seconds from /proc/<pid>/stat.
-func procCPU(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		s = s[i+1:]
-	}
-	f := strings.Fields(s)
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	k, _ := strconv.ParseFloat(f[12], 64)
-	return (u + k) / 100 // clock ticks (USER_HZ = 100)
 }

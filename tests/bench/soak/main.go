@@ -30,9 +30,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -46,6 +44,7 @@ import (
 	"github.com/p2psync/libp2psync/engine/replicator"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/store/storetest"
+	"github.com/p2psync/libp2psync/tests/bench/benchproc"
 )
 
 var (
@@ -259,40 +258,18 @@ func serveChild(dir string) error {
 }
 
 type child struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines chan string
-	port  int
+	*benchproc.Child
+	port int
 }
 
 func startChild(dir string) (*child, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(exe, "-serve", dir, "-seed", strconv.FormatInt(*seed, 10),
+	bc, err := benchproc.Start("-serve", dir, "-seed", strconv.FormatInt(*seed, 10),
 		"-interval", interval.String(), "-own", strconv.Itoa(*own), "-shared", strconv.Itoa(*shared), "-heapprofile", *heapDir)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	c := &child{cmd: cmd, stdin: stdin, lines: make(chan string, 16)}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			c.lines <- sc.Text()
-		}
-		close(c.lines)
-	}()
-	line, err := c.expect("port ")
+	c := &child{Child: bc}
+	line, err := c.Expect("port ")
 	if err != nil {
 		return nil, err
 	}
@@ -300,26 +277,9 @@ func startChild(dir string) (*child, error) {
 	return c, nil
 }
 
-func (c *child) expect(prefix string) (string, error) {
-	timeout := time.After(60 * time.Second)
-	for {
-		select {
-		case line, ok := <-c.lines:
-			if !ok {
-				return "", errors.New("listener process exited")
-			}
-			if rest, ok := strings.CutPrefix(line, prefix); ok {
-				return rest, nil
-			}
-		case <-timeout:
-			return "", fmt.Errorf("listener process: no %q line", prefix)
-		}
-	}
-}
-
 func (c *child) stats() (usage, error) {
-	fmt.Fprintln(c.stdin, "stats")
-	line, err := c.expect("stats ")
+	c.Send("stats")
+	line, err := c.Expect("stats ")
 	if err != nil {
 		return usage{}, err
 	}
@@ -355,8 +315,7 @@ func run(duration, every time.Duration) error {
 	childDone := false
 	defer func() {
 		if !childDone {
-			fmt.Fprintln(ch.stdin, "quit")
-			_ = ch.cmd.Wait()
+			_ = ch.Quit()
 		}
 	}()
 	r, err := replicator.New(replicator.Config{Database: db, URL: fmt.Sprintf("ws://127.0.0.1:%d/b", ch.port), Continuous: true})
@@ -409,8 +368,8 @@ func run(duration, every time.Duration) error {
 			if err := writeHeapProfile(fmt.Sprintf("A-%ds.pprof", secs)); err != nil {
 				return a, b, err
 			}
-			fmt.Fprintf(ch.stdin, "profile B-%ds.pprof\n", secs)
-			if _, err := ch.expect("profiled"); err != nil {
+			ch.Send(fmt.Sprintf("profile B-%ds.pprof", secs))
+			if _, err := ch.Expect("profiled"); err != nil {
 				return a, b, err
 			}
 		}
@@ -469,8 +428,8 @@ loop:
 
 	// Stop writing; wait until nothing has been replicated for 3 s; compare.
 	w.halt()
-	fmt.Fprintln(ch.stdin, "stop")
-	if _, err := ch.expect("stopped"); err != nil {
+	ch.Send("stop")
+	if _, err := ch.Expect("stopped"); err != nil {
 		return err
 	}
 	settle := time.Now()
@@ -483,8 +442,7 @@ loop:
 	}
 	fmt.Printf("replication settled %v after the writers stopped (status %+v)\n", time.Since(settle).Round(100*time.Millisecond), r.Status())
 	r.Stop()
-	fmt.Fprintln(ch.stdin, "quit")
-	_ = ch.cmd.Wait()
+	_ = ch.Quit()
 	childDone = true
 	dbB, err := store.Open(ctx, dirB, store.Config{NoCreate: true})
 	if err != nil {
