@@ -12,8 +12,11 @@
  *            replicator with live subscriptions) returns P2P_ERR_BUSY and closes
  *            nothing.
  *  Status    Functions that can fail return int32_t: P2P_OK (0) or a negative
- *            P2P_ERR_* code. New codes may be appended in later versions; treat an
- *            unknown negative code like P2P_ERR_INTERNAL.
+ *            P2P_ERR_* code. A code is a primary code (-1..-255) or an extended code
+ *            that refines one: -(primary | n << 8), as SQLite's extended result codes;
+ *            P2P_ERR_PRIMARY(rc) gives the primary code of either (see "status codes").
+ *            New codes may be appended in later versions; treat an unknown negative
+ *            code by its primary code, and an unknown primary like P2P_ERR_INTERNAL.
  *  Errors    The last parameter `p2p_error *err` is optional (NULL allowed). On
  *            failure it receives {code, domain, message}; release it with
  *            p2p_error_dispose. On success it is left untouched. There is no global
@@ -28,7 +31,22 @@
  *            Certificates and keys are always PEM text.
  *  JSON      Document bodies, lists, change events are JSON text. Document bodies
  *            must be JSON objects.
- *  Threads   Every function may be called from any thread, concurrently.
+ *  Threads   Every function is thread-safe: it may be called from any thread,
+ *            concurrently with any other, unless its comment says otherwise. Calls on
+ *            one handle that must not overlap are serialised by the library (the second
+ *            waits). The restrictions are about callbacks: a function that waits for a
+ *            callback to return must not be called from inside that callback; each such
+ *            case is named below ("Not from inside ...").
+ *  Blocking  Every function returns promptly unless its comment says "Blocks:",
+ *            naming what it waits for: disk I/O (files, fsync, SQLite), another thread
+ *            (an open batch, a callback in flight, connections ending), or time (a
+ *            timeout, key generation). "Promptly" means it takes at most short internal
+ *            locks and does no I/O; it never waits for the network or for a peer.
+ *            Nothing in this API waits for the network: listeners and replicators do
+ *            their network work on library threads and report by status and events.
+ *  Options   Options structs (p2p_*_options, p2p_replication_collection) can grow. See
+ *            "options structs" below: a struct starts with its size, every default is
+ *            zero, and P2P_*_INIT / p2p_*_init fill it.
  *  Fork      The library cannot be used in a child process created by fork() after it
  *            was loaded (its Go runtime does not survive a fork). There every function
  *            that returns a status returns P2P_ERR_FORKED at once (never hangs, never
@@ -56,13 +74,13 @@ extern "C" {
 
 /* ---------------------------------------------------------------- versions */
 
-#define P2P_ABI_VERSION 1u     /* bumped only on an incompatible change; = SONAME major */
-#define P2P_VERSION_STRING "1.0.0" /* version of this header; the library reports its own */
+#define P2P_ABI_VERSION 2u     /* bumped only on an incompatible change; = SONAME major */
+#define P2P_VERSION_STRING "2.0.0" /* version of this header; the library reports its own */
 
 /* ABI version of the loaded library; compare with P2P_ABI_VERSION. Never fails. */
 P2P_API uint32_t p2p_abi_version(void);
 
-/* Version of the loaded library, e.g. "1.0.0". Static storage: do not free. Never fails. */
+/* Version of the loaded library, e.g. "2.0.0". Static storage: do not free. Never fails. */
 P2P_API const char *p2p_version(void);
 
 /* ---------------------------------------------------------------- handles */
@@ -86,6 +104,18 @@ P2P_API uint64_t p2p_debug_live_handles(void);
 
 /* ---------------------------------------------------------------- status codes */
 
+/* A status is 0 or negative. Primary codes are -1..-255; an extended code refines one
+ * primary code and is -(primary | n << 8) with n = 1..0x7fffff, in the manner of SQLite's
+ * extended result codes. So one test answers "is this a TLS problem?" for every TLS
+ * code, those of today and those added later, without knowing them:
+ *     if (P2P_ERR_PRIMARY(rc) == P2P_ERR_TLS) ...
+ * Codes stay negative (rather than SQLite's positive ones) so that `rc < 0` keeps
+ * meaning "failed" and `rc == P2P_OK` success; P2P_ERR_PRIMARY is the mask applied to
+ * the magnitude. A primary code never has extended bits; the value of every code is
+ * written out below (the compositions are in the comments). */
+#define P2P_ERR_PRIMARY(rc) \
+    ((int32_t)(rc) < 0 ? (int32_t) - ((-(int64_t)(rc)) & 0xff) : (int32_t)(rc))
+
 #define P2P_OK                      0
 #define P2P_ERR_INVALID_ARGUMENT   -1   /* NULL where not allowed, bad UTF-8, bad JSON, bad ID or name */
 #define P2P_ERR_INVALID_HANDLE     -2   /* 0, stale, unknown or wrong-kind handle; object already closed */
@@ -95,28 +125,35 @@ P2P_API uint64_t p2p_debug_live_handles(void);
 #define P2P_ERR_IO                 -6   /* file system or disk error */
 #define P2P_ERR_CORRUPT            -7   /* database file unreadable */
 #define P2P_ERR_NETWORK            -8   /* connection failed or dropped, or the peer asked to retry later */
-#define P2P_ERR_TLS                -9   /* TLS handshake or certificate failure */
-#define P2P_ERR_AUTH              -10   /* peer refused the credentials */
+#define P2P_ERR_TLS                -9   /* TLS handshake or certificate failure; primary code of
+                                         * the P2P_ERR_TLS_* codes */
+#define P2P_ERR_AUTH              -10   /* credentials refused: by the peer (this code itself), or
+                                         * a password that opens no local secret
+                                         * (P2P_ERR_WRONG_PASSWORD); primary code of both */
 #define P2P_ERR_PROTOCOL          -11   /* peer broke the sync protocol */
 #define P2P_ERR_CANCELLED         -12   /* operation stopped by a close or stop */
 #define P2P_ERR_TIMEOUT           -13   /* deadline passed */
 #define P2P_ERR_UNSUPPORTED       -14   /* option or feature not available in this build */
-/* Finer TLS and security codes. Each names exactly what was refused; an application
- * that only cares about "TLS failed" treats -15..-20 like P2P_ERR_TLS. */
-#define P2P_ERR_TLS_UNTRUSTED     -15   /* peer certificate not trusted in this trust mode */
-#define P2P_ERR_TLS_HOSTNAME      -16   /* trusted certificate, but not issued for the host dialled */
-#define P2P_ERR_TLS_EXPIRED       -17   /* certificate expired or not yet valid */
-#define P2P_ERR_TLS_PIN_MISMATCH  -18   /* server certificate is not the pinned one */
-#define P2P_ERR_TLS_CLIENT_CERT   -19   /* listener requires a client certificate, or refused ours */
-#define P2P_ERR_TLS_VERSION       -20   /* peer speaks only TLS versions below 1.2 */
-#define P2P_ERR_WRONG_PASSWORD    -21   /* password does not open a keystore, PKCS#12 file or key */
 #define P2P_ERR_FORKED            -22   /* called in a child process forked after the library was
                                          * loaded: unusable there (see "Fork" above) */
-/* Codes between -23 and -98 are reserved for later versions. */
+/* Primary codes -15..-21 (used by ABI 1) and -23..-98, -100..-255 are reserved. */
 #define P2P_ERR_INTERNAL          -99   /* a bug in the library, including recovered panics */
 
-/* Static English name of a status, e.g. "P2P_ERR_BUSY"; "P2P_ERR_UNKNOWN" for codes this
- * library does not know. Never NULL, never freed. Never fails. */
+/* Extended codes of P2P_ERR_TLS: each names exactly what was refused. */
+#define P2P_ERR_TLS_UNTRUSTED    -265   /* -(TLS | 1 << 8): peer certificate not trusted in this trust mode */
+#define P2P_ERR_TLS_HOSTNAME     -521   /* -(TLS | 2 << 8): trusted certificate, but not issued for the
+                                         * host dialled */
+#define P2P_ERR_TLS_EXPIRED      -777   /* -(TLS | 3 << 8): certificate expired or not yet valid */
+#define P2P_ERR_TLS_PIN_MISMATCH -1033  /* -(TLS | 4 << 8): server certificate is not the pinned one */
+#define P2P_ERR_TLS_CLIENT_CERT  -1289  /* -(TLS | 5 << 8): listener requires a client certificate,
+                                         * or refused ours */
+#define P2P_ERR_TLS_VERSION      -1545  /* -(TLS | 6 << 8): peer speaks only TLS versions below 1.2 */
+/* Extended codes of P2P_ERR_AUTH. */
+#define P2P_ERR_WRONG_PASSWORD   -266   /* -(AUTH | 1 << 8): password does not open a keystore,
+                                         * PKCS#12 file or key */
+
+/* Static English name of a status, e.g. "P2P_ERR_BUSY" or "P2P_ERR_TLS_EXPIRED";
+ * "P2P_ERR_UNKNOWN" for codes this library does not know. Never NULL, never freed. Never fails. */
 P2P_API const char *p2p_status_string(int32_t status);
 
 /* ---------------------------------------------------------------- errors */
@@ -146,35 +183,71 @@ P2P_API void p2p_free(void *ptr);
  * releases it. Text obtained here and not handed over is released with p2p_free. */
 P2P_API char *p2p_strdup(const char *text);
 
+/* ---------------------------------------------------------------- options structs */
+
+/* Every options struct (p2p_db_options, p2p_tls_identity_options, p2p_listener_options,
+ * p2p_replication_collection, p2p_replicator_options) follows these rules, which let it
+ * grow in later 2.x versions without breaking programs built against an older header:
+ *
+ *  - Its first field is `uint32_t struct_size`, the size of the struct as the caller's
+ *    header declared it. The library reads exactly struct_size bytes, never more.
+ *  - Every default is zero: a field the caller leaves zero means "the default", and a
+ *    flag is named for what setting it to 1 does (`read_only`, `continuous`,
+ *    `enable_delta_sync`, or `disable_*` for what is on by default). So the fields a
+ *    shorter (older) struct lacks simply take their defaults.
+ *  - Fill one with its INIT macro, which is just {sizeof(the struct)} (every other field
+ *    zero), or with its init function p2p_X_init(opts, sizeof *opts, err), which zeroes
+ *    `size` bytes and sets struct_size = size.
+ *  - The library accepts any struct_size from P2P_OPTIONS_MIN_SIZE up: it zero-fills its
+ *    own copy, copies the smaller of the caller's and its own size, and refuses a caller's
+ *    tail beyond its own size unless every byte of it is zero (P2P_ERR_UNSUPPORTED: the
+ *    caller set an option this library does not know). A struct_size below
+ *    P2P_OPTIONS_MIN_SIZE, not a multiple of 8 (it would cut a field in two), or above
+ *    P2P_OPTIONS_MAX_SIZE is refused with P2P_ERR_INVALID_ARGUMENT.
+ *  - No struct has implicit padding: holes and tails are explicit `reserved*` fields,
+ *    which must be zero (else P2P_ERR_UNSUPPORTED). A later version may give a reserved
+ *    field a meaning whose default is zero. tests/c/test_abi_layout.c holds every public
+ *    struct's offsets and size against tests/c/abi_layout.golden (LP64).
+ *  - New fields are only ever appended (or carved out of reserved bytes); fields are
+ *    never removed, reordered or retyped within ABI 2.
+ * The minimum is the one layout every options struct of ABI 2 starts with, its first 8
+ * bytes (struct_size and the 4 bytes beside it): since every default is zero, every
+ * whole-field prefix of a struct is a layout an older header may have had. */
+#define P2P_OPTIONS_MIN_SIZE 8u
+#define P2P_OPTIONS_MAX_SIZE 65536u
+
 /* ---------------------------------------------------------------- database */
 
 typedef struct p2p_db_options {
     uint32_t struct_size;        /* sizeof(p2p_db_options); set by the INIT macro */
-    uint8_t  create;             /* 1 = create the database if missing (default); 0 = P2P_ERR_NOT_FOUND */
     uint32_t max_rev_tree_depth; /* revisions kept per document branch; 0 = default (20) */
-    /* new fields are appended below this line, never above */
+    uint8_t  disable_create;     /* 1 = a missing database is P2P_ERR_NOT_FOUND; 0 = it is
+                                  * created (default) */
     uint8_t  disable_delta_sync; /* 1 = this database never sends nor accepts delta-encoded
                                   * revisions, whatever its listeners and replicators ask;
                                   * 0 = permitted (default): deltas are then used where both
                                   * the listener and the replicator enable them */
+    uint8_t  reserved[6];        /* zero */
+    /* new fields are appended below this line, never above */
 } p2p_db_options;
 
-#define P2P_DB_OPTIONS_INIT { (uint32_t)sizeof(p2p_db_options), 1, 0, 0 }
+#define P2P_DB_OPTIONS_INIT { (uint32_t)sizeof(p2p_db_options) }
 
-/* Fills *opts with defaults, including struct_size. For callers that cannot use the macro.
- *   opts  required; written.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL). */
-P2P_API int32_t p2p_db_options_init(p2p_db_options *opts, p2p_error *err);
+/* Fills the caller's `size` bytes at *opts with zeroes (the defaults) and sets
+ * struct_size = size. Pass sizeof *opts. For callers that cannot use the macro.
+ *   opts  required; written (size bytes).
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL, size outside the rules above). */
+P2P_API int32_t p2p_db_options_init(p2p_db_options *opts, size_t size, p2p_error *err);
 
-/* Opens the database stored in directory `path`, creating it if options->create is set.
- * One database may be open by one opener at a time (in any process).
- *   path     borrowed; directory path, created if missing (when create is set).
- *   options  borrowed; NULL means defaults. struct_size is honoured: fields the caller's
- *            struct lacks take their defaults; unknown trailing fields must be zero.
+/* Opens the database stored in directory `path`, creating it unless
+ * options->disable_create is set. One database may be open by one opener at a time (in
+ * any process).
+ *   path     borrowed; directory path, created if missing (unless disable_create).
+ *   options  borrowed; NULL means defaults. Read as "options structs" says.
  *   out_db   receives a new handle owned by the caller; release with p2p_db_close.
- * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL, bad UTF-8, struct_size too small);
- * P2P_ERR_UNSUPPORTED (non-zero unknown option fields); P2P_ERR_NOT_FOUND (missing and
- * create == 0); P2P_ERR_BUSY (open elsewhere); P2P_ERR_IO (path is a file, not writable);
+ * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL, bad UTF-8, bad struct_size);
+ * P2P_ERR_UNSUPPORTED (non-zero unknown or reserved option fields); P2P_ERR_NOT_FOUND
+ * (missing and disable_create); P2P_ERR_BUSY (open elsewhere); P2P_ERR_IO (path is a file, not writable);
  * P2P_ERR_CORRUPT (the database file is empty, truncated, not a database or from a newer
  * version; the message says which, and the file is left untouched). A new database file is
  * written whole before it takes its name, so an empty one is lost data, never a database
@@ -490,10 +563,8 @@ P2P_API int32_t p2p_subscription_remove(p2p_subscription token, p2p_error *err);
 
 typedef struct p2p_tls_identity_options {
     uint32_t struct_size;          /* sizeof(p2p_tls_identity_options); set by the INIT macro */
-    uint8_t  key_type;             /* P2P_KEY_* */
-    uint8_t  usage;                /* P2P_TLS_USAGE_*; ignored with is_ca */
-    uint8_t  is_ca;                /* 1 = a certificate authority that can sign other identities */
     uint32_t validity_days;        /* 0 = 365 */
+    p2p_tls_identity issuer;       /* 0 = self-signed; otherwise a CA identity that signs */
     const char *common_name;       /* subject fields; NULL or "" = left out */
     const char *organization;
     const char *organizational_unit;
@@ -503,23 +574,27 @@ typedef struct p2p_tls_identity_options {
     /* Subject alternative names: a JSON array of strings, e.g. ["localhost","127.0.0.1"];
      * entries that are IP addresses become IP SANs, the others DNS names. NULL = none. */
     const char *subject_alt_names_json;
-    p2p_tls_identity issuer;       /* 0 = self-signed; otherwise a CA identity that signs */
+    uint8_t  key_type;             /* P2P_KEY_* (0 = EC P-256) */
+    uint8_t  usage;                /* P2P_TLS_USAGE_* (0 = server); ignored with is_ca */
+    uint8_t  is_ca;                /* 1 = a certificate authority that can sign other identities */
+    uint8_t  reserved[5];          /* zero */
     /* new fields are appended below this line, never above */
 } p2p_tls_identity_options;
 
-#define P2P_TLS_IDENTITY_OPTIONS_INIT \
-    { (uint32_t)sizeof(p2p_tls_identity_options), 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0 }
+#define P2P_TLS_IDENTITY_OPTIONS_INIT { (uint32_t)sizeof(p2p_tls_identity_options) }
 
-/* Fills *opts with defaults, including struct_size.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL). */
-P2P_API int32_t p2p_tls_identity_options_init(p2p_tls_identity_options *opts, p2p_error *err);
+/* Fills *opts with defaults (zeroes) and sets struct_size = size (pass sizeof *opts).
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL, bad size). */
+P2P_API int32_t p2p_tls_identity_options_init(p2p_tls_identity_options *opts, size_t size,
+                                              p2p_error *err);
 
 /* Generates a key pair and a certificate (self-signed, or signed by options->issuer).
  *   options       borrowed; NULL means defaults (a self-signed EC P-256 server identity).
  *   out_identity  receives a new handle owned by the caller; release with p2p_tls_identity_close.
  * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL out, bad UTF-8 or JSON, unknown key type
- * or usage, issuer not a CA, struct_size too small); P2P_ERR_INVALID_HANDLE (issuer);
- * P2P_ERR_UNSUPPORTED (non-zero unknown option fields). Thread-safe. */
+ * or usage, issuer not a CA, bad struct_size); P2P_ERR_INVALID_HANDLE (issuer);
+ * P2P_ERR_UNSUPPORTED (non-zero unknown or reserved option fields).
+ * Blocks: key generation (milliseconds for EC, seconds for RSA 3072). */
 P2P_API int32_t p2p_tls_identity_create(const p2p_tls_identity_options *options,
                                         p2p_tls_identity *out_identity, p2p_error *err);
 
@@ -662,12 +737,14 @@ typedef uint8_t (*p2p_client_cert_auth_fn)(const char *chain_pem, void *user_dat
 
 typedef struct p2p_listener_options {
     uint32_t struct_size;                 /* sizeof(p2p_listener_options); set by the INIT macro */
-    const p2p_collection *collections;    /* collections served (of the same database); */
-    uint32_t collection_count;            /*   0 = the default collection */
-    uint16_t port;                        /* 0 = the system picks one (p2p_listener_port) */
+    uint32_t collection_count;            /* number of collections; 0 = the default collection */
+    const p2p_collection *collections;    /* collections served (of the same database) */
     const char *network_interface;        /* interface name ("lo") or IP address; NULL = all */
+    uint16_t port;                        /* 0 = the system picks one (p2p_listener_port) */
     uint8_t  read_only;                   /* 1 = refuse pushes (403); pulls are served */
     uint8_t  disable_tls;                 /* 1 = plain ws:// (no identity, no client certs) */
+    uint8_t  enable_delta_sync;           /* 1 = offer delta sync to clients (if the database permits) */
+    uint8_t  reserved1[3];                /* zero */
     p2p_tls_identity identity;            /* server identity; 0 = the database's anonymous
                                              identity, created at the first start and kept in
                                              the database directory (same fingerprint across
@@ -683,10 +760,7 @@ typedef struct p2p_listener_options {
     const char *client_cert_roots_pem;
     p2p_client_cert_auth_fn client_cert_auth;
     void *client_cert_auth_user_data;
-    uint8_t  enable_delta_sync;           /* 1 = offer delta sync to clients (if the database permits) */
-    /* new fields are appended below this line, never above */
-    /* Resource limits per connection (0 = the default). Callers built before these fields
-     * existed pass a smaller struct_size and get the defaults. See P2P_LIMITS below. */
+    /* Resource limits per connection (0 = the default). See P2P_LIMITS above. */
     uint64_t max_message_size;            /* largest incoming message in bytes, measured
                                              inflated (properties + body); 0 = 20 MiB. A
                                              larger one is refused with HTTP error 413 (a
@@ -697,15 +771,15 @@ typedef struct p2p_listener_options {
                                              until they are released */
     uint32_t max_connections;             /* connections served at once; 0 = 256. More are
                                              answered HTTP 503 before the WebSocket upgrade */
+    uint32_t reserved2;                   /* zero */
+    /* new fields are appended below this line, never above */
 } p2p_listener_options;
 
-#define P2P_LISTENER_OPTIONS_INIT \
-    { (uint32_t)sizeof(p2p_listener_options), NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, \
-      0, 0, 0 }
+#define P2P_LISTENER_OPTIONS_INIT { (uint32_t)sizeof(p2p_listener_options) }
 
-/* Fills *opts with defaults, including struct_size.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL). */
-P2P_API int32_t p2p_listener_options_init(p2p_listener_options *opts, p2p_error *err);
+/* Fills *opts with defaults (zeroes) and sets struct_size = size (pass sizeof *opts).
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL, bad size). */
+P2P_API int32_t p2p_listener_options_init(p2p_listener_options *opts, size_t size, p2p_error *err);
 
 /* Creates a stopped listener for `db`. Nothing is opened until p2p_listener_start.
  *   options       borrowed (strings, arrays and roots are copied); NULL means defaults: TLS
@@ -714,8 +788,8 @@ P2P_API int32_t p2p_listener_options_init(p2p_listener_options *opts, p2p_error 
  *   out_listener  receives a new handle owned by the caller; release with p2p_listener_close.
  * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL out; bad JSON, UTF-8 or PEM; identity or
  * client-certificate authentication with disable_tls; collection of another database;
- * struct_size too small); P2P_ERR_INVALID_HANDLE (db, a collection or the identity);
- * P2P_ERR_UNSUPPORTED (non-zero unknown option fields). */
+ * bad struct_size); P2P_ERR_INVALID_HANDLE (db, a collection or the identity);
+ * P2P_ERR_UNSUPPORTED (non-zero unknown or reserved option fields). */
 P2P_API int32_t p2p_listener_create(p2p_db db, const p2p_listener_options *options,
                                     p2p_listener *out_listener, p2p_error *err);
 
@@ -791,7 +865,7 @@ P2P_API int32_t p2p_listener_close(p2p_listener listener, p2p_error *err);
  * once every status, document and collection change callback for its work has returned
  * (the last of them is the "stopped" status event), so polling the status until
  * "stopped" is a complete wait. error is null or
- *   {"status": -18, "domain": 1, "code": -18, "message": "..."}
+ *   {"status": -1033, "domain": 1, "code": -1033, "message": "..."}
  * where status is the P2P_ERR_* code and domain/code keep the cause as in p2p_error: a
  * peer refusing the upgrade gives domain P2P_DOMAIN_WEBSOCKET with the HTTP status (401),
  * a peer closing gives the WebSocket close code.
@@ -859,6 +933,7 @@ typedef uint8_t (*p2p_conflict_resolver_fn)(const char *collection, const char *
  * is the distance between elements. */
 typedef struct p2p_replication_collection {
     uint32_t struct_size;                   /* sizeof(p2p_replication_collection) */
+    uint32_t reserved1;                     /* zero */
     p2p_collection collection;              /* required; of the replicator's database */
     const char *doc_ids_json;               /* JSON array of document IDs; NULL = all.
                                                An invalid ID is P2P_ERR_INVALID_ARGUMENT. */
@@ -874,41 +949,26 @@ typedef struct p2p_replication_collection {
     /* new fields are appended below this line, never above */
 } p2p_replication_collection;
 
-#define P2P_REPLICATION_COLLECTION_INIT \
-    { (uint32_t)sizeof(p2p_replication_collection), 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+#define P2P_REPLICATION_COLLECTION_INIT { (uint32_t)sizeof(p2p_replication_collection) }
 
-/* Fills *coll with defaults, including struct_size.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (coll NULL). */
-P2P_API int32_t p2p_replication_collection_init(p2p_replication_collection *coll, p2p_error *err);
+/* Fills *coll with defaults (zeroes) and sets struct_size = size (pass sizeof *coll).
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (coll NULL, bad size). */
+P2P_API int32_t p2p_replication_collection_init(p2p_replication_collection *coll, size_t size,
+                                                p2p_error *err);
 
 typedef struct p2p_replicator_options {
     uint32_t struct_size;            /* sizeof(p2p_replicator_options); set by the INIT macro */
+    uint32_t collection_count;       /* number of collections; 0 = the default collection */
+    const p2p_replication_collection *collections; /* NULL/0 = the default collection */
     const char *url;                 /* required: wss://host:port/<db> (ws:// without TLS) */
-    uint8_t  type;                   /* P2P_REPLICATOR_* */
-    uint8_t  continuous;             /* 1 = keep replicating until stopped; 0 = stop when caught up */
     const char *headers_json;        /* JSON object of extra HTTP headers; NULL = none */
-    uint32_t heartbeat_ms;           /* WebSocket ping interval; 0 = 300 s */
-    int32_t  max_attempts;           /* connection attempts after network errors; 0 = 10
-                                        one-shot, unlimited continuous; negative = unlimited */
-    uint32_t max_attempt_wait_ms;    /* cap of the wait between attempts; 0 = 300 s */
-    uint32_t retry_base_ms;          /* unit of the exponential backoff; 0 = 1 s */
-    uint8_t  disable_auto_purge;     /* 1 = keep documents whose access the remote revoked
-                                        (still reported, access_removed true); 0 = purge
-                                        them locally (no tombstone, nothing pushed back),
-                                        unless the pull filter returns 0 for them */
-    uint8_t  enable_delta_sync;      /* 1 = use delta sync where the listener and database permit */
     const char *username;            /* HTTP Basic credentials, sent pre-emptively; */
     const char *password;            /*   NULL username = none */
     p2p_tls_identity client_identity; /* client certificate presented when asked; 0 = none */
-    uint8_t  trust_mode;             /* P2P_TRUST_* (wss:// only) */
     const char *trusted_roots_pem;   /* for P2P_TRUST_ROOTS; NULL otherwise */
     const char *pinned_certificate_pem; /* for P2P_TRUST_PINNED (e.g. saved from
                                         p2p_replicator_server_certificate); NULL otherwise */
-    const char *server_name;         /* SNI and name checked in the CA modes; NULL = URL host */
-    const p2p_replication_collection *collections; /* NULL/0 = the default collection */
-    uint32_t collection_count;
-    /* new fields are appended below this line, never above */
-    const char *pinned_fingerprint;  /* borrowed; for P2P_TRUST_PINNED instead of
+    const char *pinned_fingerprint;  /* for P2P_TRUST_PINNED instead of
                                         pinned_certificate_pem (set one, not both): the
                                         SHA-256 fingerprint of the listener's certificate as
                                         users exchange it (p2p_tls_identity_fingerprint on the
@@ -917,22 +977,35 @@ typedef struct p2p_replicator_options {
                                         ("AB:01:..."). The certificate must be currently valid
                                         and its fingerprint equal this one, else the replicator
                                         stops with P2P_ERR_TLS_PIN_MISMATCH (or _EXPIRED).
-                                        NULL otherwise. Callers built before this field
-                                        existed pass a smaller struct_size and are unaffected. */
-    /* Resource limits of the connection (0 = the default), as in p2p_listener_options;
-     * callers built before these fields existed pass a smaller struct_size. */
+                                        NULL otherwise. */
+    const char *server_name;         /* SNI and name checked in the CA modes; NULL = URL host */
+    /* Resource limits of the connection (0 = the default), as in p2p_listener_options. */
     uint64_t max_message_size;       /* largest incoming message (inflated); 0 = 20 MiB. A
                                         larger pulled revision fails that document */
     uint64_t max_connection_buffer;  /* incoming bytes the connection may hold; 0 = 8 MiB */
+    uint32_t heartbeat_ms;           /* WebSocket ping interval; 0 = 300 s */
+    int32_t  max_attempts;           /* connection attempts after network errors; 0 = 10
+                                        one-shot, unlimited continuous; negative = unlimited */
+    uint32_t max_attempt_wait_ms;    /* cap of the wait between attempts; 0 = 300 s */
+    uint32_t retry_base_ms;          /* unit of the exponential backoff; 0 = 1 s */
+    uint8_t  type;                   /* P2P_REPLICATOR_* (0 = push and pull) */
+    uint8_t  trust_mode;             /* P2P_TRUST_* (0 = system roots; wss:// only) */
+    uint8_t  continuous;             /* 1 = keep replicating until stopped; 0 = stop when caught up */
+    uint8_t  disable_auto_purge;     /* 1 = keep documents whose access the remote revoked
+                                        (still reported, access_removed true); 0 = purge
+                                        them locally (no tombstone, nothing pushed back),
+                                        unless the pull filter returns 0 for them */
+    uint8_t  enable_delta_sync;      /* 1 = use delta sync where the listener and database permit */
+    uint8_t  reserved1[3];           /* zero */
+    /* new fields are appended below this line, never above */
 } p2p_replicator_options;
 
-#define P2P_REPLICATOR_OPTIONS_INIT \
-    { (uint32_t)sizeof(p2p_replicator_options), NULL, 0, 0, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, \
-      NULL, NULL, NULL, NULL, 0, NULL, 0, 0 }
+#define P2P_REPLICATOR_OPTIONS_INIT { (uint32_t)sizeof(p2p_replicator_options) }
 
-/* Fills *opts with defaults, including struct_size.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL). */
-P2P_API int32_t p2p_replicator_options_init(p2p_replicator_options *opts, p2p_error *err);
+/* Fills *opts with defaults (zeroes) and sets struct_size = size (pass sizeof *opts).
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL, bad size). */
+P2P_API int32_t p2p_replicator_options_init(p2p_replicator_options *opts, size_t size,
+                                            p2p_error *err);
 
 /* Creates a stopped replicator for `db`.
  *   options         borrowed and required (url); strings, arrays and PEM are copied, the
@@ -942,9 +1015,9 @@ P2P_API int32_t p2p_replicator_options_init(p2p_replicator_options *opts, p2p_er
  * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL, bad URL, bad JSON or PEM, unknown type or
  * trust mode, roots or pin given in a mode that does not use them, both a pinned
  * certificate and a pinned fingerprint, a malformed fingerprint, TLS settings with a
- * ws:// URL, collection of another database, struct_size too small);
- * P2P_ERR_INVALID_HANDLE (db, a collection, the client identity); P2P_ERR_UNSUPPORTED
- * (non-zero unknown option fields). */
+ * ws:// URL, collection of another database, bad struct_size, elements of collections
+ * of different struct_size); P2P_ERR_INVALID_HANDLE (db, a collection, the client
+ * identity); P2P_ERR_UNSUPPORTED (non-zero unknown or reserved option fields). */
 P2P_API int32_t p2p_replicator_create(p2p_db db, const p2p_replicator_options *options,
                                       p2p_replicator *out_replicator, p2p_error *err);
 
