@@ -195,9 +195,10 @@ P2P_API char *p2p_strdup(const char *text);
  *    flag is named for what setting it to 1 does (`read_only`, `continuous`,
  *    `enable_delta_sync`, or `disable_*` for what is on by default). So the fields a
  *    shorter (older) struct lacks simply take their defaults.
- *  - Fill one with its INIT macro, which is just {sizeof(the struct)} (every other field
- *    zero), or with its init function p2p_X_init(opts, sizeof *opts, err), which zeroes
- *    `size` bytes and sets struct_size = size.
+ *  - Fill one with its INIT macro, which is {sizeof(the struct)} with every other field
+ *    zero (P2P_OPTIONS_INIT_ below), or with its init function
+ *    p2p_X_init(opts, sizeof *opts, err), which zeroes `size` bytes and sets
+ *    struct_size = size.
  *  - The library accepts any struct_size from P2P_OPTIONS_MIN_SIZE up: it zero-fills its
  *    own copy, copies the smaller of the caller's and its own size, and refuses a caller's
  *    tail beyond its own size unless every byte of it is zero (P2P_ERR_UNSUPPORTED: the
@@ -216,6 +217,17 @@ P2P_API char *p2p_strdup(const char *text);
 #define P2P_OPTIONS_MIN_SIZE 8u
 #define P2P_OPTIONS_MAX_SIZE 65536u
 
+/* P2P_OPTIONS_INIT_(T): the value of an options struct T with struct_size = sizeof(T) and
+ * every other field zero, that is {sizeof(T)}. Written with a designated initializer in
+ * C (so that -Wextra's missing-field-initializers stays quiet) and as a value-initialised
+ * copy in C++, which has designated initializers only from C++20. The P2P_*_INIT macros
+ * below use it. */
+#ifdef __cplusplus
+#  define P2P_OPTIONS_INIT_(T) ([]() { T o_ = T(); o_.struct_size = (uint32_t)sizeof(T); return o_; }())
+#else
+#  define P2P_OPTIONS_INIT_(T) { .struct_size = (uint32_t)sizeof(T) }
+#endif
+
 /* ---------------------------------------------------------------- database */
 
 typedef struct p2p_db_options {
@@ -231,7 +243,7 @@ typedef struct p2p_db_options {
     /* new fields are appended below this line, never above */
 } p2p_db_options;
 
-#define P2P_DB_OPTIONS_INIT { (uint32_t)sizeof(p2p_db_options) }
+#define P2P_DB_OPTIONS_INIT P2P_OPTIONS_INIT_(p2p_db_options)
 
 /* Fills the caller's `size` bytes at *opts with zeroes (the defaults) and sets
  * struct_size = size. Pass sizeof *opts. For callers that cannot use the macro.
@@ -581,7 +593,7 @@ typedef struct p2p_tls_identity_options {
     /* new fields are appended below this line, never above */
 } p2p_tls_identity_options;
 
-#define P2P_TLS_IDENTITY_OPTIONS_INIT { (uint32_t)sizeof(p2p_tls_identity_options) }
+#define P2P_TLS_IDENTITY_OPTIONS_INIT P2P_OPTIONS_INIT_(p2p_tls_identity_options)
 
 /* Fills *opts with defaults (zeroes) and sets struct_size = size (pass sizeof *opts).
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL, bad size). */
@@ -775,7 +787,7 @@ typedef struct p2p_listener_options {
     /* new fields are appended below this line, never above */
 } p2p_listener_options;
 
-#define P2P_LISTENER_OPTIONS_INIT { (uint32_t)sizeof(p2p_listener_options) }
+#define P2P_LISTENER_OPTIONS_INIT P2P_OPTIONS_INIT_(p2p_listener_options)
 
 /* Fills *opts with defaults (zeroes) and sets struct_size = size (pass sizeof *opts).
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL, bad size). */
@@ -949,7 +961,7 @@ typedef struct p2p_replication_collection {
     /* new fields are appended below this line, never above */
 } p2p_replication_collection;
 
-#define P2P_REPLICATION_COLLECTION_INIT { (uint32_t)sizeof(p2p_replication_collection) }
+#define P2P_REPLICATION_COLLECTION_INIT P2P_OPTIONS_INIT_(p2p_replication_collection)
 
 /* Fills *coll with defaults (zeroes) and sets struct_size = size (pass sizeof *coll).
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (coll NULL, bad size). */
@@ -1000,7 +1012,7 @@ typedef struct p2p_replicator_options {
     /* new fields are appended below this line, never above */
 } p2p_replicator_options;
 
-#define P2P_REPLICATOR_OPTIONS_INIT { (uint32_t)sizeof(p2p_replicator_options) }
+#define P2P_REPLICATOR_OPTIONS_INIT P2P_OPTIONS_INIT_(p2p_replicator_options)
 
 /* Fills *opts with defaults (zeroes) and sets struct_size = size (pass sizeof *opts).
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL, bad size). */

@@ -222,6 +222,7 @@ static void test_newer_caller(const char *dir)
     EXPECT(P2P_OK, p2p_listener_create(db, &lo.known, &l, &err)); /* zero tail: accepted */
     EXPECT(P2P_OK, p2p_listener_close(l, &err));
     lo.from_the_future[1] = 7;
+    l = 0;
     CHECK(p2p_listener_create(db, &lo.known, &l, &err) == P2P_ERR_UNSUPPORTED);
     CHECK(l == 0 && err.domain == P2P_DOMAIN_LIBRARY && err.code == P2P_ERR_UNSUPPORTED);
     CHECK_CONTAINS(err.message, "does not know");
