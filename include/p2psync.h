@@ -36,14 +36,15 @@
  *            one handle that must not overlap are serialised by the library (the second
  *            waits). The restrictions are about callbacks: a function that waits for a
  *            callback to return must not be called from inside that callback; each such
- *            case is named below ("Not from inside ...").
+ *            case is named below ("Must not be called from inside ..." or "Not from
+ *            inside ...").
  *  Blocking  Every function returns promptly unless its comment says "Blocks:",
  *            naming what it waits for: disk I/O (files, fsync, SQLite), another thread
  *            (an open batch, a callback in flight, connections ending), or time (a
  *            timeout, key generation). "Promptly" means it takes at most short internal
- *            locks and does no I/O; it never waits for the network or for a peer.
- *            Nothing in this API waits for the network: listeners and replicators do
- *            their network work on library threads and report by status and events.
+ *            locks and does no file or network I/O. Listeners and replicators do their
+ *            network work on library threads and report by status and events; only the
+ *            functions that stop them wait for that work to end, as they say.
  *  Options   Options structs (p2p_*_options, p2p_replication_collection) can grow. See
  *            "options structs" below: a struct starts with its size, every default is
  *            zero, and P2P_*_INIT / p2p_*_init fill it.
@@ -263,23 +264,27 @@ P2P_API int32_t p2p_db_options_init(p2p_db_options *opts, size_t size, p2p_error
  * P2P_ERR_CORRUPT (the database file is empty, truncated, not a database or from a newer
  * version; the message says which, and the file is left untouched). A new database file is
  * written whole before it takes its name, so an empty one is lost data, never a database
- * whose creation was interrupted. */
+ * whose creation was interrupted.
+ * Blocks: disk I/O (opening or creating the database file). */
 P2P_API int32_t p2p_db_open(const char *path, const p2p_db_options *options,
                             p2p_db *out_db, p2p_error *err);
 
 /* Closes the database. Closing 0 or a closed handle returns P2P_OK.
  * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind or never issued), P2P_ERR_BUSY
- * (collections or batches of it are still open: nothing is closed), P2P_ERR_IO. */
+ * (collections or batches of it are still open: nothing is closed), P2P_ERR_IO.
+ * Blocks: disk I/O (the database file is flushed and closed). */
 P2P_API int32_t p2p_db_close(p2p_db db, p2p_error *err);
 
 /* Deletes the closed database stored in directory `path` with everything in it.
  *   path  borrowed.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_BUSY (still open somewhere),
- * P2P_ERR_IO. Deleting a database that does not exist returns P2P_OK. */
+ * P2P_ERR_IO. Deleting a database that does not exist returns P2P_OK.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_db_delete(const char *path, p2p_error *err);
 
 /* Sets *out_exists to 1 if a database is stored in directory `path`, else 0.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT. */
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT.
+ * Blocks: disk I/O (one stat). */
 P2P_API int32_t p2p_db_exists(const char *path, uint8_t *out_exists, p2p_error *err);
 
 /* Name of the database (base name of its directory), its directory path, and its
@@ -303,25 +308,29 @@ P2P_API int32_t p2p_db_default_collection(p2p_db db, p2p_collection *out_coll, p
 /* Creates the collection `scope`.`name` if missing (idempotent) and opens it.
  *   scope, name  borrowed.
  *   out_coll     receives a new handle owned by the caller; release with p2p_collection_close.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (bad name), P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (bad name), P2P_ERR_INVALID_HANDLE, P2P_ERR_IO.
+ * Blocks: disk I/O; waits while a batch of the database is open. */
 P2P_API int32_t p2p_db_create_collection(p2p_db db, const char *scope, const char *name,
                                          p2p_collection *out_coll, p2p_error *err);
 
 /* Opens the existing collection `scope`.`name`.
- * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+ * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_db_get_collection(p2p_db db, const char *scope, const char *name,
                                       p2p_collection *out_coll, p2p_error *err);
 
 /* Deletes collection `scope`.`name` and all its documents. Open handles to it then fail
  * with P2P_ERR_NOT_FOUND. _default._default cannot be deleted (P2P_ERR_INVALID_ARGUMENT).
- * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+ * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * Blocks: disk I/O; waits while a batch of the database is open. */
 P2P_API int32_t p2p_db_delete_collection(p2p_db db, const char *scope, const char *name,
                                          p2p_error *err);
 
 /* Lists the collection names of `scope` (sorted), or the scopes that hold at least one
  * collection (sorted), as a JSON array of strings.
  *   out_json  receives text owned by the caller; release with p2p_free.
- * Return P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+ * Return P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_db_collection_names(p2p_db db, const char *scope, char **out_json,
                                         p2p_error *err);
 P2P_API int32_t p2p_db_scope_names(p2p_db db, char **out_json, p2p_error *err);
@@ -339,7 +348,8 @@ P2P_API int32_t p2p_collection_name(p2p_collection coll, char **out_name, p2p_er
 
 /* Number of live (non-deleted) documents; last sequence number assigned (0 if none).
  * Return P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_NOT_FOUND
- * (collection deleted), P2P_ERR_IO. */
+ * (collection deleted), P2P_ERR_IO.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_collection_count(p2p_collection coll, uint64_t *out_count, p2p_error *err);
 P2P_API int32_t p2p_collection_last_sequence(p2p_collection coll, uint64_t *out_sequence,
                                              p2p_error *err);
@@ -374,7 +384,8 @@ P2P_API int32_t p2p_collection_last_sequence(p2p_collection coll, uint64_t *out_
  * P2P_ERR_CONFLICT; P2P_ERR_INVALID_HANDLE; P2P_ERR_NOT_FOUND (collection deleted, or the
  * body refers to a blob the database does not hold: see "blobs"); P2P_ERR_IO.
  * A write waits while a batch of the same database is open: do not call this on the
- * thread that holds an open batch; write through the batch instead. */
+ * thread that holds an open batch; write through the batch instead.
+ * Blocks: disk I/O; waits while a batch of the database is open (above). */
 P2P_API int32_t p2p_collection_save_document(p2p_collection coll, const char *doc_id,
                                              const char *json, const char *parent_rev_id,
                                              uint8_t concurrency, p2p_document *out_doc,
@@ -383,26 +394,30 @@ P2P_API int32_t p2p_collection_save_document(p2p_collection coll, const char *do
 /* Deletes document `doc_id` by saving a tombstone revision (replicated as a deletion).
  * Parameters as for p2p_collection_save_document.
  * Returns as p2p_collection_save_document, and P2P_ERR_NOT_FOUND if the document is
- * missing or already deleted. */
+ * missing or already deleted.
+ * Blocks: as p2p_collection_save_document. */
 P2P_API int32_t p2p_collection_delete_document(p2p_collection coll, const char *doc_id,
                                                const char *parent_rev_id, uint8_t concurrency,
                                                p2p_document *out_doc, p2p_error *err);
 
 /* Removes document `doc_id` and its history entirely: no tombstone, nothing replicated.
- * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+ * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO.
+ * Blocks: disk I/O; waits while a batch of the database is open. */
 P2P_API int32_t p2p_collection_purge_document(p2p_collection coll, const char *doc_id,
                                               p2p_error *err);
 
 /* Reads the current revision of document `doc_id`.
  *   include_deleted  0: a deleted document is P2P_ERR_NOT_FOUND; 1: its tombstone is returned.
  *   out_doc          receives a snapshot owned by the caller; release with p2p_document_close.
- * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+ * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_collection_get_document(p2p_collection coll, const char *doc_id,
                                             uint8_t include_deleted, p2p_document *out_doc,
                                             p2p_error *err);
 
 /* Reads revision `rev_id` of document `doc_id`, if its body is still kept.
- * Returns as p2p_collection_get_document. */
+ * Returns as p2p_collection_get_document.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_collection_get_revision(p2p_collection coll, const char *doc_id,
                                             const char *rev_id, p2p_document *out_doc,
                                             p2p_error *err);
@@ -410,13 +425,15 @@ P2P_API int32_t p2p_collection_get_revision(p2p_collection coll, const char *doc
 /* Lists the revision IDs of the live conflicting leaves of `doc_id` (all but the current
  * revision) as a JSON array of strings; "[]" when there is no conflict.
  *   out_json  receives text owned by the caller; release with p2p_free.
- * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+ * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_collection_get_conflicts(p2p_collection coll, const char *doc_id,
                                              char **out_json, p2p_error *err);
 
 /* Sets the time at which `doc_id` is purged automatically, in milliseconds since the Unix
  * epoch; 0 clears it. p2p_collection_get_document_expiration reads it back (0 = none).
- * Return P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+ * Return P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * Blocks: disk I/O (the setter also waits while a batch of the database is open). */
 P2P_API int32_t p2p_collection_set_document_expiration(p2p_collection coll, const char *doc_id,
                                                        int64_t unix_ms, p2p_error *err);
 P2P_API int32_t p2p_collection_get_document_expiration(p2p_collection coll, const char *doc_id,
@@ -450,7 +467,8 @@ P2P_API int32_t p2p_document_deleted(p2p_document doc, uint8_t *out_deleted, p2p
  *   out_rev       optional; receives the new revision, owned by the caller (p2p_free).
  *   Returns P2P_OK, P2P_ERR_CONFLICT, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO.
  * p2p_db_delete_local: removes local document `id`.
- *   Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+ *   Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * Blocks: disk I/O (writers also wait while a batch of the database is open). */
 P2P_API int32_t p2p_db_get_local(p2p_db db, const char *id, char **out_json, char **out_rev,
                                  p2p_error *err);
 P2P_API int32_t p2p_db_put_local(p2p_db db, const char *id, const char *json,
@@ -467,12 +485,15 @@ P2P_API int32_t p2p_db_delete_local(p2p_db db, const char *id, p2p_error *err);
  * p2p_db_begin_batch: opens a batch.
  *   out_batch  receives a handle owned by the caller; it is released by p2p_batch_commit
  *              or p2p_batch_abort.
- *   Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+ *   Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO.
+ * Blocks: waits until the database's open batch, if any, ends (do not call it on the thread that
+ *   holds that batch: it would wait for itself); disk I/O. */
 P2P_API int32_t p2p_db_begin_batch(p2p_db db, p2p_batch *out_batch, p2p_error *err);
 
 /* Writes inside a batch; parameters and codes as for the p2p_collection_* equivalents.
  * `coll` must belong to the batch's database (else P2P_ERR_INVALID_ARGUMENT). A failed
- * write leaves the batch open: the caller decides to commit the rest or abort. */
+ * write leaves the batch open: the caller decides to commit the rest or abort.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_batch_save_document(p2p_batch batch, p2p_collection coll,
                                         const char *doc_id, const char *json,
                                         const char *parent_rev_id, uint8_t concurrency,
@@ -486,11 +507,13 @@ P2P_API int32_t p2p_batch_purge_document(p2p_batch batch, p2p_collection coll,
 
 /* Commits the batch and releases its handle, whether the commit succeeds or not (a failed
  * commit leaves nothing written).
- * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (0, stale, already ended), P2P_ERR_IO. */
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (0, stale, already ended), P2P_ERR_IO.
+ * Blocks: disk I/O (the commit is flushed to disk). */
 P2P_API int32_t p2p_batch_commit(p2p_batch batch, p2p_error *err);
 
 /* Discards the batch's writes and releases its handle. Aborting 0 or an ended batch
- * returns P2P_OK. Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind), P2P_ERR_IO. */
+ * returns P2P_OK. Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind), P2P_ERR_IO.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_batch_abort(p2p_batch batch, p2p_error *err);
 
 /* ---------------------------------------------------------------- changes */
@@ -506,7 +529,8 @@ P2P_API int32_t p2p_batch_abort(p2p_batch batch, p2p_error *err);
 /* Lists the changes with a sequence above `since`, one per document at its latest
  * sequence, ascending, at most `limit` (0 = no limit), as a JSON array of changes.
  *   out_json  receives text owned by the caller; release with p2p_free.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_NOT_FOUND, P2P_ERR_IO. */
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_NOT_FOUND, P2P_ERR_IO.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_collection_changes(p2p_collection coll, uint64_t since, uint32_t limit,
                                        char **out_json, p2p_error *err);
 
@@ -548,14 +572,16 @@ P2P_API int32_t p2p_collection_add_change_queue(p2p_collection coll, uint32_t ca
  *   out_json  receives an event owned by the caller (p2p_free), or NULL on timeout.
  * Returns P2P_OK (also on timeout), P2P_ERR_INVALID_ARGUMENT (NULL out_json, or the
  * token is a callback listener), P2P_ERR_INVALID_HANDLE, P2P_ERR_CANCELLED (the
- * subscription was removed while waiting). */
+ * subscription was removed while waiting).
+ * Blocks: up to timeout_ms for an event. */
 P2P_API int32_t p2p_subscription_next_event(p2p_subscription token, uint32_t timeout_ms,
                                             char **out_json, p2p_error *err);
 
 /* Unregisters a listener or event queue (of a collection or a replicator). Waits until
  * calls in flight return, so that user_data may be freed afterwards; called from inside
  * its own callback it returns without waiting. Removing 0 or a removed token returns P2P_OK.
- * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind). */
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind).
+ * Blocks: waits for the subscription's callbacks in flight (not when called from inside one). */
 P2P_API int32_t p2p_subscription_remove(p2p_subscription token, p2p_error *err);
 
 /* ---------------------------------------------------------------- TLS identities */
@@ -616,7 +642,8 @@ P2P_API int32_t p2p_tls_identity_create(const p2p_tls_identity_options *options,
  *   password      borrowed; NULL means "".
  *   out_identity  receives a new handle owned by the caller (p2p_tls_identity_close).
  * Returns P2P_OK, P2P_ERR_WRONG_PASSWORD, P2P_ERR_INVALID_ARGUMENT (NULL, malformed file,
- * no key, too large). */
+ * no key, too large).
+ * Blocks: key derivation from the password (milliseconds). */
 P2P_API int32_t p2p_tls_identity_import_pkcs12(const uint8_t *data, size_t len, const char *password,
                                                p2p_tls_identity *out_identity, p2p_error *err);
 
@@ -624,7 +651,8 @@ P2P_API int32_t p2p_tls_identity_import_pkcs12(const uint8_t *data, size_t len, 
  * Java 12+ read it).
  *   password            borrowed; NULL means "".
  *   out_data, out_len   receive bytes owned by the caller; release *out_data with p2p_free.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * Blocks: key derivation from the password (milliseconds). */
 P2P_API int32_t p2p_tls_identity_export_pkcs12(p2p_tls_identity identity, const char *password,
                                                uint8_t **out_data, size_t *out_len, p2p_error *err);
 
@@ -635,7 +663,8 @@ P2P_API int32_t p2p_tls_identity_export_pkcs12(p2p_tls_identity identity, const 
  *   out_identity  receives a new handle owned by the caller (p2p_tls_identity_close).
  * Returns P2P_OK, P2P_ERR_WRONG_PASSWORD (wrong or missing password for an encrypted key),
  * P2P_ERR_INVALID_ARGUMENT (NULL cert_pem, undecodable PEM, no certificate or key, key
- * matching no certificate, legacy OpenSSL-encrypted key). */
+ * matching no certificate, legacy OpenSSL-encrypted key).
+ * Blocks: key derivation when the key is encrypted (milliseconds). */
 P2P_API int32_t p2p_tls_identity_import_pem(const char *cert_pem, const char *key_pem,
                                             const char *password, p2p_tls_identity *out_identity,
                                             p2p_error *err);
@@ -643,7 +672,8 @@ P2P_API int32_t p2p_tls_identity_import_pem(const char *cert_pem, const char *ke
 /* Writes the chain as CERTIFICATE blocks (leaf first) and the key as PKCS#8: "PRIVATE KEY"
  * when password is NULL or "", else "ENCRYPTED PRIVATE KEY" (PBES2, AES-256-CBC).
  *   out_cert_pem, out_key_pem  receive text owned by the caller; release each with p2p_free.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * Blocks: key derivation when a password is given (milliseconds). */
 P2P_API int32_t p2p_tls_identity_export_pem(p2p_tls_identity identity, const char *password,
                                             char **out_cert_pem, char **out_key_pem, p2p_error *err);
 
@@ -697,7 +727,8 @@ P2P_API int32_t p2p_tls_identity_close(p2p_tls_identity identity, p2p_error *err
  *   P2P_ERR_IO.
  * p2p_keystore_close: forgets the derived keys. Closing 0 or a closed handle returns P2P_OK.
  *   Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind).
- * Thread-safe. */
+ * Blocks: disk I/O and key derivation from the password (p2p_keystore_open and every
+ * change rewrite or read the file); p2p_keystore_list and p2p_keystore_close return promptly. */
 P2P_API int32_t p2p_keystore_open(const char *path, const char *password,
                                   p2p_keystore *out_keystore, p2p_error *err);
 P2P_API int32_t p2p_keystore_store(p2p_keystore keystore, const char *label,
@@ -808,13 +839,17 @@ P2P_API int32_t p2p_listener_create(p2p_db db, const p2p_listener_options *optio
 /* Starts listening (loading or creating the anonymous identity first if needed).
  * Returns P2P_OK, P2P_ERR_BUSY (already running), P2P_ERR_INVALID_HANDLE,
  * P2P_ERR_WRONG_PASSWORD or P2P_ERR_INVALID_ARGUMENT (anonymous identity file unreadable:
- * delete it to start over), P2P_ERR_IO (port in use, unknown interface). */
+ * delete it to start over), P2P_ERR_IO (port in use, unknown interface).
+ * Blocks: disk I/O and key generation the first time (the anonymous identity); binding
+ * the port. Not from inside one of the listener's own callbacks. */
 P2P_API int32_t p2p_listener_start(p2p_listener listener, p2p_error *err);
 
 /* Stops listening: connected replicators are told to come back later (close code 4001).
  * Returns when every connection has ended. Stopping a stopped listener returns P2P_OK; a
  * stopped listener may be started again (same anonymous identity).
- * Returns P2P_OK, P2P_ERR_INVALID_HANDLE. */
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE.
+ * Blocks: until every connection has ended. Not from inside one of the listener's own
+ * callbacks. */
 P2P_API int32_t p2p_listener_stop(p2p_listener listener, p2p_error *err);
 
 /* TCP port while running, 0 when stopped.
@@ -862,7 +897,8 @@ P2P_API int32_t p2p_listener_tls_identity(p2p_listener listener, p2p_tls_identit
 /* Stops the listener (as p2p_listener_stop) and releases it; its callbacks are not called
  * after this returns. Closing 0 or a closed handle returns P2P_OK. Must not be called from
  * inside one of its own callbacks.
- * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind). */
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind).
+ * Blocks: as p2p_listener_stop. */
 P2P_API int32_t p2p_listener_close(p2p_listener listener, p2p_error *err);
 
 /* ---------------------------------------------------------------- replicator */
@@ -1047,7 +1083,8 @@ P2P_API int32_t p2p_replicator_start(p2p_replicator repl, uint8_t reset_checkpoi
  * the replicator's own filter or resolver. Called from inside one of its own status or
  * document listeners it cannot wait for itself: it ends the run and returns at once;
  * from inside a collection change listener it does not wait for change listeners.
- * Returns P2P_OK, P2P_ERR_INVALID_HANDLE. */
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE.
+ * Blocks: until the run has ended and its callbacks have returned (see above). */
 P2P_API int32_t p2p_replicator_stop(p2p_replicator repl, p2p_error *err);
 
 /* Current status (the JSON object described above).
@@ -1113,7 +1150,8 @@ P2P_API int32_t p2p_replicator_add_event_queue(p2p_replicator repl, uint32_t cap
  * strings; and whether one document has such changes.
  *   out_json  receives text owned by the caller; release with p2p_free.
  * Return P2P_OK, P2P_ERR_INVALID_ARGUMENT (NULL, a pull-only replicator, a collection not
- * replicated, an invalid doc_id), P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+ * replicated, an invalid doc_id), P2P_ERR_INVALID_HANDLE, P2P_ERR_IO.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_replicator_pending_document_ids(p2p_replicator repl, p2p_collection coll,
                                                     char **out_json, p2p_error *err);
 P2P_API int32_t p2p_replicator_is_document_pending(p2p_replicator repl, p2p_collection coll,
@@ -1134,7 +1172,8 @@ P2P_API int32_t p2p_replicator_server_certificate(p2p_replicator repl, char **ou
  * are not called after this returns. Closing 0 or a closed handle returns P2P_OK. Must not
  * be called from inside one of its own callbacks.
  * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind), P2P_ERR_BUSY (subscriptions on it
- * are still registered: nothing is closed or stopped). */
+ * are still registered: nothing is closed or stopped).
+ * Blocks: as p2p_replicator_stop. */
 P2P_API int32_t p2p_replicator_close(p2p_replicator repl, p2p_error *err);
 
 /* ---------------------------------------------------------------- blobs */
@@ -1182,7 +1221,8 @@ P2P_API int32_t p2p_replicator_close(p2p_replicator repl, p2p_error *err);
  *   data           borrowed; may be NULL when len is 0.
  *   content_type   borrowed; optional (NULL or "" = none), e.g. "image/png".
  *   out_blob_json  receives the blob dictionary, owned by the caller (p2p_free).
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO.
+ * Blocks: file I/O, as every function of this section. */
 P2P_API int32_t p2p_blob_create(p2p_db db, const uint8_t *data, size_t len,
                                 const char *content_type, char **out_blob_json, p2p_error *err);
 
@@ -1294,7 +1334,8 @@ P2P_API int32_t p2p_blob_exists(p2p_db db, const char *blob, uint8_t *out_exists
  *   out_json  optional; receives {"blobs_removed":N,"bytes_removed":N,"blobs_kept":N,
  *             "temp_files_removed":N}, owned by the caller (p2p_free).
  * Returns P2P_OK, P2P_ERR_INVALID_HANDLE, P2P_ERR_CORRUPT (a stored body does not
- * parse: nothing removed), P2P_ERR_IO. */
+ * parse: nothing removed), P2P_ERR_IO.
+ * Blocks: disk I/O over every blob and kept body; document writes wait meanwhile. */
 P2P_API int32_t p2p_db_compact(p2p_db db, char **out_json, p2p_error *err);
 
 /* ---------------------------------------------------------------- logging */
@@ -1373,14 +1414,13 @@ typedef void (*p2p_log_fn)(uint32_t level, uint32_t domain, const char *message,
  *   fn, user_data  kept until replaced; user_data is passed back unchanged.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (level above P2P_LOG_NONE, unknown domain
  * bits), P2P_ERR_BUSY (called from inside a log callback: it would wait for itself).
- * Thread-safe. */
+ * Blocks: until calls of the previous callback in flight have returned (see above). */
 P2P_API int32_t p2p_log_set_callback(uint32_t level, uint32_t domains, p2p_log_fn fn, void *user_data,
                                      p2p_error *err);
 
 /* Sets the console sink (standard error): records of `level` and above in `domains`;
  * level P2P_LOG_NONE turns it off. Overrides what P2PSYNC_LOG set.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (level above P2P_LOG_NONE, unknown domain bits).
- * Thread-safe. */
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (level above P2P_LOG_NONE, unknown domain bits). */
 P2P_API int32_t p2p_log_set_console(uint32_t level, uint32_t domains, p2p_error *err);
 
 /* Current settings of the two sinks as JSON:
@@ -1418,7 +1458,8 @@ P2P_API int32_t p2p_log_settings(char **out_json, p2p_error *err);
  * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL, bad UTF-8, or a statement that does not
  * parse or compile: the message reads "invalid query at line L, column C: ..."),
  * P2P_ERR_NOT_FOUND (the collection of FROM does not exist; the message has its position),
- * P2P_ERR_INVALID_HANDLE. Blocks only briefly. Thread-safe. */
+ * P2P_ERR_INVALID_HANDLE.
+ * Blocks: disk I/O (the schema is read). */
 P2P_API int32_t p2p_query_prepare(p2p_db db, const char *text, p2p_query *out_query, p2p_error *err);
 
 /* The result column names as a JSON array, e.g. ["name","city","$1"]; ["plan"] for an
@@ -1436,21 +1477,24 @@ P2P_API int32_t p2p_query_columns(p2p_query query, char **out_json, p2p_error *e
  * a LIKE parameter not a string, a bad index name); P2P_ERR_BUSY (3 queries of this
  * database have unread rows); P2P_ERR_NOT_FOUND (DROP INDEX of a missing index, collection
  * deleted); P2P_ERR_INVALID_HANDLE; P2P_ERR_IO. May block while another thread writes, for
- * CREATE/DROP INDEX only. */
+ * CREATE/DROP INDEX only.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_query_execute(p2p_query query, const char *params_json, p2p_error *err);
 
 /* The next row of the last execute as a JSON object, or NULL after the last row (and when
  * the query was not executed). Reaching the end releases the rows.
  *   out_row_json  receives text owned by the caller (release with p2p_free), or NULL.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (out_row_json NULL), P2P_ERR_INVALID_HANDLE,
- * P2P_ERR_IO. */
+ * P2P_ERR_IO.
+ * Blocks: disk I/O (rows are read as they are asked for). */
 P2P_API int32_t p2p_query_next(p2p_query query, char **out_row_json, p2p_error *err);
 
 /* The compiled SQLite statement followed by SQLite's EXPLAIN QUERY PLAN, one step a line,
  * e.g. "SEARCH docs_1 USING INDEX qidx_1_byCity (<expr>=?)" when an index serves the WHERE.
  *   out_text  receives text owned by the caller; release with p2p_free.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (out_text NULL, or the query is CREATE/DROP
- * INDEX), P2P_ERR_BUSY (as for execute), P2P_ERR_INVALID_HANDLE. */
+ * INDEX), P2P_ERR_BUSY (as for execute), P2P_ERR_INVALID_HANDLE.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_query_explain(p2p_query query, char **out_text, p2p_error *err);
 
 /* Releases the query and its unread rows. Closing 0 or a closed handle returns P2P_OK.
