@@ -14,6 +14,7 @@ import (
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // connState is one connection's replication.
@@ -26,9 +27,9 @@ type connState struct {
 	kick     chan struct{}
 
 	cpMu      sync.Mutex
-	remoteRev []string               // checkpoint revision on the peer, per collection
-	saved     []syncproto.Checkpoint // last saved, per collection
-	start     []syncproto.Checkpoint
+	remoteRev []string          // checkpoint revision on the peer, per collection
+	saved     []wire.Checkpoint // last saved, per collection
+	start     []wire.Checkpoint
 
 	targetMu sync.Mutex
 	target   []uint64 // one-shot push: local sequence that must be reached
@@ -127,8 +128,8 @@ func (r *Replicator) runOnce(ctx context.Context, reset bool, base Progress) (co
 	}
 	cs := &connState{r: r, kick: make(chan struct{}, 1),
 		pushers: make([]*syncproto.Pusher, len(r.colls)), pullers: make([]*syncproto.Puller, len(r.colls)),
-		remoteRev: make([]string, len(r.colls)), saved: make([]syncproto.Checkpoint, len(r.colls)),
-		start: make([]syncproto.Checkpoint, len(r.colls)), target: make([]uint64, len(r.colls))}
+		remoteRev: make([]string, len(r.colls)), saved: make([]wire.Checkpoint, len(r.colls)),
+		start: make([]wire.Checkpoint, len(r.colls)), target: make([]uint64, len(r.colls))}
 	cs.resolver = newResolverQueue(r, cs.noteResolved)
 	sess := syncproto.NewSession(conn, syncproto.SessionConfig{
 		Role: syncproto.RoleActive, Database: r.cfg.Database, RemoteID: r.remoteID, Limits: r.cfg.Limits, Logger: r.log,
@@ -268,13 +269,13 @@ func (cs *connState) noteResolved(idx int, seq uint64) {
 // handshake exchanges collections and checkpoints, then starts the feeds.
 func (cs *connState) handshake(ctx context.Context, legacy, reset bool) error {
 	r := cs.r
-	remote := make([]syncproto.Checkpoint, len(r.colls))
+	remote := make([]wire.Checkpoint, len(r.colls))
 	remoteFound := make([]bool, len(r.colls))
 	if !legacy {
-		req := syncproto.GetCollectionsRequest{}
+		req := wire.GetCollectionsRequest{}
 		for i, c := range r.colls {
 			req.CheckpointIDs = append(req.CheckpointIDs, r.clientIDs[i])
-			req.Collections = append(req.Collections, syncproto.CollectionPath(c.Collection.Scope(), c.Collection.Name()))
+			req.Collections = append(req.Collections, wire.CollectionPath(c.Collection.Scope(), c.Collection.Name()))
 		}
 		entries, err := cs.sess.GetCollections(ctx, req, r.cfg.Database.UUID())
 		if err != nil {
@@ -288,7 +289,7 @@ func (cs *connState) handshake(ctx context.Context, legacy, reset bool) error {
 				return fmt.Errorf("%w: %s", syncproto.ErrRemoteCollectionMissing, r.colls[i].Collection.FullName())
 			}
 			if e.Body != nil {
-				cp, err := syncproto.DecodeCheckpoint(e.Body)
+				cp, err := wire.DecodeCheckpoint(e.Body)
 				if err == nil {
 					remote[i], remoteFound[i] = cp, true
 				}
@@ -306,7 +307,7 @@ func (cs *connState) handshake(ctx context.Context, legacy, reset bool) error {
 		}
 	}
 	for i := range r.colls {
-		var start syncproto.Checkpoint
+		var start wire.Checkpoint
 		if !reset {
 			start = mergeCheckpoints(cs.localCheckpoint(ctx, i), remote[i], remoteFound[i])
 		}
@@ -329,8 +330,8 @@ func (cs *connState) handshake(ctx context.Context, legacy, reset bool) error {
 			// newer revision instead of norev when a requested one is gone, and revocation
 			// rows when they would be acted on or reported (CBL: auto-purge on or a
 			// document listener registered).
-			sub := syncproto.SubChanges{Since: cs.start[i].Remote, Continuous: r.cfg.Continuous, Batch: 200,
-				ActiveOnly: activeOnly, DocIDs: c.DocumentIDs, Versioning: syncproto.VersioningRevTrees,
+			sub := wire.SubChanges{Since: cs.start[i].Remote, Continuous: r.cfg.Continuous, Batch: 200,
+				ActiveOnly: activeOnly, DocIDs: c.DocumentIDs, Versioning: wire.VersioningRevTrees,
 				SendReplacementRevs: true, Revocations: !r.cfg.DisableAutoPurge || r.hasDocumentListeners()}
 			if len(c.Channels) > 0 {
 				sub.Filter, sub.Channels = "sync_gateway/bychannel", c.Channels
@@ -361,11 +362,11 @@ func (cs *connState) handshake(ctx context.Context, legacy, reset bool) error {
 
 // mergeCheckpoints keeps the safer (older) position of the two copies (PROTOCOL §7.1).
 // A missing remote copy means the peer does not know us (it may have been reset): start over.
-func mergeCheckpoints(local, remote syncproto.Checkpoint, remoteFound bool) syncproto.Checkpoint {
+func mergeCheckpoints(local, remote wire.Checkpoint, remoteFound bool) wire.Checkpoint {
 	if !remoteFound {
-		return syncproto.Checkpoint{}
+		return wire.Checkpoint{}
 	}
-	out := syncproto.Checkpoint{Local: min(local.Local, remote.Local)}
+	out := wire.Checkpoint{Local: min(local.Local, remote.Local)}
 	switch {
 	case local.Remote == remote.Remote:
 		out.Remote = local.Remote
@@ -385,20 +386,20 @@ func mergeCheckpoints(local, remote syncproto.Checkpoint, remoteFound bool) sync
 	return out
 }
 
-func (cs *connState) localCheckpoint(ctx context.Context, idx int) syncproto.Checkpoint {
+func (cs *connState) localCheckpoint(ctx context.Context, idx int) wire.Checkpoint {
 	body, _, err := cs.r.cfg.Database.GetLocal(ctx, localCheckpointID(cs.r.clientIDs[idx]))
 	if err != nil {
-		return syncproto.Checkpoint{}
+		return wire.Checkpoint{}
 	}
-	cp, err := syncproto.DecodeCheckpoint(body)
+	cp, err := wire.DecodeCheckpoint(body)
 	if err != nil {
-		return syncproto.Checkpoint{}
+		return wire.Checkpoint{}
 	}
 	return cp
 }
 
 // current returns the checkpoint to save now for collection idx.
-func (cs *connState) current(idx int) syncproto.Checkpoint {
+func (cs *connState) current(idx int) wire.Checkpoint {
 	cp := cs.start[idx]
 	if p := cs.pushers[idx]; p != nil {
 		cp.Local = p.Checkpoint()
@@ -443,7 +444,7 @@ func (cs *connState) saveCheckpoints(ctx context.Context) {
 	}
 }
 
-func (cs *connState) saveLocal(i int, cp syncproto.Checkpoint) error {
+func (cs *connState) saveLocal(i int, cp wire.Checkpoint) error {
 	_, err := cs.r.cfg.Database.PutLocal(context.Background(), localCheckpointID(cs.r.clientIDs[i]), cp.Encode(), store.AnyRev)
 	return err
 }

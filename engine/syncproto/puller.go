@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 	"sort"
 	"strconv"
 	"sync"
@@ -43,7 +44,7 @@ type Puller struct {
 	opts PullOptions
 	ids  map[string]bool
 
-	tracker  progressTracker[Sequence]
+	tracker  progressTracker[wire.Sequence]
 	mu       sync.Mutex
 	wanted   map[string]trackKey // docID \x00 revID => tracker key (active)
 	caughtUp atomic.Bool
@@ -76,14 +77,14 @@ func (s *Session) AddPuller(idx int, opts PullOptions) (*Puller, error) {
 }
 
 // SetStart sets the checkpoint position the pull resumed from.
-func (p *Puller) SetStart(since Sequence) {
+func (p *Puller) SetStart(since wire.Sequence) {
 	if since != "" {
 		p.tracker.setBase(since)
 	}
 }
 
 // Checkpoint returns the remote sequence up to which everything has been handled.
-func (p *Puller) Checkpoint() (Sequence, bool) { return p.tracker.position() }
+func (p *Puller) Checkpoint() (wire.Sequence, bool) { return p.tracker.position() }
 
 // CaughtUp reports that the pusher said it was caught up and every requested revision
 // has been handled.
@@ -129,7 +130,7 @@ func (p *Puller) settle(docID, revID string, outcome func(trackKey)) {
 // completeRev completes the row that asked for rev: the one naming its revision or, for a
 // replacement the pusher sent because the requested revision was gone (replacedRev,
 // asked for with sendReplacementRevs), the one naming the replaced revision.
-func (p *Puller) completeRev(rev Rev) {
+func (p *Puller) completeRev(rev wire.Rev) {
 	p.complete(rev.DocID, rev.RevID)
 	if rev.ReplacedRev != "" && rev.ReplacedRev != rev.RevID {
 		p.complete(rev.DocID, rev.ReplacedRev)
@@ -137,7 +138,7 @@ func (p *Puller) completeRev(rev Rev) {
 }
 
 // holdRev is hold for the row that asked for rev (see completeRev).
-func (p *Puller) holdRev(rev Rev) {
+func (p *Puller) holdRev(rev wire.Rev) {
 	p.hold(rev.DocID, rev.RevID)
 	if rev.ReplacedRev != "" && rev.ReplacedRev != rev.RevID {
 		p.hold(rev.DocID, rev.ReplacedRev)
@@ -164,16 +165,16 @@ func (s *Session) pullerFor(req *blip.Message) (*Puller, error) {
 }
 
 // sequenceBefore returns a sequence just before seq, for numeric sequences.
-func sequenceBefore(seq Sequence) (Sequence, bool) {
+func sequenceBefore(seq wire.Sequence) (wire.Sequence, bool) {
 	n, ok := seq.Uint()
 	if !ok || n == 0 || seq[0] == '"' {
 		return "", false
 	}
-	return UintSequence(n - 1), true
+	return wire.UintSequence(n - 1), true
 }
 
 // sequenceAtOrBefore reports a <= b for numeric sequences (false when either is not one).
-func sequenceAtOrBefore(a, b Sequence) bool {
+func sequenceAtOrBefore(a, b wire.Sequence) bool {
 	x, okA := a.Uint()
 	y, okB := b.Uint()
 	return okA && okB && a[0] != '"' && b[0] != '"' && x <= y
@@ -206,7 +207,7 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 	if err != nil {
 		return nil, err
 	}
-	rows, err := DecodeChanges(body)
+	rows, err := wire.DecodeChanges(body)
 	if err != nil {
 		return nil, &blip.Error{Domain: "BLIP", Code: 400, Message: err.Error()}
 	}
@@ -217,7 +218,7 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 		return nil, nil
 	}
 	s.log.Debug("changes", "collection", p.idx, "rows", len(rows), "first", string(rows[0].Sequence), "last", string(rows[len(rows)-1].Sequence))
-	answers := make([]ChangeAnswer, len(rows))
+	answers := make([]wire.ChangeAnswer, len(rows))
 	for i, row := range rows {
 		key := trackKey{req.Number, uint64(i) + 1}
 		if p.opts.Active {
@@ -234,7 +235,7 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 			return nil, blipErrorFor(err)
 		}
 		if want {
-			answers[i] = ChangeAnswer{Want: true, KnownRevs: known}
+			answers[i] = wire.ChangeAnswer{Want: true, KnownRevs: known}
 			if p.opts.Active {
 				p.mu.Lock()
 				p.wanted[wantKey(row.DocID, row.RevID)] = key
@@ -253,18 +254,18 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 		}
 	}
 	s.progress()
-	resp := &blip.Message{Type: blip.TypeResponse, Compressed: true, Body: EncodeChangesResponse(answers)}
+	resp := &blip.Message{Type: blip.TypeResponse, Compressed: true, Body: wire.EncodeChangesResponse(answers)}
 	resp.Properties.Set("maxHistory", strconv.Itoa(p.opts.MaxHistory))
-	resp.Properties.Set("blobs", wireTrue) // blob dictionaries are understood (no _attachments stubs needed)
+	resp.Properties.Set("blobs", wire.True) // blob dictionaries are understood (no _attachments stubs needed)
 	if s.deltas {
 		// Sent on every answer, as SG does; CBL reads the first one only.
-		resp.Properties.Set("deltas", wireTrue)
+		resp.Properties.Set("deltas", wire.True)
 	}
 	return resp, nil
 }
 
 // decide says whether a changes row's revision is wanted, and which ancestors we have.
-func (p *Puller) decide(ctx context.Context, row ChangeRow) (bool, []string, error) {
+func (p *Puller) decide(ctx context.Context, row wire.ChangeRow) (bool, []string, error) {
 	if p.ids != nil && !p.ids[row.DocID] {
 		return false, nil, nil
 	}
@@ -369,7 +370,7 @@ func (s *Session) handleProposeChanges(ctx context.Context, req *blip.Message) (
 	if err != nil {
 		return nil, err
 	}
-	rows, err := DecodeProposeChanges(body)
+	rows, err := wire.DecodeProposeChanges(body)
 	if err != nil {
 		return nil, &blip.Error{Domain: "BLIP", Code: 400, Message: err.Error()}
 	}
@@ -378,7 +379,7 @@ func (s *Session) handleProposeChanges(ctx context.Context, req *blip.Message) (
 		s.progress()
 		return nil, nil
 	}
-	withRev := ParseBool(req.Properties.Get("conflictIncludesRev"))
+	withRev := wire.ParseBool(req.Properties.Get("conflictIncludesRev"))
 	// One store query for the whole list instead of one per row (rows outside the
 	// document ID filter are not looked up: they are refused anyway).
 	ids := make([]string, 0, len(rows))
@@ -395,7 +396,7 @@ func (s *Session) handleProposeChanges(ctx context.Context, req *blip.Message) (
 	for i, id := range ids {
 		curs[id] = found[i]
 	}
-	answers := make([]ProposeAnswer, len(rows))
+	answers := make([]wire.ProposeAnswer, len(rows))
 	for i, row := range rows {
 		a, err := p.decideProposal(ctx, row, curs[row.DocID])
 		if err != nil {
@@ -406,45 +407,45 @@ func (s *Session) handleProposeChanges(ctx context.Context, req *blip.Message) (
 		}
 		answers[i] = a
 	}
-	resp := &blip.Message{Type: blip.TypeResponse, Compressed: true, Body: EncodeProposeChangesResponse(answers)}
-	resp.Properties.Set("blobs", wireTrue)
+	resp := &blip.Message{Type: blip.TypeResponse, Compressed: true, Body: wire.EncodeProposeChangesResponse(answers)}
+	resp.Properties.Set("blobs", wire.True)
 	if s.deltas {
-		resp.Properties.Set("deltas", wireTrue)
+		resp.Properties.Set("deltas", wire.True)
 	}
 	return resp, nil
 }
 
 // decideProposal answers one proposed change given the document's current revision
 // (RevID "" when it does not exist).
-func (p *Puller) decideProposal(ctx context.Context, row ProposedChange, cur store.CurrentRevision) (ProposeAnswer, error) {
+func (p *Puller) decideProposal(ctx context.Context, row wire.ProposedChange, cur store.CurrentRevision) (wire.ProposeAnswer, error) {
 	if p.ids != nil && !p.ids[row.DocID] {
-		return ProposeAnswer{Status: ProposeForbidden}, nil
+		return wire.ProposeAnswer{Status: wire.ProposeForbidden}, nil
 	}
 	if cur.RevID == "" {
 		if row.ParentRevID == "" {
-			return ProposeAnswer{Status: ProposeAccept}, nil
+			return wire.ProposeAnswer{Status: wire.ProposeAccept}, nil
 		}
-		return ProposeAnswer{Status: ProposeConflict}, nil
+		return wire.ProposeAnswer{Status: wire.ProposeConflict}, nil
 	}
 	switch {
 	case cur.RevID == row.RevID:
-		return ProposeAnswer{Status: ProposeAlreadyHave}, nil
+		return wire.ProposeAnswer{Status: wire.ProposeAlreadyHave}, nil
 	case cur.RevID == row.ParentRevID:
-		return ProposeAnswer{Status: ProposeAccept}, nil
+		return wire.ProposeAnswer{Status: wire.ProposeAccept}, nil
 	case row.ParentRevID == "" && cur.Deleted:
-		return ProposeAnswer{Status: ProposeAccept}, nil
+		return wire.ProposeAnswer{Status: wire.ProposeAccept}, nil
 	}
 	// An older revision we already hold (it was superseded here): nothing to send.
 	if revGeneration(row.RevID) <= revGeneration(cur.RevID) {
 		if revs, err := p.coll.Revisions(ctx, row.DocID); err == nil {
 			for _, r := range revs {
 				if r.RevID == row.RevID {
-					return ProposeAnswer{Status: ProposeAlreadyHave}, nil
+					return wire.ProposeAnswer{Status: wire.ProposeAlreadyHave}, nil
 				}
 			}
 		}
 	}
-	return ProposeAnswer{Status: ProposeConflict, CurrentRev: cur.RevID}, nil
+	return wire.ProposeAnswer{Status: wire.ProposeConflict, CurrentRev: cur.RevID}, nil
 }
 
 // handleRev saves a revision; the reply is sent once it is durable.
@@ -457,12 +458,12 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 	if err != nil {
 		return nil, err
 	}
-	rev, err := DecodeRev(req.Properties, body)
+	rev, err := wire.DecodeRev(req.Properties, body)
 	if err != nil {
 		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
 	}
 	if rev.ErrorStatus != 0 {
-		p.noRev(NoRev{DocID: rev.DocID, RevID: rev.RevID, Sequence: rev.Sequence, Error: rev.ErrorStatus})
+		p.noRev(wire.NoRev{DocID: rev.DocID, RevID: rev.RevID, Sequence: rev.Sequence, Error: rev.ErrorStatus})
 		return nil, nil
 	}
 	wireSize, isDelta := len(rev.Body), rev.DeltaSrc != ""
@@ -477,7 +478,7 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 		rev.Body = full
 	}
 	fullSize := len(rev.Body)
-	clean, removed, err := CleanBody(rev.Body)
+	clean, removed, err := wire.CleanBody(rev.Body)
 	if err != nil {
 		// Refused, not cleaned up: keeping part of the body would give this side another
 		// body than the sender's under the same revision ID.
@@ -576,7 +577,7 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 
 // applyDelta rebuilds the body of a rev sent as a delta against rev.DeltaSrc from the
 // stored body of that revision. Any error means the peer must send the full body.
-func (p *Puller) applyDelta(ctx context.Context, rev Rev) ([]byte, error) {
+func (p *Puller) applyDelta(ctx context.Context, rev wire.Rev) ([]byte, error) {
 	if !p.s.deltas {
 		// Deltas are only sent to a puller that advertised them, which this one did not.
 		return nil, errors.New("delta not accepted")
@@ -600,7 +601,7 @@ func (s *Session) handleNoRev(ctx context.Context, req *blip.Message) (*blip.Mes
 	if err != nil {
 		return nil, err
 	}
-	n, err := DecodeNoRev(req.Properties)
+	n, err := wire.DecodeNoRev(req.Properties)
 	if err != nil {
 		return nil, &blip.Error{Domain: "BLIP", Code: 400, Message: err.Error()}
 	}
@@ -608,7 +609,7 @@ func (s *Session) handleNoRev(ctx context.Context, req *blip.Message) (*blip.Mes
 	return nil, nil
 }
 
-func (p *Puller) noRev(n NoRev) {
+func (p *Puller) noRev(n wire.NoRev) {
 	p.complete(n.DocID, n.RevID)
 	code := n.Error
 	if code == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 	"math"
 	"strconv"
 	"sync"
@@ -208,9 +209,9 @@ func (p *Pusher) run(ctx context.Context) error {
 				if e := batchErr.Load(); e != nil {
 					return *e
 				}
-				profile := ProfileChanges
+				profile := wire.ProfileChanges
 				if p.opts.Propose {
-					profile = ProfileProposeChanges
+					profile = wire.ProfileProposeChanges
 				}
 				msg := p.s.newRequest(profile, p.idx, nil)
 				msg.NoReply, msg.Urgent = true, true
@@ -398,24 +399,24 @@ func (p *Pusher) sendBatch(ctx context.Context, rows []pushRow, order *listOrder
 }
 
 func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow, order *listOrder) error {
-	list := make([]ChangeRow, len(rows))
+	list := make([]wire.ChangeRow, len(rows))
 	for i, r := range rows {
-		list[i] = ChangeRow{Sequence: UintSequence(r.change.Sequence), DocID: r.change.DocID, RevID: r.change.RevID}
+		list[i] = wire.ChangeRow{Sequence: wire.UintSequence(r.change.Sequence), DocID: r.change.DocID, RevID: r.change.RevID}
 		if r.change.Deleted {
-			list[i].Flags = FlagDeleted
+			list[i].Flags = wire.FlagDeleted
 		}
 	}
-	msg := p.s.newRequest(ProfileChanges, p.idx, nil)
+	msg := p.s.newRequest(wire.ProfileChanges, p.idx, nil)
 	msg.Urgent, msg.Compressed = true, true
-	msg.Body = EncodeChanges(list)
+	msg.Body = wire.EncodeChanges(list)
 	reply, err := p.sendList(ctx, msg, order)
 	if err != nil {
-		return p.listError(ProfileChanges, err)
+		return p.listError(wire.ProfileChanges, err)
 	}
-	if ParseBool(reply.Properties.Get("deltas")) {
+	if wire.ParseBool(reply.Properties.Get("deltas")) {
 		p.peerDeltas.Store(true)
 	}
-	if ParseBool(reply.Properties.Get("blobs")) {
+	if wire.ParseBool(reply.Properties.Get("blobs")) {
 		p.peerBlobs.Store(true)
 	}
 	if v := reply.Properties.Get("maxHistory"); v != "" {
@@ -427,7 +428,7 @@ func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow, order *listOrd
 	if err != nil {
 		return fmt.Errorf("read changes answer: %w", err)
 	}
-	answers, err := DecodeChangesResponse(body, len(rows))
+	answers, err := wire.DecodeChangesResponse(body, len(rows))
 	if err != nil {
 		return err
 	}
@@ -445,36 +446,36 @@ func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow, order *listOrd
 }
 
 func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listOrder) error {
-	list := make([]ProposedChange, len(rows))
+	list := make([]wire.ProposedChange, len(rows))
 	for i, r := range rows {
-		list[i] = ProposedChange{DocID: r.change.DocID, RevID: r.change.RevID, ParentRevID: r.parent}
+		list[i] = wire.ProposedChange{DocID: r.change.DocID, RevID: r.change.RevID, ParentRevID: r.parent}
 	}
-	msg := p.s.newRequest(ProfileProposeChanges, p.idx, []Prop{{"conflictIncludesRev", wireTrue}})
+	msg := p.s.newRequest(wire.ProfileProposeChanges, p.idx, []wire.Prop{{Key: "conflictIncludesRev", Value: wire.True}})
 	msg.Urgent, msg.Compressed = true, true
-	msg.Body = EncodeProposeChanges(list)
+	msg.Body = wire.EncodeProposeChanges(list)
 	reply, err := p.sendList(ctx, msg, order)
 	if err != nil {
-		return p.listError(ProfileProposeChanges, err)
+		return p.listError(wire.ProfileProposeChanges, err)
 	}
-	if ParseBool(reply.Properties.Get("deltas")) {
+	if wire.ParseBool(reply.Properties.Get("deltas")) {
 		p.peerDeltas.Store(true)
 	}
-	if ParseBool(reply.Properties.Get("blobs")) {
+	if wire.ParseBool(reply.Properties.Get("blobs")) {
 		p.peerBlobs.Store(true)
 	}
 	body, err := reply.ReadBody()
 	if err != nil {
 		return fmt.Errorf("read proposeChanges answer: %w", err)
 	}
-	answers, err := DecodeProposeChangesResponse(body, len(rows))
+	answers, err := wire.DecodeProposeChangesResponse(body, len(rows))
 	if err != nil {
 		return err
 	}
-	docs := newPrefetcher(p.coll, rows, func(i int) bool { return answers[i].Status == ProposeAccept })
+	docs := newPrefetcher(p.coll, rows, func(i int) bool { return answers[i].Status == wire.ProposeAccept })
 	for i, a := range answers {
 		ch := rows[i].change
 		switch a.Status {
-		case ProposeAccept:
+		case wire.ProposeAccept:
 			var known []string
 			if rows[i].parent != "" {
 				known = []string{rows[i].parent}
@@ -482,12 +483,12 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listO
 			if err := p.sendRevOf(ctx, ch, known, docs.get(ctx, i)); err != nil {
 				return err
 			}
-		case ProposeAlreadyHave:
+		case wire.ProposeAlreadyHave:
 			if p.s.anc != nil {
 				p.s.anc.set(p.coll, ch.DocID, ch.RevID)
 			}
 			p.done(ch)
-		case ProposeConflict:
+		case wire.ProposeConflict:
 			if ch.Deleted && a.CurrentRev != "" {
 				// A deletion: any of our tombstones on top of the peer's revision will do.
 				leaf, skip, err := p.tombstoneFor(ctx, ch.DocID, a.CurrentRev)
@@ -689,8 +690,8 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 			hist = hist[:cut+1]
 		}
 	}
-	rev := Rev{DocID: ch.DocID, RevID: ch.RevID, History: hist, Deleted: doc.Deleted,
-		Sequence: UintSequence(ch.Sequence), NoConflicts: p.opts.Propose, Body: doc.Body}
+	rev := wire.Rev{DocID: ch.DocID, RevID: ch.RevID, History: hist, Deleted: doc.Deleted,
+		Sequence: wire.UintSequence(ch.Sequence), NoConflicts: p.opts.Propose, Body: doc.Body}
 	if doc.Deleted || len(rev.Body) == 0 {
 		rev.Body = []byte("{}")
 	}
@@ -929,7 +930,7 @@ const (
 // base is available: the first of known (the remote ancestor in propose mode, else the
 // revisions the puller listed, best first) whose body is still kept and is not a
 // tombstone. rev is left unchanged when no delta is worth sending.
-func (p *Pusher) deltaEncode(ctx context.Context, rev *Rev, known []string) {
+func (p *Pusher) deltaEncode(ctx context.Context, rev *wire.Rev, known []string) {
 	if !p.s.deltas || !p.peerDeltas.Load() || len(known) == 0 || len(rev.Body) < minDeltaBodySize {
 		return
 	}
@@ -955,8 +956,8 @@ func (p *Pusher) deltaEncode(ctx context.Context, rev *Rev, known []string) {
 }
 
 // sendRevMessage sends rev (requesting a reply) and returns the reply channel.
-func (p *Pusher) sendRevMessage(rev Rev) (<-chan blip.Reply, error) {
-	msg := p.s.newRequest(ProfileRev, p.idx, rev.Props())
+func (p *Pusher) sendRevMessage(rev wire.Rev) (<-chan blip.Reply, error) {
+	msg := p.s.newRequest(wire.ProfileRev, p.idx, rev.Props())
 	msg.Compressed = true
 	msg.Body = rev.Body
 	return p.s.conn.SendAsync(msg)
@@ -993,8 +994,8 @@ func deltaRefused(err error) bool {
 }
 
 func (p *Pusher) sendNoRev(ctx context.Context, ch store.Change, code int, reason string) {
-	n := NoRev{DocID: ch.DocID, RevID: ch.RevID, Sequence: UintSequence(ch.Sequence), Error: code, Reason: reason}
-	msg := p.s.newRequest(ProfileNoRev, p.idx, n.Props())
+	n := wire.NoRev{DocID: ch.DocID, RevID: ch.RevID, Sequence: wire.UintSequence(ch.Sequence), Error: code, Reason: reason}
+	msg := p.s.newRequest(wire.ProfileNoRev, p.idx, n.Props())
 	msg.NoReply = true
 	_, _ = p.s.conn.Send(ctx, msg)
 }

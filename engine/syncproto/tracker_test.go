@@ -1,6 +1,10 @@
 package syncproto
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
+)
 
 func TestProgressTracker(t *testing.T) {
 	var tr progressTracker[string]
@@ -27,7 +31,7 @@ func TestProgressTracker(t *testing.T) {
 }
 
 func TestProgressTrackerBarrierAndStepBack(t *testing.T) {
-	var tr progressTracker[Sequence]
+	var tr progressTracker[wire.Sequence]
 	tr.before = sequenceBefore
 	tr.setBase("10")
 	k := func(a, b uint64) trackKey { return trackKey{a, b} }
@@ -64,7 +68,7 @@ func TestProgressTrackerBarrierAndStepBack(t *testing.T) {
 // earlier list's rows while they are pending: the position stays before the earliest
 // pending row whose sequence is not after it.
 func TestProgressTrackerListsOutOfOrder(t *testing.T) {
-	var tr progressTracker[Sequence]
+	var tr progressTracker[wire.Sequence]
 	tr.before, tr.atOrBefore = sequenceBefore, sequenceAtOrBefore
 	tr.setBase("10")
 	k := func(a, b uint64) trackKey { return trackKey{a, b} }
@@ -91,7 +95,7 @@ func TestProgressTrackerListsOutOfOrder(t *testing.T) {
 		t.Fatalf("position %s with 13 held, want 12", p)
 	}
 	// Opaque sequences cannot be compared: the key order alone decides.
-	var opaque progressTracker[Sequence]
+	var opaque progressTracker[wire.Sequence]
 	opaque.before, opaque.atOrBefore = sequenceBefore, sequenceAtOrBefore
 	opaque.add(k(1, 1), `"5:7"`)
 	opaque.complete(k(1, 1))
