@@ -101,7 +101,7 @@ func (r *Replicator) TransferStats() TransferStats {
 	defer r.mu.Unlock()
 	ts := r.wire
 	if r.conn != nil {
-		st := r.conn.sess.Conn().Stats()
+		st := r.conn.sess.ConnStats()
 		ts.BytesSent += st.BytesSent
 		ts.BytesReceived += st.BytesReceived
 	}
