@@ -466,8 +466,8 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 		p.noRev(wire.NoRev{DocID: rev.DocID, RevID: rev.RevID, Sequence: rev.Sequence, Error: rev.ErrorStatus})
 		return nil, nil
 	}
-	wireSize, isDelta := len(rev.Body), rev.DeltaSrc != ""
-	if isDelta {
+	size := revSizes{wire: len(rev.Body), delta: rev.DeltaSrc != ""}
+	if size.delta {
 		full, err := p.applyDelta(ctx, rev)
 		if err != nil {
 			// The pusher resends the full body (PROTOCOL §6.3); the row stays pending until then.
@@ -477,52 +477,10 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 		}
 		rev.Body = full
 	}
-	fullSize := len(rev.Body)
-	clean, removed, err := wire.CleanBody(rev.Body)
-	if err != nil {
-		// Refused, not cleaned up: keeping part of the body would give this side another
-		// body than the sender's under the same revision ID.
-		berr := &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
-		p.completeRev(rev)
-		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted,
-			Direction: DirectionPull, Err: docErrorFrom(berr)})
-		return nil, berr
-	}
-	if removed {
-		// Sync Gateway's removal revision: not stored, the document's access is gone.
-		if p.ids != nil && !p.ids[rev.DocID] {
-			p.completeRev(rev)
-			return nil, nil
-		}
-		if err := p.accessLost(ctx, rev.DocID, rev.RevID); err != nil {
-			s.log.Debug("access loss not handled", "doc", rev.DocID, "rev", rev.RevID, "err", err)
-			if ctx.Err() != nil || errors.Is(err, context.Canceled) {
-				return nil, blipErrorFor(err) // ending: the row stays pending
-			}
-			p.completeRev(rev)
-			s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID,
-				AccessRemoved: true, Direction: DirectionPull, Err: docErrorFrom(blipErrorFor(err))})
-			return nil, blipErrorFor(err)
-		}
-		p.completeRev(rev)
-		return nil, nil
-	}
-	if rev.Deleted {
-		clean = []byte("{}")
-	} else if clean, err = FoldLegacyAttachments(clean); err != nil {
-		berr := &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
-		p.completeRev(rev)
-		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID,
-			Direction: DirectionPull, Err: docErrorFrom(berr)})
-		return nil, berr
-	}
-	if p.ids != nil && !p.ids[rev.DocID] {
-		p.completeRev(rev)
-		return nil, nil
-	}
-	if p.opts.Filter != nil && !p.opts.Filter(DocumentInfo{Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted, Body: clean}) {
-		p.completeRev(rev)
-		return nil, nil
+	size.full = len(rev.Body)
+	clean, keep, err := p.receivedBody(ctx, rev)
+	if err != nil || !keep {
+		return nil, err
 	}
 	if !rev.Deleted {
 		// Every blob the revision refers to must be here before it is saved (and before the
@@ -540,6 +498,82 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 			return nil, blipErrorFor(err)
 		}
 	}
+	return nil, p.saveRev(ctx, rev, clean, size)
+}
+
+// revSizes are the sizes of a received revision's body: as received (wire), and whole
+// (full, after the delta was applied if it was one).
+type revSizes struct {
+	wire, full int
+	delta      bool
+}
+
+// receivedBody turns a received revision's body into the one to save. keep is false,
+// the row settled, when nothing is to be saved: an access removal (handled here), a
+// document not asked for or filtered out. An error is the rev's reply (the row settled
+// and reported, or left pending when the session is ending).
+func (p *Puller) receivedBody(ctx context.Context, rev wire.Rev) (clean []byte, keep bool, err error) {
+	s := p.s
+	clean, removed, err := wire.CleanBody(rev.Body)
+	if err != nil {
+		// Refused, not cleaned up: keeping part of the body would give this side another
+		// body than the sender's under the same revision ID.
+		berr := &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
+		p.completeRev(rev)
+		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted,
+			Direction: DirectionPull, Err: docErrorFrom(berr)})
+		return nil, false, berr
+	}
+	if removed {
+		return nil, false, p.removalRev(ctx, rev)
+	}
+	if rev.Deleted {
+		clean = []byte("{}")
+	} else if clean, err = FoldLegacyAttachments(clean); err != nil {
+		berr := &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
+		p.completeRev(rev)
+		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID,
+			Direction: DirectionPull, Err: docErrorFrom(berr)})
+		return nil, false, berr
+	}
+	if p.ids != nil && !p.ids[rev.DocID] {
+		p.completeRev(rev)
+		return nil, false, nil
+	}
+	if p.opts.Filter != nil && !p.opts.Filter(DocumentInfo{Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted, Body: clean}) {
+		p.completeRev(rev)
+		return nil, false, nil
+	}
+	return clean, true, nil
+}
+
+// removalRev handles Sync Gateway's removal revision ("_removed": true): it is not
+// stored, the document's access is gone (see accessLost).
+func (p *Puller) removalRev(ctx context.Context, rev wire.Rev) error {
+	s := p.s
+	if p.ids != nil && !p.ids[rev.DocID] {
+		p.completeRev(rev)
+		return nil
+	}
+	if err := p.accessLost(ctx, rev.DocID, rev.RevID); err != nil {
+		s.log.Debug("access loss not handled", "doc", rev.DocID, "rev", rev.RevID, "err", err)
+		if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+			return blipErrorFor(err) // ending: the row stays pending
+		}
+		p.completeRev(rev)
+		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID,
+			AccessRemoved: true, Direction: DirectionPull, Err: docErrorFrom(blipErrorFor(err))})
+		return blipErrorFor(err)
+	}
+	p.completeRev(rev)
+	return nil
+}
+
+// saveRev saves a received revision with body clean (through the batching inserter),
+// reports it and a conflict it created, and settles its row. The error is the rev's
+// reply.
+func (p *Puller) saveRev(ctx context.Context, rev wire.Rev, clean []byte, size revSizes) error {
+	s := p.s
 	rr := store.RemoteRevision{
 		DocID: rev.DocID, RevID: rev.RevID, History: rev.History, Deleted: rev.Deleted, Body: clean,
 		NoConflicts: rev.NoConflicts && !p.opts.Active,
@@ -556,15 +590,15 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 		s.log.Debug("revision not saved", "doc", rev.DocID, "rev", rev.RevID, "err", res.err)
 		if ctx.Err() != nil || errors.Is(res.err, context.Canceled) {
 			// The session is ending: leave the row pending so the checkpoint stays behind it.
-			return nil, blipErrorFor(res.err)
+			return blipErrorFor(res.err)
 		}
 		p.completeRev(rev)
 		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted,
 			Direction: DirectionPull, Err: docErrorFrom(blipErrorFor(res.err))})
-		return nil, blipErrorFor(res.err)
+		return blipErrorFor(res.err)
 	}
 	p.received.Add(1)
-	s.stats.received(wireSize, fullSize, isDelta)
+	s.stats.received(size.wire, size.full, size.delta)
 	// Queue the conflict before the row counts as done, so that nobody sees the pull
 	// complete with a resolution still to come.
 	if res.conflictWith != "" && s.cfg.OnConflict != nil {
@@ -572,7 +606,7 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 	}
 	s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted, Direction: DirectionPull})
 	p.completeRev(rev)
-	return nil, nil
+	return nil
 }
 
 // applyDelta rebuilds the body of a rev sent as a delta against rev.DeltaSrc from the
