@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 
 	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // The requests only an active peer sends: collections, checkpoints, subscription.

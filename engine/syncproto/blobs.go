@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 	"io"
 	"regexp"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/blobstore"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // legacyBlobPrefix starts the _attachments key under which Couchbase Lite mirrors a blob

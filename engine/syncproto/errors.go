@@ -3,9 +3,9 @@ package syncproto
 import (
 	"errors"
 	"fmt"
-	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 
 	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // Sentinel errors of the replication protocol layer.

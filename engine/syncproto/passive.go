@@ -3,12 +3,12 @@ package syncproto
 import (
 	"context"
 	"errors"
-	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 	"strconv"
 	"strings"
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // PassiveConfig configures the passive side of a session (a listener connection).

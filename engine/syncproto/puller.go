@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 	"sort"
 	"strconv"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/delta"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // PullOptions configure the receiving side of one collection.

@@ -2,11 +2,11 @@ package syncproto
 
 import (
 	"context"
-	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 	"testing"
 	"time"
 
 	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // The handlers of two changes lists may start in either order. When the later list is

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 	"math"
 	"strconv"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"github.com/p2psync/libp2psync/engine/blobstore"
 	"github.com/p2psync/libp2psync/engine/delta"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // PushOptions configure the sending side of one collection.

@@ -3,7 +3,6 @@ package syncproto
 import (
 	"context"
 	"errors"
-	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // pushPeer starts a session against a test peer whose proposeChanges and rev handlers

@@ -3,7 +3,6 @@ package syncproto
 import (
 	"context"
 	"errors"
-	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // pullPeer starts an active session with one puller (opts) on a fresh database holding

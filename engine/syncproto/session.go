@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 	"io"
 	"log/slog"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // Role says which side of the connection the local peer is.
