@@ -90,7 +90,7 @@ type Connection struct {
 	Collections []string  // "scope.name" of the collections the peer replicates (empty until it asks)
 	Started     time.Time // when the connection was opened
 	Active      bool      // transferring documents now
-	// BytesSent and BytesReceived count BLIP frame bytes (see blip.Stats);
+	// BytesSent and BytesReceived count BLIP frame bytes (see syncproto.ConnStats);
 	// DocsSent and DocsReceived the revisions the peer acknowledged or this side saved.
 	BytesSent, BytesReceived uint64
 	DocsSent, DocsReceived   uint64
