@@ -74,7 +74,7 @@ type DialOptions struct {
 	Header http.Header
 	// TLSConfig is used for wss:// URLs.
 	TLSConfig *tls.Config
-	// Heartbeat is the interval of WebSocket pings; 0 => engine/blip's default.
+	// Heartbeat is the interval of WebSocket pings; 0 => engine/blip's default, negative => none.
 	Heartbeat time.Duration
 }
 
