@@ -152,8 +152,9 @@
 // (conn_send.go) and close from theirs (conn.go, which holds the lifecycle). State they
 // share is under one mutex (Conn.mu: outbox, live messages, ACKs to send, waiting
 // requests, closing state); the handler tables are under another (Conn.hmu). Each
-// channel has one closer or one receiver, and each atomic one writer, as the comments on
-// the Conn fields say.
+// channel has one closer or one receiver; the comments on the Conn fields name who
+// writes each atomic (most have one writer; inflightBytes is added to by the receiver
+// and taken from by whoever releases held bytes).
 //
 // # Protocol notes
 //
