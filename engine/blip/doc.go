@@ -142,6 +142,20 @@
 // passed to Send or returned from a Handler. An incoming Message's body may be read by one
 // goroutine at a time.
 //
+// # Goroutines and ownership
+//
+// A started Conn runs a reader goroutine (conn_read.go: the only one reading the socket
+// and decoding frames; it also runs shutdown when reading ends), a writer goroutine
+// (conn_write.go: the only one writing message and ACK frames, with the deflate encoder),
+// an optional heartbeat goroutine (conn_heartbeat.go), and one goroutine per incoming
+// request running its Handler (conn_dispatch.go). Callers send from their own goroutines
+// (conn_send.go) and close from theirs (conn.go, which holds the lifecycle). State they
+// share is under one mutex (Conn.mu: outbox, live messages, ACKs to send, waiting
+// requests, closing state); the handler tables are under another (Conn.hmu). Each
+// channel has one closer or one receiver; the comments on the Conn fields name who
+// writes each atomic (most have one writer; inflightBytes is added to by the receiver
+// and taken from by whoever releases held bytes).
+//
 // # Protocol notes
 //
 // Points PROTOCOL.md §11 lists as unconfirmed, checked against the public LiteCore

@@ -24,7 +24,10 @@
 //	defer l.Stop()
 //	fmt.Println(l.URLs())
 //
-// Each connection is a syncproto.Session in passive mode: getCollections (CBMobile_3) or
+// Each connection is a syncproto.Session in passive mode, made by syncproto.Accept (the
+// listener does not import engine/blip): serveHTTP admits the request (path, database,
+// method, authentication, MaxConnections), accept upgrades it and installs the passive
+// handlers, and serve waits for the connection's end. The session serves getCollections (CBMobile_3) or
 // legacy default-collection mode (CBMobile_2), peer checkpoints stored as local documents
 // per client ID, subChanges served one-shot or continuously, proposeChanges and changes
 // answered, revisions saved in batches. An unknown database answers 404, a failed

@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/logging"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto"
@@ -91,7 +90,7 @@ type Connection struct {
 	Collections []string  // "scope.name" of the collections the peer replicates (empty until it asks)
 	Started     time.Time // when the connection was opened
 	Active      bool      // transferring documents now
-	// BytesSent and BytesReceived count BLIP frame bytes (see blip.Stats);
+	// BytesSent and BytesReceived count BLIP frame bytes (see syncproto.ConnStats);
 	// DocsSent and DocsReceived the revisions the peer acknowledged or this side saved.
 	BytesSent, BytesReceived uint64
 	DocsSent, DocsReceived   uint64
@@ -118,7 +117,6 @@ type Listener struct {
 }
 
 type session struct {
-	conn        *blip.Conn
 	sess        *syncproto.Session
 	peer, user  string
 	subprotocol string
@@ -127,7 +125,7 @@ type session struct {
 
 // info describes s now.
 func (s *session) info() Connection {
-	bs, rs := s.conn.Stats(), s.sess.Stats()
+	bs, rs := s.sess.ConnStats(), s.sess.Stats()
 	return Connection{Peer: s.peer, User: s.user, Subprotocol: s.subprotocol, Collections: s.sess.Collections(),
 		Started: s.started, Active: s.sess.Busy(), BytesSent: bs.BytesSent, BytesReceived: bs.BytesReceived,
 		DocsSent: rs.RevsSent, DocsReceived: rs.RevsReceived}
@@ -325,7 +323,7 @@ func (l *Listener) Stop() {
 		cwg.Add(1)
 		go func(s *session) {
 			defer cwg.Done()
-			_ = s.conn.Close(blip.CloseAppTransient, "listener stopped")
+			_ = s.sess.Disconnect(syncproto.CloseAppTransient, "listener stopped")
 		}(s)
 	}
 	cwg.Wait()
@@ -336,24 +334,64 @@ func (l *Listener) Stop() {
 }
 
 func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if !l.admit(w, r) {
+		return
+	}
+	served := false
+	defer func() {
+		if !served {
+			l.release()
+		}
+	}()
+	s, err := l.accept(w, r)
+	if err != nil {
+		l.log.Warn("connection refused: WebSocket upgrade failed", "peer", r.RemoteAddr, "err", err)
+		return
+	}
+	l.mu.Lock()
+	if l.stopping {
+		l.mu.Unlock()
+		s.sess.Close()
+		s.sess.Disconnect(syncproto.CloseAppTransient, "listener stopped")
+		return
+	}
+	l.conns[s] = struct{}{}
+	l.total++
+	l.wg.Add(1)
+	l.mu.Unlock()
+	served = true
+	opened := []any{"peer", s.peer, "user", s.user, "subprotocol", s.subprotocol}
+	if s.sess.Legacy() {
+		opened = append(opened, "collections", "_default._default") // no getCollections in this protocol
+	}
+	l.log.Info("connection opened", opened...)
+	s.sess.Start()
+	go l.serve(s)
+}
+
+// admit answers a request that is not a replication the listener accepts now (wrong
+// path, database or method, failed authentication, listener stopping, MaxConnections
+// reached) and returns false; otherwise it counts the connection against
+// MaxConnections (the caller releases it) and returns true.
+func (l *Listener) admit(w http.ResponseWriter, r *http.Request) bool {
 	path := strings.Trim(r.URL.Path, "/")
 	parts := strings.Split(path, "/")
 	if len(parts) != 2 || parts[1] != "_blipsync" {
 		http.Error(w, "not found", http.StatusNotFound)
-		return
+		return false
 	}
 	if parts[0] != l.cfg.Database.Name() {
 		http.Error(w, "no such database", http.StatusNotFound)
-		return
+		return false
 	}
 	if r.Method != http.MethodGet {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
+		return false
 	}
 	if l.cfg.Authenticate != nil && !l.authenticate(r) {
 		w.Header().Set("WWW-Authenticate", `Basic charset="UTF-8"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
-		return
+		return false
 	}
 	l.mu.Lock()
 	stopping := l.stopping
@@ -364,65 +402,47 @@ func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	l.mu.Unlock()
 	if stopping {
 		http.Error(w, "listener stopping", http.StatusServiceUnavailable)
-		return
+		return false
 	}
 	if full {
 		l.log.Warn("connection refused: too many connections", "peer", r.RemoteAddr, "max_connections", l.maxConnections())
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
-		return
+		return false
 	}
-	served := false
-	defer func() {
-		if !served {
-			l.release()
-		}
-	}()
-	conn, err := blip.Upgrade(w, r, blip.UpgradeOptions{
-		Subprotocols: []string{blip.SubprotocolCBMobile3, blip.SubprotocolCBMobile2},
-		Config:       l.cfg.Limits.BlipConfig(blip.Config{Logger: l.log}),
-	})
-	if err != nil {
-		l.log.Warn("connection refused: WebSocket upgrade failed", "peer", r.RemoteAddr, "err", err)
-		return
-	}
-	s := &session{conn: conn, peer: r.RemoteAddr, user: userOf(r), subprotocol: conn.Subprotocol(), started: time.Now()}
-	s.sess = syncproto.NewSession(conn, syncproto.SessionConfig{
-		Role: syncproto.RolePassive, Database: l.cfg.Database, Limits: l.cfg.Limits, Logger: l.log.With("peer", s.peer),
+	return true
+}
+
+// accept upgrades the request and sets up the passive session serving the database,
+// not started yet.
+func (l *Listener) accept(w http.ResponseWriter, r *http.Request) (*session, error) {
+	peer := r.RemoteAddr
+	sess, err := syncproto.Accept(w, r, syncproto.SessionConfig{
+		Role: syncproto.RolePassive, Database: l.cfg.Database, Limits: l.cfg.Limits, Logger: l.log.With("peer", peer),
 		DeltaSync: l.cfg.EnableDeltaSync,
 	})
-	s.sess.ServePassive(syncproto.PassiveConfig{Collections: l.colls, AllowPush: !l.cfg.ReadOnly, AllowPull: true})
+	if err != nil {
+		return nil, err
+	}
+	s := &session{sess: sess, peer: peer, user: userOf(r), subprotocol: sess.Subprotocol(), started: time.Now()}
+	sess.ServePassive(syncproto.PassiveConfig{Collections: l.colls, AllowPush: !l.cfg.ReadOnly, AllowPull: true})
+	return s, nil
+}
+
+// serve waits for the end of a started connection, then ends its session and releases
+// its place.
+func (l *Listener) serve(s *session) {
+	defer l.wg.Done()
+	<-s.sess.Done()
+	s.sess.Close()
 	l.mu.Lock()
-	if l.stopping {
-		l.mu.Unlock()
-		s.sess.Close()
-		conn.Close(blip.CloseAppTransient, "listener stopped")
-		return
+	delete(l.conns, s)
+	if s.sess.ConnStats().PeakBufferedBytes >= heavyConnection {
+		l.heavy = true
 	}
-	l.conns[s] = struct{}{}
-	l.total++
-	l.wg.Add(1)
 	l.mu.Unlock()
-	served = true
-	opened := []any{"peer", s.peer, "user", s.user, "subprotocol", s.subprotocol}
-	if s.subprotocol == blip.SubprotocolCBMobile2 {
-		opened = append(opened, "collections", "_default._default") // no getCollections in this protocol
-	}
-	l.log.Info("connection opened", opened...)
-	conn.Start()
-	go func() {
-		defer l.wg.Done()
-		<-conn.Done()
-		s.sess.Close()
-		l.mu.Lock()
-		delete(l.conns, s)
-		if conn.Stats().PeakBufferedBytes >= heavyConnection {
-			l.heavy = true
-		}
-		l.mu.Unlock()
-		l.release()
-		l.logClosed(s)
-	}()
+	l.release()
+	l.logClosed(s)
 }
 
 // logClosed logs the end of a connection: Info when it closed normally or the listener
@@ -430,8 +450,8 @@ func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 func (l *Listener) logClosed(s *session) {
 	c := s.info()
 	level, reason := slog.LevelInfo, "closed"
-	var ce *blip.CloseError
-	if err := s.conn.Err(); errors.As(err, &ce) {
+	var ce *syncproto.CloseError
+	if err := s.sess.ConnErr(); errors.As(err, &ce) {
 		reason = fmt.Sprintf("code %d", ce.Code)
 		if ce.Reason != "" {
 			reason += " " + ce.Reason
@@ -453,11 +473,11 @@ func (l *Listener) logClosed(s *session) {
 
 // cleanClose: the peer closed normally or went away, or this side closed without a
 // fault of the peer (stopping).
-func cleanClose(ce *blip.CloseError) bool {
+func cleanClose(ce *syncproto.CloseError) bool {
 	switch ce.Code {
-	case blip.CloseNormal, blip.CloseGoingAway:
+	case syncproto.CloseNormal, syncproto.CloseGoingAway:
 		return true
-	case blip.CloseAppTransient, blip.CloseAppPermanent:
+	case syncproto.CloseAppTransient, syncproto.CloseAppPermanent:
 		return !ce.Remote
 	}
 	return false

@@ -11,9 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // connState is one connection's replication.
@@ -26,9 +26,9 @@ type connState struct {
 	kick     chan struct{}
 
 	cpMu      sync.Mutex
-	remoteRev []string               // checkpoint revision on the peer, per collection
-	saved     []syncproto.Checkpoint // last saved, per collection
-	start     []syncproto.Checkpoint
+	remoteRev []string          // checkpoint revision on the peer, per collection
+	saved     []wire.Checkpoint // last saved, per collection
+	start     []wire.Checkpoint
 
 	targetMu sync.Mutex
 	target   []uint64 // one-shot push: local sequence that must be reached
@@ -66,10 +66,10 @@ func IsTransient(err error) bool {
 	switch {
 	case errors.Is(err, syncproto.ErrForbidden), errors.Is(err, syncproto.ErrPeerIncompatible),
 		errors.Is(err, syncproto.ErrRemoteCollectionMissing), errors.Is(err, ErrPeerClosed),
-		errors.Is(err, blip.ErrNoSubprotocol), errors.Is(err, blip.ErrProtocol):
+		errors.Is(err, syncproto.ErrNoSubprotocol), errors.Is(err, syncproto.ErrProtocol):
 		return false
 	}
-	return blip.IsTransient(err)
+	return syncproto.IsTransientConnError(err)
 }
 
 func isTLSFailure(err error) bool {
@@ -85,7 +85,7 @@ func isTLSFailure(err error) bool {
 		errors.As(err, &recordHdr) || errors.As(err, &verify) || errors.As(err, &alert)
 }
 
-func (r *Replicator) dialOptions() blip.DialOptions {
+func (r *Replicator) dialOptions() syncproto.DialOptions {
 	h := http.Header{}
 	for k, v := range r.cfg.Headers {
 		h.Set(k, v)
@@ -97,11 +97,10 @@ func (r *Replicator) dialOptions() blip.DialOptions {
 	if hb <= 0 {
 		hb = defaultHeartbeat
 	}
-	return blip.DialOptions{
-		Config:       r.cfg.Limits.BlipConfig(blip.Config{HeartbeatInterval: hb, Logger: r.log}),
-		Subprotocols: []string{blip.SubprotocolCBMobile3, blip.SubprotocolCBMobile2},
-		Header:       h,
-		TLSConfig:    r.cfg.TLSConfig,
+	return syncproto.DialOptions{
+		Heartbeat: hb,
+		Header:    h,
+		TLSConfig: r.cfg.TLSConfig,
 	}
 }
 
@@ -109,28 +108,91 @@ func (r *Replicator) dialOptions() blip.DialOptions {
 // connected reports that the connection and handshake succeeded (resets the retry count).
 func (r *Replicator) runOnce(ctx context.Context, reset bool, base Progress) (connected bool, prog Progress, err error) {
 	prog = base
-	conn, _, err := blip.Dial(ctx, r.url, r.dialOptions())
+	cs, err := r.connect(ctx)
 	if err != nil {
-		var he *blip.HTTPError
+		return false, prog, err
+	}
+	cs.sess.Start()
+	resolverCtx, stopResolver := context.WithCancel(context.Background())
+	go cs.resolver.run(resolverCtx, cs.signal)
+	defer func() {
+		stopResolver()
+		cs.finish()
+	}()
+
+	if err := cs.handshake(ctx, reset); err != nil {
+		cs.sess.Disconnect(syncproto.CloseNormal, "")
+		if ctx.Err() != nil {
+			return false, prog, nil
+		}
+		return false, prog, err
+	}
+	r.mu.Lock()
+	r.conn = cs
+	r.mu.Unlock()
+	// Conflicts an earlier connection did not get to resolve are resolved now.
+	cs.requeueConflicts(ctx)
+	prog, err = cs.run(ctx, base)
+	return true, prog, err
+}
+
+// connect dials the peer and sets up a session with its collections and pullers, not
+// started yet.
+func (r *Replicator) connect(ctx context.Context) (*connState, error) {
+	cs := r.newConnState()
+	sess, err := syncproto.Dial(ctx, r.url, r.dialOptions(), cs.sessionConfig())
+	if err != nil {
+		var he *syncproto.HTTPError
 		if errors.As(err, &he) {
-			return false, prog, fmt.Errorf("connect to %s: %w", r.url, err)
+			return nil, fmt.Errorf("connect to %s: %w", r.url, err)
 		}
 		if isTLSFailure(err) {
-			return false, prog, fmt.Errorf("%w: connect to %s: %w", ErrTLS, r.url, err)
+			return nil, fmt.Errorf("%w: connect to %s: %w", ErrTLS, r.url, err)
 		}
-		return false, prog, fmt.Errorf("connect to %s: %w", r.url, err)
+		return nil, fmt.Errorf("connect to %s: %w", r.url, err)
 	}
-	legacy := conn.Subprotocol() == blip.SubprotocolCBMobile2
+	legacy := sess.Legacy()
 	if legacy && (len(r.colls) != 1 || r.colls[0].Collection.FullName() != "_default._default") {
-		conn.Close(blip.CloseNormal, "collections need CBMobile_3")
-		return false, prog, fmt.Errorf("%w: the peer only speaks %s, which cannot replicate named collections", syncproto.ErrPeerIncompatible, blip.SubprotocolCBMobile2)
+		sess.Disconnect(syncproto.CloseNormal, "collections need CBMobile_3")
+		sess.Close()
+		return nil, fmt.Errorf("%w: the peer only speaks %s, which cannot replicate named collections", syncproto.ErrPeerIncompatible, syncproto.SubprotocolCBMobile2)
 	}
+	cs.sess = sess
+	cs.resolver.remoteRev = sess.RemoteRevision
+	colls := make([]*store.Collection, len(r.colls))
+	for i, c := range r.colls {
+		colls[i] = c.Collection
+	}
+	sess.SetCollections(colls, !legacy)
+	if r.cfg.Type.pulls() {
+		for i, c := range r.colls {
+			p, err := sess.AddPuller(i, syncproto.PullOptions{Active: true, DocIDs: c.DocumentIDs, Filter: wrapFilter(c.PullFilter),
+				AutoPurge: !r.cfg.DisableAutoPurge})
+			if err != nil {
+				sess.Disconnect(syncproto.CloseInternal, "setup failed")
+				sess.Close()
+				return nil, err
+			}
+			cs.pullers[i] = p
+		}
+	}
+	return cs, nil
+}
+
+func (r *Replicator) newConnState() *connState {
 	cs := &connState{r: r, kick: make(chan struct{}, 1),
 		pushers: make([]*syncproto.Pusher, len(r.colls)), pullers: make([]*syncproto.Puller, len(r.colls)),
-		remoteRev: make([]string, len(r.colls)), saved: make([]syncproto.Checkpoint, len(r.colls)),
-		start: make([]syncproto.Checkpoint, len(r.colls)), target: make([]uint64, len(r.colls))}
+		remoteRev: make([]string, len(r.colls)), saved: make([]wire.Checkpoint, len(r.colls)),
+		start: make([]wire.Checkpoint, len(r.colls)), target: make([]uint64, len(r.colls))}
 	cs.resolver = newResolverQueue(r, cs.noteResolved)
-	sess := syncproto.NewSession(conn, syncproto.SessionConfig{
+	return cs
+}
+
+// sessionConfig is the configuration of the connection's session: its events go to the
+// replicator's listeners, its conflicts to the resolver.
+func (cs *connState) sessionConfig() syncproto.SessionConfig {
+	r := cs.r
+	return syncproto.SessionConfig{
 		Role: syncproto.RoleActive, Database: r.cfg.Database, RemoteID: r.remoteID, Limits: r.cfg.Limits, Logger: r.log,
 		DeltaSync: r.cfg.EnableDeltaSync,
 		OnDocument: func(ev syncproto.DocumentEvent) {
@@ -144,58 +206,30 @@ func (r *Replicator) runOnce(ctx context.Context, reset bool, base Progress) (co
 		},
 		OnConflict: cs.resolver.add,
 		OnProgress: cs.signal,
-	})
-	cs.sess = sess
-	cs.resolver.remoteRev = sess.RemoteRevision
-	colls := make([]*store.Collection, len(r.colls))
-	for i, c := range r.colls {
-		colls[i] = c.Collection
 	}
-	sess.SetCollections(colls, !legacy)
-	if r.cfg.Type.pulls() {
-		for i, c := range r.colls {
-			p, err := sess.AddPuller(i, syncproto.PullOptions{Active: true, DocIDs: c.DocumentIDs, Filter: wrapFilter(c.PullFilter),
-				AutoPurge: !r.cfg.DisableAutoPurge})
-			if err != nil {
-				conn.Close(blip.CloseInternal, "setup failed")
-				sess.Close()
-				return false, prog, err
-			}
-			cs.pullers[i] = p
-		}
-	}
-	conn.Start()
-	resolverCtx, stopResolver := context.WithCancel(context.Background())
-	go cs.resolver.run(resolverCtx, cs.signal)
-	defer func() {
-		stopResolver()
-		cs.resolver.close()
-		sess.Close()
-		<-conn.Done()
-		st := conn.Stats()
-		r.mu.Lock()
-		r.conn = nil
-		r.wire.BytesSent += st.BytesSent
-		r.wire.BytesReceived += st.BytesReceived
-		r.revs = r.revs.Add(sess.Stats())
-		r.mu.Unlock()
-	}()
+}
 
-	if err := cs.handshake(ctx, legacy, reset); err != nil {
-		closeCode := blip.CloseNormal
-		conn.Close(closeCode, "")
-		if ctx.Err() != nil {
-			return false, prog, nil
-		}
-		return false, prog, err
-	}
+// finish ends the connection's session once the connection is closed, and adds its
+// traffic to the replicator's totals.
+func (cs *connState) finish() {
+	r, sess := cs.r, cs.sess
+	cs.resolver.close()
+	sess.Close()
+	<-sess.Done()
+	st := sess.ConnStats()
 	r.mu.Lock()
-	r.conn = cs
+	r.conn = nil
+	r.wire.BytesSent += st.BytesSent
+	r.wire.BytesReceived += st.BytesReceived
+	r.revs = r.revs.Add(sess.Stats())
 	r.mu.Unlock()
-	connected = true
-	// Conflicts an earlier connection did not get to resolve are resolved now.
-	cs.requeueConflicts(ctx)
+}
 
+// run replicates over a connection after its handshake until the one-shot replication is
+// complete, ctx is done (both return nil) or the session fails; it saves checkpoints
+// periodically and keeps the status up to date.
+func (cs *connState) run(ctx context.Context, base Progress) (prog Progress, err error) {
+	r, sess := cs.r, cs.sess
 	interval := r.cfg.CheckpointInterval
 	if interval <= 0 {
 		interval = defaultCheckpointInterval
@@ -209,8 +243,8 @@ func (r *Replicator) runOnce(ctx context.Context, reset bool, base Progress) (co
 		if complete && !r.cfg.Continuous {
 			r.log.Debug("replication complete", "progress", p)
 			cs.saveCheckpoints(ctx)
-			conn.Close(blip.CloseNormal, "replication complete")
-			return true, prog, nil
+			sess.Disconnect(syncproto.CloseNormal, "replication complete")
+			return prog, nil
 		}
 		if now := time.Now(); now.Sub(lastStatus) >= 50*time.Millisecond || activity != r.Status().Activity {
 			lastStatus = now
@@ -218,29 +252,38 @@ func (r *Replicator) runOnce(ctx context.Context, reset bool, base Progress) (co
 		}
 		select {
 		case <-ctx.Done():
-			// Let what is already in flight land, so the checkpoint is as fresh as possible.
-			qctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			sess.Quiesce(qctx)
-			cancel()
-			cs.saveCheckpoints(context.Background())
-			conn.Close(blip.CloseNormal, "stopped")
-			_, prog, _ = cs.evaluate(base)
-			return true, prog, nil
+			return cs.stop(base), nil
 		case <-sess.Failed():
-			err := sess.Err()
-			var ce *blip.CloseError
-			if errors.As(err, &ce) && ce.Remote && (ce.Code == blip.CloseNormal || ce.Code == blip.CloseGoingAway) {
-				err = fmt.Errorf("%w (close code %d): %w", ErrPeerClosed, ce.Code, err)
-			}
-			// Local progress is kept: whatever was fully handled stays checkpointed.
-			cs.saveLocalOnly()
-			conn.Close(blip.CloseInternal, "replication error")
-			return true, prog, err
+			return prog, cs.failed()
 		case <-ticker.C:
 			cs.saveCheckpoints(ctx)
 		case <-cs.kick:
 		}
 	}
+}
+
+// stop ends the connection when the replicator is stopped, after letting what is already
+// in flight land, so the checkpoint is as fresh as possible.
+func (cs *connState) stop(base Progress) Progress {
+	qctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	cs.sess.Quiesce(qctx)
+	cancel()
+	cs.saveCheckpoints(context.Background())
+	cs.sess.Disconnect(syncproto.CloseNormal, "stopped")
+	_, prog, _ := cs.evaluate(base)
+	return prog
+}
+
+// failed ends the connection after its session failed and returns the reason.
+func (cs *connState) failed() error {
+	err := cs.sess.Err()
+	if ce, ok := syncproto.RemoteClose(err); ok {
+		err = fmt.Errorf("%w (close code %d): %w", ErrPeerClosed, ce.Code, err)
+	}
+	// Local progress is kept: whatever was fully handled stays checkpointed.
+	cs.saveLocalOnly()
+	cs.sess.Disconnect(syncproto.CloseInternal, "replication error")
+	return err
 }
 
 func wrapFilter(f Filter) func(syncproto.DocumentInfo) bool {
@@ -266,106 +309,91 @@ func (cs *connState) noteResolved(idx int, seq uint64) {
 }
 
 // handshake exchanges collections and checkpoints, then starts the feeds.
-func (cs *connState) handshake(ctx context.Context, legacy, reset bool) error {
+func (cs *connState) handshake(ctx context.Context, reset bool) error {
 	r := cs.r
-	remote := make([]syncproto.Checkpoint, len(r.colls))
-	remoteFound := make([]bool, len(r.colls))
-	if !legacy {
-		req := syncproto.GetCollectionsRequest{}
-		for i, c := range r.colls {
-			req.CheckpointIDs = append(req.CheckpointIDs, r.clientIDs[i])
-			req.Collections = append(req.Collections, syncproto.CollectionPath(c.Collection.Scope(), c.Collection.Name()))
-		}
-		entries, err := cs.sess.GetCollections(ctx, req, r.cfg.Database.UUID())
-		if err != nil {
-			if syncproto.IsNoHandler(err) {
-				return fmt.Errorf("%w: the peer does not know getCollections", syncproto.ErrPeerIncompatible)
-			}
-			return err
-		}
-		for i, e := range entries {
-			if e.Missing {
-				return fmt.Errorf("%w: %s", syncproto.ErrRemoteCollectionMissing, r.colls[i].Collection.FullName())
-			}
-			if e.Body != nil {
-				cp, err := syncproto.DecodeCheckpoint(e.Body)
-				if err == nil {
-					remote[i], remoteFound[i] = cp, true
-				}
-				cs.remoteRev[i] = e.Rev
-			}
-		}
-	} else {
-		cp, rev, err := cs.sess.GetCheckpoint(ctx, 0, r.clientIDs[0])
-		switch {
-		case err == nil:
-			remote[0], remoteFound[0], cs.remoteRev[0] = cp, true, rev
-		case errors.Is(err, syncproto.ErrNoCheckpoint):
-		default:
-			return err
-		}
+	peer, err := cs.sess.Handshake(ctx, r.clientIDs)
+	if err != nil {
+		return err
 	}
 	for i := range r.colls {
-		var start syncproto.Checkpoint
+		cs.remoteRev[i] = peer[i].Rev
+		var start wire.Checkpoint
 		if !reset {
-			start = mergeCheckpoints(cs.localCheckpoint(ctx, i), remote[i], remoteFound[i])
+			start = mergeCheckpoints(cs.localCheckpoint(ctx, i), peer[i].Checkpoint, peer[i].Found)
 		}
 		cs.start[i], cs.saved[i] = start, start
-		r.log.Debug("checkpoint", "collection", r.colls[i].Collection.FullName(), "local", cs.localCheckpoint(ctx, i), "remote", remote[i], "remoteFound", remoteFound[i], "start", start)
+		r.log.Debug("checkpoint", "collection", r.colls[i].Collection.FullName(), "local", cs.localCheckpoint(ctx, i), "remote", peer[i].Checkpoint, "remoteFound", peer[i].Found, "start", start)
 	}
-	for i, c := range r.colls {
+	for i := range r.colls {
 		if r.cfg.Type.pulls() {
-			cs.pullers[i].SetStart(cs.start[i].Remote)
-			// Tombstones are only useless when pulling from scratch into an empty collection.
-			activeOnly := false
-			if cs.start[i].Remote == "" {
-				last, err := c.Collection.LastSequence(ctx)
-				if err != nil {
-					return fmt.Errorf("read last sequence: %w", err)
-				}
-				activeOnly = last == 0
-			}
-			// The properties CBL sends (docs/protocol-notes.md): the versioning in use, a
-			// newer revision instead of norev when a requested one is gone, and revocation
-			// rows when they would be acted on or reported (CBL: auto-purge on or a
-			// document listener registered).
-			sub := syncproto.SubChanges{Since: cs.start[i].Remote, Continuous: r.cfg.Continuous, Batch: 200,
-				ActiveOnly: activeOnly, DocIDs: c.DocumentIDs, Versioning: syncproto.VersioningRevTrees,
-				SendReplacementRevs: true, Revocations: !r.cfg.DisableAutoPurge || r.hasDocumentListeners()}
-			if len(c.Channels) > 0 {
-				sub.Filter, sub.Channels = "sync_gateway/bychannel", c.Channels
-			}
-			r.log.Debug("subscribing", "collection", c.Collection.FullName(), "since", string(sub.Since), "continuous", sub.Continuous, "activeOnly", activeOnly)
-			if err := cs.sess.SubChanges(ctx, i, sub); err != nil {
+			if err := cs.subscribe(ctx, i); err != nil {
 				return err
 			}
 		}
 		if r.cfg.Type.pushes() {
-			last, err := c.Collection.LastSequence(ctx)
-			if err != nil {
-				return fmt.Errorf("read last sequence: %w", err)
-			}
-			cs.targetMu.Lock()
-			cs.target[i] = last
-			cs.targetMu.Unlock()
-			p, err := cs.sess.StartPusher(i, syncproto.PushOptions{Propose: true, Since: cs.start[i].Local,
-				Continuous: true, DocIDs: c.DocumentIDs, Filter: wrapFilter(c.PushFilter), PullResolvesConflicts: r.cfg.Type.pulls()})
-			if err != nil {
+			if err := cs.startPusher(ctx, i); err != nil {
 				return err
 			}
-			cs.pushers[i] = p
 		}
 	}
 	return nil
 }
 
+// subscribe starts the puller of collection i from its checkpoint and asks the peer for
+// its changes (subChanges).
+func (cs *connState) subscribe(ctx context.Context, i int) error {
+	r, c := cs.r, cs.r.colls[i]
+	cs.pullers[i].SetStart(cs.start[i].Remote)
+	// Tombstones are only useless when pulling from scratch into an empty collection.
+	activeOnly := false
+	if cs.start[i].Remote == "" {
+		last, err := c.Collection.LastSequence(ctx)
+		if err != nil {
+			return fmt.Errorf("read last sequence: %w", err)
+		}
+		activeOnly = last == 0
+	}
+	// The properties CBL sends (docs/protocol-notes.md): the versioning in use, a
+	// newer revision instead of norev when a requested one is gone, and revocation
+	// rows when they would be acted on or reported (CBL: auto-purge on or a
+	// document listener registered).
+	sub := wire.SubChanges{Since: cs.start[i].Remote, Continuous: r.cfg.Continuous, Batch: 200,
+		ActiveOnly: activeOnly, DocIDs: c.DocumentIDs, Versioning: wire.VersioningRevTrees,
+		SendReplacementRevs: true, Revocations: !r.cfg.DisableAutoPurge || r.hasDocumentListeners()}
+	if len(c.Channels) > 0 {
+		sub.Filter, sub.Channels = "sync_gateway/bychannel", c.Channels
+	}
+	r.log.Debug("subscribing", "collection", c.Collection.FullName(), "since", string(sub.Since), "continuous", sub.Continuous, "activeOnly", activeOnly)
+	return cs.sess.SubChanges(ctx, i, sub)
+}
+
+// startPusher starts pushing collection i from its checkpoint; a one-shot push is over
+// once the collection's current last sequence is settled.
+func (cs *connState) startPusher(ctx context.Context, i int) error {
+	r, c := cs.r, cs.r.colls[i]
+	last, err := c.Collection.LastSequence(ctx)
+	if err != nil {
+		return fmt.Errorf("read last sequence: %w", err)
+	}
+	cs.targetMu.Lock()
+	cs.target[i] = last
+	cs.targetMu.Unlock()
+	p, err := cs.sess.StartPusher(i, syncproto.PushOptions{Propose: true, Since: cs.start[i].Local,
+		Continuous: true, DocIDs: c.DocumentIDs, Filter: wrapFilter(c.PushFilter), PullResolvesConflicts: r.cfg.Type.pulls()})
+	if err != nil {
+		return err
+	}
+	cs.pushers[i] = p
+	return nil
+}
+
 // mergeCheckpoints keeps the safer (older) position of the two copies (PROTOCOL §7.1).
 // A missing remote copy means the peer does not know us (it may have been reset): start over.
-func mergeCheckpoints(local, remote syncproto.Checkpoint, remoteFound bool) syncproto.Checkpoint {
+func mergeCheckpoints(local, remote wire.Checkpoint, remoteFound bool) wire.Checkpoint {
 	if !remoteFound {
-		return syncproto.Checkpoint{}
+		return wire.Checkpoint{}
 	}
-	out := syncproto.Checkpoint{Local: min(local.Local, remote.Local)}
+	out := wire.Checkpoint{Local: min(local.Local, remote.Local)}
 	switch {
 	case local.Remote == remote.Remote:
 		out.Remote = local.Remote
@@ -385,20 +413,20 @@ func mergeCheckpoints(local, remote syncproto.Checkpoint, remoteFound bool) sync
 	return out
 }
 
-func (cs *connState) localCheckpoint(ctx context.Context, idx int) syncproto.Checkpoint {
+func (cs *connState) localCheckpoint(ctx context.Context, idx int) wire.Checkpoint {
 	body, _, err := cs.r.cfg.Database.GetLocal(ctx, localCheckpointID(cs.r.clientIDs[idx]))
 	if err != nil {
-		return syncproto.Checkpoint{}
+		return wire.Checkpoint{}
 	}
-	cp, err := syncproto.DecodeCheckpoint(body)
+	cp, err := wire.DecodeCheckpoint(body)
 	if err != nil {
-		return syncproto.Checkpoint{}
+		return wire.Checkpoint{}
 	}
 	return cp
 }
 
 // current returns the checkpoint to save now for collection idx.
-func (cs *connState) current(idx int) syncproto.Checkpoint {
+func (cs *connState) current(idx int) wire.Checkpoint {
 	cp := cs.start[idx]
 	if p := cs.pushers[idx]; p != nil {
 		cp.Local = p.Checkpoint()
@@ -443,7 +471,7 @@ func (cs *connState) saveCheckpoints(ctx context.Context) {
 	}
 }
 
-func (cs *connState) saveLocal(i int, cp syncproto.Checkpoint) error {
+func (cs *connState) saveLocal(i int, cp wire.Checkpoint) error {
 	_, err := cs.r.cfg.Database.PutLocal(context.Background(), localCheckpointID(cs.r.clientIDs[i]), cp.Encode(), store.AnyRev)
 	return err
 }

@@ -73,6 +73,21 @@
 // untrusted certificates) stops the replicator with Status.Error set. Going offline never
 // loses a local change: the push checkpoint only covers acknowledged revisions.
 //
+// # Connections
+//
+// Each connection is one syncproto.Session; the replicator never touches BLIP itself
+// (it does not import engine/blip). runOnce (connection.go) goes through the session's
+// lifecycle: connect (syncproto.Dial with the configured headers, authenticator and TLS
+// settings; SetCollections; AddPuller per pulled collection), Start, handshake
+// (Session.Handshake reads the peer's checkpoints, merged with the local copies; then
+// subscribe sends subChanges and startPusher starts a proposeChanges pusher per
+// collection), run (evaluate progress, save checkpoints on a ticker, until complete,
+// stopped or failed), then Disconnect with a close code and finish (Session.Close, the
+// connection's traffic added to TransferStats). Connection errors arrive as syncproto's
+// re-exported BLIP types and sentinels (syncproto.HTTPError, CloseError, ErrProtocol,
+// ErrNoSubprotocol, …, the same values as engine/blip's), so errors.Is and errors.As
+// classify them here without the BLIP layer.
+//
 // # Logging and statistics
 //
 // Without Config.Logger, records go to the library log (engine/logging), domain

@@ -16,6 +16,7 @@ import (
 	"github.com/p2psync/libp2psync/engine/logging"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // Replicator replicates a local database with one remote endpoint.
@@ -100,7 +101,7 @@ func (r *Replicator) TransferStats() TransferStats {
 	defer r.mu.Unlock()
 	ts := r.wire
 	if r.conn != nil {
-		st := r.conn.sess.Conn().Stats()
+		st := r.conn.sess.ConnStats()
 		ts.BytesSent += st.BytesSent
 		ts.BytesReceived += st.BytesReceived
 	}
@@ -601,7 +602,7 @@ func (r *Replicator) pushCheckpoint(ctx context.Context, idx int) (uint64, error
 	if err != nil {
 		return 0, fmt.Errorf("read checkpoint: %w", err)
 	}
-	cp, err := syncproto.DecodeCheckpoint(body)
+	cp, err := wire.DecodeCheckpoint(body)
 	if err != nil {
 		return 0, nil
 	}

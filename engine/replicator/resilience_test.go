@@ -9,6 +9,7 @@ import (
 
 	"github.com/p2psync/libp2psync/engine/listener"
 	"github.com/p2psync/libp2psync/engine/syncproto"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // After a stop in the middle of a push, the saved checkpoint is at most one batch behind
@@ -69,12 +70,12 @@ func TestCheckpointResume(t *testing.T) {
 }
 
 // savedCheckpoint reads the local copy of a collection's checkpoint.
-func (r *Replicator) savedCheckpoint(ctx context.Context, idx int) (syncproto.Checkpoint, error) {
+func (r *Replicator) savedCheckpoint(ctx context.Context, idx int) (wire.Checkpoint, error) {
 	body, _, err := r.cfg.Database.GetLocal(ctx, localCheckpointID(r.clientIDs[idx]))
 	if err != nil {
-		return syncproto.Checkpoint{}, err
+		return wire.Checkpoint{}, err
 	}
-	return syncproto.DecodeCheckpoint(body)
+	return wire.DecodeCheckpoint(body)
 }
 
 // Stopping the listener mid-replication closes with 4001: the replicator goes offline,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // The requests only an active peer sends: collections, checkpoints, subscription.
@@ -13,8 +14,8 @@ import (
 // GetCollections sends getCollections (it must be the first request of the connection)
 // and returns one entry per collection. A peer without the handler answers BLIP/404; the
 // caller may then fall back to legacy mode (see IsNoHandler).
-func (s *Session) GetCollections(ctx context.Context, req GetCollectionsRequest, uuid string) ([]RemoteCheckpoint, error) {
-	msg := blip.NewRequest(ProfileGetCollections)
+func (s *Session) GetCollections(ctx context.Context, req wire.GetCollectionsRequest, uuid string) ([]wire.RemoteCheckpoint, error) {
+	msg := blip.NewRequest(wire.ProfileGetCollections)
 	if uuid != "" {
 		msg.Properties.Set("uuid", uuid)
 	}
@@ -28,7 +29,7 @@ func (s *Session) GetCollections(ctx context.Context, req GetCollectionsRequest,
 	if err != nil {
 		return nil, fmt.Errorf("getCollections: read answer: %w", err)
 	}
-	return DecodeGetCollectionsResponse(body, len(req.Collections))
+	return wire.DecodeGetCollectionsResponse(body, len(req.Collections))
 }
 
 // IsNoHandler reports a BLIP/404 "no handler" answer (a peer too old for a request).
@@ -39,35 +40,35 @@ func IsNoHandler(err error) bool {
 
 // GetCheckpoint reads the checkpoint the peer stores for clientID. ErrNoCheckpoint when
 // there is none (HTTP/404).
-func (s *Session) GetCheckpoint(ctx context.Context, idx int, clientID string) (Checkpoint, string, error) {
-	msg := s.newRequest(ProfileGetCheckpoint, idx, []Prop{{"client", clientID}})
+func (s *Session) GetCheckpoint(ctx context.Context, idx int, clientID string) (wire.Checkpoint, string, error) {
+	msg := s.newRequest(wire.ProfileGetCheckpoint, idx, []wire.Prop{{Key: "client", Value: clientID}})
 	reply, err := s.conn.Send(ctx, msg)
 	if err != nil {
 		var be *blip.Error
 		if errors.As(err, &be) && be.Code == 404 {
-			return Checkpoint{}, "", ErrNoCheckpoint
+			return wire.Checkpoint{}, "", ErrNoCheckpoint
 		}
-		return Checkpoint{}, "", fmt.Errorf("getCheckpoint: %w", err)
+		return wire.Checkpoint{}, "", fmt.Errorf("getCheckpoint: %w", err)
 	}
 	body, err := reply.ReadBody()
 	if err != nil {
-		return Checkpoint{}, "", fmt.Errorf("getCheckpoint: read answer: %w", err)
+		return wire.Checkpoint{}, "", fmt.Errorf("getCheckpoint: read answer: %w", err)
 	}
-	cp, err := DecodeCheckpoint(body)
+	cp, err := wire.DecodeCheckpoint(body)
 	if err != nil {
-		return Checkpoint{}, "", fmt.Errorf("getCheckpoint: %w", err)
+		return wire.Checkpoint{}, "", fmt.Errorf("getCheckpoint: %w", err)
 	}
 	return cp, reply.Properties.Get("rev"), nil
 }
 
 // SetCheckpoint saves a checkpoint on the peer. rev is the last known checkpoint revision
 // ("" when creating). ErrCheckpointConflict on HTTP/409.
-func (s *Session) SetCheckpoint(ctx context.Context, idx int, clientID, rev string, cp Checkpoint) (string, error) {
-	props := []Prop{{"client", clientID}}
+func (s *Session) SetCheckpoint(ctx context.Context, idx int, clientID, rev string, cp wire.Checkpoint) (string, error) {
+	props := []wire.Prop{{Key: "client", Value: clientID}}
 	if rev != "" {
-		props = append(props, Prop{"rev", rev})
+		props = append(props, wire.Prop{Key: "rev", Value: rev})
 	}
-	msg := s.newRequest(ProfileSetCheckpoint, idx, props)
+	msg := s.newRequest(wire.ProfileSetCheckpoint, idx, props)
 	msg.Body = cp.Encode()
 	reply, err := s.conn.Send(ctx, msg)
 	if err != nil {
@@ -81,8 +82,8 @@ func (s *Session) SetCheckpoint(ctx context.Context, idx int, clientID, rev stri
 }
 
 // SubChanges asks the peer to start sending collection idx's changes.
-func (s *Session) SubChanges(ctx context.Context, idx int, sub SubChanges) error {
-	msg := s.newRequest(ProfileSubChanges, idx, sub.Props())
+func (s *Session) SubChanges(ctx context.Context, idx int, sub wire.SubChanges) error {
+	msg := s.newRequest(wire.ProfileSubChanges, idx, sub.Props())
 	msg.Body = sub.Body()
 	if _, err := s.conn.Send(ctx, msg); err != nil {
 		var be *blip.Error

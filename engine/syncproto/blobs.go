@@ -17,6 +17,7 @@ import (
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/blobstore"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // legacyBlobPrefix starts the _attachments key under which Couchbase Lite mirrors a blob
@@ -141,7 +142,7 @@ func (s *Session) handleGetAttachment(ctx context.Context, req *blip.Message) (*
 	s.log.Debug("sending blob", "doc", req.Properties.Get("docID"), "digest", d.String(), "length", r.Length())
 	// The reader checks the digest when it reaches the end: a blob damaged on disk makes
 	// the message fail, which closes the connection rather than deliver wrong bytes.
-	return &blip.Message{BodyStream: r, BodyLength: r.Length(), Compressed: ParseBool(req.Properties.Get("compress"))}, nil
+	return &blip.Message{BodyStream: r, BodyLength: r.Length(), Compressed: wire.ParseBool(req.Properties.Get("compress"))}, nil
 }
 
 // handleProveAttachment answers Sync Gateway's proveAttachment: the proof that this side
@@ -242,9 +243,9 @@ func (p *Puller) fetchMissingBlobs(ctx context.Context, docID string, body []byt
 }
 
 func (p *Puller) fetchBlob(ctx context.Context, docID string, r blobstore.Ref) error {
-	props := []Prop{{"digest", r.Digest.String()}, {"docID", docID}}
+	props := []wire.Prop{{Key: "digest", Value: r.Digest.String()}, {Key: "docID", Value: docID}}
 	if compressible(r) {
-		props = append(props, Prop{"compress", wireTrue})
+		props = append(props, wire.Prop{Key: "compress", Value: wire.True})
 	}
 	limit := p.s.limits.MaxBlobSize // > 0: a cap; negative: none
 	tooLarge := func(what string) error {
@@ -254,7 +255,7 @@ func (p *Puller) fetchBlob(ctx context.Context, docID string, r blobstore.Ref) e
 	if limit > 0 && r.Length > limit {
 		return tooLarge(fmt.Sprintf("is %d bytes", r.Length)) // not asked for: nothing is written
 	}
-	req := p.s.newRequest(ProfileGetAttachment, p.idx, props)
+	req := p.s.newRequest(wire.ProfileGetAttachment, p.idx, props)
 	switch {
 	case r.Length >= 0:
 		req.MaxReplySize = r.Length + 1 // a byte past the length shows a longer reply
@@ -351,18 +352,18 @@ func AddLegacyAttachments(body []byte, revpos int) ([]byte, error) {
 	if len(stubs) == 0 {
 		return body, nil
 	}
-	members, err := topLevelMembers(bytes.TrimSpace(body))
+	members, err := wire.TopLevelMembers(bytes.TrimSpace(body))
 	if err != nil {
 		return nil, err
 	}
 	var rest [][]byte
 	for _, m := range members {
-		if m.key != store.AttachmentsProperty {
-			rest = append(rest, m.text)
+		if m.Key != store.AttachmentsProperty {
+			rest = append(rest, m.Text)
 			continue
 		}
 		var old map[string]json.RawMessage
-		if err := json.Unmarshal(m.value, &old); err != nil {
+		if err := json.Unmarshal(m.Value, &old); err != nil {
 			return nil, fmt.Errorf("_attachments is not an object: %w", err)
 		}
 		for k, v := range old {
@@ -393,13 +394,13 @@ func FoldLegacyAttachments(body []byte) ([]byte, error) {
 	if !bytes.Contains(body, []byte(legacyBlobPrefix)) {
 		return body, nil
 	}
-	members, err := topLevelMembers(bytes.TrimSpace(body))
+	members, err := wire.TopLevelMembers(bytes.TrimSpace(body))
 	if err != nil {
 		return nil, err
 	}
 	at := -1
 	for i, m := range members {
-		if m.key == store.AttachmentsProperty {
+		if m.Key == store.AttachmentsProperty {
 			at = i
 		}
 	}
@@ -407,7 +408,7 @@ func FoldLegacyAttachments(body []byte) ([]byte, error) {
 		return body, nil
 	}
 	var atts map[string]json.RawMessage
-	if err := json.Unmarshal(members[at].value, &atts); err != nil {
+	if err := json.Unmarshal(members[at].Value, &atts); err != nil {
 		return body, nil // not an object: kept as sent
 	}
 	var root any
@@ -445,7 +446,7 @@ func FoldLegacyAttachments(body []byte) ([]byte, error) {
 	var parts [][]byte
 	for i, m := range members {
 		if i != at {
-			parts = append(parts, m.text)
+			parts = append(parts, m.Text)
 			continue
 		}
 		if len(atts) == 0 {

@@ -1,42 +1,64 @@
-// Package syncproto implements the Couchbase Mobile replication messages (CBMobile 2 and
-// 3 over BLIP 3) shared by both ends of a connection: the codec of every message
-// (getCollections, getCheckpoint, setCheckpoint, subChanges, changes, proposeChanges,
-// rev, norev, getAttachment, proveAttachment) and a Session that runs the pusher and puller of each collection. A
-// listener connection and a replicator run the same code with roles swapped, as
-// Couchbase Lite does: the passive side answers subChanges with a Pusher in "changes"
-// mode, the active side pushes with proposeChanges; both receive with a Puller.
+// Package syncproto runs the Couchbase Mobile replication protocol (CBMobile 2 and 3
+// over BLIP 3) on one connection: a Session owns the connection's lifecycle and runs the
+// pusher and puller of each collection. A listener connection and a replicator run the
+// same code with roles swapped, as Couchbase Lite does: the passive side answers
+// subChanges with a Pusher in "changes" mode, the active side pushes with
+// proposeChanges; both receive with a Puller. The messages themselves (getCollections,
+// getCheckpoint, setCheckpoint, subChanges, changes, proposeChanges, rev, norev,
+// getAttachment, proveAttachment) are encoded and decoded by the pure codec package
+// engine/syncproto/wire, which has no I/O.
 //
-// # Codec
+// # Layout
 //
-// The Decode* functions accept everything PROTOCOL.md says peers send: properties in any
-// order, booleans as true/YES/1, sequences as JSON numbers or strings ("40:42"), changes
-// rows of 3–5 elements with boolean or integer deletion flags, a caught-up changes body of
-// "[]" or "null", proposeChanges answers as integers or {"status":409,"rev":…}. The
-// Encode* functions write what Couchbase Lite writes ("true" booleans, deleted="1",
-// trailing zero answers omitted). Malformed input yields an error wrapping ErrBadMessage.
+//	wire/         the codec: message properties and bodies, sequences, body cleaning
+//	lifecycle.go  Dial, Accept, Start, Handshake, Disconnect, Done; BLIP names re-exported
+//	session.go    Session, its configuration, limits, statistics, Quiesce, Close
+//	active.go     the active side's requests (getCollections, get/setCheckpoint, subChanges)
+//	passive.go    the passive side's handlers for the same
+//	pusher.go     Pusher: changes feed, lists, revs sent and their replies
+//	puller.go     Puller: changes/proposeChanges answered, revs and norevs received
+//	inserter.go   received revisions saved in batched transactions
+//	tracker.go    checkpoint positions over rows completed in any order
+//	blobs.go      blobs fetched, served, granted; legacy _attachments
+//
+// engine/replicator and engine/listener use only this package; neither imports
+// engine/blip. The BLIP close codes, sentinels (ErrProtocol, ErrNoSubprotocol,
+// ErrTimeout, ErrTooLarge, ErrConnClosed, ErrHandshakeCut) and error types (HTTPError,
+// CloseError, ErrorReply) are re-exported as the same values and types, so errors.Is and
+// errors.As match them through either package; IsTransientConnError is blip's
+// classification of connection errors. ErrBadMessage and ErrUnknownCollection are
+// wire's values.
 //
 // # Sessions
 //
 // A caller (engine/replicator or engine/listener) does, in order:
 //
-//  1. conn := blip.Dial(…) or blip.Upgrade(…) (not started yet);
-//  2. s := NewSession(conn, SessionConfig{Role: …, Database: db, …});
-//  3. passive: s.ServePassive(PassiveConfig{…}); active: s.SetCollections(colls, aware)
-//     and s.AddPuller(i, PullOptions{Active: true, …}) for each pulled collection;
-//  4. conn.Start();
-//  5. active: s.GetCollections / GetCheckpoint, s.SubChanges, s.StartPusher(i, …);
-//  6. watch OnProgress / Failed(); read Pusher.Checkpoint and Puller.Checkpoint to save
-//     checkpoints; at the end s.Quiesce(ctx) (optional, for the freshest checkpoint),
-//     close the connection, then s.Close().
+//  1. active: s, err := Dial(ctx, url, DialOptions{…}, SessionConfig{…}); passive:
+//     s, err := Accept(w, r, SessionConfig{…}) (the connection is open, not read yet);
+//  2. passive: s.ServePassive(PassiveConfig{…}); active: s.SetCollections(colls,
+//     !s.Legacy()) and s.AddPuller(i, PullOptions{Active: true, …}) for each pulled
+//     collection;
+//  3. s.Start();
+//  4. active: cps, err := s.Handshake(ctx, checkpointIDs) (getCollections, or
+//     getCheckpoint in legacy mode), then s.SubChanges and s.StartPusher(i, …);
+//  5. watch OnProgress / Failed(); read Pusher.Checkpoint and Puller.Checkpoint to save
+//     checkpoints (SetCheckpoint); at the end s.Quiesce(ctx) (optional, for the freshest
+//     checkpoint), s.Disconnect(code, reason), then s.Close(). Done is closed when the
+//     connection has ended, ConnErr says how (a *CloseError), ConnStats counts its bytes.
+//
+// NewSession wraps an existing *blip.Conn instead of Dial/Accept (tests, other
+// transports).
 //
 // Example (active push of the default collection):
 //
-//	s := syncproto.NewSession(conn, syncproto.SessionConfig{Role: syncproto.RoleActive, Database: db, RemoteID: url})
-//	s.SetCollections([]*store.Collection{db.DefaultCollection()}, true)
-//	conn.Start()
-//	cps, err := s.GetCollections(ctx, syncproto.GetCollectionsRequest{CheckpointIDs: []string{id}, Collections: []string{"_default"}}, db.UUID())
-//	p, err := s.StartPusher(0, syncproto.PushOptions{Propose: true, Since: 0})
+//	s, err := syncproto.Dial(ctx, url, syncproto.DialOptions{}, syncproto.SessionConfig{Database: db, RemoteID: url})
+//	s.SetCollections([]*store.Collection{db.DefaultCollection()}, !s.Legacy())
+//	s.Start()
+//	cps, err := s.Handshake(ctx, []string{checkpointID})
+//	p, err := s.StartPusher(0, syncproto.PushOptions{Propose: true, Since: cps[0].Checkpoint.Local})
 //	<-p.Done()
+//	s.Disconnect(syncproto.CloseNormal, "done")
+//	s.Close()
 //
 // Received revisions are saved in batched transactions and acknowledged only once
 // durable. Checkpoint positions only advance over rows that are completely handled

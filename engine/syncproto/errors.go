@@ -5,14 +5,17 @@ import (
 	"fmt"
 
 	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // Sentinel errors of the replication protocol layer.
 var (
-	// ErrBadMessage: a peer message is malformed (bad JSON, missing property, wrong shape).
-	ErrBadMessage = errors.New("syncproto: malformed message")
-	// ErrUnknownCollection: a collection index or path the session does not serve.
-	ErrUnknownCollection = errors.New("syncproto: unknown collection")
+	// ErrBadMessage: a peer message is malformed (bad JSON, missing property, wrong
+	// shape). The same value as wire.ErrBadMessage, which the codec returns.
+	ErrBadMessage = wire.ErrBadMessage
+	// ErrUnknownCollection: a collection index or path the session does not serve. The
+	// same value as wire.ErrUnknownCollection.
+	ErrUnknownCollection = wire.ErrUnknownCollection
 	// ErrNoCheckpoint: the peer has no checkpoint stored for this client ID.
 	ErrNoCheckpoint = errors.New("syncproto: no checkpoint")
 	// ErrCheckpointConflict: setCheckpoint carried a stale revision.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // PassiveConfig configures the passive side of a session (a listener connection).
@@ -35,10 +36,10 @@ func (s *Session) ServePassive(cfg PassiveConfig) {
 	s.mu.Lock()
 	s.passive = &passiveState{cfg: cfg}
 	s.mu.Unlock()
-	s.conn.Handle(ProfileGetCollections, s.handleGetCollections)
-	s.conn.Handle(ProfileGetCheckpoint, s.handleGetCheckpoint)
-	s.conn.Handle(ProfileSetCheckpoint, s.handleSetCheckpoint)
-	s.conn.Handle(ProfileSubChanges, s.handleSubChanges)
+	s.conn.Handle(wire.ProfileGetCollections, s.handleGetCollections)
+	s.conn.Handle(wire.ProfileGetCheckpoint, s.handleGetCheckpoint)
+	s.conn.Handle(wire.ProfileSetCheckpoint, s.handleSetCheckpoint)
+	s.conn.Handle(wire.ProfileSubChanges, s.handleSubChanges)
 }
 
 // enterLegacyLocked switches a passive session to legacy mode (CBMobile_2 style): the
@@ -74,14 +75,14 @@ func (s *Session) handleGetCollections(ctx context.Context, req *blip.Message) (
 	if err != nil {
 		return nil, err
 	}
-	gc, err := DecodeGetCollectionsRequest(body)
+	gc, err := wire.DecodeGetCollectionsRequest(body)
 	if err != nil {
 		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
 	}
 	colls := make([]*sessionCollection, len(gc.Collections))
-	entries := make([]RemoteCheckpoint, len(gc.Collections))
+	entries := make([]wire.RemoteCheckpoint, len(gc.Collections))
 	for i, path := range gc.Collections {
-		scope, name, _ := SplitCollectionPath(path)
+		scope, name, _ := wire.SplitCollectionPath(path)
 		var found *store.Collection
 		for _, c := range ps.cfg.Collections {
 			if c.Scope() == scope && c.Name() == name {
@@ -100,13 +101,13 @@ func (s *Session) handleGetCollections(ctx context.Context, req *blip.Message) (
 		cpBody, rev, err := s.cfg.Database.GetLocal(ctx, peerCheckpointPrefix+gc.CheckpointIDs[i])
 		switch {
 		case err == nil:
-			entries[i] = RemoteCheckpoint{Body: cpBody, Rev: rev}
+			entries[i] = wire.RemoteCheckpoint{Body: cpBody, Rev: rev}
 		case errors.Is(err, store.ErrNotFound):
 		default:
 			return nil, &blip.Error{Domain: "HTTP", Code: 503, Message: "reading checkpoint: " + err.Error()}
 		}
 	}
-	resp, err := EncodeGetCollectionsResponse(entries)
+	resp, err := wire.EncodeGetCollectionsResponse(entries)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +170,7 @@ func (s *Session) handleSetCheckpoint(ctx context.Context, req *blip.Message) (*
 	if err != nil {
 		return nil, err
 	}
-	if _, err := DecodeCheckpoint(body); err != nil {
+	if _, err := wire.DecodeCheckpoint(body); err != nil {
 		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
 	}
 	newRev, err := s.cfg.Database.PutLocal(ctx, peerCheckpointPrefix+id, body, req.Properties.Get("rev"))
@@ -199,14 +200,14 @@ func (s *Session) handleSubChanges(ctx context.Context, req *blip.Message) (*bli
 	if err != nil {
 		return nil, err
 	}
-	sub, err := DecodeSubChanges(req.Properties, body)
+	sub, err := wire.DecodeSubChanges(req.Properties, body)
 	if err != nil {
 		return nil, &blip.Error{Domain: "BLIP", Code: 400, Message: err.Error()}
 	}
 	if sub.Filter != "" {
 		return nil, &blip.Error{Domain: "LiteCore", Code: 18, Message: "Filtering not supported"}
 	}
-	if sub.Versioning != "" && sub.Versioning != VersioningRevTrees {
+	if sub.Versioning != "" && sub.Versioning != wire.VersioningRevTrees {
 		return nil, &blip.Error{Domain: "LiteCore", Code: 501, Message: "Incompatible document versioning."}
 	}
 	var since uint64

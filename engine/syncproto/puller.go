@@ -12,6 +12,7 @@ import (
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/delta"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // PullOptions configure the receiving side of one collection.
@@ -43,7 +44,7 @@ type Puller struct {
 	opts PullOptions
 	ids  map[string]bool
 
-	tracker  progressTracker[Sequence]
+	tracker  progressTracker[wire.Sequence]
 	mu       sync.Mutex
 	wanted   map[string]trackKey // docID \x00 revID => tracker key (active)
 	caughtUp atomic.Bool
@@ -76,14 +77,14 @@ func (s *Session) AddPuller(idx int, opts PullOptions) (*Puller, error) {
 }
 
 // SetStart sets the checkpoint position the pull resumed from.
-func (p *Puller) SetStart(since Sequence) {
+func (p *Puller) SetStart(since wire.Sequence) {
 	if since != "" {
 		p.tracker.setBase(since)
 	}
 }
 
 // Checkpoint returns the remote sequence up to which everything has been handled.
-func (p *Puller) Checkpoint() (Sequence, bool) { return p.tracker.position() }
+func (p *Puller) Checkpoint() (wire.Sequence, bool) { return p.tracker.position() }
 
 // CaughtUp reports that the pusher said it was caught up and every requested revision
 // has been handled.
@@ -129,7 +130,7 @@ func (p *Puller) settle(docID, revID string, outcome func(trackKey)) {
 // completeRev completes the row that asked for rev: the one naming its revision or, for a
 // replacement the pusher sent because the requested revision was gone (replacedRev,
 // asked for with sendReplacementRevs), the one naming the replaced revision.
-func (p *Puller) completeRev(rev Rev) {
+func (p *Puller) completeRev(rev wire.Rev) {
 	p.complete(rev.DocID, rev.RevID)
 	if rev.ReplacedRev != "" && rev.ReplacedRev != rev.RevID {
 		p.complete(rev.DocID, rev.ReplacedRev)
@@ -137,7 +138,7 @@ func (p *Puller) completeRev(rev Rev) {
 }
 
 // holdRev is hold for the row that asked for rev (see completeRev).
-func (p *Puller) holdRev(rev Rev) {
+func (p *Puller) holdRev(rev wire.Rev) {
 	p.hold(rev.DocID, rev.RevID)
 	if rev.ReplacedRev != "" && rev.ReplacedRev != rev.RevID {
 		p.hold(rev.DocID, rev.ReplacedRev)
@@ -164,16 +165,16 @@ func (s *Session) pullerFor(req *blip.Message) (*Puller, error) {
 }
 
 // sequenceBefore returns a sequence just before seq, for numeric sequences.
-func sequenceBefore(seq Sequence) (Sequence, bool) {
+func sequenceBefore(seq wire.Sequence) (wire.Sequence, bool) {
 	n, ok := seq.Uint()
 	if !ok || n == 0 || seq[0] == '"' {
 		return "", false
 	}
-	return UintSequence(n - 1), true
+	return wire.UintSequence(n - 1), true
 }
 
 // sequenceAtOrBefore reports a <= b for numeric sequences (false when either is not one).
-func sequenceAtOrBefore(a, b Sequence) bool {
+func sequenceAtOrBefore(a, b wire.Sequence) bool {
 	x, okA := a.Uint()
 	y, okB := b.Uint()
 	return okA && okB && a[0] != '"' && b[0] != '"' && x <= y
@@ -206,7 +207,7 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 	if err != nil {
 		return nil, err
 	}
-	rows, err := DecodeChanges(body)
+	rows, err := wire.DecodeChanges(body)
 	if err != nil {
 		return nil, &blip.Error{Domain: "BLIP", Code: 400, Message: err.Error()}
 	}
@@ -217,7 +218,7 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 		return nil, nil
 	}
 	s.log.Debug("changes", "collection", p.idx, "rows", len(rows), "first", string(rows[0].Sequence), "last", string(rows[len(rows)-1].Sequence))
-	answers := make([]ChangeAnswer, len(rows))
+	answers := make([]wire.ChangeAnswer, len(rows))
 	for i, row := range rows {
 		key := trackKey{req.Number, uint64(i) + 1}
 		if p.opts.Active {
@@ -234,7 +235,7 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 			return nil, blipErrorFor(err)
 		}
 		if want {
-			answers[i] = ChangeAnswer{Want: true, KnownRevs: known}
+			answers[i] = wire.ChangeAnswer{Want: true, KnownRevs: known}
 			if p.opts.Active {
 				p.mu.Lock()
 				p.wanted[wantKey(row.DocID, row.RevID)] = key
@@ -253,18 +254,18 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 		}
 	}
 	s.progress()
-	resp := &blip.Message{Type: blip.TypeResponse, Compressed: true, Body: EncodeChangesResponse(answers)}
+	resp := &blip.Message{Type: blip.TypeResponse, Compressed: true, Body: wire.EncodeChangesResponse(answers)}
 	resp.Properties.Set("maxHistory", strconv.Itoa(p.opts.MaxHistory))
-	resp.Properties.Set("blobs", wireTrue) // blob dictionaries are understood (no _attachments stubs needed)
+	resp.Properties.Set("blobs", wire.True) // blob dictionaries are understood (no _attachments stubs needed)
 	if s.deltas {
 		// Sent on every answer, as SG does; CBL reads the first one only.
-		resp.Properties.Set("deltas", wireTrue)
+		resp.Properties.Set("deltas", wire.True)
 	}
 	return resp, nil
 }
 
 // decide says whether a changes row's revision is wanted, and which ancestors we have.
-func (p *Puller) decide(ctx context.Context, row ChangeRow) (bool, []string, error) {
+func (p *Puller) decide(ctx context.Context, row wire.ChangeRow) (bool, []string, error) {
 	if p.ids != nil && !p.ids[row.DocID] {
 		return false, nil, nil
 	}
@@ -369,7 +370,7 @@ func (s *Session) handleProposeChanges(ctx context.Context, req *blip.Message) (
 	if err != nil {
 		return nil, err
 	}
-	rows, err := DecodeProposeChanges(body)
+	rows, err := wire.DecodeProposeChanges(body)
 	if err != nil {
 		return nil, &blip.Error{Domain: "BLIP", Code: 400, Message: err.Error()}
 	}
@@ -378,7 +379,7 @@ func (s *Session) handleProposeChanges(ctx context.Context, req *blip.Message) (
 		s.progress()
 		return nil, nil
 	}
-	withRev := ParseBool(req.Properties.Get("conflictIncludesRev"))
+	withRev := wire.ParseBool(req.Properties.Get("conflictIncludesRev"))
 	// One store query for the whole list instead of one per row (rows outside the
 	// document ID filter are not looked up: they are refused anyway).
 	ids := make([]string, 0, len(rows))
@@ -395,7 +396,7 @@ func (s *Session) handleProposeChanges(ctx context.Context, req *blip.Message) (
 	for i, id := range ids {
 		curs[id] = found[i]
 	}
-	answers := make([]ProposeAnswer, len(rows))
+	answers := make([]wire.ProposeAnswer, len(rows))
 	for i, row := range rows {
 		a, err := p.decideProposal(ctx, row, curs[row.DocID])
 		if err != nil {
@@ -406,45 +407,45 @@ func (s *Session) handleProposeChanges(ctx context.Context, req *blip.Message) (
 		}
 		answers[i] = a
 	}
-	resp := &blip.Message{Type: blip.TypeResponse, Compressed: true, Body: EncodeProposeChangesResponse(answers)}
-	resp.Properties.Set("blobs", wireTrue)
+	resp := &blip.Message{Type: blip.TypeResponse, Compressed: true, Body: wire.EncodeProposeChangesResponse(answers)}
+	resp.Properties.Set("blobs", wire.True)
 	if s.deltas {
-		resp.Properties.Set("deltas", wireTrue)
+		resp.Properties.Set("deltas", wire.True)
 	}
 	return resp, nil
 }
 
 // decideProposal answers one proposed change given the document's current revision
 // (RevID "" when it does not exist).
-func (p *Puller) decideProposal(ctx context.Context, row ProposedChange, cur store.CurrentRevision) (ProposeAnswer, error) {
+func (p *Puller) decideProposal(ctx context.Context, row wire.ProposedChange, cur store.CurrentRevision) (wire.ProposeAnswer, error) {
 	if p.ids != nil && !p.ids[row.DocID] {
-		return ProposeAnswer{Status: ProposeForbidden}, nil
+		return wire.ProposeAnswer{Status: wire.ProposeForbidden}, nil
 	}
 	if cur.RevID == "" {
 		if row.ParentRevID == "" {
-			return ProposeAnswer{Status: ProposeAccept}, nil
+			return wire.ProposeAnswer{Status: wire.ProposeAccept}, nil
 		}
-		return ProposeAnswer{Status: ProposeConflict}, nil
+		return wire.ProposeAnswer{Status: wire.ProposeConflict}, nil
 	}
 	switch {
 	case cur.RevID == row.RevID:
-		return ProposeAnswer{Status: ProposeAlreadyHave}, nil
+		return wire.ProposeAnswer{Status: wire.ProposeAlreadyHave}, nil
 	case cur.RevID == row.ParentRevID:
-		return ProposeAnswer{Status: ProposeAccept}, nil
+		return wire.ProposeAnswer{Status: wire.ProposeAccept}, nil
 	case row.ParentRevID == "" && cur.Deleted:
-		return ProposeAnswer{Status: ProposeAccept}, nil
+		return wire.ProposeAnswer{Status: wire.ProposeAccept}, nil
 	}
 	// An older revision we already hold (it was superseded here): nothing to send.
 	if revGeneration(row.RevID) <= revGeneration(cur.RevID) {
 		if revs, err := p.coll.Revisions(ctx, row.DocID); err == nil {
 			for _, r := range revs {
 				if r.RevID == row.RevID {
-					return ProposeAnswer{Status: ProposeAlreadyHave}, nil
+					return wire.ProposeAnswer{Status: wire.ProposeAlreadyHave}, nil
 				}
 			}
 		}
 	}
-	return ProposeAnswer{Status: ProposeConflict, CurrentRev: cur.RevID}, nil
+	return wire.ProposeAnswer{Status: wire.ProposeConflict, CurrentRev: cur.RevID}, nil
 }
 
 // handleRev saves a revision; the reply is sent once it is durable.
@@ -457,16 +458,16 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 	if err != nil {
 		return nil, err
 	}
-	rev, err := DecodeRev(req.Properties, body)
+	rev, err := wire.DecodeRev(req.Properties, body)
 	if err != nil {
 		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
 	}
 	if rev.ErrorStatus != 0 {
-		p.noRev(NoRev{DocID: rev.DocID, RevID: rev.RevID, Sequence: rev.Sequence, Error: rev.ErrorStatus})
+		p.noRev(wire.NoRev{DocID: rev.DocID, RevID: rev.RevID, Sequence: rev.Sequence, Error: rev.ErrorStatus})
 		return nil, nil
 	}
-	wireSize, isDelta := len(rev.Body), rev.DeltaSrc != ""
-	if isDelta {
+	size := revSizes{wire: len(rev.Body), delta: rev.DeltaSrc != ""}
+	if size.delta {
 		full, err := p.applyDelta(ctx, rev)
 		if err != nil {
 			// The pusher resends the full body (PROTOCOL §6.3); the row stays pending until then.
@@ -476,52 +477,10 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 		}
 		rev.Body = full
 	}
-	fullSize := len(rev.Body)
-	clean, removed, err := CleanBody(rev.Body)
-	if err != nil {
-		// Refused, not cleaned up: keeping part of the body would give this side another
-		// body than the sender's under the same revision ID.
-		berr := &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
-		p.completeRev(rev)
-		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted,
-			Direction: DirectionPull, Err: docErrorFrom(berr)})
-		return nil, berr
-	}
-	if removed {
-		// Sync Gateway's removal revision: not stored, the document's access is gone.
-		if p.ids != nil && !p.ids[rev.DocID] {
-			p.completeRev(rev)
-			return nil, nil
-		}
-		if err := p.accessLost(ctx, rev.DocID, rev.RevID); err != nil {
-			s.log.Debug("access loss not handled", "doc", rev.DocID, "rev", rev.RevID, "err", err)
-			if ctx.Err() != nil || errors.Is(err, context.Canceled) {
-				return nil, blipErrorFor(err) // ending: the row stays pending
-			}
-			p.completeRev(rev)
-			s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID,
-				AccessRemoved: true, Direction: DirectionPull, Err: docErrorFrom(blipErrorFor(err))})
-			return nil, blipErrorFor(err)
-		}
-		p.completeRev(rev)
-		return nil, nil
-	}
-	if rev.Deleted {
-		clean = []byte("{}")
-	} else if clean, err = FoldLegacyAttachments(clean); err != nil {
-		berr := &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
-		p.completeRev(rev)
-		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID,
-			Direction: DirectionPull, Err: docErrorFrom(berr)})
-		return nil, berr
-	}
-	if p.ids != nil && !p.ids[rev.DocID] {
-		p.completeRev(rev)
-		return nil, nil
-	}
-	if p.opts.Filter != nil && !p.opts.Filter(DocumentInfo{Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted, Body: clean}) {
-		p.completeRev(rev)
-		return nil, nil
+	size.full = len(rev.Body)
+	clean, keep, err := p.receivedBody(ctx, rev)
+	if err != nil || !keep {
+		return nil, err
 	}
 	if !rev.Deleted {
 		// Every blob the revision refers to must be here before it is saved (and before the
@@ -539,6 +498,82 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 			return nil, blipErrorFor(err)
 		}
 	}
+	return nil, p.saveRev(ctx, rev, clean, size)
+}
+
+// revSizes are the sizes of a received revision's body: as received (wire), and whole
+// (full, after the delta was applied if it was one).
+type revSizes struct {
+	wire, full int
+	delta      bool
+}
+
+// receivedBody turns a received revision's body into the one to save. keep is false,
+// the row settled, when nothing is to be saved: an access removal (handled here), a
+// document not asked for or filtered out. An error is the rev's reply (the row settled
+// and reported, or left pending when the session is ending).
+func (p *Puller) receivedBody(ctx context.Context, rev wire.Rev) (clean []byte, keep bool, err error) {
+	s := p.s
+	clean, removed, err := wire.CleanBody(rev.Body)
+	if err != nil {
+		// Refused, not cleaned up: keeping part of the body would give this side another
+		// body than the sender's under the same revision ID.
+		berr := &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
+		p.completeRev(rev)
+		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted,
+			Direction: DirectionPull, Err: docErrorFrom(berr)})
+		return nil, false, berr
+	}
+	if removed {
+		return nil, false, p.removalRev(ctx, rev)
+	}
+	if rev.Deleted {
+		clean = []byte("{}")
+	} else if clean, err = FoldLegacyAttachments(clean); err != nil {
+		berr := &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
+		p.completeRev(rev)
+		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID,
+			Direction: DirectionPull, Err: docErrorFrom(berr)})
+		return nil, false, berr
+	}
+	if p.ids != nil && !p.ids[rev.DocID] {
+		p.completeRev(rev)
+		return nil, false, nil
+	}
+	if p.opts.Filter != nil && !p.opts.Filter(DocumentInfo{Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted, Body: clean}) {
+		p.completeRev(rev)
+		return nil, false, nil
+	}
+	return clean, true, nil
+}
+
+// removalRev handles Sync Gateway's removal revision ("_removed": true): it is not
+// stored, the document's access is gone (see accessLost).
+func (p *Puller) removalRev(ctx context.Context, rev wire.Rev) error {
+	s := p.s
+	if p.ids != nil && !p.ids[rev.DocID] {
+		p.completeRev(rev)
+		return nil
+	}
+	if err := p.accessLost(ctx, rev.DocID, rev.RevID); err != nil {
+		s.log.Debug("access loss not handled", "doc", rev.DocID, "rev", rev.RevID, "err", err)
+		if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+			return blipErrorFor(err) // ending: the row stays pending
+		}
+		p.completeRev(rev)
+		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID,
+			AccessRemoved: true, Direction: DirectionPull, Err: docErrorFrom(blipErrorFor(err))})
+		return blipErrorFor(err)
+	}
+	p.completeRev(rev)
+	return nil
+}
+
+// saveRev saves a received revision with body clean (through the batching inserter),
+// reports it and a conflict it created, and settles its row. The error is the rev's
+// reply.
+func (p *Puller) saveRev(ctx context.Context, rev wire.Rev, clean []byte, size revSizes) error {
+	s := p.s
 	rr := store.RemoteRevision{
 		DocID: rev.DocID, RevID: rev.RevID, History: rev.History, Deleted: rev.Deleted, Body: clean,
 		NoConflicts: rev.NoConflicts && !p.opts.Active,
@@ -555,15 +590,15 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 		s.log.Debug("revision not saved", "doc", rev.DocID, "rev", rev.RevID, "err", res.err)
 		if ctx.Err() != nil || errors.Is(res.err, context.Canceled) {
 			// The session is ending: leave the row pending so the checkpoint stays behind it.
-			return nil, blipErrorFor(res.err)
+			return blipErrorFor(res.err)
 		}
 		p.completeRev(rev)
 		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted,
 			Direction: DirectionPull, Err: docErrorFrom(blipErrorFor(res.err))})
-		return nil, blipErrorFor(res.err)
+		return blipErrorFor(res.err)
 	}
 	p.received.Add(1)
-	s.stats.received(wireSize, fullSize, isDelta)
+	s.stats.received(size.wire, size.full, size.delta)
 	// Queue the conflict before the row counts as done, so that nobody sees the pull
 	// complete with a resolution still to come.
 	if res.conflictWith != "" && s.cfg.OnConflict != nil {
@@ -571,12 +606,12 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 	}
 	s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted, Direction: DirectionPull})
 	p.completeRev(rev)
-	return nil, nil
+	return nil
 }
 
 // applyDelta rebuilds the body of a rev sent as a delta against rev.DeltaSrc from the
 // stored body of that revision. Any error means the peer must send the full body.
-func (p *Puller) applyDelta(ctx context.Context, rev Rev) ([]byte, error) {
+func (p *Puller) applyDelta(ctx context.Context, rev wire.Rev) ([]byte, error) {
 	if !p.s.deltas {
 		// Deltas are only sent to a puller that advertised them, which this one did not.
 		return nil, errors.New("delta not accepted")
@@ -600,7 +635,7 @@ func (s *Session) handleNoRev(ctx context.Context, req *blip.Message) (*blip.Mes
 	if err != nil {
 		return nil, err
 	}
-	n, err := DecodeNoRev(req.Properties)
+	n, err := wire.DecodeNoRev(req.Properties)
 	if err != nil {
 		return nil, &blip.Error{Domain: "BLIP", Code: 400, Message: err.Error()}
 	}
@@ -608,7 +643,7 @@ func (s *Session) handleNoRev(ctx context.Context, req *blip.Message) (*blip.Mes
 	return nil, nil
 }
 
-func (p *Puller) noRev(n NoRev) {
+func (p *Puller) noRev(n wire.NoRev) {
 	p.complete(n.DocID, n.RevID)
 	code := n.Error
 	if code == 0 {

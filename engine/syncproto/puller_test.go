@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/p2psync/libp2psync/engine/blip"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // The handlers of two changes lists may start in either order. When the later list is
@@ -29,8 +30,8 @@ func TestPullerCheckpointWaitsForListsNotYetHandled(t *testing.T) {
 	// The first list's handler starts only once the second list has been handled; the
 	// position is read in between.
 	secondHandled := make(chan struct{})
-	between := make(chan Sequence, 1)
-	s.Conn().Handle(ProfileChanges, func(ctx context.Context, req *blip.Message) (*blip.Message, error) {
+	between := make(chan wire.Sequence, 1)
+	s.Conn().Handle(wire.ProfileChanges, func(ctx context.Context, req *blip.Message) (*blip.Message, error) {
 		body, err := req.ReadBody()
 		if err != nil {
 			return nil, err
@@ -55,7 +56,7 @@ func TestPullerCheckpointWaitsForListsNotYetHandled(t *testing.T) {
 		`[[5,"x","1-0000000000000000000000000000000000000001"]]`, // not here: wanted
 		`[[6,"a","` + a.RevID + `"]]`,                            // already here: done at once
 	} {
-		msg := blip.NewRequest(ProfileChanges)
+		msg := blip.NewRequest(wire.ProfileChanges)
 		msg.Body = []byte(body)
 		ch, err := peer.SendAsync(msg)
 		if err != nil {

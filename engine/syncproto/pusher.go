@@ -13,6 +13,7 @@ import (
 	"github.com/p2psync/libp2psync/engine/blobstore"
 	"github.com/p2psync/libp2psync/engine/delta"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // PushOptions configure the sending side of one collection.
@@ -157,37 +158,17 @@ func (p *Pusher) run(ctx context.Context) error {
 		}
 	})
 	defer token.Remove()
-
-	batchSlots := make(chan struct{}, p.s.limits.MaxChangesInFlight)
-	var batchWG sync.WaitGroup
-	defer batchWG.Wait()
-	var batchErr atomic.Pointer[error]
-	// batchFailed wakes the loop wherever it waits: a list can fail after "caught up"
-	// went out, while the loop waits for local changes that may never come.
-	batchFailed := make(chan struct{})
-	failBatch := func(err error) {
-		if batchErr.CompareAndSwap(nil, &err) {
-			close(batchFailed)
-		}
-	}
-
-	// Lists leave in sequence order. The peer's puller may only checkpoint a sequence once
-	// every row before it is handled (PROTOCOL §7.2), and it knows the rows' order only by
-	// the order of the messages: a later list overtaking an earlier one let the peer save a
-	// checkpoint past rows it had not received yet, and skip them after a reconnection.
-	// Batches still prepare their rows concurrently; each one sends its list only once the
-	// list before it has been queued (or given up).
-	prevQueued := make(chan struct{})
-	close(prevQueued)
+	b := newPushBatches(p.s.limits.MaxChangesInFlight)
+	defer b.wg.Wait()
 
 	since := p.opts.Since
 	sentCaughtUp := false
 	for {
-		if e := batchErr.Load(); e != nil {
-			return *e
+		if err := b.error(); err != nil {
+			return err
 		}
 		if p.s.quiescing.Load() {
-			batchWG.Wait()
+			b.wg.Wait()
 			p.revWG.Wait()
 			close(p.quiet)
 			<-ctx.Done()
@@ -202,28 +183,10 @@ func (p *Pusher) run(ctx context.Context) error {
 		}
 		if len(changes) == 0 {
 			if !sentCaughtUp {
-				// Every earlier list must be answered before "caught up" goes out, so the
-				// peer has registered every row it asked for.
-				batchWG.Wait()
-				if e := batchErr.Load(); e != nil {
-					return *e
-				}
-				profile := ProfileChanges
-				if p.opts.Propose {
-					profile = ProfileProposeChanges
-				}
-				msg := p.s.newRequest(profile, p.idx, nil)
-				msg.NoReply, msg.Urgent = true, true
-				msg.Body = []byte("[]")
-				if _, err := p.s.conn.Send(ctx, msg); err != nil {
-					if ctx.Err() != nil {
-						return nil
-					}
-					return fmt.Errorf("send caught-up %s: %w", profile, err)
+				if end, err := p.sendCaughtUp(ctx, b); end {
+					return err
 				}
 				sentCaughtUp = true
-				p.caughtUp.Store(true)
-				p.s.progress()
 			}
 			if !p.opts.Continuous {
 				p.revWG.Wait()
@@ -231,14 +194,12 @@ func (p *Pusher) run(ctx context.Context) error {
 			}
 			select {
 			case <-notify:
-				continue
 			case <-p.s.quiesceCh:
-				continue
-			case <-batchFailed:
-				continue
+			case <-b.failed:
 			case <-ctx.Done():
 				return nil
 			}
+			continue
 		}
 		since = changes[len(changes)-1].Sequence
 		for _, ch := range changes {
@@ -246,52 +207,131 @@ func (p *Pusher) run(ctx context.Context) error {
 		}
 		p.s.progress()
 		select {
-		case batchSlots <- struct{}{}:
+		case b.slots <- struct{}{}:
 		case <-p.s.quiesceCh:
 			continue // rows stay pending: the checkpoint stays before them
-		case <-batchFailed:
+		case <-b.failed:
 			continue
 		case <-ctx.Done():
 			return nil
 		}
-		order := listOrder{turn: prevQueued, queued: make(chan struct{})}
-		prevQueued = order.queued
-		batchWG.Add(1)
-		go func() {
-			defer batchWG.Done()
-			defer func() { <-batchSlots }()
-			defer order.done()
-			// Filtering reads the database; doing it here lets batches overlap.
-			ancestors, err := p.remoteAncestors(ctx, changes)
-			if err != nil {
-				if ctx.Err() == nil {
-					failBatch(err)
-				}
-				return
-			}
-			rows := make([]pushRow, 0, len(changes))
-			for _, ch := range changes {
-				row, keep, err := p.prepare(ctx, ch, ancestors)
-				if err != nil {
-					if ctx.Err() == nil {
-						failBatch(err)
-					}
-					return
-				}
-				if !keep {
-					p.done(ch)
-					continue
-				}
-				rows = append(rows, row)
-			}
-			if len(rows) == 0 {
-				return
-			}
-			if err := p.sendBatch(ctx, rows, &order); err != nil && ctx.Err() == nil {
-				failBatch(err)
-			}
-		}()
+		p.startBatch(ctx, b, changes)
 	}
+}
+
+// pushBatches are the batches of one run of a pusher: at most MaxChangesInFlight at
+// once, their lists sent in sequence order; the first failure ends the run.
+//
+// Lists leave in sequence order. The peer's puller may only checkpoint a sequence once
+// every row before it is handled (PROTOCOL §7.2), and it knows the rows' order only by
+// the order of the messages: a later list overtaking an earlier one let the peer save a
+// checkpoint past rows it had not received yet, and skip them after a reconnection.
+// Batches still prepare their rows concurrently; each one sends its list only once the
+// list before it has been queued (or given up).
+type pushBatches struct {
+	slots chan struct{} // one per batch in flight
+	wg    sync.WaitGroup
+	err   atomic.Pointer[error]
+	// failed wakes the loop wherever it waits: a list can fail after "caught up" went
+	// out, while the loop waits for local changes that may never come.
+	failed     chan struct{}
+	prevQueued chan struct{} // closed once the last batch's list is queued or given up
+}
+
+func newPushBatches(inFlight int) *pushBatches {
+	b := &pushBatches{slots: make(chan struct{}, inFlight), failed: make(chan struct{}), prevQueued: make(chan struct{})}
+	close(b.prevQueued)
+	return b
+}
+
+// fail records the first failure of a batch.
+func (b *pushBatches) fail(err error) {
+	if b.err.CompareAndSwap(nil, &err) {
+		close(b.failed)
+	}
+}
+
+// error is the first failure of a batch, if any.
+func (b *pushBatches) error() error {
+	if e := b.err.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// sendCaughtUp tells the peer the pusher has caught up (an empty list)
+// once every earlier list is answered, so the peer has registered every row it asked
+// for. end is true when the run must end (with err, nil when ctx ended).
+func (p *Pusher) sendCaughtUp(ctx context.Context, b *pushBatches) (end bool, err error) {
+	b.wg.Wait()
+	if err := b.error(); err != nil {
+		return true, err
+	}
+	profile := wire.ProfileChanges
+	if p.opts.Propose {
+		profile = wire.ProfileProposeChanges
+	}
+	msg := p.s.newRequest(profile, p.idx, nil)
+	msg.NoReply, msg.Urgent = true, true
+	msg.Body = []byte("[]")
+	if _, err := p.s.conn.Send(ctx, msg); err != nil {
+		if ctx.Err() != nil {
+			return true, nil
+		}
+		return true, fmt.Errorf("send caught-up %s: %w", profile, err)
+	}
+	p.caughtUp.Store(true)
+	p.s.progress()
+	return false, nil
+}
+
+// startBatch prepares and sends one batch of changes on a goroutine of its own, which
+// holds one of b.slots (taken by the caller).
+func (p *Pusher) startBatch(ctx context.Context, b *pushBatches, changes []store.Change) {
+	order := listOrder{turn: b.prevQueued, queued: make(chan struct{})}
+	b.prevQueued = order.queued
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer func() { <-b.slots }()
+		defer order.done()
+		// Filtering reads the database; doing it here lets batches overlap.
+		rows, err := p.prepareRows(ctx, changes)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.fail(err)
+			}
+			return
+		}
+		if len(rows) == 0 {
+			return
+		}
+		if err := p.sendBatch(ctx, rows, &order); err != nil && ctx.Err() == nil {
+			b.fail(err)
+		}
+	}()
+}
+
+// prepareRows turns a batch of changes into the rows to list, settling at once those
+// that are not to be sent (filtered out, already on the peer).
+func (p *Pusher) prepareRows(ctx context.Context, changes []store.Change) ([]pushRow, error) {
+	ancestors, err := p.remoteAncestors(ctx, changes)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]pushRow, 0, len(changes))
+	for _, ch := range changes {
+		row, keep, err := p.prepare(ctx, ch, ancestors)
+		if err != nil {
+			return nil, err
+		}
+		if !keep {
+			p.done(ch)
+			continue
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
 }
 
 // remoteAncestors reads the peer's known revision of each listed change's document
@@ -398,24 +438,24 @@ func (p *Pusher) sendBatch(ctx context.Context, rows []pushRow, order *listOrder
 }
 
 func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow, order *listOrder) error {
-	list := make([]ChangeRow, len(rows))
+	list := make([]wire.ChangeRow, len(rows))
 	for i, r := range rows {
-		list[i] = ChangeRow{Sequence: UintSequence(r.change.Sequence), DocID: r.change.DocID, RevID: r.change.RevID}
+		list[i] = wire.ChangeRow{Sequence: wire.UintSequence(r.change.Sequence), DocID: r.change.DocID, RevID: r.change.RevID}
 		if r.change.Deleted {
-			list[i].Flags = FlagDeleted
+			list[i].Flags = wire.FlagDeleted
 		}
 	}
-	msg := p.s.newRequest(ProfileChanges, p.idx, nil)
+	msg := p.s.newRequest(wire.ProfileChanges, p.idx, nil)
 	msg.Urgent, msg.Compressed = true, true
-	msg.Body = EncodeChanges(list)
+	msg.Body = wire.EncodeChanges(list)
 	reply, err := p.sendList(ctx, msg, order)
 	if err != nil {
-		return p.listError(ProfileChanges, err)
+		return p.listError(wire.ProfileChanges, err)
 	}
-	if ParseBool(reply.Properties.Get("deltas")) {
+	if wire.ParseBool(reply.Properties.Get("deltas")) {
 		p.peerDeltas.Store(true)
 	}
-	if ParseBool(reply.Properties.Get("blobs")) {
+	if wire.ParseBool(reply.Properties.Get("blobs")) {
 		p.peerBlobs.Store(true)
 	}
 	if v := reply.Properties.Get("maxHistory"); v != "" {
@@ -427,7 +467,7 @@ func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow, order *listOrd
 	if err != nil {
 		return fmt.Errorf("read changes answer: %w", err)
 	}
-	answers, err := DecodeChangesResponse(body, len(rows))
+	answers, err := wire.DecodeChangesResponse(body, len(rows))
 	if err != nil {
 		return err
 	}
@@ -445,36 +485,36 @@ func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow, order *listOrd
 }
 
 func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listOrder) error {
-	list := make([]ProposedChange, len(rows))
+	list := make([]wire.ProposedChange, len(rows))
 	for i, r := range rows {
-		list[i] = ProposedChange{DocID: r.change.DocID, RevID: r.change.RevID, ParentRevID: r.parent}
+		list[i] = wire.ProposedChange{DocID: r.change.DocID, RevID: r.change.RevID, ParentRevID: r.parent}
 	}
-	msg := p.s.newRequest(ProfileProposeChanges, p.idx, []Prop{{"conflictIncludesRev", wireTrue}})
+	msg := p.s.newRequest(wire.ProfileProposeChanges, p.idx, []wire.Prop{{Key: "conflictIncludesRev", Value: wire.True}})
 	msg.Urgent, msg.Compressed = true, true
-	msg.Body = EncodeProposeChanges(list)
+	msg.Body = wire.EncodeProposeChanges(list)
 	reply, err := p.sendList(ctx, msg, order)
 	if err != nil {
-		return p.listError(ProfileProposeChanges, err)
+		return p.listError(wire.ProfileProposeChanges, err)
 	}
-	if ParseBool(reply.Properties.Get("deltas")) {
+	if wire.ParseBool(reply.Properties.Get("deltas")) {
 		p.peerDeltas.Store(true)
 	}
-	if ParseBool(reply.Properties.Get("blobs")) {
+	if wire.ParseBool(reply.Properties.Get("blobs")) {
 		p.peerBlobs.Store(true)
 	}
 	body, err := reply.ReadBody()
 	if err != nil {
 		return fmt.Errorf("read proposeChanges answer: %w", err)
 	}
-	answers, err := DecodeProposeChangesResponse(body, len(rows))
+	answers, err := wire.DecodeProposeChangesResponse(body, len(rows))
 	if err != nil {
 		return err
 	}
-	docs := newPrefetcher(p.coll, rows, func(i int) bool { return answers[i].Status == ProposeAccept })
+	docs := newPrefetcher(p.coll, rows, func(i int) bool { return answers[i].Status == wire.ProposeAccept })
 	for i, a := range answers {
 		ch := rows[i].change
 		switch a.Status {
-		case ProposeAccept:
+		case wire.ProposeAccept:
 			var known []string
 			if rows[i].parent != "" {
 				known = []string{rows[i].parent}
@@ -482,48 +522,15 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listO
 			if err := p.sendRevOf(ctx, ch, known, docs.get(ctx, i)); err != nil {
 				return err
 			}
-		case ProposeAlreadyHave:
+		case wire.ProposeAlreadyHave:
 			if p.s.anc != nil {
 				p.s.anc.set(p.coll, ch.DocID, ch.RevID)
 			}
 			p.done(ch)
-		case ProposeConflict:
-			if ch.Deleted && a.CurrentRev != "" {
-				// A deletion: any of our tombstones on top of the peer's revision will do.
-				leaf, skip, err := p.tombstoneFor(ctx, ch.DocID, a.CurrentRev)
-				if err != nil {
-					return err
-				}
-				if skip {
-					p.done(ch)
-					continue
-				}
-				if leaf != "" && leaf != ch.RevID {
-					alt := ch
-					alt.RevID = leaf
-					if err := p.sendRev(ctx, alt, []string{a.CurrentRev}); err != nil {
-						return err
-					}
-					continue
-				}
+		case wire.ProposeConflict:
+			if err := p.proposalConflict(ctx, rows[i], a.CurrentRev); err != nil {
+				return err
 			}
-			// If the peer's revision is an ancestor of ours, send ours on top of it.
-			if a.CurrentRev != "" && a.CurrentRev != rows[i].parent {
-				hist, err := p.coll.History(ctx, ch.DocID, ch.RevID, 0)
-				if err == nil && contains(hist, a.CurrentRev) {
-					if err := p.sendRev(ctx, ch, []string{a.CurrentRev}); err != nil {
-						return err
-					}
-					continue
-				}
-			}
-			if p.opts.PullResolvesConflicts && a.CurrentRev != "" {
-				// A real conflict (the peer's revision is not ours): the pull brings it in,
-				// the resolution becomes a new local change and is pushed then.
-				p.leaveToPull(ch, a.CurrentRev)
-				continue
-			}
-			p.failDoc(ch, &DocError{Domain: "HTTP", Code: 409, Message: "conflict: the peer has a different revision"})
 		default:
 			if transientStatus(a.Status) {
 				// Not now rather than no: this row and the rest of the list stay pending.
@@ -532,6 +539,45 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listO
 			p.failDoc(ch, &DocError{Domain: "HTTP", Code: a.Status, Message: "proposal rejected"})
 		}
 	}
+	return nil
+}
+
+// proposalConflict handles a proposal the peer answered 409 with its current revision
+// remote (may be ""): a deletion is sent on top of it instead if one of our tombstones
+// extends it, our revision is sent on top of it if it is one of our ancestors; otherwise
+// the change is left to the pull side or fails as a conflict.
+func (p *Pusher) proposalConflict(ctx context.Context, row pushRow, remote string) error {
+	ch := row.change
+	if ch.Deleted && remote != "" {
+		// A deletion: any of our tombstones on top of the peer's revision will do.
+		leaf, skip, err := p.tombstoneFor(ctx, ch.DocID, remote)
+		if err != nil {
+			return err
+		}
+		if skip {
+			p.done(ch)
+			return nil
+		}
+		if leaf != "" && leaf != ch.RevID {
+			alt := ch
+			alt.RevID = leaf
+			return p.sendRev(ctx, alt, []string{remote})
+		}
+	}
+	// If the peer's revision is an ancestor of ours, send ours on top of it.
+	if remote != "" && remote != row.parent {
+		hist, err := p.coll.History(ctx, ch.DocID, ch.RevID, 0)
+		if err == nil && contains(hist, remote) {
+			return p.sendRev(ctx, ch, []string{remote})
+		}
+	}
+	if p.opts.PullResolvesConflicts && remote != "" {
+		// A real conflict (the peer's revision is not ours): the pull brings it in,
+		// the resolution becomes a new local change and is pushed then.
+		p.leaveToPull(ch, remote)
+		return nil
+	}
+	p.failDoc(ch, &DocError{Domain: "HTTP", Code: 409, Message: "conflict: the peer has a different revision"})
 	return nil
 }
 
@@ -612,9 +658,61 @@ func (p *Pusher) sendRev(ctx context.Context, ch store.Change, known []string) e
 	return p.sendRevOf(ctx, ch, known, nil)
 }
 
+// outgoingRev is one revision being sent, with what handling its reply needs.
+type outgoingRev struct {
+	ch       store.Change
+	known    []string           // the peer's revisions it was sent against
+	fullHist []string           // its history before the cut after known
+	rev      wire.Rev           // as sent (changed when it is sent again)
+	fullBody []byte             // its whole body (rev.Body may be a delta)
+	digests  []blobstore.Digest // its blobs, which the peer may fetch until it answers
+}
+
 // sendRevOf is sendRev given the document's current revision if already read (nil: read
-// it here).
+// it here). It reads the revision, cuts its history, builds its body, then sends it; the
+// reply is handled on a goroutine of its own (revWG).
 func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string, cur *store.Document) error {
+	doc, err := p.readForSending(ctx, ch, cur)
+	if doc == nil || err != nil {
+		return err
+	}
+	hist, fullHist, send, err := p.historyToSend(ctx, ch, doc, known)
+	if !send || err != nil {
+		return err
+	}
+	out := p.buildRev(ctx, ch, doc, known, hist)
+	if out == nil {
+		return nil
+	}
+	out.fullHist = fullHist
+	size := int64(len(out.rev.Body))
+	if !p.acquire(ctx, size) {
+		return nil
+	}
+	// The peer may fetch this revision's blobs until it answers the rev.
+	p.s.grants.add(ch.DocID, out.digests)
+	replies, err := p.sendRevMessage(out.rev)
+	if err != nil {
+		p.s.grants.remove(ch.DocID, out.digests)
+		p.release(size)
+		return fmt.Errorf("send rev %q: %w", ch.DocID, err)
+	}
+	p.revWG.Add(1)
+	go func() {
+		defer p.revWG.Done()
+		defer p.release(size)
+		defer p.s.grants.remove(ch.DocID, out.digests)
+		if r, ok := p.awaitRevReply(ctx, out, replies); ok {
+			p.settleRev(out, r)
+		}
+	}()
+	return nil
+}
+
+// readForSending reads the revision of change ch (cur if it is the document's current
+// one). It returns nil, having settled the change, when the revision is gone or holds
+// a body this side must not send.
+func (p *Pusher) readForSending(ctx context.Context, ch store.Change, cur *store.Document) (*store.Document, error) {
 	doc, err := cur, error(nil)
 	if doc == nil {
 		doc, err = p.coll.GetWithDeleted(ctx, ch.DocID)
@@ -628,10 +726,10 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 			p.sendNoRev(ctx, ch, 404, "revision no longer available")
 		}
 		p.done(ch)
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("read %q for sending: %w", ch.DocID, err)
+		return nil, fmt.Errorf("read %q for sending: %w", ch.DocID, err)
 	}
 	if !doc.Deleted {
 		if err := store.CheckDocumentBody(doc.Body); err != nil {
@@ -642,55 +740,69 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 				p.sendNoRev(ctx, ch, 400, err.Error()) // the peer asked for it: do not leave it waiting
 			}
 			p.failDoc(ch, &DocError{Domain: "LiteCore", Code: liteCoreCorruptRevisionData, Message: err.Error(), Err: err})
-			return nil
+			return nil, nil
 		}
 	}
-	var hist []string
+	return doc, nil
+}
+
+// historyToSend reads the history of the revision and cuts it after the first revision
+// the peer has (known). send is false, the change settled, when the revision conflicts
+// with the peer's (propose mode): sending it would be refused.
+func (p *Pusher) historyToSend(ctx context.Context, ch store.Change, doc *store.Document, known []string) (hist, fullHist []string, send bool, err error) {
 	if revGeneration(ch.RevID) > 1 { // a first revision has no history to read
 		hist, err = p.coll.History(ctx, ch.DocID, ch.RevID, int(p.maxHistory.Load()))
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("read history of %q: %w", ch.DocID, err)
+			return nil, nil, false, fmt.Errorf("read history of %q: %w", ch.DocID, err)
 		}
 	}
-	fullHist := hist
-	if len(known) > 0 {
-		cut := -1
-		for i, h := range hist {
-			if contains(known, h) {
-				cut = i
-				break
-			}
-		}
-		revives := false
-		if cut < 0 && p.opts.Propose && !doc.Deleted {
-			// The peer's revision is not an ancestor of ours. If it is a deletion that this
-			// database has too, as a leaf beside our live branch (a deletion that won a
-			// conflict, after which the document was created again here), the peer takes
-			// our revision as the document created again, provided it shares no ancestry
-			// with what the peer has (Sync Gateway's no-conflicts rule): send no history.
-			if revives, err = p.revivesOver(ctx, ch.DocID, ch.RevID, known); err != nil {
-				return err
-			}
-			if revives {
-				hist = nil
-			}
-		}
-		if cut < 0 && p.opts.Propose && !revives {
-			// The peer's revision is not an ancestor of ours: a conflict. Sending would be
-			// refused (noconflicts); the pull side brings the peer's revision in instead.
-			if p.opts.PullResolvesConflicts {
-				p.leaveToPull(ch, known[0])
-			} else {
-				p.failDoc(ch, &DocError{Domain: "HTTP", Code: 409, Message: "conflict: the peer has a different revision"})
-			}
-			return nil
-		}
-		if cut >= 0 {
-			hist = hist[:cut+1]
+	fullHist = hist
+	if len(known) == 0 {
+		return hist, fullHist, true, nil
+	}
+	cut := -1
+	for i, h := range hist {
+		if contains(known, h) {
+			cut = i
+			break
 		}
 	}
-	rev := Rev{DocID: ch.DocID, RevID: ch.RevID, History: hist, Deleted: doc.Deleted,
-		Sequence: UintSequence(ch.Sequence), NoConflicts: p.opts.Propose, Body: doc.Body}
+	if cut >= 0 {
+		return hist[:cut+1], fullHist, true, nil
+	}
+	if !p.opts.Propose {
+		return hist, fullHist, true, nil
+	}
+	if !doc.Deleted {
+		// The peer's revision is not an ancestor of ours. If it is a deletion that this
+		// database has too, as a leaf beside our live branch (a deletion that won a
+		// conflict, after which the document was created again here), the peer takes
+		// our revision as the document created again, provided it shares no ancestry
+		// with what the peer has (Sync Gateway's no-conflicts rule): send no history.
+		revives, err := p.revivesOver(ctx, ch.DocID, ch.RevID, known)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if revives {
+			return nil, fullHist, true, nil
+		}
+	}
+	// The peer's revision is not an ancestor of ours: a conflict. Sending would be
+	// refused (noconflicts); the pull side brings the peer's revision in instead.
+	if p.opts.PullResolvesConflicts {
+		p.leaveToPull(ch, known[0])
+	} else {
+		p.failDoc(ch, &DocError{Domain: "HTTP", Code: 409, Message: "conflict: the peer has a different revision"})
+	}
+	return nil, nil, false, nil
+}
+
+// buildRev builds the rev message of the revision: its body, with legacy _attachments
+// stubs for a peer that does not take blobs, or a delta when one is worth it. nil, the
+// change settled, when the stubs cannot be made.
+func (p *Pusher) buildRev(ctx context.Context, ch store.Change, doc *store.Document, known, hist []string) *outgoingRev {
+	rev := wire.Rev{DocID: ch.DocID, RevID: ch.RevID, History: hist, Deleted: doc.Deleted,
+		Sequence: wire.UintSequence(ch.Sequence), NoConflicts: p.opts.Propose, Body: doc.Body}
 	if doc.Deleted || len(rev.Body) == 0 {
 		rev.Body = []byte("{}")
 	}
@@ -709,100 +821,98 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 			rev.Body, legacy = b, true
 		}
 	}
-	fullBody := rev.Body
+	out := &outgoingRev{ch: ch, known: known, fullBody: rev.Body, digests: digests}
 	if !doc.Deleted && !legacy {
 		p.deltaEncode(ctx, &rev, known)
 	}
-	size := int64(len(rev.Body))
-	if !p.acquire(ctx, size) {
-		return nil
+	out.rev = rev
+	return out
+}
+
+// awaitRevReply waits for the reply to out's rev, sending the revision again when the
+// reply asks for it: whole when its delta was refused (PROTOCOL §6.3), or on a newer
+// parent when it was refused as a conflict after the peer took an earlier revision of
+// the document meanwhile. ok is false when the session or connection ended first.
+func (p *Pusher) awaitRevReply(ctx context.Context, out *outgoingRev, replies <-chan blip.Reply) (blip.Reply, bool) {
+	ch, rev := out.ch, &out.rev
+	r, ok := awaitReply(ctx, replies)
+	if !ok {
+		return r, false
 	}
-	// The peer may fetch this revision's blobs until it answers the rev.
-	p.s.grants.add(ch.DocID, digests)
-	replies, err := p.sendRevMessage(rev)
-	if err != nil {
-		p.s.grants.remove(ch.DocID, digests)
-		p.release(size)
-		return fmt.Errorf("send rev %q: %w", ch.DocID, err)
-	}
-	p.revWG.Add(1)
-	go func() {
-		defer p.revWG.Done()
-		defer p.release(size)
-		defer p.s.grants.remove(ch.DocID, digests)
-		r, ok := awaitReply(ctx, replies)
-		if !ok {
-			return
+	if rev.DeltaSrc != "" && r.Err != nil && deltaRefused(r.Err) {
+		// PROTOCOL §6.3: resend the same revision as a full body at once.
+		p.s.stats.deltaFallbacks.Add(1)
+		p.s.log.Debug("delta refused, resending the full body", "doc", ch.DocID, "rev", ch.RevID, "err", r.Err)
+		rev.DeltaSrc, rev.Body = "", out.fullBody
+		replies, err := p.sendRevMessage(*rev)
+		if err != nil {
+			return r, false // the connection is gone: not acknowledged, the checkpoint stays behind
 		}
-		if rev.DeltaSrc != "" && r.Err != nil && deltaRefused(r.Err) {
-			// PROTOCOL §6.3: resend the same revision as a full body at once.
-			p.s.stats.deltaFallbacks.Add(1)
-			p.s.log.Debug("delta refused, resending the full body", "doc", ch.DocID, "rev", ch.RevID, "err", r.Err)
-			rev.DeltaSrc, rev.Body = "", fullBody
-			replies, err := p.sendRevMessage(rev)
+		if r, ok = awaitReply(ctx, replies); !ok {
+			return r, false
+		}
+	}
+	if r.Err != nil && p.opts.PullResolvesConflicts && docErrorFrom(r.Err).Code == 409 {
+		// Refused as a conflict: the peer may have taken an earlier revision of this
+		// document meanwhile (a change sent in a list still in flight when this one was
+		// proposed on the peer's previous revision, or over its deletion). This one then
+		// extends what the peer has now: send it again on top of that.
+		if base := p.peerTookAncestor(ctx, ch.DocID, out.known, out.fullHist); base >= 0 {
+			p.s.log.Debug("rev refused on a stale parent, sending it again", "doc", ch.DocID, "rev", ch.RevID, "parent", out.fullHist[base])
+			rev.History, rev.DeltaSrc, rev.Body = out.fullHist[:base+1], "", out.fullBody
+			replies, err := p.sendRevMessage(*rev)
 			if err != nil {
-				return // the connection is gone: not acknowledged, the checkpoint stays behind
+				return r, false // the connection is gone: not acknowledged, the checkpoint stays behind
 			}
 			if r, ok = awaitReply(ctx, replies); !ok {
-				return
+				return r, false
 			}
 		}
-		if r.Err != nil && p.opts.PullResolvesConflicts && docErrorFrom(r.Err).Code == 409 {
-			// Refused as a conflict: the peer may have taken an earlier revision of this
-			// document meanwhile (a change sent in a list still in flight when this one was
-			// proposed on the peer's previous revision, or over its deletion). This one then
-			// extends what the peer has now: send it again on top of that.
-			if base := p.peerTookAncestor(ctx, ch.DocID, known, fullHist); base >= 0 {
-				p.s.log.Debug("rev refused on a stale parent, sending it again", "doc", ch.DocID, "rev", ch.RevID, "parent", fullHist[base])
-				rev.History, rev.DeltaSrc, rev.Body = fullHist[:base+1], "", fullBody
-				replies, err := p.sendRevMessage(rev)
-				if err != nil {
-					return // the connection is gone: not acknowledged, the checkpoint stays behind
-				}
-				if r, ok = awaitReply(ctx, replies); !ok {
-					return
-				}
-			}
+	}
+	return r, true
+}
+
+// settleRev acts on the final reply to out's rev: acknowledged, held, left to the pull
+// side, failed, or (asked to retry later) ending the session with the change pending.
+func (p *Pusher) settleRev(out *outgoingRev, r blip.Reply) {
+	ch := out.ch
+	if r.Err != nil {
+		if isConnectionGone(r.Err) {
+			return // not acknowledged: the checkpoint stays behind this change
 		}
-		if r.Err != nil {
-			if isConnectionGone(r.Err) {
-				return // not acknowledged: the checkpoint stays behind this change
-			}
-			if de := docErrorFrom(r.Err); de.Domain == "HTTP" && de.Code == blobCodeUnavailable {
-				// The peer could not get this revision's blobs from us (missing or damaged
-				// here, or refused): report it, and keep it for the next replication.
-				p.holdDoc(ch, de)
-				return
-			}
-			if askedToRetryLater(r.Err) {
-				// The peer could not take it now (shutting down, overloaded): not a verdict on
-				// this document. It stays pending (the checkpoint stays behind it) and the
-				// session ends, so that the replicator reconnects with backoff and sends it again.
-				p.s.fail(fmt.Errorf("%w: rev %q refused: %w", ErrRetryLater, ch.DocID, r.Err))
-				return
-			}
-			if de := docErrorFrom(r.Err); de.Code == 409 && p.opts.PullResolvesConflicts {
-				// A conflict the pull side will bring in and resolve (see PushOptions).
-				remote := ""
-				if len(known) > 0 {
-					remote = known[0]
-				}
-				p.leaveToPull(ch, remote)
-				return
-			}
-			p.failDoc(ch, docErrorFrom(r.Err))
+		if de := docErrorFrom(r.Err); de.Domain == "HTTP" && de.Code == blobCodeUnavailable {
+			// The peer could not get this revision's blobs from us (missing or damaged
+			// here, or refused): report it, and keep it for the next replication.
+			p.holdDoc(ch, de)
 			return
 		}
-		if p.s.anc != nil {
-			p.s.anc.set(p.coll, ch.DocID, ch.RevID)
+		if askedToRetryLater(r.Err) {
+			// The peer could not take it now (shutting down, overloaded): not a verdict on
+			// this document. It stays pending (the checkpoint stays behind it) and the
+			// session ends, so that the replicator reconnects with backoff and sends it again.
+			p.s.fail(fmt.Errorf("%w: rev %q refused: %w", ErrRetryLater, ch.DocID, r.Err))
+			return
 		}
-		p.sent.Add(1)
-		p.s.stats.sent(len(rev.Body), len(fullBody), rev.DeltaSrc != "")
-		p.s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: ch.DocID, RevID: ch.RevID,
-			Deleted: doc.Deleted, Direction: DirectionPush})
-		p.done(ch)
-	}()
-	return nil
+		if de := docErrorFrom(r.Err); de.Code == 409 && p.opts.PullResolvesConflicts {
+			// A conflict the pull side will bring in and resolve (see PushOptions).
+			remote := ""
+			if len(out.known) > 0 {
+				remote = out.known[0]
+			}
+			p.leaveToPull(ch, remote)
+			return
+		}
+		p.failDoc(ch, docErrorFrom(r.Err))
+		return
+	}
+	if p.s.anc != nil {
+		p.s.anc.set(p.coll, ch.DocID, ch.RevID)
+	}
+	p.sent.Add(1)
+	p.s.stats.sent(len(out.rev.Body), len(out.fullBody), out.rev.DeltaSrc != "")
+	p.s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: ch.DocID, RevID: ch.RevID,
+		Deleted: out.rev.Deleted, Direction: DirectionPush})
+	p.done(ch)
 }
 
 // peerTookAncestor returns the index in hist (a revision's history, newest first) of the
@@ -929,7 +1039,7 @@ const (
 // base is available: the first of known (the remote ancestor in propose mode, else the
 // revisions the puller listed, best first) whose body is still kept and is not a
 // tombstone. rev is left unchanged when no delta is worth sending.
-func (p *Pusher) deltaEncode(ctx context.Context, rev *Rev, known []string) {
+func (p *Pusher) deltaEncode(ctx context.Context, rev *wire.Rev, known []string) {
 	if !p.s.deltas || !p.peerDeltas.Load() || len(known) == 0 || len(rev.Body) < minDeltaBodySize {
 		return
 	}
@@ -955,8 +1065,8 @@ func (p *Pusher) deltaEncode(ctx context.Context, rev *Rev, known []string) {
 }
 
 // sendRevMessage sends rev (requesting a reply) and returns the reply channel.
-func (p *Pusher) sendRevMessage(rev Rev) (<-chan blip.Reply, error) {
-	msg := p.s.newRequest(ProfileRev, p.idx, rev.Props())
+func (p *Pusher) sendRevMessage(rev wire.Rev) (<-chan blip.Reply, error) {
+	msg := p.s.newRequest(wire.ProfileRev, p.idx, rev.Props())
 	msg.Compressed = true
 	msg.Body = rev.Body
 	return p.s.conn.SendAsync(msg)
@@ -993,8 +1103,8 @@ func deltaRefused(err error) bool {
 }
 
 func (p *Pusher) sendNoRev(ctx context.Context, ch store.Change, code int, reason string) {
-	n := NoRev{DocID: ch.DocID, RevID: ch.RevID, Sequence: UintSequence(ch.Sequence), Error: code, Reason: reason}
-	msg := p.s.newRequest(ProfileNoRev, p.idx, n.Props())
+	n := wire.NoRev{DocID: ch.DocID, RevID: ch.RevID, Sequence: wire.UintSequence(ch.Sequence), Error: code, Reason: reason}
+	msg := p.s.newRequest(wire.ProfileNoRev, p.idx, n.Props())
 	msg.NoReply = true
 	_, _ = p.s.conn.Send(ctx, msg)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // pushPeer starts a session against a test peer whose proposeChanges and rev handlers
@@ -21,9 +22,9 @@ import (
 // filled in.
 func pushPeer(t *testing.T, cfg SessionConfig, propose, rev blip.Handler) (*Session, *store.Collection) {
 	t.Helper()
-	handlers := map[string]blip.Handler{ProfileProposeChanges: propose}
+	handlers := map[string]blip.Handler{wire.ProfileProposeChanges: propose}
 	if rev != nil {
-		handlers[ProfileRev] = rev
+		handlers[wire.ProfileRev] = rev
 	}
 	s, coll, _ := pushPeerWith(t, cfg, handlers)
 	return s, coll
@@ -177,7 +178,7 @@ func TestPusherSendsListsInSequenceOrder(t *testing.T) {
 	ctx := context.Background()
 	type list struct {
 		number uint64
-		seqs   []Sequence
+		seqs   []wire.Sequence
 	}
 	var (
 		mu    sync.Mutex
@@ -186,12 +187,12 @@ func TestPusherSendsListsInSequenceOrder(t *testing.T) {
 	secondListArrived := make(chan struct{})
 	var arrivedOnce sync.Once
 	s, coll, _ := pushPeerWith(t, SessionConfig{}, map[string]blip.Handler{
-		ProfileChanges: func(ctx context.Context, req *blip.Message) (*blip.Message, error) {
+		wire.ProfileChanges: func(ctx context.Context, req *blip.Message) (*blip.Message, error) {
 			body, err := req.ReadBody()
 			if err != nil {
 				return nil, err
 			}
-			rows, err := DecodeChanges(body)
+			rows, err := wire.DecodeChanges(body)
 			if err != nil {
 				return nil, err
 			}
@@ -277,11 +278,11 @@ func TestPusherResendsRevRefusedOnStaleParent(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		rows, err := DecodeProposeChanges(body)
+		rows, err := wire.DecodeProposeChanges(body)
 		if err != nil || len(rows) == 0 {
 			return nil, err
 		}
-		return &blip.Message{Type: blip.TypeResponse, Body: EncodeProposeChangesResponse(make([]ProposeAnswer, len(rows)))}, nil
+		return &blip.Message{Type: blip.TypeResponse, Body: wire.EncodeProposeChangesResponse(make([]wire.ProposeAnswer, len(rows)))}, nil
 	}
 	rev := func(ctx context.Context, req *blip.Message) (*blip.Message, error) {
 		<-ready
@@ -289,7 +290,7 @@ func TestPusherResendsRevRefusedOnStaleParent(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		r, err := DecodeRev(req.Properties, body)
+		r, err := wire.DecodeRev(req.Properties, body)
 		if err != nil || r.DocID != "d" {
 			return nil, err
 		}

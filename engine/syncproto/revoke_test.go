@@ -12,6 +12,7 @@ import (
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // pullPeer starts an active session with one puller (opts) on a fresh database holding
@@ -95,7 +96,7 @@ func (l *eventLog) accessRemoved() map[string]DocumentEvent {
 // sendChanges sends a changes list as the peer and returns the puller's answer.
 func sendChanges(t *testing.T, peer *blip.Conn, body string) string {
 	t.Helper()
-	m := blip.NewRequest(ProfileChanges)
+	m := blip.NewRequest(wire.ProfileChanges)
 	m.Body = []byte(body)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -112,7 +113,7 @@ func sendChanges(t *testing.T, peer *blip.Conn, body string) string {
 
 func sendRev(t *testing.T, peer *blip.Conn, props blip.Properties, body string) error {
 	t.Helper()
-	m := blip.NewRequest(ProfileRev)
+	m := blip.NewRequest(wire.ProfileRev)
 	for _, p := range props {
 		m.Properties.Set(p.Key, p.Value)
 	}

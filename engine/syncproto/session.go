@@ -13,6 +13,7 @@ import (
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // Role says which side of the connection the local peer is.
@@ -295,13 +296,13 @@ func NewSession(conn *blip.Conn, cfg SessionConfig) *Session {
 		case <-ctx.Done():
 		}
 	}()
-	conn.OnArrival(ProfileChanges, s.changesArrived)
-	conn.Handle(ProfileChanges, s.counted(s.handleChanges))
-	conn.Handle(ProfileProposeChanges, s.counted(s.handleProposeChanges))
-	conn.Handle(ProfileRev, s.counted(s.handleRev))
-	conn.Handle(ProfileNoRev, s.handleNoRev)
-	conn.Handle(ProfileGetAttachment, s.counted(s.handleGetAttachment))
-	conn.Handle(ProfileProveAttach, s.counted(s.handleProveAttachment))
+	conn.OnArrival(wire.ProfileChanges, s.changesArrived)
+	conn.Handle(wire.ProfileChanges, s.counted(s.handleChanges))
+	conn.Handle(wire.ProfileProposeChanges, s.counted(s.handleProposeChanges))
+	conn.Handle(wire.ProfileRev, s.counted(s.handleRev))
+	conn.Handle(wire.ProfileNoRev, s.handleNoRev)
+	conn.Handle(wire.ProfileGetAttachment, s.counted(s.handleGetAttachment))
+	conn.Handle(wire.ProfileProveAttach, s.counted(s.handleProveAttachment))
 	return s
 }
 
@@ -479,7 +480,7 @@ func (s *Session) docEvent(ev DocumentEvent) {
 
 // collection resolves the collection of an incoming message.
 func (s *Session) collection(req *blip.Message) (int, *sessionCollection, error) {
-	idx, present, err := CollectionIndex(req.Properties)
+	idx, present, err := wire.CollectionIndex(req.Properties)
 	if err != nil {
 		return 0, nil, &blip.Error{Domain: "BLIP", Code: 400, Message: err.Error()}
 	}
@@ -504,7 +505,7 @@ func (s *Session) collection(req *blip.Message) (int, *sessionCollection, error)
 }
 
 // newRequest builds a collection-scoped request.
-func (s *Session) newRequest(profile string, idx int, props []Prop) *blip.Message {
+func (s *Session) newRequest(profile string, idx int, props []wire.Prop) *blip.Message {
 	m := blip.NewRequest(profile)
 	for _, p := range props {
 		m.Properties = append(m.Properties, blip.Property{Key: p.Key, Value: p.Value})

@@ -1,4 +1,4 @@
-package syncproto
+package wire
 
 import (
 	"bytes"
@@ -42,8 +42,8 @@ func propBool(p Props, key string) bool {
 
 // Wire spellings for booleans (PROTOCOL §9 item 11): "true" everywhere, "1" for deleted.
 const (
-	wireTrue    = "true"
-	wireDeleted = "1"
+	True         = "true"
+	DeletedValue = "1"
 )
 
 // Sequence is a peer's sequence kept as raw JSON text (a number like 42 or a string like

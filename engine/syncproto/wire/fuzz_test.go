@@ -1,4 +1,4 @@
-package syncproto
+package wire
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package syncproto
+package wire
 
 import (
 	"bytes"
@@ -261,13 +261,13 @@ func (s SubChanges) Props() []Prop {
 		p = append(p, Prop{"since", string(s.Since)})
 	}
 	if s.Continuous {
-		p = append(p, Prop{"continuous", wireTrue})
+		p = append(p, Prop{"continuous", True})
 	}
 	if s.Batch > 0 {
 		p = append(p, Prop{"batch", strconv.Itoa(s.Batch)})
 	}
 	if s.ActiveOnly {
-		p = append(p, Prop{"activeOnly", wireTrue})
+		p = append(p, Prop{"activeOnly", True})
 	}
 	if s.Filter != "" {
 		p = append(p, Prop{"filter", s.Filter})
@@ -279,13 +279,13 @@ func (s SubChanges) Props() []Prop {
 		p = append(p, Prop{"versioning", s.Versioning})
 	}
 	if s.SendReplacementRevs {
-		p = append(p, Prop{"sendReplacementRevs", wireTrue})
+		p = append(p, Prop{"sendReplacementRevs", True})
 	}
 	if s.Revocations {
-		p = append(p, Prop{"revocations", wireTrue})
+		p = append(p, Prop{"revocations", True})
 	}
 	if s.RequestPlus {
-		p = append(p, Prop{"requestPlus", wireTrue})
+		p = append(p, Prop{"requestPlus", True})
 	}
 	return p
 }
@@ -717,13 +717,13 @@ func (r Rev) Props() []Prop {
 		p = append(p, Prop{"history", strings.Join(r.History, ",")})
 	}
 	if r.Deleted {
-		p = append(p, Prop{"deleted", wireDeleted})
+		p = append(p, Prop{"deleted", DeletedValue})
 	}
 	if r.Sequence != "" {
 		p = append(p, Prop{"sequence", string(r.Sequence)})
 	}
 	if r.NoConflicts {
-		p = append(p, Prop{"noconflicts", wireTrue})
+		p = append(p, Prop{"noconflicts", True})
 	}
 	if r.DeltaSrc != "" {
 		p = append(p, Prop{"deltaSrc", r.DeltaSrc})

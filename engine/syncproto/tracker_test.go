@@ -1,0 +1,106 @@
+package syncproto
+
+import (
+	"testing"
+
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
+)
+
+func TestProgressTracker(t *testing.T) {
+	var tr progressTracker[string]
+	if _, ok := tr.position(); ok {
+		t.Fatal("empty tracker has a position")
+	}
+	k := func(a, b uint64) trackKey { return trackKey{a, b} }
+	tr.add(k(2, 0), "s20")
+	tr.add(k(2, 1), "s21")
+	tr.add(k(1, 0), "s10") // late registration of an earlier message
+	tr.complete(k(2, 0))
+	tr.complete(k(2, 1))
+	if _, ok := tr.position(); ok {
+		t.Fatal("advanced past a pending earlier row")
+	}
+	tr.complete(k(1, 0))
+	if p, _ := tr.position(); p != "s21" || tr.outstanding() != 0 {
+		t.Fatalf("position %q outstanding %d", p, tr.outstanding())
+	}
+	tr.complete(k(9, 9)) // unknown: ignored
+	if p, _ := tr.position(); p != "s21" {
+		t.Fatal("unknown completion moved the position")
+	}
+}
+
+func TestProgressTrackerBarrierAndStepBack(t *testing.T) {
+	var tr progressTracker[wire.Sequence]
+	tr.before = sequenceBefore
+	tr.setBase("10")
+	k := func(a, b uint64) trackKey { return trackKey{a, b} }
+	// Message 3 is still arriving (barrier) while message 4's rows complete.
+	tr.addBarrier(k(3, 0))
+	tr.add(k(4, 1), "20")
+	tr.complete(k(4, 1))
+	if p, _ := tr.position(); p != "10" {
+		t.Fatalf("position moved past a barrier: %s", p)
+	}
+	tr.add(k(3, 1), "15")
+	tr.complete(k(3, 0))
+	if p, _ := tr.position(); p != "10" || tr.outstanding() != 1 {
+		t.Fatalf("position %s outstanding %d", p, tr.outstanding())
+	}
+	tr.complete(k(3, 1))
+	if p, _ := tr.position(); p != "20" {
+		t.Fatalf("position %s, want 20", p)
+	}
+	// A row registering after later rows were counted steps the position back.
+	tr.add(k(2, 1), "12")
+	if p, _ := tr.position(); p != "11" {
+		t.Fatalf("after late registration position %s, want 11", p)
+	}
+	// Without a numeric predecessor the base is used.
+	tr.add(k(1, 1), `"a:b"`)
+	if p, _ := tr.position(); p != "10" {
+		t.Fatalf("fallback position %s, want base 10", p)
+	}
+}
+
+// A peer that sends a list after a later one (older versions of this library did, when
+// preparing a list took longer than the next) must not get the checkpoint past the
+// earlier list's rows while they are pending: the position stays before the earliest
+// pending row whose sequence is not after it.
+func TestProgressTrackerListsOutOfOrder(t *testing.T) {
+	var tr progressTracker[wire.Sequence]
+	tr.before, tr.atOrBefore = sequenceBefore, sequenceAtOrBefore
+	tr.setBase("10")
+	k := func(a, b uint64) trackKey { return trackKey{a, b} }
+	tr.add(k(2, 1), "14")
+	tr.add(k(2, 2), "15")
+	tr.complete(k(2, 1))
+	tr.complete(k(2, 2))
+	if p, _ := tr.position(); p != "15" {
+		t.Fatalf("position %s, want 15", p)
+	}
+	// Message 3 carries earlier sequences; its rows stay pending (revisions on the way).
+	tr.add(k(3, 1), "13")
+	tr.add(k(3, 2), "11")
+	tr.add(k(3, 3), "16")
+	if p, _ := tr.position(); p != "10" {
+		t.Fatalf("position %s with 11 and 13 pending, want 10", p)
+	}
+	tr.complete(k(3, 2))
+	if p, _ := tr.position(); p != "12" {
+		t.Fatalf("position %s with 13 pending, want 12", p)
+	}
+	tr.hold(k(3, 1)) // given up for this session: still not passed
+	if p, _ := tr.position(); p != "12" {
+		t.Fatalf("position %s with 13 held, want 12", p)
+	}
+	// Opaque sequences cannot be compared: the key order alone decides.
+	var opaque progressTracker[wire.Sequence]
+	opaque.before, opaque.atOrBefore = sequenceBefore, sequenceAtOrBefore
+	opaque.add(k(1, 1), `"5:7"`)
+	opaque.complete(k(1, 1))
+	opaque.add(k(2, 1), `"5:3"`)
+	if p, _ := opaque.position(); p != `"5:7"` {
+		t.Fatalf("opaque position %s", p)
+	}
+}
