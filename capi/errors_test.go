@@ -94,6 +94,14 @@ func sentinels(t *testing.T, dir string) map[string]string {
 						if !strings.HasPrefix(name.Name, "Err") || !name.IsExported() || i >= len(vs.Values) {
 							continue
 						}
+						if sel, ok := vs.Values[i].(*ast.SelectorExpr); ok {
+							// A re-export (ErrX = otherpkg.ErrY) is the same value as the
+							// sentinel it names: check that one's message instead.
+							if msg, ok := reexported(t, file, sel); ok {
+								out[name.Name] = msg
+								continue
+							}
+						}
 						call, ok := vs.Values[i].(*ast.CallExpr)
 						if !ok || len(call.Args) != 1 {
 							t.Errorf("%s: sentinel %s is not errors.New(\"...\"); map it by hand and extend this test", dir, name.Name)
@@ -111,6 +119,30 @@ func sentinels(t *testing.T, dir string) map[string]string {
 		}
 	}
 	return out
+}
+
+// reexported resolves `otherpkg.ErrY` (otherpkg an engine package imported by file) to
+// the message of that package's sentinel.
+func reexported(t *testing.T, file *ast.File, sel *ast.SelectorExpr) (string, bool) {
+	t.Helper()
+	pkgIdent, ok := sel.X.(*ast.Ident)
+	if !ok {
+		return "", false
+	}
+	const module = "github.com/p2psync/libp2psync/"
+	for _, imp := range file.Imports {
+		path, _ := strconv.Unquote(imp.Path.Value)
+		name := filepath.Base(path)
+		if imp.Name != nil {
+			name = imp.Name.Name
+		}
+		if name != pkgIdent.Name || !strings.HasPrefix(path, module+"engine/") {
+			continue
+		}
+		msg, ok := sentinels(t, filepath.Join("..", strings.TrimPrefix(path, module)))[sel.Sel.Name]
+		return msg, ok
+	}
+	return "", false
 }
 
 // TestEveryHeaderCodeHasARow fails when include/p2psync.h defines a P2P_ERR_* code that
