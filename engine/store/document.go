@@ -236,26 +236,9 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	if err := validateDocID(id); err != nil {
 		return nil, err
 	}
-	var data []byte
-	if deleted {
-		data = emptyObject()
-	} else {
-		var err error
-		if data, err = compactWithAttachments(body); err != nil {
-			return nil, err
-		}
-	}
-	// A top-level _attachments is only accepted carried over unchanged (checked once the
-	// replaced revision is known); a body without one takes the fast path.
-	attachments := !deleted && hasTopLevelAttachments(data)
-	// Blob references the blob store cannot back are refused unless carried over from
-	// the revision this one replaces (checkBlobRefs, once the tree is loaded).
-	var unsatisfied []blobstore.Ref
-	if !deleted {
-		var err error
-		if unsatisfied, err = b.unsatisfiedBlobs(data); err != nil {
-			return nil, err
-		}
+	data, attachments, unsatisfied, err := b.saveBody(body, deleted)
+	if err != nil {
+		return nil, err
 	}
 	// Most saves of small documents create them: try that in a single
 	// statement first. For large bodies a failed attempt would waste a hash
@@ -276,21 +259,8 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	if row != nil {
 		t, cur, exp = row.tree, row.tree.winner(), row.expiration
 	}
-	curDeleted := cur < 0 || t.nodes[cur].deleted
-	if deleted && curDeleted {
-		return nil, fmt.Errorf("%w: document is absent or already deleted", ErrNotFound)
-	}
-	if opts.Concurrency == FailOnConflict {
-		switch {
-		case opts.ParentRevID == "" && !curDeleted:
-			return nil, fmt.Errorf("%w: document exists (current revision %s)", ErrConflict, t.nodes[cur].id)
-		case opts.ParentRevID != "" && (cur < 0 || t.nodes[cur].id != opts.ParentRevID):
-			current := "none"
-			if cur >= 0 {
-				current = t.nodes[cur].id
-			}
-			return nil, fmt.Errorf("%w: parent %s is not the current revision (%s)", ErrConflict, opts.ParentRevID, current)
-		}
+	if err := checkSaveParent(t, cur, deleted, opts); err != nil {
+		return nil, err
 	}
 	var prevBody []byte
 	if cur >= 0 {
@@ -304,6 +274,61 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	if err := checkBlobRefs(unsatisfied, prevBody); err != nil {
 		return nil, err
 	}
+	rev, seq, err := b.addLocalRevision(t, cur, deleted, data, c.seq+1)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := b.storeDoc(c, id, row, t, seq); err != nil {
+		return nil, err
+	}
+	return &Document{ID: id, RevID: rev, Sequence: seq, Deleted: deleted, Body: data, Expiration: expirationTime(exp)}, nil
+}
+
+// saveBody prepares the body of a local save: "{}" for a deletion, else the compact
+// body, whether it has a top-level _attachments (accepted only carried over unchanged,
+// checked once the replaced revision is known; a body without one takes the fast path)
+// and the blob references the blob store cannot back (refused unless carried over from
+// the replaced revision, checkBlobRefs).
+func (b *Batch) saveBody(body []byte, deleted bool) (data []byte, attachments bool, unsatisfied []blobstore.Ref, err error) {
+	if deleted {
+		return emptyObject(), false, nil, nil
+	}
+	if data, err = compactWithAttachments(body); err != nil {
+		return nil, false, nil, err
+	}
+	if unsatisfied, err = b.unsatisfiedBlobs(data); err != nil {
+		return nil, false, nil, err
+	}
+	return data, hasTopLevelAttachments(data), unsatisfied, nil
+}
+
+// checkSaveParent applies a save's preconditions to the current revision cur of t (-1:
+// no document): a deletion needs a live document, and FailOnConflict needs
+// opts.ParentRevID to be the current revision ("" = absent or deleted).
+func checkSaveParent(t *revTree, cur int, deleted bool, opts SaveOptions) error {
+	curDeleted := cur < 0 || t.nodes[cur].deleted
+	if deleted && curDeleted {
+		return fmt.Errorf("%w: document is absent or already deleted", ErrNotFound)
+	}
+	if opts.Concurrency != FailOnConflict {
+		return nil
+	}
+	switch {
+	case opts.ParentRevID == "" && !curDeleted:
+		return fmt.Errorf("%w: document exists (current revision %s)", ErrConflict, t.nodes[cur].id)
+	case opts.ParentRevID != "" && (cur < 0 || t.nodes[cur].id != opts.ParentRevID):
+		current := "none"
+		if cur >= 0 {
+			current = t.nodes[cur].id
+		}
+		return fmt.Errorf("%w: parent %s is not the current revision (%s)", ErrConflict, opts.ParentRevID, current)
+	}
+	return nil
+}
+
+// addLocalRevision adds to t the revision of a local save with body data as a child of
+// cur (-1: none) under sequence seq, and returns its ID and seq.
+func (b *Batch) addLocalRevision(t *revTree, cur int, deleted bool, data []byte, seq uint64) (string, uint64, error) {
 	parentGen, parentID := 0, ""
 	if cur >= 0 {
 		parentGen, parentID = t.nodes[cur].gen, t.nodes[cur].id
@@ -311,19 +336,15 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	rev := newRevID(parentGen, parentID, deleted, data)
 	if t.find(rev) >= 0 {
 		// Only possible if a peer sent this very ID on another branch.
-		return nil, fmt.Errorf("%w: revision %s already exists elsewhere in the tree", ErrConflict, rev)
+		return "", 0, fmt.Errorf("%w: revision %s already exists elsewhere in the tree", ErrConflict, rev)
 	}
-	seq := c.seq + 1
 	added := t.add(cur, rev, parentGen+1, deleted, data, seq)
 	if deleted && len(t.liveLeaves()) == 0 {
 		// The deletion is the document's new state: a tombstone closing an old branch
 		// (a conflict resolved earlier) must not outrank it and stay current.
 		t.removeLeaves(t.tombstonesAbove(added))
 	}
-	if _, err := b.storeDoc(c, id, row, t, seq); err != nil {
-		return nil, err
-	}
-	return &Document{ID: id, RevID: rev, Sequence: seq, Deleted: deleted, Body: data, Expiration: expirationTime(exp)}, nil
+	return rev, seq, nil
 }
 
 // Purge removes document id and its whole history: no tombstone is left and

@@ -265,36 +265,15 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, opt
 	if winningRevID == losingRevID {
 		return nil, fmt.Errorf("%w: winning and losing revision are the same", ErrInvalidRevID)
 	}
-	var merged []byte
-	switch {
-	case opts.MergedDeleted:
-		merged = emptyObject()
-	case opts.MergedBody != nil:
-		var err error
-		// A merged body may keep a legacy _attachments dictionary, as a save may: only
-		// carried over unchanged from one of the two sides (checked below).
-		if merged, err = compactWithAttachments(opts.MergedBody); err != nil {
-			return nil, err
-		}
-	}
-	row, err := b.loadDoc(c, id)
+	merged, err := mergedBody(opts)
 	if err != nil {
 		return nil, err
 	}
-	if row == nil {
-		return nil, ErrNotFound
+	row, win, lose, err := b.loadConflict(c, id, winningRevID, losingRevID, opts)
+	if err != nil {
+		return nil, err
 	}
 	t := row.tree
-	win, lose := t.find(winningRevID), t.find(losingRevID)
-	if win < 0 || lose < 0 {
-		return nil, fmt.Errorf("%w: unknown revision", ErrNotFound)
-	}
-	if !t.isLeaf(win) || !t.isLeaf(lose) {
-		return nil, fmt.Errorf("%w: both revisions must be leaves", ErrConflict)
-	}
-	if t.nodes[lose].deleted && !opts.PruneLosingBranch {
-		return nil, fmt.Errorf("%w: losing revision %s is already deleted", ErrConflict, losingRevID)
-	}
 	if merged != nil && !opts.MergedDeleted && hasTopLevelAttachments(merged) {
 		if err := checkAttachmentsCarried(merged, t.nodes[win].body); err != nil {
 			if checkAttachmentsCarried(merged, t.nodes[lose].body) != nil {
@@ -303,6 +282,58 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, opt
 		}
 	}
 	seq := c.seq + 1
+	if err := applyResolution(t, win, lose, merged, opts, seq); err != nil {
+		return nil, err
+	}
+	cur, err := b.storeDoc(c, id, row, t, seq)
+	if err != nil {
+		return nil, err
+	}
+	return nodeDocument(id, t, cur, seq, row), nil
+}
+
+// mergedBody returns the body of the new revision a resolution adds: "{}" for a merged
+// deletion, the compact merged body, or nil for none.
+func mergedBody(opts ResolveOptions) ([]byte, error) {
+	switch {
+	case opts.MergedDeleted:
+		return emptyObject(), nil
+	case opts.MergedBody != nil:
+		// A merged body may keep a legacy _attachments dictionary, as a save may: only
+		// carried over unchanged from one of the two sides (checked by the caller).
+		return compactWithAttachments(opts.MergedBody)
+	}
+	return nil, nil
+}
+
+// loadConflict loads document id and finds the two leaves of a resolution: both must be
+// leaves and, unless opts.PruneLosingBranch, the losing one live.
+func (b *Batch) loadConflict(c *Collection, id, winningRevID, losingRevID string, opts ResolveOptions) (*docRow, int, int, error) {
+	row, err := b.loadDoc(c, id)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if row == nil {
+		return nil, 0, 0, ErrNotFound
+	}
+	t := row.tree
+	win, lose := t.find(winningRevID), t.find(losingRevID)
+	if win < 0 || lose < 0 {
+		return nil, 0, 0, fmt.Errorf("%w: unknown revision", ErrNotFound)
+	}
+	if !t.isLeaf(win) || !t.isLeaf(lose) {
+		return nil, 0, 0, fmt.Errorf("%w: both revisions must be leaves", ErrConflict)
+	}
+	if t.nodes[lose].deleted && !opts.PruneLosingBranch {
+		return nil, 0, 0, fmt.Errorf("%w: losing revision %s is already deleted", ErrConflict, losingRevID)
+	}
+	return row, win, lose, nil
+}
+
+// applyResolution changes t as a resolution between leaves win and lose does: the merged
+// revision (if merged is non-nil) as a child of win, and the losing leaf closed by a
+// tombstone or, with opts.PruneLosingBranch, removed (see ResolveOptions).
+func applyResolution(t *revTree, win, lose int, merged []byte, opts ResolveOptions, seq uint64) error {
 	closing, mergedRev := "", ""
 	if !opts.PruneLosingBranch {
 		closing = newRevID(t.nodes[lose].gen, t.nodes[lose].id, true, emptyObject())
@@ -313,7 +344,7 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, opt
 	for _, r := range []string{closing, mergedRev} {
 		if r != "" && t.find(r) >= 0 {
 			// Only possible if a peer sent this very ID on another branch.
-			return nil, fmt.Errorf("%w: revision %s already exists elsewhere in the tree", ErrConflict, r)
+			return fmt.Errorf("%w: revision %s already exists elsewhere in the tree", ErrConflict, r)
 		}
 	}
 	result := win
@@ -330,11 +361,7 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, opt
 	} else {
 		t.add(lose, closing, t.nodes[lose].gen+1, true, emptyObject(), seq)
 	}
-	cur, err := b.storeDoc(c, id, row, t, seq)
-	if err != nil {
-		return nil, err
-	}
-	return nodeDocument(id, t, cur, seq, row), nil
+	return nil
 }
 
 // ResolveConflict resolves a conflict in its own transaction (see Batch.ResolveConflict).
