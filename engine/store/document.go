@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/p2psync/libp2psync/engine/blobstore"
+	"github.com/p2psync/libp2psync/engine/hlv"
 )
 
 // ConcurrencyControl chooses what a save does when the document changed
@@ -40,6 +41,15 @@ type Document struct {
 	Deleted    bool
 	Body       []byte    // compact JSON object text; "{}" for tombstones
 	Expiration time.Time // zero = none
+	// Version is the revision's current version "<hex time>@<source ID>" (package hlv),
+	// Timestamp its time (hybrid-logical-clock nanoseconds since the Unix epoch) and
+	// Vector its whole version vector in hlv's full text form. All three are empty for a
+	// revision that has no version: one saved before versions existed (or by the previous
+	// version of this library) or received as a rev-tree revision; it gains one when it is
+	// next saved.
+	Version   string
+	Timestamp uint64
+	Vector    string
 }
 
 // Revision describes one kept revision of a document's revision tree.
@@ -105,6 +115,7 @@ type docRow struct {
 	deleted    bool
 	expiration sql.NullInt64
 	tree       *revTree
+	vector     storedVector
 }
 
 // checkColl verifies c can be written by this batch.
@@ -126,8 +137,9 @@ func (b *Batch) loadDoc(c *Collection, id string) (*docRow, error) {
 		row        docRow
 		seq        int64
 		tree, body []byte
+		vv, vvRev  sql.NullString
 	)
-	err := c.w.selDoc.QueryRowContext(b.ctx, id).Scan(&seq, &row.deleted, &row.expiration, &tree, &body)
+	err := c.w.selDoc.QueryRowContext(b.ctx, id).Scan(&seq, &row.deleted, &row.expiration, &tree, &body, &vv, &vvRev)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -135,6 +147,7 @@ func (b *Batch) loadDoc(c *Collection, id string) (*docRow, error) {
 		return nil, b.fail(err)
 	}
 	row.seq = uint64(seq)
+	row.vector = scanVector(vv, vvRev)
 	row.tree, err = decodeTree(tree, body)
 	if err != nil {
 		return nil, fmt.Errorf("document %q: %w", id, err)
@@ -144,7 +157,9 @@ func (b *Batch) loadDoc(c *Collection, id string) (*docRow, error) {
 
 // storeDoc prunes t, applies the body retention rule, writes the row with
 // sequence seq and records the change. It returns the current revision's index.
-func (b *Batch) storeDoc(c *Collection, id string, row *docRow, t *revTree, seq uint64) (int, error) {
+// vec is the version vector to store; nil keeps the row's (which then still belongs to
+// the revision it was written for).
+func (b *Batch) storeDoc(c *Collection, id string, row *docRow, t *revTree, seq uint64, vec *storedVector) (int, error) {
 	t.prune(b.db.maxDepth)
 	cur := t.winner()
 	t.dropBodies(cur)
@@ -154,11 +169,15 @@ func (b *Batch) storeDoc(c *Collection, id string, row *docRow, t *revTree, seq 
 		body = emptyObject()
 	}
 	b.treeBuf = encodeTree(t, cur, b.treeBuf)
+	if vec == nil && row != nil {
+		vec = &row.vector
+	}
+	vv, vvRev := vec.args()
 	var err error
 	if row == nil {
-		_, err = c.w.insDoc.ExecContext(b.ctx, seq, id, n.id, n.deleted, b.treeBuf, body)
+		_, err = c.w.insDoc.ExecContext(b.ctx, seq, id, n.id, n.deleted, b.treeBuf, body, vv, vvRev)
 	} else {
-		_, err = c.w.updDoc.ExecContext(b.ctx, seq, n.id, n.deleted, b.treeBuf, body, row.seq)
+		_, err = c.w.updDoc.ExecContext(b.ctx, seq, n.id, n.deleted, b.treeBuf, body, vv, vvRev, row.seq)
 	}
 	if err != nil {
 		return 0, b.fail(err)
@@ -193,7 +212,12 @@ func (b *Batch) insertNew(c *Collection, id string, data []byte) (*Document, boo
 	seq := c.seq + 1
 	t := revTree{nodes: []revNode{{id: rev, gen: 1, parent: -1, seq: seq, body: data}}}
 	b.treeBuf = encodeTree(&t, 0, b.treeBuf)
-	res, err := c.w.insNew.ExecContext(b.ctx, seq, id, rev, b.treeBuf, data)
+	vec, err := b.newVersion(hlv.Vector{})
+	if err != nil {
+		return nil, false, err
+	}
+	sv := storedVector{text: vec.String(), rev: rev}
+	res, err := c.w.insNew.ExecContext(b.ctx, seq, id, rev, b.treeBuf, data, sv.text, sv.rev)
 	if err != nil {
 		return nil, false, b.fail(err)
 	}
@@ -203,7 +227,9 @@ func (b *Batch) insertNew(c *Collection, id string, data []byte) (*Document, boo
 		return nil, false, nil
 	}
 	b.stored(c, id, seq, rev, false, false, len(data))
-	return &Document{ID: id, RevID: rev, Sequence: seq, Body: data}, true, nil // data is ours (compactObject made it) and not retained
+	doc := &Document{ID: id, RevID: rev, Sequence: seq, Body: data} // data is ours (compactObject made it) and not retained
+	doc.setVector(sv)
+	return doc, true, nil
 }
 
 // Save adds a new revision of document id with the given JSON object body.
@@ -274,14 +300,25 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	if err := checkBlobRefs(unsatisfied, prevBody); err != nil {
 		return nil, err
 	}
+	var stored storedVector
+	if row != nil {
+		stored = row.vector
+	}
+	vec, err := b.newVersion(currentVector(t, cur, stored))
+	if err != nil {
+		return nil, err
+	}
 	rev, seq, err := b.addLocalRevision(t, cur, deleted, data, c.seq+1)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := b.storeDoc(c, id, row, t, seq); err != nil {
+	sv := storedVector{text: vec.String(), rev: rev}
+	if _, err := b.storeDoc(c, id, row, t, seq, &sv); err != nil {
 		return nil, err
 	}
-	return &Document{ID: id, RevID: rev, Sequence: seq, Deleted: deleted, Body: data, Expiration: expirationTime(exp)}, nil
+	doc := &Document{ID: id, RevID: rev, Sequence: seq, Deleted: deleted, Body: data, Expiration: expirationTime(exp)}
+	doc.setVector(sv)
+	return doc, nil
 }
 
 // saveBody prepares the body of a local save: "{}" for a deletion, else the compact
@@ -543,10 +580,11 @@ func (c *Collection) getCurrent(ctx context.Context, id string) (*Document, erro
 	defer c.db.leave()
 	doc := &Document{ID: id}
 	var (
-		seq int64
-		exp sql.NullInt64
+		seq       int64
+		exp       sql.NullInt64
+		vv, vvRev sql.NullString
 	)
-	err = r.getDoc.QueryRowContext(ctx, id).Scan(&doc.RevID, &doc.Deleted, &seq, &exp, &doc.Body)
+	err = r.getDoc.QueryRowContext(ctx, id).Scan(&doc.RevID, &doc.Deleted, &seq, &exp, &doc.Body, &vv, &vvRev)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -555,6 +593,7 @@ func (c *Collection) getCurrent(ctx context.Context, id string) (*Document, erro
 	}
 	doc.Sequence = uint64(seq)
 	doc.Expiration = expirationTime(exp)
+	doc.setVector(scanVector(vv, vvRev))
 	return doc, nil
 }
 
@@ -565,6 +604,7 @@ type docTree struct {
 	seq        uint64
 	expiration sql.NullInt64
 	tree       *revTree
+	vector     storedVector
 }
 
 func (c *Collection) readTree(ctx context.Context, id string) (*docTree, error) {
@@ -577,8 +617,9 @@ func (c *Collection) readTree(ctx context.Context, id string) (*docTree, error) 
 		d          docTree
 		seq        int64
 		tree, body []byte
+		vv, vvRev  sql.NullString
 	)
-	err = r.getTree.QueryRowContext(ctx, id).Scan(&d.revid, &d.deleted, &seq, &d.expiration, &tree, &body)
+	err = r.getTree.QueryRowContext(ctx, id).Scan(&d.revid, &d.deleted, &seq, &d.expiration, &tree, &body, &vv, &vvRev)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -586,6 +627,7 @@ func (c *Collection) readTree(ctx context.Context, id string) (*docTree, error) 
 		return nil, classify(err)
 	}
 	d.seq = uint64(seq)
+	d.vector = scanVector(vv, vvRev)
 	if d.tree, err = decodeTree(tree, body); err != nil {
 		return nil, err
 	}
@@ -610,7 +652,9 @@ func (c *Collection) GetRevision(ctx context.Context, id, revID string) (*Docume
 	if n.body == nil {
 		return nil, fmt.Errorf("get revision %s of %q: %w: body no longer kept", revID, id, ErrNotFound)
 	}
-	return &Document{ID: id, RevID: n.id, Sequence: n.seq, Deleted: n.deleted, Body: cloneBytes(n.body), Expiration: expirationTime(d.expiration)}, nil
+	doc := &Document{ID: id, RevID: n.id, Sequence: n.seq, Deleted: n.deleted, Body: cloneBytes(n.body), Expiration: expirationTime(d.expiration)}
+	doc.setVector(d.vector)
+	return doc, nil
 }
 
 // Revisions returns the kept revision tree, newest generation first.

@@ -26,13 +26,15 @@ func (c *Collection) GetManyWithDeleted(ctx context.Context, ids []string) ([]*D
 	err := c.readMany(ctx, "get documents", ids, true, func(rows *sql.Rows) (string, func(i int, first bool), error) {
 		d := &Document{}
 		var (
-			seq int64
-			exp sql.NullInt64
+			seq       int64
+			exp       sql.NullInt64
+			vv, vvRev sql.NullString
 		)
-		if err := rows.Scan(&d.ID, &d.RevID, &d.Deleted, &seq, &exp, &d.Body); err != nil {
+		if err := rows.Scan(&d.ID, &d.RevID, &d.Deleted, &seq, &exp, &d.Body, &vv, &vvRev); err != nil {
 			return "", nil, err
 		}
 		d.Sequence, d.Expiration = uint64(seq), expirationTime(exp)
+		d.setVector(scanVector(vv, vvRev))
 		return d.ID, func(i int, first bool) {
 			if first {
 				docs[i] = d

@@ -136,7 +136,7 @@ func (b *Batch) putExisting(c *Collection, rev *RemoteRevision) (InsertResult, e
 		// or one closing a branch in an earlier resolution) must not stay current.
 		t.removeLeaves(t.tombstonesAbove(added))
 	}
-	cur, err := b.storeDoc(c, rev.DocID, row, t, seq)
+	cur, err := b.storeDoc(c, rev.DocID, row, t, seq, nil)
 	if err != nil {
 		return InsertResult{}, err
 	}
@@ -163,7 +163,7 @@ func (b *Batch) insertNewRemote(c *Collection, rev *RemoteRevision, body []byte)
 	cur := t.winner()
 	t.dropBodies(cur)
 	b.treeBuf = encodeTree(t, cur, b.treeBuf)
-	res, err := c.w.insNew.ExecContext(b.ctx, seq, rev.DocID, rev.RevID, b.treeBuf, body)
+	res, err := c.w.insNew.ExecContext(b.ctx, seq, rev.DocID, rev.RevID, b.treeBuf, body, nil, nil)
 	if err != nil {
 		return InsertResult{}, false, b.fail(err)
 	}
@@ -194,6 +194,7 @@ func nodeDocument(id string, t *revTree, i int, seq uint64, row *docRow) *Docume
 	d := &Document{ID: id, RevID: n.id, Sequence: seq, Deleted: n.deleted, Body: body}
 	if row != nil {
 		d.Expiration = expirationTime(row.expiration)
+		d.setVector(row.vector)
 	}
 	return d
 }
@@ -285,7 +286,7 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, opt
 	if err := applyResolution(t, win, lose, merged, opts, seq); err != nil {
 		return nil, err
 	}
-	cur, err := b.storeDoc(c, id, row, t, seq)
+	cur, err := b.storeDoc(c, id, row, t, seq, nil)
 	if err != nil {
 		return nil, err
 	}
