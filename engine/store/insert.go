@@ -53,13 +53,19 @@ func validateRemote(rev *RemoteRevision) ([]byte, error) {
 		}
 	}
 	// Consecutive generations already make the IDs distinct from each other and from RevID.
-	if rev.Deleted && len(rev.Body) == 0 {
+	return remoteBody(rev.Deleted, rev.Body)
+}
+
+// remoteBody returns the compact body of a received revision: "{}" for a tombstone sent
+// without one.
+func remoteBody(deleted bool, body []byte) ([]byte, error) {
+	if deleted && len(body) == 0 {
 		return emptyObject(), nil
 	}
-	if len(rev.Body) == 0 {
+	if len(body) == 0 {
 		return nil, fmt.Errorf("%w: missing body", ErrInvalidJSON)
 	}
-	return compactWithAttachments(rev.Body)
+	return compactWithAttachments(body)
 }
 
 // PutExistingRevision inserts a revision received from a peer together with
