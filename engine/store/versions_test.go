@@ -19,7 +19,7 @@ type testWall struct {
 	t  time.Time
 }
 
-func (w *testWall) now() time.Time { w.mu.Lock(); defer w.mu.Unlock(); return w.t }
+func (w *testWall) now() time.Time  { w.mu.Lock(); defer w.mu.Unlock(); return w.t }
 func (w *testWall) set(t time.Time) { w.mu.Lock(); w.t = t; w.mu.Unlock() }
 
 func mustParseVector(t *testing.T, s string) hlv.Vector {
