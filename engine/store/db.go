@@ -478,6 +478,7 @@ func (db *Database) Close() error {
 	db.ops.Wait()
 	<-db.expiryDone
 	db.notify.close() // delivers what was committed, then stops (unless called from a callback)
+	db.settleClock()
 	err := db.closeSQL()
 	db.blobs.Close()
 	unlockDir(db.lock)

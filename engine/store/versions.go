@@ -14,7 +14,9 @@ import (
 
 // clockReserve is how far ahead of the clock the persisted clock mark is set, so that a
 // burst of saves writes the mark about once a second rather than once per save (see
-// Batch.persistClock).
+// Batch.persistClock). Close lowers the mark to the clock's exact state (settleClock), so
+// that a database reopened at once does not start up to a second ahead, and reopening
+// many times a second does not push its times further and further ahead.
 const clockReserve = uint64(time.Second)
 
 // Meta keys of the versioning state.
@@ -251,4 +253,21 @@ func (b *Batch) persistClock() error {
 		b.onRollback = append(b.onRollback, func() { db.clockMark, db.clockBatch = db.clockCommitted, nil })
 	}
 	return nil
+}
+
+// settleClock, on Close, replaces the persisted clock mark by the clock's exact state
+// (every committed time is at or below it), when that is lower. A failure only costs the
+// reserve on the next open, so it is logged and not returned.
+func (db *Database) settleClock() {
+	if db.clock == nil || db.wconn == nil {
+		return
+	}
+	last := db.clock.Last()
+	if last >= db.clockCommitted {
+		return
+	}
+	if _, err := db.wconn.ExecContext(context.Background(),
+		`UPDATE meta SET value = ? WHERE key = ?`, strconv.FormatUint(last, 10), metaClock); err != nil {
+		db.log.Warn("store: could not save the clock state on close", "dir", db.dir, "err", err)
+	}
 }

@@ -403,3 +403,32 @@ func TestResolveVersionConflict(t *testing.T) {
 		t.Fatalf("merged: %+v %v", doc, err)
 	}
 }
+
+// Reopening many times in quick succession, each time saving once, keeps the times close
+// to the wall clock: the clock reserve is given back on Close.
+func TestReopenDoesNotDrift(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "db")
+	wall := &testWall{t: time.Date(2026, 12, 7, 2, 0, 0, 0, time.UTC)}
+	var last uint64
+	for i := 0; i < 5; i++ {
+		db, err := Open(ctx, dir, Config{WallClock: wall.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := db.DefaultCollection().Save(ctx, "a", []byte(`{}`), SaveOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if d.Timestamp <= last {
+			t.Fatalf("reopen %d: %x not after %x", i, d.Timestamp, last)
+		}
+		last = d.Timestamp
+	}
+	if ahead := time.Duration(last - uint64(wall.now().UnixNano())); ahead > time.Millisecond {
+		t.Fatalf("after 5 reopens the clock is %v ahead of the wall clock", ahead)
+	}
+}
