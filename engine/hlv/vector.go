@@ -143,6 +143,15 @@ func ParseVector(s string) (Vector, error) {
 	return v, nil
 }
 
+// CurrentVersion returns the current version of a full vector string without parsing
+// the rest, as Sync Gateway reads a proposeChanges row: the text before the first ';',
+// then before the first ','.
+func CurrentVersion(s string) (Version, error) {
+	s, _, _ = strings.Cut(s, ";")
+	s, _, _ = strings.Cut(s, ",")
+	return ParseVersion(s)
+}
+
 // ParseRevHistory parses the "rev" and "history" properties of a rev message into a
 // vector. As Sync Gateway reads them, a history containing ';' continues the current
 // version with merge versions ("rev,history"); one without ';' holds only previous

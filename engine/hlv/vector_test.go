@@ -116,6 +116,22 @@ func TestVectorRoundTrips(t *testing.T) {
 	}
 }
 
+func TestCurrentVersion(t *testing.T) {
+	for _, s := range []string{
+		"18ed7b68ac700000@" + srcA + ",18ed7b68ac6f0000@" + srcB + ";18ed7b68ac6e0000@" + srcD,
+		"18ed7b68ac700000@" + srcA + ";18ed7b68ac6e0000@" + srcD,
+		"18ed7b68ac700000@" + srcA,
+	} {
+		v, err := CurrentVersion(s)
+		if err != nil || v.String() != "18ed7b68ac700000@"+srcA {
+			t.Errorf("CurrentVersion(%q) = %v, %v", s, v, err)
+		}
+	}
+	if _, err := CurrentVersion("1-abc;2@x"); !errors.Is(err, ErrSyntax) {
+		t.Errorf("rev-tree ID accepted: %v", err)
+	}
+}
+
 func TestVectorErrors(t *testing.T) {
 	for _, s := range []string{
 		"", ";", ";1@a", "1@a;;", "1@a;2@b;3@c", "1@a,", "1@a,,2@b", "1@a;2@b,,3@c",

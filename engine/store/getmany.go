@@ -13,6 +13,8 @@ type CurrentRevision struct {
 	RevID    string
 	Deleted  bool
 	Sequence uint64
+	Version  string // current version (see Document.Version); "" if the revision has none
+	Vector   string // its whole version vector (see Document.Vector); "" if none
 }
 
 // GetManyWithDeleted returns the current revision of each listed document,
@@ -51,8 +53,8 @@ func (c *Collection) GetManyWithDeleted(ctx context.Context, ids []string) ([]*D
 	return docs, nil
 }
 
-// CurrentRevisions returns the current revision ID, deletion flag and
-// sequence of each listed document without reading bodies: revs[i] is
+// CurrentRevisions returns the current revision ID, deletion flag, sequence and version
+// of each listed document without reading bodies: revs[i] is
 // ids[i]'s, with RevID "" if it does not exist. Like GetManyWithDeleted it
 // reads everything in one statement from one snapshot; an invalid ID fails
 // the whole call (ErrInvalidID).
@@ -60,14 +62,18 @@ func (c *Collection) CurrentRevisions(ctx context.Context, ids []string) ([]Curr
 	revs := make([]CurrentRevision, len(ids))
 	err := c.readMany(ctx, "get current revisions", ids, false, func(rows *sql.Rows) (string, func(i int, first bool), error) {
 		var (
-			id  string
-			r   CurrentRevision
-			seq int64
+			id        string
+			r         CurrentRevision
+			seq       int64
+			vv, vvRev sql.NullString
 		)
-		if err := rows.Scan(&id, &r.RevID, &r.Deleted, &seq); err != nil {
+		if err := rows.Scan(&id, &r.RevID, &r.Deleted, &seq, &vv, &vvRev); err != nil {
 			return "", nil, err
 		}
 		r.Sequence = uint64(seq)
+		d := Document{RevID: r.RevID}
+		d.setVector(scanVector(vv, vvRev))
+		r.Version, r.Vector = d.Version, d.Vector
 		return id, func(i int, _ bool) { revs[i] = r }, nil
 	})
 	if err != nil {

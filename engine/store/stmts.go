@@ -163,7 +163,7 @@ func (s *collReaderStmts) specs(collID int64) []stmtSpec {
 		// Many documents in one statement (one read transaction): the IDs come as one
 		// JSON array, each looked up in the docid index.
 		{&s.getMany, `SELECT docid, revid, deleted, seq, expiration, body, vv, vv_rev FROM ` + t + ` WHERE docid IN (SELECT value FROM json_each(?))`},
-		{&s.getRevs, `SELECT docid, revid, deleted, seq FROM ` + t + ` WHERE docid IN (SELECT value FROM json_each(?))`},
+		{&s.getRevs, `SELECT docid, revid, deleted, seq, vv, vv_rev FROM ` + t + ` WHERE docid IN (SELECT value FROM json_each(?))`},
 		{&s.getTree, `SELECT revid, deleted, seq, expiration, tree, body, vv, vv_rev FROM ` + t + ` WHERE docid = ?`},
 		{&s.changes, `SELECT seq, docid, revid, deleted, length(body) FROM ` + t + ` WHERE seq > ? ORDER BY seq LIMIT ?`},
 		{&s.expiration, `SELECT expiration FROM ` + t + ` WHERE docid = ?`},

@@ -68,6 +68,10 @@ func TestSaveGetsVersion(t *testing.T) {
 	if err != nil || many[0].Version != del.Version || many[1] != nil {
 		t.Fatalf("GetManyWithDeleted: %+v %v", many, err)
 	}
+	revs, err := coll.CurrentRevisions(ctx, []string{"a"})
+	if err != nil || revs[0].Version != del.Version || revs[0].Vector != del.Vector {
+		t.Fatalf("CurrentRevisions: %+v %v", revs, err)
+	}
 	rev, err := coll.GetRevision(ctx, "a", del.RevID)
 	if err != nil || rev.Version != del.Version {
 		t.Fatalf("GetRevision current: %+v %v", rev, err)
