@@ -98,7 +98,11 @@ resumes from it.
 What changes on the wire under BLIP_3+CBMobile_4, from the spec digest
 (CBMOBILE4-AND-BLOBS.md §A, §W) and the recordings in testdata/transcripts; under
 CBMobile_3 nothing changes. Store support is in package store (Document.Version,
-Document.Vector, Collection.PutExistingVersion, Collection.ResolveVersionConflict).
+Document.Vector, CurrentRevision.Version/Vector from CurrentRevisions,
+Collection.PutExistingVersion, Collection.ResolveVersionConflict). Still missing there:
+the changes feed (store.Change, changes.go) does not carry the version yet — add it
+(from the vv/vv_rev columns, as getRevs does) before the pusher can send CBMobile_4
+changes rows without a second lookup.
 
  1. Negotiation: the replicator offers "BLIP_3+CBMobile_4" first, then CBMobile_3 (and a
     test option to offer only 3); the listener accepts either, preferring the client's
@@ -111,7 +115,8 @@ Document.Vector, Collection.PutExistingVersion, Collection.ResolveVersionConflic
     [] wanted and nothing here, ["<local cv>"] wanted with the local cv (delta base),
     never more than 2 entries; a pre-upgrade local doc answers its rev-tree ID.
  3. proposeChanges (pusher → passive peer): rows [docID, full vector (String), parent
-    cv or rev-tree ID or absent]. The passive side answers (trailing zeros dropped) as in
+    cv or rev-tree ID or absent]; the passive side reads the proposed cv with
+    CurrentVersion (and parses the whole vector only for rule 8). It answers (trailing zeros dropped) as in
     digest §A.6: 0 absent / parent is our cv / proposed source newer than ours / proposed
     vector contains our cv; 304 our vector Contains the proposed cv; else 409, with
     {"status":409,"rev":"<our cv>"} when conflictIncludesRev=true.
