@@ -375,13 +375,23 @@ func (b *Batch) addLocalRevision(t *revTree, cur int, deleted bool, data []byte,
 		// Only possible if a peer sent this very ID on another branch.
 		return "", 0, fmt.Errorf("%w: revision %s already exists elsewhere in the tree", ErrConflict, rev)
 	}
-	added := t.add(cur, rev, parentGen+1, deleted, data, seq)
+	addChild(t, cur, rev, deleted, data, seq)
+	return rev, seq, nil
+}
+
+// addChild adds revision rev as a child of cur (-1: a root) and makes a deletion that
+// leaves no live leaf the current revision.
+func addChild(t *revTree, cur int, rev string, deleted bool, data []byte, seq uint64) {
+	gen := 1
+	if cur >= 0 {
+		gen = t.nodes[cur].gen + 1
+	}
+	added := t.add(cur, rev, gen, deleted, data, seq)
 	if deleted && len(t.liveLeaves()) == 0 {
 		// The deletion is the document's new state: a tombstone closing an old branch
 		// (a conflict resolved earlier) must not outrank it and stay current.
 		t.removeLeaves(t.tombstonesAbove(added))
 	}
-	return rev, seq, nil
 }
 
 // Purge removes document id and its whole history: no tombstone is left and

@@ -38,6 +38,14 @@ type VersionResult struct {
 //   - Conflicting: nothing is written; the caller refuses it (a passive peer answers 409)
 //     or resolves it with ResolveVersionConflict.
 //
+// A local current revision without a vector is also looked up among the rev-tree IDs the
+// sender listed after its previous versions (Vector.Legacy, newest first, the sender's
+// rev-tree ancestry of the revision it sends): listed first, it is the very revision
+// received, which keeps its rev-tree ID and gains the received vector (Order Same, no
+// new sequence); listed later, the received revision descends from it (Newer), and when
+// the first listed ID is a child of it that ID is kept instead of a minted one. This is
+// how a document replicated under CBMobile_3 meets its own versions under CBMobile_4.
+//
 // A vector that breaks hlv's rules is ErrInvalidRevID; a bad body ErrInvalidJSON.
 func (b *Batch) PutExistingVersion(c *Collection, rv RemoteVersion) (VersionResult, error) {
 	res, err := b.putVersion(c, &rv)
@@ -78,27 +86,87 @@ func (b *Batch) putVersion(c *Collection, rv *RemoteVersion) (VersionResult, err
 		return VersionResult{}, err
 	}
 	t, cur := &revTree{}, -1
-	order := hlv.Newer
+	order, legacy := hlv.Newer, -1
 	if row != nil {
 		t, cur = row.tree, row.tree.winner()
-		order = rv.Vector.Compare(currentVector(t, cur, row.vector))
+		order, legacy = compareReceived(rv.Vector, t, cur, row.vector)
+	}
+	vec := rv.Vector.Prune(b.db.maxDepth, 0)
+	if legacy == 0 {
+		// The sender's revision is our current one, which had no vector: it gains this one.
+		return b.attachVector(c, rv.DocID, row, t, cur, vec)
 	}
 	if order != hlv.Newer {
 		return VersionResult{Order: order, Document: currentDocument(rv.DocID, row, t)}, nil
 	}
-	doc, err := b.storeVersion(c, rv.DocID, row, t, cur, rv.Deleted, body, rv.Vector.Prune(b.db.maxDepth, 0))
+	if legacy == 1 && cur >= 0 && usableRevID(t, cur, rv.Vector.Legacy[0]) {
+		// The sender named the rev-tree ID of this revision, a child of our current one:
+		// keep it, so that rev-tree peers see one revision ID on both sides.
+		doc, err := b.storeVersion(c, rv.DocID, row, t, cur, rv.Vector.Legacy[0], rv.Deleted, body, vec)
+		if err != nil {
+			return VersionResult{}, err
+		}
+		return VersionResult{Order: order, Inserted: true, Sequence: doc.Sequence, Document: doc}, nil
+	}
+	doc, err := b.storeVersion(c, rv.DocID, row, t, cur, "", rv.Deleted, body, vec)
 	if err != nil {
 		return VersionResult{}, err
 	}
 	return VersionResult{Order: order, Inserted: true, Sequence: doc.Sequence, Document: doc}, nil
 }
 
+// usableRevID reports whether rev can be added as a child of node cur: a valid rev-tree
+// ID one generation above it, not already in the tree.
+func usableRevID(t *revTree, cur int, rev string) bool {
+	gen, _, err := parseRevID(rev)
+	return err == nil && gen == t.nodes[cur].gen+1 && t.find(rev) < 0
+}
+
+// compareReceived compares a received vector with the current revision cur of a loaded
+// document. A current revision without a vector (saved before versions, or received as a
+// rev-tree revision) may appear among the rev-tree IDs a sender lists after its previous
+// versions (Vector.Legacy: its rev-tree ancestry, newest first, as Sync Gateway sends it
+// to a peer that answered with a rev-tree ID): first means the same revision (legacy 0,
+// Order Same), later means the received one descends from it (Newer). Otherwise the
+// vectors decide (legacy -1).
+func compareReceived(v hlv.Vector, t *revTree, cur int, sv storedVector) (hlv.Order, int) {
+	id := t.nodes[cur].id
+	if sv.rev != id || sv.text == "" {
+		for i, l := range v.Legacy {
+			if l == id {
+				if i == 0 {
+					return hlv.Same, 0
+				}
+				return hlv.Newer, i
+			}
+		}
+	}
+	return v.Compare(currentVector(t, cur, sv)), -1
+}
+
+// attachVector stores vec as the vector of the current revision cur, which had none. The
+// revision itself does not change, so it takes no new sequence.
+func (b *Batch) attachVector(c *Collection, id string, row *docRow, t *revTree, cur int, vec hlv.Vector) (VersionResult, error) {
+	sv := storedVector{text: vec.String(), rev: t.nodes[cur].id}
+	if _, err := c.w.setVector.ExecContext(b.ctx, sv.text, sv.rev, row.seq); err != nil {
+		return VersionResult{}, b.fail(err)
+	}
+	row.vector = sv
+	return VersionResult{Order: hlv.Same, Document: currentDocument(id, row, t)}, nil
+}
+
 // storeVersion adds a revision with body data (deleted: a tombstone) as a child of the
 // current revision cur of t (-1: none) and stores the document with vector vec for it.
-func (b *Batch) storeVersion(c *Collection, id string, row *docRow, t *revTree, cur int, deleted bool, data []byte, vec hlv.Vector) (*Document, error) {
-	rev, seq, err := b.addLocalRevision(t, cur, deleted, data, c.seq+1)
-	if err != nil {
-		return nil, err
+// rev is its rev-tree ID ("": minted as a local save's; else checked by usableRevID).
+func (b *Batch) storeVersion(c *Collection, id string, row *docRow, t *revTree, cur int, rev string, deleted bool, data []byte, vec hlv.Vector) (*Document, error) {
+	seq := c.seq + 1
+	if rev == "" {
+		var err error
+		if rev, _, err = b.addLocalRevision(t, cur, deleted, data, seq); err != nil {
+			return nil, err
+		}
+	} else {
+		addChild(t, cur, rev, deleted, data, seq)
 	}
 	sv := storedVector{text: vec.String(), rev: rev}
 	i, err := b.storeDoc(c, id, row, t, seq, &sv)
@@ -198,7 +266,7 @@ func (b *Batch) resolveVersion(c *Collection, rv *RemoteVersion, how VersionReso
 	if err != nil {
 		return nil, err
 	}
-	return b.storeVersion(c, rv.DocID, row, t, cur, deleted, data, vec)
+	return b.storeVersion(c, rv.DocID, row, t, cur, "", deleted, data, vec)
 }
 
 // resolvedVector returns the vector of a conflict resolution between local and remote.

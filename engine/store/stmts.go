@@ -127,6 +127,7 @@ type collWriterStmts struct {
 	updDoc        *sql.Stmt
 	delDoc        *sql.Stmt
 	setExpiration *sql.Stmt
+	setVector     *sql.Stmt
 }
 
 func (s *collWriterStmts) specs(collID int64) []stmtSpec {
@@ -139,6 +140,7 @@ func (s *collWriterStmts) specs(collID int64) []stmtSpec {
 		{&s.updDoc, `UPDATE ` + t + ` SET seq = ?, revid = ?, deleted = ?, tree = ?, body = ?, vv = ?, vv_rev = ? WHERE seq = ?`},
 		{&s.delDoc, `DELETE FROM ` + t + ` WHERE seq = ?`},
 		{&s.setExpiration, `UPDATE ` + t + ` SET expiration = ? WHERE seq = ?`},
+		{&s.setVector, `UPDATE ` + t + ` SET vv = ?, vv_rev = ? WHERE seq = ?`},
 	}
 }
 

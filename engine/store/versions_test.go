@@ -436,3 +436,49 @@ func TestReopenDoesNotDrift(t *testing.T) {
 		t.Fatalf("after 5 reopens the clock is %v ahead of the wall clock", ahead)
 	}
 }
+
+// A document received as a rev-tree revision (CBMobile_3) meets its versions later
+// (CBMobile_4): the sender lists its rev-tree ancestry after the previous versions.
+func TestVersionMeetsRevTreeRevision(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	coll := db.DefaultCollection()
+	const srcA = "dnZwcm9iZS1zb3VyY2UtQQ"
+	rev1 := "1-" + strings.Repeat("ab", 20)
+	if _, err := coll.PutExistingRevision(ctx, RemoteRevision{DocID: "d", RevID: rev1, Body: []byte(`{"v":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	base := uint64(time.Now().Add(-time.Hour).UnixNano()) &^ 0xffff
+	v1 := hlv.Vector{Current: hlv.Version{Time: base, Source: srcA}, Legacy: []string{rev1}}
+	// Listed first: the same revision; it keeps its rev ID and gains the vector.
+	res, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: v1, Body: []byte(`{"v":1}`)})
+	if err != nil || res.Order != hlv.Same || res.Inserted || res.Document.RevID != rev1 || res.Document.Version != v1.Current.String() {
+		t.Fatalf("same revision: %+v %+v %v", res, res.Document, err)
+	}
+	if g, _ := coll.Get(ctx, "d"); g.Version != v1.Current.String() || g.Sequence != 1 {
+		t.Fatalf("after attaching: %+v", g)
+	}
+	// A rev-tree child without a vector, then its versioned successor naming both IDs.
+	rev2 := "2-" + strings.Repeat("cd", 20)
+	if _, err := coll.PutExistingRevision(ctx, RemoteRevision{DocID: "d", RevID: rev2, History: []string{rev1}, Body: []byte(`{"v":2}`)}); err != nil {
+		t.Fatal(err)
+	}
+	rev3 := "3-" + strings.Repeat("ef", 20)
+	v3 := hlv.Vector{Current: hlv.Version{Time: base + 0x20000, Source: srcA}, Legacy: []string{rev3, rev2, rev1}}
+	res, err = coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: v3, Body: []byte(`{"v":3}`)})
+	if err != nil || res.Order != hlv.Newer || !res.Inserted || res.Document.RevID != rev3 {
+		t.Fatalf("descendant: %+v %+v %v", res, res.Document, err)
+	}
+	if hist, _ := coll.History(ctx, "d", rev3, 0); len(hist) != 2 || hist[0] != rev2 {
+		t.Fatalf("history %v", hist)
+	}
+	// Without the rev-tree IDs the two would look unrelated (a conflict).
+	rev4 := "4-" + strings.Repeat("01", 20)
+	if _, err := coll.PutExistingRevision(ctx, RemoteRevision{DocID: "d", RevID: rev4, History: []string{rev3}, Body: []byte(`{"v":4}`)}); err != nil {
+		t.Fatal(err)
+	}
+	v5 := hlv.Vector{Current: hlv.Version{Time: base + 0x40000, Source: "dnZwcm9iZS1zb3VyY2UtQg"}}
+	if res, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: v5, Body: []byte(`{}`)}); err != nil || res.Order != hlv.Conflicting {
+		t.Fatalf("unrelated: %+v %v", res, err)
+	}
+}
