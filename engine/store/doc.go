@@ -182,7 +182,12 @@ writes nothing; a conflicting one writes nothing and is reported (VersionResult.
 for the caller to refuse or to settle with ResolveVersionConflict, which stores the
 chosen or merged body with a vector recording both sides (hlv.Merge), or keeps the
 winning remote vector as it is when the local revision adds nothing to it but this
-database's own versions.
+database's own versions. A local revision without a vector that the sender lists
+among the rev-tree IDs after its previous versions (its rev-tree ancestry, newest first)
+is the received revision itself when listed first (it gains the received vector, no new
+sequence) and an ancestor when listed later (a fast-forward that keeps the sender's
+rev-tree ID when it is a child of ours): how a document replicated under CBMobile_3
+meets its own versions under CBMobile_4.
 
 # Batches
 
