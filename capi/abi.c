@@ -244,3 +244,9 @@ int32_t p2p_query_execute(p2p_query query, const char *params_json, p2p_error *e
 int32_t p2p_query_next(p2p_query query, char **out_row_json, p2p_error *err) { return GO(err, p2pgo_query_next(query, out_row_json, err)); }
 int32_t p2p_query_explain(p2p_query query, char **out_text, p2p_error *err) { return GO(err, p2pgo_query_explain(query, out_text, err)); }
 int32_t p2p_query_close(p2p_query query, p2p_error *err) { return GO(err, p2pgo_query_close(query, err)); }
+
+/* versions */
+int32_t p2p_document_version(p2p_document doc, char **out_version, p2p_error *err) { return GO(err, p2pgo_document_version(doc, out_version, err)); }
+int32_t p2p_document_timestamp(p2p_document doc, uint64_t *out_timestamp, p2p_error *err) { return GO(err, p2pgo_document_timestamp(doc, out_timestamp, err)); }
+int32_t p2p_document_version_vector(p2p_document doc, char **out_vector, p2p_error *err) { return GO(err, p2pgo_document_version_vector(doc, out_vector, err)); }
+int32_t p2p_db_source_id(p2p_db db, char **out_source_id, p2p_error *err) { return GO(err, p2pgo_db_source_id(db, out_source_id, err)); }

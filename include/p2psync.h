@@ -1501,6 +1501,30 @@ P2P_API int32_t p2p_query_explain(p2p_query query, char **out_text, p2p_error *e
  * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind). */
 P2P_API int32_t p2p_query_close(p2p_query query, p2p_error *err);
 
+/* ---------------------------------------------------------------- versions */
+
+/* Version of a document snapshot, as Couchbase Lite 4 identifies revisions (besides the
+ * rev_id, which stays): p2p_document_version gives the current version
+ * "<time in lowercase hex>@<source ID>", e.g. "18ed7b68946d0000@pqL3hlqMVKn2VRNcx3X6BA";
+ * p2p_document_timestamp its time, nanoseconds since the Unix epoch from the database's
+ * hybrid logical clock (low 16 bits a logical counter; it never goes back, even when the
+ * system clock does); p2p_document_version_vector the whole version vector
+ * ("cv[,merge versions][;previous versions]"). A revision without a version — saved
+ * before versions existed, or received from a CBMobile_3 peer — gives "" and 0; it gains
+ * one when it is next saved.
+ *   out_*  text is owned by the caller; release with p2p_free.
+ * Return P2P_OK, P2P_ERR_INVALID_ARGUMENT (NULL out), P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_document_version(p2p_document doc, char **out_version, p2p_error *err);
+P2P_API int32_t p2p_document_timestamp(p2p_document doc, uint64_t *out_timestamp, p2p_error *err);
+P2P_API int32_t p2p_document_version_vector(p2p_document doc, char **out_vector, p2p_error *err);
+
+/* The database's source ID: the name its versions carry after the '@', 22 characters of
+ * base64 (16 random bytes), created with the database (or when a database from before
+ * versions is first opened) and never changed.
+ *   out_source_id  receives text owned by the caller; release with p2p_free.
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (NULL out), P2P_ERR_INVALID_HANDLE. */
+P2P_API int32_t p2p_db_source_id(p2p_db db, char **out_source_id, p2p_error *err);
+
 #ifdef __cplusplus
 }
 #endif

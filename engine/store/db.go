@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/p2psync/libp2psync/engine/blobstore"
+	"github.com/p2psync/libp2psync/engine/hlv"
 	"github.com/p2psync/libp2psync/engine/logging"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -39,6 +40,9 @@ type Config struct {
 	// database (PROTOCOL §6). By default the database permits it; deltas are then used
 	// only where the listener and the replicator also enable them.
 	DisableDeltaSync bool
+	// WallClock is the wall clock of the database's hybrid logical clock (versions); nil
+	// means time.Now. Tests set it to make the clock step back.
+	WallClock func() time.Time
 }
 
 const (
@@ -56,6 +60,16 @@ type Database struct {
 	maxDepth int
 	noDeltas bool
 	log      *slog.Logger
+
+	// Versions (versions.go): the source ID and the hybrid logical clock. The clock marks
+	// are the persisted clock state (clockMark: written in the open transaction, if any;
+	// clockCommitted: committed), guarded like the writer connection.
+	sourceID       string
+	wall           func() time.Time
+	clock          *hlv.Clock
+	clockMark      uint64
+	clockCommitted uint64
+	clockBatch     *Batch // the batch whose commit or rollback settles clockMark
 
 	lock *os.File // flock'ed for the lifetime of the Database
 
@@ -113,6 +127,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Database, error) {
 		name:       filepath.Base(abs),
 		maxDepth:   cfg.MaxRevTreeDepth,
 		noDeltas:   cfg.DisableDeltaSync,
+		wall:       cfg.WallClock,
 		log:        cfg.Logger,
 		lock:       lock,
 		writeSem:   make(chan struct{}, 1),
@@ -344,6 +359,9 @@ func (db *Database) initSchema(ctx context.Context) (err error) {
 	if err := db.wconn.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'uuid'`).Scan(&db.uuid); err != nil {
 		return fmt.Errorf("%w: read database UUID: %w", ErrCorrupt, classify(err))
 	}
+	if err := db.initVersioning(ctx); err != nil {
+		return err
+	}
 	if _, err := db.wconn.ExecContext(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("commit schema: %w", classify(err))
 	}
@@ -404,6 +422,9 @@ func (db *Database) loadCollections(ctx context.Context) error {
 	}
 	rows.Close()
 	for _, c := range db.byID {
+		if err := db.vectorColumns(ctx, c.id); err != nil {
+			return err
+		}
 		if err := prepareAll(ctx, db.wconn, c.w.specs(c.id)); err != nil {
 			return fmt.Errorf("%w: collection %s: %w", ErrCorrupt, c.FullName(), err)
 		}
@@ -457,6 +478,7 @@ func (db *Database) Close() error {
 	db.ops.Wait()
 	<-db.expiryDone
 	db.notify.close() // delivers what was committed, then stops (unless called from a callback)
+	db.settleClock()
 	err := db.closeSQL()
 	db.blobs.Close()
 	unlockDir(db.lock)

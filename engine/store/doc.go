@@ -145,6 +145,50 @@ won; the replicator prunes whenever a resolution ends in a deletion. The
 change of current revision, like every write, takes a new sequence and
 appears in the change feed.
 
+# Versions (version vectors)
+
+Besides its rev-tree ID every revision saved here gets a version, as Couchbase Lite 4
+gives one (package hlv): "<time>@<source ID>", where the source ID is the database's
+own (SourceID: 16 random bytes in base64, 22 characters, created once and stored) and
+the time comes from the database's hybrid logical clock — wall-clock nanoseconds with a
+logical counter in the low 16 bits, strictly increasing even if the wall clock steps
+back (Config.WallClock replaces the wall clock in tests). The clock state is persisted
+in the same transaction as the save that moves it (rounded up by a second, so a burst of
+saves writes it once), so a reopened database never issues a time it issued before.
+A revision's version vector records the versions of other sources it descends from;
+Document.Version, Document.Timestamp and Document.Vector give the current version, its
+time and the whole vector (hlv's text form) on every read of a current revision (Get,
+GetWithDeleted, GetManyWithDeleted, GetRevision of the current revision) and every
+write result. A save replaces this database's previous version by the new one and keeps
+the rest as previous versions; vectors are pruned to Config.MaxRevTreeDepth versions
+(hlv.Vector.Prune: current and merge versions always stay).
+
+Revisions without a version show empty fields: documents saved before versions existed
+(or by the previous version of this library, which leaves the vector columns alone) and
+revisions received as rev-tree revisions (PutExistingRevision). They keep their
+revision tree and gain a version on their next save, whose vector holds the legacy
+stand-in of the replaced revision (hlv.LegacyVersion: "<generation><10 digest
+digits>@Revision+Tree+Encoding") and the versions of the last versioned ancestor, if
+any. A database from before versions exists opens unchanged (same schema version; the
+vector columns are added, the source ID created), and the previous version of the
+library can still open it.
+
+PutExistingVersion stores a revision received with a vector (CBMobile_4): every time in
+the vector first advances the clock (a time more than two minutes ahead of the wall
+clock, or not a clock time at all, is not adopted); then the vector is compared with the
+local one (hlv.Vector.Compare). A newer one is stored as the new current revision, a
+child of the old one in the tree under a minted rev-tree ID; a known (same or older) one
+writes nothing; a conflicting one writes nothing and is reported (VersionResult.Order),
+for the caller to refuse or to settle with ResolveVersionConflict, which stores the
+chosen or merged body with a vector recording both sides (hlv.Merge), or keeps the
+winning remote vector as it is when the local revision adds nothing to it but this
+database's own versions. A local revision without a vector that the sender lists
+among the rev-tree IDs after its previous versions (its rev-tree ancestry, newest first)
+is the received revision itself when listed first (it gains the received vector, no new
+sequence) and an ancestor when listed later (a fast-forward that keeps the sender's
+rev-tree ID when it is a child of ours): how a document replicated under CBMobile_3
+meets its own versions under CBMobile_4.
+
 # Batches
 
 Every write runs in a transaction. A Batch groups many writes into one
@@ -257,8 +301,10 @@ One table per collection, keyed by the sequence of each document's latest
 change, holds the current revision (ID, deletion flag, body), the encoded
 revision tree with the other kept bodies, and the expiration; a unique index
 finds documents by ID. Saving a new document is a single INSERT; an update
-reads the row and rewrites it. Tables beside it hold the collection catalogue
+reads the row and rewrites it. The row also holds the version vector of one
+revision and that revision's ID (columns vv, vv_rev): the vector is shown only while
+that revision is current. Tables beside it hold the collection catalogue
 (with each collection's last sequence and live document count), local
-documents, remote ancestors and the database UUID.
+documents, remote ancestors, the database UUID, source ID and clock state.
 */
 package store

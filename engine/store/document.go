@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/p2psync/libp2psync/engine/blobstore"
+	"github.com/p2psync/libp2psync/engine/hlv"
 )
 
 // ConcurrencyControl chooses what a save does when the document changed
@@ -40,6 +41,15 @@ type Document struct {
 	Deleted    bool
 	Body       []byte    // compact JSON object text; "{}" for tombstones
 	Expiration time.Time // zero = none
+	// Version is the revision's current version "<hex time>@<source ID>" (package hlv),
+	// Timestamp its time (hybrid-logical-clock nanoseconds since the Unix epoch) and
+	// Vector its whole version vector in hlv's full text form. All three are empty for a
+	// revision that has no version: one saved before versions existed (or by the previous
+	// version of this library) or received as a rev-tree revision; it gains one when it is
+	// next saved.
+	Version   string
+	Timestamp uint64
+	Vector    string
 }
 
 // Revision describes one kept revision of a document's revision tree.
@@ -105,6 +115,7 @@ type docRow struct {
 	deleted    bool
 	expiration sql.NullInt64
 	tree       *revTree
+	vector     storedVector
 }
 
 // checkColl verifies c can be written by this batch.
@@ -126,8 +137,9 @@ func (b *Batch) loadDoc(c *Collection, id string) (*docRow, error) {
 		row        docRow
 		seq        int64
 		tree, body []byte
+		vv, vvRev  sql.NullString
 	)
-	err := c.w.selDoc.QueryRowContext(b.ctx, id).Scan(&seq, &row.deleted, &row.expiration, &tree, &body)
+	err := c.w.selDoc.QueryRowContext(b.ctx, id).Scan(&seq, &row.deleted, &row.expiration, &tree, &body, &vv, &vvRev)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -135,6 +147,7 @@ func (b *Batch) loadDoc(c *Collection, id string) (*docRow, error) {
 		return nil, b.fail(err)
 	}
 	row.seq = uint64(seq)
+	row.vector = scanVector(vv, vvRev)
 	row.tree, err = decodeTree(tree, body)
 	if err != nil {
 		return nil, fmt.Errorf("document %q: %w", id, err)
@@ -144,7 +157,9 @@ func (b *Batch) loadDoc(c *Collection, id string) (*docRow, error) {
 
 // storeDoc prunes t, applies the body retention rule, writes the row with
 // sequence seq and records the change. It returns the current revision's index.
-func (b *Batch) storeDoc(c *Collection, id string, row *docRow, t *revTree, seq uint64) (int, error) {
+// vec is the version vector to store; nil keeps the row's (which then still belongs to
+// the revision it was written for).
+func (b *Batch) storeDoc(c *Collection, id string, row *docRow, t *revTree, seq uint64, vec *storedVector) (int, error) {
 	t.prune(b.db.maxDepth)
 	cur := t.winner()
 	t.dropBodies(cur)
@@ -154,11 +169,15 @@ func (b *Batch) storeDoc(c *Collection, id string, row *docRow, t *revTree, seq 
 		body = emptyObject()
 	}
 	b.treeBuf = encodeTree(t, cur, b.treeBuf)
+	if vec == nil && row != nil {
+		vec = &row.vector
+	}
+	vv, vvRev := vec.args()
 	var err error
 	if row == nil {
-		_, err = c.w.insDoc.ExecContext(b.ctx, seq, id, n.id, n.deleted, b.treeBuf, body)
+		_, err = c.w.insDoc.ExecContext(b.ctx, seq, id, n.id, n.deleted, b.treeBuf, body, vv, vvRev)
 	} else {
-		_, err = c.w.updDoc.ExecContext(b.ctx, seq, n.id, n.deleted, b.treeBuf, body, row.seq)
+		_, err = c.w.updDoc.ExecContext(b.ctx, seq, n.id, n.deleted, b.treeBuf, body, vv, vvRev, row.seq)
 	}
 	if err != nil {
 		return 0, b.fail(err)
@@ -193,7 +212,12 @@ func (b *Batch) insertNew(c *Collection, id string, data []byte) (*Document, boo
 	seq := c.seq + 1
 	t := revTree{nodes: []revNode{{id: rev, gen: 1, parent: -1, seq: seq, body: data}}}
 	b.treeBuf = encodeTree(&t, 0, b.treeBuf)
-	res, err := c.w.insNew.ExecContext(b.ctx, seq, id, rev, b.treeBuf, data)
+	vec, err := b.newVersion(hlv.Vector{})
+	if err != nil {
+		return nil, false, err
+	}
+	sv := storedVector{text: vec.String(), rev: rev}
+	res, err := c.w.insNew.ExecContext(b.ctx, seq, id, rev, b.treeBuf, data, sv.text, sv.rev)
 	if err != nil {
 		return nil, false, b.fail(err)
 	}
@@ -203,7 +227,9 @@ func (b *Batch) insertNew(c *Collection, id string, data []byte) (*Document, boo
 		return nil, false, nil
 	}
 	b.stored(c, id, seq, rev, false, false, len(data))
-	return &Document{ID: id, RevID: rev, Sequence: seq, Body: data}, true, nil // data is ours (compactObject made it) and not retained
+	doc := &Document{ID: id, RevID: rev, Sequence: seq, Body: data} // data is ours (compactObject made it) and not retained
+	doc.setVector(sv)
+	return doc, true, nil
 }
 
 // Save adds a new revision of document id with the given JSON object body.
@@ -236,26 +262,9 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	if err := validateDocID(id); err != nil {
 		return nil, err
 	}
-	var data []byte
-	if deleted {
-		data = emptyObject()
-	} else {
-		var err error
-		if data, err = compactWithAttachments(body); err != nil {
-			return nil, err
-		}
-	}
-	// A top-level _attachments is only accepted carried over unchanged (checked once the
-	// replaced revision is known); a body without one takes the fast path.
-	attachments := !deleted && hasTopLevelAttachments(data)
-	// Blob references the blob store cannot back are refused unless carried over from
-	// the revision this one replaces (checkBlobRefs, once the tree is loaded).
-	var unsatisfied []blobstore.Ref
-	if !deleted {
-		var err error
-		if unsatisfied, err = b.unsatisfiedBlobs(data); err != nil {
-			return nil, err
-		}
+	data, attachments, unsatisfied, err := b.saveBody(body, deleted)
+	if err != nil {
+		return nil, err
 	}
 	// Most saves of small documents create them: try that in a single
 	// statement first. For large bodies a failed attempt would waste a hash
@@ -276,21 +285,8 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	if row != nil {
 		t, cur, exp = row.tree, row.tree.winner(), row.expiration
 	}
-	curDeleted := cur < 0 || t.nodes[cur].deleted
-	if deleted && curDeleted {
-		return nil, fmt.Errorf("%w: document is absent or already deleted", ErrNotFound)
-	}
-	if opts.Concurrency == FailOnConflict {
-		switch {
-		case opts.ParentRevID == "" && !curDeleted:
-			return nil, fmt.Errorf("%w: document exists (current revision %s)", ErrConflict, t.nodes[cur].id)
-		case opts.ParentRevID != "" && (cur < 0 || t.nodes[cur].id != opts.ParentRevID):
-			current := "none"
-			if cur >= 0 {
-				current = t.nodes[cur].id
-			}
-			return nil, fmt.Errorf("%w: parent %s is not the current revision (%s)", ErrConflict, opts.ParentRevID, current)
-		}
+	if err := checkSaveParent(t, cur, deleted, opts); err != nil {
+		return nil, err
 	}
 	var prevBody []byte
 	if cur >= 0 {
@@ -304,6 +300,72 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	if err := checkBlobRefs(unsatisfied, prevBody); err != nil {
 		return nil, err
 	}
+	var stored storedVector
+	if row != nil {
+		stored = row.vector
+	}
+	vec, err := b.newVersion(currentVector(t, cur, stored))
+	if err != nil {
+		return nil, err
+	}
+	rev, seq, err := b.addLocalRevision(t, cur, deleted, data, c.seq+1)
+	if err != nil {
+		return nil, err
+	}
+	sv := storedVector{text: vec.String(), rev: rev}
+	if _, err := b.storeDoc(c, id, row, t, seq, &sv); err != nil {
+		return nil, err
+	}
+	doc := &Document{ID: id, RevID: rev, Sequence: seq, Deleted: deleted, Body: data, Expiration: expirationTime(exp)}
+	doc.setVector(sv)
+	return doc, nil
+}
+
+// saveBody prepares the body of a local save: "{}" for a deletion, else the compact
+// body, whether it has a top-level _attachments (accepted only carried over unchanged,
+// checked once the replaced revision is known; a body without one takes the fast path)
+// and the blob references the blob store cannot back (refused unless carried over from
+// the replaced revision, checkBlobRefs).
+func (b *Batch) saveBody(body []byte, deleted bool) (data []byte, attachments bool, unsatisfied []blobstore.Ref, err error) {
+	if deleted {
+		return emptyObject(), false, nil, nil
+	}
+	if data, err = compactWithAttachments(body); err != nil {
+		return nil, false, nil, err
+	}
+	if unsatisfied, err = b.unsatisfiedBlobs(data); err != nil {
+		return nil, false, nil, err
+	}
+	return data, hasTopLevelAttachments(data), unsatisfied, nil
+}
+
+// checkSaveParent applies a save's preconditions to the current revision cur of t (-1:
+// no document): a deletion needs a live document, and FailOnConflict needs
+// opts.ParentRevID to be the current revision ("" = absent or deleted).
+func checkSaveParent(t *revTree, cur int, deleted bool, opts SaveOptions) error {
+	curDeleted := cur < 0 || t.nodes[cur].deleted
+	if deleted && curDeleted {
+		return fmt.Errorf("%w: document is absent or already deleted", ErrNotFound)
+	}
+	if opts.Concurrency != FailOnConflict {
+		return nil
+	}
+	switch {
+	case opts.ParentRevID == "" && !curDeleted:
+		return fmt.Errorf("%w: document exists (current revision %s)", ErrConflict, t.nodes[cur].id)
+	case opts.ParentRevID != "" && (cur < 0 || t.nodes[cur].id != opts.ParentRevID):
+		current := "none"
+		if cur >= 0 {
+			current = t.nodes[cur].id
+		}
+		return fmt.Errorf("%w: parent %s is not the current revision (%s)", ErrConflict, opts.ParentRevID, current)
+	}
+	return nil
+}
+
+// addLocalRevision adds to t the revision of a local save with body data as a child of
+// cur (-1: none) under sequence seq, and returns its ID and seq.
+func (b *Batch) addLocalRevision(t *revTree, cur int, deleted bool, data []byte, seq uint64) (string, uint64, error) {
 	parentGen, parentID := 0, ""
 	if cur >= 0 {
 		parentGen, parentID = t.nodes[cur].gen, t.nodes[cur].id
@@ -311,19 +373,25 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	rev := newRevID(parentGen, parentID, deleted, data)
 	if t.find(rev) >= 0 {
 		// Only possible if a peer sent this very ID on another branch.
-		return nil, fmt.Errorf("%w: revision %s already exists elsewhere in the tree", ErrConflict, rev)
+		return "", 0, fmt.Errorf("%w: revision %s already exists elsewhere in the tree", ErrConflict, rev)
 	}
-	seq := c.seq + 1
-	added := t.add(cur, rev, parentGen+1, deleted, data, seq)
+	addChild(t, cur, rev, deleted, data, seq)
+	return rev, seq, nil
+}
+
+// addChild adds revision rev as a child of cur (-1: a root) and makes a deletion that
+// leaves no live leaf the current revision.
+func addChild(t *revTree, cur int, rev string, deleted bool, data []byte, seq uint64) {
+	gen := 1
+	if cur >= 0 {
+		gen = t.nodes[cur].gen + 1
+	}
+	added := t.add(cur, rev, gen, deleted, data, seq)
 	if deleted && len(t.liveLeaves()) == 0 {
 		// The deletion is the document's new state: a tombstone closing an old branch
 		// (a conflict resolved earlier) must not outrank it and stay current.
 		t.removeLeaves(t.tombstonesAbove(added))
 	}
-	if _, err := b.storeDoc(c, id, row, t, seq); err != nil {
-		return nil, err
-	}
-	return &Document{ID: id, RevID: rev, Sequence: seq, Deleted: deleted, Body: data, Expiration: expirationTime(exp)}, nil
 }
 
 // Purge removes document id and its whole history: no tombstone is left and
@@ -522,10 +590,11 @@ func (c *Collection) getCurrent(ctx context.Context, id string) (*Document, erro
 	defer c.db.leave()
 	doc := &Document{ID: id}
 	var (
-		seq int64
-		exp sql.NullInt64
+		seq       int64
+		exp       sql.NullInt64
+		vv, vvRev sql.NullString
 	)
-	err = r.getDoc.QueryRowContext(ctx, id).Scan(&doc.RevID, &doc.Deleted, &seq, &exp, &doc.Body)
+	err = r.getDoc.QueryRowContext(ctx, id).Scan(&doc.RevID, &doc.Deleted, &seq, &exp, &doc.Body, &vv, &vvRev)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -534,6 +603,7 @@ func (c *Collection) getCurrent(ctx context.Context, id string) (*Document, erro
 	}
 	doc.Sequence = uint64(seq)
 	doc.Expiration = expirationTime(exp)
+	doc.setVector(scanVector(vv, vvRev))
 	return doc, nil
 }
 
@@ -544,6 +614,7 @@ type docTree struct {
 	seq        uint64
 	expiration sql.NullInt64
 	tree       *revTree
+	vector     storedVector
 }
 
 func (c *Collection) readTree(ctx context.Context, id string) (*docTree, error) {
@@ -556,8 +627,9 @@ func (c *Collection) readTree(ctx context.Context, id string) (*docTree, error) 
 		d          docTree
 		seq        int64
 		tree, body []byte
+		vv, vvRev  sql.NullString
 	)
-	err = r.getTree.QueryRowContext(ctx, id).Scan(&d.revid, &d.deleted, &seq, &d.expiration, &tree, &body)
+	err = r.getTree.QueryRowContext(ctx, id).Scan(&d.revid, &d.deleted, &seq, &d.expiration, &tree, &body, &vv, &vvRev)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -565,6 +637,7 @@ func (c *Collection) readTree(ctx context.Context, id string) (*docTree, error) 
 		return nil, classify(err)
 	}
 	d.seq = uint64(seq)
+	d.vector = scanVector(vv, vvRev)
 	if d.tree, err = decodeTree(tree, body); err != nil {
 		return nil, err
 	}
@@ -589,7 +662,9 @@ func (c *Collection) GetRevision(ctx context.Context, id, revID string) (*Docume
 	if n.body == nil {
 		return nil, fmt.Errorf("get revision %s of %q: %w: body no longer kept", revID, id, ErrNotFound)
 	}
-	return &Document{ID: id, RevID: n.id, Sequence: n.seq, Deleted: n.deleted, Body: cloneBytes(n.body), Expiration: expirationTime(d.expiration)}, nil
+	doc := &Document{ID: id, RevID: n.id, Sequence: n.seq, Deleted: n.deleted, Body: cloneBytes(n.body), Expiration: expirationTime(d.expiration)}
+	doc.setVector(d.vector)
+	return doc, nil
 }
 
 // Revisions returns the kept revision tree, newest generation first.

@@ -13,6 +13,8 @@ type CurrentRevision struct {
 	RevID    string
 	Deleted  bool
 	Sequence uint64
+	Version  string // current version (see Document.Version); "" if the revision has none
+	Vector   string // its whole version vector (see Document.Vector); "" if none
 }
 
 // GetManyWithDeleted returns the current revision of each listed document,
@@ -26,13 +28,15 @@ func (c *Collection) GetManyWithDeleted(ctx context.Context, ids []string) ([]*D
 	err := c.readMany(ctx, "get documents", ids, true, func(rows *sql.Rows) (string, func(i int, first bool), error) {
 		d := &Document{}
 		var (
-			seq int64
-			exp sql.NullInt64
+			seq       int64
+			exp       sql.NullInt64
+			vv, vvRev sql.NullString
 		)
-		if err := rows.Scan(&d.ID, &d.RevID, &d.Deleted, &seq, &exp, &d.Body); err != nil {
+		if err := rows.Scan(&d.ID, &d.RevID, &d.Deleted, &seq, &exp, &d.Body, &vv, &vvRev); err != nil {
 			return "", nil, err
 		}
 		d.Sequence, d.Expiration = uint64(seq), expirationTime(exp)
+		d.setVector(scanVector(vv, vvRev))
 		return d.ID, func(i int, first bool) {
 			if first {
 				docs[i] = d
@@ -49,8 +53,8 @@ func (c *Collection) GetManyWithDeleted(ctx context.Context, ids []string) ([]*D
 	return docs, nil
 }
 
-// CurrentRevisions returns the current revision ID, deletion flag and
-// sequence of each listed document without reading bodies: revs[i] is
+// CurrentRevisions returns the current revision ID, deletion flag, sequence and version
+// of each listed document without reading bodies: revs[i] is
 // ids[i]'s, with RevID "" if it does not exist. Like GetManyWithDeleted it
 // reads everything in one statement from one snapshot; an invalid ID fails
 // the whole call (ErrInvalidID).
@@ -58,14 +62,18 @@ func (c *Collection) CurrentRevisions(ctx context.Context, ids []string) ([]Curr
 	revs := make([]CurrentRevision, len(ids))
 	err := c.readMany(ctx, "get current revisions", ids, false, func(rows *sql.Rows) (string, func(i int, first bool), error) {
 		var (
-			id  string
-			r   CurrentRevision
-			seq int64
+			id        string
+			r         CurrentRevision
+			seq       int64
+			vv, vvRev sql.NullString
 		)
-		if err := rows.Scan(&id, &r.RevID, &r.Deleted, &seq); err != nil {
+		if err := rows.Scan(&id, &r.RevID, &r.Deleted, &seq, &vv, &vvRev); err != nil {
 			return "", nil, err
 		}
 		r.Sequence = uint64(seq)
+		d := Document{RevID: r.RevID}
+		d.setVector(scanVector(vv, vvRev))
+		r.Version, r.Vector = d.Version, d.Vector
 		return id, func(i int, _ bool) { revs[i] = r }, nil
 	})
 	if err != nil {

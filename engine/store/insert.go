@@ -53,13 +53,19 @@ func validateRemote(rev *RemoteRevision) ([]byte, error) {
 		}
 	}
 	// Consecutive generations already make the IDs distinct from each other and from RevID.
-	if rev.Deleted && len(rev.Body) == 0 {
+	return remoteBody(rev.Deleted, rev.Body)
+}
+
+// remoteBody returns the compact body of a received revision: "{}" for a tombstone sent
+// without one.
+func remoteBody(deleted bool, body []byte) ([]byte, error) {
+	if deleted && len(body) == 0 {
 		return emptyObject(), nil
 	}
-	if len(rev.Body) == 0 {
+	if len(body) == 0 {
 		return nil, fmt.Errorf("%w: missing body", ErrInvalidJSON)
 	}
-	return compactWithAttachments(rev.Body)
+	return compactWithAttachments(body)
 }
 
 // PutExistingRevision inserts a revision received from a peer together with
@@ -136,7 +142,7 @@ func (b *Batch) putExisting(c *Collection, rev *RemoteRevision) (InsertResult, e
 		// or one closing a branch in an earlier resolution) must not stay current.
 		t.removeLeaves(t.tombstonesAbove(added))
 	}
-	cur, err := b.storeDoc(c, rev.DocID, row, t, seq)
+	cur, err := b.storeDoc(c, rev.DocID, row, t, seq, nil)
 	if err != nil {
 		return InsertResult{}, err
 	}
@@ -163,7 +169,7 @@ func (b *Batch) insertNewRemote(c *Collection, rev *RemoteRevision, body []byte)
 	cur := t.winner()
 	t.dropBodies(cur)
 	b.treeBuf = encodeTree(t, cur, b.treeBuf)
-	res, err := c.w.insNew.ExecContext(b.ctx, seq, rev.DocID, rev.RevID, b.treeBuf, body)
+	res, err := c.w.insNew.ExecContext(b.ctx, seq, rev.DocID, rev.RevID, b.treeBuf, body, nil, nil)
 	if err != nil {
 		return InsertResult{}, false, b.fail(err)
 	}
@@ -194,6 +200,7 @@ func nodeDocument(id string, t *revTree, i int, seq uint64, row *docRow) *Docume
 	d := &Document{ID: id, RevID: n.id, Sequence: seq, Deleted: n.deleted, Body: body}
 	if row != nil {
 		d.Expiration = expirationTime(row.expiration)
+		d.setVector(row.vector)
 	}
 	return d
 }
@@ -265,36 +272,15 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, opt
 	if winningRevID == losingRevID {
 		return nil, fmt.Errorf("%w: winning and losing revision are the same", ErrInvalidRevID)
 	}
-	var merged []byte
-	switch {
-	case opts.MergedDeleted:
-		merged = emptyObject()
-	case opts.MergedBody != nil:
-		var err error
-		// A merged body may keep a legacy _attachments dictionary, as a save may: only
-		// carried over unchanged from one of the two sides (checked below).
-		if merged, err = compactWithAttachments(opts.MergedBody); err != nil {
-			return nil, err
-		}
-	}
-	row, err := b.loadDoc(c, id)
+	merged, err := mergedBody(opts)
 	if err != nil {
 		return nil, err
 	}
-	if row == nil {
-		return nil, ErrNotFound
+	row, win, lose, err := b.loadConflict(c, id, winningRevID, losingRevID, opts)
+	if err != nil {
+		return nil, err
 	}
 	t := row.tree
-	win, lose := t.find(winningRevID), t.find(losingRevID)
-	if win < 0 || lose < 0 {
-		return nil, fmt.Errorf("%w: unknown revision", ErrNotFound)
-	}
-	if !t.isLeaf(win) || !t.isLeaf(lose) {
-		return nil, fmt.Errorf("%w: both revisions must be leaves", ErrConflict)
-	}
-	if t.nodes[lose].deleted && !opts.PruneLosingBranch {
-		return nil, fmt.Errorf("%w: losing revision %s is already deleted", ErrConflict, losingRevID)
-	}
 	if merged != nil && !opts.MergedDeleted && hasTopLevelAttachments(merged) {
 		if err := checkAttachmentsCarried(merged, t.nodes[win].body); err != nil {
 			if checkAttachmentsCarried(merged, t.nodes[lose].body) != nil {
@@ -303,6 +289,58 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, opt
 		}
 	}
 	seq := c.seq + 1
+	if err := applyResolution(t, win, lose, merged, opts, seq); err != nil {
+		return nil, err
+	}
+	cur, err := b.storeDoc(c, id, row, t, seq, nil)
+	if err != nil {
+		return nil, err
+	}
+	return nodeDocument(id, t, cur, seq, row), nil
+}
+
+// mergedBody returns the body of the new revision a resolution adds: "{}" for a merged
+// deletion, the compact merged body, or nil for none.
+func mergedBody(opts ResolveOptions) ([]byte, error) {
+	switch {
+	case opts.MergedDeleted:
+		return emptyObject(), nil
+	case opts.MergedBody != nil:
+		// A merged body may keep a legacy _attachments dictionary, as a save may: only
+		// carried over unchanged from one of the two sides (checked by the caller).
+		return compactWithAttachments(opts.MergedBody)
+	}
+	return nil, nil
+}
+
+// loadConflict loads document id and finds the two leaves of a resolution: both must be
+// leaves and, unless opts.PruneLosingBranch, the losing one live.
+func (b *Batch) loadConflict(c *Collection, id, winningRevID, losingRevID string, opts ResolveOptions) (*docRow, int, int, error) {
+	row, err := b.loadDoc(c, id)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if row == nil {
+		return nil, 0, 0, ErrNotFound
+	}
+	t := row.tree
+	win, lose := t.find(winningRevID), t.find(losingRevID)
+	if win < 0 || lose < 0 {
+		return nil, 0, 0, fmt.Errorf("%w: unknown revision", ErrNotFound)
+	}
+	if !t.isLeaf(win) || !t.isLeaf(lose) {
+		return nil, 0, 0, fmt.Errorf("%w: both revisions must be leaves", ErrConflict)
+	}
+	if t.nodes[lose].deleted && !opts.PruneLosingBranch {
+		return nil, 0, 0, fmt.Errorf("%w: losing revision %s is already deleted", ErrConflict, losingRevID)
+	}
+	return row, win, lose, nil
+}
+
+// applyResolution changes t as a resolution between leaves win and lose does: the merged
+// revision (if merged is non-nil) as a child of win, and the losing leaf closed by a
+// tombstone or, with opts.PruneLosingBranch, removed (see ResolveOptions).
+func applyResolution(t *revTree, win, lose int, merged []byte, opts ResolveOptions, seq uint64) error {
 	closing, mergedRev := "", ""
 	if !opts.PruneLosingBranch {
 		closing = newRevID(t.nodes[lose].gen, t.nodes[lose].id, true, emptyObject())
@@ -313,7 +351,7 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, opt
 	for _, r := range []string{closing, mergedRev} {
 		if r != "" && t.find(r) >= 0 {
 			// Only possible if a peer sent this very ID on another branch.
-			return nil, fmt.Errorf("%w: revision %s already exists elsewhere in the tree", ErrConflict, r)
+			return fmt.Errorf("%w: revision %s already exists elsewhere in the tree", ErrConflict, r)
 		}
 	}
 	result := win
@@ -330,11 +368,7 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, opt
 	} else {
 		t.add(lose, closing, t.nodes[lose].gen+1, true, emptyObject(), seq)
 	}
-	cur, err := b.storeDoc(c, id, row, t, seq)
-	if err != nil {
-		return nil, err
-	}
-	return nodeDocument(id, t, cur, seq, row), nil
+	return nil
 }
 
 // ResolveConflict resolves a conflict in its own transaction (see Batch.ResolveConflict).

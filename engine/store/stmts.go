@@ -18,6 +18,8 @@ func docsSchema(collID int64) []string {
 	return []string{
 		// Small columns first so that the body's overflow pages are read only
 		// when the body is wanted. tree is the encoded revision tree (revtree.go).
+		// vv is the version vector of revision vv_rev (see vectorColumns: tables made
+		// before versions existed gain the two columns when the database is opened).
 		`CREATE TABLE IF NOT EXISTS ` + t + ` (
 			seq INTEGER PRIMARY KEY,
 			docid TEXT NOT NULL,
@@ -25,7 +27,9 @@ func docsSchema(collID int64) []string {
 			deleted INTEGER NOT NULL,
 			expiration INTEGER,
 			tree BLOB NOT NULL,
-			body BLOB NOT NULL)`,
+			body BLOB NOT NULL,
+			vv TEXT,
+			vv_rev TEXT)`,
 		`CREATE UNIQUE INDEX IF NOT EXISTS ` + t + `_docid ON ` + t + ` (docid)`,
 		`CREATE INDEX IF NOT EXISTS ` + t + `_expiration ON ` + t + ` (expiration) WHERE expiration IS NOT NULL`,
 	}
@@ -76,6 +80,7 @@ type writerStmts struct {
 	selLocal   *sql.Stmt
 	putLocal   *sql.Stmt
 	delLocal   *sql.Stmt
+	setMeta    *sql.Stmt
 }
 
 func (s *writerStmts) specs() []stmtSpec {
@@ -92,6 +97,7 @@ func (s *writerStmts) specs() []stmtSpec {
 		{&s.putLocal, `INSERT INTO local_docs (id, rev, body) VALUES (?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET rev = excluded.rev, body = excluded.body`},
 		{&s.delLocal, `DELETE FROM local_docs WHERE id = ?`},
+		{&s.setMeta, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`},
 	}
 }
 
@@ -121,18 +127,20 @@ type collWriterStmts struct {
 	updDoc        *sql.Stmt
 	delDoc        *sql.Stmt
 	setExpiration *sql.Stmt
+	setVector     *sql.Stmt
 }
 
 func (s *collWriterStmts) specs(collID int64) []stmtSpec {
 	t := docsTable(collID)
 	return []stmtSpec{
-		{&s.insNew, `INSERT INTO ` + t + ` (seq, docid, revid, deleted, tree, body) VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (docid) DO NOTHING`},
-		{&s.selDoc, `SELECT seq, deleted, expiration, tree, body FROM ` + t + ` WHERE docid = ?`},
+		{&s.insNew, `INSERT INTO ` + t + ` (seq, docid, revid, deleted, tree, body, vv, vv_rev) VALUES (?, ?, ?, 0, ?, ?, ?, ?) ON CONFLICT (docid) DO NOTHING`},
+		{&s.selDoc, `SELECT seq, deleted, expiration, tree, body, vv, vv_rev FROM ` + t + ` WHERE docid = ?`},
 		{&s.selDocMeta, `SELECT seq, deleted, expiration FROM ` + t + ` WHERE docid = ?`},
-		{&s.insDoc, `INSERT INTO ` + t + ` (seq, docid, revid, deleted, tree, body) VALUES (?, ?, ?, ?, ?, ?)`},
-		{&s.updDoc, `UPDATE ` + t + ` SET seq = ?, revid = ?, deleted = ?, tree = ?, body = ? WHERE seq = ?`},
+		{&s.insDoc, `INSERT INTO ` + t + ` (seq, docid, revid, deleted, tree, body, vv, vv_rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.updDoc, `UPDATE ` + t + ` SET seq = ?, revid = ?, deleted = ?, tree = ?, body = ?, vv = ?, vv_rev = ? WHERE seq = ?`},
 		{&s.delDoc, `DELETE FROM ` + t + ` WHERE seq = ?`},
 		{&s.setExpiration, `UPDATE ` + t + ` SET expiration = ? WHERE seq = ?`},
+		{&s.setVector, `UPDATE ` + t + ` SET vv = ?, vv_rev = ? WHERE seq = ?`},
 	}
 }
 
@@ -153,12 +161,12 @@ const expiryPage = 256
 func (s *collReaderStmts) specs(collID int64) []stmtSpec {
 	t := docsTable(collID)
 	return []stmtSpec{
-		{&s.getDoc, `SELECT revid, deleted, seq, expiration, body FROM ` + t + ` WHERE docid = ?`},
+		{&s.getDoc, `SELECT revid, deleted, seq, expiration, body, vv, vv_rev FROM ` + t + ` WHERE docid = ?`},
 		// Many documents in one statement (one read transaction): the IDs come as one
 		// JSON array, each looked up in the docid index.
-		{&s.getMany, `SELECT docid, revid, deleted, seq, expiration, body FROM ` + t + ` WHERE docid IN (SELECT value FROM json_each(?))`},
-		{&s.getRevs, `SELECT docid, revid, deleted, seq FROM ` + t + ` WHERE docid IN (SELECT value FROM json_each(?))`},
-		{&s.getTree, `SELECT revid, deleted, seq, expiration, tree, body FROM ` + t + ` WHERE docid = ?`},
+		{&s.getMany, `SELECT docid, revid, deleted, seq, expiration, body, vv, vv_rev FROM ` + t + ` WHERE docid IN (SELECT value FROM json_each(?))`},
+		{&s.getRevs, `SELECT docid, revid, deleted, seq, vv, vv_rev FROM ` + t + ` WHERE docid IN (SELECT value FROM json_each(?))`},
+		{&s.getTree, `SELECT revid, deleted, seq, expiration, tree, body, vv, vv_rev FROM ` + t + ` WHERE docid = ?`},
 		{&s.changes, `SELECT seq, docid, revid, deleted, length(body) FROM ` + t + ` WHERE seq > ? ORDER BY seq LIMIT ?`},
 		{&s.expiration, `SELECT expiration FROM ` + t + ` WHERE docid = ?`},
 		{&s.expired, fmt.Sprintf(`SELECT docid FROM %s WHERE expiration IS NOT NULL AND expiration <= ? ORDER BY expiration LIMIT %d`, t, expiryPage)},

@@ -204,6 +204,47 @@ static void test_reserved_keys(p2p_db db, p2p_collection coll)
     EXPECT(P2P_OK, p2p_collection_purge_document(coll, "reserved", &err));
 }
 
+/* Versions: every save gets "<hex time>@<source ID>" with the database's source ID, and a
+ * timestamp that grows with each save; the snapshot read back carries the same. */
+static void test_versions(p2p_db db, p2p_collection coll)
+{
+    char *source = NULL;
+    EXPECT(P2P_OK, p2p_db_source_id(db, &source, &err));
+    CHECK(source != NULL && strlen(source) == 22);
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_source_id(db, NULL, &err));
+
+    p2p_document doc = 0;
+    EXPECT(P2P_OK, p2p_collection_save_document(coll, "versioned", "{\"v\":1}", NULL, 0, &doc, &err));
+    char *v1 = doc_text(doc, p2p_document_version);
+    uint64_t t1 = 0;
+    EXPECT(P2P_OK, p2p_document_timestamp(doc, &t1, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_document_timestamp(doc, NULL, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_document_version(doc, NULL, &err));
+    EXPECT(P2P_OK, p2p_document_close(doc, &err));
+    const char *at = strchr(v1, '@');
+    CHECK(at != NULL && strcmp(at + 1, source) == 0);
+    CHECK(t1 > 0x176c9a6fd6900000ull); /* a clock time, after mid-2023 */
+    char hex[32];
+    snprintf(hex, sizeof hex, "%llx", (unsigned long long)t1);
+    CHECK(strncmp(v1, hex, strlen(hex)) == 0 && v1[strlen(hex)] == '@');
+
+    EXPECT(P2P_OK, p2p_collection_save_document(coll, "versioned", "{\"v\":2}", NULL, 0, NULL, &err));
+    EXPECT(P2P_OK, p2p_collection_get_document(coll, "versioned", 0, &doc, &err));
+    char *v2 = doc_text(doc, p2p_document_version);
+    char *vector = doc_text(doc, p2p_document_version_vector);
+    uint64_t t2 = 0;
+    EXPECT(P2P_OK, p2p_document_timestamp(doc, &t2, &err));
+    EXPECT(P2P_OK, p2p_document_close(doc, &err));
+    CHECK(t2 > t1 && strcmp(v2, v1) != 0);
+    CHECK(strcmp(vector, v2) == 0); /* the own older version is replaced, not kept */
+    EXPECT(P2P_ERR_INVALID_HANDLE, p2p_document_version(doc, &v2, &err));
+    EXPECT(P2P_OK, p2p_collection_purge_document(coll, "versioned", &err));
+    p2p_free(v1);
+    p2p_free(v2);
+    p2p_free(vector);
+    p2p_free(source);
+}
+
 int main(void)
 {
     char *dir = make_temp_dir();
@@ -218,6 +259,7 @@ int main(void)
     test_changes_feed(coll);
     test_bad_input(coll);
     test_reserved_keys(db, coll);
+    test_versions(db, coll);
     EXPECT(P2P_OK, p2p_collection_close(coll, &err));
     EXPECT(P2P_OK, p2p_db_close(db, &err));
     free(path);

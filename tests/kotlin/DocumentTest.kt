@@ -56,6 +56,21 @@ class DocumentTest : P2PTestBase() {
     }
 
     @Test
+    fun versions() {
+        val source = db.sourceId
+        assertEquals(22, source.length)
+        val first = coll.save("v", """{"n":1}""")
+        assertEquals(java.lang.Long.toHexString(first.timestamp) + "@" + source, first.version)
+        assertTrue(Math.abs(first.timestamp / 1_000_000_000L - System.currentTimeMillis() / 1000L) < 60)
+        val second = coll.save("v", """{"n":2}""")
+        assertTrue(second.timestamp > first.timestamp)
+        assertEquals(second.version, second.versionVector)
+        val got = coll.get("v")
+        assertEquals(second.version, got.version)
+        assertEquals(second.timestamp, got.timestamp)
+    }
+
+    @Test
     fun concurrencyControl() {
         val first = coll.save("d", """{"v":1}""")
         assertThrows<ConflictException> { coll.save("d", """{"v":2}""", concurrency = Concurrency.FAIL_ON_CONFLICT) }

@@ -44,6 +44,7 @@ def test_put_get_roundtrip(tmp_path: Path) -> None:
     assert json.loads(cli("get", db, "note-1").stdout) == {"text": "hello"}
     meta = json.loads(cli("get", db, "note-1", "--meta").stdout)
     assert meta["rev"] == rev and meta["sequence"] == 1 and meta["deleted"] is False and meta["conflicts"] == []
+    assert meta["version"] == f'{meta["timestamp"]:x}@' + meta["version"].split("@")[1] and meta["timestamp"] > 0
     assert meta["body"] == {"text": "hello"}
 
 

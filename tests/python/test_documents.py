@@ -155,3 +155,19 @@ def test_use_after_close(db: p2psync.Database) -> None:
     coll.close()
     with pytest.raises(p2psync.InvalidHandleError):
         coll.save("d", {})
+
+
+def test_versions(db: p2psync.Database, coll: p2psync.Collection) -> None:
+    """Every save gets a version "<hex time>@<source ID>" with a growing timestamp; reads
+    return the same; the database's own older version is replaced, not kept as history."""
+    source = db.source_id
+    assert len(source) == 22 and db.source_id == source
+    first = coll.save("v", {"n": 1})
+    assert first.version == f"{first.timestamp:x}@{source}"
+    assert abs(first.timestamp / 1e9 - time.time()) < 60
+    second = coll.save("v", {"n": 2})
+    assert second.timestamp > first.timestamp and second.version_vector == second.version
+    got = coll.get("v")
+    assert (got.version, got.timestamp, got.version_vector) == (second.version, second.timestamp, second.version)
+    gone = coll.delete("v")
+    assert gone.timestamp > second.timestamp and gone.version.endswith("@" + source)

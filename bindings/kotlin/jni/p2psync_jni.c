@@ -1387,3 +1387,9 @@ FN(jbyteArray, logSettings)(ARGS)
     int32_t rc = p2p_log_settings(&out, &err);
     return check(env, rc, &err) ? NULL : take_text(env, out);
 }
+
+/* ------------------------------------------------------------ versions */
+TEXT_GETTER(documentVersion, p2p_document_version)
+TEXT_GETTER(documentVersionVector, p2p_document_version_vector)
+TEXT_GETTER(dbSourceId, p2p_db_source_id)
+U64_GETTER(documentTimestamp, p2p_document_timestamp)

@@ -247,6 +247,11 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any]] = {
     "p2p_query_next": ([_handle, _out_text, _err], c_int32),
     "p2p_query_explain": ([_handle, _out_text, _err], c_int32),
     "p2p_query_close": ([_handle, _err], c_int32),
+    # versions
+    "p2p_document_version": ([_handle, _out_text, _err], c_int32),
+    "p2p_document_timestamp": ([_handle, POINTER(c_uint64), _err], c_int32),
+    "p2p_document_version_vector": ([_handle, _out_text, _err], c_int32),
+    "p2p_db_source_id": ([_handle, _out_text, _err], c_int32),
 }
 
 

@@ -401,7 +401,8 @@ def cmd_get(args: argparse.Namespace) -> int:
             if not blobs and not args.meta:
                 print(f"{doc.id} refers to no blobs")
         if args.meta:
-            meta = {"id": doc.id, "rev": doc.rev_id, "sequence": doc.sequence, "deleted": doc.deleted,
+            meta = {"id": doc.id, "rev": doc.rev_id, "version": doc.version, "timestamp": doc.timestamp,
+                    "sequence": doc.sequence, "deleted": doc.deleted,
                     "conflicts": coll.conflicts(doc.id), "body": doc.body}
             if blobs is not None:
                 meta["blobs"] = blobs
@@ -1144,7 +1145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", help="document ID")
     p.add_argument("--rev", metavar="REV_ID", help="print this revision instead of the current one")
     p.add_argument("--meta", action="store_true",
-                   help='print {"id", "rev", "sequence", "deleted", "conflicts", "body"}')
+                   help='print {"id", "rev", "version", "timestamp", "sequence", "deleted", "conflicts", "body"} '
+                        '(version "" and timestamp 0 for a revision without a version)')
     p.add_argument("--pretty", action="store_true", help="indent the JSON")
     p.add_argument("--save-blobs", metavar="DIR",
                    help="write every blob the document refers to into DIR (created if needed), verified, "

@@ -104,6 +104,14 @@ class Document:
     sequence: int
     deleted: bool
     json: str = field(repr=False)
+    #: Current version "<hex time>@<source ID>" (Couchbase Lite 4's revision identity);
+    #: "" for a revision without one (saved before versions existed, or received from a
+    #: CBMobile_3 peer) until it is next saved.
+    version: str = ""
+    #: Time of `version`: hybrid-logical-clock nanoseconds since the Unix epoch (0 if none).
+    timestamp: int = 0
+    #: The whole version vector, "cv[,merge versions][;previous versions]" ("" if none).
+    version_vector: str = field(default="", repr=False)
 
     @property
     def body(self) -> Dict[str, Any]:
@@ -121,7 +129,10 @@ class Document:
                        rev_id=_ffi.out_text("p2p_document_rev_id", handle) or "",
                        sequence=_ffi.out_uint("p2p_document_sequence", handle),
                        deleted=_ffi.out_flag("p2p_document_deleted", handle),
-                       json=_ffi.out_text("p2p_document_json", handle) or "{}")
+                       json=_ffi.out_text("p2p_document_json", handle) or "{}",
+                       version=_ffi.out_text("p2p_document_version", handle) or "",
+                       timestamp=_ffi.out_uint("p2p_document_timestamp", handle),
+                       version_vector=_ffi.out_text("p2p_document_version_vector", handle) or "")
         finally:
             _ffi.call("p2p_document_close", handle)
 
@@ -209,6 +220,12 @@ class Database(_Handle):
     def uuid(self) -> str:
         """The database's UUID (32 lowercase hex characters), fixed when it was created."""
         return _ffi.out_text("p2p_db_uuid", self._handle) or ""
+
+    @property
+    def source_id(self) -> str:
+        """The database's source ID, the name its versions carry after the '@' (22 base64
+        characters), created once and never changed."""
+        return _ffi.out_text("p2p_db_source_id", self._handle) or ""
 
     def _describe(self) -> str:
         return repr(self.path)

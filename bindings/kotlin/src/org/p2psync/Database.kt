@@ -28,6 +28,8 @@ class Database private constructor(handle: Long) : NativeObject(handle, null, Na
     val name: String get() = Native.text(Native.dbName(handle))
     val path: String get() = Native.text(Native.dbPath(handle))
     val uuid: String get() = Native.text(Native.dbUuid(handle))
+    /** The source ID the database's versions carry after the '@' (22 base64 characters), never changed. */
+    val sourceId: String get() = Native.text(Native.dbSourceId(handle))
 
     fun defaultCollection(): Collection = Collection(this, Native.dbDefaultCollection(handle))
 

@@ -8,13 +8,22 @@ enum class Concurrency(internal val code: Int) {
     FAIL_ON_CONFLICT(1)
 }
 
-/** One revision of a document, read in full when it was returned. [json] is the body. */
+/**
+ * One revision of a document, read in full when it was returned. [json] is the body.
+ * [version] is its current version "<hex time>@<source ID>" (Couchbase Lite 4's revision
+ * identity), [timestamp] that version's time in hybrid-logical-clock nanoseconds since the
+ * Unix epoch, [versionVector] the whole vector; "" and 0 for a revision without a version
+ * (saved before versions existed, or received from a CBMobile_3 peer) until its next save.
+ */
 data class Document(
     val id: String,
     val revId: String,
     val sequence: Long,
     val deleted: Boolean,
-    val json: String
+    val json: String,
+    val version: String = "",
+    val timestamp: Long = 0,
+    val versionVector: String = ""
 ) {
     internal companion object {
         /** Reads a p2p_document snapshot and releases it. */
@@ -25,7 +34,10 @@ data class Document(
                     revId = Native.text(Native.documentRevId(handle)),
                     sequence = Native.documentSequence(handle),
                     deleted = Native.documentDeleted(handle),
-                    json = Native.text(Native.documentJson(handle))
+                    json = Native.text(Native.documentJson(handle)),
+                    version = Native.text(Native.documentVersion(handle)),
+                    timestamp = Native.documentTimestamp(handle),
+                    versionVector = Native.text(Native.documentVersionVector(handle))
                 )
             } finally {
                 Native.documentClose(handle)

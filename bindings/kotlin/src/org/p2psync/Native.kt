@@ -134,6 +134,10 @@ internal object Native {
     @JvmStatic external fun documentRevId(doc: Long): ByteArray
     @JvmStatic external fun documentSequence(doc: Long): Long
     @JvmStatic external fun documentDeleted(doc: Long): Boolean
+    @JvmStatic external fun documentVersion(doc: Long): ByteArray
+    @JvmStatic external fun documentVersionVector(doc: Long): ByteArray
+    @JvmStatic external fun documentTimestamp(doc: Long): Long
+    @JvmStatic external fun dbSourceId(db: Long): ByteArray
 
     @JvmStatic external fun dbGetLocal(db: Long, id: ByteArray): Array<ByteArray>
     @JvmStatic external fun dbPutLocal(db: Long, id: ByteArray, json: ByteArray, expectedRev: ByteArray?): ByteArray

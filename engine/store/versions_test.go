@@ -1,0 +1,484 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2psync/libp2psync/engine/hlv"
+)
+
+// testWall is a settable wall clock for Config.WallClock.
+type testWall struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (w *testWall) now() time.Time  { w.mu.Lock(); defer w.mu.Unlock(); return w.t }
+func (w *testWall) set(t time.Time) { w.mu.Lock(); w.t = t; w.mu.Unlock() }
+
+func mustParseVector(t *testing.T, s string) hlv.Vector {
+	t.Helper()
+	v, err := hlv.ParseVector(s)
+	if err != nil {
+		t.Fatalf("ParseVector(%q): %v", s, err)
+	}
+	return v
+}
+
+func TestSaveGetsVersion(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	if !hlv.IsCanonicalSourceID(db.SourceID()) {
+		t.Fatalf("source ID %q", db.SourceID())
+	}
+	coll := db.DefaultCollection()
+	d1, err := coll.Save(ctx, "a", []byte(`{"n":1}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := hlv.ParseVersion(d1.Version)
+	if err != nil || v1.Source != db.SourceID() || v1.Time != d1.Timestamp || d1.Vector != d1.Version {
+		t.Fatalf("first save: version %q timestamp %x vector %q (%v)", d1.Version, d1.Timestamp, d1.Vector, err)
+	}
+	if now := uint64(time.Now().UnixNano()); d1.Timestamp > now || now-d1.Timestamp > uint64(time.Minute) {
+		t.Fatalf("timestamp %x is not the current time", d1.Timestamp)
+	}
+	d2, err := coll.Save(ctx, "a", []byte(`{"n":2}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d2.Timestamp <= d1.Timestamp || d2.Vector != d2.Version {
+		t.Fatalf("second save: %q after %q (vector %q): the own source is replaced, not kept as history", d2.Version, d1.Version, d2.Vector)
+	}
+	del, err := coll.Delete(ctx, "a", SaveOptions{})
+	if err != nil || del.Timestamp <= d2.Timestamp {
+		t.Fatalf("delete: %+v %v", del, err)
+	}
+	got, err := coll.GetWithDeleted(ctx, "a")
+	if err != nil || got.Version != del.Version || got.Timestamp != del.Timestamp || got.Vector != del.Vector {
+		t.Fatalf("GetWithDeleted: %+v %v, want version %s", got, err, del.Version)
+	}
+	many, err := coll.GetManyWithDeleted(ctx, []string{"a", "missing"})
+	if err != nil || many[0].Version != del.Version || many[1] != nil {
+		t.Fatalf("GetManyWithDeleted: %+v %v", many, err)
+	}
+	revs, err := coll.CurrentRevisions(ctx, []string{"a"})
+	if err != nil || revs[0].Version != del.Version || revs[0].Vector != del.Vector {
+		t.Fatalf("CurrentRevisions: %+v %v", revs, err)
+	}
+	rev, err := coll.GetRevision(ctx, "a", del.RevID)
+	if err != nil || rev.Version != del.Version {
+		t.Fatalf("GetRevision current: %+v %v", rev, err)
+	}
+	// The previous revision's body is kept, but its version is not: it is shown without one.
+	if prev, err := coll.GetRevision(ctx, "a", d2.RevID); err != nil || prev.Version != "" {
+		t.Fatalf("GetRevision parent: %+v %v", prev, err)
+	}
+}
+
+func TestVersionsAcrossReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "db")
+	wall := &testWall{t: time.Date(2026, 12, 7, 2, 0, 0, 0, time.UTC)}
+	db, err := Open(ctx, dir, Config{WallClock: wall.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := db.SourceID()
+	coll := db.DefaultCollection()
+	var last uint64
+	for i := 0; i < 3; i++ { // the wall clock stands still: the logical counter moves
+		d, err := coll.Save(ctx, "a", []byte(`{}`), SaveOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Timestamp <= last {
+			t.Fatalf("save %d: timestamp %x not after %x", i, d.Timestamp, last)
+		}
+		last = d.Timestamp
+	}
+	// A remote version a minute ahead pushes the clock past it.
+	ahead := uint64(wall.now().Add(time.Minute).UnixNano())
+	remote := RemoteVersion{DocID: "r", Vector: hlv.Vector{Current: hlv.Version{Time: ahead, Source: "dnZwcm9iZS1zb3VyY2UtQQ"}}, Body: []byte(`{}`)}
+	if _, err := coll.PutExistingVersion(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	wall.set(wall.now().Add(-time.Hour)) // the wall clock steps back while the database is closed
+	db, err = Open(ctx, dir, Config{WallClock: wall.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if db.SourceID() != src {
+		t.Fatalf("source ID changed on reopen: %s -> %s", src, db.SourceID())
+	}
+	d, err := db.DefaultCollection().Save(ctx, "a", []byte(`{"after":"reopen"}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Timestamp <= ahead {
+		t.Fatalf("after reopen: timestamp %x not after %x (last local %x)", d.Timestamp, ahead, last)
+	}
+}
+
+func TestRolledBackClockMark(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "db")
+	wall := &testWall{t: time.Date(2026, 12, 7, 2, 0, 0, 0, time.UTC)}
+	db, err := Open(ctx, dir, Config{WallClock: wall.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	coll := db.DefaultCollection()
+	b, err := db.BeginBatch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Save(coll, "x", []byte(`{}`), SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b.Rollback() // its clock mark is rolled back with it
+	d, err := coll.Save(ctx, "y", []byte(`{}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	wall.set(wall.now().Add(-time.Hour))
+	db, err = Open(ctx, dir, Config{WallClock: wall.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	d2, err := db.DefaultCollection().Save(ctx, "z", []byte(`{}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d2.Timestamp <= d.Timestamp {
+		t.Fatalf("timestamp %x reissued below the committed %x after a rolled-back batch", d2.Timestamp, d.Timestamp)
+	}
+}
+
+// makeOldFormat turns the database in dir into what the previous version of the library
+// wrote: no version columns, no source ID, no clock.
+func makeOldFormat(t *testing.T, dir string) {
+	t.Helper()
+	sdb, err := sql.Open("sqlite", sqliteDSN(filepath.Join(dir, dbFileName)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdb.Close()
+	for _, q := range []string{
+		`ALTER TABLE docs_1 DROP COLUMN vv`, `ALTER TABLE docs_1 DROP COLUMN vv_rev`,
+		`DELETE FROM meta WHERE key IN ('source_id', 'hlc')`,
+	} {
+		if _, err := sdb.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+func TestOldDatabaseGainsVersions(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "db")
+	db, err := Open(ctx, dir, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := db.DefaultCollection().Save(ctx, "old", []byte(`{"v":1}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	makeOldFormat(t, dir)
+
+	db, err = Open(ctx, dir, Config{})
+	if err != nil {
+		t.Fatalf("open old-format database: %v", err)
+	}
+	defer db.Close()
+	coll := db.DefaultCollection()
+	got, err := coll.Get(ctx, "old")
+	if err != nil || got.RevID != old.RevID || got.Version != "" || got.Timestamp != 0 {
+		t.Fatalf("old document: %+v %v (want its revision, no version)", got, err)
+	}
+	if !hlv.IsCanonicalSourceID(db.SourceID()) {
+		t.Fatalf("old database got no source ID: %q", db.SourceID())
+	}
+	var schema string
+	if err := db.wconn.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&schema); err != nil || schema != schemaVersion {
+		t.Fatalf("schema version %q %v: the previous version must still open the database", schema, err)
+	}
+	// Its next save gives it a version whose history is the legacy stand-in of the
+	// revision it replaces; the revision tree continues.
+	d, err := coll.Save(ctx, "old", []byte(`{"v":2}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lv, _ := hlv.LegacyVersion(old.RevID)
+	if d.Vector != d.Version+";"+lv.String() || !strings.HasPrefix(d.RevID, "2-") {
+		t.Fatalf("upgraded save: rev %s vector %q, want %s;%s", d.RevID, d.Vector, d.Version, lv)
+	}
+	hist, err := coll.History(ctx, "old", d.RevID, 0)
+	if err != nil || len(hist) != 1 || hist[0] != old.RevID {
+		t.Fatalf("history %v %v", hist, err)
+	}
+}
+
+// A revision written without a version on top of a versioned one (received as a rev-tree
+// revision, or saved by the previous version of the library, which leaves the vector
+// columns alone) is shown without a version; the next save keeps the older vector as
+// history behind the legacy stand-in of that revision.
+func TestStaleVectorBecomesHistory(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	coll := db.DefaultCollection()
+	va := hlv.Version{Time: uint64(time.Now().Add(-time.Hour).UnixNano()), Source: "dnZwcm9iZS1zb3VyY2UtQQ"}
+	put, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "a", Vector: hlv.Vector{Current: va}, Body: []byte(`{"n":1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1 := put.Document
+	child := "2-" + strings.Repeat("ab", 20)
+	res, err := coll.PutExistingRevision(ctx, RemoteRevision{DocID: "a", RevID: child, History: []string{d1.RevID}, Body: []byte(`{"n":2}`)})
+	if err != nil || !res.Inserted {
+		t.Fatalf("insert: %+v %v", res, err)
+	}
+	if res.Document.Version != "" {
+		t.Fatalf("rev-tree revision shown with the version of its parent: %+v", res.Document)
+	}
+	if g, _ := coll.Get(ctx, "a"); g.RevID != child || g.Version != "" {
+		t.Fatalf("get: %+v", g)
+	}
+	d3, err := coll.Save(ctx, "a", []byte(`{"n":3}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lv, _ := hlv.LegacyVersion(child)
+	want := d3.Version + ";" + lv.String() + "," + va.String()
+	if d3.Vector != want {
+		t.Fatalf("vector %q, want %q", d3.Vector, want)
+	}
+}
+
+func TestPutExistingVersion(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	coll := db.DefaultCollection()
+	const srcA, srcB = "dnZwcm9iZS1zb3VyY2UtQQ", "dnZwcm9iZS1zb3VyY2UtQg"
+	base := uint64(time.Now().Add(-time.Hour).UnixNano()) &^ 0xffff
+	va := hlv.Version{Time: base, Source: srcA}
+	put := func(vec hlv.Vector, body string, deleted bool) VersionResult {
+		t.Helper()
+		res, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: vec, Body: []byte(body), Deleted: deleted})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res := put(hlv.Vector{Current: va}, `{"from":"A"}`, false)
+	if res.Order != hlv.Newer || !res.Inserted || res.Document.Version != va.String() || res.Document.Timestamp != base {
+		t.Fatalf("new document: %+v %+v", res, res.Document)
+	}
+	if res = put(hlv.Vector{Current: va}, `{"from":"A"}`, false); res.Order != hlv.Same || res.Inserted || res.Sequence != 0 {
+		t.Fatalf("same again: %+v", res)
+	}
+	older := hlv.Vector{Current: hlv.Version{Time: base - 0x10000, Source: srcA}}
+	if res = put(older, `{"old":true}`, false); res.Order != hlv.Older || res.Inserted {
+		t.Fatalf("older: %+v", res)
+	}
+	// B edits on top of A: a fast-forward.
+	vb := mustParseVector(t, hlv.Version{Time: base + 0x10000, Source: srcB}.String()+";"+va.String())
+	res = put(vb, `{"from":"B"}`, false)
+	if res.Order != hlv.Newer || res.Document.Vector != vb.String() || !strings.HasPrefix(res.Document.RevID, "2-") {
+		t.Fatalf("fast-forward: %+v %+v", res, res.Document)
+	}
+	// Local edit, then A writes again without having seen it: a conflict, nothing written.
+	local, err := coll.Save(ctx, "d", []byte(`{"from":"local"}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if local.Vector != local.Version+";"+vb.Current.String()+","+va.String() {
+		t.Fatalf("local save vector %q", local.Vector)
+	}
+	va2 := mustParseVector(t, hlv.Version{Time: base + 0x20000, Source: srcA}.String()+";"+vb.Current.String())
+	res = put(va2, `{"from":"A again"}`, false)
+	if res.Order != hlv.Conflicting || res.Inserted || res.Document.RevID != local.RevID {
+		t.Fatalf("conflict: %+v", res)
+	}
+	// A remote timestamp ahead of the local clock (within the skew bound) moves it.
+	ahead := uint64(time.Now().Add(90*time.Second).UnixNano()) &^ 0xffff
+	put(hlv.Vector{Current: hlv.Version{Time: ahead, Source: srcB}}, `{}`, false) // new doc "d"? no: conflict, but observed
+	if d, err := coll.Save(ctx, "other", []byte(`{}`), SaveOptions{}); err != nil || d.Timestamp <= ahead {
+		t.Fatalf("clock not advanced past a remote time: %x <= %x (%v)", d.Timestamp, ahead, err)
+	}
+	// Bad input is refused.
+	for _, bad := range []RemoteVersion{
+		{DocID: "d", Body: []byte(`{}`)}, // no vector
+		{DocID: "d", Vector: hlv.Vector{Current: va, Previous: []hlv.Version{va}}, Body: []byte(`{}`)},
+	} {
+		if _, err := coll.PutExistingVersion(ctx, bad); !errors.Is(err, ErrInvalidRevID) {
+			t.Errorf("bad vector: %v", err)
+		}
+	}
+	if _, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: va2, Body: []byte(`[1]`)}); !errors.Is(err, ErrInvalidJSON) {
+		t.Errorf("bad body: %v", err)
+	}
+	// A tombstone that dominates deletes the document.
+	tomb := mustParseVector(t, hlv.Version{Time: base + 0x30000, Source: srcA}.String()+";"+local.Version+","+vb.Current.String())
+	if res = put(tomb, ``, true); res.Order != hlv.Newer || !res.Document.Deleted {
+		t.Fatalf("tombstone: %+v", res)
+	}
+	if _, err := coll.Get(ctx, "d"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted document still readable: %v", err)
+	}
+}
+
+func TestResolveVersionConflict(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	coll := db.DefaultCollection()
+	const srcA = "dnZwcm9iZS1zb3VyY2UtQQ"
+	base := uint64(time.Now().Add(-time.Hour).UnixNano()) &^ 0xffff
+	common := hlv.Version{Time: base, Source: srcA}
+	if _, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: hlv.Vector{Current: common}, Body: []byte(`{"v":0}`)}); err != nil {
+		t.Fatal(err)
+	}
+	local, err := coll.Save(ctx, "d", []byte(`{"v":"local"}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	remoteVec := hlv.Vector{Current: hlv.Version{Time: base + 0x10000, Source: srcA}} // A again, not having seen ours
+	remote := RemoteVersion{DocID: "d", Vector: remoteVec, Body: []byte(`{"v":"remote"}`)}
+	res, err := coll.PutExistingVersion(ctx, remote)
+	if err != nil || res.Order != hlv.Conflicting {
+		t.Fatalf("%+v %v", res, err)
+	}
+	lv := mustParseVector(t, local.Vector)
+	// Couchbase Lite 4's default rule: the local save is later, so it wins.
+	if !hlv.LocalWins(lv.Current, false, remoteVec.Current, false) {
+		t.Fatal("the later local save should win")
+	}
+	doc, err := coll.ResolveVersionConflict(ctx, remote, VersionResolution{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := mustParseVector(t, doc.Vector)
+	if string(doc.Body) != `{"v":"local"}` || got.Current.Source != db.SourceID() || len(got.Merge) != 2 {
+		t.Fatalf("resolved: %s %q", doc.Body, doc.Vector)
+	}
+	if got.Compare(lv) != hlv.Newer || got.Compare(remoteVec) != hlv.Newer {
+		t.Fatalf("resolution %s does not contain both sides", got)
+	}
+	// Sent back, the remote side sees a fast-forward; re-sending its version is known.
+	if res, err := coll.PutExistingVersion(ctx, remote); err != nil || res.Order != hlv.Older {
+		t.Fatalf("re-sent remote version: %+v %v", res, err)
+	}
+	if _, err := coll.ResolveVersionConflict(ctx, remote, VersionResolution{}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("resolving what is no longer a conflict: %v", err)
+	}
+
+	// The remote revision wins unchanged: its vector is kept as it is, since the local
+	// revision holds nothing else it lacks.
+	local2, err := coll.Save(ctx, "e", []byte(`{"v":1}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := RemoteVersion{DocID: "e", Vector: hlv.Vector{Current: hlv.Version{Time: local2.Timestamp + 0x10000, Source: srcA}}, Deleted: true}
+	doc, err = coll.ResolveVersionConflict(ctx, r2, VersionResolution{RemoteWins: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !doc.Deleted || doc.Vector != r2.Vector.String() {
+		t.Fatalf("remote deletion won: %+v", doc)
+	}
+	// A merged body gets a merge vector.
+	local3, _ := coll.Save(ctx, "f", []byte(`{"v":1}`), SaveOptions{})
+	r3 := RemoteVersion{DocID: "f", Vector: hlv.Vector{Current: hlv.Version{Time: local3.Timestamp - 0x10000, Source: srcA}}, Body: []byte(`{"v":2}`)}
+	doc, err = coll.ResolveVersionConflict(ctx, r3, VersionResolution{MergedBody: []byte(`{"v":3}`)})
+	if err != nil || string(doc.Body) != `{"v":3}` || len(mustParseVector(t, doc.Vector).Merge) != 2 {
+		t.Fatalf("merged: %+v %v", doc, err)
+	}
+}
+
+// Reopening many times in quick succession, each time saving once, keeps the times close
+// to the wall clock: the clock reserve is given back on Close.
+func TestReopenDoesNotDrift(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "db")
+	wall := &testWall{t: time.Date(2026, 12, 7, 2, 0, 0, 0, time.UTC)}
+	var last uint64
+	for i := 0; i < 5; i++ {
+		db, err := Open(ctx, dir, Config{WallClock: wall.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := db.DefaultCollection().Save(ctx, "a", []byte(`{}`), SaveOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if d.Timestamp <= last {
+			t.Fatalf("reopen %d: %x not after %x", i, d.Timestamp, last)
+		}
+		last = d.Timestamp
+	}
+	if ahead := time.Duration(last - uint64(wall.now().UnixNano())); ahead > time.Millisecond {
+		t.Fatalf("after 5 reopens the clock is %v ahead of the wall clock", ahead)
+	}
+}
+
+// A document received as a rev-tree revision (CBMobile_3) meets its versions later
+// (CBMobile_4): the sender lists its rev-tree ancestry after the previous versions.
+func TestVersionMeetsRevTreeRevision(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	coll := db.DefaultCollection()
+	const srcA = "dnZwcm9iZS1zb3VyY2UtQQ"
+	rev1 := "1-" + strings.Repeat("ab", 20)
+	if _, err := coll.PutExistingRevision(ctx, RemoteRevision{DocID: "d", RevID: rev1, Body: []byte(`{"v":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	base := uint64(time.Now().Add(-time.Hour).UnixNano()) &^ 0xffff
+	v1 := hlv.Vector{Current: hlv.Version{Time: base, Source: srcA}, Legacy: []string{rev1}}
+	// Listed first: the same revision; it keeps its rev ID and gains the vector.
+	res, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: v1, Body: []byte(`{"v":1}`)})
+	if err != nil || res.Order != hlv.Same || res.Inserted || res.Document.RevID != rev1 || res.Document.Version != v1.Current.String() {
+		t.Fatalf("same revision: %+v %+v %v", res, res.Document, err)
+	}
+	if g, _ := coll.Get(ctx, "d"); g.Version != v1.Current.String() || g.Sequence != 1 {
+		t.Fatalf("after attaching: %+v", g)
+	}
+	// A rev-tree child without a vector, then its versioned successor naming both IDs.
+	rev2 := "2-" + strings.Repeat("cd", 20)
+	if _, err := coll.PutExistingRevision(ctx, RemoteRevision{DocID: "d", RevID: rev2, History: []string{rev1}, Body: []byte(`{"v":2}`)}); err != nil {
+		t.Fatal(err)
+	}
+	rev3 := "3-" + strings.Repeat("ef", 20)
+	v3 := hlv.Vector{Current: hlv.Version{Time: base + 0x20000, Source: srcA}, Legacy: []string{rev3, rev2, rev1}}
+	res, err = coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: v3, Body: []byte(`{"v":3}`)})
+	if err != nil || res.Order != hlv.Newer || !res.Inserted || res.Document.RevID != rev3 {
+		t.Fatalf("descendant: %+v %+v %v", res, res.Document, err)
+	}
+	if hist, _ := coll.History(ctx, "d", rev3, 0); len(hist) != 2 || hist[0] != rev2 {
+		t.Fatalf("history %v", hist)
+	}
+	// Without the rev-tree IDs the two would look unrelated (a conflict).
+	rev4 := "4-" + strings.Repeat("01", 20)
+	if _, err := coll.PutExistingRevision(ctx, RemoteRevision{DocID: "d", RevID: rev4, History: []string{rev3}, Body: []byte(`{"v":4}`)}); err != nil {
+		t.Fatal(err)
+	}
+	v5 := hlv.Vector{Current: hlv.Version{Time: base + 0x40000, Source: "dnZwcm9iZS1zb3VyY2UtQg"}}
+	if res, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: v5, Body: []byte(`{}`)}); err != nil || res.Order != hlv.Conflicting {
+		t.Fatalf("unrelated: %+v %v", res, err)
+	}
+}
