@@ -210,30 +210,59 @@ func (p *parser) selectStmt() *selectStmt {
 		p.acceptKw("ALL")
 	}
 	for {
-		t := p.peek()
-		if p.acceptOp("*") {
-			s.results = append(s.results, resultItem{pos: t.pos, star: true})
-		} else {
-			// alias.*
-			if p.isIdent() && p.toks[p.i+1].kind == tOp && p.toks[p.i+1].text == "." &&
-				p.toks[p.i+2].kind == tOp && p.toks[p.i+2].text == "*" {
-				name, _ := p.ident("")
-				p.i += 2
-				s.results = append(s.results, resultItem{pos: t.pos, star: true, alias: name})
-			} else {
-				ri := resultItem{pos: t.pos, x: p.expr()}
-				if p.acceptKw("AS") {
-					ri.alias, _ = p.ident("a column alias after AS")
-				} else if p.isIdent() {
-					ri.alias, _ = p.ident("")
-				}
-				s.results = append(s.results, ri)
-			}
-		}
+		s.results = append(s.results, p.resultItem())
 		if !p.acceptOp(",") {
 			break
 		}
 	}
+	p.fromClause(s)
+	if p.acceptKw("WHERE") {
+		s.where = p.expr()
+	}
+	if p.acceptKw("GROUP") {
+		p.expectKw("BY")
+		s.groupBy = p.exprList()
+		if p.acceptKw("HAVING") {
+			s.having = p.expr()
+		}
+	}
+	if p.acceptKw("ORDER") {
+		p.expectKw("BY")
+		s.orderBy = p.orderList()
+	}
+	if p.acceptKw("LIMIT") {
+		s.limit = p.expr()
+	}
+	if p.acceptKw("OFFSET") {
+		s.offset = p.expr()
+	}
+	return s
+}
+
+// resultItem reads one result: *, alias.*, or an expression with an optional alias.
+func (p *parser) resultItem() resultItem {
+	t := p.peek()
+	if p.acceptOp("*") {
+		return resultItem{pos: t.pos, star: true}
+	}
+	if p.isIdent() && p.toks[p.i+1].kind == tOp && p.toks[p.i+1].text == "." &&
+		p.toks[p.i+2].kind == tOp && p.toks[p.i+2].text == "*" {
+		name, _ := p.ident("")
+		p.i += 2
+		return resultItem{pos: t.pos, star: true, alias: name}
+	}
+	ri := resultItem{pos: t.pos, x: p.expr()}
+	if p.acceptKw("AS") {
+		ri.alias, _ = p.ident("a column alias after AS")
+	} else if p.isIdent() {
+		ri.alias, _ = p.ident("")
+	}
+	return ri
+}
+
+// fromClause reads FROM collection [[AS] alias] and refuses what would read
+// more than one collection.
+func (p *parser) fromClause(s *selectStmt) {
 	if !p.isKw("FROM") {
 		t := p.peek()
 		p.fail(t.pos, "expected FROM (queries read one collection), found %s", describe(t))
@@ -254,43 +283,32 @@ func (p *parser) selectStmt() *selectStmt {
 	if p.isOp(",") {
 		p.fail(p.peek().pos, "a query reads one collection: joins are not supported")
 	}
-	if p.acceptKw("WHERE") {
-		s.where = p.expr()
-	}
-	if p.acceptKw("GROUP") {
-		p.expectKw("BY")
-		for {
-			s.groupBy = append(s.groupBy, p.expr())
-			if !p.acceptOp(",") {
-				break
-			}
-		}
-		if p.acceptKw("HAVING") {
-			s.having = p.expr()
+}
+
+func (p *parser) exprList() []expr {
+	var out []expr
+	for {
+		out = append(out, p.expr())
+		if !p.acceptOp(",") {
+			return out
 		}
 	}
-	if p.acceptKw("ORDER") {
-		p.expectKw("BY")
-		for {
-			oi := orderItem{x: p.expr()}
-			if p.acceptKw("DESC") {
-				oi.desc = true
-			} else {
-				p.acceptKw("ASC")
-			}
-			s.orderBy = append(s.orderBy, oi)
-			if !p.acceptOp(",") {
-				break
-			}
+}
+
+func (p *parser) orderList() []orderItem {
+	var out []orderItem
+	for {
+		oi := orderItem{x: p.expr()}
+		if p.acceptKw("DESC") {
+			oi.desc = true
+		} else {
+			p.acceptKw("ASC")
+		}
+		out = append(out, oi)
+		if !p.acceptOp(",") {
+			return out
 		}
 	}
-	if p.acceptKw("LIMIT") {
-		s.limit = p.expr()
-	}
-	if p.acceptKw("OFFSET") {
-		s.offset = p.expr()
-	}
-	return s
 }
 
 func (p *parser) enter() {

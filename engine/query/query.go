@@ -105,11 +105,33 @@ func (q *Query) compileSelect(ctx context.Context, s *selectStmt) (err error) {
 		return fmt.Errorf("%w: %w", errAt(q.text, s.fromPos, "collection %s.%s: %v", scope, coll, terr), terr)
 	}
 	defer catch(&err)
-	var sel []string
+	sel, hasAgg := q.compileResults(c, s)
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	if s.distinct {
+		b.WriteString("DISTINCT ")
+	}
+	b.WriteString(strings.Join(sel, ", "))
+	b.WriteString(" FROM " + table + " WHERE deleted = 0")
+	if s.where != nil {
+		b.WriteString(" AND " + c.bool(s.where))
+	}
+	c.groupClauses(&b, s)
+	c.orderClause(&b, s, hasAgg)
+	c.limitClauses(&b, s)
+	q.sql = b.String()
+	q.args = c.args
+	return nil
+}
+
+// compileResults compiles the result list into q.cols; it returns the SQL of
+// the selected columns and whether an aggregate (or GROUP BY) makes it an
+// aggregate query.
+func (q *Query) compileResults(c *compiler, s *selectStmt) (sel []string, hasAgg bool) {
 	names := map[string]bool{}
 	unnamed := 0
 	c.aliases = map[string]expr{}
-	hasAgg := len(s.groupBy) > 0
+	hasAgg = len(s.groupBy) > 0
 	for _, r := range s.results {
 		col := column{}
 		if r.star {
@@ -126,26 +148,7 @@ func (q *Query) compileSelect(ctx context.Context, s *selectStmt) (err error) {
 				hasAgg = true
 			}
 			col.kind = x.kind
-			switch {
-			case r.alias != "":
-				col.name = r.alias
-			default:
-				switch e := r.x.(type) {
-				case *pathExpr:
-					for i := len(e.steps) - 1; i >= 0; i-- {
-						if k, ok := e.steps[i].(string); ok {
-							col.name = k
-							break
-						}
-					}
-				case *metaExpr:
-					col.name = e.field
-				}
-				if col.name == "" {
-					unnamed++
-					col.name = "$" + strconv.Itoa(unnamed)
-				}
-			}
+			col.name = resultName(r, &unnamed)
 			if r.alias != "" {
 				c.aliases[r.alias] = r.x
 			}
@@ -163,16 +166,31 @@ func (q *Query) compileSelect(ctx context.Context, s *selectStmt) (err error) {
 		names[col.name] = true
 		q.cols = append(q.cols, col)
 	}
-	var b strings.Builder
-	b.WriteString("SELECT ")
-	if s.distinct {
-		b.WriteString("DISTINCT ")
+	return sel, hasAgg
+}
+
+// resultName names a result column as Couchbase Lite does: the alias; else
+// the last property name of a path; else the meta() property; else $1, $2, ...
+// counting the unnamed columns.
+func resultName(r resultItem, unnamed *int) string {
+	if r.alias != "" {
+		return r.alias
 	}
-	b.WriteString(strings.Join(sel, ", "))
-	b.WriteString(" FROM " + table + " WHERE deleted = 0")
-	if s.where != nil {
-		b.WriteString(" AND " + c.bool(s.where))
+	switch e := r.x.(type) {
+	case *pathExpr:
+		for i := len(e.steps) - 1; i >= 0; i-- {
+			if k, ok := e.steps[i].(string); ok {
+				return k
+			}
+		}
+	case *metaExpr:
+		return e.field
 	}
+	*unnamed++
+	return "$" + strconv.Itoa(*unnamed)
+}
+
+func (c *compiler) groupClauses(b *strings.Builder, s *selectStmt) {
 	if len(s.groupBy) > 0 {
 		var g []string
 		for _, e := range s.groupBy {
@@ -185,36 +203,41 @@ func (q *Query) compileSelect(ctx context.Context, s *selectStmt) (err error) {
 		b.WriteString(" HAVING " + c.bool(s.having))
 		c.aggOK = false
 	}
-	if len(s.orderBy) > 0 {
-		var o []string
-		for _, oi := range s.orderBy {
-			e := oi.x
-			if p, ok := e.(*pathExpr); ok && len(p.steps) == 1 {
-				if a, ok := c.aliases[p.steps[0].(string)]; ok {
-					e = a
-				}
+}
+
+func (c *compiler) orderClause(b *strings.Builder, s *selectStmt, hasAgg bool) {
+	if len(s.orderBy) == 0 {
+		return
+	}
+	var o []string
+	for _, oi := range s.orderBy {
+		e := oi.x
+		if p, ok := e.(*pathExpr); ok && len(p.steps) == 1 {
+			if a, ok := c.aliases[p.steps[0].(string)]; ok {
+				e = a
 			}
-			c.aggOK = hasAgg
-			x := c.expr(e)
-			c.aggOK = false
-			x.sql = c.termSQL(e, x.sql)
-			o = append(o, c.orderTerms(x, oi.desc)...)
 		}
-		b.WriteString(" ORDER BY " + strings.Join(o, ", "))
+		c.aggOK = hasAgg
+		x := c.expr(e)
+		c.aggOK = false
+		x.sql = c.termSQL(e, x.sql)
+		o = append(o, c.orderTerms(x, oi.desc)...)
 	}
-	if s.limit != nil || s.offset != nil {
-		lim := "-1"
-		if s.limit != nil {
-			lim = c.limitValue(s.limit, "LIMIT")
-		}
-		b.WriteString(" LIMIT " + lim)
-		if s.offset != nil {
-			b.WriteString(" OFFSET " + c.limitValue(s.offset, "OFFSET"))
-		}
+	b.WriteString(" ORDER BY " + strings.Join(o, ", "))
+}
+
+func (c *compiler) limitClauses(b *strings.Builder, s *selectStmt) {
+	if s.limit == nil && s.offset == nil {
+		return
 	}
-	q.sql = b.String()
-	q.args = c.args
-	return nil
+	lim := "-1"
+	if s.limit != nil {
+		lim = c.limitValue(s.limit, "LIMIT")
+	}
+	b.WriteString(" LIMIT " + lim)
+	if s.offset != nil {
+		b.WriteString(" OFFSET " + c.limitValue(s.offset, "OFFSET"))
+	}
 }
 
 // termSQL keeps a constant integer in GROUP BY or ORDER BY from being read
