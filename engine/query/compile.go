@@ -46,6 +46,11 @@ type compiler struct {
 	aggOK   bool
 	sawAgg  bool            // an aggregate was compiled
 	aliases map[string]expr // result aliases usable in ORDER BY
+
+	fts        func(pos int, name string) string // the FTS5 table of a full-text index, or fails
+	ftsJoins   []*ftsJoin
+	ftsByIndex map[string]*ftsJoin
+	ftsJoinOf  map[*callExpr]*ftsJoin
 }
 
 type anyVar struct{ name, src, path string }
@@ -464,6 +469,10 @@ func (c *compiler) call(e *callExpr) cexpr {
 		return c.arrayCall(e)
 	case "ISARRAY", "ISOBJECT", "ISSTRING", "ISNUMBER", "ISBOOLEAN", "TYPE":
 		return c.typeCall(e)
+	case "MATCH":
+		return c.match(e)
+	case "RANK":
+		return c.rank(e)
 	}
 	c.fail(e.pos, "unknown function %s", e.name)
 	return cexpr{}

@@ -52,6 +52,29 @@ func parse(src string) (*statement, error) {
 	return st, nil
 }
 
+// parseExpr parses one expression (an index expression given on its own).
+func parseExpr(src string) (x expr, err error) {
+	toks, err := lex(src)
+	if err != nil {
+		return nil, err
+	}
+	p := &parser{src: src, toks: toks}
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(*Error)
+			if !ok {
+				panic(r)
+			}
+			x, err = nil, e
+		}
+	}()
+	x = p.expr()
+	if t := p.peek(); t.kind != tEOF {
+		p.fail(t.pos, "unexpected %s after the expression", describe(t))
+	}
+	return x, nil
+}
+
 func (p *parser) peek() token { return p.toks[p.i] }
 
 func (p *parser) next() token {
@@ -181,14 +204,48 @@ func (p *parser) indexStmt() *indexStmt {
 	p.expectKw("ON")
 	st.scope, st.coll, _ = p.collectionName()
 	p.expectOp("(")
+	st.exprs = p.exprList()
+	p.expectOp(")")
+	if p.acceptKw("USING") {
+		t := p.peek()
+		if !p.acceptKw("FTS") && !p.acceptKw("FULLTEXT") {
+			p.fail(t.pos, "expected FTS after USING (USING FTS makes a full-text index), found %s", describe(t))
+		}
+		st.fts = true
+	}
+	if p.isKw("WITH") {
+		st.withPos = p.next().pos
+		st.with = p.objectLit()
+	}
+	return st
+}
+
+// objectLit reads {"key": literal, ...}: the options of WITH.
+func (p *parser) objectLit() map[string]any {
+	p.expectOp("{")
+	out := map[string]any{}
+	if p.acceptOp("}") {
+		return out
+	}
 	for {
-		st.exprs = append(st.exprs, p.expr())
+		k := p.peek()
+		if k.kind != tString && k.kind != tIdent && k.kind != tQuotedIdent {
+			p.fail(k.pos, "expected an option name, found %s", describe(k))
+		}
+		p.next()
+		p.expectOp(":")
+		v := p.peek()
+		lit, ok := p.primary().(*litExpr)
+		if !ok {
+			p.fail(v.pos, "option %q takes a literal value", k.text)
+		}
+		out[k.text] = lit.val
 		if !p.acceptOp(",") {
 			break
 		}
 	}
-	p.expectOp(")")
-	return st
+	p.expectOp("}")
+	return out
 }
 
 func (p *parser) dropStmt() *indexStmt {

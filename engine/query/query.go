@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/p2psync/libp2psync/engine/store"
 )
 
 // ErrInvalidQuery is wrapped by every error about the query text (*Error) or
@@ -33,6 +35,14 @@ type Source interface {
 	// CreateValueIndex and DeleteValueIndex manage expression indexes.
 	CreateValueIndex(ctx context.Context, scope, collection, name string, exprs []string) error
 	DeleteValueIndex(ctx context.Context, scope, collection, name string) error
+	// CreateFullTextIndex, DeleteFullTextIndex and FullTextTable manage
+	// full-text indexes (FTS5 tables, rowid = the documents table's seq).
+	CreateFullTextIndex(ctx context.Context, scope, collection, name string, exprs []string, opts store.FullTextOptions) error
+	DeleteFullTextIndex(ctx context.Context, scope, collection, name string) error
+	FullTextTable(ctx context.Context, scope, collection, name string) (string, error)
+	// Watch calls fn after every committed change of scope.collection (on
+	// another goroutine, serially) until stop is called.
+	Watch(ctx context.Context, scope, collection string, fn func()) (stop func(), err error)
 }
 
 // Query is a prepared statement: a SELECT (run with Execute), an EXPLAIN
@@ -48,6 +58,9 @@ type Query struct {
 	ixScope string
 	ixColl  string
 	ixExprs []string
+	ixOpts  store.FullTextOptions
+	scope   string // the collection a SELECT reads
+	coll    string
 }
 
 type column struct {
@@ -87,6 +100,11 @@ func (q *Query) compileIndex(ctx context.Context, ix *indexStmt) (err error) {
 	c := &compiler{src: q.text, alias: ix.coll, index: true}
 	q.index = ix
 	q.ixScope, q.ixColl = c.resolveCollection(ix.pos, ix.scope, ix.coll)
+	if ix.fts {
+		q.ixOpts = c.fullTextOptions(ix)
+	} else if ix.with != nil {
+		c.fail(ix.withPos, "WITH options apply to a full-text index (USING FTS)")
+	}
 	for _, e := range ix.exprs {
 		x := c.expr(e)
 		if x.kind == kDoc {
@@ -100,11 +118,21 @@ func (q *Query) compileIndex(ctx context.Context, ix *indexStmt) (err error) {
 func (q *Query) compileSelect(ctx context.Context, s *selectStmt) (err error) {
 	c := &compiler{src: q.text, alias: s.alias, coll: s.coll}
 	scope, coll := c.resolveCollection(s.fromPos, s.scope, s.coll)
+	q.scope, q.coll = scope, coll
 	table, terr := q.src.QueryTable(ctx, scope, coll)
 	if terr != nil {
 		return fmt.Errorf("%w: %w", errAt(q.text, s.fromPos, "collection %s.%s: %v", scope, coll, terr), terr)
 	}
 	defer catch(&err)
+	c.fts = func(pos int, name string) string {
+		t, err := q.src.FullTextTable(ctx, scope, coll, name)
+		if err != nil {
+			c.fail(pos, "full-text index %s: %v", name, err)
+		}
+		return t
+	}
+	c.ftsByIndex, c.ftsJoinOf = map[string]*ftsJoin{}, map[*callExpr]*ftsJoin{}
+	c.planMatches(s.where)
 	sel, hasAgg := q.compileResults(c, s)
 	var b strings.Builder
 	b.WriteString("SELECT ")
@@ -112,7 +140,7 @@ func (q *Query) compileSelect(ctx context.Context, s *selectStmt) (err error) {
 		b.WriteString("DISTINCT ")
 	}
 	b.WriteString(strings.Join(sel, ", "))
-	b.WriteString(" FROM " + table + " WHERE deleted = 0")
+	b.WriteString(" FROM " + table + c.joinSQL(table) + " WHERE deleted = 0")
 	if s.where != nil {
 		b.WriteString(" AND " + c.bool(s.where))
 	}
@@ -379,9 +407,12 @@ func (q *Query) Execute(ctx context.Context, params []byte) (*ResultSet, error) 
 	}
 	if q.index != nil {
 		var err error
-		if q.index.drop {
-			err = q.src.DeleteValueIndex(ctx, q.ixScope, q.ixColl, q.index.name)
-		} else {
+		switch {
+		case q.index.drop:
+			err = dropIndex(ctx, q.src, q.ixScope, q.ixColl, q.index.name)
+		case q.index.fts:
+			err = q.src.CreateFullTextIndex(ctx, q.ixScope, q.ixColl, q.index.name, q.ixExprs, q.ixOpts)
+		default:
 			err = q.src.CreateValueIndex(ctx, q.ixScope, q.ixColl, q.index.name, q.ixExprs)
 		}
 		if err != nil {
@@ -403,7 +434,7 @@ func (q *Query) Execute(ctx context.Context, params []byte) (*ResultSet, error) 
 	}
 	rows, err := q.src.Query(ctx, q.sql, args...)
 	if err != nil {
-		return nil, err
+		return nil, runError(err)
 	}
 	return &ResultSet{q: q, rows: rows}, nil
 }
@@ -459,7 +490,7 @@ func (r *ResultSet) Next() bool {
 		return true
 	}
 	if !r.rows.Next() {
-		r.err = r.rows.Err()
+		r.err = runError(r.rows.Err())
 		r.cur = nil
 		return false
 	}

@@ -158,6 +158,9 @@ func (db *Database) CreateValueIndex(ctx context.Context, scope, coll, name stri
 		case !errors.Is(err, sql.ErrNoRows):
 			return b.fail(err)
 		}
+		if err := db.dropFullText(b, c.id, name); err != nil {
+			return err
+		}
 		if _, err := db.wconn.ExecContext(b.ctx, ddl); err != nil {
 			return b.fail(err)
 		}
