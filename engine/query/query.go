@@ -351,6 +351,25 @@ func (q *Query) bind(params map[string]json.RawMessage) ([]any, error) {
 	return args, nil
 }
 
+func parseParams(params []byte) (map[string]json.RawMessage, error) {
+	var pm map[string]json.RawMessage
+	if len(bytes.TrimSpace(params)) > 0 {
+		if err := json.Unmarshal(params, &pm); err != nil || pm == nil {
+			return nil, fmt.Errorf("%w: parameters must be a JSON object", ErrInvalidQuery)
+		}
+	}
+	return pm, nil
+}
+
+// bindJSON checks and binds the JSON parameters.
+func (q *Query) bindJSON(params []byte) ([]any, error) {
+	pm, err := parseParams(params)
+	if err != nil {
+		return nil, err
+	}
+	return q.bind(pm)
+}
+
 // sqlArg maps a JSON value to how the compiled SQL sees JSON values:
 // booleans as 1/0, numbers, strings, null as NULL, containers as JSON text.
 func sqlArg(raw json.RawMessage) (any, error) {
@@ -399,11 +418,9 @@ func sqlArg(raw json.RawMessage) (any, error) {
 // or empty for none). A CREATE/DROP INDEX is applied and returns no rows.
 // The caller must Close the result.
 func (q *Query) Execute(ctx context.Context, params []byte) (*ResultSet, error) {
-	var pm map[string]json.RawMessage
-	if len(bytes.TrimSpace(params)) > 0 {
-		if err := json.Unmarshal(params, &pm); err != nil || pm == nil {
-			return nil, fmt.Errorf("%w: parameters must be a JSON object", ErrInvalidQuery)
-		}
+	pm, err := parseParams(params)
+	if err != nil {
+		return nil, err
 	}
 	if q.index != nil {
 		var err error
