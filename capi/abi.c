@@ -244,3 +244,4 @@ int32_t p2p_query_execute(p2p_query query, const char *params_json, p2p_error *e
 int32_t p2p_query_next(p2p_query query, char **out_row_json, p2p_error *err) { return GO(err, p2pgo_query_next(query, out_row_json, err)); }
 int32_t p2p_query_explain(p2p_query query, char **out_text, p2p_error *err) { return GO(err, p2pgo_query_explain(query, out_text, err)); }
 int32_t p2p_query_close(p2p_query query, p2p_error *err) { return GO(err, p2pgo_query_close(query, err)); }
+int32_t p2p_query_add_listener(p2p_query query, const char *params_json, p2p_query_listener_fn fn, void *user_data, p2p_subscription *out_token, p2p_error *err) { return GO(err, p2pgo_query_add_listener(query, (char *)params_json, fn, user_data, out_token, err)); }

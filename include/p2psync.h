@@ -1372,6 +1372,35 @@ P2P_API int32_t p2p_query_explain(p2p_query query, char **out_text, p2p_error *e
  * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind). */
 P2P_API int32_t p2p_query_close(p2p_query query, p2p_error *err);
 
+/* Live queries. A listener receives the query's rows when they change:
+ *   {"event": "results", "rows": [row, ...]}   (each row a JSON object, as p2p_query_next)
+ *   {"event": "error", "code": P2P_ERR_..., "message": "..."}   (a run failed)
+ * The first event has the current rows. The query runs again after every commit (local
+ * write, batch, replicated revision, deletion, purge, expiry) of the collection it reads;
+ * commits that arrive during a run are coalesced into one more run, so the listener is
+ * called at most once per commit, and not at all when the rows did not change.
+ * Called on a library thread of this subscription (not the thread that wrote, and never
+ * with a library lock held), serially. It may call the API, including
+ * p2p_subscription_remove on its own token (which then returns without waiting).
+ *   event_json  borrowed for the duration of the call. */
+typedef void (*p2p_query_listener_fn)(p2p_subscription token, const char *event_json, void *user_data);
+
+/* Watches a SELECT: runs it with params_json (as p2p_query_execute) now and after each
+ * change, independently of p2p_query_execute / p2p_query_next on the same query.
+ *   params_json  borrowed, may be NULL; checked now.
+ *   fn, user_data  user_data is passed back untouched; it must stay valid until
+ *                  p2p_subscription_remove returns.
+ *   out_token    receives the subscription, owned by the caller; release with
+ *                p2p_subscription_remove (which waits for a call in progress, unless called
+ *                from inside it). The query cannot be closed while it has listeners
+ *                (P2P_ERR_BUSY).
+ * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL fn or out_token, the query is not a
+ * SELECT, bad or missing parameters); P2P_ERR_INVALID_HANDLE; P2P_ERR_NOT_FOUND (the
+ * collection was deleted). */
+P2P_API int32_t p2p_query_add_listener(p2p_query query, const char *params_json,
+                                       p2p_query_listener_fn fn, void *user_data,
+                                       p2p_subscription *out_token, p2p_error *err);
+
 #ifdef __cplusplus
 }
 #endif
