@@ -1314,6 +1314,8 @@ P2P_API int32_t p2p_log_settings(char **out_json, p2p_error *err);
  *   SELECT meta().id, COUNT(*) FROM inventory.parts AS p GROUP BY p.kind HAVING COUNT(*) > 1
  *   CREATE INDEX byCity ON _(address.city)      DROP INDEX byCity ON _
  *   EXPLAIN SELECT ...
+ *   CREATE INDEX textFTS ON _(text) USING FTS WITH {"language": "en", "ignoreAccents": true}
+ *   SELECT meta().id FROM _ WHERE MATCH(textFTS, 'boat*') ORDER BY RANK(textFTS) DESC
  *
  * The language, the MISSING/NULL rules and the column names are described in the README
  * ("Queries") and in engine/query/doc.go. Deleted documents never match. Each row is a JSON
@@ -1325,7 +1327,8 @@ P2P_API int32_t p2p_log_settings(char **out_json, p2p_error *err);
  * connections: at most 3 may be open at once per database (the next execute returns
  * P2P_ERR_BUSY), so read to the end or close the query. A query is a child of its
  * database: the database cannot be closed while a query of it is open (P2P_ERR_BUSY).
- * Calls on one query are serialised; different queries may be used from different threads. */
+ * Calls on one query are serialised; different queries may be used from different threads.
+ * A query can also be watched (p2p_query_add_listener, at the end of this section). */
 
 /* Parses and compiles a statement against db.
  *   text       borrowed; the statement (UTF-8, at most 64 KiB).

@@ -260,5 +260,12 @@ finds documents by ID. Saving a new document is a single INSERT; an update
 reads the row and rewrites it. Tables beside it hold the collection catalogue
 (with each collection's last sequence and live document count), local
 documents, remote ancestors and the database UUID.
+
+Indexes for engine/query live beside a collection's table: value indexes are
+partial expression indexes on it (qidx_<collection>_<name>, query.go), and
+full-text indexes are contentless FTS5 tables (qfts_<collection>_<name>,
+fulltext.go) whose rows the table's triggers keep equal to its live documents
+in the writing transaction, so no write path needs to know of them. Deleting a
+collection drops both kinds.
 */
 package store
