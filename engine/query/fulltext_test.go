@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -341,5 +342,38 @@ func TestFullTextErrors(t *testing.T) {
 	r.Close()
 	if n != 0 {
 		t.Errorf("%d full-text tables or triggers left after the collections' indexes were dropped", n)
+	}
+}
+
+// Index names that end like FTS5's own tables (x_data, x_idx, x_config) or
+// the triggers (x_ai) do not collide with the tables of index x.
+func TestFullTextIndexNamesDoNotCollide(t *testing.T) {
+	db, _, src := openFTSDB(t)
+	ctx := context.Background()
+	names := []string{"x", "x_data", "x_idx", "x_config", "x_docsize", "x_ai", "x_au", "x_ad"}
+	for _, n := range names {
+		if err := CreateIndex(ctx, src, "", "_", n, IndexConfig{FullText: true, Expressions: []string{"name"}}); err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+	}
+	got, err := db.FullTextIndexes(ctx, "", "_default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]string(nil), names...)
+	sort.Strings(want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("indexes %v, want %v", got, want)
+	}
+	for _, n := range names {
+		if got := ids(t, src, `SELECT meta().id FROM _ WHERE MATCH(`+n+`, 'grand')`, ``); !reflect.DeepEqual(got, []string{"h1"}) {
+			t.Errorf("MATCH(%s): %v", n, got)
+		}
+	}
+	if err := DeleteIndex(ctx, src, "", "_", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(t, src, `SELECT meta().id FROM _ WHERE MATCH(x_data, 'grand')`, ``); !reflect.DeepEqual(got, []string{"h1"}) {
+		t.Errorf("x_data after dropping x: %v", got)
 	}
 }

@@ -263,7 +263,7 @@ documents, remote ancestors and the database UUID.
 
 Indexes for engine/query live beside a collection's table: value indexes are
 partial expression indexes on it (qidx_<collection>_<name>, query.go), and
-full-text indexes are contentless FTS5 tables (qfts_<collection>_<name>,
+full-text indexes are contentless FTS5 tables (qfts_<collection>_<name>__,
 fulltext.go) whose rows the table's triggers keep equal to its live documents
 in the writing transaction, so no write path needs to know of them. Deleting a
 collection drops both kinds.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -49,9 +50,15 @@ func (o FullTextOptions) Tokenizer() (string, error) {
 	return "", fmt.Errorf("%w: full-text language %q is not supported (\"\" or \"en\")", ErrIndexDefinition, o.Language)
 }
 
+// fullTextTable names the FTS5 table of an index. The "__" that ends it keeps
+// the names FTS5 gives its own tables (<table>_data, _idx, ...) and the
+// triggers (<table>_ai, ...) apart from the table of any other index name,
+// since those end in letters.
 func fullTextTable(collID int64, name string) string {
-	return fmt.Sprintf("qfts_%d_%s", collID, name)
+	return fullTextPrefix(collID) + name + "__"
 }
+
+func fullTextPrefix(collID int64) string { return fmt.Sprintf("qfts_%d_", collID) }
 
 // FullTextTable returns the FTS5 table of the full-text index name of
 // scope.coll, for engine/query's MATCH and RANK, with the number of indexed
@@ -230,7 +237,7 @@ type queryer interface {
 
 // fullTextNames lists the full-text index names of a collection, sorted.
 func (db *Database) fullTextNames(ctx context.Context, q queryer, collID int64) ([]string, error) {
-	prefix := fullTextTable(collID, "")
+	prefix := fullTextPrefix(collID)
 	rows, err := q.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE % USING fts5(%' ORDER BY name`)
 	if err != nil {
 		return nil, err
@@ -242,11 +249,15 @@ func (db *Database) fullTextNames(ctx context.Context, q queryer, collID int64) 
 		if err := rows.Scan(&n); err != nil {
 			return nil, err
 		}
-		if strings.HasPrefix(n, prefix) {
-			out = append(out, n[len(prefix):])
+		if strings.HasPrefix(n, prefix) && strings.HasSuffix(n, "__") && len(n) > len(prefix)+2 {
+			out = append(out, n[len(prefix):len(n)-2])
 		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // DeleteFullTextIndex drops the full-text index name of scope.coll;
