@@ -192,7 +192,8 @@ Calls are serial, on the live query's own goroutine (never a writer's or the
 store's notifier goroutine, so fn may run queries and write), and coalesced: a
 commit while a run is in progress causes one more run, so fn is called at most
 once per commit. Stop ends the live query without waiting (it may be called
-from fn); Done is closed when the last call has returned.
+from fn); Done is closed when the last call has returned. Stop live queries
+before closing the database: a run after Close reports store.ErrClosed.
 
 # Not yet
 

@@ -254,3 +254,37 @@ func TestLiveQueryReplicatedChange(t *testing.T) {
 	}
 	rec.waitFor(t, ``)
 }
+
+// Closing the database under a live query neither hangs nor panics; Stop
+// afterwards returns and the goroutine ends.
+func TestLiveQueryDatabaseClosed(t *testing.T) {
+	db, coll, src := openFTSDB(t)
+	ctx := context.Background()
+	q, err := Prepare(ctx, src, `SELECT COUNT(*) AS n FROM _`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	lq, err := q.Watch(ctx, nil, rec.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.waitFor(t, `{"n":4}`)
+	if _, err := coll.Save(ctx, "more", []byte(`{}`), store.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lq.Stop()
+	select {
+	case <-lq.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("live query did not end after Stop")
+	}
+	for _, c := range rec.snapshot() {
+		if strings.HasPrefix(c, "error: ") && !strings.Contains(c, "closed") {
+			t.Errorf("unexpected error call: %s", c)
+		}
+	}
+}
