@@ -51,6 +51,7 @@ type compiler struct {
 	ftsJoins   []*ftsJoin
 	ftsByIndex map[string]*ftsJoin
 	ftsJoinOf  map[*callExpr]*ftsJoin
+	fullText   bool // a MATCH was compiled
 }
 
 type anyVar struct{ name, src, path string }

@@ -89,6 +89,7 @@ func (c *compiler) match(e *callExpr) cexpr {
 	c.nargs(e, 2, 2)
 	name := c.indexArg(e)
 	terms := c.value(e.args[1])
+	c.fullText = true
 	if j := c.ftsJoinOf[e]; j != nil {
 		return cexpr{sql: "(" + j.alias + "." + j.table + " MATCH " + terms + ")", kind: kBool}
 	}
@@ -139,18 +140,20 @@ func (c *compiler) fullTextOptions(ix *indexStmt) store.FullTextOptions {
 }
 
 // runError turns errors SQLite reports while running a query into the
-// package's: a malformed full-text query is the caller's (ErrInvalidQuery), and
-// a full-text index deleted since Prepare is store.ErrNotFound.
-func runError(err error) error {
+// package's: a full-text index deleted since Prepare is store.ErrNotFound, and
+// in a query with MATCH, an SQLITE_ERROR is FTS5 refusing the terms (the
+// compiled SQL itself is valid), which is the caller's: ErrInvalidQuery.
+func (q *Query) runError(err error) error {
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "fts5:"):
-		return fmt.Errorf("%w: full-text query: %v", ErrInvalidQuery, err)
-	case strings.Contains(msg, "no such table: qfts_"):
+	if strings.Contains(msg, "no such table: qfts_") {
 		return fmt.Errorf("%w: a full-text index of the query was deleted: %v", store.ErrNotFound, err)
+	}
+	var se *store.SQLiteError
+	if q.fullText && errors.As(err, &se) && se.Code&0xff == 1 {
+		return fmt.Errorf("%w: full-text query: %v", ErrInvalidQuery, err)
 	}
 	return err
 }

@@ -302,6 +302,19 @@ func TestFullTextErrors(t *testing.T) {
 	if !errors.Is(err, ErrInvalidQuery) {
 		t.Errorf("malformed terms: %v", err)
 	}
+	// FTS5's other refusals are the caller's too, whatever their wording
+	for _, terms := range []string{`null`, `""`, `"*"`, `"\"unterminated"`, `["a"]`} {
+		rs, err := q.Execute(ctx, []byte(`{"t":`+terms+`}`))
+		if err == nil {
+			for rs.Next() {
+			}
+			err = rs.Err()
+			rs.Close()
+		}
+		if !errors.Is(err, ErrInvalidQuery) || !strings.Contains(err.Error(), "full-text query") {
+			t.Errorf("terms %s: %v", terms, err)
+		}
+	}
 	// the index dropped after Prepare: not found
 	run(t, src, `DROP INDEX ft ON _`, ``)
 	rs, err = q.Execute(ctx, []byte(`{"t":"michigan"}`))

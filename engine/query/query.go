@@ -61,6 +61,8 @@ type Query struct {
 	ixOpts  store.FullTextOptions
 	scope   string // the collection a SELECT reads
 	coll    string
+	// fullText: the SELECT has a MATCH, whose terms SQLite may refuse when run
+	fullText bool
 }
 
 type column struct {
@@ -149,6 +151,7 @@ func (q *Query) compileSelect(ctx context.Context, s *selectStmt) (err error) {
 	c.limitClauses(&b, s)
 	q.sql = b.String()
 	q.args = c.args
+	q.fullText = c.fullText
 	return nil
 }
 
@@ -451,7 +454,7 @@ func (q *Query) Execute(ctx context.Context, params []byte) (*ResultSet, error) 
 	}
 	rows, err := q.src.Query(ctx, q.sql, args...)
 	if err != nil {
-		return nil, runError(err)
+		return nil, q.runError(err)
 	}
 	return &ResultSet{q: q, rows: rows}, nil
 }
@@ -507,7 +510,7 @@ func (r *ResultSet) Next() bool {
 		return true
 	}
 	if !r.rows.Next() {
-		r.err = runError(r.rows.Err())
+		r.err = r.q.runError(r.rows.Err())
 		r.cur = nil
 		return false
 	}
