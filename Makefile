@@ -75,7 +75,7 @@ $(HEADER): include/p2psync.h
 # CMake install rules (their own build directory, pointed at the library built above;
 # installing needs only the configure step, so the library is not built a second time).
 # Where kotlinc is found (KOTLIN=no skips it), the JVM binding too:
-#   LIBDIR/libp2psync_jni.so                 the JNI glue (finds libp2psync.so.1 beside it)
+#   LIBDIR/libp2psync_jni.so                 the JNI glue (finds libp2psync.so.2 beside it)
 #   share/java/p2psync-VERSION.jar, p2psync.jar   the jar, with LIBDIR written into it
 #   share/maven-repo/org/p2psync/p2psync/VERSION/p2psync-VERSION.{jar,pom}   a file repository
 # LIBDIR is CMake's GNUInstallDirs choice (lib, or lib/x86_64-linux-gnu under PREFIX=/usr).

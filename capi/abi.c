@@ -46,6 +46,8 @@ const char *p2p_status_string(int32_t status)
     case P2P_ERR_CANCELLED: return "P2P_ERR_CANCELLED";
     case P2P_ERR_TIMEOUT: return "P2P_ERR_TIMEOUT";
     case P2P_ERR_UNSUPPORTED: return "P2P_ERR_UNSUPPORTED";
+    case P2P_ERR_FORKED: return "P2P_ERR_FORKED";
+    case P2P_ERR_INTERNAL: return "P2P_ERR_INTERNAL";
     case P2P_ERR_TLS_UNTRUSTED: return "P2P_ERR_TLS_UNTRUSTED";
     case P2P_ERR_TLS_HOSTNAME: return "P2P_ERR_TLS_HOSTNAME";
     case P2P_ERR_TLS_EXPIRED: return "P2P_ERR_TLS_EXPIRED";
@@ -53,8 +55,6 @@ const char *p2p_status_string(int32_t status)
     case P2P_ERR_TLS_CLIENT_CERT: return "P2P_ERR_TLS_CLIENT_CERT";
     case P2P_ERR_TLS_VERSION: return "P2P_ERR_TLS_VERSION";
     case P2P_ERR_WRONG_PASSWORD: return "P2P_ERR_WRONG_PASSWORD";
-    case P2P_ERR_FORKED: return "P2P_ERR_FORKED";
-    case P2P_ERR_INTERNAL: return "P2P_ERR_INTERNAL";
     default: return "P2P_ERR_UNKNOWN";
     }
 }
@@ -110,7 +110,7 @@ static int32_t forked_status(p2p_error *err)
 uint64_t p2p_debug_live_handles(void) { return forked ? 0 : p2pgo_debug_live_handles(); }
 
 /* database */
-int32_t p2p_db_options_init(p2p_db_options *opts, p2p_error *err) { return GO(err, p2pgo_db_options_init(opts, err)); }
+int32_t p2p_db_options_init(p2p_db_options *opts, size_t size, p2p_error *err) { return GO(err, p2pgo_db_options_init(opts, size, err)); }
 int32_t p2p_db_open(const char *path, const p2p_db_options *options, p2p_db *out_db, p2p_error *err) { return GO(err, p2pgo_db_open((char *)path, (p2p_db_options *)options, out_db, err)); }
 int32_t p2p_db_close(p2p_db db, p2p_error *err) { return GO(err, p2pgo_db_close(db, err)); }
 int32_t p2p_db_delete(const char *path, p2p_error *err) { return GO(err, p2pgo_db_delete((char *)path, err)); }
@@ -170,7 +170,7 @@ int32_t p2p_subscription_next_event(p2p_subscription token, uint32_t timeout_ms,
 int32_t p2p_subscription_remove(p2p_subscription token, p2p_error *err) { return GO(err, p2pgo_subscription_remove(token, err)); }
 
 /* TLS identities */
-int32_t p2p_tls_identity_options_init(p2p_tls_identity_options *opts, p2p_error *err) { return GO(err, p2pgo_tls_identity_options_init(opts, err)); }
+int32_t p2p_tls_identity_options_init(p2p_tls_identity_options *opts, size_t size, p2p_error *err) { return GO(err, p2pgo_tls_identity_options_init(opts, size, err)); }
 int32_t p2p_tls_identity_create(const p2p_tls_identity_options *options, p2p_tls_identity *out_identity, p2p_error *err) { return GO(err, p2pgo_tls_identity_create((p2p_tls_identity_options *)options, out_identity, err)); }
 int32_t p2p_tls_identity_import_pkcs12(const uint8_t *data, size_t len, const char *password, p2p_tls_identity *out_identity, p2p_error *err) { return GO(err, p2pgo_tls_identity_import_pkcs12((uint8_t *)data, len, (char *)password, out_identity, err)); }
 int32_t p2p_tls_identity_export_pkcs12(p2p_tls_identity identity, const char *password, uint8_t **out_data, size_t *out_len, p2p_error *err) { return GO(err, p2pgo_tls_identity_export_pkcs12(identity, (char *)password, out_data, out_len, err)); }
@@ -190,7 +190,7 @@ int32_t p2p_keystore_delete(p2p_keystore keystore, const char *label, p2p_error 
 int32_t p2p_keystore_close(p2p_keystore keystore, p2p_error *err) { return GO(err, p2pgo_keystore_close(keystore, err)); }
 
 /* listener */
-int32_t p2p_listener_options_init(p2p_listener_options *opts, p2p_error *err) { return GO(err, p2pgo_listener_options_init(opts, err)); }
+int32_t p2p_listener_options_init(p2p_listener_options *opts, size_t size, p2p_error *err) { return GO(err, p2pgo_listener_options_init(opts, size, err)); }
 int32_t p2p_listener_create(p2p_db db, const p2p_listener_options *options, p2p_listener *out_listener, p2p_error *err) { return GO(err, p2pgo_listener_create(db, (p2p_listener_options *)options, out_listener, err)); }
 int32_t p2p_listener_start(p2p_listener listener, p2p_error *err) { return GO(err, p2pgo_listener_start(listener, err)); }
 int32_t p2p_listener_stop(p2p_listener listener, p2p_error *err) { return GO(err, p2pgo_listener_stop(listener, err)); }
@@ -201,8 +201,8 @@ int32_t p2p_listener_tls_identity(p2p_listener listener, p2p_tls_identity *out_i
 int32_t p2p_listener_close(p2p_listener listener, p2p_error *err) { return GO(err, p2pgo_listener_close(listener, err)); }
 
 /* replicator */
-int32_t p2p_replication_collection_init(p2p_replication_collection *coll, p2p_error *err) { return GO(err, p2pgo_replication_collection_init(coll, err)); }
-int32_t p2p_replicator_options_init(p2p_replicator_options *opts, p2p_error *err) { return GO(err, p2pgo_replicator_options_init(opts, err)); }
+int32_t p2p_replication_collection_init(p2p_replication_collection *coll, size_t size, p2p_error *err) { return GO(err, p2pgo_replication_collection_init(coll, size, err)); }
+int32_t p2p_replicator_options_init(p2p_replicator_options *opts, size_t size, p2p_error *err) { return GO(err, p2pgo_replicator_options_init(opts, size, err)); }
 int32_t p2p_replicator_create(p2p_db db, const p2p_replicator_options *options, p2p_replicator *out_replicator, p2p_error *err) { return GO(err, p2pgo_replicator_create(db, (p2p_replicator_options *)options, out_replicator, err)); }
 int32_t p2p_replicator_start(p2p_replicator repl, uint8_t reset_checkpoint, p2p_error *err) { return GO(err, p2pgo_replicator_start(repl, reset_checkpoint, err)); }
 int32_t p2p_replicator_stop(p2p_replicator repl, p2p_error *err) { return GO(err, p2pgo_replicator_stop(repl, err)); }

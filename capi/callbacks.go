@@ -100,8 +100,10 @@ func (s *subObj) needQueue() error {
 // subscribe registers s under coll, then attaches it to the engine with attach.
 func subscribe(coll C.p2p_collection, s *subObj, out *C.p2p_subscription, attach func(*store.Collection) *store.ListenerToken) error {
 	c, err := colls.lookup(uint64(coll))
-	err = then1(err, func() error { return needOut(out != nil, "out_token") })
 	if err != nil {
+		return err
+	}
+	if err := needOut(out != nil, "out_token"); err != nil {
 		return err
 	}
 	s.node.parent = &c.node
@@ -116,11 +118,12 @@ func subscribe(coll C.p2p_collection, s *subObj, out *C.p2p_subscription, attach
 //export p2pgo_collection_add_change_listener
 func p2pgo_collection_add_change_listener(coll C.p2p_collection, fn C.p2p_change_fn, userData unsafe.Pointer, out *C.p2p_subscription, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
+	if err := needOut(fn != nil, "fn"); err != nil {
+		return fail(cerr, err)
+	}
 	s := newCallbackSub(unsafe.Pointer(fn), userData)
-	err := then1(needOut(fn != nil, "fn"), func() error {
-		return subscribe(coll, s, out, func(c *store.Collection) *store.ListenerToken {
-			return c.AddChangeListener(func(ch store.CollectionChange) { s.deliver(c.FullName(), ch.Changes) })
-		})
+	err := subscribe(coll, s, out, func(c *store.Collection) *store.ListenerToken {
+		return c.AddChangeListener(func(ch store.CollectionChange) { s.deliver(c.FullName(), ch.Changes) })
 	})
 	if err != nil {
 		return fail(cerr, err)
@@ -131,12 +134,16 @@ func p2pgo_collection_add_change_listener(coll C.p2p_collection, fn C.p2p_change
 //export p2pgo_collection_add_document_change_listener
 func p2pgo_collection_add_document_change_listener(coll C.p2p_collection, id *C.char, fn C.p2p_change_fn, userData unsafe.Pointer, out *C.p2p_subscription, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
+	if err := needOut(fn != nil, "fn"); err != nil {
+		return fail(cerr, err)
+	}
+	docID, err := goDocID(id, "doc_id")
+	if err != nil {
+		return fail(cerr, err)
+	}
 	s := newCallbackSub(unsafe.Pointer(fn), userData)
-	docID, err := then(needOut(fn != nil, "fn"), func() (string, error) { return goDocID(id, "doc_id") })
-	err = then1(err, func() error {
-		return subscribe(coll, s, out, func(c *store.Collection) *store.ListenerToken {
-			return c.AddDocumentChangeListener(docID, func(ch store.Change) { s.deliver(c.FullName(), []store.Change{ch}) })
-		})
+	err = subscribe(coll, s, out, func(c *store.Collection) *store.ListenerToken {
+		return c.AddDocumentChangeListener(docID, func(ch store.Change) { s.deliver(c.FullName(), []store.Change{ch}) })
 	})
 	if err != nil {
 		return fail(cerr, err)
@@ -161,9 +168,16 @@ func p2pgo_collection_add_change_queue(coll C.p2p_collection, capacity C.uint32_
 func p2pgo_subscription_next_event(token C.p2p_subscription, timeoutMS C.uint32_t, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	s, err := subs.lookup(uint64(token))
-	err = then1(err, func() error { return needOut(out != nil, "out_json") })
-	err = then1(err, func() error { return s.needQueue() })
-	ev, ok, err := then2(err, func() (string, bool, error) { return s.queue.pop(time.Duration(timeoutMS) * time.Millisecond) })
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_json"); err != nil {
+		return fail(cerr, err)
+	}
+	if err := s.needQueue(); err != nil {
+		return fail(cerr, err)
+	}
+	ev, ok, err := s.queue.pop(time.Duration(timeoutMS) * time.Millisecond)
 	if err != nil {
 		return fail(cerr, err)
 	}

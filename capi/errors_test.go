@@ -137,6 +137,46 @@ func TestEveryHeaderCodeHasARow(t *testing.T) {
 	}
 }
 
+// TestCodesGroupByPrimary holds the header's code scheme: a primary code is -1..-255, an
+// extended code is -(primary | n<<8) of a primary code the header defines, and no two
+// codes share a value.
+func TestCodesGroupByPrimary(t *testing.T) {
+	header, err := os.ReadFile(filepath.Join("..", "include", "p2psync.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defines := regexp.MustCompile(`(?m)^#define (P2P_ERR_\w+)\s+(-\d+)`).FindAllStringSubmatch(string(header), -1)
+	byCode := map[int]string{}
+	for _, d := range defines {
+		code, _ := strconv.Atoi(d[2])
+		if other, dup := byCode[code]; dup {
+			t.Errorf("%s and %s share the code %d", d[1], other, code)
+		}
+		byCode[code] = d[1]
+	}
+	extended := 0
+	for code, name := range byCode {
+		if -code <= 0xff {
+			continue
+		}
+		extended++
+		primary := -(-code & 0xff)
+		if _, ok := byCode[primary]; !ok {
+			t.Errorf("%s (%d) refines primary code %d, which the header does not define", name, code, primary)
+		}
+	}
+	for name, want := range map[string]string{"P2P_ERR_TLS_EXPIRED": "P2P_ERR_TLS", "P2P_ERR_TLS_PIN_MISMATCH": "P2P_ERR_TLS", "P2P_ERR_WRONG_PASSWORD": "P2P_ERR_AUTH"} {
+		for code, n := range byCode {
+			if n == name && byCode[-(-code&0xff)] != want {
+				t.Errorf("%s: primary is %s, want %s", name, byCode[-(-code&0xff)], want)
+			}
+		}
+	}
+	if extended < 7 {
+		t.Fatalf("found %d extended codes, want at least 7 (the TLS family and WRONG_PASSWORD)", extended)
+	}
+}
+
 func TestStatusOf(t *testing.T) {
 	tests := []struct {
 		name string
@@ -169,10 +209,10 @@ func TestPeerAndSecurityErrors(t *testing.T) {
 		err               error
 		status, dom, code int32
 	}{
-		{"pin mismatch beats the generic TLS failure", pinned, -18, 1, -18},
-		{"untrusted", tlsid.ErrUntrustedCertificate, -15, 1, -15},
-		{"client certificate refused", tlsid.ErrClientCertUntrusted, -19, 1, -19},
-		{"wrong keystore password", fmt.Errorf("open keystore: %w", tlsid.ErrWrongPassword), -21, 1, -21},
+		{"pin mismatch beats the generic TLS failure", pinned, -1033, 1, -1033},
+		{"untrusted", tlsid.ErrUntrustedCertificate, -265, 1, -265},
+		{"client certificate refused", tlsid.ErrClientCertUntrusted, -1289, 1, -1289},
+		{"wrong keystore password", fmt.Errorf("open keystore: %w", tlsid.ErrWrongPassword), -266, 1, -266},
 		{"401 keeps the HTTP status", refused, -10, 4, 401},
 		{"403 without a sentinel", &blip.HTTPError{Status: 403}, -10, 4, 403},
 		{"404 upgrade", &blip.HTTPError{Status: 404}, -3, 4, 404},

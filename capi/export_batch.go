@@ -17,13 +17,19 @@ import (
 func p2pgo_db_begin_batch(db C.p2p_db, out *C.p2p_batch, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	err = then1(err, func() error { return needOut(out != nil, "out_batch") })
-	b, err := then(err, func() (*store.Batch, error) { return o.db.BeginBatch(context.Background()) })
-	h, err := then(err, func() (uint64, error) { return batches.add(&batchObj{node: node{parent: &o.node}, batch: b, owner: o}) })
 	if err != nil {
-		if b != nil {
-			_ = b.Rollback() // the parent closed meanwhile: undo the begin
-		}
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_batch"); err != nil {
+		return fail(cerr, err)
+	}
+	b, err := o.db.BeginBatch(context.Background())
+	if err != nil {
+		return fail(cerr, err)
+	}
+	h, err := batches.add(&batchObj{node: node{parent: &o.node}, batch: b, owner: o})
+	if err != nil {
+		_ = b.Rollback() // the parent closed meanwhile: undo the begin
 		return fail(cerr, err)
 	}
 	*out = C.p2p_batch(h)
@@ -33,12 +39,15 @@ func p2pgo_db_begin_batch(db C.p2p_db, out *C.p2p_batch, cerr *C.p2p_error) (rc 
 // batchTarget resolves a (batch, collection) pair, which must share a database.
 func batchTarget(batch C.p2p_batch, coll C.p2p_collection) (*store.Batch, *store.Collection, error) {
 	b, err := batches.lookup(uint64(batch))
-	c, err := then(err, func() (*collObj, error) { return colls.lookup(uint64(coll)) })
-	if err == nil && c.owner != b.owner {
-		err = fmt.Errorf("%w: the collection belongs to another database than the batch", errInvalidArgument)
-	}
 	if err != nil {
 		return nil, nil, err
+	}
+	c, err := colls.lookup(uint64(coll))
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.owner != b.owner {
+		return nil, nil, fmt.Errorf("%w: the collection belongs to another database than the batch", errInvalidArgument)
 	}
 	return b.batch, c.coll, nil
 }
@@ -47,10 +56,18 @@ func batchTarget(batch C.p2p_batch, coll C.p2p_collection) (*store.Batch, *store
 func p2pgo_batch_save_document(batch C.p2p_batch, coll C.p2p_collection, id, body, parent *C.char, concurrency C.uint8_t, out *C.p2p_document, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	b, c, err := batchTarget(batch, coll)
-	a, err := then(err, func() (docArgs, error) { return writeArgs(id, body, parent, concurrency, true) })
-	d, err := then(err, func() (*store.Document, error) { return b.Save(c, a.id, a.body, a.opts) })
-	err = then1(err, func() error { return putDocument(out, d) })
 	if err != nil {
+		return fail(cerr, err)
+	}
+	a, err := writeArgs(id, body, parent, concurrency, true)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	d, err := b.Save(c, a.id, a.body, a.opts)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := putDocument(out, d); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -60,10 +77,18 @@ func p2pgo_batch_save_document(batch C.p2p_batch, coll C.p2p_collection, id, bod
 func p2pgo_batch_delete_document(batch C.p2p_batch, coll C.p2p_collection, id, parent *C.char, concurrency C.uint8_t, out *C.p2p_document, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	b, c, err := batchTarget(batch, coll)
-	a, err := then(err, func() (docArgs, error) { return writeArgs(id, nil, parent, concurrency, false) })
-	d, err := then(err, func() (*store.Document, error) { return b.Delete(c, a.id, a.opts) })
-	err = then1(err, func() error { return putDocument(out, d) })
 	if err != nil {
+		return fail(cerr, err)
+	}
+	a, err := writeArgs(id, nil, parent, concurrency, false)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	d, err := b.Delete(c, a.id, a.opts)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := putDocument(out, d); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -73,9 +98,14 @@ func p2pgo_batch_delete_document(batch C.p2p_batch, coll C.p2p_collection, id, p
 func p2pgo_batch_purge_document(batch C.p2p_batch, coll C.p2p_collection, id *C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	b, c, err := batchTarget(batch, coll)
-	docID, err := then(err, func() (string, error) { return goDocID(id, "doc_id") })
-	err = then1(err, func() error { return b.Purge(c, docID) })
 	if err != nil {
+		return fail(cerr, err)
+	}
+	docID, err := goDocID(id, "doc_id")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := b.Purge(c, docID); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK

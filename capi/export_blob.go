@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"unsafe"
 
 	"github.com/p2psync/libp2psync/engine/blobstore"
 )
@@ -31,14 +30,6 @@ type blobReaderObj struct {
 	node
 	mu sync.Mutex
 	r  *blobstore.Reader
-}
-
-// cBytes views C memory as a byte slice for the duration of a call (never kept).
-func cBytes(p *C.uint8_t, n C.size_t) []byte {
-	if n == 0 {
-		return nil
-	}
-	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
 }
 
 // blobSpec reads the `blob` argument: a blob dictionary as JSON, or a bare digest.
@@ -71,14 +62,20 @@ func commitBlob(o *dbObj, src io.Reader, contentType string) (string, error) {
 func p2pgo_blob_create(db C.p2p_db, data *C.uint8_t, n C.size_t, contentType *C.char, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	if err == nil && data == nil && n > 0 {
-		err = fmt.Errorf("%w: data is NULL with len %d", errInvalidArgument, n)
+	if err != nil {
+		return fail(cerr, err)
 	}
-	ct, err := then(err, func() (string, error) { return goOptText(contentType, "content_type") })
-	if err == nil {
-		err = needOut(out != nil, "out_blob_json")
+	if data == nil && n > 0 {
+		return fail(cerr, fmt.Errorf("%w: data is NULL with len %d", errInvalidArgument, n))
 	}
-	props, err := then(err, func() (string, error) { return commitBlob(o, bytesReader(cBytes(data, n)), ct) })
+	ct, err := goOptText(contentType, "content_type")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_blob_json"); err != nil {
+		return fail(cerr, err)
+	}
+	props, err := commitBlob(o, bytesReader(cBytes(data, n)), ct)
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -112,24 +109,36 @@ func (r *sliceReader) WriteTo(w io.Writer) (int64, error) {
 func p2pgo_blob_create_from_file(db C.p2p_db, path, contentType *C.char, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	name, err := then(err, func() (string, error) { return goText(path, "path") })
-	ct, err := then(err, func() (string, error) { return goOptText(contentType, "content_type") })
-	if err == nil {
-		err = needOut(out != nil, "out_blob_json")
+	if err != nil {
+		return fail(cerr, err)
 	}
-	props, err := then(err, func() (string, error) {
-		f, err := os.Open(name)
-		if err != nil {
-			return "", fileError("open "+name, err)
-		}
-		defer f.Close()
-		return commitBlob(o, f, ct)
-	})
+	name, err := goText(path, "path")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	ct, err := goOptText(contentType, "content_type")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_blob_json"); err != nil {
+		return fail(cerr, err)
+	}
+	props, err := commitFile(o, name, ct)
 	if err != nil {
 		return fail(cerr, err)
 	}
 	setText(out, props)
 	return C.P2P_OK
+}
+
+// commitFile copies the caller's file at path into a new blob of db.
+func commitFile(o *dbObj, path, contentType string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fileError("open "+path, err)
+	}
+	defer f.Close()
+	return commitBlob(o, f, contentType)
 }
 
 // fileError classifies a failure on a caller's file: a missing file is NOT_FOUND, the
@@ -145,18 +154,23 @@ func fileError(what string, err error) error {
 func p2pgo_blob_writer_create(db C.p2p_db, contentType *C.char, out *C.p2p_blob_writer, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	ct, err := then(err, func() (string, error) { return goOptText(contentType, "content_type") })
-	if err == nil {
-		err = needOut(out != nil, "out_writer")
-	}
-	w, err := then(err, func() (*blobstore.Writer, error) { return o.db.Blobs().Create() })
-	h, err := then(err, func() (uint64, error) {
-		return blobWriters.add(&blobWriterObj{node: node{parent: &o.node}, w: w, contentType: ct})
-	})
 	if err != nil {
-		if w != nil {
-			w.Close()
-		}
+		return fail(cerr, err)
+	}
+	ct, err := goOptText(contentType, "content_type")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_writer"); err != nil {
+		return fail(cerr, err)
+	}
+	w, err := o.db.Blobs().Create()
+	if err != nil {
+		return fail(cerr, err)
+	}
+	h, err := blobWriters.add(&blobWriterObj{node: node{parent: &o.node}, w: w, contentType: ct})
+	if err != nil {
+		w.Close()
 		return fail(cerr, err)
 	}
 	*out = C.p2p_blob_writer(h)
@@ -167,14 +181,15 @@ func p2pgo_blob_writer_create(db C.p2p_db, contentType *C.char, out *C.p2p_blob_
 func p2pgo_blob_writer_write(writer C.p2p_blob_writer, data *C.uint8_t, n C.size_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := blobWriters.lookup(uint64(writer))
-	if err == nil && data == nil && n > 0 {
-		err = fmt.Errorf("%w: data is NULL with len %d", errInvalidArgument, n)
+	if err != nil {
+		return fail(cerr, err)
 	}
-	if err == nil {
-		o.mu.Lock()
-		_, err = o.w.Write(cBytes(data, n))
-		o.mu.Unlock()
+	if data == nil && n > 0 {
+		return fail(cerr, fmt.Errorf("%w: data is NULL with len %d", errInvalidArgument, n))
 	}
+	o.mu.Lock()
+	_, err = o.w.Write(cBytes(data, n))
+	o.mu.Unlock()
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -185,14 +200,15 @@ func p2pgo_blob_writer_write(writer C.p2p_blob_writer, data *C.uint8_t, n C.size
 func p2pgo_blob_writer_finish(writer C.p2p_blob_writer, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := blobWriters.lookup(uint64(writer))
-	if err == nil {
-		err = needOut(out != nil, "out_blob_json")
+	if err != nil {
+		return fail(cerr, err)
 	}
-	b, err := then(err, func() (blobstore.Blob, error) {
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		return o.w.Commit()
-	})
+	if err := needOut(out != nil, "out_blob_json"); err != nil {
+		return fail(cerr, err)
+	}
+	o.mu.Lock()
+	b, err := o.w.Commit()
+	o.mu.Unlock()
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -219,16 +235,23 @@ func p2pgo_blob_writer_close(writer C.p2p_blob_writer, cerr *C.p2p_error) (rc C.
 func p2pgo_blob_reader_open(db C.p2p_db, blob *C.char, out *C.p2p_blob_reader, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	ref, err := then(err, func() (blobstore.Ref, error) { return blobSpec(blob) })
-	if err == nil {
-		err = needOut(out != nil, "out_reader")
-	}
-	r, err := then(err, func() (*blobstore.Reader, error) { return o.db.Blobs().NewReader(ref.Digest, ref.Length) })
-	h, err := then(err, func() (uint64, error) { return blobReaders.add(&blobReaderObj{node: node{parent: &o.node}, r: r}) })
 	if err != nil {
-		if r != nil {
-			r.Close()
-		}
+		return fail(cerr, err)
+	}
+	ref, err := blobSpec(blob)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_reader"); err != nil {
+		return fail(cerr, err)
+	}
+	r, err := o.db.Blobs().NewReader(ref.Digest, ref.Length)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	h, err := blobReaders.add(&blobReaderObj{node: node{parent: &o.node}, r: r})
+	if err != nil {
+		r.Close()
 		return fail(cerr, err)
 	}
 	*out = C.p2p_blob_reader(h)
@@ -239,35 +262,39 @@ func p2pgo_blob_reader_open(db C.p2p_db, blob *C.char, out *C.p2p_blob_reader, c
 func p2pgo_blob_reader_read(reader C.p2p_blob_reader, buf *C.uint8_t, capacity C.size_t, outRead *C.size_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := blobReaders.lookup(uint64(reader))
-	if err == nil {
-		err = needOut(outRead != nil && (buf != nil || capacity == 0), "buf or out_read")
+	if err != nil {
+		return fail(cerr, err)
 	}
-	if err == nil && capacity == 0 {
-		err = fmt.Errorf("%w: capacity is 0", errInvalidArgument)
+	if err := needOut(outRead != nil && (buf != nil || capacity == 0), "buf or out_read"); err != nil {
+		return fail(cerr, err)
 	}
-	n, err := then(err, func() (int, error) {
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		// Fill as much of buf as the file gives, so that 0 means the end and nothing else.
-		p := cBytes(buf, capacity)
-		total := 0
-		for total < len(p) {
-			n, err := o.r.Read(p[total:])
-			total += n
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return 0, err
-			}
-		}
-		return total, nil
-	})
+	if capacity == 0 {
+		return fail(cerr, fmt.Errorf("%w: capacity is 0", errInvalidArgument))
+	}
+	n, err := o.fill(cBytes(buf, capacity))
 	if err != nil {
 		return fail(cerr, err)
 	}
 	*outRead = C.size_t(n)
 	return C.P2P_OK
+}
+
+// fill reads as much of p as the blob gives, so that 0 means the end and nothing else.
+func (o *blobReaderObj) fill(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	total := 0
+	for total < len(p) {
+		n, err := o.r.Read(p[total:])
+		total += n
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return total, nil
 }
 
 //export p2pgo_blob_reader_length
@@ -303,12 +330,18 @@ func p2pgo_blob_reader_close(reader C.p2p_blob_reader, cerr *C.p2p_error) (rc C.
 func p2pgo_blob_save_to_file(db C.p2p_db, blob, path *C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	ref, err := then(err, func() (blobstore.Ref, error) { return blobSpec(blob) })
-	name, err := then(err, func() (string, error) { return goText(path, "path") })
-	if err == nil {
-		err = saveBlobToFile(o, ref, name)
-	}
 	if err != nil {
+		return fail(cerr, err)
+	}
+	ref, err := blobSpec(blob)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	name, err := goText(path, "path")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := saveBlobToFile(o, ref, name); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -347,16 +380,22 @@ func saveBlobToFile(o *dbObj, ref blobstore.Ref, path string) error {
 func p2pgo_blob_info(db C.p2p_db, blob *C.char, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	ref, err := then(err, func() (blobstore.Ref, error) { return blobSpec(blob) })
-	if err == nil {
-		err = needOut(out != nil, "out_blob_json")
-	}
-	size, err := then(err, func() (int64, error) { return o.db.Blobs().Stat(ref.Digest) })
-	if err == nil && ref.Length >= 0 && ref.Length != size {
-		err = fmt.Errorf("%w: blob %s has %d bytes, the dictionary says %d", blobstore.ErrCorrupt, ref.Digest, size, ref.Length)
-	}
 	if err != nil {
 		return fail(cerr, err)
+	}
+	ref, err := blobSpec(blob)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_blob_json"); err != nil {
+		return fail(cerr, err)
+	}
+	size, err := o.db.Blobs().Stat(ref.Digest)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if ref.Length >= 0 && ref.Length != size {
+		return fail(cerr, fmt.Errorf("%w: blob %s has %d bytes, the dictionary says %d", blobstore.ErrCorrupt, ref.Digest, size, ref.Length))
 	}
 	setText(out, string(blobstore.Properties(blobstore.Blob{Digest: ref.Digest, Length: size}, ref.ContentType)))
 	return C.P2P_OK
@@ -366,19 +405,21 @@ func p2pgo_blob_info(db C.p2p_db, blob *C.char, out **C.char, cerr *C.p2p_error)
 func p2pgo_blob_exists(db C.p2p_db, blob *C.char, out *C.uint8_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	ref, err := then(err, func() (blobstore.Ref, error) { return blobSpec(blob) })
-	if err == nil {
-		err = needOut(out != nil, "out_exists")
-	}
-	_, err = then(err, func() (int64, error) { return o.db.Blobs().Stat(ref.Digest) })
-	exists := err == nil
-	if errors.Is(err, blobstore.ErrNotFound) {
-		err = nil
-	}
 	if err != nil {
 		return fail(cerr, err)
 	}
-	*out = cBool(exists)
+	ref, err := blobSpec(blob)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_exists"); err != nil {
+		return fail(cerr, err)
+	}
+	_, err = o.db.Blobs().Stat(ref.Digest)
+	if err != nil && !errors.Is(err, blobstore.ErrNotFound) {
+		return fail(cerr, err)
+	}
+	*out = cBool(err == nil)
 	return C.P2P_OK
 }
 
@@ -386,15 +427,17 @@ func p2pgo_blob_exists(db C.p2p_db, blob *C.char, out *C.uint8_t, cerr *C.p2p_er
 func p2pgo_db_compact(db C.p2p_db, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	var st blobstore.SweepStats
-	if err == nil {
-		st, err = o.db.Compact(context.Background())
-	}
-	if err == nil && out != nil {
-		err = setJSON(out, st)
-	}
 	if err != nil {
 		return fail(cerr, err)
+	}
+	st, err := o.db.Compact(context.Background())
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if out != nil {
+		if err := setJSON(out, st); err != nil {
+			return fail(cerr, err)
+		}
 	}
 	return C.P2P_OK
 }

@@ -14,22 +14,35 @@ import (
 // openCollection registers the collection that open finds in database db.
 func openCollection(db C.p2p_db, out *C.p2p_collection, open func(*store.Database) (*store.Collection, error)) error {
 	o, err := dbs.lookup(uint64(db))
-	if err == nil {
-		err = needOut(out != nil, "out_coll")
+	if err != nil {
+		return err
 	}
-	coll, err := then(err, func() (*store.Collection, error) { return open(o.db) })
-	h, err := then(err, func() (uint64, error) { return colls.add(&collObj{node: node{parent: &o.node}, coll: coll, owner: o}) })
-	if err == nil {
-		*out = C.p2p_collection(h)
+	if err := needOut(out != nil, "out_coll"); err != nil {
+		return err
 	}
-	return err
+	coll, err := open(o.db)
+	if err != nil {
+		return err
+	}
+	h, err := colls.add(&collObj{node: node{parent: &o.node}, coll: coll, owner: o})
+	if err != nil {
+		return err
+	}
+	*out = C.p2p_collection(h)
+	return nil
 }
 
 // scopeAndName copies a (scope, name) pair; a NULL scope means the default scope.
 func scopeAndName(scope, name *C.char) (string, string, error) {
 	s, err := goOptText(scope, "scope")
-	n, err := then(err, func() (string, error) { return goText(name, "name") })
-	return s, n, err
+	if err != nil {
+		return "", "", err
+	}
+	n, err := goText(name, "name")
+	if err != nil {
+		return "", "", err
+	}
+	return s, n, nil
 }
 
 //export p2pgo_db_default_collection
@@ -76,11 +89,14 @@ func p2pgo_db_get_collection(db C.p2p_db, scope, name *C.char, out *C.p2p_collec
 func p2pgo_db_delete_collection(db C.p2p_db, scope, name *C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	s, n, err := then2(err, func() (string, string, error) { return scopeAndName(scope, name) })
-	if err == nil {
-		err = o.db.DeleteCollection(context.Background(), s, n)
-	}
 	if err != nil {
+		return fail(cerr, err)
+	}
+	s, n, err := scopeAndName(scope, name)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := o.db.DeleteCollection(context.Background(), s, n); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -90,13 +106,21 @@ func p2pgo_db_delete_collection(db C.p2p_db, scope, name *C.char, cerr *C.p2p_er
 func p2pgo_db_collection_names(db C.p2p_db, scope *C.char, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	s, err := then(err, func() (string, error) { return goOptText(scope, "scope") })
-	if err == nil {
-		err = needOut(out != nil, "out_json")
-	}
-	names, err := then(err, func() ([]string, error) { return o.db.Collections(context.Background(), s) })
-	err = then1(err, func() error { return setJSON(out, nonNil(names)) })
 	if err != nil {
+		return fail(cerr, err)
+	}
+	s, err := goOptText(scope, "scope")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_json"); err != nil {
+		return fail(cerr, err)
+	}
+	names, err := o.db.Collections(context.Background(), s)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := setJSON(out, nonNil(names)); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -106,12 +130,17 @@ func p2pgo_db_collection_names(db C.p2p_db, scope *C.char, out **C.char, cerr *C
 func p2pgo_db_scope_names(db C.p2p_db, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	if err == nil {
-		err = needOut(out != nil, "out_json")
-	}
-	names, err := then(err, func() ([]string, error) { return o.db.Scopes(context.Background()) })
-	err = then1(err, func() error { return setJSON(out, nonNil(names)) })
 	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_json"); err != nil {
+		return fail(cerr, err)
+	}
+	names, err := o.db.Scopes(context.Background())
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := setJSON(out, nonNil(names)); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -154,10 +183,13 @@ func p2pgo_collection_name(coll C.p2p_collection, out **C.char, cerr *C.p2p_erro
 // collNumber serves the numeric getters of a collection.
 func collNumber(coll C.p2p_collection, out *C.uint64_t, cerr *C.p2p_error, get func(*store.Collection, context.Context) (uint64, error)) C.int32_t {
 	o, err := colls.lookup(uint64(coll))
-	if err == nil {
-		err = needOut(out != nil, "out parameter")
+	if err != nil {
+		return fail(cerr, err)
 	}
-	n, err := then(err, func() (uint64, error) { return get(o.coll, context.Background()) })
+	if err := needOut(out != nil, "out parameter"); err != nil {
+		return fail(cerr, err)
+	}
+	n, err := get(o.coll, context.Background())
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -197,23 +229,18 @@ func changesJSON(changes []store.Change) []changeJSON {
 func p2pgo_collection_changes(coll C.p2p_collection, since C.uint64_t, limit C.uint32_t, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := colls.lookup(uint64(coll))
-	if err == nil {
-		err = needOut(out != nil, "out_json")
-	}
-	changes, err := then(err, func() ([]store.Change, error) {
-		return o.coll.ChangesSince(context.Background(), uint64(since), int(limit))
-	})
-	err = then1(err, func() error { return setJSON(out, changesJSON(changes)) })
 	if err != nil {
 		return fail(cerr, err)
 	}
-	return C.P2P_OK
-}
-
-// nonNil makes an empty list encode as [] rather than null.
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
+	if err := needOut(out != nil, "out_json"); err != nil {
+		return fail(cerr, err)
 	}
-	return s
+	changes, err := o.coll.ChangesSince(context.Background(), uint64(since), int(limit))
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := setJSON(out, changesJSON(changes)); err != nil {
+		return fail(cerr, err)
+	}
+	return C.P2P_OK
 }

@@ -7,60 +7,58 @@ import "C"
 
 import (
 	"context"
-	"fmt"
 	"unsafe"
 
 	"github.com/p2psync/libp2psync/engine/store"
 )
 
 //export p2pgo_db_options_init
-func p2pgo_db_options_init(opts *C.p2p_db_options, cerr *C.p2p_error) (rc C.int32_t) {
+func p2pgo_db_options_init(opts *C.p2p_db_options, size C.size_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	if err := needOut(opts != nil, "opts"); err != nil {
+	if err := initOptions(unsafe.Pointer(opts), size, "opts"); err != nil {
 		return fail(cerr, err)
 	}
-	*opts = C.p2p_db_options{struct_size: C.uint32_t(unsafe.Sizeof(*opts)), create: 1}
 	return C.P2P_OK
 }
 
-// goPath copies a database directory path; "" is refused rather than taken as the
-// current directory.
-func goPath(path *C.char) (string, error) {
-	dir, err := goText(path, "path")
-	if err == nil && dir == "" {
-		err = fmt.Errorf("%w: path is empty", errInvalidArgument)
-	}
-	return dir, err
-}
-
-// dbConfig reads the caller's options (NULL = defaults) honouring struct_size.
-func dbConfig(opts *C.p2p_db_options) (store.Config, error) {
-	if opts == nil {
+// dbConfig reads the caller's options (NULL = defaults).
+func dbConfig(p *C.p2p_db_options) (store.Config, error) {
+	if p == nil {
 		return store.Config{}, nil
 	}
-	known := unsafe.Sizeof(*opts)
-	// 1.0 callers end at max_rev_tree_depth; fields after it are read only when present.
-	first := unsafe.Offsetof(opts.max_rev_tree_depth) + unsafe.Sizeof(opts.max_rev_tree_depth)
-	if err := checkStructSize(unsafe.Pointer(opts), opts.struct_size, first, known); err != nil {
+	opts, err := readOptions[C.p2p_db_options](unsafe.Pointer(p), "p2p_db_options")
+	if err != nil {
 		return store.Config{}, err
 	}
-	cfg := store.Config{NoCreate: opts.create == 0, MaxRevTreeDepth: int(opts.max_rev_tree_depth)}
-	if uintptr(opts.struct_size) > unsafe.Offsetof(opts.disable_delta_sync) {
-		cfg.DisableDeltaSync = opts.disable_delta_sync != 0
+	if err := checkReserved(unsafe.Pointer(&opts.reserved), unsafe.Sizeof(opts.reserved), "p2p_db_options.reserved"); err != nil {
+		return store.Config{}, err
 	}
-	return cfg, nil
+	return store.Config{
+		NoCreate:         opts.disable_create != 0,
+		MaxRevTreeDepth:  int(opts.max_rev_tree_depth),
+		DisableDeltaSync: opts.disable_delta_sync != 0,
+	}, nil
 }
 
 //export p2pgo_db_open
 func p2pgo_db_open(path *C.char, opts *C.p2p_db_options, out *C.p2p_db, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	dir, err := goPath(path)
-	if err == nil {
-		err = needOut(out != nil, "out_db")
+	if err != nil {
+		return fail(cerr, err)
 	}
-	cfg, err := then(err, func() (store.Config, error) { return dbConfig(opts) })
-	db, err := then(err, func() (*store.Database, error) { return store.Open(context.Background(), dir, cfg) })
-	h, err := then(err, func() (uint64, error) { return dbs.add(&dbObj{db: db}) })
+	if err := needOut(out != nil, "out_db"); err != nil {
+		return fail(cerr, err)
+	}
+	cfg, err := dbConfig(opts)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	db, err := store.Open(context.Background(), dir, cfg)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	h, err := dbs.add(&dbObj{db: db})
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -143,11 +141,17 @@ func p2pgo_db_uuid(db C.p2p_db, out **C.char, cerr *C.p2p_error) (rc C.int32_t) 
 func p2pgo_db_get_local(db C.p2p_db, id *C.char, outJSON, outRev **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	docID, err := then(err, func() (string, error) { return goDocID(id, "id") })
-	if err == nil {
-		err = needOut(outJSON != nil && outRev != nil, "out_json or out_rev")
+	if err != nil {
+		return fail(cerr, err)
 	}
-	body, rev, err := then2(err, func() ([]byte, string, error) { return o.db.GetLocal(context.Background(), docID) })
+	docID, err := goDocID(id, "id")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(outJSON != nil && outRev != nil, "out_json or out_rev"); err != nil {
+		return fail(cerr, err)
+	}
+	body, rev, err := o.db.GetLocal(context.Background(), docID)
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -160,10 +164,22 @@ func p2pgo_db_get_local(db C.p2p_db, id *C.char, outJSON, outRev **C.char, cerr 
 func p2pgo_db_put_local(db C.p2p_db, id, body, expectedRev *C.char, outRev **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	docID, err := then(err, func() (string, error) { return goDocID(id, "id") })
-	data, err := then(err, func() ([]byte, error) { return goJSON(body, "json") })
-	expected, err := then(err, func() (string, error) { return goOptText(expectedRev, "expected_rev") })
-	rev, err := then(err, func() (string, error) { return o.db.PutLocal(context.Background(), docID, data, expected) })
+	if err != nil {
+		return fail(cerr, err)
+	}
+	docID, err := goDocID(id, "id")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	data, err := goJSON(body, "json")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	expected, err := goOptText(expectedRev, "expected_rev")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	rev, err := o.db.PutLocal(context.Background(), docID, data, expected)
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -177,11 +193,14 @@ func p2pgo_db_put_local(db C.p2p_db, id, body, expectedRev *C.char, outRev **C.c
 func p2pgo_db_delete_local(db C.p2p_db, id *C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	docID, err := then(err, func() (string, error) { return goDocID(id, "id") })
-	if err == nil {
-		err = o.db.DeleteLocal(context.Background(), docID)
-	}
 	if err != nil {
+		return fail(cerr, err)
+	}
+	docID, err := goDocID(id, "id")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := o.db.DeleteLocal(context.Background(), docID); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK

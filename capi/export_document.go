@@ -51,24 +51,36 @@ type docArgs struct {
 func writeArgs(id, body, parent *C.char, concurrency C.uint8_t, isSave bool) (docArgs, error) {
 	var a docArgs
 	var err error
-	a.id, err = goDocID(id, "doc_id")
-	if isSave {
-		a.body, err = then(err, func() ([]byte, error) { return goJSON(body, "json") })
+	if a.id, err = goDocID(id, "doc_id"); err != nil {
+		return a, err
 	}
-	a.opts, err = then(err, func() (store.SaveOptions, error) { return saveOptions(parent, concurrency) })
-	return a, err
+	if isSave {
+		if a.body, err = goJSON(body, "json"); err != nil {
+			return a, err
+		}
+	}
+	if a.opts, err = saveOptions(parent, concurrency); err != nil {
+		return a, err
+	}
+	return a, nil
 }
 
 //export p2pgo_collection_save_document
 func p2pgo_collection_save_document(coll C.p2p_collection, id, body, parent *C.char, concurrency C.uint8_t, out *C.p2p_document, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := colls.lookup(uint64(coll))
-	a, err := then(err, func() (docArgs, error) { return writeArgs(id, body, parent, concurrency, true) })
-	d, err := then(err, func() (*store.Document, error) { return o.coll.Save(context.Background(), a.id, a.body, a.opts) })
-	if err == nil {
-		err = putDocument(out, d)
-	}
 	if err != nil {
+		return fail(cerr, err)
+	}
+	a, err := writeArgs(id, body, parent, concurrency, true)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	d, err := o.coll.Save(context.Background(), a.id, a.body, a.opts)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := putDocument(out, d); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -78,12 +90,18 @@ func p2pgo_collection_save_document(coll C.p2p_collection, id, body, parent *C.c
 func p2pgo_collection_delete_document(coll C.p2p_collection, id, parent *C.char, concurrency C.uint8_t, out *C.p2p_document, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := colls.lookup(uint64(coll))
-	a, err := then(err, func() (docArgs, error) { return writeArgs(id, nil, parent, concurrency, false) })
-	d, err := then(err, func() (*store.Document, error) { return o.coll.Delete(context.Background(), a.id, a.opts) })
-	if err == nil {
-		err = putDocument(out, d)
-	}
 	if err != nil {
+		return fail(cerr, err)
+	}
+	a, err := writeArgs(id, nil, parent, concurrency, false)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	d, err := o.coll.Delete(context.Background(), a.id, a.opts)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := putDocument(out, d); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -92,11 +110,14 @@ func p2pgo_collection_delete_document(coll C.p2p_collection, id, parent *C.char,
 // withDocID runs fn on the collection and the validated document ID.
 func withDocID(coll C.p2p_collection, id *C.char, fn func(c *store.Collection, docID string) error) error {
 	o, err := colls.lookup(uint64(coll))
-	docID, err := then(err, func() (string, error) { return goDocID(id, "doc_id") })
-	if err == nil {
-		err = fn(o.coll, docID)
+	if err != nil {
+		return err
 	}
-	return err
+	docID, err := goDocID(id, "doc_id")
+	if err != nil {
+		return err
+	}
+	return fn(o.coll, docID)
 }
 
 //export p2pgo_collection_purge_document
@@ -117,8 +138,14 @@ func p2pgo_collection_get_document(coll C.p2p_collection, id *C.char, includeDel
 		if includeDeleted != 0 {
 			get = c.GetWithDeleted
 		}
-		d, err := then(needOut(out != nil, "out_doc"), func() (*store.Document, error) { return get(context.Background(), docID) })
-		return then1(err, func() error { return putDocument(out, d) })
+		if err := needOut(out != nil, "out_doc"); err != nil {
+			return err
+		}
+		d, err := get(context.Background(), docID)
+		if err != nil {
+			return err
+		}
+		return putDocument(out, d)
 	})
 	if err != nil {
 		return fail(cerr, err)
@@ -131,9 +158,17 @@ func p2pgo_collection_get_revision(coll C.p2p_collection, id, revID *C.char, out
 	defer guard(&rc, cerr)
 	err := withDocID(coll, id, func(c *store.Collection, docID string) error {
 		rev, err := goText(revID, "rev_id")
-		err = then1(err, func() error { return needOut(out != nil, "out_doc") })
-		d, err := then(err, func() (*store.Document, error) { return c.GetRevision(context.Background(), docID, rev) })
-		return then1(err, func() error { return putDocument(out, d) })
+		if err != nil {
+			return err
+		}
+		if err := needOut(out != nil, "out_doc"); err != nil {
+			return err
+		}
+		d, err := c.GetRevision(context.Background(), docID, rev)
+		if err != nil {
+			return err
+		}
+		return putDocument(out, d)
 	})
 	if err != nil {
 		return fail(cerr, err)
@@ -145,8 +180,14 @@ func p2pgo_collection_get_revision(coll C.p2p_collection, id, revID *C.char, out
 func p2pgo_collection_get_conflicts(coll C.p2p_collection, id *C.char, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	err := withDocID(coll, id, func(c *store.Collection, docID string) error {
-		revs, err := then(needOut(out != nil, "out_json"), func() ([]string, error) { return c.Conflicts(context.Background(), docID) })
-		return then1(err, func() error { return setJSON(out, nonNil(revs)) })
+		if err := needOut(out != nil, "out_json"); err != nil {
+			return err
+		}
+		revs, err := c.Conflicts(context.Background(), docID)
+		if err != nil {
+			return err
+		}
+		return setJSON(out, nonNil(revs))
 	})
 	if err != nil {
 		return fail(cerr, err)
@@ -174,23 +215,20 @@ func p2pgo_collection_set_document_expiration(coll C.p2p_collection, id *C.char,
 func p2pgo_collection_get_document_expiration(coll C.p2p_collection, id *C.char, out *C.int64_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	err := withDocID(coll, id, func(c *store.Collection, docID string) error {
-		at, err := then(needOut(out != nil, "out_unix_ms"), func() (time.Time, error) { return c.Expiration(context.Background(), docID) })
-		if err == nil {
-			*out = C.int64_t(unixMillis(at))
+		if err := needOut(out != nil, "out_unix_ms"); err != nil {
+			return err
 		}
-		return err
+		at, err := c.Expiration(context.Background(), docID)
+		if err != nil {
+			return err
+		}
+		*out = C.int64_t(unixMillis(at))
+		return nil
 	})
 	if err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
-}
-
-func unixMillis(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
 }
 
 //export p2pgo_document_close

@@ -12,10 +12,22 @@ import (
 //export p2pgo_keystore_open
 func p2pgo_keystore_open(path, password *C.char, out *C.p2p_keystore, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	file, err := then(needOut(out != nil, "out_keystore"), func() (string, error) { return goPath(path) })
-	pw, err := then(err, func() (string, error) { return goText(password, "password") })
-	ks, err := then(err, func() (*tlsid.Keystore, error) { return tlsid.OpenKeystore(file, pw, tlsid.KeystoreConfig{}) })
-	h, err := then(err, func() (uint64, error) { return keystores.add(&keystoreObj{ks: ks}) })
+	if err := needOut(out != nil, "out_keystore"); err != nil {
+		return fail(cerr, err)
+	}
+	file, err := goPath(path)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	pw, err := goText(password, "password")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	ks, err := tlsid.OpenKeystore(file, pw, tlsid.KeystoreConfig{})
+	if err != nil {
+		return fail(cerr, err)
+	}
+	h, err := keystores.add(&keystoreObj{ks: ks})
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -26,7 +38,10 @@ func p2pgo_keystore_open(path, password *C.char, out *C.p2p_keystore, cerr *C.p2
 // keystoreLabel resolves a (keystore, label) pair.
 func keystoreLabel(h C.p2p_keystore, label *C.char) (*tlsid.Keystore, string, error) {
 	o, err := keystores.lookup(uint64(h))
-	l, err := then(err, func() (string, error) { return goText(label, "label") })
+	if err != nil {
+		return nil, "", err
+	}
+	l, err := goText(label, "label")
 	if err != nil {
 		return nil, "", err
 	}
@@ -37,8 +52,14 @@ func keystoreLabel(h C.p2p_keystore, label *C.char) (*tlsid.Keystore, string, er
 func p2pgo_keystore_store(h C.p2p_keystore, label *C.char, identity C.p2p_tls_identity, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	ks, l, err := keystoreLabel(h, label)
-	id, err := then(err, func() (*tlsid.Identity, error) { return lookupIdentity(identity) })
-	if err = then1(err, func() error { return ks.Store(l, id) }); err != nil {
+	if err != nil {
+		return fail(cerr, err)
+	}
+	id, err := lookupIdentity(identity)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := ks.Store(l, id); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -48,9 +69,17 @@ func p2pgo_keystore_store(h C.p2p_keystore, label *C.char, identity C.p2p_tls_id
 func p2pgo_keystore_get(h C.p2p_keystore, label *C.char, out *C.p2p_tls_identity, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	ks, l, err := keystoreLabel(h, label)
-	err = then1(err, func() error { return needOut(out != nil, "out_identity") })
-	id, err := then(err, func() (*tlsid.Identity, error) { return ks.Get(l) })
-	if err = then1(err, func() error { return putIdentity(out, id) }); err != nil {
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_identity"); err != nil {
+		return fail(cerr, err)
+	}
+	id, err := ks.Get(l)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := putIdentity(out, id); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -60,9 +89,17 @@ func p2pgo_keystore_get(h C.p2p_keystore, label *C.char, out *C.p2p_tls_identity
 func p2pgo_keystore_list(h C.p2p_keystore, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := keystores.lookup(uint64(h))
-	err = then1(err, func() error { return needOut(out != nil, "out_json") })
-	labels, err := then(err, func() ([]string, error) { return o.ks.List() })
-	if err = then1(err, func() error { return setJSON(out, nonNil(labels)) }); err != nil {
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_json"); err != nil {
+		return fail(cerr, err)
+	}
+	labels, err := o.ks.List()
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := setJSON(out, nonNil(labels)); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -72,7 +109,10 @@ func p2pgo_keystore_list(h C.p2p_keystore, out **C.char, cerr *C.p2p_error) (rc 
 func p2pgo_keystore_delete(h C.p2p_keystore, label *C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	ks, l, err := keystoreLabel(h, label)
-	if err = then1(err, func() error { return ks.Delete(l) }); err != nil {
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := ks.Delete(l); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK

@@ -6,7 +6,6 @@ package main
 import "C"
 
 import (
-	"crypto/x509"
 	"fmt"
 	"math"
 	"time"
@@ -19,12 +18,11 @@ import (
 )
 
 //export p2pgo_listener_options_init
-func p2pgo_listener_options_init(opts *C.p2p_listener_options, cerr *C.p2p_error) (rc C.int32_t) {
+func p2pgo_listener_options_init(opts *C.p2p_listener_options, size C.size_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	if err := needOut(opts != nil, "opts"); err != nil {
+	if err := initOptions(unsafe.Pointer(opts), size, "opts"); err != nil {
 		return fail(cerr, err)
 	}
-	*opts = C.p2p_listener_options{struct_size: C.uint32_t(unsafe.Sizeof(*opts))}
 	return C.P2P_OK
 }
 
@@ -47,11 +45,11 @@ func collectionsOf(db *dbObj, handles *C.p2p_collection, n C.uint32_t) ([]*store
 // ownedCollection resolves a collection handle that must belong to db.
 func ownedCollection(db *dbObj, h C.p2p_collection) (*store.Collection, error) {
 	c, err := colls.lookup(uint64(h))
-	if err == nil && c.owner != db {
-		err = fmt.Errorf("%w: the collection belongs to another database", errInvalidArgument)
-	}
 	if err != nil {
 		return nil, err
+	}
+	if c.owner != db {
+		return nil, fmt.Errorf("%w: the collection belongs to another database", errInvalidArgument)
 	}
 	return c.coll, nil
 }
@@ -64,73 +62,78 @@ func optIdentity(h C.p2p_tls_identity) (*tlsid.Identity, error) {
 	return lookupIdentity(h)
 }
 
-// optCertificates parses optional PEM certificates (NULL = none).
-func optCertificates(p *C.char, what string) ([]*x509.Certificate, error) {
-	pem, err := goOptText(p, what)
-	if err != nil || p == nil {
-		return nil, err
-	}
-	certs, err := tlsid.ParseCertificates([]byte(pem))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return certs, nil
-}
-
-// listenerConfig reads the caller's options (NULL = defaults) honouring struct_size.
-func listenerConfig(db *dbObj, opts *C.p2p_listener_options, gate *p2psync.CallbackGate) (p2psync.ListenerConfig, error) {
+// listenerConfig reads the caller's options (NULL = defaults).
+func listenerConfig(db *dbObj, p *C.p2p_listener_options, gate *p2psync.CallbackGate) (p2psync.ListenerConfig, error) {
 	cfg := p2psync.ListenerConfig{Database: db.db}
-	if opts == nil {
+	if p == nil {
 		return cfg, nil
 	}
-	known := unsafe.Sizeof(*opts)
-	// 1.0 callers end at enable_delta_sync; fields after it are read only when present.
-	first := unsafe.Offsetof(opts.enable_delta_sync) + unsafe.Sizeof(opts.enable_delta_sync)
-	err := checkStructSize(unsafe.Pointer(opts), opts.struct_size, first, known)
-	cfg.Collections, err = then(err, func() ([]*store.Collection, error) { return collectionsOf(db, opts.collections, opts.collection_count) })
-	cfg.NetworkInterface, err = then(err, func() (string, error) { return goOptText(opts.network_interface, "network_interface") })
-	cfg.Identity, err = then(err, func() (*tlsid.Identity, error) { return optIdentity(opts.identity) })
+	opts, err := readOptions[C.p2p_listener_options](unsafe.Pointer(p), "p2p_listener_options")
+	if err != nil {
+		return cfg, err
+	}
+	if err := checkReserved(unsafe.Pointer(&opts.reserved1), unsafe.Sizeof(opts.reserved1), "p2p_listener_options.reserved1"); err != nil {
+		return cfg, err
+	}
+	if err := checkReserved(unsafe.Pointer(&opts.reserved2), unsafe.Sizeof(opts.reserved2), "p2p_listener_options.reserved2"); err != nil {
+		return cfg, err
+	}
+	if cfg.Collections, err = collectionsOf(db, opts.collections, opts.collection_count); err != nil {
+		return cfg, err
+	}
+	if cfg.NetworkInterface, err = goOptText(opts.network_interface, "network_interface"); err != nil {
+		return cfg, err
+	}
+	if cfg.Identity, err = optIdentity(opts.identity); err != nil {
+		return cfg, err
+	}
 	var creds map[string]string
-	err = then1(err, func() error { return goOptJSONInto(opts.credentials_json, "credentials_json", &creds) })
-	roots, err := then(err, func() ([]*x509.Certificate, error) {
-		return optCertificates(opts.client_cert_roots_pem, "client_cert_roots_pem")
-	})
+	if err := goOptJSONInto(opts.credentials_json, "credentials_json", &creds); err != nil {
+		return cfg, err
+	}
+	roots, err := optCertificates(opts.client_cert_roots_pem, "client_cert_roots_pem")
+	if err != nil {
+		return cfg, err
+	}
+	if cfg.Limits.MaxMessageSize, err = optSize(opts.max_message_size, "max_message_size"); err != nil {
+		return cfg, err
+	}
+	if cfg.Limits.MaxBufferedBytes, err = optSize(opts.max_connection_buffer, "max_connection_buffer"); err != nil {
+		return cfg, err
+	}
+	if opts.max_connections > math.MaxInt32 {
+		return cfg, fmt.Errorf("%w: max_connections %d is too large", errInvalidArgument, opts.max_connections)
+	}
+	cfg.MaxConnections = int(opts.max_connections)
 	cfg.Port, cfg.ReadOnly, cfg.DisableTLS = int(opts.port), opts.read_only != 0, opts.disable_tls != 0
 	cfg.EnableDeltaSync = opts.enable_delta_sync != 0
-	if has(opts.struct_size, unsafe.Offsetof(opts.max_message_size), unsafe.Sizeof(opts.max_message_size)) {
-		cfg.Limits.MaxMessageSize, err = then(err, func() (int64, error) { return optSize(opts.max_message_size, "max_message_size") })
-	}
-	if has(opts.struct_size, unsafe.Offsetof(opts.max_connection_buffer), unsafe.Sizeof(opts.max_connection_buffer)) {
-		cfg.Limits.MaxBufferedBytes, err = then(err, func() (int64, error) {
-			return optSize(opts.max_connection_buffer, "max_connection_buffer")
-		})
-	}
-	if has(opts.struct_size, unsafe.Offsetof(opts.max_connections), unsafe.Sizeof(opts.max_connections)) {
-		if opts.max_connections > math.MaxInt32 {
-			err = then1(err, func() error {
-				return fmt.Errorf("%w: max_connections %d is too large", errInvalidArgument, opts.max_connections)
-			})
-		}
-		cfg.MaxConnections = int(opts.max_connections)
-	}
 	cfg.Password = p2psync.PasswordsOrCallback(creds, newCCallback(unsafe.Pointer(opts.password_auth), opts.password_auth_user_data, gate).passwordAuth())
 	if verify := newCCallback(unsafe.Pointer(opts.client_cert_auth), opts.client_cert_auth_user_data, gate).clientCertAuth(); verify != nil || len(roots) > 0 {
 		cfg.ClientCertificate = &p2psync.CertificateAuthenticator{Roots: roots, Verify: verify}
 	}
-	return cfg, err
+	return cfg, nil
 }
 
 //export p2pgo_listener_create
 func p2pgo_listener_create(db C.p2p_db, opts *C.p2p_listener_options, out *C.p2p_listener, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	err = then1(err, func() error { return needOut(out != nil, "out_listener") })
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_listener"); err != nil {
+		return fail(cerr, err)
+	}
 	gate := new(p2psync.CallbackGate)
-	cfg, err := then(err, func() (p2psync.ListenerConfig, error) { return listenerConfig(o, opts, gate) })
-	l, err := then(err, func() (*p2psync.Listener, error) { return p2psync.NewListener(cfg) })
-	h, err := then(err, func() (uint64, error) {
-		return listeners.add(&listenerObj{node: node{parent: &o.node}, l: l, gate: gate, owner: o})
-	})
+	cfg, err := listenerConfig(o, opts, gate)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	l, err := p2psync.NewListener(cfg)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	h, err := listeners.add(&listenerObj{node: node{parent: &o.node}, l: l, gate: gate, owner: o})
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -141,7 +144,10 @@ func p2pgo_listener_create(db C.p2p_db, opts *C.p2p_listener_options, out *C.p2p
 // withListener runs step on a live listener.
 func withListener(h C.p2p_listener, cerr *C.p2p_error, step func(*p2psync.Listener) error) C.int32_t {
 	o, err := listeners.lookup(uint64(h))
-	if err = then1(err, func() error { return step(o.l) }); err != nil {
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := step(o.l); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -163,11 +169,11 @@ func p2pgo_listener_stop(h C.p2p_listener, cerr *C.p2p_error) (rc C.int32_t) {
 func p2pgo_listener_port(h C.p2p_listener, out *C.uint16_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	return withListener(h, cerr, func(l *p2psync.Listener) error {
-		err := needOut(out != nil, "out_port")
-		if err == nil {
-			*out = C.uint16_t(l.Port())
+		if err := needOut(out != nil, "out_port"); err != nil {
+			return err
 		}
-		return err
+		*out = C.uint16_t(l.Port())
+		return nil
 	})
 }
 
@@ -175,7 +181,10 @@ func p2pgo_listener_port(h C.p2p_listener, out *C.uint16_t, cerr *C.p2p_error) (
 func p2pgo_listener_urls(h C.p2p_listener, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	return withListener(h, cerr, func(l *p2psync.Listener) error {
-		return then1(needOut(out != nil, "out_json"), func() error { return setJSON(out, nonNil(l.URLs())) })
+		if err := needOut(out != nil, "out_json"); err != nil {
+			return err
+		}
+		return setJSON(out, nonNil(l.URLs()))
 	})
 }
 
@@ -215,10 +224,10 @@ func listenerStatus(st listener.Status) listenerStatusJSON {
 func p2pgo_listener_status(h C.p2p_listener, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	return withListener(h, cerr, func(l *p2psync.Listener) error {
-		st := l.Status()
-		return then1(needOut(out != nil, "out_json"), func() error {
-			return setJSON(out, listenerStatus(st))
-		})
+		if err := needOut(out != nil, "out_json"); err != nil {
+			return err
+		}
+		return setJSON(out, listenerStatus(l.Status()))
 	})
 }
 
@@ -226,13 +235,15 @@ func p2pgo_listener_status(h C.p2p_listener, out **C.char, cerr *C.p2p_error) (r
 func p2pgo_listener_tls_identity(h C.p2p_listener, out *C.p2p_tls_identity, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	return withListener(h, cerr, func(l *p2psync.Listener) error {
-		err := needOut(out != nil, "out_identity")
-		if id := l.TLSIdentity(); err == nil && id == nil {
-			*out = 0 // stopped, or TLS disabled
-		} else if err == nil {
-			err = putIdentity(out, id)
+		if err := needOut(out != nil, "out_identity"); err != nil {
+			return err
 		}
-		return err
+		id := l.TLSIdentity()
+		if id == nil {
+			*out = 0 // stopped, or TLS disabled
+			return nil
+		}
+		return putIdentity(out, id)
 	})
 }
 

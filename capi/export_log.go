@@ -15,8 +15,10 @@ import (
 func p2pgo_log_set_callback(level, domains C.uint32_t, fn C.p2p_log_fn, userData unsafe.Pointer, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	l, d, err := logLevelAndDomains(level, domains)
-	err = then1(err, func() error { return setLogCallback(l, d, unsafe.Pointer(fn), userData) })
 	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := setLogCallback(l, d, unsafe.Pointer(fn), userData); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -41,19 +43,19 @@ type logSinkJSON struct {
 //export p2pgo_log_settings
 func p2pgo_log_settings(out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	err := needOut(out != nil, "out_json")
-	err = then1(err, func() error {
-		cl, cd := logging.SinkSettings()
-		ol, od := logging.ConsoleSettings()
-		if ol == logging.None {
-			od = 0
-		}
-		return setJSON(out, struct {
-			Callback logSinkJSON `json:"callback"`
-			Console  logSinkJSON `json:"console"`
-		}{logSinkJSON{int32(cl), uint32(cd)}, logSinkJSON{int32(ol), uint32(od)}})
-	})
-	if err != nil {
+	if err := needOut(out != nil, "out_json"); err != nil {
+		return fail(cerr, err)
+	}
+	cl, cd := logging.SinkSettings()
+	ol, od := logging.ConsoleSettings()
+	if ol == logging.None {
+		od = 0
+	}
+	settings := struct {
+		Callback logSinkJSON `json:"callback"`
+		Console  logSinkJSON `json:"console"`
+	}{logSinkJSON{int32(cl), uint32(cd)}, logSinkJSON{int32(ol), uint32(od)}}
+	if err := setJSON(out, settings); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK

@@ -49,14 +49,21 @@ func (o *queryObj) closeResult() {
 func p2pgo_query_prepare(db C.p2p_db, text *C.char, out *C.p2p_query, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	src, err := then(err, func() (string, error) { return goText(text, "text") })
-	if err == nil {
-		err = needOut(out != nil, "out_query")
+	if err != nil {
+		return fail(cerr, err)
 	}
-	q, err := then(err, func() (*query.Query, error) {
-		return query.Prepare(context.Background(), query.StoreSource{DB: o.db}, src)
-	})
-	h, err := then(err, func() (uint64, error) { return queries.add(&queryObj{node: node{parent: &o.node}, q: q}) })
+	src, err := goText(text, "text")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_query"); err != nil {
+		return fail(cerr, err)
+	}
+	q, err := query.Prepare(context.Background(), query.StoreSource{DB: o.db}, src)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	h, err := queries.add(&queryObj{node: node{parent: &o.node}, q: q})
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -68,11 +75,13 @@ func p2pgo_query_prepare(db C.p2p_db, text *C.char, out *C.p2p_query, cerr *C.p2
 func p2pgo_query_columns(qh C.p2p_query, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := queries.lookup(uint64(qh))
-	if err == nil {
-		err = needOut(out != nil, "out_json")
-	}
-	err = then1(err, func() error { return setJSON(out, nonNil(o.q.Columns())) })
 	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_json"); err != nil {
+		return fail(cerr, err)
+	}
+	if err := setJSON(out, nonNil(o.q.Columns())); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -82,14 +91,17 @@ func p2pgo_query_columns(qh C.p2p_query, out **C.char, cerr *C.p2p_error) (rc C.
 func p2pgo_query_execute(qh C.p2p_query, params *C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := queries.lookup(uint64(qh))
-	p, err := then(err, func() (string, error) { return goOptText(params, "params_json") })
-	if err == nil {
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		o.closeResult()
-		o.rs, err = o.q.Execute(context.Background(), []byte(p))
-	}
 	if err != nil {
+		return fail(cerr, err)
+	}
+	p, err := goOptText(params, "params_json")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closeResult()
+	if o.rs, err = o.q.Execute(context.Background(), []byte(p)); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -127,10 +139,13 @@ func p2pgo_query_next(qh C.p2p_query, out **C.char, cerr *C.p2p_error) (rc C.int
 func p2pgo_query_explain(qh C.p2p_query, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := queries.lookup(uint64(qh))
-	if err == nil {
-		err = needOut(out != nil, "out_text")
+	if err != nil {
+		return fail(cerr, err)
 	}
-	plan, err := then(err, func() (string, error) { return o.q.Explain(context.Background()) })
+	if err := needOut(out != nil, "out_text"); err != nil {
+		return fail(cerr, err)
+	}
+	plan, err := o.q.Explain(context.Background())
 	if err != nil {
 		return fail(cerr, err)
 	}

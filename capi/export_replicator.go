@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"time"
 	"unsafe"
 
 	"github.com/p2psync/libp2psync/engine/p2psync"
@@ -20,35 +19,43 @@ import (
 )
 
 //export p2pgo_replication_collection_init
-func p2pgo_replication_collection_init(c *C.p2p_replication_collection, cerr *C.p2p_error) (rc C.int32_t) {
+func p2pgo_replication_collection_init(c *C.p2p_replication_collection, size C.size_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	if err := needOut(c != nil, "coll"); err != nil {
+	if err := initOptions(unsafe.Pointer(c), size, "coll"); err != nil {
 		return fail(cerr, err)
 	}
-	*c = C.p2p_replication_collection{struct_size: C.uint32_t(unsafe.Sizeof(*c))}
 	return C.P2P_OK
 }
 
 //export p2pgo_replicator_options_init
-func p2pgo_replicator_options_init(opts *C.p2p_replicator_options, cerr *C.p2p_error) (rc C.int32_t) {
+func p2pgo_replicator_options_init(opts *C.p2p_replicator_options, size C.size_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	if err := needOut(opts != nil, "opts"); err != nil {
+	if err := initOptions(unsafe.Pointer(opts), size, "opts"); err != nil {
 		return fail(cerr, err)
 	}
-	*opts = C.p2p_replicator_options{struct_size: C.uint32_t(unsafe.Sizeof(*opts))}
 	return C.P2P_OK
 }
 
 // replicationCollections reads the caller's array of per-collection settings. Elements
 // are struct_size bytes apart, so callers built against another header version work.
 func replicationCollections(db *dbObj, base *C.p2p_replication_collection, n C.uint32_t, gate *p2psync.CallbackGate) ([]replicator.CollectionConfig, error) {
-	if n > 0 && base == nil {
+	if n == 0 {
+		return nil, nil
+	}
+	if base == nil {
 		return nil, fmt.Errorf("%w: collections is NULL with a count of %d", errInvalidArgument, n)
+	}
+	size := base.struct_size
+	if err := checkOptionsSize(uintptr(size), "p2p_replication_collection"); err != nil {
+		return nil, fmt.Errorf("collections[0]: %w", err)
 	}
 	var out []replicator.CollectionConfig
 	for i := 0; i < int(n); i++ {
-		e := (*C.p2p_replication_collection)(unsafe.Add(unsafe.Pointer(base), uintptr(i)*uintptr(base.struct_size)))
-		cc, err := replicationCollection(db, e, base.struct_size, gate)
+		e := (*C.p2p_replication_collection)(unsafe.Add(unsafe.Pointer(base), uintptr(i)*uintptr(size)))
+		if e.struct_size != size {
+			return nil, fmt.Errorf("%w: collections[%d]: struct_size %d differs from the first element's %d", errInvalidArgument, i, e.struct_size, size)
+		}
+		cc, err := replicationCollection(db, e, gate)
 		if err != nil {
 			return nil, fmt.Errorf("collections[%d]: %w", i, err)
 		}
@@ -57,91 +64,111 @@ func replicationCollections(db *dbObj, base *C.p2p_replication_collection, n C.u
 	return out, nil
 }
 
-func replicationCollection(db *dbObj, e *C.p2p_replication_collection, size C.uint32_t, gate *p2psync.CallbackGate) (replicator.CollectionConfig, error) {
+func replicationCollection(db *dbObj, p *C.p2p_replication_collection, gate *p2psync.CallbackGate) (replicator.CollectionConfig, error) {
 	var cc replicator.CollectionConfig
-	known := unsafe.Sizeof(*e)
-	err := checkStructSize(unsafe.Pointer(e), e.struct_size, known, known)
-	if err == nil && e.struct_size != size {
-		err = fmt.Errorf("%w: struct_size %d differs from the first element's %d", errInvalidArgument, e.struct_size, size)
+	e, err := readOptions[C.p2p_replication_collection](unsafe.Pointer(p), "p2p_replication_collection")
+	if err != nil {
+		return cc, err
 	}
-	cc.Collection, err = then(err, func() (*store.Collection, error) { return ownedCollection(db, e.collection) })
-	err = then1(err, func() error { return goOptJSONInto(e.doc_ids_json, "doc_ids_json", &cc.DocumentIDs) })
-	err = then1(err, func() error { return goOptJSONInto(e.channels_json, "channels_json", &cc.Channels) })
+	if err := checkReserved(unsafe.Pointer(&e.reserved1), unsafe.Sizeof(e.reserved1), "p2p_replication_collection.reserved1"); err != nil {
+		return cc, err
+	}
+	if cc.Collection, err = ownedCollection(db, e.collection); err != nil {
+		return cc, err
+	}
+	if err := goOptJSONInto(e.doc_ids_json, "doc_ids_json", &cc.DocumentIDs); err != nil {
+		return cc, err
+	}
+	if err := goOptJSONInto(e.channels_json, "channels_json", &cc.Channels); err != nil {
+		return cc, err
+	}
 	cc.PushFilter = newCCallback(unsafe.Pointer(e.push_filter), e.push_filter_user_data, gate).filter()
 	cc.PullFilter = newCCallback(unsafe.Pointer(e.pull_filter), e.pull_filter_user_data, gate).filter()
 	cc.ConflictResolver = newCCallback(unsafe.Pointer(e.conflict_resolver), e.conflict_resolver_user_data, gate).resolver()
-	return cc, err
+	return cc, nil
 }
 
-// pinnedDER turns the optional pinned certificate PEM into the DER the engine compares.
-func pinnedDER(p *C.char) ([]byte, error) {
-	certs, err := optCertificates(p, "pinned_certificate_pem")
-	if err != nil || len(certs) == 0 {
-		return nil, err
-	}
-	if len(certs) > 1 {
-		return nil, fmt.Errorf("%w: pinned_certificate_pem holds %d certificates; pin exactly one", errInvalidArgument, len(certs))
-	}
-	return certs[0].Raw, nil
-}
-
-func millis(ms C.uint32_t) time.Duration { return time.Duration(ms) * time.Millisecond }
-
-// replicatorConfig reads the caller's options honouring struct_size.
-func replicatorConfig(db *dbObj, opts *C.p2p_replicator_options, gate *p2psync.CallbackGate) (p2psync.ReplicatorConfig, error) {
+// replicatorConfig reads the caller's options.
+func replicatorConfig(db *dbObj, p *C.p2p_replicator_options, gate *p2psync.CallbackGate) (p2psync.ReplicatorConfig, error) {
 	cfg := p2psync.ReplicatorConfig{Database: db.db}
-	known := unsafe.Sizeof(*opts)
-	// 1.0 callers end at collection_count; fields after it are read only when present.
-	first := unsafe.Offsetof(opts.collection_count) + unsafe.Sizeof(opts.collection_count)
-	err := checkStructSize(unsafe.Pointer(opts), opts.struct_size, first, known)
-	if err == nil && (opts._type > C.P2P_REPLICATOR_PULL || opts.trust_mode > C.P2P_TRUST_PINNED) {
-		err = fmt.Errorf("%w: unknown type %d or trust_mode %d", errInvalidArgument, opts._type, opts.trust_mode)
+	opts, err := readOptions[C.p2p_replicator_options](unsafe.Pointer(p), "p2p_replicator_options")
+	if err != nil {
+		return cfg, err
 	}
-	cfg.URL, err = then(err, func() (string, error) { return goText(opts.url, "url") })
-	err = then1(err, func() error { return goOptJSONInto(opts.headers_json, "headers_json", &cfg.Headers) })
-	user, err := then(err, func() (string, error) { return goOptText(opts.username, "username") })
-	password, err := then(err, func() (string, error) { return goOptText(opts.password, "password") })
-	cfg.ClientIdentity, err = then(err, func() (*tlsid.Identity, error) { return optIdentity(opts.client_identity) })
-	cfg.TrustedRoots, err = then(err, func() ([]*x509.Certificate, error) {
-		return optCertificates(opts.trusted_roots_pem, "trusted_roots_pem")
-	})
-	cfg.PinnedCertificate, err = then(err, func() ([]byte, error) { return pinnedDER(opts.pinned_certificate_pem) })
-	cfg.ServerName, err = then(err, func() (string, error) { return goOptText(opts.server_name, "server_name") })
-	if uintptr(opts.struct_size) > unsafe.Offsetof(opts.pinned_fingerprint) {
-		cfg.PinnedFingerprint, err = then(err, func() (string, error) { return goOptText(opts.pinned_fingerprint, "pinned_fingerprint") })
+	if err := checkReserved(unsafe.Pointer(&opts.reserved1), unsafe.Sizeof(opts.reserved1), "p2p_replicator_options.reserved1"); err != nil {
+		return cfg, err
 	}
-	cfg.Collections, err = then(err, func() ([]replicator.CollectionConfig, error) {
-		return replicationCollections(db, opts.collections, opts.collection_count, gate)
-	})
+	if opts._type > C.P2P_REPLICATOR_PULL || opts.trust_mode > C.P2P_TRUST_PINNED {
+		return cfg, fmt.Errorf("%w: unknown type %d or trust_mode %d", errInvalidArgument, opts._type, opts.trust_mode)
+	}
+	if cfg.URL, err = goText(opts.url, "url"); err != nil {
+		return cfg, err
+	}
+	if err := goOptJSONInto(opts.headers_json, "headers_json", &cfg.Headers); err != nil {
+		return cfg, err
+	}
+	user, err := goOptText(opts.username, "username")
+	if err != nil {
+		return cfg, err
+	}
+	password, err := goOptText(opts.password, "password")
+	if err != nil {
+		return cfg, err
+	}
 	if opts.username != nil {
 		cfg.Authenticator = replicator.BasicAuthenticator{Username: user, Password: password}
+	}
+	if cfg.ClientIdentity, err = optIdentity(opts.client_identity); err != nil {
+		return cfg, err
+	}
+	if cfg.TrustedRoots, err = optCertificates(opts.trusted_roots_pem, "trusted_roots_pem"); err != nil {
+		return cfg, err
+	}
+	if cfg.PinnedCertificate, err = pinnedDER(opts.pinned_certificate_pem); err != nil {
+		return cfg, err
+	}
+	if cfg.PinnedFingerprint, err = goOptText(opts.pinned_fingerprint, "pinned_fingerprint"); err != nil {
+		return cfg, err
+	}
+	if cfg.ServerName, err = goOptText(opts.server_name, "server_name"); err != nil {
+		return cfg, err
+	}
+	if cfg.Collections, err = replicationCollections(db, opts.collections, opts.collection_count, gate); err != nil {
+		return cfg, err
+	}
+	if cfg.Limits.MaxMessageSize, err = optSize(opts.max_message_size, "max_message_size"); err != nil {
+		return cfg, err
+	}
+	if cfg.Limits.MaxBufferedBytes, err = optSize(opts.max_connection_buffer, "max_connection_buffer"); err != nil {
+		return cfg, err
 	}
 	cfg.Type, cfg.Continuous, cfg.TrustMode = replicator.Type(opts._type), opts.continuous != 0, tlsid.TrustMode(opts.trust_mode)
 	cfg.Heartbeat, cfg.MaxAttempts = millis(opts.heartbeat_ms), int(opts.max_attempts)
 	cfg.MaxAttemptWait, cfg.RetryBase = millis(opts.max_attempt_wait_ms), millis(opts.retry_base_ms)
 	cfg.DisableAutoPurge, cfg.EnableDeltaSync = opts.disable_auto_purge != 0, opts.enable_delta_sync != 0
-	if has(opts.struct_size, unsafe.Offsetof(opts.max_message_size), unsafe.Sizeof(opts.max_message_size)) {
-		cfg.Limits.MaxMessageSize, err = then(err, func() (int64, error) { return optSize(opts.max_message_size, "max_message_size") })
-	}
-	if has(opts.struct_size, unsafe.Offsetof(opts.max_connection_buffer), unsafe.Sizeof(opts.max_connection_buffer)) {
-		cfg.Limits.MaxBufferedBytes, err = then(err, func() (int64, error) {
-			return optSize(opts.max_connection_buffer, "max_connection_buffer")
-		})
-	}
-	return cfg, err
+	return cfg, nil
 }
 
 //export p2pgo_replicator_create
 func p2pgo_replicator_create(db C.p2p_db, opts *C.p2p_replicator_options, out *C.p2p_replicator, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
-	err = then1(err, func() error { return needOut(opts != nil && out != nil, "options or out_replicator") })
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(opts != nil && out != nil, "options or out_replicator"); err != nil {
+		return fail(cerr, err)
+	}
 	gate := new(p2psync.CallbackGate)
-	cfg, err := then(err, func() (p2psync.ReplicatorConfig, error) { return replicatorConfig(o, opts, gate) })
-	r, err := then(err, func() (*p2psync.Replicator, error) { return p2psync.NewReplicator(cfg) })
-	h, err := then(err, func() (uint64, error) {
-		return replicators.add(&replicatorObj{node: node{parent: &o.node}, r: r, gate: gate, owner: o})
-	})
+	cfg, err := replicatorConfig(o, opts, gate)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	r, err := p2psync.NewReplicator(cfg)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	h, err := replicators.add(&replicatorObj{node: node{parent: &o.node}, r: r, gate: gate, owner: o})
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -152,7 +179,10 @@ func p2pgo_replicator_create(db C.p2p_db, opts *C.p2p_replicator_options, out *C
 // withReplicator runs step on a live replicator.
 func withReplicator(h C.p2p_replicator, cerr *C.p2p_error, step func(*p2psync.Replicator) error) C.int32_t {
 	o, err := replicators.lookup(uint64(h))
-	if err = then1(err, func() error { return step(o.r) }); err != nil {
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := step(o.r); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -261,7 +291,10 @@ func mustJSON(v any) string {
 func p2pgo_replicator_status(h C.p2p_replicator, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	return withReplicator(h, cerr, func(r *p2psync.Replicator) error {
-		return then1(needOut(out != nil, "out_json"), func() error { return setJSON(out, statusJSON("", r.Status())) })
+		if err := needOut(out != nil, "out_json"); err != nil {
+			return err
+		}
+		return setJSON(out, statusJSON("", r.Status()))
 	})
 }
 
@@ -269,7 +302,10 @@ func p2pgo_replicator_status(h C.p2p_replicator, out **C.char, cerr *C.p2p_error
 func p2pgo_replicator_stats(h C.p2p_replicator, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	return withReplicator(h, cerr, func(r *p2psync.Replicator) error {
-		return then1(needOut(out != nil, "out_json"), func() error { return setJSON(out, statsJSON(r)) })
+		if err := needOut(out != nil, "out_json"); err != nil {
+			return err
+		}
+		return setJSON(out, statsJSON(r))
 	})
 }
 
@@ -286,8 +322,10 @@ func (t replicatorTokens) Remove() {
 // subscribeReplicator registers s under the replicator, then attaches it with attach.
 func subscribeReplicator(h C.p2p_replicator, s *subObj, out *C.p2p_subscription, attach func(*p2psync.Replicator) replicatorTokens) error {
 	o, err := replicators.lookup(uint64(h))
-	err = then1(err, func() error { return needOut(out != nil, "out_token") })
 	if err != nil {
+		return err
+	}
+	if err := needOut(out != nil, "out_token"); err != nil {
 		return err
 	}
 	s.node.parent = &o.node
@@ -310,11 +348,12 @@ func onDocuments(s *subObj) func(replicator.DocumentReplication) {
 //export p2pgo_replicator_add_status_listener
 func p2pgo_replicator_add_status_listener(h C.p2p_replicator, fn C.p2p_replicator_event_fn, userData unsafe.Pointer, out *C.p2p_subscription, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
+	if err := needOut(fn != nil, "fn"); err != nil {
+		return fail(cerr, err)
+	}
 	s := newCallbackSub(unsafe.Pointer(fn), userData)
-	err := then1(needOut(fn != nil, "fn"), func() error {
-		return subscribeReplicator(h, s, out, func(r *p2psync.Replicator) replicatorTokens {
-			return replicatorTokens{r.AddChangeListener(onStatus(s))}
-		})
+	err := subscribeReplicator(h, s, out, func(r *p2psync.Replicator) replicatorTokens {
+		return replicatorTokens{r.AddChangeListener(onStatus(s))}
 	})
 	if err != nil {
 		return fail(cerr, err)
@@ -325,11 +364,12 @@ func p2pgo_replicator_add_status_listener(h C.p2p_replicator, fn C.p2p_replicato
 //export p2pgo_replicator_add_document_listener
 func p2pgo_replicator_add_document_listener(h C.p2p_replicator, fn C.p2p_replicator_event_fn, userData unsafe.Pointer, out *C.p2p_subscription, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
+	if err := needOut(fn != nil, "fn"); err != nil {
+		return fail(cerr, err)
+	}
 	s := newCallbackSub(unsafe.Pointer(fn), userData)
-	err := then1(needOut(fn != nil, "fn"), func() error {
-		return subscribeReplicator(h, s, out, func(r *p2psync.Replicator) replicatorTokens {
-			return replicatorTokens{r.AddDocumentListener(onDocuments(s))}
-		})
+	err := subscribeReplicator(h, s, out, func(r *p2psync.Replicator) replicatorTokens {
+		return replicatorTokens{r.AddDocumentListener(onDocuments(s))}
 	})
 	if err != nil {
 		return fail(cerr, err)
@@ -361,7 +401,10 @@ func p2pgo_replicator_add_event_queue(h C.p2p_replicator, capacity C.uint32_t, o
 // replicatorCollection resolves a (replicator, collection) pair of the same database.
 func replicatorCollection(h C.p2p_replicator, coll C.p2p_collection) (*p2psync.Replicator, *store.Collection, error) {
 	o, err := replicators.lookup(uint64(h))
-	c, err := then(err, func() (*store.Collection, error) { return ownedCollection(o.owner, coll) })
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := ownedCollection(o.owner, coll)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -372,9 +415,17 @@ func replicatorCollection(h C.p2p_replicator, coll C.p2p_collection) (*p2psync.R
 func p2pgo_replicator_pending_document_ids(h C.p2p_replicator, coll C.p2p_collection, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	r, c, err := replicatorCollection(h, coll)
-	err = then1(err, func() error { return needOut(out != nil, "out_json") })
-	ids, err := then(err, func() ([]string, error) { return r.PendingDocumentIDs(context.Background(), c) })
-	if err = then1(err, func() error { return setJSON(out, nonNil(ids)) }); err != nil {
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_json"); err != nil {
+		return fail(cerr, err)
+	}
+	ids, err := r.PendingDocumentIDs(context.Background(), c)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := setJSON(out, nonNil(ids)); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -384,9 +435,17 @@ func p2pgo_replicator_pending_document_ids(h C.p2p_replicator, coll C.p2p_collec
 func p2pgo_replicator_is_document_pending(h C.p2p_replicator, coll C.p2p_collection, id *C.char, out *C.uint8_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	r, c, err := replicatorCollection(h, coll)
-	docID, err := then(err, func() (string, error) { return goDocID(id, "doc_id") })
-	err = then1(err, func() error { return needOut(out != nil, "out_pending") })
-	pending, err := then(err, func() (bool, error) { return r.IsDocumentPending(context.Background(), c, docID) })
+	if err != nil {
+		return fail(cerr, err)
+	}
+	docID, err := goDocID(id, "doc_id")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_pending"); err != nil {
+		return fail(cerr, err)
+	}
+	pending, err := r.IsDocumentPending(context.Background(), c, docID)
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -398,13 +457,16 @@ func p2pgo_replicator_is_document_pending(h C.p2p_replicator, coll C.p2p_collect
 func p2pgo_replicator_server_certificate(h C.p2p_replicator, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	return withReplicator(h, cerr, func(r *p2psync.Replicator) error {
-		err := needOut(out != nil, "out_pem")
-		if cert := r.ServerCertificate(); err == nil && cert == nil {
-			*out = nil // no handshake yet
-		} else if err == nil {
-			setText(out, string(p2psync.CertificatesPEM([]*x509.Certificate{cert})))
+		if err := needOut(out != nil, "out_pem"); err != nil {
+			return err
 		}
-		return err
+		cert := r.ServerCertificate()
+		if cert == nil {
+			*out = nil // no handshake yet
+			return nil
+		}
+		setText(out, string(p2psync.CertificatesPEM([]*x509.Certificate{cert})))
+		return nil
 	})
 }
 

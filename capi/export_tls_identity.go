@@ -8,7 +8,6 @@ package main
 import "C"
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 	"unsafe"
@@ -18,23 +17,25 @@ import (
 )
 
 //export p2pgo_tls_identity_options_init
-func p2pgo_tls_identity_options_init(opts *C.p2p_tls_identity_options, cerr *C.p2p_error) (rc C.int32_t) {
+func p2pgo_tls_identity_options_init(opts *C.p2p_tls_identity_options, size C.size_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	if err := needOut(opts != nil, "opts"); err != nil {
+	if err := initOptions(unsafe.Pointer(opts), size, "opts"); err != nil {
 		return fail(cerr, err)
 	}
-	*opts = C.p2p_tls_identity_options{struct_size: C.uint32_t(unsafe.Sizeof(*opts))}
 	return C.P2P_OK
 }
 
-// identityOptions reads the caller's options (NULL = defaults) honouring struct_size.
-func identityOptions(opts *C.p2p_tls_identity_options) (tlsid.CreateOptions, error) {
+// identityOptions reads the caller's options (NULL = defaults).
+func identityOptions(p *C.p2p_tls_identity_options) (tlsid.CreateOptions, error) {
 	var o tlsid.CreateOptions
-	if opts == nil {
+	if p == nil {
 		return o, nil
 	}
-	known := unsafe.Sizeof(*opts)
-	if err := checkStructSize(unsafe.Pointer(opts), opts.struct_size, known, known); err != nil {
+	opts, err := readOptions[C.p2p_tls_identity_options](unsafe.Pointer(p), "p2p_tls_identity_options")
+	if err != nil {
+		return o, err
+	}
+	if err := checkReserved(unsafe.Pointer(&opts.reserved), unsafe.Sizeof(opts.reserved), "p2p_tls_identity_options.reserved"); err != nil {
 		return o, err
 	}
 	if opts.key_type > C.P2P_KEY_RSA_3072 || opts.usage > C.P2P_TLS_USAGE_SERVER_AND_CLIENT {
@@ -54,42 +55,22 @@ func identityOptions(opts *C.p2p_tls_identity_options) (tlsid.CreateOptions, err
 		{opts.locality, "locality", &o.Subject.Locality},
 		{opts.province, "province", &o.Subject.Province},
 	}
-	var err error
 	for _, f := range subject {
 		if *f.dst, err = goOptText(f.p, f.name); err != nil {
 			return o, err
 		}
 	}
 	var sans []string
-	err = then1(err, func() error { return goOptJSONInto(opts.subject_alt_names_json, "subject_alt_names_json", &sans) })
+	if err := goOptJSONInto(opts.subject_alt_names_json, "subject_alt_names_json", &sans); err != nil {
+		return o, err
+	}
 	o.DNSNames, o.IPAddresses = p2psync.SplitSubjectAltNames(sans)
-	if err == nil && opts.issuer != 0 {
-		o.Issuer, err = lookupIdentity(opts.issuer)
-	}
-	return o, err
-}
-
-// goOptJSONInto decodes optional JSON text (NULL = leave v alone) into v.
-func goOptJSONInto(p *C.char, what string, v any) error {
-	if p == nil {
-		return nil
-	}
-	data, err := goJSON(p, what)
-	if err == nil {
-		if err = json.Unmarshal(data, v); err != nil {
-			err = fmt.Errorf("%w: %s has the wrong shape: %v", errInvalidArgument, what, err)
+	if opts.issuer != 0 {
+		if o.Issuer, err = lookupIdentity(opts.issuer); err != nil {
+			return o, err
 		}
 	}
-	return err
-}
-
-// goBytes copies a borrowed (data, len) input; lengths beyond what any input may have are
-// clamped so that the engine's own size check reports them.
-func goBytes(data *C.uint8_t, n C.size_t) []byte {
-	if limit := C.size_t(tlsid.MaxInputSize + 1); n > limit {
-		n = limit
-	}
-	return append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n))...)
+	return o, nil
 }
 
 func lookupIdentity(h C.p2p_tls_identity) (*tlsid.Identity, error) {
@@ -112,9 +93,18 @@ func putIdentity(out *C.p2p_tls_identity, id *tlsid.Identity) error {
 //export p2pgo_tls_identity_create
 func p2pgo_tls_identity_create(opts *C.p2p_tls_identity_options, out *C.p2p_tls_identity, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	o, err := then(needOut(out != nil, "out_identity"), func() (tlsid.CreateOptions, error) { return identityOptions(opts) })
-	id, err := then(err, func() (*tlsid.Identity, error) { return tlsid.CreateIdentity(o) })
-	if err = then1(err, func() error { return putIdentity(out, id) }); err != nil {
+	if err := needOut(out != nil, "out_identity"); err != nil {
+		return fail(cerr, err)
+	}
+	o, err := identityOptions(opts)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	id, err := tlsid.CreateIdentity(o)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := putIdentity(out, id); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -123,11 +113,18 @@ func p2pgo_tls_identity_create(opts *C.p2p_tls_identity_options, out *C.p2p_tls_
 //export p2pgo_tls_identity_import_pkcs12
 func p2pgo_tls_identity_import_pkcs12(data *C.uint8_t, n C.size_t, password *C.char, out *C.p2p_tls_identity, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	pw, err := then(needOut(data != nil && out != nil, "data or out_identity"), func() (string, error) { return goOptText(password, "password") })
-	id, err := then(err, func() (*tlsid.Identity, error) {
-		return tlsid.ImportPKCS12(goBytes(data, n), pw)
-	})
-	if err = then1(err, func() error { return putIdentity(out, id) }); err != nil {
+	if err := needOut(data != nil && out != nil, "data or out_identity"); err != nil {
+		return fail(cerr, err)
+	}
+	pw, err := goOptText(password, "password")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	id, err := tlsid.ImportPKCS12(goBytes(data, n), pw)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := putIdentity(out, id); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -137,9 +134,17 @@ func p2pgo_tls_identity_import_pkcs12(data *C.uint8_t, n C.size_t, password *C.c
 func p2pgo_tls_identity_export_pkcs12(h C.p2p_tls_identity, password *C.char, outData **C.uint8_t, outLen *C.size_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	id, err := lookupIdentity(h)
-	err = then1(err, func() error { return needOut(outData != nil && outLen != nil, "out_data or out_len") })
-	pw, err := then(err, func() (string, error) { return goOptText(password, "password") })
-	data, err := then(err, func() ([]byte, error) { return id.ExportPKCS12(pw) })
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(outData != nil && outLen != nil, "out_data or out_len"); err != nil {
+		return fail(cerr, err)
+	}
+	pw, err := goOptText(password, "password")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	data, err := id.ExportPKCS12(pw)
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -150,17 +155,30 @@ func p2pgo_tls_identity_export_pkcs12(h C.p2p_tls_identity, password *C.char, ou
 //export p2pgo_tls_identity_import_pem
 func p2pgo_tls_identity_import_pem(certPEM, keyPEM, password *C.char, out *C.p2p_tls_identity, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	cert, err := then(needOut(out != nil, "out_identity"), func() (string, error) { return goText(certPEM, "cert_pem") })
-	key, err := then(err, func() (string, error) { return goOptText(keyPEM, "key_pem") })
-	pw, err := then(err, func() (string, error) { return goOptText(password, "password") })
-	id, err := then(err, func() (*tlsid.Identity, error) {
-		var keyBytes []byte // nil: the key is in cert_pem
-		if keyPEM != nil {
-			keyBytes = []byte(key)
-		}
-		return tlsid.ImportPEM([]byte(cert), keyBytes, pw)
-	})
-	if err = then1(err, func() error { return putIdentity(out, id) }); err != nil {
+	if err := needOut(out != nil, "out_identity"); err != nil {
+		return fail(cerr, err)
+	}
+	cert, err := goText(certPEM, "cert_pem")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	key, err := goOptText(keyPEM, "key_pem")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	pw, err := goOptText(password, "password")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	var keyBytes []byte // nil: the key is in cert_pem
+	if keyPEM != nil {
+		keyBytes = []byte(key)
+	}
+	id, err := tlsid.ImportPEM([]byte(cert), keyBytes, pw)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := putIdentity(out, id); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -170,9 +188,17 @@ func p2pgo_tls_identity_import_pem(certPEM, keyPEM, password *C.char, out *C.p2p
 func p2pgo_tls_identity_export_pem(h C.p2p_tls_identity, password *C.char, outCert, outKey **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	id, err := lookupIdentity(h)
-	err = then1(err, func() error { return needOut(outCert != nil && outKey != nil, "out_cert_pem or out_key_pem") })
-	pw, err := then(err, func() (string, error) { return goOptText(password, "password") })
-	cert, key, err := then2(err, func() ([]byte, []byte, error) { return id.ExportPEM(pw) })
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(outCert != nil && outKey != nil, "out_cert_pem or out_key_pem"); err != nil {
+		return fail(cerr, err)
+	}
+	pw, err := goOptText(password, "password")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	cert, key, err := id.ExportPEM(pw)
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -184,7 +210,10 @@ func p2pgo_tls_identity_export_pem(h C.p2p_tls_identity, password *C.char, outCe
 // identityText serves the text getters of an identity.
 func identityText(h C.p2p_tls_identity, out **C.char, cerr *C.p2p_error, get func(*tlsid.Identity) string) C.int32_t {
 	id, err := lookupIdentity(h)
-	if err = then1(err, func() error { return needOut(out != nil, "out parameter") }); err != nil {
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out parameter"); err != nil {
 		return fail(cerr, err)
 	}
 	setText(out, get(id))
@@ -207,7 +236,10 @@ func p2pgo_tls_identity_chain_pem(h C.p2p_tls_identity, out **C.char, cerr *C.p2
 func p2pgo_tls_identity_not_after(h C.p2p_tls_identity, out *C.int64_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	id, err := lookupIdentity(h)
-	if err = then1(err, func() error { return needOut(out != nil, "out_unix_ms") }); err != nil {
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_unix_ms"); err != nil {
 		return fail(cerr, err)
 	}
 	*out = C.int64_t(id.NotAfter().UnixMilli())

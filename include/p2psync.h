@@ -12,8 +12,11 @@
  *            replicator with live subscriptions) returns P2P_ERR_BUSY and closes
  *            nothing.
  *  Status    Functions that can fail return int32_t: P2P_OK (0) or a negative
- *            P2P_ERR_* code. New codes may be appended in later versions; treat an
- *            unknown negative code like P2P_ERR_INTERNAL.
+ *            P2P_ERR_* code. A code is a primary code (-1..-255) or an extended code
+ *            that refines one: -(primary | n << 8), as SQLite's extended result codes;
+ *            P2P_ERR_PRIMARY(rc) gives the primary code of either (see "status codes").
+ *            New codes may be appended in later versions; treat an unknown negative
+ *            code by its primary code, and an unknown primary like P2P_ERR_INTERNAL.
  *  Errors    The last parameter `p2p_error *err` is optional (NULL allowed). On
  *            failure it receives {code, domain, message}; release it with
  *            p2p_error_dispose. On success it is left untouched. There is no global
@@ -28,7 +31,23 @@
  *            Certificates and keys are always PEM text.
  *  JSON      Document bodies, lists, change events are JSON text. Document bodies
  *            must be JSON objects.
- *  Threads   Every function may be called from any thread, concurrently.
+ *  Threads   Every function is thread-safe: it may be called from any thread,
+ *            concurrently with any other, unless its comment says otherwise. Calls on
+ *            one handle that must not overlap are serialised by the library (the second
+ *            waits). The restrictions are about callbacks: a function that waits for a
+ *            callback to return must not be called from inside that callback; each such
+ *            case is named below ("Must not be called from inside ..." or "Not from
+ *            inside ...").
+ *  Blocking  Every function returns promptly unless its comment says "Blocks:",
+ *            naming what it waits for: disk I/O (files, fsync, SQLite), another thread
+ *            (an open batch, a callback in flight, connections ending), or time (a
+ *            timeout, key generation). "Promptly" means it takes at most short internal
+ *            locks and does no file or network I/O. Listeners and replicators do their
+ *            network work on library threads and report by status and events; only the
+ *            functions that stop them wait for that work to end, as they say.
+ *  Options   Options structs (p2p_*_options, p2p_replication_collection) can grow. See
+ *            "options structs" below: a struct starts with its size, every default is
+ *            zero, and P2P_*_INIT / p2p_*_init fill it.
  *  Fork      The library cannot be used in a child process created by fork() after it
  *            was loaded (its Go runtime does not survive a fork). There every function
  *            that returns a status returns P2P_ERR_FORKED at once (never hangs, never
@@ -56,13 +75,13 @@ extern "C" {
 
 /* ---------------------------------------------------------------- versions */
 
-#define P2P_ABI_VERSION 1u     /* bumped only on an incompatible change; = SONAME major */
-#define P2P_VERSION_STRING "1.0.0" /* version of this header; the library reports its own */
+#define P2P_ABI_VERSION 2u     /* bumped only on an incompatible change; = SONAME major */
+#define P2P_VERSION_STRING "2.0.0" /* version of this header; the library reports its own */
 
 /* ABI version of the loaded library; compare with P2P_ABI_VERSION. Never fails. */
 P2P_API uint32_t p2p_abi_version(void);
 
-/* Version of the loaded library, e.g. "1.0.0". Static storage: do not free. Never fails. */
+/* Version of the loaded library, e.g. "2.0.0". Static storage: do not free. Never fails. */
 P2P_API const char *p2p_version(void);
 
 /* ---------------------------------------------------------------- handles */
@@ -86,6 +105,18 @@ P2P_API uint64_t p2p_debug_live_handles(void);
 
 /* ---------------------------------------------------------------- status codes */
 
+/* A status is 0 or negative. Primary codes are -1..-255; an extended code refines one
+ * primary code and is -(primary | n << 8) with n = 1..0x7fffff, in the manner of SQLite's
+ * extended result codes. So one test answers "is this a TLS problem?" for every TLS
+ * code, those of today and those added later, without knowing them:
+ *     if (P2P_ERR_PRIMARY(rc) == P2P_ERR_TLS) ...
+ * Codes stay negative (rather than SQLite's positive ones) so that `rc < 0` keeps
+ * meaning "failed" and `rc == P2P_OK` success; P2P_ERR_PRIMARY is the mask applied to
+ * the magnitude. A primary code never has extended bits; the value of every code is
+ * written out below (the compositions are in the comments). */
+#define P2P_ERR_PRIMARY(rc) \
+    ((int32_t)(rc) < 0 ? (int32_t) - ((-(int64_t)(rc)) & 0xff) : (int32_t)(rc))
+
 #define P2P_OK                      0
 #define P2P_ERR_INVALID_ARGUMENT   -1   /* NULL where not allowed, bad UTF-8, bad JSON, bad ID or name */
 #define P2P_ERR_INVALID_HANDLE     -2   /* 0, stale, unknown or wrong-kind handle; object already closed */
@@ -95,28 +126,35 @@ P2P_API uint64_t p2p_debug_live_handles(void);
 #define P2P_ERR_IO                 -6   /* file system or disk error */
 #define P2P_ERR_CORRUPT            -7   /* database file unreadable */
 #define P2P_ERR_NETWORK            -8   /* connection failed or dropped, or the peer asked to retry later */
-#define P2P_ERR_TLS                -9   /* TLS handshake or certificate failure */
-#define P2P_ERR_AUTH              -10   /* peer refused the credentials */
+#define P2P_ERR_TLS                -9   /* TLS handshake or certificate failure; primary code of
+                                         * the P2P_ERR_TLS_* codes */
+#define P2P_ERR_AUTH              -10   /* credentials refused: by the peer (this code itself), or
+                                         * a password that opens no local secret
+                                         * (P2P_ERR_WRONG_PASSWORD); primary code of both */
 #define P2P_ERR_PROTOCOL          -11   /* peer broke the sync protocol */
 #define P2P_ERR_CANCELLED         -12   /* operation stopped by a close or stop */
 #define P2P_ERR_TIMEOUT           -13   /* deadline passed */
 #define P2P_ERR_UNSUPPORTED       -14   /* option or feature not available in this build */
-/* Finer TLS and security codes. Each names exactly what was refused; an application
- * that only cares about "TLS failed" treats -15..-20 like P2P_ERR_TLS. */
-#define P2P_ERR_TLS_UNTRUSTED     -15   /* peer certificate not trusted in this trust mode */
-#define P2P_ERR_TLS_HOSTNAME      -16   /* trusted certificate, but not issued for the host dialled */
-#define P2P_ERR_TLS_EXPIRED       -17   /* certificate expired or not yet valid */
-#define P2P_ERR_TLS_PIN_MISMATCH  -18   /* server certificate is not the pinned one */
-#define P2P_ERR_TLS_CLIENT_CERT   -19   /* listener requires a client certificate, or refused ours */
-#define P2P_ERR_TLS_VERSION       -20   /* peer speaks only TLS versions below 1.2 */
-#define P2P_ERR_WRONG_PASSWORD    -21   /* password does not open a keystore, PKCS#12 file or key */
 #define P2P_ERR_FORKED            -22   /* called in a child process forked after the library was
                                          * loaded: unusable there (see "Fork" above) */
-/* Codes between -23 and -98 are reserved for later versions. */
+/* Primary codes -15..-21 (used by ABI 1) and -23..-98, -100..-255 are reserved. */
 #define P2P_ERR_INTERNAL          -99   /* a bug in the library, including recovered panics */
 
-/* Static English name of a status, e.g. "P2P_ERR_BUSY"; "P2P_ERR_UNKNOWN" for codes this
- * library does not know. Never NULL, never freed. Never fails. */
+/* Extended codes of P2P_ERR_TLS: each names exactly what was refused. */
+#define P2P_ERR_TLS_UNTRUSTED    -265   /* -(TLS | 1 << 8): peer certificate not trusted in this trust mode */
+#define P2P_ERR_TLS_HOSTNAME     -521   /* -(TLS | 2 << 8): trusted certificate, but not issued for the
+                                         * host dialled */
+#define P2P_ERR_TLS_EXPIRED      -777   /* -(TLS | 3 << 8): certificate expired or not yet valid */
+#define P2P_ERR_TLS_PIN_MISMATCH -1033  /* -(TLS | 4 << 8): server certificate is not the pinned one */
+#define P2P_ERR_TLS_CLIENT_CERT  -1289  /* -(TLS | 5 << 8): listener requires a client certificate,
+                                         * or refused ours */
+#define P2P_ERR_TLS_VERSION      -1545  /* -(TLS | 6 << 8): peer speaks only TLS versions below 1.2 */
+/* Extended codes of P2P_ERR_AUTH. */
+#define P2P_ERR_WRONG_PASSWORD   -266   /* -(AUTH | 1 << 8): password does not open a keystore,
+                                         * PKCS#12 file or key */
+
+/* Static English name of a status, e.g. "P2P_ERR_BUSY" or "P2P_ERR_TLS_EXPIRED";
+ * "P2P_ERR_UNKNOWN" for codes this library does not know. Never NULL, never freed. Never fails. */
 P2P_API const char *p2p_status_string(int32_t status);
 
 /* ---------------------------------------------------------------- errors */
@@ -146,55 +184,107 @@ P2P_API void p2p_free(void *ptr);
  * releases it. Text obtained here and not handed over is released with p2p_free. */
 P2P_API char *p2p_strdup(const char *text);
 
+/* ---------------------------------------------------------------- options structs */
+
+/* Every options struct (p2p_db_options, p2p_tls_identity_options, p2p_listener_options,
+ * p2p_replication_collection, p2p_replicator_options) follows these rules, which let it
+ * grow in later 2.x versions without breaking programs built against an older header:
+ *
+ *  - Its first field is `uint32_t struct_size`, the size of the struct as the caller's
+ *    header declared it. The library reads exactly struct_size bytes, never more.
+ *  - Every default is zero: a field the caller leaves zero means "the default", and a
+ *    flag is named for what setting it to 1 does (`read_only`, `continuous`,
+ *    `enable_delta_sync`, or `disable_*` for what is on by default). So the fields a
+ *    shorter (older) struct lacks simply take their defaults.
+ *  - Fill one with its INIT macro, which is {sizeof(the struct)} with every other field
+ *    zero (P2P_OPTIONS_INIT_ below), or with its init function
+ *    p2p_X_init(opts, sizeof *opts, err), which zeroes `size` bytes and sets
+ *    struct_size = size.
+ *  - The library accepts any struct_size from P2P_OPTIONS_MIN_SIZE up: it zero-fills its
+ *    own copy, copies the smaller of the caller's and its own size, and refuses a caller's
+ *    tail beyond its own size unless every byte of it is zero (P2P_ERR_UNSUPPORTED: the
+ *    caller set an option this library does not know). A struct_size below
+ *    P2P_OPTIONS_MIN_SIZE, not a multiple of 8 (it would cut a field in two), or above
+ *    P2P_OPTIONS_MAX_SIZE is refused with P2P_ERR_INVALID_ARGUMENT.
+ *  - No struct has implicit padding: holes and tails are explicit `reserved*` fields,
+ *    which must be zero (else P2P_ERR_UNSUPPORTED). A later version may give a reserved
+ *    field a meaning whose default is zero. tests/c/test_abi_layout.c holds every public
+ *    struct's offsets and size against tests/c/abi_layout.golden (LP64).
+ *  - New fields are only ever appended (or carved out of reserved bytes); fields are
+ *    never removed, reordered or retyped within ABI 2.
+ * The minimum is the one layout every options struct of ABI 2 starts with, its first 8
+ * bytes (struct_size and the 4 bytes beside it): since every default is zero, every
+ * whole-field prefix of a struct is a layout an older header may have had. */
+#define P2P_OPTIONS_MIN_SIZE 8u
+#define P2P_OPTIONS_MAX_SIZE 65536u
+
+/* P2P_OPTIONS_INIT_(T): the value of an options struct T with struct_size = sizeof(T) and
+ * every other field zero, that is {sizeof(T)}. Written with a designated initializer in
+ * C (so that -Wextra's missing-field-initializers stays quiet) and as a value-initialised
+ * copy in C++, which has designated initializers only from C++20. The P2P_*_INIT macros
+ * below use it. */
+#ifdef __cplusplus
+#  define P2P_OPTIONS_INIT_(T) ([]() { T o_ = T(); o_.struct_size = (uint32_t)sizeof(T); return o_; }())
+#else
+#  define P2P_OPTIONS_INIT_(T) { .struct_size = (uint32_t)sizeof(T) }
+#endif
+
 /* ---------------------------------------------------------------- database */
 
 typedef struct p2p_db_options {
     uint32_t struct_size;        /* sizeof(p2p_db_options); set by the INIT macro */
-    uint8_t  create;             /* 1 = create the database if missing (default); 0 = P2P_ERR_NOT_FOUND */
     uint32_t max_rev_tree_depth; /* revisions kept per document branch; 0 = default (20) */
-    /* new fields are appended below this line, never above */
+    uint8_t  disable_create;     /* 1 = a missing database is P2P_ERR_NOT_FOUND; 0 = it is
+                                  * created (default) */
     uint8_t  disable_delta_sync; /* 1 = this database never sends nor accepts delta-encoded
                                   * revisions, whatever its listeners and replicators ask;
                                   * 0 = permitted (default): deltas are then used where both
                                   * the listener and the replicator enable them */
+    uint8_t  reserved[6];        /* zero */
+    /* new fields are appended below this line, never above */
 } p2p_db_options;
 
-#define P2P_DB_OPTIONS_INIT { (uint32_t)sizeof(p2p_db_options), 1, 0, 0 }
+#define P2P_DB_OPTIONS_INIT P2P_OPTIONS_INIT_(p2p_db_options)
 
-/* Fills *opts with defaults, including struct_size. For callers that cannot use the macro.
- *   opts  required; written.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL). */
-P2P_API int32_t p2p_db_options_init(p2p_db_options *opts, p2p_error *err);
+/* Fills the caller's `size` bytes at *opts with zeroes (the defaults) and sets
+ * struct_size = size. Pass sizeof *opts. For callers that cannot use the macro.
+ *   opts  required; written (size bytes).
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL, size outside the rules above). */
+P2P_API int32_t p2p_db_options_init(p2p_db_options *opts, size_t size, p2p_error *err);
 
-/* Opens the database stored in directory `path`, creating it if options->create is set.
- * One database may be open by one opener at a time (in any process).
- *   path     borrowed; directory path, created if missing (when create is set).
- *   options  borrowed; NULL means defaults. struct_size is honoured: fields the caller's
- *            struct lacks take their defaults; unknown trailing fields must be zero.
+/* Opens the database stored in directory `path`, creating it unless
+ * options->disable_create is set. One database may be open by one opener at a time (in
+ * any process).
+ *   path     borrowed; directory path, created if missing (unless disable_create).
+ *   options  borrowed; NULL means defaults. Read as "options structs" says.
  *   out_db   receives a new handle owned by the caller; release with p2p_db_close.
- * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL, bad UTF-8, struct_size too small);
- * P2P_ERR_UNSUPPORTED (non-zero unknown option fields); P2P_ERR_NOT_FOUND (missing and
- * create == 0); P2P_ERR_BUSY (open elsewhere); P2P_ERR_IO (path is a file, not writable);
+ * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL, bad UTF-8, bad struct_size);
+ * P2P_ERR_UNSUPPORTED (non-zero unknown or reserved option fields); P2P_ERR_NOT_FOUND
+ * (missing and disable_create); P2P_ERR_BUSY (open elsewhere); P2P_ERR_IO (path is a file, not writable);
  * P2P_ERR_CORRUPT (the database file is empty, truncated, not a database or from a newer
  * version; the message says which, and the file is left untouched). A new database file is
  * written whole before it takes its name, so an empty one is lost data, never a database
- * whose creation was interrupted. */
+ * whose creation was interrupted.
+ * Blocks: disk I/O (opening or creating the database file). */
 P2P_API int32_t p2p_db_open(const char *path, const p2p_db_options *options,
                             p2p_db *out_db, p2p_error *err);
 
 /* Closes the database. Closing 0 or a closed handle returns P2P_OK.
  * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind or never issued), P2P_ERR_BUSY
- * (collections or batches of it are still open: nothing is closed), P2P_ERR_IO. */
+ * (collections or batches of it are still open: nothing is closed), P2P_ERR_IO.
+ * Blocks: disk I/O (the database file is flushed and closed). */
 P2P_API int32_t p2p_db_close(p2p_db db, p2p_error *err);
 
 /* Deletes the closed database stored in directory `path` with everything in it.
  *   path  borrowed.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_BUSY (still open somewhere),
- * P2P_ERR_IO. Deleting a database that does not exist returns P2P_OK. */
+ * P2P_ERR_IO. Deleting a database that does not exist returns P2P_OK.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_db_delete(const char *path, p2p_error *err);
 
 /* Sets *out_exists to 1 if a database is stored in directory `path`, else 0.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT. */
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT.
+ * Blocks: disk I/O (one stat). */
 P2P_API int32_t p2p_db_exists(const char *path, uint8_t *out_exists, p2p_error *err);
 
 /* Name of the database (base name of its directory), its directory path, and its
@@ -218,25 +308,29 @@ P2P_API int32_t p2p_db_default_collection(p2p_db db, p2p_collection *out_coll, p
 /* Creates the collection `scope`.`name` if missing (idempotent) and opens it.
  *   scope, name  borrowed.
  *   out_coll     receives a new handle owned by the caller; release with p2p_collection_close.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (bad name), P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (bad name), P2P_ERR_INVALID_HANDLE, P2P_ERR_IO.
+ * Blocks: disk I/O; waits while a batch of the database is open. */
 P2P_API int32_t p2p_db_create_collection(p2p_db db, const char *scope, const char *name,
                                          p2p_collection *out_coll, p2p_error *err);
 
 /* Opens the existing collection `scope`.`name`.
- * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+ * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_db_get_collection(p2p_db db, const char *scope, const char *name,
                                       p2p_collection *out_coll, p2p_error *err);
 
 /* Deletes collection `scope`.`name` and all its documents. Open handles to it then fail
  * with P2P_ERR_NOT_FOUND. _default._default cannot be deleted (P2P_ERR_INVALID_ARGUMENT).
- * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+ * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * Blocks: disk I/O; waits while a batch of the database is open. */
 P2P_API int32_t p2p_db_delete_collection(p2p_db db, const char *scope, const char *name,
                                          p2p_error *err);
 
 /* Lists the collection names of `scope` (sorted), or the scopes that hold at least one
  * collection (sorted), as a JSON array of strings.
  *   out_json  receives text owned by the caller; release with p2p_free.
- * Return P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+ * Return P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_db_collection_names(p2p_db db, const char *scope, char **out_json,
                                         p2p_error *err);
 P2P_API int32_t p2p_db_scope_names(p2p_db db, char **out_json, p2p_error *err);
@@ -254,7 +348,8 @@ P2P_API int32_t p2p_collection_name(p2p_collection coll, char **out_name, p2p_er
 
 /* Number of live (non-deleted) documents; last sequence number assigned (0 if none).
  * Return P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_NOT_FOUND
- * (collection deleted), P2P_ERR_IO. */
+ * (collection deleted), P2P_ERR_IO.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_collection_count(p2p_collection coll, uint64_t *out_count, p2p_error *err);
 P2P_API int32_t p2p_collection_last_sequence(p2p_collection coll, uint64_t *out_sequence,
                                              p2p_error *err);
@@ -289,7 +384,8 @@ P2P_API int32_t p2p_collection_last_sequence(p2p_collection coll, uint64_t *out_
  * P2P_ERR_CONFLICT; P2P_ERR_INVALID_HANDLE; P2P_ERR_NOT_FOUND (collection deleted, or the
  * body refers to a blob the database does not hold: see "blobs"); P2P_ERR_IO.
  * A write waits while a batch of the same database is open: do not call this on the
- * thread that holds an open batch; write through the batch instead. */
+ * thread that holds an open batch; write through the batch instead.
+ * Blocks: disk I/O; waits while a batch of the database is open (above). */
 P2P_API int32_t p2p_collection_save_document(p2p_collection coll, const char *doc_id,
                                              const char *json, const char *parent_rev_id,
                                              uint8_t concurrency, p2p_document *out_doc,
@@ -298,26 +394,30 @@ P2P_API int32_t p2p_collection_save_document(p2p_collection coll, const char *do
 /* Deletes document `doc_id` by saving a tombstone revision (replicated as a deletion).
  * Parameters as for p2p_collection_save_document.
  * Returns as p2p_collection_save_document, and P2P_ERR_NOT_FOUND if the document is
- * missing or already deleted. */
+ * missing or already deleted.
+ * Blocks: as p2p_collection_save_document. */
 P2P_API int32_t p2p_collection_delete_document(p2p_collection coll, const char *doc_id,
                                                const char *parent_rev_id, uint8_t concurrency,
                                                p2p_document *out_doc, p2p_error *err);
 
 /* Removes document `doc_id` and its history entirely: no tombstone, nothing replicated.
- * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+ * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO.
+ * Blocks: disk I/O; waits while a batch of the database is open. */
 P2P_API int32_t p2p_collection_purge_document(p2p_collection coll, const char *doc_id,
                                               p2p_error *err);
 
 /* Reads the current revision of document `doc_id`.
  *   include_deleted  0: a deleted document is P2P_ERR_NOT_FOUND; 1: its tombstone is returned.
  *   out_doc          receives a snapshot owned by the caller; release with p2p_document_close.
- * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+ * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_collection_get_document(p2p_collection coll, const char *doc_id,
                                             uint8_t include_deleted, p2p_document *out_doc,
                                             p2p_error *err);
 
 /* Reads revision `rev_id` of document `doc_id`, if its body is still kept.
- * Returns as p2p_collection_get_document. */
+ * Returns as p2p_collection_get_document.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_collection_get_revision(p2p_collection coll, const char *doc_id,
                                             const char *rev_id, p2p_document *out_doc,
                                             p2p_error *err);
@@ -325,13 +425,15 @@ P2P_API int32_t p2p_collection_get_revision(p2p_collection coll, const char *doc
 /* Lists the revision IDs of the live conflicting leaves of `doc_id` (all but the current
  * revision) as a JSON array of strings; "[]" when there is no conflict.
  *   out_json  receives text owned by the caller; release with p2p_free.
- * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+ * Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_collection_get_conflicts(p2p_collection coll, const char *doc_id,
                                              char **out_json, p2p_error *err);
 
 /* Sets the time at which `doc_id` is purged automatically, in milliseconds since the Unix
  * epoch; 0 clears it. p2p_collection_get_document_expiration reads it back (0 = none).
- * Return P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+ * Return P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * Blocks: disk I/O (the setter also waits while a batch of the database is open). */
 P2P_API int32_t p2p_collection_set_document_expiration(p2p_collection coll, const char *doc_id,
                                                        int64_t unix_ms, p2p_error *err);
 P2P_API int32_t p2p_collection_get_document_expiration(p2p_collection coll, const char *doc_id,
@@ -365,7 +467,8 @@ P2P_API int32_t p2p_document_deleted(p2p_document doc, uint8_t *out_deleted, p2p
  *   out_rev       optional; receives the new revision, owned by the caller (p2p_free).
  *   Returns P2P_OK, P2P_ERR_CONFLICT, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO.
  * p2p_db_delete_local: removes local document `id`.
- *   Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+ *   Returns P2P_OK, P2P_ERR_NOT_FOUND, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * Blocks: disk I/O (writers also wait while a batch of the database is open). */
 P2P_API int32_t p2p_db_get_local(p2p_db db, const char *id, char **out_json, char **out_rev,
                                  p2p_error *err);
 P2P_API int32_t p2p_db_put_local(p2p_db db, const char *id, const char *json,
@@ -382,12 +485,15 @@ P2P_API int32_t p2p_db_delete_local(p2p_db db, const char *id, p2p_error *err);
  * p2p_db_begin_batch: opens a batch.
  *   out_batch  receives a handle owned by the caller; it is released by p2p_batch_commit
  *              or p2p_batch_abort.
- *   Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+ *   Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO.
+ * Blocks: waits until the database's open batch, if any, ends (do not call it on the thread that
+ *   holds that batch: it would wait for itself); disk I/O. */
 P2P_API int32_t p2p_db_begin_batch(p2p_db db, p2p_batch *out_batch, p2p_error *err);
 
 /* Writes inside a batch; parameters and codes as for the p2p_collection_* equivalents.
  * `coll` must belong to the batch's database (else P2P_ERR_INVALID_ARGUMENT). A failed
- * write leaves the batch open: the caller decides to commit the rest or abort. */
+ * write leaves the batch open: the caller decides to commit the rest or abort.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_batch_save_document(p2p_batch batch, p2p_collection coll,
                                         const char *doc_id, const char *json,
                                         const char *parent_rev_id, uint8_t concurrency,
@@ -401,11 +507,13 @@ P2P_API int32_t p2p_batch_purge_document(p2p_batch batch, p2p_collection coll,
 
 /* Commits the batch and releases its handle, whether the commit succeeds or not (a failed
  * commit leaves nothing written).
- * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (0, stale, already ended), P2P_ERR_IO. */
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (0, stale, already ended), P2P_ERR_IO.
+ * Blocks: disk I/O (the commit is flushed to disk). */
 P2P_API int32_t p2p_batch_commit(p2p_batch batch, p2p_error *err);
 
 /* Discards the batch's writes and releases its handle. Aborting 0 or an ended batch
- * returns P2P_OK. Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind), P2P_ERR_IO. */
+ * returns P2P_OK. Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind), P2P_ERR_IO.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_batch_abort(p2p_batch batch, p2p_error *err);
 
 /* ---------------------------------------------------------------- changes */
@@ -421,7 +529,8 @@ P2P_API int32_t p2p_batch_abort(p2p_batch batch, p2p_error *err);
 /* Lists the changes with a sequence above `since`, one per document at its latest
  * sequence, ascending, at most `limit` (0 = no limit), as a JSON array of changes.
  *   out_json  receives text owned by the caller; release with p2p_free.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_NOT_FOUND, P2P_ERR_IO. */
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_NOT_FOUND, P2P_ERR_IO.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_collection_changes(p2p_collection coll, uint64_t since, uint32_t limit,
                                        char **out_json, p2p_error *err);
 
@@ -463,14 +572,16 @@ P2P_API int32_t p2p_collection_add_change_queue(p2p_collection coll, uint32_t ca
  *   out_json  receives an event owned by the caller (p2p_free), or NULL on timeout.
  * Returns P2P_OK (also on timeout), P2P_ERR_INVALID_ARGUMENT (NULL out_json, or the
  * token is a callback listener), P2P_ERR_INVALID_HANDLE, P2P_ERR_CANCELLED (the
- * subscription was removed while waiting). */
+ * subscription was removed while waiting).
+ * Blocks: up to timeout_ms for an event. */
 P2P_API int32_t p2p_subscription_next_event(p2p_subscription token, uint32_t timeout_ms,
                                             char **out_json, p2p_error *err);
 
 /* Unregisters a listener or event queue (of a collection or a replicator). Waits until
  * calls in flight return, so that user_data may be freed afterwards; called from inside
  * its own callback it returns without waiting. Removing 0 or a removed token returns P2P_OK.
- * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind). */
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind).
+ * Blocks: waits for the subscription's callbacks in flight (not when called from inside one). */
 P2P_API int32_t p2p_subscription_remove(p2p_subscription token, p2p_error *err);
 
 /* ---------------------------------------------------------------- TLS identities */
@@ -490,10 +601,8 @@ P2P_API int32_t p2p_subscription_remove(p2p_subscription token, p2p_error *err);
 
 typedef struct p2p_tls_identity_options {
     uint32_t struct_size;          /* sizeof(p2p_tls_identity_options); set by the INIT macro */
-    uint8_t  key_type;             /* P2P_KEY_* */
-    uint8_t  usage;                /* P2P_TLS_USAGE_*; ignored with is_ca */
-    uint8_t  is_ca;                /* 1 = a certificate authority that can sign other identities */
     uint32_t validity_days;        /* 0 = 365 */
+    p2p_tls_identity issuer;       /* 0 = self-signed; otherwise a CA identity that signs */
     const char *common_name;       /* subject fields; NULL or "" = left out */
     const char *organization;
     const char *organizational_unit;
@@ -503,23 +612,27 @@ typedef struct p2p_tls_identity_options {
     /* Subject alternative names: a JSON array of strings, e.g. ["localhost","127.0.0.1"];
      * entries that are IP addresses become IP SANs, the others DNS names. NULL = none. */
     const char *subject_alt_names_json;
-    p2p_tls_identity issuer;       /* 0 = self-signed; otherwise a CA identity that signs */
+    uint8_t  key_type;             /* P2P_KEY_* (0 = EC P-256) */
+    uint8_t  usage;                /* P2P_TLS_USAGE_* (0 = server); ignored with is_ca */
+    uint8_t  is_ca;                /* 1 = a certificate authority that can sign other identities */
+    uint8_t  reserved[5];          /* zero */
     /* new fields are appended below this line, never above */
 } p2p_tls_identity_options;
 
-#define P2P_TLS_IDENTITY_OPTIONS_INIT \
-    { (uint32_t)sizeof(p2p_tls_identity_options), 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0 }
+#define P2P_TLS_IDENTITY_OPTIONS_INIT P2P_OPTIONS_INIT_(p2p_tls_identity_options)
 
-/* Fills *opts with defaults, including struct_size.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL). */
-P2P_API int32_t p2p_tls_identity_options_init(p2p_tls_identity_options *opts, p2p_error *err);
+/* Fills *opts with defaults (zeroes) and sets struct_size = size (pass sizeof *opts).
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL, bad size). */
+P2P_API int32_t p2p_tls_identity_options_init(p2p_tls_identity_options *opts, size_t size,
+                                              p2p_error *err);
 
 /* Generates a key pair and a certificate (self-signed, or signed by options->issuer).
  *   options       borrowed; NULL means defaults (a self-signed EC P-256 server identity).
  *   out_identity  receives a new handle owned by the caller; release with p2p_tls_identity_close.
  * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL out, bad UTF-8 or JSON, unknown key type
- * or usage, issuer not a CA, struct_size too small); P2P_ERR_INVALID_HANDLE (issuer);
- * P2P_ERR_UNSUPPORTED (non-zero unknown option fields). Thread-safe. */
+ * or usage, issuer not a CA, bad struct_size); P2P_ERR_INVALID_HANDLE (issuer);
+ * P2P_ERR_UNSUPPORTED (non-zero unknown or reserved option fields).
+ * Blocks: key generation (milliseconds for EC, seconds for RSA 3072). */
 P2P_API int32_t p2p_tls_identity_create(const p2p_tls_identity_options *options,
                                         p2p_tls_identity *out_identity, p2p_error *err);
 
@@ -529,7 +642,8 @@ P2P_API int32_t p2p_tls_identity_create(const p2p_tls_identity_options *options,
  *   password      borrowed; NULL means "".
  *   out_identity  receives a new handle owned by the caller (p2p_tls_identity_close).
  * Returns P2P_OK, P2P_ERR_WRONG_PASSWORD, P2P_ERR_INVALID_ARGUMENT (NULL, malformed file,
- * no key, too large). */
+ * no key, too large).
+ * Blocks: key derivation from the password (milliseconds). */
 P2P_API int32_t p2p_tls_identity_import_pkcs12(const uint8_t *data, size_t len, const char *password,
                                                p2p_tls_identity *out_identity, p2p_error *err);
 
@@ -537,7 +651,8 @@ P2P_API int32_t p2p_tls_identity_import_pkcs12(const uint8_t *data, size_t len, 
  * Java 12+ read it).
  *   password            borrowed; NULL means "".
  *   out_data, out_len   receive bytes owned by the caller; release *out_data with p2p_free.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * Blocks: key derivation from the password (milliseconds). */
 P2P_API int32_t p2p_tls_identity_export_pkcs12(p2p_tls_identity identity, const char *password,
                                                uint8_t **out_data, size_t *out_len, p2p_error *err);
 
@@ -548,7 +663,8 @@ P2P_API int32_t p2p_tls_identity_export_pkcs12(p2p_tls_identity identity, const 
  *   out_identity  receives a new handle owned by the caller (p2p_tls_identity_close).
  * Returns P2P_OK, P2P_ERR_WRONG_PASSWORD (wrong or missing password for an encrypted key),
  * P2P_ERR_INVALID_ARGUMENT (NULL cert_pem, undecodable PEM, no certificate or key, key
- * matching no certificate, legacy OpenSSL-encrypted key). */
+ * matching no certificate, legacy OpenSSL-encrypted key).
+ * Blocks: key derivation when the key is encrypted (milliseconds). */
 P2P_API int32_t p2p_tls_identity_import_pem(const char *cert_pem, const char *key_pem,
                                             const char *password, p2p_tls_identity *out_identity,
                                             p2p_error *err);
@@ -556,7 +672,8 @@ P2P_API int32_t p2p_tls_identity_import_pem(const char *cert_pem, const char *ke
 /* Writes the chain as CERTIFICATE blocks (leaf first) and the key as PKCS#8: "PRIVATE KEY"
  * when password is NULL or "", else "ENCRYPTED PRIVATE KEY" (PBES2, AES-256-CBC).
  *   out_cert_pem, out_key_pem  receive text owned by the caller; release each with p2p_free.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE.
+ * Blocks: key derivation when a password is given (milliseconds). */
 P2P_API int32_t p2p_tls_identity_export_pem(p2p_tls_identity identity, const char *password,
                                             char **out_cert_pem, char **out_key_pem, p2p_error *err);
 
@@ -610,7 +727,8 @@ P2P_API int32_t p2p_tls_identity_close(p2p_tls_identity identity, p2p_error *err
  *   P2P_ERR_IO.
  * p2p_keystore_close: forgets the derived keys. Closing 0 or a closed handle returns P2P_OK.
  *   Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind).
- * Thread-safe. */
+ * Blocks: disk I/O and key derivation from the password (p2p_keystore_open and every
+ * change rewrite or read the file); p2p_keystore_list and p2p_keystore_close return promptly. */
 P2P_API int32_t p2p_keystore_open(const char *path, const char *password,
                                   p2p_keystore *out_keystore, p2p_error *err);
 P2P_API int32_t p2p_keystore_store(p2p_keystore keystore, const char *label,
@@ -662,12 +780,14 @@ typedef uint8_t (*p2p_client_cert_auth_fn)(const char *chain_pem, void *user_dat
 
 typedef struct p2p_listener_options {
     uint32_t struct_size;                 /* sizeof(p2p_listener_options); set by the INIT macro */
-    const p2p_collection *collections;    /* collections served (of the same database); */
-    uint32_t collection_count;            /*   0 = the default collection */
-    uint16_t port;                        /* 0 = the system picks one (p2p_listener_port) */
+    uint32_t collection_count;            /* number of collections; 0 = the default collection */
+    const p2p_collection *collections;    /* collections served (of the same database) */
     const char *network_interface;        /* interface name ("lo") or IP address; NULL = all */
+    uint16_t port;                        /* 0 = the system picks one (p2p_listener_port) */
     uint8_t  read_only;                   /* 1 = refuse pushes (403); pulls are served */
     uint8_t  disable_tls;                 /* 1 = plain ws:// (no identity, no client certs) */
+    uint8_t  enable_delta_sync;           /* 1 = offer delta sync to clients (if the database permits) */
+    uint8_t  reserved1[3];                /* zero */
     p2p_tls_identity identity;            /* server identity; 0 = the database's anonymous
                                              identity, created at the first start and kept in
                                              the database directory (same fingerprint across
@@ -683,10 +803,7 @@ typedef struct p2p_listener_options {
     const char *client_cert_roots_pem;
     p2p_client_cert_auth_fn client_cert_auth;
     void *client_cert_auth_user_data;
-    uint8_t  enable_delta_sync;           /* 1 = offer delta sync to clients (if the database permits) */
-    /* new fields are appended below this line, never above */
-    /* Resource limits per connection (0 = the default). Callers built before these fields
-     * existed pass a smaller struct_size and get the defaults. See P2P_LIMITS below. */
+    /* Resource limits per connection (0 = the default). See P2P_LIMITS above. */
     uint64_t max_message_size;            /* largest incoming message in bytes, measured
                                              inflated (properties + body); 0 = 20 MiB. A
                                              larger one is refused with HTTP error 413 (a
@@ -697,15 +814,15 @@ typedef struct p2p_listener_options {
                                              until they are released */
     uint32_t max_connections;             /* connections served at once; 0 = 256. More are
                                              answered HTTP 503 before the WebSocket upgrade */
+    uint32_t reserved2;                   /* zero */
+    /* new fields are appended below this line, never above */
 } p2p_listener_options;
 
-#define P2P_LISTENER_OPTIONS_INIT \
-    { (uint32_t)sizeof(p2p_listener_options), NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, \
-      0, 0, 0 }
+#define P2P_LISTENER_OPTIONS_INIT P2P_OPTIONS_INIT_(p2p_listener_options)
 
-/* Fills *opts with defaults, including struct_size.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL). */
-P2P_API int32_t p2p_listener_options_init(p2p_listener_options *opts, p2p_error *err);
+/* Fills *opts with defaults (zeroes) and sets struct_size = size (pass sizeof *opts).
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL, bad size). */
+P2P_API int32_t p2p_listener_options_init(p2p_listener_options *opts, size_t size, p2p_error *err);
 
 /* Creates a stopped listener for `db`. Nothing is opened until p2p_listener_start.
  *   options       borrowed (strings, arrays and roots are copied); NULL means defaults: TLS
@@ -714,21 +831,25 @@ P2P_API int32_t p2p_listener_options_init(p2p_listener_options *opts, p2p_error 
  *   out_listener  receives a new handle owned by the caller; release with p2p_listener_close.
  * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL out; bad JSON, UTF-8 or PEM; identity or
  * client-certificate authentication with disable_tls; collection of another database;
- * struct_size too small); P2P_ERR_INVALID_HANDLE (db, a collection or the identity);
- * P2P_ERR_UNSUPPORTED (non-zero unknown option fields). */
+ * bad struct_size); P2P_ERR_INVALID_HANDLE (db, a collection or the identity);
+ * P2P_ERR_UNSUPPORTED (non-zero unknown or reserved option fields). */
 P2P_API int32_t p2p_listener_create(p2p_db db, const p2p_listener_options *options,
                                     p2p_listener *out_listener, p2p_error *err);
 
 /* Starts listening (loading or creating the anonymous identity first if needed).
  * Returns P2P_OK, P2P_ERR_BUSY (already running), P2P_ERR_INVALID_HANDLE,
  * P2P_ERR_WRONG_PASSWORD or P2P_ERR_INVALID_ARGUMENT (anonymous identity file unreadable:
- * delete it to start over), P2P_ERR_IO (port in use, unknown interface). */
+ * delete it to start over), P2P_ERR_IO (port in use, unknown interface).
+ * Blocks: disk I/O and key generation the first time (the anonymous identity); binding
+ * the port. Not from inside one of the listener's own callbacks. */
 P2P_API int32_t p2p_listener_start(p2p_listener listener, p2p_error *err);
 
 /* Stops listening: connected replicators are told to come back later (close code 4001).
  * Returns when every connection has ended. Stopping a stopped listener returns P2P_OK; a
  * stopped listener may be started again (same anonymous identity).
- * Returns P2P_OK, P2P_ERR_INVALID_HANDLE. */
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE.
+ * Blocks: until every connection has ended. Not from inside one of the listener's own
+ * callbacks. */
 P2P_API int32_t p2p_listener_stop(p2p_listener listener, p2p_error *err);
 
 /* TCP port while running, 0 when stopped.
@@ -776,7 +897,8 @@ P2P_API int32_t p2p_listener_tls_identity(p2p_listener listener, p2p_tls_identit
 /* Stops the listener (as p2p_listener_stop) and releases it; its callbacks are not called
  * after this returns. Closing 0 or a closed handle returns P2P_OK. Must not be called from
  * inside one of its own callbacks.
- * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind). */
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind).
+ * Blocks: as p2p_listener_stop. */
 P2P_API int32_t p2p_listener_close(p2p_listener listener, p2p_error *err);
 
 /* ---------------------------------------------------------------- replicator */
@@ -791,7 +913,7 @@ P2P_API int32_t p2p_listener_close(p2p_listener listener, p2p_error *err);
  * once every status, document and collection change callback for its work has returned
  * (the last of them is the "stopped" status event), so polling the status until
  * "stopped" is a complete wait. error is null or
- *   {"status": -18, "domain": 1, "code": -18, "message": "..."}
+ *   {"status": -1033, "domain": 1, "code": -1033, "message": "..."}
  * where status is the P2P_ERR_* code and domain/code keep the cause as in p2p_error: a
  * peer refusing the upgrade gives domain P2P_DOMAIN_WEBSOCKET with the HTTP status (401),
  * a peer closing gives the WebSocket close code.
@@ -859,6 +981,7 @@ typedef uint8_t (*p2p_conflict_resolver_fn)(const char *collection, const char *
  * is the distance between elements. */
 typedef struct p2p_replication_collection {
     uint32_t struct_size;                   /* sizeof(p2p_replication_collection) */
+    uint32_t reserved1;                     /* zero */
     p2p_collection collection;              /* required; of the replicator's database */
     const char *doc_ids_json;               /* JSON array of document IDs; NULL = all.
                                                An invalid ID is P2P_ERR_INVALID_ARGUMENT. */
@@ -874,41 +997,26 @@ typedef struct p2p_replication_collection {
     /* new fields are appended below this line, never above */
 } p2p_replication_collection;
 
-#define P2P_REPLICATION_COLLECTION_INIT \
-    { (uint32_t)sizeof(p2p_replication_collection), 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+#define P2P_REPLICATION_COLLECTION_INIT P2P_OPTIONS_INIT_(p2p_replication_collection)
 
-/* Fills *coll with defaults, including struct_size.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (coll NULL). */
-P2P_API int32_t p2p_replication_collection_init(p2p_replication_collection *coll, p2p_error *err);
+/* Fills *coll with defaults (zeroes) and sets struct_size = size (pass sizeof *coll).
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (coll NULL, bad size). */
+P2P_API int32_t p2p_replication_collection_init(p2p_replication_collection *coll, size_t size,
+                                                p2p_error *err);
 
 typedef struct p2p_replicator_options {
     uint32_t struct_size;            /* sizeof(p2p_replicator_options); set by the INIT macro */
+    uint32_t collection_count;       /* number of collections; 0 = the default collection */
+    const p2p_replication_collection *collections; /* NULL/0 = the default collection */
     const char *url;                 /* required: wss://host:port/<db> (ws:// without TLS) */
-    uint8_t  type;                   /* P2P_REPLICATOR_* */
-    uint8_t  continuous;             /* 1 = keep replicating until stopped; 0 = stop when caught up */
     const char *headers_json;        /* JSON object of extra HTTP headers; NULL = none */
-    uint32_t heartbeat_ms;           /* WebSocket ping interval; 0 = 300 s */
-    int32_t  max_attempts;           /* connection attempts after network errors; 0 = 10
-                                        one-shot, unlimited continuous; negative = unlimited */
-    uint32_t max_attempt_wait_ms;    /* cap of the wait between attempts; 0 = 300 s */
-    uint32_t retry_base_ms;          /* unit of the exponential backoff; 0 = 1 s */
-    uint8_t  disable_auto_purge;     /* 1 = keep documents whose access the remote revoked
-                                        (still reported, access_removed true); 0 = purge
-                                        them locally (no tombstone, nothing pushed back),
-                                        unless the pull filter returns 0 for them */
-    uint8_t  enable_delta_sync;      /* 1 = use delta sync where the listener and database permit */
     const char *username;            /* HTTP Basic credentials, sent pre-emptively; */
     const char *password;            /*   NULL username = none */
     p2p_tls_identity client_identity; /* client certificate presented when asked; 0 = none */
-    uint8_t  trust_mode;             /* P2P_TRUST_* (wss:// only) */
     const char *trusted_roots_pem;   /* for P2P_TRUST_ROOTS; NULL otherwise */
     const char *pinned_certificate_pem; /* for P2P_TRUST_PINNED (e.g. saved from
                                         p2p_replicator_server_certificate); NULL otherwise */
-    const char *server_name;         /* SNI and name checked in the CA modes; NULL = URL host */
-    const p2p_replication_collection *collections; /* NULL/0 = the default collection */
-    uint32_t collection_count;
-    /* new fields are appended below this line, never above */
-    const char *pinned_fingerprint;  /* borrowed; for P2P_TRUST_PINNED instead of
+    const char *pinned_fingerprint;  /* for P2P_TRUST_PINNED instead of
                                         pinned_certificate_pem (set one, not both): the
                                         SHA-256 fingerprint of the listener's certificate as
                                         users exchange it (p2p_tls_identity_fingerprint on the
@@ -917,22 +1025,35 @@ typedef struct p2p_replicator_options {
                                         ("AB:01:..."). The certificate must be currently valid
                                         and its fingerprint equal this one, else the replicator
                                         stops with P2P_ERR_TLS_PIN_MISMATCH (or _EXPIRED).
-                                        NULL otherwise. Callers built before this field
-                                        existed pass a smaller struct_size and are unaffected. */
-    /* Resource limits of the connection (0 = the default), as in p2p_listener_options;
-     * callers built before these fields existed pass a smaller struct_size. */
+                                        NULL otherwise. */
+    const char *server_name;         /* SNI and name checked in the CA modes; NULL = URL host */
+    /* Resource limits of the connection (0 = the default), as in p2p_listener_options. */
     uint64_t max_message_size;       /* largest incoming message (inflated); 0 = 20 MiB. A
                                         larger pulled revision fails that document */
     uint64_t max_connection_buffer;  /* incoming bytes the connection may hold; 0 = 8 MiB */
+    uint32_t heartbeat_ms;           /* WebSocket ping interval; 0 = 300 s */
+    int32_t  max_attempts;           /* connection attempts after network errors; 0 = 10
+                                        one-shot, unlimited continuous; negative = unlimited */
+    uint32_t max_attempt_wait_ms;    /* cap of the wait between attempts; 0 = 300 s */
+    uint32_t retry_base_ms;          /* unit of the exponential backoff; 0 = 1 s */
+    uint8_t  type;                   /* P2P_REPLICATOR_* (0 = push and pull) */
+    uint8_t  trust_mode;             /* P2P_TRUST_* (0 = system roots; wss:// only) */
+    uint8_t  continuous;             /* 1 = keep replicating until stopped; 0 = stop when caught up */
+    uint8_t  disable_auto_purge;     /* 1 = keep documents whose access the remote revoked
+                                        (still reported, access_removed true); 0 = purge
+                                        them locally (no tombstone, nothing pushed back),
+                                        unless the pull filter returns 0 for them */
+    uint8_t  enable_delta_sync;      /* 1 = use delta sync where the listener and database permit */
+    uint8_t  reserved1[3];           /* zero */
+    /* new fields are appended below this line, never above */
 } p2p_replicator_options;
 
-#define P2P_REPLICATOR_OPTIONS_INIT \
-    { (uint32_t)sizeof(p2p_replicator_options), NULL, 0, 0, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, \
-      NULL, NULL, NULL, NULL, 0, NULL, 0, 0 }
+#define P2P_REPLICATOR_OPTIONS_INIT P2P_OPTIONS_INIT_(p2p_replicator_options)
 
-/* Fills *opts with defaults, including struct_size.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL). */
-P2P_API int32_t p2p_replicator_options_init(p2p_replicator_options *opts, p2p_error *err);
+/* Fills *opts with defaults (zeroes) and sets struct_size = size (pass sizeof *opts).
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (opts NULL, bad size). */
+P2P_API int32_t p2p_replicator_options_init(p2p_replicator_options *opts, size_t size,
+                                            p2p_error *err);
 
 /* Creates a stopped replicator for `db`.
  *   options         borrowed and required (url); strings, arrays and PEM are copied, the
@@ -942,9 +1063,9 @@ P2P_API int32_t p2p_replicator_options_init(p2p_replicator_options *opts, p2p_er
  * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL, bad URL, bad JSON or PEM, unknown type or
  * trust mode, roots or pin given in a mode that does not use them, both a pinned
  * certificate and a pinned fingerprint, a malformed fingerprint, TLS settings with a
- * ws:// URL, collection of another database, struct_size too small);
- * P2P_ERR_INVALID_HANDLE (db, a collection, the client identity); P2P_ERR_UNSUPPORTED
- * (non-zero unknown option fields). */
+ * ws:// URL, collection of another database, bad struct_size, elements of collections
+ * of different struct_size); P2P_ERR_INVALID_HANDLE (db, a collection, the client
+ * identity); P2P_ERR_UNSUPPORTED (non-zero unknown or reserved option fields). */
 P2P_API int32_t p2p_replicator_create(p2p_db db, const p2p_replicator_options *options,
                                       p2p_replicator *out_replicator, p2p_error *err);
 
@@ -962,7 +1083,8 @@ P2P_API int32_t p2p_replicator_start(p2p_replicator repl, uint8_t reset_checkpoi
  * the replicator's own filter or resolver. Called from inside one of its own status or
  * document listeners it cannot wait for itself: it ends the run and returns at once;
  * from inside a collection change listener it does not wait for change listeners.
- * Returns P2P_OK, P2P_ERR_INVALID_HANDLE. */
+ * Returns P2P_OK, P2P_ERR_INVALID_HANDLE.
+ * Blocks: until the run has ended and its callbacks have returned (see above). */
 P2P_API int32_t p2p_replicator_stop(p2p_replicator repl, p2p_error *err);
 
 /* Current status (the JSON object described above).
@@ -1028,7 +1150,8 @@ P2P_API int32_t p2p_replicator_add_event_queue(p2p_replicator repl, uint32_t cap
  * strings; and whether one document has such changes.
  *   out_json  receives text owned by the caller; release with p2p_free.
  * Return P2P_OK, P2P_ERR_INVALID_ARGUMENT (NULL, a pull-only replicator, a collection not
- * replicated, an invalid doc_id), P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+ * replicated, an invalid doc_id), P2P_ERR_INVALID_HANDLE, P2P_ERR_IO.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_replicator_pending_document_ids(p2p_replicator repl, p2p_collection coll,
                                                     char **out_json, p2p_error *err);
 P2P_API int32_t p2p_replicator_is_document_pending(p2p_replicator repl, p2p_collection coll,
@@ -1049,7 +1172,8 @@ P2P_API int32_t p2p_replicator_server_certificate(p2p_replicator repl, char **ou
  * are not called after this returns. Closing 0 or a closed handle returns P2P_OK. Must not
  * be called from inside one of its own callbacks.
  * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind), P2P_ERR_BUSY (subscriptions on it
- * are still registered: nothing is closed or stopped). */
+ * are still registered: nothing is closed or stopped).
+ * Blocks: as p2p_replicator_stop. */
 P2P_API int32_t p2p_replicator_close(p2p_replicator repl, p2p_error *err);
 
 /* ---------------------------------------------------------------- blobs */
@@ -1097,7 +1221,8 @@ P2P_API int32_t p2p_replicator_close(p2p_replicator repl, p2p_error *err);
  *   data           borrowed; may be NULL when len is 0.
  *   content_type   borrowed; optional (NULL or "" = none), e.g. "image/png".
  *   out_blob_json  receives the blob dictionary, owned by the caller (p2p_free).
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO. */
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE, P2P_ERR_IO.
+ * Blocks: file I/O, as every function of this section. */
 P2P_API int32_t p2p_blob_create(p2p_db db, const uint8_t *data, size_t len,
                                 const char *content_type, char **out_blob_json, p2p_error *err);
 
@@ -1209,7 +1334,8 @@ P2P_API int32_t p2p_blob_exists(p2p_db db, const char *blob, uint8_t *out_exists
  *   out_json  optional; receives {"blobs_removed":N,"bytes_removed":N,"blobs_kept":N,
  *             "temp_files_removed":N}, owned by the caller (p2p_free).
  * Returns P2P_OK, P2P_ERR_INVALID_HANDLE, P2P_ERR_CORRUPT (a stored body does not
- * parse: nothing removed), P2P_ERR_IO. */
+ * parse: nothing removed), P2P_ERR_IO.
+ * Blocks: disk I/O over every blob and kept body; document writes wait meanwhile. */
 P2P_API int32_t p2p_db_compact(p2p_db db, char **out_json, p2p_error *err);
 
 /* ---------------------------------------------------------------- logging */
@@ -1288,14 +1414,13 @@ typedef void (*p2p_log_fn)(uint32_t level, uint32_t domain, const char *message,
  *   fn, user_data  kept until replaced; user_data is passed back unchanged.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (level above P2P_LOG_NONE, unknown domain
  * bits), P2P_ERR_BUSY (called from inside a log callback: it would wait for itself).
- * Thread-safe. */
+ * Blocks: until calls of the previous callback in flight have returned (see above). */
 P2P_API int32_t p2p_log_set_callback(uint32_t level, uint32_t domains, p2p_log_fn fn, void *user_data,
                                      p2p_error *err);
 
 /* Sets the console sink (standard error): records of `level` and above in `domains`;
  * level P2P_LOG_NONE turns it off. Overrides what P2PSYNC_LOG set.
- * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (level above P2P_LOG_NONE, unknown domain bits).
- * Thread-safe. */
+ * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (level above P2P_LOG_NONE, unknown domain bits). */
 P2P_API int32_t p2p_log_set_console(uint32_t level, uint32_t domains, p2p_error *err);
 
 /* Current settings of the two sinks as JSON:
@@ -1336,7 +1461,8 @@ P2P_API int32_t p2p_log_settings(char **out_json, p2p_error *err);
  * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL, bad UTF-8, or a statement that does not
  * parse or compile: the message reads "invalid query at line L, column C: ..."),
  * P2P_ERR_NOT_FOUND (the collection of FROM does not exist; the message has its position),
- * P2P_ERR_INVALID_HANDLE. Blocks only briefly. Thread-safe. */
+ * P2P_ERR_INVALID_HANDLE.
+ * Blocks: disk I/O (the schema is read). */
 P2P_API int32_t p2p_query_prepare(p2p_db db, const char *text, p2p_query *out_query, p2p_error *err);
 
 /* The result column names as a JSON array, e.g. ["name","city","$1"]; ["plan"] for an
@@ -1354,21 +1480,24 @@ P2P_API int32_t p2p_query_columns(p2p_query query, char **out_json, p2p_error *e
  * a LIKE parameter not a string, a bad index name); P2P_ERR_BUSY (3 queries of this
  * database have unread rows); P2P_ERR_NOT_FOUND (DROP INDEX of a missing index, collection
  * deleted); P2P_ERR_INVALID_HANDLE; P2P_ERR_IO. May block while another thread writes, for
- * CREATE/DROP INDEX only. */
+ * CREATE/DROP INDEX only.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_query_execute(p2p_query query, const char *params_json, p2p_error *err);
 
 /* The next row of the last execute as a JSON object, or NULL after the last row (and when
  * the query was not executed). Reaching the end releases the rows.
  *   out_row_json  receives text owned by the caller (release with p2p_free), or NULL.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (out_row_json NULL), P2P_ERR_INVALID_HANDLE,
- * P2P_ERR_IO. */
+ * P2P_ERR_IO.
+ * Blocks: disk I/O (rows are read as they are asked for). */
 P2P_API int32_t p2p_query_next(p2p_query query, char **out_row_json, p2p_error *err);
 
 /* The compiled SQLite statement followed by SQLite's EXPLAIN QUERY PLAN, one step a line,
  * e.g. "SEARCH docs_1 USING INDEX qidx_1_byCity (<expr>=?)" when an index serves the WHERE.
  *   out_text  receives text owned by the caller; release with p2p_free.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (out_text NULL, or the query is CREATE/DROP
- * INDEX), P2P_ERR_BUSY (as for execute), P2P_ERR_INVALID_HANDLE. */
+ * INDEX), P2P_ERR_BUSY (as for execute), P2P_ERR_INVALID_HANDLE.
+ * Blocks: disk I/O. */
 P2P_API int32_t p2p_query_explain(p2p_query query, char **out_text, p2p_error *err);
 
 /* Releases the query and its unread rows. Closing 0 or a closed handle returns P2P_OK.

@@ -7,7 +7,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 lib=$(ls -d "$tmp"/prefix/lib*/ | head -n1)
-for f in libp2psync.so libp2psync.so.1 pkgconfig/p2psync.pc cmake/p2psync/p2psyncConfig.cmake; do
+for f in libp2psync.so libp2psync.so.2 pkgconfig/p2psync.pc cmake/p2psync/p2psyncConfig.cmake; do
     [ -e "$lib/$f" ] || { echo "not installed: $lib$f" >&2; exit 1; }
 done
 [ -f "$tmp/prefix/include/p2psync.h" ] || { echo "header not installed" >&2; exit 1; }

@@ -14,14 +14,15 @@ static void test_open_close(const char *dir)
     CHECK(exists == 0);
 
     p2p_db_options opts;
-    EXPECT(P2P_OK, p2p_db_options_init(&opts, &err));
-    CHECK(opts.struct_size == sizeof opts && opts.create == 1 && opts.max_rev_tree_depth == 0);
+    memset(&opts, 0xAB, sizeof opts); /* init must overwrite every byte */
+    EXPECT(P2P_OK, p2p_db_options_init(&opts, sizeof opts, &err));
+    CHECK(opts.struct_size == sizeof opts && opts.disable_create == 0 && opts.max_rev_tree_depth == 0);
     CHECK(opts.disable_delta_sync == 0); /* delta sync permitted by default */
-    opts.create = 0;
+    opts.disable_create = 1;
     EXPECT(P2P_ERR_NOT_FOUND, p2p_db_open(path, &opts, &db, &err));
     CHECK(db == 0);
 
-    opts.create = 1;
+    opts.disable_create = 0;
     opts.max_rev_tree_depth = 5;
     EXPECT(P2P_OK, p2p_db_open(path, &opts, &db, &err));
     EXPECT(P2P_OK, p2p_db_exists(path, &exists, &err));
@@ -45,7 +46,7 @@ static void test_open_close(const char *dir)
     EXPECT(P2P_OK, p2p_db_close(db, &err));
 
     /* reopened: same UUID */
-    opts.create = 0;
+    opts.disable_create = 1;
     EXPECT(P2P_OK, p2p_db_open(path, &opts, &db, &err));
     char *uuid2 = NULL;
     EXPECT(P2P_OK, p2p_db_uuid(db, &uuid2, &err));
@@ -62,7 +63,7 @@ static void test_open_close(const char *dir)
     free(path);
 }
 
-/* Old and future callers: struct_size is honoured. */
+/* Old and future callers: struct_size is honoured (header "options structs"). */
 static void test_options_struct_size(const char *dir)
 {
     p2p_error err = P2P_ERROR_INIT;
@@ -72,26 +73,51 @@ static void test_options_struct_size(const char *dir)
         p2p_db_options known;
         uint64_t future_field;
     } bigger;
-    memset(&bigger, 0, sizeof bigger);
-    EXPECT(P2P_OK, p2p_db_options_init(&bigger.known, &err));
-    bigger.known.struct_size = sizeof bigger;
+    memset(&bigger, 0xAB, sizeof bigger);
+    EXPECT(P2P_OK, p2p_db_options_init(&bigger.known, sizeof bigger, &err)); /* a newer caller */
+    CHECK(bigger.known.struct_size == sizeof bigger && bigger.future_field == 0);
     EXPECT(P2P_OK, p2p_db_open(path, &bigger.known, &db, &err)); /* zero tail: accepted */
     EXPECT(P2P_OK, p2p_db_close(db, &err));
 
     bigger.future_field = 1;
-    EXPECT(P2P_ERR_UNSUPPORTED, p2p_db_open(path, &bigger.known, &db, &err));
+    CHECK(p2p_db_open(path, &bigger.known, &db, &err) == P2P_ERR_UNSUPPORTED);
+    CHECK_CONTAINS(err.message, "byte offset 16");
+    p2p_error_dispose(&err);
 
-    /* A 1.0 caller's struct ends at max_rev_tree_depth: accepted, later fields defaulted. */
-    p2p_db_options v1 = P2P_DB_OPTIONS_INIT;
-    v1.struct_size = (uint32_t)(offsetof(p2p_db_options, max_rev_tree_depth) + sizeof(uint32_t));
-    v1.disable_delta_sync = 1; /* beyond the caller's size: must not be read */
-    EXPECT(P2P_OK, p2p_db_open(path, &v1, &db, &err));
+    /* reserved bytes must be zero */
+    p2p_db_options reserved = P2P_DB_OPTIONS_INIT;
+    reserved.reserved[5] = 1;
+    EXPECT(P2P_ERR_UNSUPPORTED, p2p_db_open(path, &reserved, &db, &err));
+
+    /* A shorter (older) caller: fields it lacks take their defaults (zero). The byte
+     * beyond its struct_size is never read: disable_create there would refuse the open. */
+    p2p_db_options older = P2P_DB_OPTIONS_INIT;
+    older.struct_size = P2P_OPTIONS_MIN_SIZE;
+    older.disable_create = 1;
+    EXPECT(P2P_OK, p2p_db_open(path, &older, &db, &err));
     EXPECT(P2P_OK, p2p_db_close(db, &err));
 
-    p2p_db_options small = P2P_DB_OPTIONS_INIT;
-    small.struct_size = 4;
-    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_open(path, &small, &db, &err));
-    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_options_init(NULL, &err));
+    /* sizes the rules refuse */
+    db = 0;
+    p2p_db_options bad = P2P_DB_OPTIONS_INIT;
+    bad.struct_size = 4; /* below P2P_OPTIONS_MIN_SIZE */
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_open(path, &bad, &db, &err));
+    bad.struct_size = 12; /* not a multiple of 8: cuts a field */
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_open(path, &bad, &db, &err));
+    bad.struct_size = 0;
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_open(path, &bad, &db, &err));
+    CHECK(db == 0);
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_options_init(NULL, sizeof bad, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_options_init(&bad, 4, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_db_options_init(&bad, (size_t)P2P_OPTIONS_MAX_SIZE + 8, &err));
+    /* init writes exactly `size` bytes: an older caller's smaller struct is not overrun */
+    struct {
+        uint8_t head[P2P_OPTIONS_MIN_SIZE];
+        uint8_t guard[8];
+    } small;
+    memset(&small, 0xAB, sizeof small);
+    EXPECT(P2P_OK, p2p_db_options_init((p2p_db_options *)(void *)&small, sizeof small.head, &err));
+    CHECK(small.guard[0] == 0xAB && small.guard[7] == 0xAB);
     free(path);
 }
 

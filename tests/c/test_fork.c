@@ -59,7 +59,7 @@ static void child(const char *dir, p2p_db db, p2p_collection coll, p2p_subscript
     /* functions that only fill structs still go through Go, so they fail too */
     p2p_db_options opts;
     memset(&opts, 0, sizeof opts);
-    EXPECT_FORKED(p2p_db_options_init(&opts, &err));
+    EXPECT_FORKED(p2p_db_options_init(&opts, sizeof opts, &err));
     CHECK(opts.struct_size == 0);
     p2p_tls_identity id = 0;
     EXPECT_FORKED(p2p_tls_identity_create(NULL, &id, &err));

@@ -82,8 +82,9 @@ static void test_options(p2p_db db, p2p_db other)
 {
     p2p_listener_options opts;
     memset(&opts, 0x5a, sizeof opts);
-    EXPECT(P2P_OK, p2p_listener_options_init(&opts, &err));
+    EXPECT(P2P_OK, p2p_listener_options_init(&opts, sizeof opts, &err));
     CHECK(opts.struct_size == sizeof opts && opts.port == 0 && opts.identity == 0 && opts.password_auth == NULL);
+    CHECK(opts.read_only == 0 && opts.disable_tls == 0 && opts.max_connections == 0 && opts.reserved2 == 0);
 
     /* an explicit identity, plain-text collection list, loopback only */
     p2p_tls_identity id = 0;
@@ -156,6 +157,12 @@ static void test_options(p2p_db db, p2p_db other)
     bad.identity = 0x7700000000000001ULL;
     EXPECT(P2P_ERR_INVALID_HANDLE, p2p_listener_create(db, &bad, &l, &err));
     bad.identity = 0;
+    bad.reserved1[2] = 1; /* reserved bytes must be zero */
+    EXPECT(P2P_ERR_UNSUPPORTED, p2p_listener_create(db, &bad, &l, &err));
+    bad.reserved1[2] = 0;
+    bad.reserved2 = 1;
+    EXPECT(P2P_ERR_UNSUPPORTED, p2p_listener_create(db, &bad, &l, &err));
+    bad.reserved2 = 0;
     bad.struct_size = 3;
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_listener_create(db, &bad, &l, &err));
     EXPECT(P2P_ERR_INVALID_HANDLE, p2p_listener_create(coll, NULL, &l, &err));

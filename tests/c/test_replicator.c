@@ -305,12 +305,12 @@ static void test_ca_modes(struct env *e)
     o.type = P2P_REPLICATOR_PULL;
     o.max_attempts = 1;
     char *st = run_once(e, &o); /* system roots do not know the app CA */
-    CHECK_STATUS(st, "\"status\":-15");
+    CHECK_STATUS(st, "\"status\":-265");
     p2p_free(st);
     o.trust_mode = P2P_TRUST_ROOTS;
     o.trusted_roots_pem = stranger_pem;
     st = run_once(e, &o);
-    CHECK_STATUS(st, "\"status\":-15");
+    CHECK_STATUS(st, "\"status\":-265");
     p2p_free(st);
     o.trusted_roots_pem = ca_pem;
     st = run_once(e, &o);
@@ -319,7 +319,7 @@ static void test_ca_modes(struct env *e)
     o.trust_mode = P2P_TRUST_SELF_SIGNED_ONLY; /* CA-issued: refused in this mode */
     o.trusted_roots_pem = NULL;
     st = run_once(e, &o);
-    CHECK_STATUS(st, "\"status\":-15");
+    CHECK_STATUS(st, "\"status\":-265");
     p2p_free(st);
 
     EXPECT(P2P_OK, p2p_listener_close(l, &err));
@@ -344,11 +344,11 @@ static void test_ca_modes(struct env *e)
     o.trust_mode = P2P_TRUST_ROOTS;
     o.trusted_roots_pem = ca_pem;
     st = run_once(e, &o); /* no client certificate */
-    CHECK_STATUS(st, "\"status\":-19");
+    CHECK_STATUS(st, "\"status\":-1289");
     p2p_free(st);
     o.client_identity = rogue;
     st = run_once(e, &o);
-    CHECK_STATUS(st, "\"status\":-19");
+    CHECK_STATUS(st, "\"status\":-1289");
     p2p_free(st);
     CHECK(count_of(&seen) == 0); /* refused by the roots before the callback */
     o.client_identity = client;
@@ -393,7 +393,7 @@ static void test_refusals(struct env *e)
     o.trust_mode = P2P_TRUST_SYSTEM_ROOTS;
     o.pinned_certificate_pem = NULL;
     st = run_once(e, &o);
-    CHECK_STATUS(st, "\"status\":-16");
+    CHECK_STATUS(st, "\"status\":-521");
     p2p_free(st);
 
     /* pinned to another certificate */
@@ -407,7 +407,7 @@ static void test_refusals(struct env *e)
     EXPECT(P2P_OK, p2p_replicator_create(e->b, &o, &r, &err));
     EXPECT(P2P_OK, p2p_replicator_start(r, 0, &err));
     st = wait_stopped(r);
-    CHECK_STATUS(st, "\"status\":-18");
+    CHECK_STATUS(st, "\"status\":-1033");
     p2p_free(st);
     /* the refused certificate is still shown, for the user to decide */
     char *seen = NULL;
@@ -596,7 +596,7 @@ static void test_resolver_and_filters(struct env *e)
     struct resolver_log log = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
     struct counter filtered = {PTHREAD_MUTEX_INITIALIZER, 0};
     p2p_replication_collection coll;
-    EXPECT(P2P_OK, p2p_replication_collection_init(&coll, &err));
+    EXPECT(P2P_OK, p2p_replication_collection_init(&coll, sizeof coll, &err));
     CHECK(coll.struct_size == sizeof coll);
     coll.collection = e->cb;
     coll.conflict_resolver = merge;
@@ -639,8 +639,9 @@ static void test_bad_input(struct env *e)
     p2p_replicator r = 0;
     p2p_replicator_options o;
     memset(&o, 0x77, sizeof o);
-    EXPECT(P2P_OK, p2p_replicator_options_init(&o, &err));
+    EXPECT(P2P_OK, p2p_replicator_options_init(&o, sizeof o, &err));
     CHECK(o.struct_size == sizeof o && o.url == NULL && o.collections == NULL && o.trust_mode == 0);
+    CHECK(o.type == 0 && o.continuous == 0 && o.max_message_size == 0 && o.reserved1[2] == 0);
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err)); /* no URL */
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, NULL, &r, &err));
     o.url = "not a url";
@@ -687,8 +688,17 @@ static void test_bad_input(struct env *e)
     o.collections = NULL;
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
     o = base_options(e);
-    o.struct_size = 8;
+    o.struct_size = 4; /* below P2P_OPTIONS_MIN_SIZE */
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
+    o = base_options(e);
+    o.reserved1[0] = 1; /* reserved bytes must be zero */
+    EXPECT(P2P_ERR_UNSUPPORTED, p2p_replicator_create(e->b, &o, &r, &err));
+    c.struct_size = sizeof c;
+    c.reserved1 = 1;
+    o = base_options(e);
+    o.collections = &c;
+    o.collection_count = 1;
+    EXPECT(P2P_ERR_UNSUPPORTED, p2p_replicator_create(e->b, &o, &r, &err));
     o = base_options(e);
     EXPECT(P2P_ERR_INVALID_HANDLE, p2p_replicator_create(e->cb, &o, &r, &err));
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, NULL, &err));
@@ -758,7 +768,7 @@ static void test_pinned_fingerprint(struct env *e)
     o.max_attempts = 5;
     int before = count_of(&e->auth_calls);
     char *st = run_once(e, &o);
-    CHECK_STATUS(st, "\"status\":-18");
+    CHECK_STATUS(st, "\"status\":-1033");
     CHECK_STATUS(st, colons);
     p2p_free(st);
     CHECK(count_of(&e->auth_calls) == before); /* refused in the handshake: no credentials sent */
@@ -785,15 +795,22 @@ static void test_pinned_fingerprint(struct env *e)
     o.pinned_fingerprint = e->server_fp; /* TLS settings on a ws:// URL */
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
 
-    /* a caller built before pinned_fingerprint existed: the field is not read */
-    o = base_options(e);
-    o.struct_size = (uint32_t)offsetof(p2p_replicator_options, pinned_fingerprint);
-    o.pinned_fingerprint = "not read";
-    o.type = P2P_REPLICATOR_PULL;
-    st = run_once(e, &o);
+    /* a newer caller's larger struct: a zero tail is accepted, a set unknown field refused */
+    struct {
+        p2p_replicator_options known;
+        uint64_t newer;
+    } big;
+    memset(&big, 0, sizeof big);
+    big.known = base_options(e);
+    big.known.struct_size = sizeof big;
+    big.known.type = P2P_REPLICATOR_PULL;
+    st = run_once(e, &big.known);
     CHECK_STATUS(st, "\"error\":null");
     p2p_free(st);
-    o.struct_size = (uint32_t)offsetof(p2p_replicator_options, collection_count) + 3; /* cuts a field */
+    big.newer = 1;
+    EXPECT(P2P_ERR_UNSUPPORTED, p2p_replicator_create(e->b, &big.known, &r, &err));
+    o = base_options(e);
+    o.struct_size = (uint32_t)offsetof(p2p_replicator_options, url) + 4; /* cuts a field */
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err));
 }
 

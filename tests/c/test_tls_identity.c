@@ -51,8 +51,9 @@ static void test_create(void)
     EXPECT(P2P_OK, p2p_tls_identity_create(NULL, &plain, &err));
     p2p_tls_identity_options opts;
     memset(&opts, 0xab, sizeof opts);
-    EXPECT(P2P_OK, p2p_tls_identity_options_init(&opts, &err));
+    EXPECT(P2P_OK, p2p_tls_identity_options_init(&opts, sizeof opts, &err));
     CHECK(opts.struct_size == sizeof opts && opts.common_name == NULL && opts.issuer == 0);
+    CHECK(opts.key_type == 0 && opts.usage == 0 && opts.is_ca == 0 && opts.reserved[4] == 0);
 
     /* a CA signs a leaf: the leaf's chain holds both certificates */
     opts.is_ca = 1;

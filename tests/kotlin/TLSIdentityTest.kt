@@ -51,7 +51,7 @@ class TLSIdentityTest : P2PTestBase() {
                 TLSIdentity.importPkcs12(p12, "wrong")
                 throw AssertionError("expected WrongPasswordException")
             } catch (e: WrongPasswordException) {
-                assertEquals(-21, e.code)
+                assertEquals(-266, e.code)
             }
             try {
                 TLSIdentity.importPkcs12(byteArrayOf(1, 2, 3), "s3cret")

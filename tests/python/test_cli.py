@@ -186,7 +186,7 @@ def test_help_on_every_command() -> None:
 
 
 def test_version() -> None:
-    assert cli("--version").stdout.startswith("p2psync 1.")
+    assert cli("--version").stdout.startswith("p2psync 2.")
 
 
 # ------------------------------------------------------------------ serve, sync, identity

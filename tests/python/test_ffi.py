@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import p2psync
 from p2psync import _ffi, errors
@@ -26,7 +29,7 @@ def test_signature_table_in_header_order() -> None:
 
 
 def test_versions() -> None:
-    assert p2psync.abi_version() == p2psync.ABI_VERSION == 1
+    assert p2psync.abi_version() == p2psync.ABI_VERSION == 2
     version = re.search(r'#define P2P_VERSION_STRING "([^"]+)"', HEADER).group(1)
     assert p2psync.library_version() == version
 
@@ -40,6 +43,54 @@ def test_error_classes_match_header_codes() -> None:
         assert cls.code == code and issubclass(cls, p2psync.P2PSyncError)
     unknown = errors.error_for(-77, errors.DOMAIN_LIBRARY, -77, "from the future")
     assert type(unknown) is p2psync.P2PSyncError and unknown.code == -77
+
+
+def test_error_classes_follow_primary_codes() -> None:
+    codes = {name: int(value) for name, value in re.findall(r"#define (P2P_ERR_\w+)\s+(-\d+)", HEADER)}
+    for name, code in codes.items():
+        prim = errors.primary(code)
+        assert prim in errors.ERRORS, name
+        # every extended code's class derives from its primary code's class
+        assert issubclass(errors.ERRORS[code], errors.ERRORS[prim]), name
+    assert errors.primary(codes["P2P_ERR_TLS_PIN_MISMATCH"]) == codes["P2P_ERR_TLS"]
+    assert issubclass(p2psync.WrongPasswordError, p2psync.AuthError)
+    # a TLS code added by a later library is still a TLSError, with its own code
+    later = -(9 | 77 << 8)
+    e = errors.error_for(later, errors.DOMAIN_LIBRARY, later, "later")
+    assert type(e) is p2psync.TLSError and e.code == later
+
+
+def test_structures_match_golden_layout() -> None:
+    """The ctypes Structures have the C layout of tests/c/abi_layout.golden."""
+    golden = (ROOT / "tests" / "c" / "abi_layout.golden").read_text().splitlines()
+    classes = {"p2p_error": _ffi.Error, "p2p_db_options": _ffi.DbOptions,
+               "p2p_tls_identity_options": _ffi.TlsIdentityOptions, "p2p_listener_options": _ffi.ListenerOptions,
+               "p2p_replication_collection": _ffi.ReplicationCollection,
+               "p2p_replicator_options": _ffi.ReplicatorOptions}
+    seen = {name: [] for name in classes}
+    for line in golden:
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        cls = classes[parts[0]]
+        if parts[1] == "sizeof":
+            assert ctypes.sizeof(cls) == int(parts[2]), line
+            continue
+        field = getattr(cls, parts[1])
+        assert (field.offset, field.size) == (int(parts[2]), int(parts[3])), line
+        seen[parts[0]].append(parts[1])
+    for name, cls in classes.items():
+        assert seen[name] == [f[0] for f in cls._fields_], name
+
+
+def test_options_init_zeroes_and_sizes() -> None:
+    opts = _ffi.ReplicatorOptions()
+    ctypes.memset(ctypes.byref(opts), 0x5A, ctypes.sizeof(opts))
+    _ffi.call("p2p_replicator_options_init", ctypes.byref(opts), ctypes.sizeof(opts))
+    assert opts.struct_size == ctypes.sizeof(opts)
+    assert bytes(opts)[4:] == bytes(ctypes.sizeof(opts) - 4)
+    with pytest.raises(p2psync.InvalidArgumentError):
+        _ffi.call("p2p_replicator_options_init", ctypes.byref(opts), 4)
 
 
 def test_error_carries_domain_and_message(tmp_path: Path) -> None:
@@ -75,7 +126,7 @@ def test_abi_mismatch_refuses_import() -> None:
     # Simulate a binding written for another ABI by patching the constant before the check runs.
     script = ("import sys, importlib.util, pathlib\n"
               f"path = pathlib.Path({str(ROOT / 'bindings/python/p2psync/_ffi.py')!r})\n"
-              "src = path.read_text().replace('ABI_VERSION = 1', 'ABI_VERSION = 999')\n"
+              "src = path.read_text().replace('ABI_VERSION = 2', 'ABI_VERSION = 999')\n"
               "import p2psync.errors\n"
               "mod = type(sys)('p2psync._ffi_test'); mod.__package__ = 'p2psync'; mod.__file__ = str(path)\n"
               "try:\n"
@@ -85,7 +136,7 @@ def test_abi_mismatch_refuses_import() -> None:
     res = subprocess.run([sys.executable, "-c", script],
                          env={**os.environ, "PYTHONPATH": str(ROOT / "bindings" / "python")},
                          capture_output=True, text=True, timeout=60)
-    assert "refused:" in res.stdout and "999" in res.stdout and "1" in res.stdout, res.stdout + res.stderr
+    assert "refused:" in res.stdout and "999" in res.stdout and "2" in res.stdout, res.stdout + res.stderr
 
 
 def test_filter_flags_reach_the_document() -> None:

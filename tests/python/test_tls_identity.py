@@ -39,7 +39,7 @@ def test_pkcs12_round_trip() -> None:
             assert back.fingerprint == ident.fingerprint
         with pytest.raises(p2psync.WrongPasswordError) as info:
             Identity.from_pkcs12(data, "wrong")
-        assert info.value.code == -21
+        assert info.value.code == -266
         with pytest.raises(p2psync.InvalidArgumentError):
             Identity.from_pkcs12(data[: len(data) // 2], "s3cret")
         with pytest.raises(p2psync.InvalidArgumentError):

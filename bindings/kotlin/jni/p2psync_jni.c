@@ -140,7 +140,7 @@ FN(jlong, dbOpen)(ARGS, jbyteArray path, jboolean create, jint max_depth, jboole
     (void)cls;
     TEXTS3(path, NULL, NULL)
     p2p_db_options opts = P2P_DB_OPTIONS_INIT;
-    opts.create = create ? 1 : 0;
+    opts.disable_create = create ? 0 : 1;
     opts.max_rev_tree_depth = (uint32_t)max_depth;
     opts.disable_delta_sync = delta_sync ? 0 : 1;
     p2p_db db = 0;

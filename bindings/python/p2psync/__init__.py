@@ -30,7 +30,7 @@ ABI_VERSION = _ffi.ABI_VERSION
 
 
 def library_version() -> str:
-    """Version of the loaded libp2psync, e.g. "1.0.0"."""
+    """Version of the loaded libp2psync, e.g. "2.0.0"."""
     return _ffi.version()
 
 

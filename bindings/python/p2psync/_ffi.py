@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import DOMAIN_LIBRARY, ForkedError, error_for
 
-ABI_VERSION = 1  # P2P_ABI_VERSION this binding was written for
+ABI_VERSION = 2  # P2P_ABI_VERSION this binding was written for
 
 log = logging.getLogger("p2psync")
 
@@ -34,11 +34,15 @@ class Error(Structure):
     _fields_ = [("code", c_int32), ("domain", c_int32), ("message", c_void_p)]
 
 
-class DbOptions(Structure):
-    """p2p_db_options (version 1.0 layout; struct_size tells the library which)."""
+# Options structs (ABI 2 layouts; tests/c/abi_layout.golden holds them and
+# tests/python/test_ffi.py checks these classes against it). Every default is zero and
+# struct_size, set by the *_init functions, tells the library which layout it reads.
 
-    _fields_ = [("struct_size", c_uint32), ("create", c_uint8), ("max_rev_tree_depth", c_uint32),
-                ("disable_delta_sync", c_uint8)]
+class DbOptions(Structure):
+    """p2p_db_options."""
+
+    _fields_ = [("struct_size", c_uint32), ("max_rev_tree_depth", c_uint32), ("disable_create", c_uint8),
+                ("disable_delta_sync", c_uint8), ("reserved", c_uint8 * 6)]
 
 
 # typedef void (*p2p_change_fn)(p2p_subscription token, const char *event_json, void *user_data);
@@ -62,47 +66,50 @@ LogFn = CFUNCTYPE(None, c_uint32, c_uint32, c_char_p, c_void_p)
 
 
 class TlsIdentityOptions(Structure):
-    """p2p_tls_identity_options (1.1 layout)."""
+    """p2p_tls_identity_options."""
 
-    _fields_ = [("struct_size", c_uint32), ("key_type", c_uint8), ("usage", c_uint8), ("is_ca", c_uint8),
-                ("validity_days", c_uint32), ("common_name", c_char_p), ("organization", c_char_p),
-                ("organizational_unit", c_char_p), ("country", c_char_p), ("locality", c_char_p),
-                ("province", c_char_p), ("subject_alt_names_json", c_char_p), ("issuer", c_uint64)]
+    _fields_ = [("struct_size", c_uint32), ("validity_days", c_uint32), ("issuer", c_uint64),
+                ("common_name", c_char_p), ("organization", c_char_p), ("organizational_unit", c_char_p),
+                ("country", c_char_p), ("locality", c_char_p), ("province", c_char_p),
+                ("subject_alt_names_json", c_char_p), ("key_type", c_uint8), ("usage", c_uint8), ("is_ca", c_uint8),
+                ("reserved", c_uint8 * 5)]
 
 
 class ListenerOptions(Structure):
-    """p2p_listener_options (1.1 layout)."""
+    """p2p_listener_options."""
 
-    _fields_ = [("struct_size", c_uint32), ("collections", POINTER(c_uint64)), ("collection_count", c_uint32),
-                ("port", c_uint16), ("network_interface", c_char_p), ("read_only", c_uint8),
-                ("disable_tls", c_uint8), ("identity", c_uint64), ("credentials_json", c_char_p),
+    _fields_ = [("struct_size", c_uint32), ("collection_count", c_uint32), ("collections", POINTER(c_uint64)),
+                ("network_interface", c_char_p), ("port", c_uint16), ("read_only", c_uint8),
+                ("disable_tls", c_uint8), ("enable_delta_sync", c_uint8), ("reserved1", c_uint8 * 3),
+                ("identity", c_uint64), ("credentials_json", c_char_p),
                 ("password_auth", PasswordAuthFn), ("password_auth_user_data", c_void_p),
                 ("client_cert_roots_pem", c_char_p), ("client_cert_auth", ClientCertAuthFn),
-                ("client_cert_auth_user_data", c_void_p), ("enable_delta_sync", c_uint8),
-                ("max_message_size", c_uint64), ("max_connection_buffer", c_uint64), ("max_connections", c_uint32)]
+                ("client_cert_auth_user_data", c_void_p), ("max_message_size", c_uint64),
+                ("max_connection_buffer", c_uint64), ("max_connections", c_uint32), ("reserved2", c_uint32)]
 
 
 class ReplicationCollection(Structure):
-    """p2p_replication_collection (1.1 layout)."""
+    """p2p_replication_collection."""
 
-    _fields_ = [("struct_size", c_uint32), ("collection", c_uint64), ("doc_ids_json", c_char_p),
-                ("channels_json", c_char_p), ("push_filter", FilterFn), ("push_filter_user_data", c_void_p),
-                ("pull_filter", FilterFn), ("pull_filter_user_data", c_void_p),
+    _fields_ = [("struct_size", c_uint32), ("reserved1", c_uint32), ("collection", c_uint64),
+                ("doc_ids_json", c_char_p), ("channels_json", c_char_p), ("push_filter", FilterFn),
+                ("push_filter_user_data", c_void_p), ("pull_filter", FilterFn), ("pull_filter_user_data", c_void_p),
                 ("conflict_resolver", ResolverFn), ("conflict_resolver_user_data", c_void_p)]
 
 
 class ReplicatorOptions(Structure):
-    """p2p_replicator_options (1.1 layout)."""
+    """p2p_replicator_options."""
 
-    _fields_ = [("struct_size", c_uint32), ("url", c_char_p), ("type", c_uint8), ("continuous", c_uint8),
-                ("headers_json", c_char_p), ("heartbeat_ms", c_uint32), ("max_attempts", c_int32),
-                ("max_attempt_wait_ms", c_uint32), ("retry_base_ms", c_uint32), ("disable_auto_purge", c_uint8),
-                ("enable_delta_sync", c_uint8), ("username", c_char_p), ("password", c_char_p),
-                ("client_identity", c_uint64), ("trust_mode", c_uint8), ("trusted_roots_pem", c_char_p),
-                ("pinned_certificate_pem", c_char_p), ("server_name", c_char_p),
-                ("collections", POINTER(ReplicationCollection)), ("collection_count", c_uint32),
-                ("pinned_fingerprint", c_char_p), ("max_message_size", c_uint64),
-                ("max_connection_buffer", c_uint64)]
+    _fields_ = [("struct_size", c_uint32), ("collection_count", c_uint32),
+                ("collections", POINTER(ReplicationCollection)), ("url", c_char_p), ("headers_json", c_char_p),
+                ("username", c_char_p), ("password", c_char_p), ("client_identity", c_uint64),
+                ("trusted_roots_pem", c_char_p), ("pinned_certificate_pem", c_char_p),
+                ("pinned_fingerprint", c_char_p), ("server_name", c_char_p), ("max_message_size", c_uint64),
+                ("max_connection_buffer", c_uint64), ("heartbeat_ms", c_uint32), ("max_attempts", c_int32),
+                ("max_attempt_wait_ms", c_uint32), ("retry_base_ms", c_uint32), ("type", c_uint8),
+                ("trust_mode", c_uint8), ("continuous", c_uint8), ("disable_auto_purge", c_uint8),
+                ("enable_delta_sync", c_uint8), ("reserved1", c_uint8 * 3)]
+
 
 _handle = c_uint64
 _out_handle = POINTER(c_uint64)
@@ -120,7 +127,7 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any]] = {
     "p2p_free": ([c_void_p], None),
     "p2p_strdup": ([c_char_p], c_void_p),
     # database
-    "p2p_db_options_init": ([POINTER(DbOptions), _err], c_int32),
+    "p2p_db_options_init": ([POINTER(DbOptions), c_size_t, _err], c_int32),
     "p2p_db_open": ([c_char_p, POINTER(DbOptions), _out_handle, _err], c_int32),
     "p2p_db_close": ([_handle, _err], c_int32),
     "p2p_db_delete": ([c_char_p, _err], c_int32),
@@ -174,7 +181,7 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any]] = {
     "p2p_subscription_next_event": ([_handle, c_uint32, _out_text, _err], c_int32),
     "p2p_subscription_remove": ([_handle, _err], c_int32),
     # TLS identities
-    "p2p_tls_identity_options_init": ([POINTER(TlsIdentityOptions), _err], c_int32),
+    "p2p_tls_identity_options_init": ([POINTER(TlsIdentityOptions), c_size_t, _err], c_int32),
     "p2p_tls_identity_create": ([POINTER(TlsIdentityOptions), _out_handle, _err], c_int32),
     "p2p_tls_identity_import_pkcs12": ([c_char_p, c_size_t, c_char_p, _out_handle, _err], c_int32),
     "p2p_tls_identity_export_pkcs12": ([_handle, c_char_p, POINTER(c_void_p), POINTER(c_size_t), _err], c_int32),
@@ -192,7 +199,7 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any]] = {
     "p2p_keystore_delete": ([_handle, c_char_p, _err], c_int32),
     "p2p_keystore_close": ([_handle, _err], c_int32),
     # listener
-    "p2p_listener_options_init": ([POINTER(ListenerOptions), _err], c_int32),
+    "p2p_listener_options_init": ([POINTER(ListenerOptions), c_size_t, _err], c_int32),
     "p2p_listener_create": ([_handle, POINTER(ListenerOptions), _out_handle, _err], c_int32),
     "p2p_listener_start": ([_handle, _err], c_int32),
     "p2p_listener_stop": ([_handle, _err], c_int32),
@@ -202,8 +209,8 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any]] = {
     "p2p_listener_tls_identity": ([_handle, _out_handle, _err], c_int32),
     "p2p_listener_close": ([_handle, _err], c_int32),
     # replicator
-    "p2p_replication_collection_init": ([POINTER(ReplicationCollection), _err], c_int32),
-    "p2p_replicator_options_init": ([POINTER(ReplicatorOptions), _err], c_int32),
+    "p2p_replication_collection_init": ([POINTER(ReplicationCollection), c_size_t, _err], c_int32),
+    "p2p_replicator_options_init": ([POINTER(ReplicatorOptions), c_size_t, _err], c_int32),
     "p2p_replicator_create": ([_handle, POINTER(ReplicatorOptions), _out_handle, _err], c_int32),
     "p2p_replicator_start": ([_handle, c_uint8, _err], c_int32),
     "p2p_replicator_stop": ([_handle, _err], c_int32),
@@ -404,9 +411,8 @@ def close_quietly(name: str, handle: int, *keep_alive: Any) -> None:
 
 def db_options(create: bool, max_rev_tree_depth: int, delta_sync: bool = True) -> Any:
     """A filled p2p_db_options, passed by reference (the reference keeps it alive)."""
-    opts = DbOptions()
-    call("p2p_db_options_init", byref(opts))
-    opts.create = 1 if create else 0
+    opts = init_struct("p2p_db_options_init", DbOptions)
+    opts.disable_create = 0 if create else 1
     opts.max_rev_tree_depth = max_rev_tree_depth
     opts.disable_delta_sync = 0 if delta_sync else 1
     return byref(opts)
@@ -443,9 +449,9 @@ def out_port(name: str, *args: Any) -> int:
 
 
 def init_struct(name: str, struct_type: Any) -> Any:
-    """A struct filled by its *_init function (defaults and struct_size)."""
+    """A struct filled by its *_init function (zero defaults, struct_size = its size)."""
     value = struct_type()
-    call(name, byref(value))
+    call(name, byref(value), ctypes.sizeof(value))
     return value
 
 

@@ -1,4 +1,12 @@
-"""Exceptions raised by p2psync: one class per C status code (see include/p2psync.h)."""
+"""Exceptions raised by p2psync: one class per C status code (see include/p2psync.h).
+
+A status is a primary code (-1..-255) or an extended code that refines one,
+-(primary | n << 8), like SQLite's extended result codes. The classes follow that
+grouping: each extended code's class derives from its primary code's class
+(TLSExpiredError is a TLSError; WrongPasswordError is an AuthError), and an extended code
+this binding does not know yet (added by a later library) raises its primary's class with
+the actual code, so ``except TLSError`` keeps catching every TLS failure.
+"""
 
 from __future__ import annotations
 
@@ -76,7 +84,8 @@ class TLSError(P2PSyncError):
 
 
 class AuthError(P2PSyncError):
-    """The peer refused the credentials (P2P_ERR_AUTH)."""
+    """Credentials refused (P2P_ERR_AUTH): by the peer, or, as WrongPasswordError, a
+    password that opens no local secret; ``except AuthError`` catches both."""
 
 
 class ProtocolError(P2PSyncError):
@@ -119,7 +128,7 @@ class TLSVersionError(TLSError):
     """The peer speaks only TLS versions below 1.2 (P2P_ERR_TLS_VERSION)."""
 
 
-class WrongPasswordError(P2PSyncError):
+class WrongPasswordError(AuthError):
     """A password does not open a keystore, PKCS#12 file or key (P2P_ERR_WRONG_PASSWORD)."""
 
 
@@ -132,6 +141,11 @@ class ForkedError(P2PSyncError):
 
 class InternalError(P2PSyncError):
     """A bug in the library, including a recovered panic (P2P_ERR_INTERNAL)."""
+
+
+def primary(status: int) -> int:
+    """P2P_ERR_PRIMARY: the primary code of a status (itself for a primary code; 0 stays 0)."""
+    return -((-status) & 0xFF) if status < 0 else status
 
 
 # Status code -> exception class. tests/python/test_ffi.py checks it against the header.
@@ -150,20 +164,23 @@ ERRORS: Dict[int, Type[P2PSyncError]] = {
     -12: CancelledError,
     -13: TimedOutError,
     -14: UnsupportedError,
-    -15: TLSUntrustedError,
-    -16: TLSHostnameError,
-    -17: TLSExpiredError,
-    -18: TLSPinMismatchError,
-    -19: TLSClientCertError,
-    -20: TLSVersionError,
-    -21: WrongPasswordError,
     -22: ForkedError,
     -99: InternalError,
+    # extended codes: -(primary | n << 8)
+    -265: TLSUntrustedError,  # TLS | 1 << 8
+    -521: TLSHostnameError,  # TLS | 2 << 8
+    -777: TLSExpiredError,  # TLS | 3 << 8
+    -1033: TLSPinMismatchError,  # TLS | 4 << 8
+    -1289: TLSClientCertError,  # TLS | 5 << 8
+    -1545: TLSVersionError,  # TLS | 6 << 8
+    -266: WrongPasswordError,  # AUTH | 1 << 8
 }
 for _status, _cls in ERRORS.items():
     _cls.code = _status
 
 
 def error_for(status: int, domain: int, domain_code: int, message: str) -> P2PSyncError:
-    """Builds the exception for a failed call; unknown codes give the base class."""
-    return ERRORS.get(status, P2PSyncError)(status, domain, domain_code, message)
+    """Builds the exception for a failed call: the class of the status, else the class of
+    its primary code (an extended code of a later library), else the base class."""
+    cls = ERRORS.get(status) or ERRORS.get(primary(status), P2PSyncError)
+    return cls(status, domain, domain_code, message)

@@ -5,7 +5,7 @@ package org.p2psync
  * UTF-8 byte arrays; handles as Long; failures as [P2PSyncException].
  */
 internal object Native {
-    /** Names the directory holding libp2psync_jni.so and libp2psync.so.1 (else the places below). */
+    /** Names the directory holding libp2psync_jni.so and libp2psync.so.2 (else the places below). */
     const val LIBRARY_PATH_PROPERTY = "p2psync.library.path"
 
     /** Written into the jar by `make install`: libdir=the directory the libraries were installed to. */
@@ -16,7 +16,7 @@ internal object Native {
     }
 
     /**
-     * Loads libp2psync_jni.so (which finds libp2psync.so.1 beside itself) from the first of:
+     * Loads libp2psync_jni.so (which finds libp2psync.so.2 beside itself) from the first of:
      * -Dp2psync.library.path=DIR; the install libdir baked into an installed jar; the jar's
      * own directory and DIR/../lib (the build tree's layout); then java.library.path.
      */
@@ -82,7 +82,7 @@ internal object Native {
     private fun loadError(detail: String, cause: Throwable): UnsatisfiedLinkError {
         // The JVM's own message names only one place; say where the library is looked for.
         val err = UnsatisfiedLinkError("cannot load ${System.mapLibraryName("p2psync_jni")} ($detail); put it and " +
-            "libp2psync.so.1 in a directory and pass -D$LIBRARY_PATH_PROPERTY=DIR or -Djava.library.path=DIR, " +
+            "libp2psync.so.2 in a directory and pass -D$LIBRARY_PATH_PROPERTY=DIR or -Djava.library.path=DIR, " +
             "or install both with `make install`")
         err.initCause(cause)
         return err

@@ -3,9 +3,9 @@ package org.p2psync
 /** Library-wide information. */
 object P2PSync {
     /** P2P_ABI_VERSION this binding was written for. */
-    const val ABI_VERSION = 1
+    const val ABI_VERSION = 2
 
-    /** Version of the loaded libp2psync, e.g. "1.0.0". */
+    /** Version of the loaded libp2psync, e.g. "2.0.0". */
     @JvmStatic
     val libraryVersion: String
         get() = Native.text(Native.version())

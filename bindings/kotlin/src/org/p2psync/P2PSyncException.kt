@@ -2,7 +2,9 @@ package org.p2psync
 
 /**
  * A call into libp2psync failed. [code] is the C status (P2P_ERR_*); [domain] and
- * [domainCode] keep the underlying cause (e.g. an SQLite result code).
+ * [domainCode] keep the underlying cause (e.g. an SQLite result code). [primaryCode] is the
+ * primary code of [code] (P2P_ERR_PRIMARY): the classes follow it, so the TLS codes are
+ * [TlsException]s and P2P_ERR_WRONG_PASSWORD is an [AuthException].
  */
 open class P2PSyncException(
     val code: Int,
@@ -10,6 +12,10 @@ open class P2PSyncException(
     val domainCode: Int,
     message: String
 ) : RuntimeException(message) {
+    /** The primary code of [code]: itself for a primary code, else the one it refines. */
+    val primaryCode: Int
+        get() = primaryOf(code)
+
     companion object {
         const val DOMAIN_LIBRARY = 1
         const val DOMAIN_POSIX = 2
@@ -32,16 +38,30 @@ open class P2PSyncException(
             -12 to ::CancelledException,
             -13 to ::TimeoutException,
             -14 to ::UnsupportedException,
-            -15 to ::TlsUntrustedException,
-            -16 to ::TlsHostnameException,
-            -17 to ::TlsExpiredException,
-            -18 to ::TlsPinMismatchException,
-            -19 to ::TlsClientCertException,
-            -20 to ::TlsVersionException,
-            -21 to ::WrongPasswordException,
             -22 to ::ForkedException,
-            -99 to ::InternalException
+            -99 to ::InternalException,
+            // extended codes: -(primary | n << 8)
+            -265 to ::TlsUntrustedException,
+            -521 to ::TlsHostnameException,
+            -777 to ::TlsExpiredException,
+            -1033 to ::TlsPinMismatchException,
+            -1289 to ::TlsClientCertException,
+            -1545 to ::TlsVersionException,
+            -266 to ::WrongPasswordException
         )
+
+        /**
+         * Families whose unknown extended codes (added by a later library) still get the
+         * family's class, with the actual code.
+         */
+        private val FAMILY: Map<Int, (Int, Int, Int, String) -> P2PSyncException> = mapOf(
+            -9 to { c: Int, d: Int, dc: Int, m: String -> TlsException(c, d, dc, m) },
+            -10 to { c: Int, d: Int, dc: Int, m: String -> AuthException(c, d, dc, m) }
+        )
+
+        /** P2P_ERR_PRIMARY: the primary code of a status (-(|code| & 0xff)); 0 stays 0. */
+        @JvmStatic
+        fun primaryOf(code: Int): Int = if (code < 0) -((-code.toLong()).toInt() and 0xff) else code
 
         /** Codes with a subclass (checked against the header by a test). */
         @JvmStatic
@@ -52,8 +72,9 @@ open class P2PSyncException(
         @JvmStatic
         fun create(code: Int, domain: Int, domainCode: Int, messageUtf8: ByteArray): P2PSyncException {
             val message = String(messageUtf8, Charsets.UTF_8)
-            val make = BY_CODE[code] ?: return P2PSyncException(code, domain, domainCode, message)
-            return make(domain, domainCode, message)
+            BY_CODE[code]?.let { return it(domain, domainCode, message) }
+            FAMILY[primaryOf(code)]?.let { return it(code, domain, domainCode, message) }
+            return P2PSyncException(code, domain, domainCode, message)
         }
     }
 }
@@ -74,18 +95,25 @@ open class TlsException internal constructor(code: Int, domain: Int, domainCode:
     P2PSyncException(code, domain, domainCode, message) {
     constructor(domain: Int, domainCode: Int, message: String) : this(-9, domain, domainCode, message)
 }
-class AuthException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-10, domain, domainCode, message)
+/**
+ * Credentials refused (P2P_ERR_AUTH): by the peer, or, as [WrongPasswordException], a
+ * password that opens no local secret. `catch (e: AuthException)` catches both.
+ */
+open class AuthException internal constructor(code: Int, domain: Int, domainCode: Int, message: String) :
+    P2PSyncException(code, domain, domainCode, message) {
+    constructor(domain: Int, domainCode: Int, message: String) : this(-10, domain, domainCode, message)
+}
 class ProtocolException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-11, domain, domainCode, message)
 class CancelledException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-12, domain, domainCode, message)
 class TimeoutException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-13, domain, domainCode, message)
 class UnsupportedException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-14, domain, domainCode, message)
-class TlsUntrustedException(domain: Int, domainCode: Int, message: String) : TlsException(-15, domain, domainCode, message)
-class TlsHostnameException(domain: Int, domainCode: Int, message: String) : TlsException(-16, domain, domainCode, message)
-class TlsExpiredException(domain: Int, domainCode: Int, message: String) : TlsException(-17, domain, domainCode, message)
-class TlsPinMismatchException(domain: Int, domainCode: Int, message: String) : TlsException(-18, domain, domainCode, message)
-class TlsClientCertException(domain: Int, domainCode: Int, message: String) : TlsException(-19, domain, domainCode, message)
-class TlsVersionException(domain: Int, domainCode: Int, message: String) : TlsException(-20, domain, domainCode, message)
-class WrongPasswordException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-21, domain, domainCode, message)
+class TlsUntrustedException(domain: Int, domainCode: Int, message: String) : TlsException(-265, domain, domainCode, message)
+class TlsHostnameException(domain: Int, domainCode: Int, message: String) : TlsException(-521, domain, domainCode, message)
+class TlsExpiredException(domain: Int, domainCode: Int, message: String) : TlsException(-777, domain, domainCode, message)
+class TlsPinMismatchException(domain: Int, domainCode: Int, message: String) : TlsException(-1033, domain, domainCode, message)
+class TlsClientCertException(domain: Int, domainCode: Int, message: String) : TlsException(-1289, domain, domainCode, message)
+class TlsVersionException(domain: Int, domainCode: Int, message: String) : TlsException(-1545, domain, domainCode, message)
+class WrongPasswordException(domain: Int, domainCode: Int, message: String) : AuthException(-266, domain, domainCode, message)
 /**
  * libp2psync was called in a child process created by fork() after the library was loaded
  * (P2P_ERR_FORKED): its Go runtime does not survive a fork. Start worker processes with
