@@ -209,10 +209,17 @@ func encodeLiveEvent(rows [][]byte, err error) string {
 func p2pgo_query_add_listener(qh C.p2p_query, params *C.char, fn C.p2p_query_listener_fn, userData unsafe.Pointer, out *C.p2p_subscription, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	o, err := queries.lookup(uint64(qh))
-	p, err := then(err, func() (string, error) { return goOptText(params, "params_json") })
-	err = then1(err, func() error { return needOut(fn != nil, "fn") })
-	err = then1(err, func() error { return needOut(out != nil, "out_token") })
 	if err != nil {
+		return fail(cerr, err)
+	}
+	p, err := goOptText(params, "params_json")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(fn != nil, "fn"); err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_token"); err != nil {
 		return fail(cerr, err)
 	}
 	s := newCallbackSub(unsafe.Pointer(fn), userData)

@@ -577,7 +577,7 @@ P2P_API int32_t p2p_collection_add_change_queue(p2p_collection coll, uint32_t ca
 P2P_API int32_t p2p_subscription_next_event(p2p_subscription token, uint32_t timeout_ms,
                                             char **out_json, p2p_error *err);
 
-/* Unregisters a listener or event queue (of a collection or a replicator). Waits until
+/* Unregisters a listener or event queue (of a collection, a replicator or a query). Waits until
  * calls in flight return, so that user_data may be freed afterwards; called from inside
  * its own callback it returns without waiting. Removing 0 or a removed token returns P2P_OK.
  * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind).
@@ -1528,7 +1528,7 @@ typedef void (*p2p_query_listener_fn)(p2p_subscription token, const char *event_
  *                (P2P_ERR_BUSY).
  * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL fn or out_token, the query is not a
  * SELECT, bad or missing parameters); P2P_ERR_INVALID_HANDLE; P2P_ERR_NOT_FOUND (the
- * collection was deleted). */
+ * collection was deleted). The first run happens on the listener's thread, not here. */
 P2P_API int32_t p2p_query_add_listener(p2p_query query, const char *params_json,
                                        p2p_query_listener_fn fn, void *user_data,
                                        p2p_subscription *out_token, p2p_error *err);
