@@ -175,3 +175,17 @@ def test_live_query_sees_pulled_revisions(tmp_path: Path) -> None:
                     scoll.delete("n1")
                     wait_until(lambda: seen[-1:] == [[]])
             sub.remove()
+
+
+def test_live_query_reports_a_failed_run(people: p2psync.Database) -> None:
+    seen: List[Any] = []
+    with people.default_collection() as coll:
+        coll.create_index("names", ["name"], full_text=True)
+        with people.prepare("SELECT meta().id FROM _ WHERE MATCH(names, 'ada')") as q:
+            sub = q.add_listener(lambda rows, error: seen.append(rows if error is None else error))
+            wait_until(lambda: seen[-1:] == [[{"id": "a"}]])
+            coll.delete_index("names")
+            coll.save("x", {"name": "Ada again"})  # the next run finds no index
+            wait_until(lambda: bool(seen) and isinstance(seen[-1], p2psync.NotFoundError))
+            assert "full-text index" in str(seen[-1])
+            sub.remove()

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import _ffi
-from .errors import InvalidHandleError, P2PSyncError, error_for
+from .errors import DOMAIN_LIBRARY, InvalidHandleError, P2PSyncError, error_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from .blob import Blob, BlobRef, BlobWriter
@@ -343,7 +343,8 @@ class Query(_Handle):
         def on_event(_token: int, text: str) -> None:
             event = json.loads(text)
             if event.get("event") == "error":
-                listener(None, error_for(int(event.get("code", -99)), 0, 0, event.get("message", "")))
+                code = int(event.get("code", -99))
+                listener(None, error_for(code, DOMAIN_LIBRARY, code, event.get("message", "")))
             else:
                 listener(event.get("rows", []), None)
 
