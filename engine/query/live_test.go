@@ -115,6 +115,11 @@ func TestLiveQueryLocalChanges(t *testing.T) {
 		}
 	}
 	rec.waitFor(t, `{"id":"h3","name":"Sea View"}`)
+	// expiry purges h3: no rows left
+	if err := coll.SetExpiration(ctx, "h3", time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitFor(t, ``)
 	lq.Stop()
 	<-lq.Done()
 	n = len(rec.snapshot())
