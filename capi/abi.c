@@ -250,3 +250,5 @@ int32_t p2p_document_version(p2p_document doc, char **out_version, p2p_error *er
 int32_t p2p_document_timestamp(p2p_document doc, uint64_t *out_timestamp, p2p_error *err) { return GO(err, p2pgo_document_timestamp(doc, out_timestamp, err)); }
 int32_t p2p_document_version_vector(p2p_document doc, char **out_vector, p2p_error *err) { return GO(err, p2pgo_document_version_vector(doc, out_vector, err)); }
 int32_t p2p_db_source_id(p2p_db db, char **out_source_id, p2p_error *err) { return GO(err, p2pgo_db_source_id(db, out_source_id, err)); }
+
+int32_t p2p_query_add_listener(p2p_query query, const char *params_json, p2p_query_listener_fn fn, void *user_data, p2p_subscription *out_token, p2p_error *err) { return GO(err, p2pgo_query_add_listener(query, (char *)params_json, fn, user_data, out_token, err)); }

@@ -134,6 +134,7 @@ var statusFor = []struct {
 	// Queries: the message gives the line and column of the problem.
 	{query.ErrInvalidQuery, C.P2P_ERR_INVALID_ARGUMENT},
 	{store.ErrIndexName, C.P2P_ERR_INVALID_ARGUMENT},
+	{store.ErrIndexDefinition, C.P2P_ERR_INVALID_ARGUMENT},
 }
 
 func statusOf(err error) C.int32_t {

@@ -1,13 +1,29 @@
 package main
 
 /*
+#include <stdint.h>
+#include <stdlib.h>
 #include "p2psync.h"
+
+// The subscription whose query listener this thread is running (0: none), so that
+// p2p_subscription_remove called from inside that listener does not wait for it.
+static __thread uint64_t p2p_in_query_listener;
+
+static inline void p2p_call_query_fn(uintptr_t fn, p2p_subscription token, const char *json, uintptr_t user_data) {
+	uint64_t outer = p2p_in_query_listener;
+	p2p_in_query_listener = token;
+	((p2p_query_listener_fn)fn)(token, json, (void *)user_data);
+	p2p_in_query_listener = outer;
+}
+static inline uint64_t p2p_query_listener_running(void) { return p2p_in_query_listener; }
 */
 import "C"
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
+	"unsafe"
 
 	"github.com/p2psync/libp2psync/engine/query"
 )
@@ -149,5 +165,78 @@ func p2pgo_query_close(qh C.p2p_query, cerr *C.p2p_error) (rc C.int32_t) {
 		o.closeResult()
 		o.mu.Unlock()
 	}
+	return C.P2P_OK
+}
+
+// liveToken is the engine side of a query listener subscription.
+type liveToken struct {
+	lq     *query.LiveQuery
+	handle uint64
+}
+
+// Remove stops the live query and waits for a listener call in progress, unless
+// it is called from inside that call.
+func (t *liveToken) Remove() {
+	t.lq.Stop()
+	if uint64(C.p2p_query_listener_running()) != t.handle {
+		<-t.lq.Done()
+	}
+}
+
+// liveEvent is the JSON a query listener receives.
+type liveEvent struct {
+	Event   string             `json:"event"`
+	Rows    *[]json.RawMessage `json:"rows,omitempty"` // present (maybe empty) for results
+	Code    int32              `json:"code,omitempty"`
+	Message string             `json:"message,omitempty"`
+}
+
+func encodeLiveEvent(rows [][]byte, err error) string {
+	if err != nil {
+		b, _ := json.Marshal(liveEvent{Event: "error", Code: int32(statusOf(err)), Message: err.Error()})
+		return string(b)
+	}
+	out := make([]json.RawMessage, len(rows))
+	for i, r := range rows {
+		out[i] = json.RawMessage(r)
+	}
+	ev := liveEvent{Event: "results", Rows: &out}
+	b, _ := json.Marshal(ev) // rows are JSON objects the engine encoded
+	return string(b)
+}
+
+//export p2pgo_query_add_listener
+func p2pgo_query_add_listener(qh C.p2p_query, params *C.char, fn C.p2p_query_listener_fn, userData unsafe.Pointer, out *C.p2p_subscription, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	o, err := queries.lookup(uint64(qh))
+	if err != nil {
+		return fail(cerr, err)
+	}
+	p, err := goOptText(params, "params_json")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(fn != nil, "fn"); err != nil {
+		return fail(cerr, err)
+	}
+	if err := needOut(out != nil, "out_token"); err != nil {
+		return fail(cerr, err)
+	}
+	s := newCallbackSub(unsafe.Pointer(fn), userData)
+	s.node.parent = &o.node
+	if s.handle, err = subs.add(s); err != nil {
+		return fail(cerr, err)
+	}
+	lq, err := o.q.Watch(context.Background(), []byte(p), func(rows [][]byte, err error) {
+		text := C.CString(encodeLiveEvent(rows, err))
+		defer C.free(unsafe.Pointer(text))
+		C.p2p_call_query_fn(s.fn, C.p2p_subscription(s.handle), text, s.userData)
+	})
+	if err != nil {
+		subs.remove(s.handle)
+		return fail(cerr, err)
+	}
+	s.token = &liveToken{lq: lq, handle: s.handle}
+	*out = C.p2p_subscription(s.handle)
 	return C.P2P_OK
 }

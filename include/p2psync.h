@@ -577,7 +577,7 @@ P2P_API int32_t p2p_collection_add_change_queue(p2p_collection coll, uint32_t ca
 P2P_API int32_t p2p_subscription_next_event(p2p_subscription token, uint32_t timeout_ms,
                                             char **out_json, p2p_error *err);
 
-/* Unregisters a listener or event queue (of a collection or a replicator). Waits until
+/* Unregisters a listener or event queue (of a collection, a replicator or a query). Waits until
  * calls in flight return, so that user_data may be freed afterwards; called from inside
  * its own callback it returns without waiting. Removing 0 or a removed token returns P2P_OK.
  * Returns P2P_OK, P2P_ERR_INVALID_HANDLE (wrong kind).
@@ -1439,6 +1439,8 @@ P2P_API int32_t p2p_log_settings(char **out_json, p2p_error *err);
  *   SELECT meta().id, COUNT(*) FROM inventory.parts AS p GROUP BY p.kind HAVING COUNT(*) > 1
  *   CREATE INDEX byCity ON _(address.city)      DROP INDEX byCity ON _
  *   EXPLAIN SELECT ...
+ *   CREATE INDEX textFTS ON _(text) USING FTS WITH {"language": "en", "ignoreAccents": true}
+ *   SELECT meta().id FROM _ WHERE MATCH(textFTS, 'boat*') ORDER BY RANK(textFTS) DESC
  *
  * The language, the MISSING/NULL rules and the column names are described in the README
  * ("Queries") and in engine/query/doc.go. Deleted documents never match. Each row is a JSON
@@ -1450,7 +1452,8 @@ P2P_API int32_t p2p_log_settings(char **out_json, p2p_error *err);
  * connections: at most 3 may be open at once per database (the next execute returns
  * P2P_ERR_BUSY), so read to the end or close the query. A query is a child of its
  * database: the database cannot be closed while a query of it is open (P2P_ERR_BUSY).
- * Calls on one query are serialised; different queries may be used from different threads. */
+ * Calls on one query are serialised; different queries may be used from different threads.
+ * A query can also be watched (p2p_query_add_listener, at the end of this section). */
 
 /* Parses and compiles a statement against db.
  *   text       borrowed; the statement (UTF-8, at most 64 KiB).
@@ -1524,6 +1527,35 @@ P2P_API int32_t p2p_document_version_vector(p2p_document doc, char **out_vector,
  *   out_source_id  receives text owned by the caller; release with p2p_free.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (NULL out), P2P_ERR_INVALID_HANDLE. */
 P2P_API int32_t p2p_db_source_id(p2p_db db, char **out_source_id, p2p_error *err);
+
+/* Live queries. A listener receives the query's rows when they change:
+ *   {"event": "results", "rows": [row, ...]}   (each row a JSON object, as p2p_query_next)
+ *   {"event": "error", "code": P2P_ERR_..., "message": "..."}   (a run failed)
+ * The first event has the current rows. The query runs again after every commit (local
+ * write, batch, replicated revision, deletion, purge, expiry) of the collection it reads;
+ * commits that arrive during a run are coalesced into one more run, so the listener is
+ * called at most once per commit, and not at all when the rows did not change.
+ * Called on a library thread of this subscription (not the thread that wrote, and never
+ * with a library lock held), serially. It may call the API, including
+ * p2p_subscription_remove on its own token (which then returns without waiting).
+ *   event_json  borrowed for the duration of the call. */
+typedef void (*p2p_query_listener_fn)(p2p_subscription token, const char *event_json, void *user_data);
+
+/* Watches a SELECT: runs it with params_json (as p2p_query_execute) now and after each
+ * change, independently of p2p_query_execute / p2p_query_next on the same query.
+ *   params_json  borrowed, may be NULL; checked now.
+ *   fn, user_data  user_data is passed back untouched; it must stay valid until
+ *                  p2p_subscription_remove returns.
+ *   out_token    receives the subscription, owned by the caller; release with
+ *                p2p_subscription_remove (which waits for a call in progress, unless called
+ *                from inside it). The query cannot be closed while it has listeners
+ *                (P2P_ERR_BUSY).
+ * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL fn or out_token, the query is not a
+ * SELECT, bad or missing parameters); P2P_ERR_INVALID_HANDLE; P2P_ERR_NOT_FOUND (the
+ * collection was deleted). The first run happens on the listener's thread, not here. */
+P2P_API int32_t p2p_query_add_listener(p2p_query query, const char *params_json,
+                                       p2p_query_listener_fn fn, void *user_data,
+                                       p2p_subscription *out_token, p2p_error *err);
 
 #ifdef __cplusplus
 }

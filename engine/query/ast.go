@@ -132,12 +132,15 @@ type selectStmt struct {
 }
 
 type indexStmt struct {
-	drop  bool
-	name  string
-	scope string
-	coll  string
-	exprs []expr
-	pos   int
+	drop    bool
+	name    string
+	scope   string
+	coll    string
+	exprs   []expr
+	pos     int
+	fts     bool           // USING FTS: a full-text index
+	with    map[string]any // WITH {...} options
+	withPos int
 }
 
 type statement struct {

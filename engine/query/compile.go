@@ -46,6 +46,12 @@ type compiler struct {
 	aggOK   bool
 	sawAgg  bool            // an aggregate was compiled
 	aliases map[string]expr // result aliases usable in ORDER BY
+
+	fts        func(pos int, name string) string // the FTS5 table of a full-text index, or fails
+	ftsJoins   []*ftsJoin
+	ftsByIndex map[string]*ftsJoin
+	ftsJoinOf  map[*callExpr]*ftsJoin
+	fullText   bool // a MATCH was compiled
 }
 
 type anyVar struct{ name, src, path string }
@@ -151,209 +157,245 @@ func (c *compiler) value(e expr) string {
 func (c *compiler) expr(e expr) cexpr {
 	switch e := e.(type) {
 	case *litExpr:
-		switch v := e.val.(type) {
-		case nil:
-			return cexpr{sql: "NULL"}
-		case missingT:
-			return cexpr{sql: "NULL"}
-		case bool:
-			if v {
-				return cexpr{sql: "1", kind: kBool}
-			}
-			return cexpr{sql: "0", kind: kBool}
-		case int64:
-			return cexpr{sql: strconv.FormatInt(v, 10)}
-		case float64:
-			return cexpr{sql: strconv.FormatFloat(v, 'g', -1, 64)}
-		case string:
-			return cexpr{sql: sqlString(v)}
-		}
+		return c.literal(e)
 	case *paramExpr:
 		return cexpr{sql: c.param(e.name, false)}
 	case *pathExpr:
 		return c.path(e)
 	case *metaExpr:
-		if e.alias != "" && e.alias != c.alias {
-			c.fail(e.pos, "meta(%s): unknown alias (the collection is %q)", e.alias, c.alias)
-		}
-		switch e.field {
-		case "id":
-			return cexpr{sql: "docid"}
-		case "revisionID":
-			return cexpr{sql: "revid"}
-		case "sequence":
-			return cexpr{sql: "seq"}
-		case "deleted":
-			return cexpr{sql: "deleted", kind: kBool}
-		case "expiration":
-			return cexpr{sql: "expiration"}
-		}
-		c.fail(e.pos, "unknown meta() property %q (id, revisionID, sequence, deleted, expiration)", e.field)
+		return c.meta(e)
 	case *unaryExpr:
 		if e.op == "NOT" {
 			return cexpr{sql: "(NOT " + c.bool(e.x) + ")", kind: kBool}
 		}
 		return cexpr{sql: "(- " + c.value(e.x) + ")"}
 	case *binaryExpr:
-		switch e.op {
-		case "AND", "OR":
-			return cexpr{sql: "(" + c.bool(e.l) + " " + e.op + " " + c.bool(e.r) + ")", kind: kBool}
-		case "=", "!=", "<", "<=", ">", ">=":
-			return cexpr{sql: "(" + c.value(e.l) + " " + e.op + " " + c.value(e.r) + ")", kind: kBool}
-		case "/":
-			return cexpr{sql: "(CAST(" + c.value(e.l) + " AS REAL) / " + c.value(e.r) + ")"}
-		default:
-			return cexpr{sql: "(" + c.value(e.l) + " " + e.op + " " + c.value(e.r) + ")"}
-		}
+		return c.binary(e)
 	case *likeExpr:
-		var pat string
-		switch p := e.pat.(type) {
-		case *litExpr:
-			s, ok := p.val.(string)
-			if !ok {
-				c.fail(p.pos, "a LIKE pattern must be a string")
-			}
-			pat = sqlString(likeToGlob(s))
-		case *paramExpr:
-			pat = c.param(p.name, true)
-		default:
-			c.fail(e.pat.at(), "a LIKE pattern must be a string literal or a parameter")
-		}
-		not := ""
-		if e.not {
-			not = "NOT "
-		}
-		return cexpr{sql: "(" + c.value(e.x) + " " + not + "GLOB " + pat + ")", kind: kBool}
+		return c.like(e)
 	case *inExpr:
-		not := ""
-		if e.not {
-			not = "NOT "
-		}
-		x := c.value(e.x)
-		if e.list != nil {
-			var items []string
-			for _, it := range e.list {
-				items = append(items, c.value(it))
-			}
-			return cexpr{sql: "(" + x + " " + not + "IN (" + strings.Join(items, ", ") + "))", kind: kBool}
-		}
-		src, path, _ := c.jsonSource(e.arr, "IN")
-		return cexpr{sql: "(" + x + " " + not + "IN (SELECT value FROM json_each(" + src + ", " + path + ")))", kind: kBool}
+		return c.in(e)
 	case *betweenExpr:
-		not := ""
-		if e.not {
-			not = "NOT "
-		}
-		return cexpr{sql: "(" + c.value(e.x) + " " + not + "BETWEEN " + c.value(e.lo) + " AND " + c.value(e.hi) + ")", kind: kBool}
+		return cexpr{sql: "(" + c.value(e.x) + " " + notSQL(e.not) + "BETWEEN " + c.value(e.lo) + " AND " + c.value(e.hi) + ")", kind: kBool}
 	case *isExpr:
-		x := c.expr(e.x)
-		if lit, ok := e.x.(*litExpr); ok {
-			// literals: MISSING is missing, NULL is null, everything else valued
-			isMissing, isNull := lit.val == missing, lit.val == nil
-			var r bool
-			switch e.what {
-			case "MISSING":
-				r = isMissing
-			case "NULL":
-				r = isNull
-			case "VALUED":
-				r = !isMissing && !isNull
-			}
-			if e.not {
-				r = !r
-			}
-			if r {
-				return cexpr{sql: "1", kind: kBool}
-			}
-			return cexpr{sql: "0", kind: kBool}
-		}
-		if x.kind == kPath {
-			t := x.typ()
-			var s string
-			switch e.what {
-			case "NULL":
-				s = t + " = 'null'"
-				if e.not {
-					s = t + " != 'null'"
-				}
-			case "MISSING":
-				s = t + " IS NULL"
-				if e.not {
-					s = t + " IS NOT NULL"
-				}
-			case "VALUED":
-				s = "coalesce(" + t + " != 'null', 0)"
-				if e.not {
-					s = "NOT " + s
-				}
-			}
-			return cexpr{sql: "(" + s + ")", kind: kBool}
-		}
-		switch e.what {
-		case "MISSING":
-			c.fail(e.pos, "IS MISSING applies to a property path (other expressions do not tell MISSING from NULL here)")
-		case "NULL":
-			if e.not {
-				return cexpr{sql: "(" + x.sql + " IS NOT NULL)", kind: kBool}
-			}
-			return cexpr{sql: "(" + x.sql + " IS NULL)", kind: kBool}
-		case "VALUED":
-			if e.not {
-				return cexpr{sql: "(" + x.sql + " IS NULL)", kind: kBool}
-			}
-			return cexpr{sql: "(" + x.sql + " IS NOT NULL)", kind: kBool}
-		}
+		return c.is(e)
 	case *callExpr:
 		return c.call(e)
 	case *anyExpr:
-		if c.index {
-			c.fail(e.pos, "an index expression cannot use ANY/EVERY")
-		}
-		src, path, typ := c.jsonSource(e.arr, "ANY/EVERY")
-		c.nvar++
-		v := "_v" + strconv.Itoa(c.nvar)
-		c.vars = append(c.vars, anyVar{name: e.v, src: src, path: v + ".fullkey"})
-		cond := c.bool(e.cond)
-		c.vars = c.vars[:len(c.vars)-1]
-		each := "json_each(" + src + ", " + path + ") AS " + v
-		if e.every {
-			return cexpr{sql: "(" + typ + " = 'array' AND NOT EXISTS (SELECT 1 FROM " + each + " WHERE NOT coalesce(" + cond + ", 0)))", kind: kBool}
-		}
-		return cexpr{sql: "(" + typ + " = 'array' AND EXISTS (SELECT 1 FROM " + each + " WHERE " + cond + "))", kind: kBool}
+		return c.anyEvery(e)
 	case *caseExpr:
-		var b strings.Builder
-		b.WriteString("(CASE")
-		if e.subject != nil {
-			b.WriteString(" " + c.value(e.subject))
-		}
-		for i := range e.whens {
-			b.WriteString(" WHEN " + c.value(e.whens[i]) + " THEN " + c.value(e.thens[i]))
-		}
-		if e.els != nil {
-			b.WriteString(" ELSE " + c.value(e.els))
-		}
-		b.WriteString(" END)")
-		return cexpr{sql: b.String()}
+		return c.caseWhen(e)
 	case *arrayExpr:
-		var items []string
-		for _, it := range e.elems {
-			x := c.expr(it)
-			s := x.sql
-			switch x.kind {
-			case kPath:
-				// keep containers and booleans as JSON
-				s = "(CASE " + x.typ() + " WHEN 'true' THEN json('true') WHEN 'false' THEN json('false') WHEN 'object' THEN json(" + x.sql + ") WHEN 'array' THEN json(" + x.sql + ") ELSE " + x.sql + " END)"
-			case kBool:
-				s = "(CASE " + x.sql + " WHEN 1 THEN json('true') WHEN 0 THEN json('false') END)"
-			case kJSON, kDoc:
-				s = "json(" + x.sql + ")"
-			}
-			items = append(items, s)
-		}
-		return cexpr{sql: "json_array(" + strings.Join(items, ", ") + ")", kind: kJSON}
+		return c.array(e)
 	}
 	c.fail(e.at(), "unsupported expression")
 	return cexpr{}
+}
+
+func notSQL(not bool) string {
+	if not {
+		return "NOT "
+	}
+	return ""
+}
+
+func (c *compiler) literal(e *litExpr) cexpr {
+	switch v := e.val.(type) {
+	case bool:
+		if v {
+			return cexpr{sql: "1", kind: kBool}
+		}
+		return cexpr{sql: "0", kind: kBool}
+	case int64:
+		return cexpr{sql: strconv.FormatInt(v, 10)}
+	case float64:
+		return cexpr{sql: strconv.FormatFloat(v, 'g', -1, 64)}
+	case string:
+		return cexpr{sql: sqlString(v)}
+	}
+	return cexpr{sql: "NULL"} // NULL and MISSING
+}
+
+func (c *compiler) meta(e *metaExpr) cexpr {
+	if e.alias != "" && e.alias != c.alias {
+		c.fail(e.pos, "meta(%s): unknown alias (the collection is %q)", e.alias, c.alias)
+	}
+	switch e.field {
+	case "id":
+		return cexpr{sql: "docid"}
+	case "revisionID":
+		return cexpr{sql: "revid"}
+	case "sequence":
+		return cexpr{sql: "seq"}
+	case "deleted":
+		return cexpr{sql: "deleted", kind: kBool}
+	case "expiration":
+		return cexpr{sql: "expiration"}
+	}
+	c.fail(e.pos, "unknown meta() property %q (id, revisionID, sequence, deleted, expiration)", e.field)
+	return cexpr{}
+}
+
+func (c *compiler) binary(e *binaryExpr) cexpr {
+	switch e.op {
+	case "AND", "OR":
+		return cexpr{sql: "(" + c.bool(e.l) + " " + e.op + " " + c.bool(e.r) + ")", kind: kBool}
+	case "=", "!=", "<", "<=", ">", ">=":
+		return cexpr{sql: "(" + c.value(e.l) + " " + e.op + " " + c.value(e.r) + ")", kind: kBool}
+	case "/":
+		return cexpr{sql: "(CAST(" + c.value(e.l) + " AS REAL) / " + c.value(e.r) + ")"}
+	}
+	return cexpr{sql: "(" + c.value(e.l) + " " + e.op + " " + c.value(e.r) + ")"}
+}
+
+func (c *compiler) like(e *likeExpr) cexpr {
+	var pat string
+	switch p := e.pat.(type) {
+	case *litExpr:
+		s, ok := p.val.(string)
+		if !ok {
+			c.fail(p.pos, "a LIKE pattern must be a string")
+		}
+		pat = sqlString(likeToGlob(s))
+	case *paramExpr:
+		pat = c.param(p.name, true)
+	default:
+		c.fail(e.pat.at(), "a LIKE pattern must be a string literal or a parameter")
+	}
+	return cexpr{sql: "(" + c.value(e.x) + " " + notSQL(e.not) + "GLOB " + pat + ")", kind: kBool}
+}
+
+func (c *compiler) in(e *inExpr) cexpr {
+	not := notSQL(e.not)
+	x := c.value(e.x)
+	if e.list != nil {
+		var items []string
+		for _, it := range e.list {
+			items = append(items, c.value(it))
+		}
+		return cexpr{sql: "(" + x + " " + not + "IN (" + strings.Join(items, ", ") + "))", kind: kBool}
+	}
+	src, path, _ := c.jsonSource(e.arr, "IN")
+	return cexpr{sql: "(" + x + " " + not + "IN (SELECT value FROM json_each(" + src + ", " + path + ")))", kind: kBool}
+}
+
+func boolSQL(b bool) cexpr {
+	if b {
+		return cexpr{sql: "1", kind: kBool}
+	}
+	return cexpr{sql: "0", kind: kBool}
+}
+
+// is compiles IS [NOT] NULL / MISSING / VALUED.
+func (c *compiler) is(e *isExpr) cexpr {
+	x := c.expr(e.x)
+	if lit, ok := e.x.(*litExpr); ok {
+		// literals: MISSING is missing, NULL is null, everything else valued
+		isMissing, isNull := lit.val == missing, lit.val == nil
+		var r bool
+		switch e.what {
+		case "MISSING":
+			r = isMissing
+		case "NULL":
+			r = isNull
+		case "VALUED":
+			r = !isMissing && !isNull
+		}
+		return boolSQL(r != e.not)
+	}
+	if x.kind == kPath {
+		return c.isPath(e, x)
+	}
+	switch e.what {
+	case "MISSING":
+		c.fail(e.pos, "IS MISSING applies to a property path (other expressions do not tell MISSING from NULL here)")
+	case "NULL":
+		if e.not {
+			return cexpr{sql: "(" + x.sql + " IS NOT NULL)", kind: kBool}
+		}
+		return cexpr{sql: "(" + x.sql + " IS NULL)", kind: kBool}
+	}
+	// VALUED
+	if e.not {
+		return cexpr{sql: "(" + x.sql + " IS NULL)", kind: kBool}
+	}
+	return cexpr{sql: "(" + x.sql + " IS NOT NULL)", kind: kBool}
+}
+
+// isPath compiles IS on a property path, which tells MISSING from null by json_type.
+func (c *compiler) isPath(e *isExpr, x cexpr) cexpr {
+	t := x.typ()
+	var s string
+	switch e.what {
+	case "NULL":
+		s = t + " = 'null'"
+		if e.not {
+			s = t + " != 'null'"
+		}
+	case "MISSING":
+		s = t + " IS NULL"
+		if e.not {
+			s = t + " IS NOT NULL"
+		}
+	case "VALUED":
+		s = "coalesce(" + t + " != 'null', 0)"
+		if e.not {
+			s = "NOT " + s
+		}
+	}
+	return cexpr{sql: "(" + s + ")", kind: kBool}
+}
+
+func (c *compiler) anyEvery(e *anyExpr) cexpr {
+	if c.index {
+		c.fail(e.pos, "an index expression cannot use ANY/EVERY")
+	}
+	src, path, typ := c.jsonSource(e.arr, "ANY/EVERY")
+	c.nvar++
+	v := "_v" + strconv.Itoa(c.nvar)
+	c.vars = append(c.vars, anyVar{name: e.v, src: src, path: v + ".fullkey"})
+	cond := c.bool(e.cond)
+	c.vars = c.vars[:len(c.vars)-1]
+	each := "json_each(" + src + ", " + path + ") AS " + v
+	if e.every {
+		return cexpr{sql: "(" + typ + " = 'array' AND NOT EXISTS (SELECT 1 FROM " + each + " WHERE NOT coalesce(" + cond + ", 0)))", kind: kBool}
+	}
+	return cexpr{sql: "(" + typ + " = 'array' AND EXISTS (SELECT 1 FROM " + each + " WHERE " + cond + "))", kind: kBool}
+}
+
+func (c *compiler) caseWhen(e *caseExpr) cexpr {
+	var b strings.Builder
+	b.WriteString("(CASE")
+	if e.subject != nil {
+		b.WriteString(" " + c.value(e.subject))
+	}
+	for i := range e.whens {
+		b.WriteString(" WHEN " + c.value(e.whens[i]) + " THEN " + c.value(e.thens[i]))
+	}
+	if e.els != nil {
+		b.WriteString(" ELSE " + c.value(e.els))
+	}
+	b.WriteString(" END)")
+	return cexpr{sql: b.String()}
+}
+
+func (c *compiler) array(e *arrayExpr) cexpr {
+	var items []string
+	for _, it := range e.elems {
+		x := c.expr(it)
+		s := x.sql
+		switch x.kind {
+		case kPath:
+			// keep containers and booleans as JSON
+			s = "(CASE " + x.typ() + " WHEN 'true' THEN json('true') WHEN 'false' THEN json('false') WHEN 'object' THEN json(" + x.sql + ") WHEN 'array' THEN json(" + x.sql + ") ELSE " + x.sql + " END)"
+		case kBool:
+			s = "(CASE " + x.sql + " WHEN 1 THEN json('true') WHEN 0 THEN json('false') END)"
+		case kJSON, kDoc:
+			s = "json(" + x.sql + ")"
+		}
+		items = append(items, s)
+	}
+	return cexpr{sql: "json_array(" + strings.Join(items, ", ") + ")", kind: kJSON}
 }
 
 // likeToGlob converts an SQL++ LIKE pattern (% any run, _ one character, \
@@ -408,97 +450,116 @@ func (c *compiler) call(e *callExpr) cexpr {
 		c.fail(e.pos, "DISTINCT only applies to aggregate functions")
 	}
 	if aggregates[e.name] {
-		if !c.aggOK {
-			c.fail(e.pos, "aggregate %s is not allowed here", e.name)
-		}
-		c.sawAgg = true
-		if e.star {
-			return cexpr{sql: "count(*)"}
-		}
-		c.nargs(e, 1, 1)
-		c.aggOK = false
-		x := c.value(e.args[0])
-		c.aggOK = true
-		d := ""
-		if e.distinct {
-			d = "DISTINCT "
-		}
-		return cexpr{sql: strings.ToLower(e.name) + "(" + d + x + ")"}
-	}
-	simple := func(fn string, lo, hi int, k kind) cexpr {
-		c.nargs(e, lo, hi)
-		var a []string
-		for _, x := range e.args {
-			a = append(a, c.value(x))
-		}
-		return cexpr{sql: fn + "(" + strings.Join(a, ", ") + ")", kind: k}
+		return c.aggregate(e)
 	}
 	switch e.name {
 	case "LOWER", "UPPER", "LENGTH", "ABS", "SIGN":
-		return simple(strings.ToLower(e.name), 1, 1, kAny)
+		return c.simpleCall(e, strings.ToLower(e.name), 1, 1)
 	case "TRIM", "LTRIM", "RTRIM", "ROUND":
-		return simple(strings.ToLower(e.name), 1, 2, kAny)
+		return c.simpleCall(e, strings.ToLower(e.name), 1, 2)
 	case "FLOOR", "CEIL", "SQRT":
-		return simple(strings.ToLower(e.name), 1, 1, kAny)
+		return c.simpleCall(e, strings.ToLower(e.name), 1, 1)
 	case "POWER":
-		return simple("pow", 2, 2, kAny)
+		return c.simpleCall(e, "pow", 2, 2)
 	case "IFNULL", "IFMISSINGORNULL":
-		return simple("coalesce", 2, 16, kAny)
+		return c.simpleCall(e, "coalesce", 2, 16)
 	case "CONTAINS":
 		c.nargs(e, 2, 2)
 		return cexpr{sql: "(instr(" + c.value(e.args[0]) + ", " + c.value(e.args[1]) + ") > 0)", kind: kBool}
 	case "ARRAY_LENGTH", "ARRAY_COUNT", "ARRAY_SUM", "ARRAY_AVG", "ARRAY_MIN", "ARRAY_MAX", "ARRAY_CONTAINS":
-		if e.name == "ARRAY_CONTAINS" {
-			c.nargs(e, 2, 2)
-		} else {
-			c.nargs(e, 1, 1)
-		}
-		src, path, typ := c.jsonSource(e.args[0], e.name)
-		each := "json_each(" + src + ", " + path + ")"
-		var s string
-		k := kAny
-		switch e.name {
-		case "ARRAY_LENGTH":
-			s = "json_array_length(" + src + ", " + path + ")"
-		case "ARRAY_COUNT":
-			s = "(SELECT count(*) FROM " + each + " WHERE type != 'null')"
-		case "ARRAY_SUM":
-			s = "(SELECT total(value) FROM " + each + " WHERE type IN ('integer', 'real'))"
-		case "ARRAY_AVG":
-			s = "(SELECT avg(value) FROM " + each + " WHERE type IN ('integer', 'real'))"
-		case "ARRAY_MIN":
-			s = "(SELECT min(value) FROM " + each + " WHERE type != 'null')"
-		case "ARRAY_MAX":
-			s = "(SELECT max(value) FROM " + each + " WHERE type != 'null')"
-		case "ARRAY_CONTAINS":
-			s = "EXISTS (SELECT 1 FROM " + each + " WHERE value = " + c.value(e.args[1]) + ")"
-			k = kBool
-		}
-		return cexpr{sql: "(CASE WHEN " + typ + " = 'array' THEN " + s + " END)", kind: k}
+		return c.arrayCall(e)
 	case "ISARRAY", "ISOBJECT", "ISSTRING", "ISNUMBER", "ISBOOLEAN", "TYPE":
-		c.nargs(e, 1, 1)
-		x := c.expr(e.args[0])
-		if x.kind != kPath {
-			c.fail(e.pos, "%s applies to a property path", e.name)
-		}
-		t := x.typ()
-		switch e.name {
-		case "ISARRAY":
-			return cexpr{sql: "(" + t + " = 'array')", kind: kBool}
-		case "ISOBJECT":
-			return cexpr{sql: "(" + t + " = 'object')", kind: kBool}
-		case "ISSTRING":
-			return cexpr{sql: "(" + t + " = 'text')", kind: kBool}
-		case "ISNUMBER":
-			return cexpr{sql: "(" + t + " IN ('integer', 'real'))", kind: kBool}
-		case "ISBOOLEAN":
-			return cexpr{sql: "(" + t + " IN ('true', 'false'))", kind: kBool}
-		default:
-			return cexpr{sql: "(CASE " + t + " WHEN 'null' THEN 'null' WHEN 'true' THEN 'boolean' WHEN 'false' THEN 'boolean' WHEN 'integer' THEN 'number' WHEN 'real' THEN 'number' WHEN 'text' THEN 'string' WHEN 'array' THEN 'array' WHEN 'object' THEN 'object' ELSE 'missing' END)"}
-		}
+		return c.typeCall(e)
+	case "MATCH":
+		return c.match(e)
+	case "RANK":
+		return c.rank(e)
 	}
 	c.fail(e.pos, "unknown function %s", e.name)
 	return cexpr{}
+}
+
+// simpleCall maps a function to the SQLite function fn of the same arguments.
+func (c *compiler) simpleCall(e *callExpr, fn string, lo, hi int) cexpr {
+	c.nargs(e, lo, hi)
+	var a []string
+	for _, x := range e.args {
+		a = append(a, c.value(x))
+	}
+	return cexpr{sql: fn + "(" + strings.Join(a, ", ") + ")"}
+}
+
+func (c *compiler) aggregate(e *callExpr) cexpr {
+	if !c.aggOK {
+		c.fail(e.pos, "aggregate %s is not allowed here", e.name)
+	}
+	c.sawAgg = true
+	if e.star {
+		return cexpr{sql: "count(*)"}
+	}
+	c.nargs(e, 1, 1)
+	c.aggOK = false
+	x := c.value(e.args[0])
+	c.aggOK = true
+	d := ""
+	if e.distinct {
+		d = "DISTINCT "
+	}
+	return cexpr{sql: strings.ToLower(e.name) + "(" + d + x + ")"}
+}
+
+// arrayCall compiles the ARRAY_* functions over a JSON array operand.
+func (c *compiler) arrayCall(e *callExpr) cexpr {
+	if e.name == "ARRAY_CONTAINS" {
+		c.nargs(e, 2, 2)
+	} else {
+		c.nargs(e, 1, 1)
+	}
+	src, path, typ := c.jsonSource(e.args[0], e.name)
+	each := "json_each(" + src + ", " + path + ")"
+	var s string
+	k := kAny
+	switch e.name {
+	case "ARRAY_LENGTH":
+		s = "json_array_length(" + src + ", " + path + ")"
+	case "ARRAY_COUNT":
+		s = "(SELECT count(*) FROM " + each + " WHERE type != 'null')"
+	case "ARRAY_SUM":
+		s = "(SELECT total(value) FROM " + each + " WHERE type IN ('integer', 'real'))"
+	case "ARRAY_AVG":
+		s = "(SELECT avg(value) FROM " + each + " WHERE type IN ('integer', 'real'))"
+	case "ARRAY_MIN":
+		s = "(SELECT min(value) FROM " + each + " WHERE type != 'null')"
+	case "ARRAY_MAX":
+		s = "(SELECT max(value) FROM " + each + " WHERE type != 'null')"
+	case "ARRAY_CONTAINS":
+		s = "EXISTS (SELECT 1 FROM " + each + " WHERE value = " + c.value(e.args[1]) + ")"
+		k = kBool
+	}
+	return cexpr{sql: "(CASE WHEN " + typ + " = 'array' THEN " + s + " END)", kind: k}
+}
+
+// typeCall compiles the type tests (ISARRAY ... TYPE) of a property path.
+func (c *compiler) typeCall(e *callExpr) cexpr {
+	c.nargs(e, 1, 1)
+	x := c.expr(e.args[0])
+	if x.kind != kPath {
+		c.fail(e.pos, "%s applies to a property path", e.name)
+	}
+	t := x.typ()
+	switch e.name {
+	case "ISARRAY":
+		return cexpr{sql: "(" + t + " = 'array')", kind: kBool}
+	case "ISOBJECT":
+		return cexpr{sql: "(" + t + " = 'object')", kind: kBool}
+	case "ISSTRING":
+		return cexpr{sql: "(" + t + " = 'text')", kind: kBool}
+	case "ISNUMBER":
+		return cexpr{sql: "(" + t + " IN ('integer', 'real'))", kind: kBool}
+	case "ISBOOLEAN":
+		return cexpr{sql: "(" + t + " IN ('true', 'false'))", kind: kBool}
+	}
+	return cexpr{sql: "(CASE " + t + " WHEN 'null' THEN 'null' WHEN 'true' THEN 'boolean' WHEN 'false' THEN 'boolean' WHEN 'integer' THEN 'number' WHEN 'real' THEN 'number' WHEN 'text' THEN 'string' WHEN 'array' THEN 'array' WHEN 'object' THEN 'object' ELSE 'missing' END)"}
 }
 
 // orderTerms: a JSON value sorts by SQL++ type order (MISSING, null, booleans,

@@ -31,7 +31,8 @@ reads the last committed state. Results are streamed from SQLite.
 	       [ORDER BY expr [ASC|DESC], ...] [LIMIT n] [OFFSET n]
 	EXPLAIN SELECT ...                         one row {"plan": "..."}
 	CREATE INDEX name ON collection(expr, ...)
-	DROP INDEX name ON collection
+	CREATE INDEX name ON collection(expr, ...) USING FTS [WITH {"language": "en", "ignoreAccents": true}]
+	DROP INDEX name ON collection              (either kind)
 
 Keywords are case-insensitive; identifiers are case-sensitive, and an
 identifier that is a keyword or holds other characters is written in
@@ -85,6 +86,7 @@ is MISSING in a document is left out of that row; a JSON null is kept as null.
 	             ISARRAY ISOBJECT ISSTRING ISNUMBER ISBOOLEAN TYPE
 	aggregates   COUNT(*) COUNT SUM AVG MIN MAX (with DISTINCT), in results,
 	             HAVING and ORDER BY
+	full text    MATCH(index, terms), RANK(index): see "Full-text search"
 
 # Semantics
 
@@ -140,10 +142,62 @@ indexes. Parameters, ANY/EVERY and aggregates cannot be indexed.
 Query.Explain (and the EXPLAIN statement) returns the compiled SQL followed by
 SQLite's EXPLAIN QUERY PLAN, one step a line, indented by depth.
 
+CreateIndex and DeleteIndex do the same from Go with SQL++ expression texts,
+shaped like Couchbase Lite's createIndex(name, ValueIndexConfiguration /
+FullTextIndexConfiguration) and deleteIndex(name).
+
+# Full-text search
+
+CREATE INDEX name ON collection(expr, ...) USING FTS creates an SQLite FTS5
+index of the expressions' values (strings as they are; numbers, booleans,
+arrays and objects as their text), one FTS5 column per expression. WITH
+takes Couchbase Lite's FullTextIndexConfiguration options: "language" ("" by
+default: no stemming; "en" or "english": the Porter stemmer, so "run" finds
+"running") and "ignoreAccents" (false by default; true folds diacritics, so
+"cafe" finds "café"). Other languages are refused (store.ErrIndexDefinition);
+there are no stop words. A value index and a full-text index cannot share a
+name: creating one replaces the other.
+
+The index lives in engine/store (see its fulltext.go): triggers on the
+documents table keep it equal to the live documents in every write
+transaction, whichever path wrote (saves, batches, replicated revisions,
+deletions, purges, expiry).
+
+MATCH(index, terms) is true for the documents whose indexed text matches
+terms, in FTS5 query syntax: words (all must occur), "a phrase", prefix*,
+OR, NOT, NEAR(...), and c0: ... to search the first expression only (c1 the
+second, and so on). terms is a string or a parameter; a malformed one is
+ErrInvalidQuery when the query runs. The index name may be prefixed by the
+collection alias (MATCH(h.overviewFTS, ...)); an unknown index is an *Error at
+Prepare, an index dropped after Prepare store.ErrNotFound when run.
+
+RANK(index) is the relevance of the match (FTS5's BM25, negated so that
+larger is better, as Couchbase Lite's rank is: ORDER BY RANK(i) DESC lists the
+best first). It needs a MATCH of the same index that is the WHERE clause or one
+of its top-level AND terms: that MATCH joins the index's table. A MATCH under
+OR or NOT, or a second one on the same index, is a subquery on the index and
+has no rank.
+
+# Live queries
+
+Query.Watch(ctx, params, fn) runs a SELECT now and after every committed
+change of its collection (Source.Watch: a store collection change listener,
+which hears local writes, batches, replicated revisions, deletions, purges
+and expiry), and calls fn(rows, nil) with the rows when they differ from the
+last rows fn received, or fn(nil, err) when a run fails (a run that finds all
+readers held by open results retries for about two seconds first). The first
+call has the current rows.
+
+Calls are serial, on the live query's own goroutine (never a writer's or the
+store's notifier goroutine, so fn may run queries and write), and coalesced: a
+commit while a run is in progress causes one more run, so fn is called at most
+once per commit. Stop ends the live query without waiting (it may be called
+from fn); Done is closed when the last call has returned. Stop live queries
+before closing the database: a run after Close reports store.ErrClosed.
+
 # Not yet
 
-Full-text search (FTS5 is compiled into the SQLite used), live queries
-(re-running on changes), joins, UNNEST, subqueries, and the remaining SQL++
-functions (dates, regular expressions, math beyond the list above).
+Joins, UNNEST, subqueries, the remaining SQL++ functions (dates, regular
+expressions, math beyond the list above), stop words and non-English stemming.
 */
 package query

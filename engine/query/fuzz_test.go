@@ -16,10 +16,15 @@ func FuzzPrepare(f *testing.F) {
 		`SELECT * FROM _ WHERE x IS NOT MISSING OR y IN [1, 'a', $p] OR z BETWEEN 1 AND 2`,
 		`SELECT CASE WHEN a THEN 1 ELSE 2 END, -x * 2 / 3 % 4 || 'a' FROM _`,
 		`CREATE INDEX i ON _(a.b, LOWER(c))`, "EXPLAIN SELECT `q` FROM `_default`",
+		`SELECT meta().id, RANK(ft) FROM _ WHERE MATCH(ft, 'ada') AND (MATCH(ft, $t) OR NOT MATCH(_.ft, 'x')) ORDER BY RANK(ft) DESC`,
+		`CREATE INDEX f ON _(name, address.city) USING FTS WITH {"language": "en", "ignoreAccents": true}`,
 	} {
 		f.Add(s)
 	}
 	_, src := openTestDB(f)
+	if err := CreateIndex(context.Background(), src, "", "_", "ft", IndexConfig{FullText: true, Expressions: []string{"name"}}); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, text string) {
 		q, err := Prepare(context.Background(), src, text)
 		if err != nil {

@@ -38,152 +38,184 @@ func lex(src string) ([]token, error) {
 	var toks []token
 	i := 0
 	for {
-		// whitespace and comments
-		for i < len(src) {
-			c := src[i]
-			if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
-				i++
-			} else if strings.HasPrefix(src[i:], "--") {
-				for i < len(src) && src[i] != '\n' {
-					i++
-				}
-			} else if strings.HasPrefix(src[i:], "/*") {
-				end := strings.Index(src[i+2:], "*/")
-				if end < 0 {
-					return nil, errAt(src, i, "unterminated comment")
-				}
-				i += end + 4
-			} else {
-				break
-			}
+		var err error
+		if i, err = skipSpace(src, i); err != nil {
+			return nil, err
 		}
 		if i >= len(src) {
 			toks = append(toks, token{kind: tEOF, pos: i})
 			return toks, nil
 		}
-		start := i
+		var t token
+		if t, i, err = lexToken(src, i); err != nil {
+			return nil, err
+		}
+		toks = append(toks, t)
+	}
+}
+
+// skipSpace skips whitespace and comments from i.
+func skipSpace(src string, i int) (int, error) {
+	for i < len(src) {
 		c := src[i]
 		switch {
-		case isIdentStart(c):
-			for i < len(src) && isIdentChar(src[i]) {
-				i++
-			}
-			toks = append(toks, token{tIdent, src[start:i], start})
-		case c == '`':
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			i++
-			var b strings.Builder
-			for {
-				if i >= len(src) {
-					return nil, errAt(src, start, "unterminated `quoted identifier`")
-				}
-				if src[i] == '`' {
-					if i+1 < len(src) && src[i+1] == '`' {
-						b.WriteByte('`')
-						i += 2
-						continue
-					}
-					i++
-					break
-				}
-				b.WriteByte(src[i])
+		case strings.HasPrefix(src[i:], "--"):
+			for i < len(src) && src[i] != '\n' {
 				i++
 			}
-			if b.Len() == 0 {
-				return nil, errAt(src, start, "empty quoted identifier")
+		case strings.HasPrefix(src[i:], "/*"):
+			end := strings.Index(src[i+2:], "*/")
+			if end < 0 {
+				return i, errAt(src, i, "unterminated comment")
 			}
-			toks = append(toks, token{tQuotedIdent, b.String(), start})
-		case c == '\'' || c == '"':
-			q := c
-			i++
-			var b strings.Builder
-			for {
-				if i >= len(src) {
-					return nil, errAt(src, start, "unterminated string")
-				}
-				ch := src[i]
-				if ch == q {
-					if i+1 < len(src) && src[i+1] == q {
-						b.WriteByte(q)
-						i += 2
-						continue
-					}
-					i++
-					break
-				}
-				if ch == '\\' && i+1 < len(src) {
-					switch e := src[i+1]; e {
-					case 'n':
-						b.WriteByte('\n')
-					case 't':
-						b.WriteByte('\t')
-					case 'r':
-						b.WriteByte('\r')
-					case '\\', '\'', '"', '/':
-						b.WriteByte(e)
-					default:
-						return nil, errAt(src, i, "unknown escape \\%c in string", e)
-					}
-					i += 2
-					continue
-				}
-				b.WriteByte(ch)
-				i++
-			}
-			toks = append(toks, token{tString, b.String(), start})
-		case c >= '0' && c <= '9' || c == '.' && i+1 < len(src) && src[i+1] >= '0' && src[i+1] <= '9':
-			for i < len(src) && src[i] >= '0' && src[i] <= '9' {
-				i++
-			}
-			if i < len(src) && src[i] == '.' {
-				i++
-				for i < len(src) && src[i] >= '0' && src[i] <= '9' {
-					i++
-				}
-			}
-			if i < len(src) && (src[i] == 'e' || src[i] == 'E') {
-				j := i + 1
-				if j < len(src) && (src[j] == '+' || src[j] == '-') {
-					j++
-				}
-				if j < len(src) && src[j] >= '0' && src[j] <= '9' {
-					i = j
-					for i < len(src) && src[i] >= '0' && src[i] <= '9' {
-						i++
-					}
-				}
-			}
-			if i < len(src) && isIdentChar(src[i]) {
-				return nil, errAt(src, start, "malformed number")
-			}
-			toks = append(toks, token{tNumber, src[start:i], start})
-		case c == '$':
-			i++
-			for i < len(src) && isIdentChar(src[i]) {
-				i++
-			}
-			if i == start+1 {
-				return nil, errAt(src, start, "expected a parameter name after $")
-			}
-			toks = append(toks, token{tParam, src[start+1 : i], start})
+			i += end + 4
 		default:
-			op := ""
-			for _, o := range []string{"<=", ">=", "!=", "<>", "==", "||"} {
-				if strings.HasPrefix(src[i:], o) {
-					op = o
-					break
-				}
-			}
-			if op == "" && strings.ContainsRune("=<>+-*/%(),.[]:;{}", rune(c)) {
-				op = string(c)
-			}
-			if op == "" {
-				r, _ := utf8.DecodeRuneInString(src[i:])
-				return nil, errAt(src, i, "unexpected character %q", r)
-			}
-			i += len(op)
-			toks = append(toks, token{tOp, op, start})
+			return i, nil
 		}
 	}
+	return i, nil
+}
+
+// lexToken reads the token starting at src[i] and returns it with the offset after it.
+func lexToken(src string, i int) (token, int, error) {
+	start := i
+	c := src[i]
+	switch {
+	case isIdentStart(c):
+		for i < len(src) && isIdentChar(src[i]) {
+			i++
+		}
+		return token{tIdent, src[start:i], start}, i, nil
+	case c == '`':
+		return lexQuotedIdent(src, i)
+	case c == '\'' || c == '"':
+		return lexString(src, i)
+	case c >= '0' && c <= '9' || c == '.' && i+1 < len(src) && src[i+1] >= '0' && src[i+1] <= '9':
+		return lexNumber(src, i)
+	case c == '$':
+		i++
+		for i < len(src) && isIdentChar(src[i]) {
+			i++
+		}
+		if i == start+1 {
+			return token{}, i, errAt(src, start, "expected a parameter name after $")
+		}
+		return token{tParam, src[start+1 : i], start}, i, nil
+	}
+	op := ""
+	for _, o := range []string{"<=", ">=", "!=", "<>", "==", "||"} {
+		if strings.HasPrefix(src[i:], o) {
+			op = o
+			break
+		}
+	}
+	if op == "" && strings.ContainsRune("=<>+-*/%(),.[]:;{}", rune(c)) {
+		op = string(c)
+	}
+	if op == "" {
+		r, _ := utf8.DecodeRuneInString(src[i:])
+		return token{}, i, errAt(src, i, "unexpected character %q", r)
+	}
+	return token{tOp, op, start}, i + len(op), nil
+}
+
+// lexQuotedIdent reads a `quoted identifier` (a doubled backquote stands for one).
+func lexQuotedIdent(src string, i int) (token, int, error) {
+	start := i
+	i++
+	var b strings.Builder
+	for {
+		if i >= len(src) {
+			return token{}, i, errAt(src, start, "unterminated `quoted identifier`")
+		}
+		if src[i] == '`' {
+			if i+1 < len(src) && src[i+1] == '`' {
+				b.WriteByte('`')
+				i += 2
+				continue
+			}
+			i++
+			break
+		}
+		b.WriteByte(src[i])
+		i++
+	}
+	if b.Len() == 0 {
+		return token{}, i, errAt(src, start, "empty quoted identifier")
+	}
+	return token{tQuotedIdent, b.String(), start}, i, nil
+}
+
+// lexString reads a string in single or double quotes, with the quote doubled
+// or backslash escapes inside.
+func lexString(src string, i int) (token, int, error) {
+	start := i
+	q := src[i]
+	i++
+	var b strings.Builder
+	for {
+		if i >= len(src) {
+			return token{}, i, errAt(src, start, "unterminated string")
+		}
+		ch := src[i]
+		if ch == q {
+			if i+1 < len(src) && src[i+1] == q {
+				b.WriteByte(q)
+				i += 2
+				continue
+			}
+			return token{tString, b.String(), start}, i + 1, nil
+		}
+		if ch == '\\' && i+1 < len(src) {
+			switch e := src[i+1]; e {
+			case 'n':
+				b.WriteByte('\n')
+			case 't':
+				b.WriteByte('\t')
+			case 'r':
+				b.WriteByte('\r')
+			case '\\', '\'', '"', '/':
+				b.WriteByte(e)
+			default:
+				return token{}, i, errAt(src, i, "unknown escape \\%c in string", e)
+			}
+			i += 2
+			continue
+		}
+		b.WriteByte(ch)
+		i++
+	}
+}
+
+func skipDigits(src string, i int) int {
+	for i < len(src) && src[i] >= '0' && src[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// lexNumber reads digits, an optional fraction and an optional exponent.
+func lexNumber(src string, i int) (token, int, error) {
+	start := i
+	i = skipDigits(src, i)
+	if i < len(src) && src[i] == '.' {
+		i = skipDigits(src, i+1)
+	}
+	if i < len(src) && (src[i] == 'e' || src[i] == 'E') {
+		j := i + 1
+		if j < len(src) && (src[j] == '+' || src[j] == '-') {
+			j++
+		}
+		if j < len(src) && src[j] >= '0' && src[j] <= '9' {
+			i = skipDigits(src, j)
+		}
+	}
+	if i < len(src) && isIdentChar(src[i]) {
+		return token{}, i, errAt(src, start, "malformed number")
+	}
+	return token{tNumber, src[start:i], start}, i, nil
 }
 
 func isIdentStart(c byte) bool {

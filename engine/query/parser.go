@@ -52,6 +52,29 @@ func parse(src string) (*statement, error) {
 	return st, nil
 }
 
+// parseExpr parses one expression (an index expression given on its own).
+func parseExpr(src string) (x expr, err error) {
+	toks, err := lex(src)
+	if err != nil {
+		return nil, err
+	}
+	p := &parser{src: src, toks: toks}
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(*Error)
+			if !ok {
+				panic(r)
+			}
+			x, err = nil, e
+		}
+	}()
+	x = p.expr()
+	if t := p.peek(); t.kind != tEOF {
+		p.fail(t.pos, "unexpected %s after the expression", describe(t))
+	}
+	return x, nil
+}
+
 func (p *parser) peek() token { return p.toks[p.i] }
 
 func (p *parser) next() token {
@@ -181,14 +204,48 @@ func (p *parser) indexStmt() *indexStmt {
 	p.expectKw("ON")
 	st.scope, st.coll, _ = p.collectionName()
 	p.expectOp("(")
+	st.exprs = p.exprList()
+	p.expectOp(")")
+	if p.acceptKw("USING") {
+		t := p.peek()
+		if !p.acceptKw("FTS") && !p.acceptKw("FULLTEXT") {
+			p.fail(t.pos, "expected FTS after USING (USING FTS makes a full-text index), found %s", describe(t))
+		}
+		st.fts = true
+	}
+	if p.isKw("WITH") {
+		st.withPos = p.next().pos
+		st.with = p.objectLit()
+	}
+	return st
+}
+
+// objectLit reads {"key": literal, ...}: the options of WITH.
+func (p *parser) objectLit() map[string]any {
+	p.expectOp("{")
+	out := map[string]any{}
+	if p.acceptOp("}") {
+		return out
+	}
 	for {
-		st.exprs = append(st.exprs, p.expr())
+		k := p.peek()
+		if k.kind != tString && k.kind != tIdent && k.kind != tQuotedIdent {
+			p.fail(k.pos, "expected an option name, found %s", describe(k))
+		}
+		p.next()
+		p.expectOp(":")
+		v := p.peek()
+		lit, ok := p.primary().(*litExpr)
+		if !ok {
+			p.fail(v.pos, "option %q takes a literal value", k.text)
+		}
+		out[k.text] = lit.val
 		if !p.acceptOp(",") {
 			break
 		}
 	}
-	p.expectOp(")")
-	return st
+	p.expectOp("}")
+	return out
 }
 
 func (p *parser) dropStmt() *indexStmt {
@@ -210,30 +267,59 @@ func (p *parser) selectStmt() *selectStmt {
 		p.acceptKw("ALL")
 	}
 	for {
-		t := p.peek()
-		if p.acceptOp("*") {
-			s.results = append(s.results, resultItem{pos: t.pos, star: true})
-		} else {
-			// alias.*
-			if p.isIdent() && p.toks[p.i+1].kind == tOp && p.toks[p.i+1].text == "." &&
-				p.toks[p.i+2].kind == tOp && p.toks[p.i+2].text == "*" {
-				name, _ := p.ident("")
-				p.i += 2
-				s.results = append(s.results, resultItem{pos: t.pos, star: true, alias: name})
-			} else {
-				ri := resultItem{pos: t.pos, x: p.expr()}
-				if p.acceptKw("AS") {
-					ri.alias, _ = p.ident("a column alias after AS")
-				} else if p.isIdent() {
-					ri.alias, _ = p.ident("")
-				}
-				s.results = append(s.results, ri)
-			}
-		}
+		s.results = append(s.results, p.resultItem())
 		if !p.acceptOp(",") {
 			break
 		}
 	}
+	p.fromClause(s)
+	if p.acceptKw("WHERE") {
+		s.where = p.expr()
+	}
+	if p.acceptKw("GROUP") {
+		p.expectKw("BY")
+		s.groupBy = p.exprList()
+		if p.acceptKw("HAVING") {
+			s.having = p.expr()
+		}
+	}
+	if p.acceptKw("ORDER") {
+		p.expectKw("BY")
+		s.orderBy = p.orderList()
+	}
+	if p.acceptKw("LIMIT") {
+		s.limit = p.expr()
+	}
+	if p.acceptKw("OFFSET") {
+		s.offset = p.expr()
+	}
+	return s
+}
+
+// resultItem reads one result: *, alias.*, or an expression with an optional alias.
+func (p *parser) resultItem() resultItem {
+	t := p.peek()
+	if p.acceptOp("*") {
+		return resultItem{pos: t.pos, star: true}
+	}
+	if p.isIdent() && p.toks[p.i+1].kind == tOp && p.toks[p.i+1].text == "." &&
+		p.toks[p.i+2].kind == tOp && p.toks[p.i+2].text == "*" {
+		name, _ := p.ident("")
+		p.i += 2
+		return resultItem{pos: t.pos, star: true, alias: name}
+	}
+	ri := resultItem{pos: t.pos, x: p.expr()}
+	if p.acceptKw("AS") {
+		ri.alias, _ = p.ident("a column alias after AS")
+	} else if p.isIdent() {
+		ri.alias, _ = p.ident("")
+	}
+	return ri
+}
+
+// fromClause reads FROM collection [[AS] alias] and refuses what would read
+// more than one collection.
+func (p *parser) fromClause(s *selectStmt) {
 	if !p.isKw("FROM") {
 		t := p.peek()
 		p.fail(t.pos, "expected FROM (queries read one collection), found %s", describe(t))
@@ -254,43 +340,32 @@ func (p *parser) selectStmt() *selectStmt {
 	if p.isOp(",") {
 		p.fail(p.peek().pos, "a query reads one collection: joins are not supported")
 	}
-	if p.acceptKw("WHERE") {
-		s.where = p.expr()
-	}
-	if p.acceptKw("GROUP") {
-		p.expectKw("BY")
-		for {
-			s.groupBy = append(s.groupBy, p.expr())
-			if !p.acceptOp(",") {
-				break
-			}
-		}
-		if p.acceptKw("HAVING") {
-			s.having = p.expr()
+}
+
+func (p *parser) exprList() []expr {
+	var out []expr
+	for {
+		out = append(out, p.expr())
+		if !p.acceptOp(",") {
+			return out
 		}
 	}
-	if p.acceptKw("ORDER") {
-		p.expectKw("BY")
-		for {
-			oi := orderItem{x: p.expr()}
-			if p.acceptKw("DESC") {
-				oi.desc = true
-			} else {
-				p.acceptKw("ASC")
-			}
-			s.orderBy = append(s.orderBy, oi)
-			if !p.acceptOp(",") {
-				break
-			}
+}
+
+func (p *parser) orderList() []orderItem {
+	var out []orderItem
+	for {
+		oi := orderItem{x: p.expr()}
+		if p.acceptKw("DESC") {
+			oi.desc = true
+		} else {
+			p.acceptKw("ASC")
+		}
+		out = append(out, oi)
+		if !p.acceptOp(",") {
+			return out
 		}
 	}
-	if p.acceptKw("LIMIT") {
-		s.limit = p.expr()
-	}
-	if p.acceptKw("OFFSET") {
-		s.offset = p.expr()
-	}
-	return s
 }
 
 func (p *parser) enter() {

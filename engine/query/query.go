@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/p2psync/libp2psync/engine/store"
 )
 
 // ErrInvalidQuery is wrapped by every error about the query text (*Error) or
@@ -33,6 +35,14 @@ type Source interface {
 	// CreateValueIndex and DeleteValueIndex manage expression indexes.
 	CreateValueIndex(ctx context.Context, scope, collection, name string, exprs []string) error
 	DeleteValueIndex(ctx context.Context, scope, collection, name string) error
+	// CreateFullTextIndex, DeleteFullTextIndex and FullTextTable manage
+	// full-text indexes (FTS5 tables, rowid = the documents table's seq).
+	CreateFullTextIndex(ctx context.Context, scope, collection, name string, exprs []string, opts store.FullTextOptions) error
+	DeleteFullTextIndex(ctx context.Context, scope, collection, name string) error
+	FullTextTable(ctx context.Context, scope, collection, name string) (string, error)
+	// Watch calls fn after every committed change of scope.collection (on
+	// another goroutine, serially) until stop is called.
+	Watch(ctx context.Context, scope, collection string, fn func()) (stop func(), err error)
 }
 
 // Query is a prepared statement: a SELECT (run with Execute), an EXPLAIN
@@ -48,6 +58,11 @@ type Query struct {
 	ixScope string
 	ixColl  string
 	ixExprs []string
+	ixOpts  store.FullTextOptions
+	scope   string // the collection a SELECT reads
+	coll    string
+	// fullText: the SELECT has a MATCH, whose terms SQLite may refuse when run
+	fullText bool
 }
 
 type column struct {
@@ -87,6 +102,11 @@ func (q *Query) compileIndex(ctx context.Context, ix *indexStmt) (err error) {
 	c := &compiler{src: q.text, alias: ix.coll, index: true}
 	q.index = ix
 	q.ixScope, q.ixColl = c.resolveCollection(ix.pos, ix.scope, ix.coll)
+	if ix.fts {
+		q.ixOpts = c.fullTextOptions(ix)
+	} else if ix.with != nil {
+		c.fail(ix.withPos, "WITH options apply to a full-text index (USING FTS)")
+	}
 	for _, e := range ix.exprs {
 		x := c.expr(e)
 		if x.kind == kDoc {
@@ -100,16 +120,49 @@ func (q *Query) compileIndex(ctx context.Context, ix *indexStmt) (err error) {
 func (q *Query) compileSelect(ctx context.Context, s *selectStmt) (err error) {
 	c := &compiler{src: q.text, alias: s.alias, coll: s.coll}
 	scope, coll := c.resolveCollection(s.fromPos, s.scope, s.coll)
+	q.scope, q.coll = scope, coll
 	table, terr := q.src.QueryTable(ctx, scope, coll)
 	if terr != nil {
 		return fmt.Errorf("%w: %w", errAt(q.text, s.fromPos, "collection %s.%s: %v", scope, coll, terr), terr)
 	}
 	defer catch(&err)
-	var sel []string
+	c.fts = func(pos int, name string) string {
+		t, err := q.src.FullTextTable(ctx, scope, coll, name)
+		if err != nil {
+			c.fail(pos, "full-text index %s: %v", name, err)
+		}
+		return t
+	}
+	c.ftsByIndex, c.ftsJoinOf = map[string]*ftsJoin{}, map[*callExpr]*ftsJoin{}
+	c.planMatches(s.where)
+	sel, hasAgg := q.compileResults(c, s)
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	if s.distinct {
+		b.WriteString("DISTINCT ")
+	}
+	b.WriteString(strings.Join(sel, ", "))
+	b.WriteString(" FROM " + table + c.joinSQL(table) + " WHERE deleted = 0")
+	if s.where != nil {
+		b.WriteString(" AND " + c.bool(s.where))
+	}
+	c.groupClauses(&b, s)
+	c.orderClause(&b, s, hasAgg)
+	c.limitClauses(&b, s)
+	q.sql = b.String()
+	q.args = c.args
+	q.fullText = c.fullText
+	return nil
+}
+
+// compileResults compiles the result list into q.cols; it returns the SQL of
+// the selected columns and whether an aggregate (or GROUP BY) makes it an
+// aggregate query.
+func (q *Query) compileResults(c *compiler, s *selectStmt) (sel []string, hasAgg bool) {
 	names := map[string]bool{}
 	unnamed := 0
 	c.aliases = map[string]expr{}
-	hasAgg := len(s.groupBy) > 0
+	hasAgg = len(s.groupBy) > 0
 	for _, r := range s.results {
 		col := column{}
 		if r.star {
@@ -126,26 +179,7 @@ func (q *Query) compileSelect(ctx context.Context, s *selectStmt) (err error) {
 				hasAgg = true
 			}
 			col.kind = x.kind
-			switch {
-			case r.alias != "":
-				col.name = r.alias
-			default:
-				switch e := r.x.(type) {
-				case *pathExpr:
-					for i := len(e.steps) - 1; i >= 0; i-- {
-						if k, ok := e.steps[i].(string); ok {
-							col.name = k
-							break
-						}
-					}
-				case *metaExpr:
-					col.name = e.field
-				}
-				if col.name == "" {
-					unnamed++
-					col.name = "$" + strconv.Itoa(unnamed)
-				}
-			}
+			col.name = resultName(r, &unnamed)
 			if r.alias != "" {
 				c.aliases[r.alias] = r.x
 			}
@@ -163,16 +197,31 @@ func (q *Query) compileSelect(ctx context.Context, s *selectStmt) (err error) {
 		names[col.name] = true
 		q.cols = append(q.cols, col)
 	}
-	var b strings.Builder
-	b.WriteString("SELECT ")
-	if s.distinct {
-		b.WriteString("DISTINCT ")
+	return sel, hasAgg
+}
+
+// resultName names a result column as Couchbase Lite does: the alias; else
+// the last property name of a path; else the meta() property; else $1, $2, ...
+// counting the unnamed columns.
+func resultName(r resultItem, unnamed *int) string {
+	if r.alias != "" {
+		return r.alias
 	}
-	b.WriteString(strings.Join(sel, ", "))
-	b.WriteString(" FROM " + table + " WHERE deleted = 0")
-	if s.where != nil {
-		b.WriteString(" AND " + c.bool(s.where))
+	switch e := r.x.(type) {
+	case *pathExpr:
+		for i := len(e.steps) - 1; i >= 0; i-- {
+			if k, ok := e.steps[i].(string); ok {
+				return k
+			}
+		}
+	case *metaExpr:
+		return e.field
 	}
+	*unnamed++
+	return "$" + strconv.Itoa(*unnamed)
+}
+
+func (c *compiler) groupClauses(b *strings.Builder, s *selectStmt) {
 	if len(s.groupBy) > 0 {
 		var g []string
 		for _, e := range s.groupBy {
@@ -185,36 +234,41 @@ func (q *Query) compileSelect(ctx context.Context, s *selectStmt) (err error) {
 		b.WriteString(" HAVING " + c.bool(s.having))
 		c.aggOK = false
 	}
-	if len(s.orderBy) > 0 {
-		var o []string
-		for _, oi := range s.orderBy {
-			e := oi.x
-			if p, ok := e.(*pathExpr); ok && len(p.steps) == 1 {
-				if a, ok := c.aliases[p.steps[0].(string)]; ok {
-					e = a
-				}
+}
+
+func (c *compiler) orderClause(b *strings.Builder, s *selectStmt, hasAgg bool) {
+	if len(s.orderBy) == 0 {
+		return
+	}
+	var o []string
+	for _, oi := range s.orderBy {
+		e := oi.x
+		if p, ok := e.(*pathExpr); ok && len(p.steps) == 1 {
+			if a, ok := c.aliases[p.steps[0].(string)]; ok {
+				e = a
 			}
-			c.aggOK = hasAgg
-			x := c.expr(e)
-			c.aggOK = false
-			x.sql = c.termSQL(e, x.sql)
-			o = append(o, c.orderTerms(x, oi.desc)...)
 		}
-		b.WriteString(" ORDER BY " + strings.Join(o, ", "))
+		c.aggOK = hasAgg
+		x := c.expr(e)
+		c.aggOK = false
+		x.sql = c.termSQL(e, x.sql)
+		o = append(o, c.orderTerms(x, oi.desc)...)
 	}
-	if s.limit != nil || s.offset != nil {
-		lim := "-1"
-		if s.limit != nil {
-			lim = c.limitValue(s.limit, "LIMIT")
-		}
-		b.WriteString(" LIMIT " + lim)
-		if s.offset != nil {
-			b.WriteString(" OFFSET " + c.limitValue(s.offset, "OFFSET"))
-		}
+	b.WriteString(" ORDER BY " + strings.Join(o, ", "))
+}
+
+func (c *compiler) limitClauses(b *strings.Builder, s *selectStmt) {
+	if s.limit == nil && s.offset == nil {
+		return
 	}
-	q.sql = b.String()
-	q.args = c.args
-	return nil
+	lim := "-1"
+	if s.limit != nil {
+		lim = c.limitValue(s.limit, "LIMIT")
+	}
+	b.WriteString(" LIMIT " + lim)
+	if s.offset != nil {
+		b.WriteString(" OFFSET " + c.limitValue(s.offset, "OFFSET"))
+	}
 }
 
 // termSQL keeps a constant integer in GROUP BY or ORDER BY from being read
@@ -300,6 +354,25 @@ func (q *Query) bind(params map[string]json.RawMessage) ([]any, error) {
 	return args, nil
 }
 
+func parseParams(params []byte) (map[string]json.RawMessage, error) {
+	var pm map[string]json.RawMessage
+	if len(bytes.TrimSpace(params)) > 0 {
+		if err := json.Unmarshal(params, &pm); err != nil || pm == nil {
+			return nil, fmt.Errorf("%w: parameters must be a JSON object", ErrInvalidQuery)
+		}
+	}
+	return pm, nil
+}
+
+// bindJSON checks and binds the JSON parameters.
+func (q *Query) bindJSON(params []byte) ([]any, error) {
+	pm, err := parseParams(params)
+	if err != nil {
+		return nil, err
+	}
+	return q.bind(pm)
+}
+
 // sqlArg maps a JSON value to how the compiled SQL sees JSON values:
 // booleans as 1/0, numbers, strings, null as NULL, containers as JSON text.
 func sqlArg(raw json.RawMessage) (any, error) {
@@ -348,17 +421,18 @@ func sqlArg(raw json.RawMessage) (any, error) {
 // or empty for none). A CREATE/DROP INDEX is applied and returns no rows.
 // The caller must Close the result.
 func (q *Query) Execute(ctx context.Context, params []byte) (*ResultSet, error) {
-	var pm map[string]json.RawMessage
-	if len(bytes.TrimSpace(params)) > 0 {
-		if err := json.Unmarshal(params, &pm); err != nil || pm == nil {
-			return nil, fmt.Errorf("%w: parameters must be a JSON object", ErrInvalidQuery)
-		}
+	pm, err := parseParams(params)
+	if err != nil {
+		return nil, err
 	}
 	if q.index != nil {
 		var err error
-		if q.index.drop {
-			err = q.src.DeleteValueIndex(ctx, q.ixScope, q.ixColl, q.index.name)
-		} else {
+		switch {
+		case q.index.drop:
+			err = dropIndex(ctx, q.src, q.ixScope, q.ixColl, q.index.name)
+		case q.index.fts:
+			err = q.src.CreateFullTextIndex(ctx, q.ixScope, q.ixColl, q.index.name, q.ixExprs, q.ixOpts)
+		default:
 			err = q.src.CreateValueIndex(ctx, q.ixScope, q.ixColl, q.index.name, q.ixExprs)
 		}
 		if err != nil {
@@ -380,7 +454,7 @@ func (q *Query) Execute(ctx context.Context, params []byte) (*ResultSet, error) 
 	}
 	rows, err := q.src.Query(ctx, q.sql, args...)
 	if err != nil {
-		return nil, err
+		return nil, q.runError(err)
 	}
 	return &ResultSet{q: q, rows: rows}, nil
 }
@@ -436,7 +510,7 @@ func (r *ResultSet) Next() bool {
 		return true
 	}
 	if !r.rows.Next() {
-		r.err = r.rows.Err()
+		r.err = r.q.runError(r.rows.Err())
 		r.cur = nil
 		return false
 	}

@@ -254,6 +254,9 @@ func (db *Database) DeleteCollection(ctx context.Context, scope, name string) er
 				return b.fail(err)
 			}
 		}
+		if err := db.dropAllFullText(b, c.id); err != nil {
+			return err
+		}
 		if _, err := db.wconn.ExecContext(b.ctx, `DROP TABLE `+docsTable(c.id)); err != nil {
 			return b.fail(err)
 		}

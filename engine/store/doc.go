@@ -306,5 +306,12 @@ revision and that revision's ID (columns vv, vv_rev): the vector is shown only w
 that revision is current. Tables beside it hold the collection catalogue
 (with each collection's last sequence and live document count), local
 documents, remote ancestors, the database UUID, source ID and clock state.
+
+Indexes for engine/query live beside a collection's table: value indexes are
+partial expression indexes on it (qidx_<collection>_<name>, query.go), and
+full-text indexes are contentless FTS5 tables (qfts_<collection>_<name>__,
+fulltext.go) whose rows the table's triggers keep equal to its live documents
+in the writing transaction, so no write path needs to know of them. Deleting a
+collection drops both kinds.
 */
 package store

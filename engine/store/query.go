@@ -131,7 +131,8 @@ func valueIndexName(collID int64, name string) string {
 // index name of collection scope.coll on the SQL expressions exprs, which
 // engine/query generated over the columns listed above. Only live documents
 // are indexed (a partial index WHERE deleted = 0, which the compiled queries
-// always state). Creating the same index again is a no-op.
+// always state). Creating the same index again is a no-op. A full-text index
+// of the same name is replaced.
 func (db *Database) CreateValueIndex(ctx context.Context, scope, coll, name string, exprs []string) error {
 	if !indexNameRE.MatchString(name) {
 		return fmt.Errorf("create index %q: %w", name, ErrIndexName)
@@ -157,6 +158,9 @@ func (db *Database) CreateValueIndex(ctx context.Context, scope, coll, name stri
 			}
 		case !errors.Is(err, sql.ErrNoRows):
 			return b.fail(err)
+		}
+		if err := db.dropFullText(b, c.id, name); err != nil {
+			return err
 		}
 		if _, err := db.wconn.ExecContext(b.ctx, ddl); err != nil {
 			return b.fail(err)

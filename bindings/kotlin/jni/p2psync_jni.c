@@ -1393,3 +1393,82 @@ TEXT_GETTER(documentVersion, p2p_document_version)
 TEXT_GETTER(documentVersionVector, p2p_document_version_vector)
 TEXT_GETTER(dbSourceId, p2p_db_source_id)
 U64_GETTER(documentTimestamp, p2p_document_timestamp)
+
+/* ------------------------------------------------------------ queries */
+
+FN(jlong, queryPrepare)(ARGS, jlong db, jbyteArray text)
+{
+    (void)cls;
+    TEXTS3(text, NULL, NULL)
+    p2p_query q = 0;
+    int32_t rc = p2p_query_prepare((uint64_t)db, t1, &q, &err);
+    FREE_TEXTS();
+    return check(env, rc, &err) ? 0 : (jlong)q;
+}
+
+FN(jbyteArray, queryColumns)(ARGS, jlong q)
+{
+    (void)cls;
+    p2p_error err = P2P_ERROR_INIT;
+    char *out = NULL;
+    int32_t rc = p2p_query_columns((uint64_t)q, &out, &err);
+    return check(env, rc, &err) ? NULL : take_text(env, out);
+}
+
+FN(void, queryExecute)(ARGS, jlong q, jbyteArray params)
+{
+    (void)cls;
+    TEXTS3(params, NULL, NULL)
+    int32_t rc = p2p_query_execute((uint64_t)q, t1, &err);
+    FREE_TEXTS();
+    check(env, rc, &err);
+}
+
+/* The next row as UTF-8 JSON, or null after the last. */
+FN(jbyteArray, queryNext)(ARGS, jlong q)
+{
+    (void)cls;
+    p2p_error err = P2P_ERROR_INIT;
+    char *out = NULL;
+    int32_t rc = p2p_query_next((uint64_t)q, &out, &err);
+    if (check(env, rc, &err) || out == NULL)
+        return NULL;
+    return take_text(env, out);
+}
+
+FN(jbyteArray, queryExplain)(ARGS, jlong q)
+{
+    (void)cls;
+    p2p_error err = P2P_ERROR_INIT;
+    char *out = NULL;
+    int32_t rc = p2p_query_explain((uint64_t)q, &out, &err);
+    return check(env, rc, &err) ? NULL : take_text(env, out);
+}
+
+FN(void, queryClose)(ARGS, jlong q)
+{
+    (void)cls;
+    p2p_error err = P2P_ERROR_INIT;
+    int32_t rc = p2p_query_close((uint64_t)q, &err);
+    check(env, rc, &err);
+}
+
+/* Returns {token, user_data pointer}; the pointer comes back to subscriptionRemove. */
+FN(jlongArray, queryAddListener)(ARGS, jlong q, jbyteArray params, jobject sink)
+{
+    (void)cls;
+    TEXTS3(params, NULL, NULL)
+    struct jni_subscription *sub = subscription_new(env, sink);
+    if (sub == NULL) {
+        FREE_TEXTS();
+        return NULL;
+    }
+    p2p_subscription token = 0;
+    int32_t rc = p2p_query_add_listener((uint64_t)q, t1, on_change, sub, &token, &err);
+    FREE_TEXTS();
+    if (check(env, rc, &err)) {
+        subscription_free(env, sub);
+        return NULL;
+    }
+    return long_pair(env, (jlong)token, (jlong)(intptr_t)sub);
+}

@@ -49,6 +49,8 @@ class DbOptions(Structure):
 ChangeFn = CFUNCTYPE(None, c_uint64, c_char_p, c_void_p)
 # typedef void (*p2p_replicator_event_fn)(p2p_subscription, const char *event_json, void *user_data);
 ReplicatorEventFn = ChangeFn
+# typedef void (*p2p_query_listener_fn)(p2p_subscription, const char *event_json, void *user_data);
+QueryListenerFn = ChangeFn
 # typedef uint8_t (*p2p_password_auth_fn)(const char *username, const char *password, void *user_data);
 PasswordAuthFn = CFUNCTYPE(c_uint8, c_char_p, c_char_p, c_void_p)
 # typedef uint8_t (*p2p_client_cert_auth_fn)(const char *chain_pem, void *user_data);
@@ -252,6 +254,7 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any]] = {
     "p2p_document_timestamp": ([_handle, POINTER(c_uint64), _err], c_int32),
     "p2p_document_version_vector": ([_handle, _out_text, _err], c_int32),
     "p2p_db_source_id": ([_handle, _out_text, _err], c_int32),
+    "p2p_query_add_listener": ([_handle, c_char_p, ChangeFn, c_void_p, _out_handle, _err], c_int32),
 }
 
 

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import _ffi
-from .errors import InvalidHandleError
+from .errors import DOMAIN_LIBRARY, InvalidHandleError, P2PSyncError, error_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from .blob import Blob, BlobRef, BlobWriter
@@ -322,6 +322,9 @@ class Query(_Handle):
     def __init__(self, database: Database, handle: int) -> None:
         super().__init__(handle)
         self.database = database
+        self._callbacks: Dict[int, Any] = {}  # token -> CFUNCTYPE object, kept until removed
+        self._retired: List[Any] = []  # removed from inside themselves: freed at close
+        self._lock = threading.Lock()
 
     @property
     def columns(self) -> List[str]:
@@ -345,6 +348,42 @@ class Query(_Handle):
     def explain(self) -> str:
         """The compiled SQLite statement and SQLite's EXPLAIN QUERY PLAN."""
         return _ffi.out_text("p2p_query_explain", self._handle) or ""
+
+    def add_listener(self, listener: Callable[[Optional[List[Dict[str, Any]]], Optional[P2PSyncError]], None],
+                     params: Optional[Dict[str, Any]] = None) -> "Subscription":
+        """Watches the query (a live query): calls listener(rows, None) on a library thread
+        with the current rows, then again whenever a committed change (local or replicated)
+        to its collection changes them; listener(None, error) if a run fails. Calls are
+        serial, at most one per commit. The query cannot be closed while listeners remain;
+        remove them with Subscription.remove() (allowed inside the listener)."""
+
+        def on_event(_token: int, text: str) -> None:
+            event = json.loads(text)
+            if event.get("event") == "error":
+                code = int(event.get("code", -99))
+                listener(None, error_for(code, DOMAIN_LIBRARY, code, event.get("message", "")))
+            else:
+                listener(event.get("rows", []), None)
+
+        callback = _ffi.change_callback(on_event)
+        token = _ffi.out_handle("p2p_query_add_listener", self._handle,
+                                None if params is None else _ffi.text(json.dumps(params, ensure_ascii=False)),
+                                callback, None)
+        with self._lock:
+            self._callbacks[token] = callback
+        return Subscription(self, token)
+
+    def _forget(self, token: int) -> None:
+        with self._lock:
+            callback = self._callbacks.pop(token, None)
+            if callback is not None:
+                self._retired.append(callback)
+
+    def close(self) -> None:
+        """Releases the query; idempotent. BusyError while listeners on it remain."""
+        super().close()
+        with self._lock:
+            self._retired.clear()
 
 
 class Collection(_Handle):
@@ -473,6 +512,27 @@ class Collection(_Handle):
             self._callbacks[token] = callback
         return Subscription(self, token)
 
+    def create_index(self, name: str, expressions: List[str], *, full_text: bool = False,
+                     language: Optional[str] = None, ignore_accents: bool = False) -> None:
+        """Creates (or replaces, if its definition changed) the index `name` on SQL++
+        expressions: a value index, or with full_text=True a full-text index for
+        MATCH(name, 'terms') and RANK(name), as Couchbase Lite's ValueIndexConfiguration and
+        FullTextIndexConfiguration. language "en" stems English words; ignore_accents folds
+        diacritics. Same as the statement CREATE INDEX name ON coll(...) [USING FTS WITH {...}]."""
+        text = f"CREATE INDEX {_quote_ident(name)} ON {self._from()}({', '.join(expressions)})"
+        if full_text:
+            text += " USING FTS WITH " + json.dumps({"language": language or "", "ignoreAccents": ignore_accents})
+        elif language or ignore_accents:
+            raise ValueError("language and ignore_accents apply to full-text indexes")
+        self.database.query(text)
+
+    def delete_index(self, name: str) -> None:
+        """Drops the index `name` (value or full-text); NotFoundError if there is none."""
+        self.database.query(f"DROP INDEX {_quote_ident(name)} ON {self._from()}")
+
+    def _from(self) -> str:
+        return f"{_quote_ident(self.scope)}.{_quote_ident(self.name)}"
+
     def change_queue(self, capacity: int = 0) -> "ChangeQueue":
         """A pull-style alternative to a listener: events wait in a bounded queue."""
         return ChangeQueue(self, _ffi.out_handle("p2p_collection_add_change_queue", self._handle, capacity))
@@ -489,6 +549,10 @@ class Collection(_Handle):
         super().close()
         with self._lock:
             self._retired.clear()
+
+
+def _quote_ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
 
 
 class Subscription(_Handle):

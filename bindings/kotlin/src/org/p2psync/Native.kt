@@ -230,6 +230,15 @@ internal object Native {
     @JvmStatic external fun blobExists(db: Long, blob: ByteArray): Boolean
     @JvmStatic external fun dbCompact(db: Long): ByteArray
 
+    @JvmStatic external fun queryPrepare(db: Long, text: ByteArray): Long
+    @JvmStatic external fun queryColumns(query: Long): ByteArray
+    @JvmStatic external fun queryExecute(query: Long, paramsJson: ByteArray?)
+    @JvmStatic external fun queryNext(query: Long): ByteArray?
+    @JvmStatic external fun queryExplain(query: Long): ByteArray
+    @JvmStatic external fun queryClose(query: Long)
+    /** Returns {token, glue pointer}; pass both to [subscriptionRemove]. */
+    @JvmStatic external fun queryAddListener(query: Long, paramsJson: ByteArray?, sink: ChangeSink): LongArray
+
     /** UTF-8 for the C API. A NUL would silently cut C text short, so it is refused. */
     fun utf8(s: String): ByteArray {
         if (s.indexOf('\u0000') >= 0) {
