@@ -13,7 +13,6 @@ import (
 	"unsafe"
 
 	"github.com/p2psync/libp2psync/engine/listener"
-	"github.com/p2psync/libp2psync/engine/p2psync"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/tlsid"
 )
@@ -78,8 +77,8 @@ func optCertificates(p *C.char, what string) ([]*x509.Certificate, error) {
 }
 
 // listenerConfig reads the caller's options (NULL = defaults) honouring struct_size.
-func listenerConfig(db *dbObj, opts *C.p2p_listener_options, gate *p2psync.CallbackGate) (p2psync.ListenerConfig, error) {
-	cfg := p2psync.ListenerConfig{Database: db.db}
+func listenerConfig(db *dbObj, opts *C.p2p_listener_options, gate *callbackGate) (listener.Config, error) {
+	cfg := listener.Config{Database: db.db}
 	if opts == nil {
 		return cfg, nil
 	}
@@ -113,9 +112,9 @@ func listenerConfig(db *dbObj, opts *C.p2p_listener_options, gate *p2psync.Callb
 		}
 		cfg.MaxConnections = int(opts.max_connections)
 	}
-	cfg.Password = p2psync.PasswordsOrCallback(creds, newCCallback(unsafe.Pointer(opts.password_auth), opts.password_auth_user_data, gate).passwordAuth())
+	cfg.Password = listener.PasswordsOrCallback(creds, newCCallback(unsafe.Pointer(opts.password_auth), opts.password_auth_user_data, gate).passwordAuth())
 	if verify := newCCallback(unsafe.Pointer(opts.client_cert_auth), opts.client_cert_auth_user_data, gate).clientCertAuth(); verify != nil || len(roots) > 0 {
-		cfg.ClientCertificate = &p2psync.CertificateAuthenticator{Roots: roots, Verify: verify}
+		cfg.ClientCertificate = &listener.CertificateAuthenticator{Roots: roots, Verify: verify}
 	}
 	return cfg, err
 }
@@ -125,9 +124,9 @@ func p2pgo_listener_create(db C.p2p_db, opts *C.p2p_listener_options, out *C.p2p
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
 	err = then1(err, func() error { return needOut(out != nil, "out_listener") })
-	gate := new(p2psync.CallbackGate)
-	cfg, err := then(err, func() (p2psync.ListenerConfig, error) { return listenerConfig(o, opts, gate) })
-	l, err := then(err, func() (*p2psync.Listener, error) { return p2psync.NewListener(cfg) })
+	gate := new(callbackGate)
+	cfg, err := then(err, func() (listener.Config, error) { return listenerConfig(o, opts, gate) })
+	l, err := then(err, func() (*listener.Listener, error) { return listener.New(cfg) })
 	h, err := then(err, func() (uint64, error) {
 		return listeners.add(&listenerObj{node: node{parent: &o.node}, l: l, gate: gate, owner: o})
 	})
@@ -139,7 +138,7 @@ func p2pgo_listener_create(db C.p2p_db, opts *C.p2p_listener_options, out *C.p2p
 }
 
 // withListener runs step on a live listener.
-func withListener(h C.p2p_listener, cerr *C.p2p_error, step func(*p2psync.Listener) error) C.int32_t {
+func withListener(h C.p2p_listener, cerr *C.p2p_error, step func(*listener.Listener) error) C.int32_t {
 	o, err := listeners.lookup(uint64(h))
 	if err = then1(err, func() error { return step(o.l) }); err != nil {
 		return fail(cerr, err)
@@ -150,19 +149,19 @@ func withListener(h C.p2p_listener, cerr *C.p2p_error, step func(*p2psync.Listen
 //export p2pgo_listener_start
 func p2pgo_listener_start(h C.p2p_listener, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withListener(h, cerr, (*p2psync.Listener).Start)
+	return withListener(h, cerr, (*listener.Listener).Start)
 }
 
 //export p2pgo_listener_stop
 func p2pgo_listener_stop(h C.p2p_listener, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withListener(h, cerr, func(l *p2psync.Listener) error { l.Stop(); return nil })
+	return withListener(h, cerr, func(l *listener.Listener) error { l.Stop(); return nil })
 }
 
 //export p2pgo_listener_port
 func p2pgo_listener_port(h C.p2p_listener, out *C.uint16_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withListener(h, cerr, func(l *p2psync.Listener) error {
+	return withListener(h, cerr, func(l *listener.Listener) error {
 		err := needOut(out != nil, "out_port")
 		if err == nil {
 			*out = C.uint16_t(l.Port())
@@ -174,7 +173,7 @@ func p2pgo_listener_port(h C.p2p_listener, out *C.uint16_t, cerr *C.p2p_error) (
 //export p2pgo_listener_urls
 func p2pgo_listener_urls(h C.p2p_listener, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withListener(h, cerr, func(l *p2psync.Listener) error {
+	return withListener(h, cerr, func(l *listener.Listener) error {
 		return then1(needOut(out != nil, "out_json"), func() error { return setJSON(out, nonNil(l.URLs())) })
 	})
 }
@@ -214,7 +213,7 @@ func listenerStatus(st listener.Status) listenerStatusJSON {
 //export p2pgo_listener_status
 func p2pgo_listener_status(h C.p2p_listener, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withListener(h, cerr, func(l *p2psync.Listener) error {
+	return withListener(h, cerr, func(l *listener.Listener) error {
 		st := l.Status()
 		return then1(needOut(out != nil, "out_json"), func() error {
 			return setJSON(out, listenerStatus(st))
@@ -225,7 +224,7 @@ func p2pgo_listener_status(h C.p2p_listener, out **C.char, cerr *C.p2p_error) (r
 //export p2pgo_listener_tls_identity
 func p2pgo_listener_tls_identity(h C.p2p_listener, out *C.p2p_tls_identity, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withListener(h, cerr, func(l *p2psync.Listener) error {
+	return withListener(h, cerr, func(l *listener.Listener) error {
 		err := needOut(out != nil, "out_identity")
 		if id := l.TLSIdentity(); err == nil && id == nil {
 			*out = 0 // stopped, or TLS disabled

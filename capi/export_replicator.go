@@ -13,7 +13,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/p2psync/libp2psync/engine/p2psync"
 	"github.com/p2psync/libp2psync/engine/replicator"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/tlsid"
@@ -41,7 +40,7 @@ func p2pgo_replicator_options_init(opts *C.p2p_replicator_options, cerr *C.p2p_e
 
 // replicationCollections reads the caller's array of per-collection settings. Elements
 // are struct_size bytes apart, so callers built against another header version work.
-func replicationCollections(db *dbObj, base *C.p2p_replication_collection, n C.uint32_t, gate *p2psync.CallbackGate) ([]replicator.CollectionConfig, error) {
+func replicationCollections(db *dbObj, base *C.p2p_replication_collection, n C.uint32_t, gate *callbackGate) ([]replicator.CollectionConfig, error) {
 	if n > 0 && base == nil {
 		return nil, fmt.Errorf("%w: collections is NULL with a count of %d", errInvalidArgument, n)
 	}
@@ -57,7 +56,7 @@ func replicationCollections(db *dbObj, base *C.p2p_replication_collection, n C.u
 	return out, nil
 }
 
-func replicationCollection(db *dbObj, e *C.p2p_replication_collection, size C.uint32_t, gate *p2psync.CallbackGate) (replicator.CollectionConfig, error) {
+func replicationCollection(db *dbObj, e *C.p2p_replication_collection, size C.uint32_t, gate *callbackGate) (replicator.CollectionConfig, error) {
 	var cc replicator.CollectionConfig
 	known := unsafe.Sizeof(*e)
 	err := checkStructSize(unsafe.Pointer(e), e.struct_size, known, known)
@@ -88,8 +87,8 @@ func pinnedDER(p *C.char) ([]byte, error) {
 func millis(ms C.uint32_t) time.Duration { return time.Duration(ms) * time.Millisecond }
 
 // replicatorConfig reads the caller's options honouring struct_size.
-func replicatorConfig(db *dbObj, opts *C.p2p_replicator_options, gate *p2psync.CallbackGate) (p2psync.ReplicatorConfig, error) {
-	cfg := p2psync.ReplicatorConfig{Database: db.db}
+func replicatorConfig(db *dbObj, opts *C.p2p_replicator_options, gate *callbackGate) (replicator.Config, error) {
+	cfg := replicator.Config{Database: db.db}
 	known := unsafe.Sizeof(*opts)
 	// 1.0 callers end at collection_count; fields after it are read only when present.
 	first := unsafe.Offsetof(opts.collection_count) + unsafe.Sizeof(opts.collection_count)
@@ -136,9 +135,9 @@ func p2pgo_replicator_create(db C.p2p_db, opts *C.p2p_replicator_options, out *C
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
 	err = then1(err, func() error { return needOut(opts != nil && out != nil, "options or out_replicator") })
-	gate := new(p2psync.CallbackGate)
-	cfg, err := then(err, func() (p2psync.ReplicatorConfig, error) { return replicatorConfig(o, opts, gate) })
-	r, err := then(err, func() (*p2psync.Replicator, error) { return p2psync.NewReplicator(cfg) })
+	gate := new(callbackGate)
+	cfg, err := then(err, func() (replicator.Config, error) { return replicatorConfig(o, opts, gate) })
+	r, err := then(err, func() (*replicator.Replicator, error) { return replicator.New(cfg) })
 	h, err := then(err, func() (uint64, error) {
 		return replicators.add(&replicatorObj{node: node{parent: &o.node}, r: r, gate: gate, owner: o})
 	})
@@ -150,7 +149,7 @@ func p2pgo_replicator_create(db C.p2p_db, opts *C.p2p_replicator_options, out *C
 }
 
 // withReplicator runs step on a live replicator.
-func withReplicator(h C.p2p_replicator, cerr *C.p2p_error, step func(*p2psync.Replicator) error) C.int32_t {
+func withReplicator(h C.p2p_replicator, cerr *C.p2p_error, step func(*replicator.Replicator) error) C.int32_t {
 	o, err := replicators.lookup(uint64(h))
 	if err = then1(err, func() error { return step(o.r) }); err != nil {
 		return fail(cerr, err)
@@ -161,13 +160,13 @@ func withReplicator(h C.p2p_replicator, cerr *C.p2p_error, step func(*p2psync.Re
 //export p2pgo_replicator_start
 func p2pgo_replicator_start(h C.p2p_replicator, reset C.uint8_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withReplicator(h, cerr, func(r *p2psync.Replicator) error { return r.Start(reset != 0) })
+	return withReplicator(h, cerr, func(r *replicator.Replicator) error { return r.Start(reset != 0) })
 }
 
 //export p2pgo_replicator_stop
 func p2pgo_replicator_stop(h C.p2p_replicator, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withReplicator(h, cerr, func(r *p2psync.Replicator) error { r.Stop(); return nil })
+	return withReplicator(h, cerr, func(r *replicator.Replicator) error { r.Stop(); return nil })
 }
 
 // Replicator JSON shapes (see the header): status, stats, status event, document event.
@@ -231,7 +230,7 @@ func saved(full, sent uint64) uint64 {
 	return 0
 }
 
-func statsJSON(r *p2psync.Replicator) replicatorStatsJSON {
+func statsJSON(r *replicator.Replicator) replicatorStatsJSON {
 	st, wire, c := r.Stats(), r.TransferStats(), r.Counters()
 	return replicatorStatsJSON{st.RevsSent, st.DeltasSent, st.BytesSent, st.FullBytesSent, st.DeltaFallbacks,
 		st.RevsReceived, st.DeltasReceived, st.BytesReceived, st.FullBytesReceived, st.DeltasRefused,
@@ -260,7 +259,7 @@ func mustJSON(v any) string {
 //export p2pgo_replicator_status
 func p2pgo_replicator_status(h C.p2p_replicator, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withReplicator(h, cerr, func(r *p2psync.Replicator) error {
+	return withReplicator(h, cerr, func(r *replicator.Replicator) error {
 		return then1(needOut(out != nil, "out_json"), func() error { return setJSON(out, statusJSON("", r.Status())) })
 	})
 }
@@ -268,7 +267,7 @@ func p2pgo_replicator_status(h C.p2p_replicator, out **C.char, cerr *C.p2p_error
 //export p2pgo_replicator_stats
 func p2pgo_replicator_stats(h C.p2p_replicator, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withReplicator(h, cerr, func(r *p2psync.Replicator) error {
+	return withReplicator(h, cerr, func(r *replicator.Replicator) error {
 		return then1(needOut(out != nil, "out_json"), func() error { return setJSON(out, statsJSON(r)) })
 	})
 }
@@ -284,7 +283,7 @@ func (t replicatorTokens) Remove() {
 }
 
 // subscribeReplicator registers s under the replicator, then attaches it with attach.
-func subscribeReplicator(h C.p2p_replicator, s *subObj, out *C.p2p_subscription, attach func(*p2psync.Replicator) replicatorTokens) error {
+func subscribeReplicator(h C.p2p_replicator, s *subObj, out *C.p2p_subscription, attach func(*replicator.Replicator) replicatorTokens) error {
 	o, err := replicators.lookup(uint64(h))
 	err = then1(err, func() error { return needOut(out != nil, "out_token") })
 	if err != nil {
@@ -312,7 +311,7 @@ func p2pgo_replicator_add_status_listener(h C.p2p_replicator, fn C.p2p_replicato
 	defer guard(&rc, cerr)
 	s := newCallbackSub(unsafe.Pointer(fn), userData)
 	err := then1(needOut(fn != nil, "fn"), func() error {
-		return subscribeReplicator(h, s, out, func(r *p2psync.Replicator) replicatorTokens {
+		return subscribeReplicator(h, s, out, func(r *replicator.Replicator) replicatorTokens {
 			return replicatorTokens{r.AddChangeListener(onStatus(s))}
 		})
 	})
@@ -327,7 +326,7 @@ func p2pgo_replicator_add_document_listener(h C.p2p_replicator, fn C.p2p_replica
 	defer guard(&rc, cerr)
 	s := newCallbackSub(unsafe.Pointer(fn), userData)
 	err := then1(needOut(fn != nil, "fn"), func() error {
-		return subscribeReplicator(h, s, out, func(r *p2psync.Replicator) replicatorTokens {
+		return subscribeReplicator(h, s, out, func(r *replicator.Replicator) replicatorTokens {
 			return replicatorTokens{r.AddDocumentListener(onDocuments(s))}
 		})
 	})
@@ -349,7 +348,7 @@ func replicatorOverflow(_ string, dropped int) string {
 func p2pgo_replicator_add_event_queue(h C.p2p_replicator, capacity C.uint32_t, out *C.p2p_subscription, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	s := &subObj{queue: newEventQueue(int(capacity), replicatorOverflow)}
-	err := subscribeReplicator(h, s, out, func(r *p2psync.Replicator) replicatorTokens {
+	err := subscribeReplicator(h, s, out, func(r *replicator.Replicator) replicatorTokens {
 		return replicatorTokens{r.AddChangeListener(onStatus(s)), r.AddDocumentListener(onDocuments(s))}
 	})
 	if err != nil {
@@ -359,7 +358,7 @@ func p2pgo_replicator_add_event_queue(h C.p2p_replicator, capacity C.uint32_t, o
 }
 
 // replicatorCollection resolves a (replicator, collection) pair of the same database.
-func replicatorCollection(h C.p2p_replicator, coll C.p2p_collection) (*p2psync.Replicator, *store.Collection, error) {
+func replicatorCollection(h C.p2p_replicator, coll C.p2p_collection) (*replicator.Replicator, *store.Collection, error) {
 	o, err := replicators.lookup(uint64(h))
 	c, err := then(err, func() (*store.Collection, error) { return ownedCollection(o.owner, coll) })
 	if err != nil {
@@ -397,12 +396,12 @@ func p2pgo_replicator_is_document_pending(h C.p2p_replicator, coll C.p2p_collect
 //export p2pgo_replicator_server_certificate
 func p2pgo_replicator_server_certificate(h C.p2p_replicator, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withReplicator(h, cerr, func(r *p2psync.Replicator) error {
+	return withReplicator(h, cerr, func(r *replicator.Replicator) error {
 		err := needOut(out != nil, "out_pem")
 		if cert := r.ServerCertificate(); err == nil && cert == nil {
 			*out = nil // no handshake yet
 		} else if err == nil {
-			setText(out, string(p2psync.CertificatesPEM([]*x509.Certificate{cert})))
+			setText(out, string(tlsid.EncodeCertificatesPEM([]*x509.Certificate{cert})))
 		}
 		return err
 	})

@@ -525,7 +525,7 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listO
 			}
 			p.failDoc(ch, &DocError{Domain: "HTTP", Code: 409, Message: "conflict: the peer has a different revision"})
 		default:
-			if transientStatus(a.Status) {
+			if RetryLaterStatus(a.Status) {
 				// Not now rather than no: this row and the rest of the list stay pending.
 				return fmt.Errorf("%w: proposal of %q answered %d", ErrRetryLater, ch.DocID, a.Status)
 			}
