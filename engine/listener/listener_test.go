@@ -25,10 +25,16 @@ func openDB(t testing.TB, name string) *store.Database {
 	return db
 }
 
-// start runs a plain ws:// listener (the TLS tests start theirs themselves).
+// start runs a plain ws:// listener (the TLS tests use startTLS).
 func start(t testing.TB, cfg Config) *Listener {
 	t.Helper()
 	cfg.DisableTLS = true
+	return startAs(t, cfg)
+}
+
+// startAs starts a listener configured exactly as cfg, stopped when the test ends.
+func startAs(t testing.TB, cfg Config) *Listener {
+	t.Helper()
 	l, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -78,15 +78,7 @@ func startTLS(t testing.TB, cfg Config) *Listener {
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
 	}
-	l, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Stop)
-	return l
+	return startAs(t, cfg)
 }
 
 // Without an Identity the listener serves the database's anonymous identity, the same one

@@ -253,15 +253,7 @@ func replicateTo(t testing.TB, port int, dbName string, useTLS bool, cfg Config,
 	})
 	defer tok.Remove()
 	start := time.Now()
-	if err := r.Start(false); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := r.Wait(ctx)
-	if err != nil {
-		t.Fatalf("replicator did not stop: %v (status %+v)", err, st)
-	}
+	st := runOneShot(t, r)
 	out := run{status: st, attempts: -1, elapsed: time.Since(start), repl: r}
 	if p != nil {
 		out.attempts = p.count.Load()

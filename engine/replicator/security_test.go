@@ -7,6 +7,7 @@ import (
 	"errors"
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/listener"
+	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/tlsid"
 	"net"
 	"net/http"
@@ -48,9 +49,7 @@ func TestPasswordAuthentication(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			local, remote := openDB(t, "local"), openDB(t, "remote")
-			saveDoc(t, local, "up", `{}`)
-			saveDoc(t, remote, "down", `{}`)
+			local, remote := upAndDown(t)
 			var asks atomic.Int64
 			check := func(user, pass string) bool {
 				asks.Add(1)
@@ -131,9 +130,7 @@ func TestClientCertificateAuthentication(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			local, remote := openDB(t, "local"), openDB(t, "remote")
-			saveDoc(t, local, "up", `{}`)
-			saveDoc(t, remote, "down", `{}`)
+			local, remote := upAndDown(t)
 			l := startSecureListener(t, listener.Config{Database: remote, ClientCertificate: tt.auth})
 			cfg := Config{Database: local, TrustMode: tlsid.TrustSelfSignedOnly, ClientIdentity: tt.client}
 			if tt.wantErr == nil {
@@ -444,4 +441,14 @@ func TestConfigErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// upAndDown opens a local database holding "up" and a remote one holding "down": a run
+// that synced both ways moved each.
+func upAndDown(t testing.TB) (local, remote *store.Database) {
+	t.Helper()
+	local, remote = openDB(t, "local"), openDB(t, "remote")
+	saveDoc(t, local, "up", `{}`)
+	saveDoc(t, remote, "down", `{}`)
+	return local, remote
 }
