@@ -35,9 +35,10 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/p2psync/libp2psync/engine/p2psync"
+	"github.com/p2psync/libp2psync/engine/listener"
 	"github.com/p2psync/libp2psync/engine/replicator"
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/tlsid"
 )
 
 // subObj is a registered listener callback or event queue, of a collection or of a
@@ -308,22 +309,22 @@ func (q *eventQueue) close() {
 // after the owner's close returned.
 type cCallback struct {
 	fn, userData C.uintptr_t
-	gate         *p2psync.CallbackGate
+	gate         *callbackGate
 }
 
-func newCCallback(fn, userData unsafe.Pointer, gate *p2psync.CallbackGate) cCallback {
+func newCCallback(fn, userData unsafe.Pointer, gate *callbackGate) cCallback {
 	return cCallback{fn: C.uintptr_t(uintptr(fn)), userData: C.uintptr_t(uintptr(userData)), gate: gate}
 }
 
 func (c cCallback) set() bool { return c.fn != 0 }
 
 // passwordAuth adapts a p2p_password_auth_fn; nil if none was given.
-func (c cCallback) passwordAuth() p2psync.PasswordAuthenticator {
+func (c cCallback) passwordAuth() listener.PasswordAuthenticator {
 	if !c.set() {
 		return nil
 	}
 	return func(username, password string) bool {
-		return p2psync.Call(c.gate, false, func() bool {
+		return callGated(c.gate, false, func() bool {
 			u, p := C.CString(username), C.CString(password)
 			defer C.free(unsafe.Pointer(u))
 			defer C.free(unsafe.Pointer(p))
@@ -338,8 +339,8 @@ func (c cCallback) clientCertAuth() func(chain []*x509.Certificate) bool {
 		return nil
 	}
 	return func(chain []*x509.Certificate) bool {
-		return p2psync.Call(c.gate, false, func() bool {
-			pem := C.CString(string(p2psync.CertificatesPEM(chain)))
+		return callGated(c.gate, false, func() bool {
+			pem := C.CString(string(tlsid.EncodeCertificatesPEM(chain)))
 			defer C.free(unsafe.Pointer(pem))
 			return C.p2p_call_client_cert_auth(c.fn, pem, c.userData) != 0
 		})
@@ -353,7 +354,7 @@ func (c cCallback) filter() replicator.Filter {
 		return nil
 	}
 	return func(d replicator.Document) bool {
-		return p2psync.Call(c.gate, false, func() bool {
+		return callGated(c.gate, false, func() bool {
 			coll, id, rev, body := C.CString(d.Collection), C.CString(d.ID), C.CString(d.RevID), C.CString(string(d.Body))
 			defer freeAll(coll, id, rev, body)
 			var flags C.uint8_t
@@ -381,7 +382,7 @@ func (c cCallback) resolver() replicator.ConflictResolver {
 			res replicator.Resolution
 			err error
 		}
-		r := p2psync.Call(c.gate, result{err: errResolverClosed}, func() result {
+		r := callGated(c.gate, result{err: errResolverClosed}, func() result {
 			res, err := c.callResolver(cf)
 			return result{res, err}
 		})

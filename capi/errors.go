@@ -20,7 +20,6 @@ import (
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/blobstore"
 	"github.com/p2psync/libp2psync/engine/listener"
-	"github.com/p2psync/libp2psync/engine/p2psync"
 	"github.com/p2psync/libp2psync/engine/query"
 	"github.com/p2psync/libp2psync/engine/replicator"
 	"github.com/p2psync/libp2psync/engine/store"
@@ -83,7 +82,7 @@ var statusFor = []struct {
 	{tlsid.ErrClientCertUntrusted, C.P2P_ERR_TLS_CLIENT_CERT},
 	{tlsid.ErrTLSVersion, C.P2P_ERR_TLS_VERSION},
 	{tlsid.ErrWrongPassword, C.P2P_ERR_WRONG_PASSWORD},
-	{p2psync.ErrUnauthorized, C.P2P_ERR_AUTH},
+	{replicator.ErrUnauthorized, C.P2P_ERR_AUTH},
 	{syncproto.ErrForbidden, C.P2P_ERR_AUTH},
 	{replicator.ErrTLS, C.P2P_ERR_TLS},
 	// Configuration errors: what the caller passed cannot work.
@@ -149,10 +148,10 @@ func statusOf(err error) C.int32_t {
 		return statusForHTTP(status)
 	}
 	var ce *blip.CloseError
-	if errors.As(err, &ce) && !blip.IsTransient(ce) {
+	if errors.As(err, &ce) && !replicator.IsTransient(ce) {
 		return C.P2P_ERR_PROTOCOL
 	}
-	if p2psync.Categorize(err) == p2psync.CategoryTransient {
+	if replicator.IsTransient(err) {
 		return C.P2P_ERR_NETWORK // refused, reset, dropped, DNS: retried by replicators
 	}
 	var errno syscall.Errno
@@ -183,9 +182,9 @@ func statusForHTTP(status int) C.int32_t {
 		return C.P2P_ERR_NOT_FOUND
 	case http.StatusConflict:
 		return C.P2P_ERR_CONFLICT
-	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return C.P2P_ERR_NETWORK
+	}
+	if syncproto.RetryLaterStatus(status) {
+		return C.P2P_ERR_NETWORK // "not now": retried like a dropped connection
 	}
 	return C.P2P_ERR_PROTOCOL
 }

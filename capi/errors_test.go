@@ -16,7 +16,6 @@ import (
 	"testing"
 
 	"github.com/p2psync/libp2psync/engine/blip"
-	"github.com/p2psync/libp2psync/engine/p2psync"
 	"github.com/p2psync/libp2psync/engine/replicator"
 	"github.com/p2psync/libp2psync/engine/syncproto"
 	"github.com/p2psync/libp2psync/engine/tlsid"
@@ -235,7 +234,7 @@ func TestStatusOf(t *testing.T) {
 
 func TestPeerAndSecurityErrors(t *testing.T) {
 	pinned := fmt.Errorf("%w: %w", replicator.ErrTLS, tlsid.ErrPinMismatch)
-	refused := fmt.Errorf("%w: %w", p2psync.ErrUnauthorized, &blip.HTTPError{Status: 401})
+	refused := fmt.Errorf("%w: %w", replicator.ErrUnauthorized, &blip.HTTPError{Status: 401})
 	tests := []struct {
 		name              string
 		err               error

@@ -12,7 +12,6 @@ import (
 	"unsafe"
 
 	"github.com/p2psync/libp2psync/engine/listener"
-	"github.com/p2psync/libp2psync/engine/p2psync"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/tlsid"
 )
@@ -63,8 +62,8 @@ func optIdentity(h C.p2p_tls_identity) (*tlsid.Identity, error) {
 }
 
 // listenerConfig reads the caller's options (NULL = defaults).
-func listenerConfig(db *dbObj, p *C.p2p_listener_options, gate *p2psync.CallbackGate) (p2psync.ListenerConfig, error) {
-	cfg := p2psync.ListenerConfig{Database: db.db}
+func listenerConfig(db *dbObj, p *C.p2p_listener_options, gate *callbackGate) (listener.Config, error) {
+	cfg := listener.Config{Database: db.db}
 	if p == nil {
 		return cfg, nil
 	}
@@ -107,9 +106,9 @@ func listenerConfig(db *dbObj, p *C.p2p_listener_options, gate *p2psync.Callback
 	cfg.MaxConnections = int(opts.max_connections)
 	cfg.Port, cfg.ReadOnly, cfg.DisableTLS = int(opts.port), opts.read_only != 0, opts.disable_tls != 0
 	cfg.EnableDeltaSync = opts.enable_delta_sync != 0
-	cfg.Password = p2psync.PasswordsOrCallback(creds, newCCallback(unsafe.Pointer(opts.password_auth), opts.password_auth_user_data, gate).passwordAuth())
+	cfg.Password = listener.PasswordsOrCallback(creds, newCCallback(unsafe.Pointer(opts.password_auth), opts.password_auth_user_data, gate).passwordAuth())
 	if verify := newCCallback(unsafe.Pointer(opts.client_cert_auth), opts.client_cert_auth_user_data, gate).clientCertAuth(); verify != nil || len(roots) > 0 {
-		cfg.ClientCertificate = &p2psync.CertificateAuthenticator{Roots: roots, Verify: verify}
+		cfg.ClientCertificate = &listener.CertificateAuthenticator{Roots: roots, Verify: verify}
 	}
 	return cfg, nil
 }
@@ -124,12 +123,12 @@ func p2pgo_listener_create(db C.p2p_db, opts *C.p2p_listener_options, out *C.p2p
 	if err := needOut(out != nil, "out_listener"); err != nil {
 		return fail(cerr, err)
 	}
-	gate := new(p2psync.CallbackGate)
+	gate := new(callbackGate)
 	cfg, err := listenerConfig(o, opts, gate)
 	if err != nil {
 		return fail(cerr, err)
 	}
-	l, err := p2psync.NewListener(cfg)
+	l, err := listener.New(cfg)
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -142,7 +141,7 @@ func p2pgo_listener_create(db C.p2p_db, opts *C.p2p_listener_options, out *C.p2p
 }
 
 // withListener runs step on a live listener.
-func withListener(h C.p2p_listener, cerr *C.p2p_error, step func(*p2psync.Listener) error) C.int32_t {
+func withListener(h C.p2p_listener, cerr *C.p2p_error, step func(*listener.Listener) error) C.int32_t {
 	o, err := listeners.lookup(uint64(h))
 	if err != nil {
 		return fail(cerr, err)
@@ -156,19 +155,19 @@ func withListener(h C.p2p_listener, cerr *C.p2p_error, step func(*p2psync.Listen
 //export p2pgo_listener_start
 func p2pgo_listener_start(h C.p2p_listener, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withListener(h, cerr, (*p2psync.Listener).Start)
+	return withListener(h, cerr, (*listener.Listener).Start)
 }
 
 //export p2pgo_listener_stop
 func p2pgo_listener_stop(h C.p2p_listener, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withListener(h, cerr, func(l *p2psync.Listener) error { l.Stop(); return nil })
+	return withListener(h, cerr, func(l *listener.Listener) error { l.Stop(); return nil })
 }
 
 //export p2pgo_listener_port
 func p2pgo_listener_port(h C.p2p_listener, out *C.uint16_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withListener(h, cerr, func(l *p2psync.Listener) error {
+	return withListener(h, cerr, func(l *listener.Listener) error {
 		if err := needOut(out != nil, "out_port"); err != nil {
 			return err
 		}
@@ -180,7 +179,7 @@ func p2pgo_listener_port(h C.p2p_listener, out *C.uint16_t, cerr *C.p2p_error) (
 //export p2pgo_listener_urls
 func p2pgo_listener_urls(h C.p2p_listener, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withListener(h, cerr, func(l *p2psync.Listener) error {
+	return withListener(h, cerr, func(l *listener.Listener) error {
 		if err := needOut(out != nil, "out_json"); err != nil {
 			return err
 		}
@@ -223,7 +222,7 @@ func listenerStatus(st listener.Status) listenerStatusJSON {
 //export p2pgo_listener_status
 func p2pgo_listener_status(h C.p2p_listener, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withListener(h, cerr, func(l *p2psync.Listener) error {
+	return withListener(h, cerr, func(l *listener.Listener) error {
 		if err := needOut(out != nil, "out_json"); err != nil {
 			return err
 		}
@@ -234,7 +233,7 @@ func p2pgo_listener_status(h C.p2p_listener, out **C.char, cerr *C.p2p_error) (r
 //export p2pgo_listener_tls_identity
 func p2pgo_listener_tls_identity(h C.p2p_listener, out *C.p2p_tls_identity, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withListener(h, cerr, func(l *p2psync.Listener) error {
+	return withListener(h, cerr, func(l *listener.Listener) error {
 		if err := needOut(out != nil, "out_identity"); err != nil {
 			return err
 		}

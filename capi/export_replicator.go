@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"unsafe"
 
-	"github.com/p2psync/libp2psync/engine/p2psync"
 	"github.com/p2psync/libp2psync/engine/replicator"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/tlsid"
@@ -38,7 +37,7 @@ func p2pgo_replicator_options_init(opts *C.p2p_replicator_options, size C.size_t
 
 // replicationCollections reads the caller's array of per-collection settings. Elements
 // are struct_size bytes apart, so callers built against another header version work.
-func replicationCollections(db *dbObj, base *C.p2p_replication_collection, n C.uint32_t, gate *p2psync.CallbackGate) ([]replicator.CollectionConfig, error) {
+func replicationCollections(db *dbObj, base *C.p2p_replication_collection, n C.uint32_t, gate *callbackGate) ([]replicator.CollectionConfig, error) {
 	if n == 0 {
 		return nil, nil
 	}
@@ -64,7 +63,7 @@ func replicationCollections(db *dbObj, base *C.p2p_replication_collection, n C.u
 	return out, nil
 }
 
-func replicationCollection(db *dbObj, p *C.p2p_replication_collection, gate *p2psync.CallbackGate) (replicator.CollectionConfig, error) {
+func replicationCollection(db *dbObj, p *C.p2p_replication_collection, gate *callbackGate) (replicator.CollectionConfig, error) {
 	var cc replicator.CollectionConfig
 	e, err := readOptions[C.p2p_replication_collection](unsafe.Pointer(p), "p2p_replication_collection")
 	if err != nil {
@@ -89,8 +88,8 @@ func replicationCollection(db *dbObj, p *C.p2p_replication_collection, gate *p2p
 }
 
 // replicatorConfig reads the caller's options.
-func replicatorConfig(db *dbObj, p *C.p2p_replicator_options, gate *p2psync.CallbackGate) (p2psync.ReplicatorConfig, error) {
-	cfg := p2psync.ReplicatorConfig{Database: db.db}
+func replicatorConfig(db *dbObj, p *C.p2p_replicator_options, gate *callbackGate) (replicator.Config, error) {
+	cfg := replicator.Config{Database: db.db}
 	opts, err := readOptions[C.p2p_replicator_options](unsafe.Pointer(p), "p2p_replicator_options")
 	if err != nil {
 		return cfg, err
@@ -159,12 +158,12 @@ func p2pgo_replicator_create(db C.p2p_db, opts *C.p2p_replicator_options, out *C
 	if err := needOut(opts != nil && out != nil, "options or out_replicator"); err != nil {
 		return fail(cerr, err)
 	}
-	gate := new(p2psync.CallbackGate)
+	gate := new(callbackGate)
 	cfg, err := replicatorConfig(o, opts, gate)
 	if err != nil {
 		return fail(cerr, err)
 	}
-	r, err := p2psync.NewReplicator(cfg)
+	r, err := replicator.New(cfg)
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -177,7 +176,7 @@ func p2pgo_replicator_create(db C.p2p_db, opts *C.p2p_replicator_options, out *C
 }
 
 // withReplicator runs step on a live replicator.
-func withReplicator(h C.p2p_replicator, cerr *C.p2p_error, step func(*p2psync.Replicator) error) C.int32_t {
+func withReplicator(h C.p2p_replicator, cerr *C.p2p_error, step func(*replicator.Replicator) error) C.int32_t {
 	o, err := replicators.lookup(uint64(h))
 	if err != nil {
 		return fail(cerr, err)
@@ -191,13 +190,13 @@ func withReplicator(h C.p2p_replicator, cerr *C.p2p_error, step func(*p2psync.Re
 //export p2pgo_replicator_start
 func p2pgo_replicator_start(h C.p2p_replicator, reset C.uint8_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withReplicator(h, cerr, func(r *p2psync.Replicator) error { return r.Start(reset != 0) })
+	return withReplicator(h, cerr, func(r *replicator.Replicator) error { return r.Start(reset != 0) })
 }
 
 //export p2pgo_replicator_stop
 func p2pgo_replicator_stop(h C.p2p_replicator, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withReplicator(h, cerr, func(r *p2psync.Replicator) error { r.Stop(); return nil })
+	return withReplicator(h, cerr, func(r *replicator.Replicator) error { r.Stop(); return nil })
 }
 
 // Replicator JSON shapes (see the header): status, stats, status event, document event.
@@ -261,7 +260,7 @@ func saved(full, sent uint64) uint64 {
 	return 0
 }
 
-func statsJSON(r *p2psync.Replicator) replicatorStatsJSON {
+func statsJSON(r *replicator.Replicator) replicatorStatsJSON {
 	st, wire, c := r.Stats(), r.TransferStats(), r.Counters()
 	return replicatorStatsJSON{st.RevsSent, st.DeltasSent, st.BytesSent, st.FullBytesSent, st.DeltaFallbacks,
 		st.RevsReceived, st.DeltasReceived, st.BytesReceived, st.FullBytesReceived, st.DeltasRefused,
@@ -290,7 +289,7 @@ func mustJSON(v any) string {
 //export p2pgo_replicator_status
 func p2pgo_replicator_status(h C.p2p_replicator, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withReplicator(h, cerr, func(r *p2psync.Replicator) error {
+	return withReplicator(h, cerr, func(r *replicator.Replicator) error {
 		if err := needOut(out != nil, "out_json"); err != nil {
 			return err
 		}
@@ -301,7 +300,7 @@ func p2pgo_replicator_status(h C.p2p_replicator, out **C.char, cerr *C.p2p_error
 //export p2pgo_replicator_stats
 func p2pgo_replicator_stats(h C.p2p_replicator, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withReplicator(h, cerr, func(r *p2psync.Replicator) error {
+	return withReplicator(h, cerr, func(r *replicator.Replicator) error {
 		if err := needOut(out != nil, "out_json"); err != nil {
 			return err
 		}
@@ -320,7 +319,7 @@ func (t replicatorTokens) Remove() {
 }
 
 // subscribeReplicator registers s under the replicator, then attaches it with attach.
-func subscribeReplicator(h C.p2p_replicator, s *subObj, out *C.p2p_subscription, attach func(*p2psync.Replicator) replicatorTokens) error {
+func subscribeReplicator(h C.p2p_replicator, s *subObj, out *C.p2p_subscription, attach func(*replicator.Replicator) replicatorTokens) error {
 	o, err := replicators.lookup(uint64(h))
 	if err != nil {
 		return err
@@ -352,7 +351,7 @@ func p2pgo_replicator_add_status_listener(h C.p2p_replicator, fn C.p2p_replicato
 		return fail(cerr, err)
 	}
 	s := newCallbackSub(unsafe.Pointer(fn), userData)
-	err := subscribeReplicator(h, s, out, func(r *p2psync.Replicator) replicatorTokens {
+	err := subscribeReplicator(h, s, out, func(r *replicator.Replicator) replicatorTokens {
 		return replicatorTokens{r.AddChangeListener(onStatus(s))}
 	})
 	if err != nil {
@@ -368,7 +367,7 @@ func p2pgo_replicator_add_document_listener(h C.p2p_replicator, fn C.p2p_replica
 		return fail(cerr, err)
 	}
 	s := newCallbackSub(unsafe.Pointer(fn), userData)
-	err := subscribeReplicator(h, s, out, func(r *p2psync.Replicator) replicatorTokens {
+	err := subscribeReplicator(h, s, out, func(r *replicator.Replicator) replicatorTokens {
 		return replicatorTokens{r.AddDocumentListener(onDocuments(s))}
 	})
 	if err != nil {
@@ -389,7 +388,7 @@ func replicatorOverflow(_ string, dropped int) string {
 func p2pgo_replicator_add_event_queue(h C.p2p_replicator, capacity C.uint32_t, out *C.p2p_subscription, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	s := &subObj{queue: newEventQueue(int(capacity), replicatorOverflow)}
-	err := subscribeReplicator(h, s, out, func(r *p2psync.Replicator) replicatorTokens {
+	err := subscribeReplicator(h, s, out, func(r *replicator.Replicator) replicatorTokens {
 		return replicatorTokens{r.AddChangeListener(onStatus(s)), r.AddDocumentListener(onDocuments(s))}
 	})
 	if err != nil {
@@ -399,7 +398,7 @@ func p2pgo_replicator_add_event_queue(h C.p2p_replicator, capacity C.uint32_t, o
 }
 
 // replicatorCollection resolves a (replicator, collection) pair of the same database.
-func replicatorCollection(h C.p2p_replicator, coll C.p2p_collection) (*p2psync.Replicator, *store.Collection, error) {
+func replicatorCollection(h C.p2p_replicator, coll C.p2p_collection) (*replicator.Replicator, *store.Collection, error) {
 	o, err := replicators.lookup(uint64(h))
 	if err != nil {
 		return nil, nil, err
@@ -456,7 +455,7 @@ func p2pgo_replicator_is_document_pending(h C.p2p_replicator, coll C.p2p_collect
 //export p2pgo_replicator_server_certificate
 func p2pgo_replicator_server_certificate(h C.p2p_replicator, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return withReplicator(h, cerr, func(r *p2psync.Replicator) error {
+	return withReplicator(h, cerr, func(r *replicator.Replicator) error {
 		if err := needOut(out != nil, "out_pem"); err != nil {
 			return err
 		}
@@ -465,7 +464,7 @@ func p2pgo_replicator_server_certificate(h C.p2p_replicator, out **C.char, cerr 
 			*out = nil // no handshake yet
 			return nil
 		}
-		setText(out, string(p2psync.CertificatesPEM([]*x509.Certificate{cert})))
+		setText(out, string(tlsid.EncodeCertificatesPEM([]*x509.Certificate{cert})))
 		return nil
 	})
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/p2psync/libp2psync/engine/p2psync"
 	"github.com/p2psync/libp2psync/engine/tlsid"
 )
 
@@ -64,7 +63,7 @@ func identityOptions(p *C.p2p_tls_identity_options) (tlsid.CreateOptions, error)
 	if err := goOptJSONInto(opts.subject_alt_names_json, "subject_alt_names_json", &sans); err != nil {
 		return o, err
 	}
-	o.DNSNames, o.IPAddresses = p2psync.SplitSubjectAltNames(sans)
+	o.DNSNames, o.IPAddresses = tlsid.SplitSubjectAltNames(sans)
 	if opts.issuer != 0 {
 		if o.Issuer, err = lookupIdentity(opts.issuer); err != nil {
 			return o, err
@@ -229,7 +228,7 @@ func p2pgo_tls_identity_fingerprint(h C.p2p_tls_identity, out **C.char, cerr *C.
 //export p2pgo_tls_identity_chain_pem
 func p2pgo_tls_identity_chain_pem(h C.p2p_tls_identity, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	return identityText(h, out, cerr, func(id *tlsid.Identity) string { return string(p2psync.CertificatesPEM(id.Chain())) })
+	return identityText(h, out, cerr, func(id *tlsid.Identity) string { return string(tlsid.EncodeCertificatesPEM(id.Chain())) })
 }
 
 //export p2pgo_tls_identity_not_after

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/p2psync/libp2psync/engine/p2psync"
+	"github.com/p2psync/libp2psync/engine/listener"
+	"github.com/p2psync/libp2psync/engine/replicator"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/tlsid"
 )
@@ -177,15 +178,15 @@ type keystoreObj struct {
 // none runs after close returns, whatever the engine still has in flight.
 type listenerObj struct {
 	node
-	l     *p2psync.Listener
-	gate  *p2psync.CallbackGate
+	l     *listener.Listener
+	gate  *callbackGate
 	owner *dbObj
 }
 
 type replicatorObj struct {
 	node
-	r     *p2psync.Replicator
-	gate  *p2psync.CallbackGate
+	r     *replicator.Replicator
+	gate  *callbackGate
 	owner *dbObj
 }
 

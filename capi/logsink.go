@@ -26,7 +26,6 @@ import (
 	"unsafe"
 
 	"github.com/p2psync/libp2psync/engine/logging"
-	"github.com/p2psync/libp2psync/engine/p2psync"
 )
 
 // The console follows P2PSYNC_LOG from the moment the library loads.
@@ -36,7 +35,7 @@ func init() { logging.ConfigureFromEnv() }
 // integers; the gate lets a replacement wait for calls in flight.
 type logSink struct {
 	fn, userData C.uintptr_t
-	gate         p2psync.CallbackGate
+	gate         callbackGate
 }
 
 func (s *logSink) deliver(r logging.Record) {

@@ -24,8 +24,9 @@
 //  4. Send requests with Send (waits for the reply) or SendAsync (returns a channel), from
 //     any goroutine. Read each reply's body with ReadBody or BodyReader.
 //  5. Close with a close code when done, and watch Done/Err for the connection ending on
-//     its own (peer closed, network dropped, peer silent, protocol error). IsTransient says
-//     whether that ending is worth a retry.
+//     its own (peer closed, network dropped, peer silent, protocol error). Err returns a
+//     *CloseError with the close code and the cause; whether an ending is worth a retry
+//     is the replicator's decision (replicator.IsTransient), made on these typed errors.
 //
 // Example (client):
 //

@@ -1,13 +1,9 @@
 package blip
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"syscall"
 )
 
 // Sentinel errors. Test with errors.Is; the returned errors carry details.
@@ -32,7 +28,7 @@ var (
 	ErrInvalidMessage = errors.New("blip: invalid message")
 	// ErrHandshakeCut: the connection ended (EOF or a read error) before the server's
 	// upgrade response was complete, so what was read of it is cut off (a malformed status
-	// line or header is then the network's doing, not the server's). Transient.
+	// line or header is then the network's doing, not the server's).
 	ErrHandshakeCut = errors.New("blip: connection ended during the WebSocket handshake")
 )
 
@@ -98,53 +94,6 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("blip: error reply %s/%d", domain, e.Code)
 	}
 	return fmt.Sprintf("blip: error reply %s/%d: %s", domain, e.Code, e.Message)
-}
-
-// IsTransient reports whether err is worth retrying later, following Couchbase Lite's rules
-// (PROTOCOL.md §8.1): an abnormal close (1006) or app-transient close (4001); an upgrade
-// refused with HTTP 408, 429, 502, 503 or 504; connection refused, reset or aborted;
-// timeouts (including ErrTimeout); DNS lookup failures other than "no such host".
-// Everything else — other close codes, other HTTP statuses, ErrProtocol, ErrNoSubprotocol,
-// BLIP error replies — is permanent.
-func IsTransient(err error) bool {
-	if err == nil {
-		return false
-	}
-	var he *HTTPError
-	if errors.As(err, &he) {
-		switch he.Status {
-		case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusBadGateway,
-			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			return true
-		}
-		return false
-	}
-	var ce *CloseError
-	if errors.As(err, &ce) {
-		return ce.Code == CloseAbnormal || ce.Code == CloseAppTransient
-	}
-	if errors.Is(err, ErrProtocol) || errors.Is(err, ErrNoSubprotocol) || errors.Is(err, ErrTooLarge) {
-		return false
-	}
-	if errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrHandshakeCut) {
-		return true
-	}
-	for _, errno := range []syscall.Errno{syscall.ECONNREFUSED, syscall.ECONNRESET,
-		syscall.ECONNABORTED, syscall.ENETRESET, syscall.ETIMEDOUT, syscall.EPIPE} {
-		if errors.Is(err, errno) {
-			return true
-		}
-	}
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
-		return !dns.IsNotFound
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	// The peer hung up in the middle of the handshake.
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // protoErrorf builds an ErrProtocol error.

@@ -30,8 +30,8 @@ func TestHeartbeatDetectsSilentPeer(t *testing.T) {
 	}
 	err := c.Err()
 	var ce *CloseError
-	if !errors.As(err, &ce) || ce.Code != CloseAbnormal || !errors.Is(err, ErrTimeout) || !IsTransient(err) {
-		t.Errorf("Err = %v, want a transient 1006 CloseError wrapping ErrTimeout", err)
+	if !errors.As(err, &ce) || ce.Code != CloseAbnormal || !errors.Is(err, ErrTimeout) {
+		t.Errorf("Err = %v, want a 1006 CloseError wrapping ErrTimeout", err)
 	}
 	if d := time.Since(start); d < 300*time.Millisecond || d > 5*time.Second {
 		t.Errorf("detected after %v, want about 300 ms", d)
@@ -88,11 +88,11 @@ func TestPeerDropsWhileSending(t *testing.T) {
 	}
 	waitDone(t, c)
 	var ce *CloseError
-	if !errors.As(c.Err(), &ce) || ce.Code != CloseAbnormal || !ce.Remote || !IsTransient(c.Err()) {
-		t.Errorf("Err = %#v, want transient remote 1006", c.Err())
+	if !errors.As(c.Err(), &ce) || ce.Code != CloseAbnormal || !ce.Remote {
+		t.Errorf("Err = %#v, want remote 1006", c.Err())
 	}
-	if !IsTransient(err) {
-		t.Errorf("the failed Send's error %v should be transient too", err)
+	if !errors.As(err, &ce) || ce.Code != CloseAbnormal {
+		t.Errorf("the failed Send's error %v should carry the 1006 close too", err)
 	}
 }
 
@@ -123,8 +123,8 @@ func TestPeerDropsWhileReceiving(t *testing.T) {
 		t.Fatal("handler still reading")
 	}
 	waitDone(t, c)
-	if !IsTransient(c.Err()) {
-		t.Errorf("Err = %v, want transient", c.Err())
+	if ce := (*CloseError)(nil); !errors.As(c.Err(), &ce) || ce.Code != CloseAbnormal {
+		t.Errorf("Err = %v, want an abnormal close (1006)", c.Err())
 	}
 }
 
@@ -278,9 +278,6 @@ func TestBadInputClosesWith1002(t *testing.T) {
 			}
 			if tt.tooLarge && !errors.Is(c.Err(), ErrTooLarge) {
 				t.Errorf("server Err = %v, want ErrTooLarge too", c.Err())
-			}
-			if IsTransient(c.Err()) {
-				t.Error("protocol errors must not be transient")
 			}
 		})
 	}

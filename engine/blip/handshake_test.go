@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,15 +16,12 @@ import (
 )
 
 func TestRefusedUpgrade(t *testing.T) {
-	tests := []struct {
-		status    int
-		transient bool
-	}{
-		{http.StatusUnauthorized, false},
-		{http.StatusForbidden, false},
-		{http.StatusNotFound, false},
-		{http.StatusServiceUnavailable, true},
-		{http.StatusTooManyRequests, true},
+	tests := []struct{ status int }{
+		{http.StatusUnauthorized},
+		{http.StatusForbidden},
+		{http.StatusNotFound},
+		{http.StatusServiceUnavailable},
+		{http.StatusTooManyRequests},
 	}
 	for _, tt := range tests {
 		t.Run(http.StatusText(tt.status), func(t *testing.T) {
@@ -47,9 +45,6 @@ func TestRefusedUpgrade(t *testing.T) {
 			}
 			if tt.status == http.StatusUnauthorized && he.Header.Get("WWW-Authenticate") == "" {
 				t.Error("WWW-Authenticate header lost")
-			}
-			if IsTransient(err) != tt.transient {
-				t.Errorf("IsTransient = %v, want %v", IsTransient(err), tt.transient)
 			}
 		})
 	}
@@ -199,50 +194,17 @@ func TestDialHandshakeTimeout(t *testing.T) {
 	}()
 	start := time.Now()
 	_, _, err = Dial(context.Background(), "ws://"+ln.Addr().String()+"/db/_blipsync", DialOptions{HandshakeTimeout: 200 * time.Millisecond})
-	if !errors.Is(err, ErrTimeout) || !IsTransient(err) {
-		t.Errorf("err = %v, want a transient ErrTimeout", err)
+	if !errors.Is(err, ErrTimeout) {
+		t.Errorf("err = %v, want ErrTimeout", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v", d)
 	}
-	// Connection refused is transient too.
+	// Connection refused keeps its errno (which the replicator retries).
 	addr := ln.Addr().String()
 	ln.Close()
-	if _, _, err := Dial(context.Background(), "ws://"+addr+"/x", DialOptions{}); !IsTransient(err) {
-		t.Errorf("refused: %v not transient", err)
-	}
-}
-
-func TestIsTransient(t *testing.T) {
-	tests := []struct {
-		err  error
-		want bool
-	}{
-		{nil, false},
-		{&CloseError{Code: CloseAbnormal}, true},
-		{&CloseError{Code: CloseAppTransient}, true},
-		{&CloseError{Code: CloseNormal}, false},
-		{&CloseError{Code: CloseGoingAway}, false},
-		{&CloseError{Code: CloseProtocolError, Err: ErrProtocol}, false},
-		{&CloseError{Code: CloseAppPermanent}, false},
-		{&CloseError{Code: CloseInternal}, false},
-		{&HTTPError{Status: 408}, true},
-		{&HTTPError{Status: 502}, true},
-		{&HTTPError{Status: 504}, true},
-		{&HTTPError{Status: 500}, false},
-		{&HTTPError{Status: 409}, false},
-		{ErrTimeout, true},
-		{ErrProtocol, false},
-		{ErrNoSubprotocol, false},
-		{&Error{Domain: "HTTP", Code: 503}, false},
-		{errors.Join(ErrClosed, &CloseError{Code: CloseAbnormal}), true},
-		{&net.DNSError{Err: "no such host", IsNotFound: true}, false},
-		{&net.DNSError{Err: "timeout", IsTimeout: true}, true},
-	}
-	for _, tt := range tests {
-		if got := IsTransient(tt.err); got != tt.want {
-			t.Errorf("IsTransient(%v) = %v, want %v", tt.err, got, tt.want)
-		}
+	if _, _, err := Dial(context.Background(), "ws://"+addr+"/x", DialOptions{}); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("refused: %v does not wrap ECONNREFUSED", err)
 	}
 }
 
@@ -277,8 +239,8 @@ func TestDialCutMidResponseIsTransient(t *testing.T) {
 			if err == nil {
 				t.Fatal("Dial succeeded")
 			}
-			if !IsTransient(err) {
-				t.Errorf("IsTransient(%v) = false, want true", err)
+			if !errors.Is(err, ErrHandshakeCut) {
+				t.Errorf("Dial = %v, want ErrHandshakeCut", err)
 			}
 		})
 	}

@@ -5,24 +5,62 @@
 //
 // # Use
 //
-//  1. l, err := listener.New(listener.Config{Database: db}) — optionally Collections,
-//     Port (0 = chosen by the OS), NetworkInterface (name or IP; "" = all), ReadOnly,
-//     TLSConfig (nil = ws://), Authenticate (nil = open).
-//  2. l.Start(); read l.Port() and l.URLs() to advertise it.
-//  3. l.Status() reports connected and active replicators, the connections served since
-//     New, and per connection its peer address, user, subprotocol, collections, start
-//     time, bytes and documents each way.
-//  4. l.Stop() closes the socket and every connection with close code 4001 (transient),
+//  1. Open the database (store.Open) and keep it open until the listener is stopped.
+//  2. l, err := listener.New(listener.Config{Database: db}) — optionally Collections,
+//     Port (0 = chosen by the OS), NetworkInterface (name or IP; "" = all), ReadOnly, and
+//     the security settings below. New checks the configuration and opens nothing.
+//  3. l.Start(); read l.Port() and l.URLs() to advertise it, and show
+//     tlsid.FingerprintColons(l.TLSIdentity().Fingerprint()) to users who will pin it.
+//  4. l.Status() reports connected and active replicators, the connections served since
+//     New (across Start and Stop), and per connection its peer address, user, subprotocol,
+//     collections, start time, bytes and documents each way.
+//  5. l.Stop() closes the socket and every connection with close code 4001 (transient),
 //     so clients retry with backoff and resume when a listener is back; a listener can be
-//     restarted at once on the same port.
+//     restarted at once on the same port, and then serves the same identity.
 //
 // Example:
 //
-//	l, err := listener.New(listener.Config{Database: db, Port: 4984, ReadOnly: true})
+//	l, err := listener.New(listener.Config{
+//		Database: db, Port: 4984,
+//		Password: listener.StaticPasswords(map[string]string{"alice": "correct horse"}),
+//	})
 //	if err != nil { … }
 //	if err := l.Start(); err != nil { … }
 //	defer l.Stop()
-//	fmt.Println(l.URLs())
+//	fmt.Println(l.URLs(), tlsid.FingerprintColons(l.TLSIdentity().Fingerprint()))
+//
+// # TLS
+//
+// TLS is on unless Config.DisableTLS is set. Without Config.Identity the listener serves
+// the database's anonymous identity: a self-signed certificate created at the first Start
+// in the database directory (tlsid.AnonymousIdentityFile, mode 0600, kept as
+// Config.AnonymousIdentity says) and served unchanged by every later Start, of this
+// Listener or of a new one after a restart, so the fingerprint that users compare and that
+// replicators pin stays the same (it is renewed only within 30 days of expiry; see
+// tlsid.LoadOrCreateAnonymous). A damaged identity file, or one written with another
+// password, makes Start fail (tlsid.ErrCorruptInput, ErrWrongPassword) and is left alone.
+// Only TLS 1.2 and 1.3 are accepted. TLSIdentity returns the identity served, nil when
+// stopped or without TLS.
+//
+// # Authentication
+//
+// Both may be set; a replicator must then pass both.
+//
+//	Password           HTTP Basic credentials on the WebSocket upgrade (exactly one
+//	                   well-formed Authorization header), checked by a PasswordAuthenticator
+//	                   callback, by StaticPasswords (a fixed list compared in constant time)
+//	                   or by both (PasswordsOrCallback). Missing, malformed or refused
+//	                   credentials get 401 with `WWW-Authenticate: Basic charset="UTF-8"`.
+//	ClientCertificate  a client certificate required in the TLS handshake, checked against
+//	                   trusted Roots, by a Verify callback given the client's chain, or both.
+//	                   Needs TLS.
+//
+// Callbacks run on the connection's goroutine, may block, and are called once per
+// connection attempt; a panic counts as a refusal and is logged. Every refusal is logged
+// at Warning with the peer's address (never the password). New refuses (ErrInvalidConfig,
+// saying what to change) a client-certificate authenticator or an Identity with
+// DisableTLS, an empty Identity, and a certificate authenticator with neither roots nor
+// callback.
 //
 // Each connection is a syncproto.Session in passive mode, made by syncproto.Accept (the
 // listener does not import engine/blip): serveHTTP admits the request (path, database,
@@ -30,9 +68,9 @@
 // handlers, and serve waits for the connection's end. The session serves getCollections (CBMobile_3) or
 // legacy default-collection mode (CBMobile_2), peer checkpoints stored as local documents
 // per client ID, subChanges served one-shot or continuously, proposeChanges and changes
-// answered, revisions saved in batches. An unknown database answers 404, a failed
-// Authenticate 401 with `WWW-Authenticate: Basic charset="UTF-8"`, no common subprotocol
-// 500 (as Sync Gateway does), a push to a read-only listener HTTP/403.
+// answered, revisions saved in batches. An unknown database answers 404, refused
+// credentials 401, no common subprotocol 500 (as Sync Gateway does), a push to a
+// read-only listener HTTP/403.
 //
 // # Logging
 //
@@ -54,7 +92,7 @@
 //
 // # Thread safety
 //
-// All methods are safe for concurrent use. Any number of listeners may serve one
-// database, which may also run its own replicators. Authenticate runs on the request's
-// goroutine and may block.
+// All methods are safe for concurrent use; Start and Stop are serialised. Any number of
+// listeners may serve one database, which may also run its own replicators. The
+// authenticators run on the connection's goroutine and may block.
 package listener

@@ -186,7 +186,7 @@ func TestHostileListenerChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	cfg := Config{Database: db, NetworkInterface: "127.0.0.1"}
+	cfg := Config{Database: db, NetworkInterface: "127.0.0.1", DisableTLS: true}
 	if v := os.Getenv(hostileChildEnv + "_MAXCONN"); v != "" {
 		n, _ := strconv.Atoi(v)
 		setMaxConnections(&cfg, n)

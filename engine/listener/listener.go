@@ -19,6 +19,7 @@ import (
 	"github.com/p2psync/libp2psync/engine/logging"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto"
+	"github.com/p2psync/libp2psync/engine/tlsid"
 )
 
 // Sentinel errors.
@@ -46,11 +47,6 @@ type Config struct {
 	NetworkInterface string
 	// ReadOnly refuses pushes from clients (HTTP/403); pulls are served.
 	ReadOnly bool
-	// TLSConfig enables wss:// (nil = plain ws://).
-	TLSConfig *tls.Config
-	// Authenticate vets each upgrade request; false answers 401 with a Basic challenge.
-	// nil = no authentication. It runs on the request's goroutine and may block.
-	Authenticate func(r *http.Request) bool
 	// EnableDeltaSync offers delta sync (PROTOCOL §6) to clients: the listener accepts
 	// deltas and sends them to clients that accept them, if the database permits it too
 	// (store.Config.DisableDeltaSync). Default off.
@@ -64,8 +60,27 @@ type Config struct {
 	// answered HTTP 503 before the WebSocket upgrade (and logged). 0 = DefaultMaxConnections
 	// (256); negative = no cap.
 	MaxConnections int
-	// Logger receives diagnostics (nil = the library log, engine/logging, domain Listener).
+	// Logger receives diagnostics, including every refused replicator (nil = the library
+	// log, engine/logging, domain Listener).
 	Logger *slog.Logger
+
+	// DisableTLS serves plain ws:// instead of wss://. Identity and ClientCertificate need
+	// TLS and are refused with it.
+	DisableTLS bool
+	// Identity is the server certificate and key. nil (with TLS on) = the anonymous
+	// identity of the database directory: created at the first Start and reused by every
+	// later one, so its fingerprint stays the same across restarts and peers can pin it
+	// (tlsid.LoadOrCreateAnonymous).
+	Identity *tlsid.Identity
+	// AnonymousIdentity tunes how the anonymous identity is kept (password of its file,
+	// validity, renewal); ignored when Identity is set. Its Logger defaults to Logger.
+	AnonymousIdentity tlsid.AnonymousOptions
+	// Password, when set, requires HTTP Basic credentials on the WebSocket upgrade;
+	// refused or missing ones are answered 401 with a Basic challenge.
+	Password PasswordAuthenticator
+	// ClientCertificate, when set, requires a client certificate in the TLS handshake
+	// (TLS must be on). With Password too, a replicator must pass both.
+	ClientCertificate *CertificateAuthenticator
 }
 
 // DefaultMaxConnections is the default of Config.MaxConnections.
@@ -102,9 +117,14 @@ type Listener struct {
 	cfg   Config
 	log   *slog.Logger
 	colls []*store.Collection
+	auth  func(*http.Request) bool // the password check of every upgrade; nil = none
+
+	lifecycle sync.Mutex // serialises Start and Stop
 
 	mu       sync.Mutex
 	running  bool
+	identity *tlsid.Identity // served while running with TLS
+	tlsConf  *tls.Config     // of the current run; nil without TLS
 	server   *http.Server
 	lns      []net.Listener
 	port     int
@@ -163,11 +183,18 @@ func New(cfg Config) (*Listener, error) {
 			return nil, fmt.Errorf("%w: collections must belong to the served database", ErrInvalidConfig)
 		}
 	}
+	if err := validateSecurity(&cfg); err != nil {
+		return nil, err
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = logging.Logger(logging.Listener)
 	}
-	return &Listener{cfg: cfg, log: log, colls: colls, conns: map[*session]struct{}{}}, nil
+	l := &Listener{cfg: cfg, log: log, colls: colls, conns: map[*session]struct{}{}}
+	if cfg.Password != nil {
+		l.auth = passwordCheck(cfg.Password, log)
+	}
+	return l, nil
 }
 
 // bindAddresses resolves NetworkInterface into host addresses ("" = all).
@@ -200,13 +227,39 @@ func bindAddresses(iface string) ([]string, error) {
 	return out, nil
 }
 
-// Start begins listening. The port is fixed after Start (see Port).
+// Start resolves the TLS identity (loading or creating the anonymous one if needed) and
+// begins listening. The port is fixed after Start (see Port). Errors: ErrRunning, tlsid
+// errors from the anonymous identity file (ErrWrongPassword, ErrCorruptInput: the file is
+// left alone, delete it to start over), ErrInvalidConfig for an unknown network interface,
+// and listen errors (port in use).
 func (l *Listener) Start() error {
+	l.lifecycle.Lock()
+	defer l.lifecycle.Unlock()
+	l.mu.Lock()
+	running := l.running
+	l.mu.Unlock()
+	if running {
+		return fmt.Errorf("start listener: %w", ErrRunning)
+	}
+	tlsConf, id, err := l.serverTLS()
+	if err != nil {
+		return fmt.Errorf("start listener: %w", err)
+	}
+	if err := l.listen(tlsConf, id); err != nil {
+		return fmt.Errorf("start listener: %w", err)
+	}
+	if id != nil {
+		l.log.Info("listener started", "port", l.Port(), "fingerprint", id.Fingerprint())
+	} else {
+		l.log.Info("listener started without TLS", "port", l.Port())
+	}
+	return nil
+}
+
+// listen opens the sockets and starts serving them.
+func (l *Listener) listen(tlsConf *tls.Config, id *tlsid.Identity) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.running {
-		return ErrRunning
-	}
 	hosts, err := bindAddresses(l.cfg.NetworkInterface)
 	if err != nil {
 		return err
@@ -222,8 +275,8 @@ func (l *Listener) Start() error {
 			return fmt.Errorf("listen on %s: %w", net.JoinHostPort(h, strconv.Itoa(port)), err)
 		}
 		port = ln.Addr().(*net.TCPAddr).Port
-		if l.cfg.TLSConfig != nil {
-			ln = tls.NewListener(ln, l.cfg.TLSConfig)
+		if tlsConf != nil {
+			ln = tls.NewListener(ln, tlsConf)
 		}
 		lns = append(lns, ln)
 	}
@@ -231,6 +284,7 @@ func (l *Listener) Start() error {
 	mux.HandleFunc("/", l.serveHTTP)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 15 * time.Second, ErrorLog: log.New(serverLog{l.log}, "", 0)}
 	l.server, l.lns, l.port, l.running, l.stopping = srv, lns, port, true, false
+	l.tlsConf, l.identity = tlsConf, id
 	for _, ln := range lns {
 		l.wg.Add(1)
 		go func(ln net.Listener) {
@@ -255,13 +309,13 @@ func (l *Listener) Port() int {
 // reached at (nil when stopped).
 func (l *Listener) URLs() []string {
 	l.mu.Lock()
-	running, port := l.running, l.port
+	running, port, secure := l.running, l.port, l.tlsConf != nil
 	l.mu.Unlock()
 	if !running {
 		return nil
 	}
 	scheme := "ws"
-	if l.cfg.TLSConfig != nil {
+	if secure {
 		scheme = "wss"
 	}
 	hosts, _ := bindAddresses(l.cfg.NetworkInterface)
@@ -303,8 +357,12 @@ func (l *Listener) Status() Status {
 
 // Stop closes the listening sockets and every connection. Connected replicators are
 // told with close code 4001 (transient), so they retry with backoff and resume when a
-// listener is back. Stop waits for every session to end.
+// listener is back. Stop waits for every session to end. Stopping a stopped listener does
+// nothing; a stopped listener can be started again (it then serves the same anonymous
+// identity).
 func (l *Listener) Stop() {
+	l.lifecycle.Lock()
+	defer l.lifecycle.Unlock()
 	l.mu.Lock()
 	if !l.running {
 		l.mu.Unlock()
@@ -330,6 +388,7 @@ func (l *Listener) Stop() {
 	l.wg.Wait()
 	l.mu.Lock()
 	l.running, l.server, l.lns, l.port = false, nil, nil, 0
+	l.tlsConf, l.identity = nil, nil
 	l.mu.Unlock()
 }
 
@@ -388,7 +447,7 @@ func (l *Listener) admit(w http.ResponseWriter, r *http.Request) bool {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return false
 	}
-	if l.cfg.Authenticate != nil && !l.authenticate(r) {
+	if l.auth != nil && !l.auth(r) {
 		w.Header().Set("WWW-Authenticate", `Basic charset="UTF-8"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return false
@@ -528,15 +587,6 @@ func (l *Listener) release() {
 // heavyConnection: release gives memory back (a full garbage collection) only after a
 // connection that held at least this many incoming bytes at once.
 const heavyConnection = 4 << 20
-
-func (l *Listener) authenticate(r *http.Request) (ok bool) {
-	defer func() {
-		if recover() != nil {
-			ok = false
-		}
-	}()
-	return l.cfg.Authenticate(r)
-}
 
 // Database returns the served database.
 func (l *Listener) Database() *store.Database { return l.cfg.Database }

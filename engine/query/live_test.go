@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2psync/libp2psync/engine/p2psync"
+	"github.com/p2psync/libp2psync/engine/listener"
 	"github.com/p2psync/libp2psync/engine/replicator"
 	"github.com/p2psync/libp2psync/engine/store"
 )
@@ -231,7 +231,7 @@ func TestLiveQueryReplicatedChange(t *testing.T) {
 	defer func() { lq.Stop(); <-lq.Done() }()
 	rec.waitFor(t, ``) // no rows yet
 
-	l, err := p2psync.NewListener(p2psync.ListenerConfig{Database: server, NetworkInterface: "127.0.0.1", DisableTLS: true})
+	l, err := listener.New(listener.Config{Database: server, NetworkInterface: "127.0.0.1", DisableTLS: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestLiveQueryReplicatedChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Stop()
-	r, err := p2psync.NewReplicator(p2psync.ReplicatorConfig{
+	r, err := replicator.New(replicator.Config{
 		Database: client, URL: fmt.Sprintf("ws://127.0.0.1:%d/%s", l.Port(), server.Name()),
 		Type: replicator.Pull, Continuous: true,
 	})

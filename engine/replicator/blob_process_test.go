@@ -5,15 +5,12 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/ecdsa"
 	"crypto/sha1"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/p2psync/libp2psync/engine/tlsid"
 	"io"
 	"log/slog"
 	"os"
@@ -139,12 +136,12 @@ func runBlobChild(mode, dir string) int {
 	}
 	switch mode {
 	case "blob-listener":
-		cert, err := tls.X509KeyPair(pemBytes, pemBytes)
+		id, err := tlsid.ImportPEM(pemBytes, nil, "") // the file holds the certificate and the key
 		if err != nil {
 			return fail("cert", err)
 		}
 		l, err := listener.New(listener.Config{Database: db, Port: port, NetworkInterface: "127.0.0.1", Logger: logger,
-			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}})
+			Identity: id})
 		if err == nil {
 			err = l.Start()
 		}
@@ -154,10 +151,12 @@ func runBlobChild(mode, dir string) int {
 		defer l.Stop()
 		say("PORT %d", l.Port())
 	case "blob-replicator":
-		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(pemBytes)
+		certs, err := tlsid.ParseCertificates(pemBytes)
+		if err != nil {
+			return fail("cert", err)
+		}
 		rcfg = Config{Database: db, URL: fmt.Sprintf("wss://127.0.0.1:%d/listener", port),
-			TLSConfig: &tls.Config{RootCAs: pool}, MaxAttempts: -1, RetryBase: 20 * time.Millisecond,
+			TrustMode: tlsid.TrustPinned, PinnedCertificate: certs[0].Raw, MaxAttempts: -1, RetryBase: 20 * time.Millisecond,
 			MaxAttemptWait: 200 * time.Millisecond, CheckpointInterval: 50 * time.Millisecond, Logger: logger}
 		if os.Getenv(blobContinuousEnv) == "1" {
 			cfg := rcfg
@@ -239,16 +238,14 @@ func runBlobChild(mode, dir string) int {
 	return 0
 }
 
-// writeTestCert writes a fresh self-signed certificate for 127.0.0.1 and its key to a PEM
-// file.
+// writeTestCert writes the self-signed certificate for 127.0.0.1 of the fixtures
+// (fx.selfSigned) and its key to a PEM file, for the child processes.
 func writeTestCert(t *testing.T, dir string) string {
-	cert, _ := selfSigned(t)
-	key, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	certPEM, keyPEM, err := fx.selfSigned.ExportPEM("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
-	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: key})...)
+	out := append(certPEM, keyPEM...)
 	path := filepath.Join(dir, "cert.pem")
 	if err := os.WriteFile(path, out, 0o600); err != nil {
 		t.Fatal(err)

@@ -3,10 +3,10 @@ package replicator
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/p2psync/libp2psync/engine/tlsid"
 	"io"
 	"math/rand"
 	"net"
@@ -55,15 +55,16 @@ func blobFile(db *store.Database, d blobstore.Digest) string {
 	return filepath.Join(db.Blobs().Dir(), fmt.Sprintf("%x.blob", d[:]))
 }
 
-func tlsListener(t *testing.T, db *store.Database, mutate func(*listener.Config)) (*listener.Listener, *tls.Config, string) {
-	cert, pool := selfSigned(t)
+// tlsListener starts a wss:// listener serving fx.selfSigned; the replicator pins it
+// (tlsid.TrustPinned with the returned certificate).
+func tlsListener(t *testing.T, db *store.Database, mutate func(*listener.Config)) (*listener.Listener, []byte, string) {
 	l := startListener(t, db, func(c *listener.Config) {
-		c.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		c.DisableTLS, c.Identity = false, fx.selfSigned
 		if mutate != nil {
 			mutate(c)
 		}
 	})
-	return l, &tls.Config{RootCAs: pool}, fmt.Sprintf("wss://127.0.0.1:%d/%s", l.Port(), db.Name())
+	return l, fx.selfSigned.Certificate().Raw, fmt.Sprintf("wss://127.0.0.1:%d/%s", l.Port(), db.Name())
 }
 
 func oneShot(t *testing.T, cfg Config) (Status, *docRecorder) {
@@ -95,9 +96,9 @@ func TestBlobRoundTripTLS(t *testing.T) {
 	dictP, dP := putBlob(t, a, []byte{0x89, 'P', 'N', 'G', 0, 1, 2}, "image/png")
 	save(t, ca, "doc1", `{"title":"one","att":`+dictS+`}`)
 	save(t, ca, "doc2", `{"title":"two","list":[1,{"nested":`+dictS+`}],"pic":`+dictP+`}`)
-	_, tlsConf, url := tlsListener(t, b, nil)
+	_, pin, url := tlsListener(t, b, nil)
 
-	st, rec := oneShot(t, Config{Database: a, URL: url, TLSConfig: tlsConf, Type: Push})
+	st, rec := oneShot(t, Config{Database: a, URL: url, TrustMode: tlsid.TrustPinned, PinnedCertificate: pin, Type: Push})
 	if st.Error != nil || len(rec.errors()) > 0 {
 		t.Fatalf("push: %v %v", st.Error, rec.errors())
 	}
@@ -113,7 +114,7 @@ func TestBlobRoundTripTLS(t *testing.T) {
 	// The other way: a blob made on the listener's side, pulled, then edited here.
 	dictZ, dZ := putBlob(t, b, []byte("made on b"), "text/plain")
 	save(t, cb, "doc3", `{"z":`+dictZ+`}`)
-	st, rec = oneShot(t, Config{Database: a, URL: url, TLSConfig: tlsConf, Type: Pull})
+	st, rec = oneShot(t, Config{Database: a, URL: url, TrustMode: tlsid.TrustPinned, PinnedCertificate: pin, Type: Pull})
 	if st.Error != nil || len(rec.errors()) > 0 {
 		t.Fatalf("pull: %v %v", st.Error, rec.errors())
 	}
@@ -125,7 +126,7 @@ func TestBlobRoundTripTLS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("edit of a pulled document keeping its blob: %v", err)
 	}
-	st, rec = oneShot(t, Config{Database: a, URL: url, TLSConfig: tlsConf})
+	st, rec = oneShot(t, Config{Database: a, URL: url, TrustMode: tlsid.TrustPinned, PinnedCertificate: pin})
 	if st.Error != nil || len(rec.errors()) > 0 {
 		t.Fatalf("push back: %v %v", st.Error, rec.errors())
 	}
@@ -156,8 +157,8 @@ func TestBlobMissingOnSender(t *testing.T) {
 			if err := os.Remove(blobFile(sender, d)); err != nil {
 				t.Fatal(err)
 			}
-			_, tlsConf, url := tlsListener(t, b, nil)
-			st, rec := oneShot(t, Config{Database: a, URL: url, TLSConfig: tlsConf, Type: dir})
+			_, pin, url := tlsListener(t, b, nil)
+			st, rec := oneShot(t, Config{Database: a, URL: url, TrustMode: tlsid.TrustPinned, PinnedCertificate: pin, Type: dir})
 			if st.Error != nil {
 				t.Fatalf("replication stopped with %v", st.Error)
 			}
@@ -177,7 +178,7 @@ func TestBlobMissingOnSender(t *testing.T) {
 			}
 			// The blob comes back: the next run sends the document (it was not checkpointed).
 			putBlob(t, sender, content, "text/plain")
-			st, rec = oneShot(t, Config{Database: a, URL: url, TLSConfig: tlsConf, Type: dir})
+			st, rec = oneShot(t, Config{Database: a, URL: url, TrustMode: tlsid.TrustPinned, PinnedCertificate: pin, Type: dir})
 			if st.Error != nil || len(rec.errors()) > 0 {
 				t.Fatalf("retry: %v %v", st.Error, rec.errors())
 			}
@@ -194,8 +195,8 @@ func TestBlobReadOnlyListenerServesPull(t *testing.T) {
 	a, b := openDB(t, "a"), openDB(t, "b")
 	dict, d := putBlob(t, b, []byte("read-only but readable"), "text/plain")
 	save(t, b.DefaultCollection(), "doc", `{"att":`+dict+`}`)
-	_, tlsConf, url := tlsListener(t, b, func(c *listener.Config) { c.ReadOnly = true })
-	st, rec := oneShot(t, Config{Database: a, URL: url, TLSConfig: tlsConf, Type: Pull})
+	_, pin, url := tlsListener(t, b, func(c *listener.Config) { c.ReadOnly = true })
+	st, rec := oneShot(t, Config{Database: a, URL: url, TrustMode: tlsid.TrustPinned, PinnedCertificate: pin, Type: Pull})
 	if st.Error != nil || len(rec.errors()) > 0 {
 		t.Fatalf("pull: %v %v", st.Error, rec.errors())
 	}
@@ -213,8 +214,8 @@ func TestBlobDeltaSync(t *testing.T) {
 	dict, d := putBlob(t, a, []byte("delta blob"), "text/plain")
 	pad := strings.Repeat("p", 600)
 	doc := save(t, ca, "doc", `{"pad":"`+pad+`","att":`+dict+`,"v":1}`)
-	_, tlsConf, url := tlsListener(t, b, func(c *listener.Config) { c.EnableDeltaSync = true })
-	cfg := Config{Database: a, URL: url, TLSConfig: tlsConf, Type: Push, EnableDeltaSync: true}
+	_, pin, url := tlsListener(t, b, func(c *listener.Config) { c.EnableDeltaSync = true })
+	cfg := Config{Database: a, URL: url, TrustMode: tlsid.TrustPinned, PinnedCertificate: pin, Type: Push, EnableDeltaSync: true}
 	if st, rec := oneShot(t, cfg); st.Error != nil || len(rec.errors()) > 0 {
 		t.Fatalf("push: %v %v", st.Error, rec.errors())
 	}

@@ -2,8 +2,8 @@ package replicator
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
+	"github.com/p2psync/libp2psync/engine/tlsid"
 	"net"
 	"sort"
 	"strconv"
@@ -21,7 +21,7 @@ import (
 // connection (a bounded number of faults from a seeded schedule), while both databases
 // keep writing: inserts, updates, deletions, and concurrent edits of shared documents.
 // Once the faults stop, the two databases converge to identical contents with nothing
-// committed lost. Over TLS (the default of the p2psync layer) and plain WebSocket.
+// committed lost. Over TLS (the listener's default) and plain WebSocket.
 func TestChaosTwoWayReplication(t *testing.T) {
 	seed := faultSeed(t)
 	for i, tc := range []struct {
@@ -49,19 +49,22 @@ func runChaos(t *testing.T, seed int64, useTLS bool, faults int) {
 			}
 		}
 	}
-	var tlsConf *tls.Config
+	var pin []byte
 	scheme := "ws"
 	var lcfg func(*listener.Config)
 	if useTLS {
-		cert, pool := selfSigned(t)
-		lcfg = func(c *listener.Config) { c.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}} }
-		tlsConf = &tls.Config{RootCAs: pool}
+		lcfg = func(c *listener.Config) { c.DisableTLS, c.Identity = false, fx.selfSigned }
+		pin = fx.selfSigned.Certificate().Raw
 		scheme = "wss"
 	}
 	l := startListener(t, b, lcfg)
 	proxy := startFaultProxy(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(l.Port())), seed, faults)
-	r := newRepl(t, Config{Database: a, URL: fmt.Sprintf("%s://127.0.0.1:%d/b", scheme, proxy.Port()),
-		Continuous: true, TLSConfig: tlsConf, CheckpointInterval: 100 * time.Millisecond})
+	rcfg := Config{Database: a, URL: fmt.Sprintf("%s://127.0.0.1:%d/b", scheme, proxy.Port()),
+		Continuous: true, CheckpointInterval: 100 * time.Millisecond}
+	if useTLS {
+		rcfg.TrustMode, rcfg.PinnedCertificate = tlsid.TrustPinned, pin
+	}
+	r := newRepl(t, rcfg)
 	var mu sync.Mutex
 	errs := map[string]int{}
 	var errTimes []string // when each error was reported, for matching with document events

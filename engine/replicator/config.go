@@ -1,7 +1,7 @@
 package replicator
 
 import (
-	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto"
+	"github.com/p2psync/libp2psync/engine/tlsid"
 )
 
 // Sentinel errors.
@@ -25,8 +26,14 @@ var (
 	ErrUnknownCollection = errors.New("replicator: collection not replicated")
 	// ErrPeerClosed: the passive peer ended the connection cleanly without being asked to.
 	ErrPeerClosed = errors.New("replicator: connection closed by peer")
-	// ErrTLS: the TLS handshake failed (untrusted or invalid certificate): permanent.
+	// ErrTLS: the TLS handshake failed (untrusted or invalid certificate, or a peer that
+	// does not speak TLS): permanent. Where tlsid names the cause, its sentinel is in the
+	// chain too (tlsid.ErrPinMismatch, ErrUntrustedCertificate, …).
 	ErrTLS = errors.New("replicator: TLS handshake failed")
+	// ErrUnauthorized: the listener refused the credentials (HTTP 401 on the WebSocket
+	// upgrade: wrong or missing password). Permanent. The *syncproto.HTTPError with the status
+	// and the WWW-Authenticate challenge stays in the chain.
+	ErrUnauthorized = errors.New("replicator: credentials refused by the listener (HTTP 401)")
 )
 
 // Type is the direction of replication.
@@ -138,10 +145,11 @@ type Config struct {
 	Continuous bool
 	// Headers are extra HTTP headers for the upgrade request.
 	Headers map[string]string
-	// Authenticator adds credentials (nil = none). Client certificates go in TLSConfig.
+	// Authenticator sends credentials on the WebSocket upgrade: BasicAuthenticator
+	// (pre-emptive HTTP Basic, as Couchbase Lite does) or SessionAuthenticator (a Sync
+	// Gateway session cookie). nil = none. A listener refusing them answers 401: the
+	// replicator stops with an error wrapping ErrUnauthorized and does not retry.
 	Authenticator Authenticator
-	// TLSConfig for wss:// (nil = system roots). Trust failures are permanent errors.
-	TLSConfig *tls.Config
 	// Heartbeat is the WebSocket ping interval (0 = 300 s).
 	Heartbeat time.Duration
 	// MaxAttempts bounds connection attempts (0 = 10 for one-shot, unlimited for
@@ -171,6 +179,30 @@ type Config struct {
 	Limits syncproto.Limits
 	// Logger receives diagnostics (nil = the library log, engine/logging, domain Replicator).
 	Logger *slog.Logger
+
+	// The settings below are for wss:// only (New refuses them with ws://); see tls.go.
+
+	// ClientIdentity is presented as the client certificate when the listener asks for one.
+	ClientIdentity *tlsid.Identity
+	// TrustMode decides which listener certificates are accepted: tlsid.TrustSystemRoots
+	// (default), TrustRoots (TrustedRoots, an application CA), TrustSelfSignedOnly
+	// (Couchbase Lite's acceptOnlySelfSignedServerCertificate) or TrustPinned (exactly the
+	// certificate given by PinnedCertificate or PinnedFingerprint). See tlsid.ClientTrust.
+	// A certificate refused is a permanent error.
+	TrustMode tlsid.TrustMode
+	// TrustedRoots are the roots for tlsid.TrustRoots; they must be empty in other modes.
+	TrustedRoots []*x509.Certificate
+	// PinnedCertificate is the DER certificate for tlsid.TrustPinned (for instance
+	// ServerCertificate().Raw saved from an earlier connection).
+	PinnedCertificate []byte
+	// PinnedFingerprint is the other way to give the pin of tlsid.TrustPinned: the SHA-256
+	// fingerprint of the listener's certificate as users exchange it (with or without
+	// colons, either case; see tlsid.ParseFingerprint). Set PinnedCertificate or
+	// PinnedFingerprint, not both.
+	PinnedFingerprint string
+	// ServerName is sent as SNI and, in the CA modes, checked against the certificate;
+	// "" = the host of URL.
+	ServerName string
 }
 
 const (

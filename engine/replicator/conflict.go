@@ -259,13 +259,6 @@ func (r *Replicator) resolveRetrying(ctx context.Context, ev syncproto.ConflictE
 // when an outcome was settled (written, or found already in place by the resolver's
 // choice).
 func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent, remoteRev remoteRevFunc, decided *bool) (uint64, bool, error) {
-	written := func(doc *store.Document, err error) (uint64, bool, error) {
-		*decided = true
-		if err != nil {
-			return 0, errors.Is(err, store.ErrConflict), fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
-		}
-		return doc.Sequence, false, nil
-	}
 	coll := ev.Collection
 	revs, err := coll.Revisions(ctx, ev.DocID)
 	if err != nil {
@@ -281,62 +274,19 @@ func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent
 	if local == nil || remote == nil {
 		return 0, false, nil // nothing left to resolve
 	}
+	w := writer{coll: coll, docID: ev.DocID, decided: decided}
 	if carry {
-		// The remote's branch was closed here by a tombstone the remote does not have
-		// (see conflictLeaves): the live local leaf is the document's state here, and it
-		// is carried onto the remote's branch, a child of that tombstone (which the
-		// remote accepts as extending its revision), the local leaf being closed. Left as
-		// it was, the document would stay live here and unchanged on the remote for good:
-		// the pusher cannot send a revision that does not descend from the remote's.
-		d, err := coll.GetRevision(ctx, ev.DocID, local.RevID)
-		if err != nil {
-			return 0, false, fmt.Errorf("resolve conflict of %q: read local revision: %w", ev.DocID, err)
-		}
-		return written(coll.ResolveConflictWith(ctx, ev.DocID, remote.RevID, local.RevID, store.ResolveOptions{MergedBody: d.Body}))
+		return w.carryLocal(ctx, local, remote)
 	}
 	if remote.Deleted && !local.Deleted {
-		// The remote may have taken the live local leaf since it sent its deletion (the
-		// document created again here and pushed, the push acknowledged after the
-		// deletion was pulled): its latest revision then answers its own deletion, and
-		// the document is live on both sides. Resolving would delete it (and a deletion
-		// removes the losing branch, which the remote holds as its current revision:
-		// the sides would never agree again).
-		held, err := remoteRev(ctx, coll, ev.DocID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return 0, false, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
-		}
-		if held == local.RevID {
-			return 0, false, nil
-		}
-		if held != "" && held != remote.RevID && generation(held) < generation(local.RevID) {
-			// Or an ancestor of it: the remote took the live branch and the local leaf is a
-			// later edit of it (the pusher reports such a leaf when the remote refused it
-			// for a stale parent; it is still to be pushed, not deleted).
-			hist, err := coll.History(ctx, ev.DocID, local.RevID, 0)
-			if err != nil {
-				return 0, false, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
-			}
-			for _, h := range hist {
-				if h == held {
-					return 0, false, nil
-				}
-			}
+		live, err := remoteTookLocal(ctx, coll, ev.DocID, local, remote, remoteRev)
+		if err != nil || live {
+			return 0, false, err
 		}
 	}
-	c := Conflict{Collection: coll.FullName(), DocID: ev.DocID, localRev: local.RevID, remoteRev: remote.RevID}
-	if !local.Deleted {
-		d, err := coll.GetRevision(ctx, ev.DocID, local.RevID)
-		if err != nil {
-			return 0, false, fmt.Errorf("resolve conflict of %q: read local revision: %w", ev.DocID, err)
-		}
-		c.Local = &ConflictRevision{RevID: local.RevID, Body: d.Body}
-	}
-	if !remote.Deleted {
-		d, err := coll.GetRevision(ctx, ev.DocID, remote.RevID)
-		if err != nil {
-			return 0, false, fmt.Errorf("resolve conflict of %q: read remote revision: %w", ev.DocID, err)
-		}
-		c.Remote = &ConflictRevision{RevID: remote.RevID, Body: d.Body}
+	c, err := conflictOf(ctx, coll, ev.DocID, local, remote)
+	if err != nil {
+		return 0, false, err
 	}
 	resolver := r.colls[ev.CollectionIndex].ConflictResolver
 	if resolver == nil {
@@ -346,36 +296,106 @@ func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent
 	if err != nil {
 		return 0, false, fmt.Errorf("%w: document %q: %w", ErrResolverFailed, ev.DocID, err)
 	}
-	// The result always becomes a child of the remote revision (or is the remote
-	// revision), so that pushing it back extends what the remote has (as Couchbase Lite
-	// does).
-	var body []byte
-	deleted := false
-	switch res.Kind {
-	case UseRemote:
-		deleted = remote.Deleted
-		if !deleted {
-			if local.Deleted {
-				*decided = true
-				return 0, false, nil // the live remote revision already wins over the local tombstone
-			}
-			return written(coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, nil, false))
+	return w.apply(ctx, c, res, local, remote)
+}
+
+// remoteTookLocal reports, for a remote deletion in conflict with a live local leaf, that
+// the remote has taken the live local leaf since it sent its deletion (the document
+// created again here and pushed, the push acknowledged after the deletion was pulled): its
+// latest revision then answers its own deletion, and the document is live on both sides.
+// Resolving would delete it (and a deletion removes the losing branch, which the remote
+// holds as its current revision: the sides would never agree again).
+func remoteTookLocal(ctx context.Context, coll *store.Collection, docID string, local, remote *store.Revision, remoteRev remoteRevFunc) (bool, error) {
+	held, err := remoteRev(ctx, coll, docID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, fmt.Errorf("resolve conflict of %q: %w", docID, err)
+	}
+	if held == local.RevID {
+		return true, nil
+	}
+	if held == "" || held == remote.RevID || generation(held) >= generation(local.RevID) {
+		return false, nil
+	}
+	// Or an ancestor of it: the remote took the live branch and the local leaf is a later
+	// edit of it (the pusher reports such a leaf when the remote refused it for a stale
+	// parent; it is still to be pushed, not deleted).
+	hist, err := coll.History(ctx, docID, local.RevID, 0)
+	if err != nil {
+		return false, fmt.Errorf("resolve conflict of %q: %w", docID, err)
+	}
+	for _, h := range hist {
+		if h == held {
+			return true, nil
 		}
-	case UseLocal:
-		if c.Local == nil {
-			deleted = true
-		} else {
-			body = c.Local.Body
+	}
+	return false, nil
+}
+
+// conflictOf is what the resolver is given: the two leaves, with the body of each live one.
+func conflictOf(ctx context.Context, coll *store.Collection, docID string, local, remote *store.Revision) (Conflict, error) {
+	c := Conflict{Collection: coll.FullName(), DocID: docID, localRev: local.RevID, remoteRev: remote.RevID}
+	if !local.Deleted {
+		d, err := coll.GetRevision(ctx, docID, local.RevID)
+		if err != nil {
+			return c, fmt.Errorf("resolve conflict of %q: read local revision: %w", docID, err)
 		}
-	case UseMerged:
-		if res.Body == nil {
-			return 0, false, fmt.Errorf("%w: document %q: merged resolution without a body", ErrResolverFailed, ev.DocID)
+		c.Local = &ConflictRevision{RevID: local.RevID, Body: d.Body}
+	}
+	if !remote.Deleted {
+		d, err := coll.GetRevision(ctx, docID, remote.RevID)
+		if err != nil {
+			return c, fmt.Errorf("resolve conflict of %q: read remote revision: %w", docID, err)
 		}
-		body = res.Body
-	case UseDeletion:
-		deleted = true
-	default:
-		return 0, false, fmt.Errorf("%w: document %q: unknown resolution %d", ErrResolverFailed, ev.DocID, res.Kind)
+		c.Remote = &ConflictRevision{RevID: remote.RevID, Body: d.Body}
+	}
+	return c, nil
+}
+
+// writer writes the outcome of one conflict of one document. Every write goes through
+// written, which records that the outcome was settled and reports a write refused because
+// the revision tree changed meanwhile (stale).
+type writer struct {
+	coll    *store.Collection
+	docID   string
+	decided *bool
+}
+
+func (w writer) written(doc *store.Document, err error) (seq uint64, stale bool, _ error) {
+	*w.decided = true
+	if err != nil {
+		return 0, errors.Is(err, store.ErrConflict), fmt.Errorf("resolve conflict of %q: %w", w.docID, err)
+	}
+	return doc.Sequence, false, nil
+}
+
+// carryLocal handles a remote branch closed here by a tombstone the remote does not have
+// (see conflictLeaves): the live local leaf is the document's state here, and it is
+// carried onto the remote's branch, a child of that tombstone (which the remote accepts as
+// extending its revision), the local leaf being closed. Left as it was, the document would
+// stay live here and unchanged on the remote for good: the pusher cannot send a revision
+// that does not descend from the remote's.
+func (w writer) carryLocal(ctx context.Context, local, remote *store.Revision) (uint64, bool, error) {
+	d, err := w.coll.GetRevision(ctx, w.docID, local.RevID)
+	if err != nil {
+		return 0, false, fmt.Errorf("resolve conflict of %q: read local revision: %w", w.docID, err)
+	}
+	return w.written(w.coll.ResolveConflictWith(ctx, w.docID, remote.RevID, local.RevID, store.ResolveOptions{MergedBody: d.Body}))
+}
+
+// apply writes the resolver's choice. The result always becomes a child of the remote
+// revision (or is the remote revision), so that pushing it back extends what the remote
+// has (as Couchbase Lite does).
+func (w writer) apply(ctx context.Context, c Conflict, res Resolution, local, remote *store.Revision) (uint64, bool, error) {
+	if res.Kind == UseRemote && !remote.Deleted {
+		if local.Deleted {
+			*w.decided = true
+			return 0, false, nil // the live remote revision already wins over the local tombstone
+		}
+		return w.written(w.coll.ResolveConflict(ctx, w.docID, remote.RevID, local.RevID, nil, false))
+	}
+	body, deleted, err := outcomeOf(w.docID, c, res)
+	if err != nil {
+		return 0, false, err
 	}
 	if deleted {
 		// The document ends deleted. Its current revision must then be the remote's
@@ -392,12 +412,12 @@ func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent
 		// deletion. (A peer that pulled the losing branch meets the deletion as a
 		// conflict of its own and resolves it the same way.)
 		opts := store.ResolveOptions{PruneLosingBranch: true, MergedDeleted: !remote.Deleted}
-		return written(coll.ResolveConflictWith(ctx, ev.DocID, remote.RevID, local.RevID, opts))
+		return w.written(w.coll.ResolveConflictWith(ctx, w.docID, remote.RevID, local.RevID, opts))
 	}
 	if local.Deleted {
 		// The store's current revision is the live remote one: write on top of it.
 		opts := store.SaveOptions{ParentRevID: remote.RevID, Concurrency: store.FailOnConflict}
-		return written(coll.Save(ctx, ev.DocID, body, opts))
+		return w.written(w.coll.Save(ctx, w.docID, body, opts))
 	}
 	// A live outcome is the only live leaf left, hence the current revision whatever
 	// tombstones the tree holds: the losing branch is closed with a tombstone rather
@@ -405,7 +425,29 @@ func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent
 	// branch tells a later conflict event that its pulled revision already lost, see
 	// conflictLeaves; a pulled revision coming back finds itself already known instead
 	// of making a new conflict) and changes nothing for live documents.
-	return written(coll.ResolveConflict(ctx, ev.DocID, remote.RevID, local.RevID, body, false))
+	return w.written(w.coll.ResolveConflict(ctx, w.docID, remote.RevID, local.RevID, body, false))
+}
+
+// outcomeOf is the body of the resolution, or deleted when it is a deletion. UseRemote
+// reaches it only for a remote tombstone.
+func outcomeOf(docID string, c Conflict, res Resolution) (body []byte, deleted bool, err error) {
+	switch res.Kind {
+	case UseRemote:
+		return nil, true, nil
+	case UseLocal:
+		if c.Local == nil {
+			return nil, true, nil
+		}
+		return c.Local.Body, false, nil
+	case UseMerged:
+		if res.Body == nil {
+			return nil, false, fmt.Errorf("%w: document %q: merged resolution without a body", ErrResolverFailed, docID)
+		}
+		return res.Body, false, nil
+	case UseDeletion:
+		return nil, true, nil
+	}
+	return nil, false, fmt.Errorf("%w: document %q: unknown resolution %d", ErrResolverFailed, docID, res.Kind)
 }
 
 func callResolver(ctx context.Context, fn ConflictResolver, c Conflict) (res Resolution, err error) {
@@ -425,41 +467,14 @@ func callResolver(ctx context.Context, fn ConflictResolver, c Conflict) (res Res
 // remote (remoteRev), with a live local leaf: the live leaf is the outcome, to be
 // carried onto the remote's branch rather than decided by the resolver.
 func (r *Replicator) conflictLeaves(ctx context.Context, coll *store.Collection, ev syncproto.ConflictEvent, revs []store.Revision, remoteRev remoteRevFunc) (local, remote *store.Revision, carry bool, err error) {
-	descends := func(leaf store.Revision, ancestor string) (bool, error) {
-		if leaf.RevID == ancestor {
-			return true, nil
-		}
-		if generation(leaf.RevID) <= generation(ancestor) {
-			return false, nil
-		}
-		hist, err := coll.History(ctx, ev.DocID, leaf.RevID, 0)
-		if err != nil {
-			return false, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
-		}
-		for _, h := range hist {
-			if h == ancestor {
-				return true, nil
-			}
-		}
-		return false, nil
-	}
 	var leaves []*store.Revision
 	for i := range revs {
 		if revs[i].Leaf {
 			leaves = append(leaves, &revs[i])
 		}
 	}
-	for _, l := range leaves {
-		ok, err := descends(*l, ev.RemoteRevID)
-		if err != nil {
-			return nil, nil, false, err
-		}
-		if ok && (remote == nil || (!l.Deleted && remote.Deleted)) {
-			remote = l
-		}
-	}
-	if remote == nil {
-		return nil, nil, false, nil
+	if remote, err = remoteLeaf(ctx, coll, ev, leaves); remote == nil || err != nil {
+		return nil, nil, false, err
 	}
 	if remote.Deleted && remote.RevID != ev.RemoteRevID {
 		// The pulled revision's branch has since been closed with a tombstone (another
@@ -471,42 +486,12 @@ func (r *Replicator) conflictLeaves(ctx context.Context, coll *store.Collection,
 		// would ever bring the outcome to the remote: the live leaf does not descend
 		// from the remote's revision, so the pusher cannot send it. It is then carried
 		// onto the remote's branch.
-		if remoteRev == nil {
-			return nil, nil, false, nil
-		}
-		anc, err := remoteRev(ctx, coll, ev.DocID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, nil, false, fmt.Errorf("resolve conflict of %q: %w", ev.DocID, err)
-		}
-		if anc == "" || anc == remote.RevID {
-			return nil, nil, false, nil
-		}
-		ahead, err := descends(*remote, anc)
-		if err != nil || !ahead {
+		if carry, err = tombstoneAheadOfRemote(ctx, coll, ev.DocID, remote, remoteRev); !carry || err != nil {
 			return nil, nil, false, err
 		}
-		carry = true
 	}
-	// The local side: the event's local revision if still a leaf, else a live leaf that
-	// descends from it, else any other live leaf.
-	for _, l := range leaves {
-		if l != remote && l.RevID == ev.LocalRevID {
-			local = l
-		}
-	}
-	if local == nil {
-		for _, l := range leaves {
-			if l == remote || l.Deleted {
-				continue
-			}
-			ok, err := descends(*l, ev.LocalRevID)
-			if err != nil {
-				return nil, nil, false, err
-			}
-			if ok || local == nil {
-				local = l
-			}
-		}
+	if local, err = localLeaf(ctx, coll, ev, leaves, remote); err != nil {
+		return nil, nil, false, err
 	}
 	if local != nil && local.Deleted && remote.Deleted {
 		return nil, nil, false, nil
@@ -515,4 +500,84 @@ func (r *Replicator) conflictLeaves(ctx context.Context, coll *store.Collection,
 		return nil, nil, false, nil
 	}
 	return local, remote, carry, nil
+}
+
+// descends reports whether leaf is ancestor or a descendant of it.
+func descends(ctx context.Context, coll *store.Collection, docID string, leaf store.Revision, ancestor string) (bool, error) {
+	if leaf.RevID == ancestor {
+		return true, nil
+	}
+	if generation(leaf.RevID) <= generation(ancestor) {
+		return false, nil
+	}
+	hist, err := coll.History(ctx, docID, leaf.RevID, 0)
+	if err != nil {
+		return false, fmt.Errorf("resolve conflict of %q: %w", docID, err)
+	}
+	for _, h := range hist {
+		if h == ancestor {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// remoteLeaf is the leaf at or above the pulled revision, a live one if there is one; nil
+// when the pulled revision is no longer below any leaf.
+func remoteLeaf(ctx context.Context, coll *store.Collection, ev syncproto.ConflictEvent, leaves []*store.Revision) (*store.Revision, error) {
+	var remote *store.Revision
+	for _, l := range leaves {
+		ok, err := descends(ctx, coll, ev.DocID, *l, ev.RemoteRevID)
+		if err != nil {
+			return nil, err
+		}
+		if ok && (remote == nil || (!l.Deleted && remote.Deleted)) {
+			remote = l
+		}
+	}
+	return remote, nil
+}
+
+// tombstoneAheadOfRemote reports that the tombstone closing the pulled revision's branch
+// was made after the latest revision known to be on the remote (remoteRev), so that the
+// remote does not have it.
+func tombstoneAheadOfRemote(ctx context.Context, coll *store.Collection, docID string, tomb *store.Revision, remoteRev remoteRevFunc) (bool, error) {
+	if remoteRev == nil {
+		return false, nil
+	}
+	anc, err := remoteRev(ctx, coll, docID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, fmt.Errorf("resolve conflict of %q: %w", docID, err)
+	}
+	if anc == "" || anc == tomb.RevID {
+		return false, nil
+	}
+	return descends(ctx, coll, docID, *tomb, anc)
+}
+
+// localLeaf is the local side: the event's local revision if still a leaf, else a live
+// leaf that descends from it, else any other live leaf (nil if there is none).
+func localLeaf(ctx context.Context, coll *store.Collection, ev syncproto.ConflictEvent, leaves []*store.Revision, remote *store.Revision) (*store.Revision, error) {
+	var local *store.Revision
+	for _, l := range leaves {
+		if l != remote && l.RevID == ev.LocalRevID {
+			local = l
+		}
+	}
+	if local != nil {
+		return local, nil
+	}
+	for _, l := range leaves {
+		if l == remote || l.Deleted {
+			continue
+		}
+		ok, err := descends(ctx, coll, ev.DocID, *l, ev.LocalRevID)
+		if err != nil {
+			return nil, err
+		}
+		if ok || local == nil {
+			local = l
+		}
+	}
+	return local, nil
 }

@@ -2,8 +2,6 @@ package replicator
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -50,41 +48,6 @@ func (cs *connState) signal() {
 	}
 }
 
-// IsTransient is the replicator's single error classifier (PROTOCOL §8.1): transient
-// errors are retried with backoff, everything else stops the replicator. TLS trust
-// failures are permanent.
-func IsTransient(err error) bool {
-	if err == nil {
-		return false
-	}
-	if isTLSFailure(err) {
-		return false
-	}
-	if errors.Is(err, syncproto.ErrRetryLater) {
-		return true
-	}
-	switch {
-	case errors.Is(err, syncproto.ErrForbidden), errors.Is(err, syncproto.ErrPeerIncompatible),
-		errors.Is(err, syncproto.ErrRemoteCollectionMissing), errors.Is(err, ErrPeerClosed),
-		errors.Is(err, syncproto.ErrNoSubprotocol), errors.Is(err, syncproto.ErrProtocol):
-		return false
-	}
-	return syncproto.IsTransientConnError(err)
-}
-
-func isTLSFailure(err error) bool {
-	var (
-		unknownAuth x509.UnknownAuthorityError
-		invalid     x509.CertificateInvalidError
-		hostname    x509.HostnameError
-		recordHdr   tls.RecordHeaderError
-		verify      *tls.CertificateVerificationError
-		alert       tls.AlertError
-	)
-	return errors.Is(err, ErrTLS) || errors.As(err, &unknownAuth) || errors.As(err, &invalid) || errors.As(err, &hostname) ||
-		errors.As(err, &recordHdr) || errors.As(err, &verify) || errors.As(err, &alert)
-}
-
 func (r *Replicator) dialOptions() syncproto.DialOptions {
 	h := http.Header{}
 	for k, v := range r.cfg.Headers {
@@ -100,7 +63,7 @@ func (r *Replicator) dialOptions() syncproto.DialOptions {
 	return syncproto.DialOptions{
 		Heartbeat: hb,
 		Header:    h,
-		TLSConfig: r.cfg.TLSConfig,
+		TLSConfig: r.tlsConf,
 	}
 }
 

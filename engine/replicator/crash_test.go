@@ -39,7 +39,20 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(runChild(mode, os.Getenv(childDirEnv)))
 	}
-	os.Exit(m.Run())
+	cleanup, err := setupSecurityFixtures() // security_helpers_test.go
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "build fixtures:", err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	cleanup()
+	if code == 0 {
+		if leaked := waitNoLeaks(5 * time.Second); leaked != "" {
+			fmt.Fprintf(os.Stderr, "leaked goroutines:\n%s\n", leaked)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // runChild is a peer process. It writes documents "<db name>-NNNNN" from $START on, ten
@@ -82,7 +95,7 @@ func runChild(mode, dir string) int {
 				}
 			}
 		})
-		l, err := listener.New(listener.Config{Database: db, Port: port, NetworkInterface: "127.0.0.1"})
+		l, err := listener.New(listener.Config{Database: db, Port: port, NetworkInterface: "127.0.0.1", DisableTLS: true})
 		if err == nil {
 			err = l.Start()
 		}

@@ -21,12 +21,43 @@
 //	r, err := replicator.New(replicator.Config{
 //		Database: db, URL: "wss://10.0.0.5:4984/travel", Continuous: true,
 //		Authenticator: replicator.BasicAuthenticator{Username: "u", Password: "p"},
-//		TLSConfig: tlsConf,
+//		TrustMode: tlsid.TrustPinned, PinnedFingerprint: "AB:01:…", // what the listener showed
 //	})
 //	if err != nil { … }
 //	r.AddChangeListener(func(s replicator.Status) { log.Println(s.Activity, s.Progress, s.Error) })
 //	_ = r.Start(false)
 //	defer r.Stop()
+//
+// # Security
+//
+// Server trust (wss:// only; New refuses every TLS setting with a ws:// URL), chosen by
+// Config.TrustMode and built once by New with tlsid.ClientTLSConfig:
+//
+//	tlsid.TrustSystemRoots     the system's roots, host name checked (default)
+//	tlsid.TrustRoots           only TrustedRoots (an application CA), host name checked
+//	tlsid.TrustSelfSignedOnly  a lone valid self-signed certificate, any host name;
+//	                           CA-issued certificates are refused (Couchbase Lite's
+//	                           acceptOnlySelfSignedServerCertificate)
+//	tlsid.TrustPinned          exactly the pinned certificate, chain and host name not
+//	                           checked; the pin is PinnedCertificate (DER) or
+//	                           PinnedFingerprint (the SHA-256 fingerprint users compare)
+//
+// Client authentication: Authenticator (BasicAuthenticator, sent pre-emptively as Couchbase
+// Lite does; SessionAuthenticator for Sync Gateway) and ClientIdentity, a client
+// certificate presented when the listener asks for one.
+//
+// The pin is checked in the TLS handshake, before any credentials are sent; a different
+// certificate stops the replicator with tlsid.ErrPinMismatch, whose message names the
+// expected and the presented fingerprints. ServerCertificate returns the certificate the
+// listener presented at the last handshake, also when it was refused, so that an
+// application can show it. Pin on first use: connect once in TrustSelfSignedOnly mode (after
+// the user compared the fingerprint with the one the listener shows), save
+// ServerCertificate().Raw, and use TrustPinned with it from then on.
+//
+// Configuration errors wrap ErrInvalidConfig and say what to change: a ClientIdentity,
+// trust mode, roots, pin or server name with a ws:// URL, both a pinned certificate and a
+// pinned fingerprint, a malformed fingerprint, or a trust setting tlsid refuses (which also
+// wraps tlsid.ErrInvalidArgument or ErrCorruptInput).
 //
 // # Behaviour
 //
@@ -67,11 +98,30 @@
 // to the resolution side too, so that a conflict nothing else handles is resolved in
 // the same connection.
 //
-// Errors are classified by IsTransient: connection failures, 408/429/5xx upgrades, close
-// codes 1006 and 4001 and timeouts are retried after RetryBase·2^k (capped at
-// MaxAttemptWait) up to MaxAttempts; everything else (401, 403, 404, protocol errors,
-// untrusted certificates) stops the replicator with Status.Error set. Going offline never
-// loses a local change: the push checkpoint only covers acknowledged revisions.
+// # Errors
+//
+// Every error a run meets is classified before it reaches Status, Wait, Counters or a
+// listener: it keeps its chain and gains the sentinel of its cause, for errors.Is:
+//
+//	tlsid.ErrUntrustedCertificate  the listener's certificate is not trusted in this mode
+//	tlsid.ErrHostnameMismatch      trusted, but not issued for the host dialled
+//	tlsid.ErrCertificateExpired    outside its validity period
+//	tlsid.ErrPinMismatch           not the pinned certificate
+//	tlsid.ErrClientCertRequired    the listener wants a client certificate; none configured
+//	tlsid.ErrClientCertUntrusted   the listener refused our client certificate
+//	tlsid.ErrTLSVersion            the peer speaks only TLS versions below 1.2
+//	ErrUnauthorized                the listener refused the credentials (HTTP 401)
+//	syncproto.ErrForbidden         the listener refused the request (HTTP or BLIP 403)
+//
+// IsTransient is the library's one transient/permanent rule (errors.go), decided on the
+// typed errors of blip, syncproto and tlsid: connection failures, 408/429/5xx upgrades
+// (syncproto.RetryLaterStatus), close codes 1006 and 4001, timeouts and a peer asking to
+// retry later are retried after RetryBase·2^k (capped at MaxAttemptWait) up to
+// MaxAttempts; everything else (security failures above, other HTTP statuses, protocol
+// errors, an incompatible peer) stops the replicator with Status.Error set, also a
+// continuous one: retrying cannot make a certificate trusted or a password right. Going
+// offline never loses a local change: the push checkpoint only covers acknowledged
+// revisions.
 //
 // # Connections
 //

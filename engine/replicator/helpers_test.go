@@ -29,7 +29,7 @@ func openDB(t testing.TB, name string) *store.Database {
 
 func startListener(t testing.TB, db *store.Database, mutate func(*listener.Config)) *listener.Listener {
 	t.Helper()
-	cfg := listener.Config{Database: db, Logger: testLogger(t)}
+	cfg := listener.Config{Database: db, Logger: testLogger(t), DisableTLS: true} // mutate may turn TLS on
 	if mutate != nil {
 		mutate(&cfg)
 	}

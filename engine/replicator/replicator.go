@@ -3,6 +3,8 @@ package replicator
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -22,8 +24,9 @@ import (
 // Replicator replicates a local database with one remote endpoint.
 type Replicator struct {
 	cfg       Config
-	url       string // …/<db>/_blipsync
-	remoteID  string // identity of the remote for checkpoints and remote ancestors
+	url       string      // …/<db>/_blipsync
+	tlsConf   *tls.Config // wss:// only: the trust policy (tls.go)
+	remoteID  string      // identity of the remote for checkpoints and remote ancestors
 	log       *slog.Logger
 	colls     []CollectionConfig
 	clientIDs []string
@@ -47,6 +50,9 @@ type Replicator struct {
 	// stopWaitingForChanges lets a Stop made from inside a collection change listener of
 	// the database end the run without waiting for that listener's own goroutine (mu).
 	stopWaitingForChanges context.CancelFunc
+
+	certMu     sync.Mutex        // guards serverCert (taken in the TLS handshake)
+	serverCert *x509.Certificate // see ServerCertificate
 }
 
 // Stats counts the revisions this replicator sent and received since New, over every
@@ -108,7 +114,8 @@ func (r *Replicator) TransferStats() TransferStats {
 	return ts
 }
 
-// New validates cfg and returns a stopped replicator.
+// New validates cfg and returns a stopped replicator. Configuration errors wrap
+// ErrInvalidConfig (and, for the TLS settings, a tlsid sentinel) and say what to change.
 func New(cfg Config) (*Replicator, error) {
 	if cfg.Database == nil {
 		return nil, fmt.Errorf("%w: no database", ErrInvalidConfig)
@@ -151,6 +158,9 @@ func New(cfg Config) (*Replicator, error) {
 	}
 	r := &Replicator{cfg: cfg, url: full, remoteID: remoteID, log: log, colls: colls,
 		statusFns: map[uint64]func(Status){}, docFns: map[uint64]func(DocumentReplication){}}
+	if r.tlsConf, err = r.clientTLS(cfg); err != nil {
+		return nil, err
+	}
 	for _, c := range colls {
 		r.clientIDs = append(r.clientIDs, checkpointID(cfg.Database.UUID(), remoteID, c, cfg.Type))
 	}
@@ -328,6 +338,7 @@ func (r *Replicator) Start(resetCheckpoint bool) error {
 		r.mu.Unlock()
 		return ErrRunning
 	}
+	r.noteServerCertificate(nil) // a new run: no handshake seen yet
 	ctx, cancel := context.WithCancel(context.Background())
 	changesCtx, stopWaitingForChanges := context.WithCancel(context.Background())
 	r.running, r.cancel, r.done = true, cancel, make(chan struct{})
@@ -469,6 +480,8 @@ func (r *Replicator) loop(ctx context.Context, reset bool) Status {
 				}
 			})
 		}
+		r.noteRefusedCertificate(err)
+		err = classify(err)
 		r.count(func(c *Counters) { c.LastError = err })
 		if !IsTransient(err) {
 			r.log.Error("replication stopped by a permanent error", "url", r.cfg.URL, "err", err)

@@ -25,8 +25,8 @@
 // engine/blip. The BLIP close codes, sentinels (ErrProtocol, ErrNoSubprotocol,
 // ErrTimeout, ErrTooLarge, ErrConnClosed, ErrHandshakeCut) and error types (HTTPError,
 // CloseError, ErrorReply) are re-exported as the same values and types, so errors.Is and
-// errors.As match them through either package; IsTransientConnError is blip's
-// classification of connection errors. ErrBadMessage and ErrUnknownCollection are
+// errors.As match them through either package; engine/replicator's IsTransient is the
+// one place that decides which of them are worth retrying. ErrBadMessage and ErrUnknownCollection are
 // wire's values.
 //
 // # Sessions

@@ -42,11 +42,14 @@ func askedToRetryLater(err error) bool {
 	if !errors.As(err, &be) || (be.Domain != "HTTP" && be.Domain != "WebSocket") {
 		return false
 	}
-	return transientStatus(be.Code)
+	return RetryLaterStatus(be.Code)
 }
 
-// transientStatus: an HTTP status meaning "not now" rather than "no".
-func transientStatus(code int) bool {
+// RetryLaterStatus reports an HTTP status meaning "not now" rather than "no" (PROTOCOL
+// §8.1: 408, 429, 502, 503, 504), whether it answered the WebSocket upgrade or a request.
+// It is the one list of them: the pusher turns such an answer into ErrRetryLater, the
+// replicator's IsTransient retries an upgrade refused with one.
+func RetryLaterStatus(code int) bool {
 	switch code {
 	case 408, 429, 502, 503, 504:
 		return true

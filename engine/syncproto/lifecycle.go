@@ -60,14 +60,6 @@ type CloseError = blip.CloseError
 // with. The same type as blip.Error.
 type ErrorReply = blip.Error
 
-// IsTransientConnError reports whether a connection-level error is worth retrying later,
-// by Couchbase Lite's rules (PROTOCOL §8.1; see blip.IsTransient): abnormal or
-// app-transient closes, upgrades refused with 408/429/502/503/504, refused or reset
-// connections, timeouts. Protocol errors, other statuses and error replies are permanent.
-// It does not know the session's own sentinels (ErrRetryLater, ErrForbidden, …): the
-// replicator's classifier checks those first.
-func IsTransientConnError(err error) bool { return blip.IsTransient(err) }
-
 // DialOptions configure the connection of an active session.
 type DialOptions struct {
 	// Header holds extra request headers (Authorization, Cookie, User-Agent, …).

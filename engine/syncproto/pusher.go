@@ -532,7 +532,7 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listO
 				return err
 			}
 		default:
-			if transientStatus(a.Status) {
+			if RetryLaterStatus(a.Status) {
 				// Not now rather than no: this row and the rest of the list stay pending.
 				return fmt.Errorf("%w: proposal of %q answered %d", ErrRetryLater, ch.DocID, a.Status)
 			}

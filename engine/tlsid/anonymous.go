@@ -65,96 +65,126 @@ func LoadOrCreateAnonymous(dir string, opts AnonymousOptions) (*Identity, error)
 }
 
 func loadOrCreateAnonymous(dir string, opts AnonymousOptions) (*Identity, error) {
-	validity := opts.Validity
-	if validity == 0 {
-		validity = DefaultValidity
+	a, err := newAnonymousFile(dir, opts)
+	if err != nil {
+		return nil, err
 	}
-	renew := opts.RenewBefore
-	if renew == 0 {
-		renew = DefaultRenewBefore
+	// At most two rounds: if another process publishes the file between our failed read and
+	// our create, the second round loads theirs.
+	for range 2 {
+		data, err := readFileLimited(a.path, MaxInputSize)
+		if errors.Is(err, fs.ErrNotExist) {
+			id, err := a.create()
+			if errors.Is(err, fs.ErrExist) {
+				continue
+			}
+			return id, err
+		}
+		if err != nil {
+			return nil, err
+		}
+		return a.loadOrRenew(data)
 	}
-	if validity < 0 || renew < 0 || renew >= validity {
-		return nil, fmt.Errorf("%w: need 0 < RenewBefore (%v) < Validity (%v)", ErrInvalidArgument, renew, validity)
+	return nil, fmt.Errorf("%s keeps appearing and disappearing: %w", a.path, fs.ErrNotExist)
+}
+
+// anonymousFile is the anonymous identity file of one directory with the options of
+// LoadOrCreateAnonymous resolved to their defaults.
+type anonymousFile struct {
+	path            string
+	key             KeyType
+	validity, renew time.Duration
+	password        string
+	now             func() time.Time
+	logger          *slog.Logger
+}
+
+// newAnonymousFile checks opts and dir (which must be an existing directory).
+func newAnonymousFile(dir string, opts AnonymousOptions) (*anonymousFile, error) {
+	a := &anonymousFile{path: filepath.Join(dir, AnonymousIdentityFile), key: opts.Key, validity: opts.Validity,
+		renew: opts.RenewBefore, password: opts.Password, now: opts.Now, logger: opts.Logger}
+	if a.validity == 0 {
+		a.validity = DefaultValidity
 	}
-	password := opts.Password
-	if password == "" {
-		password = pkcs12.DefaultPassword
+	if a.renew == 0 {
+		a.renew = DefaultRenewBefore
 	}
-	now := time.Now
-	if opts.Now != nil {
-		now = opts.Now
+	if a.validity < 0 || a.renew < 0 || a.renew >= a.validity {
+		return nil, fmt.Errorf("%w: need 0 < RenewBefore (%v) < Validity (%v)", ErrInvalidArgument, a.renew, a.validity)
 	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = logging.Logger(logging.TLS)
+	if a.password == "" {
+		a.password = pkcs12.DefaultPassword
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.logger == nil {
+		a.logger = logging.Logger(logging.TLS)
 	}
 	if st, err := os.Stat(dir); err != nil {
 		return nil, err
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("%w: %s is not a directory", ErrInvalidArgument, dir)
 	}
-	path := filepath.Join(dir, AnonymousIdentityFile)
+	return a, nil
+}
 
-	create := func() (*Identity, []byte, error) {
-		id, err := CreateIdentity(CreateOptions{
-			Key:       opts.Key,
-			Subject:   Subject{CommonName: anonymousCommonName},
-			Usage:     UsageServer,
-			Validity:  validity,
-			NotBefore: now().Add(-clockSkew),
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-		data, err := id.ExportPKCS12(password)
-		if err != nil {
-			return nil, nil, err
-		}
-		return id, data, nil
+// generate makes a new anonymous identity and its PKCS#12 encoding.
+func (a *anonymousFile) generate() (*Identity, []byte, error) {
+	id, err := CreateIdentity(CreateOptions{
+		Key:       a.key,
+		Subject:   Subject{CommonName: anonymousCommonName},
+		Usage:     UsageServer,
+		Validity:  a.validity,
+		NotBefore: a.now().Add(-clockSkew),
+	})
+	if err != nil {
+		return nil, nil, err
 	}
+	data, err := id.ExportPKCS12(a.password)
+	if err != nil {
+		return nil, nil, err
+	}
+	return id, data, nil
+}
 
-	// At most two rounds: if another process publishes the file between our failed read and
-	// our create, the second round loads theirs.
-	for range 2 {
-		data, err := readFileLimited(path, MaxInputSize)
-		if errors.Is(err, fs.ErrNotExist) {
-			id, blob, err := create()
-			if err != nil {
-				return nil, err
-			}
-			if err := writeFileAtomic(path, blob, true); errors.Is(err, fs.ErrExist) {
-				continue
-			} else if err != nil {
-				return nil, err
-			}
-			logger.Info("created anonymous TLS identity", "path", path,
-				"fingerprint", id.Fingerprint(), "not_after", id.NotAfter())
-			return id, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		id, err := importPKCS12(data, password)
-		if err != nil {
-			return nil, err
-		}
-		tightenMode(path, logger)
-		if now().Add(renew).Before(id.NotAfter()) {
-			return id, nil
-		}
-		fresh, blob, err := create()
-		if err != nil {
-			return nil, err
-		}
-		if err := writeFileAtomic(path, blob, false); err != nil {
-			return nil, err
-		}
-		logger.Info("renewed anonymous TLS identity", "path", path,
-			"old_fingerprint", id.Fingerprint(), "old_not_after", id.NotAfter(),
-			"fingerprint", fresh.Fingerprint(), "not_after", fresh.NotAfter())
-		return fresh, nil
+// create publishes a new identity where there was none; fs.ErrExist when another process
+// published one first.
+func (a *anonymousFile) create() (*Identity, error) {
+	id, blob, err := a.generate()
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("%s keeps appearing and disappearing: %w", path, fs.ErrNotExist)
+	if err := writeFileAtomic(a.path, blob, true); err != nil {
+		return nil, err
+	}
+	a.logger.Info("created anonymous TLS identity", "path", a.path,
+		"fingerprint", id.Fingerprint(), "not_after", id.NotAfter())
+	return id, nil
+}
+
+// loadOrRenew decodes the stored identity and returns it, or replaces it by a new one when
+// it expires within the renewal window.
+func (a *anonymousFile) loadOrRenew(data []byte) (*Identity, error) {
+	id, err := importPKCS12(data, a.password)
+	if err != nil {
+		return nil, err
+	}
+	tightenMode(a.path, a.logger)
+	if a.now().Add(a.renew).Before(id.NotAfter()) {
+		return id, nil
+	}
+	fresh, blob, err := a.generate()
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(a.path, blob, false); err != nil {
+		return nil, err
+	}
+	a.logger.Info("renewed anonymous TLS identity", "path", a.path,
+		"old_fingerprint", id.Fingerprint(), "old_not_after", id.NotAfter(),
+		"fingerprint", fresh.Fingerprint(), "not_after", fresh.NotAfter())
+	return fresh, nil
 }
 
 // tightenMode resets a key file that others can read back to 0600 (for example after a

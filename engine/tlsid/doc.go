@@ -24,6 +24,7 @@ The zero CreateOptions gives a self-signed ECDSA P-256 server certificate valid 
 with a random 127-bit serial; Key selects RSA 2048 or 3072 instead (RSA 3072 takes seconds),
 Usage a client or dual-use certificate, IsCA a certificate authority and Issuer a CA identity
 to sign with (the new chain is then the leaf followed by the issuer's chain).
+SplitSubjectAltNames sorts one list of names into DNSNames and IPAddresses.
 
 id.Fingerprint() is the SHA-256 of the leaf's DER in lowercase hex: this is what "the same
 certificate" means throughout the package, and what a peer pins. FingerprintColons formats it
@@ -36,6 +37,7 @@ the way `openssl x509 -fingerprint -sha256` prints it, for showing to users.
 	id, err := tlsid.ImportPEM(chainPEM, keyPEM, password)     // PKCS#8 (encrypted or not), PKCS#1, SEC 1
 	chainPEM, keyPEM, err := id.ExportPEM(password)            // "" => unencrypted PKCS#8
 	roots, err := tlsid.ParseCertificates(pemOrDER)            // trusted roots, pinned certificate
+	pemText := tlsid.EncodeCertificatesPEM(certs)               // what ParseCertificates reads back
 
 ImportPKCS12 reads files from `openssl pkcs12 -export` (OpenSSL 3 defaults and the legacy
 3DES/SHA-1 ones), Java and Windows; OpenSSL 1.1.1+ reads what ExportPKCS12 writes. ImportPEM
@@ -184,8 +186,10 @@ and the C API maps each to its own code:
 Classify maps what a dialer sees (x509.UnknownAuthorityError, HostnameError,
 CertificateInvalidError, TLS alerts from the listener such as protocol_version,
 certificate_required and bad_certificate, crypto/tls's version errors) to these sentinels while
-keeping the original error in the chain; other errors come back unchanged. The replicator treats
-every TLS sentinel as a permanent error (retrying will not make a certificate trusted):
+keeping the original error in the chain; other errors come back unchanged. The replicator
+classifies every error of a run this way, and its IsTransient (the library's one retry rule)
+treats every sentinel of this package as a permanent error (retrying will not make a
+certificate trusted):
 
 	conn, err := dialer.DialContext(ctx, url, header)
 	if err = tlsid.Classify(err); errors.Is(err, tlsid.ErrUntrustedCertificate) { ... }

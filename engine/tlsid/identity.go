@@ -161,6 +161,20 @@ type CreateOptions struct {
 	Issuer *Identity
 }
 
+// SplitSubjectAltNames sorts subject alternative names given as one list into
+// CreateOptions' DNSNames and IPAddresses: every entry that parses as an IP address is an IP
+// SAN, every other entry a DNS name.
+func SplitSubjectAltNames(names []string) (dnsNames []string, ips []net.IP) {
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dnsNames = append(dnsNames, n)
+		}
+	}
+	return dnsNames, ips
+}
+
 // CreateIdentity generates a key pair and a certificate as described by opts. The serial
 // number is 127 random bits.
 func CreateIdentity(opts CreateOptions) (*Identity, error) {

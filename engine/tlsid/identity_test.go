@@ -226,3 +226,13 @@ func TestZeroIdentityRefused(t *testing.T) {
 		t.Fatal("a zero identity must not be served")
 	}
 }
+
+func TestSplitSubjectAltNames(t *testing.T) {
+	dns, ips := SplitSubjectAltNames([]string{"localhost", "127.0.0.1", "::1", "peer.local"})
+	if len(dns) != 2 || dns[0] != "localhost" || dns[1] != "peer.local" {
+		t.Fatalf("dns = %v", dns)
+	}
+	if len(ips) != 2 || ips[0].String() != "127.0.0.1" || ips[1].String() != "::1" {
+		t.Fatalf("ips = %v", ips)
+	}
+}

@@ -156,40 +156,16 @@ func checkPKCS8Encrypted(der []byte) error {
 // checkPKCS12WorkFactor walks a PFX (RFC 7292) far enough to see every KDF parameter that
 // decoding would use: the MAC's, each encrypted SafeContents', and each shrouded key bag's.
 func checkPKCS12WorkFactor(der []byte) error {
-	type contentInfo struct {
-		ContentType asn1.ObjectIdentifier
-		Content     asn1.RawValue `asn1:"tag:0,explicit,optional"`
-	}
 	var pfx struct {
 		Version  int
-		AuthSafe contentInfo
-		MacData  struct {
-			Mac struct {
-				Alg    pkix.AlgorithmIdentifier
-				Digest []byte
-			}
-			Salt       []byte
-			Iterations int `asn1:"optional,default:1"`
-		} `asn1:"optional"`
+		AuthSafe pkcs12ContentInfo
+		MacData  pkcs12MacData `asn1:"optional"`
 	}
 	if err := unmarshalAll(der, &pfx); err != nil {
 		return fmt.Errorf("PFX: %w", err)
 	}
-	if macAlg := pfx.MacData.Mac.Alg; macAlg.Algorithm != nil {
-		if macAlg.Algorithm.Equal(oidPBMAC1) {
-			var params struct {
-				KDF pkix.AlgorithmIdentifier
-				MAC pkix.AlgorithmIdentifier
-			}
-			if err := unmarshalAll(macAlg.Parameters.FullBytes, &params); err != nil {
-				return fmt.Errorf("PBMAC1 parameters: %w", err)
-			}
-			if err := checkKDF(params.KDF); err != nil {
-				return err
-			}
-		} else if err := checkIterations(pfx.MacData.Iterations); err != nil {
-			return fmt.Errorf("MAC: %w", err)
-		}
+	if err := checkMACWorkFactor(pfx.MacData); err != nil {
+		return err
 	}
 	if !pfx.AuthSafe.ContentType.Equal(oidDataContent) {
 		return nil // the decoder refuses this itself
@@ -198,55 +174,108 @@ func checkPKCS12WorkFactor(der []byte) error {
 	if err := unmarshalAll(pfx.AuthSafe.Content.Bytes, &authSafeBytes); err != nil {
 		return fmt.Errorf("authenticated safe: %w", err)
 	}
-	var safes []contentInfo
+	var safes []pkcs12ContentInfo
 	if err := unmarshalAll(authSafeBytes, &safes); err != nil {
 		return fmt.Errorf("authenticated safe: %w", err)
 	}
 	for _, ci := range safes {
+		var err error
 		switch {
 		case ci.ContentType.Equal(oidEncryptedData):
-			var ed struct {
-				Version int
-				Info    struct {
-					ContentType asn1.ObjectIdentifier
-					Alg         pkix.AlgorithmIdentifier
-					Content     asn1.RawValue `asn1:"tag:0,optional"`
-				}
-			}
-			if err := unmarshalAll(ci.Content.Bytes, &ed); err != nil {
-				return fmt.Errorf("encrypted data: %w", err)
-			}
-			if err := checkEncryptionAlgorithm(ed.Info.Alg); err != nil {
-				return err
-			}
+			err = checkEncryptedSafe(ci)
 		case ci.ContentType.Equal(oidDataContent):
-			var data []byte
-			if err := unmarshalAll(ci.Content.Bytes, &data); err != nil {
-				return fmt.Errorf("safe contents: %w", err)
-			}
-			var bags []struct {
-				ID    asn1.ObjectIdentifier
-				Value asn1.RawValue `asn1:"tag:0,explicit"`
-				Attrs asn1.RawValue `asn1:"optional"`
-			}
-			if err := unmarshalAll(data, &bags); err != nil {
-				return fmt.Errorf("safe bags: %w", err)
-			}
-			for _, bag := range bags {
-				if !bag.ID.Equal(oidShroudedKeyBag) {
-					continue
-				}
-				var info struct {
-					Alg  pkix.AlgorithmIdentifier
-					Data []byte
-				}
-				if err := unmarshalAll(bag.Value.Bytes, &info); err != nil {
-					return fmt.Errorf("shrouded key bag: %w", err)
-				}
-				if err := checkEncryptionAlgorithm(info.Alg); err != nil {
-					return err
-				}
-			}
+			err = checkPlainSafe(ci)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pkcs12ContentInfo is a PKCS#7 ContentInfo as PKCS#12 uses it.
+type pkcs12ContentInfo struct {
+	ContentType asn1.ObjectIdentifier
+	Content     asn1.RawValue `asn1:"tag:0,explicit,optional"`
+}
+
+// pkcs12MacData is a PFX's MacData.
+type pkcs12MacData struct {
+	Mac struct {
+		Alg    pkix.AlgorithmIdentifier
+		Digest []byte
+	}
+	Salt       []byte
+	Iterations int `asn1:"optional,default:1"`
+}
+
+// checkMACWorkFactor checks the KDF of the PFX's integrity MAC: PBMAC1's own KDF, or the
+// iteration count of the classic PKCS#12 MAC. A PFX without MacData passes.
+func checkMACWorkFactor(mac pkcs12MacData) error {
+	macAlg := mac.Mac.Alg
+	if macAlg.Algorithm == nil {
+		return nil
+	}
+	if !macAlg.Algorithm.Equal(oidPBMAC1) {
+		if err := checkIterations(mac.Iterations); err != nil {
+			return fmt.Errorf("MAC: %w", err)
+		}
+		return nil
+	}
+	var params struct {
+		KDF pkix.AlgorithmIdentifier
+		MAC pkix.AlgorithmIdentifier
+	}
+	if err := unmarshalAll(macAlg.Parameters.FullBytes, &params); err != nil {
+		return fmt.Errorf("PBMAC1 parameters: %w", err)
+	}
+	return checkKDF(params.KDF)
+}
+
+// checkEncryptedSafe checks the encryption algorithm of an EncryptedData SafeContents.
+func checkEncryptedSafe(ci pkcs12ContentInfo) error {
+	var ed struct {
+		Version int
+		Info    struct {
+			ContentType asn1.ObjectIdentifier
+			Alg         pkix.AlgorithmIdentifier
+			Content     asn1.RawValue `asn1:"tag:0,optional"`
+		}
+	}
+	if err := unmarshalAll(ci.Content.Bytes, &ed); err != nil {
+		return fmt.Errorf("encrypted data: %w", err)
+	}
+	return checkEncryptionAlgorithm(ed.Info.Alg)
+}
+
+// checkPlainSafe checks the encryption algorithm of every shrouded key bag of an
+// unencrypted SafeContents.
+func checkPlainSafe(ci pkcs12ContentInfo) error {
+	var data []byte
+	if err := unmarshalAll(ci.Content.Bytes, &data); err != nil {
+		return fmt.Errorf("safe contents: %w", err)
+	}
+	var bags []struct {
+		ID    asn1.ObjectIdentifier
+		Value asn1.RawValue `asn1:"tag:0,explicit"`
+		Attrs asn1.RawValue `asn1:"optional"`
+	}
+	if err := unmarshalAll(data, &bags); err != nil {
+		return fmt.Errorf("safe bags: %w", err)
+	}
+	for _, bag := range bags {
+		if !bag.ID.Equal(oidShroudedKeyBag) {
+			continue
+		}
+		var info struct {
+			Alg  pkix.AlgorithmIdentifier
+			Data []byte
+		}
+		if err := unmarshalAll(bag.Value.Bytes, &info); err != nil {
+			return fmt.Errorf("shrouded key bag: %w", err)
+		}
+		if err := checkEncryptionAlgorithm(info.Alg); err != nil {
+			return err
 		}
 	}
 	return nil

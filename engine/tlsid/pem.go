@@ -150,9 +150,7 @@ func (id *Identity) exportPEM(password string, iterations int) (certPEM, keyPEM 
 	if err := checkExportableKey(id.key); err != nil {
 		return nil, nil, fmt.Errorf("export pem: %w", err)
 	}
-	for _, c := range id.chain {
-		certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-	}
+	certPEM = EncodeCertificatesPEM(id.chain)
 	if password == "" {
 		der, err := x509.MarshalPKCS8PrivateKey(id.key)
 		if err != nil {
@@ -173,6 +171,18 @@ func (id *Identity) exportPEM(password string, iterations int) (certPEM, keyPEM 
 		return nil, nil, fmt.Errorf("export pem: encrypt key: %w", err)
 	}
 	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: der}), nil
+}
+
+// EncodeCertificatesPEM encodes certs as consecutive PEM CERTIFICATE blocks, in order
+// (nil entries are skipped): the form ParseCertificates reads back.
+func EncodeCertificatesPEM(certs []*x509.Certificate) []byte {
+	var out []byte
+	for _, c := range certs {
+		if c != nil {
+			out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+		}
+	}
+	return out
 }
 
 // ParseCertificates reads certificates from PEM text (CERTIFICATE blocks; other blocks are

@@ -282,3 +282,24 @@ func TestOrderChainKeepsStrays(t *testing.T) {
 		t.Fatalf("empty chain: %v", err)
 	}
 }
+
+// EncodeCertificatesPEM writes what ParseCertificates reads back, in order, skipping nils.
+func TestEncodeCertificatesPEMRoundTrip(t *testing.T) {
+	chain := fx.leaf.Chain()
+	out := EncodeCertificatesPEM(append([]*x509.Certificate{nil}, chain...))
+	got, err := ParseCertificates(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(chain) {
+		t.Fatalf("%d certificates back, want %d", len(got), len(chain))
+	}
+	for i := range chain {
+		if !got[i].Equal(chain[i]) {
+			t.Errorf("certificate %d differs", i)
+		}
+	}
+	if EncodeCertificatesPEM(nil) != nil {
+		t.Error("no certificates gave some output")
+	}
+}

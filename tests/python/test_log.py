@@ -140,3 +140,8 @@ def test_listener_status_lists_connections(tmp_path: Path) -> None:
             repl.stop()
         wait_for(lambda: listener.status.connection_count == 0)
         assert listener.status.total_connection_count == 1 and listener.status.connections == []
+        # The total counts since the listener was created, across a stop and a start.
+        listener.stop()
+        assert listener.status == ListenerStatus(0, 0, 1, [])
+        listener.start()
+        assert listener.status == ListenerStatus(0, 0, 1, [])

@@ -133,8 +133,7 @@ func serveChild(dir string) error {
 	if err != nil {
 		return err
 	}
-	l, err := listener.New(listener.Config{Database: db, NetworkInterface: "127.0.0.1",
-		TLSConfig: tlsid.ServerTLSConfig(id, tlsid.ServerOptions{})})
+	l, err := listener.New(listener.Config{Database: db, NetworkInterface: "127.0.0.1", Identity: id})
 	if err != nil {
 		return err
 	}
@@ -373,12 +372,8 @@ func runW5(dir string, docs int, size int64, childProfile string) (result, error
 	if err != nil {
 		return res, err
 	}
-	tlsConfig, err := tlsid.ClientTLSConfig(tlsid.ClientTrust{Mode: tlsid.TrustPinned, PinnedFingerprint: fingerprint})
-	if err != nil {
-		return res, err
-	}
 	r, err := replicator.New(replicator.Config{Database: src, URL: fmt.Sprintf("wss://127.0.0.1:%s/target", portText),
-		Type: replicator.Push, TLSConfig: tlsConfig})
+		Type: replicator.Push, TrustMode: tlsid.TrustPinned, PinnedFingerprint: fingerprint})
 	if err != nil {
 		return res, err
 	}

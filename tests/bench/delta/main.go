@@ -127,7 +127,7 @@ func once(ctx context.Context, n int, deltas bool) (result, error) {
 	if err := write(false); err != nil {
 		return result{}, fmt.Errorf("write documents: %w", err)
 	}
-	l, err := listener.New(listener.Config{Database: dst, NetworkInterface: "127.0.0.1", EnableDeltaSync: deltas})
+	l, err := listener.New(listener.Config{Database: dst, NetworkInterface: "127.0.0.1", EnableDeltaSync: deltas, DisableTLS: true})
 	if err != nil {
 		return result{}, err
 	}

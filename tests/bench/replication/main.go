@@ -98,7 +98,7 @@ func serveChild(dir string) error {
 		return err
 	}
 	defer db.Close()
-	l, err := listener.New(listener.Config{Database: db, NetworkInterface: "127.0.0.1", Limits: limits})
+	l, err := listener.New(listener.Config{Database: db, NetworkInterface: "127.0.0.1", Limits: limits, DisableTLS: true})
 	if err != nil {
 		return err
 	}

@@ -213,7 +213,7 @@ func serveChild(dir string) error {
 			}
 		}
 	})
-	l, err := listener.New(listener.Config{Database: db, NetworkInterface: "127.0.0.1"})
+	l, err := listener.New(listener.Config{Database: db, NetworkInterface: "127.0.0.1", DisableTLS: true})
 	if err != nil {
 		return err
 	}

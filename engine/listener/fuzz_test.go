@@ -1,4 +1,4 @@
-package p2psync
+package listener
 
 import (
 	"encoding/base64"

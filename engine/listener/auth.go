@@ -1,15 +1,23 @@
-package p2psync
+package listener
 
 import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/p2psync/libp2psync/engine/logging"
+	"github.com/p2psync/libp2psync/engine/tlsid"
 )
+
+// This file is how the listener authenticates replicators: HTTP Basic credentials on the
+// WebSocket upgrade (Config.Password) and client certificates in the TLS handshake
+// (Config.ClientCertificate).
 
 // PasswordAuthenticator decides whether a replicator's HTTP Basic credentials are accepted.
 // The listener calls it once per connection attempt, on that connection's goroutine, with
@@ -35,6 +43,23 @@ func StaticPasswords(credentials map[string]string) PasswordAuthenticator {
 			match |= subtle.ConstantTimeCompare(u[:], entries[i].user[:]) & subtle.ConstantTimeCompare(p[:], entries[i].pass[:])
 		}
 		return match == 1
+	}
+}
+
+// PasswordsOrCallback combines the two ways an application can check passwords: fixed
+// credentials (compared as StaticPasswords does) and a callback. A username and password
+// listed in credentials are accepted without calling fn; anything else goes to fn. With
+// only one of them set it is that one; with neither, nil (no password authentication).
+func PasswordsOrCallback(credentials map[string]string, fn PasswordAuthenticator) PasswordAuthenticator {
+	if len(credentials) == 0 {
+		return fn
+	}
+	static := StaticPasswords(credentials)
+	if fn == nil {
+		return static
+	}
+	return func(username, password string) bool {
+		return static(username, password) || fn(username, password)
 	}
 }
 
@@ -120,4 +145,29 @@ func callSafely(log *slog.Logger, what string, fn func() bool) (ok bool) {
 		}
 	}()
 	return fn()
+}
+
+// errRefusedByApp is what the certificate callback's "no" becomes; tlsid wraps it with
+// tlsid.ErrClientCertUntrusted.
+var errRefusedByApp = errors.New("refused by the application's certificate authenticator")
+
+// serverOptions turns the client-certificate authenticator into tlsid's server policy; the
+// application's Verify callback runs guarded (a panic refuses) and every refusal is logged.
+func (l *Listener) serverOptions() tlsid.ServerOptions {
+	cc := l.cfg.ClientCertificate
+	if cc == nil {
+		return tlsid.ServerOptions{}
+	}
+	opts := tlsid.ServerOptions{ClientRoots: cc.Roots}
+	if verify := cc.Verify; verify != nil {
+		opts.VerifyClient = func(chain []*x509.Certificate, _ [][]*x509.Certificate) error {
+			if !callSafely(l.log, "certificate authenticator", func() bool { return verify(chain) }) {
+				l.log.With(logging.DomainAttr(logging.TLS)).Warn("connection refused: client certificate not accepted", "subject", chain[0].Subject.String(),
+					"fingerprint", tlsid.CertificateFingerprint(chain[0]))
+				return errRefusedByApp
+			}
+			return nil
+		}
+	}
+	return opts
 }

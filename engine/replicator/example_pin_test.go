@@ -1,13 +1,14 @@
-package p2psync_test
+package replicator_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/p2psync/libp2psync/engine/p2psync"
+	"github.com/p2psync/libp2psync/engine/listener"
 	"github.com/p2psync/libp2psync/engine/replicator"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/tlsid"
@@ -17,7 +18,7 @@ import (
 // self-signed certificate once, pins it, and syncs with the pin from then on.
 func Example_pinOnFirstUse() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "p2psync-example-")
+	dir, _ := os.MkdirTemp("", "replicator-example-")
 	defer os.RemoveAll(dir)
 	server, _ := store.Open(ctx, filepath.Join(dir, "notes"), store.Config{})
 	defer server.Close()
@@ -25,10 +26,10 @@ func Example_pinOnFirstUse() {
 	defer client.Close()
 	_, _ = server.DefaultCollection().Save(ctx, "hello", []byte(`{"text":"hi"}`), store.SaveOptions{})
 
-	l, err := p2psync.NewListener(p2psync.ListenerConfig{
+	l, err := listener.New(listener.Config{
 		Database:         server,
 		NetworkInterface: "127.0.0.1",
-		Password:         p2psync.StaticPasswords(map[string]string{"alice": "correct horse"}),
+		Password:         listener.StaticPasswords(map[string]string{"alice": "correct horse"}),
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -42,8 +43,8 @@ func Example_pinOnFirstUse() {
 	url := fmt.Sprintf("wss://127.0.0.1:%d/notes", l.Port())
 	creds := replicator.BasicAuthenticator{Username: "alice", Password: "correct horse"}
 
-	sync := func(mode tlsid.TrustMode, pinned []byte) (*p2psync.Replicator, error) {
-		r, err := p2psync.NewReplicator(p2psync.ReplicatorConfig{
+	sync := func(mode tlsid.TrustMode, pinned []byte) (*replicator.Replicator, error) {
+		r, err := replicator.New(replicator.Config{
 			Database: client, URL: url, Type: replicator.Pull, Authenticator: creds,
 			TrustMode: mode, PinnedCertificate: pinned,
 		})
@@ -75,11 +76,11 @@ func Example_pinOnFirstUse() {
 		return
 	}
 	_, err = sync(tlsid.TrustPinned, []byte("not a certificate"))
-	fmt.Println("garbage pin:", p2psync.Categorize(err))
+	fmt.Println("garbage pin refused as a configuration error:", errors.Is(err, replicator.ErrInvalidConfig))
 	doc, err := client.DefaultCollection().Get(ctx, "hello")
 	fmt.Println("pulled:", err == nil && string(doc.Body) == `{"text":"hi"}`)
 	// Output:
 	// pinned the listener's certificate: true
-	// garbage pin: invalid_config
+	// garbage pin refused as a configuration error: true
 	// pulled: true
 }

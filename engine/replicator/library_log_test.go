@@ -1,16 +1,15 @@
-package p2psync
+package replicator
 
 import (
 	"fmt"
+	"github.com/p2psync/libp2psync/engine/listener"
+	"github.com/p2psync/libp2psync/engine/logging"
+	"github.com/p2psync/libp2psync/engine/tlsid"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/p2psync/libp2psync/engine/logging"
-	"github.com/p2psync/libp2psync/engine/replicator"
-	"github.com/p2psync/libp2psync/engine/tlsid"
 )
 
 // logCapture is an application sink of the library log.
@@ -73,16 +72,16 @@ func (c *logCapture) expect(t *testing.T, level logging.Level, domain logging.Do
 // library log with their domain when no Logger is configured.
 func TestLibraryLogListenerAndReplicator(t *testing.T) {
 	logs := captureLog(t, logging.Info, logging.All)
-	remote := newDB(t, "logserver")
-	save(t, remote, "doc1", `{"n":1}`)
-	l := startListener(t, ListenerConfig{Database: remote, Logger: logging.Logger(logging.Listener),
-		Password: StaticPasswords(map[string]string{"alice": "secret"})})
+	remote := openDB(t, "logserver")
+	saveDoc(t, remote, "doc1", `{"n":1}`)
+	l := startSecureListener(t, listener.Config{Database: remote, Logger: logging.Logger(logging.Listener),
+		Password: listener.StaticPasswords(map[string]string{"alice": "secret"})})
 
-	local := newDB(t, "logclient")
-	res := replicateDirect(t, l, ReplicatorConfig{Database: local, Type: replicator.Pull, TrustMode: tlsid.TrustPinned,
+	local := openDB(t, "logclient")
+	res := replicateDirect(t, l, Config{Database: local, Type: Pull, TrustMode: tlsid.TrustPinned,
 		PinnedFingerprint: l.TLSIdentity().Fingerprint(), Logger: logging.Logger(logging.Replicator),
-		Authenticator: replicator.BasicAuthenticator{Username: "alice", Password: "secret"}})
-	if res.status.Error != nil || !has(t, local, "doc1") {
+		Authenticator: BasicAuthenticator{Username: "alice", Password: "secret"}})
+	if res.status.Error != nil || !hasDoc(t, local, "doc1") {
 		t.Fatalf("pull failed: %+v", res.status)
 	}
 	opened := logs.expect(t, logging.Info, logging.Listener, "connection opened", "peer=127.0.0.1:", "user=alice", "subprotocol=BLIP_3+CBMobile_3")
@@ -94,9 +93,9 @@ func TestLibraryLogListenerAndReplicator(t *testing.T) {
 	logs.expect(t, logging.Info, logging.Replicator, "replicator state changed", "to=stopped")
 
 	// A peer-caused error: wrong credentials.
-	bad := replicateDirect(t, l, ReplicatorConfig{Database: newDB(t, "logbad"), Type: replicator.Pull, TrustMode: tlsid.TrustPinned,
+	bad := replicateDirect(t, l, Config{Database: openDB(t, "logbad"), Type: Pull, TrustMode: tlsid.TrustPinned,
 		PinnedFingerprint: l.TLSIdentity().Fingerprint(), Logger: logging.Logger(logging.Replicator),
-		Authenticator: replicator.BasicAuthenticator{Username: "alice", Password: "wrong"}})
+		Authenticator: BasicAuthenticator{Username: "alice", Password: "wrong"}})
 	if bad.status.Error == nil {
 		t.Fatal("wrong password accepted")
 	}
@@ -109,19 +108,19 @@ func TestLibraryLogListenerAndReplicator(t *testing.T) {
 
 // The listener's status describes every connection while it is open.
 func TestListenerStatusConnections(t *testing.T) {
-	remote := newDB(t, "statserver")
-	save(t, remote, "doc1", `{"n":1}`)
-	l := startListener(t, ListenerConfig{Database: remote, DisableTLS: true,
-		Password: StaticPasswords(map[string]string{"bob": "pw"})})
-	local := newDB(t, "statclient")
-	r, err := NewReplicator(ReplicatorConfig{Database: local, Type: replicator.PushAndPull, Continuous: true,
+	remote := openDB(t, "statserver")
+	saveDoc(t, remote, "doc1", `{"n":1}`)
+	l := startSecureListener(t, listener.Config{Database: remote, DisableTLS: true,
+		Password: listener.StaticPasswords(map[string]string{"bob": "pw"})})
+	local := openDB(t, "statclient")
+	r, err := New(Config{Database: local, Type: PushAndPull, Continuous: true,
 		URL:           fmt.Sprintf("ws://127.0.0.1:%d/%s", l.Port(), remote.Name()),
-		Authenticator: replicator.BasicAuthenticator{Username: "bob", Password: "pw"}})
+		Authenticator: BasicAuthenticator{Username: "bob", Password: "pw"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Stop)
-	save(t, local, "up", `{"x":1}`)
+	saveDoc(t, local, "up", `{"x":1}`)
 	if err := r.Start(false); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +154,7 @@ func TestReplicatorRetriesLoggedAndCounted(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close() // nothing listens there now
-	res := replicateTo(t, port, "nowhere", false, ReplicatorConfig{Database: newDB(t, "retry"), Type: replicator.Pull,
+	res := replicateTo(t, port, "nowhere", false, Config{Database: openDB(t, "retry"), Type: Pull,
 		Logger: logging.Logger(logging.Replicator)}, false)
 	if res.status.Error == nil {
 		t.Fatal("replicated with nobody listening")

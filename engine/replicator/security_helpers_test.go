@@ -1,11 +1,10 @@
-package p2psync
+package replicator
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,10 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2psync/libp2psync/engine/replicator"
+	"github.com/p2psync/libp2psync/engine/listener"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/tlsid"
 )
+
+// Helpers of the end-to-end security tests (trust modes, pinning, listener
+// authentication, library log), which run a replicator against a listener over wss://.
 
 // fixtures are the certificates every test shares (ECDSA keys: cheap to make).
 type fixtures struct {
@@ -39,31 +41,20 @@ type fixtures struct {
 
 var fx fixtures
 
-// TestMain builds the fixtures, makes fx.ca the process's system root store (crypto/x509
-// reads SSL_CERT_FILE and SSL_CERT_DIR the first time the system pool is used, so
-// TrustSystemRoots can be tested both ways without touching the machine), and fails the run
-// if a listener, replicator or connection goroutine outlives the tests.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "p2psync-test-")
+// setupSecurityFixtures builds the fixtures and makes fx.ca the process's system root store
+// (crypto/x509 reads SSL_CERT_FILE and SSL_CERT_DIR the first time the system pool is used,
+// so TrustSystemRoots can be tested both ways without touching the machine). TestMain calls
+// it before any test; the returned function removes the files.
+func setupSecurityFixtures() (cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "replicator-test-")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return nil, err
 	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		if err := buildFixtures(dir); err != nil {
-			fmt.Fprintln(os.Stderr, "build fixtures:", err)
-			return 2
-		}
-		return m.Run()
-	}()
-	if code == 0 {
-		if leaked := waitNoLeaks(5 * time.Second); leaked != "" {
-			fmt.Fprintf(os.Stderr, "leaked goroutines:\n%s\n", leaked)
-			code = 1
-		}
+	if err := buildFixtures(dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
 	}
-	os.Exit(code)
+	return func() { os.RemoveAll(dir) }, nil
 }
 
 func buildFixtures(dir string) error {
@@ -127,7 +118,7 @@ func waitNoLeaks(d time.Duration) string {
 			if strings.Contains(g, "TestMain") || strings.Contains(g, "waitNoLeaks") {
 				continue
 			}
-			for _, pkg := range []string{"engine/blip.", "engine/listener.", "engine/replicator.", "engine/syncproto.", "engine/p2psync."} {
+			for _, pkg := range []string{"engine/blip.", "engine/listener.", "engine/replicator.", "engine/syncproto."} {
 				if strings.Contains(g, pkg) {
 					leaked = append(leaked, g)
 					break
@@ -144,20 +135,8 @@ func waitNoLeaks(d time.Duration) string {
 	}
 }
 
-// testLogger routes logs to the test log (shown with -v or on failure).
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	defer func() { _ = recover() }() // a log line after the test ended must not crash
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
-func openDB(t testing.TB, dir string) *store.Database {
+// openDBIn opens (or reopens) the database in dir, closed when the test ends.
+func openDBIn(t testing.TB, dir string) *store.Database {
 	t.Helper()
 	db, err := store.Open(context.Background(), dir, store.Config{})
 	if err != nil {
@@ -167,18 +146,14 @@ func openDB(t testing.TB, dir string) *store.Database {
 	return db
 }
 
-func newDB(t testing.TB, name string) *store.Database {
-	t.Helper()
-	return openDB(t, filepath.Join(t.TempDir(), name))
-}
-
-func startListener(t testing.TB, cfg ListenerConfig) *Listener {
+// startSecureListener starts a listener on 127.0.0.1, TLS on unless cfg disables it.
+func startSecureListener(t testing.TB, cfg listener.Config) *listener.Listener {
 	t.Helper()
 	cfg.NetworkInterface = "127.0.0.1"
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
 	}
-	l, err := NewListener(cfg)
+	l, err := listener.New(cfg)
 	if err != nil {
 		t.Fatalf("new listener: %v", err)
 	}
@@ -189,14 +164,12 @@ func startListener(t testing.TB, cfg ListenerConfig) *Listener {
 	return l
 }
 
-func save(t testing.TB, db *store.Database, id, body string) {
+func saveDoc(t testing.TB, db *store.Database, id, body string) {
 	t.Helper()
-	if _, err := db.DefaultCollection().Save(context.Background(), id, []byte(body), store.SaveOptions{}); err != nil {
-		t.Fatalf("save %s: %v", id, err)
-	}
+	save(t, db.DefaultCollection(), id, body)
 }
 
-func has(t testing.TB, db *store.Database, id string) bool {
+func hasDoc(t testing.TB, db *store.Database, id string) bool {
 	t.Helper()
 	_, err := db.DefaultCollection().Get(context.Background(), id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -207,16 +180,16 @@ func has(t testing.TB, db *store.Database, id string) bool {
 
 // run is one replication attempt's outcome.
 type run struct {
-	status   replicator.Status
-	statuses []replicator.Status // every status the change listener saw
-	attempts int64               // TCP connections the listener received
+	status   Status
+	statuses []Status // every status the change listener saw
+	attempts int64    // TCP connections the listener received
 	elapsed  time.Duration
 	repl     *Replicator
 }
 
 func (r run) wentOffline() bool {
 	for _, s := range r.statuses {
-		if s.Activity == replicator.Offline {
+		if s.Activity == Offline {
 			return true
 		}
 	}
@@ -226,20 +199,20 @@ func (r run) wentOffline() bool {
 // replicate runs a one-shot replicator through a counting proxy to l and waits for it to
 // stop. Retries are made fast (and limited to 3 attempts) so that an error wrongly treated
 // as transient shows up as more than one attempt and an Offline status, quickly.
-func replicate(t testing.TB, l *Listener, cfg ReplicatorConfig) run {
+func replicate(t testing.TB, l *listener.Listener, cfg Config) run {
 	t.Helper()
 	return replicateTo(t, l.Port(), l.Database().Name(), l.TLSIdentity() != nil, cfg, true)
 }
 
 // replicateDirect is replicate without the proxy (attempts is then -1: unknown), for the
 // cases where the exact timing of a refused connection matters.
-func replicateDirect(t testing.TB, l *Listener, cfg ReplicatorConfig) run {
+func replicateDirect(t testing.TB, l *listener.Listener, cfg Config) run {
 	t.Helper()
 	return replicateTo(t, l.Port(), l.Database().Name(), l.TLSIdentity() != nil, cfg, false)
 }
 
 // replicateTo runs a one-shot replicator against 127.0.0.1:port/dbName.
-func replicateTo(t testing.TB, port int, dbName string, useTLS bool, cfg ReplicatorConfig, viaProxy bool) run {
+func replicateTo(t testing.TB, port int, dbName string, useTLS bool, cfg Config, viaProxy bool) run {
 	t.Helper()
 	scheme := "ws"
 	if useTLS {
@@ -264,31 +237,23 @@ func replicateTo(t testing.TB, port int, dbName string, useTLS bool, cfg Replica
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
 	}
-	r, err := NewReplicator(cfg)
+	r, err := New(cfg)
 	if err != nil {
 		t.Fatalf("new replicator: %v", err)
 	}
 	t.Cleanup(r.Stop)
 	var (
 		mu       sync.Mutex
-		statuses []replicator.Status
+		statuses []Status
 	)
-	tok := r.AddChangeListener(func(s replicator.Status) {
+	tok := r.AddChangeListener(func(s Status) {
 		mu.Lock()
 		statuses = append(statuses, s)
 		mu.Unlock()
 	})
 	defer tok.Remove()
 	start := time.Now()
-	if err := r.Start(false); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := r.Wait(ctx)
-	if err != nil {
-		t.Fatalf("replicator did not stop: %v (status %+v)", err, st)
-	}
+	st := runOneShot(t, r)
 	out := run{status: st, attempts: -1, elapsed: time.Since(start), repl: r}
 	if p != nil {
 		out.attempts = p.count.Load()
@@ -303,19 +268,19 @@ func replicateTo(t testing.TB, port int, dbName string, useTLS bool, cfg Replica
 func expectSynced(t testing.TB, res run, local, remote *store.Database, localDoc, remoteDoc string) {
 	t.Helper()
 	if res.status.Error != nil {
-		t.Fatalf("replication failed: %v (category %v)", res.status.Error, Categorize(res.status.Error))
+		t.Fatalf("replication failed: %v", res.status.Error)
 	}
-	if !has(t, remote, localDoc) {
+	if !hasDoc(t, remote, localDoc) {
 		t.Errorf("pushed document %q is not on the listener's side", localDoc)
 	}
-	if !has(t, local, remoteDoc) {
+	if !hasDoc(t, local, remoteDoc) {
 		t.Errorf("pulled document %q is not on the replicator's side", remoteDoc)
 	}
 }
 
-// expectPermanent asserts a run stopped by an error wrapping want, after a single
-// connection attempt, without going offline to retry.
-func expectPermanent(t testing.TB, res run, want error, cat ErrorCategory) {
+// expectPermanent asserts a run stopped by an error wrapping want, which IsTransient calls
+// permanent, after a single connection attempt, without going offline to retry.
+func expectPermanent(t testing.TB, res run, want error) {
 	t.Helper()
 	err := res.status.Error
 	if err == nil {
@@ -324,10 +289,10 @@ func expectPermanent(t testing.TB, res run, want error, cat ErrorCategory) {
 	if !errors.Is(err, want) {
 		t.Fatalf("error %v does not wrap %v", err, want)
 	}
-	if got := Categorize(err); got != cat {
-		t.Errorf("Categorize = %v, want %v (error %v)", got, cat, err)
+	if IsTransient(err) {
+		t.Errorf("IsTransient(%v) = true, want a permanent error", err)
 	}
-	if res.status.Activity != replicator.Stopped {
+	if res.status.Activity != Stopped {
 		t.Errorf("activity %v, want stopped", res.status.Activity)
 	}
 	if (res.attempts >= 0 && res.attempts != 1) || res.wentOffline() {
