@@ -222,3 +222,39 @@ func p2pgo_tls_identity_close(h C.p2p_tls_identity, cerr *C.p2p_error) (rc C.int
 	}
 	return C.P2P_OK
 }
+
+//export p2pgo_tls_certificate_fingerprint
+func p2pgo_tls_certificate_fingerprint(certPEM *C.char, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	if err := needOut(out != nil, "out_hex"); err != nil {
+		return fail(cerr, err)
+	}
+	cert, err := goText(certPEM, "cert_pem")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	fp, err := tlsid.PEMFingerprint([]byte(cert))
+	if err != nil {
+		return fail(cerr, err)
+	}
+	setText(out, fp)
+	return C.P2P_OK
+}
+
+//export p2pgo_tls_fingerprint_normalize
+func p2pgo_tls_fingerprint_normalize(text *C.char, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	if err := needOut(out != nil, "out_hex"); err != nil {
+		return fail(cerr, err)
+	}
+	s, err := goText(text, "fingerprint")
+	if err != nil {
+		return fail(cerr, err)
+	}
+	fp, err := tlsid.NormalizeFingerprint(s)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	setText(out, fp)
+	return C.P2P_OK
+}

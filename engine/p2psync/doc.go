@@ -19,7 +19,7 @@ authenticators on both sides.
 	err = l.Start()
 	defer l.Stop()
 	fmt.Println("listening on", l.URLs())
-	fmt.Println("certificate fingerprint", tlsid.FingerprintColons(l.TLSIdentity().Fingerprint()))
+	fmt.Println("certificate fingerprint", l.TLSIdentity().Fingerprint())
 
 The caller's duties, in order:
 
@@ -81,7 +81,8 @@ Couchbase Lite does; replicator.SessionAuthenticator for Sync Gateway) and Clien
 client certificate presented when the listener asks for one.
 
 Pin by fingerprint: users read the fingerprint the listener shows
-(tlsid.FingerprintColons(l.TLSIdentity().Fingerprint())) and the replicator pins it as
+(l.TLSIdentity().Fingerprint(), lowercase hex) and the replicator pins it, in that or any
+form tlsid.ParseFingerprint reads, as
 PinnedFingerprint; the check happens in the TLS handshake, before any credentials are sent,
 and a different certificate stops the replicator with tlsid.ErrPinMismatch, whose message
 names the expected and the presented fingerprints.
