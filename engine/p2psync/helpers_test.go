@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2psync/libp2psync/engine/internal/testpki"
 	"github.com/p2psync/libp2psync/engine/replicator"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/tlsid"
@@ -44,37 +45,20 @@ var fx fixtures
 // TrustSystemRoots can be tested both ways without touching the machine), and fails the run
 // if a listener, replicator or connection goroutine outlives the tests.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "p2psync-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		if err := buildFixtures(dir); err != nil {
-			fmt.Fprintln(os.Stderr, "build fixtures:", err)
-			return 2
+	testpki.Main(m, "p2psync-test-", buildFixtures, func(code int) int {
+		if code == 0 {
+			if leaked := waitNoLeaks(5 * time.Second); leaked != "" {
+				fmt.Fprintf(os.Stderr, "leaked goroutines:\n%s\n", leaked)
+				return 1
+			}
 		}
-		return m.Run()
-	}()
-	if code == 0 {
-		if leaked := waitNoLeaks(5 * time.Second); leaked != "" {
-			fmt.Fprintf(os.Stderr, "leaked goroutines:\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
+		return code
+	})
 }
 
 func buildFixtures(dir string) error {
 	var firstErr error
-	mk := func(opts tlsid.CreateOptions) *tlsid.Identity {
-		id, err := tlsid.CreateIdentity(opts)
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-		return id
-	}
+	mk := testpki.Make(tlsid.CreateIdentity, &firstErr)
 	loopback := []net.IP{net.ParseIP("127.0.0.1")}
 	past := time.Now().Add(-72 * time.Hour)
 	fx.ca = mk(tlsid.CreateOptions{Subject: tlsid.Subject{CommonName: "test CA"}, IsCA: true})
@@ -99,21 +83,8 @@ func buildFixtures(dir string) error {
 	if firstErr != nil {
 		return firstErr
 	}
-	caPEM, _, err := fx.ca.ExportPEM("")
-	if err != nil {
-		return err
-	}
-	rootsFile := filepath.Join(dir, "roots.pem")
-	if err := os.WriteFile(rootsFile, caPEM, 0o600); err != nil {
-		return err
-	}
-	emptyDir := filepath.Join(dir, "no-more-roots")
-	if err := os.Mkdir(emptyDir, 0o700); err != nil {
-		return err
-	}
-	os.Setenv("SSL_CERT_FILE", rootsFile)
-	os.Setenv("SSL_CERT_DIR", emptyDir)
-	return nil
+	_, err := testpki.InstallSystemRoots(dir, fx.ca.Certificate().Raw)
+	return err
 }
 
 // waitNoLeaks polls until no goroutine runs listener, replicator or connection code.
