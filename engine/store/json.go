@@ -119,96 +119,141 @@ func skipSpace(b []byte, i int) int {
 // brackets instead of recursion. rule says which keys of the outermost object
 // are refused.
 func compactValue(b []byte, i int, out []byte, rule keyRule) ([]byte, int, error) {
-	var stack []byte // '{' or '[' per open container
+	c := compactor{b: b, out: out, rule: rule}
+	i, err := c.value(i)
+	if err != nil {
+		return nil, i, err
+	}
+	return c.out, i, nil
+}
+
+// compactor is the state of one compactValue: the input, the output so far, the open
+// containers ('{' or '[' each) and the key rule of the outermost object.
+type compactor struct {
+	b, out, stack []byte
+	rule          keyRule
+}
+
+// value runs the parse: each turn reads one value (or opens a container, whose first
+// member's value comes next), then closes what that value completes.
+func (c *compactor) value(i int) (int, error) {
 	for {
 		// A value is expected at b[i].
+		i = skipSpace(c.b, i)
+		if i >= len(c.b) {
+			return i, syntaxError(i, "unexpected end of input")
+		}
+		var err error
+		if ch := c.b[i]; ch == '{' || ch == '[' {
+			var opened bool
+			if i, opened, err = c.open(i); err != nil {
+				return i, err
+			} else if opened {
+				continue // parse the first member's value
+			}
+		} else if i, err = c.scalar(i); err != nil {
+			return i, err
+		}
+		var done bool
+		if i, done, err = c.afterValue(i); err != nil || done {
+			return i, err
+		}
+	}
+}
+
+// open appends the container starting at b[i]. An empty one is a complete value
+// (opened false); otherwise it is pushed, and an object's first key is read.
+func (c *compactor) open(i int) (next int, opened bool, err error) {
+	ch := c.b[i]
+	if len(c.stack) >= maxJSONDepth {
+		return i, false, syntaxError(i, "nesting too deep")
+	}
+	c.out = append(c.out, ch)
+	i = skipSpace(c.b, i+1)
+	closer := byte('}')
+	if ch == '[' {
+		closer = ']'
+	}
+	if i < len(c.b) && c.b[i] == closer {
+		c.out = append(c.out, closer)
+		return i + 1, false, nil
+	}
+	c.stack = append(c.stack, ch)
+	if ch == '{' {
+		if c.out, i, err = compactKey(c.b, i, c.out, topRule(c.rule, len(c.stack))); err != nil {
+			return i, false, err
+		}
+	}
+	return i, true, nil
+}
+
+// scalar appends the string, number or literal at b[i].
+func (c *compactor) scalar(i int) (int, error) {
+	b := c.b
+	switch ch := b[i]; {
+	case ch == '"':
+		end, err := scanString(b, i)
+		if err != nil {
+			return i, err
+		}
+		c.out = append(c.out, b[i:end]...)
+		return end, nil
+	case ch == '-' || (ch >= '0' && ch <= '9'):
+		end, err := scanNumber(b, i)
+		if err != nil {
+			return i, err
+		}
+		c.out = append(c.out, b[i:end]...)
+		return end, nil
+	case ch == 't' || ch == 'f' || ch == 'n':
+		lit := "null"
+		if ch == 't' {
+			lit = "true"
+		} else if ch == 'f' {
+			lit = "false"
+		}
+		if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+			return i, syntaxError(i, "invalid literal")
+		}
+		c.out = append(c.out, lit...)
+		return i + len(lit), nil
+	default:
+		return i, syntaxError(i, fmt.Sprintf("unexpected character %q", ch))
+	}
+}
+
+// afterValue follows a complete value: it closes the containers it completes, and
+// either reaches the end of the outermost value (done) or moves past a ',' (and an
+// object's next key) to where the next value starts.
+func (c *compactor) afterValue(i int) (next int, done bool, err error) {
+	b := c.b
+	for {
+		if len(c.stack) == 0 {
+			return i, true, nil
+		}
 		i = skipSpace(b, i)
 		if i >= len(b) {
-			return nil, i, syntaxError(i, "unexpected end of input")
+			return i, false, syntaxError(i, "unexpected end of input")
 		}
-		switch c := b[i]; {
-		case c == '{' || c == '[':
-			if len(stack) >= maxJSONDepth {
-				return nil, i, syntaxError(i, "nesting too deep")
-			}
-			out = append(out, c)
-			i = skipSpace(b, i+1)
-			closer := byte('}')
-			if c == '[' {
-				closer = ']'
-			}
-			if i < len(b) && b[i] == closer {
-				out = append(out, closer)
-				i++
-				break // empty container is a complete value
-			}
-			stack = append(stack, c)
-			if c == '{' {
-				var err error
-				if out, i, err = compactKey(b, i, out, topRule(rule, len(stack))); err != nil {
-					return nil, i, err
+		top := c.stack[len(c.stack)-1]
+		ch := b[i]
+		if ch == ',' {
+			c.out = append(c.out, ',')
+			i++
+			if top == '{' {
+				if c.out, i, err = compactKey(b, skipSpace(b, i), c.out, topRule(c.rule, len(c.stack))); err != nil {
+					return i, false, err
 				}
 			}
-			continue // parse the first member's value
-		case c == '"':
-			end, err := scanString(b, i)
-			if err != nil {
-				return nil, i, err
-			}
-			out = append(out, b[i:end]...)
-			i = end
-		case c == '-' || (c >= '0' && c <= '9'):
-			end, err := scanNumber(b, i)
-			if err != nil {
-				return nil, i, err
-			}
-			out = append(out, b[i:end]...)
-			i = end
-		case c == 't' || c == 'f' || c == 'n':
-			lit := "null"
-			if c == 't' {
-				lit = "true"
-			} else if c == 'f' {
-				lit = "false"
-			}
-			if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
-				return nil, i, syntaxError(i, "invalid literal")
-			}
-			out = append(out, lit...)
-			i += len(lit)
-		default:
-			return nil, i, syntaxError(i, fmt.Sprintf("unexpected character %q", c))
+			return i, false, nil // parse the next value
 		}
-		// A value is complete: close containers or move to the next member.
-		for {
-			if len(stack) == 0 {
-				return out, i, nil
-			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return nil, i, syntaxError(i, "unexpected end of input")
-			}
-			top := stack[len(stack)-1]
-			c := b[i]
-			if c == ',' {
-				out = append(out, ',')
-				i++
-				if top == '{' {
-					var err error
-					if out, i, err = compactKey(b, skipSpace(b, i), out, topRule(rule, len(stack))); err != nil {
-						return nil, i, err
-					}
-				}
-				break // parse the next value
-			}
-			if (top == '{' && c == '}') || (top == '[' && c == ']') {
-				out = append(out, c)
-				i++
-				stack = stack[:len(stack)-1]
-				continue
-			}
-			return nil, i, syntaxError(i, fmt.Sprintf("unexpected character %q after a value", c))
+		if (top == '{' && ch == '}') || (top == '[' && ch == ']') {
+			c.out = append(c.out, ch)
+			i++
+			c.stack = c.stack[:len(c.stack)-1]
+			continue
 		}
+		return i, false, syntaxError(i, fmt.Sprintf("unexpected character %q after a value", ch))
 	}
 }
 
