@@ -257,6 +257,79 @@ func (c *compactor) afterValue(i int) (next int, done bool, err error) {
 	}
 }
 
+// Member is one member of a JSON object as it stands in the object's text.
+type Member struct {
+	Key   string // the key, decoded
+	Text  []byte // `"key":value` exactly as written (spacing inside kept), a slice of the input
+	Value []byte // the value exactly as written, a slice of the input
+}
+
+// ObjectMembers splits the JSON object body into its top-level members, in the order and
+// with the bytes they have in body (repeated keys are all returned). It is the store's
+// parser, so a body it accepts is one the store accepts as JSON; anything else, including
+// invalid UTF-8 and data after the object, is ErrInvalidJSON. Code that must change a
+// received body (remove a key, edit one value) rebuilds it from these texts, so the
+// members it does not touch keep their order and bytes.
+func ObjectMembers(body []byte) ([]Member, error) {
+	if !utf8.Valid(body) {
+		return nil, fmt.Errorf("%w: body is not valid UTF-8", ErrInvalidJSON)
+	}
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return nil, fmt.Errorf("%w: body must be a JSON object", ErrInvalidJSON)
+	}
+	i = skipSpace(body, i+1)
+	var out []Member
+	var scratch []byte // compactValue's output: only its validation is wanted
+	for closed := i < len(body) && body[i] == '}'; !closed; {
+		m, next, err := objectMember(body, i, scratch[:0])
+		if err != nil {
+			return nil, err
+		}
+		out, i = append(out, m), skipSpace(body, next)
+		switch {
+		case i < len(body) && body[i] == ',':
+			i = skipSpace(body, i+1)
+		case i < len(body) && body[i] == '}':
+			closed = true
+		default:
+			return nil, syntaxError(i, "expected ',' or '}' after an object member")
+		}
+	}
+	if i = skipSpace(body, i+1); i != len(body) {
+		return nil, syntaxError(i, "data after the top-level value")
+	}
+	return out, nil
+}
+
+// objectMember reads the member `"key" : value` starting at b[i] and returns it and the
+// index just past its value.
+func objectMember(b []byte, i int, scratch []byte) (Member, int, error) {
+	if i >= len(b) || b[i] != '"' {
+		return Member{}, i, syntaxError(i, "expected a string key")
+	}
+	start := i
+	end, err := scanString(b, i)
+	if err != nil {
+		return Member{}, i, err
+	}
+	key := string(b[i+1 : end-1])
+	if bytes.IndexByte(b[i:end], '\\') >= 0 {
+		if err := json.Unmarshal(b[i:end], &key); err != nil {
+			return Member{}, i, fmt.Errorf("%w: key %s: %v", ErrInvalidJSON, b[i:end], err)
+		}
+	}
+	i = skipSpace(b, end)
+	if i >= len(b) || b[i] != ':' {
+		return Member{}, i, syntaxError(i, "expected ':' after a key")
+	}
+	valueStart := skipSpace(b, i+1)
+	if _, i, err = compactValue(b, valueStart, scratch, keysAny); err != nil {
+		return Member{}, i, err
+	}
+	return Member{Key: key, Text: b[start:i], Value: b[valueStart:i]}, i, nil
+}
+
 // topRule is the key rule at a nesting depth: only top-level keys are restricted.
 func topRule(rule keyRule, depth int) keyRule {
 	if depth != 1 {
