@@ -27,10 +27,14 @@ func TestDeltaKeepsSenderKeyOrder(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			local, remote := openDB(t, "local"), openDB(t, "remote")
 			lc, rc := local.DefaultCollection(), remote.DefaultCollection()
-			save(t, lc, "doc", tt.base)
+			base := save(t, lc, "doc", tt.base)
 			l := startListener(t, remote, func(c *listener.Config) { c.EnableDeltaSync = true })
 			if st := runOneShot(t, newRepl(t, Config{Database: local, URL: localURL(l), Type: Push, EnableDeltaSync: true})); st.Error != nil {
 				t.Fatalf("first push: %+v", st)
+			}
+			// A full body arrives as the sender holds it (keys not sorted).
+			if got, err := rc.Get(context.Background(), "doc"); err != nil || string(got.Body) != string(base.Body) {
+				t.Fatalf("first push arrived as %s (%v), the sender holds %s", got.Body, err, base.Body)
 			}
 			edited := save(t, lc, "doc", tt.edit)
 			r := newRepl(t, Config{Database: local, URL: localURL(l), Type: Push, EnableDeltaSync: true})
