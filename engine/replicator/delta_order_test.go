@@ -33,8 +33,10 @@ func TestDeltaKeepsSenderKeyOrder(t *testing.T) {
 				t.Fatalf("first push: %+v", st)
 			}
 			// A full body arrives as the sender holds it (keys not sorted).
-			if got, err := rc.Get(context.Background(), "doc"); err != nil || string(got.Body) != string(base.Body) {
-				t.Fatalf("first push arrived as %s (%v), the sender holds %s", got.Body, err, base.Body)
+			if got, err := rc.Get(context.Background(), "doc"); err != nil {
+				t.Fatal(err)
+			} else if string(got.Body) != string(base.Body) {
+				t.Fatalf("first push arrived as %s, the sender holds %s", got.Body, base.Body)
 			}
 			edited := save(t, lc, "doc", tt.edit)
 			r := newRepl(t, Config{Database: local, URL: localURL(l), Type: Push, EnableDeltaSync: true})
