@@ -6,7 +6,6 @@ package main
 import "C"
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -18,7 +17,7 @@ func p2pgo_db_begin_batch(db C.p2p_db, out *C.p2p_batch, cerr *C.p2p_error) (rc 
 	defer guard(&rc, cerr)
 	o, err := dbs.lookup(uint64(db))
 	err = then1(err, func() error { return needOut(out != nil, "out_batch") })
-	b, err := then(err, func() (*store.Batch, error) { return o.db.BeginBatch(context.Background()) })
+	b, err := then(err, func() (*store.Batch, error) { return o.db.BeginBatch(callerContext()) })
 	h, err := then(err, func() (uint64, error) { return batches.add(&batchObj{node: node{parent: &o.node}, batch: b, owner: o}) })
 	if err != nil {
 		if b != nil {

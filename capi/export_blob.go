@@ -6,7 +6,6 @@ package main
 import "C"
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -388,7 +387,7 @@ func p2pgo_db_compact(db C.p2p_db, out **C.char, cerr *C.p2p_error) (rc C.int32_
 	o, err := dbs.lookup(uint64(db))
 	var st blobstore.SweepStats
 	if err == nil {
-		st, err = o.db.Compact(context.Background())
+		st, err = o.db.Compact(callerContext())
 	}
 	if err == nil && out != nil {
 		err = setJSON(out, st)

@@ -48,7 +48,7 @@ func p2pgo_db_create_collection(db C.p2p_db, scope, name *C.char, out *C.p2p_col
 	s, n, err := scopeAndName(scope, name)
 	if err == nil {
 		err = openCollection(db, out, func(d *store.Database) (*store.Collection, error) {
-			return d.CreateCollection(context.Background(), s, n)
+			return d.CreateCollection(callerContext(), s, n)
 		})
 	}
 	if err != nil {
@@ -63,7 +63,7 @@ func p2pgo_db_get_collection(db C.p2p_db, scope, name *C.char, out *C.p2p_collec
 	s, n, err := scopeAndName(scope, name)
 	if err == nil {
 		err = openCollection(db, out, func(d *store.Database) (*store.Collection, error) {
-			return d.Collection(context.Background(), s, n)
+			return d.Collection(callerContext(), s, n)
 		})
 	}
 	if err != nil {
@@ -78,7 +78,7 @@ func p2pgo_db_delete_collection(db C.p2p_db, scope, name *C.char, cerr *C.p2p_er
 	o, err := dbs.lookup(uint64(db))
 	s, n, err := then2(err, func() (string, string, error) { return scopeAndName(scope, name) })
 	if err == nil {
-		err = o.db.DeleteCollection(context.Background(), s, n)
+		err = o.db.DeleteCollection(callerContext(), s, n)
 	}
 	if err != nil {
 		return fail(cerr, err)
@@ -94,7 +94,7 @@ func p2pgo_db_collection_names(db C.p2p_db, scope *C.char, out **C.char, cerr *C
 	if err == nil {
 		err = needOut(out != nil, "out_json")
 	}
-	names, err := then(err, func() ([]string, error) { return o.db.Collections(context.Background(), s) })
+	names, err := then(err, func() ([]string, error) { return o.db.Collections(callerContext(), s) })
 	err = then1(err, func() error { return setJSON(out, nonNil(names)) })
 	if err != nil {
 		return fail(cerr, err)
@@ -109,7 +109,7 @@ func p2pgo_db_scope_names(db C.p2p_db, out **C.char, cerr *C.p2p_error) (rc C.in
 	if err == nil {
 		err = needOut(out != nil, "out_json")
 	}
-	names, err := then(err, func() ([]string, error) { return o.db.Scopes(context.Background()) })
+	names, err := then(err, func() ([]string, error) { return o.db.Scopes(callerContext()) })
 	err = then1(err, func() error { return setJSON(out, nonNil(names)) })
 	if err != nil {
 		return fail(cerr, err)
@@ -157,7 +157,7 @@ func collNumber(coll C.p2p_collection, out *C.uint64_t, cerr *C.p2p_error, get f
 	if err == nil {
 		err = needOut(out != nil, "out parameter")
 	}
-	n, err := then(err, func() (uint64, error) { return get(o.coll, context.Background()) })
+	n, err := then(err, func() (uint64, error) { return get(o.coll, callerContext()) })
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -201,7 +201,7 @@ func p2pgo_collection_changes(coll C.p2p_collection, since C.uint64_t, limit C.u
 		err = needOut(out != nil, "out_json")
 	}
 	changes, err := then(err, func() ([]store.Change, error) {
-		return o.coll.ChangesSince(context.Background(), uint64(since), int(limit))
+		return o.coll.ChangesSince(callerContext(), uint64(since), int(limit))
 	})
 	err = then1(err, func() error { return setJSON(out, changesJSON(changes)) })
 	if err != nil {

@@ -6,7 +6,6 @@ package main
 import "C"
 
 import (
-	"context"
 	"fmt"
 	"unsafe"
 
@@ -59,7 +58,7 @@ func p2pgo_db_open(path *C.char, opts *C.p2p_db_options, out *C.p2p_db, cerr *C.
 		err = needOut(out != nil, "out_db")
 	}
 	cfg, err := then(err, func() (store.Config, error) { return dbConfig(opts) })
-	db, err := then(err, func() (*store.Database, error) { return store.Open(context.Background(), dir, cfg) })
+	db, err := then(err, func() (*store.Database, error) { return store.Open(callerContext(), dir, cfg) })
 	h, err := then(err, func() (uint64, error) { return dbs.add(&dbObj{db: db}) })
 	if err != nil {
 		return fail(cerr, err)
@@ -147,7 +146,7 @@ func p2pgo_db_get_local(db C.p2p_db, id *C.char, outJSON, outRev **C.char, cerr 
 	if err == nil {
 		err = needOut(outJSON != nil && outRev != nil, "out_json or out_rev")
 	}
-	body, rev, err := then2(err, func() ([]byte, string, error) { return o.db.GetLocal(context.Background(), docID) })
+	body, rev, err := then2(err, func() ([]byte, string, error) { return o.db.GetLocal(callerContext(), docID) })
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -163,7 +162,7 @@ func p2pgo_db_put_local(db C.p2p_db, id, body, expectedRev *C.char, outRev **C.c
 	docID, err := then(err, func() (string, error) { return goDocID(id, "id") })
 	data, err := then(err, func() ([]byte, error) { return goJSON(body, "json") })
 	expected, err := then(err, func() (string, error) { return goOptText(expectedRev, "expected_rev") })
-	rev, err := then(err, func() (string, error) { return o.db.PutLocal(context.Background(), docID, data, expected) })
+	rev, err := then(err, func() (string, error) { return o.db.PutLocal(callerContext(), docID, data, expected) })
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -179,7 +178,7 @@ func p2pgo_db_delete_local(db C.p2p_db, id *C.char, cerr *C.p2p_error) (rc C.int
 	o, err := dbs.lookup(uint64(db))
 	docID, err := then(err, func() (string, error) { return goDocID(id, "id") })
 	if err == nil {
-		err = o.db.DeleteLocal(context.Background(), docID)
+		err = o.db.DeleteLocal(callerContext(), docID)
 	}
 	if err != nil {
 		return fail(cerr, err)

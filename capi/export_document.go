@@ -6,7 +6,6 @@ package main
 import "C"
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -64,7 +63,7 @@ func p2pgo_collection_save_document(coll C.p2p_collection, id, body, parent *C.c
 	defer guard(&rc, cerr)
 	o, err := colls.lookup(uint64(coll))
 	a, err := then(err, func() (docArgs, error) { return writeArgs(id, body, parent, concurrency, true) })
-	d, err := then(err, func() (*store.Document, error) { return o.coll.Save(context.Background(), a.id, a.body, a.opts) })
+	d, err := then(err, func() (*store.Document, error) { return o.coll.Save(callerContext(), a.id, a.body, a.opts) })
 	if err == nil {
 		err = putDocument(out, d)
 	}
@@ -79,7 +78,7 @@ func p2pgo_collection_delete_document(coll C.p2p_collection, id, parent *C.char,
 	defer guard(&rc, cerr)
 	o, err := colls.lookup(uint64(coll))
 	a, err := then(err, func() (docArgs, error) { return writeArgs(id, nil, parent, concurrency, false) })
-	d, err := then(err, func() (*store.Document, error) { return o.coll.Delete(context.Background(), a.id, a.opts) })
+	d, err := then(err, func() (*store.Document, error) { return o.coll.Delete(callerContext(), a.id, a.opts) })
 	if err == nil {
 		err = putDocument(out, d)
 	}
@@ -102,7 +101,7 @@ func withDocID(coll C.p2p_collection, id *C.char, fn func(c *store.Collection, d
 //export p2pgo_collection_purge_document
 func p2pgo_collection_purge_document(coll C.p2p_collection, id *C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	err := withDocID(coll, id, func(c *store.Collection, docID string) error { return c.Purge(context.Background(), docID) })
+	err := withDocID(coll, id, func(c *store.Collection, docID string) error { return c.Purge(callerContext(), docID) })
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -117,7 +116,7 @@ func p2pgo_collection_get_document(coll C.p2p_collection, id *C.char, includeDel
 		if includeDeleted != 0 {
 			get = c.GetWithDeleted
 		}
-		d, err := then(needOut(out != nil, "out_doc"), func() (*store.Document, error) { return get(context.Background(), docID) })
+		d, err := then(needOut(out != nil, "out_doc"), func() (*store.Document, error) { return get(callerContext(), docID) })
 		return then1(err, func() error { return putDocument(out, d) })
 	})
 	if err != nil {
@@ -132,7 +131,7 @@ func p2pgo_collection_get_revision(coll C.p2p_collection, id, revID *C.char, out
 	err := withDocID(coll, id, func(c *store.Collection, docID string) error {
 		rev, err := goText(revID, "rev_id")
 		err = then1(err, func() error { return needOut(out != nil, "out_doc") })
-		d, err := then(err, func() (*store.Document, error) { return c.GetRevision(context.Background(), docID, rev) })
+		d, err := then(err, func() (*store.Document, error) { return c.GetRevision(callerContext(), docID, rev) })
 		return then1(err, func() error { return putDocument(out, d) })
 	})
 	if err != nil {
@@ -145,7 +144,7 @@ func p2pgo_collection_get_revision(coll C.p2p_collection, id, revID *C.char, out
 func p2pgo_collection_get_conflicts(coll C.p2p_collection, id *C.char, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	err := withDocID(coll, id, func(c *store.Collection, docID string) error {
-		revs, err := then(needOut(out != nil, "out_json"), func() ([]string, error) { return c.Conflicts(context.Background(), docID) })
+		revs, err := then(needOut(out != nil, "out_json"), func() ([]string, error) { return c.Conflicts(callerContext(), docID) })
 		return then1(err, func() error { return setJSON(out, nonNil(revs)) })
 	})
 	if err != nil {
@@ -162,7 +161,7 @@ func p2pgo_collection_set_document_expiration(coll C.p2p_collection, id *C.char,
 		if unixMS != 0 {
 			at = time.UnixMilli(int64(unixMS))
 		}
-		return c.SetExpiration(context.Background(), docID, at)
+		return c.SetExpiration(callerContext(), docID, at)
 	})
 	if err != nil {
 		return fail(cerr, err)
@@ -174,7 +173,7 @@ func p2pgo_collection_set_document_expiration(coll C.p2p_collection, id *C.char,
 func p2pgo_collection_get_document_expiration(coll C.p2p_collection, id *C.char, out *C.int64_t, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
 	err := withDocID(coll, id, func(c *store.Collection, docID string) error {
-		at, err := then(needOut(out != nil, "out_unix_ms"), func() (time.Time, error) { return c.Expiration(context.Background(), docID) })
+		at, err := then(needOut(out != nil, "out_unix_ms"), func() (time.Time, error) { return c.Expiration(callerContext(), docID) })
 		if err == nil {
 			*out = C.int64_t(unixMillis(at))
 		}

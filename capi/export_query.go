@@ -6,7 +6,6 @@ package main
 import "C"
 
 import (
-	"context"
 	"sync"
 
 	"github.com/p2psync/libp2psync/engine/query"
@@ -38,7 +37,7 @@ func p2pgo_query_prepare(db C.p2p_db, text *C.char, out *C.p2p_query, cerr *C.p2
 		err = needOut(out != nil, "out_query")
 	}
 	q, err := then(err, func() (*query.Query, error) {
-		return query.Prepare(context.Background(), query.StoreSource{DB: o.db}, src)
+		return query.Prepare(callerContext(), query.StoreSource{DB: o.db}, src)
 	})
 	h, err := then(err, func() (uint64, error) { return queries.add(&queryObj{node: node{parent: &o.node}, q: q}) })
 	if err != nil {
@@ -71,7 +70,7 @@ func p2pgo_query_execute(qh C.p2p_query, params *C.char, cerr *C.p2p_error) (rc 
 		o.mu.Lock()
 		defer o.mu.Unlock()
 		o.closeResult()
-		o.rs, err = o.q.Execute(context.Background(), []byte(p))
+		o.rs, err = o.q.Execute(callerContext(), []byte(p))
 	}
 	if err != nil {
 		return fail(cerr, err)
@@ -114,7 +113,7 @@ func p2pgo_query_explain(qh C.p2p_query, out **C.char, cerr *C.p2p_error) (rc C.
 	if err == nil {
 		err = needOut(out != nil, "out_text")
 	}
-	plan, err := then(err, func() (string, error) { return o.q.Explain(context.Background()) })
+	plan, err := then(err, func() (string, error) { return o.q.Explain(callerContext()) })
 	if err != nil {
 		return fail(cerr, err)
 	}

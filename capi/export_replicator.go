@@ -6,7 +6,6 @@ package main
 import "C"
 
 import (
-	"context"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -373,7 +372,7 @@ func p2pgo_replicator_pending_document_ids(h C.p2p_replicator, coll C.p2p_collec
 	defer guard(&rc, cerr)
 	r, c, err := replicatorCollection(h, coll)
 	err = then1(err, func() error { return needOut(out != nil, "out_json") })
-	ids, err := then(err, func() ([]string, error) { return r.PendingDocumentIDs(context.Background(), c) })
+	ids, err := then(err, func() ([]string, error) { return r.PendingDocumentIDs(callerContext(), c) })
 	if err = then1(err, func() error { return setJSON(out, nonNil(ids)) }); err != nil {
 		return fail(cerr, err)
 	}
@@ -386,7 +385,7 @@ func p2pgo_replicator_is_document_pending(h C.p2p_replicator, coll C.p2p_collect
 	r, c, err := replicatorCollection(h, coll)
 	docID, err := then(err, func() (string, error) { return goDocID(id, "doc_id") })
 	err = then1(err, func() error { return needOut(out != nil, "out_pending") })
-	pending, err := then(err, func() (bool, error) { return r.IsDocumentPending(context.Background(), c, docID) })
+	pending, err := then(err, func() (bool, error) { return r.IsDocumentPending(callerContext(), c, docID) })
 	if err != nil {
 		return fail(cerr, err)
 	}

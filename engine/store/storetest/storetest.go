@@ -1642,26 +1642,38 @@ func batchInBatch(t *testing.T, db *store.Database, c *store.Collection) {
 // batchWaiters: writes outside an open batch fail fast on its own goroutine and wait
 // (honouring their context) elsewhere.
 func batchWaiters(t *testing.T, db *store.Database, c *store.Collection) {
-	// A write on the goroutine holding a batch fails fast instead of deadlocking.
-	b2, err := db.BeginBatch(bg)
+	// A write by the holder of a batch (named with WithOwner) fails fast instead of
+	// deadlocking.
+	self := store.WithOwner(bg, "the test goroutine")
+	b2, err := db.BeginBatch(self)
 	must(t, err)
-	_, err = c.Save(bg, "self", []byte(`{}`), store.SaveOptions{})
+	_, err = c.Save(self, "self", []byte(`{}`), store.SaveOptions{})
 	wantErr(t, err, store.ErrBusy)
 	must(t, b2.Rollback())
-	// A cancelled context stops a writer waiting for the batch.
-	b3, err := db.BeginBatch(bg)
+	// A cancelled context stops a writer waiting for the batch, one with another owner too.
+	b3, err := db.BeginBatch(self)
 	must(t, err)
-	ctx, cancel := context.WithTimeout(bg, 50*time.Millisecond)
-	defer cancel()
 	errc := make(chan error, 1)
-	go func() { _, err := c.Save(ctx, "waiter", []byte(`{}`), store.SaveOptions{}); errc <- err }()
-	select {
-	case err := <-errc:
-		wantErr(t, err, context.DeadlineExceeded)
-	case <-time.After(10 * time.Second):
-		t.Fatal("waiting writer ignored its context")
+	for _, ctx := range []context.Context{bg, store.WithOwner(bg, "another goroutine")} {
+		ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		start := time.Now()
+		go func() { _, err := c.Save(ctx, "waiter", []byte(`{}`), store.SaveOptions{}); errc <- err }()
+		select {
+		case err := <-errc:
+			wantErr(t, err, context.DeadlineExceeded)
+			if time.Since(start) < 40*time.Millisecond {
+				t.Errorf("writer of owner %v did not wait for the batch", store.OwnerOf(ctx))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("waiting writer ignored its context")
+		}
+		cancel()
 	}
 	must(t, b3.Rollback())
+	// Once the batch is over, its owner writes as usual.
+	if _, err := c.Save(self, "self", []byte(`{}`), store.SaveOptions{}); err != nil {
+		t.Fatalf("write after the batch ended: %v", err)
+	}
 }
 
 func testBatchRollback(t *testing.T, db *store.Database) {
