@@ -1,8 +1,8 @@
 /* TLS identities and keystores: create, PKCS#12 and PEM round trips, fingerprints,
  * keystore store/get/list/delete, wrong passwords and bad input. */
-#include <ctype.h>
-
 #include "check.h"
+
+#include <ctype.h>
 
 static p2p_error err = P2P_ERROR_INIT;
 
