@@ -288,8 +288,8 @@ P2P_API int32_t p2p_collection_last_sequence(p2p_collection coll, uint64_t *out_
  * object, a reserved top-level key, unknown concurrency, malformed blob dictionary);
  * P2P_ERR_CONFLICT; P2P_ERR_INVALID_HANDLE; P2P_ERR_NOT_FOUND (collection deleted, or the
  * body refers to a blob the database does not hold: see "blobs"); P2P_ERR_IO.
- * A write waits while a batch of the same database is open: do not call this on the
- * thread that holds an open batch; write through the batch instead. */
+ * A write waits while a batch of the same database is open; on the thread that holds
+ * the open batch it fails with P2P_ERR_BUSY instead (write through the batch). */
 P2P_API int32_t p2p_collection_save_document(p2p_collection coll, const char *doc_id,
                                              const char *json, const char *parent_rev_id,
                                              uint8_t concurrency, p2p_document *out_doc,
