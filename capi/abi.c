@@ -179,6 +179,8 @@ int32_t p2p_tls_identity_export_pem(p2p_tls_identity identity, const char *passw
 int32_t p2p_tls_identity_fingerprint(p2p_tls_identity identity, char **out_hex, p2p_error *err) { return GO(err, p2pgo_tls_identity_fingerprint(identity, out_hex, err)); }
 int32_t p2p_tls_identity_not_after(p2p_tls_identity identity, int64_t *out_unix_ms, p2p_error *err) { return GO(err, p2pgo_tls_identity_not_after(identity, out_unix_ms, err)); }
 int32_t p2p_tls_identity_chain_pem(p2p_tls_identity identity, char **out_pem, p2p_error *err) { return GO(err, p2pgo_tls_identity_chain_pem(identity, out_pem, err)); }
+int32_t p2p_tls_certificate_fingerprint(const char *cert_pem, char **out_hex, p2p_error *err) { return GO(err, p2pgo_tls_certificate_fingerprint((char *)cert_pem, out_hex, err)); }
+int32_t p2p_tls_fingerprint_normalize(const char *fingerprint, char **out_hex, p2p_error *err) { return GO(err, p2pgo_tls_fingerprint_normalize((char *)fingerprint, out_hex, err)); }
 int32_t p2p_tls_identity_close(p2p_tls_identity identity, p2p_error *err) { return GO(err, p2pgo_tls_identity_close(identity, err)); }
 
 /* keystores */

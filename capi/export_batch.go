@@ -6,7 +6,6 @@ package main
 import "C"
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -23,7 +22,7 @@ func p2pgo_db_begin_batch(db C.p2p_db, out *C.p2p_batch, cerr *C.p2p_error) (rc 
 	if err := needOut(out != nil, "out_batch"); err != nil {
 		return fail(cerr, err)
 	}
-	b, err := o.db.BeginBatch(context.Background())
+	b, err := o.db.BeginBatch(callerContext())
 	if err != nil {
 		return fail(cerr, err)
 	}

@@ -6,7 +6,6 @@ package main
 import "C"
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -430,7 +429,7 @@ func p2pgo_db_compact(db C.p2p_db, out **C.char, cerr *C.p2p_error) (rc C.int32_
 	if err != nil {
 		return fail(cerr, err)
 	}
-	st, err := o.db.Compact(context.Background())
+	st, err := o.db.Compact(callerContext())
 	if err != nil {
 		return fail(cerr, err)
 	}

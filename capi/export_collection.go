@@ -61,7 +61,7 @@ func p2pgo_db_create_collection(db C.p2p_db, scope, name *C.char, out *C.p2p_col
 	s, n, err := scopeAndName(scope, name)
 	if err == nil {
 		err = openCollection(db, out, func(d *store.Database) (*store.Collection, error) {
-			return d.CreateCollection(context.Background(), s, n)
+			return d.CreateCollection(callerContext(), s, n)
 		})
 	}
 	if err != nil {
@@ -76,7 +76,7 @@ func p2pgo_db_get_collection(db C.p2p_db, scope, name *C.char, out *C.p2p_collec
 	s, n, err := scopeAndName(scope, name)
 	if err == nil {
 		err = openCollection(db, out, func(d *store.Database) (*store.Collection, error) {
-			return d.Collection(context.Background(), s, n)
+			return d.Collection(callerContext(), s, n)
 		})
 	}
 	if err != nil {
@@ -96,7 +96,7 @@ func p2pgo_db_delete_collection(db C.p2p_db, scope, name *C.char, cerr *C.p2p_er
 	if err != nil {
 		return fail(cerr, err)
 	}
-	if err := o.db.DeleteCollection(context.Background(), s, n); err != nil {
+	if err := o.db.DeleteCollection(callerContext(), s, n); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -116,7 +116,7 @@ func p2pgo_db_collection_names(db C.p2p_db, scope *C.char, out **C.char, cerr *C
 	if err := needOut(out != nil, "out_json"); err != nil {
 		return fail(cerr, err)
 	}
-	names, err := o.db.Collections(context.Background(), s)
+	names, err := o.db.Collections(callerContext(), s)
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -136,7 +136,7 @@ func p2pgo_db_scope_names(db C.p2p_db, out **C.char, cerr *C.p2p_error) (rc C.in
 	if err := needOut(out != nil, "out_json"); err != nil {
 		return fail(cerr, err)
 	}
-	names, err := o.db.Scopes(context.Background())
+	names, err := o.db.Scopes(callerContext())
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -189,7 +189,7 @@ func collNumber(coll C.p2p_collection, out *C.uint64_t, cerr *C.p2p_error, get f
 	if err := needOut(out != nil, "out parameter"); err != nil {
 		return fail(cerr, err)
 	}
-	n, err := get(o.coll, context.Background())
+	n, err := get(o.coll, callerContext())
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -235,7 +235,7 @@ func p2pgo_collection_changes(coll C.p2p_collection, since C.uint64_t, limit C.u
 	if err := needOut(out != nil, "out_json"); err != nil {
 		return fail(cerr, err)
 	}
-	changes, err := o.coll.ChangesSince(context.Background(), uint64(since), int(limit))
+	changes, err := o.coll.ChangesSince(callerContext(), uint64(since), int(limit))
 	if err != nil {
 		return fail(cerr, err)
 	}

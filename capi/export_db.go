@@ -6,7 +6,6 @@ package main
 import "C"
 
 import (
-	"context"
 	"unsafe"
 
 	"github.com/p2psync/libp2psync/engine/store"
@@ -54,7 +53,7 @@ func p2pgo_db_open(path *C.char, opts *C.p2p_db_options, out *C.p2p_db, cerr *C.
 	if err != nil {
 		return fail(cerr, err)
 	}
-	db, err := store.Open(context.Background(), dir, cfg)
+	db, err := store.Open(callerContext(), dir, cfg)
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -151,7 +150,7 @@ func p2pgo_db_get_local(db C.p2p_db, id *C.char, outJSON, outRev **C.char, cerr 
 	if err := needOut(outJSON != nil && outRev != nil, "out_json or out_rev"); err != nil {
 		return fail(cerr, err)
 	}
-	body, rev, err := o.db.GetLocal(context.Background(), docID)
+	body, rev, err := o.db.GetLocal(callerContext(), docID)
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -179,7 +178,7 @@ func p2pgo_db_put_local(db C.p2p_db, id, body, expectedRev *C.char, outRev **C.c
 	if err != nil {
 		return fail(cerr, err)
 	}
-	rev, err := o.db.PutLocal(context.Background(), docID, data, expected)
+	rev, err := o.db.PutLocal(callerContext(), docID, data, expected)
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -200,7 +199,7 @@ func p2pgo_db_delete_local(db C.p2p_db, id *C.char, cerr *C.p2p_error) (rc C.int
 	if err != nil {
 		return fail(cerr, err)
 	}
-	if err := o.db.DeleteLocal(context.Background(), docID); err != nil {
+	if err := o.db.DeleteLocal(callerContext(), docID); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK

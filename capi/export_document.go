@@ -6,7 +6,6 @@ package main
 import "C"
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -76,7 +75,7 @@ func p2pgo_collection_save_document(coll C.p2p_collection, id, body, parent *C.c
 	if err != nil {
 		return fail(cerr, err)
 	}
-	d, err := o.coll.Save(context.Background(), a.id, a.body, a.opts)
+	d, err := o.coll.Save(callerContext(), a.id, a.body, a.opts)
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -97,7 +96,7 @@ func p2pgo_collection_delete_document(coll C.p2p_collection, id, parent *C.char,
 	if err != nil {
 		return fail(cerr, err)
 	}
-	d, err := o.coll.Delete(context.Background(), a.id, a.opts)
+	d, err := o.coll.Delete(callerContext(), a.id, a.opts)
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -123,7 +122,7 @@ func withDocID(coll C.p2p_collection, id *C.char, fn func(c *store.Collection, d
 //export p2pgo_collection_purge_document
 func p2pgo_collection_purge_document(coll C.p2p_collection, id *C.char, cerr *C.p2p_error) (rc C.int32_t) {
 	defer guard(&rc, cerr)
-	err := withDocID(coll, id, func(c *store.Collection, docID string) error { return c.Purge(context.Background(), docID) })
+	err := withDocID(coll, id, func(c *store.Collection, docID string) error { return c.Purge(callerContext(), docID) })
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -141,7 +140,7 @@ func p2pgo_collection_get_document(coll C.p2p_collection, id *C.char, includeDel
 		if err := needOut(out != nil, "out_doc"); err != nil {
 			return err
 		}
-		d, err := get(context.Background(), docID)
+		d, err := get(callerContext(), docID)
 		if err != nil {
 			return err
 		}
@@ -164,7 +163,7 @@ func p2pgo_collection_get_revision(coll C.p2p_collection, id, revID *C.char, out
 		if err := needOut(out != nil, "out_doc"); err != nil {
 			return err
 		}
-		d, err := c.GetRevision(context.Background(), docID, rev)
+		d, err := c.GetRevision(callerContext(), docID, rev)
 		if err != nil {
 			return err
 		}
@@ -183,7 +182,7 @@ func p2pgo_collection_get_conflicts(coll C.p2p_collection, id *C.char, out **C.c
 		if err := needOut(out != nil, "out_json"); err != nil {
 			return err
 		}
-		revs, err := c.Conflicts(context.Background(), docID)
+		revs, err := c.Conflicts(callerContext(), docID)
 		if err != nil {
 			return err
 		}
@@ -203,7 +202,7 @@ func p2pgo_collection_set_document_expiration(coll C.p2p_collection, id *C.char,
 		if unixMS != 0 {
 			at = time.UnixMilli(int64(unixMS))
 		}
-		return c.SetExpiration(context.Background(), docID, at)
+		return c.SetExpiration(callerContext(), docID, at)
 	})
 	if err != nil {
 		return fail(cerr, err)
@@ -218,7 +217,7 @@ func p2pgo_collection_get_document_expiration(coll C.p2p_collection, id *C.char,
 		if err := needOut(out != nil, "out_unix_ms"); err != nil {
 			return err
 		}
-		at, err := c.Expiration(context.Background(), docID)
+		at, err := c.Expiration(callerContext(), docID)
 		if err != nil {
 			return err
 		}

@@ -20,7 +20,6 @@ static inline uint64_t p2p_query_listener_running(void) { return p2p_in_query_li
 import "C"
 
 import (
-	"context"
 	"encoding/json"
 	"sync"
 	"unsafe"
@@ -59,7 +58,7 @@ func p2pgo_query_prepare(db C.p2p_db, text *C.char, out *C.p2p_query, cerr *C.p2
 	if err := needOut(out != nil, "out_query"); err != nil {
 		return fail(cerr, err)
 	}
-	q, err := query.Prepare(context.Background(), query.StoreSource{DB: o.db}, src)
+	q, err := query.Prepare(callerContext(), query.StoreSource{DB: o.db}, src)
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -101,7 +100,7 @@ func p2pgo_query_execute(qh C.p2p_query, params *C.char, cerr *C.p2p_error) (rc 
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.closeResult()
-	if o.rs, err = o.q.Execute(context.Background(), []byte(p)); err != nil {
+	if o.rs, err = o.q.Execute(callerContext(), []byte(p)); err != nil {
 		return fail(cerr, err)
 	}
 	return C.P2P_OK
@@ -145,7 +144,7 @@ func p2pgo_query_explain(qh C.p2p_query, out **C.char, cerr *C.p2p_error) (rc C.
 	if err := needOut(out != nil, "out_text"); err != nil {
 		return fail(cerr, err)
 	}
-	plan, err := o.q.Explain(context.Background())
+	plan, err := o.q.Explain(callerContext())
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -227,7 +226,7 @@ func p2pgo_query_add_listener(qh C.p2p_query, params *C.char, fn C.p2p_query_lis
 	if s.handle, err = subs.add(s); err != nil {
 		return fail(cerr, err)
 	}
-	lq, err := o.q.Watch(context.Background(), []byte(p), func(rows [][]byte, err error) {
+	lq, err := o.q.Watch(callerContext(), []byte(p), func(rows [][]byte, err error) {
 		text := C.CString(encodeLiveEvent(rows, err))
 		defer C.free(unsafe.Pointer(text))
 		C.p2p_call_query_fn(s.fn, C.p2p_subscription(s.handle), text, s.userData)

@@ -6,7 +6,6 @@ package main
 import "C"
 
 import (
-	"context"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -420,7 +419,7 @@ func p2pgo_replicator_pending_document_ids(h C.p2p_replicator, coll C.p2p_collec
 	if err := needOut(out != nil, "out_json"); err != nil {
 		return fail(cerr, err)
 	}
-	ids, err := r.PendingDocumentIDs(context.Background(), c)
+	ids, err := r.PendingDocumentIDs(callerContext(), c)
 	if err != nil {
 		return fail(cerr, err)
 	}
@@ -444,7 +443,7 @@ func p2pgo_replicator_is_document_pending(h C.p2p_replicator, coll C.p2p_collect
 	if err := needOut(out != nil, "out_pending"); err != nil {
 		return fail(cerr, err)
 	}
-	pending, err := r.IsDocumentPending(context.Background(), c, docID)
+	pending, err := r.IsDocumentPending(callerContext(), c, docID)
 	if err != nil {
 		return fail(cerr, err)
 	}

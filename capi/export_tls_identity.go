@@ -253,3 +253,32 @@ func p2pgo_tls_identity_close(h C.p2p_tls_identity, cerr *C.p2p_error) (rc C.int
 	}
 	return C.P2P_OK
 }
+
+//export p2pgo_tls_certificate_fingerprint
+func p2pgo_tls_certificate_fingerprint(certPEM *C.char, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	return textToHex(certPEM, "cert_pem", out, cerr, func(s string) (string, error) { return tlsid.PEMFingerprint([]byte(s)) })
+}
+
+//export p2pgo_tls_fingerprint_normalize
+func p2pgo_tls_fingerprint_normalize(text *C.char, out **C.char, cerr *C.p2p_error) (rc C.int32_t) {
+	defer guard(&rc, cerr)
+	return textToHex(text, "fingerprint", out, cerr, tlsid.NormalizeFingerprint)
+}
+
+// textToHex answers out_hex with fn of the required text in (named what in errors).
+func textToHex(in *C.char, what string, out **C.char, cerr *C.p2p_error, fn func(string) (string, error)) C.int32_t {
+	if err := needOut(out != nil, "out_hex"); err != nil {
+		return fail(cerr, err)
+	}
+	s, err := goText(in, what)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	hex, err := fn(s)
+	if err != nil {
+		return fail(cerr, err)
+	}
+	setText(out, hex)
+	return C.P2P_OK
+}

@@ -383,9 +383,9 @@ P2P_API int32_t p2p_collection_last_sequence(p2p_collection coll, uint64_t *out_
  * object, a reserved top-level key, unknown concurrency, malformed blob dictionary);
  * P2P_ERR_CONFLICT; P2P_ERR_INVALID_HANDLE; P2P_ERR_NOT_FOUND (collection deleted, or the
  * body refers to a blob the database does not hold: see "blobs"); P2P_ERR_IO.
- * A write waits while a batch of the same database is open: do not call this on the
- * thread that holds an open batch; write through the batch instead.
- * Blocks: disk I/O; waits while a batch of the database is open (above). */
+ * A write waits while a batch of the same database is open; on the thread that holds
+ * the open batch it fails with P2P_ERR_BUSY instead (write through the batch).
+ * Blocks: disk I/O; waits while a batch of the database is open on another thread. */
 P2P_API int32_t p2p_collection_save_document(p2p_collection coll, const char *doc_id,
                                              const char *json, const char *parent_rev_id,
                                              uint8_t concurrency, p2p_document *out_doc,
@@ -694,6 +694,23 @@ P2P_API int32_t p2p_tls_identity_not_after(p2p_tls_identity identity, int64_t *o
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
 P2P_API int32_t p2p_tls_identity_chain_pem(p2p_tls_identity identity, char **out_pem,
                                            p2p_error *err);
+
+/* SHA-256 fingerprint of the first certificate in cert_pem (PEM CERTIFICATE blocks, as
+ * p2p_replicator_server_certificate and p2p_tls_identity_chain_pem give them), as 64
+ * lowercase hex digits: the one form every function and message of this library prints.
+ *   out_hex  receives text owned by the caller; release with p2p_free.
+ * Thread-safe. Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (NULL, no certificate, undecodable). */
+P2P_API int32_t p2p_tls_certificate_fingerprint(const char *cert_pem, char **out_hex,
+                                                p2p_error *err);
+
+/* Reads a fingerprint in any form users exchange and writes it as 64 lowercase hex digits.
+ * Accepted: 64 hex digits in either case, run together or as 32 pairs separated by colons
+ * ("AB:01:...", as openssl prints it) or spaces, optionally after "sha256:" (any case);
+ * pinned_fingerprint accepts the same forms.
+ *   out_hex  receives text owned by the caller; release with p2p_free.
+ * Thread-safe. Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT (any other text). */
+P2P_API int32_t p2p_tls_fingerprint_normalize(const char *fingerprint, char **out_hex,
+                                              p2p_error *err);
 
 /* Releases an identity handle. Listeners and replicators created with it keep working.
  * Closing 0 or a closed handle returns P2P_OK.
@@ -1020,9 +1037,10 @@ typedef struct p2p_replicator_options {
                                         pinned_certificate_pem (set one, not both): the
                                         SHA-256 fingerprint of the listener's certificate as
                                         users exchange it (p2p_tls_identity_fingerprint on the
-                                        listener side): 64 hex digits, either case, run
-                                        together or as 32 colon-separated pairs
-                                        ("AB:01:..."). The certificate must be currently valid
+                                        listener side), in any form
+                                        p2p_tls_fingerprint_normalize reads (64 hex digits,
+                                        "AB:01:...", "sha256:..."). The mismatch message
+                                        names both as lowercase hex. The certificate must be currently valid
                                         and its fingerprint equal this one, else the replicator
                                         stops with P2P_ERR_TLS_PIN_MISMATCH (or _EXPIRED).
                                         NULL otherwise. */

@@ -11,7 +11,10 @@
 //  1. Call Create(baseBody, newBody).
 //  2. Decide whether the delta is worth sending. Couchbase Lite sends one only if
 //     the full body is at least 200 bytes and the delta is at most 1.2 times the
-//     body; that policy belongs to the replicator, not to this package.
+//     body; that policy belongs to the replicator, not to this package. Where the
+//     receiver must end with the sender's exact bytes, also check that Apply(baseBody,
+//     d) equals newBody: a key added in the middle, or keys reordered, come back in
+//     another order (see "Values and formatting").
 //  3. Send it in a rev message with deltaSrc set to the base revision ID.
 //
 // A puller receiving a rev with deltaSrc:

@@ -10,7 +10,7 @@
 //     Port (0 = chosen by the OS), NetworkInterface (name or IP; "" = all), ReadOnly, and
 //     the security settings below. New checks the configuration and opens nothing.
 //  3. l.Start(); read l.Port() and l.URLs() to advertise it, and show
-//     tlsid.FingerprintColons(l.TLSIdentity().Fingerprint()) to users who will pin it.
+//     l.TLSIdentity().Fingerprint() (64 lowercase hex digits) to users who will pin it.
 //  4. l.Status() reports connected and active replicators, the connections served since
 //     New (across Start and Stop), and per connection its peer address, user, subprotocol,
 //     collections, start time, bytes and documents each way.
@@ -27,7 +27,7 @@
 //	if err != nil { … }
 //	if err := l.Start(); err != nil { … }
 //	defer l.Stop()
-//	fmt.Println(l.URLs(), tlsid.FingerprintColons(l.TLSIdentity().Fingerprint()))
+//	fmt.Println(l.URLs(), l.TLSIdentity().Fingerprint())
 //
 // # TLS
 //

@@ -1,11 +1,9 @@
 package replicator
 
 import (
-	"bytes"
-	"runtime"
-	"strconv"
 	"sync"
-	"sync/atomic"
+
+	"github.com/p2psync/libp2psync/engine/internal/owner"
 )
 
 // dispatcher delivers status and document events to listeners on one goroutine, in
@@ -18,7 +16,7 @@ type dispatcher struct {
 	queue  []event
 	closed bool
 	done   chan struct{}
-	goid   atomic.Uint64 // the delivering goroutine's ID
+	thread owner.Thread // the delivering goroutine's OS thread, to recognise calls from listeners
 }
 
 type event struct {
@@ -45,7 +43,7 @@ func (d *dispatcher) post(e event) {
 
 // onDispatcher reports whether the caller is the delivering goroutine (a listener).
 func (d *dispatcher) onDispatcher() bool {
-	return d != nil && d.goid.Load() == goroutineID()
+	return d != nil && d.thread.Current()
 }
 
 // close delivers what is queued, then stops the goroutine and waits for it.
@@ -58,7 +56,8 @@ func (d *dispatcher) close() {
 }
 
 func (d *dispatcher) run() {
-	d.goid.Store(goroutineID())
+	d.thread.Own()
+	defer d.thread.Release()
 	defer close(d.done)
 	for {
 		d.mu.Lock()
@@ -89,19 +88,4 @@ func (d *dispatcher) run() {
 			i = j
 		}
 	}
-}
-
-// goroutineID returns the current goroutine's ID, parsed from the first line of its
-// stack trace ("goroutine 123 [running]:"). It only serves to spot a Stop made from a
-// listener (which would wait for itself), never on the hot path.
-func goroutineID() uint64 {
-	var buf [64]byte
-	n := runtime.Stack(buf[:], false)
-	line := bytes.TrimPrefix(buf[:n], []byte("goroutine "))
-	if i := bytes.IndexByte(line, ' '); i > 0 {
-		if id, err := strconv.ParseUint(string(line[:i]), 10, 64); err == nil {
-			return id
-		}
-	}
-	return 0
 }

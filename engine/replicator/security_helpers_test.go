@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2psync/libp2psync/engine/internal/testpki"
 	"github.com/p2psync/libp2psync/engine/listener"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/tlsid"
@@ -59,13 +59,7 @@ func setupSecurityFixtures() (cleanup func(), err error) {
 
 func buildFixtures(dir string) error {
 	var firstErr error
-	mk := func(opts tlsid.CreateOptions) *tlsid.Identity {
-		id, err := tlsid.CreateIdentity(opts)
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-		return id
-	}
+	mk := testpki.Make(tlsid.CreateIdentity, &firstErr)
 	loopback := []net.IP{net.ParseIP("127.0.0.1")}
 	past := time.Now().Add(-72 * time.Hour)
 	fx.ca = mk(tlsid.CreateOptions{Subject: tlsid.Subject{CommonName: "test CA"}, IsCA: true})
@@ -90,21 +84,8 @@ func buildFixtures(dir string) error {
 	if firstErr != nil {
 		return firstErr
 	}
-	caPEM, _, err := fx.ca.ExportPEM("")
-	if err != nil {
-		return err
-	}
-	rootsFile := filepath.Join(dir, "roots.pem")
-	if err := os.WriteFile(rootsFile, caPEM, 0o600); err != nil {
-		return err
-	}
-	emptyDir := filepath.Join(dir, "no-more-roots")
-	if err := os.Mkdir(emptyDir, 0o700); err != nil {
-		return err
-	}
-	os.Setenv("SSL_CERT_FILE", rootsFile)
-	os.Setenv("SSL_CERT_DIR", emptyDir)
-	return nil
+	_, err := testpki.InstallSystemRoots(dir, fx.ca.Certificate().Raw)
+	return err
 }
 
 // waitNoLeaks polls until no goroutine runs listener, replicator or connection code.

@@ -288,7 +288,7 @@ func TestPinnedFingerprint(t *testing.T) {
 		PinnedFingerprint: fp})
 	expectPermanent(t, res, tlsid.ErrPinMismatch)
 	msg := res.status.Error.Error()
-	if !strings.Contains(msg, tlsid.FingerprintColons(fp)) || !strings.Contains(msg, tlsid.FingerprintColons(l2.TLSIdentity().Fingerprint())) {
+	if !strings.Contains(msg, fp) || !strings.Contains(msg, l2.TLSIdentity().Fingerprint()) {
 		t.Errorf("mismatch error %q does not name the expected and the presented fingerprints", msg)
 	}
 	if cert := res.repl.ServerCertificate(); cert == nil || tlsid.CertificateFingerprint(cert) != l2.TLSIdentity().Fingerprint() {

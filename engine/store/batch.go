@@ -1,11 +1,8 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"runtime"
-	"strconv"
 	"sync"
 )
 
@@ -14,14 +11,16 @@ import (
 // other writers wait for it to end, readers never do. A Batch may be used
 // from several goroutines but its operations run one at a time.
 //
-// Do not call the Collection/Database write methods on the goroutine that
-// holds an open Batch: they would wait for the batch forever, so they
-// return ErrBusy instead. Use the Batch's own methods.
+// While a Batch is open, the Collection/Database write methods wait for it to
+// end; called by the batch's own holder they would wait forever. To have them
+// fail with ErrBusy instead, name the holder: begin the batch with a context
+// from WithOwner and pass the same owner to the other calls (the C API names
+// the calling thread). Inside a batch, use the Batch's own methods.
 type Batch struct {
-	db   *Database
-	ctx  context.Context
-	user bool   // opened by BeginBatch/InBatch (Close refuses while open)
-	goid uint64 // owner goroutine of a user batch
+	db    *Database
+	ctx   context.Context
+	user  bool // opened by BeginBatch/InBatch (Close refuses while open)
+	owner any  // OwnerOf the context a user batch was begun with; nil if none
 
 	mu         sync.Mutex
 	done       bool
@@ -100,7 +99,7 @@ func (db *Database) begin(ctx context.Context, user bool) (*Batch, error) {
 	}
 	b := &Batch{db: db, ctx: ctx, user: user}
 	if user {
-		b.goid = goroutineID()
+		b.owner = OwnerOf(ctx)
 		db.mu.Lock()
 		db.userBatch = b
 		db.mu.Unlock()
@@ -124,8 +123,8 @@ func (db *Database) acquireWriter(ctx context.Context) error {
 	db.mu.Lock()
 	ub := db.userBatch
 	db.mu.Unlock()
-	if ub != nil && ub.goid == goroutineID() {
-		return fmt.Errorf("%w: this goroutine holds an open batch; use the batch's methods", ErrBusy)
+	if owner := OwnerOf(ctx); ub != nil && owner != nil && ub.owner == owner {
+		return fmt.Errorf("%w: the caller holds an open batch (owner %v); use the batch's methods", ErrBusy, owner)
 	}
 	select {
 	case db.writeSem <- struct{}{}:
@@ -265,19 +264,21 @@ func (b *Batch) rollbackLocked() error {
 	return nil
 }
 
-// goroutineID returns the current goroutine's ID, parsed from the first line
-// of its stack trace ("goroutine 123 [running]:"). It is only used to spot
-// calls that would wait on themselves (Remove from inside a callback, a
-// write on the goroutine holding the batch), never on the hot path.
-func goroutineID() uint64 {
-	var buf [64]byte
-	n := runtime.Stack(buf[:], false)
-	line := bytes.TrimPrefix(buf[:n], []byte("goroutine "))
-	if i := bytes.IndexByte(line, ' '); i > 0 {
-		id, err := strconv.ParseUint(string(line[:i]), 10, 64)
-		if err == nil {
-			return id
-		}
+type ownerKey struct{}
+
+// WithOwner returns ctx marked as coming from owner, a comparable non-nil value that names
+// a caller (a thread of the application, a request): a batch begun with such a context
+// belongs to owner, and a write through the Collection or Database methods whose context
+// names the same owner fails with ErrBusy while that batch is open, instead of waiting for
+// it forever. Writes from other owners, or with no owner, wait for the batch as usual.
+func WithOwner(ctx context.Context, owner any) context.Context {
+	return context.WithValue(ctx, ownerKey{}, owner)
+}
+
+// OwnerOf returns the owner WithOwner put in ctx, or nil.
+func OwnerOf(ctx context.Context) any {
+	if ctx == nil {
+		return nil
 	}
-	return 0
+	return ctx.Value(ownerKey{})
 }

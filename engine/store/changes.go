@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
+
+	"github.com/p2psync/libp2psync/engine/internal/owner"
 )
 
 // Change describes one committed change of a document.
@@ -80,7 +81,7 @@ func (t *ListenerToken) Remove() {
 		return
 	}
 	n := t.n
-	onNotifier := goroutineID() == n.goid.Load()
+	onNotifier := n.thread.Current()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if !t.removed {
@@ -121,9 +122,9 @@ type published struct {
 // callback ever runs on a writer's goroutine or under a lock. Commits append
 // to an unbounded queue (a writer never waits for a slow listener).
 type notifier struct {
-	log  *slog.Logger
-	goid atomic.Uint64 // the run goroutine's ID
-	done chan struct{}
+	log    *slog.Logger
+	thread owner.Thread // the run goroutine's OS thread, to recognise calls from its callbacks
+	done   chan struct{}
 
 	mu       sync.Mutex
 	cond     *sync.Cond // queue grew, closing set, or running changed
@@ -212,13 +213,14 @@ func (n *notifier) close() {
 	n.closing = true
 	n.mu.Unlock()
 	n.cond.Broadcast()
-	if goroutineID() != n.goid.Load() {
+	if !n.thread.Current() {
 		<-n.done
 	}
 }
 
 func (n *notifier) run() {
-	n.goid.Store(goroutineID())
+	n.thread.Own()
+	defer n.thread.Release()
 	defer close(n.done)
 	for {
 		n.mu.Lock()
@@ -259,7 +261,7 @@ type deliveryWaiter struct {
 // returned, ctx ends or the notifier stops. On the notifier goroutine it returns at once:
 // the caller is itself one of those calls.
 func (n *notifier) waitDelivered(ctx context.Context) error {
-	if goroutineID() == n.goid.Load() {
+	if n.thread.Current() {
 		return nil
 	}
 	n.mu.Lock()
@@ -291,7 +293,7 @@ func (db *Database) WaitChangesDelivered(ctx context.Context) error {
 // InChangeListener reports whether the calling goroutine is running one of db's change
 // listeners (and so must not wait for change notifications of db to be delivered).
 func (db *Database) InChangeListener() bool {
-	return goroutineID() == db.notify.goid.Load()
+	return db.notify.thread.Current()
 }
 
 // deliver calls the listeners for one commit: per collection, first the

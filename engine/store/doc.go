@@ -211,9 +211,12 @@ failure inside SQLite, or cancellation of the batch's ctx, leaves the batch
 able only to roll back. Commit after such a failure rolls back and returns the
 error. A process killed mid-batch loses the whole batch and nothing else.
 
-Caller duty: do not call the Collection or Database write methods on the
-goroutine that holds an open Batch — they would wait for the batch forever, so
-they fail with ErrBusy instead. Use the Batch's methods.
+Caller duty: do not call the Collection or Database write methods from the
+code that holds an open Batch — they would wait for the batch forever. Use the
+Batch's methods. To have such a call fail with ErrBusy instead of waiting, name
+the holder: begin the batch with a context from WithOwner and pass contexts
+naming the same owner to the other calls (the C API names the calling thread,
+so a thread holding a batch gets P2P_ERR_BUSY).
 
 # Sequences and changes
 
@@ -230,7 +233,9 @@ AddChangeListener and AddDocumentChangeListener register callbacks that run
 after each commit that touched the collection (or the document). They are
 called on one notifier goroutine per database, never on the writer's
 goroutine and never while the store holds a lock, serially and in commit
-order. A listener hears only of commits made after it was registered. A
+order. The notifier goroutine is locked to its OS thread while it runs, which
+is how calls made from inside a callback (directly or through C) are
+recognised. A listener hears only of commits made after it was registered. A
 commit that changed a collection gives one CollectionChange carrying all of
 that collection's changes. Purges (explicit or by expiry) are announced with
 Change.Purged set and Sequence 0. A callback may call the store, including

@@ -119,97 +119,215 @@ func skipSpace(b []byte, i int) int {
 // brackets instead of recursion. rule says which keys of the outermost object
 // are refused.
 func compactValue(b []byte, i int, out []byte, rule keyRule) ([]byte, int, error) {
-	var stack []byte // '{' or '[' per open container
+	c := compactor{b: b, out: out, rule: rule}
+	i, err := c.value(i)
+	if err != nil {
+		return nil, i, err
+	}
+	return c.out, i, nil
+}
+
+// compactor is the state of one compactValue: the input, the output so far, the open
+// containers ('{' or '[' each) and the key rule of the outermost object.
+type compactor struct {
+	b, out, stack []byte
+	rule          keyRule
+}
+
+// value runs the parse: each turn reads one value (or opens a container, whose first
+// member's value comes next), then closes what that value completes.
+func (c *compactor) value(i int) (int, error) {
 	for {
 		// A value is expected at b[i].
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return nil, i, syntaxError(i, "unexpected end of input")
+		i = skipSpace(c.b, i)
+		if i >= len(c.b) {
+			return i, syntaxError(i, "unexpected end of input")
 		}
-		switch c := b[i]; {
-		case c == '{' || c == '[':
-			if len(stack) >= maxJSONDepth {
-				return nil, i, syntaxError(i, "nesting too deep")
+		var err error
+		if ch := c.b[i]; ch == '{' || ch == '[' {
+			var opened bool
+			if i, opened, err = c.open(i); err != nil {
+				return i, err
+			} else if opened {
+				continue // parse the first member's value
 			}
-			out = append(out, c)
-			i = skipSpace(b, i+1)
-			closer := byte('}')
-			if c == '[' {
-				closer = ']'
-			}
-			if i < len(b) && b[i] == closer {
-				out = append(out, closer)
-				i++
-				break // empty container is a complete value
-			}
-			stack = append(stack, c)
-			if c == '{' {
-				var err error
-				if out, i, err = compactKey(b, i, out, topRule(rule, len(stack))); err != nil {
-					return nil, i, err
-				}
-			}
-			continue // parse the first member's value
-		case c == '"':
-			end, err := scanString(b, i)
-			if err != nil {
-				return nil, i, err
-			}
-			out = append(out, b[i:end]...)
-			i = end
-		case c == '-' || (c >= '0' && c <= '9'):
-			end, err := scanNumber(b, i)
-			if err != nil {
-				return nil, i, err
-			}
-			out = append(out, b[i:end]...)
-			i = end
-		case c == 't' || c == 'f' || c == 'n':
-			lit := "null"
-			if c == 't' {
-				lit = "true"
-			} else if c == 'f' {
-				lit = "false"
-			}
-			if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
-				return nil, i, syntaxError(i, "invalid literal")
-			}
-			out = append(out, lit...)
-			i += len(lit)
-		default:
-			return nil, i, syntaxError(i, fmt.Sprintf("unexpected character %q", c))
+		} else if i, err = c.scalar(i); err != nil {
+			return i, err
 		}
-		// A value is complete: close containers or move to the next member.
-		for {
-			if len(stack) == 0 {
-				return out, i, nil
-			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return nil, i, syntaxError(i, "unexpected end of input")
-			}
-			top := stack[len(stack)-1]
-			c := b[i]
-			if c == ',' {
-				out = append(out, ',')
-				i++
-				if top == '{' {
-					var err error
-					if out, i, err = compactKey(b, skipSpace(b, i), out, topRule(rule, len(stack))); err != nil {
-						return nil, i, err
-					}
-				}
-				break // parse the next value
-			}
-			if (top == '{' && c == '}') || (top == '[' && c == ']') {
-				out = append(out, c)
-				i++
-				stack = stack[:len(stack)-1]
-				continue
-			}
-			return nil, i, syntaxError(i, fmt.Sprintf("unexpected character %q after a value", c))
+		var done bool
+		if i, done, err = c.afterValue(i); err != nil || done {
+			return i, err
 		}
 	}
+}
+
+// open appends the container starting at b[i]. An empty one is a complete value
+// (opened false); otherwise it is pushed, and an object's first key is read.
+func (c *compactor) open(i int) (next int, opened bool, err error) {
+	ch := c.b[i]
+	if len(c.stack) >= maxJSONDepth {
+		return i, false, syntaxError(i, "nesting too deep")
+	}
+	c.out = append(c.out, ch)
+	i = skipSpace(c.b, i+1)
+	closer := byte('}')
+	if ch == '[' {
+		closer = ']'
+	}
+	if i < len(c.b) && c.b[i] == closer {
+		c.out = append(c.out, closer)
+		return i + 1, false, nil
+	}
+	c.stack = append(c.stack, ch)
+	if ch == '{' {
+		if c.out, i, err = compactKey(c.b, i, c.out, topRule(c.rule, len(c.stack))); err != nil {
+			return i, false, err
+		}
+	}
+	return i, true, nil
+}
+
+// scalar appends the string, number or literal at b[i].
+func (c *compactor) scalar(i int) (int, error) {
+	b := c.b
+	switch ch := b[i]; {
+	case ch == '"':
+		end, err := scanString(b, i)
+		if err != nil {
+			return i, err
+		}
+		c.out = append(c.out, b[i:end]...)
+		return end, nil
+	case ch == '-' || (ch >= '0' && ch <= '9'):
+		end, err := scanNumber(b, i)
+		if err != nil {
+			return i, err
+		}
+		c.out = append(c.out, b[i:end]...)
+		return end, nil
+	case ch == 't' || ch == 'f' || ch == 'n':
+		lit := "null"
+		if ch == 't' {
+			lit = "true"
+		} else if ch == 'f' {
+			lit = "false"
+		}
+		if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+			return i, syntaxError(i, "invalid literal")
+		}
+		c.out = append(c.out, lit...)
+		return i + len(lit), nil
+	default:
+		return i, syntaxError(i, fmt.Sprintf("unexpected character %q", ch))
+	}
+}
+
+// afterValue follows a complete value: it closes the containers it completes, and
+// either reaches the end of the outermost value (done) or moves past a ',' (and an
+// object's next key) to where the next value starts.
+func (c *compactor) afterValue(i int) (next int, done bool, err error) {
+	b := c.b
+	for {
+		if len(c.stack) == 0 {
+			return i, true, nil
+		}
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return i, false, syntaxError(i, "unexpected end of input")
+		}
+		top := c.stack[len(c.stack)-1]
+		ch := b[i]
+		if ch == ',' {
+			c.out = append(c.out, ',')
+			i++
+			if top == '{' {
+				if c.out, i, err = compactKey(b, skipSpace(b, i), c.out, topRule(c.rule, len(c.stack))); err != nil {
+					return i, false, err
+				}
+			}
+			return i, false, nil // parse the next value
+		}
+		if (top == '{' && ch == '}') || (top == '[' && ch == ']') {
+			c.out = append(c.out, ch)
+			i++
+			c.stack = c.stack[:len(c.stack)-1]
+			continue
+		}
+		return i, false, syntaxError(i, fmt.Sprintf("unexpected character %q after a value", ch))
+	}
+}
+
+// Member is one member of a JSON object as it stands in the object's text.
+type Member struct {
+	Key   string // the key, decoded
+	Text  []byte // `"key":value` exactly as written (spacing inside kept), a slice of the input
+	Value []byte // the value exactly as written, a slice of the input
+}
+
+// ObjectMembers splits the JSON object body into its top-level members, in the order and
+// with the bytes they have in body (repeated keys are all returned). It is the store's
+// parser, so a body it accepts is one the store accepts as JSON; anything else, including
+// invalid UTF-8 and data after the object, is ErrInvalidJSON. Code that must change a
+// received body (remove a key, edit one value) rebuilds it from these texts, so the
+// members it does not touch keep their order and bytes.
+func ObjectMembers(body []byte) ([]Member, error) {
+	if !utf8.Valid(body) {
+		return nil, fmt.Errorf("%w: body is not valid UTF-8", ErrInvalidJSON)
+	}
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return nil, fmt.Errorf("%w: body must be a JSON object", ErrInvalidJSON)
+	}
+	i = skipSpace(body, i+1)
+	var out []Member
+	var scratch []byte // compactValue's output: only its validation is wanted
+	for closed := i < len(body) && body[i] == '}'; !closed; {
+		m, next, err := objectMember(body, i, scratch[:0])
+		if err != nil {
+			return nil, err
+		}
+		out, i = append(out, m), skipSpace(body, next)
+		switch {
+		case i < len(body) && body[i] == ',':
+			i = skipSpace(body, i+1)
+		case i < len(body) && body[i] == '}':
+			closed = true
+		default:
+			return nil, syntaxError(i, "expected ',' or '}' after an object member")
+		}
+	}
+	if i = skipSpace(body, i+1); i != len(body) {
+		return nil, syntaxError(i, "data after the top-level value")
+	}
+	return out, nil
+}
+
+// objectMember reads the member `"key" : value` starting at b[i] and returns it and the
+// index just past its value.
+func objectMember(b []byte, i int, scratch []byte) (Member, int, error) {
+	if i >= len(b) || b[i] != '"' {
+		return Member{}, i, syntaxError(i, "expected a string key")
+	}
+	start := i
+	end, err := scanString(b, i)
+	if err != nil {
+		return Member{}, i, err
+	}
+	key := string(b[i+1 : end-1])
+	if bytes.IndexByte(b[i:end], '\\') >= 0 {
+		if err := json.Unmarshal(b[i:end], &key); err != nil {
+			return Member{}, i, fmt.Errorf("%w: key %s: %v", ErrInvalidJSON, b[i:end], err)
+		}
+	}
+	i = skipSpace(b, end)
+	if i >= len(b) || b[i] != ':' {
+		return Member{}, i, syntaxError(i, "expected ':' after a key")
+	}
+	valueStart := skipSpace(b, i+1)
+	if _, i, err = compactValue(b, valueStart, scratch, keysAny); err != nil {
+		return Member{}, i, err
+	}
+	return Member{Key: key, Text: b[start:i], Value: b[valueStart:i]}, i, nil
 }
 
 // topRule is the key rule at a nesting depth: only top-level keys are restricted.

@@ -100,3 +100,60 @@ func FuzzCompactObject(f *testing.F) {
 		}
 	})
 }
+
+func TestObjectMembers(t *testing.T) {
+	in := ` { "z" : 1 , "a":[ 2, {"y":3,"b":4} ],"\u005fid":"x","m":"\"q\"", "z":5 } `
+	ms, err := ObjectMembers([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ key, text, value string }{
+		{"z", `"z" : 1`, `1`},
+		{"a", `"a":[ 2, {"y":3,"b":4} ]`, `[ 2, {"y":3,"b":4} ]`},
+		{"_id", `"\u005fid":"x"`, `"x"`},
+		{"m", `"m":"\"q\""`, `"\"q\""`},
+		{"z", `"z":5`, `5`},
+	}
+	if len(ms) != len(want) {
+		t.Fatalf("%d members, want %d: %+v", len(ms), len(want), ms)
+	}
+	for i, w := range want {
+		if ms[i].Key != w.key || string(ms[i].Text) != w.text || string(ms[i].Value) != w.value {
+			t.Errorf("member %d = %q %q %q, want %q %q %q", i, ms[i].Key, ms[i].Text, ms[i].Value, w.key, w.text, w.value)
+		}
+	}
+	if ms, err := ObjectMembers([]byte(" {  } ")); err != nil || len(ms) != 0 {
+		t.Fatalf("empty object: %v, %v", ms, err)
+	}
+	for _, bad := range []string{``, `[]`, `{`, `{"a"}`, `{"a":1,}`, `{"a":1}x`, `{"a":1 "b":2}`, `{1:2}`, "{\"a\":\"\xff\"}", `{"a":[}`} {
+		if _, err := ObjectMembers([]byte(bad)); !errors.Is(err, ErrInvalidJSON) {
+			t.Errorf("ObjectMembers(%q) error %v, want ErrInvalidJSON", bad, err)
+		}
+	}
+}
+
+// ObjectMembers accepts exactly the objects compactObject accepts, and its members'
+// texts, joined in order, are the same object.
+func FuzzObjectMembers(f *testing.F) {
+	for _, s := range []string{`{}`, ` {"b" : [1, 2.5e-3, "x\u0041"], "a": {"c": null}} `, `[1]`, `{"\u005f":1,"a":1,"a":2}`, `{"a":1}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		ms, err := ObjectMembers(in)
+		compact, cerr := compactObject(in)
+		if (err == nil) != (cerr == nil) {
+			t.Fatalf("ObjectMembers(%q) error %v, compactObject error %v", in, err, cerr)
+		}
+		if err != nil {
+			return
+		}
+		texts := make([][]byte, len(ms))
+		for i, m := range ms {
+			texts[i] = m.Text
+		}
+		rebuilt, err := compactObject(append(append([]byte{'{'}, bytes.Join(texts, []byte{','})...), '}'))
+		if err != nil || !bytes.Equal(rebuilt, compact) {
+			t.Fatalf("members of %q rebuild %q (%v), want %q", in, rebuilt, err, compact)
+		}
+	})
+}

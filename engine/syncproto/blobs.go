@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -321,17 +322,55 @@ func compressible(r blobstore.Ref) bool {
 // "@type":"blob" dictionary as Couchbase Lite does for a peer that did not say blobs=true
 // (Sync Gateway): key "blob_" + the blob's JSON pointer, value the dictionary without
 // "@type" plus "stub": true and, with revpos > 0, "revpos". Entries of an existing
-// _attachments not under a "blob_" key are kept as they are. A body with no blob is
-// returned unchanged.
+// _attachments not under a "blob_" key are kept as they are, where they are, and the
+// stubs follow them; an existing _attachments keeps its place, a new one comes first.
+// Everything else is kept byte for byte in its order, so FoldLegacyAttachments gives back
+// the stored body. A body with no blob is returned unchanged.
 func AddLegacyAttachments(body []byte, revpos int) ([]byte, error) {
 	if !blobstore.MayReference(body) {
 		return body, nil
 	}
+	stubs, err := legacyStubs(body, revpos)
+	if err != nil || len(stubs) == 0 {
+		return body, err
+	}
+	members, err := wire.TopLevelMembers(bytes.TrimSpace(body))
+	if err != nil {
+		return nil, err
+	}
+	parts, found := make([][]byte, 0, len(members)+1), false
+	for _, m := range members {
+		if m.Key != store.AttachmentsProperty {
+			parts = append(parts, m.Text)
+			continue
+		}
+		entries, err := wire.TopLevelMembers(m.Value)
+		if err != nil {
+			return nil, fmt.Errorf("_attachments is not an object: %w", err)
+		}
+		var kept [][]byte
+		for _, e := range entries {
+			if !strings.HasPrefix(e.Key, legacyBlobPrefix) {
+				kept = append(kept, e.Text)
+			}
+		}
+		parts = append(parts, attachmentsMember(append(kept, stubs...)))
+		found = true
+	}
+	if !found {
+		parts = append([][]byte{attachmentsMember(stubs)}, parts...)
+	}
+	return joinObject(parts), nil
+}
+
+// legacyStubs returns the "blob_<pointer>":{stub} members for the blobs body refers to, in
+// the order of their pointers.
+func legacyStubs(body []byte, revpos int) ([][]byte, error) {
 	refs, err := blobstore.References(body)
 	if err != nil {
 		return nil, err
 	}
-	stubs := map[string]json.RawMessage{}
+	byName := map[string][]byte{}
 	for _, r := range refs {
 		if r.Legacy || !r.HasDigest || r.Problem != "" {
 			continue
@@ -346,50 +385,39 @@ func AddLegacyAttachments(body []byte, revpos int) ([]byte, error) {
 		if revpos > 0 {
 			stub["revpos"] = revpos
 		}
-		b, _ := json.Marshal(stub)
-		stubs[legacyBlobPrefix+r.Pointer] = b
+		name, _ := json.Marshal(legacyBlobPrefix + r.Pointer)
+		value, _ := json.Marshal(stub)
+		byName[string(name)] = append(append(name, ':'), value...)
 	}
-	if len(stubs) == 0 {
-		return body, nil
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
 	}
-	members, err := wire.TopLevelMembers(bytes.TrimSpace(body))
-	if err != nil {
-		return nil, err
+	sort.Strings(names)
+	out := make([][]byte, len(names))
+	for i, n := range names {
+		out[i] = byName[n]
 	}
-	var rest [][]byte
-	for _, m := range members {
-		if m.Key != store.AttachmentsProperty {
-			rest = append(rest, m.Text)
-			continue
-		}
-		var old map[string]json.RawMessage
-		if err := json.Unmarshal(m.Value, &old); err != nil {
-			return nil, fmt.Errorf("_attachments is not an object: %w", err)
-		}
-		for k, v := range old {
-			if !strings.HasPrefix(k, legacyBlobPrefix) {
-				stubs[k] = v
-			}
-		}
-	}
-	atts, err := json.Marshal(stubs)
-	if err != nil {
-		return nil, err
-	}
-	out := append([]byte(`{"_attachments":`), atts...)
-	for _, t := range rest {
-		out = append(out, ',')
-		out = append(out, t...)
-	}
-	return append(out, '}'), nil
+	return out, nil
+}
+
+// attachmentsMember is `"_attachments":{entries}`.
+func attachmentsMember(entries [][]byte) []byte {
+	return append([]byte(`"`+store.AttachmentsProperty+`":`), joinObject(entries)...)
+}
+
+// joinObject is the object whose members are parts, in order.
+func joinObject(parts [][]byte) []byte {
+	out := append([]byte{'{'}, bytes.Join(parts, []byte{','})...)
+	return append(out, '}')
 }
 
 // FoldLegacyAttachments undoes AddLegacyAttachments on a received body, as Couchbase
 // Lite does: an _attachments entry named "blob_<pointer>" whose pointer leads to a
 // "@type":"blob" dictionary with the same digest is removed (it only mirrors that blob);
 // every other entry is kept (a legacy attachment, fetched and stored like a blob), and
-// _attachments is removed when nothing is left in it. A body without such entries is
-// returned unchanged.
+// _attachments is removed when nothing is left in it. What is kept keeps its bytes and
+// order. A body without such entries is returned unchanged.
 func FoldLegacyAttachments(body []byte) ([]byte, error) {
 	if !bytes.Contains(body, []byte(legacyBlobPrefix)) {
 		return body, nil
@@ -407,8 +435,8 @@ func FoldLegacyAttachments(body []byte) ([]byte, error) {
 	if at < 0 {
 		return body, nil
 	}
-	var atts map[string]json.RawMessage
-	if err := json.Unmarshal(members[at].Value, &atts); err != nil {
+	entries, err := wire.TopLevelMembers(members[at].Value)
+	if err != nil {
 		return body, nil // not an object: kept as sent
 	}
 	var root any
@@ -417,49 +445,47 @@ func FoldLegacyAttachments(body []byte) ([]byte, error) {
 	if err := dec.Decode(&root); err != nil {
 		return nil, err
 	}
-	folded := false
-	for name, raw := range atts {
-		ptr, ok := strings.CutPrefix(name, legacyBlobPrefix)
-		if !ok || !strings.HasPrefix(ptr, "/") {
-			continue
+	var kept [][]byte
+	for _, e := range entries {
+		if !mirrorsBlob(root, e) {
+			kept = append(kept, e.Text)
 		}
-		var stub struct {
-			Digest string `json:"digest"`
-		}
-		if json.Unmarshal(raw, &stub) != nil || stub.Digest == "" {
-			continue
-		}
-		target, ok := resolvePointer(root, ptr)
-		if !ok {
-			continue
-		}
-		blob, ok := target.(map[string]any)
-		if !ok || blob["@type"] != "blob" || blob["digest"] != stub.Digest {
-			continue
-		}
-		delete(atts, name)
-		folded = true
 	}
-	if !folded {
+	if len(kept) == len(entries) {
 		return body, nil
 	}
 	var parts [][]byte
 	for i, m := range members {
-		if i != at {
+		switch {
+		case i != at:
 			parts = append(parts, m.Text)
-			continue
+		case len(kept) > 0:
+			parts = append(parts, attachmentsMember(kept))
 		}
-		if len(atts) == 0 {
-			continue
-		}
-		b, err := json.Marshal(atts)
-		if err != nil {
-			return nil, err
-		}
-		parts = append(parts, append([]byte(`"_attachments":`), b...))
 	}
-	out := append([]byte{'{'}, bytes.Join(parts, []byte{','})...)
-	return append(out, '}'), nil
+	return joinObject(parts), nil
+}
+
+// mirrorsBlob reports whether the _attachments entry e is the stub AddLegacyAttachments
+// makes for a blob of root: named "blob_<pointer>", with the digest of the "@type":"blob"
+// dictionary at that pointer.
+func mirrorsBlob(root any, e wire.Member) bool {
+	ptr, ok := strings.CutPrefix(e.Key, legacyBlobPrefix)
+	if !ok || !strings.HasPrefix(ptr, "/") {
+		return false
+	}
+	var stub struct {
+		Digest string `json:"digest"`
+	}
+	if json.Unmarshal(e.Value, &stub) != nil || stub.Digest == "" {
+		return false
+	}
+	target, ok := resolvePointer(root, ptr)
+	if !ok {
+		return false
+	}
+	blob, ok := target.(map[string]any)
+	return ok && blob["@type"] == "blob" && blob["digest"] == stub.Digest
 }
 
 // resolvePointer follows the JSON pointer ptr (RFC 6901) from v.

@@ -68,6 +68,13 @@
 // sequence order; with numeric sequences the puller also stays before any pending row
 // of a list that came late.
 //
+// Bodies keep their bytes: a received body is stored as sent, minus the protocol's own
+// top-level keys (CleanBody) and the blob stubs that only mirror a blob
+// (FoldLegacyAttachments); both split it with the store's parser (store.ObjectMembers)
+// and keep every other member's text in its order. A pusher sends a delta only when
+// applying it to the base rebuilds its body byte for byte (the delta format cannot place
+// an added key nor reorder keys), so both peers hold one body per revision.
+//
 // # Blobs
 //
 // A revision's blobs are its "@type":"blob" dictionaries and the entries of its

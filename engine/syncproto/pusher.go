@@ -1,6 +1,7 @@
 package syncproto
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -1057,6 +1058,13 @@ func (p *Pusher) deltaEncode(ctx context.Context, rev *wire.Rev, known []string)
 			return
 		}
 		if float64(len(d)) > maxDeltaRatio*float64(len(rev.Body)) {
+			return
+		}
+		// The format cannot say where an added key goes (the receiver appends it) nor
+		// reorder keys: a delta that would rebuild another body than ours under this
+		// revision ID is not sent, the full body is.
+		if rebuilt, err := delta.Apply(base.Body, d); err != nil || !bytes.Equal(rebuilt, rev.Body) {
+			p.s.log.Debug("no delta: it does not rebuild the body exactly", "doc", rev.DocID, "base", baseID, "err", err)
 			return
 		}
 		rev.DeltaSrc, rev.Body = baseID, d

@@ -27,8 +27,11 @@ to sign with (the new chain is then the leaf followed by the issuer's chain).
 SplitSubjectAltNames sorts one list of names into DNSNames and IPAddresses.
 
 id.Fingerprint() is the SHA-256 of the leaf's DER in lowercase hex: this is what "the same
-certificate" means throughout the package, and what a peer pins. FingerprintColons formats it
-the way `openssl x509 -fingerprint -sha256` prints it, for showing to users.
+certificate" means throughout the package, and what a peer pins. It is the one form the
+library prints (Identity.Fingerprint, CertificateFingerprint, PEMFingerprint, error messages);
+every form users paste is accepted on input (ParseFingerprint, NormalizeFingerprint).
+FingerprintColons gives the form `openssl x509 -fingerprint -sha256` prints, for comparing
+with it.
 
 # Import and export
 
@@ -147,17 +150,18 @@ LiteCore, trusted roots combined with self-signed-only are refused (ErrInvalidAr
 TrustPinned likewise checks validity before comparing with the pin, as Couchbase Lite does.
 
 Pinning by fingerprint suits users who compare what a listener shows rather than exchange
-certificate files: the listener prints FingerprintColons(id.Fingerprint()), the user types or
-pastes it, and the replicator pins it directly, with no separate connection to fetch the
+certificate files: the listener prints id.Fingerprint(), the user types or pastes it (or
+the colon form another tool shows), and the replicator pins it directly, with no separate connection to fetch the
 certificate first:
 
 	cfg, err := tlsid.ClientTLSConfig(tlsid.ClientTrust{
 		Mode:              tlsid.TrustPinned,
-		PinnedFingerprint: "AB:01:...",                     // or "ab01..." (ParseFingerprint)
+		PinnedFingerprint: "ab01...",                       // or "AB:01:...", "sha256:ab01..." (ParseFingerprint)
 	})
 
-ParseFingerprint accepts 64 hex digits in either case, run together or as 32 colon-separated
-pairs, and refuses anything else with ErrInvalidArgument. The leaf's SHA-256 is compared in
+ParseFingerprint accepts 64 hex digits in either case, run together or as 32 pairs separated
+by colons or spaces, optionally after "sha256:", and refuses anything else with
+ErrInvalidArgument. The leaf's SHA-256 is compared in
 constant time; a different certificate fails with ErrPinMismatch and an error naming both
 fingerprints.
 

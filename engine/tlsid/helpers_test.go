@@ -2,18 +2,18 @@ package tlsid
 
 import (
 	"crypto/tls"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/p2psync/libp2psync/engine/internal/testpki"
 )
 
 // fixtures are identities shared by every test of the binary (ECDSA keys: cheap to make).
@@ -36,37 +36,22 @@ type fixtures struct {
 var fx fixtures
 
 // TestMain builds the fixtures and makes ca the "system" root store of this process
-// (SSL_CERT_FILE / SSL_CERT_DIR are read by crypto/x509 on first use of the system pool), so
-// that TrustSystemRoots can be tested positively without touching the machine's trust store.
+// (testpki.InstallSystemRoots), so that TrustSystemRoots can be tested positively without
+// touching the machine's trust store.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tlsid-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		if err := buildFixtures(dir); err != nil {
-			fmt.Fprintln(os.Stderr, "build fixtures:", err)
-			return 2
-		}
-		return m.Run()
-	}()
-	os.Exit(code)
+	testpki.Main(m, "tlsid-test-", buildFixtures, nil)
 }
 
 func buildFixtures(dir string) error {
 	now := time.Now()
-	mk := func(opts CreateOptions) *Identity {
-		id, err := CreateIdentity(opts)
-		if err != nil {
-			panic(err)
-		}
-		return id
-	}
+	var firstErr error
+	mk := testpki.Make(CreateIdentity, &firstErr)
 	loopback := []net.IP{net.ParseIP("127.0.0.1")}
 	fx.ca = mk(CreateOptions{IsCA: true, Subject: Subject{CommonName: "Test Root CA", Organization: "p2psync tests"}})
 	fx.otherCA = mk(CreateOptions{IsCA: true, Subject: Subject{CommonName: "Other Root CA"}})
+	if firstErr != nil {
+		return firstErr
+	}
 	fx.leaf = mk(CreateOptions{Issuer: fx.ca, Subject: Subject{CommonName: "leaf"}, DNSNames: []string{"localhost"}, IPAddresses: loopback})
 	fx.otherLeaf = mk(CreateOptions{Issuer: fx.otherCA, Subject: Subject{CommonName: "other leaf"}, IPAddresses: loopback})
 	fx.wrongHost = mk(CreateOptions{Issuer: fx.ca, Subject: Subject{CommonName: "wrong host"}, DNSNames: []string{"other.example"}})
@@ -82,18 +67,12 @@ func buildFixtures(dir string) error {
 	fx.strangerClient = mk(CreateOptions{Subject: Subject{CommonName: "stranger"}, Usage: UsageClient})
 	fx.clientOnlySelf = mk(CreateOptions{Subject: Subject{CommonName: "client-only"}, Usage: UsageClient, IPAddresses: loopback})
 
-	fx.systemRootsFile = filepath.Join(dir, "roots.pem")
-	rootPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: fx.ca.Certificate().Raw})
-	if err := os.WriteFile(fx.systemRootsFile, rootPEM, 0o600); err != nil {
-		return err
+	if firstErr != nil {
+		return firstErr
 	}
-	emptyDir := filepath.Join(dir, "no-certs")
-	if err := os.Mkdir(emptyDir, 0o700); err != nil {
-		return err
-	}
-	os.Setenv("SSL_CERT_FILE", fx.systemRootsFile)
-	os.Setenv("SSL_CERT_DIR", emptyDir)
-	return nil
+	var err error
+	fx.systemRootsFile, err = testpki.InstallSystemRoots(dir, fx.ca.Certificate().Raw)
+	return err
 }
 
 var (

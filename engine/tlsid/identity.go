@@ -89,8 +89,10 @@ func CertificateFingerprint(cert *x509.Certificate) string {
 }
 
 // FingerprintColons formats a hex fingerprint (any case) the way `openssl x509 -fingerprint`
-// prints it: uppercase byte pairs separated by colons, e.g. "AB:01:...". Input that is not an
-// even number of hex digits is returned unchanged.
+// prints it: uppercase byte pairs separated by colons, e.g. "AB:01:...", for comparing with
+// such tools. The library itself prints fingerprints as lowercase hex only (see
+// CertificateFingerprint); ParseFingerprint reads both. Input that is not an even number of
+// hex digits is returned unchanged.
 func FingerprintColons(fingerprint string) string {
 	b, err := hex.DecodeString(fingerprint)
 	if err != nil || len(b) == 0 {

@@ -226,3 +226,14 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 	}
 	return certs, nil
 }
+
+// PEMFingerprint is the fingerprint (CertificateFingerprint: SHA-256 of the DER, lowercase
+// hex) of the first certificate in data, PEM or DER as ParseCertificates reads it: for
+// showing which certificate a peer presented or a file holds.
+func PEMFingerprint(data []byte) (string, error) {
+	certs, err := ParseCertificates(data)
+	if err != nil {
+		return "", err
+	}
+	return CertificateFingerprint(certs[0]), nil
+}

@@ -271,7 +271,7 @@ func pinPolicy(cert []byte, fingerprint string) (func(leaf *x509.Certificate) er
 			got := sha256.Sum256(leaf.Raw)
 			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 				return fmt.Errorf("%w: fingerprint mismatch: expected %s, the server presented %s", ErrPinMismatch,
-					FingerprintColons(hex.EncodeToString(want[:])), FingerprintColons(hex.EncodeToString(got[:])))
+					hex.EncodeToString(want[:]), hex.EncodeToString(got[:]))
 			}
 			return nil
 		}, nil
@@ -279,24 +279,37 @@ func pinPolicy(cert []byte, fingerprint string) (func(leaf *x509.Certificate) er
 	return nil, fmt.Errorf("%w: TrustPinned needs a pinned certificate or a pinned fingerprint", ErrInvalidArgument)
 }
 
-// ParseFingerprint reads a SHA-256 certificate fingerprint as users exchange it: 64 hex
-// digits, in either case, either run together ("ab01...", as Identity.Fingerprint gives it)
-// or as 32 colon-separated pairs ("AB:01:...", as FingerprintColons and
-// `openssl x509 -fingerprint -sha256` print it). Anything else, including other digest
-// lengths and stray spaces, is refused with ErrInvalidArgument.
+// ParseFingerprint reads a SHA-256 certificate fingerprint in any of the forms users
+// exchange: 64 hex digits in either case, either run together ("ab01...", the one form every
+// message and API of this library prints: Identity.Fingerprint, CertificateFingerprint) or
+// as 32 pairs separated by colons ("AB:01:...", as `openssl x509 -fingerprint -sha256` and
+// browsers show it) or by spaces; optionally after "sha256:" or "sha256 fingerprint=" (any
+// case; what `ssh-keygen`-style tools and openssl put before it). Anything else, including
+// other digest lengths and stray spaces around it, is refused with ErrInvalidArgument.
 func ParseFingerprint(s string) ([sha256.Size]byte, error) {
 	var out [sha256.Size]byte
 	digits := s
-	if strings.Contains(s, ":") {
-		pairs := strings.Split(s, ":")
+	lower := strings.ToLower(s)
+	for _, prefix := range []string{"sha256:", "sha256 fingerprint=", "sha256="} {
+		if strings.HasPrefix(lower, prefix) {
+			digits = s[len(prefix):]
+			break
+		}
+	}
+	for _, sep := range []string{":", " "} {
+		if !strings.Contains(digits, sep) {
+			continue
+		}
+		pairs := strings.Split(digits, sep)
 		ok := len(pairs) == sha256.Size
 		for _, p := range pairs {
 			ok = ok && len(p) == 2
 		}
 		if !ok {
-			return out, fmt.Errorf("%w: fingerprint %q: colons must separate 32 pairs of hex digits", ErrInvalidArgument, s)
+			return out, fmt.Errorf("%w: fingerprint %q: %q must separate 32 pairs of hex digits", ErrInvalidArgument, s, sep)
 		}
 		digits = strings.Join(pairs, "")
+		break
 	}
 	if len(digits) != 2*sha256.Size {
 		return out, fmt.Errorf("%w: fingerprint %q: want the 64 hex digits of a SHA-256 digest, got %d characters",
@@ -306,6 +319,16 @@ func ParseFingerprint(s string) ([sha256.Size]byte, error) {
 		return out, fmt.Errorf("%w: fingerprint %q: %v", ErrInvalidArgument, s, err)
 	}
 	return out, nil
+}
+
+// NormalizeFingerprint reads a fingerprint in any form ParseFingerprint accepts and returns
+// it in the one form this library prints: 64 lowercase hex digits.
+func NormalizeFingerprint(s string) (string, error) {
+	b, err := ParseFingerprint(s)
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 // verifySelfSignedServer is the self-signed-only policy. Like Couchbase Lite's Java trust

@@ -138,7 +138,13 @@ func TestParseFingerprint(t *testing.T) {
 		{"colons misplaced", fp[:3] + ":" + fp[3:], false},
 		{"some colons", colons[:6] + strings.ReplaceAll(colons[6:], ":", ""), false},
 		{"trailing colon", colons + ":", false},
-		{"prefixed", "sha256:" + fp, false},
+		{"prefixed", "sha256:" + fp, true},
+		{"prefixed uppercase colons", "SHA256:" + colons, true},
+		{"openssl line", "sha256 Fingerprint=" + colons, true},
+		{"space pairs", strings.ReplaceAll(colons, ":", " "), true},
+		{"other digest prefix", "sha1:" + fp, false},
+		{"colons and spaces", strings.Replace(colons, ":", " ", 1), false},
+		{"prefix only", "sha256:", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,6 +157,48 @@ func TestParseFingerprint(t *testing.T) {
 				t.Fatalf("ParseFingerprint(%q) = %x, %v; want %x", tt.in, got, err, want)
 			}
 		})
+	}
+}
+
+// A pin mismatch names both fingerprints in the one form the library prints (lowercase hex),
+// whichever form the pin was given in.
+func TestPinMismatchMessage(t *testing.T) {
+	for _, pin := range []string{fx.otherLeaf.Fingerprint(), FingerprintColons(fx.otherLeaf.Fingerprint())} {
+		cfg, err := ClientTLSConfig(ClientTrust{Mode: TrustPinned, PinnedFingerprint: pin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := handshake(t, ServerTLSConfig(fx.leaf, ServerOptions{}), cfg)
+		wantIs(t, res.client, ErrPinMismatch)
+		want := "expected " + fx.otherLeaf.Fingerprint() + ", the server presented " + fx.leaf.Fingerprint()
+		if msg := res.client.Error(); !strings.Contains(msg, want) {
+			t.Fatalf("pin %q: message %q does not contain %q", pin, msg, want)
+		}
+	}
+}
+
+func TestNormalizeAndPEMFingerprint(t *testing.T) {
+	fp := fx.leaf.Fingerprint()
+	for _, in := range []string{fp, strings.ToUpper(fp), FingerprintColons(fp), "SHA256:" + FingerprintColons(fp)} {
+		if got, err := NormalizeFingerprint(in); err != nil || got != fp {
+			t.Fatalf("NormalizeFingerprint(%q) = %q, %v; want %q", in, got, err, fp)
+		}
+	}
+	if _, err := NormalizeFingerprint("abc"); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("NormalizeFingerprint(abc) error %v", err)
+	}
+	certPEM, _, err := fx.leaf.ExportPEM("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := PEMFingerprint(certPEM); err != nil || got != fp {
+		t.Fatalf("PEMFingerprint = %q, %v; want the leaf's %q", got, err, fp)
+	}
+	if got, err := PEMFingerprint(fx.leaf.Certificate().Raw); err != nil || got != fp {
+		t.Fatalf("PEMFingerprint(DER) = %q, %v", got, err)
+	}
+	if _, err := PEMFingerprint([]byte("no certificate here")); err == nil {
+		t.Fatal("PEMFingerprint of text without a certificate succeeded")
 	}
 }
 

@@ -1,6 +1,7 @@
 /* Batch module: commit, abort, handle rules, and atomicity across a SIGKILL. */
 #include "check.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -143,6 +144,46 @@ static void kill_during_batches(const char *dir, int round, int after)
     free(path);
 }
 
+/* A write through the collection on the thread holding an open batch would wait for that
+ * batch forever: it fails with P2P_ERR_BUSY at once. Another thread's write waits for
+ * the batch and then succeeds. */
+struct waiting_writer {
+    p2p_collection coll;
+    volatile int done;
+    int32_t rc;
+};
+
+static void *write_elsewhere(void *arg)
+{
+    struct waiting_writer *w = arg;
+    p2p_error e = P2P_ERROR_INIT;
+    w->rc = p2p_collection_save_document(w->coll, "elsewhere", "{}", NULL, 0, NULL, &e);
+    p2p_error_dispose(&e);
+    __atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void test_holder_write_is_busy(p2p_db db, p2p_collection coll)
+{
+    p2p_batch batch = 0;
+    EXPECT(P2P_OK, p2p_db_begin_batch(db, &batch, &err));
+    EXPECT(P2P_ERR_BUSY, p2p_collection_save_document(coll, "self", "{}", NULL, 0, NULL, &err));
+    EXPECT(P2P_ERR_BUSY, p2p_collection_purge_document(coll, "self", &err));
+    struct waiting_writer w = {coll, 0, -1};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, write_elsewhere, &w) == 0);
+    sleep_ms(100);
+    CHECK(!__atomic_load_n(&w.done, __ATOMIC_SEQ_CST)); /* waiting for the batch */
+    EXPECT(P2P_OK, p2p_batch_save_document(batch, coll, "in-batch", "{}", NULL, 0, NULL, &err));
+    EXPECT(P2P_OK, p2p_batch_commit(batch, &err));
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECK(w.rc == P2P_OK);
+    EXPECT(P2P_OK, p2p_collection_save_document(coll, "self", "{}", NULL, 0, NULL, &err)); /* batch over */
+    EXPECT(P2P_OK, p2p_collection_purge_document(coll, "self", &err));
+    EXPECT(P2P_OK, p2p_collection_purge_document(coll, "elsewhere", &err));
+    EXPECT(P2P_OK, p2p_collection_purge_document(coll, "in-batch", &err));
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--writer") == 0)
@@ -156,6 +197,7 @@ int main(int argc, char **argv)
     EXPECT(P2P_OK, p2p_db_default_collection(db, &coll, &err));
     test_commit_abort(db, coll);
     test_bad_input(db, coll, dir);
+    test_holder_write_is_busy(db, coll);
     EXPECT(P2P_OK, p2p_collection_close(coll, &err));
     EXPECT(P2P_OK, p2p_db_close(db, &err));
     for (int round = 1; round <= 4; round++)

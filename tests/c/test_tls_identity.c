@@ -2,6 +2,8 @@
  * keystore store/get/list/delete, wrong passwords and bad input. */
 #include "check.h"
 
+#include <ctype.h>
+
 static p2p_error err = P2P_ERROR_INIT;
 
 static char *fingerprint(p2p_tls_identity id)
@@ -263,6 +265,45 @@ static void test_handles(void)
     CHECK(strcmp(p2p_status_string(P2P_ERR_WRONG_PASSWORD), "P2P_ERR_WRONG_PASSWORD") == 0);
 }
 
+/* The fingerprint of a PEM certificate and the one output form of every input form. */
+static void test_fingerprint_functions(void)
+{
+    p2p_tls_identity id = create_server("fp", P2P_KEY_EC_P256);
+    char *fp = fingerprint(id), *chain = NULL, *hex = NULL;
+    EXPECT(P2P_OK, p2p_tls_identity_chain_pem(id, &chain, &err));
+    EXPECT(P2P_OK, p2p_tls_certificate_fingerprint(chain, &hex, &err));
+    CHECK(strcmp(hex, fp) == 0);
+    p2p_free(hex);
+    char colons[96], upper_prefixed[104], spaced[96];
+    for (size_t i = 0; i < 32; i++) {
+        colons[3 * i] = (char)toupper((unsigned char)fp[2 * i]);
+        colons[3 * i + 1] = (char)toupper((unsigned char)fp[2 * i + 1]);
+        colons[3 * i + 2] = i == 31 ? '\0' : ':';
+    }
+    snprintf(upper_prefixed, sizeof upper_prefixed, "SHA256:%s", colons);
+    memcpy(spaced, colons, sizeof spaced);
+    for (char *p = spaced; *p; p++)
+        if (*p == ':')
+            *p = ' ';
+    const char *forms[] = {fp, colons, upper_prefixed, spaced};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        hex = NULL;
+        EXPECT(P2P_OK, p2p_tls_fingerprint_normalize(forms[i], &hex, &err));
+        CHECK(hex != NULL && strcmp(hex, fp) == 0);
+        p2p_free(hex);
+    }
+    hex = NULL;
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_tls_fingerprint_normalize("ab01", &hex, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_tls_fingerprint_normalize(NULL, &hex, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_tls_fingerprint_normalize(fp, NULL, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_tls_certificate_fingerprint("no certificate", &hex, &err));
+    EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_tls_certificate_fingerprint(NULL, &hex, &err));
+    CHECK(hex == NULL);
+    p2p_free(chain);
+    p2p_free(fp);
+    EXPECT(P2P_OK, p2p_tls_identity_close(id, &err));
+}
+
 int main(void)
 {
     test_create();
@@ -270,5 +311,6 @@ int main(void)
     test_pem_round_trip();
     test_keystore();
     test_handles();
+    test_fingerprint_functions();
     return finish("test_tls_identity");
 }

@@ -111,6 +111,30 @@ class TLSIdentityTest : P2PTestBase() {
     }
 
     @Test
+    fun fingerprintFunctions() {
+        TLSIdentity.create().use { id ->
+            val fp = id.fingerprint
+            assertEquals(fp, TLSIdentity.certificateFingerprint(id.chainPem))
+            val colons = fp.chunked(2).joinToString(":").toUpperCase()
+            for (form in listOf(fp, fp.toUpperCase(), colons, "SHA256:$colons", "sha256:$fp", colons.replace(':', ' '))) {
+                assertEquals(form, fp, TLSIdentity.normalizeFingerprint(form))
+            }
+            for (bad in listOf("", "abc", fp.dropLast(1), "md5:$fp")) {
+                try {
+                    TLSIdentity.normalizeFingerprint(bad)
+                    throw AssertionError("expected InvalidArgumentException for '$bad'")
+                } catch (e: InvalidArgumentException) {
+                }
+            }
+            try {
+                TLSIdentity.certificateFingerprint("no certificate")
+                throw AssertionError("expected InvalidArgumentException")
+            } catch (e: InvalidArgumentException) {
+            }
+        }
+    }
+
+    @Test
     fun keystore() {
         val path = File(tmp.root, "keys.p2pks").path
         TLSIdentity.create().use { id ->

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,33 @@ def test_failed_write_keeps_batch(db: p2psync.Database, coll: p2psync.Collection
     with pytest.raises(p2psync.InvalidHandleError):
         batch.commit()
     batch.abort()  # harmless once ended
+
+
+def test_write_beside_own_batch_is_busy(db: p2psync.Database, coll: p2psync.Collection) -> None:
+    """The thread holding a batch gets BusyError from a collection write (it would wait for
+    its own batch forever); another thread's write waits for the batch, then succeeds."""
+    done = threading.Event()
+    result: list = []
+
+    def elsewhere() -> None:
+        try:
+            coll.save("elsewhere", {"v": 2})
+            result.append("saved")
+        except p2psync.P2PSyncError as e:  # pragma: no cover - reported below
+            result.append(e)
+        done.set()
+
+    with db.batch() as batch:
+        with pytest.raises(p2psync.BusyError):
+            coll.save("self", {"v": 1})
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        assert not done.wait(0.2), result  # waiting for the batch
+        batch.save(coll, "in-batch", {"v": 3})
+    thread.join(30)
+    assert result == ["saved"]
+    coll.save("self", {"v": 1})  # the batch is over
+    assert coll.count() == 3
 
 
 def test_collection_of_other_database(db: p2psync.Database, coll: p2psync.Collection, tmp_path: Path) -> None:

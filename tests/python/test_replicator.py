@@ -118,7 +118,7 @@ def colons(hex_digest: str) -> str:
 def test_pinned_fingerprint(peers: Peers) -> None:
     with peers.listener.tls_identity() as ident:
         fingerprint = ident.fingerprint
-    for i, form in enumerate((fingerprint, colons(fingerprint), fingerprint.upper())):
+    for i, form in enumerate((fingerprint, colons(fingerprint), fingerprint.upper(), "SHA256:" + colons(fingerprint))):
         peers.ca.save(f"fp-{i}", {"n": i})
         status = peers.run(pinned_certificate=None, pinned_fingerprint=form, type=ReplicatorType.PULL)
         assert status.error is None and f"fp-{i}" in peers.cb
@@ -129,17 +129,33 @@ def test_pinned_fingerprint(peers: Peers) -> None:
         repl.start()
         status = repl.wait(60)
         assert isinstance(status.error, p2psync.TLSPinMismatchError)
-        assert colons(wrong) in status.error.message and colons(fingerprint) in status.error.message
+        # one fingerprint form everywhere: the message names both as Identity.fingerprint gives them
+        assert f"expected {wrong}, the server presented {fingerprint}" in status.error.message, status.error.message
         assert repl.server_certificate is not None and peers.pin.startswith(repl.server_certificate)
+        assert p2psync.certificate_fingerprint(repl.server_certificate) == fingerprint
     assert peers.auth_calls == []  # refused in the handshake: the credentials were never sent
 
-    for bad in ("abc", fingerprint[:-1], "sha256:" + fingerprint, colons(fingerprint)[3:]):
+    for bad in ("abc", fingerprint[:-1], "sha1:" + fingerprint, colons(fingerprint)[3:]):
         with pytest.raises(p2psync.InvalidArgumentError):
             peers.replicator(pinned_certificate=None, pinned_fingerprint=bad)
     with pytest.raises(p2psync.InvalidArgumentError, match="not both"):
         peers.replicator(pinned_fingerprint=fingerprint)  # and the certificate
     with pytest.raises(p2psync.InvalidArgumentError):
         peers.replicator(pinned_certificate=None, pinned_fingerprint=fingerprint, trust_mode=TrustMode.SELF_SIGNED_ONLY)
+
+
+def test_fingerprint_functions() -> None:
+    with Identity.create() as ident:
+        fingerprint, chain = ident.fingerprint, ident.chain_pem
+    assert p2psync.certificate_fingerprint(chain) == fingerprint
+    for form in (fingerprint, fingerprint.upper(), colons(fingerprint), "sha256:" + fingerprint,
+                 "SHA256:" + colons(fingerprint), colons(fingerprint).replace(":", " ")):
+        assert p2psync.normalize_fingerprint(form) == fingerprint, form
+    for bad in ("", "abc", fingerprint[:-1], "md5:" + fingerprint, " " + fingerprint):
+        with pytest.raises(p2psync.InvalidArgumentError):
+            p2psync.normalize_fingerprint(bad)
+    with pytest.raises(p2psync.InvalidArgumentError):
+        p2psync.certificate_fingerprint("no certificate")
 
 
 def test_ca_roots_and_client_certificates(peers: Peers) -> None:

@@ -738,6 +738,20 @@ FN(jobjectArray, tlsIdentityExportPem)(ARGS, jlong identity, jbyteArray password
 
 TEXT_GETTER(tlsIdentityFingerprint, p2p_tls_identity_fingerprint)
 TEXT_GETTER(tlsIdentityChainPem, p2p_tls_identity_chain_pem)
+
+/* Functions of the shape f(const char *in, char **out, err). */
+#define TEXT_TO_TEXT(name, cfn)                                    \
+    FN(jbyteArray, name)(ARGS, jbyteArray in)                      \
+    {                                                              \
+        (void)cls;                                                 \
+        TEXTS3(in, NULL, NULL);                                    \
+        char *out = NULL;                                          \
+        int32_t rc = cfn(t1, &out, &err);                          \
+        FREE_TEXTS();                                              \
+        return check(env, rc, &err) ? NULL : take_text(env, out);  \
+    }
+TEXT_TO_TEXT(tlsCertificateFingerprint, p2p_tls_certificate_fingerprint)
+TEXT_TO_TEXT(tlsFingerprintNormalize, p2p_tls_fingerprint_normalize)
 CLOSE_FN(tlsIdentityClose, p2p_tls_identity_close)
 
 FN(jlong, tlsIdentityNotAfter)(ARGS, jlong identity)

@@ -24,7 +24,7 @@ from .replication import (Conflict, DocumentEvent, Listener, ListenerConnection,
                           ReplicatedDocument,
                           ReplicationCollection, ReplicationDocument, Replicator, ReplicatorEventQueue,
                           ReplicatorStats, ReplicatorStatus, ReplicatorType, Resolution, TrustMode)
-from .security import Identity, KeyType, Keystore, Usage
+from .security import Identity, KeyType, Keystore, Usage, certificate_fingerprint, normalize_fingerprint
 
 ABI_VERSION = _ffi.ABI_VERSION
 
@@ -55,4 +55,5 @@ __all__ = [
     "TLSClientCertError", "TLSError", "TLSExpiredError", "TLSHostnameError", "TLSPinMismatchError",
     "TLSUntrustedError", "TLSVersionError", "TimedOutError", "TrustMode", "UnsupportedError", "Usage",
     "WrongPasswordError", "abi_version", "log", "library_version", "live_handles",
+    "certificate_fingerprint", "normalize_fingerprint",
 ]

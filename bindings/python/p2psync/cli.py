@@ -41,8 +41,6 @@ Errors are printed as one line on standard error, "p2psync: <what failed>: <why>
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
 import logging
 import mimetypes
@@ -59,6 +57,7 @@ from .blob import Blob
 from .database import Collection, Concurrency, Database
 from .replication import (DocumentEvent, Listener, ReplicationCollection, Replicator, ReplicatorStatus,
                           ReplicatorType, TrustMode)
+from . import security
 from .security import Identity, Usage
 
 EXIT_OK = 0
@@ -729,22 +728,13 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def normalize_fingerprint(text: str) -> str:
-    """Accepts "ab12...", "AB:12:..." (as openssl prints it), either case, optionally after
-    "SHA256:"; returns the one form every output uses: 64 lowercase hex digits, what
-    Identity.fingerprint and p2p_tls_identity_fingerprint give."""
-    hex_digits = text.strip().lower()
-    if hex_digits.startswith("sha256:"):
-        hex_digits = hex_digits[len("sha256:"):]
-    hex_digits = hex_digits.replace(":", "").replace(" ", "")
-    if len(hex_digits) != 64 or any(c not in "0123456789abcdef" for c in hex_digits):
-        raise UsageError(f"bad fingerprint {text!r}: expected the 64 hex digits (SHA-256) that `serve` prints")
-    return hex_digits
-
-
-def pem_fingerprint(pem: str) -> str:
-    """SHA-256 of the first certificate in `pem` (of its DER), as 64 lowercase hex digits."""
-    body = pem.split("-----BEGIN CERTIFICATE-----", 1)[1].split("-----END CERTIFICATE-----", 1)[0]
-    return hashlib.sha256(base64.b64decode("".join(body.split()))).hexdigest()
+    """The fingerprint `text` in the one form every output uses (64 lowercase hex digits),
+    read by the library (p2p_tls_fingerprint_normalize): it accepts "ab12...", "AB:12:..."
+    (as openssl prints it), either case, optionally after "SHA256:"."""
+    try:
+        return security.normalize_fingerprint(text.strip())
+    except errors.InvalidArgumentError:
+        raise UsageError(f"bad fingerprint {text!r}: expected the 64 hex digits (SHA-256) that `serve` prints") from None
 
 
 def parse_user(spec: str) -> Tuple[str, str]:
@@ -1016,7 +1006,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if final.error is not None and not interrupted:
         if isinstance(final.error, errors.TLSPinMismatchError) and fingerprint is not None and presented:
             return fail(f"certificate fingerprint mismatch: expected {fingerprint}, "
-                        f"the listener presented {pem_fingerprint(presented)}", EXIT_REFUSED)
+                        f"the listener presented {security.certificate_fingerprint(presented)}", EXIT_REFUSED)
         if isinstance(final.error, errors.TLSError) and trust == TrustMode.SYSTEM_ROOTS:
             # The usual first stumble: a listener's anonymous identity is self-signed.
             return fail(f"{final.error.message} (a self-signed listener? use --pin FINGERPRINT, as "

@@ -385,8 +385,9 @@ class Replicator(_Handle):
     are PEM text (e.g. a previous run's server_certificate). With TrustMode.PINNED, give
     either pinned_certificate or pinned_fingerprint (not both): the SHA-256 fingerprint of
     the listener's certificate as users exchange it (Identity.fingerprint on the listener),
-    64 hex digits in either case, with or without colons; a different certificate stops
-    the replicator with TLSPinMismatchError. collections is a list of Collection or
+    in any form normalize_fingerprint reads (64 hex digits in either case, with or
+    without colons, optionally after "sha256:"); a different certificate stops the
+    replicator with TLSPinMismatchError, whose message names both as lowercase hex. collections is a list of Collection or
     ReplicationCollection (None = the default collection).
     """
 

@@ -105,6 +105,22 @@ class Identity(_Handle):
         return _ffi.out_text("p2p_tls_identity_chain_pem", self._handle) or ""
 
 
+def certificate_fingerprint(cert_pem: str) -> str:
+    """SHA-256 fingerprint of the first certificate in `cert_pem` (PEM, e.g.
+    :attr:`Replicator.server_certificate` or :attr:`Identity.chain_pem`), as 64 lowercase
+    hex digits: the form :attr:`Identity.fingerprint` and every message use.
+    InvalidArgumentError if it holds no readable certificate."""
+    return _ffi.out_text("p2p_tls_certificate_fingerprint", _ffi.text(cert_pem)) or ""
+
+
+def normalize_fingerprint(fingerprint: str) -> str:
+    """Reads a fingerprint in any form users exchange (64 hex digits in either case, run
+    together or as colon- or space-separated pairs such as openssl's "AB:01:...",
+    optionally after "sha256:") and returns it as 64 lowercase hex digits.
+    InvalidArgumentError for anything else."""
+    return _ffi.out_text("p2p_tls_fingerprint_normalize", _ffi.text(fingerprint)) or ""
+
+
 class Keystore(_Handle):
     """A password-protected file of identities under labels (created if missing)."""
 

@@ -406,6 +406,12 @@ func testGetMany(t *testing.T, db *store.Database) {
 	if docs[5].Body[0] != '{' {
 		t.Errorf("repeated ID shares its body")
 	}
+	getManyEdgeCases(t, c)
+	getManyOneSnapshot(t, db, c)
+}
+
+// getManyEdgeCases: empty ID lists, IDs needing JSON escapes, invalid IDs.
+func getManyEdgeCases(t *testing.T, c *store.Collection) {
 	for _, ids := range [][]string{nil, {}} {
 		if docs, err := c.GetManyWithDeleted(bg, ids); err != nil || len(docs) != 0 {
 			t.Errorf("GetManyWithDeleted(%v) = %v, %v", ids, docs, err)
@@ -420,10 +426,14 @@ func testGetMany(t *testing.T, db *store.Database) {
 	if revs, err := c.CurrentRevisions(bg, []string{odd}); err != nil || revs[0].RevID == "" {
 		t.Errorf("CurrentRevisions(%q) = %v, %v", odd, revs, err)
 	}
-	_, err = c.GetManyWithDeleted(bg, []string{"a", ""})
+	_, err := c.GetManyWithDeleted(bg, []string{"a", ""})
 	wantErr(t, err, store.ErrInvalidID)
 	_, err = c.CurrentRevisions(bg, []string{"a", "bad\x00"})
 	wantErr(t, err, store.ErrInvalidID)
+}
+
+// getManyOneSnapshot: many IDs (repeated) are read from one snapshot.
+func getManyOneSnapshot(t *testing.T, db *store.Database, c *store.Collection) {
 	// Many IDs, one snapshot.
 	var many []string
 	for i := 0; i < 3000; i++ {
@@ -437,7 +447,7 @@ func testGetMany(t *testing.T, db *store.Database) {
 		}
 		return nil
 	}))
-	revs, err = c.CurrentRevisions(bg, many)
+	revs, err := c.CurrentRevisions(bg, many)
 	must(t, err)
 	for i, r := range revs {
 		if (i%1500%2 == 0) != (r.RevID != "") {
@@ -858,9 +868,16 @@ func testPutExistingRevision(t *testing.T, db *store.Database) {
 	if _, err := c.GetRevision(bg, "d", r3); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetRevision(r3) = %v, want ErrNotFound", err)
 	}
+	putExistingAfterHistory(t, c, r1, r5)
+	putExistingLongHistory(t, c)
+}
+
+// putExistingAfterHistory: a remote tombstone on document "d" (current r5), a local save
+// extending it, and a brand-new document without history.
+func putExistingAfterHistory(t *testing.T, c *store.Collection, r1, r5 string) {
 	// Remote tombstone.
 	r6 := fakeRev(6, "f")
-	res, err = c.PutExistingRevision(bg, store.RemoteRevision{DocID: "d", RevID: r6, History: []string{r5}, Deleted: true})
+	res, err := c.PutExistingRevision(bg, store.RemoteRevision{DocID: "d", RevID: r6, History: []string{r5}, Deleted: true})
 	must(t, err)
 	if !res.Document.Deleted || string(res.Document.Body) != "{}" || count(t, c) != 0 {
 		t.Errorf("remote tombstone = %+v, count %d", res.Document, count(t, c))
@@ -876,6 +893,9 @@ func testPutExistingRevision(t *testing.T, db *store.Database) {
 	if !res.Inserted || res.Document.RevID != r1 {
 		t.Errorf("insert new = %+v", res)
 	}
+}
+
+func putExistingLongHistory(t *testing.T, c *store.Collection) {
 	// New documents with a history longer than the kept depth: small and large bodies
 	// (stored by different paths) give the same pruned tree.
 	var long []string
@@ -1061,6 +1081,11 @@ func testNoConflicts(t *testing.T, db *store.Database) {
 			}
 		})
 	}
+	noConflictsOverTombstone(t, c)
+	noConflictsBranchRules(t, c)
+}
+
+func noConflictsOverTombstone(t *testing.T, c *store.Collection) {
 	// A deleted document accepts a new chain without history.
 	save(t, c, "del", `{}`)
 	_, err := c.Delete(bg, "del", store.SaveOptions{})
@@ -1070,7 +1095,9 @@ func testNoConflicts(t *testing.T, db *store.Database) {
 	if res.Document.Deleted || res.Document.RevID != fakeRev(1, "n") {
 		t.Errorf("insert over tombstone = %+v", res.Document)
 	}
+}
 
+func noConflictsBranchRules(t *testing.T, c *store.Collection) {
 	// Sync Gateway's other two rules. A conflicted document: live leaves 2-b (current)
 	// and 2-a, both from root 1-r.
 	root, la, lb := fakeRev(1, "r"), fakeRev(2, "a"), fakeRev(2, "b")
@@ -1086,9 +1113,9 @@ func testNoConflicts(t *testing.T, db *store.Database) {
 		return c.PutExistingRevision(bg, rev)
 	}
 	// A tombstone closing the live non-current leaf is accepted; one on a new branch is not.
-	_, err = put(store.RemoteRevision{RevID: fakeRev(2, "t"), History: []string{root}, Deleted: true})
+	_, err := put(store.RemoteRevision{RevID: fakeRev(2, "t"), History: []string{root}, Deleted: true})
 	wantErr(t, err, store.ErrConflict)
-	res, err = put(store.RemoteRevision{RevID: fakeRev(3, "close"), History: []string{la, root}, Deleted: true})
+	res, err := put(store.RemoteRevision{RevID: fakeRev(3, "close"), History: []string{la, root}, Deleted: true})
 	must(t, err)
 	if res.Conflicted || res.Document.RevID != lb {
 		t.Errorf("closing a live leaf = %+v", res)
@@ -1113,25 +1140,38 @@ func testNoConflicts(t *testing.T, db *store.Database) {
 
 func testResolveConflict(t *testing.T, db *store.Database) {
 	c := db.DefaultCollection()
-	mk := func(id string) (a, b string) {
-		t.Helper()
-		root := fakeRev(1, id)
-		a, b = fakeRev(2, id+"a"), fakeRev(2, id+"b")
-		for _, r := range []string{a, b} {
-			_, err := c.PutExistingRevision(bg, store.RemoteRevision{DocID: id, RevID: r, History: []string{root}, Body: []byte(`{"r":"` + r[:4] + `"}`)})
-			must(t, err)
-		}
+	resolveKeepOne(t, c)
+	resolveMerge(t, c)
+	resolveToDeletion(t, c)
+	resolveErrors(t, c)
+}
+
+// conflictPair makes document id a conflict, two generation-2 leaves under one root,
+// and returns them.
+func conflictPair(t *testing.T, c *store.Collection, id string) (a, b string) {
+	t.Helper()
+	root := fakeRev(1, id)
+	a, b = fakeRev(2, id+"a"), fakeRev(2, id+"b")
+	for _, r := range []string{a, b} {
+		_, err := c.PutExistingRevision(bg, store.RemoteRevision{DocID: id, RevID: r, History: []string{root}, Body: []byte(`{"r":"` + r[:4] + `"}`)})
+		must(t, err)
+	}
+	return a, b
+}
+
+// winnerOf returns the winner of a conflict between leaves a and b of one generation
+// (the higher digest), then the loser.
+func winnerOf(a, b string) (string, string) {
+	if strings.Compare(a[2:], b[2:]) > 0 {
 		return a, b
 	}
-	winnerOf := func(a, b string) (string, string) {
-		if strings.Compare(a[2:], b[2:]) > 0 {
-			return a, b
-		}
-		return b, a
-	}
+	return b, a
+}
 
+// resolveKeepOne: keeping one branch as is gives the other a tombstone child.
+func resolveKeepOne(t *testing.T, c *store.Collection) {
 	// 1. Keep one branch as is: the other gets a tombstone child.
-	a, b := mk("keep")
+	a, b := conflictPair(t, c, "keep")
 	w, l := winnerOf(a, b)
 	seq := lastSeq(t, c)
 	doc, err := c.ResolveConflict(bg, "keep", l, w, nil, false) // the local loser wins the resolution
@@ -1146,11 +1186,14 @@ func testResolveConflict(t *testing.T, db *store.Database) {
 	if len(revs) != 4 || !revs[0].Deleted || revs[0].Parent != w || !strings.HasPrefix(revs[0].RevID, "3-") {
 		t.Errorf("tree after resolve = %+v", revs)
 	}
+}
 
+// resolveMerge: a merge is a new revision under the winner.
+func resolveMerge(t *testing.T, c *store.Collection) {
 	// 2. Merge: new revision under the winner.
-	a, b = mk("merge")
-	w, l = winnerOf(a, b)
-	doc, err = c.ResolveConflict(bg, "merge", w, l, []byte(`{ "merged" : true }`), false)
+	a, b := conflictPair(t, c, "merge")
+	w, l := winnerOf(a, b)
+	doc, err := c.ResolveConflict(bg, "merge", w, l, []byte(`{ "merged" : true }`), false)
 	must(t, err)
 	if !strings.HasPrefix(doc.RevID, "3-") || string(doc.Body) != `{"merged":true}` || doc.Deleted {
 		t.Errorf("resolve merge = %+v", doc)
@@ -1161,10 +1204,13 @@ func testResolveConflict(t *testing.T, db *store.Database) {
 	if want := revID(w, false, `{"merged":true}`); doc.RevID != want {
 		t.Errorf("merged revID = %s, want %s", doc.RevID, want)
 	}
+}
 
+// resolveToDeletion: a conflict resolved to a deletion.
+func resolveToDeletion(t *testing.T, c *store.Collection) {
 	// 3. Resolve to a deletion.
-	a, b = mk("gone")
-	doc, err = c.ResolveConflict(bg, "gone", a, b, nil, true)
+	a, b := conflictPair(t, c, "gone")
+	doc, err := c.ResolveConflict(bg, "gone", a, b, nil, true)
 	must(t, err)
 	if !doc.Deleted {
 		t.Errorf("resolve to deletion = %+v", doc)
@@ -1172,10 +1218,13 @@ func testResolveConflict(t *testing.T, db *store.Database) {
 	if _, err := c.Get(bg, "gone"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get after resolving to deletion: %v", err)
 	}
+}
 
+// resolveErrors: what ResolveConflict refuses.
+func resolveErrors(t *testing.T, c *store.Collection) {
 	// 4. Errors.
-	a, b = mk("err")
-	_, err = c.ResolveConflict(bg, "err", a, fakeRev(2, "unknown"), nil, false)
+	a, b := conflictPair(t, c, "err")
+	_, err := c.ResolveConflict(bg, "err", a, fakeRev(2, "unknown"), nil, false)
 	wantErr(t, err, store.ErrNotFound)
 	_, err = c.ResolveConflict(bg, "err", a, fakeRev(1, "err"), nil, false) // root is not a leaf
 	wantErr(t, err, store.ErrConflict)
@@ -1225,28 +1274,36 @@ func wantChange(t *testing.T, c *store.Collection, since uint64, id, rev string,
 // closing it, so that a deletion that won is the current revision.
 func testResolvePruningLosingBranch(t *testing.T, db *store.Database) {
 	c := db.DefaultCollection()
-	put := func(id string, rev store.RemoteRevision) {
-		t.Helper()
-		rev.DocID = id
-		if !rev.Deleted && rev.Body == nil {
-			rev.Body = []byte(`{"r":"` + rev.RevID[:4] + `"}`)
-		}
-		_, err := c.PutExistingRevision(bg, rev)
-		must(t, err)
+	pruneDeletionWins(t, c)
+	pruneOverLongerTombstone(t, c)
+	pruneLiveResult(t, c)
+	pruneErrors(t, c)
+}
+
+// putRev inserts rev as document id, with a small body unless it is a deletion or has one.
+func putRev(t *testing.T, c *store.Collection, id string, rev store.RemoteRevision) {
+	t.Helper()
+	rev.DocID = id
+	if !rev.Deleted && rev.Body == nil {
+		rev.Body = []byte(`{"r":"` + rev.RevID[:4] + `"}`)
 	}
+	_, err := c.PutExistingRevision(bg, rev)
+	must(t, err)
+}
+
+// pruneDeletionWins: A deletion (generation 2) wins over a longer live branch (generation 3), beside
+// an older closed branch whose tombstone (generation 3) would outrank it too.
+func pruneDeletionWins(t *testing.T, c *store.Collection) {
 	root := fakeRev(1, "root")
 	la2, la3 := fakeRev(2, "local"), fakeRev(3, "local")
 	deletion := fakeRev(2, "deletion")
 	oldBranch, oldClosed := fakeRev(2, "old"), fakeRev(3, "old-closed")
-
-	// 1. A deletion (generation 2) wins over a longer live branch (generation 3), beside
-	// an older closed branch whose tombstone (generation 3) would outrank it too.
 	for _, r := range []store.RemoteRevision{
 		{RevID: la2, History: []string{root}}, {RevID: la3, History: []string{la2, root}},
 		{RevID: oldBranch, History: []string{root}}, {RevID: oldClosed, History: []string{oldBranch, root}, Deleted: true},
 		{RevID: deletion, History: []string{root}, Deleted: true},
 	} {
-		put("del", r)
+		putRev(t, c, "del", r)
 	}
 	if d, _ := c.GetWithDeleted(bg, "del"); d.RevID != la3 {
 		t.Fatalf("precondition: current %s, want the live %s", d.RevID, la3)
@@ -1268,55 +1325,66 @@ func testResolvePruningLosingBranch(t *testing.T, db *store.Database) {
 	if n := count(t, c); n != 0 {
 		t.Errorf("live documents = %d, want 0", n)
 	}
+}
 
-	// 2. A deletion made on top of the live winner over a local tombstone branch that
-	// is longer: the local tombstone goes, the new tombstone is current.
+// pruneOverLongerTombstone: A deletion made on top of the live winner over a local tombstone branch that
+// is longer: the local tombstone goes, the new tombstone is current.
+func pruneOverLongerTombstone(t *testing.T, c *store.Collection) {
+	root := fakeRev(1, "root")
 	rw, lt2, lt3, lt4 := fakeRev(2, "remote"), fakeRev(2, "l"), fakeRev(3, "l"), fakeRev(4, "l-deleted")
 	for _, r := range []store.RemoteRevision{
 		{RevID: lt2, History: []string{root}}, {RevID: lt3, History: []string{lt2, root}},
 		{RevID: lt4, History: []string{lt3, lt2, root}, Deleted: true},
 		{RevID: rw, History: []string{root}},
 	} {
-		put("del2", r)
+		putRev(t, c, "del2", r)
 	}
-	doc, err = c.ResolveConflictWith(bg, "del2", rw, lt4, store.ResolveOptions{PruneLosingBranch: true, MergedDeleted: true})
+	doc, err := c.ResolveConflictWith(bg, "del2", rw, lt4, store.ResolveOptions{PruneLosingBranch: true, MergedDeleted: true})
 	must(t, err)
 	if want := revID(rw, true, `{}`); doc.RevID != want || !doc.Deleted {
 		t.Errorf("resolution = %+v, want the tombstone %s on top of %s", doc, want, rw)
 	}
-	revs = revSet(t, c, "del2")
+	revs := revSet(t, c, "del2")
 	if len(revs) != 3 || revs[rw].Leaf || !revs[doc.RevID].Leaf {
 		t.Errorf("tree after pruning = %v, want %s, %s and its tombstone", revs, root, rw)
 	}
+}
 
-	// 3. A live result: the losing branch goes, nothing else changes; the branch point
-	// shared with the winner stays.
+// pruneLiveResult: A live result: the losing branch goes, nothing else changes; the branch point
+// shared with the winner stays.
+func pruneLiveResult(t *testing.T, c *store.Collection) {
+	root := fakeRev(1, "root")
 	a, b := fakeRev(2, "a"), fakeRev(2, "b")
 	b3 := fakeRev(3, "b")
 	for _, r := range []store.RemoteRevision{
 		{RevID: a, History: []string{root}}, {RevID: b, History: []string{root}}, {RevID: b3, History: []string{b, root}},
 	} {
-		put("live", r)
+		putRev(t, c, "live", r)
 	}
-	doc, err = c.ResolveConflictWith(bg, "live", a, b3, store.ResolveOptions{PruneLosingBranch: true, MergedBody: []byte(`{"m":1}`)})
+	doc, err := c.ResolveConflictWith(bg, "live", a, b3, store.ResolveOptions{PruneLosingBranch: true, MergedBody: []byte(`{"m":1}`)})
 	must(t, err)
 	if doc.Deleted || string(doc.Body) != `{"m":1}` {
 		t.Errorf("merged resolution = %+v", doc)
 	}
-	revs = revSet(t, c, "live")
+	revs := revSet(t, c, "live")
 	if _, ok := revs[b]; ok || len(revs) != 3 {
 		t.Errorf("tree after pruning = %v, want %s, %s and the merge", revs, root, a)
 	}
 	if cf, _ := c.Conflicts(bg, "live"); len(cf) != 0 {
 		t.Errorf("conflicts = %v", cf)
 	}
+}
 
-	// 4. Without PruneLosingBranch a deleted loser is still refused; with it, unknown
-	// revisions and inner ones are errors as for ResolveConflict.
-	put("err", store.RemoteRevision{RevID: a, History: []string{root}})
-	put("err", store.RemoteRevision{RevID: deletion, History: []string{root}, Deleted: true})
-	put("err", store.RemoteRevision{RevID: fakeRev(2, "x"), History: []string{root}, Deleted: true})
-	_, err = c.ResolveConflictWith(bg, "err", a, deletion, store.ResolveOptions{})
+// pruneErrors: Without PruneLosingBranch a deleted loser is still refused; with it, unknown
+// revisions and inner ones are errors as for ResolveConflict.
+func pruneErrors(t *testing.T, c *store.Collection) {
+	root := fakeRev(1, "root")
+	deletion := fakeRev(2, "deletion")
+	a := fakeRev(2, "a")
+	putRev(t, c, "err", store.RemoteRevision{RevID: a, History: []string{root}})
+	putRev(t, c, "err", store.RemoteRevision{RevID: deletion, History: []string{root}, Deleted: true})
+	putRev(t, c, "err", store.RemoteRevision{RevID: fakeRev(2, "x"), History: []string{root}, Deleted: true})
+	_, err := c.ResolveConflictWith(bg, "err", a, deletion, store.ResolveOptions{})
 	wantErr(t, err, store.ErrConflict)
 	_, err = c.ResolveConflictWith(bg, "err", a, root, store.ResolveOptions{PruneLosingBranch: true})
 	wantErr(t, err, store.ErrConflict)
@@ -1478,6 +1546,14 @@ func testHistoryAndPruning(t *testing.T, db *store.Database) {
 
 func testBatch(t *testing.T, db *store.Database) {
 	c := db.DefaultCollection()
+	batchCommitsTogether(t, db, c)
+	batchInBatch(t, db, c)
+	batchWaiters(t, db, c)
+}
+
+// batchCommitsTogether: writes to two collections in one batch are invisible until the
+// commit, then visible together, with one change event.
+func batchCommitsTogether(t *testing.T, db *store.Database, c *store.Collection) {
 	other, err := db.CreateCollection(bg, "s", "other")
 	must(t, err)
 	var events []store.CollectionChange
@@ -1537,8 +1613,10 @@ func testBatch(t *testing.T, db *store.Database) {
 		t.Errorf("one commit gave an event with %d changes", n)
 	}
 	mu.Unlock()
+}
 
-	// InBatch commits on nil, rolls back on error.
+// batchInBatch: InBatch commits on nil, rolls back on error.
+func batchInBatch(t *testing.T, db *store.Database, c *store.Collection) {
 	must(t, db.InBatch(bg, func(b *store.Batch) error {
 		_, err := b.Save(c, "inbatch", []byte(`{}`), store.SaveOptions{})
 		return err
@@ -1547,7 +1625,7 @@ func testBatch(t *testing.T, db *store.Database) {
 		t.Errorf("InBatch did not commit: %v", err)
 	}
 	boom := errors.New("boom")
-	err = db.InBatch(bg, func(b *store.Batch) error {
+	err := db.InBatch(bg, func(b *store.Batch) error {
 		if _, err := b.Save(c, "rolled", []byte(`{}`), store.SaveOptions{}); err != nil {
 			return err
 		}
@@ -1559,26 +1637,43 @@ func testBatch(t *testing.T, db *store.Database) {
 	if _, err := c.Get(bg, "rolled"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("InBatch error did not roll back: %v", err)
 	}
-	// A write on the goroutine holding a batch fails fast instead of deadlocking.
-	b2, err := db.BeginBatch(bg)
+}
+
+// batchWaiters: writes outside an open batch fail fast on its own goroutine and wait
+// (honouring their context) elsewhere.
+func batchWaiters(t *testing.T, db *store.Database, c *store.Collection) {
+	// A write by the holder of a batch (named with WithOwner) fails fast instead of
+	// deadlocking.
+	self := store.WithOwner(bg, "the test goroutine")
+	b2, err := db.BeginBatch(self)
 	must(t, err)
-	_, err = c.Save(bg, "self", []byte(`{}`), store.SaveOptions{})
+	_, err = c.Save(self, "self", []byte(`{}`), store.SaveOptions{})
 	wantErr(t, err, store.ErrBusy)
 	must(t, b2.Rollback())
-	// A cancelled context stops a writer waiting for the batch.
-	b3, err := db.BeginBatch(bg)
+	// A cancelled context stops a writer waiting for the batch, one with another owner too.
+	b3, err := db.BeginBatch(self)
 	must(t, err)
-	ctx, cancel := context.WithTimeout(bg, 50*time.Millisecond)
-	defer cancel()
 	errc := make(chan error, 1)
-	go func() { _, err := c.Save(ctx, "waiter", []byte(`{}`), store.SaveOptions{}); errc <- err }()
-	select {
-	case err := <-errc:
-		wantErr(t, err, context.DeadlineExceeded)
-	case <-time.After(10 * time.Second):
-		t.Fatal("waiting writer ignored its context")
+	for _, ctx := range []context.Context{bg, store.WithOwner(bg, "another goroutine")} {
+		ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		start := time.Now()
+		go func() { _, err := c.Save(ctx, "waiter", []byte(`{}`), store.SaveOptions{}); errc <- err }()
+		select {
+		case err := <-errc:
+			wantErr(t, err, context.DeadlineExceeded)
+			if time.Since(start) < 40*time.Millisecond {
+				t.Errorf("writer of owner %v did not wait for the batch", store.OwnerOf(ctx))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("waiting writer ignored its context")
+		}
+		cancel()
 	}
 	must(t, b3.Rollback())
+	// Once the batch is over, its owner writes as usual.
+	if _, err := c.Save(self, "self", []byte(`{}`), store.SaveOptions{}); err != nil {
+		t.Fatalf("write after the batch ended: %v", err)
+	}
 }
 
 func testBatchRollback(t *testing.T, db *store.Database) {
@@ -1844,6 +1939,13 @@ func testBatchRemoteAncestors(t *testing.T, db *store.Database) {
 	}
 	must(t, b.Commit())
 
+	checkBatchRemoteAncestors(t, c, other, peer, r1, r2)
+	batchSetRemoteAncestors(t, db, c, peer, r1, r2)
+	batchRemoteAncestorsRefused(t, db, other, peer, r1)
+}
+
+// checkBatchRemoteAncestors checks what the committed batch of testBatchRemoteAncestors recorded.
+func checkBatchRemoteAncestors(t *testing.T, c, other *store.Collection, peer, r1, r2 string) {
 	tests := []struct {
 		c                   *store.Collection
 		remote, docID, want string
@@ -1863,7 +1965,9 @@ func testBatchRemoteAncestors(t *testing.T, db *store.Database) {
 			t.Errorf("%s %s %s = %q, want %q", tt.c.FullName(), tt.remote, tt.docID, got, tt.want)
 		}
 	}
+}
 
+func batchSetRemoteAncestors(t *testing.T, db *store.Database, c *store.Collection, peer, r1, r2 string) {
 	// Many records in one statement: new, updated and cleared ones; an invalid entry
 	// fails the whole call with nothing written.
 	must(t, db.InBatch(bg, func(b *store.Batch) error {
@@ -1877,7 +1981,9 @@ func testBatchRemoteAncestors(t *testing.T, db *store.Database) {
 	if fmt.Sprint(many) != fmt.Sprint(map[string]string{"x": r1, "m1": r1, "new \"quoted\" é": r2}) {
 		t.Errorf("after SetRemoteAncestors: %v", many)
 	}
+}
 
+func batchRemoteAncestorsRefused(t *testing.T, db *store.Database, other *store.Collection, peer, r1 string) {
 	// A collection of another database or a deleted one is refused.
 	db2, err := store.Open(bg, t.TempDir()+"/second", store.Config{})
 	must(t, err)

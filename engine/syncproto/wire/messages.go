@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -901,35 +900,16 @@ type bodyMember struct {
 }
 
 // topLevelMembers splits the JSON object b into its top-level members, in order,
-// keeping each member's text as it is in b.
+// keeping each member's text as it is in b. It is the store's parser
+// (store.ObjectMembers): the one that reads bodies where order and bytes matter.
 func topLevelMembers(b []byte) ([]bodyMember, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if _, err := dec.Token(); err != nil { // '{', checked by the caller
+	ms, err := store.ObjectMembers(b)
+	if err != nil {
 		return nil, err
 	}
-	var out []bodyMember
-	for dec.More() {
-		start := dec.InputOffset() // after '{' or the previous value: a ',' and spaces may follow
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, fmt.Errorf("expected a string key")
-		}
-		var value json.RawMessage
-		if err := dec.Decode(&value); err != nil {
-			return nil, err
-		}
-		text := bytes.TrimLeft(b[start:dec.InputOffset()], " \t\r\n,")
-		out = append(out, bodyMember{key: key, text: text, value: value})
-	}
-	if _, err := dec.Token(); err != nil { // '}'
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("data after the top-level object")
+	out := make([]bodyMember, len(ms))
+	for i, m := range ms {
+		out[i] = bodyMember{key: m.Key, text: m.Text, value: m.Value}
 	}
 	return out, nil
 }

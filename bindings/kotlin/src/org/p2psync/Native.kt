@@ -168,6 +168,8 @@ internal object Native {
     @JvmStatic external fun tlsIdentityNotAfter(identity: Long): Long
     @JvmStatic external fun tlsIdentityChainPem(identity: Long): ByteArray
     @JvmStatic external fun tlsIdentityClose(identity: Long)
+    @JvmStatic external fun tlsCertificateFingerprint(certPem: ByteArray): ByteArray
+    @JvmStatic external fun tlsFingerprintNormalize(fingerprint: ByteArray): ByteArray
 
     @JvmStatic external fun keystoreOpen(path: ByteArray, password: ByteArray): Long
     @JvmStatic external fun keystoreStore(keystore: Long, label: ByteArray, identity: Long)

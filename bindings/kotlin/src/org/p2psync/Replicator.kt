@@ -28,7 +28,7 @@ sealed class ServerTrust(internal val code: Int) {
     /**
      * Exactly the certificate whose SHA-256 fingerprint is [fingerprint], as users exchange
      * it (what the listener shows, [TLSIdentity.fingerprint]): 64 hex digits, either case,
-     * with or without colons between the pairs. Chain and host name are not checked; the
+     * with or without colons (or spaces) between the pairs, optionally after "sha256:". Chain and host name are not checked; the
      * certificate must be currently valid. Another certificate stops the replicator with
      * [TLSPinMismatchException] before any credentials are sent; a malformed fingerprint
      * makes the [Replicator] constructor throw [InvalidArgumentException].

@@ -89,6 +89,25 @@ class TLSIdentity internal constructor(handle: Long) : NativeObject(handle, null
             TLSIdentity(Native.tlsIdentityImportPem(Native.utf8(certificatesPem), Native.utf8OrNull(privateKeyPem),
                 Native.utf8OrNull(password)))
 
+        /**
+         * SHA-256 fingerprint of the first certificate in [certificatePem] (for example
+         * [Replicator.serverCertificate] or [chainPem]) as 64 lowercase hex digits, the form
+         * [fingerprint] and every message use ([InvalidArgumentException] without a certificate).
+         */
+        @JvmStatic
+        fun certificateFingerprint(certificatePem: String): String =
+            Native.text(Native.tlsCertificateFingerprint(Native.utf8(certificatePem)))
+
+        /**
+         * Reads a fingerprint in any form users exchange (64 hex digits in either case, run
+         * together or as colon- or space-separated pairs such as openssl's "AB:01:...",
+         * optionally after "sha256:") and returns it as 64 lowercase hex digits
+         * ([InvalidArgumentException] for anything else).
+         */
+        @JvmStatic
+        fun normalizeFingerprint(fingerprint: String): String =
+            Native.text(Native.tlsFingerprintNormalize(Native.utf8(fingerprint)))
+
         /** Wraps a handle the library just handed out; 0 means none. */
         internal fun takeOrNull(handle: Long): TLSIdentity? = if (handle == 0L) null else TLSIdentity(handle)
     }
