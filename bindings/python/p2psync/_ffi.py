@@ -190,9 +190,9 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any]] = {
     "p2p_tls_identity_fingerprint": ([_handle, _out_text, _err], c_int32),
     "p2p_tls_identity_not_after": ([_handle, POINTER(c_int64), _err], c_int32),
     "p2p_tls_identity_chain_pem": ([_handle, _out_text, _err], c_int32),
-    "p2p_tls_identity_close": ([_handle, _err], c_int32),
     "p2p_tls_certificate_fingerprint": ([c_char_p, _out_text, _err], c_int32),
     "p2p_tls_fingerprint_normalize": ([c_char_p, _out_text, _err], c_int32),
+    "p2p_tls_identity_close": ([_handle, _err], c_int32),
     # keystores
     "p2p_keystore_open": ([c_char_p, c_char_p, _out_handle, _err], c_int32),
     "p2p_keystore_store": ([_handle, c_char_p, _handle, _err], c_int32),
