@@ -106,7 +106,7 @@ class Result(val json: String) {
 }
 
 /** What a live query's listener receives: the new rows, or the error of a failed run. */
-class QueryChange(val results: List<Result>?, val error: P2PSyncException?) {
+class QueryChange(val results: List<Result>?, val error: P2PError?) {
     internal companion object {
         @Suppress("UNCHECKED_CAST")
         fun parse(text: String): QueryChange {
