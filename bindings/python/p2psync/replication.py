@@ -388,6 +388,26 @@ class Replicator(_Handle):
     64 hex digits in either case, with or without colons; a different certificate stops
     the replicator with TLSPinMismatchError. collections is a list of Collection or
     ReplicationCollection (None = the default collection).
+
+    Pulling from a listener of the same process on loopback, its certificate pinned:
+
+    >>> import os, tempfile
+    >>> from p2psync import Database, Listener, ReplicatorType, TrustMode
+    >>> base = tempfile.mkdtemp()
+    >>> with Database(os.path.join(base, "a")) as a, Database(os.path.join(base, "b")) as b:
+    ...     with a.default_collection() as coll:
+    ...         _ = coll.save("hello", {"from": "a"})
+    ...     with Listener(a, network_interface="127.0.0.1") as listener:
+    ...         listener.start()
+    ...         with listener.tls_identity() as identity:
+    ...             pin = identity.fingerprint
+    ...         with Replicator(b, listener.urls[0], type=ReplicatorType.PULL, trust_mode=TrustMode.PINNED,
+    ...                         pinned_fingerprint=pin) as repl:
+    ...             repl.start()
+    ...             status, received = repl.wait(timeout=30), repl.stats.revs_received
+    ...     with b.default_collection() as coll:
+    ...         print(status.error, received, coll.get("hello").body)
+    None 1 {'from': 'a'}
     """
 
     _closer = "p2p_replicator_close"
