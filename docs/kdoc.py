@@ -49,7 +49,7 @@ def signature_of(lines: list, start: int) -> str:
     for line in lines[start:start + 40]:
         sig.append(line.strip())
         depth += line.count("(") - line.count(")")
-        if depth <= 0:
+        if depth <= 0 and not line.rstrip().endswith((":", ",")):  # supertypes may follow
             break
     text = " ".join(sig)
     # Cut the body: a block, an expression body or a property initializer at depth 0.
@@ -93,8 +93,8 @@ def parse(path: Path) -> list:
         while stack and stack[-1][0] >= indent:
             stack.pop()
         mods, kind = m.group("mods"), m.group("kind")
-        hidden = bool(re.search(r"\b(private|internal)\b", mods)) or "override" in mods.split()
-        parent_hidden = any(d is None for _, d in stack)
+        hidden = bool(re.search(r"\b(private|internal)\b", mods))
+        parent_hidden = bool(stack) and stack[-1][1] is None
         name_match = re.match(r"\s*(?:<[^>]*>\s*)?(?:[\w.<>, ]+\.)?(`[^`]+`|\w+)", m.group("rest"))
         name = name_match.group(1) if name_match else kind
         if kind == "object" and "companion" in mods:
@@ -102,16 +102,15 @@ def parse(path: Path) -> list:
         decl = Decl(kind, name, signature_of(lines, i), clean_comment(comment), indent, i + 1)
         comment = []
         if hidden or parent_hidden:
-            if kind in ("class", "interface", "object"):
-                stack.append((indent, None))
+            stack.append((indent, None))
             continue
-        owner = next((d for _, d in reversed(stack) if d is not None), None)
+        owner = stack[-1][1] if stack else None
         if owner is None and indent == 0:
             top.append(decl)
         elif owner is not None:
             owner.members.append(decl)
-        if kind in ("class", "interface", "object"):
-            stack.append((indent, decl))
+        # A class's body holds members; a function's or property's body only locals.
+        stack.append((indent, decl if kind in ("class", "interface", "object") else None))
     return top
 
 

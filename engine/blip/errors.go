@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 )
 
@@ -45,8 +46,9 @@ type HTTPError struct {
 
 func (e *HTTPError) Error() string {
 	msg := fmt.Sprintf("blip: websocket upgrade refused: HTTP %d %s", e.Status, http.StatusText(e.Status))
-	if e.Body != "" {
-		body := e.Body
+	// One line: the body's line breaks and runs of spaces become single spaces (Body
+	// keeps it as sent).
+	if body := strings.Join(strings.Fields(e.Body), " "); body != "" {
 		if len(body) > 200 {
 			body = body[:200] + "..."
 		}

@@ -55,6 +55,13 @@ class RoughEdgesTest : SyncTestBase() {
     }
 
     @Test
+    fun errorMessagesAreOneLine() {
+        val e = P2PSyncException.create(-8, 4, 401, "connect: HTTP 401\r\n  Unauthorized\n\nretry later\n".toByteArray())
+        assertEquals("connect: HTTP 401 Unauthorized retry later", e.message)
+        assertEquals("get \"a  b\": not found", P2PSyncException.create(-3, 1, -3, "get \"a  b\": not found".toByteArray()).message)
+    }
+
+    @Test
     fun awaitReturnsTheStoppedStatus() {
         val listener = startListener()
         remoteDocs.save("a", """{"n":1}""")

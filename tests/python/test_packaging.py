@@ -176,6 +176,28 @@ def test_wheel_platform_tag_follows_the_manylinux_rules(tmp_path: Path) -> None:
     assert tag == f"linux_{arch}" and "libstdc++.so.6: GLIBCXX_" in reason, reason
 
 
+LIBRARY_SIZE_LIMIT = 18 * 1024 * 1024  # 14.8 MB stripped on x86_64 (20.3 MB before -s -w)
+
+
+def test_library_is_stripped_and_trimmed() -> None:
+    """`make build` strips the symbol table and DWARF (-s -w) and the build paths
+    (-trimpath): no .symtab or .debug_* section, no path of this checkout, the Go module
+    cache or GOROOT inside; the exported API is still in the dynamic symbol table."""
+    headers = subprocess.run(["objdump", "-h", str(LIB_REAL)], capture_output=True, text=True, check=True).stdout
+    sections = re.findall(r"^\s*\d+\s+(\S+)", headers, re.M)
+    assert ".dynsym" in sections and [s for s in sections if s == ".symtab" or s.startswith(".debug")] == []
+    data = LIB_REAL.read_bytes()
+    paths = [str(ROOT)]
+    for var in ("GOMODCACHE", "GOROOT"):
+        res = subprocess.run(["go", "env", var], capture_output=True, text=True)
+        if res.returncode == 0 and res.stdout.strip():
+            paths.append(res.stdout.strip())
+    assert [p for p in paths if p.encode() in data] == []
+    dynamic = subprocess.run(["objdump", "-T", str(LIB_REAL)], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"\sp2p_version$", dynamic, re.M) and not re.search(r"\sp2pgo_", dynamic)
+    assert len(data) < LIBRARY_SIZE_LIMIT, f"libp2psync is {len(data)} bytes"
+
+
 def test_python_package_version_matches_header() -> None:
     pyproject = (ROOT / "bindings" / "python" / "pyproject.toml").read_text()
     assert f'version = "{VERSION}"' in pyproject

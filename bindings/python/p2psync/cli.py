@@ -1356,7 +1356,14 @@ def fail(message: str, code: int) -> int:
     return code
 
 
+# The module's interface is the command line (p2psync --help) and main(); the rest is
+# the implementation, so pydoc and `import *` show main only.
+__all__ = ["main"]
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs the p2psync command line with argv (default sys.argv[1:]) and returns the
+    exit code (see the module docstring); `p2psync` and `python3 -m p2psync` call it."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:

@@ -381,6 +381,12 @@ class Query(_Handle):
             self._callbacks[token] = callback
         return Subscription(self, token)
 
+    def add_change_listener(self, listener: Callable[[Optional[List[Dict[str, Any]]], Optional[P2PSyncError]], None],
+                            params: Optional[Dict[str, Any]] = None) -> "Subscription":
+        """add_listener under the name Collection and the Kotlin binding use
+        (Query.addChangeListener)."""
+        return self.add_listener(listener, params)
+
     def _forget(self, token: int) -> None:
         with self._lock:
             callback = self._callbacks.pop(token, None)

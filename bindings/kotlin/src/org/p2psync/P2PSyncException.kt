@@ -78,6 +78,8 @@ open class P2PSyncException(
             -10 to { c: Int, d: Int, dc: Int, m: String -> AuthException(c, d, dc, m) }
         )
 
+        private val LINE_BREAKS = Regex("[ \t]*[\r\n]+[ \t]*")
+
         /** P2P_ERR_PRIMARY: the primary code of a status (-(|code| & 0xff)); 0 stays 0. */
         @JvmStatic
         fun primaryOf(code: Int): Int = if (code < 0) -((-code.toLong()).toInt() and 0xff) else code
@@ -93,7 +95,9 @@ open class P2PSyncException(
          */
         @JvmStatic
         fun create(code: Int, domain: Int, domainCode: Int, messageUtf8: ByteArray): P2PError {
-            val message = String(messageUtf8, Charsets.UTF_8)
+            // One line, as in Python: a reason a peer sent (an HTTP body, a close reason)
+            // may carry line breaks; they become single spaces, none is left at either end.
+            val message = String(messageUtf8, Charsets.UTF_8).replace(LINE_BREAKS, " ").trim()
             BY_CODE[code]?.let { return it(domain, domainCode, message) as P2PError }
             FAMILY[primaryOf(code)]?.let { return it(code, domain, domainCode, message) }
             return P2PSyncException(code, domain, domainCode, message)

@@ -163,6 +163,9 @@ fun Database.prepare(text: String): Query = Query(this, Native.queryPrepare(hand
 fun Database.query(text: String, params: Map<String, Any?>? = null): List<Result> =
     prepare(text).use { it.execute(params).allResults() }
 
+/** The SQLite statement the SELECT [text] compiles to and SQLite's query plan (Python's `db.explain`). */
+fun Database.explain(text: String): String = prepare(text).use { it.explain() }
+
 /** Creates (or replaces, if its definition changed) the index [name] of this collection. */
 fun Collection.createIndex(name: String, config: IndexConfiguration) {
     var text = "CREATE INDEX ${ident(name)} ON ${ident(scope)}.${ident(this.name)}(${config.expressions.joinToString(", ")})"

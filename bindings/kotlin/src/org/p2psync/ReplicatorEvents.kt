@@ -23,6 +23,10 @@ enum class ActivityLevel {
  * throw it.
  */
 data class ReplicatorStatus(val activity: ActivityLevel, val completed: Long, val total: Long, val error: P2PError?) {
+    /** Whether the replicator has stopped (Python's `ReplicatorStatus.stopped`). */
+    val stopped: Boolean
+        get() = activity == ActivityLevel.STOPPED
+
     internal companion object {
         @Suppress("UNCHECKED_CAST")
         fun from(m: Map<String, Any?>): ReplicatorStatus {
