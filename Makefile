@@ -235,7 +235,7 @@ lint:
 	$(CC) -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c include/p2psync.h
 	$(CXX) -std=c++11 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c++ include/p2psync.h
 	bash tests/c/check_exports.sh include/p2psync.h include/p2psync.exports
-	$(PYTHON) -m py_compile $$(find bindings/python tests/python examples -name '*.py')
+	$(PYTHON) -m py_compile $$(find bindings/python tests/python examples docs -name '*.py')
 
 # ------------------------------------------------------------------ fuzz, bench, demo
 
