@@ -51,7 +51,7 @@ def signature_of(lines: list, start: int) -> str:
         depth += line.count("(") - line.count(")")
         if depth <= 0 and not line.rstrip().endswith((":", ",")):  # supertypes may follow
             break
-    text = " ".join(sig)
+    text = " ".join(sig).replace("->", "\x00")  # an arrow's '>' is no closing bracket
     # Cut the body: a block, an expression body or a property initializer at depth 0.
     depth, out = 0, []
     for i, ch in enumerate(text):
@@ -59,11 +59,11 @@ def signature_of(lines: list, start: int) -> str:
             depth += 1
         elif ch in ")>]":
             depth -= 1
-        elif depth == 0 and (ch == "{" or (ch == "=" and text[i - 1:i + 2] not in ("==", "=>", "->") and
-                                           text[i - 1] not in "!<>=")):
+        elif depth == 0 and (ch == "{" or (ch == "=" and not text.startswith("typealias") and
+                                           text[i - 1:i + 2] not in ("==", "=>") and text[i - 1] not in "!<>=")):
             break
         out.append(ch)
-    return re.sub(r"\s+get\(\)$", "", "".join(out).strip())
+    return re.sub(r"\s+get\(\)$", "", "".join(out).strip()).replace("\x00", "->")
 
 
 def parse(path: Path) -> list:
