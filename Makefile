@@ -141,19 +141,24 @@ python-package: build
 kotlin: build $(JNI_LIB) $(KT_JAR)
 
 # make docs: the C API reference (Doxygen, from the header's comments through
-# docs/doxygen.sed) in build/docs/c/index.html and the Python API (pydoc) in
-# build/docs/python/p2psync.html. Doxygen is Debian's `doxygen` (tests/setup-tools.sh docs).
+# docs/doxygen.sed, with examples/c on its Examples page) in build/docs/c/index.html, the
+# Python API (pydoc, with the docstrings' >>> examples) in build/docs/python/p2psync.html
+# and the Kotlin API (KDoc rendered by docs/kdoc.py: Debian has no Dokka, with
+# examples/kotlin and the README quickstart) in build/docs/kotlin/index.html. The examples
+# all run in tests (ctest, tests/python/test_docs.py, make test-kotlin). Doxygen is
+# Debian's `doxygen` (tests/setup-tools.sh docs).
 DOCS_DIR := $(BUILD)/docs
 PY_DOC_MODULES := p2psync p2psync.database p2psync.replication p2psync.security p2psync.blob p2psync.log \
                   p2psync.errors p2psync.cli
-docs: build
+docs: build $(KT_DIR)/readme/Quickstart.kt
 	@command -v doxygen >/dev/null || { echo "make docs needs doxygen: bash tests/setup-tools.sh docs" >&2; exit 1; }
 	rm -rf $(DOCS_DIR) && mkdir -p $(DOCS_DIR)/python
 	{ cat docs/Doxyfile; echo "OUTPUT_DIRECTORY = $(DOCS_DIR)"; echo "PROJECT_NUMBER = $(VERSION)"; \
 	  echo "WARN_LOGFILE = $(DOCS_DIR)/doxygen-warnings.txt"; } | doxygen -
 	cd $(DOCS_DIR)/python && P2PSYNC_LIBRARY=$(LIB) PYTHONPATH=$(CURDIR)/bindings/python \
 	  $(PYTHON) -m pydoc -w $(PY_DOC_MODULES) >/dev/null
-	@echo "C API: $(DOCS_DIR)/c/index.html; Python: $(DOCS_DIR)/python/p2psync.html"
+	$(PYTHON) docs/kdoc.py bindings/kotlin/src $(DOCS_DIR)/kotlin/index.html $(KT_EXAMPLES) $(KT_README)
+	@echo "C API: $(DOCS_DIR)/c/index.html; Python: $(DOCS_DIR)/python/p2psync.html; Kotlin: $(DOCS_DIR)/kotlin/index.html"
 
 tools:
 	@bash tests/setup-tools.sh test
@@ -230,7 +235,7 @@ lint:
 	$(CC) -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c include/p2psync.h
 	$(CXX) -std=c++11 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c++ include/p2psync.h
 	bash tests/c/check_exports.sh include/p2psync.h include/p2psync.exports
-	$(PYTHON) -m py_compile $$(find bindings/python tests/python examples -name '*.py')
+	$(PYTHON) -m py_compile $$(find bindings/python tests/python examples docs -name '*.py')
 
 # ------------------------------------------------------------------ fuzz, bench, demo
 

@@ -2,7 +2,7 @@
 # setup-tools.sh — installs what `make demo` or `make test` needs on a fresh machine.
 #
 #   tests/setup-tools.sh demo   Go modules only (the demo needs Go, gcc and python3)
-#   tests/setup-tools.sh test   also cmake, pytest, JUnit 4, Kotlin 1.3, a JDK and doxygen
+#   tests/setup-tools.sh test   also cmake, pytest, JUnit 4, Kotlin 1.3, a JDK, doxygen and Maven
 #   tests/setup-tools.sh docs   doxygen (`make docs`)
 #
 # Missing Debian packages are installed with apt-get when running as root; otherwise
@@ -38,6 +38,11 @@ if [ "$mode" = test ]; then
     # JNI headers and javac come with the JDK, not the JRE.
     ls /usr/lib/jvm/java-17-openjdk-*/include/jni.h >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
     need_cmd doxygen || missing+=(doxygen)  # tests/python/test_docs.py runs `make docs`
+    # tests/python/test_packaging.py builds a Java program with Maven (offline, from Debian's
+    # /usr/share/maven-repo) against the installed pom; the compiler plugin's dependencies
+    # import org.junit:junit-bom, which Debian ships in junit5.
+    need_cmd mvn || missing+=(maven)
+    [ -f /usr/share/maven-repo/org/junit/junit-bom/debian/junit-bom-debian.pom ] || missing+=(junit5)
 elif [ "$mode" = docs ]; then
     need_cmd doxygen || missing+=(doxygen)
 elif [ "$mode" != demo ]; then

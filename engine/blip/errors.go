@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Sentinel errors. Test with errors.Is; the returned errors carry details.
@@ -41,8 +42,9 @@ type HTTPError struct {
 
 func (e *HTTPError) Error() string {
 	msg := fmt.Sprintf("blip: websocket upgrade refused: HTTP %d %s", e.Status, http.StatusText(e.Status))
-	if e.Body != "" {
-		body := e.Body
+	// One line: the body's line breaks and runs of spaces become single spaces (Body
+	// keeps it as sent).
+	if body := strings.Join(strings.Fields(e.Body), " "); body != "" {
 		if len(body) > 200 {
 			body = body[:200] + "..."
 		}

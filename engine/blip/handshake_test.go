@@ -245,3 +245,22 @@ func TestDialCutMidResponseIsTransient(t *testing.T) {
 		})
 	}
 }
+
+// An HTTP refusal's body is shown on one line: a server's trailing newline or a
+// multi-line page does not reach the error message (the C, Python and Kotlin messages).
+func TestHTTPErrorMessageIsOneLine(t *testing.T) {
+	e := &HTTPError{Status: 401, Body: "unauthorized\n"}
+	if got, want := e.Error(), "blip: websocket upgrade refused: HTTP 401 Unauthorized: unauthorized"; got != want {
+		t.Fatalf("Error() = %q, want %q", got, want)
+	}
+	e = &HTTPError{Status: 503, Body: "<html>\r\n  <body>down\tfor now</body>\n</html>\n"}
+	if got, want := e.Error(), "blip: websocket upgrade refused: HTTP 503 Service Unavailable: <html> <body>down for now</body> </html>"; got != want {
+		t.Fatalf("Error() = %q, want %q", got, want)
+	}
+	if got := (&HTTPError{Status: 404, Body: " \n "}).Error(); got != "blip: websocket upgrade refused: HTTP 404 Not Found" {
+		t.Fatalf("Error() = %q", got)
+	}
+	if e.Body != "<html>\r\n  <body>down\tfor now</body>\n</html>\n" {
+		t.Fatal("Body must keep what the server sent")
+	}
+}

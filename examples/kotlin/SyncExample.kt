@@ -62,7 +62,7 @@ fun main() {
                                     Thread.sleep(20)
                                 }
                                 val status = replicator.status
-                                status.error?.let { throw it }
+                                status.error?.let { throw it.asException() }
                                 check(status.activity == ActivityLevel.STOPPED) { "replication did not finish within 60 s" }
                                 println("synced in ${(System.nanoTime() - started) / 1_000_000} ms: " +
                                     "alpha has ${alphaDocs.count} documents, beta has ${betaDocs.count}")

@@ -27,12 +27,21 @@ class ListenerTest : SyncTestBase() {
         return chainPem.trim().let { it.substring(0, it.indexOf(end) + end.length) }
     }
 
+    private fun assertTlsIdentityNeedsStart(listener: Listener) {
+        try {
+            listener.tlsIdentity()?.close()
+            throw AssertionError("tlsIdentity() of a stopped TLS listener must fail")
+        } catch (e: IllegalStateException) {
+            assertTrue(e.message!!, e.message!!.contains("not running; call start() first"))
+        }
+    }
+
     @Test
     fun lifecycle() {
         val listener = keep(Listener(remote, ListenerConfig(networkInterface = "127.0.0.1")))
         assertEquals(0, listener.port)
         assertEquals(emptyList<String>(), listener.urls)
-        assertNull(listener.tlsIdentity())
+        assertTlsIdentityNeedsStart(listener)
 
         listener.start()
         try {
@@ -54,6 +63,7 @@ class ListenerTest : SyncTestBase() {
         listener.stop()
         listener.stop()
         assertEquals(0, listener.port)
+        assertTlsIdentityNeedsStart(listener)
         listener.start() // the anonymous identity is kept in the database directory
         assertEquals(fingerprint, listener.tlsIdentity()!!.use { it.fingerprint })
         listener.close()

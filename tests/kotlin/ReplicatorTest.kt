@@ -19,6 +19,7 @@ import org.p2psync.InvalidArgumentException
 import org.p2psync.Listener
 import org.p2psync.ListenerConfig
 import org.p2psync.P2PSync
+import org.p2psync.P2PError
 import org.p2psync.P2PSyncException
 import org.p2psync.ReplicatedDocument
 import org.p2psync.ReplicationCollection
@@ -167,7 +168,7 @@ class ReplicatorTest : SyncTestBase() {
         val repl = replicator(listener) { ReplicatorConfig(it, continuous = true, trust = ServerTrust.SelfSignedOnly) }
         val statuses = Collections.synchronizedList(ArrayList<ReplicatorStatus>())
         val documents = Collections.synchronizedList(ArrayList<DocumentReplication>())
-        keep(repl.addChangeListener { statuses.add(it) })
+        keep(repl.addStatusListener { statuses.add(it) })
         keep(repl.addDocumentListener { documents.add(it) })
         val queue = keep(repl.eventQueue())
 
@@ -267,7 +268,7 @@ class ReplicatorTest : SyncTestBase() {
         val repl = replicator(listener) { url ->
             ReplicatorConfig(url, type = ReplicatorType.PUSH, trust = ServerTrust.SelfSignedOnly, maxMessageSize = 1L shl 20)
         }
-        val errors = Collections.synchronizedMap(HashMap<String, P2PSyncException?>())
+        val errors = Collections.synchronizedMap(HashMap<String, P2PError?>())
         val sub = repl.addDocumentListener { batch -> batch.documents.forEach { errors[it.id] = it.error } }
         runToStop(repl)
         sub.close()
@@ -285,7 +286,7 @@ class ReplicatorTest : SyncTestBase() {
         val repl = keep(Replicator(local, ReplicatorConfig(listener.urls.single(), type = ReplicatorType.PULL,
             trust = ServerTrust.SelfSignedOnly,
             collections = listOf(ReplicationCollection(localDocs, pullFilter = { pulled.incrementAndGet(); true })))))
-        val sub = keep(repl.addChangeListener { })
+        val sub = keep(repl.addStatusListener { })
         try {
             local.close()
             throw AssertionError("expected BusyException")

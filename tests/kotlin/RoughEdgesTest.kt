@@ -6,6 +6,9 @@ import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
 import org.junit.Test
 import org.p2psync.ActivityLevel
+import org.p2psync.Database
+import org.p2psync.InvalidArgumentException
+import org.p2psync.P2PError
 import org.p2psync.P2PSyncException
 import org.p2psync.Replicator
 import org.p2psync.ReplicatorConfig
@@ -23,6 +26,39 @@ class RoughEdgesTest : SyncTestBase() {
             assertEquals(code, e.code)
         }
         assertTrue(P2PSyncException.create(-8, 1, -8, "n".toByteArray()) !is TlsException)
+    }
+
+    @Test
+    fun invalidArgumentIsAnIllegalArgumentExceptionAndEveryErrorAP2PError() {
+        // From the library, through the JNI glue: catchable as the JDK's class.
+        try {
+            Database.open("")
+            fail("expected InvalidArgumentException")
+        } catch (e: IllegalArgumentException) {
+            assertTrue(e.javaClass.name, e is InvalidArgumentException)
+            val error = e as P2PError
+            assertEquals(-1, error.code)
+            assertEquals(-1, error.primaryCode)
+            assertEquals(P2PSyncException.DOMAIN_LIBRARY, error.domain)
+            assertTrue(error.message!!, error.message!!.isNotEmpty())
+            assertTrue(error.asException() === e)
+        }
+        // Every code gives a RuntimeException that is a P2PError with that code; all but
+        // P2P_ERR_INVALID_ARGUMENT are P2PSyncExceptions (one superclass on the JVM).
+        for (code in P2PSyncException.knownCodes + listOf(-42, -9 - (9 shl 8), -10 - (7 shl 8))) {
+            val e = P2PSyncException.create(code, 4, 401, "m".toByteArray())
+            assertEquals(code, e.code)
+            assertEquals(401, e.domainCode)
+            assertEquals(code == -1, e is IllegalArgumentException)
+            assertEquals(code != -1, e is P2PSyncException)
+        }
+    }
+
+    @Test
+    fun errorMessagesAreOneLine() {
+        val e = P2PSyncException.create(-8, 4, 401, "connect: HTTP 401\r\n  Unauthorized\n\nretry later\n".toByteArray())
+        assertEquals("connect: HTTP 401 Unauthorized retry later", e.message)
+        assertEquals("get \"a  b\": not found", P2PSyncException.create(-3, 1, -3, "get \"a  b\": not found".toByteArray()).message)
     }
 
     @Test

@@ -13,6 +13,7 @@ from typing import Iterator, List
 
 import pytest
 
+from p2psync import _ffi
 from p2psync import (AuthError, Database, Listener, ListenerStatus, Replicator, ReplicatorStats, ReplicatorType,
                      log as p2plog)
 
@@ -116,6 +117,29 @@ def test_level_none_stops_routing(captured: Capture, tmp_path: Path) -> None:
         p2plog.set_level("loud")
 
 
+def assert_documented(function: str, text: str) -> None:
+    """Every key of the JSON `function` returned (nested ones too) is named in the comment
+    above its declaration in include/p2psync.h."""
+    import json
+    import re
+    header = (Path(__file__).resolve().parents[2] / "include" / "p2psync.h").read_text()
+    decl = header.index(f"P2P_API int32_t {function}(")
+    comment = header[header.rindex("/*", 0, decl):decl]
+
+    def keys(value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                yield k
+                yield from keys(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from keys(v)
+    found = set(keys(json.loads(text)))
+    assert len(found) >= 10
+    missing = sorted(k for k in found if not re.search(rf"\b{k}\b", comment))
+    assert missing == [], f"{function} returns fields its header comment does not document: {missing}"
+
+
 def test_listener_status_lists_connections(tmp_path: Path) -> None:
     with Database(tmp_path / "a") as a, Database(tmp_path / "b") as b, a.default_collection() as ca, \
             b.default_collection() as cb, \
@@ -137,6 +161,9 @@ def test_listener_status_lists_connections(tmp_path: Path) -> None:
             assert c.collections == ["_default._default"] and c.bytes_sent > 0 and c.bytes_received > 0
             age = datetime.datetime.now(datetime.timezone.utc) - c.started
             assert datetime.timedelta(0) <= age < datetime.timedelta(minutes=1)
+            # Every field the C API returns is documented in the header's comment.
+            assert_documented("p2p_listener_status", _ffi.out_text("p2p_listener_status", listener.handle))
+            assert_documented("p2p_replicator_stats", _ffi.out_text("p2p_replicator_stats", repl.handle))
             repl.stop()
         wait_for(lambda: listener.status.connection_count == 0)
         assert listener.status.total_connection_count == 1 and listener.status.connections == []

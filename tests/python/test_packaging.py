@@ -133,6 +133,71 @@ def test_wheel_bundles_the_library(tmp_path: Path) -> None:
     shutil.rmtree(venv)
 
 
+@pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("g++") is None, reason="needs gcc and g++")
+def test_wheel_platform_tag_follows_the_manylinux_rules(tmp_path: Path) -> None:
+    """The backend's tag for small libraries built here: the newest GLIBC_X.Y symbol version
+    with the architecture's floor, and linux_ARCH (not uploadable) for a dependency outside
+    the allow-list or a symbol version auditwheel limits per policy (GLIBCXX_ here)."""
+    sys.path.insert(0, str(ROOT / "bindings" / "python" / "_build"))
+    try:
+        import p2psync_build
+    finally:
+        sys.path.pop(0)
+    arch = p2psync_build.read_elf(LIB_REAL).arch
+
+    def build(name: str, source: str, *flags: str, compiler: str = "gcc") -> Path:
+        src = tmp_path / (name + (".cpp" if compiler == "g++" else ".c"))
+        src.write_text(source)
+        out = tmp_path / f"lib{name}.so"
+        subprocess.run([compiler, "-shared", "-fPIC", "-o", str(out), str(src), *flags], check=True, timeout=120,
+                       cwd=tmp_path)
+        return out
+
+    plain = build("plain", "int plain(int x) { return x + 1; }\n")
+    floor = {"x86_64": "2_5", "i686": "2_5"}.get(arch, "2_17")
+    assert p2psync_build.platform_tag(plain) == (f"manylinux_{floor}_{arch}", None)
+
+    # getrandom appeared in glibc 2.25: the tag follows the newest version the library needs.
+    newer = build("newer", "#include <sys/random.h>\n"
+                           "long r(void *b) { return getrandom(b, 8, 0); }\n")
+    info = p2psync_build.read_elf(newer)
+    assert (2, 25) in info.glibc and info.other_versions == []
+    newest = max(info.glibc)
+    assert p2psync_build.platform_tag(newer) == (f"manylinux_{newest[0]}_{newest[1]}_{arch}", None)
+
+    outside = build("outside", "int plain(int);\nint twice(int x) { return plain(plain(x)); }\n",
+                    f"-L{tmp_path}", "-lplain")
+    tag, reason = p2psync_build.platform_tag(outside)
+    assert tag == f"linux_{arch}" and "libplain.so" in reason and "allow-list" in reason
+
+    cxx = build("cxx", '#include <string>\nextern "C" unsigned long len(const char *s) { return std::string(s).size(); }\n',
+                compiler="g++")
+    tag, reason = p2psync_build.platform_tag(cxx)
+    assert tag == f"linux_{arch}" and "libstdc++.so.6: GLIBCXX_" in reason, reason
+
+
+LIBRARY_SIZE_LIMIT = 18 * 1024 * 1024  # 14.8 MB stripped on x86_64 (20.3 MB before -s -w)
+
+
+def test_library_is_stripped_and_trimmed() -> None:
+    """`make build` strips the symbol table and DWARF (-s -w) and the build paths
+    (-trimpath): no .symtab or .debug_* section, no path of this checkout, the Go module
+    cache or GOROOT inside; the exported API is still in the dynamic symbol table."""
+    headers = subprocess.run(["objdump", "-h", str(LIB_REAL)], capture_output=True, text=True, check=True).stdout
+    sections = re.findall(r"^\s*\d+\s+(\S+)", headers, re.M)
+    assert ".dynsym" in sections and [s for s in sections if s == ".symtab" or s.startswith(".debug")] == []
+    data = LIB_REAL.read_bytes()
+    paths = [str(ROOT)]
+    for var in ("GOMODCACHE", "GOROOT"):
+        res = subprocess.run(["go", "env", var], capture_output=True, text=True)
+        if res.returncode == 0 and res.stdout.strip():
+            paths.append(res.stdout.strip())
+    assert [p for p in paths if p.encode() in data] == []
+    dynamic = subprocess.run(["objdump", "-T", str(LIB_REAL)], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"\sp2p_version$", dynamic, re.M) and not re.search(r"\sp2pgo_", dynamic)
+    assert len(data) < LIBRARY_SIZE_LIMIT, f"libp2psync is {len(data)} bytes"
+
+
 def test_python_package_version_matches_header() -> None:
     pyproject = (ROOT / "bindings" / "python" / "pyproject.toml").read_text()
     assert f'version = "{VERSION}"' in pyproject
@@ -221,6 +286,98 @@ def test_make_install_jvm_binding_then_uninstall(tmp_path: Path) -> None:
     make("uninstall", f"PREFIX={prefix}")
     left = [str(p.relative_to(prefix)) for p in prefix.rglob("*") if not p.is_dir()]
     assert left == [], f"make uninstall left {left}"
+
+
+JAVA_PROGRAM = """
+import org.p2psync.Collection;
+import org.p2psync.Database;
+import org.p2psync.InvalidArgumentException;
+import org.p2psync.P2PSync;
+
+public class App {
+    public static void main(String[] args) {
+        try (Database db = Database.open(args[0]); Collection notes = db.defaultCollection()) {
+            notes.save("n1", "{\\"maven\\":true}");
+            System.out.println("got " + notes.get("n1").getJson());
+        }
+        try {
+            Database.open("");
+        } catch (IllegalArgumentException e) {
+            System.out.println("refused " + ((InvalidArgumentException) e).getCode());
+        }
+        System.out.println("version " + P2PSync.getLibraryVersion() + " live " + P2PSync.liveHandles());
+    }
+}
+"""
+
+DEBIAN_MAVEN_REPO = Path("/usr/share/maven-repo")
+
+
+def newest_plugin_version(artifact: str) -> str:
+    """The newest version of a Maven plugin Debian installed (with its jar) in its repository."""
+    versions = [p.parent.name for p in (DEBIAN_MAVEN_REPO / "org" / "apache" / "maven" / "plugins" / artifact).glob("*/*.jar")
+                if p.parent.name[0].isdigit()]
+    assert versions, f"no {artifact} in {DEBIAN_MAVEN_REPO}"
+    return max(versions, key=lambda v: tuple(int(x) for x in re.findall(r"\d+", v)))
+
+
+@pytest.mark.skipif(shutil.which("kotlinc") is None or shutil.which("mvn") is None,
+                    reason="kotlinc or mvn not installed (tests/setup-tools.sh test installs them)")
+def test_maven_build_resolves_the_installed_jar_from_a_file_repository(tmp_path: Path) -> None:
+    """A Maven project that declares org.p2psync:p2psync:VERSION and PREFIX/share/maven-repo as
+    a repository compiles with no network (Debian's /usr/share/maven-repo stands in for Maven
+    Central, for the compiler plugin and kotlin-stdlib); Maven copies the jar and, through the
+    pom, kotlin-stdlib into its local repository, and the program runs from those two jars
+    with no -D flag and no LD_LIBRARY_PATH."""
+    prefix = tmp_path / "prefix"
+    make("install", f"PREFIX={prefix}")
+    project = tmp_path / "app"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "App.java").write_text(JAVA_PROGRAM)
+    (project / "pom.xml").write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>example</groupId>
+  <artifactId>app</artifactId>
+  <version>1</version>
+  <properties>
+    <maven.compiler.release>9</maven.compiler.release>
+    <project.build.sourceEncoding>UTF-8</project.build.sourceEncoding>
+  </properties>
+  <repositories>
+    <repository><id>p2psync</id><url>{(prefix / "share" / "maven-repo").as_uri()}</url></repository>
+  </repositories>
+  <dependencies>
+    <dependency><groupId>org.p2psync</groupId><artifactId>p2psync</artifactId><version>{VERSION}</version></dependency>
+  </dependencies>
+  <build><sourceDirectory>src</sourceDirectory></build>
+</project>
+""")
+    local = tmp_path / "m2"
+    settings = tmp_path / "settings.xml"
+    settings.write_text(f"""<settings>
+  <localRepository>{local}</localRepository>
+  <mirrors><mirror><id>debian</id><mirrorOf>central</mirrorOf><url>{DEBIAN_MAVEN_REPO.as_uri()}</url></mirror></mirrors>
+</settings>
+""")
+    # The compiler goal on its own: Debian packages no resources plugin for the full lifecycle.
+    goal = f"org.apache.maven.plugins:maven-compiler-plugin:{newest_plugin_version('maven-compiler-plugin')}:compile"
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "MAVEN_OPTS")}
+    res = subprocess.run(["mvn", "-B", "-q", "-s", str(settings), goal], capture_output=True, text=True,
+                         cwd=project, env=env, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (project / "target" / "classes" / "App.class").is_file()
+    resolved = local / "org" / "p2psync" / "p2psync" / VERSION / f"p2psync-{VERSION}.jar"
+    assert resolved.read_bytes() == (prefix / "share" / "java" / f"p2psync-{VERSION}.jar").read_bytes()
+    stdlib = list((local / "org" / "jetbrains" / "kotlin" / "kotlin-stdlib").glob("*/kotlin-stdlib-*.jar"))
+    assert len(stdlib) == 1, stdlib  # the pom's dependency, resolved transitively
+
+    java = str(Path(os.environ.get("JAVA_HOME", "/usr")) / "bin" / "java")
+    cp = os.pathsep.join(map(str, [project / "target" / "classes", resolved, stdlib[0]]))
+    out = subprocess.run([java, "-cp", cp, "App", str(tmp_path / "db")], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines() == ['got {"maven":true}', "refused -1", f"version {VERSION} live 0"]
 
 
 def test_sdist_without_library_finds_an_installed_one(tmp_path: Path) -> None:

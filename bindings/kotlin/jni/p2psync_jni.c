@@ -1,6 +1,6 @@
 /* p2psync_jni.c — JNI glue of the Kotlin binding. It calls only the public C API
  * (include/p2psync.h) and converts: UTF-8 byte[] <-> NUL-terminated text, handles <->
- * jlong, failures -> org.p2psync.P2PSyncException (built by its Kotlin factory, after
+ * jlong, failures -> org.p2psync.P2PError exceptions (built by P2PSyncException.create, after
  * the p2p_error is disposed). No logic lives here. */
 #include <jni.h>
 #include <stdlib.h>
@@ -37,7 +37,7 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved)
     if (cls == NULL)
         return JNI_ERR;
     g_exception_class = (*env)->NewGlobalRef(env, cls);
-    g_exception_create = (*env)->GetStaticMethodID(env, cls, "create", "(III[B)Lorg/p2psync/P2PSyncException;");
+    g_exception_create = (*env)->GetStaticMethodID(env, cls, "create", "(III[B)Lorg/p2psync/P2PError;");
     jclass bytes = (*env)->FindClass(env, "[B");
     jclass sink = (*env)->FindClass(env, "org/p2psync/ChangeSink");
     if (g_exception_create == NULL || bytes == NULL || sink == NULL)

@@ -10,7 +10,11 @@ run time ($P2PSYNC_LIBRARY or the system path, e.g. after `make install`).
 A wheel carrying the library gets the platform tag the library allows, by the rules
 auditwheel applies (PEP 600): manylinux_X_Y_ARCH, where X.Y is the newest GLIBC_X.Y symbol
 version the library needs, provided every DT_NEEDED library is on the manylinux allow-list;
-otherwise linux_ARCH (installable here, not uploadable), with a warning naming the reason.
+and every versioned symbol it needs is a public GLIBC_X.Y one (a GLIBCXX_, CXXABI_ or GCC_
+version, or GLIBC_PRIVATE, is refused: auditwheel limits those per policy, and this backend
+does not map them); X.Y is never below the architecture's oldest manylinux (2.5 on x86,
+2.17 elsewhere). Otherwise linux_ARCH (installable here, not uploadable), with a warning
+naming the reason.
 """
 
 from __future__ import annotations
@@ -41,15 +45,21 @@ MANYLINUX_ALLOWED = {
     "ld64.so.2", "ld64.so.1",
 }
 ELF_MACHINES = {3: "i686", 62: "x86_64", 183: "aarch64", 40: "armv7l", 21: "ppc64le", 22: "s390x"}
+# The oldest glibc of any manylinux policy per architecture: manylinux1 (2.5) exists for
+# x86 only; the others start with manylinux2014 (2.17).
+MANYLINUX_FLOOR = {"i686": (2, 5), "x86_64": (2, 5)}
+DEFAULT_FLOOR = (2, 17)
 
 
 # ------------------------------------------------------------------ ELF reading
 
 class ElfInfo:
-    """What a wheel tag depends on: architecture, DT_NEEDED names, GLIBC versions needed."""
+    """What a wheel tag depends on: architecture, DT_NEEDED names, GLIBC versions needed, and
+    the other symbol versions needed ("libstdc++.so.6: GLIBCXX_3.4.30", "libc.so.6: GLIBC_PRIVATE")."""
 
-    def __init__(self, arch: str, needed: list, glibc: list):
+    def __init__(self, arch: str, needed: list, glibc: list, other_versions: list = ()):
         self.arch, self.needed, self.glibc = arch, needed, glibc
+        self.other_versions = list(other_versions)
 
     def max_glibc(self):
         return max(self.glibc) if self.glibc else None
@@ -72,7 +82,7 @@ def read_elf(path: Path) -> ElfInfo:
     def cstr(off: int) -> str:
         return data[off:data.index(b"\0", off)].decode()
 
-    needed, glibc = [], set()
+    needed, glibc, other = [], set(), set()
     for _name, stype, off, size, link, entsize in sections:
         strtab = sections[link][2]
         if stype == 6:  # SHT_DYNAMIC
@@ -85,13 +95,16 @@ def read_elf(path: Path) -> ElfInfo:
         elif stype == 0x6ffffffe:  # SHT_GNU_verneed
             pos = off
             while True:
-                _ver, cnt, _file, aux, nxt = struct.unpack_from("<HHIII", data, pos)
+                _ver, cnt, vfile, aux, nxt = struct.unpack_from("<HHIII", data, pos)
                 apos = pos + aux
                 for _ in range(cnt):
                     _hash, _flags, _other, vname, anext = struct.unpack_from("<IHHII", data, apos)
-                    m = re.fullmatch(r"GLIBC_(\d+)\.(\d+)(?:\.\d+)?", cstr(strtab + vname))
+                    version = cstr(strtab + vname)
+                    m = re.fullmatch(r"GLIBC_(\d+)\.(\d+)(?:\.\d+)?", version)
                     if m:
                         glibc.add((int(m.group(1)), int(m.group(2))))
+                    else:
+                        other.add(f"{cstr(strtab + vfile)}: {version}")
                     if not anext:
                         break
                     apos += anext
@@ -101,7 +114,7 @@ def read_elf(path: Path) -> ElfInfo:
     arch = ELF_MACHINES.get(machine)
     if arch is None:
         raise ValueError(f"{path}: unknown ELF machine {machine}")
-    return ElfInfo(arch, needed, sorted(glibc))
+    return ElfInfo(arch, needed, sorted(glibc), sorted(other))
 
 
 def platform_tag(lib: Path):
@@ -110,9 +123,11 @@ def platform_tag(lib: Path):
     outside = [n for n in info.needed if n not in MANYLINUX_ALLOWED]
     if outside:
         return f"linux_{info.arch}", f"needs {', '.join(outside)}, not on the manylinux allow-list"
-    newest = info.max_glibc()
-    if newest is None or newest < (2, 5):
-        newest = (2, 5)  # manylinux1's floor
+    if info.other_versions:
+        return f"linux_{info.arch}", (f"needs symbol versions {', '.join(info.other_versions)}, "
+                                      f"which no manylinux policy known here allows")
+    floor = MANYLINUX_FLOOR.get(info.arch, DEFAULT_FLOOR)
+    newest = max(info.max_glibc() or floor, floor)
     return f"manylinux_{newest[0]}_{newest[1]}_{info.arch}", None
 
 

@@ -1,11 +1,14 @@
 """p2psync — Python binding of libp2psync, an embeddable peer-to-peer JSON document
 database with sync.
 
-    from p2psync import Database
+    >>> import os, tempfile
+    >>> from p2psync import Database
+    >>> with Database(os.path.join(tempfile.mkdtemp(), "notes")) as db, db.default_collection() as notes:
+    ...     doc = notes.save("note-1", {"text": "hello"})
+    ...     print(notes.get("note-1").body, doc.rev_id.startswith("1-"), list(notes))
+    {'text': 'hello'} True ['note-1']
 
-    with Database("/tmp/notes-db") as db, db.default_collection() as notes:
-        doc = notes.save("note-1", {"text": "hello"})
-        print(notes.get("note-1").body, doc.rev_id)
+(The examples in these docstrings run as tests: tests/python/test_docs.py.)
 
 The shared library is found through $P2PSYNC_LIBRARY, then libp2psync.so beside this
 package, then the system library path.

@@ -7,7 +7,7 @@
     p2psync compact photos.db                            # removes blobs no document needs
     p2psync query notes.db 'SELECT meta().id, text FROM _ WHERE text LIKE $p' --param p=%hello%
     p2psync ls    notes.db -l
-    p2psync export notes.db > notes.jsonl                # one {"id", "rev", "body"} per line
+    p2psync export notes.db > notes.jsonl                # one {"id", "rev_id", "body"} per line
     p2psync import copy.db notes.jsonl --progress        # batched: thousands of documents a second
     p2psync info  notes.db
     p2psync serve notes.db --user alice:secret          # prints its URL and fingerprint; logs connections
@@ -400,7 +400,7 @@ def cmd_get(args: argparse.Namespace) -> int:
             if not blobs and not args.meta:
                 print(f"{doc.id} refers to no blobs")
         if args.meta:
-            meta = {"id": doc.id, "rev": doc.rev_id, "version": doc.version, "timestamp": doc.timestamp,
+            meta = {"id": doc.id, "rev_id": doc.rev_id, "version": doc.version, "timestamp": doc.timestamp,
                     "sequence": doc.sequence, "deleted": doc.deleted,
                     "conflicts": coll.conflicts(doc.id), "body": doc.body}
             if blobs is not None:
@@ -438,7 +438,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             if change.deleted and not args.all:
                 continue
             if args.json:
-                print_json({"sequence": change.sequence, "id": change.id, "rev": change.rev_id,
+                print_json({"sequence": change.sequence, "id": change.id, "rev_id": change.rev_id,
                             "deleted": change.deleted}, False)
             elif args.long:
                 mark = " (deleted)" if change.deleted else ""
@@ -523,7 +523,8 @@ def format_duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-IMPORT_KEYS = {"id", "body", "rev"}
+# "rev" is what export wrote before 2.0 named the key "rev_id" like the bindings; both are ignored.
+IMPORT_KEYS = {"id", "body", "rev_id", "rev"}
 
 
 def parse_import_line(line: str, number: int, source: str) -> Tuple[str, str]:
@@ -538,7 +539,7 @@ def parse_import_line(line: str, number: int, source: str) -> Tuple[str, str]:
     unknown = sorted(set(obj) - IMPORT_KEYS)
     if unknown:
         raise UsageError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} (expected id, body and "
-                         f"optionally rev)")
+                         f"optionally rev_id)")
     doc_id, body = obj.get("id"), obj.get("body")
     if not isinstance(doc_id, str) or not doc_id:
         raise UsageError(f'{where}: "id" must be a non-empty string')
@@ -615,7 +616,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                     doc = coll.get(change.id)
                 except errors.NotFoundError:
                     continue  # deleted or purged since the feed was read
-                out.write(json.dumps({"id": doc.id, "rev": doc.rev_id, "body": doc.body},
+                out.write(json.dumps({"id": doc.id, "rev_id": doc.rev_id, "body": doc.body},
                                      separators=(",", ":"), ensure_ascii=False) + "\n")
                 exported += 1
                 progress.update(exported, exported)
@@ -1135,7 +1136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", help="document ID")
     p.add_argument("--rev", metavar="REV_ID", help="print this revision instead of the current one")
     p.add_argument("--meta", action="store_true",
-                   help='print {"id", "rev", "version", "timestamp", "sequence", "deleted", "conflicts", "body"} '
+                   help='print {"id", "rev_id", "version", "timestamp", "sequence", "deleted", "conflicts", "body"} '
                         '(version "" and timestamp 0 for a revision without a version)')
     p.add_argument("--pretty", action="store_true", help="indent the JSON")
     p.add_argument("--save-blobs", metavar="DIR",
@@ -1168,7 +1169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("import", cmd_import, "save many documents from a JSON Lines file",
                 "Saves one document per line of FILE ('-': standard input), each line "
-                '{"id": ID, "body": {...}} (a "rev" key, as `export` writes, is accepted and ignored: '
+                '{"id": ID, "body": {...}} (a "rev_id" key, as `export` writes, or the older "rev", is accepted and ignored: '
                 "every document gets a new revision, winning over the current one). Writes go in "
                 "batches of --batch documents, each one transaction; a bad line stops the import with "
                 "exit code 2 naming the line, after the batches before it were saved.")
@@ -1181,7 +1182,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_collection_option(p)
 
     p = command("export", cmd_export, "write every document as JSON Lines",
-                'Writes one line per live document, {"id", "rev", "body"}, in sequence order: what '
+                'Writes one line per live document, {"id", "rev_id", "body"}, in sequence order: what '
                 "`import` reads.")
     p.add_argument("database", help="database directory")
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
@@ -1345,7 +1346,14 @@ def fail(message: str, code: int) -> int:
     return code
 
 
+# The module's interface is the command line (p2psync --help) and main(); the rest is
+# the implementation, so pydoc and `import *` show main only.
+__all__ = ["main"]
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs the p2psync command line with argv (default sys.argv[1:]) and returns the
+    exit code (see the module docstring); `p2psync` and `python3 -m p2psync` call it."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:

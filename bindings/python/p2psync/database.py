@@ -301,9 +301,17 @@ class Database(_Handle):
         return Query(self, _ffi.out_handle("p2p_query_prepare", self._handle, _ffi.text(text)))
 
     def query(self, text: str, params: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
-        """Runs a SQL++ statement and returns its rows as dicts, e.g.
-        db.query("SELECT name FROM _ WHERE age > $min", {"min": 30}) -> [{"name": "Ada"}].
-        A property MISSING from a document is absent from its row; null is None."""
+        """Runs a SQL++ statement and returns its rows as dicts. A property MISSING from a
+        document is absent from its row; null is None.
+
+        >>> import os, tempfile
+        >>> with Database(os.path.join(tempfile.mkdtemp(), "people")) as db:
+        ...     with db.default_collection() as people:
+        ...         _ = people.save("ada", {"name": "Ada", "age": 36})
+        ...         _ = people.save("bob", {"name": "Bob", "age": 12, "nick": None})
+        ...     db.query("SELECT name, nick FROM _ WHERE age > $min ORDER BY name", {"min": 10})
+        [{'name': 'Ada'}, {'name': 'Bob', 'nick': None}]
+        """
         with self.prepare(text) as q:
             return list(q.execute(params))
 
@@ -372,6 +380,12 @@ class Query(_Handle):
         with self._lock:
             self._callbacks[token] = callback
         return Subscription(self, token)
+
+    def add_change_listener(self, listener: Callable[[Optional[List[Dict[str, Any]]], Optional[P2PSyncError]], None],
+                            params: Optional[Dict[str, Any]] = None) -> "Subscription":
+        """add_listener under the name Collection and the Kotlin binding use
+        (Query.addChangeListener)."""
+        return self.add_listener(listener, params)
 
     def _forget(self, token: int) -> None:
         with self._lock:

@@ -213,10 +213,17 @@ class Conflict:
     local: Optional[Dict[str, Any]]
     remote: Optional[Dict[str, Any]]
 
+    @property
+    def id(self) -> str:
+        """The document ID (doc_id), named as in Document, ReplicationDocument and Kotlin."""
+        return self.doc_id
+
 
 @dataclass
 class ReplicationCollection:
-    """Per-collection settings of a replicator."""
+    """Per-collection settings of a replicator. document_ids (as Replicator's
+    pending_document_ids and Kotlin's documentIds) and doc_ids (its former name) are one
+    setting: give either."""
 
     collection: Collection
     doc_ids: Optional[Sequence[str]] = None
@@ -224,6 +231,16 @@ class ReplicationCollection:
     push_filter: Optional[Callable[[ReplicationDocument], bool]] = None
     pull_filter: Optional[Callable[[ReplicationDocument], bool]] = None
     conflict_resolver: Optional[Callable[[Conflict], Union[Resolution, Dict[str, Any]]]] = None
+    document_ids: Optional[Sequence[str]] = None
+
+    def _ids(self) -> Optional[Sequence[str]]:
+        if self.doc_ids is not None and self.document_ids is not None and \
+                list(self.doc_ids) != list(self.document_ids):
+            raise ValueError("ReplicationCollection: give document_ids or doc_ids (the same setting), not both")
+        return self.document_ids if self.document_ids is not None else self.doc_ids
+
+    def __post_init__(self) -> None:
+        self._ids()
 
 
 def _error(obj: Optional[Dict[str, Any]]) -> Optional[P2PSyncError]:
@@ -324,6 +341,8 @@ ReplicatorEvent = Union[ReplicatorStatus, DocumentEvent, OverflowEvent]
 
 
 def parse_replicator_event(text: str) -> ReplicatorEvent:
+    """The event of a replicator listener or event queue from the library's JSON text: a
+    ReplicatorStatus, a DocumentEvent or an OverflowEvent."""
     obj = json.loads(text)
     kind = obj["event"]
     if kind == "status":
@@ -360,7 +379,8 @@ def _collection_struct(rc: Union[Collection, ReplicationCollection], keep: List[
         rc = ReplicationCollection(rc)
     c = _ffi.init_struct("p2p_replication_collection_init", _ffi.ReplicationCollection)
     c.collection = rc.collection.handle
-    c.doc_ids_json = None if rc.doc_ids is None else _ffi.text(json.dumps(list(rc.doc_ids)))
+    ids = rc._ids()
+    c.doc_ids_json = None if ids is None else _ffi.text(json.dumps(list(ids)))
     c.channels_json = None if rc.channels is None else _ffi.text(json.dumps(list(rc.channels)))
     if rc.push_filter is not None:
         c.push_filter = _filter(rc.push_filter)
@@ -389,6 +409,26 @@ class Replicator(_Handle):
     without colons, optionally after "sha256:"); a different certificate stops the
     replicator with TLSPinMismatchError, whose message names both as lowercase hex. collections is a list of Collection or
     ReplicationCollection (None = the default collection).
+
+    Pulling from a listener of the same process on loopback, its certificate pinned:
+
+    >>> import os, tempfile
+    >>> from p2psync import Database, Listener, ReplicatorType, TrustMode
+    >>> base = tempfile.mkdtemp()
+    >>> with Database(os.path.join(base, "a")) as a, Database(os.path.join(base, "b")) as b:
+    ...     with a.default_collection() as coll:
+    ...         _ = coll.save("hello", {"from": "a"})
+    ...     with Listener(a, network_interface="127.0.0.1") as listener:
+    ...         listener.start()
+    ...         with listener.tls_identity() as identity:
+    ...             pin = identity.fingerprint
+    ...         with Replicator(b, listener.urls[0], type=ReplicatorType.PULL, trust_mode=TrustMode.PINNED,
+    ...                         pinned_fingerprint=pin) as repl:
+    ...             repl.start()
+    ...             status, received = repl.wait(timeout=30), repl.stats.revs_received
+    ...     with b.default_collection() as coll:
+    ...         print(status.error, received, coll.get("hello").body)
+    None 1 {'from': 'a'}
     """
 
     _closer = "p2p_replicator_close"

@@ -158,7 +158,15 @@ class Listener private constructor(val database: Database, val config: ListenerC
 
     /**
      * The identity the running listener serves (show its fingerprint to users who will pin
-     * it), as a new object the caller closes; null when stopped or without TLS.
+     * it), as a new object the caller closes; null for a listener without TLS
+     * ([ListenerConfig.tlsEnabled] false). Throws [IllegalStateException] while the listener
+     * is stopped: the identity (the anonymous one included) is only settled by [start].
      */
-    fun tlsIdentity(): TLSIdentity? = TLSIdentity.takeOrNull(Native.listenerTlsIdentity(handle))
+    fun tlsIdentity(): TLSIdentity? {
+        val identity = Native.listenerTlsIdentity(handle)
+        if (identity == 0L && config.tlsEnabled && port == 0) {
+            throw IllegalStateException("Listener.tlsIdentity(): the listener is not running; call start() first")
+        }
+        return TLSIdentity.takeOrNull(identity)
+    }
 }

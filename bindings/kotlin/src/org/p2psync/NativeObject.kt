@@ -23,7 +23,7 @@ abstract class NativeObject internal constructor(
             if (h != 0L) {
                 try {
                     closer(h)
-                } catch (e: P2PSyncException) {
+                } catch (e: RuntimeException) {
                     // a forgotten object: nobody is left to tell
                 }
             }
@@ -55,7 +55,7 @@ abstract class NativeObject internal constructor(
         }
         try {
             action(h)
-        } catch (e: P2PSyncException) {
+        } catch (e: RuntimeException) {
             if (endsOnFailure) ended()
             throw e
         }

@@ -1,21 +1,40 @@
 package org.p2psync
 
 /**
- * A call into libp2psync failed. [code] is the C status (P2P_ERR_*); [domain] and
- * [domainCode] keep the underlying cause (e.g. an SQLite result code). [primaryCode] is the
- * primary code of [code] (P2P_ERR_PRIMARY): the classes follow it, so the TLS codes are
- * [TlsException]s and P2P_ERR_WRONG_PASSWORD is an [AuthException].
+ * What every exception of libp2psync carries, whatever JDK class it extends: [code] is the C
+ * status (P2P_ERR_*); [domain] and [domainCode] keep the underlying cause (e.g. an SQLite
+ * result code or an HTTP status); [primaryCode] is the primary code of [code]
+ * (P2P_ERR_PRIMARY). Every [P2PError] is a [RuntimeException]: nearly all are
+ * [P2PSyncException]s, and [InvalidArgumentException] is an [IllegalArgumentException].
+ * To catch every failure of the library in one handler:
+ * `catch (e: RuntimeException) { if (e !is P2PError) throw e; ... }`.
  */
-open class P2PSyncException(
-    val code: Int,
-    val domain: Int,
-    val domainCode: Int,
-    message: String
-) : RuntimeException(message) {
+interface P2PError {
+    val code: Int
+    val domain: Int
+    val domainCode: Int
+    val message: String?
+
     /** The primary code of [code]: itself for a primary code, else the one it refines. */
     val primaryCode: Int
-        get() = primaryOf(code)
+        get() = P2PSyncException.primaryOf(code)
 
+    /** This error as the exception it is, to throw it (e.g. a [ReplicatorStatus.error]). */
+    fun asException(): RuntimeException = this as RuntimeException
+}
+
+/**
+ * A call into libp2psync failed: the base class of every exception of the library except
+ * [InvalidArgumentException] (which extends [IllegalArgumentException]; the JVM allows one
+ * superclass). The classes follow [primaryCode], so the TLS codes are [TlsException]s and
+ * P2P_ERR_WRONG_PASSWORD is an [AuthException]. See [P2PError] for the fields.
+ */
+open class P2PSyncException(
+    override val code: Int,
+    override val domain: Int,
+    override val domainCode: Int,
+    message: String
+) : RuntimeException(message), P2PError {
     companion object {
         const val DOMAIN_LIBRARY = 1
         const val DOMAIN_POSIX = 2
@@ -23,8 +42,8 @@ open class P2PSyncException(
         const val DOMAIN_WEBSOCKET = 4
 
         /** Status code -> subclass constructor. Unknown codes give the base class. */
-        private val BY_CODE: Map<Int, (Int, Int, String) -> P2PSyncException> = mapOf(
-            -1 to ::InvalidArgumentException,
+        private val BY_CODE: Map<Int, (Int, Int, String) -> RuntimeException> = mapOf(
+            -1 to { d: Int, c: Int, m: String -> InvalidArgumentException(d, c, m) },
             -2 to ::InvalidHandleException,
             -3 to ::NotFoundException,
             -4 to ::ConflictException,
@@ -59,6 +78,8 @@ open class P2PSyncException(
             -10 to { c: Int, d: Int, dc: Int, m: String -> AuthException(c, d, dc, m) }
         )
 
+        private val LINE_BREAKS = Regex("[ \t]*[\r\n]+[ \t]*")
+
         /** P2P_ERR_PRIMARY: the primary code of a status (-(|code| & 0xff)); 0 stays 0. */
         @JvmStatic
         fun primaryOf(code: Int): Int = if (code < 0) -((-code.toLong()).toInt() and 0xff) else code
@@ -68,18 +89,35 @@ open class P2PSyncException(
         val knownCodes: Set<Int>
             get() = BY_CODE.keys
 
-        /** Called by the JNI glue to build the exception for a failed call. */
+        /**
+         * Called by the JNI glue to build the exception for a failed call: the class of
+         * [code], always a [RuntimeException] ([P2PError.asException]).
+         */
         @JvmStatic
-        fun create(code: Int, domain: Int, domainCode: Int, messageUtf8: ByteArray): P2PSyncException {
-            val message = String(messageUtf8, Charsets.UTF_8)
-            BY_CODE[code]?.let { return it(domain, domainCode, message) }
+        fun create(code: Int, domain: Int, domainCode: Int, messageUtf8: ByteArray): P2PError {
+            // One line, as in Python: a reason a peer sent (an HTTP body, a close reason)
+            // may carry line breaks; they become single spaces, none is left at either end.
+            val message = String(messageUtf8, Charsets.UTF_8).replace(LINE_BREAKS, " ").trim()
+            BY_CODE[code]?.let { return it(domain, domainCode, message) as P2PError }
             FAMILY[primaryOf(code)]?.let { return it(code, domain, domainCode, message) }
             return P2PSyncException(code, domain, domainCode, message)
         }
     }
 }
 
-class InvalidArgumentException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-1, domain, domainCode, message)
+/**
+ * An argument was refused (P2P_ERR_INVALID_ARGUMENT): an [IllegalArgumentException], like
+ * Kotlin's own `require` failures, and a [P2PError] with code -1. It is the one exception
+ * of the library that is not a [P2PSyncException].
+ */
+class InvalidArgumentException(override val domain: Int, override val domainCode: Int, message: String) :
+    IllegalArgumentException(message), P2PError {
+    override val code: Int
+        get() = -1
+
+    /** For callers that raise it themselves: domain library, code -1. */
+    constructor(message: String) : this(P2PSyncException.DOMAIN_LIBRARY, -1, message)
+}
 class InvalidHandleException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-2, domain, domainCode, message)
 class NotFoundException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-3, domain, domainCode, message)
 class ConflictException(domain: Int, domainCode: Int, message: String) : P2PSyncException(-4, domain, domainCode, message)

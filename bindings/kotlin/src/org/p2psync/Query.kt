@@ -106,7 +106,7 @@ class Result(val json: String) {
 }
 
 /** What a live query's listener receives: the new rows, or the error of a failed run. */
-class QueryChange(val results: List<Result>?, val error: P2PSyncException?) {
+class QueryChange(val results: List<Result>?, val error: P2PError?) {
     internal companion object {
         @Suppress("UNCHECKED_CAST")
         fun parse(text: String): QueryChange {
@@ -162,6 +162,9 @@ fun Database.prepare(text: String): Query = Query(this, Native.queryPrepare(hand
 @JvmOverloads
 fun Database.query(text: String, params: Map<String, Any?>? = null): List<Result> =
     prepare(text).use { it.execute(params).allResults() }
+
+/** The SQLite statement the SELECT [text] compiles to and SQLite's query plan (Python's `db.explain`). */
+fun Database.explain(text: String): String = prepare(text).use { it.explain() }
 
 /** Creates (or replaces, if its definition changed) the index [name] of this collection. */
 fun Collection.createIndex(name: String, config: IndexConfiguration) {

@@ -256,10 +256,14 @@ class Replicator private constructor(val database: Database, val config: Replica
      * Calls [listener] with every status change, on a library thread, serially; it must
      * return quickly. Remove the subscription before closing the replicator.
      */
-    fun addChangeListener(listener: (ReplicatorStatus) -> Unit): ReplicatorSubscription =
+    fun addStatusListener(listener: (ReplicatorStatus) -> Unit): ReplicatorSubscription =
         subscribe(false) { json -> listener(ReplicatorStatus.from(Json.obj(Native.text(json)))) }
 
-    /** Calls [listener] with every batch of replicated documents; threads as for [addChangeListener]. */
+    /** The former name of [addStatusListener] (Python's `add_status_listener`). */
+    @Deprecated("renamed addStatusListener, as in the Python binding", ReplaceWith("addStatusListener(listener)"))
+    fun addChangeListener(listener: (ReplicatorStatus) -> Unit): ReplicatorSubscription = addStatusListener(listener)
+
+    /** Calls [listener] with every batch of replicated documents; threads as for [addStatusListener]. */
     fun addDocumentListener(listener: (DocumentReplication) -> Unit): ReplicatorSubscription =
         subscribe(true) { json -> listener(DocumentReplication.from(Json.obj(Native.text(json)))) }
 

@@ -16,13 +16,17 @@ enum class ActivityLevel {
 }
 
 /**
- * A replicator's status. [error] is why it stopped or is retrying: a [P2PSyncException]
- * subclass by code (an [AuthException] for refused credentials, a [TlsException] or one
- * of its finer codes for TLS), whose [P2PSyncException.domain] and
- * [P2PSyncException.domainCode] keep the cause (e.g. the HTTP status 401 in the WebSocket
- * domain).
+ * A replicator's status. [error] is why it stopped or is retrying: the exception class of
+ * its code (an [AuthException] for refused credentials, a [TlsException] or one of its finer
+ * codes for TLS), typed [P2PError], whose [P2PError.domain] and [P2PError.domainCode] keep
+ * the cause (e.g. the HTTP status 401 in the WebSocket domain); `error.asException()` to
+ * throw it.
  */
-data class ReplicatorStatus(val activity: ActivityLevel, val completed: Long, val total: Long, val error: P2PSyncException?) {
+data class ReplicatorStatus(val activity: ActivityLevel, val completed: Long, val total: Long, val error: P2PError?) {
+    /** Whether the replicator has stopped (Python's `ReplicatorStatus.stopped`). */
+    val stopped: Boolean
+        get() = activity == ActivityLevel.STOPPED
+
     internal companion object {
         @Suppress("UNCHECKED_CAST")
         fun from(m: Map<String, Any?>): ReplicatorStatus {
@@ -51,7 +55,7 @@ data class ReplicatorStats(
     val deltasRefused: Long,
     val deltaBytesSavedSent: Long = 0, val deltaBytesSavedReceived: Long = 0,
     val wireBytesSent: Long = 0, val wireBytesReceived: Long = 0,
-    val conflictsResolved: Long = 0, val retries: Long = 0, val lastError: P2PSyncException? = null
+    val conflictsResolved: Long = 0, val retries: Long = 0, val lastError: P2PError? = null
 ) {
     internal companion object {
         fun from(m: Map<String, Any?>): ReplicatorStats {
@@ -66,7 +70,7 @@ data class ReplicatorStats(
 
 /** Turns the library's error object ({"status", "domain", "code", "message"}) into an exception. */
 @Suppress("UNCHECKED_CAST")
-internal fun errorOf(value: Any?): P2PSyncException? {
+internal fun errorOf(value: Any?): P2PError? {
     val m = value as Map<String, Any?>? ?: return null
     return P2PSyncException.create((m["status"] as Number).toInt(), (m["domain"] as Number).toInt(),
         (m["code"] as Number).toInt(), (m["message"] as String? ?: "").toByteArray(Charsets.UTF_8))
@@ -84,7 +88,7 @@ data class ReplicatedDocument(
     val deleted: Boolean,
     /** The remote revoked access to the document. */
     val accessRemoved: Boolean,
-    val error: P2PSyncException?
+    val error: P2PError?
 ) {
     internal companion object {
         fun from(m: Map<String, Any?>) = ReplicatedDocument(m["collection"] as String, m["id"] as String,
