@@ -10,6 +10,7 @@ Run by `make bench` (not by `make test`):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -50,6 +51,18 @@ def doc_text(i: int) -> Tuple[str, str]:
     """Document i of the ~1 KB set, byte for byte as tests/bench/workload.Doc writes it."""
     return (f"doc-{i:06d}", f'{{"n":{i},"kind":"bench","group":"g{i % 100}","score":{score_text(i)},'
                             f'"created":"2024-01-01T00:00:00.000Z","payload":"{payload(i, 900)}"}}')
+
+
+# SHA-256 over ID then body of documents 1..20,000 of the ~1 KB set (tests/bench/WORKLOAD.md, W8).
+W1_FINGERPRINT_20K = "78c541d4907a22edec9efb98db59534670a463d27cd32998ee92675081c2c6f3"
+
+
+def fingerprint(docs: List[Tuple[str, str]]) -> str:
+    h = hashlib.sha256()
+    for doc_id, body in docs:
+        h.update(doc_id.encode())
+        h.update(body.encode())
+    return h.hexdigest()
 
 
 def engine_rate(binary: Path, n: int, batch: int) -> float:
@@ -127,6 +140,8 @@ def main() -> int:
         binary = work / "store-bench"
         subprocess.run(["go", "build", "-o", str(binary), "./tests/bench/store"], cwd=ROOT, check=True)
         docs_text = [doc_text(i) for i in range(1, args.n + 1)]
+        if args.n >= 20000 and fingerprint(docs_text[:20000]) != W1_FINGERPRINT_20K:
+            raise SystemExit("generated documents differ from tests/bench/workload.Doc's")
         docs_dict = [(i, json.loads(t)) for i, t in docs_text]
         print(f"W8 Python bulk save/read: {args.n} docs (~1 KB, W1's), batches of {args.batch}, {args.runs} runs")
         results: Dict[str, List[float]] = {}

@@ -16,6 +16,11 @@ open class P2PSyncException(
     val primaryCode: Int
         get() = primaryOf(code)
 
+    /** Set by [Batch.saveMany] when it fails: how many documents it saved before the one
+     * that failed (that document's index); -1 for every other failure. */
+    var saved: Int = -1
+        internal set
+
     companion object {
         const val DOMAIN_LIBRARY = 1
         const val DOMAIN_POSIX = 2
