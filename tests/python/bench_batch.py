@@ -4,7 +4,7 @@ measured in the same run (tests/bench/store -engine-only, run between the Python
 
 Run by `make bench` (not by `make test`):
     P2PSYNC_LIBRARY=build/lib/libp2psync.so PYTHONPATH=bindings/python \\
-        python3 tests/python/bench_batch.py [--n 20000] [--runs 3]
+        python3 tests/python/bench_batch.py [--n 20000] [--runs 3] [--engine build/bench/store-bench]
 """
 
 from __future__ import annotations
@@ -133,12 +133,14 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--no-loop", action="store_true", help="skip the one-call-per-document Batch.save loop")
+    ap.add_argument("--engine", help="a built tests/bench/store binary (default: go build it here)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-python-"))
     try:
-        binary = work / "store-bench"
-        subprocess.run(["go", "build", "-o", str(binary), "./tests/bench/store"], cwd=ROOT, check=True)
+        binary = Path(args.engine) if args.engine else work / "store-bench"
+        if not args.engine:
+            subprocess.run(["go", "build", "-o", str(binary), "./tests/bench/store"], cwd=ROOT, check=True)
         docs_text = [doc_text(i) for i in range(1, args.n + 1)]
         if args.n >= 20000 and fingerprint(docs_text[:20000]) != W1_FINGERPRINT_20K:
             raise SystemExit("generated documents differ from tests/bench/workload.Doc's")
