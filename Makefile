@@ -44,7 +44,7 @@ KT_TEST_SRC := $(wildcard tests/kotlin/*.kt)
 KT_TEST_CLASSES := $(patsubst tests/kotlin/%.kt,org.p2psync.test.%,$(wildcard tests/kotlin/*Test.kt))
 KT_RUN_CP := $(KT_TESTS):$(KT_JAR):$(JAVA_LIB)/kotlin-stdlib.jar:$(JAVA_LIB)/junit4.jar:$(JAVA_LIB)/hamcrest-core.jar
 
-.PHONY: build tools tools-demo test test-go test-c test-python test-kotlin lint fuzz bench demo clean \
+.PHONY: build tools tools-demo test test-go test-c test-python test-kotlin lint fuzz bench bench-bindings demo clean \
         install install-configure uninstall python-package kotlin docs
 
 # ------------------------------------------------------------------ build
@@ -248,7 +248,10 @@ fuzz: tools-demo
 	  done; \
 	done
 
-# Runs every Go main under tests/bench/*/ except the shared workload package.
+# Runs every Go main under tests/bench/*/ except the shared workload package, then W8 from the bindings (tests/python/bench_*.py,
+# tests/kotlin/*Bench.kt), which run tests/bench/store -engine-only as their baseline.
+BENCH_STORE := $(BUILD)/bench/store-bench
+
 bench: tools-demo
 	@for dir in tests/bench/*/; do \
 	  name=$$(basename $$dir); \
@@ -257,6 +260,24 @@ bench: tools-demo
 	  echo "== bench $$name"; \
 	  $(GO) run ./tests/bench/$$name; \
 	done
+	$(MAKE) --no-print-directory bench-bindings
+
+bench-bindings: build
+	@mkdir -p $(dir $(BENCH_STORE))
+	$(GO) build -o $(BENCH_STORE) ./tests/bench/store
+	@for f in tests/python/bench_*.py; do \
+	  echo "== bench $$f"; \
+	  P2PSYNC_LIBRARY=$(LIB) PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) $$f --engine $(BENCH_STORE); \
+	done
+ifeq ($(KOTLIN),yes)
+	$(MAKE) --no-print-directory $(JNI_LIB) $(KT_JAR) $(KT_TESTS)
+	@for c in $(patsubst tests/kotlin/%.kt,org.p2psync.test.%Kt,$(wildcard tests/kotlin/*Bench.kt)); do \
+	  echo "== bench $$c"; \
+	  $(JAVA) -Djava.library.path=$(LIB_DIR) -cp $(KT_RUN_CP) $$c $(BENCH_STORE); \
+	done
+else
+	@echo "kotlinc not found (or KOTLIN=no): the Kotlin benchmark is skipped"
+endif
 
 demo: tools-demo
 	$(MAKE) --no-print-directory build

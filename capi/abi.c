@@ -254,3 +254,7 @@ int32_t p2p_document_version_vector(p2p_document doc, char **out_vector, p2p_err
 int32_t p2p_db_source_id(p2p_db db, char **out_source_id, p2p_error *err) { return GO(err, p2pgo_db_source_id(db, out_source_id, err)); }
 
 int32_t p2p_query_add_listener(p2p_query query, const char *params_json, p2p_query_listener_fn fn, void *user_data, p2p_subscription *out_token, p2p_error *err) { return GO(err, p2pgo_query_add_listener(query, (char *)params_json, fn, user_data, out_token, err)); }
+
+/* bulk documents */
+int32_t p2p_batch_save_documents(p2p_batch batch, p2p_collection coll, size_t count, const char *const *doc_ids, const char *const *jsons, const char *const *parent_rev_ids, uint8_t concurrency, size_t *out_saved, char **out_results_json, p2p_error *err) { return GO(err, p2pgo_batch_save_documents(batch, coll, count, (char **)doc_ids, (char **)jsons, (char **)parent_rev_ids, concurrency, out_saved, out_results_json, err)); }
+int32_t p2p_collection_get_documents(p2p_collection coll, size_t count, const char *const *doc_ids, uint8_t include_deleted, char **out_json, p2p_error *err) { return GO(err, p2pgo_collection_get_documents(coll, count, (char **)doc_ids, include_deleted, out_json, err)); }

@@ -54,9 +54,13 @@ func writeArgs(id, body, parent *C.char, concurrency C.uint8_t, isSave bool) (do
 		return a, err
 	}
 	if isSave {
-		if a.body, err = goJSON(body, "json"); err != nil {
+		// Copied as text only: the store validates the body (JSON object, UTF-8) as it
+		// compacts it, so decoding it here as well (goJSON) would parse it twice.
+		text, err := goText(body, "json")
+		if err != nil {
 			return a, err
 		}
+		a.body = []byte(text)
 	}
 	if a.opts, err = saveOptions(parent, concurrency); err != nil {
 		return a, err

@@ -1575,6 +1575,58 @@ P2P_API int32_t p2p_query_add_listener(p2p_query query, const char *params_json,
                                        p2p_query_listener_fn fn, void *user_data,
                                        p2p_subscription *out_token, p2p_error *err);
 
+/* ---------------------------------------------------------------- bulk documents */
+
+/* Many documents in one call, for loading and reading in bulk: one crossing of the ABI
+ * (and, from Python or the JVM, one binding call) instead of one or more per document.
+ *
+ * p2p_batch_save_documents: saves documents doc_ids[i] with bodies jsons[i], i = 0 ..
+ * count-1, in that order, in `batch`, exactly as count calls of p2p_batch_save_document
+ * would (the same checks, revisions, sequences and codes); a document ID may repeat (its
+ * later body is saved on top of the earlier one).
+ *   doc_ids, jsons   borrowed; arrays of count non-NULL strings (may be NULL when count is 0).
+ *   parent_rev_ids   borrowed, may be NULL (no parent for any document); else an array of
+ *                    count entries, each the parent revision or NULL/"" (as parent_rev_id).
+ *   concurrency      P2P_CONCURRENCY_*, for every document.
+ *   out_saved        optional; receives the number of documents this call saved. It is
+ *                    written on failure too (an exception to the rule that a failure leaves
+ *                    out-parameters untouched): saving stops at the first document that
+ *                    fails, the ones before it stay saved in the batch (which stays open,
+ *                    as after a failed p2p_batch_save_document), and *out_saved is its
+ *                    index. The error message starts with "document <index> (<ID>): ".
+ *   out_results_json optional; on success receives, owned by the caller (p2p_free), a JSON
+ *                    array with one object per document, in order:
+ *                    {"id": ..., "rev_id": ..., "sequence": N, "version": ...}
+ *                    (version as p2p_document_version). Pass NULL when not needed.
+ * Returns P2P_OK, or the code of the failing document as p2p_batch_save_document returns
+ * it; P2P_ERR_INVALID_ARGUMENT also for a NULL array or entry.
+ * Blocks: disk I/O. */
+P2P_API int32_t p2p_batch_save_documents(p2p_batch batch, p2p_collection coll, size_t count,
+                                         const char *const *doc_ids, const char *const *jsons,
+                                         const char *const *parent_rev_ids, uint8_t concurrency,
+                                         size_t *out_saved, char **out_results_json,
+                                         p2p_error *err);
+
+/* p2p_collection_get_documents: reads the current revisions of doc_ids[0 .. count-1] from
+ * one snapshot of the collection, as count calls of p2p_collection_get_document would.
+ *   doc_ids          borrowed; array of count non-NULL document IDs (may repeat; NULL when
+ *                    count is 0).
+ *   include_deleted  0: a deleted document is given as null; 1: as its tombstone.
+ *   out_json         receives, owned by the caller (p2p_free), a JSON array with one entry
+ *                    per ID, in order: null for a missing (or, without include_deleted,
+ *                    deleted) document, else
+ *                    {"id": ..., "rev_id": ..., "sequence": N, "deleted": false,
+ *                     "version": ..., "timestamp": N, "version_vector": ..., "json": "..."}
+ *                    where "json" is the body, as p2p_document_json gives it, as a JSON
+ *                    string, and the version fields are as the p2p_document_* getters.
+ * Returns P2P_OK; P2P_ERR_INVALID_ARGUMENT (NULL array, entry or out_json, an invalid ID:
+ * the message names its index); P2P_ERR_INVALID_HANDLE; P2P_ERR_NOT_FOUND (collection
+ * deleted); P2P_ERR_IO. A missing document is not an error.
+ * Blocks: disk I/O. */
+P2P_API int32_t p2p_collection_get_documents(p2p_collection coll, size_t count,
+                                             const char *const *doc_ids, uint8_t include_deleted,
+                                             char **out_json, p2p_error *err);
+
 #ifdef __cplusplus
 }
 #endif

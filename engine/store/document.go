@@ -217,7 +217,7 @@ func (b *Batch) insertNew(c *Collection, id string, data []byte) (*Document, boo
 		return nil, false, err
 	}
 	sv := storedVector{text: vec.String(), rev: rev}
-	res, err := c.w.insNew.ExecContext(b.ctx, seq, id, rev, b.treeBuf, data, sv.text, sv.rev)
+	res, err := c.w.insNew.ExecContext(b.ctx, seq, id, rev, b.treeBuf, data, sv.text, rev)
 	if err != nil {
 		return nil, false, b.fail(err)
 	}
@@ -228,7 +228,7 @@ func (b *Batch) insertNew(c *Collection, id string, data []byte) (*Document, boo
 	}
 	b.stored(c, id, seq, rev, false, false, len(data))
 	doc := &Document{ID: id, RevID: rev, Sequence: seq, Body: data} // data is ours (compactObject made it) and not retained
-	doc.setVector(sv)
+	doc.setNewVector(vec, sv.text)
 	return doc, true, nil
 }
 
@@ -317,7 +317,7 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 		return nil, err
 	}
 	doc := &Document{ID: id, RevID: rev, Sequence: seq, Deleted: deleted, Body: data, Expiration: expirationTime(exp)}
-	doc.setVector(sv)
+	doc.setNewVector(vec, sv.text)
 	return doc, nil
 }
 
@@ -330,13 +330,18 @@ func (b *Batch) saveBody(body []byte, deleted bool) (data []byte, attachments bo
 	if deleted {
 		return emptyObject(), false, nil, nil
 	}
-	if data, err = compactWithAttachments(body); err != nil {
+	// The compaction pass notes the keys and escapes the blob checks look for, so that a
+	// body with none of them (most) is not scanned again.
+	data, info, err := compactInfo(body, keysAttachmentsAllowed)
+	if err != nil {
 		return nil, false, nil, err
 	}
-	if unsatisfied, err = b.unsatisfiedBlobs(data); err != nil {
-		return nil, false, nil, err
+	if info.mayReference() {
+		if unsatisfied, err = b.unsatisfiedBlobs(data); err != nil {
+			return nil, false, nil, err
+		}
 	}
-	return data, hasTopLevelAttachments(data), unsatisfied, nil
+	return data, info.mayHaveTopLevelAttachments() && hasTopLevelAttachments(data), unsatisfied, nil
 }
 
 // checkSaveParent applies a save's preconditions to the current revision cur of t (-1:

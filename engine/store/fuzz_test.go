@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/p2psync/libp2psync/engine/blobstore"
 )
 
 // openFuzzDB opens one database shared by all iterations of a fuzz target.
@@ -21,13 +23,22 @@ func openFuzzDB(f *testing.F) *Database {
 // FuzzSaveBody: any byte string is either saved (and read back as its
 // compact form) or refused with ErrInvalidJSON without writing anything.
 func FuzzSaveBody(f *testing.F) {
-	for _, s := range []string{`{}`, `{"a":[1,{"b":null}]}`, ` { "x" : "y" } `, `[]`, `"s"`, `{"a":`, "{\"\xff\":1}", `{"a":1} {}`} {
+	for _, s := range []string{`{}`, `{"a":[1,{"b":null}]}`, ` { "x" : "y" } `, `[]`, `"s"`, `{"a":`, "{\"\xff\":1}", `{"a":1} {}`, `{"\u0040type":1}`, `{"n":{"_attachments":{}}}`} {
 		f.Add([]byte(s))
 	}
 	db := openFuzzDB(f)
 	ctx := context.Background()
 	c := db.DefaultCollection()
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if data, info, err := compactInfo(body, keysAttachmentsAllowed); err == nil {
+			// The save path trusts these flags to skip the blob checks.
+			if refs, rerr := blobstore.References(data); rerr == nil && len(refs) > 0 && !info.mayReference() {
+				t.Fatalf("%q: References finds %d references, mayReference is false", body, len(refs))
+			}
+			if hasTopLevelAttachments(data) && !info.mayHaveTopLevelAttachments() {
+				t.Fatalf("%q: top-level _attachments not flagged", body)
+			}
+		}
 		seq, _ := c.LastSequence(ctx)
 		doc, err := c.Save(ctx, "fuzz", body, SaveOptions{})
 		want, ok := referenceCompact(body)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
@@ -80,22 +81,46 @@ const (
 )
 
 func compact(body []byte, rule keyRule) ([]byte, error) {
+	out, _, err := compactInfo(body, rule)
+	return out, err
+}
+
+// bodyInfo is what a compaction pass noticed about a body, so that the save path need
+// not scan it again for the blob pre-checks (blobstore.MayReference,
+// hasTopLevelAttachments). Each flag is conservative: false means certainly absent.
+type bodyInfo struct {
+	uEscape     bool // some string (key or value) holds a \u escape
+	atTypeKey   bool // some object, at any depth, has the key "@type" written literally
+	attachments bool // some object, at any depth, has the key "_attachments" written literally
+}
+
+// mayReference is blobstore.MayReference of the compacted body: a blob reference needs
+// a key "@type" or "_attachments", literal or spelt with \u escapes.
+func (bi bodyInfo) mayReference() bool { return bi.uEscape || bi.atTypeKey || bi.attachments }
+
+// mayHaveTopLevelAttachments is false when the body certainly has no top-level
+// "_attachments" key (hasTopLevelAttachments would then be false).
+func (bi bodyInfo) mayHaveTopLevelAttachments() bool { return bi.uEscape || bi.attachments }
+
+// compactInfo is compact that also reports what it noticed (bodyInfo).
+func compactInfo(body []byte, rule keyRule) ([]byte, bodyInfo, error) {
+	var info bodyInfo
 	if !utf8.Valid(body) {
-		return nil, fmt.Errorf("%w: body is not valid UTF-8", ErrInvalidJSON)
+		return nil, info, fmt.Errorf("%w: body is not valid UTF-8", ErrInvalidJSON)
 	}
 	i := skipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
-		return nil, fmt.Errorf("%w: body must be a JSON object", ErrInvalidJSON)
+		return nil, info, fmt.Errorf("%w: body must be a JSON object", ErrInvalidJSON)
 	}
 	out := make([]byte, 0, len(body))
-	out, i, err := compactValue(body, i, out, rule)
+	out, i, err := compactValue(body, i, out, rule, &info)
 	if err != nil {
-		return nil, err
+		return nil, info, err
 	}
 	if i = skipSpace(body, i); i != len(body) {
-		return nil, syntaxError(i, "data after the top-level value")
+		return nil, info, syntaxError(i, "data after the top-level value")
 	}
-	return out, nil
+	return out, info, nil
 }
 
 func syntaxError(at int, what string) error {
@@ -118,8 +143,8 @@ func skipSpace(b []byte, i int) int {
 // appends its compact form. Containers use an explicit stack of open
 // brackets instead of recursion. rule says which keys of the outermost object
 // are refused.
-func compactValue(b []byte, i int, out []byte, rule keyRule) ([]byte, int, error) {
-	c := compactor{b: b, out: out, rule: rule}
+func compactValue(b []byte, i int, out []byte, rule keyRule, info *bodyInfo) ([]byte, int, error) {
+	c := compactor{b: b, out: out, rule: rule, info: info}
 	i, err := c.value(i)
 	if err != nil {
 		return nil, i, err
@@ -128,10 +153,12 @@ func compactValue(b []byte, i int, out []byte, rule keyRule) ([]byte, int, error
 }
 
 // compactor is the state of one compactValue: the input, the output so far, the open
-// containers ('{' or '[' each) and the key rule of the outermost object.
+// containers ('{' or '[' each), the key rule of the outermost object and what the pass
+// notices about the body (bodyInfo).
 type compactor struct {
 	b, out, stack []byte
 	rule          keyRule
+	info          *bodyInfo
 }
 
 // value runs the parse: each turn reads one value (or opens a container, whose first
@@ -180,7 +207,7 @@ func (c *compactor) open(i int) (next int, opened bool, err error) {
 	}
 	c.stack = append(c.stack, ch)
 	if ch == '{' {
-		if c.out, i, err = compactKey(c.b, i, c.out, topRule(c.rule, len(c.stack))); err != nil {
+		if c.out, i, err = compactKey(c.b, i, c.out, topRule(c.rule, len(c.stack)), c.info); err != nil {
 			return i, false, err
 		}
 	}
@@ -192,7 +219,7 @@ func (c *compactor) scalar(i int) (int, error) {
 	b := c.b
 	switch ch := b[i]; {
 	case ch == '"':
-		end, err := scanString(b, i)
+		end, err := scanString(b, i, c.info)
 		if err != nil {
 			return i, err
 		}
@@ -241,7 +268,7 @@ func (c *compactor) afterValue(i int) (next int, done bool, err error) {
 			c.out = append(c.out, ',')
 			i++
 			if top == '{' {
-				if c.out, i, err = compactKey(b, skipSpace(b, i), c.out, topRule(c.rule, len(c.stack))); err != nil {
+				if c.out, i, err = compactKey(b, skipSpace(b, i), c.out, topRule(c.rule, len(c.stack)), c.info); err != nil {
 					return i, false, err
 				}
 			}
@@ -309,7 +336,8 @@ func objectMember(b []byte, i int, scratch []byte) (Member, int, error) {
 		return Member{}, i, syntaxError(i, "expected a string key")
 	}
 	start := i
-	end, err := scanString(b, i)
+	var info bodyInfo // what the compaction notices is not needed here
+	end, err := scanString(b, i, &info)
 	if err != nil {
 		return Member{}, i, err
 	}
@@ -324,7 +352,7 @@ func objectMember(b []byte, i int, scratch []byte) (Member, int, error) {
 		return Member{}, i, syntaxError(i, "expected ':' after a key")
 	}
 	valueStart := skipSpace(b, i+1)
-	if _, i, err = compactValue(b, valueStart, scratch, keysAny); err != nil {
+	if _, i, err = compactValue(b, valueStart, scratch, keysAny, &info); err != nil {
 		return Member{}, i, err
 	}
 	return Member{Key: key, Text: b[start:i], Value: b[valueStart:i]}, i, nil
@@ -340,13 +368,19 @@ func topRule(rule keyRule, depth int) keyRule {
 
 // compactKey parses `"key" :` at b[i] and appends `"key":`. A key refused by
 // rule (see checkKey) is an error.
-func compactKey(b []byte, i int, out []byte, rule keyRule) ([]byte, int, error) {
+func compactKey(b []byte, i int, out []byte, rule keyRule, info *bodyInfo) ([]byte, int, error) {
 	if i >= len(b) || b[i] != '"' {
 		return nil, i, syntaxError(i, "expected a string key")
 	}
-	end, err := scanString(b, i)
+	end, err := scanString(b, i, info)
 	if err != nil {
 		return nil, i, err
+	}
+	switch string(b[i:end]) {
+	case `"@type"`:
+		info.atTypeKey = true
+	case `"_attachments"`:
+		info.attachments = true
 	}
 	if rule != keysAny {
 		if err := checkKey(b[i:end], rule); err != nil {
@@ -380,12 +414,22 @@ func checkKey(raw []byte, rule keyRule) error {
 	return fmt.Errorf("%w: %q (top-level keys starting with \"_\" are reserved for the sync protocol)", ErrReservedProperty, name)
 }
 
-// scanString returns the index just past the string starting at b[i] == '"'.
-// UTF-8 validity was checked for the whole body already.
-func scanString(b []byte, i int) (int, error) {
+// scanString returns the index just past the string starting at b[i] == '"', and
+// records a \u escape in info. UTF-8 validity was checked for the whole body already.
+func scanString(b []byte, i int, info *bodyInfo) (int, error) {
 	start := i
 	i++
 	for i < len(b) {
+		// Most of a string is plain characters: skip them eight at a time, then one by one.
+		for i+8 <= len(b) && !specialInWord(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		for i < len(b) && plainStringByte[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -401,18 +445,41 @@ func scanString(b []byte, i int) (int, error) {
 				if len(b)-i < 6 || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
 					return 0, syntaxError(i, `invalid \u escape`)
 				}
+				info.uEscape = true
 				i += 6
 			default:
 				return 0, syntaxError(i, "invalid escape")
 			}
-		case c < 0x20:
+		default: // c < 0x20
 			return 0, syntaxError(i, "control character in string")
-		default:
-			i++
 		}
 	}
 	return 0, syntaxError(start, "unterminated string")
 }
+
+const (
+	lowBits  = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+// specialInWord reports whether one of the eight bytes of w is a quote, a backslash or a
+// control character (below 0x20): the bytes that end the plain run of a JSON string.
+// (x - 0x01…) & ^x & 0x80… is non-zero exactly when some byte of x is zero, and
+// (w - 0x20…) & ^w & 0x80… exactly when some byte of w is below 0x20.
+func specialInWord(w uint64) bool {
+	q := w ^ ('"' * lowBits)
+	bs := w ^ ('\\' * lowBits)
+	return ((q-lowBits)&^q|(bs-lowBits)&^bs|(w-0x20*lowBits)&^w)&highBits != 0
+}
+
+// plainStringByte[c] is true for the bytes a JSON string holds as they are: all but the
+// quote, the backslash and the control characters.
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 

@@ -2,11 +2,15 @@ package store
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/p2psync/libp2psync/engine/blobstore"
 )
 
 func TestCompactObject(t *testing.T) {
@@ -156,4 +160,87 @@ func FuzzObjectMembers(f *testing.F) {
 			t.Fatalf("members of %q rebuild %q (%v), want %q", in, rebuilt, err, compact)
 		}
 	})
+}
+
+// TestBodyInfoCoversBlobChecks: the save path skips the blob pre-checks when the
+// compaction pass saw none of their keys or escapes (bodyInfo), so the flags must be
+// set whenever References finds something or the body has a top-level _attachments.
+func TestBodyInfoCoversBlobChecks(t *testing.T) {
+	bodies := []string{
+		`{}`,
+		`{"a":"plain text with \n and \" escapes","b":[1,2,{"c":null}]}`,
+		`{"pic":{"@type":"blob","digest":"sha1-AAAAAAAAAAAAAAAAAAAAAAAAAAA=","length":1}}`,
+		`{"deep":[{"x":{"@type":"blob","digest":"sha1-AAAAAAAAAAAAAAAAAAAAAAAAAAA="}}]}`,
+		`{"pic":{"\u0040type":"blob","digest":"sha1-AAAAAAAAAAAAAAAAAAAAAAAAAAA="}}`,
+		`{"_attachments":{"a.txt":{"stub":true,"digest":"sha1-AAAAAAAAAAAAAAAAAAAAAAAAAAA=","length":1}}}`,
+		`{"\u005fattachments":{"a.txt":{"stub":true,"digest":"sha1-AAAAAAAAAAAAAAAAAAAAAAAAAAA="}}}`,
+		`{"n":{"_attachments":{}},"s":"\u00e9"}`,
+		`{"text":"@type is not a key here","k":"_attachments"}`,
+	}
+	for _, body := range bodies {
+		data, info, err := compactInfo([]byte(body), keysAttachmentsAllowed)
+		if err != nil {
+			t.Fatalf("compactInfo(%s): %v", body, err)
+		}
+		refs, err := blobstore.References(data)
+		if err != nil {
+			t.Fatalf("References(%s): %v", data, err)
+		}
+		if len(refs) > 0 && !info.mayReference() {
+			t.Errorf("%s: References finds %d references but mayReference is false", body, len(refs))
+		}
+		if hasTopLevelAttachments(data) && !info.mayHaveTopLevelAttachments() {
+			t.Errorf("%s: top-level _attachments not flagged", body)
+		}
+		if !blobstore.MayReference(data) && info.mayReference() {
+			t.Errorf("%s: flagged although MayReference rules it out (the flags should be no looser)", body)
+		}
+	}
+	// The flags are not set by values, only by keys and \u escapes.
+	if _, info, _ := compactInfo([]byte(bodies[8]), keysAttachmentsAllowed); info.mayReference() {
+		t.Errorf("%s: values flagged as keys", bodies[8])
+	}
+
+	// And the save path does run the checks such bodies need.
+	db, err := Open(context.Background(), t.TempDir(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c := db.DefaultCollection()
+	for _, body := range []string{`{"p":{"\u0040type":"blob"}}`, `{"p":[{"@type":"blob","length":3}]}`} {
+		if _, err := c.Save(context.Background(), "d", []byte(body), SaveOptions{}); !errors.Is(err, ErrInvalidJSON) {
+			t.Errorf("Save(%s) = %v, want ErrInvalidJSON (malformed blob dictionary)", body, err)
+		}
+	}
+	for _, body := range []string{`{"_attachments":{}}`, `{"\u005fattachments":{}}`} {
+		if _, err := c.Save(context.Background(), "d", []byte(body), SaveOptions{}); !errors.Is(err, ErrReservedProperty) {
+			t.Errorf("Save(%s) = %v, want ErrReservedProperty", body, err)
+		}
+	}
+}
+
+// TestSpecialInWord: the eight-bytes-at-a-time test of scanString agrees with the
+// byte-by-byte one for every byte value in every position, among plain neighbours.
+func TestSpecialInWord(t *testing.T) {
+	for _, fill := range []byte{'a', 0x7f, 0x80, 0xff, ' '} {
+		for pos := 0; pos < 8; pos++ {
+			for c := 0; c < 256; c++ {
+				var w [8]byte
+				for k := range w {
+					w[k] = fill
+				}
+				w[pos] = byte(c)
+				want := false
+				for _, b := range w {
+					if !plainStringByte[b] {
+						want = true
+					}
+				}
+				if got := specialInWord(binary.LittleEndian.Uint64(w[:])); got != want {
+					t.Fatalf("word % x: specialInWord = %v, want %v", w, got, want)
+				}
+			}
+		}
+	}
 }

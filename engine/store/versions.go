@@ -138,6 +138,17 @@ func (d *Document) setVector(sv storedVector) {
 	d.Version, d.Timestamp, d.Vector = v.String(), v.Time, sv.text
 }
 
+// setNewVector fills the version fields of d, a revision this package just saved with
+// vector vec, whose text is text (vec.String()): what setVector would find, without
+// parsing the text again. The current version's text is the prefix of the vector's.
+func (d *Document) setNewVector(vec hlv.Vector, text string) {
+	cv := text
+	if i := strings.IndexAny(cv, ",;"); i >= 0 {
+		cv = cv[:i]
+	}
+	d.Version, d.Timestamp, d.Vector = cv, vec.Current.Time, text
+}
+
 // isAncestor reports whether node a is an ancestor of node i in t.
 func (t *revTree) isAncestor(a, i int) bool {
 	for p := t.nodes[i].parent; p >= 0; p = t.nodes[p].parent {

@@ -1486,3 +1486,91 @@ FN(jlongArray, queryAddListener)(ARGS, jlong q, jbyteArray params, jobject sink)
     }
     return long_pair(env, (jlong)token, (jlong)(intptr_t)sub);
 }
+
+/* ------------------------------------------------------------ bulk documents */
+
+/* Unpacks `count` NUL-terminated strings laid end to end in a byte[] (as Native.pack
+ * writes them) into one copy and an array of pointers into it. Returns 0 and throws
+ * (IllegalArgumentException, or OutOfMemoryError) if the array does not hold them. */
+static int unpack_texts(JNIEnv *env, jbyteArray packed, jint count, char **out_buf, const char ***out_ptrs)
+{
+    *out_buf = NULL;
+    *out_ptrs = NULL;
+    if (count <= 0)
+        return 1;
+    jsize n = packed == NULL ? 0 : (*env)->GetArrayLength(env, packed);
+    char *buf = malloc((size_t)n + 1);
+    const char **ptrs = malloc((size_t)count * sizeof *ptrs);
+    if (buf == NULL || ptrs == NULL) {
+        free(buf);
+        free((void *)ptrs);
+        throw_oom(env);
+        return 0;
+    }
+    if (n > 0)
+        (*env)->GetByteArrayRegion(env, packed, 0, n, (jbyte *)buf);
+    buf[n] = '\0';
+    size_t at = 0;
+    for (jint k = 0; k < count; k++) {
+        if (at >= (size_t)n) {
+            free(buf);
+            free((void *)ptrs);
+            jclass iae = (*env)->FindClass(env, "java/lang/IllegalArgumentException");
+            if (iae != NULL)
+                (*env)->ThrowNew(env, iae, "p2psync JNI glue: packed texts shorter than their count");
+            return 0;
+        }
+        ptrs[k] = buf + at;
+        at += strlen(buf + at) + 1;
+    }
+    *out_buf = buf;
+    *out_ptrs = ptrs;
+    return 1;
+}
+
+FN(jbyteArray, batchSaveMany)(ARGS, jlong batch, jlong coll, jint count, jbyteArray ids, jbyteArray jsons,
+                              jbyteArray parents, jint concurrency, jlongArray saved_out)
+{
+    (void)cls;
+    p2p_error err = P2P_ERROR_INIT;
+    char *id_buf = NULL, *json_buf = NULL, *parent_buf = NULL, *out = NULL;
+    const char **id_ptrs = NULL, **json_ptrs = NULL, **parent_ptrs = NULL;
+    jbyteArray result = NULL;
+    if (unpack_texts(env, ids, count, &id_buf, &id_ptrs) && unpack_texts(env, jsons, count, &json_buf, &json_ptrs) &&
+        (parents == NULL || unpack_texts(env, parents, count, &parent_buf, &parent_ptrs))) {
+        size_t saved = 0;
+        int32_t rc = p2p_batch_save_documents((uint64_t)batch, (uint64_t)coll, (size_t)(count < 0 ? 0 : count),
+                                              id_ptrs, json_ptrs, parent_ptrs, (uint8_t)concurrency, &saved, &out, &err);
+        if (saved_out != NULL) {
+            jlong s = (jlong)saved;
+            (*env)->SetLongArrayRegion(env, saved_out, 0, 1, &s);
+        }
+        if (!check(env, rc, &err))
+            result = take_text(env, out);
+    }
+    free(id_buf);
+    free(json_buf);
+    free(parent_buf);
+    free((void *)id_ptrs);
+    free((void *)json_ptrs);
+    free((void *)parent_ptrs);
+    return result;
+}
+
+FN(jbyteArray, collectionGetMany)(ARGS, jlong coll, jint count, jbyteArray ids, jboolean include_deleted)
+{
+    (void)cls;
+    p2p_error err = P2P_ERROR_INIT;
+    char *id_buf = NULL, *out = NULL;
+    const char **id_ptrs = NULL;
+    jbyteArray result = NULL;
+    if (unpack_texts(env, ids, count, &id_buf, &id_ptrs)) {
+        int32_t rc = p2p_collection_get_documents((uint64_t)coll, (size_t)(count < 0 ? 0 : count), id_ptrs,
+                                                  include_deleted ? 1 : 0, &out, &err);
+        if (!check(env, rc, &err))
+            result = take_text(env, out);
+    }
+    free(id_buf);
+    free((void *)id_ptrs);
+    return result;
+}

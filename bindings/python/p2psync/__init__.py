@@ -17,7 +17,7 @@ package, then the system library path.
 from . import _ffi, log
 from .blob import Blob, BlobReader, BlobWriter
 from .database import (Batch, Change, ChangeEvent, ChangeQueue, Collection, Concurrency, Database, Document,
-                       Query, Subscription)
+                       Query, SavedRevision, Subscription)
 from .errors import (AuthError, BusyError, CancelledError, ConflictError, CorruptError, ForkedError,
                      InternalError, InvalidArgumentError, InvalidHandleError, IoError, NetworkError, NotFoundError,
                      P2PSyncError, ProtocolError, TimedOutError, TLSClientCertError, TLSError, TLSExpiredError,
@@ -54,7 +54,8 @@ __all__ = [
     "KeyType", "Keystore", "Listener", "ListenerConnection", "ListenerStatus", "NetworkError", "NotFoundError",
     "OverflowEvent",
     "P2PSyncError", "ProtocolError", "Query", "ReplicatedDocument", "ReplicationCollection", "ReplicationDocument",
-    "Replicator", "ReplicatorEventQueue", "ReplicatorStats", "ReplicatorStatus", "ReplicatorType", "Resolution", "Subscription",
+    "Replicator", "ReplicatorEventQueue", "ReplicatorStats", "ReplicatorStatus", "ReplicatorType", "Resolution", "SavedRevision",
+    "Subscription",
     "TLSClientCertError", "TLSError", "TLSExpiredError", "TLSHostnameError", "TLSPinMismatchError",
     "TLSUntrustedError", "TLSVersionError", "TimedOutError", "TrustMode", "UnsupportedError", "Usage",
     "WrongPasswordError", "abi_version", "log", "library_version", "live_handles",

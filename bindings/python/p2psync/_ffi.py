@@ -257,6 +257,10 @@ SIGNATURES: Dict[str, Tuple[List[Any], Any]] = {
     "p2p_document_version_vector": ([_handle, _out_text, _err], c_int32),
     "p2p_db_source_id": ([_handle, _out_text, _err], c_int32),
     "p2p_query_add_listener": ([_handle, c_char_p, ChangeFn, c_void_p, _out_handle, _err], c_int32),
+    # bulk documents
+    "p2p_batch_save_documents": ([_handle, _handle, c_size_t, POINTER(c_char_p), POINTER(c_char_p),
+                                  POINTER(c_char_p), c_uint8, POINTER(c_size_t), _out_text, _err], c_int32),
+    "p2p_collection_get_documents": ([_handle, c_size_t, POINTER(c_char_p), c_uint8, _out_text, _err], c_int32),
 }
 
 
@@ -363,6 +367,27 @@ def call(name: str, *args: Any) -> None:
             raise error_for(status, err.domain, err.code, message)
         finally:
             lib.p2p_error_dispose(byref(err))
+
+
+def text_array(values: List[Optional[bytes]]) -> Any:
+    """A C array of char * (each entry bytes or None), for the bulk calls."""
+    return (c_char_p * len(values))(*values)
+
+
+def save_documents(batch: int, coll: int, ids: List[Optional[bytes]], bodies: List[Optional[bytes]],
+                   parents: Optional[List[Optional[bytes]]], concurrency: int) -> str:
+    """p2p_batch_save_documents; returns the results JSON. A failure raises the mapped
+    exception with `saved` set to the number of documents this call saved before it."""
+    saved = c_size_t(0)
+    out = c_void_p()
+    parent_array = text_array(parents) if parents is not None else None
+    try:
+        call("p2p_batch_save_documents", batch, coll, len(ids), text_array(ids), text_array(bodies), parent_array,
+             concurrency, byref(saved), byref(out))
+    except Exception as e:
+        e.saved = saved.value  # type: ignore[attr-defined]
+        raise
+    return _take_text(out) or "[]"
 
 
 def out_handle(name: str, *args: Any) -> int:

@@ -5,6 +5,14 @@
 // run several times; it prints min/median/max docs/s and the ratio
 // store/plain of the medians.
 //
+// Each write is also reported per CPU-second of the process (user+system time), which the
+// other processes of a shared machine disturb less than the wall clock.
+//
+// With -engine-only it runs just the store's batched write (no plain baseline, no read
+// back) and prints one line "engine-write <docs/s>" per run: the binding benchmarks
+// (tests/python/bench_batch.py, tests/kotlin/BatchBench.kt) run it between their own runs
+// as the engine's rate on the same documents, measured in the same run.
+//
 //	go run ./tests/bench/store          # full W1 (100,000 docs, 3 runs)
 //	go run ./tests/bench/store -n 5000  # quick smoke run
 package main
@@ -20,6 +28,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/p2psync/libp2psync/engine/store"
@@ -33,6 +42,7 @@ func main() {
 	batch := flag.Int("batch", 1000, "documents per transaction")
 	dir := flag.String("dir", "", "scratch directory (default: a new temporary directory)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	engineOnly := flag.Bool("engine-only", false, "run only the store's batched write; print \"engine-write <docs/s>\" per run")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -45,7 +55,11 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*n, *runs, *batch, *dir); err != nil {
+	runFn := run
+	if *engineOnly {
+		runFn = runEngineOnly
+	}
+	if err := runFn(*n, *runs, *batch, *dir); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -69,25 +83,22 @@ func run(n, runs, batch int, dir string) error {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	docs := make([]doc, n)
-	for i := range docs {
-		id, body := workload.Doc("doc-", i+1, workload.SmallPayload)
-		docs[i] = doc{id, body}
-	}
+	docs := w1Docs(n)
 	fmt.Printf("W1 local write: %d docs (~1 KB), batches of %d, %d runs each\n", n, batch, runs)
-	var sw, sr, pw, pr []float64
+	var sw, sr, pw, pr, swc, pwc []float64
 	for r := 0; r < runs; r++ {
-		w, rd, err := runStore(filepath.Join(dir, fmt.Sprintf("store-%d", r)), docs, batch)
+		w, rd, wc, err := runStore(filepath.Join(dir, fmt.Sprintf("store-%d", r)), docs, batch, true)
 		if err != nil {
 			return fmt.Errorf("store run %d: %w", r+1, err)
 		}
-		sw, sr = append(sw, w), append(sr, rd)
-		w, rd, err = runPlain(filepath.Join(dir, fmt.Sprintf("plain-%d.sqlite3", r)), docs, batch)
+		sw, sr, swc = append(sw, w), append(sr, rd), append(swc, wc)
+		w, rd, wc, err = runPlain(filepath.Join(dir, fmt.Sprintf("plain-%d.sqlite3", r)), docs, batch)
 		if err != nil {
 			return fmt.Errorf("plain run %d: %w", r+1, err)
 		}
-		pw, pr = append(pw, w), append(pr, rd)
-		fmt.Printf("  run %d: store write %.0f/s read %.0f/s | plain write %.0f/s read %.0f/s\n", r+1, sw[r], sr[r], pw[r], pr[r])
+		pw, pr, pwc = append(pw, w), append(pr, rd), append(pwc, wc)
+		fmt.Printf("  run %d: store write %.0f/s (%.0f per CPU-s) read %.0f/s | plain write %.0f/s (%.0f per CPU-s) read %.0f/s\n",
+			r+1, sw[r], swc[r], sr[r], pw[r], pwc[r], pr[r])
 	}
 	report := func(name string, xs []float64) float64 {
 		s := append([]float64(nil), xs...)
@@ -103,16 +114,70 @@ func run(n, runs, batch int, dir string) error {
 	mpw := report("plain write", pw)
 	msr := report("store read", sr)
 	mpr := report("plain read", pr)
-	fmt.Printf("ratio store/plain (medians): write %.2f  read %.2f\n", msw/mpw, msr/mpr)
+	mswc := report("store write/CPU-s", swc)
+	mpwc := report("plain write/CPU-s", pwc)
+	fmt.Printf("ratio store/plain (medians): write %.2f  read %.2f  write per CPU-second %.2f\n", msw/mpw, msr/mpr, mswc/mpwc)
 	return nil
 }
 
-// runStore saves docs through engine/store and reads them back with Get.
-func runStore(dir string, docs []doc, batch int) (writeRate, readRate float64, err error) {
+// w1Docs returns documents 1..n of the ~1 KB set.
+func w1Docs(n int) []doc {
+	docs := make([]doc, n)
+	for i := range docs {
+		id, body := workload.Doc("doc-", i+1, workload.SmallPayload)
+		docs[i] = doc{id, body}
+	}
+	return docs
+}
+
+// runEngineOnly is -engine-only: the store's batched write alone, one line per run.
+func runEngineOnly(n, runs, batch int, dir string) error {
+	if n <= 0 || runs <= 0 || batch <= 0 {
+		return fmt.Errorf("-n, -runs and -batch must be positive")
+	}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "bench-store-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	docs := w1Docs(n)
+	for r := 0; r < runs; r++ {
+		w, _, _, err := runStore(filepath.Join(dir, fmt.Sprintf("engine-%d", r)), docs, batch, false)
+		if err != nil {
+			return fmt.Errorf("store run %d: %w", r+1, err)
+		}
+		fmt.Printf("engine-write %.0f\n", w)
+	}
+	return nil
+}
+
+// cpuTime is the user+system CPU time the process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// perCPU is n over the CPU time used since c0 (0 if none was measured).
+func perCPU(n int, c0 time.Duration) float64 {
+	d := cpuTime() - c0
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// runStore saves docs through engine/store and, if read, reads them back with Get.
+func runStore(dir string, docs []doc, batch int, read bool) (writeRate, readRate, writeCPURate float64, err error) {
 	ctx := context.Background()
 	db, err := store.Open(ctx, dir, store.Config{})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer func() {
 		if cerr := db.Close(); err == nil {
@@ -121,7 +186,7 @@ func runStore(dir string, docs []doc, batch int) (writeRate, readRate float64, e
 		store.Delete(dir)
 	}()
 	coll := db.DefaultCollection()
-	start := time.Now()
+	start, c0 := time.Now(), cpuTime()
 	for lo := 0; lo < len(docs); lo += batch {
 		hi := min(lo+batch, len(docs))
 		err := db.InBatch(ctx, func(b *store.Batch) error {
@@ -133,31 +198,34 @@ func runStore(dir string, docs []doc, batch int) (writeRate, readRate float64, e
 			return nil
 		})
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 	}
-	writeRate = float64(len(docs)) / time.Since(start).Seconds()
+	writeRate, writeCPURate = float64(len(docs))/time.Since(start).Seconds(), perCPU(len(docs), c0)
 	if c, err := coll.Count(ctx); err != nil || c != uint64(len(docs)) {
-		return 0, 0, fmt.Errorf("count after write = %d (%v), want %d", c, err, len(docs))
+		return 0, 0, 0, fmt.Errorf("count after write = %d (%v), want %d", c, err, len(docs))
+	}
+	if !read {
+		return writeRate, 0, writeCPURate, nil
 	}
 	start = time.Now()
 	for _, d := range docs {
 		got, err := coll.Get(ctx, d.id)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		if !bytes.Equal(got.Body, d.body) {
-			return 0, 0, fmt.Errorf("document %s read back differently", d.id)
+			return 0, 0, 0, fmt.Errorf("document %s read back differently", d.id)
 		}
 	}
 	readRate = float64(len(docs)) / time.Since(start).Seconds()
-	return writeRate, readRate, nil
+	return writeRate, readRate, writeCPURate, nil
 }
 
 // runPlain is the baseline: one table (id TEXT PRIMARY KEY, body TEXT),
 // transactions of batch rows, with the same journal and sync settings as the
 // store's writer.
-func runPlain(path string, docs []doc, batch int) (writeRate, readRate float64, err error) {
+func runPlain(path string, docs []doc, batch int) (writeRate, readRate, writeCPURate float64, err error) {
 	ctx := context.Background()
 	u := url.URL{Scheme: "file", Path: path}
 	q := url.Values{}
@@ -166,7 +234,7 @@ func runPlain(path string, docs []doc, batch int) (writeRate, readRate float64, 
 	}
 	db, err := sql.Open("sqlite", u.String()+"?"+q.Encode())
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	db.SetMaxOpenConns(1)
 	defer func() {
@@ -178,47 +246,47 @@ func runPlain(path string, docs []doc, batch int) (writeRate, readRate float64, 
 		}
 	}()
 	if _, err := db.ExecContext(ctx, `CREATE TABLE docs (id TEXT PRIMARY KEY, body TEXT)`); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	ins, err := db.PrepareContext(ctx, `INSERT INTO docs (id, body) VALUES (?, ?)`)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer ins.Close()
-	start := time.Now()
+	start, c0 := time.Now(), cpuTime()
 	for lo := 0; lo < len(docs); lo += batch {
 		hi := min(lo+batch, len(docs))
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		st := tx.StmtContext(ctx, ins)
 		for _, d := range docs[lo:hi] {
 			if _, err := st.ExecContext(ctx, d.id, string(d.body)); err != nil {
 				tx.Rollback()
-				return 0, 0, err
+				return 0, 0, 0, err
 			}
 		}
 		if err := tx.Commit(); err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 	}
-	writeRate = float64(len(docs)) / time.Since(start).Seconds()
+	writeRate, writeCPURate = float64(len(docs))/time.Since(start).Seconds(), perCPU(len(docs), c0)
 	sel, err := db.PrepareContext(ctx, `SELECT body FROM docs WHERE id = ?`)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer sel.Close()
 	start = time.Now()
 	for _, d := range docs {
 		var body string
 		if err := sel.QueryRowContext(ctx, d.id).Scan(&body); err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		if body != string(d.body) {
-			return 0, 0, fmt.Errorf("row %s read back differently", d.id)
+			return 0, 0, 0, fmt.Errorf("row %s read back differently", d.id)
 		}
 	}
 	readRate = float64(len(docs)) / time.Since(start).Seconds()
-	return writeRate, readRate, nil
+	return writeRate, readRate, writeCPURate, nil
 }

@@ -28,6 +28,34 @@ class Collection internal constructor(val database: Database, handle: Long) : Na
     /** Removes a document and its history without a trace. */
     fun purge(id: String) = Native.collectionPurge(handle, Native.utf8(id))
 
+    /**
+     * Reads many documents in one call, from one snapshot: one entry per ID, in order,
+     * null for a missing (or, unless [includeDeleted], deleted) document. Much faster
+     * than [get] in a loop.
+     */
+    @JvmOverloads
+    fun getMany(ids: List<String>, includeDeleted: Boolean = false): List<Document?> {
+        val text = Native.text(Native.collectionGetMany(handle, ids.size, Native.pack(ids), includeDeleted))
+        return (Json.parse(text) as List<*>).map { e ->
+            @Suppress("UNCHECKED_CAST")
+            (e as Map<String, Any?>?)?.let {
+                Document(id = it["id"] as String, revId = it["rev_id"] as String, sequence = it["sequence"] as Long,
+                    deleted = it["deleted"] as Boolean, json = it["json"] as String, version = it["version"] as String,
+                    timestamp = it["timestamp"] as Long, versionVector = it["version_vector"] as String)
+            }
+        }
+    }
+
+    /**
+     * Saves many documents (ID to JSON body pairs) in one transaction of their own:
+     * [Batch.saveMany] in a batch that is committed, or aborted if a document fails (then
+     * nothing is saved).
+     */
+    @JvmOverloads
+    fun saveMany(docs: List<Pair<String, String>>, concurrency: Concurrency = Concurrency.LAST_WRITE_WINS,
+                 parentRevIds: List<String?>? = null): List<SavedRevision> =
+        database.inBatch { it.saveMany(this, docs, concurrency, parentRevIds) }
+
     /** The current revision ([NotFoundException] if missing, or deleted unless [includeDeleted]). */
     @JvmOverloads
     fun get(id: String, includeDeleted: Boolean = false): Document =
@@ -107,9 +135,45 @@ class Batch internal constructor(val database: Database, handle: Long) : NativeO
 
     fun purge(collection: Collection, id: String) = Native.batchPurge(handle, collection.handle, Native.utf8(id))
 
+    /**
+     * Saves many documents (ID to JSON body pairs) inside the batch in one library call,
+     * in order, exactly as [save] for each would; [parentRevIds], if given, has one entry
+     * per document (null: no parent). Returns one [SavedRevision] per document.
+     *
+     * Saving stops at the first document that fails: its exception is thrown with
+     * [P2PError.saved] set to its index, the documents before it stay saved in the
+     * batch (which stays open, as after a failed [save]), and the message starts with
+     * `document <index> ("<ID>"): `.
+     */
+    @JvmOverloads
+    fun saveMany(collection: Collection, docs: List<Pair<String, String>>,
+                 concurrency: Concurrency = Concurrency.LAST_WRITE_WINS,
+                 parentRevIds: List<String?>? = null): List<SavedRevision> {
+        require(parentRevIds == null || parentRevIds.size == docs.size) {
+            "${parentRevIds?.size} parentRevIds for ${docs.size} documents"
+        }
+        val saved = LongArray(1)
+        val text = try {
+            Native.batchSaveMany(handle, collection.handle, docs.size, Native.pack(docs.map { it.first }),
+                Native.pack(docs.map { it.second }), parentRevIds?.let { Native.pack(it) }, concurrency.code, saved)
+        } catch (e: RuntimeException) {
+            when (e) {
+                is P2PSyncException -> e.saved = saved[0].toInt()
+                is InvalidArgumentException -> e.saved = saved[0].toInt()
+            }
+            throw e
+        }
+        return Json.objects(Native.text(text)).map {
+            SavedRevision(it["id"] as String, it["rev_id"] as String, it["sequence"] as Long, it["version"] as String)
+        }
+    }
+
     /** Makes every write durable; the batch ends either way. */
     fun commit() = finish(Native::batchCommit, endsOnFailure = true)
 
     /** Discards the writes; harmless on an ended batch. */
     fun abort() = close()
 }
+
+/** What [Batch.saveMany] and [Collection.saveMany] report for each saved document. */
+data class SavedRevision(val id: String, val revId: String, val sequence: Long, val version: String)

@@ -111,8 +111,15 @@ internal class Json private constructor(private val s: String) {
 
     private fun str(): String {
         expect('"')
-        val sb = StringBuilder()
+        // Runs without escapes are copied whole (document bodies in bulk reads are long).
+        var start = i
+        while (i < s.length && s[i] != '"' && s[i] != '\\') i++
+        if (i < s.length && s[i] == '"') return s.substring(start, i++)
+        val sb = StringBuilder().append(s, start, i)
         while (true) {
+            start = i
+            while (i < s.length && s[i] != '"' && s[i] != '\\') i++
+            sb.append(s, start, i)
             val c = s[i++]
             when (c) {
                 '"' -> return sb.toString()

@@ -149,6 +149,9 @@ internal object Native {
     @JvmStatic external fun batchPurge(batch: Long, coll: Long, id: ByteArray)
     @JvmStatic external fun batchCommit(batch: Long)
     @JvmStatic external fun batchAbort(batch: Long)
+    @JvmStatic external fun batchSaveMany(batch: Long, coll: Long, count: Int, ids: ByteArray, jsons: ByteArray,
+                                          parents: ByteArray?, concurrency: Int, savedOut: LongArray): ByteArray
+    @JvmStatic external fun collectionGetMany(coll: Long, count: Int, ids: ByteArray, includeDeleted: Boolean): ByteArray
 
     @JvmStatic external fun collectionChanges(coll: Long, since: Long, limit: Int): ByteArray
     /** Returns {token, glue pointer}; pass both to [subscriptionRemove]. */
@@ -250,6 +253,16 @@ internal object Native {
     }
 
     fun utf8OrNull(s: String?): ByteArray? = s?.let { utf8(it) }
+
+    /** Lays texts end to end in UTF-8, each ended by a NUL (null as ""), for the bulk calls. */
+    fun pack(texts: Iterable<String?>): ByteArray {
+        val out = java.io.ByteArrayOutputStream()
+        for (t in texts) {
+            if (t != null) out.write(utf8(t))
+            out.write(0)
+        }
+        return out.toByteArray()
+    }
     fun text(b: ByteArray): String = String(b, Charsets.UTF_8)
 
     init {

@@ -19,6 +19,11 @@ interface P2PError {
     val primaryCode: Int
         get() = P2PSyncException.primaryOf(code)
 
+    /** Set by [Batch.saveMany] and [Collection.saveMany] when they fail: how many documents
+     * they saved before the one that failed (that document's index); -1 for every other
+     * failure. */
+    val saved: Int
+
     /** This error as the exception it is, to throw it (e.g. a [ReplicatorStatus.error]). */
     fun asException(): RuntimeException = this as RuntimeException
 }
@@ -35,6 +40,9 @@ open class P2PSyncException(
     override val domainCode: Int,
     message: String
 ) : RuntimeException(message), P2PError {
+    override var saved: Int = -1
+        internal set
+
     companion object {
         const val DOMAIN_LIBRARY = 1
         const val DOMAIN_POSIX = 2
@@ -114,6 +122,9 @@ class InvalidArgumentException(override val domain: Int, override val domainCode
     IllegalArgumentException(message), P2PError {
     override val code: Int
         get() = -1
+
+    override var saved: Int = -1
+        internal set
 
     /** For callers that raise it themselves: domain library, code -1. */
     constructor(message: String) : this(P2PSyncException.DOMAIN_LIBRARY, -1, message)
