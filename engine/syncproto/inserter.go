@@ -209,28 +209,56 @@ func (in *inserter) drain(err error) {
 // ancestorCache records remote ancestors (PROTOCOL §4.6). The pusher and puller note
 // them in memory, where they stay for the session (bounded), and a background goroutine
 // persists them in batches.
+//
+// What the pusher records (setPushed: a revision the peer took or already had) is
+// dropped from memory once persisted: the pusher never lists that change again in the
+// session, and a later revision of the document is a later generation, whose remote
+// ancestor is read from the store. So a long push keeps a bounded number of records,
+// not one per document sent. Records of received revisions (noteStored) stay: a first
+// revision pulled in this session is looked up in memory only.
 type ancestorCache struct {
 	remote  string
 	mu      sync.Mutex
-	known   map[docKey]string // this session's records
-	pending map[docKey]string // not yet persisted
+	known   map[docKey]string        // this session's records
+	pending map[docKey]pendingRecord // not yet persisted
 	kick    chan struct{}
+}
+
+// pendingRecord is a remote ancestor waiting to be persisted; transient ones leave
+// memory once persisted (see ancestorCache).
+type pendingRecord struct {
+	rev       string
+	transient bool
 }
 
 const maxKnownAncestors = 1 << 20
 
 func newAncestorCache(remote string) *ancestorCache {
-	return &ancestorCache{remote: remote, known: map[docKey]string{}, pending: map[docKey]string{}, kick: make(chan struct{}, 1)}
+	return &ancestorCache{remote: remote, known: map[docKey]string{}, pending: map[docKey]pendingRecord{}, kick: make(chan struct{}, 1)}
 }
 
+// set records revID as the peer's revision of a document, kept in memory for the session.
 func (a *ancestorCache) set(coll *store.Collection, docID, revID string) {
+	a.record(coll, docID, revID, false)
+}
+
+// setPushed records revID, a revision this session's pusher sent or proposed, as the
+// peer's; the record leaves memory once persisted (see ancestorCache).
+func (a *ancestorCache) setPushed(coll *store.Collection, docID, revID string) {
+	a.record(coll, docID, revID, true)
+}
+
+func (a *ancestorCache) record(coll *store.Collection, docID, revID string, transient bool) {
 	k := docKey{coll, docID}
 	a.mu.Lock()
 	if len(a.known) >= maxKnownAncestors {
 		a.known = map[docKey]string{}
 	}
 	a.known[k] = revID
-	a.pending[k] = revID
+	if p, ok := a.pending[k]; ok && !p.transient {
+		transient = false // a record that must stay in memory stays
+	}
+	a.pending[k] = pendingRecord{revID, transient}
 	n := len(a.pending)
 	a.mu.Unlock()
 	if n >= 1000 {
@@ -260,7 +288,7 @@ func (a *ancestorCache) noteStored(coll *store.Collection, docID, revID string) 
 	}
 	a.known[k] = revID
 	if _, ok := a.pending[k]; ok {
-		a.pending[k] = revID
+		a.pending[k] = pendingRecord{rev: revID}
 	}
 	a.mu.Unlock()
 }
@@ -325,7 +353,7 @@ func (a *ancestorCache) flush(ctx context.Context, db *store.Database) {
 		return
 	}
 	snapshot := a.pending
-	a.pending = map[docKey]string{}
+	a.pending = map[docKey]pendingRecord{}
 	a.mu.Unlock()
 	if db == nil {
 		for k := range snapshot {
@@ -339,13 +367,13 @@ func (a *ancestorCache) flush(ctx context.Context, db *store.Database) {
 		// this point is newer and must be kept, and one it writes later overwrites ours.
 		byColl := map[*store.Collection]map[string]string{}
 		for k, v := range snapshot {
-			if a.stale(k, v) {
+			if a.stale(k, v.rev) {
 				continue
 			}
 			if byColl[k.coll] == nil {
 				byColl[k.coll] = map[string]string{}
 			}
-			byColl[k.coll][k.id] = v
+			byColl[k.coll][k.id] = v.rev
 		}
 		for coll, revs := range byColl {
 			err := b.SetRemoteAncestors(coll, a.remote, revs)
@@ -359,6 +387,7 @@ func (a *ancestorCache) flush(ctx context.Context, db *store.Database) {
 		return nil
 	})
 	if err == nil {
+		a.forget(snapshot)
 		return
 	}
 	// Keep them for the next flush unless a newer value is pending by now.
@@ -369,6 +398,24 @@ func (a *ancestorCache) flush(ctx context.Context, db *store.Database) {
 		}
 	}
 	a.mu.Unlock()
+}
+
+// forget drops from memory the persisted transient records of snapshot that nothing
+// replaced meanwhile: the store answers for them now.
+func (a *ancestorCache) forget(snapshot map[docKey]pendingRecord) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, v := range snapshot {
+		if !v.transient {
+			continue
+		}
+		if _, newer := a.pending[k]; newer {
+			continue
+		}
+		if a.known[k] == v.rev {
+			delete(a.known, k)
+		}
+	}
 }
 
 func cur0(d *store.Document) string {
