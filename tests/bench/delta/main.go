@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"time"
 
@@ -41,7 +42,17 @@ func main() {
 	n := flag.Int("n", 1000, "number of ~100 KB documents")
 	runs := flag.Int("runs", 3, "runs of each mode")
 	quick := flag.Bool("quick", false, "smoke run: 100 documents")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the edit pushes to the file")
+	only := flag.String("mode", "", "run only this mode: full or delta (default both)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		profile = f
+	}
 	if *quick {
 		*n = 100
 	}
@@ -50,6 +61,9 @@ func main() {
 	var full, delta []result
 	for run := 0; run < *runs; run++ {
 		for _, deltas := range []bool{false, true} {
+			if (*only == "full" && deltas) || (*only == "delta" && !deltas) {
+				continue
+			}
 			r, err := once(ctx, *n, deltas)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "bench:", err)
@@ -71,6 +85,9 @@ func main() {
 		}
 	}
 	report := func(name string, rs []result, f func(result) float64, unit string) {
+		if len(rs) == 0 {
+			return
+		}
 		v := make([]float64, len(rs))
 		for i, r := range rs {
 			v[i] = f(r)
@@ -84,12 +101,18 @@ func main() {
 	report("edit push wire, delta", delta, wire, "KB")
 	report("edit push time, full", full, wall, "ms")
 	report("edit push time, delta", delta, wall, "ms")
+	if len(full) == 0 || len(delta) == 0 {
+		return
+	}
 	ratios := make([]result, len(full))
 	for i := range full {
 		ratios[i] = result{wire: delta[i].wire * 1e6 / full[i].wire} // parts per million
 	}
 	report("wire ratio delta/full", ratios, func(r result) float64 { return float64(r.wire) / 1e4 }, "% (target <= 5%)")
 }
+
+// profile receives a CPU profile of the edit push (-cpuprofile; the first run's only).
+var profile *os.File
 
 // once builds a source and a destination database, pushes the documents, edits them and
 // measures the push of the edits.
@@ -165,6 +188,12 @@ func once(ctx context.Context, n int, deltas bool) (result, error) {
 	}
 	if err := write(true); err != nil {
 		return result{}, fmt.Errorf("edit documents: %w", err)
+	}
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err == nil {
+			defer pprof.StopCPUProfile()
+		}
+		profile = nil
 	}
 	res, err := push()
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -44,9 +45,11 @@ func main() {
 	quick := flag.Bool("quick", false, "smoke run: 10,000 documents, 50 live documents")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process to the file")
 	childProfile := flag.String("childprofile", "", "write a CPU profile of the listener process to the file")
+	memProfile := flag.String("memprofile", "", "write a heap profile of this process to the file after each W2 push (the last run's is kept)")
 	level := flag.Int("level", 0, "deflate level of both processes (syncproto.Limits.CompressionLevel; 0 = default)")
 	flag.Parse()
 	childProfilePath = *childProfile
+	memProfilePath = *memProfile
 	limits.CompressionLevel = *level
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -80,6 +83,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// memProfilePath receives a heap profile of the pusher process after each W2 push.
+var memProfilePath string
 
 // childProfilePath is passed to listener processes (-childprofile).
 var childProfilePath string
@@ -164,6 +170,7 @@ type w2Result struct {
 	insertRate, pushRate, seconds float64
 	cpuParent, cpuChild           float64 // CPU seconds spent during the push
 	rssParent, rssChild           uint64
+	rssInsert                     uint64 // pusher process's peak RSS during the local insert
 	sent, received                uint64
 }
 
@@ -197,6 +204,7 @@ func run(n, live, runs int) error {
 	benchproc.Report("  push wall time s", pick(func(r w2Result) float64 { return r.seconds }), "%.2f")
 	benchproc.Report("  ratio push/insert (target >= 0.3)", pick(func(r w2Result) float64 { return r.pushRate / r.insertRate }), "%.2f")
 	benchproc.Report("  CPU s pusher+listener during the push", pick(func(r w2Result) float64 { return r.cpuParent + r.cpuChild }), "%.2f")
+	benchproc.Report("  peak RSS pusher process during the insert MiB", pick(func(r w2Result) float64 { return benchproc.MiB(r.rssInsert) }), "%.0f")
 	benchproc.Report("  peak RSS pusher MiB", pick(func(r w2Result) float64 { return benchproc.MiB(r.rssParent) }), "%.0f")
 	benchproc.Report("  peak RSS listener MiB", pick(func(r w2Result) float64 { return benchproc.MiB(r.rssChild) }), "%.0f")
 	benchproc.Report("  wire bytes pusher->listener MB", pick(func(r w2Result) float64 { return benchproc.MB(r.sent) }), "%.2f")
@@ -248,6 +256,9 @@ func runW2(dir string, n int) (w2Result, error) {
 		}
 	}
 	res.insertRate = float64(n) / time.Since(begin).Seconds()
+	// The pusher's peak RSS is measured over the push alone (the insert's is reported apart).
+	res.rssInsert = benchproc.VmHWM("self")
+	benchproc.ResetHWM()
 
 	ch, err := startChild(filepath.Join(dir, "target"))
 	if err != nil {
@@ -265,6 +276,9 @@ func runW2(dir string, n int) (w2Result, error) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
+	if memProfilePath != "" {
+		go heapProfileAt(wctx, r, uint64(n)*9/10)
+	}
 	st, err := r.Wait(wctx)
 	if err != nil {
 		return res, err
@@ -281,6 +295,19 @@ func runW2(dir string, n int) (w2Result, error) {
 	res.rssChild = ch.RSS()
 	res.rssParent = benchproc.VmHWM("self")
 	return res, nil
+}
+
+// heapProfileAt writes a heap profile (-memprofile) once the push has completed done
+// documents: what the session keeps per change is in it.
+func heapProfileAt(ctx context.Context, r *replicator.Replicator, done uint64) {
+	for ctx.Err() == nil && r.Status().Progress.Completed < done {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if f, err := os.Create(memProfilePath); err == nil {
+		runtime.GC()
+		_ = pprof.WriteHeapProfile(f)
+		f.Close()
+	}
 }
 
 func runW3(dir string, live int) (p50, p99 float64, err error) {
