@@ -207,7 +207,6 @@ func run(n, live, runs int) error {
 	benchproc.Report("  ratio push/insert (target >= 0.6)", pick(func(r w2Result) float64 { return r.pushRate / r.insertRate }), "%.2f")
 	benchproc.Report("  CPU s pusher+listener during the push", pick(func(r w2Result) float64 { return r.cpuParent + r.cpuChild }), "%.2f")
 	benchproc.Report("  CPU us per document, pusher+listener (target <= 100)", pick(func(r w2Result) float64 { return (r.cpuParent + r.cpuChild) * 1e6 / float64(n) }), "%.0f")
-	benchproc.Report("  peak RSS per document, pusher, bytes", pick(func(r w2Result) float64 { return float64(r.rssParent) / float64(n) }), "%.0f")
 	benchproc.Report("  peak RSS pusher process during the insert MiB", pick(func(r w2Result) float64 { return benchproc.MiB(r.rssInsert) }), "%.0f")
 	benchproc.Report("  peak RSS pusher MiB", pick(func(r w2Result) float64 { return benchproc.MiB(r.rssParent) }), "%.0f")
 	benchproc.Report("  peak RSS listener MiB", pick(func(r w2Result) float64 { return benchproc.MiB(r.rssChild) }), "%.0f")
