@@ -29,7 +29,11 @@ import (
 // Config tunes a connection. The zero value means defaults.
 type Config struct {
 	// CompressionLevel for messages sent with Compressed set: 0 => 6; 1..9; -1 => never compress.
+	// Compression adapts to what it gains (see doc.go, "Compression and checksums").
 	CompressionLevel int
+	// FixedCompression turns the adaptation off: every frame of a message sent with
+	// Compressed set is deflated at CompressionLevel.
+	FixedCompression bool
 	// HeartbeatInterval: a WebSocket ping is sent after this much silence from the peer.
 	// 0 => 300 s; negative disables heartbeats.
 	HeartbeatInterval time.Duration
@@ -255,6 +259,7 @@ func newConn(ws *websocket.Conn, bc *batchConn, proto string, cfg Config, tlsSta
 		done:       make(chan struct{}),
 	}
 	c.enc.level = max(cfg.CompressionLevel, 1)
+	c.enc.adapt.off = cfg.FixedCompression
 	c.recv = newReceiver(c, cfg.MaxMessageSize, cfg.MaxBodySize, c.log)
 	c.lastRecv.Store(time.Now().UnixNano())
 	ws.SetPingHandler(func(data string) error {

@@ -112,6 +112,18 @@
 // the reference peers do. Every MSG/RPY/ERR frame ends with the running CRC-32 of all
 // uncompressed payload bytes sent in that direction; a mismatch closes the connection.
 //
+// Compression adapts to the data (unless Config.FixedCompression): a sample of 64 KiB of
+// compressed frames is measured; when deflate shrank it by less than 10% (photographs,
+// encrypted or random bytes) the next 1 MiB of such frames goes out uncompressed, then
+// another sample is taken; otherwise level 1 is sampled too, and kept for the next 4 MiB
+// when its output is at most 5% larger than the configured level's (data whose gain comes
+// from its symbols rather than repeated strings, such as random identifiers or base64,
+// where the match search costs time for nothing). This stays wire-compatible, because the
+// compressed flag is per frame: the reference peers, like this package, inflate a frame
+// only when its own flag is set, through the one context per direction that uncompressed
+// frames do not touch; a deflater started at another level is seeded with the last 32 KiB
+// deflated, the history the peer's inflater holds.
+//
 // # Ending
 //
 // Close sends what is already queued (within 5 s), runs the WebSocket close handshake and

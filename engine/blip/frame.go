@@ -255,13 +255,167 @@ func (f *inflater) window() []byte {
 // encoder produces the frames of one direction: header, running checksum, deflate context.
 type encoder struct {
 	crc    uint32
-	level  int // 1..9
+	level  int // 1..9: the configured level
 	def    *flate.Writer
 	defOut bytes.Buffer
 	hdr    [maxFrameHeader]byte
 	sum    [checksumSize]byte
 	pieces [][]byte
 	buf    []byte
+	adapt  adaptive
+}
+
+// Adaptive compression. Frames of messages sent with Compressed set are deflated only
+// while it pays: the encoder measures what a sample of such frames shrinks by and
+//
+//   - sends the frames of the next skipBytes uncompressed when the sample shrank by less
+//     than minSaving (already compressed data: photographs, encrypted or random bytes),
+//     then samples again;
+//   - otherwise also samples level 1 (when the configured level is higher), and keeps the
+//     cheaper level for the next runBytes when its output is at most levelSlack larger
+//     than the configured level's (data whose gain is in the symbols, not in repeated strings, such as
+//     random identifiers or base64: deflate's match search then costs time for nothing).
+//
+// This stays wire-compatible: BLIP's compressed flag is per frame, and both reference
+// implementations inflate a frame only when its own flag says so, through one context
+// per direction that uncompressed frames do not touch (LiteCore's MessageIn picks the
+// codec mode from each frame's flags; the BLIP 3 specification says the context is used
+// for the frames with the Compressed flag). The encoder keeps the last 32 KiB it
+// deflated, so that a deflater started at another level continues from exactly the
+// history the peer's inflater holds.
+type adaptive struct {
+	off      bool // never adapt (Config.CompressionLevel set explicitly)
+	state    adaptState
+	cur      int   // level of the writer in use
+	left     int64 // bytes still to send in the current state
+	in, out  int64 // sample so far
+	ratioCfg float64
+	other    *flate.Writer // the writer of the other level, when one was made
+	otherLvl int
+	hist     []byte // last <= 64 KiB of deflated input (the shared window is its last 32 KiB)
+	// Counters for tests and diagnostics: frames sent compressed and uncompressed among
+	// those whose message asked for compression.
+	compressed, plain uint64
+}
+
+type adaptState int
+
+const (
+	sampleConfigured adaptState = iota // deflating at the configured level, measuring
+	sampleFast                         // deflating at level 1, measuring
+	running                            // deflating at the chosen level for runBytes
+	skipping                           // sending uncompressed for skipBytes
+)
+
+const (
+	sampleBytes = 64 << 10
+	runBytes    = 4 << 20
+	skipBytes   = 1 << 20
+	minSaving   = 0.10
+	levelSlack  = 0.05 // level 1's output may be this much larger (relative) than the configured level's
+)
+
+// compressFrame reports whether the next frame, of n payload bytes, of a message sent
+// with Compressed set is to be deflated, and switches the deflater's level if the policy
+// says so.
+func (e *encoder) compressFrame(n int) (bool, error) {
+	a := &e.adapt
+	if a.off {
+		return true, nil
+	}
+	if a.cur == 0 {
+		a.cur = e.level
+	}
+	if a.state == skipping {
+		a.left -= int64(n)
+		if a.left <= 0 {
+			a.state, a.in, a.out = sampleConfigured, 0, 0
+			if err := e.useLevel(e.level); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
+	}
+	return true, nil
+}
+
+// compressed records a deflated frame's sizes and moves the policy on.
+func (e *encoder) compressed(in, out int) error {
+	a := &e.adapt
+	a.compressed++
+	if a.off {
+		return nil
+	}
+	a.in, a.out = a.in+int64(in), a.out+int64(out)
+	switch a.state {
+	case running:
+		a.left -= int64(in)
+		if a.left <= 0 {
+			a.state, a.in, a.out = sampleConfigured, 0, 0
+			return e.useLevel(e.level)
+		}
+	case sampleConfigured, sampleFast:
+		if a.in < sampleBytes {
+			return nil
+		}
+		ratio := float64(a.out) / float64(a.in)
+		a.in, a.out = 0, 0
+		switch {
+		case ratio > 1-minSaving:
+			a.state, a.left = skipping, skipBytes
+		case a.state == sampleConfigured && e.level > 1:
+			a.state, a.ratioCfg = sampleFast, ratio
+			return e.useLevel(1)
+		case a.state == sampleFast && ratio <= a.ratioCfg*(1+levelSlack):
+			a.state, a.left = running, runBytes // level 1 does as well: keep it
+		case a.state == sampleFast:
+			a.state, a.left = running, runBytes
+			return e.useLevel(e.level)
+		default:
+			a.state, a.left = running, runBytes
+		}
+	}
+	return nil
+}
+
+// useLevel makes the deflater of level current, continuing from the shared history.
+func (e *encoder) useLevel(level int) error {
+	a := &e.adapt
+	if a.cur == level || e.def == nil {
+		a.cur = level
+		return nil
+	}
+	w := a.other
+	if w == nil || a.otherLvl != level {
+		var err error
+		if w, err = flate.NewWriter(&e.defOut, level); err != nil {
+			return fmt.Errorf("create deflater: %w", err)
+		}
+	}
+	hist := a.hist
+	if len(hist) > deflateWindow {
+		hist = hist[len(hist)-deflateWindow:]
+	}
+	w.ResetDict(&e.defOut, hist)
+	a.other, a.otherLvl = e.def, a.cur
+	e.def, a.cur = w, level
+	return nil
+}
+
+// remember keeps the last 32 KiB (at most 64 KiB) of deflated input.
+func (a *adaptive) remember(p []byte) {
+	if a.off {
+		return
+	}
+	if len(p) >= deflateWindow {
+		a.hist = append(a.hist[:0], p[len(p)-deflateWindow:]...)
+		return
+	}
+	if len(a.hist)+len(p) > 2*deflateWindow {
+		n := copy(a.hist, a.hist[len(a.hist)-deflateWindow:])
+		a.hist = a.hist[:n]
+	}
+	a.hist = append(a.hist, p...)
 }
 
 // encodeParts encodes one MSG/RPY/ERR frame carrying the message bytes parts (concatenated)
@@ -269,23 +423,43 @@ type encoder struct {
 // pieces are the caller's parts themselves (no copy); if flags has flagCompressed the payload
 // is deflated. The pieces are valid until the next call.
 func (e *encoder) encodeParts(num uint64, flags byte, parts ...[]byte) ([][]byte, error) {
+	if flags&flagCompressed != 0 {
+		n := 0
+		for _, p := range parts {
+			n += len(p)
+		}
+		deflate, err := e.compressFrame(n)
+		if err != nil {
+			return nil, err
+		}
+		if !deflate {
+			flags &^= flagCompressed
+			e.adapt.plain++
+		}
+	}
 	h := binary.AppendUvarint(e.hdr[:0], num)
 	h = append(h, flags)
 	e.pieces = append(e.pieces[:0], h)
 	if flags&flagCompressed != 0 {
 		if e.def == nil {
-			w, err := flate.NewWriter(&e.defOut, e.level)
+			if e.adapt.cur == 0 {
+				e.adapt.cur = e.level
+			}
+			w, err := flate.NewWriter(&e.defOut, e.adapt.cur)
 			if err != nil {
 				return nil, fmt.Errorf("create deflater: %w", err)
 			}
 			e.def = w
 		}
 		e.defOut.Reset()
+		n := 0
 		for _, p := range parts {
 			e.crc = crc32.Update(e.crc, crcTable, p)
 			if _, err := e.def.Write(p); err != nil {
 				return nil, fmt.Errorf("deflate: %w", err)
 			}
+			e.adapt.remember(p)
+			n += len(p)
 		}
 		if err := e.def.Flush(); err != nil {
 			return nil, fmt.Errorf("deflate: %w", err)
@@ -294,7 +468,11 @@ func (e *encoder) encodeParts(num uint64, flags byte, parts ...[]byte) ([][]byte
 		if !bytes.HasSuffix(out, syncTrailer) {
 			return nil, errors.New("blip: deflate output lacks the sync trailer")
 		}
-		e.pieces = append(e.pieces, out[:len(out)-len(syncTrailer)])
+		out = out[:len(out)-len(syncTrailer)]
+		e.pieces = append(e.pieces, out)
+		if err := e.compressed(n, len(out)); err != nil {
+			return nil, err
+		}
 	} else {
 		for _, p := range parts {
 			if len(p) > 0 {

@@ -61,7 +61,10 @@
 //	s.Close()
 //
 // Received revisions are saved in batched transactions and acknowledged only once
-// durable. Checkpoint positions only advance over rows that are completely handled
+// durable. While revisions stream in, a batch is committed once they pause for 2 ms (at
+// most 10 ms after it started, at most Limits.InsertBatch revisions); a lone revision is
+// committed at once. The pusher's records of what the peer has leave memory once
+// persisted, so a push keeps a bounded amount of memory whatever its length. Checkpoint positions only advance over rows that are completely handled
 // (PROTOCOL §7.2), whatever order revisions complete in. The puller knows the rows'
 // order by the order of the changes messages (registered as they arrive, whatever order
 // their handlers run in), so a pusher prepares lists concurrently but sends them in

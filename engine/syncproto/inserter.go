@@ -53,9 +53,24 @@ func (in *inserter) insert(ctx context.Context, coll *store.Collection, rev stor
 	}
 }
 
+// Batching of received revisions. A revision that arrives while others stream in (others
+// are queued behind it, or it came less than streamGap after a commit of several) waits
+// for the next ones: the batch is committed once none has arrived for lingerGap, once it holds max
+// revisions, or maxLinger after it started. A lone revision (live replication, after a
+// pause) is committed at once. Without the wait, each commit took the few revisions
+// that arrived during the previous one (8 on average in W2), and the per-commit cost of
+// the store (WAL pages, checkpoints) dominated the receiver's work.
+const (
+	streamGap  = 2 * time.Millisecond
+	lingerGap  = 2 * time.Millisecond
+	maxLinger  = 10 * time.Millisecond
+	bigStreams = 32 // a batch this big means revisions are streaming in
+)
+
 func (in *inserter) run(ctx context.Context) {
 	var carry *insertReq
 	lastSize := 0
+	var lastEnd time.Time
 	for {
 		var first *insertReq
 		if carry != nil {
@@ -68,50 +83,61 @@ func (in *inserter) run(ctx context.Context) {
 				return
 			}
 		}
-		batch := []*insertReq{first}
-		seen := map[docKey]bool{{first.coll, first.rev.DocID}: true}
-		// While revisions stream in (the last batch was big), give the next ones a moment
-		// to arrive so that commits stay large; a lone revision is saved at once.
-		var linger <-chan time.Time
-		var timer *time.Timer
-		if lastSize >= 32 {
-			timer = time.NewTimer(500 * time.Microsecond)
-			linger = timer.C
-		}
-	collect:
-		for len(batch) < in.max {
-			var r *insertReq
-			if linger == nil {
-				select {
-				case r = <-in.queue:
-				default:
-					break collect
-				}
-			} else {
-				select {
-				case r = <-in.queue:
-				case <-linger:
-					linger = nil
-					continue
-				case <-ctx.Done():
-					break collect
-				}
-			}
-			k := docKey{r.coll, r.rev.DocID}
-			if seen[k] {
-				// Conflict detection reads committed state: keep one revision per doc per batch.
-				carry = r
-				break collect
-			}
-			seen[k] = true
-			batch = append(batch, r)
-		}
-		if timer != nil {
-			timer.Stop()
-		}
+		// A peer that sends one revision at a time (last batch of 1) is not kept waiting.
+		streaming := lastSize >= bigStreams || len(in.queue) > 0 || (lastSize > 1 && time.Since(lastEnd) < streamGap)
+		batch, next := in.collect(ctx, first, streaming)
+		carry = next
 		lastSize = len(batch)
 		in.commit(ctx, batch)
+		lastEnd = time.Now()
 	}
+}
+
+// collect gathers a batch starting with first: what is queued, and while streaming what
+// arrives until the stream pauses (see streamGap). next is a revision of a document
+// already in the batch, which starts the next one (conflict detection reads committed
+// state: one revision per document per batch).
+func (in *inserter) collect(ctx context.Context, first *insertReq, streaming bool) (batch []*insertReq, next *insertReq) {
+	batch = []*insertReq{first}
+	seen := map[docKey]bool{{first.coll, first.rev.DocID}: true}
+	var idle *time.Timer
+	var deadline time.Time
+	if streaming {
+		idle = time.NewTimer(lingerGap)
+		defer idle.Stop()
+		deadline = time.Now().Add(maxLinger)
+	}
+	for len(batch) < in.max {
+		var r *insertReq
+		if idle == nil {
+			select {
+			case r = <-in.queue:
+			default:
+				return batch, nil
+			}
+		} else {
+			select {
+			case r = <-in.queue:
+			case <-idle.C:
+				return batch, nil
+			case <-ctx.Done():
+				return batch, nil
+			}
+		}
+		k := docKey{r.coll, r.rev.DocID}
+		if seen[k] {
+			return batch, r
+		}
+		seen[k] = true
+		batch = append(batch, r)
+		if idle != nil {
+			if time.Now().After(deadline) {
+				return batch, nil
+			}
+			idle.Reset(lingerGap)
+		}
+	}
+	return batch, nil
 }
 
 type docKey struct {
@@ -209,28 +235,56 @@ func (in *inserter) drain(err error) {
 // ancestorCache records remote ancestors (PROTOCOL §4.6). The pusher and puller note
 // them in memory, where they stay for the session (bounded), and a background goroutine
 // persists them in batches.
+//
+// What the pusher records (setPushed: a revision the peer took or already had) is
+// dropped from memory once persisted: the pusher never lists that change again in the
+// session, and a later revision of the document is a later generation, whose remote
+// ancestor is read from the store. So a long push keeps a bounded number of records,
+// not one per document sent. Records of received revisions (noteStored) stay: a first
+// revision pulled in this session is looked up in memory only.
 type ancestorCache struct {
 	remote  string
 	mu      sync.Mutex
-	known   map[docKey]string // this session's records
-	pending map[docKey]string // not yet persisted
+	known   map[docKey]string        // this session's records
+	pending map[docKey]pendingRecord // not yet persisted
 	kick    chan struct{}
+}
+
+// pendingRecord is a remote ancestor waiting to be persisted; transient ones leave
+// memory once persisted (see ancestorCache).
+type pendingRecord struct {
+	rev       string
+	transient bool
 }
 
 const maxKnownAncestors = 1 << 20
 
 func newAncestorCache(remote string) *ancestorCache {
-	return &ancestorCache{remote: remote, known: map[docKey]string{}, pending: map[docKey]string{}, kick: make(chan struct{}, 1)}
+	return &ancestorCache{remote: remote, known: map[docKey]string{}, pending: map[docKey]pendingRecord{}, kick: make(chan struct{}, 1)}
 }
 
+// set records revID as the peer's revision of a document, kept in memory for the session.
 func (a *ancestorCache) set(coll *store.Collection, docID, revID string) {
+	a.record(coll, docID, revID, false)
+}
+
+// setPushed records revID, a revision this session's pusher sent or proposed, as the
+// peer's; the record leaves memory once persisted (see ancestorCache).
+func (a *ancestorCache) setPushed(coll *store.Collection, docID, revID string) {
+	a.record(coll, docID, revID, true)
+}
+
+func (a *ancestorCache) record(coll *store.Collection, docID, revID string, transient bool) {
 	k := docKey{coll, docID}
 	a.mu.Lock()
 	if len(a.known) >= maxKnownAncestors {
 		a.known = map[docKey]string{}
 	}
 	a.known[k] = revID
-	a.pending[k] = revID
+	if p, ok := a.pending[k]; ok && !p.transient {
+		transient = false // a record that must stay in memory stays
+	}
+	a.pending[k] = pendingRecord{revID, transient}
 	n := len(a.pending)
 	a.mu.Unlock()
 	if n >= 1000 {
@@ -260,7 +314,7 @@ func (a *ancestorCache) noteStored(coll *store.Collection, docID, revID string) 
 	}
 	a.known[k] = revID
 	if _, ok := a.pending[k]; ok {
-		a.pending[k] = revID
+		a.pending[k] = pendingRecord{rev: revID}
 	}
 	a.mu.Unlock()
 }
@@ -325,7 +379,7 @@ func (a *ancestorCache) flush(ctx context.Context, db *store.Database) {
 		return
 	}
 	snapshot := a.pending
-	a.pending = map[docKey]string{}
+	a.pending = map[docKey]pendingRecord{}
 	a.mu.Unlock()
 	if db == nil {
 		for k := range snapshot {
@@ -339,13 +393,13 @@ func (a *ancestorCache) flush(ctx context.Context, db *store.Database) {
 		// this point is newer and must be kept, and one it writes later overwrites ours.
 		byColl := map[*store.Collection]map[string]string{}
 		for k, v := range snapshot {
-			if a.stale(k, v) {
+			if a.stale(k, v.rev) {
 				continue
 			}
 			if byColl[k.coll] == nil {
 				byColl[k.coll] = map[string]string{}
 			}
-			byColl[k.coll][k.id] = v
+			byColl[k.coll][k.id] = v.rev
 		}
 		for coll, revs := range byColl {
 			err := b.SetRemoteAncestors(coll, a.remote, revs)
@@ -359,6 +413,7 @@ func (a *ancestorCache) flush(ctx context.Context, db *store.Database) {
 		return nil
 	})
 	if err == nil {
+		a.forget(snapshot)
 		return
 	}
 	// Keep them for the next flush unless a newer value is pending by now.
@@ -369,6 +424,24 @@ func (a *ancestorCache) flush(ctx context.Context, db *store.Database) {
 		}
 	}
 	a.mu.Unlock()
+}
+
+// forget drops from memory the persisted transient records of snapshot that nothing
+// replaced meanwhile: the store answers for them now.
+func (a *ancestorCache) forget(snapshot map[docKey]pendingRecord) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, v := range snapshot {
+		if !v.transient {
+			continue
+		}
+		if _, newer := a.pending[k]; newer {
+			continue
+		}
+		if a.known[k] == v.rev {
+			delete(a.known, k)
+		}
+	}
 }
 
 func cur0(d *store.Document) string {

@@ -525,7 +525,7 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listO
 			}
 		case wire.ProposeAlreadyHave:
 			if p.s.anc != nil {
-				p.s.anc.set(p.coll, ch.DocID, ch.RevID)
+				p.s.anc.setPushed(p.coll, ch.DocID, ch.RevID)
 			}
 			p.done(ch)
 		case wire.ProposeConflict:
@@ -907,7 +907,7 @@ func (p *Pusher) settleRev(out *outgoingRev, r blip.Reply) {
 		return
 	}
 	if p.s.anc != nil {
-		p.s.anc.set(p.coll, ch.DocID, ch.RevID)
+		p.s.anc.setPushed(p.coll, ch.DocID, ch.RevID)
 	}
 	p.sent.Add(1)
 	p.s.stats.sent(len(out.rev.Body), len(out.fullBody), out.rev.DeltaSrc != "")

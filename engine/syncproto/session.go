@@ -112,7 +112,9 @@ type Limits struct {
 	// CompressionLevel is the deflate level of the messages this end compresses (rev
 	// bodies, changes lists): 0 => the BLIP default (6, as Couchbase Lite), 1 (fastest)
 	// .. 9 (smallest), -1 => send uncompressed. Every level is understood by every
-	// peer. The session does not use it itself: the caller passes it to the BLIP
+	// peer. The connection adapts below it: frames deflate does not shrink by 10% go
+	// uncompressed, and level 1 is used when it does as well (engine/blip, "Compression
+	// and checksums"). The session does not use it itself: the caller passes it to the BLIP
 	// connection (blip.Config.CompressionLevel), as engine/replicator and
 	// engine/listener do.
 	CompressionLevel int

@@ -7,8 +7,13 @@
 // (the replicator's Stats) and wall time, and the delta/full ratio of wire bytes
 // (target: <= 5%). Each measurement runs 3 times; min / median / max are printed.
 //
-//	go run ./tests/bench/delta          # 1,000 documents
-//	go run ./tests/bench/delta -quick   # smoke run (100 documents)
+// With -mbit R (W4-shaped, tests/bench/WORKLOAD.md) the edit push goes through a proxy
+// inside the benchmark that passes at most R Mbit/s each way, and the time ratio
+// full/delta is to be set against the byte ratio.
+//
+//	go run ./tests/bench/delta                   # 1,000 documents
+//	go run ./tests/bench/delta -quick            # smoke run (100 documents)
+//	go run ./tests/bench/delta -mbit 10 -n 200   # W4-shaped
 package main
 
 import (
@@ -18,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"time"
 
@@ -41,15 +47,34 @@ func main() {
 	n := flag.Int("n", 1000, "number of ~100 KB documents")
 	runs := flag.Int("runs", 3, "runs of each mode")
 	quick := flag.Bool("quick", false, "smoke run: 100 documents")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the edit pushes to the file")
+	only := flag.String("mode", "", "run only this mode: full or delta (default both)")
+	mbit := flag.Float64("mbit", 0, "W4-shaped: push the edits through a proxy limited to this many Mbit/s each way (0 = direct)")
 	flag.Parse()
+	linkRate = *mbit * 1e6 / 8
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		profile = f
+	}
 	if *quick {
 		*n = 100
 	}
 	ctx := context.Background()
-	fmt.Printf("W4: %d documents of ~%d KB, %d runs\n", *n, workload.LargePayload/1000, *runs)
+	link := "loopback"
+	if linkRate > 0 {
+		link = fmt.Sprintf("a %g Mbit/s shaped link (W4-shaped)", *mbit)
+	}
+	fmt.Printf("W4: %d documents of ~%d KB, edits pushed over %s, %d runs\n", *n, workload.LargePayload/1000, link, *runs)
 	var full, delta []result
 	for run := 0; run < *runs; run++ {
 		for _, deltas := range []bool{false, true} {
+			if (*only == "full" && deltas) || (*only == "delta" && !deltas) {
+				continue
+			}
 			r, err := once(ctx, *n, deltas)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "bench:", err)
@@ -71,6 +96,9 @@ func main() {
 		}
 	}
 	report := func(name string, rs []result, f func(result) float64, unit string) {
+		if len(rs) == 0 {
+			return
+		}
 		v := make([]float64, len(rs))
 		for i, r := range rs {
 			v[i] = f(r)
@@ -84,12 +112,37 @@ func main() {
 	report("edit push wire, delta", delta, wire, "KB")
 	report("edit push time, full", full, wall, "ms")
 	report("edit push time, delta", delta, wall, "ms")
+	if len(full) == 0 || len(delta) == 0 {
+		return
+	}
 	ratios := make([]result, len(full))
 	for i := range full {
 		ratios[i] = result{wire: delta[i].wire * 1e6 / full[i].wire} // parts per million
 	}
 	report("wire ratio delta/full", ratios, func(r result) float64 { return float64(r.wire) / 1e4 }, "% (target <= 5%)")
+	speedups := make([]result, len(full))
+	for i := range full {
+		speedups[i] = result{wall: full[i].wall * 1000 / delta[i].wall} // per mille
+	}
+	report("time ratio full/delta", speedups, func(r result) float64 { return float64(r.wall) / 1000 }, "x faster with deltas (target >= 2)")
+	fmt.Printf("%-28s %.1fx fewer bytes with deltas (medians)\n", "byte ratio full/delta", median(full, wire)/median(delta, wire))
 }
+
+func median(rs []result, f func(result) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	sort.Float64s(v)
+	return v[len(v)/2]
+}
+
+// linkRate: bytes per second each way of the shaped link the edits are pushed over
+// (-mbit; 0 = straight to the listener).
+var linkRate float64
+
+// profile receives a CPU profile of the edit push (-cpuprofile; the first run's only).
+var profile *os.File
 
 // once builds a source and a destination database, pushes the documents, edits them and
 // measures the push of the edits.
@@ -136,7 +189,7 @@ func once(ctx context.Context, n int, deltas bool) (result, error) {
 	}
 	defer l.Stop()
 	url := fmt.Sprintf("ws://127.0.0.1:%d/%s", l.Port(), dst.Name())
-	push := func() (result, error) {
+	push := func(url string) (result, error) {
 		r, err := replicator.New(replicator.Config{Database: src, URL: url, Type: replicator.Push, EnableDeltaSync: deltas})
 		if err != nil {
 			return result{}, err
@@ -160,13 +213,29 @@ func once(ctx context.Context, n int, deltas bool) (result, error) {
 		return result{wire: ts.BytesSent + ts.BytesReceived, body: rs.BytesSent, fullBody: rs.FullBytesSent,
 			deltas: rs.DeltasSent, revs: rs.RevsSent, wall: wall}, nil
 	}
-	if _, err := push(); err != nil {
+	if _, err := push(url); err != nil {
 		return result{}, fmt.Errorf("first push: %w", err)
+	}
+	editURL := url
+	if linkRate > 0 {
+		// W4-shaped: only the edit push crosses the slow link.
+		sh, err := newShaper(fmt.Sprintf("127.0.0.1:%d", l.Port()), linkRate)
+		if err != nil {
+			return result{}, err
+		}
+		defer sh.Close()
+		editURL = fmt.Sprintf("ws://127.0.0.1:%d/%s", sh.Port(), dst.Name())
 	}
 	if err := write(true); err != nil {
 		return result{}, fmt.Errorf("edit documents: %w", err)
 	}
-	res, err := push()
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err == nil {
+			defer pprof.StopCPUProfile()
+		}
+		profile = nil
+	}
+	res, err := push(editURL)
 	if err != nil {
 		return result{}, fmt.Errorf("edit push: %w", err)
 	}
