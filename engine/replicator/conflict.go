@@ -167,6 +167,12 @@ func (q *resolverQueue) run(ctx context.Context, kick func()) {
 		q.busy = true
 		q.mu.Unlock()
 		seq, n, err := q.r.resolveWith(ctx, ev, q.remoteRev)
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// Stopped mid-resolution: nothing was written, the conflict stays in the
+			// database and is found again by the next run. Not the replication's error.
+			q.r.log.Info("conflict resolution interrupted by stop", "collection", ev.Collection.FullName(), "doc", ev.DocID)
+			return
+		}
 		if err != nil {
 			q.r.log.Warn("conflict not resolved", "collection", ev.Collection.FullName(), "doc", ev.DocID,
 				"local", ev.LocalRevID, "remote", ev.RemoteRevID, "err", err)
