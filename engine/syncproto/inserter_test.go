@@ -197,7 +197,9 @@ func TestInserterCancellation(t *testing.T) {
 	in := newInserter(db, 4)
 	cctx, cancel := context.WithCancel(ctx)
 	got := make(chan insertResult, 1)
-	go func() { got <- in.insert(cctx, coll, store.RemoteRevision{DocID: "w", RevID: rev1("1"), Body: []byte(`{}`)}, false, nil) }()
+	go func() {
+		got <- in.insert(cctx, coll, store.RemoteRevision{DocID: "w", RevID: rev1("1"), Body: []byte(`{}`)}, false, nil)
+	}()
 	waitFor(t, "revision queued", func() bool { return len(in.queue) == 1 })
 	cancel()
 	select {
