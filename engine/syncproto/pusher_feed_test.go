@@ -28,13 +28,14 @@ type changesPeer struct {
 	props    blip.Properties
 
 	mu       sync.Mutex
-	lists    [][]wire.ChangeRow
+	lists    map[uint64][]wire.ChangeRow // by message number: handlers run concurrently
 	caughtUp int
 	revs     map[string][]wire.Rev // by document, in arrival order
 }
 
 func (c *changesPeer) handlers() map[string]blip.Handler {
 	c.revs = map[string][]wire.Rev{}
+	c.lists = map[uint64][]wire.ChangeRow{}
 	return map[string]blip.Handler{
 		wire.ProfileChanges: func(ctx context.Context, req *blip.Message) (*blip.Message, error) {
 			body, err := req.ReadBody()
@@ -49,7 +50,7 @@ func (c *changesPeer) handlers() map[string]blip.Handler {
 			if len(rows) == 0 {
 				c.caughtUp++
 			} else {
-				c.lists = append(c.lists, rows)
+				c.lists[req.Number] = rows
 			}
 			c.mu.Unlock()
 			if len(rows) == 0 {
@@ -92,9 +93,14 @@ func (c *changesPeer) handlers() map[string]blip.Handler {
 func (c *changesPeer) rows() []wire.ChangeRow {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	nums := make([]uint64, 0, len(c.lists))
+	for n := range c.lists {
+		nums = append(nums, n)
+	}
+	sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
 	var out []wire.ChangeRow
-	for _, l := range c.lists {
-		out = append(out, l...)
+	for _, n := range nums {
+		out = append(out, c.lists[n]...)
 	}
 	return out
 }
