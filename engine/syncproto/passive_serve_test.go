@@ -293,7 +293,7 @@ func TestPassiveProposeChangesRule(t *testing.T) {
 	other := "2-" + strings.Repeat("0", 32)
 	next := "3-" + strings.Repeat("3", 32)
 	rows := []wire.ProposedChange{
-		{DocID: "new", RevID: "1-" + strings.Repeat("1", 32)},                       // accepted
+		{DocID: "new", RevID: "1-" + strings.Repeat("1", 32)},                        // accepted
 		{DocID: "orphan", RevID: other, ParentRevID: "1-" + strings.Repeat("9", 32)}, // 409
 		{DocID: "cur", RevID: cur2.RevID, ParentRevID: cur1},                         // 304
 		{DocID: "cur", RevID: cur1},                                                  // 304 (older, held)
