@@ -266,3 +266,36 @@ func TestPullerRefusesMalformedRequests(t *testing.T) {
 		t.Fatalf("malformed requests moved the puller: pending %d", p.Pending())
 	}
 }
+
+// The same revision listed again at a later sequence before it arrived (Sync Gateway
+// lists a document anew when a channel grant brings it back): once it has arrived no row
+// stays pending, and the checkpoint reaches the later sequence. Before, the second row
+// replaced the first in the wanted list, the first row stayed pending for the rest of
+// the session, the checkpoint never passed it and a one-shot pull never completed.
+func TestPullerSameRevisionListedTwice(t *testing.T) {
+	p, coll, peer, _ := pullPeer(t, PullOptions{})
+	if ans := sendChanges(t, peer, `[[1,"d","1-aa"]]`); ans != `[[]]` {
+		t.Fatalf("first answer %s", ans)
+	}
+	if ans := sendChanges(t, peer, `[[2,"d","1-aa"]]`); ans != `[[]]` {
+		t.Fatalf("second answer %s", ans)
+	}
+	if cp, ok := p.Checkpoint(); ok && cp != "1" {
+		t.Fatalf("checkpoint %q before the revision arrived", cp)
+	}
+	// The peer answers each request: the second rev is already here.
+	for _, seq := range []string{"1", "2"} {
+		if err := sendRev(t, peer, revProps("d", "1-aa", seq), `{"v":1}`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cp, ok := p.Checkpoint(); !ok || cp != "2" || p.Pending() != 0 {
+		t.Fatalf("checkpoint %q %v pending %d; want 2 and nothing pending", cp, ok, p.Pending())
+	}
+	if got := bodyOf(t, coll, "d"); got != `{"v":1}` {
+		t.Fatalf("d: %s", got)
+	}
+	if sendChanges(t, peer, `[]`); !p.CaughtUp() {
+		t.Fatal("the pull did not complete")
+	}
+}
