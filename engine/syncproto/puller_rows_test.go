@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/store"
@@ -297,5 +298,45 @@ func TestPullerSameRevisionListedTwice(t *testing.T) {
 	}
 	if sendChanges(t, peer, `[]`); !p.CaughtUp() {
 		t.Fatal("the pull did not complete")
+	}
+}
+
+// Quiesce (a clean stop): the revisions already asked for still arrive and are saved,
+// a changes list arriving meanwhile is answered with nothing wanted and its rows stay
+// pending, so the checkpoint, saved after Quiesce returns, stays before them.
+func TestPullerQuiesce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, coll, peer, _ := pullPeer(t, PullOptions{})
+	sendChanges(t, peer, `[[1,"a","1-aa"],[2,"b","1-bb"]]`)
+	quiesced := make(chan struct{})
+	go func() {
+		p.s.Quiesce(ctx)
+		close(quiesced)
+	}()
+	waitFor(t, "quiescing", func() bool { return p.s.quiescing.Load() })
+	if ans := sendChanges(t, peer, `[[3,"c","1-cc"]]`); ans != `[]` {
+		t.Fatalf("answer while quiescing %s, want nothing asked for", ans)
+	}
+	select {
+	case <-quiesced:
+		t.Fatal("Quiesce returned with revisions still on the way")
+	default:
+	}
+	for _, r := range [][2]string{{"a", "1-aa"}, {"b", "1-bb"}} {
+		if err := sendRev(t, peer, revProps(r[0], r[1], map[string]string{"a": "1", "b": "2"}[r[0]]), `{}`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-quiesced:
+	case <-ctx.Done():
+		t.Fatal("Quiesce did not return once the requested revisions arrived")
+	}
+	if cp, ok := p.Checkpoint(); !ok || cp != "2" || p.Pending() != 1 {
+		t.Fatalf("checkpoint %q %v pending %d; want 2 with row 3 pending", cp, ok, p.Pending())
+	}
+	if _, err := coll.GetWithDeleted(ctx, "c"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("c: %v", err)
 	}
 }

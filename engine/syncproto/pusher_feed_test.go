@@ -434,3 +434,55 @@ func TestPusherProposesWithRemoteParent(t *testing.T) {
 		}
 	}
 }
+
+// A revision superseded between the changes list and the rev (the document was edited
+// meanwhile) is not lost: the peer gets that revision with its own body (or a norev for
+// it when its body is gone), then, in a continuous feed, the newer revision in a later
+// list, and the checkpoint reaches the last sequence.
+func TestPusherRevisionSupersededMidFlight(t *testing.T) {
+	ctx := context.Background()
+	var coll *store.Collection
+	var newer string
+	var norevs []wire.NoRev
+	peer := &changesPeer{}
+	peer.want = func(r wire.ChangeRow) (bool, []string) {
+		peer.mu.Lock()
+		defer peer.mu.Unlock()
+		if r.DocID == "e" && newer == "" {
+			newer = update(t, coll, "e", `{"g":2}`)
+		}
+		return true, nil
+	}
+	handlers := peer.handlers()
+	handlers[wire.ProfileNoRev] = func(ctx context.Context, req *blip.Message) (*blip.Message, error) {
+		n, err := wire.DecodeNoRev(req.Properties)
+		peer.mu.Lock()
+		norevs = append(norevs, n)
+		peer.mu.Unlock()
+		return nil, err
+	}
+	s, c, _ := pushPeerWith(t, SessionConfig{}, handlers)
+	coll = c
+	first := saveDoc(t, coll, "e", `{"g":1}`)
+	p, err := s.StartPusher(0, PushOptions{Continuous: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the newer revision", func() bool {
+		last, _ := coll.LastSequence(ctx)
+		return len(peer.revsOf("e")) >= 2 && p.Checkpoint() == last
+	})
+	peer.mu.Lock()
+	defer peer.mu.Unlock()
+	var gotFirst, gotNewer bool
+	for _, r := range peer.revs["e"] {
+		gotFirst = gotFirst || r.RevID == first && string(r.Body) == `{"g":1}`
+		gotNewer = gotNewer || r.RevID == newer && string(r.Body) == `{"g":2}`
+	}
+	for _, n := range norevs {
+		gotFirst = gotFirst || n.DocID == "e" && n.RevID == first
+	}
+	if !gotFirst || !gotNewer {
+		t.Fatalf("revs %+v, norevs %+v; want %s answered (rev or norev) and %s sent", peer.revs["e"], norevs, first, newer)
+	}
+}
