@@ -107,7 +107,7 @@ func TestMalformedMessagesRefused(t *testing.T) {
 			_, err := DecodeGetCollectionsRequest([]byte(`{"checkpoint_ids":["a","b"],"collections":["_default","_default._default"]}`))
 			return err
 		},
-		"checkpoint not an object": func() error { _, err := DecodeCheckpoint([]byte(`[1]`)); return err },
+		"checkpoint not an object":  func() error { _, err := DecodeCheckpoint([]byte(`[1]`)); return err },
 		"subChanges negative batch": func() error { _, err := DecodeSubChanges(MapProps{"batch": "-1"}, nil); return err },
 		"rev without rev":           func() error { _, err := DecodeRev(MapProps{"id": "d"}, nil); return err },
 	}
