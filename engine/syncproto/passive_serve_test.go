@@ -352,3 +352,65 @@ func sendRevReq(t *testing.T, c *blip.Conn, props blip.Properties, body string) 
 	_, err := request(t, c, wire.ProfileRev, props, body)
 	return err
 }
+
+// A continuous feed opened with activeOnly skips the tombstones already there but sends
+// deletions made later; with docIDs it sends later changes of those documents only.
+func TestPassiveContinuousFeedFilters(t *testing.T) {
+	remote := openDB(t)
+	rc := remote.DefaultCollection()
+	saveDoc(t, rc, "old", `{}`)
+	remove(t, rc, "old")
+	saveDoc(t, rc, "live", `{}`)
+	peer := servePassive(t, remote, PassiveConfig{Collections: []*store.Collection{rc}, AllowPull: true})
+	open := func(props blip.Properties, body string) *changesClient {
+		cc := &changesClient{}
+		c := dialBare(t, peer.url, cc.handlers())
+		if _, err := request(t, c, wire.ProfileSubChanges, props, body); err != nil {
+			t.Fatal(err)
+		}
+		<-cc.caught
+		return cc
+	}
+	active := open(blip.Properties{{Key: "continuous", Value: "true"}, {Key: "activeOnly", Value: "true"}}, "")
+	only := open(blip.Properties{{Key: "continuous", Value: "true"}}, `{"docIDs":["live"]}`)
+	if active.ids() != "live" || only.ids() != "live" {
+		t.Fatalf("initial rows %q and %q, want live", active.ids(), only.ids())
+	}
+	saveDoc(t, rc, "other", `{}`)
+	remove(t, rc, "live")
+	waitFor(t, "the later deletion", func() bool { return active.ids() == "live,other,live" })
+	waitFor(t, "the later deletion (docIDs)", func() bool { return only.ids() == "live,live" })
+	active.mu.Lock()
+	defer active.mu.Unlock()
+	var last wire.ChangeRow
+	for _, l := range active.lists {
+		for _, r := range l {
+			if r.DocID == "live" && r.Deleted() {
+				last = r
+			}
+		}
+	}
+	if last.DocID != "live" {
+		t.Fatalf("the deletion of live was not flagged deleted: %+v", active.lists)
+	}
+}
+
+// A legacy client (no getCollections) of a listener that does not serve the default
+// collection gets every request refused (BLIP/404), not another collection's data.
+func TestPassiveLegacyWithoutDefaultCollection(t *testing.T) {
+	ctx := context.Background()
+	remote := openDB(t)
+	named, err := remote.CreateCollection(ctx, "s", "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveDoc(t, named, "n", `{}`)
+	peer := servePassive(t, remote, PassiveConfig{Collections: []*store.Collection{named}, AllowPull: true, AllowPush: true})
+	c := dialBare(t, peer.url, nil)
+	_, err = request(t, c, wire.ProfileGetCheckpoint, blip.Properties{{Key: "client", Value: "x"}}, "")
+	replyError(t, err, "BLIP", 404)
+	_, err = request(t, c, wire.ProfileSubChanges, nil, "")
+	replyError(t, err, "BLIP", 404)
+	_, err = request(t, c, wire.ProfileProposeChanges, nil, `[["d","1-aa"]]`)
+	replyError(t, err, "BLIP", 404)
+}
