@@ -2,9 +2,7 @@ package syncproto
 
 import (
 	"context"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/p2psync/libp2psync/engine/blip"
@@ -153,50 +151,20 @@ func TestPassiveCheckpointRevisions(t *testing.T) {
 	}
 }
 
-// changesClient records the changes lists a passive session sends it (asking for
-// nothing), closing caught when an empty list arrives.
-type changesClient struct {
-	mu     sync.Mutex
-	lists  map[uint64][]wire.ChangeRow // by message number: handlers run concurrently
-	caught chan struct{}
-	once   sync.Once
+// listen returns a changes peer asking for nothing, for a bare client's subChanges.
+func listen() *changesPeer {
+	return &changesPeer{want: func(wire.ChangeRow) (bool, []string) { return false, nil }}
 }
 
-func (cc *changesClient) handlers() map[string]blip.Handler {
-	cc.caught = make(chan struct{})
-	cc.lists = map[uint64][]wire.ChangeRow{}
-	return map[string]blip.Handler{wire.ProfileChanges: func(ctx context.Context, req *blip.Message) (*blip.Message, error) {
-		body, err := req.ReadBody()
-		if err != nil {
-			return nil, err
-		}
-		rows, err := wire.DecodeChanges(body)
-		if err != nil {
-			return nil, err
-		}
-		cc.mu.Lock()
-		cc.lists[req.Number] = rows
-		cc.mu.Unlock()
-		if len(rows) == 0 {
-			cc.once.Do(func() { close(cc.caught) })
-		}
-		return &blip.Message{Type: blip.TypeResponse, Body: []byte("[]")}, nil
-	}}
-}
-
-func (cc *changesClient) ids() string {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	nums := make([]uint64, 0, len(cc.lists))
-	for n := range cc.lists {
-		nums = append(nums, n)
+// subscribe sends subChanges on a new bare connection answered by cc and waits until
+// the feed has caught up.
+func subscribe(t *testing.T, url string, cc *changesPeer, props blip.Properties, body string) {
+	t.Helper()
+	c := dialBare(t, url, cc.handlers())
+	if _, err := request(t, c, wire.ProfileSubChanges, props, body); err != nil {
+		t.Fatal(err)
 	}
-	sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
-	var rows []wire.ChangeRow
-	for _, n := range nums {
-		rows = append(rows, cc.lists[n]...)
-	}
-	return rowIDs(rows)
+	waitFor(t, "caught up", func() bool { cc.mu.Lock(); defer cc.mu.Unlock(); return cc.caughtUp > 0 })
 }
 
 // subChanges options reach the feed: since, docIDs (body), activeOnly, batch; a
@@ -225,37 +193,22 @@ func TestPassiveSubChangesOptions(t *testing.T) {
 		{"batch", wire.SubChanges{Batch: 1}, "a,b,gone,c"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cc := &changesClient{}
-			c := dialBare(t, peer.url, cc.handlers())
+			cc := listen()
 			props := blip.Properties{}
 			for _, p := range tc.sub.Props() {
 				props = append(props, blip.Property{Key: p.Key, Value: p.Value})
 			}
-			if _, err := request(t, c, wire.ProfileSubChanges, props, string(tc.sub.Body())); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, "caught up", func() bool {
-				select {
-				case <-cc.caught:
-					return true
-				default:
-					return false
-				}
-			})
-			if got := cc.ids(); got != tc.want {
+			subscribe(t, peer.url, cc, props, string(tc.sub.Body()))
+			if got := rowIDs(cc.rows()); got != tc.want {
 				t.Fatalf("rows %s, want %s", got, tc.want)
 			}
 		})
 	}
 	t.Run("continuous", func(t *testing.T) {
-		cc := &changesClient{}
-		c := dialBare(t, peer.url, cc.handlers())
-		if _, err := request(t, c, wire.ProfileSubChanges, blip.Properties{{Key: "continuous", Value: "true"}, {Key: "since", Value: "4"}}, ""); err != nil {
-			t.Fatal(err)
-		}
-		<-cc.caught
+		cc := listen()
+		subscribe(t, peer.url, cc, blip.Properties{{Key: "continuous", Value: "true"}, {Key: "since", Value: "4"}}, "")
 		saveDoc(t, rc, "later", `{}`)
-		waitFor(t, "the later change", func() bool { return cc.ids() == "c,later" })
+		waitFor(t, "the later change", func() bool { return rowIDs(cc.rows()) == "c,later" })
 	})
 }
 
@@ -362,36 +315,22 @@ func TestPassiveContinuousFeedFilters(t *testing.T) {
 	remove(t, rc, "old")
 	saveDoc(t, rc, "live", `{}`)
 	peer := servePassive(t, remote, PassiveConfig{Collections: []*store.Collection{rc}, AllowPull: true})
-	open := func(props blip.Properties, body string) *changesClient {
-		cc := &changesClient{}
-		c := dialBare(t, peer.url, cc.handlers())
-		if _, err := request(t, c, wire.ProfileSubChanges, props, body); err != nil {
-			t.Fatal(err)
-		}
-		<-cc.caught
+	open := func(props blip.Properties, body string) *changesPeer {
+		cc := listen()
+		subscribe(t, peer.url, cc, props, body)
 		return cc
 	}
 	active := open(blip.Properties{{Key: "continuous", Value: "true"}, {Key: "activeOnly", Value: "true"}}, "")
 	only := open(blip.Properties{{Key: "continuous", Value: "true"}}, `{"docIDs":["live"]}`)
-	if active.ids() != "live" || only.ids() != "live" {
-		t.Fatalf("initial rows %q and %q, want live", active.ids(), only.ids())
+	if rowIDs(active.rows()) != "live" || rowIDs(only.rows()) != "live" {
+		t.Fatalf("initial rows %v and %v, want live", active.rows(), only.rows())
 	}
 	saveDoc(t, rc, "other", `{}`)
 	remove(t, rc, "live")
-	waitFor(t, "the later deletion", func() bool { return active.ids() == "live,other,live" })
-	waitFor(t, "the later deletion (docIDs)", func() bool { return only.ids() == "live,live" })
-	active.mu.Lock()
-	defer active.mu.Unlock()
-	var last wire.ChangeRow
-	for _, l := range active.lists {
-		for _, r := range l {
-			if r.DocID == "live" && r.Deleted() {
-				last = r
-			}
-		}
-	}
-	if last.DocID != "live" {
-		t.Fatalf("the deletion of live was not flagged deleted: %+v", active.lists)
+	waitFor(t, "the later deletion", func() bool { return rowIDs(active.rows()) == "live,other,live" })
+	waitFor(t, "the later deletion (docIDs)", func() bool { return rowIDs(only.rows()) == "live,live" })
+	if rows := active.rows(); !rows[2].Deleted() || rows[0].Deleted() {
+		t.Fatalf("rows %+v: the later row of live must be its deletion", rows)
 	}
 }
 
