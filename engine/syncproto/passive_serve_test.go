@@ -191,6 +191,7 @@ func TestPassiveSubChangesOptions(t *testing.T) {
 		{"docIDs", wire.SubChanges{DocIDs: []string{"b", "c"}}, "b,c"},
 		{"activeOnly", wire.SubChanges{ActiveOnly: true}, "a,b,c"},
 		{"batch", wire.SubChanges{Batch: 1}, "a,b,gone,c"},
+		{"future", wire.SubChanges{Future: true}, ""}, // only changes made from now on
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cc := listen()

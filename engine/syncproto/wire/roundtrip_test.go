@@ -37,7 +37,7 @@ func TestEveryMessageRoundTrips(t *testing.T) {
 
 	sub := SubChanges{Since: `"5:9"`, Continuous: true, Batch: 50, ActiveOnly: true, Filter: "sync_gateway/bychannel",
 		Channels: []string{"a", "b"}, Versioning: VersioningRevTrees, SendReplacementRevs: true, Revocations: true,
-		RequestPlus: true, DocIDs: []string{"x", "y"}}
+		RequestPlus: true, Future: true, DocIDs: []string{"x", "y"}}
 	if got, err := DecodeSubChanges(props(sub.Props()), sub.Body()); err != nil || !reflect.DeepEqual(got, sub) {
 		t.Errorf("subChanges: %+v, %v; want %+v", got, err, sub)
 	}
