@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/blobstore"
@@ -79,11 +78,7 @@ func TestPusherGrantsBlobsUntilRevAnswered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-p.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("push did not end")
-	}
+	waitDone(t, p)
 	last, _ := coll.LastSequence(ctx)
 	waitFor(t, "push settled", func() bool { return p.Settled() >= last })
 	r := got.Load()

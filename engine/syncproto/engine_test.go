@@ -17,30 +17,6 @@ import (
 // Sync Gateway or Couchbase Lite): what a puller does with each kind of rev and norev,
 // what a pusher does with each proposeChanges answer and rev reply.
 
-func replyError(t *testing.T, err error, domain string, code int) {
-	t.Helper()
-	var be *blip.Error
-	if !errors.As(err, &be) || be.Domain != domain || be.Code != code {
-		t.Fatalf("reply %v, want %s/%d", err, domain, code)
-	}
-}
-
-func (l *eventLog) byDoc(id string) []DocumentEvent {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []DocumentEvent
-	for _, ev := range l.evs {
-		if ev.DocID == id {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
-
-func revProps(id, rev, seq string, extra ...blip.Property) blip.Properties {
-	return append(blip.Properties{{Key: "id", Value: id}, {Key: "rev", Value: rev}, {Key: "sequence", Value: seq}}, extra...)
-}
-
 // A rev whose body the store cannot hold is refused HTTP/400, reported as a document
 // error and counted done (asking again would get the same body); nothing is saved.
 func TestPullerRefusesReservedKey(t *testing.T) {
@@ -201,18 +177,7 @@ func TestPusherProposalAnswers(t *testing.T) {
 	for _, id := range []string{"have", "conflict", "forbidden", "refused"} {
 		saveDoc(t, coll, id, `{"id":"`+id+`"}`)
 	}
-	p, err := s.StartPusher(0, PushOptions{Propose: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("push did not end")
-	}
-	if err := p.Err(); err != nil {
-		t.Fatal(err)
-	}
+	p := runPush(t, s, PushOptions{Propose: true})
 	last, _ := coll.LastSequence(ctx)
 	waitFor(t, "push settled", func() bool { return p.Settled() >= last && p.Pending() == 0 })
 	mu.Lock()

@@ -16,6 +16,9 @@ type inserter struct {
 	db    *store.Database
 	max   int
 	queue chan *insertReq
+	// The batching gaps (see streamGap); fields so that a test on a loaded machine can
+	// widen them.
+	streamGap, lingerGap, maxLinger time.Duration
 }
 
 type insertReq struct {
@@ -33,7 +36,8 @@ type insertResult struct {
 }
 
 func newInserter(db *store.Database, max int) *inserter {
-	return &inserter{db: db, max: max, queue: make(chan *insertReq, max)}
+	return &inserter{db: db, max: max, queue: make(chan *insertReq, max),
+		streamGap: streamGap, lingerGap: lingerGap, maxLinger: maxLinger}
 }
 
 // insert queues rev and waits until it is committed (or ctx ends). With anc set, rev is
@@ -84,7 +88,7 @@ func (in *inserter) run(ctx context.Context) {
 			}
 		}
 		// A peer that sends one revision at a time (last batch of 1) is not kept waiting.
-		streaming := lastSize >= bigStreams || len(in.queue) > 0 || (lastSize > 1 && time.Since(lastEnd) < streamGap)
+		streaming := lastSize >= bigStreams || len(in.queue) > 0 || (lastSize > 1 && time.Since(lastEnd) < in.streamGap)
 		batch, next := in.collect(ctx, first, streaming)
 		carry = next
 		lastSize = len(batch)
@@ -103,9 +107,9 @@ func (in *inserter) collect(ctx context.Context, first *insertReq, streaming boo
 	var idle *time.Timer
 	var deadline time.Time
 	if streaming {
-		idle = time.NewTimer(lingerGap)
+		idle = time.NewTimer(in.lingerGap)
 		defer idle.Stop()
-		deadline = time.Now().Add(maxLinger)
+		deadline = time.Now().Add(in.maxLinger)
 	}
 	for len(batch) < in.max {
 		var r *insertReq
@@ -134,7 +138,7 @@ func (in *inserter) collect(ctx context.Context, first *insertReq, streaming boo
 			if time.Now().After(deadline) {
 				return batch, nil
 			}
-			idle.Reset(lingerGap)
+			idle.Reset(in.lingerGap)
 		}
 	}
 	return batch, nil

@@ -1,6 +1,7 @@
 package syncproto
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strconv"
@@ -172,6 +173,11 @@ func (s *Session) handleSetCheckpoint(ctx context.Context, req *blip.Message) (*
 	}
 	if _, err := wire.DecodeCheckpoint(body); err != nil {
 		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
+	}
+	if b := bytes.TrimSpace(body); len(b) == 0 || b[0] != '{' {
+		// DecodeCheckpoint reads an empty or null body as no checkpoint; there is nothing
+		// to store (the store takes objects only), and the mistake is the client's.
+		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: "checkpoint body is not a JSON object"}
 	}
 	newRev, err := s.cfg.Database.PutLocal(ctx, peerCheckpointPrefix+id, body, req.Properties.Get("rev"))
 	if errors.Is(err, store.ErrConflict) {

@@ -238,8 +238,16 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 			answers[i] = wire.ChangeAnswer{Want: true, KnownRevs: known}
 			if p.opts.Active {
 				p.mu.Lock()
+				prev, again := p.wanted[wantKey(row.DocID, row.RevID)]
 				p.wanted[wantKey(row.DocID, row.RevID)] = key
 				p.mu.Unlock()
+				if again {
+					// The same revision listed again before it arrived (Sync Gateway lists a
+					// document anew when a channel grant brings it back): one rev settles
+					// this row, which covers the other; left pending, that one would hold
+					// the checkpoint and keep the pull from completing for the session.
+					p.tracker.complete(prev)
+				}
 			}
 		} else if p.opts.Active {
 			p.tracker.complete(key)

@@ -3,8 +3,6 @@ package syncproto
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strings"
 	"sync"
@@ -16,68 +14,6 @@ import (
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
-
-// pushPeer starts a session against a test peer whose proposeChanges and rev handlers
-// are the given ones, with doc "a" saved locally. cfg's Role, Database and RemoteID are
-// filled in.
-func pushPeer(t *testing.T, cfg SessionConfig, propose, rev blip.Handler) (*Session, *store.Collection) {
-	t.Helper()
-	handlers := map[string]blip.Handler{wire.ProfileProposeChanges: propose}
-	if rev != nil {
-		handlers[wire.ProfileRev] = rev
-	}
-	s, coll, _ := pushPeerWith(t, cfg, handlers)
-	return s, coll
-}
-
-// pushPeerWith is pushPeer with the test peer's handlers given by profile; it also
-// returns the test peer's end of the connection.
-func pushPeerWith(t *testing.T, cfg SessionConfig, handlers map[string]blip.Handler) (*Session, *store.Collection, *blip.Conn) {
-	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, t.TempDir()+"/db", store.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	coll := db.DefaultCollection()
-	if _, err := coll.Save(ctx, "a", []byte(`{"v":1}`), store.SaveOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	serverConn := make(chan *blip.Conn, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := blip.Upgrade(w, r, blip.UpgradeOptions{})
-		if err != nil {
-			close(serverConn)
-			return
-		}
-		for profile, h := range handlers {
-			c.Handle(profile, h)
-		}
-		c.Start()
-		serverConn <- c
-	}))
-	t.Cleanup(srv.Close)
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	conn, _, err := blip.Dial(dctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/db/_blipsync", blip.DialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Role, cfg.Database, cfg.RemoteID = RoleActive, db, "peer"
-	s := NewSession(conn, cfg)
-	s.SetCollections([]*store.Collection{coll}, false)
-	conn.Start()
-	server := <-serverConn
-	t.Cleanup(func() {
-		_ = conn.Close(blip.CloseNormal, "")
-		s.Close()
-		if server != nil {
-			_ = server.Close(blip.CloseNormal, "")
-		}
-	})
-	return s, coll, server
-}
 
 // A list the peer refuses after the pusher has caught up (here a transient 503) must
 // stop the pusher with that error. Before, the failing batch goroutine recorded the
@@ -328,11 +264,7 @@ func TestPusherResendsRevRefusedOnStaleParent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-p.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the pusher did not finish")
-	}
+	waitDone(t, p)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(sends) != 2 || len(sends[1]) == 0 || sends[1][0] != taken {

@@ -3,126 +3,13 @@ package syncproto
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/store"
-	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
-
-// pullPeer starts an active session with one puller (opts) on a fresh database holding
-// docs, and returns the peer's end of the connection to drive it with changes and rev
-// messages, as Sync Gateway would.
-func pullPeer(t *testing.T, opts PullOptions, docs ...string) (*Puller, *store.Collection, *blip.Conn, *eventLog) {
-	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, t.TempDir()+"/db", store.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	coll := db.DefaultCollection()
-	for _, id := range docs {
-		if _, err := coll.Save(ctx, id, []byte(`{"id":"`+id+`"}`), store.SaveOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	serverConn := make(chan *blip.Conn, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := blip.Upgrade(w, r, blip.UpgradeOptions{})
-		if err != nil {
-			close(serverConn)
-			return
-		}
-		c.Start()
-		serverConn <- c
-	}))
-	t.Cleanup(srv.Close)
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	conn, _, err := blip.Dial(dctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/db/_blipsync", blip.DialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	events := &eventLog{}
-	s := NewSession(conn, SessionConfig{Role: RoleActive, Database: db, RemoteID: "peer", OnDocument: events.add})
-	s.SetCollections([]*store.Collection{coll}, false)
-	opts.Active = true
-	p, err := s.AddPuller(0, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.Start()
-	server := <-serverConn
-	if server == nil {
-		t.Fatal("no server connection")
-	}
-	t.Cleanup(func() {
-		_ = conn.Close(blip.CloseNormal, "")
-		s.Close()
-		_ = server.Close(blip.CloseNormal, "")
-	})
-	return p, coll, server, events
-}
-
-type eventLog struct {
-	mu  sync.Mutex
-	evs []DocumentEvent
-}
-
-func (l *eventLog) add(ev DocumentEvent) {
-	l.mu.Lock()
-	l.evs = append(l.evs, ev)
-	l.mu.Unlock()
-}
-
-func (l *eventLog) accessRemoved() map[string]DocumentEvent {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := map[string]DocumentEvent{}
-	for _, ev := range l.evs {
-		if ev.AccessRemoved {
-			out[ev.DocID] = ev
-		}
-	}
-	return out
-}
-
-// sendChanges sends a changes list as the peer and returns the puller's answer.
-func sendChanges(t *testing.T, peer *blip.Conn, body string) string {
-	t.Helper()
-	m := blip.NewRequest(wire.ProfileChanges)
-	m.Body = []byte(body)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	reply, err := peer.Send(ctx, m)
-	if err != nil {
-		t.Fatalf("changes: %v", err)
-	}
-	b, err := reply.ReadBody()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-func sendRev(t *testing.T, peer *blip.Conn, props blip.Properties, body string) error {
-	t.Helper()
-	m := blip.NewRequest(wire.ProfileRev)
-	for _, p := range props {
-		m.Properties.Set(p.Key, p.Value)
-	}
-	m.Body = []byte(body)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err := peer.Send(ctx, m)
-	return err
-}
 
 // Rows flagged revoked (2, 3) or removed (4, 6) are not requested; the document is
 // purged (no revision left: not a tombstone), the event and the filter see the flag, and
@@ -243,13 +130,4 @@ func TestPullerReplacementRevision(t *testing.T) {
 	if cp, ok := p.Checkpoint(); !ok || cp != "3" || p.Pending() != 0 {
 		t.Errorf("checkpoint %q %v, pending %d; want 3 and nothing pending", cp, ok, p.Pending())
 	}
-}
-
-func mustRev(t *testing.T, c *store.Collection, id string) string {
-	t.Helper()
-	d, err := c.GetWithDeleted(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.RevID
 }

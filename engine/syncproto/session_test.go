@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,98 +17,6 @@ import (
 // These tests drive two sessions against each other over loopback, set up as
 // engine/replicator and engine/listener do it: Dial (active) and Accept (passive), Start,
 // Handshake, then pushers and pullers.
-
-func openDB(t *testing.T) *store.Database {
-	t.Helper()
-	db, err := store.Open(context.Background(), t.TempDir()+"/db", store.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-func saveDoc(t *testing.T, c *store.Collection, id, body string) string {
-	t.Helper()
-	d, err := c.Save(context.Background(), id, []byte(body), store.SaveOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.RevID
-}
-
-// passivePeer serves db's collections with passive sessions made by Accept (as
-// engine/listener does) and returns the URL to dial and the last accepted session.
-type passivePeer struct {
-	url  string
-	mu   sync.Mutex
-	sess *Session
-	evs  eventLog
-}
-
-func (p *passivePeer) session() *Session {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.sess
-}
-
-func servePassive(t *testing.T, db *store.Database, cfg PassiveConfig) *passivePeer {
-	t.Helper()
-	peer := &passivePeer{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := Accept(w, r, SessionConfig{Database: db, OnDocument: peer.evs.add})
-		if err != nil {
-			return
-		}
-		s.ServePassive(cfg)
-		peer.mu.Lock()
-		peer.sess = s
-		peer.mu.Unlock()
-		s.Start()
-		<-s.Done()
-		s.Close()
-	}))
-	t.Cleanup(srv.Close)
-	peer.url = "ws" + strings.TrimPrefix(srv.URL, "http") + "/db/_blipsync"
-	return peer
-}
-
-// dialActive opens an active session to url for colls (not started).
-func dialActive(t *testing.T, url string, db *store.Database, cfg SessionConfig) *Session {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cfg.Database = db
-	s, err := Dial(ctx, url, DialOptions{}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = s.Disconnect(CloseNormal, "")
-		s.Close()
-	})
-	return s
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func bodyOf(t *testing.T, c *store.Collection, id string) string {
-	t.Helper()
-	d, err := c.Get(context.Background(), id)
-	if err != nil {
-		t.Fatalf("get %q: %v", id, err)
-	}
-	return string(d.Body)
-}
 
 // The lifecycle as the replicator runs it: Dial, SetCollections, Start, Handshake (no
 // checkpoint yet), push with proposeChanges, save the checkpoint with SetCheckpoint; a
@@ -135,18 +42,7 @@ func TestSessionPushAndCheckpointLifecycle(t *testing.T) {
 	if len(cps) != 1 || cps[0].Found || cps[0].Rev != "" {
 		t.Fatalf("fresh peer returned checkpoints %+v", cps)
 	}
-	p, err := s.StartPusher(0, PushOptions{Propose: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("one-shot push did not end")
-	}
-	if err := p.Err(); err != nil {
-		t.Fatal(err)
-	}
+	p := runPush(t, s, PushOptions{Propose: true})
 	waitFor(t, "push settled", func() bool { return p.Settled() >= 2 && p.Checkpoint() >= 2 })
 	if got := bodyOf(t, remote.DefaultCollection(), "a"); got != `{"z":1,"a":2}` {
 		t.Fatalf("pushed body arrived as %s", got)
@@ -270,11 +166,7 @@ func TestSessionRefusedDirections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-p.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("refused push did not end")
-	}
+	waitDone(t, p)
 	if !errors.Is(p.Err(), ErrForbidden) {
 		t.Fatalf("push to a read-only peer: %v, want ErrForbidden", p.Err())
 	}
@@ -365,14 +257,7 @@ func TestSessionLegacyHandshake(t *testing.T) {
 	if err != nil || cps[0].Found {
 		t.Fatalf("legacy handshake: %+v, %v", cps, err)
 	}
-	p, err := s.StartPusher(0, PushOptions{Propose: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-p.Done()
-	if err := p.Err(); err != nil {
-		t.Fatal(err)
-	}
+	p := runPush(t, s, PushOptions{Propose: true})
 	waitFor(t, "push settled", func() bool { return p.Settled() >= 1 })
 	if got := bodyOf(t, remote.DefaultCollection(), "a"); got != `{"v":1}` {
 		t.Fatalf("legacy push stored %s", got)

@@ -92,7 +92,7 @@ func (t *progressTracker[S]) complete(key trackKey) {
 		if t.entries[i].key == key {
 			if !t.entries[i].done {
 				t.entries[i].done = true
-				if !t.entries[i].barrier {
+				if !t.entries[i].barrier && !t.entries[i].held { // a held row no longer counts
 					t.pending--
 				}
 			}

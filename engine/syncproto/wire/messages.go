@@ -286,6 +286,9 @@ func (s SubChanges) Props() []Prop {
 	if s.RequestPlus {
 		p = append(p, Prop{"requestPlus", True})
 	}
+	if s.Future {
+		p = append(p, Prop{"future", True})
+	}
 	return p
 }
 
