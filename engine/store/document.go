@@ -116,6 +116,7 @@ type docRow struct {
 	expiration sql.NullInt64
 	tree       *revTree
 	vector     storedVector
+	treeSize   int // bytes of the encoded tree (readTreeFor)
 }
 
 // checkColl verifies c can be written by this batch.
@@ -620,6 +621,7 @@ type docTree struct {
 	expiration sql.NullInt64
 	tree       *revTree
 	vector     storedVector
+	treeSize   int // bytes of the encoded tree (readTreeFor)
 }
 
 func (c *Collection) readTree(ctx context.Context, id string) (*docTree, error) {
@@ -649,17 +651,68 @@ func (c *Collection) readTree(ctx context.Context, id string) (*docTree, error) 
 	return &d, nil
 }
 
+// skippedColumn stands for the docs.body column in a tree read without it
+// (readTreeFor): the current revision's node gets it as its body.
+var skippedColumn = make([]byte, 0, 1)
+
+func isSkippedColumn(b []byte) bool {
+	return cap(b) > 0 && &b[:1][0] == &skippedColumn[:1][0]
+}
+
+// readTreeFor reads a document's tree for one revision's sake: the body column is
+// read only when revID is the current revision (else the current node's body is
+// skippedColumn), and kept bodies are slices of the tree as read, not copies. With
+// revID "" no body column is read.
+func (c *Collection) readTreeFor(ctx context.Context, id, revID string) (*docTree, error) {
+	r, err := c.enterForDoc(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer c.db.leave()
+	var (
+		d          docTree
+		seq        int64
+		tree, body []byte
+		vv, vvRev  sql.NullString
+	)
+	err = r.getTreeRev.QueryRowContext(ctx, id, revID).Scan(&d.revid, &d.deleted, &seq, &d.expiration, &tree, &body, &vv, &vvRev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	d.seq = uint64(seq)
+	d.vector = scanVector(vv, vvRev)
+	if body == nil {
+		body = skippedColumn
+	}
+	if d.tree, err = decodeTreeBodies(tree, body, false); err != nil {
+		return nil, err
+	}
+	d.treeSize = len(tree)
+	return &d, nil
+}
+
 // GetRevision returns a specific revision if its body is still kept (see
 // the package documentation for what is kept); ErrNotFound otherwise.
 func (c *Collection) GetRevision(ctx context.Context, id, revID string) (*Document, error) {
 	if _, _, err := parseRevID(revID); err != nil {
 		return nil, fmt.Errorf("get revision %s of %q: %w", revID, id, err)
 	}
-	d, err := c.readTree(ctx, id)
+	d, err := c.readTreeFor(ctx, id, revID)
 	if err != nil {
 		return nil, fmt.Errorf("get revision %s of %q: %w", revID, id, err)
 	}
 	i := d.tree.find(revID)
+	if i >= 0 && isSkippedColumn(d.tree.nodes[i].body) {
+		// The node keeps its body in the column, yet is not the row's current
+		// revision (not expected): read the row whole.
+		if d, err = c.readTree(ctx, id); err != nil {
+			return nil, fmt.Errorf("get revision %s of %q: %w", revID, id, err)
+		}
+		i = d.tree.find(revID)
+	}
 	if i < 0 {
 		return nil, fmt.Errorf("get revision %s of %q: %w: unknown revision", revID, id, ErrNotFound)
 	}
@@ -667,7 +720,13 @@ func (c *Collection) GetRevision(ctx context.Context, id, revID string) (*Docume
 	if n.body == nil {
 		return nil, fmt.Errorf("get revision %s of %q: %w: body no longer kept", revID, id, ErrNotFound)
 	}
-	doc := &Document{ID: id, RevID: n.id, Sequence: n.seq, Deleted: n.deleted, Body: cloneBytes(n.body), Expiration: expirationTime(d.expiration)}
+	// Read for this call, the body is the caller's own; one kept in the tree is copied
+	// when that keeps a much larger tree from being pinned by it.
+	body := n.body
+	if d.revid != revID && d.treeSize > 2*len(body) {
+		body = cloneBytes(body)
+	}
+	doc := &Document{ID: id, RevID: n.id, Sequence: n.seq, Deleted: n.deleted, Body: body, Expiration: expirationTime(d.expiration)}
 	doc.setVector(d.vector)
 	return doc, nil
 }
@@ -687,7 +746,7 @@ func (c *Collection) History(ctx context.Context, id, revID string, max int) ([]
 	if _, _, err := parseRevID(revID); err != nil {
 		return nil, fmt.Errorf("get history of %q: %w", id, err)
 	}
-	d, err := c.readTree(ctx, id)
+	d, err := c.readTreeFor(ctx, id, "")
 	if err != nil {
 		return nil, fmt.Errorf("get history of %q: %w", id, err)
 	}
