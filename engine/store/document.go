@@ -116,7 +116,6 @@ type docRow struct {
 	expiration sql.NullInt64
 	tree       *revTree
 	vector     storedVector
-	treeSize   int // bytes of the encoded tree (readTreeFor)
 }
 
 // checkColl verifies c can be written by this batch.
@@ -621,7 +620,6 @@ type docTree struct {
 	expiration sql.NullInt64
 	tree       *revTree
 	vector     storedVector
-	treeSize   int // bytes of the encoded tree (readTreeFor)
 }
 
 func (c *Collection) readTree(ctx context.Context, id string) (*docTree, error) {
@@ -659,28 +657,37 @@ func isSkippedColumn(b []byte) bool {
 	return cap(b) > 0 && &b[:1][0] == &skippedColumn[:1][0]
 }
 
-// readTreeFor reads a document's tree for one revision's sake: the body column is
-// read only when revID is the current revision (else the current node's body is
-// skippedColumn), and kept bodies are slices of the tree as read, not copies. With
-// revID "" no body column is read.
-func (c *Collection) readTreeFor(ctx context.Context, id, revID string) (*docTree, error) {
+// readTreeFor reads a document's tree for one revision's sake and hands it to use.
+// The body column is read only when revID is the current revision (else the current
+// node's body is skippedColumn; with revID "" no body column is read), and the tree
+// is decoded from the bytes SQLite holds, without copying them: kept bodies are
+// slices of it, valid only until use returns.
+func (c *Collection) readTreeFor(ctx context.Context, id, revID string, use func(d *docTree) error) error {
 	r, err := c.enterForDoc(ctx, id)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer c.db.leave()
-	var (
-		d          docTree
-		seq        int64
-		tree, body []byte
-		vv, vvRev  sql.NullString
-	)
-	err = r.getTreeRev.QueryRowContext(ctx, id, revID).Scan(&d.revid, &d.deleted, &seq, &d.expiration, &tree, &body, &vv, &vvRev)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
+	rows, err := r.getTreeRev.QueryContext(ctx, id, revID)
 	if err != nil {
-		return nil, classify(err)
+		return classify(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return classify(err)
+		}
+		return ErrNotFound
+	}
+	var (
+		d         docTree
+		seq       int64
+		tree      sql.RawBytes
+		body      []byte
+		vv, vvRev sql.NullString
+	)
+	if err := rows.Scan(&d.revid, &d.deleted, &seq, &d.expiration, &tree, &body, &vv, &vvRev); err != nil {
+		return classify(err)
 	}
 	d.seq = uint64(seq)
 	d.vector = scanVector(vv, vvRev)
@@ -688,10 +695,9 @@ func (c *Collection) readTreeFor(ctx context.Context, id, revID string) (*docTre
 		body = skippedColumn
 	}
 	if d.tree, err = decodeTreeBodies(tree, body, false); err != nil {
-		return nil, err
+		return err
 	}
-	d.treeSize = len(tree)
-	return &d, nil
+	return use(&d)
 }
 
 // GetRevision returns a specific revision if its body is still kept (see
@@ -700,34 +706,45 @@ func (c *Collection) GetRevision(ctx context.Context, id, revID string) (*Docume
 	if _, _, err := parseRevID(revID); err != nil {
 		return nil, fmt.Errorf("get revision %s of %q: %w", revID, id, err)
 	}
-	d, err := c.readTreeFor(ctx, id, revID)
+	var doc *Document
+	pick := func(d *docTree, i int) error {
+		if i < 0 {
+			return fmt.Errorf("%w: unknown revision", ErrNotFound)
+		}
+		n := d.tree.nodes[i]
+		if n.body == nil {
+			return fmt.Errorf("%w: body no longer kept", ErrNotFound)
+		}
+		doc = &Document{ID: id, RevID: n.id, Sequence: n.seq, Deleted: n.deleted, Body: n.body, Expiration: expirationTime(d.expiration)}
+		doc.setVector(d.vector)
+		return nil
+	}
+	whole := false
+	err := c.readTreeFor(ctx, id, revID, func(d *docTree) error {
+		i := d.tree.find(revID)
+		if i >= 0 && isSkippedColumn(d.tree.nodes[i].body) {
+			whole = true // in the column, yet not the row's current revision (not expected)
+			return nil
+		}
+		if err := pick(d, i); err != nil {
+			return err
+		}
+		if d.revid != revID {
+			doc.Body = cloneBytes(doc.Body) // a slice of the tree as SQLite holds it
+		} // else the column as read for this call: the caller's own
+		return nil
+	})
+	if err == nil && whole {
+		var d *docTree
+		if d, err = c.readTree(ctx, id); err == nil {
+			if err = pick(d, d.tree.find(revID)); err == nil {
+				doc.Body = cloneBytes(doc.Body)
+			}
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("get revision %s of %q: %w", revID, id, err)
 	}
-	i := d.tree.find(revID)
-	if i >= 0 && isSkippedColumn(d.tree.nodes[i].body) {
-		// The node keeps its body in the column, yet is not the row's current
-		// revision (not expected): read the row whole.
-		if d, err = c.readTree(ctx, id); err != nil {
-			return nil, fmt.Errorf("get revision %s of %q: %w", revID, id, err)
-		}
-		i = d.tree.find(revID)
-	}
-	if i < 0 {
-		return nil, fmt.Errorf("get revision %s of %q: %w: unknown revision", revID, id, ErrNotFound)
-	}
-	n := d.tree.nodes[i]
-	if n.body == nil {
-		return nil, fmt.Errorf("get revision %s of %q: %w: body no longer kept", revID, id, ErrNotFound)
-	}
-	// Read for this call, the body is the caller's own; one kept in the tree is copied
-	// when that keeps a much larger tree from being pinned by it.
-	body := n.body
-	if d.revid != revID && d.treeSize > 2*len(body) {
-		body = cloneBytes(body)
-	}
-	doc := &Document{ID: id, RevID: n.id, Sequence: n.seq, Deleted: n.deleted, Body: body, Expiration: expirationTime(d.expiration)}
-	doc.setVector(d.vector)
 	return doc, nil
 }
 
@@ -746,15 +763,19 @@ func (c *Collection) History(ctx context.Context, id, revID string, max int) ([]
 	if _, _, err := parseRevID(revID); err != nil {
 		return nil, fmt.Errorf("get history of %q: %w", id, err)
 	}
-	d, err := c.readTreeFor(ctx, id, "")
+	var hist []string
+	err := c.readTreeFor(ctx, id, "", func(d *docTree) error {
+		i := d.tree.find(revID)
+		if i < 0 {
+			return fmt.Errorf("%w: unknown revision %s", ErrNotFound, revID)
+		}
+		hist = d.tree.ancestors(i, max)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("get history of %q: %w", id, err)
 	}
-	i := d.tree.find(revID)
-	if i < 0 {
-		return nil, fmt.Errorf("get history of %q: %w: unknown revision %s", id, ErrNotFound, revID)
-	}
-	return d.tree.ancestors(i, max), nil
+	return hist, nil
 }
 
 // Conflicts returns the live leaf revisions other than the current one
