@@ -46,6 +46,15 @@ var noChange = []byte("{}")
 //
 // Errors wrap ErrInvalidJSON.
 func Create(old, new []byte) ([]byte, error) {
+	if ro, rn, ok := createRaw(old, new); ok {
+		// Both are objects in canonical form: members equal as text stay undecoded.
+		return encodeDiff(ro, rn)
+	}
+	return createDecoded(old, new)
+}
+
+// createDecoded is Create's general path: both texts are decoded whole.
+func createDecoded(old, new []byte) ([]byte, error) {
 	o, err := decodeJSON(old, MaxDepth)
 	if err != nil {
 		return nil, fmt.Errorf("create delta: decode old value: %w: %v", ErrInvalidJSON, err)
@@ -54,6 +63,11 @@ func Create(old, new []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create delta: decode new value: %w: %v", ErrInvalidJSON, err)
 	}
+	return encodeDiff(o, n)
+}
+
+// encodeDiff writes the delta turning the decoded value o into n.
+func encodeDiff(o, n any) ([]byte, error) {
 	d, changed := diff(o, n, false)
 	if !changed {
 		return append([]byte(nil), noChange...), nil
@@ -76,6 +90,22 @@ func Create(old, new []byte) ([]byte, error) {
 // Errors wrap ErrInvalidJSON (old is not valid JSON) or ErrInvalidDelta (the delta
 // is malformed or does not fit old).
 func Apply(old, delta []byte) ([]byte, error) {
+	if d, err := decodeJSON(delta, maxDeltaDepth); err == nil {
+		// An object delta on a document in canonical form (as this package and the
+		// store write them): only the members it names are decoded, the others are
+		// copied as they are, which is byte for byte what re-encoding them gives.
+		if out, ok, err := applyRaw(old, d); ok {
+			if err != nil {
+				return nil, fmt.Errorf("apply delta: %w", err)
+			}
+			return out, nil
+		}
+	}
+	return applyDecoded(old, delta)
+}
+
+// applyDecoded is Apply's general path: both texts are decoded whole.
+func applyDecoded(old, delta []byte) ([]byte, error) {
 	o, err := decodeJSON(old, MaxDepth)
 	if err != nil {
 		return nil, fmt.Errorf("apply delta: decode old value: %w: %v", ErrInvalidJSON, err)

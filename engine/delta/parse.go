@@ -212,9 +212,7 @@ func (p *parser) number() (any, error) {
 func (p *parser) string() (any, error) {
 	p.pos++ // opening quote
 	start := p.pos
-	for p.pos < len(p.data) && plainStringByte[p.data[p.pos]] {
-		p.pos++
-	}
+	p.pos = plainRunEnd(p.data, p.pos)
 	switch {
 	case p.pos == len(p.data):
 		return nil, p.errorf("unterminated string")

@@ -93,6 +93,8 @@ func appendJSON(b []byte, v any, depth, limit int) ([]byte, error) {
 		return append(b, v...), nil
 	case string:
 		return appendString(b, v), nil
+	case rawValue:
+		return append(b, v...), nil
 	case []any:
 		if depth > limit {
 			return nil, tooDeep(limit)
@@ -233,6 +235,9 @@ func equal(a, b any) bool {
 		return ok && a == b
 	case nil:
 		return b == nil
+	case rawValue:
+		b, ok := b.(rawValue)
+		return ok && string(a) == string(b)
 	}
 	return false
 }

@@ -108,7 +108,9 @@ many documents in one statement from one snapshot, much cheaper than a
 GetWithDeleted each; a missing document gives nil (or an empty RevID).
 GetRevision returns a revision whose body is still kept (ErrNotFound
 otherwise), Revisions the whole kept tree (newest generation first) and
-History the kept ancestors of a revision, newest first.
+History the kept ancestors of a revision, newest first. GetRevision reads
+the current body only when that is the revision asked for, and History reads
+no body at all, beyond the kept bodies stored inside the tree.
 
 # Conflicts
 

@@ -649,26 +649,102 @@ func (c *Collection) readTree(ctx context.Context, id string) (*docTree, error) 
 	return &d, nil
 }
 
+// skippedColumn stands for the docs.body column in a tree read without it
+// (readTreeFor): the current revision's node gets it as its body.
+var skippedColumn = make([]byte, 0, 1)
+
+func isSkippedColumn(b []byte) bool {
+	return cap(b) > 0 && &b[:1][0] == &skippedColumn[:1][0]
+}
+
+// readTreeFor reads a document's tree for one revision's sake and hands it to use.
+// The body column is read only when revID is the current revision (else the current
+// node's body is skippedColumn; with revID "" no body column is read), and the tree
+// is decoded from the bytes SQLite holds, without copying them: kept bodies are
+// slices of it, valid only until use returns.
+func (c *Collection) readTreeFor(ctx context.Context, id, revID string, use func(d *docTree) error) error {
+	r, err := c.enterForDoc(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer c.db.leave()
+	rows, err := r.getTreeRev.QueryContext(ctx, id, revID)
+	if err != nil {
+		return classify(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return classify(err)
+		}
+		return ErrNotFound
+	}
+	var (
+		d         docTree
+		seq       int64
+		tree      sql.RawBytes
+		body      []byte
+		vv, vvRev sql.NullString
+	)
+	if err := rows.Scan(&d.revid, &d.deleted, &seq, &d.expiration, &tree, &body, &vv, &vvRev); err != nil {
+		return classify(err)
+	}
+	d.seq = uint64(seq)
+	d.vector = scanVector(vv, vvRev)
+	if body == nil {
+		body = skippedColumn
+	}
+	if d.tree, err = decodeTreeBodies(tree, body, false); err != nil {
+		return err
+	}
+	return use(&d)
+}
+
 // GetRevision returns a specific revision if its body is still kept (see
 // the package documentation for what is kept); ErrNotFound otherwise.
 func (c *Collection) GetRevision(ctx context.Context, id, revID string) (*Document, error) {
 	if _, _, err := parseRevID(revID); err != nil {
 		return nil, fmt.Errorf("get revision %s of %q: %w", revID, id, err)
 	}
-	d, err := c.readTree(ctx, id)
+	var doc *Document
+	pick := func(d *docTree, i int) error {
+		if i < 0 {
+			return fmt.Errorf("%w: unknown revision", ErrNotFound)
+		}
+		n := d.tree.nodes[i]
+		if n.body == nil {
+			return fmt.Errorf("%w: body no longer kept", ErrNotFound)
+		}
+		doc = &Document{ID: id, RevID: n.id, Sequence: n.seq, Deleted: n.deleted, Body: n.body, Expiration: expirationTime(d.expiration)}
+		doc.setVector(d.vector)
+		return nil
+	}
+	whole := false
+	err := c.readTreeFor(ctx, id, revID, func(d *docTree) error {
+		i := d.tree.find(revID)
+		if i >= 0 && isSkippedColumn(d.tree.nodes[i].body) {
+			whole = true // in the column, yet not the row's current revision (not expected)
+			return nil
+		}
+		if err := pick(d, i); err != nil {
+			return err
+		}
+		if d.revid != revID {
+			doc.Body = cloneBytes(doc.Body) // a slice of the tree as SQLite holds it
+		} // else the column as read for this call: the caller's own
+		return nil
+	})
+	if err == nil && whole {
+		var d *docTree
+		if d, err = c.readTree(ctx, id); err == nil {
+			if err = pick(d, d.tree.find(revID)); err == nil {
+				doc.Body = cloneBytes(doc.Body)
+			}
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("get revision %s of %q: %w", revID, id, err)
 	}
-	i := d.tree.find(revID)
-	if i < 0 {
-		return nil, fmt.Errorf("get revision %s of %q: %w: unknown revision", revID, id, ErrNotFound)
-	}
-	n := d.tree.nodes[i]
-	if n.body == nil {
-		return nil, fmt.Errorf("get revision %s of %q: %w: body no longer kept", revID, id, ErrNotFound)
-	}
-	doc := &Document{ID: id, RevID: n.id, Sequence: n.seq, Deleted: n.deleted, Body: cloneBytes(n.body), Expiration: expirationTime(d.expiration)}
-	doc.setVector(d.vector)
 	return doc, nil
 }
 
@@ -687,15 +763,19 @@ func (c *Collection) History(ctx context.Context, id, revID string, max int) ([]
 	if _, _, err := parseRevID(revID); err != nil {
 		return nil, fmt.Errorf("get history of %q: %w", id, err)
 	}
-	d, err := c.readTree(ctx, id)
+	var hist []string
+	err := c.readTreeFor(ctx, id, "", func(d *docTree) error {
+		i := d.tree.find(revID)
+		if i < 0 {
+			return fmt.Errorf("%w: unknown revision %s", ErrNotFound, revID)
+		}
+		hist = d.tree.ancestors(i, max)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("get history of %q: %w", id, err)
 	}
-	i := d.tree.find(revID)
-	if i < 0 {
-		return nil, fmt.Errorf("get history of %q: %w: unknown revision %s", id, ErrNotFound, revID)
-	}
-	return d.tree.ancestors(i, max), nil
+	return hist, nil
 }
 
 // Conflicts returns the live leaf revisions other than the current one

@@ -270,6 +270,12 @@ func encodeTree(t *revTree, current int, buf []byte) []byte {
 // the node flagged as the current revision. Malformed input is ErrCorrupt;
 // the decoder never panics and checks every invariant of revTree.
 func decodeTree(data, column []byte) (*revTree, error) {
+	return decodeTreeBodies(data, column, true)
+}
+
+// decodeTreeBodies is decodeTree; with copyBodies false the kept bodies of the
+// nodes are slices of data instead of copies (data must then be the caller's own).
+func decodeTreeBodies(data, column []byte, copyBodies bool) (*revTree, error) {
 	bad := func(what string) error { return fmt.Errorf("%w: revision tree: %s", ErrCorrupt, what) }
 	if len(data) < 2 || data[0] != treeFormatVersion {
 		return nil, bad("unknown format")
@@ -335,7 +341,10 @@ func decodeTree(data, column []byte) (*revTree, error) {
 			if k <= 0 || bl > uint64(len(p)-k) {
 				return nil, bad("truncated body")
 			}
-			n.body = append([]byte{}, p[k:k+int(bl)]...)
+			n.body = p[k : k+int(bl) : k+int(bl)]
+			if copyBodies {
+				n.body = append([]byte{}, n.body...)
+			}
 			p = p[k+int(bl):]
 		}
 		t.nodes = append(t.nodes, n)

@@ -150,6 +150,7 @@ type collReaderStmts struct {
 	getMany    *sql.Stmt
 	getRevs    *sql.Stmt
 	getTree    *sql.Stmt
+	getTreeRev *sql.Stmt
 	changes    *sql.Stmt
 	expiration *sql.Stmt
 	expired    *sql.Stmt
@@ -167,6 +168,9 @@ func (s *collReaderStmts) specs(collID int64) []stmtSpec {
 		{&s.getMany, `SELECT docid, revid, deleted, seq, expiration, body, vv, vv_rev FROM ` + t + ` WHERE docid IN (SELECT value FROM json_each(?))`},
 		{&s.getRevs, `SELECT docid, revid, deleted, seq, vv, vv_rev FROM ` + t + ` WHERE docid IN (SELECT value FROM json_each(?))`},
 		{&s.getTree, `SELECT revid, deleted, seq, expiration, tree, body, vv, vv_rev FROM ` + t + ` WHERE docid = ?`},
+		// The tree, and the body column only when it is the body of revision ?2 (reads of
+		// one revision or of a history, which need no other body).
+		{&s.getTreeRev, `SELECT revid, deleted, seq, expiration, tree, CASE WHEN revid = ?2 THEN body END, vv, vv_rev FROM ` + t + ` WHERE docid = ?1`},
 		{&s.changes, `SELECT seq, docid, revid, deleted, length(body) FROM ` + t + ` WHERE seq > ? ORDER BY seq LIMIT ?`},
 		{&s.expiration, `SELECT expiration FROM ` + t + ` WHERE docid = ?`},
 		{&s.expired, fmt.Sprintf(`SELECT docid FROM %s WHERE expiration IS NOT NULL AND expiration <= ? ORDER BY expiration LIMIT %d`, t, expiryPage)},

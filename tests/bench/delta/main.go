@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/p2psync/libp2psync/engine/listener"
@@ -40,6 +41,7 @@ type result struct {
 	deltas    uint64 // revisions sent as deltas
 	revs      uint64
 	wall      time.Duration
+	cpu       time.Duration // user + system time of the process during the edit push
 	converged bool
 }
 
@@ -91,8 +93,8 @@ func main() {
 			} else {
 				full = append(full, r)
 			}
-			fmt.Printf("  run %d %s: wire %d B, rev bodies %d B of %d B full, %d/%d revs as deltas, %v\n",
-				run+1, mode, r.wire, r.body, r.fullBody, r.deltas, r.revs, r.wall.Round(time.Millisecond))
+			fmt.Printf("  run %d %s: wire %d B, rev bodies %d B of %d B full, %d/%d revs as deltas, %v (CPU %v)\n",
+				run+1, mode, r.wire, r.body, r.fullBody, r.deltas, r.revs, r.wall.Round(time.Millisecond), r.cpu.Round(time.Millisecond))
 		}
 	}
 	report := func(name string, rs []result, f func(result) float64, unit string) {
@@ -112,6 +114,9 @@ func main() {
 	report("edit push wire, delta", delta, wire, "KB")
 	report("edit push time, full", full, wall, "ms")
 	report("edit push time, delta", delta, wall, "ms")
+	cpu := func(r result) float64 { return float64(r.cpu) / float64(time.Millisecond) }
+	report("edit push CPU, full", full, cpu, "ms")
+	report("edit push CPU, delta", delta, cpu, "ms")
 	if len(full) == 0 || len(delta) == 0 {
 		return
 	}
@@ -125,6 +130,11 @@ func main() {
 		speedups[i] = result{wall: full[i].wall * 1000 / delta[i].wall} // per mille
 	}
 	report("time ratio full/delta", speedups, func(r result) float64 { return float64(r.wall) / 1000 }, "x faster with deltas (target >= 2)")
+	cpuRatios := make([]result, len(full))
+	for i := range full {
+		cpuRatios[i] = result{cpu: full[i].cpu * 1000 / max(delta[i].cpu, 1)}
+	}
+	report("CPU ratio full/delta", cpuRatios, func(r result) float64 { return float64(r.cpu) / 1000 }, "x less CPU with deltas")
 	fmt.Printf("%-28s %.1fx fewer bytes with deltas (medians)\n", "byte ratio full/delta", median(full, wire)/median(delta, wire))
 }
 
@@ -135,6 +145,16 @@ func median(rs []result, f func(result) float64) float64 {
 	}
 	sort.Float64s(v)
 	return v[len(v)/2]
+}
+
+// cpuTime returns the user + system CPU time this process has used so far (the
+// listener and the replicator both run in it).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // linkRate: bytes per second each way of the shaped link the edits are pushed over
@@ -195,7 +215,7 @@ func once(ctx context.Context, n int, deltas bool) (result, error) {
 			return result{}, err
 		}
 		defer r.Stop()
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuTime()
 		if err := r.Start(false); err != nil {
 			return result{}, err
 		}
@@ -208,10 +228,10 @@ func once(ctx context.Context, n int, deltas bool) (result, error) {
 		if st.Error != nil {
 			return result{}, fmt.Errorf("push: %w", st.Error)
 		}
-		wall := time.Since(start)
+		wall, cpu := time.Since(start), cpuTime()-cpu0
 		ts, rs := r.TransferStats(), r.Stats()
 		return result{wire: ts.BytesSent + ts.BytesReceived, body: rs.BytesSent, fullBody: rs.FullBytesSent,
-			deltas: rs.DeltasSent, revs: rs.RevsSent, wall: wall}, nil
+			deltas: rs.DeltasSent, revs: rs.RevsSent, wall: wall, cpu: cpu}, nil
 	}
 	if _, err := push(url); err != nil {
 		return result{}, fmt.Errorf("first push: %w", err)

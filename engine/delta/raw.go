@@ -1,0 +1,355 @@
+package delta
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unicode/utf8"
+)
+
+// rawValue is the JSON text of a member value that Create and Apply leave untouched,
+// kept as bytes instead of being decoded and written out again. It is only used for
+// text in canonical form (see canonScanner): exactly what appendJSON writes for the
+// decoded value, so copying the bytes gives the same output as re-encoding them.
+type rawValue []byte
+
+// topMembers splits a JSON text whose top level is an object into its members, each
+// value kept as raw text. ok is false when the text is not an object in the canonical
+// form this package writes (compact, strings escaped as appendString escapes them, no
+// repeated key at any level, nesting within MaxDepth) or is not valid JSON: the caller
+// then takes the general path, which decodes everything (and reports any error).
+func topMembers(data []byte) (keys []string, vals []rawValue, ok bool) {
+	if len(data) < 2 || data[0] != '{' || !utf8.Valid(data) {
+		return nil, nil, false
+	}
+	s := canonScanner{data: data}
+	s.pos = 1
+	if data[1] == '}' {
+		return nil, nil, len(data) == 2
+	}
+	seen := map[string]struct{}{}
+	for {
+		kstart := s.pos
+		if !s.str() {
+			return nil, nil, false
+		}
+		key, err := (&parser{data: data[kstart:s.pos], limit: 1}).string()
+		if err != nil {
+			return nil, nil, false
+		}
+		k := key.(string)
+		if _, dup := seen[k]; dup {
+			return nil, nil, false
+		}
+		seen[k] = struct{}{}
+		if s.pos >= len(data) || data[s.pos] != ':' {
+			return nil, nil, false
+		}
+		s.pos++
+		vstart := s.pos
+		if !s.value(2) {
+			return nil, nil, false
+		}
+		keys = append(keys, k)
+		vals = append(vals, rawValue(data[vstart:s.pos]))
+		if s.pos >= len(data) {
+			return nil, nil, false
+		}
+		switch data[s.pos] {
+		case ',':
+			s.pos++
+		case '}':
+			s.pos++
+			return keys, vals, s.pos == len(data)
+		default:
+			return nil, nil, false
+		}
+	}
+}
+
+// canonScanner checks, without decoding, that JSON text is valid and in canonical
+// form. The input is known to be valid UTF-8.
+type canonScanner struct {
+	data []byte
+	pos  int
+}
+
+// value scans one value at depth (the level a container starting here would have).
+func (s *canonScanner) value(depth int) bool {
+	if s.pos >= len(s.data) {
+		return false
+	}
+	switch c := s.data[s.pos]; {
+	case c == '{':
+		return s.object(depth)
+	case c == '[':
+		return s.array(depth)
+	case c == '"':
+		return s.str()
+	case c == '-' || (c >= '0' && c <= '9'):
+		p := parser{data: s.data, pos: s.pos}
+		if _, err := p.number(); err != nil {
+			return false
+		}
+		s.pos = p.pos
+		return true
+	case c == 't':
+		return s.word("true")
+	case c == 'f':
+		return s.word("false")
+	case c == 'n':
+		return s.word("null")
+	}
+	return false
+}
+
+func (s *canonScanner) word(w string) bool {
+	if len(s.data)-s.pos < len(w) || string(s.data[s.pos:s.pos+len(w)]) != w {
+		return false
+	}
+	s.pos += len(w)
+	return true
+}
+
+func (s *canonScanner) object(depth int) bool {
+	if depth > MaxDepth {
+		return false
+	}
+	s.pos++ // '{'
+	if s.pos < len(s.data) && s.data[s.pos] == '}' {
+		s.pos++
+		return true
+	}
+	// Keys as written: for canonical text, equal text <=> equal key.
+	var keys [][]byte
+	var many map[string]struct{}
+	for {
+		kstart := s.pos
+		if !s.str() {
+			return false
+		}
+		k := s.data[kstart:s.pos]
+		if many == nil {
+			for _, seen := range keys {
+				if string(seen) == string(k) {
+					return false
+				}
+			}
+			keys = append(keys, k)
+			if len(keys) > linearLookupMax {
+				many = make(map[string]struct{}, 2*len(keys))
+				for _, seen := range keys {
+					many[string(seen)] = struct{}{}
+				}
+			}
+		} else {
+			if _, dup := many[string(k)]; dup {
+				return false
+			}
+			many[string(k)] = struct{}{}
+		}
+		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+			return false
+		}
+		s.pos++
+		if !s.value(depth + 1) {
+			return false
+		}
+		if s.pos >= len(s.data) {
+			return false
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+		case '}':
+			s.pos++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (s *canonScanner) array(depth int) bool {
+	if depth > MaxDepth {
+		return false
+	}
+	s.pos++ // '['
+	if s.pos < len(s.data) && s.data[s.pos] == ']' {
+		s.pos++
+		return true
+	}
+	for {
+		if !s.value(depth + 1) {
+			return false
+		}
+		if s.pos >= len(s.data) {
+			return false
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+		case ']':
+			s.pos++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// str scans a string at the opening quote, accepting only the escapes appendString
+// writes: \" \\ \n \r \t \b \f, and \u00xx (lower-case hex) for the other control
+// characters.
+func (s *canonScanner) str() bool {
+	if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+		return false
+	}
+	s.pos++
+	for {
+		s.pos = plainRunEnd(s.data, s.pos)
+		if s.pos >= len(s.data) {
+			return false
+		}
+		switch s.data[s.pos] {
+		case '"':
+			s.pos++
+			return true
+		case '\\':
+		default:
+			return false // a raw control character
+		}
+		if s.pos+1 >= len(s.data) {
+			return false
+		}
+		switch s.data[s.pos+1] {
+		case '"', '\\', 'n', 'r', 't', 'b', 'f':
+			s.pos += 2
+		case 'u':
+			if len(s.data)-s.pos < 6 || s.data[s.pos+2] != '0' || s.data[s.pos+3] != '0' {
+				return false
+			}
+			hi, lo := s.data[s.pos+4], s.data[s.pos+5]
+			if hi != '0' && hi != '1' || !isLowerHex(lo) {
+				return false
+			}
+			c := (hi-'0')<<4 | hexValue(lo)
+			switch c {
+			case '\n', '\r', '\t', '\b', '\f':
+				return false // written with the short escape
+			}
+			s.pos += 6
+		default:
+			return false
+		}
+	}
+}
+
+// plainRunEnd returns the index of the first byte at or after i that a JSON string
+// does not hold as it is (quote, backslash, control character), or len(b). Plain
+// bytes are skipped eight at a time first.
+func plainRunEnd(b []byte, i int) int {
+	for i+8 <= len(b) && !specialInWord(binary.LittleEndian.Uint64(b[i:])) {
+		i += 8
+	}
+	for i < len(b) && plainStringByte[b[i]] {
+		i++
+	}
+	return i
+}
+
+const (
+	lowBits  = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+// specialInWord reports whether one of the eight bytes of w is a quote, a backslash
+// or below 0x20. For any x, (x - 0x01…) & ^x & 0x80… is non-zero exactly when some
+// byte of x is zero; with x = w XOR the byte repeated, when some byte equals it; and
+// (w - 0x20…) & ^w & 0x80… is non-zero exactly when some byte of w is below 0x20.
+func specialInWord(w uint64) bool {
+	q := w ^ ('"' * lowBits)
+	bs := w ^ ('\\' * lowBits)
+	return ((q-lowBits)&^q|(bs-lowBits)&^bs|(w-0x20*lowBits)&^w)&highBits != 0
+}
+
+func isLowerHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }
+
+func hexValue(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c - 'a' + 10
+}
+
+// applyRaw is Apply's path for an object delta on a document in canonical form: only
+// the members the delta names are decoded; the others are copied as they are. ok is
+// false when the path does not apply (the general path then runs).
+func applyRaw(old []byte, d any) (out []byte, ok bool, err error) {
+	dobj, isObj := d.(*object)
+	if !isObj {
+		return nil, false, nil
+	}
+	keys, raws, ok := topMembers(old)
+	if !ok {
+		return nil, false, nil
+	}
+	o := &object{keys: keys, vals: make([]any, len(keys))}
+	for i, k := range keys {
+		if dobj.find(k) < 0 {
+			o.vals[i] = raws[i]
+			continue
+		}
+		v, err := decodeJSON(raws[i], MaxDepth-1)
+		if err != nil {
+			return nil, false, nil // cannot happen for scanned text; let the general path report
+		}
+		o.vals[i] = v
+	}
+	n, err := applyTop(o, d)
+	if err != nil {
+		return nil, true, err
+	}
+	out, err = appendJSON(make([]byte, 0, len(old)+len(dobj.keys)*16), n, 1, MaxDepth)
+	if err != nil {
+		return nil, true, fmt.Errorf("encode result: %w: %v", ErrInvalidDelta, err)
+	}
+	return out, true, nil
+}
+
+// createRaw is Create's path for two documents in canonical form: members whose text
+// is the same on both sides are not decoded. ok is false when the path does not apply.
+func createRaw(old, new []byte) (o, n *object, ok bool) {
+	okeys, oraws, ok := topMembers(old)
+	if !ok {
+		return nil, nil, false
+	}
+	nkeys, nraws, ok := topMembers(new)
+	if !ok {
+		return nil, nil, false
+	}
+	o = &object{keys: okeys, vals: make([]any, len(okeys))}
+	n = &object{keys: nkeys, vals: make([]any, len(nkeys))}
+	for i, k := range nkeys {
+		j := o.find(k)
+		if j >= 0 && string(oraws[j]) == string(nraws[i]) {
+			o.vals[j], n.vals[i] = oraws[j], nraws[i]
+		}
+	}
+	decode := func(vals []any, raws []rawValue) bool {
+		for i, v := range vals {
+			if v != nil {
+				continue
+			}
+			dv, err := decodeJSON(raws[i], MaxDepth-1)
+			if err != nil {
+				return false
+			}
+			vals[i] = dv
+		}
+		return true
+	}
+	if !decode(o.vals, oraws) || !decode(n.vals, nraws) {
+		return nil, nil, false
+	}
+	return o, n, true
+}
