@@ -147,6 +147,17 @@ func (p *Pusher) Sent() uint64 { return p.sent.Load() }
 type pushRow struct {
 	change store.Change
 	parent string // remote ancestor (propose mode)
+	// CBMobile_4: the revision's current version and whole vector ("" when it has none:
+	// it then travels in its rev-tree form).
+	version, vector string
+}
+
+// wireRev is how the row names its revision on the wire: its version, else its rev-tree ID.
+func (r pushRow) wireRev() string {
+	if r.version != "" {
+		return r.version
+	}
+	return r.change.RevID
 }
 
 func (p *Pusher) run(ctx context.Context) error {
@@ -319,9 +330,13 @@ func (p *Pusher) prepareRows(ctx context.Context, changes []store.Change) ([]pus
 	if err != nil {
 		return nil, err
 	}
+	versions, err := p.currentVersions(ctx, changes)
+	if err != nil {
+		return nil, err
+	}
 	rows := make([]pushRow, 0, len(changes))
 	for _, ch := range changes {
-		row, keep, err := p.prepare(ctx, ch, ancestors)
+		row, keep, err := p.prepare(ctx, ch, ancestors, versions[ch.DocID])
 		if err != nil {
 			return nil, err
 		}
@@ -354,8 +369,11 @@ func (p *Pusher) remoteAncestors(ctx context.Context, changes []store.Change) (m
 
 // prepare applies the filters to one change, given the remote ancestors of its list.
 // keep=false means it is done without sending.
-func (p *Pusher) prepare(ctx context.Context, ch store.Change, ancestors map[string]string) (pushRow, bool, error) {
+func (p *Pusher) prepare(ctx context.Context, ch store.Change, ancestors map[string]string, cur store.CurrentRevision) (pushRow, bool, error) {
 	row := pushRow{change: ch}
+	if cur.RevID == ch.RevID {
+		row.version, row.vector = cur.Version, cur.Vector
+	}
 	if p.ids != nil && !p.ids[ch.DocID] {
 		return row, false, nil
 	}
@@ -364,11 +382,11 @@ func (p *Pusher) prepare(ctx context.Context, ch store.Change, ancestors map[str
 	}
 	if p.s.anc != nil {
 		anc := ancestors[ch.DocID]
-		if anc == ch.RevID {
+		if anc == ch.RevID || (row.version != "" && anc == row.version) {
 			return row, false, nil // the peer already has it
 		}
 		row.parent = anc
-		if ch.Deleted && anc != "" {
+		if ch.Deleted && anc != "" && row.version == "" {
 			// A resolved conflict can leave two tombstone leaves; send the one that extends
 			// what the peer has, or nothing if the peer's revision is itself a deleted leaf.
 			leaf, skip, err := p.tombstoneFor(ctx, ch.DocID, anc)
@@ -440,7 +458,7 @@ func (p *Pusher) sendBatch(ctx context.Context, rows []pushRow, order *listOrder
 func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow, order *listOrder) error {
 	list := make([]wire.ChangeRow, len(rows))
 	for i, r := range rows {
-		list[i] = wire.ChangeRow{Sequence: wire.UintSequence(r.change.Sequence), DocID: r.change.DocID, RevID: r.change.RevID}
+		list[i] = wire.ChangeRow{Sequence: wire.UintSequence(r.change.Sequence), DocID: r.change.DocID, RevID: r.wireRev()}
 		if r.change.Deleted {
 			list[i].Flags = wire.FlagDeleted
 		}
@@ -477,6 +495,12 @@ func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow, order *listOrd
 			p.done(rows[i].change)
 			continue
 		}
+		if rows[i].version != "" {
+			if err := p.sendVersionOf(ctx, rows[i], a.KnownRevs, docs.get(ctx, i)); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := p.sendRevOf(ctx, rows[i].change, a.KnownRevs, docs.get(ctx, i)); err != nil {
 			return err
 		}
@@ -488,6 +512,9 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listO
 	list := make([]wire.ProposedChange, len(rows))
 	for i, r := range rows {
 		list[i] = wire.ProposedChange{DocID: r.change.DocID, RevID: r.change.RevID, ParentRevID: r.parent}
+		if r.vector != "" {
+			list[i].RevID = r.vector // the whole vector, as Couchbase Lite 4 proposes
+		}
 	}
 	msg := p.s.newRequest(wire.ProfileProposeChanges, p.idx, []wire.Prop{{Key: "conflictIncludesRev", Value: wire.True}})
 	msg.Urgent, msg.Compressed = true, true
@@ -519,15 +546,25 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listO
 			if rows[i].parent != "" {
 				known = []string{rows[i].parent}
 			}
+			if rows[i].version != "" {
+				if err := p.sendVersionOf(ctx, rows[i], known, docs.get(ctx, i)); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := p.sendRevOf(ctx, ch, known, docs.get(ctx, i)); err != nil {
 				return err
 			}
 		case wire.ProposeAlreadyHave:
 			if p.s.anc != nil {
-				p.s.anc.set(p.coll, ch.DocID, ch.RevID)
+				p.s.anc.set(p.coll, ch.DocID, rows[i].wireRev())
 			}
 			p.done(ch)
 		case wire.ProposeConflict:
+			if rows[i].version != "" {
+				p.versionConflict(rows[i], a.CurrentRev)
+				continue
+			}
 			if err := p.proposalConflict(ctx, rows[i], a.CurrentRev); err != nil {
 				return err
 			}
@@ -666,6 +703,15 @@ type outgoingRev struct {
 	rev      wire.Rev           // as sent (changed when it is sent again)
 	fullBody []byte             // its whole body (rev.Body may be a delta)
 	digests  []blobstore.Digest // its blobs, which the peer may fetch until it answers
+	version  string             // CBMobile_4: the version sent ("" for a rev-tree revision)
+}
+
+// wireRev is how the revision was named on the wire (its version, else its rev-tree ID).
+func (o *outgoingRev) wireRev() string {
+	if o.version != "" {
+		return o.version
+	}
+	return o.ch.RevID
 }
 
 // sendRevOf is sendRev given the document's current revision if already read (nil: read
@@ -685,28 +731,8 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 		return nil
 	}
 	out.fullHist = fullHist
-	size := int64(len(out.rev.Body))
-	if !p.acquire(ctx, size) {
-		return nil
-	}
 	// The peer may fetch this revision's blobs until it answers the rev.
-	p.s.grants.add(ch.DocID, out.digests)
-	replies, err := p.sendRevMessage(out.rev)
-	if err != nil {
-		p.s.grants.remove(ch.DocID, out.digests)
-		p.release(size)
-		return fmt.Errorf("send rev %q: %w", ch.DocID, err)
-	}
-	p.revWG.Add(1)
-	go func() {
-		defer p.revWG.Done()
-		defer p.release(size)
-		defer p.s.grants.remove(ch.DocID, out.digests)
-		if r, ok := p.awaitRevReply(ctx, out, replies); ok {
-			p.settleRev(out, r)
-		}
-	}()
-	return nil
+	return p.sendOutgoing(ctx, out)
 }
 
 // readForSending reads the revision of change ch (cur if it is the document's current
@@ -906,11 +932,11 @@ func (p *Pusher) settleRev(out *outgoingRev, r blip.Reply) {
 		return
 	}
 	if p.s.anc != nil {
-		p.s.anc.set(p.coll, ch.DocID, ch.RevID)
+		p.s.anc.set(p.coll, ch.DocID, out.wireRev())
 	}
 	p.sent.Add(1)
 	p.s.stats.sent(len(out.rev.Body), len(out.fullBody), out.rev.DeltaSrc != "")
-	p.s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: ch.DocID, RevID: ch.RevID,
+	p.s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: ch.DocID, RevID: out.wireRev(),
 		Deleted: out.rev.Deleted, Direction: DirectionPush})
 	p.done(ch)
 }
@@ -940,7 +966,9 @@ func (p *Pusher) peerTookAncestor(ctx context.Context, docID string, known, hist
 // here since it was pulled), and the document would otherwise stay different on the
 // two sides for good.
 func (p *Pusher) leaveToPull(ch store.Change, remoteRev string) {
-	if remoteRev != "" && p.s.cfg.OnConflict != nil {
+	// A version conflict is resolved by the puller as the revision arrives; the event is
+	// for rev-tree conflicts, which the store keeps as branches.
+	if remoteRev != "" && !wire.IsVersion(remoteRev) && p.s.cfg.OnConflict != nil {
 		p.s.cfg.OnConflict(ConflictEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: ch.DocID,
 			LocalRevID: ch.RevID, RemoteRevID: remoteRev})
 	}
