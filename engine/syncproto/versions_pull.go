@@ -46,10 +46,10 @@ func DefaultVersionResolution(c VersionConflict) store.VersionResolution {
 }
 
 // decideVersion answers a changes row naming a version: not wanted when the local vector
-// already contains it; else wanted, with the local current version as the known
-// revision (the delta base), or the local rev-tree ID when the local revision has no
-// version (the pusher then adds its rev-tree ancestry, so that the revision attaches to
-// ours), or nothing when the document is not here.
+// already contains it; else wanted, with the local current version and rev-tree ID as
+// the known revisions (the version first: the delta base), or only the rev-tree ID when
+// the local revision has no version (either way the pusher adds its rev-tree ancestry,
+// so that the revision attaches to ours), or nothing when the document is not here.
 func (p *Puller) decideVersion(ctx context.Context, row wire.ChangeRow) (bool, []string, error) {
 	ver, err := hlv.ParseVersion(row.RevID)
 	if err != nil {
@@ -72,7 +72,10 @@ func (p *Puller) decideVersion(ctx context.Context, row wire.ChangeRow) (bool, [
 	if cur.Version == "" {
 		return true, []string{cur.RevID}, nil
 	}
-	return true, []string{cur.Version}, nil
+	// The current version and rev-tree ID (Sync Gateway's two-entry form): the sender
+	// adds its rev-tree ancestry, so that a revision this side knows under another
+	// version (received over CBMobile_3, saved here later) is found as an ancestor.
+	return true, []string{cur.Version, cur.RevID}, nil
 }
 
 // localVector is the vector of a current revision: its stored one, or its legacy
