@@ -66,7 +66,7 @@ func countAll(t testing.TB, c *store.Collection) uint64 {
 func subprotocolOf(t *testing.T, l *listener.Listener, cfg Config) string {
 	t.Helper()
 	cfg.Continuous = true
-	r := newRepl(t, cfg)
+	r := newRepl4(t, cfg)
 	if err := r.Start(false); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestCBMobile4OneShotOverTLS(t *testing.T) {
 	if p := subprotocolOf(t, l, cfg); p != syncproto.SubprotocolCBMobile4 {
 		t.Fatalf("subprotocol %q", p)
 	}
-	r := newRepl(t, cfg)
+	r := newRepl4(t, cfg)
 	var rec docRecorder
 	rec.listen(r)
 	if st := runOneShot(t, r); st.Error != nil {
@@ -125,7 +125,7 @@ func TestCBMobile4OneShotOverTLS(t *testing.T) {
 	if _, err := rc.Delete(context.Background(), "l-0007", store.SaveOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	r2 := newRepl(t, cfg)
+	r2 := newRepl4(t, cfg)
 	var rec2 docRecorder
 	rec2.listen(r2)
 	if st := runOneShot(t, r2); st.Error != nil {
@@ -146,7 +146,7 @@ func TestCBMobile4Continuous(t *testing.T) {
 	local, remote := openDB(t, "local"), openDB(t, "remote")
 	lc, rc := local.DefaultCollection(), remote.DefaultCollection()
 	l := startListener(t, remote, nil)
-	r := newRepl(t, Config{Database: local, URL: localURL(l), Continuous: true})
+	r := newRepl4(t, Config{Database: local, URL: localURL(l), Continuous: true})
 	if err := r.Start(false); err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestCBMobile4ConflictsResolvedIdentically(t *testing.T) {
 			save(t, lc, "doc", `{"side":"origin"}`)
 			l := startListener(t, remote, nil)
 			cfg := Config{Database: local, URL: localURL(l), Collections: []CollectionConfig{{Collection: lc, ConflictResolver: tt.resolver}}}
-			if st := runOneShot(t, newRepl(t, cfg)); st.Error != nil {
+			if st := runOneShot(t, newRepl4(t, cfg)); st.Error != nil {
 				t.Fatalf("status %+v", st)
 			}
 			edit := func(side string) {
@@ -226,7 +226,7 @@ func TestCBMobile4ConflictsResolvedIdentically(t *testing.T) {
 			edit(second)
 			ld, _ := lc.GetWithDeleted(ctx, "doc")
 			rd, _ := rc.GetWithDeleted(ctx, "doc")
-			r := newRepl(t, cfg)
+			r := newRepl4(t, cfg)
 			var rec docRecorder
 			rec.listen(r)
 			if st := runOneShot(t, r); st.Error != nil {
@@ -261,7 +261,7 @@ func TestCBMobile4ConflictsResolvedIdentically(t *testing.T) {
 				t.Fatalf("outcome vector %s, want the remote's %s", got.Vector, rd.Vector)
 			}
 			// Nothing left to do: neither side sees the conflict again.
-			r2 := newRepl(t, cfg)
+			r2 := newRepl4(t, cfg)
 			var rec2 docRecorder
 			rec2.listen(r2)
 			if st := runOneShot(t, r2); st.Error != nil {
@@ -290,7 +290,7 @@ func TestCBMobile3OnlyReplicatorWithCBMobile4Listener(t *testing.T) {
 	if p := subprotocolOf(t, l, cfg); p != syncproto.SubprotocolCBMobile3 {
 		t.Fatalf("subprotocol %q", p)
 	}
-	if st := runOneShot(t, newRepl(t, cfg)); st.Error != nil {
+	if st := runOneShot(t, newRepl4(t, cfg)); st.Error != nil {
 		t.Fatalf("status %+v", st)
 	}
 	if !sameDocs(t, lc, rc) {
@@ -318,7 +318,7 @@ func TestDatabaseOver3Then4Converges(t *testing.T) {
 	saveN(t, rc, "r-", 30)
 	l := startListener(t, remote, nil)
 	cfg3 := Config{Database: local, URL: localURL(l), DisableCBMobile4: true}
-	if st := runOneShot(t, newRepl(t, cfg3)); st.Error != nil {
+	if st := runOneShot(t, newRepl4(t, cfg3)); st.Error != nil {
 		t.Fatalf("status %+v", st)
 	}
 	if !sameDocs(t, lc, rc) {
@@ -330,7 +330,7 @@ func TestDatabaseOver3Then4Converges(t *testing.T) {
 	save(t, lc, "l-0008", `{"edited":"local"}`)
 	save(t, rc, "new-remote", `{"n":1}`)
 	cfg4 := Config{Database: local, URL: localURL(l)}
-	r := newRepl(t, cfg4)
+	r := newRepl4(t, cfg4)
 	var rec docRecorder
 	rec.listen(r)
 	if st := runOneShot(t, r); st.Error != nil {

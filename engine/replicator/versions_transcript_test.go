@@ -46,7 +46,7 @@ func TestCBMobile4TranscriptPullReplay(t *testing.T) {
 	}
 	sg.start()
 	db := openDB(t, "db")
-	r := newRepl(t, Config{Database: db, URL: sg.url(), Type: Pull})
+	r := newRepl4(t, Config{Database: db, URL: sg.url(), Type: Pull})
 	var dr docRecorder
 	dr.listen(r)
 	if st := runOneShot(t, r); st.Error != nil {
