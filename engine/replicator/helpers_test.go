@@ -51,9 +51,12 @@ func localURL(l *listener.Listener) string {
 // newRepl makes a replicator for the tests written for revision trees: it offers only
 // CBMobile_3, whose behaviour they check (rev-tree IDs, generations, tombstone branches,
 // deltas against rev-tree bases). CBMobile_4 (the default) is tested with newRepl4.
+// P2P_TEST_CBMOBILE4=1 runs them over CBMobile_4 instead (to see which hold there too).
 func newRepl(t testing.TB, cfg Config) *Replicator {
 	t.Helper()
-	cfg.DisableCBMobile4 = true
+	if os.Getenv("P2P_TEST_CBMOBILE4") == "" {
+		cfg.DisableCBMobile4 = true
+	}
 	return newRepl4(t, cfg)
 }
 

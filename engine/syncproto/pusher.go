@@ -718,7 +718,7 @@ func (o *outgoingRev) wireRev() string {
 // it here). It reads the revision, cuts its history, builds its body, then sends it; the
 // reply is handled on a goroutine of its own (revWG).
 func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string, cur *store.Document) error {
-	doc, err := p.readForSending(ctx, ch, cur)
+	doc, err := p.readForSending(ctx, ch, cur, ch.RevID)
 	if doc == nil || err != nil {
 		return err
 	}
@@ -737,8 +737,8 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 
 // readForSending reads the revision of change ch (cur if it is the document's current
 // one). It returns nil, having settled the change, when the revision is gone or holds
-// a body this side must not send.
-func (p *Pusher) readForSending(ctx context.Context, ch store.Change, cur *store.Document) (*store.Document, error) {
+// a body this side must not send (a norev names it wireRev, as it was listed).
+func (p *Pusher) readForSending(ctx context.Context, ch store.Change, cur *store.Document, wireRev string) (*store.Document, error) {
 	doc, err := cur, error(nil)
 	if doc == nil {
 		doc, err = p.coll.GetWithDeleted(ctx, ch.DocID)
@@ -749,7 +749,7 @@ func (p *Pusher) readForSending(ctx context.Context, ch store.Change, cur *store
 	if errors.Is(err, store.ErrNotFound) {
 		// Superseded or purged: a later sequence carries the newer state, if any.
 		if !p.opts.Propose {
-			p.sendNoRev(ctx, ch, 404, "revision no longer available")
+			p.sendNoRev(ctx, store.Change{DocID: ch.DocID, RevID: wireRev, Sequence: ch.Sequence}, 404, "revision no longer available")
 		}
 		p.done(ch)
 		return nil, nil
@@ -763,7 +763,8 @@ func (p *Pusher) readForSending(ctx context.Context, ch store.Change, cur *store
 			// (keeping another body under this revision ID) or, for "_removed", take the
 			// revision as an access revocation. Report it instead of sending it.
 			if !p.opts.Propose {
-				p.sendNoRev(ctx, ch, 400, err.Error()) // the peer asked for it: do not leave it waiting
+				// The peer asked for it: do not leave it waiting.
+				p.sendNoRev(ctx, store.Change{DocID: ch.DocID, RevID: wireRev, Sequence: ch.Sequence}, 400, err.Error())
 			}
 			p.failDoc(ch, &DocError{Domain: "LiteCore", Code: liteCoreCorruptRevisionData, Message: err.Error(), Err: err})
 			return nil, nil

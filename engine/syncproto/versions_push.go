@@ -57,7 +57,7 @@ func (p *Pusher) versionConflict(row pushRow, remote string) {
 // is handled as for sendRevOf.
 func (p *Pusher) sendVersionOf(ctx context.Context, row pushRow, known []string, cur *store.Document) error {
 	ch := row.change
-	doc, err := p.readForSending(ctx, ch, cur)
+	doc, err := p.readForSending(ctx, ch, cur, row.version)
 	if doc == nil || err != nil {
 		return err
 	}
