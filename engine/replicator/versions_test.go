@@ -362,3 +362,54 @@ func TestDatabaseOver3Then4Converges(t *testing.T) {
 	var zero error
 	_ = errors.Is(zero, nil)
 }
+
+// Three peers in a ring over CBMobile_4 (each replicates continuously with the next
+// one's listener), each with its own documents and a concurrent edit of one shared
+// document: all converge on the same versions and bodies, and a later edit follows.
+func TestCBMobile4RingConverges(t *testing.T) {
+	dbs := []*store.Database{openDB(t, "p0"), openDB(t, "p1"), openDB(t, "p2")}
+	ls := make([]*listener.Listener, 3)
+	for i, db := range dbs {
+		ls[i] = startListener(t, db, nil)
+	}
+	for i, db := range dbs {
+		saveN(t, db.DefaultCollection(), fmt.Sprintf("p%d-", i), 20)
+		save(t, db.DefaultCollection(), "shared", fmt.Sprintf(`{"by":%d}`, i))
+	}
+	for i, db := range dbs {
+		r := newRepl4(t, Config{Database: db, URL: localURL(ls[(i+1)%3]), Continuous: true})
+		if err := r.Start(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	converged := func() bool {
+		for i := 1; i < 3; i++ {
+			if sameVersions(t, dbs[0].DefaultCollection(), dbs[i].DefaultCollection(), true) != "" {
+				return false
+			}
+		}
+		return count(t, dbs[0].DefaultCollection()) == 61
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !converged() {
+		if time.Now().After(deadline) {
+			for i := 1; i < 3; i++ {
+				t.Logf("p0 against p%d: %s", i, sameVersions(t, dbs[0].DefaultCollection(), dbs[i].DefaultCollection(), true))
+			}
+			t.Fatal("no convergence")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	save(t, dbs[1].DefaultCollection(), "p0-0003", `{"late":1}`)
+	eventually(t, 20*time.Second, "edit convergence", func() bool {
+		return converged() && strings.Contains(bodyOf(dbs[2].DefaultCollection(), "p0-0003"), "late")
+	})
+}
+
+func bodyOf(c *store.Collection, id string) string {
+	d, err := c.Get(context.Background(), id)
+	if err != nil {
+		return ""
+	}
+	return string(d.Body)
+}
