@@ -413,3 +413,35 @@ func bodyOf(c *store.Collection, id string) string {
 	}
 	return string(d.Body)
 }
+
+// versionDiffs lists the documents whose current version, deletion or body differ
+// between a and b (either way), with their IDs.
+func versionDiffs(t testing.TB, a, b *store.Collection) (diff, ids []string) {
+	t.Helper()
+	ctx := context.Background()
+	seen := map[string]bool{}
+	for _, c := range []*store.Collection{a, b} {
+		chs, err := c.ChangesSince(ctx, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range chs {
+			if seen[ch.DocID] {
+				continue
+			}
+			seen[ch.DocID] = true
+			da, errA := a.GetWithDeleted(ctx, ch.DocID)
+			db, errB := b.GetWithDeleted(ctx, ch.DocID)
+			switch {
+			case errA != nil || errB != nil:
+				diff = append(diff, fmt.Sprintf("%q: A %v, B %v", ch.DocID, errA, errB))
+			case da.Version != db.Version || da.Deleted != db.Deleted || string(da.Body) != string(db.Body):
+				diff = append(diff, fmt.Sprintf("%q: A %s deleted=%v, B %s deleted=%v", ch.DocID, da.Version, da.Deleted, db.Version, db.Deleted))
+			default:
+				continue
+			}
+			ids = append(ids, ch.DocID)
+		}
+	}
+	return diff, ids
+}
