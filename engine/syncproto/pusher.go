@@ -371,7 +371,13 @@ func (p *Pusher) remoteAncestors(ctx context.Context, changes []store.Change) (m
 // keep=false means it is done without sending.
 func (p *Pusher) prepare(ctx context.Context, ch store.Change, ancestors map[string]string, cur store.CurrentRevision) (pushRow, bool, error) {
 	row := pushRow{change: ch}
-	if cur.RevID == ch.RevID {
+	if p.s.v4 {
+		if cur.RevID != ch.RevID {
+			// Saved again (or purged) since the feed listed it: the later change carries
+			// the document. (Sent now, this revision would have no version to travel
+			// with, and go in its rev-tree form as if it had none.)
+			return row, false, nil
+		}
 		row.version, row.vector = cur.Version, cur.Vector
 	}
 	if p.ids != nil && !p.ids[ch.DocID] {
