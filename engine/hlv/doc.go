@@ -95,6 +95,14 @@ resumes from it.
 
 # Protocol plan (CBMobile_4, for the syncproto/replicator/listener work)
 
+Implemented in engine/syncproto (versions_push.go, versions_pull.go; see its doc.go),
+as planned below except: a changes answer names both the local current version and its
+rev-tree ID (Sync Gateway's two-entry form), and the sender then always adds its
+rev-tree ancestry, so that a revision known here only by its rev-tree ID (received over
+CBMobile_3, saved later) is found as an ancestor; the changes feed is not extended (the
+pusher reads the versions of a list in one CurrentRevisions query); no delta is sent
+for a version yet (a received one is applied when deltaSrc is the current version).
+
 What changes on the wire under BLIP_3+CBMobile_4, from the spec digest
 (CBMOBILE4-AND-BLOBS.md §A, §W) and the recordings in testdata/transcripts; under
 CBMobile_3 nothing changes. Store support is in package store (Document.Version,

@@ -65,7 +65,9 @@
 // Each connection is a syncproto.Session in passive mode, made by syncproto.Accept (the
 // listener does not import engine/blip): serveHTTP admits the request (path, database,
 // method, authentication, MaxConnections), accept upgrades it and installs the passive
-// handlers, and serve waits for the connection's end. The session serves getCollections (CBMobile_3) or
+// handlers, and serve waits for the connection's end. The client's offer decides the
+// subprotocol: CBMobile_4 (version vectors; not accepted with Config.DisableCBMobile4),
+// CBMobile_3 or CBMobile_2. The session serves getCollections (CBMobile_3 and 4) or
 // legacy default-collection mode (CBMobile_2), peer checkpoints stored as local documents
 // per client ID, subChanges served one-shot or continuously, proposeChanges and changes
 // answered, revisions saved in batches. An unknown database answers 404, refused

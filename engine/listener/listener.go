@@ -51,6 +51,9 @@ type Config struct {
 	// deltas and sends them to clients that accept them, if the database permits it too
 	// (store.Config.DisableDeltaSync). Default off.
 	EnableDeltaSync bool
+	// DisableCBMobile4 accepts only CBMobile_3 and CBMobile_2 (revision trees), as before
+	// version vectors; by default a client offering CBMobile_4 gets it.
+	DisableCBMobile4 bool
 	// Limits tune batching, pipelining, the compression level and the resource limits of
 	// every connection: the largest incoming message (MaxMessageSize, default 20 MiB) and
 	// the incoming bytes one connection may hold (MaxBufferedBytes, default 16 MiB).
@@ -478,7 +481,7 @@ func (l *Listener) accept(w http.ResponseWriter, r *http.Request) (*session, err
 	peer := r.RemoteAddr
 	sess, err := syncproto.Accept(w, r, syncproto.SessionConfig{
 		Role: syncproto.RolePassive, Database: l.cfg.Database, Limits: l.cfg.Limits, Logger: l.log.With("peer", peer),
-		DeltaSync: l.cfg.EnableDeltaSync,
+		DeltaSync: l.cfg.EnableDeltaSync, DisableCBMobile4: l.cfg.DisableCBMobile4,
 	})
 	if err != nil {
 		return nil, err

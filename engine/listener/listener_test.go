@@ -110,7 +110,6 @@ func TestHTTPRefusals(t *testing.T) {
 		{"no credentials", blipURL(l, "db"), nil, nil, 401},
 		{"wrong password", blipURL(l, "db"), basic("alice", "wrong"), nil, 401},
 		{"unsupported subprotocol", blipURL(l, "db"), basic("alice", "secret"), []string{"BLIP_3+CBMobile_9"}, 500},
-		{"version vectors only", blipURL(l, "db"), basic("alice", "secret"), []string{blip.SubprotocolCBMobile4}, 500},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

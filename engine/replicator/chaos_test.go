@@ -29,12 +29,18 @@ func TestChaosTwoWayReplication(t *testing.T) {
 		tls  bool
 	}{{"wss", true}, {"ws", false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			runChaos(t, seed+int64(i), tc.tls, 14)
+			runChaos(t, seed+int64(i), tc.tls, 14, false)
 		})
 	}
 }
 
-func runChaos(t *testing.T, seed int64, useTLS bool, faults int) {
+// The same over CBMobile_4: convergence means the same versions and bodies (rev-tree IDs
+// are minted on each side).
+func TestChaosTwoWayReplicationCBMobile4(t *testing.T) {
+	runChaos(t, faultSeed(t), false, 14, true)
+}
+
+func runChaos(t *testing.T, seed int64, useTLS bool, faults int, v4 bool) {
 	t.Logf("schedule seed %d", seed)
 	ctx := context.Background()
 	a, b := openDB(t, "a"), openDB(t, "b")
@@ -64,7 +70,12 @@ func runChaos(t *testing.T, seed int64, useTLS bool, faults int) {
 	if useTLS {
 		rcfg.TrustMode, rcfg.PinnedCertificate = tlsid.TrustPinned, pin
 	}
-	r := newRepl(t, rcfg)
+	var r *Replicator
+	if v4 {
+		r = newRepl4(t, rcfg)
+	} else {
+		r = newRepl(t, rcfg)
+	}
 	var mu sync.Mutex
 	errs := map[string]int{}
 	var errTimes []string // when each error was reported, for matching with document events
@@ -133,7 +144,7 @@ func runChaos(t *testing.T, seed int64, useTLS bool, faults int) {
 
 	// Convergence: identical databases, no conflict left, the replicator still running.
 	var diff []string
-	diff, ids = waitConverged(t, r, ca, cb, 60*time.Second)
+	diff, ids = waitConverged(t, r, ca, cb, 60*time.Second, v4)
 	if len(diff) > 0 {
 		t.Fatalf("no convergence 60 s after the faults stopped (status %+v); %d differences (A = active, B = listener):\n  %s",
 			r.Status(), len(diff), strings.Join(diff[:min(len(diff), 40)], "\n  "))
@@ -155,7 +166,7 @@ func runChaos(t *testing.T, seed int64, useTLS bool, faults int) {
 // remaining differences (nil once converged). Every difference counts, a document
 // deleted on both sides by different tombstones included: the current revisions must be
 // the same.
-func waitConverged(t *testing.T, r *Replicator, ca, cb *store.Collection, timeout time.Duration) (diff, ids []string) {
+func waitConverged(t *testing.T, r *Replicator, ca, cb *store.Collection, timeout time.Duration, versions bool) (diff, ids []string) {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(timeout)
@@ -164,12 +175,16 @@ func waitConverged(t *testing.T, r *Replicator, ca, cb *store.Collection, timeou
 			t.Fatalf("the continuous replicator stopped: %+v", st)
 		}
 		diff, ids = nil, nil
-		d, err := storetest.Diff(ctx, ca, cb)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, x := range d {
-			diff, ids = append(diff, x.Text), append(ids, x.DocID)
+		if versions {
+			diff, ids = versionDiffs(t, ca, cb)
+		} else {
+			d, err := storetest.Diff(ctx, ca, cb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range d {
+				diff, ids = append(diff, x.Text), append(ids, x.DocID)
+			}
 		}
 		for side, c := range map[string]*store.Collection{"A": ca, "B": cb} {
 			conflicted, err := c.ConflictedDocuments(ctx)

@@ -61,6 +61,17 @@
 //
 // # Behaviour
 //
+// The replicator offers BLIP_3+CBMobile_4 (version vectors) first, then CBMobile_3 and
+// CBMobile_2, in one handshake; the peer's choice decides (Config.DisableCBMobile4 offers
+// only 3 and 2, and so does Config.EnableDeltaSync for now: no delta is sent for a
+// version yet). Under CBMobile_4 a pulled version that conflicts with the local one is
+// resolved as it arrives, before it is acknowledged (see versions.go): without a
+// custom resolver by Couchbase Lite 4's rule (syncproto.DefaultVersionResolution: a
+// deletion wins, else the later version), else by the collection's ConflictResolver,
+// called with the two current versions as revision IDs; the store records both sides in
+// the outcome's vector, which is pushed as a child of the remote version. Everything
+// below about revision trees applies to CBMobile_3, and to documents without a version.
+//
 // Checkpoints are stored both locally (local documents) and on the peer (setCheckpoint)
 // under a stable client ID per (local database, remote, collection, direction, filters);
 // at start the older of the two copies is used. Pushing uses proposeChanges; pulling uses

@@ -48,7 +48,20 @@ func localURL(l *listener.Listener) string {
 	return fmt.Sprintf("ws://127.0.0.1:%d/%s", l.Port(), l.Database().Name())
 }
 
+// newRepl makes a replicator for the tests written for revision trees: it offers only
+// CBMobile_3, whose behaviour they check (rev-tree IDs, generations, tombstone branches,
+// deltas against rev-tree bases). CBMobile_4 (the default) is tested with newRepl4.
+// P2P_TEST_CBMOBILE4=1 runs them over CBMobile_4 instead (to see which hold there too).
 func newRepl(t testing.TB, cfg Config) *Replicator {
+	t.Helper()
+	if os.Getenv("P2P_TEST_CBMOBILE4") == "" {
+		cfg.DisableCBMobile4 = true
+	}
+	return newRepl4(t, cfg)
+}
+
+// newRepl4 makes a replicator with cfg as given (CBMobile_4 unless DisableCBMobile4).
+func newRepl4(t testing.TB, cfg Config) *Replicator {
 	t.Helper()
 	if cfg.RetryBase == 0 {
 		cfg.RetryBase = 20 * time.Millisecond

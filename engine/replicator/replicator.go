@@ -581,7 +581,7 @@ func (r *Replicator) pending(ctx context.Context, c *store.Collection, only stri
 			continue
 		}
 		anc, err := cc.Collection.RemoteAncestor(ctx, r.remoteID, ch.DocID)
-		if err == nil && anc == ch.RevID {
+		if err == nil && (anc == ch.RevID || r.isCurrentVersion(ctx, cc.Collection, ch, anc)) {
 			continue
 		}
 		if cc.PushFilter != nil {

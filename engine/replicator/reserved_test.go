@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -58,10 +59,15 @@ func openDBAt(t *testing.T, name string) (*store.Database, string) {
 // the peer would strip the key and keep another body under the same revision ID, or
 // take "_removed" as an access revocation. It is reported as a document error, in both
 // the active push (proposeChanges) and the passive push serving an active pull (changes,
-// answered with norev), and the other documents replicate.
+// answered with norev naming the revision as listed: its version under CBMobile_4), and
+// the other documents replicate.
 func TestLegacyReservedKeyNotPushed(t *testing.T) {
-	for _, typ := range []Type{Push, Pull} {
-		t.Run(typ.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		typ Type
+		v4  bool
+	}{{Push, false}, {Pull, false}, {Push, true}, {Pull, true}} {
+		typ := tc.typ
+		t.Run(fmt.Sprintf("%s/CBMobile4=%v", typ, tc.v4), func(t *testing.T) {
 			a, aDir := openDBAt(t, "a")
 			b := openDB(t, "b")
 			saveLegacy(t, a, aDir, "legacy", `{"text":"hello","_removed":true}`)
@@ -73,7 +79,7 @@ func TestLegacyReservedKeyNotPushed(t *testing.T) {
 				local, remote = b, a
 			}
 			l := startListener(t, remote, nil)
-			r := newRepl(t, Config{Database: local, URL: localURL(l), Type: typ})
+			r := newRepl4(t, Config{Database: local, URL: localURL(l), Type: typ, DisableCBMobile4: !tc.v4})
 			var rec docRecorder
 			rec.listen(r)
 			st := runOneShot(t, r)

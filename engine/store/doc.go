@@ -189,7 +189,13 @@ among the rev-tree IDs after its previous versions (its rev-tree ancestry, newes
 is the received revision itself when listed first (it gains the received vector, no new
 sequence) and an ancestor when listed later (a fast-forward that keeps the sender's
 rev-tree ID when it is a child of ours): how a document replicated under CBMobile_3
-meets its own versions under CBMobile_4.
+meets its own versions under CBMobile_4. A current revision that has a vector of its
+own is also found there: listed later, the received revision descends from it (a
+fast-forward whatever the vectors say: its version was minted here for a revision the
+sender knows by its rev-tree ID); listed first, it is the same revision (nothing
+written). The stored vector does not keep those rev-tree IDs (the revision tree does).
+Remote-ancestor records (SetRemoteAncestor) accept a version as well as a rev-tree ID:
+under CBMobile_4 the replicator records the remote's current version.
 
 # Batches
 

@@ -91,7 +91,7 @@ func (b *Batch) putVersion(c *Collection, rv *RemoteVersion) (VersionResult, err
 		t, cur = row.tree, row.tree.winner()
 		order, legacy = compareReceived(rv.Vector, t, cur, row.vector)
 	}
-	vec := rv.Vector.Prune(b.db.maxDepth, 0)
+	vec := storedForm(rv.Vector, b.db.maxDepth)
 	if legacy == 0 {
 		// The sender's revision is our current one, which had no vector: it gains this one.
 		return b.attachVector(c, rv.DocID, row, t, cur, vec)
@@ -115,6 +115,14 @@ func (b *Batch) putVersion(c *Collection, rv *RemoteVersion) (VersionResult, err
 	return VersionResult{Order: order, Inserted: true, Sequence: doc.Sequence, Document: doc}, nil
 }
 
+// storedForm is a received or merged vector as stored: pruned, and without the rev-tree
+// IDs a sender listed after its previous versions (the revision tree keeps those).
+func storedForm(v hlv.Vector, maxDepth int) hlv.Vector {
+	v = v.Prune(maxDepth, 0)
+	v.Legacy = nil
+	return v
+}
+
 // usableRevID reports whether rev can be added as a child of node cur: a valid rev-tree
 // ID one generation above it, not already in the tree.
 func usableRevID(t *revTree, cur int, rev string) bool {
@@ -131,15 +139,20 @@ func usableRevID(t *revTree, cur int, rev string) bool {
 // vectors decide (legacy -1).
 func compareReceived(v hlv.Vector, t *revTree, cur int, sv storedVector) (hlv.Order, int) {
 	id := t.nodes[cur].id
-	if sv.rev != id || sv.text == "" {
-		for i, l := range v.Legacy {
-			if l == id {
-				if i == 0 {
-					return hlv.Same, 0
-				}
-				return hlv.Newer, i
-			}
+	for i, l := range v.Legacy {
+		if l != id {
+			continue
 		}
+		if i > 0 {
+			// Our current revision is an ancestor in the sender's rev tree: whatever the
+			// vectors say (ours may be a version minted here for a revision the sender
+			// knows only by its rev-tree ID), the received revision descends from it.
+			return hlv.Newer, i
+		}
+		if sv.rev != id || sv.text == "" {
+			return hlv.Same, 0
+		}
+		return hlv.Same, -1 // the same revision, which has its own vector here
 	}
 	return v.Compare(currentVector(t, cur, sv)), -1
 }
@@ -273,7 +286,7 @@ func (b *Batch) resolveVersion(c *Collection, rv *RemoteVersion, how VersionReso
 func (b *Batch) resolvedVector(local, remote hlv.Vector, remoteUnchanged bool) (hlv.Vector, error) {
 	db := b.db
 	if remoteUnchanged && !newerIgnoring(local, remote, db.sourceID) {
-		return remote.Prune(db.maxDepth, 0), nil
+		return storedForm(remote, db.maxDepth), nil
 	}
 	for _, v := range []hlv.Version{local.Current, remote.Current} {
 		if v.Source == db.sourceID || db.clock.Check(v.Time) == nil {
@@ -290,7 +303,7 @@ func (b *Batch) resolvedVector(local, remote hlv.Vector, remoteUnchanged bool) (
 	if err := b.persistClock(); err != nil {
 		return hlv.Vector{}, err
 	}
-	return vec.Prune(db.maxDepth, 0), nil
+	return storedForm(vec, db.maxDepth), nil
 }
 
 // newerIgnoring reports whether a holds a version of a source other than ignore that is

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/p2psync/libp2psync/engine/hlv"
 )
 
 // RemoteAncestor returns the latest revision of docID known to be on the
@@ -151,8 +153,11 @@ func checkRemoteAncestor(docID, revID string) error {
 		return fmt.Errorf("set remote ancestor: %w", err)
 	}
 	if revID != "" {
+		// A rev-tree ID, or under CBMobile_4 the remote's current version.
 		if _, _, err := parseRevID(revID); err != nil {
-			return fmt.Errorf("set remote ancestor of %q: %w", docID, err)
+			if _, verr := hlv.ParseVersion(revID); verr != nil || hlv.IsLegacyRevID(revID) {
+				return fmt.Errorf("set remote ancestor of %q: %w", docID, err)
+			}
 		}
 	}
 	return nil

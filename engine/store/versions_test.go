@@ -482,3 +482,42 @@ func TestVersionMeetsRevTreeRevision(t *testing.T) {
 		t.Fatalf("unrelated: %+v %v", res, err)
 	}
 }
+
+// A revision saved here (with a version of this database) that a sender knows only by
+// its rev-tree ID (it received it over CBMobile_3): a versioned revision listing that ID
+// after its own is a fast-forward, and keeps the sender's rev-tree ID; listing it first
+// is the same revision. The stored vector drops the rev-tree IDs. Remote-ancestor
+// records take a version.
+func TestVersionedRevisionFoundAmongSenderRevTreeIDs(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	coll := db.DefaultCollection()
+	d1, err := coll.Save(ctx, "d", []byte(`{"v":1}`), SaveOptions{})
+	if err != nil || d1.Version == "" {
+		t.Fatalf("save: %+v %v", d1, err)
+	}
+	stand, _ := hlv.LegacyVersion(d1.RevID)
+	other := hlv.Version{Time: uint64(time.Now().Add(-time.Minute).UnixNano()) &^ 0xffff, Source: "dnZwcm9iZS1zb3VyY2UtQg"}
+	same := hlv.Vector{Current: other, Previous: []hlv.Version{stand}, Legacy: []string{d1.RevID}}
+	if res, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: same, Body: []byte(`{"v":1}`)}); err != nil || res.Order != hlv.Same || res.Inserted {
+		t.Fatalf("same revision: %+v %v", res, err)
+	}
+	rev2 := "2-" + strings.Repeat("cd", 20)
+	next := hlv.Vector{Current: other, Previous: []hlv.Version{stand}, Legacy: []string{rev2, d1.RevID}}
+	res, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: next, Body: []byte(`{"v":2}`)})
+	if err != nil || res.Order != hlv.Newer || !res.Inserted || res.Document.RevID != rev2 {
+		t.Fatalf("descendant: %+v %v", res, err)
+	}
+	if want := other.String() + ";" + stand.String(); res.Document.Vector != want {
+		t.Fatalf("stored vector %q, want %q", res.Document.Vector, want)
+	}
+	if err := coll.SetRemoteAncestor(ctx, "peer", "d", other.String()); err != nil {
+		t.Fatalf("version as remote ancestor: %v", err)
+	}
+	if got, _ := coll.RemoteAncestor(ctx, "peer", "d"); got != other.String() {
+		t.Fatalf("remote ancestor %q", got)
+	}
+	if err := coll.SetRemoteAncestor(ctx, "peer", "d", "not a revision"); !errors.Is(err, ErrInvalidRevID) {
+		t.Fatalf("garbage remote ancestor: %v", err)
+	}
+}

@@ -1,4 +1,4 @@
-// Package syncproto runs the Couchbase Mobile replication protocol (CBMobile 2 and 3
+// Package syncproto runs the Couchbase Mobile replication protocol (CBMobile 2, 3 and 4
 // over BLIP 3) on one connection: a Session owns the connection's lifecycle and runs the
 // pusher and puller of each collection. A listener connection and a replicator run the
 // same code with roles swapped, as Couchbase Lite does: the passive side answers
@@ -20,6 +20,7 @@
 //	inserter.go   received revisions saved in batched transactions
 //	tracker.go    checkpoint positions over rows completed in any order
 //	blobs.go      blobs fetched, served, granted; legacy _attachments
+//	versions_*.go CBMobile_4: versions sent (push) and judged (pull)
 //
 // engine/replicator and engine/listener use only this package; neither imports
 // engine/blip. The BLIP close codes, sentinels (ErrProtocol, ErrNoSubprotocol,
@@ -77,6 +78,41 @@
 // and keep every other member's text in its order. A pusher sends a delta only when
 // applying it to the base rebuilds its body byte for byte (the delta format cannot place
 // an added key nor reorder keys), so both peers hold one body per revision.
+//
+// # CBMobile_4 (version vectors)
+//
+// Dial offers BLIP_3+CBMobile_4, CBMobile_3, CBMobile_2 and Accept takes the first of the
+// client's list it speaks (SessionConfig.DisableCBMobile4 leaves CBMobile_4 out on
+// either side); Session.VersionVectors reports a CBMobile_4 connection. There a
+// revision with a version (package hlv; store.Document.Version) travels as a version,
+// one without (saved before versions existed, or received over CBMobile_3) in its
+// rev-tree form, classified per row and per message by shape (wire.IsVersion), so a
+// database moves from 3 to 4 without re-sending anything: checkpoints are the same.
+// (versions_push.go, versions_pull.go; CBMOBILE4-AND-BLOBS.md §A.)
+//
+// Sending: changes rows carry the current version, proposeChanges rows the whole vector
+// with the remote ancestor (the remote's version, or rev-tree ID) as parent; rev
+// messages rev = current version, history = merge versions;previous versions, deleted=1
+// and {} for a tombstone, and, when the peer named a rev-tree ID among what it has, this
+// revision's rev-tree ancestry down to that ID after the previous versions (so that a
+// peer holding the revision without its version finds it). A proposal answered 409 is
+// left to the pull side when the replicator also pulls. No delta is sent for a version.
+//
+// Receiving: a changes row is not wanted when the local vector contains its version;
+// wanted with [current version, rev-tree ID] (or only the rev-tree ID when the local
+// revision has no version) otherwise. proposeChanges rows are judged by Sync Gateway's
+// rules (500 unparsable, 0 absent or parent = our current version, 304 already held,
+// 409 with our current version otherwise). A rev whose vector does not parse is
+// answered HTTP/422; otherwise store.PutExistingVersion judges it: known (same or
+// older) writes nothing and is answered with success; newer is stored; conflicting is
+// refused HTTP/409 "Document revision conflict" by a passive puller and resolved by an
+// active one before it is answered: SessionConfig.ResolveVersion (default
+// DefaultVersionResolution, Couchbase Lite 4's rule) chooses, and
+// store.ResolveVersionConflict stores the outcome with a vector recording both sides,
+// the received version being recorded as the remote's revision in the same transaction
+// (OnResolved reports the outcome's sequence). A resolver error leaves the revision
+// unstored and the row held (the checkpoint stays before it). The remote-ancestor
+// records hold the remote's version under CBMobile_4.
 //
 // # Blobs
 //

@@ -25,13 +25,15 @@ type insertReq struct {
 	coll           *store.Collection
 	rev            store.RemoteRevision
 	detectConflict bool
-	anc            *ancestorCache // records the revision as the remote's (nil: no tracking)
+	anc            *ancestorCache       // records the revision as the remote's (nil: no tracking)
+	version        *store.RemoteVersion // a CBMobile_4 revision (rev then only names the document)
 	done           chan insertResult
 }
 
 type insertResult struct {
 	res          store.InsertResult
-	conflictWith string // local current revision the new one conflicts with ("" = none)
+	conflictWith string              // local current revision the new one conflicts with ("" = none)
+	vres         store.VersionResult // for a version (insertReq.version)
 	err          error
 }
 
@@ -160,6 +162,12 @@ func (in *inserter) commit(ctx context.Context, batch []*insertReq) {
 	results := make([]insertResult, len(batch))
 	err := in.db.InBatch(ctx, func(b *store.Batch) error {
 		for i, r := range batch {
+			if r.version != nil {
+				if err := commitVersion(b, r, &results[i]); err != nil {
+					return err
+				}
+				continue
+			}
 			var cur *store.Document
 			if r.detectConflict {
 				d, err := r.coll.GetWithDeleted(ctx, r.rev.DocID)

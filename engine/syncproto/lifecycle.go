@@ -18,12 +18,23 @@ import (
 // Disconnect closes the connection with a WebSocket close code; Close stops the session.
 // engine/replicator and engine/listener use only these, never engine/blip directly.
 
-// The BLIP subprotocols a session speaks: CBMobile_3 (collections) is preferred,
-// CBMobile_2 serves the default collection only (legacy mode).
+// The BLIP subprotocols a session speaks: CBMobile_4 (version vectors, collections) is
+// preferred, then CBMobile_3 (revision trees, collections); CBMobile_2 serves the default
+// collection only (legacy mode).
 const (
+	SubprotocolCBMobile4 = blip.SubprotocolCBMobile4
 	SubprotocolCBMobile3 = blip.SubprotocolCBMobile3
 	SubprotocolCBMobile2 = blip.SubprotocolCBMobile2
 )
+
+// subprotocols returns the subprotocols a session offers (active) or accepts (passive),
+// most preferred first.
+func (cfg SessionConfig) subprotocols() []string {
+	if cfg.DisableCBMobile4 {
+		return []string{SubprotocolCBMobile3, SubprotocolCBMobile2}
+	}
+	return []string{SubprotocolCBMobile4, SubprotocolCBMobile3, SubprotocolCBMobile2}
+}
 
 // WebSocket close codes a session sends or receives (the same values as engine/blip's).
 const (
@@ -71,7 +82,9 @@ type DialOptions struct {
 }
 
 // Dial connects to the passive peer at url (ws:// or wss://, ending in /_blipsync),
-// offering CBMobile_3 then CBMobile_2, and returns an active session over the new
+// offering CBMobile_4, CBMobile_3 then CBMobile_2 (without CBMobile_4 when
+// cfg.DisableCBMobile4): a listener that does not speak CBMobile_4 picks CBMobile_3 from
+// the same offer, so no second connection is needed; and returns an active session over the new
 // connection, not started: set its collections and pullers, then call Start. The
 // connection's limits (compression level, message and buffer caps) come from
 // cfg.Limits (see Limits.BlipConfig). A refused upgrade returns an error wrapping
@@ -79,7 +92,7 @@ type DialOptions struct {
 func Dial(ctx context.Context, url string, opts DialOptions, cfg SessionConfig) (*Session, error) {
 	conn, _, err := blip.Dial(ctx, url, blip.DialOptions{
 		Config:       cfg.Limits.BlipConfig(blip.Config{HeartbeatInterval: opts.Heartbeat, Logger: cfg.Logger}),
-		Subprotocols: []string{SubprotocolCBMobile3, SubprotocolCBMobile2},
+		Subprotocols: cfg.subprotocols(),
 		Header:       opts.Header,
 		TLSConfig:    opts.TLSConfig,
 	})
@@ -90,13 +103,14 @@ func Dial(ctx context.Context, url string, opts DialOptions, cfg SessionConfig) 
 	return NewSession(conn, cfg), nil
 }
 
-// Accept answers an HTTP request with a WebSocket upgrade to CBMobile_3 or CBMobile_2
-// (the first of the client's list this side speaks) and returns a passive session over
+// Accept answers an HTTP request with a WebSocket upgrade to CBMobile_4, CBMobile_3 or
+// CBMobile_2 (the first of the client's list this side speaks; CBMobile_4 is not accepted
+// when cfg.DisableCBMobile4) and returns a passive session over
 // the connection, not started: call ServePassive, then Start. On error the response has
 // been written (HTTP 500 when no subprotocol is in common, as Sync Gateway does).
 func Accept(w http.ResponseWriter, r *http.Request, cfg SessionConfig) (*Session, error) {
 	conn, err := blip.Upgrade(w, r, blip.UpgradeOptions{
-		Subprotocols: []string{SubprotocolCBMobile3, SubprotocolCBMobile2},
+		Subprotocols: cfg.subprotocols(),
 		Config:       cfg.Limits.BlipConfig(blip.Config{Logger: cfg.Logger}),
 	})
 	if err != nil {
@@ -115,6 +129,11 @@ func (s *Session) Subprotocol() string { return s.conn.Subprotocol() }
 
 // Legacy reports a CBMobile_2 connection: one default collection, no getCollections.
 func (s *Session) Legacy() bool { return s.conn.Subprotocol() == SubprotocolCBMobile2 }
+
+// VersionVectors reports a CBMobile_4 connection: revisions travel as versions and
+// version vectors (see package hlv), except those that have none, which keep their
+// rev-tree form.
+func (s *Session) VersionVectors() bool { return s.v4 }
 
 // Disconnect closes the connection with a WebSocket close code (CloseNormal,
 // CloseInternal, CloseAppTransient, …) and reason. Requests still waiting fail, and the

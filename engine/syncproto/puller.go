@@ -11,6 +11,7 @@ import (
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/delta"
+	"github.com/p2psync/libp2psync/engine/hlv"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
@@ -281,6 +282,9 @@ func (p *Puller) decide(ctx context.Context, row wire.ChangeRow) (bool, []string
 		// Not requested (answered 0): the row is done once the access loss is handled.
 		return false, nil, p.accessLost(ctx, row.DocID, row.RevID)
 	}
+	if p.s.v4 && wire.IsVersion(row.RevID) {
+		return p.decideVersion(ctx, row)
+	}
 	revs, err := p.coll.Revisions(ctx, row.DocID)
 	if errors.Is(err, store.ErrNotFound) {
 		return true, nil, nil
@@ -429,6 +433,9 @@ func (p *Puller) decideProposal(ctx context.Context, row wire.ProposedChange, cu
 	if p.ids != nil && !p.ids[row.DocID] {
 		return wire.ProposeAnswer{Status: wire.ProposeForbidden}, nil
 	}
+	if p.s.v4 && wire.IsVersion(row.RevID) {
+		return decideVersionProposal(row, cur), nil
+	}
 	if cur.RevID == "" {
 		if row.ParentRevID == "" {
 			return wire.ProposeAnswer{Status: wire.ProposeAccept}, nil
@@ -474,6 +481,15 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 		p.noRev(wire.NoRev{DocID: rev.DocID, RevID: rev.RevID, Sequence: rev.Sequence, Error: rev.ErrorStatus})
 		return nil, nil
 	}
+	var vec *hlv.Vector
+	if s.v4 && wire.IsVersion(rev.RevID) {
+		v, err := wire.RevVector(rev)
+		if err != nil {
+			// As Sync Gateway answers a rev whose rev/history do not parse.
+			return nil, &blip.Error{Domain: "HTTP", Code: 422, Message: "error extracting hlv from blip message: " + err.Error()}
+		}
+		vec = &v
+	}
 	size := revSizes{wire: len(rev.Body), delta: rev.DeltaSrc != ""}
 	if size.delta {
 		full, err := p.applyDelta(ctx, rev)
@@ -505,6 +521,9 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 				Direction: DirectionPull, Err: docErrorFrom(err)})
 			return nil, blipErrorFor(err)
 		}
+	}
+	if vec != nil {
+		return nil, p.saveVersion(ctx, rev, *vec, clean, size)
 	}
 	return nil, p.saveRev(ctx, rev, clean, size)
 }
@@ -624,7 +643,7 @@ func (p *Puller) applyDelta(ctx context.Context, rev wire.Rev) ([]byte, error) {
 		// Deltas are only sent to a puller that advertised them, which this one did not.
 		return nil, errors.New("delta not accepted")
 	}
-	base, err := p.coll.GetRevision(ctx, rev.DocID, rev.DeltaSrc)
+	base, err := p.deltaBase(ctx, rev)
 	if err != nil {
 		return nil, fmt.Errorf("delta base %s unknown: %w", rev.DeltaSrc, err)
 	}

@@ -148,6 +148,17 @@ func (p *Pusher) Sent() uint64 { return p.sent.Load() }
 type pushRow struct {
 	change store.Change
 	parent string // remote ancestor (propose mode)
+	// CBMobile_4: the revision's current version and whole vector ("" when it has none:
+	// it then travels in its rev-tree form).
+	version, vector string
+}
+
+// wireRev is how the row names its revision on the wire: its version, else its rev-tree ID.
+func (r pushRow) wireRev() string {
+	if r.version != "" {
+		return r.version
+	}
+	return r.change.RevID
 }
 
 func (p *Pusher) run(ctx context.Context) error {
@@ -320,9 +331,13 @@ func (p *Pusher) prepareRows(ctx context.Context, changes []store.Change) ([]pus
 	if err != nil {
 		return nil, err
 	}
+	versions, err := p.currentVersions(ctx, changes)
+	if err != nil {
+		return nil, err
+	}
 	rows := make([]pushRow, 0, len(changes))
 	for _, ch := range changes {
-		row, keep, err := p.prepare(ctx, ch, ancestors)
+		row, keep, err := p.prepare(ctx, ch, ancestors, versions[ch.DocID])
 		if err != nil {
 			return nil, err
 		}
@@ -355,8 +370,17 @@ func (p *Pusher) remoteAncestors(ctx context.Context, changes []store.Change) (m
 
 // prepare applies the filters to one change, given the remote ancestors of its list.
 // keep=false means it is done without sending.
-func (p *Pusher) prepare(ctx context.Context, ch store.Change, ancestors map[string]string) (pushRow, bool, error) {
+func (p *Pusher) prepare(ctx context.Context, ch store.Change, ancestors map[string]string, cur store.CurrentRevision) (pushRow, bool, error) {
 	row := pushRow{change: ch}
+	if p.s.v4 {
+		if cur.RevID != ch.RevID {
+			// Saved again (or purged) since the feed listed it: the later change carries
+			// the document. (Sent now, this revision would have no version to travel
+			// with, and go in its rev-tree form as if it had none.)
+			return row, false, nil
+		}
+		row.version, row.vector = cur.Version, cur.Vector
+	}
 	if p.ids != nil && !p.ids[ch.DocID] {
 		return row, false, nil
 	}
@@ -365,11 +389,11 @@ func (p *Pusher) prepare(ctx context.Context, ch store.Change, ancestors map[str
 	}
 	if p.s.anc != nil {
 		anc := ancestors[ch.DocID]
-		if anc == ch.RevID {
+		if anc == ch.RevID || (row.version != "" && anc == row.version) {
 			return row, false, nil // the peer already has it
 		}
 		row.parent = anc
-		if ch.Deleted && anc != "" {
+		if ch.Deleted && anc != "" && row.version == "" {
 			// A resolved conflict can leave two tombstone leaves; send the one that extends
 			// what the peer has, or nothing if the peer's revision is itself a deleted leaf.
 			leaf, skip, err := p.tombstoneFor(ctx, ch.DocID, anc)
@@ -441,7 +465,7 @@ func (p *Pusher) sendBatch(ctx context.Context, rows []pushRow, order *listOrder
 func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow, order *listOrder) error {
 	list := make([]wire.ChangeRow, len(rows))
 	for i, r := range rows {
-		list[i] = wire.ChangeRow{Sequence: wire.UintSequence(r.change.Sequence), DocID: r.change.DocID, RevID: r.change.RevID}
+		list[i] = wire.ChangeRow{Sequence: wire.UintSequence(r.change.Sequence), DocID: r.change.DocID, RevID: r.wireRev()}
 		if r.change.Deleted {
 			list[i].Flags = wire.FlagDeleted
 		}
@@ -478,6 +502,12 @@ func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow, order *listOrd
 			p.done(rows[i].change)
 			continue
 		}
+		if rows[i].version != "" {
+			if err := p.sendVersionOf(ctx, rows[i], a.KnownRevs, docs.get(ctx, i)); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := p.sendRevOf(ctx, rows[i].change, a.KnownRevs, docs.get(ctx, i)); err != nil {
 			return err
 		}
@@ -489,6 +519,9 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listO
 	list := make([]wire.ProposedChange, len(rows))
 	for i, r := range rows {
 		list[i] = wire.ProposedChange{DocID: r.change.DocID, RevID: r.change.RevID, ParentRevID: r.parent}
+		if r.vector != "" {
+			list[i].RevID = r.vector // the whole vector, as Couchbase Lite 4 proposes
+		}
 	}
 	msg := p.s.newRequest(wire.ProfileProposeChanges, p.idx, []wire.Prop{{Key: "conflictIncludesRev", Value: wire.True}})
 	msg.Urgent, msg.Compressed = true, true
@@ -520,15 +553,25 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listO
 			if rows[i].parent != "" {
 				known = []string{rows[i].parent}
 			}
+			if rows[i].version != "" {
+				if err := p.sendVersionOf(ctx, rows[i], known, docs.get(ctx, i)); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := p.sendRevOf(ctx, ch, known, docs.get(ctx, i)); err != nil {
 				return err
 			}
 		case wire.ProposeAlreadyHave:
 			if p.s.anc != nil {
-				p.s.anc.setPushed(p.coll, ch.DocID, ch.RevID)
+				p.s.anc.setPushed(p.coll, ch.DocID, rows[i].wireRev())
 			}
 			p.done(ch)
 		case wire.ProposeConflict:
+			if rows[i].version != "" {
+				p.versionConflict(rows[i], a.CurrentRev)
+				continue
+			}
 			if err := p.proposalConflict(ctx, rows[i], a.CurrentRev); err != nil {
 				return err
 			}
@@ -667,13 +710,22 @@ type outgoingRev struct {
 	rev      wire.Rev           // as sent (changed when it is sent again)
 	fullBody []byte             // its whole body (rev.Body may be a delta)
 	digests  []blobstore.Digest // its blobs, which the peer may fetch until it answers
+	version  string             // CBMobile_4: the version sent ("" for a rev-tree revision)
+}
+
+// wireRev is how the revision was named on the wire (its version, else its rev-tree ID).
+func (o *outgoingRev) wireRev() string {
+	if o.version != "" {
+		return o.version
+	}
+	return o.ch.RevID
 }
 
 // sendRevOf is sendRev given the document's current revision if already read (nil: read
 // it here). It reads the revision, cuts its history, builds its body, then sends it; the
 // reply is handled on a goroutine of its own (revWG).
 func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string, cur *store.Document) error {
-	doc, err := p.readForSending(ctx, ch, cur)
+	doc, err := p.readForSending(ctx, ch, cur, ch.RevID)
 	if doc == nil || err != nil {
 		return err
 	}
@@ -686,34 +738,14 @@ func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string,
 		return nil
 	}
 	out.fullHist = fullHist
-	size := int64(len(out.rev.Body))
-	if !p.acquire(ctx, size) {
-		return nil
-	}
 	// The peer may fetch this revision's blobs until it answers the rev.
-	p.s.grants.add(ch.DocID, out.digests)
-	replies, err := p.sendRevMessage(out.rev)
-	if err != nil {
-		p.s.grants.remove(ch.DocID, out.digests)
-		p.release(size)
-		return fmt.Errorf("send rev %q: %w", ch.DocID, err)
-	}
-	p.revWG.Add(1)
-	go func() {
-		defer p.revWG.Done()
-		defer p.release(size)
-		defer p.s.grants.remove(ch.DocID, out.digests)
-		if r, ok := p.awaitRevReply(ctx, out, replies); ok {
-			p.settleRev(out, r)
-		}
-	}()
-	return nil
+	return p.sendOutgoing(ctx, out)
 }
 
 // readForSending reads the revision of change ch (cur if it is the document's current
 // one). It returns nil, having settled the change, when the revision is gone or holds
-// a body this side must not send.
-func (p *Pusher) readForSending(ctx context.Context, ch store.Change, cur *store.Document) (*store.Document, error) {
+// a body this side must not send (a norev names it wireRev, as it was listed).
+func (p *Pusher) readForSending(ctx context.Context, ch store.Change, cur *store.Document, wireRev string) (*store.Document, error) {
 	doc, err := cur, error(nil)
 	if doc == nil {
 		doc, err = p.coll.GetWithDeleted(ctx, ch.DocID)
@@ -724,7 +756,7 @@ func (p *Pusher) readForSending(ctx context.Context, ch store.Change, cur *store
 	if errors.Is(err, store.ErrNotFound) {
 		// Superseded or purged: a later sequence carries the newer state, if any.
 		if !p.opts.Propose {
-			p.sendNoRev(ctx, ch, 404, "revision no longer available")
+			p.sendNoRev(ctx, store.Change{DocID: ch.DocID, RevID: wireRev, Sequence: ch.Sequence}, 404, "revision no longer available")
 		}
 		p.done(ch)
 		return nil, nil
@@ -738,7 +770,8 @@ func (p *Pusher) readForSending(ctx context.Context, ch store.Change, cur *store
 			// (keeping another body under this revision ID) or, for "_removed", take the
 			// revision as an access revocation. Report it instead of sending it.
 			if !p.opts.Propose {
-				p.sendNoRev(ctx, ch, 400, err.Error()) // the peer asked for it: do not leave it waiting
+				// The peer asked for it: do not leave it waiting.
+				p.sendNoRev(ctx, store.Change{DocID: ch.DocID, RevID: wireRev, Sequence: ch.Sequence}, 400, err.Error())
 			}
 			p.failDoc(ch, &DocError{Domain: "LiteCore", Code: liteCoreCorruptRevisionData, Message: err.Error(), Err: err})
 			return nil, nil
@@ -907,11 +940,11 @@ func (p *Pusher) settleRev(out *outgoingRev, r blip.Reply) {
 		return
 	}
 	if p.s.anc != nil {
-		p.s.anc.setPushed(p.coll, ch.DocID, ch.RevID)
+		p.s.anc.setPushed(p.coll, ch.DocID, out.wireRev())
 	}
 	p.sent.Add(1)
 	p.s.stats.sent(len(out.rev.Body), len(out.fullBody), out.rev.DeltaSrc != "")
-	p.s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: ch.DocID, RevID: ch.RevID,
+	p.s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: ch.DocID, RevID: out.wireRev(),
 		Deleted: out.rev.Deleted, Direction: DirectionPush})
 	p.done(ch)
 }
@@ -941,7 +974,9 @@ func (p *Pusher) peerTookAncestor(ctx context.Context, docID string, known, hist
 // here since it was pulled), and the document would otherwise stay different on the
 // two sides for good.
 func (p *Pusher) leaveToPull(ch store.Change, remoteRev string) {
-	if remoteRev != "" && p.s.cfg.OnConflict != nil {
+	// A version conflict is resolved by the puller as the revision arrives; the event is
+	// for rev-tree conflicts, which the store keeps as branches.
+	if remoteRev != "" && !wire.IsVersion(remoteRev) && p.s.cfg.OnConflict != nil {
 		p.s.cfg.OnConflict(ConflictEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: ch.DocID,
 			LocalRevID: ch.RevID, RemoteRevID: remoteRev})
 	}

@@ -209,6 +209,17 @@ type SessionConfig struct {
 	// deltas=true and its pushers send deltas to a peer that advertised them. It takes
 	// effect only if Database permits it too (store.Database.DeltaSyncEnabled).
 	DeltaSync bool
+	// DisableCBMobile4 offers (active) or accepts (passive) only CBMobile_3 and
+	// CBMobile_2: revision trees only, as before version vectors (tests, interop).
+	DisableCBMobile4 bool
+	// ResolveVersion decides a conflict between a pulled version and the local one, under
+	// CBMobile_4 (active puller only). nil applies Couchbase Lite 4's default rule
+	// (hlv.LocalWins). It runs on the goroutine that received the revision, before the
+	// revision is answered; it may block briefly.
+	ResolveVersion func(ctx context.Context, c VersionConflict) (store.VersionResolution, error)
+	// OnResolved is told the local sequence of each version conflict resolution saved
+	// (so that a one-shot push includes it).
+	OnResolved func(collectionIndex int, seq uint64)
 
 	OnDocument func(DocumentEvent) // a document was pushed or pulled, or failed
 	OnConflict func(ConflictEvent) // active puller: a pulled revision created a conflict; active pusher: a change not sent because it conflicts with the peer's revision
@@ -226,6 +237,7 @@ type Session struct {
 	anc    *ancestorCache
 	grants blobGrants // blobs the peer may fetch now (see blobs.go)
 	deltas bool       // delta sync permitted at this end (config and database)
+	v4     bool       // CBMobile_4: version vectors
 	stats  sessionStats
 
 	ctx    context.Context
@@ -271,6 +283,7 @@ func NewSession(conn *blip.Conn, cfg SessionConfig) *Session {
 		failed:    make(chan struct{}),
 		quiesceCh: make(chan struct{}),
 		deltas:    cfg.DeltaSync && cfg.Database != nil && cfg.Database.DeltaSyncEnabled(),
+		v4:        conn.Subprotocol() == SubprotocolCBMobile4,
 	}
 	s.ins = newInserter(s.cfg.Database, s.limits.InsertBatch)
 	if cfg.RemoteID != "" {

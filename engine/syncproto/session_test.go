@@ -30,7 +30,7 @@ func TestSessionPushAndCheckpointLifecycle(t *testing.T) {
 	peer := servePassive(t, remote, PassiveConfig{Collections: []*store.Collection{remote.DefaultCollection()}, AllowPush: true, AllowPull: true})
 
 	s := dialActive(t, peer.url, local, SessionConfig{})
-	if s.Legacy() || s.Subprotocol() != SubprotocolCBMobile3 {
+	if s.Legacy() || s.Subprotocol() != SubprotocolCBMobile4 || !s.VersionVectors() {
 		t.Fatalf("subprotocol %q, legacy %v", s.Subprotocol(), s.Legacy())
 	}
 	s.SetCollections([]*store.Collection{local.DefaultCollection()}, true)

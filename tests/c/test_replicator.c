@@ -84,6 +84,26 @@ static char *body_of(p2p_collection c, const char *id)
     return json;
 }
 
+static char *version_of(p2p_collection c, const char *id)
+{
+    p2p_document doc = 0;
+    char *v = NULL;
+    EXPECT(P2P_OK, p2p_collection_get_document(c, id, 0, &doc, &err));
+    EXPECT(P2P_OK, p2p_document_version(doc, &v, &err));
+    EXPECT(P2P_OK, p2p_document_close(doc, &err));
+    return v;
+}
+
+/* Both sides hold document id under the same, non-empty version: it travelled over
+ * CBMobile_4 (over CBMobile_3 the receiving side would show no version). */
+static void check_same_version(p2p_collection a, p2p_collection b, const char *id)
+{
+    char *va = version_of(a, id), *vb = version_of(b, id);
+    CHECK(va != NULL && vb != NULL && va[0] != '\0' && strcmp(va, vb) == 0);
+    p2p_free(va);
+    p2p_free(vb);
+}
+
 static int has_doc(p2p_collection c, const char *id)
 {
     p2p_document doc = 0;
@@ -237,6 +257,8 @@ static void test_push_pull(struct env *e)
     char *body = body_of(e->ca, "from-b");
     CHECK(strcmp(body, "{\"side\":\"b\"}") == 0);
     p2p_free(body);
+    check_same_version(e->ca, e->cb, "from-a");
+    check_same_version(e->ca, e->cb, "from-b");
 
     /* the certificate it saw is the listener's */
     EXPECT(P2P_OK, p2p_replicator_server_certificate(r, &pem, &err));

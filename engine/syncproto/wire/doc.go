@@ -1,5 +1,5 @@
-// Package wire is the codec of the Couchbase Mobile replication messages (CBMobile 2 and
-// 3 over BLIP 3): the profiles, properties and bodies of getCollections, getCheckpoint,
+// Package wire is the codec of the Couchbase Mobile replication messages (CBMobile 2, 3
+// and 4 over BLIP 3): the profiles, properties and bodies of getCollections, getCheckpoint,
 // setCheckpoint, subChanges, changes, proposeChanges, rev, norev, getAttachment and
 // proveAttachment, and how a received revision body is cleaned of the protocol's
 // metadata keys. It is pure: no I/O, no connection, no goroutines. It reads properties
@@ -21,6 +21,15 @@
 //
 // The Encode* functions and the Props methods write what Couchbase Lite writes: "true"
 // booleans (True), deleted="1" (DeletedValue), trailing zero answers omitted.
+//
+// # Versions (CBMobile_4)
+//
+// The same messages carry versions instead of rev-tree IDs (CBMOBILE4-AND-BLOBS.md §A):
+// a changes row names a document's current version, a proposeChanges row its whole
+// vector (hlv.Vector.String), a rev message its current version in "rev" and the rest of
+// the vector in "history". IsVersion tells a version from a rev-tree ID by shape, as Sync
+// Gateway does (a CBMobile_4 peer may send either); RevVector reads a rev message's
+// vector (hlv.ParseRevHistory) and SetRevVector writes one.
 //
 // # Bodies
 //

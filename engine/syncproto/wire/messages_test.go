@@ -371,3 +371,45 @@ func TestCollectionIndex(t *testing.T) {
 		t.Fatal("-1 accepted")
 	}
 }
+
+// A CBMobile_4 rev's vector read from its rev and history (the recorded shapes: cv only,
+// pv only, mv;pv, legacy rev-tree IDs after the pv) and written back the same.
+func TestRevVectorRoundTrip(t *testing.T) {
+	for _, tc := range []struct{ rev, history string }{
+		{"18ed7b689f580000@pqL3hlqMVKn2VRNcx3X6BA", ""},
+		{"18ed7b68ac720000@dnZwcm9iZS1zb3VyY2UtQQ", "18ed7b689fea0000@pqL3hlqMVKn2VRNcx3X6BA"},
+		{"18ed7b68ac700000@dnZwcm9iZS1zb3VyY2UtQQ", "18ed7b68ac6f0000@dnZwcm9iZS1zb3VyY2UtQg,18ed7b68ac6f0000@dnZwcm9iZS1zb3VyY2UtQw;18ed7b68ac6e0000@dnZwcm9iZS1zb3VyY2UtRA"},
+		{"18ed7b68e8c20000@pqL3hlqMVKn2VRNcx3X6BA", "1ababababab@Revision+Tree+Encoding,2-cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd,1-abababababababababababababababababababab"},
+	} {
+		props := MapProps{"id": "d", "rev": tc.rev}
+		if tc.history != "" {
+			props["history"] = tc.history
+		}
+		r, err := DecodeRev(props, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := RevVector(r)
+		if err != nil {
+			t.Fatalf("%s / %s: %v", tc.rev, tc.history, err)
+		}
+		var out Rev
+		SetRevVector(&out, v)
+		got := ""
+		if len(out.History) > 0 {
+			got = out.History[0]
+		}
+		if out.RevID != tc.rev || got != tc.history {
+			t.Fatalf("written back as %s / %s, read %s / %s", out.RevID, got, tc.rev, tc.history)
+		}
+		if !IsVersion(r.RevID) {
+			t.Fatalf("%s not a version", r.RevID)
+		}
+	}
+	if IsVersion("1-abab") || IsVersion("") {
+		t.Fatal("rev-tree ID taken for a version")
+	}
+	if _, err := RevVector(Rev{DocID: "d", RevID: "18ed7b68ac720000@A", History: []string{"a;b;c"}}); err == nil {
+		t.Fatal("bad history accepted")
+	}
+}

@@ -1,0 +1,160 @@
+package syncproto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/p2psync/libp2psync/engine/hlv"
+	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
+)
+
+// The sending side of CBMobile_4 (version vectors; CBMOBILE4-AND-BLOBS.md §A): a
+// revision that has a version is listed by its current version (changes rows) or its
+// whole vector (proposeChanges rows, with the remote's known version or rev-tree ID as
+// parent), and sent with rev = current version, history = the rest of the vector. A
+// revision without a version (saved before versions existed, or received as a rev-tree
+// revision) is listed and sent in its rev-tree form, as under CBMobile_3.
+
+// currentVersions reads the current version and vector of each listed change's
+// document, in one query (nil unless the session runs CBMobile_4).
+func (p *Pusher) currentVersions(ctx context.Context, changes []store.Change) (map[string]store.CurrentRevision, error) {
+	if !p.s.v4 || len(changes) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(changes))
+	for i, ch := range changes {
+		ids[i] = ch.DocID
+	}
+	curs, err := p.coll.CurrentRevisions(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read versions: %w", err)
+	}
+	out := make(map[string]store.CurrentRevision, len(ids))
+	for i, id := range ids {
+		out[id] = curs[i]
+	}
+	return out, nil
+}
+
+// versionConflict handles a proposal refused with 409 (the peer's current version remote,
+// which ours does not contain): the pull side brings the peer's version in and resolves
+// the conflict as it arrives, the outcome being a new local change; without a pull it is
+// a document error.
+func (p *Pusher) versionConflict(row pushRow, remote string) {
+	if p.opts.PullResolvesConflicts {
+		p.s.log.Debug("version conflict left to the pull", "doc", row.change.DocID, "local", row.version, "remote", remote)
+		p.done(row.change)
+		return
+	}
+	p.failDoc(row.change, &DocError{Domain: "HTTP", Code: 409, Message: "conflict: the peer has a different version"})
+}
+
+// sendVersionOf sends the revision of row, which has a version, to a peer that knows the
+// revisions known (its current version, or a rev-tree ID for a copy saved without a
+// version, or nothing), given the document's current revision if already read. The reply
+// is handled as for sendRevOf.
+func (p *Pusher) sendVersionOf(ctx context.Context, row pushRow, known []string, cur *store.Document) error {
+	ch := row.change
+	doc, err := p.readForSending(ctx, ch, cur, row.version)
+	if doc == nil || err != nil {
+		return err
+	}
+	if doc.Version != row.version {
+		// Saved again since it was listed: that newer change follows in the feed.
+		if !p.opts.Propose {
+			p.sendNoRev(ctx, store.Change{DocID: ch.DocID, RevID: row.version, Sequence: ch.Sequence}, 404, "version superseded")
+		}
+		p.done(ch)
+		return nil
+	}
+	vec, err := hlv.ParseVector(doc.Vector)
+	if err != nil {
+		p.failDoc(ch, &DocError{Domain: "LiteCore", Code: liteCoreCorruptRevisionData, Message: err.Error(), Err: err})
+		return nil
+	}
+	if vec.Legacy, err = p.legacyAncestry(ctx, ch, known); err != nil {
+		return err
+	}
+	rev := wire.Rev{DocID: ch.DocID, Deleted: doc.Deleted, Sequence: wire.UintSequence(ch.Sequence), NoConflicts: p.opts.Propose, Body: doc.Body}
+	wire.SetRevVector(&rev, vec)
+	if doc.Deleted || len(rev.Body) == 0 {
+		rev.Body = []byte("{}")
+	}
+	out := &outgoingRev{ch: ch, known: known, version: row.version}
+	if !doc.Deleted {
+		out.digests = bodyDigests(rev.Body)
+		if len(out.digests) > 0 && !p.peerBlobs.Load() {
+			// As under CBMobile_3 but without revpos, which has no meaning with versions.
+			b, err := AddLegacyAttachments(rev.Body, 0)
+			if err != nil {
+				p.failDoc(ch, &DocError{Domain: "LiteCore", Code: liteCoreCorruptRevisionData, Message: err.Error(), Err: err})
+				return nil
+			}
+			rev.Body = b
+		}
+	}
+	out.fullBody = rev.Body
+	out.rev = rev
+	return p.sendOutgoing(ctx, out)
+}
+
+// legacyAncestry returns the rev-tree ancestry to send after a version's previous
+// versions when the peer's copy has no version (it answered, or is recorded with, a
+// rev-tree ID): the revision's own rev-tree ID, then its ancestors down to the one the
+// peer has, so that the peer finds its revision there (store.PutExistingVersion). nil
+// when the peer named no rev-tree ID.
+func (p *Pusher) legacyAncestry(ctx context.Context, ch store.Change, known []string) ([]string, error) {
+	legacy := false
+	for _, k := range known {
+		if !wire.IsVersion(k) {
+			legacy = true
+		}
+	}
+	if !legacy {
+		return nil, nil
+	}
+	if contains(known, ch.RevID) {
+		return []string{ch.RevID}, nil // the peer has this very revision, without its version
+	}
+	hist, err := p.coll.History(ctx, ch.DocID, ch.RevID, int(p.maxHistory.Load()))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("read history of %q: %w", ch.DocID, err)
+	}
+	out := []string{ch.RevID}
+	for _, h := range hist {
+		out = append(out, h)
+		if contains(known, h) {
+			break
+		}
+	}
+	return out, nil
+}
+
+// sendOutgoing sends a built rev and handles its reply on a goroutine of its own (revWG),
+// the blobs it names granted to the peer until then.
+func (p *Pusher) sendOutgoing(ctx context.Context, out *outgoingRev) error {
+	ch := out.ch
+	size := int64(len(out.rev.Body))
+	if !p.acquire(ctx, size) {
+		return nil
+	}
+	p.s.grants.add(ch.DocID, out.digests)
+	replies, err := p.sendRevMessage(out.rev)
+	if err != nil {
+		p.s.grants.remove(ch.DocID, out.digests)
+		p.release(size)
+		return fmt.Errorf("send rev %q: %w", ch.DocID, err)
+	}
+	p.revWG.Add(1)
+	go func() {
+		defer p.revWG.Done()
+		defer p.release(size)
+		defer p.s.grants.remove(ch.DocID, out.digests)
+		if r, ok := p.awaitRevReply(ctx, out, replies); ok {
+			p.settleRev(out, r)
+		}
+	}()
+	return nil
+}
