@@ -84,7 +84,7 @@ func TestLibraryLogListenerAndReplicator(t *testing.T) {
 	if res.status.Error != nil || !hasDoc(t, local, "doc1") {
 		t.Fatalf("pull failed: %+v", res.status)
 	}
-	opened := logs.expect(t, logging.Info, logging.Listener, "connection opened", "peer=127.0.0.1:", "user=alice", "subprotocol=BLIP_3+CBMobile_3")
+	opened := logs.expect(t, logging.Info, logging.Listener, "connection opened", "peer=127.0.0.1:", "user=alice", "subprotocol=BLIP_3+CBMobile_4")
 	peer := strings.Fields(strings.SplitAfter(opened.Message, "peer=")[1])[0]
 	logs.expect(t, logging.Info, logging.Listener, "peer asked for collections", "peer="+peer, "collections=_default._default")
 	waitFor(t, func() bool { return len(logs.find("connection closed", "peer="+peer)) > 0 })
@@ -130,7 +130,7 @@ func TestListenerStatusConnections(t *testing.T) {
 		return len(st.Connections) == 1 && st.Connections[0].DocsSent == 1 && st.Connections[0].DocsReceived == 1
 	})
 	c := st.Connections[0]
-	if host, _, _ := net.SplitHostPort(c.Peer); host != "127.0.0.1" || c.User != "bob" || c.Subprotocol != "BLIP_3+CBMobile_3" ||
+	if host, _, _ := net.SplitHostPort(c.Peer); host != "127.0.0.1" || c.User != "bob" || c.Subprotocol != "BLIP_3+CBMobile_4" ||
 		len(c.Collections) != 1 || c.Collections[0] != "_default._default" || c.BytesSent == 0 || c.BytesReceived == 0 ||
 		time.Since(c.Started) > time.Minute || st.TotalConnections != 1 || st.ConnectionCount != 1 {
 		t.Fatalf("status %+v", st)
