@@ -1,9 +1,10 @@
 package delta
 
 import (
-	"encoding/binary"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/p2psync/libp2psync/engine/internal/jsonscan"
 )
 
 // rawValue is the JSON text of a member value that Create and Apply leave untouched,
@@ -206,7 +207,7 @@ func (s *canonScanner) str() bool {
 	}
 	s.pos++
 	for {
-		s.pos = plainRunEnd(s.data, s.pos)
+		s.pos = jsonscan.PlainRunEnd(s.data, s.pos)
 		if s.pos >= len(s.data) {
 			return false
 		}
@@ -242,34 +243,6 @@ func (s *canonScanner) str() bool {
 			return false
 		}
 	}
-}
-
-// plainRunEnd returns the index of the first byte at or after i that a JSON string
-// does not hold as it is (quote, backslash, control character), or len(b). Plain
-// bytes are skipped eight at a time first.
-func plainRunEnd(b []byte, i int) int {
-	for i+8 <= len(b) && !specialInWord(binary.LittleEndian.Uint64(b[i:])) {
-		i += 8
-	}
-	for i < len(b) && plainStringByte[b[i]] {
-		i++
-	}
-	return i
-}
-
-const (
-	lowBits  = 0x0101010101010101
-	highBits = 0x8080808080808080
-)
-
-// specialInWord reports whether one of the eight bytes of w is a quote, a backslash
-// or below 0x20. For any x, (x - 0x01…) & ^x & 0x80… is non-zero exactly when some
-// byte of x is zero; with x = w XOR the byte repeated, when some byte equals it; and
-// (w - 0x20…) & ^w & 0x80… is non-zero exactly when some byte of w is below 0x20.
-func specialInWord(w uint64) bool {
-	q := w ^ ('"' * lowBits)
-	bs := w ^ ('\\' * lowBits)
-	return ((q-lowBits)&^q|(bs-lowBits)&^bs|(w-0x20*lowBits)&^w)&highBits != 0
 }
 
 func isLowerHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }
