@@ -112,13 +112,8 @@ func (s *canonScanner) word(w string) bool {
 }
 
 func (s *canonScanner) object(depth int) bool {
-	if depth > MaxDepth {
-		return false
-	}
-	s.pos++ // '{'
-	if s.pos < len(s.data) && s.data[s.pos] == '}' {
-		s.pos++
-		return true
+	if empty, ok := s.enter(depth, '}'); empty || !ok {
+		return ok
 	}
 	// Keys as written: for canonical text, equal text <=> equal key.
 	var keys [][]byte
@@ -155,47 +150,55 @@ func (s *canonScanner) object(depth int) bool {
 		if !s.value(depth + 1) {
 			return false
 		}
-		if s.pos >= len(s.data) {
-			return false
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
-			return true
-		default:
-			return false
+		if more, ok := s.next('}'); !more {
+			return ok
 		}
 	}
 }
 
 func (s *canonScanner) array(depth int) bool {
-	if depth > MaxDepth {
-		return false
-	}
-	s.pos++ // '['
-	if s.pos < len(s.data) && s.data[s.pos] == ']' {
-		s.pos++
-		return true
+	if empty, ok := s.enter(depth, ']'); empty || !ok {
+		return ok
 	}
 	for {
 		if !s.value(depth + 1) {
 			return false
 		}
-		if s.pos >= len(s.data) {
-			return false
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case ']':
-			s.pos++
-			return true
-		default:
-			return false
+		if more, ok := s.next(']'); !more {
+			return ok
 		}
 	}
+}
+
+// enter steps past the opening bracket of a container at depth. empty is true when
+// close follows at once (and is consumed too); ok is false when depth is too deep.
+func (s *canonScanner) enter(depth int, close byte) (empty, ok bool) {
+	if depth > MaxDepth {
+		return false, false
+	}
+	s.pos++ // '{' or '['
+	if s.pos < len(s.data) && s.data[s.pos] == close {
+		s.pos++
+		return true, true
+	}
+	return false, true
+}
+
+// next steps past what follows a member or element: more after a comma, !more && ok
+// after close; !more && !ok for anything else or the end of the data.
+func (s *canonScanner) next(close byte) (more, ok bool) {
+	if s.pos >= len(s.data) {
+		return false, false
+	}
+	switch s.data[s.pos] {
+	case ',':
+		s.pos++
+		return true, true
+	case close:
+		s.pos++
+		return false, true
+	}
+	return false, false
 }
 
 // str scans a string at the opening quote, accepting only the escapes appendString
