@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/p2psync/libp2psync/engine/internal/jsonscan"
 )
 
 // decodeJSON parses one complete JSON text (RFC 8259) whose containers nest at most
@@ -212,7 +214,7 @@ func (p *parser) number() (any, error) {
 func (p *parser) string() (any, error) {
 	p.pos++ // opening quote
 	start := p.pos
-	p.pos = plainRunEnd(p.data, p.pos)
+	p.pos = jsonscan.PlainRunEnd(p.data, p.pos)
 	switch {
 	case p.pos == len(p.data):
 		return nil, p.errorf("unterminated string")

@@ -1,9 +1,10 @@
 package delta
 
 import (
-	"encoding/binary"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/p2psync/libp2psync/engine/internal/jsonscan"
 )
 
 // rawValue is the JSON text of a member value that Create and Apply leave untouched,
@@ -111,13 +112,8 @@ func (s *canonScanner) word(w string) bool {
 }
 
 func (s *canonScanner) object(depth int) bool {
-	if depth > MaxDepth {
-		return false
-	}
-	s.pos++ // '{'
-	if s.pos < len(s.data) && s.data[s.pos] == '}' {
-		s.pos++
-		return true
+	if empty, ok := s.enter(depth, '}'); empty || !ok {
+		return ok
 	}
 	// Keys as written: for canonical text, equal text <=> equal key.
 	var keys [][]byte
@@ -154,47 +150,55 @@ func (s *canonScanner) object(depth int) bool {
 		if !s.value(depth + 1) {
 			return false
 		}
-		if s.pos >= len(s.data) {
-			return false
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
-			return true
-		default:
-			return false
+		if more, ok := s.next('}'); !more {
+			return ok
 		}
 	}
 }
 
 func (s *canonScanner) array(depth int) bool {
-	if depth > MaxDepth {
-		return false
-	}
-	s.pos++ // '['
-	if s.pos < len(s.data) && s.data[s.pos] == ']' {
-		s.pos++
-		return true
+	if empty, ok := s.enter(depth, ']'); empty || !ok {
+		return ok
 	}
 	for {
 		if !s.value(depth + 1) {
 			return false
 		}
-		if s.pos >= len(s.data) {
-			return false
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case ']':
-			s.pos++
-			return true
-		default:
-			return false
+		if more, ok := s.next(']'); !more {
+			return ok
 		}
 	}
+}
+
+// enter steps past the opening bracket of a container at depth. empty is true when
+// close follows at once (and is consumed too); ok is false when depth is too deep.
+func (s *canonScanner) enter(depth int, close byte) (empty, ok bool) {
+	if depth > MaxDepth {
+		return false, false
+	}
+	s.pos++ // '{' or '['
+	if s.pos < len(s.data) && s.data[s.pos] == close {
+		s.pos++
+		return true, true
+	}
+	return false, true
+}
+
+// next steps past what follows a member or element: more after a comma, !more && ok
+// after close; !more && !ok for anything else or the end of the data.
+func (s *canonScanner) next(close byte) (more, ok bool) {
+	if s.pos >= len(s.data) {
+		return false, false
+	}
+	switch s.data[s.pos] {
+	case ',':
+		s.pos++
+		return true, true
+	case close:
+		s.pos++
+		return false, true
+	}
+	return false, false
 }
 
 // str scans a string at the opening quote, accepting only the escapes appendString
@@ -206,7 +210,7 @@ func (s *canonScanner) str() bool {
 	}
 	s.pos++
 	for {
-		s.pos = plainRunEnd(s.data, s.pos)
+		s.pos = jsonscan.PlainRunEnd(s.data, s.pos)
 		if s.pos >= len(s.data) {
 			return false
 		}
@@ -242,34 +246,6 @@ func (s *canonScanner) str() bool {
 			return false
 		}
 	}
-}
-
-// plainRunEnd returns the index of the first byte at or after i that a JSON string
-// does not hold as it is (quote, backslash, control character), or len(b). Plain
-// bytes are skipped eight at a time first.
-func plainRunEnd(b []byte, i int) int {
-	for i+8 <= len(b) && !specialInWord(binary.LittleEndian.Uint64(b[i:])) {
-		i += 8
-	}
-	for i < len(b) && plainStringByte[b[i]] {
-		i++
-	}
-	return i
-}
-
-const (
-	lowBits  = 0x0101010101010101
-	highBits = 0x8080808080808080
-)
-
-// specialInWord reports whether one of the eight bytes of w is a quote, a backslash
-// or below 0x20. For any x, (x - 0x01…) & ^x & 0x80… is non-zero exactly when some
-// byte of x is zero; with x = w XOR the byte repeated, when some byte equals it; and
-// (w - 0x20…) & ^w & 0x80… is non-zero exactly when some byte of w is below 0x20.
-func specialInWord(w uint64) bool {
-	q := w ^ ('"' * lowBits)
-	bs := w ^ ('\\' * lowBits)
-	return ((q-lowBits)&^q|(bs-lowBits)&^bs|(w-0x20*lowBits)&^w)&highBits != 0
 }
 
 func isLowerHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }

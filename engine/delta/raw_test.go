@@ -130,21 +130,3 @@ func readFuzzPair(t *testing.T, path string) (a, b []byte, ok bool) {
 	}
 	return vals[0], vals[1], true
 }
-
-// plainRunEnd's eight-byte skip must stop exactly where the byte loop stops.
-func TestPlainRunEndMatchesByteLoop(t *testing.T) {
-	for _, special := range []byte{'"', '\\', 0, 0x1f, '\n'} {
-		for n := 0; n < 40; n++ {
-			for _, filler := range []byte{'a', 0x7f, 0x80, 0xff, 0x20, '!', '#', '[', ']'} {
-				b := append(bytes.Repeat([]byte{filler}, n), special, 'x')
-				if got := plainRunEnd(b, 0); got != n {
-					t.Fatalf("plainRunEnd(%q) = %d, want %d", b, got, n)
-				}
-			}
-		}
-	}
-	b := bytes.Repeat([]byte("é€😀 plain"), 50)
-	if got := plainRunEnd(b, 3); got != len(b) {
-		t.Fatalf("plainRunEnd over plain bytes = %d, want %d", got, len(b))
-	}
-}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+
+	"github.com/p2psync/libp2psync/engine/internal/jsonscan"
 )
 
 // A decoded JSON value is one of:
@@ -134,15 +136,6 @@ func appendJSON(b []byte, v any, depth, limit int) ([]byte, error) {
 
 const hexDigits = "0123456789abcdef"
 
-// plainStringByte marks the bytes that stand for themselves inside a JSON string:
-// everything except control characters, the quote and the backslash.
-var plainStringByte = func() (t [256]bool) {
-	for c := range t {
-		t[c] = c >= 0x20 && c != '"' && c != '\\'
-	}
-	return t
-}()
-
 // appendString writes s as a JSON string. s is valid UTF-8 (decoded input or bytes
 // checked by the string-diff code), so only quotes, backslashes and control
 // characters need escaping.
@@ -151,7 +144,7 @@ func appendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if plainStringByte[c] {
+		if jsonscan.PlainByte[c] {
 			continue
 		}
 		b = append(b, s[start:i]...)

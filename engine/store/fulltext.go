@@ -263,28 +263,7 @@ func (db *Database) fullTextNames(ctx context.Context, q queryer, collID int64) 
 // DeleteFullTextIndex drops the full-text index name of scope.coll;
 // ErrNotFound if there is none.
 func (db *Database) DeleteFullTextIndex(ctx context.Context, scope, coll, name string) error {
-	if !indexNameRE.MatchString(name) {
-		return fmt.Errorf("delete full-text index %q: %w", name, ErrIndexName)
-	}
-	c, err := db.Collection(ctx, scope, coll)
-	if err != nil {
-		return fmt.Errorf("delete full-text index %q: %w", name, err)
-	}
-	t := fullTextTable(c.id, name)
-	err = db.write(ctx, func(b *Batch) error {
-		var n int
-		if err := db.wconn.QueryRowContext(b.ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, t).Scan(&n); err != nil {
-			return b.fail(err)
-		}
-		if n == 0 {
-			return ErrNotFound
-		}
-		return db.dropFullText(b, c.id, name)
-	})
-	if err != nil {
-		return fmt.Errorf("delete full-text index %q on %s.%s: %w", name, c.scope, c.name, err)
-	}
-	return nil
+	return db.deleteIndex(ctx, scope, coll, name, "full-text index", "table", fullTextTable, db.dropFullText)
 }
 
 // FullTextIndexes returns the names of the full-text indexes of scope.coll, sorted.

@@ -2,10 +2,11 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/p2psync/libp2psync/engine/internal/jsonscan"
 )
 
 // maxJSONDepth bounds nesting, as encoding/json does, so hostile input
@@ -421,12 +422,7 @@ func scanString(b []byte, i int, info *bodyInfo) (int, error) {
 	i++
 	for i < len(b) {
 		// Most of a string is plain characters: skip them eight at a time, then one by one.
-		for i+8 <= len(b) && !specialInWord(binary.LittleEndian.Uint64(b[i:])) {
-			i += 8
-		}
-		for i < len(b) && plainStringByte[b[i]] {
-			i++
-		}
+		i = jsonscan.PlainRunEnd(b, i)
 		if i >= len(b) {
 			break
 		}
@@ -456,30 +452,6 @@ func scanString(b []byte, i int, info *bodyInfo) (int, error) {
 	}
 	return 0, syntaxError(start, "unterminated string")
 }
-
-const (
-	lowBits  = 0x0101010101010101
-	highBits = 0x8080808080808080
-)
-
-// specialInWord reports whether one of the eight bytes of w is a quote, a backslash or a
-// control character (below 0x20): the bytes that end the plain run of a JSON string.
-// (x - 0x01…) & ^x & 0x80… is non-zero exactly when some byte of x is zero, and
-// (w - 0x20…) & ^w & 0x80… exactly when some byte of w is below 0x20.
-func specialInWord(w uint64) bool {
-	q := w ^ ('"' * lowBits)
-	bs := w ^ ('\\' * lowBits)
-	return ((q-lowBits)&^q|(bs-lowBits)&^bs|(w-0x20*lowBits)&^w)&highBits != 0
-}
-
-// plainStringByte[c] is true for the bytes a JSON string holds as they are: all but the
-// quote, the backslash and the control characters.
-var plainStringByte = func() (t [256]bool) {
-	for c := 0x20; c < 256; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
 
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 

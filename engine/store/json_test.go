@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -216,31 +215,6 @@ func TestBodyInfoCoversBlobChecks(t *testing.T) {
 	for _, body := range []string{`{"_attachments":{}}`, `{"\u005fattachments":{}}`} {
 		if _, err := c.Save(context.Background(), "d", []byte(body), SaveOptions{}); !errors.Is(err, ErrReservedProperty) {
 			t.Errorf("Save(%s) = %v, want ErrReservedProperty", body, err)
-		}
-	}
-}
-
-// TestSpecialInWord: the eight-bytes-at-a-time test of scanString agrees with the
-// byte-by-byte one for every byte value in every position, among plain neighbours.
-func TestSpecialInWord(t *testing.T) {
-	for _, fill := range []byte{'a', 0x7f, 0x80, 0xff, ' '} {
-		for pos := 0; pos < 8; pos++ {
-			for c := 0; c < 256; c++ {
-				var w [8]byte
-				for k := range w {
-					w[k] = fill
-				}
-				w[pos] = byte(c)
-				want := false
-				for _, b := range w {
-					if !plainStringByte[b] {
-						want = true
-					}
-				}
-				if got := specialInWord(binary.LittleEndian.Uint64(w[:])); got != want {
-					t.Fatalf("word % x: specialInWord = %v, want %v", w, got, want)
-				}
-			}
 		}
 	}
 }

@@ -175,29 +175,34 @@ func (db *Database) CreateValueIndex(ctx context.Context, scope, coll, name stri
 
 // DeleteValueIndex drops the index name of scope.coll; ErrNotFound if there is none.
 func (db *Database) DeleteValueIndex(ctx context.Context, scope, coll, name string) error {
+	return db.deleteIndex(ctx, scope, coll, name, "index", "index", valueIndexName, db.dropValueIndex)
+}
+
+// deleteIndex drops the index name of scope.coll, whose schema object is the
+// sqlite_master row of type typ named object(collection ID, name), with drop;
+// ErrNotFound if there is none. what names the kind of index in errors.
+func (db *Database) deleteIndex(ctx context.Context, scope, coll, name, what, typ string,
+	object func(collID int64, name string) string, drop func(b *Batch, collID int64, name string) error) error {
 	if !indexNameRE.MatchString(name) {
-		return fmt.Errorf("delete index %q: %w", name, ErrIndexName)
+		return fmt.Errorf("delete %s %q: %w", what, name, ErrIndexName)
 	}
 	c, err := db.Collection(ctx, scope, coll)
 	if err != nil {
-		return fmt.Errorf("delete index %q: %w", name, err)
+		return fmt.Errorf("delete %s %q: %w", what, name, err)
 	}
-	idx := valueIndexName(c.id, name)
+	obj := object(c.id, name)
 	err = db.write(ctx, func(b *Batch) error {
 		var n int
-		if err := db.wconn.QueryRowContext(b.ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?`, idx).Scan(&n); err != nil {
+		if err := db.wconn.QueryRowContext(b.ctx, `SELECT count(*) FROM sqlite_master WHERE type = ? AND name = ?`, typ, obj).Scan(&n); err != nil {
 			return b.fail(err)
 		}
 		if n == 0 {
 			return ErrNotFound
 		}
-		if _, err := db.wconn.ExecContext(b.ctx, `DROP INDEX `+idx); err != nil {
-			return b.fail(err)
-		}
-		return nil
+		return drop(b, c.id, name)
 	})
 	if err != nil {
-		return fmt.Errorf("delete index %q on %s.%s: %w", name, c.scope, c.name, err)
+		return fmt.Errorf("delete %s %q on %s.%s: %w", what, name, c.scope, c.name, err)
 	}
 	return nil
 }

@@ -46,6 +46,11 @@ func newInserter(db *store.Database, max int) *inserter {
 // recorded as the remote's revision of the document in the same transaction (see commit).
 func (in *inserter) insert(ctx context.Context, coll *store.Collection, rev store.RemoteRevision, detectConflict bool, anc *ancestorCache) insertResult {
 	req := &insertReq{coll: coll, rev: rev, detectConflict: detectConflict, anc: anc, done: make(chan insertResult, 1)}
+	return in.submit(ctx, req)
+}
+
+// submit queues req and waits for its result (or for ctx to end).
+func (in *inserter) submit(ctx context.Context, req *insertReq) insertResult {
 	select {
 	case in.queue <- req:
 	case <-ctx.Done():

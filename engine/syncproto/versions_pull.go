@@ -177,17 +177,7 @@ func commitVersion(b *store.Batch, r *insertReq, out *insertResult) error {
 // insertVersion queues a received version for the inserter and waits for its commit.
 func (in *inserter) insertVersion(ctx context.Context, coll *store.Collection, rv store.RemoteVersion, anc *ancestorCache) insertResult {
 	req := &insertReq{coll: coll, rev: store.RemoteRevision{DocID: rv.DocID}, version: &rv, anc: anc, done: make(chan insertResult, 1)}
-	select {
-	case in.queue <- req:
-	case <-ctx.Done():
-		return insertResult{err: ctx.Err()}
-	}
-	select {
-	case r := <-req.done:
-		return r
-	case <-ctx.Done():
-		return insertResult{err: ctx.Err()}
-	}
+	return in.submit(ctx, req)
 }
 
 // maxResolveAttempts bounds the retries of a version conflict whose document changed

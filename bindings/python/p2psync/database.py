@@ -337,7 +337,32 @@ class Database(_Handle):
             return q.explain()
 
 
-class Query(_Handle):
+class _CallbackOwner(_Handle):
+    """A handle whose listeners are ctypes callbacks: each is kept (by subscription
+    token) until removed, and one removed from inside itself, still on the stack, is kept
+    until the handle closes (no call can be in flight then)."""
+
+    def __init__(self, handle: int) -> None:
+        super().__init__(handle)
+        self._callbacks: Dict[int, Any] = {}  # token -> CFUNCTYPE object, kept until removed
+        self._retired: List[Any] = []  # removed from inside themselves: freed at close
+        self._lock = threading.Lock()
+
+    def _forget(self, token: int) -> None:
+        with self._lock:
+            callback = self._callbacks.pop(token, None)
+            if callback is not None:
+                self._retired.append(callback)
+
+    def close(self) -> None:
+        """Releases the handle; idempotent. BusyError while listeners or queues on it
+        are still registered (remove them first)."""
+        super().close()
+        with self._lock:
+            self._retired.clear()
+
+
+class Query(_CallbackOwner):
     """A compiled query of an open database (see Database.prepare). Keeps its database
     open until closed. Not for concurrent use from several threads."""
 
@@ -346,9 +371,6 @@ class Query(_Handle):
     def __init__(self, database: Database, handle: int) -> None:
         super().__init__(handle)
         self.database = database
-        self._callbacks: Dict[int, Any] = {}  # token -> CFUNCTYPE object, kept until removed
-        self._retired: List[Any] = []  # removed from inside themselves: freed at close
-        self._lock = threading.Lock()
 
     @property
     def columns(self) -> List[str]:
@@ -403,20 +425,9 @@ class Query(_Handle):
         (Query.addChangeListener)."""
         return self.add_listener(listener, params)
 
-    def _forget(self, token: int) -> None:
-        with self._lock:
-            callback = self._callbacks.pop(token, None)
-            if callback is not None:
-                self._retired.append(callback)
-
-    def close(self) -> None:
-        """Releases the query; idempotent. BusyError while listeners on it remain."""
-        super().close()
-        with self._lock:
-            self._retired.clear()
 
 
-class Collection(_Handle):
+class Collection(_CallbackOwner):
     """A collection of an open database. Keeps its database open until closed."""
 
     _closer = "p2p_collection_close"
@@ -424,11 +435,6 @@ class Collection(_Handle):
     def __init__(self, database: Database, handle: int) -> None:
         super().__init__(handle)
         self.database = database  # strong reference: the parent outlives the child
-        self._callbacks: Dict[int, Any] = {}  # token -> CFUNCTYPE object, kept until removed
-        # Callbacks removed from inside themselves are still on the stack: they are
-        # released only when the collection closes (no call can be in flight then).
-        self._retired: List[Any] = []
-        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -587,18 +593,6 @@ class Collection(_Handle):
         """A pull-style alternative to a listener: events wait in a bounded queue."""
         return ChangeQueue(self, _ffi.out_handle("p2p_collection_add_change_queue", self._handle, capacity))
 
-    def _forget(self, token: int) -> None:
-        with self._lock:
-            callback = self._callbacks.pop(token, None)
-            if callback is not None:
-                self._retired.append(callback)
-
-    def close(self) -> None:
-        """Releases the collection handle; idempotent. BusyError while change listeners or
-        queues on it are still registered (remove them first)."""
-        super().close()
-        with self._lock:
-            self._retired.clear()
 
 
 def _quote_ident(name: str) -> str:
