@@ -49,7 +49,15 @@ func main() {
 	childProfile := flag.String("childprofile", "", "write a CPU profile of the listener process to the file")
 	memProfile := flag.String("memprofile", "", "write a heap profile of this process to the file after each W2 push (the last run's is kept)")
 	level := flag.Int("level", 0, "deflate level of both processes (syncproto.Limits.CompressionLevel; 0 = default)")
+	cbmobile := flag.Int("cbmobile", 4, "subprotocol of both processes: 4 = BLIP_3+CBMobile_4 (version vectors, the library's default), 3 = BLIP_3+CBMobile_3 (DisableCBMobile4 on both sides)")
 	flag.Parse()
+	switch *cbmobile {
+	case 3, 4:
+		disableCBMobile4 = *cbmobile == 3
+	default:
+		fmt.Fprintln(os.Stderr, "bench: -cbmobile must be 3 or 4")
+		os.Exit(2)
+	}
 	childProfilePath = *childProfile
 	memProfilePath = *memProfile
 	limits.CompressionLevel = *level
@@ -95,10 +103,15 @@ var childProfilePath string
 // limits configure both processes (-level is passed on to the listener process).
 var limits syncproto.Limits
 
+// disableCBMobile4 keeps both processes on CBMobile_3 (-cbmobile 3, passed on to the
+// listener process).
+var disableCBMobile4 bool
+
 // ---- listener process ----
 
 // serveChild serves a database and answers commands on stdin: "rss" prints VmHWM,
-// "watch" starts printing "arrived <id> <unixnano>" for every new document, "quit" exits.
+// "watch" starts printing "arrived <id> <unixnano>" for every new document, "version <id>"
+// prints that document's version ("-" if none), "quit" exits.
 func serveChild(dir string) error {
 	ctx := context.Background()
 	db, err := store.Open(ctx, dir, store.Config{})
@@ -106,7 +119,7 @@ func serveChild(dir string) error {
 		return err
 	}
 	defer db.Close()
-	l, err := listener.New(listener.Config{Database: db, NetworkInterface: "127.0.0.1", Limits: limits, DisableTLS: true})
+	l, err := listener.New(listener.Config{Database: db, NetworkInterface: "127.0.0.1", Limits: limits, DisableTLS: true, DisableCBMobile4: disableCBMobile4})
 	if err != nil {
 		return err
 	}
@@ -125,7 +138,17 @@ func serveChild(dir string) error {
 	say("port %d", l.Port())
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
-		switch strings.TrimSpace(in.Text()) {
+		cmd := strings.TrimSpace(in.Text())
+		if id, ok := strings.CutPrefix(cmd, "version "); ok {
+			// The version a received document holds: non-empty only if it came over CBMobile_4.
+			v := "-"
+			if d, err := db.DefaultCollection().Get(ctx, id); err == nil && d.Version != "" {
+				v = d.Version
+			}
+			say("version %s", v)
+			continue
+		}
+		switch cmd {
 		case "rss":
 			say("rss %d", benchproc.VmHWM("self"))
 		case "watch":
@@ -149,7 +172,10 @@ type child struct {
 }
 
 func startChild(dir string) (*child, error) {
-	args := []string{"-serve", dir, "-level", strconv.Itoa(limits.CompressionLevel)}
+	args := []string{"-serve", dir, "-level", strconv.Itoa(limits.CompressionLevel), "-cbmobile", "4"}
+	if disableCBMobile4 {
+		args[len(args)-1] = "3"
+	}
 	if childProfilePath != "" {
 		args = append(args, "-cpuprofile", childProfilePath)
 	}
@@ -164,6 +190,20 @@ func startChild(dir string) (*child, error) {
 	}
 	c.port, _ = strconv.Atoi(line)
 	return c, nil
+}
+
+// checkSubprotocol confirms that the received document id came over the chosen
+// subprotocol: with a version under CBMobile_4, without one under CBMobile_3.
+func (c *child) checkSubprotocol(id string) error {
+	c.Send("version " + id)
+	v, err := c.Expect("version ")
+	if err != nil {
+		return err
+	}
+	if (v == "-") != disableCBMobile4 {
+		return fmt.Errorf("document %s arrived with version %q: not over the chosen subprotocol", id, v)
+	}
+	return nil
 }
 
 // ---- workloads ----
@@ -182,6 +222,11 @@ func run(n, live, runs int) error {
 		return err
 	}
 	defer os.RemoveAll(scratch)
+	proto := "BLIP_3+CBMobile_4"
+	if disableCBMobile4 {
+		proto = "BLIP_3+CBMobile_3"
+	}
+	fmt.Printf("subprotocol %s\n", proto)
 	fmt.Printf("W2 one-shot push, %d docs of ~1 KB, %d runs\n", n, runs)
 	var w2 []w2Result
 	for i := 0; i < runs; i++ {
@@ -268,7 +313,7 @@ func runW2(dir string, n int) (w2Result, error) {
 		return res, err
 	}
 	defer ch.Quit()
-	r, err := replicator.New(replicator.Config{Database: src, URL: fmt.Sprintf("ws://127.0.0.1:%d/target", ch.port), Type: replicator.Push, Limits: limits})
+	r, err := replicator.New(replicator.Config{Database: src, URL: fmt.Sprintf("ws://127.0.0.1:%d/target", ch.port), Type: replicator.Push, Limits: limits, DisableCBMobile4: disableCBMobile4})
 	if err != nil {
 		return res, err
 	}
@@ -297,7 +342,8 @@ func runW2(dir string, n int) (w2Result, error) {
 	res.sent, res.received = ts.BytesSent, ts.BytesReceived
 	res.rssChild = ch.RSS()
 	res.rssParent = benchproc.VmHWM("self")
-	return res, nil
+	id, _ := workload.Doc("doc-", n, workload.SmallPayload)
+	return res, ch.checkSubprotocol(id)
 }
 
 // heapProfileAt writes a heap profile (-memprofile) once the push has completed done
@@ -329,7 +375,7 @@ func runW3(dir string, live int) (p50, p99 float64, err error) {
 	if _, err := ch.Expect("watching"); err != nil {
 		return 0, 0, err
 	}
-	r, err := replicator.New(replicator.Config{Database: src, URL: fmt.Sprintf("ws://127.0.0.1:%d/target", ch.port), Continuous: true, Limits: limits})
+	r, err := replicator.New(replicator.Config{Database: src, URL: fmt.Sprintf("ws://127.0.0.1:%d/target", ch.port), Continuous: true, Limits: limits, DisableCBMobile4: disableCBMobile4})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -373,5 +419,9 @@ func runW3(dir string, live int) (p50, p99 float64, err error) {
 		}
 	}
 	sort.Float64s(lat)
+	id, _ := workload.Doc("live-", live, workload.SmallPayload)
+	if err := ch.checkSubprotocol(id); err != nil {
+		return 0, 0, err
+	}
 	return lat[len(lat)/2], lat[(len(lat)*99)/100], nil
 }
