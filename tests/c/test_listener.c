@@ -157,9 +157,9 @@ static void test_options(p2p_db db, p2p_db other)
     bad.identity = 0x7700000000000001ULL;
     EXPECT(P2P_ERR_INVALID_HANDLE, p2p_listener_create(db, &bad, &l, &err));
     bad.identity = 0;
-    bad.reserved1[2] = 1; /* reserved bytes must be zero */
+    bad.reserved1[1] = 1; /* reserved bytes must be zero */
     EXPECT(P2P_ERR_UNSUPPORTED, p2p_listener_create(db, &bad, &l, &err));
-    bad.reserved1[2] = 0;
+    bad.reserved1[1] = 0;
     bad.reserved2 = 1;
     EXPECT(P2P_ERR_UNSUPPORTED, p2p_listener_create(db, &bad, &l, &err));
     bad.reserved2 = 0;

@@ -242,6 +242,7 @@ static void test_push_pull(struct env *e)
     o.username = "alice";
     o.password = "pw";
     o.trust_mode = P2P_TRUST_SELF_SIGNED_ONLY;
+    o.enable_version_vectors = 1; /* opt-in: CBMobile_4, so both sides hold one version */
     p2p_replicator r = 0;
     EXPECT(P2P_OK, p2p_replicator_create(e->b, &o, &r, &err));
     char *pem = NULL;
@@ -663,7 +664,7 @@ static void test_bad_input(struct env *e)
     memset(&o, 0x77, sizeof o);
     EXPECT(P2P_OK, p2p_replicator_options_init(&o, sizeof o, &err));
     CHECK(o.struct_size == sizeof o && o.url == NULL && o.collections == NULL && o.trust_mode == 0);
-    CHECK(o.type == 0 && o.continuous == 0 && o.max_message_size == 0 && o.reserved1[2] == 0);
+    CHECK(o.type == 0 && o.continuous == 0 && o.max_message_size == 0 && o.reserved1[1] == 0 && o.enable_version_vectors == 0);
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err)); /* no URL */
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, NULL, &r, &err));
     o.url = "not a url";
@@ -1167,6 +1168,7 @@ int main(void)
     lo.password_auth = password_auth;
     lo.password_auth_user_data = &e.auth_calls;
     lo.enable_delta_sync = 1;
+    lo.enable_version_vectors = 1; /* CBMobile_4 is opt-in on both sides */
     EXPECT(P2P_OK, p2p_listener_create(e.a, &lo, &e.listener, &err));
     EXPECT(P2P_OK, p2p_listener_start(e.listener, &err));
     uint16_t port = 0;

@@ -7,6 +7,7 @@ import org.junit.Test
 import org.p2psync.ActivityLevel
 import org.p2psync.Collection
 import org.p2psync.Conflict
+import org.p2psync.ListenerConfig
 import org.p2psync.ReplicationCollection
 import org.p2psync.ReplicatorConfig
 import org.p2psync.ReplicatorType
@@ -45,10 +46,11 @@ class VersionsSyncTest : SyncTestBase() {
     }
 
     private fun oneShot(type: ReplicatorType = ReplicatorType.PUSH_AND_PULL, resolver: ((Conflict) -> Resolution)? = null) {
-        val listener = startListener()
+        val listener = startListener(ListenerConfig(enableVersionVectors = true))
         val repl = replicator(listener) { url ->
             ReplicatorConfig(url, type = type, trust = ServerTrust.SelfSignedOnly,
-                collections = listOf(ReplicationCollection(localDocs, conflictResolver = resolver)))
+                collections = listOf(ReplicationCollection(localDocs, conflictResolver = resolver)),
+                enableVersionVectors = true)
         }
         assertStoppedCleanly(runToStop(repl))
         repl.close()
@@ -90,8 +92,8 @@ class VersionsSyncTest : SyncTestBase() {
     @Test
     fun continuousOverTlsAndSubprotocolInListenerStatus() {
         remoteDocs.save("before", """{"n":0}""")
-        val listener = startListener()
-        val repl = replicator(listener) { ReplicatorConfig(it, continuous = true, trust = ServerTrust.SelfSignedOnly) }
+        val listener = startListener(ListenerConfig(enableVersionVectors = true))
+        val repl = replicator(listener) { ReplicatorConfig(it, continuous = true, trust = ServerTrust.SelfSignedOnly, enableVersionVectors = true) }
         repl.start()
         waitForStatus(repl) { it.activity == ActivityLevel.IDLE }
         val conns = listener.status.connections

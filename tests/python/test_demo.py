@@ -23,7 +23,7 @@ def test_demo_two_peers() -> None:
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout
     assert re.search(r"listening on wss://127\.0\.0\.1:\d+/", out)
-    assert "conflict resolved by merging" in out and "(same version)" in out
+    assert "conflict resolved by merging" in out and "(same revision)" in out
     assert re.search(r"documents A -> B\s+(\d+)", out) and int(re.search(r"documents A -> B\s+(\d+)", out)[1]) >= 2500
     assert int(re.search(r"documents B -> A\s+(\d+)", out)[1]) >= 2500
     assert re.search(r"conflicts resolved 1\b", out)

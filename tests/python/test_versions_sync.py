@@ -16,7 +16,30 @@ import pytest
 import p2psync
 from p2psync import Collection, ReplicationCollection, ReplicatorType, log as p2plog
 
-from test_replicator import Peers, peers, wait_for  # noqa: F401  (peers is a fixture)
+from test_replicator import Peers, wait_for
+
+from pathlib import Path
+
+
+class Peers4(Peers):
+    """test_replicator's peers, with CBMobile_4 enabled on the replicators (it is opt-in)."""
+
+    def replicator(self, **kwargs: Any) -> p2psync.Replicator:
+        kwargs.setdefault("enable_version_vectors", True)
+        return super().replicator(**kwargs)
+
+
+@pytest.fixture
+def peers(tmp_path: Path) -> Iterator[Peers4]:
+    """Two databases of this process; a's TLS listener accepts CBMobile_4 (opt-in)."""
+    with p2psync.Database(tmp_path / "a") as a, p2psync.Database(tmp_path / "b") as b, \
+            a.default_collection() as ca, b.default_collection() as cb, \
+            p2psync.Listener(a, network_interface="127.0.0.1", credentials={"alice": "pw"},
+                             enable_version_vectors=True) as listener:
+        listener.start()
+        with listener.tls_identity() as ident:
+            pin = ident.chain_pem
+        yield Peers4(a, b, ca, cb, listener, f"wss://127.0.0.1:{listener.port}/a", pin)
 
 CBMOBILE4 = "BLIP_3+CBMobile_4"
 

@@ -7,7 +7,7 @@ the certificate whose fingerprint A printed. Then:
 
   1. a document written on A appears on B, and one written on B appears on A;
   2. B goes offline, both peers edit the same document, B reconnects: the conflict is
-     resolved (here by merging the two edits) and both peers end with the same version;
+     resolved (here by merging the two edits) and both peers end with the same revision;
   3. A attaches a generated picture (a ~2 MB blob) to a document; B receives the document
      and the picture's content, and checks it against the digest;
   4. both peers write a few thousand documents at once; a progress bar follows them;
@@ -104,8 +104,7 @@ def peer_a(path: str) -> int:
                     try:
                         doc = docs.get(cmd["id"])
                         if "body" not in cmd or doc.body == cmd["body"]:
-                            reply(rev=doc.rev_id, version=doc.version, body=doc.body,
-                                  conflicts=docs.conflicts(cmd["id"]))
+                            reply(rev=doc.rev_id, body=doc.body, conflicts=docs.conflicts(cmd["id"]))
                             break
                     except p2psync.NotFoundError:
                         pass
@@ -269,10 +268,9 @@ def peer_b(workdir: Path, bulk: int) -> int:
             on_a = a("wait", id="shared", body=merged)
             wait_until(lambda: docs.get("shared").body == merged and not docs.conflicts("shared"),
                        "the merged revision on B")
-            # Over CBMobile_4 the peers share the version; each keeps its own rev-tree ID.
-            same = on_a["version"] == docs.get("shared").version != "" and not on_a["conflicts"]
+            same = on_a["rev"] == docs.get("shared").rev_id and not on_a["conflicts"]
             print(f"   conflict resolved by merging: {json.dumps(merged)} on both peers"
-                  f" ({'same version' if same else 'DIFFERENT versions'})")
+                  f" ({'same revision' if same else 'DIFFERENT revisions'})")
             if not same:
                 raise RuntimeError("the peers disagree about the merged document")
 

@@ -88,7 +88,8 @@ class Listener(_Handle):
                  identity: Optional[Identity] = None, credentials: Optional[Dict[str, str]] = None,
                  password_auth: Optional[Callable[[str, str], bool]] = None, client_cert_roots: Optional[str] = None,
                  client_cert_auth: Optional[Callable[[str], bool]] = None, enable_delta_sync: bool = False,
-                 max_message_size: int = 0, max_connection_buffer: int = 0, max_connections: int = 0) -> None:
+                 max_message_size: int = 0, max_connection_buffer: int = 0, max_connections: int = 0,
+                 enable_version_vectors: bool = False) -> None:
         opts = _ffi.init_struct("p2p_listener_options_init", _ffi.ListenerOptions)
         handles = _ffi.handle_array([c.handle for c in collections or []])
         opts.collections, opts.collection_count = handles, len(collections or [])
@@ -98,6 +99,7 @@ class Listener(_Handle):
         opts.credentials_json = None if credentials is None else _ffi.text(json.dumps(credentials))
         opts.client_cert_roots_pem = _ffi.text(client_cert_roots)
         opts.enable_delta_sync = int(enable_delta_sync)
+        opts.enable_version_vectors = int(enable_version_vectors)
         opts.max_message_size, opts.max_connection_buffer = max_message_size, max_connection_buffer
         opts.max_connections = max_connections
         keep: List[Any] = []
@@ -441,13 +443,15 @@ class Replicator(_Handle):
                  trust_mode: TrustMode = TrustMode.SYSTEM_ROOTS, trusted_roots: Optional[str] = None,
                  pinned_certificate: Optional[str] = None, pinned_fingerprint: Optional[str] = None,
                  server_name: Optional[str] = None, collections: Optional[Iterable[Union[Collection, ReplicationCollection]]] = None,
-                 max_message_size: int = 0, max_connection_buffer: int = 0) -> None:
+                 max_message_size: int = 0, max_connection_buffer: int = 0,
+                 enable_version_vectors: bool = False) -> None:
         opts = _ffi.init_struct("p2p_replicator_options_init", _ffi.ReplicatorOptions)
         opts.url, opts.type, opts.continuous = _ffi.text(url), int(type), int(continuous)
         opts.headers_json = None if headers is None else _ffi.text(json.dumps(headers))
         opts.heartbeat_ms, opts.max_attempts = _ms(heartbeat), max_attempts
         opts.max_attempt_wait_ms, opts.retry_base_ms = _ms(max_attempt_wait), _ms(retry_base)
         opts.disable_auto_purge, opts.enable_delta_sync = int(not auto_purge), int(enable_delta_sync)
+        opts.enable_version_vectors = int(enable_version_vectors)
         opts.username, opts.password = _ffi.text(username), _ffi.text(password)
         opts.client_identity = 0 if client_identity is None else client_identity.handle
         opts.trust_mode = int(trust_mode)

@@ -41,7 +41,7 @@ data class ListenerConfig @JvmOverloads constructor(
     val passwordAuthenticator: PasswordAuthenticator? = null,
     val clientCertificateRootsPem: String? = null,
     val clientCertificateAuthenticator: ClientCertificateAuthenticator? = null,
-    /** Not available in this version: true gives [UnsupportedException]. */
+    /** true = offer delta sync to clients (if the database permits). */
     val enableDeltaSync: Boolean = false,
     /** Largest incoming message in bytes, measured inflated; 0 = 20 MiB. A larger pushed
      *  document fails with HTTP error 413 (the connection goes on). */
@@ -49,7 +49,10 @@ data class ListenerConfig @JvmOverloads constructor(
     /** Incoming bytes one connection may hold (unread or being saved); 0 = 8 MiB. */
     val maxConnectionBuffer: Long = 0,
     /** Connections served at once; 0 = 256. More are answered HTTP 503. */
-    val maxConnections: Int = 0
+    val maxConnections: Int = 0,
+    /** true = also accept BLIP_3+CBMobile_4 (version vectors, Couchbase Lite 4); false =
+     *  CBMobile_3/2 only. Opt-in while a known defect is fixed (README "Versions"). */
+    val enableVersionVectors: Boolean = false
 ) {
     init {
         if (port !in 0..65535) throw InvalidArgumentException(P2PSyncException.DOMAIN_LIBRARY, -1, "port $port is out of range")
@@ -63,7 +66,8 @@ data class ListenerConfig @JvmOverloads constructor(
         "readOnly=$readOnly, tlsEnabled=$tlsEnabled, identity=$identity, credentials for ${credentials?.keys}, " +
         "passwordAuthenticator=${passwordAuthenticator != null}, clientCertificateRootsPem=${clientCertificateRootsPem != null}, " +
         "clientCertificateAuthenticator=${clientCertificateAuthenticator != null}, enableDeltaSync=$enableDeltaSync, " +
-        "maxMessageSize=$maxMessageSize, maxConnectionBuffer=$maxConnectionBuffer, maxConnections=$maxConnections)"
+        "maxMessageSize=$maxMessageSize, maxConnectionBuffer=$maxConnectionBuffer, maxConnections=$maxConnections, " +
+        "enableVersionVectors=$enableVersionVectors)"
 }
 
 /**
@@ -127,7 +131,7 @@ class Listener private constructor(val database: Database, val config: ListenerC
             return Native.listenerCreate(database.handle, config.collections.map { it.handle }.toLongArray(), config.port,
                 Native.utf8OrNull(config.networkInterface), config.readOnly, !config.tlsEnabled, config.identity?.handle ?: 0L,
                 config.credentials?.let { Native.utf8(Json.encodeObject(it)) }, Native.utf8OrNull(config.clientCertificateRootsPem),
-                config.enableDeltaSync, config.maxMessageSize, config.maxConnectionBuffer, config.maxConnections,
+                config.enableDeltaSync, config.enableVersionVectors, config.maxMessageSize, config.maxConnectionBuffer, config.maxConnections,
                 arrayOf<Any?>(password, certificate))
         }
     }

@@ -117,7 +117,7 @@ data class ReplicatorConfig @JvmOverloads constructor(
     val retryBaseMillis: Int = 0,
     /** false = keep documents whose access the remote revoked. */
     val autoPurge: Boolean = true,
-    /** Not available in this version: true gives [UnsupportedException]. */
+    /** true = use delta sync where the listener and database permit. */
     val enableDeltaSync: Boolean = false,
     val authenticator: BasicAuthenticator? = null,
     /** Client certificate presented when the listener asks for one. */
@@ -130,7 +130,11 @@ data class ReplicatorConfig @JvmOverloads constructor(
     /** Largest incoming message in bytes, measured inflated; 0 = 20 MiB. */
     val maxMessageSize: Long = 0,
     /** Incoming bytes the connection may hold; 0 = 8 MiB. */
-    val maxConnectionBuffer: Long = 0
+    val maxConnectionBuffer: Long = 0,
+    /** true = offer BLIP_3+CBMobile_4 (version vectors) first, then CBMobile_3; false =
+     *  CBMobile_3/2 only. Ignored with delta sync. Opt-in while a known defect is fixed
+     *  (README "Versions"). */
+    val enableVersionVectors: Boolean = false
 ) {
     init {
         for ((name, value) in listOf("heartbeatMillis" to heartbeatMillis, "maxAttemptWaitMillis" to maxAttemptWaitMillis,
@@ -183,7 +187,7 @@ class Replicator private constructor(val database: Database, val config: Replica
             return Native.replicatorCreate(database.handle, Native.utf8(config.url), config.type.code, config.continuous,
                 if (config.headers.isEmpty()) null else Native.utf8(Json.encodeObject(config.headers)),
                 config.heartbeatMillis, config.maxAttempts, config.maxAttemptWaitMillis, config.retryBaseMillis,
-                !config.autoPurge, config.enableDeltaSync,
+                !config.autoPurge, config.enableDeltaSync, config.enableVersionVectors,
                 Native.utf8OrNull(config.authenticator?.username), Native.utf8OrNull(config.authenticator?.password),
                 config.clientIdentity?.handle ?: 0L, trust.code,
                 Native.utf8OrNull((trust as? ServerTrust.Roots)?.rootsPem),
