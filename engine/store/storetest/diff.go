@@ -18,6 +18,13 @@ import (
 // still keep must have the same body and deletion flag in both: one revision ID never
 // stands for two bodies.
 //
+// Under CBMobile_4 a revision travels by its version (Document.Version), and a peer that
+// lacks its parent stores it under a rev-tree ID of its own (a writer saves twice before
+// pushing; a writer killed after committing a revision it had not pushed saves the
+// document again after restarting): two current revisions with the same version and
+// deletion flag are the same revision whatever their rev-tree IDs, and must have the
+// same body.
+//
 // It returns the differences in document ID order (nil when the collections are
 // identical); each names the document and both values. Run it only while nothing writes
 // to either collection: it reads each document separately, not from one snapshot.
@@ -56,6 +63,11 @@ func Diff(ctx context.Context, a, b *store.Collection) ([]Difference, error) {
 			continue
 		}
 		switch {
+		case da.RevID != db.RevID && da.Version != "" && da.Version == db.Version && da.Deleted == db.Deleted:
+			// One version under two local rev-tree IDs (see the function comment).
+			if !bytes.Equal(da.Body, db.Body) {
+				add(id, DiffBody, "version %s has two bodies: A %s (rev %s), B %s (rev %s)", da.Version, clip(da.Body), da.RevID, clip(db.Body), db.RevID)
+			}
 		case da.RevID != db.RevID && da.Deleted && db.Deleted:
 			add(id, DiffTombstone, "deleted on both sides by different tombstones: current revision A %s, B %s", da.RevID, db.RevID)
 		case da.RevID != db.RevID || da.Deleted != db.Deleted:
