@@ -805,8 +805,8 @@ typedef struct p2p_listener_options {
     uint8_t  disable_tls;                 /* 1 = plain ws:// (no identity, no client certs) */
     uint8_t  enable_delta_sync;           /* 1 = offer delta sync to clients (if the database permits) */
     uint8_t  enable_version_vectors;      /* 1 = also accept BLIP_3+CBMobile_4 (version vectors,
-                                             Couchbase Lite 4); 0 = CBMobile_3/2 only. Opt-in
-                                             while a known defect is fixed: see README "Versions" */
+                                             Couchbase Lite 4); 0 = CBMobile_3/2 only. Opt-in:
+                                             see README "Versions" for why */
     uint8_t  reserved1[2];                /* zero */
     p2p_tls_identity identity;            /* server identity; 0 = the database's anonymous
                                              identity, created at the first start and kept in
@@ -1067,8 +1067,8 @@ typedef struct p2p_replicator_options {
     uint8_t  enable_delta_sync;      /* 1 = use delta sync where the listener and database permit */
     uint8_t  enable_version_vectors; /* 1 = offer BLIP_3+CBMobile_4 (version vectors) first, then
                                         CBMobile_3; 0 = CBMobile_3/2 only. Ignored with delta sync
-                                        (deltas are not sent for versions yet). Opt-in while a
-                                        known defect is fixed: see README "Versions" */
+                                        (deltas are not sent for versions yet). Opt-in: see
+                                        README "Versions" for why */
     uint8_t  reserved1[2];           /* zero */
     /* new fields are appended below this line, never above */
 } p2p_replicator_options;

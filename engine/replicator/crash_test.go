@@ -95,11 +95,7 @@ func runChild(mode, dir string) int {
 				}
 			}
 		})
-		// CBMobile_3, what the C ABI speaks by default: over CBMobile_4 this test finds a
-		// known defect (documents saved again after a restart do not reach the other side,
-		// about 1 run in 3–5), which is why CBMobile_4 is opt-in from C. README "Versions".
-		l, err := listener.New(listener.Config{Database: db, Port: port, NetworkInterface: "127.0.0.1", DisableTLS: true,
-			DisableCBMobile4: true})
+		l, err := listener.New(listener.Config{Database: db, Port: port, NetworkInterface: "127.0.0.1", DisableTLS: true})
 		if err == nil {
 			err = l.Start()
 		}
@@ -111,8 +107,7 @@ func runChild(mode, dir string) int {
 	case "replicator":
 		rcfg = Config{Database: db, URL: fmt.Sprintf("ws://127.0.0.1:%d/listener", port), Continuous: true,
 			MaxAttempts: -1, RetryBase: 20 * time.Millisecond, MaxAttemptWait: 200 * time.Millisecond,
-			CheckpointInterval: 50 * time.Millisecond, Limits: syncproto.Limits{ChangesBatch: 50},
-			DisableCBMobile4: true} // see the listener case above
+			CheckpointInterval: 50 * time.Millisecond, Limits: syncproto.Limits{ChangesBatch: 50}}
 		if r, err = New(rcfg); err != nil {
 			return fail("replicator", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/p2psync/libp2psync/engine/hlv"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/store/storetest"
 )
@@ -109,5 +110,59 @@ func TestDiff(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Under CBMobile_4 a revision travels by its version, not its rev-tree ID: a peer that
+// never saw the first revision of a document stores the second one under a rev-tree ID it
+// mints itself (1-<digest>, where the writer has 2-<digest>), as happens when a writer
+// is killed after committing a revision it had not pushed, and saves the document again
+// after restarting. Same version, same body: converged, not a difference. A different
+// body under one version still is one.
+func TestDiffSameVersionOtherRevID(t *testing.T) {
+	ctx := context.Background()
+	a, b := open(t), open(t)
+	if _, err := a.Save(ctx, "doc", []byte(`{"life":1}`), store.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := a.Save(ctx, "doc", []byte(`{"life":2}`), store.SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vec, err := hlv.ParseVector(second.Vector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.PutExistingVersion(ctx, store.RemoteVersion{DocID: "doc", Vector: vec, Body: second.Body})
+	if err != nil || !res.Inserted {
+		t.Fatalf("PutExistingVersion: %+v, %v", res, err)
+	}
+	got, err := b.Get(ctx, "doc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != second.Version || got.RevID == second.RevID || !strings.HasPrefix(got.RevID, "1-") {
+		t.Fatalf("B holds %s at %s; A holds %s at %s: want the same version under a rev-tree ID minted by B",
+			got.RevID, got.Version, second.RevID, second.Version)
+	}
+	diff, err := storetest.Diff(ctx, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diff) != 0 {
+		t.Fatalf("same version and body reported as differences: %v", diff)
+	}
+
+	// One version, two bodies: a difference.
+	c := open(t)
+	if _, err := c.PutExistingVersion(ctx, store.RemoteVersion{DocID: "doc", Vector: vec, Body: []byte(`{"life":3}`)}); err != nil {
+		t.Fatal(err)
+	}
+	diff, err = storetest.Diff(ctx, a, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diff) != 1 || diff[0].Kind != storetest.DiffBody || !strings.Contains(diff[0].Text, second.Version) {
+		t.Fatalf("one version with two bodies: got %v", diff)
 	}
 }

@@ -51,7 +51,7 @@ data class ListenerConfig @JvmOverloads constructor(
     /** Connections served at once; 0 = 256. More are answered HTTP 503. */
     val maxConnections: Int = 0,
     /** true = also accept BLIP_3+CBMobile_4 (version vectors, Couchbase Lite 4); false =
-     *  CBMobile_3/2 only. Opt-in while a known defect is fixed (README "Versions"). */
+     *  CBMobile_3/2 only. Opt-in: see README "Versions" for why. */
     val enableVersionVectors: Boolean = false
 ) {
     init {
