@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -162,4 +163,29 @@ func (c *Child) Quit() error {
 	c.Send("quit")
 	_ = c.stdin.Close()
 	return c.Cmd.Wait()
+}
+
+// StartCPUProfile starts a CPU profile of this process into the file at path (""
+// means none); a failure ends the benchmark. pprof.StopCPUProfile ends the profile.
+func StartCPUProfile(path string) {
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// Pick is one figure of every run, in run order, for Report.
+func Pick[T any](runs []T, f func(T) float64) []float64 {
+	v := make([]float64, 0, len(runs))
+	for _, r := range runs {
+		v = append(v, f(r))
+	}
+	return v
 }

@@ -58,16 +58,7 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the scratch directory (printed) instead of removing it")
 	flag.Parse()
 
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-	}
+	benchproc.StartCPUProfile(*cpuProfile)
 	exit := func(code int) {
 		pprof.StopCPUProfile()
 		os.Exit(code)
@@ -267,13 +258,7 @@ func run(docs int, size int64, runs int, childProfile string, keep bool) error {
 		}
 		results = append(results, r)
 	}
-	pick := func(f func(result) float64) []float64 {
-		var v []float64
-		for _, r := range results {
-			v = append(v, f(r))
-		}
-		return v
-	}
+	pick := func(f func(result) float64) []float64 { return benchproc.Pick(results, f) }
 	fmt.Println("W5 summary (min / median / max):")
 	benchproc.Report("  local blob write MB/s", pick(func(r result) float64 { return r.writeMBps }), "%.0f")
 	benchproc.Report("  baseline: blob-store copy MB/s", pick(func(r result) float64 { return r.copyMBps }), "%.0f")

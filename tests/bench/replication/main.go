@@ -61,17 +61,8 @@ func main() {
 	childProfilePath = *childProfile
 	memProfilePath = *memProfile
 	limits.CompressionLevel = *level
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		defer pprof.StopCPUProfile()
-	}
+	benchproc.StartCPUProfile(*cpuProfile)
+	defer pprof.StopCPUProfile()
 	if *serve != "" {
 		err := serveChild(*serve)
 		pprof.StopCPUProfile()
@@ -238,13 +229,7 @@ func run(n, live, runs int) error {
 			i+1, r.insertRate, r.pushRate, r.seconds, r.pushRate/r.insertRate, r.cpuParent, r.cpuChild, benchproc.MiB(r.rssParent), benchproc.MiB(r.rssChild), benchproc.MB(r.sent), benchproc.MB(r.received))
 		w2 = append(w2, r)
 	}
-	pick := func(f func(w2Result) float64) []float64 {
-		var v []float64
-		for _, r := range w2 {
-			v = append(v, f(r))
-		}
-		return v
-	}
+	pick := func(f func(w2Result) float64) []float64 { return benchproc.Pick(w2, f) }
 	fmt.Println("W2 summary (min / median / max):")
 	benchproc.Report("  local batched insert docs/s", pick(func(r w2Result) float64 { return r.insertRate }), "%.0f")
 	benchproc.Report("  push docs/s", pick(func(r w2Result) float64 { return r.pushRate }), "%.0f")

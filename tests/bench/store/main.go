@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/tests/bench/benchproc"
 	"github.com/p2psync/libp2psync/tests/bench/workload"
 	_ "modernc.org/sqlite"
 )
@@ -44,17 +45,8 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	engineOnly := flag.Bool("engine-only", false, "run only the store's batched write; print \"engine-write <docs/s>\" per run")
 	flag.Parse()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		defer pprof.StopCPUProfile()
-	}
+	benchproc.StartCPUProfile(*cpuProfile)
+	defer pprof.StopCPUProfile()
 	runFn := run
 	if *engineOnly {
 		runFn = runEngineOnly
