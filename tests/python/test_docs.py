@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from test_packaging import MAKE_ENV, LIB_REAL, ROOT
+from tooling import needs_tools
 
 
 def strip_tags(text: str) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
 
 
-@pytest.mark.skipif(shutil.which("doxygen") is None, reason="doxygen not installed (tests/setup-tools.sh test installs it)")
+@needs_tools("doxygen")
 def test_make_docs_documents_every_exported_function() -> None:
     res = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "-o", str(LIB_REAL), "docs"],
                          capture_output=True, text=True, env=MAKE_ENV, timeout=600)

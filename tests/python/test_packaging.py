@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tooling import needs_tools
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = (ROOT / "include" / "p2psync.h").read_text()
@@ -133,7 +133,7 @@ def test_wheel_bundles_the_library(tmp_path: Path) -> None:
     shutil.rmtree(venv)
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("g++") is None, reason="needs gcc and g++")
+@needs_tools("gcc", "g++")
 def test_wheel_platform_tag_follows_the_manylinux_rules(tmp_path: Path) -> None:
     """The backend's tag for small libraries built here: the newest GLIBC_X.Y symbol version
     with the architecture's floor, and linux_ARCH (not uploadable) for a dependency outside
@@ -245,7 +245,7 @@ def class_major_versions(jar: Path) -> set:
         return {int.from_bytes(zf.read(n)[6:8], "big") for n in zf.namelist() if n.endswith(".class")}
 
 
-@pytest.mark.skipif(shutil.which("kotlinc") is None, reason="kotlinc not installed (tests/setup-tools.sh test installs it)")
+@needs_tools("kotlinc")
 def test_make_install_jvm_binding_then_uninstall(tmp_path: Path) -> None:
     """The jar, its pom in a file Maven repository and the JNI library; a Kotlin program built
     against the installed jar runs with no -D flag; make uninstall leaves nothing behind."""
@@ -321,8 +321,7 @@ def newest_plugin_version(artifact: str) -> str:
     return max(versions, key=lambda v: tuple(int(x) for x in re.findall(r"\d+", v)))
 
 
-@pytest.mark.skipif(shutil.which("kotlinc") is None or shutil.which("mvn") is None,
-                    reason="kotlinc or mvn not installed (tests/setup-tools.sh test installs them)")
+@needs_tools("kotlinc", "mvn")
 def test_maven_build_resolves_the_installed_jar_from_a_file_repository(tmp_path: Path) -> None:
     """A Maven project that declares org.p2psync:p2psync:VERSION and PREFIX/share/maven-repo as
     a repository compiles with no network (Debian's /usr/share/maven-repo stands in for Maven
