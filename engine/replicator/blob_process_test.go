@@ -208,25 +208,7 @@ func runBlobChild(mode, dir string) int {
 			if r != nil {
 				r.Stop()
 			}
-			one := rcfg
-			one.MaxAttempts = 0
-			r2, err := New(one)
-			if err == nil {
-				r2.AddDocumentListener(onDoc)
-				err = r2.Start(false)
-			}
-			if err != nil {
-				say("error one-shot: %v", err)
-				continue
-			}
-			wctx, cancel := context.WithTimeout(ctx, 120*time.Second)
-			st, err := r2.Wait(wctx)
-			cancel()
-			if err == nil {
-				err = st.Error
-			}
-			r2.Stop()
-			if err != nil {
+			if err := finalOneShot(ctx, rcfg, 120*time.Second, onDoc); err != nil {
 				say("error one-shot: %v", err)
 				continue
 			}

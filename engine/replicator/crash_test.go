@@ -168,25 +168,8 @@ func runChild(mode, dir string) int {
 				continue
 			}
 			r.Stop()
-			one := rcfg
-			one.Continuous, one.MaxAttempts = false, 0
-			r2, err := New(one)
-			if err == nil {
-				err = r2.Start(false)
-			}
-			if err != nil {
+			if err := finalOneShot(ctx, rcfg, 60*time.Second, nil); err != nil {
 				say("error one-shot: %v", err)
-				continue
-			}
-			wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-			st, err := r2.Wait(wctx)
-			cancel()
-			if err == nil {
-				err = st.Error
-			}
-			if err != nil {
-				say("error one-shot: %v", err)
-				r2.Stop()
 				continue
 			}
 			say("done")
@@ -391,4 +374,29 @@ func TestPeersKilledMidPush(t *testing.T) {
 		}
 	}
 	t.Logf("listener committed %d documents, replicator %d; %d documents on each side", committedL.Load(), committedR.Load(), count(t, colls[0]))
+}
+
+// finalOneShot runs cfg once more as a one-shot replication without retries, until it
+// completes or timeout passes, and stops it; onDoc (nil = none) hears its documents.
+// The child processes end with it, so that everything they hold reaches the peer.
+func finalOneShot(ctx context.Context, cfg Config, timeout time.Duration, onDoc func(DocumentReplication)) error {
+	cfg.Continuous, cfg.MaxAttempts = false, 0
+	r, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	defer r.Stop()
+	if onDoc != nil {
+		r.AddDocumentListener(onDoc)
+	}
+	if err := r.Start(false); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	st, err := r.Wait(wctx)
+	if err == nil {
+		err = st.Error
+	}
+	return err
 }
