@@ -293,8 +293,15 @@ func TestConcurrentBothDirections(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+	// A message counts as sent once its writer is past its last frame, which can be a
+	// moment after the peer already holds it: wait (bounded) for the counters to settle.
 	for _, c := range []*Conn{p.client, p.server} {
+		deadline := time.Now().Add(5 * time.Second)
 		st := c.Stats()
+		for (st.MessagesSent != 2*perSide || st.MessagesReceived != 2*perSide) && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+			st = c.Stats()
+		}
 		if st.MessagesSent != 2*perSide || st.MessagesReceived != 2*perSide {
 			t.Errorf("stats %+v, want %d messages each way", st, 2*perSide)
 		}
