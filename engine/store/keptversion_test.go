@@ -1,0 +1,106 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/p2psync/libp2psync/engine/hlv"
+)
+
+// The parent of the current revision keeps its body (for deltas) and, with
+// GetRevisionByVersion, can be found by the version it had; an older one, or one whose
+// record no longer matches the document, cannot.
+func TestGetRevisionByVersion(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	coll := db.DefaultCollection()
+	save := func(body string) *Document {
+		t.Helper()
+		d, err := coll.Save(ctx, "a", []byte(body), SaveOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	get := func(version string) (*Document, error) {
+		return coll.GetRevisionByVersion(ctx, "a", version)
+	}
+	d1 := save(`{"n":1}`)
+	if got, err := get(d1.Version); err != nil || got.RevID != d1.RevID || string(got.Body) != `{"n":1}` {
+		t.Fatalf("current version: %+v, %v", got, err)
+	}
+	d2 := save(`{"n":2}`)
+	got, err := get(d1.Version)
+	if err != nil || got.RevID != d1.RevID || string(got.Body) != `{"n":1}` || got.Version != d1.Version || got.Timestamp != d1.Timestamp {
+		t.Fatalf("parent's version: %+v, %v", got, err)
+	}
+	if got, err := get(d2.Version); err != nil || got.RevID != d2.RevID || got.Vector != d2.Vector {
+		t.Fatalf("current version: %+v, %v", got, err)
+	}
+	d3 := save(`{"n":3}`)
+	if _, err := get(d1.Version); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("grandparent (body dropped): %v, want ErrNotFound", err)
+	}
+	if got, err := get(d2.Version); err != nil || string(got.Body) != `{"n":2}` {
+		t.Fatalf("new parent: %+v, %v", got, err)
+	}
+	// A revision inserted in rev-tree form (no version of its own) becomes current: the
+	// record written for d3 no longer matches the document.
+	if _, err := coll.PutExistingRevision(ctx, RemoteRevision{DocID: "a", RevID: "4-abcdef", History: []string{d3.RevID}, Body: []byte(`{"n":4}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(d2.Version); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("record of an earlier current revision: %v, want ErrNotFound", err)
+	}
+	if got, err := get(d3.Version); err != nil || string(got.Body) != `{"n":3}` {
+		// d3 is the parent of 4-abcdef and row.vector belongs to it: recorded.
+		t.Fatalf("parent of a rev-tree revision: %+v, %v", got, err)
+	}
+	// Another source's version, an unparsable one, and a purged document.
+	if _, err := get(hlv.Version{Time: d1.Timestamp, Source: "dnZwcm9iZS1zb3VyY2UtQQ"}.String()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown version: %v", err)
+	}
+	if _, err := get("1-abc"); !errors.Is(err, ErrInvalidRevID) {
+		t.Fatalf("rev-tree ID: %v, want ErrInvalidRevID", err)
+	}
+	if err := coll.Purge(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(d3.Version); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("purged: %v", err)
+	}
+	var n int
+	if err := db.wconn.QueryRowContext(ctx, `SELECT count(*) FROM kept_versions`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("kept_versions rows after purge: %d, %v", n, err)
+	}
+}
+
+// A received version that a local save then supersedes is found by its version too (the
+// delta base a CBMobile_4 peer names), and a database that does not permit delta sync
+// records nothing.
+func TestGetRevisionByVersionReceived(t *testing.T) {
+	ctx := context.Background()
+	for _, noDeltas := range []bool{false, true} {
+		db := openTest(t, Config{DisableDeltaSync: noDeltas})
+		coll := db.DefaultCollection()
+		va := hlv.Version{Time: uint64(time.Now().Add(-time.Hour).UnixNano()), Source: "dnZwcm9iZS1zb3VyY2UtQQ"}
+		if _, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: hlv.Vector{Current: va}, Body: []byte(`{"from":"A"}`)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := coll.Save(ctx, "d", []byte(`{"from":"here"}`), SaveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := coll.GetRevisionByVersion(ctx, "d", va.String())
+		if noDeltas {
+			if !errors.Is(err, ErrNotFound) {
+				t.Fatalf("delta sync off: %+v, %v", got, err)
+			}
+			continue
+		}
+		if err != nil || string(got.Body) != `{"from":"A"}` || got.Version != va.String() {
+			t.Fatalf("received version after a local save: %+v, %v", got, err)
+		}
+	}
+}
