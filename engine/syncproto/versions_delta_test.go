@@ -38,11 +38,11 @@ func TestVersionDeltaPusher(t *testing.T) {
 	other := hlv.Version{Time: uint64(time.Now().Add(-time.Hour).UnixNano()), Source: "dnZwcm9iZS1zb3VyY2UtQQ"}.String()
 	for _, tc := range []struct {
 		name   string
-		saves  int                                  // saves of "big" (the last one is sent)
+		saves  int                                 // saves of "big" (the last one is sent)
 		known  func(vs []*store.Document) []string // the puller's known revisions
-		refuse bool                                 // the puller answers a delta 422
-		base   func(vs []*store.Document) string    // the expected deltaSrc ("" = whole body)
-		from   int                                  // the save the delta applies to
+		refuse bool                                // the puller answers a delta 422
+		base   func(vs []*store.Document) string   // the expected deltaSrc ("" = whole body)
+		from   int                                 // the save the delta applies to
 	}{
 		{"parent's version", 2, func(vs []*store.Document) []string { return []string{vs[0].Version, vs[0].RevID} },
 			false, func(vs []*store.Document) string { return vs[0].Version }, 0},
