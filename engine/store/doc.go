@@ -200,9 +200,8 @@ under CBMobile_4 the replicator records the remote's current version.
 GetRevisionByVersion finds a revision by version, for deltas under CBMobile_4: the
 current revision, or its parent while that body is kept (the retention rule above),
 whose version is recorded when a save on top of it replaces the row's vector
-(keptversion.go: table kept_versions, one row per document, believed only while the
-current revision it was written for is still current; not written when the database
-forbids delta sync). Older versions, and other peers' versions never stored as such,
+(keptversion.go: table kept_versions, one row per document, used while that revision
+keeps its body; not written when the database forbids delta sync). Older versions, and other peers' versions never stored as such,
 are not found (ErrNotFound).
 
 # Batches

@@ -46,16 +46,15 @@ func TestGetRevisionByVersion(t *testing.T) {
 	if got, err := get(d2.Version); err != nil || string(got.Body) != `{"n":2}` {
 		t.Fatalf("new parent: %+v, %v", got, err)
 	}
-	// A revision inserted in rev-tree form (no version of its own) becomes current: the
-	// record written for d3 no longer matches the document.
+	// A revision inserted in rev-tree form (no version of its own) becomes current; d3,
+	// its parent, keeps its body and is still found by its version.
 	if _, err := coll.PutExistingRevision(ctx, RemoteRevision{DocID: "a", RevID: "4-abcdef", History: []string{d3.RevID}, Body: []byte(`{"n":4}`)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := get(d2.Version); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("record of an earlier current revision: %v, want ErrNotFound", err)
+		t.Fatalf("grandparent after a rev-tree insert: %v, want ErrNotFound", err)
 	}
 	if got, err := get(d3.Version); err != nil || string(got.Body) != `{"n":3}` {
-		// d3 is the parent of 4-abcdef and row.vector belongs to it: recorded.
 		t.Fatalf("parent of a rev-tree revision: %+v, %v", got, err)
 	}
 	// Another source's version, an unparsable one, and a purged document.
