@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/p2psync/libp2psync/engine/hlv"
+	"github.com/p2psync/libp2psync/tests/bench/workload"
 )
 
 // The parent of the current revision keeps its body (for deltas) and, with
@@ -101,5 +103,49 @@ func TestGetRevisionByVersionReceived(t *testing.T) {
 		if err != nil || string(got.Body) != `{"from":"A"}` || got.Version != va.String() {
 			t.Fatalf("received version after a local save: %+v, %v", got, err)
 		}
+	}
+}
+
+// BenchmarkUpdateBatch1000 measures updates of existing ~1 KB documents (1,000 per
+// batch), with delta sync permitted (each update records its parent's version in
+// kept_versions) and forbidden (it records nothing): the difference is that record's cost.
+func BenchmarkUpdateBatch1000(b *testing.B) {
+	for _, noDeltas := range []bool{false, true} {
+		name := "deltas"
+		if noDeltas {
+			name = "no-deltas"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			db, err := Open(ctx, b.TempDir(), Config{DisableDeltaSync: noDeltas})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			c := db.DefaultCollection()
+			const docs = 1000
+			write := func(round int) {
+				batch, err := db.BeginBatch(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for k := 1; k <= docs; k++ {
+					id, body := workload.Doc("doc-", k, workload.SmallPayload)
+					body = append(body[:len(body)-1], []byte(fmt.Sprintf(`,"round":%d}`, round))...)
+					if _, err := batch.Save(c, id, body, SaveOptions{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := batch.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			write(0)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				write(i + 1)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*docs), "ns/update")
+		})
 	}
 }
