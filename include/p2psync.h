@@ -1066,9 +1066,8 @@ typedef struct p2p_replicator_options {
                                         unless the pull filter returns 0 for them */
     uint8_t  enable_delta_sync;      /* 1 = use delta sync where the listener and database permit */
     uint8_t  enable_version_vectors; /* 1 = offer BLIP_3+CBMobile_4 (version vectors) first, then
-                                        CBMobile_3; 0 = CBMobile_3/2 only. Ignored with delta sync
-                                        (deltas are not sent for versions yet). Opt-in: see
-                                        README "Versions" for why */
+                                        CBMobile_3; 0 = CBMobile_3/2 only (delta sync works over
+                                        either). Opt-in: see README "Versions" for why */
     uint8_t  reserved1[2];           /* zero */
     /* new fields are appended below this line, never above */
 } p2p_replicator_options;

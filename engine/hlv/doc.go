@@ -100,8 +100,9 @@ as planned below except: a changes answer names both the local current version a
 rev-tree ID (Sync Gateway's two-entry form), and the sender then always adds its
 rev-tree ancestry, so that a revision known here only by its rev-tree ID (received over
 CBMobile_3, saved later) is found as an ancestor; the changes feed is not extended (the
-pusher reads the versions of a list in one CurrentRevisions query); no delta is sent
-for a version yet (a received one is applied when deltaSrc is the current version).
+pusher reads the versions of a list in one CurrentRevisions query); deltas name their
+base by version (deltaSrc = the version the peer listed; see engine/syncproto's
+versions_delta.go and store.Collection.GetRevisionByVersion).
 
 What changes on the wire under BLIP_3+CBMobile_4, from the spec digest
 (CBMOBILE4-AND-BLOBS.md §A, §W) and the recordings in testdata/transcripts; under

@@ -175,9 +175,7 @@ type Config struct {
 	// DisableCBMobile4 offers only CBMobile_3 (revision trees) and CBMobile_2, as
 	// before version vectors; by default CBMobile_4 is offered first and the peer's
 	// choice decides (a listener without it picks CBMobile_3). For tests and interop.
-	// EnableDeltaSync implies it for now: this version sends no deltas for versions
-	// (their base cannot be named yet), so a replicator that asks for deltas keeps
-	// CBMobile_3, where it gets them.
+	// Delta sync works under either (under CBMobile_4 a delta's base is named by version).
 	DisableCBMobile4 bool
 	// CheckpointInterval is how often progress is saved while running (0 = 2 s).
 	// Checkpoints are also saved when a one-shot replication completes and on Stop.

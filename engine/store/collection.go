@@ -248,6 +248,7 @@ func (db *Database) DeleteCollection(ctx context.Context, scope, name string) er
 		}
 		for _, q := range []string{
 			`DELETE FROM remote_ancestors WHERE coll = ?`,
+			`DELETE FROM kept_versions WHERE coll = ?`,
 			`DELETE FROM collections WHERE id = ?`,
 		} {
 			if _, err := db.wconn.ExecContext(b.ctx, q, c.id); err != nil {

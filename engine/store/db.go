@@ -297,6 +297,7 @@ var schemaSQL = []string{
 		PRIMARY KEY (coll, docid, remote)) WITHOUT ROWID`,
 	`CREATE TABLE IF NOT EXISTS local_docs (id TEXT PRIMARY KEY, rev TEXT NOT NULL, body BLOB NOT NULL) WITHOUT ROWID`,
 	`INSERT OR IGNORE INTO collections (scope, name) VALUES ('_default', '_default')`,
+	keptVersionsSchema,
 }
 
 func (db *Database) initSchema(ctx context.Context) (err error) {

@@ -197,6 +197,13 @@ written). The stored vector does not keep those rev-tree IDs (the revision tree 
 Remote-ancestor records (SetRemoteAncestor) accept a version as well as a rev-tree ID:
 under CBMobile_4 the replicator records the remote's current version.
 
+GetRevisionByVersion finds a revision by version, for deltas under CBMobile_4: the
+current revision, or its parent while that body is kept (the retention rule above),
+whose version is recorded when a save on top of it replaces the row's vector
+(keptversion.go: table kept_versions, one row per document, used while that revision
+keeps its body; not written when the database forbids delta sync). Older versions, and other peers' versions never stored as such,
+are not found (ErrNotFound).
+
 # Batches
 
 Every write runs in a transaction. A Batch groups many writes into one
@@ -318,7 +325,8 @@ reads the row and rewrites it. The row also holds the version vector of one
 revision and that revision's ID (columns vv, vv_rev): the vector is shown only while
 that revision is current. Tables beside it hold the collection catalogue
 (with each collection's last sequence and live document count), local
-documents, remote ancestors, the database UUID, source ID and clock state.
+documents, remote ancestors, the versions of kept parent bodies (kept_versions), the
+database UUID, source ID and clock state.
 
 Indexes for engine/query live beside a collection's table: value indexes are
 partial expression indexes on it (qidx_<collection>_<name>, query.go), and

@@ -182,6 +182,9 @@ func (b *Batch) storeDoc(c *Collection, id string, row *docRow, t *revTree, seq 
 	if err != nil {
 		return 0, b.fail(err)
 	}
+	if err := b.noteKeptVersion(c, id, row, t, cur); err != nil {
+		return 0, err
+	}
 	b.stored(c, id, seq, n.id, n.deleted, row != nil && !row.deleted, len(body))
 	return cur, nil
 }
@@ -444,6 +447,9 @@ func (b *Batch) purge(c *Collection, id string, expiredBy time.Time) error {
 		return b.fail(err)
 	}
 	if _, err := b.db.wstmts.delDocRem.ExecContext(b.ctx, c.id, id); err != nil {
+		return b.fail(err)
+	}
+	if _, err := b.db.wstmts.delKept.ExecContext(b.ctx, c.id, id); err != nil {
 		return b.fail(err)
 	}
 	b.touch(c)

@@ -81,6 +81,8 @@ type writerStmts struct {
 	putLocal   *sql.Stmt
 	delLocal   *sql.Stmt
 	setMeta    *sql.Stmt
+	putKept    *sql.Stmt // keptversion.go
+	delKept    *sql.Stmt
 }
 
 func (s *writerStmts) specs() []stmtSpec {
@@ -98,6 +100,8 @@ func (s *writerStmts) specs() []stmtSpec {
 			ON CONFLICT (id) DO UPDATE SET rev = excluded.rev, body = excluded.body`},
 		{&s.delLocal, `DELETE FROM local_docs WHERE id = ?`},
 		{&s.setMeta, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`},
+		{&s.putKept, keptVersionPutSQL},
+		{&s.delKept, keptVersionDelSQL},
 	}
 }
 
@@ -106,6 +110,7 @@ type readerStmts struct {
 	getLocal   *sql.Stmt
 	getRemote  *sql.Stmt
 	getRemotes *sql.Stmt
+	getKept    *sql.Stmt // keptversion.go
 }
 
 func (s *readerStmts) specs() []stmtSpec {
@@ -114,6 +119,7 @@ func (s *readerStmts) specs() []stmtSpec {
 		{&s.getRemote, `SELECT revid FROM remote_ancestors WHERE coll = ? AND docid = ? AND remote = ?`},
 		{&s.getRemotes, `SELECT docid, revid FROM remote_ancestors
 			WHERE coll = ? AND remote = ? AND docid IN (SELECT value FROM json_each(?))`},
+		{&s.getKept, keptVersionGetSQL},
 	}
 }
 

@@ -96,7 +96,24 @@
 // and {} for a tombstone, and, when the peer named a rev-tree ID among what it has, this
 // revision's rev-tree ancestry down to that ID after the previous versions (so that a
 // peer holding the revision without its version finds it). A proposal answered 409 is
-// left to the pull side when the replicator also pulls. No delta is sent for a version.
+// left to the pull side when the replicator also pulls.
+//
+// Deltas (versions_delta.go): a version's rev is sent as a delta against the first of the
+// peer's known revisions whose body this side holds, named as the peer named it:
+// deltaSrc is a version (store.Collection.GetRevisionByVersion: the current revision or
+// its kept parent) or, for a peer copy without one, a rev-tree ID. The receiver applies
+// it to its body of that version, found the same way, and answers HTTP/422 when it has
+// none (a version older than the parent, pruned, or one it never stored); the sender then
+// resends the whole body, as under CBMobile_3. Checked in LiteCore and Sync Gateway
+// sources (CBMOBILE4-AND-BLOBS.md §A.4, §A.5 and §D: no CBMobile_4 delta was recorded on
+// the wire): Couchbase Lite's pusher sets deltaSrc to the absolute form of the base's
+// version ("<hex time>@<source>", as in rev) and picks the base from the remote's
+// recorded revision, then from the versions the puller listed; Sync Gateway takes the
+// first entry of a changes answer's known list as the delta base and names it in
+// deltaSrc unchanged; a receiver without the base answers LiteCore/31 (Couchbase Lite;
+// sent to the peer as HTTP/422) or HTTP/422 (Sync Gateway; 404 in older releases), and
+// both senders resend the whole body on 422, 404, LiteCore/31 and LiteCore/32, which this
+// side does too.
 //
 // Receiving: a changes row is not wanted when the local vector contains its version;
 // wanted with [current version, rev-tree ID] (or only the rev-tree ID when the local

@@ -1074,13 +1074,15 @@ const (
 // deltaEncode replaces rev's full body by a delta when the peer accepts deltas and a
 // base is available: the first of known (the remote ancestor in propose mode, else the
 // revisions the puller listed, best first) whose body is still kept and is not a
-// tombstone. rev is left unchanged when no delta is worth sending.
+// tombstone, named by rev-tree ID or, under CBMobile_4, by version (deltaSource).
+// rev.DeltaSrc is then that entry as the peer named it. rev is left unchanged when no
+// delta is worth sending.
 func (p *Pusher) deltaEncode(ctx context.Context, rev *wire.Rev, known []string) {
 	if !p.s.deltas || !p.peerDeltas.Load() || len(known) == 0 || len(rev.Body) < minDeltaBodySize {
 		return
 	}
 	for _, baseID := range known {
-		base, err := p.coll.GetRevision(ctx, rev.DocID, baseID)
+		base, err := p.s.deltaSource(ctx, p.coll, rev.DocID, baseID)
 		if err != nil {
 			continue // body no longer kept here: try the next one
 		}

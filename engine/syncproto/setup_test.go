@@ -208,6 +208,13 @@ func request(t *testing.T, c *blip.Conn, profile string, props blip.Properties, 
 // before the connection starts (to add pullers).
 func scriptedPeer(t *testing.T, cfg SessionConfig, handlers map[string]blip.Handler, before func(*Session), docs ...string) (*Session, *store.Collection, *blip.Conn) {
 	t.Helper()
+	return scriptedPeerOn(t, nil, cfg, handlers, before, docs...)
+}
+
+// scriptedPeerOn is scriptedPeer over the subprotocols protos, offered and accepted (nil:
+// blip's default, CBMobile_3 and 2).
+func scriptedPeerOn(t *testing.T, protos []string, cfg SessionConfig, handlers map[string]blip.Handler, before func(*Session), docs ...string) (*Session, *store.Collection, *blip.Conn) {
+	t.Helper()
 	db := openDB(t)
 	coll := db.DefaultCollection()
 	for _, id := range docs {
@@ -215,7 +222,7 @@ func scriptedPeer(t *testing.T, cfg SessionConfig, handlers map[string]blip.Hand
 	}
 	serverConn := make(chan *blip.Conn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := blip.Upgrade(w, r, blip.UpgradeOptions{})
+		c, err := blip.Upgrade(w, r, blip.UpgradeOptions{Subprotocols: protos})
 		if err != nil {
 			close(serverConn)
 			return
@@ -229,7 +236,7 @@ func scriptedPeer(t *testing.T, cfg SessionConfig, handlers map[string]blip.Hand
 	t.Cleanup(srv.Close)
 	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, _, err := blip.Dial(dctx, wsURL(srv), blip.DialOptions{})
+	conn, _, err := blip.Dial(dctx, wsURL(srv), blip.DialOptions{Subprotocols: protos})
 	if err != nil {
 		t.Fatal(err)
 	}

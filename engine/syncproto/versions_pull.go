@@ -135,20 +135,11 @@ func decideVersionProposal(row wire.ProposedChange, cur store.CurrentRevision) w
 	return wire.ProposeAnswer{Status: wire.ProposeConflict, CurrentRev: cur.Version}
 }
 
-// deltaBase returns the stored revision a received delta applies to: under CBMobile_4 a
-// version names it, which only the current revision carries here.
+// deltaBase returns the stored revision a received delta applies to: rev.DeltaSrc names
+// it by rev-tree ID or, under CBMobile_4, by version (the current revision's, or its
+// parent's while its body is kept: see versions_delta.go).
 func (p *Puller) deltaBase(ctx context.Context, rev wire.Rev) (*store.Document, error) {
-	if !p.s.v4 || !wire.IsVersion(rev.DeltaSrc) {
-		return p.coll.GetRevision(ctx, rev.DocID, rev.DeltaSrc)
-	}
-	doc, err := p.coll.GetWithDeleted(ctx, rev.DocID)
-	if err != nil {
-		return nil, err
-	}
-	if doc.Version != rev.DeltaSrc {
-		return nil, fmt.Errorf("%w: version %s is not the current one", store.ErrNotFound, rev.DeltaSrc)
-	}
-	return doc, nil
+	return p.s.deltaSource(ctx, p.coll, rev.DocID, rev.DeltaSrc)
 }
 
 // commitVersion stores a received version inside the inserter's transaction and, unless

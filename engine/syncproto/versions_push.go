@@ -96,6 +96,9 @@ func (p *Pusher) sendVersionOf(ctx context.Context, row pushRow, known []string,
 		}
 	}
 	out.fullBody = rev.Body
+	if !doc.Deleted && rev.Body != nil && (len(out.digests) == 0 || p.peerBlobs.Load()) {
+		p.deltaEncode(ctx, &rev, known) // against a version the peer has (versions_delta.go)
+	}
 	out.rev = rev
 	return p.sendOutgoing(ctx, out)
 }

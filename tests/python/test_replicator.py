@@ -378,6 +378,43 @@ def test_database_can_forbid_delta_sync(tmp_path: Path) -> None:
         assert ca["big"].body == {"kind": "edit1", "pad": pad}
 
 
+def test_delta_sync_over_version_vectors(tmp_path: Path) -> None:
+    # With both ends offering CBMobile_4 and delta sync, the replication runs over
+    # CBMobile_4 (delta sync used to keep it on CBMobile_3) and an edit goes as a delta
+    # whose base is named by version, in both directions. (enable_version_vectors is set
+    # explicitly while CBMobile_4 is opt-in from the bindings.)
+    with Database(tmp_path / "va") as a, Database(tmp_path / "vb") as b, \
+            a.default_collection() as ca, b.default_collection() as cb, \
+            Listener(a, network_interface="127.0.0.1", disable_tls=True, enable_delta_sync=True,
+                     enable_version_vectors=True) as listener:
+        listener.start()
+        url = f"ws://127.0.0.1:{listener.port}/va"
+
+        def sync() -> Dict[str, int]:
+            with Replicator(b, url, enable_delta_sync=True, enable_version_vectors=True) as repl:
+                repl.start()
+                assert repl.wait(60).error is None
+                return repl.stats
+
+        pad = "v" * 2000
+        cb.save("pushed", {"kind": "bench", "pad": pad})
+        ca.save("pulled", {"kind": "bench", "pad": pad})
+        first = sync()
+        assert first["deltas_sent"] == 0 and first["deltas_received"] == 0  # no base yet
+        cb.save("pushed", {"kind": "edit1", "pad": pad})
+        ca.save("pulled", {"kind": "edit1", "pad": pad})
+        second = sync()
+        assert second["revs_sent"] == 1 and second["deltas_sent"] == 1
+        assert second["revs_received"] == 1 and second["deltas_received"] == 1
+        assert 0 < second["bytes_sent"] < 100 < 2000 < second["full_bytes_sent"]
+        assert 0 < second["bytes_received"] < 100 < 2000 < second["full_bytes_received"]
+        assert second["delta_fallbacks"] == 0 and second["deltas_refused"] == 0
+        for doc_id in ("pushed", "pulled"):
+            # The sender's version arrived with the body: only CBMobile_4 carries it.
+            assert ca[doc_id].body == cb[doc_id].body == {"kind": "edit1", "pad": pad}
+            assert ca[doc_id].version == cb[doc_id].version != ""
+
+
 class SlowRecorder:
     """Slow document, status and change listeners (a backlog builds up) that count the
     documents they were told about and any call made after `finished` was set."""

@@ -11,7 +11,12 @@
 // inside the benchmark that passes at most R Mbit/s each way, and the time ratio
 // full/delta is to be set against the byte ratio.
 //
+// -cbmobile 3|4 chooses the subprotocol of the listener and the replicator (default 4,
+// the engine's: under CBMobile_4 a delta's base is named by version; 3 sets
+// DisableCBMobile4 on both); each push prints the subprotocol the listener agreed.
+//
 //	go run ./tests/bench/delta                   # 1,000 documents
+//	go run ./tests/bench/delta -cbmobile 3       # the same over CBMobile_3
 //	go run ./tests/bench/delta -quick            # smoke run (100 documents)
 //	go run ./tests/bench/delta -mbit 10 -n 200   # W4-shaped
 package main
@@ -43,6 +48,7 @@ type result struct {
 	wall      time.Duration
 	cpu       time.Duration // user + system time of the process during the edit push
 	converged bool
+	proto     string // the subprotocol the listener agreed for the edit push
 }
 
 func main() {
@@ -52,7 +58,13 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the edit pushes to the file")
 	only := flag.String("mode", "", "run only this mode: full or delta (default both)")
 	mbit := flag.Float64("mbit", 0, "W4-shaped: push the edits through a proxy limited to this many Mbit/s each way (0 = direct)")
+	cbmobile := flag.Int("cbmobile", 4, "subprotocol of the listener and the replicator: 4 = BLIP_3+CBMobile_4 (version vectors, the engine's default), 3 = BLIP_3+CBMobile_3 (DisableCBMobile4 on both sides)")
 	flag.Parse()
+	if *cbmobile != 3 && *cbmobile != 4 {
+		fmt.Fprintln(os.Stderr, "bench: -cbmobile must be 3 or 4")
+		os.Exit(2)
+	}
+	disableCBMobile4 = *cbmobile == 3
 	linkRate = *mbit * 1e6 / 8
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -70,7 +82,7 @@ func main() {
 	if linkRate > 0 {
 		link = fmt.Sprintf("a %g Mbit/s shaped link (W4-shaped)", *mbit)
 	}
-	fmt.Printf("W4: %d documents of ~%d KB, edits pushed over %s, %d runs\n", *n, workload.LargePayload/1000, link, *runs)
+	fmt.Printf("W4: %d documents of ~%d KB, edits pushed over %s, %d runs, CBMobile_%d requested\n", *n, workload.LargePayload/1000, link, *runs, *cbmobile)
 	var full, delta []result
 	for run := 0; run < *runs; run++ {
 		for _, deltas := range []bool{false, true} {
@@ -93,8 +105,8 @@ func main() {
 			} else {
 				full = append(full, r)
 			}
-			fmt.Printf("  run %d %s: wire %d B, rev bodies %d B of %d B full, %d/%d revs as deltas, %v (CPU %v)\n",
-				run+1, mode, r.wire, r.body, r.fullBody, r.deltas, r.revs, r.wall.Round(time.Millisecond), r.cpu.Round(time.Millisecond))
+			fmt.Printf("  run %d %s: %s, wire %d B, rev bodies %d B of %d B full, %d/%d revs as deltas, %v (CPU %v)\n",
+				run+1, mode, r.proto, r.wire, r.body, r.fullBody, r.deltas, r.revs, r.wall.Round(time.Millisecond), r.cpu.Round(time.Millisecond))
 		}
 	}
 	report := func(name string, rs []result, f func(result) float64, unit string) {
@@ -161,6 +173,9 @@ func cpuTime() time.Duration {
 // (-mbit; 0 = straight to the listener).
 var linkRate float64
 
+// disableCBMobile4 keeps the listener and the replicator on CBMobile_3 (-cbmobile 3).
+var disableCBMobile4 bool
+
 // profile receives a CPU profile of the edit push (-cpuprofile; the first run's only).
 var profile *os.File
 
@@ -200,7 +215,8 @@ func once(ctx context.Context, n int, deltas bool) (result, error) {
 	if err := write(false); err != nil {
 		return result{}, fmt.Errorf("write documents: %w", err)
 	}
-	l, err := listener.New(listener.Config{Database: dst, NetworkInterface: "127.0.0.1", EnableDeltaSync: deltas, DisableTLS: true})
+	l, err := listener.New(listener.Config{Database: dst, NetworkInterface: "127.0.0.1", EnableDeltaSync: deltas, DisableTLS: true,
+		DisableCBMobile4: disableCBMobile4})
 	if err != nil {
 		return result{}, err
 	}
@@ -210,7 +226,8 @@ func once(ctx context.Context, n int, deltas bool) (result, error) {
 	defer l.Stop()
 	url := fmt.Sprintf("ws://127.0.0.1:%d/%s", l.Port(), dst.Name())
 	push := func(url string) (result, error) {
-		r, err := replicator.New(replicator.Config{Database: src, URL: url, Type: replicator.Push, EnableDeltaSync: deltas})
+		r, err := replicator.New(replicator.Config{Database: src, URL: url, Type: replicator.Push, EnableDeltaSync: deltas,
+			DisableCBMobile4: disableCBMobile4})
 		if err != nil {
 			return result{}, err
 		}
@@ -219,6 +236,7 @@ func once(ctx context.Context, n int, deltas bool) (result, error) {
 		if err := r.Start(false); err != nil {
 			return result{}, err
 		}
+		proto := watchSubprotocol(l)
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 		defer cancel()
 		st, err := r.Wait(wctx)
@@ -231,7 +249,7 @@ func once(ctx context.Context, n int, deltas bool) (result, error) {
 		wall, cpu := time.Since(start), cpuTime()-cpu0
 		ts, rs := r.TransferStats(), r.Stats()
 		return result{wire: ts.BytesSent + ts.BytesReceived, body: rs.BytesSent, fullBody: rs.FullBytesSent,
-			deltas: rs.DeltasSent, revs: rs.RevsSent, wall: wall, cpu: cpu}, nil
+			deltas: rs.DeltasSent, revs: rs.RevsSent, wall: wall, cpu: cpu, proto: proto()}, nil
 	}
 	if _, err := push(url); err != nil {
 		return result{}, fmt.Errorf("first push: %w", err)
@@ -273,4 +291,33 @@ func once(ctx context.Context, n int, deltas bool) (result, error) {
 		res.converged = false
 	}
 	return res, nil
+}
+
+// watchSubprotocol samples the listener's connections (every millisecond, outside the
+// measured work's path) until one appears, and returns a function giving the
+// subprotocol it was agreed on ("unseen" if the push ended before one was seen).
+func watchSubprotocol(l *listener.Listener) func() string {
+	done, seen := make(chan struct{}), make(chan string, 1)
+	go func() {
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			for _, c := range l.Status().Connections {
+				if c.Subprotocol != "" {
+					seen <- c.Subprotocol
+					return
+				}
+			}
+			select {
+			case <-done:
+				seen <- "unseen"
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() string {
+		close(done)
+		return <-seen
+	}
 }

@@ -132,7 +132,7 @@ data class ReplicatorConfig @JvmOverloads constructor(
     /** Incoming bytes the connection may hold; 0 = 8 MiB. */
     val maxConnectionBuffer: Long = 0,
     /** true = offer BLIP_3+CBMobile_4 (version vectors) first, then CBMobile_3; false =
-     *  CBMobile_3/2 only. Ignored with delta sync. Opt-in: see
+     *  CBMobile_3/2 only (delta sync works over either). Opt-in: see
      *  README "Versions" for why. */
     val enableVersionVectors: Boolean = false
 ) {
