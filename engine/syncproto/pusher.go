@@ -56,6 +56,7 @@ type Pusher struct {
 	quiet      chan struct{} // closed when quiescing and nothing is in flight
 	err        error
 	sent       atomic.Uint64
+	queries    atomic.Uint64 // changes queries run (the others came from the changeFeed)
 	maxHistory atomic.Int64
 	peerDeltas atomic.Bool // the puller advertised deltas=true (sticky: CBL says it once)
 	peerBlobs  atomic.Bool // the puller advertised blobs=true: no _attachments stubs needed
@@ -163,7 +164,11 @@ func (r pushRow) wireRev() string {
 
 func (p *Pusher) run(ctx context.Context) error {
 	notify := make(chan struct{}, 1)
-	token := p.coll.AddChangeListener(func(store.CollectionChange) {
+	feed := &changeFeed{max: max(p.opts.BatchSize, 1)}
+	token := p.coll.AddChangeListener(func(ev store.CollectionChange) {
+		if p.opts.Continuous {
+			feed.add(ev.Changes)
+		}
 		select {
 		case notify <- struct{}{}:
 		default:
@@ -175,6 +180,7 @@ func (p *Pusher) run(ctx context.Context) error {
 
 	since := p.opts.Since
 	sentCaughtUp := false
+	fromFeed := false // the feed holds every change after since (see changeFeed)
 	for {
 		if err := b.error(); err != nil {
 			return err
@@ -186,12 +192,23 @@ func (p *Pusher) run(ctx context.Context) error {
 			<-ctx.Done()
 			return nil
 		}
-		changes, err := p.coll.ChangesSince(ctx, since, p.opts.BatchSize)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+		var changes []store.Change
+		fed := false
+		if fromFeed {
+			changes, fed = feed.take(since)
+		}
+		if !fed {
+			feed.restart()
+			p.queries.Add(1)
+			var err error
+			changes, err = p.coll.ChangesSince(ctx, since, p.opts.BatchSize)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("read changes: %w", err)
 			}
-			return fmt.Errorf("read changes: %w", err)
+			fromFeed = p.opts.Continuous && len(changes) < p.opts.BatchSize
 		}
 		if len(changes) == 0 {
 			if !sentCaughtUp {
