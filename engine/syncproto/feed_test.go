@@ -12,7 +12,9 @@ import (
 // document at its latest change, in sequence order; a purge or more changes than it
 // holds make it give up until restarted.
 func TestChangeFeedRows(t *testing.T) {
-	ch := func(seq uint64, id string) store.Change { return store.Change{Sequence: seq, DocID: id, RevID: fmt.Sprintf("%d-x", seq)} }
+	ch := func(seq uint64, id string) store.Change {
+		return store.Change{Sequence: seq, DocID: id, RevID: fmt.Sprintf("%d-x", seq)}
+	}
 	f := &changeFeed{max: 5}
 	f.add([]store.Change{ch(3, "a"), ch(4, "b")})
 	f.add([]store.Change{ch(5, "a"), ch(6, "c")})

@@ -40,6 +40,9 @@ type PushOptions struct {
 	// is not a document error: the puller brings the remote revision in, the conflict is
 	// resolved locally and the resolution is pushed as a new change.
 	PullResolvesConflicts bool
+
+	// reads is the listener's SharedReads (passive pushers; nil = none).
+	reads *SharedReads
 }
 
 // Pusher sends one collection's changes to the peer.
@@ -513,7 +516,7 @@ func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow, order *listOrd
 	if err != nil {
 		return err
 	}
-	docs := newPrefetcher(p.coll, rows, func(i int) bool { return answers[i].Want })
+	docs := newPrefetcher(p.coll, p.opts.reads, rows, func(i int) bool { return answers[i].Want })
 	for i, a := range answers {
 		if !a.Want {
 			p.done(rows[i].change)
@@ -561,7 +564,7 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listO
 	if err != nil {
 		return err
 	}
-	docs := newPrefetcher(p.coll, rows, func(i int) bool { return answers[i].Status == wire.ProposeAccept })
+	docs := newPrefetcher(p.coll, p.opts.reads, rows, func(i int) bool { return answers[i].Status == wire.ProposeAccept })
 	for i, a := range answers {
 		ch := rows[i].change
 		switch a.Status {
@@ -1038,15 +1041,16 @@ const maxPrefetchBytes = 1 << 20
 // store query, just before they are sent: one query per list of small documents instead
 // of one per document.
 type prefetcher struct {
-	coll *store.Collection
-	rows []pushRow
-	want func(i int) bool
-	docs []*store.Document
-	next int // rows before next have been considered
+	coll  *store.Collection
+	reads *SharedReads // nil = none
+	rows  []pushRow
+	want  func(i int) bool
+	docs  []*store.Document
+	next  int // rows before next have been considered
 }
 
-func newPrefetcher(coll *store.Collection, rows []pushRow, want func(i int) bool) *prefetcher {
-	return &prefetcher{coll: coll, rows: rows, want: want, docs: make([]*store.Document, len(rows))}
+func newPrefetcher(coll *store.Collection, reads *SharedReads, rows []pushRow, want func(i int) bool) *prefetcher {
+	return &prefetcher{coll: coll, reads: reads, rows: rows, want: want, docs: make([]*store.Document, len(rows))}
 }
 
 // get returns row i's current document, or nil when it could not be read in a batch (the
@@ -1063,17 +1067,30 @@ func (f *prefetcher) get(ctx context.Context, i int) *store.Document {
 				f.next = j + 1
 				continue
 			}
-			n := f.rows[j].change.BodySize
+			ch := f.rows[j].change
+			if f.reads != nil {
+				if d := f.reads.document(f.coll, ch.DocID, ch.Sequence); d != nil {
+					f.docs[j] = d
+					f.next = j + 1
+					continue
+				}
+			}
+			n := ch.BodySize
 			if len(ids) > 0 && size+n > maxPrefetchBytes {
 				break
 			}
-			ids, idx, size = append(ids, f.rows[j].change.DocID), append(idx, j), size+n
+			ids, idx, size = append(ids, ch.DocID), append(idx, j), size+n
 			f.next = j + 1
 		}
-		docs, err := f.coll.GetManyWithDeleted(ctx, ids)
-		if err == nil {
-			for k, j := range idx {
-				f.docs[j] = docs[k]
+		if len(ids) > 0 {
+			docs, err := f.coll.GetManyWithDeleted(ctx, ids)
+			if err == nil {
+				for k, j := range idx {
+					f.docs[j] = docs[k]
+					if d := docs[k]; f.reads != nil && d != nil && d.Sequence == f.rows[j].change.Sequence {
+						f.reads.putDocument(f.coll, d)
+					}
+				}
 			}
 		}
 	}
