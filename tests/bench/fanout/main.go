@@ -14,7 +14,7 @@
 // fails the benchmark and ends the ramp, saying what stopped it.
 //
 //	go run ./tests/bench/fanout                         # make bench's size: 10, 100 replicators
-//	go run ./tests/bench/fanout -counts 10,100,300,1000 # the full W7 ramp
+//	go run ./tests/bench/fanout -full                   # the full W7 ramp: 10, 100, 300, 1000
 //	go run ./tests/bench/fanout -counts 1000 -cpuprofile /tmp/l.prof -memprofile /tmp/l.heap
 package main
 
@@ -48,15 +48,16 @@ import (
 const docPrefix = "w7-"
 
 type options struct {
-	counts     []int
-	perProc    int
-	docs       int
-	batch      int
-	every      time.Duration
-	useTLS     bool
-	cpuProfile string
-	memProfile string
-	keep       bool
+	counts         []int
+	perProc        int
+	docs           int
+	batch          int
+	every          time.Duration
+	useTLS         bool
+	cpuProfile     string
+	replicaProfile string
+	memProfile     string
+	keep           bool
 }
 
 func main() {
@@ -66,13 +67,15 @@ func main() {
 	url := flag.String("url", "", "internal: the listener's URL")
 	fp := flag.String("fp", "", "internal: the listener's certificate fingerprint")
 	maxConn := flag.Int("maxconn", 0, "internal: the listener's MaxConnections")
-	countsFlag := flag.String("counts", "10,100", "replicator counts of the ramp, comma separated (the full W7: 10,100,300,1000)")
+	countsFlag := flag.String("counts", "10,100", "replicator counts of the ramp, comma separated")
+	full := flag.Bool("full", false, "the full W7 ramp: -counts 10,100,300,1000")
 	perProc := flag.Int("perproc", 250, "replicators per replica process at most")
-	docs := flag.Int("docs", 50, "documents written by each count's stream")
+	docs := flag.Int("docs", 20, "documents written by each count's stream")
 	batch := flag.Int("batch", 1, "documents saved per interval, in one transaction")
-	every := flag.Duration("every", 100*time.Millisecond, "interval between the writer's transactions")
+	every := flag.Duration("every", time.Second, "interval between the writer's transactions")
 	useTLS := flag.Bool("tls", true, "wss:// with a self-signed certificate pinned by fingerprint (false: ws://)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the listener process to FILE.<count> (or of this process with -serve)")
+	replicaProfile := flag.String("replicaprofile", "", "write a CPU profile of the first replica process to FILE.<count>")
 	memProfile := flag.String("memprofile", "", "write heap profiles of the listener process to FILE.<count>.setup (all connected) and FILE.<count> (after the stream)")
 	keep := flag.Bool("keep", false, "keep the scratch directory (printed)")
 	flag.Parse()
@@ -84,10 +87,16 @@ func main() {
 		pprof.StopCPUProfile()
 		exitOn("listener process", err)
 	case *replicas != "":
-		exitOn("replica process", replicaChild(*replicas, *k, *docs, *url, *fp))
+		benchproc.StartCPUProfile(*cpuProfile)
+		err := replicaChild(*replicas, *k, *docs, *url, *fp)
+		pprof.StopCPUProfile()
+		exitOn("replica process", err)
 	}
 	o := options{perProc: *perProc, docs: *docs, batch: *batch, every: *every, useTLS: *useTLS,
-		cpuProfile: *cpuProfile, memProfile: *memProfile, keep: *keep}
+		cpuProfile: *cpuProfile, replicaProfile: *replicaProfile, memProfile: *memProfile, keep: *keep}
+	if *full {
+		*countsFlag = "10,100,300,1000"
+	}
 	for _, f := range strings.Split(*countsFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
@@ -426,7 +435,7 @@ func closeAll(reps []*replica) error {
 
 type stepResult struct {
 	n, procs                int
-	setupAll                float64   // s until every replicator is idle
+	setupAll                float64   // s from a process's first Start to all its replicators idle, the largest
 	setupEach               []float64 // ms per replicator
 	p50, p99, max           float64   // ms over (replica, document) pairs
 	cpuListenerSetup        float64
@@ -548,13 +557,16 @@ func runStep(dir string, n int, o options) (stepResult, error) {
 		}
 	}()
 	cpu0 := benchproc.ProcCPU(lpid)
-	begin := time.Now()
 	for p := 0; p < res.procs; p++ {
 		k := n / res.procs
 		if p < n%res.procs {
 			k++
 		}
-		c, err := benchproc.Start("-replicas", filepath.Join(dir, fmt.Sprintf("p%d", p)), "-k", strconv.Itoa(k), "-docs", strconv.Itoa(o.docs), "-url", url, "-fp", fp)
+		args := []string{"-replicas", filepath.Join(dir, fmt.Sprintf("p%d", p)), "-k", strconv.Itoa(k), "-docs", strconv.Itoa(o.docs), "-url", url, "-fp", fp}
+		if p == 0 && o.replicaProfile != "" {
+			args = append(args, "-cpuprofile", fmt.Sprintf("%s.%d", o.replicaProfile, n))
+		}
+		c, err := benchproc.Start(args...)
 		if err != nil {
 			return res, err
 		}
@@ -576,8 +588,10 @@ func runStep(dir string, n int, o options) (stepResult, error) {
 		if strings.HasPrefix(line, "failed ") {
 			return res, fmt.Errorf("connection setup: %s", strings.TrimPrefix(line, "failed "))
 		}
+		var secs float64
+		fmt.Sscan(strings.TrimPrefix(line, "ready "), &secs)
+		res.setupAll = max(res.setupAll, secs)
 	}
-	res.setupAll = time.Since(begin).Seconds()
 	res.cpuListenerSetup = benchproc.ProcCPU(lpid) - cpu0
 	res.rssListenerSetup = vmRSS(lpid)
 	for _, c := range procs {
