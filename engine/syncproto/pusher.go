@@ -195,23 +195,12 @@ func (p *Pusher) run(ctx context.Context) error {
 			<-ctx.Done()
 			return nil
 		}
-		var changes []store.Change
-		fed := false
-		if fromFeed {
-			changes, fed = feed.take(since)
-		}
-		if !fed {
-			feed.restart()
-			p.queries.Add(1)
-			var err error
-			changes, err = p.coll.ChangesSince(ctx, since, p.opts.BatchSize)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("read changes: %w", err)
+		changes, err := p.nextChanges(ctx, feed, since, &fromFeed)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
 			}
-			fromFeed = p.opts.Continuous && len(changes) < p.opts.BatchSize
+			return fmt.Errorf("read changes: %w", err)
 		}
 		if len(changes) == 0 {
 			if !sentCaughtUp {
@@ -249,6 +238,22 @@ func (p *Pusher) run(ctx context.Context) error {
 		}
 		p.startBatch(ctx, b, changes)
 	}
+}
+
+// nextChanges returns the changes after since: from the feed when it holds all of them
+// (*fromFeed, and the feed did not give up), else from the database; a query that
+// returned less than a full batch lets a continuous pusher trust the feed next time.
+func (p *Pusher) nextChanges(ctx context.Context, feed *changeFeed, since uint64, fromFeed *bool) ([]store.Change, error) {
+	if *fromFeed {
+		if changes, ok := feed.take(since); ok {
+			return changes, nil
+		}
+	}
+	feed.restart() // before the query: every later commit is collected
+	p.queries.Add(1)
+	changes, err := p.coll.ChangesSince(ctx, since, p.opts.BatchSize)
+	*fromFeed = err == nil && p.opts.Continuous && len(changes) < p.opts.BatchSize
+	return changes, err
 }
 
 // pushBatches are the batches of one run of a pusher: at most MaxChangesInFlight at

@@ -278,51 +278,89 @@ func replicaChild(dir string, k, d int, url, fp string) error {
 	soft, hard := raiseFDLimit()
 	fmt.Printf("fds %d %d\n", soft, hard)
 	reps := make([]*replica, k)
-	var total atomic.Int64
+	var total atomic.Int64 // stream documents arrived, over all replicas
 	for j := range reps {
-		db, err := store.Open(ctx, filepath.Join(dir, fmt.Sprintf("r%04d", j)), store.Config{})
+		rep, err := openReplica(ctx, filepath.Join(dir, fmt.Sprintf("r%04d", j)), d, url, fp, &total)
 		if err != nil {
-			fmt.Printf("failed opening database %d of %d: %v\n", j+1, k, err)
+			fmt.Printf("failed replica %d of %d: %v\n", j+1, k, err)
 			return closeAll(reps)
 		}
-		rep := &replica{db: db, arrived: make([]atomic.Int64, d)}
 		reps[j] = rep
-		db.DefaultCollection().AddChangeListener(func(ch store.CollectionChange) {
-			now := time.Now().UnixNano()
-			for _, c := range ch.Changes {
-				i, err := strconv.Atoi(strings.TrimPrefix(c.DocID, docPrefix))
-				if err == nil && i >= 1 && i <= len(rep.arrived) {
-					if rep.arrived[i-1].CompareAndSwap(0, now) {
-						total.Add(1)
-					}
-				}
-			}
-		})
-		cfg := replicator.Config{Database: db, URL: url, Type: replicator.Pull, Continuous: true}
-		if fp != "-" {
-			cfg.TrustMode, cfg.PinnedFingerprint = tlsid.TrustPinned, fp
+	}
+	if err := startAll(reps); err != nil {
+		fmt.Printf("failed starting a replicator: %v\n", err)
+		return closeAll(reps)
+	}
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		f := strings.Fields(in.Text())
+		if len(f) == 0 {
+			continue
 		}
-		r, err := replicator.New(cfg)
-		if err != nil {
-			fmt.Printf("failed creating replicator %d: %v\n", j+1, err)
+		switch f[0] {
+		case "setup":
+			var b strings.Builder
+			b.WriteString("setup")
+			for _, rep := range reps {
+				fmt.Fprintf(&b, " %.3f", float64(rep.setup.Load())/1e6)
+			}
+			fmt.Println(b.String())
+		case "wait":
+			if len(f) == 3 {
+				d, _ := strconv.Atoi(f[1])
+				secs, _ := strconv.Atoi(f[2])
+				reportArrivals(ctx, reps, d, time.Duration(secs)*time.Second, &total)
+			}
+		case "quit":
 			return closeAll(reps)
 		}
-		rep.r = r
 	}
+	return closeAll(reps)
+}
+
+// openReplica opens one replica database, records the arrival of stream documents 1..d
+// in it, and creates its continuous pull replicator (not started).
+func openReplica(ctx context.Context, dir string, d int, url, fp string, total *atomic.Int64) (*replica, error) {
+	db, err := store.Open(ctx, dir, store.Config{})
+	if err != nil {
+		return nil, err
+	}
+	rep := &replica{db: db, arrived: make([]atomic.Int64, d)}
+	db.DefaultCollection().AddChangeListener(func(ch store.CollectionChange) {
+		now := time.Now().UnixNano()
+		for _, c := range ch.Changes {
+			i, err := strconv.Atoi(strings.TrimPrefix(c.DocID, docPrefix))
+			if err == nil && i >= 1 && i <= len(rep.arrived) && rep.arrived[i-1].CompareAndSwap(0, now) {
+				total.Add(1)
+			}
+		}
+	})
+	cfg := replicator.Config{Database: db, URL: url, Type: replicator.Pull, Continuous: true}
+	if fp != "-" {
+		cfg.TrustMode, cfg.PinnedFingerprint = tlsid.TrustPinned, fp
+	}
+	if rep.r, err = replicator.New(cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return rep, nil
+}
+
+// startAll starts every replicator and prints "ready <seconds>" once all are idle, or
+// "failed ..." when some are not after 180 s.
+func startAll(reps []*replica) error {
 	begin := time.Now()
 	var idle sync.WaitGroup
-	idle.Add(k)
+	idle.Add(len(reps))
 	for _, rep := range reps {
-		rep := rep
-		start := time.Now()
+		rep, start := rep, time.Now()
 		rep.r.AddChangeListener(func(s replicator.Status) {
 			if s.Activity == replicator.Idle && rep.setup.CompareAndSwap(0, int64(time.Since(start))) {
 				idle.Done()
 			}
 		})
 		if err := rep.r.Start(false); err != nil {
-			fmt.Printf("failed starting a replicator: %v\n", err)
-			return closeAll(reps)
+			return err
 		}
 	}
 	allIdle := make(chan struct{})
@@ -340,45 +378,29 @@ func replicaChild(dir string, k, d int, url, fp string) error {
 				}
 			}
 		}
-		fmt.Printf("failed %d of %d replicators not idle after 180 s; first error: %s\n", n, k, firstErr)
+		fmt.Printf("failed %d of %d replicators not idle after 180 s; first error: %s\n", n, len(reps), firstErr)
 	}
-	in := bufio.NewScanner(os.Stdin)
-	for in.Scan() {
-		f := strings.Fields(in.Text())
-		if len(f) == 0 {
-			continue
-		}
-		switch f[0] {
-		case "setup":
-			var b strings.Builder
-			b.WriteString("setup")
-			for _, rep := range reps {
-				fmt.Fprintf(&b, " %.3f", float64(rep.setup.Load())/1e6)
-			}
-			fmt.Println(b.String())
-		case "wait":
-			d, _ := strconv.Atoi(f[1])
-			secs, _ := strconv.Atoi(f[2])
-			deadline := time.Now().Add(time.Duration(secs) * time.Second)
-			for total.Load() < int64(d*k) && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			complete, problem := checkReplicas(ctx, reps, d)
-			out := bufio.NewWriter(os.Stdout)
-			for j, rep := range reps {
-				fmt.Fprintf(out, "arr %d", j)
-				for i := 0; i < d; i++ {
-					fmt.Fprintf(out, " %d", rep.arrived[i].Load())
-				}
-				fmt.Fprintln(out)
-			}
-			fmt.Fprintf(out, "checked %d %s\n", complete, problem)
-			out.Flush()
-		case "quit":
-			return closeAll(reps)
-		}
+	return nil
+}
+
+// reportArrivals waits (at most timeout) until every replica holds documents 1..d,
+// checks the databases and prints one "arr" line per replica, then "checked".
+func reportArrivals(ctx context.Context, reps []*replica, d int, timeout time.Duration, total *atomic.Int64) {
+	deadline := time.Now().Add(timeout)
+	for total.Load() < int64(d*len(reps)) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
 	}
-	return closeAll(reps)
+	complete, problem := checkReplicas(ctx, reps, d)
+	out := bufio.NewWriter(os.Stdout)
+	for j, rep := range reps {
+		fmt.Fprintf(out, "arr %d", j)
+		for i := 0; i < d && i < len(rep.arrived); i++ {
+			fmt.Fprintf(out, " %d", rep.arrived[i].Load())
+		}
+		fmt.Fprintln(out)
+	}
+	fmt.Fprintf(out, "checked %d %s\n", complete, problem)
+	out.Flush()
 }
 
 // checkReplicas counts the replicas whose database holds exactly documents 1..d of the
@@ -519,92 +541,24 @@ func printStep(r stepResult, o options) {
 // runStep runs one count of the ramp with fresh processes and databases.
 func runStep(dir string, n int, o options) (stepResult, error) {
 	res := stepResult{n: n}
-	args := []string{"-serve", filepath.Join(dir, "source"), "-maxconn", strconv.Itoa(n), "-tls=" + strconv.FormatBool(o.useTLS)}
-	if o.cpuProfile != "" {
-		args = append(args, "-cpuprofile", fmt.Sprintf("%s.%d", o.cpuProfile, n))
-	}
-	l, err := benchproc.Start(args...)
+	l, url, fp, err := startListener(dir, n, o, &res)
 	if err != nil {
 		return res, err
 	}
 	defer l.Quit()
-	portText, err := l.Expect("port ")
-	if err != nil {
-		return res, err
-	}
-	fp, err := l.Expect("fingerprint ")
-	if err != nil {
-		return res, err
-	}
-	fds, err := l.Expect("fds ")
-	if err != nil {
-		return res, err
-	}
-	fmt.Sscan(fds, &res.listenerFdSoft, &res.fdHardL)
-	scheme := "wss"
-	if !o.useTLS {
-		scheme = "ws"
-	}
-	url := fmt.Sprintf("%s://127.0.0.1:%s/source", scheme, portText)
 	lpid := l.Cmd.Process.Pid
-
-	// Replica processes, each with its share; setup ends when all are idle.
-	res.procs = (n + o.perProc - 1) / o.perProc
-	var procs []*benchproc.Child
+	cpu0 := benchproc.ProcCPU(lpid)
+	procs, err := startReplicas(dir, n, url, fp, o, &res)
 	defer func() {
 		for _, p := range procs {
 			_ = p.Quit()
 		}
 	}()
-	cpu0 := benchproc.ProcCPU(lpid)
-	for p := 0; p < res.procs; p++ {
-		k := n / res.procs
-		if p < n%res.procs {
-			k++
-		}
-		args := []string{"-replicas", filepath.Join(dir, fmt.Sprintf("p%d", p)), "-k", strconv.Itoa(k), "-docs", strconv.Itoa(o.docs), "-url", url, "-fp", fp}
-		if p == 0 && o.replicaProfile != "" {
-			args = append(args, "-cpuprofile", fmt.Sprintf("%s.%d", o.replicaProfile, n))
-		}
-		c, err := benchproc.Start(args...)
-		if err != nil {
-			return res, err
-		}
-		c.Timeout = 240 * time.Second
-		procs = append(procs, c)
-	}
-	for _, c := range procs {
-		fds, err := c.Expect("fds ")
-		if err != nil {
-			return res, err
-		}
-		fmt.Sscan(fds, &res.fdSoft, &res.fdHard)
-	}
-	for _, c := range procs {
-		line, err := c.ExpectAny("ready ", "failed ")
-		if err != nil {
-			return res, err
-		}
-		if strings.HasPrefix(line, "failed ") {
-			return res, fmt.Errorf("connection setup: %s", strings.TrimPrefix(line, "failed "))
-		}
-		var secs float64
-		fmt.Sscan(strings.TrimPrefix(line, "ready "), &secs)
-		res.setupAll = max(res.setupAll, secs)
+	if err != nil {
+		return res, err
 	}
 	res.cpuListenerSetup = benchproc.ProcCPU(lpid) - cpu0
 	res.rssListenerSetup = vmRSS(lpid)
-	for _, c := range procs {
-		c.Send("setup")
-		line, err := c.Expect("setup")
-		if err != nil {
-			return res, err
-		}
-		for _, f := range strings.Fields(line) {
-			v, _ := strconv.ParseFloat(f, 64)
-			res.setupEach = append(res.setupEach, v)
-		}
-	}
 	if o.memProfile != "" {
 		l.Send(fmt.Sprintf("heap %s.%d.setup", o.memProfile, n))
 		if _, err := l.Expect("heaped"); err != nil {
@@ -612,59 +566,18 @@ func runStep(dir string, n int, o options) (stepResult, error) {
 		}
 	}
 
-	// The stream.
+	// The stream, then the check.
 	cpuL, cpuR := benchproc.ProcCPU(lpid), 0.0
 	for _, c := range procs {
 		cpuR -= benchproc.ProcCPU(c.Cmd.Process.Pid)
 	}
-	saved := make([]int64, o.docs)
-	l.Timeout = 10*time.Second + time.Duration(o.docs/o.batch+1)*o.every*2
-	l.Send(fmt.Sprintf("write %d %d %d", o.docs, o.batch, o.every.Milliseconds()))
-	for got := 0; got < o.docs; {
-		line, err := l.ExpectAny("saved ", "written")
-		if err != nil {
-			return res, err
-		}
-		var i int
-		var t int64
-		if _, err := fmt.Sscan(strings.TrimPrefix(line, "saved "), &i, &t); err == nil && i >= 1 && i <= o.docs {
-			saved[i-1] = t
-			got++
-		}
-	}
-	if _, err := l.Expect("written"); err != nil {
+	saved, err := writeAndCollect(l, o)
+	if err != nil {
 		return res, err
 	}
-	var lat []float64
-	var problems []string
-	for _, c := range procs {
-		c.Send(fmt.Sprintf("wait %d %d", o.docs, 60))
-	}
-	for _, c := range procs {
-		for {
-			line, err := c.ExpectAny("arr ", "checked ")
-			if err != nil {
-				return res, err
-			}
-			f := strings.Fields(line)
-			if f[0] == "checked" {
-				k, _ := strconv.Atoi(f[1])
-				res.complete += k
-				if p := strings.Join(f[2:], " "); p != "none" {
-					problems = append(problems, p)
-				}
-				break
-			}
-			for i, s := range f[2:] {
-				if i >= o.docs {
-					break
-				}
-				at, _ := strconv.ParseInt(s, 10, 64)
-				if at > 0 {
-					lat = append(lat, float64(at-saved[i])/1e6)
-				}
-			}
-		}
+	lat, problems, err := collectArrivals(procs, saved, o, &res)
+	if err != nil {
+		return res, err
 	}
 	res.cpuListenerStream = benchproc.ProcCPU(lpid) - cpuL
 	for _, c := range procs {
@@ -688,4 +601,143 @@ func runStep(dir string, n int, o options) (stepResult, error) {
 			n-res.complete, n, len(lat), n*o.docs, strings.Join(problems, "; "))
 	}
 	return res, nil
+}
+
+// startListener starts the listener process for n replicators and returns it with the
+// URL to replicate from and its certificate's fingerprint ("-" without TLS).
+func startListener(dir string, n int, o options, res *stepResult) (l *benchproc.Child, url, fp string, err error) {
+	args := []string{"-serve", filepath.Join(dir, "source"), "-maxconn", strconv.Itoa(n), "-tls=" + strconv.FormatBool(o.useTLS)}
+	if o.cpuProfile != "" {
+		args = append(args, "-cpuprofile", fmt.Sprintf("%s.%d", o.cpuProfile, n))
+	}
+	if l, err = benchproc.Start(args...); err != nil {
+		return nil, "", "", err
+	}
+	var port, fds string
+	for _, v := range []struct {
+		prefix string
+		to     *string
+	}{{"port ", &port}, {"fingerprint ", &fp}, {"fds ", &fds}} {
+		if *v.to, err = l.Expect(v.prefix); err != nil {
+			_ = l.Quit()
+			return nil, "", "", err
+		}
+	}
+	fmt.Sscan(fds, &res.listenerFdSoft, &res.fdHardL)
+	scheme := "wss"
+	if !o.useTLS {
+		scheme = "ws"
+	}
+	return l, fmt.Sprintf("%s://127.0.0.1:%s/source", scheme, port), fp, nil
+}
+
+// startReplicas starts the replica processes, each with its share of the n replicators,
+// and waits until every replicator is idle (connection setup).
+func startReplicas(dir string, n int, url, fp string, o options, res *stepResult) ([]*benchproc.Child, error) {
+	res.procs = (n + o.perProc - 1) / o.perProc
+	var procs []*benchproc.Child
+	for p := 0; p < res.procs; p++ {
+		k := n / res.procs
+		if p < n%res.procs {
+			k++
+		}
+		args := []string{"-replicas", filepath.Join(dir, fmt.Sprintf("p%d", p)), "-k", strconv.Itoa(k), "-docs", strconv.Itoa(o.docs), "-url", url, "-fp", fp}
+		if p == 0 && o.replicaProfile != "" {
+			args = append(args, "-cpuprofile", fmt.Sprintf("%s.%d", o.replicaProfile, n))
+		}
+		c, err := benchproc.Start(args...)
+		if err != nil {
+			return procs, err
+		}
+		c.Timeout = 240 * time.Second
+		procs = append(procs, c)
+	}
+	for _, c := range procs {
+		fds, err := c.Expect("fds ")
+		if err != nil {
+			return procs, err
+		}
+		fmt.Sscan(fds, &res.fdSoft, &res.fdHard)
+	}
+	for _, c := range procs {
+		line, err := c.ExpectAny("ready ", "failed ")
+		if err != nil {
+			return procs, err
+		}
+		if strings.HasPrefix(line, "failed ") {
+			return procs, fmt.Errorf("connection setup: %s", strings.TrimPrefix(line, "failed "))
+		}
+		var secs float64
+		fmt.Sscan(strings.TrimPrefix(line, "ready "), &secs)
+		res.setupAll = max(res.setupAll, secs)
+	}
+	for _, c := range procs {
+		c.Send("setup")
+		line, err := c.Expect("setup")
+		if err != nil {
+			return procs, err
+		}
+		for _, f := range strings.Fields(line) {
+			v, _ := strconv.ParseFloat(f, 64)
+			res.setupEach = append(res.setupEach, v)
+		}
+	}
+	return procs, nil
+}
+
+// writeAndCollect has the listener process write the stream and returns each
+// document's save time (unix ns, by document number - 1).
+func writeAndCollect(l *benchproc.Child, o options) ([]int64, error) {
+	saved := make([]int64, o.docs)
+	l.Timeout = 10*time.Second + time.Duration(o.docs/o.batch+1)*o.every*2
+	l.Send(fmt.Sprintf("write %d %d %d", o.docs, o.batch, o.every.Milliseconds()))
+	for got := 0; got < o.docs; {
+		line, err := l.ExpectAny("saved ", "written")
+		if err != nil {
+			return nil, err
+		}
+		var i int
+		var t int64
+		if _, err := fmt.Sscan(strings.TrimPrefix(line, "saved "), &i, &t); err == nil && i >= 1 && i <= o.docs {
+			saved[i-1] = t
+			got++
+		}
+	}
+	_, err := l.Expect("written")
+	return saved, err
+}
+
+// collectArrivals waits for every replica process to hold the stream and check its
+// databases; it returns the latency (ms) of every (replica, document) pair that arrived
+// and the problems reported, and counts the complete replicas in res.
+func collectArrivals(procs []*benchproc.Child, saved []int64, o options, res *stepResult) (lat []float64, problems []string, err error) {
+	for _, c := range procs {
+		c.Send(fmt.Sprintf("wait %d %d", o.docs, 60))
+	}
+	for _, c := range procs {
+		for {
+			line, err := c.ExpectAny("arr ", "checked ")
+			if err != nil {
+				return nil, nil, err
+			}
+			f := strings.Fields(line)
+			if f[0] == "checked" {
+				k, _ := strconv.Atoi(f[1])
+				res.complete += k
+				if p := strings.Join(f[2:], " "); p != "none" {
+					problems = append(problems, p)
+				}
+				break
+			}
+			for i, s := range f[2:] {
+				if i >= o.docs {
+					break
+				}
+				if at, _ := strconv.ParseInt(s, 10, 64); at > 0 {
+					lat = append(lat, float64(at-saved[i])/1e6)
+				}
+			}
+		}
+	}
+	return lat, problems, nil
 }
