@@ -19,6 +19,10 @@ import (
 // trusting the feed only after a query that returned less than a full batch (nothing
 // older is left in the database). A purge, or more changes than max before the pusher
 // takes them, make the feed give up until the next restart: the pusher queries again.
+// maxFeedChanges bounds what a feed collects (it also stops at the batch size): a larger
+// burst is read by a query, whatever batch size the peer asked for.
+const maxFeedChanges = 256
+
 type changeFeed struct {
 	mu       sync.Mutex
 	changes  []store.Change

@@ -167,7 +167,7 @@ func (r pushRow) wireRev() string {
 
 func (p *Pusher) run(ctx context.Context) error {
 	notify := make(chan struct{}, 1)
-	feed := &changeFeed{max: max(p.opts.BatchSize, 1)}
+	feed := &changeFeed{max: min(max(p.opts.BatchSize, 1), maxFeedChanges)}
 	token := p.coll.AddChangeListener(func(ev store.CollectionChange) {
 		if p.opts.Continuous {
 			feed.add(ev.Changes)
