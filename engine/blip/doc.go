@@ -132,8 +132,9 @@
 // open, and an encoder is free not to refer to earlier bytes), at the cost of not matching
 // what was sent before the pause. The inflater keeps only its 32–64 KiB window between
 // frames (its reader and buffers are pooled, as are the WebSocket write buffers), so an idle
-// connection holds about 150 KiB on each end, mostly the WebSocket read buffer and the
-// window; thousands of mostly idle replicators can share one listener.
+// connection holds well under 100 KiB, mostly the WebSocket read buffer and that window
+// (TestIdleConnectionMemory: about 150 KiB per connected pair, both ends), and thousands
+// of mostly idle replicators can share one listener.
 //
 // # Ending
 //
