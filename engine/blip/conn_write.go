@@ -48,6 +48,8 @@ func (c *Conn) writeLoop() {
 				return
 			}
 		default:
+			// Nothing to send: an idle connection keeps no deflate writer (~1 MiB).
+			c.enc.idle()
 			if c.batch != nil && c.batch.pending() {
 				// More work was expected but none came (a message froze, say): push out what
 				// is coalesced with an unsolicited pong, which peers ignore (RFC 6455 §5.5.3).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/flate"
 )
@@ -168,17 +169,27 @@ func (d *decoder) decodeHeader(b []byte) (frame, error) {
 //
 // The sender keeps one deflate context for the whole connection and sync-flushes after each
 // frame. Go's flate readers pull input from an io.Reader and fail for good when it runs dry
-// mid-stream, so instead of one long-lived reader this resets the reader for every frame with
+// mid-stream, so instead of one long-lived reader this resets a reader for every frame with
 // the last 32 KiB of output as its preset dictionary (the deflate window), and terminates the
 // frame's input with the stripped sync trailer plus an empty final block. Each frame then
 // decodes as a complete stream, with exactly the context a continuous inflater would have.
+//
+// The history is the only state a connection keeps between frames: the reader and its
+// buffers (some 200 KiB) come from a pool shared by every connection for the length of
+// one frame, so that thousands of mostly idle connections do not hold one each.
 type inflater struct {
-	fr   io.ReadCloser
-	src  bytes.Reader
-	in   []byte
-	out  []byte
-	hist []byte // last <= 32 KiB of inflated output
+	hist []byte // last <= 64 KiB of inflated output (the window is its last 32 KiB)
 }
+
+// inflateWork is what inflating one frame needs besides the history (pooled).
+type inflateWork struct {
+	fr  io.ReadCloser
+	src bytes.Reader
+	in  []byte
+	out []byte
+}
+
+var inflateWorks = sync.Pool{New: func() any { return &inflateWork{out: make([]byte, inflatePiece)} }}
 
 // inflate decodes one frame's compressed payload (sync trailer stripped), handing the
 // output to emit in pieces of at most inflatePiece bytes. More than limit output bytes =>
@@ -187,24 +198,29 @@ func (f *inflater) inflate(payload []byte, limit int, emit func([]byte) error) e
 	if len(payload) == 0 {
 		return nil
 	}
-	f.in = append(append(append(f.in[:0], payload...), syncTrailer...), finalEmptyBlock...)
-	f.src.Reset(f.in)
-	if f.fr == nil {
-		f.fr = flate.NewReaderDict(&f.src, f.window())
-	} else if err := f.fr.(flate.Resetter).Reset(&f.src, f.window()); err != nil {
+	w := inflateWorks.Get().(*inflateWork)
+	defer func() {
+		if cap(w.in) > 2*inflatePiece {
+			w.in = nil // a rare large frame's buffer is not kept
+		}
+		w.src.Reset(nil)
+		inflateWorks.Put(w)
+	}()
+	w.in = append(append(append(w.in[:0], payload...), syncTrailer...), finalEmptyBlock...)
+	w.src.Reset(w.in)
+	if w.fr == nil {
+		w.fr = flate.NewReaderDict(&w.src, f.window())
+	} else if err := w.fr.(flate.Resetter).Reset(&w.src, f.window()); err != nil {
 		return protoErrorf("reset inflater: %v", err)
-	}
-	if len(f.out) < inflatePiece {
-		f.out = make([]byte, inflatePiece)
 	}
 	total := 0
 	for {
-		out := f.out[:inflatePiece]
+		out := w.out[:inflatePiece]
 		n := 0
 		var err error
 		for n < len(out) && err == nil {
 			var k int
-			k, err = f.fr.Read(out[n:])
+			k, err = w.fr.Read(out[n:])
 			n += k
 		}
 		if n > 0 {
@@ -224,7 +240,7 @@ func (f *inflater) inflate(payload []byte, limit int, emit func([]byte) error) e
 			return protoErrorf("bad deflate data: %v", err)
 		}
 	}
-	if f.src.Len() != 0 {
+	if w.src.Len() != 0 {
 		return protoErrorf("deflate stream ended inside a frame")
 	}
 	return nil
@@ -250,6 +266,21 @@ func (f *inflater) window() []byte {
 		return f.hist[len(f.hist)-deflateWindow:]
 	}
 	return f.hist
+}
+
+// deflaters holds idle deflate writers by level (1..9), shared by every connection. A
+// writer holds about 1 MiB whatever its level; a connection takes one for the frames it
+// sends back to back and gives it back once it has nothing more to send (encoder.idle).
+var deflaters [10]sync.Pool
+
+// newDeflater returns a deflate writer of level (fresh: no history) writing to dst.
+func newDeflater(dst io.Writer, level int) (*flate.Writer, error) {
+	if w, ok := deflaters[level].Get().(*flate.Writer); ok {
+		// Not Reset: after a ResetDict (useLevel) Reset would preload that old dictionary.
+		w.ResetDict(dst, nil)
+		return w, nil
+	}
+	return flate.NewWriter(dst, level)
 }
 
 // encoder produces the frames of one direction: header, running checksum, deflate context.
@@ -387,8 +418,11 @@ func (e *encoder) useLevel(level int) error {
 	}
 	w := a.other
 	if w == nil || a.otherLvl != level {
+		if w != nil {
+			deflaters[a.otherLvl].Put(w)
+		}
 		var err error
-		if w, err = flate.NewWriter(&e.defOut, level); err != nil {
+		if w, err = newDeflater(&e.defOut, level); err != nil {
 			return fmt.Errorf("create deflater: %w", err)
 		}
 	}
@@ -418,6 +452,28 @@ func (a *adaptive) remember(p []byte) {
 	a.hist = append(a.hist, p...)
 }
 
+// idle gives the deflate writers back to the pool when the connection has nothing more to
+// send, with the history kept for them, so that an idle connection holds no deflate state.
+// The next compressed frame starts a writer without history: its output continues the
+// stream validly (a sync flush leaves it byte-aligned with no block open, and an encoder
+// need not refer to earlier bytes; the peer's inflater keeps its window regardless), at
+// the cost of not referring to what was sent before the pause.
+func (e *encoder) idle() {
+	a := &e.adapt
+	if e.def != nil {
+		deflaters[a.cur].Put(e.def)
+		e.def = nil
+	}
+	if a.other != nil {
+		deflaters[a.otherLvl].Put(a.other)
+		a.other = nil
+	}
+	a.hist = nil
+	if e.defOut.Cap() > 0 {
+		e.defOut = bytes.Buffer{}
+	}
+}
+
 // encodeParts encodes one MSG/RPY/ERR frame carrying the message bytes parts (concatenated)
 // and returns it as consecutive pieces: header, payload, checksum. Uncompressed payload
 // pieces are the caller's parts themselves (no copy); if flags has flagCompressed the payload
@@ -445,7 +501,7 @@ func (e *encoder) encodeParts(num uint64, flags byte, parts ...[]byte) ([][]byte
 			if e.adapt.cur == 0 {
 				e.adapt.cur = e.level
 			}
-			w, err := flate.NewWriter(&e.defOut, e.adapt.cur)
+			w, err := newDeflater(&e.defOut, e.adapt.cur)
 			if err != nil {
 				return nil, fmt.Errorf("create deflater: %w", err)
 			}

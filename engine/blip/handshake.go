@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -20,6 +21,10 @@ const (
 	defaultHandshakeTimeout = 15 * time.Second
 	wsBufferSize            = 32 << 10 // holds a whole 16 KiB frame plus WebSocket framing
 )
+
+// wsWriteBuffers lends WebSocket write buffers to connections for the time of one frame
+// (gorilla/websocket's WriteBufferPool), instead of one buffer held per connection.
+var wsWriteBuffers = &sync.Pool{}
 
 // defaultSubprotocols are offered by Dial and accepted by Upgrade when none are given:
 // rev-tree replication, newest first (PROTOCOL.md §1.2). Read-only.
@@ -76,6 +81,7 @@ func Dial(ctx context.Context, url string, opts DialOptions) (*Conn, *http.Respo
 		Subprotocols:     offered,
 		ReadBufferSize:   wsBufferSize,
 		WriteBufferSize:  wsBufferSize,
+		WriteBufferPool:  wsWriteBuffers,
 	}
 	ws, resp, err := d.DialContext(ctx, url, opts.Header)
 	if err != nil {
@@ -142,6 +148,8 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts UpgradeOptions) (*Conn
 	up := websocket.Upgrader{
 		ReadBufferSize:  wsBufferSize,
 		WriteBufferSize: wsBufferSize,
+		// A connection holds a write buffer only while it writes a frame.
+		WriteBufferPool: wsWriteBuffers,
 		CheckOrigin:     opts.CheckOrigin,
 	}
 	proto := ""

@@ -121,6 +121,9 @@ type Listener struct {
 	log   *slog.Logger
 	colls []*store.Collection
 	auth  func(*http.Request) bool // the password check of every upgrade; nil = none
+	// reads is shared by every session's pusher: many replicators following the
+	// database read the same documents after each commit (syncproto.SharedReads).
+	reads *syncproto.SharedReads
 
 	lifecycle sync.Mutex // serialises Start and Stop
 
@@ -193,7 +196,7 @@ func New(cfg Config) (*Listener, error) {
 	if log == nil {
 		log = logging.Logger(logging.Listener)
 	}
-	l := &Listener{cfg: cfg, log: log, colls: colls, conns: map[*session]struct{}{}}
+	l := &Listener{cfg: cfg, log: log, colls: colls, conns: map[*session]struct{}{}, reads: syncproto.NewSharedReads()}
 	if cfg.Password != nil {
 		l.auth = passwordCheck(cfg.Password, log)
 	}
@@ -487,7 +490,7 @@ func (l *Listener) accept(w http.ResponseWriter, r *http.Request) (*session, err
 		return nil, err
 	}
 	s := &session{sess: sess, peer: peer, user: userOf(r), subprotocol: sess.Subprotocol(), started: time.Now()}
-	sess.ServePassive(syncproto.PassiveConfig{Collections: l.colls, AllowPush: !l.cfg.ReadOnly, AllowPull: true})
+	sess.ServePassive(syncproto.PassiveConfig{Collections: l.colls, AllowPush: !l.cfg.ReadOnly, AllowPull: true, Reads: l.reads})
 	return s, nil
 }
 

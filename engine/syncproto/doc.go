@@ -179,6 +179,17 @@
 // error wrapping store.ErrReservedProperty, and answers a peer's request for it with a
 // norev (HTTP/400).
 //
+// # Many sessions on one database
+//
+// A continuous pusher that has caught up takes the rows of later commits from the
+// collection's change notifications (changeFeed: the changes after its position, one per
+// document, as ChangesSince would list them) instead of querying after every commit; a
+// purge, more changes than a batch before it takes them, or a backlog send it back to
+// querying. Passive sessions given one PassiveConfig.Reads (a SharedReads, as
+// engine/listener does) reuse what another session has just read of a document at the
+// same sequence (its current revision and body), so a commit followed by N replicators
+// is read from the store about once rather than N times.
+//
 // # Thread safety
 //
 // A Session is safe for concurrent use. Its callbacks (OnDocument, OnConflict,

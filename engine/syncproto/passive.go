@@ -19,6 +19,10 @@ type PassiveConfig struct {
 	Collections []*store.Collection
 	AllowPush   bool // accept documents from the client
 	AllowPull   bool // serve the changes feed to the client
+	// Reads, when set, is shared by the sessions of one listener: their pushers reuse
+	// what another has just read of the same documents at the same sequences (see
+	// SharedReads). nil = each session reads for itself.
+	Reads *SharedReads
 }
 
 type passiveState struct {
@@ -197,7 +201,7 @@ func (s *Session) handleSubChanges(ctx context.Context, req *blip.Message) (*bli
 		return nil, err
 	}
 	s.mu.Lock()
-	allowPull := s.passive.cfg.AllowPull
+	allowPull, reads := s.passive.cfg.AllowPull, s.passive.cfg.Reads
 	s.mu.Unlock()
 	if !allowPull {
 		return nil, &blip.Error{Domain: "HTTP", Code: 403, Message: "Attempting to pull from a push-only replicator"}
@@ -227,6 +231,7 @@ func (s *Session) handleSubChanges(ctx context.Context, req *blip.Message) (*bli
 	}
 	_, err = s.StartPusher(idx, PushOptions{
 		Since: since, Continuous: sub.Continuous, BatchSize: sub.Batch, ActiveOnly: sub.ActiveOnly, DocIDs: sub.DocIDs,
+		reads: reads,
 	})
 	if err != nil {
 		return nil, &blip.Error{Domain: "LiteCore", Code: 501, Message: "already sending changes for collection " + strconv.Itoa(idx)}

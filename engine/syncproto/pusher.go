@@ -40,6 +40,9 @@ type PushOptions struct {
 	// is not a document error: the puller brings the remote revision in, the conflict is
 	// resolved locally and the resolution is pushed as a new change.
 	PullResolvesConflicts bool
+
+	// reads is the listener's SharedReads (passive pushers; nil = none).
+	reads *SharedReads
 }
 
 // Pusher sends one collection's changes to the peer.
@@ -56,6 +59,7 @@ type Pusher struct {
 	quiet      chan struct{} // closed when quiescing and nothing is in flight
 	err        error
 	sent       atomic.Uint64
+	queries    atomic.Uint64 // changes queries run (the others came from the changeFeed)
 	maxHistory atomic.Int64
 	peerDeltas atomic.Bool // the puller advertised deltas=true (sticky: CBL says it once)
 	peerBlobs  atomic.Bool // the puller advertised blobs=true: no _attachments stubs needed
@@ -163,7 +167,11 @@ func (r pushRow) wireRev() string {
 
 func (p *Pusher) run(ctx context.Context) error {
 	notify := make(chan struct{}, 1)
-	token := p.coll.AddChangeListener(func(store.CollectionChange) {
+	feed := &changeFeed{max: min(max(p.opts.BatchSize, 1), maxFeedChanges)}
+	token := p.coll.AddChangeListener(func(ev store.CollectionChange) {
+		if p.opts.Continuous {
+			feed.add(ev.Changes)
+		}
 		select {
 		case notify <- struct{}{}:
 		default:
@@ -175,6 +183,7 @@ func (p *Pusher) run(ctx context.Context) error {
 
 	since := p.opts.Since
 	sentCaughtUp := false
+	fromFeed := false // the feed holds every change after since (see changeFeed)
 	for {
 		if err := b.error(); err != nil {
 			return err
@@ -186,7 +195,7 @@ func (p *Pusher) run(ctx context.Context) error {
 			<-ctx.Done()
 			return nil
 		}
-		changes, err := p.coll.ChangesSince(ctx, since, p.opts.BatchSize)
+		changes, err := p.nextChanges(ctx, feed, since, &fromFeed)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -229,6 +238,22 @@ func (p *Pusher) run(ctx context.Context) error {
 		}
 		p.startBatch(ctx, b, changes)
 	}
+}
+
+// nextChanges returns the changes after since: from the feed when it holds all of them
+// (*fromFeed, and the feed did not give up), else from the database; a query that
+// returned less than a full batch lets a continuous pusher trust the feed next time.
+func (p *Pusher) nextChanges(ctx context.Context, feed *changeFeed, since uint64, fromFeed *bool) ([]store.Change, error) {
+	if *fromFeed {
+		if changes, ok := feed.take(since); ok {
+			return changes, nil
+		}
+	}
+	feed.restart() // before the query: every later commit is collected
+	p.queries.Add(1)
+	changes, err := p.coll.ChangesSince(ctx, since, p.opts.BatchSize)
+	*fromFeed = err == nil && p.opts.Continuous && len(changes) < p.opts.BatchSize
+	return changes, err
 }
 
 // pushBatches are the batches of one run of a pusher: at most MaxChangesInFlight at
@@ -496,7 +521,7 @@ func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow, order *listOrd
 	if err != nil {
 		return err
 	}
-	docs := newPrefetcher(p.coll, rows, func(i int) bool { return answers[i].Want })
+	docs := newPrefetcher(p.coll, p.opts.reads, rows, func(i int) bool { return answers[i].Want })
 	for i, a := range answers {
 		if !a.Want {
 			p.done(rows[i].change)
@@ -544,7 +569,7 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listO
 	if err != nil {
 		return err
 	}
-	docs := newPrefetcher(p.coll, rows, func(i int) bool { return answers[i].Status == wire.ProposeAccept })
+	docs := newPrefetcher(p.coll, p.opts.reads, rows, func(i int) bool { return answers[i].Status == wire.ProposeAccept })
 	for i, a := range answers {
 		ch := rows[i].change
 		switch a.Status {
@@ -1021,15 +1046,16 @@ const maxPrefetchBytes = 1 << 20
 // store query, just before they are sent: one query per list of small documents instead
 // of one per document.
 type prefetcher struct {
-	coll *store.Collection
-	rows []pushRow
-	want func(i int) bool
-	docs []*store.Document
-	next int // rows before next have been considered
+	coll  *store.Collection
+	reads *SharedReads // nil = none
+	rows  []pushRow
+	want  func(i int) bool
+	docs  []*store.Document
+	next  int // rows before next have been considered
 }
 
-func newPrefetcher(coll *store.Collection, rows []pushRow, want func(i int) bool) *prefetcher {
-	return &prefetcher{coll: coll, rows: rows, want: want, docs: make([]*store.Document, len(rows))}
+func newPrefetcher(coll *store.Collection, reads *SharedReads, rows []pushRow, want func(i int) bool) *prefetcher {
+	return &prefetcher{coll: coll, reads: reads, rows: rows, want: want, docs: make([]*store.Document, len(rows))}
 }
 
 // get returns row i's current document, or nil when it could not be read in a batch (the
@@ -1046,17 +1072,30 @@ func (f *prefetcher) get(ctx context.Context, i int) *store.Document {
 				f.next = j + 1
 				continue
 			}
-			n := f.rows[j].change.BodySize
+			ch := f.rows[j].change
+			if f.reads != nil {
+				if d := f.reads.document(f.coll, ch.DocID, ch.Sequence); d != nil {
+					f.docs[j] = d
+					f.next = j + 1
+					continue
+				}
+			}
+			n := ch.BodySize
 			if len(ids) > 0 && size+n > maxPrefetchBytes {
 				break
 			}
-			ids, idx, size = append(ids, f.rows[j].change.DocID), append(idx, j), size+n
+			ids, idx, size = append(ids, ch.DocID), append(idx, j), size+n
 			f.next = j + 1
 		}
-		docs, err := f.coll.GetManyWithDeleted(ctx, ids)
-		if err == nil {
-			for k, j := range idx {
-				f.docs[j] = docs[k]
+		if len(ids) > 0 {
+			docs, err := f.coll.GetManyWithDeleted(ctx, ids)
+			if err == nil {
+				for k, j := range idx {
+					f.docs[j] = docs[k]
+					if d := docs[k]; f.reads != nil && d != nil && d.Sequence == f.rows[j].change.Sequence {
+						f.reads.putDocument(f.coll, d)
+					}
+				}
 			}
 		}
 	}

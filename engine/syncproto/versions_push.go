@@ -23,17 +23,30 @@ func (p *Pusher) currentVersions(ctx context.Context, changes []store.Change) (m
 	if !p.s.v4 || len(changes) == 0 {
 		return nil, nil
 	}
-	ids := make([]string, len(changes))
-	for i, ch := range changes {
-		ids[i] = ch.DocID
+	out := make(map[string]store.CurrentRevision, len(changes))
+	ids := make([]string, 0, len(changes))
+	seqs := make([]uint64, 0, len(changes))
+	for _, ch := range changes {
+		if reads := p.opts.reads; reads != nil {
+			if cur, ok := reads.current(p.coll, ch.DocID, ch.Sequence); ok {
+				out[ch.DocID] = cur
+				continue
+			}
+		}
+		ids, seqs = append(ids, ch.DocID), append(seqs, ch.Sequence)
+	}
+	if len(ids) == 0 {
+		return out, nil
 	}
 	curs, err := p.coll.CurrentRevisions(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("read versions: %w", err)
 	}
-	out := make(map[string]store.CurrentRevision, len(ids))
 	for i, id := range ids {
 		out[id] = curs[i]
+		if reads := p.opts.reads; reads != nil && curs[i].Sequence == seqs[i] {
+			reads.putCurrent(p.coll, id, curs[i])
+		}
 	}
 	return out, nil
 }

@@ -118,6 +118,7 @@ func Start(args ...string) (*Child, error) {
 	c := &Child{Cmd: cmd, stdin: stdin, lines: make(chan string, 1024), Timeout: 60 * time.Second}
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
 		for sc.Scan() {
 			c.lines <- sc.Text()
 		}
@@ -140,6 +141,27 @@ func (c *Child) Expect(prefix string) (string, error) {
 			}
 		case <-timeout:
 			return "", fmt.Errorf("child process: no %q line within %v", prefix, c.Timeout)
+		}
+	}
+}
+
+// ExpectAny waits for a line starting with one of prefixes (skipping others) and returns
+// the whole line.
+func (c *Child) ExpectAny(prefixes ...string) (string, error) {
+	timeout := time.After(c.Timeout)
+	for {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				return "", fmt.Errorf("child process exited before printing any of %q", prefixes)
+			}
+			for _, p := range prefixes {
+				if strings.HasPrefix(line, p) {
+					return line, nil
+				}
+			}
+		case <-timeout:
+			return "", fmt.Errorf("child process: none of %q within %v", prefixes, c.Timeout)
 		}
 	}
 }
