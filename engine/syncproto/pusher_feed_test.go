@@ -205,6 +205,9 @@ func TestPusherChangesFeed(t *testing.T) {
 	if p.Checkpoint() != last || p.Sent() != 3 || s.Stats().RevsSent != 3 {
 		t.Fatalf("checkpoint %d (want %d), sent %d, stats %+v", p.Checkpoint(), last, p.Sent(), s.Stats())
 	}
+	// The empty list follows the last answer, so it can still be on its way when the
+	// push reports itself settled: wait for it (bounded), then check it came once.
+	waitFor(t, "the empty list", func() bool { peer.mu.Lock(); defer peer.mu.Unlock(); return peer.caughtUp > 0 })
 	peer.mu.Lock()
 	defer peer.mu.Unlock()
 	if peer.caughtUp != 1 {
