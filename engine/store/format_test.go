@@ -3,7 +3,9 @@ package store
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -252,4 +254,232 @@ func diffDumps(want, got map[string]any) string {
 		}
 	}
 	return fmt.Sprintf("lengths differ: %d lines, want %d", len(gl), len(wl))
+}
+
+// TestOpenSchema1Fixture: a database written by the code of schema version 1 opens, is
+// migrated to version 2 in place, and reads back exactly what that code read (every
+// document, revision, kept body, history, conflict, vector, expiration, local document
+// and remote ancestor); saves, received revisions, resolutions and purges then work on
+// its old-form rows, and no kept body is lost or left behind.
+func TestOpenSchema1Fixture(t *testing.T) {
+	ctx := context.Background()
+	dir, manifest := openFixtureCopy(t)
+	db, err := Open(ctx, dir, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if d := diffDumps(manifest, dumpDatabase(t, db)); d != "" {
+		t.Fatalf("migrated database reads differently: %s", d)
+	}
+	var version string
+	if err := db.wconn.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&version); err != nil || version != schemaVersion {
+		t.Fatalf("schema version %q (%v), want %s", version, err, schemaVersion)
+	}
+	c := db.DefaultCollection()
+	old, err := c.Get(ctx, "large")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A save on an old row: the previous current body (20 KB) moves to the kept-bodies
+	// table, the old inline kept body is dropped.
+	doc, err := c.Save(ctx, "large", fixtureBody(9, 20000), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, err := c.GetRevision(ctx, "large", old.RevID)
+	if err != nil || !bytes.Equal(prev.Body, old.Body) {
+		t.Fatalf("kept body of %s after a save: %v", old.RevID, err)
+	}
+	if n := keptRows(t, db, c); n != 1 {
+		t.Fatalf("%d kept-table rows after one save of a large document, want 1", n)
+	}
+	// Another: the kept body just stored goes, the new parent's arrives.
+	if _, err := c.Save(ctx, "large", fixtureBody(10, 20000), SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.GetRevision(ctx, "large", doc.RevID); err != nil || !bytes.Equal(got.Body, doc.Body) {
+		t.Fatalf("kept body of %s: %v", doc.RevID, err)
+	}
+	if _, err := c.GetRevision(ctx, "large", old.RevID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("grandparent body still kept: %v", err)
+	}
+	if n := keptRows(t, db, c); n != 1 {
+		t.Fatalf("%d kept-table rows after two saves, want 1", n)
+	}
+	// The old conflict: both leaves keep their bodies through a received revision on
+	// the losing branch, then a resolution in favour of that branch.
+	conf, err := c.Conflicts(ctx, "conflict")
+	if err != nil || len(conf) != 1 {
+		t.Fatalf("conflicts %v (%v)", conf, err)
+	}
+	cur, err := c.Get(ctx, "conflict")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loser, err := c.GetRevision(ctx, "conflict", conf[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged := fixtureBody(77, 9000)
+	if _, err := c.ResolveConflict(ctx, "conflict", conf[0], cur.RevID, merged, false); err != nil {
+		t.Fatal(err)
+	}
+	after, err := c.Get(ctx, "conflict")
+	if err != nil || !bytes.Equal(after.Body, merged) {
+		t.Fatalf("resolved document %v", err)
+	}
+	if got, err := c.GetRevision(ctx, "conflict", loser.RevID); err != nil || !bytes.Equal(got.Body, loser.Body) {
+		t.Fatalf("winning branch's body (now the parent) lost: %v", err)
+	}
+	if _, err := c.GetRevision(ctx, "conflict", cur.RevID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the closed leaf, no longer a leaf nor the current revision's parent, kept its body: %v", err)
+	}
+	// Purge removes the document's kept-table rows with it.
+	if err := c.Purge(ctx, "large"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Purge(ctx, "conflict"); err != nil {
+		t.Fatal(err)
+	}
+	if n := keptRows(t, db, c); n != 0 {
+		t.Fatalf("%d kept-table rows left after purging their documents", n)
+	}
+	// The database reopens as version 2 with the same content.
+	want := dumpDatabase(t, db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db2, err := Open(ctx, dir, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	if d := diffDumps(want, dumpDatabase(t, db2)); d != "" {
+		t.Fatalf("reopened database reads differently: %s", d)
+	}
+}
+
+// A migration that fails part-way (as a crash would end it) leaves the file of schema
+// version 1 untouched; the next open migrates it.
+func TestSchema1MigrationIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	dir, manifest := openFixtureCopy(t)
+	before, err := os.ReadFile(filepath.Join(dir, dbFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	migrateFault = func() error { return fmt.Errorf("%w: injected", ErrIO) }
+	_, err = Open(ctx, dir, Config{})
+	migrateFault = nil
+	if !errors.Is(err, ErrIO) {
+		t.Fatalf("open with a failing migration: %v", err)
+	}
+	after, err := os.ReadFile(filepath.Join(dir, dbFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("a failed migration changed the database file")
+	}
+	db, err := Open(ctx, dir, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if d := diffDumps(manifest, dumpDatabase(t, db)); d != "" {
+		t.Fatalf("database reads differently: %s", d)
+	}
+}
+
+// keptRows counts the rows of c's kept-bodies table.
+func keptRows(t *testing.T, db *Database, c *Collection) int {
+	t.Helper()
+	var n int
+	if err := db.wconn.QueryRowContext(context.Background(), `SELECT count(*) FROM `+keptTable(c.id)).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// The schema-1 documents table is rebuilt with the body last; the value and full-text
+// indexes defined on it survive, keep their definitions and follow later writes.
+func TestSchema1MigrationKeepsIndexes(t *testing.T) {
+	ctx := context.Background()
+	dir, manifest := openFixtureCopy(t)
+	ftDDL, ftFill := fullTextDDL(1, "ft", []string{"json_extract(body, '$.kind')"}, "unicode61")
+	valueDDL := `CREATE INDEX qidx_1_byN ON docs_1 (json_extract(body, '$.n')) WHERE deleted = 0`
+	raw, err := sql.Open("sqlite", sqliteDSN(filepath.Join(dir, dbFileName)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range append(append(ftDDL, ftFill), valueDDL) {
+		if _, err := raw.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(ctx, dir, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if d := diffDumps(manifest, dumpDatabase(t, db)); d != "" {
+		t.Fatalf("migrated database reads differently: %s", d)
+	}
+	var cols []string
+	rows, err := db.wconn.QueryContext(ctx, `SELECT name FROM pragma_table_info('docs_1')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		cols = append(cols, n)
+	}
+	rows.Close()
+	if got := strings.Join(cols, ", "); got != docsColumns {
+		t.Fatalf("columns after migration: %s, want %s", got, docsColumns)
+	}
+	var have string
+	if err := db.wconn.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE name = 'qidx_1_byN' AND tbl_name = 'docs_1'`).Scan(&have); err != nil || have != valueDDL {
+		t.Fatalf("value index after migration: %q (%v)", have, err)
+	}
+	err = db.write(ctx, func(b *Batch) error {
+		same, err := db.sameFullText(b, 1, "ft", ftDDL)
+		if err == nil && !same {
+			err = errors.New("full-text index definition changed")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(word string) int {
+		var n int
+		if err := db.wconn.QueryRowContext(ctx, `SELECT count(*) FROM `+fullTextTable(1, "ft")+` WHERE `+fullTextTable(1, "ft")+` MATCH ?`, word).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count("fixture"); n != 6 { // the live documents of the default collection
+		t.Fatalf("full-text matches after migration: %d, want 6", n)
+	}
+	c := db.DefaultCollection()
+	if _, err := c.Save(ctx, "small", []byte(`{"kind":"zebra","n":4242}`), SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := count("zebra"), count("fixture"); n != 1 || m != 5 {
+		t.Fatalf("full-text matches after a save: zebra %d fixture %d, want 1 and 5", n, m)
+	}
+	var id string
+	if err := db.wconn.QueryRowContext(ctx, `SELECT docid FROM docs_1 INDEXED BY qidx_1_byN WHERE json_extract(body, '$.n') = 4242 AND deleted = 0`).Scan(&id); err != nil || id != "small" {
+		t.Fatalf("value index lookup: %q (%v)", id, err)
+	}
+	var check string
+	if err := db.wconn.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity check: %s (%v)", check, err)
+	}
 }
