@@ -345,6 +345,10 @@ func (b *Batch) stored(c *Collection, id string, seq uint64, rev string, deleted
 	b.changes = append(b.changes, pendingChange{c: c, ch: Change{Sequence: seq, DocID: id, RevID: rev, Deleted: deleted, BodySize: bodySize}})
 }
 
+// tryInsertFirst enables the single-statement insert of a new document (insertNew,
+// insertNewRemote, insertNewVersion); tests turn it off to compare with the general path.
+var tryInsertFirst = true
+
 // insertFirstMaxBody is the largest body for which a save first tries to
 // insert a new document (see newRevision).
 const insertFirstMaxBody = 16 << 10
@@ -414,7 +418,7 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	// statement first. For large bodies a failed attempt would waste a hash
 	// of the whole body, while the extra lookup of the normal path is cheap
 	// next to writing the body, so they take the normal path.
-	if !deleted && !attachments && len(unsatisfied) == 0 && len(data) <= insertFirstMaxBody && (opts.Concurrency == LastWriteWins || opts.ParentRevID == "") {
+	if !deleted && !attachments && len(unsatisfied) == 0 && tryInsertFirst && len(data) <= insertFirstMaxBody && (opts.Concurrency == LastWriteWins || opts.ParentRevID == "") {
 		doc, ok, err := b.insertNew(c, id, data)
 		if err != nil || ok {
 			return doc, err

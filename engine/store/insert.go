@@ -94,7 +94,7 @@ func (b *Batch) putExisting(c *Collection, rev *RemoteRevision) (InsertResult, e
 	}
 	// Most revisions received by a new database create their document: try that in a
 	// single statement first (see insertFirstMaxBody).
-	if !rev.Deleted && len(body) <= insertFirstMaxBody {
+	if tryInsertFirst && !rev.Deleted && len(body) <= insertFirstMaxBody {
 		res, ok, err := b.insertNewRemote(c, rev, body)
 		if err != nil || ok {
 			return res, err

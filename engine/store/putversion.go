@@ -83,7 +83,7 @@ func (b *Batch) putVersion(c *Collection, rv *RemoteVersion) (VersionResult, err
 	}
 	// Most versions received by a new database create their document: try that in a
 	// single statement first (see insertFirstMaxBody).
-	if !rv.Deleted && len(body) <= insertFirstMaxBody {
+	if tryInsertFirst && !rv.Deleted && len(body) <= insertFirstMaxBody {
 		res, ok, err := b.insertNewVersion(c, rv, body)
 		if err != nil || ok {
 			return res, err
