@@ -338,6 +338,42 @@ func decodeRowTree(data, column []byte, revid string, deleted bool, seq uint64, 
 	return decodeTreeBodies(data, column, copyBodies)
 }
 
+// decodeNodeBody reads what node n's flags say about its body from p (a kept-table
+// reference or an inline body; the body column is column, which only one node may
+// claim) and returns the rest of p, or what is wrong with it.
+func decodeNodeBody(n *revNode, flags byte, p, column []byte, columnSeen *bool, copyBodies bool) ([]byte, string) {
+	switch {
+	case flags&flagHasBody == 0:
+		if flags&(flagBodyInColumn|flagBodyKept) != 0 {
+			return p, "body flag without body"
+		}
+	case flags&flagBodyInColumn != 0:
+		if flags&flagBodyKept != 0 || *columnSeen {
+			return p, "body column claimed twice"
+		}
+		*columnSeen = true
+		n.body, n.col = column, true
+	case flags&flagBodyKept != 0:
+		ref, k := binary.Uvarint(p)
+		if k <= 0 || ref == 0 || ref > 1<<62 {
+			return p, "bad kept body reference"
+		}
+		n.ref = int64(ref)
+		p = p[k:]
+	default:
+		bl, k := binary.Uvarint(p)
+		if k <= 0 || bl > uint64(len(p)-k) {
+			return p, "truncated body"
+		}
+		n.body = p[k : k+int(bl) : k+int(bl)]
+		if copyBodies {
+			n.body = append([]byte{}, n.body...)
+		}
+		p = p[k+int(bl):]
+	}
+	return p, ""
+}
+
 // decodeTreeBodies is decodeTree; with copyBodies false the kept bodies of the
 // nodes are slices of data instead of copies (data must then be the caller's own).
 func decodeTreeBodies(data, column []byte, copyBodies bool) (*revTree, error) {
@@ -392,34 +428,9 @@ func decodeTreeBodies(data, column []byte, copyBodies bool) (*revTree, error) {
 		}
 		p = p[k:]
 		n := revNode{id: id, gen: gen, parent: parent, deleted: flags&flagDeleted != 0, seq: seq}
-		switch {
-		case flags&flagHasBody == 0:
-			if flags&(flagBodyInColumn|flagBodyKept) != 0 {
-				return nil, bad("body flag without body")
-			}
-		case flags&flagBodyInColumn != 0:
-			if flags&flagBodyKept != 0 || columnSeen {
-				return nil, bad("body column claimed twice")
-			}
-			columnSeen = true
-			n.body, n.col = column, true
-		case flags&flagBodyKept != 0:
-			ref, k := binary.Uvarint(p)
-			if k <= 0 || ref == 0 || ref > 1<<62 {
-				return nil, bad("bad kept body reference")
-			}
-			n.ref = int64(ref)
-			p = p[k:]
-		default:
-			bl, k := binary.Uvarint(p)
-			if k <= 0 || bl > uint64(len(p)-k) {
-				return nil, bad("truncated body")
-			}
-			n.body = p[k : k+int(bl) : k+int(bl)]
-			if copyBodies {
-				n.body = append([]byte{}, n.body...)
-			}
-			p = p[k+int(bl):]
+		var what string
+		if p, what = decodeNodeBody(&n, flags, p, column, &columnSeen, copyBodies); what != "" {
+			return nil, bad(what)
 		}
 		t.nodes = append(t.nodes, n)
 	}
