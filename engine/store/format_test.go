@@ -483,3 +483,29 @@ func TestSchema1MigrationKeepsIndexes(t *testing.T) {
 		t.Fatalf("integrity check: %s (%v)", check, err)
 	}
 }
+
+// A new database file uses newPageSize; an existing one keeps its own (the schema-1
+// fixture's 4096).
+func TestNewDatabasePageSize(t *testing.T) {
+	ctx := context.Background()
+	pageSize := func(db *Database) int {
+		var n int
+		if err := db.wconn.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	db := openTest(t, Config{})
+	if n := pageSize(db); n != newPageSize {
+		t.Fatalf("new database page size %d, want %d", n, newPageSize)
+	}
+	dir, _ := openFixtureCopy(t)
+	old, err := Open(ctx, dir, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if n := pageSize(old); n != 4096 {
+		t.Fatalf("migrated database page size %d, want its own 4096", n)
+	}
+}
