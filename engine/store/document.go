@@ -887,6 +887,27 @@ func (c *Collection) GetRevision(ctx context.Context, id, revID string) (*Docume
 	if _, _, err := parseRevID(revID); err != nil {
 		return nil, fmt.Errorf("get revision %s of %q: %w", revID, id, err)
 	}
+	// A body in the kept-bodies table is read after the tree, in a statement of its own:
+	// if a save dropped it in between, the tree is read again (it then says whether the
+	// body is still kept), a few times at most.
+	for attempt := 1; ; attempt++ {
+		doc, gone, err := c.getRevision(ctx, id, revID)
+		if gone && attempt < 4 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get revision %s of %q: %w", revID, id, err)
+		}
+		return doc, nil
+	}
+}
+
+// testAfterTreeRead, when a test sets it, runs between GetRevision's two reads.
+var testAfterTreeRead func()
+
+// getRevision is one attempt of GetRevision; gone reports a kept body that was no longer
+// in the kept-bodies table when read after the tree (err is then ErrNotFound).
+func (c *Collection) getRevision(ctx context.Context, id, revID string) (_ *Document, gone bool, _ error) {
 	var doc *Document
 	var ref int64 // the body is this row of the kept-bodies table, read after the tree
 	pick := func(d *docTree, i int) error {
@@ -928,12 +949,16 @@ func (c *Collection) GetRevision(ctx context.Context, id, revID string) (*Docume
 		}
 	}
 	if err == nil && ref > 0 {
+		if testAfterTreeRead != nil {
+			testAfterTreeRead()
+		}
 		doc.Body, err = c.keptBody(ctx, ref)
+		gone = errors.Is(err, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get revision %s of %q: %w", revID, id, err)
+		return nil, gone, err
 	}
-	return doc, nil
+	return doc, false, nil
 }
 
 // keptBody reads row ref of the kept-bodies table (see keptTable): the body of a

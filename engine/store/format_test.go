@@ -509,3 +509,49 @@ func TestNewDatabasePageSize(t *testing.T) {
 		t.Fatalf("migrated database page size %d, want its own 4096", n)
 	}
 }
+
+// GetRevision reads a body of the kept-bodies table after the tree. When a write in
+// between removes that row — here a resolution makes the branch revision current, which
+// moves its body to the row — it reads the tree again and finds the body where it is.
+func TestGetRevisionKeptBodyMovedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	c := db.DefaultCollection()
+	base, err := c.Save(ctx, "d", fixtureBody(1, 100), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Save(ctx, "d", fixtureBody(2, 100), SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	branch := "2-" + strings.Repeat("00", 19) + "01" // loses to the local 2- revision (lower ID)
+	body := fixtureBody(3, 5000)
+	res, err := c.PutExistingRevision(ctx, RemoteRevision{DocID: "d", RevID: branch, History: []string{base.RevID}, Body: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := c.Get(ctx, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Conflicted || cur.RevID == branch || keptRows(t, db, c) != 1 {
+		t.Fatalf("setup: the branch must be a losing leaf with its body in the kept-bodies table (current %s, %d kept rows)", cur.RevID, keptRows(t, db, c))
+	}
+	calls := 0
+	testAfterTreeRead = func() {
+		calls++
+		if calls == 1 {
+			if _, err := c.ResolveConflictWith(ctx, "d", branch, cur.RevID, ResolveOptions{PruneLosingBranch: true}); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer func() { testAfterTreeRead = nil }()
+	got, err := c.GetRevision(ctx, "d", branch)
+	if err != nil || !bytes.Equal(got.Body, body) {
+		t.Fatalf("revision whose body moved meanwhile: %v", err)
+	}
+	if calls != 1 || keptRows(t, db, c) != 0 {
+		t.Fatalf("%d reads of the kept table, %d kept rows", calls, keptRows(t, db, c))
+	}
+}
