@@ -87,31 +87,71 @@ func (b *Batch) referencedBlobs() (map[blobstore.Digest]struct{}, error) {
 	return refs, nil
 }
 
-func (b *Batch) collectBlobRefs(collID int64, refs map[blobstore.Digest]struct{}) error {
-	rows, err := b.db.wconn.QueryContext(b.ctx, `SELECT docid, tree, body FROM `+docsTable(collID))
+// collectKeptBlobRefs adds the blobs referenced by the bodies of the collection's
+// kept-bodies table to refs.
+func (b *Batch) collectKeptBlobRefs(collID int64, refs map[blobstore.Digest]struct{}) error {
+	rows, err := b.db.wconn.QueryContext(b.ctx, `SELECT id, body FROM `+keptTable(collID))
 	if err != nil {
 		return b.fail(err)
 	}
 	defer rows.Close()
 	var (
-		id         string
+		ref  int64
+		body []byte
+	)
+	for rows.Next() {
+		if err := rows.Scan(&ref, &body); err != nil {
+			return b.fail(err)
+		}
+		if !blobstore.MayReference(body) {
+			continue
+		}
+		found, err := blobstore.References(body)
+		if err != nil {
+			return fmt.Errorf("%w: kept body %d of collection %d: %v", ErrCorrupt, ref, collID, err)
+		}
+		for _, r := range found {
+			if r.HasDigest {
+				refs[r.Digest] = struct{}{}
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return b.fail(err)
+	}
+	return nil
+}
+
+func (b *Batch) collectBlobRefs(collID int64, refs map[blobstore.Digest]struct{}) error {
+	if err := b.collectKeptBlobRefs(collID, refs); err != nil {
+		return err
+	}
+	rows, err := b.db.wconn.QueryContext(b.ctx, `SELECT docid, revid, deleted, seq, tree, body FROM `+docsTable(collID))
+	if err != nil {
+		return b.fail(err)
+	}
+	defer rows.Close()
+	var (
+		id, revid  string
+		deleted    bool
+		seq        int64
 		tree, body []byte
 	)
 	for rows.Next() {
-		if err := rows.Scan(&id, &tree, &body); err != nil {
+		if err := rows.Scan(&id, &revid, &deleted, &seq, &tree, &body); err != nil {
 			return b.fail(err)
 		}
 		// Most documents hold no blob: skip decoding them.
 		if !blobstore.MayReference(tree) && !blobstore.MayReference(body) {
 			continue
 		}
-		t, err := decodeTree(tree, body)
+		t, err := decodeRowTree(tree, body, revid, deleted, uint64(seq), true)
 		if err != nil {
 			return fmt.Errorf("document %q: %w", id, err)
 		}
 		for i := range t.nodes {
 			if t.nodes[i].body == nil {
-				continue
+				continue // no body, or one in the kept-bodies table (collectKeptBlobRefs)
 			}
 			found, err := blobstore.References(t.nodes[i].body)
 			if err != nil {

@@ -299,6 +299,12 @@ func (db *Database) InChangeListener() bool {
 // deliver calls the listeners for one commit: per collection, first the
 // collection listeners with all its changes, then document listeners.
 func (n *notifier) deliver(batch published) {
+	n.mu.Lock()
+	none := len(n.collSubs) == 0 && len(n.docSubs) == 0
+	n.mu.Unlock()
+	if none {
+		return // nobody listens (a listener added later does not see earlier commits)
+	}
 	var order []*Collection
 	byColl := make(map[*Collection][]Change)
 	for _, p := range batch.changes {

@@ -258,8 +258,10 @@ func (db *Database) DeleteCollection(ctx context.Context, scope, name string) er
 		if err := db.dropAllFullText(b, c.id); err != nil {
 			return err
 		}
-		if _, err := db.wconn.ExecContext(b.ctx, `DROP TABLE `+docsTable(c.id)); err != nil {
-			return b.fail(err)
+		for _, t := range []string{docsTable(c.id), keptTable(c.id)} {
+			if _, err := db.wconn.ExecContext(b.ctx, `DROP TABLE `+t); err != nil {
+				return b.fail(err)
+			}
 		}
 		b.onCommit = append(b.onCommit, func() {
 			c.dropped.Store(true)

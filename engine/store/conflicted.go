@@ -60,7 +60,11 @@ func (c *Collection) scanLiveTrees(ctx context.Context, what string, keep func(*
 		if err := rows.Scan(&id, &tree); err != nil {
 			return nil, fmt.Errorf("%s of %s: %w", what, c.FullName(), classify(err))
 		}
-		// A tree of one revision has one leaf: skip decoding it.
+		// A tree of one revision has one leaf: skip decoding it (schema 2 stores most
+		// as an empty blob).
+		if len(tree) == 0 {
+			continue
+		}
 		if len(tree) > 1 && tree[0] == treeFormatVersion {
 			if n, k := binary.Uvarint(tree[1:]); k > 0 && n == 1 {
 				continue

@@ -278,7 +278,17 @@ func (db *Database) openSQL(ctx context.Context) error {
 	return db.loadCollections(ctx)
 }
 
-const schemaVersion = "1"
+// schemaVersion is the format this library writes. Version 1 kept every body of a
+// revision other than the current one inside the tree blob, stored the tree of every
+// document and wrote vv_rev with every vector; version 2 (migrateSchema1) adds a
+// kept-bodies table per collection (keptTable), stores a one-revision tree as an empty
+// blob and leaves vv_rev NULL for a vector of the row's revid. Version 2 reads every
+// row version 1 wrote, so migrating rewrites no document: an old row takes the new
+// form the next time its document is saved.
+const (
+	schemaVersion   = "2"
+	schemaVersionV1 = "1"
+)
 
 var schemaSQL = []string{
 	`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID`,
@@ -313,8 +323,8 @@ func (db *Database) initSchema(ctx context.Context) (err error) {
 	err = db.wconn.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&version)
 	switch {
 	case err == nil:
-		if version != schemaVersion {
-			return fmt.Errorf("%w: unsupported schema version %q (this library reads %s)", ErrCorrupt, version, schemaVersion)
+		if version != schemaVersion && version != schemaVersionV1 {
+			return fmt.Errorf("%w: unsupported schema version %q (this library reads %s and %s)", ErrCorrupt, version, schemaVersionV1, schemaVersion)
 		}
 	case errors.Is(err, sql.ErrNoRows):
 		// new database (or one interrupted before its first commit)
@@ -357,6 +367,11 @@ func (db *Database) initSchema(ctx context.Context) (err error) {
 			return fmt.Errorf("write schema version: %w", classify(err))
 		}
 	}
+	if version == schemaVersionV1 {
+		if err := db.migrateSchema1(ctx); err != nil {
+			return err
+		}
+	}
 	if err := db.wconn.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'uuid'`).Scan(&db.uuid); err != nil {
 		return fmt.Errorf("%w: read database UUID: %w", ErrCorrupt, classify(err))
 	}
@@ -368,6 +383,97 @@ func (db *Database) initSchema(ctx context.Context) (err error) {
 	}
 	return nil
 }
+
+// migrateSchema1 brings a database of schema version 1 to version 2 inside initSchema's
+// transaction, so that a crash or an error leaves the file as it was: every collection
+// gains its version-vector columns (if it predates them) and its kept-bodies table, and
+// the schema version is updated. No document row is rewritten (see schemaVersion).
+func (db *Database) migrateSchema1(ctx context.Context) error {
+	rows, err := db.wconn.QueryContext(ctx, `SELECT id FROM collections`)
+	if err != nil {
+		return fmt.Errorf("migrate schema: %w", classify(err))
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("migrate schema: %w", classify(err))
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("migrate schema: %w", classify(err))
+	}
+	for _, id := range ids {
+		if err := db.vectorColumns(ctx, id); err != nil {
+			return fmt.Errorf("migrate schema: %w", err)
+		}
+		if err := db.rebuildDocsTable(ctx, id); err != nil {
+			return fmt.Errorf("migrate schema: collection %d: %w", id, err)
+		}
+		for _, stmt := range docsSchema(id) {
+			if _, err := db.wconn.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("migrate schema: collection %d: %w", id, classify(err))
+			}
+		}
+	}
+	if migrateFault != nil {
+		if err := migrateFault(); err != nil {
+			return fmt.Errorf("migrate schema: %w", err)
+		}
+	}
+	if _, err := db.wconn.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'schema_version'`, schemaVersion); err != nil {
+		return fmt.Errorf("migrate schema: %w", classify(err))
+	}
+	return nil
+}
+
+// rebuildDocsTable rewrites a schema-1 documents table with the columns in schema 2's
+// order (docsTableDDL), keeping every row as it is (same sequences, so full-text
+// indexes, which are keyed by sequence, stay valid) and recreating the indexes and
+// triggers defined on it (the docid and expiration indexes, value indexes, full-text
+// triggers). Runs inside the migration's transaction.
+func (db *Database) rebuildDocsTable(ctx context.Context, collID int64) error {
+	t := docsTable(collID)
+	rows, err := db.wconn.QueryContext(ctx,
+		`SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, name`, t)
+	if err != nil {
+		return classify(err)
+	}
+	var ddl []string
+	for rows.Next() {
+		var stmt string
+		if err := rows.Scan(&stmt); err != nil {
+			rows.Close()
+			return classify(err)
+		}
+		ddl = append(ddl, stmt)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return classify(err)
+	}
+	tmp := t + "_rebuild"
+	steps := []string{
+		`DROP TABLE IF EXISTS ` + tmp,
+		docsTableDDL(tmp),
+		`INSERT INTO ` + tmp + ` (` + docsColumns + `) SELECT ` + docsColumns + ` FROM ` + t + ` ORDER BY seq`,
+		`DROP TABLE ` + t,
+		`ALTER TABLE ` + tmp + ` RENAME TO ` + t,
+	}
+	for _, stmt := range append(steps, ddl...) {
+		if _, err := db.wconn.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("rebuild %s: %w", t, classify(err))
+		}
+	}
+	return nil
+}
+
+// migrateFault, when set by a test, fails migrateSchema1 after its changes and before it
+// records the new version.
+var migrateFault func() error
 
 func isNoSuchTable(err error) bool {
 	return err != nil && containsFold(err.Error(), "no such table")

@@ -110,7 +110,7 @@ GetRevision returns a revision whose body is still kept (ErrNotFound
 otherwise), Revisions the whole kept tree (newest generation first) and
 History the kept ancestors of a revision, newest first. GetRevision reads
 the current body only when that is the revision asked for, and History reads
-no body at all, beyond the kept bodies stored inside the tree.
+no body at all, beyond the small kept bodies stored inside the tree.
 
 # Conflicts
 
@@ -171,9 +171,8 @@ revisions received as rev-tree revisions (PutExistingRevision). They keep their
 revision tree and gain a version on their next save, whose vector holds the legacy
 stand-in of the replaced revision (hlv.LegacyVersion: "<generation><10 digest
 digits>@Revision+Tree+Encoding") and the versions of the last versioned ancestor, if
-any. A database from before versions exists opens unchanged (same schema version; the
-vector columns are added, the source ID created), and the previous version of the
-library can still open it.
+any. A database from before versions opens with the vector columns added and the
+source ID created (and is migrated to schema version 2, see "Storage layout").
 
 PutExistingVersion stores a revision received with a vector (CBMobile_4): every time in
 the vector first advances the clock (a time more than two minutes ahead of the wall
@@ -319,14 +318,29 @@ may be shared between goroutines; its calls run one at a time.
 
 One table per collection, keyed by the sequence of each document's latest
 change, holds the current revision (ID, deletion flag, body), the encoded
-revision tree with the other kept bodies, and the expiration; a unique index
-finds documents by ID. Saving a new document is a single INSERT; an update
-reads the row and rewrites it. The row also holds the version vector of one
-revision and that revision's ID (columns vv, vv_rev): the vector is shown only while
-that revision is current. Tables beside it hold the collection catalogue
-(with each collection's last sequence and live document count), local
-documents, remote ancestors, the versions of kept parent bodies (kept_versions), the
-database UUID, source ID and clock state.
+revision tree, and the expiration; a unique index finds documents by ID. The
+row also holds the version vector of one revision (column vv) and, when that is
+not the current revision, its ID (vv_rev): the vector is shown only while that
+revision is current. The body is the last column, so reading anything else never
+walks a large body's overflow pages. Saving a new document is a single INSERT
+(a document of one revision stores an empty tree blob: the row says it all); an
+update reads the row (without a current body of 2 KB or more) and rewrites it.
+Kept bodies of other revisions (the previous revision, conflicting leaves) under
+2 KB live inside the tree; larger ones in the collection's kept-bodies table
+(kept_<collection>), which the tree refers to by row ID: an update moves the
+replaced body there inside SQLite and never reads or rewrites the bodies already
+kept. Tables beside them hold the collection catalogue (with each collection's
+last sequence and live document count), local documents, remote ancestors, the
+versions of kept parent bodies (kept_versions, keptversion.go), the database UUID,
+source ID and clock state.
+
+Schema version 2 is this layout. A version-1 database (kept bodies inside the
+tree, vv and vv_rev after the body) is migrated when opened, in the opening
+transaction (an error or a crash leaves it as it was): each documents table is
+rebuilt with the body last, keeping its rows, indexes and full-text triggers,
+and gains its kept-bodies table; old-form trees stay readable and take the new
+form on their next save. The previous version of this library refuses a
+version-2 database (unsupported schema version).
 
 Indexes for engine/query live beside a collection's table: value indexes are
 partial expression indexes on it (qidx_<collection>_<name>, query.go), and

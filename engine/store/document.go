@@ -116,6 +116,8 @@ type docRow struct {
 	expiration sql.NullInt64
 	tree       *revTree
 	vector     storedVector
+	refs       []int64 // the kept-table rows the tree referred to when loaded
+	bodyLen    int     // length of the body column
 }
 
 // checkColl verifies c can be written by this batch.
@@ -131,15 +133,18 @@ func (b *Batch) checkColl(c *Collection) error {
 	return nil
 }
 
-// loadDoc reads a document's row and tree; nil if absent.
+// loadDoc reads a document's row and tree; nil if absent. A current body of
+// keptTableMin bytes or more is not read (its node has col set; see nodeBody), nor are
+// the bodies in the kept-bodies table.
 func (b *Batch) loadDoc(c *Collection, id string) (*docRow, error) {
 	var (
 		row        docRow
 		seq        int64
+		revid      string
 		tree, body []byte
 		vv, vvRev  sql.NullString
 	)
-	err := c.w.selDoc.QueryRowContext(b.ctx, id).Scan(&seq, &row.deleted, &row.expiration, &tree, &body, &vv, &vvRev)
+	err := c.w.selDoc.QueryRowContext(b.ctx, id).Scan(&seq, &revid, &row.deleted, &row.expiration, &tree, &body, &row.bodyLen, &vv, &vvRev)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -147,36 +152,104 @@ func (b *Batch) loadDoc(c *Collection, id string) (*docRow, error) {
 		return nil, b.fail(err)
 	}
 	row.seq = uint64(seq)
-	row.vector = scanVector(vv, vvRev)
-	row.tree, err = decodeTree(tree, body)
+	row.vector = scanVector(vv, vvRev, revid)
+	row.tree, err = decodeRowTree(tree, body, revid, row.deleted, row.seq, true)
 	if err != nil {
 		return nil, fmt.Errorf("document %q: %w", id, err)
 	}
+	for i := range row.tree.nodes {
+		if r := row.tree.nodes[i].ref; r > 0 {
+			row.refs = append(row.refs, r)
+		}
+	}
 	return &row, nil
+}
+
+// nodeBody returns the body of node i of t, the tree of row (nil: a new document),
+// reading it if it was not loaded: from the row's body column or the kept-bodies table.
+// nil if the revision keeps no body.
+func (b *Batch) nodeBody(c *Collection, row *docRow, t *revTree, i int) ([]byte, error) {
+	n := &t.nodes[i]
+	if n.body != nil || !n.hasBody() {
+		return n.body, nil
+	}
+	var err error
+	var body []byte
+	switch {
+	case n.ref > 0:
+		err = c.w.getKept.QueryRowContext(b.ctx, n.ref).Scan(&body)
+	case row != nil:
+		err = c.w.selBody.QueryRowContext(b.ctx, row.seq).Scan(&body)
+	default:
+		return nil, fmt.Errorf("%w: revision %s: body column of a new document", ErrCorrupt, n.id)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: revision %s: kept body %d is missing", ErrCorrupt, n.id, n.ref)
+	}
+	if err != nil {
+		return nil, b.fail(err)
+	}
+	if body == nil {
+		body = []byte{}
+	}
+	n.body = body
+	return body, nil
+}
+
+// loadBodies reads (nodeBody) the bodies of the listed nodes of t that were not loaded.
+func (b *Batch) loadBodies(c *Collection, row *docRow, t *revTree, nodes ...int) error {
+	for _, i := range nodes {
+		if i >= 0 {
+			if _, err := b.nodeBody(c, row, t, i); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // storeDoc prunes t, applies the body retention rule, writes the row with
 // sequence seq and records the change. It returns the current revision's index.
 // vec is the version vector to store; nil keeps the row's (which then still belongs to
 // the revision it was written for).
+//
+// Kept bodies of other revisions of keptTableMin bytes or more go to the kept-bodies
+// table (a body that was the row's current one is copied there inside SQLite, without
+// being read), rows of that table the tree no longer refers to are deleted, and the
+// body column is rewritten only when the current revision changed.
 func (b *Batch) storeDoc(c *Collection, id string, row *docRow, t *revTree, seq uint64, vec *storedVector) (int, error) {
 	t.prune(b.db.maxDepth)
 	cur := t.winner()
 	t.dropBodies(cur)
 	n := &t.nodes[cur]
-	body := n.body
-	if body == nil {
-		body = emptyObject()
+	// The body column: unchanged when the current revision still is the one in it.
+	keepColumn := row != nil && n.col
+	var body []byte
+	if !keepColumn {
+		var err error
+		if body, err = b.nodeBody(c, row, t, cur); err != nil {
+			return 0, err
+		}
+		if body == nil {
+			body = emptyObject()
+		}
+		n.body, n.ref, n.col = body, 0, true
 	}
-	b.treeBuf = encodeTree(t, cur, b.treeBuf)
+	if err := b.keepBodies(c, row, t, cur); err != nil {
+		return 0, err
+	}
+	b.treeBuf = encodeTree(t, cur, seq, b.treeBuf)
 	if vec == nil && row != nil {
 		vec = &row.vector
 	}
-	vv, vvRev := vec.args()
+	vv, vvRev := vec.args(n.id)
 	var err error
-	if row == nil {
+	switch {
+	case row == nil:
 		_, err = c.w.insDoc.ExecContext(b.ctx, seq, id, n.id, n.deleted, b.treeBuf, body, vv, vvRev)
-	} else {
+	case keepColumn:
+		_, err = c.w.updDocMeta.ExecContext(b.ctx, seq, n.id, n.deleted, b.treeBuf, vv, vvRev, row.seq)
+	default:
 		_, err = c.w.updDoc.ExecContext(b.ctx, seq, n.id, n.deleted, b.treeBuf, body, vv, vvRev, row.seq)
 	}
 	if err != nil {
@@ -185,8 +258,80 @@ func (b *Batch) storeDoc(c *Collection, id string, row *docRow, t *revTree, seq 
 	if err := b.noteKeptVersion(c, id, row, t, cur); err != nil {
 		return 0, err
 	}
-	b.stored(c, id, seq, n.id, n.deleted, row != nil && !row.deleted, len(body))
+	size := len(body)
+	if keepColumn {
+		size = row.bodyLen
+	}
+	b.stored(c, id, seq, n.id, n.deleted, row != nil && !row.deleted, size)
+	if row != nil {
+		row.seq = seq // the row's key from now on (nodeBody)
+	}
 	return cur, nil
+}
+
+// keepBodies stores the kept bodies of the revisions of t other than cur where the
+// format wants them (before the row is rewritten: a body still in the row's column is
+// copied from there), and deletes the kept-table rows row referred to that t no longer
+// does.
+func (b *Batch) keepBodies(c *Collection, row *docRow, t *revTree, cur int) error {
+	var live []int64
+	for i := range t.nodes {
+		n := &t.nodes[i]
+		if i == cur || !n.hasBody() {
+			continue
+		}
+		switch {
+		case n.ref > 0:
+			live = append(live, n.ref)
+			n.col = false
+			continue
+		case n.col && (n.body == nil || len(n.body) >= keptTableMin):
+			if row == nil {
+				return fmt.Errorf("%w: revision %s: body column of a new document", ErrCorrupt, n.id)
+			}
+			res, err := c.w.keepColumn.ExecContext(b.ctx, row.seq)
+			if err != nil {
+				return b.fail(err)
+			}
+			if n.ref, err = res.LastInsertId(); err != nil {
+				return b.fail(err)
+			}
+		case len(n.body) >= keptTableMin:
+			res, err := c.w.keepBody.ExecContext(b.ctx, n.body)
+			if err != nil {
+				return b.fail(err)
+			}
+			if n.ref, err = res.LastInsertId(); err != nil {
+				return b.fail(err)
+			}
+		}
+		// A small body stays inline in the tree.
+		n.col = false
+		if n.ref > 0 {
+			live = append(live, n.ref)
+		}
+	}
+	if row == nil {
+		return nil
+	}
+	for _, r := range row.refs {
+		if !containsRef(live, r) {
+			if _, err := c.w.delKept.ExecContext(b.ctx, r); err != nil {
+				return b.fail(err)
+			}
+		}
+	}
+	row.refs = live
+	return nil
+}
+
+func containsRef(refs []int64, r int64) bool {
+	for _, x := range refs {
+		if x == r {
+			return true
+		}
+	}
+	return false
 }
 
 // stored updates the in-transaction collection state after a document row
@@ -203,6 +348,10 @@ func (b *Batch) stored(c *Collection, id string, seq uint64, rev string, deleted
 	b.changes = append(b.changes, pendingChange{c: c, ch: Change{Sequence: seq, DocID: id, RevID: rev, Deleted: deleted, BodySize: bodySize}})
 }
 
+// tryInsertFirst enables the single-statement insert of a new document (insertNew,
+// insertNewRemote, insertNewVersion); tests turn it off to compare with the general path.
+var tryInsertFirst = true
+
 // insertFirstMaxBody is the largest body for which a save first tries to
 // insert a new document (see newRevision).
 const insertFirstMaxBody = 16 << 10
@@ -213,14 +362,13 @@ const insertFirstMaxBody = 16 << 10
 func (b *Batch) insertNew(c *Collection, id string, data []byte) (*Document, bool, error) {
 	rev := newRevID(0, "", false, data)
 	seq := c.seq + 1
-	t := revTree{nodes: []revNode{{id: rev, gen: 1, parent: -1, seq: seq, body: data}}}
-	b.treeBuf = encodeTree(&t, 0, b.treeBuf)
 	vec, err := b.newVersion(hlv.Vector{})
 	if err != nil {
 		return nil, false, err
 	}
+	// One revision: the row stores it with an empty tree and the vector as revid's.
 	sv := storedVector{text: vec.String(), rev: rev}
-	res, err := c.w.insNew.ExecContext(b.ctx, seq, id, rev, b.treeBuf, data, sv.text, rev)
+	res, err := c.w.insNew.ExecContext(b.ctx, seq, id, rev, data, sv.text)
 	if err != nil {
 		return nil, false, b.fail(err)
 	}
@@ -273,7 +421,7 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	// statement first. For large bodies a failed attempt would waste a hash
 	// of the whole body, while the extra lookup of the normal path is cheap
 	// next to writing the body, so they take the normal path.
-	if !deleted && !attachments && len(unsatisfied) == 0 && len(data) <= insertFirstMaxBody && (opts.Concurrency == LastWriteWins || opts.ParentRevID == "") {
+	if !deleted && !attachments && len(unsatisfied) == 0 && tryInsertFirst && len(data) <= insertFirstMaxBody && (opts.Concurrency == LastWriteWins || opts.ParentRevID == "") {
 		doc, ok, err := b.insertNew(c, id, data)
 		if err != nil || ok {
 			return doc, err
@@ -292,8 +440,10 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 		return nil, err
 	}
 	var prevBody []byte
-	if cur >= 0 {
-		prevBody = t.nodes[cur].body
+	if cur >= 0 && (attachments || len(unsatisfied) > 0) {
+		if prevBody, err = b.nodeBody(c, row, t, cur); err != nil {
+			return nil, err
+		}
 	}
 	if attachments {
 		if err := checkAttachmentsCarried(data, prevBody); err != nil {
@@ -443,13 +593,16 @@ func (b *Batch) purge(c *Collection, id string, expiredBy time.Time) error {
 	if !expiredBy.IsZero() && (!exp.Valid || exp.Int64 > expiredBy.UnixMilli()) {
 		return ErrNotFound // expiration changed since the purger looked
 	}
+	if err := b.dropKeptBodies(c, id); err != nil {
+		return err
+	}
 	if _, err := c.w.delDoc.ExecContext(b.ctx, seq); err != nil {
 		return b.fail(err)
 	}
 	if _, err := b.db.wstmts.delDocRem.ExecContext(b.ctx, c.id, id); err != nil {
 		return b.fail(err)
 	}
-	if _, err := b.db.wstmts.delKept.ExecContext(b.ctx, c.id, id); err != nil {
+	if _, err := b.db.wstmts.delKeptVer.ExecContext(b.ctx, c.id, id); err != nil {
 		return b.fail(err)
 	}
 	b.touch(c)
@@ -457,6 +610,34 @@ func (b *Batch) purge(c *Collection, id string, expiredBy time.Time) error {
 		c.count--
 	}
 	b.changes = append(b.changes, pendingChange{c: c, ch: Change{DocID: id, Purged: true}})
+	return nil
+}
+
+// dropKeptBodies deletes the rows of the kept-bodies table that document id refers to
+// (the document exists).
+func (b *Batch) dropKeptBodies(c *Collection, id string) error {
+	var (
+		seq     int64
+		revid   string
+		deleted bool
+		tree    []byte
+	)
+	if err := c.w.selTree.QueryRowContext(b.ctx, id).Scan(&seq, &revid, &deleted, &tree); err != nil {
+		return b.fail(err)
+	}
+	t, err := decodeRowTree(tree, []byte{}, revid, deleted, uint64(seq), false)
+	if err != nil {
+		// Purging is also how a damaged document is got rid of: it goes, and the kept
+		// bodies its tree no longer names stay behind (unreachable, never read).
+		return nil
+	}
+	for i := range t.nodes {
+		if r := t.nodes[i].ref; r > 0 {
+			if _, err := c.w.delKept.ExecContext(b.ctx, r); err != nil {
+				return b.fail(err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -614,7 +795,7 @@ func (c *Collection) getCurrent(ctx context.Context, id string) (*Document, erro
 	}
 	doc.Sequence = uint64(seq)
 	doc.Expiration = expirationTime(exp)
-	doc.setVector(scanVector(vv, vvRev))
+	doc.setVector(scanVector(vv, vvRev, doc.RevID))
 	return doc, nil
 }
 
@@ -648,8 +829,8 @@ func (c *Collection) readTree(ctx context.Context, id string) (*docTree, error) 
 		return nil, classify(err)
 	}
 	d.seq = uint64(seq)
-	d.vector = scanVector(vv, vvRev)
-	if d.tree, err = decodeTree(tree, body); err != nil {
+	d.vector = scanVector(vv, vvRev, d.revid)
+	if d.tree, err = decodeRowTree(tree, body, d.revid, d.deleted, d.seq, true); err != nil {
 		return nil, err
 	}
 	return &d, nil
@@ -696,11 +877,11 @@ func (c *Collection) readTreeFor(ctx context.Context, id, revID string, use func
 		return classify(err)
 	}
 	d.seq = uint64(seq)
-	d.vector = scanVector(vv, vvRev)
+	d.vector = scanVector(vv, vvRev, d.revid)
 	if body == nil {
 		body = skippedColumn
 	}
-	if d.tree, err = decodeTreeBodies(tree, body, false); err != nil {
+	if d.tree, err = decodeRowTree(tree, body, d.revid, d.deleted, d.seq, false); err != nil {
 		return err
 	}
 	return use(&d)
@@ -712,12 +893,37 @@ func (c *Collection) GetRevision(ctx context.Context, id, revID string) (*Docume
 	if _, _, err := parseRevID(revID); err != nil {
 		return nil, fmt.Errorf("get revision %s of %q: %w", revID, id, err)
 	}
+	// A body in the kept-bodies table is read after the tree, in a statement of its own:
+	// if a save dropped it in between, the tree is read again (it then says whether the
+	// body is still kept), a few times at most.
+	for attempt := 1; ; attempt++ {
+		doc, gone, err := c.getRevision(ctx, id, revID)
+		if gone && attempt < 4 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get revision %s of %q: %w", revID, id, err)
+		}
+		return doc, nil
+	}
+}
+
+// testAfterTreeRead, when a test sets it, runs between GetRevision's two reads.
+var testAfterTreeRead func()
+
+// getRevision is one attempt of GetRevision; gone reports a kept body that was no longer
+// in the kept-bodies table when read after the tree (err is then ErrNotFound).
+func (c *Collection) getRevision(ctx context.Context, id, revID string) (_ *Document, gone bool, _ error) {
 	var doc *Document
+	var ref int64 // the body is this row of the kept-bodies table, read after the tree
 	pick := func(d *docTree, i int) error {
 		if i < 0 {
 			return fmt.Errorf("%w: unknown revision", ErrNotFound)
 		}
 		n := d.tree.nodes[i]
+		if ref = n.ref; ref > 0 {
+			n.body = []byte{}
+		}
 		if n.body == nil {
 			return fmt.Errorf("%w: body no longer kept", ErrNotFound)
 		}
@@ -735,9 +941,9 @@ func (c *Collection) GetRevision(ctx context.Context, id, revID string) (*Docume
 		if err := pick(d, i); err != nil {
 			return err
 		}
-		if d.revid != revID {
+		if d.revid != revID && d.tree.nodes[i].ref == 0 {
 			doc.Body = cloneBytes(doc.Body) // a slice of the tree as SQLite holds it
-		} // else the column as read for this call: the caller's own
+		} // else the column, or the kept body, as read for this call: the caller's own
 		return nil
 	})
 	if err == nil && whole {
@@ -748,10 +954,40 @@ func (c *Collection) GetRevision(ctx context.Context, id, revID string) (*Docume
 			}
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("get revision %s of %q: %w", revID, id, err)
+	if err == nil && ref > 0 {
+		if testAfterTreeRead != nil {
+			testAfterTreeRead()
+		}
+		doc.Body, err = c.keptBody(ctx, ref)
+		gone = errors.Is(err, ErrNotFound)
 	}
-	return doc, nil
+	if err != nil {
+		return nil, gone, err
+	}
+	return doc, false, nil
+}
+
+// keptBody reads row ref of the kept-bodies table (see keptTable): the body of a
+// revision that is not the current one. An ID is never reused, so a row that is gone
+// means the body is no longer kept (the document changed since its tree was read).
+func (c *Collection) keptBody(ctx context.Context, ref int64) ([]byte, error) {
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
+	defer c.db.leave()
+	r, err := c.readers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var body []byte
+	err = r.getKept.QueryRowContext(ctx, ref).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: body no longer kept", ErrNotFound)
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	return body, nil
 }
 
 // Revisions returns the kept revision tree, newest generation first.

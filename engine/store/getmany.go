@@ -36,7 +36,7 @@ func (c *Collection) GetManyWithDeleted(ctx context.Context, ids []string) ([]*D
 			return "", nil, err
 		}
 		d.Sequence, d.Expiration = uint64(seq), expirationTime(exp)
-		d.setVector(scanVector(vv, vvRev))
+		d.setVector(scanVector(vv, vvRev, d.RevID))
 		return d.ID, func(i int, first bool) {
 			if first {
 				docs[i] = d
@@ -72,7 +72,7 @@ func (c *Collection) CurrentRevisions(ctx context.Context, ids []string) ([]Curr
 		}
 		r.Sequence = uint64(seq)
 		d := Document{RevID: r.RevID}
-		d.setVector(scanVector(vv, vvRev))
+		d.setVector(scanVector(vv, vvRev, r.RevID))
 		r.Version, r.Vector = d.Version, d.Vector
 		return id, func(i int, _ bool) { revs[i] = r }, nil
 	})

@@ -94,7 +94,7 @@ func (b *Batch) putExisting(c *Collection, rev *RemoteRevision) (InsertResult, e
 	}
 	// Most revisions received by a new database create their document: try that in a
 	// single statement first (see insertFirstMaxBody).
-	if !rev.Deleted && len(body) <= insertFirstMaxBody {
+	if tryInsertFirst && !rev.Deleted && len(body) <= insertFirstMaxBody {
 		res, ok, err := b.insertNewRemote(c, rev, body)
 		if err != nil || ok {
 			return res, err
@@ -108,7 +108,8 @@ func (b *Batch) putExisting(c *Collection, rev *RemoteRevision) (InsertResult, e
 	if row != nil {
 		t = row.tree
 		if t.find(rev.RevID) >= 0 {
-			return InsertResult{Document: currentDocument(rev.DocID, row, t)}, nil
+			doc, err := b.currentDocument(c, rev.DocID, row, t)
+			return InsertResult{Document: doc}, err
 		}
 	}
 	graft, known := -1, len(rev.History)
@@ -146,12 +147,11 @@ func (b *Batch) putExisting(c *Collection, rev *RemoteRevision) (InsertResult, e
 	if err != nil {
 		return InsertResult{}, err
 	}
-	return InsertResult{
-		Sequence:   seq,
-		Inserted:   true,
-		Conflicted: len(t.liveLeaves()) > 1,
-		Document:   nodeDocument(rev.DocID, t, cur, seq, row),
-	}, nil
+	doc, err := b.nodeDocument(c, rev.DocID, t, cur, seq, row)
+	if err != nil {
+		return InsertResult{}, err
+	}
+	return InsertResult{Sequence: seq, Inserted: true, Conflicted: len(t.liveLeaves()) > 1, Document: doc}, nil
 }
 
 // insertNewRemote stores rev (not deleted) with its history as a document that does not
@@ -168,8 +168,8 @@ func (b *Batch) insertNewRemote(c *Collection, rev *RemoteRevision, body []byte)
 	t.prune(b.db.maxDepth)
 	cur := t.winner()
 	t.dropBodies(cur)
-	b.treeBuf = encodeTree(t, cur, b.treeBuf)
-	res, err := c.w.insNew.ExecContext(b.ctx, seq, rev.DocID, rev.RevID, b.treeBuf, body, nil, nil)
+	b.treeBuf = encodeTree(t, cur, seq, b.treeBuf)
+	res, err := c.w.insNewTree.ExecContext(b.ctx, seq, rev.DocID, rev.RevID, b.treeBuf, body)
 	if err != nil {
 		return InsertResult{}, false, b.fail(err)
 	}
@@ -179,16 +179,26 @@ func (b *Batch) insertNewRemote(c *Collection, rev *RemoteRevision, body []byte)
 		return InsertResult{}, false, nil
 	}
 	b.stored(c, rev.DocID, seq, rev.RevID, false, false, len(body))
-	return InsertResult{Sequence: seq, Inserted: true, Document: nodeDocument(rev.DocID, t, cur, seq, nil)}, true, nil
+	return InsertResult{Sequence: seq, Inserted: true, Document: nodeDocumentLoaded(rev.DocID, t, cur, seq, nil)}, true, nil
 }
 
 // currentDocument builds the current revision of a loaded document.
-func currentDocument(id string, row *docRow, t *revTree) *Document {
-	return nodeDocument(id, t, t.winner(), row.seq, row)
+func (b *Batch) currentDocument(c *Collection, id string, row *docRow, t *revTree) (*Document, error) {
+	return b.nodeDocument(c, id, t, t.winner(), row.seq, row)
 }
 
-// nodeDocument builds a Document for node i; seq 0 means "the node's own".
-func nodeDocument(id string, t *revTree, i int, seq uint64, row *docRow) *Document {
+// nodeDocument builds a Document for node i (its body read if it was not loaded) of t,
+// the tree of row (nil: a document written by this call from bytes in memory); seq 0
+// means "the node's own".
+func (b *Batch) nodeDocument(c *Collection, id string, t *revTree, i int, seq uint64, row *docRow) (*Document, error) {
+	if err := b.loadBodies(c, row, t, i); err != nil {
+		return nil, err
+	}
+	return nodeDocumentLoaded(id, t, i, seq, row), nil
+}
+
+// nodeDocumentLoaded is nodeDocument for a node whose body (if kept) is loaded.
+func nodeDocumentLoaded(id string, t *revTree, i int, seq uint64, row *docRow) *Document {
 	n := t.nodes[i]
 	if seq == 0 {
 		seq = n.seq
@@ -282,6 +292,9 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, opt
 	}
 	t := row.tree
 	if merged != nil && !opts.MergedDeleted && hasTopLevelAttachments(merged) {
+		if err := b.loadBodies(c, row, t, win, lose); err != nil {
+			return nil, err
+		}
 		if err := checkAttachmentsCarried(merged, t.nodes[win].body); err != nil {
 			if checkAttachmentsCarried(merged, t.nodes[lose].body) != nil {
 				return nil, err
@@ -296,7 +309,7 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, opt
 	if err != nil {
 		return nil, err
 	}
-	return nodeDocument(id, t, cur, seq, row), nil
+	return b.nodeDocument(c, id, t, cur, seq, row)
 }
 
 // mergedBody returns the body of the new revision a resolution adds: "{}" for a merged

@@ -52,14 +52,14 @@ func (b *Batch) noteKeptVersion(c *Collection, id string, row *docRow, t *revTre
 		return nil
 	}
 	parent := t.nodes[cur].parent
-	if parent < 0 || t.nodes[parent].id != row.vector.rev || t.nodes[parent].body == nil {
+	if parent < 0 || t.nodes[parent].id != row.vector.rev || !t.nodes[parent].hasBody() {
 		return nil
 	}
 	cv, err := hlv.CurrentVersion(row.vector.text)
 	if err != nil {
 		return nil // not written by this package: the parent is left without a version
 	}
-	if _, err := b.db.wstmts.putKept.ExecContext(b.ctx, c.id, id, row.vector.rev, cv.String()); err != nil {
+	if _, err := b.db.wstmts.putKeptVer.ExecContext(b.ctx, c.id, id, row.vector.rev, cv.String()); err != nil {
 		return b.fail(err)
 	}
 	return nil
@@ -113,7 +113,7 @@ func (c *Collection) keptVersionOf(ctx context.Context, id, version string) (str
 	}
 	defer c.db.leave()
 	var rev, ver string
-	err := c.db.rstmts.getKept.QueryRowContext(ctx, c.id, id).Scan(&rev, &ver)
+	err := c.db.rstmts.getKeptVer.QueryRowContext(ctx, c.id, id).Scan(&rev, &ver)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && ver != version) {
 		return "", fmt.Errorf("%w: no kept revision has this version", ErrNotFound)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,5 +148,33 @@ func BenchmarkUpdateBatch1000(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*docs), "ns/update")
 		})
+	}
+}
+
+// A kept parent body large enough to live in the kept-bodies table (schema 2) is found by
+// its version too, byte for byte, and is gone once a grandchild is saved.
+func TestGetRevisionByVersionLargeKeptBody(t *testing.T) {
+	ctx := context.Background()
+	coll := openTest(t, Config{}).DefaultCollection()
+	big := func(n int) string { return fmt.Sprintf(`{"n":%d,"pad":"%s"}`, n, strings.Repeat("x", 3*keptTableMin)) }
+	var docs []*Document
+	for i := 1; i <= 3; i++ {
+		d, err := coll.Save(ctx, "a", []byte(big(i)), SaveOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, d)
+		if i == 2 {
+			got, err := coll.GetRevisionByVersion(ctx, "a", docs[0].Version)
+			if err != nil || got.RevID != docs[0].RevID || string(got.Body) != big(1) {
+				t.Fatalf("large kept parent by version: %v (rev %v)", err, got)
+			}
+		}
+	}
+	if got, err := coll.GetRevisionByVersion(ctx, "a", docs[1].Version); err != nil || string(got.Body) != big(2) {
+		t.Fatalf("new large kept parent: %v", err)
+	}
+	if _, err := coll.GetRevisionByVersion(ctx, "a", docs[0].Version); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("large grandparent: %v, want ErrNotFound", err)
 	}
 }

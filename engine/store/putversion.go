@@ -81,6 +81,14 @@ func (b *Batch) putVersion(c *Collection, rv *RemoteVersion) (VersionResult, err
 	if err := b.observe(rv.Vector); err != nil {
 		return VersionResult{}, err
 	}
+	// Most versions received by a new database create their document: try that in a
+	// single statement first (see insertFirstMaxBody).
+	if tryInsertFirst && !rv.Deleted && len(body) <= insertFirstMaxBody {
+		res, ok, err := b.insertNewVersion(c, rv, body)
+		if err != nil || ok {
+			return res, err
+		}
+	}
 	row, err := b.loadDoc(c, rv.DocID)
 	if err != nil {
 		return VersionResult{}, err
@@ -97,7 +105,8 @@ func (b *Batch) putVersion(c *Collection, rv *RemoteVersion) (VersionResult, err
 		return b.attachVector(c, rv.DocID, row, t, cur, vec)
 	}
 	if order != hlv.Newer {
-		return VersionResult{Order: order, Document: currentDocument(rv.DocID, row, t)}, nil
+		doc, err := b.currentDocument(c, rv.DocID, row, t)
+		return VersionResult{Order: order, Document: doc}, err
 	}
 	if legacy == 1 && cur >= 0 && usableRevID(t, cur, rv.Vector.Legacy[0]) {
 		// The sender named the rev-tree ID of this revision, a child of our current one:
@@ -113,6 +122,29 @@ func (b *Batch) putVersion(c *Collection, rv *RemoteVersion) (VersionResult, err
 		return VersionResult{}, err
 	}
 	return VersionResult{Order: order, Inserted: true, Sequence: doc.Sequence, Document: doc}, nil
+}
+
+// insertNewVersion stores rv (not deleted, body its compact body) as a document that
+// does not exist yet, in one statement, as putVersion would: a revision with a rev-tree
+// ID minted as a local save's, carrying the received vector. It reports false (having
+// written nothing) if the document exists.
+func (b *Batch) insertNewVersion(c *Collection, rv *RemoteVersion, body []byte) (VersionResult, bool, error) {
+	rev := newRevID(0, "", false, body)
+	seq := c.seq + 1
+	sv := storedVector{text: storedForm(rv.Vector, b.db.maxDepth).String(), rev: rev}
+	res, err := c.w.insNew.ExecContext(b.ctx, seq, rv.DocID, rev, body, sv.text)
+	if err != nil {
+		return VersionResult{}, false, b.fail(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return VersionResult{}, false, b.fail(err)
+	} else if n == 0 {
+		return VersionResult{}, false, nil
+	}
+	b.stored(c, rv.DocID, seq, rev, false, false, len(body))
+	doc := &Document{ID: rv.DocID, RevID: rev, Sequence: seq, Body: cloneBytes(body)}
+	doc.setVector(sv)
+	return VersionResult{Order: hlv.Newer, Inserted: true, Sequence: seq, Document: doc}, true, nil
 }
 
 // storedForm is a received or merged vector as stored: pruned, and without the rev-tree
@@ -161,11 +193,13 @@ func compareReceived(v hlv.Vector, t *revTree, cur int, sv storedVector) (hlv.Or
 // revision itself does not change, so it takes no new sequence.
 func (b *Batch) attachVector(c *Collection, id string, row *docRow, t *revTree, cur int, vec hlv.Vector) (VersionResult, error) {
 	sv := storedVector{text: vec.String(), rev: t.nodes[cur].id}
-	if _, err := c.w.setVector.ExecContext(b.ctx, sv.text, sv.rev, row.seq); err != nil {
+	vv, vvRev := sv.args(sv.rev)
+	if _, err := c.w.setVector.ExecContext(b.ctx, vv, vvRev, row.seq); err != nil {
 		return VersionResult{}, b.fail(err)
 	}
 	row.vector = sv
-	return VersionResult{Order: hlv.Same, Document: currentDocument(id, row, t)}, nil
+	doc, err := b.currentDocument(c, id, row, t)
+	return VersionResult{Order: hlv.Same, Document: doc}, err
 }
 
 // storeVersion adds a revision with body data (deleted: a tombstone) as a child of the
@@ -186,7 +220,10 @@ func (b *Batch) storeVersion(c *Collection, id string, row *docRow, t *revTree, 
 	if err != nil {
 		return nil, err
 	}
-	doc := nodeDocument(id, t, i, seq, row)
+	doc, err := b.nodeDocument(c, id, t, i, seq, row)
+	if err != nil {
+		return nil, err
+	}
 	doc.setVector(sv)
 	return doc, nil
 }
@@ -262,6 +299,9 @@ func (b *Batch) resolveVersion(c *Collection, rv *RemoteVersion, how VersionReso
 	local := currentVector(t, cur, row.vector)
 	if o := rv.Vector.Compare(local); o != hlv.Conflicting {
 		return nil, fmt.Errorf("%w: the received version is %v than the local one, not in conflict", ErrConflict, o)
+	}
+	if err := b.loadBodies(c, row, t, cur); err != nil {
+		return nil, err
 	}
 	data, deleted := t.nodes[cur].body, t.nodes[cur].deleted
 	switch {

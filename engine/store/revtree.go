@@ -13,8 +13,21 @@ type revNode struct {
 	parent  int // index into revTree.nodes, -1 for a root (first revision or pruned history)
 	deleted bool
 	seq     uint64 // sequence at which this revision was added locally (0 for history-only revisions)
-	body    []byte // nil when the body is not kept
+	body    []byte // the kept body when loaded; nil when not kept or not loaded (ref, col)
+	// ref > 0: the body is row ref of the collection's kept-bodies table (a large body of
+	// a revision that is not the current one; see "Storage" in doc.go). body is nil
+	// until loaded (Batch.nodeBody).
+	ref int64
+	// col: the body is the docs.body column of the row as loaded (the node was the
+	// current revision); body is nil when the column was not read (a large body).
+	col bool
 }
+
+// hasBody reports whether the revision's body is kept (loaded or not).
+func (n *revNode) hasBody() bool { return n.body != nil || n.ref > 0 || n.col }
+
+// dropBody forgets the revision's body (a kept-table row it had is deleted by storeDoc).
+func (n *revNode) dropBody() { n.body, n.ref, n.col = nil, 0, false }
 
 // revTree is a document's revision tree. Invariant: a node's parent has a
 // smaller index and a generation exactly one lower; IDs are unique.
@@ -192,7 +205,7 @@ func (t *revTree) dropBodies(current int) {
 	}
 	for i := range t.nodes {
 		if nonLeaf[i] && i != keepParent {
-			t.nodes[i].body = nil
+			t.nodes[i].dropBody()
 		}
 	}
 }
@@ -203,7 +216,7 @@ func (t *revTree) revisions() []Revision {
 	nonLeaf := t.isParent()
 	out := make([]Revision, 0, len(t.nodes))
 	for i, n := range t.nodes {
-		r := Revision{RevID: n.id, Deleted: n.deleted, Leaf: !nonLeaf[i], HasBody: n.body != nil, Sequence: n.seq}
+		r := Revision{RevID: n.id, Deleted: n.deleted, Leaf: !nonLeaf[i], HasBody: n.hasBody(), Sequence: n.seq}
 		if n.parent >= 0 {
 			r.Parent = t.nodes[n.parent].id
 		}
@@ -226,20 +239,54 @@ func (t *revTree) revisions() []Revision {
 //	per node:
 //	  uvarint  len(id), id bytes
 //	  uvarint  parent index + 1 (0 = root)
-//	  byte     flags: 1 deleted, 2 has body, 4 body is the docs.body column (current revision)
+//	  byte     flags: 1 deleted, 2 has body, 4 body is the docs.body column (current
+//	           revision), 8 body is a row of the kept-bodies table (schema 2)
 //	  uvarint  sequence
-//	  if has body and not in column: uvarint len, body bytes
+//	  if flag 8: uvarint row ID in the kept-bodies table
+//	  else if has body and not in column: uvarint len, body bytes
+//
+// Schema 2 also stores the commonest tree, one revision (a root) added under the row's
+// own sequence with its body in the column, as an empty blob: the row's revid, deleted
+// and seq columns say everything (see singleTree).
 const (
 	treeFormatVersion = 1
 	flagDeleted       = 1
 	flagHasBody       = 2
 	flagBodyInColumn  = 4
+	flagBodyKept      = 8
 )
 
-// encodeTree serialises t; the body of node current (if kept) is not
-// written because it lives in the docs.body column.
-func encodeTree(t *revTree, current int, buf []byte) []byte {
-	buf = append(buf[:0], treeFormatVersion)
+// isSingle reports whether t is the tree encodeTree stores as an empty blob for a row of
+// sequence rowSeq: one root revision, added under rowSeq, its body in the column.
+func (t *revTree) isSingle(rowSeq uint64) bool {
+	if len(t.nodes) != 1 {
+		return false
+	}
+	n := &t.nodes[0]
+	return n.parent < 0 && n.seq == rowSeq && n.ref == 0 && (n.body != nil || n.col)
+}
+
+// singleTree is the tree an empty tree blob stands for (see isSingle).
+func singleTree(revid string, deleted bool, rowSeq uint64, column []byte) (*revTree, error) {
+	gen, _, err := parseRevID(revid)
+	if err != nil {
+		return nil, fmt.Errorf("%w: revision tree: %v", ErrCorrupt, err)
+	}
+	return &revTree{nodes: []revNode{{id: revid, gen: gen, parent: -1, deleted: deleted, seq: rowSeq, body: column, col: true}}}, nil
+}
+
+// encodeTree serialises t, the tree of a row of sequence rowSeq whose current revision
+// is node current; that node's body (if kept) is not written because it lives in the
+// docs.body column. Nodes with a kept-table row are written by reference.
+func encodeTree(t *revTree, current int, rowSeq uint64, buf []byte) []byte {
+	if buf == nil {
+		buf = make([]byte, 0, 256) // never nil: an empty tree is an empty blob, not NULL
+	}
+	buf = buf[:0]
+	if current == 0 && t.isSingle(rowSeq) {
+		return buf
+	}
+	buf = append(buf, treeFormatVersion)
 	buf = binary.AppendUvarint(buf, uint64(len(t.nodes)))
 	for i := range t.nodes {
 		n := &t.nodes[i]
@@ -250,15 +297,22 @@ func encodeTree(t *revTree, current int, buf []byte) []byte {
 		if n.deleted {
 			flags |= flagDeleted
 		}
-		if n.body != nil {
+		if n.hasBody() {
 			flags |= flagHasBody
-			if i == current {
+			switch {
+			case i == current:
 				flags |= flagBodyInColumn
+			case n.ref > 0:
+				flags |= flagBodyKept
 			}
 		}
 		buf = append(buf, flags)
 		buf = binary.AppendUvarint(buf, n.seq)
-		if n.body != nil && i != current {
+		switch {
+		case flags&(flagHasBody|flagBodyInColumn) != flagHasBody:
+		case n.ref > 0:
+			buf = binary.AppendUvarint(buf, uint64(n.ref))
+		default:
 			buf = binary.AppendUvarint(buf, uint64(len(n.body)))
 			buf = append(buf, n.body...)
 		}
@@ -266,11 +320,58 @@ func encodeTree(t *revTree, current int, buf []byte) []byte {
 	return buf
 }
 
-// decodeTree parses an encoded tree; column is the docs.body value, given to
-// the node flagged as the current revision. Malformed input is ErrCorrupt;
-// the decoder never panics and checks every invariant of revTree.
+// decodeTree parses an encoded tree (not the empty form of schema 2, see decodeRowTree);
+// column is the docs.body value, given to the node flagged as the current revision.
+// Malformed input is ErrCorrupt; the decoder never panics and checks every invariant of
+// revTree.
 func decodeTree(data, column []byte) (*revTree, error) {
 	return decodeTreeBodies(data, column, true)
+}
+
+// decodeRowTree decodes the tree column of a documents row whose revid, deleted and seq
+// columns are given: an empty blob is the row's one revision (singleTree). column is the
+// body column, nil when it was not read (the current node then has col set and no body).
+func decodeRowTree(data, column []byte, revid string, deleted bool, seq uint64, copyBodies bool) (*revTree, error) {
+	if len(data) == 0 {
+		return singleTree(revid, deleted, seq, column)
+	}
+	return decodeTreeBodies(data, column, copyBodies)
+}
+
+// decodeNodeBody reads what node n's flags say about its body from p (a kept-table
+// reference or an inline body; the body column is column, which only one node may
+// claim) and returns the rest of p, or what is wrong with it.
+func decodeNodeBody(n *revNode, flags byte, p, column []byte, columnSeen *bool, copyBodies bool) ([]byte, string) {
+	switch {
+	case flags&flagHasBody == 0:
+		if flags&(flagBodyInColumn|flagBodyKept) != 0 {
+			return p, "body flag without body"
+		}
+	case flags&flagBodyInColumn != 0:
+		if flags&flagBodyKept != 0 || *columnSeen {
+			return p, "body column claimed twice"
+		}
+		*columnSeen = true
+		n.body, n.col = column, true
+	case flags&flagBodyKept != 0:
+		ref, k := binary.Uvarint(p)
+		if k <= 0 || ref == 0 || ref > 1<<62 {
+			return p, "bad kept body reference"
+		}
+		n.ref = int64(ref)
+		p = p[k:]
+	default:
+		bl, k := binary.Uvarint(p)
+		if k <= 0 || bl > uint64(len(p)-k) {
+			return p, "truncated body"
+		}
+		n.body = p[k : k+int(bl) : k+int(bl)]
+		if copyBodies {
+			n.body = append([]byte{}, n.body...)
+		}
+		p = p[k+int(bl):]
+	}
+	return p, ""
 }
 
 // decodeTreeBodies is decodeTree; with copyBodies false the kept bodies of the
@@ -288,6 +389,7 @@ func decodeTreeBodies(data, column []byte, copyBodies bool) (*revTree, error) {
 	p = p[k:]
 	t := &revTree{nodes: make([]revNode, 0, count)}
 	seen := make(map[string]struct{}, count)
+	columnSeen := false
 	for i := 0; i < int(count); i++ {
 		l, k := binary.Uvarint(p)
 		if k <= 0 || l > uint64(len(p)-k) {
@@ -317,7 +419,7 @@ func decodeTreeBodies(data, column []byte, copyBodies bool) (*revTree, error) {
 		}
 		flags := p[0]
 		p = p[1:]
-		if flags&^(flagDeleted|flagHasBody|flagBodyInColumn) != 0 {
+		if flags&^(flagDeleted|flagHasBody|flagBodyInColumn|flagBodyKept) != 0 {
 			return nil, bad("unknown flags")
 		}
 		seq, k := binary.Uvarint(p)
@@ -326,26 +428,9 @@ func decodeTreeBodies(data, column []byte, copyBodies bool) (*revTree, error) {
 		}
 		p = p[k:]
 		n := revNode{id: id, gen: gen, parent: parent, deleted: flags&flagDeleted != 0, seq: seq}
-		switch {
-		case flags&flagHasBody == 0:
-			if flags&flagBodyInColumn != 0 {
-				return nil, bad("column flag without body")
-			}
-		case flags&flagBodyInColumn != 0:
-			if column == nil {
-				return nil, bad("missing body column")
-			}
-			n.body = column
-		default:
-			bl, k := binary.Uvarint(p)
-			if k <= 0 || bl > uint64(len(p)-k) {
-				return nil, bad("truncated body")
-			}
-			n.body = p[k : k+int(bl) : k+int(bl)]
-			if copyBodies {
-				n.body = append([]byte{}, n.body...)
-			}
-			p = p[k+int(bl):]
+		var what string
+		if p, what = decodeNodeBody(&n, flags, p, column, &columnSeen, copyBodies); what != "" {
+			return nil, bad(what)
 		}
 		t.nodes = append(t.nodes, n)
 	}

@@ -196,11 +196,13 @@ func TestTreeEncoding(t *testing.T) {
 	tr.nodes[0].body = nil
 	cur := tr.winner()
 	column := tr.nodes[cur].body
-	enc := encodeTree(tr, cur, nil)
+	tr.nodes[1].ref = 0 // inline (a kept-table reference is TestTreeEncodingKeptRefs')
+	enc := encodeTree(tr, cur, 1000, nil)
 	got, err := decodeTree(enc, column)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr.nodes[cur].col = true // the decoder marks the column's node
 	if fmt.Sprint(got.nodes) != fmt.Sprint(tr.nodes) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got.nodes, tr.nodes)
 	}
@@ -228,11 +230,54 @@ func TestTreeEncoding(t *testing.T) {
 	}
 }
 
+// TestTreeEncodingKeptRefs: a body in the kept-bodies table is written as its row ID, and
+// a one-revision tree under the row's own sequence as an empty blob, which the row's
+// columns decode again.
+func TestTreeEncodingKeptRefs(t *testing.T) {
+	tr := chain(3, 'a')
+	tr.nodes[0].body = nil
+	tr.nodes[1].body, tr.nodes[1].ref = nil, 1<<40
+	enc := encodeTree(tr, 2, 99, nil)
+	got, err := decodeTree(enc, []byte(`{"g":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := got.nodes[1]; n.ref != 1<<40 || n.body != nil || !n.hasBody() {
+		t.Fatalf("kept reference decoded as %+v", n)
+	}
+	if n := got.nodes[2]; !n.col || string(n.body) != `{"g":3}` {
+		t.Fatalf("current node decoded as %+v", n)
+	}
+	if got.nodes[0].hasBody() {
+		t.Fatal("dropped body came back")
+	}
+	one := chain(1, 'c')
+	one.nodes[0].seq = 42
+	if enc := encodeTree(one, 0, 42, nil); len(enc) != 0 {
+		t.Fatalf("one revision under the row's sequence encoded as %d bytes, want 0", len(enc))
+	}
+	if enc := encodeTree(one, 0, 43, nil); len(enc) == 0 {
+		t.Fatal("one revision under another sequence encoded as empty")
+	}
+	got, err = decodeRowTree(nil, []byte(`{"g":1}`), one.nodes[0].id, true, 42, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := got.nodes[0]; len(got.nodes) != 1 || n.id != one.nodes[0].id || n.gen != 1 || n.parent != -1 || !n.deleted || n.seq != 42 || string(n.body) != `{"g":1}` || !n.col {
+		t.Fatalf("empty tree decoded as %+v", got.nodes)
+	}
+	if _, err := decodeRowTree(nil, nil, "bad", false, 1, true); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("empty tree of a row with a bad revid: %v", err)
+	}
+}
+
 func FuzzDecodeTree(f *testing.F) {
 	tr := chain(3, 'a')
 	tr.add(0, rid(2, 'b'), 2, true, []byte(`{}`), 7)
-	f.Add(encodeTree(tr, tr.winner(), nil))
-	f.Add(encodeTree(chain(1, 'c'), 0, nil))
+	f.Add(encodeTree(tr, tr.winner(), 1000, nil))
+	f.Add(encodeTree(chain(1, 'c'), 0, 1000, nil))
+	tr.nodes[1].ref, tr.nodes[1].body = 12, nil
+	f.Add(encodeTree(tr, tr.winner(), 1000, nil))
 	f.Add([]byte{1, 1, 5, '1', '-', 'a', 'b', 'c', 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tr, err := decodeTree(data, []byte(`{}`))
@@ -250,7 +295,9 @@ func FuzzDecodeTree(f *testing.F) {
 		tr.ancestors(w, 0)
 		tr.prune(2)
 		tr.dropBodies(tr.winner())
-		if _, err := decodeTree(encodeTree(tr, tr.winner(), nil), tr.nodes[tr.winner()].body); err != nil {
+		w = tr.winner()
+		n := tr.nodes[w]
+		if _, err := decodeRowTree(encodeTree(tr, w, n.seq, nil), n.body, n.id, n.deleted, n.seq, true); err != nil {
 			t.Fatalf("re-encoded tree does not decode: %v", err)
 		}
 	})

@@ -12,27 +12,54 @@ import (
 // (docid), the same work as a plain "id TEXT PRIMARY KEY" table.
 func docsTable(collID int64) string { return fmt.Sprintf("docs_%d", collID) }
 
+// keptTable names a collection's kept-bodies table (schema 2): the bodies of revisions
+// other than the current one that are kept (as delta sources, or as conflicting leaves)
+// and at least keptTableMin bytes long. A tree node refers to its row by ID
+// (flagBodyKept), so that saving a new revision of a large document neither reads nor
+// rewrites the bodies its older revisions keep. AUTOINCREMENT: an ID is never used
+// twice, so a reader holding an old tree can never be handed another revision's body.
+func keptTable(collID int64) string { return fmt.Sprintf("kept_%d", collID) }
+
+// keptTableMin is the size from which a kept non-current body is stored in the
+// kept-bodies table rather than inside the tree blob; it is also the size up to which
+// the writer reads the current body with the tree (larger ones are read when needed).
+const keptTableMin = 2048
+
 // docsSchema returns the statements creating a collection's table.
 func docsSchema(collID int64) []string {
 	t := docsTable(collID)
 	return []string{
-		// Small columns first so that the body's overflow pages are read only
-		// when the body is wanted. tree is the encoded revision tree (revtree.go).
-		// vv is the version vector of revision vv_rev (see vectorColumns: tables made
-		// before versions existed gain the two columns when the database is opened).
-		`CREATE TABLE IF NOT EXISTS ` + t + ` (
+		docsTableDDL(t),
+		`CREATE UNIQUE INDEX IF NOT EXISTS ` + t + `_docid ON ` + t + ` (docid)`,
+		`CREATE INDEX IF NOT EXISTS ` + t + `_expiration ON ` + t + ` (expiration) WHERE expiration IS NOT NULL`,
+		`CREATE TABLE IF NOT EXISTS ` + keptTable(collID) + ` (id INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB NOT NULL)`,
+	}
+}
+
+// docsColumns are the columns of a documents table, in their schema-2 order.
+const docsColumns = `seq, docid, revid, deleted, expiration, vv, vv_rev, tree, body`
+
+// docsTableDDL creates documents table t.
+//
+// Small columns first and the body last, so that reading any other column never walks
+// the body's overflow pages (SQLite stores a row's columns in order, and reaching a
+// column after a large body means following its whole overflow chain). Schema 1 had vv
+// and vv_rev after the body (they were added to existing tables, see vectorColumns), so
+// every read of a version walked the body; migrateSchema1 rebuilds such tables.
+// tree is the encoded revision tree (revtree.go; schema 2: an empty blob for a document
+// of one revision). vv is the version vector of revision vv_rev, or (schema 2) of revid
+// when vv_rev is NULL.
+func docsTableDDL(t string) string {
+	return `CREATE TABLE IF NOT EXISTS ` + t + ` (
 			seq INTEGER PRIMARY KEY,
 			docid TEXT NOT NULL,
 			revid TEXT NOT NULL,
 			deleted INTEGER NOT NULL,
 			expiration INTEGER,
-			tree BLOB NOT NULL,
-			body BLOB NOT NULL,
 			vv TEXT,
-			vv_rev TEXT)`,
-		`CREATE UNIQUE INDEX IF NOT EXISTS ` + t + `_docid ON ` + t + ` (docid)`,
-		`CREATE INDEX IF NOT EXISTS ` + t + `_expiration ON ` + t + ` (expiration) WHERE expiration IS NOT NULL`,
-	}
+			vv_rev TEXT,
+			tree BLOB NOT NULL,
+			body BLOB NOT NULL)`
 }
 
 type stmtSpec struct {
@@ -81,8 +108,8 @@ type writerStmts struct {
 	putLocal   *sql.Stmt
 	delLocal   *sql.Stmt
 	setMeta    *sql.Stmt
-	putKept    *sql.Stmt // keptversion.go
-	delKept    *sql.Stmt
+	putKeptVer *sql.Stmt // keptversion.go (kept_versions)
+	delKeptVer *sql.Stmt
 }
 
 func (s *writerStmts) specs() []stmtSpec {
@@ -100,8 +127,8 @@ func (s *writerStmts) specs() []stmtSpec {
 			ON CONFLICT (id) DO UPDATE SET rev = excluded.rev, body = excluded.body`},
 		{&s.delLocal, `DELETE FROM local_docs WHERE id = ?`},
 		{&s.setMeta, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`},
-		{&s.putKept, keptVersionPutSQL},
-		{&s.delKept, keptVersionDelSQL},
+		{&s.putKeptVer, keptVersionPutSQL},
+		{&s.delKeptVer, keptVersionDelSQL},
 	}
 }
 
@@ -110,7 +137,7 @@ type readerStmts struct {
 	getLocal   *sql.Stmt
 	getRemote  *sql.Stmt
 	getRemotes *sql.Stmt
-	getKept    *sql.Stmt // keptversion.go
+	getKeptVer *sql.Stmt // keptversion.go (kept_versions)
 }
 
 func (s *readerStmts) specs() []stmtSpec {
@@ -119,7 +146,7 @@ func (s *readerStmts) specs() []stmtSpec {
 		{&s.getRemote, `SELECT revid FROM remote_ancestors WHERE coll = ? AND docid = ? AND remote = ?`},
 		{&s.getRemotes, `SELECT docid, revid FROM remote_ancestors
 			WHERE coll = ? AND remote = ? AND docid IN (SELECT value FROM json_each(?))`},
-		{&s.getKept, keptVersionGetSQL},
+		{&s.getKeptVer, keptVersionGetSQL},
 	}
 }
 
@@ -127,26 +154,47 @@ func (s *readerStmts) specs() []stmtSpec {
 // A save of a new document costs one insNew; an update selDoc + updDoc.
 type collWriterStmts struct {
 	insNew        *sql.Stmt
+	insNewTree    *sql.Stmt
 	selDoc        *sql.Stmt
 	selDocMeta    *sql.Stmt
+	selTree       *sql.Stmt
+	selBody       *sql.Stmt
 	insDoc        *sql.Stmt
 	updDoc        *sql.Stmt
+	updDocMeta    *sql.Stmt
 	delDoc        *sql.Stmt
 	setExpiration *sql.Stmt
 	setVector     *sql.Stmt
+	keepColumn    *sql.Stmt
+	keepBody      *sql.Stmt
+	getKept       *sql.Stmt
+	delKept       *sql.Stmt
 }
 
 func (s *collWriterStmts) specs(collID int64) []stmtSpec {
-	t := docsTable(collID)
+	t, k := docsTable(collID), keptTable(collID)
 	return []stmtSpec{
-		{&s.insNew, `INSERT INTO ` + t + ` (seq, docid, revid, deleted, tree, body, vv, vv_rev) VALUES (?, ?, ?, 0, ?, ?, ?, ?) ON CONFLICT (docid) DO NOTHING`},
-		{&s.selDoc, `SELECT seq, deleted, expiration, tree, body, vv, vv_rev FROM ` + t + ` WHERE docid = ?`},
+		// A new document of one revision: the empty tree and the vector of revid (vv_rev
+		// NULL) take no parameter.
+		{&s.insNew, `INSERT INTO ` + t + ` (seq, docid, revid, deleted, tree, body, vv) VALUES (?, ?, ?, 0, x'', ?, ?) ON CONFLICT (docid) DO NOTHING`},
+		{&s.insNewTree, `INSERT INTO ` + t + ` (seq, docid, revid, deleted, tree, body) VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (docid) DO NOTHING`},
+		// The body column only when small; a larger one is read if needed (selBody).
+		{&s.selDoc, fmt.Sprintf(`SELECT seq, revid, deleted, expiration, tree, CASE WHEN length(body) < %d THEN body END, length(body), vv, vv_rev FROM %s WHERE docid = ?`, keptTableMin, t)},
 		{&s.selDocMeta, `SELECT seq, deleted, expiration FROM ` + t + ` WHERE docid = ?`},
+		{&s.selTree, `SELECT seq, revid, deleted, tree FROM ` + t + ` WHERE docid = ?`},
+		{&s.selBody, `SELECT body FROM ` + t + ` WHERE seq = ?`},
 		{&s.insDoc, `INSERT INTO ` + t + ` (seq, docid, revid, deleted, tree, body, vv, vv_rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.updDoc, `UPDATE ` + t + ` SET seq = ?, revid = ?, deleted = ?, tree = ?, body = ?, vv = ?, vv_rev = ? WHERE seq = ?`},
+		// An update whose current revision keeps its body (already in the column).
+		{&s.updDocMeta, `UPDATE ` + t + ` SET seq = ?, revid = ?, deleted = ?, tree = ?, vv = ?, vv_rev = ? WHERE seq = ?`},
 		{&s.delDoc, `DELETE FROM ` + t + ` WHERE seq = ?`},
 		{&s.setExpiration, `UPDATE ` + t + ` SET expiration = ? WHERE seq = ?`},
 		{&s.setVector, `UPDATE ` + t + ` SET vv = ?, vv_rev = ? WHERE seq = ?`},
+		// The body column of a row moves to the kept-bodies table inside SQLite.
+		{&s.keepColumn, `INSERT INTO ` + k + ` (body) SELECT body FROM ` + t + ` WHERE seq = ?`},
+		{&s.keepBody, `INSERT INTO ` + k + ` (body) VALUES (?)`},
+		{&s.getKept, `SELECT body FROM ` + k + ` WHERE id = ?`},
+		{&s.delKept, `DELETE FROM ` + k + ` WHERE id = ?`},
 	}
 }
 
@@ -160,6 +208,7 @@ type collReaderStmts struct {
 	changes    *sql.Stmt
 	expiration *sql.Stmt
 	expired    *sql.Stmt
+	getKept    *sql.Stmt
 }
 
 // expiryPage is how many expired documents one purge transaction handles.
@@ -179,6 +228,7 @@ func (s *collReaderStmts) specs(collID int64) []stmtSpec {
 		{&s.getTreeRev, `SELECT revid, deleted, seq, expiration, tree, CASE WHEN revid = ?2 THEN body END, vv, vv_rev FROM ` + t + ` WHERE docid = ?1`},
 		{&s.changes, `SELECT seq, docid, revid, deleted, length(body) FROM ` + t + ` WHERE seq > ? ORDER BY seq LIMIT ?`},
 		{&s.expiration, `SELECT expiration FROM ` + t + ` WHERE docid = ?`},
+		{&s.getKept, `SELECT body FROM ` + keptTable(collID) + ` WHERE id = ?`},
 		{&s.expired, fmt.Sprintf(`SELECT docid FROM %s WHERE expiration IS NOT NULL AND expiration <= ? ORDER BY expiration LIMIT %d`, t, expiryPage)},
 	}
 }

@@ -107,17 +107,26 @@ type storedVector struct {
 	rev  string
 }
 
-func scanVector(vv, rev sql.NullString) storedVector {
-	if !vv.Valid || !rev.Valid {
+// scanVector reads the vv and vv_rev columns of a row whose revid column is revid: a
+// vector without vv_rev (schema 2) belongs to revid.
+func scanVector(vv, rev sql.NullString, revid string) storedVector {
+	switch {
+	case !vv.Valid:
 		return storedVector{}
+	case !rev.Valid:
+		return storedVector{text: vv.String, rev: revid}
 	}
 	return storedVector{text: vv.String, rev: rev.String}
 }
 
-// args returns the values for the vv and vv_rev columns.
-func (s *storedVector) args() (any, any) {
+// args returns the values for the vv and vv_rev columns of a row whose revid column is
+// revid: vv_rev is left NULL when the vector is revid's, as most are.
+func (s *storedVector) args(revid string) (any, any) {
 	if s == nil || s.text == "" {
 		return nil, nil
+	}
+	if s.rev == revid {
+		return s.text, nil
 	}
 	return s.text, s.rev
 }

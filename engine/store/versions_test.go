@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -519,5 +520,60 @@ func TestVersionedRevisionFoundAmongSenderRevTreeIDs(t *testing.T) {
 	}
 	if err := coll.SetRemoteAncestor(ctx, "peer", "d", "not a revision"); !errors.Is(err, ErrInvalidRevID) {
 		t.Fatalf("garbage remote ancestor: %v", err)
+	}
+}
+
+// A version received for a document the database has never seen is stored in one
+// statement (insertNewVersion, no lookup first); the result and what is stored are those
+// of the general path (tryInsertFirst off): document, revision ID, vector, sequence,
+// revision tree, change.
+func TestPutExistingVersionNewDocumentFastPath(t *testing.T) {
+	ctx := context.Background()
+	const src = "dnZwcm9iZS1zb3VyY2UtQQ"
+	base := uint64(time.Now().Add(-time.Hour).UnixNano()) &^ 0xffff
+	vec := mustParseVector(t, hlv.Version{Time: base, Source: src}.String()+";"+hlv.Version{Time: base - 0x10000, Source: "b3RoZXJzb3VyY2VpZGFiY2RlZg"}.String())
+	run := func(fast bool) (VersionResult, []Revision, Change, *Document) {
+		t.Helper()
+		tryInsertFirst = fast
+		defer func() { tryInsertFirst = true }()
+		db := openTest(t, Config{})
+		c := db.DefaultCollection()
+		if _, err := c.Save(ctx, "other", []byte(`{"x":1}`), SaveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: vec, Body: []byte(` {"from" : "A"} `)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		revs, err := c.Revisions(ctx, "d")
+		if err != nil {
+			t.Fatal(err)
+		}
+		chs, err := c.ChangesSince(ctx, 1, 10)
+		if err != nil || len(chs) != 1 {
+			t.Fatalf("changes %v (%v)", chs, err)
+		}
+		got, err := c.Get(ctx, "d")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := c.Count(ctx); err != nil || n != 2 {
+			t.Fatalf("count %d (%v)", n, err)
+		}
+		return res, revs, chs[0], got
+	}
+	fr, frevs, fch, fdoc := run(true)
+	sr, srevs, sch, sdoc := run(false)
+	show := func(r VersionResult) string {
+		return fmt.Sprintf("%v %v %d %+v", r.Order, r.Inserted, r.Sequence, *r.Document)
+	}
+	if show(fr) != show(sr) {
+		t.Fatalf("results differ:\nfast    %s\ngeneral %s", show(fr), show(sr))
+	}
+	if fmt.Sprint(frevs, fch, *fdoc) != fmt.Sprint(srevs, sch, *sdoc) {
+		t.Fatalf("stored state differs:\nfast    %v %v %+v\ngeneral %v %v %+v", frevs, fch, *fdoc, srevs, sch, *sdoc)
+	}
+	if fr.Order != hlv.Newer || !fr.Inserted || fr.Document.Vector != vec.String() || string(fr.Document.Body) != `{"from":"A"}` {
+		t.Fatalf("result %s", show(fr))
 	}
 }
