@@ -587,6 +587,9 @@ func (p *Puller) removalRev(ctx context.Context, rev wire.Rev) error {
 		if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 			return blipErrorFor(err) // ending: the row stays pending
 		}
+		if !perItem(err) {
+			return p.storeFailed(rev, err) // the purge is retried by the next session
+		}
 		p.completeRev(rev)
 		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID,
 			AccessRemoved: true, Direction: DirectionPull, Err: docErrorFrom(blipErrorFor(err))})
@@ -614,15 +617,7 @@ func (p *Puller) saveRev(ctx context.Context, rev wire.Rev, clean []byte, size r
 	}
 	res := s.ins.insert(ctx, p.coll, rr, p.opts.Active, s.anc)
 	if res.err != nil {
-		s.log.Debug("revision not saved", "doc", rev.DocID, "rev", rev.RevID, "err", res.err)
-		if ctx.Err() != nil || errors.Is(res.err, context.Canceled) {
-			// The session is ending: leave the row pending so the checkpoint stays behind it.
-			return blipErrorFor(res.err)
-		}
-		p.completeRev(rev)
-		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted,
-			Direction: DirectionPull, Err: docErrorFrom(blipErrorFor(res.err))})
-		return blipErrorFor(res.err)
+		return p.revFailed(ctx, rev, res.err)
 	}
 	p.received.Add(1)
 	s.stats.received(size.wire, size.full, size.delta)
@@ -634,6 +629,26 @@ func (p *Puller) saveRev(ctx context.Context, rev wire.Rev, clean []byte, size r
 	s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted, Direction: DirectionPull})
 	p.completeRev(rev)
 	return nil
+}
+
+// storeFailed handles a received revision that the store did not save for a reason of
+// its own, not a verdict on the revision (busy, I/O error, disk full, closed: see
+// perItem). The revision is not done: an active puller holds its row (the checkpoint
+// stays before it) and ends the session with err, so that the replicator retries (a busy
+// database) or stops, and the next session asks for the revision again; the reply says
+// "retry later" (HTTP 503), so that a pushing peer keeps it pending as well. The failure
+// is reported. Counting it as done instead would lose the revision until it changed
+// again on the remote.
+func (p *Puller) storeFailed(rev wire.Rev, err error) error {
+	s := p.s
+	reply := &blip.Error{Domain: "HTTP", Code: 503, Message: "revision not saved: " + err.Error()}
+	p.holdRev(rev)
+	s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted,
+		Direction: DirectionPull, Err: &DocError{Domain: "HTTP", Code: 503, Message: reply.Message, Err: err}})
+	if p.opts.Active {
+		s.fail(fmt.Errorf("syncproto: revision %q of %q not saved: %w", rev.RevID, rev.DocID, err))
+	}
+	return reply
 }
 
 // applyDelta rebuilds the body of a rev sent as a delta against rev.DeltaSrc from the
