@@ -91,6 +91,8 @@
 // document fails, the connection goes on); each refusal is logged at Warn. When the last
 // connection ends after one held megabytes, the freed memory is returned to the system
 // (debug.FreeOSMemory). TestHostileInputMemory measures the bound against compression bombs.
+// A peer's subChanges "batch" is served up to syncproto.MaxPeerChangesBatch rows per
+// changes list (1000, or Limits.ChangesBatch if higher), whatever it asks for.
 //
 // # Thread safety
 //
