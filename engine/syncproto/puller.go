@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/delta"
@@ -219,6 +220,11 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 		return nil, nil
 	}
 	s.log.Debug("changes", "collection", p.idx, "rows", len(rows), "first", string(rows[0].Sequence), "last", string(rows[len(rows)-1].Sequence))
+	if p.opts.Active {
+		if err := p.awaitRoom(ctx); err != nil {
+			return nil, err
+		}
+	}
 	answers := make([]wire.ChangeAnswer, len(rows))
 	for i, row := range rows {
 		key := trackKey{req.Number, uint64(i) + 1}
@@ -271,6 +277,37 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 		resp.Properties.Set("deltas", wire.True)
 	}
 	return resp, nil
+}
+
+// maxPendingRows is how many rows an active puller keeps unfinished (revisions asked for
+// and not yet received, mostly) before it answers the next changes list.
+var maxPendingRows = 10000
+
+// awaitRoom holds a changes list back while the puller has maxPendingRows rows
+// unfinished, as Couchbase Lite's puller queues changes messages while too many of the
+// revisions it asked for have not arrived: the pusher waits for the answer, so a peer
+// that lists changes without sending the revisions cannot make this side keep a row (and
+// a wanted entry) per change without limit; the lists it sends meanwhile wait in the
+// connection's buffer, which MaxBufferedBytes bounds. Stopping (Quiesce) lets it through.
+func (p *Puller) awaitRoom(ctx context.Context) error {
+	if p.tracker.outstanding() < maxPendingRows {
+		return nil
+	}
+	p.s.log.Debug("changes held back: too many rows pending", "collection", p.idx, "pending", p.tracker.outstanding())
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for p.tracker.outstanding() >= maxPendingRows {
+		select {
+		case <-ctx.Done():
+			return blipErrorFor(ctx.Err())
+		case <-p.s.failed:
+			return blipErrorFor(ErrSessionClosed)
+		case <-p.s.quiesceCh:
+			return nil
+		case <-t.C:
+		}
+	}
+	return nil
 }
 
 // decide says whether a changes row's revision is wanted, and which ancestors we have.
