@@ -104,8 +104,10 @@ func (c *Conn) begin(in *inbound) {
 		if fn := c.arrivalFor(in.msg.Profile()); fn != nil {
 			fn(in.msg)
 		}
-		c.handlersLive.Add(1) // and its charge, both released by serve
+		// Charged before counted, and uncounted before released (serve), so that the
+		// stuck-reader check never takes a charge for message bytes.
 		c.inflight(handlerCharge)
+		c.handlersLive.Add(1)
 		go c.serve(in.msg)
 		return
 	}
