@@ -124,12 +124,19 @@ func (s *Session) handleGetCollections(ctx context.Context, req *blip.Message) (
 		}
 	}
 	if len(missing) > 0 {
-		s.log.Info("peer asked for collections", "collections", strings.Join(found, ","), "missing", strings.Join(missing, ","))
+		// The peer chose how many to name: the log line names at most maxLoggedMissing.
+		named := missing[:min(len(missing), maxLoggedMissing)]
+		s.log.Info("peer asked for collections", "collections", strings.Join(found, ","), "missing", strings.Join(named, ","),
+			"missingCount", len(missing))
 	} else {
 		s.log.Info("peer asked for collections", "collections", strings.Join(found, ","))
 	}
 	return &blip.Message{Type: blip.TypeResponse, Body: resp}, nil
 }
+
+// maxLoggedMissing is how many of the collections a peer asked for and this side does
+// not have one log line names.
+const maxLoggedMissing = 10
 
 func clientID(req *blip.Message) (string, error) {
 	id := req.Properties.Get("client")
