@@ -220,10 +220,8 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 		return nil, nil
 	}
 	s.log.Debug("changes", "collection", p.idx, "rows", len(rows), "first", string(rows[0].Sequence), "last", string(rows[len(rows)-1].Sequence))
-	if p.opts.Active {
-		if err := p.awaitRoom(ctx); err != nil {
-			return nil, err
-		}
+	if err := p.awaitRoom(ctx); err != nil {
+		return nil, err
 	}
 	answers := make([]wire.ChangeAnswer, len(rows))
 	for i, row := range rows {
@@ -261,12 +259,7 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 		}
 	}
 	if !s.quiescing.Load() {
-		for {
-			cur := p.maxAnswered.Load()
-			if req.Number <= cur || p.maxAnswered.CompareAndSwap(cur, req.Number) {
-				break
-			}
-		}
+		p.noteAnswered(req.Number)
 	}
 	s.progress()
 	resp := &blip.Message{Type: blip.TypeResponse, Compressed: true, Body: wire.EncodeChangesResponse(answers)}
@@ -289,8 +282,9 @@ var maxPendingRows = 10000
 // that lists changes without sending the revisions cannot make this side keep a row (and
 // a wanted entry) per change without limit; the lists it sends meanwhile wait in the
 // connection's buffer, which MaxBufferedBytes bounds. Stopping (Quiesce) lets it through.
+// A passive puller tracks no rows and never waits.
 func (p *Puller) awaitRoom(ctx context.Context) error {
-	if p.tracker.outstanding() < maxPendingRows {
+	if !p.opts.Active || p.tracker.outstanding() < maxPendingRows {
 		return nil
 	}
 	p.s.log.Debug("changes held back: too many rows pending", "collection", p.idx, "pending", p.tracker.outstanding())
@@ -308,6 +302,16 @@ func (p *Puller) awaitRoom(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// noteAnswered raises maxAnswered to the changes message number n.
+func (p *Puller) noteAnswered(n uint64) {
+	for {
+		cur := p.maxAnswered.Load()
+		if n <= cur || p.maxAnswered.CompareAndSwap(cur, n) {
+			return
+		}
+	}
 }
 
 // decide says whether a changes row's revision is wanted, and which ancestors we have.
