@@ -89,8 +89,11 @@ func (p *Puller) SetStart(since wire.Sequence) {
 func (p *Puller) Checkpoint() (wire.Sequence, bool) { return p.tracker.position() }
 
 // CaughtUp reports that the pusher said it was caught up and every requested revision
-// has been handled.
-func (p *Puller) CaughtUp() bool { return p.caughtUp.Load() && p.tracker.outstanding() == 0 }
+// has been handled, in a session that has not failed (rows a failure left held, such as
+// a revision the store did not save, do not make a pull complete).
+func (p *Puller) CaughtUp() bool {
+	return p.caughtUp.Load() && p.tracker.outstanding() == 0 && p.s.Err() == nil
+}
 
 // Pending returns the number of announced revisions not yet handled.
 func (p *Puller) Pending() int { return p.tracker.outstanding() }
@@ -683,12 +686,14 @@ func (p *Puller) saveRev(ctx context.Context, rev wire.Rev, clean []byte, size r
 func (p *Puller) storeFailed(rev wire.Rev, err error) error {
 	s := p.s
 	reply := &blip.Error{Domain: "HTTP", Code: 503, Message: "revision not saved: " + err.Error()}
+	if p.opts.Active {
+		// Failed before the row is held: a held row no longer counts as pending, and the
+		// pull must not look complete in between (see CaughtUp).
+		s.fail(fmt.Errorf("syncproto: revision %q of %q not saved: %w", rev.RevID, rev.DocID, err))
+	}
 	p.holdRev(rev)
 	s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted,
 		Direction: DirectionPull, Err: &DocError{Domain: "HTTP", Code: 503, Message: reply.Message, Err: err}})
-	if p.opts.Active {
-		s.fail(fmt.Errorf("syncproto: revision %q of %q not saved: %w", rev.RevID, rev.DocID, err))
-	}
 	return reply
 }
 
