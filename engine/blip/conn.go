@@ -212,6 +212,7 @@ type Conn struct {
 	recv *receiver // reader goroutine only (shutdown runs on it, or before it ever started)
 
 	inflightBytes atomic.Int64  // incoming bytes held: added by the receiver, released by readers of bodies and handlers
+	handlersLive  atomic.Int64  // request handlers running, each counted handlerCharge in inflightBytes
 	flowSignal    chan struct{} // buffered 1: poked when held bytes are released; the paused reader receives
 	readerPaused  atomic.Bool   // written by the reader, read by the heartbeat
 	lastRecv      atomic.Int64  // unix nanoseconds of the last sign of life from the peer: reader (and ping/pong handlers, which run on it); read by the heartbeat

@@ -104,6 +104,10 @@ func (c *Conn) begin(in *inbound) {
 		if fn := c.arrivalFor(in.msg.Profile()); fn != nil {
 			fn(in.msg)
 		}
+		// Charged before counted, and uncounted before released (serve), so that the
+		// stuck-reader check never takes a charge for message bytes.
+		c.inflight(handlerCharge)
+		c.handlersLive.Add(1)
 		go c.serve(in.msg)
 		return
 	}
@@ -154,8 +158,20 @@ func (c *Conn) claimReply(num uint64) *pendingReply {
 }
 
 // serve runs the handler for one request and queues the reply.
+// handlerCharge is what a running request handler counts toward Config.MaxBufferedBytes,
+// besides the bytes of its message: its goroutine, and what it holds while it waits. A
+// peer sending tiny requests whose handlers wait (for the store, for the peer's own
+// replies) would otherwise start a goroutine per request without limit; this way the
+// reader pauses after MaxBufferedBytes/handlerCharge of them (2048 at 8 MiB) until some
+// return.
+const handlerCharge = 4 << 10
+
 func (c *Conn) serve(req *Message) {
 	defer c.hwg.Done()
+	defer func() {
+		c.handlersLive.Add(-1)
+		c.inflight(-handlerCharge)
+	}()
 	h := c.handlerFor(req.Profile())
 	resp, err := c.callHandler(h, req)
 	if be := req.in.refusalWhenDone(); be != nil {

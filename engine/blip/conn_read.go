@@ -103,7 +103,8 @@ func (c *Conn) pauseReading() {
 	var timer *time.Timer
 	for {
 		total := c.inflightBytes.Load()
-		if total <= limit || c.recv.unblock(total, limit) {
+		// The handlers' charges are not message bytes: unblock weighs what messages hold.
+		if total <= limit || c.recv.unblock(total-c.handlersLive.Load()*handlerCharge, limit) {
 			return
 		}
 		if !paused {

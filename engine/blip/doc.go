@@ -90,7 +90,9 @@
 // through BodyReader needs a few hundred KB. As a last resort against peers that ignore
 // ACKs (or send extremely compressible data), the connection stops reading the socket while
 // it holds more than Config.MaxBufferedBytes (default 16 MiB) of incoming data: messages
-// arriving or unread, and the bodies ReadBody handed to request handlers still running. If
+// arriving or unread, and the bodies ReadBody handed to request handlers still running,
+// plus 4 KiB per running handler (so tiny requests whose handlers wait cannot start
+// goroutines without limit). If
 // only incomplete messages whose readers wait for more hold it, one may go on alone and the
 // newer ones are refused (HTTP/503). Read (or let the handler return without reading) every
 // body: an unread reply body stalls that reply's sender.

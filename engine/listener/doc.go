@@ -91,6 +91,8 @@
 // document fails, the connection goes on); each refusal is logged at Warn. When the last
 // connection ends after one held megabytes, the freed memory is returned to the system
 // (debug.FreeOSMemory). TestHostileInputMemory measures the bound against compression bombs.
+// A peer's subChanges "batch" is served up to syncproto.MaxPeerChangesBatch rows per
+// changes list (1000, or Limits.ChangesBatch if higher), whatever it asks for.
 //
 // Many replicators: an idle connection holds about 100–150 KiB here (no deflate state
 // while it has nothing to send, see engine/blip), and the sessions share the work of

@@ -127,8 +127,9 @@
 //
 // IsTransient is the library's one transient/permanent rule (errors.go), decided on the
 // typed errors of blip, syncproto and tlsid: connection failures, 408/429/5xx upgrades
-// (syncproto.RetryLaterStatus), close codes 1006 and 4001, timeouts and a peer asking to
-// retry later are retried after RetryBase·2^k (capped at MaxAttemptWait) up to
+// (syncproto.RetryLaterStatus), close codes 1006 and 4001, timeouts, a peer asking to
+// retry later and a local database too busy to save a pulled revision (store.ErrBusy)
+// are retried after RetryBase·2^k (capped at MaxAttemptWait) up to
 // MaxAttempts; everything else (security failures above, other HTTP statuses, protocol
 // errors, an incompatible peer) stops the replicator with Status.Error set, also a
 // continuous one: retrying cannot make a certificate trusted or a password right. Going

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"syscall"
 
+	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto"
 	"github.com/p2psync/libp2psync/engine/tlsid"
 )
@@ -49,7 +50,9 @@ func classify(err error) error {
 // an upgrade refused with a syncproto.RetryLaterStatus: 408, 429, 502, 503, 504), an
 // abnormal close (1006) or an app-transient close (4001), timeouts (syncproto.ErrTimeout,
 // context.DeadlineExceeded, a network timeout), a connection cut during the WebSocket
-// handshake or refused, reset or aborted, and DNS failures other than "no such host".
+// handshake or refused, reset or aborted, DNS failures other than "no such host", and a
+// local database too busy to save a pulled revision (store.ErrBusy: the session ends with
+// the revision not done, see syncproto's Puller).
 // Everything else is permanent: security failures (every tlsid sentinel, ErrTLS, x509 and
 // TLS alert errors, ErrUnauthorized, syncproto.ErrForbidden), other HTTP statuses and
 // close codes, protocol errors, an incompatible peer, a missing remote collection, a peer
@@ -58,7 +61,7 @@ func IsTransient(err error) bool {
 	if err == nil || isSecurityFailure(err) {
 		return false
 	}
-	if errors.Is(err, syncproto.ErrRetryLater) {
+	if errors.Is(err, syncproto.ErrRetryLater) || errors.Is(err, store.ErrBusy) {
 		return true
 	}
 	for _, permanent := range []error{syncproto.ErrForbidden, syncproto.ErrPeerIncompatible,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/listener"
+	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto"
 	"github.com/p2psync/libp2psync/engine/tlsid"
 )
@@ -45,6 +46,8 @@ func TestIsTransientOnBlipErrors(t *testing.T) {
 		{&net.DNSError{Err: "no such host", IsNotFound: true}, false},
 		{&net.DNSError{Err: "timeout", IsTimeout: true}, true},
 		{fmt.Errorf("dial: %w", syscall.ECONNRESET), true},
+		{fmt.Errorf("syncproto: revision not saved: %w", store.ErrBusy), true},
+		{fmt.Errorf("syncproto: revision not saved: %w", store.ErrIO), false},
 	}
 	for _, tt := range tests {
 		if got := IsTransient(tt.err); got != tt.want {

@@ -1,12 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -322,33 +323,90 @@ func TestCloseFromListenerDoesNotDeadlock(t *testing.T) {
 	}
 }
 
+// TestCloseLeavesNoGoroutines: every goroutine a database starts (change notifier,
+// expiry purger, the SQL driver's) and everything they start in turn ends with Close.
+// The test counts only those goroutines: Open and the calls run under a pprof label,
+// which every goroutine they start inherits, so the databases of other tests (and what
+// they start meanwhile, such as their own expiry purgers) do not count.
 func TestCloseLeavesNoGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
+	const label = "TestCloseLeavesNoGoroutines"
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
-		db, err := Open(ctx, filepath.Join(t.TempDir(), "db"), Config{ExpiryInterval: time.Millisecond})
+		var err error
+		pprof.Do(ctx, pprof.Labels("test", label), func(ctx context.Context) {
+			err = openUseClose(ctx, filepath.Join(t.TempDir(), "db"))
+		})
 		if err != nil {
-			t.Fatal(err)
-		}
-		c := db.DefaultCollection()
-		tok := c.AddChangeListener(func(CollectionChange) {})
-		if _, err := c.Save(ctx, "a", []byte(`{}`), SaveOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Get(ctx, "a"); err != nil {
-			t.Fatal(err)
-		}
-		tok.Remove()
-		if err := db.Close(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before {
+	for {
+		n, stacks := labelledGoroutines("test", label)
+		if n == 0 {
+			return
+		}
 		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+			t.Fatalf("%d goroutines started by the databases still run after Close:\n%s", n, stacks)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// openUseClose opens a database with a fast expiry purger, uses it (a change listener, a
+// write, a read) and closes it.
+func openUseClose(ctx context.Context, dir string) error {
+	db, err := Open(ctx, dir, Config{ExpiryInterval: time.Millisecond})
+	if err != nil {
+		return err
+	}
+	c := db.DefaultCollection()
+	tok := c.AddChangeListener(func(CollectionChange) {})
+	if _, err := c.Save(ctx, "a", []byte(`{}`), SaveOptions{}); err != nil {
+		db.Close()
+		return err
+	}
+	if _, err := c.Get(ctx, "a"); err != nil {
+		db.Close()
+		return err
+	}
+	tok.Remove()
+	time.Sleep(5 * time.Millisecond) // let the purger run at least once
+	return db.Close()
+}
+
+// labelledGoroutines returns the number of live goroutines carrying the pprof label
+// key=value, and their stacks.
+func labelledGoroutines(key, value string) (int, string) {
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+		return -1, err.Error()
+	}
+	want := fmt.Sprintf("# labels: {%q:%q}", key, value)
+	// debug=1: one record per distinct stack and labels: "<count> @ <pcs>", then
+	// "# labels: {…}" when there are labels, then the frames.
+	n := 0
+	var stacks []string
+	var rec []string
+	flush := func() {
+		if len(rec) > 1 && rec[1] == want {
+			var count int
+			if _, err := fmt.Sscanf(rec[0], "%d @", &count); err != nil {
+				count = 1
+			}
+			n += count
+			stacks = append(stacks, strings.Join(rec, "\n"))
+		}
+		rec = nil
+	}
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(line, " @ ") && !strings.HasPrefix(line, "#") {
+			flush()
+		}
+		if rec != nil || (strings.Contains(line, " @ ") && !strings.HasPrefix(line, "#")) {
+			rec = append(rec, line)
+		}
+	}
+	flush()
+	return n, strings.Join(stacks, "\n")
 }

@@ -72,6 +72,21 @@
 // sequence order; with numeric sequences the puller also stays before any pending row
 // of a list that came late.
 //
+// A received revision the store refuses for what it is (malformed, invalid ID, a conflict
+// a passive side does not take, a reserved property) is answered with the error, reported
+// (DocumentEvent.Err) and counted as handled. One it fails to save for a reason of its own
+// (busy, I/O error, disk full, closed: the transaction failed, taking the other
+// revisions of its batch with it) is not: it is answered HTTP/503 (retry later, so a
+// pushing peer keeps it pending), reported with the store error in DocumentEvent.Err's
+// chain, and an active puller holds its row (the checkpoint stays before it) and ends
+// the session with the store error, so the next session asks for it again.
+//
+// An active puller answers a changes list only while fewer than 10,000 of its rows are
+// unfinished (revisions asked for and not yet received): a peer that lists changes
+// without sending them waits for the answer instead of making this side keep a row per
+// change (Couchbase Lite's puller queues changes messages the same way). Rows done
+// behind an unfinished (or held) one are kept as one.
+//
 // Bodies keep their bytes: a received body is stored as sent, minus the protocol's own
 // top-level keys (CleanBody) and the blob stubs that only mirror a blob
 // (FoldLegacyAttachments); both split it with the store's parser (store.ObjectMembers)

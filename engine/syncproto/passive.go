@@ -128,12 +128,19 @@ func (s *Session) handleGetCollections(ctx context.Context, req *blip.Message) (
 		}
 	}
 	if len(missing) > 0 {
-		s.log.Info("peer asked for collections", "collections", strings.Join(found, ","), "missing", strings.Join(missing, ","))
+		// The peer chose how many to name: the log line names at most maxLoggedMissing.
+		named := missing[:min(len(missing), maxLoggedMissing)]
+		s.log.Info("peer asked for collections", "collections", strings.Join(found, ","), "missing", strings.Join(named, ","),
+			"missingCount", len(missing))
 	} else {
 		s.log.Info("peer asked for collections", "collections", strings.Join(found, ","))
 	}
 	return &blip.Message{Type: blip.TypeResponse, Body: resp}, nil
 }
+
+// maxLoggedMissing is how many of the collections a peer asked for and this side does
+// not have one log line names.
+const maxLoggedMissing = 10
 
 func clientID(req *blip.Message) (string, error) {
 	id := req.Properties.Get("client")
@@ -195,6 +202,27 @@ func (s *Session) handleSetCheckpoint(ctx context.Context, req *blip.Message) (*
 	return resp, nil
 }
 
+// MaxPeerChangesBatch is the most rows per changes message a peer's subChanges "batch"
+// obtains (unless Limits.ChangesBatch is higher): each list is read from the store and
+// held in memory whole, so a peer asking for the whole feed in one message is served in
+// lists of this size instead. Couchbase Lite and Sync Gateway ask for 200. (Sync Gateway
+// raises a batch below 10 and takes any larger one; below, every positive batch is
+// honoured: small lists cost the peer round trips, not this side memory.)
+const MaxPeerChangesBatch = 1000
+
+// peerBatch is the batch size served for a subChanges "batch" of n (0: the session's own).
+func (s *Session) peerBatch(n int) int {
+	max := MaxPeerChangesBatch
+	if s.limits.ChangesBatch > max {
+		max = s.limits.ChangesBatch
+	}
+	if n > max {
+		s.log.Debug("subChanges batch capped", "asked", n, "served", max)
+		return max
+	}
+	return n
+}
+
 func (s *Session) handleSubChanges(ctx context.Context, req *blip.Message) (*blip.Message, error) {
 	idx, sc, err := s.collection(req)
 	if err != nil {
@@ -230,7 +258,7 @@ func (s *Session) handleSubChanges(ctx context.Context, req *blip.Message) (*bli
 		}
 	}
 	_, err = s.StartPusher(idx, PushOptions{
-		Since: since, Continuous: sub.Continuous, BatchSize: sub.Batch, ActiveOnly: sub.ActiveOnly, DocIDs: sub.DocIDs,
+		Since: since, Continuous: sub.Continuous, BatchSize: s.peerBatch(sub.Batch), ActiveOnly: sub.ActiveOnly, DocIDs: sub.DocIDs,
 		reads: reads,
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/delta"
@@ -88,8 +89,11 @@ func (p *Puller) SetStart(since wire.Sequence) {
 func (p *Puller) Checkpoint() (wire.Sequence, bool) { return p.tracker.position() }
 
 // CaughtUp reports that the pusher said it was caught up and every requested revision
-// has been handled.
-func (p *Puller) CaughtUp() bool { return p.caughtUp.Load() && p.tracker.outstanding() == 0 }
+// has been handled, in a session that has not failed (rows a failure left held, such as
+// a revision the store did not save, do not make a pull complete).
+func (p *Puller) CaughtUp() bool {
+	return p.caughtUp.Load() && p.tracker.outstanding() == 0 && p.s.Err() == nil
+}
 
 // Pending returns the number of announced revisions not yet handled.
 func (p *Puller) Pending() int { return p.tracker.outstanding() }
@@ -219,6 +223,9 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 		return nil, nil
 	}
 	s.log.Debug("changes", "collection", p.idx, "rows", len(rows), "first", string(rows[0].Sequence), "last", string(rows[len(rows)-1].Sequence))
+	if err := p.awaitRoom(ctx); err != nil {
+		return nil, err
+	}
 	answers := make([]wire.ChangeAnswer, len(rows))
 	for i, row := range rows {
 		key := trackKey{req.Number, uint64(i) + 1}
@@ -255,12 +262,7 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 		}
 	}
 	if !s.quiescing.Load() {
-		for {
-			cur := p.maxAnswered.Load()
-			if req.Number <= cur || p.maxAnswered.CompareAndSwap(cur, req.Number) {
-				break
-			}
-		}
+		p.noteAnswered(req.Number)
 	}
 	s.progress()
 	resp := &blip.Message{Type: blip.TypeResponse, Compressed: true, Body: wire.EncodeChangesResponse(answers)}
@@ -271,6 +273,48 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 		resp.Properties.Set("deltas", wire.True)
 	}
 	return resp, nil
+}
+
+// maxPendingRows is how many rows an active puller keeps unfinished (revisions asked for
+// and not yet received, mostly) before it answers the next changes list.
+var maxPendingRows = 10000
+
+// awaitRoom holds a changes list back while the puller has maxPendingRows rows
+// unfinished, as Couchbase Lite's puller queues changes messages while too many of the
+// revisions it asked for have not arrived: the pusher waits for the answer, so a peer
+// that lists changes without sending the revisions cannot make this side keep a row (and
+// a wanted entry) per change without limit; the lists it sends meanwhile wait in the
+// connection's buffer, which MaxBufferedBytes bounds. Stopping (Quiesce) lets it through.
+// A passive puller tracks no rows and never waits.
+func (p *Puller) awaitRoom(ctx context.Context) error {
+	if !p.opts.Active || p.tracker.outstanding() < maxPendingRows {
+		return nil
+	}
+	p.s.log.Debug("changes held back: too many rows pending", "collection", p.idx, "pending", p.tracker.outstanding())
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for p.tracker.outstanding() >= maxPendingRows {
+		select {
+		case <-ctx.Done():
+			return blipErrorFor(ctx.Err())
+		case <-p.s.failed:
+			return blipErrorFor(ErrSessionClosed)
+		case <-p.s.quiesceCh:
+			return nil
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// noteAnswered raises maxAnswered to the changes message number n.
+func (p *Puller) noteAnswered(n uint64) {
+	for {
+		cur := p.maxAnswered.Load()
+		if n <= cur || p.maxAnswered.CompareAndSwap(cur, n) {
+			return
+		}
+	}
 }
 
 // decide says whether a changes row's revision is wanted, and which ancestors we have.
@@ -587,6 +631,9 @@ func (p *Puller) removalRev(ctx context.Context, rev wire.Rev) error {
 		if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 			return blipErrorFor(err) // ending: the row stays pending
 		}
+		if !perItem(err) {
+			return p.storeFailed(rev, err) // the purge is retried by the next session
+		}
 		p.completeRev(rev)
 		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID,
 			AccessRemoved: true, Direction: DirectionPull, Err: docErrorFrom(blipErrorFor(err))})
@@ -614,15 +661,7 @@ func (p *Puller) saveRev(ctx context.Context, rev wire.Rev, clean []byte, size r
 	}
 	res := s.ins.insert(ctx, p.coll, rr, p.opts.Active, s.anc)
 	if res.err != nil {
-		s.log.Debug("revision not saved", "doc", rev.DocID, "rev", rev.RevID, "err", res.err)
-		if ctx.Err() != nil || errors.Is(res.err, context.Canceled) {
-			// The session is ending: leave the row pending so the checkpoint stays behind it.
-			return blipErrorFor(res.err)
-		}
-		p.completeRev(rev)
-		s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted,
-			Direction: DirectionPull, Err: docErrorFrom(blipErrorFor(res.err))})
-		return blipErrorFor(res.err)
+		return p.revFailed(ctx, rev, res.err)
 	}
 	p.received.Add(1)
 	s.stats.received(size.wire, size.full, size.delta)
@@ -634,6 +673,28 @@ func (p *Puller) saveRev(ctx context.Context, rev wire.Rev, clean []byte, size r
 	s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted, Direction: DirectionPull})
 	p.completeRev(rev)
 	return nil
+}
+
+// storeFailed handles a received revision that the store did not save for a reason of
+// its own, not a verdict on the revision (busy, I/O error, disk full, closed: see
+// perItem). The revision is not done: an active puller holds its row (the checkpoint
+// stays before it) and ends the session with err, so that the replicator retries (a busy
+// database) or stops, and the next session asks for the revision again; the reply says
+// "retry later" (HTTP 503), so that a pushing peer keeps it pending as well. The failure
+// is reported. Counting it as done instead would lose the revision until it changed
+// again on the remote.
+func (p *Puller) storeFailed(rev wire.Rev, err error) error {
+	s := p.s
+	reply := &blip.Error{Domain: "HTTP", Code: 503, Message: "revision not saved: " + err.Error()}
+	if p.opts.Active {
+		// Failed before the row is held: a held row no longer counts as pending, and the
+		// pull must not look complete in between (see CaughtUp).
+		s.fail(fmt.Errorf("syncproto: revision %q of %q not saved: %w", rev.RevID, rev.DocID, err))
+	}
+	p.holdRev(rev)
+	s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted,
+		Direction: DirectionPull, Err: &DocError{Domain: "HTTP", Code: 503, Message: reply.Message, Err: err}})
+	return reply
 }
 
 // applyDelta rebuilds the body of a rev sent as a delta against rev.DeltaSrc from the

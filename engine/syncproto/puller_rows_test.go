@@ -3,6 +3,7 @@ package syncproto
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -338,5 +339,63 @@ func TestPullerQuiesce(t *testing.T) {
 	}
 	if _, err := coll.GetWithDeleted(ctx, "c"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("c: %v", err)
+	}
+}
+
+// A peer that lists changes without sending the revisions (hostile, or stuck) cannot make
+// an active puller keep a row per change without limit: once maxPendingRows rows are
+// unfinished, the next changes list is answered only when some settle (here one norev),
+// as Couchbase Lite's puller queues changes messages while too many revisions it asked
+// for are missing. Before, every list was answered at once and the wanted list grew.
+func TestPullerHoldsChangesBackWhileTooManyRowsPending(t *testing.T) {
+	old := maxPendingRows
+	maxPendingRows = 50
+	t.Cleanup(func() { maxPendingRows = old })
+	p, _, peer, _ := pullPeer(t, PullOptions{})
+	list := func(from int) string {
+		var b strings.Builder
+		b.WriteString("[")
+		for i := from; i < from+maxPendingRows; i++ {
+			if i > from {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `[%d,"d%d","1-aa"]`, i, i)
+		}
+		b.WriteString("]")
+		return b.String()
+	}
+	if ans := sendChanges(t, peer, list(1)); strings.Count(ans, "[]") != maxPendingRows {
+		t.Fatalf("first list answered %s, want every row wanted", ans)
+	}
+	if p.Pending() != maxPendingRows {
+		t.Fatalf("%d rows pending, want %d", p.Pending(), maxPendingRows)
+	}
+	answered := make(chan error, 1)
+	go func() {
+		m := blip.NewRequest(wire.ProfileChanges)
+		m.Body = []byte(list(1 + maxPendingRows))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := peer.Send(ctx, m)
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		t.Fatalf("second list answered (%v) with %d rows pending", err, maxPendingRows)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := request(t, peer, wire.ProfileNoRev, blip.Properties{{Key: "id", Value: "d1"}, {Key: "rev", Value: "1-aa"}, {Key: "sequence", Value: "1"}}, ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("second list not answered once a row settled")
+	}
+	if got := p.Pending(); got != 2*maxPendingRows-1 {
+		t.Errorf("%d rows pending, want %d", got, 2*maxPendingRows-1)
 	}
 }

@@ -95,6 +95,7 @@ func (t *progressTracker[S]) complete(key trackKey) {
 				if !t.entries[i].barrier && !t.entries[i].held { // a held row no longer counts
 					t.pending--
 				}
+				t.mergeDone(i)
 			}
 			break
 		}
@@ -113,6 +114,32 @@ func (t *progressTracker[S]) complete(key trackKey) {
 	if n > 0 {
 		t.entries = append(t.entries[:0], t.entries[n:]...)
 	}
+}
+
+// mergeDone folds the done row at i into its done neighbours: of a run of done rows
+// behind an unfinished one, only the last matters (its position is the one the run
+// reaches once popped). Without it, one row left pending or held kept every later row in
+// memory, one entry per change, for the rest of the session.
+func (t *progressTracker[S]) mergeDone(i int) {
+	mergeable := func(j int) bool {
+		return j >= 0 && j < len(t.entries) && t.entries[j].done && !t.entries[j].barrier
+	}
+	if !mergeable(i) {
+		return
+	}
+	if mergeable(i + 1) {
+		t.entries = append(t.entries[:i], t.entries[i+1:]...)
+	}
+	if mergeable(i - 1) {
+		t.entries = append(t.entries[:i-1], t.entries[i:]...)
+	}
+}
+
+// size returns the number of entries held (tests).
+func (t *progressTracker[S]) size() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.entries)
 }
 
 // hold marks the row with key as finished without being done: it no longer counts as

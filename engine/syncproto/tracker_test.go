@@ -104,3 +104,46 @@ func TestProgressTrackerListsOutOfOrder(t *testing.T) {
 		t.Fatalf("opaque position %s", p)
 	}
 }
+
+// Rows done behind a row still pending (or held: for the rest of the session) are folded
+// into one entry: the tracker stays small however many changes follow, and the positions
+// it reports are the same. Before, it kept an entry per row.
+func TestProgressTrackerDoneRowsBehindAPendingOneFold(t *testing.T) {
+	for _, held := range []bool{false, true} {
+		var tr progressTracker[wire.Sequence]
+		tr.before = sequenceBefore
+		tr.atOrBefore = sequenceAtOrBefore
+		tr.setBase("0")
+		tr.add(trackKey{1, 1}, "1")
+		if held {
+			tr.hold(trackKey{1, 1})
+		}
+		const n = 10000
+		for i := uint64(2); i <= n; i++ {
+			tr.add(trackKey{i, 1}, wire.UintSequence(i))
+			if i == 5000 {
+				tr.add(trackKey{i, 2}, wire.UintSequence(i)+"x") // pending in the middle
+				continue
+			}
+			tr.complete(trackKey{i, 1})
+		}
+		if got := tr.size(); got > 5 {
+			t.Errorf("held=%v: %d entries for 3 unfinished rows among %d", held, got, n)
+		}
+		if p, _ := tr.position(); p != "0" {
+			t.Errorf("held=%v: position %s before the first row is done", held, p)
+		}
+		if p, _ := tr.settled(); held && p != "4999" {
+			t.Errorf("held=%v: settled %s, want 4999", held, p)
+		}
+		tr.complete(trackKey{1, 1})
+		if p, _ := tr.position(); p != "4999" {
+			t.Errorf("held=%v: position %s, want 4999 (before the pending row of 5000)", held, p)
+		}
+		tr.complete(trackKey{5000, 1})
+		tr.complete(trackKey{5000, 2})
+		if p, _ := tr.position(); p != wire.UintSequence(n) || tr.size() != 0 {
+			t.Errorf("held=%v: position %s with %d entries, want %d and none", held, p, tr.size(), n)
+		}
+	}
+}

@@ -231,12 +231,16 @@ func (p *Puller) revDone(rev wire.Rev) {
 }
 
 // revFailed handles a received revision the store refused: the row is settled and the
-// failure reported, unless the session is ending (the row then stays pending).
+// failure reported, unless the session is ending (the row then stays pending) or the
+// store failed for a reason of its own (see storeFailed).
 func (p *Puller) revFailed(ctx context.Context, rev wire.Rev, err error) error {
 	s := p.s
 	s.log.Debug("revision not saved", "doc", rev.DocID, "rev", rev.RevID, "err", err)
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return blipErrorFor(err)
+	}
+	if !perItem(err) {
+		return p.storeFailed(rev, err)
 	}
 	p.completeRev(rev)
 	s.docEvent(DocumentEvent{CollectionIndex: p.idx, Collection: p.coll, DocID: rev.DocID, RevID: rev.RevID, Deleted: rev.Deleted,

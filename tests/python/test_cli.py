@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import textwrap
 import time
 from pathlib import Path
 from typing import Iterator, List, Tuple
@@ -664,3 +665,29 @@ def test_sync_progress_bar_never_goes_back_and_shows_eta() -> None:
     assert p.line().startswith("[" + "#" * 12 + "." * 12 + "]")
     p.on_status(ReplicatorStatus("idle", 1000, 1000, None))
     assert p.line().startswith("[" + "#" * 24 + "] idle") and "ETA" not in p.line()
+
+
+def test_signal_while_waiting_for_it_stops(tmp_path: Path) -> None:
+    """The SIGINT/SIGTERM handler runs in the main thread between two bytecodes, possibly
+    while that thread is inside its own wait for the stop flag: the handler must not take
+    a lock the waiter may hold. (It was a threading.Event: set() from the handler, landing
+    while Event.wait held the Event's lock, waited forever for itself, and `serve` never
+    printed "stopped" after Ctrl-C.) Here the main thread polls the flag without pause,
+    so nearly every signal lands inside the wait."""
+    script = tmp_path / "waiter.py"
+    script.write_text(textwrap.dedent("""
+        import os, signal, sys, threading, time
+        from p2psync.cli import stop_on_signals
+        stop = stop_on_signals()
+        for i in range(20):
+            threading.Timer(0.05 * (i + 1), os.kill, (os.getpid(), signal.SIGINT)).start()
+        deadline = time.monotonic() + 5
+        while not stop.wait(0) and time.monotonic() < deadline:
+            pass
+        print("stopped" if stop.is_set() else "not stopped", flush=True)
+        time.sleep(1.2)  # the other timers' signals land in the same loop, now idle
+        print("still alive", flush=True)
+    """))
+    for _ in range(5):
+        res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=ENV, timeout=30)
+        assert res.returncode == 0 and res.stdout.split() == ["stopped", "still", "alive"], (res.stdout, res.stderr)

@@ -788,10 +788,39 @@ class Interrupted(Exception):
     """SIGINT or SIGTERM arrived while serving or syncing."""
 
 
-def stop_on_signals() -> threading.Event:
-    """An event set by SIGINT/SIGTERM (Ctrl-C, `kill`), so that the main thread can stop
+class StopFlag:
+    """Set by SIGINT/SIGTERM (see stop_on_signals); waited for by the main thread.
+
+    Not a threading.Event: a Python signal handler runs in the main thread between two
+    bytecodes, possibly while that thread is inside Event.wait holding the Event's own
+    (non-reentrant) lock, and Event.set from the handler then waited for that lock
+    forever (`serve` never printed "stopped" after Ctrl-C). Setting the flag takes no
+    lock; waiting for it polls in short sleeps, which a signal interrupts."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float) -> bool:
+        """Waits up to `timeout` seconds for the flag; returns whether it is set."""
+        deadline = time.monotonic() + timeout
+        while not self._set:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(left, 0.05))
+        return True
+
+
+def stop_on_signals() -> StopFlag:
+    """A flag set by SIGINT/SIGTERM (Ctrl-C, `kill`), so that the main thread can stop
     the listener or replicator cleanly instead of dying mid-write."""
-    stop = threading.Event()
+    stop = StopFlag()
 
     def handler(_signum: int, _frame: Any) -> None:
         stop.set()
