@@ -71,7 +71,8 @@
 //
 // # Handlers
 //
-// Each incoming request runs its Handler on a new goroutine, started in arrival order as
+// Each incoming request runs its Handler on a goroutine of its own (a new one, or one that
+// has just finished a handler and waits briefly for more), started in arrival order as
 // soon as the request's properties are in (the body may still be arriving: ReadBody waits
 // for it, BodyReader streams it). Handlers for different requests run concurrently. Return
 // a message to reply RPY, a *Error to reply ERR with its domain and code, any other error to
