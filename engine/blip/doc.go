@@ -123,7 +123,9 @@
 // compressed flag is per frame: the reference peers, like this package, inflate a frame
 // only when its own flag is set, through the one context per direction that uncompressed
 // frames do not touch; a deflater started at another level is seeded with the last 32 KiB
-// deflated, the history the peer's inflater holds.
+// deflated, the history the peer's inflater holds. With Config.UncompressedOnLoopback a
+// connection between two loopback addresses (a peer on the same host) sends every frame
+// uncompressed: there deflate saves nothing and costs both ends CPU.
 //
 // # Ending
 //
