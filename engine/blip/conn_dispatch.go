@@ -7,6 +7,8 @@ import (
 	"io"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
+	"time"
 )
 
 // Dispatch: the receiver (on the reader goroutine) calls openReply, begin and finish
@@ -108,7 +110,7 @@ func (c *Conn) begin(in *inbound) {
 		// stuck-reader check never takes a charge for message bytes.
 		c.inflight(handlerCharge)
 		c.handlersLive.Add(1)
-		go c.serve(in.msg)
+		startServe(c, in.msg)
 		return
 	}
 	if in.typ == TypeError {
@@ -155,6 +157,62 @@ func (c *Conn) claimReply(num uint64) *pendingReply {
 	}
 	p.delivered = true
 	return p
+}
+
+// Handler goroutines are reused. A request handler that reads and saves a revision runs
+// deep (inflating, parsing, SQLite), so a new goroutine's small stack was grown by copying
+// several times for each request: 6-8% of a receiving peer's CPU in W2. A goroutine
+// that has run a handler waits up to workerIdle for the next request (of any
+// connection) before it exits, and at most maxIdleWorkers wait at once, so an idle
+// process keeps no more than that many (whose stacks the garbage collector shrinks).
+const (
+	workerIdle     = 250 * time.Millisecond
+	maxIdleWorkers = 512
+)
+
+// serveJob is one request for a handler goroutine.
+type serveJob struct {
+	c   *Conn
+	req *Message
+}
+
+var (
+	idleJobs    = make(chan serveJob) // unbuffered: a job goes only to a waiting worker
+	idleWorkers atomic.Int32
+)
+
+// startServe runs c.serve(req) on a waiting handler goroutine, or on a new one.
+func startServe(c *Conn, req *Message) {
+	select {
+	case idleJobs <- serveJob{c, req}:
+	default:
+		go serveWorker(serveJob{c, req})
+	}
+}
+
+// serveWorker serves job, then the jobs handed to it while it waits (see workerIdle).
+func serveWorker(job serveJob) {
+	var timer *time.Timer
+	for {
+		job.c.serve(job.req)
+		job = serveJob{}
+		if idleWorkers.Add(1) > maxIdleWorkers {
+			idleWorkers.Add(-1)
+			return
+		}
+		if timer == nil {
+			timer = time.NewTimer(workerIdle)
+		} else {
+			timer.Reset(workerIdle)
+		}
+		select {
+		case job = <-idleJobs:
+			idleWorkers.Add(-1)
+		case <-timer.C:
+			idleWorkers.Add(-1)
+			return
+		}
+	}
 }
 
 // serve runs the handler for one request and queues the reply.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -542,5 +543,35 @@ func TestOnArrivalRunsInRequestOrder(t *testing.T) {
 		pos["arrived 1"] > pos["handled 1"] || pos["arrived 2"] > pos["handled 2"] || pos["arrived 3"] > pos["handled 3"] ||
 		pos["handled 2"] > pos["handled 1"] {
 		t.Fatalf("events %v", events)
+	}
+}
+
+// With UncompressedOnLoopback, a message sent with Compressed set travels uncompressed
+// between two loopback addresses, unless FixedCompression asks for deflate regardless.
+func TestUncompressedOnLoopback(t *testing.T) {
+	doc := []byte(strings.Repeat(`{"_id":"airline_10","type":"airline","name":"40-Mile Air"},`, 500))
+	for _, fixed := range []bool{false, true} {
+		got := make(chan bool, 1)
+		cfg := Config{UncompressedOnLoopback: true, FixedCompression: fixed}
+		p := newPair(t, cfg, cfg, func(client, server *Conn) {
+			server.Handle("put", func(ctx context.Context, req *Message) (*Message, error) {
+				if _, err := req.ReadBody(); err != nil {
+					return nil, err
+				}
+				got <- req.Compressed
+				return &Message{}, nil
+			})
+		})
+		req := NewRequest("put")
+		req.Body, req.Compressed = doc, true
+		if _, err := p.client.Send(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+		if c := <-got; c != fixed {
+			t.Errorf("FixedCompression %v: request arrived compressed=%v", fixed, c)
+		}
+	}
+	if isLoopback(&net.TCPAddr{IP: net.ParseIP("192.168.1.2")}) || !isLoopback(&net.TCPAddr{IP: net.IPv6loopback}) {
+		t.Error("isLoopback misjudges an address")
 	}
 }

@@ -71,7 +71,8 @@
 //
 // # Handlers
 //
-// Each incoming request runs its Handler on a new goroutine, started in arrival order as
+// Each incoming request runs its Handler on a goroutine of its own (a new one, or one that
+// has just finished a handler and waits briefly for more), started in arrival order as
 // soon as the request's properties are in (the body may still be arriving: ReadBody waits
 // for it, BodyReader streams it). Handlers for different requests run concurrently. Return
 // a message to reply RPY, a *Error to reply ERR with its domain and code, any other error to
@@ -124,7 +125,9 @@
 // compressed flag is per frame: the reference peers, like this package, inflate a frame
 // only when its own flag is set, through the one context per direction that uncompressed
 // frames do not touch; a deflater started at another level is seeded with the last 32 KiB
-// deflated, the history the peer's inflater holds.
+// deflated, the history the peer's inflater holds. With Config.UncompressedOnLoopback a
+// connection between two loopback addresses (a peer on the same host) sends every frame
+// uncompressed: there deflate saves nothing and costs both ends CPU.
 //
 // Memory per connection: a deflate writer holds about 1 MiB whatever its level, so a
 // connection holds one only while it has frames to send back to back. When its writer finds

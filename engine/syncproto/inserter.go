@@ -66,8 +66,9 @@ func (in *inserter) submit(ctx context.Context, req *insertReq) insertResult {
 
 // Batching of received revisions. A revision that arrives while others stream in (others
 // are queued behind it, or it came less than streamGap after a commit of several) waits
-// for the next ones: the batch is committed once none has arrived for lingerGap, once it holds max
-// revisions, or maxLinger after it started. A lone revision (live replication, after a
+// for the next ones: the batch is committed once none has arrived for lingerGap (a tenth
+// of it while neither it nor the last batch shows a stream: see collect), once it holds max revisions, or
+// maxLinger after it started. A lone revision (live replication, after a
 // pause) is committed at once. Without the wait, each commit took the few revisions
 // that arrived during the previous one (8 on average in W2), and the per-commit cost of
 // the store (WAL pages, checkpoints) dominated the receiver's work.
@@ -76,6 +77,7 @@ const (
 	lingerGap  = 2 * time.Millisecond
 	maxLinger  = 10 * time.Millisecond
 	bigStreams = 32 // a batch this big means revisions are streaming in
+	smallBatch = 8  // until a batch holds this many (or the last held bigStreams), it waits lingerGap/10
 )
 
 func (in *inserter) run(ctx context.Context) {
@@ -96,7 +98,7 @@ func (in *inserter) run(ctx context.Context) {
 		}
 		// A peer that sends one revision at a time (last batch of 1) is not kept waiting.
 		streaming := lastSize >= bigStreams || len(in.queue) > 0 || (lastSize > 1 && time.Since(lastEnd) < in.streamGap)
-		batch, next := in.collect(ctx, first, streaming)
+		batch, next := in.collect(ctx, first, streaming, lastSize >= bigStreams)
 		carry = next
 		lastSize = len(batch)
 		in.commit(ctx, batch)
@@ -108,13 +110,22 @@ func (in *inserter) run(ctx context.Context) {
 // arrives until the stream pauses (see streamGap). next is a revision of a document
 // already in the batch, which starts the next one (conflict detection reads committed
 // state: one revision per document per batch).
-func (in *inserter) collect(ctx context.Context, first *insertReq, streaming bool) (batch []*insertReq, next *insertReq) {
+func (in *inserter) collect(ctx context.Context, first *insertReq, streaming, bigStream bool) (batch []*insertReq, next *insertReq) {
 	batch = []*insertReq{first}
 	seen := map[docKey]bool{{first.coll, first.rev.DocID}: true}
 	var idle *time.Timer
 	var deadline time.Time
+	// gap is the pause that ends the batch: a tenth of lingerGap while neither the last
+	// batch nor this one shows a stream (a few revisions sent together, as a live push
+	// does after a pause, are then not held 2 ms).
+	gap := func() time.Duration {
+		if bigStream || len(batch) >= smallBatch {
+			return in.lingerGap
+		}
+		return in.lingerGap / 10
+	}
 	if streaming {
-		idle = time.NewTimer(in.lingerGap)
+		idle = time.NewTimer(gap())
 		defer idle.Stop()
 		deadline = time.Now().Add(in.maxLinger)
 	}
@@ -145,7 +156,7 @@ func (in *inserter) collect(ctx context.Context, first *insertReq, streaming boo
 			if time.Now().After(deadline) {
 				return batch, nil
 			}
-			idle.Reset(in.lingerGap)
+			idle.Reset(gap())
 		}
 	}
 	return batch, nil

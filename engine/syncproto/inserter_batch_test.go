@@ -73,3 +73,43 @@ func TestInserterBatchesAStream(t *testing.T) {
 		t.Errorf("the stream of %d revisions took %d commits (%.1f revisions each); want batches of 8 or more", n, got, avg)
 	}
 }
+
+// A few revisions that arrive together after a pause (a live push that sent a handful
+// at once) are committed without waiting the full linger gap meant for a stream: a
+// tenth of it, until a batch of bigStreams shows that revisions are streaming in.
+func TestInserterFewTogetherNotHeld(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db := openDB(t)
+	coll := db.DefaultCollection()
+	in := newInserter(db, 200)
+	// A linger gap far longer than any delay of a loaded machine: waiting it would show.
+	in.streamGap, in.lingerGap, in.maxLinger = 20*time.Second, 20*time.Second, 60*time.Second
+	go in.run(ctx)
+	begin := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		req := &insertReq{coll: coll, rev: store.RemoteRevision{DocID: fmt.Sprintf("few-%d", i), RevID: fmt.Sprintf("1-%032x", i), Body: []byte(`{}`)}, done: make(chan insertResult, 1)}
+		in.queue <- req // queued together before the inserter looks
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case r := <-req.done:
+				errs <- r.err
+			case <-ctx.Done():
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(begin); d >= 10*time.Second {
+		t.Fatalf("3 revisions sent together took %v: held for the stream's linger gap", d)
+	}
+}

@@ -110,9 +110,11 @@ type Limits struct {
 	MaxRevBytesInFlight int64 // body bytes awaiting a reply; 0 => 8 MiB
 	InsertBatch         int   // received revisions saved per transaction; 0 => 200
 	// CompressionLevel is the deflate level of the messages this end compresses (rev
-	// bodies, changes lists): 0 => the BLIP default (6, as Couchbase Lite), 1 (fastest)
-	// .. 9 (smallest), -1 => send uncompressed. Every level is understood by every
-	// peer. The connection adapts below it: frames deflate does not shrink by 10% go
+	// bodies, changes lists): 0 => the BLIP default (6, as Couchbase Lite), except on a
+	// connection between two loopback addresses (a peer on the same host), which then
+	// sends uncompressed (blip.Config.UncompressedOnLoopback); 1 (fastest) .. 9
+	// (smallest) compress on any connection; -1 => send uncompressed. Every level is
+	// understood by every peer. The connection adapts below it: frames deflate does not shrink by 10% go
 	// uncompressed, and level 1 is used when it does as well (engine/blip, "Compression
 	// and checksums"). The session does not use it itself: the caller passes it to the BLIP
 	// connection (blip.Config.CompressionLevel), as engine/replicator and
@@ -153,6 +155,7 @@ const (
 // engine/replicator pass to their BLIP connections.
 func (l Limits) BlipConfig(cfg blip.Config) blip.Config {
 	cfg.CompressionLevel = l.CompressionLevel
+	cfg.UncompressedOnLoopback = l.CompressionLevel == 0
 	cfg.MaxMessageSize = l.MaxMessageSize
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize

@@ -124,3 +124,16 @@ func TestPullerAppliesDeltas(t *testing.T) {
 		t.Fatalf("checkpoint %q %v pending %d; want 1 with two rows awaiting full bodies", cp, ok, p.Pending())
 	}
 }
+
+// The default compression level leaves a connection to a peer on the same host
+// uncompressed; an explicit level compresses on any connection.
+func TestLimitsBlipConfigLoopback(t *testing.T) {
+	if cfg := (Limits{}).BlipConfig(blip.Config{}); !cfg.UncompressedOnLoopback {
+		t.Error("default level: loopback connections compressed")
+	}
+	for _, level := range []int{-1, 1, 6, 9} {
+		if cfg := (Limits{CompressionLevel: level}).BlipConfig(blip.Config{}); cfg.UncompressedOnLoopback || cfg.CompressionLevel != level {
+			t.Errorf("level %d: %+v", level, cfg)
+		}
+	}
+}
