@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -443,4 +444,91 @@ func versionDiffs(t testing.TB, a, b *store.Collection) (diff, ids []string) {
 		}
 	}
 	return diff, ids
+}
+
+// A peer that saved a document twice before one CBMobile_4 session, each way (pushed and
+// pulled), gives the other side the revision under its own rev-tree ID with the one it
+// skipped (the revTree property), so that when the two later replicate over CBMobile_3
+// (a 3.x peer would) they hold one revision tree: no conflict, no document error, the
+// same rev-tree IDs. Before the rev-tree ancestry travelled with versions, the receiver
+// minted an ID of its own for the same version, and CBMobile_3 then saw two branches.
+func TestMissedRevisionOver4Then3(t *testing.T) {
+	ctx := context.Background()
+	local, remote := openDB(t, "local"), openDB(t, "remote")
+	lc, rc := local.DefaultCollection(), remote.DefaultCollection()
+	save(t, lc, "pushed", `{"v":1}`)
+	save(t, rc, "pulled", `{"v":1}`)
+	l := startListener(t, remote, nil)
+	cfg4 := Config{Database: local, URL: localURL(l)}
+	run := func(cfg Config, what string) {
+		t.Helper()
+		r := newRepl4(t, cfg)
+		var rec docRecorder
+		rec.listen(r)
+		if st := runOneShot(t, r); st.Error != nil {
+			t.Fatalf("%s: status %+v", what, st)
+		}
+		if errs := rec.errors(); len(errs) > 0 {
+			t.Fatalf("%s: document errors: %v", what, errs)
+		}
+	}
+	sameTrees := func(what string) {
+		t.Helper()
+		for _, id := range []string{"pushed", "pulled"} {
+			a, errA := lc.GetWithDeleted(ctx, id)
+			b, errB := rc.GetWithDeleted(ctx, id)
+			if errA != nil || errB != nil {
+				t.Fatalf("%s: %s: %v %v", what, id, errA, errB)
+			}
+			if a.RevID != b.RevID || string(a.Body) != string(b.Body) {
+				t.Errorf("%s: %s: local %s %s, remote %s %s", what, id, a.RevID, a.Body, b.RevID, b.Body)
+			}
+			for _, c := range []*store.Collection{lc, rc} {
+				if cs, err := c.Conflicts(ctx, id); err != nil || len(cs) > 0 {
+					t.Errorf("%s: %s: conflicts %v %v", what, id, cs, err)
+				}
+			}
+		}
+	}
+	run(cfg4, "first CBMobile_4 run")
+	// Two saves on each side before the next session: the other side never sees the middle one.
+	save(t, lc, "pushed", `{"v":2}`)
+	save(t, lc, "pushed", `{"v":3}`)
+	save(t, rc, "pulled", `{"v":2}`)
+	save(t, rc, "pulled", `{"v":3}`)
+	run(cfg4, "second CBMobile_4 run")
+	if diff := sameVersions(t, lc, rc, true); diff != "" {
+		t.Fatalf("after CBMobile_4: %s", diff)
+	}
+	sameTrees("after CBMobile_4")
+	for _, c := range []*store.Collection{lc, rc} {
+		if d, _ := c.Get(ctx, "pushed"); !strings.HasPrefix(d.RevID, "3-") {
+			t.Errorf("generation of %s: %s", "pushed", d.RevID)
+		}
+	}
+	// Now over CBMobile_3, each side editing the document it received (it skipped the
+	// middle revision): the edit extends the other side's current revision, no conflict.
+	save(t, rc, "pushed", `{"v":4}`)
+	save(t, lc, "pulled", `{"v":4}`)
+	var conflicts []string
+	var mu sync.Mutex
+	resolver := func(ctx context.Context, c Conflict) (Resolution, error) {
+		mu.Lock()
+		conflicts = append(conflicts, c.DocID+" "+c.LocalRevID()+" against "+c.RemoteRevID())
+		mu.Unlock()
+		return DefaultConflictResolver(ctx, c)
+	}
+	run(Config{Database: local, URL: localURL(l), DisableCBMobile4: true,
+		Collections: []CollectionConfig{{Collection: lc, ConflictResolver: resolver}}}, "CBMobile_3 run")
+	if len(conflicts) > 0 {
+		t.Errorf("CBMobile_3 saw conflicts: %v", conflicts)
+	}
+	sameTrees("after CBMobile_3")
+	for _, id := range []string{"pushed", "pulled"} {
+		for _, c := range []*store.Collection{lc, rc} {
+			if b := bodyOf(c, id); b != `{"v":4}` {
+				t.Errorf("%s: body %s, want the edit", id, b)
+			}
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -519,5 +520,82 @@ func TestVersionedRevisionFoundAmongSenderRevTreeIDs(t *testing.T) {
 	}
 	if err := coll.SetRemoteAncestor(ctx, "peer", "d", "not a revision"); !errors.Is(err, ErrInvalidRevID) {
 		t.Fatalf("garbage remote ancestor: %v", err)
+	}
+}
+
+// A sender's rev-tree IDs (RevTree, the revTree property) place a received version in the
+// revision tree: a new document gets the whole listed ancestry; a document whose current
+// revision the sender lists gets the revisions it missed, bodiless, and the sender's ID
+// for the received one (not one of its own making). Vector comparison still decides: a
+// current revision with a vector of its own that the sender lists as an ancestor, but
+// whose version the received vector does not hold, is a conflict. A list whose
+// generations do not descend one by one is refused.
+func TestPutExistingVersionRevTree(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	coll := db.DefaultCollection()
+	const srcA, srcB = "dnZwcm9iZS1zb3VyY2UtQQ", "dnZwcm9iZS1zb3VyY2UtQg"
+	base := uint64(time.Now().Add(-time.Hour).UnixNano()) &^ 0xffff
+	va := func(n uint64) hlv.Version { return hlv.Version{Time: base + n<<16, Source: srcA} }
+	ids := func(gen int, c string) []string {
+		var out []string
+		for g := gen; g >= 1; g-- {
+			out = append(out, fmt.Sprintf("%d-%s", g, strings.Repeat(c, 20)))
+		}
+		return out
+	}
+	// A new document: stored under the sender's ID, with its ancestry.
+	tree := ids(3, "a1")
+	res, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "new", Vector: hlv.Vector{Current: va(3), Previous: []hlv.Version{}},
+		Body: []byte(`{"v":3}`), RevTree: tree})
+	if err != nil || res.Order != hlv.Newer || res.Document.RevID != tree[0] {
+		t.Fatalf("new document: %+v %v", res, err)
+	}
+	if hist, err := coll.History(ctx, "new", tree[0], 0); err != nil || strings.Join(hist, ",") != strings.Join(tree[1:], ",") {
+		t.Fatalf("history %v %v, want %v", hist, err, tree[1:])
+	}
+	// Saved here (a version of this database), then received two revisions later.
+	d1, err := coll.Save(ctx, "d", []byte(`{"v":1}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, _ := hlv.ParseVersion(d1.Version)
+	rev2, rev3 := "2-"+strings.Repeat("b2", 20), "3-"+strings.Repeat("b3", 20)
+	v3 := hlv.Vector{Current: va(5), Previous: []hlv.Version{mine}}
+	res, err = coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: v3, Body: []byte(`{"v":3}`), RevTree: []string{rev3, rev2, d1.RevID}})
+	if err != nil || res.Order != hlv.Newer || res.Document.RevID != rev3 || res.Document.Version != va(5).String() {
+		t.Fatalf("missed revision: %+v %v", res, err)
+	}
+	if hist, _ := coll.History(ctx, "d", rev3, 0); strings.Join(hist, ",") != rev2+","+d1.RevID {
+		t.Fatalf("history %v", hist)
+	}
+	if revs, _ := coll.Revisions(ctx, "d"); len(revs) != 3 {
+		t.Fatalf("revisions %+v", revs)
+	}
+	// Listed as an ancestor, but the received vector does not hold its version.
+	d4, err := coll.Save(ctx, "d", []byte(`{"v":"mine"}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := hlv.Vector{Current: hlv.Version{Time: base + 9<<16, Source: srcB}, Previous: []hlv.Version{va(5)}}
+	rev5 := "5-" + strings.Repeat("c5", 20)
+	res, err = coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: other, Body: []byte(`{"v":5}`), RevTree: []string{rev5, d4.RevID, rev3}})
+	if err != nil || res.Order != hlv.Conflicting || res.Inserted {
+		t.Fatalf("listed ancestor, conflicting vectors: %+v %v", res, err)
+	}
+	// The same in Sync Gateway's form (rev-tree IDs after the previous versions).
+	legacy := other
+	legacy.Legacy = []string{rev5, d4.RevID, rev3}
+	res, err = coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: legacy, Body: []byte(`{"v":5}`)})
+	if err != nil || res.Order != hlv.Conflicting || res.Inserted {
+		t.Fatalf("listed ancestor after the versions, conflicting vectors: %+v %v", res, err)
+	}
+	if g, _ := coll.Get(ctx, "d"); g.RevID != d4.RevID {
+		t.Fatalf("current %s after a conflict, want %s", g.RevID, d4.RevID)
+	}
+	// Generations that do not descend one by one.
+	bad := []string{"4-" + strings.Repeat("d4", 20), "2-" + strings.Repeat("d2", 20)}
+	if _, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "e", Vector: hlv.Vector{Current: va(7)}, Body: []byte(`{}`), RevTree: bad}); !errors.Is(err, ErrInvalidRevID) {
+		t.Fatalf("gap in the rev-tree list: %v", err)
 	}
 }
