@@ -532,3 +532,66 @@ func TestMissedRevisionOver4Then3(t *testing.T) {
 		}
 	}
 }
+
+// A conflict resolved over CBMobile_4, the remote's revision winning unchanged or the
+// local one winning with a merged vector, leaves one revision tree on both sides (the
+// outcome travels with its rev-tree ancestry and replaces the losing branch), so a later
+// CBMobile_3 session sees no conflict and an edit on either side wins.
+func TestConflictOver4ThenOver3(t *testing.T) {
+	ctx := context.Background()
+	local, remote := openDB(t, "local"), openDB(t, "remote")
+	lc, rc := local.DefaultCollection(), remote.DefaultCollection()
+	l := startListener(t, remote, nil)
+	cfg4 := Config{Database: local, URL: localURL(l)}
+	for _, id := range []string{"remote-wins", "local-wins"} {
+		save(t, rc, id, `{"v":0}`)
+	}
+	if st := runOneShot(t, newRepl4(t, cfg4)); st.Error != nil {
+		t.Fatalf("status %+v", st)
+	}
+	// Later edits win (Couchbase Lite 4's rule); the remote's side has two edits of
+	// "remote-wins", so the generations differ too.
+	save(t, lc, "remote-wins", `{"v":"local"}`)
+	save(t, lc, "local-wins", `{"v":"remote"}`) // overwritten below: the local edit is later
+	save(t, rc, "remote-wins", `{"v":"remote-1"}`)
+	save(t, rc, "remote-wins", `{"v":"remote"}`)
+	save(t, rc, "local-wins", `{"v":"remote"}`)
+	time.Sleep(2 * time.Millisecond)
+	save(t, lc, "local-wins", `{"v":"local"}`)
+	if st := runOneShot(t, newRepl4(t, cfg4)); st.Error != nil {
+		t.Fatalf("status %+v", st)
+	}
+	if diff := sameVersions(t, lc, rc, true); diff != "" {
+		t.Fatalf("after CBMobile_4: %s", diff)
+	}
+	for id, want := range map[string]string{"remote-wins": `{"v":"remote"}`, "local-wins": `{"v":"local"}`} {
+		a, _ := lc.Get(ctx, id)
+		b, _ := rc.Get(ctx, id)
+		if string(a.Body) != want || a.RevID != b.RevID {
+			t.Errorf("%s after CBMobile_4: local %s %s, remote %s %s", id, a.RevID, a.Body, b.RevID, b.Body)
+		}
+	}
+	// Over CBMobile_3 an edit on either side extends the other's current revision.
+	save(t, lc, "remote-wins", `{"v":"local again"}`)
+	save(t, rc, "local-wins", `{"v":"remote again"}`)
+	var conflicts []string
+	var mu sync.Mutex
+	resolver := func(ctx context.Context, c Conflict) (Resolution, error) {
+		mu.Lock()
+		conflicts = append(conflicts, c.DocID)
+		mu.Unlock()
+		return DefaultConflictResolver(ctx, c)
+	}
+	st := runOneShot(t, newRepl4(t, Config{Database: local, URL: localURL(l), DisableCBMobile4: true,
+		Collections: []CollectionConfig{{Collection: lc, ConflictResolver: resolver}}}))
+	if st.Error != nil || len(conflicts) > 0 {
+		t.Fatalf("CBMobile_3 run: %+v, conflicts %v", st, conflicts)
+	}
+	for id, want := range map[string]string{"remote-wins": `{"v":"local again"}`, "local-wins": `{"v":"remote again"}`} {
+		for _, c := range []*store.Collection{lc, rc} {
+			if b := bodyOf(c, id); b != want {
+				t.Errorf("%s: %s, want %s", id, b, want)
+			}
+		}
+	}
+}

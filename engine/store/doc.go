@@ -193,12 +193,14 @@ the revTree property libp2psync sends, else the IDs Sync Gateway lists after the
 previous versions): listed first, it is the received revision itself (it gains the
 received vector, no new sequence); listed later, an ancestor (a fast-forward): how a
 document replicated under CBMobile_3 meets its own versions under CBMobile_4. A stored
-version takes the sender's rev-tree ID when it fits: a new document gets the sender's
-whole listed ancestry (bodiless), an existing one the listed revisions between its
-current revision and the received one, or else the received revision's own ID when it
-is a child of the current one; otherwise a rev-tree ID is minted. So a peer that missed
-intermediate revisions holds the same revision tree as the sender, and a later
-CBMobile_3 session between them sees no conflict. The stored vector does not keep
+version takes the sender's rev-tree ID and ancestry: a new document gets the whole
+listed ancestry (bodiless), an existing one the listed revisions above its current
+revision, or, when the sender does not list that revision (the trees diverged), the
+sender's ancestry from the newest listed revision held here with the superseded
+current branch removed (see placeFor); only without the sender's IDs is a rev-tree ID
+minted. ResolveVersionConflict places a received revision that wins unchanged the same
+way. So a peer that missed intermediate revisions, or resolved a conflict, holds the
+same revision tree as the sender, and a later CBMobile_3 session sees no conflict. The stored vector does not keep
 those rev-tree IDs (the revision tree does).
 Remote-ancestor records (SetRemoteAncestor) accept a version as well as a rev-tree ID:
 under CBMobile_4 the replicator records the remote's current version.

@@ -56,13 +56,15 @@ type VersionResult struct {
 // descends from it (Newer).
 //
 // A stored revision takes its place in the revision tree under the sender's rev-tree ID
-// when the sender gave one that fits (so that CBMobile_3 peers later see one revision ID
-// on both sides): a new document gets the sender's whole listed ancestry (as bodiless
-// revisions); an existing one gets the listed revisions between its current revision and
-// the received one when the current revision is listed, or else the received revision's
-// ID when it is one generation above the current revision and not in the tree yet.
-// Otherwise the rev-tree ID is minted as a local save's, as a child of the current
-// revision.
+// when the sender gave its IDs (so that CBMobile_3 peers later see one revision tree):
+// a new document gets the sender's whole listed ancestry (as bodiless revisions); an
+// existing one the listed revisions above its current revision when that is listed, or
+// else the sender's ancestry from the newest listed revision held here, the current
+// revision's branch removed (the trees had diverged: the received vector supersedes
+// it), or else the received revision's ID as a child of the current revision, or else
+// the sender's ancestry as a new root, the current branch removed (see placeFor).
+// Without the sender's IDs the rev-tree ID is minted as a local save's, a child of the
+// current revision.
 //
 // A vector that breaks hlv's rules, or a RevTree that is not a list of rev-tree IDs with
 // generations descending one by one, is ErrInvalidRevID; a bad body ErrInvalidJSON.
@@ -125,7 +127,7 @@ func (b *Batch) putVersion(c *Collection, rv *RemoteVersion) (VersionResult, err
 	if j.order != hlv.Newer {
 		return VersionResult{Order: j.order, Document: currentDocument(rv.DocID, row, t)}, nil
 	}
-	doc, err := b.storeVersion(c, rv.DocID, row, t, cur, chainFor(t, cur, anc, j.pos), rv.Deleted, body, vec)
+	doc, err := b.storeVersion(c, rv.DocID, row, t, placeFor(t, cur, anc, j.pos), rv.Deleted, body, vec)
 	if err != nil {
 		return VersionResult{}, err
 	}
@@ -184,37 +186,67 @@ func compareReceived(v hlv.Vector, anc []string, t *revTree, cur int, sv storedV
 	return j
 }
 
-// chainFor returns the rev-tree IDs, newest first, under which a received revision is
-// added below the current revision cur of t (-1: a new document), given the sender's
-// list anc and the position pos of cur's ID in it: the listed revisions above cur when
-// it is listed, the whole list for a new document, the received revision's own ID when
-// it is one generation above cur; nil (mint one) when none of these fits.
-func chainFor(t *revTree, cur int, anc []string, pos int) []string {
+// placement is where a received revision goes in the revision tree.
+type placement struct {
+	chain  []string // rev-tree IDs to add, newest first (the revision's own first); nil: mint one as a local save's
+	parent int      // the node the chain (or the minted revision) hangs from; -1: a root
+	drop   int      // a leaf whose branch the revision supersedes, removed; -1: none
+}
+
+// placeFor places a received revision that is newer than the current revision cur of t
+// (-1: a new document), given the sender's rev-tree IDs anc (its own first) and the
+// position pos of cur's ID in anc. In order of preference:
+//
+//   - a new document: the whole list;
+//   - cur listed: the listed revisions above it, below cur;
+//   - else the listed revisions above the newest one t holds, below that one, the branch
+//     of cur removed: the sender's vector holds cur's version, so the sender resolved a
+//     conflict against cur, or named cur's revision by another rev-tree ID (minted by a
+//     peer that did not send its own), and the two trees become one again;
+//   - else the revision's own ID when it is one generation above cur;
+//   - else, none of the listed IDs being here, the whole list as a new root, the branch of
+//     cur removed;
+//   - else (nil chain) a minted ID, a child of cur.
+func placeFor(t *revTree, cur int, anc []string, pos int) placement {
+	mint := placement{parent: cur, drop: -1}
 	if len(anc) == 0 || !descendingChain(anc) {
-		return nil
+		return mint
 	}
-	var chain []string
+	fits := func(chain []string, parent int) bool {
+		for _, id := range chain {
+			if t.find(id) >= 0 {
+				return false
+			}
+		}
+		return parent < 0 || revGen(chain[len(chain)-1]) == t.nodes[parent].gen+1
+	}
 	switch {
 	case cur < 0:
-		chain = anc
+		return placement{chain: anc, parent: -1, drop: -1}
 	case pos > 0:
-		chain = anc[:pos]
-	default:
-		chain = anc[:1]
+		if fits(anc[:pos], cur) {
+			return placement{chain: anc[:pos], parent: cur, drop: -1}
+		}
+		return mint
 	}
-	want := 0
-	if cur >= 0 {
-		want = t.nodes[cur].gen + 1
-	}
-	if want > 0 && revGen(chain[len(chain)-1]) != want {
-		return nil
-	}
-	for _, id := range chain {
-		if t.find(id) >= 0 {
-			return nil
+	for i := 1; i < len(anc); i++ {
+		if g := t.find(anc[i]); g >= 0 {
+			if g != cur && fits(anc[:i], g) {
+				return placement{chain: anc[:i], parent: g, drop: cur}
+			}
+			break
 		}
 	}
-	return chain
+	switch {
+	case pos >= 0:
+	case fits(anc[:1], cur):
+		return placement{chain: anc[:1], parent: cur, drop: -1}
+	case fits(anc, -1):
+		// No listed revision is here and the generations do not allow a child of cur:
+		// the sender's ancestry replaces cur's branch, as its vector supersedes cur's.
+		return placement{chain: anc, parent: -1, drop: cur}
+	}
+	return mint
 }
 
 // descendingChain reports whether ids are rev-tree IDs whose generations descend one by
@@ -251,29 +283,35 @@ func (b *Batch) attachVector(c *Collection, id string, row *docRow, t *revTree, 
 	return VersionResult{Order: hlv.Same, Document: currentDocument(id, row, t)}, nil
 }
 
-// storeVersion adds a revision with body data (deleted: a tombstone) below the current
-// revision cur of t (-1: none) and stores the document with vector vec for it. chain is
-// the rev-tree IDs to use, newest first (chainFor): the revision's own, then bodiless
-// revisions between it and cur; nil mints the ID as a local save's, a child of cur.
-func (b *Batch) storeVersion(c *Collection, id string, row *docRow, t *revTree, cur int, chain []string, deleted bool, data []byte, vec hlv.Vector) (*Document, error) {
+// storeVersion adds a revision with body data (deleted: a tombstone) to t where p says
+// (placeFor; p.chain nil mints its ID as a local save's, a child of p.parent) and stores
+// the document with vector vec for it.
+func (b *Batch) storeVersion(c *Collection, id string, row *docRow, t *revTree, p placement, deleted bool, data []byte, vec hlv.Vector) (*Document, error) {
 	seq := c.seq + 1
 	var rev string
-	if len(chain) == 0 {
+	if len(p.chain) == 0 {
 		var err error
-		if rev, _, err = b.addLocalRevision(t, cur, deleted, data, seq); err != nil {
+		if rev, _, err = b.addLocalRevision(t, p.parent, deleted, data, seq); err != nil {
 			return nil, err
 		}
 	} else {
-		parent := cur
-		for i := len(chain) - 1; i >= 1; i-- {
-			parent = t.add(parent, chain[i], revGen(chain[i]), false, nil, 0)
+		parent := p.parent
+		for i := len(p.chain) - 1; i >= 1; i-- {
+			parent = t.add(parent, p.chain[i], revGen(p.chain[i]), false, nil, 0)
 		}
-		rev = chain[0]
+		rev = p.chain[0]
 		added := t.add(parent, rev, revGen(rev), deleted, data, seq)
-		if deleted && len(t.liveLeaves()) == 0 {
-			// As addChild: the deletion is the document's new state.
-			t.removeLeaves(t.tombstonesAbove(added))
+		drop := make([]bool, len(t.nodes))
+		if p.drop >= 0 {
+			drop[p.drop] = true
 		}
+		if deleted && !hasLiveLeaf(t, drop) {
+			// As addChild: the deletion is the document's new state.
+			for i, d := range t.tombstonesAbove(added) {
+				drop[i] = drop[i] || d
+			}
+		}
+		t.removeLeaves(drop) // indexes change; storeDoc finds the winner again
 	}
 	sv := storedVector{text: vec.String(), rev: rev}
 	i, err := b.storeDoc(c, id, row, t, seq, &sv)
@@ -283,6 +321,16 @@ func (b *Batch) storeVersion(c *Collection, id string, row *docRow, t *revTree, 
 	doc := nodeDocument(id, t, i, seq, row)
 	doc.setVector(sv)
 	return doc, nil
+}
+
+// hasLiveLeaf reports whether t has a live leaf not marked in drop.
+func hasLiveLeaf(t *revTree, drop []bool) bool {
+	for _, i := range t.liveLeaves() {
+		if !drop[i] {
+			return true
+		}
+	}
+	return false
 }
 
 // PutExistingVersion stores a received revision in its own transaction (see
@@ -314,8 +362,10 @@ type VersionResolution struct {
 // tree) with a vector recording both sides, so that neither peer sees the conflict again.
 // When the received revision wins unchanged and the local revision holds nothing the
 // received vector lacks apart from this database's own versions, the received vector is
-// kept as it is (as Couchbase Lite does); otherwise the vector is hlv.Merge of both with
-// a new version of this database. ErrConflict if the two are no longer in conflict (the
+// kept as it is (as Couchbase Lite does), and the received revision keeps the sender's
+// rev-tree ID where it fits (as PutExistingVersion places a newer one; the local branch
+// is then removed when the sender's ancestry meets the tree above it); otherwise the
+// vector is hlv.Merge of both with a new version of this database. ErrConflict if the two are no longer in conflict (the
 // document changed meanwhile); ErrNotFound if the document is gone.
 func (b *Batch) ResolveVersionConflict(c *Collection, rv RemoteVersion, how VersionResolution) (*Document, error) {
 	doc, err := b.resolveVersion(c, &rv, how)
@@ -373,7 +423,17 @@ func (b *Batch) resolveVersion(c *Collection, rv *RemoteVersion, how VersionReso
 	if err != nil {
 		return nil, err
 	}
-	return b.storeVersion(c, rv.DocID, row, t, cur, nil, deleted, data, vec)
+	p := placement{parent: cur, drop: -1}
+	if vec.Current == rv.Vector.Current {
+		// The received revision itself is the outcome: it takes the sender's rev-tree ID
+		// where that fits (placeFor), so that both peers hold one revision tree.
+		anc := rv.RevTree
+		if len(anc) == 0 {
+			anc = rv.Vector.Legacy
+		}
+		p = placeFor(t, cur, anc, slices.Index(anc, t.nodes[cur].id))
+	}
+	return b.storeVersion(c, rv.DocID, row, t, p, deleted, data, vec)
 }
 
 // resolvedVector returns the vector of a conflict resolution between local and remote.

@@ -599,3 +599,74 @@ func TestPutExistingVersionRevTree(t *testing.T) {
 		t.Fatalf("gap in the rev-tree list: %v", err)
 	}
 }
+
+// A newer version whose sender's rev-tree IDs do not list the current revision (the two
+// trees diverged: a peer that sends none minted this one's ID) replaces the current
+// revision's branch with the sender's ancestry from the newest listed revision held here,
+// or from the list's oldest as a new root when none is held; a conflict that the
+// received revision wins unchanged places it the same way.
+func TestVersionReplacesDivergedBranch(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	coll := db.DefaultCollection()
+	const srcA, srcB = "dnZwcm9iZS1zb3VyY2UtQQ", "dnZwcm9iZS1zb3VyY2UtQg"
+	base := uint64(time.Now().Add(-time.Hour).UnixNano()) &^ 0xffff
+	va := func(n uint64) hlv.Version { return hlv.Version{Time: base + n<<16, Source: srcA} }
+	d1, err := coll.Save(ctx, "d", []byte(`{"v":1}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, _ := hlv.ParseVersion(d1.Version)
+	// v2 arrives without rev-tree IDs: a minted 2-… here.
+	v2 := hlv.Vector{Current: va(2), Previous: []hlv.Version{mine}}
+	if res, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: v2, Body: []byte(`{"v":2}`)}); err != nil || res.Order != hlv.Newer {
+		t.Fatalf("v2: %+v %v", res, err)
+	}
+	minted, _ := coll.Get(ctx, "d")
+	// v4 from the sender, whose tree is d1 → 2-a → 3-a → 4-a.
+	tree := []string{"4-" + strings.Repeat("a4", 20), "3-" + strings.Repeat("a3", 20), "2-" + strings.Repeat("a2", 20), d1.RevID}
+	v4 := hlv.Vector{Current: va(4), Previous: []hlv.Version{mine}}
+	res, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: v4, Body: []byte(`{"v":4}`), RevTree: tree})
+	if err != nil || res.Order != hlv.Newer || res.Document.RevID != tree[0] {
+		t.Fatalf("v4: %+v %v", res, err)
+	}
+	revs, _ := coll.Revisions(ctx, "d")
+	if len(revs) != 4 {
+		t.Fatalf("revisions %+v, want the sender's four (%s gone)", revs, minted.RevID)
+	}
+	for _, r := range revs {
+		if r.RevID == minted.RevID {
+			t.Fatalf("the superseded branch %s is still there: %+v", minted.RevID, revs)
+		}
+	}
+	// No listed revision here, generations that do not follow: a new root.
+	far := []string{"9-" + strings.Repeat("b9", 20), "8-" + strings.Repeat("b8", 20)}
+	v9 := hlv.Vector{Current: va(9), Previous: []hlv.Version{mine}}
+	if res, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: v9, Body: []byte(`{"v":9}`), RevTree: far}); err != nil || res.Document.RevID != far[0] {
+		t.Fatalf("v9: %+v %v", res, err)
+	}
+	if revs, _ := coll.Revisions(ctx, "d"); len(revs) != 2 {
+		t.Fatalf("revisions %+v, want the sender's two", revs)
+	}
+	// A conflict the received revision wins unchanged keeps the sender's rev-tree ID.
+	loc, err := coll.Save(ctx, "d", []byte(`{"v":"mine"}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := hlv.Vector{Current: hlv.Version{Time: base + 20<<16, Source: srcB}, Previous: []hlv.Version{va(9)}}
+	rtree := []string{"10-" + strings.Repeat("c1", 20), far[0]}
+	rv := RemoteVersion{DocID: "d", Vector: theirs, Body: []byte(`{"v":"theirs"}`), RevTree: rtree}
+	if res, err := coll.PutExistingVersion(ctx, rv); err != nil || res.Order != hlv.Conflicting {
+		t.Fatalf("conflict: %+v %v", res, err)
+	}
+	got, err := coll.ResolveVersionConflict(ctx, rv, VersionResolution{RemoteWins: true})
+	if err != nil || got.RevID != rtree[0] || got.Version != theirs.Current.String() || string(got.Body) != `{"v":"theirs"}` {
+		t.Fatalf("resolved: %+v %v", got, err)
+	}
+	if cs, _ := coll.Conflicts(ctx, "d"); len(cs) > 0 {
+		t.Fatalf("conflicts %v", cs)
+	}
+	if _, err := coll.GetRevision(ctx, "d", loc.RevID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("losing revision %s: %v", loc.RevID, err)
+	}
+}
