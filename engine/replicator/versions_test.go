@@ -11,6 +11,7 @@ import (
 
 	"github.com/p2psync/libp2psync/engine/hlv"
 	"github.com/p2psync/libp2psync/engine/listener"
+	"github.com/p2psync/libp2psync/engine/logging"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto"
 	"github.com/p2psync/libp2psync/engine/tlsid"
@@ -592,6 +593,69 @@ func TestConflictOver4ThenOver3(t *testing.T) {
 			if b := bodyOf(c, id); b != want {
 				t.Errorf("%s: %s, want %s", id, b, want)
 			}
+		}
+	}
+}
+
+// A version conflict resolved under CBMobile_4 counts in Counters.ConflictsResolved and is
+// logged as a revision-tree one is; a failing resolver sets LastError and logs a warning.
+func TestVersionConflictsCountedAndLogged(t *testing.T) {
+	var mu sync.Mutex
+	var recs []logging.Record
+	logging.SetSink(logging.Info, logging.Replicator, func(r logging.Record) {
+		mu.Lock()
+		recs = append(recs, r)
+		mu.Unlock()
+	})
+	t.Cleanup(func() { logging.SetSink(logging.None, 0, nil) })
+	logged := func(level logging.Level, parts ...string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range recs {
+			all := r.Level == level
+			for _, p := range parts {
+				all = all && strings.Contains(r.Message, p)
+			}
+			if all {
+				return true
+			}
+		}
+		return false
+	}
+	for _, failing := range []bool{false, true} {
+		local, remote := openDB(t, "local"), openDB(t, "remote")
+		l := startListener(t, remote, nil)
+		save(t, local.DefaultCollection(), "c", `{"v":"base"}`)
+		if st := runOneShot(t, newRepl4(t, Config{Database: local, URL: localURL(l), Type: Push})); st.Error != nil {
+			t.Fatal(st.Error)
+		}
+		loc := save(t, local.DefaultCollection(), "c", `{"v":"local"}`)
+		rem := save(t, remote.DefaultCollection(), "c", `{"v":"remote"}`)
+		cc := CollectionConfig{Collection: local.DefaultCollection()}
+		if failing {
+			cc.ConflictResolver = func(context.Context, Conflict) (Resolution, error) {
+				return Resolution{}, errors.New("cannot decide")
+			}
+		}
+		r := newRepl4(t, Config{Database: local, URL: localURL(l), Collections: []CollectionConfig{cc}, Logger: logging.Logger(logging.Replicator)})
+		if st := runOneShot(t, r); st.Error != nil {
+			t.Fatalf("status %+v", st)
+		}
+		c := r.Counters()
+		if failing {
+			if c.ConflictsResolved != 0 || c.LastError == nil || !strings.Contains(c.LastError.Error(), "cannot decide") {
+				t.Fatalf("failing resolver: counters %+v", c)
+			}
+			if !logged(logging.Warning, "conflict not resolved", "doc=c", "cannot decide") {
+				t.Fatal("no warning for the unresolved conflict")
+			}
+			continue
+		}
+		if c.ConflictsResolved != 1 || c.LastError != nil {
+			t.Fatalf("counters %+v", c)
+		}
+		if !logged(logging.Info, "conflict resolved", "doc=c", "local="+loc.Version, "remote="+rem.Version) {
+			t.Fatal("no log line for the resolved conflict")
 		}
 	}
 }

@@ -115,7 +115,7 @@
 // DefaultVersionResolution, Couchbase Lite 4's rule) chooses, and
 // store.ResolveVersionConflict stores the outcome with a vector recording both sides,
 // the received version being recorded as the remote's revision in the same transaction
-// (OnResolved reports the outcome's sequence). A resolver error leaves the revision
+// (OnResolved reports the conflict and the stored outcome). A resolver error leaves the revision
 // unstored and the row held (the checkpoint stays before it). The remote-ancestor
 // records hold the remote's version under CBMobile_4.
 //

@@ -292,7 +292,7 @@ func (p *Puller) resolveVersion(ctx context.Context, rv store.RemoteVersion, loc
 	}
 	s.log.Debug("version conflict resolved", "doc", rv.DocID, "local", local.Version, "remote", cv, "result", doc.Version)
 	if s.cfg.OnResolved != nil {
-		s.cfg.OnResolved(p.idx, doc.Sequence)
+		s.cfg.OnResolved(c, doc)
 	}
 	return nil
 }
