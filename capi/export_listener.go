@@ -106,7 +106,7 @@ func listenerConfig(db *dbObj, p *C.p2p_listener_options, gate *callbackGate) (l
 	cfg.MaxConnections = int(opts.max_connections)
 	cfg.Port, cfg.ReadOnly, cfg.DisableTLS = int(opts.port), opts.read_only != 0, opts.disable_tls != 0
 	cfg.EnableDeltaSync = opts.enable_delta_sync != 0
-	cfg.DisableCBMobile4 = opts.enable_version_vectors == 0 // opt-in from C (README "Versions")
+	cfg.DisableCBMobile4 = opts.disable_version_vectors != 0
 	cfg.Password = listener.PasswordsOrCallback(creds, newCCallback(unsafe.Pointer(opts.password_auth), opts.password_auth_user_data, gate).passwordAuth())
 	if verify := newCCallback(unsafe.Pointer(opts.client_cert_auth), opts.client_cert_auth_user_data, gate).clientCertAuth(); verify != nil || len(roots) > 0 {
 		cfg.ClientCertificate = &listener.CertificateAuthenticator{Roots: roots, Verify: verify}

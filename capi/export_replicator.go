@@ -144,7 +144,7 @@ func replicatorConfig(db *dbObj, p *C.p2p_replicator_options, gate *callbackGate
 	cfg.Heartbeat, cfg.MaxAttempts = millis(opts.heartbeat_ms), int(opts.max_attempts)
 	cfg.MaxAttemptWait, cfg.RetryBase = millis(opts.max_attempt_wait_ms), millis(opts.retry_base_ms)
 	cfg.DisableAutoPurge, cfg.EnableDeltaSync = opts.disable_auto_purge != 0, opts.enable_delta_sync != 0
-	cfg.DisableCBMobile4 = opts.enable_version_vectors == 0 // opt-in from C (README "Versions")
+	cfg.DisableCBMobile4 = opts.disable_version_vectors != 0
 	return cfg, nil
 }
 

@@ -804,9 +804,11 @@ typedef struct p2p_listener_options {
     uint8_t  read_only;                   /* 1 = refuse pushes (403); pulls are served */
     uint8_t  disable_tls;                 /* 1 = plain ws:// (no identity, no client certs) */
     uint8_t  enable_delta_sync;           /* 1 = offer delta sync to clients (if the database permits) */
-    uint8_t  enable_version_vectors;      /* 1 = also accept BLIP_3+CBMobile_4 (version vectors,
-                                             Couchbase Lite 4); 0 = CBMobile_3/2 only. Opt-in:
-                                             see README "Versions" for why */
+    uint8_t  disable_version_vectors;     /* 1 = accept CBMobile_3/2 only (revision trees, as
+                                             before versions); 0 = also accept BLIP_3+CBMobile_4
+                                             (version vectors, Couchbase Lite 4). README
+                                             "Versions" (ABI 2: this byte was
+                                             enable_version_vectors) */
     uint8_t  reserved1[2];                /* zero */
     p2p_tls_identity identity;            /* server identity; 0 = the database's anonymous
                                              identity, created at the first start and kept in
@@ -1065,9 +1067,11 @@ typedef struct p2p_replicator_options {
                                         them locally (no tombstone, nothing pushed back),
                                         unless the pull filter returns 0 for them */
     uint8_t  enable_delta_sync;      /* 1 = use delta sync where the listener and database permit */
-    uint8_t  enable_version_vectors; /* 1 = offer BLIP_3+CBMobile_4 (version vectors) first, then
-                                        CBMobile_3; 0 = CBMobile_3/2 only (delta sync works over
-                                        either). Opt-in: see README "Versions" for why */
+    uint8_t  disable_version_vectors; /* 1 = offer CBMobile_3/2 only (revision trees, as before
+                                        versions); 0 = offer BLIP_3+CBMobile_4 (version vectors)
+                                        first, then CBMobile_3 (delta sync works over
+                                        either). README "Versions" (ABI 2: this byte was
+                                        enable_version_vectors) */
     uint8_t  reserved1[2];           /* zero */
     /* new fields are appended below this line, never above */
 } p2p_replicator_options;

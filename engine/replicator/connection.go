@@ -158,7 +158,7 @@ func (cs *connState) sessionConfig() syncproto.SessionConfig {
 	return syncproto.SessionConfig{
 		Role: syncproto.RoleActive, Database: r.cfg.Database, RemoteID: r.remoteID, Limits: r.cfg.Limits, Logger: r.log,
 		DeltaSync: r.cfg.EnableDeltaSync, DisableCBMobile4: r.cfg.DisableCBMobile4,
-		ResolveVersion: r.resolveVersion, OnResolved: cs.noteResolved,
+		ResolveVersion: r.resolveVersion, OnResolved: cs.versionResolved,
 		OnDocument: func(ev syncproto.DocumentEvent) {
 			cs.docsDone.Add(1)
 			var e error

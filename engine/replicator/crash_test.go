@@ -359,6 +359,11 @@ func TestPeersKilledMidPush(t *testing.T) {
 	for _, d := range diff[:min(len(diff), 40)] {
 		t.Errorf("listener (A) and replicator (B) databases differ: %s", d)
 	}
+	// Diff accepts one version under two rev-tree IDs; over CBMobile_4 the revTree property
+	// makes them one (else a later CBMobile_3 session would see a conflict).
+	for _, d := range revIDDiffs(t, colls[0], colls[1]) {
+		t.Errorf("rev-tree IDs differ: %s", d)
+	}
 	for i, c := range colls {
 		for _, w := range []struct {
 			prefix string
@@ -399,4 +404,22 @@ func finalOneShot(ctx context.Context, cfg Config, timeout time.Duration, onDoc 
 		err = st.Error
 	}
 	return err
+}
+
+// revIDDiffs lists the documents (at most 40) whose current rev-tree IDs differ between a and b.
+func revIDDiffs(t testing.TB, a, b *store.Collection) []string {
+	t.Helper()
+	ctx := context.Background()
+	chs, err := a.ChangesSince(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, ch := range chs {
+		db, err := b.GetWithDeleted(ctx, ch.DocID)
+		if err == nil && db.RevID != ch.RevID && len(out) < 40 {
+			out = append(out, fmt.Sprintf("%q: A %s, B %s (version %s)", ch.DocID, ch.RevID, db.RevID, db.Version))
+		}
+	}
+	return out
 }

@@ -32,7 +32,14 @@ func (r *Replicator) resolveVersion(ctx context.Context, c syncproto.VersionConf
 	}
 	res, err := callResolver(ctx, resolver, conflict)
 	if err != nil {
-		return store.VersionResolution{}, fmt.Errorf("%w: document %q: %w", ErrResolverFailed, c.DocID, err)
+		err = fmt.Errorf("%w: document %q: %w", ErrResolverFailed, c.DocID, err)
+		if ctx.Err() == nil {
+			// As for a revision-tree conflict (resolverQueue.run).
+			r.log.Warn("conflict not resolved", "collection", conflict.Collection, "doc", c.DocID,
+				"local", conflict.localRev, "remote", conflict.remoteRev, "err", err)
+			r.count(func(c *Counters) { c.LastError = err })
+		}
+		return store.VersionResolution{}, err
 	}
 	switch res.Kind {
 	case UseRemote:
@@ -48,6 +55,16 @@ func (r *Replicator) resolveVersion(ctx context.Context, c syncproto.VersionConf
 		return store.VersionResolution{MergedDeleted: true}, nil
 	}
 	return store.VersionResolution{}, fmt.Errorf("%w: document %q: unknown resolution %d", ErrResolverFailed, c.DocID, res.Kind)
+}
+
+// versionResolved counts and logs a version conflict resolution the session saved, as
+// resolverQueue.run does for a revision-tree one, and notes its sequence for the push.
+func (cs *connState) versionResolved(c syncproto.VersionConflict, outcome *store.Document) {
+	r := cs.r
+	r.log.Info("conflict resolved", "collection", c.Collection.FullName(), "doc", c.DocID,
+		"local", c.LocalVersion().String(), "remote", c.Remote.Vector.Current.String(), "result", outcome.Version)
+	r.count(func(c *Counters) { c.ConflictsResolved++ })
+	cs.noteResolved(c.CollectionIndex, outcome.Sequence)
 }
 
 // isCurrentVersion reports whether anc, a document's remote-ancestor record, is the

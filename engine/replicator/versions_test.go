@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/p2psync/libp2psync/engine/hlv"
 	"github.com/p2psync/libp2psync/engine/listener"
+	"github.com/p2psync/libp2psync/engine/logging"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto"
 	"github.com/p2psync/libp2psync/engine/tlsid"
@@ -443,4 +445,217 @@ func versionDiffs(t testing.TB, a, b *store.Collection) (diff, ids []string) {
 		}
 	}
 	return diff, ids
+}
+
+// A peer that saved a document twice before one CBMobile_4 session, each way (pushed and
+// pulled), gives the other side the revision under its own rev-tree ID with the one it
+// skipped (the revTree property), so that when the two later replicate over CBMobile_3
+// (a 3.x peer would) they hold one revision tree: no conflict, no document error, the
+// same rev-tree IDs. Before the rev-tree ancestry travelled with versions, the receiver
+// minted an ID of its own for the same version, and CBMobile_3 then saw two branches.
+func TestMissedRevisionOver4Then3(t *testing.T) {
+	ctx := context.Background()
+	local, remote := openDB(t, "local"), openDB(t, "remote")
+	lc, rc := local.DefaultCollection(), remote.DefaultCollection()
+	save(t, lc, "pushed", `{"v":1}`)
+	save(t, rc, "pulled", `{"v":1}`)
+	l := startListener(t, remote, nil)
+	cfg4 := Config{Database: local, URL: localURL(l)}
+	run := func(cfg Config, what string) {
+		t.Helper()
+		r := newRepl4(t, cfg)
+		var rec docRecorder
+		rec.listen(r)
+		if st := runOneShot(t, r); st.Error != nil {
+			t.Fatalf("%s: status %+v", what, st)
+		}
+		if errs := rec.errors(); len(errs) > 0 {
+			t.Fatalf("%s: document errors: %v", what, errs)
+		}
+	}
+	sameTrees := func(what string) {
+		t.Helper()
+		for _, id := range []string{"pushed", "pulled"} {
+			a, errA := lc.GetWithDeleted(ctx, id)
+			b, errB := rc.GetWithDeleted(ctx, id)
+			if errA != nil || errB != nil {
+				t.Fatalf("%s: %s: %v %v", what, id, errA, errB)
+			}
+			if a.RevID != b.RevID || string(a.Body) != string(b.Body) {
+				t.Errorf("%s: %s: local %s %s, remote %s %s", what, id, a.RevID, a.Body, b.RevID, b.Body)
+			}
+			for _, c := range []*store.Collection{lc, rc} {
+				if cs, err := c.Conflicts(ctx, id); err != nil || len(cs) > 0 {
+					t.Errorf("%s: %s: conflicts %v %v", what, id, cs, err)
+				}
+			}
+		}
+	}
+	run(cfg4, "first CBMobile_4 run")
+	// Two saves on each side before the next session: the other side never sees the middle one.
+	save(t, lc, "pushed", `{"v":2}`)
+	save(t, lc, "pushed", `{"v":3}`)
+	save(t, rc, "pulled", `{"v":2}`)
+	save(t, rc, "pulled", `{"v":3}`)
+	run(cfg4, "second CBMobile_4 run")
+	if diff := sameVersions(t, lc, rc, true); diff != "" {
+		t.Fatalf("after CBMobile_4: %s", diff)
+	}
+	sameTrees("after CBMobile_4")
+	for _, c := range []*store.Collection{lc, rc} {
+		if d, _ := c.Get(ctx, "pushed"); !strings.HasPrefix(d.RevID, "3-") {
+			t.Errorf("generation of %s: %s", "pushed", d.RevID)
+		}
+	}
+	// Now over CBMobile_3, each side editing the document it received (it skipped the
+	// middle revision): the edit extends the other side's current revision, no conflict.
+	save(t, rc, "pushed", `{"v":4}`)
+	save(t, lc, "pulled", `{"v":4}`)
+	var conflicts []string
+	var mu sync.Mutex
+	resolver := func(ctx context.Context, c Conflict) (Resolution, error) {
+		mu.Lock()
+		conflicts = append(conflicts, c.DocID+" "+c.LocalRevID()+" against "+c.RemoteRevID())
+		mu.Unlock()
+		return DefaultConflictResolver(ctx, c)
+	}
+	run(Config{Database: local, URL: localURL(l), DisableCBMobile4: true,
+		Collections: []CollectionConfig{{Collection: lc, ConflictResolver: resolver}}}, "CBMobile_3 run")
+	if len(conflicts) > 0 {
+		t.Errorf("CBMobile_3 saw conflicts: %v", conflicts)
+	}
+	sameTrees("after CBMobile_3")
+	for _, id := range []string{"pushed", "pulled"} {
+		for _, c := range []*store.Collection{lc, rc} {
+			if b := bodyOf(c, id); b != `{"v":4}` {
+				t.Errorf("%s: body %s, want the edit", id, b)
+			}
+		}
+	}
+}
+
+// A conflict resolved over CBMobile_4, the remote's revision winning unchanged or the
+// local one winning with a merged vector, leaves one revision tree on both sides (the
+// outcome travels with its rev-tree ancestry and replaces the losing branch), so a later
+// CBMobile_3 session sees no conflict and an edit on either side wins.
+func TestConflictOver4ThenOver3(t *testing.T) {
+	ctx := context.Background()
+	local, remote := openDB(t, "local"), openDB(t, "remote")
+	lc, rc := local.DefaultCollection(), remote.DefaultCollection()
+	l := startListener(t, remote, nil)
+	cfg4 := Config{Database: local, URL: localURL(l)}
+	for _, id := range []string{"remote-wins", "local-wins"} {
+		save(t, rc, id, `{"v":0}`)
+	}
+	if st := runOneShot(t, newRepl4(t, cfg4)); st.Error != nil {
+		t.Fatalf("status %+v", st)
+	}
+	// Later edits win (Couchbase Lite 4's rule); the remote's side has two edits of
+	// "remote-wins", so the generations differ too.
+	save(t, lc, "remote-wins", `{"v":"local"}`)
+	save(t, lc, "local-wins", `{"v":"remote"}`) // overwritten below: the local edit is later
+	save(t, rc, "remote-wins", `{"v":"remote-1"}`)
+	save(t, rc, "remote-wins", `{"v":"remote"}`)
+	save(t, rc, "local-wins", `{"v":"remote"}`)
+	time.Sleep(2 * time.Millisecond)
+	save(t, lc, "local-wins", `{"v":"local"}`)
+	if st := runOneShot(t, newRepl4(t, cfg4)); st.Error != nil {
+		t.Fatalf("status %+v", st)
+	}
+	if diff := sameVersions(t, lc, rc, true); diff != "" {
+		t.Fatalf("after CBMobile_4: %s", diff)
+	}
+	for id, want := range map[string]string{"remote-wins": `{"v":"remote"}`, "local-wins": `{"v":"local"}`} {
+		a, _ := lc.Get(ctx, id)
+		b, _ := rc.Get(ctx, id)
+		if string(a.Body) != want || a.RevID != b.RevID {
+			t.Errorf("%s after CBMobile_4: local %s %s, remote %s %s", id, a.RevID, a.Body, b.RevID, b.Body)
+		}
+	}
+	// Over CBMobile_3 an edit on either side extends the other's current revision.
+	save(t, lc, "remote-wins", `{"v":"local again"}`)
+	save(t, rc, "local-wins", `{"v":"remote again"}`)
+	var conflicts []string
+	var mu sync.Mutex
+	resolver := func(ctx context.Context, c Conflict) (Resolution, error) {
+		mu.Lock()
+		conflicts = append(conflicts, c.DocID)
+		mu.Unlock()
+		return DefaultConflictResolver(ctx, c)
+	}
+	st := runOneShot(t, newRepl4(t, Config{Database: local, URL: localURL(l), DisableCBMobile4: true,
+		Collections: []CollectionConfig{{Collection: lc, ConflictResolver: resolver}}}))
+	if st.Error != nil || len(conflicts) > 0 {
+		t.Fatalf("CBMobile_3 run: %+v, conflicts %v", st, conflicts)
+	}
+	for id, want := range map[string]string{"remote-wins": `{"v":"local again"}`, "local-wins": `{"v":"remote again"}`} {
+		for _, c := range []*store.Collection{lc, rc} {
+			if b := bodyOf(c, id); b != want {
+				t.Errorf("%s: %s, want %s", id, b, want)
+			}
+		}
+	}
+}
+
+// A version conflict resolved under CBMobile_4 counts in Counters.ConflictsResolved and is
+// logged as a revision-tree one is; a failing resolver sets LastError and logs a warning.
+func TestVersionConflictsCountedAndLogged(t *testing.T) {
+	var mu sync.Mutex
+	var recs []logging.Record
+	logging.SetSink(logging.Info, logging.Replicator, func(r logging.Record) {
+		mu.Lock()
+		recs = append(recs, r)
+		mu.Unlock()
+	})
+	t.Cleanup(func() { logging.SetSink(logging.None, 0, nil) })
+	logged := func(level logging.Level, parts ...string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range recs {
+			all := r.Level == level
+			for _, p := range parts {
+				all = all && strings.Contains(r.Message, p)
+			}
+			if all {
+				return true
+			}
+		}
+		return false
+	}
+	for _, failing := range []bool{false, true} {
+		local, remote := openDB(t, "local"), openDB(t, "remote")
+		l := startListener(t, remote, nil)
+		save(t, local.DefaultCollection(), "c", `{"v":"base"}`)
+		if st := runOneShot(t, newRepl4(t, Config{Database: local, URL: localURL(l), Type: Push})); st.Error != nil {
+			t.Fatal(st.Error)
+		}
+		loc := save(t, local.DefaultCollection(), "c", `{"v":"local"}`)
+		rem := save(t, remote.DefaultCollection(), "c", `{"v":"remote"}`)
+		cc := CollectionConfig{Collection: local.DefaultCollection()}
+		if failing {
+			cc.ConflictResolver = func(context.Context, Conflict) (Resolution, error) {
+				return Resolution{}, errors.New("cannot decide")
+			}
+		}
+		r := newRepl4(t, Config{Database: local, URL: localURL(l), Collections: []CollectionConfig{cc}, Logger: logging.Logger(logging.Replicator)})
+		if st := runOneShot(t, r); st.Error != nil {
+			t.Fatalf("status %+v", st)
+		}
+		c := r.Counters()
+		if failing {
+			if c.ConflictsResolved != 0 || c.LastError == nil || !strings.Contains(c.LastError.Error(), "cannot decide") {
+				t.Fatalf("failing resolver: counters %+v", c)
+			}
+			if !logged(logging.Warning, "conflict not resolved", "doc=c", "cannot decide") {
+				t.Fatal("no warning for the unresolved conflict")
+			}
+			continue
+		}
+		if c.ConflictsResolved != 1 || c.LastError != nil {
+			t.Fatalf("counters %+v", c)
+		}
+		if !logged(logging.Info, "conflict resolved", "doc=c", "local="+loc.Version, "remote="+rem.Version) {
+			t.Fatal("no log line for the resolved conflict")
+		}
+	}
 }

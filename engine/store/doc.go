@@ -183,16 +183,24 @@ writes nothing; a conflicting one writes nothing and is reported (VersionResult.
 for the caller to refuse or to settle with ResolveVersionConflict, which stores the
 chosen or merged body with a vector recording both sides (hlv.Merge), or keeps the
 winning remote vector as it is when the local revision adds nothing to it but this
-database's own versions. A local revision without a vector that the sender lists
-among the rev-tree IDs after its previous versions (its rev-tree ancestry, newest first)
-is the received revision itself when listed first (it gains the received vector, no new
-sequence) and an ancestor when listed later (a fast-forward that keeps the sender's
-rev-tree ID when it is a child of ours): how a document replicated under CBMobile_3
-meets its own versions under CBMobile_4. A current revision that has a vector of its
-own is also found there: listed later, the received revision descends from it (a
-fast-forward whatever the vectors say: its version was minted here for a revision the
-sender knows by its rev-tree ID); listed first, it is the same revision (nothing
-written). The stored vector does not keep those rev-tree IDs (the revision tree does).
+database's own versions. The vectors decide whenever the local current revision has a
+vector of its own; a received vector holding the rev-tree stand-in of that revision
+(hlv.LegacyVersion: the sender got it over CBMobile_3) descends from it, and one naming
+that revision's own rev-tree ID first is that revision. A local current revision
+without a vector of its own is judged by the sender's rev-tree IDs (RemoteVersion.RevTree,
+the revTree property libp2psync sends, else the IDs Sync Gateway lists after the
+previous versions): listed first, it is the received revision itself (it gains the
+received vector, no new sequence); listed later, an ancestor (a fast-forward): how a
+document replicated under CBMobile_3 meets its own versions under CBMobile_4. A stored
+version takes the sender's rev-tree ID and ancestry: a new document gets the whole
+listed ancestry (bodiless), an existing one the listed revisions above its current
+revision, or, when the sender does not list that revision (the trees diverged), the
+sender's ancestry from the newest listed revision held here with the superseded
+current branch removed (see placeFor); only without the sender's IDs is a rev-tree ID
+minted. ResolveVersionConflict places a received revision that wins unchanged the same
+way. So a peer that missed intermediate revisions, or resolved a conflict, holds the
+same revision tree as the sender, and a later CBMobile_3 session sees no conflict. The stored vector does not keep
+those rev-tree IDs (the revision tree does).
 Remote-ancestor records (SetRemoteAncestor) accept a version as well as a rev-tree ID:
 under CBMobile_4 the replicator records the remote's current version.
 

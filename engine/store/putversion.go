@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/p2psync/libp2psync/engine/hlv"
 )
@@ -14,6 +16,12 @@ type RemoteVersion struct {
 	Vector  hlv.Vector
 	Deleted bool
 	Body    []byte // JSON object; "{}"/nil for tombstones
+	// RevTree is the sender's rev-tree ID of this revision, then its rev-tree ancestors,
+	// newest first, generations descending one by one (the rev message's revTree
+	// property, which libp2psync sends); nil when the sender did not say (Couchbase Lite,
+	// Sync Gateway), and then the rev-tree IDs listed after the previous versions
+	// (Vector.Legacy), if any, serve instead.
+	RevTree []string
 }
 
 // VersionResult reports what PutExistingVersion did.
@@ -31,22 +39,35 @@ type VersionResult struct {
 // compared with the local current revision's (a revision without a vector compares as
 // its legacy stand-in, hlv.LegacyVersion):
 //
-//   - Newer (a fast-forward, or a new document): stored as the new current revision, a
-//     child of the old one in the revision tree with a rev-tree ID minted as a local
-//     save's, carrying the received vector (pruned to Config.MaxRevTreeDepth versions);
+//   - Newer (a fast-forward, or a new document): stored as the new current revision,
+//     carrying the received vector (pruned to Config.MaxRevTreeDepth versions);
 //   - Same or Older: already known here; nothing is written;
 //   - Conflicting: nothing is written; the caller refuses it (a passive peer answers 409)
 //     or resolves it with ResolveVersionConflict.
 //
-// A local current revision without a vector is also looked up among the rev-tree IDs the
-// sender listed after its previous versions (Vector.Legacy, newest first, the sender's
-// rev-tree ancestry of the revision it sends): listed first, it is the very revision
-// received, which keeps its rev-tree ID and gains the received vector (Order Same, no
-// new sequence); listed later, the received revision descends from it (Newer), and when
-// the first listed ID is a child of it that ID is kept instead of a minted one. This is
-// how a document replicated under CBMobile_3 meets its own versions under CBMobile_4.
+// Vector comparison decides whenever the local current revision has a vector of its own,
+// with one addition: a received vector that holds the rev-tree stand-in of that
+// revision (the sender got it over CBMobile_3, by its rev-tree ID, and saved on top of
+// it) descends from it. A local current revision without a vector of its own is looked
+// up among the sender's rev-tree IDs instead (RevTree, else Vector.Legacy; as Sync
+// Gateway judges by the revision tree when its current version is a rev-tree stand-in):
+// listed first, it is the very revision received, which keeps its rev-tree ID and gains
+// the received vector (Order Same, no new sequence); listed later, the received revision
+// descends from it (Newer).
 //
-// A vector that breaks hlv's rules is ErrInvalidRevID; a bad body ErrInvalidJSON.
+// A stored revision takes its place in the revision tree under the sender's rev-tree ID
+// when the sender gave its IDs (so that CBMobile_3 peers later see one revision tree):
+// a new document gets the sender's whole listed ancestry (as bodiless revisions); an
+// existing one the listed revisions above its current revision when that is listed, or
+// else the sender's ancestry from the newest listed revision held here, the current
+// revision's branch removed (the trees had diverged: the received vector supersedes
+// it), or else the received revision's ID as a child of the current revision, or else
+// the sender's ancestry as a new root, the current branch removed (see placeFor).
+// Without the sender's IDs the rev-tree ID is minted as a local save's, a child of the
+// current revision.
+//
+// A vector that breaks hlv's rules, or a RevTree that is not a list of rev-tree IDs with
+// generations descending one by one, is ErrInvalidRevID; a bad body ErrInvalidJSON.
 func (b *Batch) PutExistingVersion(c *Collection, rv RemoteVersion) (VersionResult, error) {
 	res, err := b.putVersion(c, &rv)
 	if err != nil {
@@ -62,6 +83,9 @@ func checkRemoteVersion(rv *RemoteVersion) ([]byte, error) {
 	}
 	if err := rv.Vector.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidRevID, err)
+	}
+	if len(rv.RevTree) > 0 && !descendingChain(rv.RevTree) {
+		return nil, fmt.Errorf("%w: rev-tree list %q is not rev-tree IDs with generations descending one by one", ErrInvalidRevID, clipList(rv.RevTree))
 	}
 	return remoteBody(rv.Deleted, rv.Body)
 }
@@ -81,10 +105,16 @@ func (b *Batch) putVersion(c *Collection, rv *RemoteVersion) (VersionResult, err
 	if err := b.observe(rv.Vector); err != nil {
 		return VersionResult{}, err
 	}
+	anc := rv.RevTree
+	if len(anc) == 0 {
+		anc = rv.Vector.Legacy
+	}
 	// Most versions received by a new database create their document: try that in a
-	// single statement first (see insertFirstMaxBody).
-	if tryInsertFirst && !rv.Deleted && len(body) <= insertFirstMaxBody {
-		res, ok, err := b.insertNewVersion(c, rv, body)
+	// single statement first (see insertFirstMaxBody). The row holds one revision, so
+	// only when the sender listed at most its own rev-tree ID (placeFor would store the
+	// same: that ID, or a minted one).
+	if tryInsertFirst && !rv.Deleted && len(body) <= insertFirstMaxBody && len(anc) <= 1 && descendingChain(anc) {
+		res, ok, err := b.insertNewVersion(c, rv, anc, body)
 		if err != nil || ok {
 			return res, err
 		}
@@ -94,42 +124,37 @@ func (b *Batch) putVersion(c *Collection, rv *RemoteVersion) (VersionResult, err
 		return VersionResult{}, err
 	}
 	t, cur := &revTree{}, -1
-	order, legacy := hlv.Newer, -1
+	j := judgement{order: hlv.Newer, pos: -1}
 	if row != nil {
 		t, cur = row.tree, row.tree.winner()
-		order, legacy = compareReceived(rv.Vector, t, cur, row.vector)
+		j = compareReceived(rv.Vector, anc, t, cur, row.vector)
 	}
 	vec := storedForm(rv.Vector, b.db.maxDepth)
-	if legacy == 0 {
+	if j.gainsVector {
 		// The sender's revision is our current one, which had no vector: it gains this one.
 		return b.attachVector(c, rv.DocID, row, t, cur, vec)
 	}
-	if order != hlv.Newer {
+	if j.order != hlv.Newer {
 		doc, err := b.currentDocument(c, rv.DocID, row, t)
-		return VersionResult{Order: order, Document: doc}, err
+		return VersionResult{Order: j.order, Document: doc}, err
 	}
-	if legacy == 1 && cur >= 0 && usableRevID(t, cur, rv.Vector.Legacy[0]) {
-		// The sender named the rev-tree ID of this revision, a child of our current one:
-		// keep it, so that rev-tree peers see one revision ID on both sides.
-		doc, err := b.storeVersion(c, rv.DocID, row, t, cur, rv.Vector.Legacy[0], rv.Deleted, body, vec)
-		if err != nil {
-			return VersionResult{}, err
-		}
-		return VersionResult{Order: order, Inserted: true, Sequence: doc.Sequence, Document: doc}, nil
-	}
-	doc, err := b.storeVersion(c, rv.DocID, row, t, cur, "", rv.Deleted, body, vec)
+	doc, err := b.storeVersion(c, rv.DocID, row, t, placeFor(t, cur, anc, j.pos), rv.Deleted, body, vec)
 	if err != nil {
 		return VersionResult{}, err
 	}
-	return VersionResult{Order: order, Inserted: true, Sequence: doc.Sequence, Document: doc}, nil
+	return VersionResult{Order: j.order, Inserted: true, Sequence: doc.Sequence, Document: doc}, nil
 }
 
 // insertNewVersion stores rv (not deleted, body its compact body) as a document that
-// does not exist yet, in one statement, as putVersion would: a revision with a rev-tree
-// ID minted as a local save's, carrying the received vector. It reports false (having
-// written nothing) if the document exists.
-func (b *Batch) insertNewVersion(c *Collection, rv *RemoteVersion, body []byte) (VersionResult, bool, error) {
+// does not exist yet, in one statement, as putVersion would: a revision with the
+// sender's rev-tree ID (anc, when it names one) or one minted as a local save's,
+// carrying the received vector. It reports false (having written nothing) if the
+// document exists.
+func (b *Batch) insertNewVersion(c *Collection, rv *RemoteVersion, anc []string, body []byte) (VersionResult, bool, error) {
 	rev := newRevID(0, "", false, body)
+	if len(anc) == 1 {
+		rev = anc[0]
+	}
 	seq := c.seq + 1
 	sv := storedVector{text: storedForm(rv.Vector, b.db.maxDepth).String(), rev: rev}
 	res, err := c.w.insNew.ExecContext(b.ctx, seq, rv.DocID, rev, body, sv.text)
@@ -155,38 +180,134 @@ func storedForm(v hlv.Vector, maxDepth int) hlv.Vector {
 	return v
 }
 
-// usableRevID reports whether rev can be added as a child of node cur: a valid rev-tree
-// ID one generation above it, not already in the tree.
-func usableRevID(t *revTree, cur int, rev string) bool {
-	gen, _, err := parseRevID(rev)
-	return err == nil && gen == t.nodes[cur].gen+1 && t.find(rev) < 0
+// judgement is how a received revision relates to the local current revision.
+type judgement struct {
+	order       hlv.Order
+	pos         int  // index of the current revision's rev-tree ID in the sender's list; -1: not listed
+	gainsVector bool // the received revision is the current one, which has no vector yet
 }
 
-// compareReceived compares a received vector with the current revision cur of a loaded
-// document. A current revision without a vector (saved before versions, or received as a
-// rev-tree revision) may appear among the rev-tree IDs a sender lists after its previous
-// versions (Vector.Legacy: its rev-tree ancestry, newest first, as Sync Gateway sends it
-// to a peer that answered with a rev-tree ID): first means the same revision (legacy 0,
-// Order Same), later means the received one descends from it (Newer). Otherwise the
-// vectors decide (legacy -1).
-func compareReceived(v hlv.Vector, t *revTree, cur int, sv storedVector) (hlv.Order, int) {
+// compareReceived compares a received vector, with the sender's rev-tree IDs anc (its
+// own first, then its ancestors), with the current revision cur of a loaded document
+// (see PutExistingVersion).
+func compareReceived(v hlv.Vector, anc []string, t *revTree, cur int, sv storedVector) judgement {
 	id := t.nodes[cur].id
-	for i, l := range v.Legacy {
-		if l != id {
-			continue
+	j := judgement{pos: slices.Index(anc, id)}
+	if sv.text == "" || sv.rev != id {
+		// No vector of its own (saved before versions, or received as a rev-tree
+		// revision): the sender's revision tree decides when it lists it.
+		switch {
+		case j.pos == 0:
+			j.order, j.gainsVector = hlv.Same, true
+			return j
+		case j.pos > 0:
+			j.order = hlv.Newer
+			return j
 		}
-		if i > 0 {
-			// Our current revision is an ancestor in the sender's rev tree: whatever the
-			// vectors say (ours may be a version minted here for a revision the sender
-			// knows only by its rev-tree ID), the received revision descends from it.
-			return hlv.Newer, i
-		}
-		if sv.rev != id || sv.text == "" {
-			return hlv.Same, 0
-		}
-		return hlv.Same, -1 // the same revision, which has its own vector here
+		j.order = v.Compare(currentVector(t, cur, sv))
+		return j
 	}
-	return v.Compare(currentVector(t, cur, sv)), -1
+	j.order = v.Compare(currentVector(t, cur, sv))
+	if j.order != hlv.Conflicting {
+		return j
+	}
+	// The sender may know our current revision only by its rev-tree ID (it got it over
+	// CBMobile_3, or is a peer that gives such a revision its stand-in version).
+	lv, err := hlv.LegacyVersion(id)
+	switch {
+	case err != nil:
+	case j.pos == 0 || v.Current == lv:
+		j.order = hlv.Same // the very revision, named by its rev-tree ID
+	case v.Contains(lv):
+		j.order = hlv.Newer // saved on top of it
+	}
+	return j
+}
+
+// placement is where a received revision goes in the revision tree.
+type placement struct {
+	chain  []string // rev-tree IDs to add, newest first (the revision's own first); nil: mint one as a local save's
+	parent int      // the node the chain (or the minted revision) hangs from; -1: a root
+	drop   int      // a leaf whose branch the revision supersedes, removed; -1: none
+}
+
+// placeFor places a received revision that is newer than the current revision cur of t
+// (-1: a new document), given the sender's rev-tree IDs anc (its own first) and the
+// position pos of cur's ID in anc. In order of preference:
+//
+//   - a new document: the whole list;
+//   - cur listed: the listed revisions above it, below cur;
+//   - else the listed revisions above the newest one t holds, below that one, the branch
+//     of cur removed: the sender's vector holds cur's version, so the sender resolved a
+//     conflict against cur, or named cur's revision by another rev-tree ID (minted by a
+//     peer that did not send its own), and the two trees become one again;
+//   - else the revision's own ID when it is one generation above cur;
+//   - else, none of the listed IDs being here, the whole list as a new root, the branch of
+//     cur removed;
+//   - else (nil chain) a minted ID, a child of cur.
+func placeFor(t *revTree, cur int, anc []string, pos int) placement {
+	mint := placement{parent: cur, drop: -1}
+	if len(anc) == 0 || !descendingChain(anc) {
+		return mint
+	}
+	fits := func(chain []string, parent int) bool {
+		for _, id := range chain {
+			if t.find(id) >= 0 {
+				return false
+			}
+		}
+		return parent < 0 || revGen(chain[len(chain)-1]) == t.nodes[parent].gen+1
+	}
+	switch {
+	case cur < 0:
+		return placement{chain: anc, parent: -1, drop: -1}
+	case pos > 0:
+		if fits(anc[:pos], cur) {
+			return placement{chain: anc[:pos], parent: cur, drop: -1}
+		}
+		return mint
+	}
+	for i := 1; i < len(anc); i++ {
+		if g := t.find(anc[i]); g >= 0 {
+			if g != cur && fits(anc[:i], g) {
+				return placement{chain: anc[:i], parent: g, drop: cur}
+			}
+			break
+		}
+	}
+	switch {
+	case pos >= 0:
+	case fits(anc[:1], cur):
+		return placement{chain: anc[:1], parent: cur, drop: -1}
+	case fits(anc, -1):
+		// No listed revision is here and the generations do not allow a child of cur:
+		// the sender's ancestry replaces cur's branch, as its vector supersedes cur's.
+		return placement{chain: anc, parent: -1, drop: cur}
+	}
+	return mint
+}
+
+// descendingChain reports whether ids are rev-tree IDs whose generations descend one by
+// one (newest first).
+func descendingChain(ids []string) bool {
+	prev := 0
+	for i, id := range ids {
+		gen, _, err := parseRevID(id)
+		if err != nil || (i > 0 && gen != prev-1) {
+			return false
+		}
+		prev = gen
+	}
+	return true
+}
+
+// clipList shortens a list for an error message.
+func clipList(ids []string) string {
+	s := strings.Join(ids, ",")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
 }
 
 // attachVector stores vec as the vector of the current revision cur, which had none. The
@@ -202,18 +323,35 @@ func (b *Batch) attachVector(c *Collection, id string, row *docRow, t *revTree, 
 	return VersionResult{Order: hlv.Same, Document: doc}, err
 }
 
-// storeVersion adds a revision with body data (deleted: a tombstone) as a child of the
-// current revision cur of t (-1: none) and stores the document with vector vec for it.
-// rev is its rev-tree ID ("": minted as a local save's; else checked by usableRevID).
-func (b *Batch) storeVersion(c *Collection, id string, row *docRow, t *revTree, cur int, rev string, deleted bool, data []byte, vec hlv.Vector) (*Document, error) {
+// storeVersion adds a revision with body data (deleted: a tombstone) to t where p says
+// (placeFor; p.chain nil mints its ID as a local save's, a child of p.parent) and stores
+// the document with vector vec for it.
+func (b *Batch) storeVersion(c *Collection, id string, row *docRow, t *revTree, p placement, deleted bool, data []byte, vec hlv.Vector) (*Document, error) {
 	seq := c.seq + 1
-	if rev == "" {
+	var rev string
+	if len(p.chain) == 0 {
 		var err error
-		if rev, _, err = b.addLocalRevision(t, cur, deleted, data, seq); err != nil {
+		if rev, _, err = b.addLocalRevision(t, p.parent, deleted, data, seq); err != nil {
 			return nil, err
 		}
 	} else {
-		addChild(t, cur, rev, deleted, data, seq)
+		parent := p.parent
+		for i := len(p.chain) - 1; i >= 1; i-- {
+			parent = t.add(parent, p.chain[i], revGen(p.chain[i]), false, nil, 0)
+		}
+		rev = p.chain[0]
+		added := t.add(parent, rev, revGen(rev), deleted, data, seq)
+		drop := make([]bool, len(t.nodes))
+		if p.drop >= 0 {
+			drop[p.drop] = true
+		}
+		if deleted && !hasLiveLeaf(t, drop) {
+			// As addChild: the deletion is the document's new state.
+			for i, d := range t.tombstonesAbove(added) {
+				drop[i] = drop[i] || d
+			}
+		}
+		t.removeLeaves(drop) // indexes change; storeDoc finds the winner again
 	}
 	sv := storedVector{text: vec.String(), rev: rev}
 	i, err := b.storeDoc(c, id, row, t, seq, &sv)
@@ -226,6 +364,16 @@ func (b *Batch) storeVersion(c *Collection, id string, row *docRow, t *revTree, 
 	}
 	doc.setVector(sv)
 	return doc, nil
+}
+
+// hasLiveLeaf reports whether t has a live leaf not marked in drop.
+func hasLiveLeaf(t *revTree, drop []bool) bool {
+	for _, i := range t.liveLeaves() {
+		if !drop[i] {
+			return true
+		}
+	}
+	return false
 }
 
 // PutExistingVersion stores a received revision in its own transaction (see
@@ -257,8 +405,10 @@ type VersionResolution struct {
 // tree) with a vector recording both sides, so that neither peer sees the conflict again.
 // When the received revision wins unchanged and the local revision holds nothing the
 // received vector lacks apart from this database's own versions, the received vector is
-// kept as it is (as Couchbase Lite does); otherwise the vector is hlv.Merge of both with
-// a new version of this database. ErrConflict if the two are no longer in conflict (the
+// kept as it is (as Couchbase Lite does), and the received revision keeps the sender's
+// rev-tree ID where it fits (as PutExistingVersion places a newer one; the local branch
+// is then removed when the sender's ancestry meets the tree above it); otherwise the
+// vector is hlv.Merge of both with a new version of this database. ErrConflict if the two are no longer in conflict (the
 // document changed meanwhile); ErrNotFound if the document is gone.
 func (b *Batch) ResolveVersionConflict(c *Collection, rv RemoteVersion, how VersionResolution) (*Document, error) {
 	doc, err := b.resolveVersion(c, &rv, how)
@@ -319,7 +469,17 @@ func (b *Batch) resolveVersion(c *Collection, rv *RemoteVersion, how VersionReso
 	if err != nil {
 		return nil, err
 	}
-	return b.storeVersion(c, rv.DocID, row, t, cur, "", deleted, data, vec)
+	p := placement{parent: cur, drop: -1}
+	if vec.Current == rv.Vector.Current {
+		// The received revision itself is the outcome: it takes the sender's rev-tree ID
+		// where that fits (placeFor), so that both peers hold one revision tree.
+		anc := rv.RevTree
+		if len(anc) == 0 {
+			anc = rv.Vector.Legacy
+		}
+		p = placeFor(t, cur, anc, slices.Index(anc, t.nodes[cur].id))
+	}
+	return b.storeVersion(c, rv.DocID, row, t, p, deleted, data, vec)
 }
 
 // resolvedVector returns the vector of a conflict resolution between local and remote.

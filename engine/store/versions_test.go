@@ -532,7 +532,7 @@ func TestPutExistingVersionNewDocumentFastPath(t *testing.T) {
 	const src = "dnZwcm9iZS1zb3VyY2UtQQ"
 	base := uint64(time.Now().Add(-time.Hour).UnixNano()) &^ 0xffff
 	vec := mustParseVector(t, hlv.Version{Time: base, Source: src}.String()+";"+hlv.Version{Time: base - 0x10000, Source: "b3RoZXJzb3VyY2VpZGFiY2RlZg"}.String())
-	run := func(fast bool) (VersionResult, []Revision, Change, *Document) {
+	run := func(fast bool, revTree []string) (VersionResult, []Revision, Change, *Document) {
 		t.Helper()
 		tryInsertFirst = fast
 		defer func() { tryInsertFirst = true }()
@@ -541,7 +541,7 @@ func TestPutExistingVersionNewDocumentFastPath(t *testing.T) {
 		if _, err := c.Save(ctx, "other", []byte(`{"x":1}`), SaveOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		res, err := c.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: vec, Body: []byte(` {"from" : "A"} `)})
+		res, err := c.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: vec, Body: []byte(` {"from" : "A"} `), RevTree: revTree})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -562,18 +562,174 @@ func TestPutExistingVersionNewDocumentFastPath(t *testing.T) {
 		}
 		return res, revs, chs[0], got
 	}
-	fr, frevs, fch, fdoc := run(true)
-	sr, srevs, sch, sdoc := run(false)
-	show := func(r VersionResult) string {
-		return fmt.Sprintf("%v %v %d %+v", r.Order, r.Inserted, r.Sequence, *r.Document)
+	// Without rev-tree IDs (a minted ID), with the sender's own ID only (kept), and with
+	// its ancestry (the general path stores the chain: the fast path must step aside).
+	long := []string{"3-" + strings.Repeat("c", 40), "2-" + strings.Repeat("b", 40), "1-" + strings.Repeat("a", 40)}
+	for _, revTree := range [][]string{nil, {"1-" + strings.Repeat("f", 40)}, long} {
+		fr, frevs, fch, fdoc := run(true, revTree)
+		sr, srevs, sch, sdoc := run(false, revTree)
+		show := func(r VersionResult) string {
+			return fmt.Sprintf("%v %v %d %+v", r.Order, r.Inserted, r.Sequence, *r.Document)
+		}
+		if show(fr) != show(sr) {
+			t.Fatalf("results differ:\nfast    %s\ngeneral %s", show(fr), show(sr))
+		}
+		if fmt.Sprint(frevs, fch, *fdoc) != fmt.Sprint(srevs, sch, *sdoc) {
+			t.Fatalf("stored state differs:\nfast    %v %v %+v\ngeneral %v %v %+v", frevs, fch, *fdoc, srevs, sch, *sdoc)
+		}
+		if fr.Order != hlv.Newer || !fr.Inserted || fr.Document.Vector != vec.String() || string(fr.Document.Body) != `{"from":"A"}` {
+			t.Fatalf("result %s", show(fr))
+		}
+		if len(revTree) > 0 && (fr.Document.RevID != revTree[0] || len(frevs) != len(revTree)) {
+			t.Fatalf("rev-tree %v: stored %s with %d revisions", revTree, fr.Document.RevID, len(frevs))
+		}
 	}
-	if show(fr) != show(sr) {
-		t.Fatalf("results differ:\nfast    %s\ngeneral %s", show(fr), show(sr))
+}
+
+// A sender's rev-tree IDs (RevTree, the revTree property) place a received version in the
+// revision tree: a new document gets the whole listed ancestry; a document whose current
+// revision the sender lists gets the revisions it missed, bodiless, and the sender's ID
+// for the received one (not one of its own making). Vector comparison still decides: a
+// current revision with a vector of its own that the sender lists as an ancestor, but
+// whose version the received vector does not hold, is a conflict. A list whose
+// generations do not descend one by one is refused.
+func TestPutExistingVersionRevTree(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	coll := db.DefaultCollection()
+	const srcA, srcB = "dnZwcm9iZS1zb3VyY2UtQQ", "dnZwcm9iZS1zb3VyY2UtQg"
+	base := uint64(time.Now().Add(-time.Hour).UnixNano()) &^ 0xffff
+	va := func(n uint64) hlv.Version { return hlv.Version{Time: base + n<<16, Source: srcA} }
+	ids := func(gen int, c string) []string {
+		var out []string
+		for g := gen; g >= 1; g-- {
+			out = append(out, fmt.Sprintf("%d-%s", g, strings.Repeat(c, 20)))
+		}
+		return out
 	}
-	if fmt.Sprint(frevs, fch, *fdoc) != fmt.Sprint(srevs, sch, *sdoc) {
-		t.Fatalf("stored state differs:\nfast    %v %v %+v\ngeneral %v %v %+v", frevs, fch, *fdoc, srevs, sch, *sdoc)
+	// A new document: stored under the sender's ID, with its ancestry.
+	tree := ids(3, "a1")
+	res, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "new", Vector: hlv.Vector{Current: va(3), Previous: []hlv.Version{}},
+		Body: []byte(`{"v":3}`), RevTree: tree})
+	if err != nil || res.Order != hlv.Newer || res.Document.RevID != tree[0] {
+		t.Fatalf("new document: %+v %v", res, err)
 	}
-	if fr.Order != hlv.Newer || !fr.Inserted || fr.Document.Vector != vec.String() || string(fr.Document.Body) != `{"from":"A"}` {
-		t.Fatalf("result %s", show(fr))
+	if hist, err := coll.History(ctx, "new", tree[0], 0); err != nil || strings.Join(hist, ",") != strings.Join(tree[1:], ",") {
+		t.Fatalf("history %v %v, want %v", hist, err, tree[1:])
+	}
+	// Saved here (a version of this database), then received two revisions later.
+	d1, err := coll.Save(ctx, "d", []byte(`{"v":1}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, _ := hlv.ParseVersion(d1.Version)
+	rev2, rev3 := "2-"+strings.Repeat("b2", 20), "3-"+strings.Repeat("b3", 20)
+	v3 := hlv.Vector{Current: va(5), Previous: []hlv.Version{mine}}
+	res, err = coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: v3, Body: []byte(`{"v":3}`), RevTree: []string{rev3, rev2, d1.RevID}})
+	if err != nil || res.Order != hlv.Newer || res.Document.RevID != rev3 || res.Document.Version != va(5).String() {
+		t.Fatalf("missed revision: %+v %v", res, err)
+	}
+	if hist, _ := coll.History(ctx, "d", rev3, 0); strings.Join(hist, ",") != rev2+","+d1.RevID {
+		t.Fatalf("history %v", hist)
+	}
+	if revs, _ := coll.Revisions(ctx, "d"); len(revs) != 3 {
+		t.Fatalf("revisions %+v", revs)
+	}
+	// Listed as an ancestor, but the received vector does not hold its version.
+	d4, err := coll.Save(ctx, "d", []byte(`{"v":"mine"}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := hlv.Vector{Current: hlv.Version{Time: base + 9<<16, Source: srcB}, Previous: []hlv.Version{va(5)}}
+	rev5 := "5-" + strings.Repeat("c5", 20)
+	res, err = coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: other, Body: []byte(`{"v":5}`), RevTree: []string{rev5, d4.RevID, rev3}})
+	if err != nil || res.Order != hlv.Conflicting || res.Inserted {
+		t.Fatalf("listed ancestor, conflicting vectors: %+v %v", res, err)
+	}
+	// The same in Sync Gateway's form (rev-tree IDs after the previous versions).
+	legacy := other
+	legacy.Legacy = []string{rev5, d4.RevID, rev3}
+	res, err = coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: legacy, Body: []byte(`{"v":5}`)})
+	if err != nil || res.Order != hlv.Conflicting || res.Inserted {
+		t.Fatalf("listed ancestor after the versions, conflicting vectors: %+v %v", res, err)
+	}
+	if g, _ := coll.Get(ctx, "d"); g.RevID != d4.RevID {
+		t.Fatalf("current %s after a conflict, want %s", g.RevID, d4.RevID)
+	}
+	// Generations that do not descend one by one.
+	bad := []string{"4-" + strings.Repeat("d4", 20), "2-" + strings.Repeat("d2", 20)}
+	if _, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "e", Vector: hlv.Vector{Current: va(7)}, Body: []byte(`{}`), RevTree: bad}); !errors.Is(err, ErrInvalidRevID) {
+		t.Fatalf("gap in the rev-tree list: %v", err)
+	}
+}
+
+// A newer version whose sender's rev-tree IDs do not list the current revision (the two
+// trees diverged: a peer that sends none minted this one's ID) replaces the current
+// revision's branch with the sender's ancestry from the newest listed revision held here,
+// or from the list's oldest as a new root when none is held; a conflict that the
+// received revision wins unchanged places it the same way.
+func TestVersionReplacesDivergedBranch(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	coll := db.DefaultCollection()
+	const srcA, srcB = "dnZwcm9iZS1zb3VyY2UtQQ", "dnZwcm9iZS1zb3VyY2UtQg"
+	base := uint64(time.Now().Add(-time.Hour).UnixNano()) &^ 0xffff
+	va := func(n uint64) hlv.Version { return hlv.Version{Time: base + n<<16, Source: srcA} }
+	d1, err := coll.Save(ctx, "d", []byte(`{"v":1}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, _ := hlv.ParseVersion(d1.Version)
+	// v2 arrives without rev-tree IDs: a minted 2-… here.
+	v2 := hlv.Vector{Current: va(2), Previous: []hlv.Version{mine}}
+	if res, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: v2, Body: []byte(`{"v":2}`)}); err != nil || res.Order != hlv.Newer {
+		t.Fatalf("v2: %+v %v", res, err)
+	}
+	minted, _ := coll.Get(ctx, "d")
+	// v4 from the sender, whose tree is d1 → 2-a → 3-a → 4-a.
+	tree := []string{"4-" + strings.Repeat("a4", 20), "3-" + strings.Repeat("a3", 20), "2-" + strings.Repeat("a2", 20), d1.RevID}
+	v4 := hlv.Vector{Current: va(4), Previous: []hlv.Version{mine}}
+	res, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: v4, Body: []byte(`{"v":4}`), RevTree: tree})
+	if err != nil || res.Order != hlv.Newer || res.Document.RevID != tree[0] {
+		t.Fatalf("v4: %+v %v", res, err)
+	}
+	revs, _ := coll.Revisions(ctx, "d")
+	if len(revs) != 4 {
+		t.Fatalf("revisions %+v, want the sender's four (%s gone)", revs, minted.RevID)
+	}
+	for _, r := range revs {
+		if r.RevID == minted.RevID {
+			t.Fatalf("the superseded branch %s is still there: %+v", minted.RevID, revs)
+		}
+	}
+	// No listed revision here, generations that do not follow: a new root.
+	far := []string{"9-" + strings.Repeat("b9", 20), "8-" + strings.Repeat("b8", 20)}
+	v9 := hlv.Vector{Current: va(9), Previous: []hlv.Version{mine}}
+	if res, err := coll.PutExistingVersion(ctx, RemoteVersion{DocID: "d", Vector: v9, Body: []byte(`{"v":9}`), RevTree: far}); err != nil || res.Document.RevID != far[0] {
+		t.Fatalf("v9: %+v %v", res, err)
+	}
+	if revs, _ := coll.Revisions(ctx, "d"); len(revs) != 2 {
+		t.Fatalf("revisions %+v, want the sender's two", revs)
+	}
+	// A conflict the received revision wins unchanged keeps the sender's rev-tree ID.
+	loc, err := coll.Save(ctx, "d", []byte(`{"v":"mine"}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := hlv.Vector{Current: hlv.Version{Time: base + 20<<16, Source: srcB}, Previous: []hlv.Version{va(9)}}
+	rtree := []string{"10-" + strings.Repeat("c1", 20), far[0]}
+	rv := RemoteVersion{DocID: "d", Vector: theirs, Body: []byte(`{"v":"theirs"}`), RevTree: rtree}
+	if res, err := coll.PutExistingVersion(ctx, rv); err != nil || res.Order != hlv.Conflicting {
+		t.Fatalf("conflict: %+v %v", res, err)
+	}
+	got, err := coll.ResolveVersionConflict(ctx, rv, VersionResolution{RemoteWins: true})
+	if err != nil || got.RevID != rtree[0] || got.Version != theirs.Current.String() || string(got.Body) != `{"v":"theirs"}` {
+		t.Fatalf("resolved: %+v %v", got, err)
+	}
+	if cs, _ := coll.Conflicts(ctx, "d"); len(cs) > 0 {
+		t.Fatalf("conflicts %v", cs)
+	}
+	if _, err := coll.GetRevision(ctx, "d", loc.RevID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("losing revision %s: %v", loc.RevID, err)
 	}
 }

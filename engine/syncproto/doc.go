@@ -110,7 +110,11 @@
 // messages rev = current version, history = merge versions;previous versions, deleted=1
 // and {} for a tombstone, and, when the peer named a rev-tree ID among what it has, this
 // revision's rev-tree ancestry down to that ID after the previous versions (so that a
-// peer holding the revision without its version finds it). A proposal answered 409 is
+// peer holding the revision without its version finds it, as Sync Gateway sends it).
+// Every rev sent by version also carries revTree (wire.RevTreeProperty): its rev-tree
+// ID, then its ancestors down to the first the peer is known to have (at most
+// maxHistory), so that a libp2psync receiver keeps the same revision tree (Couchbase
+// Lite ignores the property). A proposal answered 409 is
 // left to the pull side when the replicator also pulls.
 //
 // Deltas (versions_delta.go): a version's rev is sent as a delta against the first of the
@@ -134,15 +138,16 @@
 // wanted with [current version, rev-tree ID] (or only the rev-tree ID when the local
 // revision has no version) otherwise. proposeChanges rows are judged by Sync Gateway's
 // rules (500 unparsable, 0 absent or parent = our current version, 304 already held,
-// 409 with our current version otherwise). A rev whose vector does not parse is
-// answered HTTP/422; otherwise store.PutExistingVersion judges it: known (same or
+// 409 with our current version otherwise). A rev whose vector or revTree does not parse
+// is answered HTTP/422; otherwise store.PutExistingVersion judges it (with the revTree
+// IDs, which place it in the revision tree): known (same or
 // older) writes nothing and is answered with success; newer is stored; conflicting is
 // refused HTTP/409 "Document revision conflict" by a passive puller and resolved by an
 // active one before it is answered: SessionConfig.ResolveVersion (default
 // DefaultVersionResolution, Couchbase Lite 4's rule) chooses, and
 // store.ResolveVersionConflict stores the outcome with a vector recording both sides,
 // the received version being recorded as the remote's revision in the same transaction
-// (OnResolved reports the outcome's sequence). A resolver error leaves the revision
+// (OnResolved reports the conflict and the stored outcome). A resolver error leaves the revision
 // unstored and the row held (the checkpoint stays before it). The remote-ancestor
 // records hold the remote's version under CBMobile_4.
 //

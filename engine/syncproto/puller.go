@@ -532,6 +532,9 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 			// As Sync Gateway answers a rev whose rev/history do not parse.
 			return nil, &blip.Error{Domain: "HTTP", Code: 422, Message: "error extracting hlv from blip message: " + err.Error()}
 		}
+		if err := wire.CheckRevTree(rev.DocID, rev.RevTree); err != nil {
+			return nil, &blip.Error{Domain: "HTTP", Code: 422, Message: err.Error()}
+		}
 		vec = &v
 	}
 	size := revSizes{wire: len(rev.Body), delta: rev.DeltaSrc != ""}

@@ -220,9 +220,9 @@ type SessionConfig struct {
 	// (hlv.LocalWins). It runs on the goroutine that received the revision, before the
 	// revision is answered; it may block briefly.
 	ResolveVersion func(ctx context.Context, c VersionConflict) (store.VersionResolution, error)
-	// OnResolved is told the local sequence of each version conflict resolution saved
-	// (so that a one-shot push includes it).
-	OnResolved func(collectionIndex int, seq uint64)
+	// OnResolved is told of each version conflict resolution saved: the conflict and the
+	// stored outcome (whose sequence a one-shot push must include).
+	OnResolved func(c VersionConflict, outcome *store.Document)
 
 	OnDocument func(DocumentEvent) // a document was pushed or pulled, or failed
 	OnConflict func(ConflictEvent) // active puller: a pulled revision created a conflict; active pusher: a change not sent because it conflicts with the peer's revision

@@ -182,7 +182,7 @@ const maxResolveAttempts = 3
 // peer resolves) and resolved here by an active one (see resolveVersion).
 func (p *Puller) saveVersion(ctx context.Context, rev wire.Rev, vec hlv.Vector, clean []byte, size revSizes) error {
 	s := p.s
-	rv := store.RemoteVersion{DocID: rev.DocID, Vector: vec, Deleted: rev.Deleted, Body: clean}
+	rv := store.RemoteVersion{DocID: rev.DocID, Vector: vec, Deleted: rev.Deleted, Body: clean, RevTree: rev.RevTree}
 	for attempt := 0; ; attempt++ {
 		res := s.ins.insertVersion(ctx, p.coll, rv, s.anc)
 		if res.err != nil {
@@ -287,7 +287,7 @@ func (p *Puller) resolveVersion(ctx context.Context, rv store.RemoteVersion, loc
 	}
 	s.log.Debug("version conflict resolved", "doc", rv.DocID, "local", local.Version, "remote", cv, "result", doc.Version)
 	if s.cfg.OnResolved != nil {
-		s.cfg.OnResolved(p.idx, doc.Sequence)
+		s.cfg.OnResolved(c, doc)
 	}
 	return nil
 }

@@ -92,6 +92,9 @@ func (p *Pusher) sendVersionOf(ctx context.Context, row pushRow, known []string,
 	}
 	rev := wire.Rev{DocID: ch.DocID, Deleted: doc.Deleted, Sequence: wire.UintSequence(ch.Sequence), NoConflicts: p.opts.Propose, Body: doc.Body}
 	wire.SetRevVector(&rev, vec)
+	if rev.RevTree, err = p.revTreeToSend(ctx, ch, known, vec.Legacy); err != nil {
+		return err
+	}
 	if doc.Deleted || len(rev.Body) == 0 {
 		rev.Body = []byte("{}")
 	}
@@ -139,6 +142,34 @@ func (p *Pusher) legacyAncestry(ctx context.Context, ch store.Change, known []st
 		return nil, fmt.Errorf("read history of %q: %w", ch.DocID, err)
 	}
 	out := []string{ch.RevID}
+	for _, h := range hist {
+		out = append(out, h)
+		if contains(known, h) {
+			break
+		}
+	}
+	return out, nil
+}
+
+// revTreeToSend returns the revTree property of a revision sent by version (see
+// wire.RevTreeProperty): its rev-tree ID, then its ancestors, newest first, down to the
+// first one the peer is known to have (known), at most the peer's maxHistory, so that
+// the peer stores it under the same rev-tree ID and a later CBMobile_3 session between
+// the two sees one revision, not a conflict. legacy, the same list when already read
+// for a peer that named a rev-tree ID (legacyAncestry), is reused.
+func (p *Pusher) revTreeToSend(ctx context.Context, ch store.Change, known, legacy []string) ([]string, error) {
+	if len(legacy) > 0 {
+		return legacy, nil
+	}
+	if revGeneration(ch.RevID) <= 1 {
+		return []string{ch.RevID}, nil
+	}
+	hist, err := p.coll.History(ctx, ch.DocID, ch.RevID, int(p.maxHistory.Load()))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("read history of %q: %w", ch.DocID, err)
+	}
+	out := make([]string, 0, len(hist)+1)
+	out = append(out, ch.RevID)
 	for _, h := range hist {
 		out = append(out, h)
 		if contains(known, h) {

@@ -64,7 +64,7 @@ static const struct field fields[] = {
     F(p2p_listener_options, read_only),
     F(p2p_listener_options, disable_tls),
     F(p2p_listener_options, enable_delta_sync),
-    F(p2p_listener_options, enable_version_vectors),
+    F(p2p_listener_options, disable_version_vectors),
     F(p2p_listener_options, reserved1),
     F(p2p_listener_options, identity),
     F(p2p_listener_options, credentials_json),
@@ -115,7 +115,7 @@ static const struct field fields[] = {
     F(p2p_replicator_options, continuous),
     F(p2p_replicator_options, disable_auto_purge),
     F(p2p_replicator_options, enable_delta_sync),
-    F(p2p_replicator_options, enable_version_vectors),
+    F(p2p_replicator_options, disable_version_vectors),
     F(p2p_replicator_options, reserved1),
     END(p2p_replicator_options),
 };

@@ -179,7 +179,7 @@ int main(int argc, char **argv)
 
     /* A good replication: connection lines and state changes. */
     p2p_replicator r = run_once(b, url, "alice", "pw", 1);
-    expect_line(&cap, "2 4 connection opened peer=127.0.0.1:", "user=alice", "subprotocol=BLIP_3+CBMobile_3");
+    expect_line(&cap, "2 4 connection opened peer=127.0.0.1:", "user=alice", "subprotocol=BLIP_3+CBMobile_4"); /* the default */
     expect_line(&cap, "2 4 peer asked for collections", "collections=_default._default", NULL);
     expect_line(&cap, "2 4 connection closed", "user=alice", "docs_sent=1");
     expect_line(&cap, "2 2 replicator state changed from=stopped to=connecting", NULL, NULL);

@@ -242,7 +242,7 @@ static void test_push_pull(struct env *e)
     o.username = "alice";
     o.password = "pw";
     o.trust_mode = P2P_TRUST_SELF_SIGNED_ONLY;
-    o.enable_version_vectors = 1; /* opt-in: CBMobile_4, so both sides hold one version */
+    /* CBMobile_4 by default (disable_version_vectors 0): both sides hold one version */
     p2p_replicator r = 0;
     EXPECT(P2P_OK, p2p_replicator_create(e->b, &o, &r, &err));
     char *pem = NULL;
@@ -276,6 +276,18 @@ static void test_push_pull(struct env *e)
     CHECK_STATUS(st, "\"completed\":");
     p2p_free(st);
     CHECK(has_doc(e->ca, "b2") && has_doc(e->cb, "a2"));
+    check_same_version(e->ca, e->cb, "a2");
+
+    /* disable_version_vectors: CBMobile_3 only, so a received revision has no version */
+    save(e->cb, "b3", "{\"n\":3}");
+    pinned.disable_version_vectors = 1;
+    st = run_once(e, &pinned);
+    CHECK_STATUS(st, "\"error\":null");
+    p2p_free(st);
+    char *v3 = version_of(e->ca, "b3");
+    CHECK(v3 != NULL && v3[0] == '\0');
+    p2p_free(v3);
+    pinned.disable_version_vectors = 0;
 
     /* the password callback admits a user the static list does not know */
     pinned.username = "bob";
@@ -664,7 +676,7 @@ static void test_bad_input(struct env *e)
     memset(&o, 0x77, sizeof o);
     EXPECT(P2P_OK, p2p_replicator_options_init(&o, sizeof o, &err));
     CHECK(o.struct_size == sizeof o && o.url == NULL && o.collections == NULL && o.trust_mode == 0);
-    CHECK(o.type == 0 && o.continuous == 0 && o.max_message_size == 0 && o.reserved1[1] == 0 && o.enable_version_vectors == 0);
+    CHECK(o.type == 0 && o.continuous == 0 && o.max_message_size == 0 && o.reserved1[1] == 0 && o.disable_version_vectors == 0);
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, &o, &r, &err)); /* no URL */
     EXPECT(P2P_ERR_INVALID_ARGUMENT, p2p_replicator_create(e->b, NULL, &r, &err));
     o.url = "not a url";
@@ -1168,7 +1180,6 @@ int main(void)
     lo.password_auth = password_auth;
     lo.password_auth_user_data = &e.auth_calls;
     lo.enable_delta_sync = 1;
-    lo.enable_version_vectors = 1; /* CBMobile_4 is opt-in on both sides */
     EXPECT(P2P_OK, p2p_listener_create(e.a, &lo, &e.listener, &err));
     EXPECT(P2P_OK, p2p_listener_start(e.listener, &err));
     uint16_t port = 0;

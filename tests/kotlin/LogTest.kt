@@ -84,7 +84,7 @@ class LogTest : SyncTestBase() {
         assertStoppedCleanly(runToStop(repl))
 
         val opened = expect(LogLevel.INFO, LogDomain.LISTENER, "connection opened", "peer=127.0.0.1:", "user=ann",
-            "subprotocol=BLIP_3+CBMobile_3")
+            "subprotocol=BLIP_3+CBMobile_4") // the default
         val peer = opened.message.substringAfter("peer=").substringBefore(" ")
         expect(LogLevel.INFO, LogDomain.LISTENER, "peer asked for collections", "peer=$peer", "collections=_default._default")
         expect(LogLevel.INFO, LogDomain.LISTENER, "connection closed", "peer=$peer", "user=ann", "docs_sent=1")
@@ -139,7 +139,7 @@ class LogTest : SyncTestBase() {
         assertEquals(1L, st.totalConnectionCount)
         assertTrue(c.peer.startsWith("127.0.0.1:"))
         assertEquals("ann", c.user)
-        assertEquals("BLIP_3+CBMobile_3", c.subprotocol)
+        assertEquals("BLIP_3+CBMobile_4", c.subprotocol) // the default
         assertEquals(listOf("_default._default"), c.collections)
         assertTrue(c.bytesSent > 0 && c.bytesReceived > 0)
         assertTrue(Duration.between(c.started, Instant.now()) < Duration.ofMinutes(1))

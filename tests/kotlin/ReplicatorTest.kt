@@ -206,37 +206,57 @@ class ReplicatorTest : SyncTestBase() {
         assertEquals(ActivityLevel.STOPPED, (fromQueue.last() as ReplicatorEvent.StatusChanged).status.activity)
     }
 
+    /**
+     * A merging resolver settles a conflict; a throwing one leaves it unsettled. Over
+     * CBMobile_3 the received revision stays as a conflicting branch; over CBMobile_4 (the
+     * default) it is not stored (a version has no branch to live on) and the next run
+     * pulls it again, so the resolver is asked again.
+     */
     @Test
     fun conflictResolverMergesAndThrowingResolverLeavesConflict() {
-        localDocs.save("doc", """{"a":1}""")
-        remoteDocs.save("doc", """{"b":2}""")
-        localDocs.save("bad", """{"side":"local"}""")
-        remoteDocs.save("bad", """{"side":"remote"}""")
-        val conflicts = Collections.synchronizedList(ArrayList<Conflict>())
-        val listener = startListener()
-        val repl = replicator(listener) { url ->
-            ReplicatorConfig(url, type = ReplicatorType.PULL, trust = ServerTrust.SelfSignedOnly,
-                collections = listOf(ReplicationCollection(localDocs, conflictResolver = { c ->
-                    conflicts.add(c)
-                    if (c.id == "bad") throw IllegalStateException("resolver bug")
-                    val local = c.localJson!!.removeSuffix("}")
-                    val remote = c.remoteJson!!.removePrefix("{")
-                    Resolution.Merged("$local,$remote")
-                })))
-        }
-        val documents = Collections.synchronizedList(ArrayList<ReplicatedDocument>())
-        keep(repl.addDocumentListener { documents.addAll(it.documents) })
-        val status = runToStop(repl)
-        assertEquals(ActivityLevel.STOPPED, status.activity)
+        for (versionVectors in listOf(true, false)) {
+            val doc = "doc-$versionVectors"
+            val bad = "bad-$versionVectors"
+            localDocs.save(doc, """{"a":1}""")
+            remoteDocs.save(doc, """{"b":2}""")
+            localDocs.save(bad, """{"side":"local"}""")
+            remoteDocs.save(bad, """{"side":"remote"}""")
+            val conflicts = Collections.synchronizedList(ArrayList<Conflict>())
+            val listener = startListener()
+            val config = { url: String ->
+                ReplicatorConfig(url, type = ReplicatorType.PULL, trust = ServerTrust.SelfSignedOnly,
+                    versionVectorsEnabled = versionVectors,
+                    collections = listOf(ReplicationCollection(localDocs, conflictResolver = { c ->
+                        conflicts.add(c)
+                        if (c.id.startsWith("bad")) throw IllegalStateException("resolver bug")
+                        val local = c.localJson!!.removeSuffix("}")
+                        val remote = c.remoteJson!!.removePrefix("{")
+                        Resolution.Merged("$local,$remote")
+                    })))
+            }
+            val repl = replicator(listener, config)
+            val documents = Collections.synchronizedList(ArrayList<ReplicatedDocument>())
+            keep(repl.addDocumentListener { documents.addAll(it.documents) })
+            val status = runToStop(repl)
+            assertEquals(ActivityLevel.STOPPED, status.activity)
 
-        assertEquals("""{"a":1,"b":2}""", localDocs.get("doc").json)
-        val seen = ArrayList(conflicts).associateBy { it.id }
-        assertEquals(Conflict("_default._default", "doc", """{"a":1}""", """{"b":2}"""), seen["doc"])
-        assertNotNull(seen["bad"])
-        // document events are delivered asynchronously, possibly after the status changed
-        waitFor { ArrayList(documents).any { it.id == "bad" && it.error is ConflictException } }
-        assertTrue(ArrayList(documents).filter { it.id == "doc" }.all { it.error == null })
-        assertEquals(1, localDocs.conflicts("bad").size) // still in conflict
+            assertEquals("""{"a":1,"b":2}""", localDocs.get(doc).json)
+            val seen = ArrayList(conflicts).associateBy { it.id }
+            assertEquals(Conflict("_default._default", doc, """{"a":1}""", """{"b":2}"""), seen[doc])
+            assertNotNull(seen[bad])
+            // document events are delivered asynchronously, possibly after the status changed
+            waitFor { ArrayList(documents).any { it.id == bad && it.error is ConflictException } }
+            assertTrue(ArrayList(documents).filter { it.id == doc }.all { it.error == null })
+            if (versionVectors) {
+                assertEquals(0, localDocs.conflicts(bad).size) // no branch under CBMobile_4
+                assertEquals("""{"side":"local"}""", localDocs.get(bad).json)
+                conflicts.clear()
+                assertEquals(ActivityLevel.STOPPED, runToStop(replicator(listener, config)).activity)
+                assertTrue(ArrayList(conflicts).any { it.id == bad }) // pulled again, asked again
+            } else {
+                assertEquals(1, localDocs.conflicts(bad).size) // still in conflict
+            }
+        }
     }
 
     @Test

@@ -46,11 +46,10 @@ class VersionsSyncTest : SyncTestBase() {
     }
 
     private fun oneShot(type: ReplicatorType = ReplicatorType.PUSH_AND_PULL, resolver: ((Conflict) -> Resolution)? = null) {
-        val listener = startListener(ListenerConfig(enableVersionVectors = true))
+        val listener = startListener(ListenerConfig()) // CBMobile_4 by default
         val repl = replicator(listener) { url ->
             ReplicatorConfig(url, type = type, trust = ServerTrust.SelfSignedOnly,
-                collections = listOf(ReplicationCollection(localDocs, conflictResolver = resolver)),
-                enableVersionVectors = true)
+                collections = listOf(ReplicationCollection(localDocs, conflictResolver = resolver)))
         }
         assertStoppedCleanly(runToStop(repl))
         repl.close()
@@ -92,8 +91,8 @@ class VersionsSyncTest : SyncTestBase() {
     @Test
     fun continuousOverTlsAndSubprotocolInListenerStatus() {
         remoteDocs.save("before", """{"n":0}""")
-        val listener = startListener(ListenerConfig(enableVersionVectors = true))
-        val repl = replicator(listener) { ReplicatorConfig(it, continuous = true, trust = ServerTrust.SelfSignedOnly, enableVersionVectors = true) }
+        val listener = startListener(ListenerConfig())
+        val repl = replicator(listener) { ReplicatorConfig(it, continuous = true, trust = ServerTrust.SelfSignedOnly) }
         repl.start()
         waitForStatus(repl) { it.activity == ActivityLevel.IDLE }
         val conns = listener.status.connections
@@ -173,5 +172,28 @@ class VersionsSyncTest : SyncTestBase() {
         assertTrue(outcome.versionVector, outcome.versionVector.contains(first) && outcome.versionVector.contains(second))
         assertSettled(outcome.version)
         assertEquals(1, seen.size)
+    }
+
+    /** versionVectorsEnabled = false on either side: the two speak CBMobile_3, so the
+     *  received revision has no version. */
+    @Test
+    fun versionVectorsDisabledSpeaksCbMobile3() {
+        for (side in listOf("replicator", "listener")) {
+            val id = "old-$side"
+            remoteDocs.save(id, """{"n":1}""")
+            val listener = startListener(ListenerConfig(versionVectorsEnabled = side != "listener"))
+            val repl = replicator(listener) {
+                ReplicatorConfig(it, continuous = true, trust = ServerTrust.SelfSignedOnly, versionVectorsEnabled = side != "replicator")
+            }
+            repl.start()
+            waitFor(20_000) { localDocs.changes().any { c -> c.id == id } && repl.status.activity == ActivityLevel.IDLE }
+            assertEquals("BLIP_3+CBMobile_3", listener.status.connections.single().subprotocol)
+            repl.stop()
+            assertStoppedCleanly(waitForStatus(repl) { it.activity == ActivityLevel.STOPPED })
+            assertTrue(remoteDocs.get(id).version.isNotEmpty())
+            assertEquals("", localDocs.get(id).version)
+            repl.close()
+            listener.close()
+        }
     }
 }

@@ -570,7 +570,7 @@ def test_serve_logs_connections_and_peer_errors(served: Tuple[Server, str], tmp_
         assert len(found) == 1, f"{parts} in {lines}"
         return found[0]
 
-    opened = one("INFO listener: connection opened", "user=bob", "subprotocol=BLIP_3+CBMobile_3")
+    opened = one("INFO listener: connection opened", "user=bob", "subprotocol=BLIP_3+CBMobile_4")  # the default
     peer = re.search(r"peer=(127\.0\.0\.1:\d+)", opened).group(1)  # type: ignore[union-attr]
     one("INFO listener: peer asked for collections", f"peer={peer}", "collections=_default._default")
     one("INFO listener: connection closed", f"peer={peer}", "user=bob", "docs_sent=3", "reason=")

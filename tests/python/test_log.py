@@ -77,7 +77,7 @@ def test_log_lines_reach_python_logging(captured: Capture, tmp_path: Path) -> No
         assert stats.conflicts_resolved == 0 and stats.last_error is None and stats.wire_bytes_received > 0
         wait_for(lambda: bool(captured.find("p2psync.listener", logging.INFO, "connection closed")))
         opened = captured.find("p2psync.listener", logging.INFO, "connection opened", "peer=127.0.0.1:", "user=ann",
-                               "subprotocol=BLIP_3+CBMobile_3")
+                               "subprotocol=BLIP_3+CBMobile_4")  # the default
         assert len(opened) == 1
         assert captured.find("p2psync.listener", logging.INFO, "peer asked for collections",
                              "collections=_default._default")
@@ -157,7 +157,7 @@ def test_listener_status_lists_connections(tmp_path: Path) -> None:
             st = listener.status
             c = st.connections[0]
             assert st.connection_count == 1 and st.total_connection_count == 1
-            assert c.peer.startswith("127.0.0.1:") and c.user == "ann" and c.subprotocol == "BLIP_3+CBMobile_3"
+            assert c.peer.startswith("127.0.0.1:") and c.user == "ann" and c.subprotocol == "BLIP_3+CBMobile_4"
             assert c.collections == ["_default._default"] and c.bytes_sent > 0 and c.bytes_received > 0
             age = datetime.datetime.now(datetime.timezone.utc) - c.started
             assert datetime.timedelta(0) <= age < datetime.timedelta(minutes=1)

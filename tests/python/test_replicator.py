@@ -381,17 +381,15 @@ def test_database_can_forbid_delta_sync(tmp_path: Path) -> None:
 def test_delta_sync_over_version_vectors(tmp_path: Path) -> None:
     # With both ends offering CBMobile_4 and delta sync, the replication runs over
     # CBMobile_4 (delta sync used to keep it on CBMobile_3) and an edit goes as a delta
-    # whose base is named by version, in both directions. (enable_version_vectors is set
-    # explicitly while CBMobile_4 is opt-in from the bindings.)
+    # whose base is named by version, in both directions (CBMobile_4 is the default).
     with Database(tmp_path / "va") as a, Database(tmp_path / "vb") as b, \
             a.default_collection() as ca, b.default_collection() as cb, \
-            Listener(a, network_interface="127.0.0.1", disable_tls=True, enable_delta_sync=True,
-                     enable_version_vectors=True) as listener:
+            Listener(a, network_interface="127.0.0.1", disable_tls=True, enable_delta_sync=True) as listener:
         listener.start()
         url = f"ws://127.0.0.1:{listener.port}/va"
 
         def sync() -> Dict[str, int]:
-            with Replicator(b, url, enable_delta_sync=True, enable_version_vectors=True) as repl:
+            with Replicator(b, url, enable_delta_sync=True) as repl:
                 repl.start()
                 assert repl.wait(60).error is None
                 return repl.stats

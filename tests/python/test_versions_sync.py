@@ -21,25 +21,17 @@ from test_replicator import Peers, wait_for
 from pathlib import Path
 
 
-class Peers4(Peers):
-    """test_replicator's peers, with CBMobile_4 enabled on the replicators (it is opt-in)."""
-
-    def replicator(self, **kwargs: Any) -> p2psync.Replicator:
-        kwargs.setdefault("enable_version_vectors", True)
-        return super().replicator(**kwargs)
-
-
 @pytest.fixture
-def peers(tmp_path: Path) -> Iterator[Peers4]:
-    """Two databases of this process; a's TLS listener accepts CBMobile_4 (opt-in)."""
+def peers(tmp_path: Path) -> Iterator[Peers]:
+    """Two databases of this process; a's TLS listener, and the replicators, with their
+    default options: CBMobile_4 (disable_version_vectors left False)."""
     with p2psync.Database(tmp_path / "a") as a, p2psync.Database(tmp_path / "b") as b, \
             a.default_collection() as ca, b.default_collection() as cb, \
-            p2psync.Listener(a, network_interface="127.0.0.1", credentials={"alice": "pw"},
-                             enable_version_vectors=True) as listener:
+            p2psync.Listener(a, network_interface="127.0.0.1", credentials={"alice": "pw"}) as listener:
         listener.start()
         with listener.tls_identity() as ident:
             pin = ident.chain_pem
-        yield Peers4(a, b, ca, cb, listener, f"wss://127.0.0.1:{listener.port}/a", pin)
+        yield Peers(a, b, ca, cb, listener, f"wss://127.0.0.1:{listener.port}/a", pin)
 
 CBMOBILE4 = "BLIP_3+CBMobile_4"
 
@@ -198,3 +190,23 @@ def test_conflict_custom_resolver(peers: Peers) -> None:
     assert edited["first"] in outcome.version_vector and edited["second"] in outcome.version_vector
     assert check_settled(peers) == outcome.version
     assert len(seen) == 1  # neither side sees the conflict again
+
+
+@pytest.mark.parametrize("side", ["replicator", "listener"])
+def test_disable_version_vectors(tmp_path: Path, side: str) -> None:
+    """disable_version_vectors on either side: the two speak CBMobile_3, so a received
+    revision carries no version; by default (the other peers here) they speak CBMobile_4."""
+    with p2psync.Database(tmp_path / "a") as a, p2psync.Database(tmp_path / "b") as b, \
+            a.default_collection() as ca, b.default_collection() as cb, \
+            p2psync.Listener(a, network_interface="127.0.0.1", disable_tls=True,
+                             disable_version_vectors=side == "listener") as listener:
+        listener.start()
+        ca.save("from-a", {"n": 1})
+        with p2psync.Replicator(b, f"ws://127.0.0.1:{listener.port}/a", continuous=True, max_attempts=2,
+                                retry_base=0.05, disable_version_vectors=side == "replicator") as repl:
+            repl.start()
+            wait_for(lambda: "from-a" in cb and repl.status.activity == "idle")
+            conns = listener.status.connections
+            assert len(conns) == 1 and conns[0].subprotocol == "BLIP_3+CBMobile_3", conns
+            repl.stop()
+        assert ca.get("from-a").version != "" and cb.get("from-a").version == ""

@@ -960,7 +960,7 @@ static uint8_t on_resolve(const char *collection, const char *doc_id, const char
 FN(jlongArray, listenerCreate)(ARGS, jlong db, jlongArray collections, jint port, jbyteArray network_interface,
                                jboolean read_only, jboolean disable_tls, jlong identity, jbyteArray credentials_json,
                                jbyteArray client_cert_roots_pem, jboolean enable_delta_sync,
-                               jboolean enable_version_vectors, jlong max_message_size,
+                               jboolean disable_version_vectors, jlong max_message_size,
                                jlong max_connection_buffer, jint max_connections, jobjectArray sinks)
 {
     (void)cls;
@@ -986,7 +986,7 @@ FN(jlongArray, listenerCreate)(ARGS, jlong db, jlongArray collections, jint port
     opts.credentials_json = t2;
     opts.client_cert_roots_pem = t3;
     opts.enable_delta_sync = enable_delta_sync ? 1 : 0;
-    opts.enable_version_vectors = enable_version_vectors ? 1 : 0;
+    opts.disable_version_vectors = disable_version_vectors ? 1 : 0;
     opts.max_message_size = (uint64_t)max_message_size; /* not negative: checked by ListenerConfig */
     opts.max_connection_buffer = (uint64_t)max_connection_buffer;
     opts.max_connections = (uint32_t)max_connections;
@@ -1042,7 +1042,7 @@ FN(jint, listenerPort)(ARGS, jlong listener)
 FN(jlongArray, replicatorCreate)(ARGS, jlong db, jbyteArray url, jint type, jboolean continuous,
                                  jbyteArray headers_json, jint heartbeat_ms, jint max_attempts,
                                  jint max_attempt_wait_ms, jint retry_base_ms, jboolean disable_auto_purge,
-                                 jboolean enable_delta_sync, jboolean enable_version_vectors,
+                                 jboolean enable_delta_sync, jboolean disable_version_vectors,
                                  jbyteArray username, jbyteArray password,
                                  jlong client_identity, jint trust_mode, jbyteArray trusted_roots_pem,
                                  jbyteArray pinned_certificate_pem, jbyteArray pinned_fingerprint,
@@ -1097,7 +1097,7 @@ FN(jlongArray, replicatorCreate)(ARGS, jlong db, jbyteArray url, jint type, jboo
         opts.retry_base_ms = (uint32_t)retry_base_ms;
         opts.disable_auto_purge = disable_auto_purge ? 1 : 0;
         opts.enable_delta_sync = enable_delta_sync ? 1 : 0;
-        opts.enable_version_vectors = enable_version_vectors ? 1 : 0;
+        opts.disable_version_vectors = disable_version_vectors ? 1 : 0;
         opts.username = t3;
         opts.password = password_t;
         opts.client_identity = (uint64_t)client_identity;

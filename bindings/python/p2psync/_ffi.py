@@ -80,7 +80,7 @@ class ListenerOptions(Structure):
 
     _fields_ = [("struct_size", c_uint32), ("collection_count", c_uint32), ("collections", POINTER(c_uint64)),
                 ("network_interface", c_char_p), ("port", c_uint16), ("read_only", c_uint8),
-                ("disable_tls", c_uint8), ("enable_delta_sync", c_uint8), ("enable_version_vectors", c_uint8),
+                ("disable_tls", c_uint8), ("enable_delta_sync", c_uint8), ("disable_version_vectors", c_uint8),
                 ("reserved1", c_uint8 * 2),
                 ("identity", c_uint64), ("credentials_json", c_char_p),
                 ("password_auth", PasswordAuthFn), ("password_auth_user_data", c_void_p),
@@ -109,7 +109,7 @@ class ReplicatorOptions(Structure):
                 ("max_connection_buffer", c_uint64), ("heartbeat_ms", c_uint32), ("max_attempts", c_int32),
                 ("max_attempt_wait_ms", c_uint32), ("retry_base_ms", c_uint32), ("type", c_uint8),
                 ("trust_mode", c_uint8), ("continuous", c_uint8), ("disable_auto_purge", c_uint8),
-                ("enable_delta_sync", c_uint8), ("enable_version_vectors", c_uint8),
+                ("enable_delta_sync", c_uint8), ("disable_version_vectors", c_uint8),
                 ("reserved1", c_uint8 * 2)]
 
 

@@ -79,6 +79,8 @@ class Listener(_Handle):
     password_auth(user, password) -> bool require HTTP Basic credentials;
     client_cert_roots (PEM) and/or client_cert_auth(chain_pem) -> bool require a client
     certificate. The auth callbacks may block; they run on library threads.
+    disable_version_vectors accepts CBMobile_3/2 only (revision trees); by default
+    BLIP_3+CBMobile_4 (version vectors, Couchbase Lite 4) is accepted too.
     """
 
     _closer = "p2p_listener_close"
@@ -89,7 +91,7 @@ class Listener(_Handle):
                  password_auth: Optional[Callable[[str, str], bool]] = None, client_cert_roots: Optional[str] = None,
                  client_cert_auth: Optional[Callable[[str], bool]] = None, enable_delta_sync: bool = False,
                  max_message_size: int = 0, max_connection_buffer: int = 0, max_connections: int = 0,
-                 enable_version_vectors: bool = False) -> None:
+                 disable_version_vectors: bool = False) -> None:
         opts = _ffi.init_struct("p2p_listener_options_init", _ffi.ListenerOptions)
         handles = _ffi.handle_array([c.handle for c in collections or []])
         opts.collections, opts.collection_count = handles, len(collections or [])
@@ -99,7 +101,7 @@ class Listener(_Handle):
         opts.credentials_json = None if credentials is None else _ffi.text(json.dumps(credentials))
         opts.client_cert_roots_pem = _ffi.text(client_cert_roots)
         opts.enable_delta_sync = int(enable_delta_sync)
-        opts.enable_version_vectors = int(enable_version_vectors)
+        opts.disable_version_vectors = int(disable_version_vectors)
         opts.max_message_size, opts.max_connection_buffer = max_message_size, max_connection_buffer
         opts.max_connections = max_connections
         keep: List[Any] = []
@@ -410,7 +412,9 @@ class Replicator(_Handle):
     in any form normalize_fingerprint reads (64 hex digits in either case, with or
     without colons, optionally after "sha256:"); a different certificate stops the
     replicator with TLSPinMismatchError, whose message names both as lowercase hex. collections is a list of Collection or
-    ReplicationCollection (None = the default collection).
+    ReplicationCollection (None = the default collection). The replicator offers
+    BLIP_3+CBMobile_4 (version vectors) first, then CBMobile_3; disable_version_vectors
+    offers CBMobile_3/2 only. Delta sync works over either.
 
     Pulling from a listener of the same process on loopback, its certificate pinned:
 
@@ -444,14 +448,14 @@ class Replicator(_Handle):
                  pinned_certificate: Optional[str] = None, pinned_fingerprint: Optional[str] = None,
                  server_name: Optional[str] = None, collections: Optional[Iterable[Union[Collection, ReplicationCollection]]] = None,
                  max_message_size: int = 0, max_connection_buffer: int = 0,
-                 enable_version_vectors: bool = False) -> None:
+                 disable_version_vectors: bool = False) -> None:
         opts = _ffi.init_struct("p2p_replicator_options_init", _ffi.ReplicatorOptions)
         opts.url, opts.type, opts.continuous = _ffi.text(url), int(type), int(continuous)
         opts.headers_json = None if headers is None else _ffi.text(json.dumps(headers))
         opts.heartbeat_ms, opts.max_attempts = _ms(heartbeat), max_attempts
         opts.max_attempt_wait_ms, opts.retry_base_ms = _ms(max_attempt_wait), _ms(retry_base)
         opts.disable_auto_purge, opts.enable_delta_sync = int(not auto_purge), int(enable_delta_sync)
-        opts.enable_version_vectors = int(enable_version_vectors)
+        opts.disable_version_vectors = int(disable_version_vectors)
         opts.username, opts.password = _ffi.text(username), _ffi.text(password)
         opts.client_identity = 0 if client_identity is None else client_identity.handle
         opts.trust_mode = int(trust_mode)

@@ -724,6 +724,10 @@ type Rev struct {
 	ReplacedRev string
 	ErrorStatus int // a rev carrying an "error" property is a norev in disguise
 	Body        []byte
+	// RevTree (CBMobile_4 only, property "revTree") is the rev-tree ID of the revision
+	// sent by version, then its rev-tree ancestors, newest first: Sync Gateway's form for
+	// peers that keep a revision tree next to the version vector (see versions.go).
+	RevTree []string
 }
 
 // Props returns the properties (without Profile and collection).
@@ -747,6 +751,9 @@ func (r Rev) Props() []Prop {
 	}
 	if r.ReplacedRev != "" {
 		p = append(p, Prop{"replacedRev", r.ReplacedRev})
+	}
+	if len(r.RevTree) > 0 {
+		p = append(p, Prop{RevTreeProperty, strings.Join(r.RevTree, ",")})
 	}
 	return p
 }
@@ -776,6 +783,13 @@ func DecodeRev(p Props, body []byte) (Rev, error) {
 	r.NoConflicts = propBool(p, "noconflicts")
 	r.DeltaSrc, _ = p.Lookup("deltaSrc")
 	r.ReplacedRev, _ = p.Lookup("replacedRev")
+	if h, ok := p.Lookup(RevTreeProperty); ok && h != "" {
+		for _, e := range strings.Split(h, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				r.RevTree = append(r.RevTree, e)
+			}
+		}
+	}
 	if v, ok := p.Lookup("error"); ok && v != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n == 0 {

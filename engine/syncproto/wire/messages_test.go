@@ -413,3 +413,38 @@ func TestRevVectorRoundTrip(t *testing.T) {
 		t.Fatal("bad history accepted")
 	}
 }
+
+// The revTree property of a rev sent by version: written comma-separated, read back
+// (spaces tolerated); CheckRevTree wants rev-tree IDs with generations descending one by one.
+func TestRevTreeProperty(t *testing.T) {
+	r := Rev{DocID: "d", RevID: "18ed7b68ac700000@dnZwcm9iZS1zb3VyY2UtQQ", RevTree: []string{"3-c", "2-b", "1-a"}}
+	props := MapProps{}
+	for _, p := range r.Props() {
+		props[p.Key] = p.Value
+	}
+	if props[RevTreeProperty] != "3-c,2-b,1-a" || RevTreeProperty != "revTree" {
+		t.Fatalf("props %v", props)
+	}
+	got, err := DecodeRev(props, nil)
+	if err != nil || !reflect.DeepEqual(got, r) {
+		t.Fatalf("%+v %v", got, err)
+	}
+	props[RevTreeProperty] = "5-e, 4-d"
+	if got, err = DecodeRev(props, nil); err != nil || !reflect.DeepEqual(got.RevTree, []string{"5-e", "4-d"}) {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if err := CheckRevTree("d", got.RevTree); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckRevTree("d", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{{"5-e", "3-c"}, {"2-b", "3-c"}, {"1@x"}, {"0-a"}, {"2-b", "1-a", "x"}} {
+		if err := CheckRevTree("d", bad); !errors.Is(err, ErrBadMessage) {
+			t.Errorf("%v accepted: %v", bad, err)
+		}
+	}
+	if r := (Rev{DocID: "d", RevID: "1-a"}); len(r.Props()) != 2 {
+		t.Fatalf("props without revTree: %v", r.Props())
+	}
+}

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/p2psync/libp2psync/engine/hlv"
@@ -37,4 +38,40 @@ func SetRevVector(r *Rev, v hlv.Vector) {
 	if h := v.History(); h != "" {
 		r.History = []string{h}
 	}
+}
+
+// RevTreeProperty is the rev message property that carries, next to a version, the
+// revision's own rev-tree ID and then its rev-tree ancestors, newest first
+// (Rev.RevTree). It is the property Sync Gateway's replicator adds for another Sync
+// Gateway, which also keeps a revision tree next to each version vector
+// (CBMOBILE4-AND-BLOBS.md §A.1), with the same meaning: the receiver stores the
+// revision under that rev-tree ID instead of one of its own making. Couchbase Lite
+// reads only the properties it knows, so it ignores this one. It is not put at the end
+// of "history" (Sync Gateway's form for a peer whose copy predates versions, §A.4):
+// Couchbase Lite 4 reads rev-tree IDs there as the document's history from before it
+// had versions, and judges a revision whose listed IDs it does not share a conflict.
+const RevTreeProperty = "revTree"
+
+// MaxRevTree bounds the entries of a received revTree property (as MaxHistory-like
+// bounds elsewhere: the sender cuts its list to the peer's maxHistory).
+const MaxRevTree = 1000
+
+// CheckRevTree validates a received revTree list: rev-tree IDs, newest first, whose
+// generations descend one by one. An error wraps ErrBadMessage.
+func CheckRevTree(docID string, ids []string) error {
+	if len(ids) > MaxRevTree {
+		return badf("rev %q: %d revTree entries (at most %d)", docID, len(ids), MaxRevTree)
+	}
+	prev := 0
+	for i, id := range ids {
+		if !hlv.IsLegacyRevID(id) {
+			return badf("rev %q: revTree entry %q is not a rev-tree ID", docID, id)
+		}
+		gen, _ := strconv.Atoi(id[:strings.IndexByte(id, '-')])
+		if i > 0 && gen != prev-1 {
+			return badf("rev %q: revTree entry %q: generation %d after %d (generations must descend one by one)", docID, id, gen, prev)
+		}
+		prev = gen
+	}
+	return nil
 }

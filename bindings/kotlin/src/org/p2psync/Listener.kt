@@ -51,8 +51,8 @@ data class ListenerConfig @JvmOverloads constructor(
     /** Connections served at once; 0 = 256. More are answered HTTP 503. */
     val maxConnections: Int = 0,
     /** true = also accept BLIP_3+CBMobile_4 (version vectors, Couchbase Lite 4); false =
-     *  CBMobile_3/2 only. Opt-in: see README "Versions" for why. */
-    val enableVersionVectors: Boolean = false
+     *  CBMobile_3/2 only (revision trees, as before versions). See README "Versions". */
+    val versionVectorsEnabled: Boolean = true
 ) {
     init {
         if (port !in 0..65535) throw InvalidArgumentException(P2PSyncException.DOMAIN_LIBRARY, -1, "port $port is out of range")
@@ -67,7 +67,7 @@ data class ListenerConfig @JvmOverloads constructor(
         "passwordAuthenticator=${passwordAuthenticator != null}, clientCertificateRootsPem=${clientCertificateRootsPem != null}, " +
         "clientCertificateAuthenticator=${clientCertificateAuthenticator != null}, enableDeltaSync=$enableDeltaSync, " +
         "maxMessageSize=$maxMessageSize, maxConnectionBuffer=$maxConnectionBuffer, maxConnections=$maxConnections, " +
-        "enableVersionVectors=$enableVersionVectors)"
+        "versionVectorsEnabled=$versionVectorsEnabled)"
 }
 
 /**
@@ -131,7 +131,7 @@ class Listener private constructor(val database: Database, val config: ListenerC
             return Native.listenerCreate(database.handle, config.collections.map { it.handle }.toLongArray(), config.port,
                 Native.utf8OrNull(config.networkInterface), config.readOnly, !config.tlsEnabled, config.identity?.handle ?: 0L,
                 config.credentials?.let { Native.utf8(Json.encodeObject(it)) }, Native.utf8OrNull(config.clientCertificateRootsPem),
-                config.enableDeltaSync, config.enableVersionVectors, config.maxMessageSize, config.maxConnectionBuffer, config.maxConnections,
+                config.enableDeltaSync, !config.versionVectorsEnabled, config.maxMessageSize, config.maxConnectionBuffer, config.maxConnections,
                 arrayOf<Any?>(password, certificate))
         }
     }

@@ -184,7 +184,7 @@ internal object Native {
     /** sinks = {PasswordSink?, ClientCertSink?}. Returns {listener, glue pointer}; pass both to [listenerClose]. */
     @JvmStatic external fun listenerCreate(db: Long, collections: LongArray, port: Int, networkInterface: ByteArray?,
                                            readOnly: Boolean, disableTls: Boolean, identity: Long, credentialsJson: ByteArray?,
-                                           clientCertRootsPem: ByteArray?, enableDeltaSync: Boolean, enableVersionVectors: Boolean, maxMessageSize: Long,
+                                           clientCertRootsPem: ByteArray?, enableDeltaSync: Boolean, disableVersionVectors: Boolean, maxMessageSize: Long,
                                            maxConnectionBuffer: Long, maxConnections: Int, sinks: Array<Any?>): LongArray
     @JvmStatic external fun listenerClose(listener: Long, gluePointer: Long)
     @JvmStatic external fun listenerStart(listener: Long)
@@ -202,7 +202,7 @@ internal object Native {
      */
     @JvmStatic external fun replicatorCreate(db: Long, url: ByteArray, type: Int, continuous: Boolean, headersJson: ByteArray?,
                                              heartbeatMs: Int, maxAttempts: Int, maxAttemptWaitMs: Int, retryBaseMs: Int,
-                                             disableAutoPurge: Boolean, enableDeltaSync: Boolean, enableVersionVectors: Boolean,
+                                             disableAutoPurge: Boolean, enableDeltaSync: Boolean, disableVersionVectors: Boolean,
                                              username: ByteArray?, password: ByteArray?, clientIdentity: Long,
                                              trustMode: Int, trustedRootsPem: ByteArray?, pinnedCertificatePem: ByteArray?,
                                              pinnedFingerprint: ByteArray?, serverName: ByteArray?, collections: LongArray, docIdsJson: Array<ByteArray?>,

@@ -132,9 +132,9 @@ data class ReplicatorConfig @JvmOverloads constructor(
     /** Incoming bytes the connection may hold; 0 = 8 MiB. */
     val maxConnectionBuffer: Long = 0,
     /** true = offer BLIP_3+CBMobile_4 (version vectors) first, then CBMobile_3; false =
-     *  CBMobile_3/2 only (delta sync works over either). Opt-in: see
-     *  README "Versions" for why. */
-    val enableVersionVectors: Boolean = false
+     *  CBMobile_3/2 only (revision trees, as before versions). Delta sync works over
+     *  either. See README "Versions". */
+    val versionVectorsEnabled: Boolean = true
 ) {
     init {
         for ((name, value) in listOf("heartbeatMillis" to heartbeatMillis, "maxAttemptWaitMillis" to maxAttemptWaitMillis,
@@ -187,7 +187,7 @@ class Replicator private constructor(val database: Database, val config: Replica
             return Native.replicatorCreate(database.handle, Native.utf8(config.url), config.type.code, config.continuous,
                 if (config.headers.isEmpty()) null else Native.utf8(Json.encodeObject(config.headers)),
                 config.heartbeatMillis, config.maxAttempts, config.maxAttemptWaitMillis, config.retryBaseMillis,
-                !config.autoPurge, config.enableDeltaSync, config.enableVersionVectors,
+                !config.autoPurge, config.enableDeltaSync, !config.versionVectorsEnabled,
                 Native.utf8OrNull(config.authenticator?.username), Native.utf8OrNull(config.authenticator?.password),
                 config.clientIdentity?.handle ?: 0L, trust.code,
                 Native.utf8OrNull((trust as? ServerTrust.Roots)?.rootsPem),
