@@ -1203,12 +1203,19 @@ func (p *Pusher) sendRevMessage(rev wire.Rev) (<-chan blip.Reply, error) {
 }
 
 // awaitReply waits for a rev reply; an error reply becomes r.Err. ok is false when the
-// session ended first.
+// session ended first without a reply waiting.
 func awaitReply(ctx context.Context, replies <-chan blip.Reply) (r blip.Reply, ok bool) {
 	select {
 	case r = <-replies:
 	case <-ctx.Done():
-		return r, false
+		// A reply that arrived before the end still counts (select picks at random
+		// among ready cases): the peer took the revision, and the session's counters
+		// and the document event say so.
+		select {
+		case r = <-replies:
+		default:
+			return r, false
+		}
 	}
 	if r.Err == nil && r.Msg != nil && r.Msg.IsError() {
 		r.Err = &blip.Error{Domain: r.Msg.ErrorDomain(), Code: r.Msg.ErrorCode()}
