@@ -106,18 +106,26 @@ func (b *Batch) collectKeptBlobRefs(collID int64, refs map[blobstore.Digest]stru
 		if !blobstore.MayReference(body) {
 			continue
 		}
-		found, err := blobstore.References(body)
-		if err != nil {
+		if err := addBlobDigests(refs, body); err != nil {
 			return fmt.Errorf("%w: kept body %d of collection %d: %v", ErrCorrupt, ref, collID, err)
-		}
-		for _, r := range found {
-			if r.HasDigest {
-				refs[r.Digest] = struct{}{}
-			}
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return b.fail(err)
+	}
+	return nil
+}
+
+// addBlobDigests adds to refs the digest of each blob body references.
+func addBlobDigests(refs map[blobstore.Digest]struct{}, body []byte) error {
+	found, err := blobstore.References(body)
+	if err != nil {
+		return err
+	}
+	for _, r := range found {
+		if r.HasDigest {
+			refs[r.Digest] = struct{}{}
+		}
 	}
 	return nil
 }
@@ -153,15 +161,9 @@ func (b *Batch) collectBlobRefs(collID int64, refs map[blobstore.Digest]struct{}
 			if t.nodes[i].body == nil {
 				continue // no body, or one in the kept-bodies table (collectKeptBlobRefs)
 			}
-			found, err := blobstore.References(t.nodes[i].body)
-			if err != nil {
+			if err := addBlobDigests(refs, t.nodes[i].body); err != nil {
 				// A stored body that does not parse is damage: never guess, never sweep.
 				return fmt.Errorf("%w: document %q revision %s: %v", ErrCorrupt, id, t.nodes[i].id, err)
-			}
-			for _, r := range found {
-				if r.HasDigest {
-					refs[r.Digest] = struct{}{}
-				}
 			}
 		}
 	}

@@ -2,11 +2,8 @@ package syncproto
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/p2psync/libp2psync/engine/blip"
 	"github.com/p2psync/libp2psync/engine/store"
@@ -16,41 +13,8 @@ import (
 // scriptedPeer4 is scriptedPeer over CBMobile_4, with no documents and no pullers.
 func scriptedPeer4(t *testing.T, handlers map[string]blip.Handler) (*Session, *store.Collection) {
 	t.Helper()
-	db := openDB(t)
-	coll := db.DefaultCollection()
-	protos := []string{SubprotocolCBMobile4}
-	serverConn := make(chan *blip.Conn, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := blip.Upgrade(w, r, blip.UpgradeOptions{Subprotocols: protos})
-		if err != nil {
-			close(serverConn)
-			return
-		}
-		for profile, h := range handlers {
-			c.Handle(profile, h)
-		}
-		c.Start()
-		serverConn <- c
-	}))
-	t.Cleanup(srv.Close)
-	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, _, err := blip.Dial(dctx, wsURL(srv), blip.DialOptions{Subprotocols: protos})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewSession(conn, SessionConfig{Role: RoleActive, Database: db, RemoteID: "peer"})
-	s.SetCollections([]*store.Collection{coll}, false)
-	conn.Start()
-	server := <-serverConn
-	t.Cleanup(func() {
-		_ = conn.Close(blip.CloseNormal, "")
-		s.Close()
-		if server != nil {
-			_ = server.Close(blip.CloseNormal, "")
-		}
-	})
-	if server == nil || !s.VersionVectors() {
+	s, coll, _ := scriptedPeerOn(t, []string{SubprotocolCBMobile4}, SessionConfig{}, handlers, nil)
+	if !s.VersionVectors() {
 		t.Fatal("no CBMobile_4 connection")
 	}
 	return s, coll
