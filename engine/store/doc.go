@@ -274,7 +274,8 @@ from inside a callback it returns at once.
 SetExpiration gives a document a time after which a goroutine owned by the
 Database purges it (every Config.ExpiryInterval, default 1 s, stopped by
 Close). A zero time clears it. Setting an expiration creates no revision and
-survives later saves.
+survives later saves. Once a pass finds no document with an expiration, the
+goroutine reads nothing until an expiration is set again.
 
 # Local documents and remote ancestors
 
