@@ -56,8 +56,6 @@ func (d *dispatcher) close() {
 }
 
 func (d *dispatcher) run() {
-	d.thread.Own()
-	defer d.thread.Release()
 	defer close(d.done)
 	for {
 		d.mu.Lock()
@@ -71,21 +69,30 @@ func (d *dispatcher) run() {
 		batch := d.queue
 		d.queue = nil
 		d.mu.Unlock()
-		for i := 0; i < len(batch); {
-			e := batch[i]
-			if e.status != nil {
-				d.r.callStatus(*e.status)
-				i++
-				continue
-			}
-			j := i
-			var docs []ReplicatedDocument
-			for j < len(batch) && batch[j].status == nil && batch[j].dir == e.dir {
-				docs = append(docs, batch[j].doc)
-				j++
-			}
-			d.r.callDocs(DocumentReplication{Direction: e.dir, Documents: docs})
-			i = j
+		d.deliver(batch)
+	}
+}
+
+// deliver calls the listeners for a batch of events. The goroutine is locked to its
+// thread (see onDispatcher) only meanwhile: a goroutine waiting while locked to a thread
+// is woken by a switch to that very thread, which a busy machine can delay.
+func (d *dispatcher) deliver(batch []event) {
+	d.thread.Own()
+	defer d.thread.Release()
+	for i := 0; i < len(batch); {
+		e := batch[i]
+		if e.status != nil {
+			d.r.callStatus(*e.status)
+			i++
+			continue
 		}
+		j := i
+		var docs []ReplicatedDocument
+		for j < len(batch) && batch[j].status == nil && batch[j].dir == e.dir {
+			docs = append(docs, batch[j].doc)
+			j++
+		}
+		d.r.callDocs(DocumentReplication{Direction: e.dir, Documents: docs})
+		i = j
 	}
 }

@@ -219,8 +219,6 @@ func (n *notifier) close() {
 }
 
 func (n *notifier) run() {
-	n.thread.Own()
-	defer n.thread.Release()
 	defer close(n.done)
 	for {
 		n.mu.Lock()
@@ -305,6 +303,12 @@ func (n *notifier) deliver(batch published) {
 	if none {
 		return // nobody listens (a listener added later does not see earlier commits)
 	}
+	// The goroutine is locked to its thread only while it calls listeners (which is when
+	// Current must recognise it), not while it waits for the next commit: waking a
+	// goroutine locked to a thread takes a switch to that very thread, which a loaded
+	// machine can delay by milliseconds (W3's p99), where any thread runs an unlocked one.
+	n.thread.Own()
+	defer n.thread.Release()
 	var order []*Collection
 	byColl := make(map[*Collection][]Change)
 	for _, p := range batch.changes {

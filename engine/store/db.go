@@ -96,6 +96,9 @@ type Database struct {
 
 	notify     *notifier
 	stopExpiry chan struct{}
+	// expirySet counts the commits that gave a document an expiration (expiryLoop).
+	expirySet  atomic.Uint64
+	expiryRuns atomic.Uint64 // passes of the expiry loop that read the database (tests)
 	expiryDone chan struct{}
 }
 

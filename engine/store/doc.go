@@ -255,9 +255,9 @@ AddChangeListener and AddDocumentChangeListener register callbacks that run
 after each commit that touched the collection (or the document). They are
 called on one notifier goroutine per database, never on the writer's
 goroutine and never while the store holds a lock, serially and in commit
-order. The notifier goroutine is locked to its OS thread while it runs, which
-is how calls made from inside a callback (directly or through C) are
-recognised. A listener hears only of commits made after it was registered. A
+order. The notifier goroutine is locked to its OS thread while it calls
+listeners (not while it waits for commits), which is how calls made from
+inside a callback (directly or through C) are recognised. A listener hears only of commits made after it was registered. A
 commit that changed a collection gives one CollectionChange carrying all of
 that collection's changes. Purges (explicit or by expiry) are announced with
 Change.Purged set and Sequence 0. A callback may call the store, including
@@ -274,7 +274,8 @@ from inside a callback it returns at once.
 SetExpiration gives a document a time after which a goroutine owned by the
 Database purges it (every Config.ExpiryInterval, default 1 s, stopped by
 Close). A zero time clears it. Setting an expiration creates no revision and
-survives later saves.
+survives later saves. Once a pass finds no document with an expiration, the
+goroutine reads nothing until an expiration is set again.
 
 # Local documents and remote ancestors
 

@@ -660,6 +660,10 @@ func (b *Batch) SetExpiration(c *Collection, id string, at time.Time) error {
 		if _, err := c.w.setExpiration.ExecContext(b.ctx, v, seq); err != nil {
 			return b.fail(err)
 		}
+		if v != nil {
+			// Once committed, the expiry loop looks for expirations again (expiryLoop).
+			b.onCommit = append(b.onCommit, func() { b.db.expirySet.Add(1) })
+		}
 		return nil
 	}()
 	if err != nil {

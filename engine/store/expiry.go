@@ -3,19 +3,29 @@ package store
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 )
 
-// expiryLoop purges expired documents every interval until Close.
+// expiryLoop purges expired documents every interval until Close. Once a pass finds
+// that no document has an expiration at all, it reads nothing more until a commit
+// gives one an expiration (expirySet changes): a database that uses no expirations
+// is not queried every second for ever.
 func (db *Database) expiryLoop(interval time.Duration) {
 	defer close(db.expiryDone)
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
+	none, noneAt := false, uint64(0) // no document had an expiration as of expirySet == noneAt
 	for {
 		select {
 		case <-db.stopExpiry:
 			return
 		case <-ticker.C:
+			set := db.expirySet.Load() // before reading: a later commit is seen next time
+			if none && set == noneAt {
+				continue
+			}
+			db.expiryRuns.Add(1)
 			for db.purgeExpired() {
 				// a full page was purged; look for more before sleeping
 				select {
@@ -24,8 +34,31 @@ func (db *Database) expiryLoop(interval time.Duration) {
 				default:
 				}
 			}
+			none, noneAt = !db.anyExpiration(), set
 		}
 	}
+}
+
+// anyExpiration reports whether a document of any collection has an expiration (true
+// when that cannot be read: the loop keeps looking).
+func (db *Database) anyExpiration() bool {
+	if err := db.enter(); err != nil {
+		return true
+	}
+	defer db.leave()
+	db.mu.Lock()
+	colls := make([]*Collection, 0, len(db.byID))
+	for _, c := range db.byID {
+		colls = append(colls, c)
+	}
+	db.mu.Unlock()
+	for _, c := range colls {
+		ids, err := c.expiredIDs(context.Background(), time.UnixMilli(math.MaxInt64), 1)
+		if err != nil || len(ids) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // purgeExpired purges up to one page of expired documents in one

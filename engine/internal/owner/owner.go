@@ -42,3 +42,7 @@ func (t *Thread) Current() bool {
 	id := t.tid.Load()
 	return id != 0 && id == int64(threadID())
 }
+
+// Owned reports whether a goroutine owns the thread at the moment (between Own and
+// Release).
+func (t *Thread) Owned() bool { return t != nil && t.tid.Load() != 0 }
