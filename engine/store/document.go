@@ -99,7 +99,11 @@ func cloneBytes(b []byte) []byte {
 	if b == nil {
 		return nil
 	}
-	return append(make([]byte, 0, len(b)), b...)
+	if len(b) == 0 {
+		return []byte{}
+	}
+	// Appending to nil allocates without zeroing the bytes the copy overwrites.
+	return append([]byte(nil), b...)
 }
 
 func expirationTime(v sql.NullInt64) time.Time {
@@ -368,8 +372,9 @@ func (b *Batch) insertNew(c *Collection, id string, sb savedBody) (*Document, bo
 		return nil, false, err
 	}
 	// One revision: the row stores it with an empty tree and the vector as revid's.
-	sv := storedVector{text: vec.String(), rev: rev}
-	res, err := c.w.insNew.ExecContext(b.ctx, seq, id, rev, data, sv.text)
+	sv := storedVector{text: b.db.vectorText(vec), rev: rev}
+	// int64: database/sql would convert (and box again) a uint64.
+	res, err := c.w.insNew.ExecContext(b.ctx, int64(seq), id, rev, data, sv.text)
 	if err != nil {
 		return nil, false, b.fail(err)
 	}
@@ -467,7 +472,7 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	if err != nil {
 		return nil, err
 	}
-	sv := storedVector{text: vec.String(), rev: rev}
+	sv := storedVector{text: b.db.vectorText(vec), rev: rev}
 	if _, err := b.storeDoc(c, id, row, t, seq, &sv); err != nil {
 		return nil, err
 	}
