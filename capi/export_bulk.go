@@ -119,8 +119,9 @@ func saveOne(b *store.Batch, c *store.Collection, i int, idp, bodyp *C.char, par
 			return id, nil, err
 		}
 	}
-	// The body is read in place: the store compacts it into a slice of its own (checking
-	// UTF-8 and JSON) and keeps nothing of the input.
+	// The body is read in place: the store checks it (UTF-8 and JSON), works on it or on a
+	// compacted copy during the call, and keeps nothing of the input past it (the
+	// Document returned owns its body).
 	d, err := b.Save(c, id, cStringView(bodyp), opts)
 	return id, d, err
 }

@@ -65,6 +65,7 @@ type Database struct {
 	// are the persisted clock state (clockMark: written in the open transaction, if any;
 	// clockCommitted: committed), guarded like the writer connection.
 	sourceID       string
+	versionSuffix  string // "@" + sourceID (vectorText)
 	wall           func() time.Time
 	clock          *hlv.Clock
 	clockMark      uint64

@@ -99,7 +99,11 @@ func cloneBytes(b []byte) []byte {
 	if b == nil {
 		return nil
 	}
-	return append(make([]byte, 0, len(b)), b...)
+	if len(b) == 0 {
+		return []byte{}
+	}
+	// Appending to nil allocates without zeroing the bytes the copy overwrites.
+	return append([]byte(nil), b...)
 }
 
 func expirationTime(v sql.NullInt64) time.Time {
@@ -359,7 +363,8 @@ const insertFirstMaxBody = 16 << 10
 // insertNew tries to store data as the first revision of a document that
 // does not exist yet, in one statement. It reports false (having written
 // nothing) if the document exists.
-func (b *Batch) insertNew(c *Collection, id string, data []byte) (*Document, bool, error) {
+func (b *Batch) insertNew(c *Collection, id string, sb savedBody) (*Document, bool, error) {
+	data := sb.data
 	rev := newRevID(0, "", false, data)
 	seq := c.seq + 1
 	vec, err := b.newVersion(hlv.Vector{})
@@ -367,8 +372,9 @@ func (b *Batch) insertNew(c *Collection, id string, data []byte) (*Document, boo
 		return nil, false, err
 	}
 	// One revision: the row stores it with an empty tree and the vector as revid's.
-	sv := storedVector{text: vec.String(), rev: rev}
-	res, err := c.w.insNew.ExecContext(b.ctx, seq, id, rev, data, sv.text)
+	sv := storedVector{text: b.db.vectorText(vec), rev: rev}
+	// int64: database/sql would convert (and box again) a uint64.
+	res, err := c.w.insNew.ExecContext(b.ctx, int64(seq), id, rev, data, sv.text)
 	if err != nil {
 		return nil, false, b.fail(err)
 	}
@@ -378,7 +384,7 @@ func (b *Batch) insertNew(c *Collection, id string, data []byte) (*Document, boo
 		return nil, false, nil
 	}
 	b.stored(c, id, seq, rev, false, false, len(data))
-	doc := &Document{ID: id, RevID: rev, Sequence: seq, Body: data} // data is ours (compactObject made it) and not retained
+	doc := &Document{ID: id, RevID: rev, Sequence: seq, Body: sb.owned()}
 	doc.setNewVector(vec, sv.text)
 	return doc, true, nil
 }
@@ -413,16 +419,17 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	if err := validateDocID(id); err != nil {
 		return nil, err
 	}
-	data, attachments, unsatisfied, err := b.saveBody(body, deleted)
+	sb, err := b.saveBody(body, deleted)
 	if err != nil {
 		return nil, err
 	}
+	data, attachments, unsatisfied := sb.data, sb.attachments, sb.unsatisfied
 	// Most saves of small documents create them: try that in a single
 	// statement first. For large bodies a failed attempt would waste a hash
 	// of the whole body, while the extra lookup of the normal path is cheap
 	// next to writing the body, so they take the normal path.
 	if !deleted && !attachments && len(unsatisfied) == 0 && tryInsertFirst && len(data) <= insertFirstMaxBody && (opts.Concurrency == LastWriteWins || opts.ParentRevID == "") {
-		doc, ok, err := b.insertNew(c, id, data)
+		doc, ok, err := b.insertNew(c, id, sb)
 		if err != nil || ok {
 			return doc, err
 		}
@@ -465,11 +472,11 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	if err != nil {
 		return nil, err
 	}
-	sv := storedVector{text: vec.String(), rev: rev}
+	sv := storedVector{text: b.db.vectorText(vec), rev: rev}
 	if _, err := b.storeDoc(c, id, row, t, seq, &sv); err != nil {
 		return nil, err
 	}
-	doc := &Document{ID: id, RevID: rev, Sequence: seq, Deleted: deleted, Body: data, Expiration: expirationTime(exp)}
+	doc := &Document{ID: id, RevID: rev, Sequence: seq, Deleted: deleted, Body: sb.owned(), Expiration: expirationTime(exp)}
 	doc.setNewVector(vec, sv.text)
 	return doc, nil
 }
@@ -479,22 +486,42 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 // checked once the replaced revision is known; a body without one takes the fast path)
 // and the blob references the blob store cannot back (refused unless carried over from
 // the replaced revision, checkBlobRefs).
-func (b *Batch) saveBody(body []byte, deleted bool) (data []byte, attachments bool, unsatisfied []blobstore.Ref, err error) {
+func (b *Batch) saveBody(body []byte, deleted bool) (savedBody, error) {
 	if deleted {
-		return emptyObject(), false, nil, nil
+		return savedBody{data: emptyObject()}, nil
 	}
 	// The compaction pass notes the keys and escapes the blob checks look for, so that a
 	// body with none of them (most) is not scanned again.
 	data, info, err := compactInfo(body, keysAttachmentsAllowed)
 	if err != nil {
-		return nil, false, nil, err
+		return savedBody{}, err
 	}
+	sb := savedBody{data: data, inPlace: info.inPlace}
 	if info.mayReference() {
-		if unsatisfied, err = b.unsatisfiedBlobs(data); err != nil {
-			return nil, false, nil, err
+		if sb.unsatisfied, err = b.unsatisfiedBlobs(data); err != nil {
+			return savedBody{}, err
 		}
 	}
-	return data, info.mayHaveTopLevelAttachments() && hasTopLevelAttachments(data), unsatisfied, nil
+	sb.attachments = info.mayHaveTopLevelAttachments() && hasTopLevelAttachments(data)
+	return sb, nil
+}
+
+// savedBody is a local save's body as saveBody prepared it.
+type savedBody struct {
+	data        []byte // the compact body: a slice of the caller's input when inPlace
+	inPlace     bool
+	attachments bool            // it has a top-level _attachments
+	unsatisfied []blobstore.Ref // blob references the blob store cannot back
+}
+
+// owned returns the body for the Document handed back to the caller, which owns it: the
+// compact body itself when compaction made it, else a copy of the caller's input (the
+// store keeps nothing of the input past the call: the C API passes C memory in place).
+func (sb savedBody) owned() []byte {
+	if sb.inPlace {
+		return cloneBytes(sb.data)
+	}
+	return sb.data
 }
 
 // checkSaveParent applies a save's preconditions to the current revision cur of t (-1:

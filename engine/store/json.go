@@ -93,6 +93,7 @@ type bodyInfo struct {
 	uEscape     bool // some string (key or value) holds a \u escape
 	atTypeKey   bool // some object, at any depth, has the key "@type" written literally
 	attachments bool // some object, at any depth, has the key "_attachments" written literally
+	inPlace     bool // the compact result is a slice of the input (see compactInfo)
 }
 
 // mayReference is blobstore.MayReference of the compacted body: a blob reference needs
@@ -103,7 +104,18 @@ func (bi bodyInfo) mayReference() bool { return bi.uEscape || bi.atTypeKey || bi
 // "_attachments" key (hasTopLevelAttachments would then be false).
 func (bi bodyInfo) mayHaveTopLevelAttachments() bool { return bi.uEscape || bi.attachments }
 
-// compactInfo is compact that also reports what it noticed (bodyInfo).
+// merge adds what o noticed to bi.
+func (bi *bodyInfo) merge(o bodyInfo) {
+	bi.uEscape = bi.uEscape || o.uEscape
+	bi.atTypeKey = bi.atTypeKey || o.atTypeKey
+	bi.attachments = bi.attachments || o.attachments
+}
+
+// compactInfo is compact that also reports what it noticed (bodyInfo). When body is
+// already compact (no whitespace outside strings, other than around the object) the
+// result is a slice of body itself, which is then only validated, never copied: a
+// caller that keeps the result past the call, or hands it to its own caller, must copy
+// it (ownBody).
 func compactInfo(body []byte, rule keyRule) ([]byte, bodyInfo, error) {
 	var info bodyInfo
 	if !utf8.Valid(body) {
@@ -113,15 +125,21 @@ func compactInfo(body []byte, rule keyRule) ([]byte, bodyInfo, error) {
 	if i >= len(body) || body[i] != '{' {
 		return nil, info, fmt.Errorf("%w: body must be a JSON object", ErrInvalidJSON)
 	}
-	out := make([]byte, 0, len(body))
-	out, i, err := compactValue(body, i, out, rule, &info)
+	c := compactor{b: body, base: i, rule: rule}
+	end, err := c.value(i)
+	info = c.info
 	if err != nil {
 		return nil, info, err
 	}
-	if i = skipSpace(body, i); i != len(body) {
-		return nil, info, syntaxError(i, "data after the top-level value")
+	if j := skipSpace(body, end); j != len(body) {
+		return nil, info, syntaxError(j, "data after the top-level value")
 	}
-	return out, info, nil
+	if !c.copying {
+		// Already compact (the usual case): the value's own bytes, not copied.
+		info.inPlace = true
+		return body[i:end:end], info, nil
+	}
+	return c.out, info, nil
 }
 
 func syntaxError(at int, what string) error {
@@ -145,21 +163,83 @@ func skipSpace(b []byte, i int) int {
 // brackets instead of recursion. rule says which keys of the outermost object
 // are refused.
 func compactValue(b []byte, i int, out []byte, rule keyRule, info *bodyInfo) ([]byte, int, error) {
-	c := compactor{b: b, out: out, rule: rule, info: info}
+	c := compactor{b: b, out: out, base: i, copying: true, rule: rule}
 	i, err := c.value(i)
+	info.merge(c.info)
 	if err != nil {
 		return nil, i, err
 	}
 	return c.out, i, nil
 }
 
-// compactor is the state of one compactValue: the input, the output so far, the open
+// compactor is the state of one compaction: the input, the output so far, the open
 // containers ('{' or '[' each), the key rule of the outermost object and what the pass
 // notices about the body (bodyInfo).
+//
+// Until copying is set, the output is not written: everything read so far from base on
+// is compact, so the output would be b[base:i] exactly. The first whitespace to drop
+// (skip) copies that prefix into out and sets copying; from then on each token is
+// appended. An input that is compact throughout is thus only validated.
+//
+// The open containers are kept in small while they fit, deeper ones in deep: a compactor
+// lives on its caller's stack, and a slice of a local array would not (escape analysis
+// would move it to the heap, one allocation per body).
 type compactor struct {
-	b, out, stack []byte
-	rule          keyRule
-	info          *bodyInfo
+	b, out  []byte
+	base    int
+	copying bool
+	rule    keyRule
+	info    bodyInfo
+	depth   int      // open containers
+	small   [32]byte // the first len(small) of them, outermost first
+	deep    []byte   // the others
+}
+
+// push opens a container ('{' or '[').
+func (c *compactor) push(ch byte) {
+	if c.depth < len(c.small) {
+		c.small[c.depth] = ch
+	} else {
+		c.deep = append(c.deep, ch)
+	}
+	c.depth++
+}
+
+// top returns the innermost open container (depth > 0).
+func (c *compactor) top() byte {
+	if c.depth <= len(c.small) {
+		return c.small[c.depth-1]
+	}
+	return c.deep[c.depth-1-len(c.small)]
+}
+
+// pop closes the innermost open container (depth > 0).
+func (c *compactor) pop() {
+	c.depth--
+	if c.depth >= len(c.small) {
+		c.deep = c.deep[:c.depth-len(c.small)]
+	}
+}
+
+// skip returns the index of the first non-whitespace byte at or after i, starting the
+// copy at the first whitespace it drops.
+func (c *compactor) skip(i int) int {
+	j := skipSpace(c.b, i)
+	if j != i && !c.copying {
+		if c.out == nil {
+			c.out = make([]byte, 0, len(c.b)-c.base)
+		}
+		c.out = append(c.out, c.b[c.base:i]...)
+		c.copying = true
+	}
+	return j
+}
+
+// emit appends b[from:to], which the input holds in compact form, to the output.
+func (c *compactor) emit(from, to int) {
+	if c.copying {
+		c.out = append(c.out, c.b[from:to]...)
+	}
 }
 
 // value runs the parse: each turn reads one value (or opens a container, whose first
@@ -167,7 +247,7 @@ type compactor struct {
 func (c *compactor) value(i int) (int, error) {
 	for {
 		// A value is expected at b[i].
-		i = skipSpace(c.b, i)
+		i = c.skip(i)
 		if i >= len(c.b) {
 			return i, syntaxError(i, "unexpected end of input")
 		}
@@ -193,22 +273,22 @@ func (c *compactor) value(i int) (int, error) {
 // (opened false); otherwise it is pushed, and an object's first key is read.
 func (c *compactor) open(i int) (next int, opened bool, err error) {
 	ch := c.b[i]
-	if len(c.stack) >= maxJSONDepth {
+	if c.depth >= maxJSONDepth {
 		return i, false, syntaxError(i, "nesting too deep")
 	}
-	c.out = append(c.out, ch)
-	i = skipSpace(c.b, i+1)
+	c.emit(i, i+1)
+	i = c.skip(i + 1)
 	closer := byte('}')
 	if ch == '[' {
 		closer = ']'
 	}
 	if i < len(c.b) && c.b[i] == closer {
-		c.out = append(c.out, closer)
+		c.emit(i, i+1)
 		return i + 1, false, nil
 	}
-	c.stack = append(c.stack, ch)
+	c.push(ch)
 	if ch == '{' {
-		if c.out, i, err = compactKey(c.b, i, c.out, topRule(c.rule, len(c.stack)), c.info); err != nil {
+		if i, err = c.key(i); err != nil {
 			return i, false, err
 		}
 	}
@@ -220,18 +300,18 @@ func (c *compactor) scalar(i int) (int, error) {
 	b := c.b
 	switch ch := b[i]; {
 	case ch == '"':
-		end, err := scanString(b, i, c.info)
+		end, err := scanString(b, i, &c.info)
 		if err != nil {
 			return i, err
 		}
-		c.out = append(c.out, b[i:end]...)
+		c.emit(i, end)
 		return end, nil
 	case ch == '-' || (ch >= '0' && ch <= '9'):
 		end, err := scanNumber(b, i)
 		if err != nil {
 			return i, err
 		}
-		c.out = append(c.out, b[i:end]...)
+		c.emit(i, end)
 		return end, nil
 	case ch == 't' || ch == 'f' || ch == 'n':
 		lit := "null"
@@ -243,7 +323,7 @@ func (c *compactor) scalar(i int) (int, error) {
 		if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
 			return i, syntaxError(i, "invalid literal")
 		}
-		c.out = append(c.out, lit...)
+		c.emit(i, i+len(lit))
 		return i + len(lit), nil
 	default:
 		return i, syntaxError(i, fmt.Sprintf("unexpected character %q", ch))
@@ -256,29 +336,29 @@ func (c *compactor) scalar(i int) (int, error) {
 func (c *compactor) afterValue(i int) (next int, done bool, err error) {
 	b := c.b
 	for {
-		if len(c.stack) == 0 {
+		if c.depth == 0 {
 			return i, true, nil
 		}
-		i = skipSpace(b, i)
+		i = c.skip(i)
 		if i >= len(b) {
 			return i, false, syntaxError(i, "unexpected end of input")
 		}
-		top := c.stack[len(c.stack)-1]
+		top := c.top()
 		ch := b[i]
 		if ch == ',' {
-			c.out = append(c.out, ',')
+			c.emit(i, i+1)
 			i++
 			if top == '{' {
-				if c.out, i, err = compactKey(b, skipSpace(b, i), c.out, topRule(c.rule, len(c.stack)), c.info); err != nil {
+				if i, err = c.key(c.skip(i)); err != nil {
 					return i, false, err
 				}
 			}
 			return i, false, nil // parse the next value
 		}
 		if (top == '{' && ch == '}') || (top == '[' && ch == ']') {
-			c.out = append(c.out, ch)
+			c.emit(i, i+1)
 			i++
-			c.stack = c.stack[:len(c.stack)-1]
+			c.pop()
 			continue
 		}
 		return i, false, syntaxError(i, fmt.Sprintf("unexpected character %q after a value", ch))
@@ -367,15 +447,16 @@ func topRule(rule keyRule, depth int) keyRule {
 	return rule
 }
 
-// compactKey parses `"key" :` at b[i] and appends `"key":`. A key refused by
-// rule (see checkKey) is an error.
-func compactKey(b []byte, i int, out []byte, rule keyRule, info *bodyInfo) ([]byte, int, error) {
+// key parses `"key" :` at b[i] and writes `"key":`. A key refused by the key rule
+// of its depth (see checkKey) is an error.
+func (c *compactor) key(i int) (int, error) {
+	b, info := c.b, &c.info
 	if i >= len(b) || b[i] != '"' {
-		return nil, i, syntaxError(i, "expected a string key")
+		return i, syntaxError(i, "expected a string key")
 	}
 	end, err := scanString(b, i, info)
 	if err != nil {
-		return nil, i, err
+		return i, err
 	}
 	switch string(b[i:end]) {
 	case `"@type"`:
@@ -383,17 +464,18 @@ func compactKey(b []byte, i int, out []byte, rule keyRule, info *bodyInfo) ([]by
 	case `"_attachments"`:
 		info.attachments = true
 	}
-	if rule != keysAny {
+	if rule := topRule(c.rule, c.depth); rule != keysAny {
 		if err := checkKey(b[i:end], rule); err != nil {
-			return nil, i, err
+			return i, err
 		}
 	}
-	out = append(out, b[i:end]...)
-	i = skipSpace(b, end)
+	c.emit(i, end)
+	i = c.skip(end)
 	if i >= len(b) || b[i] != ':' {
-		return nil, i, syntaxError(i, "expected ':' after a key")
+		return i, syntaxError(i, "expected ':' after a key")
 	}
-	return append(out, ':'), i + 1, nil
+	c.emit(i, i+1)
+	return i + 1, nil
 }
 
 // checkKey refuses the top-level key raw (a valid JSON string with its quotes)
@@ -420,9 +502,14 @@ func checkKey(raw []byte, rule keyRule) error {
 func scanString(b []byte, i int, info *bodyInfo) (int, error) {
 	start := i
 	i++
+	q := -1 // the next quote at or after i (len(b): none), kept while it is ahead of i
 	for i < len(b) {
-		// Most of a string is plain characters: skip them eight at a time, then one by one.
-		i = jsonscan.PlainRunEnd(b, i)
+		// Most of a string is plain characters: find the next quote, then check the run
+		// before it for a backslash and control characters (see jsonscan.PlainRunEndBefore).
+		if q < i {
+			q = jsonscan.NextQuote(b, i)
+		}
+		i = jsonscan.PlainRunEndBefore(b, i, q)
 		if i >= len(b) {
 			break
 		}

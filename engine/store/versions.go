@@ -61,7 +61,7 @@ func (db *Database) initVersioning(ctx context.Context) error {
 			return fmt.Errorf("%w: stored clock %q is not a number", ErrCorrupt, text)
 		}
 	}
-	db.sourceID = src
+	db.sourceID, db.versionSuffix = src, "@"+src
 	db.clock = hlv.NewClock(mark, db.wall)
 	db.clockMark, db.clockCommitted = mark, mark
 	return nil
@@ -152,8 +152,10 @@ func (d *Document) setVector(sv storedVector) {
 // parsing the text again. The current version's text is the prefix of the vector's.
 func (d *Document) setNewVector(vec hlv.Vector, text string) {
 	cv := text
-	if i := strings.IndexAny(cv, ",;"); i >= 0 {
-		cv = cv[:i]
+	if len(vec.Merge) > 0 || len(vec.Previous) > 0 || len(vec.Legacy) > 0 {
+		if i := strings.IndexAny(cv, ",;"); i >= 0 {
+			cv = cv[:i]
+		}
 	}
 	d.Version, d.Timestamp, d.Vector = cv, vec.Current.Time, text
 }
@@ -228,6 +230,18 @@ func (b *Batch) newVersion(base hlv.Vector) (hlv.Vector, error) {
 		return hlv.Vector{}, err
 	}
 	return v.Prune(db.maxDepth, 0), nil
+}
+
+// vectorText returns vec.String(). A vector that is only a version of this database (a
+// new document's) is written directly, hex time then the kept "@<source ID>", as
+// hlv.Version writes it: one allocation instead of two, on every save of a new document.
+func (db *Database) vectorText(vec hlv.Vector) string {
+	cur := vec.Current
+	if cur.Time == 0 || cur.Source != db.sourceID || len(vec.Merge) > 0 || len(vec.Previous) > 0 || len(vec.Legacy) > 0 {
+		return vec.String()
+	}
+	var buf [64]byte
+	return string(append(strconv.AppendUint(buf[:0], cur.Time, 16), db.versionSuffix...))
 }
 
 // observe advances the clock past the times of a received vector: this database's own

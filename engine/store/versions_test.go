@@ -733,3 +733,28 @@ func TestVersionReplacesDivergedBranch(t *testing.T) {
 		t.Fatalf("losing revision %s: %v", loc.RevID, err)
 	}
 }
+
+// vectorText writes a vector of this database's version alone itself: it must be
+// vec.String() for that and every other vector.
+func TestVectorTextMatchesString(t *testing.T) {
+	db, err := Open(context.Background(), t.TempDir(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	own := hlv.Version{Time: 0x18a1b2c3d4e5f600, Source: db.SourceID()}
+	other := hlv.Version{Time: 0x18a1b2c3d4e50000, Source: "AAAAAAAAAAAAAAAAAAAAAA"}
+	for _, v := range []hlv.Vector{
+		{},
+		{Current: own},
+		{Current: hlv.Version{Time: 1, Source: db.SourceID()}},
+		{Current: other},
+		{Current: own, Previous: []hlv.Version{other}},
+		{Current: own, Merge: []hlv.Version{other, {Time: 5, Source: "BBBBBBBBBBBBBBBBBBBBBB"}}},
+		{Current: own, Legacy: []string{"1-abc"}},
+	} {
+		if got, want := db.vectorText(v), v.String(); got != want {
+			t.Fatalf("vectorText(%+v) = %q, want %q", v, got, want)
+		}
+	}
+}

@@ -57,3 +57,46 @@ func TestPlainRunEndMatchesByteLoop(t *testing.T) {
 		t.Fatalf("PlainRunEnd over plain bytes = %d, want %d", got, len(b))
 	}
 }
+
+// PlainRunEndBefore, given the next quote, stops where PlainRunEnd stops.
+func TestPlainRunEndBeforeMatches(t *testing.T) {
+	for _, special := range []byte{'"', '\\', 0, 0x1f, '\n'} {
+		for n := 0; n < 80; n++ {
+			for _, filler := range []byte{'a', 0x7f, 0x80, 0xff, 0x20, '!'} {
+				b := append(bytes.Repeat([]byte{filler}, n), special, 'x', '"')
+				for i := 0; i <= n; i += 7 {
+					checkRunEnd(t, b, i)
+				}
+			}
+		}
+	}
+}
+
+func checkRunEnd(t *testing.T, b []byte, i int) {
+	t.Helper()
+	want := PlainRunEnd(b, i)
+	if got := PlainRunEndBefore(b, i, NextQuote(b, i)); got != want {
+		t.Fatalf("PlainRunEndBefore(%q, %d) = %d, PlainRunEnd %d", b, i, got, want)
+	}
+	c := -1
+	for k, x := range b[i:] {
+		if x < 0x20 {
+			c = k
+			break
+		}
+	}
+	if got := ControlIndex(b[i:]); got != c {
+		t.Fatalf("ControlIndex(%q) = %d, want %d", b[i:], got, c)
+	}
+}
+
+func FuzzPlainRunEndBefore(f *testing.F) {
+	f.Add([]byte(`plain text "quote`), 0)
+	f.Add([]byte("esc\\\"aped\x01 and so on, long enough for a word or four ........"), 3)
+	f.Fuzz(func(t *testing.T, b []byte, i int) {
+		if i < 0 || i > len(b) {
+			return
+		}
+		checkRunEnd(t, b, i)
+	})
+}
