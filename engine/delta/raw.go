@@ -269,6 +269,13 @@ func applyRaw(old []byte, d any) (out []byte, ok bool, err error) {
 	if !ok {
 		return nil, false, nil
 	}
+	return applyMembers(keys, raws, len(old), dobj)
+}
+
+// applyMembers applies the object delta dobj to the document whose top-level members
+// (in canonical form, as topMembers splits them) are keys and raws, oldLen bytes long.
+// ok is false when the general path must run instead.
+func applyMembers(keys []string, raws []rawValue, oldLen int, dobj *object) (out []byte, ok bool, err error) {
 	o := &object{keys: keys, vals: make([]any, len(keys))}
 	for i, k := range keys {
 		if dobj.find(k) < 0 {
@@ -281,11 +288,11 @@ func applyRaw(old []byte, d any) (out []byte, ok bool, err error) {
 		}
 		o.vals[i] = v
 	}
-	n, err := applyTop(o, d)
+	n, err := applyTop(o, dobj)
 	if err != nil {
 		return nil, true, err
 	}
-	out, err = appendJSON(make([]byte, 0, len(old)+len(dobj.keys)*16), n, 1, MaxDepth)
+	out, err = appendJSON(make([]byte, 0, oldLen+len(dobj.keys)*16), n, 1, MaxDepth)
 	if err != nil {
 		return nil, true, fmt.Errorf("encode result: %w: %v", ErrInvalidDelta, err)
 	}
@@ -294,14 +301,15 @@ func applyRaw(old []byte, d any) (out []byte, ok bool, err error) {
 
 // createRaw is Create's path for two documents in canonical form: members whose text
 // is the same on both sides are not decoded. ok is false when the path does not apply.
-func createRaw(old, new []byte) (o, n *object, ok bool) {
+// oraws are old's members as text (o.keys are their keys), for CreateExact.
+func createRaw(old, new []byte) (o, n *object, oraws []rawValue, ok bool) {
 	okeys, oraws, ok := topMembers(old)
 	if !ok {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	nkeys, nraws, ok := topMembers(new)
 	if !ok {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	o = &object{keys: okeys, vals: make([]any, len(okeys))}
 	n = &object{keys: nkeys, vals: make([]any, len(nkeys))}
@@ -325,7 +333,7 @@ func createRaw(old, new []byte) (o, n *object, ok bool) {
 		return true
 	}
 	if !decode(o.vals, oraws) || !decode(n.vals, nraws) {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
-	return o, n, true
+	return o, n, oraws, true
 }

@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"sort"
 	"syscall"
 	"time"
@@ -56,6 +57,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each mode")
 	quick := flag.Bool("quick", false, "smoke run: 100 documents")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the edit pushes to the file")
+	traceFile := flag.String("trace", "", "write an execution trace of the first edit push to the file")
 	only := flag.String("mode", "", "run only this mode: full or delta (default both)")
 	mbit := flag.Float64("mbit", 0, "W4-shaped: push the edits through a proxy limited to this many Mbit/s each way (0 = direct)")
 	cbmobile := flag.Int("cbmobile", 4, "subprotocol of the listener and the replicator: 4 = BLIP_3+CBMobile_4 (version vectors, the engine's default), 3 = BLIP_3+CBMobile_3 (DisableCBMobile4 on both sides)")
@@ -73,6 +75,14 @@ func main() {
 			os.Exit(1)
 		}
 		profile = f
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		traceOut = f
 	}
 	if *quick {
 		*n = 100
@@ -179,6 +189,9 @@ var disableCBMobile4 bool
 // profile receives a CPU profile of the edit push (-cpuprofile; the first run's only).
 var profile *os.File
 
+// traceOut receives an execution trace of the edit push (-trace; the first run's only).
+var traceOut *os.File
+
 // once builds a source and a destination database, pushes the documents, edits them and
 // measures the push of the edits.
 func once(ctx context.Context, n int, deltas bool) (result, error) {
@@ -272,6 +285,12 @@ func once(ctx context.Context, n int, deltas bool) (result, error) {
 			defer pprof.StopCPUProfile()
 		}
 		profile = nil
+	}
+	if traceOut != nil {
+		if err := trace.Start(traceOut); err == nil {
+			defer trace.Stop()
+		}
+		traceOut = nil
 	}
 	res, err := push(editURL)
 	if err != nil {
