@@ -419,7 +419,9 @@ func joinObject(parts [][]byte) []byte {
 // _attachments is removed when nothing is left in it. What is kept keeps its bytes and
 // order. A body without such entries is returned unchanged.
 func FoldLegacyAttachments(body []byte) ([]byte, error) {
-	if !bytes.Contains(body, []byte(legacyBlobPrefix)) {
+	// A mirror's key starts with the prefix (a key written with escapes is not
+	// folded); the quote in front makes the search fast on long strings.
+	if !bytes.Contains(body, []byte(`"`+legacyBlobPrefix)) {
 		return body, nil
 	}
 	members, err := wire.TopLevelMembers(bytes.TrimSpace(body))
