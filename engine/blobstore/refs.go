@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/p2psync/libp2psync/engine/internal/jsonscan"
 )
 
 // Ref is one blob reference found in a document body.
@@ -39,8 +41,8 @@ type Ref struct {
 // with a byte that is rare in document text (a quote, a backslash), which keeps the
 // search fast on long strings.
 func MayReference(body []byte) bool {
-	return bytes.Contains(body, []byte(`"@type"`)) || bytes.Contains(body, []byte(`"_attachments"`)) ||
-		bytes.Contains(body, []byte(`\u`))
+	return jsonscan.ContainsRare(body, []byte(`"@type"`)) || jsonscan.ContainsRare(body, []byte(`"_attachments"`)) ||
+		jsonscan.ContainsRare(body, []byte(`\u`))
 }
 
 // References returns every blob reference in a JSON document body, sorted by pointer:

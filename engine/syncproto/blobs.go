@@ -19,6 +19,8 @@ import (
 	"github.com/p2psync/libp2psync/engine/blobstore"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto/wire"
+
+	"github.com/p2psync/libp2psync/engine/internal/jsonscan"
 )
 
 // legacyBlobPrefix starts the _attachments key under which Couchbase Lite mirrors a blob
@@ -421,7 +423,7 @@ func joinObject(parts [][]byte) []byte {
 func FoldLegacyAttachments(body []byte) ([]byte, error) {
 	// A mirror's key starts with the prefix (a key written with escapes is not
 	// folded); the quote in front makes the search fast on long strings.
-	if !bytes.Contains(body, []byte(`"`+legacyBlobPrefix)) {
+	if !jsonscan.ContainsRare(body, []byte(`"`+legacyBlobPrefix)) {
 		return body, nil
 	}
 	members, err := wire.TopLevelMembers(bytes.TrimSpace(body))
