@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/p2psync/libp2psync/engine/internal/jsonscan"
 )
 
 // Ref is one blob reference found in a document body.
@@ -34,10 +36,13 @@ type Ref struct {
 // MayReference is a cheap pre-check: it reports false only when body certainly holds no
 // blob reference, so that the full parse of References can be skipped for most
 // documents. A reference needs the key "@type" or "_attachments"; written without
-// \u escapes they appear literally, and any other spelling contains `\u`.
+// \u escapes they appear literally, quotes included (no other JSON escape spells a
+// character of theirs), and any other spelling contains `\u`. Each pattern starts
+// with a byte that is rare in document text (a quote, a backslash), which keeps the
+// search fast on long strings.
 func MayReference(body []byte) bool {
-	return bytes.Contains(body, []byte(`"@type"`)) || bytes.Contains(body, []byte(`_attachments"`)) ||
-		bytes.Contains(body, []byte(`\u`))
+	return jsonscan.ContainsRare(body, []byte(`"@type"`)) || jsonscan.ContainsRare(body, []byte(`"_attachments"`)) ||
+		jsonscan.ContainsRare(body, []byte(`\u`))
 }
 
 // References returns every blob reference in a JSON document body, sorted by pointer:

@@ -48,7 +48,8 @@ func TestReferences(t *testing.T) {
 	if _, err := References([]byte(`{"a":`)); !errors.Is(err, ErrInvalid) {
 		t.Errorf("bad JSON: %v", err)
 	}
-	for _, b := range []string{`{"plain":"document","n":1}`, `{"mail":"ada@example.com","q":"\"x\""}`} {
+	for _, b := range []string{`{"plain":"document","n":1}`, `{"mail":"ada@example.com","q":"\"x\""}`,
+		`{"my_attachments":{"a":1},"type":"blob","s":"_attachments is a key"}`} {
 		if MayReference([]byte(b)) {
 			t.Errorf("MayReference(%s) = true", b)
 		}

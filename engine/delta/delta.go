@@ -1,6 +1,7 @@
 package delta
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 )
@@ -46,11 +47,53 @@ var noChange = []byte("{}")
 //
 // Errors wrap ErrInvalidJSON.
 func Create(old, new []byte) ([]byte, error) {
-	if ro, rn, ok := createRaw(old, new); ok {
+	if ro, rn, _, ok := createRaw(old, new); ok {
 		// Both are objects in canonical form: members equal as text stay undecoded.
 		return encodeDiff(ro, rn)
 	}
 	return createDecoded(old, new)
+}
+
+// CreateExact returns a delta d that Apply(old, d) turns into exactly the bytes of new,
+// as Create makes it; exact is false (and d nil) when Apply would rebuild another text
+// (the format cannot move a member, so added members land after the old ones and kept
+// members keep their old order; a text not in the canonical form Apply writes is
+// rebuilt in that form). It is what a sender checks before sending a delta, cheaper
+// than Create followed by Apply: for two documents in canonical form the members
+// scanned by Create are reused, not scanned a second time.
+//
+// Errors wrap ErrInvalidJSON, as Create's.
+func CreateExact(old, new []byte) (d []byte, exact bool, err error) {
+	ro, rn, oraws, raw := createRaw(old, new)
+	if !raw {
+		if d, err = createDecoded(old, new); err != nil {
+			return nil, false, err
+		}
+		rebuilt, err := Apply(old, d)
+		if err != nil || !bytes.Equal(rebuilt, new) {
+			return nil, false, nil
+		}
+		return d, true, nil
+	}
+	// The receiver's Apply decodes d and splices it into old's members (applyRaw):
+	// the same here, with old's members as createRaw split them.
+	keys := ro.keys
+	if d, err = encodeDiff(ro, rn); err != nil {
+		return nil, false, err
+	}
+	dv, err := decodeJSON(d, maxDeltaDepth)
+	if err != nil {
+		return nil, false, nil
+	}
+	dobj, isObj := dv.(*object)
+	if !isObj {
+		return nil, false, nil // a document delta is an object (encodeDiff of two objects)
+	}
+	rebuilt, ok, err := applyMembers(keys, oraws, len(old), dobj)
+	if !ok || err != nil || !bytes.Equal(rebuilt, new) {
+		return nil, false, nil
+	}
+	return d, true, nil
 }
 
 // createDecoded is Create's general path: both texts are decoded whole.

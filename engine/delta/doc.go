@@ -12,9 +12,10 @@
 //  2. Decide whether the delta is worth sending. Couchbase Lite sends one only if
 //     the full body is at least 200 bytes and the delta is at most 1.2 times the
 //     body; that policy belongs to the replicator, not to this package. Where the
-//     receiver must end with the sender's exact bytes, also check that Apply(baseBody,
-//     d) equals newBody: a key added in the middle, or keys reordered, come back in
-//     another order (see "Values and formatting").
+//     receiver must end with the sender's exact bytes, call CreateExact instead of
+//     Create: it also says whether Apply(baseBody, d) gives newBody byte for byte (a
+//     key added in the middle, or keys reordered, come back in another order; see
+//     "Values and formatting"), without scanning the base a second time.
 //  3. Send it in a rev message with deltaSrc set to the base revision ID.
 //
 // A puller receiving a rev with deltaSrc:
@@ -90,10 +91,11 @@
 // members the delta names and copies the others as text, and Create decodes only
 // the members whose text differs between the two documents. The output is the same,
 // byte for byte, as when everything is decoded (other documents take that path), so
-// a large document with a small edit costs about one scan of its bytes.
+// a large document with a small edit costs about one scan of its bytes. The scan
+// finds the end of long strings with bytes.IndexByte.
 //
 // # Concurrency
 //
-// Create and Apply keep no state between calls and may be called from any number
+// Create, CreateExact and Apply keep no state between calls and may be called from any number
 // of goroutines at once. They never retain or modify the slices they are given.
 package delta

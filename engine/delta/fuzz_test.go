@@ -71,6 +71,7 @@ func FuzzCreateApply(f *testing.F) {
 		if !reflect.DeepEqual(canon(t, got), canon(t, new)) {
 			t.Fatalf("round trip differs:\nold   %q\nnew   %q\ndelta %q\ngot   %q", old, new, d, got)
 		}
+		checkExact(t, old, new)
 	})
 }
 

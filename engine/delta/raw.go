@@ -1,6 +1,8 @@
 package delta
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"unicode/utf8"
 
@@ -72,6 +74,10 @@ func topMembers(data []byte) (keys []string, vals []rawValue, ok bool) {
 type canonScanner struct {
 	data []byte
 	pos  int
+	// quote and backslash cache where the next '"' and '\\' at or after pos are
+	// (len(data) if none; valid while > pos, found again from pos otherwise), so
+	// that long strings are searched with bytes.IndexByte, each byte once.
+	quote, backslash int
 }
 
 // value scans one value at depth (the level a container starting here would have).
@@ -210,7 +216,7 @@ func (s *canonScanner) str() bool {
 	}
 	s.pos++
 	for {
-		s.pos = jsonscan.PlainRunEnd(s.data, s.pos)
+		s.pos = s.plainEnd()
 		if s.pos >= len(s.data) {
 			return false
 		}
@@ -248,6 +254,54 @@ func (s *canonScanner) str() bool {
 	}
 }
 
+// plainEnd returns the end of the run of plain string bytes at pos (as
+// jsonscan.PlainRunEnd): the next quote, backslash or control character.
+func (s *canonScanner) plainEnd() int {
+	b, i := s.data, s.pos
+	if len(b)-i < 32 {
+		return jsonscan.PlainRunEnd(b, i)
+	}
+	if s.quote <= i { // also the zero value: unknown
+		s.quote = nextByte(b, i, '"')
+	}
+	if s.backslash <= i {
+		s.backslash = nextByte(b, i, '\\')
+	}
+	end := min(s.quote, s.backslash)
+	if c := controlIndex(b[i:end]); c >= 0 {
+		return i + c
+	}
+	return end
+}
+
+// nextByte returns the index of the first c in b at or after i, or len(b).
+func nextByte(b []byte, i int, c byte) int {
+	if k := bytes.IndexByte(b[i:], c); k >= 0 {
+		return i + k
+	}
+	return len(b)
+}
+
+// controlIndex returns the index of the first byte of b below 0x20, or -1. It tests
+// 16 bytes at a time: (w - 0x20 of each byte) &^ w has the high bit of a byte set
+// for every byte below 0x20 (and possibly after one, which the byte loop sorts out).
+func controlIndex(b []byte) int {
+	const low, high = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+16 <= len(b); i += 16 {
+		w1, w2 := binary.LittleEndian.Uint64(b[i:]), binary.LittleEndian.Uint64(b[i+8:])
+		if ((w1-0x20*low)&^w1|(w2-0x20*low)&^w2)&high != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] < 0x20 {
+			return i
+		}
+	}
+	return -1
+}
+
 func isLowerHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }
 
 func hexValue(c byte) byte {
@@ -269,6 +323,13 @@ func applyRaw(old []byte, d any) (out []byte, ok bool, err error) {
 	if !ok {
 		return nil, false, nil
 	}
+	return applyMembers(keys, raws, len(old), dobj)
+}
+
+// applyMembers applies the object delta dobj to the document whose top-level members
+// (in canonical form, as topMembers splits them) are keys and raws, oldLen bytes long.
+// ok is false when the general path must run instead.
+func applyMembers(keys []string, raws []rawValue, oldLen int, dobj *object) (out []byte, ok bool, err error) {
 	o := &object{keys: keys, vals: make([]any, len(keys))}
 	for i, k := range keys {
 		if dobj.find(k) < 0 {
@@ -281,11 +342,11 @@ func applyRaw(old []byte, d any) (out []byte, ok bool, err error) {
 		}
 		o.vals[i] = v
 	}
-	n, err := applyTop(o, d)
+	n, err := applyTop(o, dobj)
 	if err != nil {
 		return nil, true, err
 	}
-	out, err = appendJSON(make([]byte, 0, len(old)+len(dobj.keys)*16), n, 1, MaxDepth)
+	out, err = appendJSON(make([]byte, 0, oldLen+len(dobj.keys)*16), n, 1, MaxDepth)
 	if err != nil {
 		return nil, true, fmt.Errorf("encode result: %w: %v", ErrInvalidDelta, err)
 	}
@@ -294,14 +355,15 @@ func applyRaw(old []byte, d any) (out []byte, ok bool, err error) {
 
 // createRaw is Create's path for two documents in canonical form: members whose text
 // is the same on both sides are not decoded. ok is false when the path does not apply.
-func createRaw(old, new []byte) (o, n *object, ok bool) {
+// oraws are old's members as text (o.keys are their keys), for CreateExact.
+func createRaw(old, new []byte) (o, n *object, oraws []rawValue, ok bool) {
 	okeys, oraws, ok := topMembers(old)
 	if !ok {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	nkeys, nraws, ok := topMembers(new)
 	if !ok {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	o = &object{keys: okeys, vals: make([]any, len(okeys))}
 	n = &object{keys: nkeys, vals: make([]any, len(nkeys))}
@@ -325,7 +387,7 @@ func createRaw(old, new []byte) (o, n *object, ok bool) {
 		return true
 	}
 	if !decode(o.vals, oraws) || !decode(n.vals, nraws) {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
-	return o, n, true
+	return o, n, oraws, true
 }

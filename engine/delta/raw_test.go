@@ -3,11 +3,14 @@ package delta
 import (
 	"bytes"
 	"errors"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/p2psync/libp2psync/engine/internal/jsonscan"
 )
 
 // The raw paths of Apply and Create (members the delta does not name are copied as
@@ -129,4 +132,45 @@ func readFuzzPair(t *testing.T, path string) (a, b []byte, ok bool) {
 		return nil, nil, false
 	}
 	return vals[0], vals[1], true
+}
+
+// plainEnd (the cached IndexByte search of canonScanner) finds what
+// jsonscan.PlainRunEnd finds, at positions that only move forward as a scan's do.
+func TestPlainEndMatchesPlainRunEnd(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	alphabet := []byte{'"', '\\', 0x01, 0x1f, '\n', 'a', 'b', ' ', 0x7f, 0x80, 0xe9, '_', '{'}
+	for round := 0; round < 3000; round++ {
+		n := rng.Intn(300)
+		b := make([]byte, n)
+		rare := rng.Intn(40) + 1 // 1 in rare bytes is not 'a'
+		for i := range b {
+			b[i] = 'a'
+			if rng.Intn(rare) == 0 {
+				b[i] = alphabet[rng.Intn(len(alphabet))]
+			}
+		}
+		s := canonScanner{data: b}
+		for s.pos < n {
+			if got, want := s.plainEnd(), jsonscan.PlainRunEnd(b, s.pos); got != want {
+				t.Fatalf("plainEnd at %d of %q = %d, want %d", s.pos, b, got, want)
+			}
+			s.pos += 1 + rng.Intn(4)
+		}
+	}
+}
+
+func TestControlIndex(t *testing.T) {
+	for n := 0; n < 70; n++ {
+		for at := -1; at < n; at++ {
+			for _, c := range []byte{0, 0x1f, '\n'} {
+				b := bytes.Repeat([]byte{0x20}, n)
+				if at >= 0 {
+					b[at] = c
+				}
+				if got := controlIndex(b); got != at {
+					t.Fatalf("controlIndex(%q) = %d, want %d", b, got, at)
+				}
+			}
+		}
+	}
 }

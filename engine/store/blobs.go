@@ -10,6 +10,8 @@ import (
 	"reflect"
 
 	"github.com/p2psync/libp2psync/engine/blobstore"
+
+	"github.com/p2psync/libp2psync/engine/internal/jsonscan"
 )
 
 // blobDirName is the blob store's directory inside the database directory.
@@ -255,7 +257,7 @@ func openBlobs(dir string) (*blobstore.Store, error) {
 // hasTopLevelAttachments reports whether the compact document body data has a
 // top-level "_attachments" member.
 func hasTopLevelAttachments(data []byte) bool {
-	if !bytes.Contains(data, []byte(`"_attachments"`)) && !bytes.Contains(data, []byte(`"\u005`)) {
+	if !jsonscan.ContainsRare(data, []byte(`"_attachments"`)) && !jsonscan.ContainsRare(data, []byte(`"\u005`)) {
 		return false
 	}
 	_, ok := topLevelValue(data, AttachmentsProperty)

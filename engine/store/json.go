@@ -65,7 +65,7 @@ func IsReservedProperty(name string) bool {
 // store refused such keys may hold them; a pusher checks each body with this
 // before sending it. Most bodies contain no `"_` at all and cost one scan for it.
 func CheckDocumentBody(body []byte) error {
-	if !bytes.Contains(body, []byte(`"_`)) && !bytes.Contains(body, []byte(`"\u005`)) {
+	if !jsonscan.ContainsRare(body, []byte(`"_`)) && !jsonscan.ContainsRare(body, []byte(`"\u005`)) {
 		return nil
 	}
 	_, err := compactWithAttachments(body)

@@ -19,6 +19,8 @@ import (
 	"github.com/p2psync/libp2psync/engine/blobstore"
 	"github.com/p2psync/libp2psync/engine/store"
 	"github.com/p2psync/libp2psync/engine/syncproto/wire"
+
+	"github.com/p2psync/libp2psync/engine/internal/jsonscan"
 )
 
 // legacyBlobPrefix starts the _attachments key under which Couchbase Lite mirrors a blob
@@ -419,7 +421,9 @@ func joinObject(parts [][]byte) []byte {
 // _attachments is removed when nothing is left in it. What is kept keeps its bytes and
 // order. A body without such entries is returned unchanged.
 func FoldLegacyAttachments(body []byte) ([]byte, error) {
-	if !bytes.Contains(body, []byte(legacyBlobPrefix)) {
+	// A mirror's key starts with the prefix (a key written with escapes is not
+	// folded); the quote in front makes the search fast on long strings.
+	if !jsonscan.ContainsRare(body, []byte(`"`+legacyBlobPrefix)) {
 		return body, nil
 	}
 	members, err := wire.TopLevelMembers(bytes.TrimSpace(body))

@@ -1,7 +1,6 @@
 package syncproto
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -1174,19 +1173,19 @@ func (p *Pusher) deltaEncode(ctx context.Context, rev *wire.Rev, known []string)
 		if base.Deleted {
 			return
 		}
-		d, err := delta.Create(base.Body, rev.Body)
+		// The format cannot say where an added key goes (the receiver appends it) nor
+		// reorder keys: a delta that would rebuild another body than ours under this
+		// revision ID is not sent, the full body is.
+		d, exact, err := delta.CreateExact(base.Body, rev.Body)
 		if err != nil {
 			p.s.log.Debug("no delta", "doc", rev.DocID, "base", baseID, "err", err)
 			return
 		}
-		if float64(len(d)) > maxDeltaRatio*float64(len(rev.Body)) {
+		if !exact {
+			p.s.log.Debug("no delta: it does not rebuild the body exactly", "doc", rev.DocID, "base", baseID)
 			return
 		}
-		// The format cannot say where an added key goes (the receiver appends it) nor
-		// reorder keys: a delta that would rebuild another body than ours under this
-		// revision ID is not sent, the full body is.
-		if rebuilt, err := delta.Apply(base.Body, d); err != nil || !bytes.Equal(rebuilt, rev.Body) {
-			p.s.log.Debug("no delta: it does not rebuild the body exactly", "doc", rev.DocID, "base", baseID, "err", err)
+		if float64(len(d)) > maxDeltaRatio*float64(len(rev.Body)) {
 			return
 		}
 		rev.DeltaSrc, rev.Body = baseID, d

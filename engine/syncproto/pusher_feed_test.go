@@ -313,18 +313,23 @@ func TestPusherRevReplyStatuses(t *testing.T) {
 func TestPusherDeltasOnlyWhenOffered(t *testing.T) {
 	long := strings.Repeat("x", 300)
 	base := `{"text":"` + long + `","n":1}`
-	next := `{"text":"` + long + `","n":2}`
 	for _, tc := range []struct {
 		name       string
 		offered    bool
 		refuse     bool
+		reorder    bool // the new body moves a key: no delta rebuilds it exactly
 		wantDeltas int
 	}{
-		{"offered", true, false, 1},
-		{"not offered", false, false, 0},
-		{"refused", true, true, 1},
+		{"offered", true, false, false, 1},
+		{"not offered", false, false, false, 0},
+		{"refused", true, true, false, 1},
+		{"keys moved", true, false, true, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			next := `{"text":"` + long + `","n":2}`
+			if tc.reorder {
+				next = `{"n":2,"text":"` + long + `"}`
+			}
 			var b1 string
 			peer := &changesPeer{want: func(r wire.ChangeRow) (bool, []string) {
 				if r.DocID == "big" {

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/p2psync/libp2psync/engine/store"
+
+	"github.com/p2psync/libp2psync/engine/internal/jsonscan"
 )
 
 // Profiles of the CBMobile messages (PROTOCOL §3).
@@ -893,7 +895,7 @@ func CleanBody(body []byte) (clean []byte, removed bool, err error) {
 		return nil, false, badf("revision body is not a JSON object")
 	}
 	// A key starting with "_" is written `"_` or, escaped, `"\u005f`/`"\u005F`.
-	if !bytes.Contains(b, []byte(`"_`)) && !bytes.Contains(b, []byte(`"\u005`)) {
+	if !jsonscan.ContainsRare(b, []byte(`"_`)) && !jsonscan.ContainsRare(b, []byte(`"\u005`)) {
 		return b, false, nil
 	}
 	members, err := topLevelMembers(b)

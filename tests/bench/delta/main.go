@@ -7,9 +7,11 @@
 // (the replicator's Stats) and wall time, and the delta/full ratio of wire bytes
 // (target: <= 5%). Each measurement runs 3 times; min / median / max are printed.
 //
-// With -mbit R (W4-shaped, tests/bench/WORKLOAD.md) the edit push goes through a proxy
-// inside the benchmark that passes at most R Mbit/s each way, and the time ratio
-// full/delta is to be set against the byte ratio.
+// With -mbit R (W4-shaped, tests/bench/WORKLOAD.md) both pushes go through a proxy
+// inside the benchmark (one remote URL, so the edit push knows the delta bases the
+// first one left), which passes the edit push at most R Mbit/s each way; the time
+// ratio full/delta is to be set against the byte ratio. A delta mode that sent no
+// delta fails the benchmark.
 //
 // -cbmobile 3|4 chooses the subprotocol of the listener and the replicator (default 4,
 // the engine's: under CBMobile_4 a delta's base is named by version; 3 sets
@@ -29,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"sort"
 	"syscall"
 	"time"
@@ -56,6 +59,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each mode")
 	quick := flag.Bool("quick", false, "smoke run: 100 documents")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the edit pushes to the file")
+	traceFile := flag.String("trace", "", "write an execution trace of the first edit push to the file")
 	only := flag.String("mode", "", "run only this mode: full or delta (default both)")
 	mbit := flag.Float64("mbit", 0, "W4-shaped: push the edits through a proxy limited to this many Mbit/s each way (0 = direct)")
 	cbmobile := flag.Int("cbmobile", 4, "subprotocol of the listener and the replicator: 4 = BLIP_3+CBMobile_4 (version vectors, the engine's default), 3 = BLIP_3+CBMobile_3 (DisableCBMobile4 on both sides)")
@@ -73,6 +77,14 @@ func main() {
 			os.Exit(1)
 		}
 		profile = f
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		traceOut = f
 	}
 	if *quick {
 		*n = 100
@@ -96,6 +108,12 @@ func main() {
 			}
 			if !r.converged {
 				fmt.Fprintln(os.Stderr, "bench: the databases differ after the edit push")
+				os.Exit(1)
+			}
+			if deltas && r.deltas == 0 {
+				// Nothing to compare then (the W4-shaped edit push once went to another
+				// URL than the first push, so the replicator knew no delta base).
+				fmt.Fprintln(os.Stderr, "bench: delta mode sent no revision as a delta")
 				os.Exit(1)
 			}
 			mode := "full "
@@ -179,6 +197,9 @@ var disableCBMobile4 bool
 // profile receives a CPU profile of the edit push (-cpuprofile; the first run's only).
 var profile *os.File
 
+// traceOut receives an execution trace of the edit push (-trace; the first run's only).
+var traceOut *os.File
+
 // once builds a source and a destination database, pushes the documents, edits them and
 // measures the push of the edits.
 func once(ctx context.Context, n int, deltas bool) (result, error) {
@@ -251,18 +272,22 @@ func once(ctx context.Context, n int, deltas bool) (result, error) {
 		return result{wire: ts.BytesSent + ts.BytesReceived, body: rs.BytesSent, fullBody: rs.FullBytesSent,
 			deltas: rs.DeltasSent, revs: rs.RevsSent, wall: wall, cpu: cpu, proto: proto()}, nil
 	}
-	if _, err := push(url); err != nil {
-		return result{}, fmt.Errorf("first push: %w", err)
-	}
-	editURL := url
+	var sh *shaper
 	if linkRate > 0 {
-		// W4-shaped: only the edit push crosses the slow link.
-		sh, err := newShaper(fmt.Sprintf("127.0.0.1:%d", l.Port()), linkRate)
-		if err != nil {
+		// W4-shaped: both pushes go through the proxy, so that the replicator sees one
+		// remote (its record of what the peer has, the delta bases, is kept per URL),
+		// but only the edit push is slowed down.
+		if sh, err = newShaper(fmt.Sprintf("127.0.0.1:%d", l.Port()), 0); err != nil {
 			return result{}, err
 		}
 		defer sh.Close()
-		editURL = fmt.Sprintf("ws://127.0.0.1:%d/%s", sh.Port(), dst.Name())
+		url = fmt.Sprintf("ws://127.0.0.1:%d/%s", sh.Port(), dst.Name())
+	}
+	if _, err := push(url); err != nil {
+		return result{}, fmt.Errorf("first push: %w", err)
+	}
+	if sh != nil {
+		sh.SetRate(linkRate)
 	}
 	if err := write(true); err != nil {
 		return result{}, fmt.Errorf("edit documents: %w", err)
@@ -273,7 +298,13 @@ func once(ctx context.Context, n int, deltas bool) (result, error) {
 		}
 		profile = nil
 	}
-	res, err := push(editURL)
+	if traceOut != nil {
+		if err := trace.Start(traceOut); err == nil {
+			defer trace.Stop()
+		}
+		traceOut = nil
+	}
+	res, err := push(url)
 	if err != nil {
 		return result{}, fmt.Errorf("edit push: %w", err)
 	}

@@ -33,6 +33,15 @@ func newShaper(target string, rate float64) (*shaper, error) {
 	return s, nil
 }
 
+// SetRate sets the limit of each direction (bytes per second; 0 = none).
+func (s *shaper) SetRate(rate float64) {
+	for _, b := range []*bucket{s.up, s.down} {
+		b.mu.Lock()
+		b.rate, b.burst, b.tokens, b.last = rate, max(rate/50, 2*shaperChunk), 0, time.Now()
+		b.mu.Unlock()
+	}
+}
+
 // Port is the proxy's port.
 func (s *shaper) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 
@@ -108,6 +117,10 @@ func newBucket(rate float64) *bucket {
 // take waits until n bytes may pass.
 func (b *bucket) take(n int) {
 	b.mu.Lock()
+	if b.rate <= 0 {
+		b.mu.Unlock()
+		return // not limited (yet)
+	}
 	now := time.Now()
 	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
 	b.last = now
