@@ -2,7 +2,6 @@ package delta
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"unicode/utf8"
 
@@ -268,7 +267,7 @@ func (s *canonScanner) plainEnd() int {
 		s.backslash = nextByte(b, i, '\\')
 	}
 	end := min(s.quote, s.backslash)
-	if c := controlIndex(b[i:end]); c >= 0 {
+	if c := jsonscan.ControlIndex(b[i:end]); c >= 0 {
 		return i + c
 	}
 	return end
@@ -280,26 +279,6 @@ func nextByte(b []byte, i int, c byte) int {
 		return i + k
 	}
 	return len(b)
-}
-
-// controlIndex returns the index of the first byte of b below 0x20, or -1. It tests
-// 16 bytes at a time: (w - 0x20 of each byte) &^ w has the high bit of a byte set
-// for every byte below 0x20 (and possibly after one, which the byte loop sorts out).
-func controlIndex(b []byte) int {
-	const low, high = 0x0101010101010101, 0x8080808080808080
-	i := 0
-	for ; i+16 <= len(b); i += 16 {
-		w1, w2 := binary.LittleEndian.Uint64(b[i:]), binary.LittleEndian.Uint64(b[i+8:])
-		if ((w1-0x20*low)&^w1|(w2-0x20*low)&^w2)&high != 0 {
-			break
-		}
-	}
-	for ; i < len(b); i++ {
-		if b[i] < 0x20 {
-			return i
-		}
-	}
-	return -1
 }
 
 func isLowerHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }

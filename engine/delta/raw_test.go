@@ -159,18 +159,3 @@ func TestPlainEndMatchesPlainRunEnd(t *testing.T) {
 	}
 }
 
-func TestControlIndex(t *testing.T) {
-	for n := 0; n < 70; n++ {
-		for at := -1; at < n; at++ {
-			for _, c := range []byte{0, 0x1f, '\n'} {
-				b := bytes.Repeat([]byte{0x20}, n)
-				if at >= 0 {
-					b[at] = c
-				}
-				if got := controlIndex(b); got != at {
-					t.Fatalf("controlIndex(%q) = %d, want %d", b, got, at)
-				}
-			}
-		}
-	}
-}

@@ -100,3 +100,21 @@ func FuzzPlainRunEndBefore(f *testing.F) {
 		checkRunEnd(t, b, i)
 	})
 }
+
+// Every length up to 70 (the 32- and 8-byte steps and the tail), every position, and
+// three control bytes.
+func TestControlIndexEveryPosition(t *testing.T) {
+	for n := 0; n < 70; n++ {
+		for at := -1; at < n; at++ {
+			for _, c := range []byte{0, 0x1f, '\n'} {
+				b := bytes.Repeat([]byte{0x20}, n)
+				if at >= 0 {
+					b[at] = c
+				}
+				if got := ControlIndex(b); got != at {
+					t.Fatalf("ControlIndex(%q) = %d, want %d", b, got, at)
+				}
+			}
+		}
+	}
+}
