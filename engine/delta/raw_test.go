@@ -158,4 +158,3 @@ func TestPlainEndMatchesPlainRunEnd(t *testing.T) {
 		}
 	}
 }
-

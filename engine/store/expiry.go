@@ -39,6 +39,17 @@ func (db *Database) expiryLoop(interval time.Duration) {
 	}
 }
 
+// openCollections returns the database's open collections, in no particular order.
+func (db *Database) openCollections() []*Collection {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	colls := make([]*Collection, 0, len(db.byID))
+	for _, c := range db.byID {
+		colls = append(colls, c)
+	}
+	return colls
+}
+
 // anyExpiration reports whether a document of any collection has an expiration (true
 // when that cannot be read: the loop keeps looking).
 func (db *Database) anyExpiration() bool {
@@ -46,12 +57,7 @@ func (db *Database) anyExpiration() bool {
 		return true
 	}
 	defer db.leave()
-	db.mu.Lock()
-	colls := make([]*Collection, 0, len(db.byID))
-	for _, c := range db.byID {
-		colls = append(colls, c)
-	}
-	db.mu.Unlock()
+	colls := db.openCollections()
 	for _, c := range colls {
 		ids, err := c.expiredIDs(context.Background(), time.UnixMilli(math.MaxInt64), 1)
 		if err != nil || len(ids) > 0 {
@@ -76,12 +82,7 @@ func (db *Database) purgeExpired() (more bool) {
 		id string
 	}
 	var victims []victim
-	db.mu.Lock()
-	colls := make([]*Collection, 0, len(db.byID))
-	for _, c := range db.byID {
-		colls = append(colls, c)
-	}
-	db.mu.Unlock()
+	colls := db.openCollections()
 	for _, c := range colls {
 		ids, err := c.expiredIDs(ctx, now, expiryPage-len(victims))
 		if err != nil {

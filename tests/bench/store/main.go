@@ -147,26 +147,10 @@ func w1Docs(n int) []doc {
 
 // runEngineOnly is -engine-only: the store's batched write alone, one line per run.
 func runEngineOnly(n, runs, batch int, dir string) error {
-	if n <= 0 || runs <= 0 || batch <= 0 {
-		return fmt.Errorf("-n, -runs and -batch must be positive")
-	}
-	if dir == "" {
-		d, err := os.MkdirTemp("", "bench-store-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	}
-	docs := w1Docs(n)
-	for r := 0; r < runs; r++ {
+	return runOneSide(n, runs, batch, dir, "engine-write", func(dir string, r int, docs []doc) (float64, error) {
 		w, _, _, err := runStore(filepath.Join(dir, fmt.Sprintf("engine-%d", r)), docs, batch, false)
-		if err != nil {
-			return fmt.Errorf("store run %d: %w", r+1, err)
-		}
-		fmt.Printf("engine-write %.0f\n", w)
-	}
-	return nil
+		return w, err
+	})
 }
 
 // runPlainOnly is -plain-only: the baseline's batched write alone, one line per run. With
@@ -174,6 +158,15 @@ func runEngineOnly(n, runs, batch int, dir string) error {
 // --tool=callgrind, perf stat) compare the two writes: the difference between a run of n
 // documents and one of 1 is the work of n-1 writes, free of the load of a shared machine.
 func runPlainOnly(n, runs, batch int, dir string) error {
+	return runOneSide(n, runs, batch, dir, "plain-write", func(dir string, r int, docs []doc) (float64, error) {
+		w, _, _, err := runPlain(filepath.Join(dir, fmt.Sprintf("plain-%d.sqlite3", r)), docs, batch, false)
+		return w, err
+	})
+}
+
+// runOneSide runs write (one side's batched write of W1's documents, into dir) runs
+// times and prints its rate on a line starting with label.
+func runOneSide(n, runs, batch int, dir, label string, write func(dir string, r int, docs []doc) (float64, error)) error {
 	if n <= 0 || runs <= 0 || batch <= 0 {
 		return fmt.Errorf("-n, -runs and -batch must be positive")
 	}
@@ -187,11 +180,11 @@ func runPlainOnly(n, runs, batch int, dir string) error {
 	}
 	docs := w1Docs(n)
 	for r := 0; r < runs; r++ {
-		w, _, _, err := runPlain(filepath.Join(dir, fmt.Sprintf("plain-%d.sqlite3", r)), docs, batch, false)
+		w, err := write(dir, r, docs)
 		if err != nil {
-			return fmt.Errorf("plain run %d: %w", r+1, err)
+			return fmt.Errorf("%s run %d: %w", label, r+1, err)
 		}
-		fmt.Printf("plain-write %.0f\n", w)
+		fmt.Printf("%s %.0f\n", label, w)
 	}
 	return nil
 }
