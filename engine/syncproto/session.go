@@ -141,13 +141,27 @@ type Limits struct {
 	// negative => no cap for blobs with an announced length (one without a length is then
 	// capped by MaxMessageSize).
 	MaxBlobSize int64
+	// MaxCheckpointSize caps the body of a setCheckpoint this end stores for a peer (the
+	// passive side): a larger one is answered HTTP/413 and not stored. A checkpoint is a
+	// small JSON object (Couchbase Lite's and ours are under 200 bytes). 0 =>
+	// DefaultMaxCheckpointSize (16 KiB); negative => only MaxMessageSize caps it.
+	MaxCheckpointSize int
+	// MaxPeerCheckpoints caps how many checkpoints the passive side keeps for peers in
+	// its database (one per client ID a peer names, whoever the peer is). Storing a
+	// checkpoint under a new client ID when the cap is reached deletes the least recently
+	// written other one: the peer that wrote it loses no data, its next replication just
+	// starts from the beginning and re-compares every document. 0 =>
+	// DefaultMaxPeerCheckpoints (10,000); negative => no cap.
+	MaxPeerCheckpoints int
 }
 
 // Default resource limits of a connection (see Limits).
 const (
-	DefaultMaxMessageSize   = 20 << 20
-	DefaultMaxBufferedBytes = 8 << 20
-	DefaultMaxBlobSize      = 1 << 30
+	DefaultMaxMessageSize     = 20 << 20
+	DefaultMaxBufferedBytes   = 8 << 20
+	DefaultMaxBlobSize        = 1 << 30
+	DefaultMaxCheckpointSize  = 16 << 10
+	DefaultMaxPeerCheckpoints = 10000
 )
 
 // BlipConfig returns cfg with the connection settings of l (compression level, message
@@ -195,6 +209,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxBlobSize == 0 {
 		l.MaxBlobSize = DefaultMaxBlobSize
+	}
+	if l.MaxCheckpointSize == 0 {
+		l.MaxCheckpointSize = DefaultMaxCheckpointSize
+	}
+	if l.MaxPeerCheckpoints == 0 {
+		l.MaxPeerCheckpoints = DefaultMaxPeerCheckpoints
 	}
 	return l
 }
