@@ -138,3 +138,33 @@ func TestPassiveCheckpointSize(t *testing.T) {
 	_, err = setCP(t, c2, "B", "", body(DefaultMaxCheckpointSize+1))
 	replyError(t, err, "HTTP", 413)
 }
+
+// A changes or proposeChanges list of more than wire.MaxListRows rows is refused
+// HTTP/413 before it is decoded (decoding a 20 MiB list of short rows allocated
+// ~370 MiB); one of MaxListRows rows is answered. The connection goes on.
+func TestPassiveListRowsCap(t *testing.T) {
+	db := openDB(t)
+	peer := servePassive(t, db, PassiveConfig{Collections: []*store.Collection{db.DefaultCollection()}, AllowPush: true})
+	c := dialBare(t, peer.url, nil)
+	list := func(n int, row func(i int) string) string {
+		var b strings.Builder
+		b.WriteByte('[')
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(row(i))
+		}
+		b.WriteByte(']')
+		return b.String()
+	}
+	proposed := func(i int) string { return fmt.Sprintf(`["d%d","1-a"]`, i) }
+	change := func(i int) string { return fmt.Sprintf(`[%d,"d%d","1-a"]`, i+1, i) }
+	_, err := request(t, c, wire.ProfileProposeChanges, nil, list(wire.MaxListRows+1, proposed))
+	replyError(t, err, "HTTP", 413)
+	_, err = request(t, c, wire.ProfileChanges, nil, list(wire.MaxListRows+1, change))
+	replyError(t, err, "HTTP", 413)
+	if _, err := request(t, c, wire.ProfileProposeChanges, nil, list(wire.MaxListRows, proposed)); err != nil {
+		t.Fatalf("a list of MaxListRows rows: %v", err)
+	}
+}

@@ -104,7 +104,7 @@ type DocumentInfo struct {
 
 // Limits bound the work in flight on one session. Zero values mean defaults.
 type Limits struct {
-	ChangesBatch        int   // rows per changes/proposeChanges message; 0 => 200
+	ChangesBatch        int   // rows per changes/proposeChanges message; 0 => 200; at most wire.MaxListRows
 	MaxChangesInFlight  int   // outstanding changes/proposeChanges messages; 0 => 4
 	MaxRevsInFlight     int   // rev messages awaiting a reply; 0 => 256
 	MaxRevBytesInFlight int64 // body bytes awaiting a reply; 0 => 8 MiB
@@ -194,6 +194,9 @@ func (l Limits) Validate() error {
 func (l Limits) withDefaults() Limits {
 	if l.ChangesBatch <= 0 {
 		l.ChangesBatch = 200
+	}
+	if l.ChangesBatch > wire.MaxListRows { // a peer of this library refuses longer lists
+		l.ChangesBatch = wire.MaxListRows
 	}
 	if l.MaxChangesInFlight <= 0 {
 		l.MaxChangesInFlight = 4
