@@ -69,7 +69,7 @@
 // subprotocol: CBMobile_4 (version vectors; not accepted with Config.DisableCBMobile4),
 // CBMobile_3 or CBMobile_2. The session serves getCollections (CBMobile_3 and 4) or
 // legacy default-collection mode (CBMobile_2), peer checkpoints stored as local documents
-// per client ID, subChanges served one-shot or continuously, proposeChanges and changes
+// per client ID (bounded in size and number, see Resource limits), subChanges served one-shot or continuously, proposeChanges and changes
 // answered, revisions saved in batches. An unknown database answers 404, refused
 // credentials 401, no common subprotocol 500 (as Sync Gateway does), a push to a
 // read-only listener HTTP/403.
@@ -93,6 +93,18 @@
 // (debug.FreeOSMemory). TestHostileInputMemory measures the bound against compression bombs.
 // A peer's subChanges "batch" is served up to syncproto.MaxPeerChangesBatch rows per
 // changes list (1000, or Limits.ChangesBatch if higher), whatever it asks for.
+//
+// Checkpoints: every peer may store checkpoints, one per client ID it names, on a
+// read-only listener too (Couchbase Lite saves one when it only pulls). A body over
+// Limits.MaxCheckpointSize (default 16 KiB; a real checkpoint is under 200 bytes) is
+// answered HTTP/413 and not stored, and at most Limits.MaxPeerCheckpoints (default
+// 10,000) are kept in the database: a checkpoint under a new client ID past that deletes
+// the least recently written other one. So peers' checkpoints take at most about 170 MB
+// of disk at the defaults, whatever a peer makes up. Neither costs a peer data: a
+// replicator whose checkpoint was refused or deleted starts its next replication from
+// the beginning and compares every document again (nothing already there is re-sent).
+// Couchbase Lite and Sync Gateway bound neither. A changes or proposeChanges list of more
+// than syncproto/wire.MaxListRows (10,000) rows is answered HTTP/413 before it is decoded.
 //
 // Many replicators: an idle connection holds about 100–150 KiB here (no deflate state
 // while it has nothing to send, see engine/blip), and the sessions share the work of

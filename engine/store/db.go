@@ -351,6 +351,9 @@ func (db *Database) initSchema(ctx context.Context) (err error) {
 			return fmt.Errorf("create schema: %w", classify(err))
 		}
 	}
+	if err := db.localWrittenColumn(ctx); err != nil {
+		return err
+	}
 	var defaultID int64
 	if err := db.wconn.QueryRowContext(ctx, `SELECT id FROM collections WHERE scope = '_default' AND name = '_default'`).Scan(&defaultID); err != nil {
 		return fmt.Errorf("%w: find default collection: %w", ErrCorrupt, classify(err))

@@ -282,7 +282,10 @@ goroutine reads nothing until an expiration is set again.
 GetLocal/PutLocal/DeleteLocal store per-database JSON documents that never
 replicate (checkpoints, metadata), with opaque revisions "<n>-local" for
 optimistic concurrency (expectedRev "" = must not exist, AnyRev = no check,
-mismatch = ErrConflict). RemoteAncestor/SetRemoteAncestor record, per remote
+mismatch = ErrConflict). PutLocalCapped writes one of a family sharing an ID prefix of
+which at most a given number are kept: creating one past it deletes the least recently
+written others in the same transaction (local_docs.written, added on open to a database
+that lacks it, orders them). RemoteAncestor/SetRemoteAncestor record, per remote
 and document, the latest revision known to be on that remote; purging the
 document or deleting the collection forgets the records.
 Batch.SetRemoteAncestor records one inside a batch, so that many cost a single

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // AnyRev passed as expectedRev to PutLocal skips the revision check.
@@ -35,12 +36,29 @@ func (db *Database) GetLocal(ctx context.Context, id string) (body []byte, rev s
 // revision ("" if it must not exist yet) unless it is AnyRev; a mismatch is
 // ErrConflict. It returns the new revision ("<n>-local").
 func (db *Database) PutLocal(ctx context.Context, id string, body []byte, expectedRev string) (newRev string, err error) {
+	newRev, _, err = db.putLocal(ctx, id, body, expectedRev, "", 0)
+	return newRev, err
+}
+
+// PutLocalCapped is PutLocal for a family of local documents whose IDs begin with
+// prefix (id must begin with it) and of which at most max are kept: when the write
+// creates a new one and more than max would exist, the least recently written others of
+// the family are deleted in the same transaction. It returns how many were deleted.
+// Replacing an existing document deletes nothing. max <= 0 keeps any number.
+func (db *Database) PutLocalCapped(ctx context.Context, id string, body []byte, expectedRev, prefix string, max int) (newRev string, evicted int, err error) {
+	if prefix == "" || !strings.HasPrefix(id, prefix) {
+		return "", 0, fmt.Errorf("put local document %q: %w: it does not begin with %q", id, ErrInvalidID, prefix)
+	}
+	return db.putLocal(ctx, id, body, expectedRev, prefix, max)
+}
+
+func (db *Database) putLocal(ctx context.Context, id string, body []byte, expectedRev, prefix string, max int) (newRev string, evicted int, err error) {
 	if err := validateDocID(id); err != nil {
-		return "", fmt.Errorf("put local document: %w", err)
+		return "", 0, fmt.Errorf("put local document: %w", err)
 	}
 	data, err := compactObject(body)
 	if err != nil {
-		return "", fmt.Errorf("put local document %q: %w", id, err)
+		return "", 0, fmt.Errorf("put local document %q: %w", id, err)
 	}
 	err = db.write(ctx, func(b *Batch) error {
 		var current string
@@ -60,15 +78,68 @@ func (db *Database) PutLocal(ctx context.Context, id string, body []byte, expect
 			n, _ = strconv.Atoi(g)
 		}
 		newRev = strconv.Itoa(n+1) + "-local"
-		if _, err := db.wstmts.putLocal.ExecContext(b.ctx, id, newRev, data); err != nil {
+		if current == "" && max > 0 {
+			if evicted, err = db.evictLocal(b, prefix, max-1); err != nil {
+				return err
+			}
+		}
+		if _, err := db.wstmts.putLocal.ExecContext(b.ctx, id, newRev, data, time.Now().UnixNano()); err != nil {
 			return b.fail(err)
 		}
 		return nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("put local document %q: %w", id, err)
+		return "", 0, fmt.Errorf("put local document %q: %w", id, err)
 	}
-	return newRev, nil
+	return newRev, evicted, nil
+}
+
+// evictLocal deletes the least recently written local documents whose IDs begin with
+// prefix until at most keep remain; it returns how many it deleted. Documents written
+// before the written column existed count as the oldest.
+func (db *Database) evictLocal(b *Batch, prefix string, keep int) (int, error) {
+	lo, hi := prefix, prefixEnd(prefix)
+	var count int
+	if err := db.wconn.QueryRowContext(b.ctx, `SELECT count(*) FROM local_docs WHERE id >= ? AND id < ?`, lo, hi).Scan(&count); err != nil {
+		return 0, b.fail(err)
+	}
+	if count <= keep {
+		return 0, nil
+	}
+	res, err := db.wconn.ExecContext(b.ctx, `DELETE FROM local_docs WHERE id IN
+		(SELECT id FROM local_docs WHERE id >= ? AND id < ? ORDER BY written, id LIMIT ?)`, lo, hi, count-keep)
+	if err != nil {
+		return 0, b.fail(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, b.fail(err)
+	}
+	return int(n), nil
+}
+
+// prefixEnd is the least string above every string that begins with prefix (prefix is
+// valid UTF-8, so a 0xFF byte is above each of its continuations).
+func prefixEnd(prefix string) string {
+	return prefix + "\xff"
+}
+
+// localWrittenColumn adds local_docs.written (the time of the last write, for
+// PutLocalCapped's eviction order) to a database created before it existed. Older
+// versions of this library name their columns when they write, so they keep working
+// (their writes leave the column as it was).
+func (db *Database) localWrittenColumn(ctx context.Context) error {
+	var n int
+	err := db.wconn.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('local_docs') WHERE name = 'written'`).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("read columns of local_docs: %w", classify(err))
+	}
+	if n == 0 {
+		if _, err := db.wconn.ExecContext(ctx, `ALTER TABLE local_docs ADD COLUMN written INTEGER NOT NULL DEFAULT 0`); err != nil {
+			return fmt.Errorf("add column written to local_docs: %w", classify(err))
+		}
+	}
+	return nil
 }
 
 // DeleteLocal removes a local document; ErrNotFound if absent.

@@ -123,8 +123,8 @@ func (s *writerStmts) specs() []stmtSpec {
 		{&s.delRemote, `DELETE FROM remote_ancestors WHERE coll = ? AND docid = ? AND remote = ?`},
 		{&s.delDocRem, `DELETE FROM remote_ancestors WHERE coll = ? AND docid = ?`},
 		{&s.selLocal, `SELECT rev FROM local_docs WHERE id = ?`},
-		{&s.putLocal, `INSERT INTO local_docs (id, rev, body) VALUES (?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET rev = excluded.rev, body = excluded.body`},
+		{&s.putLocal, `INSERT INTO local_docs (id, rev, body, written) VALUES (?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET rev = excluded.rev, body = excluded.body, written = excluded.written`},
 		{&s.delLocal, `DELETE FROM local_docs WHERE id = ?`},
 		{&s.setMeta, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`},
 		{&s.putKeptVer, keptVersionPutSQL},

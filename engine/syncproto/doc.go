@@ -210,6 +210,26 @@
 // same sequence (its current revision and body), so a commit followed by N replicators
 // is read from the store about once rather than N times.
 //
+// # Peer checkpoints and list sizes
+//
+// The passive side stores each peer's checkpoints as local documents
+// ("peer-checkpoint/<client ID>", store.PutLocalCapped), as Couchbase Lite does in its
+// peer-checkpoint store and Sync Gateway as "checkpoint/<client>" local documents; any
+// connected peer may write them, whether or not it may push. Neither of those bounds them;
+// here a body over Limits.MaxCheckpointSize (default 16 KiB; ours and Couchbase Lite's
+// are under 200 bytes) is answered HTTP/413 and not stored, and at most
+// Limits.MaxPeerCheckpoints (default 10,000) are kept: a new client ID past that deletes
+// the least recently written other checkpoint in the same transaction (logged at Info).
+// Neither costs data: the active side (ours, and Couchbase Lite's, which does not retry a
+// refused save and keeps its local checkpoint where it was) only saves its local
+// checkpoint after the peer stored it, and a replication that finds no checkpoint on the
+// peer starts from the beginning, compares every document and sends only what is missing.
+// A changes or proposeChanges list of more than wire.MaxListRows (10,000) rows is answered
+// HTTP/413 before it is decoded, which bounds what decoding one message costs to little
+// more than its size (unbounded, short rows cost ~18 times it); Limits.ChangesBatch is
+// kept at or below it. A subChanges docIDs filter has no count bound (Couchbase Lite
+// users may list many IDs): a 20 MiB list of short IDs allocates about 220 MiB to decode.
+//
 // # Thread safety
 //
 // A Session is safe for concurrent use. Its callbacks (OnDocument, OnConflict,

@@ -182,6 +182,12 @@ func (s *Session) handleSetCheckpoint(ctx context.Context, req *blip.Message) (*
 	if err != nil {
 		return nil, err
 	}
+	if max := s.limits.MaxCheckpointSize; max > 0 && len(body) > max {
+		// Refused before it is parsed or stored. The peer loses nothing: its checkpoint
+		// is not advanced, so its next replication re-compares from the last one stored.
+		return nil, &blip.Error{Domain: "HTTP", Code: 413,
+			Message: "checkpoint of " + strconv.Itoa(len(body)) + " bytes is over the limit of " + strconv.Itoa(max)}
+	}
 	if _, err := wire.DecodeCheckpoint(body); err != nil {
 		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
 	}
@@ -190,7 +196,12 @@ func (s *Session) handleSetCheckpoint(ctx context.Context, req *blip.Message) (*
 		// to store (the store takes objects only), and the mistake is the client's.
 		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: "checkpoint body is not a JSON object"}
 	}
-	newRev, err := s.cfg.Database.PutLocal(ctx, peerCheckpointPrefix+id, body, req.Properties.Get("rev"))
+	newRev, evicted, err := s.cfg.Database.PutLocalCapped(ctx, peerCheckpointPrefix+id, body, req.Properties.Get("rev"),
+		peerCheckpointPrefix, s.limits.MaxPeerCheckpoints)
+	if evicted > 0 {
+		s.log.Info("peer checkpoint cap reached: least recently written checkpoints deleted", "deleted", evicted,
+			"cap", s.limits.MaxPeerCheckpoints)
+	}
 	if errors.Is(err, store.ErrConflict) {
 		return nil, &blip.Error{Domain: "HTTP", Code: 409, Message: "checkpoint revision mismatch"}
 	}

@@ -197,6 +197,14 @@ func (s *Session) changesArrived(req *blip.Message) {
 	}
 }
 
+// listTooLong is the answer to a changes or proposeChanges list of more than
+// wire.MaxListRows rows: refused before it is decoded (what decoding it would cost is
+// what the bound is for). No peer sends one unasked: the lists of Couchbase Lite, Sync
+// Gateway and this library are far shorter.
+func listTooLong(profile string) error {
+	return &blip.Error{Domain: "HTTP", Code: 413, Message: profile + " list has more than " + strconv.Itoa(wire.MaxListRows) + " rows"}
+}
+
 // handleChanges answers a pusher's changes list with the revisions wanted.
 func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.Message, error) {
 	p, err := s.pullerFor(req)
@@ -211,6 +219,9 @@ func (s *Session) handleChanges(ctx context.Context, req *blip.Message) (*blip.M
 	body, err := req.ReadBody()
 	if err != nil {
 		return nil, err
+	}
+	if wire.ListRowsOver(body, wire.MaxListRows) {
+		return nil, listTooLong("changes")
 	}
 	rows, err := wire.DecodeChanges(body)
 	if err != nil {
@@ -425,6 +436,9 @@ func (s *Session) handleProposeChanges(ctx context.Context, req *blip.Message) (
 	body, err := req.ReadBody()
 	if err != nil {
 		return nil, err
+	}
+	if wire.ListRowsOver(body, wire.MaxListRows) {
+		return nil, listTooLong("proposeChanges")
 	}
 	rows, err := wire.DecodeProposeChanges(body)
 	if err != nil {

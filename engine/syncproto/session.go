@@ -104,7 +104,7 @@ type DocumentInfo struct {
 
 // Limits bound the work in flight on one session. Zero values mean defaults.
 type Limits struct {
-	ChangesBatch        int   // rows per changes/proposeChanges message; 0 => 200
+	ChangesBatch        int   // rows per changes/proposeChanges message; 0 => 200; at most wire.MaxListRows
 	MaxChangesInFlight  int   // outstanding changes/proposeChanges messages; 0 => 4
 	MaxRevsInFlight     int   // rev messages awaiting a reply; 0 => 256
 	MaxRevBytesInFlight int64 // body bytes awaiting a reply; 0 => 8 MiB
@@ -141,13 +141,27 @@ type Limits struct {
 	// negative => no cap for blobs with an announced length (one without a length is then
 	// capped by MaxMessageSize).
 	MaxBlobSize int64
+	// MaxCheckpointSize caps the body of a setCheckpoint this end stores for a peer (the
+	// passive side): a larger one is answered HTTP/413 and not stored. A checkpoint is a
+	// small JSON object (Couchbase Lite's and ours are under 200 bytes). 0 =>
+	// DefaultMaxCheckpointSize (16 KiB); negative => only MaxMessageSize caps it.
+	MaxCheckpointSize int
+	// MaxPeerCheckpoints caps how many checkpoints the passive side keeps for peers in
+	// its database (one per client ID a peer names, whoever the peer is). Storing a
+	// checkpoint under a new client ID when the cap is reached deletes the least recently
+	// written other one: the peer that wrote it loses no data, its next replication just
+	// starts from the beginning and re-compares every document. 0 =>
+	// DefaultMaxPeerCheckpoints (10,000); negative => no cap.
+	MaxPeerCheckpoints int
 }
 
 // Default resource limits of a connection (see Limits).
 const (
-	DefaultMaxMessageSize   = 20 << 20
-	DefaultMaxBufferedBytes = 8 << 20
-	DefaultMaxBlobSize      = 1 << 30
+	DefaultMaxMessageSize     = 20 << 20
+	DefaultMaxBufferedBytes   = 8 << 20
+	DefaultMaxBlobSize        = 1 << 30
+	DefaultMaxCheckpointSize  = 16 << 10
+	DefaultMaxPeerCheckpoints = 10000
 )
 
 // BlipConfig returns cfg with the connection settings of l (compression level, message
@@ -181,6 +195,9 @@ func (l Limits) withDefaults() Limits {
 	if l.ChangesBatch <= 0 {
 		l.ChangesBatch = 200
 	}
+	if l.ChangesBatch > wire.MaxListRows { // a peer of this library refuses longer lists
+		l.ChangesBatch = wire.MaxListRows
+	}
 	if l.MaxChangesInFlight <= 0 {
 		l.MaxChangesInFlight = 4
 	}
@@ -195,6 +212,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxBlobSize == 0 {
 		l.MaxBlobSize = DefaultMaxBlobSize
+	}
+	if l.MaxCheckpointSize == 0 {
+		l.MaxCheckpointSize = DefaultMaxCheckpointSize
+	}
+	if l.MaxPeerCheckpoints == 0 {
+		l.MaxPeerCheckpoints = DefaultMaxPeerCheckpoints
 	}
 	return l
 }

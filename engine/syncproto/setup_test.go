@@ -131,9 +131,15 @@ func (p *passivePeer) session() *Session {
 
 func servePassive(t *testing.T, db *store.Database, cfg PassiveConfig) *passivePeer {
 	t.Helper()
+	return servePassiveLimits(t, db, cfg, Limits{})
+}
+
+// servePassiveLimits is servePassive with the sessions' Limits.
+func servePassiveLimits(t *testing.T, db *store.Database, cfg PassiveConfig, limits Limits) *passivePeer {
+	t.Helper()
 	peer := &passivePeer{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := Accept(w, r, SessionConfig{Database: db, OnDocument: peer.evs.add})
+		s, err := Accept(w, r, SessionConfig{Database: db, OnDocument: peer.evs.add, Limits: limits})
 		if err != nil {
 			return
 		}
