@@ -17,7 +17,17 @@ type Change struct {
 	Deleted  bool   // the current revision is a tombstone
 	BodySize int    // bytes of the current revision's body
 	Purged   bool   // the document was purged (explicitly or by expiry); only seen by listeners
+	// Doc, in a listener's notification only, is the revision this change committed as a
+	// read at Sequence returns it (ID, RevID, Sequence, Deleted, Body, Version, Timestamp,
+	// Vector; Expiration is left zero), so that a listener sending it on need not read it
+	// back. It is set for local saves and deletions (Save, Delete) of at most
+	// NotifiedBodyMax bytes while the collection has a change listener, and nil otherwise:
+	// the listener then reads the document. Shared by every listener: read-only.
+	Doc *Document
 }
+
+// NotifiedBodyMax is the largest body a change notification carries (Change.Doc).
+const NotifiedBodyMax = 16 << 10
 
 // CollectionChange is what a collection listener receives: the changes one
 // committed write made to that collection, in order.
@@ -149,6 +159,13 @@ func newNotifier(log *slog.Logger) *notifier {
 	}
 	n.cond = sync.NewCond(&n.mu)
 	return n
+}
+
+// hasCollListener reports whether c has a collection change listener.
+func (n *notifier) hasCollListener(c *Collection) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.collSubs[c]) > 0
 }
 
 func (n *notifier) register(t *ListenerToken) {
