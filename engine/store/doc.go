@@ -264,7 +264,8 @@ Change.Purged set and Sequence 0. While a collection has a collection
 listener, the change of a local save or deletion (Save, Delete) whose body is
 at most NotifiedBodyMax (16 KiB) also carries the committed revision in
 Change.Doc, as a read at that sequence returns it (Expiration left zero), up
-to 256 KiB of bodies per commit; it is shared by all listeners and must not be
+to 256 KiB of bodies per commit and 1 MiB in the commits not yet delivered (a
+slow listener); it is shared by all listeners and must not be
 written. Remote revisions, purges and larger bodies carry none. The syncproto
 pusher sends from it instead of reading the document back (SQLite drops a
 reader connection's page cache after every write by another connection, so a

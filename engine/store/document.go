@@ -486,14 +486,15 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 // notifyDoc attaches to the change just recorded for doc (a local save's, doc being what
 // it returns to its caller) a copy of doc for the listeners (Change.Doc), when its body is
 // small and the collection has a change listener, up to notifiedBatchMax bytes of bodies
-// per commit (a big batch's changes do not hold copies of all its bodies). The caller owns
+// per commit (a big batch's changes do not hold copies of all its bodies) and
+// notifiedQueueMax in the notifier's queue (a slow listener). The caller owns
 // doc, so the listeners get their own copy of the body.
 func (b *Batch) notifyDoc(c *Collection, doc *Document) {
 	if len(b.changes) == 0 || len(doc.Body) > NotifiedBodyMax || b.notified+len(doc.Body) > notifiedBatchMax {
 		return
 	}
 	pc := &b.changes[len(b.changes)-1]
-	if pc.c != c || pc.ch.Sequence != doc.Sequence || pc.ch.DocID != doc.ID || !b.db.notify.hasCollListener(c) {
+	if pc.c != c || pc.ch.Sequence != doc.Sequence || pc.ch.DocID != doc.ID || !b.db.notify.mayCarry(c, b.notified, len(doc.Body)) {
 		return
 	}
 	cp := *doc

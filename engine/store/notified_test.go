@@ -146,3 +146,56 @@ func TestChangeNotificationCarriesDocument(t *testing.T) {
 		t.Fatalf("%d of %d bodies of %d bytes notified in one commit; want some, bounded", carried, len(chs), len(body))
 	}
 }
+
+// While a listener is slow, the queued commits carry bodies only up to a bound (the queue
+// does not hold a copy of every body written meanwhile); once delivered, changes carry
+// them again.
+func TestChangeNotificationQueueBound(t *testing.T) {
+	db := openTempDB(t)
+	c := db.DefaultCollection()
+	ctx := context.Background()
+	release := make(chan struct{})
+	var (
+		mu    sync.Mutex
+		heard []store.Change
+	)
+	tok := c.AddChangeListener(func(ev store.CollectionChange) {
+		if ev.Changes[0].DocID == "first" {
+			<-release
+		}
+		mu.Lock()
+		heard = append(heard, ev.Changes...)
+		mu.Unlock()
+	})
+	defer tok.Remove()
+	body := []byte(fmt.Sprintf(`{"s":%q}`, strings.Repeat("z", 10<<10)))
+	for i, id := 0, "first"; i < 300; i, id = i+1, fmt.Sprintf("d%03d", i) {
+		if _, err := c.Save(ctx, id, body, store.SaveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	if err := db.WaitChangesDelivered(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Save(ctx, "after", body, store.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.WaitChangesDelivered(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	carried := 0
+	for _, ch := range heard[:300] {
+		if ch.Doc != nil {
+			carried++
+		}
+	}
+	if carried == 0 || carried*len(body) > 1<<20+len(body) {
+		t.Fatalf("%d of 300 queued changes of %d bytes carried their body; want some, at most 1 MiB", carried, len(body))
+	}
+	if last := heard[len(heard)-1]; last.DocID != "after" || last.Doc == nil {
+		t.Fatalf("after delivery: %+v carries no body", last)
+	}
+}
