@@ -27,6 +27,7 @@ type Batch struct {
 	err        error // first SQL failure; the batch can then only roll back
 	dirty      []dirtyColl
 	changes    []pendingChange
+	notified   int // bytes of bodies the changes carry (Change.Doc)
 	onCommit   []func()
 	onRollback []func()
 	treeBuf    []byte

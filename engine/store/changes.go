@@ -17,7 +17,17 @@ type Change struct {
 	Deleted  bool   // the current revision is a tombstone
 	BodySize int    // bytes of the current revision's body
 	Purged   bool   // the document was purged (explicitly or by expiry); only seen by listeners
+	// Doc, in a listener's notification only, is the revision this change committed as a
+	// read at Sequence returns it (ID, RevID, Sequence, Deleted, Body, Version, Timestamp,
+	// Vector; Expiration is left zero), so that a listener sending it on need not read it
+	// back. It is set for local saves and deletions (Save, Delete) of at most
+	// NotifiedBodyMax bytes while the collection has a change listener, and nil otherwise:
+	// the listener then reads the document. Shared by every listener: read-only.
+	Doc *Document
 }
+
+// NotifiedBodyMax is the largest body a change notification carries (Change.Doc).
+const NotifiedBodyMax = 16 << 10
 
 // CollectionChange is what a collection listener receives: the changes one
 // committed write made to that collection, in order.
@@ -130,6 +140,10 @@ type notifier struct {
 	cond     *sync.Cond // queue grew, closing set, or running changed
 	queue    []published
 	numbered uint64 // number of the last published commit
+	// carried is the bytes of bodies the queued commits carry (Change.Doc); new ones are
+	// attached only while it is under notifiedQueueMax, so a slow listener does not make
+	// the queue hold copies of every body written meanwhile.
+	carried int
 	// delivered is the number of the last commit whose listener calls have all returned;
 	// waiters are released when it reaches their commit (see waitDelivered).
 	delivered uint64
@@ -149,6 +163,29 @@ func newNotifier(log *slog.Logger) *notifier {
 	}
 	n.cond = sync.NewCond(&n.mu)
 	return n
+}
+
+// notifiedQueueMax bounds the bodies the queued commits carry (notifier.carried).
+const notifiedQueueMax = 1 << 20
+
+// mayCarry reports whether a change of c may carry a body of n bytes more than the
+// commit being written already does (pending): c has a collection change listener and
+// the queue's bodies stay within notifiedQueueMax.
+func (n *notifier) mayCarry(c *Collection, pending, size int) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.collSubs[c]) > 0 && n.carried+pending+size <= notifiedQueueMax
+}
+
+// carriedBytes returns the bytes of bodies changes carry (Change.Doc).
+func carriedBytes(changes []pendingChange) int {
+	size := 0
+	for i := range changes {
+		if d := changes[i].ch.Doc; d != nil {
+			size += len(d.Body)
+		}
+	}
+	return size
 }
 
 func (n *notifier) register(t *ListenerToken) {
@@ -201,6 +238,7 @@ func (n *notifier) unregister(t *ListenerToken) {
 func (n *notifier) publish(changes []pendingChange) {
 	n.mu.Lock()
 	n.numbered++
+	n.carried += carriedBytes(changes)
 	n.queue = append(n.queue, published{n: n.numbered, changes: changes})
 	n.mu.Unlock()
 	n.cond.Broadcast()
@@ -232,6 +270,7 @@ func (n *notifier) run() {
 		batch := n.queue[0]
 		n.queue[0] = published{}
 		n.queue = n.queue[1:]
+		n.carried -= carriedBytes(batch.changes)
 		n.mu.Unlock()
 		n.deliver(batch)
 		n.mu.Lock()

@@ -260,7 +260,17 @@ listeners (not while it waits for commits), which is how calls made from
 inside a callback (directly or through C) are recognised. A listener hears only of commits made after it was registered. A
 commit that changed a collection gives one CollectionChange carrying all of
 that collection's changes. Purges (explicit or by expiry) are announced with
-Change.Purged set and Sequence 0. A callback may call the store, including
+Change.Purged set and Sequence 0. While a collection has a collection
+listener, the change of a local save or deletion (Save, Delete) whose body is
+at most NotifiedBodyMax (16 KiB) also carries the committed revision in
+Change.Doc, as a read at that sequence returns it (Expiration left zero), up
+to 256 KiB of bodies per commit and 1 MiB in the commits not yet delivered (a
+slow listener); it is shared by all listeners and must not be
+written. Remote revisions, purges and larger bodies carry none. The syncproto
+pusher sends from it instead of reading the document back (SQLite drops a
+reader connection's page cache after every write by another connection, so a
+read right after a commit is several times slower than a warm one).
+A callback may call the store, including
 writes, but should return quickly. ListenerToken.Remove waits for a call in
 progress unless it is made from inside a callback. A panicking callback is
 logged and does not stop delivery.

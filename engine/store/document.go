@@ -386,6 +386,7 @@ func (b *Batch) insertNew(c *Collection, id string, sb savedBody) (*Document, bo
 	b.stored(c, id, seq, rev, false, false, len(data))
 	doc := &Document{ID: id, RevID: rev, Sequence: seq, Body: sb.owned()}
 	doc.setNewVector(vec, sv.text)
+	b.notifyDoc(c, doc)
 	return doc, true, nil
 }
 
@@ -478,8 +479,33 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	}
 	doc := &Document{ID: id, RevID: rev, Sequence: seq, Deleted: deleted, Body: sb.owned(), Expiration: expirationTime(exp)}
 	doc.setNewVector(vec, sv.text)
+	b.notifyDoc(c, doc)
 	return doc, nil
 }
+
+// notifyDoc attaches to the change just recorded for doc (a local save's, doc being what
+// it returns to its caller) a copy of doc for the listeners (Change.Doc), when its body is
+// small and the collection has a change listener, up to notifiedBatchMax bytes of bodies
+// per commit (a big batch's changes do not hold copies of all its bodies) and
+// notifiedQueueMax in the notifier's queue (a slow listener). The caller owns
+// doc, so the listeners get their own copy of the body.
+func (b *Batch) notifyDoc(c *Collection, doc *Document) {
+	if len(b.changes) == 0 || len(doc.Body) > NotifiedBodyMax || b.notified+len(doc.Body) > notifiedBatchMax {
+		return
+	}
+	pc := &b.changes[len(b.changes)-1]
+	if pc.c != c || pc.ch.Sequence != doc.Sequence || pc.ch.DocID != doc.ID || !b.db.notify.mayCarry(c, b.notified, len(doc.Body)) {
+		return
+	}
+	cp := *doc
+	cp.Body = cloneBytes(doc.Body)
+	cp.Expiration = time.Time{}
+	pc.ch.Doc = &cp
+	b.notified += len(cp.Body)
+}
+
+// notifiedBatchMax bounds the bodies one commit's notification carries (see notifyDoc).
+const notifiedBatchMax = 256 << 10
 
 // saveBody prepares the body of a local save: "{}" for a deletion, else the compact
 // body, whether it has a top-level _attachments (accepted only carried over unchanged,

@@ -205,7 +205,9 @@
 // collection's change notifications (changeFeed: the changes after its position, one per
 // document, as ChangesSince would list them) instead of querying after every commit; a
 // purge, more changes than a batch before it takes them, or a backlog send it back to
-// querying. Passive sessions given one PassiveConfig.Reads (a SharedReads, as
+// querying. A row whose notification carried its committed revision (store.Change.Doc:
+// a small local save) is sent from it, exactly as a read at its sequence returns it,
+// without reading the document (notifiedDoc); other rows are read. Passive sessions given one PassiveConfig.Reads (a SharedReads, as
 // engine/listener does) reuse what another session has just read of a document at the
 // same sequence (its current revision and body), so a commit followed by N replicators
 // is read from the store about once rather than N times.

@@ -59,6 +59,7 @@ type Pusher struct {
 	err        error
 	sent       atomic.Uint64
 	queries    atomic.Uint64 // changes queries run (the others came from the changeFeed)
+	notified   atomic.Uint64 // documents sent as their commit notification carried them (not read)
 	maxHistory atomic.Int64
 	peerDeltas atomic.Bool // the puller advertised deltas=true (sticky: CBL says it once)
 	peerBlobs  atomic.Bool // the puller advertised blobs=true: no _attachments stubs needed
@@ -396,16 +397,25 @@ func (p *Pusher) currentState(ctx context.Context, changes []store.Change) (map[
 		versions, err := p.currentVersions(ctx, changes)
 		return versions, nil, err
 	}
-	ids := make([]string, len(changes))
-	for i, ch := range changes {
-		ids[i] = ch.DocID
+	versions := make(map[string]store.CurrentRevision, len(changes))
+	docs := make(map[string]*store.Document, len(changes))
+	var ids []string
+	for _, ch := range changes {
+		if d := notifiedDoc(ch); d != nil {
+			p.notified.Add(1)
+			versions[ch.DocID] = store.CurrentRevision{RevID: d.RevID, Deleted: d.Deleted, Sequence: d.Sequence, Version: d.Version, Vector: d.Vector}
+			docs[ch.DocID] = d
+			continue
+		}
+		ids = append(ids, ch.DocID)
+	}
+	if len(ids) == 0 {
+		return versions, docs, nil
 	}
 	found, err := p.coll.GetManyWithDeleted(ctx, ids)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read versions: %w", err)
 	}
-	versions := make(map[string]store.CurrentRevision, len(ids))
-	docs := make(map[string]*store.Document, len(ids))
 	for i, d := range found {
 		if d == nil {
 			continue // purged since the feed listed it: prepare drops the row
@@ -414,6 +424,18 @@ func (p *Pusher) currentState(ctx context.Context, changes []store.Change) (map[
 		docs[ids[i]] = d
 	}
 	return versions, docs, nil
+}
+
+// notifiedDoc returns the revision that change ch committed, as its commit notification
+// carried it (store.Change.Doc: what a read at ch.Sequence returns), or nil when it
+// carried none (a query's row, a large body, a remote revision) and the document must be
+// read. The copy is the caller's; its body is shared with other listeners and never written.
+func notifiedDoc(ch store.Change) *store.Document {
+	if ch.Doc == nil || ch.Doc.Sequence != ch.Sequence || ch.Doc.ID != ch.DocID {
+		return nil
+	}
+	d := *ch.Doc
+	return &d
 }
 
 // remoteAncestors reads the peer's known revision of each listed change's document
@@ -562,7 +584,7 @@ func (p *Pusher) sendChanges(ctx context.Context, rows []pushRow, order *listOrd
 	if err != nil {
 		return err
 	}
-	docs := newPrefetcher(p.coll, p.opts.reads, rows, func(i int) bool { return answers[i].Want })
+	docs := newPrefetcher(p, rows, func(i int) bool { return answers[i].Want })
 	for i, a := range answers {
 		if !a.Want {
 			p.done(rows[i].change)
@@ -610,7 +632,7 @@ func (p *Pusher) sendProposals(ctx context.Context, rows []pushRow, order *listO
 	if err != nil {
 		return err
 	}
-	docs := newPrefetcher(p.coll, p.opts.reads, rows, func(i int) bool { return answers[i].Status == wire.ProposeAccept })
+	docs := newPrefetcher(p, rows, func(i int) bool { return answers[i].Status == wire.ProposeAccept })
 	for i, a := range answers {
 		ch := rows[i].change
 		switch a.Status {
@@ -1085,7 +1107,8 @@ const maxPrefetchBytes = 1 << 20
 
 // prefetcher reads the current revisions of a list's rows to be sent, a chunk of rows per
 // store query, just before they are sent: one query per list of small documents instead
-// of one per document.
+// of one per document. A row whose commit notification carried its revision
+// (notifiedDoc) is not read.
 type prefetcher struct {
 	coll  *store.Collection
 	reads *SharedReads // nil = none
@@ -1093,10 +1116,12 @@ type prefetcher struct {
 	want  func(i int) bool
 	docs  []*store.Document
 	next  int // rows before next have been considered
+	// notified counts the rows taken from their commit notification (Pusher.notified).
+	notified *atomic.Uint64
 }
 
-func newPrefetcher(coll *store.Collection, reads *SharedReads, rows []pushRow, want func(i int) bool) *prefetcher {
-	return &prefetcher{coll: coll, reads: reads, rows: rows, want: want, docs: make([]*store.Document, len(rows))}
+func newPrefetcher(p *Pusher, rows []pushRow, want func(i int) bool) *prefetcher {
+	return &prefetcher{coll: p.coll, reads: p.opts.reads, rows: rows, want: want, docs: make([]*store.Document, len(rows)), notified: &p.notified}
 }
 
 // get returns row i's current document, or nil when it could not be read in a batch (the
@@ -1114,6 +1139,12 @@ func (f *prefetcher) get(ctx context.Context, i int) *store.Document {
 				continue
 			}
 			ch := f.rows[j].change
+			if d := notifiedDoc(ch); d != nil {
+				f.notified.Add(1)
+				f.docs[j] = d
+				f.next = j + 1
+				continue
+			}
 			if f.reads != nil {
 				if d := f.reads.document(f.coll, ch.DocID, ch.Sequence); d != nil {
 					f.docs[j] = d

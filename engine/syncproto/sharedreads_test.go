@@ -3,6 +3,7 @@ package syncproto
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/p2psync/libp2psync/engine/blip"
@@ -25,10 +26,13 @@ func TestSharedReadsAcrossSessions(t *testing.T) {
 		subscribe(t, peer.url, cc, blip.Properties{{Key: "continuous", Value: "true"}}, "")
 		subs = append(subs, cc)
 	}
+	// Bodies over store.NotifiedBodyMax: smaller ones come with their commit notification
+	// and are not read at all.
+	pad := strings.Repeat("p", store.NotifiedBodyMax)
 	for i := 0; i < 10; i++ {
-		saveDoc(t, rc, fmt.Sprintf("d%d", i), fmt.Sprintf(`{"i":%d}`, i))
+		saveDoc(t, rc, fmt.Sprintf("d%d", i), fmt.Sprintf(`{"i":%d,"pad":%q}`, i, pad))
 	}
-	update(t, rc, "d3", `{"i":33}`)
+	update(t, rc, "d3", fmt.Sprintf(`{"i":33,"pad":%q}`, pad))
 	remove(t, rc, "d4")
 	for k, cc := range subs {
 		waitFor(t, fmt.Sprintf("subscriber %d got every current revision", k), func() bool {
