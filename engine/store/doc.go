@@ -185,8 +185,11 @@ chosen or merged body with a vector recording both sides (hlv.Merge), or keeps t
 winning remote vector as it is when the local revision adds nothing to it but this
 database's own versions. The vectors decide whenever the local current revision has a
 vector of its own; a received vector holding the rev-tree stand-in of that revision
-(hlv.LegacyVersion: the sender got it over CBMobile_3) descends from it, and one naming
-that revision's own rev-tree ID first is that revision. A local current revision
+(hlv.LegacyVersion: the sender got it over CBMobile_3) descends from it, or is that
+revision when it names that revision's own rev-tree ID first. A conflicting vector
+without the stand-in is a conflict even when it names the same rev-tree ID: the two
+peers made the same change independently (two deletions of one revision share a
+rev-tree ID), and only a resolution gives them one version. A local current revision
 without a vector of its own is judged by the sender's rev-tree IDs (RemoteVersion.RevTree,
 the revTree property libp2psync sends, else the IDs Sync Gateway lists after the
 previous versions): listed first, it is the received revision itself (it gains the

@@ -48,7 +48,10 @@ type VersionResult struct {
 // Vector comparison decides whenever the local current revision has a vector of its own,
 // with one addition: a received vector that holds the rev-tree stand-in of that
 // revision (the sender got it over CBMobile_3, by its rev-tree ID, and saved on top of
-// it) descends from it. A local current revision without a vector of its own is looked
+// it) descends from it, or is that very revision (Same) when the sender lists our rev-tree
+// ID as its own; a sender listing our rev-tree ID as its own without that stand-in made
+// the same change independently (two deletions of one revision share a rev-tree ID), and
+// its conflicting vector is a conflict. A local current revision without a vector of its own is looked
 // up among the sender's rev-tree IDs instead (RevTree, else Vector.Legacy; as Sync
 // Gateway judges by the revision tree when its current version is a rev-tree stand-in):
 // listed first, it is the very revision received, which keeps its rev-tree ID and gains
@@ -213,12 +216,16 @@ func compareReceived(v hlv.Vector, anc []string, t *revTree, cur int, sv storedV
 	}
 	// The sender may know our current revision only by its rev-tree ID (it got it over
 	// CBMobile_3, or is a peer that gives such a revision its stand-in version).
+	// A sender whose vector lacks that stand-in does not know our revision, even when it
+	// lists our rev-tree ID as its own: the two sides made the same change independently
+	// (two deletions of one revision get one rev-tree ID), each with its own version, a
+	// conflict to resolve like any other, or the two versions would never meet.
 	lv, err := hlv.LegacyVersion(id)
 	switch {
-	case err != nil:
+	case err != nil || !v.Contains(lv):
 	case j.pos == 0 || v.Current == lv:
 		j.order = hlv.Same // the very revision, named by its rev-tree ID
-	case v.Contains(lv):
+	default:
 		j.order = hlv.Newer // saved on top of it
 	}
 	return j

@@ -758,3 +758,45 @@ func TestVectorTextMatchesString(t *testing.T) {
 		}
 	}
 }
+
+// Two peers that delete the same revision independently make tombstones with one rev-tree
+// ID (a digest of the parent and the deletion) and two versions: a received tombstone
+// listing our rev-tree ID as its own, with a vector that lacks our version and our
+// revision's stand-in, is a conflict (before, the matching rev-tree ID made it the very
+// revision, Same, so the two versions never met and the peers never converged).
+func TestSameTombstoneWithOtherVersionConflicts(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	coll := db.DefaultCollection()
+	const srcB = "dnZwcm9iZS1zb3VyY2UtQg"
+	d1, err := coll.Save(ctx, "d", []byte(`{"v":1}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := coll.Delete(ctx, "d", SaveOptions{})
+	if err != nil || !gone.Deleted {
+		t.Fatalf("delete: %+v %v", gone, err)
+	}
+	v1, _ := hlv.ParseVersion(d1.Version)
+	theirs := hlv.Vector{Current: hlv.Version{Time: v1.Time + 0x10000, Source: srcB}, Previous: []hlv.Version{v1}}
+	rv := RemoteVersion{DocID: "d", Vector: theirs, Deleted: true, RevTree: []string{gone.RevID, d1.RevID}}
+	res, err := coll.PutExistingVersion(ctx, rv)
+	if err != nil || res.Order != hlv.Conflicting || res.Inserted {
+		t.Fatalf("their tombstone of our revision: %+v %v, want a conflict", res, err)
+	}
+	doc, err := coll.ResolveVersionConflict(ctx, rv, VersionResolution{})
+	if err != nil || !doc.Deleted {
+		t.Fatalf("resolve: %+v %v", doc, err)
+	}
+	vec, err := hlv.ParseVector(doc.Vector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, _ := hlv.ParseVersion(gone.Version)
+	if !vec.Contains(mine) || !vec.Contains(theirs.Current) || vec.Current.Source != db.SourceID() {
+		t.Fatalf("resolved vector %s: want a new local version holding %s and %s", doc.Vector, mine, theirs.Current)
+	}
+	if res, err = coll.PutExistingVersion(ctx, rv); err != nil || res.Order != hlv.Older {
+		t.Fatalf("their tombstone again: %+v %v, want older", res, err)
+	}
+}
