@@ -341,6 +341,21 @@ func (c *Conn) Stats() Stats {
 	}
 }
 
+// WaitHandlers waits until no request handler of c is running (each running one has
+// returned and queued its reply), for at most timeout, and reports whether none is. Call
+// it before a normal Close so that the answers to requests already taken on go out
+// before the close frame; requests arriving meanwhile start handlers of their own.
+func (c *Conn) WaitHandlers(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for c.handlersLive.Load() > 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
 // Close closes the connection: messages already queued are sent (within the 5 s budget),
 // then the WebSocket close handshake runs with code and reason, then the TCP connection is
 // closed. It returns once the socket is closed; handlers may still be returning (see Done).

@@ -575,3 +575,40 @@ func TestUncompressedOnLoopback(t *testing.T) {
 		t.Error("isLoopback misjudges an address")
 	}
 }
+
+// WaitHandlers returns once the handlers running have returned (and queued their
+// replies), so that a Close after it sends those replies before the close frame; it gives
+// up after its timeout while a handler still runs.
+func TestWaitHandlersThenCloseSendsTheReply(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	p := newPair(t, Config{}, Config{}, func(client, server *Conn) {
+		server.Handle("slow", func(ctx context.Context, req *Message) (*Message, error) {
+			close(started)
+			<-release
+			return &Message{Body: []byte("done")}, nil
+		})
+	})
+	replies, err := p.client.SendAsync(NewRequest("slow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if p.server.WaitHandlers(20 * time.Millisecond) {
+		t.Fatal("WaitHandlers reported no handler running while one was")
+	}
+	close(release)
+	if !p.server.WaitHandlers(10 * time.Second) {
+		t.Fatal("WaitHandlers timed out after the handler returned")
+	}
+	if err := p.server.Close(CloseNormal, "complete"); err != nil {
+		t.Fatal(err)
+	}
+	r := <-replies
+	if r.Err != nil || r.Msg == nil {
+		t.Fatalf("reply of a handler that returned before Close: %+v", r)
+	}
+	if body, err := r.Msg.ReadBody(); err != nil || string(body) != "done" {
+		t.Fatalf("reply body %q, %v", body, err)
+	}
+	waitDone(t, p.client)
+}

@@ -139,7 +139,19 @@ func (s *Session) VersionVectors() bool { return s.v4 }
 // CloseInternal, CloseAppTransient, …) and reason. Requests still waiting fail, and the
 // session fails with an error wrapping ErrSessionClosed. It does not wait for the
 // session's goroutines (Close does). Closing a closed connection does nothing.
-func (s *Session) Disconnect(code int, reason string) error { return s.conn.Close(code, reason) }
+//
+// A CloseNormal first lets the request handlers already running answer (for at most
+// disconnectGrace): a one-shot pull is complete as soon as its last revision is saved,
+// which is before that rev's handler has replied, and the peer should get the answer.
+func (s *Session) Disconnect(code int, reason string) error {
+	if code == CloseNormal {
+		s.conn.WaitHandlers(disconnectGrace)
+	}
+	return s.conn.Close(code, reason)
+}
+
+// disconnectGrace bounds how long a normal Disconnect waits for running handlers.
+const disconnectGrace = time.Second
 
 // Done is closed when the connection has ended (closed by either side or lost).
 func (s *Session) Done() <-chan struct{} { return s.conn.Done() }
