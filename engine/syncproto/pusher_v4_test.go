@@ -2,6 +2,7 @@ package syncproto
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"testing"
 
@@ -89,7 +90,14 @@ func TestPusherV4SendsTheProposedVersionAsRead(t *testing.T) {
 	})
 	mu.Lock()
 	defer mu.Unlock()
+	// The peer's rev handlers run concurrently, so the two may be recorded in either
+	// order: match them by sequence.
+	sort.Slice(revs, func(i, j int) bool {
+		a, _ := revs[i].Sequence.Uint()
+		b, _ := revs[j].Sequence.Uint()
+		return a < b
+	})
 	if len(revs) != 2 || revs[0].RevID != first.Version || string(revs[0].Body) != `{"g":1}` || string(revs[1].Body) != `{"g":2}` {
-		t.Fatalf("revs sent %+v; want version %s with {\"g\":1}, then the newer one", revs, first.Version)
+		t.Fatalf("revs sent %+v; want version %s with {\"g\":1}, and the newer one", revs, first.Version)
 	}
 }
