@@ -51,3 +51,25 @@ func TestPassiveRefusesOverlongLists(t *testing.T) {
 		t.Fatalf("a filter of wire.MaxDocIDs IDs: %v", err)
 	}
 }
+
+// setCheckpoint validates a body without decoding it into a map (json.Valid): malformed
+// JSON and non-objects are refused HTTP/400; with MaxCheckpointSize negative a large
+// checkpoint of many short members is stored as sent.
+func TestPassiveCheckpointValidation(t *testing.T) {
+	db := openDB(t)
+	peer := servePassiveLimits(t, db, PassiveConfig{Collections: []*store.Collection{db.DefaultCollection()}}, Limits{MaxCheckpointSize: -1})
+	c := dialBare(t, peer.url, nil)
+	for _, body := range []string{`{`, `[]`, `"x"`, `null`, ``, `{"a":1}x`} {
+		_, err := setCP(t, c, "A", "", body)
+		replyError(t, err, "HTTP", 400)
+	}
+	var b strings.Builder
+	b.WriteString(`{"local":1`)
+	for i := 0; b.Len() < 2<<20; i++ {
+		b.WriteString(`,"` + strconv.Itoa(i) + `":0`)
+	}
+	b.WriteByte('}')
+	if _, err := setCP(t, c, "A", "", b.String()); err != nil {
+		t.Fatalf("a %d-byte checkpoint with no size cap: %v", b.Len(), err)
+	}
+}
