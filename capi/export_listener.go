@@ -104,6 +104,8 @@ func listenerConfig(db *dbObj, p *C.p2p_listener_options, gate *callbackGate) (l
 		return cfg, fmt.Errorf("%w: max_connections %d is too large", errInvalidArgument, opts.max_connections)
 	}
 	cfg.MaxConnections = int(opts.max_connections)
+	cfg.Limits.MaxCheckpointSize = int(opts.max_checkpoint_size)
+	cfg.Limits.MaxPeerCheckpoints = int(opts.max_peer_checkpoints)
 	cfg.Port, cfg.ReadOnly, cfg.DisableTLS = int(opts.port), opts.read_only != 0, opts.disable_tls != 0
 	cfg.EnableDeltaSync = opts.enable_delta_sync != 0
 	cfg.DisableCBMobile4 = opts.disable_version_vectors != 0

@@ -838,6 +838,20 @@ typedef struct p2p_listener_options {
                                              answered HTTP 503 before the WebSocket upgrade */
     uint32_t reserved2;                   /* zero */
     /* new fields are appended below this line, never above */
+    /* Peer checkpoints: what connected replicators store in this database to resume from
+     * (README "Resource limits"). Appended in 2.x: a caller whose struct_size ends before
+     * them gets the defaults. */
+    int32_t  max_checkpoint_size;         /* largest checkpoint a peer may store, in bytes;
+                                             0 = 16 KiB; negative = only max_message_size
+                                             caps it. A larger one is refused with HTTP error
+                                             413 and not stored: the peer's replication goes
+                                             on, and its next one starts from the last
+                                             checkpoint it stored (from the beginning if none) */
+    int32_t  max_peer_checkpoints;        /* checkpoints kept for peers, one per client ID;
+                                             0 = 10,000; negative = no cap. Storing one under a
+                                             new client ID past it deletes the least recently
+                                             written other one (that peer's next replication
+                                             compares every document again) */
 } p2p_listener_options;
 
 #define P2P_LISTENER_OPTIONS_INIT P2P_OPTIONS_INIT_(p2p_listener_options)
@@ -1396,10 +1410,14 @@ P2P_API int32_t p2p_db_compact(p2p_db db, char **out_json, p2p_error *err);
  *             accepted", "...: malformed Basic credentials", "...: too many connections",
  *             "...: WebSocket upgrade failed", "...: client certificate not accepted"
  *             (domain tls), "TLS handshake failed" (domain tls).
+ *             Info: "peer checkpoint cap reached: least recently written checkpoints
+ *             deleted deleted=N cap=N" (max_peer_checkpoints).
  *   Replicator Info: "replicator state changed from=<activity> to=<activity> url=...",
  *             "conflict resolved collection=... doc=... local=<rev> remote=<rev>".
  *             Warning: "replication offline; retrying url=... attempt=N delay=<duration>
- *             reason=<error>", "conflict not resolved ... err=...".
+ *             reason=<error>", "conflict not resolved ... err=...", "remote checkpoint
+ *             refused by the peer: ... collection=... status=HTTP/413 err=..." (progress is
+ *             then not checkpointed: the next run starts from the last checkpoint saved).
  *             Error: "replication stopped by a permanent error", "replication gave up
  *             after max attempts".
  *   Network   Warning: BLIP protocol errors; Debug: connection ends, failed pings.

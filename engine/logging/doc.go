@@ -25,7 +25,9 @@ What is logged where, at which level:
     protocol error).
   - Replicator, Info: every change of activity (connecting, busy, idle, offline, stopped),
     every conflict resolved (document, winner); Warning: every retry with its reason and
-    delay, every conflict that could not be resolved; Error: the error that stopped a run.
+    delay, every conflict that could not be resolved, every checkpoint the peer refused
+    to store (the next run then starts from the last one saved); Error: the error that
+    stopped a run.
   - TLS, Warning: a failed TLS handshake with a peer. Info: anonymous identity created.
   - Network, Warning: protocol errors of the BLIP connection; Debug: its end.
   - Verbose and Debug: per-message detail (changes, revisions, checkpoints).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -423,7 +424,17 @@ func (cs *connState) saveCheckpoints(ctx context.Context) {
 			}
 		}
 		if err != nil {
-			cs.r.log.Debug("save remote checkpoint failed", "err", err)
+			var be *syncproto.ErrorReply
+			if errors.As(err, &be) {
+				// The peer answered and refused it (one over its checkpoint size limit:
+				// HTTP/413). Nothing is lost, but the local checkpoint is not advanced
+				// either (it is saved only after the peer's), so the next replication starts
+				// from the last checkpoint both stored: from the beginning if none.
+				cs.r.log.Warn("remote checkpoint refused by the peer: progress is not checkpointed, the next replication starts from the last saved checkpoint (or from the beginning)",
+					"collection", cs.r.colls[i].Collection.FullName(), "status", be.Domain+"/"+strconv.Itoa(be.Code), "err", be.Message)
+			} else {
+				cs.r.log.Debug("save remote checkpoint failed", "err", err)
+			}
 			continue
 		}
 		cs.remoteRev[i] = rev

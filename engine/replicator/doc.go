@@ -155,7 +155,8 @@
 //
 // Without Config.Logger, records go to the library log (engine/logging), domain
 // Replicator: Info for every change of activity and every conflict resolved, Warning for
-// every retry (attempt, delay, reason) and every conflict left unresolved, Error for the
+// every retry (attempt, delay, reason), every conflict left unresolved and every
+// checkpoint the peer refused to store (progress then is not checkpointed), Error for the
 // error that stops a run. Stats counts revisions and body bytes, TransferStats the bytes
 // on the wire, Counters the retries, conflicts resolved and the last error.
 //

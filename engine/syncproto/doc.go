@@ -229,8 +229,16 @@
 // A changes or proposeChanges list of more than wire.MaxListRows (10,000) rows is answered
 // HTTP/413 before it is decoded, which bounds what decoding one message costs to little
 // more than its size (unbounded, short rows cost ~18 times it); Limits.ChangesBatch is
-// kept at or below it. A subChanges docIDs filter has no count bound (Couchbase Lite
-// users may list many IDs): a 20 MiB list of short IDs allocates about 220 MiB to decode.
+// kept at or below it. The other lists a peer chooses the length of are bounded the same
+// way, counted before they are decoded (wire.ElementsOver) and answered HTTP/413 when
+// over: a subChanges docIDs filter (wire.MaxDocIDs, 100,000 IDs; neither Couchbase Lite
+// nor Sync Gateway bounds it, and a 20 MiB list of short IDs allocated over 300 MiB to
+// decode), the collections of getCollections (wire.MaxCollections, 1,000: Couchbase
+// Server's own limit), a rev's history (wire.MaxRevHistory, 10,000) and revTree
+// (wire.MaxRevTree). The active side refuses answers with more entries than it asked
+// for, changes answer entries listing more than wire.MaxKnownRevs known revisions and
+// checkpoints over wire.MaxRemoteCheckpointSize (1 MiB) the same way, before decoding
+// them; the session then ends with an error wrapping ErrBadMessage.
 //
 // # Thread safety
 //

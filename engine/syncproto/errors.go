@@ -60,3 +60,14 @@ func RetryLaterStatus(code int) bool {
 func badf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrBadMessage}, args...)...)
 }
+
+// refusedRequest is the answer to a request whose message did not decode: HTTP/413 when
+// it holds a list over one of the codec's bounds (wire.ErrTooLong: wire.MaxDocIDs,
+// wire.MaxCollections, wire.MaxRevHistory, wire.MaxRevTree), otherwise status 400 in
+// domain (what each handler answered before the bounds).
+func refusedRequest(domain string, err error) *blip.Error {
+	if errors.Is(err, wire.ErrTooLong) {
+		return &blip.Error{Domain: "HTTP", Code: 413, Message: err.Error()}
+	}
+	return &blip.Error{Domain: domain, Code: 400, Message: err.Error()}
+}

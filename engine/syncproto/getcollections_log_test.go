@@ -32,8 +32,8 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// A peer naming thousands of collections this side does not have gets them answered
-// null, and the log line about its request names only the first few (with the count):
+// A peer naming hundreds of collections this side does not have (up to
+// wire.MaxCollections in all) gets them answered null, and the log line about its request names only the first few (with the count):
 // the peer chooses how many it names, not how long a line this side logs. Before, the
 // line named every one.
 func TestGetCollectionsLogLineBounded(t *testing.T) {
@@ -52,7 +52,7 @@ func TestGetCollectionsLogLineBounded(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	c := dialBare(t, wsURL(srv), nil)
-	const n = 5000
+	const n = wire.MaxCollections - 1 // and _default
 	req := wire.GetCollectionsRequest{Collections: []string{"_default"}, CheckpointIDs: []string{"cp"}}
 	for i := 0; i < n; i++ {
 		req.Collections = append(req.Collections, fmt.Sprintf("s.missing%05d", i))

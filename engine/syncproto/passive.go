@@ -3,6 +3,7 @@ package syncproto
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -82,7 +83,7 @@ func (s *Session) handleGetCollections(ctx context.Context, req *blip.Message) (
 	}
 	gc, err := wire.DecodeGetCollectionsRequest(body)
 	if err != nil {
-		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
+		return nil, refusedRequest("HTTP", err)
 	}
 	colls := make([]*sessionCollection, len(gc.Collections))
 	entries := make([]wire.RemoteCheckpoint, len(gc.Collections))
@@ -188,12 +189,14 @@ func (s *Session) handleSetCheckpoint(ctx context.Context, req *blip.Message) (*
 		return nil, &blip.Error{Domain: "HTTP", Code: 413,
 			Message: "checkpoint of " + strconv.Itoa(len(body)) + " bytes is over the limit of " + strconv.Itoa(max)}
 	}
-	if _, err := wire.DecodeCheckpoint(body); err != nil {
-		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
+	// Validated without being decoded (json.Valid allocates nothing), whatever its size:
+	// the store keeps it as sent.
+	if !json.Valid(body) {
+		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: "checkpoint body is not valid JSON"}
 	}
 	if b := bytes.TrimSpace(body); len(b) == 0 || b[0] != '{' {
-		// DecodeCheckpoint reads an empty or null body as no checkpoint; there is nothing
-		// to store (the store takes objects only), and the mistake is the client's.
+		// An empty or null body means no checkpoint; there is nothing to store (the
+		// store takes objects only), and the mistake is the client's.
 		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: "checkpoint body is not a JSON object"}
 	}
 	newRev, evicted, err := s.cfg.Database.PutLocalCapped(ctx, peerCheckpointPrefix+id, body, req.Properties.Get("rev"),
@@ -251,7 +254,7 @@ func (s *Session) handleSubChanges(ctx context.Context, req *blip.Message) (*bli
 	}
 	sub, err := wire.DecodeSubChanges(req.Properties, body)
 	if err != nil {
-		return nil, &blip.Error{Domain: "BLIP", Code: 400, Message: err.Error()}
+		return nil, refusedRequest("BLIP", err)
 	}
 	if sub.Filter != "" {
 		return nil, &blip.Error{Domain: "LiteCore", Code: 18, Message: "Filtering not supported"}

@@ -533,7 +533,7 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 	}
 	rev, err := wire.DecodeRev(req.Properties, body)
 	if err != nil {
-		return nil, &blip.Error{Domain: "HTTP", Code: 400, Message: err.Error()}
+		return nil, refusedRequest("HTTP", err)
 	}
 	if rev.ErrorStatus != 0 {
 		p.noRev(wire.NoRev{DocID: rev.DocID, RevID: rev.RevID, Sequence: rev.Sequence, Error: rev.ErrorStatus})

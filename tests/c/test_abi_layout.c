@@ -77,6 +77,8 @@ static const struct field fields[] = {
     F(p2p_listener_options, max_connection_buffer),
     F(p2p_listener_options, max_connections),
     F(p2p_listener_options, reserved2),
+    F(p2p_listener_options, max_checkpoint_size),
+    F(p2p_listener_options, max_peer_checkpoints),
     END(p2p_listener_options),
 
     F(p2p_replication_collection, struct_size),

@@ -70,6 +70,17 @@ static const char *find_line(struct capture *c, const char *a, const char *b, co
     return found;
 }
 
+/* Counts the captured lines holding `a`. */
+static int count_lines(struct capture *c, const char *a)
+{
+    int n = 0;
+    pthread_mutex_lock(&c->mu);
+    for (const char *p = strstr(c->text, a); p; p = strstr(p + 1, a))
+        n++;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
 static void expect_line(struct capture *c, const char *a, const char *b, const char *d)
 {
     for (int i = 0; i < 500 && !find_line(c, a, b, d); i++)
@@ -108,6 +119,72 @@ static p2p_replicator run_once(p2p_db db, const char *url, const char *user, con
     EXPECT(P2P_OK, p2p_replicator_start(r, 0, &err));
     p2p_free(wait_stopped(r));
     return r;
+}
+
+/* Runs a one-shot replication of `type` from db to url and returns its final status. */
+static char *run_type(p2p_db db, const char *url, int type)
+{
+    p2p_replicator_options o = P2P_REPLICATOR_OPTIONS_INIT;
+    o.url = url;
+    o.type = type;
+    o.max_attempts = 1;
+    p2p_replicator r = 0;
+    EXPECT(P2P_OK, p2p_replicator_create(db, &o, &r, &err));
+    EXPECT(P2P_OK, p2p_replicator_start(r, 0, &err));
+    char *st = wait_stopped(r);
+    char *stats = NULL;
+    EXPECT(P2P_OK, p2p_replicator_stats(r, &stats, &err));
+    size_t n = strlen(st) + strlen(stats) + 2;
+    char *both = malloc(n);
+    CHECK(both != NULL);
+    snprintf(both, n, "%s %s", st, stats);
+    p2p_free(st);
+    p2p_free(stats);
+    EXPECT(P2P_OK, p2p_replicator_close(r, &err));
+    return both;
+}
+
+static p2p_listener start_plain(p2p_db db, const p2p_listener_options *lo, char *url, size_t url_size)
+{
+    p2p_listener l = 0;
+    EXPECT(P2P_OK, p2p_listener_create(db, lo, &l, &err));
+    EXPECT(P2P_OK, p2p_listener_start(l, &err));
+    uint16_t port = 0;
+    EXPECT(P2P_OK, p2p_listener_port(l, &port, &err));
+    snprintf(url, url_size, "ws://127.0.0.1:%u/a", (unsigned)port);
+    return l;
+}
+
+static void checkpoint_limits(p2p_db a, p2p_collection ca, p2p_db b, struct capture *cap)
+{
+    p2p_listener_options lo = P2P_LISTENER_OPTIONS_INIT;
+    CHECK(lo.max_checkpoint_size == 0 && lo.max_peer_checkpoints == 0);
+    lo.network_interface = "127.0.0.1";
+    lo.disable_tls = 1;
+    lo.max_checkpoint_size = 8; /* every checkpoint is longer */
+    char url[64];
+    p2p_listener l = start_plain(a, &lo, url, sizeof url);
+    EXPECT(P2P_OK, p2p_collection_save_document(ca, "cp-doc", "{\"n\":2}", NULL, P2P_CONCURRENCY_LAST_WRITE_WINS, NULL, &err));
+    char *out = run_type(b, url, P2P_REPLICATOR_PULL);
+    CHECK_CONTAINS(out, "\"error\":null");
+    CHECK_CONTAINS(out, "\"revs_received\":1");
+    free(out);
+    expect_line(cap, "3 2 remote checkpoint refused by the peer", "collection=_default._default", "status=HTTP/413");
+    EXPECT(P2P_OK, p2p_listener_close(l, &err));
+
+    lo.max_checkpoint_size = 0;
+    lo.max_peer_checkpoints = 1;
+    l = start_plain(a, &lo, url, sizeof url);
+    free(run_type(b, url, P2P_REPLICATOR_PULL)); /* may already evict the earlier runs' */
+    int evictions = count_lines(cap, "2 4 peer checkpoint cap reached");
+    out = run_type(b, url, P2P_REPLICATOR_PUSH);
+    CHECK_CONTAINS(out, "\"error\":null");
+    free(out);
+    for (int i = 0; i < 500 && count_lines(cap, "2 4 peer checkpoint cap reached") == evictions; i++)
+        sleep_ms(10);
+    CHECK(count_lines(cap, "2 4 peer checkpoint cap reached") == evictions + 1);
+    expect_line(cap, "2 4 peer checkpoint cap reached", "deleted=1", "cap=1");
+    EXPECT(P2P_OK, p2p_listener_close(l, &err));
 }
 
 /* Runs this program again with P2PSYNC_LOG set; the child prints p2p_log_settings. */
@@ -222,6 +299,14 @@ int main(int argc, char **argv)
     CHECK_CONTAINS(stats, "\"retries\":2");
     p2p_free(stats);
     EXPECT(P2P_OK, p2p_replicator_close(r, &err));
+
+    /* The peer checkpoint limits of p2p_listener_options take effect. A checkpoint over
+     * max_checkpoint_size is refused (HTTP 413): the replication still completes and
+     * receives the document, and the replicator warns that its progress was not
+     * checkpointed. max_peer_checkpoints = 1: a second client ID (a push after a pull of
+     * the same database: the client ID depends on the direction) deletes the first
+     * one's checkpoint, which the listener reports. */
+    checkpoint_limits(a, ca, b, &cap);
 
     /* Setting the callback from inside a callback is refused (it would wait for itself). */
     pthread_mutex_lock(&cap.mu);

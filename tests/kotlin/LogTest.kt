@@ -122,6 +122,37 @@ class LogTest : SyncTestBase() {
         assertEquals(before, lines.size)
     }
 
+    /** ListenerConfig.maxCheckpointSize: a replicator's checkpoint over it is refused (HTTP
+     *  413); the replication still completes with the document, and the replicator warns
+     *  that its progress was not checkpointed (its next run starts over).
+     *  maxPeerCheckpoints = 1: a second client ID (a push after a pull: the client ID
+     *  depends on the direction) deletes the first one's checkpoint, which the listener
+     *  reports at info. */
+    @Test
+    fun listenerCheckpointLimits() {
+        P2PLog.setListener(LogLevel.INFO, LogDomain.LISTENER or LogDomain.REPLICATOR) { level, domain, message ->
+            lines.add(Line(level, domain, message))
+        }
+        remoteDocs.save("d1", """{"n":1}""")
+        val small = startListener(ListenerConfig(tlsEnabled = false, maxCheckpointSize = 8))
+        val pull = keep(org.p2psync.Replicator(local, ReplicatorConfig("ws://127.0.0.1:${small.port}/remote",
+            type = ReplicatorType.PULL)))
+        assertStoppedCleanly(runToStop(pull))
+        assertEquals(1L, pull.stats.revsReceived)
+        assertEquals("""{"n":1}""", localDocs.get("d1").json)
+        expect(LogLevel.WARNING, LogDomain.REPLICATOR, "remote checkpoint refused by the peer",
+            "collection=_default._default", "status=HTTP/413")
+        small.stop()
+
+        val few = startListener(ListenerConfig(tlsEnabled = false, maxPeerCheckpoints = 1))
+        for (type in listOf(ReplicatorType.PULL, ReplicatorType.PUSH)) {
+            val r = keep(org.p2psync.Replicator(local, ReplicatorConfig("ws://127.0.0.1:${few.port}/remote", type = type)))
+            assertStoppedCleanly(runToStop(r))
+        }
+        expect(LogLevel.INFO, LogDomain.LISTENER, "peer checkpoint cap reached", "deleted=1", "cap=1")
+        assertTrue(ListenerConfig(maxCheckpointSize = -1, maxPeerCheckpoints = -1).toString().contains("maxCheckpointSize=-1"))
+    }
+
     @Test
     fun listenerStatusListsConnections() {
         remoteDocs.save("down", """{"n":1}""")

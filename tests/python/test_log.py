@@ -106,6 +106,39 @@ def test_log_lines_reach_python_logging(captured: Capture, tmp_path: Path) -> No
                              "delay=20ms", "reason=")
 
 
+def test_listener_checkpoint_limits(captured: Capture, tmp_path: Path) -> None:
+    """max_checkpoint_size: a replicator's checkpoint over it is refused (HTTP 413); the
+    replication still completes and brings the document, and the replicator warns (at
+    the default routing, warnings) that its progress was not checkpointed, so its next
+    run starts over. max_peer_checkpoints=1: a second client ID (a push after a pull: the
+    client ID depends on the direction) deletes the first one's checkpoint, which the
+    listener reports at INFO."""
+    with Database(tmp_path / "a") as a, Database(tmp_path / "b") as b, a.default_collection() as ca, \
+            b.default_collection() as cb:
+        ca.save("d1", {"n": 1})
+        with Listener(a, network_interface="127.0.0.1", disable_tls=True, max_checkpoint_size=8) as listener:
+            listener.start()
+            with Replicator(b, f"ws://127.0.0.1:{listener.port}/a", type=ReplicatorType.PULL) as repl:
+                repl.start()
+                assert repl.wait(60).error is None
+                assert repl.stats.revs_received == 1
+        assert cb["d1"].body == {"n": 1}
+        refused = captured.find("p2psync.replicator", logging.WARNING, "remote checkpoint refused by the peer",
+                                "collection=_default._default", "status=HTTP/413")
+        assert len(refused) == 1, [r.getMessage() for r in captured.records]
+
+        p2plog.set_level(logging.INFO, p2plog.LISTENER)
+        with Listener(a, network_interface="127.0.0.1", disable_tls=True, max_peer_checkpoints=1) as listener:
+            listener.start()
+            url = f"ws://127.0.0.1:{listener.port}/a"
+            for kind in (ReplicatorType.PULL, ReplicatorType.PUSH):
+                with Replicator(b, url, type=kind) as repl:
+                    repl.start()
+                    assert repl.wait(60).error is None
+            wait_for(lambda: bool(captured.find("p2psync.listener", logging.INFO, "peer checkpoint cap reached")))
+        assert captured.find("p2psync.listener", logging.INFO, "peer checkpoint cap reached", "deleted=1", "cap=1")
+
+
 def test_level_none_stops_routing(captured: Capture, tmp_path: Path) -> None:
     p2plog.set_level("none")
     assert p2plog.settings()["callback"]["level"] == p2plog.NONE

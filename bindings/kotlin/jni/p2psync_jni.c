@@ -961,7 +961,8 @@ FN(jlongArray, listenerCreate)(ARGS, jlong db, jlongArray collections, jint port
                                jboolean read_only, jboolean disable_tls, jlong identity, jbyteArray credentials_json,
                                jbyteArray client_cert_roots_pem, jboolean enable_delta_sync,
                                jboolean disable_version_vectors, jlong max_message_size,
-                               jlong max_connection_buffer, jint max_connections, jobjectArray sinks)
+                               jlong max_connection_buffer, jint max_connections, jint max_checkpoint_size,
+                               jint max_peer_checkpoints, jobjectArray sinks)
 {
     (void)cls;
     TEXTS3(network_interface, credentials_json, client_cert_roots_pem)
@@ -990,6 +991,8 @@ FN(jlongArray, listenerCreate)(ARGS, jlong db, jlongArray collections, jint port
     opts.max_message_size = (uint64_t)max_message_size; /* not negative: checked by ListenerConfig */
     opts.max_connection_buffer = (uint64_t)max_connection_buffer;
     opts.max_connections = (uint32_t)max_connections;
+    opts.max_checkpoint_size = (int32_t)max_checkpoint_size; /* negative: no cap (see the header) */
+    opts.max_peer_checkpoints = (int32_t)max_peer_checkpoints;
     if (cbs->refs[0] != NULL) {
         opts.password_auth = on_password_auth;
         opts.password_auth_user_data = callback_data(cbs, 0);

@@ -86,7 +86,8 @@ class ListenerOptions(Structure):
                 ("password_auth", PasswordAuthFn), ("password_auth_user_data", c_void_p),
                 ("client_cert_roots_pem", c_char_p), ("client_cert_auth", ClientCertAuthFn),
                 ("client_cert_auth_user_data", c_void_p), ("max_message_size", c_uint64),
-                ("max_connection_buffer", c_uint64), ("max_connections", c_uint32), ("reserved2", c_uint32)]
+                ("max_connection_buffer", c_uint64), ("max_connections", c_uint32), ("reserved2", c_uint32),
+                ("max_checkpoint_size", c_int32), ("max_peer_checkpoints", c_int32)]
 
 
 class ReplicationCollection(Structure):

@@ -81,6 +81,14 @@ class Listener(_Handle):
     certificate. The auth callbacks may block; they run on library threads.
     disable_version_vectors accepts CBMobile_3/2 only (revision trees); by default
     BLIP_3+CBMobile_4 (version vectors, Couchbase Lite 4) is accepted too.
+    max_message_size, max_connection_buffer and max_connections bound each connection
+    (0 = the defaults: 20 MiB, 8 MiB, 256). max_checkpoint_size bounds the checkpoint a
+    connected replicator stores here, in bytes (0 = 16 KiB, negative = only
+    max_message_size): a larger one is refused with HTTP error 413 and not stored, so
+    that replicator's next run starts from its last stored checkpoint (a replicator of
+    this library logs a Warning saying so). max_peer_checkpoints bounds how many such
+    checkpoints the database keeps (0 = 10,000, negative = no cap): one stored under a new
+    client ID past it deletes the least recently written other. README "Resource limits".
     """
 
     _closer = "p2p_listener_close"
@@ -91,7 +99,8 @@ class Listener(_Handle):
                  password_auth: Optional[Callable[[str, str], bool]] = None, client_cert_roots: Optional[str] = None,
                  client_cert_auth: Optional[Callable[[str], bool]] = None, enable_delta_sync: bool = False,
                  max_message_size: int = 0, max_connection_buffer: int = 0, max_connections: int = 0,
-                 disable_version_vectors: bool = False) -> None:
+                 disable_version_vectors: bool = False, max_checkpoint_size: int = 0,
+                 max_peer_checkpoints: int = 0) -> None:
         opts = _ffi.init_struct("p2p_listener_options_init", _ffi.ListenerOptions)
         handles = _ffi.handle_array([c.handle for c in collections or []])
         opts.collections, opts.collection_count = handles, len(collections or [])
@@ -104,6 +113,7 @@ class Listener(_Handle):
         opts.disable_version_vectors = int(disable_version_vectors)
         opts.max_message_size, opts.max_connection_buffer = max_message_size, max_connection_buffer
         opts.max_connections = max_connections
+        opts.max_checkpoint_size, opts.max_peer_checkpoints = max_checkpoint_size, max_peer_checkpoints
         keep: List[Any] = []
         if password_auth is not None:
             opts.password_auth = _ffi.password_auth_callback(password_auth)

@@ -17,6 +17,12 @@
 // an error wrapping ErrBadMessage; a collection index that names no collection one
 // wrapping ErrUnknownCollection. No decoder panics on any input (see the fuzz tests).
 //
+// A list whose length the peer chooses is counted before it is decoded (ElementsOver,
+// ArrayLenOver: no allocation) and refused over its bound (MaxDocIDs, MaxCollections,
+// MaxRevHistory, MaxRevTree, MaxKnownRevs, MaxRemoteCheckpointSize, and no more answer
+// entries than rows asked) with an error wrapping both ErrTooLong and ErrBadMessage, so
+// decoding a message costs about its size at most, never ten times it.
+//
 // # Encoding
 //
 // The Encode* functions and the Props methods write what Couchbase Lite writes: "true"

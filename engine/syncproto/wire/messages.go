@@ -48,11 +48,19 @@ func (r GetCollectionsRequest) Encode() []byte {
 }
 
 // DecodeGetCollectionsRequest parses and validates a getCollections body: both arrays
-// present, non-empty, of equal length, without duplicate collections.
+// present, non-empty, of equal length, without duplicate collections. A body naming more
+// than MaxCollections collections (or holding more than twice as many array elements in
+// all, checked before it is decoded) is refused with an error wrapping ErrTooLong.
 func DecodeGetCollectionsRequest(body []byte) (GetCollectionsRequest, error) {
 	var r GetCollectionsRequest
+	if ElementsOver(body, 2*MaxCollections) {
+		return r, tooLongf("getCollections names more than %d collections", MaxCollections)
+	}
 	if err := json.Unmarshal(body, &r); err != nil {
 		return r, badf("getCollections body: %v", err)
+	}
+	if len(r.Collections) > MaxCollections {
+		return r, tooLongf("getCollections names %d collections (at most %d)", len(r.Collections), MaxCollections)
 	}
 	if len(r.Collections) == 0 || len(r.Collections) != len(r.CheckpointIDs) {
 		return r, badf("getCollections: %d checkpoint_ids for %d collections", len(r.CheckpointIDs), len(r.Collections))
@@ -137,8 +145,13 @@ func EncodeGetCollectionsResponse(entries []RemoteCheckpoint) ([]byte, error) {
 }
 
 // DecodeGetCollectionsResponse parses an answer with n entries. The revision is read from
-// "rev", then "_rev" (PROTOCOL §9 item 16); both keys are removed from Body.
+// "rev", then "_rev" (PROTOCOL §9 item 16); both keys are removed from Body. An answer
+// with more than n entries is refused before it is decoded, an entry longer than
+// MaxRemoteCheckpointSize before it is (both errors wrap ErrTooLong).
 func DecodeGetCollectionsResponse(body []byte, n int) ([]RemoteCheckpoint, error) {
+	if ArrayLenOver(body, n) {
+		return nil, tooLongf("getCollections answer has more than %d entries for %d collections", n, n)
+	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return nil, badf("getCollections answer: %v", err)
@@ -152,6 +165,9 @@ func DecodeGetCollectionsResponse(body []byte, n int) ([]RemoteCheckpoint, error
 		if string(r) == "null" {
 			out[i].Missing = true
 			continue
+		}
+		if len(r) > MaxRemoteCheckpointSize {
+			return nil, tooLongf("getCollections answer entry %d: a checkpoint of %d bytes (at most %d)", i, len(r), MaxRemoteCheckpointSize)
 		}
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(r, &m); err != nil {
@@ -205,11 +221,15 @@ func (c Checkpoint) Encode() []byte {
 
 // DecodeCheckpoint parses a checkpoint body. Unknown keys are ignored; "local" may be a
 // number or a numeric string; an unparseable "local" counts as 0 (start over, which is safe).
+// A body longer than MaxRemoteCheckpointSize is refused (an error wrapping ErrTooLong).
 func DecodeCheckpoint(body []byte) (Checkpoint, error) {
 	var c Checkpoint
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || string(body) == "null" {
 		return c, nil
+	}
+	if len(body) > MaxRemoteCheckpointSize {
+		return c, tooLongf("checkpoint of %d bytes (at most %d)", len(body), MaxRemoteCheckpointSize)
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(body, &m); err != nil {
@@ -335,6 +355,11 @@ func DecodeSubChanges(p Props, body []byte) (SubChanges, error) {
 	s.RequestPlus = propBool(p, "requestPlus")
 	s.Future = propBool(p, "future")
 	if b := bytes.TrimSpace(body); len(b) > 0 && string(b) != "null" {
+		// Counted before it is decoded: decoding a 20 MiB list of short IDs allocated
+		// ~220 MiB.
+		if ElementsOver(b, MaxDocIDs) {
+			return s, tooLongf("subChanges docIDs filter has more than %d IDs", MaxDocIDs)
+		}
 		var m struct {
 			DocIDs []string `json:"docIDs"`
 		}
@@ -570,12 +595,17 @@ func EncodeChangesResponse(ans []ChangeAnswer) []byte {
 }
 
 // DecodeChangesResponse parses the answer to a changes message of n rows. Missing trailing
-// entries, 0 and null mean "not wanted".
+// entries, 0 and null mean "not wanted". An answer with more than n entries, or an entry
+// listing more than MaxKnownRevs known revisions, is refused before it is decoded (an
+// error wrapping ErrTooLong).
 func DecodeChangesResponse(body []byte, n int) ([]ChangeAnswer, error) {
 	out := make([]ChangeAnswer, n)
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || string(body) == "null" {
 		return out, nil
+	}
+	if ArrayLenOver(body, n) {
+		return nil, tooLongf("changes answer has more than %d entries for %d rows", n, n)
 	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
@@ -592,6 +622,9 @@ func DecodeChangesResponse(body []byte, n int) ([]ChangeAnswer, error) {
 		switch r[0] {
 		case '[':
 			out[i].Want = true
+			if ElementsOver(r, MaxKnownRevs) {
+				return nil, tooLongf("changes answer %d lists more than %d known revisions", i, MaxKnownRevs)
+			}
 			if err := json.Unmarshal(r, &out[i].KnownRevs); err != nil {
 				return nil, badf("changes answer %d: %v", i, err)
 			}
@@ -723,12 +756,16 @@ func EncodeProposeChangesResponse(ans []ProposeAnswer) []byte {
 }
 
 // DecodeProposeChangesResponse parses the answer for n rows; integer and
-// {"status":…,"rev":…} items are both accepted (PROTOCOL §9 item 14).
+// {"status":…,"rev":…} items are both accepted (PROTOCOL §9 item 14). An answer with
+// more than n entries is refused before it is decoded (an error wrapping ErrTooLong).
 func DecodeProposeChangesResponse(body []byte, n int) ([]ProposeAnswer, error) {
 	out := make([]ProposeAnswer, n)
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || string(body) == "null" {
 		return out, nil
+	}
+	if ArrayLenOver(body, n) {
+		return nil, tooLongf("proposeChanges answer has more than %d entries for %d rows", n, n)
 	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
@@ -811,6 +848,8 @@ func (r Rev) Props() []Prop {
 }
 
 // DecodeRev parses a rev message. History tolerates spaces after commas (§9 item 12).
+// A history of more than MaxRevHistory entries, or a revTree of more than MaxRevTree,
+// is refused before it is split (an error wrapping ErrTooLong).
 func DecodeRev(p Props, body []byte) (Rev, error) {
 	var r Rev
 	r.DocID, _ = p.Lookup("id")
@@ -819,6 +858,9 @@ func DecodeRev(p Props, body []byte) (Rev, error) {
 		return r, badf("rev: missing id or rev")
 	}
 	if h, ok := p.Lookup("history"); ok && h != "" {
+		if strings.Count(h, ",") >= MaxRevHistory {
+			return r, tooLongf("rev %q: history has more than %d entries", r.DocID, MaxRevHistory)
+		}
 		for _, e := range strings.Split(h, ",") {
 			if e = strings.TrimSpace(e); e != "" {
 				r.History = append(r.History, e)
@@ -836,6 +878,9 @@ func DecodeRev(p Props, body []byte) (Rev, error) {
 	r.DeltaSrc, _ = p.Lookup("deltaSrc")
 	r.ReplacedRev, _ = p.Lookup("replacedRev")
 	if h, ok := p.Lookup(RevTreeProperty); ok && h != "" {
+		if strings.Count(h, ",") >= MaxRevTree {
+			return r, tooLongf("rev %q: %d revTree entries (at most %d)", r.DocID, strings.Count(h, ",")+1, MaxRevTree)
+		}
 		for _, e := range strings.Split(h, ",") {
 			if e = strings.TrimSpace(e); e != "" {
 				r.RevTree = append(r.RevTree, e)

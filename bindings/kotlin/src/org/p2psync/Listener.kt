@@ -52,7 +52,17 @@ data class ListenerConfig @JvmOverloads constructor(
     val maxConnections: Int = 0,
     /** true = also accept BLIP_3+CBMobile_4 (version vectors, Couchbase Lite 4); false =
      *  CBMobile_3/2 only (revision trees, as before versions). See README "Versions". */
-    val versionVectorsEnabled: Boolean = true
+    val versionVectorsEnabled: Boolean = true,
+    /** Largest checkpoint a connected replicator may store here, in bytes; 0 = 16 KiB;
+     *  negative = only [maxMessageSize] caps it. A larger one is refused with HTTP error 413
+     *  and not stored: the replication goes on, but its progress is not checkpointed, so
+     *  that replicator's next run starts from its last stored checkpoint (a replicator of
+     *  this library logs a warning saying so). See README "Resource limits". */
+    val maxCheckpointSize: Int = 0,
+    /** Checkpoints of connected replicators the database keeps (one per client ID); 0 =
+     *  10,000; negative = no cap. Storing one under a new client ID past it deletes the
+     *  least recently written other one (logged at info by the listener). */
+    val maxPeerCheckpoints: Int = 0
 ) {
     init {
         if (port !in 0..65535) throw InvalidArgumentException(P2PSyncException.DOMAIN_LIBRARY, -1, "port $port is out of range")
@@ -67,7 +77,8 @@ data class ListenerConfig @JvmOverloads constructor(
         "passwordAuthenticator=${passwordAuthenticator != null}, clientCertificateRootsPem=${clientCertificateRootsPem != null}, " +
         "clientCertificateAuthenticator=${clientCertificateAuthenticator != null}, enableDeltaSync=$enableDeltaSync, " +
         "maxMessageSize=$maxMessageSize, maxConnectionBuffer=$maxConnectionBuffer, maxConnections=$maxConnections, " +
-        "versionVectorsEnabled=$versionVectorsEnabled)"
+        "versionVectorsEnabled=$versionVectorsEnabled, maxCheckpointSize=$maxCheckpointSize, " +
+        "maxPeerCheckpoints=$maxPeerCheckpoints)"
 }
 
 /**
@@ -132,7 +143,7 @@ class Listener private constructor(val database: Database, val config: ListenerC
                 Native.utf8OrNull(config.networkInterface), config.readOnly, !config.tlsEnabled, config.identity?.handle ?: 0L,
                 config.credentials?.let { Native.utf8(Json.encodeObject(it)) }, Native.utf8OrNull(config.clientCertificateRootsPem),
                 config.enableDeltaSync, !config.versionVectorsEnabled, config.maxMessageSize, config.maxConnectionBuffer, config.maxConnections,
-                arrayOf<Any?>(password, certificate))
+                config.maxCheckpointSize, config.maxPeerCheckpoints, arrayOf<Any?>(password, certificate))
         }
     }
 

@@ -185,7 +185,8 @@ internal object Native {
     @JvmStatic external fun listenerCreate(db: Long, collections: LongArray, port: Int, networkInterface: ByteArray?,
                                            readOnly: Boolean, disableTls: Boolean, identity: Long, credentialsJson: ByteArray?,
                                            clientCertRootsPem: ByteArray?, enableDeltaSync: Boolean, disableVersionVectors: Boolean, maxMessageSize: Long,
-                                           maxConnectionBuffer: Long, maxConnections: Int, sinks: Array<Any?>): LongArray
+                                           maxConnectionBuffer: Long, maxConnections: Int, maxCheckpointSize: Int,
+                                           maxPeerCheckpoints: Int, sinks: Array<Any?>): LongArray
     @JvmStatic external fun listenerClose(listener: Long, gluePointer: Long)
     @JvmStatic external fun listenerStart(listener: Long)
     @JvmStatic external fun listenerStop(listener: Long)
