@@ -1020,7 +1020,8 @@ typedef struct p2p_replication_collection {
     uint32_t reserved1;                     /* zero */
     p2p_collection collection;              /* required; of the replicator's database */
     const char *doc_ids_json;               /* JSON array of document IDs; NULL = all.
-                                               An invalid ID is P2P_ERR_INVALID_ARGUMENT. */
+                                               An invalid ID, or more than 100,000 IDs,
+                                               is P2P_ERR_INVALID_ARGUMENT. */
     const char *channels_json;              /* JSON array of Sync Gateway channels; NULL = all */
     p2p_replication_filter_fn push_filter;  /* NULL = push everything */
     void *push_filter_user_data;

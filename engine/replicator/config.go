@@ -84,7 +84,7 @@ type Filter func(doc Document) bool
 // CollectionConfig configures one replicated collection.
 type CollectionConfig struct {
 	Collection  *store.Collection
-	DocumentIDs []string // only these documents (nil = all)
+	DocumentIDs []string // only these documents (nil = all; at most wire.MaxDocIDs, 100,000)
 	PushFilter  Filter   // nil = everything
 	PullFilter  Filter   // nil = everything
 	// ConflictResolver resolves conflicts created by pulled revisions. nil uses

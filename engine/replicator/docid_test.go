@@ -3,10 +3,12 @@ package replicator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/p2psync/libp2psync/engine/store"
+	"github.com/p2psync/libp2psync/engine/syncproto/wire"
 )
 
 // Document IDs given to a replicator follow the store's rule (1–255 bytes of UTF-8
@@ -29,4 +31,21 @@ func TestReplicatorDocIDRule(t *testing.T) {
 	if _, err := r.IsDocumentPending(context.Background(), c, strings.Repeat("x", 255)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A document ID filter longer than a listener decodes (wire.MaxDocIDs) is refused when
+// the replicator is made, not by the peer's HTTP/413 once it runs.
+func TestReplicatorDocIDFilterBound(t *testing.T) {
+	db := openDB(t, "local")
+	c := db.DefaultCollection()
+	ids := make([]string, wire.MaxDocIDs+1)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("d%d", i)
+	}
+	_, err := New(Config{Database: db, URL: "ws://127.0.0.1:1/db", Collections: []CollectionConfig{{Collection: c, DocumentIDs: ids}}})
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "document ID filter") {
+		t.Fatalf("%d IDs: %v", len(ids), err)
+	}
+	r := newRepl(t, Config{Database: db, URL: "ws://127.0.0.1:1/db", Collections: []CollectionConfig{{Collection: c, DocumentIDs: ids[:wire.MaxDocIDs]}}})
+	_ = r
 }

@@ -128,6 +128,9 @@ func New(cfg Config) (*Replicator, error) {
 	if len(colls) == 0 {
 		colls = []CollectionConfig{{Collection: cfg.Database.DefaultCollection()}}
 	}
+	if len(colls) > wire.MaxCollections {
+		return nil, fmt.Errorf("%w: %d collections; at most %d replicate in one replicator", ErrInvalidConfig, len(colls), wire.MaxCollections)
+	}
 	seen := map[string]bool{}
 	for i, c := range colls {
 		if c.Collection == nil {
@@ -138,6 +141,11 @@ func New(cfg Config) (*Replicator, error) {
 		}
 		if seen[c.Collection.FullName()] {
 			return nil, fmt.Errorf("%w: collection %s listed twice", ErrInvalidConfig, c.Collection.FullName())
+		}
+		if len(c.DocumentIDs) > wire.MaxDocIDs {
+			// A listener (ours, and any that bounds the filter the same way) refuses a
+			// longer subChanges filter with HTTP/413: say so before connecting.
+			return nil, fmt.Errorf("%w: document ID filter of %s has %d IDs; at most %d are sent", ErrInvalidConfig, c.Collection.FullName(), len(c.DocumentIDs), wire.MaxDocIDs)
 		}
 		for _, id := range c.DocumentIDs {
 			if err := store.ValidateDocID(id); err != nil {
