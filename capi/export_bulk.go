@@ -120,8 +120,9 @@ func saveOne(b *store.Batch, c *store.Collection, i int, idp, bodyp *C.char, par
 		}
 	}
 	// The body is read in place: the store checks it (UTF-8 and JSON), works on it or on a
-	// compacted copy during the call, and keeps nothing of the input past it (the
-	// Document returned owns its body).
+	// compacted copy during the call, and keeps nothing of the input past it. The results
+	// report IDs, revisions, sequences and versions only: no copy of the body comes back.
+	opts.NoBody = true
 	d, err := b.Save(c, id, cStringView(bodyp), opts)
 	return id, d, err
 }

@@ -46,6 +46,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	engineOnly := flag.Bool("engine-only", false, "run only the store's batched write; print \"engine-write <docs/s>\" per run")
 	plainOnly := flag.Bool("plain-only", false, "run only the plain baseline's batched write; print \"plain-write <docs/s>\" per run")
+	flag.BoolVar(&noBody, "nobody", false, "save with store.SaveOptions.NoBody (the returned documents carry no copy of the body)")
 	flag.Parse()
 	benchproc.StartCPUProfile(*cpuProfile)
 	defer pprof.StopCPUProfile()
@@ -62,6 +63,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// noBody is -nobody.
+var noBody bool
 
 type doc struct {
 	id   string
@@ -226,7 +230,7 @@ func runStore(dir string, docs []doc, batch int, read bool) (writeRate, readRate
 		hi := min(lo+batch, len(docs))
 		err := db.InBatch(ctx, func(b *store.Batch) error {
 			for _, d := range docs[lo:hi] {
-				if _, err := b.Save(coll, d.id, d.body, store.SaveOptions{}); err != nil {
+				if _, err := b.Save(coll, d.id, d.body, store.SaveOptions{NoBody: noBody}); err != nil {
 					return err
 				}
 			}
