@@ -431,12 +431,22 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	if err != nil {
 		return nil, err
 	}
+	return b.saveChecked(c, id, sb, deleted, opts)
+}
+
+// insertFirst reports whether a save of sb with opts first tries to insert a new document
+// in a single statement. Most saves of small documents create them. For large bodies a
+// failed attempt would waste a hash of the whole body, while the extra lookup of the
+// normal path is cheap next to writing the body, so they take the normal path.
+func insertFirst(sb savedBody, deleted bool, opts SaveOptions) bool {
+	return !deleted && !sb.attachments && len(sb.unsatisfied) == 0 && tryInsertFirst && len(sb.data) <= insertFirstMaxBody &&
+		(opts.Concurrency == LastWriteWins || opts.ParentRevID == "")
+}
+
+// saveChecked is newRevision once id and the body (sb) are checked; b is locked.
+func (b *Batch) saveChecked(c *Collection, id string, sb savedBody, deleted bool, opts SaveOptions) (*Document, error) {
 	data, attachments, unsatisfied := sb.data, sb.attachments, sb.unsatisfied
-	// Most saves of small documents create them: try that in a single
-	// statement first. For large bodies a failed attempt would waste a hash
-	// of the whole body, while the extra lookup of the normal path is cheap
-	// next to writing the body, so they take the normal path.
-	if !deleted && !attachments && len(unsatisfied) == 0 && tryInsertFirst && len(data) <= insertFirstMaxBody && (opts.Concurrency == LastWriteWins || opts.ParentRevID == "") {
+	if insertFirst(sb, deleted, opts) {
 		doc, ok, err := b.insertNew(c, id, sb, opts.NoBody)
 		if err != nil || ok {
 			return doc, err

@@ -47,6 +47,7 @@ func main() {
 	engineOnly := flag.Bool("engine-only", false, "run only the store's batched write; print \"engine-write <docs/s>\" per run")
 	plainOnly := flag.Bool("plain-only", false, "run only the plain baseline's batched write; print \"plain-write <docs/s>\" per run")
 	flag.BoolVar(&noBody, "nobody", false, "save with store.SaveOptions.NoBody (the returned documents carry no copy of the body)")
+	flag.BoolVar(&saveMany, "many", false, "save each batch with one Batch.SaveMany instead of one Batch.Save per document")
 	flag.Parse()
 	benchproc.StartCPUProfile(*cpuProfile)
 	defer pprof.StopCPUProfile()
@@ -64,8 +65,8 @@ func main() {
 	}
 }
 
-// noBody is -nobody.
-var noBody bool
+// noBody is -nobody, saveMany -many.
+var noBody, saveMany bool
 
 type doc struct {
 	id   string
@@ -225,10 +226,19 @@ func runStore(dir string, docs []doc, batch int, read bool) (writeRate, readRate
 		store.Delete(dir)
 	}()
 	coll := db.DefaultCollection()
+	var items []store.SaveItem
 	start, c0 := time.Now(), cpuTime()
 	for lo := 0; lo < len(docs); lo += batch {
 		hi := min(lo+batch, len(docs))
 		err := db.InBatch(ctx, func(b *store.Batch) error {
+			if saveMany {
+				items = items[:0]
+				for _, d := range docs[lo:hi] {
+					items = append(items, store.SaveItem{ID: d.id, Body: d.body})
+				}
+				_, err := b.SaveMany(coll, items, store.SaveOptions{NoBody: noBody})
+				return err
+			}
 			for _, d := range docs[lo:hi] {
 				if _, err := b.Save(coll, d.id, d.body, store.SaveOptions{NoBody: noBody}); err != nil {
 					return err
