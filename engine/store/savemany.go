@@ -24,15 +24,19 @@ const manyRows = 32
 // notify; only the cost differs: documents that do not exist yet are inserted manyRows to
 // a statement, which costs SQLite much less per document than a statement each. If an
 // item fails (a bad ID or body, a lost FailOnConflict), SaveMany returns the documents
-// saved before it, which stay in the batch, and the error, naming the item; the batch
-// stays usable as after a failed Save.
+// saved before it, which stay in the batch (so the failing item's index is their number),
+// and the error Save would return for that item; the batch stays usable as after a
+// failed Save.
 func (b *Batch) SaveMany(c *Collection, items []SaveItem, opts SaveOptions) ([]*Document, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
 	if err := b.start(); err != nil {
-		return nil, fmt.Errorf("save documents: %w", err)
+		return nil, fmt.Errorf("save document %q: %w", items[0].ID, err)
 	}
 	defer b.end()
 	if err := b.checkColl(c); err != nil {
-		return nil, fmt.Errorf("save documents: %w", err)
+		return nil, fmt.Errorf("save document %q: %w", items[0].ID, err)
 	}
 	docs := make([]*Document, 0, len(items))
 	var win [manyRows]manyItem
@@ -63,7 +67,7 @@ func (b *Batch) SaveMany(c *Collection, items []SaveItem, opts SaveOptions) ([]*
 		if all && n == manyRows {
 			var ierr error
 			if done, ierr = b.insertMany(c, win[:n], &docs); ierr != nil {
-				return docs, fmt.Errorf("save document %d (%q): %w", i, items[i].ID, ierr)
+				return docs, fmt.Errorf("save document %q: %w", items[i].ID, ierr)
 			}
 		}
 		if !done {
@@ -71,7 +75,7 @@ func (b *Batch) SaveMany(c *Collection, items []SaveItem, opts SaveOptions) ([]*
 				w := &win[k]
 				doc, serr := b.saveChecked(c, w.id, w.sb, false, w.opts)
 				if serr != nil {
-					return docs, fmt.Errorf("save document %d (%q): %w", i+k, w.id, serr)
+					return docs, fmt.Errorf("save document %q: %w", w.id, serr)
 				}
 				docs = append(docs, doc)
 			}
@@ -79,7 +83,7 @@ func (b *Batch) SaveMany(c *Collection, items []SaveItem, opts SaveOptions) ([]*
 		clear(win[:n]) // keep nothing of the caller's bodies
 		i += n
 		if err != nil {
-			return docs, fmt.Errorf("save document %d (%q): %w", i, items[i].ID, err)
+			return docs, fmt.Errorf("save document %q: %w", items[i].ID, err)
 		}
 	}
 	return docs, nil

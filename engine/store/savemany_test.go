@@ -140,7 +140,7 @@ func TestSaveManyStopsAtTheFailingItem(t *testing.T) {
 	items[45].Body = []byte(`{"bad":}`)
 	err = db.InBatch(ctx, func(b *store.Batch) error {
 		docs, err := b.SaveMany(c, items, store.SaveOptions{})
-		if !errors.Is(err, store.ErrInvalidJSON) || !strings.Contains(err.Error(), "save document 45 (\"d045\")") || len(docs) != 45 {
+		if !errors.Is(err, store.ErrInvalidJSON) || !strings.HasPrefix(err.Error(), `save document "d045": `) || len(docs) != 45 {
 			t.Fatalf("SaveMany with a bad body at 45: %d documents, %v", len(docs), err)
 		}
 		// FailOnConflict: d050 exists, so a parent of "" loses; with its revision it saves.
