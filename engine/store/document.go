@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/p2psync/libp2psync/engine/blobstore"
-	"github.com/p2psync/libp2psync/engine/hlv"
 )
 
 // ConcurrencyControl chooses what a save does when the document changed
@@ -371,7 +370,7 @@ func (b *Batch) insertNew(c *Collection, id string, sb savedBody, noBody bool) (
 	data := sb.data
 	rev := newRevID(0, "", false, data)
 	seq := c.seq + 1
-	vec, err := b.newVersion(hlv.Vector{})
+	vec, err := b.newFirstVersion()
 	if err != nil {
 		return nil, false, err
 	}

@@ -109,7 +109,7 @@ func (b *Batch) insertMany(c *Collection, win []manyItem, docs *[]*Document) (bo
 	for k := range win {
 		w := &win[k]
 		w.rev = newRevID(0, "", false, w.sb.data)
-		vec, err := b.newVersion(hlv.Vector{})
+		vec, err := b.newFirstVersion()
 		if err != nil {
 			return false, err
 		}
