@@ -71,32 +71,30 @@ func p2pgo_batch_save_documents(batch C.p2p_batch, coll C.p2p_collection, count 
 			return fail(cerr, err)
 		}
 	}
+	// The documents are saved in order with SaveMany (new documents go several to a SQL
+	// statement), exactly as one save each would, bulkChunk at a time. Their bodies are
+	// read in place: the store checks them (UTF-8 and JSON), works on them or on compacted
+	// copies during the call, and keeps nothing of the input past it. The results report
+	// IDs, revisions, sequences and versions only: no copy of a body comes back (NoBody).
+	opts := base
+	opts.NoBody = true
 	var results []byte
 	if outResults != nil {
 		results = append(make([]byte, 0, 128*len(idv)+2), '[')
 	}
-	for i := range idv {
-		id, d, err := saveOne(b, c, i, idv[i], bodies[i], parentv, base)
-		if err != nil {
-			if id == "" {
-				return fail(cerr, fmt.Errorf("document %d: %w", i, err))
-			}
-			return fail(cerr, fmt.Errorf("document %d (%q): %w", i, id, err))
-		}
-		saved++
+	for lo := 0; lo < len(idv); lo += bulkChunk {
+		hi := min(lo+bulkChunk, len(idv))
+		items, convErr := bulkItems(lo, idv[lo:hi], bodies[lo:hi], parentv)
+		docs, err := b.SaveMany(c, items, opts)
+		saved += len(docs)
 		if outResults != nil {
-			if i > 0 {
-				results = append(results, ',')
-			}
-			results = append(results, `{"id":`...)
-			results = appendJSONString(results, d.ID)
-			results = append(results, `,"rev_id":`...)
-			results = appendJSONString(results, d.RevID)
-			results = append(results, `,"sequence":`...)
-			results = strconv.AppendUint(results, d.Sequence, 10)
-			results = append(results, `,"version":`...)
-			results = appendJSONString(results, d.Version)
-			results = append(results, '}')
+			results = appendSaved(results, docs)
+		}
+		if err != nil {
+			return fail(cerr, fmt.Errorf("document %d (%q): %w", saved, items[len(docs)].ID, err))
+		}
+		if convErr != nil {
+			return fail(cerr, convErr)
 		}
 	}
 	if outResults != nil {
@@ -105,25 +103,52 @@ func p2pgo_batch_save_documents(batch C.p2p_batch, coll C.p2p_collection, count 
 	return C.P2P_OK
 }
 
-// saveOne saves document i of a bulk save; it returns the document's ID once known.
-func saveOne(b *store.Batch, c *store.Collection, i int, idp, bodyp *C.char, parents []*C.char, opts store.SaveOptions) (string, *store.Document, error) {
-	id, err := goDocID(idp, fmt.Sprintf("doc_ids[%d]", i))
-	if err != nil {
-		return "", nil, err
-	}
-	if bodyp == nil {
-		return id, nil, fmt.Errorf("%w: jsons[%d] is NULL", errInvalidArgument, i)
-	}
-	if parents != nil {
-		if opts.ParentRevID, err = goOptText(parents[i], fmt.Sprintf("parent_rev_ids[%d]", i)); err != nil {
-			return id, nil, err
+// bulkChunk is how many documents of a bulk save go to one SaveMany call.
+const bulkChunk = 1024
+
+// appendSaved appends the result objects of docs (after a '[' or an earlier object) to results.
+func appendSaved(results []byte, docs []*store.Document) []byte {
+	for _, d := range docs {
+		if len(results) > 1 {
+			results = append(results, ',')
 		}
+		results = append(results, `{"id":`...)
+		results = appendJSONString(results, d.ID)
+		results = append(results, `,"rev_id":`...)
+		results = appendJSONString(results, d.RevID)
+		results = append(results, `,"sequence":`...)
+		results = strconv.AppendUint(results, d.Sequence, 10)
+		results = append(results, `,"version":`...)
+		results = appendJSONString(results, d.Version)
+		results = append(results, '}')
 	}
-	// The body is read in place: the store checks it (UTF-8 and JSON), works on it or on a
-	// compacted copy during the call, and keeps nothing of the input past it (the
-	// Document returned owns its body).
-	d, err := b.Save(c, id, cStringView(bodyp), opts)
-	return id, d, err
+	return results
+}
+
+// bulkItems converts the entries lo, lo+1, ... of a bulk save (idv and bodies from entry
+// lo, parents whole) up to the first that cannot be (a NULL or invalid ID, a NULL body, a
+// parent ID that is not valid text): the items before it, and an error naming it (nil if
+// every entry converts).
+func bulkItems(lo int, idv, bodies, parents []*C.char) ([]store.SaveItem, error) {
+	items := make([]store.SaveItem, 0, len(idv))
+	for k := range idv {
+		i := lo + k
+		id, err := goDocID(idv[k], fmt.Sprintf("doc_ids[%d]", i))
+		if err != nil {
+			return items, fmt.Errorf("document %d: %w", i, err)
+		}
+		if bodies[k] == nil {
+			return items, fmt.Errorf("document %d (%q): %w: jsons[%d] is NULL", i, id, errInvalidArgument, i)
+		}
+		it := store.SaveItem{ID: id, Body: cStringView(bodies[k])}
+		if parents != nil {
+			if it.ParentRevID, err = goOptText(parents[i], fmt.Sprintf("parent_rev_ids[%d]", i)); err != nil {
+				return items, fmt.Errorf("document %d (%q): %w", i, id, err)
+			}
+		}
+		items = append(items, it)
+	}
+	return items, nil
 }
 
 //export p2pgo_collection_get_documents

@@ -31,6 +31,7 @@ type Batch struct {
 	onCommit   []func()
 	onRollback []func()
 	treeBuf    []byte
+	manyArgs   []any // insertMany's statement arguments, reused
 }
 
 type dirtyColl struct {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/p2psync/libp2psync/engine/internal/owner"
 )
@@ -152,6 +153,9 @@ type notifier struct {
 	running   *ListenerToken
 	collSubs  map[*Collection][]*ListenerToken
 	docSubs   map[*Collection]map[string][]*ListenerToken
+	// anyCollSubs is len(collSubs) > 0, kept under mu and read without it: a save checks
+	// it before taking mu (mayCarry), which most saves (no listener) then skip.
+	anyCollSubs atomic.Bool
 }
 
 func newNotifier(log *slog.Logger) *notifier {
@@ -172,6 +176,9 @@ const notifiedQueueMax = 1 << 20
 // commit being written already does (pending): c has a collection change listener and
 // the queue's bodies stay within notifiedQueueMax.
 func (n *notifier) mayCarry(c *Collection, pending, size int) bool {
+	if !n.anyCollSubs.Load() {
+		return false // a listener added meanwhile hears of this commit without bodies
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return len(n.collSubs[c]) > 0 && n.carried+pending+size <= notifiedQueueMax
@@ -194,6 +201,7 @@ func (n *notifier) register(t *ListenerToken) {
 	t.after = n.numbered // a listener only hears of commits after it was added
 	if t.docID == "" {
 		n.collSubs[t.coll] = append(n.collSubs[t.coll], t)
+		n.anyCollSubs.Store(true)
 		return
 	}
 	m := n.docSubs[t.coll]
@@ -220,6 +228,7 @@ func (n *notifier) unregister(t *ListenerToken) {
 		if len(n.collSubs[t.coll]) == 0 {
 			delete(n.collSubs, t.coll)
 		}
+		n.anyCollSubs.Store(len(n.collSubs) > 0)
 		return
 	}
 	if m := n.docSubs[t.coll]; m != nil {

@@ -228,6 +228,18 @@ transaction, committed together or not at all:
 		return nil // commits
 	})
 
+Saving many documents at once, Batch.SaveMany (or Collection.SaveMany, in a
+transaction of its own) stores, returns and notifies exactly what one Save per
+document would, but inserts documents that do not exist yet 32 to a SQL
+statement, which costs SQLite much less per document; a group holding an
+existing document or a repeated ID is saved one document at a time instead.
+SaveOptions.NoBody leaves the returned Documents' Body nil, for a caller that
+does not read the bodies back: it saves a copy of each. On W1 (tests/bench/store)
+SaveMany with NoBody writes at 0.9–1.0 of the rate per CPU-second of plain SQLite
+inserting the same documents one statement each, one Save per document at about
+0.7 of it (the revision ID's SHA-1, the JSON check, the version vector and a
+wider row with more parameters are the difference).
+
 There is one writer: while a batch is open, writes from other goroutines wait
 for it (honouring their ctx). Readers never wait: they use their own
 connections and see the last committed state. An invalid input (bad JSON, bad

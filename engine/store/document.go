@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/p2psync/libp2psync/engine/blobstore"
-	"github.com/p2psync/libp2psync/engine/hlv"
 )
 
 // ConcurrencyControl chooses what a save does when the document changed
@@ -30,6 +29,10 @@ const (
 type SaveOptions struct {
 	ParentRevID string             // the revision the caller read ("" = new document / don't know)
 	Concurrency ConcurrencyControl // see ConcurrencyControl
+	// NoBody leaves the returned Document's Body nil, for a caller that does not read
+	// the saved body back (a bulk save that reports only IDs, revisions and sequences):
+	// it saves a copy of every body. What is stored is the same.
+	NoBody bool
 }
 
 // Document is one revision of a document as returned to callers. Body is a
@@ -363,11 +366,11 @@ const insertFirstMaxBody = 16 << 10
 // insertNew tries to store data as the first revision of a document that
 // does not exist yet, in one statement. It reports false (having written
 // nothing) if the document exists.
-func (b *Batch) insertNew(c *Collection, id string, sb savedBody) (*Document, bool, error) {
+func (b *Batch) insertNew(c *Collection, id string, sb savedBody, noBody bool) (*Document, bool, error) {
 	data := sb.data
 	rev := newRevID(0, "", false, data)
 	seq := c.seq + 1
-	vec, err := b.newVersion(hlv.Vector{})
+	vec, err := b.newFirstVersion()
 	if err != nil {
 		return nil, false, err
 	}
@@ -384,9 +387,12 @@ func (b *Batch) insertNew(c *Collection, id string, sb savedBody) (*Document, bo
 		return nil, false, nil
 	}
 	b.stored(c, id, seq, rev, false, false, len(data))
-	doc := &Document{ID: id, RevID: rev, Sequence: seq, Body: sb.owned()}
+	doc := &Document{ID: id, RevID: rev, Sequence: seq}
+	if !noBody {
+		doc.Body = sb.owned()
+	}
 	doc.setNewVector(vec, sv.text)
-	b.notifyDoc(c, doc)
+	b.notifyDoc(c, doc, data)
 	return doc, true, nil
 }
 
@@ -424,13 +430,23 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	if err != nil {
 		return nil, err
 	}
+	return b.saveChecked(c, id, sb, deleted, opts)
+}
+
+// insertFirst reports whether a save of sb with opts first tries to insert a new document
+// in a single statement. Most saves of small documents create them. For large bodies a
+// failed attempt would waste a hash of the whole body, while the extra lookup of the
+// normal path is cheap next to writing the body, so they take the normal path.
+func insertFirst(sb savedBody, deleted bool, opts SaveOptions) bool {
+	return !deleted && !sb.attachments && len(sb.unsatisfied) == 0 && tryInsertFirst && len(sb.data) <= insertFirstMaxBody &&
+		(opts.Concurrency == LastWriteWins || opts.ParentRevID == "")
+}
+
+// saveChecked is newRevision once id and the body (sb) are checked; b is locked.
+func (b *Batch) saveChecked(c *Collection, id string, sb savedBody, deleted bool, opts SaveOptions) (*Document, error) {
 	data, attachments, unsatisfied := sb.data, sb.attachments, sb.unsatisfied
-	// Most saves of small documents create them: try that in a single
-	// statement first. For large bodies a failed attempt would waste a hash
-	// of the whole body, while the extra lookup of the normal path is cheap
-	// next to writing the body, so they take the normal path.
-	if !deleted && !attachments && len(unsatisfied) == 0 && tryInsertFirst && len(data) <= insertFirstMaxBody && (opts.Concurrency == LastWriteWins || opts.ParentRevID == "") {
-		doc, ok, err := b.insertNew(c, id, sb)
+	if insertFirst(sb, deleted, opts) {
+		doc, ok, err := b.insertNew(c, id, sb, opts.NoBody)
 		if err != nil || ok {
 			return doc, err
 		}
@@ -477,28 +493,31 @@ func (b *Batch) newRevision(c *Collection, id string, body []byte, deleted bool,
 	if _, err := b.storeDoc(c, id, row, t, seq, &sv); err != nil {
 		return nil, err
 	}
-	doc := &Document{ID: id, RevID: rev, Sequence: seq, Deleted: deleted, Body: sb.owned(), Expiration: expirationTime(exp)}
+	doc := &Document{ID: id, RevID: rev, Sequence: seq, Deleted: deleted, Expiration: expirationTime(exp)}
+	if !opts.NoBody {
+		doc.Body = sb.owned()
+	}
 	doc.setNewVector(vec, sv.text)
-	b.notifyDoc(c, doc)
+	b.notifyDoc(c, doc, data)
 	return doc, nil
 }
 
 // notifyDoc attaches to the change just recorded for doc (a local save's, doc being what
-// it returns to its caller) a copy of doc for the listeners (Change.Doc), when its body is
-// small and the collection has a change listener, up to notifiedBatchMax bytes of bodies
-// per commit (a big batch's changes do not hold copies of all its bodies) and
-// notifiedQueueMax in the notifier's queue (a slow listener). The caller owns
-// doc, so the listeners get their own copy of the body.
-func (b *Batch) notifyDoc(c *Collection, doc *Document) {
-	if len(b.changes) == 0 || len(doc.Body) > NotifiedBodyMax || b.notified+len(doc.Body) > notifiedBatchMax {
+// it returns to its caller, body the compact body saved) a copy of doc with its own copy
+// of body for the listeners (Change.Doc), when body is small and the collection has a
+// change listener, up to notifiedBatchMax bytes of bodies per commit (a big batch's
+// changes do not hold copies of all its bodies) and notifiedQueueMax in the notifier's
+// queue (a slow listener). body may be the caller's input (and doc.Body nil: NoBody).
+func (b *Batch) notifyDoc(c *Collection, doc *Document, body []byte) {
+	if len(b.changes) == 0 || len(body) > NotifiedBodyMax || b.notified+len(body) > notifiedBatchMax {
 		return
 	}
 	pc := &b.changes[len(b.changes)-1]
-	if pc.c != c || pc.ch.Sequence != doc.Sequence || pc.ch.DocID != doc.ID || !b.db.notify.mayCarry(c, b.notified, len(doc.Body)) {
+	if pc.c != c || pc.ch.Sequence != doc.Sequence || pc.ch.DocID != doc.ID || !b.db.notify.mayCarry(c, b.notified, len(body)) {
 		return
 	}
 	cp := *doc
-	cp.Body = cloneBytes(doc.Body)
+	cp.Body = cloneBytes(body)
 	cp.Expiration = time.Time{}
 	pc.ch.Doc = &cp
 	b.notified += len(cp.Body)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 )
 
 // Every collection has its own documents table, docs_<collection id>, whose
@@ -154,6 +155,7 @@ func (s *readerStmts) specs() []stmtSpec {
 // A save of a new document costs one insNew; an update selDoc + updDoc.
 type collWriterStmts struct {
 	insNew        *sql.Stmt
+	insMany       *sql.Stmt // manyRows insNew rows in one statement (SaveMany)
 	insNewTree    *sql.Stmt
 	selDoc        *sql.Stmt
 	selDocMeta    *sql.Stmt
@@ -177,6 +179,7 @@ func (s *collWriterStmts) specs(collID int64) []stmtSpec {
 		// A new document of one revision: the empty tree and the vector of revid (vv_rev
 		// NULL) take no parameter.
 		{&s.insNew, `INSERT INTO ` + t + ` (seq, docid, revid, deleted, tree, body, vv) VALUES (?, ?, ?, 0, x'', ?, ?) ON CONFLICT (docid) DO NOTHING`},
+		{&s.insMany, `INSERT INTO ` + t + ` (seq, docid, revid, deleted, tree, body, vv) VALUES ` + manyValues() + ` ON CONFLICT (docid) DO NOTHING`},
 		{&s.insNewTree, `INSERT INTO ` + t + ` (seq, docid, revid, deleted, tree, body) VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (docid) DO NOTHING`},
 		// The body column only when small; a larger one is read if needed (selBody).
 		{&s.selDoc, fmt.Sprintf(`SELECT seq, revid, deleted, expiration, tree, CASE WHEN length(body) < %d THEN body END, length(body), vv, vv_rev FROM %s WHERE docid = ?`, keptTableMin, t)},
@@ -196,6 +199,12 @@ func (s *collWriterStmts) specs(collID int64) []stmtSpec {
 		{&s.getKept, `SELECT body FROM ` + k + ` WHERE id = ?`},
 		{&s.delKept, `DELETE FROM ` + k + ` WHERE id = ?`},
 	}
+}
+
+// manyValues is the VALUES list of insMany: manyRows rows of insNew's parameters.
+func manyValues() string {
+	const row = `(?, ?, ?, 0, x'', ?, ?)`
+	return strings.TrimSuffix(strings.Repeat(row+`, `, manyRows), `, `)
 }
 
 // collReaderStmts are a collection's statements on the reader pool.

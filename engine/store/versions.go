@@ -232,6 +232,17 @@ func (b *Batch) newVersion(base hlv.Vector) (hlv.Vector, error) {
 	return v.Prune(db.maxDepth, 0), nil
 }
 
+// newFirstVersion is newVersion(hlv.Vector{}), the vector of a new document: one version
+// of this database (whose source ID was checked at open), without the checks and copies
+// of AddVersion and Prune, which leave such a vector as it is.
+func (b *Batch) newFirstVersion() (hlv.Vector, error) {
+	v := hlv.Vector{Current: hlv.Version{Time: b.db.clock.Now(), Source: b.db.sourceID}}
+	if err := b.persistClock(); err != nil {
+		return hlv.Vector{}, err
+	}
+	return v, nil
+}
+
 // vectorText returns vec.String(). A vector that is only a version of this database (a
 // new document's) is written directly, hex time then the kept "@<source ID>", as
 // hlv.Version writes it: one allocation instead of two, on every save of a new document.

@@ -85,3 +85,30 @@ def test_bad_input(db: p2psync.Database, coll: p2psync.Collection) -> None:
     batch.commit()
     with pytest.raises(p2psync.InvalidHandleError):
         batch.save_many(coll, [("x", {})])
+
+
+def test_save_many_past_one_chunk(db: p2psync.Database, coll: p2psync.Collection) -> None:
+    """More documents than one call of the store's SaveMany takes (1,024) and than one SQL
+    statement inserts (32), one existing and one repeated: the results of one save each;
+    a failure past the first chunk reports its own index."""
+    coll.save("d0040", {"old": True})
+    docs = [(f"d{i:04d}", {"i": i}) for i in range(1100)]
+    docs[1060] = ("d0005", {"again": True})
+    with db.batch() as batch:
+        saved = batch.save_many(coll, docs)
+    assert [s.id for s in saved] == [d[0] for d in docs]
+    assert [s.sequence for s in saved] == list(range(2, 1102))
+    assert [i for i, s in enumerate(saved) if not s.rev_id.startswith("1-")] == [40, 1060]
+    assert coll.save("x", {"i": 7}).rev_id == saved[7].rev_id
+    for s in saved[::37] + [saved[40], saved[1060]]:
+        got = coll.get(s.id)
+        assert (got.rev_id, got.sequence, got.version) == (s.rev_id, s.sequence, s.version)
+    assert json.loads(coll.get("d0005").json) == {"again": True}
+    bad = [(f"e{i:04d}", {"i": i}) for i in range(1100)]
+    bad[1050] = ("e1050", "[1]")
+    with db.batch() as batch:
+        with pytest.raises(p2psync.InvalidArgumentError) as e:
+            batch.save_many(coll, bad)
+        assert e.value.saved == 1050  # type: ignore[attr-defined]
+        assert str(e.value.message).startswith('document 1050 ("e1050"): ')
+    assert coll.count() == 1099 + 1 + 1050

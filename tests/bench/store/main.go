@@ -3,7 +3,10 @@
 // 1,000, then read back, through engine/store; and, in the same run, the same
 // rows inserted into a plain modernc.org/sqlite table as a baseline. Each is
 // run several times; it prints min/median/max docs/s and the ratio
-// store/plain of the medians.
+// store/plain of the medians. The store writes twice per run: one Batch.Save per
+// document (as an application saving documents one at a time inside a batch does), and
+// one Batch.SaveMany per batch with SaveOptions.NoBody (a bulk save, which inserts new
+// documents several to a statement and hands no bodies back).
 //
 // Each write is also reported per CPU-second of the process (user+system time), which the
 // other processes of a shared machine disturb less than the wall clock.
@@ -46,6 +49,8 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	engineOnly := flag.Bool("engine-only", false, "run only the store's batched write; print \"engine-write <docs/s>\" per run")
 	plainOnly := flag.Bool("plain-only", false, "run only the plain baseline's batched write; print \"plain-write <docs/s>\" per run")
+	flag.BoolVar(&noBody, "nobody", false, "save with store.SaveOptions.NoBody (the returned documents carry no copy of the body)")
+	flag.BoolVar(&saveMany, "many", false, "save each batch with one Batch.SaveMany instead of one Batch.Save per document")
 	flag.Parse()
 	benchproc.StartCPUProfile(*cpuProfile)
 	defer pprof.StopCPUProfile()
@@ -62,6 +67,10 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// noBody is -nobody, saveMany -many: how the store's write (-engine-only, and the first
+// store write of a full run) saves.
+var noBody, saveMany bool
 
 type doc struct {
 	id   string
@@ -82,48 +91,62 @@ func run(n, runs, batch int, dir string) error {
 	}
 	docs := w1Docs(n)
 	fmt.Printf("W1 local write: %d docs (~1 KB), batches of %d, %d runs each\n", n, batch, runs)
-	var sw, sr, pw, pr, swc, pwc []float64
+	var sw, sr, pw, pr, swc, pwc, mw, mwc []float64
 	for r := 0; r < runs; r++ {
-		w, rd, wc, err := runStore(filepath.Join(dir, fmt.Sprintf("store-%d", r)), docs, batch, true)
+		w, rd, wc, err := runStore(filepath.Join(dir, fmt.Sprintf("store-%d", r)), docs, batch, true, saveMany, noBody)
 		if err != nil {
 			return fmt.Errorf("store run %d: %w", r+1, err)
 		}
 		sw, sr, swc = append(sw, w), append(sr, rd), append(swc, wc)
+		// The bulk variant: one SaveMany per batch, no bodies handed back (what a bulk
+		// save such as the C API's p2p_batch_save_documents needs).
+		w, _, wc, err = runStore(filepath.Join(dir, fmt.Sprintf("many-%d", r)), docs, batch, false, true, true)
+		if err != nil {
+			return fmt.Errorf("store SaveMany run %d: %w", r+1, err)
+		}
+		mw, mwc = append(mw, w), append(mwc, wc)
 		w, rd, wc, err = runPlain(filepath.Join(dir, fmt.Sprintf("plain-%d.sqlite3", r)), docs, batch, true)
 		if err != nil {
 			return fmt.Errorf("plain run %d: %w", r+1, err)
 		}
 		pw, pr, pwc = append(pw, w), append(pr, rd), append(pwc, wc)
-		fmt.Printf("  run %d: store write %.0f/s (%.0f per CPU-s) read %.0f/s | plain write %.0f/s (%.0f per CPU-s) read %.0f/s\n",
-			r+1, sw[r], swc[r], sr[r], pw[r], pwc[r], pr[r])
+		fmt.Printf("  run %d: store write %.0f/s (%.0f per CPU-s) read %.0f/s | plain write %.0f/s (%.0f per CPU-s) read %.0f/s | store SaveMany write %.0f/s (%.0f per CPU-s)\n",
+			r+1, sw[r], swc[r], sr[r], pw[r], pwc[r], pr[r], mw[r], mwc[r])
 	}
 	report := func(name string, xs []float64) float64 {
 		s := append([]float64(nil), xs...)
 		sort.Float64s(s)
 		med := median(s)
-		fmt.Printf("%-12s docs/s  min %8.0f  median %8.0f  max %8.0f\n", name, s[0], med, s[len(s)-1])
+		fmt.Printf("%-19s docs/s  min %8.0f  median %8.0f  max %8.0f\n", name, s[0], med, s[len(s)-1])
 		return med
 	}
 	msw := report("store write", sw)
+	mmw := report("store SaveMany", mw)
 	mpw := report("plain write", pw)
 	msr := report("store read", sr)
 	mpr := report("plain read", pr)
 	mswc := report("store write/CPU-s", swc)
+	mmwc := report("SaveMany/CPU-s", mwc)
 	mpwc := report("plain write/CPU-s", pwc)
 	fmt.Printf("ratio store/plain (medians): write %.2f  read %.2f  write per CPU-second %.2f\n", msw/mpw, msr/mpr, mswc/mpwc)
-	// The store and plain writes of one run follow each other, so the ratio of each pair
-	// suffers less from the load of a shared machine than the ratio of two medians.
-	var pairs []float64
-	for r := range swc {
-		if pwc[r] > 0 {
-			pairs = append(pairs, swc[r]/pwc[r])
+	fmt.Printf("ratio SaveMany/plain (medians): write %.2f  write per CPU-second %.2f\n", mmw/mpw, mmwc/mpwc)
+	// The writes of one run follow each other, so the ratio of each pair suffers less
+	// from the load of a shared machine than the ratio of two medians.
+	byRun := func(name string, xs []float64) {
+		var pairs []float64
+		for r := range xs {
+			if pwc[r] > 0 {
+				pairs = append(pairs, xs[r]/pwc[r])
+			}
+		}
+		if len(pairs) > 0 {
+			sort.Float64s(pairs)
+			fmt.Printf("ratio %s/plain write per CPU-second, run by run: min %.2f  median %.2f  max %.2f\n",
+				name, pairs[0], median(pairs), pairs[len(pairs)-1])
 		}
 	}
-	if len(pairs) > 0 {
-		sort.Float64s(pairs)
-		fmt.Printf("ratio store/plain write per CPU-second, run by run: min %.2f  median %.2f  max %.2f\n",
-			pairs[0], median(pairs), pairs[len(pairs)-1])
-	}
+	byRun("store", swc)
+	byRun("SaveMany", mwc)
 	return nil
 }
 
@@ -148,7 +171,7 @@ func w1Docs(n int) []doc {
 // runEngineOnly is -engine-only: the store's batched write alone, one line per run.
 func runEngineOnly(n, runs, batch int, dir string) error {
 	return runOneSide(n, runs, batch, dir, "engine-write", func(dir string, r int, docs []doc) (float64, error) {
-		w, _, _, err := runStore(filepath.Join(dir, fmt.Sprintf("engine-%d", r)), docs, batch, false)
+		w, _, _, err := runStore(filepath.Join(dir, fmt.Sprintf("engine-%d", r)), docs, batch, false, saveMany, noBody)
 		return w, err
 	})
 }
@@ -207,8 +230,10 @@ func perCPU(n int, c0 time.Duration) float64 {
 	return float64(n) / d.Seconds()
 }
 
-// runStore saves docs through engine/store and, if read, reads them back with Get.
-func runStore(dir string, docs []doc, batch int, read bool) (writeRate, readRate, writeCPURate float64, err error) {
+// runStore saves docs through engine/store, one Batch.Save per document or, if many, one
+// Batch.SaveMany per batch (with SaveOptions.NoBody if noBody), and, if read, reads them
+// back with Get.
+func runStore(dir string, docs []doc, batch int, read, many, noBody bool) (writeRate, readRate, writeCPURate float64, err error) {
 	ctx := context.Background()
 	db, err := store.Open(ctx, dir, store.Config{})
 	if err != nil {
@@ -221,12 +246,21 @@ func runStore(dir string, docs []doc, batch int, read bool) (writeRate, readRate
 		store.Delete(dir)
 	}()
 	coll := db.DefaultCollection()
+	var items []store.SaveItem
 	start, c0 := time.Now(), cpuTime()
 	for lo := 0; lo < len(docs); lo += batch {
 		hi := min(lo+batch, len(docs))
 		err := db.InBatch(ctx, func(b *store.Batch) error {
+			if many {
+				items = items[:0]
+				for _, d := range docs[lo:hi] {
+					items = append(items, store.SaveItem{ID: d.id, Body: d.body})
+				}
+				_, err := b.SaveMany(coll, items, store.SaveOptions{NoBody: noBody})
+				return err
+			}
 			for _, d := range docs[lo:hi] {
-				if _, err := b.Save(coll, d.id, d.body, store.SaveOptions{}); err != nil {
+				if _, err := b.Save(coll, d.id, d.body, store.SaveOptions{NoBody: noBody}); err != nil {
 					return err
 				}
 			}
