@@ -249,7 +249,7 @@ fuzz: tools-demo
 	done
 
 # Runs every Go main under tests/bench/*/ except the shared workload package, then W8 from the bindings (tests/python/bench_*.py,
-# tests/kotlin/*Bench.kt), which run tests/bench/store -engine-only as their baseline.
+# tests/kotlin/*Bench.kt), which run tests/bench/store -engine-only -many -nobody as their baseline.
 BENCH_STORE := $(BUILD)/bench/store-bench
 
 bench: tools-demo

@@ -9,7 +9,8 @@ import java.nio.file.Files
  * Benchmark W8 (tests/bench/WORKLOAD.md) from the JVM: the W1 documents saved from Kotlin
  * in batches of 1,000 with Batch.saveMany and read back with Collection.getMany, against
  * the engine's own batched insert of the same documents measured in the same run (the
- * Go program tests/bench/store run with -engine-only between the Kotlin runs).
+ * Go program tests/bench/store run with -engine-only -many -nobody, Batch.SaveMany, the path
+ * the C bulk save takes, between the Kotlin runs).
  *
  * Run by `make bench` (not by `make test`):
  *   java -Djava.library.path=build/lib -cp <tests jar>:<jar>:<stdlib> \
@@ -62,7 +63,7 @@ private fun fingerprint(docs: List<Pair<String, String>>): String {
 }
 
 private fun engineRate(binary: String, n: Int, batch: Int): Double {
-    val p = ProcessBuilder(binary, "-engine-only", "-n", "$n", "-runs", "1", "-batch", "$batch")
+    val p = ProcessBuilder(binary, "-engine-only", "-many", "-nobody", "-n", "$n", "-runs", "1", "-batch", "$batch")
         .redirectErrorStream(true).start()
     val out = p.inputStream.bufferedReader().readText()
     check(p.waitFor() == 0) { "engine baseline failed: $out" }

@@ -1,6 +1,7 @@
 """Benchmark W8 (tests/bench/WORKLOAD.md): the W1 documents saved from Python in batches of
 1,000 and read back in bulk, against the engine's own batched insert of the same documents
-measured in the same run (tests/bench/store -engine-only, run between the Python runs).
+measured in the same run (tests/bench/store -engine-only -many -nobody: Batch.SaveMany, the
+path the C bulk save takes; run between the Python runs).
 
 Run by `make bench` (not by `make test`):
     P2PSYNC_LIBRARY=build/lib/libp2psync.so PYTHONPATH=bindings/python \\
@@ -66,7 +67,7 @@ def fingerprint(docs: List[Tuple[str, str]]) -> str:
 
 
 def engine_rate(binary: Path, n: int, batch: int) -> float:
-    out = subprocess.run([str(binary), "-engine-only", "-n", str(n), "-runs", "1", "-batch", str(batch)],
+    out = subprocess.run([str(binary), "-engine-only", "-many", "-nobody", "-n", str(n), "-runs", "1", "-batch", str(batch)],
                          check=True, capture_output=True, text=True).stdout
     return float(out.split()[-1])
 
