@@ -31,6 +31,9 @@ type Batch struct {
 	onCommit   []func()
 	onRollback []func()
 	treeBuf    []byte
+	// reverse is the BaseDelta of the revision PutExistingRevision or PutExistingVersion
+	// is inserting (keptdelta.go), nil otherwise.
+	reverse *pendingBase
 }
 
 type dirtyColl struct {

@@ -552,20 +552,24 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 		vec = &v
 	}
 	size := revSizes{wire: len(rev.Body), delta: rev.DeltaSrc != ""}
+	var base *store.Document
 	if size.delta {
-		full, err := p.applyDelta(ctx, rev)
+		full, b, err := p.applyDelta(ctx, rev)
 		if err != nil {
 			// The pusher resends the full body (PROTOCOL §6.3); the row stays pending until then.
 			s.stats.refused.Add(1)
 			s.log.Debug("delta refused", "doc", rev.DocID, "rev", rev.RevID, "deltaSrc", rev.DeltaSrc, "err", err)
 			return nil, &blip.Error{Domain: "HTTP", Code: 422, Message: err.Error()}
 		}
-		rev.Body = full
+		rev.Body, base = full, b
 	}
 	size.full = len(rev.Body)
 	clean, keep, err := p.receivedBody(ctx, rev)
 	if err != nil || !keep {
 		return nil, err
+	}
+	if base != nil && !rev.Deleted {
+		size.base = reverseDelta(base, clean)
 	}
 	if !rev.Deleted {
 		// Every blob the revision refers to must be here before it is saved (and before the
@@ -594,6 +598,24 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 type revSizes struct {
 	wire, full int
 	delta      bool
+	// base, for a rev received as a delta, lets the store keep the base body as a delta
+	// against the new one (reverseDelta); nil when it cannot.
+	base *store.BaseDelta
+}
+
+// reverseDelta returns, for a revision received as a delta against base whose body to be
+// stored is body, the delta turning body back into base's body byte for byte (nil when
+// there is none: delta.CreateExact). Made here, in the rev's handler, not in the store's
+// single writer.
+func reverseDelta(base *store.Document, body []byte) *store.BaseDelta {
+	if base.Deleted {
+		return nil
+	}
+	d, exact, err := delta.CreateExact(body, base.Body)
+	if err != nil || !exact {
+		return nil
+	}
+	return &store.BaseDelta{RevID: base.RevID, Delta: d}
 }
 
 // receivedBody turns a received revision's body into the one to save. keep is false,
@@ -667,7 +689,7 @@ func (p *Puller) saveRev(ctx context.Context, rev wire.Rev, clean []byte, size r
 	s := p.s
 	rr := store.RemoteRevision{
 		DocID: rev.DocID, RevID: rev.RevID, History: rev.History, Deleted: rev.Deleted, Body: clean,
-		NoConflicts: rev.NoConflicts && !p.opts.Active,
+		NoConflicts: rev.NoConflicts && !p.opts.Active, Base: size.base,
 		// An active pull receives the peer's current revisions, and a push under the
 		// no-conflicts rules the pusher's (extending ours or closing a live leaf): a
 		// deletion among them that leaves no live leaf is the document's state, and
@@ -715,24 +737,25 @@ func (p *Puller) storeFailed(rev wire.Rev, err error) error {
 }
 
 // applyDelta rebuilds the body of a rev sent as a delta against rev.DeltaSrc from the
-// stored body of that revision. Any error means the peer must send the full body.
-func (p *Puller) applyDelta(ctx context.Context, rev wire.Rev) ([]byte, error) {
+// stored body of that revision, and returns that revision too. Any error means the peer
+// must send the full body.
+func (p *Puller) applyDelta(ctx context.Context, rev wire.Rev) ([]byte, *store.Document, error) {
 	if !p.s.deltas {
 		// Deltas are only sent to a puller that advertised them, which this one did not.
-		return nil, errors.New("delta not accepted")
+		return nil, nil, errors.New("delta not accepted")
 	}
 	base, err := p.deltaBase(ctx, rev)
 	if err != nil {
-		return nil, fmt.Errorf("delta base %s unknown: %w", rev.DeltaSrc, err)
+		return nil, nil, fmt.Errorf("delta base %s unknown: %w", rev.DeltaSrc, err)
 	}
 	if base.Deleted {
-		return nil, fmt.Errorf("delta base %s is a tombstone", rev.DeltaSrc)
+		return nil, nil, fmt.Errorf("delta base %s is a tombstone", rev.DeltaSrc)
 	}
 	body, err := delta.Apply(base.Body, rev.Body)
 	if err != nil {
-		return nil, fmt.Errorf("apply delta against %s: %w", rev.DeltaSrc, err)
+		return nil, nil, fmt.Errorf("apply delta against %s: %w", rev.DeltaSrc, err)
 	}
-	return body, nil
+	return body, base, nil
 }
 
 func (s *Session) handleNoRev(ctx context.Context, req *blip.Message) (*blip.Message, error) {

@@ -182,7 +182,7 @@ const maxResolveAttempts = 3
 // peer resolves) and resolved here by an active one (see resolveVersion).
 func (p *Puller) saveVersion(ctx context.Context, rev wire.Rev, vec hlv.Vector, clean []byte, size revSizes) error {
 	s := p.s
-	rv := store.RemoteVersion{DocID: rev.DocID, Vector: vec, Deleted: rev.Deleted, Body: clean, RevTree: rev.RevTree}
+	rv := store.RemoteVersion{DocID: rev.DocID, Vector: vec, Deleted: rev.Deleted, Body: clean, RevTree: rev.RevTree, Base: size.base}
 	for attempt := 0; ; attempt++ {
 		res := s.ins.insertVersion(ctx, p.coll, rv, s.anc)
 		if res.err != nil {
