@@ -1,6 +1,7 @@
 package syncproto
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -553,15 +554,16 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 	}
 	size := revSizes{wire: len(rev.Body), delta: rev.DeltaSrc != ""}
 	var base *store.Document
+	var reverse []byte
 	if size.delta {
-		full, b, err := p.applyDelta(ctx, rev)
+		full, b, r, err := p.applyDelta(ctx, rev)
 		if err != nil {
 			// The pusher resends the full body (PROTOCOL §6.3); the row stays pending until then.
 			s.stats.refused.Add(1)
 			s.log.Debug("delta refused", "doc", rev.DocID, "rev", rev.RevID, "deltaSrc", rev.DeltaSrc, "err", err)
 			return nil, &blip.Error{Domain: "HTTP", Code: 422, Message: err.Error()}
 		}
-		rev.Body, base = full, b
+		rev.Body, base, reverse = full, b, r
 	}
 	size.full = len(rev.Body)
 	clean, keep, err := p.receivedBody(ctx, rev)
@@ -569,7 +571,7 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 		return nil, err
 	}
 	if base != nil && !rev.Deleted {
-		size.base = reverseDelta(base, clean)
+		size.base = reverseDelta(base, rev.Body, reverse, clean)
 	}
 	if !rev.Deleted {
 		// Every blob the revision refers to must be here before it is saved (and before the
@@ -603,19 +605,23 @@ type revSizes struct {
 	base *store.BaseDelta
 }
 
-// reverseDelta returns, for a revision received as a delta against base whose body to be
-// stored is body, the delta turning body back into base's body byte for byte (nil when
-// there is none: delta.CreateExact). Made here, in the rev's handler, not in the store's
-// single writer.
-func reverseDelta(base *store.Document, body []byte) *store.BaseDelta {
+// reverseDelta returns, for a revision received as a delta against base, rebuilt as
+// full and to be stored as body, the delta turning body back into base's body byte for
+// byte: reverse (delta.ApplyReverse's, relative to full) when body is full, else one
+// made with delta.CreateExact; nil when there is none. Made here, in the rev's handler,
+// not in the store's single writer.
+func reverseDelta(base *store.Document, full, reverse, body []byte) *store.BaseDelta {
 	if base.Deleted {
 		return nil
 	}
-	d, exact, err := delta.CreateExact(body, base.Body)
-	if err != nil || !exact {
-		return nil
+	if reverse == nil || !bytes.Equal(full, body) {
+		var exact bool
+		var err error
+		if reverse, exact, err = delta.CreateExact(body, base.Body); err != nil || !exact {
+			return nil
+		}
 	}
-	return &store.BaseDelta{RevID: base.RevID, Delta: d}
+	return &store.BaseDelta{RevID: base.RevID, Delta: reverse}
 }
 
 // receivedBody turns a received revision's body into the one to save. keep is false,
@@ -737,25 +743,24 @@ func (p *Puller) storeFailed(rev wire.Rev, err error) error {
 }
 
 // applyDelta rebuilds the body of a rev sent as a delta against rev.DeltaSrc from the
-// stored body of that revision, and returns that revision too. Any error means the peer
-// must send the full body.
-func (p *Puller) applyDelta(ctx context.Context, rev wire.Rev) ([]byte, *store.Document, error) {
+// stored body of that revision, and returns that revision too, with the delta that turns
+// the body back into it when delta.ApplyReverse made one. Any error means the peer must
+// send the full body.
+func (p *Puller) applyDelta(ctx context.Context, rev wire.Rev) (body []byte, base *store.Document, reverse []byte, err error) {
 	if !p.s.deltas {
 		// Deltas are only sent to a puller that advertised them, which this one did not.
-		return nil, nil, errors.New("delta not accepted")
+		return nil, nil, nil, errors.New("delta not accepted")
 	}
-	base, err := p.deltaBase(ctx, rev)
-	if err != nil {
-		return nil, nil, fmt.Errorf("delta base %s unknown: %w", rev.DeltaSrc, err)
+	if base, err = p.deltaBase(ctx, rev); err != nil {
+		return nil, nil, nil, fmt.Errorf("delta base %s unknown: %w", rev.DeltaSrc, err)
 	}
 	if base.Deleted {
-		return nil, nil, fmt.Errorf("delta base %s is a tombstone", rev.DeltaSrc)
+		return nil, nil, nil, fmt.Errorf("delta base %s is a tombstone", rev.DeltaSrc)
 	}
-	body, err := delta.Apply(base.Body, rev.Body)
-	if err != nil {
-		return nil, nil, fmt.Errorf("apply delta against %s: %w", rev.DeltaSrc, err)
+	if body, reverse, err = delta.ApplyReverse(base.Body, rev.Body); err != nil {
+		return nil, nil, nil, fmt.Errorf("apply delta against %s: %w", rev.DeltaSrc, err)
 	}
-	return body, base, nil
+	return body, base, reverse, nil
 }
 
 func (s *Session) handleNoRev(ctx context.Context, req *blip.Message) (*blip.Message, error) {
