@@ -138,8 +138,13 @@ func decideVersionProposal(row wire.ProposedChange, cur store.CurrentRevision) w
 // deltaBase returns the stored revision a received delta applies to: rev.DeltaSrc names
 // it by rev-tree ID or, under CBMobile_4, by version (the current revision's, or its
 // parent's while its body is kept: see versions_delta.go).
+// The base is normally the current revision here (the sender names what this side has
+// now), so that is looked at first.
 func (p *Puller) deltaBase(ctx context.Context, rev wire.Rev) (*store.Document, error) {
-	return p.s.deltaSource(ctx, p.coll, rev.DocID, rev.DeltaSrc)
+	if p.s.v4 && wire.IsVersion(rev.DeltaSrc) {
+		return p.coll.GetVersionCurrentFirst(ctx, rev.DocID, rev.DeltaSrc)
+	}
+	return p.coll.GetRevision(ctx, rev.DocID, rev.DeltaSrc)
 }
 
 // commitVersion stores a received version inside the inserter's transaction and, unless
