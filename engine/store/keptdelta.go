@@ -58,18 +58,24 @@ type pendingBase struct {
 // stored body, or nil when there is none or it does not fit: a body that may reference
 // blobs (see the package comment above), or a body the store rewrote (compacted).
 func usableBaseDelta(id string, bd *BaseDelta, received, stored []byte) *pendingBase {
-	if bd == nil || len(bd.Delta) == 0 || len(bd.Delta) >= len(stored) || !bytes.Equal(received, stored) ||
+	if bd == nil || len(bd.Delta) == 0 || len(bd.Delta) >= len(stored) || !sameBytes(received, stored) ||
 		blobstore.MayReference(stored) || blobstore.MayReference(bd.Delta) {
 		return nil
 	}
 	return &pendingBase{docID: id, base: *bd, body: stored}
 }
 
+// sameBytes is bytes.Equal, at once for a slice compared with itself (the stored body is
+// usually the received one as it was).
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0] || bytes.Equal(a, b))
+}
+
 // reverseFor returns the delta row to keep for node n of t, the body leaving the column
 // for the current revision cur of document id; nil when n's body is to be copied whole.
 func (b *Batch) reverseFor(id string, t *revTree, n *revNode, cur int) []byte {
 	r := b.reverse
-	if r == nil || r.docID != id || n.id != r.base.RevID || n.deleted || !bytes.Equal(t.nodes[cur].body, r.body) {
+	if r == nil || r.docID != id || n.id != r.base.RevID || n.deleted || !sameBytes(t.nodes[cur].body, r.body) {
 		return nil
 	}
 	return r.base.Delta

@@ -260,3 +260,38 @@ func TestSchema2Migrates(t *testing.T) {
 		t.Fatalf("document after migration: %v", err)
 	}
 }
+
+// A reader of a body kept as a delta that a save rewrites between the reader's two reads
+// (the tree with the column, then the delta row) never applies the row to the wrong
+// column: the row is gone by then, and the reader reads the tree again.
+func TestReverseDeltaReadRacesSave(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	c := db.DefaultCollection()
+	id, base, edit := reverseTestBodies(t, 7)
+	for _, rev := range []RemoteRevision{
+		{DocID: id, RevID: "1-aa", Body: base},
+		{DocID: id, RevID: "2-bb", History: []string{"1-aa"}, Body: edit, Base: reverseOf(t, "1-aa", base, edit)},
+	} {
+		if _, err := c.PutExistingRevision(ctx, rev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := bytes.Replace(base, []byte(`"kind":"bench"`), []byte(`"kind":"other","extra":1`), 1)
+	saved := false
+	testAfterTreeRead = func() {
+		if saved {
+			return
+		}
+		saved = true
+		// A winning conflict: the column changes, 1-aa is stored whole under a new row.
+		if _, err := c.PutExistingRevision(ctx, RemoteRevision{DocID: id, RevID: "2-ff", History: []string{"1-aa"}, Body: other}); err != nil {
+			t.Error(err)
+		}
+	}
+	defer func() { testAfterTreeRead = nil }()
+	wantRevisionBody(t, c, id, "1-aa", base)
+	if !saved {
+		t.Fatal("the save between the reads did not run")
+	}
+}
