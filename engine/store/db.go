@@ -377,16 +377,8 @@ func (db *Database) initSchema(ctx context.Context) (err error) {
 			return fmt.Errorf("write schema version: %w", classify(err))
 		}
 	}
-	if version == schemaVersionV1 {
-		if err := db.migrateSchema1(ctx); err != nil {
-			return err
-		}
-	}
-	if version == schemaVersionV2 {
-		// Nothing to rewrite (see schemaVersion).
-		if _, err := db.wconn.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'schema_version'`, schemaVersion); err != nil {
-			return fmt.Errorf("migrate schema: %w", classify(err))
-		}
+	if err := db.migrateFrom(ctx, version); err != nil {
+		return err
 	}
 	if err := db.wconn.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'uuid'`).Scan(&db.uuid); err != nil {
 		return fmt.Errorf("%w: read database UUID: %w", ErrCorrupt, classify(err))
@@ -396,6 +388,21 @@ func (db *Database) initSchema(ctx context.Context) (err error) {
 	}
 	if _, err := db.wconn.ExecContext(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("commit schema: %w", classify(err))
+	}
+	return nil
+}
+
+// migrateFrom brings a database of an older schema version to the current one inside
+// initSchema's transaction (nothing to do for a new or current one).
+func (db *Database) migrateFrom(ctx context.Context, version string) error {
+	switch version {
+	case schemaVersionV1:
+		return db.migrateSchema1(ctx)
+	case schemaVersionV2:
+		// Nothing to rewrite (see schemaVersion).
+		if _, err := db.wconn.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'schema_version'`, schemaVersion); err != nil {
+			return fmt.Errorf("migrate schema: %w", classify(err))
+		}
 	}
 	return nil
 }
