@@ -47,7 +47,7 @@ var noChange = []byte("{}")
 //
 // Errors wrap ErrInvalidJSON.
 func Create(old, new []byte) ([]byte, error) {
-	if ro, rn, _, ok := createRaw(old, new); ok {
+	if ro, rn, _, _, ok := createRaw(old, new); ok {
 		// Both are objects in canonical form: members equal as text stay undecoded.
 		return encodeDiff(ro, rn)
 	}
@@ -64,7 +64,7 @@ func Create(old, new []byte) ([]byte, error) {
 //
 // Errors wrap ErrInvalidJSON, as Create's.
 func CreateExact(old, new []byte) (d []byte, exact bool, err error) {
-	ro, rn, oraws, raw := createRaw(old, new)
+	ro, rn, oraws, nraws, raw := createRaw(old, new)
 	if !raw {
 		if d, err = createDecoded(old, new); err != nil {
 			return nil, false, err
@@ -76,8 +76,9 @@ func CreateExact(old, new []byte) (d []byte, exact bool, err error) {
 		return d, true, nil
 	}
 	// The receiver's Apply decodes d and splices it into old's members (applyRaw):
-	// the same here, with old's members as createRaw split them.
-	keys := ro.keys
+	// the same here, with old's and new's members as createRaw split them, compared
+	// member by member (rebuildsExactly) rather than as a rebuilt copy of new.
+	keys, nkeys := ro.keys, rn.keys
 	if d, err = encodeDiff(ro, rn); err != nil {
 		return nil, false, err
 	}
@@ -89,8 +90,7 @@ func CreateExact(old, new []byte) (d []byte, exact bool, err error) {
 	if !isObj {
 		return nil, false, nil // a document delta is an object (encodeDiff of two objects)
 	}
-	rebuilt, ok, err := applyMembers(keys, oraws, len(old), dobj)
-	if !ok || err != nil || !bytes.Equal(rebuilt, new) {
+	if !rebuildsExactly(keys, oraws, dobj, nkeys, nraws) {
 		return nil, false, nil
 	}
 	return d, true, nil

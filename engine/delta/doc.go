@@ -26,6 +26,11 @@
 //     body: answer 422 (PROTOCOL.md §6.3).
 //  3. Store the returned body as the new revision.
 //
+// ApplyReverse is Apply that also returns, when it is cheap and exact, the delta turning
+// the new body back into the base, byte for byte: a receiver keeps the base that way
+// instead of as a second full copy. It compares only the members the delta names, so it
+// costs about what Apply costs; nil means there is none (CreateExact can still try).
+//
 // Example:
 //
 //	d, err := delta.Create([]byte(`{"kind":"bench","n":1}`), []byte(`{"kind":"edit1","n":1}`))

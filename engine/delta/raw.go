@@ -334,15 +334,16 @@ func applyMembers(keys []string, raws []rawValue, oldLen int, dobj *object) (out
 
 // createRaw is Create's path for two documents in canonical form: members whose text
 // is the same on both sides are not decoded. ok is false when the path does not apply.
-// oraws are old's members as text (o.keys are their keys), for CreateExact.
-func createRaw(old, new []byte) (o, n *object, oraws []rawValue, ok bool) {
+// oraws and nraws are old's and new's members as text (o.keys and n.keys are their
+// keys), for CreateExact.
+func createRaw(old, new []byte) (o, n *object, oraws, nraws []rawValue, ok bool) {
 	okeys, oraws, ok := topMembers(old)
 	if !ok {
-		return nil, nil, nil, false
+		return nil, nil, nil, nil, false
 	}
 	nkeys, nraws, ok := topMembers(new)
 	if !ok {
-		return nil, nil, nil, false
+		return nil, nil, nil, nil, false
 	}
 	o = &object{keys: okeys, vals: make([]any, len(okeys))}
 	n = &object{keys: nkeys, vals: make([]any, len(nkeys))}
@@ -366,7 +367,69 @@ func createRaw(old, new []byte) (o, n *object, oraws []rawValue, ok bool) {
 		return true
 	}
 	if !decode(o.vals, oraws) || !decode(n.vals, nraws) {
-		return nil, nil, nil, false
+		return nil, nil, nil, nil, false
 	}
-	return o, n, oraws, true
+	return o, n, oraws, nraws, true
+}
+
+// rebuildsExactly reports whether applying the object delta dobj to the canonical
+// document whose members are okeys/oraws (applyMembers) gives exactly the canonical
+// document whose members are nkeys/nraws. Both texts being canonical, that is the case
+// when the members applyMembers would write, in its order (old's members in their order,
+// patched or removed as dobj says, then the members dobj adds, in its order), are new's
+// members one for one, each value the same text. So the output is compared member by
+// member as it would be made, without building it: untouched members, usually most of
+// the bytes, are compared as they are.
+func rebuildsExactly(okeys []string, oraws []rawValue, dobj *object, nkeys []string, nraws []rawValue) bool {
+	next := 0
+	var buf []byte
+	match := func(k string, text []byte) bool {
+		if next >= len(nkeys) || nkeys[next] != k || !bytes.Equal(nraws[next], text) {
+			return false
+		}
+		next++
+		return true
+	}
+	// The patched value of a member (old, hasOld) as applyMembers would write it.
+	encode := func(old any, hasOld bool, d any) ([]byte, bool) {
+		v, deleted, err := applyValue(nil, old, hasOld, d)
+		if err != nil || deleted {
+			return nil, false
+		}
+		if buf, err = appendJSON(buf[:0], v, 2, MaxDepth); err != nil {
+			return nil, false
+		}
+		return buf, true
+	}
+	for i, k := range okeys {
+		j := dobj.find(k)
+		if j < 0 {
+			if !match(k, oraws[i]) {
+				return false
+			}
+			continue
+		}
+		if isDeletion(dobj.vals[j]) {
+			continue
+		}
+		ov, err := decodeJSON(oraws[i], MaxDepth-1)
+		if err != nil {
+			return false
+		}
+		text, ok := encode(ov, true, dobj.vals[j])
+		if !ok || !match(k, text) {
+			return false
+		}
+	}
+	old := &object{keys: okeys}
+	for j, k := range dobj.keys {
+		if old.find(k) >= 0 {
+			continue
+		}
+		text, ok := encode(nil, false, dobj.vals[j])
+		if !ok || !match(k, text) {
+			return false
+		}
+	}
+	return next == len(nkeys)
 }

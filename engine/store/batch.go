@@ -32,6 +32,9 @@ type Batch struct {
 	onRollback []func()
 	treeBuf    []byte
 	manyArgs   []any // insertMany's statement arguments, reused
+	// reverse is the BaseDelta of the revision PutExistingRevision or PutExistingVersion
+	// is inserting (keptdelta.go), nil otherwise.
+	reverse *pendingBase
 }
 
 type dirtyColl struct {

@@ -288,9 +288,12 @@ func (db *Database) openSQL(ctx context.Context) error {
 // kept-bodies table per collection (keptTable), stores a one-revision tree as an empty
 // blob and leaves vv_rev NULL for a vector of the row's revid. Version 2 reads every
 // row version 1 wrote, so migrating rewrites no document: an old row takes the new
-// form the next time its document is saved.
+// form the next time its document is saved. Version 3 may keep a body as a reverse delta
+// (flagBodyDelta, keptdelta.go), which a version-2 library would not understand; it reads
+// every version-2 row as it is, so migrating 2 to 3 only records the new version.
 const (
-	schemaVersion   = "2"
+	schemaVersion   = "3"
+	schemaVersionV2 = "2"
 	schemaVersionV1 = "1"
 )
 
@@ -327,8 +330,8 @@ func (db *Database) initSchema(ctx context.Context) (err error) {
 	err = db.wconn.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&version)
 	switch {
 	case err == nil:
-		if version != schemaVersion && version != schemaVersionV1 {
-			return fmt.Errorf("%w: unsupported schema version %q (this library reads %s and %s)", ErrCorrupt, version, schemaVersionV1, schemaVersion)
+		if version != schemaVersion && version != schemaVersionV2 && version != schemaVersionV1 {
+			return fmt.Errorf("%w: unsupported schema version %q (this library reads %s to %s)", ErrCorrupt, version, schemaVersionV1, schemaVersion)
 		}
 	case errors.Is(err, sql.ErrNoRows):
 		// new database (or one interrupted before its first commit)
@@ -374,10 +377,8 @@ func (db *Database) initSchema(ctx context.Context) (err error) {
 			return fmt.Errorf("write schema version: %w", classify(err))
 		}
 	}
-	if version == schemaVersionV1 {
-		if err := db.migrateSchema1(ctx); err != nil {
-			return err
-		}
+	if err := db.migrateFrom(ctx, version); err != nil {
+		return err
 	}
 	if err := db.wconn.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'uuid'`).Scan(&db.uuid); err != nil {
 		return fmt.Errorf("%w: read database UUID: %w", ErrCorrupt, classify(err))
@@ -391,7 +392,23 @@ func (db *Database) initSchema(ctx context.Context) (err error) {
 	return nil
 }
 
-// migrateSchema1 brings a database of schema version 1 to version 2 inside initSchema's
+// migrateFrom brings a database of an older schema version to the current one inside
+// initSchema's transaction (nothing to do for a new or current one).
+func (db *Database) migrateFrom(ctx context.Context, version string) error {
+	switch version {
+	case schemaVersionV1:
+		return db.migrateSchema1(ctx)
+	case schemaVersionV2:
+		// Nothing to rewrite (see schemaVersion).
+		if _, err := db.wconn.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'schema_version'`, schemaVersion); err != nil {
+			return fmt.Errorf("migrate schema: %w", classify(err))
+		}
+	}
+	return nil
+}
+
+// migrateSchema1 brings a database of schema version 1 to version 2 (recorded as the
+// current version, which reads every version-2 row as it is) inside initSchema's
 // transaction, so that a crash or an error leaves the file as it was: every collection
 // gains its version-vector columns (if it predates them) and its kept-bodies table, and
 // the schema version is updated. No document row is rewritten (see schemaVersion).

@@ -371,13 +371,18 @@ last sequence and live document count), local documents, remote ancestors, the
 versions of kept parent bodies (kept_versions, keptversion.go), the database UUID,
 source ID and clock state.
 
-Schema version 2 is this layout. A version-1 database (kept bodies inside the
+Schema version 3 is this layout. Version 3 adds to version 2 one form of kept
+body: a revision received as a delta (PutExistingRevision or PutExistingVersion
+with a BaseDelta) keeps the body it replaced as a reverse delta against the new
+body column, a few bytes instead of a second full copy (keptdelta.go says how it
+stays correct when the column changes). A version-2 database opens as version 3
+without rewriting anything. A version-1 database (kept bodies inside the
 tree, vv and vv_rev after the body) is migrated when opened, in the opening
 transaction (an error or a crash leaves it as it was): each documents table is
 rebuilt with the body last, keeping its rows, indexes and full-text triggers,
 and gains its kept-bodies table; old-form trees stay readable and take the new
-form on their next save. The previous version of this library refuses a
-version-2 database (unsupported schema version).
+form on their next save. Versions of this library that read at most schema 1 or
+2 refuse a version-3 database (unsupported schema version).
 
 Indexes for engine/query live beside a collection's table: value indexes are
 partial expression indexes on it (qidx_<collection>_<name>, query.go), and

@@ -183,6 +183,19 @@ func (b *Batch) nodeBody(c *Collection, row *docRow, t *revTree, i int) ([]byte,
 	var err error
 	var body []byte
 	switch {
+	case n.ref > 0 && n.delta:
+		var column []byte
+		if row == nil {
+			return nil, fmt.Errorf("%w: revision %s: kept delta of a new document", ErrCorrupt, n.id)
+		}
+		if column, err = b.columnBody(c, row); err != nil {
+			return nil, err
+		}
+		if err = c.w.getKept.QueryRowContext(b.ctx, n.ref).Scan(&body); err == nil {
+			if body, err = deltaBody(n.id, n.ref, column, body); err != nil {
+				return nil, err
+			}
+		}
 	case n.ref > 0:
 		err = c.w.getKept.QueryRowContext(b.ctx, n.ref).Scan(&body)
 	case row != nil:
@@ -240,9 +253,9 @@ func (b *Batch) storeDoc(c *Collection, id string, row *docRow, t *revTree, seq 
 		if body == nil {
 			body = emptyObject()
 		}
-		n.body, n.ref, n.col = body, 0, true
+		n.body, n.ref, n.col, n.delta = body, 0, true, false
 	}
-	if err := b.keepBodies(c, row, t, cur); err != nil {
+	if err := b.keepBodies(c, id, row, t, cur, !keepColumn); err != nil {
 		return 0, err
 	}
 	b.treeBuf = encodeTree(t, cur, seq, b.treeBuf)
@@ -278,14 +291,21 @@ func (b *Batch) storeDoc(c *Collection, id string, row *docRow, t *revTree, seq 
 
 // keepBodies stores the kept bodies of the revisions of t other than cur where the
 // format wants them (before the row is rewritten: a body still in the row's column is
-// copied from there), and deletes the kept-table rows row referred to that t no longer
-// does.
-func (b *Batch) keepBodies(c *Collection, row *docRow, t *revTree, cur int) error {
+// copied from there, or kept as the reverse delta b.reverse gives for it), and deletes the
+// kept-table rows row referred to that t no longer does. newColumn says the body column
+// is about to be rewritten: bodies kept as deltas against it are then stored in full
+// (see keptdelta.go).
+func (b *Batch) keepBodies(c *Collection, id string, row *docRow, t *revTree, cur int, newColumn bool) error {
 	var live []int64
 	for i := range t.nodes {
 		n := &t.nodes[i]
 		if i == cur || !n.hasBody() {
 			continue
+		}
+		if n.ref > 0 && n.delta && newColumn {
+			if err := b.materializeDelta(c, row, t, i); err != nil {
+				return err
+			}
 		}
 		switch {
 		case n.ref > 0:
@@ -295,6 +315,18 @@ func (b *Batch) keepBodies(c *Collection, row *docRow, t *revTree, cur int) erro
 		case n.col && (n.body == nil || len(n.body) >= keptTableMin):
 			if row == nil {
 				return fmt.Errorf("%w: revision %s: body column of a new document", ErrCorrupt, n.id)
+			}
+			if d := b.reverseFor(id, t, n, cur); d != nil {
+				res, err := c.w.keepBody.ExecContext(b.ctx, d)
+				if err != nil {
+					return b.fail(err)
+				}
+				if n.ref, err = res.LastInsertId(); err != nil {
+					return b.fail(err)
+				}
+				n.col, n.delta = false, true
+				live = append(live, n.ref)
+				continue
 			}
 			res, err := c.w.keepColumn.ExecContext(b.ctx, row.seq)
 			if err != nil {
@@ -992,11 +1024,13 @@ var testAfterTreeRead func()
 func (c *Collection) getRevision(ctx context.Context, id, revID string) (_ *Document, gone bool, _ error) {
 	var doc *Document
 	var ref int64 // the body is this row of the kept-bodies table, read after the tree
+	var isDelta bool
 	pick := func(d *docTree, i int) error {
 		if i < 0 {
 			return fmt.Errorf("%w: unknown revision", ErrNotFound)
 		}
 		n := d.tree.nodes[i]
+		isDelta = n.ref > 0 && n.delta
 		if ref = n.ref; ref > 0 {
 			n.body = []byte{}
 		}
@@ -1029,6 +1063,10 @@ func (c *Collection) getRevision(ctx context.Context, id, revID string) (_ *Docu
 				doc.Body = cloneBytes(doc.Body)
 			}
 		}
+	}
+	if err == nil && isDelta {
+		// A reverse delta (keptdelta.go): it needs the body column, which this read skipped.
+		return c.readDeltaRevision(ctx, id, revID)
 	}
 	if err == nil && ref > 0 {
 		if testAfterTreeRead != nil {

@@ -20,6 +20,10 @@ type RemoteRevision struct {
 	// branches only they descend from (see "Conflicts" in the package documentation).
 	// Only tombstones are ever removed.
 	AdoptDeletion bool
+	// Base, when the revision was received as a delta against the current revision,
+	// lets that revision's body be kept as a small delta instead of a full copy (see
+	// BaseDelta). Optional; ignored unless it fits.
+	Base *BaseDelta
 }
 
 // InsertResult reports what PutExistingRevision did.
@@ -92,6 +96,8 @@ func (b *Batch) putExisting(c *Collection, rev *RemoteRevision) (InsertResult, e
 	if err != nil {
 		return InsertResult{}, err
 	}
+	b.reverse = usableBaseDelta(rev.DocID, rev.Base, rev.Body, body)
+	defer func() { b.reverse = nil }()
 	// Most revisions received by a new database create their document: try that in a
 	// single statement first (see insertFirstMaxBody).
 	if tryInsertFirst && !rev.Deleted && len(body) <= insertFirstMaxBody {

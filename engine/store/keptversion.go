@@ -105,6 +105,25 @@ func (c *Collection) GetRevisionByVersion(ctx context.Context, id, version strin
 	return doc, nil
 }
 
+// GetVersionCurrentFirst is GetRevisionByVersion for a caller that expects version to be
+// the current revision's (a receiver of a delta: its base is normally what it has now): the
+// current revision is read first, without looking at the record of the kept parent's
+// version, which is read only when the current revision has another version.
+func (c *Collection) GetVersionCurrentFirst(ctx context.Context, id, version string) (*Document, error) {
+	want, err := hlv.ParseVersion(version)
+	if err != nil {
+		return nil, fmt.Errorf("get version %s of %q: %w: %v", version, id, ErrInvalidRevID, err)
+	}
+	doc, err := c.GetWithDeleted(ctx, id)
+	if err == nil && doc.Version == want.String() {
+		return doc, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get version %s of %q: %w", version, id, err)
+	}
+	return c.GetRevisionByVersion(ctx, id, version)
+}
+
 // keptVersionOf returns the rev-tree ID of the kept revision recorded with version;
 // ErrNotFound when none is.
 func (c *Collection) keptVersionOf(ctx context.Context, id, version string) (string, error) {

@@ -178,3 +178,38 @@ func TestGetRevisionByVersionLargeKeptBody(t *testing.T) {
 		t.Fatalf("large grandparent: %v, want ErrNotFound", err)
 	}
 }
+
+// GetVersionCurrentFirst finds what GetRevisionByVersion finds, the current revision
+// first.
+func TestGetVersionCurrentFirst(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	coll := db.DefaultCollection()
+	d1, err := coll.Save(ctx, "a", []byte(`{"n":1}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := coll.Save(ctx, "a", []byte(`{"n":2}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d3, err := coll.Save(ctx, "a", []byte(`{"n":3}`), SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := coll.GetVersionCurrentFirst(ctx, "a", d3.Version); err != nil || got.RevID != d3.RevID || string(got.Body) != `{"n":3}` || got.Vector != d3.Vector {
+		t.Fatalf("current: %+v, %v", got, err)
+	}
+	if got, err := coll.GetVersionCurrentFirst(ctx, "a", d2.Version); err != nil || got.RevID != d2.RevID || string(got.Body) != `{"n":2}` || got.Version != d2.Version {
+		t.Fatalf("parent: %+v, %v", got, err)
+	}
+	if _, err := coll.GetVersionCurrentFirst(ctx, "a", d1.Version); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("grandparent: %v, want ErrNotFound", err)
+	}
+	if _, err := coll.GetVersionCurrentFirst(ctx, "b", d1.Version); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown document: %v, want ErrNotFound", err)
+	}
+	if _, err := coll.GetVersionCurrentFirst(ctx, "a", "junk"); !errors.Is(err, ErrInvalidRevID) {
+		t.Fatalf("bad version: %v, want ErrInvalidRevID", err)
+	}
+}

@@ -22,6 +22,8 @@ type RemoteVersion struct {
 	// Sync Gateway), and then the rev-tree IDs listed after the previous versions
 	// (Vector.Legacy), if any, serve instead.
 	RevTree []string
+	// Base: as RemoteRevision.Base.
+	Base *BaseDelta
 }
 
 // VersionResult reports what PutExistingVersion did.
@@ -105,6 +107,8 @@ func (b *Batch) putVersion(c *Collection, rv *RemoteVersion) (VersionResult, err
 	if err != nil {
 		return VersionResult{}, err
 	}
+	b.reverse = usableBaseDelta(rv.DocID, rv.Base, rv.Body, body)
+	defer func() { b.reverse = nil }()
 	if err := b.observe(rv.Vector); err != nil {
 		return VersionResult{}, err
 	}

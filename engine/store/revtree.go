@@ -21,13 +21,18 @@ type revNode struct {
 	// col: the body is the docs.body column of the row as loaded (the node was the
 	// current revision); body is nil when the column was not read (a large body).
 	col bool
+	// delta (schema 3, with ref): the kept-table row holds not the body but a delta that
+	// turns the row's body column into it, byte for byte (see "Reverse deltas" in
+	// document.go). Valid only while the column holds what it held when the row was
+	// written: storeDoc never rewrites the column while such a node keeps its body.
+	delta bool
 }
 
 // hasBody reports whether the revision's body is kept (loaded or not).
 func (n *revNode) hasBody() bool { return n.body != nil || n.ref > 0 || n.col }
 
 // dropBody forgets the revision's body (a kept-table row it had is deleted by storeDoc).
-func (n *revNode) dropBody() { n.body, n.ref, n.col = nil, 0, false }
+func (n *revNode) dropBody() { n.body, n.ref, n.col, n.delta = nil, 0, false, false }
 
 // revTree is a document's revision tree. Invariant: a node's parent has a
 // smaller index and a generation exactly one lower; IDs are unique.
@@ -240,7 +245,8 @@ func (t *revTree) revisions() []Revision {
 //	  uvarint  len(id), id bytes
 //	  uvarint  parent index + 1 (0 = root)
 //	  byte     flags: 1 deleted, 2 has body, 4 body is the docs.body column (current
-//	           revision), 8 body is a row of the kept-bodies table (schema 2)
+//	           revision), 8 body is a row of the kept-bodies table (schema 2),
+//	           16 (with 8) that row is a delta against the body column (schema 3)
 //	  uvarint  sequence
 //	  if flag 8: uvarint row ID in the kept-bodies table
 //	  else if has body and not in column: uvarint len, body bytes
@@ -254,6 +260,7 @@ const (
 	flagHasBody       = 2
 	flagBodyInColumn  = 4
 	flagBodyKept      = 8
+	flagBodyDelta     = 16
 )
 
 // isSingle reports whether t is the tree encodeTree stores as an empty blob for a row of
@@ -304,6 +311,9 @@ func encodeTree(t *revTree, current int, rowSeq uint64, buf []byte) []byte {
 				flags |= flagBodyInColumn
 			case n.ref > 0:
 				flags |= flagBodyKept
+				if n.delta {
+					flags |= flagBodyDelta
+				}
 			}
 		}
 		buf = append(buf, flags)
@@ -344,9 +354,11 @@ func decodeRowTree(data, column []byte, revid string, deleted bool, seq uint64, 
 func decodeNodeBody(n *revNode, flags byte, p, column []byte, columnSeen *bool, copyBodies bool) ([]byte, string) {
 	switch {
 	case flags&flagHasBody == 0:
-		if flags&(flagBodyInColumn|flagBodyKept) != 0 {
+		if flags&(flagBodyInColumn|flagBodyKept|flagBodyDelta) != 0 {
 			return p, "body flag without body"
 		}
+	case flags&flagBodyDelta != 0 && flags&(flagBodyKept|flagBodyInColumn) != flagBodyKept:
+		return p, "delta flag without a kept body"
 	case flags&flagBodyInColumn != 0:
 		if flags&flagBodyKept != 0 || *columnSeen {
 			return p, "body column claimed twice"
@@ -358,7 +370,7 @@ func decodeNodeBody(n *revNode, flags byte, p, column []byte, columnSeen *bool, 
 		if k <= 0 || ref == 0 || ref > 1<<62 {
 			return p, "bad kept body reference"
 		}
-		n.ref = int64(ref)
+		n.ref, n.delta = int64(ref), flags&flagBodyDelta != 0
 		p = p[k:]
 	default:
 		bl, k := binary.Uvarint(p)
@@ -419,7 +431,7 @@ func decodeTreeBodies(data, column []byte, copyBodies bool) (*revTree, error) {
 		}
 		flags := p[0]
 		p = p[1:]
-		if flags&^(flagDeleted|flagHasBody|flagBodyInColumn|flagBodyKept) != 0 {
+		if flags&^(flagDeleted|flagHasBody|flagBodyInColumn|flagBodyKept|flagBodyDelta) != 0 {
 			return nil, bad("unknown flags")
 		}
 		seq, k := binary.Uvarint(p)

@@ -92,7 +92,11 @@
 // (FoldLegacyAttachments); both split it with the store's parser (store.ObjectMembers)
 // and keep every other member's text in its order. A pusher sends a delta only when
 // applying it to the base rebuilds its body byte for byte (the delta format cannot place
-// an added key nor reorder keys), so both peers hold one body per revision.
+// an added key nor reorder keys), so both peers hold one body per revision. A receiver
+// of a delta keeps the base it replaces (the next delta's base) as the reverse delta
+// delta.ApplyReverse made with the new body (store.BaseDelta; a few bytes instead of a
+// second full copy), made in the rev's handler, not in the store's writer; that is
+// storage only, nothing on the wire changes.
 //
 // # CBMobile_4 (version vectors)
 //
@@ -121,7 +125,8 @@
 // peer's known revisions whose body this side holds, named as the peer named it:
 // deltaSrc is a version (store.Collection.GetRevisionByVersion: the current revision or
 // its kept parent) or, for a peer copy without one, a rev-tree ID. The receiver applies
-// it to its body of that version, found the same way, and answers HTTP/422 when it has
+// it to its body of that version, found the same way (its current revision first:
+// store.Collection.GetVersionCurrentFirst), and answers HTTP/422 when it has
 // none (a version older than the parent, pruned, or one it never stored); the sender then
 // resends the whole body, as under CBMobile_3. Checked in LiteCore and Sync Gateway
 // sources (CBMOBILE4-AND-BLOBS.md §A.4, §A.5 and §D: no CBMobile_4 delta was recorded on

@@ -1,6 +1,7 @@
 package syncproto
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -552,20 +553,25 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 		vec = &v
 	}
 	size := revSizes{wire: len(rev.Body), delta: rev.DeltaSrc != ""}
+	var base *store.Document
+	var reverse []byte
 	if size.delta {
-		full, err := p.applyDelta(ctx, rev)
+		full, b, r, err := p.applyDelta(ctx, rev)
 		if err != nil {
 			// The pusher resends the full body (PROTOCOL §6.3); the row stays pending until then.
 			s.stats.refused.Add(1)
 			s.log.Debug("delta refused", "doc", rev.DocID, "rev", rev.RevID, "deltaSrc", rev.DeltaSrc, "err", err)
 			return nil, &blip.Error{Domain: "HTTP", Code: 422, Message: err.Error()}
 		}
-		rev.Body = full
+		rev.Body, base, reverse = full, b, r
 	}
 	size.full = len(rev.Body)
 	clean, keep, err := p.receivedBody(ctx, rev)
 	if err != nil || !keep {
 		return nil, err
+	}
+	if base != nil && !rev.Deleted {
+		size.base = reverseDelta(base, rev.Body, reverse, clean)
 	}
 	if !rev.Deleted {
 		// Every blob the revision refers to must be here before it is saved (and before the
@@ -594,6 +600,28 @@ func (s *Session) handleRev(ctx context.Context, req *blip.Message) (*blip.Messa
 type revSizes struct {
 	wire, full int
 	delta      bool
+	// base, for a rev received as a delta, lets the store keep the base body as a delta
+	// against the new one (reverseDelta); nil when it cannot.
+	base *store.BaseDelta
+}
+
+// reverseDelta returns, for a revision received as a delta against base, rebuilt as
+// full and to be stored as body, the delta turning body back into base's body byte for
+// byte: reverse (delta.ApplyReverse's, relative to full) when body is full, else one
+// made with delta.CreateExact; nil when there is none. Made here, in the rev's handler,
+// not in the store's single writer.
+func reverseDelta(base *store.Document, full, reverse, body []byte) *store.BaseDelta {
+	if base.Deleted {
+		return nil
+	}
+	if reverse == nil || !bytes.Equal(full, body) {
+		var exact bool
+		var err error
+		if reverse, exact, err = delta.CreateExact(body, base.Body); err != nil || !exact {
+			return nil
+		}
+	}
+	return &store.BaseDelta{RevID: base.RevID, Delta: reverse}
 }
 
 // receivedBody turns a received revision's body into the one to save. keep is false,
@@ -667,7 +695,7 @@ func (p *Puller) saveRev(ctx context.Context, rev wire.Rev, clean []byte, size r
 	s := p.s
 	rr := store.RemoteRevision{
 		DocID: rev.DocID, RevID: rev.RevID, History: rev.History, Deleted: rev.Deleted, Body: clean,
-		NoConflicts: rev.NoConflicts && !p.opts.Active,
+		NoConflicts: rev.NoConflicts && !p.opts.Active, Base: size.base,
 		// An active pull receives the peer's current revisions, and a push under the
 		// no-conflicts rules the pusher's (extending ours or closing a live leaf): a
 		// deletion among them that leaves no live leaf is the document's state, and
@@ -715,24 +743,24 @@ func (p *Puller) storeFailed(rev wire.Rev, err error) error {
 }
 
 // applyDelta rebuilds the body of a rev sent as a delta against rev.DeltaSrc from the
-// stored body of that revision. Any error means the peer must send the full body.
-func (p *Puller) applyDelta(ctx context.Context, rev wire.Rev) ([]byte, error) {
+// stored body of that revision, and returns that revision too, with the delta that turns
+// the body back into it when delta.ApplyReverse made one. Any error means the peer must
+// send the full body.
+func (p *Puller) applyDelta(ctx context.Context, rev wire.Rev) (body []byte, base *store.Document, reverse []byte, err error) {
 	if !p.s.deltas {
 		// Deltas are only sent to a puller that advertised them, which this one did not.
-		return nil, errors.New("delta not accepted")
+		return nil, nil, nil, errors.New("delta not accepted")
 	}
-	base, err := p.deltaBase(ctx, rev)
-	if err != nil {
-		return nil, fmt.Errorf("delta base %s unknown: %w", rev.DeltaSrc, err)
+	if base, err = p.deltaBase(ctx, rev); err != nil {
+		return nil, nil, nil, fmt.Errorf("delta base %s unknown: %w", rev.DeltaSrc, err)
 	}
 	if base.Deleted {
-		return nil, fmt.Errorf("delta base %s is a tombstone", rev.DeltaSrc)
+		return nil, nil, nil, fmt.Errorf("delta base %s is a tombstone", rev.DeltaSrc)
 	}
-	body, err := delta.Apply(base.Body, rev.Body)
-	if err != nil {
-		return nil, fmt.Errorf("apply delta against %s: %w", rev.DeltaSrc, err)
+	if body, reverse, err = delta.ApplyReverse(base.Body, rev.Body); err != nil {
+		return nil, nil, nil, fmt.Errorf("apply delta against %s: %w", rev.DeltaSrc, err)
 	}
-	return body, nil
+	return body, base, reverse, nil
 }
 
 func (s *Session) handleNoRev(ctx context.Context, req *blip.Message) (*blip.Message, error) {

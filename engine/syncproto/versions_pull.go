@@ -138,8 +138,13 @@ func decideVersionProposal(row wire.ProposedChange, cur store.CurrentRevision) w
 // deltaBase returns the stored revision a received delta applies to: rev.DeltaSrc names
 // it by rev-tree ID or, under CBMobile_4, by version (the current revision's, or its
 // parent's while its body is kept: see versions_delta.go).
+// The base is normally the current revision here (the sender names what this side has
+// now), so that is looked at first.
 func (p *Puller) deltaBase(ctx context.Context, rev wire.Rev) (*store.Document, error) {
-	return p.s.deltaSource(ctx, p.coll, rev.DocID, rev.DeltaSrc)
+	if p.s.v4 && wire.IsVersion(rev.DeltaSrc) {
+		return p.coll.GetVersionCurrentFirst(ctx, rev.DocID, rev.DeltaSrc)
+	}
+	return p.coll.GetRevision(ctx, rev.DocID, rev.DeltaSrc)
 }
 
 // commitVersion stores a received version inside the inserter's transaction and, unless
@@ -182,7 +187,7 @@ const maxResolveAttempts = 3
 // peer resolves) and resolved here by an active one (see resolveVersion).
 func (p *Puller) saveVersion(ctx context.Context, rev wire.Rev, vec hlv.Vector, clean []byte, size revSizes) error {
 	s := p.s
-	rv := store.RemoteVersion{DocID: rev.DocID, Vector: vec, Deleted: rev.Deleted, Body: clean, RevTree: rev.RevTree}
+	rv := store.RemoteVersion{DocID: rev.DocID, Vector: vec, Deleted: rev.Deleted, Body: clean, RevTree: rev.RevTree, Base: size.base}
 	for attempt := 0; ; attempt++ {
 		res := s.ins.insertVersion(ctx, p.coll, rv, s.anc)
 		if res.err != nil {

@@ -147,6 +147,11 @@ func main() {
 	cpu := func(r result) float64 { return float64(r.cpu) / float64(time.Millisecond) }
 	report("edit push CPU, full", full, cpu, "ms")
 	report("edit push CPU, delta", delta, cpu, "ms")
+	// Per revision: what one update costs both processes' worth of work (the listener
+	// and the replicator run in this process), the figure least disturbed by other load.
+	perRev := func(r result) float64 { return float64(r.cpu) / float64(time.Microsecond) / float64(max(r.revs, 1)) }
+	report("edit push CPU/rev, full", full, perRev, "us")
+	report("edit push CPU/rev, delta", delta, perRev, "us")
 	if len(full) == 0 || len(delta) == 0 {
 		return
 	}
