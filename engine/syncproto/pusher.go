@@ -254,7 +254,10 @@ func (p *Pusher) nextChanges(ctx context.Context, feed *changeFeed, since uint64
 	}
 	feed.restart() // before the query: every later commit is collected
 	p.queries.Add(1)
-	changes, err := p.coll.ChangesSince(ctx, since, p.opts.BatchSize)
+	// The documents are read with the list (small ones: the list's bodies stay within
+	// maxPrefetchBytes), as the rows the peer asks for are sent as read then (see
+	// notifiedDoc): one store query per list instead of two.
+	changes, err := p.coll.ChangesSinceWithDocs(ctx, since, p.opts.BatchSize, maxPrefetchBytes/max(p.opts.BatchSize, 1))
 	*fromFeed = err == nil && p.opts.Continuous && len(changes) < p.opts.BatchSize
 	return changes, err
 }
