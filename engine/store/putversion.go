@@ -29,8 +29,8 @@ type VersionResult struct {
 	// Order is the received vector compared with the local current revision's
 	// (hlv.Vector.Compare; Newer for a document that does not exist here).
 	Order    hlv.Order
-	Inserted bool      // stored (only when Order is Newer)
-	Sequence uint64    // its sequence; 0 if nothing was written
+	Inserted bool   // stored (only when Order is Newer)
+	Sequence uint64 // its sequence; 0 if nothing was written
 	// Document is the current revision afterwards; nil if the document does not exist.
 	// Its Body may share the bytes of RemoteVersion.Body (a new document's, stored as
 	// received): the caller must not change those while it uses Document.
