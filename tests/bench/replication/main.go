@@ -10,7 +10,11 @@
 //   - W3: continuous replication; 200 documents saved one every 20 ms; latency from just
 //     before the save to the document's arrival in the other process (p50, p99).
 //
-// Each workload runs 3 times; min / median / max are printed.
+// Each workload runs 3 times (-runs); min / median / max are printed. -level and
+// -cbmobile choose the deflate level and subprotocol of both processes; -revs-in-flight,
+// -insert-batch, -changes-batch and -changes-in-flight set the syncproto.Limits of both
+// (tuning experiments; 0 = default); -cpuprofile/-childprofile and
+// -memprofile/-childmemprofile profile the pusher and the listener process.
 //
 //	go run ./tests/bench/replication          # full (100,000 docs)
 //	go run ./tests/bench/replication -quick   # smoke run (10,000 docs, 50 live docs)
@@ -255,6 +259,8 @@ func run(n, live, runs int) error {
 	benchproc.Report("  ratio push/insert (target >= 0.6)", pick(func(r w2Result) float64 { return r.pushRate / r.insertRate }), "%.2f")
 	benchproc.Report("  CPU s pusher+listener during the push", pick(func(r w2Result) float64 { return r.cpuParent + r.cpuChild }), "%.2f")
 	benchproc.Report("  CPU us per document, pusher+listener (target <= 100)", pick(func(r w2Result) float64 { return (r.cpuParent + r.cpuChild) * 1e6 / float64(n) }), "%.0f")
+	benchproc.Report("  CPU us per document, pusher", pick(func(r w2Result) float64 { return r.cpuParent * 1e6 / float64(n) }), "%.0f")
+	benchproc.Report("  CPU us per document, listener", pick(func(r w2Result) float64 { return r.cpuChild * 1e6 / float64(n) }), "%.0f")
 	benchproc.Report("  peak RSS pusher process during the insert MiB", pick(func(r w2Result) float64 { return benchproc.MiB(r.rssInsert) }), "%.0f")
 	benchproc.Report("  peak RSS pusher MiB", pick(func(r w2Result) float64 { return benchproc.MiB(r.rssParent) }), "%.0f")
 	benchproc.Report("  peak RSS listener MiB", pick(func(r w2Result) float64 { return benchproc.MiB(r.rssChild) }), "%.0f")
