@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -59,6 +60,7 @@ func appendProperties(dst []byte, p Properties) ([]byte, error) {
 	if size > MaxPropertiesSize {
 		return dst, fmt.Errorf("%w: properties are %d bytes (limit %d)", ErrTooLarge, size, MaxPropertiesSize)
 	}
+	dst = slices.Grow(dst, size+binary.MaxVarintLen32) // one allocation, not one per growth
 	dst = binary.AppendUvarint(dst, uint64(size))
 	for _, kv := range p {
 		dst = append(dst, kv.Key...)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -24,6 +25,7 @@ type Change struct {
 	// back. It is set for local saves and deletions (Save, Delete) of at most
 	// NotifiedBodyMax bytes while the collection has a change listener, and nil otherwise:
 	// the listener then reads the document. Shared by every listener: read-only.
+	// ChangesSinceWithDocs sets it too, for the bodies it was asked to read.
 	Doc *Document
 }
 
@@ -65,6 +67,54 @@ func (c *Collection) ChangesSince(ctx context.Context, since uint64, limit int) 
 			return nil, fmt.Errorf("changes of %s: %w", c.FullName(), classify(err))
 		}
 		ch.Sequence = uint64(seq)
+		out = append(out, ch)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("changes of %s: %w", c.FullName(), classify(err))
+	}
+	return out, nil
+}
+
+// ChangesSinceWithDocs is ChangesSince that also reads, in the same statement, each
+// listed document whose body is at most maxBody bytes: such a change's Doc is the
+// document as GetWithDeleted would have returned it in that snapshot (the row is the
+// document's current state, at Sequence). A change with a larger body has a nil Doc. It
+// spares a sender that sends what it lists (a pusher) a second read of each document.
+func (c *Collection) ChangesSinceWithDocs(ctx context.Context, since uint64, limit, maxBody int) ([]Change, error) {
+	if err := c.usable(); err != nil {
+		return nil, fmt.Errorf("changes of %s: %w", c.FullName(), err)
+	}
+	defer c.db.leave()
+	if limit <= 0 {
+		limit = -1
+	}
+	r, err := c.readers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("changes of %s: %w", c.FullName(), err)
+	}
+	rows, err := r.changesDocs.QueryContext(ctx, int64(since), limit, maxBody)
+	if err != nil {
+		return nil, fmt.Errorf("changes of %s: %w", c.FullName(), classify(err))
+	}
+	defer rows.Close()
+	var out []Change
+	for rows.Next() {
+		var (
+			ch        Change
+			seq       int64
+			exp       sql.NullInt64
+			body      []byte
+			vv, vvRev sql.NullString
+		)
+		if err := rows.Scan(&seq, &ch.DocID, &ch.RevID, &ch.Deleted, &ch.BodySize, &exp, &body, &vv, &vvRev); err != nil {
+			return nil, fmt.Errorf("changes of %s: %w", c.FullName(), classify(err))
+		}
+		ch.Sequence = uint64(seq)
+		if body != nil || ch.BodySize == 0 {
+			d := &Document{ID: ch.DocID, RevID: ch.RevID, Deleted: ch.Deleted, Sequence: ch.Sequence, Expiration: expirationTime(exp), Body: body}
+			d.setVector(scanVector(vv, vvRev, d.RevID))
+			ch.Doc = d
+		}
 		out = append(out, ch)
 	}
 	if err := rows.Err(); err != nil {

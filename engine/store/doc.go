@@ -262,7 +262,9 @@ resolution gets the next sequence, strictly increasing and never reused, even
 across restarts and purges (purges take no sequence). LastSequence is the
 highest committed one. ChangesSince(since, limit) returns one row per document
 whose latest change is after since, in sequence order — the feed a pusher
-reads. Purged documents disappear from it.
+reads. Purged documents disappear from it. ChangesSinceWithDocs lists the same
+rows with each document whose body is at most a given size read in the same
+statement (Change.Doc), for a reader that sends what it lists.
 
 # Listeners
 

@@ -175,7 +175,8 @@ func (b *Batch) insertNewRemote(c *Collection, rev *RemoteRevision, body []byte)
 	cur := t.winner()
 	t.dropBodies(cur)
 	b.treeBuf = encodeTree(t, cur, seq, b.treeBuf)
-	res, err := c.w.insNewTree.ExecContext(b.ctx, seq, rev.DocID, rev.RevID, b.treeBuf, body)
+	// Without a cancellation watcher goroutine per statement, as insertNewVersion.
+	res, err := c.w.insNewTree.ExecContext(context.WithoutCancel(b.ctx), seq, rev.DocID, rev.RevID, b.treeBuf, body)
 	if err != nil {
 		return InsertResult{}, false, b.fail(err)
 	}

@@ -31,9 +31,12 @@ type VersionResult struct {
 	// Order is the received vector compared with the local current revision's
 	// (hlv.Vector.Compare; Newer for a document that does not exist here).
 	Order    hlv.Order
-	Inserted bool      // stored (only when Order is Newer)
-	Sequence uint64    // its sequence; 0 if nothing was written
-	Document *Document // the current revision afterwards; nil if the document does not exist
+	Inserted bool   // stored (only when Order is Newer)
+	Sequence uint64 // its sequence; 0 if nothing was written
+	// Document is the current revision afterwards; nil if the document does not exist.
+	// Its Body may share the bytes of RemoteVersion.Body (a new document's, stored as
+	// received): the caller must not change those while it uses Document.
+	Document *Document
 }
 
 // PutExistingVersion stores a revision received with a version vector. Every time in the
@@ -158,13 +161,18 @@ func (b *Batch) putVersion(c *Collection, rv *RemoteVersion) (VersionResult, err
 // carrying the received vector. It reports false (having written nothing) if the
 // document exists.
 func (b *Batch) insertNewVersion(c *Collection, rv *RemoteVersion, anc []string, body []byte) (VersionResult, bool, error) {
-	rev := newRevID(0, "", false, body)
+	var rev string
 	if len(anc) == 1 {
 		rev = anc[0]
+	} else {
+		rev = newRevID(0, "", false, body)
 	}
 	seq := c.seq + 1
 	sv := storedVector{text: storedForm(rv.Vector, b.db.maxDepth).String(), rev: rev}
-	res, err := c.w.insNew.ExecContext(b.ctx, seq, rv.DocID, rev, body, sv.text)
+	// A single-row insert on the writer, which this batch holds, never waits: a context
+	// that cannot be cancelled spares the driver a watcher goroutine per statement (the
+	// batch still ends at the caller's cancellation, at its next step or its commit).
+	res, err := c.w.insNew.ExecContext(context.WithoutCancel(b.ctx), seq, rv.DocID, rev, body, sv.text)
 	if err != nil {
 		return VersionResult{}, false, b.fail(err)
 	}
@@ -174,7 +182,7 @@ func (b *Batch) insertNewVersion(c *Collection, rv *RemoteVersion, anc []string,
 		return VersionResult{}, false, nil
 	}
 	b.stored(c, rv.DocID, seq, rev, false, false, len(body))
-	doc := &Document{ID: rv.DocID, RevID: rev, Sequence: seq, Body: cloneBytes(body)}
+	doc := &Document{ID: rv.DocID, RevID: rev, Sequence: seq, Body: body}
 	doc.setVector(sv)
 	return VersionResult{Order: hlv.Newer, Inserted: true, Sequence: seq, Document: doc}, true, nil
 }

@@ -216,8 +216,10 @@ type collReaderStmts struct {
 	getTreeRev *sql.Stmt
 	changes    *sql.Stmt
 	expiration *sql.Stmt
-	expired    *sql.Stmt
-	getKept    *sql.Stmt
+	// changesDocs is changes with the document columns, the body only up to ?3 bytes.
+	changesDocs *sql.Stmt
+	expired     *sql.Stmt
+	getKept     *sql.Stmt
 }
 
 // expiryPage is how many expired documents one purge transaction handles.
@@ -236,6 +238,7 @@ func (s *collReaderStmts) specs(collID int64) []stmtSpec {
 		// one revision or of a history, which need no other body).
 		{&s.getTreeRev, `SELECT revid, deleted, seq, expiration, tree, CASE WHEN revid = ?2 THEN body END, vv, vv_rev FROM ` + t + ` WHERE docid = ?1`},
 		{&s.changes, `SELECT seq, docid, revid, deleted, length(body) FROM ` + t + ` WHERE seq > ? ORDER BY seq LIMIT ?`},
+		{&s.changesDocs, `SELECT seq, docid, revid, deleted, length(body), expiration, CASE WHEN length(body) <= ?3 THEN body END, vv, vv_rev FROM ` + t + ` WHERE seq > ?1 ORDER BY seq LIMIT ?2`},
 		{&s.expiration, `SELECT expiration FROM ` + t + ` WHERE docid = ?`},
 		{&s.getKept, `SELECT body FROM ` + keptTable(collID) + ` WHERE id = ?`},
 		{&s.expired, fmt.Sprintf(`SELECT docid FROM %s WHERE expiration IS NOT NULL AND expiration <= ? ORDER BY expiration LIMIT %d`, t, expiryPage)},

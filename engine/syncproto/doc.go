@@ -212,7 +212,9 @@
 // purge, more changes than a batch before it takes them, or a backlog send it back to
 // querying. A row whose notification carried its committed revision (store.Change.Doc:
 // a small local save) is sent from it, exactly as a read at its sequence returns it,
-// without reading the document (notifiedDoc); other rows are read. Passive sessions given one PassiveConfig.Reads (a SharedReads, as
+// without reading the document (notifiedDoc); other rows are read. A pusher that queries
+// reads the small documents of a list in the same query (store.ChangesSinceWithDocs, the
+// bodies of a list within 1 MiB) and sends them as read there. Passive sessions given one PassiveConfig.Reads (a SharedReads, as
 // engine/listener does) reuse what another session has just read of a document at the
 // same sequence (its current revision and body), so a commit followed by N replicators
 // is read from the store about once rather than N times.

@@ -152,3 +152,51 @@ func checkNotifiedPush(t *testing.T, s *Session, coll *store.Collection, opts Pu
 	s.Close()
 	waitDone(t, p)
 }
+
+// A one-shot push (rows from a changes query, not from notifications) sends the small
+// documents as the query read them with the list (store.ChangesSinceWithDocs) rather
+// than reading each one again, and sends what the store holds; a document over the
+// per-row read cap is read before it is sent. Before, every row was read a second time.
+func TestOneShotPushSendsDocumentsReadWithTheList(t *testing.T) {
+	peer := &changesPeer{}
+	s, coll, _ := pushPeerWith(t, SessionConfig{}, peer.handlers()) // holds "a"
+	for i := 0; i < 30; i++ {
+		saveDoc(t, coll, fmt.Sprintf("d%02d", i), fmt.Sprintf(`{"i":%d}`, i))
+	}
+	remove(t, coll, "d07")
+	big := fmt.Sprintf(`{"s":%q}`, strings.Repeat("b", maxPrefetchBytes/200+10)) // over the cap of a 200-row list
+	saveDoc(t, coll, "big", big)
+	p, err := s.StartPusher(0, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, p)
+	if err := p.Err(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	changes, err := coll.ChangesSince(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range changes {
+		doc, err := coll.GetWithDeleted(ctx, ch.DocID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		revs := peer.revsOf(ch.DocID)
+		if len(revs) != 1 {
+			t.Fatalf("%s: %d revs sent", ch.DocID, len(revs))
+		}
+		body := string(doc.Body)
+		if doc.Deleted {
+			body = "{}"
+		}
+		if r := revs[0]; r.RevID != doc.RevID || r.Deleted != doc.Deleted || string(r.Body) != body {
+			t.Fatalf("%s: sent %s deleted=%v %.40s, the store holds %s deleted=%v %.40s", ch.DocID, r.RevID, r.Deleted, r.Body, doc.RevID, doc.Deleted, doc.Body)
+		}
+	}
+	if got, want := p.notified.Load(), uint64(len(changes)-1); got != want {
+		t.Fatalf("%d of %d documents sent as listed, want all but the big one (%d)", got, len(changes), want)
+	}
+}

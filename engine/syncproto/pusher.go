@@ -71,6 +71,7 @@ type Pusher struct {
 	sessionStart uint64
 
 	revSlots chan struct{}
+	settleQ  chan revInFlight // revs sent and not answered, for settleLoop (room for MaxRevsInFlight)
 	byteMu   sync.Mutex
 	byteCond *sync.Cond
 	bytes    int64
@@ -94,7 +95,7 @@ func (s *Session) StartPusher(idx int, opts PushOptions) (*Pusher, error) {
 		opts.BatchSize = s.limits.ChangesBatch
 	}
 	p := &Pusher{s: s, idx: idx, coll: sc.coll, opts: opts, finished: make(chan struct{}), quiet: make(chan struct{}),
-		revSlots: make(chan struct{}, s.limits.MaxRevsInFlight)}
+		revSlots: make(chan struct{}, s.limits.MaxRevsInFlight), settleQ: make(chan revInFlight, s.limits.MaxRevsInFlight)}
 	p.byteCond = sync.NewCond(&p.byteMu)
 	if len(opts.DocIDs) > 0 {
 		p.ids = make(map[string]bool, len(opts.DocIDs))
@@ -109,11 +110,16 @@ func (s *Session) StartPusher(idx int, opts PushOptions) (*Pusher, error) {
 	}
 	sc.pusher = p
 	s.mu.Unlock()
-	s.wg.Add(1)
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		p.settleLoop(s.ctx)
+	}()
 	go func() {
 		defer s.wg.Done()
 		err := p.run(s.ctx)
 		p.revWG.Wait()
+		close(p.settleQ) // every rev settled, and run's batches (which send them) are over
 		if err != nil && s.ctx.Err() == nil {
 			p.err = err
 			s.fail(err)
@@ -254,7 +260,10 @@ func (p *Pusher) nextChanges(ctx context.Context, feed *changeFeed, since uint64
 	}
 	feed.restart() // before the query: every later commit is collected
 	p.queries.Add(1)
-	changes, err := p.coll.ChangesSince(ctx, since, p.opts.BatchSize)
+	// The documents are read with the list (small ones: the list's bodies stay within
+	// maxPrefetchBytes), as the rows the peer asks for are sent as read then (see
+	// notifiedDoc): one store query per list instead of two.
+	changes, err := p.coll.ChangesSinceWithDocs(ctx, since, p.opts.BatchSize, maxPrefetchBytes/max(p.opts.BatchSize, 1))
 	*fromFeed = err == nil && p.opts.Continuous && len(changes) < p.opts.BatchSize
 	return changes, err
 }
@@ -811,7 +820,7 @@ func (o *outgoingRev) wireRev() string {
 
 // sendRevOf is sendRev given the document's current revision if already read (nil: read
 // it here). It reads the revision, cuts its history, builds its body, then sends it; the
-// reply is handled on a goroutine of its own (revWG).
+// reply is handled by the settle loop (settleLoop; revWG counts the rev until then).
 func (p *Pusher) sendRevOf(ctx context.Context, ch store.Change, known []string, cur *store.Document) error {
 	doc, err := p.readForSending(ctx, ch, cur, ch.RevID)
 	if doc == nil || err != nil {
@@ -951,16 +960,23 @@ func (p *Pusher) buildRev(ctx context.Context, ch store.Change, doc *store.Docum
 	return out
 }
 
-// awaitRevReply waits for the reply to out's rev, sending the revision again when the
-// reply asks for it: whole when its delta was refused (PROTOCOL §6.3), or on a newer
-// parent when it was refused as a conflict after the peer took an earlier revision of
-// the document meanwhile. ok is false when the session or connection ended first.
-func (p *Pusher) awaitRevReply(ctx context.Context, out *outgoingRev, replies <-chan blip.Reply) (blip.Reply, bool) {
-	ch, rev := out.ch, &out.rev
-	r, ok := awaitReply(ctx, replies)
-	if !ok {
-		return r, false
+// needsFollowUp reports whether reply r to out's rev asks for the revision to be sent
+// again (see followUpRevReply).
+func (p *Pusher) needsFollowUp(out *outgoingRev, r blip.Reply) bool {
+	if r.Err == nil {
+		return false
 	}
+	return (out.rev.DeltaSrc != "" && deltaRefused(r.Err)) || (p.opts.PullResolvesConflicts && docErrorFrom(r.Err).Code == 409)
+}
+
+// followUpRevReply acts on the first reply r to out's rev, sending the revision again
+// when the reply asks for it: whole when its delta was refused (PROTOCOL §6.3), or on a
+// newer parent when it was refused as a conflict after the peer took an earlier revision
+// of the document meanwhile. It returns the final reply; ok is false when the session or
+// connection ended first.
+func (p *Pusher) followUpRevReply(ctx context.Context, out *outgoingRev, r blip.Reply) (blip.Reply, bool) {
+	ch, rev := out.ch, &out.rev
+	ok := true
 	if rev.DeltaSrc != "" && r.Err != nil && deltaRefused(r.Err) {
 		// PROTOCOL §6.3: resend the same revision as a full body at once.
 		p.s.stats.deltaFallbacks.Add(1)

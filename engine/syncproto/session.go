@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -548,6 +549,7 @@ func (s *Session) collection(req *blip.Message) (int, *sessionCollection, error)
 // newRequest builds a collection-scoped request.
 func (s *Session) newRequest(profile string, idx int, props []wire.Prop) *blip.Message {
 	m := blip.NewRequest(profile)
+	m.Properties = slices.Grow(m.Properties, len(props)+1) // + collection
 	for _, p := range props {
 		m.Properties = append(m.Properties, blip.Property{Key: p.Key, Value: p.Value})
 	}

@@ -112,8 +112,29 @@ func (t *progressTracker[S]) complete(key trackKey) {
 		n++
 	}
 	if n > 0 {
-		t.entries = append(t.entries[:0], t.entries[n:]...)
+		// Dropped from the front by reslicing: copying the rest down cost a move of every
+		// pending entry each time the head advanced (a pusher keeps hundreds pending).
+		clear(t.entries[:n])
+		t.entries = t.entries[n:]
+		if len(t.entries) == 0 {
+			t.entries = t.entries[:0:0] // let the array go with the last entry
+		}
 	}
+}
+
+// removeAt deletes entry i, moving the shorter side: completions come near the head,
+// where moving the entries before i is cheap and moving those after it is not.
+func (t *progressTracker[S]) removeAt(i int) {
+	e := t.entries
+	if i < len(e)/2 {
+		copy(e[1:i+1], e[:i])
+		clear(e[:1])
+		t.entries = e[1:]
+		return
+	}
+	copy(e[i:], e[i+1:])
+	clear(e[len(e)-1:])
+	t.entries = e[:len(e)-1]
 }
 
 // mergeDone folds the done row at i into its done neighbours: of a run of done rows
@@ -128,10 +149,10 @@ func (t *progressTracker[S]) mergeDone(i int) {
 		return
 	}
 	if mergeable(i + 1) {
-		t.entries = append(t.entries[:i], t.entries[i+1:]...)
+		t.removeAt(i)
 	}
 	if mergeable(i - 1) {
-		t.entries = append(t.entries[:i-1], t.entries[i:]...)
+		t.removeAt(i - 1)
 	}
 }
 

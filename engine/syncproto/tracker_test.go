@@ -1,6 +1,7 @@
 package syncproto
 
 import (
+	"math/rand"
 	"testing"
 
 	"github.com/p2psync/libp2psync/engine/syncproto/wire"
@@ -144,6 +145,77 @@ func TestProgressTrackerDoneRowsBehindAPendingOneFold(t *testing.T) {
 		tr.complete(trackKey{5000, 2})
 		if p, _ := tr.position(); p != wire.UintSequence(n) || tr.size() != 0 {
 			t.Errorf("held=%v: position %s with %d entries, want %d and none", held, p, tr.size(), n)
+		}
+	}
+}
+
+// The tracker against a plain model under rows completed, held and registered in random
+// order (a pusher's pattern: hundreds pending, completions near the head and anywhere
+// else): position, settled and outstanding always agree, and completed prefixes and done
+// runs leave no more entries than the rows still unfinished can explain.
+func TestProgressTrackerMatchesModel(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	for round := 0; round < 20; round++ {
+		var tr progressTracker[uint64]
+		type row struct{ done, held bool }
+		var rows []row // index = sequence - 1
+		next := uint64(1)
+		pending := map[uint64]bool{}
+		for step := 0; step < 3000; step++ {
+			switch r := rng.Intn(10); {
+			case r < 4 || len(pending) == 0:
+				tr.add(trackKey{next, 0}, next)
+				rows = append(rows, row{})
+				pending[next] = true
+				next++
+			default:
+				// Mostly near the head, sometimes anywhere.
+				var seq uint64
+				for s := range pending {
+					if seq == 0 || (rng.Intn(3) > 0 && s < seq) || rng.Intn(50) == 0 {
+						seq = s
+					}
+				}
+				if rng.Intn(20) == 0 {
+					tr.hold(trackKey{seq, 0})
+					rows[seq-1].held = true
+				} else {
+					tr.complete(trackKey{seq, 0})
+					rows[seq-1].done = true
+				}
+				delete(pending, seq)
+			}
+			var wantPos, wantSettled uint64
+			for i, r := range rows {
+				if !r.done {
+					break
+				}
+				wantPos = uint64(i + 1)
+			}
+			for i, r := range rows {
+				if !r.done && !r.held {
+					break
+				}
+				wantSettled = uint64(i + 1)
+			}
+			if p, _ := tr.position(); p != wantPos {
+				t.Fatalf("round %d step %d: position %d, want %d", round, step, p, wantPos)
+			}
+			if s, _ := tr.settled(); s != wantSettled {
+				t.Fatalf("round %d step %d: settled %d, want %d", round, step, s, wantSettled)
+			}
+			unfinished := 0
+			for _, r := range rows[wantPos:] {
+				if !r.done {
+					unfinished++
+				}
+			}
+			if got := tr.outstanding(); got != len(pending) {
+				t.Fatalf("round %d step %d: outstanding %d, want %d", round, step, got, len(pending))
+			}
+			if tr.size() > 2*unfinished+1 {
+				t.Fatalf("round %d step %d: %d entries for %d unfinished rows", round, step, tr.size(), unfinished)
+			}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/p2psync/libp2psync/engine/blip"
 
 	"github.com/p2psync/libp2psync/engine/hlv"
 	"github.com/p2psync/libp2psync/engine/store"
@@ -179,8 +180,8 @@ func (p *Pusher) revTreeToSend(ctx context.Context, ch store.Change, known, lega
 	return out, nil
 }
 
-// sendOutgoing sends a built rev and handles its reply on a goroutine of its own (revWG),
-// the blobs it names granted to the peer until then.
+// sendOutgoing sends a built rev, the blobs it names granted to the peer until it is
+// answered; the pusher's settle loop handles the reply (revWG counts the rev until then).
 func (p *Pusher) sendOutgoing(ctx context.Context, out *outgoingRev) error {
 	ch := out.ch
 	size := int64(len(out.rev.Body))
@@ -195,13 +196,49 @@ func (p *Pusher) sendOutgoing(ctx context.Context, out *outgoingRev) error {
 		return fmt.Errorf("send rev %q: %w", ch.DocID, err)
 	}
 	p.revWG.Add(1)
-	go func() {
-		defer p.revWG.Done()
-		defer p.release(size)
-		defer p.s.grants.remove(ch.DocID, out.digests)
-		if r, ok := p.awaitRevReply(ctx, out, replies); ok {
-			p.settleRev(out, r)
-		}
-	}()
+	// Never blocks: each queued rev holds one of the MaxRevsInFlight rev slots (acquire),
+	// and the queue has room for that many.
+	p.settleQ <- revInFlight{out: out, replies: replies, size: size}
 	return nil
+}
+
+// revInFlight is a rev sent and not answered yet, queued for the settle loop.
+type revInFlight struct {
+	out     *outgoingRev
+	replies <-chan blip.Reply
+	size    int64 // its bytes of the in-flight budget
+}
+
+// settleLoop handles the replies to the pusher's revs in the order they were sent, until
+// the pusher closes settleQ. One goroutine for every rev in flight, rather than one per
+// rev: replies come back in bursts (the peer commits received revisions in batches) and
+// mostly in order, so the loop takes a burst without a goroutine to start, grow and wake
+// per revision. A reply that asks for the revision to be sent again (a refused delta, a
+// conflict on a stale parent) is followed up on a goroutine of its own, so that its round
+// trip holds up no other rev's settlement.
+func (p *Pusher) settleLoop(ctx context.Context) {
+	for it := range p.settleQ {
+		r, ok := awaitReply(ctx, it.replies)
+		if ok && p.needsFollowUp(it.out, r) {
+			go func(it revInFlight, r blip.Reply) {
+				defer p.settled(it)
+				if r, ok := p.followUpRevReply(ctx, it.out, r); ok {
+					p.settleRev(it.out, r)
+				}
+			}(it, r)
+			continue
+		}
+		if ok {
+			p.settleRev(it.out, r)
+		}
+		p.settled(it)
+	}
+}
+
+// settled ends what a rev held while in flight: its blob grants, its slot and bytes, its
+// count in revWG.
+func (p *Pusher) settled(it revInFlight) {
+	p.s.grants.remove(it.out.ch.DocID, it.out.digests)
+	p.release(it.size)
+	p.revWG.Done()
 }

@@ -10,7 +10,11 @@
 //   - W3: continuous replication; 200 documents saved one every 20 ms; latency from just
 //     before the save to the document's arrival in the other process (p50, p99).
 //
-// Each workload runs 3 times; min / median / max are printed.
+// Each workload runs 3 times (-runs); min / median / max are printed. -level and
+// -cbmobile choose the deflate level and subprotocol of both processes; -revs-in-flight,
+// -insert-batch, -changes-batch and -changes-in-flight set the syncproto.Limits of both
+// (tuning experiments; 0 = default); -cpuprofile/-childprofile and
+// -memprofile/-childmemprofile profile the pusher and the listener process.
 //
 //	go run ./tests/bench/replication          # full (100,000 docs)
 //	go run ./tests/bench/replication -quick   # smoke run (10,000 docs, 50 live docs)
@@ -47,8 +51,13 @@ func main() {
 	quick := flag.Bool("quick", false, "smoke run: 10,000 documents, 50 live documents")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process to the file")
 	childProfile := flag.String("childprofile", "", "write a CPU profile of the listener process to the file")
+	flag.StringVar(&childMemProfilePath, "childmemprofile", "", "write a heap profile (allocations since start included) of the listener process to the file when it quits")
 	memProfile := flag.String("memprofile", "", "write a heap profile of this process to the file after each W2 push (the last run's is kept)")
 	level := flag.Int("level", 0, "deflate level of both processes (syncproto.Limits.CompressionLevel; 0 = default)")
+	flag.IntVar(&limits.MaxRevsInFlight, "revs-in-flight", 0, "tuning: syncproto.Limits.MaxRevsInFlight of both processes (0 = default)")
+	flag.IntVar(&limits.InsertBatch, "insert-batch", 0, "tuning: syncproto.Limits.InsertBatch of both processes (0 = default)")
+	flag.IntVar(&limits.ChangesBatch, "changes-batch", 0, "tuning: syncproto.Limits.ChangesBatch of both processes (0 = default)")
+	flag.IntVar(&limits.MaxChangesInFlight, "changes-in-flight", 0, "tuning: syncproto.Limits.MaxChangesInFlight of both processes (0 = default)")
 	cbmobile := flag.Int("cbmobile", 4, "subprotocol of both processes: 4 = BLIP_3+CBMobile_4 (version vectors, the library's default), 3 = BLIP_3+CBMobile_3 (DisableCBMobile4 on both sides)")
 	flag.Parse()
 	switch *cbmobile {
@@ -87,6 +96,10 @@ func main() {
 
 // memProfilePath receives a heap profile of the pusher process after each W2 push.
 var memProfilePath string
+
+// childMemProfilePath is passed to listener processes as -memprofile: the listener writes
+// a heap profile when it quits (its alloc_space shows what a received revision allocates).
+var childMemProfilePath string
 
 // childProfilePath is passed to listener processes (-childprofile).
 var childProfilePath string
@@ -151,6 +164,9 @@ func serveChild(dir string) error {
 			})
 			say("watching")
 		case "quit":
+			if memProfilePath != "" {
+				writeHeapProfile(memProfilePath)
+			}
 			return nil
 		}
 	}
@@ -163,12 +179,18 @@ type child struct {
 }
 
 func startChild(dir string) (*child, error) {
-	args := []string{"-serve", dir, "-level", strconv.Itoa(limits.CompressionLevel), "-cbmobile", "4"}
+	args := []string{"-serve", dir, "-level", strconv.Itoa(limits.CompressionLevel),
+		"-revs-in-flight", strconv.Itoa(limits.MaxRevsInFlight), "-insert-batch", strconv.Itoa(limits.InsertBatch),
+		"-changes-batch", strconv.Itoa(limits.ChangesBatch), "-changes-in-flight", strconv.Itoa(limits.MaxChangesInFlight),
+		"-cbmobile", "4"}
 	if disableCBMobile4 {
 		args[len(args)-1] = "3"
 	}
 	if childProfilePath != "" {
 		args = append(args, "-cpuprofile", childProfilePath)
+	}
+	if childMemProfilePath != "" {
+		args = append(args, "-memprofile", childMemProfilePath)
 	}
 	bc, err := benchproc.Start(args...)
 	if err != nil {
@@ -237,6 +259,8 @@ func run(n, live, runs int) error {
 	benchproc.Report("  ratio push/insert (target >= 0.6)", pick(func(r w2Result) float64 { return r.pushRate / r.insertRate }), "%.2f")
 	benchproc.Report("  CPU s pusher+listener during the push", pick(func(r w2Result) float64 { return r.cpuParent + r.cpuChild }), "%.2f")
 	benchproc.Report("  CPU us per document, pusher+listener (target <= 100)", pick(func(r w2Result) float64 { return (r.cpuParent + r.cpuChild) * 1e6 / float64(n) }), "%.0f")
+	benchproc.Report("  CPU us per document, pusher", pick(func(r w2Result) float64 { return r.cpuParent * 1e6 / float64(n) }), "%.0f")
+	benchproc.Report("  CPU us per document, listener", pick(func(r w2Result) float64 { return r.cpuChild * 1e6 / float64(n) }), "%.0f")
 	benchproc.Report("  peak RSS pusher process during the insert MiB", pick(func(r w2Result) float64 { return benchproc.MiB(r.rssInsert) }), "%.0f")
 	benchproc.Report("  peak RSS pusher MiB", pick(func(r w2Result) float64 { return benchproc.MiB(r.rssParent) }), "%.0f")
 	benchproc.Report("  peak RSS listener MiB", pick(func(r w2Result) float64 { return benchproc.MiB(r.rssChild) }), "%.0f")
@@ -337,7 +361,12 @@ func heapProfileAt(ctx context.Context, r *replicator.Replicator, done uint64) {
 	for ctx.Err() == nil && r.Status().Progress.Completed < done {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if f, err := os.Create(memProfilePath); err == nil {
+	writeHeapProfile(memProfilePath)
+}
+
+// writeHeapProfile writes a heap profile of this process to path.
+func writeHeapProfile(path string) {
+	if f, err := os.Create(path); err == nil {
 		runtime.GC()
 		_ = pprof.WriteHeapProfile(f)
 		f.Close()
