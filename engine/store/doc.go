@@ -32,8 +32,17 @@ from this one, and the kernel drops the lock if the process dies. Delete
 removes a closed database with its blobs (ErrBusy while it is open anywhere). Exists reports
 whether a directory holds one.
 
+WAL checkpoints never run inside a commit: the writer has SQLite's automatic
+checkpoint turned off, and a checkpointer on its own connection copies the WAL
+back into db.sqlite3 in the background (PASSIVE, a quarter second after a commit,
+once 1,000 pages are waiting), empties it with a TRUNCATE checkpoint when readers
+have let it grow past 64 MiB, and journal_size_limit cuts the file back to that
+size when the WAL starts over (checkpoint.go). synchronous=NORMAL as before: a
+commit is not synced, the WAL is synced by each checkpoint.
+
 Close waits for calls in progress, delivers the change notifications already
-committed, stops the expiry purger and releases the lock. It refuses with
+committed, stops the expiry purger and the checkpointer and releases the lock;
+closing the last connection checkpoints the WAL and removes it. It refuses with
 ErrBusy while a Batch is open. After Close every call returns ErrClosed.
 
 # Collections
