@@ -549,9 +549,6 @@ func (db *Database) loadCollections(ctx context.Context) error {
 	}
 	rows.Close()
 	for _, c := range db.byID {
-		if err := db.vectorColumns(ctx, c.id); err != nil {
-			return err
-		}
 		if err := prepareAll(ctx, db.wconn, c.w.specs(c.id)); err != nil {
 			return fmt.Errorf("%w: collection %s: %w", ErrCorrupt, c.FullName(), err)
 		}
