@@ -22,33 +22,42 @@ import (
 // header in the -shm file and runs a PASSIVE checkpoint (which never waits for nor blocks
 // the writer or the readers) once the WAL holds checkpointPages pages not yet copied.
 // Nothing is synced for smaller amounts, as with SQLite's own policy, so an idle or
-// lightly written database costs no more I/O than before. Readers can keep a PASSIVE
-// checkpoint from finishing (it stops at the oldest snapshot in use) and so keep the WAL
-// from being reused; when the WAL grows past walCap the checkpointer runs a TRUNCATE
-// checkpoint, which waits for those readers (up to checkpointBusy, and writers wait with
-// it) and empties the file. If readers are still there, the next TRUNCATE waits
-// truncateBackoff, doubling up to maxTruncateBackoff, so that a long query does not stall
-// writers again and again. Close stops the checkpointer before the last connection
-// closes, and that close checkpoints everything and removes the WAL, as before.
+// lightly written database costs no more I/O than before.
+//
+// A PASSIVE checkpoint copies only the pages committed before it began, and the WAL
+// starts over only when a writer finds every page copied, so under a steady stream of
+// commits (a bulk import, a one-shot pull) or while readers hold old snapshots the WAL
+// would keep growing. Once it passes walCap (16 MiB, about twice what SQLite's automatic
+// checkpoint lets it reach with 8 KB pages) the checkpointer runs a TRUNCATE checkpoint
+// holding the database's writer (writeSem, so that a writer committing back to back
+// cannot starve it of SQLite's write lock): it copies what the PASSIVE one left, waits
+// for readers still on the WAL (up to checkpointBusy) and empties the file. Only that
+// last copy and its fsyncs stall a writer, and only under such a load; small saves spaced
+// in time never meet it. If readers are still there, the next TRUNCATE waits truncateBackoff, doubling
+// up to maxTruncateBackoff, so that a long query does not stall writers again and again.
+// The writer's journal_size_limit is walCap as well. Close stops the checkpointer before
+// the last connection closes, and that close checkpoints everything and removes the WAL,
+// as before.
 //
 // Durability is unchanged: synchronous=NORMAL, so a commit is written to the WAL without
 // an fsync, and the WAL is synced when a checkpoint runs (now at least as often).
 const (
 	defaultCheckpointDelay = 250 * time.Millisecond
 	checkpointPages        = 1000     // SQLite's default wal_autocheckpoint
-	defaultWALCap          = 64 << 20 // bytes of WAL beyond which a TRUNCATE checkpoint runs
+	defaultWALCap          = 16 << 20 // bytes of WAL beyond which a TRUNCATE checkpoint runs
 	checkpointBusy         = 200      // ms a TRUNCATE checkpoint waits for readers
 	truncateBackoff        = time.Second
 	maxTruncateBackoff     = time.Minute
 )
 
 type checkpointer struct {
-	db      *sql.DB // one connection (not query_only: a checkpoint writes db.sqlite3)
-	shmPath string
-	log     *slog.Logger
-	delay   time.Duration
-	walCap  int64
-	minPage int64 // pages of WAL not yet copied that make a checkpoint worth running
+	db       *sql.DB       // one connection (not query_only: a checkpoint writes db.sqlite3)
+	writeSem chan struct{} // the Database's writer, held during a TRUNCATE checkpoint
+	shmPath  string
+	log      *slog.Logger
+	delay    time.Duration
+	walCap   int64
+	minPage  int64 // pages of WAL not yet copied that make a checkpoint worth running
 
 	armed  atomic.Bool
 	closed atomic.Bool
@@ -59,7 +68,7 @@ type checkpointer struct {
 	backoff      time.Duration
 
 	// counters (tests)
-	passive, truncates, skipped atomic.Uint64
+	passive, truncates, emptied, skipped atomic.Uint64
 }
 
 // walCapOf is the WAL cap of cfg. The writer's journal_size_limit is set to it as well:
@@ -72,7 +81,7 @@ func walCapOf(cfg Config) int64 {
 	return defaultWALCap
 }
 
-func newCheckpointer(dbPath string, cfg Config, log *slog.Logger) (*checkpointer, error) {
+func newCheckpointer(dbPath string, writeSem chan struct{}, cfg Config, log *slog.Logger) (*checkpointer, error) {
 	delay, walCap, minPage := cfg.checkpointDelay, walCapOf(cfg), cfg.checkpointPages
 	if delay <= 0 {
 		delay = defaultCheckpointDelay
@@ -88,7 +97,7 @@ func newCheckpointer(dbPath string, cfg Config, log *slog.Logger) (*checkpointer
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	c := &checkpointer{db: db, shmPath: dbPath + "-shm", log: log, delay: delay, walCap: walCap, minPage: minPage}
+	c := &checkpointer{db: db, writeSem: writeSem, shmPath: dbPath + "-shm", log: log, delay: delay, walCap: walCap, minPage: minPage}
 	c.timer = time.AfterFunc(time.Hour, c.run)
 	c.timer.Stop()
 	return c, nil
@@ -146,9 +155,12 @@ func (c *checkpointer) check(ctx context.Context) error {
 	}
 	// The WAL is over its cap: readers kept it from being reused. Wait for them (writers
 	// wait as well) and empty it.
+	c.writeSem <- struct{}{}
 	err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &copied)
+	<-c.writeSem
 	c.truncates.Add(1)
 	if err == nil && busy == 0 {
+		c.emptied.Add(1)
 		c.backoff = 0
 		return nil
 	}

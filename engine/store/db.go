@@ -289,7 +289,7 @@ func (db *Database) openSQL(ctx context.Context, cfg Config) error {
 	if err := prepareAll(ctx, db.rdb, db.rstmts.specs()); err != nil {
 		return err
 	}
-	if db.ckpt, err = newCheckpointer(path, cfg, db.log); err != nil {
+	if db.ckpt, err = newCheckpointer(path, db.writeSem, cfg, db.log); err != nil {
 		return err
 	}
 	return db.loadCollections(ctx)
