@@ -153,8 +153,13 @@ func (c *checkpointer) check(ctx context.Context) error {
 	if logFrames*pageSize <= c.walCap || time.Now().Before(c.nextTruncate) {
 		return nil
 	}
-	// The WAL is over its cap: readers kept it from being reused. Wait for them (writers
-	// wait as well) and empty it.
+	// The WAL is over its cap: a steady stream of commits or readers kept it from being
+	// reused. Copy what was committed during the first pass without holding writers, so
+	// that the TRUNCATE, which they wait for, has little left to copy; then empty it.
+	if err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &copied); err != nil {
+		return fmt.Errorf("passive checkpoint: %w", classify(err))
+	}
+	c.passive.Add(1)
 	c.writeSem <- struct{}{}
 	err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &copied)
 	<-c.writeSem
