@@ -38,7 +38,7 @@ func saveMany(t *testing.T, c *Collection, prefix string, n, size int) {
 // written (SQLite's automatic checkpoint would have copied it back at 1,000 pages, inside
 // a commit); one check of the checkpointer then copies it all.
 func TestCommitsDoNotCheckpoint(t *testing.T) {
-	db := openTest(t, Config{checkpointDelay: time.Hour})
+	db := openTest(t, Config{checkpointDelay: time.Hour, walCap: 1 << 30})
 	var auto int
 	if err := db.wconn.QueryRowContext(context.Background(), "PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != 0 {
 		t.Fatalf("writer wal_autocheckpoint %d %v, want 0", auto, err)
