@@ -226,6 +226,7 @@ func (b *Batch) Commit() error {
 		b.rollbackLocked()
 		return fmt.Errorf("commit batch: %w", err)
 	}
+	b.db.ckpt.committed()
 	for _, d := range b.dirty {
 		d.c.committedSeq.Store(d.c.seq)
 		d.c.committedCount.Store(d.c.count)

@@ -43,6 +43,12 @@ type Config struct {
 	// WallClock is the wall clock of the database's hybrid logical clock (versions); nil
 	// means time.Now. Tests set it to make the clock step back.
 	WallClock func() time.Time
+
+	// tests: the checkpointer's delay after a commit and WAL cap (0 => defaults,
+	// checkpoint.go)
+	checkpointDelay time.Duration
+	walCap          int64
+	checkpointPages int64
 }
 
 const (
@@ -75,6 +81,8 @@ type Database struct {
 	lock *os.File // flock'ed for the lifetime of the Database
 
 	blobs *blobstore.Store // the "blobs" directory, opened under the lock
+
+	ckpt *checkpointer // WAL checkpoints off the commit path (checkpoint.go)
 
 	// Writer: one connection, owned by whoever holds writeSem.
 	wdb      *sql.DB
@@ -154,7 +162,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Database, error) {
 		unlockDir(lock)
 		return nil, fmt.Errorf("open database %q: %w", dir, err)
 	}
-	if err := db.openSQL(ctx); err != nil {
+	if err := db.openSQL(ctx, cfg); err != nil {
 		db.closeSQL()
 		unlockDir(lock)
 		return nil, fmt.Errorf("open database %q: %w", dir, err)
@@ -241,11 +249,13 @@ func sqliteDSN(path string, pragmas ...string) string {
 	return u.String() + "?" + v.Encode()
 }
 
-func (db *Database) openSQL(ctx context.Context) error {
+func (db *Database) openSQL(ctx context.Context, cfg Config) error {
 	path := filepath.Join(db.dir, dbFileName)
 	var err error
 	db.wdb, err = sql.Open("sqlite", sqliteDSN(path,
-		"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(NORMAL)", "cache_size(-16000)"))
+		"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(NORMAL)", "cache_size(-16000)",
+		"wal_autocheckpoint(0)", // the checkpointer does it (checkpoint.go)
+		fmt.Sprintf("journal_size_limit(%d)", walCapOf(cfg))))
 	if err != nil {
 		return fmt.Errorf("open writer: %w", classify(err))
 	}
@@ -277,6 +287,9 @@ func (db *Database) openSQL(ctx context.Context) error {
 	db.rdb.SetMaxOpenConns(readerConns)
 	db.rdb.SetMaxIdleConns(readerConns)
 	if err := prepareAll(ctx, db.rdb, db.rstmts.specs()); err != nil {
+		return err
+	}
+	if db.ckpt, err = newCheckpointer(path, db.writeSem, cfg, db.log); err != nil {
 		return err
 	}
 	return db.loadCollections(ctx)
@@ -553,9 +566,6 @@ func (db *Database) loadCollections(ctx context.Context) error {
 	}
 	rows.Close()
 	for _, c := range db.byID {
-		if err := db.vectorColumns(ctx, c.id); err != nil {
-			return err
-		}
 		if err := prepareAll(ctx, db.wconn, c.w.specs(c.id)); err != nil {
 			return fmt.Errorf("%w: collection %s: %w", ErrCorrupt, c.FullName(), err)
 		}
@@ -569,6 +579,9 @@ func (db *Database) loadCollections(ctx context.Context) error {
 // closeSQL closes whatever SQL handles are open.
 func (db *Database) closeSQL() error {
 	var errs []error
+	if db.ckpt != nil {
+		errs = append(errs, db.ckpt.close()) // before the last connection closes
+	}
 	for _, c := range db.byID {
 		c.closeStmts()
 	}

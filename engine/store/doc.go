@@ -32,8 +32,18 @@ from this one, and the kernel drops the lock if the process dies. Delete
 removes a closed database with its blobs (ErrBusy while it is open anywhere). Exists reports
 whether a directory holds one.
 
+WAL checkpoints never run inside a commit: the writer has SQLite's automatic
+checkpoint turned off, and a checkpointer on its own connection copies the WAL
+back into db.sqlite3 in the background (PASSIVE, a quarter second after a commit,
+once 1,000 pages are waiting), and empties it with a TRUNCATE checkpoint when a
+steady stream of commits or old read snapshots let it grow past 16 MiB (only then
+does a writer wait for a checkpoint: for what the PASSIVE one left, and its
+fsyncs); journal_size_limit keeps the file at most that size (checkpoint.go). synchronous=NORMAL as before: a
+commit is not synced, the WAL is synced by each checkpoint.
+
 Close waits for calls in progress, delivers the change notifications already
-committed, stops the expiry purger and releases the lock. It refuses with
+committed, stops the expiry purger and the checkpointer and releases the lock;
+closing the last connection checkpoints the WAL and removes it. It refuses with
 ErrBusy while a Batch is open. After Close every call returns ErrClosed.
 
 # Collections

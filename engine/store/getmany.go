@@ -82,7 +82,8 @@ func (c *Collection) CurrentRevisions(ctx context.Context, ids []string) ([]Curr
 	return revs, nil
 }
 
-// readMany runs the getMany (bodies) or getRevs statement for ids; scan reads one row and
+// readMany runs the getMany (bodies) or getRevs statement for ids (getOne or getRevOne
+// when they name one document); scan reads one row and
 // returns its document ID and a function storing it at each position i of that ID
 // (first: the first position).
 func (c *Collection) readMany(ctx context.Context, what string, ids []string, bodies bool,
@@ -105,15 +106,27 @@ func (c *Collection) readMany(ctx context.Context, what string, ids []string, bo
 	if err != nil {
 		return fmt.Errorf("%s in %s: %w", what, c.FullName(), err)
 	}
-	list, err := json.Marshal(ids)
-	if err != nil {
-		return fmt.Errorf("%s in %s: %w", what, c.FullName(), err)
+	var rows *sql.Rows
+	if len(pos) == 1 {
+		// One document (a list of one row, as a continuous replication sends): the plain
+		// lookup costs less than the JSON array and json_each (a read right after another
+		// connection's commit: ~100 -> ~75 us on this machine; warm: ~21 -> ~13 us).
+		st := r.getRevOne
+		if bodies {
+			st = r.getOne
+		}
+		rows, err = st.QueryContext(ctx, ids[0])
+	} else {
+		list, merr := json.Marshal(ids)
+		if merr != nil {
+			return fmt.Errorf("%s in %s: %w", what, c.FullName(), merr)
+		}
+		st := r.getRevs
+		if bodies {
+			st = r.getMany
+		}
+		rows, err = st.QueryContext(ctx, string(list))
 	}
-	st := r.getRevs
-	if bodies {
-		st = r.getMany
-	}
-	rows, err := st.QueryContext(ctx, string(list))
 	if err != nil {
 		return fmt.Errorf("%s in %s: %w", what, c.FullName(), classify(err))
 	}

@@ -212,6 +212,8 @@ type collReaderStmts struct {
 	getDoc     *sql.Stmt
 	getMany    *sql.Stmt
 	getRevs    *sql.Stmt
+	getOne     *sql.Stmt // getMany and getRevs for a single ID (getmany.go)
+	getRevOne  *sql.Stmt
 	getTree    *sql.Stmt
 	getTreeRev *sql.Stmt
 	changes    *sql.Stmt
@@ -233,6 +235,9 @@ func (s *collReaderStmts) specs(collID int64) []stmtSpec {
 		// JSON array, each looked up in the docid index.
 		{&s.getMany, `SELECT docid, revid, deleted, seq, expiration, body, vv, vv_rev FROM ` + t + ` WHERE docid IN (SELECT value FROM json_each(?))`},
 		{&s.getRevs, `SELECT docid, revid, deleted, seq, vv, vv_rev FROM ` + t + ` WHERE docid IN (SELECT value FROM json_each(?))`},
+		// The same for one ID, without the JSON array and its table-valued function.
+		{&s.getOne, `SELECT docid, revid, deleted, seq, expiration, body, vv, vv_rev FROM ` + t + ` WHERE docid = ?`},
+		{&s.getRevOne, `SELECT docid, revid, deleted, seq, vv, vv_rev FROM ` + t + ` WHERE docid = ?`},
 		{&s.getTree, `SELECT revid, deleted, seq, expiration, tree, body, vv, vv_rev FROM ` + t + ` WHERE docid = ?`},
 		// The tree, and the body column only when it is the body of revision ?2 (reads of
 		// one revision or of a history, which need no other body).

@@ -68,8 +68,9 @@ func (db *Database) initVersioning(ctx context.Context) error {
 }
 
 // vectorColumns adds the version-vector columns to a documents table created before
-// versions existed. The previous version of this library ignores them: its inserts leave
-// them NULL and its updates leave them as they were, which is why a vector is stored
+// versions existed: a schema-1 database (migrateSchema1 calls it; every schema-2 table
+// has them). The library of schema 1 without versions ignored them: its inserts left
+// them NULL and its updates left them as they were, which is why a vector is stored
 // with the revision it belongs to (vv_rev) and read only for that revision.
 func (db *Database) vectorColumns(ctx context.Context, collID int64) error {
 	t := docsTable(collID)

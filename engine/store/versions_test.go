@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -167,47 +168,80 @@ func TestRolledBackClockMark(t *testing.T) {
 	}
 }
 
-// makeOldFormat turns the database in dir into what the previous version of the library
-// wrote: no version columns, no source ID, no clock.
-func makeOldFormat(t *testing.T, dir string) {
+// writePreVersionsDatabase writes in dir the database the library wrote before versions
+// existed (schema version 1, before vv/vv_rev): its tables as that code created them
+// (default 4 KB pages, documents table without vector columns and no kept-bodies table,
+// local_docs without written, meta without source ID or clock), holding one document of
+// one revision as that code stored it (its tree in tree format 1, the body in the body
+// column). It returns the document's revision ID.
+func writePreVersionsDatabase(t *testing.T, dir string) string {
 	t.Helper()
-	sdb, err := sql.Open("sqlite", sqliteDSN(filepath.Join(dir, dbFileName)))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sdb, err := sql.Open("sqlite", sqliteDSN(filepath.Join(dir, dbFileName), "journal_mode(WAL)", "synchronous(NORMAL)"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sdb.Close()
+	const revID = "1-0123456789abcdef0123456789abcdef01234567"
+	// The tree of one revision (format 1): version, one node: ID, no parent, flags
+	// "has a body, in the column", sequence 1.
+	tree := append([]byte{1, 1, byte(len(revID))}, revID...)
+	tree = append(tree, 0, flagHasBody|flagBodyInColumn, 1)
 	for _, q := range []string{
-		`ALTER TABLE docs_1 DROP COLUMN vv`, `ALTER TABLE docs_1 DROP COLUMN vv_rev`,
-		`DELETE FROM meta WHERE key IN ('source_id', 'hlc')`,
+		`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID`,
+		`CREATE TABLE collections (
+			id INTEGER PRIMARY KEY AUTOINCREMENT,
+			scope TEXT NOT NULL,
+			name TEXT NOT NULL,
+			last_seq INTEGER NOT NULL DEFAULT 0,
+			doc_count INTEGER NOT NULL DEFAULT 0,
+			UNIQUE (scope, name))`,
+		`CREATE TABLE remote_ancestors (
+			coll INTEGER NOT NULL,
+			docid TEXT NOT NULL,
+			remote TEXT NOT NULL,
+			revid TEXT NOT NULL,
+			PRIMARY KEY (coll, docid, remote)) WITHOUT ROWID`,
+		`CREATE TABLE local_docs (id TEXT PRIMARY KEY, rev TEXT NOT NULL, body BLOB NOT NULL) WITHOUT ROWID`,
+		`INSERT INTO collections (scope, name, last_seq, doc_count) VALUES ('_default', '_default', 1, 1)`,
+		`CREATE TABLE docs_1 (
+			seq INTEGER PRIMARY KEY,
+			docid TEXT NOT NULL,
+			revid TEXT NOT NULL,
+			deleted INTEGER NOT NULL,
+			expiration INTEGER,
+			tree BLOB NOT NULL,
+			body BLOB NOT NULL)`,
+		`CREATE UNIQUE INDEX docs_1_docid ON docs_1 (docid)`,
+		`CREATE INDEX docs_1_expiration ON docs_1 (expiration) WHERE expiration IS NOT NULL`,
+		`INSERT INTO meta (key, value) VALUES ('schema_version', '1'), ('uuid', '00112233445566778899aabbccddeeff')`,
 	} {
 		if _, err := sdb.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
+	if _, err := sdb.Exec(`INSERT INTO docs_1 (seq, docid, revid, deleted, tree, body) VALUES (1, 'old', ?, 0, ?, ?)`,
+		revID, tree, []byte(`{"v":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	return revID
 }
 
 func TestOldDatabaseGainsVersions(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "db")
-	db, err := Open(ctx, dir, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := db.DefaultCollection().Save(ctx, "old", []byte(`{"v":1}`), SaveOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	makeOldFormat(t, dir)
+	oldRev := writePreVersionsDatabase(t, dir)
 
-	db, err = Open(ctx, dir, Config{})
+	db, err := Open(ctx, dir, Config{})
 	if err != nil {
 		t.Fatalf("open old-format database: %v", err)
 	}
 	defer db.Close()
 	coll := db.DefaultCollection()
 	got, err := coll.Get(ctx, "old")
-	if err != nil || got.RevID != old.RevID || got.Version != "" || got.Timestamp != 0 {
+	if err != nil || got.RevID != oldRev || got.Version != "" || got.Timestamp != 0 || string(got.Body) != `{"v":1}` {
 		t.Fatalf("old document: %+v %v (want its revision, no version)", got, err)
 	}
 	if !hlv.IsCanonicalSourceID(db.SourceID()) {
@@ -215,7 +249,11 @@ func TestOldDatabaseGainsVersions(t *testing.T) {
 	}
 	var schema string
 	if err := db.wconn.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&schema); err != nil || schema != schemaVersion {
-		t.Fatalf("schema version %q %v: the previous version must still open the database", schema, err)
+		t.Fatalf("schema version %q %v, want %s", schema, err, schemaVersion)
+	}
+	var vecCols int
+	if err := db.wconn.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('docs_1') WHERE name IN ('vv', 'vv_rev')`).Scan(&vecCols); err != nil || vecCols != 2 {
+		t.Fatalf("documents table has %d vector columns (%v), want 2", vecCols, err)
 	}
 	// Its next save gives it a version whose history is the legacy stand-in of the
 	// revision it replaces; the revision tree continues.
@@ -223,12 +261,12 @@ func TestOldDatabaseGainsVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lv, _ := hlv.LegacyVersion(old.RevID)
+	lv, _ := hlv.LegacyVersion(oldRev)
 	if d.Vector != d.Version+";"+lv.String() || !strings.HasPrefix(d.RevID, "2-") {
 		t.Fatalf("upgraded save: rev %s vector %q, want %s;%s", d.RevID, d.Vector, d.Version, lv)
 	}
 	hist, err := coll.History(ctx, "old", d.RevID, 0)
-	if err != nil || len(hist) != 1 || hist[0] != old.RevID {
+	if err != nil || len(hist) != 1 || hist[0] != oldRev {
 		t.Fatalf("history %v %v", hist, err)
 	}
 }
