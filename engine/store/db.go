@@ -367,8 +367,13 @@ func (db *Database) initSchema(ctx context.Context) (err error) {
 			return fmt.Errorf("create schema: %w", classify(err))
 		}
 	}
-	if err := db.localWrittenColumn(ctx); err != nil {
-		return err
+	if version != schemaVersion {
+		// A new file, or one of schema 1 or 2, which may predate local_docs.written; a
+		// schema-3 file was created or migrated by a library that added it, so a
+		// current file is opened without a PRAGMA for it.
+		if err := db.localWrittenColumn(ctx); err != nil {
+			return err
+		}
 	}
 	var defaultID int64
 	if err := db.wconn.QueryRowContext(ctx, `SELECT id FROM collections WHERE scope = '_default' AND name = '_default'`).Scan(&defaultID); err != nil {
