@@ -81,5 +81,8 @@ func TestOneShotCountsExactAfterRetryLater(t *testing.T) {
 		pull.Stop()
 		l.Stop()
 	}
+	if retried == 0 {
+		t.Fatal("no round retried: the listener's buffer cap no longer makes the push retry midway, so this test checks nothing; make the peer answer retry later another way")
+	}
 	t.Logf("%d of %d rounds retried", retried, rounds)
 }
