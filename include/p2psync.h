@@ -1154,6 +1154,11 @@ P2P_API int32_t p2p_replicator_status(p2p_replicator repl, char **out_json, p2p_
  * rule and saved; retries counts connection attempts made again after a transient error;
  * last_error is null or the last error met (a retry's reason, an unresolved conflict or
  * the error that stopped a run), as an error object of the status.
+ * Every figure is final once a run is over: when p2p_replicator_status reads "stopped" (what
+ * the bindings' wait polls for), when p2p_replicator_stop returns and in the final status
+ * event (as are the progress and the document events). A revision whose acknowledgement was lost with its
+ * connection and that a later connection found on the peer is not in revs_sent (its bytes
+ * are in wire_bytes_sent).
  *   out_json  receives text owned by the caller; release with p2p_free.
  * Returns P2P_OK, P2P_ERR_INVALID_ARGUMENT, P2P_ERR_INVALID_HANDLE. */
 P2P_API int32_t p2p_replicator_stats(p2p_replicator repl, char **out_json, p2p_error *err);

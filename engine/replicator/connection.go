@@ -82,6 +82,13 @@ func (r *Replicator) runOnce(ctx context.Context, reset bool, base Progress) (co
 	defer func() {
 		stopResolver()
 		cs.finish()
+		if connected {
+			// Count every document the connection reported, also those reported after
+			// the last evaluation (a failed connection returns the progress it had when
+			// it failed, and replies still in flight land after that).
+			prog.Completed = base.Completed + cs.docsDone.Load()
+			prog.Total = max(prog.Total, prog.Completed)
+		}
 	}()
 
 	if err := cs.handshake(ctx, reset); err != nil {
@@ -244,6 +251,16 @@ func (cs *connState) failed() error {
 	err := cs.sess.Err()
 	if ce, ok := syncproto.RemoteClose(err); ok {
 		err = fmt.Errorf("%w (close code %d): %w", ErrPeerClosed, ce.Code, err)
+	}
+	if errors.Is(err, syncproto.ErrRetryLater) {
+		// The peer refused one request for now (HTTP/503 and the like) over a connection
+		// that works: let the replies to what is in flight land before closing, as stop
+		// does. Closing at once lost them: revisions the peer had saved were neither
+		// counted (Stats, document events, progress) nor checkpointed, and the next
+		// connection found them on the peer and did not count them either.
+		qctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		cs.sess.Quiesce(qctx)
+		cancel()
 	}
 	// Local progress is kept: whatever was fully handled stays checkpointed.
 	cs.saveLocalOnly()

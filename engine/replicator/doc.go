@@ -146,7 +146,11 @@
 // subscribe sends subChanges and startPusher starts a proposeChanges pusher per
 // collection), run (evaluate progress, save checkpoints on a ticker, until complete,
 // stopped or failed), then Disconnect with a close code and finish (Session.Close, the
-// connection's traffic added to TransferStats). Connection errors arrive as syncproto's
+// connection's traffic added to TransferStats). A stop, and a failure the peer caused by
+// asking to retry later over a working connection, first quiesce the session (at most 5
+// s): nothing new is sent and the replies to what is in flight land, so that the
+// revisions the peer took are counted and checkpointed rather than found on the peer by
+// the next connection (proposeChanges: already have) and counted nowhere. Connection errors arrive as syncproto's
 // re-exported BLIP types and sentinels (syncproto.HTTPError, CloseError, ErrProtocol,
 // ErrNoSubprotocol, …, the same values as engine/blip's), so errors.Is and errors.As
 // classify them here without the BLIP layer.
@@ -158,7 +162,13 @@
 // every retry (attempt, delay, reason), every conflict left unresolved and every
 // checkpoint the peer refused to store (progress then is not checkpointed), Error for the
 // error that stops a run. Stats counts revisions and body bytes, TransferStats the bytes
-// on the wire, Counters the retries, conflicts resolved and the last error.
+// on the wire, Counters the retries, conflicts resolved and the last error. All of them,
+// the document events and Status.Progress are final once a run is over: when Wait or Stop
+// returns, when Status reads Stopped and in the final status event (each connection's
+// counts are added when its session has ended, before the run's last events go out).
+// RevsSent counts revisions the peer acknowledged: one whose reply was lost with its
+// connection (the connection dropped) and that the next connection finds on the peer is
+// not counted, its bytes are in TransferStats.
 //
 // # Thread safety
 //

@@ -326,6 +326,37 @@ def test_delta_sync_stats(tmp_path: Path) -> None:
         assert ca["big"].body == {"kind": "edit2", "pad": pad}
 
 
+def test_counts_final_after_retry_later(tmp_path: Path) -> None:
+    """After wait, stats, progress and document events count every document, also when the
+    peer made the run reconnect: the listener holds at most 512 KiB of incoming messages,
+    so some of the ~100 KB revisions are refused with "retry later" (HTTP 503) midway."""
+    n = 40
+    with Database(tmp_path / "src") as src, Database(tmp_path / "dst") as dst, \
+            src.default_collection() as cs, dst.default_collection() as cd, \
+            Listener(dst, network_interface="127.0.0.1", disable_tls=True, max_connection_buffer=512 << 10) as listener:
+        listener.start()
+        for i in range(n):
+            cs.save(f"doc-{i:03d}", {"i": i, "pad": chr(ord("a") + i % 26) * (100 << 10)})
+        with Replicator(src, f"ws://127.0.0.1:{listener.port}/dst", type=ReplicatorType.PUSH, max_attempts=50,
+                        retry_base=0.02, max_attempt_wait=0.2) as repl:
+            pushed: List[str] = []
+            statuses: List[ReplicatorStatus] = []
+            subs = [repl.add_document_listener(lambda ev: pushed.extend(d.id for d in ev.documents if d.error is None)),
+                    repl.add_status_listener(statuses.append)]
+            try:
+                repl.start()
+                status = repl.wait(60)
+                stats = repl.stats
+            finally:
+                for sub in subs:
+                    sub.remove()
+            assert status.error is None
+            assert stats["retries"] > 0, "the listener's buffer cap did not make the push retry"
+            assert (stats["revs_sent"], len(set(pushed)), len(pushed), status.completed) == (n, n, n, n)
+            assert statuses[-1] == status
+        assert cd.count() == n
+
+
 def test_bad_input(peers: Peers) -> None:
     for url in ("not a url", "http://127.0.0.1:1/a"):
         with pytest.raises(p2psync.InvalidArgumentError):

@@ -51,6 +51,7 @@ type result struct {
 	wall      time.Duration
 	cpu       time.Duration // user + system time of the process during the edit push
 	converged bool
+	retries   uint64 // of the edit push (the peer refused something for now, or the connection dropped)
 	proto     string // the subprotocol the listener agreed for the edit push
 }
 
@@ -125,6 +126,9 @@ func main() {
 			}
 			fmt.Printf("  run %d %s: %s, wire %d B, rev bodies %d B of %d B full, %d/%d revs as deltas, %v (CPU %v)\n",
 				run+1, mode, r.proto, r.wire, r.body, r.fullBody, r.deltas, r.revs, r.wall.Round(time.Millisecond), r.cpu.Round(time.Millisecond))
+			if r.retries > 0 {
+				fmt.Printf("    (the edit push reconnected %d times)\n", r.retries)
+			}
 		}
 	}
 	report := func(name string, rs []result, f func(result) float64, unit string) {
@@ -275,7 +279,7 @@ func once(ctx context.Context, n int, deltas bool) (result, error) {
 		wall, cpu := time.Since(start), cpuTime()-cpu0
 		ts, rs := r.TransferStats(), r.Stats()
 		return result{wire: ts.BytesSent + ts.BytesReceived, body: rs.BytesSent, fullBody: rs.FullBytesSent,
-			deltas: rs.DeltasSent, revs: rs.RevsSent, wall: wall, cpu: cpu, proto: proto()}, nil
+			deltas: rs.DeltasSent, revs: rs.RevsSent, wall: wall, cpu: cpu, proto: proto(), retries: r.Counters().Retries}, nil
 	}
 	var sh *shaper
 	if linkRate > 0 {
@@ -315,6 +319,9 @@ func once(ctx context.Context, n int, deltas bool) (result, error) {
 	}
 	res.converged = true
 	dc := dst.DefaultCollection()
+	if same, err := sameRevisions(ctx, sc, dc, n); err != nil || !same {
+		res.converged = false
+	}
 	for _, i := range []int{1, n / 2, n} {
 		id, body := workload.Doc("big-", i, workload.LargePayload)
 		want := bytes.Replace(body, []byte(`"kind":"bench"`), []byte(`"kind":"edit1"`), 1)
@@ -327,6 +334,31 @@ func once(ctx context.Context, n int, deltas bool) (result, error) {
 		res.converged = false
 	}
 	return res, nil
+}
+
+// sameRevisions reports whether every one of the n documents has the same current
+// revision in both collections: revision ID and deletion flag, and under CBMobile_4 the
+// version too (a revision pushed over CBMobile_3 arrives without the version it has here).
+func sameRevisions(ctx context.Context, a, b *store.Collection, n int) (bool, error) {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i], _ = workload.Doc("big-", i+1, 0)
+	}
+	ra, err := a.CurrentRevisions(ctx, ids)
+	if err != nil {
+		return false, err
+	}
+	rb, err := b.CurrentRevisions(ctx, ids)
+	if err != nil {
+		return false, err
+	}
+	for i := range ids {
+		if ra[i].RevID == "" || ra[i].RevID != rb[i].RevID || ra[i].Deleted != rb[i].Deleted ||
+			(!disableCBMobile4 && ra[i].Version != rb[i].Version) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // watchSubprotocol samples the listener's connections (every millisecond, outside the
