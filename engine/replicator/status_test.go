@@ -135,13 +135,17 @@ func TestStatusEventsAndPending(t *testing.T) {
 	if st := runOneShot(t, r); st.Error != nil {
 		t.Fatal(st.Error)
 	}
-	if err := r.Start(false); err != nil {
+	// A second Start while running is refused: a continuous replicator runs until
+	// stopped (a one-shot run with nothing to do may already have ended, and may then
+	// be started again).
+	cont := newRepl(t, Config{Database: local, URL: localURL(l), Type: Push, Continuous: true})
+	if err := cont.Start(false); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Start(false); !errors.Is(err, ErrRunning) && r.Status().Activity != Stopped {
+	if err := cont.Start(false); !errors.Is(err, ErrRunning) {
 		t.Errorf("second Start: %v", err)
 	}
-	r.Stop()
-	r.Stop() // idempotent
+	cont.Stop()
+	cont.Stop() // idempotent
 	_ = time.Second
 }
