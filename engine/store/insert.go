@@ -28,10 +28,13 @@ type RemoteRevision struct {
 
 // InsertResult reports what PutExistingRevision did.
 type InsertResult struct {
-	Sequence   uint64    // new sequence (0 if the revision was already present)
-	Inserted   bool      // false => already had it (no-op)
-	Conflicted bool      // the document now has more than one live leaf
-	Document   *Document // current revision after the insert
+	Sequence   uint64 // new sequence (0 if the revision was already present)
+	Inserted   bool   // false => already had it (no-op)
+	Conflicted bool   // the document now has more than one live leaf
+	// Document is the current revision after the insert. Its Body may share the bytes of
+	// RemoteRevision.Body (when the received revision is current, stored as received):
+	// the caller must not change those while it uses Document.
+	Document *Document
 }
 
 // validateRemote checks a remote revision and returns its compact body.
@@ -204,13 +207,17 @@ func (b *Batch) nodeDocument(c *Collection, id string, t *revTree, i int, seq ui
 	return nodeDocumentLoaded(id, t, i, seq, row), nil
 }
 
-// nodeDocumentLoaded is nodeDocument for a node whose body (if kept) is loaded.
+// nodeDocumentLoaded is nodeDocument for a node whose body (if kept) is loaded. The
+// Document's Body is the node's body itself, not a copy: either bytes read from the
+// database for this call, or the body the caller passed in (a received revision's, as
+// stored): a caller that returns the Document to its own caller with a body that may
+// be the latter's says so, or copies it (see resolve).
 func nodeDocumentLoaded(id string, t *revTree, i int, seq uint64, row *docRow) *Document {
 	n := t.nodes[i]
 	if seq == 0 {
 		seq = n.seq
 	}
-	body := cloneBytes(n.body)
+	body := n.body
 	if body == nil {
 		body = emptyObject()
 	}
@@ -316,7 +323,12 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, opt
 	if err != nil {
 		return nil, err
 	}
-	return b.nodeDocument(c, id, t, cur, seq, row)
+	doc, err := b.nodeDocument(c, id, t, cur, seq, row)
+	if err != nil {
+		return nil, err
+	}
+	doc.Body = cloneBytes(doc.Body) // not the caller's MergedBody (see nodeDocumentLoaded)
+	return doc, nil
 }
 
 // mergedBody returns the body of the new revision a resolution adds: "{}" for a merged

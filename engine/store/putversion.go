@@ -34,8 +34,9 @@ type VersionResult struct {
 	Inserted bool   // stored (only when Order is Newer)
 	Sequence uint64 // its sequence; 0 if nothing was written
 	// Document is the current revision afterwards; nil if the document does not exist.
-	// Its Body may share the bytes of RemoteVersion.Body (a new document's, stored as
-	// received): the caller must not change those while it uses Document.
+	// Its Body may share the bytes of RemoteVersion.Body (when the received revision is
+	// current, stored as received): the caller must not change those while it uses
+	// Document.
 	Document *Document
 }
 
@@ -498,7 +499,12 @@ func (b *Batch) resolveVersion(c *Collection, rv *RemoteVersion, how VersionReso
 		}
 		p = placeFor(t, cur, anc, slices.Index(anc, t.nodes[cur].id))
 	}
-	return b.storeVersion(c, rv.DocID, row, t, p, deleted, data, vec)
+	doc, err := b.storeVersion(c, rv.DocID, row, t, p, deleted, data, vec)
+	if err != nil {
+		return nil, err
+	}
+	doc.Body = cloneBytes(doc.Body) // not the caller's RemoteVersion.Body or MergedBody (see nodeDocumentLoaded)
+	return doc, nil
 }
 
 // resolvedVector returns the vector of a conflict resolution between local and remote.
