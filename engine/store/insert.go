@@ -37,25 +37,26 @@ type InsertResult struct {
 	Document *Document
 }
 
-// validateRemote checks a remote revision and returns its compact body.
-func validateRemote(rev *RemoteRevision) ([]byte, error) {
+// validateRemote checks a remote revision and returns its compact body, with what the
+// check noticed about it (see remoteBody).
+func validateRemote(rev *RemoteRevision) ([]byte, bodyInfo, error) {
 	if err := validateDocID(rev.DocID); err != nil {
-		return nil, err
+		return nil, bodyInfo{}, err
 	}
 	gen, _, err := parseRevID(rev.RevID)
 	if err != nil {
-		return nil, err
+		return nil, bodyInfo{}, err
 	}
 	if len(rev.History) >= gen {
-		return nil, fmt.Errorf("%w: %d history entries for generation %d", ErrInvalidRevID, len(rev.History), gen)
+		return nil, bodyInfo{}, fmt.Errorf("%w: %d history entries for generation %d", ErrInvalidRevID, len(rev.History), gen)
 	}
 	for i, h := range rev.History {
 		hg, _, err := parseRevID(h)
 		if err != nil {
-			return nil, fmt.Errorf("history[%d]: %w", i, err)
+			return nil, bodyInfo{}, fmt.Errorf("history[%d]: %w", i, err)
 		}
 		if hg != gen-1-i {
-			return nil, fmt.Errorf("%w: history[%d] %s: generation %d, want %d (generations must be consecutive)",
+			return nil, bodyInfo{}, fmt.Errorf("%w: history[%d] %s: generation %d, want %d (generations must be consecutive)",
 				ErrInvalidRevID, i, h, hg, gen-1-i)
 		}
 	}
@@ -64,15 +65,16 @@ func validateRemote(rev *RemoteRevision) ([]byte, error) {
 }
 
 // remoteBody returns the compact body of a received revision: "{}" for a tombstone sent
-// without one.
-func remoteBody(deleted bool, body []byte) ([]byte, error) {
+// without one; and what compacting it noticed (bodyInfo), so that the insert need not
+// scan the body again for blob references (usableBaseDelta).
+func remoteBody(deleted bool, body []byte) ([]byte, bodyInfo, error) {
 	if deleted && len(body) == 0 {
-		return emptyObject(), nil
+		return emptyObject(), bodyInfo{}, nil
 	}
 	if len(body) == 0 {
-		return nil, fmt.Errorf("%w: missing body", ErrInvalidJSON)
+		return nil, bodyInfo{}, fmt.Errorf("%w: missing body", ErrInvalidJSON)
 	}
-	return compactWithAttachments(body)
+	return compactInfo(body, keysAttachmentsAllowed)
 }
 
 // PutExistingRevision inserts a revision received from a peer together with
@@ -95,11 +97,11 @@ func (b *Batch) putExisting(c *Collection, rev *RemoteRevision) (InsertResult, e
 	if err := b.checkColl(c); err != nil {
 		return InsertResult{}, err
 	}
-	body, err := validateRemote(rev)
+	body, info, err := validateRemote(rev)
 	if err != nil {
 		return InsertResult{}, err
 	}
-	b.reverse = usableBaseDelta(rev.DocID, rev.Base, rev.Body, body)
+	b.reverse = usableBaseDelta(rev.DocID, rev.Base, rev.Body, body, info)
 	defer func() { b.reverse = nil }()
 	// Most revisions received by a new database create their document: try that in a
 	// single statement first (see insertFirstMaxBody).

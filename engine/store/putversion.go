@@ -85,16 +85,17 @@ func (b *Batch) PutExistingVersion(c *Collection, rv RemoteVersion) (VersionResu
 	return res, nil
 }
 
-// checkRemoteVersion validates rv and returns its compact body.
-func checkRemoteVersion(rv *RemoteVersion) ([]byte, error) {
+// checkRemoteVersion validates rv and returns its compact body, with what the check
+// noticed about it (see remoteBody).
+func checkRemoteVersion(rv *RemoteVersion) ([]byte, bodyInfo, error) {
 	if err := validateDocID(rv.DocID); err != nil {
-		return nil, err
+		return nil, bodyInfo{}, err
 	}
 	if err := rv.Vector.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidRevID, err)
+		return nil, bodyInfo{}, fmt.Errorf("%w: %v", ErrInvalidRevID, err)
 	}
 	if len(rv.RevTree) > 0 && !descendingChain(rv.RevTree) {
-		return nil, fmt.Errorf("%w: rev-tree list %q is not rev-tree IDs with generations descending one by one", ErrInvalidRevID, clipList(rv.RevTree))
+		return nil, bodyInfo{}, fmt.Errorf("%w: rev-tree list %q is not rev-tree IDs with generations descending one by one", ErrInvalidRevID, clipList(rv.RevTree))
 	}
 	return remoteBody(rv.Deleted, rv.Body)
 }
@@ -107,11 +108,11 @@ func (b *Batch) putVersion(c *Collection, rv *RemoteVersion) (VersionResult, err
 	if err := b.checkColl(c); err != nil {
 		return VersionResult{}, err
 	}
-	body, err := checkRemoteVersion(rv)
+	body, info, err := checkRemoteVersion(rv)
 	if err != nil {
 		return VersionResult{}, err
 	}
-	b.reverse = usableBaseDelta(rv.DocID, rv.Base, rv.Body, body)
+	b.reverse = usableBaseDelta(rv.DocID, rv.Base, rv.Body, body, info)
 	defer func() { b.reverse = nil }()
 	if err := b.observe(rv.Vector); err != nil {
 		return VersionResult{}, err
@@ -446,7 +447,7 @@ func (b *Batch) resolveVersion(c *Collection, rv *RemoteVersion, how VersionReso
 	if err := b.checkColl(c); err != nil {
 		return nil, err
 	}
-	body, err := checkRemoteVersion(rv)
+	body, _, err := checkRemoteVersion(rv)
 	if err != nil {
 		return nil, err
 	}
