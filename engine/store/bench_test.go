@@ -137,4 +137,3 @@ func benchReceiveUpdate(b *testing.B, v4, withBase bool) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*docs), "ns/update")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*docs), "cpu-ns/update")
 }
-
