@@ -35,8 +35,11 @@ type SaveOptions struct {
 	NoBody bool
 }
 
-// Document is one revision of a document as returned to callers. Body is a
-// fresh copy owned by the caller.
+// Document is one revision of a document as returned to callers. Body is owned by
+// the caller and never shares memory the store keeps or reuses; the one exception
+// is the result of PutExistingRevision and PutExistingVersion, whose Body may be the
+// received body the caller passed in (see InsertResult.Document and
+// VersionResult.Document).
 type Document struct {
 	ID         string
 	RevID      string // "<generation>-<40 hex sha1>" for local saves

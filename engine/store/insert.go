@@ -28,31 +28,35 @@ type RemoteRevision struct {
 
 // InsertResult reports what PutExistingRevision did.
 type InsertResult struct {
-	Sequence   uint64    // new sequence (0 if the revision was already present)
-	Inserted   bool      // false => already had it (no-op)
-	Conflicted bool      // the document now has more than one live leaf
-	Document   *Document // current revision after the insert
+	Sequence   uint64 // new sequence (0 if the revision was already present)
+	Inserted   bool   // false => already had it (no-op)
+	Conflicted bool   // the document now has more than one live leaf
+	// Document is the current revision after the insert. Its Body may share the bytes of
+	// RemoteRevision.Body (when the received revision is current, stored as received):
+	// the caller must not change those while it uses Document.
+	Document *Document
 }
 
-// validateRemote checks a remote revision and returns its compact body.
-func validateRemote(rev *RemoteRevision) ([]byte, error) {
+// validateRemote checks a remote revision and returns its compact body, with what the
+// check noticed about it (see remoteBody).
+func validateRemote(rev *RemoteRevision) ([]byte, bodyInfo, error) {
 	if err := validateDocID(rev.DocID); err != nil {
-		return nil, err
+		return nil, bodyInfo{}, err
 	}
 	gen, _, err := parseRevID(rev.RevID)
 	if err != nil {
-		return nil, err
+		return nil, bodyInfo{}, err
 	}
 	if len(rev.History) >= gen {
-		return nil, fmt.Errorf("%w: %d history entries for generation %d", ErrInvalidRevID, len(rev.History), gen)
+		return nil, bodyInfo{}, fmt.Errorf("%w: %d history entries for generation %d", ErrInvalidRevID, len(rev.History), gen)
 	}
 	for i, h := range rev.History {
 		hg, _, err := parseRevID(h)
 		if err != nil {
-			return nil, fmt.Errorf("history[%d]: %w", i, err)
+			return nil, bodyInfo{}, fmt.Errorf("history[%d]: %w", i, err)
 		}
 		if hg != gen-1-i {
-			return nil, fmt.Errorf("%w: history[%d] %s: generation %d, want %d (generations must be consecutive)",
+			return nil, bodyInfo{}, fmt.Errorf("%w: history[%d] %s: generation %d, want %d (generations must be consecutive)",
 				ErrInvalidRevID, i, h, hg, gen-1-i)
 		}
 	}
@@ -61,15 +65,16 @@ func validateRemote(rev *RemoteRevision) ([]byte, error) {
 }
 
 // remoteBody returns the compact body of a received revision: "{}" for a tombstone sent
-// without one.
-func remoteBody(deleted bool, body []byte) ([]byte, error) {
+// without one; and what compacting it noticed (bodyInfo), so that the insert need not
+// scan the body again for blob references (usableBaseDelta).
+func remoteBody(deleted bool, body []byte) ([]byte, bodyInfo, error) {
 	if deleted && len(body) == 0 {
-		return emptyObject(), nil
+		return emptyObject(), bodyInfo{}, nil
 	}
 	if len(body) == 0 {
-		return nil, fmt.Errorf("%w: missing body", ErrInvalidJSON)
+		return nil, bodyInfo{}, fmt.Errorf("%w: missing body", ErrInvalidJSON)
 	}
-	return compactWithAttachments(body)
+	return compactInfo(body, keysAttachmentsAllowed)
 }
 
 // PutExistingRevision inserts a revision received from a peer together with
@@ -92,11 +97,11 @@ func (b *Batch) putExisting(c *Collection, rev *RemoteRevision) (InsertResult, e
 	if err := b.checkColl(c); err != nil {
 		return InsertResult{}, err
 	}
-	body, err := validateRemote(rev)
+	body, info, err := validateRemote(rev)
 	if err != nil {
 		return InsertResult{}, err
 	}
-	b.reverse = usableBaseDelta(rev.DocID, rev.Base, rev.Body, body)
+	b.reverse = usableBaseDelta(rev.DocID, rev.Base, rev.Body, body, info)
 	defer func() { b.reverse = nil }()
 	// Most revisions received by a new database create their document: try that in a
 	// single statement first (see insertFirstMaxBody).
@@ -204,13 +209,17 @@ func (b *Batch) nodeDocument(c *Collection, id string, t *revTree, i int, seq ui
 	return nodeDocumentLoaded(id, t, i, seq, row), nil
 }
 
-// nodeDocumentLoaded is nodeDocument for a node whose body (if kept) is loaded.
+// nodeDocumentLoaded is nodeDocument for a node whose body (if kept) is loaded. The
+// Document's Body is the node's body itself, not a copy: either bytes read from the
+// database for this call, or the body the caller passed in (a received revision's, as
+// stored): a caller that returns the Document to its own caller with a body that may
+// be the latter's says so, or copies it (see resolve).
 func nodeDocumentLoaded(id string, t *revTree, i int, seq uint64, row *docRow) *Document {
 	n := t.nodes[i]
 	if seq == 0 {
 		seq = n.seq
 	}
-	body := cloneBytes(n.body)
+	body := n.body
 	if body == nil {
 		body = emptyObject()
 	}
@@ -316,7 +325,12 @@ func (b *Batch) resolve(c *Collection, id, winningRevID, losingRevID string, opt
 	if err != nil {
 		return nil, err
 	}
-	return b.nodeDocument(c, id, t, cur, seq, row)
+	doc, err := b.nodeDocument(c, id, t, cur, seq, row)
+	if err != nil {
+		return nil, err
+	}
+	doc.Body = cloneBytes(doc.Body) // not the caller's MergedBody (see nodeDocumentLoaded)
+	return doc, nil
 }
 
 // mergedBody returns the body of the new revision a resolution adds: "{}" for a merged

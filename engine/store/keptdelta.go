@@ -55,11 +55,13 @@ type pendingBase struct {
 }
 
 // usableBaseDelta returns the pending base delta for a revision of document id and its
-// stored body, or nil when there is none or it does not fit: a body that may reference
-// blobs (see the package comment above), or a body the store rewrote (compacted).
-func usableBaseDelta(id string, bd *BaseDelta, received, stored []byte) *pendingBase {
+// stored body (info: what compacting it noticed), or nil when there is none or it does
+// not fit: a body that may reference blobs (see the package comment above; the stored
+// body is judged by info, which the compaction pass already gathered, instead of a
+// second scan), or a body the store rewrote (compacted).
+func usableBaseDelta(id string, bd *BaseDelta, received, stored []byte, info bodyInfo) *pendingBase {
 	if bd == nil || len(bd.Delta) == 0 || len(bd.Delta) >= len(stored) || !sameBytes(received, stored) ||
-		blobstore.MayReference(stored) || blobstore.MayReference(bd.Delta) {
+		info.mayReference() || blobstore.MayReference(bd.Delta) {
 		return nil
 	}
 	return &pendingBase{docID: id, base: *bd, body: stored}

@@ -34,8 +34,9 @@ type VersionResult struct {
 	Inserted bool   // stored (only when Order is Newer)
 	Sequence uint64 // its sequence; 0 if nothing was written
 	// Document is the current revision afterwards; nil if the document does not exist.
-	// Its Body may share the bytes of RemoteVersion.Body (a new document's, stored as
-	// received): the caller must not change those while it uses Document.
+	// Its Body may share the bytes of RemoteVersion.Body (when the received revision is
+	// current, stored as received): the caller must not change those while it uses
+	// Document.
 	Document *Document
 }
 
@@ -84,16 +85,17 @@ func (b *Batch) PutExistingVersion(c *Collection, rv RemoteVersion) (VersionResu
 	return res, nil
 }
 
-// checkRemoteVersion validates rv and returns its compact body.
-func checkRemoteVersion(rv *RemoteVersion) ([]byte, error) {
+// checkRemoteVersion validates rv and returns its compact body, with what the check
+// noticed about it (see remoteBody).
+func checkRemoteVersion(rv *RemoteVersion) ([]byte, bodyInfo, error) {
 	if err := validateDocID(rv.DocID); err != nil {
-		return nil, err
+		return nil, bodyInfo{}, err
 	}
 	if err := rv.Vector.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidRevID, err)
+		return nil, bodyInfo{}, fmt.Errorf("%w: %v", ErrInvalidRevID, err)
 	}
 	if len(rv.RevTree) > 0 && !descendingChain(rv.RevTree) {
-		return nil, fmt.Errorf("%w: rev-tree list %q is not rev-tree IDs with generations descending one by one", ErrInvalidRevID, clipList(rv.RevTree))
+		return nil, bodyInfo{}, fmt.Errorf("%w: rev-tree list %q is not rev-tree IDs with generations descending one by one", ErrInvalidRevID, clipList(rv.RevTree))
 	}
 	return remoteBody(rv.Deleted, rv.Body)
 }
@@ -106,11 +108,11 @@ func (b *Batch) putVersion(c *Collection, rv *RemoteVersion) (VersionResult, err
 	if err := b.checkColl(c); err != nil {
 		return VersionResult{}, err
 	}
-	body, err := checkRemoteVersion(rv)
+	body, info, err := checkRemoteVersion(rv)
 	if err != nil {
 		return VersionResult{}, err
 	}
-	b.reverse = usableBaseDelta(rv.DocID, rv.Base, rv.Body, body)
+	b.reverse = usableBaseDelta(rv.DocID, rv.Base, rv.Body, body, info)
 	defer func() { b.reverse = nil }()
 	if err := b.observe(rv.Vector); err != nil {
 		return VersionResult{}, err
@@ -445,7 +447,7 @@ func (b *Batch) resolveVersion(c *Collection, rv *RemoteVersion, how VersionReso
 	if err := b.checkColl(c); err != nil {
 		return nil, err
 	}
-	body, err := checkRemoteVersion(rv)
+	body, _, err := checkRemoteVersion(rv)
 	if err != nil {
 		return nil, err
 	}
@@ -498,7 +500,12 @@ func (b *Batch) resolveVersion(c *Collection, rv *RemoteVersion, how VersionReso
 		}
 		p = placeFor(t, cur, anc, slices.Index(anc, t.nodes[cur].id))
 	}
-	return b.storeVersion(c, rv.DocID, row, t, p, deleted, data, vec)
+	doc, err := b.storeVersion(c, rv.DocID, row, t, p, deleted, data, vec)
+	if err != nil {
+		return nil, err
+	}
+	doc.Body = cloneBytes(doc.Body) // not the caller's RemoteVersion.Body or MergedBody (see nodeDocumentLoaded)
+	return doc, nil
 }
 
 // resolvedVector returns the vector of a conflict resolution between local and remote.

@@ -184,11 +184,12 @@ func (in *inserter) commit(ctx context.Context, batch []*insertReq) {
 				}
 				continue
 			}
-			var cur *store.Document
+			var cur *store.CurrentRevision
 			if r.detectConflict {
-				d, err := r.coll.GetWithDeleted(ctx, r.rev.DocID)
-				if err == nil {
-					cur = d
+				// Only the current revision's ID and deletion flag count: no body read.
+				revs, err := r.coll.CurrentRevisions(ctx, []string{r.rev.DocID})
+				if err == nil && revs[0].RevID != "" {
+					cur = &revs[0]
 				}
 			}
 			res, err := b.PutExistingRevision(r.coll, r.rev)
@@ -237,7 +238,7 @@ func (in *inserter) commit(ctx context.Context, batch []*insertReq) {
 
 // isConflict: the incoming revision does not descend from the local current revision.
 // Two tombstones are not worth resolving.
-func isConflict(cur *store.Document, rev store.RemoteRevision) bool {
+func isConflict(cur *store.CurrentRevision, rev store.RemoteRevision) bool {
 	if cur.RevID == rev.RevID {
 		return false
 	}
@@ -472,7 +473,7 @@ func (a *ancestorCache) forget(snapshot map[docKey]pendingRecord) {
 	}
 }
 
-func cur0(d *store.Document) string {
+func cur0(d *store.CurrentRevision) string {
 	if d == nil {
 		return ""
 	}
