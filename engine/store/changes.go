@@ -43,36 +43,13 @@ type CollectionChange struct {
 // greater than since, ascending by sequence; limit <= 0 means no limit.
 // Purged documents do not appear.
 func (c *Collection) ChangesSince(ctx context.Context, since uint64, limit int) ([]Change, error) {
-	if err := c.usable(); err != nil {
-		return nil, fmt.Errorf("changes of %s: %w", c.FullName(), err)
-	}
-	defer c.db.leave()
-	if limit <= 0 {
-		limit = -1
-	}
-	r, err := c.readers(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("changes of %s: %w", c.FullName(), err)
-	}
-	rows, err := r.changes.QueryContext(ctx, int64(since), limit)
-	if err != nil {
-		return nil, fmt.Errorf("changes of %s: %w", c.FullName(), classify(err))
-	}
-	defer rows.Close()
-	var out []Change
-	for rows.Next() {
+	return c.changesQuery(ctx, since, limit, -1, func(rows *sql.Rows) (Change, error) {
 		var ch Change
 		var seq int64
-		if err := rows.Scan(&seq, &ch.DocID, &ch.RevID, &ch.Deleted, &ch.BodySize); err != nil {
-			return nil, fmt.Errorf("changes of %s: %w", c.FullName(), classify(err))
-		}
+		err := rows.Scan(&seq, &ch.DocID, &ch.RevID, &ch.Deleted, &ch.BodySize)
 		ch.Sequence = uint64(seq)
-		out = append(out, ch)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("changes of %s: %w", c.FullName(), classify(err))
-	}
-	return out, nil
+		return ch, err
+	})
 }
 
 // ChangesSinceWithDocs is ChangesSince that also reads, in the same statement, each
@@ -81,6 +58,30 @@ func (c *Collection) ChangesSince(ctx context.Context, since uint64, limit int) 
 // document's current state, at Sequence). A change with a larger body has a nil Doc. It
 // spares a sender that sends what it lists (a pusher) a second read of each document.
 func (c *Collection) ChangesSinceWithDocs(ctx context.Context, since uint64, limit, maxBody int) ([]Change, error) {
+	return c.changesQuery(ctx, since, limit, max(maxBody, 0), func(rows *sql.Rows) (Change, error) {
+		var (
+			ch        Change
+			seq       int64
+			exp       sql.NullInt64
+			body      []byte
+			vv, vvRev sql.NullString
+		)
+		if err := rows.Scan(&seq, &ch.DocID, &ch.RevID, &ch.Deleted, &ch.BodySize, &exp, &body, &vv, &vvRev); err != nil {
+			return ch, err
+		}
+		ch.Sequence = uint64(seq)
+		if body != nil || ch.BodySize == 0 {
+			d := &Document{ID: ch.DocID, RevID: ch.RevID, Deleted: ch.Deleted, Sequence: ch.Sequence, Expiration: expirationTime(exp), Body: body}
+			d.setVector(scanVector(vv, vvRev, d.RevID))
+			ch.Doc = d
+		}
+		return ch, nil
+	})
+}
+
+// changesQuery runs the changes statement (maxBody < 0) or the one with documents
+// (bodies up to maxBody bytes) and scans each row with scan.
+func (c *Collection) changesQuery(ctx context.Context, since uint64, limit, maxBody int, scan func(*sql.Rows) (Change, error)) ([]Change, error) {
 	if err := c.usable(); err != nil {
 		return nil, fmt.Errorf("changes of %s: %w", c.FullName(), err)
 	}
@@ -92,28 +93,21 @@ func (c *Collection) ChangesSinceWithDocs(ctx context.Context, since uint64, lim
 	if err != nil {
 		return nil, fmt.Errorf("changes of %s: %w", c.FullName(), err)
 	}
-	rows, err := r.changesDocs.QueryContext(ctx, int64(since), limit, maxBody)
+	var rows *sql.Rows
+	if maxBody < 0 {
+		rows, err = r.changes.QueryContext(ctx, int64(since), limit)
+	} else {
+		rows, err = r.changesDocs.QueryContext(ctx, int64(since), limit, maxBody)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("changes of %s: %w", c.FullName(), classify(err))
 	}
 	defer rows.Close()
 	var out []Change
 	for rows.Next() {
-		var (
-			ch        Change
-			seq       int64
-			exp       sql.NullInt64
-			body      []byte
-			vv, vvRev sql.NullString
-		)
-		if err := rows.Scan(&seq, &ch.DocID, &ch.RevID, &ch.Deleted, &ch.BodySize, &exp, &body, &vv, &vvRev); err != nil {
+		ch, err := scan(rows)
+		if err != nil {
 			return nil, fmt.Errorf("changes of %s: %w", c.FullName(), classify(err))
-		}
-		ch.Sequence = uint64(seq)
-		if body != nil || ch.BodySize == 0 {
-			d := &Document{ID: ch.DocID, RevID: ch.RevID, Deleted: ch.Deleted, Sequence: ch.Sequence, Expiration: expirationTime(exp), Body: body}
-			d.setVector(scanVector(vv, vvRev, d.RevID))
-			ch.Doc = d
 		}
 		out = append(out, ch)
 	}
