@@ -237,13 +237,18 @@ func (cs *connState) run(ctx context.Context, base Progress) (prog Progress, err
 // stop ends the connection when the replicator is stopped, after letting what is already
 // in flight land, so the checkpoint is as fresh as possible.
 func (cs *connState) stop(base Progress) Progress {
-	qctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	cs.sess.Quiesce(qctx)
-	cancel()
+	cs.quiesce()
 	cs.saveCheckpoints(context.Background())
 	cs.sess.Disconnect(syncproto.CloseNormal, "stopped")
 	_, prog, _ := cs.evaluate(base)
 	return prog
+}
+
+// quiesce lets the replies to what is in flight land (at most 5 s): nothing new is sent.
+func (cs *connState) quiesce() {
+	qctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cs.sess.Quiesce(qctx)
 }
 
 // failed ends the connection after its session failed and returns the reason.
@@ -258,9 +263,7 @@ func (cs *connState) failed() error {
 		// does. Closing at once lost them: revisions the peer had saved were neither
 		// counted (Stats, document events, progress) nor checkpointed, and the next
 		// connection found them on the peer and did not count them either.
-		qctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		cs.sess.Quiesce(qctx)
-		cancel()
+		cs.quiesce()
 	}
 	// Local progress is kept: whatever was fully handled stays checkpointed.
 	cs.saveLocalOnly()

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync"
 )
@@ -287,4 +288,19 @@ func OwnerOf(ctx context.Context) any {
 		return nil
 	}
 	return ctx.Value(ownerKey{})
+}
+
+// insertedOne reads the outcome of a single-row INSERT … ON CONFLICT DO NOTHING: true if
+// the row was written; false with a nil error if the document already existed; a
+// statement failure fails the batch. (int64 sequences are passed to such statements:
+// database/sql would convert, and box again, a uint64.)
+func (b *Batch) insertedOne(res sql.Result, err error) (bool, error) {
+	if err != nil {
+		return false, b.fail(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, b.fail(err)
+	}
+	return n > 0, nil
 }

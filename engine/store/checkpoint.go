@@ -68,6 +68,7 @@ type checkpointer struct {
 	runMu  sync.Mutex // held while a checkpoint runs; Close waits for it
 	// guarded by runMu: no TRUNCATE before nextTruncate; backoff is the next wait
 	nextTruncate time.Time
+	pageSize     int64 // guarded by runMu; read once (it cannot change in WAL mode)
 	backoff      time.Duration
 
 	// counters (tests)
@@ -149,11 +150,12 @@ func (c *checkpointer) check(ctx context.Context) error {
 		return fmt.Errorf("passive checkpoint: %w", classify(err))
 	}
 	c.passive.Add(1)
-	var pageSize int64
-	if err := c.db.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
-		return fmt.Errorf("read page size: %w", classify(err))
+	if c.pageSize == 0 {
+		if err := c.db.QueryRowContext(ctx, "PRAGMA page_size").Scan(&c.pageSize); err != nil {
+			return fmt.Errorf("read page size: %w", classify(err))
+		}
 	}
-	if logFrames*pageSize <= c.walCap || time.Now().Before(c.nextTruncate) {
+	if logFrames*c.pageSize <= c.walCap || time.Now().Before(c.nextTruncate) {
 		return nil
 	}
 	// The WAL is over its cap: a steady stream of commits or readers kept it from being

@@ -412,14 +412,8 @@ func (b *Batch) insertNew(c *Collection, id string, sb savedBody, noBody bool) (
 	// One revision: the row stores it with an empty tree and the vector as revid's.
 	sv := storedVector{text: b.db.vectorText(vec), rev: rev}
 	// int64: database/sql would convert (and box again) a uint64.
-	res, err := c.w.insNew.ExecContext(b.ctx, int64(seq), id, rev, data, sv.text)
-	if err != nil {
-		return nil, false, b.fail(err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return nil, false, b.fail(err)
-	} else if n == 0 {
-		return nil, false, nil
+	if ok, err := b.insertedOne(c.w.insNew.ExecContext(b.ctx, int64(seq), id, rev, data, sv.text)); !ok {
+		return nil, false, err
 	}
 	b.stored(c, id, seq, rev, false, false, len(data))
 	doc := &Document{ID: id, RevID: rev, Sequence: seq}

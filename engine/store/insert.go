@@ -181,14 +181,8 @@ func (b *Batch) insertNewRemote(c *Collection, rev *RemoteRevision, body []byte)
 	t.dropBodies(cur)
 	b.treeBuf = encodeTree(t, cur, seq, b.treeBuf)
 	// Without a cancellation watcher goroutine per statement, as insertNewVersion.
-	res, err := c.w.insNewTree.ExecContext(context.WithoutCancel(b.ctx), seq, rev.DocID, rev.RevID, b.treeBuf, body)
-	if err != nil {
-		return InsertResult{}, false, b.fail(err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return InsertResult{}, false, b.fail(err)
-	} else if n == 0 {
-		return InsertResult{}, false, nil
+	if ok, err := b.insertedOne(c.w.insNewTree.ExecContext(context.WithoutCancel(b.ctx), int64(seq), rev.DocID, rev.RevID, b.treeBuf, body)); !ok {
+		return InsertResult{}, false, err
 	}
 	b.stored(c, rev.DocID, seq, rev.RevID, false, false, len(body))
 	return InsertResult{Sequence: seq, Inserted: true, Document: nodeDocumentLoaded(rev.DocID, t, cur, seq, nil)}, true, nil

@@ -129,17 +129,7 @@ func prefixEnd(prefix string) string {
 // versions of this library name their columns when they write, so they keep working
 // (their writes leave the column as it was).
 func (db *Database) localWrittenColumn(ctx context.Context) error {
-	var n int
-	err := db.wconn.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('local_docs') WHERE name = 'written'`).Scan(&n)
-	if err != nil {
-		return fmt.Errorf("read columns of local_docs: %w", classify(err))
-	}
-	if n == 0 {
-		if _, err := db.wconn.ExecContext(ctx, `ALTER TABLE local_docs ADD COLUMN written INTEGER NOT NULL DEFAULT 0`); err != nil {
-			return fmt.Errorf("add column written to local_docs: %w", classify(err))
-		}
-	}
-	return nil
+	return db.addMissingColumns(ctx, "local_docs", [2]string{"written", "INTEGER NOT NULL DEFAULT 0"})
 }
 
 // DeleteLocal removes a local document; ErrNotFound if absent.

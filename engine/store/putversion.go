@@ -174,14 +174,8 @@ func (b *Batch) insertNewVersion(c *Collection, rv *RemoteVersion, anc []string,
 	// A single-row insert on the writer, which this batch holds, never waits: a context
 	// that cannot be cancelled spares the driver a watcher goroutine per statement (the
 	// batch still ends at the caller's cancellation, at its next step or its commit).
-	res, err := c.w.insNew.ExecContext(context.WithoutCancel(b.ctx), seq, rv.DocID, rev, body, sv.text)
-	if err != nil {
-		return VersionResult{}, false, b.fail(err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return VersionResult{}, false, b.fail(err)
-	} else if n == 0 {
-		return VersionResult{}, false, nil
+	if ok, err := b.insertedOne(c.w.insNew.ExecContext(context.WithoutCancel(b.ctx), int64(seq), rv.DocID, rev, body, sv.text)); !ok {
+		return VersionResult{}, false, err
 	}
 	b.stored(c, rv.DocID, seq, rev, false, false, len(body))
 	doc := &Document{ID: rv.DocID, RevID: rev, Sequence: seq, Body: body}

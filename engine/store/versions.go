@@ -73,7 +73,11 @@ func (db *Database) initVersioning(ctx context.Context) error {
 // them NULL and its updates left them as they were, which is why a vector is stored
 // with the revision it belongs to (vv_rev) and read only for that revision.
 func (db *Database) vectorColumns(ctx context.Context, collID int64) error {
-	t := docsTable(collID)
+	return db.addMissingColumns(ctx, docsTable(collID), [2]string{"vv", "TEXT"}, [2]string{"vv_rev", "TEXT"})
+}
+
+// addMissingColumns adds to table t each column (name, type) it does not have yet.
+func (db *Database) addMissingColumns(ctx context.Context, t string, cols ...[2]string) error {
 	rows, err := db.wconn.QueryContext(ctx, `SELECT name FROM pragma_table_info(?)`, t)
 	if err != nil {
 		return fmt.Errorf("read columns of %s: %w", t, classify(err))
@@ -91,10 +95,10 @@ func (db *Database) vectorColumns(ctx context.Context, collID int64) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read columns of %s: %w", t, classify(err))
 	}
-	for _, col := range []string{"vv", "vv_rev"} {
-		if !have[col] {
-			if _, err := db.wconn.ExecContext(ctx, `ALTER TABLE `+t+` ADD COLUMN `+col+` TEXT`); err != nil {
-				return fmt.Errorf("add column %s to %s: %w", col, t, classify(err))
+	for _, col := range cols {
+		if !have[col[0]] {
+			if _, err := db.wconn.ExecContext(ctx, `ALTER TABLE `+t+` ADD COLUMN `+col[0]+` `+col[1]); err != nil {
+				return fmt.Errorf("add column %s to %s: %w", col[0], t, classify(err))
 			}
 		}
 	}

@@ -412,7 +412,7 @@ func (p *Pusher) currentState(ctx context.Context, changes []store.Change) (map[
 	for _, ch := range changes {
 		if d := notifiedDoc(ch); d != nil {
 			p.notified.Add(1)
-			versions[ch.DocID] = store.CurrentRevision{RevID: d.RevID, Deleted: d.Deleted, Sequence: d.Sequence, Version: d.Version, Vector: d.Vector}
+			versions[ch.DocID] = currentOf(d)
 			docs[ch.DocID] = d
 			continue
 		}
@@ -429,7 +429,7 @@ func (p *Pusher) currentState(ctx context.Context, changes []store.Change) (map[
 		if d == nil {
 			continue // purged since the feed listed it: prepare drops the row
 		}
-		versions[ids[i]] = store.CurrentRevision{RevID: d.RevID, Deleted: d.Deleted, Sequence: d.Sequence, Version: d.Version, Vector: d.Vector}
+		versions[ids[i]] = currentOf(d)
 		docs[ids[i]] = d
 	}
 	return versions, docs, nil
@@ -1320,4 +1320,9 @@ func (p *Pusher) tombstoneFor(ctx context.Context, docID, anc string) (leaf stri
 		}
 	}
 	return "", false, nil
+}
+
+// currentOf is the current-revision summary of document d.
+func currentOf(d *store.Document) store.CurrentRevision {
+	return store.CurrentRevision{RevID: d.RevID, Deleted: d.Deleted, Sequence: d.Sequence, Version: d.Version, Vector: d.Vector}
 }

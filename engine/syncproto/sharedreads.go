@@ -107,8 +107,7 @@ func (r *SharedReads) putDocument(coll *store.Collection, doc *store.Document) {
 		}
 		return
 	}
-	cur := store.CurrentRevision{RevID: c.RevID, Deleted: c.Deleted, Sequence: c.Sequence, Version: c.Version, Vector: c.Vector}
-	r.insertLocked(k, &sharedEntry{cur: cur, doc: &c})
+	r.insertLocked(k, &sharedEntry{cur: currentOf(&c), doc: &c})
 }
 
 func (r *SharedReads) insertLocked(k sharedKey, e *sharedEntry) {
