@@ -252,6 +252,11 @@ func (r *Replicator) resolveRetrying(ctx context.Context, ev syncproto.ConflictE
 		decided = false
 		var stale bool
 		seq, stale, err = r.resolveOnce(ctx, ev, remoteRev, &decided)
+		// A revision read a moment ago that is gone (a leaf extended meanwhile, whose
+		// body or whole node is no longer kept) means the tree changed too: decide
+		// again from the new one. Reported as a failure, the conflict stayed open until
+		// some later event (TestRingConverges, TestConcurrentDeletionsConverge under load).
+		stale = stale || errors.Is(err, store.ErrNotFound)
 		if err == nil || !stale || attempt == maxResolveAttempts || ctx.Err() != nil {
 			return seq, decided && err == nil, err
 		}
@@ -260,9 +265,9 @@ func (r *Replicator) resolveRetrying(ctx context.Context, ev syncproto.ConflictE
 }
 
 // resolveOnce is one attempt of resolve: it reads the conflict, asks the resolver and
-// writes the result. stale reports that the write was refused (store.ErrConflict), or a
-// leaf's body could not be read (store.ErrNotFound), because the document's revision tree
-// changed after it was read. *decided is set
+// writes the result. stale reports that the write was refused (store.ErrConflict)
+// because the document's revision tree changed after it was read (resolveRetrying also
+// takes a store.ErrNotFound from its reads as stale). *decided is set
 // when an outcome was settled (written, or found already in place by the resolver's
 // choice).
 func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent, remoteRev remoteRevFunc, decided *bool) (uint64, bool, error) {
@@ -293,12 +298,7 @@ func (r *Replicator) resolveOnce(ctx context.Context, ev syncproto.ConflictEvent
 	}
 	c, err := conflictOf(ctx, coll, ev.DocID, local, remote)
 	if err != nil {
-		// A leaf read a moment ago whose body is gone was extended meanwhile (a revision
-		// pushed to this database's listener, or pulled, made it an ancestor, whose body
-		// is not kept): the tree changed, so decide again from the new one. Reported as
-		// a failure, the conflict stayed open until some later event (seen in a
-		// three-peer ring under load).
-		return 0, errors.Is(err, store.ErrNotFound), err
+		return 0, false, err
 	}
 	resolver := r.colls[ev.CollectionIndex].ConflictResolver
 	if resolver == nil {
@@ -389,8 +389,7 @@ func (w writer) written(doc *store.Document, err error) (seq uint64, stale bool,
 func (w writer) carryLocal(ctx context.Context, local, remote *store.Revision) (uint64, bool, error) {
 	d, err := w.coll.GetRevision(ctx, w.docID, local.RevID)
 	if err != nil {
-		// Gone since the tree was read: stale, as in resolveOnce.
-		return 0, errors.Is(err, store.ErrNotFound), fmt.Errorf("resolve conflict of %q: read local revision: %w", w.docID, err)
+		return 0, false, fmt.Errorf("resolve conflict of %q: read local revision: %w", w.docID, err)
 	}
 	return w.written(w.coll.ResolveConflictWith(ctx, w.docID, remote.RevID, local.RevID, store.ResolveOptions{MergedBody: d.Body}))
 }
